@@ -1,0 +1,22 @@
+// Registration of the `rslora` subcommands: one function per area, each in its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace rslora::cli {
+
+// version, doctor
+void registerCoreCommands(CLI::App& app);
+// inspect, generate, logits
+void registerModelCommands(CLI::App& app);
+// tokenize
+void registerTokenizerCommands(CLI::App& app);
+// train, eval, bench
+void registerEngineCommands(CLI::App& app);
+// runs ..., adapters ...
+void registerStorageCommands(CLI::App& app);
+
+// Exit code a command sets for the process (CLI11 callbacks return void).
+int& exitCode();
+
+} // namespace rslora::cli

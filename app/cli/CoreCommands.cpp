@@ -1,0 +1,76 @@
+// `rslora version` and `rslora doctor`: what this build is and how the machine will run it.
+#include "app/cli/Commands.h"
+
+#include "common/Paths.h"
+#include "engine/Runtime.h"
+#include "rslora/BuildInfo.h"
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace rslora::cli {
+
+int& exitCode() {
+    static int code = 0;
+    return code;
+}
+
+namespace {
+
+void printDoctor(bool asJson) {
+    engine::applyThreadSettings({});
+    engine::RuntimeInfo info = engine::runtimeInfo();
+    if (asJson) {
+        nlohmann::json j = {
+            {"version", RSLORA_VERSION},
+            {"torch", info.torchVersion},
+            {"blas", {{"name", info.blasName}, {"path", info.blasPath}, {"config", info.blasConfig},
+                      {"reference", info.referenceBlas}, {"threads", info.blasThreads}}},
+            {"threads", {{"intra_op", info.intraOpThreads}, {"inter_op", info.interOpThreads},
+                         {"hardware", info.hardwareThreads}, {"omp_wait_policy", info.ompWaitPolicy}}},
+            {"cuda", {{"available", info.cudaAvailable}, {"devices", info.cudaDevices}}},
+            {"data_directory", dataDirectory().string()},
+            {"database", defaultDatabasePath().string()},
+            {"resources", resourcesDirectory().string()},
+        };
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::cout << "rslora " << RSLORA_VERSION << " (" << RSLORA_BUILD_TYPE << ", " << RSLORA_COMPILER << ")\n"
+                  << "LibTorch         " << info.torchVersion << "\n"
+                  << "BLAS             " << info.blasName << (info.blasPath.empty() ? "" : "  [" + info.blasPath + "]") << "\n";
+        if (!info.blasConfig.empty())
+            std::cout << "BLAS build       " << info.blasConfig << "\n";
+        std::cout << "threads          LibTorch intra-op " << info.intraOpThreads << ", inter-op " << info.interOpThreads
+                  << ", BLAS " << (info.blasThreads < 0 ? std::string("?") : std::to_string(info.blasThreads))
+                  << ", cores " << info.hardwareThreads << "\n"
+                  << "OMP_WAIT_POLICY  " << (info.ompWaitPolicy.empty() ? "(unset: OpenMP spin-waits)" : info.ompWaitPolicy) << "\n"
+                  << "devices          cpu";
+        for (const auto& d : info.cudaDevices)
+            std::cout << ", " << d;
+        std::cout << (info.cudaAvailable ? "" : "  (no CUDA)") << "\n"
+                  << "data directory   " << dataDirectory().string() << "\n"
+                  << "database         " << defaultDatabasePath().string() << "\n"
+                  << "resources        " << resourcesDirectory().string() << "\n";
+    }
+    if (info.referenceBlas) {
+        std::cerr << "warning: LibTorch is using the reference BLAS (" << info.blasPath
+                  << "), which makes training steps about 30x slower.\n"
+                     "hint: sudo apt-get install libopenblas0-pthread\n";
+        exitCode() = 2;
+    }
+}
+
+} // namespace
+
+void registerCoreCommands(CLI::App& app) {
+    auto* version = app.add_subcommand("version", "Print the version and build facts");
+    version->callback([] {
+        std::cout << "rslora " << RSLORA_VERSION << " (" << RSLORA_BUILD_TYPE << ", " << RSLORA_COMPILER << ")\n";
+    });
+
+    auto* doctor = app.add_subcommand("doctor", "Check devices, threads and the BLAS in use");
+    auto* json = doctor->add_flag("--json", "Machine-readable output");
+    doctor->callback([json] { printDoctor(json->count() > 0); });
+}
+
+} // namespace rslora::cli

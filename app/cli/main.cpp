@@ -1,0 +1,29 @@
+// rslora: entry point of the command-line tool; argument parsing only, the work is in the libraries.
+#include "app/cli/Commands.h"
+
+#include "common/Error.h"
+#include "common/ProcessEnvironment.h"
+#include "rslora/BuildInfo.h"
+
+#include <cstdio>
+#include <exception>
+
+int main(int argc, char** argv) {
+    rslora::ensureProcessEnvironment(argv);
+    CLI::App app{"rslora — LoRA / RS-LoRA fine-tuning workbench, command line"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("rslora ") + RSLORA_VERSION);
+    rslora::cli::registerCoreCommands(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const rslora::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.fullMessage().c_str());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return rslora::cli::exitCode();
+}

@@ -1,0 +1,36 @@
+# Build helpers shared by every target: ccache, warnings, precompiled LibTorch headers, the Qt rule.
+find_program(RSLORA_CCACHE ccache)
+if(RSLORA_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${RSLORA_CCACHE})
+  # PCH and ccache: ccache needs these to hit reliably.
+  set(ENV{CCACHE_SLOPPINESS} "pch_defines,time_macros,include_file_mtime,include_file_ctime")
+endif()
+
+# Warnings for our own code only.
+function(rslora_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+endfunction()
+
+# Precompile LibTorch for a target that includes it in many translation units.
+function(rslora_torch_pch target)
+  if(RSLORA_USE_PCH)
+    target_precompile_headers(${target} PRIVATE <torch/torch.h>)
+  endif()
+endfunction()
+
+# Fails the configure step if any of the given targets links a Qt library, directly or transitively
+# through the libraries we own.
+function(rslora_forbid_qt)
+  foreach(t IN LISTS ARGN)
+    if(NOT TARGET ${t})
+      continue()
+    endif()
+    get_target_property(libs ${t} LINK_LIBRARIES)
+    get_target_property(ilibs ${t} INTERFACE_LINK_LIBRARIES)
+    foreach(l IN LISTS libs ilibs)
+      if(l MATCHES "Qt[0-9]?::|QCustomPlot")
+        message(FATAL_ERROR "${t} links ${l}: engine, models, storage and common must stay Qt-free")
+      endif()
+    endforeach()
+  endforeach()
+endfunction()

@@ -1,0 +1,124 @@
+#include "common/AtomicFile.h"
+
+#include "common/Error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace rslora {
+namespace {
+
+std::string uniqueSuffix() {
+    static thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<unsigned long>(::getpid())};
+    std::ostringstream s;
+    s << ".tmp-" << ::getpid() << "-" << std::hex << rng();
+    return s.str();
+}
+
+std::string errnoText() { return std::strerror(errno); }
+
+} // namespace
+
+void fsyncPath(const fs::path& path, bool isDirectory) {
+    int fd = ::open(path.c_str(), isDirectory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0)
+        return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+void writeFileAtomic(const fs::path& path, std::string_view bytes) {
+    fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    fs::path tmp = dir / (path.filename().string() + uniqueSuffix());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        throw Error("cannot create " + tmp.string() + ": " + errnoText());
+    const char* p = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            std::string why = errnoText();
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            throw Error("cannot write " + path.string() + ": " + why);
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        std::string why = errnoText();
+        ::unlink(tmp.c_str());
+        throw Error("cannot flush " + path.string() + ": " + why);
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string why = errnoText();
+        ::unlink(tmp.c_str());
+        throw Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + why);
+    }
+    fsyncPath(dir, true);
+}
+
+std::string readFile(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Error("cannot open " + path.string() + ": " + errnoText());
+    std::ostringstream s;
+    s << in.rdbuf();
+    if (in.bad())
+        throw Error("cannot read " + path.string());
+    return s.str();
+}
+
+AtomicDirectory::AtomicDirectory(fs::path target) : m_target(std::move(target)) {
+    fs::path parent = m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path();
+    fs::create_directories(parent);
+    m_staging = parent / ("." + m_target.filename().string() + uniqueSuffix());
+    fs::create_directory(m_staging);
+}
+
+AtomicDirectory::~AtomicDirectory() {
+    if (!m_committed) {
+        std::error_code ec;
+        fs::remove_all(m_staging, ec);
+    }
+}
+
+void AtomicDirectory::commit() {
+    for (const auto& entry : fs::recursive_directory_iterator(m_staging)) {
+        if (entry.is_regular_file())
+            fsyncPath(entry.path(), false);
+    }
+    fsyncPath(m_staging, true);
+    fs::path old;
+    std::error_code ec;
+    if (fs::exists(m_target, ec)) {
+        old = m_target.parent_path() / ("." + m_target.filename().string() + ".old" + uniqueSuffix());
+        if (::rename(m_target.c_str(), old.c_str()) != 0)
+            throw Error("cannot replace " + m_target.string() + ": " + errnoText());
+    }
+    if (::rename(m_staging.c_str(), m_target.c_str()) != 0) {
+        std::string why = errnoText();
+        if (!old.empty())
+            ::rename(old.c_str(), m_target.c_str());
+        throw Error("cannot move " + m_staging.string() + " to " + m_target.string() + ": " + why);
+    }
+    m_committed = true;
+    fsyncPath(m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path(), true);
+    if (!old.empty())
+        fs::remove_all(old, ec);
+}
+
+} // namespace rslora

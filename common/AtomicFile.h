@@ -1,0 +1,41 @@
+// Crash-safe file and folder writes: write beside the target, fsync, rename over it.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace rslora {
+
+// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of
+// the folder. On any failure the previous content of `path` is untouched and the temporary removed.
+void writeFileAtomic(const std::filesystem::path& path, std::string_view bytes);
+
+// Reads a whole file; throws rslora::Error naming the file when it cannot be read.
+std::string readFile(const std::filesystem::path& path);
+
+// A folder that becomes visible under its final name only when commit() succeeds. Files are written
+// into stagingPath(); commit() fsyncs them and renames the staging folder to the target. If the
+// target exists it is replaced (the old folder is moved aside first and removed after the rename).
+// Without commit() the destructor removes the staging folder.
+class AtomicDirectory {
+public:
+    explicit AtomicDirectory(std::filesystem::path target);
+    ~AtomicDirectory();
+    AtomicDirectory(const AtomicDirectory&) = delete;
+    AtomicDirectory& operator=(const AtomicDirectory&) = delete;
+
+    const std::filesystem::path& stagingPath() const { return m_staging; }
+    const std::filesystem::path& targetPath() const { return m_target; }
+    void commit();
+
+private:
+    std::filesystem::path m_target;
+    std::filesystem::path m_staging;
+    bool m_committed = false;
+};
+
+// fsync a file or folder by path (no-op on failure to open a folder on exotic filesystems).
+void fsyncPath(const std::filesystem::path& path, bool isDirectory);
+
+} // namespace rslora

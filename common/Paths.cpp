@@ -1,0 +1,48 @@
+#include "common/Paths.h"
+
+#include "rslora/BuildInfo.h"
+
+#include <cstdlib>
+#include <system_error>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace rslora {
+namespace {
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return (v && *v) ? v : nullptr;
+}
+} // namespace
+
+fs::path dataDirectory() {
+    if (const char* h = env("RSLORA_HOME"))
+        return fs::path(h);
+    if (const char* x = env("XDG_DATA_HOME"))
+        return fs::path(x) / "rslora-workbench";
+    if (const char* home = env("HOME"))
+        return fs::path(home) / ".local" / "share" / "rslora-workbench";
+    return fs::current_path() / ".rslora-workbench";
+}
+
+fs::path defaultDatabasePath() {
+    if (const char* db = env("RSLORA_DB"))
+        return fs::path(db);
+    return dataDirectory() / "workbench.sqlite";
+}
+
+fs::path resourcesDirectory() {
+    if (const char* r = env("RSLORA_RESOURCES"))
+        return fs::path(r);
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path installed = exe.parent_path().parent_path() / "share" / "rslora-workbench" / "resources";
+        if (fs::exists(installed, ec))
+            return installed;
+    }
+    return fs::path(RSLORA_SOURCE_DIR) / "resources";
+}
+
+} // namespace rslora

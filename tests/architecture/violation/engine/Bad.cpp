@@ -1,0 +1,2 @@
+// Planted violation for the layer-rule test.
+#include <QString>
