@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
     rslora::ensureProcessEnvironment(argv);
     QApplication app(argc, argv);
+    Q_INIT_RESOURCE(resources);
     QApplication::setApplicationName("rslora-workbench");
     QApplication::setApplicationDisplayName("RS-LoRA Workbench");
     QApplication::setApplicationVersion(RSLORA_VERSION);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# rslora --version / version / doctor behave as documented.
+set -euo pipefail
+cli="$1"; version="$2"
+[ "$("$cli" --version)" = "rslora $version" ] || { echo "--version mismatch"; exit 1; }
+"$cli" version | grep -q "^rslora $version (" || { echo "version subcommand output wrong"; exit 1; }
+json=$("$cli" doctor --json)
+python3 - "$json" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["blas"]["name"], d
+assert d["threads"]["intra_op"] >= 1, d
+assert d["threads"]["omp_wait_policy"] == "PASSIVE", d["threads"]
+assert isinstance(d["cuda"]["available"], bool)
+PY
+# Without the policy in the environment, the CLI sets it itself.
+env -u OMP_WAIT_POLICY "$cli" doctor --json | grep -q '"omp_wait_policy": "PASSIVE"' || { echo "OMP_WAIT_POLICY not defaulted"; exit 1; }
+# An unknown subcommand is an error with a non-zero exit.
+if "$cli" no-such-command >/dev/null 2>&1; then echo "unknown command accepted"; exit 1; fi
+echo "cli_core: ok"

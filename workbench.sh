@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine: installs what the build needs, builds Release, and
+# then runs the workbench (`run`) or the whole test suite (`test`). Idempotent and quiet on success.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+build="${RSLORA_BUILD_DIR:-$here/build}"
+log="$build/setup.log"
+action="${1:-run}"
+shift || true
+
+mkdir -p "$build"
+: > "$log"
+
+fail() {
+    echo "workbench.sh: $1 failed; the last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+}
+
+install_packages() {
+    mapfile -t wanted < <(grep -v '^\s*#' "$here/installer/packages.txt" | sed '/^\s*$/d')
+    missing=()
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "Installing ${#missing[@]} Debian packages: ${missing[*]}"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 || fail "installing packages"
+}
+
+configure_and_build() {
+    if [ ! -f "$build/build.ninja" ]; then
+        cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1 || fail "configuring"
+    fi
+    cmake --build "$build" -j "$(nproc)" >>"$log" 2>&1 || fail "building"
+}
+
+run_workbench() {
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+        exec "$build/app/gui/rslora-workbench" --demo "$@"
+    fi
+    echo "No display: running the built-in demo headless with rslora."
+    exec "$build/app/cli/rslora" demo "$@"
+}
+
+run_tests() {
+    cd "$build"
+    export QT_QPA_PLATFORM=offscreen
+    ctest --output-on-failure -j "$(nproc)" "$@"
+}
+
+case "$action" in
+    run) install_packages; configure_and_build; run_workbench "$@" ;;
+    test) install_packages; configure_and_build; run_tests "$@" ;;
+    build) install_packages; configure_and_build ;;
+    *) echo "usage: $0 run|test|build [args]" >&2; exit 2 ;;
+esac
