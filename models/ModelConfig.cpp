@@ -1,0 +1,305 @@
+// config.json parsing: both the transformers 4.x keys (rope_theta, rope_scaling) and the v5
+// rope_parameters, GQA and head_dim defaults, eos lists, sliding-window rules per architecture.
+#include "models/ModelConfig.h"
+
+#include "common/Error.h"
+#include "models/ArchitectureTable.h"
+#include "models/StrictJson.h"
+
+namespace rslora::models {
+namespace {
+
+using json = nlohmann::json;
+
+bool present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
+
+int64_t readInt(const json& j, const char* key, const std::string& source) {
+    if (!present(j, key))
+        throw Error(source + ": expected an integer \"" + key + "\", found none");
+    const json& v = j[key];
+    if (!v.is_number_integer())
+        throw Error(source + ": expected an integer \"" + key + "\", found " + v.dump());
+    return v.get<int64_t>();
+}
+
+int64_t readInt(const json& j, const char* key, int64_t fallback, const std::string& source) {
+    return present(j, key) ? readInt(j, key, source) : fallback;
+}
+
+double readNumber(const json& j, const char* key, double fallback, const std::string& source) {
+    if (!present(j, key))
+        return fallback;
+    if (!j[key].is_number())
+        throw Error(source + ": expected a number for \"" + key + "\", found " + j[key].dump());
+    return j[key].get<double>();
+}
+
+bool readBool(const json& j, const char* key, bool fallback, const std::string& source) {
+    if (!present(j, key))
+        return fallback;
+    if (!j[key].is_boolean())
+        throw Error(source + ": expected true or false for \"" + key + "\", found " + j[key].dump());
+    return j[key].get<bool>();
+}
+
+RopeScaling parseRopeScaling(const json& r, const char* key, int64_t maxPos, const std::string& source) {
+    RopeScaling s;
+    if (!r.is_object())
+        throw Error(source + ": expected an object for \"" + key + "\", found " + r.dump());
+    // transformers renamed "type" to "rope_type"; old files carry the former.
+    std::string type = "default";
+    if (present(r, "rope_type"))
+        type = r["rope_type"].is_string() ? r["rope_type"].get<std::string>() : "";
+    else if (present(r, "type"))
+        type = r["type"].is_string() ? r["type"].get<std::string>() : "";
+    if (type != "default" && type != "linear" && type != "dynamic" && type != "llama3")
+        throw Error(source + ": unsupported " + key + " type '" + type +
+                    "' (supported: default, linear, dynamic, llama3)");
+    s.type = type;
+    s.factor = readNumber(r, "factor", 1.0, source);
+    if (type == "linear" || type == "dynamic" || type == "llama3") {
+        if (!present(r, "factor"))
+            throw Error(source + ": " + key + " of type '" + type + "' needs \"factor\"");
+        if (s.factor < 1.0)
+            throw Error(source + ": " + key + " factor must be >= 1, found " + std::to_string(s.factor));
+    }
+    if (type == "llama3") {
+        for (const char* k : {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+            if (!present(r, k))
+                throw Error(source + ": " + key + " of type 'llama3' needs \"" + k + "\"");
+        s.lowFreqFactor = readNumber(r, "low_freq_factor", 1.0, source);
+        s.highFreqFactor = readNumber(r, "high_freq_factor", 4.0, source);
+        if (s.highFreqFactor <= s.lowFreqFactor)
+            throw Error(source + ": " + key + " needs high_freq_factor > low_freq_factor");
+    }
+    s.originalMaxPositionEmbeddings = readInt(r, "original_max_position_embeddings", maxPos, source);
+    return s;
+}
+
+} // namespace
+
+ModelConfig ModelConfig::fromFile(const std::filesystem::path& path) {
+    return fromJson(readJsonFileStrict(path), path.string());
+}
+
+ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
+    if (!j.is_object())
+        throw Error(source + ": expected a JSON object");
+    ModelConfig c;
+    std::string arch;
+    if (present(j, "architectures")) {
+        if (!j["architectures"].is_array() || j["architectures"].empty() || !j["architectures"][0].is_string())
+            throw Error(source + ": expected \"architectures\" as a list of names, found " + j["architectures"].dump());
+        arch = j["architectures"][0].get<std::string>();
+    } else if (present(j, "model_type") && j["model_type"].is_string()) {
+        arch = j["model_type"].get<std::string>();
+    } else {
+        throw Error(source + ": expected \"architectures\" or \"model_type\", found neither");
+    }
+    const ArchitectureSpec* spec = findArchitecture(arch);
+    if (!spec)
+        throw Error(source + ": unsupported architecture '" + arch + "'; supported: " + supportedArchitectures());
+    c.architecture = spec->architecture;
+    c.modelType = spec->modelType;
+
+    c.vocabSize = readInt(j, "vocab_size", source);
+    c.hiddenSize = readInt(j, "hidden_size", source);
+    c.intermediateSize = readInt(j, "intermediate_size", source);
+    c.numLayers = readInt(j, "num_hidden_layers", source);
+    c.numHeads = readInt(j, "num_attention_heads", source);
+    c.numKvHeads = readInt(j, "num_key_value_heads", c.numHeads, source);
+    if (c.numHeads <= 0)
+        throw Error(source + ": expected num_attention_heads > 0, found " + std::to_string(c.numHeads));
+    c.headDim = readInt(j, "head_dim", c.hiddenSize / c.numHeads, source);
+    c.maxPositionEmbeddings = readInt(j, "max_position_embeddings", 2048, source);
+    c.rmsNormEps = readNumber(j, "rms_norm_eps", 1e-6, source);
+    c.initializerRange = readNumber(j, "initializer_range", 0.02, source);
+    if (present(j, "hidden_act") && j["hidden_act"] != "silu")
+        throw Error(source + ": unsupported hidden_act " + j["hidden_act"].dump() + " (expected \"silu\")");
+
+    // RoPE: v5 moved rope_theta into rope_parameters and renamed rope_scaling to it.
+    c.ropeTheta = readNumber(j, "rope_theta", 10000.0, source);
+    if (present(j, "rope_parameters")) {
+        const json& rp = j["rope_parameters"];
+        if (!rp.is_object())
+            throw Error(source + ": expected an object for \"rope_parameters\", found " + rp.dump());
+        c.ropeTheta = readNumber(rp, "rope_theta", c.ropeTheta, source);
+        c.ropeScaling = parseRopeScaling(rp, "rope_parameters", c.maxPositionEmbeddings, source);
+    }
+    if (c.ropeScaling.type == "default" && present(j, "rope_scaling"))
+        c.ropeScaling = parseRopeScaling(j["rope_scaling"], "rope_scaling", c.maxPositionEmbeddings, source);
+
+    c.tieWordEmbeddings = readBool(j, "tie_word_embeddings", false, source);
+    c.attentionBias = readBool(j, "attention_bias", false, source);
+    c.mlpBias = spec->hasMlpBiasKey && readBool(j, "mlp_bias", false, source);
+
+    // Sliding window only when the architecture's rule says it is on.
+    bool sliding = false;
+    if (spec->sliding == SlidingRule::IfWindowSet)
+        sliding = present(j, "sliding_window");
+    else if (spec->sliding == SlidingRule::IfUseSlidingWindow)
+        sliding = readBool(j, "use_sliding_window", false, source) && present(j, "sliding_window");
+    if (sliding) {
+        c.slidingWindow = readInt(j, "sliding_window", source);
+        if (*c.slidingWindow <= 0)
+            throw Error(source + ": expected sliding_window > 0, found " + std::to_string(*c.slidingWindow));
+        c.slidingLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), true);
+        if (spec->sliding == SlidingRule::IfUseSlidingWindow) {
+            int64_t maxWindowLayers = readInt(j, "max_window_layers", c.numLayers, source);
+            for (int64_t i = 0; i < c.numLayers; ++i)
+                c.slidingLayers[static_cast<size_t>(i)] = i >= maxWindowLayers;
+        }
+        if (present(j, "layer_types")) {
+            const json& lt = j["layer_types"];
+            if (!lt.is_array() || static_cast<int64_t>(lt.size()) != c.numLayers)
+                throw Error(source + ": expected \"layer_types\" to list one type per layer (" +
+                            std::to_string(c.numLayers) + ")");
+            for (size_t i = 0; i < lt.size(); ++i)
+                c.slidingLayers[i] = lt[i] == "sliding_attention";
+        }
+    }
+
+    if (present(j, "bos_token_id"))
+        c.bosTokenId = readInt(j, "bos_token_id", source);
+    if (present(j, "pad_token_id") && j["pad_token_id"].is_number_integer())
+        c.padTokenId = j["pad_token_id"].get<int64_t>();
+    if (present(j, "eos_token_id")) {
+        const json& e = j["eos_token_id"];
+        if (e.is_number_integer())
+            c.eosTokenIds.push_back(e.get<int64_t>());
+        else if (e.is_array()) {
+            for (const auto& v : e) {
+                if (!v.is_number_integer())
+                    throw Error(source + ": expected integers in \"eos_token_id\", found " + v.dump());
+                c.eosTokenIds.push_back(v.get<int64_t>());
+            }
+        } else {
+            throw Error(source + ": expected an integer or a list for \"eos_token_id\", found " + e.dump());
+        }
+    }
+    const char* dtypeKey = present(j, "dtype") ? "dtype" : "torch_dtype";
+    if (present(j, dtypeKey) && j[dtypeKey].is_string())
+        c.torchDtype = j[dtypeKey].get<std::string>();
+    c.validate(source);
+    return c;
+}
+
+void ModelConfig::validate(const std::string& source) const {
+    auto positive = [&](const char* key, int64_t v) {
+        if (v <= 0)
+            throw Error(source + ": expected " + key + " > 0, found " + std::to_string(v));
+    };
+    positive("vocab_size", vocabSize);
+    positive("hidden_size", hiddenSize);
+    positive("intermediate_size", intermediateSize);
+    positive("num_hidden_layers", numLayers);
+    positive("num_attention_heads", numHeads);
+    positive("num_key_value_heads", numKvHeads);
+    positive("head_dim", headDim);
+    if (numHeads % numKvHeads != 0)
+        throw Error(source + ": num_attention_heads (" + std::to_string(numHeads) +
+                    ") must be a multiple of num_key_value_heads (" + std::to_string(numKvHeads) + ")");
+    if (headDim % 2 != 0)
+        throw Error(source + ": head_dim must be even for rotary embeddings, found " + std::to_string(headDim));
+    if (!(rmsNormEps > 0))
+        throw Error(source + ": expected rms_norm_eps > 0");
+    if (!(ropeTheta > 0))
+        throw Error(source + ": expected rope_theta > 0");
+    if (!findArchitecture(architecture))
+        throw Error(source + ": unsupported architecture '" + architecture + "'; supported: " + supportedArchitectures());
+}
+
+const ArchitectureSpec& ModelConfig::spec() const {
+    const ArchitectureSpec* s = findArchitecture(architecture);
+    if (!s)
+        throw Error("unsupported architecture '" + architecture + "'; supported: " + supportedArchitectures());
+    return *s;
+}
+
+static bool applyBias(BiasRule rule, bool attentionBias) {
+    return rule == BiasRule::Always || (rule == BiasRule::FromAttentionBias && attentionBias);
+}
+
+bool ModelConfig::qkvBias() const { return applyBias(spec().qkvBias, attentionBias); }
+bool ModelConfig::oBias() const { return applyBias(spec().oBias, attentionBias); }
+bool ModelConfig::qkNorm() const { return spec().qkNorm; }
+
+bool ModelConfig::isSlidingLayer(int64_t layer) const {
+    return slidingWindow && layer >= 0 && layer < static_cast<int64_t>(slidingLayers.size()) &&
+           slidingLayers[static_cast<size_t>(layer)];
+}
+
+int64_t ModelConfig::parameterCount() const {
+    const int64_t q = numHeads * headDim, kv = numKvHeads * headDim;
+    int64_t attn = hiddenSize * q + 2 * hiddenSize * kv + q * hiddenSize;
+    if (qkvBias())
+        attn += q + 2 * kv;
+    if (oBias())
+        attn += hiddenSize;
+    if (qkNorm())
+        attn += 2 * headDim;
+    int64_t mlp = 3 * hiddenSize * intermediateSize + (mlpBias ? 2 * intermediateSize + hiddenSize : 0);
+    int64_t layer = attn + mlp + 2 * hiddenSize;
+    int64_t total = numLayers * layer + vocabSize * hiddenSize + hiddenSize;
+    if (!tieWordEmbeddings)
+        total += vocabSize * hiddenSize;
+    return total;
+}
+
+json ModelConfig::toJson() const {
+    json j;
+    j["architectures"] = json::array({architecture});
+    j["model_type"] = modelType;
+    j["vocab_size"] = vocabSize;
+    j["hidden_size"] = hiddenSize;
+    j["intermediate_size"] = intermediateSize;
+    j["num_hidden_layers"] = numLayers;
+    j["num_attention_heads"] = numHeads;
+    j["num_key_value_heads"] = numKvHeads;
+    j["head_dim"] = headDim;
+    j["max_position_embeddings"] = maxPositionEmbeddings;
+    j["hidden_act"] = "silu";
+    j["rms_norm_eps"] = rmsNormEps;
+    j["rope_theta"] = ropeTheta;
+    if (ropeScaling.type == "default") {
+        j["rope_scaling"] = nullptr;
+    } else {
+        json r{{"rope_type", ropeScaling.type}, {"factor", ropeScaling.factor}};
+        if (ropeScaling.type == "llama3") {
+            r["low_freq_factor"] = ropeScaling.lowFreqFactor;
+            r["high_freq_factor"] = ropeScaling.highFreqFactor;
+            r["original_max_position_embeddings"] = ropeScaling.originalMaxPositionEmbeddings;
+        }
+        j["rope_scaling"] = r;
+    }
+    j["tie_word_embeddings"] = tieWordEmbeddings;
+    j["attention_bias"] = attentionBias;
+    if (spec().hasMlpBiasKey)
+        j["mlp_bias"] = mlpBias;
+    j["initializer_range"] = initializerRange;
+    if (spec().sliding == SlidingRule::IfUseSlidingWindow) {
+        j["use_sliding_window"] = slidingWindow.has_value();
+        j["sliding_window"] = slidingWindow ? json(*slidingWindow) : json(nullptr);
+        int64_t firstSliding = numLayers;
+        for (int64_t i = 0; i < numLayers; ++i)
+            if (isSlidingLayer(i)) {
+                firstSliding = i;
+                break;
+            }
+        j["max_window_layers"] = firstSliding;
+    } else if (spec().sliding == SlidingRule::IfWindowSet) {
+        j["sliding_window"] = slidingWindow ? json(*slidingWindow) : json(nullptr);
+    }
+    if (bosTokenId)
+        j["bos_token_id"] = *bosTokenId;
+    if (eosTokenIds.size() == 1)
+        j["eos_token_id"] = eosTokenIds[0];
+    else if (!eosTokenIds.empty())
+        j["eos_token_id"] = eosTokenIds;
+    if (padTokenId)
+        j["pad_token_id"] = *padTokenId;
+    j["torch_dtype"] = torchDtype;
+    return j;
+}
+
+} // namespace rslora::models

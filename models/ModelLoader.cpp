@@ -1,0 +1,148 @@
+// Loading: config.json → architecture row → decoder built from a tensor source that reads the
+// mapped checkpoint and checks every name and shape.
+#include "models/ModelLoader.h"
+
+#include "common/Error.h"
+#include "common/Log.h"
+#include "models/LlamaFamilyModel.h"
+#include "models/TensorIO.h"
+#include "models/WeightFiles.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace rslora::models {
+namespace {
+
+std::string shapeText(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+        out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+torch::ScalarType resolveDtype(const LoadOptions& options, torch::ScalarType stored) {
+    torch::ScalarType want = options.dtype ? *options.dtype
+                             : options.device.is_cpu() ? torch::kFloat32
+                                                       : stored;
+    if (options.device.is_cpu() && want == torch::kFloat16) {
+        logWarning("float16 is not fully supported by LibTorch on CPU; computing in float32 instead");
+        want = torch::kFloat32;
+    }
+    return want;
+}
+
+bool isFloatDtype(Dtype d) { return d == Dtype::F32 || d == Dtype::F16 || d == Dtype::BF16 || d == Dtype::F64; }
+
+} // namespace
+
+torch::ScalarType parseDtype(const std::string& name) {
+    if (name == "float32" || name == "fp32" || name == "f32")
+        return torch::kFloat32;
+    if (name == "bfloat16" || name == "bf16")
+        return torch::kBFloat16;
+    if (name == "float16" || name == "fp16" || name == "f16" || name == "half")
+        return torch::kFloat16;
+    throw Error("unknown dtype '" + name + "' (expected float32, bfloat16 or float16)");
+}
+
+std::string dtypeText(torch::ScalarType type) {
+    switch (type) {
+    case torch::kFloat32: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    default: return c10::toString(type);
+    }
+}
+
+torch::Device parseDevice(const std::string& name) {
+    try {
+        torch::Device d(name);
+        if (d.is_cuda() && !torch::cuda::is_available())
+            throw Error("device '" + name + "' requested, but this LibTorch has no usable CUDA device");
+        if (!d.is_cpu() && !d.is_cuda())
+            throw Error("unsupported device '" + name + "' (expected cpu or cuda[:N])");
+        return d;
+    } catch (const c10::Error&) {
+        throw Error("invalid device '" + name + "' (expected cpu or cuda[:N])");
+    }
+}
+
+std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& options) {
+    if (!fs::is_directory(dir))
+        throw Error("expected a model folder at " + dir.string() + ", found " +
+                    (fs::exists(dir) ? "a file" : "nothing"));
+    const fs::path configPath = dir / "config.json";
+    if (!fs::exists(configPath))
+        throw Error("expected config.json in " + dir.string() + ", found none");
+    ModelConfig config = ModelConfig::fromFile(configPath);
+    WeightFiles weights(dir);
+
+    torch::ScalarType stored = torch::kFloat32;
+    for (const auto& f : weights.files())
+        for (const auto& t : f->tensors())
+            if (isFloatDtype(t.dtype)) {
+                stored = torchScalarType(t.dtype, f->path().string());
+                break;
+            }
+    const torch::ScalarType dtype = resolveDtype(options, stored);
+
+    std::set<std::string> used;
+    TensorSource source = [&](const std::string& name, const std::vector<int64_t>& shape, TensorRole) {
+        if (!weights.contains(name))
+            throw Error(dir.string() + ": expected tensor '" + name + "' " + shapeText(shape) + " for " +
+                        config.architecture + ", not found in the checkpoint" +
+                        (name == "lm_head.weight" ? " (config.json says tie_word_embeddings is false)" : ""));
+        const SafeTensorsFile& file = weights.fileOf(name);
+        const TensorInfo& info = file.at(name);
+        std::vector<int64_t> found(info.shape.begin(), info.shape.end());
+        if (found != shape)
+            throw Error(file.path().string() + ": tensor '" + name + "': expected shape " + shapeText(shape) +
+                        " from config.json, found " + shapeText(found));
+        if (!isFloatDtype(info.dtype))
+            throw Error(file.path().string() + ": tensor '" + name + "': expected a floating-point dtype, found " +
+                        dtypeName(info.dtype));
+        used.insert(name);
+        return tensorFromFile(file, info).to(options.device, dtype);
+    };
+    auto model = std::make_unique<LlamaFamilyModel>(config, source);
+
+    std::vector<std::string> unused;
+    for (const auto& name : weights.names())
+        if (!used.count(name) && name.find("rotary_emb.inv_freq") == std::string::npos &&
+            !(config.tieWordEmbeddings && name == "lm_head.weight"))
+            unused.push_back(name);
+    if (!unused.empty()) {
+        std::string list;
+        for (size_t i = 0; i < unused.size() && i < 5; ++i)
+            list += (i ? ", " : "") + unused[i];
+        logWarning(dir.string() + ": " + std::to_string(unused.size()) + " checkpoint tensor(s) not used by " +
+                   config.architecture + ": " + list + (unused.size() > 5 ? ", ..." : ""));
+    }
+    logInfo("loaded " + config.architecture + " from " + dir.string() + " (" + std::to_string(config.parameterCount()) +
+            " parameters, " + dtypeText(dtype) + ", " + options.device.str() + ")");
+    return model;
+}
+
+std::unique_ptr<CausalLM> createCausalLM(const ModelConfig& config, uint64_t seed, const LoadOptions& options) {
+    config.validate("model configuration");
+    const torch::ScalarType dtype = resolveDtype(options, torch::kFloat32);
+    auto gen = at::detail::createCPUGenerator(seed);
+    const double stdDev = config.initializerRange;
+    TensorSource source = [&](const std::string&, const std::vector<int64_t>& shape, TensorRole role) {
+        torch::Tensor t;
+        switch (role) {
+        case TensorRole::Norm: t = torch::ones(shape); break;
+        case TensorRole::Bias: t = torch::zeros(shape); break;
+        default: t = torch::empty(shape).normal_(0.0, stdDev, gen); break;
+        }
+        return t.to(options.device, dtype);
+    };
+    return std::make_unique<LlamaFamilyModel>(config, source);
+}
+
+} // namespace rslora::models

@@ -1,0 +1,37 @@
+// Entry points that make a CausalLM: from a Hugging Face folder, or randomly initialised.
+#pragma once
+
+#include "models/CausalLM.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace rslora::models {
+
+struct LoadOptions {
+    torch::Device device = torch::kCPU;
+    // Unset: float32 on CPU (LibTorch's CPU kernels are fastest and complete there), the
+    // checkpoint's dtype on CUDA. Float16 on CPU is upcast to float32 with a warning.
+    std::optional<torch::ScalarType> dtype;
+};
+
+// Reads config.json and the safetensors weights (single or sharded). Weights whose dtype and
+// device already fit view the memory-mapped file without a copy. Throws rslora::Error naming the
+// folder, file and tensor on a missing, misshapen or unreadable tensor.
+std::unique_ptr<CausalLM> loadCausalLM(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+// A model with transformers' initialisation (normal(0, initializer_range) for linear and
+// embedding weights, zero biases, unit norms), reproducible from `seed`.
+std::unique_ptr<CausalLM> createCausalLM(const ModelConfig& config, uint64_t seed, const LoadOptions& options = {});
+
+// "float32"/"fp32"/"f32", "bfloat16"/"bf16", "float16"/"fp16"/"half"; throws on anything else.
+torch::ScalarType parseDtype(const std::string& name);
+// "cpu", "cuda", "cuda:1"; throws when CUDA is asked for and absent.
+torch::Device parseDevice(const std::string& name);
+std::string dtypeText(torch::ScalarType type);
+
+} // namespace rslora::models
