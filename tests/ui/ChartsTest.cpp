@@ -1,0 +1,201 @@
+// Live charts: smoothing that never rewrites history, log-y, x-axis modes, exports, the balance
+// heat map and the routing of metric keys to charts.
+#include "ui/BalanceHeatMap.h"
+#include "ui/ChartsPanel.h"
+#include "ui/CurvePlot.h"
+#include "ui/CurveSeries.h"
+
+#include <QComboBox>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+using namespace rslora::ui;
+
+namespace {
+CurvePoint pt(double step, double value) {
+    CurvePoint p;
+    p.step = step;
+    p.epoch = step / 100.0;
+    p.tokens = step * 512;
+    p.wallTime = step * 0.25;
+    p.value = value;
+    return p;
+}
+} // namespace
+
+class ChartsTest : public QObject {
+    Q_OBJECT
+private slots:
+    void emaIsCausalAndDebiased() {
+        CurveSeries incremental("loss", Qt::blue);
+        incremental.setSmoothing(0.9);
+        QVector<double> seen;
+        for (int i = 0; i < 50; ++i) {
+            incremental.append({pt(i, 3.0 - 0.05 * i + ((i % 3) - 1) * 0.2)});
+            seen.push_back(incremental.smoothed().back());
+        }
+        // Values drawn earlier never change as later points arrive.
+        for (int i = 0; i < 50; ++i)
+            QCOMPARE(incremental.smoothed()[i], seen[i]);
+        // Debiased: the first smoothed value equals the first raw value (no pull toward zero).
+        QCOMPARE(incremental.smoothed()[0], incremental.points()[0].value);
+        // Same result when all points come at once.
+        CurveSeries batch("loss", Qt::blue);
+        batch.setSmoothing(0.9);
+        QVector<CurvePoint> all = incremental.points();
+        batch.append(all);
+        for (int i = 0; i < 50; ++i)
+            QCOMPARE(batch.smoothed()[i], incremental.smoothed()[i]);
+        // Hand-computed second value: (0.9*0.1*x0 + 0.1*x1) / (1 - 0.81).
+        double x0 = all[0].value, x1 = all[1].value;
+        QVERIFY(std::abs(batch.smoothed()[1] - (0.09 * x0 + 0.1 * x1) / 0.19) < 1e-12);
+    }
+
+    void nonFiniteValuesDoNotPoisonTheAverage() {
+        CurveSeries s("loss", Qt::blue);
+        s.setSmoothing(0.5);
+        s.append({pt(0, 2.0), pt(1, qQNaN()), pt(2, std::numeric_limits<double>::infinity()), pt(3, 2.0)});
+        QVERIFY(std::isnan(s.points()[1].value));
+        QCOMPARE(s.smoothed()[3], 2.0);
+        QCOMPARE(s.smoothed()[1], 2.0);
+    }
+
+    void zeroSmoothingIsRaw() {
+        CurveSeries s("loss", Qt::blue);
+        s.setSmoothing(0.0);
+        s.append({pt(0, 1.0), pt(1, 5.0), pt(2, 2.0)});
+        QCOMPARE(s.smoothed()[1], 5.0);
+        QCOMPARE(s.smoothed()[2], 2.0);
+    }
+
+    void plotDrawsOnlyOnReplotAndFollowsData() {
+        CurvePlot plot("Loss", "loss");
+        QVector<CurvePoint> pts;
+        for (int i = 0; i < 1000; ++i)
+            pts.push_back(pt(i, 5.0 * std::exp(-i / 300.0)));
+        plot.addPoints("train", pts);
+        QVERIFY(plot.isDirty());
+        QCOMPARE(plot.plot()->graph(0)->dataCount(), 0); // nothing drawn before the timer's replot
+        plot.replot();
+        QVERIFY(!plot.isDirty());
+        QCOMPARE(plot.plot()->graph(0)->dataCount(), 1000);
+        QCOMPARE(plot.plot()->xAxis->range().lower, 0.0);
+        QCOMPARE(plot.plot()->xAxis->range().upper, 999.0);
+        QVERIFY(plot.plot()->yAxis->range().contains(5.0));
+        // More points extend the graph without redrawing the old ones.
+        plot.addPoints("train", {pt(1000, 0.1)});
+        plot.replot();
+        QCOMPARE(plot.plot()->graph(0)->dataCount(), 1001);
+        QCOMPARE(plot.plot()->xAxis->range().upper, 1000.0);
+    }
+
+    void logYDropsNonPositiveAndXAxisSwitches() {
+        CurvePlot plot("Loss", "loss");
+        plot.addPoints("train", {pt(1, 1.0), pt(2, 0.0), pt(3, -1.0), pt(4, 0.5)});
+        plot.setLogY(true);
+        plot.replot();
+        auto data = plot.plot()->graph(0)->data();
+        QVERIFY(std::isnan((data->begin() + 1)->value));
+        QVERIFY(std::isnan((data->begin() + 2)->value));
+        QCOMPARE(plot.plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
+        plot.setXAxis(XAxis::Tokens);
+        plot.replot();
+        QCOMPARE(plot.plot()->graph(0)->data()->begin()->key, 512.0);
+        QCOMPARE(plot.plot()->xAxis->label(), QString("tokens"));
+    }
+
+    void clippingIgnoresSpikes() {
+        CurvePlot plot("Grad", "norm");
+        QVector<CurvePoint> pts;
+        for (int i = 0; i < 500; ++i)
+            pts.push_back(pt(i, i == 250 ? 1e6 : 1.0 + (i % 10) * 0.01));
+        plot.addPoints("g", pts);
+        plot.setClipOutliers(true);
+        plot.replot();
+        QVERIFY2(plot.plot()->yAxis->range().upper < 10.0, qPrintable(QString::number(plot.plot()->yAxis->range().upper)));
+        plot.setClipOutliers(false);
+        plot.replot();
+        QVERIFY(plot.plot()->yAxis->range().upper >= 1e6);
+    }
+
+    void crosshairReadsValues() {
+        CurvePlot plot("Loss", "loss");
+        plot.setSmoothing(0.0);
+        plot.addPoints("train", {pt(10, 2.5), pt(20, 1.5)});
+        plot.addPoints("eval", {pt(20, 1.75)});
+        QString text = plot.valuesAt(15);
+        QVERIFY2(text.contains("train: 2.5"), qPrintable(text));
+        QVERIFY2(!text.contains("eval"), qPrintable(text));
+        QVERIFY(plot.valuesAt(20).contains("eval: 1.75"));
+    }
+
+    void exportsPngPdfCsv() {
+        QTemporaryDir dir;
+        CurvePlot plot("Loss", "loss");
+        plot.addPoints("train, seed \"1\"", {pt(0, 2.0), pt(1, 1.0)});
+        QVERIFY(plot.exportPng(dir.filePath("a.png"), 400, 300));
+        QVERIFY(plot.exportPdf(dir.filePath("a.pdf"), 400, 300));
+        QVERIFY(plot.exportCsv(dir.filePath("a.csv")));
+        QImage png(dir.filePath("a.png"));
+        QCOMPARE(png.width(), 400);
+        QFile pdf(dir.filePath("a.pdf"));
+        QVERIFY(pdf.open(QIODevice::ReadOnly));
+        QVERIFY(pdf.read(4) == "%PDF");
+        QFile csv(dir.filePath("a.csv"));
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        QStringList lines = QString::fromUtf8(csv.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 3);
+        QCOMPARE(lines[0], QString("series,step,epoch,tokens,wall_time,value,smoothed"));
+        QVERIFY2(lines[2].startsWith("\"train, seed \"\"1\"\"\",1,0.01,512,0.25,1,"), qPrintable(lines[2]));
+        QString error;
+        QVERIFY(!plot.exportCsv("/nonexistent-dir/x.csv", &error));
+        QVERIFY(error.contains("/nonexistent-dir/x.csv"));
+    }
+
+    void heatMapRowsAndCompaction() {
+        BalanceHeatMap map;
+        QStringList modules{"layers.0.q_proj", "layers.0.v_proj"};
+        map.addColumn(1, modules, {1.0, 4.0});
+        map.addColumn(2, modules, {0.5, qQNaN()});
+        QCOMPARE(map.cell(0, 0), 0.0);
+        QCOMPARE(map.cell(1, 0), 2.0);
+        QCOMPARE(map.cell(0, 1), -1.0);
+        QVERIFY(std::isnan(map.cell(1, 1)));
+        for (int i = 3; i <= BalanceHeatMap::kMaxColumns + 10; ++i)
+            map.addColumn(i, modules, {1.0, 1.0});
+        QVERIFY(map.columnCount() <= BalanceHeatMap::kMaxColumns);
+        map.replot();
+    }
+
+    void panelRoutesMetricsAndBalance() {
+        ChartsPanel panel;
+        QVERIFY(panel.addMetric("train/loss", pt(1, 3.0)));
+        QVERIFY(panel.addMetric("eval/loss", pt(1, 3.2)));
+        QVERIFY(panel.addMetric("lr", pt(1, 1e-4)));
+        QVERIFY(!panel.addMetric("no/such/metric", pt(1, 0)));
+        QCOMPARE(panel.chart("loss")->seriesNames(), QStringList({"train", "eval"}));
+        QStringList modules{"m0", "m1"};
+        panel.addBalance(pt(1, 0), modules, {1.0, 2.0});
+        panel.addBalance(pt(2, 0), modules, {1.5, 3.0});
+        QCOMPARE(panel.moduleChooser()->count(), 2);
+        QCOMPARE(panel.chart("balance")->series("m0")->size(), 2);
+        panel.moduleChooser()->setCurrentText("m1");
+        QCOMPARE(panel.chart("balance")->seriesNames(), QStringList({"m1"}));
+        QCOMPARE(panel.chart("balance")->series("m1")->points()[1].value, 3.0);
+        QCOMPARE(panel.heatMap()->columnCount(), 2);
+        // The timer replots on its own.
+        QTRY_VERIFY(!panel.chart("loss")->isDirty());
+        QTemporaryDir dir;
+        QString error;
+        QVERIFY2(panel.exportAll(dir.path(), &error), qPrintable(error));
+        for (const char* f : {"loss.png", "loss.pdf", "loss.csv", "balance_heatmap.png", "balance_heatmap.csv"})
+            QVERIFY2(QFile::exists(dir.filePath(f)), f);
+    }
+};
+
+QTEST_MAIN(ChartsTest)
+#include "ChartsTest.moc"

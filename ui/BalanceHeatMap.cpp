@@ -1,0 +1,143 @@
+#include "ui/BalanceHeatMap.h"
+
+#include <QFile>
+#include <QTextStream>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+namespace rslora::ui {
+
+BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
+    setObjectName("balanceHeatMap");
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_plot = new QCustomPlot(this);
+    m_plot->setMinimumSize(240, 160);
+    m_plot->setBackground(palette().color(QPalette::Base));
+    m_plot->plotLayout()->insertRow(0);
+    auto* title = new QCPTextElement(m_plot, tr("A/B gradient balance, log₂(‖∇A‖/‖∇B‖)"),
+                                     QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+    title->setTextColor(palette().color(QPalette::Text));
+    m_plot->plotLayout()->addElement(0, 0, title);
+    m_plot->xAxis->setLabel(tr("step"));
+    m_plot->yAxis->setLabel(tr("module"));
+    const QColor fg = palette().color(QPalette::Text);
+    for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {
+        axis->setTickLabelColor(fg);
+        axis->setLabelColor(fg);
+        axis->setBasePen(QPen(fg));
+        axis->setTickPen(QPen(fg));
+    }
+    m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
+    m_scale = new QCPColorScale(m_plot);
+    m_plot->plotLayout()->addElement(1, 1, m_scale);
+    m_scale->setType(QCPAxis::atRight);
+    m_scale->axis()->setTickLabelColor(fg);
+    m_map->setColorScale(m_scale);
+    m_map->setGradient(QCPColorGradient::gpPolar);
+    m_map->setDataRange(QCPRange(-4, 4));
+    m_map->setInterpolate(false);
+    auto* margins = new QCPMarginGroup(m_plot);
+    m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    layout->addWidget(m_plot);
+}
+
+void BalanceHeatMap::addColumn(double step, const QStringList& modules, const QVector<double>& ratios) {
+    if (m_modules.isEmpty())
+        m_modules = modules;
+    QVector<double> column(m_modules.size(), qQNaN());
+    for (int i = 0; i < modules.size() && i < ratios.size(); ++i) {
+        int row = (modules.size() == m_modules.size() && modules[i] == m_modules[i]) ? i : m_modules.indexOf(modules[i]);
+        double r = ratios[i];
+        if (row >= 0 && r > 0 && std::isfinite(r))
+            column[row] = std::log2(r);
+    }
+    m_steps.push_back(step);
+    m_columns.push_back(column);
+    if (m_columns.size() > kMaxColumns)
+        compact();
+    m_dirty = true;
+}
+
+void BalanceHeatMap::compact() {
+    QVector<double> steps;
+    QVector<QVector<double>> cols;
+    for (int i = 0; i + 1 < m_columns.size(); i += 2) {
+        QVector<double> merged(m_modules.size());
+        for (int r = 0; r < m_modules.size(); ++r) {
+            double a = m_columns[i][r], b = m_columns[i + 1][r];
+            merged[r] = std::isnan(a) ? b : (std::isnan(b) ? a : 0.5 * (a + b));
+        }
+        steps.push_back(m_steps[i + 1]);
+        cols.push_back(merged);
+    }
+    if (m_columns.size() % 2 == 1) {
+        steps.push_back(m_steps.back());
+        cols.push_back(m_columns.back());
+    }
+    m_steps = steps;
+    m_columns = cols;
+}
+
+void BalanceHeatMap::clear() {
+    m_modules.clear();
+    m_steps.clear();
+    m_columns.clear();
+    m_dirty = true;
+}
+
+double BalanceHeatMap::cell(int row, int column) const { return m_columns.value(column).value(row, qQNaN()); }
+
+void BalanceHeatMap::replot() {
+    if (!m_dirty)
+        return;
+    const int nx = m_columns.size(), ny = m_modules.size();
+    if (nx > 0 && ny > 0) {
+        m_map->data()->setSize(nx, ny);
+        m_map->data()->setRange(QCPRange(m_steps.front(), nx > 1 ? m_steps.back() : m_steps.front() + 1), QCPRange(0, ny - 1));
+        for (int x = 0; x < nx; ++x)
+            for (int y = 0; y < ny; ++y)
+                m_map->data()->setCell(x, y, m_columns[x][y]);
+        auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+        const int every = std::max(1, ny / 16);
+        for (int y = 0; y < ny; y += every)
+            ticker->addTick(y, m_modules[y]);
+        m_plot->yAxis->setTicker(ticker);
+        m_plot->rescaleAxes();
+    } else {
+        m_map->data()->clear();
+    }
+    m_plot->replot(QCustomPlot::rpImmediateRefresh);
+    m_dirty = false;
+}
+
+bool BalanceHeatMap::exportPng(const QString& path, int width, int height) {
+    replot();
+    return m_plot->savePng(path, width, height);
+}
+
+bool BalanceHeatMap::exportPdf(const QString& path, int width, int height) {
+    replot();
+    return m_plot->savePdf(path, width, height);
+}
+
+bool BalanceHeatMap::exportCsv(const QString& path, QString* error) const {
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+        if (error)
+            *error = tr("cannot write %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    QTextStream out(&file);
+    out << "step,module,log2_ratio\n";
+    for (int x = 0; x < m_columns.size(); ++x)
+        for (int y = 0; y < m_modules.size(); ++y)
+            out << m_steps[x] << ',' << m_modules[y] << ',' << QString::number(m_columns[x][y], 'g', 8) << '\n';
+    return file.error() == QFileDevice::NoError;
+}
+
+} // namespace rslora::ui

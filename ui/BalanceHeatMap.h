@@ -1,0 +1,50 @@
+// Heat map of the per-module gradient balance ρ = ‖∇A‖/‖∇B‖ over training (module × step), drawn
+// as log2 ρ so that balance (ρ = 1) is white and either factor dominating shows in colour.
+#pragma once
+
+#include <QStringList>
+#include <QVector>
+#include <QWidget>
+
+class QCustomPlot;
+class QCPColorMap;
+class QCPColorScale;
+
+namespace rslora::ui {
+
+class BalanceHeatMap : public QWidget {
+    Q_OBJECT
+public:
+    explicit BalanceHeatMap(QWidget* parent = nullptr);
+
+    // One column: the ratio of each module at a step. Module names fix the rows on first use;
+    // later columns must use the same modules (missing values may be NaN).
+    void addColumn(double step, const QStringList& modules, const QVector<double>& ratios);
+    void clear();
+    void replot();
+    bool isDirty() const { return m_dirty; }
+    int columnCount() const { return m_steps.size(); }
+    const QStringList& modules() const { return m_modules; }
+    // log2 ρ in the cell drawn for (module row, column), for tests.
+    double cell(int row, int column) const;
+    bool exportPng(const QString& path, int width = 1200, int height = 700);
+    bool exportPdf(const QString& path, int width = 1200, int height = 700);
+    bool exportCsv(const QString& path, QString* error = nullptr) const;
+    QCustomPlot* plot() const { return m_plot; }
+
+    // Above this many columns, neighbouring columns are merged (mean of log2 ρ) to bound memory.
+    static constexpr int kMaxColumns = 1500;
+
+private:
+    void compact();
+
+    QCustomPlot* m_plot = nullptr;
+    QCPColorMap* m_map = nullptr;
+    QCPColorScale* m_scale = nullptr;
+    QStringList m_modules;
+    QVector<double> m_steps;
+    QVector<QVector<double>> m_columns; // log2 ratio per module
+    bool m_dirty = false;
+};
+
+} // namespace rslora::ui

@@ -1,0 +1,221 @@
+#include "ui/ChartsPanel.h"
+
+#include "ui/BalanceHeatMap.h"
+#include "ui/CurvePlot.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileDialog>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSlider>
+#include <QTimer>
+#include <QVBoxLayout>
+
+namespace rslora::ui {
+namespace {
+
+// Where each metric key is drawn: chart id and series name. One table, used by addMetric().
+struct MetricRoute {
+    const char* key;
+    const char* chart;
+    const char* series;
+};
+constexpr MetricRoute kRoutes[] = {
+    {"train/loss", "loss", "train"},
+    {"eval/loss", "loss", "eval"},
+    {"lr", "lr", "learning rate"},
+    {"grad_norm", "grad_norm", "global grad norm"},
+    {"tokens_per_s", "throughput", "tokens/s"},
+};
+
+} // namespace
+
+ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName("chartsPanel");
+    auto* outer = new QVBoxLayout(this);
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(new QLabel(tr("Smoothing"), this));
+    m_smoothing = new QSlider(Qt::Horizontal, this);
+    m_smoothing->setObjectName("smoothing");
+    m_smoothing->setRange(0, 99);
+    m_smoothing->setValue(60);
+    m_smoothing->setMaximumWidth(160);
+    m_smoothing->setToolTip(tr("Exponential moving average weight; 0 draws the raw values only. The raw curve stays visible underneath."));
+    controls->addWidget(m_smoothing);
+    m_smoothingLabel = new QLabel("0.60", this);
+    m_smoothingLabel->setMinimumWidth(32);
+    controls->addWidget(m_smoothingLabel);
+    m_logY = new QCheckBox(tr("Log y"), this);
+    m_logY->setObjectName("logY");
+    controls->addWidget(m_logY);
+    m_clip = new QCheckBox(tr("Clip outliers"), this);
+    m_clip->setToolTip(tr("Fit the y range to the 1st–99th percentile so spikes do not flatten the curve"));
+    controls->addWidget(m_clip);
+    controls->addWidget(new QLabel(tr("x axis"), this));
+    m_xAxis = new QComboBox(this);
+    m_xAxis->setObjectName("xAxis");
+    m_xAxis->addItems({tr("Step"), tr("Epoch"), tr("Tokens"), tr("Wall time")});
+    controls->addWidget(m_xAxis);
+    auto* reset = new QPushButton(tr("Reset view"), this);
+    reset->setToolTip(tr("Follow the data again after zooming or panning (or double-click a chart)"));
+    controls->addWidget(reset);
+    auto* exportButton = new QPushButton(tr("Export…"), this);
+    exportButton->setToolTip(tr("Write every chart as PNG, PDF and CSV into a folder"));
+    controls->addWidget(exportButton);
+    controls->addStretch(1);
+    outer->addLayout(controls);
+
+    auto* grid = new QGridLayout;
+    grid->setSpacing(6);
+    grid->addWidget(addChart("loss", tr("Loss"), tr("loss")), 0, 0);
+    grid->addWidget(addChart("lr", tr("Learning rate"), tr("lr")), 0, 1);
+    grid->addWidget(addChart("grad_norm", tr("Global gradient norm"), tr("‖∇‖")), 0, 2);
+    grid->addWidget(addChart("throughput", tr("Throughput"), tr("tokens/s")), 1, 0);
+    auto* balanceBox = new QWidget(this);
+    auto* balanceLayout = new QVBoxLayout(balanceBox);
+    balanceLayout->setContentsMargins(0, 0, 0, 0);
+    m_moduleChooser = new QComboBox(balanceBox);
+    m_moduleChooser->setObjectName("balanceModule");
+    m_moduleChooser->setToolTip(tr("Module whose balance ρ̄ = EMA of ‖∇A‖/‖∇B‖ is drawn below"));
+    balanceLayout->addWidget(m_moduleChooser);
+    balanceLayout->addWidget(addChart("balance", tr("Balance of one module"), tr("ρ̄")), 1);
+    grid->addWidget(balanceBox, 1, 1);
+    m_heatMap = new BalanceHeatMap(this);
+    grid->addWidget(m_heatMap, 1, 2);
+    for (int c = 0; c < 3; ++c)
+        grid->setColumnStretch(c, 1);
+    outer->addLayout(grid, 1);
+
+    connect(m_smoothing, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
+    connect(m_logY, &QCheckBox::toggled, this, &ChartsPanel::setLogY);
+    connect(m_clip, &QCheckBox::toggled, this, [this](bool on) {
+        for (CurvePlot* c : std::as_const(m_charts))
+            c->setClipOutliers(on);
+    });
+    connect(m_xAxis, qOverload<int>(&QComboBox::currentIndexChanged), this, [this](int i) { setXAxis(static_cast<XAxis>(i)); });
+    connect(reset, &QPushButton::clicked, this, [this] {
+        for (CurvePlot* c : std::as_const(m_charts))
+            c->resetView();
+    });
+    connect(exportButton, &QPushButton::clicked, this, [this] {
+        QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts to folder"));
+        if (dir.isEmpty())
+            return;
+        QString error;
+        if (!exportAll(dir, &error))
+            QMessageBox::warning(this, tr("Export failed"), error);
+    });
+    connect(m_moduleChooser, &QComboBox::currentTextChanged, this, &ChartsPanel::showBalanceOf);
+
+    m_timer = new QTimer(this);
+    m_timer->setInterval(40);
+    connect(m_timer, &QTimer::timeout, this, &ChartsPanel::replotNow);
+    m_timer->start();
+}
+
+CurvePlot* ChartsPanel::addChart(const QString& id, const QString& title, const QString& yLabel) {
+    auto* chart = new CurvePlot(title, yLabel, this);
+    chart->setObjectName("chart_" + id);
+    chart->setSmoothing(m_smoothing ? m_smoothing->value() / 100.0 : 0.6);
+    m_charts.insert(id, chart);
+    m_chartOrder << id;
+    return chart;
+}
+
+bool ChartsPanel::addMetric(const QString& key, const CurvePoint& point) {
+    for (const auto& route : kRoutes) {
+        if (key == QLatin1String(route.key)) {
+            m_charts.value(route.chart)->addPoints(route.series, {point});
+            return true;
+        }
+    }
+    return false;
+}
+
+void ChartsPanel::addBalance(const CurvePoint& at, const QStringList& modules, const QVector<double>& ratios) {
+    m_heatMap->addColumn(at.step, modules, ratios);
+    if (m_moduleChooser->count() == 0 && !modules.isEmpty()) {
+        QSignalBlocker block(m_moduleChooser);
+        m_moduleChooser->addItems(modules);
+    }
+    const QString shown = m_moduleChooser->currentText();
+    for (int i = 0; i < modules.size() && i < ratios.size(); ++i) {
+        CurvePoint p = at;
+        p.value = ratios[i];
+        m_balanceHistory[modules[i]].push_back(p);
+        if (modules[i] == shown)
+            m_charts.value("balance")->addPoints(shown, {p});
+    }
+}
+
+void ChartsPanel::showBalanceOf(const QString& module) {
+    CurvePlot* chart = m_charts.value("balance");
+    chart->clear();
+    chart->addPoints(module, m_balanceHistory.value(module));
+}
+
+void ChartsPanel::clear() {
+    for (CurvePlot* c : std::as_const(m_charts))
+        c->clear();
+    m_heatMap->clear();
+    m_balanceHistory.clear();
+    QSignalBlocker block(m_moduleChooser);
+    m_moduleChooser->clear();
+}
+
+void ChartsPanel::setSmoothing(double weight) {
+    m_smoothingLabel->setText(QString::number(weight, 'f', 2));
+    for (CurvePlot* c : std::as_const(m_charts))
+        c->setSmoothing(weight);
+}
+
+void ChartsPanel::setLogY(bool on) {
+    for (const QString& id : {QStringLiteral("loss"), QStringLiteral("lr"), QStringLiteral("grad_norm")})
+        m_charts.value(id)->setLogY(on);
+}
+
+void ChartsPanel::setXAxis(XAxis axis) {
+    for (CurvePlot* c : std::as_const(m_charts))
+        c->setXAxis(axis);
+}
+
+void ChartsPanel::replotNow() {
+    QElapsedTimer t;
+    t.start();
+    for (CurvePlot* c : std::as_const(m_charts))
+        c->replot();
+    m_heatMap->replot();
+    m_lastTickMs = t.nsecsElapsed() / 1e6;
+}
+
+bool ChartsPanel::exportAll(const QString& folder, QString* error) {
+    QDir dir(folder);
+    if (!dir.exists() && !dir.mkpath(".")) {
+        if (error)
+            *error = tr("cannot create folder %1").arg(folder);
+        return false;
+    }
+    for (const QString& id : m_chartOrder) {
+        CurvePlot* c = m_charts.value(id);
+        if (!c->exportPng(dir.filePath(id + ".png")) || !c->exportPdf(dir.filePath(id + ".pdf")) || !c->exportCsv(dir.filePath(id + ".csv"), error)) {
+            if (error && error->isEmpty())
+                *error = tr("cannot write the %1 chart into %2").arg(id, folder);
+            return false;
+        }
+    }
+    if (!m_heatMap->exportPng(dir.filePath("balance_heatmap.png")) || !m_heatMap->exportPdf(dir.filePath("balance_heatmap.pdf"))
+        || !m_heatMap->exportCsv(dir.filePath("balance_heatmap.csv"), error)) {
+        if (error && error->isEmpty())
+            *error = tr("cannot write the balance heat map into %1").arg(folder);
+        return false;
+    }
+    return true;
+}
+
+} // namespace rslora::ui

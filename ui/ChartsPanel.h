@@ -1,0 +1,69 @@
+// The live charts of a run: loss (train and eval), learning rate, global gradient norm, tokens/s,
+// the A/B balance heat map and one module's balance line, with shared view controls. Points are
+// appended as they arrive; a ~25 Hz timer replots only the charts that changed.
+#pragma once
+
+#include "ui/CurveSeries.h"
+
+#include <QHash>
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QSlider;
+class QTimer;
+
+namespace rslora::ui {
+
+class BalanceHeatMap;
+class CurvePlot;
+
+class ChartsPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ChartsPanel(QWidget* parent = nullptr);
+
+    // Metric keys as the engine and the store name them: "train/loss", "eval/loss", "lr",
+    // "grad_norm", "tokens_per_s". Unknown keys are ignored (returns false).
+    bool addMetric(const QString& key, const CurvePoint& point);
+    // Per-module balance ratios (EMA ρ̄) at a step.
+    void addBalance(const CurvePoint& at, const QStringList& modules, const QVector<double>& ratios);
+    void clear();
+
+    void setSmoothing(double weight);
+    void setLogY(bool on);
+    void setXAxis(XAxis axis);
+    // Writes <chart>.png, .pdf and .csv for every chart into a folder; false with *error on failure.
+    bool exportAll(const QString& folder, QString* error = nullptr);
+    // Replots what changed now (the timer does this on its own).
+    void replotNow();
+
+    CurvePlot* chart(const QString& id) const { return m_charts.value(id); }
+    QStringList chartIds() const { return m_chartOrder; }
+    BalanceHeatMap* heatMap() const { return m_heatMap; }
+    QComboBox* moduleChooser() const { return m_moduleChooser; }
+    QSlider* smoothingSlider() const { return m_smoothing; }
+    // Longest replot of one tick, for the UI-latency benchmark.
+    double lastTickMs() const { return m_lastTickMs; }
+
+private:
+    CurvePlot* addChart(const QString& id, const QString& title, const QString& yLabel);
+    void showBalanceOf(const QString& module);
+
+    QHash<QString, CurvePlot*> m_charts;
+    QStringList m_chartOrder;
+    BalanceHeatMap* m_heatMap = nullptr;
+    QComboBox* m_moduleChooser = nullptr;
+    QSlider* m_smoothing = nullptr;
+    QLabel* m_smoothingLabel = nullptr;
+    QCheckBox* m_logY = nullptr;
+    QCheckBox* m_clip = nullptr;
+    QComboBox* m_xAxis = nullptr;
+    QTimer* m_timer = nullptr;
+    // Balance history per module so the line chart can switch modules without losing points.
+    QHash<QString, QVector<CurvePoint>> m_balanceHistory;
+    double m_lastTickMs = 0;
+};
+
+} // namespace rslora::ui

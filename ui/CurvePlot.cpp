@@ -1,0 +1,390 @@
+#include "ui/CurvePlot.h"
+
+#include <QElapsedTimer>
+#include <QFile>
+#include <QTextStream>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace rslora::ui {
+namespace {
+
+const QColor kPalette[] = {QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44), QColor(214, 39, 40),
+                           QColor(148, 103, 189), QColor(140, 86, 75), QColor(227, 119, 194), QColor(23, 190, 207)};
+
+const char* xAxisLabel(XAxis axis) {
+    switch (axis) {
+    case XAxis::Step: return "step";
+    case XAxis::Epoch: return "epoch";
+    case XAxis::Tokens: return "tokens";
+    case XAxis::WallTime: return "wall time (s)";
+    }
+    return "step";
+}
+
+// Index of the last point whose x is <= x (points are in x order), or -1.
+int lastAtOrBefore(const QVector<CurvePoint>& pts, double x, XAxis axis) {
+    auto it = std::upper_bound(pts.begin(), pts.end(), x, [axis](double v, const CurvePoint& p) { return v < xOf(p, axis); });
+    return static_cast<int>(it - pts.begin()) - 1;
+}
+
+} // namespace
+
+CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* parent) : QWidget(parent), m_title(title) {
+    setObjectName(title);
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_plot = new QCustomPlot(this);
+    m_plot->setMinimumSize(240, 160);
+    m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    m_plot->setNoAntialiasingOnDrag(true);
+    m_plot->plotLayout()->insertRow(0);
+    auto* titleElement = new QCPTextElement(m_plot, title, QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+    m_plot->plotLayout()->addElement(0, 0, titleElement);
+    m_plot->xAxis->setLabel(xAxisLabel(m_xAxis));
+    m_plot->yAxis->setLabel(yLabel);
+    m_plot->legend->setVisible(false);
+    m_plot->legend->setFont(QFont(font().family(), font().pointSize() - 1));
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    m_plot->setBackground(palette().color(QPalette::Base));
+    const QColor fg = palette().color(QPalette::Text);
+    for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {
+        axis->setBasePen(QPen(fg));
+        axis->setTickPen(QPen(fg));
+        axis->setSubTickPen(QPen(fg));
+        axis->setTickLabelColor(fg);
+        axis->setLabelColor(fg);
+        axis->grid()->setPen(QPen(palette().color(QPalette::Mid), 0, Qt::DotLine));
+    }
+    titleElement->setTextColor(fg);
+
+    m_cross = new QCPItemStraightLine(m_plot);
+    m_cross->setPen(QPen(palette().color(QPalette::Mid), 1, Qt::DashLine));
+    m_cross->setVisible(false);
+    m_crossText = new QCPItemText(m_plot);
+    m_crossText->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
+    m_crossText->position->setType(QCPItemPosition::ptAxisRectRatio);
+    m_crossText->position->setCoords(0.01, 0.02);
+    m_crossText->setTextAlignment(Qt::AlignLeft);
+    m_crossText->setPadding(QMargins(4, 2, 4, 2));
+    m_crossText->setBrush(QBrush(QColor(255, 255, 255, 220)));
+    m_crossText->setPen(QPen(QColor(160, 160, 160)));
+    m_crossText->setColor(QColor(20, 20, 20));
+    m_crossText->setVisible(false);
+
+    layout->addWidget(m_plot);
+    connect(m_plot, &QCustomPlot::mouseMove, this, &CurvePlot::onMouseMove);
+    connect(m_plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &CurvePlot::onUserRangeChange);
+    connect(m_plot->yAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &CurvePlot::onUserRangeChange);
+    connect(m_plot, &QCustomPlot::mouseDoubleClick, this, [this] { resetView(); });
+}
+
+CurvePlot::Graphs& CurvePlot::ensureSeries(const QString& name) {
+    auto it = m_series.find(name);
+    if (it != m_series.end())
+        return it.value();
+    Graphs g;
+    g.data = CurveSeries(name, kPalette[m_order.size() % (sizeof(kPalette) / sizeof(kPalette[0]))]);
+    g.data.setSmoothing(m_smoothing);
+    g.raw = m_plot->addGraph();
+    g.smooth = m_plot->addGraph();
+    g.raw->setName(name + " (raw)");
+    g.smooth->setName(name);
+    g.raw->removeFromLegend();
+    m_order << name;
+    auto& stored = m_series.insert(name, g).value();
+    styleGraphs(stored);
+    m_plot->legend->setVisible(m_order.size() > 1);
+    return stored;
+}
+
+void CurvePlot::styleGraphs(Graphs& g) {
+    QColor c = g.data.color();
+    QColor faint = c;
+    faint.setAlpha(m_smoothing > 0 ? 70 : 255);
+    g.raw->setPen(QPen(faint, m_smoothing > 0 ? 1.0 : 1.6));
+    g.smooth->setPen(QPen(c, 1.8));
+    g.smooth->setVisible(m_smoothing > 0);
+    if (m_smoothing > 0) {
+        g.raw->removeFromLegend();
+        g.smooth->addToLegend();
+    } else {
+        g.smooth->removeFromLegend();
+        g.raw->addToLegend();
+    }
+}
+
+void CurvePlot::setSeriesColor(const QString& series, const QColor& color) {
+    Graphs& g = ensureSeries(series);
+    g.data = [&] {
+        CurveSeries copy(series, color);
+        copy.setSmoothing(m_smoothing);
+        copy.append(g.data.points());
+        return copy;
+    }();
+    styleGraphs(g);
+    m_dirty = true;
+}
+
+void CurvePlot::addPoints(const QString& series, const QVector<CurvePoint>& points) {
+    if (points.isEmpty())
+        return;
+    ensureSeries(series).data.append(points);
+    m_dirty = true;
+}
+
+void CurvePlot::clear() {
+    m_plot->clearGraphs();
+    m_series.clear();
+    m_order.clear();
+    m_follow = true;
+    m_dirty = true;
+}
+
+QStringList CurvePlot::seriesNames() const { return m_order; }
+
+const CurveSeries* CurvePlot::series(const QString& name) const {
+    auto it = m_series.find(name);
+    return it == m_series.end() ? nullptr : &it.value().data;
+}
+
+void CurvePlot::setSmoothing(double weight) {
+    m_smoothing = std::clamp(weight, 0.0, 0.999);
+    for (auto& g : m_series) {
+        g.data.setSmoothing(m_smoothing);
+        styleGraphs(g);
+    }
+    rebuildGraphs();
+}
+
+void CurvePlot::setLogY(bool on) {
+    if (on == m_logY)
+        return;
+    m_logY = on;
+    if (on) {
+        m_plot->yAxis->setScaleType(QCPAxis::stLogarithmic);
+        m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    } else {
+        m_plot->yAxis->setScaleType(QCPAxis::stLinear);
+        m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    }
+    rebuildGraphs();
+}
+
+void CurvePlot::setClipOutliers(bool on) {
+    m_clip = on;
+    m_dirty = true;
+}
+
+void CurvePlot::setXAxis(XAxis axis) {
+    if (axis == m_xAxis)
+        return;
+    m_xAxis = axis;
+    m_plot->xAxis->setLabel(xAxisLabel(axis));
+    if (axis == XAxis::WallTime) {
+        auto ticker = QSharedPointer<QCPAxisTickerTime>(new QCPAxisTickerTime);
+        ticker->setTimeFormat("%h:%m:%s");
+        m_plot->xAxis->setTicker(ticker);
+    } else {
+        m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    }
+    m_follow = true;
+    rebuildGraphs();
+}
+
+void CurvePlot::resetView() {
+    m_follow = true;
+    m_dirty = true;
+    replot();
+}
+
+void CurvePlot::rebuildGraphs() {
+    for (auto& g : m_series) {
+        g.raw->data()->clear();
+        g.smooth->data()->clear();
+        g.drawn = 0;
+    }
+    m_dirty = true;
+}
+
+void CurvePlot::appendToGraphs(Graphs& g) {
+    const auto& pts = g.data.points();
+    const auto& sm = g.data.smoothed();
+    const int n = pts.size();
+    if (g.drawn >= n)
+        return;
+    QVector<double> keys, raw, smooth;
+    keys.reserve(n - g.drawn);
+    raw.reserve(n - g.drawn);
+    smooth.reserve(n - g.drawn);
+    for (int i = g.drawn; i < n; ++i) {
+        double v = pts[i].value;
+        double s = sm[i];
+        if (std::isinf(v))
+            v = qQNaN();
+        if (m_logY && !(v > 0))
+            v = qQNaN();
+        if (m_logY && !(s > 0))
+            s = qQNaN();
+        keys.push_back(xOf(pts[i], m_xAxis));
+        raw.push_back(v);
+        smooth.push_back(s);
+    }
+    // Keys arrive in order, so the graphs can append without re-sorting.
+    g.raw->addData(keys, raw, true);
+    if (m_smoothing > 0)
+        g.smooth->addData(keys, smooth, true);
+    g.drawn = n;
+}
+
+void CurvePlot::updateRanges() {
+    if (!m_follow)
+        return;
+    double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin;
+    std::vector<double> values;
+    for (const auto& g : m_series) {
+        const auto& pts = g.data.points();
+        if (pts.isEmpty())
+            continue;
+        xmin = std::min(xmin, xOf(pts.front(), m_xAxis));
+        xmax = std::max(xmax, xOf(pts.back(), m_xAxis));
+        // A bounded sample keeps range finding cheap on million-point curves.
+        const int stride = std::max(1, static_cast<int>(pts.size() / 20000));
+        for (int i = 0; i < pts.size(); i += stride) {
+            double v = pts[i].value;
+            if (std::isfinite(v) && (!m_logY || v > 0))
+                values.push_back(v);
+        }
+        double last = pts.back().value;
+        if (std::isfinite(last) && (!m_logY || last > 0))
+            values.push_back(last);
+    }
+    if (values.empty() || !std::isfinite(xmin))
+        return;
+    double lo, hi;
+    if (m_clip && values.size() > 20) {
+        auto at = [&](double q) {
+            size_t k = static_cast<size_t>(q * (values.size() - 1));
+            std::nth_element(values.begin(), values.begin() + k, values.end());
+            return values[k];
+        };
+        lo = at(0.01);
+        hi = at(0.99);
+    } else {
+        auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+        lo = *mn;
+        hi = *mx;
+    }
+    m_settingRange = true;
+    if (xmax <= xmin)
+        xmax = xmin + 1;
+    m_plot->xAxis->setRange(xmin, xmax);
+    if (m_logY) {
+        m_plot->yAxis->setRange(lo / 1.2, hi * 1.2);
+    } else {
+        double pad = (hi - lo) * 0.06;
+        if (pad <= 0)
+            pad = std::max(std::abs(hi) * 0.05, 1e-6);
+        m_plot->yAxis->setRange(lo - pad, hi + pad);
+    }
+    m_settingRange = false;
+}
+
+void CurvePlot::replot() {
+    if (!m_dirty)
+        return;
+    QElapsedTimer timer;
+    timer.start();
+    for (auto& g : m_series)
+        appendToGraphs(g);
+    updateRanges();
+    m_plot->replot(QCustomPlot::rpImmediateRefresh);
+    m_dirty = false;
+    m_lastReplotMs = timer.nsecsElapsed() / 1e6;
+}
+
+void CurvePlot::onUserRangeChange() {
+    if (!m_settingRange)
+        m_follow = false;
+}
+
+QString CurvePlot::valuesAt(double x) const {
+    QStringList lines;
+    lines << QString("%1 %2").arg(xAxisLabel(m_xAxis)).arg(x, 0, 'g', 6);
+    for (const QString& name : m_order) {
+        const Graphs& g = m_series[name];
+        int i = lastAtOrBefore(g.data.points(), x, m_xAxis);
+        if (i < 0)
+            continue;
+        const CurvePoint& p = g.data.points()[i];
+        QString line = QString("%1: %2").arg(name).arg(p.value, 0, 'g', 5);
+        if (m_smoothing > 0)
+            line += QString(" (smoothed %1)").arg(g.data.smoothed()[i], 0, 'g', 5);
+        lines << line;
+    }
+    return lines.join('\n');
+}
+
+void CurvePlot::onMouseMove(QMouseEvent* event) {
+    const QRect rect = m_plot->axisRect()->rect();
+    if (!rect.contains(event->pos()) || m_series.isEmpty()) {
+        if (m_cross->visible()) {
+            m_cross->setVisible(false);
+            m_crossText->setVisible(false);
+            m_plot->replot(QCustomPlot::rpQueuedReplot);
+        }
+        return;
+    }
+    double x = m_plot->xAxis->pixelToCoord(event->pos().x());
+    m_cross->point1->setCoords(x, 0);
+    m_cross->point2->setCoords(x, 1);
+    m_cross->setVisible(true);
+    m_crossText->setText(valuesAt(x));
+    m_crossText->setVisible(true);
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool CurvePlot::exportPng(const QString& path, int width, int height) {
+    replot();
+    return m_plot->savePng(path, width, height);
+}
+
+bool CurvePlot::exportPdf(const QString& path, int width, int height) {
+    replot();
+    return m_plot->savePdf(path, width, height);
+}
+
+bool CurvePlot::exportCsv(const QString& path, QString* error) const {
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+        if (error)
+            *error = tr("cannot write %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    QTextStream out(&file);
+    out << "series,step,epoch,tokens,wall_time,value,smoothed\n";
+    for (const QString& name : m_order) {
+        const CurveSeries& s = m_series[name].data;
+        QString quoted = name;
+        if (quoted.contains(',') || quoted.contains('"'))
+            quoted = '"' + quoted.replace("\"", "\"\"") + '"';
+        for (int i = 0; i < s.size(); ++i) {
+            const CurvePoint& p = s.points()[i];
+            out << quoted << ',' << QString::number(p.step, 'g', 12) << ',' << QString::number(p.epoch, 'g', 10) << ','
+                << QString::number(p.tokens, 'g', 15) << ',' << QString::number(p.wallTime, 'g', 10) << ','
+                << QString::number(p.value, 'g', 9) << ',' << QString::number(s.smoothed()[i], 'g', 9) << '\n';
+        }
+    }
+    out.flush();
+    if (file.error() != QFileDevice::NoError) {
+        if (error)
+            *error = tr("cannot write %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    return true;
+}
+
+} // namespace rslora::ui
