@@ -1,0 +1,77 @@
+// AdamW (see AdamW.h): the update of torch.optim.AdamW (decoupled decay, bias-corrected moments).
+#include "engine/AdamW.h"
+
+#include "common/Error.h"
+
+#include <cmath>
+
+namespace rslora::engine {
+
+AdamW::AdamW(std::vector<AdamWParam> params, AdamWOptions options)
+    : m_params(std::move(params)), m_options(options)
+{
+    for (const auto& p : m_params) {
+        m_expAvg.push_back(torch::zeros_like(p.param, torch::MemoryFormat::Contiguous));
+        m_expAvgSq.push_back(torch::zeros_like(p.param, torch::MemoryFormat::Contiguous));
+    }
+}
+
+void AdamW::step(double lr)
+{
+    torch::NoGradGuard ng;
+    ++m_step;
+    const double b1 = m_options.beta1, b2 = m_options.beta2;
+    const double bc1 = 1.0 - std::pow(b1, double(m_step));
+    const double bc2 = 1.0 - std::pow(b2, double(m_step));
+    for (size_t i = 0; i < m_params.size(); ++i) {
+        auto& p = m_params[i];
+        const torch::Tensor& g = p.param.grad();
+        if (!g.defined())
+            continue;
+        const double plr = lr * p.lrMultiplier;
+        if (p.decay && m_options.weightDecay != 0.0)
+            p.param.mul_(1.0 - plr * m_options.weightDecay);
+        m_expAvg[i].mul_(b1).add_(g, 1.0 - b1);
+        m_expAvgSq[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
+        const torch::Tensor denom = (m_expAvgSq[i].sqrt() / std::sqrt(bc2)).add_(m_options.eps);
+        p.param.addcdiv_(m_expAvg[i], denom, -plr / bc1);
+    }
+}
+
+void AdamW::zeroGrad()
+{
+    for (auto& p : m_params) {
+        auto& g = p.param.mutable_grad();
+        if (g.defined())
+            g.zero_();
+    }
+}
+
+std::map<std::string, torch::Tensor> AdamW::state() const
+{
+    std::map<std::string, torch::Tensor> s;
+    for (size_t i = 0; i < m_params.size(); ++i) {
+        s["exp_avg." + m_params[i].name] = m_expAvg[i];
+        s["exp_avg_sq." + m_params[i].name] = m_expAvgSq[i];
+    }
+    return s;
+}
+
+void AdamW::loadState(const std::map<std::string, torch::Tensor>& state, int64_t step)
+{
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < m_params.size(); ++i) {
+        for (auto [prefix, target] : {std::pair{"exp_avg.", &m_expAvg[i]}, std::pair{"exp_avg_sq.", &m_expAvgSq[i]}}) {
+            auto it = state.find(prefix + m_params[i].name);
+            if (it == state.end())
+                throw Error("checkpoint lacks optimizer state '" + std::string(prefix) + m_params[i].name + "'");
+            if (it->second.sizes() != target->sizes())
+                throw Error("checkpoint optimizer state '" + std::string(prefix) + m_params[i].name + "' has shape "
+                            + c10::str(it->second.sizes()) + ", expected " + c10::str(target->sizes()));
+            target->copy_(it->second);
+        }
+    }
+    m_step = step;
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,143 @@
+// The adapted projection (see AdaptedLinear.h).
+#include "engine/AdaptedLinear.h"
+
+#include "common/Error.h"
+
+namespace rslora::engine {
+
+AdaptedLinear::AdaptedLinear(std::shared_ptr<models::LinearLayer> base, std::string moduleName)
+    : m_base(std::move(base)), m_moduleName(std::move(moduleName))
+{
+    if (!m_base || !m_base->weight.defined() || m_base->weight.dim() != 2)
+        throw Error(m_moduleName + ": cannot adapt a linear layer without a 2-D weight");
+    weight = register_parameter("weight", m_base->weight, /*requires_grad=*/false);
+    if (m_base->bias.defined())
+        bias = register_parameter("bias", m_base->bias, /*requires_grad=*/false);
+}
+
+torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
+{
+    torch::Tensor y = torch::linear(x, weight, bias);
+    if (m_activeResolved.empty())
+        return y;
+    if (!y.is_contiguous())
+        y = y.contiguous();
+    // Work on 2-D views: the low-rank path accumulates into y through addmm_, so no [N, out]
+    // temporary is created per adapter.
+    const int64_t in = weight.size(1), out = weight.size(0);
+    const torch::Tensor x2 = x.reshape({-1, in});
+    torch::Tensor y2 = y.view({-1, out});
+    for (const auto& [ad, w] : m_activeResolved) {
+        const double p = ad->spec().dropout;
+        const torch::Tensor xin = (p > 0.0 && is_training()) ? torch::dropout(x2, p, true) : x2;
+        const torch::Tensor h = torch::mm(xin, ad->A().t()).mul_(ad->scale() * w);
+        y2.addmm_(h, ad->B().t());
+    }
+    return y;
+}
+
+LoraAdapterImpl& AdaptedLinear::addAdapter(const std::string& name, const AdapterSpec& spec)
+{
+    if (hasAdapter(name))
+        throw Error(m_moduleName + " already has an adapter named '" + name + "'");
+    if (spec.init == InitMode::Spectral && spec.parameterization == Parameterization::RandomSubspace)
+        throw Error("spectral init and the random_subspace parameterization cannot be combined (" + m_moduleName + ")");
+    LoraAdapter ad(m_moduleName, name, spec, weight);
+    register_module("lora_" + name, ad);
+    if (spec.init == InitMode::Spectral) {
+        torch::NoGradGuard ng;
+        weight.sub_(ad->baseCorrection().to(weight.dtype()));
+    }
+    m_adapters.emplace_back(name, ad);
+    auto active = m_active;
+    active.push_back({name, 1.0});
+    setActiveAdapters(active);
+    return *ad;
+}
+
+bool AdaptedLinear::hasAdapter(const std::string& name) const
+{
+    for (const auto& [n, a] : m_adapters)
+        if (n == name)
+            return true;
+    return false;
+}
+
+LoraAdapterImpl& AdaptedLinear::adapter(const std::string& name)
+{
+    for (auto& [n, a] : m_adapters)
+        if (n == name)
+            return *a;
+    throw Error(m_moduleName + " has no adapter named '" + name + "'");
+}
+
+const LoraAdapterImpl& AdaptedLinear::adapter(const std::string& name) const
+{
+    return const_cast<AdaptedLinear*>(this)->adapter(name);
+}
+
+std::vector<std::string> AdaptedLinear::adapterNames() const
+{
+    std::vector<std::string> names;
+    for (const auto& [n, a] : m_adapters)
+        names.push_back(n);
+    return names;
+}
+
+void AdaptedLinear::removeAdapter(const std::string& name)
+{
+    for (auto it = m_adapters.begin(); it != m_adapters.end(); ++it) {
+        if (it->first != name)
+            continue;
+        if (it->second->initialA().defined()) {
+            torch::NoGradGuard ng;
+            weight.add_(it->second->baseCorrection().to(weight.dtype()));
+        }
+        m_adapters.erase(it);
+        // torch::nn::Module cannot unregister; replace the slot by an empty module.
+        replace_module("lora_" + name, std::make_shared<torch::nn::Module>());
+        std::vector<ActiveAdapter> active;
+        for (const auto& a : m_active)
+            if (a.name != name)
+                active.push_back(a);
+        setActiveAdapters(active);
+        return;
+    }
+    throw Error(m_moduleName + " has no adapter named '" + name + "'");
+}
+
+void AdaptedLinear::setActiveAdapters(std::vector<ActiveAdapter> active)
+{
+    std::vector<std::pair<LoraAdapterImpl*, double>> resolved;
+    for (const auto& a : active)
+        resolved.emplace_back(&adapter(a.name), a.weight);
+    m_active = std::move(active);
+    m_activeResolved = std::move(resolved);
+}
+
+torch::Tensor AdaptedLinear::originalWeight() const
+{
+    torch::NoGradGuard ng;
+    torch::Tensor w = weight.detach().clone();
+    for (const auto& [n, a] : m_adapters)
+        if (a->initialA().defined())
+            w.add_(a->baseCorrection().to(w.dtype()));
+    return w;
+}
+
+torch::Tensor AdaptedLinear::mergedWeight() const
+{
+    torch::NoGradGuard ng;
+    torch::Tensor w = weight.detach().clone();
+    for (const auto& [ad, wt] : m_activeResolved)
+        w.add_(ad->deltaWeight().to(w.dtype()), wt);
+    return w;
+}
+
+void AdaptedLinear::setBiasTrainable(bool trainable)
+{
+    if (bias.defined())
+        bias.set_requires_grad(trainable);
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,62 @@
+// The adapted projection: a frozen base linear layer plus named adapters, of which an active set
+// with per-adapter weights contributes. Every adapted projection of a model runs through this
+// module's forward, the only place the adapter math lives:
+//   y = x Wᵀ + b + Σ_active w_i · s_i · (drop_i(x) A_iᵀ) B_iᵀ
+#pragma once
+
+#include "engine/LoraAdapter.h"
+#include "models/LinearLayer.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+
+struct ActiveAdapter {
+    std::string name;
+    double weight = 1.0;
+};
+
+class AdaptedLinear : public models::LinearLayer {
+public:
+    // Shares the base's weight and bias tensors (registered under the same names, so the model's
+    // parameter names stay those of Hugging Face) and freezes them.
+    AdaptedLinear(std::shared_ptr<models::LinearLayer> base, std::string moduleName);
+
+    torch::Tensor forward(const torch::Tensor& x) override;
+    int64_t inFeatures() const override { return weight.size(1); }
+    int64_t outFeatures() const override { return weight.size(0); }
+
+    // Adds an adapter and makes it active with weight 1 (alongside the already active ones).
+    // Spectral init replaces the base weight by the residual W − s·B₀A₀.
+    LoraAdapterImpl& addAdapter(const std::string& name, const AdapterSpec& spec);
+    bool hasAdapter(const std::string& name) const;
+    LoraAdapterImpl& adapter(const std::string& name);
+    const LoraAdapterImpl& adapter(const std::string& name) const;
+    std::vector<std::string> adapterNames() const;
+    // Removes an adapter; a spectral one gives its base correction back first.
+    void removeAdapter(const std::string& name);
+
+    void setActiveAdapters(std::vector<ActiveAdapter> active);
+    const std::vector<ActiveAdapter>& activeAdapters() const { return m_active; }
+
+    const std::string& moduleName() const { return m_moduleName; }
+    const std::shared_ptr<models::LinearLayer>& base() const { return m_base; }
+    // The base weight before any spectral init (W_res + Σ s·B₀A₀).
+    torch::Tensor originalWeight() const;
+    // W + Σ_active w_i ΔW_i (for merging and checks).
+    torch::Tensor mergedWeight() const;
+    // PEFT's bias = "lora_only": the base bias of adapted layers trains.
+    void setBiasTrainable(bool trainable);
+
+private:
+    std::shared_ptr<models::LinearLayer> m_base;
+    std::string m_moduleName;
+    std::vector<std::pair<std::string, LoraAdapter>> m_adapters;
+    std::vector<ActiveAdapter> m_active;
+    // Resolved pointers of the active set, rebuilt when it changes (forward is hot).
+    std::vector<std::pair<LoraAdapterImpl*, double>> m_activeResolved;
+};
+
+} // namespace rslora::engine

@@ -1,0 +1,552 @@
+// TrainConfig JSON round-trip through one field table, plus validate().
+#include "engine/TrainConfig.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/ConfigYaml.h"
+#include "engine/ModuleSelection.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+#include <set>
+
+namespace rslora::engine {
+
+using nlohmann::json;
+
+namespace {
+
+template <typename E>
+struct EnumEntry {
+    E value;
+    const char* name;
+};
+
+const EnumEntry<ScalingMode> kScaling[] = {{ScalingMode::AlphaOverR, "alpha/r"},
+                                           {ScalingMode::AlphaOverSqrtR, "alpha/sqrt(r)"}};
+const EnumEntry<InitMode> kInit[] = {{InitMode::Lora, "lora"},
+                                     {InitMode::Gaussian, "gaussian"},
+                                     {InitMode::Rescaled, "rescaled"},
+                                     {InitMode::Spectral, "spectral"}};
+const EnumEntry<Parameterization> kParam[] = {{Parameterization::Full, "full"},
+                                              {Parameterization::RandomSubspace, "random_subspace"}};
+const EnumEntry<BiasMode> kBias[] = {{BiasMode::None, "none"}, {BiasMode::LoraOnly, "lora_only"}};
+const EnumEntry<RankAllocation> kAlloc[] = {{RankAllocation::Uniform, "uniform"},
+                                            {RankAllocation::Pattern, "pattern"},
+                                            {RankAllocation::Sensitivity, "sensitivity"}};
+const EnumEntry<LrSchedule> kSchedule[] = {{LrSchedule::Constant, "constant"},
+                                           {LrSchedule::Linear, "linear"},
+                                           {LrSchedule::Cosine, "cosine"}};
+const EnumEntry<TrainMode> kMode[] = {{TrainMode::Lora, "lora"}, {TrainMode::Full, "full"}};
+
+template <typename E, size_t N>
+const char* enumName(const EnumEntry<E> (&table)[N], E v)
+{
+    for (const auto& e : table)
+        if (e.value == v)
+            return e.name;
+    return "?";
+}
+
+template <typename E, size_t N>
+E enumParse(const EnumEntry<E> (&table)[N], const std::string& s, const std::string& where)
+{
+    std::string allowed;
+    for (const auto& e : table) {
+        if (s == e.name)
+            return e.value;
+        allowed += std::string(allowed.empty() ? "" : ", ") + "'" + e.name + "'";
+    }
+    // Accept the short spelling of the rsLoRA scaling too.
+    if (s == "sqrt" || s == "rslora")
+        for (const auto& e : table)
+            if (std::string(e.name) == "alpha/sqrt(r)")
+                return e.value;
+    throw Error(where + ": unknown value '" + s + "' (expected one of " + allowed + ")");
+}
+
+// Reads and writes one field; overloads per member type.
+struct Writer {
+    json& out;
+    void operator()(const char* section, const char* key, const std::string& v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, int v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, int64_t v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, uint64_t v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, double v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, bool v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, const std::vector<std::string>& v) { out[section][key] = v; }
+    void operator()(const char* section, const char* key, const std::vector<int>& v) { out[section][key] = v; }
+    template <typename T>
+    void operator()(const char* section, const char* key, const PatternTable<T>& v)
+    {
+        json o = json::object();
+        for (const auto& [k, x] : v)
+            o[k] = x;
+        out[section][key] = o;
+    }
+    template <typename E, size_t N>
+    void en(const char* section, const char* key, const EnumEntry<E> (&t)[N], E v) { out[section][key] = enumName(t, v); }
+};
+
+struct Reader {
+    const json& in;
+    std::set<std::string> seen; // "section.key"
+
+    const json* find(const char* section, const char* key)
+    {
+        seen.insert(std::string(section) + "." + key);
+        auto s = in.find(section);
+        if (s == in.end() || !s->is_object())
+            return nullptr;
+        auto k = s->find(key);
+        return k == s->end() || k->is_null() ? nullptr : &*k;
+    }
+    static std::string where(const char* section, const char* key) { return std::string("config key '") + section + "." + key + "'"; }
+    template <typename T>
+    T get(const json& v, const char* section, const char* key, const char* expected)
+    {
+        try {
+            return v.get<T>();
+        } catch (const json::exception&) {
+            throw Error(where(section, key) + ": expected " + expected + ", found " + v.dump());
+        }
+    }
+    void operator()(const char* s, const char* k, std::string& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_string())
+                throw Error(where(s, k) + ": expected a string, found " + j->dump());
+            v = j->get<std::string>();
+        }
+    }
+    void operator()(const char* s, const char* k, int& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_number_integer())
+                throw Error(where(s, k) + ": expected an integer, found " + j->dump());
+            v = j->get<int>();
+        }
+    }
+    void operator()(const char* s, const char* k, int64_t& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_number_integer())
+                throw Error(where(s, k) + ": expected an integer, found " + j->dump());
+            v = j->get<int64_t>();
+        }
+    }
+    void operator()(const char* s, const char* k, uint64_t& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_number_integer() || (j->is_number_integer() && !j->is_number_unsigned() && j->get<int64_t>() < 0))
+                throw Error(where(s, k) + ": expected a non-negative integer, found " + j->dump());
+            v = j->get<uint64_t>();
+        }
+    }
+    void operator()(const char* s, const char* k, double& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_number())
+                throw Error(where(s, k) + ": expected a number, found " + j->dump());
+            v = j->get<double>();
+        }
+    }
+    void operator()(const char* s, const char* k, bool& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_boolean())
+                throw Error(where(s, k) + ": expected true or false, found " + j->dump());
+            v = j->get<bool>();
+        }
+    }
+    void operator()(const char* s, const char* k, std::vector<std::string>& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (j->is_string())
+                v = {j->get<std::string>()}; // PEFT allows a single string
+            else
+                v = get<std::vector<std::string>>(*j, s, k, "a list of strings");
+        }
+    }
+    void operator()(const char* s, const char* k, std::vector<int>& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (j->is_number_integer())
+                v = {j->get<int>()};
+            else
+                v = get<std::vector<int>>(*j, s, k, "a list of integers");
+        }
+    }
+    template <typename T>
+    void operator()(const char* s, const char* k, PatternTable<T>& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_object())
+                throw Error(where(s, k) + ": expected an object mapping patterns to values, found " + j->dump());
+            v.clear();
+            for (auto it = j->begin(); it != j->end(); ++it)
+                v.emplace_back(it.key(), get<T>(it.value(), s, k, "numbers as values"));
+        }
+    }
+    template <typename E, size_t N>
+    void en(const char* s, const char* k, const EnumEntry<E> (&t)[N], E& v)
+    {
+        if (auto* j = find(s, k)) {
+            if (!j->is_string())
+                throw Error(where(s, k) + ": expected a string, found " + j->dump());
+            v = enumParse(t, j->get<std::string>(), where(s, k));
+        }
+    }
+};
+
+// The field table: section, key, member. Both directions walk it, so they cannot drift apart.
+template <typename C, typename V>
+void visitFields(C& c, V& v)
+{
+    v("model", "path", c.modelPath);
+    v("model", "device", c.device);
+    v("model", "dtype", c.dtype);
+    v("model", "threads", c.threads);
+
+    v("data", "train", c.trainData);
+    v("data", "validation", c.validationData);
+    v("data", "validation_split", c.validationSplit);
+    v("data", "max_seq_len", c.maxSeqLen);
+    v("data", "chat_template", c.chatTemplate);
+    v("data", "shuffle", c.shuffle);
+
+    auto& a = c.adapter;
+    v("adapter", "name", a.name);
+    v("adapter", "target_modules", a.targetModules);
+    v("adapter", "target_regex", a.targetRegex);
+    v("adapter", "layers_to_transform", a.layersToTransform);
+    v("adapter", "r", a.rank);
+    v("adapter", "lora_alpha", a.alpha);
+    v("adapter", "rank_pattern", a.rankPattern);
+    v("adapter", "alpha_pattern", a.alphaPattern);
+    v.en("adapter", "scaling", kScaling, a.scaling);
+    v.en("adapter", "init", kInit, a.init);
+    v("adapter", "init_sigma", a.initSigma);
+    v("adapter", "randomized_svd", a.randomizedSvd);
+    v("adapter", "svd_iterations", a.svdIterations);
+    v("adapter", "lora_dropout", a.dropout);
+    v.en("adapter", "bias", kBias, a.bias);
+    v.en("adapter", "parameterization", kParam, a.parameterization);
+    v("adapter", "subspace_dim", a.subspaceDim);
+    v("adapter", "projection_seed", a.projectionSeed);
+    v("adapter", "balance_gradients", a.balancing.enabled);
+    v("adapter", "balance_beta", a.balancing.beta);
+    v("adapter", "balance_band", a.balancing.band);
+    v("adapter", "balance_target", a.balancing.target);
+    v("adapter", "loraplus_lr_ratio", a.loraPlusRatio);
+    v.en("adapter", "rank_allocation", kAlloc, a.allocation);
+    v("adapter", "sensitivity_probe_batches", a.sensitivity.probeBatches);
+    v("adapter", "sensitivity_beta", a.sensitivity.beta);
+    v("adapter", "sensitivity_candidate_ranks", a.sensitivity.candidateRanks);
+    v("adapter", "parameter_budget", a.sensitivity.parameterBudget);
+    v("adapter", "init_seed", a.initSeed);
+
+    v.en("training", "mode", kMode, c.mode);
+    v("training", "learning_rate", c.learningRate);
+    v("training", "weight_decay", c.weightDecay);
+    v("training", "beta1", c.beta1);
+    v("training", "beta2", c.beta2);
+    v("training", "eps", c.eps);
+    v.en("training", "lr_schedule", kSchedule, c.schedule);
+    v("training", "warmup_steps", c.warmupSteps);
+    v("training", "min_lr_ratio", c.minLrRatio);
+    v("training", "batch_size", c.batchSize);
+    v("training", "gradient_accumulation", c.gradAccumulation);
+    v("training", "clip_norm", c.clipNorm);
+    v("training", "epochs", c.epochs);
+    v("training", "max_steps", c.maxSteps);
+    v("training", "seed", c.seed);
+    v("training", "log_every", c.logEvery);
+    v("training", "eval_every", c.evalEvery);
+    v("training", "save_every", c.saveEvery);
+    v("training", "loss_chunk_tokens", c.lossChunkTokens);
+
+    v("output", "dir", c.outputDir);
+}
+
+// Collects the key table once, for unknown-key suggestions.
+struct KeyCollector {
+    std::vector<std::pair<std::string, std::string>> keys;
+    template <typename T>
+    void operator()(const char* s, const char* k, T&) { keys.emplace_back(s, k); }
+    template <typename E, size_t N>
+    void en(const char* s, const char* k, const EnumEntry<E> (&)[N], E&) { keys.emplace_back(s, k); }
+};
+
+const std::vector<std::pair<std::string, std::string>>& allKeys()
+{
+    static const auto keys = [] {
+        TrainConfig c;
+        KeyCollector k;
+        visitFields(c, k);
+        return k.keys;
+    }();
+    return keys;
+}
+
+} // namespace
+
+const char* scalingModeName(ScalingMode m) { return enumName(kScaling, m); }
+const char* initModeName(InitMode m) { return enumName(kInit, m); }
+const char* parameterizationName(Parameterization m) { return enumName(kParam, m); }
+const char* biasModeName(BiasMode m) { return enumName(kBias, m); }
+const char* rankAllocationName(RankAllocation m) { return enumName(kAlloc, m); }
+const char* lrScheduleName(LrSchedule s) { return enumName(kSchedule, s); }
+const char* trainModeName(TrainMode m) { return enumName(kMode, m); }
+
+const std::vector<std::string>& llamaProjectionNames()
+{
+    static const std::vector<std::string> names{"q_proj", "k_proj", "v_proj", "o_proj",
+                                                "gate_proj", "up_proj", "down_proj"};
+    return names;
+}
+
+json TrainConfig::toJson() const
+{
+    json j = json::object();
+    Writer w{j};
+    visitFields(*this, w);
+    return j;
+}
+
+TrainConfig TrainConfig::fromJson(const json& j)
+{
+    if (!j.is_object())
+        throw Error("a training config must be a JSON object, found " + std::string(j.type_name()));
+    TrainConfig c;
+    Reader r{j, {}};
+    visitFields(c, r);
+
+    std::vector<std::string> sections, flat;
+    for (const auto& [s, k] : allKeys()) {
+        if (std::find(sections.begin(), sections.end(), s) == sections.end())
+            sections.push_back(s);
+        flat.push_back(k);
+    }
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string sec = it.key();
+        if (std::find(sections.begin(), sections.end(), sec) == sections.end()) {
+            std::string msg = "unknown key '" + sec + "'";
+            auto guess = closestName(sec, sections);
+            if (!guess.empty())
+                msg += " (did you mean '" + guess + "'?)";
+            else if (std::find(flat.begin(), flat.end(), sec) != flat.end())
+                for (const auto& [s, k] : allKeys())
+                    if (k == sec) {
+                        msg += " (it belongs in the '" + s + "' section)";
+                        break;
+                    }
+            c.unknownKeys.push_back(msg);
+            continue;
+        }
+        if (!it->is_object()) {
+            c.unknownKeys.push_back("section '" + sec + "' must be an object, found " + it->dump());
+            continue;
+        }
+        std::vector<std::string> known;
+        for (const auto& [s, k] : allKeys())
+            if (s == sec)
+                known.push_back(k);
+        for (auto kt = it->begin(); kt != it->end(); ++kt) {
+            if (std::find(known.begin(), known.end(), kt.key()) != known.end())
+                continue;
+            std::string msg = "unknown key '" + kt.key() + "' in section '" + sec + "'";
+            auto guess = closestName(kt.key(), known);
+            if (guess.empty())
+                guess = closestName(kt.key(), flat);
+            if (!guess.empty())
+                msg = "unknown key '" + kt.key() + "' (did you mean '" + guess + "'?) in section '" + sec + "'";
+            c.unknownKeys.push_back(msg);
+        }
+    }
+    return c;
+}
+
+TrainConfig TrainConfig::load(const std::string& path)
+{
+    const std::string text = readFile(path);
+    const bool yaml = path.size() > 5
+        && (path.compare(path.size() - 5, 5, ".yaml") == 0 || path.compare(path.size() - 4, 4, ".yml") == 0);
+    json j;
+    if (yaml) {
+        j = yamlToJson(text, path);
+    } else {
+        try {
+            j = json::parse(text);
+        } catch (const json::parse_error& e) {
+            throw Error(path + ": not valid JSON (" + e.what() + ")");
+        }
+    }
+    try {
+        return fromJson(j);
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what(), e.hint());
+    }
+}
+
+void TrainConfig::save(const std::string& path) const
+{
+    writeFileAtomic(path, toJson().dump(2) + "\n");
+}
+
+std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& facts)
+{
+    std::vector<std::string> errors = c.unknownKeys;
+    auto need = [&](bool ok, const std::string& msg) {
+        if (!ok)
+            errors.push_back(msg);
+    };
+    auto num = [](double v) {
+        std::string s = std::to_string(v);
+        while (s.size() > 1 && s.back() == '0' && s[s.size() - 2] != '.')
+            s.pop_back();
+        return s;
+    };
+    const AdapterConfig& a = c.adapter;
+
+    need(!c.modelPath.empty(), "model.path is empty: name a Hugging Face model folder");
+    need(!c.trainData.empty(), "data.train is empty: name a JSONL file of training samples");
+    need(!c.outputDir.empty(), "output.dir is empty: name a folder for checkpoints and adapters");
+    need(c.device == "cpu" || c.device == "cuda" || c.device.rfind("cuda:", 0) == 0,
+         "model.device must be 'cpu', 'cuda' or 'cuda:N', found '" + c.device + "'");
+    need(c.dtype == "float32" || c.dtype == "bfloat16",
+         "model.dtype must be 'float32' or 'bfloat16', found '" + c.dtype + "'");
+    need(!(c.dtype == "bfloat16" && c.device == "cpu"), "model.dtype 'bfloat16' (autocast) needs a CUDA device; use 'float32' on the CPU");
+    need(c.threads >= 0, "model.threads must be >= 0 (0 = automatic), found " + std::to_string(c.threads));
+    need(c.validationSplit >= 0.0 && c.validationSplit < 1.0,
+         "data.validation_split must be in [0, 1), found " + num(c.validationSplit));
+    need(c.maxSeqLen >= 2, "data.max_seq_len must be >= 2, found " + std::to_string(c.maxSeqLen));
+
+    need(c.learningRate > 0 && std::isfinite(c.learningRate), "training.learning_rate must be > 0, found " + num(c.learningRate));
+    need(c.weightDecay >= 0, "training.weight_decay must be >= 0, found " + num(c.weightDecay));
+    need(c.beta1 >= 0 && c.beta1 < 1, "training.beta1 must be in [0, 1), found " + num(c.beta1));
+    need(c.beta2 >= 0 && c.beta2 < 1, "training.beta2 must be in [0, 1), found " + num(c.beta2));
+    need(c.eps > 0, "training.eps must be > 0, found " + num(c.eps));
+    need(c.warmupSteps >= 0, "training.warmup_steps must be >= 0, found " + std::to_string(c.warmupSteps));
+    need(c.minLrRatio >= 0 && c.minLrRatio <= 1, "training.min_lr_ratio must be in [0, 1], found " + num(c.minLrRatio));
+    need(c.batchSize >= 1, "training.batch_size must be >= 1, found " + std::to_string(c.batchSize));
+    need(c.gradAccumulation >= 1, "training.gradient_accumulation must be >= 1, found " + std::to_string(c.gradAccumulation));
+    need(c.maxSteps > 0 || c.epochs >= 1, "training.epochs must be >= 1 when training.max_steps is 0, found " + std::to_string(c.epochs));
+    need(c.maxSteps >= 0, "training.max_steps must be >= 0, found " + std::to_string(c.maxSteps));
+    need(c.logEvery >= 1, "training.log_every must be >= 1, found " + std::to_string(c.logEvery));
+    need(c.evalEvery >= 0, "training.eval_every must be >= 0, found " + std::to_string(c.evalEvery));
+    need(c.saveEvery >= 0, "training.save_every must be >= 0, found " + std::to_string(c.saveEvery));
+    need(c.lossChunkTokens >= 1, "training.loss_chunk_tokens must be >= 1, found " + std::to_string(c.lossChunkTokens));
+
+    if (c.mode == TrainMode::Lora) {
+        need(a.rank >= 1, "adapter.r must be >= 1, found " + std::to_string(a.rank));
+        need(a.alpha > 0 && std::isfinite(a.alpha), "adapter.lora_alpha must be > 0, found " + num(a.alpha));
+        need(a.dropout >= 0 && a.dropout < 1, "adapter.lora_dropout must be in [0, 1), found " + num(a.dropout));
+        need(a.initSigma > 0, "adapter.init_sigma must be > 0, found " + num(a.initSigma));
+        need(a.svdIterations >= 0, "adapter.svd_iterations must be >= 0, found " + std::to_string(a.svdIterations));
+        need(a.subspaceDim >= 1, "adapter.subspace_dim must be >= 1, found " + std::to_string(a.subspaceDim));
+        need(a.loraPlusRatio > 0, "adapter.loraplus_lr_ratio must be > 0 (1 = off), found " + num(a.loraPlusRatio));
+        need(a.balancing.beta >= 0 && a.balancing.beta < 1, "adapter.balance_beta must be in [0, 1), found " + num(a.balancing.beta));
+        need(a.balancing.band > 1, "adapter.balance_band must be > 1, found " + num(a.balancing.band));
+        need(a.balancing.target > 0, "adapter.balance_target must be > 0, found " + num(a.balancing.target));
+        need(a.sensitivity.probeBatches >= 1, "adapter.sensitivity_probe_batches must be >= 1, found " + std::to_string(a.sensitivity.probeBatches));
+        need(a.sensitivity.beta >= 0 && a.sensitivity.beta < 1, "adapter.sensitivity_beta must be in [0, 1), found " + num(a.sensitivity.beta));
+        need(a.sensitivity.parameterBudget >= 0, "adapter.parameter_budget must be >= 0, found " + std::to_string(a.sensitivity.parameterBudget));
+        need(!a.sensitivity.candidateRanks.empty(), "adapter.sensitivity_candidate_ranks is empty");
+        for (int r : a.sensitivity.candidateRanks)
+            need(r >= 1, "adapter.sensitivity_candidate_ranks holds " + std::to_string(r) + "; ranks must be >= 1");
+        need(a.allocation != RankAllocation::Pattern || !a.rankPattern.empty() || !a.alphaPattern.empty(),
+             "adapter.rank_allocation is 'pattern' but adapter.rank_pattern and adapter.alpha_pattern are empty");
+        need(!a.name.empty() && a.name.find_first_of("./ ") == std::string::npos,
+             "adapter.name must be non-empty without '.', '/' or spaces, found '" + a.name + "'");
+        for (const auto& [p, r] : a.rankPattern) {
+            need(r >= 1, "adapter.rank_pattern['" + p + "'] must be >= 1, found " + std::to_string(r));
+            try { std::regex re(p); } catch (const std::regex_error&) { errors.push_back("adapter.rank_pattern key '" + p + "' is not a valid regex"); }
+        }
+        for (const auto& [p, v] : a.alphaPattern) {
+            need(v > 0, "adapter.alpha_pattern['" + p + "'] must be > 0, found " + num(v));
+            try { std::regex re(p); } catch (const std::regex_error&) { errors.push_back("adapter.alpha_pattern key '" + p + "' is not a valid regex"); }
+        }
+        if (!a.targetRegex.empty()) {
+            try { std::regex re(a.targetRegex); } catch (const std::regex_error& e) {
+                errors.push_back("adapter.target_regex '" + a.targetRegex + "' is not a valid regex (" + e.what() + ")");
+            }
+        } else {
+            need(!a.targetModules.empty(), "adapter.target_modules is empty: name modules (q_proj, ..., down_proj), 'all-linear', or set adapter.target_regex");
+        }
+
+        // Target names against the model (or the Llama table when no model is at hand).
+        std::vector<std::string> shortNames;
+        if (facts.haveModel) {
+            for (const auto& m : facts.modules)
+                if (std::find(shortNames.begin(), shortNames.end(), m.shortName) == shortNames.end())
+                    shortNames.push_back(m.shortName);
+        } else {
+            shortNames = llamaProjectionNames();
+            shortNames.push_back("lm_head");
+        }
+        if (a.targetRegex.empty()) {
+            for (const auto& t : a.targetModules) {
+                if (t == "all-linear")
+                    continue;
+                bool known = std::find(shortNames.begin(), shortNames.end(), t) != shortNames.end();
+                if (!known && facts.haveModel)
+                    for (const auto& m : facts.modules)
+                        known = known || m.name == t || (m.name.size() > t.size() && m.name.compare(m.name.size() - t.size(), t.size(), t) == 0 && m.name[m.name.size() - t.size() - 1] == '.');
+                if (known)
+                    continue;
+                std::string list;
+                for (const auto& s : shortNames)
+                    list += (list.empty() ? "" : ", ") + s;
+                std::string msg = "unknown target module '" + t + "'";
+                const auto guess = closestName(t, shortNames);
+                if (!guess.empty())
+                    msg += " (did you mean '" + guess + "'?)";
+                errors.push_back(msg + "; the model's linear modules are " + list);
+            }
+        }
+        if (facts.haveModel) {
+            for (int l : a.layersToTransform)
+                need(l >= 0 && l < facts.numLayers, "adapter.layers_to_transform holds layer " + std::to_string(l)
+                         + " but the model has layers 0.." + std::to_string(facts.numLayers - 1));
+            const auto plans = planModules(a, facts.modules);
+            need(!plans.empty() || errors.size() > c.unknownKeys.size(), "no module of the model matches the adapter's targets");
+            for (const auto& p : plans) {
+                const int64_t maxRank = std::min(p.module.inFeatures, p.module.outFeatures);
+                need(p.rank <= maxRank, "rank " + std::to_string(p.rank) + " for " + p.module.name + " is larger than the layer allows (min(in, out) = "
+                         + std::to_string(maxRank) + ")");
+                if (p.rank > maxRank)
+                    break; // one line is enough; every layer of that shape would repeat it
+            }
+        }
+    }
+
+    if (facts.haveData) {
+        need(facts.train.samples > 0, "training data '" + facts.train.path + "' holds no samples");
+        need(facts.train.samples == 0 || facts.train.supervisedTokens > 0,
+             "every label in training data '" + facts.train.path + "' is masked: there is no response token to learn");
+        if (facts.haveValidation) {
+            need(facts.validation.samples > 0, "validation data '" + facts.validation.path + "' holds no samples");
+            need(facts.validation.samples == 0 || facts.validation.supervisedTokens > 0,
+                 "every label in validation data '" + facts.validation.path + "' is masked");
+        }
+    }
+    return errors;
+}
+
+void validateOrThrow(const TrainConfig& config, const ValidationFacts& facts)
+{
+    const auto errors = validate(config, facts);
+    if (errors.empty())
+        return;
+    std::string msg = errors.size() == 1 ? errors.front() : "the training config has " + std::to_string(errors.size()) + " problems:";
+    if (errors.size() > 1)
+        for (const auto& e : errors)
+            msg += "\n  - " + e;
+    throw Error(msg);
+}
+
+} // namespace rslora::engine

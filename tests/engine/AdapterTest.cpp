@@ -1,0 +1,291 @@
+// Adapter math on standalone linear layers: gradients against finite differences in float64 for
+// every option, α/√r scaling, spectral init (unchanged output, balanced norms), random subspace
+// (coefficients only, bases regenerated from the seed), rescaled init std, weighted active sets.
+#include "common/Error.h"
+#include "engine/AdaptedLinear.h"
+#include "engine/ModuleSelection.h"
+
+#include <QtTest>
+
+#include <cmath>
+
+using namespace rslora;
+using namespace rslora::engine;
+
+namespace {
+
+// True when fn throws rslora::Error.
+template <typename F>
+bool throwsError(F&& fn)
+{
+    try {
+        fn();
+    } catch (const rslora::Error&) {
+        return true;
+    }
+    return false;
+}
+
+std::shared_ptr<models::LinearLayer> makeBase(int64_t out, int64_t in, bool bias, uint64_t seed)
+{
+    torch::manual_seed(seed);
+    auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    return std::make_shared<models::LinearLayer>(torch::randn({out, in}, opts), bias ? torch::randn({out}, opts) : torch::Tensor());
+}
+
+// A loss with a non-trivial gradient everywhere: sum(y * R) + 0.5 sum(y^2).
+double lossOf(AdaptedLinear& layer, const torch::Tensor& x, const torch::Tensor& R)
+{
+    torch::NoGradGuard ng;
+    const auto y = layer.forward(x);
+    return ((y * R).sum() + 0.5 * (y * y).sum()).item<double>();
+}
+
+// Central differences on every entry of every trainable tensor; returns the largest relative error.
+double maxGradientError(AdaptedLinear& layer, const torch::Tensor& x, const torch::Tensor& R)
+{
+    for (auto& p : layer.parameters())
+        if (p.grad().defined())
+            p.mutable_grad().zero_();
+    const auto y = layer.forward(x);
+    ((y * R).sum() + 0.5 * (y * y).sum()).backward();
+    double worst = 0.0;
+    int checked = 0;
+    for (auto& p : layer.parameters()) {
+        if (!p.requires_grad())
+            continue;
+        const auto g = p.grad().clone();
+        auto flat = p.data().view({-1});
+        for (int64_t i = 0; i < flat.numel(); ++i) {
+            const double eps = 1e-6;
+            const double orig = flat[i].item<double>();
+            flat[i] = orig + eps;
+            const double lp = lossOf(layer, x, R);
+            flat[i] = orig - eps;
+            const double lm = lossOf(layer, x, R);
+            flat[i] = orig;
+            const double fd = (lp - lm) / (2 * eps);
+            const double an = g.view({-1})[i].item<double>();
+            worst = std::max(worst, std::abs(fd - an) / std::max(1.0, std::abs(fd)));
+            ++checked;
+        }
+    }
+    if (checked == 0)
+        return 1e9; // nothing trainable: the test must fail
+    return worst;
+}
+
+AdapterSpec spec(InitMode init, Parameterization par = Parameterization::Full)
+{
+    AdapterSpec s;
+    s.rank = 3;
+    s.alpha = 6.0;
+    s.init = init;
+    s.parameterization = par;
+    s.subspaceDim = 4;
+    s.projectionSeed = 7;
+    s.initSeed = 11;
+    return s;
+}
+
+void randomizeB(LoraAdapterImpl& ad, uint64_t seed)
+{
+    torch::NoGradGuard ng;
+    torch::manual_seed(seed);
+    ad.factorB().copy_(torch::randn_like(ad.factorB()) * 0.3);
+}
+
+} // namespace
+
+class AdapterTest : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase() { torch::set_num_threads(1); }
+
+    void gradientsMatchFiniteDifferences_data()
+    {
+        QTest::addColumn<int>("init");
+        QTest::addColumn<int>("parameterization");
+        QTest::addColumn<int>("scaling");
+        QTest::addColumn<bool>("loraOnlyBias");
+        QTest::newRow("lora alpha/r") << int(InitMode::Lora) << int(Parameterization::Full) << int(ScalingMode::AlphaOverR) << false;
+        QTest::newRow("lora alpha/sqrt(r)") << int(InitMode::Lora) << int(Parameterization::Full) << int(ScalingMode::AlphaOverSqrtR) << false;
+        QTest::newRow("gaussian") << int(InitMode::Gaussian) << int(Parameterization::Full) << int(ScalingMode::AlphaOverSqrtR) << false;
+        QTest::newRow("rescaled") << int(InitMode::Rescaled) << int(Parameterization::Full) << int(ScalingMode::AlphaOverSqrtR) << false;
+        QTest::newRow("spectral") << int(InitMode::Spectral) << int(Parameterization::Full) << int(ScalingMode::AlphaOverSqrtR) << false;
+        QTest::newRow("random subspace") << int(InitMode::Lora) << int(Parameterization::RandomSubspace) << int(ScalingMode::AlphaOverSqrtR) << false;
+        QTest::newRow("bias lora_only") << int(InitMode::Lora) << int(Parameterization::Full) << int(ScalingMode::AlphaOverR) << true;
+    }
+
+    void gradientsMatchFiniteDifferences()
+    {
+        QFETCH(int, init);
+        QFETCH(int, parameterization);
+        QFETCH(int, scaling);
+        QFETCH(bool, loraOnlyBias);
+        AdaptedLinear layer(makeBase(5, 6, true, 1), "model.layers.0.self_attn.q_proj");
+        auto s = spec(InitMode(init), Parameterization(parameterization));
+        s.scaling = ScalingMode(scaling);
+        auto& ad = layer.addAdapter("default", s);
+        randomizeB(ad, 3); // B = 0 would hide errors in A's gradient
+        layer.setBiasTrainable(loraOnlyBias);
+        torch::manual_seed(5);
+        const auto x = torch::randn({2, 4, 6}, torch::kFloat64);
+        const auto R = torch::randn({2, 4, 5}, torch::kFloat64);
+        QVERIFY2(maxGradientError(layer, x, R) < 1e-7, "analytic and finite-difference gradients differ");
+        QCOMPARE(layer.weight.requires_grad(), false);
+        QCOMPARE(layer.bias.requires_grad(), loraOnlyBias);
+    }
+
+    void twoWeightedAdaptersGradients()
+    {
+        AdaptedLinear layer(makeBase(5, 6, false, 2), "m.v_proj");
+        randomizeB(layer.addAdapter("one", spec(InitMode::Lora)), 4);
+        randomizeB(layer.addAdapter("two", spec(InitMode::Gaussian)), 5);
+        layer.setActiveAdapters({{"one", 0.3}, {"two", -0.7}});
+        torch::manual_seed(6);
+        const auto x = torch::randn({3, 6}, torch::kFloat64);
+        const auto R = torch::randn({3, 5}, torch::kFloat64);
+        QVERIFY(maxGradientError(layer, x, R) < 1e-7);
+        // The output is the weighted sum of the deltas.
+        torch::NoGradGuard ng;
+        const auto expected = torch::linear(x, layer.weight)
+            + 0.3 * torch::linear(x, layer.adapter("one").deltaWeight()) - 0.7 * torch::linear(x, layer.adapter("two").deltaWeight());
+        QVERIFY(torch::allclose(layer.forward(x), expected, 1e-12, 1e-12));
+        QVERIFY(torch::allclose(torch::linear(x, layer.mergedWeight()), expected, 1e-12, 1e-12));
+        // Switching the active set needs no reload of the base.
+        layer.setActiveAdapters({});
+        QVERIFY(torch::allclose(layer.forward(x), torch::linear(x, layer.weight), 0, 0));
+    }
+
+    void rankStabilizedScaling()
+    {
+        QCOMPARE(adapterScale(ScalingMode::AlphaOverSqrtR, 16, 8.0), 2.0);
+        QCOMPARE(adapterScale(ScalingMode::AlphaOverR, 16, 8.0), 0.5);
+        // The forward applies alpha/sqrt(r): ΔW = s·B A with s = 6/sqrt(3).
+        AdaptedLinear layer(makeBase(5, 6, false, 3), "m.q_proj");
+        auto& ad = layer.addAdapter("default", spec(InitMode::Lora));
+        randomizeB(ad, 9);
+        QCOMPARE(ad.scale(), 6.0 / std::sqrt(3.0));
+        torch::NoGradGuard ng;
+        const auto x = torch::randn({4, 6}, torch::kFloat64);
+        const auto expected = torch::linear(x, layer.weight) + (6.0 / std::sqrt(3.0)) * torch::linear(torch::linear(x, ad.A()), ad.B());
+        QVERIFY(torch::allclose(layer.forward(x), expected, 1e-12, 1e-12));
+    }
+
+    void defaultInitsAreNoOps_data()
+    {
+        QTest::addColumn<int>("init");
+        QTest::newRow("lora") << int(InitMode::Lora);
+        QTest::newRow("gaussian") << int(InitMode::Gaussian);
+        QTest::newRow("rescaled") << int(InitMode::Rescaled);
+    }
+    void defaultInitsAreNoOps()
+    {
+        QFETCH(int, init);
+        AdaptedLinear layer(makeBase(8, 10, true, 4), "m.up_proj");
+        torch::NoGradGuard ng;
+        const auto x = torch::randn({3, 10}, torch::kFloat64);
+        const auto before = layer.forward(x);
+        auto& ad = layer.addAdapter("default", spec(InitMode(init)));
+        QVERIFY(torch::equal(layer.forward(x), before));
+        QCOMPARE(ad.B().abs().max().item<double>(), 0.0);
+        QVERIFY(ad.A().abs().max().item<double>() > 0.0);
+        if (InitMode(init) == InitMode::Lora)
+            QVERIFY(ad.A().abs().max().item<double>() <= 1.0 / std::sqrt(10.0));
+    }
+
+    void rescaledInitStd()
+    {
+        // Article B's check: std of lora_A ≈ σ/√r (0.007 for σ = 0.02, r = 8).
+        auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+        auto base = std::make_shared<models::LinearLayer>(torch::zeros({64, 4096}, opts));
+        AdaptedLinear layer(base, "m.q_proj");
+        AdapterSpec s;
+        s.rank = 8;
+        s.init = InitMode::Rescaled;
+        s.initSigma = 0.02;
+        auto& ad = layer.addAdapter("default", s);
+        const double stdA = ad.A().std().item<double>();
+        QVERIFY2(std::abs(stdA - 0.02 / std::sqrt(8.0)) < 0.0002, qPrintable(QString::number(stdA)));
+    }
+
+    void spectralInitKeepsOutputAndBalances_data()
+    {
+        QTest::addColumn<bool>("randomized");
+        QTest::newRow("exact svd") << false;
+        QTest::newRow("randomized svd") << true;
+    }
+    void spectralInitKeepsOutputAndBalances()
+    {
+        QFETCH(bool, randomized);
+        auto base = makeBase(12, 9, true, 5);
+        const auto W = base->weight.clone();
+        AdaptedLinear layer(base, "m.o_proj");
+        torch::NoGradGuard ng;
+        const auto x = torch::randn({4, 9}, torch::kFloat64);
+        const auto before = layer.forward(x);
+        auto s = spec(InitMode::Spectral);
+        s.randomizedSvd = randomized;
+        auto& ad = layer.addAdapter("default", s);
+        QVERIFY(torch::allclose(layer.forward(x), before, 1e-12, 1e-12));
+        QVERIFY(!torch::allclose(layer.weight, W)); // the base became the residual
+        QVERIFY(torch::allclose(layer.originalWeight(), W, 1e-12, 1e-12));
+        const double nA = ad.A().norm().item<double>(), nB = ad.B().norm().item<double>();
+        QVERIFY2(std::abs(nA - nB) < 1e-9 * nA, qPrintable(QString("|A| %1 |B| %2").arg(nA).arg(nB)));
+        // s·B A is the best rank-r approximation of W (Eckart–Young): compare with the SVD.
+        auto [U, S, Vh] = torch::linalg_svd(W, false);
+        const auto best = torch::mm(U.slice(1, 0, 3) * S.slice(0, 0, 3).unsqueeze(0), Vh.slice(0, 0, 3));
+        QVERIFY(torch::allclose(ad.deltaWeight(), best, 1e-6, 1e-6));
+        // Removing the adapter restores the original base.
+        layer.removeAdapter("default");
+        QVERIFY(torch::allclose(layer.weight, W, 1e-12, 1e-12));
+    }
+
+    void randomSubspaceTrainsCoefficientsOnly()
+    {
+        auto base = makeBase(7, 6, true, 6);
+        AdaptedLinear layer(base, "model.layers.1.mlp.down_proj");
+        torch::NoGradGuard ng;
+        const auto x = torch::randn({3, 6}, torch::kFloat64);
+        const auto before = layer.forward(x);
+        auto s = spec(InitMode::Lora, Parameterization::RandomSubspace);
+        auto& ad = layer.addAdapter("task1", s);
+        QVERIFY(torch::equal(layer.forward(x), before)); // b = 0: ΔW = 0 at start
+        int64_t trainable = 0;
+        for (const auto& p : layer.parameters())
+            if (p.requires_grad())
+                trainable += p.numel();
+        QCOMPARE(trainable, int64_t(2 * s.subspaceDim));
+        QVERIFY(ad.factorA().abs().sum().item<double>() > 0);
+
+        // Same seed and module: identical bases; another projection seed (another task): different.
+        AdaptedLinear again(makeBase(7, 6, true, 99), "model.layers.1.mlp.down_proj");
+        auto& same = again.addAdapter("task1", s);
+        QVERIFY(torch::equal(same.basesA(), ad.basesA()));
+        QVERIFY(torch::equal(same.basesB(), ad.basesB()));
+        auto other = s;
+        other.projectionSeed = 8;
+        auto& diff = again.addAdapter("task2", other);
+        QVERIFY(!torch::allclose(diff.basesA(), ad.basesA()));
+        // Coefficients determine A and B exactly: A = Σ a_j P^A_j.
+        randomizeB(ad, 12);
+        auto expectA = torch::zeros_like(ad.A());
+        for (int j = 0; j < s.subspaceDim; ++j)
+            expectA += ad.factorA()[j] * ad.basesA()[j];
+        QVERIFY(torch::allclose(ad.A(), expectA, 1e-12, 1e-12));
+        same.setCoefficients(ad.factorA(), ad.factorB());
+        QVERIFY(torch::allclose(same.deltaWeight(), ad.deltaWeight(), 0, 0));
+    }
+
+    void rankLargerThanLayerIsRefused()
+    {
+        AdaptedLinear layer(makeBase(4, 6, false, 7), "m.k_proj");
+        auto s = spec(InitMode::Lora);
+        s.rank = 5;
+        QVERIFY(throwsError([&] { layer.addAdapter("default", s); }));
+    }
+};
+
+QTEST_GUILESS_MAIN(AdapterTest)
+#include "AdapterTest.moc"

@@ -1,0 +1,203 @@
+// TrainConfig: JSON/YAML round-trip and the specific messages of validate().
+#include "common/Error.h"
+#include "engine/ModuleSelection.h"
+#include "engine/TrainConfig.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace rslora::engine;
+using nlohmann::json;
+
+namespace {
+
+// True when fn throws rslora::Error.
+template <typename F>
+bool throwsError(F&& fn)
+{
+    try {
+        fn();
+    } catch (const rslora::Error&) {
+        return true;
+    }
+    return false;
+}
+
+TrainConfig runnable()
+{
+    TrainConfig c;
+    c.modelPath = "model";
+    c.trainData = "train.jsonl";
+    c.outputDir = "out";
+    return c;
+}
+
+bool contains(const std::vector<std::string>& errors, const std::string& needle)
+{
+    for (const auto& e : errors)
+        if (e.find(needle) != std::string::npos)
+            return true;
+    return false;
+}
+
+std::string joined(const std::vector<std::string>& errors)
+{
+    std::string s;
+    for (const auto& e : errors)
+        s += e + " | ";
+    return s;
+}
+
+ValidationFacts tinyModel()
+{
+    ValidationFacts f;
+    f.haveModel = true;
+    f.numLayers = 2;
+    for (int l = 0; l < 2; ++l)
+        for (const auto& [n, out, in] : std::vector<std::tuple<std::string, int, int>>{
+                 {"q_proj", 64, 64}, {"k_proj", 32, 64}, {"v_proj", 32, 64}, {"o_proj", 64, 64},
+                 {"gate_proj", 128, 64}, {"up_proj", 128, 64}, {"down_proj", 64, 128}}) {
+            const std::string group = (n == "gate_proj" || n == "up_proj" || n == "down_proj") ? "mlp" : "self_attn";
+            f.modules.push_back({"model.layers." + std::to_string(l) + "." + group + "." + n, n, l, in, out});
+        }
+    f.modules.push_back({"lm_head", "lm_head", -1, 64, 256});
+    return f;
+}
+
+} // namespace
+
+class TrainConfigTest : public QObject {
+    Q_OBJECT
+private slots:
+    void jsonRoundTrip()
+    {
+        TrainConfig c = runnable();
+        c.adapter.rank = 32;
+        c.adapter.scaling = ScalingMode::AlphaOverR;
+        c.adapter.init = InitMode::Spectral;
+        c.adapter.rankPattern = {{"q_proj", 16}, {"v_proj", 4}};
+        c.adapter.alphaPattern = {{"layers\\.0\\..*", 3.5}};
+        c.adapter.parameterization = Parameterization::RandomSubspace;
+        c.adapter.balancing.enabled = true;
+        c.adapter.layersToTransform = {0, 3};
+        c.schedule = LrSchedule::Linear;
+        c.seed = 1234567890123ULL;
+        const json j = c.toJson();
+        const TrainConfig back = TrainConfig::fromJson(j);
+        QCOMPARE(back.toJson().dump(), j.dump());
+        QCOMPARE(back.adapter.rankPattern.size(), size_t(2));
+        QCOMPARE(back.seed, uint64_t(1234567890123ULL));
+        QVERIFY(back.unknownKeys.empty());
+        QVERIFY2(validate(back).empty(), joined(validate(back)).c_str());
+    }
+
+    void typoGetsSuggestion()
+    {
+        json j = runnable().toJson();
+        j["training"]["lerning_rate"] = 1e-3;
+        const auto errors = validate(TrainConfig::fromJson(j));
+        QVERIFY2(contains(errors, "unknown key 'lerning_rate' (did you mean 'learning_rate'?)"), joined(errors).c_str());
+        json k = runnable().toJson();
+        k["trainig"] = json::object();
+        QVERIFY(contains(validate(TrainConfig::fromJson(k)), "unknown key 'trainig' (did you mean 'training'?)"));
+    }
+
+    void wrongTypeAndEnumThrow()
+    {
+        json j = runnable().toJson();
+        j["adapter"]["r"] = "eight";
+        QVERIFY(throwsError([&] { TrainConfig::fromJson(j); }));
+        json k = runnable().toJson();
+        k["adapter"]["init"] = "pissa";
+        try {
+            TrainConfig::fromJson(k);
+            QFAIL("no error");
+        } catch (const rslora::Error& e) {
+            QVERIFY(std::string(e.what()).find("'spectral'") != std::string::npos);
+        }
+    }
+
+    void specificErrors_data()
+    {
+        QTest::addColumn<QString>("key");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("alpha <= 0") << "lora_alpha" << "0" << "adapter.lora_alpha must be > 0, found 0";
+        QTest::newRow("negative alpha") << "lora_alpha" << "-2" << "adapter.lora_alpha must be > 0, found -2";
+        QTest::newRow("unknown target") << "target_modules" << "[\"q_proj\", \"qkv_proj\"]" << "unknown target module 'qkv_proj'";
+        QTest::newRow("typo target") << "target_modules" << "[\"vproj\"]" << "(did you mean 'v_proj'?)";
+        QTest::newRow("rank too large") << "r" << "40" << "rank 40 for model.layers.0.self_attn.k_proj is larger than the layer allows (min(in, out) = 32)";
+        QTest::newRow("layer out of range") << "layers_to_transform" << "[5]" << "layers_to_transform holds layer 5";
+        QTest::newRow("bad regex") << "target_regex" << "\"(q_proj\"" << "is not a valid regex";
+    }
+    void specificErrors()
+    {
+        QFETCH(QString, key);
+        QFETCH(QString, value);
+        QFETCH(QString, message);
+        json j = runnable().toJson();
+        j["adapter"][key.toStdString()] = json::parse(value.toStdString());
+        const auto errors = validate(TrainConfig::fromJson(j), tinyModel());
+        QVERIFY2(contains(errors, message.toStdString()), joined(errors).c_str());
+    }
+
+    void emptyAndMaskedData()
+    {
+        ValidationFacts f = tinyModel();
+        f.haveData = true;
+        f.train = {"train.jsonl", 0, 0};
+        QVERIFY(contains(validate(runnable(), f), "training data 'train.jsonl' holds no samples"));
+        f.train = {"train.jsonl", 10, 0};
+        QVERIFY(contains(validate(runnable(), f), "every label in training data 'train.jsonl' is masked"));
+        f.train = {"train.jsonl", 10, 100};
+        QVERIFY2(validate(runnable(), f).empty(), joined(validate(runnable(), f)).c_str());
+        QVERIFY(throwsError([&] { validateOrThrow(TrainConfig{}, f); }));
+    }
+
+    void moduleSelection()
+    {
+        const auto facts = tinyModel();
+        AdapterConfig a;
+        a.targetModules = {"all-linear"};
+        QCOMPARE(planModules(a, facts.modules).size(), size_t(14)); // lm_head left alone
+        a.layersToTransform = {1};
+        QCOMPARE(planModules(a, facts.modules).size(), size_t(7));
+        a = AdapterConfig{};
+        a.targetModules = {};
+        a.targetRegex = R"(.*\.(q|v)_proj)";
+        QCOMPARE(planModules(a, facts.modules).size(), size_t(4));
+        a.rankPattern = {{"q_proj", 32}};
+        a.alphaPattern = {{"^model\\.layers\\.1\\..*", 4.0}};
+        const auto plans = planModules(a, facts.modules);
+        QCOMPARE(plans[0].rank, 32);
+        QCOMPARE(plans[1].rank, 8);
+        QCOMPARE(plans[2].alpha, 4.0);
+        QCOMPARE(plans[1].scale, 16.0 / std::sqrt(8.0));
+        QVERIFY(peftPatternMatches("q_proj", "model.layers.0.self_attn.q_proj"));
+        QVERIFY(!peftPatternMatches("proj", "model.layers.0.self_attn.q_proj"));
+    }
+
+    void yamlConfig()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("run.yaml").toStdString();
+        std::ofstream(path) << "# a run\nmodel:\n  path: my-model\ndata:\n  train: \"t.jsonl\"\nadapter:\n  r: 16\n"
+                               "  target_modules: [q_proj, v_proj]\n  rank_pattern: {q_proj: 4}\n  scaling: alpha/sqrt(r)\n"
+                               "training:\n  learning_rate: 3.0e-4\n  lr_schedule: linear\noutput:\n  dir: out\n";
+        const TrainConfig c = TrainConfig::load(path);
+        QCOMPARE(c.modelPath, std::string("my-model"));
+        QCOMPARE(c.adapter.rank, 16);
+        QCOMPARE(c.adapter.targetModules.size(), size_t(2));
+        QCOMPARE(c.adapter.rankPattern.front().second, 4);
+        QCOMPARE(c.learningRate, 3e-4);
+        QVERIFY(c.schedule == LrSchedule::Linear);
+        QVERIFY(validate(c).empty());
+    }
+};
+
+QTEST_GUILESS_MAIN(TrainConfigTest)
+#include "TrainConfigTest.moc"
