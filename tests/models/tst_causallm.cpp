@@ -1,0 +1,318 @@
+// The Llama-family decoder against transformers' reference dumps (fixtures/README.md): logits,
+// losses, hidden states, greedy continuations, KV-cache decoding, sharded and reduced-precision
+// checkpoints, projection slotList and saving.
+#include "models/CausalLmLoss.h"
+#include "models/LlamaFamilyModel.h"
+#include "models/ModelLoader.h"
+#include "models/TensorIO.h"
+
+#include "common/Error.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+using namespace rslora::models;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fixtures() {
+    const char* shared = std::getenv("RSLORA_SHARED_DIR");
+    return shared ? fs::path(shared) / "fixtures" : fs::path();
+}
+
+#define REQUIRE_FIXTURES()                                                                       \
+    if (fixtures().empty() || !fs::exists(fixtures() / "llama" / "config.json"))                 \
+    QSKIP("RSLORA_SHARED_DIR is not set or has no fixtures; skipping transformers parity checks")
+
+nlohmann::json readJson(const fs::path& p) {
+    std::ifstream in(p);
+    return nlohmann::json::parse(in);
+}
+
+// Largest absolute difference relative to the largest reference magnitude.
+double relDiff(const torch::Tensor& a, const torch::Tensor& ref) {
+    auto d = (a.to(torch::kFloat64) - ref.to(torch::kFloat64)).abs().max().item<double>();
+    return d / std::max(1e-12, ref.abs().max().item<double>());
+}
+
+// Greedy decoding with the cache, as HF generate: prefill, then one token per step.
+std::vector<int64_t> greedyWithCache(CausalLM& m, const torch::Tensor& prompt, int steps, torch::Tensor* stepLogits) {
+    KVCache cache = m.makeCache();
+    auto out = m.forward(prompt, {}, {}, &cache);
+    std::vector<int64_t> tokens;
+    std::vector<torch::Tensor> logits;
+    for (int s = 0; s < steps; ++s) {
+        auto last = out.logits.select(1, out.logits.size(1) - 1);
+        logits.push_back(last[0]);
+        int64_t next = last.argmax(-1).item<int64_t>();
+        tokens.push_back(next);
+        out = m.forward(torch::tensor({next}, torch::kInt64).view({1, 1}), {}, {}, &cache);
+    }
+    if (stepLogits)
+        *stepLogits = torch::stack(logits);
+    return tokens;
+}
+
+} // namespace
+
+class TestCausalLM : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase() { torch::set_num_threads(1); }
+
+    void parity_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("folder");
+        QTest::newRow("llama") << "llama" << "llama";
+        QTest::newRow("llama_sharded") << "llama" << "llama_sharded";
+        QTest::newRow("qwen2") << "qwen2" << "qwen2";
+        QTest::newRow("mistral") << "mistral" << "mistral";
+    }
+    void parity() {
+        REQUIRE_FIXTURES();
+        QFETCH(QString, model);
+        QFETCH(QString, folder);
+        torch::NoGradGuard noGrad;
+        auto lm = loadCausalLM(fixtures() / folder.toStdString());
+        auto ref = loadSafeTensorsMap(fixtures() / "reference" / (model.toStdString() + ".safetensors"));
+        auto refJson = readJson(fixtures() / "reference" / (model.toStdString() + ".json"));
+        auto ids = ref.at("input_ids");
+        auto mask = ref.at("attention_mask");
+        auto pos = ref.at("position_ids_masked");
+        auto labelsMasked = ref.at("labels_masked");
+
+        // No padding: every position compared.
+        auto out = lm->forward(ids, torch::ones_like(mask), {}, nullptr, true);
+        QVERIFY(relDiff(out.logits, ref.at("logits_nomask")) < 1e-4);
+        auto loss = causalLmLoss(out.logits, ids).item<double>();
+        QVERIFY2(std::abs(loss - refJson["loss_nomask"].get<double>()) < 1e-5, std::to_string(loss).c_str());
+        auto refHidden = ref.at("hidden_states_nomask");
+        QCOMPARE(static_cast<int64_t>(out.hiddenStates.size()), refHidden.size(0));
+        for (size_t i = 0; i < out.hiddenStates.size(); ++i)
+            QVERIFY(relDiff(out.hiddenStates[i], refHidden[static_cast<int64_t>(i)]) < 1e-4);
+
+        // Left padding: padded positions of row 1 (0-2) are implementation-defined.
+        auto masked = lm->forward(ids, mask, pos).logits;
+        auto refMasked = ref.at("logits_masked");
+        QVERIFY(relDiff(masked[0], refMasked[0]) < 1e-4);
+        QVERIFY(relDiff(masked[1].narrow(0, 3, 9), refMasked[1].narrow(0, 3, 9)) < 1e-4);
+        auto lossMasked = causalLmLoss(masked, labelsMasked).item<double>();
+        QVERIFY(std::abs(lossMasked - refJson["loss_masked"].get<double>()) < 1e-5);
+
+        // The chunked loss over hidden states agrees with the logits loss.
+        auto hidden = lm->hiddenStates(ids, mask, pos);
+        auto sum = causalLmLossSum(hidden, *lm->lmHead(), labelsMasked, 5);
+        QCOMPARE(sum.tokens, int64_t(19));
+        QVERIFY(std::abs(sum.sum.item<double>() / sum.tokens - lossMasked) < 1e-5);
+
+        // Greedy continuation with the KV cache, and its step logits.
+        auto prompt = torch::tensor(refJson["gen_prompt"].get<std::vector<int64_t>>(), torch::kInt64).unsqueeze(0);
+        torch::Tensor stepLogits;
+        auto tokens = greedyWithCache(*lm, prompt, 8, &stepLogits);
+        QCOMPARE(tokens, refJson["gen_new_tokens"].get<std::vector<int64_t>>());
+        QVERIFY(relDiff(stepLogits, ref.at("gen_step_logits")) < 1e-4);
+    }
+
+    void kvCacheEqualsRecompute_data() {
+        QTest::addColumn<QString>("folder");
+        QTest::newRow("llama") << "llama";
+        QTest::newRow("qwen2") << "qwen2";
+        QTest::newRow("mistral") << "mistral";
+    }
+    void kvCacheEqualsRecompute() {
+        REQUIRE_FIXTURES();
+        QFETCH(QString, folder);
+        torch::NoGradGuard noGrad;
+        auto lm = loadCausalLM(fixtures() / folder.toStdString());
+        // Left-padded batch, prefill 5 tokens, then chunks of 3 and 1 (T != S in both).
+        auto ids = torch::tensor({1, 239, 179, 14, 112, 17, 149, 78, 203, 0, 0, 1, 136, 57, 80, 148, 149, 133},
+                                 torch::kInt64)
+                       .view({2, 9});
+        auto mask = torch::ones({2, 9}, torch::kInt64);
+        mask[1][0] = 0;
+        mask[1][1] = 0;
+        auto pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1);
+        auto full = lm->forward(ids, mask, pos).logits;
+
+        KVCache cache = lm->makeCache();
+        std::vector<torch::Tensor> parts;
+        int64_t start = 0;
+        for (int64_t len : {5, 3, 1}) {
+            auto sl = [&](const torch::Tensor& t) { return t.narrow(1, start, len); };
+            parts.push_back(lm->forward(sl(ids), mask.narrow(1, 0, start + len), sl(pos), &cache).logits);
+            start += len;
+        }
+        QCOMPARE(cache.length(), int64_t(9));
+        auto incremental = torch::cat(parts, 1);
+        // Row 1's padded positions differ by design; compare the real tokens.
+        QVERIFY(relDiff(incremental[0], full[0]) < 1e-5);
+        QVERIFY(relDiff(incremental[1].narrow(0, 2, 7), full[1].narrow(0, 2, 7)) < 1e-5);
+    }
+
+    void bf16CheckpointLoads() {
+        REQUIRE_FIXTURES();
+        torch::NoGradGuard noGrad;
+        QTemporaryDir tmp;
+        fs::path dir = tmp.path().toStdString();
+        auto ref = loadCausalLM(fixtures() / "llama");
+        // Write a bf16 and an f16 copy of the checkpoint.
+        for (auto type : {torch::kBFloat16, torch::kFloat16}) {
+            auto tensors = ref->checkpointTensors();
+            for (auto& [name, t] : tensors)
+                t = t.to(type);
+            fs::path d = dir / dtypeText(type);
+            fs::create_directories(d);
+            saveSafeTensors(d / "model.safetensors", tensors);
+            fs::copy_file(fixtures() / "llama" / "config.json", d / "config.json");
+            auto ids = torch::tensor({1, 239, 179, 14, 112, 17}, torch::kInt64).unsqueeze(0);
+            auto want = ref->forward(ids).logits;
+            // Default on CPU: upcast to float32.
+            auto up = loadCausalLM(d);
+            QCOMPARE(up->dtype(), torch::kFloat32);
+            QVERIFY(relDiff(up->forward(ids).logits, want) < 2e-2);
+            if (type == torch::kBFloat16) {
+                LoadOptions o;
+                o.dtype = torch::kBFloat16;
+                auto native = loadCausalLM(d, o);
+                QCOMPARE(native->dtype(), torch::kBFloat16);
+                auto logits = native->forward(ids).logits;
+                QCOMPARE(logits.scalar_type(), torch::kBFloat16);
+                QVERIFY(relDiff(logits.to(torch::kFloat32), want) < 5e-2);
+            }
+        }
+    }
+
+    void slotsReplaceAndRegister() {
+        ModelConfig c;
+        c.architecture = "Qwen3ForCausalLM";
+        c.modelType = "qwen3";
+        c.vocabSize = 32;
+        c.hiddenSize = 16;
+        c.intermediateSize = 24;
+        c.numLayers = 2;
+        c.numHeads = 4;
+        c.numKvHeads = 2;
+        c.headDim = 8;
+        c.tieWordEmbeddings = true;
+        auto lm = createCausalLM(c, 7);
+        auto slotList = lm->linearSlots();
+        QCOMPARE(slotList.size(), size_t(2 * 7 + 1));
+        QCOMPARE(QString::fromStdString(slotList[0].name), QString("model.layers.0.self_attn.q_proj"));
+        QCOMPARE(slotList.back().layer, -1);
+        // Qwen3: q_norm/k_norm, head_dim 8 != 16/4.
+        auto names = lm->namedParameters();
+        bool hasQNorm = false;
+        for (auto& [n, t] : names)
+            hasQNorm |= n == "model.layers.1.self_attn.q_norm.weight";
+        QVERIFY(hasQNorm);
+        QCOMPARE(slotList[0].get()->outFeatures(), int64_t(32));
+        QCOMPARE(static_cast<int64_t>(names.size()), int64_t(1 + 2 * (2 + 4 + 2 + 3) + 1));
+        int64_t count = 0;
+        for (auto& [n, t] : names)
+            count += t.numel();
+        QCOMPARE(count, c.parameterCount());
+
+        // A wrapper in the slot is called and its parameters are visible under the slot's name.
+        struct Scaled : LinearLayer {
+            Scaled(std::shared_ptr<LinearLayer> base) : LinearLayer(base->weight, base->bias), m_base(std::move(base)) {
+                extra = register_parameter("extra", torch::ones({1}));
+            }
+            torch::Tensor forward(const torch::Tensor& x) override { return LinearLayer::forward(x) * extra; }
+            std::shared_ptr<LinearLayer> m_base;
+            torch::Tensor extra;
+        };
+        auto ids = torch::tensor({1, 2, 3}, torch::kInt64).unsqueeze(0);
+        auto before = lm->forward(ids).logits.detach();
+        auto wrapped = std::make_shared<Scaled>(slotList[2].get());
+        slotList[2].set(wrapped);
+        QVERIFY(slotList[2].get() == wrapped);
+        bool found = false;
+        for (auto& item : lm->named_parameters())
+            found |= item.key() == "model.layers.0.self_attn.v_proj.extra";
+        QVERIFY(found);
+        QVERIFY(relDiff(lm->forward(ids).logits.detach(), before) < 1e-6);
+        {
+            torch::NoGradGuard g;
+            wrapped->extra.fill_(0.5);
+        }
+        QVERIFY(relDiff(lm->forward(ids).logits.detach(), before) > 1e-4);
+        // A layer of the wrong shape is refused.
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, slotList[0].set(slotList[1].get()));
+    }
+
+    void saveAndReload() {
+        QTemporaryDir tmp;
+        fs::path dir = fs::path(tmp.path().toStdString()) / "model";
+        ModelConfig c;
+        c.vocabSize = 40;
+        c.hiddenSize = 16;
+        c.intermediateSize = 32;
+        c.numLayers = 2;
+        c.numHeads = 2;
+        c.numKvHeads = 1;
+        c.headDim = 8;
+        c.eosTokenIds = {2, 3};
+        auto lm = createCausalLM(c, 11);
+        lm->saveModelFolder(dir);
+        auto back = loadCausalLM(dir);
+        QCOMPARE(back->config().eosTokenIds, (std::vector<int64_t>{2, 3}));
+        auto ids = torch::tensor({5, 6, 7, 8}, torch::kInt64).unsqueeze(0);
+        torch::NoGradGuard g;
+        QVERIFY(relDiff(back->forward(ids).logits, lm->forward(ids).logits) == 0.0);
+        // Same seed, same model; another seed, another model.
+        auto again = createCausalLM(c, 11);
+        auto other = createCausalLM(c, 12);
+        QVERIFY(relDiff(again->forward(ids).logits, lm->forward(ids).logits) == 0.0);
+        QVERIFY(relDiff(other->forward(ids).logits, lm->forward(ids).logits) > 1e-3);
+    }
+
+    void loaderErrors() {
+        QTemporaryDir tmp;
+        fs::path dir = tmp.path().toStdString();
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, loadCausalLM(dir / "missing"));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, loadCausalLM(dir));  // no config.json
+        ModelConfig c;
+        c.vocabSize = 40;
+        c.hiddenSize = 16;
+        c.intermediateSize = 32;
+        c.numLayers = 1;
+        c.numHeads = 2;
+        c.numKvHeads = 2;
+        c.headDim = 8;
+        auto lm = createCausalLM(c, 1);
+        lm->saveModelFolder(dir);
+        // Drop one tensor, misshape another: each is reported by name.
+        auto tensors = lm->checkpointTensors();
+        auto dropped = tensors;
+        dropped.erase(dropped.begin() + 3);
+        saveSafeTensors(dir / "model.safetensors", dropped);
+        try {
+            loadCausalLM(dir);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find(tensors[3].first) != std::string::npos, e.what());
+        }
+        auto misshaped = tensors;
+        misshaped[0].second = torch::zeros({41, 16});
+        saveSafeTensors(dir / "model.safetensors", misshaped);
+        try {
+            loadCausalLM(dir);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("model.embed_tokens.weight") != std::string::npos, e.what());
+        }
+        // Bad inputs to forward are errors, not crashes.
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, lm->forward(torch::tensor({40}, torch::kInt64).view({1, 1})));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, lm->forward(torch::tensor({1.0f}).view({1, 1})));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error,
+                                 lm->forward(torch::tensor({1, 2}, torch::kInt64).view({1, 2}), torch::ones({1, 3})));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCausalLM)
+#include "tst_causallm.moc"

@@ -1,0 +1,169 @@
+// config.json parsing: each architecture, GQA and head_dim defaults, rope_theta/rope_scaling in
+// the old keys and in transformers v5's rope_parameters, eos lists, sliding-window rules, errors.
+#include "models/ArchitectureTable.h"
+#include "models/ModelConfig.h"
+
+#include "common/Error.h"
+
+#include <QtTest>
+
+using namespace rslora::models;
+using json = nlohmann::json;
+
+namespace {
+json base(const char* arch) {
+    return json{{"architectures", {arch}}, {"vocab_size", 100}, {"hidden_size", 64}, {"intermediate_size", 128},
+                {"num_hidden_layers", 4}, {"num_attention_heads", 8}, {"rms_norm_eps", 1e-5}};
+}
+ModelConfig parse(const json& j) { return ModelConfig::fromJson(j, "config.json"); }
+} // namespace
+
+class TestModelConfig : public QObject {
+    Q_OBJECT
+private slots:
+    void defaults() {
+        auto c = parse(base("LlamaForCausalLM"));
+        QCOMPARE(c.numKvHeads, int64_t(8));  // absent -> heads
+        QCOMPARE(c.headDim, int64_t(8));     // hidden / heads
+        QCOMPARE(c.ropeTheta, 10000.0);
+        QCOMPARE(c.ropeScaling.type, std::string("default"));
+        QVERIFY(!c.tieWordEmbeddings);
+        QVERIFY(!c.qkvBias());
+        QVERIFY(!c.slidingWindow);
+        QCOMPARE(c.rmsNormEps, 1e-5);
+    }
+
+    void qwen3HeadDimAndNorms() {
+        auto j = base("Qwen3ForCausalLM");
+        j["head_dim"] = 16;
+        j["num_key_value_heads"] = 2;
+        j["tie_word_embeddings"] = true;
+        j["sliding_window"] = nullptr;
+        j["use_sliding_window"] = false;
+        auto c = parse(j);
+        QCOMPARE(c.headDim, int64_t(16));
+        QCOMPARE(c.numKvHeads, int64_t(2));
+        QVERIFY(c.qkNorm());
+        QVERIFY(!c.qkvBias());
+        QVERIFY(c.tieWordEmbeddings);
+    }
+
+    void biasRules() {
+        QVERIFY(parse(base("Qwen2ForCausalLM")).qkvBias());
+        QVERIFY(!parse(base("Qwen2ForCausalLM")).oBias());
+        auto j = base("Qwen2ForCausalLM");
+        j["attention_bias"] = false;  // Qwen2 ignores it
+        QVERIFY(parse(j).qkvBias());
+        auto l = base("LlamaForCausalLM");
+        l["attention_bias"] = true;
+        l["mlp_bias"] = true;
+        QVERIFY(parse(l).qkvBias());
+        QVERIFY(parse(l).oBias());
+        QVERIFY(parse(l).mlpBias);
+        auto m = base("MistralForCausalLM");
+        m["attention_bias"] = true;
+        QVERIFY(!parse(m).qkvBias());
+    }
+
+    void ropeVariants() {
+        auto old = base("LlamaForCausalLM");
+        old["rope_theta"] = 500000.0;
+        old["rope_scaling"] = {{"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                               {"original_max_position_embeddings", 8192}, {"rope_type", "llama3"}};
+        auto c = parse(old);
+        QCOMPARE(c.ropeTheta, 500000.0);
+        QCOMPARE(c.ropeScaling.type, std::string("llama3"));
+        QCOMPARE(c.ropeScaling.originalMaxPositionEmbeddings, int64_t(8192));
+
+        auto legacy = base("LlamaForCausalLM");
+        legacy["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+        QCOMPARE(parse(legacy).ropeScaling.type, std::string("linear"));
+        QCOMPARE(parse(legacy).ropeScaling.factor, 2.0);
+
+        auto v5 = base("Qwen3ForCausalLM");
+        v5["rope_parameters"] = {{"rope_theta", 1000000}, {"rope_type", "default"}};
+        auto c5 = parse(v5);
+        QCOMPARE(c5.ropeTheta, 1000000.0);
+        QCOMPARE(c5.ropeScaling.type, std::string("default"));
+
+        auto v5dyn = base("LlamaForCausalLM");
+        v5dyn["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "dynamic"}, {"factor", 2.0}};
+        QCOMPARE(parse(v5dyn).ropeScaling.type, std::string("dynamic"));
+
+        auto bad = base("LlamaForCausalLM");
+        bad["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(bad));
+        auto incomplete = base("LlamaForCausalLM");
+        incomplete["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(incomplete));
+    }
+
+    void eosList() {
+        auto j = base("LlamaForCausalLM");
+        j["eos_token_id"] = {128001, 128008, 128009};
+        QCOMPARE(parse(j).eosTokenIds, (std::vector<int64_t>{128001, 128008, 128009}));
+        j["eos_token_id"] = 2;
+        QCOMPARE(parse(j).eosTokenIds, (std::vector<int64_t>{2}));
+        j["eos_token_id"] = "x";
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(j));
+    }
+
+    void slidingWindow() {
+        auto q = base("Qwen2ForCausalLM");
+        q["sliding_window"] = 4096;
+        q["use_sliding_window"] = false;
+        QVERIFY(!parse(q).slidingWindow);
+        q["use_sliding_window"] = true;
+        q["max_window_layers"] = 2;
+        auto c = parse(q);
+        QCOMPARE(*c.slidingWindow, int64_t(4096));
+        QVERIFY(!c.isSlidingLayer(1));
+        QVERIFY(c.isSlidingLayer(2));
+        auto m = base("MistralForCausalLM");
+        m["sliding_window"] = 4096;
+        QVERIFY(parse(m).isSlidingLayer(0));
+        m["sliding_window"] = nullptr;
+        QVERIFY(!parse(m).slidingWindow);
+        auto l = base("LlamaForCausalLM");
+        l["sliding_window"] = 16;
+        QVERIFY(!parse(l).slidingWindow);
+    }
+
+    void errors() {
+        try {
+            parse(base("GPTNeoXForCausalLM"));
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY(QString(e.what()).contains("GPTNeoXForCausalLM"));
+            QVERIFY(QString(e.what()).contains("Qwen3ForCausalLM"));
+            QVERIFY(QString(e.what()).contains("MistralForCausalLM"));
+        }
+        auto j = base("LlamaForCausalLM");
+        j.erase("hidden_size");
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(j));
+        j = base("LlamaForCausalLM");
+        j["num_key_value_heads"] = 3;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(j));
+        j = base("LlamaForCausalLM");
+        j["hidden_size"] = "64";
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(j));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(json::array()));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(json{{"vocab_size", 3}}));
+    }
+
+    void roundTrip() {
+        auto j = base("Qwen2ForCausalLM");
+        j["num_key_value_heads"] = 2;
+        j["eos_token_id"] = {5, 6};
+        j["rope_theta"] = 1e6;
+        j["tie_word_embeddings"] = true;
+        auto c = parse(j);
+        auto back = parse(c.toJson());
+        QCOMPARE(back.toJson().dump(), c.toJson().dump());
+        QCOMPARE(back.eosTokenIds, c.eosTokenIds);
+        QCOMPARE(back.parameterCount(), c.parameterCount());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestModelConfig)
+#include "tst_modelconfig.moc"

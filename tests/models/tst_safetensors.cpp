@@ -1,0 +1,201 @@
+// The safetensors core (no LibTorch): every validation rule of the reference reader, the writer's
+// byte layout against the fixture files, sharded folders.
+#include "models/SafeTensorsFile.h"
+#include "models/SafeTensorsHeader.h"
+#include "models/SafeTensorsWriter.h"
+#include "models/WeightFiles.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cstring>
+#include <fstream>
+
+using namespace rslora::models;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string withLength(const std::string& header, const std::string& data, uint64_t declared = UINT64_MAX) {
+    uint64_t n = declared == UINT64_MAX ? header.size() : declared;
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i)
+        out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+    return out + header + data;
+}
+
+void parse(const std::string& bytes) {
+    SafeTensorsHeader::parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "test.safetensors");
+}
+
+fs::path fixtures() {
+    const char* shared = std::getenv("RSLORA_SHARED_DIR");
+    return shared ? fs::path(shared) / "fixtures" : fs::path();
+}
+
+} // namespace
+
+class TestSafeTensors : public QObject {
+    Q_OBJECT
+private slots:
+    void rejects_data() {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<QString>("expected");  // a fragment of the message
+        auto row = [](const char* name, const std::string& bytes, const char* expected) {
+            QTest::newRow(name) << QByteArray(bytes.data(), static_cast<int>(bytes.size())) << QString(expected);
+        };
+        const std::string f8(8, 'x');
+        row("too short", std::string("\x02\x00\x00", 3), "at least 8 bytes");
+        row("empty", std::string(), "at least 8 bytes");
+        row("header too large", withLength("{}", "", 100'000'001), "exceeds the limit");
+        row("header past end", withLength("{}", "", 3), "runs past the end");
+        row("huge length", withLength("{}", "", UINT64_MAX - 1), "exceeds the limit");
+        row("not json", withLength("{\"a\":", ""), "not valid UTF-8 JSON");
+        row("invalid utf8", withLength("{\"\xff\xfe\":{}}", ""), "not valid UTF-8 JSON");
+        row("not an object", withLength("[1,2]", ""), "JSON object");
+        row("unknown dtype", withLength(R"({"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", f8), "unknown dtype");
+        row("missing dtype", withLength(R"({"t":{"shape":[2],"data_offsets":[0,8]}})", f8), "dtype");
+        row("negative shape", withLength(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", f8), "non-negative");
+        row("float shape", withLength(R"({"t":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", f8), "non-negative");
+        row("bad offsets arity", withLength(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", f8), "[begin, end]");
+        row("size mismatch", withLength(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", f8), "need 12 bytes");
+        row("gap", withLength(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", f8), "gap");
+        row("overlap",
+            withLength(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", f8),
+            "overlap");
+        row("end before begin", withLength(R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"u":{"dtype":"U8","shape":[0],"data_offsets":[8,0]}})", f8), "");
+        row("trailing bytes", withLength(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", f8), "trailing");
+        row("truncated data", withLength(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", f8), "truncated");
+        row("duplicate name",
+            withLength(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", f8),
+            "duplicate key 't'");
+        row("shape overflow", withLength(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", f8), "overflow");
+        row("sub-byte", withLength(R"({"t":{"dtype":"F4","shape":[3],"data_offsets":[0,8]}})", f8), "whole number of bytes");
+        row("metadata not strings", withLength(R"({"__metadata__":{"a":1}})", ""), "must be a string");
+        row("metadata not object", withLength(R"({"__metadata__":[]})", ""), "object of strings");
+        row("too deep", withLength(R"({"t":{"dtype":"F32","shape":[[[[1]]]],"data_offsets":[0,4]}})", "xxxx"), "nests deeper");
+        row("entry not object", withLength(R"({"t":5})", ""), "expected an object");
+    }
+    void rejects() {
+        QFETCH(QByteArray, bytes);
+        QFETCH(QString, expected);
+        try {
+            parse(bytes.toStdString());
+            QFAIL("expected rslora::Error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).contains("test.safetensors"), e.what());
+            QVERIFY2(QString(e.what()).contains(expected), e.what());
+        }
+    }
+
+    void accepts() {
+        // Whitespace around the object, unknown fields ignored, scalars and empty tensors, metadata.
+        auto h = withLength(
+            "  {\"__metadata__\":{\"format\":\"pt\"},\"s\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8],\"x\":1},"
+            "\"e\":{\"dtype\":\"BF16\",\"shape\":[0,3],\"data_offsets\":[8,8]},\"b\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[8,10]}}   ",
+            std::string(10, '\1'));
+        auto hdr = SafeTensorsHeader::parse(reinterpret_cast<const uint8_t*>(h.data()), h.size(), h.size(), "ok");
+        QCOMPARE(hdr.tensors().size(), size_t(3));
+        QCOMPARE(hdr.metadata().at("format"), std::string("pt"));
+        QVERIFY(hdr.find("s")->shape.empty());
+        QCOMPARE(hdr.find("s")->numel(), uint64_t(1));
+        QCOMPARE(hdr.find("e")->numel(), uint64_t(0));
+        QCOMPARE(hdr.find("b")->dtype, Dtype::Bool);
+        QVERIFY(hdr.find("missing") == nullptr);
+    }
+
+    void writerLayoutMatchesReference() {
+        // Re-writing a fixture file from its own tensors reproduces it byte for byte.
+        if (fixtures().empty() || !fs::exists(fixtures() / "llama" / "model.safetensors"))
+            QSKIP("RSLORA_SHARED_DIR is not set; skipping the byte-exact layout check");
+        for (const char* name : {"llama/model.safetensors", "qwen2/model.safetensors", "reference/llama.safetensors"}) {
+            SafeTensorsFile in(fixtures() / name);
+            std::vector<TensorBytes> tensors;
+            for (const TensorInfo& t : in.tensors())
+                tensors.push_back({t.name, t.dtype, t.shape, in.data(t), t.byteSize()});
+            QTemporaryDir tmp;
+            fs::path out = fs::path(tmp.path().toStdString()) / "out.safetensors";
+            SafeTensorsWriter::write(out, tensors, in.header().metadata());
+            QVERIFY2(rslora::readFile(out) == rslora::readFile(fixtures() / name), name);
+        }
+    }
+
+    void writerRoundTripAndErrors() {
+        QTemporaryDir tmp;
+        fs::path out = fs::path(tmp.path().toStdString()) / "t.safetensors";
+        std::vector<int64_t> a = {1, 2, 3};
+        std::vector<uint8_t> b = {1, 0, 1, 1, 0};
+        std::vector<uint16_t> c = {0x3f80, 0x4000};
+        SafeTensorsWriter::write(out, {{"b", Dtype::U8, {5}, b.data(), 5}, {"a", Dtype::I64, {3}, a.data(), 24},
+                                       {"c", Dtype::BF16, {1, 2}, c.data(), 4}});
+        SafeTensorsFile f(out);
+        // Larger alignment first, then by name: a (I64), c (BF16), b (U8).
+        QCOMPARE(f.tensors()[0].name, std::string("a"));
+        QCOMPARE(f.tensors()[1].name, std::string("c"));
+        QCOMPARE(f.tensors()[2].name, std::string("b"));
+        QCOMPARE(f.header().dataStart() % 8, uint64_t(0));
+        QVERIFY(std::memcmp(f.data(f.at("a")), a.data(), 24) == 0);
+        QVERIFY(std::memcmp(f.data(f.at("b")), b.data(), 5) == 0);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, SafeTensorsWriter::write(out, {{"a", Dtype::I64, {4}, a.data(), 24}}));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, SafeTensorsWriter::write(out, {{"a", Dtype::I64, {3}, a.data(), 24},
+                                                                               {"a", Dtype::I64, {3}, a.data(), 24}}));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, SafeTensorsWriter::write(out, {{"__metadata__", Dtype::I64, {3}, a.data(), 24}}));
+        // A failed write leaves the previous file intact and no temporary behind.
+        SafeTensorsFile again(out);
+        QCOMPARE(again.tensors().size(), size_t(3));
+        QCOMPARE(std::distance(fs::directory_iterator(out.parent_path()), fs::directory_iterator()), long(1));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, SafeTensorsFile(out.parent_path() / "missing.safetensors"));
+    }
+
+    void sharded() {
+        if (fixtures().empty() || !fs::exists(fixtures() / "llama_sharded"))
+            QSKIP("RSLORA_SHARED_DIR is not set; skipping the sharded fixture");
+        WeightFiles w(fixtures() / "llama_sharded");
+        QVERIFY(w.sharded());
+        QCOMPARE(w.files().size(), size_t(5));
+        QCOMPARE(w.names().size(), size_t(21));
+        QCOMPARE(w.totalBytes(), uint64_t(427264));
+        WeightFiles single(fixtures() / "llama");
+        QVERIFY(!single.sharded());
+        for (const auto& name : single.names()) {
+            const auto& a = single.info(name);
+            const auto& b = w.info(name);
+            QVERIFY(a.byteSize() == b.byteSize());
+            QVERIFY(std::memcmp(single.fileOf(name).data(a), w.fileOf(name).data(b), a.byteSize()) == 0);
+        }
+    }
+
+    void shardErrors() {
+        QTemporaryDir tmp;
+        fs::path dir = tmp.path().toStdString();
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, WeightFiles{dir});
+        std::vector<float> x = {1, 2};
+        SafeTensorsWriter::write(dir / "s1.safetensors", {{"a", Dtype::F32, {2}, x.data(), 8}, {"b", Dtype::F32, {2}, x.data(), 8}});
+        auto expectError = [&](const std::string& index, const char* fragment) {
+            rslora::writeFileAtomic(dir / "model.safetensors.index.json", index);
+            try {
+                WeightFiles w(dir);
+                QFAIL(("expected an error for " + index).c_str());
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString(e.what()).contains(fragment), e.what());
+            }
+        };
+        expectError(R"({"weight_map":{"a":"s1.safetensors"}})", "'b' is not listed");
+        expectError(R"({"weight_map":{"a":"s1.safetensors","b":"s1.safetensors","c":"s1.safetensors"}})", "does not contain");
+        expectError(R"({"weight_map":{"a":"s2.safetensors"}})", "missing");
+        expectError(R"({"weight_map":{"a":"../s1.safetensors"}})", "inside the folder");
+        expectError(R"({"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}})", "duplicate key");
+        expectError(R"({"metadata":{}})", "weight_map");
+        expectError(R"({"weight_map":)", "valid JSON");
+        rslora::writeFileAtomic(dir / "model.safetensors.index.json",
+                                R"({"metadata":{"total_size":16},"weight_map":{"a":"s1.safetensors","b":"s1.safetensors"}})");
+        WeightFiles ok(dir);
+        QCOMPARE(ok.names().size(), size_t(2));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestSafeTensors)
+#include "tst_safetensors.moc"
