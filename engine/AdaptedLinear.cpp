@@ -46,6 +46,9 @@ LoraAdapterImpl& AdaptedLinear::addAdapter(const std::string& name, const Adapte
     register_module("lora_" + name, ad);
     if (spec.init == InitMode::Spectral) {
         torch::NoGradGuard ng;
+        // The base may view a read-only mapped checkpoint: give it its own memory before
+        // turning it into the residual (set_data keeps the tensor shared with the base layer).
+        weight.set_data(weight.detach().clone());
         weight.sub_(ad->baseCorrection().to(weight.dtype()));
     }
     m_adapters.emplace_back(name, ad);
