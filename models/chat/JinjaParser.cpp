@@ -1,0 +1,1040 @@
+// Template source -> tokens -> syntax tree. Expression precedence follows Jinja2's parser:
+// or < and < not < comparisons/in < + - < ~ < * / // % < ** < unary -, with filters, tests,
+// attributes, subscripts and calls binding tightest.
+#include "models/chat/JinjaParser.h"
+
+#include "common/Error.h"
+
+#include <cctype>
+#include <cstdlib>
+
+namespace rslora::models::jinja {
+
+namespace {
+
+struct Token {
+    enum class Type { Text, ExprOpen, ExprClose, StmtOpen, StmtClose, Name, String, Int, Float, Op, End };
+    Type type;
+    std::string text;
+    int line;
+};
+
+[[noreturn]] void syntaxError(int line, const std::string& message) {
+    throw Error("chat template line " + std::to_string(line) + ": " + message);
+}
+
+bool isSpaceNoNewline(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool isSpace(char c) { return isSpaceNoNewline(c) || c == '\n'; }
+
+class Lexer {
+public:
+    explicit Lexer(std::string src) : m_src(std::move(src)) {
+        // keep_trailing_newline=False: one trailing newline of the source is dropped.
+        if (!m_src.empty() && m_src.back() == '\n')
+            m_src.pop_back();
+    }
+
+    std::vector<Token> run() {
+        bool lineStarting = true;
+        while (m_pos < m_src.size()) {
+            const std::size_t open = findOpen(m_pos);
+            std::string text = m_src.substr(m_pos, (open == std::string::npos ? m_src.size() : open) - m_pos);
+            const int textLine = m_line;
+            countLines(text);
+            if (open == std::string::npos) {
+                pushText(text, textLine, false, false, false, lineStarting);
+                m_pos = m_src.size();
+                break;
+            }
+            const char kind = m_src[open + 1]; // '{', '%', '#'
+            std::size_t p = open + 2;
+            char marker = 0;
+            if (p < m_src.size() && (m_src[p] == '-' || m_src[p] == '+')) {
+                marker = m_src[p];
+                ++p;
+            }
+            const bool isBlock = kind == '%' || kind == '#';
+            pushText(text, textLine, marker == '-', isBlock && marker != '+' , isBlock, lineStarting);
+            m_pos = p;
+            char closeMarker = 0;
+            if (kind == '#') {
+                const std::size_t close = m_src.find("#}", m_pos);
+                if (close == std::string::npos)
+                    syntaxError(m_line, "comment is not closed with #}");
+                if (close > m_pos && (m_src[close - 1] == '-' || m_src[close - 1] == '+'))
+                    closeMarker = m_src[close - 1];
+                countLines(m_src.substr(m_pos, close - m_pos));
+                m_pos = close + 2;
+            } else if (kind == '%' && isRawBlock()) {
+                lexRaw(closeMarker);
+                lineStarting = false;
+                afterTag(closeMarker, true, lineStarting);
+                continue;
+            } else {
+                m_tokens.push_back({kind == '{' ? Token::Type::ExprOpen : Token::Type::StmtOpen, "", m_line});
+                closeMarker = lexInside(kind == '{' ? '}' : '%');
+                m_tokens.push_back({kind == '{' ? Token::Type::ExprClose : Token::Type::StmtClose, "", m_line});
+            }
+            afterTag(closeMarker, isBlock, lineStarting);
+        }
+        m_tokens.push_back({Token::Type::End, "", m_line});
+        return std::move(m_tokens);
+    }
+
+private:
+    std::size_t findOpen(std::size_t from) const {
+        for (std::size_t i = from; i + 1 < m_src.size(); ++i)
+            if (m_src[i] == '{' && (m_src[i + 1] == '{' || m_src[i + 1] == '%' || m_src[i + 1] == '#'))
+                return i;
+        return std::string::npos;
+    }
+
+    void countLines(const std::string& s) {
+        for (char c : s)
+            if (c == '\n')
+                ++m_line;
+    }
+
+    // Text before a tag: "-" strips all trailing whitespace; lstrip_blocks strips the indentation
+    // of a block tag that starts its line.
+    void pushText(std::string text, int line, bool stripRight, bool lstripBlock, bool isBlock, bool lineStarting) {
+        if (m_stripNextLeft) {
+            std::size_t k = 0;
+            while (k < text.size() && isSpace(text[k]))
+                ++k;
+            text.erase(0, k);
+            m_stripNextLeft = false;
+        }
+        if (stripRight) {
+            std::size_t k = text.size();
+            while (k > 0 && isSpace(text[k - 1]))
+                --k;
+            text.erase(k);
+        } else if (lstripBlock && isBlock) {
+            const std::size_t nl = text.rfind('\n');
+            const std::size_t lineStart = nl == std::string::npos ? 0 : nl + 1;
+            if (nl != std::string::npos || lineStarting) {
+                bool onlySpace = true;
+                for (std::size_t k = lineStart; k < text.size() && onlySpace; ++k)
+                    onlySpace = isSpaceNoNewline(text[k]);
+                if (onlySpace)
+                    text.erase(lineStart);
+            }
+        }
+        if (!text.empty())
+            m_tokens.push_back({Token::Type::Text, std::move(text), line});
+    }
+
+    // After a tag: "-" strips all following whitespace; trim_blocks removes one newline after a block tag.
+    void afterTag(char closeMarker, bool isBlock, bool& lineStarting) {
+        lineStarting = false;
+        if (closeMarker == '-') {
+            m_stripNextLeft = true;
+            return;
+        }
+        if (isBlock && closeMarker != '+' && m_pos < m_src.size() && m_src[m_pos] == '\n') {
+            ++m_pos;
+            ++m_line;
+            lineStarting = true;
+        }
+    }
+
+    bool isRawBlock() const {
+        std::size_t p = m_pos;
+        while (p < m_src.size() && isSpace(m_src[p]))
+            ++p;
+        if (m_src.compare(p, 3, "raw") != 0)
+            return false;
+        p += 3;
+        return p < m_src.size() && (isSpace(m_src[p]) || m_src[p] == '%' || m_src[p] == '-');
+    }
+
+    void lexRaw(char& closeMarker) {
+        std::size_t close = m_src.find("%}", m_pos);
+        if (close == std::string::npos)
+            syntaxError(m_line, "raw block tag is not closed");
+        std::size_t bodyStart = close + 2;
+        // Find {% endraw %} (with optional whitespace markers).
+        std::size_t search = bodyStart;
+        while (true) {
+            const std::size_t open = m_src.find("{%", search);
+            if (open == std::string::npos)
+                syntaxError(m_line, "raw block has no {% endraw %}");
+            std::size_t p = open + 2;
+            bool stripBefore = false;
+            if (p < m_src.size() && (m_src[p] == '-' || m_src[p] == '+')) {
+                stripBefore = m_src[p] == '-';
+                ++p;
+            }
+            while (p < m_src.size() && isSpace(m_src[p]))
+                ++p;
+            if (m_src.compare(p, 6, "endraw") == 0) {
+                p += 6;
+                while (p < m_src.size() && isSpace(m_src[p]))
+                    ++p;
+                if (p < m_src.size() && (m_src[p] == '-' || m_src[p] == '+'))
+                    closeMarker = m_src[p++];
+                if (m_src.compare(p, 2, "%}") != 0)
+                    syntaxError(m_line, "malformed endraw tag");
+                std::string body = m_src.substr(bodyStart, open - bodyStart);
+                if (stripBefore)
+                    while (!body.empty() && isSpace(body.back()))
+                        body.pop_back();
+                const int line = m_line;
+                countLines(m_src.substr(m_pos, p + 2 - m_pos));
+                if (!body.empty())
+                    m_tokens.push_back({Token::Type::Text, std::move(body), line});
+                m_pos = p + 2;
+                return;
+            }
+            search = open + 2;
+        }
+    }
+
+    // Tokenizes an expression or statement until its closing "}}" / "%}". Returns the close marker.
+    char lexInside(char closer) {
+        int depth = 0;
+        while (true) {
+            if (m_pos >= m_src.size())
+                syntaxError(m_line, std::string("tag is not closed with ") + (closer == '}' ? "}}" : "%}"));
+            const char c = m_src[m_pos];
+            if (c == '\n') {
+                ++m_line;
+                ++m_pos;
+                continue;
+            }
+            if (isSpace(c)) {
+                ++m_pos;
+                continue;
+            }
+            // Closing tag, possibly with a whitespace marker.
+            if (depth == 0) {
+                if ((c == '-' || c == '+') && m_src.compare(m_pos + 1, 1, std::string(1, closer)) == 0 &&
+                    m_pos + 2 < m_src.size() && m_src[m_pos + 2] == '}') {
+                    m_pos += 3;
+                    return c;
+                }
+                if (c == closer && m_pos + 1 < m_src.size() && m_src[m_pos + 1] == '}') {
+                    m_pos += 2;
+                    return 0;
+                }
+            }
+            if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+                std::size_t e = m_pos;
+                while (e < m_src.size() && (std::isalnum(static_cast<unsigned char>(m_src[e])) || m_src[e] == '_'))
+                    ++e;
+                m_tokens.push_back({Token::Type::Name, m_src.substr(m_pos, e - m_pos), m_line});
+                m_pos = e;
+                continue;
+            }
+            if (std::isdigit(static_cast<unsigned char>(c))) {
+                lexNumber();
+                continue;
+            }
+            if (c == '\'' || c == '"') {
+                lexString(c);
+                continue;
+            }
+            static const char* twoChar[] = {"==", "!=", "<=", ">=", "//", "**"};
+            bool matched = false;
+            for (const char* op : twoChar)
+                if (m_src.compare(m_pos, 2, op) == 0) {
+                    m_tokens.push_back({Token::Type::Op, op, m_line});
+                    m_pos += 2;
+                    matched = true;
+                    break;
+                }
+            if (matched)
+                continue;
+            static const std::string single = "+-*/%<>=()[]{},.:|~!";
+            if (single.find(c) == std::string::npos)
+                syntaxError(m_line, std::string("unexpected character '") + c + "'");
+            if (c == '(' || c == '[' || c == '{')
+                ++depth;
+            else if ((c == ')' || c == ']' || c == '}') && depth > 0)
+                --depth;
+            m_tokens.push_back({Token::Type::Op, std::string(1, c), m_line});
+            ++m_pos;
+        }
+    }
+
+    void lexNumber() {
+        std::size_t e = m_pos;
+        bool isFloat = false;
+        while (e < m_src.size() && (std::isdigit(static_cast<unsigned char>(m_src[e])) || m_src[e] == '_'))
+            ++e;
+        if (e + 1 < m_src.size() && m_src[e] == '.' && std::isdigit(static_cast<unsigned char>(m_src[e + 1]))) {
+            isFloat = true;
+            ++e;
+            while (e < m_src.size() && (std::isdigit(static_cast<unsigned char>(m_src[e])) || m_src[e] == '_'))
+                ++e;
+        }
+        if (e < m_src.size() && (m_src[e] == 'e' || m_src[e] == 'E')) {
+            std::size_t k = e + 1;
+            if (k < m_src.size() && (m_src[k] == '+' || m_src[k] == '-'))
+                ++k;
+            if (k < m_src.size() && std::isdigit(static_cast<unsigned char>(m_src[k]))) {
+                isFloat = true;
+                e = k;
+                while (e < m_src.size() && std::isdigit(static_cast<unsigned char>(m_src[e])))
+                    ++e;
+            }
+        }
+        std::string text;
+        for (std::size_t i = m_pos; i < e; ++i)
+            if (m_src[i] != '_')
+                text += m_src[i];
+        m_tokens.push_back({isFloat ? Token::Type::Float : Token::Type::Int, text, m_line});
+        m_pos = e;
+    }
+
+    void lexString(char quote) {
+        std::string out;
+        std::size_t p = m_pos + 1;
+        const int line = m_line;
+        while (true) {
+            if (p >= m_src.size())
+                syntaxError(line, "string literal is not closed");
+            const char c = m_src[p];
+            if (c == quote) {
+                ++p;
+                break;
+            }
+            if (c == '\n')
+                ++m_line;
+            if (c != '\\') {
+                out += c;
+                ++p;
+                continue;
+            }
+            if (p + 1 >= m_src.size())
+                syntaxError(line, "string literal ends with a backslash");
+            const char e = m_src[p + 1];
+            p += 2;
+            switch (e) {
+            case 'n': out += '\n'; break;
+            case 't': out += '\t'; break;
+            case 'r': out += '\r'; break;
+            case '0': out += '\0'; break;
+            case 'a': out += '\a'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'v': out += '\v'; break;
+            case '\\': out += '\\'; break;
+            case '\'': out += '\''; break;
+            case '"': out += '"'; break;
+            case '\n': ++m_line; break; // line continuation
+            case 'x':
+            case 'u':
+            case 'U': {
+                const int digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+                if (p + digits > m_src.size())
+                    syntaxError(line, "truncated escape in string literal");
+                const std::string hex = m_src.substr(p, digits);
+                for (char h : hex)
+                    if (!std::isxdigit(static_cast<unsigned char>(h)))
+                        syntaxError(line, "bad escape \\" + std::string(1, e) + hex + " in string literal");
+                const unsigned long cp = std::strtoul(hex.c_str(), nullptr, 16);
+                appendUtf8(out, static_cast<char32_t>(cp));
+                p += digits;
+                break;
+            }
+            default:
+                out += '\\';
+                out += e;
+            }
+        }
+        m_tokens.push_back({Token::Type::String, std::move(out), line});
+        m_pos = p;
+    }
+
+    static void appendUtf8(std::string& out, char32_t cp) {
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            cp = 0xFFFD;
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    std::string m_src;
+    std::size_t m_pos = 0;
+    int m_line = 1;
+    bool m_stripNextLeft = false;
+    std::vector<Token> m_tokens;
+};
+
+class Parser {
+public:
+    explicit Parser(std::vector<Token> tokens) : m_t(std::move(tokens)) {}
+
+    NodePtr parseAll() {
+        std::string endTag;
+        auto body = parseBody({}, endTag);
+        if (!endTag.empty())
+            syntaxError(m_t[m_i].line, "unexpected '" + endTag + "'");
+        return body;
+    }
+
+private:
+    const Token& peek(std::size_t k = 0) const { return m_t[std::min(m_i + k, m_t.size() - 1)]; }
+    const Token& next() { return m_t[m_i < m_t.size() - 1 ? m_i++ : m_i]; }
+    bool isOp(const char* op, std::size_t k = 0) const { return peek(k).type == Token::Type::Op && peek(k).text == op; }
+    bool isName(const char* n, std::size_t k = 0) const { return peek(k).type == Token::Type::Name && peek(k).text == n; }
+    void expectOp(const char* op) {
+        if (!isOp(op))
+            syntaxError(peek().line, std::string("expected '") + op + "', found " + describe(peek()));
+        ++m_i;
+    }
+    void expectName(const char* n) {
+        if (!isName(n))
+            syntaxError(peek().line, std::string("expected '") + n + "', found " + describe(peek()));
+        ++m_i;
+    }
+    std::string identifier() {
+        if (peek().type != Token::Type::Name)
+            syntaxError(peek().line, "expected a name, found " + describe(peek()));
+        return next().text;
+    }
+    void expectStmtClose() {
+        if (peek().type != Token::Type::StmtClose)
+            syntaxError(peek().line, "expected end of statement %}, found " + describe(peek()));
+        ++m_i;
+    }
+    static std::string describe(const Token& t) {
+        switch (t.type) {
+        case Token::Type::End: return "end of template";
+        case Token::Type::ExprClose: return "'}}'";
+        case Token::Type::StmtClose: return "'%}'";
+        case Token::Type::Text: return "text";
+        case Token::Type::String: return "string \"" + t.text + "\"";
+        default: return "'" + t.text + "'";
+        }
+    }
+
+    // Parses statements until one of `stops` appears as a statement keyword; that keyword is left in
+    // `endTag` with the parser positioned right after it (before the rest of its tag).
+    NodePtr parseBody(const std::vector<std::string>& stops, std::string& endTag) {
+        auto body = std::make_unique<Node>(Node::Kind::Body, peek().line);
+        endTag.clear();
+        while (true) {
+            const Token& t = peek();
+            if (t.type == Token::Type::End) {
+                if (!stops.empty())
+                    syntaxError(t.line, "missing '" + stops.front() + "' before the end of the template");
+                return body;
+            }
+            if (t.type == Token::Type::Text) {
+                auto n = std::make_unique<Node>(Node::Kind::Text, t.line);
+                n->name = t.text;
+                body->children.push_back(std::move(n));
+                ++m_i;
+                continue;
+            }
+            if (t.type == Token::Type::ExprOpen) {
+                ++m_i;
+                auto n = std::make_unique<Node>(Node::Kind::Output, t.line);
+                n->children.push_back(parseExpression());
+                if (peek().type != Token::Type::ExprClose)
+                    syntaxError(peek().line, "expected '}}', found " + describe(peek()));
+                ++m_i;
+                body->children.push_back(std::move(n));
+                continue;
+            }
+            if (t.type == Token::Type::StmtOpen) {
+                const Token& kw = peek(1);
+                if (kw.type == Token::Type::Name) {
+                    for (const auto& s : stops)
+                        if (kw.text == s) {
+                            m_i += 2;
+                            endTag = s;
+                            return body;
+                        }
+                }
+                ++m_i;
+                body->children.push_back(parseStatement());
+                continue;
+            }
+            syntaxError(t.line, "unexpected " + describe(t));
+        }
+    }
+
+    NodePtr parseStatement() {
+        const Token& kw = peek();
+        if (kw.type != Token::Type::Name)
+            syntaxError(kw.line, "expected a statement keyword, found " + describe(kw));
+        const std::string k = kw.text;
+        const int line = kw.line;
+        ++m_i;
+        if (k == "if")
+            return parseIf(line);
+        if (k == "for")
+            return parseFor(line);
+        if (k == "set")
+            return parseSet(line);
+        if (k == "macro")
+            return parseMacro(line);
+        if (k == "break" || k == "continue") {
+            expectStmtClose();
+            return std::make_unique<Node>(k == "break" ? Node::Kind::Break : Node::Kind::Continue, line);
+        }
+        if (k == "generation") {
+            expectStmtClose();
+            auto n = std::make_unique<Node>(Node::Kind::Generation, line);
+            std::string end;
+            n->children.push_back(parseBody({"endgeneration"}, end));
+            expectStmtClose();
+            return n;
+        }
+        if (k == "filter") {
+            auto n = std::make_unique<Node>(Node::Kind::FilterBlock, line);
+            n->name = identifier();
+            std::vector<NodePtr> args;
+            std::vector<std::string> names;
+            if (isOp("("))
+                parseCallArgs(args, names);
+            expectStmtClose();
+            std::string end;
+            n->children.push_back(parseBody({"endfilter"}, end));
+            expectStmtClose();
+            n->positionalCount = args.size() - names.size();
+            for (auto& a : args)
+                n->children.push_back(std::move(a));
+            n->names = std::move(names);
+            return n;
+        }
+        syntaxError(line, "unsupported statement '" + k +
+                              "' (supported: if, for, set, macro, break, continue, generation, filter, raw)");
+    }
+
+    NodePtr parseIf(int line) {
+        auto n = std::make_unique<Node>(Node::Kind::If, line);
+        n->children.push_back(parseExpression());
+        expectStmtClose();
+        while (true) {
+            std::string end;
+            n->children.push_back(parseBody({"elif", "else", "endif"}, end));
+            if (end == "elif") {
+                n->children.push_back(parseExpression());
+                expectStmtClose();
+                continue;
+            }
+            if (end == "else") {
+                expectStmtClose();
+                std::string end2;
+                n->children.push_back(parseBody({"endif"}, end2));
+            }
+            expectStmtClose();
+            return n;
+        }
+    }
+
+    NodePtr parseFor(int line) {
+        auto n = std::make_unique<Node>(Node::Kind::For, line);
+        const bool paren = isOp("(");
+        if (paren)
+            ++m_i;
+        n->names.push_back(identifier());
+        while (isOp(",")) {
+            ++m_i;
+            n->names.push_back(identifier());
+        }
+        if (paren)
+            expectOp(")");
+        expectName("in");
+        NodePtr iterable = parseTernaryNoCondition();
+        NodePtr filter;
+        if (isName("if")) {
+            ++m_i;
+            filter = parseTernaryNoCondition();
+        }
+        if (isName("recursive"))
+            syntaxError(peek().line, "recursive loops are not supported");
+        expectStmtClose();
+        std::string end;
+        NodePtr body = parseBody({"else", "endfor"}, end);
+        NodePtr elseBody;
+        if (end == "else") {
+            expectStmtClose();
+            std::string end2;
+            elseBody = parseBody({"endfor"}, end2);
+        }
+        expectStmtClose();
+        n->children.push_back(std::move(iterable));
+        n->children.push_back(std::move(body));
+        n->children.push_back(std::move(elseBody));
+        n->children.push_back(std::move(filter));
+        return n;
+    }
+
+    NodePtr parseSet(int line) {
+        std::string first = identifier();
+        if (isOp(".")) {
+            ++m_i;
+            auto n = std::make_unique<Node>(Node::Kind::Set, line);
+            n->isAttr = true;
+            n->names = {first, identifier()};
+            expectOp("=");
+            n->children.push_back(parseExpression());
+            expectStmtClose();
+            return n;
+        }
+        std::vector<std::string> targets{first};
+        while (isOp(",")) {
+            ++m_i;
+            targets.push_back(identifier());
+        }
+        if (isOp("=")) {
+            ++m_i;
+            auto n = std::make_unique<Node>(Node::Kind::Set, line);
+            n->names = std::move(targets);
+            n->children.push_back(parseExpression());
+            expectStmtClose();
+            return n;
+        }
+        if (targets.size() != 1)
+            syntaxError(line, "a block set takes one name");
+        auto n = std::make_unique<Node>(Node::Kind::SetBlock, line);
+        n->name = first;
+        expectStmtClose();
+        std::string end;
+        n->children.push_back(parseBody({"endset"}, end));
+        expectStmtClose();
+        return n;
+    }
+
+    NodePtr parseMacro(int line) {
+        auto n = std::make_unique<Node>(Node::Kind::Macro, line);
+        n->name = identifier();
+        expectOp("(");
+        std::vector<NodePtr> defaults;
+        while (!isOp(")")) {
+            n->names.push_back(identifier());
+            if (isOp("=")) {
+                ++m_i;
+                defaults.push_back(parseExpression());
+            } else {
+                defaults.push_back(nullptr);
+            }
+            if (!isOp(","))
+                break;
+            ++m_i;
+        }
+        expectOp(")");
+        expectStmtClose();
+        std::string end;
+        n->children.push_back(parseBody({"endmacro"}, end));
+        if (peek().type == Token::Type::Name && peek().text == n->name)
+            ++m_i;
+        expectStmtClose();
+        for (auto& d : defaults)
+            n->children.push_back(std::move(d));
+        return n;
+    }
+
+    // ---- expressions ----
+
+    NodePtr parseExpression() { return parseTernary(); }
+
+    NodePtr parseTernary() {
+        NodePtr expr = parseOr();
+        while (isName("if")) {
+            const int line = peek().line;
+            ++m_i;
+            NodePtr cond = parseOr();
+            NodePtr otherwise;
+            if (isName("else")) {
+                ++m_i;
+                otherwise = parseTernary();
+            }
+            auto n = std::make_unique<Node>(Node::Kind::Ternary, line);
+            n->children.push_back(std::move(expr));
+            n->children.push_back(std::move(cond));
+            n->children.push_back(std::move(otherwise));
+            expr = std::move(n);
+        }
+        return expr;
+    }
+
+    // The iterable of a for loop: "if" there starts the loop filter, not a conditional expression.
+    NodePtr parseTernaryNoCondition() { return parseOr(); }
+
+    NodePtr binary(const std::string& op, NodePtr a, NodePtr b, int line) {
+        auto n = std::make_unique<Node>(Node::Kind::Binary, line);
+        n->op = op;
+        n->children.push_back(std::move(a));
+        n->children.push_back(std::move(b));
+        return n;
+    }
+
+    NodePtr parseOr() {
+        NodePtr left = parseAnd();
+        while (isName("or")) {
+            const int line = next().line;
+            left = binary("or", std::move(left), parseAnd(), line);
+        }
+        return left;
+    }
+
+    NodePtr parseAnd() {
+        NodePtr left = parseNot();
+        while (isName("and")) {
+            const int line = next().line;
+            left = binary("and", std::move(left), parseNot(), line);
+        }
+        return left;
+    }
+
+    NodePtr parseNot() {
+        if (isName("not")) {
+            const int line = next().line;
+            auto n = std::make_unique<Node>(Node::Kind::Unary, line);
+            n->op = "not";
+            n->children.push_back(parseNot());
+            return n;
+        }
+        return parseCompare();
+    }
+
+    NodePtr parseCompare() {
+        NodePtr left = parseMath1();
+        while (true) {
+            std::string op;
+            const int line = peek().line;
+            if (isOp("==") || isOp("!=") || isOp("<") || isOp(">") || isOp("<=") || isOp(">=")) {
+                op = next().text;
+            } else if (isName("in")) {
+                ++m_i;
+                op = "in";
+            } else if (isName("not") && isName("in", 1)) {
+                m_i += 2;
+                op = "notin";
+            } else {
+                return left;
+            }
+            left = binary(op, std::move(left), parseMath1(), line);
+        }
+    }
+
+    NodePtr parseMath1() {
+        NodePtr left = parseConcat();
+        while (isOp("+") || isOp("-")) {
+            const Token& t = next();
+            left = binary(t.text, std::move(left), parseConcat(), t.line);
+        }
+        return left;
+    }
+
+    NodePtr parseConcat() {
+        NodePtr left = parseMath2();
+        while (isOp("~")) {
+            const int line = next().line;
+            left = binary("~", std::move(left), parseMath2(), line);
+        }
+        return left;
+    }
+
+    NodePtr parseMath2() {
+        NodePtr left = parsePow();
+        while (isOp("*") || isOp("/") || isOp("//") || isOp("%")) {
+            const Token& t = next();
+            left = binary(t.text, std::move(left), parsePow(), t.line);
+        }
+        return left;
+    }
+
+    NodePtr parsePow() {
+        NodePtr left = parseUnary(true);
+        while (isOp("**")) {
+            const int line = next().line;
+            left = binary("**", std::move(left), parseUnary(true), line);
+        }
+        return left;
+    }
+
+    NodePtr parseUnary(bool withFilter) {
+        NodePtr node;
+        if (isOp("-") || isOp("+")) {
+            const Token& t = next();
+            node = std::make_unique<Node>(Node::Kind::Unary, t.line);
+            node->op = t.text;
+            node->children.push_back(parseUnary(false));
+        } else {
+            node = parsePrimary();
+        }
+        node = parsePostfix(std::move(node));
+        if (withFilter)
+            node = parseFilterExpr(std::move(node));
+        return node;
+    }
+
+    NodePtr parsePrimary() {
+        const Token& t = peek();
+        switch (t.type) {
+        case Token::Type::Name: {
+            ++m_i;
+            if (t.text == "true" || t.text == "True")
+                return literal(Value(true), t.line);
+            if (t.text == "false" || t.text == "False")
+                return literal(Value(false), t.line);
+            if (t.text == "none" || t.text == "None")
+                return literal(Value::none(), t.line);
+            auto n = std::make_unique<Node>(Node::Kind::Name, t.line);
+            n->name = t.text;
+            return n;
+        }
+        case Token::Type::String: {
+            std::string s;
+            const int line = t.line;
+            while (peek().type == Token::Type::String)
+                s += next().text; // adjacent literals concatenate
+            return literal(Value(std::move(s)), line);
+        }
+        case Token::Type::Int: {
+            ++m_i;
+            errno = 0;
+            const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
+            if (errno == ERANGE)
+                syntaxError(t.line, "integer literal out of range");
+            return literal(Value(static_cast<int64_t>(v)), t.line);
+        }
+        case Token::Type::Float:
+            ++m_i;
+            return literal(Value(std::strtod(t.text.c_str(), nullptr)), t.line);
+        case Token::Type::Op:
+            if (t.text == "(") {
+                ++m_i;
+                if (isOp(")")) {
+                    ++m_i;
+                    return std::make_unique<Node>(Node::Kind::TupleLit, t.line);
+                }
+                NodePtr first = parseExpression();
+                if (isOp(",")) {
+                    auto tuple = std::make_unique<Node>(Node::Kind::TupleLit, t.line);
+                    tuple->children.push_back(std::move(first));
+                    while (isOp(",")) {
+                        ++m_i;
+                        if (isOp(")"))
+                            break;
+                        tuple->children.push_back(parseExpression());
+                    }
+                    expectOp(")");
+                    return tuple;
+                }
+                expectOp(")");
+                return first;
+            }
+            if (t.text == "[") {
+                ++m_i;
+                auto list = std::make_unique<Node>(Node::Kind::ListLit, t.line);
+                while (!isOp("]")) {
+                    list->children.push_back(parseExpression());
+                    if (!isOp(","))
+                        break;
+                    ++m_i;
+                }
+                expectOp("]");
+                return list;
+            }
+            if (t.text == "{") {
+                ++m_i;
+                auto dict = std::make_unique<Node>(Node::Kind::DictLit, t.line);
+                while (!isOp("}")) {
+                    dict->children.push_back(parseExpression());
+                    expectOp(":");
+                    dict->children.push_back(parseExpression());
+                    if (!isOp(","))
+                        break;
+                    ++m_i;
+                }
+                expectOp("}");
+                return dict;
+            }
+            break;
+        default:
+            break;
+        }
+        syntaxError(t.line, "unexpected " + describe(t) + " in expression");
+    }
+
+    NodePtr literal(Value v, int line) {
+        auto n = std::make_unique<Node>(Node::Kind::Literal, line);
+        n->value = std::move(v);
+        return n;
+    }
+
+    void parseCallArgs(std::vector<NodePtr>& args, std::vector<std::string>& names) {
+        expectOp("(");
+        std::vector<NodePtr> keywordValues;
+        while (!isOp(")")) {
+            if (peek().type == Token::Type::Name && isOp("=", 1)) {
+                names.push_back(next().text);
+                ++m_i;
+                keywordValues.push_back(parseExpression());
+            } else {
+                if (!names.empty())
+                    syntaxError(peek().line, "positional argument after keyword argument");
+                args.push_back(parseExpression());
+            }
+            if (!isOp(","))
+                break;
+            ++m_i;
+        }
+        expectOp(")");
+        for (auto& k : keywordValues)
+            args.push_back(std::move(k));
+    }
+
+    NodePtr parsePostfix(NodePtr node) {
+        while (true) {
+            if (isOp(".")) {
+                const int line = next().line;
+                auto n = std::make_unique<Node>(Node::Kind::Attr, line);
+                if (peek().type == Token::Type::Int) {
+                    // foo.0 is foo[0]
+                    n->kind = Node::Kind::Index;
+                    n->children.push_back(std::move(node));
+                    n->children.push_back(literal(Value(static_cast<int64_t>(std::strtoll(next().text.c_str(), nullptr, 10))), line));
+                } else {
+                    n->name = identifier();
+                    n->children.push_back(std::move(node));
+                }
+                node = std::move(n);
+            } else if (isOp("[")) {
+                const int line = next().line;
+                NodePtr parts[3];
+                int colons = 0;
+                for (int k = 0; k < 3; ++k) {
+                    if (!isOp(":") && !isOp("]"))
+                        parts[k] = parseExpression();
+                    if (isOp(":") && k < 2) {
+                        ++m_i;
+                        ++colons;
+                        continue;
+                    }
+                    break;
+                }
+                expectOp("]");
+                if (colons == 0) {
+                    if (!parts[0])
+                        syntaxError(line, "empty subscript");
+                    auto n = std::make_unique<Node>(Node::Kind::Index, line);
+                    n->children.push_back(std::move(node));
+                    n->children.push_back(std::move(parts[0]));
+                    node = std::move(n);
+                } else {
+                    auto n = std::make_unique<Node>(Node::Kind::Slice, line);
+                    n->children.push_back(std::move(node));
+                    for (auto& p : parts)
+                        n->children.push_back(std::move(p));
+                    node = std::move(n);
+                }
+            } else if (isOp("(")) {
+                const int line = peek().line;
+                auto n = std::make_unique<Node>(Node::Kind::Call, line);
+                n->children.push_back(std::move(node));
+                std::vector<NodePtr> args;
+                parseCallArgs(args, n->names);
+                n->positionalCount = args.size() - n->names.size();
+                for (auto& a : args)
+                    n->children.push_back(std::move(a));
+                node = std::move(n);
+            } else {
+                return node;
+            }
+        }
+    }
+
+    NodePtr parseFilterExpr(NodePtr node) {
+        while (true) {
+            if (isOp("|")) {
+                const int line = next().line;
+                auto n = std::make_unique<Node>(Node::Kind::Filter, line);
+                n->name = identifier();
+                while (isOp(".")) { // dotted filter names are not used by chat templates
+                    ++m_i;
+                    n->name += "." + identifier();
+                }
+                n->children.push_back(std::move(node));
+                if (isOp("(")) {
+                    std::vector<NodePtr> args;
+                    parseCallArgs(args, n->names);
+                    n->positionalCount = args.size() - n->names.size();
+                    for (auto& a : args)
+                        n->children.push_back(std::move(a));
+                }
+                node = parsePostfix(std::move(n));
+            } else if (isName("is")) {
+                const int line = next().line;
+                auto n = std::make_unique<Node>(Node::Kind::Test, line);
+                if (isName("not")) {
+                    ++m_i;
+                    n->negated = true;
+                }
+                // Test names may be keywords: "is none", "is true", "is in".
+                if (peek().type != Token::Type::Name && !(peek().type == Token::Type::Op &&
+                                                           (isOp("==") || isOp("!=") || isOp("<") || isOp(">") ||
+                                                            isOp("<=") || isOp(">="))))
+                    syntaxError(peek().line, "expected a test name after 'is', found " + describe(peek()));
+                n->name = next().text;
+                n->children.push_back(std::move(node));
+                if (isOp("(")) {
+                    std::vector<NodePtr> args;
+                    parseCallArgs(args, n->names);
+                    n->positionalCount = args.size() - n->names.size();
+                    for (auto& a : args)
+                        n->children.push_back(std::move(a));
+                } else if (startsExpression() ) {
+                    // A single argument without parentheses: "is divisibleby 3", "is equalto 'x'".
+                    n->children.push_back(parseUnary(false));
+                    n->positionalCount = 1;
+                }
+                node = std::move(n);
+            } else {
+                return node;
+            }
+        }
+    }
+
+    bool startsExpression() const {
+        const Token& t = peek();
+        switch (t.type) {
+        case Token::Type::String:
+        case Token::Type::Int:
+        case Token::Type::Float:
+            return true;
+        case Token::Type::Name:
+            // Keywords that continue the surrounding expression are not arguments.
+            return !(t.text == "and" || t.text == "or" || t.text == "if" || t.text == "else" || t.text == "in" ||
+                     t.text == "not" || t.text == "is" || t.text == "recursive");
+        case Token::Type::Op:
+            return t.text == "[" || t.text == "{" || t.text == "-";
+        default:
+            return false;
+        }
+    }
+
+    std::vector<Token> m_t;
+    std::size_t m_i = 0;
+};
+
+} // namespace
+
+NodePtr parseTemplate(const std::string& source) {
+    Lexer lexer(source);
+    Parser parser(lexer.run());
+    return parser.parseAll();
+}
+
+} // namespace rslora::models::jinja

@@ -1,0 +1,387 @@
+// Tree-walking renderer for parsed chat templates, with Jinja2's scoping: for-loop bodies and macro
+// calls get their own scope (hence namespace() for state that must survive a loop), if-blocks do not.
+#include "models/chat/JinjaTemplate.h"
+
+#include "models/chat/JinjaBuiltins.h"
+#include "models/chat/JinjaParser.h"
+
+#include <nlohmann/json.hpp>
+
+#include <unordered_map>
+
+namespace rslora::models::jinja {
+
+namespace {
+
+class Interpreter {
+public:
+    Interpreter(const RenderLimits& limits, const Dict& context) : m_limits(limits) {
+        auto& root = m_scopes.emplace_back();
+        Dict globals;
+        addGlobals(globals);
+        for (const auto& [k, v] : globals.items())
+            root[k] = v;
+        for (const auto& [k, v] : context.items())
+            root[k] = v;
+    }
+
+    RenderResult run(const Node& body) {
+        exec(body);
+        RenderResult r;
+        r.text = std::move(m_out);
+        r.generationSpans = std::move(m_spans);
+        return r;
+    }
+
+private:
+    enum class Flow { Normal, Break, Continue };
+    using Scope = std::unordered_map<std::string, Value>;
+
+    [[noreturn]] void error(const Node& n, const std::string& message) const {
+        throw Error("chat template line " + std::to_string(n.line) + ": " + message);
+    }
+
+    void emit(const std::string& s) {
+        if (m_out.size() + s.size() > m_limits.maxOutputBytes)
+            throw Error("chat template output exceeds " + std::to_string(m_limits.maxOutputBytes) + " bytes");
+        m_out += s;
+    }
+
+    Value lookup(const std::string& name) const {
+        for (auto it = m_scopes.rbegin(); it != m_scopes.rend(); ++it) {
+            auto f = it->find(name);
+            if (f != it->end())
+                return f->second;
+        }
+        return Value::undefined(name);
+    }
+
+    Flow execBody(const Node& body) {
+        for (const auto& child : body.children) {
+            const Flow f = exec(*child);
+            if (f != Flow::Normal)
+                return f;
+        }
+        return Flow::Normal;
+    }
+
+    Flow exec(const Node& n) {
+        switch (n.kind) {
+        case Node::Kind::Body: return execBody(n);
+        case Node::Kind::Text: emit(n.name); return Flow::Normal;
+        case Node::Kind::Output: emit(eval(*n.children[0]).str()); return Flow::Normal;
+        case Node::Kind::If: {
+            const std::size_t count = n.children.size();
+            for (std::size_t i = 0; i + 1 < count; i += 2)
+                if (eval(*n.children[i]).truthy())
+                    return execBody(*n.children[i + 1]);
+            if (count % 2 == 1)
+                return execBody(*n.children[count - 1]);
+            return Flow::Normal;
+        }
+        case Node::Kind::For: return execFor(n);
+        case Node::Kind::Set: {
+            Value v = eval(*n.children[0]);
+            if (n.isAttr) {
+                Value target = lookup(n.names[0]);
+                if (!target.isDict() || !target.asDict().isNamespace)
+                    error(n, "cannot assign attribute on non-namespace object '" + n.names[0] + "'");
+                target.asDict().set(n.names[1], std::move(v));
+            } else if (n.names.size() == 1) {
+                m_scopes.back()[n.names[0]] = std::move(v);
+            } else {
+                const auto items = iterateOrFail(n, v);
+                if (items.size() != n.names.size())
+                    error(n, "cannot unpack " + std::to_string(items.size()) + " values into " +
+                                 std::to_string(n.names.size()) + " names");
+                for (std::size_t i = 0; i < items.size(); ++i)
+                    m_scopes.back()[n.names[i]] = items[i];
+            }
+            return Flow::Normal;
+        }
+        case Node::Kind::SetBlock: {
+            std::string captured = capture(*n.children[0]);
+            m_scopes.back()[n.name] = Value(std::move(captured));
+            return Flow::Normal;
+        }
+        case Node::Kind::Macro: defineMacro(n); return Flow::Normal;
+        case Node::Kind::Break: return Flow::Break;
+        case Node::Kind::Continue: return Flow::Continue;
+        case Node::Kind::Generation: {
+            const std::size_t start = m_out.size();
+            const Flow f = execBody(*n.children[0]);
+            m_spans.emplace_back(start, m_out.size());
+            return f;
+        }
+        case Node::Kind::FilterBlock: {
+            const std::string text = capture(*n.children[0]);
+            CallArgs args = evalArgs(n, 1);
+            try {
+                emit(applyFilter(n.name, Value(text), args).str());
+            } catch (const EvalError& e) {
+                error(n, e.what());
+            }
+            return Flow::Normal;
+        }
+        default: error(n, "expression used as a statement");
+        }
+    }
+
+    std::string capture(const Node& body) {
+        std::string saved;
+        saved.swap(m_out);
+        try {
+            execBody(body);
+        } catch (...) {
+            m_out.swap(saved);
+            throw;
+        }
+        m_out.swap(saved);
+        return saved;
+    }
+
+    std::vector<Value> iterateOrFail(const Node& n, const Value& v) const {
+        try {
+            return iterate(v);
+        } catch (const EvalError& e) {
+            error(n, e.what());
+        }
+    }
+
+    Flow execFor(const Node& n) {
+        const Value iterable = eval(*n.children[0]);
+        std::vector<Value> items = iterateOrFail(n, iterable);
+        const Node* filter = n.children[3].get();
+        // The loop filter runs before loop.index/length are computed (Jinja2 semantics).
+        auto bindTargets = [&](Scope& scope, const Value& item) {
+            if (n.names.size() == 1) {
+                scope[n.names[0]] = item;
+                return;
+            }
+            const auto parts = iterateOrFail(n, item);
+            if (parts.size() != n.names.size())
+                error(n, "cannot unpack " + std::to_string(parts.size()) + " values into " +
+                             std::to_string(n.names.size()) + " loop variables");
+            for (std::size_t i = 0; i < parts.size(); ++i)
+                scope[n.names[i]] = parts[i];
+        };
+        if (filter) {
+            std::vector<Value> kept;
+            for (const auto& item : items) {
+                m_scopes.emplace_back();
+                bindTargets(m_scopes.back(), item);
+                const bool ok = eval(*filter).truthy();
+                m_scopes.pop_back();
+                if (ok)
+                    kept.push_back(item);
+            }
+            items = std::move(kept);
+        }
+        if (items.empty()) {
+            if (n.children[2])
+                return execBody(*n.children[2]);
+            return Flow::Normal;
+        }
+        const auto length = static_cast<int64_t>(items.size());
+        for (int64_t i = 0; i < length; ++i) {
+            if (++m_iterations > m_limits.maxLoopIterations)
+                error(n, "loop iteration limit exceeded");
+            m_scopes.emplace_back();
+            Scope& scope = m_scopes.back();
+            bindTargets(scope, items[static_cast<std::size_t>(i)]);
+            auto loop = std::make_shared<Dict>();
+            loop->set("index", Value(i + 1));
+            loop->set("index0", Value(i));
+            loop->set("revindex", Value(length - i));
+            loop->set("revindex0", Value(length - i - 1));
+            loop->set("first", Value(i == 0));
+            loop->set("last", Value(i == length - 1));
+            loop->set("length", Value(length));
+            loop->set("depth", Value(static_cast<int64_t>(1)));
+            loop->set("depth0", Value(static_cast<int64_t>(0)));
+            loop->set("previtem", i > 0 ? items[static_cast<std::size_t>(i - 1)] : Value::undefined("previtem"));
+            loop->set("nextitem", i + 1 < length ? items[static_cast<std::size_t>(i + 1)] : Value::undefined("nextitem"));
+            loop->set("cycle", Value::callable([i](CallArgs& a) -> Value {
+                if (a.positional.empty())
+                    throw EvalError("loop.cycle needs at least one argument");
+                return a.positional[static_cast<std::size_t>(i) % a.positional.size()];
+            }));
+            scope["loop"] = Value(loop);
+            Flow f;
+            try {
+                f = execBody(*n.children[1]);
+            } catch (...) {
+                m_scopes.pop_back();
+                throw;
+            }
+            m_scopes.pop_back();
+            if (f == Flow::Break)
+                break;
+        }
+        return Flow::Normal;
+    }
+
+    void defineMacro(const Node& n) {
+        const Node* node = &n;
+        Value macro = Value::callable([this, node](CallArgs& a) -> Value {
+            if (++m_depth > m_limits.maxCallDepth) {
+                --m_depth;
+                error(*node, "macro call depth limit exceeded");
+            }
+            Scope frame;
+            const auto& params = node->names;
+            if (a.positional.size() > params.size())
+                error(*node, "macro '" + node->name + "' takes " + std::to_string(params.size()) + " arguments");
+            for (std::size_t i = 0; i < params.size(); ++i) {
+                if (i < a.positional.size()) {
+                    frame[params[i]] = a.positional[i];
+                } else if (const Value* kw = a.kw(params[i])) {
+                    frame[params[i]] = *kw;
+                } else if (node->children[1 + i]) {
+                    frame[params[i]] = eval(*node->children[1 + i]);
+                } else {
+                    frame[params[i]] = Value::undefined(params[i]);
+                }
+            }
+            // A macro sees the template's top-level names and its own arguments.
+            std::vector<Scope> saved;
+            saved.swap(m_scopes);
+            m_scopes.push_back(saved.front());
+            m_scopes.push_back(std::move(frame));
+            std::string out;
+            try {
+                out = capture(*node->children[0]);
+            } catch (...) {
+                m_scopes.swap(saved);
+                --m_depth;
+                throw;
+            }
+            // Top-level names the macro changed (namespaces are shared objects anyway) are not kept.
+            m_scopes.swap(saved);
+            --m_depth;
+            return Value(std::move(out));
+        });
+        m_scopes.back()[n.name] = macro;
+    }
+
+    CallArgs evalArgs(const Node& n, std::size_t first) {
+        CallArgs args;
+        const std::size_t positionalEnd = first + n.positionalCount;
+        for (std::size_t i = first; i < n.children.size(); ++i) {
+            Value v = eval(*n.children[i]);
+            if (i < positionalEnd)
+                args.positional.push_back(std::move(v));
+            else
+                args.keyword.emplace_back(n.names[i - positionalEnd], std::move(v));
+        }
+        return args;
+    }
+
+    Value eval(const Node& n) {
+        try {
+            return evalInner(n);
+        } catch (const EvalError& e) {
+            error(n, e.what());
+        }
+    }
+
+    Value evalInner(const Node& n) {
+        switch (n.kind) {
+        case Node::Kind::Literal: return n.value;
+        case Node::Kind::Name: return lookup(n.name);
+        case Node::Kind::ListLit:
+        case Node::Kind::TupleLit: {
+            List l;
+            for (const auto& c : n.children)
+                l.push_back(eval(*c));
+            return Value(std::move(l));
+        }
+        case Node::Kind::DictLit: {
+            auto d = std::make_shared<Dict>();
+            for (std::size_t i = 0; i + 1 < n.children.size(); i += 2) {
+                const Value k = eval(*n.children[i]);
+                d->set(k.isString() ? k.asString() : k.str(), eval(*n.children[i + 1]));
+            }
+            return Value(d);
+        }
+        case Node::Kind::Attr: return getAttribute(eval(*n.children[0]), n.name);
+        case Node::Kind::Index: return getItem(eval(*n.children[0]), eval(*n.children[1]));
+        case Node::Kind::Slice: {
+            auto opt = [&](const NodePtr& p) { return p ? eval(*p) : Value::none(); };
+            return sliceValue(eval(*n.children[0]), opt(n.children[1]), opt(n.children[2]), opt(n.children[3]));
+        }
+        case Node::Kind::Call: {
+            const Value callee = eval(*n.children[0]);
+            CallArgs args = evalArgs(n, 1);
+            if (!callee.isCallable()) {
+                if (callee.isUndefined())
+                    throw EvalError("'" + callee.undefinedName() + "' is undefined");
+                throw EvalError("'" + callee.typeName() + "' object is not callable");
+            }
+            return callee.asCallable()(args);
+        }
+        case Node::Kind::Filter: {
+            const Value input = eval(*n.children[0]);
+            CallArgs args = evalArgs(n, 1);
+            return applyFilter(n.name, input, args);
+        }
+        case Node::Kind::Test: {
+            const Value input = eval(*n.children[0]);
+            CallArgs args = evalArgs(n, 1);
+            const bool r = applyTest(n.name, input, args);
+            return Value(n.negated ? !r : r);
+        }
+        case Node::Kind::Unary: {
+            const Value v = eval(*n.children[0]);
+            if (n.op == "not")
+                return Value(!v.truthy());
+            if (n.op == "-")
+                return unaryMinus(v);
+            return v;
+        }
+        case Node::Kind::Binary: {
+            if (n.op == "and") {
+                Value a = eval(*n.children[0]);
+                return a.truthy() ? eval(*n.children[1]) : a;
+            }
+            if (n.op == "or") {
+                Value a = eval(*n.children[0]);
+                return a.truthy() ? a : eval(*n.children[1]);
+            }
+            const Value a = eval(*n.children[0]);
+            const Value b = eval(*n.children[1]);
+            return binaryOp(n.op, a, b);
+        }
+        case Node::Kind::Ternary:
+            if (eval(*n.children[1]).truthy())
+                return eval(*n.children[0]);
+            return n.children[2] ? eval(*n.children[2]) : Value::undefined();
+        default: error(n, "statement used as an expression");
+        }
+    }
+
+    const RenderLimits& m_limits;
+    std::vector<Scope> m_scopes;
+    std::string m_out;
+    std::vector<std::pair<std::size_t, std::size_t>> m_spans;
+    std::size_t m_iterations = 0;
+    int m_depth = 0;
+};
+
+} // namespace
+
+Template::Template(const std::string& source) : m_root(parseTemplate(source)) {}
+
+RenderResult Template::render(const Dict& context, const RenderLimits& limits) const {
+    Interpreter interpreter(limits, context);
+    return interpreter.run(*m_root);
+}
+
+RenderResult Template::render(const nlohmann::ordered_json& context, const RenderLimits& limits) const {
+    if (!context.is_object())
+        throw Error("chat template context must be a JSON object");
+    const Value v = Value::fromJson(context);
+    return render(v.asDict(), limits);
+}
+
+} // namespace rslora::models::jinja

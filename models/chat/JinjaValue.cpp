@@ -1,0 +1,387 @@
+// Python semantics for interpreter values: truthiness, equality, str/repr and JSON conversion.
+#include "models/chat/JinjaValue.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace rslora::models::jinja {
+
+const Value* CallArgs::kw(const std::string& name) const {
+    for (const auto& [k, v] : keyword)
+        if (k == name)
+            return &v;
+    return nullptr;
+}
+
+const Value* Dict::find(const std::string& key) const {
+    auto it = m_index.find(key);
+    return it == m_index.end() ? nullptr : &m_items[it->second].second;
+}
+
+void Dict::set(const std::string& key, Value v) {
+    auto it = m_index.find(key);
+    if (it != m_index.end()) {
+        m_items[it->second].second = std::move(v);
+        return;
+    }
+    m_index.emplace(key, m_items.size());
+    m_items.emplace_back(key, std::move(v));
+}
+
+std::string formatFloat(double d) {
+    if (std::isnan(d))
+        return "nan";
+    if (std::isinf(d))
+        return d > 0 ? "inf" : "-inf";
+    char buf[64];
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, d);
+        if (std::strtod(buf, nullptr) == d)
+            break;
+    }
+    std::string s = buf;
+    // Python: exponent form below 1e-4 and from 1e16; "%g" uses it from the precision instead.
+    const auto e = s.find('e');
+    std::string mantissa = e == std::string::npos ? s : s.substr(0, e);
+    int exponent = 0;
+    if (e != std::string::npos)
+        exponent = std::atoi(s.c_str() + e + 1);
+    const double a = std::fabs(d);
+    if (a != 0.0 && (a < 1e-4 || a >= 1e16)) {
+        // Re-express as d.ddde+XX.
+        if (e == std::string::npos) {
+            std::snprintf(buf, sizeof buf, "%.17e", d);
+            for (int precision = 0; precision <= 17; ++precision) {
+                std::snprintf(buf, sizeof buf, "%.*e", precision, d);
+                if (std::strtod(buf, nullptr) == d)
+                    break;
+            }
+            s = buf;
+            const auto e2 = s.find('e');
+            mantissa = s.substr(0, e2);
+            exponent = std::atoi(s.c_str() + e2 + 1);
+        }
+        char exp[16];
+        std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+        return mantissa + exp;
+    }
+    if (e != std::string::npos) {
+        // Positional form required: print with enough fixed digits.
+        for (int decimals = 0; decimals <= 20; ++decimals) {
+            std::snprintf(buf, sizeof buf, "%.*f", decimals, d);
+            if (std::strtod(buf, nullptr) == d)
+                break;
+        }
+        s = buf;
+    }
+    if (s.find('.') == std::string::npos && s.find("inf") == std::string::npos)
+        s += ".0";
+    return s;
+}
+
+bool Value::truthy() const {
+    switch (type()) {
+    case Type::Undefined: return false;
+    case Type::None: return false;
+    case Type::Bool: return asBool();
+    case Type::Int: return asInt() != 0;
+    case Type::Float: return asFloat() != 0.0;
+    case Type::String: return !asString().empty();
+    case Type::List: return !asList().empty();
+    case Type::Dict: return asDict().size() != 0;
+    case Type::Callable: return true;
+    }
+    return false;
+}
+
+namespace {
+
+std::string pyQuote(const std::string& s) {
+    // Python repr of a str: single quotes unless the text contains ' and no ".
+    const bool useDouble = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
+    const char q = useDouble ? '"' : '\'';
+    std::string out(1, q);
+    for (unsigned char c : s) {
+        switch (c) {
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c == static_cast<unsigned char>(q)) {
+                out += '\\';
+                out += static_cast<char>(c);
+            } else if (c < 0x20 || c == 0x7F) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\x%02x", c);
+                out += buf;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    out += q;
+    return out;
+}
+
+} // namespace
+
+std::string Value::str() const {
+    switch (type()) {
+    case Type::Undefined: return "";
+    case Type::None: return "None";
+    case Type::Bool: return asBool() ? "True" : "False";
+    case Type::Int: return std::to_string(asInt());
+    case Type::Float: return formatFloat(asFloat());
+    case Type::String: return asString();
+    case Type::Callable: return "<function>";
+    case Type::List:
+    case Type::Dict: return repr();
+    }
+    return "";
+}
+
+std::string Value::repr() const {
+    switch (type()) {
+    case Type::String: return pyQuote(asString());
+    case Type::List: {
+        std::string s = "[";
+        const auto& l = asList();
+        for (std::size_t i = 0; i < l.size(); ++i)
+            s += (i ? ", " : "") + l[i].repr();
+        return s + "]";
+    }
+    case Type::Dict: {
+        const auto& d = asDict();
+        std::string s = d.isNamespace ? "<Namespace {" : "{";
+        bool first = true;
+        for (const auto& [k, v] : d.items()) {
+            s += (first ? "" : ", ") + pyQuote(k) + ": " + v.repr();
+            first = false;
+        }
+        return s + (d.isNamespace ? "}>" : "}");
+    }
+    default: return str();
+    }
+}
+
+bool Value::equals(const Value& o) const {
+    if (isNumber() || isBool()) {
+        if (!(o.isNumber() || o.isBool()))
+            return false;
+        if (isInt() && o.isInt())
+            return asInt() == o.asInt();
+        if (isBool() && o.isBool())
+            return asBool() == o.asBool();
+        return asNumber() == o.asNumber();
+    }
+    if (type() != o.type())
+        return false;
+    switch (type()) {
+    case Type::Undefined: return true;
+    case Type::None: return true;
+    case Type::String: return asString() == o.asString();
+    case Type::List: {
+        const auto &a = asList(), &b = o.asList();
+        if (a.size() != b.size())
+            return false;
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (!a[i].equals(b[i]))
+                return false;
+        return true;
+    }
+    case Type::Dict: {
+        const auto &a = asDict(), &b = o.asDict();
+        if (dictPtr() == o.dictPtr())
+            return true;
+        if (a.size() != b.size())
+            return false;
+        for (const auto& [k, v] : a.items()) {
+            const Value* w = b.find(k);
+            if (!w || !v.equals(*w))
+                return false;
+        }
+        return true;
+    }
+    case Type::Callable: return &asCallable() == &o.asCallable();
+    default: return false;
+    }
+}
+
+std::string Value::typeName() const {
+    switch (type()) {
+    case Type::Undefined: return "undefined";
+    case Type::None: return "NoneType";
+    case Type::Bool: return "bool";
+    case Type::Int: return "int";
+    case Type::Float: return "float";
+    case Type::String: return "str";
+    case Type::List: return "list";
+    case Type::Dict: return asDict().isNamespace ? "Namespace" : "dict";
+    case Type::Callable: return "function";
+    }
+    return "?";
+}
+
+Value Value::fromJson(const nlohmann::ordered_json& j) {
+    switch (j.type()) {
+    case nlohmann::ordered_json::value_t::null: return Value::none();
+    case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned: return Value(static_cast<int64_t>(j.get<uint64_t>()));
+    case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
+    case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::array: {
+        List l;
+        l.reserve(j.size());
+        for (const auto& e : j)
+            l.push_back(fromJson(e));
+        return Value(std::move(l));
+    }
+    case nlohmann::ordered_json::value_t::object: {
+        auto d = std::make_shared<Dict>();
+        for (auto it = j.begin(); it != j.end(); ++it)
+            d->set(it.key(), fromJson(it.value()));
+        return Value(d);
+    }
+    default: return Value::undefined();
+    }
+}
+
+namespace {
+
+void jsonString(std::string& out, const std::string& s, bool ensureAscii) {
+    out += '"';
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (ensureAscii && c >= 0x80) {
+            // Decode one UTF-8 sequence and write \uXXXX (surrogate pairs above the BMP).
+            char32_t cp = 0xFFFD;
+            int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+            if (extra && i + extra < s.size() + 0) {
+                cp = c & (0x3F >> extra);
+                for (int k = 1; k <= extra; ++k)
+                    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+                i += extra;
+            }
+            char buf[16];
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                std::snprintf(buf, sizeof buf, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+            } else {
+                std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
+            }
+            out += buf;
+            continue;
+        }
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+            if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    out += '"';
+}
+
+void toJsonImpl(const Value& v, std::string& out, const Value::JsonOptions& o, int depth) {
+    const int indent = o.indent;
+    if (depth > 200)
+        throw std::runtime_error("tojson: value nested too deeply");
+    auto newline = [&](int level) {
+        out += '\n';
+        out.append(static_cast<std::size_t>(indent * level), ' ');
+    };
+    switch (v.type()) {
+    case Value::Type::Undefined:
+    case Value::Type::None: out += "null"; break;
+    case Value::Type::Bool: out += v.asBool() ? "true" : "false"; break;
+    case Value::Type::Int: out += std::to_string(v.asInt()); break;
+    case Value::Type::Float: {
+        const double d = v.asFloat();
+        out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : formatFloat(d);
+        break;
+    }
+    case Value::Type::String: jsonString(out, v.asString(), o.ensureAscii); break;
+    case Value::Type::Callable: out += "null"; break;
+    case Value::Type::List: {
+        const auto& l = v.asList();
+        if (l.empty()) {
+            out += "[]";
+            break;
+        }
+        out += '[';
+        for (std::size_t i = 0; i < l.size(); ++i) {
+            if (i)
+                out += o.itemSeparator;
+            if (indent >= 0)
+                newline(depth + 1);
+            toJsonImpl(l[i], out, o, depth + 1);
+        }
+        if (indent >= 0)
+            newline(depth);
+        out += ']';
+        break;
+    }
+    case Value::Type::Dict: {
+        auto items = v.asDict().items();
+        if (items.empty()) {
+            out += "{}";
+            break;
+        }
+        if (o.sortKeys)
+            std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        out += '{';
+        bool first = true;
+        for (const auto& [k, val] : items) {
+            if (!first)
+                out += o.itemSeparator;
+            first = false;
+            if (indent >= 0)
+                newline(depth + 1);
+            jsonString(out, k, o.ensureAscii);
+            out += o.keySeparator;
+            toJsonImpl(val, out, o, depth + 1);
+        }
+        if (indent >= 0)
+            newline(depth);
+        out += '}';
+        break;
+    }
+    }
+}
+
+} // namespace
+
+std::string Value::toJson(int indent, bool sortKeys) const {
+    JsonOptions o;
+    o.indent = indent;
+    o.sortKeys = sortKeys;
+    return toJson(o);
+}
+
+std::string Value::toJson(const JsonOptions& options) const {
+    JsonOptions o = options;
+    if (o.itemSeparator.empty())
+        o.itemSeparator = o.indent >= 0 ? "," : ", ";
+    std::string out;
+    toJsonImpl(*this, out, o, 0);
+    return out;
+}
+
+} // namespace rslora::models::jinja

@@ -1,0 +1,461 @@
+// The encode pipeline of tokenizers' TokenizerImpl: added tokens on raw text -> normalizer per
+// piece -> normalized added tokens -> pre-tokenizer -> BPE -> post-processor.
+#include "models/tokenizer/Tokenizer.h"
+
+#include "common/Error.h"
+#include "common/Log.h"
+#include "models/tokenizer/BpeModel.h"
+#include "models/tokenizer/Decoder.h"
+#include "models/tokenizer/JsonFields.h"
+#include "models/tokenizer/Normalizer.h"
+#include "models/tokenizer/PostProcessor.h"
+#include "models/tokenizer/PreTokenizer.h"
+#include "models/tokenizer/Utf8.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace rslora::models {
+
+struct Tokenizer::Impl {
+    std::string source;
+    TokenizerConfig config;
+    std::unique_ptr<Normalizer> normalizer;
+    std::unique_ptr<PreTokenizer> preTokenizer;
+    std::unique_ptr<BpeModel> model;
+    std::unique_ptr<PostProcessor> postProcessor;
+    std::unique_ptr<Decoder> decoder;
+    AddedVocabulary added;
+    std::vector<PostProcessor::Piece> prefix, suffix;
+    std::string splitPatternName; // "Qwen2", "Llama-3", "GPT-2", "custom" or empty
+    bool byteLevel = false;
+    bool metaspaceStyle = false;
+    bool postProcessorFromConfig = false;
+    int64_t idLimit = 0;
+    std::size_t addedOutsideModel = 0;
+
+    std::optional<int64_t> idOf(const std::optional<std::string>& token) const {
+        if (!token)
+            return std::nullopt;
+        if (auto id = added.idOf(*token))
+            return *id;
+        if (auto id = model->tokenToId(*token))
+            return *id;
+        return std::nullopt;
+    }
+    std::optional<std::string> tokenOf(int64_t id) const {
+        if (id < 0 || id > INT32_MAX)
+            return std::nullopt;
+        if (const std::string* s = added.decodeText(static_cast<int32_t>(id)))
+            return *s;
+        if (const std::string* s = model->idToToken(static_cast<int32_t>(id)))
+            return *s;
+        return std::nullopt;
+    }
+};
+
+namespace {
+
+std::string readFile(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in)
+        throw Error("cannot open " + p.string() + " for reading");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Scans the pre-tokenizer JSON for the facts describe() reports.
+void inspectPreTokenizer(const nlohmann::json& j, std::string& splitName, bool& byteLevel, bool& metaspace) {
+    if (!j.is_object())
+        return;
+    const std::string type = j.value("type", "");
+    if (type == "Sequence" && j.contains("pretokenizers") && j["pretokenizers"].is_array()) {
+        for (const auto& item : j["pretokenizers"])
+            inspectPreTokenizer(item, splitName, byteLevel, metaspace);
+    } else if (type == "Split" && j.contains("pattern") && j["pattern"].is_object()) {
+        const auto& p = j["pattern"];
+        if (p.contains("Regex") && p["Regex"].is_string()) {
+            const std::string name = knownSplitPatternName(p["Regex"].get<std::string>());
+            splitName = name.empty() ? "custom" : name;
+        }
+    } else if (type == "ByteLevel") {
+        byteLevel = true;
+        if (j.value("use_regex", true) && splitName.empty())
+            splitName = "GPT-2";
+    } else if (type == "Metaspace") {
+        metaspace = true;
+    }
+}
+
+bool isLlamaFamilyClass(const std::string& cls) {
+    static const char* names[] = {"LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer",
+                                  "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"};
+    for (const char* n : names)
+        if (cls == n)
+            return true;
+    return false;
+}
+
+} // namespace
+
+Tokenizer Tokenizer::fromJsonString(std::string_view json, TokenizerConfig config, const std::string& where) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(json.begin(), json.end());
+    } catch (const nlohmann::json::parse_error& e) {
+        throw Error(where + ": invalid JSON: " + e.what());
+    }
+    if (!j.is_object())
+        throw Error(where + ": expected a JSON object at the top level, found " + std::string(j.type_name()));
+    if (auto v = j.find("version"); v != j.end() && !(v->is_string() && v->get<std::string>() == "1.0"))
+        throw Error(where + ": unknown tokenizer.json version " + v->dump() + " (expected \"1.0\")");
+
+    auto impl = std::make_shared<Impl>();
+    impl->source = where;
+    impl->config = std::move(config);
+    const nlohmann::json null;
+    auto field = [&](const char* key) -> const nlohmann::json& {
+        auto it = j.find(key);
+        return it == j.end() ? null : *it;
+    };
+    impl->normalizer = Normalizer::fromJson(field("normalizer"), where + ": normalizer");
+    impl->preTokenizer = PreTokenizer::fromJson(field("pre_tokenizer"), where + ": pre_tokenizer");
+    impl->model = BpeModel::fromJson(jsonf::require(j, "model", where), where + ": model");
+    impl->postProcessor = PostProcessor::fromJson(field("post_processor"), where + ": post_processor");
+    impl->decoder = Decoder::fromJson(field("decoder"), where + ": decoder");
+    inspectPreTokenizer(field("pre_tokenizer"), impl->splitPatternName, impl->byteLevel, impl->metaspaceStyle);
+    if (impl->model->byteFallback())
+        impl->metaspaceStyle = impl->metaspaceStyle || !impl->byteLevel;
+
+    impl->idLimit = impl->model->maxId() + 1;
+    const auto& added = field("added_tokens");
+    if (!added.is_null()) {
+        if (!added.is_array())
+            throw Error(where + ": added_tokens: expected an array, found " + std::string(added.type_name()));
+        for (std::size_t i = 0; i < added.size(); ++i) {
+            const auto& t = added[i];
+            const std::string here = where + ": added_tokens[" + std::to_string(i) + "]";
+            AddedToken tok;
+            tok.content = jsonf::requireString(t, "content", here);
+            if (tok.content.empty())
+                continue; // ignored, as in the reference
+            const auto& idj = jsonf::require(t, "id", here);
+            if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() > INT32_MAX)
+                throw Error(here + ".id: expected a non-negative integer, found " + idj.dump());
+            tok.id = idj.get<int32_t>();
+            tok.singleWord = jsonf::getBool(t, "single_word", here, false);
+            tok.lstrip = jsonf::getBool(t, "lstrip", here, false);
+            tok.rstrip = jsonf::getBool(t, "rstrip", here, false);
+            tok.normalized = jsonf::getBool(t, "normalized", here, !jsonf::getBool(t, "special", here, false));
+            tok.special = jsonf::getBool(t, "special", here, false);
+            // The reference re-derives ids: content already in the model vocabulary keeps the model's id.
+            if (auto modelId = impl->model->tokenToId(tok.content); modelId && *modelId != tok.id) {
+                logWarning(here + ": token \"" + tok.content + "\" has id " + std::to_string(tok.id) +
+                           " but the model vocabulary gives it " + std::to_string(*modelId) + "; using " +
+                           std::to_string(*modelId));
+                tok.id = *modelId;
+            }
+            if (!impl->model->tokenToId(tok.content)) {
+                if (impl->model->idToToken(tok.id))
+                    throw Error(here + ": id " + std::to_string(tok.id) + " of \"" + tok.content +
+                                "\" is already used by the model token \"" + *impl->model->idToToken(tok.id) + "\"");
+                ++impl->addedOutsideModel;
+            }
+            impl->idLimit = std::max<int64_t>(impl->idLimit, tok.id + 1);
+            impl->added.add(tok);
+        }
+    }
+    impl->added.build(impl->normalizer.get());
+
+    // transformers rebuilds the Llama-family post-processor from add_bos_token / add_eos_token.
+    const auto& cfg = impl->config;
+    if (isLlamaFamilyClass(cfg.tokenizerClass) && (cfg.addBosToken || cfg.addEosToken)) {
+        std::optional<PostProcessor::Piece> bos, eos;
+        if (cfg.addBosToken.value_or(true) && cfg.bosToken)
+            if (auto id = impl->idOf(cfg.bosToken))
+                bos = PostProcessor::Piece{static_cast<int32_t>(*id), *cfg.bosToken};
+        if (cfg.addEosToken.value_or(false) && cfg.eosToken)
+            if (auto id = impl->idOf(cfg.eosToken))
+                eos = PostProcessor::Piece{static_cast<int32_t>(*id), *cfg.eosToken};
+        impl->postProcessor = PostProcessor::makeBosEos(bos ? &*bos : nullptr, eos ? &*eos : nullptr);
+        impl->postProcessorFromConfig = true;
+    }
+    if (impl->postProcessor)
+        impl->postProcessor->singleAffixes(impl->prefix, impl->suffix);
+    for (const auto& p : impl->prefix)
+        impl->idLimit = std::max<int64_t>(impl->idLimit, p.id + 1);
+    for (const auto& p : impl->suffix)
+        impl->idLimit = std::max<int64_t>(impl->idLimit, p.id + 1);
+
+    Tokenizer t;
+    t.m_impl = std::move(impl);
+    return t;
+}
+
+Tokenizer Tokenizer::load(const std::filesystem::path& path) {
+    std::filesystem::path file = path;
+    std::filesystem::path dir;
+    if (std::filesystem::is_directory(path)) {
+        dir = path;
+        file = path / "tokenizer.json";
+        if (!std::filesystem::exists(file))
+            throw Error("no tokenizer.json in " + path.string(),
+                        "the workbench reads fast-tokenizer files; convert the model's tokenizer with transformers "
+                        "(AutoTokenizer.from_pretrained(...).save_pretrained(...)) to get one");
+    } else if (std::filesystem::exists(path)) {
+        dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    } else {
+        throw Error("tokenizer path " + path.string() + " does not exist");
+    }
+    TokenizerConfig config = TokenizerConfig::loadFromDirectory(dir);
+    return fromJsonString(readFile(file), std::move(config), file.string());
+}
+
+Encoding Tokenizer::encodeDetailed(std::string_view input, const EncodeOptions& options) const {
+    const Impl& d = *m_impl;
+    const std::string text = utf8::sanitize(input);
+    const bool encodeSpecial = !options.parseSpecialTokens.value_or(!d.config.splitSpecialTokens);
+
+    Encoding enc;
+    auto pushAdded = [&](int32_t id) {
+        enc.ids.push_back(id);
+        const std::string* s = d.added.decodeText(id);
+        enc.tokens.push_back(s ? *s : std::string());
+        enc.special.push_back(true);
+    };
+    std::vector<int32_t> ids;
+    std::vector<PreToken> pieces;
+    auto encodePiece = [&](std::string piece, bool atStart) {
+        pieces.clear();
+        pieces.push_back({std::move(piece), atStart});
+        if (d.preTokenizer)
+            d.preTokenizer->apply(pieces);
+        for (const auto& p : pieces) {
+            ids.clear();
+            d.model->tokenize(p.text, ids);
+            for (int32_t id : ids) {
+                enc.ids.push_back(id);
+                const std::string* s = d.model->idToToken(id);
+                enc.tokens.push_back(s ? *s : std::string());
+                enc.special.push_back(false);
+            }
+        }
+    };
+
+    for (const auto& seg : d.added.split(text, false, encodeSpecial)) {
+        if (seg.id >= 0) {
+            pushAdded(seg.id);
+            continue;
+        }
+        std::string piece = text.substr(seg.begin, seg.end - seg.begin);
+        const bool atStart = seg.begin == 0;
+        if (d.normalizer)
+            d.normalizer->normalize(piece);
+        for (const auto& seg2 : d.added.split(piece, true, encodeSpecial)) {
+            if (seg2.id >= 0)
+                pushAdded(seg2.id);
+            else
+                encodePiece(piece.substr(seg2.begin, seg2.end - seg2.begin), atStart && seg2.begin == 0);
+        }
+    }
+
+    if (options.addSpecialTokens && (!d.prefix.empty() || !d.suffix.empty())) {
+        Encoding wrapped;
+        for (const auto& p : d.prefix) {
+            wrapped.ids.push_back(p.id);
+            wrapped.tokens.push_back(p.token);
+            wrapped.special.push_back(true);
+        }
+        wrapped.ids.insert(wrapped.ids.end(), enc.ids.begin(), enc.ids.end());
+        wrapped.tokens.insert(wrapped.tokens.end(), enc.tokens.begin(), enc.tokens.end());
+        wrapped.special.insert(wrapped.special.end(), enc.special.begin(), enc.special.end());
+        for (const auto& p : d.suffix) {
+            wrapped.ids.push_back(p.id);
+            wrapped.tokens.push_back(p.token);
+            wrapped.special.push_back(true);
+        }
+        return wrapped;
+    }
+    return enc;
+}
+
+std::vector<int64_t> Tokenizer::encode(std::string_view text, bool addSpecialTokens) const {
+    EncodeOptions o;
+    o.addSpecialTokens = addSpecialTokens;
+    return encodeDetailed(text, o).ids;
+}
+
+namespace {
+
+std::string cleanUpTokenization(std::string s) {
+    static const std::pair<const char*, const char*> rules[] = {
+        {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
+        {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+    for (const auto& [from, to] : rules) {
+        const std::string f = from;
+        std::string out;
+        std::size_t last = 0, pos;
+        while ((pos = s.find(f, last)) != std::string::npos) {
+            out.append(s, last, pos - last);
+            out += to;
+            last = pos + f.size();
+        }
+        out.append(s, last, std::string::npos);
+        s = std::move(out);
+    }
+    return s;
+}
+
+} // namespace
+
+std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skipSpecialTokens, bool cleanUp) const {
+    const Impl& d = *m_impl;
+    std::vector<std::string> tokens;
+    tokens.reserve(ids.size());
+    for (int64_t id : ids) {
+        auto t = d.tokenOf(id);
+        if (!t)
+            continue;
+        if (skipSpecialTokens && d.added.isSpecialContent(*t))
+            continue;
+        tokens.push_back(std::move(*t));
+    }
+    std::string text;
+    if (d.decoder) {
+        text = d.decoder->decode(std::move(tokens));
+    } else {
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            text += (i ? " " : "") + tokens[i];
+    }
+    return cleanUp ? cleanUpTokenization(std::move(text)) : text;
+}
+
+std::optional<int64_t> Tokenizer::tokenToId(std::string_view token) const {
+    if (auto id = m_impl->added.idOf(token))
+        return *id;
+    if (auto id = m_impl->model->tokenToId(token))
+        return *id;
+    return std::nullopt;
+}
+
+std::optional<std::string> Tokenizer::idToToken(int64_t id) const { return m_impl->tokenOf(id); }
+
+std::size_t Tokenizer::vocabSize(bool withAddedTokens) const {
+    return m_impl->model->vocabSize() + (withAddedTokens ? m_impl->addedOutsideModel : 0);
+}
+
+int64_t Tokenizer::idLimit() const { return m_impl->idLimit; }
+
+bool Tokenizer::isSpecialId(int64_t id) const {
+    if (id < 0 || id > INT32_MAX)
+        return false;
+    const AddedToken* t = m_impl->added.byId(static_cast<int32_t>(id));
+    return t && t->special;
+}
+
+const std::vector<AddedToken>& Tokenizer::addedTokens() const { return m_impl->added.tokens(); }
+const TokenizerConfig& Tokenizer::config() const { return m_impl->config; }
+const std::string& Tokenizer::source() const { return m_impl->source; }
+
+std::optional<std::string> Tokenizer::bosToken() const { return m_impl->config.bosToken; }
+std::optional<std::string> Tokenizer::eosToken() const { return m_impl->config.eosToken; }
+std::optional<std::string> Tokenizer::padToken() const { return m_impl->config.padToken; }
+std::optional<int64_t> Tokenizer::bosId() const { return m_impl->idOf(m_impl->config.bosToken); }
+std::optional<int64_t> Tokenizer::eosId() const { return m_impl->idOf(m_impl->config.eosToken); }
+std::optional<int64_t> Tokenizer::padId() const { return m_impl->idOf(m_impl->config.padToken); }
+
+std::vector<int64_t> Tokenizer::prefixSpecialIds() const {
+    std::vector<int64_t> v;
+    for (const auto& p : m_impl->prefix)
+        v.push_back(p.id);
+    return v;
+}
+
+std::vector<int64_t> Tokenizer::suffixSpecialIds() const {
+    std::vector<int64_t> v;
+    for (const auto& p : m_impl->suffix)
+        v.push_back(p.id);
+    return v;
+}
+
+std::string Tokenizer::kindName() const {
+    if (m_impl->byteLevel)
+        return "byte-level-bpe";
+    if (m_impl->metaspaceStyle)
+        return "sentencepiece-bpe";
+    return "bpe";
+}
+
+std::string Tokenizer::describe() const {
+    const Impl& d = *m_impl;
+    std::string s;
+    if (d.byteLevel)
+        s = "byte-level BPE";
+    else if (d.metaspaceStyle)
+        s = std::string("SentencePiece-style BPE") + (d.model->byteFallback() ? " with byte fallback" : "");
+    else
+        s = "BPE";
+    if (!d.splitPatternName.empty())
+        s += " (" + d.splitPatternName + " split pattern)";
+    if (d.model->ignoreMerges())
+        s += ", ignore_merges";
+    s += ", vocab " + std::to_string(d.model->vocabSize()) + " + " + std::to_string(d.addedOutsideModel) +
+         " added, " + std::to_string(d.model->mergeCount()) + " merges";
+    s += ", normalizer " + (d.normalizer ? d.normalizer->describe() : std::string("none"));
+    if (d.prefix.empty() && d.suffix.empty()) {
+        s += ", adds no special tokens";
+    } else {
+        s += ", adds";
+        for (const auto& p : d.prefix)
+            s += " " + p.token;
+        s += " $text";
+        for (const auto& p : d.suffix)
+            s += " " + p.token;
+        if (d.postProcessorFromConfig)
+            s += " (from tokenizer_config.json)";
+    }
+    auto tok = [&](const char* name, const std::optional<std::string>& t) {
+        std::string r = std::string("; ") + name + " ";
+        if (!t)
+            return r + "none";
+        r += *t;
+        if (auto id = d.idOf(t))
+            r += " (" + std::to_string(*id) + ")";
+        else
+            r += " (not in vocabulary)";
+        return r;
+    };
+    s += tok("bos", d.config.bosToken) + tok("eos", d.config.eosToken);
+    if (d.config.padToken)
+        s += tok("pad", d.config.padToken);
+    s += "; chat templates: " + std::to_string(d.config.chatTemplates.size());
+    return s;
+}
+
+DecodeStream::DecodeStream(Tokenizer tokenizer, bool skipSpecialTokens)
+    : m_tokenizer(std::move(tokenizer)), m_skipSpecial(skipSpecialTokens) {}
+
+std::string DecodeStream::step(int64_t id) {
+    m_ids.push_back(id);
+    const std::string text = m_tokenizer.decode(m_ids, m_skipSpecial);
+    static const std::string replacement = utf8::encode(utf8::kReplacementChar);
+    const bool endsWithReplacement = text.size() >= replacement.size() &&
+                                     text.compare(text.size() - replacement.size(), replacement.size(), replacement) == 0;
+    if (text.size() <= m_prefix.size() || endsWithReplacement)
+        return {};
+    std::string fresh;
+    if (text.compare(0, m_prefix.size(), m_prefix) == 0)
+        fresh = text.substr(m_prefix.size());
+    else
+        fresh = text; // the decoder rewrote earlier text (e.g. a leading-space strip); emit all of it
+    const std::size_t newPrefixIndex = m_ids.size() - m_prefixIndex;
+    m_ids.erase(m_ids.begin(), m_ids.begin() + static_cast<std::ptrdiff_t>(m_prefixIndex));
+    m_prefix = m_tokenizer.decode(m_ids, m_skipSpecial);
+    m_prefixIndex = newPrefixIndex;
+    return fresh;
+}
+
+} // namespace rslora::models

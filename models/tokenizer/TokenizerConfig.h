@@ -1,0 +1,41 @@
+// tokenizer_config.json (the transformers layer over tokenizer.json): special-token names,
+// add_bos_token / add_eos_token, clean-up of spaces, and the chat templates (also read from
+// chat_template.jinja and additional_chat_templates/*.jinja, which take priority).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace rslora::models {
+
+struct TokenizerConfig {
+    std::string tokenizerClass;
+    std::optional<std::string> bosToken;
+    std::optional<std::string> eosToken;
+    std::optional<std::string> padToken;
+    std::optional<std::string> unkToken;
+    std::optional<bool> addBosToken;
+    std::optional<bool> addEosToken;
+    bool cleanUpTokenizationSpaces = false;
+    bool splitSpecialTokens = false;
+    std::optional<long long> modelMaxLength; // absent or "unbounded" (1e30) -> nullopt
+    // Named chat templates; the unnamed one is "default".
+    std::map<std::string, std::string> chatTemplates;
+    // Where each piece came from, for messages.
+    std::string sourcePath;
+
+    const std::string* chatTemplate(const std::string& name = "default") const;
+
+    // Parses tokenizer_config.json text; `where` names the file in errors.
+    static TokenizerConfig fromJson(const nlohmann::json& j, const std::string& where);
+    // Reads dir/tokenizer_config.json when present, then dir/chat_template.jinja,
+    // dir/chat_template.json and dir/additional_chat_templates/*.jinja. A missing folder is an error;
+    // missing files are not.
+    static TokenizerConfig loadFromDirectory(const std::filesystem::path& dir);
+};
+
+} // namespace rslora::models

@@ -1,0 +1,146 @@
+// utf8proc-backed normalization and character classes.
+#include "models/tokenizer/UnicodeText.h"
+
+#include "common/Error.h"
+#include "models/tokenizer/Utf8.h"
+
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <memory>
+
+namespace rslora::models::unicode {
+
+namespace {
+
+bool isAscii(std::string_view s) {
+    for (unsigned char c : s)
+        if (c >= 0x80)
+            return false;
+    return true;
+}
+
+utf8proc_category_t category(char32_t cp) {
+    return utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+}
+
+} // namespace
+
+std::string normalize(std::string_view text, Form form) {
+    if (isAscii(text))
+        return std::string(text);
+    int options = UTF8PROC_STABLE;
+    switch (form) {
+    case Form::NFC: options |= UTF8PROC_COMPOSE; break;
+    case Form::NFD: options |= UTF8PROC_DECOMPOSE; break;
+    case Form::NFKC: options |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
+    case Form::NFKD: options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    }
+    utf8proc_uint8_t* out = nullptr;
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                static_cast<utf8proc_ssize_t>(text.size()), &out,
+                                static_cast<utf8proc_option_t>(options));
+    std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> holder(out, &std::free);
+    if (n < 0)
+        throw Error(std::string("Unicode normalization failed: ") + utf8proc_errmsg(n));
+    return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
+}
+
+std::string toLower(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        char32_t cp;
+        pos += utf8::decode(text, pos, cp);
+        if (cp == 0x130) { // İ lowercases to i + combining dot above (full case mapping)
+            utf8::append(out, 'i');
+            utf8::append(out, 0x307);
+            continue;
+        }
+        utf8::append(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    }
+    return out;
+}
+
+std::string toUpper(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        char32_t cp;
+        pos += utf8::decode(text, pos, cp);
+        if (cp == 0xDF) { // ß uppercases to SS (full case mapping)
+            out += "SS";
+            continue;
+        }
+        utf8::append(out, toUpper(cp));
+    }
+    return out;
+}
+
+char32_t toLower(char32_t cp) { return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))); }
+char32_t toUpper(char32_t cp) { return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))); }
+
+bool isLetter(char32_t cp) {
+    switch (category(cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool isDecimalDigit(char32_t cp) { return category(cp) == UTF8PROC_CATEGORY_ND; }
+
+std::string stripAccents(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        char32_t cp;
+        const std::size_t len = utf8::decode(text, pos, cp);
+        if (category(cp) != UTF8PROC_CATEGORY_MN)
+            out.append(text.substr(pos, len));
+        pos += len;
+    }
+    return out;
+}
+
+bool isPunctuation(char32_t cp) {
+    if (cp < 0x80)
+        return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
+    switch (category(cp)) {
+    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS: case UTF8PROC_CATEGORY_PE:
+    case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF: case UTF8PROC_CATEGORY_PO:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool isNumeric(char32_t cp) {
+    const auto c = category(cp);
+    return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
+}
+
+bool isMark(char32_t cp) {
+    const auto c = category(cp);
+    return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC || c == UTF8PROC_CATEGORY_ME;
+}
+
+bool isAlphanumericWord(char32_t cp) {
+    switch (category(cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_NL:
+        return true;
+    default:
+        return cp == 0x200C || cp == 0x200D;
+    }
+}
+
+std::string version() { return utf8proc_unicode_version(); }
+
+} // namespace rslora::models::unicode

@@ -1,0 +1,30 @@
+// Unicode services for the tokenizer (normalization forms, categories, case) backed by utf8proc.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace rslora::models::unicode {
+
+enum class Form { NFC, NFD, NFKC, NFKD };
+
+// Normalizes valid UTF-8 text. Returns the input unchanged for pure ASCII (a fast path).
+std::string normalize(std::string_view text, Form form);
+std::string toLower(std::string_view text);
+std::string toUpper(std::string_view text);
+char32_t toLower(char32_t cp);
+char32_t toUpper(char32_t cp);
+bool isLetter(char32_t cp);
+bool isDecimalDigit(char32_t cp);
+// Removes combining marks (category Mn), as tokenizers' StripAccents does.
+std::string stripAccents(std::string_view text);
+
+bool isPunctuation(char32_t cp); // ASCII punctuation or any P* category
+bool isNumeric(char32_t cp);     // N* categories (Rust char::is_numeric)
+bool isAlphanumericWord(char32_t cp); // \w: letters, marks, decimal digits, connector punctuation
+bool isMark(char32_t cp);
+
+// The Unicode version of the tables in use.
+std::string version();
+
+} // namespace rslora::models::unicode
