@@ -45,4 +45,8 @@ fs::path resourcesDirectory() {
     return fs::path(RSLORA_SOURCE_DIR) / "resources";
 }
 
+fs::path demoModelDirectory() { return resourcesDirectory() / "demo" / "model"; }
+
+fs::path demoDataDirectory() { return resourcesDirectory() / "demo" / "data"; }
+
 } // namespace rslora

@@ -12,5 +12,8 @@ std::filesystem::path defaultDatabasePath();
 // The installed or in-tree resources folder (demo model, datasets, presets): $RSLORA_RESOURCES,
 // then <exe>/../share/rslora-workbench/resources, then the source tree's resources/.
 std::filesystem::path resourcesDirectory();
+// The built-in demo base model (a Hugging Face folder) and its datasets, under resourcesDirectory().
+std::filesystem::path demoModelDirectory();
+std::filesystem::path demoDataDirectory();
 
 } // namespace rslora

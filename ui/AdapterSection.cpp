@@ -1,0 +1,458 @@
+#include "ui/AdapterSection.h"
+
+#include "ui/FieldErrors.h"
+
+#include "engine/TrainConfig.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QSpinBox>
+
+#include <cmath>
+#include <regex>
+
+namespace rslora::ui {
+namespace {
+
+using engine::InitMode;
+using engine::Parameterization;
+using engine::RankAllocation;
+using engine::ScalingMode;
+
+QDoubleSpinBox* doubleSpin(QWidget* parent, double lo, double hi, int decimals, double step) {
+    auto* s = new QDoubleSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setDecimals(decimals);
+    s->setSingleStep(step);
+    return s;
+}
+
+// "0,2,4-7" → {0,2,4,5,6,7}; returns false on a malformed list.
+bool parseLayers(const QString& text, std::vector<int>& out) {
+    out.clear();
+    for (QString part : text.split(',', Qt::SkipEmptyParts)) {
+        part = part.trimmed();
+        bool ok1 = false, ok2 = false;
+        if (part.contains('-')) {
+            int a = part.section('-', 0, 0).trimmed().toInt(&ok1), b = part.section('-', 1, 1).trimmed().toInt(&ok2);
+            if (!ok1 || !ok2 || a > b || a < 0)
+                return false;
+            for (int i = a; i <= b; ++i)
+                out.push_back(i);
+        } else {
+            int a = part.toInt(&ok1);
+            if (!ok1 || a < 0)
+                return false;
+            out.push_back(a);
+        }
+    }
+    return true;
+}
+
+QString layersText(const std::vector<int>& layers) {
+    QStringList parts;
+    for (int l : layers)
+        parts << QString::number(l);
+    return parts.join(',');
+}
+
+} // namespace
+
+QStringList AdapterSection::presetNames() {
+    return {QObject::tr("LoRA (α/r, Kaiming init)"), QObject::tr("rsLoRA (α/√r scaling)"),
+            QObject::tr("RS-LoRA A: spectral init + gradient balancing"), QObject::tr("RS-LoRA B: rescaled init σ/√r"),
+            QObject::tr("RS-LoRA C: random subspace"), QObject::tr("Custom")};
+}
+
+AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("Adapter"), parent) {
+    setObjectName("adapterSection");
+    auto* form = new QFormLayout(this);
+
+    m_preset = new QComboBox(this);
+    m_preset->setObjectName("adapterPreset");
+    m_preset->addItems(presetNames());
+    m_preset->setToolTip(tr("Fills the options below; change any of them afterwards (the method becomes Custom)"));
+    form->addRow(tr("Method"), m_preset);
+
+    m_rank = new QSpinBox(this);
+    m_rank->setRange(1, 4096);
+    errors->addRow(form, tr("Rank r"), m_rank, "adapter.r", tr("ΔW = s·B·A with A ∈ ℝ^{r×in}, B ∈ ℝ^{out×r}"));
+    m_alpha = doubleSpin(this, 0.0, 100000, 2, 1);
+    errors->addRow(form, tr("Alpha α"), m_alpha, "adapter.lora_alpha", tr("Numerator of the scale s (α/r or α/√r)"));
+    m_scaling = new QComboBox(this);
+    m_scaling->addItems({tr("α/r (LoRA)"), tr("α/√r (rank-stabilized)")});
+    errors->addRow(form, tr("Scaling"), m_scaling, "adapter.scaling",
+                   tr("s = α/r (Hu et al.) or s = α/√r (Kalajdzievski 2023: keeps the update's scale stable as r grows)"));
+    m_scale = new QLabel(this);
+    m_scale->setObjectName("scaleReadout");
+    form->addRow(tr("Effective scale"), m_scale);
+
+    m_init = new QComboBox(this);
+    m_init->addItems({"lora", "gaussian", "rescaled", "spectral"});
+    errors->addRow(form, tr("Initialisation"), m_init, "adapter.init",
+                   tr("lora: A ~ U(−1/√in, 1/√in), B = 0\ngaussian: A ~ N(0, 1/r²), B = 0\nrescaled: A ~ N(0, σ²/r), B = 0\n"
+                      "spectral: W ≈ U S Vᵀ; A = diag(√(S_r/s)) V_rᵀ, B = U_r diag(√(S_r/s)), base W − s·B·A (output unchanged at step 0)"));
+    m_sigma = doubleSpin(this, 0.0, 10, 4, 0.005);
+    errors->addRow(form, tr("σ (rescaled)"), m_sigma, "adapter.init_sigma", tr("rescaled init: A ~ N(0, σ²/r), so std(A) = σ/√r"));
+    m_sigmaReadout = new QLabel(this);
+    form->addRow(QString(), m_sigmaReadout);
+    m_randomizedSvd = new QCheckBox(tr("Randomized SVD (large layers)"), this);
+    errors->addRow(form, QString(), m_randomizedSvd, "adapter.randomized_svd", tr("spectral init through a randomized range finder instead of a full SVD"));
+
+    m_dropout = doubleSpin(this, 0.0, 0.99, 3, 0.05);
+    errors->addRow(form, tr("Dropout"), m_dropout, "adapter.lora_dropout", tr("y = x Wᵀ + s·(drop(x) Aᵀ) Bᵀ"));
+    m_bias = new QComboBox(this);
+    m_bias->addItems({"none", "lora_only"});
+    errors->addRow(form, tr("Bias"), m_bias, "adapter.bias", tr("none: biases frozen; lora_only: biases of adapted layers are trained"));
+
+    m_parameterization = new QComboBox(this);
+    m_parameterization->addItems({"full", "random_subspace"});
+    errors->addRow(form, tr("Parameterization"), m_parameterization, "adapter.parameterization",
+                   tr("full: A and B trained\nrandom_subspace: A = Σⱼ aⱼ Pᴬⱼ, B = Σⱼ bⱼ Pᴮⱼ over k frozen seeded bases; only 2k scalars per module train"));
+    m_subspaceDim = new QSpinBox(this);
+    m_subspaceDim->setRange(1, 4096);
+    errors->addRow(form, tr("Subspace k"), m_subspaceDim, "adapter.subspace_dim", tr("Number of frozen random bases per factor"));
+    m_projectionSeed = new QSpinBox(this);
+    m_projectionSeed->setRange(0, 2147483647);
+    errors->addRow(form, tr("Projection seed"), m_projectionSeed, "adapter.projection_seed",
+                   tr("Bases are regenerated from this seed (never stored); use a different seed per task to isolate tasks"));
+
+    m_balance = new QCheckBox(tr("Balance A/B gradients"), this);
+    errors->addRow(form, QString(), m_balance, "adapter.balance_gradients",
+                   tr("ρ = ‖∇A‖/‖∇B‖ per module, ρ̄ its EMA; when ρ̄ leaves [κ/τ, κ·τ] the dominant side's gradient is rescaled toward the band"));
+    m_balanceBeta = doubleSpin(this, 0.0, 0.9999, 4, 0.01);
+    errors->addRow(form, tr("Balance β"), m_balanceBeta, "adapter.balance_beta", tr("EMA factor: ρ̄ ← β ρ̄ + (1 − β) ρ"));
+    m_balanceBand = doubleSpin(this, 1.0, 1000, 2, 0.5);
+    errors->addRow(form, tr("Band τ"), m_balanceBand, "adapter.balance_band", tr("Allowed band [κ/τ, κ·τ]"));
+    m_balanceTarget = doubleSpin(this, 0.0, 1000, 3, 0.1);
+    errors->addRow(form, tr("Target κ"), m_balanceTarget, "adapter.balance_target", tr("Ratio the balancing steers toward"));
+
+    m_loraPlus = doubleSpin(this, 0.0, 1000, 2, 1);
+    errors->addRow(form, tr("LoRA+ ratio λ"), m_loraPlus, "adapter.loraplus_lr_ratio", tr("lr(B) = λ · lr(A) (Hayou et al. 2024); 1 = off"));
+
+    m_allocation = new QComboBox(this);
+    m_allocation->addItems({"uniform", "pattern", "sensitivity"});
+    errors->addRow(form, tr("Rank allocation"), m_allocation, "adapter.rank_allocation",
+                   tr("uniform: r everywhere\npattern: regex → rank[, alpha] per line\n"
+                      "sensitivity: probe batches score modules by |W ⊙ ∇W| (EMA) and split the parameter budget into ranks"));
+    m_pattern = new QPlainTextEdit(this);
+    m_pattern->setPlaceholderText("self_attn = 32\nmlp = 8, 16");
+    m_pattern->setMaximumHeight(70);
+    errors->addRow(form, tr("Rank pattern"), m_pattern, "adapter.rank_pattern", tr("One rule per line: regex = rank or regex = rank, alpha; the first match wins"));
+    m_probeBatches = new QSpinBox(this);
+    m_probeBatches->setRange(1, 1000);
+    errors->addRow(form, tr("Probe batches"), m_probeBatches, "adapter.sensitivity_probe_batches", tr("Batches used to score module sensitivity"));
+    m_candidates = new QLineEdit(this);
+    errors->addRow(form, tr("Candidate ranks"), m_candidates, "adapter.sensitivity_candidate_ranks", tr("Comma-separated ranks the allocation may choose"));
+    m_budget = new QLineEdit(this);
+    m_budget->setPlaceholderText(tr("0 = as uniform r"));
+    errors->addRow(form, tr("Parameter budget"), m_budget, "adapter.parameter_budget", tr("Total adapter parameters to distribute; 0 = the count of uniform rank r"));
+    m_previewRanks = new QPushButton(tr("Preview rank table"), this);
+    m_previewRanks->setObjectName("previewRanks");
+    form->addRow(QString(), m_previewRanks);
+    m_rankTable = new QLabel(this);
+    m_rankTable->setObjectName("rankTable");
+    m_rankTable->setTextFormat(Qt::RichText);
+    m_rankTable->hide();
+    form->addRow(m_rankTable);
+
+    m_targetsBox = new QWidget(this);
+    new QGridLayout(m_targetsBox);
+    m_targetsBox->layout()->setContentsMargins(0, 0, 0, 0);
+    errors->addRow(form, tr("Target modules"), m_targetsBox, "adapter.target_modules", tr("Projections that receive an adapter"));
+    m_targetRegex = new QLineEdit(this);
+    m_targetRegex->setPlaceholderText(tr("optional: regex over full module names (overrides the boxes)"));
+    errors->addRow(form, tr("Target regex"), m_targetRegex, "adapter.target_regex", tr("A module is adapted when the regex matches its full name, e.g. .*layers\\.[0-3]\\..*(q|v)_proj"));
+    m_layers = new QLineEdit(this);
+    m_layers->setPlaceholderText(tr("all layers (e.g. 0,1,4-7)"));
+    errors->addRow(form, tr("Layers"), m_layers, "adapter.layers_to_transform", tr("Only these decoder layers get adapters"));
+    m_trainable = new QLabel(this);
+    m_trainable->setObjectName("trainableReadout");
+    form->addRow(tr("Trainable"), m_trainable);
+
+    setModules({});
+    applyPreset(1);
+
+    connect(m_preset, qOverload<int>(&QComboBox::activated), this, &AdapterSection::applyPreset);
+    auto onEdit = [this] {
+        if (m_loading)
+            return;
+        m_preset->setCurrentIndex(presetNames().size() - 1);
+        updateEnabled();
+        updateReadouts();
+        emit changed();
+    };
+    for (QSpinBox* s : {m_rank, m_subspaceDim, m_projectionSeed, m_probeBatches})
+        connect(s, qOverload<int>(&QSpinBox::valueChanged), this, onEdit);
+    for (QDoubleSpinBox* s : {m_alpha, m_sigma, m_dropout, m_balanceBeta, m_balanceBand, m_balanceTarget, m_loraPlus})
+        connect(s, qOverload<double>(&QDoubleSpinBox::valueChanged), this, onEdit);
+    for (QComboBox* c : {m_scaling, m_init, m_bias, m_parameterization, m_allocation})
+        connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, onEdit);
+    for (QCheckBox* c : {m_balance, m_randomizedSvd})
+        connect(c, &QCheckBox::toggled, this, onEdit);
+    for (QLineEdit* e : {m_candidates, m_budget, m_targetRegex, m_layers})
+        connect(e, &QLineEdit::textChanged, this, onEdit);
+    connect(m_pattern, &QPlainTextEdit::textChanged, this, onEdit);
+    connect(m_previewRanks, &QPushButton::clicked, this, &AdapterSection::rankPreviewRequested);
+}
+
+void AdapterSection::setModules(const std::vector<models::ModuleShape>& modules) {
+    m_modules = modules;
+    QStringList ticked;
+    for (auto it = m_targets.constBegin(); it != m_targets.constEnd(); ++it)
+        if (it.value()->isChecked())
+            ticked << it.key();
+    qDeleteAll(m_targets);
+    m_targets.clear();
+    QStringList names;
+    for (const auto& m : modules)
+        if (!names.contains(QString::fromStdString(m.shortName)))
+            names << QString::fromStdString(m.shortName);
+    if (names.isEmpty())
+        for (const auto& n : engine::llamaProjectionNames())
+            names << QString::fromStdString(n);
+    auto* grid = static_cast<QGridLayout*>(m_targetsBox->layout());
+    for (int i = 0; i < names.size(); ++i) {
+        auto* box = new QCheckBox(names[i], m_targetsBox);
+        box->setObjectName("target_" + names[i]);
+        box->setChecked(ticked.isEmpty() ? (names[i] == "q_proj" || names[i] == "v_proj") : ticked.contains(names[i]));
+        grid->addWidget(box, i / 4, i % 4);
+        m_targets.insert(names[i], box);
+        connect(box, &QCheckBox::toggled, this, [this] {
+            updateReadouts();
+            emit changed();
+        });
+    }
+    updateReadouts();
+}
+
+void AdapterSection::applyPreset(int index) {
+    m_loading = true;
+    m_preset->setCurrentIndex(index);
+    engine::AdapterConfig d; // defaults, then the preset's choices
+    m_rank->setValue(index == 4 ? 8 : d.rank);
+    m_alpha->setValue(d.alpha);
+    m_scaling->setCurrentIndex(index == 0 ? 0 : 1);
+    m_init->setCurrentIndex(index == 2 ? 3 : (index == 3 ? 2 : 0));
+    m_sigma->setValue(d.initSigma);
+    m_randomizedSvd->setChecked(false);
+    m_dropout->setValue(index == 4 ? 0.0 : 0.05);
+    m_bias->setCurrentIndex(0);
+    m_parameterization->setCurrentIndex(index == 4 ? 1 : 0);
+    m_subspaceDim->setValue(d.subspaceDim);
+    m_projectionSeed->setValue(static_cast<int>(d.projectionSeed));
+    m_balance->setChecked(index == 2);
+    m_balanceBeta->setValue(d.balancing.beta);
+    m_balanceBand->setValue(d.balancing.band);
+    m_balanceTarget->setValue(d.balancing.target);
+    m_loraPlus->setValue(d.loraPlusRatio);
+    m_allocation->setCurrentIndex(0);
+    m_pattern->clear();
+    m_probeBatches->setValue(d.sensitivity.probeBatches);
+    QStringList c;
+    for (int r : d.sensitivity.candidateRanks)
+        c << QString::number(r);
+    m_candidates->setText(c.join(", "));
+    m_budget->setText("0");
+    m_loading = false;
+    updateEnabled();
+    updateReadouts();
+    emit changed();
+}
+
+void AdapterSection::updateEnabled() {
+    m_sigma->setEnabled(m_init->currentIndex() == 2);
+    m_randomizedSvd->setEnabled(m_init->currentIndex() == 3);
+    const bool subspace = m_parameterization->currentIndex() == 1;
+    m_subspaceDim->setEnabled(subspace);
+    m_projectionSeed->setEnabled(subspace);
+    for (QDoubleSpinBox* s : {m_balanceBeta, m_balanceBand, m_balanceTarget})
+        s->setEnabled(m_balance->isChecked());
+    const int alloc = m_allocation->currentIndex();
+    m_pattern->setEnabled(alloc == 1);
+    m_probeBatches->setEnabled(alloc == 2);
+    m_candidates->setEnabled(alloc == 2);
+    m_budget->setEnabled(alloc == 2);
+    m_previewRanks->setEnabled(alloc == 2);
+}
+
+QString AdapterSection::scaleReadout() const {
+    const double r = m_rank->value(), a = m_alpha->value();
+    const bool sqrtMode = m_scaling->currentIndex() == 1;
+    return tr("α/r = %1   ·   α/√r = %2   →   s = %3")
+        .arg(a / r, 0, 'f', 4)
+        .arg(a / std::sqrt(r), 0, 'f', 4)
+        .arg(sqrtMode ? a / std::sqrt(r) : a / r, 0, 'f', 4);
+}
+
+qint64 AdapterSection::trainableParameters() const {
+    engine::TrainConfig c;
+    store(c);
+    const auto& a = c.adapter;
+    std::optional<std::regex> re;
+    try {
+        if (!a.targetRegex.empty())
+            re.emplace(a.targetRegex);
+    } catch (const std::regex_error&) {
+        return 0;
+    }
+    qint64 total = 0;
+    for (const auto& m : m_modules) {
+        bool targeted = re ? std::regex_match(m.name, *re)
+                           : std::find(a.targetModules.begin(), a.targetModules.end(), m.shortName) != a.targetModules.end();
+        if (targeted && !a.layersToTransform.empty())
+            targeted = std::find(a.layersToTransform.begin(), a.layersToTransform.end(), m.layer) != a.layersToTransform.end();
+        if (!targeted)
+            continue;
+        int r = a.rank;
+        for (const auto& [pattern, pr] : a.rankPattern) {
+            try {
+                if (std::regex_search(m.name, std::regex(pattern))) {
+                    r = pr;
+                    break;
+                }
+            } catch (const std::regex_error&) {
+            }
+        }
+        total += a.parameterization == Parameterization::RandomSubspace ? 2 * a.subspaceDim : qint64(r) * (m.inFeatures + m.outFeatures);
+        if (a.bias == engine::BiasMode::LoraOnly && m.hasBias)
+            total += m.outFeatures;
+    }
+    return total;
+}
+
+void AdapterSection::updateReadouts() {
+    m_scale->setText(scaleReadout());
+    const double sigma = m_sigma->value(), r = m_rank->value();
+    m_sigmaReadout->setText(tr("std(A) at init = σ/√r = %1").arg(sigma / std::sqrt(r), 0, 'g', 4));
+    m_sigmaReadout->setVisible(m_init->currentIndex() == 2);
+    if (m_modules.empty()) {
+        m_trainable->setText(tr("choose a model to count parameters"));
+        return;
+    }
+    qint64 total = 0;
+    for (const auto& m : m_modules)
+        total += m.inFeatures * m.outFeatures;
+    const qint64 n = trainableParameters();
+    m_trainable->setText(tr("%1 adapter parameters (%2% of the adapted projections' %3)")
+                             .arg(QLocale().toString(n))
+                             .arg(total > 0 ? 100.0 * n / total : 0.0, 0, 'f', 3)
+                             .arg(QLocale().toString(total)));
+}
+
+void AdapterSection::showRankTable(const QString& html) {
+    m_rankTable->setText(html);
+    m_rankTable->setVisible(!html.isEmpty());
+}
+
+void AdapterSection::load(const engine::TrainConfig& config) {
+    const auto& a = config.adapter;
+    m_loading = true;
+    m_rank->setValue(a.rank);
+    m_alpha->setValue(a.alpha);
+    m_scaling->setCurrentIndex(a.scaling == ScalingMode::AlphaOverSqrtR ? 1 : 0);
+    m_init->setCurrentIndex(static_cast<int>(a.init));
+    m_sigma->setValue(a.initSigma);
+    m_randomizedSvd->setChecked(a.randomizedSvd);
+    m_dropout->setValue(a.dropout);
+    m_bias->setCurrentIndex(a.bias == engine::BiasMode::LoraOnly ? 1 : 0);
+    m_parameterization->setCurrentIndex(a.parameterization == Parameterization::RandomSubspace ? 1 : 0);
+    m_subspaceDim->setValue(a.subspaceDim);
+    m_projectionSeed->setValue(static_cast<int>(a.projectionSeed));
+    m_balance->setChecked(a.balancing.enabled);
+    m_balanceBeta->setValue(a.balancing.beta);
+    m_balanceBand->setValue(a.balancing.band);
+    m_balanceTarget->setValue(a.balancing.target);
+    m_loraPlus->setValue(a.loraPlusRatio);
+    m_allocation->setCurrentIndex(static_cast<int>(a.allocation));
+    QStringList lines;
+    for (const auto& [p, r] : a.rankPattern) {
+        QString line = QString::fromStdString(p) + " = " + QString::number(r);
+        for (const auto& [pa, al] : a.alphaPattern)
+            if (pa == p)
+                line += ", " + QString::number(al);
+        lines << line;
+    }
+    m_pattern->setPlainText(lines.join('\n'));
+    m_probeBatches->setValue(a.sensitivity.probeBatches);
+    QStringList c;
+    for (int r : a.sensitivity.candidateRanks)
+        c << QString::number(r);
+    m_candidates->setText(c.join(", "));
+    m_budget->setText(QString::number(a.sensitivity.parameterBudget));
+    m_targetRegex->setText(QString::fromStdString(a.targetRegex));
+    m_layers->setText(layersText(a.layersToTransform));
+    const bool all = std::find(a.targetModules.begin(), a.targetModules.end(), "all-linear") != a.targetModules.end();
+    for (auto it = m_targets.begin(); it != m_targets.end(); ++it)
+        it.value()->setChecked(all || std::find(a.targetModules.begin(), a.targetModules.end(), it.key().toStdString()) != a.targetModules.end());
+    m_preset->setCurrentIndex(presetNames().size() - 1);
+    m_loading = false;
+    updateEnabled();
+    updateReadouts();
+}
+
+void AdapterSection::store(engine::TrainConfig& config) const {
+    auto& a = config.adapter;
+    a.rank = m_rank->value();
+    a.alpha = m_alpha->value();
+    a.scaling = m_scaling->currentIndex() == 1 ? ScalingMode::AlphaOverSqrtR : ScalingMode::AlphaOverR;
+    a.init = static_cast<InitMode>(m_init->currentIndex());
+    a.initSigma = m_sigma->value();
+    a.randomizedSvd = m_randomizedSvd->isChecked();
+    a.dropout = m_dropout->value();
+    a.bias = m_bias->currentIndex() == 1 ? engine::BiasMode::LoraOnly : engine::BiasMode::None;
+    a.parameterization = m_parameterization->currentIndex() == 1 ? Parameterization::RandomSubspace : Parameterization::Full;
+    a.subspaceDim = m_subspaceDim->value();
+    a.projectionSeed = static_cast<uint64_t>(m_projectionSeed->value());
+    a.balancing.enabled = m_balance->isChecked();
+    a.balancing.beta = m_balanceBeta->value();
+    a.balancing.band = m_balanceBand->value();
+    a.balancing.target = m_balanceTarget->value();
+    a.loraPlusRatio = m_loraPlus->value();
+    a.allocation = static_cast<RankAllocation>(m_allocation->currentIndex());
+    a.rankPattern.clear();
+    a.alphaPattern.clear();
+    static const QRegularExpression rule(R"(^\s*(.+?)\s*=\s*(-?\d+)\s*(?:,\s*(-?[0-9.eE+-]+))?\s*$)");
+    for (const QString& line : m_pattern->toPlainText().split('\n', Qt::SkipEmptyParts)) {
+        auto m = rule.match(line);
+        if (!m.hasMatch()) {
+            // Kept with rank 0 so validation names the line next to the field.
+            a.rankPattern.emplace_back(line.trimmed().toStdString(), 0);
+            continue;
+        }
+        a.rankPattern.emplace_back(m.captured(1).toStdString(), m.captured(2).toInt());
+        if (!m.captured(3).isEmpty())
+            a.alphaPattern.emplace_back(m.captured(1).toStdString(), m.captured(3).toDouble());
+    }
+    a.sensitivity.probeBatches = m_probeBatches->value();
+    a.sensitivity.candidateRanks.clear();
+    for (const QString& s : m_candidates->text().split(',', Qt::SkipEmptyParts)) {
+        bool ok = false;
+        int r = s.trimmed().toInt(&ok);
+        a.sensitivity.candidateRanks.push_back(ok ? r : 0);
+    }
+    bool ok = false;
+    qint64 budget = m_budget->text().trimmed().toLongLong(&ok);
+    a.sensitivity.parameterBudget = ok ? budget : -1;
+    a.targetRegex = m_targetRegex->text().trimmed().toStdString();
+    a.targetModules.clear();
+    for (auto it = m_targets.constBegin(); it != m_targets.constEnd(); ++it)
+        if (it.value()->isChecked())
+            a.targetModules.push_back(it.key().toStdString());
+    std::sort(a.targetModules.begin(), a.targetModules.end(), [](const std::string& x, const std::string& y) {
+        const auto& order = engine::llamaProjectionNames();
+        return std::find(order.begin(), order.end(), x) < std::find(order.begin(), order.end(), y);
+    });
+    if (!parseLayers(m_layers->text(), a.layersToTransform))
+        a.layersToTransform = {-1}; // reported by validation as an invalid layer
+}
+
+} // namespace rslora::ui

@@ -1,0 +1,90 @@
+// Form section "Adapter": the method and every adapter option of the engine, each with a tooltip
+// giving its formula, an effective-scale readout (α/r against α/√r) and target-module checkboxes
+// built from the chosen model's real module names.
+#pragma once
+
+#include "models/ModuleShapes.h"
+
+#include <QGroupBox>
+#include <QHash>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPlainTextEdit;
+class QPushButton;
+class QSpinBox;
+
+namespace rslora::engine {
+struct TrainConfig;
+}
+
+namespace rslora::ui {
+
+class FieldErrors;
+
+class AdapterSection : public QGroupBox {
+    Q_OBJECT
+public:
+    AdapterSection(FieldErrors* errors, QWidget* parent = nullptr);
+
+    void load(const engine::TrainConfig& config);
+    void store(engine::TrainConfig& config) const;
+    // Rebuilds the target checkboxes from the model's modules (keeps the ticked names that exist).
+    void setModules(const std::vector<models::ModuleShape>& modules);
+    // Applies one of the named method presets (see presetNames()).
+    void applyPreset(int index);
+    static QStringList presetNames();
+
+    QString scaleReadout() const;
+    // Trainable adapter parameters for the current choices on the current modules.
+    qint64 trainableParameters() const;
+    QPushButton* rankPreviewButton() const { return m_previewRanks; }
+    void showRankTable(const QString& html);
+
+signals:
+    void changed();
+    void rankPreviewRequested();
+
+private:
+    void updateReadouts();
+    void updateEnabled();
+
+    QComboBox* m_preset = nullptr;
+    QSpinBox* m_rank = nullptr;
+    QDoubleSpinBox* m_alpha = nullptr;
+    QLabel* m_scale = nullptr;
+    QComboBox* m_scaling = nullptr;
+    QComboBox* m_init = nullptr;
+    QDoubleSpinBox* m_sigma = nullptr;
+    QLabel* m_sigmaReadout = nullptr;
+    QCheckBox* m_randomizedSvd = nullptr;
+    QDoubleSpinBox* m_dropout = nullptr;
+    QComboBox* m_bias = nullptr;
+    QComboBox* m_parameterization = nullptr;
+    QSpinBox* m_subspaceDim = nullptr;
+    QSpinBox* m_projectionSeed = nullptr;
+    QCheckBox* m_balance = nullptr;
+    QDoubleSpinBox* m_balanceBeta = nullptr;
+    QDoubleSpinBox* m_balanceBand = nullptr;
+    QDoubleSpinBox* m_balanceTarget = nullptr;
+    QDoubleSpinBox* m_loraPlus = nullptr;
+    QComboBox* m_allocation = nullptr;
+    QPlainTextEdit* m_pattern = nullptr;
+    QSpinBox* m_probeBatches = nullptr;
+    QLineEdit* m_candidates = nullptr;
+    QLineEdit* m_budget = nullptr;
+    QPushButton* m_previewRanks = nullptr;
+    QLabel* m_rankTable = nullptr;
+    QWidget* m_targetsBox = nullptr;
+    QHash<QString, QCheckBox*> m_targets;
+    QLineEdit* m_targetRegex = nullptr;
+    QLineEdit* m_layers = nullptr;
+    QLabel* m_trainable = nullptr;
+    std::vector<models::ModuleShape> m_modules;
+    bool m_loading = false;
+};
+
+} // namespace rslora::ui

@@ -1,0 +1,120 @@
+#include "ui/DataSection.h"
+
+#include "ui/FieldErrors.h"
+
+#include "engine/TrainConfig.h"
+
+#include <QCheckBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTextBrowser>
+
+namespace rslora::ui {
+
+QLineEdit* DataSection::pathRow(FieldErrors* errors, QFormLayout* form, const QString& label, const QString& key, const QString& tooltip) {
+    auto* row = new QWidget(this);
+    auto* h = new QHBoxLayout(row);
+    h->setContentsMargins(0, 0, 0, 0);
+    auto* edit = new QLineEdit(row);
+    auto* browse = new QPushButton(tr("Browse…"), row);
+    h->addWidget(edit, 1);
+    h->addWidget(browse);
+    errors->addRow(form, label, row, key, tooltip);
+    edit->setObjectName(key + ".edit");
+    connect(browse, &QPushButton::clicked, this, [this, edit] {
+        QString f = QFileDialog::getOpenFileName(this, tr("Choose a JSONL dataset"), edit->text(), tr("JSON Lines (*.jsonl *.json);;All files (*)"));
+        if (!f.isEmpty()) {
+            edit->setText(f);
+            refreshPreview(m_modelPath);
+        }
+    });
+    return edit;
+}
+
+DataSection::DataSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("Data"), parent) {
+    setObjectName("dataSection");
+    auto* form = new QFormLayout(this);
+    m_train = pathRow(errors, form, tr("Training file"), "data.train",
+                      tr("JSONL, one sample per line: alpaca (instruction/input/output), chat (messages), text, or preference pairs (prompt/chosen/rejected)"));
+    m_validation = pathRow(errors, form, tr("Validation file"), "data.validation", tr("Optional; otherwise the split below is held out of the training file"));
+    m_split = new QDoubleSpinBox(this);
+    m_split->setRange(0, 0.95);
+    m_split->setDecimals(3);
+    m_split->setSingleStep(0.05);
+    errors->addRow(form, tr("Validation split"), m_split, "data.validation_split", tr("Fraction of the training file held out when no validation file is given"));
+    m_maxLen = new QSpinBox(this);
+    m_maxLen->setRange(2, 1 << 20);
+    errors->addRow(form, tr("Max length"), m_maxLen, "data.max_seq_len", tr("Samples longer than this many tokens are truncated (and counted)"));
+    m_shuffle = new QCheckBox(tr("Shuffle each epoch (seeded)"), this);
+    errors->addRow(form, QString(), m_shuffle, "data.shuffle");
+    m_summary = new QLabel(this);
+    m_summary->setObjectName("dataSummary");
+    m_summary->setWordWrap(true);
+    form->addRow(m_summary);
+    m_previewView = new QTextBrowser(this);
+    m_previewView->setObjectName("dataPreview");
+    m_previewView->setMinimumHeight(140);
+    form->addRow(m_previewView);
+
+    connect(m_train, &QLineEdit::editingFinished, this, [this] { refreshPreview(m_modelPath); });
+    connect(m_maxLen, &QSpinBox::editingFinished, this, [this] { refreshPreview(m_modelPath); });
+    for (QLineEdit* e : {m_train, m_validation})
+        connect(e, &QLineEdit::textChanged, this, &DataSection::changed);
+    connect(m_split, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &DataSection::changed);
+    connect(m_maxLen, qOverload<int>(&QSpinBox::valueChanged), this, &DataSection::changed);
+    load(engine::TrainConfig{});
+}
+
+int DataSection::maxSeqLen() const { return m_maxLen->value(); }
+
+void DataSection::refreshPreview(const QString& modelPath) {
+    m_modelPath = modelPath;
+    m_preview = DatasetPreview{};
+    const QString path = m_train->text().trimmed();
+    if (path.isEmpty()) {
+        m_summary->setText(tr("Choose a training file to see its samples as the model will see them."));
+        m_previewView->clear();
+        return;
+    }
+    if (!m_provider) {
+        m_summary->setText(tr("No preview available."));
+        return;
+    }
+    m_preview = m_provider(modelPath, path, m_maxLen->value());
+    if (!m_preview.error.isEmpty()) {
+        m_summary->setText(QString("<span style='color:#c62828'>%1</span>").arg(m_preview.error.toHtmlEscaped()));
+        m_previewView->clear();
+        return;
+    }
+    m_summary->setText(tr("Format <b>%1</b> · %2 samples · %3 truncated to %4 tokens%5")
+                           .arg(m_preview.format)
+                           .arg(m_preview.samples)
+                           .arg(m_preview.truncated)
+                           .arg(m_maxLen->value())
+                           .arg(m_preview.skipped ? tr(" · %1 malformed lines skipped").arg(m_preview.skipped) : QString()));
+    m_previewView->setHtml(m_preview.html);
+}
+
+void DataSection::load(const engine::TrainConfig& c) {
+    m_train->setText(QString::fromStdString(c.trainData));
+    m_validation->setText(QString::fromStdString(c.validationData));
+    m_split->setValue(c.validationSplit);
+    m_maxLen->setValue(c.maxSeqLen);
+    m_shuffle->setChecked(c.shuffle);
+}
+
+void DataSection::store(engine::TrainConfig& c) const {
+    c.trainData = m_train->text().trimmed().toStdString();
+    c.validationData = m_validation->text().trimmed().toStdString();
+    c.validationSplit = m_split->value();
+    c.maxSeqLen = m_maxLen->value();
+    c.shuffle = m_shuffle->isChecked();
+}
+
+} // namespace rslora::ui

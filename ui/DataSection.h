@@ -1,0 +1,65 @@
+// Form section "Data": training and validation JSONL files, split, maximum length, and a preview of
+// the first samples exactly as the model will see them, prompt tokens marked as masked.
+#pragma once
+
+#include <QGroupBox>
+#include <functional>
+
+class QCheckBox;
+class QFormLayout;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QSpinBox;
+class QTextBrowser;
+
+namespace rslora::engine {
+struct TrainConfig;
+}
+
+namespace rslora::ui {
+
+class FieldErrors;
+
+// What a dataset preview shows; produced by a provider that tokenizes with the chosen model.
+struct DatasetPreview {
+    QString format;          // "alpaca", "chat", "text", "preference"
+    qint64 samples = 0;
+    qint64 truncated = 0;
+    qint64 skipped = 0;
+    QString html;            // the first samples, masked (prompt) tokens styled apart
+    QString error;           // set when the file cannot be used
+};
+using PreviewProvider = std::function<DatasetPreview(const QString& modelPath, const QString& dataPath, int maxSeqLen)>;
+
+class DataSection : public QGroupBox {
+    Q_OBJECT
+public:
+    DataSection(FieldErrors* errors, QWidget* parent = nullptr);
+    void load(const engine::TrainConfig& config);
+    void store(engine::TrainConfig& config) const;
+    void setPreviewProvider(PreviewProvider provider) { m_provider = std::move(provider); }
+    // Re-reads the training file with the given model folder's tokenizer.
+    void refreshPreview(const QString& modelPath);
+    const DatasetPreview& preview() const { return m_preview; }
+    int maxSeqLen() const;
+
+signals:
+    void changed();
+
+private:
+    QLineEdit* pathRow(FieldErrors* errors, QFormLayout* form, const QString& label, const QString& key, const QString& tooltip);
+
+    QLineEdit* m_train = nullptr;
+    QLineEdit* m_validation = nullptr;
+    QDoubleSpinBox* m_split = nullptr;
+    QSpinBox* m_maxLen = nullptr;
+    QCheckBox* m_shuffle = nullptr;
+    QLabel* m_summary = nullptr;
+    QTextBrowser* m_previewView = nullptr;
+    PreviewProvider m_provider;
+    DatasetPreview m_preview;
+    QString m_modelPath;
+};
+
+} // namespace rslora::ui

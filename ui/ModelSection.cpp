@@ -1,0 +1,193 @@
+#include "ui/ModelSection.h"
+
+#include "ui/FieldErrors.h"
+
+#include "common/Paths.h"
+#include "engine/Runtime.h"
+#include "engine/TrainConfig.h"
+
+#include <QComboBox>
+#include <QDir>
+#include <QDragEnterEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLocale>
+#include <QMimeData>
+#include <QPushButton>
+#include <QSpinBox>
+
+namespace rslora::ui {
+namespace {
+
+QString humanCount(qint64 n) {
+    if (n >= 1000000000)
+        return QString::number(n / 1e9, 'f', 2) + "B";
+    if (n >= 1000000)
+        return QString::number(n / 1e6, 'f', 1) + "M";
+    if (n >= 1000)
+        return QString::number(n / 1e3, 'f', 1) + "K";
+    return QString::number(n);
+}
+
+} // namespace
+
+ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("Model"), parent) {
+    setObjectName("modelSection");
+    setAcceptDrops(true);
+    auto* form = new QFormLayout(this);
+
+    m_source = new QComboBox(this);
+    m_source->addItems({tr("Built-in demo model"), tr("Local Hugging Face folder")});
+    form->addRow(tr("Source"), m_source);
+
+    auto* pathRow = new QWidget(this);
+    auto* h = new QHBoxLayout(pathRow);
+    h->setContentsMargins(0, 0, 0, 0);
+    m_path = new QLineEdit(pathRow);
+    m_path->setPlaceholderText(tr("folder with config.json and *.safetensors — or drop it here"));
+    auto* browseButton = new QPushButton(tr("Browse…"), pathRow);
+    h->addWidget(m_path, 1);
+    h->addWidget(browseButton);
+    errors->addRow(form, tr("Folder"), pathRow, "model.path", tr("A Hugging Face model folder: config.json, model.safetensors (or shards with an index), tokenizer.json"));
+
+    m_device = new QComboBox(this);
+    m_device->addItem("cpu");
+    engine::RuntimeInfo rt = engine::runtimeInfo();
+    for (const auto& d : rt.cudaDevices)
+        m_device->addItem(QString::fromStdString(d));
+    errors->addRow(form, tr("Device"), m_device, "model.device", tr("Where the engine trains; CUDA devices appear when the LibTorch build has CUDA"));
+
+    m_threads = new QSpinBox(this);
+    m_threads->setRange(0, 256);
+    m_threads->setSpecialValueText(tr("automatic"));
+    errors->addRow(form, tr("CPU threads"), m_threads, "model.threads", tr("LibTorch intra-op threads; automatic = one per core"));
+
+    m_info = new QLabel(this);
+    m_info->setObjectName("modelInfo");
+    m_info->setWordWrap(true);
+    m_info->setTextFormat(Qt::RichText);
+    form->addRow(m_info);
+
+    connect(m_source, qOverload<int>(&QComboBox::currentIndexChanged), this, [this](int i) {
+        m_path->setEnabled(i == 1);
+        if (i == 0)
+            m_path->setText(QString::fromStdString(demoModelDirectory().string()));
+        readModel();
+    });
+    connect(m_path, &QLineEdit::editingFinished, this, &ModelSection::readModel);
+    connect(browseButton, &QPushButton::clicked, this, &ModelSection::browse);
+    m_path->setText(QString::fromStdString(demoModelDirectory().string()));
+    m_path->setEnabled(false);
+    readModel();
+}
+
+QString ModelSection::modelPath() const { return m_path->text().trimmed(); }
+
+void ModelSection::setPath(const QString& path) {
+    QString demo = QString::fromStdString(demoModelDirectory().string());
+    {
+        QSignalBlocker block(m_source);
+        m_source->setCurrentIndex(QDir(path) == QDir(demo) ? 0 : 1);
+    }
+    m_path->setEnabled(m_source->currentIndex() == 1);
+    m_path->setText(path);
+    readModel();
+}
+
+void ModelSection::browse() {
+    QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a Hugging Face model folder"), modelPath());
+    if (!dir.isEmpty())
+        setPath(dir);
+}
+
+void ModelSection::dragEnterEvent(QDragEnterEvent* event) {
+    if (event->mimeData()->hasUrls() && event->mimeData()->urls().size() == 1 && event->mimeData()->urls().first().isLocalFile())
+        event->acceptProposedAction();
+}
+
+void ModelSection::dropEvent(QDropEvent* event) {
+    QString path = event->mimeData()->urls().first().toLocalFile();
+    QFileInfo info(path);
+    setPath(info.isDir() ? path : info.absolutePath());
+    event->acceptProposedAction();
+}
+
+void ModelSection::readModel() {
+    m_config.reset();
+    m_modules.clear();
+    m_loadError.clear();
+    m_weightBytes = 0;
+    const QString dir = modelPath();
+    QDir d(dir);
+    if (dir.isEmpty()) {
+        m_loadError = tr("choose a model folder");
+    } else if (!d.exists()) {
+        m_loadError = tr("folder %1 does not exist").arg(dir);
+    } else if (!d.exists("config.json")) {
+        m_loadError = tr("%1 has no config.json: is it a Hugging Face model folder?").arg(dir);
+    } else {
+        try {
+            m_config = models::ModelConfig::fromFile(d.filePath("config.json").toStdString());
+            m_modules = models::linearModuleShapes(*m_config);
+        } catch (const std::exception& e) {
+            m_loadError = QString::fromStdString(e.what());
+        }
+        for (const QFileInfo& f : d.entryInfoList({"*.safetensors"}, QDir::Files))
+            m_weightBytes += f.size();
+    }
+    if (!m_config) {
+        m_info->setText(QString("<span style='color:#c62828'>%1</span>").arg(m_loadError.toHtmlEscaped()));
+    } else {
+        const auto& c = *m_config;
+        QStringList notes;
+        if (!d.exists("tokenizer.json"))
+            notes << tr("no tokenizer.json: datasets cannot be tokenized with this folder");
+        if (m_weightBytes == 0)
+            notes << tr("no *.safetensors weights found");
+        m_info->setText(tr("<b>%1</b> · %2 parameters · %3 layers · hidden %4 · heads %5/%6 · vocab %7 · weights %8 (%9 on disk)%10")
+                            .arg(QString::fromStdString(c.architecture), humanCount(c.parameterCount()))
+                            .arg(c.numLayers).arg(c.hiddenSize).arg(c.numHeads).arg(c.numKvHeads).arg(c.vocabSize)
+                            .arg(QString::fromStdString(c.torchDtype), QLocale().formattedDataSize(m_weightBytes))
+                            .arg(notes.isEmpty() ? QString() : "<br><span style='color:#c62828'>" + notes.join("<br>").toHtmlEscaped() + "</span>"));
+    }
+    emit modelChanged();
+}
+
+qint64 ModelSection::estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const {
+    if (!m_config)
+        return 0;
+    const auto& c = *m_config;
+    // Frozen weights held in fp32 on the CPU; trainable parameters carry a gradient and two AdamW
+    // moments; activations kept for backward are dominated by the MLP and attention inputs per
+    // layer, plus one chunk of vocabulary logits.
+    const qint64 weights = c.parameterCount() * 4;
+    const qint64 trainable = trainableParams * 4 * 4;
+    const qint64 tokens = qint64(batch) * seqLen;
+    const qint64 perLayer = tokens * (8 * c.hiddenSize + 4 * c.intermediateSize) * 4
+                            + qint64(batch) * c.numHeads * seqLen * seqLen * 4 * 2;
+    const qint64 logits = qint64(std::min<qint64>(tokens, 1024)) * c.vocabSize * 4 * 3;
+    return weights + trainable + perLayer * c.numLayers + logits;
+}
+
+void ModelSection::load(const engine::TrainConfig& config) {
+    setPath(QString::fromStdString(config.modelPath));
+    int i = m_device->findText(QString::fromStdString(config.device));
+    if (i < 0) {
+        m_device->addItem(QString::fromStdString(config.device));
+        i = m_device->count() - 1;
+    }
+    m_device->setCurrentIndex(i);
+    m_threads->setValue(config.threads);
+}
+
+void ModelSection::store(engine::TrainConfig& config) const {
+    config.modelPath = modelPath().toStdString();
+    config.device = m_device->currentText().toStdString();
+    config.threads = m_threads->value();
+}
+
+} // namespace rslora::ui

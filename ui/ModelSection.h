@@ -1,0 +1,63 @@
+// Form section "Model": the built-in demo model or a local Hugging Face folder (dialog or drag and
+// drop), with its architecture, parameter count, dtype and an estimate of training memory.
+#pragma once
+
+#include "models/ModelConfig.h"
+#include "models/ModuleShapes.h"
+
+#include <QGroupBox>
+#include <optional>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QSpinBox;
+
+namespace rslora::engine {
+struct TrainConfig;
+}
+
+namespace rslora::ui {
+
+class FieldErrors;
+
+class ModelSection : public QGroupBox {
+    Q_OBJECT
+public:
+    ModelSection(FieldErrors* errors, QWidget* parent = nullptr);
+
+    void load(const engine::TrainConfig& config);
+    void store(engine::TrainConfig& config) const;
+
+    // The model read from the chosen folder's config.json (nullopt when none could be read).
+    const std::optional<models::ModelConfig>& modelConfig() const { return m_config; }
+    const std::vector<models::ModuleShape>& modules() const { return m_modules; }
+    QString modelPath() const;
+    QString loadError() const { return m_loadError; }
+    // Training memory estimate in bytes for a given trainable parameter count, batch and length.
+    qint64 estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const;
+    void setPath(const QString& path);
+
+signals:
+    void modelChanged();
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void readModel();
+    void browse();
+
+    QComboBox* m_source = nullptr;
+    QLineEdit* m_path = nullptr;
+    QComboBox* m_device = nullptr;
+    QSpinBox* m_threads = nullptr;
+    QLabel* m_info = nullptr;
+    std::optional<models::ModelConfig> m_config;
+    std::vector<models::ModuleShape> m_modules;
+    QString m_loadError;
+    qint64 m_weightBytes = 0;
+};
+
+} // namespace rslora::ui

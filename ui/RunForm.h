@@ -1,0 +1,69 @@
+// The new-run form: model, data, adapter and training sections; validation shown next to each field
+// before Start; presets (save, load, duplicate) and "Copy CLI command".
+#pragma once
+
+#include "engine/TrainConfig.h"
+
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QPushButton;
+class QTimer;
+
+namespace rslora::ui {
+
+class AdapterSection;
+class DataSection;
+class FieldErrors;
+class ModelSection;
+class TrainingSection;
+
+class RunForm : public QWidget {
+    Q_OBJECT
+public:
+    explicit RunForm(QWidget* parent = nullptr);
+
+    engine::TrainConfig config() const;
+    void setConfig(const engine::TrainConfig& config);
+    // Runs validation now; returns every problem (also shown in the form).
+    QStringList validateNow();
+    // The text "Copy CLI command" puts on the clipboard.
+    QString cliCommand() const;
+
+    // Presets live as JSON files in a folder (default: <data folder>/presets).
+    void setPresetFolder(const QString& folder);
+    QStringList presetNames() const;
+    bool savePreset(const QString& name, QString* error = nullptr);
+    bool loadPreset(const QString& name, QString* error = nullptr);
+    bool duplicatePreset(const QString& name, const QString& newName, QString* error = nullptr);
+
+    ModelSection* modelSection() const { return m_model; }
+    DataSection* dataSection() const { return m_data; }
+    AdapterSection* adapterSection() const { return m_adapter; }
+    TrainingSection* trainingSection() const { return m_training; }
+    FieldErrors* fieldErrors() const { return m_errors; }
+    QPushButton* startButton() const { return m_start; }
+
+signals:
+    void startRequested(const rslora::engine::TrainConfig& config);
+
+private:
+    void scheduleValidation();
+    void refreshPresets();
+    void updateMemoryEstimate();
+
+    FieldErrors* m_errors = nullptr;
+    ModelSection* m_model = nullptr;
+    DataSection* m_data = nullptr;
+    AdapterSection* m_adapter = nullptr;
+    TrainingSection* m_training = nullptr;
+    QLabel* m_problems = nullptr;
+    QLabel* m_memory = nullptr;
+    QComboBox* m_presets = nullptr;
+    QPushButton* m_start = nullptr;
+    QTimer* m_validateTimer = nullptr;
+    QString m_presetFolder;
+};
+
+} // namespace rslora::ui

@@ -1,0 +1,320 @@
+#include "ui/RunsBrowser.h"
+
+#include "ui/CurvePlot.h"
+#include "ui/RunTableModel.h"
+
+#include "storage/Store.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTimer>
+#include <QVBoxLayout>
+
+namespace rslora::ui {
+
+RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
+    setObjectName("runsBrowser");
+    auto* outer = new QVBoxLayout(this);
+
+    auto* bar = new QHBoxLayout;
+    m_filter = new QLineEdit(this);
+    m_filter->setObjectName("runFilter");
+    m_filter->setPlaceholderText(tr("Filter runs by any column…"));
+    m_filter->setClearButtonEnabled(true);
+    bar->addWidget(m_filter, 1);
+    m_status = new QComboBox(this);
+    m_status->addItems({tr("All statuses"), "running", "finished", "failed", "interrupted", "stopped", "queued", "paused"});
+    bar->addWidget(m_status);
+    auto* refreshButton = new QPushButton(tr("Refresh"), this);
+    refreshButton->setShortcut(QKeySequence::Refresh);
+    m_open = new QPushButton(tr("Open curves"), this);
+    m_resume = new QPushButton(tr("Resume"), this);
+    m_resume->setToolTip(tr("Continue an interrupted or stopped run from its last checkpoint"));
+    m_delete = new QPushButton(tr("Delete"), this);
+    for (QPushButton* b : {refreshButton, m_open, m_resume, m_delete})
+        bar->addWidget(b);
+    outer->addLayout(bar);
+
+    m_undoBar = new QWidget(this);
+    auto* undoLayout = new QHBoxLayout(m_undoBar);
+    undoLayout->setContentsMargins(6, 2, 6, 2);
+    m_undoText = new QLabel(m_undoBar);
+    auto* undoButton = new QPushButton(tr("Undo"), m_undoBar);
+    undoButton->setObjectName("undoDelete");
+    undoLayout->addWidget(m_undoText, 1);
+    undoLayout->addWidget(undoButton);
+    m_undoBar->setStyleSheet("background: palette(alternate-base);");
+    m_undoBar->hide();
+    outer->addWidget(m_undoBar);
+
+    auto* split = new QSplitter(Qt::Vertical, this);
+    m_model = new RunTableModel(this);
+    m_proxy = new QSortFilterProxyModel(this);
+    m_proxy->setSourceModel(m_model);
+    m_proxy->setSortRole(RunTableModel::SortRole);
+    m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+    m_proxy->setFilterKeyColumn(-1);
+    m_table = new QTableView(split);
+    m_table->setObjectName("runsTable");
+    m_table->setModel(m_proxy);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(RunTableModel::Started, Qt::DescendingOrder);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_table->setAlternatingRowColors(true);
+    m_table->verticalHeader()->hide();
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    split->addWidget(m_table);
+
+    auto* compare = new QSplitter(Qt::Horizontal, split);
+    auto* overlayBox = new QWidget(compare);
+    auto* ov = new QVBoxLayout(overlayBox);
+    ov->setContentsMargins(0, 0, 0, 0);
+    auto* metricRow = new QHBoxLayout;
+    metricRow->addWidget(new QLabel(tr("Overlay metric"), overlayBox));
+    m_metric = new QComboBox(overlayBox);
+    m_metric->setObjectName("overlayMetric");
+    metricRow->addWidget(m_metric, 1);
+    ov->addLayout(metricRow);
+    m_overlay = new CurvePlot(tr("Selected runs"), tr("value"), overlayBox);
+    m_overlay->setObjectName("overlayPlot");
+    ov->addWidget(m_overlay, 1);
+    compare->addWidget(overlayBox);
+
+    auto* diffBox = new QWidget(compare);
+    auto* dv = new QVBoxLayout(diffBox);
+    dv->setContentsMargins(0, 0, 0, 0);
+    m_diffOnly = new QCheckBox(tr("Differences only"), diffBox);
+    m_diffOnly->setObjectName("differencesOnly");
+    m_diffOnly->setChecked(true);
+    dv->addWidget(m_diffOnly);
+    m_diff = new QTableWidget(diffBox);
+    m_diff->setObjectName("configDiff");
+    m_diff->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_diff->verticalHeader()->hide();
+    m_diff->horizontalHeader()->setStretchLastSection(true);
+    dv->addWidget(m_diff, 1);
+    compare->addWidget(diffBox);
+    split->addWidget(compare);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    outer->addWidget(split, 1);
+
+    m_undoTimer = new QTimer(this);
+    m_undoTimer->setSingleShot(true);
+    m_undoTimer->setInterval(10000);
+
+    connect(m_filter, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+    connect(m_status, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { refresh(); });
+    connect(refreshButton, &QPushButton::clicked, this, &RunsBrowser::refresh);
+    connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &RunsBrowser::updateSelection);
+    connect(m_metric, &QComboBox::currentTextChanged, this, &RunsBrowser::updateOverlay);
+    connect(m_diffOnly, &QCheckBox::toggled, this, &RunsBrowser::updateDiff);
+    connect(m_open, &QPushButton::clicked, this, [this] {
+        for (qint64 id : selectedRunIds())
+            emit openRunRequested(id);
+    });
+    connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
+        emit openRunRequested(m_proxy->data(i, RunTableModel::RunIdRole).toLongLong());
+    });
+    connect(m_resume, &QPushButton::clicked, this, [this] {
+        const auto ids = selectedRunIds();
+        if (ids.size() == 1)
+            emit resumeRequested(ids.front());
+    });
+    connect(m_delete, &QPushButton::clicked, this, &RunsBrowser::deleteSelected);
+    connect(undoButton, &QPushButton::clicked, this, &RunsBrowser::undoDelete);
+    connect(m_undoTimer, &QTimer::timeout, this, &RunsBrowser::commitPendingDeletes);
+    updateSelection();
+}
+
+RunsBrowser::~RunsBrowser() { commitPendingDeletes(); }
+
+void RunsBrowser::setStore(storage::Store* store) {
+    commitPendingDeletes();
+    m_store = store;
+    refresh();
+}
+
+void RunsBrowser::refresh() {
+    const QList<qint64> keep = selectedRunIds();
+    std::vector<storage::RunSummary> runs;
+    if (m_store) {
+        storage::RunFilter filter;
+        if (m_status->currentIndex() > 0)
+            filter.statuses.push_back(storage::runStatusFromString(m_status->currentText().toStdString()));
+        try {
+            for (auto& r : m_store->queries().runsWithLatest(filter, {"train/loss", "eval/loss"}))
+                if (!m_pendingDelete.contains(r.run.id))
+                    runs.push_back(std::move(r));
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Cannot read runs"), QString::fromStdString(e.what()));
+        }
+    }
+    m_model->setRuns(std::move(runs));
+    m_table->resizeColumnsToContents();
+    selectRuns(keep);
+}
+
+QList<qint64> RunsBrowser::selectedRunIds() const {
+    QList<qint64> ids;
+    for (const QModelIndex& i : m_table->selectionModel()->selectedRows())
+        ids << m_proxy->data(i, RunTableModel::RunIdRole).toLongLong();
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+void RunsBrowser::selectRuns(const QList<qint64>& runIds) {
+    QItemSelection selection;
+    for (qint64 id : runIds) {
+        int row = m_model->rowOfRun(id);
+        if (row < 0)
+            continue;
+        QModelIndex i = m_proxy->mapFromSource(m_model->index(row, 0));
+        if (i.isValid())
+            selection.select(i, i.siblingAtColumn(RunTableModel::ColumnCount - 1));
+    }
+    m_table->selectionModel()->select(selection, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    updateSelection();
+}
+
+void RunsBrowser::updateSelection() {
+    const QList<qint64> ids = selectedRunIds();
+    m_open->setEnabled(!ids.isEmpty());
+    m_delete->setEnabled(!ids.isEmpty());
+    bool resumable = false;
+    if (ids.size() == 1) {
+        const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(ids.front()));
+        resumable = s && (s->run.status == storage::RunStatus::Interrupted || s->run.status == storage::RunStatus::Stopped);
+    }
+    m_resume->setEnabled(resumable);
+    // Metric keys of the selection, keeping the current choice when it still applies.
+    const QString current = m_metric->currentText();
+    QStringList keys;
+    if (m_store)
+        for (qint64 id : ids)
+            for (const auto& k : m_store->metrics().keys(id))
+                if (!keys.contains(QString::fromStdString(k)))
+                    keys << QString::fromStdString(k);
+    keys.sort();
+    {
+        QSignalBlocker block(m_metric);
+        m_metric->clear();
+        m_metric->addItems(keys);
+        int i = m_metric->findText(current.isEmpty() ? "train/loss" : current);
+        m_metric->setCurrentIndex(i >= 0 ? i : (keys.isEmpty() ? -1 : 0));
+    }
+    updateOverlay();
+    updateDiff();
+}
+
+void RunsBrowser::updateOverlay() {
+    m_overlay->clear();
+    const QString key = m_metric->currentText();
+    if (!m_store || key.isEmpty()) {
+        m_overlay->replot();
+        return;
+    }
+    storage::SeriesQuery q;
+    q.maxPoints = 4000; // min/max per bucket keeps spikes visible on long runs
+    for (qint64 id : selectedRunIds()) {
+        const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(id));
+        if (!s)
+            continue;
+        storage::MetricSeries series = m_store->metrics().series(id, key.toStdString(), q);
+        QVector<CurvePoint> pts;
+        pts.reserve(static_cast<int>(series.size()));
+        const double t0 = series.size() ? series.wallTimes.front() : 0;
+        for (size_t i = 0; i < series.size(); ++i) {
+            CurvePoint p;
+            p.step = static_cast<double>(series.steps[i]);
+            p.wallTime = series.wallTimes[i] - t0;
+            p.value = series.values[i];
+            pts.push_back(p);
+        }
+        m_overlay->addPoints(QString("#%1 %2").arg(id).arg(QString::fromStdString(s->run.name)), pts);
+    }
+    m_overlay->resetView();
+}
+
+void RunsBrowser::updateDiff() {
+    m_diff->clear();
+    const QList<qint64> ids = selectedRunIds();
+    if (!m_store || ids.isEmpty()) {
+        m_diff->setRowCount(0);
+        m_diff->setColumnCount(0);
+        return;
+    }
+    std::vector<int64_t> runIds(ids.begin(), ids.end());
+    std::vector<storage::ParamDiffRow> rows = m_store->queries().paramsDiff(runIds, !m_diffOnly->isChecked());
+    QStringList headers{tr("parameter")};
+    for (qint64 id : ids) {
+        const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(id));
+        headers << QString("#%1 %2").arg(id).arg(s ? QString::fromStdString(s->run.name) : QString());
+    }
+    m_diff->setColumnCount(headers.size());
+    m_diff->setHorizontalHeaderLabels(headers);
+    m_diff->setRowCount(static_cast<int>(rows.size()));
+    for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
+        m_diff->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(rows[r].key)));
+        for (size_t c = 0; c < rows[r].values.size(); ++c) {
+            const auto& v = rows[r].values[c];
+            auto* item = new QTableWidgetItem(v ? QString::fromStdString(*v) : QString("—"));
+            if (!v)
+                item->setForeground(palette().color(QPalette::PlaceholderText));
+            m_diff->setItem(r, static_cast<int>(c) + 1, item);
+        }
+    }
+    m_diff->resizeColumnsToContents();
+}
+
+void RunsBrowser::deleteSelected() {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.isEmpty())
+        return;
+    commitPendingDeletes();
+    for (qint64 id : ids)
+        m_pendingDelete.insert(id);
+    m_undoText->setText(ids.size() == 1 ? tr("Run #%1 deleted.").arg(ids.front()) : tr("%1 runs deleted.").arg(ids.size()));
+    m_undoBar->show();
+    m_undoTimer->start();
+    refresh();
+}
+
+void RunsBrowser::undoDelete() {
+    m_undoTimer->stop();
+    const QList<qint64> ids(m_pendingDelete.begin(), m_pendingDelete.end());
+    m_pendingDelete.clear();
+    m_undoBar->hide();
+    refresh();
+    selectRuns(ids);
+}
+
+void RunsBrowser::commitPendingDeletes() {
+    m_undoTimer->stop();
+    if (m_store) {
+        for (qint64 id : std::as_const(m_pendingDelete)) {
+            try {
+                m_store->runs().remove(id);
+            } catch (const std::exception&) {
+                // Already gone (another process deleted it): nothing left to do.
+            }
+        }
+    }
+    m_pendingDelete.clear();
+    m_undoBar->hide();
+}
+
+} // namespace rslora::ui

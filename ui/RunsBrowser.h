@@ -1,0 +1,83 @@
+// The runs browser: a sortable, filterable table of every run in the store; select several to
+// overlay their curves on one chart and compare their configs (differences only, if asked); open a
+// run's curves, resume an interrupted run, delete with undo.
+#pragma once
+
+#include <QSet>
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSortFilterProxyModel;
+class QTableView;
+class QTableWidget;
+class QTimer;
+
+namespace rslora::storage {
+class Store;
+}
+
+namespace rslora::ui {
+
+class CurvePlot;
+class RunTableModel;
+
+class RunsBrowser : public QWidget {
+    Q_OBJECT
+public:
+    explicit RunsBrowser(QWidget* parent = nullptr);
+    ~RunsBrowser() override;
+
+    // The store is owned elsewhere and outlives the browser; nullptr shows an empty table.
+    void setStore(storage::Store* store);
+    void refresh();
+    // Selects runs by id (replacing the selection) and updates overlay and diff.
+    void selectRuns(const QList<qint64>& runIds);
+    QList<qint64> selectedRunIds() const;
+
+    RunTableModel* model() const { return m_model; }
+    QSortFilterProxyModel* proxy() const { return m_proxy; }
+    QTableView* table() const { return m_table; }
+    CurvePlot* overlay() const { return m_overlay; }
+    QTableWidget* diffTable() const { return m_diff; }
+    QCheckBox* differencesOnly() const { return m_diffOnly; }
+    QComboBox* overlayMetric() const { return m_metric; }
+
+    // Hides the selected runs at once and deletes them from the store when the undo time runs out
+    // (or on commitPendingDeletes()); undoDelete() brings them back.
+    void deleteSelected();
+    void undoDelete();
+    void commitPendingDeletes();
+
+signals:
+    void openRunRequested(qint64 runId);
+    void resumeRequested(qint64 runId);
+
+private:
+    void updateSelection();
+    void updateOverlay();
+    void updateDiff();
+
+    storage::Store* m_store = nullptr;
+    RunTableModel* m_model = nullptr;
+    QSortFilterProxyModel* m_proxy = nullptr;
+    QTableView* m_table = nullptr;
+    QLineEdit* m_filter = nullptr;
+    QComboBox* m_status = nullptr;
+    QComboBox* m_metric = nullptr;
+    CurvePlot* m_overlay = nullptr;
+    QTableWidget* m_diff = nullptr;
+    QCheckBox* m_diffOnly = nullptr;
+    QPushButton* m_open = nullptr;
+    QPushButton* m_resume = nullptr;
+    QPushButton* m_delete = nullptr;
+    QWidget* m_undoBar = nullptr;
+    QLabel* m_undoText = nullptr;
+    QTimer* m_undoTimer = nullptr;
+    QSet<qint64> m_pendingDelete;
+};
+
+} // namespace rslora::ui

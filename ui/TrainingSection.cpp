@@ -1,0 +1,123 @@
+#include "ui/TrainingSection.h"
+
+#include "ui/FieldErrors.h"
+
+#include "engine/TrainConfig.h"
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QLineEdit>
+#include <QSpinBox>
+
+namespace rslora::ui {
+namespace {
+QSpinBox* spin(QWidget* parent, int lo, int hi, const QString& special = {}) {
+    auto* s = new QSpinBox(parent);
+    s->setRange(lo, hi);
+    if (!special.isEmpty())
+        s->setSpecialValueText(special);
+    return s;
+}
+} // namespace
+
+TrainingSection::TrainingSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("Training"), parent) {
+    setObjectName("trainingSection");
+    auto* form = new QFormLayout(this);
+    m_mode = new QComboBox(this);
+    m_mode->addItems({"lora", "full"});
+    errors->addRow(form, tr("Mode"), m_mode, "training.mode", tr("lora: adapters on a frozen base; full: every parameter trains"));
+    m_lr = new QLineEdit(this);
+    errors->addRow(form, tr("Learning rate"), m_lr, "training.learning_rate", tr("AdamW peak learning rate, e.g. 2e-4"));
+    m_schedule = new QComboBox(this);
+    m_schedule->addItems({"constant", "linear", "cosine"});
+    errors->addRow(form, tr("Schedule"), m_schedule, "training.lr_schedule", tr("After warm-up: constant, linear decay or cosine decay to min_lr_ratio × lr"));
+    m_warmup = spin(this, 0, 1000000);
+    errors->addRow(form, tr("Warm-up steps"), m_warmup, "training.warmup_steps", tr("Linear ramp from 0 to the peak learning rate"));
+    m_minLr = new QDoubleSpinBox(this);
+    m_minLr->setRange(0, 1);
+    m_minLr->setDecimals(3);
+    m_minLr->setSingleStep(0.05);
+    errors->addRow(form, tr("Min lr ratio"), m_minLr, "training.min_lr_ratio", tr("The schedule ends at lr × this ratio"));
+    m_batch = spin(this, 1, 4096);
+    errors->addRow(form, tr("Batch size"), m_batch, "training.batch_size", tr("Samples per micro-batch"));
+    m_accum = spin(this, 1, 4096);
+    errors->addRow(form, tr("Gradient accumulation"), m_accum, "training.gradient_accumulation", tr("Micro-batches per optimizer step"));
+    m_clip = new QDoubleSpinBox(this);
+    m_clip->setRange(0, 1e6);
+    m_clip->setSpecialValueText(tr("off"));
+    errors->addRow(form, tr("Clip global norm"), m_clip, "training.clip_norm", tr("Rescale all gradients when their global L2 norm exceeds this"));
+    m_weightDecay = new QDoubleSpinBox(this);
+    m_weightDecay->setRange(0, 10);
+    m_weightDecay->setDecimals(4);
+    errors->addRow(form, tr("Weight decay"), m_weightDecay, "training.weight_decay", tr("AdamW decoupled weight decay: θ ← θ − lr·λ·θ"));
+    m_epochs = spin(this, 0, 100000);
+    errors->addRow(form, tr("Epochs"), m_epochs, "training.epochs", tr("Passes over the training set (ignored when max steps > 0)"));
+    m_maxSteps = spin(this, 0, 100000000, tr("by epochs"));
+    errors->addRow(form, tr("Max steps"), m_maxSteps, "training.max_steps", tr("Stop after this many optimizer steps; 0 = use epochs"));
+    m_seed = spin(this, 0, 2147483647);
+    errors->addRow(form, tr("Seed"), m_seed, "training.seed", tr("Same config and seed give bitwise the same adapter on the CPU"));
+    m_logEvery = spin(this, 1, 100000);
+    errors->addRow(form, tr("Log every"), m_logEvery, "training.log_every", tr("Steps between reported points"));
+    m_evalEvery = spin(this, 0, 1000000, tr("at the end"));
+    errors->addRow(form, tr("Evaluate every"), m_evalEvery, "training.eval_every", tr("Steps between validation passes"));
+    m_saveEvery = spin(this, 0, 1000000, tr("at the end"));
+    errors->addRow(form, tr("Checkpoint every"), m_saveEvery, "training.save_every", tr("Steps between checkpoints"));
+    m_output = new QLineEdit(this);
+    m_output->setPlaceholderText(tr("chosen by the workbench"));
+    errors->addRow(form, tr("Output folder"), m_output, "output.dir", tr("Checkpoints and adapters are written here (atomically)"));
+
+    for (QSpinBox* s : findChildren<QSpinBox*>())
+        connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &TrainingSection::changed);
+    for (QDoubleSpinBox* s : findChildren<QDoubleSpinBox*>())
+        connect(s, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &TrainingSection::changed);
+    for (QComboBox* c : findChildren<QComboBox*>())
+        connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &TrainingSection::changed);
+    for (QLineEdit* e : findChildren<QLineEdit*>())
+        connect(e, &QLineEdit::textChanged, this, &TrainingSection::changed);
+    load(engine::TrainConfig{});
+}
+
+int TrainingSection::batchSize() const { return m_batch->value(); }
+
+void TrainingSection::load(const engine::TrainConfig& c) {
+    m_mode->setCurrentIndex(c.mode == engine::TrainMode::Full ? 1 : 0);
+    m_lr->setText(QString::number(c.learningRate, 'g', 6));
+    m_schedule->setCurrentIndex(static_cast<int>(c.schedule));
+    m_warmup->setValue(c.warmupSteps);
+    m_minLr->setValue(c.minLrRatio);
+    m_batch->setValue(c.batchSize);
+    m_accum->setValue(c.gradAccumulation);
+    m_clip->setValue(std::max(0.0, c.clipNorm));
+    m_weightDecay->setValue(c.weightDecay);
+    m_epochs->setValue(c.epochs);
+    m_maxSteps->setValue(c.maxSteps);
+    m_seed->setValue(static_cast<int>(c.seed));
+    m_logEvery->setValue(c.logEvery);
+    m_evalEvery->setValue(c.evalEvery);
+    m_saveEvery->setValue(c.saveEvery);
+    m_output->setText(QString::fromStdString(c.outputDir));
+}
+
+void TrainingSection::store(engine::TrainConfig& c) const {
+    c.mode = m_mode->currentIndex() == 1 ? engine::TrainMode::Full : engine::TrainMode::Lora;
+    bool ok = false;
+    double lr = m_lr->text().trimmed().toDouble(&ok);
+    c.learningRate = ok ? lr : -1; // a non-number is reported by validation at the field
+    c.schedule = static_cast<engine::LrSchedule>(m_schedule->currentIndex());
+    c.warmupSteps = m_warmup->value();
+    c.minLrRatio = m_minLr->value();
+    c.batchSize = m_batch->value();
+    c.gradAccumulation = m_accum->value();
+    c.clipNorm = m_clip->value();
+    c.weightDecay = m_weightDecay->value();
+    c.epochs = m_epochs->value();
+    c.maxSteps = m_maxSteps->value();
+    c.seed = static_cast<uint64_t>(m_seed->value());
+    c.logEvery = m_logEvery->value();
+    c.evalEvery = m_evalEvery->value();
+    c.saveEvery = m_saveEvery->value();
+    c.outputDir = m_output->text().trimmed().toStdString();
+}
+
+} // namespace rslora::ui
