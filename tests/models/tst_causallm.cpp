@@ -271,6 +271,39 @@ private slots:
         QVERIFY(relDiff(other->forward(ids).logits, lm->forward(ids).logits) > 1e-3);
     }
 
+    void unalignedAndZeroCopy() {
+        QTemporaryDir tmp;
+        fs::path file = fs::path(tmp.path().toStdString()) / "odd.safetensors";
+        // A header of odd length puts the F32 data at an unaligned file offset, as some writers do.
+        std::string header = R"({"b":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},"a":{"dtype":"F32","shape":[2],"data_offsets":[3,11]}})";
+        float values[2] = {1.5f, -2.25f};
+        std::string bytes(8, '\0');
+        for (int i = 0; i < 8; ++i)
+            bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+        bytes += header + std::string("\x07\x08\x09", 3) + std::string(reinterpret_cast<const char*>(values), 8);
+        std::ofstream(file, std::ios::binary) << bytes;
+        auto t = loadSafeTensorsMap(file);
+        QCOMPARE(t.at("a")[0].item<float>(), 1.5f);
+        QCOMPARE(t.at("a")[1].item<float>(), -2.25f);
+        QCOMPARE(t.at("b")[2].item<uint8_t>(), uint8_t(9));
+
+        // Weights whose dtype already fits view the mapping (a from_blob storage is not resizable).
+        REQUIRE_FIXTURES();
+        auto lm = loadCausalLM(fixtures() / "llama");
+        for (auto& [name, p] : lm->namedParameters())
+            QVERIFY2(!p.storage().resizable(), name.c_str());
+        // In-place updates (an optimizer step) are private to the process: the file is unchanged.
+        auto before = rslora::models::loadSafeTensorsMap(fixtures() / "llama" / "model.safetensors").at("model.norm.weight").clone();
+        {
+            torch::NoGradGuard g;
+            for (auto& [name, p] : lm->namedParameters())
+                if (name == "model.norm.weight")
+                    p.add_(1.0);
+        }
+        auto after = rslora::models::loadSafeTensorsMap(fixtures() / "llama" / "model.safetensors").at("model.norm.weight");
+        QVERIFY(torch::equal(before, after));
+    }
+
     void loaderErrors() {
         QTemporaryDir tmp;
         fs::path dir = tmp.path().toStdString();

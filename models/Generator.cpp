@@ -1,0 +1,197 @@
+// The decoding loop: one prefill, then one cached step per token. Logit processing follows
+// transformers' order (repetition penalty, temperature, top-k, top-p) and samples on the CPU with
+// a seeded generator, so a seed gives the same text on any device.
+#include "models/Generator.h"
+
+#include "common/Error.h"
+#include "models/CausalLM.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <limits>
+
+namespace rslora::models {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// Processes float32 CPU logits [B, V] in place and picks one token per row.
+std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vector<int64_t>>& seen,
+                                const GenerationOptions& o, at::Generator& gen) {
+    const int64_t B = logits.size(0), V = logits.size(1);
+    if (o.repetitionPenalty != 1.0) {
+        for (int64_t b = 0; b < B; ++b) {
+            if (seen[b].empty())
+                continue;
+            auto idx = torch::tensor(seen[b], torch::kInt64);
+            auto row = logits[b];
+            auto s = row.index_select(0, idx);
+            s = torch::where(s < 0, s * o.repetitionPenalty, s / o.repetitionPenalty);
+            row.index_copy_(0, idx, s);
+        }
+    }
+    std::vector<int64_t> out(static_cast<size_t>(B));
+    if (o.temperature <= 0.0) {
+        auto best = logits.argmax(-1);
+        for (int64_t b = 0; b < B; ++b)
+            out[b] = best[b].item<int64_t>();
+        return out;
+    }
+    logits.div_(o.temperature);
+    const float negInf = -std::numeric_limits<float>::infinity();
+    if (o.topK > 0 && o.topK < V) {
+        auto kth = std::get<0>(logits.topk(o.topK, -1)).narrow(1, o.topK - 1, 1);
+        logits.masked_fill_(logits < kth, negInf);
+    }
+    if (o.topP < 1.0) {
+        auto sorted = logits.sort(-1, /*descending=*/true);
+        auto probs = torch::softmax(std::get<0>(sorted), -1);
+        auto cum = probs.cumsum(-1);
+        // Drop a token when the tokens ranked above it already reach top_p; the best always stays.
+        auto drop = (cum - probs) >= o.topP;
+        auto removeSorted = torch::zeros_like(drop).scatter_(1, std::get<1>(sorted), drop);
+        logits.masked_fill_(removeSorted, negInf);
+    }
+    auto probs = torch::softmax(logits, -1);
+    auto picked = torch::multinomial(probs, 1, false, gen);
+    for (int64_t b = 0; b < B; ++b)
+        out[b] = picked[b][0].item<int64_t>();
+    return out;
+}
+
+} // namespace
+
+const char* finishReasonName(FinishReason r) {
+    switch (r) {
+    case FinishReason::Length: return "length";
+    case FinishReason::Eos: return "eos";
+    case FinishReason::StopString: return "stop_string";
+    case FinishReason::Cancelled: return "cancelled";
+    }
+    return "?";
+}
+
+GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                          const GenerationOptions& o) {
+    const auto& config = model.config();
+    if (prompts.empty())
+        throw Error("generate: expected at least one prompt");
+    if (o.maxNewTokens < 0)
+        throw Error("generate: max new tokens must be >= 0, found " + std::to_string(o.maxNewTokens));
+    if (!o.stopStrings.empty() && !o.decode)
+        throw Error("generate: stop strings need a decode function (a tokenizer)");
+    if (o.temperature < 0 || o.topP <= 0 || o.topP > 1 || o.topK < 0 || o.repetitionPenalty <= 0)
+        throw Error("generate: expected temperature >= 0, 0 < top_p <= 1, top_k >= 0, repetition penalty > 0");
+    size_t maxLen = 0;
+    for (size_t b = 0; b < prompts.size(); ++b) {
+        if (prompts[b].empty())
+            throw Error("generate: prompt " + std::to_string(b) + " is empty");
+        for (int64_t id : prompts[b])
+            if (id < 0 || id >= config.vocabSize)
+                throw Error("generate: prompt " + std::to_string(b) + " holds token id " + std::to_string(id) +
+                            ", outside the vocabulary [0, " + std::to_string(config.vocabSize) + ")");
+        maxLen = std::max(maxLen, prompts[b].size());
+    }
+    if (o.padTokenId < 0 || o.padTokenId >= config.vocabSize)
+        throw Error("generate: pad token id " + std::to_string(o.padTokenId) + " is outside the vocabulary");
+    const std::vector<int64_t>& eos = o.eosTokenIds.empty() ? config.eosTokenIds : o.eosTokenIds;
+
+    torch::NoGradGuard noGrad;
+    const torch::Device device = model.device();
+    const int64_t B = static_cast<int64_t>(prompts.size()), T = static_cast<int64_t>(maxLen);
+
+    // Left padding, positions from each row's first real token (HF generate).
+    auto ids = torch::full({B, T}, o.padTokenId, torch::kInt64);
+    auto mask = torch::zeros({B, T}, torch::kInt64);
+    GenerationResult result;
+    std::vector<std::vector<int64_t>> seen(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+        const auto& p = prompts[static_cast<size_t>(b)];
+        const int64_t off = T - static_cast<int64_t>(p.size());
+        for (size_t i = 0; i < p.size(); ++i)
+            ids[b][off + static_cast<int64_t>(i)] = p[i];
+        mask.narrow(1, off, static_cast<int64_t>(p.size())).select(0, b).fill_(1);
+        result.promptTokens += static_cast<int64_t>(p.size());
+        if (o.repetitionPenalty != 1.0)
+            seen[static_cast<size_t>(b)] = p;
+    }
+    auto positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1);
+    ids = ids.to(device);
+    mask = mask.to(device);
+    positions = positions.to(device);
+
+    result.rows.resize(static_cast<size_t>(B));
+    std::vector<bool> finished(static_cast<size_t>(B), false);
+    auto gen = at::detail::createCPUGenerator(o.seed);
+    KVCache cache = model.makeCache();
+    auto t0 = Clock::now();
+    auto t1 = t0;
+    if (o.maxNewTokens == 0) {
+        return result;
+    }
+    auto logits = o.useCache ? model.forward(ids, mask, positions, &cache).logits : model.forward(ids, mask, positions).logits;
+    bool cancelled = false;
+    for (int64_t step = 0; step < o.maxNewTokens; ++step) {
+        auto last = logits.select(1, logits.size(1) - 1).to(torch::kCPU, torch::kFloat32).contiguous();
+        if (step == 0)
+            t1 = Clock::now();
+        std::vector<int64_t> next = pickTokens(last, seen, o, gen);
+        ++result.steps;
+        for (int64_t b = 0; b < B; ++b) {
+            const size_t r = static_cast<size_t>(b);
+            if (finished[r]) {
+                next[r] = o.padTokenId;
+                continue;
+            }
+            GeneratedRow& row = result.rows[r];
+            row.tokens.push_back(next[r]);
+            ++result.generatedTokens;
+            if (o.repetitionPenalty != 1.0)
+                seen[r].push_back(next[r]);
+            if (o.onToken && !o.onToken(b, next[r]))
+                cancelled = true;
+            if (std::find(eos.begin(), eos.end(), next[r]) != eos.end()) {
+                row.reason = FinishReason::Eos;
+                finished[r] = true;
+            } else if (!o.stopStrings.empty()) {
+                const std::string text = o.decode(row.tokens);
+                for (const auto& s : o.stopStrings)
+                    if (!s.empty() && text.find(s) != std::string::npos) {
+                        row.reason = FinishReason::StopString;
+                        row.stopString = s;
+                        finished[r] = true;
+                        break;
+                    }
+            }
+        }
+        if (cancelled) {
+            for (int64_t b = 0; b < B; ++b)
+                if (!finished[static_cast<size_t>(b)])
+                    result.rows[static_cast<size_t>(b)].reason = FinishReason::Cancelled;
+            break;
+        }
+        if (std::all_of(finished.begin(), finished.end(), [](bool f) { return f; }) || step + 1 == o.maxNewTokens)
+            break;
+        auto nextIds = torch::tensor(next, torch::kInt64).view({B, 1}).to(device);
+        result.decodeTokens += B;
+        mask = torch::cat({mask, torch::ones({B, 1}, mask.options())}, 1);
+        auto nextPos = positions.narrow(1, positions.size(1) - 1, 1) + 1;
+        if (o.useCache) {
+            positions = nextPos;
+            logits = model.forward(nextIds, mask, positions, &cache).logits;
+        } else {
+            ids = torch::cat({ids, nextIds}, 1);
+            positions = torch::cat({positions, nextPos}, 1);
+            logits = model.forward(ids, mask, positions).logits;
+        }
+    }
+    auto t2 = Clock::now();
+    result.prefillSeconds = seconds(t0, t1);
+    result.decodeSeconds = seconds(t1, t2);
+    return result;
+}
+
+} // namespace rslora::models
