@@ -1,0 +1,105 @@
+// Training examples (see TrainData.h).
+#include "engine/TrainData.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace rslora::engine {
+
+std::vector<TrainExample> loadTokenizedJsonl(const std::string& path)
+{
+    const std::string text = readFile(path);
+    std::vector<TrainExample> out;
+    size_t start = 0;
+    int line = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos)
+            end = text.size();
+        ++line;
+        const std::string l = text.substr(start, end - start);
+        start = end + 1;
+        if (l.find_first_not_of(" \t\r") == std::string::npos)
+            continue;
+        const std::string where = path + ":" + std::to_string(line);
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(l);
+        } catch (const nlohmann::json::parse_error& e) {
+            throw Error(where + ": not valid JSON (" + e.what() + ")");
+        }
+        if (!j.is_object() || !j.contains("input_ids") || !j["input_ids"].is_array())
+            throw Error(where + ": expected an object with an \"input_ids\" list (pre-tokenized data); "
+                        "text datasets go through the model's tokenizer and chat template");
+        TrainExample e;
+        try {
+            e.ids = j["input_ids"].get<std::vector<int64_t>>();
+            e.labels = j.contains("labels") ? j["labels"].get<std::vector<int64_t>>() : e.ids;
+        } catch (const nlohmann::json::exception&) {
+            throw Error(where + ": \"input_ids\" and \"labels\" must be lists of integers");
+        }
+        if (e.labels.size() != e.ids.size())
+            throw Error(where + ": \"labels\" has " + std::to_string(e.labels.size()) + " entries but \"input_ids\" has "
+                        + std::to_string(e.ids.size()));
+        if (e.ids.empty())
+            throw Error(where + ": \"input_ids\" is empty");
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+int64_t supervisedTokens(const TrainExample& e, int maxSeqLen)
+{
+    const size_t n = std::min(e.labels.size(), size_t(std::max(0, maxSeqLen)));
+    int64_t count = 0;
+    for (size_t i = 1; i < n; ++i)
+        count += e.labels[i] != -100;
+    return count;
+}
+
+DatasetFacts datasetFacts(const std::string& path, const std::vector<TrainExample>& examples, int maxSeqLen)
+{
+    DatasetFacts f;
+    f.path = path;
+    f.samples = int64_t(examples.size());
+    for (const auto& e : examples)
+        f.supervisedTokens += supervisedTokens(e, maxSeqLen);
+    return f;
+}
+
+std::vector<size_t> epochOrder(size_t count, uint64_t seed, int epoch, bool shuffle)
+{
+    std::vector<size_t> order(count);
+    for (size_t i = 0; i < count; ++i)
+        order[i] = i;
+    if (!shuffle || count < 2)
+        return order;
+    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + uint64_t(epoch) + 1);
+    for (size_t i = count - 1; i > 0; --i) {
+        const size_t j = size_t(rng() % (i + 1));
+        std::swap(order[i], order[j]);
+    }
+    return order;
+}
+
+void splitValidation(std::vector<TrainExample>& train, std::vector<TrainExample>& validation, double fraction, uint64_t seed)
+{
+    if (fraction <= 0.0 || train.size() < 2)
+        return;
+    const size_t n = std::max<size_t>(1, size_t(double(train.size()) * fraction));
+    const auto order = epochOrder(train.size(), seed ^ 0x5151, -1, true);
+    std::vector<bool> isVal(train.size(), false);
+    for (size_t i = 0; i < n; ++i)
+        isVal[order[i]] = true;
+    std::vector<TrainExample> rest;
+    for (size_t i = 0; i < train.size(); ++i)
+        (isVal[i] ? validation : rest).push_back(std::move(train[i]));
+    train = std::move(rest);
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,36 @@
+// Training examples as plain token vectors (what models/data's sample builders produce), the
+// pre-tokenized JSONL reader, and the deterministic epoch order. No LibTorch: batches become
+// tensors inside the trainer.
+#pragma once
+
+#include "engine/TrainConfig.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+
+struct TrainExample {
+    std::vector<int64_t> ids;
+    std::vector<int64_t> labels; // -100 = not supervised (prompt, padding); same length as ids
+};
+
+// Reads JSONL lines {"input_ids": [...], "labels": [...]} ("labels" optional: every token then
+// counts). Throws naming the file and line for anything else.
+std::vector<TrainExample> loadTokenizedJsonl(const std::string& path);
+
+// Supervised tokens of an example after truncation to maxSeqLen (the first position predicts
+// nothing, as in the shifted causal-LM loss).
+int64_t supervisedTokens(const TrainExample& e, int maxSeqLen);
+DatasetFacts datasetFacts(const std::string& path, const std::vector<TrainExample>& examples, int maxSeqLen);
+
+// The order of examples in `epoch`: a Fisher–Yates shuffle driven by a seeded mt19937_64, so a
+// seed gives the same order on every platform.
+std::vector<size_t> epochOrder(size_t count, uint64_t seed, int epoch, bool shuffle);
+
+// Splits `fraction` of the examples off for validation (deterministic from the seed).
+void splitValidation(std::vector<TrainExample>& train, std::vector<TrainExample>& validation, double fraction,
+                     uint64_t seed);
+
+} // namespace rslora::engine

@@ -1,0 +1,583 @@
+// The training loop (see Trainer.h).
+#include "engine/Trainer.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "common/Log.h"
+#include "engine/LrSchedule.h"
+#include "engine/PeftAdapterIO.h"
+#include "models/CausalLmLoss.h"
+#include "models/ModelLoader.h"
+#include "models/TensorIO.h"
+
+#include <ATen/autocast_mode.h>
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+namespace rslora::engine {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+double now()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// bf16 autocast on CUDA; the API moved between LibTorch versions.
+class AutocastScope {
+public:
+    explicit AutocastScope(bool enable) : m_enabled(enable)
+    {
+        if (!m_enabled)
+            return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_enabled(at::kCUDA, true);
+        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+        at::autocast::set_enabled(true);
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+    }
+    ~AutocastScope()
+    {
+        if (!m_enabled)
+            return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+        at::autocast::set_enabled(false);
+#endif
+        at::autocast::clear_cache();
+    }
+
+private:
+    bool m_enabled;
+};
+
+} // namespace
+
+const char* trainStatusName(TrainStatus s)
+{
+    switch (s) {
+    case TrainStatus::Completed: return "completed";
+    case TrainStatus::Stopped: return "stopped";
+    case TrainStatus::Failed: return "failed";
+    }
+    return "?";
+}
+
+int64_t peakResidentBytes()
+{
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmHWM:", 0) == 0)
+            return std::stoll(line.substr(6)) * 1024;
+    return 0;
+}
+
+struct Trainer::Batch {
+    torch::Tensor ids, mask, labels;
+    int64_t tokens = 0; // non-padding input tokens
+};
+
+Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainExample> train,
+                 std::vector<TrainExample> validation)
+    : m_config(std::move(config)), m_model(model), m_train(std::move(train)), m_validation(std::move(validation)),
+      m_balancer(m_config.adapter.balancing)
+{
+    if (m_train.empty())
+        throw Error("training data '" + m_config.trainData + "' holds no samples");
+    m_device = m_model.device();
+    if (m_model.config().padTokenId)
+        m_padId = *m_model.config().padTokenId;
+    const int64_t perStep = int64_t(m_config.batchSize) * m_config.gradAccumulation;
+    const int64_t stepsPerEpoch = std::max<int64_t>(1, (int64_t(m_train.size()) + perStep - 1) / perStep);
+    m_totalSteps = m_config.maxSteps > 0 ? m_config.maxSteps : stepsPerEpoch * m_config.epochs;
+    // Seed before anything random (adapter init derives from the seed too, never from the
+    // global generator, so the order of construction does not matter).
+    torch::manual_seed(m_config.seed);
+    if (m_config.mode == TrainMode::Lora) {
+        m_adapters = std::make_unique<AdapterSet>(m_model);
+        if (m_config.adapter.allocation == RankAllocation::Sensitivity)
+            probeSensitivity();
+        std::vector<ModulePlan> plans = planModules(m_config.adapter, linearModuleFacts(m_model));
+        if (!m_rankTable.empty())
+            applyAllocation(plans, m_rankTable, m_config.adapter.scaling);
+        m_adapters->addAdapter(m_config.adapter, m_config.seed, &plans);
+    }
+    setupParameters();
+    m_order = epochOrder(m_train.size(), m_config.seed, 0, m_config.shuffle);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::setupParameters()
+{
+    m_params.clear();
+    if (m_config.mode == TrainMode::Lora) {
+        for (auto& t : m_adapters->trainableTensors(m_config.adapter.name)) {
+            // Decay the factors (as PEFT's trainer does for lora_A/B), never biases.
+            const bool isBias = t.name.size() > 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0;
+            m_params.push_back({t.name, t.tensor, t.isB ? m_config.adapter.loraPlusRatio : 1.0, !isBias});
+        }
+    } else {
+        for (auto& [name, p] : m_model.namedParameters()) {
+            p.set_requires_grad(true);
+            m_params.push_back({name, p, 1.0, p.dim() >= 2});
+        }
+    }
+    m_optimizer = std::make_unique<AdamW>(m_params, AdamWOptions{m_config.beta1, m_config.beta2, m_config.eps, m_config.weightDecay});
+}
+
+Trainer::Batch Trainer::collate(const std::vector<size_t>& indices, const std::vector<TrainExample>& examples) const
+{
+    int64_t T = 1;
+    for (size_t i : indices)
+        T = std::max<int64_t>(T, std::min<int64_t>(int64_t(examples[i].ids.size()), m_config.maxSeqLen));
+    const int64_t B = int64_t(indices.size());
+    Batch b;
+    auto ids = torch::full({B, T}, m_padId, torch::kLong);
+    auto mask = torch::zeros({B, T}, torch::kLong);
+    auto labels = torch::full({B, T}, models::kIgnoreIndex, torch::kLong);
+    auto* pi = ids.data_ptr<int64_t>();
+    auto* pm = mask.data_ptr<int64_t>();
+    auto* pl = labels.data_ptr<int64_t>();
+    for (int64_t r = 0; r < B; ++r) {
+        const auto& e = examples[indices[size_t(r)]];
+        const int64_t n = std::min<int64_t>(int64_t(e.ids.size()), T);
+        for (int64_t t = 0; t < n; ++t) {
+            pi[r * T + t] = e.ids[size_t(t)];
+            pm[r * T + t] = 1;
+            pl[r * T + t] = e.labels[size_t(t)];
+        }
+        b.tokens += n;
+    }
+    b.ids = ids.to(m_device);
+    b.mask = mask.to(m_device);
+    b.labels = labels.to(m_device);
+    return b;
+}
+
+std::vector<size_t> Trainer::nextMicroBatch()
+{
+    std::vector<size_t> idx;
+    if (m_cursor >= m_order.size()) {
+        ++m_epoch;
+        m_cursor = 0;
+        m_order = epochOrder(m_train.size(), m_config.seed, m_epoch, m_config.shuffle);
+    }
+    while (idx.size() < size_t(m_config.batchSize) && m_cursor < m_order.size())
+        idx.push_back(m_order[m_cursor++]);
+    return idx;
+}
+
+void Trainer::probeSensitivity()
+{
+    // AdaLoRA's sensitivity |W ⊙ ∇W| of each targeted base weight, EMA-smoothed over probe batches.
+    if (m_observer)
+        m_observer->onStatus("probing module sensitivity");
+    std::vector<ModulePlan> plans = planModules(m_config.adapter, linearModuleFacts(m_model));
+    std::vector<torch::Tensor> weights;
+    for (const auto& slot : m_model.linearSlots())
+        for (const auto& p : plans)
+            if (p.module.name == slot.name)
+                weights.push_back(slot.get()->weight);
+    for (auto& p : m_model.parameters())
+        p.set_requires_grad(false);
+    for (auto& w : weights)
+        w.set_requires_grad(true);
+    std::vector<double> ema(plans.size(), 0.0);
+    const auto order = epochOrder(m_train.size(), m_config.seed ^ 0xA11C, 0, true);
+    size_t cursor = 0;
+    const double beta = m_config.adapter.sensitivity.beta;
+    for (int b = 0; b < m_config.adapter.sensitivity.probeBatches; ++b) {
+        std::vector<size_t> idx;
+        for (int i = 0; i < m_config.batchSize; ++i)
+            idx.push_back(order[cursor++ % order.size()]);
+        const Batch batch = collate(idx, m_train);
+        const auto hidden = m_model.hiddenStates(batch.ids, batch.mask);
+        const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), batch.labels, m_config.lossChunkTokens);
+        if (ls.tokens == 0)
+            continue;
+        (ls.sum / double(ls.tokens)).backward();
+        torch::NoGradGuard ng;
+        for (size_t i = 0; i < plans.size(); ++i) {
+            const double s = (weights[i] * weights[i].grad()).abs().mean().item<double>();
+            ema[i] = b == 0 ? s : beta * ema[i] + (1.0 - beta) * s;
+            weights[i].mutable_grad().zero_();
+        }
+    }
+    for (auto& w : weights) {
+        w.set_requires_grad(false);
+        w.mutable_grad() = torch::Tensor();
+    }
+    m_rankTable = allocateRanks(plans, ema, m_config.adapter.sensitivity.parameterBudget, m_config.adapter.rank,
+                                m_config.adapter.sensitivity.candidateRanks);
+    std::string table = "sensitivity rank allocation:";
+    for (const auto& row : m_rankTable)
+        table += "\n  " + row.module + "  score " + std::to_string(row.score) + "  rank " + std::to_string(row.rank);
+    logInfo(table);
+}
+
+double Trainer::globalGradNorm() const
+{
+    torch::NoGradGuard ng;
+    double sq = 0.0;
+    for (const auto& p : m_params) {
+        const auto& g = p.param.grad();
+        if (g.defined()) {
+            const double n = g.norm().item<double>();
+            sq += n * n;
+        }
+    }
+    return std::sqrt(sq);
+}
+
+std::string Trainer::firstNonFiniteGradient() const
+{
+    torch::NoGradGuard ng;
+    for (const auto& p : m_params) {
+        const auto& g = p.param.grad();
+        if (g.defined() && !torch::isfinite(g).all().item<bool>())
+            return p.name;
+    }
+    return {};
+}
+
+EvalStats Trainer::evaluate(const std::vector<TrainExample>& examples)
+{
+    torch::NoGradGuard ng;
+    const bool wasTraining = m_model.is_training();
+    m_model.eval();
+    AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
+    double sum = 0.0;
+    int64_t tokens = 0;
+    for (size_t start = 0; start < examples.size(); start += size_t(m_config.batchSize)) {
+        std::vector<size_t> idx;
+        for (size_t i = start; i < std::min(examples.size(), start + size_t(m_config.batchSize)); ++i)
+            idx.push_back(i);
+        const Batch b = collate(idx, examples);
+        const auto hidden = m_model.hiddenStates(b.ids, b.mask);
+        const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), b.labels, m_config.lossChunkTokens);
+        sum += ls.sum.item<double>();
+        tokens += ls.tokens;
+    }
+    m_model.train(wasTraining);
+    EvalStats e;
+    e.step = m_step;
+    e.tokens = tokens;
+    e.loss = tokens > 0 ? sum / double(tokens) : 0.0;
+    e.perplexity = std::exp(e.loss);
+    return e;
+}
+
+void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules)
+{
+    m_windowTokens += stepTokens;
+    if (m_step % m_config.logEvery != 0 && m_step != m_totalSteps)
+        return;
+    const double t = now();
+    StepStats s;
+    s.step = m_step;
+    s.totalSteps = m_totalSteps;
+    s.epoch = m_epoch;
+    s.tokensSeen = m_tokensSeen;
+    s.loss = loss;
+    s.learningRate = lr;
+    s.gradNorm = gradNorm;
+    s.tokensPerSecond = t > m_windowTime ? double(m_windowTokens) / (t - m_windowTime) : 0.0;
+    s.elapsedSeconds = t - m_startTime;
+    s.etaSeconds = m_step > 0 ? s.elapsedSeconds / double(m_step) * double(m_totalSteps - m_step) : 0.0;
+    s.peakMemoryBytes = peakResidentBytes();
+    s.modules = std::move(modules);
+    m_windowTokens = 0;
+    m_windowTime = t;
+    if (m_sink) {
+        std::vector<std::pair<std::string, double>> metrics{{"train/loss", s.loss},
+                                                            {"train/lr", s.learningRate},
+                                                            {"train/grad_norm", s.gradNorm},
+                                                            {"train/tokens_per_s", s.tokensPerSecond},
+                                                            {"train/tokens_seen", double(s.tokensSeen)},
+                                                            {"train/epoch", double(s.epoch)},
+                                                            {"sys/peak_rss_bytes", double(s.peakMemoryBytes)}};
+        for (const auto& m : s.modules) {
+            metrics.emplace_back("grad_a/" + m.module, m.gradNormA);
+            metrics.emplace_back("grad_b/" + m.module, m.gradNormB);
+            metrics.emplace_back("grad_ratio/" + m.module, m.ratio);
+            if (m_config.adapter.balancing.enabled)
+                metrics.emplace_back("grad_ratio_ema/" + m.module, m.ratioEma);
+            metrics.emplace_back("norm_a/" + m.module, m.normA);
+            metrics.emplace_back("norm_b/" + m.module, m.normB);
+        }
+        m_sink->write(m_step, metrics);
+    }
+    if (m_observer)
+        m_observer->onStep(s);
+}
+
+TrainResult Trainer::run()
+{
+    TrainResult result;
+    if (m_adapters)
+        result.parameters = m_adapters->parameterCounts();
+    else
+        for (const auto& p : m_model.parameters()) {
+            result.parameters.total += p.numel();
+            result.parameters.trainable += p.numel();
+        }
+    result.rankTable = m_rankTable;
+    if (!m_resumed)
+        torch::manual_seed(m_config.seed);
+    m_model.train();
+    m_startTime = m_windowTime = now();
+    double lastLoss = 0.0;
+    while (m_step < m_totalSteps) {
+        while (m_observer && m_observer->pauseRequested() && !m_observer->stopRequested())
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (m_observer && m_observer->stopRequested()) {
+            result.status = TrainStatus::Stopped;
+            result.message = "stopped at step " + std::to_string(m_step);
+            break;
+        }
+        // Gather the step's micro-batches first: the loss is normalized by the supervised tokens
+        // of the whole step, so accumulation gives the same gradient as one large batch.
+        std::vector<std::vector<size_t>> micro;
+        int64_t supervised = 0;
+        for (int a = 0; a < m_config.gradAccumulation; ++a) {
+            micro.push_back(nextMicroBatch());
+            for (size_t i : micro.back())
+                supervised += supervisedTokens(m_train[i], m_config.maxSeqLen);
+        }
+        double lossSum = 0.0;
+        int64_t stepTokens = 0;
+        {
+            AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
+            for (const auto& idx : micro) {
+                const Batch b = collate(idx, m_train);
+                stepTokens += b.tokens;
+                const auto hidden = m_model.hiddenStates(b.ids, b.mask);
+                const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), b.labels, m_config.lossChunkTokens);
+                if (ls.tokens == 0)
+                    continue;
+                (ls.sum / double(std::max<int64_t>(1, supervised))).backward();
+                lossSum += ls.sum.item<double>();
+            }
+        }
+        const double loss = lossSum / double(std::max<int64_t>(1, supervised));
+        const bool logStep = (m_step + 1) % m_config.logEvery == 0 || m_step + 1 == m_totalSteps;
+        std::vector<ModuleStats> modules;
+        if (m_adapters && (m_config.adapter.balancing.enabled || logStep))
+            modules = m_balancer.apply(*m_adapters, m_config.adapter.name, logStep);
+        const double gradNorm = globalGradNorm();
+        if (!std::isfinite(loss) || !std::isfinite(gradNorm)) {
+            const std::string bad = firstNonFiniteGradient();
+            std::string badParam;
+            {
+                torch::NoGradGuard ng;
+                for (const auto& p : m_params)
+                    if (!torch::isfinite(p.param).all().item<bool>()) {
+                        badParam = p.name;
+                        break;
+                    }
+            }
+            result.status = TrainStatus::Failed;
+            result.message = std::string(std::isfinite(loss) ? "non-finite gradient" : "non-finite loss (" + std::to_string(loss) + ")")
+                + " at step " + std::to_string(m_step + 1)
+                + (bad.empty() ? "; every gradient is finite" : "; first module with a non-finite gradient: " + bad)
+                + (badParam.empty() ? "" : "; first parameter holding non-finite values: " + badParam)
+                + (m_lastCheckpoint.empty() ? "" : "; the last good checkpoint is " + m_lastCheckpoint)
+                + ". Hint: lower training.learning_rate or set training.clip_norm.";
+            logError(result.message);
+            m_optimizer->zeroGrad();
+            result.steps = m_step;
+            result.lastCheckpoint = m_lastCheckpoint;
+            return result;
+        }
+        if (m_config.clipNorm > 0 && gradNorm > m_config.clipNorm) {
+            torch::NoGradGuard ng;
+            const double f = m_config.clipNorm / (gradNorm + 1e-6);
+            for (auto& p : m_params)
+                if (p.param.grad().defined())
+                    p.param.mutable_grad().mul_(f);
+        }
+        const double lr = scheduledLearningRate(m_config.schedule, m_config.learningRate, int(m_step), int(m_totalSteps),
+                                                m_config.warmupSteps, m_config.minLrRatio);
+        m_optimizer->step(lr);
+        m_optimizer->zeroGrad();
+        ++m_step;
+        m_tokensSeen += stepTokens;
+        lastLoss = loss;
+        report(loss, gradNorm, lr, stepTokens, std::move(modules));
+
+        if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0 && !m_validation.empty()) {
+            const EvalStats e = evaluate(m_validation);
+            if (m_sink) {
+                m_sink->write(m_step, {{"eval/loss", e.loss}, {"eval/perplexity", e.perplexity}});
+                m_sink->flush();
+            }
+            if (m_observer)
+                m_observer->onEval(e);
+        }
+        if (m_config.saveEvery > 0 && m_step % m_config.saveEvery == 0 && m_step < m_totalSteps)
+            saveCheckpoint();
+    }
+    result.steps = m_step;
+    result.finalLoss = lastLoss;
+    if (!m_validation.empty()) {
+        result.finalEval = evaluate(m_validation);
+        if (m_sink)
+            m_sink->write(m_step, {{"eval/loss", result.finalEval->loss}, {"eval/perplexity", result.finalEval->perplexity}});
+        if (m_observer)
+            m_observer->onEval(*result.finalEval);
+    }
+    const bool save = result.status == TrainStatus::Completed || (m_observer && m_observer->saveOnStop());
+    if (save && !m_config.outputDir.empty()) {
+        saveCheckpoint();
+        saveFinal(result);
+    }
+    result.lastCheckpoint = m_lastCheckpoint;
+    if (m_sink)
+        m_sink->flush();
+    return result;
+}
+
+void Trainer::saveFinal(TrainResult& result)
+{
+    const fs::path dir = fs::path(m_config.outputDir) / (m_config.mode == TrainMode::Lora ? "adapter" : "model");
+    if (m_observer)
+        m_observer->onStatus("saving " + dir.string());
+    if (m_config.mode == TrainMode::Lora) {
+        savePeftAdapter(*m_adapters, m_config.adapter.name, m_config.adapter, dir, {m_config.modelPath});
+    } else {
+        // saveModelFolder writes each file atomically; the folder itself appears complete by rename.
+        AtomicDirectory out(dir);
+        m_model.saveModelFolder(out.stagingPath());
+        out.commit();
+    }
+    result.adapterDir = dir.string();
+}
+
+fs::path Trainer::saveCheckpoint()
+{
+    if (m_config.outputDir.empty())
+        throw Error("output.dir is empty: nowhere to write a checkpoint");
+    const fs::path dir = fs::path(m_config.outputDir) / "checkpoints" / ("step-" + std::to_string(m_step));
+    if (m_observer)
+        m_observer->onStatus("saving checkpoint " + dir.string());
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& p : m_params)
+        tensors.emplace_back("param." + p.name, p.param.detach());
+    for (const auto& [k, v] : m_optimizer->state())
+        tensors.emplace_back("optim." + k, v);
+    if (m_adapters)
+        for (const auto& m : m_adapters->modules())
+            if (m.module->hasAdapter(m_config.adapter.name)) {
+                const auto& ad = m.module->adapter(m_config.adapter.name);
+                if (ad.initialA().defined()) {
+                    tensors.emplace_back("init." + m.name + ".A0", ad.initialA());
+                    tensors.emplace_back("init." + m.name + ".B0", ad.initialB());
+                }
+            }
+    {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        tensors.emplace_back("rng.cpu", gen.get_state());
+    }
+    json info = {{"magic", kCheckpointMagic},
+                 {"version", kCheckpointVersion},
+                 {"step", m_step},
+                 {"epoch", m_epoch},
+                 {"cursor", m_cursor},
+                 {"tokens_seen", m_tokensSeen},
+                 {"optimizer_step", m_optimizer->stepCount()},
+                 {"balancer", m_balancer.state()},
+                 {"config", m_config.toJson()}};
+    AtomicDirectory out(dir);
+    models::saveSafeTensors(out.stagingPath() / kCheckpointStateFile, tensors);
+    writeFileAtomic(out.stagingPath() / kCheckpointInfoFile, info.dump(2) + "\n");
+    if (m_adapters)
+        savePeftAdapter(*m_adapters, m_config.adapter.name, m_config.adapter, out.stagingPath() / "adapter", {m_config.modelPath});
+    out.commit();
+    // Keep the two newest checkpoints; older ones go only after the new one is complete.
+    const fs::path previous = m_lastCheckpoint;
+    m_lastCheckpoint = dir.string();
+    if (!previous.empty()) {
+        for (const auto& e : fs::directory_iterator(dir.parent_path())) {
+            const std::string name = e.path().filename().string();
+            if (name.rfind("step-", 0) != 0 || e.path() == dir || e.path() == previous)
+                continue;
+            std::error_code ec;
+            fs::remove_all(e.path(), ec);
+        }
+    }
+    return dir;
+}
+
+void Trainer::resumeFrom(const fs::path& checkpointDir)
+{
+    const fs::path infoPath = checkpointDir / kCheckpointInfoFile;
+    if (!fs::exists(infoPath))
+        throw Error("'" + checkpointDir.string() + "' is not a checkpoint: " + kCheckpointInfoFile + " is missing");
+    json info;
+    try {
+        info = json::parse(readFile(infoPath));
+    } catch (const json::parse_error& e) {
+        throw Error(infoPath.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    if (info.value("magic", "") != kCheckpointMagic)
+        throw Error(infoPath.string() + ": not an rslora checkpoint (magic '" + info.value("magic", "") + "')");
+    if (info.value("version", 0) != kCheckpointVersion)
+        throw Error(infoPath.string() + ": checkpoint format version " + std::to_string(info.value("version", 0))
+                    + " is not supported (this build reads version " + std::to_string(kCheckpointVersion) + ")");
+    const json saved = info["config"];
+    if (saved["adapter"] != m_config.toJson()["adapter"] || saved["training"]["mode"] != m_config.toJson()["training"]["mode"])
+        throw Error(infoPath.string() + ": the checkpoint was written with different adapter options; resume needs the same config");
+    const auto state = models::loadSafeTensorsMap(checkpointDir / kCheckpointStateFile);
+    torch::NoGradGuard ng;
+    for (auto& p : m_params) {
+        auto it = state.find("param." + p.name);
+        if (it == state.end())
+            throw Error((checkpointDir / kCheckpointStateFile).string() + ": lacks tensor 'param." + p.name + "'");
+        if (it->second.sizes() != p.param.sizes())
+            throw Error((checkpointDir / kCheckpointStateFile).string() + ": tensor 'param." + p.name + "' has shape "
+                        + c10::str(it->second.sizes()) + ", expected " + c10::str(p.param.sizes()));
+        p.param.copy_(it->second);
+    }
+    std::map<std::string, torch::Tensor> optim;
+    for (const auto& [k, v] : state)
+        if (k.rfind("optim.", 0) == 0)
+            optim[k.substr(6)] = v.to(m_device);
+    m_optimizer->loadState(optim, info.value("optimizer_step", int64_t(0)));
+    if (m_adapters)
+        for (const auto& m : m_adapters->modules())
+            if (m.module->hasAdapter(m_config.adapter.name)) {
+                auto a0 = state.find("init." + m.name + ".A0"), b0 = state.find("init." + m.name + ".B0");
+                if (a0 != state.end() && b0 != state.end())
+                    m.module->adapter(m_config.adapter.name).setInitialFactors(a0->second.to(m_device), b0->second.to(m_device));
+            }
+    m_balancer.setState(info.value("balancer", std::map<std::string, double>{}));
+    m_step = info.value("step", int64_t(0));
+    m_epoch = info.value("epoch", 0);
+    m_cursor = info.value("cursor", size_t(0));
+    m_tokensSeen = info.value("tokens_seen", int64_t(0));
+    m_order = epochOrder(m_train.size(), m_config.seed, m_epoch, m_config.shuffle);
+    auto rng = state.find("rng.cpu");
+    if (rng != state.end()) {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(rng->second.clone());
+    }
+    m_resumed = true;
+    m_lastCheckpoint = checkpointDir.string();
+}
+
+} // namespace rslora::engine

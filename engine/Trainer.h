@@ -1,0 +1,108 @@
+// The training loop: AdamW (LoRA+ groups), LR schedule, gradient accumulation, balancing,
+// clipping, NaN diagnostics, evaluation, checkpoints with bitwise resume, PEFT adapters.
+// TrainConfig in, TrainResult out, an observer for progress that can pause or stop it.
+#pragma once
+
+#include "engine/AdamW.h"
+#include "engine/AdapterSet.h"
+#include "engine/GradientBalancer.h"
+#include "engine/MetricsSink.h"
+#include "engine/RankAllocator.h"
+#include "engine/TrainConfig.h"
+#include "engine/TrainData.h"
+#include "engine/TrainObserver.h"
+#include "models/CausalLM.h"
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+
+enum class TrainStatus { Completed, Stopped, Failed };
+
+struct TrainResult {
+    TrainStatus status = TrainStatus::Completed;
+    std::string message;          // the diagnostic when Failed
+    int64_t steps = 0;
+    double finalLoss = 0.0;
+    std::optional<EvalStats> finalEval;
+    std::string adapterDir;       // final PEFT folder (LoRA) or model folder (full), when saved
+    std::string lastCheckpoint;   // the last good checkpoint folder
+    ParameterCounts parameters;
+    std::vector<RankAllocationRow> rankTable; // sensitivity allocation, when used
+};
+
+// Checkpoint file names and format identity, in one place.
+inline constexpr const char* kCheckpointMagic = "rslora-checkpoint";
+inline constexpr int kCheckpointVersion = 1;
+inline constexpr const char* kCheckpointStateFile = "state.safetensors";
+inline constexpr const char* kCheckpointInfoFile = "checkpoint.json";
+
+class Trainer {
+public:
+    // The model must outlive the trainer. Adapters are injected by the constructor (LoRA mode).
+    Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainExample> train,
+            std::vector<TrainExample> validation = {});
+    ~Trainer();
+
+    void setObserver(TrainObserver* observer) { m_observer = observer; }
+    void setMetricsSink(MetricsSink* sink) { m_sink = sink; }
+    // Continues from a checkpoint folder written by this trainer (same config and data).
+    void resumeFrom(const std::filesystem::path& checkpointDir);
+
+    TrainResult run();
+
+    // Loss over the validation examples (no gradient).
+    EvalStats evaluate(const std::vector<TrainExample>& examples);
+    int64_t totalSteps() const { return m_totalSteps; }
+    AdapterSet& adapters() { return *m_adapters; }
+    const std::vector<RankAllocationRow>& rankTable() const { return m_rankTable; }
+
+    // Writes a checkpoint of the current state (used by run(); public for tests).
+    std::filesystem::path saveCheckpoint();
+
+private:
+    struct Batch;
+    Batch collate(const std::vector<size_t>& indices, const std::vector<TrainExample>& examples) const;
+    std::vector<size_t> nextMicroBatch();
+    void setupParameters();
+    void probeSensitivity();
+    double globalGradNorm() const;
+    std::string firstNonFiniteGradient() const;
+    void report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules);
+    void saveFinal(TrainResult& result);
+
+    TrainConfig m_config;
+    models::CausalLM& m_model;
+    std::vector<TrainExample> m_train, m_validation;
+    std::unique_ptr<AdapterSet> m_adapters;
+    std::unique_ptr<AdamW> m_optimizer;
+    GradientBalancer m_balancer;
+    std::vector<AdamWParam> m_params;
+    std::vector<RankAllocationRow> m_rankTable;
+    TrainObserver* m_observer = nullptr;
+    MetricsSink* m_sink = nullptr;
+    torch::Device m_device = torch::kCPU;
+    int64_t m_padId = 0;
+
+    // Position: optimizer steps done, epoch, next index into the epoch order.
+    int64_t m_step = 0;
+    int m_epoch = 0;
+    size_t m_cursor = 0;
+    std::vector<size_t> m_order;
+    int64_t m_tokensSeen = 0;
+    int64_t m_totalSteps = 0;
+    bool m_resumed = false;
+    std::string m_lastCheckpoint;
+    double m_startTime = 0.0, m_windowTime = 0.0;
+    int64_t m_windowTokens = 0;
+};
+
+const char* trainStatusName(TrainStatus s);
+// Peak resident memory of the process in bytes (VmHWM), 0 where unknown.
+int64_t peakResidentBytes();
+
+} // namespace rslora::engine
