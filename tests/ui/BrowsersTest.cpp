@@ -1,0 +1,166 @@
+// Runs and adapters browsers over a real store: table contents, filtering, overlay of selected runs,
+// the config diff with "differences only", delete with undo, adapter versions and their actions.
+#include "ui/AdapterTreeModel.h"
+#include "ui/AdaptersBrowser.h"
+#include "ui/CurvePlot.h"
+#include "ui/RunTableModel.h"
+#include "ui/RunsBrowser.h"
+
+#include "engine/TrainConfig.h"
+#include "storage/Store.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QSortFilterProxyModel>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTextBrowser>
+#include <QTemporaryDir>
+#include <QTreeView>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+using namespace rslora;
+
+namespace {
+int64_t addRun(storage::Store& store, const std::string& name, int rank, double lr, storage::RunStatus status, int points) {
+    engine::TrainConfig c;
+    c.adapter.rank = rank;
+    c.learningRate = lr;
+    storage::RunRecord r;
+    r.name = name;
+    r.status = status;
+    r.configJson = c.toJson().dump();
+    int64_t id = store.runs().create(r);
+    store.runs().setParams(id, {{"adapter.r", std::to_string(rank)}, {"training.learning_rate", std::to_string(lr)}, {"training.seed", "42"}});
+    std::vector<storage::MetricPoint> pts;
+    for (int i = 1; i <= points; ++i)
+        pts.push_back({id, "train/loss", i, 1000.0 + i, 3.0 / i});
+    store.metricsIngest().insert(pts);
+    return id;
+}
+} // namespace
+
+class BrowsersTest : public QObject {
+    Q_OBJECT
+private slots:
+    void runsTableOverlayAndDiff() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        int64_t a = addRun(store, "rank 8, seed \"42\"", 8, 2e-4, storage::RunStatus::Finished, 50);
+        int64_t b = addRun(store, "rank 16", 16, 2e-4, storage::RunStatus::Interrupted, 30);
+        addRun(store, "other", 4, 1e-3, storage::RunStatus::Failed, 5);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        QCOMPARE(browser.model()->rowCount(), 3);
+        // The method column and the latest loss come from the config and the metrics.
+        int row = browser.model()->rowOfRun(a);
+        QCOMPARE(browser.model()->index(row, ui::RunTableModel::Rank).data().toInt(), 8);
+        QCOMPARE(browser.model()->index(row, ui::RunTableModel::TrainLoss).data().toString(), QString("0.0600"));
+        QVERIFY(browser.model()->index(row, ui::RunTableModel::Method).data().toString().contains("α/√r"));
+        // Filtering through the proxy.
+        browser.proxy()->setFilterFixedString("rank 16");
+        QCOMPARE(browser.proxy()->rowCount(), 1);
+        browser.proxy()->setFilterFixedString("");
+        // Two runs selected: both curves on the overlay, and only differing params in the diff.
+        browser.selectRuns({a, b});
+        QCOMPARE(browser.selectedRunIds(), QList<qint64>({a, b}));
+        QCOMPARE(browser.overlayMetric()->currentText(), QString("train/loss"));
+        QCOMPARE(browser.overlay()->seriesNames().size(), 2);
+        QCOMPARE(browser.overlay()->series(browser.overlay()->seriesNames().front())->size(), 50);
+        QCOMPARE(browser.diffTable()->rowCount(), 1);
+        QCOMPARE(browser.diffTable()->item(0, 0)->text(), QString("adapter.r"));
+        QCOMPARE(browser.diffTable()->item(0, 1)->text(), QString("8"));
+        QCOMPARE(browser.diffTable()->item(0, 2)->text(), QString("16"));
+        browser.differencesOnly()->setChecked(false);
+        QCOMPARE(browser.diffTable()->rowCount(), 3);
+    }
+
+    void deleteWithUndo() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        int64_t a = addRun(store, "keep me", 8, 2e-4, storage::RunStatus::Finished, 3);
+        int64_t b = addRun(store, "delete me", 8, 2e-4, storage::RunStatus::Finished, 3);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        browser.selectRuns({b});
+        browser.deleteSelected();
+        QCOMPARE(browser.model()->rowCount(), 1);
+        QVERIFY(store.runs().get(b).has_value()); // not gone until the undo time runs out
+        browser.undoDelete();
+        QCOMPARE(browser.model()->rowCount(), 2);
+        QCOMPARE(browser.selectedRunIds(), QList<qint64>({b}));
+        browser.deleteSelected();
+        browser.commitPendingDeletes();
+        QVERIFY(!store.runs().get(b).has_value());
+        QVERIFY(store.runs().get(a).has_value());
+    }
+
+    void adapterVersionsAndActions() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        auto makeAdapter = [&](const std::string& task, const std::string& stage) {
+            storage::NewAdapter n;
+            n.task = task;
+            n.variant = "rslora";
+            n.stage = stage;
+            n.method = "alpha/sqrt(r)";
+            n.rank = 8;
+            n.path = dir.filePath(QString::fromStdString(task + "_" + stage)).toStdString();
+            QDir().mkpath(QString::fromStdString(n.path));
+            QFile f(QString::fromStdString(n.path) + "/adapter_config.json");
+            f.open(QIODevice::WriteOnly);
+            f.write("{\"peft_type\":\"LORA\"}");
+            f.close();
+            QFile w(QString::fromStdString(n.path) + "/adapter_model.safetensors");
+            w.open(QIODevice::WriteOnly);
+            w.write(QByteArray(64, 'x'));
+            return store.adapters().create(n);
+        };
+        auto v1 = makeAdapter("medical", "sft");
+        auto v2 = makeAdapter("medical", "dpo");
+        makeAdapter("legal", "sft");
+        storage::LineageEdge e;
+        e.childId = v2.id;
+        e.parentId = v1.id;
+        e.kind = storage::LineageKind::TrainedFrom;
+        store.lineage().add(e);
+
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        QCOMPARE(browser.model()->rowCount(), 2); // two tasks
+        QModelIndex medical = browser.model()->index(1, 0);
+        QCOMPARE(medical.data(ui::AdapterTreeModel::TaskRole).toString(), QString("medical"));
+        QCOMPARE(browser.model()->rowCount(medical), 2);
+        // Newest first, with its lineage.
+        QModelIndex newest = browser.model()->index(0, ui::AdapterTreeModel::TrainedFrom, medical);
+        QVERIFY2(newest.data().toString().contains("trained-from v1"), qPrintable(newest.data().toString()));
+
+        browser.selectAdapter(v2.id);
+        QVERIFY(browser.details()->toPlainText().contains("adapter_model.safetensors"));
+        QString error;
+        QVERIFY2(browser.releaseSelected(&error), qPrintable(error));
+        QVERIFY(store.adapters().require(v2.id).current);
+        browser.selectAdapter(v1.id);
+        QVERIFY2(browser.rollbackToSelected(&error), qPrintable(error));
+        QVERIFY(store.adapters().require(v1.id).current);
+        QVERIFY(!store.adapters().require(v2.id).current);
+        browser.selectAdapter(v2.id);
+        QVERIFY(browser.archiveSelected(&error));
+        QCOMPARE(store.adapters().require(v2.id).status, storage::AdapterStatus::Archived);
+
+        QString out = dir.filePath("exported/medical_v2");
+        QVERIFY2(browser.exportSelected(out, &error), qPrintable(error));
+        QVERIFY(QFile::exists(out + "/adapter_config.json"));
+        QVERIFY(QFile::exists(out + "/adapter_model.safetensors"));
+        // Exporting again onto an adapter folder is refused, and nothing is overwritten.
+        QVERIFY(!browser.exportSelected(out, &error));
+        QVERIFY(error.contains("already holds an adapter"));
+    }
+};
+
+QTEST_MAIN(BrowsersTest)
+#include "BrowsersTest.moc"

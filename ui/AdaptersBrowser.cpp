@@ -1,0 +1,269 @@
+#include "ui/AdaptersBrowser.h"
+
+#include "ui/AdapterTreeModel.h"
+
+#include "storage/Store.h"
+
+#include <QDateTime>
+#include <QDesktopServices>
+#include <QDir>
+#include <QDirIterator>
+#include <QFile>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLocale>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTextBrowser>
+#include <QTreeView>
+#include <QUrl>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace rslora::ui {
+
+AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
+    setObjectName("adaptersBrowser");
+    auto* outer = new QVBoxLayout(this);
+    auto* bar = new QHBoxLayout;
+    auto* refreshButton = new QPushButton(tr("Refresh"), this);
+    m_release = new QPushButton(tr("Release"), this);
+    m_release->setToolTip(tr("Mark this version released and current for its task"));
+    m_rollback = new QPushButton(tr("Make current"), this);
+    m_rollback->setToolTip(tr("Roll back: serve this (older) version as the task's current one"));
+    m_archive = new QPushButton(tr("Archive"), this);
+    m_openFolder = new QPushButton(tr("Open folder"), this);
+    m_export = new QPushButton(tr("Export PEFT copy…"), this);
+    for (QPushButton* b : {refreshButton, m_release, m_rollback, m_archive, m_openFolder, m_export})
+        bar->addWidget(b);
+    bar->addStretch(1);
+    outer->addLayout(bar);
+
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    m_model = new AdapterTreeModel(this);
+    m_tree = new QTreeView(split);
+    m_tree->setObjectName("adapterTree");
+    m_tree->setModel(m_model);
+    m_tree->setAlternatingRowColors(true);
+    m_tree->header()->setStretchLastSection(false);
+    m_tree->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_details = new QTextBrowser(split);
+    m_details->setObjectName("adapterDetails");
+    m_details->setOpenExternalLinks(false);
+    split->addWidget(m_tree);
+    split->addWidget(m_details);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    outer->addWidget(split, 1);
+
+    connect(refreshButton, &QPushButton::clicked, this, &AdaptersBrowser::refresh);
+    connect(m_tree->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &AdaptersBrowser::updateDetails);
+    auto report = [this](bool ok, const QString& error) {
+        if (!ok)
+            QMessageBox::warning(this, tr("Adapter action failed"), error);
+    };
+    connect(m_release, &QPushButton::clicked, this, [this, report] { QString e; report(releaseSelected(&e), e); });
+    connect(m_rollback, &QPushButton::clicked, this, [this, report] { QString e; report(rollbackToSelected(&e), e); });
+    connect(m_archive, &QPushButton::clicked, this, [this, report] { QString e; report(archiveSelected(&e), e); });
+    connect(m_openFolder, &QPushButton::clicked, this, [this] {
+        const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+        if (a)
+            QDesktopServices::openUrl(QUrl::fromLocalFile(QString::fromStdString(a->path)));
+    });
+    connect(m_export, &QPushButton::clicked, this, [this, report] {
+        QString dir = QFileDialog::getExistingDirectory(this, tr("Export the adapter into a new folder inside…"));
+        if (dir.isEmpty())
+            return;
+        const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+        QString e;
+        report(a && exportSelected(QDir(dir).filePath(QString::fromStdString(a->name)), &e), e);
+    });
+    updateDetails();
+}
+
+void AdaptersBrowser::setStore(storage::Store* store) {
+    m_store = store;
+    refresh();
+}
+
+void AdaptersBrowser::refresh() {
+    const qint64 keep = selectedAdapterId();
+    std::map<std::string, storage::AdapterGraph> tasks;
+    if (m_store) {
+        try {
+            for (const auto& t : m_store->adapters().tasks())
+                tasks.emplace(t.task, m_store->lineage().graph(t.task));
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Cannot read adapters"), QString::fromStdString(e.what()));
+        }
+    }
+    m_model->setTasks(std::move(tasks));
+    m_tree->expandAll();
+    for (int c = 0; c < AdapterTreeModel::ColumnCount; ++c)
+        m_tree->resizeColumnToContents(c);
+    if (keep > 0)
+        selectAdapter(keep);
+    updateDetails();
+}
+
+void AdaptersBrowser::selectAdapter(qint64 adapterId) {
+    QModelIndex i = m_model->indexOfAdapter(adapterId);
+    if (i.isValid())
+        m_tree->setCurrentIndex(i);
+}
+
+qint64 AdaptersBrowser::selectedAdapterId() const {
+    const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+    return a ? a->id : 0;
+}
+
+bool AdaptersBrowser::act(const std::function<void(qint64)>& action, QString* error) {
+    const qint64 id = selectedAdapterId();
+    if (!m_store || id == 0) {
+        if (error)
+            *error = tr("Select an adapter version first.");
+        return false;
+    }
+    try {
+        action(id);
+    } catch (const std::exception& e) {
+        if (error)
+            *error = QString::fromStdString(e.what());
+        return false;
+    }
+    refresh();
+    selectAdapter(id);
+    return true;
+}
+
+bool AdaptersBrowser::releaseSelected(QString* error) {
+    return act([this](qint64 id) { m_store->adapters().release(id); }, error);
+}
+
+bool AdaptersBrowser::rollbackToSelected(QString* error) {
+    return act([this](qint64 id) { m_store->adapters().rollback(m_store->adapters().require(id).task, id); }, error);
+}
+
+bool AdaptersBrowser::archiveSelected(QString* error) {
+    return act([this](qint64 id) { m_store->adapters().archive(id); }, error);
+}
+
+bool AdaptersBrowser::exportSelected(const QString& folder, QString* error) {
+    const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+    if (!a) {
+        if (error)
+            *error = tr("Select an adapter version first.");
+        return false;
+    }
+    QDir src(QString::fromStdString(a->path));
+    if (!src.exists("adapter_config.json") || !src.exists("adapter_model.safetensors")) {
+        if (error)
+            *error = tr("%1 is not a PEFT adapter folder (adapter_config.json and adapter_model.safetensors expected)").arg(src.path());
+        return false;
+    }
+    QDir dst(folder);
+    if (dst.exists("adapter_config.json")) {
+        if (error)
+            *error = tr("%1 already holds an adapter; choose an empty folder").arg(folder);
+        return false;
+    }
+    // Copy into a staging folder first so a failure leaves nothing half-written.
+    const QString staging = folder + ".partial";
+    QDir(staging).removeRecursively();
+    QDir().mkpath(staging);
+    for (const QFileInfo& f : src.entryInfoList(QDir::Files)) {
+        if (!QFile::copy(f.filePath(), QDir(staging).filePath(f.fileName()))) {
+            QDir(staging).removeRecursively();
+            if (error)
+                *error = tr("cannot copy %1 into %2").arg(f.filePath(), staging);
+            return false;
+        }
+    }
+    if (dst.exists())
+        dst.removeRecursively();
+    if (!QDir().rename(staging, folder)) {
+        QDir(staging).removeRecursively();
+        if (error)
+            *error = tr("cannot create %1").arg(folder);
+        return false;
+    }
+    return true;
+}
+
+void AdaptersBrowser::updateDetails() {
+    const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+    for (QPushButton* b : {m_release, m_rollback, m_archive, m_openFolder, m_export})
+        b->setEnabled(a != nullptr);
+    if (!a) {
+        m_details->setHtml(tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
+        return;
+    }
+    QString html = QString("<h3>%1</h3><table cellspacing='4'>").arg(QString::fromStdString(a->name).toHtmlEscaped());
+    auto row = [&](const QString& k, const QString& v) { html += QString("<tr><td><b>%1</b></td><td>%2</td></tr>").arg(k, v.toHtmlEscaped()); };
+    row(tr("Task"), QString::fromStdString(a->task));
+    row(tr("Version"), QString("v%1%2").arg(a->version).arg(a->current ? tr(" (current)") : QString()));
+    row(tr("Status"), storage::toString(a->status));
+    row(tr("Stage"), QString::fromStdString(a->stage));
+    row(tr("Method"), QString::fromStdString(a->method));
+    if (a->rank)
+        row(tr("Rank / alpha"), QString("%1 / %2").arg(*a->rank).arg(a->alpha ? QString::number(*a->alpha) : "—"));
+    if (a->trainableParams)
+        row(tr("Trainable parameters"), QLocale().toString(static_cast<qlonglong>(*a->trainableParams)));
+    QStringList targets;
+    for (const auto& t : a->targets)
+        targets << QString::fromStdString(t);
+    row(tr("Targets"), targets.join(", "));
+    if (a->sourceRunId)
+        row(tr("Source run"), QString("#%1%2").arg(*a->sourceRunId).arg(a->sourceStep ? QString(" at step %1").arg(*a->sourceStep) : QString()));
+    row(tr("Created"), QDateTime::fromSecsSinceEpoch(static_cast<qint64>(a->createdAt)).toString(Qt::ISODate));
+    row(tr("SHA-256"), QString::fromStdString(a->sha256));
+    html += "</table>";
+
+    if (const storage::AdapterGraph* g = m_model->graphOf(QString::fromStdString(a->task))) {
+        QStringList lines;
+        for (const auto& e : g->edges) {
+            if (e.childId != a->id && e.parentId != a->id)
+                continue;
+            const storage::AdapterRecord* other = g->find(e.childId == a->id ? e.parentId : e.childId);
+            QString name = other ? QString::fromStdString(other->name) : QString("#%1").arg(e.childId == a->id ? e.parentId : e.childId);
+            QString text = e.childId == a->id ? QString("%1 ← %2").arg(storage::toString(e.kind), name) : QString("%1 → %2").arg(storage::toString(e.kind), name);
+            if (e.weight)
+                text += QString(" (weight %1)").arg(*e.weight);
+            if (!e.method.empty())
+                text += QString(" [%1]").arg(QString::fromStdString(e.method));
+            lines << text.toHtmlEscaped();
+        }
+        if (!lines.isEmpty())
+            html += "<h4>" + tr("Lineage") + "</h4><p>" + lines.join("<br>") + "</p>";
+    }
+    if (m_store) {
+        auto evals = m_store->evaluations().forAdapter(a->id);
+        if (!evals.empty()) {
+            html += "<h4>" + tr("Evaluations") + "</h4><table cellspacing='4'>";
+            for (const auto& e : evals)
+                html += QString("<tr><td>%1</td><td>%2</td><td align='right'>%3</td></tr>")
+                            .arg(QString::fromStdString(e.dataset).toHtmlEscaped(), QString::fromStdString(e.metric).toHtmlEscaped())
+                            .arg(e.value, 0, 'g', 5);
+            html += "</table>";
+        }
+    }
+    QDir dir(QString::fromStdString(a->path));
+    html += "<h4>" + tr("Files") + "</h4>";
+    if (!dir.exists()) {
+        html += "<p style='color:#c62828'>" + tr("The folder %1 is missing.").arg(dir.path().toHtmlEscaped()) + "</p>";
+    } else {
+        qint64 total = 0;
+        html += "<table cellspacing='4'>";
+        for (const QFileInfo& f : dir.entryInfoList(QDir::Files, QDir::Name)) {
+            total += f.size();
+            html += QString("<tr><td>%1</td><td align='right'>%2</td></tr>").arg(f.fileName().toHtmlEscaped(), QLocale().formattedDataSize(f.size()));
+        }
+        html += QString("<tr><td><b>%1</b></td><td align='right'><b>%2</b></td></tr></table>").arg(tr("total"), QLocale().formattedDataSize(total));
+    }
+    m_details->setHtml(html);
+}
+
+} // namespace rslora::ui
