@@ -11,7 +11,8 @@ const char* const kPlainInstruction =
     "{%- for message in messages -%}"
     "{%- if message.role == 'system' -%}{{ message.content }}{{ '\\n\\n' }}"
     "{%- elif message.role == 'user' -%}{{ '### Instruction:\\n' + message.content + '\\n\\n### Response:\\n' }}"
-    "{%- elif message.role == 'assistant' -%}{{ message.content }}{{ eos_token if eos_token else '' }}{{ '\\n\\n' }}"
+    "{%- elif message.role == 'assistant' -%}{{ message.content }}{{ eos_token if eos_token else '' }}"
+    "{%- if not loop.last -%}{{ '\\n\\n' }}{%- endif -%}"
     "{%- endif -%}"
     "{%- endfor -%}";
 

@@ -1,0 +1,81 @@
+// JSONL / JSON-array reading with per-line errors.
+#include "models/data/JsonlReader.h"
+
+#include "common/Error.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace rslora::models {
+
+std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePolicy policy,
+                              const std::function<void(const JsonRecord&)>& onRecord,
+                              const std::function<void(std::size_t, const std::string&)>& onMalformed) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        throw Error("cannot open dataset " + file.string());
+    const std::string name = file.filename().string();
+    std::size_t count = 0;
+
+    std::string unit = " line ";
+    auto handle = [&](std::size_t line, const std::function<nlohmann::ordered_json()>& parse) {
+        try {
+            JsonRecord r;
+            r.line = line;
+            r.where = name + unit + std::to_string(line);
+            r.value = parse();
+            if (!r.value.is_object())
+                throw Error(name + unit + std::to_string(line) + ": expected a JSON object, found " +
+                            r.value.type_name());
+            onRecord(r);
+            ++count;
+        } catch (const nlohmann::json::exception& e) {
+            const std::string message = name + unit + std::to_string(line) + ": invalid JSON: " + e.what();
+            if (policy == MalformedLinePolicy::Fail)
+                throw Error(message, "fix the line or choose to skip malformed lines");
+            onMalformed(line, message);
+        } catch (const Error& e) {
+            if (policy == MalformedLinePolicy::Fail)
+                throw;
+            onMalformed(line, e.what());
+        }
+    };
+
+    // A file whose first non-blank character is '[' is one JSON array (alpaca_data.json style).
+    char first = 0;
+    while (in.get(first) && std::isspace(static_cast<unsigned char>(first)))
+        ;
+    if (!in)
+        return 0;
+    if (first == '[') {
+        std::ostringstream ss;
+        ss << first << in.rdbuf();
+        nlohmann::ordered_json all;
+        try {
+            all = nlohmann::ordered_json::parse(ss.str());
+        } catch (const nlohmann::json::parse_error& e) {
+            throw Error(name + ": invalid JSON array: " + e.what());
+        }
+        unit = " element ";
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            handle(i + 1, [&] { return std::move(all[i]); });
+        }
+        return count;
+    }
+    in.seekg(0);
+    std::string text;
+    std::size_t line = 0;
+    while (std::getline(in, text)) {
+        ++line;
+        if (!text.empty() && text.back() == '\r')
+            text.pop_back();
+        if (line == 1 && text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0)
+            text.erase(0, 3); // UTF-8 byte order mark
+        if (text.find_first_not_of(" \t") == std::string::npos)
+            continue;
+        handle(line, [&] { return nlohmann::ordered_json::parse(text); });
+    }
+    return count;
+}
+
+} // namespace rslora::models

@@ -1,0 +1,590 @@
+// SFT and preference sample construction (see SampleBuilder.h for the recipe).
+#include "models/data/SampleBuilder.h"
+
+#include "common/Error.h"
+#include "models/tokenizer/Utf8.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace rslora::models {
+
+using ojson = nlohmann::ordered_json;
+
+const char* sampleFormatName(SampleFormat f) {
+    switch (f) {
+    case SampleFormat::Auto: return "auto";
+    case SampleFormat::Alpaca: return "alpaca";
+    case SampleFormat::Chat: return "chat";
+    case SampleFormat::Text: return "text";
+    case SampleFormat::PromptCompletion: return "prompt_completion";
+    case SampleFormat::Preference: return "preference";
+    }
+    return "auto";
+}
+
+SampleFormat parseSampleFormat(const std::string& name) {
+    for (auto f : {SampleFormat::Auto, SampleFormat::Alpaca, SampleFormat::Chat, SampleFormat::Text,
+                   SampleFormat::PromptCompletion, SampleFormat::Preference})
+        if (name == sampleFormatName(f))
+            return f;
+    if (name == "messages" || name == "sharegpt")
+        return SampleFormat::Chat;
+    if (name == "dpo")
+        return SampleFormat::Preference;
+    throw Error("unknown dataset format \"" + name + "\" (expected auto, alpaca, chat, text, prompt_completion or preference)");
+}
+
+std::string BuildStats::summary() const {
+    char buf[512];
+    const double share = totalTokens ? 100.0 * static_cast<double>(trainedTokens) / static_cast<double>(totalTokens) : 0.0;
+    std::snprintf(buf, sizeof buf,
+                  "%zu records -> %zu samples (format %s); %zu truncated (%zu tokens cut); %zu without trained tokens "
+                  "dropped; %zu malformed lines skipped; %zu tokens, %.1f%% trained",
+                  records, samples, sampleFormatName(format), truncatedSamples, truncatedTokens, droppedWithoutTargets,
+                  skipped, totalTokens, share);
+    return buf;
+}
+
+namespace {
+
+ChatTemplate chooseTemplate(const Tokenizer& tokenizer, const SampleBuilderOptions& o) {
+    if (o.templateOverride) {
+        ChatTemplate t(*o.templateOverride, tokenizer.bosToken(), tokenizer.eosToken(), "override");
+        t.setSpecialToken("pad_token", tokenizer.padToken());
+        return t;
+    }
+    if (auto t = ChatTemplate::fromTokenizer(tokenizer, o.templateName))
+        return *t;
+    if (o.templateName != "default")
+        throw Error("the tokenizer has no chat template named \"" + o.templateName + "\"");
+    return ChatTemplate::plainInstruction(tokenizer.eosToken());
+}
+
+const ojson* field(const ojson& o, const char* key) {
+    auto it = o.find(key);
+    return it == o.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::string requireString(const ojson& o, const char* key, const std::string& where, const char* format) {
+    const ojson* v = field(o, key);
+    if (!v)
+        throw Error(where + ": missing field \"" + key + "\" (" + format + " records need it)");
+    if (!v->is_string())
+        throw Error(where + ": field \"" + key + "\" must be a string, found " + v->type_name());
+    return v->get<std::string>();
+}
+
+std::string optionalString(const ojson& o, const char* key, const std::string& where) {
+    const ojson* v = field(o, key);
+    if (!v)
+        return {};
+    if (!v->is_string())
+        throw Error(where + ": field \"" + key + "\" must be a string, found " + v->type_name());
+    return v->get<std::string>();
+}
+
+ojson message(const std::string& role, const std::string& content) {
+    ojson m = ojson::object();
+    m["role"] = role;
+    m["content"] = content;
+    return m;
+}
+
+// Validates a messages array; ShareGPT {"from", "value"} entries are converted to {"role", "content"}.
+ojson normalizeMessages(const ojson& list, const std::string& where, const char* key) {
+    if (!list.is_array())
+        throw Error(where + ": \"" + key + "\" must be an array of messages, found " + list.type_name());
+    ojson out = ojson::array();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        const ojson& m = list[i];
+        const std::string here = where + ": " + key + "[" + std::to_string(i) + "]";
+        if (!m.is_object())
+            throw Error(here + ": expected an object with role and content, found " + m.type_name());
+        if (m.contains("from") && !m.contains("role")) {
+            std::string from = m["from"].is_string() ? m["from"].get<std::string>() : "";
+            if (from == "human")
+                from = "user";
+            else if (from == "gpt")
+                from = "assistant";
+            else if (from == "function_call" || from == "observation")
+                from = from == "observation" ? "tool" : "assistant";
+            if (!m.contains("value") || !m["value"].is_string())
+                throw Error(here + ": ShareGPT message needs a string \"value\"");
+            out.push_back(message(from, m["value"].get<std::string>()));
+            continue;
+        }
+        if (!m.contains("role") || !m["role"].is_string())
+            throw Error(here + ": missing string field \"role\"");
+        const std::string role = m["role"];
+        const bool hasContent = m.contains("content") && !m["content"].is_null();
+        if (hasContent && !m["content"].is_string() && !m["content"].is_array())
+            throw Error(here + ": \"content\" must be a string, found " + std::string(m["content"].type_name()));
+        if (!hasContent && !(role == "assistant" && m.contains("tool_calls")))
+            throw Error(here + ": message without \"content\"");
+        out.push_back(m);
+    }
+    return out;
+}
+
+std::string contentOf(const ojson& m) {
+    if (m.contains("content") && m["content"].is_string())
+        return m["content"].get<std::string>();
+    return {};
+}
+
+bool startsWith(const std::string& s, const std::string& prefix) {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+ojson slice(const ojson& messages, std::size_t n) {
+    ojson out = ojson::array();
+    for (std::size_t i = 0; i < n && i < messages.size(); ++i)
+        out.push_back(messages[i]);
+    return out;
+}
+
+} // namespace
+
+SampleBuilder::SampleBuilder(Tokenizer tokenizer, SampleBuilderOptions options)
+    : m_tokenizer(std::move(tokenizer)), m_options(std::move(options)), m_template(chooseTemplate(m_tokenizer, m_options)) {}
+
+SampleFormat SampleBuilder::detectFormat(const ojson& r) {
+    if (!r.is_object())
+        return SampleFormat::Auto;
+    if (r.contains("chosen") && r.contains("rejected"))
+        return SampleFormat::Preference;
+    if (r.contains("messages") || r.contains("conversations"))
+        return SampleFormat::Chat;
+    if (r.contains("instruction") && r.contains("output"))
+        return SampleFormat::Alpaca;
+    if (r.contains("prompt") && r.contains("completion"))
+        return SampleFormat::PromptCompletion;
+    if (r.contains("text"))
+        return SampleFormat::Text;
+    return SampleFormat::Auto;
+}
+
+SampleFormat SampleBuilder::resolveFormat(const ojson& record, const std::string& where) const {
+    if (!record.is_object())
+        throw Error(where + ": expected a JSON object, found " + std::string(record.type_name()));
+    const SampleFormat detected = detectFormat(record);
+    if (m_options.format == SampleFormat::Auto) {
+        if (detected == SampleFormat::Auto) {
+            std::string keys;
+            for (auto it = record.begin(); it != record.end(); ++it)
+                keys += (keys.empty() ? "" : ", ") + it.key();
+            throw Error(where + ": cannot tell the record format from its keys (" + keys +
+                        "); expected instruction/output (alpaca), messages (chat), text, prompt/completion or "
+                        "prompt/chosen/rejected (preference)");
+        }
+        return detected;
+    }
+    return m_options.format;
+}
+
+ojson SampleBuilder::toMessages(const ojson& r, SampleFormat format, const std::string& where) const {
+    ojson messages = ojson::array();
+    switch (format) {
+    case SampleFormat::Chat: {
+        const ojson* list = field(r, "messages");
+        const char* key = "messages";
+        if (!list) {
+            list = field(r, "conversations");
+            key = "conversations";
+        }
+        if (!list)
+            throw Error(where + ": missing field \"messages\" (chat records need it)");
+        messages = normalizeMessages(*list, where, key);
+        if (const ojson* system = field(r, "system"); system && system->is_string() &&
+            (messages.empty() || messages[0]["role"] != "system"))
+            messages.insert(messages.begin(), message("system", system->get<std::string>()));
+        break;
+    }
+    case SampleFormat::Alpaca: {
+        const std::string instruction = requireString(r, "instruction", where, "alpaca");
+        const std::string input = optionalString(r, "input", where);
+        const std::string output = requireString(r, "output", where, "alpaca");
+        const std::string system = optionalString(r, "system", where);
+        if (!system.empty())
+            messages.push_back(message("system", system));
+        if (const ojson* history = field(r, "history")) {
+            if (!history->is_array())
+                throw Error(where + ": \"history\" must be a list of [prompt, response] pairs");
+            for (std::size_t i = 0; i < history->size(); ++i) {
+                const ojson& pair = (*history)[i];
+                if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string())
+                    throw Error(where + ": history[" + std::to_string(i) + "] must be [prompt, response] strings");
+                messages.push_back(message("user", pair[0].get<std::string>()));
+                messages.push_back(message("assistant", pair[1].get<std::string>()));
+            }
+        }
+        // LLaMA-Factory: the instruction and the input joined by a newline, empty parts skipped.
+        std::string user = instruction;
+        if (!input.empty())
+            user = user.empty() ? input : user + "\n" + input;
+        messages.push_back(message("user", user));
+        messages.push_back(message("assistant", output));
+        break;
+    }
+    case SampleFormat::PromptCompletion: {
+        const ojson* prompt = field(r, "prompt");
+        const ojson* completion = field(r, "completion");
+        if (!prompt || !completion)
+            throw Error(where + ": prompt/completion records need both \"prompt\" and \"completion\"");
+        if (prompt->is_array())
+            messages = normalizeMessages(*prompt, where, "prompt");
+        else if (prompt->is_string())
+            messages.push_back(message("user", prompt->get<std::string>()));
+        else
+            throw Error(where + ": \"prompt\" must be a string or a list of messages");
+        if (completion->is_array()) {
+            for (auto& m : normalizeMessages(*completion, where, "completion"))
+                messages.push_back(m);
+        } else if (completion->is_string()) {
+            messages.push_back(message("assistant", completion->get<std::string>()));
+        } else {
+            throw Error(where + ": \"completion\" must be a string or a list of messages");
+        }
+        break;
+    }
+    default:
+        throw Error(where + ": records of format " + sampleFormatName(format) + " are not conversations");
+    }
+    if (!m_options.defaultSystem.empty() && (messages.empty() || messages[0]["role"] != "system"))
+        messages.insert(messages.begin(), message("system", m_options.defaultSystem));
+    return messages;
+}
+
+std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& messages, const std::string& where) const {
+    auto render = [&](std::size_t n, bool generationPrompt) {
+        ChatRenderOptions o = m_options.render;
+        o.addGenerationPrompt = generationPrompt;
+        return m_template.render(slice(messages, n), o);
+    };
+    std::string full;
+    try {
+        full = render(messages.size(), false);
+    } catch (const Error& e) {
+        throw Error(where + ": the chat template failed: " + e.what());
+    }
+    std::vector<std::size_t> assistants;
+    for (std::size_t i = 0; i < messages.size(); ++i)
+        if (messages[i]["role"] == "assistant")
+            assistants.push_back(i);
+    if (assistants.empty())
+        throw Error(where + ": the conversation has no assistant message to train on");
+
+    const std::string eos = m_tokenizer.eosToken().value_or("");
+    std::vector<Segment> out;
+    std::size_t cursor = 0;
+    for (std::size_t k = 0; k < assistants.size(); ++k) {
+        const std::size_t i = assistants[k];
+        std::size_t begin = std::string::npos, end = std::string::npos;
+        try {
+            const std::string prompt = render(i, true);
+            const std::string withTurn = render(i + 1, false);
+            if (prompt.size() >= cursor && startsWith(full, withTurn) && startsWith(withTurn, prompt) &&
+                withTurn.size() > prompt.size()) {
+                begin = prompt.size();
+                end = withTurn.size();
+            }
+        } catch (const Error&) {
+            // Some templates refuse partial conversations; fall back to finding the content.
+        }
+        if (begin == std::string::npos) {
+            const std::string content = contentOf(messages[i]);
+            const std::size_t pos = content.empty() ? std::string::npos : full.find(content, cursor);
+            if (pos == std::string::npos)
+                throw Error(where + ": cannot locate assistant message " + std::to_string(i) +
+                            " in the rendered chat template output");
+            begin = pos;
+            end = pos + content.size();
+            if (!eos.empty() && full.compare(end, eos.size(), eos) == 0) {
+                end += eos.size();
+                if (end < full.size() && full[end] == '\n')
+                    ++end;
+            }
+        }
+        if (begin > cursor)
+            out.push_back({full.substr(cursor, begin - cursor), false, "prompt"});
+        const bool trained = !m_options.maskHistory || k + 1 == assistants.size();
+        out.push_back({full.substr(begin, end - begin), trained, "assistant"});
+        cursor = end;
+    }
+    if (cursor < full.size())
+        out.push_back({full.substr(cursor), false, "template"});
+    if (m_options.trainOnPrompt)
+        for (auto& s : out)
+            s.trained = true;
+    return out;
+}
+
+std::vector<SampleBuilder::Segment> SampleBuilder::segments(const ojson& record, const std::string& where,
+                                                            SampleFormat* formatOut) const {
+    const SampleFormat format = resolveFormat(record, where);
+    if (formatOut)
+        *formatOut = format;
+    if (format == SampleFormat::Preference)
+        throw Error(where + ": this is a preference record (prompt/chosen/rejected); use it for DPO, not SFT");
+    const std::string eos = m_tokenizer.eosToken().value_or("");
+    if (format == SampleFormat::Text) {
+        const std::string text = requireString(record, "text", where, "text");
+        std::vector<Segment> segs{{text, true, "text"}};
+        if (m_options.addEosToText && !eos.empty() && !(text.size() >= eos.size() && text.compare(text.size() - eos.size(), eos.size(), eos) == 0))
+            segs.push_back({eos, true, "eos"});
+        return segs;
+    }
+    if (format == SampleFormat::PromptCompletion) {
+        const ojson* prompt = field(record, "prompt");
+        const ojson* completion = field(record, "completion");
+        if (prompt && completion && prompt->is_string() && completion->is_string()) {
+            // Plain prompt/completion: concatenated without a template (TRL's non-conversational case).
+            std::vector<Segment> segs{{prompt->get<std::string>(), m_options.trainOnPrompt, "prompt"},
+                                      {completion->get<std::string>(), true, "completion"}};
+            if (m_options.addEosToText && !eos.empty())
+                segs.push_back({eos, true, "eos"});
+            return segs;
+        }
+    }
+    return chatSegments(toMessages(record, format, where), where);
+}
+
+TokenizedSample SampleBuilder::encodeSegments(const std::vector<Segment>& segs, std::vector<std::size_t>* tokenSegment) const {
+    TokenizedSample s;
+    for (std::size_t k = 0; k < segs.size(); ++k) {
+        const auto ids = m_tokenizer.encode(segs[k].text, false);
+        s.ids.insert(s.ids.end(), ids.begin(), ids.end());
+        for (int64_t id : ids)
+            s.labels.push_back(segs[k].trained ? id : kIgnoreIndex);
+        if (tokenSegment)
+            tokenSegment->insert(tokenSegment->end(), ids.size(), k);
+    }
+    const auto prefix = m_tokenizer.prefixSpecialIds();
+    if (!prefix.empty() && !(s.ids.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.ids.begin()))) {
+        s.ids.insert(s.ids.begin(), prefix.begin(), prefix.end());
+        s.labels.insert(s.labels.begin(), prefix.size(), kIgnoreIndex);
+        if (tokenSegment)
+            tokenSegment->insert(tokenSegment->begin(), prefix.size(), static_cast<std::size_t>(-1));
+    }
+    return s;
+}
+
+std::size_t SampleBuilder::truncate(TokenizedSample& s) const {
+    if (m_options.maxLength == 0 || s.ids.size() <= m_options.maxLength)
+        return 0;
+    const std::size_t cut = s.ids.size() - m_options.maxLength;
+    s.ids.resize(m_options.maxLength);
+    s.labels.resize(m_options.maxLength);
+    return cut;
+}
+
+TokenizedSample SampleBuilder::buildSft(const ojson& record, const std::string& where, std::size_t* truncated) const {
+    TokenizedSample s = encodeSegments(segments(record, where), nullptr);
+    const std::size_t cut = truncate(s);
+    if (truncated)
+        *truncated = cut;
+    return s;
+}
+
+PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::string& where, std::size_t* truncated) const {
+    if (!r.is_object())
+        throw Error(where + ": expected a JSON object, found " + std::string(r.type_name()));
+    const ojson* prompt = field(r, "prompt");
+    const ojson* chosen = field(r, "chosen");
+    const ojson* rejected = field(r, "rejected");
+    if (!prompt || !chosen || !rejected)
+        throw Error(where + ": preference records need \"prompt\", \"chosen\" and \"rejected\"");
+    ojson promptMessages = ojson::array();
+    if (prompt->is_string())
+        promptMessages.push_back(message("user", prompt->get<std::string>()));
+    else if (prompt->is_array())
+        promptMessages = normalizeMessages(*prompt, where, "prompt");
+    else
+        throw Error(where + ": \"prompt\" must be a string or a list of messages");
+    if (const ojson* system = field(r, "system"); system && system->is_string())
+        promptMessages.insert(promptMessages.begin(), message("system", system->get<std::string>()));
+    else if (!m_options.defaultSystem.empty() && (promptMessages.empty() || promptMessages[0]["role"] != "system"))
+        promptMessages.insert(promptMessages.begin(), message("system", m_options.defaultSystem));
+
+    ChatRenderOptions o = m_options.render;
+    o.addGenerationPrompt = true;
+    std::string promptText;
+    try {
+        promptText = m_template.render(promptMessages, o);
+    } catch (const Error& e) {
+        throw Error(where + ": the chat template failed on the prompt: " + e.what());
+    }
+    const std::string eos = m_tokenizer.eosToken().value_or("");
+    auto responseText = [&](const ojson& response, const char* key) {
+        ojson conversation = promptMessages;
+        std::string content;
+        if (response.is_string()) {
+            content = response.get<std::string>();
+            conversation.push_back(message("assistant", content));
+        } else if (response.is_array()) {
+            for (auto& m : normalizeMessages(response, where, key)) {
+                conversation.push_back(m);
+                content += contentOf(m);
+            }
+        } else {
+            throw Error(where + ": \"" + key + "\" must be a string or a list of messages");
+        }
+        ChatRenderOptions full = m_options.render;
+        full.addGenerationPrompt = false;
+        std::string text;
+        try {
+            text = m_template.render(conversation, full);
+        } catch (const Error&) {
+            text.clear();
+        }
+        if (!text.empty() && startsWith(text, promptText) && text.size() > promptText.size())
+            return text.substr(promptText.size());
+        return content + eos; // template renders prompts inconsistently: response text plus end marker
+    };
+    PreferenceSample s;
+    s.prompt = encodeRenderedChat(m_tokenizer, promptText);
+    s.chosen = m_tokenizer.encode(responseText(*chosen, "chosen"), false);
+    s.rejected = m_tokenizer.encode(responseText(*rejected, "rejected"), false);
+
+    std::size_t cut = 0;
+    const std::size_t maxLen = m_options.maxLength;
+    const std::size_t longest = std::max(s.chosen.size(), s.rejected.size());
+    if (maxLen && s.prompt.size() + longest > maxLen) {
+        // Keep the end of a long prompt (TRL's keep_end for prompts), at most half the budget,
+        // then cut the responses to what is left.
+        const std::size_t promptBudget = std::max<std::size_t>(maxLen / 2, maxLen > longest ? maxLen - longest : 0);
+        if (s.prompt.size() > promptBudget) {
+            cut += s.prompt.size() - promptBudget;
+            s.prompt.erase(s.prompt.begin(), s.prompt.begin() + static_cast<std::ptrdiff_t>(s.prompt.size() - promptBudget));
+        }
+        const std::size_t responseBudget = maxLen - s.prompt.size();
+        for (auto* v : {&s.chosen, &s.rejected})
+            if (v->size() > responseBudget) {
+                cut += v->size() - responseBudget;
+                v->resize(responseBudget);
+            }
+    }
+    if (truncated)
+        *truncated = cut;
+    return s;
+}
+
+SamplePreview SampleBuilder::preview(const ojson& record, const std::string& where) const {
+    SamplePreview p;
+    const auto segs = segments(record, where, &p.format);
+    std::vector<std::size_t> tokenSegment;
+    TokenizedSample s = encodeSegments(segs, &tokenSegment);
+    p.truncatedTokens = truncate(s);
+    std::vector<std::size_t> segStart;
+    for (const auto& seg : segs) {
+        segStart.push_back(p.text.size());
+        p.spans.push_back({p.text.size(), p.text.size() + seg.text.size(), seg.trained, seg.role});
+        p.text += seg.text;
+    }
+    // Token byte ranges: decode each segment's tokens incrementally; a token whose bytes complete a
+    // character gets the range up to the end of that character.
+    const std::string replacement = utf8::encode(utf8::kReplacementChar);
+    std::size_t k = 0;
+    while (k < s.ids.size()) {
+        const std::size_t seg = tokenSegment[k];
+        std::size_t e = k;
+        while (e < s.ids.size() && tokenSegment[e] == seg)
+            ++e;
+        std::vector<int64_t> ids(s.ids.begin() + static_cast<std::ptrdiff_t>(k), s.ids.begin() + static_cast<std::ptrdiff_t>(e));
+        const bool attributable = seg != static_cast<std::size_t>(-1) && m_tokenizer.decode(ids) == segs[seg].text;
+        std::size_t done = 0;
+        for (std::size_t t = k; t < e; ++t) {
+            SamplePreview::Token tok;
+            tok.id = s.ids[t];
+            tok.label = s.labels[t];
+            tok.piece = m_tokenizer.idToToken(tok.id).value_or("");
+            const std::size_t base = seg == static_cast<std::size_t>(-1) ? 0 : segStart[seg];
+            tok.begin = tok.end = base + done;
+            if (attributable) {
+                const std::string prefix = m_tokenizer.decode(std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(t - k + 1)));
+                const bool partial = prefix.size() >= replacement.size() &&
+                                     prefix.compare(prefix.size() - replacement.size(), replacement.size(), replacement) == 0 &&
+                                     segs[seg].text.compare(0, prefix.size(), prefix) != 0;
+                if (!partial && prefix.size() >= done) {
+                    tok.end = base + prefix.size();
+                    done = prefix.size();
+                }
+            }
+            p.tokens.push_back(std::move(tok));
+        }
+        k = e;
+    }
+    return p;
+}
+
+SftDataset SampleBuilder::loadSft(const std::filesystem::path& file) const {
+    SftDataset d;
+    d.stats.format = m_options.format;
+    auto onMalformed = [&](std::size_t, const std::string& message) {
+        ++d.stats.skipped;
+        if (d.stats.problems.size() < 20)
+            d.stats.problems.push_back(message);
+    };
+    d.stats.records = JsonlReader::read(file, m_options.malformed, [&](const JsonRecord& r) {
+        const SampleFormat f = resolveFormat(r.value, r.where);
+        if (d.stats.format == SampleFormat::Auto)
+            d.stats.format = f;
+        else if (m_options.format == SampleFormat::Auto && f != d.stats.format)
+            throw Error(r.where + ": record of format " + sampleFormatName(f) + " in a " +
+                        sampleFormatName(d.stats.format) + " dataset");
+        std::size_t cut = 0;
+        TokenizedSample s = buildSft(r.value, r.where, &cut);
+        if (cut) {
+            ++d.stats.truncatedSamples;
+            d.stats.truncatedTokens += cut;
+        }
+        const auto trained = static_cast<std::size_t>(std::count_if(s.labels.begin(), s.labels.end(), [](int64_t l) { return l != kIgnoreIndex; }));
+        if (trained == 0 && m_options.dropSamplesWithoutTargets) {
+            ++d.stats.droppedWithoutTargets;
+            return;
+        }
+        d.stats.totalTokens += s.ids.size();
+        d.stats.trainedTokens += trained;
+        d.samples.push_back(std::move(s));
+    }, onMalformed);
+    d.stats.samples = d.samples.size();
+    if (d.samples.empty())
+        throw Error(file.string() + ": no usable samples (" + d.stats.summary() + ")" +
+                    (d.stats.problems.empty() ? std::string() : "; first problem: " + d.stats.problems.front()));
+    return d;
+}
+
+PreferenceDataset SampleBuilder::loadPreferences(const std::filesystem::path& file) const {
+    PreferenceDataset d;
+    d.stats.format = SampleFormat::Preference;
+    auto onMalformed = [&](std::size_t, const std::string& message) {
+        ++d.stats.skipped;
+        if (d.stats.problems.size() < 20)
+            d.stats.problems.push_back(message);
+    };
+    d.stats.records = JsonlReader::read(file, m_options.malformed, [&](const JsonRecord& r) {
+        if (detectFormat(r.value) != SampleFormat::Preference)
+            throw Error(r.where + ": expected a preference record with prompt, chosen and rejected");
+        std::size_t cut = 0;
+        PreferenceSample s = buildPreference(r.value, r.where, &cut);
+        if (cut) {
+            ++d.stats.truncatedSamples;
+            d.stats.truncatedTokens += cut;
+        }
+        if (s.chosen.empty() || s.rejected.empty()) {
+            ++d.stats.droppedWithoutTargets;
+            return;
+        }
+        d.stats.totalTokens += s.prompt.size() * 2 + s.chosen.size() + s.rejected.size();
+        d.stats.trainedTokens += s.chosen.size() + s.rejected.size();
+        d.samples.push_back(std::move(s));
+    }, onMalformed);
+    d.stats.samples = d.samples.size();
+    if (d.samples.empty())
+        throw Error(file.string() + ": no usable preference pairs (" + d.stats.summary() + ")" +
+                    (d.stats.problems.empty() ? std::string() : "; first problem: " + d.stats.problems.front()));
+    return d;
+}
+
+} // namespace rslora::models

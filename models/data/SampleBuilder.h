@@ -1,0 +1,116 @@
+// Builds training samples from SFT and preference records (alpaca, chat "messages", plain "text",
+// prompt/completion, prompt/chosen/rejected), with the chat template of the model, prompt masking
+// (labels -100 on everything but assistant turns), truncation and per-line error reporting.
+//
+// How a conversation becomes ids and labels (the LLaMA-Factory / TRL recipe):
+//  1. The record becomes messages (alpaca: user = instruction + "\n" + input, assistant = output,
+//     optional system and history pairs).
+//  2. The conversation is rendered with the chat template. Each assistant turn's text is located by
+//     rendering the conversation up to it with add_generation_prompt=True (the prompt) and with the
+//     turn itself: the difference is the response, end-of-turn marker included (TRL's prefix rule);
+//     if the template does not render prefixes consistently, the turn's content is found in the
+//     full text and extended over the end-of-sequence token that follows it.
+//  3. The rendered text is cut at those boundaries and every piece is encoded separately without
+//     added special tokens (so BPE never merges across a prompt/response boundary), BOS is added
+//     only if the text does not already begin with it, and labels are -100 outside responses.
+//  4. The sequence is truncated to maxLength (keeping the start); cut tokens are counted.
+#pragma once
+
+#include "models/chat/ChatTemplate.h"
+#include "models/data/JsonlReader.h"
+#include "models/data/SftSample.h"
+#include "models/tokenizer/Tokenizer.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rslora::models {
+
+struct SampleBuilderOptions {
+    SampleFormat format = SampleFormat::Auto;
+    std::size_t maxLength = 2048; // 0: no limit
+    bool trainOnPrompt = false;   // keep labels on prompt tokens too
+    bool maskHistory = false;     // train only the last assistant turn
+    bool addEosToText = true;     // plain text / completions: append EOS when missing
+    bool dropSamplesWithoutTargets = true;
+    MalformedLinePolicy malformed = MalformedLinePolicy::Fail;
+    std::string templateName = "default";
+    std::optional<std::string> templateOverride; // Jinja source used instead of the tokenizer's
+    std::string defaultSystem;                    // system prompt when a record has none (empty: none)
+    ChatRenderOptions render;                     // extra template variables (enable_thinking, ...)
+};
+
+struct BuildStats {
+    SampleFormat format = SampleFormat::Auto;
+    std::size_t records = 0;
+    std::size_t samples = 0;
+    std::size_t skipped = 0;           // malformed lines skipped (policy Skip)
+    std::size_t truncatedSamples = 0;
+    std::size_t truncatedTokens = 0;
+    std::size_t droppedWithoutTargets = 0;
+    std::size_t totalTokens = 0;
+    std::size_t trainedTokens = 0;
+    std::vector<std::string> problems; // first messages of skipped lines
+
+    std::string summary() const;
+};
+
+struct SftDataset {
+    std::vector<TokenizedSample> samples;
+    BuildStats stats;
+};
+
+struct PreferenceDataset {
+    std::vector<PreferenceSample> samples;
+    BuildStats stats;
+};
+
+class SampleBuilder {
+public:
+    // Uses the tokenizer's chat template (or options.templateOverride); models without one get
+    // ChatTemplate::plainInstruction.
+    explicit SampleBuilder(Tokenizer tokenizer, SampleBuilderOptions options = {});
+
+    // Format of one record from its keys; Auto when none matches.
+    static SampleFormat detectFormat(const nlohmann::ordered_json& record);
+
+    // One record. `where` names it in errors ("data.jsonl line 3"). Throws rslora::Error for a record
+    // that does not fit its format. truncated (optional) receives the number of tokens cut.
+    TokenizedSample buildSft(const nlohmann::ordered_json& record, const std::string& where = "record",
+                             std::size_t* truncated = nullptr) const;
+    PreferenceSample buildPreference(const nlohmann::ordered_json& record, const std::string& where = "record",
+                                     std::size_t* truncated = nullptr) const;
+    SamplePreview preview(const nlohmann::ordered_json& record, const std::string& where = "record") const;
+
+    SftDataset loadSft(const std::filesystem::path& file) const;
+    PreferenceDataset loadPreferences(const std::filesystem::path& file) const;
+
+    const ChatTemplate& chatTemplate() const { return m_template; }
+    const Tokenizer& tokenizer() const { return m_tokenizer; }
+    const SampleBuilderOptions& options() const { return m_options; }
+
+    struct Segment {
+        std::string text;
+        bool trained = false;
+        std::string role;
+    };
+    // The rendered conversation cut into prompt and response pieces (step 2 above).
+    std::vector<Segment> segments(const nlohmann::ordered_json& record, const std::string& where,
+                                  SampleFormat* format = nullptr) const;
+
+private:
+    nlohmann::ordered_json toMessages(const nlohmann::ordered_json& record, SampleFormat format,
+                                      const std::string& where) const;
+    std::vector<Segment> chatSegments(const nlohmann::ordered_json& messages, const std::string& where) const;
+    TokenizedSample encodeSegments(const std::vector<Segment>& segments, std::vector<std::size_t>* tokenSegment) const;
+    std::size_t truncate(TokenizedSample& s) const;
+    SampleFormat resolveFormat(const nlohmann::ordered_json& record, const std::string& where) const;
+
+    Tokenizer m_tokenizer;
+    SampleBuilderOptions m_options;
+    ChatTemplate m_template;
+};
+
+} // namespace rslora::models

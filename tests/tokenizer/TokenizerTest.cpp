@@ -1,0 +1,279 @@
+// Unit tests of the tokenizer on small tokenizer.json files built in code: split patterns, BPE merge
+// order, ignore_merges, added/special tokens, post-processing, SentencePiece-style byte fallback,
+// normalizers, decoding, streaming decode, tokenizer_config.json and load errors.
+#include "TestTokenizers.h"
+
+#include "common/Error.h"
+#include "models/tokenizer/PreTokenizer.h"
+#include "models/tokenizer/Tokenizer.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace rslora::models;
+using testtok::json;
+
+namespace {
+
+QStringList q(const std::vector<std::string>& v) {
+    QStringList l;
+    for (const auto& s : v)
+        l << QString::fromStdString(s);
+    return l;
+}
+
+json splitRegex(const char* pattern) {
+    return json{{"type", "Sequence"},
+                {"pretokenizers", json::array({{{"type", "Split"}, {"pattern", {{"Regex", pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+                                               {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}})}};
+}
+
+void writeFile(const QString& path, const std::string& text) {
+    std::ofstream out(path.toStdString(), std::ios::binary);
+    out << text;
+}
+
+} // namespace
+
+class TokenizerTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    // With ignore_merges, a pre-token that is a vocabulary word becomes one token, so the tokens show
+    // the pre-tokenizer's split.
+    void splitPatterns_data() {
+        QTest::addColumn<QString>("pattern");
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QStringList>("expected");
+        QTest::newRow("gpt2 words and contraction") << "gpt2" << "Hello world's" << QStringList{"Hello", "Ġworld", "'s"};
+        QTest::newRow("gpt2 whitespace before word") << "gpt2" << "a  x" << QStringList{"a", "Ġ", "Ġx"};
+        QTest::newRow("gpt2 digits in one run") << "gpt2" << "1234567" << QStringList{"1234567"};
+        QTest::newRow("llama3 digits in threes") << "llama3" << "1234567" << QStringList{"123", "456", "7"};
+        QTest::newRow("qwen2 single digits") << "qwen2" << "123" << QStringList{"1", "2", "3"};
+        QTest::newRow("llama3 uppercase contraction") << "llama3" << "IT'S" << QStringList{"IT", "'S"};
+        QTest::newRow("llama3 space tab newline") << "llama3" << " \t\n  x" << QStringList{"ĠĉĊ", "Ġ", "Ġx"};
+        QTest::newRow("qwen2 punctuation keeps newline") << "qwen2" << "x.\n\ny" << QStringList{"x", ".ĊĊ", "y"};
+    }
+    void splitPatterns() {
+        QFETCH(QString, pattern);
+        QFETCH(QString, text);
+        QFETCH(QStringList, expected);
+        testtok::ByteLevelSpec spec;
+        spec.ignoreMerges = true;
+        spec.words = {"Hello", "Ġworld", "'s", "Ġx", "1234567", "123", "456", "IT", "'S", "ĠĉĊ", "ĠĠ", ".ĊĊ"};
+        if (pattern == "llama3")
+            spec.preTokenizer = splitRegex(patterns::kLlama3);
+        else if (pattern == "qwen2")
+            spec.preTokenizer = splitRegex(patterns::kQwen2);
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
+        QCOMPARE(q(testtok::tokens(t, text.toStdString())), expected);
+        QCOMPARE(QString::fromStdString(t.decode(t.encode(text.toStdString()))), text);
+    }
+
+    // Lowest rank first; ties go to the leftmost pair; both merge syntaxes give the same model.
+    void mergeOrder() {
+        testtok::ByteLevelSpec spec;
+        spec.words = {"ab", "bc", "abc"};
+        spec.merges = {{"b", "c"}, {"a", "b"}, {"a", "bc"}};
+        QCOMPARE(q(testtok::tokens(testtok::make(testtok::byteLevelJson(spec)), "abc")), QStringList{"abc"});
+        spec.pairMerges = true;
+        QCOMPARE(q(testtok::tokens(testtok::make(testtok::byteLevelJson(spec)), "abc")), QStringList{"abc"});
+        spec.merges = {{"a", "b"}, {"b", "c"}, {"a", "bc"}};
+        QCOMPARE(q(testtok::tokens(testtok::make(testtok::byteLevelJson(spec)), "abc")), QStringList({"ab", "c"}));
+        // "aaaa" with merge a+a: leftmost first gives aa|aa, not a|aa|a.
+        spec.words = {"aa"};
+        spec.merges = {{"a", "a"}};
+        QCOMPARE(q(testtok::tokens(testtok::make(testtok::byteLevelJson(spec)), "aaaaa")), QStringList({"aa", "aa", "a"}));
+    }
+
+    void ignoreMerges() {
+        testtok::ByteLevelSpec spec;
+        spec.words = {"ab", "abc"};
+        spec.merges = {{"a", "b"}};
+        QCOMPARE(q(testtok::tokens(testtok::make(testtok::byteLevelJson(spec)), "abc")), QStringList({"ab", "c"}));
+        spec.ignoreMerges = true;
+        QCOMPARE(q(testtok::tokens(testtok::make(testtok::byteLevelJson(spec)), "abc")), QStringList({"abc"}));
+    }
+
+    void longWordWithoutMerges() {
+        testtok::ByteLevelSpec spec;
+        spec.words = {"aa", "aaaa"};
+        spec.merges = {{"a", "a"}, {"aa", "aa"}};
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
+        const std::string text(1001, 'a');
+        const auto ids = t.encode(text);
+        QCOMPARE(ids.size(), std::size_t(251)); // 250 x "aaaa" + "a"
+        QCOMPARE(t.decode(ids), text);
+        QCOMPARE(t.encode(text), ids); // cached path gives the same ids
+    }
+
+    void addedTokens() {
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = json::array({testtok::addedToken("<|im_end|>"),
+                                        testtok::addedToken("<mask>", true, false, true, true),
+                                        testtok::addedToken("cat", false, false, false, false, true),
+                                        testtok::addedToken("<a>"), testtok::addedToken("<a><b>"),
+                                        testtok::addedToken("<think>", false)});
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
+        // Split out anywhere, even inside words, before the pre-tokenizer.
+        QCOMPARE(q(testtok::tokens(t, "hi<|im_end|>x")), QStringList({"h", "i", "<|im_end|>", "x"}));
+        // lstrip / rstrip absorb the surrounding whitespace.
+        QCOMPARE(q(testtok::tokens(t, "a  <mask>  b")), QStringList({"a", "<mask>", "b"}));
+        // single_word: not inside a word.
+        QCOMPARE(q(testtok::tokens(t, "concat")).count("cat"), 0);
+        QCOMPARE(q(testtok::tokens(t, "a cat b")).count("cat"), 1);
+        // leftmost-longest
+        QCOMPARE(q(testtok::tokens(t, "<a><b>")), QStringList({"<a><b>"}));
+        // parseSpecialTokens=false leaves special tokens as text but still splits non-special ones.
+        EncodeOptions o;
+        o.addSpecialTokens = false;
+        o.parseSpecialTokens = false;
+        QCOMPARE(t.encodeDetailed("<|im_end|>", o).tokens.size(), std::size_t(10));
+        QCOMPARE(t.encodeDetailed("<think>", o).tokens, std::vector<std::string>({"<think>"}));
+        // skip_special_tokens drops special tokens only.
+        const auto ids = t.encode("x<|im_end|><think>y");
+        QCOMPARE(t.decode(ids), std::string("x<|im_end|><think>y"));
+        QCOMPARE(t.decode(ids, true), std::string("x<think>y"));
+        QVERIFY(t.isSpecialId(*t.tokenToId("<|im_end|>")));
+        QVERIFY(!t.isSpecialId(*t.tokenToId("<think>")));
+        QCOMPARE(t.vocabSize(true), std::size_t(256 + 6));
+    }
+
+    void templateProcessingAddsBosOnlyWhenAsked() {
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = json::array({json{{"id", 300}, {"content", "<bos>"}, {"special", true}, {"normalized", false}}});
+        spec.postProcessor = {{"type", "TemplateProcessing"},
+                              {"single", json::array({{{"SpecialToken", {{"id", "<bos>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                              {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", json::array({300})}, {"tokens", json::array({"<bos>"})}}}}}};
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
+        QCOMPARE(t.encode("a", true), std::vector<int64_t>({300, t.encode("a", false)[0]}));
+        QCOMPARE(t.encode("a", false).size(), std::size_t(1));
+        QCOMPARE(t.prefixSpecialIds(), std::vector<int64_t>({300}));
+        QVERIFY(t.suffixSpecialIds().empty());
+        QVERIFY(QString::fromStdString(t.describe()).contains("<bos> $text"));
+    }
+
+    // Llama-2 legacy: "▁" prepended to every piece, byte fallback for characters outside the vocabulary.
+    void sentencePieceByteFallback() {
+        const Tokenizer t = testtok::make(testtok::spmJson({"▁Hello", "▁world", "▁"}, {}));
+        QCOMPARE(q(testtok::tokens(t, "Hello world")), QStringList({"▁Hello", "▁world"}));
+        QCOMPARE(q(testtok::tokens(t, "Hello €")), QStringList({"▁Hello", "▁", "<0xE2>", "<0x82>", "<0xAC>"}));
+        QCOMPARE(t.encode("Hello").front(), int64_t(1)); // <s>
+        QCOMPARE(t.decode(t.encode("Hello world €"), true), std::string("Hello world €"));
+        // Invalid byte runs decode to one U+FFFD per byte.
+        QCOMPARE(t.decode({*t.tokenToId("<0xE2>"), *t.tokenToId("<0x82>")}), std::string("\xEF\xBF\xBD\xEF\xBF\xBD"));
+        // After a special token the next piece gets "▁" too (Prepend applies per piece).
+        QCOMPARE(q(testtok::tokens(t, "</s>Hello")), QStringList({"</s>", "▁Hello"}));
+        QCOMPARE(t.kindName(), std::string("sentencepiece-bpe"));
+    }
+
+    void unknownCharactersWithoutByteTokens() {
+        const Tokenizer fused = testtok::make(testtok::spmJson({"▁a", "▁"}, {}, true, false));
+        QCOMPARE(q(testtok::tokens(fused, "a €€")), QStringList({"▁a", "▁", "<unk>"}));
+        const Tokenizer unfused = testtok::make(testtok::spmJson({"▁a", "▁"}, {}, false, false));
+        QCOMPARE(q(testtok::tokens(unfused, "a €€")), QStringList({"▁a", "▁", "<unk>", "<unk>"}));
+    }
+
+    // Metaspace "first" adds "▁" only at the very start, "always" after special tokens too.
+    void metaspacePrependScheme() {
+        const json first = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "first"}, {"split", false}};
+        const Tokenizer t = testtok::make(testtok::spmJson({"▁Hi", "Hi"}, {}, true, true, nullptr, first));
+        QCOMPARE(q(testtok::tokens(t, "Hi</s>Hi")), QStringList({"▁Hi", "</s>", "Hi"}));
+        json always = first;
+        always["prepend_scheme"] = "always";
+        const Tokenizer a = testtok::make(testtok::spmJson({"▁Hi", "Hi"}, {}, true, true, nullptr, always));
+        QCOMPARE(q(testtok::tokens(a, "Hi</s>Hi")), QStringList({"▁Hi", "</s>", "▁Hi"}));
+        QVERIFY(testtok::tokens(a, "").empty());
+    }
+
+    void nfcNormalizer() {
+        testtok::ByteLevelSpec spec;
+        spec.normalizer = {{"type", "NFC"}};
+        spec.words = {"Ã©"};
+        spec.merges = {{"Ã", "©"}};
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
+        QCOMPARE(t.encode("e\xCC\x81"), t.encode("\xC3\xA9")); // e + combining acute == é
+        QCOMPARE(t.encode("\xC3\xA9").size(), std::size_t(1));
+    }
+
+    // Invalid UTF-8: each maximal invalid subsequence becomes U+FFFD before encoding.
+    void invalidUtf8() {
+        const Tokenizer t = testtok::make(testtok::byteLevelJson({}));
+        QCOMPARE(t.encode("a\xFF" "b"), t.encode("a\xEF\xBF\xBD" "b"));
+        QCOMPARE(t.encode("\xE2\x82"), t.encode("\xEF\xBF\xBD"));        // truncated sequence: one U+FFFD
+        QCOMPARE(t.encode("\xC0\xAF"), t.encode("\xEF\xBF\xBD\xEF\xBF\xBD")); // overlong: one per byte
+    }
+
+    void decodeStreamHoldsIncompleteCharacters() {
+        const Tokenizer t = testtok::make(testtok::byteLevelJson({}));
+        const auto ids = t.encode("a你b"); // 你 is three byte tokens
+        QCOMPARE(ids.size(), std::size_t(5));
+        DecodeStream stream(t);
+        std::vector<std::string> out;
+        for (auto id : ids)
+            out.push_back(stream.step(id));
+        QCOMPARE(out, std::vector<std::string>({"a", "", "", "你", "b"}));
+    }
+
+    void configLayer() {
+        QTemporaryDir dir;
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = json::array({json{{"id", 400}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
+                                        json{{"id", 401}, {"content", "</s>"}, {"special", true}, {"normalized", false}}});
+        writeFile(dir.filePath("tokenizer.json"), testtok::byteLevelJson(spec).dump());
+        writeFile(dir.filePath("tokenizer_config.json"),
+                  json{{"tokenizer_class", "LlamaTokenizerFast"},
+                       {"bos_token", {{"__type", "AddedToken"}, {"content", "<s>"}}},
+                       {"eos_token", "</s>"},
+                       {"add_bos_token", true},
+                       {"add_eos_token", true},
+                       {"chat_template", json::array({{{"name", "default"}, {"template", "A"}}, {{"name", "tool_use"}, {"template", "B"}}})}}
+                      .dump());
+        Tokenizer t = Tokenizer::load(dir.path().toStdString());
+        QCOMPARE(t.bosId(), std::optional<int64_t>(400));
+        QCOMPARE(t.eosId(), std::optional<int64_t>(401));
+        // transformers rebuilds the Llama post-processor from add_bos_token / add_eos_token.
+        QCOMPARE(t.encode("x"), std::vector<int64_t>({400, t.encode("x", false)[0], 401}));
+        QCOMPARE(*t.config().chatTemplate("tool_use"), std::string("B"));
+        QCOMPARE(*t.config().chatTemplate(), std::string("A"));
+        // chat_template.jinja wins over the tokenizer_config.json field; a file path loads the same.
+        writeFile(dir.filePath("chat_template.jinja"), "C");
+        t = Tokenizer::load((dir.path() + "/tokenizer.json").toStdString());
+        QCOMPARE(*t.config().chatTemplate(), std::string("C"));
+        QVERIFY(QString::fromStdString(t.describe()).contains("from tokenizer_config.json"));
+    }
+
+    void loadErrorsAreSpecific_data() {
+        QTest::addColumn<QString>("json");
+        QTest::addColumn<QString>("message");
+        for (const auto& [name, text, message] : testtok::badTokenizerFiles())
+            QTest::newRow(name) << QString::fromStdString(text) << QString::fromStdString(message);
+    }
+    void loadErrorsAreSpecific() {
+        QFETCH(QString, json);
+        QFETCH(QString, message);
+        try {
+            Tokenizer::fromJsonString(json.toStdString(), {}, "bad/tokenizer.json");
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains(message) && what.contains("bad/tokenizer.json"), qPrintable(what));
+        }
+    }
+
+    void missingFolderIsAnError() {
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, Tokenizer::load("/nonexistent/model"));
+        QTemporaryDir dir;
+        try {
+            Tokenizer::load(dir.path().toStdString());
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY(QString::fromUtf8(e.what()).contains("no tokenizer.json"));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TokenizerTest)
+#include "TokenizerTest.moc"
