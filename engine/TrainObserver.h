@@ -60,6 +60,13 @@ public:
     }
     void requestPause() { m_pause.store(true); }
     void resume() { m_pause.store(false); }
+    // Forget earlier requests before the observer serves another run.
+    void clearRequests()
+    {
+        m_stop.store(false);
+        m_saveOnStop.store(true);
+        m_pause.store(false);
+    }
     bool stopRequested() const { return m_stop.load(); }
     bool saveOnStop() const { return m_saveOnStop.load(); }
     bool pauseRequested() const { return m_pause.load(); }
