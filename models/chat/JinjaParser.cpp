@@ -432,7 +432,7 @@ private:
             const Token& t = peek();
             if (t.type == Token::Type::End) {
                 if (!stops.empty())
-                    syntaxError(t.line, "missing '" + stops.front() + "' before the end of the template");
+                    syntaxError(t.line, "missing '" + stops.back() + "' before the end of the template");
                 return body;
             }
             if (t.type == Token::Type::Text) {
@@ -477,6 +477,8 @@ private:
         const std::string k = kw.text;
         const int line = kw.line;
         ++m_i;
+        if (k.compare(0, 3, "end") == 0 || k == "elif" || k == "else")
+            syntaxError(line, "unexpected '" + k + "' without a matching opening statement");
         if (k == "if")
             return parseIf(line);
         if (k == "for")

@@ -1,0 +1,110 @@
+// Template snippets and their expected output for the interpreter tests (kept out of the test's .cpp
+// so moc never has to parse the template syntax). Expected strings follow Jinja2 as transformers
+// configures it: trim_blocks, lstrip_blocks, Python str() of values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace jinjacases {
+
+struct Case {
+    const char* name;
+    std::string source;
+    std::string context; // JSON object
+    std::string expected;
+};
+
+inline std::vector<Case> renderCases() {
+    return {
+        {"text", "plain text", "{}", "plain text"},
+        {"variable", "{{ x }}", R"({"x": "hi"})", "hi"},
+        {"undefined prints empty", "[{{ nothing }}]", "{}", "[]"},
+        {"none and bools", "{{ n }} {{ t }} {{ f }}", R"({"n": null, "t": true, "f": false})", "None True False"},
+        {"numbers", "{{ 1 + 2 }} {{ 7 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 1.0 }} {{ 0.1 + 0.2 }}",
+         "{}", "3 3.5 3 -4 1 2 1024 1.0 0.30000000000000004"},
+        {"string concat", "{{ 'a' + 'b' ~ 1 ~ none }}", "{}", "ab1None"},
+        {"string repeat", "{{ '-' * 3 }}", "{}", "---"},
+        {"comparisons", "{{ 1 < 2 }}{{ 'a' == 'a' }}{{ 1 == 1.0 }}{{ [1] != [2] }}{{ 2 >= 3 }}", "{}", "TrueTrueTrueTrueFalse"},
+        {"in", "{{ 'b' in 'abc' }}{{ 2 in [1, 2] }}{{ 'k' in {'k': 1} }}{{ 'z' not in 'abc' }}", "{}", "TrueTrueTrueTrue"},
+        {"and or values", "{{ '' or 'x' }}|{{ 'a' and 'b' }}|{{ not 0 }}", "{}", "x|b|True"},
+        {"ternary", "{{ 'y' if c else 'n' }}{{ 'z' if false }}", R"({"c": 1})", "y"},
+        {"attribute and item", "{{ m.role }}/{{ m['content'] }}/{{ l[0] }}{{ l[-1] }}", R"({"m": {"role": "user", "content": "hi"}, "l": [1, 2, 3]})", "user/hi/13"},
+        {"missing key is undefined", "{{ m.nope is defined }}{{ m.nope is undefined }}", R"({"m": {}})", "FalseTrue"},
+        {"slices", "{{ l[1:] }}{{ l[:-1] }}{{ l[::-1] }}{{ 'hello'[1:3] }}{{ 'abc'[::-1] }}", R"({"l": [1, 2, 3]})", "[2, 3][1, 2][3, 2, 1]elcba"},
+        {"list and dict repr", "{{ [1, 'a', none, true] }} {{ {'k': 'v'} }}", "{}", "[1, 'a', None, True] {'k': 'v'}"},
+        {"if elif else", "{% if x == 1 %}one{% elif x == 2 %}two{% else %}other{% endif %}", R"({"x": 2})", "two"},
+        {"for loop variables", "{% for i in l %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }};{% endfor %}",
+         R"({"l": ["a", "b"]})", "10TrueFalse22;21FalseTrue21;"},
+        {"for else", "{% for i in [] %}x{% else %}empty{% endfor %}", "{}", "empty"},
+        {"for filter", "{% for i in range(10) if i is odd %}{{ i }}{{ loop.index }},{% endfor %}", "{}", "11,32,53,74,95,"},
+        {"for unpack items", "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", R"({"d": {"b": 1, "a": 2}})", "b=1;a=2;"},
+        {"for over dict keys", "{% for k in d %}{{ k }}{% endfor %}", R"({"d": {"x": 1, "y": 2}})", "xy"},
+        {"break continue", "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}", "{}", "0134"},
+        {"loop previtem nextitem cycle", "{% for i in [1, 2, 3] %}{{ loop.previtem }}{{ loop.nextitem }}{{ loop.cycle('a', 'b') }}|{% endfor %}", "{}", "2a|13b|2a|"},
+        {"set does not leak from loop", "{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{% endfor %}{{ x }}", "{}", "1"},
+        {"namespace survives loop", "{% set ns = namespace(n=0) %}{% for i in [1, 2, 3] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}", "{}", "6"},
+        {"set block", "{% set s %}a{{ 1 }}b{% endset %}[{{ s }}]", "{}", "[a1b]"},
+        {"macro", "{% macro greet(name, greeting='Hi') %}{{ greeting }} {{ name }}{% endmacro %}{{ greet('Bob') }}/{{ greet('Al', greeting='Yo') }}", "{}", "Hi Bob/Yo Al"},
+        {"recursive macro", "{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(3) }}", "{}", "321"},
+        {"whitespace control", "a  {{- 'b' -}}  c {%- if true -%}  d  {%- endif %}", "{}", "abcd"},
+        {"trim_blocks and lstrip_blocks", "{% for i in [1, 2] %}\n    {% if i %}\n{{ i }}\n    {% endif %}\n{% endfor %}\n", "{}", "1\n2\n"},
+        {"plus disables lstrip", "x\n  {%+ if true %}y{% endif %}", "{}", "x\n  y"},
+        {"comment", "a{# hidden #}b\n{# line #}\nc", "{}", "ab\nc"},
+        {"raw", "{% raw %}{{ not rendered }}{% endraw %}", "{}", "{{ not rendered }}"},
+        {"trailing newline dropped", "a\n", "{}", "a"},
+        {"string escapes", R"({{ 'a\nb\t\'q\'' }}{{ "\u00e9" }})", "{}", "a\nb\t'q'é"},
+        {"filters text", "{{ '  x  '|trim }}|{{ 'ab'|upper }}|{{ 'AB'|lower }}|{{ 'hello world'|title }}|{{ 'hELLO'|capitalize }}|{{ 'aXa'|replace('a', 'b') }}",
+         "{}", "x|AB|ab|Hello World|Hello|bXb"},
+        {"filters lists", "{{ l|length }} {{ l|first }} {{ l|last }} {{ l|join(',') }} {{ l|reverse|list }} {{ l|sort }} {{ [3, 1]|max }} {{ [1, 1, 2]|unique|list }} {{ l|sum }}",
+         R"({"l": [3, 1, 2]})", "3 3 2 3,1,2 [2, 1, 3] [1, 2, 3] 3 [1, 2] 6"},
+        {"default", "{{ x|default('d') }}{{ ''|default('e', true) }}{{ 'v'|d('z') }}", "{}", "dev"},
+        {"tojson", "{{ d|tojson }}|{{ 'é\"<'|tojson }}|{{ [1, 2.5, none, true]|tojson }}", R"({"d": {"b": 1, "a": [1, "x"]}})",
+         R"({"b": 1, "a": [1, "x"]}|"é\"<"|[1, 2.5, null, true])"},
+        {"tojson indent", "{{ d|tojson(indent=2) }}", R"({"d": {"a": [1], "b": {}}})", "{\n  \"a\": [\n    1\n  ],\n  \"b\": {}\n}"},
+        {"map select", "{{ msgs|map(attribute='role')|join(' ') }}|{{ msgs|selectattr('role', 'equalto', 'user')|list|length }}|{{ msgs|rejectattr('role', 'eq', 'user')|map(attribute='content')|first }}",
+         R"({"msgs": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]})", "user assistant user|2|b"},
+        {"select tests", "{{ [1, 2, 3, 4]|select('even')|list }}{{ [none, 1]|reject('none')|list }}", "{}", "[2, 4][1]"},
+        {"items dictsort", "{{ (d|items|list)[0][0] }}{{ (d|dictsort)[0][1] }}{{ d|dictsort|length }}", R"({"d": {"b": 1, "a": 2}})", "b22"},
+        {"int float string", "{{ '42'|int + 1 }} {{ '2.5'|float }} {{ 3|string + 'x' }} {{ 'x'|int }}", "{}", "43 2.5 3x 0"},
+        {"indent", "{{ 'a\nb'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}", "{}", "a\n  b|  a\n  b"},
+        {"tests", "{{ x is string }}{{ 1 is number }}{{ d is mapping }}{{ l is iterable }}{{ none is none }}{{ 4 is divisibleby 2 }}{{ 'a' is in 'abc' }}{{ x is not defined }}",
+         R"({"x": "s", "d": {}, "l": []})", "TrueTrueTrueTrueTrueTrueTrueFalse"},
+        {"string methods", "{{ s.startswith('ab') }}{{ s.endswith(('x', 'd')) }}{{ s.split('b') }}{{ ' a b '.split() }}{{ s.upper() }}{{ 'xxhixx'.strip('x') }}{{ '\n\nq'.lstrip('\n') }}{{ s.find('c') }}{{ s.replace('b', 'B') }}",
+         R"({"s": "abcd"})", "TrueTrue['a', 'cd']['a', 'b']ABCDhiq2aBcd"},
+        {"split maxsplit and rsplit", "{{ 'a,b,c'.split(',', 1) }}{{ 'a,b,c'.rsplit(',', 1) }}{{ 'x</think>y'.split('</think>')[-1] }}", "{}", "['a', 'b,c']['a,b', 'c']y"},
+        {"dict methods", "{{ d.get('a') }}{{ d.get('z', 'none') }}{{ d.keys()|list }}{{ d.values()|list }}", R"({"d": {"a": 1}})", "1none['a'][1]"},
+        {"str format", "{{ '{} and {}'.format('a', 'b') }}|{{ '%s-%d'|format('x', 3) }}|{{ '%s!' % 'hi' }}", "{}", "a and b|x-3|hi!"},
+        {"range and dict", "{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ dict(a=1)['a'] }}", "{}", "[0, 1, 2][1, 3, 5]1"},
+        {"generation block renders content", "a{% generation %}b{% endgeneration %}c", "{}", "abc"},
+        {"filter block", "{% filter upper %}abc{% endfilter %}", "{}", "ABC"},
+        {"unicode length and slice", "{{ '你好吗'|length }}{{ '你好吗'[1] }}{{ 'é😀'|reverse }}", "{}", "3好😀é"},
+        {"nested data", "{% for m in messages %}{% for c in m.content %}{{ c.type }}:{{ c.text }};{% endfor %}{% endfor %}",
+         R"({"messages": [{"content": [{"type": "text", "text": "hi"}, {"type": "image"}]}]})", "text:hi;image:;"},
+    };
+}
+
+struct ErrorCase {
+    const char* name;
+    std::string source;
+    std::string message; // part of the error text
+};
+
+inline std::vector<ErrorCase> errorCases() {
+    return {
+        {"unclosed tag", "a\n{{ x", "line 2"},
+        {"unknown statement", "{% include 'x' %}", "unsupported statement 'include'"},
+        {"missing endif", "{% if x %}a", "missing 'endif'"},
+        {"unexpected end tag", "{% endfor %}", "unexpected"},
+        {"undefined attribute", "\n\n{{ nothing.attr }}", "line 3: 'nothing' is undefined"},
+        {"unknown filter", "{{ 1|nosuchfilter }}", "unknown filter 'nosuchfilter'"},
+        {"type error", "{{ 'a' + 1 }}", "unsupported operand type(s) for +: 'str' and 'int'"},
+        {"division by zero", "{{ 1 / 0 }}", "division by zero"},
+        {"not callable", "{{ x() }}", "'x' is undefined"},
+        {"namespace only", "{% set d = {} %}{% set d.x = 1 %}", "non-namespace"},
+        {"huge range", "{{ range(100000000)|length }}", "too long"},
+        {"bad string", "{{ 'abc }}", "not closed"},
+    };
+}
+
+} // namespace jinjacases

@@ -1,0 +1,102 @@
+// Chat-template interpreter: expressions, statements, whitespace rules, filters, tests and methods
+// against Jinja2's behaviour; errors carry the template line; raise_exception and limits.
+#include "JinjaCases.h"
+
+#include "models/chat/ChatTemplate.h"
+#include "models/chat/JinjaTemplate.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QtTest>
+
+using namespace rslora::models;
+
+class JinjaTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void render_data() {
+        QTest::addColumn<QString>("source");
+        QTest::addColumn<QString>("context");
+        QTest::addColumn<QString>("expected");
+        for (const auto& c : jinjacases::renderCases())
+            QTest::newRow(c.name) << QString::fromStdString(c.source) << QString::fromStdString(c.context)
+                                  << QString::fromStdString(c.expected);
+    }
+    void render() {
+        QFETCH(QString, source);
+        QFETCH(QString, context);
+        QFETCH(QString, expected);
+        const jinja::Template t(source.toStdString());
+        const auto out = t.render(nlohmann::ordered_json::parse(context.toStdString()));
+        QCOMPARE(QString::fromStdString(out.text), expected);
+    }
+
+    void errors_data() {
+        QTest::addColumn<QString>("source");
+        QTest::addColumn<QString>("message");
+        for (const auto& c : jinjacases::errorCases())
+            QTest::newRow(c.name) << QString::fromStdString(c.source) << QString::fromStdString(c.message);
+    }
+    void errors() {
+        QFETCH(QString, source);
+        QFETCH(QString, message);
+        try {
+            jinja::Template(source.toStdString()).render(nlohmann::ordered_json::object());
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains(message), e.what());
+        }
+    }
+
+    void raiseExceptionKeepsTheTemplatesMessage() {
+        const jinja::Template t("{% if messages|length == 0 %}{{ raise_exception('No messages!') }}{% endif %}");
+        try {
+            t.render(nlohmann::ordered_json{{"messages", nlohmann::ordered_json::array()}});
+            QFAIL("expected raise_exception");
+        } catch (const jinja::TemplateException& e) {
+            QCOMPARE(QString::fromUtf8(e.what()), QString("No messages!"));
+        }
+    }
+
+    void generationSpans() {
+        const jinja::Template t("{% for m in messages %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}{{ m.content }}!{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}");
+        const auto r = t.render(nlohmann::ordered_json::parse(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})"));
+        QCOMPARE(QString::fromStdString(r.text), QString("<user>hi<assistant>yo!"));
+        QCOMPARE(r.generationSpans.size(), std::size_t(1));
+        QCOMPARE(QString::fromStdString(r.text.substr(r.generationSpans[0].first, r.generationSpans[0].second - r.generationSpans[0].first)), QString("yo!"));
+    }
+
+    void outputLimit() {
+        jinja::RenderLimits limits;
+        limits.maxOutputBytes = 1000;
+        const jinja::Template t("{% for i in range(1000) %}xxxxxxxxxx{% endfor %}");
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, t.render(nlohmann::ordered_json::object(), limits));
+    }
+
+    // Dict keys keep their insertion order (tools rendered with tojson must match Python's output).
+    void keyOrderIsKept() {
+        const jinja::Template t("{{ tool|tojson }}");
+        const auto r = t.render(nlohmann::ordered_json::parse(R"({"tool": {"type": "function", "name": "f", "args": {"z": 1, "a": 2}}})"));
+        QCOMPARE(QString::fromStdString(r.text), QString(R"({"type": "function", "name": "f", "args": {"z": 1, "a": 2}})"));
+    }
+
+    void kindDetection_data() {
+        QTest::addColumn<QString>("source");
+        QTest::addColumn<QString>("kind");
+        QTest::newRow("chatml") << "{{ '<|im_start|>' + m }}" << "chatml";
+        QTest::newRow("llama3") << "{{ '<|start_header_id|>' }}" << "llama3";
+        QTest::newRow("llama2") << "[INST] <<SYS>>" << "llama2";
+        QTest::newRow("mistral") << "{{ '[INST] ' + x + ' [/INST]' }}" << "mistral";
+        QTest::newRow("gemma") << "<start_of_turn>user" << "gemma";
+        QTest::newRow("custom") << "{{ messages }}" << "custom";
+    }
+    void kindDetection() {
+        QFETCH(QString, source);
+        QFETCH(QString, kind);
+        QCOMPARE(QString::fromStdString(ChatTemplate(source.toStdString()).kindName()), kind);
+    }
+};
+
+QTEST_GUILESS_MAIN(JinjaTest)
+#include "JinjaTest.moc"

@@ -1,0 +1,335 @@
+// Chat templates on conversations and the SFT / preference sample builders: rendering as
+// transformers does, labels -100 on prompt tokens, history masking, truncation, file errors with line
+// numbers, format detection and the preview the GUI shows.
+#include "TestTokenizers.h"
+
+#include "common/Error.h"
+#include "models/chat/ChatTemplate.h"
+#include "models/data/SampleBuilder.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+#include <sstream>
+
+using namespace rslora::models;
+using testtok::json;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+std::string readFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string templateFile(const char* name) {
+    return readFile(std::string(RSLORA_TEST_SOURCE_DIR) + "/data/templates/" + name);
+}
+
+// Byte-level toy tokenizer with ChatML specials and the Qwen2.5 chat template.
+Tokenizer chatmlTokenizer(std::optional<std::string> chatTemplate = templateFile("qwen2.5.jinja")) {
+    testtok::ByteLevelSpec spec;
+    spec.addedTokens = json::array({testtok::addedToken("<|endoftext|>"), testtok::addedToken("<|im_start|>"),
+                                    testtok::addedToken("<|im_end|>")});
+    TokenizerConfig config;
+    config.eosToken = "<|im_end|>";
+    config.padToken = "<|endoftext|>";
+    if (chatTemplate)
+        config.chatTemplates["default"] = *chatTemplate;
+    return testtok::make(testtok::byteLevelJson(spec), config);
+}
+
+std::string trainedText(const Tokenizer& t, const TokenizedSample& s) {
+    std::vector<int64_t> ids;
+    for (std::size_t i = 0; i < s.ids.size(); ++i)
+        if (s.labels[i] != kIgnoreIndex)
+            ids.push_back(s.ids[i]);
+    return t.decode(ids);
+}
+
+ojson parse(const char* text) { return ojson::parse(text); }
+
+void write(const QString& path, const std::string& text) {
+    std::ofstream out(path.toStdString(), std::ios::binary);
+    out << text;
+}
+
+const char* const kLlama3Template =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
+    "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+} // namespace
+
+class SampleBuilderTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    // formats.md §4.2: Qwen2.5's template on a four-message conversation.
+    void chatmlRendering() {
+        const ChatTemplate t(templateFile("qwen2.5.jinja"), std::nullopt, std::string("<|im_end|>"));
+        ChatRenderOptions o;
+        o.addGenerationPrompt = true;
+        const auto messages = parse(R"([{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}])");
+        QCOMPARE(QString::fromStdString(t.render(messages, o)),
+                 QString("<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+                         "Hello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n"));
+        QCOMPARE(QString::fromStdString(t.kindName()), QString("chatml"));
+        // Without a system message the default Qwen system prompt appears.
+        QVERIFY(QString::fromStdString(t.render(parse(R"([{"role": "user", "content": "x"}])")))
+                    .startsWith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."));
+    }
+
+    // formats.md §4.3: Llama-3's template; content is trimmed and bos_token written by the template.
+    void llama3Rendering() {
+        const ChatTemplate t(kLlama3Template, std::string("<|begin_of_text|>"), std::string("<|eot_id|>"));
+        ChatRenderOptions o;
+        o.addGenerationPrompt = true;
+        const auto messages = parse(R"([{"role": "system", "content": "You are helpful."}, {"role": "user", "content": " Hi "},
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}])");
+        QCOMPARE(QString::fromStdString(t.render(messages, o)),
+                 QString("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are helpful.<|eot_id|>"
+                         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
+                         "\n\nHello!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+                         "<|start_header_id|>assistant<|end_header_id|>\n\n"));
+        QCOMPARE(QString::fromStdString(t.kindName()), QString("llama3"));
+    }
+
+    void mistralRaisesOnBadRoles() {
+        const ChatTemplate t(templateFile("mistral-v0.1.jinja"), std::string("<s>"), std::string("</s>"));
+        QCOMPARE(QString::fromStdString(t.render(parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}])"))),
+                 QString("<s>[INST] Hi [/INST]Yo</s>"));
+        QVERIFY_THROWS_EXCEPTION(jinja::TemplateException, t.render(parse(R"([{"role": "assistant", "content": "x"}])")));
+    }
+
+    // A BOS the template already wrote is not added a second time.
+    void renderedChatGetsOneBos() {
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = json::array({json{{"id", 300}, {"content", "<|begin_of_text|>"}, {"special", true}, {"normalized", false}}});
+        spec.postProcessor = {{"type", "TemplateProcessing"},
+                              {"single", json::array({{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                              {"special_tokens", {{"<|begin_of_text|>", {{"id", "<|begin_of_text|>"}, {"ids", json::array({300})}, {"tokens", json::array({"<|begin_of_text|>"})}}}}}};
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
+        const auto withBos = encodeRenderedChat(t, "<|begin_of_text|>hi");
+        QCOMPARE(std::count(withBos.begin(), withBos.end(), int64_t(300)), 1);
+        QCOMPARE(withBos.front(), int64_t(300));
+        const auto withoutBos = encodeRenderedChat(t, "hi");
+        QCOMPARE(withoutBos.front(), int64_t(300));
+        QCOMPARE(t.encode("<|begin_of_text|>hi", true)[1], int64_t(300)); // what plain encode would do: double BOS
+    }
+
+    void detectFormat_data() {
+        QTest::addColumn<QString>("record");
+        QTest::addColumn<QString>("format");
+        QTest::newRow("alpaca") << R"({"instruction": "a", "input": "", "output": "b"})" << "alpaca";
+        QTest::newRow("chat") << R"({"messages": []})" << "chat";
+        QTest::newRow("sharegpt") << R"({"conversations": []})" << "chat";
+        QTest::newRow("text") << R"({"text": "x"})" << "text";
+        QTest::newRow("prompt completion") << R"({"prompt": "x", "completion": "y"})" << "prompt_completion";
+        QTest::newRow("preference") << R"({"prompt": "x", "chosen": "y", "rejected": "z"})" << "preference";
+        QTest::newRow("unknown") << R"({"question": "x"})" << "auto";
+    }
+    void detectFormat() {
+        QFETCH(QString, record);
+        QFETCH(QString, format);
+        QCOMPARE(QString(sampleFormatName(SampleBuilder::detectFormat(ojson::parse(record.toStdString())))), format);
+    }
+
+    void alpacaLabelsMaskThePrompt() {
+        const Tokenizer t = chatmlTokenizer();
+        const SampleBuilder b(t);
+        const auto s = b.buildSft(parse(R"({"instruction": "Capital of France?", "input": "Answer in one word.", "output": "Paris"})"));
+        QCOMPARE(s.ids.size(), s.labels.size());
+        QCOMPARE(QString::fromStdString(trainedText(t, s)), QString("Paris<|im_end|>\n"));
+        QCOMPARE(QString::fromStdString(t.decode(s.ids)),
+                 QString("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                         "<|im_start|>user\nCapital of France?\nAnswer in one word.<|im_end|>\n<|im_start|>assistant\nParis<|im_end|>\n"));
+        // Labels are -100 exactly on the prompt: a prefix, then the response ids.
+        const auto firstTrained = std::find_if(s.labels.begin(), s.labels.end(), [](int64_t l) { return l != kIgnoreIndex; }) - s.labels.begin();
+        for (std::size_t i = static_cast<std::size_t>(firstTrained); i < s.ids.size(); ++i)
+            QCOMPARE(s.labels[i], s.ids[i]);
+    }
+
+    void chatTurnsAndHistoryMasking() {
+        const Tokenizer t = chatmlTokenizer();
+        const auto record = parse(R"({"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "two"}, {"role": "assistant", "content": "A2"}]})");
+        QCOMPARE(QString::fromStdString(trainedText(t, SampleBuilder(t).buildSft(record))), QString("A1<|im_end|>\nA2<|im_end|>\n"));
+        SampleBuilderOptions last;
+        last.maskHistory = true;
+        QCOMPARE(QString::fromStdString(trainedText(t, SampleBuilder(t, last).buildSft(record))), QString("A2<|im_end|>\n"));
+        SampleBuilderOptions all;
+        all.trainOnPrompt = true;
+        const auto s = SampleBuilder(t, all).buildSft(record);
+        QCOMPARE(s.labels, s.ids);
+    }
+
+    void shareGptAndPromptCompletion() {
+        const Tokenizer t = chatmlTokenizer();
+        const SampleBuilder b(t);
+        const auto s = b.buildSft(parse(R"({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]})"));
+        QCOMPARE(QString::fromStdString(trainedText(t, s)), QString("hello<|im_end|>\n"));
+        // Plain prompt/completion strings are concatenated without a template, EOS appended.
+        const auto pc = b.buildSft(parse(R"({"prompt": "2+2=", "completion": "4"})"));
+        QCOMPARE(QString::fromStdString(t.decode(pc.ids)), QString("2+2=4<|im_end|>"));
+        QCOMPARE(QString::fromStdString(trainedText(t, pc)), QString("4<|im_end|>"));
+    }
+
+    void plainTextAndTruncation() {
+        const Tokenizer t = chatmlTokenizer();
+        SampleBuilderOptions o;
+        o.maxLength = 5;
+        const SampleBuilder b(t, o);
+        std::size_t cut = 0;
+        const auto s = b.buildSft(parse(R"({"text": "abcdefgh"})"), "record", &cut);
+        QCOMPARE(s.ids.size(), std::size_t(5));
+        QCOMPARE(cut, std::size_t(4)); // 8 bytes + EOS
+        QCOMPARE(s.labels, s.ids);
+        SampleBuilderOptions noLimit;
+        noLimit.maxLength = 0;
+        QCOMPARE(QString::fromStdString(t.decode(SampleBuilder(t, noLimit).buildSft(parse(R"({"text": "ab"})")).ids)), QString("ab<|im_end|>"));
+    }
+
+    void baseModelsGetThePlainInstructionFormat() {
+        const Tokenizer t = chatmlTokenizer(std::nullopt);
+        const SampleBuilder b(t);
+        QCOMPARE(QString::fromStdString(b.chatTemplate().kindName()), QString("alpaca"));
+        const auto s = b.buildSft(parse(R"({"instruction": "Say hi", "output": "hi"})"));
+        QCOMPARE(QString::fromStdString(t.decode(s.ids)), QString("### Instruction:\nSay hi\n\n### Response:\nhi<|im_end|>"));
+        QCOMPARE(QString::fromStdString(trainedText(t, s)), QString("hi<|im_end|>"));
+    }
+
+    void recordErrorsNameTheProblem_data() {
+        QTest::addColumn<QString>("record");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("alpaca without output") << R"({"instruction": "x", "output": 3})" << "field \"output\" must be a string";
+        QTest::newRow("unknown keys") << R"({"question": "x", "answer": "y"})" << "cannot tell the record format from its keys (question, answer)";
+        QTest::newRow("no assistant") << R"({"messages": [{"role": "user", "content": "x"}]})" << "no assistant message";
+        QTest::newRow("message without role") << R"({"messages": [{"content": "x"}]})" << "messages[0]: missing string field \"role\"";
+        QTest::newRow("preference for sft") << R"({"prompt": "x", "chosen": "a", "rejected": "b"})" << "use it for DPO";
+    }
+    void recordErrorsNameTheProblem() {
+        QFETCH(QString, record);
+        QFETCH(QString, message);
+        const SampleBuilder b(chatmlTokenizer());
+        try {
+            b.buildSft(ojson::parse(record.toStdString()), "data.jsonl line 4");
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains(message) && what.contains("data.jsonl line 4"), qPrintable(what));
+        }
+    }
+
+    void filesWithMalformedLines() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("data.jsonl");
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\"}\n{not json}\n\n{\"instruction\": \"c\", \"output\": \"d\"}\n");
+        const Tokenizer t = chatmlTokenizer();
+        try {
+            SampleBuilder(t).loadSft(path.toStdString());
+            QFAIL("expected an error for line 2");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("data.jsonl line 2: invalid JSON"), e.what());
+        }
+        SampleBuilderOptions skip;
+        skip.malformed = MalformedLinePolicy::Skip;
+        const SftDataset d = SampleBuilder(t, skip).loadSft(path.toStdString());
+        QCOMPARE(d.samples.size(), std::size_t(2));
+        QCOMPARE(d.stats.skipped, std::size_t(1));
+        QCOMPARE(d.stats.format, SampleFormat::Alpaca);
+        QVERIFY(QString::fromStdString(d.stats.problems.at(0)).contains("line 2"));
+        QVERIFY(QString::fromStdString(d.stats.summary()).contains("1 malformed lines skipped"));
+        // A record of another format in the same file is an error on its line.
+        write(path, "{\"text\": \"a\"}\n{\"instruction\": \"c\", \"output\": \"d\"}\n");
+        try {
+            SampleBuilder(t).loadSft(path.toStdString());
+            QFAIL("expected a format error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("line 2: record of format alpaca in a text dataset"), e.what());
+        }
+        // A JSON array file (alpaca_data.json style) works too.
+        const QString arrayPath = dir.filePath("data.json");
+        write(arrayPath, "[{\"instruction\": \"a\", \"output\": \"b\"}, {\"instruction\": \"c\", \"output\": \"d\"}]");
+        QCOMPARE(SampleBuilder(t).loadSft(arrayPath.toStdString()).samples.size(), std::size_t(2));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, SampleBuilder(t).loadSft(dir.filePath("missing.jsonl").toStdString()));
+    }
+
+    void truncationStatsAndDroppedSamples() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("long.jsonl");
+        write(path, "{\"instruction\": \"" + std::string(300, 'q') + "\", \"output\": \"b\"}\n{\"instruction\": \"a\", \"output\": \"b\"}\n");
+        SampleBuilderOptions o;
+        o.maxLength = 100;
+        const SftDataset d = SampleBuilder(chatmlTokenizer(), o).loadSft(path.toStdString());
+        QCOMPARE(d.stats.records, std::size_t(2));
+        QCOMPARE(d.stats.droppedWithoutTargets, std::size_t(1)); // the response was cut away entirely
+        QCOMPARE(d.samples.size(), std::size_t(1));
+        QVERIFY(d.stats.truncatedTokens > 200);
+    }
+
+    void preferencePairs() {
+        const Tokenizer t = chatmlTokenizer();
+        const SampleBuilder b(t);
+        const auto s = b.buildPreference(parse(R"({"prompt": "Best color?", "chosen": "Blue.", "rejected": "None."})"));
+        QVERIFY(QString::fromStdString(t.decode(s.prompt)).endsWith("<|im_start|>user\nBest color?<|im_end|>\n<|im_start|>assistant\n"));
+        QCOMPARE(QString::fromStdString(t.decode(s.chosen)), QString("Blue.<|im_end|>\n"));
+        QCOMPARE(QString::fromStdString(t.decode(s.rejected)), QString("None.<|im_end|>\n"));
+        // Conversational form.
+        const auto c = b.buildPreference(parse(R"({"prompt": [{"role": "user", "content": "Q"}],
+            "chosen": [{"role": "assistant", "content": "good"}], "rejected": [{"role": "assistant", "content": "bad"}]})"));
+        QCOMPARE(QString::fromStdString(t.decode(c.chosen)), QString("good<|im_end|>\n"));
+        SampleBuilderOptions o;
+        o.maxLength = 60;
+        std::size_t cut = 0;
+        ojson longRecord = ojson::object();
+        longRecord["prompt"] = "x";
+        longRecord["chosen"] = std::string(200, 'y');
+        longRecord["rejected"] = "z";
+        const auto tr = SampleBuilder(t, o).buildPreference(longRecord, "record", &cut);
+        QVERIFY(tr.prompt.size() + tr.chosen.size() <= 60);
+        QVERIFY(tr.prompt.size() + tr.rejected.size() <= 60);
+        QVERIFY(cut > 0);
+    }
+
+    // The preview's spans cover the rendered text and its token ranges tile it.
+    void previewForTheGui() {
+        const Tokenizer t = chatmlTokenizer();
+        const SampleBuilder b(t);
+        const auto record = parse(R"({"messages": [{"role": "user", "content": "héllo 你好"}, {"role": "assistant", "content": "ok 😀"}]})");
+        const SamplePreview p = b.preview(record);
+        QCOMPARE(p.format, SampleFormat::Chat);
+        QCOMPARE(p.spans.front().begin, std::size_t(0));
+        QCOMPARE(p.spans.back().end, p.text.size());
+        int trained = 0;
+        for (const auto& s : p.spans)
+            if (s.trained) {
+                ++trained;
+                QCOMPARE(QString::fromStdString(p.text.substr(s.begin, s.end - s.begin)), QString("ok 😀<|im_end|>\n"));
+            }
+        QCOMPARE(trained, 1);
+        const TokenizedSample s = b.buildSft(record);
+        QCOMPARE(p.tokens.size(), s.ids.size());
+        std::string rebuilt;
+        std::size_t cursor = 0;
+        for (std::size_t i = 0; i < p.tokens.size(); ++i) {
+            QCOMPARE(p.tokens[i].id, s.ids[i]);
+            QCOMPARE(p.tokens[i].label, s.labels[i]);
+            QVERIFY(p.tokens[i].begin == cursor || p.tokens[i].begin == p.tokens[i].end);
+            if (p.tokens[i].end > p.tokens[i].begin) {
+                rebuilt += p.text.substr(p.tokens[i].begin, p.tokens[i].end - p.tokens[i].begin);
+                cursor = p.tokens[i].end;
+            }
+        }
+        QCOMPARE(QString::fromStdString(rebuilt), QString::fromStdString(p.text));
+    }
+};
+
+QTEST_GUILESS_MAIN(SampleBuilderTest)
+#include "SampleBuilderTest.moc"
