@@ -109,27 +109,13 @@ torch::Tensor buildMask(const torch::Tensor& padMask, int64_t T, int64_t past, s
 }
 
 // q [B, nH, T, D]; k, v [B, nKV, S, D]; mask [Bm, 1, 1, T, S] or undefined. Returns [B, T, nH*D].
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
-                     bool causalNoMask) {
+// Query head j uses kv head j / rep: the rep query heads of each kv head are grouped into one
+// matrix, so keys and values are never repeated.
+torch::Tensor attendGrouped(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            const torch::Tensor& mask) {
     const int64_t B = q.size(0), nH = q.size(1), T = q.size(2), D = q.size(3);
     const int64_t nKV = k.size(1), S = k.size(2), rep = nH / nKV;
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-#if TORCH_VERSION_MAJOR >= 2
-    {
-        auto kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
-        auto vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
-        torch::Tensor out;
-        if (causalNoMask)
-            out = at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true);
-        else
-            out = at::scaled_dot_product_attention(q, kk, vv, mask.defined() ? mask.squeeze(1) : torch::Tensor(), 0.0,
-                                                   false);
-        return out.transpose(1, 2).reshape({B, T, nH * D});
-    }
-#else
-    (void)causalNoMask;
-    // Query head j uses kv head j / rep: group the rep query heads of each kv head into one
-    // matrix so keys and values are never repeated.
     auto qg = (q * scale).reshape({B, nKV, rep * T, D});
     auto scores = torch::matmul(qg, k.transpose(-1, -2));  // [B, nKV, rep*T, S]
     if (mask.defined())
@@ -139,7 +125,33 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
         probs = probs.to(q.scalar_type());
     auto out = torch::matmul(probs, v);  // [B, nKV, rep*T, D]
     return out.view({B, nH, T, D}).transpose(1, 2).reshape({B, T, nH * D});
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
+                     bool causalNoMask) {
+#if TORCH_VERSION_MAJOR >= 2
+    // Fused attention for prefill and training. Single-token decoding stays on the grouped
+    // matmuls: tiny there, and fused backends may plan per key length, which changes every step.
+    if (q.size(2) > 1) {
+        const int64_t B = q.size(0), nH = q.size(1), T = q.size(2), D = q.size(3);
+        const int64_t rep = nH / k.size(1);
+        c10::optional<torch::Tensor> attnMask;
+        if (!causalNoMask && mask.defined())
+            attnMask = mask.squeeze(1);
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+        auto out = at::scaled_dot_product_attention(q, k, v, attnMask, 0.0, causalNoMask, c10::nullopt,
+                                                    /*enable_gqa=*/rep > 1);
+#else
+        auto kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
+        auto vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+        auto out = at::scaled_dot_product_attention(q, kk, vv, attnMask, 0.0, causalNoMask);
 #endif
+        return out.transpose(1, 2).reshape({B, T, nH * D});
+    }
+#else
+    (void)causalNoMask;
+#endif
+    return attendGrouped(q, k, v, mask);
 }
 
 struct StepContext {

@@ -3,6 +3,8 @@
 #include "app/cli/Commands.h"
 
 #include "common/Error.h"
+#include "engine/AdapterSet.h"
+#include "engine/PeftAdapterIO.h"
 #include "engine/Runtime.h"
 #include "models/ArchitectureTable.h"
 #include "models/CausalLM.h"
@@ -12,7 +14,7 @@
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 #include "models/WeightFiles.h"
-#include "models/chat/JinjaTemplate.h"
+#include "models/chat/ChatTemplate.h"
 #include "models/tokenizer/Tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -81,32 +83,15 @@ std::optional<Tokenizer> tryTokenizer(const fs::path& dir, std::string* problem 
     }
 }
 
-// A rough family name of a chat template, from the markers it writes.
-std::string templateKind(const std::string& source) {
-    if (source.find("<|im_start|>") != std::string::npos)
-        return "chatml";
-    if (source.find("<|start_header_id|>") != std::string::npos)
-        return "llama3";
-    if (source.find("[INST]") != std::string::npos)
-        return "llama2/mistral [INST]";
-    if (source.find("<start_of_turn>") != std::string::npos)
-        return "gemma";
-    return "custom";
-}
-
-std::string renderChat(const Tokenizer& tok, const std::string& prompt) {
-    const std::string* source = tok.config().chatTemplate();
-    if (!source)
+// The prompt as a user turn in the model's own chat template, with the generation prompt.
+std::vector<int64_t> encodeChat(const Tokenizer& tok, const std::string& prompt) {
+    auto tpl = ChatTemplate::fromTokenizer(tok);
+    if (!tpl)
         throw Error("--chat: the model folder has no chat template (tokenizer_config.json chat_template or chat_template.jinja)");
-    jinja::Template tpl(*source);
-    nlohmann::ordered_json context;
-    context["messages"] = nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}});
-    context["add_generation_prompt"] = true;
-    if (auto b = tok.bosToken())
-        context["bos_token"] = *b;
-    if (auto e = tok.eosToken())
-        context["eos_token"] = *e;
-    return tpl.render(context).text;
+    ChatRenderOptions options;
+    options.addGenerationPrompt = true;
+    auto messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}});
+    return encodeRenderedChat(tok, tpl->render(messages, options));
 }
 
 LoadOptions loadOptions(const std::string& device, const std::string& dtype) {
@@ -115,6 +100,15 @@ LoadOptions loadOptions(const std::string& device, const std::string& dtype) {
     if (!dtype.empty() && dtype != "auto")
         o.dtype = parseDtype(dtype);
     return o;
+}
+
+// Wraps the model's projections with the PEFT adapter in `dir` (kept alive by the returned set).
+std::unique_ptr<engine::AdapterSet> attachAdapter(CausalLM& model, const std::string& dir) {
+    if (dir.empty())
+        return nullptr;
+    auto set = std::make_unique<engine::AdapterSet>(model);
+    engine::loadPeftAdapter(*set, dir);
+    return set;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,8 +139,12 @@ void runInspect(const fs::path& dir, bool asJson) {
     auto tok = tryTokenizer(dir, &tokProblem);
     std::string tmplKind = "none";
     if (tok) {
-        if (const std::string* t = tok->config().chatTemplate())
-            tmplKind = templateKind(*t);
+        try {
+            if (auto t = ChatTemplate::fromTokenizer(*tok))
+                tmplKind = t->kindName();
+        } catch (const Error& e) {
+            tmplKind = std::string("unreadable: ") + e.what();
+        }
     }
 
     if (asJson) {
@@ -228,7 +226,7 @@ void runInspect(const fs::path& dir, bool asJson) {
 
 // ---------------------------------------------------------------------------------------------
 struct GenerateArgs {
-    std::string dir, prompt, ids, device = "cpu", dtype = "auto";
+    std::string dir, prompt, ids, adapter, device = "cpu", dtype = "auto";
     bool chat = false, asJson = false, noStream = false;
     int64_t maxNewTokens = 64, topK = 0;
     double temperature = 0.0, topP = 1.0, repetitionPenalty = 1.0;
@@ -252,7 +250,7 @@ void runGenerate(const GenerateArgs& a) {
     std::vector<std::vector<int64_t>> prompts;
     if (!a.prompt.empty()) {
         if (a.chat)
-            prompts.push_back(tok->encode(renderChat(*tok, a.prompt), /*addSpecialTokens=*/false));
+            prompts.push_back(encodeChat(*tok, a.prompt));
         else
             prompts.push_back(tok->encode(a.prompt));
     } else {
@@ -261,6 +259,7 @@ void runGenerate(const GenerateArgs& a) {
         prompts = parseRows(a.ids, "--ids");
     }
     auto model = loadCausalLM(dir, loadOptions(a.device, a.dtype));
+    auto adapters = attachAdapter(*model, a.adapter);
     model->eval();
 
     GenerationOptions o;
@@ -336,7 +335,7 @@ void runGenerate(const GenerateArgs& a) {
 
 // ---------------------------------------------------------------------------------------------
 void runLogits(const std::string& dirText, const std::string& idsText, const std::string& maskText,
-               const std::string& out, const std::string& device, const std::string& dtype, bool hidden) {
+               const std::string& adapterDir, const std::string& out, const std::string& device, const std::string& dtype, bool hidden) {
     engine::applyThreadSettings({});
     auto rows = parseRows(idsText, "--ids");
     const int64_t B = static_cast<int64_t>(rows.size());
@@ -373,6 +372,7 @@ void runLogits(const std::string& dirText, const std::string& idsText, const std
         padded = true;
     }
     auto model = loadCausalLM(dirText, loadOptions(device, dtype));
+    auto adapters = attachAdapter(*model, adapterDir);
     model->eval();
     torch::NoGradGuard noGrad;
     torch::Tensor positions;
@@ -480,6 +480,7 @@ void registerModelCommands(CLI::App& app) {
         auto* prompt = cmd->add_option("--prompt", a->prompt, "Prompt text (needs tokenizer.json)");
         auto* ids = cmd->add_option("--ids", a->ids, "Prompt token ids: 1,2,3 (several rows: 1,2;3,4,5)");
         prompt->excludes(ids);
+        cmd->add_option("--adapter", a->adapter, "PEFT adapter folder to apply");
         cmd->add_flag("--chat", a->chat, "Wrap the prompt as a user turn with the model's chat template");
         cmd->add_option("--max-new-tokens", a->maxNewTokens, "Tokens to generate at most")->capture_default_str();
         cmd->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
@@ -497,18 +498,19 @@ void registerModelCommands(CLI::App& app) {
     {
         auto* cmd = app.add_subcommand("logits", "Dump logits for token ids to a safetensors file (parity checks)");
         struct Args {
-            std::string dir, ids, mask, out, device = "cpu", dtype = "auto";
+            std::string dir, ids, mask, adapter, out, device = "cpu", dtype = "auto";
             bool hidden = false;
         };
         auto a = std::make_shared<Args>();
         cmd->add_option("DIR", a->dir, "Hugging Face model folder")->required();
         cmd->add_option("--ids", a->ids, "Token ids: 1,2,3[;4,5,6] (shorter rows are left-padded)")->required();
         cmd->add_option("--mask", a->mask, "Attention mask per row: 1,1,1[;0,1,1]");
+        cmd->add_option("--adapter", a->adapter, "PEFT adapter folder to apply");
         cmd->add_option("--out", a->out, "Output .safetensors file")->required();
         cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
         cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
         cmd->add_flag("--hidden", a->hidden, "Also dump all hidden states");
-        cmd->callback([a] { runLogits(a->dir, a->ids, a->mask, a->out, a->device, a->dtype, a->hidden); });
+        cmd->callback([a] { runLogits(a->dir, a->ids, a->mask, a->adapter, a->out, a->device, a->dtype, a->hidden); });
     }
     {
         auto* cmd = app.add_subcommand("gen-bench", "Measure generation speed (prefill and decode tokens/s)");
