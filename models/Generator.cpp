@@ -99,7 +99,8 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t
         throw Error("generate: pad token id " + std::to_string(o.padTokenId) + " is outside the vocabulary");
     const std::vector<int64_t>& eos = o.eosTokenIds.empty() ? config.eosTokenIds : o.eosTokenIds;
 
-    torch::NoGradGuard noGrad;
+    // No autograd bookkeeping at all while decoding (cheaper than NoGradGuard per op).
+    c10::InferenceMode inference;
     const torch::Device device = model.device();
     const int64_t B = static_cast<int64_t>(prompts.size()), T = static_cast<int64_t>(maxLen);
 
