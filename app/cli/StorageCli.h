@@ -1,0 +1,38 @@
+// Helpers shared by the store's subcommands (runs, adapters): --db/--json options, opening the
+// store, and text/JSON formatting.
+#pragma once
+
+#include "storage/RecordJson.h"
+#include "storage/Store.h"
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace rslora::cli::storecli {
+
+struct Common {
+    std::string db;
+    bool json = false;
+};
+
+// Adds --db PATH and --json to a leaf command.
+void addCommon(CLI::App* cmd, Common& c);
+// --db, else $RSLORA_DB, else <data folder>/workbench.sqlite.
+std::unique_ptr<storage::Store> openStore(const Common& c);
+void printJson(const nlohmann::ordered_json& j);
+// One line of text for tables: control characters shown as escapes.
+std::string oneLine(const std::string& s);
+std::string fmtValue(double v);
+std::string fmtTime(std::optional<double> t);
+std::string pad(const std::string& s, size_t width);
+// "KEY" or "KEY=VALUE".
+std::optional<std::pair<std::string, std::string>> parseTag(const std::string& spec);
+nlohmann::ordered_json latestJson(const std::vector<storage::LatestMetric>& latest);
+nlohmann::ordered_json stringMapJson(const std::map<std::string, std::string>& m);
+
+void registerRunCommands(CLI::App& app);
+void registerAdapterCommands(CLI::App& app);
+
+} // namespace rslora::cli::storecli

@@ -1,0 +1,423 @@
+#include "storage/AdapterRepository.h"
+
+#include "common/Error.h"
+#include "storage/Database.h"
+#include "storage/Naming.h"
+#include "storage/Transaction.h"
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+#include <variant>
+
+namespace rslora::storage {
+namespace {
+
+#define RSLORA_ADAPTER_COLUMNS                                                                                   \
+    "a.id, a.uuid, a.task, a.variant, a.name, a.version, a.created_at, a.path, a.sha256, a.method, a.rank, "   \
+    "a.alpha, a.targets_json, a.trainable_params, a.stage, a.source_run_id, a.source_step, a.status, "          \
+    "a.is_current, a.deleted_at, a.notes"
+
+AdapterRecord readAdapter(const Statement& s) {
+    AdapterRecord a;
+    a.id = s.getInt(0);
+    a.uuid = s.getText(1);
+    a.task = s.getText(2);
+    a.variant = s.getText(3);
+    a.name = s.getText(4);
+    a.version = s.getInt(5);
+    a.createdAt = s.getDouble(6);
+    a.path = s.getText(7);
+    a.sha256 = s.getText(8);
+    a.method = s.getText(9);
+    a.rank = s.getOptInt(10);
+    a.alpha = s.getOptDouble(11);
+    auto targets = nlohmann::json::parse(s.getText(12), nullptr, false);
+    if (targets.is_array())
+        for (const auto& t : targets)
+            if (t.is_string())
+                a.targets.push_back(t.get<std::string>());
+    a.trainableParams = s.getOptInt(13);
+    a.stage = s.getText(14);
+    a.sourceRunId = s.getOptInt(15);
+    a.sourceStep = s.getOptInt(16);
+    a.status = adapterStatusFromString(s.getText(17));
+    a.current = s.getInt(18) != 0;
+    a.deletedAt = s.getOptDouble(19);
+    a.notes = s.getText(20);
+    return a;
+}
+
+bool isUniqueViolation(const DatabaseError& e) { return e.code() == SQLITE_CONSTRAINT_UNIQUE; }
+
+using Bind = std::variant<int64_t, double, std::string>;
+
+} // namespace
+
+int64_t AdapterRepository::nextVersion(const std::string& task) {
+    auto st = m_db.cached("SELECT coalesce(max(version), 0) + 1 FROM adapters WHERE task = ?");
+    st->bind(1, task);
+    st->step();
+    return st->getInt(0);
+}
+
+AdapterRecord AdapterRepository::create(const NewAdapter& n) {
+    if (n.task.empty())
+        throw rslora::Error("an adapter needs a task name");
+    Transaction tx(m_db);
+    int64_t version = nextVersion(n.task);
+    double created = n.createdAt > 0 ? n.createdAt : nowSeconds();
+    std::string name = n.name.empty() ? defaultAdapterName(n.task, n.variant, version, created) : n.name;
+    std::string uuid = n.uuid.empty() ? newUuid() : n.uuid;
+    std::string path = n.path.empty() ? adapterFolder(m_root, n.task, version, uuid).string() : n.path;
+    auto st = m_db.cached(
+        "INSERT INTO adapters (uuid, task, variant, name, version, created_at, path, sha256, method, rank, alpha, "
+        "targets_json, trainable_params, stage, source_run_id, source_step, status, notes) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    st->bindAll(uuid, n.task, n.variant, name, version, created, path, n.sha256, n.method, n.rank, n.alpha,
+                nlohmann::json(n.targets).dump(), n.trainableParams, n.stage, n.sourceRunId, n.sourceStep,
+                toString(n.status == AdapterStatus::Released ? AdapterStatus::Draft : n.status), n.notes);
+    try {
+        st->run();
+    } catch (const DatabaseError& e) {
+        if (isUniqueViolation(e))
+            throw rslora::Error("cannot create adapter \"" + name + "\": an adapter with that name (or uuid) exists",
+                                "choose another name, or leave it empty for the default");
+        throw;
+    }
+    int64_t id = m_db.lastInsertId();
+    if (n.status == AdapterStatus::Released)
+        setCurrentLocked(id, n.task);
+    tx.commit();
+    return require(id);
+}
+
+std::optional<AdapterRecord> AdapterRepository::get(int64_t id) {
+    auto st = m_db.cached("SELECT " RSLORA_ADAPTER_COLUMNS " FROM adapters a WHERE a.id = ?");
+    st->bind(1, id);
+    if (!st->step())
+        return std::nullopt;
+    return readAdapter(*st);
+}
+
+AdapterRecord AdapterRepository::require(int64_t id) {
+    auto a = get(id);
+    if (!a)
+        throw rslora::Error("no adapter with id " + std::to_string(id) + " in " + m_db.path().string());
+    return *a;
+}
+
+std::optional<AdapterRecord> AdapterRepository::findByUuid(const std::string& uuid) {
+    auto st = m_db.cached("SELECT " RSLORA_ADAPTER_COLUMNS " FROM adapters a WHERE a.uuid = ?");
+    st->bind(1, uuid);
+    if (!st->step())
+        return std::nullopt;
+    return readAdapter(*st);
+}
+
+std::optional<AdapterRecord> AdapterRepository::findByName(const std::string& name) {
+    auto st = m_db.cached("SELECT " RSLORA_ADAPTER_COLUMNS " FROM adapters a WHERE a.name = ? AND a.deleted_at IS NULL");
+    st->bind(1, name);
+    if (!st->step())
+        return std::nullopt;
+    return readAdapter(*st);
+}
+
+AdapterRecord AdapterRepository::resolve(const std::string& reference) {
+    std::string ref = reference;
+    if (!ref.empty() && ref[0] == '#')
+        ref.erase(0, 1);
+    if (!ref.empty() && ref.size() < 16 && ref.find_first_not_of("0123456789") == std::string::npos)
+        if (auto a = get(std::stoll(ref)))
+            return *a;
+    std::vector<int64_t> ids;
+    auto collect = [&](const char* sql, auto... values) {
+        Statement st(m_db, sql);
+        st.bindAll(values...);
+        while (st.step())
+            ids.push_back(st.getInt(0));
+    };
+    collect("SELECT id FROM adapters WHERE name = ? ORDER BY deleted_at IS NOT NULL, id DESC", reference);
+    if (ids.size() > 1)
+        ids.resize(1); // a live name is unique; older deleted namesakes lose
+    if (ids.empty())
+        collect("SELECT id FROM adapters WHERE uuid = ?", reference);
+    if (ids.empty() && reference.size() > 8 && reference.compare(reference.size() - 8, 8, "@current") == 0) {
+        if (auto a = current(reference.substr(0, reference.size() - 8)))
+            return *a;
+        throw rslora::Error("task \"" + reference.substr(0, reference.size() - 8) + "\" has no current adapter",
+                            "release a version first: rslora adapters release <adapter>");
+    }
+    auto colon = reference.rfind(':');
+    if (ids.empty() && colon != std::string::npos) {
+        std::string v = reference.substr(colon + 1);
+        if (!v.empty() && (v[0] == 'v' || v[0] == 'V'))
+            v.erase(0, 1);
+        if (!v.empty() && v.size() < 12 && v.find_first_not_of("0123456789") == std::string::npos)
+            collect("SELECT id FROM adapters WHERE task = ? AND version = ?", reference.substr(0, colon),
+                    static_cast<int64_t>(std::stoll(v)));
+    }
+    if (ids.empty())
+        throw rslora::Error("no adapter matches \"" + reference + "\" (an id, a name, task:vN, task@current or a uuid)",
+                            "list them with: rslora adapters list");
+    return require(ids.front());
+}
+
+std::vector<AdapterRecord> AdapterRepository::list(const AdapterFilter& f) {
+    std::vector<Bind> binds;
+    std::string sql = "SELECT " RSLORA_ADAPTER_COLUMNS;
+    bool byMetric = !f.metric.empty();
+    if (byMetric) {
+        sql += f.higherIsBetter ? ", max(e.value) AS score" : ", min(e.value) AS score";
+        sql += " FROM adapters a JOIN evaluations e ON e.adapter_id = a.id AND e.metric = ?";
+        binds.emplace_back(f.metric);
+        if (!f.dataset.empty()) {
+            sql += " AND e.dataset = ?";
+            binds.emplace_back(f.dataset);
+        }
+    } else {
+        sql += " FROM adapters a";
+    }
+    sql += " WHERE 1";
+    if (!f.task.empty()) {
+        sql += " AND a.task = ?";
+        binds.emplace_back(f.task);
+    }
+    if (!f.statuses.empty()) {
+        sql += " AND a.status IN (";
+        for (size_t i = 0; i < f.statuses.size(); ++i) {
+            sql += i ? ",?" : "?";
+            binds.emplace_back(std::string(toString(f.statuses[i])));
+        }
+        sql += ")";
+    }
+    if (!f.method.empty()) {
+        sql += " AND instr(a.method, ?) > 0";
+        binds.emplace_back(f.method);
+    }
+    if (f.rank) {
+        sql += " AND a.rank = ?";
+        binds.emplace_back(*f.rank);
+    }
+    if (f.tag) {
+        sql += " AND EXISTS (SELECT 1 FROM adapter_tags t WHERE t.adapter_id = a.id AND t.key = ?";
+        binds.emplace_back(f.tag->first);
+        if (!f.tag->second.empty()) {
+            sql += " AND t.value = ?";
+            binds.emplace_back(f.tag->second);
+        }
+        sql += ")";
+    }
+    if (f.sourceRunId) {
+        sql += " AND a.source_run_id = ?";
+        binds.emplace_back(*f.sourceRunId);
+    }
+    if (!f.includeDeleted)
+        sql += " AND a.deleted_at IS NULL";
+    if (f.currentOnly)
+        sql += " AND a.is_current = 1";
+    if (byMetric) {
+        sql += " GROUP BY a.id HAVING score IS NOT NULL";
+        if (f.minValue) {
+            sql += " AND score >= ?";
+            binds.emplace_back(*f.minValue);
+        }
+        if (f.maxValue) {
+            sql += " AND score <= ?";
+            binds.emplace_back(*f.maxValue);
+        }
+    }
+    if (byMetric && f.orderByMetric)
+        sql += f.higherIsBetter ? " ORDER BY score DESC, a.id" : " ORDER BY score ASC, a.id";
+    else
+        sql += " ORDER BY a.task, a.version";
+    if (f.limit > 0) {
+        sql += " LIMIT ?";
+        binds.emplace_back(static_cast<int64_t>(f.limit));
+    }
+    Statement st(m_db, sql);
+    int i = 0;
+    for (const Bind& b : binds)
+        std::visit([&](const auto& v) { st.bind(++i, v); }, b);
+    std::vector<AdapterRecord> out;
+    while (st.step())
+        out.push_back(readAdapter(st));
+    return out;
+}
+
+std::vector<TaskSummary> AdapterRepository::tasks() {
+    auto st = m_db.cached(
+        "SELECT task, sum(deleted_at IS NULL), max(CASE WHEN is_current = 1 THEN version END), max(version) "
+        "FROM adapters GROUP BY task ORDER BY task");
+    std::vector<TaskSummary> out;
+    while (st->step())
+        out.push_back({st->getText(0), st->getInt(1), st->getOptInt(2), st->getInt(3)});
+    return out;
+}
+
+std::optional<AdapterRecord> AdapterRepository::current(const std::string& task) {
+    auto st = m_db.cached("SELECT " RSLORA_ADAPTER_COLUMNS " FROM adapters a WHERE a.task = ? AND a.is_current = 1");
+    st->bind(1, task);
+    if (!st->step())
+        return std::nullopt;
+    return readAdapter(*st);
+}
+
+void AdapterRepository::rename(int64_t id, const std::string& name) {
+    if (name.empty())
+        throw rslora::Error("an adapter name cannot be empty");
+    auto st = m_db.cached("UPDATE adapters SET name = ? WHERE id = ?");
+    st->bindAll(name, id);
+    try {
+        st->run();
+    } catch (const DatabaseError& e) {
+        if (isUniqueViolation(e))
+            throw rslora::Error("cannot rename adapter " + std::to_string(id) + " to \"" + name +
+                                "\": another adapter has that name");
+        throw;
+    }
+    if (m_db.changes() == 0)
+        throw rslora::Error("no adapter with id " + std::to_string(id));
+}
+
+void AdapterRepository::setNotes(int64_t id, const std::string& notes) {
+    auto st = m_db.cached("UPDATE adapters SET notes = ? WHERE id = ?");
+    st->bindAll(notes, id);
+    st->run();
+}
+
+void AdapterRepository::setFiles(int64_t id, const std::string& path, const std::string& sha256) {
+    auto st = m_db.cached("UPDATE adapters SET path = ?, sha256 = ? WHERE id = ?");
+    st->bindAll(path, sha256, id);
+    st->run();
+}
+
+void AdapterRepository::setStage(int64_t id, const std::string& stage) {
+    auto st = m_db.cached("UPDATE adapters SET stage = ? WHERE id = ?");
+    st->bindAll(stage, id);
+    st->run();
+}
+
+void AdapterRepository::setCurrentLocked(int64_t id, const std::string& task) {
+    {
+        auto clear = m_db.cached("UPDATE adapters SET is_current = 0 WHERE task = ? AND is_current = 1");
+        clear->bind(1, task);
+        clear->run();
+    }
+    auto set = m_db.cached("UPDATE adapters SET status = 'released', is_current = 1 WHERE id = ?");
+    set->bind(1, id);
+    set->run();
+}
+
+void AdapterRepository::fallBackCurrent(const std::string& task) {
+    auto st = m_db.cached("SELECT id FROM adapters WHERE task = ? AND status = 'released' AND deleted_at IS NULL "
+                          "ORDER BY version DESC LIMIT 1");
+    st->bind(1, task);
+    if (st->step()) {
+        int64_t id = st->getInt(0);
+        st->reset();
+        setCurrentLocked(id, task);
+    }
+}
+
+void AdapterRepository::release(int64_t id) {
+    Transaction tx(m_db);
+    AdapterRecord a = require(id);
+    if (a.deletedAt)
+        throw rslora::Error("adapter \"" + a.name + "\" is deleted; restore it before releasing it");
+    setCurrentLocked(id, a.task);
+    tx.commit();
+}
+
+AdapterRecord AdapterRepository::rollback(const std::string& task, std::optional<int64_t> targetId) {
+    Transaction tx(m_db);
+    int64_t target = 0;
+    if (targetId) {
+        AdapterRecord a = require(*targetId);
+        if (a.task != task)
+            throw rslora::Error("adapter \"" + a.name + "\" belongs to task \"" + a.task + "\", not \"" + task + "\"");
+        if (a.deletedAt || a.status == AdapterStatus::Archived)
+            throw rslora::Error("cannot roll back to \"" + a.name + "\": it is " +
+                                (a.deletedAt ? "deleted" : "archived"),
+                                a.deletedAt ? "restore it first" : "unarchive it first");
+        target = a.id;
+    } else {
+        auto cur = current(task);
+        if (!cur)
+            throw rslora::Error("task \"" + task + "\" has no current adapter to roll back from");
+        auto st = m_db.cached("SELECT id FROM adapters WHERE task = ? AND status = 'released' AND deleted_at IS NULL "
+                              "AND version < ? ORDER BY version DESC LIMIT 1");
+        st->bindAll(task, cur->version);
+        if (!st->step())
+            throw rslora::Error("task \"" + task + "\" has no released version older than v" +
+                                std::to_string(cur->version) + " to roll back to");
+        target = st->getInt(0);
+    }
+    setCurrentLocked(target, task);
+    tx.commit();
+    return require(target);
+}
+
+void AdapterRepository::archive(int64_t id) {
+    Transaction tx(m_db);
+    AdapterRecord a = require(id);
+    auto st = m_db.cached("UPDATE adapters SET status = 'archived', is_current = 0 WHERE id = ?");
+    st->bind(1, id);
+    st->run();
+    if (a.current)
+        fallBackCurrent(a.task);
+    tx.commit();
+}
+
+void AdapterRepository::unarchive(int64_t id) {
+    auto st = m_db.cached("UPDATE adapters SET status = 'released' WHERE id = ? AND status = 'archived'");
+    st->bind(1, id);
+    st->run();
+}
+
+void AdapterRepository::softDelete(int64_t id) {
+    Transaction tx(m_db);
+    AdapterRecord a = require(id);
+    auto st = m_db.cached("UPDATE adapters SET deleted_at = coalesce(deleted_at, ?), is_current = 0 WHERE id = ?");
+    st->bindAll(nowSeconds(), id);
+    st->run();
+    if (a.current)
+        fallBackCurrent(a.task);
+    tx.commit();
+}
+
+void AdapterRepository::restore(int64_t id) {
+    auto st = m_db.cached("UPDATE adapters SET deleted_at = NULL WHERE id = ?");
+    st->bind(1, id);
+    try {
+        st->run();
+    } catch (const DatabaseError& e) {
+        if (isUniqueViolation(e))
+            throw rslora::Error("cannot restore adapter " + std::to_string(id) +
+                                ": a live adapter now has its name; rename one of them first");
+        throw;
+    }
+}
+
+void AdapterRepository::setTag(int64_t id, const std::string& key, const std::string& value) {
+    auto st = m_db.cached("INSERT INTO adapter_tags (adapter_id, key, value) VALUES (?, ?, ?) "
+                          "ON CONFLICT (adapter_id, key) DO UPDATE SET value = excluded.value");
+    st->bindAll(id, key, value);
+    st->run();
+}
+
+void AdapterRepository::removeTag(int64_t id, const std::string& key) {
+    auto st = m_db.cached("DELETE FROM adapter_tags WHERE adapter_id = ? AND key = ?");
+    st->bindAll(id, key);
+    st->run();
+}
+
+Tags AdapterRepository::tags(int64_t id) {
+    auto st = m_db.cached("SELECT key, value FROM adapter_tags WHERE adapter_id = ?");
+    st->bind(1, id);
+    Tags out;
+    while (st->step())
+        out[st->getText(0)] = st->getText(1);
+    return out;
+}
+
+} // namespace rslora::storage

@@ -1,0 +1,114 @@
+// Adapter versions: numbering per task, default names, release / rollback / archive / soft delete,
+// tags, and search by task, tag, method, rank, status and evaluation metric.
+#pragma once
+
+#include "storage/Records.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rslora::storage {
+
+class Database;
+
+struct AdapterFilter {
+    std::string task;                    // exact; empty = all tasks
+    std::vector<AdapterStatus> statuses; // empty = all
+    std::string method;                  // substring of the method summary; empty = all
+    std::optional<int64_t> rank;
+    std::optional<std::pair<std::string, std::string>> tag; // an empty value matches any value
+    std::optional<int64_t> sourceRunId;
+    bool includeDeleted = false;
+    bool currentOnly = false;
+    // Keep adapters with an evaluation of `metric` (on `dataset` when not empty) and, when given,
+    // value >= minValue / <= maxValue. With orderByMetric, best first (higherIsBetter decides).
+    std::string metric;
+    std::string dataset;
+    std::optional<double> minValue;
+    std::optional<double> maxValue;
+    bool orderByMetric = false;
+    bool higherIsBetter = true;
+    int limit = 0;
+};
+
+// What create() needs; everything else gets defaults (name, version, path, uuid, time).
+struct NewAdapter {
+    std::string task;
+    std::string variant;
+    std::string name;                    // empty: <task>_<variant>_v<N>_<YYYYMMDD>
+    std::string path;                    // empty: adapterFolder(root, task, N, uuid) (created by the caller)
+    std::string sha256;
+    std::string method;
+    std::optional<int64_t> rank;
+    std::optional<double> alpha;
+    std::vector<std::string> targets;
+    std::optional<int64_t> trainableParams;
+    std::string stage;
+    std::optional<int64_t> sourceRunId;
+    std::optional<int64_t> sourceStep;
+    AdapterStatus status = AdapterStatus::Draft;
+    std::string notes;
+    std::string uuid;                    // empty: a new one (imports keep theirs)
+    double createdAt = 0;                // 0: now
+};
+
+struct TaskSummary {
+    std::string task;
+    int64_t versions = 0;                // not counting soft-deleted ones
+    std::optional<int64_t> currentVersion;
+    int64_t latestVersion = 0;
+};
+
+class AdapterRepository {
+public:
+    AdapterRepository(Database& db, const std::filesystem::path& adapterRoot) : m_db(db), m_root(adapterRoot) {}
+
+    // Assigns the next version of the task (max + 1, deleted versions included, so numbers are never
+    // reused) inside an IMMEDIATE transaction, so concurrent processes never collide.
+    AdapterRecord create(const NewAdapter& adapter);
+    std::optional<AdapterRecord> get(int64_t id);
+    AdapterRecord require(int64_t id);
+    // "12" / "#12" (id), a name, "task:vN" / "task:N", "task@current", or a uuid. Throws when
+    // nothing or more than one adapter matches.
+    AdapterRecord resolve(const std::string& reference);
+    std::optional<AdapterRecord> findByUuid(const std::string& uuid);
+    // The live (not soft-deleted) adapter with exactly this name.
+    std::optional<AdapterRecord> findByName(const std::string& name);
+    std::vector<AdapterRecord> list(const AdapterFilter& filter = {});
+    std::vector<TaskSummary> tasks();
+    std::optional<AdapterRecord> current(const std::string& task);
+    int64_t nextVersion(const std::string& task);
+
+    void rename(int64_t id, const std::string& name);
+    void setNotes(int64_t id, const std::string& notes);
+    void setFiles(int64_t id, const std::string& path, const std::string& sha256);
+    void setStage(int64_t id, const std::string& stage);
+
+    // Status released and current version of its task (the previous current one stays released).
+    void release(int64_t id);
+    // Makes an older (or any non-archived, non-deleted) version current; releases it if it was a
+    // draft. Without a target, the newest released version below the current one becomes current.
+    // Returns the adapter that is now current.
+    AdapterRecord rollback(const std::string& task, std::optional<int64_t> targetId = std::nullopt);
+    // Status archived; when it was current, the newest remaining released version becomes current.
+    void archive(int64_t id);
+    // Back to released (not current).
+    void unarchive(int64_t id);
+    // Hidden from lists; files stay. When it was current, the same fallback as archive().
+    void softDelete(int64_t id);
+    void restore(int64_t id);
+
+    void setTag(int64_t id, const std::string& key, const std::string& value = {});
+    void removeTag(int64_t id, const std::string& key);
+    Tags tags(int64_t id);
+
+private:
+    void setCurrentLocked(int64_t id, const std::string& task);
+    void fallBackCurrent(const std::string& task);
+    Database& m_db;
+    std::filesystem::path m_root;
+};
+
+} // namespace rslora::storage

@@ -1,0 +1,241 @@
+// importBundle(): a run bundle folder into the store, all or nothing.
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "common/Sha256.h"
+#include "storage/Csv.h"
+#include "storage/Naming.h"
+#include "storage/RunBundle.h"
+#include "storage/Store.h"
+#include "storage/Transaction.h"
+
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace rslora::storage {
+namespace {
+
+// Adapter folders copied next to their final place before the transaction (the slow part runs
+// without the write lock), moved into place inside it, and removed again if anything fails.
+class StagedFolders {
+public:
+    explicit StagedFolders(fs::path root) : m_root(std::move(root)) {}
+    ~StagedFolders() {
+        std::error_code ec;
+        for (const auto& p : m_staged)
+            fs::remove_all(p, ec);
+        if (!m_committed)
+            for (const auto& p : m_placed)
+                fs::remove_all(p, ec);
+    }
+    fs::path stage(const fs::path& source) {
+        fs::create_directories(m_root);
+        fs::path staging = m_root / (".import-" + newUuid());
+        m_staged.push_back(staging);
+        fs::copy(source, staging, fs::copy_options::recursive);
+        return staging;
+    }
+    // Moves a staged copy to `target`, or beside it (target-2, -3, ...) when that name is taken, as
+    // when two stores share a folder. Returns where it went.
+    fs::path place(const fs::path& staging, const fs::path& target) {
+        fs::path dest = target;
+        for (int i = 2; fs::exists(dest); ++i)
+            dest = target.string() + "-" + std::to_string(i);
+        fs::create_directories(dest.parent_path());
+        fs::rename(staging, dest);
+        m_staged.erase(std::find(m_staged.begin(), m_staged.end(), staging));
+        m_placed.push_back(dest);
+        fsyncPath(dest.parent_path(), true);
+        return dest;
+    }
+    void commit() { m_committed = true; }
+
+private:
+    fs::path m_root;
+    std::vector<fs::path> m_staged;
+    std::vector<fs::path> m_placed;
+    bool m_committed = false;
+};
+
+size_t importMetrics(Store& store, const fs::path& file, int64_t runId, ImportResult& result) {
+    if (!fs::exists(file))
+        return 0;
+    CsvReader csv(file);
+    std::vector<std::string> f;
+    if (!csv.next(f) || f.size() != 4 || f[0] != "key" || f[1] != "step" || f[2] != "wall_time" || f[3] != "value")
+        throw rslora::Error(file.string() + ": line 1: expected the header key,step,wall_time,value");
+    MetricsIngest& ingest = store.metricsIngest();
+    std::map<std::string, int64_t> keys;
+    std::vector<MetricsIngest::Point> batch;
+    size_t total = 0;
+    auto flush = [&] {
+        ingest.insert(batch, false);
+        total += batch.size();
+        batch.clear();
+    };
+    while (csv.next(f)) {
+        if (f.size() == 1 && f[0].empty())
+            continue; // blank line
+        if (f.size() != 4)
+            throw rslora::Error(file.string() + ": line " + std::to_string(csv.line()) + ": expected 4 fields, found " +
+                                std::to_string(f.size()));
+        try {
+            auto it = keys.find(f[0]);
+            if (it == keys.end())
+                it = keys.emplace(f[0], ingest.keyId(f[0])).first;
+            batch.push_back({runId, it->second, parseInt(f[1]), parseDouble(f[2]), parseDouble(f[3])});
+        } catch (const rslora::Error& e) {
+            throw rslora::Error(file.string() + ": line " + std::to_string(csv.line()) + ": " + e.what());
+        }
+        if (batch.size() >= 50000)
+            flush();
+    }
+    flush();
+    if (csv.truncated())
+        result.warnings.push_back(file.string() + ": skipped an incomplete last line (the writer was interrupted)");
+    return total;
+}
+
+} // namespace
+
+ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions& options) {
+    BundleContents b = readBundle(dir);
+    ImportResult result;
+    RunRecord run = b.run;
+    if (run.uuid.empty())
+        run.uuid = newUuid();
+    if (auto existing = store.runs().findByUuid(run.uuid)) {
+        if (!options.asNew)
+            throw rslora::Error("run " + run.uuid + " from " + dir.string() + " is already in the store as run #" +
+                                    std::to_string(existing->id) + " (\"" + existing->name + "\")",
+                                "import it as a copy with --as-new, or delete the stored run first");
+        run.uuid = newUuid();
+    }
+
+    // Check every adapter folder before touching anything.
+    for (const BundleAdapter& a : b.adapters) {
+        fs::path folder = dir / a.dir;
+        if (a.dir.find("..") != std::string::npos || fs::path(a.dir).is_absolute())
+            throw rslora::Error(dir.string() + "/run.json: adapter \"" + a.record.name + "\" has the folder \"" + a.dir +
+                                "\", which is outside the bundle");
+        if (!fs::is_directory(folder))
+            throw rslora::Error("bundle adapter \"" + a.record.name + "\": folder " + folder.string() + " is missing");
+        if (!a.record.sha256.empty()) {
+            std::string actual = Sha256::directoryHex(folder);
+            if (actual != a.record.sha256)
+                throw rslora::Error("bundle adapter \"" + a.record.name + "\": the files in " + folder.string() +
+                                        " hash to " + actual + ", but run.json says " + a.record.sha256,
+                                    "the bundle was changed or damaged after it was written");
+        }
+    }
+    StagedFolders folders(store.adapterRoot());
+    std::vector<fs::path> staged;
+    if (options.copyAdapters)
+        for (const BundleAdapter& a : b.adapters)
+            staged.push_back(folders.stage(dir / a.dir));
+
+    Transaction tx(store.database());
+    std::string project = options.project.empty() ? b.project : options.project;
+    run.projectId = project.empty() ? 1 : store.runs().ensureProject(project);
+    if (run.status == RunStatus::Running || run.status == RunStatus::Paused || run.status == RunStatus::Queued) {
+        std::string was = toString(run.status);
+        run.status = RunStatus::Interrupted;
+        if (run.errorMessage.empty())
+            run.errorMessage = "imported from a bundle whose run was still " + was + " when it was written";
+    }
+    run.pid.reset();
+    run.heartbeat.reset();
+    run.id = 0;
+    result.runId = store.runs().create(run);
+    if (!b.params.empty())
+        store.runs().setParams(result.runId, b.params);
+    for (const auto& [k, v] : b.tags)
+        store.runs().setTag(result.runId, k, v);
+    result.metrics = importMetrics(store, dir / "metrics.csv", result.runId, result);
+
+    std::map<std::string, int64_t> byUuid; // bundle adapter uuid -> new id
+    for (size_t i = 0; i < b.adapters.size(); ++i) {
+        const BundleAdapter& a = b.adapters[i];
+        NewAdapter n;
+        const AdapterRecord& r = a.record;
+        n.task = r.task;
+        n.variant = r.variant;
+        n.name = r.name;
+        n.sha256 = r.sha256;
+        n.method = r.method;
+        n.rank = r.rank;
+        n.alpha = r.alpha;
+        n.targets = r.targets;
+        n.trainableParams = r.trainableParams;
+        n.stage = r.stage;
+        n.sourceRunId = result.runId;
+        n.sourceStep = r.sourceStep;
+        n.status = r.status == AdapterStatus::Archived ? AdapterStatus::Archived : AdapterStatus::Draft;
+        n.notes = r.notes;
+        n.createdAt = r.createdAt;
+        n.uuid = r.uuid;
+        if (!n.uuid.empty() && store.adapters().findByUuid(n.uuid)) {
+            if (!options.asNew)
+                throw rslora::Error("adapter " + n.uuid + " (\"" + r.name + "\") is already in the store",
+                                    "import the bundle as a copy with --as-new");
+            n.uuid.clear();
+        }
+        if (!n.name.empty() && store.adapters().findByName(n.name)) {
+            result.warnings.push_back("adapter name \"" + n.name + "\" is taken here; the import got the default name");
+            n.name.clear();
+        }
+        if (!options.copyAdapters)
+            n.path = fs::absolute(dir / a.dir).string();
+        AdapterRecord created = store.adapters().create(n);
+        if (options.copyAdapters) {
+            fs::path placed = folders.place(staged[i], created.path);
+            if (placed != fs::path(created.path))
+                store.adapters().setFiles(created.id, placed.string(), created.sha256);
+        }
+        if (r.version > 0)
+            store.adapters().setTag(created.id, "imported_version", std::to_string(r.version));
+        for (const auto& [k, v] : a.tags)
+            store.adapters().setTag(created.id, k, v);
+        for (const BundleEvaluation& e : a.evaluations) {
+            EvaluationRecord ev;
+            ev.adapterId = created.id;
+            ev.runId = result.runId;
+            ev.dataset = e.dataset;
+            ev.datasetSha256 = e.datasetSha256;
+            ev.metric = e.metric;
+            ev.value = e.value;
+            store.evaluations().record(ev);
+        }
+        if (!r.uuid.empty())
+            byUuid[r.uuid] = created.id;
+        result.adapterIds.push_back(created.id);
+    }
+    // Lineage last, once every adapter of the bundle exists.
+    for (size_t i = 0; i < b.adapters.size(); ++i) {
+        for (const BundleParent& p : b.adapters[i].parents) {
+            std::optional<int64_t> parent;
+            if (auto it = byUuid.find(p.uuid); it != byUuid.end())
+                parent = it->second;
+            else if (auto existing = store.adapters().findByUuid(p.uuid))
+                parent = existing->id;
+            if (!parent) {
+                result.warnings.push_back("adapter \"" + b.adapters[i].record.name + "\": parent " + p.uuid +
+                                          " is neither in the bundle nor in the store; lineage edge left out");
+                continue;
+            }
+            LineageEdge e;
+            e.childId = result.adapterIds[i];
+            e.parentId = *parent;
+            e.kind = p.kind;
+            e.weight = p.weight;
+            e.method = p.method;
+            e.detailsJson = p.detailsJson;
+            store.lineage().add(e);
+        }
+    }
+    tx.commit();
+    folders.commit();
+    return result;
+}
+
+} // namespace rslora::storage

@@ -1,0 +1,166 @@
+#include "storage/Database.h"
+
+#include <cstring>
+#include <fstream>
+#include <sqlite3.h>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace rslora::storage {
+namespace {
+
+constexpr char kSqliteMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+
+const char* kUntouchedHint = "the file was left untouched; pass another path with --db (or RSLORA_DB), "
+                             "or move the file away";
+
+// Refuses a file that SQLite would reject only later (or, for a short file, might even rewrite).
+void checkHeader(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        return;
+    if (!fs::is_regular_file(path, ec))
+        throw rslora::Error("cannot open database " + path.string() + ": not a regular file", kUntouchedHint);
+    auto size = fs::file_size(path, ec);
+    if (ec || size == 0)
+        return;
+    std::ifstream in(path, std::ios::binary);
+    char head[16] = {};
+    in.read(head, sizeof head);
+    if (!in && size >= 16)
+        throw rslora::Error("cannot read database " + path.string(), kUntouchedHint);
+    if (size < 100 || std::memcmp(head, kSqliteMagic, sizeof head) != 0)
+        throw rslora::Error("cannot open database " + path.string() +
+                                ": it is not an SQLite database (its first bytes are not \"SQLite format 3\")",
+                            kUntouchedHint);
+}
+
+} // namespace
+
+DatabaseError::DatabaseError(const std::string& message, int code, std::string hint)
+    : rslora::Error(message, std::move(hint)), m_code(code) {}
+
+bool DatabaseError::isBusy() const noexcept {
+    return (m_code & 0xff) == SQLITE_BUSY || (m_code & 0xff) == SQLITE_LOCKED;
+}
+
+Database::Database(const fs::path& path, Options options) : m_path(path), m_options(options) {
+    checkHeader(path);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+        if (!options.create || options.readOnly)
+            throw rslora::Error("database " + path.string() + " does not exist",
+                                "run a command that creates it (e.g. rslora runs list), or check --db / RSLORA_DB");
+        if (path.has_parent_path())
+            fs::create_directories(path.parent_path(), ec);
+    }
+    int flags = SQLITE_OPEN_NOMUTEX | (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+    if (options.create && !options.readOnly)
+        flags |= SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+        std::string msg = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
+        sqlite3_close_v2(m_db);
+        m_db = nullptr;
+        throw DatabaseError("cannot open database " + path.string() + ": " + msg, rc, kUntouchedHint);
+    }
+    sqlite3_extended_result_codes(m_db, 1);
+    sqlite3_busy_timeout(m_db, static_cast<int>(m_options.busyTimeout.count()));
+}
+
+Database::~Database() {
+    m_cache.clear(); // statements first: close_v2 would otherwise keep the handle as a zombie
+    if (m_db)
+        sqlite3_close_v2(m_db);
+}
+
+void Database::configure() {
+    exec("PRAGMA foreign_keys = ON");
+    if (m_options.readOnly)
+        return;
+    // WAL: readers never block the writer; NORMAL sync is durable against a killed process (only a
+    // power cut can lose the last commits), which is the crash model of a training run.
+    int64_t attempts = 0;
+    for (;;) {
+        Statement st(*this, "PRAGMA journal_mode = WAL");
+        try {
+            if (st.step() && st.getText(0) == "wal")
+                break;
+            throw rslora::Error("database " + m_path.string() + " cannot use write-ahead logging",
+                                "keep the database on a local file system (not a network share)");
+        } catch (const DatabaseError& e) {
+            if (!e.isBusy() || ++attempts > 200)
+                throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    exec("PRAGMA synchronous = NORMAL");
+}
+
+void Database::exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string msg = err ? err : sqlite3_errstr(rc);
+        sqlite3_free(err);
+        throw DatabaseError("database " + m_path.string() + ": " + msg + " (in \"" + sql.substr(0, 120) + "\")", rc,
+                            (rc & 0xff) == SQLITE_BUSY ? "another program holds the database for too long" : "");
+    }
+}
+
+void Database::execRetrying(const std::string& sql) {
+    // The busy handler covers most waits, but SQLite returns BUSY at once where waiting could
+    // deadlock (e.g. during WAL recovery); retry those with a short back-off up to the timeout.
+    auto deadline = std::chrono::steady_clock::now() + m_options.busyTimeout;
+    auto pause = std::chrono::milliseconds(1);
+    for (;;) {
+        try {
+            exec(sql);
+            return;
+        } catch (const DatabaseError& e) {
+            if (!e.isBusy() || std::chrono::steady_clock::now() >= deadline)
+                throw;
+        }
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
+}
+
+StatementScope Database::cached(const char* sql) {
+    auto it = m_cache.find(sql);
+    if (it == m_cache.end())
+        it = m_cache.emplace(sql, std::make_unique<Statement>(*this, sql)).first;
+    it->second->reset();
+    return StatementScope(*it->second);
+}
+
+Statement Database::prepare(const std::string& sql) { return Statement(*this, sql); }
+
+int64_t Database::lastInsertId() const { return sqlite3_last_insert_rowid(m_db); }
+
+int Database::changes() const { return sqlite3_changes(m_db); }
+
+bool Database::inTransaction() const { return sqlite3_get_autocommit(m_db) == 0; }
+
+int64_t Database::pragmaInt(const char* name) {
+    Statement st(*this, std::string("PRAGMA ") + name);
+    return st.step() ? st.getInt(0) : 0;
+}
+
+void Database::fail(int rc, const std::string& what) const {
+    std::string msg = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
+    std::string hint;
+    int primary = rc & 0xff;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+        hint = std::string("the database file is damaged or is not a workbench database; ") + kUntouchedHint;
+    else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        hint = "another program held the database longer than the busy timeout; try again";
+    else if (primary == SQLITE_FULL)
+        hint = "the disk is full";
+    else if (primary == SQLITE_READONLY)
+        hint = "the database file or its folder is not writable";
+    throw DatabaseError("database " + m_path.string() + ": " + what + ": " + msg, rc, hint);
+}
+
+} // namespace rslora::storage

@@ -1,0 +1,129 @@
+// Portable run bundles (format in SCHEMA.md): a folder with run.json (run, config, params, tags,
+// adapters), metrics.csv and adapters/<id>/ folders. RunBundleWriter writes one without any database
+// (rslora train --no-store on another machine); importBundle() brings it into a store and
+// exportRun() writes one from a store.
+#pragma once
+
+#include "storage/Records.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rslora::storage {
+
+class Store;
+
+constexpr const char* kBundleFormat = "rslora-run-bundle";
+constexpr int kBundleVersion = 1;
+
+struct BundleParent {
+    std::string uuid;                  // of an adapter in the same bundle or already in the store
+    LineageKind kind = LineageKind::TrainedFrom;
+    std::optional<double> weight;
+    std::string method;
+    std::string detailsJson;
+};
+
+struct BundleEvaluation {
+    std::string dataset;
+    std::string datasetSha256;
+    std::string metric;
+    double value = 0;
+};
+
+// An adapter version as a bundle carries it. `record.path` is ignored when written (the folder is
+// adapters/<sanitizeId(name)>/ inside the bundle); id, version and current are informational.
+struct BundleAdapter {
+    AdapterRecord record;
+    std::string dir;                   // relative to the bundle root, filled in by the writer/reader
+    Tags tags;
+    std::vector<BundleParent> parents;
+    std::vector<BundleEvaluation> evaluations;
+};
+
+struct BundleContents {
+    RunRecord run;                     // id and pid are meaningless outside the store that wrote them
+    std::string project;
+    Params params;
+    Tags tags;
+    std::vector<BundleAdapter> adapters;
+};
+
+class RunBundleWriter {
+public:
+    // Creates `dir` if needed. An existing bundle there is continued (its adapters are kept), so a
+    // resumed run can keep appending.
+    explicit RunBundleWriter(const std::filesystem::path& dir);
+    ~RunBundleWriter();
+    RunBundleWriter(const RunBundleWriter&) = delete;
+    RunBundleWriter& operator=(const RunBundleWriter&) = delete;
+
+    // (Re)writes run.json atomically. A run without a uuid gets one (kept for later calls).
+    // `params` empty: derived from the config on import.
+    void writeRun(const RunRecord& run, const Tags& tags = {}, const Params& params = {},
+                  const std::string& project = {});
+    // Convenience for the end of a run: status, end time, error message; rewrites run.json.
+    void setStatus(RunStatus status, const std::string& errorMessage = {});
+    // Appends rows to metrics.csv with one write() per call; the point's runId is ignored. A process
+    // killed meanwhile leaves at most one incomplete last line, which import skips.
+    void appendMetrics(const std::vector<MetricPoint>& points);
+    void appendMetric(const std::string& key, int64_t step, double wallTime, double value);
+    // fdatasync of metrics.csv (durability against power loss; a killed process loses nothing written).
+    void sync();
+
+    // Where an adapter named `name` lives in the bundle: <dir>/adapters/<sanitizeId(name)>.
+    std::filesystem::path adapterDirectory(const std::string& name) const;
+    // Records an adapter version. Its files are copied from `source` into adapterDirectory(name)
+    // (atomically) unless `source` is empty or already that folder. sha256 is computed when empty.
+    void addAdapter(BundleAdapter adapter, const std::filesystem::path& source = {});
+
+    const std::filesystem::path& directory() const { return m_dir; }
+    const BundleContents& contents() const { return m_contents; }
+
+private:
+    void writeJson();
+    std::filesystem::path m_dir;
+    BundleContents m_contents;
+    int m_metricsFd = -1;
+};
+
+// Parses run.json; throws rslora::Error naming the file and the field for anything malformed.
+BundleContents readBundle(const std::filesystem::path& dir);
+
+struct ImportOptions {
+    bool asNew = false;                // import a run whose uuid exists as a new copy (new uuid)
+    bool copyAdapters = true;          // copy adapter folders into the store's adapter root
+    std::string project;               // override the bundle's project
+};
+
+struct ImportResult {
+    int64_t runId = 0;
+    size_t metrics = 0;
+    std::vector<int64_t> adapterIds;
+    std::vector<std::string> warnings;
+};
+
+// Imports in one transaction: nothing is left behind when it fails (copied adapter folders are
+// removed too). Unfinished runs (running / paused / queued) arrive as interrupted, adapter versions
+// as drafts with the next version numbers of their tasks here.
+ImportResult importBundle(Store& store, const std::filesystem::path& dir, const ImportOptions& options = {});
+
+struct ExportOptions {
+    bool includeAdapters = true;       // copy the run's adapter versions (folders and records)
+    bool metricsJson = false;          // also write metrics.json ({key: {step, wall_time, value}})
+};
+
+struct ExportResult {
+    size_t metrics = 0;
+    size_t adapters = 0;
+    std::vector<std::string> warnings; // e.g. an adapter whose folder is gone (left out)
+};
+
+// Writes run `runId` as a bundle folder `dir`, which must not exist yet (or be empty); the folder
+// appears complete or not at all.
+ExportResult exportRun(Store& store, int64_t runId, const std::filesystem::path& dir,
+                       const ExportOptions& options = {});
+
+} // namespace rslora::storage

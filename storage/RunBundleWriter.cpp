@@ -1,0 +1,160 @@
+#include "storage/RunBundle.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "common/Sha256.h"
+#include "storage/BundleJson.h"
+#include "storage/Csv.h"
+#include "storage/Naming.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace rslora::storage {
+namespace {
+
+constexpr const char* kMetricsHeader = "key,step,wall_time,value\n";
+
+void writeAll(int fd, const std::string& data, const fs::path& file) {
+    const char* p = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            throw rslora::Error("cannot write " + file.string() + ": " + std::strerror(errno));
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+}
+
+} // namespace
+
+RunBundleWriter::RunBundleWriter(const fs::path& dir) : m_dir(dir) {
+    std::error_code ec;
+    fs::create_directories(dir / "adapters", ec);
+    if (ec)
+        throw rslora::Error("cannot create bundle folder " + dir.string() + ": " + ec.message());
+    if (fs::exists(dir / "run.json"))
+        m_contents = readBundle(dir);
+    fs::path metrics = dir / "metrics.csv";
+    m_metricsFd = ::open(metrics.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (m_metricsFd < 0)
+        throw rslora::Error("cannot open " + metrics.string() + ": " + std::strerror(errno));
+    if (::lseek(m_metricsFd, 0, SEEK_END) == 0)
+        writeAll(m_metricsFd, kMetricsHeader, metrics);
+}
+
+RunBundleWriter::~RunBundleWriter() {
+    if (m_metricsFd >= 0)
+        ::close(m_metricsFd);
+}
+
+void RunBundleWriter::writeRun(const RunRecord& run, const Tags& tags, const Params& params,
+                               const std::string& project) {
+    std::string uuid = run.uuid.empty() ? m_contents.run.uuid : run.uuid;
+    std::optional<int64_t> trackedStep = m_contents.run.lastStep;
+    m_contents.run = run;
+    if (!m_contents.run.lastStep)
+        m_contents.run.lastStep = trackedStep;
+    m_contents.run.uuid = uuid.empty() ? newUuid() : uuid;
+    if (m_contents.run.createdAt == 0)
+        m_contents.run.createdAt = nowSeconds();
+    if (m_contents.run.host.empty())
+        m_contents.run.host = hostName();
+    m_contents.run.pid.reset();
+    m_contents.run.heartbeat.reset();
+    m_contents.tags = tags;
+    m_contents.params = params;
+    m_contents.project = project;
+    writeJson();
+}
+
+void RunBundleWriter::setStatus(RunStatus status, const std::string& errorMessage) {
+    m_contents.run.status = status;
+    if (isTerminal(status) && !m_contents.run.endTime)
+        m_contents.run.endTime = nowSeconds();
+    if (!errorMessage.empty())
+        m_contents.run.errorMessage = errorMessage;
+    writeJson();
+}
+
+void RunBundleWriter::appendMetrics(const std::vector<MetricPoint>& points) {
+    std::string out;
+    out.reserve(points.size() * 48);
+    for (const MetricPoint& p : points) {
+        out += csvField(p.key);
+        out += ',';
+        out += std::to_string(p.step);
+        out += ',';
+        out += formatDouble(p.wallTime);
+        out += ',';
+        out += formatDouble(p.value);
+        out += '\n';
+        if (!m_contents.run.lastStep || p.step > *m_contents.run.lastStep)
+            m_contents.run.lastStep = p.step;
+    }
+    writeAll(m_metricsFd, out, m_dir / "metrics.csv");
+}
+
+void RunBundleWriter::appendMetric(const std::string& key, int64_t step, double wallTime, double value) {
+    appendMetrics({MetricPoint{0, key, step, wallTime, value}});
+}
+
+void RunBundleWriter::sync() {
+    if (m_metricsFd >= 0)
+        ::fdatasync(m_metricsFd);
+}
+
+fs::path RunBundleWriter::adapterDirectory(const std::string& name) const {
+    return m_dir / "adapters" / sanitizeId(name);
+}
+
+void RunBundleWriter::addAdapter(BundleAdapter adapter, const fs::path& source) {
+    AdapterRecord& r = adapter.record;
+    if (r.task.empty())
+        throw rslora::Error("a bundle adapter needs a task");
+    if (r.uuid.empty())
+        r.uuid = newUuid();
+    if (r.createdAt == 0)
+        r.createdAt = nowSeconds();
+    if (r.name.empty())
+        r.name = defaultAdapterName(r.task, r.variant, r.version > 0 ? r.version : 1, r.createdAt);
+    for (const BundleAdapter& other : m_contents.adapters)
+        if (other.record.name == r.name)
+            throw rslora::Error("bundle " + m_dir.string() + " already has an adapter named \"" + r.name + "\"");
+    fs::path target = adapterDirectory(r.name);
+    std::error_code ec;
+    if (!source.empty() && !fs::equivalent(source, target, ec)) {
+        if (!fs::is_directory(source))
+            throw rslora::Error("adapter folder " + source.string() + " does not exist");
+        AtomicDirectory staged(target);
+        fs::copy(source, staged.stagingPath(), fs::copy_options::recursive);
+        staged.commit();
+    }
+    if (!fs::is_directory(target))
+        throw rslora::Error("adapter \"" + r.name + "\" has no files: expected the folder " + target.string());
+    if (r.sha256.empty())
+        r.sha256 = Sha256::directoryHex(target);
+    adapter.dir = (fs::path("adapters") / sanitizeId(r.name)).string();
+    r.path.clear();
+    m_contents.adapters.push_back(std::move(adapter));
+    writeJson();
+}
+
+void RunBundleWriter::writeJson() { writeFileAtomic(m_dir / "run.json", bundleToJson(m_contents)); }
+
+BundleContents readBundle(const fs::path& dir) {
+    fs::path file = dir / "run.json";
+    if (!fs::exists(file))
+        throw rslora::Error(dir.string() + " is not a run bundle: it has no run.json");
+    return bundleFromJson(readFile(file), file);
+}
+
+} // namespace rslora::storage

@@ -1,0 +1,288 @@
+// Adapter versions: numbering, default names, folders from sanitized ids, release / rollback /
+// archive / soft delete, search, lineage graph, evaluations.
+#include "storage/Naming.h"
+#include "storage/Store.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+#include <cmath>
+
+using namespace rslora::storage;
+namespace fs = std::filesystem;
+
+class AdaptersTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    std::unique_ptr<Store> m_store;
+
+    AdapterRecord make(const std::string& task, const std::string& variant = {}, int64_t rank = 8,
+                       const std::string& method = "lora") {
+        NewAdapter n;
+        n.task = task;
+        n.variant = variant;
+        n.rank = rank;
+        n.method = method;
+        return m_store->adapters().create(n);
+    }
+
+private slots:
+    void init() {
+        static int n = 0;
+        m_store = std::make_unique<Store>(fs::path(m_tmp.path().toStdString()) / ("adapters" + std::to_string(++n) + ".sqlite"));
+    }
+    void cleanup() { m_store.reset(); }
+
+    void versionsIncreasePerTaskWithDefaultNames() {
+        NewAdapter n;
+        n.task = "medical_diagnosis";
+        n.variant = "r8";
+        n.createdAt = 1742040000; // 2025-03-15 12:00 UTC
+        AdapterRecord a = m_store->adapters().create(n);
+        QCOMPARE(a.version, int64_t(1));
+        QCOMPARE(a.name, std::string("medical_diagnosis_r8_v1_20250315"));
+        QCOMPARE(a.status, AdapterStatus::Draft);
+        QVERIFY(!a.current);
+        QCOMPARE(make("medical_diagnosis").version, int64_t(2));
+        QCOMPARE(make("other").version, int64_t(1));
+        AdapterRecord third = make("medical_diagnosis", "r16");
+        QCOMPARE(third.version, int64_t(3));
+        QVERIFY(third.name.find("medical_diagnosis_r16_v3_") == 0);
+        // Deleted versions keep their number: never reused.
+        m_store->adapters().softDelete(third.id);
+        QCOMPARE(make("medical_diagnosis").version, int64_t(4));
+        auto tasks = m_store->adapters().tasks();
+        QCOMPARE(tasks.size(), size_t(2));
+        QCOMPARE(tasks[0].task, std::string("medical_diagnosis"));
+        QCOMPARE(tasks[0].versions, int64_t(3));
+        QCOMPARE(tasks[0].latestVersion, int64_t(4));
+    }
+
+    void namesAreEditableAndUnique() {
+        AdapterRecord a = make("t");
+        AdapterRecord b = make("t");
+        m_store->adapters().rename(a.id, "my \"best\" / adapter\nv1");
+        QCOMPARE(m_store->adapters().require(a.id).name, std::string("my \"best\" / adapter\nv1"));
+        QCOMPARE(m_store->adapters().resolve("my \"best\" / adapter\nv1").id, a.id);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().rename(b.id, "my \"best\" / adapter\nv1"));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().rename(b.id, ""));
+        NewAdapter dup;
+        dup.task = "t";
+        dup.name = b.name;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().create(dup));
+        // A soft-deleted adapter frees its name.
+        m_store->adapters().softDelete(b.id);
+        dup.name = b.name;
+        AdapterRecord c = m_store->adapters().create(dup);
+        QCOMPARE(c.name, b.name);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().restore(b.id));
+    }
+
+    void foldersComeFromSanitizedIds_data() {
+        QTest::addColumn<QString>("task");
+        QTest::newRow("plain") << "medical";
+        QTest::newRow("slashes") << "../../etc/passwd";
+        QTest::newRow("unicode") << "医疗 诊断";
+        QTest::newRow("dots") << "..";
+        QTest::newRow("newline") << "a\nb";
+        QTest::newRow("long") << QString(300, 'x');
+    }
+    void foldersComeFromSanitizedIds() {
+        QFETCH(QString, task);
+        AdapterRecord a = make(task.toStdString());
+        fs::path p(a.path);
+        QCOMPARE(p.parent_path().parent_path(), m_store->adapterRoot());
+        QCOMPARE(p.filename().string(), "v1-" + a.uuid.substr(0, 8));
+        std::string id = p.parent_path().filename().string();
+        QVERIFY(!id.empty() && id[0] != '.' && id.size() <= 57);
+        QCOMPARE(id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"),
+                 std::string::npos);
+        QCOMPARE(a.task, task.toStdString()); // the task itself is kept as typed
+    }
+
+    void sanitizedIdsDoNotCollide() {
+        QCOMPARE(sanitizeId("a_b"), std::string("a_b"));
+        QVERIFY(sanitizeId("a/b") != sanitizeId("a_b"));
+        QVERIFY(sanitizeId("a/b") != sanitizeId("a\\b"));
+        QVERIFY(sanitizeId("") != "");
+    }
+
+    void releaseRollbackArchive() {
+        AdapterRecord v1 = make("task");
+        AdapterRecord v2 = make("task");
+        AdapterRecord v3 = make("task");
+        auto& repo = m_store->adapters();
+        QVERIFY(!repo.current("task"));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("task"));
+        repo.release(v1.id);
+        repo.release(v2.id);
+        repo.release(v3.id);
+        QCOMPARE(repo.current("task")->id, v3.id);
+        QCOMPARE(repo.require(v1.id).status, AdapterStatus::Released);
+        QVERIFY(!repo.require(v1.id).current);
+        // Rollback without a target: the previous released version.
+        QCOMPARE(repo.rollback("task").id, v2.id);
+        QCOMPARE(repo.current("task")->id, v2.id);
+        QCOMPARE(repo.rollback("task").id, v1.id);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("task")); // nothing older
+        // Rollback to a chosen version (forward too).
+        QCOMPARE(repo.rollback("task", v3.id).id, v3.id);
+        QCOMPARE(repo.resolve("task@current").id, v3.id);
+        QCOMPARE(repo.resolve("task:v2").id, v2.id);
+        QCOMPARE(repo.resolve("task:1").id, v1.id);
+        // Archiving the current version falls back to the newest remaining released one.
+        repo.archive(v3.id);
+        QCOMPARE(repo.require(v3.id).status, AdapterStatus::Archived);
+        QCOMPARE(repo.current("task")->id, v2.id);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("task", v3.id));
+        repo.unarchive(v3.id);
+        QCOMPARE(repo.require(v3.id).status, AdapterStatus::Released);
+        QCOMPARE(repo.current("task")->id, v2.id);
+        // Soft delete the current one: hidden, fallback, restorable.
+        repo.softDelete(v2.id);
+        QCOMPARE(repo.current("task")->id, v3.id);
+        AdapterFilter f;
+        f.task = "task";
+        QCOMPARE(repo.list(f).size(), size_t(2));
+        f.includeDeleted = true;
+        QCOMPARE(repo.list(f).size(), size_t(3));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.release(v2.id));
+        repo.restore(v2.id);
+        QVERIFY(!repo.require(v2.id).deletedAt);
+        // Another task is independent.
+        AdapterRecord other = make("other");
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("task", other.id));
+        // The database never holds two current versions of a task.
+        Statement st(m_store->database(), "SELECT count(*) FROM adapters WHERE is_current = 1 GROUP BY task");
+        while (st.step())
+            QCOMPARE(st.getInt(0), int64_t(1));
+    }
+
+    void searchByTagMethodRankAndMetric() {
+        AdapterRecord a = make("qa", "a", 8, "rslora scaling, spectral init");
+        AdapterRecord b = make("qa", "b", 16, "lora");
+        AdapterRecord c = make("qa", "c", 8, "lora, random_subspace");
+        auto& repo = m_store->adapters();
+        repo.setTag(a.id, "domain", "medical");
+        repo.setTag(c.id, "domain", "legal");
+        repo.setTag(c.id, "favourite");
+        auto names = [](const std::vector<AdapterRecord>& v) {
+            std::vector<int64_t> ids;
+            for (const auto& x : v)
+                ids.push_back(x.id);
+            return ids;
+        };
+        AdapterFilter f;
+        f.rank = 8;
+        QCOMPARE(names(repo.list(f)), (std::vector<int64_t>{a.id, c.id}));
+        f = {};
+        f.method = "spectral";
+        QCOMPARE(names(repo.list(f)), (std::vector<int64_t>{a.id}));
+        f = {};
+        f.tag = std::make_pair(std::string("domain"), std::string());
+        QCOMPARE(names(repo.list(f)), (std::vector<int64_t>{a.id, c.id}));
+        f.tag->second = "legal";
+        QCOMPARE(names(repo.list(f)), (std::vector<int64_t>{c.id}));
+        QCOMPARE(repo.tags(c.id).at("favourite"), std::string());
+
+        auto eval = [&](int64_t id, const std::string& ds, double v) {
+            EvaluationRecord e;
+            e.adapterId = id;
+            e.dataset = ds;
+            e.metric = "accuracy";
+            e.value = v;
+            m_store->evaluations().record(e);
+        };
+        eval(a.id, "test", 0.78);
+        eval(b.id, "test", 0.81);
+        eval(c.id, "test", 0.73);
+        eval(c.id, "ood", 0.90);
+        eval(a.id, "test", 0.80); // re-evaluation replaces
+        QCOMPARE(m_store->evaluations().forAdapter(a.id).size(), size_t(1));
+        f = {};
+        f.metric = "accuracy";
+        f.dataset = "test";
+        f.orderByMetric = true;
+        QCOMPARE(names(repo.list(f)), (std::vector<int64_t>{b.id, a.id, c.id}));
+        f.minValue = 0.79;
+        QCOMPARE(names(repo.list(f)), (std::vector<int64_t>{b.id, a.id}));
+        auto best = m_store->queries().bestAdapters("accuracy", true, "test");
+        QCOMPARE(best.size(), size_t(1));
+        QCOMPARE(best[0].adapter.id, b.id);
+        QCOMPARE(best[0].value, 0.81);
+        auto bestAny = m_store->queries().bestAdapters("accuracy", true);
+        QCOMPARE(bestAny[0].adapter.id, c.id); // 0.90 on "ood"
+        QCOMPARE(bestAny[0].dataset, std::string("ood"));
+        auto worst = m_store->queries().bestAdapters("accuracy", false, "test", "qa", 2);
+        QCOMPARE(worst.size(), size_t(2));
+        QCOMPARE(worst[0].adapter.id, c.id);
+        // NaN evaluations are stored and never win.
+        eval(b.id, "broken", std::nan(""));
+        QVERIFY(std::isnan(m_store->evaluations().get(b.id, "broken", "accuracy")->value));
+    }
+
+    void lineageGraphOfATask() {
+        AdapterRecord sft = make("med");
+        AdapterRecord domain = make("med");
+        AdapterRecord dpo = make("med");
+        AdapterRecord general = make("general");
+        AdapterRecord merged = make("merged");
+        auto& lin = m_store->lineage();
+        LineageEdge e;
+        e.childId = domain.id;
+        e.parentId = sft.id;
+        lin.add(e);
+        e.childId = dpo.id;
+        e.parentId = domain.id;
+        lin.add(e);
+        e.childId = sft.id;
+        e.parentId = general.id;
+        lin.add(e);
+        lin.addMerge(merged.id, {{dpo.id, 0.7}, {general.id, -0.3}}, "svd", R"({"rank": 16})");
+        // Cycles are refused.
+        e.childId = general.id;
+        e.parentId = dpo.id;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, lin.add(e));
+        e.parentId = general.id;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, lin.add(e));
+
+        auto parents = lin.parents(merged.id);
+        QCOMPARE(parents.size(), size_t(2));
+        QCOMPARE(parents[0].kind, LineageKind::MergedFrom);
+        QCOMPARE(parents[0].weight.value(), 0.7);
+        QCOMPARE(parents[1].weight.value(), -0.3);
+        QCOMPARE(parents[0].method, std::string("svd"));
+        QCOMPARE(lin.ancestors(dpo.id), (std::vector<int64_t>{domain.id, sft.id, general.id}));
+
+        AdapterGraph g = lin.graph("med");
+        QCOMPARE(g.nodes.size(), size_t(5)); // three of med, general as a parent, merged as a child
+        QCOMPARE(g.edges.size(), size_t(4));
+        QCOMPARE(g.roots(), (std::vector<int64_t>{general.id}));
+        QCOMPARE(g.childrenOf(domain.id), (std::vector<int64_t>{dpo.id}));
+        QCOMPARE(g.childrenOf(dpo.id), (std::vector<int64_t>{merged.id}));
+        QCOMPARE(g.parentsOf(merged.id).size(), size_t(1)); // general's edge to merged is outside med
+        QVERIFY(g.find(merged.id));
+    }
+
+    void artifactsBelongToRuns() {
+        RunRecord r;
+        m_store->runs().create(r);
+        AdapterRecord a = make("t");
+        ArtifactRecord art;
+        art.runId = r.id;
+        art.adapterId = a.id;
+        art.kind = "checkpoint";
+        art.path = "/data/ckpt/step-100";
+        art.step = 100;
+        art.sizeBytes = 12345;
+        m_store->artifacts().add(art);
+        art.kind = "export";
+        m_store->artifacts().add(art);
+        QCOMPARE(m_store->artifacts().forRun(r.id).size(), size_t(2));
+        QCOMPARE(m_store->artifacts().forAdapter(a.id)[0].step.value(), int64_t(100));
+        art.kind = "nonsense";
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->artifacts().add(art));
+    }
+};
+
+QTEST_GUILESS_MAIN(AdaptersTest)
+#include "AdaptersTest.moc"

@@ -1,0 +1,264 @@
+// Run bundles: written without a database, imported, exported and imported again; damaged or
+// duplicate bundles are refused without leaving anything behind.
+#include "common/AtomicFile.h"
+#include "common/Sha256.h"
+#include "storage/Csv.h"
+#include "storage/Naming.h"
+#include "storage/RunBundle.h"
+#include "storage/Store.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+using namespace rslora::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kWeird = "ünï \"q\", x/y\nz";
+
+void writeAdapterFiles(const fs::path& dir, const std::string& tag) {
+    fs::create_directories(dir);
+    std::ofstream(dir / "adapter_config.json") << "{\"r\": 8, \"lora_alpha\": 16, \"tag\": \"" << tag << "\"}";
+    std::ofstream(dir / "adapter_model.safetensors", std::ios::binary) << std::string(1000, static_cast<char>(tag.size()));
+}
+
+bool sameValue(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+} // namespace
+
+class BundleTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    fs::path root() const { return fs::path(m_tmp.path().toStdString()); }
+
+    // A bundle as `rslora train --no-store` would write it: two stages, the second trained from the first.
+    fs::path writeBundle(const std::string& name) {
+        fs::path dir = root() / name;
+        RunBundleWriter w(dir);
+        RunRecord run;
+        run.name = kWeird;
+        run.status = RunStatus::Running;
+        run.configJson = R"({"lora": {"rank": 8, "targets": ["q_proj"]}, "name": "x"})";
+        run.seed = 42;
+        run.baseModel = {"Qwen/Qwen2.5-0.5B", "aa11"};
+        run.dataset = {"data/train.jsonl", "bb22"};
+        run.device = "cuda:0";
+        run.startTime = 1.7e9;
+        w.writeRun(run, {{"sweep", "rank"}, {kWeird, kWeird}}, {}, "medical");
+        std::vector<MetricPoint> pts;
+        for (int i = 0; i < 1000; ++i)
+            pts.push_back({0, "loss", i, 1.7e9 + i * 0.5, i == 500 ? NAN : 1.0 / (i + 1)});
+        pts.push_back({0, kWeird, 3, 1.7e9, -INFINITY});
+        w.appendMetrics(pts);
+        w.appendMetric("lr", 0, 1.7e9, 1e-4);
+
+        fs::path stage1 = root() / (name + "-src1");
+        writeAdapterFiles(stage1, "one");
+        BundleAdapter a1;
+        a1.record.task = "medical";
+        a1.record.variant = "sft";
+        a1.record.version = 1;
+        a1.record.method = "rslora";
+        a1.record.rank = 8;
+        a1.record.alpha = 16;
+        a1.record.targets = {"q_proj", "v_proj"};
+        a1.record.stage = "sft";
+        a1.record.sourceStep = 999;
+        a1.tags = {{"stage", "1"}};
+        a1.evaluations = {{"test", "cc33", "accuracy", 0.75}};
+        w.addAdapter(a1, stage1);
+
+        BundleAdapter a2;
+        a2.record.task = "medical";
+        a2.record.name = "stage two / dpo";
+        a2.record.stage = "dpo";
+        a2.parents = {{w.contents().adapters[0].record.uuid, LineageKind::TrainedFrom, std::nullopt, "", ""}};
+        writeAdapterFiles(w.adapterDirectory("stage two / dpo"), "two"); // written in place
+        w.addAdapter(a2);
+        w.setStatus(RunStatus::Finished);
+        return dir;
+    }
+
+private slots:
+    void writerOutputIsReadable() {
+        fs::path dir = writeBundle("plain");
+        BundleContents c = readBundle(dir);
+        QCOMPARE(c.run.name, kWeird);
+        QCOMPARE(c.run.status, RunStatus::Finished);
+        QVERIFY(c.run.endTime);
+        QCOMPARE(c.run.lastStep.value_or(-1), int64_t(999));
+        QCOMPARE(c.project, std::string("medical"));
+        QCOMPARE(c.adapters.size(), size_t(2));
+        QCOMPARE(c.adapters[1].dir, std::string("adapters/") + sanitizeId("stage two / dpo"));
+        QVERIFY(fs::is_directory(dir / c.adapters[0].dir));
+        QCOMPARE(c.adapters[0].record.sha256, rslora::Sha256::directoryHex(dir / c.adapters[0].dir));
+        // metrics.csv is plain CSV a spreadsheet can open.
+        CsvReader csv(dir / "metrics.csv");
+        std::vector<std::string> f;
+        QVERIFY(csv.next(f));
+        QCOMPARE(f, (std::vector<std::string>{"key", "step", "wall_time", "value"}));
+        size_t rows = 0;
+        while (csv.next(f))
+            ++rows;
+        QCOMPARE(rows, size_t(1002));
+    }
+
+    void importBringsEverything() {
+        fs::path dir = writeBundle("imp");
+        Store store(root() / "imp.sqlite");
+        ImportResult r = importBundle(store, dir);
+        QVERIFY2(r.warnings.empty(), r.warnings.empty() ? "" : r.warnings[0].c_str());
+        QCOMPARE(r.metrics, size_t(1002));
+        RunRecord run = store.runs().require(r.runId);
+        QCOMPARE(run.name, kWeird);
+        QCOMPARE(run.status, RunStatus::Finished);
+        QCOMPARE(run.seed.value_or(0), int64_t(42));
+        QCOMPARE(run.baseModel, (ContentRef{"Qwen/Qwen2.5-0.5B", "aa11"}));
+        QCOMPARE(store.runs().project(run.projectId)->name, std::string("medical"));
+        QVERIFY(!run.pid && !run.heartbeat);
+        QCOMPARE(store.runs().params(r.runId).at("lora.rank"), std::string("8"));
+        QCOMPARE(store.runs().tags(r.runId).at(kWeird), kWeird);
+        MetricSeries loss = store.metrics().series(r.runId, "loss");
+        QCOMPARE(loss.size(), size_t(1000));
+        QVERIFY(std::isnan(loss.values[500]));
+        QCOMPARE(loss.values[999], 1.0 / 1000);
+        QCOMPARE(loss.wallTimes[3], 1.7e9 + 1.5);
+        QCOMPARE(store.metrics().series(r.runId, kWeird).values[0], -INFINITY);
+
+        QCOMPARE(r.adapterIds.size(), size_t(2));
+        AdapterRecord a1 = store.adapters().require(r.adapterIds[0]);
+        AdapterRecord a2 = store.adapters().require(r.adapterIds[1]);
+        QCOMPARE(a1.task, std::string("medical"));
+        QCOMPARE(a1.version, int64_t(1));
+        QCOMPARE(a1.status, AdapterStatus::Draft);
+        QCOMPARE(a1.sourceRunId.value_or(0), r.runId);
+        QCOMPARE(a1.targets, (std::vector<std::string>{"q_proj", "v_proj"}));
+        QCOMPARE(a1.alpha.value_or(0), 16.0);
+        QCOMPARE(a2.name, std::string("stage two / dpo"));
+        QCOMPARE(a2.version, int64_t(2));
+        // Files copied under the store's adapter root, into a folder named from a sanitized id.
+        QVERIFY(fs::path(a2.path).string().find(store.adapterRoot().string()) == 0);
+        QCOMPARE(rslora::Sha256::directoryHex(a2.path), a2.sha256);
+        QCOMPARE(store.lineage().parents(a2.id).size(), size_t(1));
+        QCOMPARE(store.lineage().parents(a2.id)[0].parentId, a1.id);
+        QCOMPARE(store.evaluations().forAdapter(a1.id).at(0).value, 0.75);
+        QCOMPARE(store.adapters().tags(a1.id).at("imported_version"), std::string("1"));
+
+        // The same bundle again is refused, and leaves nothing behind; --as-new makes a copy.
+        size_t folders = std::distance(fs::recursive_directory_iterator(store.adapterRoot()), {});
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, importBundle(store, dir));
+        QCOMPARE(store.runs().count(), int64_t(1));
+        QCOMPARE(size_t(std::distance(fs::recursive_directory_iterator(store.adapterRoot()), {})), folders);
+        ImportOptions o;
+        o.asNew = true;
+        ImportResult copy = importBundle(store, dir, o);
+        QVERIFY(copy.runId != r.runId);
+        QCOMPARE(store.adapters().require(copy.adapterIds[0]).version, int64_t(3));
+        QVERIFY(!copy.warnings.empty()); // the second adapter's name was taken
+    }
+
+    void exportImportRoundTrip() {
+        fs::path dir = writeBundle("rt");
+        Store a(root() / "a.sqlite");
+        ImportResult first = importBundle(a, dir);
+        a.runs().setStatus(first.runId, RunStatus::Stopped, "stopped by the user");
+        fs::path out = root() / "exported";
+        ExportOptions eo;
+        eo.metricsJson = true;
+        ExportResult ex = exportRun(a, first.runId, out, eo);
+        QCOMPARE(ex.metrics, size_t(1002));
+        QCOMPARE(ex.adapters, size_t(2));
+        QVERIFY(fs::exists(out / "metrics.json"));
+        auto mj = nlohmann::json::parse(rslora::readFile(out / "metrics.json"));
+        QCOMPARE(mj["loss"]["value"][500], nlohmann::json("nan"));
+        QCOMPARE(mj["loss"]["step"].size(), size_t(1000));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, exportRun(a, first.runId, out)); // never overwrites
+
+        Store b(root() / "b.sqlite");
+        ImportResult second = importBundle(b, out);
+        RunRecord ra = a.runs().require(first.runId), rb = b.runs().require(second.runId);
+        QCOMPARE(rb.uuid, ra.uuid);
+        QCOMPARE(rb.name, ra.name);
+        QCOMPARE(rb.status, RunStatus::Stopped);
+        QCOMPARE(rb.errorMessage, ra.errorMessage);
+        QCOMPARE(nlohmann::json::parse(rb.configJson), nlohmann::json::parse(ra.configJson));
+        QCOMPARE(b.runs().params(second.runId), a.runs().params(first.runId));
+        QCOMPARE(b.runs().tags(second.runId), a.runs().tags(first.runId));
+        QCOMPARE(b.metrics().keys(second.runId), a.metrics().keys(first.runId));
+        for (const std::string& key : a.metrics().keys(first.runId)) {
+            MetricSeries sa = a.metrics().series(first.runId, key), sb = b.metrics().series(second.runId, key);
+            QCOMPARE(sb.steps, sa.steps);
+            QCOMPARE(sb.wallTimes, sa.wallTimes);
+            for (size_t i = 0; i < sa.size(); ++i)
+                QVERIFY(sameValue(sa.values[i], sb.values[i]));
+        }
+        auto adaptersB = b.adapters().list();
+        QCOMPARE(adaptersB.size(), size_t(2));
+        QCOMPARE(adaptersB[1].uuid, a.adapters().require(first.adapterIds[1]).uuid);
+        QCOMPARE(b.lineage().parents(adaptersB[1].id).at(0).parentId, adaptersB[0].id);
+        QCOMPARE(adaptersB[0].sha256, a.adapters().require(first.adapterIds[0]).sha256);
+    }
+
+    void truncatedLastLineIsSkipped() {
+        fs::path dir = writeBundle("trunc");
+        {
+            std::ofstream f(dir / "metrics.csv", std::ios::app);
+            f << "loss,1000,1700000000.5,0.12"; // killed before the newline
+        }
+        Store s(root() / "trunc.sqlite");
+        ImportResult r = importBundle(s, dir);
+        QCOMPARE(r.metrics, size_t(1002));
+        QCOMPARE(r.warnings.size(), size_t(1));
+    }
+
+    void damagedBundlesAreRefusedCleanly_data() {
+        QTest::addColumn<QString>("damage");
+        QTest::newRow("adapter file changed") << "adapter";
+        QTest::newRow("bad csv number") << "csv";
+        QTest::newRow("bad status") << "status";
+        QTest::newRow("newer format") << "version";
+        QTest::newRow("not json") << "json";
+        QTest::newRow("escaping dir") << "dir";
+    }
+    void damagedBundlesAreRefusedCleanly() {
+        QFETCH(QString, damage);
+        fs::path dir = writeBundle("bad-" + damage.toStdString());
+        auto doc = nlohmann::ordered_json::parse(rslora::readFile(dir / "run.json"));
+        if (damage == "adapter")
+            std::ofstream(dir / doc["adapters"][1]["dir"].get<std::string>() / "adapter_config.json") << "{}";
+        else if (damage == "csv")
+            std::ofstream(dir / "metrics.csv", std::ios::app) << "loss,1001,1700000000,zero\n";
+        else if (damage == "status")
+            doc["run"]["status"] = "exploded";
+        else if (damage == "version")
+            doc["version"] = 2;
+        else if (damage == "dir")
+            doc["adapters"][0]["dir"] = "../../etc";
+        if (damage == "json")
+            rslora::writeFileAtomic(dir / "run.json", "{\"format\": ");
+        else if (damage != "adapter" && damage != "csv")
+            rslora::writeFileAtomic(dir / "run.json", doc.dump(2));
+        Store s(root() / ("store-bad-" + damage.toStdString()) / "s.sqlite"); // its own adapter root
+        std::string message;
+        try {
+            importBundle(s, dir);
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(!message.empty(), "a damaged bundle must be refused");
+        if (damage == "csv")
+            QVERIFY2(message.find("line 1005") != std::string::npos, message.c_str());
+        if (damage == "status")
+            QVERIFY2(message.find("run.status") != std::string::npos, message.c_str());
+        QCOMPARE(s.runs().count(), int64_t(0));
+        QVERIFY(s.adapters().list().empty());
+        QVERIFY(!fs::exists(s.adapterRoot()) || fs::is_empty(s.adapterRoot()));
+    }
+};
+
+QTEST_GUILESS_MAIN(BundleTest)
+#include "BundleTest.moc"

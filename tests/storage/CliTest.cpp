@@ -1,0 +1,201 @@
+// `rslora runs ...` and `rslora adapters ...` as a script uses them: --db, --json output that parses,
+// exit codes and messages for bad input.
+#include "storage/Store.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <fstream>
+
+using namespace rslora::storage;
+namespace fs = std::filesystem;
+
+class CliTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    QString m_cli;
+    QString m_db;
+    int64_t m_runA = 0, m_runB = 0;
+
+    struct Result {
+        int code;
+        QByteArray out, err;
+    };
+    Result run(QStringList args, bool withDb = true) {
+        if (withDb)
+            args << "--db" << m_db;
+        QProcess p;
+        p.start(m_cli, args);
+        if (!p.waitForFinished(60000))
+            return {-1, {}, "timeout"};
+        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+                p.readAllStandardError()};
+    }
+    QJsonDocument runJson(const QStringList& args) {
+        Result r = run(QStringList(args) << "--json");
+        if (r.code != 0)
+            qWarning() << args << r.err;
+        QJsonParseError e{};
+        QJsonDocument d = QJsonDocument::fromJson(r.out, &e);
+        if (e.error != QJsonParseError::NoError)
+            qWarning() << "not JSON:" << e.errorString() << r.out.left(400);
+        return d;
+    }
+
+private slots:
+    void initTestCase() {
+        m_cli = qEnvironmentVariable("RSLORA_CLI");
+        if (m_cli.isEmpty() || !QFileInfo(m_cli).isExecutable())
+            QSKIP("RSLORA_CLI does not name the rslora executable (run through ctest)");
+        m_db = m_tmp.filePath("cli.sqlite");
+        Store s(m_db.toStdString());
+        RunRecord a, b;
+        a.name = "rank 8 \"quoted\"";
+        a.configJson = R"({"lora": {"rank": 8}, "lr": 0.001})";
+        a.status = RunStatus::Finished;
+        b.name = "rank 16 ünï";
+        b.configJson = R"({"lora": {"rank": 16}, "lr": 0.001})";
+        b.status = RunStatus::Failed;
+        m_runA = s.runs().create(a);
+        m_runB = s.runs().create(b);
+        s.runs().setTag(m_runA, "sweep", "rank");
+        std::vector<MetricPoint> pts;
+        for (int i = 0; i < 100; ++i) {
+            pts.push_back({m_runA, "loss", i, 1.7e9 + i, 1.0 / (i + 1)});
+            pts.push_back({m_runB, "loss", i, 1.7e9 + i, i == 99 ? NAN : 2.0 / (i + 1)});
+        }
+        s.metricsIngest().insert(pts);
+        for (int i = 0; i < 3; ++i) {
+            NewAdapter n;
+            n.task = "medical";
+            n.rank = 8;
+            n.method = "rslora";
+            n.sourceRunId = m_runA;
+            AdapterRecord ad = s.adapters().create(n);
+            fs::create_directories(ad.path);
+            std::ofstream(fs::path(ad.path) / "adapter_config.json") << "{\"r\": 8}";
+        }
+    }
+
+    void runsListJson() {
+        QJsonDocument d = runJson({"runs", "list"});
+        QVERIFY(d.isArray());
+        QCOMPARE(d.array().size(), 2);
+        QJsonObject newest = d.array()[0].toObject();
+        QCOMPARE(newest["id"].toInteger(), m_runB);
+        QCOMPARE(newest["name"].toString(), QString("rank 16 ünï"));
+        QCOMPARE(newest["status"].toString(), QString("failed"));
+        QVERIFY(newest["latest"].toObject()["loss"].toObject()["value"].isNull()); // NaN -> null
+        QCOMPARE(newest["latest"].toObject()["loss"].toObject()["step"].toInt(), 99);
+        QJsonDocument filtered = runJson({"runs", "list", "--tag", "sweep=rank"});
+        QCOMPARE(filtered.array().size(), 1);
+        QCOMPARE(runJson({"runs", "list", "--status", "finished"}).array().size(), 1);
+    }
+
+    void runsListText() {
+        Result r = run({"runs", "list"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains("rank 8 \"quoted\""));
+        QVERIFY(r.out.contains("loss="));
+    }
+
+    void runsShowAndDiff() {
+        QJsonObject show = runJson({"runs", "show", QString::number(m_runA)}).object();
+        QCOMPARE(show["config"].toObject()["lora"].toObject()["rank"].toInt(), 8);
+        QCOMPARE(show["params"].toObject()["lora.rank"].toString(), QString("8"));
+        QCOMPARE(show["adapters"].toArray().size(), 3);
+        QJsonObject diff = runJson({"runs", "diff", QString::number(m_runA), QString::number(m_runB)}).object();
+        QJsonArray params = diff["params"].toArray();
+        QCOMPARE(params.size(), 1);
+        QCOMPARE(params[0].toObject()["key"].toString(), QString("lora.rank"));
+        QCOMPARE(params[0].toObject()["values"].toArray()[1].toString(), QString("16"));
+        QCOMPARE(run({"runs", "diff", QString::number(m_runA), QString::number(m_runB)}).code, 0);
+        QJsonObject series = runJson({"runs", "metrics", QString::number(m_runA), "loss", "--max-points", "10"}).object();
+        QVERIFY(series["step"].toArray().size() <= 10);
+        QCOMPARE(series["total_points"].toInt(), 100);
+    }
+
+    void adaptersLifecycle() {
+        QJsonArray list = runJson({"adapters", "list", "--task", "medical"}).array();
+        QCOMPARE(list.size(), 3);
+        QCOMPARE(list[0].toObject()["version"].toInt(), 1);
+        QJsonObject r1 = runJson({"adapters", "release", "medical:v1"}).object();
+        QCOMPARE(r1["status"].toString(), QString("released"));
+        QVERIFY(r1["current"].toBool());
+        runJson({"adapters", "release", "medical:v2"});
+        QJsonObject back = runJson({"adapters", "rollback", "medical"}).object();
+        QCOMPARE(back["version"].toInt(), 1);
+        QJsonObject cur = runJson({"adapters", "show", "medical@current"}).object();
+        QCOMPARE(cur["version"].toInt(), 1);
+        QJsonObject arch = runJson({"adapters", "archive", "medical:v1"}).object();
+        QCOMPARE(arch["status"].toString(), QString("archived"));
+        QCOMPARE(runJson({"adapters", "show", "medical@current"}).object()["version"].toInt(), 2);
+        QCOMPARE(runJson({"adapters", "list", "--status", "archived"}).array().size(), 1);
+        QJsonObject renamed = runJson({"adapters", "rename", "medical:v3", "my/adapter \"x\""}).object();
+        QCOMPARE(renamed["name"].toString(), QString("my/adapter \"x\""));
+        QJsonObject tree = runJson({"adapters", "tree", "medical"}).object();
+        QCOMPARE(tree["nodes"].toArray().size(), 3);
+        QCOMPARE(run({"adapters", "tree", "medical"}).code, 0);
+        QCOMPARE(run({"adapters", "list"}).code, 0);
+    }
+
+    void exportImportDelete() {
+        QString dir = m_tmp.filePath("bundle");
+        QJsonObject ex = runJson({"runs", "export", QString::number(m_runA), dir}).object();
+        QCOMPARE(ex["metrics"].toInt(), 100);
+        QCOMPARE(ex["adapters"].toInt(), 3);
+        QVERIFY(QFileInfo::exists(dir + "/run.json"));
+        Result again = run({"runs", "import", dir});
+        QCOMPARE(again.code, 1); // already there
+        QVERIFY2(again.err.contains("already in the store"), again.err.constData());
+        QJsonObject imp = runJson({"runs", "import", dir, "--as-new"}).object();
+        qint64 copy = imp["run_id"].toInteger();
+        QVERIFY(copy > m_runB);
+        QCOMPARE(imp["metrics"].toInt(), 100);
+        QCOMPARE(imp["adapter_ids"].toArray().size(), 3);
+        Result refuse = run({"runs", "delete", QString::number(copy)});
+        QCOMPARE(refuse.code, 1);
+        QVERIFY(refuse.err.contains("--yes"));
+        QJsonObject del = runJson({"runs", "delete", QString::number(copy), "--yes"}).object();
+        QCOMPARE(del["deleted"].toArray()[0].toInteger(), copy);
+        QCOMPARE(runJson({"runs", "list"}).array().size(), 2);
+    }
+
+    void clearErrors() {
+        Result r = run({"runs", "show", "does-not-exist"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("no run matches"), r.err.constData());
+        Result s = run({"runs", "list", "--status", "exploded"});
+        QCOMPARE(s.code, 1);
+        QVERIFY(s.err.contains("unknown run status"));
+        QString junk = m_tmp.filePath("junk.sqlite");
+        QFile f(junk);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("this is not a database at all, just some text that is long enough to matter........"
+                "...........................................................................");
+        f.close();
+        QByteArray before = [&] { QFile g(junk); g.open(QIODevice::ReadOnly); return g.readAll(); }();
+        Result j = run({"runs", "list", "--db", junk}, false);
+        QCOMPARE(j.code, 1);
+        QVERIFY2(j.err.contains("not an SQLite database"), j.err.constData());
+        QFile g(junk);
+        QVERIFY(g.open(QIODevice::ReadOnly));
+        QCOMPARE(g.readAll(), before);
+    }
+
+    void environmentPicksTheDatabase() {
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("RSLORA_DB", m_db);
+        p.setProcessEnvironment(env);
+        p.start(m_cli, {"runs", "list", "--json"});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(QJsonDocument::fromJson(p.readAllStandardOutput()).array().size(), 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(CliTest)
+#include "CliTest.moc"

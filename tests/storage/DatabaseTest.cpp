@@ -1,0 +1,216 @@
+// Schema, migrations and the open sequence: fresh files, upgrades, refusal of newer, foreign and
+// damaged files without touching them, RAII transactions.
+#include "common/AtomicFile.h"
+#include "common/Sha256.h"
+#include "storage/Migrations.h"
+#include "storage/Store.h"
+#include "storage/Transaction.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+#include <fstream>
+#include <sqlite3.h>
+
+using namespace rslora::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+void writeBytes(const fs::path& p, const std::string& bytes) {
+    std::ofstream(p, std::ios::binary) << bytes;
+}
+
+// Runs SQL on a raw connection, bypassing the store (to build odd files).
+void rawExec(const fs::path& p, const std::string& sql) {
+    sqlite3* db = nullptr;
+    QCOMPARE(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    QVERIFY2(rc == SQLITE_OK, err ? err : "");
+    sqlite3_close(db);
+}
+
+std::string openError(const fs::path& p) {
+    try {
+        Store s(p);
+    } catch (const rslora::Error& e) {
+        return e.fullMessage();
+    }
+    return {};
+}
+
+} // namespace
+
+class DatabaseTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    fs::path file(const char* name) { return fs::path(m_tmp.path().toStdString()) / name; }
+
+private slots:
+    void freshStoreHasLatestSchemaAndPragmas() {
+        Store s(file("fresh.sqlite"));
+        QCOMPARE(s.schemaVersion(), latestSchemaVersion());
+        QCOMPARE(s.database().pragmaInt("application_id"), kApplicationId);
+        QCOMPARE(s.database().pragmaInt("foreign_keys"), int64_t(1));
+        Statement jm(s.database(), "PRAGMA journal_mode");
+        QVERIFY(jm.step());
+        QCOMPARE(QString::fromStdString(jm.getText(0)), QString("wal"));
+        QCOMPARE(QString::fromStdString(s.integrityCheck()), QString("ok"));
+        QCOMPARE(s.runs().projects().size(), size_t(1));
+    }
+
+    void createsMissingFolders() {
+        fs::path p = file("a/b/c/store.sqlite");
+        Store s(p);
+        QVERIFY(fs::exists(p));
+        QCOMPARE(s.adapterRoot(), p.parent_path() / "adapters");
+    }
+
+    void migratesOlderStoreKeepingData() {
+        fs::path p = file("v1.sqlite");
+        int64_t runId = 0;
+        {
+            Database db(p);
+            Migrations::checkIdentity(db);
+            db.configure();
+            Migrations::migrate(db, 1);
+            QCOMPARE(Migrations::version(db), 1);
+            RunRepository runs(db);
+            RunRecord r;
+            r.name = "made at v1";
+            runId = runs.create(r);
+            // Version 1 has no adapters table.
+            QVERIFY_THROWS_EXCEPTION(rslora::Error, Statement(db, "SELECT * FROM adapters"));
+        }
+        Store s(p);
+        QCOMPARE(s.schemaVersion(), latestSchemaVersion());
+        QCOMPARE(QString::fromStdString(s.runs().require(runId).name), QString("made at v1"));
+        NewAdapter n;
+        n.task = "t";
+        QCOMPARE(s.adapters().create(n).version, int64_t(1));
+    }
+
+    void migrationListIsAppendOnlyAndContiguous() {
+        int expected = 1;
+        for (const Migration& m : migrations())
+            QCOMPARE(m.version, expected++);
+    }
+
+    void refusesNewerStoreUntouched() {
+        fs::path p = file("newer.sqlite");
+        { Store s(p); }
+        rawExec(p, "PRAGMA user_version = 99");
+        std::string before = rslora::Sha256::fileHex(p);
+        std::string err = openError(p);
+        QVERIFY2(err.find("schema version 99") != std::string::npos, err.c_str());
+        QVERIFY2(err.find("newer") != std::string::npos, err.c_str());
+        QVERIFY2(err.find("up to " + std::to_string(latestSchemaVersion())) != std::string::npos, err.c_str());
+        QCOMPARE(rslora::Sha256::fileHex(p), before);
+    }
+
+    void refusesForeignSqliteUntouched() {
+        fs::path p = file("foreign.sqlite");
+        rawExec(p, "CREATE TABLE photos(id INTEGER PRIMARY KEY, path TEXT); INSERT INTO photos VALUES (1, 'x.jpg');");
+        std::string before = rslora::Sha256::fileHex(p);
+        std::string err = openError(p);
+        QVERIFY2(err.find("another program") != std::string::npos, err.c_str());
+        QVERIFY2(err.find("untouched") != std::string::npos, err.c_str());
+        QCOMPARE(rslora::Sha256::fileHex(p), before);
+        // Still the other program's data.
+        rawExec(p, "SELECT path FROM photos");
+    }
+
+    void refusesNonDatabaseFilesUntouched_data() {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::newRow("text") << QByteArray("name,value\nloss,0.5\n");
+        QTest::newRow("short") << QByteArray("SQLite");
+        QTest::newRow("binary") << QByteArray(4096, '\x7f');
+        QByteArray headerOnly("SQLite format 3");
+        headerOnly.append('\0');
+        headerOnly.append(QByteArray(200, '\xff'));
+        QTest::newRow("header then garbage") << headerOnly;
+    }
+    void refusesNonDatabaseFilesUntouched() {
+        QFETCH(QByteArray, bytes);
+        fs::path p = file("junk.sqlite");
+        writeBytes(p, bytes.toStdString());
+        std::string err = openError(p);
+        QVERIFY2(!err.empty(), "opening junk must fail");
+        QVERIFY2(err.find(p.string()) != std::string::npos, err.c_str());
+        QCOMPARE(QByteArray::fromStdString(rslora::readFile(p)), bytes);
+        fs::remove(p);
+    }
+
+    void refusesDamagedStoreUntouched() {
+        fs::path p = file("damaged.sqlite");
+        {
+            Store s(p);
+            RunRecord r;
+            r.name = "x";
+            s.runs().create(r);
+            s.database().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+        std::string bytes = rslora::readFile(p);
+        // Keep the header, wreck the schema page after it.
+        for (size_t i = 100; i < std::min<size_t>(bytes.size(), 4096); ++i)
+            bytes[i] = static_cast<char>(0xA5);
+        writeBytes(p, bytes);
+        fs::remove(fs::path(p.string() + "-wal"));
+        fs::remove(fs::path(p.string() + "-shm"));
+        std::string err = openError(p);
+        QVERIFY2(!err.empty(), "a damaged store must not open");
+        QVERIFY2(err.find("damaged") != std::string::npos || err.find("malformed") != std::string::npos, err.c_str());
+        QCOMPARE(rslora::readFile(p), bytes);
+    }
+
+    void transactionRollsBackInDestructor() {
+        Store s(file("tx.sqlite"));
+        RunRecord r;
+        r.name = "kept";
+        s.runs().create(r);
+        try {
+            Transaction tx(s.database());
+            s.runs().rename(r.id, "lost");
+            throw std::runtime_error("boom");
+        } catch (const std::runtime_error&) {
+        }
+        QCOMPARE(QString::fromStdString(s.runs().require(r.id).name), QString("kept"));
+        QVERIFY(!s.database().inTransaction());
+    }
+
+    void nestedTransactionIsASavepoint() {
+        Store s(file("nested.sqlite"));
+        RunRecord r;
+        r.name = "a";
+        s.runs().create(r);
+        Transaction outer(s.database());
+        s.runs().rename(r.id, "b");
+        {
+            Transaction inner(s.database());
+            QVERIFY(inner.nested());
+            s.runs().rename(r.id, "c");
+        } // rolled back to the savepoint
+        QCOMPARE(QString::fromStdString(s.runs().require(r.id).name), QString("b"));
+        outer.commit();
+        QCOMPARE(QString::fromStdString(s.runs().require(r.id).name), QString("b"));
+    }
+
+    void checkConstraintGuardsStatus() {
+        Store s(file("check.sqlite"));
+        RunRecord r;
+        s.runs().create(r);
+        QVERIFY_THROWS_EXCEPTION(DatabaseError, s.database().exec("UPDATE runs SET status = 'exploded'"));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, runStatusFromString("exploded"));
+    }
+
+    void readOnlyOpenDoesNotCreate() {
+        fs::path p = file("missing.sqlite");
+        Store::Options o;
+        o.readOnly = true;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, Store(p, o));
+        QVERIFY(!fs::exists(p));
+    }
+};
+
+QTEST_GUILESS_MAIN(DatabaseTest)
+#include "DatabaseTest.moc"
