@@ -4,6 +4,7 @@
 #include "models/CausalLmLoss.h"
 #include "models/LlamaFamilyModel.h"
 #include "models/ModelLoader.h"
+#include "models/RotaryEmbedding.h"
 #include "models/TensorIO.h"
 
 #include "common/Error.h"
@@ -302,6 +303,74 @@ private slots:
         }
         auto after = rslora::models::loadSafeTensorsMap(fixtures() / "llama" / "model.safetensors").at("model.norm.weight");
         QVERIFY(torch::equal(before, after));
+    }
+
+    void slidingWindow() {
+        // One Mistral layer with a window of 3: position t sees t-2..t only.
+        ModelConfig c;
+        c.architecture = "MistralForCausalLM";
+        c.modelType = "mistral";
+        c.vocabSize = 50;
+        c.hiddenSize = 16;
+        c.intermediateSize = 32;
+        c.numLayers = 1;
+        c.numHeads = 2;
+        c.numKvHeads = 1;
+        c.headDim = 8;
+        c.slidingWindow = 3;
+        c.slidingLayers = {true};
+        c.initializerRange = 0.3;
+        auto lm = createCausalLM(c, 3);
+        torch::NoGradGuard g;
+        auto ids = torch::tensor({1, 2, 3, 4, 5, 6, 7, 8}, torch::kInt64).unsqueeze(0);
+        auto changed = ids.clone();
+        changed[0][0] = 9;
+        auto a = lm->forward(ids).logits, b = lm->forward(changed).logits;
+        QVERIFY(relDiff(a.narrow(1, 3, 5), b.narrow(1, 3, 5)) == 0.0);  // outside the window
+        QVERIFY(relDiff(a.narrow(1, 2, 1), b.narrow(1, 2, 1)) > 1e-4);  // inside it
+        // Cached decoding applies the same window with T != S.
+        KVCache cache = lm->makeCache();
+        auto p1 = lm->forward(ids.narrow(1, 0, 5), {}, {}, &cache).logits;
+        auto p2 = lm->forward(ids.narrow(1, 5, 2), {}, {}, &cache).logits;
+        auto p3 = lm->forward(ids.narrow(1, 7, 1), {}, {}, &cache).logits;
+        QVERIFY(relDiff(torch::cat({p1, p2, p3}, 1), a) < 1e-5);
+    }
+
+    void ropeScaling() {
+        ModelConfig c;
+        c.headDim = 16;
+        c.numHeads = 1;
+        c.ropeTheta = 10000;
+        c.maxPositionEmbeddings = 64;
+        RotaryEmbedding plain(c);
+        ModelConfig lin = c;
+        lin.ropeScaling.type = "linear";
+        lin.ropeScaling.factor = 4;
+        RotaryEmbedding linear(lin);
+        // Linear scaling: position p behaves as p / factor.
+        auto p = torch::tensor({0, 4, 8, 40}, torch::kInt64).unsqueeze(0);
+        auto q = torch::tensor({0, 1, 2, 10}, torch::kInt64).unsqueeze(0);
+        QVERIFY(relDiff(linear.cosSin(p, torch::kFloat32).first, plain.cosSin(q, torch::kFloat32).first) < 1e-6);
+        // llama3: high frequencies unchanged, the lowest divided by the factor.
+        ModelConfig l3 = c;
+        l3.ropeScaling.type = "llama3";
+        l3.ropeScaling.factor = 8;
+        l3.ropeScaling.lowFreqFactor = 1;
+        l3.ropeScaling.highFreqFactor = 4;
+        l3.ropeScaling.originalMaxPositionEmbeddings = 64;
+        RotaryEmbedding llama3(l3);
+        auto base = plain.invFreq(), scaled = llama3.invFreq();
+        QCOMPARE(scaled[0].item<float>(), base[0].item<float>());
+        QVERIFY(std::abs(scaled[7].item<float>() - base[7].item<float>() / 8) < 1e-9);
+        // dynamic: unchanged inside the trained context, stretched beyond it.
+        ModelConfig dyn = c;
+        dyn.ropeScaling.type = "dynamic";
+        dyn.ropeScaling.factor = 2;
+        RotaryEmbedding dynamic(dyn);
+        auto inside = torch::arange(0, 64, torch::kInt64).unsqueeze(0);
+        QVERIFY(relDiff(dynamic.cosSin(inside, torch::kFloat32).second, plain.cosSin(inside, torch::kFloat32).second) == 0);
+        auto beyond = torch::arange(0, 100, torch::kInt64).unsqueeze(0);
+        QVERIFY(relDiff(dynamic.cosSin(beyond, torch::kFloat32).second, plain.cosSin(beyond, torch::kFloat32).second) > 1e-3);
     }
 
     void loaderErrors() {
