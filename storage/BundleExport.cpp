@@ -1,73 +1,27 @@
 // exportRun(): a stored run as a bundle folder (the format importBundle() reads).
 #include "common/AtomicFile.h"
 #include "common/Error.h"
-#include "storage/Csv.h"
+#include "storage/RecordJson.h"
 #include "storage/RunBundle.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
-
-#include <cmath>
-#include <fstream>
 
 namespace fs = std::filesystem;
 
 namespace rslora::storage {
 namespace {
 
-void appendJsonNumber(std::string& out, double v) {
-    // JSON has no NaN or Inf: those are written as the strings "nan", "inf", "-inf".
-    if (std::isfinite(v))
-        out += formatDouble(v);
-    else
-        out += "\"" + formatDouble(v) + "\"";
-}
-
-std::string jsonString(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    return out + "\"";
-}
-
+// {key: {"step": [...], "wall_time": [...], "value": [...]}} for tools that prefer JSON to CSV.
+// JSON has no NaN or Inf: those values are null here (metrics.csv keeps them).
 void writeMetricsJson(Store& store, int64_t runId, const fs::path& file) {
-    std::string out = "{";
-    bool firstKey = true;
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
     for (const std::string& key : store.metrics().keys(runId)) {
-        MetricSeries s = store.metrics().series(runId, key);
-        out += firstKey ? "\n  " : ",\n  ";
-        firstKey = false;
-        out += jsonString(key) + ": {\"step\": [";
-        for (size_t i = 0; i < s.size(); ++i)
-            out += (i ? "," : "") + std::to_string(s.steps[i]);
-        out += "], \"wall_time\": [";
-        for (size_t i = 0; i < s.size(); ++i) {
-            out += i ? "," : "";
-            appendJsonNumber(out, s.wallTimes[i]);
-        }
-        out += "], \"value\": [";
-        for (size_t i = 0; i < s.size(); ++i) {
-            out += i ? "," : "";
-            appendJsonNumber(out, s.values[i]);
-        }
-        out += "]}";
+        nlohmann::ordered_json series = toJson(store.metrics().series(runId, key));
+        series.erase("key");
+        series.erase("total_points");
+        out[key] = std::move(series);
     }
-    out += "\n}\n";
-    writeFileAtomic(file, out);
+    writeFileAtomic(file, out.dump() + "\n");
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "storage/BundleJson.h"
 
 #include "common/Error.h"
+#include "storage/RecordJson.h"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -10,12 +11,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-template <typename T>
-json opt(const std::optional<T>& v) {
-    return v ? json(*v) : json(nullptr);
-}
-
-json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json opt(const std::optional<double>& v) { return v ? jsonNumber(*v) : json(nullptr); }
 
 json strings(const std::map<std::string, std::string>& m) {
     json j = json::object();
@@ -106,13 +102,16 @@ json adapterJson(const BundleAdapter& a) {
     json evals = json::array();
     for (const BundleEvaluation& e : a.evaluations)
         evals.push_back({{"dataset", e.dataset}, {"dataset_sha256", e.datasetSha256}, {"metric", e.metric},
-                         {"value", number(e.value)}});
-    return {{"dir", a.dir}, {"uuid", r.uuid}, {"task", r.task}, {"variant", r.variant}, {"name", r.name},
-            {"version", r.version}, {"created_at", r.createdAt}, {"sha256", r.sha256}, {"method", r.method},
-            {"rank", opt(r.rank)}, {"alpha", opt(r.alpha)}, {"targets", r.targets},
-            {"trainable_params", opt(r.trainableParams)}, {"stage", r.stage}, {"source_step", opt(r.sourceStep)},
-            {"status", toString(r.status)}, {"notes", r.notes}, {"tags", strings(a.tags)}, {"parents", parents},
-            {"evaluations", evals}};
+                         {"value", jsonNumber(e.value)}});
+    json j = {{"dir", a.dir}};
+    const json record = toJson(r);
+    for (const auto& [key, value] : record.items())
+        if (key != "id" && key != "path" && key != "source_run_id" && key != "current" && key != "deleted_at")
+            j[key] = value;
+    j["tags"] = strings(a.tags);
+    j["parents"] = parents;
+    j["evaluations"] = evals;
+    return j;
 }
 
 BundleAdapter adapterFromJson(const Reader& r) {
@@ -192,21 +191,11 @@ std::string bundleToJson(const BundleContents& c) {
     json adapters = json::array();
     for (const BundleAdapter& a : c.adapters)
         adapters.push_back(adapterJson(a));
-    json run = {{"uuid", r.uuid},
-                {"name", r.name},
-                {"project", c.project},
-                {"status", toString(r.status)},
-                {"created_at", r.createdAt},
-                {"start_time", opt(r.startTime)},
-                {"end_time", opt(r.endTime)},
-                {"seed", opt(r.seed)},
-                {"base_model", {{"ref", r.baseModel.ref}, {"sha256", r.baseModel.sha256}}},
-                {"dataset", {{"ref", r.dataset.ref}, {"sha256", r.dataset.sha256}}},
-                {"device", r.device},
-                {"host", r.host},
-                {"notes", r.notes},
-                {"error_message", r.errorMessage},
-                {"last_step", opt(r.lastStep)}};
+    // The store's JSON of a run, less what only means something inside one store.
+    json run = toJson(r);
+    for (const char* local : {"id", "project_id", "pid", "heartbeat"})
+        run.erase(local);
+    run["project"] = c.project;
     json doc = {{"format", kBundleFormat}, {"version", kBundleVersion}, {"run", run},    {"config", config},
                 {"params", strings(c.params)}, {"tags", strings(c.tags)},  {"adapters", adapters}};
     return doc.dump(2) + "\n";

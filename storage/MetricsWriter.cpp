@@ -13,6 +13,8 @@ using Clock = std::chrono::steady_clock;
 
 MetricsWriter::MetricsWriter(const std::filesystem::path& databasePath, Options options) : m_options(options) {
     m_pending.reserve(4096);
+    if (m_options.maxPointsPerTransaction == 0)
+        m_options.maxPointsPerTransaction = 1;
     m_thread = std::thread(&MetricsWriter::threadMain, this, databasePath);
     std::unique_lock<std::mutex> lk(m_mutex);
     m_progress.wait(lk, [this] { return m_opened; });
@@ -155,25 +157,34 @@ void MetricsWriter::threadMain(std::filesystem::path path) {
         m_progress.notify_all();
         auto started = Clock::now();
         nextFlush = started + m_options.flushInterval;
+        size_t done = 0; // points of `batch` committed so far
         try {
             for (const std::string& name : newNames)
                 keyIds.push_back(ingest.keyId(name));
-            std::pair<size_t, size_t> result{0, 0};
-            if (!batch.empty()) {
+            // Bounded transactions: a backlog is committed oldest first in slices, so each commit
+            // stays short (other writers wait less) and progress is durable slice by slice.
+            while (done < batch.size()) {
+                size_t n = std::min(m_options.maxPointsPerTransaction, batch.size() - done);
                 points.clear();
-                points.reserve(batch.size());
-                for (const Pending& p : batch)
+                for (size_t i = done; i < done + n; ++i) {
+                    const Pending& p = batch[i];
                     points.push_back({p.runId, keyIds[static_cast<size_t>(p.key)], p.step, p.wallTime, p.value});
-                result = ingest.insert(points, true);
+                }
+                std::pair<size_t, size_t> result = ingest.insert(points, true);
+                done += n;
+                {
+                    std::lock_guard<std::mutex> lk(m_mutex);
+                    m_doneSeq += n;
+                    m_stats.committed += result.first;
+                    m_stats.dropped += result.second;
+                }
+                m_progress.notify_all();
             }
             if (!watched.empty() && (!batch.empty() || started - lastHeartbeat >= m_options.heartbeatInterval)) {
                 ingest.heartbeat(watched);
                 lastHeartbeat = started;
             }
             std::lock_guard<std::mutex> lk(m_mutex);
-            m_doneSeq += batch.size();
-            m_stats.committed += result.first;
-            m_stats.dropped += result.second;
             ++m_stats.flushes;
             m_stats.lastFlushSeconds = std::chrono::duration<double>(Clock::now() - started).count();
             m_stats.lastError.clear();
@@ -185,8 +196,8 @@ void MetricsWriter::threadMain(std::filesystem::path path) {
                 rslora::logWarning("storage: metrics flush failed (will retry): " + why);
             lastLogged = why;
             std::lock_guard<std::mutex> lk(m_mutex);
-            // Keep the order: the failed batch goes back in front of what arrived meanwhile.
-            m_pending.insert(m_pending.begin(), batch.begin(), batch.end());
+            // Keep the order: the uncommitted rest goes back in front of what arrived meanwhile.
+            m_pending.insert(m_pending.begin(), batch.begin() + static_cast<std::ptrdiff_t>(done), batch.end());
             batch.clear();
             ++m_failures;
             m_stats.lastError = why;

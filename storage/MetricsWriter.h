@@ -26,8 +26,9 @@ public:
     struct Options {
         std::chrono::milliseconds flushInterval{500};   // a flush at least this often (the issue asks <= 1 s)
         std::chrono::milliseconds heartbeatInterval{2000}; // heartbeat of watched runs without new points
-        size_t maxPending = 2'000'000;   // add() waits when this many points are waiting (or drops them
+        size_t maxPending = 1'000'000;   // add() waits when this many points are waiting (or drops them
                                          // when the store keeps failing), so memory stays bounded
+        size_t maxPointsPerTransaction = 50'000; // a backlog is committed in slices of this size
         std::chrono::milliseconds busyTimeout{15000};
     };
 

@@ -112,7 +112,7 @@ ImportResult importBundle(Store& store, const std::filesystem::path& dir, const 
 
 struct ExportOptions {
     bool includeAdapters = true;       // copy the run's adapter versions (folders and records)
-    bool metricsJson = false;          // also write metrics.json ({key: {step, wall_time, value}})
+    bool metricsJson = false;          // also write metrics.json ({key: {step, wall_time, value}}, NaN as null)
 };
 
 struct ExportResult {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <time.h>
 #include <unistd.h>
 
 using namespace rslora::storage;
@@ -19,6 +20,18 @@ namespace fs = std::filesystem;
 
 namespace {
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// CPU seconds of the calling thread / of the whole process: on a shared machine wall time includes
+// waiting for a core, so both are printed.
+double threadCpu() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+double processCpu() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 } // namespace
 
 int main(int argc, char** argv) {
@@ -45,6 +58,7 @@ int main(int argc, char** argv) {
 
         // 1. Ingest: one producer thread adding as fast as it can; flushes every 500 ms.
         auto t0 = Clock::now();
+        double c0 = processCpu();
         {
             MetricsWriter writer(db);
             std::vector<int> handles;
@@ -58,9 +72,9 @@ int main(int argc, char** argv) {
             writer.flush();
             auto st = writer.stats();
             double dt = since(t0);
-            std::printf("ingest: %llu points in %.2f s = %.0f points/s sustained (%llu flushes)\n",
+            std::printf("ingest: %llu points in %.2f s = %.0f points/s sustained (%llu flushes, process CPU %.2f s)\n",
                         static_cast<unsigned long long>(st.committed), dt, st.committed / dt,
-                        static_cast<unsigned long long>(st.flushes));
+                        static_cast<unsigned long long>(st.flushes), processCpu() - c0);
         }
 
         // 2. Read a 1,000,000-point series (the first key has points/keys points).
@@ -68,16 +82,19 @@ int main(int argc, char** argv) {
         std::string key = "metric/0";
         for (int rep = 0; rep < 3; ++rep) {
             auto t = Clock::now();
+            double c = threadCpu();
             MetricSeries s = store.metrics().series(runId, key);
-            std::printf("read full series: %zu points in %.1f ms\n", s.size(), since(t) * 1e3);
+            std::printf("read full series: %zu points in %.1f ms (CPU %.1f ms)\n", s.size(), since(t) * 1e3,
+                        (threadCpu() - c) * 1e3);
         }
         for (int rep = 0; rep < 2; ++rep) {
             auto t = Clock::now();
+            double c = threadCpu();
             SeriesQuery q;
             q.maxPoints = 2000;
             MetricSeries s = store.metrics().series(runId, key, q);
-            std::printf("read downsampled: %lld points -> %zu in %.1f ms\n", static_cast<long long>(s.totalPoints),
-                        s.size(), since(t) * 1e3);
+            std::printf("read downsampled: %lld points -> %zu in %.1f ms (CPU %.1f ms)\n",
+                        static_cast<long long>(s.totalPoints), s.size(), since(t) * 1e3, (threadCpu() - c) * 1e3);
         }
         {
             auto t = Clock::now();
