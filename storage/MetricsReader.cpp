@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <sqlite3.h>
 
 namespace rslora::storage {
 
@@ -21,10 +23,13 @@ MetricSeries MetricsReader::series(int64_t runId, const std::string& key, const 
         s.wallTimes.reserve(static_cast<size_t>(l->count));
         s.values.reserve(static_cast<size_t>(l->count));
     }
+    // The hot loop of every plot: SQLite's C API directly, one type check per value.
+    sqlite3_stmt* h = st->handle();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
     while (st->step()) {
-        s.steps.push_back(st->getInt(0));
-        s.wallTimes.push_back(st->getDouble(1));
-        s.values.push_back(st->getDouble(2)); // NULL reads back as NaN
+        s.steps.push_back(sqlite3_column_int64(h, 0));
+        s.wallTimes.push_back(sqlite3_column_double(h, 1));
+        s.values.push_back(sqlite3_column_type(h, 2) == SQLITE_NULL ? nan : sqlite3_column_double(h, 2));
     }
     s.totalPoints = static_cast<int64_t>(s.steps.size());
     if (q.maxPoints > 0 && s.steps.size() > q.maxPoints)
