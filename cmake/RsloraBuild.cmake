@@ -15,6 +15,9 @@ endfunction()
 function(rslora_torch_pch target)
   if(RSLORA_USE_PCH)
     target_precompile_headers(${target} PRIVATE <torch/torch.h>)
+  else()
+    # Same order guarantee without a PCH: LibTorch before any Qt header (Qt's `slots` macro).
+    target_compile_options(${target} PRIVATE -include torch/torch.h)
   endif()
 endfunction()
 

@@ -188,7 +188,7 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
         m_preset->setCurrentIndex(presetNames().size() - 1);
         updateEnabled();
         updateReadouts();
-        emit changed();
+        Q_EMIT changed();
     };
     for (QSpinBox* s : {m_rank, m_subspaceDim, m_projectionSeed, m_probeBatches})
         connect(s, qOverload<int>(&QSpinBox::valueChanged), this, onEdit);
@@ -228,7 +228,7 @@ void AdapterSection::setModules(const std::vector<models::ModuleShape>& modules)
         m_targets.insert(names[i], box);
         connect(box, &QCheckBox::toggled, this, [this] {
             updateReadouts();
-            emit changed();
+            Q_EMIT changed();
         });
     }
     updateReadouts();
@@ -265,7 +265,7 @@ void AdapterSection::applyPreset(int index) {
     m_loading = false;
     updateEnabled();
     updateReadouts();
-    emit changed();
+    Q_EMIT changed();
 }
 
 void AdapterSection::updateEnabled() {

@@ -44,7 +44,7 @@ public:
     QPushButton* rankPreviewButton() const { return m_previewRanks; }
     void showRankTable(const QString& html);
 
-signals:
+Q_SIGNALS:
     void changed();
     void rankPreviewRequested();
 

@@ -44,7 +44,7 @@ public:
     const DatasetPreview& preview() const { return m_preview; }
     int maxSeqLen() const;
 
-signals:
+Q_SIGNALS:
     void changed();
 
 private:

@@ -11,7 +11,7 @@ public:
     explicit LogPanel(QWidget* parent = nullptr);
     ~LogPanel() override;
 
-public slots:
+public Q_SLOTS:
     // Thread-safe through a queued invocation when called from another thread.
     void appendMessage(int level, const QString& message);
 };

@@ -3,9 +3,12 @@
 #include "ui/AboutDialog.h"
 #include "ui/LogPanel.h"
 
+#include "ui/Preference.h"
+
 #include "engine/Runtime.h"
 
 #include <QAction>
+#include <QCloseEvent>
 #include <QApplication>
 #include <QDockWidget>
 #include <QLabel>
@@ -56,6 +59,46 @@ void MainWindow::buildStatusBar() {
     m_deviceLabel = new QLabel(tr("%1 · %2 threads · %3").arg(device).arg(info.intraOpThreads).arg(QString::fromStdString(info.blasName)), this);
     statusBar()->addPermanentWidget(m_deviceLabel);
     statusBar()->showMessage(tr("Ready"));
+}
+
+namespace {
+const Preference<QByteArray> kGeometry{"window/geometry", {}};
+const Preference<QByteArray> kState{"window/state", {}};
+const Preference<int> kLastView{"window/lastView", 0};
+} // namespace
+
+int MainWindow::addView(QWidget* view, const QString& title) {
+    const int index = m_views->addTab(view, title);
+    if (index < 9) {
+        auto* show = new QAction(this);
+        show->setShortcut(QKeySequence(QString("Ctrl+%1").arg(index + 1)));
+        connect(show, &QAction::triggered, this, [this, index] { m_views->setCurrentIndex(index); });
+        addAction(show);
+    }
+    return index;
+}
+
+void MainWindow::restoreLayout() {
+    const QByteArray geometry = kGeometry.get();
+    if (!geometry.isEmpty())
+        restoreGeometry(geometry);
+    const QByteArray state = kState.get();
+    if (!state.isEmpty())
+        restoreState(state);
+    const int last = kLastView.get();
+    if (last >= 0 && last < m_views->count())
+        m_views->setCurrentIndex(last);
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (m_closeGuard && !m_closeGuard()) {
+        event->ignore();
+        return;
+    }
+    kGeometry.set(saveGeometry());
+    kState.set(saveState());
+    kLastView.set(m_views->currentIndex());
+    event->accept();
 }
 
 void MainWindow::showAbout() {

@@ -3,6 +3,8 @@
 
 #include <QMainWindow>
 
+#include <functional>
+
 class QTabWidget;
 class QLabel;
 
@@ -16,10 +18,18 @@ public:
     explicit MainWindow(QWidget* parent = nullptr);
 
     QTabWidget* views() const { return m_views; }
+    // Adds a main view as a tab, with a shortcut (Ctrl+1, Ctrl+2, ...) to show it.
+    int addView(QWidget* view, const QString& title);
+    // Asked before the window closes; returning false keeps it open.
+    void setCloseGuard(std::function<bool()> guard) { m_closeGuard = std::move(guard); }
+    void restoreLayout();
     LogPanel* logPanel() const { return m_logPanel; }
 
-public slots:
+public Q_SLOTS:
     void showAbout();
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
 
 private:
     void buildMenus();
@@ -29,6 +39,7 @@ private:
     QTabWidget* m_views = nullptr;
     LogPanel* m_logPanel = nullptr;
     QLabel* m_deviceLabel = nullptr;
+    std::function<bool()> m_closeGuard;
 };
 
 } // namespace rslora::ui

@@ -154,7 +154,7 @@ void ModelSection::readModel() {
                             .arg(QString::fromStdString(c.torchDtype), QLocale().formattedDataSize(m_weightBytes))
                             .arg(notes.isEmpty() ? QString() : "<br><span style='color:#c62828'>" + notes.join("<br>").toHtmlEscaped() + "</span>"));
     }
-    emit modelChanged();
+    Q_EMIT modelChanged();
 }
 
 qint64 ModelSection::estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const {

@@ -38,7 +38,7 @@ public:
     qint64 estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const;
     void setPath(const QString& path);
 
-signals:
+Q_SIGNALS:
     void modelChanged();
 
 protected:

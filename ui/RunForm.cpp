@@ -106,7 +106,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     connect(m_training, &TrainingSection::changed, this, &RunForm::scheduleValidation);
     connect(m_start, &QPushButton::clicked, this, [this] {
         if (validateNow().isEmpty())
-            emit startRequested(config());
+            Q_EMIT startRequested(config());
     });
     connect(copyCli, &QPushButton::clicked, this, [this] { QApplication::clipboard()->setText(cliCommand()); });
     connect(load, &QPushButton::clicked, this, [this] {

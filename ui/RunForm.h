@@ -45,7 +45,7 @@ public:
     FieldErrors* fieldErrors() const { return m_errors; }
     QPushButton* startButton() const { return m_start; }
 
-signals:
+Q_SIGNALS:
     void startRequested(const rslora::engine::TrainConfig& config);
 
 private:

@@ -124,15 +124,15 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     connect(m_diffOnly, &QCheckBox::toggled, this, &RunsBrowser::updateDiff);
     connect(m_open, &QPushButton::clicked, this, [this] {
         for (qint64 id : selectedRunIds())
-            emit openRunRequested(id);
+            Q_EMIT openRunRequested(id);
     });
     connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
-        emit openRunRequested(m_proxy->data(i, RunTableModel::RunIdRole).toLongLong());
+        Q_EMIT openRunRequested(m_proxy->data(i, RunTableModel::RunIdRole).toLongLong());
     });
     connect(m_resume, &QPushButton::clicked, this, [this] {
         const auto ids = selectedRunIds();
         if (ids.size() == 1)
-            emit resumeRequested(ids.front());
+            Q_EMIT resumeRequested(ids.front());
     });
     connect(m_delete, &QPushButton::clicked, this, &RunsBrowser::deleteSelected);
     connect(undoButton, &QPushButton::clicked, this, &RunsBrowser::undoDelete);

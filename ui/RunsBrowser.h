@@ -52,7 +52,7 @@ public:
     void undoDelete();
     void commitPendingDeletes();
 
-signals:
+Q_SIGNALS:
     void openRunRequested(qint64 runId);
     void resumeRequested(qint64 runId);
 

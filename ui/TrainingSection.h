@@ -24,7 +24,7 @@ public:
     void store(engine::TrainConfig& config) const;
     int batchSize() const;
 
-signals:
+Q_SIGNALS:
     void changed();
 
 private:

@@ -1,12 +1,21 @@
-// rslora-workbench: starts the Qt application and shows the main window.
+// rslora-workbench: starts the Qt application, opens the workbench, or renders its screens.
+#include "app/gui/Workbench.h"
+
 #include "ui/MainWindow.h"
 
+#include "common/Error.h"
+#include "common/Paths.h"
 #include "common/ProcessEnvironment.h"
 #include "engine/Runtime.h"
 #include "rslora/BuildInfo.h"
 
 #include <QApplication>
+#include <QCommandLineParser>
 #include <QIcon>
+#include <QMessageBox>
+#include <QTimer>
+
+#include <cstdio>
 
 int main(int argc, char** argv) {
     rslora::ensureProcessEnvironment(argv);
@@ -17,8 +26,41 @@ int main(int argc, char** argv) {
     QApplication::setApplicationVersion(RSLORA_VERSION);
     QApplication::setOrganizationName("rslora-workbench");
     QApplication::setWindowIcon(QIcon(":/icons/rslora-workbench.svg"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription("Desktop workbench for LoRA and RS-LoRA fine-tuning experiments");
+    parser.addHelpOption();
+    parser.addVersionOption();
+    QCommandLineOption db("db", "Experiment database (default: $RSLORA_DB or the data folder).", "path");
+    QCommandLineOption demo("demo", "Open on the built-in demo model and dataset.");
+    QCommandLineOption screenshots("screenshots", "Render every main view to PNG files in DIR and exit.", "dir");
+    QCommandLineOption size("size", "Window size for --screenshots, e.g. 1366x768.", "WxH", "1366x768");
+    parser.addOptions({db, demo, screenshots, size});
+    parser.process(app);
+
     rslora::engine::applyThreadSettings({});
-    rslora::ui::MainWindow window;
-    window.show();
+    const QString dbPath = parser.isSet(db) ? parser.value(db) : QString::fromStdString(rslora::defaultDatabasePath().string());
+    std::unique_ptr<rslora::app::Workbench> workbench;
+    try {
+        workbench = std::make_unique<rslora::app::Workbench>(dbPath);
+    } catch (const rslora::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.fullMessage().c_str());
+        if (!parser.isSet(screenshots))
+            QMessageBox::critical(nullptr, "RS-LoRA Workbench", QString::fromStdString(e.fullMessage()));
+        return 1;
+    }
+    rslora::ui::MainWindow* window = workbench->window();
+    if (parser.isSet(screenshots)) {
+        const QStringList wh = parser.value(size).split('x');
+        window->resize(wh.value(0).toInt() > 0 ? wh.value(0).toInt() : 1366, wh.value(1).toInt() > 0 ? wh.value(1).toInt() : 768);
+        window->show();
+        QString error;
+        const bool ok = workbench->saveScreenshots(parser.value(screenshots), &error);
+        if (!ok)
+            std::fprintf(stderr, "error: %s\n", qPrintable(error));
+        return ok ? 0 : 1;
+    }
+    window->restoreLayout();
+    window->show();
     return app.exec();
 }

@@ -13,7 +13,7 @@
 
 class MainWindowTest : public QObject {
     Q_OBJECT
-private slots:
+private Q_SLOTS:
     void opensWithMenusAndDocks() {
         rslora::ui::MainWindow w;
         w.show();

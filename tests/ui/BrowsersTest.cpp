@@ -46,7 +46,7 @@ int64_t addRun(storage::Store& store, const std::string& name, int rank, double 
 
 class BrowsersTest : public QObject {
     Q_OBJECT
-private slots:
+private Q_SLOTS:
     void runsTableOverlayAndDiff() {
         QTemporaryDir dir;
         storage::Store store(dir.filePath("w.sqlite").toStdString());

@@ -29,7 +29,7 @@ CurvePoint pt(double step, double value) {
 
 class ChartsTest : public QObject {
     Q_OBJECT
-private slots:
+private Q_SLOTS:
     void emaIsCausalAndDebiased() {
         CurveSeries incremental("loss", Qt::blue);
         incremental.setSmoothing(0.9);

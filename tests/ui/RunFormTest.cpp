@@ -40,7 +40,7 @@ QString writeTinyModel(const QTemporaryDir& dir, int layers = 2) {
 
 class RunFormTest : public QObject {
     Q_OBJECT
-private slots:
+private Q_SLOTS:
     void scaleReadoutFollowsRankAndAlpha() {
         ui::RunForm form;
         auto* rank = form.findChild<QSpinBox*>("adapter.r");

@@ -1,0 +1,145 @@
+#include "app/gui/RunController.h"
+
+#include "app/shared/RunRecorder.h"
+
+#include "common/Paths.h"
+#include "storage/Store.h"
+
+#include <nlohmann/json.hpp>
+
+namespace rslora::app {
+
+RunController::RunController(storage::Store* store, const QString& databasePath, QObject* parent)
+    : QObject(parent), m_store(store), m_databasePath(databasePath) {
+    qRegisterMetaType<engine::StepStats>("rslora::engine::StepStats");
+    qRegisterMetaType<engine::EvalStats>("rslora::engine::EvalStats");
+    qRegisterMetaType<engine::TrainConfig>("rslora::engine::TrainConfig");
+    qRegisterMetaType<JobOutcome>("rslora::app::JobOutcome");
+    m_thread.setObjectName("training");
+    m_worker = new TrainingWorker;
+    m_worker->moveToThread(&m_thread);
+    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    connect(this, &RunController::startJob, m_worker, &TrainingWorker::run, Qt::QueuedConnection);
+    connect(m_worker, &TrainingWorker::stepReported, this, &RunController::stepReported, Qt::QueuedConnection);
+    connect(m_worker, &TrainingWorker::evalReported, this, &RunController::evalReported, Qt::QueuedConnection);
+    connect(m_worker, &TrainingWorker::statusReported, this, &RunController::statusReported, Qt::QueuedConnection);
+    connect(m_worker, &TrainingWorker::finished, this, &RunController::onFinished, Qt::QueuedConnection);
+    m_thread.start();
+}
+
+RunController::~RunController() { shutdown(true); }
+
+qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
+    const qint64 id = RunRecorder::createQueuedRun(*m_store, config, name.toStdString());
+    if (config.outputDir.empty()) {
+        config.outputDir = (dataDirectory() / "runs" / ("run-" + std::to_string(id))).string();
+        m_store->runs().setConfig(id, config.toJson().dump());
+    }
+    m_queue.push_back({id, name, config, {}});
+    Q_EMIT queueChanged();
+    startNext();
+    return id;
+}
+
+qint64 RunController::enqueueResume(qint64 runId) {
+    storage::RunRecord run = m_store->runs().require(runId);
+    engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
+    m_store->runs().setStatus(runId, storage::RunStatus::Queued);
+    m_queue.push_back({runId, QString::fromStdString(run.name), config, "latest"});
+    Q_EMIT queueChanged();
+    startNext();
+    return runId;
+}
+
+void RunController::cancelQueued(qint64 runId) {
+    for (int i = 0; i < m_queue.size(); ++i) {
+        if (m_queue[i].runId == runId) {
+            m_queue.removeAt(i);
+            m_store->runs().setStatus(runId, storage::RunStatus::Stopped, "cancelled before it started");
+            Q_EMIT queueChanged();
+            return;
+        }
+    }
+}
+
+void RunController::moveQueued(qint64 runId, int delta) {
+    for (int i = 0; i < m_queue.size(); ++i) {
+        if (m_queue[i].runId == runId) {
+            const int to = std::clamp(i + delta, 0, static_cast<int>(m_queue.size()) - 1);
+            m_queue.move(i, to);
+            Q_EMIT queueChanged();
+            return;
+        }
+    }
+}
+
+QList<QPair<qint64, QString>> RunController::waiting() const {
+    QList<QPair<qint64, QString>> out;
+    for (const Job& j : m_queue)
+        out.append({j.runId, j.name});
+    return out;
+}
+
+void RunController::startNext() {
+    if (m_currentRun != 0 || m_queue.isEmpty())
+        return;
+    Job job = m_queue.takeFirst();
+    m_currentRun = job.runId;
+    m_paused = false;
+    m_worker->reset();
+    Q_EMIT queueChanged();
+    Q_EMIT runStarted(job.runId, job.name);
+    Q_EMIT startJob(job.runId, m_databasePath, job.config, job.resumeFrom);
+}
+
+void RunController::onFinished(const JobOutcome& outcome) {
+    m_currentRun = 0;
+    m_paused = false;
+    Q_EMIT runEnded(outcome);
+    startNext();
+}
+
+void RunController::pause() {
+    if (!busy() || m_paused)
+        return;
+    m_worker->requestPause();
+    m_paused = true;
+    if (m_store)
+        m_store->runs().setStatus(m_currentRun, storage::RunStatus::Paused);
+    Q_EMIT pausedChanged(true);
+}
+
+void RunController::resume() {
+    if (!busy() || !m_paused)
+        return;
+    m_worker->resume();
+    m_paused = false;
+    if (m_store)
+        m_store->runs().setStatus(m_currentRun, storage::RunStatus::Running);
+    Q_EMIT pausedChanged(false);
+}
+
+void RunController::stop(bool saveFinal) {
+    if (!busy())
+        return;
+    m_worker->requestStop(saveFinal);
+    m_worker->resume(); // a paused run must wake up to stop
+}
+
+void RunController::shutdown(bool saveFinal) {
+    if (!m_thread.isRunning())
+        return;
+    for (const Job& j : std::as_const(m_queue))
+        if (m_store)
+            m_store->runs().setStatus(j.runId, storage::RunStatus::Stopped, "the workbench closed before it started");
+    m_queue.clear();
+    if (busy())
+        stop(saveFinal);
+    m_thread.quit();
+    m_thread.wait();
+    // The job's own end report is still queued for this thread; the run is over either way.
+    m_currentRun = 0;
+    m_paused = false;
+}
+
+} // namespace rslora::app

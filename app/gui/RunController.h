@@ -1,0 +1,75 @@
+// Owns the training thread and the queue: one run in flight, the others waiting in order. Creates
+// the run rows, hands each job to the worker, relays its progress as signals on the UI thread, and
+// stops the thread cleanly on shutdown.
+#pragma once
+
+#include "app/gui/TrainingWorker.h"
+
+#include <QList>
+#include <QObject>
+#include <QPair>
+#include <QThread>
+
+namespace rslora::storage {
+class Store;
+}
+
+namespace rslora::app {
+
+class RunController : public QObject {
+    Q_OBJECT
+public:
+    // `store` is the UI thread's connection; the worker opens its own to `databasePath`.
+    RunController(storage::Store* store, const QString& databasePath, QObject* parent = nullptr);
+    ~RunController() override;
+
+    // Queues a new run (a row in state `queued`); starts it at once when nothing runs. An empty
+    // output folder becomes <data folder>/runs/run-<id>.
+    qint64 enqueue(engine::TrainConfig config, const QString& name);
+    // Queues an interrupted or stopped run again, continuing from its latest checkpoint.
+    qint64 enqueueResume(qint64 runId);
+    void cancelQueued(qint64 runId);
+    void moveQueued(qint64 runId, int delta);
+
+    void pause();
+    void resume();
+    void stop(bool saveFinal);
+    // Asks the running job to stop (with a checkpoint) and waits for the thread to finish.
+    void shutdown(bool saveFinal = true);
+
+    bool busy() const { return m_currentRun != 0; }
+    bool paused() const { return m_paused; }
+    qint64 currentRunId() const { return m_currentRun; }
+    QList<QPair<qint64, QString>> waiting() const;
+
+Q_SIGNALS:
+    void runStarted(qint64 runId, const QString& name);
+    void stepReported(const rslora::engine::StepStats& stats);
+    void evalReported(const rslora::engine::EvalStats& stats);
+    void statusReported(const QString& message);
+    void runEnded(const rslora::app::JobOutcome& outcome);
+    void queueChanged();
+    void pausedChanged(bool paused);
+    // Asks the worker thread to run a job (queued connection).
+    void startJob(qint64 runId, const QString& databasePath, const rslora::engine::TrainConfig& config, const QString& resumeFrom);
+
+private:
+    struct Job {
+        qint64 runId = 0;
+        QString name;
+        engine::TrainConfig config;
+        QString resumeFrom;
+    };
+    void startNext();
+    void onFinished(const JobOutcome& outcome);
+
+    storage::Store* m_store = nullptr;
+    QString m_databasePath;
+    QThread m_thread;
+    TrainingWorker* m_worker = nullptr;
+    QList<Job> m_queue;
+    qint64 m_currentRun = 0;
+    bool m_paused = false;
+};
+
+} // namespace rslora::app

@@ -1,0 +1,248 @@
+#include "app/gui/Workbench.h"
+
+#include "app/gui/DatasetPreviewer.h"
+#include "app/gui/RunController.h"
+
+#include "ui/AdaptersBrowser.h"
+#include "ui/ChartsPanel.h"
+#include "ui/DataSection.h"
+#include "ui/MainWindow.h"
+#include "ui/RunForm.h"
+#include "ui/RunsBrowser.h"
+#include "ui/TrainingPanel.h"
+
+#include "common/Error.h"
+#include "common/Log.h"
+#include "storage/Store.h"
+
+#include <QApplication>
+#include <QDir>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMessageBox>
+#include <QProcess>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QStatusBar>
+#include <QSystemTrayIcon>
+#include <QTabWidget>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+namespace rslora::app {
+
+Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(parent), m_databasePath(databasePath) {
+    std::filesystem::create_directories(std::filesystem::path(databasePath.toStdString()).parent_path());
+    m_store = std::make_unique<storage::Store>(databasePath.toStdString());
+    m_window = std::make_unique<ui::MainWindow>();
+    m_controller = std::make_unique<RunController>(m_store.get(), databasePath);
+
+    m_form = new ui::RunForm;
+    m_form->dataSection()->setPreviewProvider(
+        [](const QString& model, const QString& data, int maxLen) { return DatasetPreviewer::preview(model, data, maxLen); });
+    m_training = new ui::TrainingPanel;
+    m_runs = new ui::RunsBrowser;
+    m_adapters = new ui::AdaptersBrowser;
+    m_window->addView(m_form, tr("New run"));
+    m_window->addView(m_training, tr("Training"));
+    m_window->addView(m_runs, tr("Runs"));
+    m_window->addView(m_adapters, tr("Adapters"));
+    m_runs->setStore(m_store.get());
+    m_adapters->setStore(m_store.get());
+
+    m_statusProgress = new QProgressBar;
+    m_statusProgress->setMaximumWidth(180);
+    m_statusProgress->setMaximumHeight(16);
+    m_statusProgress->hide();
+    m_statusRun = new QLabel;
+    m_window->statusBar()->addWidget(m_statusRun);
+    m_window->statusBar()->addWidget(m_statusProgress);
+
+    ui::TrainingPanel* panel = m_training;
+    RunController* controller = m_controller.get();
+    connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
+        std::string stem = std::filesystem::path(config.trainData).stem().string();
+        QString name = QString::fromStdString(stem.empty() ? std::string("run") : stem) + "_" +
+                       (config.adapter.scaling == engine::ScalingMode::AlphaOverSqrtR ? "rslora" : "lora") + "_r" +
+                       QString::number(config.adapter.rank);
+        m_controller->enqueue(config, name);
+        m_window->views()->setCurrentWidget(m_training);
+        m_runs->refresh();
+    });
+    connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
+        m_training->beginRun(id, name);
+        m_statusRun->setText(tr("Run #%1 starting").arg(id));
+        m_statusProgress->show();
+        m_statusProgress->setRange(0, 0);
+        m_runs->refresh();
+    });
+    connect(controller, &RunController::stepReported, panel, &ui::TrainingPanel::onStep);
+    connect(controller, &RunController::stepReported, this, [this](const engine::StepStats& s) {
+        m_statusProgress->setRange(0, static_cast<int>(std::max<int64_t>(1, s.totalSteps)));
+        m_statusProgress->setValue(static_cast<int>(s.step));
+        const qint64 eta = static_cast<qint64>(s.etaSeconds);
+        m_statusRun->setText(tr("Run #%1 · step %2/%3 · %4 tok/s · ETA %5:%6")
+                                 .arg(m_controller->currentRunId()).arg(s.step).arg(s.totalSteps)
+                                 .arg(s.tokensPerSecond, 0, 'f', 0).arg(eta / 60).arg(eta % 60, 2, 10, QChar('0')));
+    });
+    connect(controller, &RunController::evalReported, panel, &ui::TrainingPanel::onEval);
+    connect(controller, &RunController::statusReported, panel, &ui::TrainingPanel::onStatus);
+    connect(controller, &RunController::statusReported, this, [](const QString& m) { logInfo(m.toStdString()); });
+    connect(controller, &RunController::runEnded, this, &Workbench::onRunEnded);
+    connect(controller, &RunController::queueChanged, panel, [this] { m_training->setQueue(m_controller->waiting()); });
+    connect(controller, &RunController::pausedChanged, panel, &ui::TrainingPanel::setPaused);
+    connect(panel, &ui::TrainingPanel::pauseRequested, controller, &RunController::pause);
+    connect(panel, &ui::TrainingPanel::resumeRequested, controller, &RunController::resume);
+    connect(panel, &ui::TrainingPanel::stopRequested, controller, &RunController::stop);
+    connect(panel, &ui::TrainingPanel::cancelQueuedRequested, this, [this](qint64 id) {
+        m_controller->cancelQueued(id);
+        m_runs->refresh();
+    });
+    connect(panel, &ui::TrainingPanel::moveQueuedRequested, controller, &RunController::moveQueued);
+    connect(m_runs, &ui::RunsBrowser::openRunRequested, this, &Workbench::openStoredRun);
+    connect(m_runs, &ui::RunsBrowser::resumeRequested, this, [this](qint64 id) {
+        try {
+            m_controller->enqueueResume(id);
+            m_window->views()->setCurrentWidget(m_training);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(m_window.get(), tr("Cannot resume run #%1").arg(id), QString::fromStdString(e.what()));
+        }
+    });
+    connect(m_window->views(), &QTabWidget::currentChanged, this, [this](int) {
+        QWidget* w = m_window->views()->currentWidget();
+        if (w == m_runs && !m_controller->busy())
+            m_runs->refresh();
+        if (w == m_adapters)
+            m_adapters->refresh();
+    });
+    m_window->setCloseGuard([this] { return confirmClose(); });
+    if (!m_store->recoveredRuns().empty())
+        logWarning(std::to_string(m_store->recoveredRuns().size()) + " run(s) of a process that ended were marked interrupted; resume them from the Runs view");
+}
+
+Workbench::~Workbench() {
+    m_controller->shutdown(true);
+}
+
+void Workbench::openStoredRun(qint64 runId) {
+    std::optional<storage::RunRecord> run = m_store->runs().get(runId);
+    if (!run)
+        return;
+    if (m_controller->currentRunId() == runId) {
+        m_window->views()->setCurrentWidget(m_training);
+        return;
+    }
+    m_training->showStoredRun(runId, QString::fromStdString(run->name));
+    ui::ChartsPanel* charts = m_training->charts();
+    storage::SeriesQuery q;
+    q.maxPoints = 20000;
+    for (const std::string& key : m_store->metrics().keys(runId)) {
+        storage::MetricSeries s = m_store->metrics().series(runId, key, q);
+        const double t0 = s.size() ? s.wallTimes.front() : 0;
+        for (size_t i = 0; i < s.size(); ++i) {
+            ui::CurvePoint p;
+            p.step = static_cast<double>(s.steps[i]);
+            p.wallTime = s.wallTimes[i] - t0;
+            p.value = s.values[i];
+            charts->addMetric(QString::fromStdString(key), p);
+        }
+    }
+    m_window->views()->setCurrentWidget(m_training);
+}
+
+void Workbench::notify(const QString& title, const QString& text, bool failure) {
+    m_window->statusBar()->showMessage(title + ": " + text.section('\n', 0, 0), 15000);
+    if (QSystemTrayIcon::isSystemTrayAvailable() && QSystemTrayIcon::supportsMessages()) {
+        static QSystemTrayIcon* tray = nullptr;
+        if (!tray) {
+            tray = new QSystemTrayIcon(QApplication::windowIcon(), this);
+            tray->show();
+        }
+        tray->showMessage(title, text, failure ? QSystemTrayIcon::Critical : QSystemTrayIcon::Information, 8000);
+    }
+    QApplication::alert(m_window.get());
+}
+
+void Workbench::onRunEnded(const JobOutcome& o) {
+    m_statusProgress->hide();
+    const bool failed = o.status == "failed";
+    QString outcome = failed ? tr("failed") : (o.status == "stopped" ? tr("stopped at step %1").arg(o.steps)
+                                                                     : tr("finished: %1 steps, loss %2").arg(o.steps).arg(o.finalLoss, 0, 'f', 4));
+    m_training->endRun(outcome, failed);
+    m_statusRun->setText(tr("Run #%1 %2").arg(o.runId).arg(outcome));
+    notify(tr("Run #%1 %2").arg(o.runId).arg(failed ? tr("failed") : o.status), failed ? o.message : outcome, failed);
+    m_runs->refresh();
+    m_adapters->refresh();
+    if (failed && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")) {
+        QString hint;
+        const QString m = o.message;
+        if (m.contains("tokenizer"))
+            hint = tr("The model folder needs a tokenizer.json to read text datasets; pick a folder that has one, or use pre-tokenized JSONL (input_ids, labels).");
+        else if (m.contains("line "))
+            hint = tr("Fix the dataset line named above (or remove it), then start the run again.");
+        else if (m.contains("NaN", Qt::CaseInsensitive) || m.contains("non-finite"))
+            hint = tr("Lower the learning rate, enable gradient clipping, or check the data; the last good checkpoint is kept and the run can be resumed.");
+        else
+            hint = tr("Check the settings named in the message and start the run again.");
+        QMessageBox box(QMessageBox::Critical, tr("Run #%1 failed").arg(o.runId), o.message, QMessageBox::Ok, m_window.get());
+        box.setInformativeText(hint);
+        box.exec();
+    }
+}
+
+bool Workbench::confirmClose() {
+    if (!m_controller->busy())
+        return true;
+    int choice = m_closeChoice;
+    if (choice < 0) {
+        QMessageBox box(QMessageBox::Question, tr("A run is training"),
+                        tr("Run #%1 is still training. Stop it with a checkpoint, or keep training headless with rslora?").arg(m_controller->currentRunId()),
+                        QMessageBox::NoButton, m_window.get());
+        QPushButton* stop = box.addButton(tr("Stop with checkpoint"), QMessageBox::AcceptRole);
+        QPushButton* headless = box.addButton(tr("Keep training headless"), QMessageBox::ActionRole);
+        box.addButton(QMessageBox::Cancel);
+        box.exec();
+        if (box.clickedButton() == stop)
+            choice = 0;
+        else if (box.clickedButton() == headless)
+            choice = 1;
+        else
+            return false;
+    }
+    const qint64 runId = m_controller->currentRunId();
+    const std::string configJson = m_store->runs().require(runId).configJson;
+    m_controller->shutdown(true);
+    if (choice == 1) {
+        // The checkpoint just written is continued by the CLI in its own session, recorded in the
+        // same store; the workbench shows it as running when reopened.
+        const QString configPath = QDir(QString::fromStdString(engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).outputDir)).filePath("headless-config.json");
+        engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).save(configPath.toStdString());
+        const QString cli = QDir(QCoreApplication::applicationDirPath()).filePath("../cli/rslora");
+        const QString exe = QFileInfo::exists(cli) ? cli : QDir(QCoreApplication::applicationDirPath()).filePath("rslora");
+        QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet"});
+    }
+    return true;
+}
+
+bool Workbench::saveScreenshots(const QString& dir, QString* error) {
+    QDir().mkpath(dir);
+    QTabWidget* views = m_window->views();
+    const char* names[] = {"new-run", "training", "runs", "adapters"};
+    for (int i = 0; i < views->count() && i < 4; ++i) {
+        views->setCurrentIndex(i);
+        QApplication::processEvents();
+        if (views->widget(i) == m_training)
+            m_training->charts()->replotNow();
+        QApplication::processEvents();
+        const QString path = QDir(dir).filePath(QString("%1.png").arg(names[i]));
+        if (!m_window->grab().save(path)) {
+            if (error)
+                *error = tr("cannot write %1").arg(path);
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace rslora::app

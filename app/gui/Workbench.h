@@ -1,0 +1,70 @@
+// The composition root of the desktop application: opens the store, builds the main window and its
+// views, owns the run controller, and wires views to the controller and the store.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <memory>
+
+namespace rslora::storage {
+class Store;
+}
+
+namespace rslora::ui {
+class AdaptersBrowser;
+class MainWindow;
+class RunForm;
+class RunsBrowser;
+class TrainingPanel;
+} // namespace rslora::ui
+
+class QLabel;
+class QProgressBar;
+
+namespace rslora::app {
+
+class RunController;
+struct JobOutcome;
+
+class Workbench : public QObject {
+    Q_OBJECT
+public:
+    // Opens (or creates) the database; throws rslora::Error when it cannot be used.
+    explicit Workbench(const QString& databasePath, QObject* parent = nullptr);
+    ~Workbench() override;
+
+    ui::MainWindow* window() const { return m_window.get(); }
+    ui::RunForm* form() const { return m_form; }
+    ui::TrainingPanel* training() const { return m_training; }
+    ui::RunsBrowser* runs() const { return m_runs; }
+    ui::AdaptersBrowser* adapters() const { return m_adapters; }
+    RunController* controller() const { return m_controller.get(); }
+    storage::Store* store() const { return m_store.get(); }
+
+    // Shows a stored run's curves in the training view.
+    void openStoredRun(qint64 runId);
+    // Renders every main view to DIR/<view>.png at the given size; false with *error on failure.
+    bool saveScreenshots(const QString& dir, QString* error = nullptr);
+    // Called from the window's close guard: true when it may close.
+    bool confirmClose();
+    // Test hook: what confirmClose() does without asking (0 = stop with checkpoint, 1 = keep headless).
+    void setCloseChoice(int choice) { m_closeChoice = choice; }
+
+private:
+    void onRunEnded(const JobOutcome& outcome);
+    void notify(const QString& title, const QString& text, bool failure);
+
+    std::unique_ptr<storage::Store> m_store;
+    QString m_databasePath;
+    std::unique_ptr<ui::MainWindow> m_window;
+    std::unique_ptr<RunController> m_controller;
+    ui::RunForm* m_form = nullptr;
+    ui::TrainingPanel* m_training = nullptr;
+    ui::RunsBrowser* m_runs = nullptr;
+    ui::AdaptersBrowser* m_adapters = nullptr;
+    QLabel* m_statusRun = nullptr;
+    QProgressBar* m_statusProgress = nullptr;
+    int m_closeChoice = -1;
+};
+
+} // namespace rslora::app

@@ -1,0 +1,165 @@
+// The workbench as a user drives it (offscreen): fill the form, start a short run, see points reach
+// the charts, pause and resume, stop with save, find the run and its adapter in the browsers, run a
+// second one and overlay both, render the screens.
+#include "app/gui/RunController.h"
+#include "app/gui/Workbench.h"
+
+#include "ui/AdapterTreeModel.h"
+#include "ui/AdaptersBrowser.h"
+#include "ui/ChartsPanel.h"
+#include "ui/CurvePlot.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelSection.h"
+#include "ui/RunForm.h"
+#include "ui/RunTableModel.h"
+#include "ui/RunsBrowser.h"
+#include "ui/TrainingPanel.h"
+
+#include "models/ModelConfig.h"
+#include "models/ModelLoader.h"
+#include "storage/Store.h"
+
+#include <QCheckBox>
+#include <QDir>
+#include <QFile>
+#include <QImage>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+using namespace rslora;
+
+class WorkbenchTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    QString m_model, m_data;
+
+    void fillForm(ui::RunForm* form, int maxSteps) {
+        form->modelSection()->setPath(m_model);
+        auto* train = form->findChild<QLineEdit*>("data.train.edit");
+        train->setText(m_data);
+        Q_EMIT train->editingFinished();
+        form->findChild<QSpinBox*>("adapter.r")->setValue(4);
+        form->findChild<QSpinBox*>("training.max_steps")->setValue(maxSteps);
+        form->findChild<QSpinBox*>("training.batch_size")->setValue(4);
+        form->findChild<QLineEdit*>("training.learning_rate")->setText("0.01");
+        form->findChild<QSpinBox*>("data.max_seq_len")->setValue(32);
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        qputenv("RSLORA_NO_DIALOGS", "1");
+        qputenv("RSLORA_HOME", m_dir.filePath("home").toUtf8());
+        // A tiny random Llama and a pre-tokenized dataset: counting patterns the adapter can learn.
+        models::ModelConfig c = models::ModelConfig::fromJson(
+            {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 32}, {"intermediate_size", 64},
+             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"vocab_size", 64},
+             {"rms_norm_eps", 1e-5}, {"max_position_embeddings", 64}},
+            "test config");
+        m_model = m_dir.filePath("tiny-model");
+        models::createCausalLM(c, 7)->saveModelFolder(m_model.toStdString());
+        m_data = m_dir.filePath("count.jsonl");
+        QFile f(m_data);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        std::mt19937 rng(3);
+        for (int i = 0; i < 64; ++i) {
+            int start = static_cast<int>(rng() % 40);
+            nlohmann::json ids = nlohmann::json::array(), labels = nlohmann::json::array();
+            for (int t = 0; t < 16; ++t) {
+                ids.push_back(start + t);
+                labels.push_back(t < 4 ? -100 : start + t);
+            }
+            f.write(QByteArray::fromStdString(nlohmann::json{{"input_ids", ids}, {"labels", labels}}.dump() + "\n"));
+        }
+    }
+
+    void trainPauseStopBrowseOverlay() {
+        app::Workbench wb(m_dir.filePath("workbench.sqlite"));
+        wb.window()->show();
+        QVERIFY(QTest::qWaitForWindowExposed(wb.window()));
+        fillForm(wb.form(), 400);
+        QStringList problems = wb.form()->validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QVERIFY(wb.form()->startButton()->isEnabled());
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(wb.controller()->busy());
+        const qint64 runId = wb.controller()->currentRunId();
+
+        // Points reach the chart (through queued signals and the replot timer).
+        ui::CurvePlot* loss = wb.training()->charts()->chart("loss");
+        QTRY_VERIFY_WITH_TIMEOUT(loss->series("train") && loss->series("train")->size() >= 5, 60000);
+        QTRY_VERIFY(!loss->isDirty());
+
+        // Pause: the step count stops moving; resume: it moves again.
+        QTest::mouseClick(wb.training()->findChild<QPushButton*>("pauseRun"), Qt::LeftButton);
+        QVERIFY(wb.controller()->paused());
+        QTest::qWait(400);
+        const int atPause = loss->series("train")->size();
+        QTest::qWait(800);
+        QVERIFY2(loss->series("train")->size() <= atPause + 1, "steps went on while paused");
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Paused);
+        QTest::mouseClick(wb.training()->findChild<QPushButton*>("pauseRun"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(loss->series("train")->size() > atPause + 2, 30000);
+
+        // Stop and save.
+        QSignalSpy ended(wb.controller(), &app::RunController::runEnded);
+        QTest::mouseClick(wb.training()->findChild<QPushButton*>("stopSave"), Qt::LeftButton);
+        QVERIFY(ended.wait(60000));
+        const auto outcome = ended.takeFirst().at(0).value<app::JobOutcome>();
+        QCOMPARE(outcome.status, QString("stopped"));
+        QVERIFY2(QFile::exists(outcome.adapterDir + "/adapter_model.safetensors"), qPrintable(outcome.adapterDir));
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Stopped);
+        QVERIFY(outcome.adapterId > 0);
+
+        // The run in the runs browser, its adapter in the adapters browser.
+        wb.runs()->refresh();
+        QVERIFY(wb.runs()->model()->rowOfRun(runId) >= 0);
+        wb.adapters()->refresh();
+        QVERIFY(wb.adapters()->model()->indexOfAdapter(outcome.adapterId).isValid());
+
+        // A second, short run to completion; then both overlaid.
+        fillForm(wb.form(), 6);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        const qint64 second = wb.controller()->currentRunId();
+        QVERIFY(second != runId);
+        QVERIFY(ended.wait(60000));
+        QCOMPARE(ended.takeFirst().at(0).value<app::JobOutcome>().status, QString("finished"));
+        wb.runs()->refresh();
+        wb.runs()->selectRuns({runId, second});
+        QCOMPARE(wb.runs()->overlay()->seriesNames().size(), 2);
+        QVERIFY(wb.runs()->diffTable()->rowCount() >= 1); // max_steps differs
+
+        // Screens render to PNG.
+        QString error;
+        QVERIFY2(wb.saveScreenshots(m_dir.filePath("shots"), &error), qPrintable(error));
+        for (const char* name : {"new-run", "training", "runs", "adapters"}) {
+            QImage img(m_dir.filePath(QString("shots/%1.png").arg(name)));
+            QVERIFY2(!img.isNull() && img.width() > 600, name);
+        }
+    }
+
+    void closingWhileTrainingStopsWithCheckpoint() {
+        app::Workbench wb(m_dir.filePath("workbench2.sqlite"));
+        fillForm(wb.form(), 1000);
+        wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        const qint64 runId = wb.controller()->currentRunId();
+        QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 3, 60000);
+        wb.setCloseChoice(0);
+        QVERIFY(wb.confirmClose());
+        QVERIFY(!wb.controller()->busy());
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Stopped);
+        auto artifacts = wb.store()->artifacts().forRun(runId);
+        QVERIFY(!artifacts.empty());
+    }
+};
+
+QTEST_MAIN(WorkbenchTest)
+#include "WorkbenchTest.moc"

@@ -1,0 +1,215 @@
+#include "ui/TrainingPanel.h"
+
+#include "ui/ChartsPanel.h"
+
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace rslora::ui {
+namespace {
+QString formatEta(double seconds) {
+    if (!(seconds >= 0) || !std::isfinite(seconds))
+        return "—";
+    qint64 s = static_cast<qint64>(seconds + 0.5);
+    if (s >= 3600)
+        return QString("%1:%2:%3").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'));
+    return QString("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
+}
+} // namespace
+
+TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName("trainingPanel");
+    auto* outer = new QVBoxLayout(this);
+    auto* head = new QHBoxLayout;
+    m_title = new QLabel(tr("No run in progress — start one from the New run tab."), this);
+    m_title->setObjectName("runTitle");
+    QFont f = m_title->font();
+    f.setBold(true);
+    m_title->setFont(f);
+    head->addWidget(m_title, 1);
+    m_pause = new QPushButton(tr("Pause"), this);
+    m_pause->setObjectName("pauseRun");
+    m_pause->setShortcut(QKeySequence("Ctrl+P"));
+    m_stopSave = new QPushButton(tr("Stop && save"), this);
+    m_stopSave->setObjectName("stopSave");
+    m_stopSave->setShortcut(QKeySequence("Ctrl+."));
+    m_stopSave->setToolTip(tr("Stop after this step and save the adapter and a checkpoint (Ctrl+.)"));
+    m_stopDiscard = new QPushButton(tr("Stop && discard"), this);
+    m_stopDiscard->setObjectName("stopDiscard");
+    m_stopDiscard->setToolTip(tr("Stop after this step without saving a final adapter"));
+    for (QPushButton* b : {m_pause, m_stopSave, m_stopDiscard})
+        head->addWidget(b);
+    outer->addLayout(head);
+
+    auto* progressRow = new QHBoxLayout;
+    m_progress = new QProgressBar(this);
+    m_progress->setObjectName("runProgress");
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_progress->setFormat("%v / %m steps");
+    progressRow->addWidget(m_progress, 2);
+    m_stats = new QLabel(this);
+    m_stats->setObjectName("runStats");
+    m_stats->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    progressRow->addWidget(m_stats, 3);
+    outer->addLayout(progressRow);
+
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    m_charts = new ChartsPanel(split);
+    auto* queueBox = new QWidget(split);
+    auto* qv = new QVBoxLayout(queueBox);
+    qv->setContentsMargins(0, 0, 0, 0);
+    qv->addWidget(new QLabel(tr("Queue"), queueBox));
+    m_queue = new QListWidget(queueBox);
+    m_queue->setObjectName("runQueue");
+    qv->addWidget(m_queue, 1);
+    auto* qButtons = new QHBoxLayout;
+    auto* up = new QPushButton(tr("Up"), queueBox);
+    auto* down = new QPushButton(tr("Down"), queueBox);
+    auto* cancel = new QPushButton(tr("Cancel"), queueBox);
+    for (QPushButton* b : {up, down, cancel})
+        qButtons->addWidget(b);
+    qv->addLayout(qButtons);
+    split->addWidget(m_charts);
+    split->addWidget(queueBox);
+    split->setStretchFactor(0, 5);
+    split->setStretchFactor(1, 1);
+    outer->addWidget(split, 1);
+
+    auto selectedQueued = [this]() -> qint64 {
+        QListWidgetItem* item = m_queue->currentItem();
+        return item ? item->data(Qt::UserRole).toLongLong() : 0;
+    };
+    connect(up, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT moveQueuedRequested(id, -1); });
+    connect(down, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT moveQueuedRequested(id, 1); });
+    connect(cancel, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT cancelQueuedRequested(id); });
+    connect(m_pause, &QPushButton::clicked, this, [this] {
+        if (m_paused)
+            Q_EMIT resumeRequested();
+        else
+            Q_EMIT pauseRequested();
+    });
+    connect(m_stopSave, &QPushButton::clicked, this, [this] { Q_EMIT stopRequested(true); });
+    connect(m_stopDiscard, &QPushButton::clicked, this, [this] { Q_EMIT stopRequested(false); });
+    setRunning(false);
+}
+
+QString TrainingPanel::statusText() const { return m_title->text() + " " + m_stats->text(); }
+
+void TrainingPanel::setRunning(bool running) {
+    for (QPushButton* b : {m_pause, m_stopSave, m_stopDiscard})
+        b->setEnabled(running);
+}
+
+void TrainingPanel::beginRun(qint64 runId, const QString& name) {
+    m_runId = runId;
+    m_paused = false;
+    m_pause->setText(tr("Pause"));
+    m_title->setText(tr("Run #%1 %2 — starting").arg(runId).arg(name));
+    m_stats->clear();
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_charts->clear();
+    setRunning(true);
+}
+
+void TrainingPanel::setQueue(const QList<QPair<qint64, QString>>& waiting) {
+    const qint64 selected = m_queue->currentItem() ? m_queue->currentItem()->data(Qt::UserRole).toLongLong() : 0;
+    m_queue->clear();
+    for (const auto& [id, name] : waiting) {
+        auto* item = new QListWidgetItem(QString("#%1 %2").arg(id).arg(name), m_queue);
+        item->setData(Qt::UserRole, id);
+        if (id == selected)
+            m_queue->setCurrentItem(item);
+    }
+}
+
+void TrainingPanel::setPaused(bool paused) {
+    m_paused = paused;
+    m_pause->setText(paused ? tr("Resume") : tr("Pause"));
+    QString t = m_title->text();
+    t = t.section(" — ", 0, 0);
+    m_title->setText(t + (paused ? tr(" — paused") : tr(" — training")));
+}
+
+void TrainingPanel::endRun(const QString& outcome, bool failed) {
+    setRunning(false);
+    m_title->setText(m_title->text().section(" — ", 0, 0) + " — " + outcome);
+    m_title->setStyleSheet(failed ? "color: #c62828;" : QString());
+}
+
+void TrainingPanel::showStoredRun(qint64 runId, const QString& name) {
+    m_runId = runId;
+    m_title->setText(tr("Run #%1 %2 — from the store").arg(runId).arg(name));
+    m_title->setStyleSheet(QString());
+    m_stats->clear();
+    m_charts->clear();
+    setRunning(false);
+}
+
+void TrainingPanel::onStep(const engine::StepStats& s) {
+    if (s.totalSteps > 0) {
+        m_progress->setRange(0, static_cast<int>(std::min<int64_t>(s.totalSteps, INT32_MAX)));
+        m_progress->setValue(static_cast<int>(std::min<int64_t>(s.step, INT32_MAX)));
+    }
+    if (!m_paused && !m_title->text().endsWith(tr("training")))
+        m_title->setText(m_title->text().section(" — ", 0, 0) + tr(" — training"));
+    m_stats->setText(tr("loss %1 · lr %2 · ‖∇‖ %3 · %4 tok/s · ETA %5 · epoch %6")
+                         .arg(s.loss, 0, 'f', 4)
+                         .arg(s.learningRate, 0, 'g', 3)
+                         .arg(s.gradNorm, 0, 'g', 3)
+                         .arg(s.tokensPerSecond, 0, 'f', 0)
+                         .arg(formatEta(s.etaSeconds))
+                         .arg(s.epoch));
+    CurvePoint p;
+    p.step = static_cast<double>(s.step);
+    // Fractional epoch from progress through the run.
+    p.epoch = s.totalSteps > 0 ? s.epoch + 0.0 : 0.0;
+    p.tokens = static_cast<double>(s.tokensSeen);
+    p.wallTime = s.elapsedSeconds;
+    m_lastEpoch = p.epoch;
+    m_lastTokens = p.tokens;
+    m_lastWall = p.wallTime;
+    auto add = [&](const char* key, double v) {
+        CurvePoint q = p;
+        q.value = v;
+        m_charts->addMetric(key, q);
+    };
+    add("train/loss", s.loss);
+    add("lr", s.learningRate);
+    add("grad_norm", s.gradNorm);
+    add("tokens_per_s", s.tokensPerSecond);
+    if (!s.modules.empty()) {
+        QStringList names;
+        QVector<double> ratios;
+        names.reserve(static_cast<int>(s.modules.size()));
+        for (const auto& m : s.modules) {
+            names << QString::fromStdString(m.module);
+            ratios << (m.ratioEma > 0 ? m.ratioEma : m.ratio);
+        }
+        m_charts->addBalance(p, names, ratios);
+    }
+}
+
+void TrainingPanel::onEval(const engine::EvalStats& e) {
+    CurvePoint p;
+    p.step = static_cast<double>(e.step);
+    p.epoch = m_lastEpoch;
+    p.tokens = m_lastTokens;
+    p.wallTime = m_lastWall;
+    p.value = e.loss;
+    m_charts->addMetric("eval/loss", p);
+}
+
+void TrainingPanel::onStatus(const QString& message) {
+    m_title->setText(m_title->text().section(" — ", 0, 0) + " — " + message);
+}
+
+} // namespace rslora::ui

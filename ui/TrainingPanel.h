@@ -1,0 +1,68 @@
+// The run in progress: status line, progress bar with ETA and tokens/s, pause / resume / stop
+// buttons, the queue of waiting runs, and the live charts.
+#pragma once
+
+#include "engine/TrainObserver.h"
+
+#include <QWidget>
+
+class QLabel;
+class QListWidget;
+class QProgressBar;
+class QPushButton;
+
+namespace rslora::ui {
+
+class ChartsPanel;
+
+class TrainingPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit TrainingPanel(QWidget* parent = nullptr);
+
+    ChartsPanel* charts() const { return m_charts; }
+    QProgressBar* progress() const { return m_progress; }
+    QListWidget* queue() const { return m_queue; }
+    QString statusText() const;
+
+    // A new run begins (clears the charts).
+    void beginRun(qint64 runId, const QString& name);
+    void setQueue(const QList<QPair<qint64, QString>>& waiting);
+    void setPaused(bool paused);
+    // Shows a finished, failed or stopped run's outcome; the charts stay.
+    void endRun(const QString& outcome, bool failed);
+    // Loads a past run's stored curves (from the runs browser).
+    void showStoredRun(qint64 runId, const QString& name);
+    qint64 currentRunId() const { return m_runId; }
+
+public Q_SLOTS:
+    void onStep(const rslora::engine::StepStats& stats);
+    void onEval(const rslora::engine::EvalStats& stats);
+    void onStatus(const QString& message);
+
+Q_SIGNALS:
+    void pauseRequested();
+    void resumeRequested();
+    void stopRequested(bool saveFinal);
+    void cancelQueuedRequested(qint64 runId);
+    void moveQueuedRequested(qint64 runId, int delta);
+
+private:
+    void setRunning(bool running);
+
+    QLabel* m_title = nullptr;
+    QLabel* m_stats = nullptr;
+    QProgressBar* m_progress = nullptr;
+    QPushButton* m_pause = nullptr;
+    QPushButton* m_stopSave = nullptr;
+    QPushButton* m_stopDiscard = nullptr;
+    QListWidget* m_queue = nullptr;
+    ChartsPanel* m_charts = nullptr;
+    qint64 m_runId = 0;
+    bool m_paused = false;
+    double m_lastEpoch = 0;
+    double m_lastTokens = 0;
+    double m_lastWall = 0;
+};
+
+} // namespace rslora::ui
