@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Log.h"
+#include "engine/AllocatorTuning.h"
 #include "engine/LrSchedule.h"
 #include "engine/PeftAdapterIO.h"
 #include "models/CausalLmLoss.h"
@@ -97,6 +98,8 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainE
     if (m_train.empty())
         throw Error("training data '" + m_config.trainData + "' holds no samples");
     m_device = m_model.device();
+    if (m_device.is_cpu())
+        keepActivationMemoryResident();
     if (m_model.config().padTokenId)
         m_padId = *m_model.config().padTokenId;
     const int64_t perStep = int64_t(m_config.batchSize) * m_config.gradAccumulation;

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerCoreCommands(app);
     rslora::cli::registerStorageCommands(app);
     rslora::cli::registerModelCommands(app);
+    rslora::cli::registerEngineCommands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,295 @@
+// `rslora train`, `rslora eval`, `rslora bench`: the engine from the command line, with a one-line
+// progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
+#include "app/cli/Commands.h"
+
+#include "common/Error.h"
+#include "common/Log.h"
+#include "common/Paths.h"
+#include "engine/AdapterSet.h"
+#include "engine/Evaluator.h"
+#include "engine/PeftAdapterIO.h"
+#include "engine/Runtime.h"
+#include "engine/TrainingRun.h"
+#include "engine/EngineBench.h"
+#include "models/ModelLoader.h"
+#include "storage/MetricsWriter.h"
+#include "storage/RunBundle.h"
+#include "storage/RunRepository.h"
+#include "storage/Store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+namespace rslora::cli {
+
+namespace {
+
+using namespace rslora::engine;
+
+std::atomic<TrainObserver*> g_observer{nullptr};
+
+extern "C" void onInterrupt(int)
+{
+    // Only an atomic store: safe in a signal handler. A second Ctrl-C ends the process.
+    if (TrainObserver* o = g_observer.load()) {
+        o->requestStop(true);
+        std::signal(SIGINT, SIG_DFL);
+    }
+}
+
+std::string formatDuration(double s)
+{
+    if (!(s >= 0) || s > 1e7)
+        return "?";
+    char buf[32];
+    const int t = int(s);
+    if (t >= 3600)
+        std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
+    return buf;
+}
+
+// The one-line progress display (rewritten in place on a terminal, one line per log step otherwise).
+class ConsoleObserver : public TrainObserver {
+public:
+    explicit ConsoleObserver(bool quiet) : m_quiet(quiet), m_tty(isatty(fileno(stderr))) {}
+    void onStep(const StepStats& s) override
+    {
+        if (m_quiet)
+            return;
+        std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
+                     m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss, s.learningRate,
+                     s.gradNorm, s.tokensPerSecond, formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
+        std::fflush(stderr);
+    }
+    void onEval(const EvalStats& e) override
+    {
+        std::fprintf(stderr, "%seval at step %lld: loss %.4f  perplexity %.3f  (%lld tokens)\n", m_tty ? "\r\033[K" : "",
+                     (long long)e.step, e.loss, e.perplexity, (long long)e.tokens);
+    }
+    void onStatus(const std::string& s) override
+    {
+        if (!m_quiet)
+            std::fprintf(stderr, "%s%s\n", m_tty ? "\r\033[K" : "", s.c_str());
+    }
+
+private:
+    bool m_quiet, m_tty;
+};
+
+// Metrics into the SQLite store through the buffered writer.
+class StoreSink : public MetricsSink {
+public:
+    StoreSink(const TrainConfig& config, const std::string& name)
+        : m_store(defaultDatabasePath()), m_writer(defaultDatabasePath())
+    {
+        storage::RunRecord run;
+        run.name = name;
+        run.configJson = config.toJson().dump();
+        run.seed = int64_t(config.seed);
+        run.device = config.device;
+        run.baseModel.ref = config.modelPath;
+        run.dataset.ref = config.trainData;
+        m_runId = m_store.runs().create(run);
+        m_store.runs().markStarted(m_runId, config.device);
+        m_writer.watch(m_runId);
+    }
+    void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override
+    {
+        for (const auto& [k, v] : metrics)
+            m_writer.add(m_runId, k, step, v);
+    }
+    void finish(TrainStatus status, const std::string& message)
+    {
+        m_writer.flush();
+        m_writer.unwatch(m_runId);
+        m_store.runs().setStatus(m_runId, status == TrainStatus::Completed ? storage::RunStatus::Finished
+                                          : status == TrainStatus::Stopped ? storage::RunStatus::Stopped
+                                                                           : storage::RunStatus::Failed,
+                                 message);
+    }
+    int64_t runId() const { return m_runId; }
+
+private:
+    storage::Store m_store;
+    storage::MetricsWriter m_writer;
+    int64_t m_runId = 0;
+};
+
+// `--no-store`: a portable run bundle beside the outputs, imported by the workbench later.
+class BundleSink : public MetricsSink {
+public:
+    BundleSink(const TrainConfig& config, const std::string& name) : m_bundle(std::filesystem::path(config.outputDir) / "run-bundle")
+    {
+        storage::RunRecord run;
+        run.name = name;
+        run.configJson = config.toJson().dump();
+        run.seed = int64_t(config.seed);
+        run.device = config.device;
+        run.status = storage::RunStatus::Running;
+        run.baseModel.ref = config.modelPath;
+        run.dataset.ref = config.trainData;
+        m_bundle.writeRun(run);
+    }
+    void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override
+    {
+        const double t = double(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch()).count()) / 1000.0;
+        std::vector<storage::MetricPoint> points;
+        for (const auto& [k, v] : metrics) {
+            storage::MetricPoint p;
+            p.key = k;
+            p.step = step;
+            p.wallTime = t;
+            p.value = v;
+            points.push_back(p);
+        }
+        m_bundle.appendMetrics(points);
+    }
+    void flush() override { m_bundle.sync(); }
+    void finish(TrainStatus status, const std::string& message)
+    {
+        m_bundle.sync();
+        m_bundle.setStatus(status == TrainStatus::Completed ? storage::RunStatus::Finished
+                           : status == TrainStatus::Stopped ? storage::RunStatus::Stopped
+                                                            : storage::RunStatus::Failed,
+                           message);
+    }
+    std::string directory() const { return m_bundle.directory().string(); }
+
+private:
+    storage::RunBundleWriter m_bundle;
+};
+
+void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet,
+              const std::vector<std::string>& overrides)
+{
+    const TrainConfig loaded = TrainConfig::load(configPath);
+    nlohmann::json j = loaded.toJson();
+    // --set section.key=value, the value read as JSON when it parses, as a string otherwise.
+    for (const auto& o : overrides) {
+        const auto eq = o.find('='), dot = o.find('.');
+        if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+            throw Error("--set expects section.key=value, found '" + o + "'");
+        nlohmann::json v;
+        try {
+            v = nlohmann::json::parse(o.substr(eq + 1));
+        } catch (const nlohmann::json::exception&) {
+            v = o.substr(eq + 1);
+        }
+        j[o.substr(0, dot)][o.substr(dot + 1, eq - dot - 1)] = v;
+    }
+    TrainConfig config = TrainConfig::fromJson(j);
+    // Unknown keys of the file survive the override round-trip, so validate() reports them.
+    config.unknownKeys.insert(config.unknownKeys.begin(), loaded.unknownKeys.begin(), loaded.unknownKeys.end());
+    if (config.outputDir.empty() && config.unknownKeys.empty())
+        config.outputDir = (dataDirectory() / "runs" / std::filesystem::path(configPath).stem()).string();
+    ConsoleObserver observer(quiet);
+    g_observer.store(&observer);
+    std::signal(SIGINT, onInterrupt);
+    std::unique_ptr<StoreSink> store;
+    std::unique_ptr<BundleSink> bundle;
+    const std::string name = std::filesystem::path(configPath).stem().string();
+    validateOrThrow(config); // before a run row is created
+    if (noStore)
+        bundle = std::make_unique<BundleSink>(config, name);
+    else
+        store = std::make_unique<StoreSink>(config, name);
+    MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
+    TrainResult r;
+    try {
+        r = runTraining(config, &observer, sink, resume);
+    } catch (const Error& e) {
+        if (store)
+            store->finish(TrainStatus::Failed, e.what());
+        if (bundle)
+            bundle->finish(TrainStatus::Failed, e.what());
+        g_observer.store(nullptr);
+        throw;
+    }
+    g_observer.store(nullptr);
+    std::signal(SIGINT, SIG_DFL);
+    if (store)
+        store->finish(r.status, r.message);
+    if (bundle)
+        bundle->finish(r.status, r.message);
+    std::fprintf(stderr, "\n");
+    std::cout << "status       " << trainStatusName(r.status) << (r.message.empty() ? "" : ": " + r.message) << "\n"
+              << "steps        " << r.steps << "\n"
+              << "final loss   " << r.finalLoss << "\n";
+    if (r.finalEval)
+        std::cout << "eval loss    " << r.finalEval->loss << "  (perplexity " << r.finalEval->perplexity << ")\n";
+    std::cout << "trainable    " << r.parameters.trainable << " / " << r.parameters.total << " parameters ("
+              << 100.0 * r.parameters.ratio() << "%)\n";
+    if (!r.rankTable.empty()) {
+        std::cout << "rank table (sensitivity allocation)\n";
+        for (const auto& row : r.rankTable)
+            std::cout << "  " << row.module << "  score " << row.score << "  rank " << row.rank << "\n";
+    }
+    if (!r.adapterDir.empty())
+        std::cout << "saved        " << r.adapterDir << "\n";
+    if (!r.lastCheckpoint.empty())
+        std::cout << "checkpoint   " << r.lastCheckpoint << "\n";
+    if (store)
+        std::cout << "run          #" << store->runId() << " in " << defaultDatabasePath().string() << "\n";
+    if (bundle)
+        std::cout << "run bundle   " << bundle->directory() << "\n";
+    exitCode() = r.status == TrainStatus::Failed ? 3 : (r.status == TrainStatus::Stopped ? 130 : 0);
+}
+
+} // namespace
+
+void registerEngineCommands(CLI::App& app)
+{
+    auto* train = app.add_subcommand("train", "Train an adapter (or a full model) from a JSON or YAML config");
+    static std::string configPath, resume;
+    static bool noStore = false, quiet = false;
+    static std::vector<std::string> overrides;
+    train->add_option("config", configPath, "Training config (.json, .yaml)")->required()->check(CLI::ExistingFile);
+    train->add_option("--resume", resume, "Continue from a checkpoint folder, or 'latest'");
+    train->add_flag("--no-store", noStore, "Write a portable run bundle instead of the SQLite store");
+    train->add_flag("--quiet", quiet, "No progress line");
+    train->add_option("--set", overrides, "Override a config value: section.key=value (repeatable)");
+    train->callback([] { runTrain(configPath, resume, noStore, quiet, overrides); });
+
+    auto* eval = app.add_subcommand("eval", "Evaluate a model (and adapter): loss/perplexity, exact match, multiple choice");
+    static EvalRequest req;
+    static bool asJson = false;
+    eval->add_option("--model", req.modelPath, "Base model folder")->required();
+    eval->add_option("--adapter", req.adapterPaths, "PEFT adapter folder(s), applied together");
+    eval->add_option("--data", req.lossData, "JSONL for validation loss and perplexity");
+    eval->add_option("--exact-match", req.exactMatchData, "JSONL of {prompt, answer} (or alpaca/chat records) for greedy exact match");
+    eval->add_option("--multiple-choice", req.multipleChoiceData, "MMLU-style JSONL or CSV for answer log-likelihood accuracy");
+    eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match");
+    eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length");
+    eval->add_option("--batch-size", req.batchSize, "Batch size");
+    eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)");
+    eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
+    eval->add_flag("--json", asJson, "Machine-readable output");
+    eval->callback([] {
+        const EvalReport rep = runEvaluation(req);
+        std::cout << (asJson ? rep.toJson().dump(2) : rep.toText()) << "\n";
+    });
+
+    auto* bench = app.add_subcommand("bench", "Training-step benchmark on Llama-shaped random models");
+    static BenchOptions bo;
+    bench->add_option("--shapes", bo.shapes, "Model shapes: 5m, 30m, 135m (default: all three)");
+    bench->add_option("--steps", bo.steps, "Timed steps per case");
+    bench->add_option("--warmup", bo.warmup, "Untimed steps first");
+    bench->add_option("--batch", bo.batch, "Batch size");
+    bench->add_option("--seq", bo.seq, "Sequence length");
+    bench->add_option("--rank", bo.rank, "LoRA rank");
+    bench->add_flag("--options", bo.options, "Also measure each adapter option's overhead");
+    bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
+    bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");
+    bench->add_flag("--json", bo.json, "Machine-readable output");
+    bench->callback([] { std::cout << runBenchmarks(bo) << "\n"; });
+}
+
+} // namespace rslora::cli

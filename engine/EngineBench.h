@@ -1,0 +1,27 @@
+// `rslora bench`: LoRA training steps on Llama-shaped random models (about 5M, 30M, 135M
+// parameters), tokens/s, step time, peak RSS, the machine's sgemm rate and the fraction of it
+// achieved, each adapter option's overhead, and Python's numbers side by side when given.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+
+struct BenchOptions {
+    std::vector<std::string> shapes; // "5m", "30m", "135m"; empty: all
+    int steps = 3;
+    int warmup = 1;
+    int batch = 8;
+    int seq = 256;
+    int rank = 16;
+    bool options = false;
+    int threads = 0;
+    std::string pythonResults; // JSON from bench/python_lora_step.py
+    bool json = false;
+};
+
+// Runs the benchmarks and returns the report (text or JSON).
+std::string runBenchmarks(const BenchOptions& options);
+
+} // namespace rslora::engine

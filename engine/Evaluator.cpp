@@ -1,0 +1,407 @@
+// Evaluation (see Evaluator.h).
+#include "engine/Evaluator.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/PeftAdapterIO.h"
+#include "engine/TrainingRun.h"
+#include "models/CausalLmLoss.h"
+#include "models/Generator.h"
+#include "models/ModelLoader.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace rslora::engine {
+
+using nlohmann::json;
+
+namespace {
+
+std::string trim(const std::string& s)
+{
+    const auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos)
+        return {};
+    const auto e = s.find_last_not_of(" \t\r\n");
+    return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> splitLines(const std::string& text)
+{
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    std::string l;
+    while (std::getline(in, l))
+        lines.push_back(l);
+    return lines;
+}
+
+// RFC 4180-style fields (quotes, doubled quotes, commas and newlines inside quotes).
+std::vector<std::vector<std::string>> parseCsv(const std::string& text)
+{
+    std::vector<std::vector<std::string>> rows(1);
+    std::string field;
+    bool quoted = false, any = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+                field += '"';
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                field += c;
+            }
+        } else if (c == '"') {
+            quoted = true;
+            any = true;
+        } else if (c == ',') {
+            rows.back().push_back(field);
+            field.clear();
+            any = true;
+        } else if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')
+                ++i;
+            if (any || !field.empty())
+                rows.back().push_back(field);
+            field.clear();
+            any = false;
+            if (!rows.back().empty())
+                rows.emplace_back();
+        } else {
+            field += c;
+            any = true;
+        }
+    }
+    if (any || !field.empty())
+        rows.back().push_back(field);
+    if (rows.back().empty())
+        rows.pop_back();
+    return rows;
+}
+
+int answerIndex(const json& a, size_t choices, const std::string& where)
+{
+    int idx = -1;
+    if (a.is_number_integer())
+        idx = a.get<int>();
+    else if (a.is_string() && a.get<std::string>().size() == 1)
+        idx = std::toupper(static_cast<unsigned char>(a.get<std::string>()[0])) - 'A';
+    if (idx < 0 || size_t(idx) >= choices)
+        throw Error(where + ": \"answer\" must be a choice index or letter within the " + std::to_string(choices) + " choices, found " + a.dump());
+    return idx;
+}
+
+} // namespace
+
+EvalStats evaluateLoss(models::CausalLM& model, const std::vector<TrainExample>& examples, int batchSize, int maxSeqLen,
+                       int64_t chunkTokens)
+{
+    torch::NoGradGuard ng;
+    model.eval();
+    double sum = 0.0;
+    int64_t tokens = 0;
+    const auto device = model.device();
+    for (size_t start = 0; start < examples.size(); start += size_t(batchSize)) {
+        const size_t end = std::min(examples.size(), start + size_t(batchSize));
+        int64_t T = 1;
+        for (size_t i = start; i < end; ++i)
+            T = std::max<int64_t>(T, std::min<int64_t>(int64_t(examples[i].ids.size()), maxSeqLen));
+        const int64_t B = int64_t(end - start);
+        auto ids = torch::zeros({B, T}, torch::kLong), mask = torch::zeros({B, T}, torch::kLong);
+        auto labels = torch::full({B, T}, models::kIgnoreIndex, torch::kLong);
+        for (int64_t r = 0; r < B; ++r) {
+            const auto& e = examples[start + size_t(r)];
+            const int64_t n = std::min<int64_t>(int64_t(e.ids.size()), T);
+            for (int64_t t = 0; t < n; ++t) {
+                ids[r][t] = e.ids[size_t(t)];
+                mask[r][t] = 1;
+                labels[r][t] = e.labels[size_t(t)];
+            }
+        }
+        const auto hidden = model.hiddenStates(ids.to(device), mask.to(device));
+        const auto ls = models::causalLmLossSum(hidden, *model.lmHead(), labels.to(device), chunkTokens);
+        sum += ls.sum.item<double>();
+        tokens += ls.tokens;
+    }
+    EvalStats e;
+    e.tokens = tokens;
+    e.loss = tokens > 0 ? sum / double(tokens) : 0.0;
+    e.perplexity = std::exp(e.loss);
+    return e;
+}
+
+std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path)
+{
+    std::vector<ExactMatchItem> items;
+    int n = 0;
+    for (const auto& line : splitLines(readFile(path))) {
+        ++n;
+        if (trim(line).empty())
+            continue;
+        const std::string where = path + ":" + std::to_string(n);
+        json j;
+        try {
+            j = json::parse(line);
+        } catch (const json::parse_error& e) {
+            throw Error(where + ": not valid JSON (" + e.what() + ")");
+        }
+        ExactMatchItem it;
+        for (const auto& [p, r] : {std::pair{"prompt", "answer"}, std::pair{"prompt", "completion"}, std::pair{"question", "answer"},
+                                   std::pair{"input", "output"}, std::pair{"instruction", "output"}})
+            if (j.contains(p) && j.contains(r) && j[p].is_string() && j[r].is_string()) {
+                it.prompt = j[p].get<std::string>();
+                it.reference = j[r].get<std::string>();
+                break;
+            }
+        if (it.reference.empty())
+            throw Error(where + ": expected {\"prompt\", \"answer\"} (or prompt/completion, question/answer, input/output) strings");
+        items.push_back(std::move(it));
+    }
+    return items;
+}
+
+AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer, const std::vector<ExactMatchItem>& items,
+                          int maxNewTokens, int batchSize)
+{
+    torch::NoGradGuard ng;
+    model.eval();
+    AccuracyResult r;
+    models::GenerationOptions go;
+    go.maxNewTokens = maxNewTokens;
+    if (auto eos = tokenizer.eosId())
+        go.eosTokenIds = {*eos};
+    for (size_t start = 0; start < items.size(); start += size_t(batchSize)) {
+        std::vector<std::vector<int64_t>> prompts;
+        const size_t end = std::min(items.size(), start + size_t(batchSize));
+        for (size_t i = start; i < end; ++i)
+            prompts.push_back(tokenizer.encode(items[i].prompt, true));
+        const auto gen = models::generate(model, prompts, go);
+        for (size_t i = start; i < end; ++i) {
+            std::string text = tokenizer.decode(gen.rows[i - start].tokens, true);
+            const auto nl = text.find('\n', text.find_first_not_of(" \n"));
+            const std::string got = trim(nl == std::string::npos ? text : text.substr(0, nl));
+            const bool ok = got == trim(items[i].reference);
+            r.correct += ok;
+            ++r.total;
+            if (r.samples.size() < 5)
+                r.samples.push_back(trim(items[i].reference) + " | " + got + (ok ? "  ok" : ""));
+        }
+    }
+    return r;
+}
+
+std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
+{
+    std::vector<ChoiceItem> items;
+    const std::string text = readFile(path);
+    const bool csv = path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+    if (csv) {
+        int n = 0;
+        for (const auto& row : parseCsv(text)) {
+            ++n;
+            if (row.size() < 4)
+                throw Error(path + " row " + std::to_string(n) + ": expected question, choices..., answer (MMLU CSV), found "
+                            + std::to_string(row.size()) + " fields");
+            ChoiceItem it;
+            it.question = row[0];
+            it.choices.assign(row.begin() + 1, row.end() - 1);
+            if (n == 1 && (row.back() == "answer" || row.back() == "Answer"))
+                continue; // a header line
+            it.answer = answerIndex(json(trim(row.back())), it.choices.size(), path + " row " + std::to_string(n));
+            items.push_back(std::move(it));
+        }
+        return items;
+    }
+    int n = 0;
+    for (const auto& line : splitLines(text)) {
+        ++n;
+        if (trim(line).empty())
+            continue;
+        const std::string where = path + ":" + std::to_string(n);
+        json j;
+        try {
+            j = json::parse(line);
+        } catch (const json::parse_error& e) {
+            throw Error(where + ": not valid JSON (" + e.what() + ")");
+        }
+        if (!j.contains("question") || !j.contains("choices") || !j["choices"].is_array() || !j.contains("answer"))
+            throw Error(where + ": expected {\"question\", \"choices\": [...], \"answer\"}");
+        ChoiceItem it;
+        it.question = j["question"].get<std::string>();
+        it.choices = j["choices"].get<std::vector<std::string>>();
+        it.answer = answerIndex(j["answer"], it.choices.size(), where);
+        items.push_back(std::move(it));
+    }
+    return items;
+}
+
+AccuracyResult multipleChoice(models::CausalLM& model, const models::Tokenizer& tokenizer, const std::vector<ChoiceItem>& items)
+{
+    torch::NoGradGuard ng;
+    model.eval();
+    AccuracyResult r;
+    const auto device = model.device();
+    for (const auto& it : items) {
+        std::string prompt = "Question: " + it.question + "\n";
+        for (size_t c = 0; c < it.choices.size(); ++c)
+            prompt += std::string(1, char('A' + c)) + ". " + it.choices[c] + "\n";
+        prompt += "Answer:";
+        const auto promptIds = tokenizer.encode(prompt, true);
+        int best = -1;
+        double bestScore = -1e300;
+        for (size_t c = 0; c < it.choices.size(); ++c) {
+            const auto cont = tokenizer.encode(std::string(" ") + char('A' + c), false);
+            std::vector<int64_t> ids = promptIds;
+            ids.insert(ids.end(), cont.begin(), cont.end());
+            const auto t = torch::tensor(ids, torch::kLong).unsqueeze(0).to(device);
+            const auto logp = torch::log_softmax(model.forward(t).logits.to(torch::kFloat32)[0], -1);
+            double score = 0.0;
+            for (size_t k = 0; k < cont.size(); ++k)
+                score += logp[int64_t(promptIds.size() + k - 1)][cont[k]].item<double>();
+            if (score > bestScore) {
+                bestScore = score;
+                best = int(c);
+            }
+        }
+        r.correct += best == it.answer;
+        ++r.total;
+    }
+    return r;
+}
+
+std::vector<ModuleDiagnostics> adapterDiagnostics(AdapterSet& set, const std::string& adapterName, const torch::Tensor& batchIds)
+{
+    torch::NoGradGuard ng;
+    auto& model = set.model();
+    model.eval();
+    // Inputs of every adapted layer, captured by running the model once with adapters off.
+    std::vector<ModuleDiagnostics> out;
+    std::vector<std::vector<ActiveAdapter>> saved;
+    for (auto& m : set.modules())
+        saved.push_back(m.module->activeAdapters());
+    for (auto& m : set.modules()) {
+        if (!m.module->hasAdapter(adapterName))
+            continue;
+        auto& ad = m.module->adapter(adapterName);
+        ModuleDiagnostics d;
+        d.module = m.name;
+        d.stdA = ad.A().std().item<double>();
+        const auto& s = ad.spec();
+        switch (s.init) {
+        case InitMode::Rescaled: d.expectedStdA = s.initSigma / std::sqrt(double(s.rank)); break;
+        case InitMode::Gaussian: d.expectedStdA = 1.0 / double(s.rank); break;
+        case InitMode::Lora: d.expectedStdA = 1.0 / std::sqrt(3.0 * double(m.module->inFeatures())); break;
+        case InitMode::Spectral: d.expectedStdA = 0.0; break;
+        }
+        out.push_back(d);
+    }
+    if (batchIds.defined()) {
+        // Output std of each adapted layer: a random input with the layer's in-features stands in
+        // for activations when no batch flows through (keeps this free of forward hooks).
+        torch::manual_seed(0);
+        size_t k = 0;
+        for (auto& m : set.modules()) {
+            if (!m.module->hasAdapter(adapterName))
+                continue;
+            const auto x = torch::randn({int64_t(batchIds.numel()), m.module->inFeatures()}, m.module->weight.options());
+            m.module->setActiveAdapters({});
+            out[k].outputStdBase = m.module->forward(x).std().item<double>();
+            m.module->setActiveAdapters({{adapterName, 1.0}});
+            out[k].outputStdAdapted = m.module->forward(x).std().item<double>();
+            ++k;
+        }
+    }
+    size_t i = 0;
+    for (auto& m : set.modules())
+        m.module->setActiveAdapters(saved[i++]);
+    return out;
+}
+
+json EvalReport::toJson() const
+{
+    json j = json::object();
+    if (loss)
+        j["loss"] = {{"loss", loss->loss}, {"perplexity", loss->perplexity}, {"tokens", loss->tokens}};
+    if (exactMatch)
+        j["exact_match"] = {{"accuracy", exactMatch->accuracy()}, {"correct", exactMatch->correct}, {"total", exactMatch->total}};
+    if (multipleChoice)
+        j["multiple_choice"] = {{"accuracy", multipleChoice->accuracy()}, {"correct", multipleChoice->correct}, {"total", multipleChoice->total}};
+    if (parameters)
+        j["parameters"] = {{"trainable", parameters->trainable}, {"total", parameters->total}, {"ratio", parameters->ratio()}};
+    for (const auto& d : diagnostics)
+        j["diagnostics"].push_back({{"module", d.module}, {"std_a", d.stdA}, {"expected_std_a", d.expectedStdA},
+                                    {"output_std_base", d.outputStdBase}, {"output_std_adapted", d.outputStdAdapted}});
+    return j;
+}
+
+std::string EvalReport::toText() const
+{
+    std::ostringstream o;
+    if (loss)
+        o << "validation loss  " << loss->loss << "  perplexity " << loss->perplexity << "  (" << loss->tokens << " tokens)\n";
+    if (exactMatch) {
+        o << "exact match      " << 100.0 * exactMatch->accuracy() << "%  (" << exactMatch->correct << "/" << exactMatch->total << ")\n";
+        for (const auto& s : exactMatch->samples)
+            o << "    expected | got: " << s << "\n";
+    }
+    if (multipleChoice)
+        o << "multiple choice  " << 100.0 * multipleChoice->accuracy() << "%  (" << multipleChoice->correct << "/" << multipleChoice->total << ")\n";
+    if (parameters)
+        o << "adapter params   " << parameters->trainable << " of " << parameters->total << " (" << 100.0 * parameters->ratio() << "%)\n";
+    for (const auto& d : diagnostics)
+        o << "  " << d.module << "  std(A) " << d.stdA << " (expected " << d.expectedStdA << ")  output std "
+          << d.outputStdBase << " -> " << d.outputStdAdapted << "\n";
+    return o.str();
+}
+
+EvalReport runEvaluation(const EvalRequest& req)
+{
+    if (req.lossData.empty() && req.exactMatchData.empty() && req.multipleChoiceData.empty() && !req.diagnostics)
+        throw Error("nothing to evaluate: give --data, --exact-match, --multiple-choice or --diagnostics");
+    models::LoadOptions lo;
+    lo.device = models::parseDevice(req.device);
+    auto model = models::loadCausalLM(req.modelPath, lo);
+    AdapterSet set(*model);
+    std::vector<ActiveAdapter> active;
+    for (size_t i = 0; i < req.adapterPaths.size(); ++i) {
+        const std::string name = "adapter" + std::to_string(i);
+        loadPeftAdapter(set, req.adapterPaths[i], name);
+        active.push_back({name, 1.0});
+    }
+    set.setActive(active);
+    EvalReport rep;
+    auto limited = [&](auto v) {
+        if (req.limit > 0 && v.size() > size_t(req.limit))
+            v.resize(size_t(req.limit));
+        return v;
+    };
+    if (!req.lossData.empty()) {
+        TrainConfig c;
+        c.modelPath = req.modelPath;
+        c.maxSeqLen = req.maxSeqLen;
+        rep.loss = evaluateLoss(*model, limited(loadExamples(req.lossData, c)), req.batchSize, req.maxSeqLen);
+    }
+    if (!req.exactMatchData.empty() || !req.multipleChoiceData.empty()) {
+        const auto tok = models::Tokenizer::load(req.modelPath);
+        if (!req.exactMatchData.empty())
+            rep.exactMatch = exactMatch(*model, tok, limited(loadExactMatchItems(req.exactMatchData)), req.maxNewTokens, req.batchSize);
+        if (!req.multipleChoiceData.empty())
+            rep.multipleChoice = multipleChoice(*model, tok, limited(loadChoiceItems(req.multipleChoiceData)));
+    }
+    if (req.diagnostics && !active.empty()) {
+        rep.parameters = set.parameterCounts();
+        // Adapter parameters against the whole model (loaded adapters are frozen, so count them here).
+        int64_t adapterParams = 0;
+        for (const auto& m : set.modules())
+            for (const auto& n : m.module->adapterNames())
+                adapterParams += m.module->adapter(n).factorA().numel() + m.module->adapter(n).factorB().numel();
+        rep.parameters->trainable = adapterParams;
+        rep.diagnostics = adapterDiagnostics(set, active.front().name, torch::zeros({64}, torch::kLong));
+    }
+    return rep;
+}
+
+} // namespace rslora::engine

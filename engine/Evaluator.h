@@ -1,0 +1,89 @@
+// Evaluation: validation loss and perplexity, exact match of greedy generations against
+// references, multiple-choice accuracy by answer log-likelihood (MMLU-style JSONL or CSV), and the
+// diagnostics the source articles ask for (lora_A std against σ/√r, adapted-layer output std,
+// trainable ratio).
+#pragma once
+
+#include "engine/AdapterSet.h"
+#include "engine/TrainData.h"
+#include "engine/TrainObserver.h"
+#include "models/CausalLM.h"
+#include "models/tokenizer/Tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+
+struct AccuracyResult {
+    int64_t correct = 0;
+    int64_t total = 0;
+    double accuracy() const { return total > 0 ? double(correct) / double(total) : 0.0; }
+    std::vector<std::string> samples; // a few "expected | got" lines for the report
+};
+
+struct ModuleDiagnostics {
+    std::string module;
+    double stdA = 0.0;
+    double expectedStdA = 0.0;   // σ/√r for `rescaled`, 1/r for `gaussian`, 1/√(3·in) for `lora`
+    double outputStdBase = 0.0;  // std of the layer's output with adapters off
+    double outputStdAdapted = 0.0;
+};
+
+// Mean loss over supervised tokens, in chunks from hidden states; no gradient.
+EvalStats evaluateLoss(models::CausalLM& model, const std::vector<TrainExample>& examples, int batchSize, int maxSeqLen,
+                       int64_t chunkTokens = 1024);
+
+struct ExactMatchItem {
+    std::string prompt;    // text given to the model as is
+    std::string reference; // expected continuation
+};
+// Reads {"prompt","answer"} / {"input","output"} / {"question","answer"} JSONL records.
+std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path);
+// Greedy generation; correct when the first line of the generated text (trimmed) equals the
+// reference (trimmed).
+AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer,
+                          const std::vector<ExactMatchItem>& items, int maxNewTokens, int batchSize);
+
+struct ChoiceItem {
+    std::string question;
+    std::vector<std::string> choices;
+    int answer = 0;
+};
+// JSONL {"question", "choices": [...], "answer": 2 | "C"} or MMLU CSV rows question,A,B,C,D,answer.
+std::vector<ChoiceItem> loadChoiceItems(const std::string& path);
+// Scores " A", " B", ... after "Question ... Answer:" by log-likelihood; the highest wins.
+AccuracyResult multipleChoice(models::CausalLM& model, const models::Tokenizer& tokenizer,
+                              const std::vector<ChoiceItem>& items);
+
+// Per adapted module: std of A and its expected value, output std with adapters off and on over `batch`.
+std::vector<ModuleDiagnostics> adapterDiagnostics(AdapterSet& set, const std::string& adapterName,
+                                                  const torch::Tensor& batchIds);
+
+struct EvalRequest {
+    std::string modelPath;
+    std::vector<std::string> adapterPaths;
+    std::string lossData, exactMatchData, multipleChoiceData;
+    int maxNewTokens = 32;
+    int maxSeqLen = 512;
+    int batchSize = 8;
+    int limit = 0;
+    bool diagnostics = false;
+    std::string device = "cpu";
+};
+
+struct EvalReport {
+    std::optional<EvalStats> loss;
+    std::optional<AccuracyResult> exactMatch, multipleChoice;
+    std::optional<ParameterCounts> parameters;
+    std::vector<ModuleDiagnostics> diagnostics;
+    nlohmann::json toJson() const;
+    std::string toText() const;
+};
+
+EvalReport runEvaluation(const EvalRequest& request);
+
+} // namespace rslora::engine

@@ -1,0 +1,29 @@
+// The one narrow entry of a training run: TrainConfig in, TrainResult out. Checks the config
+// against the model's config.json and the data before any heavy work (every problem named at
+// once), loads the model and data, trains, writes checkpoints and the adapter.
+#pragma once
+
+#include "engine/MetricsSink.h"
+#include "engine/TrainConfig.h"
+#include "engine/TrainData.h"
+#include "engine/TrainObserver.h"
+#include "engine/Trainer.h"
+
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+
+// Model facts from config.json alone (no weights loaded).
+ValidationFacts modelFacts(const std::string& modelPath);
+
+// Reads a dataset: pre-tokenized JSONL ({"input_ids", "labels"}) as is, any other JSONL (alpaca,
+// chat messages, text, prompt/completion) through the model's tokenizer and chat template.
+std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfig& config);
+
+// Validates (throws rslora::Error listing every problem), loads, trains. `resumeFrom`: a
+// checkpoint folder, or "latest" for the newest under output.dir/checkpoints.
+TrainResult runTraining(const TrainConfig& config, TrainObserver* observer = nullptr, MetricsSink* sink = nullptr,
+                        const std::string& resumeFrom = {});
+
+} // namespace rslora::engine

@@ -1,0 +1,105 @@
+// `rslora train` end to end on a tiny saved model: a run writes a PEFT adapter and a run bundle;
+// a config with a typo fails before any work with "did you mean"; `--resume latest` continues.
+#include "engine/TrainConfig.h"
+#include "models/ModelLoader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace rslora;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+    int code = -1;
+    QString out, err;
+};
+
+Outcome runCli(const QStringList& args)
+{
+    QProcess p;
+    p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
+    p.waitForFinished(120000);
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+} // namespace
+
+class CliTrainTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    std::string m_config;
+
+private slots:
+    void initTestCase()
+    {
+        if (qgetenv("RSLORA_CLI").isEmpty() || !QFileInfo::exists(QString::fromLocal8Bit(qgetenv("RSLORA_CLI"))))
+            QSKIP("RSLORA_CLI (the rslora executable) is not available");
+        models::ModelConfig c;
+        c.vocabSize = 40;
+        c.hiddenSize = 32;
+        c.intermediateSize = 64;
+        c.numLayers = 2;
+        c.numHeads = 4;
+        c.numKvHeads = 2;
+        c.headDim = 8;
+        c.maxPositionEmbeddings = 64;
+        c.eosTokenIds = {2};
+        c.bosTokenId = 1;
+        const fs::path root = m_dir.path().toStdString();
+        models::createCausalLM(c, 5)->saveModelFolder(root / "model");
+        std::ofstream data(root / "train.jsonl");
+        for (int i = 0; i < 16; ++i)
+            data << "{\"input_ids\": [1, " << 4 + i % 30 << ", " << 5 + i % 29 << ", 3, " << 5 + i % 29 << ", 2], "
+                 << "\"labels\": [-100, -100, -100, -100, " << 5 + i % 29 << ", 2]}\n";
+        engine::TrainConfig t;
+        t.modelPath = (root / "model").string();
+        t.trainData = (root / "train.jsonl").string();
+        t.outputDir = (root / "out").string();
+        t.adapter.rank = 4;
+        t.maxSteps = 4;
+        t.saveEvery = 2;
+        t.batchSize = 4;
+        m_config = (root / "run.json").string();
+        t.save(m_config);
+    }
+
+    void trainWritesAdapterAndBundle()
+    {
+        const Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const fs::path out = fs::path(m_dir.path().toStdString()) / "out";
+        QVERIFY(fs::exists(out / "adapter" / "adapter_model.safetensors"));
+        QVERIFY(fs::exists(out / "run-bundle" / "run.json"));
+        QVERIFY(o.out.contains("trainable"));
+    }
+
+    void resumeLatest()
+    {
+        const Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", "latest",
+                                  "--set", "training.max_steps=6"});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY2(o.out.contains("steps        6"), qPrintable(o.out));
+    }
+
+    void typoFailsBeforeWork()
+    {
+        auto j = nlohmann::json::parse(std::ifstream(m_config));
+        j["training"]["lerning_rate"] = 0.1;
+        const std::string bad = (fs::path(m_dir.path().toStdString()) / "bad.json").string();
+        std::ofstream(bad) << j.dump();
+        const Outcome o = runCli({"train", QString::fromStdString(bad), "--no-store"});
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("unknown key 'lerning_rate' (did you mean 'learning_rate'?)"), qPrintable(o.err));
+    }
+};
+
+QTEST_GUILESS_MAIN(CliTrainTest)
+#include "CliTrainTest.moc"
