@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("rslora ") + RSLORA_VERSION);
     rslora::cli::registerCoreCommands(app);
+    rslora::cli::registerTokenizerCommands(app);
     rslora::cli::registerStorageCommands(app);
     rslora::cli::registerModelCommands(app);
     rslora::cli::registerEngineCommands(app);

@@ -105,14 +105,22 @@ Tokenizer Tokenizer::fromJsonString(std::string_view json, TokenizerConfig confi
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(json.begin(), json.end());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw Error(where + ": invalid JSON: " + e.what());
     }
     if (!j.is_object())
         throw Error(where + ": expected a JSON object at the top level, found " + std::string(j.type_name()));
     if (auto v = j.find("version"); v != j.end() && !(v->is_string() && v->get<std::string>() == "1.0"))
         throw Error(where + ": unknown tokenizer.json version " + v->dump() + " (expected \"1.0\")");
+    try {
+        return build(j, std::move(config), where);
+    } catch (const nlohmann::json::exception& e) {
+        // A field of the wrong JSON type that no specific check caught.
+        throw Error(where + ": unexpected value in tokenizer.json: " + e.what());
+    }
+}
 
+Tokenizer Tokenizer::build(const nlohmann::json& j, TokenizerConfig config, const std::string& where) {
     auto impl = std::make_shared<Impl>();
     impl->source = where;
     impl->config = std::move(config);

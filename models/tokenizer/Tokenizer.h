@@ -10,6 +10,8 @@
 #include "models/tokenizer/AddedVocabulary.h"
 #include "models/tokenizer/TokenizerConfig.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -80,6 +82,7 @@ public:
 
 private:
     struct Impl;
+    static Tokenizer build(const nlohmann::json& j, TokenizerConfig config, const std::string& where);
     std::shared_ptr<const Impl> m_impl;
 };
 

@@ -94,7 +94,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(readFile(cfgPath));
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
             throw Error(cfgPath.string() + ": invalid JSON: " + e.what());
         }
         c = fromJson(j, cfgPath.string());
@@ -106,7 +106,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
             const auto j = nlohmann::json::parse(readFile(jsonTemplate));
             if (j.is_object() && j.contains("chat_template"))
                 readTemplates(j["chat_template"], jsonTemplate.string() + ".chat_template", c.chatTemplates);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
             throw Error(jsonTemplate.string() + ": invalid JSON: " + e.what());
         }
     }

@@ -22,5 +22,6 @@ want="${packages[*]}"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error "${packages[@]}"
+npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error \
+  --fetch-timeout=60000 --fetch-retries=1 "${packages[@]}"
 echo "$want" > "$stamp"
