@@ -31,7 +31,10 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         const double p = ad->spec().dropout;
         const torch::Tensor xin = (p > 0.0 && is_training()) ? torch::dropout(x2, p, true) : x2;
         const torch::Tensor h = torch::mm(xin, ad->A().t()).mul_(ad->scale() * w);
-        y2.addmm_(h, ad->B().t());
+        // In-place addmm_ is outside autocast: under bf16 autocast y and h are bf16 while B is
+        // fp32, so B meets them in their dtype (a no-op in fp32 training).
+        const torch::Tensor bt = ad->B().t();
+        y2.addmm_(h.to(y2.scalar_type()), bt.scalar_type() == y2.scalar_type() ? bt : bt.to(y2.scalar_type()));
     }
     return y;
 }
