@@ -326,7 +326,7 @@ void runGenerate(const GenerateArgs& a) {
             }
         }
     } else {
-        std::cout << "\n";
+        std::cout << std::endl;
     }
     std::cerr << "[" << r.generatedTokens << " tokens, " << finishReasonName(r.rows[0].reason) << ", prefill "
               << std::fixed << std::setprecision(1) << r.prefillTokensPerSecond() << " tok/s, decode "

@@ -1,0 +1,121 @@
+// The model commands of the `rslora` CLI end to end: inspect, generate, logits (with and without
+// a PEFT adapter) against transformers/PEFT reference dumps, and clear errors for bad input.
+#include "models/TensorIO.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+using namespace rslora::models;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fixtures() {
+    const char* shared = std::getenv("RSLORA_SHARED_DIR");
+    return shared ? fs::path(shared) / "fixtures" : fs::path();
+}
+
+struct Run {
+    int code = -1;
+    QString out, err;
+};
+
+Run runCli(const QStringList& args) {
+    QProcess p;
+    p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
+    p.waitForFinished(120000);
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+QString fx(const char* sub) { return QString::fromStdString((fixtures() / sub).string()); }
+
+const char* kIds = "1,239,179,14,112,17,149,78,203,108,193,124;0,0,0,1,136,57,80,148,149,133,29,141";
+const char* kMask = "1,1,1,1,1,1,1,1,1,1,1,1;0,0,0,1,1,1,1,1,1,1,1,1";
+
+double maxDiff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+} // namespace
+
+class TestModelCli : public QObject {
+    Q_OBJECT
+private slots:
+    void init() {
+        const QByteArray cli = qgetenv("RSLORA_CLI");
+        if (cli.isEmpty() || !fs::exists(cli.toStdString()))
+            QSKIP("RSLORA_CLI does not name a built rslora executable");
+        if (fixtures().empty() || !fs::exists(fixtures() / "llama"))
+            QSKIP("RSLORA_SHARED_DIR is not set; skipping CLI parity checks");
+    }
+
+    void inspect() {
+        auto r = runCli({"inspect", fx("llama_sharded"), "--json"});
+        QCOMPARE(r.code, 0);
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["architecture"].get<std::string>(), std::string("LlamaForCausalLM"));
+        QCOMPARE(j["weight_files"].get<int>(), 5);
+        QVERIFY(j["weights_complete"].get<bool>());
+        QCOMPARE(j["parameters"].get<int64_t>(), j["stored_parameters"].get<int64_t>());
+        QVERIFY(runCli({"inspect", fx("llama")}).out.contains("2 kv heads"));
+    }
+
+    void generateIds() {
+        auto r = runCli({"generate", fx("qwen2"), "--ids", "1,239,179,14,112,17;1,136,57,80", "--max-new-tokens", "8", "--json"});
+        QCOMPARE(r.code, 0);
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        std::ifstream in(fixtures() / "reference" / "qwen2.json");
+        auto ref = nlohmann::json::parse(in);
+        auto want = ref["gen_batch_sequences"].get<std::vector<std::vector<int64_t>>>();
+        for (size_t b = 0; b < 2; ++b)
+            QCOMPARE(j["rows"][b]["new_ids"].get<std::vector<int64_t>>(), std::vector<int64_t>(want[b].end() - 8, want[b].end()));
+    }
+
+    void logits_data() {
+        QTest::addColumn<QString>("adapter");
+        QTest::addColumn<QString>("key");
+        QTest::newRow("base") << "" << "logits_masked";
+        QTest::newRow("lora") << "peft/lora" << "lora.logits_masked";
+        QTest::newRow("rslora") << "peft/rslora" << "rslora.logits_masked";
+    }
+    void logits() {
+        QFETCH(QString, adapter);
+        QFETCH(QString, key);
+        QTemporaryDir tmp;
+        const QString out = tmp.filePath("logits.safetensors");
+        QStringList args{"logits", fx("llama"), "--ids", kIds, "--mask", kMask, "--out", out};
+        if (!adapter.isEmpty())
+            args << "--adapter" << fx(adapter.toUtf8().constData());
+        auto r = runCli(args);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        auto got = loadSafeTensorsMap(out.toStdString());
+        auto ref = loadSafeTensorsMap(fixtures() / "reference" / (adapter.isEmpty() ? "llama.safetensors" : "peft_llama.safetensors"));
+        auto want = ref.at(key.toStdString());
+        auto logits = got.at("logits");
+        QVERIFY(maxDiff(logits[0], want[0]) < 1e-4);
+        QVERIFY(maxDiff(logits[1].narrow(0, 3, 9), want[1].narrow(0, 3, 9)) < 1e-4);
+        if (ref.count("position_ids_masked"))
+            QVERIFY(torch::equal(got.at("position_ids"), ref.at("position_ids_masked")));
+    }
+
+    void errors() {
+        auto r = runCli({"logits", fx("llama"), "--ids", "1,x", "--out", "/tmp/never.safetensors"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("--ids"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--ids", "1,999"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("999"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--prompt", "hi"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("tokenizer"), qPrintable(r.err));
+        r = runCli({"inspect", fx("reference")});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("config.json"), qPrintable(r.err));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestModelCli)
+#include "tst_modelcli.moc"
