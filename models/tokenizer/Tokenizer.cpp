@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -203,14 +204,83 @@ Tokenizer Tokenizer::build(const nlohmann::json& j, TokenizerConfig config, cons
     return t;
 }
 
+namespace {
+
+// A folder with only the slow-tokenizer files of a byte-level BPE (vocab.json + merges.txt, as GPT-2 and
+// Qwen2 ship them): the equivalent tokenizer.json, as transformers' converters would write it.
+std::string tokenizerJsonFromVocabAndMerges(const std::filesystem::path& dir, const TokenizerConfig& config) {
+    const auto vocabPath = dir / "vocab.json";
+    nlohmann::json vocab;
+    try {
+        vocab = nlohmann::json::parse(readFile(vocabPath));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(vocabPath.string() + ": invalid JSON: " + e.what());
+    }
+    if (!vocab.is_object())
+        throw Error(vocabPath.string() + ": expected an object mapping tokens to ids");
+    nlohmann::json merges = nlohmann::json::array();
+    std::istringstream lines(readFile(dir / "merges.txt"));
+    std::string line;
+    std::size_t number = 0;
+    while (std::getline(lines, line)) {
+        ++number;
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        if (line.empty() || line.compare(0, 8, "#version") == 0)
+            continue;
+        const auto space = line.find(' ');
+        if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
+            throw Error((dir / "merges.txt").string() + " line " + std::to_string(number) +
+                        ": expected two tokens separated by one space, found \"" + line + "\"");
+        merges.push_back(line);
+    }
+    const bool qwen = config.tokenizerClass.rfind("Qwen2", 0) == 0;
+    const nlohmann::json byteLevel = {{"type", "ByteLevel"}, {"add_prefix_space", config.addPrefixSpace},
+                                      {"trim_offsets", true}, {"use_regex", !qwen}};
+    nlohmann::json tok = {{"version", "1.0"}, {"normalizer", nullptr}, {"post_processor", byteLevel}, {"decoder", byteLevel}};
+    if (qwen) {
+        tok["normalizer"] = {{"type", "NFC"}};
+        tok["pre_tokenizer"] = {{"type", "Sequence"},
+                                {"pretokenizers", nlohmann::json::array({{{"type", "Split"}, {"pattern", {{"Regex", patterns::kQwen2}}},
+                                                                          {"behavior", "Isolated"}, {"invert", false}},
+                                                                         byteLevel})}};
+    } else {
+        tok["pre_tokenizer"] = byteLevel;
+    }
+    nlohmann::json added = nlohmann::json::array();
+    std::vector<std::string> seen;
+    for (const auto& a : config.addedTokens) {
+        added.push_back({{"id", a.id}, {"content", a.content}, {"special", a.special}, {"normalized", a.normalized},
+                         {"lstrip", a.lstrip}, {"rstrip", a.rstrip}, {"single_word", a.singleWord}});
+        seen.push_back(a.content);
+    }
+    // Special tokens named in the config that live in the vocabulary (GPT-2's <|endoftext|>).
+    for (const auto* t : {&config.bosToken, &config.eosToken, &config.unkToken, &config.padToken})
+        if (*t && vocab.contains(**t) && std::find(seen.begin(), seen.end(), **t) == seen.end()) {
+            added.push_back({{"id", vocab[**t]}, {"content", **t}, {"special", true}, {"normalized", false}});
+            seen.push_back(**t);
+        }
+    tok["added_tokens"] = added;
+    tok["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}};
+    return tok.dump();
+}
+
+} // namespace
+
 Tokenizer Tokenizer::load(const std::filesystem::path& path) {
     std::filesystem::path file = path;
     std::filesystem::path dir;
     if (std::filesystem::is_directory(path)) {
         dir = path;
         file = path / "tokenizer.json";
+        if (!std::filesystem::exists(file) && std::filesystem::exists(path / "vocab.json") &&
+            std::filesystem::exists(path / "merges.txt")) {
+            TokenizerConfig config = TokenizerConfig::loadFromDirectory(dir);
+            const std::string json = tokenizerJsonFromVocabAndMerges(dir, config); // before config is moved
+            return fromJsonString(json, std::move(config), (path / "vocab.json").string() + " + merges.txt");
+        }
         if (!std::filesystem::exists(file))
-            throw Error("no tokenizer.json in " + path.string(),
+            throw Error("no tokenizer.json (nor vocab.json + merges.txt) in " + path.string(),
                         "the workbench reads fast-tokenizer files; convert the model's tokenizer with transformers "
                         "(AutoTokenizer.from_pretrained(...).save_pretrained(...)) to get one");
     } else if (std::filesystem::exists(path)) {

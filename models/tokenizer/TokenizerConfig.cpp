@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -79,6 +80,26 @@ TokenizerConfig TokenizerConfig::fromJson(const nlohmann::json& j, const std::st
         if (v > 0 && v < 1e15)
             c.modelMaxLength = static_cast<long long>(v);
     }
+    c.addPrefixSpace = jsonf::getBool(j, "add_prefix_space", where, false);
+    if (auto it = j.find("added_tokens_decoder"); it != j.end() && it->is_object()) {
+        for (auto t = it->begin(); t != it->end(); ++t) {
+            const std::string here = where + ".added_tokens_decoder[\"" + t.key() + "\"]";
+            ConfigAddedToken a;
+            try {
+                a.id = std::stoll(t.key());
+            } catch (const std::exception&) {
+                throw Error(here + ": the key must be a token id");
+            }
+            a.content = jsonf::requireString(t.value(), "content", here);
+            a.special = jsonf::getBool(t.value(), "special", here, false);
+            a.normalized = jsonf::getBool(t.value(), "normalized", here, !a.special);
+            a.lstrip = jsonf::getBool(t.value(), "lstrip", here, false);
+            a.rstrip = jsonf::getBool(t.value(), "rstrip", here, false);
+            a.singleWord = jsonf::getBool(t.value(), "single_word", here, false);
+            c.addedTokens.push_back(std::move(a));
+        }
+        std::sort(c.addedTokens.begin(), c.addedTokens.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
+    }
     if (auto it = j.find("chat_template"); it != j.end())
         readTemplates(*it, where + ".chat_template", c.chatTemplates);
     c.sourcePath = where;
@@ -98,6 +119,26 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
             throw Error(cfgPath.string() + ": invalid JSON: " + e.what());
         }
         c = fromJson(j, cfgPath.string());
+    }
+    // Older folders keep the special tokens in special_tokens_map.json.
+    const auto mapPath = dir / "special_tokens_map.json";
+    if (std::filesystem::exists(mapPath)) {
+        try {
+            const auto j = nlohmann::json::parse(readFile(mapPath));
+            if (j.is_object()) {
+                const std::string where = mapPath.string();
+                if (!c.bosToken)
+                    c.bosToken = tokenField(j, "bos_token", where);
+                if (!c.eosToken)
+                    c.eosToken = tokenField(j, "eos_token", where);
+                if (!c.padToken)
+                    c.padToken = tokenField(j, "pad_token", where);
+                if (!c.unkToken)
+                    c.unkToken = tokenField(j, "unk_token", where);
+            }
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(mapPath.string() + ": invalid JSON: " + e.what());
+        }
     }
     // Processor-style chat_template.json: {"chat_template": "..."}.
     const auto jsonTemplate = dir / "chat_template.json";

@@ -9,8 +9,20 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rslora::models {
+
+// An entry of tokenizer_config.json's added_tokens_decoder (used when there is no tokenizer.json).
+struct ConfigAddedToken {
+    long long id = 0;
+    std::string content;
+    bool special = false;
+    bool normalized = false;
+    bool lstrip = false;
+    bool rstrip = false;
+    bool singleWord = false;
+};
 
 struct TokenizerConfig {
     std::string tokenizerClass;
@@ -22,6 +34,8 @@ struct TokenizerConfig {
     std::optional<bool> addEosToken;
     bool cleanUpTokenizationSpaces = false;
     bool splitSpecialTokens = false;
+    bool addPrefixSpace = false;
+    std::vector<ConfigAddedToken> addedTokens; // added_tokens_decoder, by id
     std::optional<long long> modelMaxLength; // absent or "unbounded" (1e30) -> nullopt
     // Named chat templates; the unnamed one is "default".
     std::map<std::string, std::string> chatTemplates;

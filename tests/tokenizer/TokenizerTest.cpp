@@ -245,6 +245,31 @@ private slots:
         QVERIFY(QString::fromStdString(t.describe()).contains("from tokenizer_config.json"));
     }
 
+    // Folders with only vocab.json + merges.txt (GPT-2 style) and special_tokens_map.json.
+    void slowTokenizerFiles() {
+        QTemporaryDir dir;
+        testtok::ByteLevelSpec spec;
+        spec.words = {"He", "ll", "Hell", "Hello", "<|endoftext|>"};
+        spec.merges = {{"H", "e"}, {"l", "l"}, {"He", "ll"}, {"Hell", "o"}};
+        const json full = testtok::byteLevelJson(spec);
+        writeFile(dir.filePath("vocab.json"), full["model"]["vocab"].dump());
+        std::string merges = "#version: 0.2\n";
+        for (const auto& m : full["model"]["merges"])
+            merges += m.get<std::string>() + "\n";
+        writeFile(dir.filePath("merges.txt"), merges);
+        writeFile(dir.filePath("special_tokens_map.json"), R"({"eos_token": "<|endoftext|>"})");
+        const Tokenizer t = Tokenizer::load(dir.path().toStdString());
+        QCOMPARE(q(testtok::tokens(t, "Hello<|endoftext|>")), QStringList({"Hello", "<|endoftext|>"}));
+        QCOMPARE(t.eosId(), t.tokenToId("<|endoftext|>"));
+        writeFile(dir.filePath("merges.txt"), "#version: 0.2\nH e x\n");
+        try {
+            Tokenizer::load(dir.path().toStdString());
+            QFAIL("expected an error for the bad merges line");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("merges.txt line 2"), e.what());
+        }
+    }
+
     void loadErrorsAreSpecific_data() {
         QTest::addColumn<QString>("json");
         QTest::addColumn<QString>("message");
