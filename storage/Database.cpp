@@ -2,7 +2,10 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -36,6 +39,14 @@ void checkHeader(const fs::path& path) {
                             kUntouchedHint);
 }
 
+// Database files this process has open through SQLite, by inode. POSIX advisory locks belong to the
+// whole process, and closing *any* descriptor of a file drops all of them: a stray open()/close() of
+// a live database would let another process think it holds the last connection and reset the WAL
+// under everyone's feet (lost commits, a corrupt file). So the header is read by hand only while no
+// connection of this process has the file open.
+std::mutex g_openMutex;
+std::map<std::pair<dev_t, ino_t>, int> g_openFiles;
+
 } // namespace
 
 DatabaseError::DatabaseError(const std::string& message, int code, std::string hint)
@@ -46,7 +57,10 @@ bool DatabaseError::isBusy() const noexcept {
 }
 
 Database::Database(const fs::path& path, Options options) : m_path(path), m_options(options) {
-    checkHeader(path);
+    std::lock_guard<std::mutex> lk(g_openMutex);
+    struct stat before {};
+    if (::stat(path.c_str(), &before) != 0 || !g_openFiles.count({before.st_dev, before.st_ino}))
+        checkHeader(path);
     std::error_code ec;
     if (!fs::exists(path, ec)) {
         if (!options.create || options.readOnly)
@@ -67,12 +81,23 @@ Database::Database(const fs::path& path, Options options) : m_path(path), m_opti
     }
     sqlite3_extended_result_codes(m_db, 1);
     sqlite3_busy_timeout(m_db, static_cast<int>(m_options.busyTimeout.count()));
+    struct stat opened {};
+    if (::stat(path.c_str(), &opened) == 0) {
+        m_fileId = {opened.st_dev, opened.st_ino};
+        ++g_openFiles[m_fileId];
+        m_registered = true;
+    }
 }
 
 Database::~Database() {
     m_cache.clear(); // statements first: close_v2 would otherwise keep the handle as a zombie
     if (m_db)
         sqlite3_close_v2(m_db);
+    if (m_registered) {
+        std::lock_guard<std::mutex> lk(g_openMutex);
+        if (--g_openFiles[m_fileId] <= 0)
+            g_openFiles.erase(m_fileId);
+    }
 }
 
 void Database::configure() {

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 #include <unordered_map>
+#include <utility>
 
 struct sqlite3;
 
@@ -75,6 +77,8 @@ private:
     Options m_options;
     sqlite3* m_db = nullptr;
     std::unordered_map<std::string, std::unique_ptr<Statement>> m_cache;
+    std::pair<dev_t, ino_t> m_fileId{};   // in the process-wide table of open database files
+    bool m_registered = false;
 };
 
 } // namespace rslora::storage

@@ -102,13 +102,17 @@ private slots:
         QCOMPARE(r.status, RunStatus::Interrupted);
         MetricSeries loss = s.metrics().series(runId, "loss");
         MetricSeries grad = s.metrics().series(runId, "grad_norm");
-        QVERIFY(loss.size() > 0);
-        // A prefix without holes: batches commit whole or not at all.
-        QCOMPARE(loss.steps.back(), int64_t(loss.size() - 1));
-        QCOMPARE(grad.size(), loss.size());
-        QVERIFY(std::isnan(grad.values[0]) && !std::isnan(grad.values[1]));
-        QCOMPARE(r.lastStep.value_or(-1), loss.steps.back());
-        QVERIFY2(r.errorMessage.find("last step " + std::to_string(loss.steps.back())) != std::string::npos,
+        const int64_t stored = loss.size() ? loss.steps.back() : -1; // on a crowded machine the first
+                                                                      // flush may not have happened yet
+        if (stored >= 0) {
+            // A prefix without holes: batches commit whole or not at all.
+            QCOMPARE(stored, int64_t(loss.size() - 1));
+            QCOMPARE(grad.size(), loss.size());
+            QVERIFY(std::isnan(grad.values[0]));
+            QCOMPARE(r.lastStep.value_or(-1), stored);
+        }
+        QVERIFY2(r.errorMessage.find("last step " + (stored >= 0 ? std::to_string(stored) : std::string("none"))) !=
+                     std::string::npos,
                  r.errorMessage.c_str());
         // Lost at most what was added in the last flush interval (plus scheduling slack, < 1 s in all).
         const int64_t horizon = killedAt - int64_t(1000) * 1000000;
@@ -116,12 +120,14 @@ private slots:
         for (const auto& [step, ns] : added)
             if (ns <= horizon)
                 mustHave = std::max(mustHave, step);
-        QVERIFY2(loss.steps.back() >= mustHave,
+        QVERIFY2(stored >= mustHave,
                  qPrintable(QString("stored up to step %1, but step %2 was added more than 1 s before the kill")
-                                .arg(loss.steps.back())
+                                .arg(stored)
                                 .arg(mustHave)));
+        if (killAfterMs >= 1300)
+            QVERIFY2(mustHave > 0, "the child ran more than a second; the bound must have been tested");
         // The store takes new writes after the crash.
-        s.metricsIngest().insert(std::vector<MetricPoint>{{runId, "loss", loss.steps.back() + 1, 1, 1}});
+        s.metricsIngest().insert(std::vector<MetricPoint>{{runId, "loss", stored + 1, 1, 1}});
     }
 
     void killInsideBigTransactionsKeepsWholeTransactions() {
@@ -211,7 +217,10 @@ private slots:
         AdapterFilter f;
         f.task = "shared";
         auto all = s.adapters().list(f);
-        QCOMPARE(all.size(), size_t(adapters * labels.size()));
+        QString seen;
+        for (const auto& a : all)
+            seen += QString(" %1:%2").arg(a.version).arg(QString::fromStdString(a.variant));
+        QVERIFY2(all.size() == size_t(adapters * labels.size()), qPrintable("adapters:" + seen));
         for (size_t i = 0; i < all.size(); ++i)
             QCOMPARE(all[i].version, int64_t(i + 1)); // distinct, no gaps
     }
