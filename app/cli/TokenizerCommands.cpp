@@ -24,6 +24,7 @@ struct TokenizeArgs {
     bool noSpecial = false;
     bool plainSpecials = false;
     bool skipSpecial = false;
+    bool chat = false;
     bool json = false;
 };
 
@@ -102,12 +103,32 @@ void runTokenize(const TokenizeArgs& a) {
         }
         text = ss.str();
     }
+    const auto chat = models::ChatTemplate::fromTokenizer(tok);
     models::EncodeOptions options;
     options.addSpecialTokens = !a.noSpecial;
     if (a.plainSpecials)
         options.parseSpecialTokens = false;
-    const models::Encoding enc = tok.encodeDetailed(text, options);
-    const auto chat = models::ChatTemplate::fromTokenizer(tok);
+    if (a.chat) {
+        // The text as one user message, rendered with the model's template as a generation prompt;
+        // the template writes its own specials, so only a missing BOS is added.
+        if (!chat)
+            throw Error("--chat: " + a.path + " has no chat template (tokenizer_config.json chat_template or chat_template.jinja)");
+        nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+        messages.push_back({{"role", "user"}, {"content", text}});
+        models::ChatRenderOptions render;
+        render.addGenerationPrompt = true;
+        text = chat->render(messages, render);
+        options.addSpecialTokens = false;
+    }
+    models::Encoding enc = tok.encodeDetailed(text, options);
+    if (a.chat) {
+        const auto ids = models::encodeRenderedChat(tok, text);
+        if (ids.size() != enc.ids.size()) { // a BOS was added in front
+            enc.ids.insert(enc.ids.begin(), ids.front());
+            enc.tokens.insert(enc.tokens.begin(), tok.idToToken(ids.front()).value_or(""));
+            enc.special.insert(enc.special.begin(), true);
+        }
+    }
     if (a.json) {
         nlohmann::json out = {
             {"ids", enc.ids},
@@ -115,6 +136,7 @@ void runTokenize(const TokenizeArgs& a) {
             {"special", enc.special},
             {"count", enc.ids.size()},
             {"decoded", tok.decode(enc.ids)},
+            {"text", text},
             {"tokenizer", {{"kind", tok.kindName()},
                            {"description", tok.describe()},
                            {"vocab_size", tok.vocabSize(true)},
@@ -123,6 +145,8 @@ void runTokenize(const TokenizeArgs& a) {
         std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return;
     }
+    if (a.chat)
+        std::cout << "rendered   " << printable(text) << "\n";
     std::cout << "tokenizer  " << tok.describe() << "\n"
               << "chat       " << (chat ? chat->kindName() + " template" : std::string("no chat template")) << "\n"
               << "tokens     " << enc.ids.size() << (a.noSpecial ? " (no special tokens added)" : "") << "\n"
@@ -158,6 +182,8 @@ void registerTokenizerCommands(CLI::App& app) {
     cmd->add_flag("--plain-specials", args->plainSpecials,
                   "Treat special-token text such as <|im_end|> in the input as plain text");
     cmd->add_flag("--skip-special", args->skipSpecial, "With --decode: leave special tokens out of the text");
+    cmd->add_flag("--chat", args->chat,
+                  "Render the text as a user message with the model's chat template (generation prompt) first");
     cmd->add_flag("--json", args->json, "Machine-readable output");
     cmd->callback([args, text, file, decode] {
         if (text->count() == 0 && file->count() == 0 && decode->count() == 0)

@@ -33,6 +33,11 @@ echo "$human" | grep -q '(special)' || { echo "special token not marked: $human"
 
 [ "$("$cli" tokenize "$dir" --decode 3,2,2 --skip-special)" = "hi hi" ] || { echo "decode wrong"; exit 1; }
 
+# --chat renders the text with the chat template first; BOS is added once, in front.
+chat=$("$cli" tokenize "$dir" --text "hi" --chat --json | tr -d ' \n')
+echo "$chat" | grep -q '"text":"<|im_start|>hi"' || { echo "--chat did not render the template: $chat"; exit 1; }
+echo "$chat" | grep -q '"ids":\[3,' || { echo "--chat: BOS missing: $chat"; exit 1; }
+
 if "$cli" tokenize "$dir/missing" --text x >/dev/null 2>"$dir/err"; then echo "missing folder accepted"; exit 1; fi
 grep -q 'does not exist' "$dir/err" || { echo "unclear error: $(cat "$dir/err")"; exit 1; }
 if "$cli" tokenize "$dir" >/dev/null 2>&1; then echo "tokenize without text accepted"; exit 1; fi
