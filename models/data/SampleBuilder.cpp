@@ -263,10 +263,38 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
         return m_template.render(slice(messages, n), o);
     };
     std::string full;
+    std::vector<std::pair<std::size_t, std::size_t>> marked;
     try {
-        full = render(messages.size(), false);
+        ChatRenderOptions o = m_options.render;
+        o.addGenerationPrompt = false;
+        auto result = m_template.renderDetailed(messages, o);
+        full = std::move(result.text);
+        marked = std::move(result.generationSpans);
     } catch (const Error& e) {
         throw Error(where + ": the chat template failed: " + e.what());
+    }
+    // Templates that mark assistant text with {% generation %} say exactly what to train on
+    // (transformers' return_assistant_tokens_mask, TRL's assistant_only_loss).
+    marked.erase(std::remove_if(marked.begin(), marked.end(), [](const auto& s) { return s.second <= s.first; }), marked.end());
+    if (!marked.empty()) {
+        std::vector<Segment> out;
+        std::size_t cursor = 0;
+        for (std::size_t k = 0; k < marked.size(); ++k) {
+            const auto [begin, end] = marked[k];
+            if (begin < cursor)
+                continue;
+            if (begin > cursor)
+                out.push_back({full.substr(cursor, begin - cursor), false, "prompt"});
+            const bool trained = !m_options.maskHistory || k + 1 == marked.size();
+            out.push_back({full.substr(begin, end - begin), trained, "assistant"});
+            cursor = end;
+        }
+        if (cursor < full.size())
+            out.push_back({full.substr(cursor), false, "template"});
+        if (m_options.trainOnPrompt)
+            for (auto& seg : out)
+                seg.trained = true;
+        return out;
     }
     std::vector<std::size_t> assistants;
     for (std::size_t i = 0; i < messages.size(); ++i)

@@ -5,7 +5,8 @@
 // How a conversation becomes ids and labels (the LLaMA-Factory / TRL recipe):
 //  1. The record becomes messages (alpaca: user = instruction + "\n" + input, assistant = output,
 //     optional system and history pairs).
-//  2. The conversation is rendered with the chat template. Each assistant turn's text is located by
+//  2. The conversation is rendered with the chat template. If the template marks assistant text with
+//     {% generation %}, those spans are the responses. Otherwise each assistant turn's text is located by
 //     rendering the conversation up to it with add_generation_prompt=True (the prompt) and with the
 //     turn itself: the difference is the response, end-of-turn marker included (TRL's prefix rule);
 //     if the template does not render prefixes consistently, the turn's content is found in the

@@ -170,6 +170,19 @@ private slots:
         QCOMPARE(s.labels, s.ids);
     }
 
+    // {% generation %} marks in the template decide what is trained, end marker included or not.
+    void generationMarksDecideTheTargets() {
+        const Tokenizer t = chatmlTokenizer(std::string(
+            "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}{% generation %}"
+            "{{ m.content }}<|im_end|>{% endgeneration %}\n{% else %}{{ m.content }}<|im_end|>\n{% endif %}{% endfor %}"));
+        const auto record = parse(R"({"messages": [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}]})");
+        QCOMPARE(QString::fromStdString(trainedText(t, SampleBuilder(t).buildSft(record))), QString("a1<|im_end|>a2<|im_end|>"));
+        SampleBuilderOptions last;
+        last.maskHistory = true;
+        QCOMPARE(QString::fromStdString(trainedText(t, SampleBuilder(t, last).buildSft(record))), QString("a2<|im_end|>"));
+    }
+
     void shareGptAndPromptCompletion() {
         const Tokenizer t = chatmlTokenizer();
         const SampleBuilder b(t);
