@@ -64,6 +64,8 @@ struct AdapterConfig {
     RankAllocation allocation = RankAllocation::Uniform;
     SensitivityAllocation sensitivity;
     uint64_t initSeed = 0;         // 0: derived from the training seed
+    // Earlier stages (PEFT folders) loaded frozen and active beneath the new adapter.
+    std::vector<std::string> stackOn;
 };
 
 // Names used in configs and files, kept in one place.

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -248,6 +249,7 @@ void visitFields(C& c, V& v)
     v("adapter", "sensitivity_candidate_ranks", a.sensitivity.candidateRanks);
     v("adapter", "parameter_budget", a.sensitivity.parameterBudget);
     v("adapter", "init_seed", a.initSeed);
+    v("adapter", "stack_on", a.stackOn);
 
     v.en("training", "mode", kMode, c.mode);
     v("training", "learning_rate", c.learningRate);
@@ -470,6 +472,9 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
             need(v > 0, "adapter.alpha_pattern['" + p + "'] must be > 0, found " + num(v));
             try { std::regex re(p); } catch (const std::regex_error&) { errors.push_back("adapter.alpha_pattern key '" + p + "' is not a valid regex"); }
         }
+        for (const auto& stage : a.stackOn)
+            need(std::filesystem::exists(std::filesystem::path(stage) / "adapter_config.json"),
+                 "adapter.stack_on names '" + stage + "', which is not a PEFT adapter folder (no adapter_config.json)");
         if (!a.targetRegex.empty()) {
             try { std::regex re(a.targetRegex); } catch (const std::regex_error& e) {
                 errors.push_back("adapter.target_regex '" + a.targetRegex + "' is not a valid regex (" + e.what() + ")");

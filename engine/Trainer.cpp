@@ -115,6 +115,16 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainE
         std::vector<ModulePlan> plans = planModules(m_config.adapter, linearModuleFacts(m_model));
         if (!m_rankTable.empty())
             applyAllocation(plans, m_rankTable, m_config.adapter.scaling);
+        // Earlier stages stay frozen and active; the new adapter trains on top of them.
+        std::vector<ActiveAdapter> active;
+        for (size_t i = 0; i < m_config.adapter.stackOn.size(); ++i) {
+            const std::string name = "stage" + std::to_string(i + 1);
+            if (name == m_config.adapter.name)
+                throw Error("adapter.name '" + name + "' collides with an earlier stage's name; choose another");
+            loadPeftAdapter(*m_adapters, m_config.adapter.stackOn[i], name);
+            active.push_back({name, 1.0});
+        }
+        m_adapters->setActive(active);
         m_adapters->addAdapter(m_config.adapter, m_config.seed, &plans);
     }
     setupParameters();

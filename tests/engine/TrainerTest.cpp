@@ -340,6 +340,32 @@ private slots:
         QVERIFY(fs::exists(fs::path(cfg.outputDir) / "adapter" / "adapter_config.json"));
     }
 
+    void stagesStackFrozen()
+    {
+        QTemporaryDir tmp;
+        auto cfg = baseConfig(tmp.path() + "/stage1");
+        cfg.maxSteps = 3;
+        auto m1 = tinyModel();
+        Trainer first(cfg, *m1, reverseTask(8, 1));
+        const TrainResult r1 = first.run();
+        auto cfg2 = baseConfig(tmp.path() + "/stage2");
+        cfg2.maxSteps = 3;
+        cfg2.adapter.name = "domain";
+        cfg2.adapter.stackOn = {r1.adapterDir};
+        QVERIFY(validate(cfg2).empty());
+        auto m2 = tinyModel();
+        Trainer second(cfg2, *m2, reverseTask(8, 2));
+        auto* q = second.adapters().find("model.layers.0.self_attn.q_proj");
+        const auto stage1B = q->module->adapter("stage1").B().detach().clone();
+        QCOMPARE(q->module->activeAdapters().size(), size_t(2));
+        const TrainResult r2 = second.run();
+        QVERIFY(torch::equal(q->module->adapter("stage1").B(), stage1B)); // the earlier stage stayed frozen
+        QVERIFY(!q->module->adapter("stage1").factorB().requires_grad());
+        QCOMPARE(r2.parameters.trainable, r1.parameters.trainable);       // only the new adapter trains
+        cfg2.adapter.stackOn = {tmp.path().toStdString() + "/missing"};
+        QVERIFY(!validate(cfg2).empty());
+    }
+
     void fullParameterMode()
     {
         QTemporaryDir tmp;
