@@ -5,7 +5,9 @@
 #include "models/tokenizer/Utf8.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <thread>
 
 namespace rslora::models {
 
@@ -546,37 +548,126 @@ SamplePreview SampleBuilder::preview(const ojson& record, const std::string& whe
     return p;
 }
 
+template <typename Sample>
+void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preference, std::vector<Sample>& samples,
+                                BuildStats& stats,
+                                const std::function<bool(const JsonRecord&, Sample&, BuildStats&)>& build) const {
+    auto problem = [&](const std::string& message) {
+        ++stats.skipped;
+        if (stats.problems.size() < 20)
+            stats.problems.push_back(message);
+    };
+    // Malformed lines are collected in order with the records, so that whichever bad line comes first
+    // is the one reported.
+    std::vector<JsonRecord> records;
+    std::vector<std::string> readErrors;
+    JsonlReader::read(
+        file, MalformedLinePolicy::Skip,
+        [&](const JsonRecord& r) {
+            records.push_back(r);
+            readErrors.emplace_back();
+        },
+        [&](std::size_t, const std::string& message) {
+            records.emplace_back();
+            readErrors.push_back(message);
+        });
+    stats.records = records.size();
+    // Formats, in line order: the first record fixes the dataset's format.
+    struct Slot {
+        Sample sample;
+        BuildStats stats;
+        bool keep = false;
+        std::string error;
+    };
+    std::vector<Slot> slots(records.size());
+    std::vector<std::size_t> usable;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const JsonRecord& r = records[i];
+        if (!readErrors[i].empty()) {
+            slots[i].error = readErrors[i];
+            continue;
+        }
+        try {
+            if (preference) {
+                if (detectFormat(r.value) != SampleFormat::Preference)
+                    throw Error(r.where + ": expected a preference record with prompt, chosen and rejected");
+            } else {
+                const SampleFormat f = resolveFormat(r.value, r.where);
+                if (stats.format == SampleFormat::Auto)
+                    stats.format = f;
+                else if (m_options.format == SampleFormat::Auto && f != stats.format)
+                    throw Error(r.where + ": record of format " + sampleFormatName(f) + " in a " +
+                                sampleFormatName(stats.format) + " dataset");
+            }
+            usable.push_back(i);
+        } catch (const Error& e) {
+            slots[i].error = e.what();
+        }
+    }
+
+    // Build on worker threads; every slot gets a sample, a drop, or an error message.
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+        for (std::size_t k = next++; k < usable.size(); k = next++) {
+            Slot& slot = slots[usable[k]];
+            try {
+                slot.keep = build(records[usable[k]], slot.sample, slot.stats);
+            } catch (const std::exception& e) {
+                slot.error = e.what();
+                if (slot.error.empty())
+                    slot.error = records[usable[k]].where + ": failed";
+            }
+        }
+    };
+    unsigned threads = m_options.threads ? m_options.threads : std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
+    threads = static_cast<unsigned>(std::min<std::size_t>(threads, usable.size() / 16 + 1));
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t)
+        pool.emplace_back(work);
+    work();
+    for (auto& t : pool)
+        t.join();
+
+    // Results and errors in line order: with MalformedLinePolicy::Fail the first bad line is reported.
+    for (auto& slot : slots) {
+        if (!slot.error.empty()) {
+            if (m_options.malformed == MalformedLinePolicy::Fail)
+                throw Error(slot.error);
+            problem(slot.error);
+            continue;
+        }
+        stats.truncatedSamples += slot.stats.truncatedSamples;
+        stats.truncatedTokens += slot.stats.truncatedTokens;
+        stats.droppedWithoutTargets += slot.stats.droppedWithoutTargets;
+        stats.totalTokens += slot.stats.totalTokens;
+        stats.trainedTokens += slot.stats.trainedTokens;
+        if (slot.keep)
+            samples.push_back(std::move(slot.sample));
+    }
+    stats.samples = samples.size();
+}
+
 SftDataset SampleBuilder::loadSft(const std::filesystem::path& file) const {
     SftDataset d;
     d.stats.format = m_options.format;
-    auto onMalformed = [&](std::size_t, const std::string& message) {
-        ++d.stats.skipped;
-        if (d.stats.problems.size() < 20)
-            d.stats.problems.push_back(message);
-    };
-    d.stats.records = JsonlReader::read(file, m_options.malformed, [&](const JsonRecord& r) {
-        const SampleFormat f = resolveFormat(r.value, r.where);
-        if (d.stats.format == SampleFormat::Auto)
-            d.stats.format = f;
-        else if (m_options.format == SampleFormat::Auto && f != d.stats.format)
-            throw Error(r.where + ": record of format " + sampleFormatName(f) + " in a " +
-                        sampleFormatName(d.stats.format) + " dataset");
-        std::size_t cut = 0;
-        TokenizedSample s = buildSft(r.value, r.where, &cut);
-        if (cut) {
-            ++d.stats.truncatedSamples;
-            d.stats.truncatedTokens += cut;
-        }
-        const auto trained = static_cast<std::size_t>(std::count_if(s.labels.begin(), s.labels.end(), [](int64_t l) { return l != kIgnoreIndex; }));
-        if (trained == 0 && m_options.dropSamplesWithoutTargets) {
-            ++d.stats.droppedWithoutTargets;
-            return;
-        }
-        d.stats.totalTokens += s.ids.size();
-        d.stats.trainedTokens += trained;
-        d.samples.push_back(std::move(s));
-    }, onMalformed);
-    d.stats.samples = d.samples.size();
+    loadRecords<TokenizedSample>(file, false, d.samples, d.stats,
+                                 [this](const JsonRecord& r, TokenizedSample& s, BuildStats& st) {
+                                     std::size_t cut = 0;
+                                     s = buildSft(r.value, r.where, &cut);
+                                     if (cut) {
+                                         ++st.truncatedSamples;
+                                         st.truncatedTokens += cut;
+                                     }
+                                     const auto trained = static_cast<std::size_t>(std::count_if(
+                                         s.labels.begin(), s.labels.end(), [](int64_t l) { return l != kIgnoreIndex; }));
+                                     if (trained == 0 && m_options.dropSamplesWithoutTargets) {
+                                         ++st.droppedWithoutTargets;
+                                         return false;
+                                     }
+                                     st.totalTokens += s.ids.size();
+                                     st.trainedTokens += trained;
+                                     return true;
+                                 });
     if (d.samples.empty())
         throw Error(file.string() + ": no usable samples (" + d.stats.summary() + ")" +
                     (d.stats.problems.empty() ? std::string() : "; first problem: " + d.stats.problems.front()));
@@ -586,29 +677,22 @@ SftDataset SampleBuilder::loadSft(const std::filesystem::path& file) const {
 PreferenceDataset SampleBuilder::loadPreferences(const std::filesystem::path& file) const {
     PreferenceDataset d;
     d.stats.format = SampleFormat::Preference;
-    auto onMalformed = [&](std::size_t, const std::string& message) {
-        ++d.stats.skipped;
-        if (d.stats.problems.size() < 20)
-            d.stats.problems.push_back(message);
-    };
-    d.stats.records = JsonlReader::read(file, m_options.malformed, [&](const JsonRecord& r) {
-        if (detectFormat(r.value) != SampleFormat::Preference)
-            throw Error(r.where + ": expected a preference record with prompt, chosen and rejected");
-        std::size_t cut = 0;
-        PreferenceSample s = buildPreference(r.value, r.where, &cut);
-        if (cut) {
-            ++d.stats.truncatedSamples;
-            d.stats.truncatedTokens += cut;
-        }
-        if (s.chosen.empty() || s.rejected.empty()) {
-            ++d.stats.droppedWithoutTargets;
-            return;
-        }
-        d.stats.totalTokens += s.prompt.size() * 2 + s.chosen.size() + s.rejected.size();
-        d.stats.trainedTokens += s.chosen.size() + s.rejected.size();
-        d.samples.push_back(std::move(s));
-    }, onMalformed);
-    d.stats.samples = d.samples.size();
+    loadRecords<PreferenceSample>(file, true, d.samples, d.stats,
+                                  [this](const JsonRecord& r, PreferenceSample& s, BuildStats& st) {
+                                      std::size_t cut = 0;
+                                      s = buildPreference(r.value, r.where, &cut);
+                                      if (cut) {
+                                          ++st.truncatedSamples;
+                                          st.truncatedTokens += cut;
+                                      }
+                                      if (s.chosen.empty() || s.rejected.empty()) {
+                                          ++st.droppedWithoutTargets;
+                                          return false;
+                                      }
+                                      st.totalTokens += s.prompt.size() * 2 + s.chosen.size() + s.rejected.size();
+                                      st.trainedTokens += s.chosen.size() + s.rejected.size();
+                                      return true;
+                                  });
     if (d.samples.empty())
         throw Error(file.string() + ": no usable preference pairs (" + d.stats.summary() + ")" +
                     (d.stats.problems.empty() ? std::string() : "; first problem: " + d.stats.problems.front()));

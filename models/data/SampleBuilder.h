@@ -23,6 +23,7 @@
 #include "models/tokenizer/Tokenizer.h"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ struct SampleBuilderOptions {
     std::optional<std::string> templateOverride; // Jinja source used instead of the tokenizer's
     std::string defaultSystem;                    // system prompt when a record has none (empty: none)
     ChatRenderOptions render;                     // extra template variables (enable_thinking, ...)
+    unsigned threads = 0;                         // loadSft/loadPreferences workers; 0: all cores, at most 8
 };
 
 struct BuildStats {
@@ -102,6 +104,11 @@ public:
                                   SampleFormat* format = nullptr) const;
 
 private:
+    // Reads `file`, checks each record's format in line order, builds the records on worker threads
+    // and reports results and errors in line order. `build` returns false to drop a record.
+    template <typename Sample>
+    void loadRecords(const std::filesystem::path& file, bool preference, std::vector<Sample>& samples, BuildStats& stats,
+                     const std::function<bool(const JsonRecord&, Sample&, BuildStats&)>& build) const;
     nlohmann::ordered_json toMessages(const nlohmann::ordered_json& record, SampleFormat format,
                                       const std::string& where) const;
     std::vector<Segment> chatSegments(const nlohmann::ordered_json& messages, const std::string& where) const;

@@ -138,8 +138,10 @@ const std::string* BpeModel::idToToken(int32_t id) const {
 }
 
 void BpeModel::clearCache() const {
-    std::lock_guard<std::mutex> lock(m_cacheMutex);
-    m_cache.clear();
+    for (auto& shard : m_cache) {
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        shard.map.clear();
+    }
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
@@ -154,11 +156,13 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
     }
     const bool cacheable = word.size() < kCacheMaxWordBytes;
     std::string key;
+    CacheShard* shard = nullptr;
     if (cacheable) {
         key.assign(word);
-        std::lock_guard<std::mutex> lock(m_cacheMutex);
-        auto it = m_cache.find(key);
-        if (it != m_cache.end()) {
+        shard = &m_cache[std::hash<std::string>{}(key) % kCacheShards];
+        std::lock_guard<std::mutex> lock(shard->mutex);
+        auto it = shard->map.find(key);
+        if (it != shard->map.end()) {
             out.insert(out.end(), it->second.begin(), it->second.end());
             return;
         }
@@ -166,10 +170,10 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
     std::vector<int32_t> ids;
     mergeWord(word, ids);
     out.insert(out.end(), ids.begin(), ids.end());
-    if (cacheable) {
-        std::lock_guard<std::mutex> lock(m_cacheMutex);
-        if (m_cache.size() < kCacheCapacity)
-            m_cache.emplace(std::move(key), std::move(ids));
+    if (shard) {
+        std::lock_guard<std::mutex> lock(shard->mutex);
+        if (shard->map.size() < kCacheCapacityPerShard)
+            shard->map.emplace(std::move(key), std::move(ids));
     }
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <array>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -61,10 +62,15 @@ private:
     bool m_ignoreMerges = false;
     int32_t m_byteIds[256];
 
+    // Pre-token -> ids cache, sharded so that threads encoding in parallel rarely wait on each other.
     static constexpr std::size_t kCacheMaxWordBytes = 256;
-    static constexpr std::size_t kCacheCapacity = 200000;
-    mutable std::mutex m_cacheMutex;
-    mutable std::unordered_map<std::string, std::vector<int32_t>> m_cache;
+    static constexpr std::size_t kCacheShards = 16;
+    static constexpr std::size_t kCacheCapacityPerShard = 16384;
+    struct CacheShard {
+        std::mutex mutex;
+        std::unordered_map<std::string, std::vector<int32_t>> map;
+    };
+    mutable std::array<CacheShard, kCacheShards> m_cache;
 };
 
 } // namespace rslora::models

@@ -274,6 +274,51 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, SampleBuilder(t).loadSft(dir.filePath("missing.jsonl").toStdString()));
     }
 
+    // Worker threads give the same samples in the same order, and the first bad line is the one reported.
+    void parallelBuildIsDeterministic() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("many.jsonl");
+        std::string text;
+        for (int i = 0; i < 300; ++i) {
+            ojson r = ojson::object();
+            r["instruction"] = "question " + std::to_string(i) + std::string(static_cast<std::size_t>(i % 7), '?');
+            r["output"] = "answer " + std::to_string(i * 13);
+            text += r.dump() + "\n";
+        }
+        write(path, text);
+        const Tokenizer t = chatmlTokenizer();
+        SampleBuilderOptions one;
+        one.threads = 1;
+        SampleBuilderOptions four;
+        four.threads = 4;
+        const SftDataset a = SampleBuilder(t, one).loadSft(path.toStdString());
+        const SftDataset b = SampleBuilder(t, four).loadSft(path.toStdString());
+        QCOMPARE(a.samples.size(), std::size_t(300));
+        QCOMPARE(b.samples.size(), a.samples.size());
+        for (std::size_t i = 0; i < a.samples.size(); ++i) {
+            QCOMPARE(b.samples[i].ids, a.samples[i].ids);
+            QCOMPARE(b.samples[i].labels, a.samples[i].labels);
+        }
+        QCOMPARE(b.stats.totalTokens, a.stats.totalTokens);
+        // Two bad records: line 120 (wrong type) and line 250 (missing output); the first is reported.
+        std::string bad;
+        std::istringstream lines(text);
+        std::string line;
+        for (int n = 1; std::getline(lines, line); ++n)
+            bad += (n == 120 ? std::string(R"({"instruction": "x", "output": 5})") : n == 250 ? std::string(R"({"instruction": "x"})") : line) + "\n";
+        write(path, bad);
+        try {
+            SampleBuilder(t, four).loadSft(path.toStdString());
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("many.jsonl line 120"), e.what());
+        }
+        four.malformed = MalformedLinePolicy::Skip;
+        const SftDataset skipped = SampleBuilder(t, four).loadSft(path.toStdString());
+        QCOMPARE(skipped.samples.size(), std::size_t(298));
+        QCOMPARE(skipped.stats.skipped, std::size_t(2));
+    }
+
     void truncationStatsAndDroppedSamples() {
         QTemporaryDir dir;
         const QString path = dir.filePath("long.jsonl");
