@@ -1,0 +1,206 @@
+// Generation of the built-in demo (see DemoBuilder.h).
+#include "engine/demo/DemoBuilder.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/Runtime.h"
+#include "engine/Trainer.h"
+#include "engine/demo/BpeTrainer.h"
+#include "engine/demo/DemoCorpus.h"
+#include "models/ModelLoader.h"
+#include "models/tokenizer/Tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <sstream>
+
+namespace rslora::engine {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+const char* const DemoBuilder::kPad = "<|pad|>";
+const char* const DemoBuilder::kBos = "<|bos|>";
+const char* const DemoBuilder::kEos = "<|eos|>";
+const char* const DemoBuilder::kImStart = "<|im_start|>";
+
+namespace {
+
+std::string jsonl(const std::vector<ojson>& records)
+{
+    std::string out;
+    for (const auto& r : records)
+        out += r.dump() + "\n";
+    return out;
+}
+
+} // namespace
+
+std::string DemoBuildReport::summary() const
+{
+    std::ostringstream o;
+    o << "model        " << parameters << " parameters, vocabulary " << vocabSize << "\n"
+      << "pretraining  " << steps << " steps over " << pretrainDocuments << " documents (" << pretrainTokens
+      << " tokens), final loss " << finalLoss << ", " << pretrainSeconds << " s\n"
+      << "questions    " << trainQuestions << " train, " << validationQuestions << " held out\n";
+    return o.str();
+}
+
+std::string DemoBuilder::chatTemplate()
+{
+    return "{{ bos_token }}{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|eos|>\n"
+           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+}
+
+DemoBuilder::DemoBuilder(DemoBuildOptions options) : m_options(std::move(options)) {}
+
+DemoBuildReport DemoBuilder::build(TrainObserver* observer)
+{
+    const DemoBuildOptions& o = m_options;
+    if (o.outputDir.empty())
+        throw Error("the demo needs an output folder");
+    DemoBuildReport report;
+    auto status = [&](const std::string& s) {
+        if (observer)
+            observer->onStatus(s);
+    };
+    const DemoCorpus corpus(o.seed);
+
+    // Datasets first: they are plain text and cheap.
+    const fs::path data = o.outputDir / "data";
+    fs::create_directories(data);
+    const auto trainQ = corpus.questionRecords(false), valQ = corpus.questionRecords(true);
+    report.trainQuestions = int64_t(trainQ.size());
+    report.validationQuestions = int64_t(valQ.size());
+    writeFileAtomic(data / "facts_train.jsonl", jsonl(trainQ));
+    writeFileAtomic(data / "facts_val.jsonl", jsonl(valQ));
+    writeFileAtomic(data / "chat_train.jsonl", jsonl(corpus.chatRecords(false)));
+    writeFileAtomic(data / "chat_val.jsonl", jsonl(corpus.chatRecords(true)));
+    writeFileAtomic(data / "prefs_train.jsonl", jsonl(corpus.preferenceRecords(false)));
+    writeFileAtomic(data / "prefs_val.jsonl", jsonl(corpus.preferenceRecords(true)));
+    const std::vector<std::string> docs = corpus.pretrainingDocuments(o.passes, 6);
+    {
+        std::vector<ojson> text;
+        for (const auto& d : docs)
+            text.push_back({{"text", d}});
+        writeFileAtomic(data / "pretrain.jsonl", jsonl(text));
+    }
+
+    // Tokenizer.
+    status("training the tokenizer");
+    const std::vector<std::string> specials{kPad, kBos, kEos, kImStart};
+    BpeTrainer bpe;
+    for (const auto& t : corpus.tokenizerTrainingText())
+        bpe.addText(t);
+    bpe.train(o.vocabSize - int(specials.size()));
+    AtomicDirectory modelDir(o.outputDir / "model");
+    const fs::path staging = modelDir.stagingPath();
+    writeFileAtomic(staging / "tokenizer.json", bpe.tokenizerJson(specials).dump(1) + "\n");
+    ojson tc;
+    tc["tokenizer_class"] = "PreTrainedTokenizerFast";
+    tc["bos_token"] = kBos;
+    tc["eos_token"] = kEos;
+    tc["pad_token"] = kPad;
+    tc["unk_token"] = nullptr;
+    tc["model_max_length"] = 256;
+    tc["clean_up_tokenization_spaces"] = false;
+    tc["chat_template"] = chatTemplate();
+    writeFileAtomic(staging / "tokenizer_config.json", tc.dump(2) + "\n");
+    const auto tokenizer = models::Tokenizer::load(staging);
+    const int64_t vocab = tokenizer.idLimit();
+    report.vocabSize = vocab;
+
+    // Model.
+    models::ModelConfig mc;
+    mc.vocabSize = vocab;
+    mc.hiddenSize = o.hiddenSize;
+    mc.intermediateSize = o.intermediateSize;
+    mc.numLayers = o.layers;
+    mc.numHeads = o.heads;
+    mc.numKvHeads = o.kvHeads;
+    mc.headDim = o.hiddenSize / o.heads;
+    mc.maxPositionEmbeddings = 256;
+    mc.rmsNormEps = 1e-5;
+    mc.tieWordEmbeddings = false;
+    mc.bosTokenId = tokenizer.bosId();
+    if (auto eos = tokenizer.eosId())
+        mc.eosTokenIds = {*eos};
+    mc.padTokenId = tokenizer.padId();
+    mc.validate("demo model");
+    report.parameters = mc.parameterCount();
+
+    applyThreadSettings({o.threads, o.threads});
+    auto model = models::createCausalLM(mc, o.seed);
+    std::vector<TrainExample> examples;
+    const int64_t bos = *tokenizer.bosId(), eos = *tokenizer.eosId();
+    for (const auto& d : docs) {
+        TrainExample e;
+        e.ids.push_back(bos);
+        for (int64_t id : tokenizer.encode(d, false))
+            e.ids.push_back(id);
+        e.ids.push_back(eos);
+        e.labels = e.ids;
+        report.pretrainTokens += int64_t(e.ids.size());
+        examples.push_back(std::move(e));
+    }
+    report.pretrainDocuments = int64_t(examples.size());
+
+    TrainConfig tcfg;
+    tcfg.mode = TrainMode::Full;
+    tcfg.trainData = (data / "pretrain.jsonl").string();
+    tcfg.maxSeqLen = 96;
+    tcfg.learningRate = o.learningRate;
+    tcfg.weightDecay = 0.01;
+    tcfg.schedule = LrSchedule::Cosine;
+    tcfg.warmupSteps = 30;
+    tcfg.minLrRatio = 0.1;
+    tcfg.batchSize = o.batchSize;
+    tcfg.maxSteps = o.pretrainSteps;
+    tcfg.seed = o.seed;
+    tcfg.logEvery = 10;
+    tcfg.threads = o.threads;
+    status("pretraining the demo model (" + std::to_string(report.parameters) + " parameters, full-parameter mode)");
+    const auto t0 = std::chrono::steady_clock::now();
+    Trainer trainer(tcfg, *model, std::move(examples));
+    trainer.setObserver(observer);
+    const TrainResult r = trainer.run();
+    report.pretrainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r.status != TrainStatus::Completed)
+        throw Error("pretraining the demo model did not complete: " + std::string(trainStatusName(r.status)) + " " + r.message);
+    report.steps = r.steps;
+    report.finalLoss = r.finalLoss;
+
+    model->saveModelFolder(staging);
+    ojson gen;
+    gen["bos_token_id"] = bos;
+    gen["eos_token_id"] = eos;
+    gen["pad_token_id"] = *tokenizer.padId();
+    gen["do_sample"] = false;
+    gen["max_new_tokens"] = 32;
+    writeFileAtomic(staging / "generation_config.json", gen.dump(2) + "\n");
+    modelDir.commit();
+
+    // The default RS-LoRA run on the demo: paths relative to the resources folder.
+    TrainConfig demo;
+    const std::string base = o.outputDir.filename().string();
+    demo.modelPath = base + "/model";
+    demo.trainData = base + "/data/facts_train.jsonl";
+    demo.validationData = base + "/data/facts_val.jsonl";
+    demo.maxSeqLen = 64;
+    demo.adapter.targetModules = {"all-linear"};
+    demo.adapter.rank = 8;
+    demo.adapter.alpha = 16.0;
+    demo.adapter.scaling = ScalingMode::AlphaOverSqrtR;
+    demo.learningRate = 2e-3;
+    demo.schedule = LrSchedule::Cosine;
+    demo.warmupSteps = 10;
+    demo.batchSize = 16;
+    demo.maxSteps = 150;
+    demo.logEvery = 5;
+    demo.seed = 42;
+    demo.save((o.outputDir / "demo-config.json").string());
+    return report;
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,129 @@
+// The default demo run (see DemoRun.h).
+#include "engine/demo/DemoRun.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/AdapterSet.h"
+#include "engine/PeftAdapterIO.h"
+#include "engine/TrainingRun.h"
+#include "models/ModelLoader.h"
+#include "models/data/SampleBuilder.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <sstream>
+
+namespace rslora::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double seconds(std::chrono::steady_clock::time_point since)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+AccuracyResult measure(const TrainConfig& config, const std::vector<ExactMatchItem>& items, const std::string& adapterDir)
+{
+    models::LoadOptions lo;
+    lo.device = models::parseDevice(config.device);
+    auto model = models::loadCausalLM(config.modelPath, lo);
+    AdapterSet set(*model);
+    if (!adapterDir.empty()) {
+        loadPeftAdapter(set, adapterDir, "demo");
+        set.setActive({{"demo", 1.0}});
+    }
+    const auto tokenizer = models::Tokenizer::load(config.modelPath);
+    return exactMatch(*model, tokenizer, items, 8, 32);
+}
+
+} // namespace
+
+TrainConfig loadDemoConfig(const fs::path& resourcesDir)
+{
+    const fs::path file = resourcesDir / "demo" / "demo-config.json";
+    if (!fs::exists(file))
+        throw Error("the demo config '" + file.string() + "' is missing; regenerate the demo with `rslora make-demo --out " +
+                    (resourcesDir / "demo").string() + "`");
+    TrainConfig c = TrainConfig::load(file.string());
+    auto resolve = [&](std::string& p) {
+        if (!p.empty() && fs::path(p).is_relative())
+            p = (resourcesDir / p).lexically_normal().string();
+    };
+    resolve(c.modelPath);
+    resolve(c.trainData);
+    resolve(c.validationData);
+    return c;
+}
+
+std::vector<ExactMatchItem> templatedExactMatchItems(const TrainConfig& config, const std::string& jsonlPath)
+{
+    models::SampleBuilderOptions opts;
+    opts.maxLength = size_t(config.maxSeqLen);
+    if (!config.chatTemplate.empty())
+        opts.templateName = config.chatTemplate;
+    const models::SampleBuilder builder(models::Tokenizer::load(config.modelPath), opts);
+    std::vector<ExactMatchItem> items;
+    std::istringstream in(readFile(jsonlPath));
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos)
+            continue;
+        const std::string where = jsonlPath + ":" + std::to_string(n);
+        nlohmann::ordered_json record;
+        try {
+            record = nlohmann::ordered_json::parse(line);
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(where + ": not valid JSON (" + e.what() + ")");
+        }
+        ExactMatchItem item;
+        for (const auto& s : builder.segments(record, where)) {
+            if (s.trained)
+                break;
+            item.prompt += s.text;
+        }
+        for (const char* key : {"output", "completion", "answer"})
+            if (record.contains(key) && record[key].is_string()) {
+                item.reference = record[key].get<std::string>();
+                break;
+            }
+        if (item.reference.empty() && record.contains("messages") && record["messages"].is_array())
+            for (const auto& m : record["messages"])
+                if (m.value("role", "") == "assistant") {
+                    item.reference = m.value("content", "");
+                    break;
+                }
+        if (item.reference.empty())
+            throw Error(where + ": no reference answer (expected \"output\", \"completion\", \"answer\" or an assistant message)");
+        items.push_back(std::move(item));
+    }
+    return items;
+}
+
+DemoOutcome runDemo(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink)
+{
+    const auto start = std::chrono::steady_clock::now();
+    if (config.validationData.empty())
+        throw Error("the demo config names no validation data to measure exact match on");
+    DemoOutcome out;
+    const auto items = templatedExactMatchItems(config, config.validationData);
+    if (observer)
+        observer->onStatus("exact match of the base model on " + std::to_string(items.size()) + " held-out questions");
+    out.before = measure(config, items, {});
+    const auto t0 = std::chrono::steady_clock::now();
+    out.train = runTraining(config, observer, sink);
+    out.trainSeconds = seconds(t0);
+    if (out.train.status == TrainStatus::Completed && !out.train.adapterDir.empty()) {
+        if (observer)
+            observer->onStatus("exact match of base + adapter");
+        out.after = measure(config, items, out.train.adapterDir);
+    }
+    out.totalSeconds = seconds(start);
+    return out;
+}
+
+} // namespace rslora::engine
