@@ -66,6 +66,8 @@ private:
     }
 
     Flow exec(const Node& n) {
+        if (++m_steps > m_limits.maxSteps)
+            error(n, "the template ran for more than " + std::to_string(m_limits.maxSteps) + " steps");
         switch (n.kind) {
         case Node::Kind::Body: return execBody(n);
         case Node::Kind::Text: emit(n.name); return Flow::Normal;
@@ -365,6 +367,7 @@ private:
     std::string m_out;
     std::vector<std::pair<std::size_t, std::size_t>> m_spans;
     std::size_t m_iterations = 0;
+    std::size_t m_steps = 0;
     int m_depth = 0;
 };
 

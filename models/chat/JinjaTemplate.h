@@ -43,6 +43,7 @@ struct RenderLimits {
     std::size_t maxOutputBytes = 64u << 20;
     std::size_t maxLoopIterations = 10'000'000;
     int maxCallDepth = 200;
+    std::size_t maxSteps = 50'000'000; // statements executed and macro calls, all together
 };
 
 class Template {

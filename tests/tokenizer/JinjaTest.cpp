@@ -74,6 +74,19 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, t.render(nlohmann::ordered_json::object(), limits));
     }
 
+    // Exponential recursion is cut off by the step budget, not by the call depth alone.
+    void stepLimit() {
+        jinja::RenderLimits limits;
+        limits.maxSteps = 100000;
+        const jinja::Template t("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}");
+        try {
+            t.render(nlohmann::ordered_json::object(), limits);
+            QFAIL("expected the step limit");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("steps"), e.what());
+        }
+    }
+
     // Dict keys keep their insertion order (tools rendered with tojson must match Python's output).
     void keyOrderIsKept() {
         const jinja::Template t("{{ tool|tojson }}");

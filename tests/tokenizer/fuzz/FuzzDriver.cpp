@@ -22,7 +22,10 @@ void run(const std::string& s) { LLVMFuzzerTestOneInput(reinterpret_cast<const u
 const char* const kTokens[] = {"\"", "{", "}", "[", "]", ",", ":", "null", "true", "false", "-1", "0", "1e400",
                                "\"type\"", "\"BPE\"", "\"Split\"", "\"Regex\"", "\"String\"", "\"Sequence\"",
                                "\"ByteLevel\"", "\"Metaspace\"", "\"\\u0000\"", "\"(\"", "\"a b\"", "\"\\ud800\"",
-                               "\"TemplateProcessing\"", "\"merges\"", "\"vocab\"", "\"added_tokens\"", "9999999999"};
+                               "\"TemplateProcessing\"", "\"merges\"", "\"vocab\"", "\"added_tokens\"", "9999999999",
+                               "{%", "%}", "{{", "}}", "{%-", "-%}", "{#", "#}", "endfor", "endif", "|", "(", ")",
+                               "loop.", "namespace(", "[::-1]", "[1:]", " is ", " not ", " in ", "~", "**", "//",
+                               "macro", "set ", "tojson", "raise_exception('x')", "messages", "'", "range(99999)"};
 
 std::string byteMutation(std::string s, std::mt19937& rng) {
     const int kind = static_cast<int>(rng() % 5);
