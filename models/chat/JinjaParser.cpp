@@ -426,6 +426,7 @@ private:
     // Parses statements until one of `stops` appears as a statement keyword; that keyword is left in
     // `endTag` with the parser positioned right after it (before the rest of its tag).
     NodePtr parseBody(const std::vector<std::string>& stops, std::string& endTag) {
+        Depth guard(*this);
         auto body = std::make_unique<Node>(Node::Kind::Body, peek().line);
         endTag.clear();
         while (true) {
@@ -647,7 +648,10 @@ private:
 
     // ---- expressions ----
 
-    NodePtr parseExpression() { return parseTernary(); }
+    NodePtr parseExpression() {
+        Depth guard(*this);
+        return parseTernary();
+    }
 
     NodePtr parseTernary() {
         NodePtr expr = parseOr();
@@ -699,6 +703,7 @@ private:
     }
 
     NodePtr parseNot() {
+        Depth guard(*this);
         if (isName("not")) {
             const int line = next().line;
             auto n = std::make_unique<Node>(Node::Kind::Unary, line);
@@ -766,6 +771,7 @@ private:
     }
 
     NodePtr parseUnary(bool withFilter) {
+        Depth guard(*this);
         NodePtr node;
         if (isOp("-") || isOp("+")) {
             const Token& t = next();
@@ -1027,8 +1033,20 @@ private:
         }
     }
 
+    // Nesting guard: deeply nested input must be an error, not a stack overflow.
+    struct Depth {
+        Parser& p;
+        explicit Depth(Parser& parser) : p(parser) {
+            if (++p.m_depth > kMaxDepth)
+                syntaxError(p.peek().line, "expressions or blocks nested more than " + std::to_string(kMaxDepth) + " deep");
+        }
+        ~Depth() { --p.m_depth; }
+    };
+    static constexpr int kMaxDepth = 200;
+
     std::vector<Token> m_t;
     std::size_t m_i = 0;
+    int m_depth = 0;
 };
 
 } // namespace

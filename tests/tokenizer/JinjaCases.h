@@ -104,6 +104,8 @@ inline std::vector<ErrorCase> errorCases() {
         {"namespace only", "{% set d = {} %}{% set d.x = 1 %}", "non-namespace"},
         {"huge range", "{{ range(100000000)|length }}", "too long"},
         {"bad string", "{{ 'abc }}", "not closed"},
+        {"deep nesting", "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nested more than"},
+        {"deep unary", "{{ " + std::string(5000, '-') + "1 }}", "nested more than"},
     };
 }
 
