@@ -1,6 +1,8 @@
 // Storage benchmark (not run by CI): sustained metric ingest through MetricsWriter, reading a
 // 1,000,000-point series whole and downsampled, and the run-list query. Prints one line per figure.
-//   rslora_bench_storage [--points N] [--keys K] [--db PATH]
+//   rslora_bench_storage [--points N] [--keys K] [--db PATH] [--reads-only]
+// --reads-only reruns the read figures on a database left by an earlier run with --db (the file is
+// then kept), e.g. under `chrt -f 10` to see the time on an otherwise busy machine's free core.
 #include "storage/MetricsWriter.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
@@ -38,17 +40,25 @@ int main(int argc, char** argv) {
     int64_t points = 5'000'000;
     int keys = 5;
     fs::path db = fs::temp_directory_path() / ("rslora-bench-" + std::to_string(::getpid()) + ".sqlite");
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--points"))
-            points = std::atoll(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--keys"))
-            keys = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--db"))
-            db = argv[i + 1];
+    bool keep = false, readsOnly = false;
+    for (int i = 1; i < argc; ++i) {
+        bool hasValue = i + 1 < argc;
+        if (!std::strcmp(argv[i], "--reads-only"))
+            readsOnly = true;
+        else if (!std::strcmp(argv[i], "--points") && hasValue)
+            points = std::atoll(argv[++i]);
+        else if (!std::strcmp(argv[i], "--keys") && hasValue)
+            keys = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--db") && hasValue)
+            db = argv[++i], keep = true;
+        else {
+            std::fprintf(stderr, "usage: rslora_bench_storage [--points N] [--keys K] [--db PATH] [--reads-only]\n");
+            return 2;
+        }
     }
     try {
-        int64_t runId;
-        {
+        int64_t runId = 1;
+        if (!readsOnly) {
             Store store(db);
             RunRecord r;
             r.name = "bench";
@@ -59,7 +69,7 @@ int main(int argc, char** argv) {
         // 1. Ingest: one producer thread adding as fast as it can; flushes every 500 ms.
         auto t0 = Clock::now();
         double c0 = processCpu();
-        {
+        if (!readsOnly) {
             MetricsWriter writer(db);
             std::vector<int> handles;
             for (int k = 0; k < keys; ++k)
@@ -105,6 +115,8 @@ int main(int argc, char** argv) {
             std::printf("read 10k-step window: %zu points in %.2f ms\n", s.size(), since(t) * 1e3);
         }
 
+        if (readsOnly)
+            return 0;
         // 3. The run list with latest metrics over 1,000 runs.
         {
             Transaction tx(store.database());
@@ -131,6 +143,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench: %s\n", e.what());
         return 1;
     }
+    if (keep)
+        return 0;
     std::error_code ec;
     fs::remove(db, ec);
     fs::remove(db.string() + "-wal", ec);
