@@ -1,9 +1,10 @@
 # Build helpers shared by every target: ccache, warnings, precompiled LibTorch headers, the Qt rule.
 find_program(RSLORA_CCACHE ccache)
 if(RSLORA_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  set(CMAKE_CXX_COMPILER_LAUNCHER ${RSLORA_CCACHE})
-  # PCH and ccache: ccache needs these to hit reliably.
-  set(ENV{CCACHE_SLOPPINESS} "pch_defines,time_macros,include_file_mtime,include_file_ctime")
+  # Paths relative to the checkout let clones in other folders share the cache; precompiled headers
+  # need the sloppiness settings to hit at all.
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${RSLORA_CCACHE})
 endif()
 
 # Warnings for our own code only.

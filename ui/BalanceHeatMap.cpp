@@ -36,7 +36,13 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     m_scale->setType(QCPAxis::atRight);
     m_scale->axis()->setTickLabelColor(fg);
     m_map->setColorScale(m_scale);
-    m_map->setGradient(QCPColorGradient::gpPolar);
+    // Balance (log2 ρ = 0) is white; B's gradient dominating is blue, A's red; no data is transparent.
+    QCPColorGradient gradient;
+    gradient.setColorStopAt(0.0, QColor(33, 102, 172));
+    gradient.setColorStopAt(0.5, QColor(247, 247, 247));
+    gradient.setColorStopAt(1.0, QColor(178, 24, 43));
+    gradient.setNanHandling(QCPColorGradient::nhTransparent);
+    m_map->setGradient(gradient);
     m_map->setDataRange(QCPRange(-4, 4));
     m_map->setInterpolate(false);
     auto* margins = new QCPMarginGroup(m_plot);

@@ -29,9 +29,9 @@ struct MetricRoute {
 constexpr MetricRoute kRoutes[] = {
     {"train/loss", "loss", "train"},
     {"eval/loss", "loss", "eval"},
-    {"lr", "lr", "learning rate"},
-    {"grad_norm", "grad_norm", "global grad norm"},
-    {"tokens_per_s", "throughput", "tokens/s"},
+    {"train/lr", "lr", "learning rate"},
+    {"train/grad_norm", "grad_norm", "global grad norm"},
+    {"train/tokens_per_s", "throughput", "tokens/s"},
 };
 
 } // namespace

@@ -24,8 +24,8 @@ class ChartsPanel : public QWidget {
 public:
     explicit ChartsPanel(QWidget* parent = nullptr);
 
-    // Metric keys as the engine and the store name them: "train/loss", "eval/loss", "lr",
-    // "grad_norm", "tokens_per_s". Unknown keys are ignored (returns false).
+    // Metric keys as the engine and the store name them: "train/loss", "eval/loss", "train/lr",
+    // "train/grad_norm", "train/tokens_per_s". Unknown keys are ignored (returns false).
     bool addMetric(const QString& key, const CurvePoint& point);
     // Per-module balance ratios (EMA ρ̄) at a step.
     void addBalance(const CurvePoint& at, const QStringList& modules, const QVector<double>& ratios);

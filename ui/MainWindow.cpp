@@ -51,6 +51,7 @@ void MainWindow::buildDocks() {
     m_logPanel = new LogPanel(logDock);
     logDock->setWidget(m_logPanel);
     addDockWidget(Qt::BottomDockWidgetArea, logDock);
+    resizeDocks({logDock}, {110}, Qt::Vertical);
 }
 
 void MainWindow::buildStatusBar() {

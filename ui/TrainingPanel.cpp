@@ -53,7 +53,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     m_progress->setObjectName("runProgress");
     m_progress->setRange(0, 1);
     m_progress->setValue(0);
-    m_progress->setFormat("%v / %m steps");
+    m_progress->setFormat(QString());
     progressRow->addWidget(m_progress, 2);
     m_stats = new QLabel(this);
     m_stats->setObjectName("runStats");
@@ -116,6 +116,7 @@ void TrainingPanel::beginRun(qint64 runId, const QString& name) {
     m_stats->clear();
     m_progress->setRange(0, 1);
     m_progress->setValue(0);
+    m_progress->setFormat("%v / %m steps");
     m_charts->clear();
     setRunning(true);
 }
@@ -183,9 +184,9 @@ void TrainingPanel::onStep(const engine::StepStats& s) {
         m_charts->addMetric(key, q);
     };
     add("train/loss", s.loss);
-    add("lr", s.learningRate);
-    add("grad_norm", s.gradNorm);
-    add("tokens_per_s", s.tokensPerSecond);
+    add("train/lr", s.learningRate);
+    add("train/grad_norm", s.gradNorm);
+    add("train/tokens_per_s", s.tokensPerSecond);
     if (!s.modules.empty()) {
         QStringList names;
         QVector<double> ratios;

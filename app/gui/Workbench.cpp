@@ -1,8 +1,11 @@
 #include "app/gui/Workbench.h"
 
 #include "app/gui/DatasetPreviewer.h"
+#include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
+#include "app/gui/StoredRunFeed.h"
 
+#include "ui/AdapterSection.h"
 #include "ui/AdaptersBrowser.h"
 #include "ui/ChartsPanel.h"
 #include "ui/DataSection.h"
@@ -26,6 +29,7 @@
 #include <QStatusBar>
 #include <QSystemTrayIcon>
 #include <QTabWidget>
+#include <QTimer>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -116,7 +120,17 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         if (w == m_adapters)
             m_adapters->refresh();
     });
+    auto* rankPreview = new RankPreview(this);
+    connect(m_form->adapterSection(), &ui::AdapterSection::rankPreviewRequested, this, [this, rankPreview] {
+        if (rankPreview->start(m_form->config()))
+            m_form->adapterSection()->showRankTable(tr("<i>Probing module sensitivity…</i>"));
+    });
+    connect(rankPreview, &RankPreview::ready, m_form->adapterSection(), &ui::AdapterSection::showRankTable);
+    connect(rankPreview, &RankPreview::failed, this, [this](const QString& message) {
+        m_form->adapterSection()->showRankTable(QString("<span style='color:#c62828'>%1</span>").arg(message.toHtmlEscaped()));
+    });
     m_window->setCloseGuard([this] { return confirmClose(); });
+    attachExternalRuns();
     if (!m_store->recoveredRuns().empty())
         logWarning(std::to_string(m_store->recoveredRuns().size()) + " run(s) of a process that ended were marked interrupted; resume them from the Runs view");
 }
@@ -129,26 +143,41 @@ void Workbench::openStoredRun(qint64 runId) {
     std::optional<storage::RunRecord> run = m_store->runs().get(runId);
     if (!run)
         return;
-    if (m_controller->currentRunId() == runId) {
-        m_window->views()->setCurrentWidget(m_training);
+    m_window->views()->setCurrentWidget(m_training);
+    if (m_controller->currentRunId() == runId || (m_external && m_external->runId() == runId))
+        return;
+    m_training->showStoredRun(runId, QString::fromStdString(run->name));
+    StoredRunFeed(*m_store, runId).poll(*m_training->charts());
+}
+
+void Workbench::attachExternalRuns() {
+    // A run another live process writes (e.g. `rslora train` continuing headless): follow it.
+    storage::RunFilter filter;
+    filter.statuses = {storage::RunStatus::Running, storage::RunStatus::Paused};
+    for (const storage::RunRecord& r : m_store->runs().list(filter)) {
+        if (r.pid && *r.pid == QCoreApplication::applicationPid())
+            continue;
+        m_external = std::make_unique<StoredRunFeed>(*m_store, r.id);
+        m_training->showStoredRun(r.id, QString::fromStdString(r.name) + tr(" (training in another process)"));
+        m_external->poll(*m_training->charts());
+        m_followTimer = new QTimer(this);
+        connect(m_followTimer, &QTimer::timeout, this, [this] {
+            if (!m_external)
+                return;
+            m_external->poll(*m_training->charts());
+            const storage::RunRecord now = m_store->runs().require(m_external->runId());
+            if (storage::isTerminal(now.status)) {
+                m_training->endRun(QString(storage::toString(now.status)), now.status == storage::RunStatus::Failed);
+                m_external.reset();
+                m_followTimer->stop();
+                m_runs->refresh();
+                m_adapters->refresh();
+            }
+        });
+        m_followTimer->start(1000);
+        logInfo("following run #" + std::to_string(r.id) + ", which another process is training");
         return;
     }
-    m_training->showStoredRun(runId, QString::fromStdString(run->name));
-    ui::ChartsPanel* charts = m_training->charts();
-    storage::SeriesQuery q;
-    q.maxPoints = 20000;
-    for (const std::string& key : m_store->metrics().keys(runId)) {
-        storage::MetricSeries s = m_store->metrics().series(runId, key, q);
-        const double t0 = s.size() ? s.wallTimes.front() : 0;
-        for (size_t i = 0; i < s.size(); ++i) {
-            ui::CurvePoint p;
-            p.step = static_cast<double>(s.steps[i]);
-            p.wallTime = s.wallTimes[i] - t0;
-            p.value = s.values[i];
-            charts->addMetric(QString::fromStdString(key), p);
-        }
-    }
-    m_window->views()->setCurrentWidget(m_training);
 }
 
 void Workbench::notify(const QString& title, const QString& text, bool failure) {

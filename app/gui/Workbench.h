@@ -20,10 +20,12 @@ class TrainingPanel;
 
 class QLabel;
 class QProgressBar;
+class QTimer;
 
 namespace rslora::app {
 
 class RunController;
+class StoredRunFeed;
 struct JobOutcome;
 
 class Workbench : public QObject {
@@ -51,6 +53,7 @@ public:
     void setCloseChoice(int choice) { m_closeChoice = choice; }
 
 private:
+    void attachExternalRuns();
     void onRunEnded(const JobOutcome& outcome);
     void notify(const QString& title, const QString& text, bool failure);
 
@@ -65,6 +68,8 @@ private:
     QLabel* m_statusRun = nullptr;
     QProgressBar* m_statusProgress = nullptr;
     int m_closeChoice = -1;
+    std::unique_ptr<StoredRunFeed> m_external;
+    QTimer* m_followTimer = nullptr;
 };
 
 } // namespace rslora::app

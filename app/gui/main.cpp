@@ -15,7 +15,31 @@
 #include <QMessageBox>
 #include <QTimer>
 
+#include <QWindow>
+
 #include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace {
+// Milliseconds since this process started (exec included), from the kernel's start time.
+double msSinceProcessStart() {
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    unsigned long long startTicks = 0;
+    for (int i = 3; i <= 22 && fields >> field; ++i)
+        if (i == 22)
+            startTicks = std::stoull(field);
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    return (now.tv_sec + now.tv_nsec / 1e9 - double(startTicks) / double(sysconf(_SC_CLK_TCK))) * 1000.0;
+}
+} // namespace
 
 int main(int argc, char** argv) {
     rslora::ensureProcessEnvironment(argv);
@@ -35,7 +59,8 @@ int main(int argc, char** argv) {
     QCommandLineOption demo("demo", "Open on the built-in demo model and dataset.");
     QCommandLineOption screenshots("screenshots", "Render every main view to PNG files in DIR and exit.", "dir");
     QCommandLineOption size("size", "Window size for --screenshots, e.g. 1366x768.", "WxH", "1366x768");
-    parser.addOptions({db, demo, screenshots, size});
+    QCommandLineOption reportStartup("report-startup", "Print the time from process start to the window on screen, then exit.");
+    parser.addOptions({db, demo, screenshots, size, reportStartup});
     parser.process(app);
 
     rslora::engine::applyThreadSettings({});
@@ -62,5 +87,12 @@ int main(int argc, char** argv) {
     }
     window->restoreLayout();
     window->show();
+    if (parser.isSet(reportStartup)) {
+        while (!(window->windowHandle() && window->windowHandle()->isExposed()))
+            QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
+        QCoreApplication::processEvents();
+        std::printf("startup %.0f ms\n", msSinceProcessStart());
+        return 0;
+    }
     return app.exec();
 }

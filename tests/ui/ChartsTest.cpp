@@ -175,7 +175,7 @@ private Q_SLOTS:
         ChartsPanel panel;
         QVERIFY(panel.addMetric("train/loss", pt(1, 3.0)));
         QVERIFY(panel.addMetric("eval/loss", pt(1, 3.2)));
-        QVERIFY(panel.addMetric("lr", pt(1, 1e-4)));
+        QVERIFY(panel.addMetric("train/lr", pt(1, 1e-4)));
         QVERIFY(!panel.addMetric("no/such/metric", pt(1, 0)));
         QCOMPARE(panel.chart("loss")->seriesNames(), QStringList({"train", "eval"}));
         QStringList modules{"m0", "m1"};
