@@ -1,6 +1,7 @@
 // `rslora train`, `rslora eval`, `rslora bench`: the engine from the command line, with a one-line
 // progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
 #include "app/cli/Commands.h"
+#include "app/shared/RunRecorder.h"
 
 #include "common/Error.h"
 #include "common/Log.h"
@@ -83,45 +84,6 @@ private:
     bool m_quiet, m_tty;
 };
 
-// Metrics into the SQLite store through the buffered writer.
-class StoreSink : public MetricsSink {
-public:
-    StoreSink(const TrainConfig& config, const std::string& name)
-        : m_store(defaultDatabasePath()), m_writer(defaultDatabasePath())
-    {
-        storage::RunRecord run;
-        run.name = name;
-        run.configJson = config.toJson().dump();
-        run.seed = int64_t(config.seed);
-        run.device = config.device;
-        run.baseModel.ref = config.modelPath;
-        run.dataset.ref = config.trainData;
-        m_runId = m_store.runs().create(run);
-        m_store.runs().markStarted(m_runId, config.device);
-        m_writer.watch(m_runId);
-    }
-    void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override
-    {
-        for (const auto& [k, v] : metrics)
-            m_writer.add(m_runId, k, step, v);
-    }
-    void finish(TrainStatus status, const std::string& message)
-    {
-        m_writer.flush();
-        m_writer.unwatch(m_runId);
-        m_store.runs().setStatus(m_runId, status == TrainStatus::Completed ? storage::RunStatus::Finished
-                                          : status == TrainStatus::Stopped ? storage::RunStatus::Stopped
-                                                                           : storage::RunStatus::Failed,
-                                 message);
-    }
-    int64_t runId() const { return m_runId; }
-
-private:
-    storage::Store m_store;
-    storage::MetricsWriter m_writer;
-    int64_t m_runId = 0;
-};
-
 // `--no-store`: a portable run bundle beside the outputs, imported by the workbench later.
 class BundleSink : public MetricsSink {
 public:
@@ -167,7 +129,7 @@ private:
     storage::RunBundleWriter m_bundle;
 };
 
-void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet,
+void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
               const std::vector<std::string>& overrides)
 {
     const TrainConfig loaded = TrainConfig::load(configPath);
@@ -193,21 +155,31 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     ConsoleObserver observer(quiet);
     g_observer.store(&observer);
     std::signal(SIGINT, onInterrupt);
-    std::unique_ptr<StoreSink> store;
+    std::unique_ptr<app::RunRecorder> store;
     std::unique_ptr<BundleSink> bundle;
     const std::string name = std::filesystem::path(configPath).stem().string();
     validateOrThrow(config); // before a run row is created
     if (noStore)
         bundle = std::make_unique<BundleSink>(config, name);
     else
-        store = std::make_unique<StoreSink>(config, name);
+    {
+        // The run row (a new one, or the one given by --run-id when the workbench hands a run over
+        // to continue headless), then the recorder that writes metrics, status and the adapter.
+        int64_t id = runId;
+        if (id <= 0) {
+            storage::Store st(defaultDatabasePath());
+            id = app::RunRecorder::createQueuedRun(st, config, name);
+        }
+        store = std::make_unique<app::RunRecorder>(defaultDatabasePath(), id);
+        store->start(config.device);
+    }
     MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
     TrainResult r;
     try {
         r = runTraining(config, &observer, sink, resume);
     } catch (const Error& e) {
         if (store)
-            store->finish(TrainStatus::Failed, e.what());
+            store->fail(e.what());
         if (bundle)
             bundle->finish(TrainStatus::Failed, e.what());
         g_observer.store(nullptr);
@@ -215,8 +187,10 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     }
     g_observer.store(nullptr);
     std::signal(SIGINT, SIG_DFL);
-    if (store)
-        store->finish(r.status, r.message);
+    if (store) {
+        if (const auto adapterId = store->finish(r))
+            std::cout << "adapter      #" << *adapterId << " recorded in the store\n";
+    }
     if (bundle)
         bundle->finish(r.status, r.message);
     std::fprintf(stderr, "\n");
@@ -250,13 +224,15 @@ void registerEngineCommands(CLI::App& app)
     auto* train = app.add_subcommand("train", "Train an adapter (or a full model) from a JSON or YAML config");
     static std::string configPath, resume;
     static bool noStore = false, quiet = false;
+    static int64_t runId = 0;
     static std::vector<std::string> overrides;
     train->add_option("config", configPath, "Training config (.json, .yaml)")->required()->check(CLI::ExistingFile);
     train->add_option("--resume", resume, "Continue from a checkpoint folder, or 'latest'");
     train->add_flag("--no-store", noStore, "Write a portable run bundle instead of the SQLite store");
     train->add_flag("--quiet", quiet, "No progress line");
     train->add_option("--set", overrides, "Override a config value: section.key=value (repeatable)");
-    train->callback([] { runTrain(configPath, resume, noStore, quiet, overrides); });
+    train->add_option("--run-id", runId, "Record into this existing run of the store (continuing a run the workbench started)");
+    train->callback([] { runTrain(configPath, resume, noStore, quiet, runId, overrides); });
 
     auto* eval = app.add_subcommand("eval", "Evaluate a model (and adapter): loss/perplexity, exact match, multiple choice");
     static EvalRequest req;

@@ -249,7 +249,7 @@ bool Workbench::confirmClose() {
         engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).save(configPath.toStdString());
         const QString cli = QDir(QCoreApplication::applicationDirPath()).filePath("../cli/rslora");
         const QString exe = QFileInfo::exists(cli) ? cli : QDir(QCoreApplication::applicationDirPath()).filePath("rslora");
-        QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet"});
+        QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet", "--run-id", QString::number(runId)});
     }
     return true;
 }
