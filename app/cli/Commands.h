@@ -13,6 +13,8 @@ void registerModelCommands(CLI::App& app);
 void registerTokenizerCommands(CLI::App& app);
 // train, eval, bench
 void registerEngineCommands(CLI::App& app);
+// demo, make-demo
+void registerDemoCommands(CLI::App& app);
 // runs ..., adapters ...
 void registerStorageCommands(CLI::App& app);
 

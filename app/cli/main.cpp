@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerStorageCommands(app);
     rslora::cli::registerModelCommands(app);
     rslora::cli::registerEngineCommands(app);
+    rslora::cli::registerDemoCommands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -192,11 +192,11 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     demo.adapter.rank = 8;
     demo.adapter.alpha = 16.0;
     demo.adapter.scaling = ScalingMode::AlphaOverSqrtR;
-    demo.learningRate = 2e-3;
+    demo.learningRate = 4e-3;
     demo.schedule = LrSchedule::Cosine;
     demo.warmupSteps = 10;
     demo.batchSize = 16;
-    demo.maxSteps = 150;
+    demo.maxSteps = 200;
     demo.logEvery = 5;
     demo.seed = 42;
     demo.save((o.outputDir / "demo-config.json").string());

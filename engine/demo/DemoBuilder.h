@@ -20,7 +20,7 @@ struct DemoBuildOptions {
     int layers = 4;
     int heads = 6;
     int kvHeads = 2;
-    int pretrainSteps = 900;
+    int pretrainSteps = 300;
     int batchSize = 32;
     double learningRate = 3e-3;
     int threads = 2;                 // fixed, so that a rebuild reproduces the weights bit for bit

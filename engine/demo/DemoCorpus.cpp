@@ -205,7 +205,9 @@ std::vector<ojson> DemoCorpus::questionRecords(bool heldOut) const
     for (const auto& f : facts) {
         ojson r;
         r["instruction"] = question(f);
-        r["output"] = f.answer;
+        // A full sentence, as the model read the fact: the adapter learns to answer in the
+        // phrasing that recalls it, which carries over to the held-out facts.
+        r["output"] = sentenceAnswer(f);
         out.push_back(std::move(r));
     }
     return out;

@@ -31,8 +31,8 @@ public:
     // shuffled into short documents; `passes` reshuffles of the whole set.
     std::vector<std::string> pretrainingDocuments(int passes, int sentencesPerDocument) const;
 
-    // Question datasets with exact answers (alpaca records {"instruction", "output"}): questions
-    // about the facts not held out, and about the held-out facts.
+    // Question datasets with exact answers (alpaca records {"instruction", "output"}, the output
+    // the fact as one sentence): questions about the facts not held out, or about the held-out facts.
     std::vector<nlohmann::ordered_json> questionRecords(bool heldOut) const;
     // Chat conversations ({"messages": [...]}) with a system prompt and two question turns,
     // answered in full sentences.

@@ -36,7 +36,7 @@ AccuracyResult measure(const TrainConfig& config, const std::vector<ExactMatchIt
         set.setActive({{"demo", 1.0}});
     }
     const auto tokenizer = models::Tokenizer::load(config.modelPath);
-    return exactMatch(*model, tokenizer, items, 8, 32);
+    return exactMatch(*model, tokenizer, items, 24, 32);
 }
 
 } // namespace

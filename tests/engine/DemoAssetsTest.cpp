@@ -1,0 +1,126 @@
+// The committed built-in demo (resources/demo): the model and its tokenizer load and fit each
+// other, the chat template renders, every dataset parses with the sample builders, the default
+// config validates, and the generator still produces the committed question files.
+#include "common/AtomicFile.h"
+#include "engine/TrainingRun.h"
+#include "engine/demo/DemoBuilder.h"
+#include "engine/demo/DemoCorpus.h"
+#include "engine/demo/DemoRun.h"
+#include "models/ModelLoader.h"
+#include "models/data/SampleBuilder.h"
+
+#include <QtTest>
+
+#include <cstdlib>
+
+using namespace rslora;
+using namespace rslora::engine;
+namespace fs = std::filesystem;
+
+class DemoAssetsTest : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase()
+    {
+        torch::set_num_threads(1);
+        const char* res = std::getenv("RSLORA_RESOURCES");
+        QVERIFY2(res, "RSLORA_RESOURCES is not set");
+        m_resources = res;
+        QVERIFY2(fs::exists(m_resources / "demo" / "demo-config.json"), "resources/demo/demo-config.json is missing");
+    }
+
+    void modelAndTokenizerFit()
+    {
+        const fs::path dir = m_resources / "demo" / "model";
+        const auto tok = models::Tokenizer::load(dir);
+        auto model = models::loadCausalLM(dir);
+        QCOMPARE(model->config().vocabSize, tok.idLimit());
+        QVERIFY(!model->config().tieWordEmbeddings);
+        QVERIFY(model->config().parameterCount() < 4'000'000);
+        QCOMPARE(tok.eosToken().value_or(""), std::string(DemoBuilder::kEos));
+        QCOMPARE(tok.bosToken().value_or(""), std::string(DemoBuilder::kBos));
+        QVERIFY(tok.padId().has_value());
+        const std::string text = "The capital of France is Paris. 3 plus 4 is 7.";
+        const auto ids = tok.encode(text, false);
+        QCOMPARE(tok.decode(ids), text);
+        QVERIFY(ids.size() < text.size() / 2); // merges were learned
+        // Digits are single tokens, so sums are spelled the same way everywhere.
+        QCOMPARE(tok.encode("1234", false).size(), size_t(4));
+        // The model scores a statement from its corpus far better than chance.
+        std::vector<int64_t> seq{*tok.bosId()};
+        for (auto id : ids)
+            seq.push_back(id);
+        TrainExample e{seq, seq};
+        const auto stats = evaluateLoss(*model, {e}, 1, 64);
+        QVERIFY2(stats.loss < 1.5, qPrintable(QString("loss on a corpus sentence: %1").arg(stats.loss)));
+    }
+
+    void chatTemplateRenders()
+    {
+        const models::SampleBuilder builder(models::Tokenizer::load(m_resources / "demo" / "model"));
+        const auto record = nlohmann::ordered_json::parse(
+            R"({"messages":[{"role":"user","content":"What is 2 plus 2?"},{"role":"assistant","content":"4"}]})");
+        const auto preview = builder.preview(record);
+        QCOMPARE(preview.text, std::string("<|bos|><|im_start|>user\nWhat is 2 plus 2?<|eos|>\n<|im_start|>assistant\n4<|eos|>\n"));
+        const auto sample = builder.buildSft(record);
+        int64_t trained = 0;
+        for (auto l : sample.labels)
+            trained += l != models::kIgnoreIndex;
+        QVERIFY(trained >= 2 && trained <= 4); // "4", <|eos|>, "\n"
+    }
+
+    void datasetsParse()
+    {
+        const fs::path data = m_resources / "demo" / "data";
+        const models::SampleBuilder builder(models::Tokenizer::load(m_resources / "demo" / "model"));
+        for (const char* name : {"facts_train.jsonl", "facts_val.jsonl", "chat_train.jsonl", "chat_val.jsonl", "pretrain.jsonl"}) {
+            const auto ds = builder.loadSft(data / name);
+            QVERIFY2(ds.samples.size() >= 20, name);
+            QCOMPARE(ds.stats.skipped, size_t(0));
+            QCOMPARE(ds.stats.truncatedSamples, size_t(0));
+        }
+        for (const char* name : {"prefs_train.jsonl", "prefs_val.jsonl"}) {
+            const auto ds = builder.loadPreferences(data / name);
+            QVERIFY2(ds.samples.size() >= 20, name);
+        }
+    }
+
+    void configValidates()
+    {
+        TrainConfig c = loadDemoConfig(m_resources);
+        QVERIFY(fs::exists(c.modelPath));
+        QCOMPARE(int(c.adapter.scaling), int(ScalingMode::AlphaOverSqrtR));
+        QCOMPARE(int(c.mode), int(TrainMode::Lora));
+        c.outputDir = "/tmp/unused"; // `rslora demo` chooses the output folder per run
+        ValidationFacts facts = modelFacts(c.modelPath);
+        facts.haveData = true;
+        const auto train = loadExamples(c.trainData, c), val = loadExamples(c.validationData, c);
+        facts.train = datasetFacts(c.trainData, train, c.maxSeqLen);
+        facts.haveValidation = true;
+        facts.validation = datasetFacts(c.validationData, val, c.maxSeqLen);
+        const auto problems = validate(c, facts);
+        QVERIFY2(problems.empty(), problems.empty() ? "" : problems.front().c_str());
+        const auto items = templatedExactMatchItems(c, c.validationData);
+        QCOMPARE(items.size(), val.size());
+        QVERIFY(items.front().prompt.size() > 10);
+        QVERIFY(items.front().prompt.rfind("<|im_start|>assistant\n") == items.front().prompt.size() - 22);
+    }
+
+    void generatorReproducesCommittedQuestions()
+    {
+        const DemoCorpus corpus(DemoBuildOptions{}.seed);
+        for (bool held : {false, true}) {
+            std::string expected;
+            for (const auto& r : corpus.questionRecords(held))
+                expected += r.dump() + "\n";
+            const auto file = m_resources / "demo" / "data" / (held ? "facts_val.jsonl" : "facts_train.jsonl");
+            QVERIFY2(readFile(file) == expected, qPrintable(QString::fromStdString(file.string())));
+        }
+    }
+
+private:
+    fs::path m_resources;
+};
+
+QTEST_GUILESS_MAIN(DemoAssetsTest)
+#include "DemoAssetsTest.moc"
