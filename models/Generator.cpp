@@ -99,8 +99,9 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t
         throw Error("generate: pad token id " + std::to_string(o.padTokenId) + " is outside the vocabulary");
     const std::vector<int64_t>& eos = o.eosTokenIds.empty() ? config.eosTokenIds : o.eosTokenIds;
 
-    // No autograd bookkeeping at all while decoding (cheaper than NoGradGuard per op).
-    c10::InferenceMode inference;
+    // NoGradGuard rather than InferenceMode: measured faster here (InferenceMode added ~1 s of
+    // one-off cost per generate call with LibTorch 1.13 on CPU).
+    torch::NoGradGuard inference;
     const torch::Device device = model.device();
     const int64_t B = static_cast<int64_t>(prompts.size()), T = static_cast<int64_t>(maxLen);
 
