@@ -89,6 +89,11 @@ void BalanceHeatMap::compact() {
     m_columns = cols;
 }
 
+void BalanceHeatMap::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    m_dirty = true; // the number of module labels that fit depends on the height
+}
+
 void BalanceHeatMap::clear() {
     m_modules.clear();
     m_steps.clear();
@@ -109,9 +114,14 @@ void BalanceHeatMap::replot() {
             for (int y = 0; y < ny; ++y)
                 m_map->data()->setCell(x, y, m_columns[x][y]);
         auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
-        const int every = std::max(1, ny / 16);
-        for (int y = 0; y < ny; y += every)
-            ticker->addTick(y, m_modules[y]);
+        // One label per ~16 px of height, shortened to "layer.projection".
+        const int fit = std::max(2, (m_plot->height() - 70) / 16);
+        const int every = std::max(1, (ny + fit - 1) / fit);
+        for (int y = 0; y < ny; y += every) {
+            QString label = m_modules[y];
+            label.remove("model.layers.").remove("self_attn.").remove("mlp.");
+            ticker->addTick(y, label);
+        }
         m_plot->yAxis->setTicker(ticker);
         m_plot->rescaleAxes();
     } else {

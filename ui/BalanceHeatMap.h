@@ -35,6 +35,9 @@ public:
     // Above this many columns, neighbouring columns are merged (mean of log2 ρ) to bound memory.
     static constexpr int kMaxColumns = 1500;
 
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
     void compact();
 

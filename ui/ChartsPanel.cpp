@@ -90,6 +90,8 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     grid->addWidget(m_heatMap, 1, 2);
     for (int c = 0; c < 3; ++c)
         grid->setColumnStretch(c, 1);
+    grid->setRowStretch(0, 1);
+    grid->setRowStretch(1, 1);
     outer->addLayout(grid, 1);
 
     connect(m_smoothing, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });

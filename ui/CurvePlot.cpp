@@ -103,6 +103,11 @@ CurvePlot::Graphs& CurvePlot::ensureSeries(const QString& name) {
 
 void CurvePlot::styleGraphs(Graphs& g) {
     QColor c = g.data.color();
+    // Sparse series (evaluations) get markers so that a single point is visible.
+    if (g.data.name().startsWith("eval")) {
+        g.raw->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 6));
+        g.smooth->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 6));
+    }
     QColor faint = c;
     faint.setAlpha(m_smoothing > 0 ? 70 : 255);
     g.raw->setPen(QPen(faint, m_smoothing > 0 ? 1.0 : 1.6));

@@ -16,10 +16,13 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "common/Paths.h"
+#include "engine/demo/DemoRun.h"
 #include "storage/Store.h"
 
 #include <QApplication>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QLabel>
 #include <QMessageBox>
@@ -251,6 +254,51 @@ bool Workbench::confirmClose() {
         const QString exe = QFileInfo::exists(cli) ? cli : QDir(QCoreApplication::applicationDirPath()).filePath("rslora");
         QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet", "--run-id", QString::number(runId)});
     }
+    return true;
+}
+
+bool Workbench::loadDemo(QString* error) {
+    try {
+        m_form->setConfig(engine::loadDemoConfig(resourcesDirectory()));
+    } catch (const std::exception& e) {
+        if (error)
+            *error = tr("the built-in demo cannot be loaded: %1").arg(QString::fromStdString(e.what()));
+        return false;
+    }
+    return true;
+}
+
+bool Workbench::prepareShowcase(int steps, QString* error) {
+    if (!loadDemo(error))
+        return false;
+    engine::TrainConfig config = m_form->config();
+    config.maxSteps = steps;
+    config.logEvery = 1;
+    config.adapter.balancing.enabled = true; // the balance charts then show the balancer at work
+    m_form->setConfig(config);
+    bool ended = false;
+    JobOutcome outcome;
+    auto connection = connect(m_controller.get(), &RunController::runEnded, this, [&](const JobOutcome& o) {
+        ended = true;
+        outcome = o;
+    });
+    m_controller->enqueue(config, "demo_rslora_showcase");
+    QElapsedTimer timer;
+    timer.start();
+    while (!ended && timer.elapsed() < 600000)
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+    disconnect(connection);
+    if (!ended || outcome.status == "failed") {
+        if (error)
+            *error = ended ? outcome.message : tr("the showcase run did not finish within 10 minutes");
+        return false;
+    }
+    m_runs->refresh();
+    m_runs->selectRuns({outcome.runId});
+    m_adapters->refresh();
+    if (outcome.adapterId)
+        m_adapters->selectAdapter(outcome.adapterId);
+    m_training->charts()->replotNow();
     return true;
 }
 

@@ -43,6 +43,11 @@ public:
     RunController* controller() const { return m_controller.get(); }
     storage::Store* store() const { return m_store.get(); }
 
+    // Fills the form with the built-in demo's default run; false with *error when the demo is missing.
+    bool loadDemo(QString* error = nullptr);
+    // For --screenshots: the demo run (shortened to `steps`) trained to the end, its run and adapter
+    // selected in the browsers, so that every view shows real content.
+    bool prepareShowcase(int steps, QString* error = nullptr);
     // Shows a stored run's curves in the training view.
     void openStoredRun(qint64 runId);
     // Renders every main view to DIR/<view>.png at the given size; false with *error on failure.
