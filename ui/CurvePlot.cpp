@@ -211,14 +211,84 @@ void CurvePlot::rebuildGraphs() {
         g.raw->data()->clear();
         g.smooth->data()->clear();
         g.drawn = 0;
+        g.decimated = false;
+        g.raw->setAntialiased(true);
+        g.smooth->setAntialiased(true);
+        styleGraphs(g);
     }
     m_dirty = true;
+}
+
+void CurvePlot::drawDecimated(Graphs& g) {
+    const auto& pts = g.data.points();
+    const auto& sm = g.data.smoothed();
+    const int n = pts.size();
+    // The visible x range: everything while following the data, the user's view otherwise.
+    int lo = 0, hi = n;
+    if (!m_follow) {
+        const QCPRange r = m_plot->xAxis->range();
+        lo = std::max(0, lastAtOrBefore(pts, r.lower, m_xAxis));
+        hi = std::min(n, lastAtOrBefore(pts, r.upper, m_xAxis) + 2);
+    }
+    const int buckets = std::max(64, m_plot->axisRect()->width());
+    const double per = std::max(1.0, double(hi - lo) / buckets);
+    QVector<double> keys, raw, smooth;
+    keys.reserve(2 * buckets + 2);
+    raw.reserve(2 * buckets + 2);
+    smooth.reserve(2 * buckets + 2);
+    auto usable = [this](double v) { return std::isfinite(v) && (!m_logY || v > 0); };
+    for (double start = lo; start < hi; start += per) {
+        const int a = static_cast<int>(start), b = std::min(hi, static_cast<int>(start + per));
+        int iMin = -1, iMax = -1;
+        for (int i = a; i < b; ++i) {
+            const double v = pts[i].value;
+            if (!usable(v))
+                continue;
+            if (iMin < 0 || v < pts[iMin].value)
+                iMin = i;
+            if (iMax < 0 || v > pts[iMax].value)
+                iMax = i;
+        }
+        if (iMin < 0) {
+            keys.push_back(xOf(pts[a], m_xAxis));
+            raw.push_back(qQNaN());
+            smooth.push_back(usable(sm[a]) ? sm[a] : qQNaN());
+            continue;
+        }
+        // Both extremes, in x order, so spikes survive at any zoom.
+        for (int i : {std::min(iMin, iMax), std::max(iMin, iMax)}) {
+            keys.push_back(xOf(pts[i], m_xAxis));
+            raw.push_back(pts[i].value);
+            smooth.push_back(usable(sm[i]) ? sm[i] : qQNaN());
+            if (iMin == iMax)
+                break;
+        }
+    }
+    // A min/max envelope is a dense zigzag of vertical strokes: antialiasing it costs most of the
+    // frame and shows nothing at one bucket per pixel.
+    g.raw->setAntialiased(false);
+    g.smooth->setAntialiased(false);
+    for (QCPGraph* graph : {g.raw, g.smooth}) {
+        QPen pen = graph->pen();
+        pen.setWidthF(0); // cosmetic one-pixel lines take the raster engine's fast path
+        graph->setPen(pen);
+    }
+    g.raw->setData(keys, raw, true);
+    if (m_smoothing > 0)
+        g.smooth->setData(keys, smooth, true);
+    else
+        g.smooth->data()->clear();
+    g.drawn = n;
 }
 
 void CurvePlot::appendToGraphs(Graphs& g) {
     const auto& pts = g.data.points();
     const auto& sm = g.data.smoothed();
     const int n = pts.size();
+    if (n > kDecimateAbove) {
+        g.decimated = true;
+        return; // drawn after the ranges are known (replot)
+    }
     if (g.drawn >= n)
         return;
     QVector<double> keys, raw, smooth;
@@ -306,14 +376,22 @@ void CurvePlot::replot() {
     for (auto& g : m_series)
         appendToGraphs(g);
     updateRanges();
+    for (auto& g : m_series)
+        if (g.decimated)
+            drawDecimated(g);
     m_plot->replot(QCustomPlot::rpImmediateRefresh);
     m_dirty = false;
     m_lastReplotMs = timer.nsecsElapsed() / 1e6;
 }
 
 void CurvePlot::onUserRangeChange() {
-    if (!m_settingRange)
-        m_follow = false;
+    if (m_settingRange)
+        return;
+    m_follow = false;
+    // Decimated curves are re-bucketed for the new view on the next timer replot.
+    for (const auto& g : std::as_const(m_series))
+        if (g.decimated)
+            m_dirty = true;
 }
 
 QString CurvePlot::valuesAt(double x) const {

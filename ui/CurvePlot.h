@@ -61,7 +61,13 @@ private:
         QCPGraph* raw = nullptr;
         QCPGraph* smooth = nullptr;
         int drawn = 0; // points already handed to the graphs
+        bool decimated = false; // drawn from min/max buckets of the visible range
     };
+    // Above this many points a curve is drawn from per-pixel min/max buckets of the visible range,
+    // recomputed on each replot (a linear scan, a few ms for a million points), instead of handing
+    // every point to QCustomPlot.
+    static constexpr int kDecimateAbove = 50000;
+    void drawDecimated(Graphs& g);
     Graphs& ensureSeries(const QString& name);
     void rebuildGraphs();
     void appendToGraphs(Graphs& g);

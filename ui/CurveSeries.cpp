@@ -39,8 +39,8 @@ void CurveSeries::setSmoothing(double weight) {
 }
 
 void CurveSeries::append(const QVector<CurvePoint>& points) {
-    m_points.reserve(m_points.size() + points.size());
-    m_smoothed.reserve(m_smoothed.size() + points.size());
+    // No exact reserve here: live curves grow a point at a time, and reserving size + 1 would copy
+    // the whole curve on every append; the vectors' own geometric growth keeps appends amortized O(1).
     for (const auto& p : points) {
         m_points.push_back(p);
         m_smoothed.push_back(smoothNext(p.value));

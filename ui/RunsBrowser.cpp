@@ -258,7 +258,7 @@ void RunsBrowser::updateDiff() {
         return;
     }
     std::vector<int64_t> runIds(ids.begin(), ids.end());
-    std::vector<storage::ParamDiffRow> rows = m_store->queries().paramsDiff(runIds, !m_diffOnly->isChecked());
+    std::vector<storage::ParamDiffRow> rows = m_store->queries().paramsDiff(runIds, !m_diffOnly->isChecked() || runIds.size() == 1); // one run: its whole config
     QStringList headers{tr("parameter")};
     for (qint64 id : ids) {
         const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(id));

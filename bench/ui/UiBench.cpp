@@ -17,6 +17,7 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QProcess>
+#include <QProgressBar>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QtTest>
@@ -36,6 +37,31 @@ double percentile(std::vector<double> v, double q) {
         return 0;
     std::sort(v.begin(), v.end());
     return v[static_cast<size_t>(q * (v.size() - 1))];
+}
+
+void benchReplotSmall() {
+    ui::CurvePlot plot("Loss", "loss");
+    plot.resize(900, 500);
+    plot.show();
+    QVector<ui::CurvePoint> pts;
+    for (int i = 0; i < 1000; ++i) {
+        ui::CurvePoint p;
+        p.step = i;
+        p.value = 1.0 / (1 + i);
+        pts.push_back(p);
+    }
+    plot.addPoints("train", pts);
+    plot.replot();
+    std::vector<double> live;
+    for (int k = 0; k < 30; ++k) {
+        ui::CurvePoint p;
+        p.step = 1000 + k;
+        p.value = 0.001;
+        plot.addPoints("train", {p});
+        plot.replot();
+        live.push_back(plot.lastReplotMs());
+    }
+    std::printf("replot, 1,000-point curve (baseline, 900x500): median %.2f ms\n", percentile(live, 0.5));
 }
 
 void benchReplot() {
@@ -182,7 +208,10 @@ int main(int argc, char** argv) {
         if (QString(argv[i]) == "--startup-runs")
             startupRuns = std::atoi(argv[i + 1]);
     }
+    benchReplotSmall();
     benchReplot();
+    if (trainSeconds <= 0)
+        return 0;
     benchStartup(startupRuns);
     benchStalls(trainSeconds);
     return 0;

@@ -122,6 +122,29 @@ private Q_SLOTS:
         QVERIFY(plot.plot()->yAxis->range().upper >= 1e6);
     }
 
+    void longCurvesAreDrawnFromMinMaxBucketsKeepingSpikes() {
+        CurvePlot plot("Loss", "loss");
+        plot.resize(800, 400);
+        QVector<CurvePoint> pts;
+        for (int i = 0; i < 200000; ++i)
+            pts.push_back(pt(i, i == 123457 ? 50.0 : 1.0 + (i % 7) * 0.01));
+        plot.addPoints("train", pts);
+        plot.replot();
+        auto* g = plot.plot()->graph(0);
+        QVERIFY2(g->dataCount() < 4000, qPrintable(QString::number(g->dataCount())));
+        double maxDrawn = 0;
+        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
+            maxDrawn = std::max(maxDrawn, it->value);
+        QCOMPARE(maxDrawn, 50.0); // the spike survives decimation
+        // Zooming in re-buckets the visible range only, at full detail when it is small.
+        plot.plot()->xAxis->setRange(1000, 1100);
+        QVERIFY(plot.isDirty());
+        plot.replot();
+        QVERIFY(g->dataCount() <= 202);
+        QVERIFY(g->data()->constBegin()->key >= 999);
+        QVERIFY((g->data()->constEnd() - 1)->key <= 1101);
+    }
+
     void crosshairReadsValues() {
         CurvePlot plot("Loss", "loss");
         plot.setSmoothing(0.0);
