@@ -161,17 +161,26 @@ std::vector<std::string> DemoCorpus::statements(const DemoFact& f) const
 std::vector<std::string> DemoCorpus::pretrainingDocuments(int passes, int sentencesPerDocument) const
 {
     std::vector<std::string> sentences;
-    for (const auto& f : m_facts)
+    for (const auto& f : m_facts) {
         for (auto& s : statements(f))
             sentences.push_back(std::move(s));
+        // Questions appear in plain text ("Q: ... A: ..."), never in the chat format: the base model
+        // can answer when asked that way, and an adapter has to teach it the chat turns.
+        sentences.push_back("Q: " + question(f) + " A: " + sentenceAnswer(f));
+    }
     std::vector<std::string> docs;
     for (int p = 0; p < passes; ++p) {
         std::vector<std::string> order = sentences;
         shuffle(order);
         for (size_t i = 0; i < order.size(); i += size_t(sentencesPerDocument)) {
             std::string doc;
-            for (size_t k = i; k < std::min(order.size(), i + size_t(sentencesPerDocument)); ++k)
+            const size_t end = std::min(order.size(), i + size_t(sentencesPerDocument));
+            for (size_t k = i; k < end; ++k)
                 doc += (doc.empty() ? "" : " ") + order[k];
+            // Two sentences of the document said again: the model learns to copy from its
+            // context, which answering a question in its own words needs.
+            for (int r = 0; r < 2; ++r)
+                doc += " Again: " + order[i + below(end - i)];
             docs.push_back(std::move(doc));
         }
     }

@@ -27,8 +27,9 @@ public:
 
     const std::vector<DemoFact>& facts() const { return m_facts; }
 
-    // Pretraining documents: every fact stated in several phrasings (never as a question),
-    // shuffled into short documents; `passes` reshuffles of the whole set.
+    // Pretraining documents: every fact stated in several phrasings and once as a plain-text
+    // question and answer (never in the chat format), shuffled into short documents with two
+    // sentences repeated; `passes` reshuffles of the whole set.
     std::vector<std::string> pretrainingDocuments(int passes, int sentencesPerDocument) const;
 
     // Question datasets with exact answers (alpaca records {"instruction", "output"}, the output
