@@ -20,6 +20,7 @@
 #include "engine/demo/DemoRun.h"
 #include "storage/Store.h"
 
+#include <QAction>
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
@@ -57,6 +58,10 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_window->addView(m_adapters, tr("Adapters"));
     m_runs->setStore(m_store.get());
     m_adapters->setStore(m_store.get());
+    auto* newRun = new QAction(tr("&New run"), m_window.get());
+    newRun->setShortcut(QKeySequence::New);
+    connect(newRun, &QAction::triggered, this, [this] { m_window->views()->setCurrentWidget(m_form); });
+    m_window->addAction(newRun);
 
     m_statusProgress = new QProgressBar;
     m_statusProgress->setMaximumWidth(180);

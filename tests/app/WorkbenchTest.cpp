@@ -145,6 +145,31 @@ private Q_SLOTS:
         }
     }
 
+    void stoppedRunResumesFromItsCheckpoint() {
+        app::Workbench wb(m_dir.filePath("workbench3.sqlite"));
+        fillForm(wb.form(), 24);
+        wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        const qint64 runId = wb.controller()->currentRunId();
+        QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 5, 60000);
+        QSignalSpy ended(wb.controller(), &app::RunController::runEnded);
+        wb.controller()->stop(true);
+        QVERIFY(ended.wait(60000));
+        const auto stopped = ended.takeFirst().at(0).value<app::JobOutcome>();
+        QCOMPARE(stopped.status, QString("stopped"));
+        QVERIFY(stopped.steps < 24);
+        // Resume from the runs browser's action: the same run continues to the end.
+        wb.runs()->refresh();
+        wb.runs()->selectRuns({runId});
+        Q_EMIT wb.runs()->resumeRequested(runId);
+        QCOMPARE(wb.controller()->currentRunId(), runId);
+        QVERIFY(ended.wait(60000));
+        const auto resumed = ended.takeFirst().at(0).value<app::JobOutcome>();
+        QCOMPARE(resumed.status, QString("finished"));
+        QCOMPARE(resumed.steps, qint64(24));
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
+    }
+
     void closingWhileTrainingStopsWithCheckpoint() {
         app::Workbench wb(m_dir.filePath("workbench2.sqlite"));
         fillForm(wb.form(), 1000);
