@@ -18,7 +18,7 @@ std::unique_ptr<BpeModel> BpeModel::fromJson(const nlohmann::json& model, const 
     const std::string type = model.value("type", std::string("BPE"));
     if (type != "BPE")
         throw Error(where + ": unsupported model type \"" + type + "\" (only BPE is supported)",
-                    "Unigram, WordPiece and WordLevel tokenizers are not implemented");
+                    "the workbench reads BPE tokenizers (byte-level and SentencePiece-style); Unigram, WordPiece and WordLevel models cannot be loaded");
     std::unique_ptr<BpeModel> m(new BpeModel());
 
     auto optString = [&](const char* key) -> std::optional<std::string> {
