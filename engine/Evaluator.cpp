@@ -9,6 +9,7 @@
 #include "models/Generator.h"
 #include "models/ModelLoader.h"
 
+#include <functional>
 #include <cmath>
 #include <sstream>
 
@@ -133,11 +134,12 @@ EvalStats evaluateLoss(models::CausalLM& model, const std::vector<TrainExample>&
     return e;
 }
 
-std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path)
+// Calls `visit(where, record)` for each non-blank line of JSONL text; `where` is "path:line".
+static void forEachJsonLine(const std::string& text, const std::string& path,
+                     const std::function<void(const std::string&, const json&)>& visit)
 {
-    std::vector<ExactMatchItem> items;
     int n = 0;
-    for (const auto& line : splitLines(readFile(path))) {
+    for (const auto& line : splitLines(text)) {
         ++n;
         if (trim(line).empty())
             continue;
@@ -148,6 +150,14 @@ std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path)
         } catch (const json::parse_error& e) {
             throw Error(where + ": not valid JSON (" + e.what() + ")");
         }
+        visit(where, j);
+    }
+}
+
+std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path)
+{
+    std::vector<ExactMatchItem> items;
+    forEachJsonLine(readFile(path), path, [&](const std::string& where, const json& j) {
         ExactMatchItem it;
         for (const auto& [p, r] : {std::pair{"prompt", "answer"}, std::pair{"prompt", "completion"}, std::pair{"question", "answer"},
                                    std::pair{"input", "output"}, std::pair{"instruction", "output"}})
@@ -159,7 +169,7 @@ std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path)
         if (it.reference.empty())
             throw Error(where + ": expected {\"prompt\", \"answer\"} (or prompt/completion, question/answer, input/output) strings");
         items.push_back(std::move(it));
-    }
+    });
     return items;
 }
 
@@ -215,18 +225,7 @@ std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
         }
         return items;
     }
-    int n = 0;
-    for (const auto& line : splitLines(text)) {
-        ++n;
-        if (trim(line).empty())
-            continue;
-        const std::string where = path + ":" + std::to_string(n);
-        json j;
-        try {
-            j = json::parse(line);
-        } catch (const json::parse_error& e) {
-            throw Error(where + ": not valid JSON (" + e.what() + ")");
-        }
+    forEachJsonLine(text, path, [&](const std::string& where, const json& j) {
         if (!j.contains("question") || !j.contains("choices") || !j["choices"].is_array() || !j.contains("answer"))
             throw Error(where + ": expected {\"question\", \"choices\": [...], \"answer\"}");
         ChoiceItem it;
@@ -234,7 +233,7 @@ std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
         it.choices = j["choices"].get<std::vector<std::string>>();
         it.answer = answerIndex(j["answer"], it.choices.size(), where);
         items.push_back(std::move(it));
-    }
+    });
     return items;
 }
 
