@@ -6,13 +6,23 @@
 namespace rslora {
 
 void ensureProcessEnvironment(char** argv) {
-    if (std::getenv("RSLORA_NO_REEXEC") || std::getenv("OMP_WAIT_POLICY"))
+    if (std::getenv("RSLORA_NO_REEXEC"))
         return;
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    bool changed = false;
+    if (!std::getenv("OMP_WAIT_POLICY")) {
+        ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        changed = true;
+    }
+    if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        ::setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+        changed = true;
+    }
+    if (!changed)
+        return;
     // Marks the child so a failing exec can never loop.
     ::setenv("RSLORA_NO_REEXEC", "1", 1);
     ::execv("/proc/self/exe", argv);
-    // exec failed: carry on with the environment as it is (the policy only affects speed).
+    // exec failed: carry on with the environment as it is (the settings only affect speed).
 }
 
 } // namespace rslora

@@ -5,8 +5,11 @@ namespace rslora {
 
 // OpenMP reads OMP_WAIT_POLICY once, when the library is loaded (before main). ATen's OpenMP pool
 // spin-waiting against OpenBLAS's own pool made multi-threaded steps slower than single-threaded
-// ones on the build machines, so the executables want OMP_WAIT_POLICY=PASSIVE. When it is unset,
-// this sets it and re-executes the program once (same argv); RSLORA_NO_REEXEC=1 turns that off.
+// ones on the build machines, so the executables want OMP_WAIT_POLICY=PASSIVE. OpenBLAS's pthread
+// workers likewise spin on sched_yield for about 2^28 cycles after each call (a quarter of all
+// samples in a 5M-parameter LoRA step, and most of its system time); OPENBLAS_THREAD_TIMEOUT=4
+// makes them sleep at once (30M step 1.65 s -> 1.45 s). When either is unset, this sets it and
+// re-executes the program once (same argv); RSLORA_NO_REEXEC=1 turns that off.
 // Returns normally when nothing had to change or the re-exec failed.
 void ensureProcessEnvironment(char** argv);
 

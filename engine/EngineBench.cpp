@@ -9,8 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -57,7 +61,50 @@ public:
     void onStep(const StepStats&) override { stamps.push_back(now()); }
 };
 
-CaseResult runCase(const std::string& shape, const std::string& label, const BenchOptions& o, const std::function<void(TrainConfig&)>& tweak)
+// Self time per operator (time inside an op minus time in the ops it called), from the legacy
+// profiler's push/pop ranges, as a table of the operators taking the most time.
+std::string operatorTable(const torch::autograd::profiler::thread_event_lists& lists, int top)
+{
+    using torch::autograd::profiler::EventKind;
+    using torch::autograd::profiler::LegacyEvent;
+    std::map<std::string, std::pair<double, int64_t>> self; // name -> (us, calls)
+    double total = 0;
+    for (const auto& events : lists) {
+        struct Open { const LegacyEvent* e; double children; };
+        std::vector<Open> stack;
+        for (const auto& e : events) {
+            if (e.kind() == EventKind::PushRange) {
+                stack.push_back({&e, 0.0});
+            } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
+                const Open open = stack.back();
+                stack.pop_back();
+                const double us = open.e->cpuElapsedUs(e);
+                auto& slot = self[open.e->name()];
+                slot.first += us - open.children;
+                slot.second += 1;
+                if (stack.empty())
+                    total += us;
+                else
+                    stack.back().children += us;
+            }
+        }
+    }
+    std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(self.begin(), self.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+    std::ostringstream out;
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-44s %10s %7s %8s\n", "operator (self time)", "ms", "share", "calls");
+    out << line;
+    for (size_t i = 0; i < rows.size() && int(i) < top; ++i) {
+        std::snprintf(line, sizeof line, "  %-44s %10.1f %6.1f%% %8lld\n", rows[i].first.substr(0, 44).c_str(), rows[i].second.first / 1000.0,
+                      total > 0 ? 100.0 * rows[i].second.first / total : 0.0, static_cast<long long>(rows[i].second.second));
+        out << line;
+    }
+    return out.str();
+}
+
+CaseResult runCase(const std::string& shape, const std::string& label, const BenchOptions& o, const std::function<void(TrainConfig&)>& tweak,
+                   std::string* profile = nullptr)
 {
     const auto cfg = benchShape(shape);
     auto model = models::createCausalLM(cfg, 1);
@@ -84,7 +131,18 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     Timer timer;
     trainer.setObserver(&timer);
     const double t0 = now();
-    trainer.run();
+    if (profile) {
+        torch::autograd::profiler::thread_event_lists lists;
+        {
+            torch::autograd::profiler::TLSLegacyProfilerGuard guard(
+                torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU),
+                [&](const torch::autograd::profiler::thread_event_lists& l) { lists = l; });
+            trainer.run();
+        }
+        *profile = operatorTable(lists, 25);
+    } else {
+        trainer.run();
+    }
     CaseResult r;
     r.name = label;
     const double start = o.warmup > 0 ? timer.stamps[size_t(o.warmup - 1)] : t0;
@@ -175,6 +233,12 @@ std::string runBenchmarks(const BenchOptions& o)
                 text << line;
             }
             text << "\n";
+        }
+        if (o.profile) {
+            std::string table;
+            runCase(shape, "lora", o, [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverR; }, &table);
+            text << "operators of the " << shape << " lora step (separate profiled run, all steps):\n" << table;
+            report["profile"][shape] = table;
         }
     }
     text << "(peak RSS is the process high-water mark, so it only grows across rows; run one shape per process to compare memory)\n";

@@ -16,6 +16,7 @@ struct BenchOptions {
     int seq = 256;
     int rank = 16;
     bool options = false;
+    bool profile = false; // also print the operators taking the most time (one extra profiled run per shape)
     int threads = 0;
     std::string pythonResults; // JSON from bench/python_lora_step.py
     bool json = false;

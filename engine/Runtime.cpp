@@ -79,6 +79,8 @@ RuntimeInfo runtimeInfo() {
     info.hardwareThreads = cores();
     if (const char* p = std::getenv("OMP_WAIT_POLICY"))
         info.ompWaitPolicy = p;
+    if (const char* p = std::getenv("OPENBLAS_THREAD_TIMEOUT"))
+        info.blasThreadTimeout = p;
 
     if (auto get = reinterpret_cast<OpenblasGetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
         info.blasThreads = get();

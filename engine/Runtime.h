@@ -22,12 +22,14 @@ struct RuntimeInfo {
     int blasThreads = -1;    // -1 when the BLAS cannot report it
     int hardwareThreads = 0;
     std::string ompWaitPolicy;
+    std::string blasThreadTimeout; // OPENBLAS_THREAD_TIMEOUT (2^n cycles of spinning before a worker sleeps)
     bool cudaAvailable = false;
     std::vector<std::string> cudaDevices;
 };
 
 // Defaults chosen by measurement on 2-core machines (see README, "Threads"): LibTorch gets one
-// thread per core, OpenBLAS one thread per core, with OMP_WAIT_POLICY=PASSIVE set by the executables.
+// thread per core, OpenBLAS one thread per core, with OMP_WAIT_POLICY=PASSIVE and
+// OPENBLAS_THREAD_TIMEOUT=4 set by the executables.
 // Overridden by RSLORA_THREADS / RSLORA_BLAS_THREADS and then by explicit settings.
 ThreadSettings defaultThreadSettings();
 // Applies the settings (0 fields take defaultThreadSettings()).

@@ -27,7 +27,8 @@ void printDoctor(bool asJson) {
             {"blas", {{"name", info.blasName}, {"path", info.blasPath}, {"config", info.blasConfig},
                       {"reference", info.referenceBlas}, {"threads", info.blasThreads}}},
             {"threads", {{"intra_op", info.intraOpThreads}, {"inter_op", info.interOpThreads},
-                         {"hardware", info.hardwareThreads}, {"omp_wait_policy", info.ompWaitPolicy}}},
+                         {"hardware", info.hardwareThreads}, {"omp_wait_policy", info.ompWaitPolicy},
+                         {"openblas_thread_timeout", info.blasThreadTimeout}}},
             {"cuda", {{"available", info.cudaAvailable}, {"devices", info.cudaDevices}}},
             {"data_directory", dataDirectory().string()},
             {"database", defaultDatabasePath().string()},
@@ -44,6 +45,7 @@ void printDoctor(bool asJson) {
                   << ", BLAS " << (info.blasThreads < 0 ? std::string("?") : std::to_string(info.blasThreads))
                   << ", cores " << info.hardwareThreads << "\n"
                   << "OMP_WAIT_POLICY  " << (info.ompWaitPolicy.empty() ? "(unset: OpenMP spin-waits)" : info.ompWaitPolicy) << "\n"
+                  << "OPENBLAS_THREAD_TIMEOUT " << (info.blasThreadTimeout.empty() ? "(unset: OpenBLAS workers spin ~2^28 cycles)" : info.blasThreadTimeout) << "\n"
                   << "devices          cpu";
         for (const auto& d : info.cudaDevices)
             std::cout << ", " << d;

@@ -262,6 +262,7 @@ void registerEngineCommands(CLI::App& app)
     bench->add_option("--seq", bo.seq, "Sequence length");
     bench->add_option("--rank", bo.rank, "LoRA rank");
     bench->add_flag("--options", bo.options, "Also measure each adapter option's overhead");
+    bench->add_flag("--profile", bo.profile, "Also print the operators taking the most time in a step");
     bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
     bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");
     bench->add_flag("--json", bo.json, "Machine-readable output");
