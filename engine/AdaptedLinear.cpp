@@ -2,6 +2,10 @@
 #include "engine/AdaptedLinear.h"
 
 #include "common/Error.h"
+#include "engine/LowRankLinear.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 namespace rslora::engine {
 
@@ -15,11 +19,43 @@ AdaptedLinear::AdaptedLinear(std::shared_ptr<models::LinearLayer> base, std::str
         bias = register_parameter("bias", m_base->bias, /*requires_grad=*/false);
 }
 
+namespace {
+// The API moved between LibTorch versions (as in Trainer.cpp's AutocastScope).
+bool autocasting()
+{
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    return at::autocast::is_autocast_enabled(at::kCUDA) || at::autocast::is_autocast_enabled(at::kCPU);
+#else
+    return at::autocast::is_enabled() || at::autocast::is_cpu_enabled();
+#endif
+}
+} // namespace
+
+bool AdaptedLinear::s_handWritten = true;
+
 torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
 {
-    torch::Tensor y = torch::linear(x, weight, bias);
     if (m_activeResolved.empty())
-        return y;
+        return torch::linear(x, weight, bias);
+    if (s_handWritten && !autocasting()) {
+        const int64_t in = weight.size(1), out = weight.size(0);
+        const torch::Tensor x2 = x.reshape({-1, in});
+        std::vector<LowRankTerm> terms;
+        bool uniform = x.scalar_type() == weight.scalar_type();
+        for (const auto& [ad, w] : m_activeResolved) {
+            const double p = ad->spec().dropout;
+            LowRankTerm t{(p > 0.0 && is_training()) ? torch::dropout(x2, p, true) : x2, ad->A(), ad->B(), ad->scale() * w};
+            uniform = uniform && t.a.scalar_type() == x.scalar_type() && t.b.scalar_type() == x.scalar_type();
+            terms.push_back(std::move(t));
+        }
+        if (uniform) {
+            auto outShape = x.sizes().vec();
+            outShape.back() = out;
+            return lowRankLinear(x2, weight, bias, terms).view(outShape);
+        }
+    }
+    // The generic path (autocast, mixed dtypes): the same sum through autograd's own nodes.
+    torch::Tensor y = torch::linear(x, weight, bias);
     if (!y.is_contiguous())
         y = y.contiguous();
     // Work on 2-D views: the low-rank path accumulates into y through addmm_, so no [N, out]

@@ -50,6 +50,11 @@ public:
     // PEFT's bias = "lora_only": the base bias of adapted layers trains.
     void setBiasTrainable(bool trainable);
 
+    // Forward and backward through the hand-written node (LowRankLinear.h) when dtypes agree and
+    // autocast is off (the default), or always through autograd's generic nodes; the two agree to
+    // rounding, and tests compare them.
+    static void setHandWrittenBackward(bool on) { s_handWritten = on; }
+
 private:
     std::shared_ptr<models::LinearLayer> m_base;
     std::string m_moduleName;
@@ -57,6 +62,7 @@ private:
     std::vector<ActiveAdapter> m_active;
     // Resolved pointers of the active set, rebuilt when it changes (forward is hot).
     std::vector<std::pair<LoraAdapterImpl*, double>> m_activeResolved;
+    static bool s_handWritten;
 };
 
 } // namespace rslora::engine

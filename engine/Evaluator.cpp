@@ -8,6 +8,7 @@
 #include "models/CausalLmLoss.h"
 #include "models/Generator.h"
 #include "models/ModelLoader.h"
+#include "models/data/SampleBuilder.h"
 
 #include <functional>
 #include <cmath>
@@ -136,7 +137,7 @@ EvalStats evaluateLoss(models::CausalLM& model, const std::vector<TrainExample>&
 
 // Calls `visit(where, record)` for each non-blank line of JSONL text; `where` is "path:line".
 static void forEachJsonLine(const std::string& text, const std::string& path,
-                     const std::function<void(const std::string&, const json&)>& visit)
+                            const std::function<void(const std::string&, const nlohmann::ordered_json&)>& visit)
 {
     int n = 0;
     for (const auto& line : splitLines(text)) {
@@ -144,9 +145,9 @@ static void forEachJsonLine(const std::string& text, const std::string& path,
         if (trim(line).empty())
             continue;
         const std::string where = path + ":" + std::to_string(n);
-        json j;
+        nlohmann::ordered_json j;
         try {
-            j = json::parse(line);
+            j = nlohmann::ordered_json::parse(line);
         } catch (const json::parse_error& e) {
             throw Error(where + ": not valid JSON (" + e.what() + ")");
         }
@@ -154,20 +155,46 @@ static void forEachJsonLine(const std::string& text, const std::string& path,
     }
 }
 
-std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path)
+std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder)
 {
     std::vector<ExactMatchItem> items;
-    forEachJsonLine(readFile(path), path, [&](const std::string& where, const json& j) {
+    forEachJsonLine(readFile(path), path, [&](const std::string& where, const nlohmann::ordered_json& j) {
         ExactMatchItem it;
-        for (const auto& [p, r] : {std::pair{"prompt", "answer"}, std::pair{"prompt", "completion"}, std::pair{"question", "answer"},
-                                   std::pair{"input", "output"}, std::pair{"instruction", "output"}})
-            if (j.contains(p) && j.contains(r) && j[p].is_string() && j[r].is_string()) {
-                it.prompt = j[p].get<std::string>();
-                it.reference = j[r].get<std::string>();
-                break;
-            }
+        auto str = [&](const char* key) { return j.contains(key) && j[key].is_string(); };
+        if (str("answer") && (str("prompt") || str("question"))) {
+            it.prompt = j[str("prompt") ? "prompt" : "question"].get<std::string>();
+            it.reference = j["answer"].get<std::string>();
+        } else if (builder) {
+            // As training sees the record: everything before the first trained segment.
+            const auto segments = builder->segments(j, where);
+            size_t k = 0;
+            for (; k < segments.size() && !segments[k].trained; ++k)
+                it.prompt += segments[k].text;
+            if (k < segments.size())
+                it.reference = segments[k].text;
+            // The reference is the response itself, without the template's end-of-turn text.
+            for (const char* key : {"output", "completion"})
+                if (str(key)) {
+                    it.reference = j[key].get<std::string>();
+                    break;
+                }
+            if (j.contains("messages") && j["messages"].is_array())
+                for (const auto& m : j["messages"])
+                    if (m.is_object() && m.value("role", "") == "assistant" && m.contains("content") && m["content"].is_string()) {
+                        it.reference = m["content"].get<std::string>();
+                        break;
+                    }
+        } else {
+            for (const auto& [p, r] : {std::pair{"prompt", "completion"}, std::pair{"input", "output"}, std::pair{"instruction", "output"}})
+                if (str(p) && str(r)) {
+                    it.prompt = j[p].get<std::string>();
+                    it.reference = j[r].get<std::string>();
+                    break;
+                }
+        }
         if (it.reference.empty())
-            throw Error(where + ": expected {\"prompt\", \"answer\"} (or prompt/completion, question/answer, input/output) strings");
+            throw Error(where + ": expected {\"prompt\", \"answer\"} (or question/answer, prompt/completion, alpaca instruction/output, "
+                                "chat messages with an assistant turn) with a non-empty answer");
         items.push_back(std::move(it));
     });
     return items;
@@ -225,7 +252,7 @@ std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
         }
         return items;
     }
-    forEachJsonLine(text, path, [&](const std::string& where, const json& j) {
+    forEachJsonLine(text, path, [&](const std::string& where, const nlohmann::ordered_json& j) {
         if (!j.contains("question") || !j.contains("choices") || !j["choices"].is_array() || !j.contains("answer"))
             throw Error(where + ": expected {\"question\", \"choices\": [...], \"answer\"}");
         ChoiceItem it;
@@ -385,8 +412,14 @@ EvalReport runEvaluation(const EvalRequest& req)
     }
     if (!req.exactMatchData.empty() || !req.multipleChoiceData.empty()) {
         const auto tok = models::Tokenizer::load(req.modelPath);
-        if (!req.exactMatchData.empty())
-            rep.exactMatch = exactMatch(*model, tok, limited(loadExactMatchItems(req.exactMatchData)), req.maxNewTokens, req.batchSize);
+        if (!req.exactMatchData.empty()) {
+            models::SampleBuilderOptions opts;
+            opts.maxLength = size_t(req.maxSeqLen);
+            if (!req.chatTemplate.empty())
+                opts.templateName = req.chatTemplate;
+            const models::SampleBuilder builder(tok, opts);
+            rep.exactMatch = exactMatch(*model, tok, limited(loadExactMatchItems(req.exactMatchData, &builder)), req.maxNewTokens, req.batchSize);
+        }
         if (!req.multipleChoiceData.empty())
             rep.multipleChoice = multipleChoice(*model, tok, limited(loadChoiceItems(req.multipleChoiceData)));
     }

@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+namespace rslora::models {
+class SampleBuilder;
+}
+
 namespace rslora::engine {
 
 struct AccuracyResult {
@@ -42,7 +46,11 @@ struct ExactMatchItem {
     std::string reference; // expected continuation
 };
 // Reads {"prompt","answer"} / {"input","output"} / {"question","answer"} JSONL records.
-std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path);
+// Exact-match items from JSONL. {prompt, answer} and {question, answer} records are used as written.
+// SFT records (alpaca, prompt/completion, chat) are rendered the way training renders them when a
+// builder is given: the prompt is the record up to the first trained response (chat template
+// included), the reference that response's text. Without a builder their fields are used raw.
+std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder = nullptr);
 // Greedy generation; correct when the first line of the generated text (trimmed) equals the
 // reference (trimmed).
 AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer,
@@ -71,6 +79,7 @@ struct EvalRequest {
     int maxSeqLen = 512;
     int batchSize = 8;
     int limit = 0;
+    std::string chatTemplate; // template name for SFT records; empty: the tokenizer's own
     bool diagnostics = false;
     std::string device = "cpu";
 };

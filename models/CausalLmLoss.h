@@ -1,13 +1,13 @@
 // Causal-LM cross-entropy with transformers' semantics: shift by one, ignore -100, mean.
 #pragma once
 
+#include "models/data/SftSample.h" // kIgnoreIndex
+
 #include <torch/torch.h>
 
 namespace rslora::models {
 
 class LinearLayer;
-
-constexpr int64_t kIgnoreIndex = -100;
 
 // logits [B, T, V] (any float dtype; computed in float32) against labels [B, T].
 torch::Tensor causalLmLoss(const torch::Tensor& logits, const torch::Tensor& labels);

@@ -243,6 +243,7 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--exact-match", req.exactMatchData, "JSONL of {prompt, answer} (or alpaca/chat records) for greedy exact match");
     eval->add_option("--multiple-choice", req.multipleChoiceData, "MMLU-style JSONL or CSV for answer log-likelihood accuracy");
     eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match");
+    eval->add_option("--chat-template", req.chatTemplate, "Chat template for SFT records in --exact-match (as data.chat_template in training; default: the tokenizer's)");
     eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length");
     eval->add_option("--batch-size", req.batchSize, "Batch size");
     eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)");

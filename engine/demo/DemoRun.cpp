@@ -65,43 +65,7 @@ std::vector<ExactMatchItem> templatedExactMatchItems(const TrainConfig& config, 
     if (!config.chatTemplate.empty())
         opts.templateName = config.chatTemplate;
     const models::SampleBuilder builder(models::Tokenizer::load(config.modelPath), opts);
-    std::vector<ExactMatchItem> items;
-    std::istringstream in(readFile(jsonlPath));
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos)
-            continue;
-        const std::string where = jsonlPath + ":" + std::to_string(n);
-        nlohmann::ordered_json record;
-        try {
-            record = nlohmann::ordered_json::parse(line);
-        } catch (const nlohmann::json::exception& e) {
-            throw Error(where + ": not valid JSON (" + e.what() + ")");
-        }
-        ExactMatchItem item;
-        for (const auto& s : builder.segments(record, where)) {
-            if (s.trained)
-                break;
-            item.prompt += s.text;
-        }
-        for (const char* key : {"output", "completion", "answer"})
-            if (record.contains(key) && record[key].is_string()) {
-                item.reference = record[key].get<std::string>();
-                break;
-            }
-        if (item.reference.empty() && record.contains("messages") && record["messages"].is_array())
-            for (const auto& m : record["messages"])
-                if (m.value("role", "") == "assistant") {
-                    item.reference = m.value("content", "");
-                    break;
-                }
-        if (item.reference.empty())
-            throw Error(where + ": no reference answer (expected \"output\", \"completion\", \"answer\" or an assistant message)");
-        items.push_back(std::move(item));
-    }
-    return items;
+    return loadExactMatchItems(jsonlPath, &builder);
 }
 
 DemoOutcome runDemo(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink)
