@@ -3,9 +3,7 @@
 
 #include "common/Error.h"
 #include "engine/LowRankLinear.h"
-
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
+#include "models/Autocast.h"
 
 namespace rslora::engine {
 
@@ -19,25 +17,13 @@ AdaptedLinear::AdaptedLinear(std::shared_ptr<models::LinearLayer> base, std::str
         bias = register_parameter("bias", m_base->bias, /*requires_grad=*/false);
 }
 
-namespace {
-// The API moved between LibTorch versions (as in Trainer.cpp's AutocastScope).
-bool autocasting()
-{
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    return at::autocast::is_autocast_enabled(at::kCUDA) || at::autocast::is_autocast_enabled(at::kCPU);
-#else
-    return at::autocast::is_enabled() || at::autocast::is_cpu_enabled();
-#endif
-}
-} // namespace
-
 bool AdaptedLinear::s_handWritten = true;
 
 torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
 {
     if (m_activeResolved.empty())
         return torch::linear(x, weight, bias);
-    if (s_handWritten && !autocasting()) {
+    if (s_handWritten && !models::autocastEnabled()) {
         const int64_t in = weight.size(1), out = weight.size(0);
         const torch::Tensor x2 = x.reshape({-1, in});
         std::vector<LowRankTerm> terms;

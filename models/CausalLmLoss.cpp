@@ -2,7 +2,10 @@
 #include "models/CausalLmLoss.h"
 
 #include "common/Error.h"
+#include "models/Autocast.h"
 #include "models/LinearLayer.h"
+
+#include <typeinfo>
 
 namespace rslora::models {
 
@@ -15,6 +18,57 @@ torch::Tensor causalLmLoss(const torch::Tensor& logits, const torch::Tensor& lab
     return torch::nn::functional::cross_entropy(
         shifted, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex));
 }
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Sum over rows of −log softmax(h Wᵀ)[target]; h [n, H], W [V, H] frozen, target [n].
+struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossEntropyFunction> {
+    static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& weight,
+                                 const torch::Tensor& target, int64_t chunkTokens, bool wantGrad) {
+        const int64_t n = h.size(0), V = weight.size(0);
+        torch::Tensor gh = wantGrad ? torch::empty_like(h) : torch::Tensor();
+        torch::Tensor buffer = torch::empty({std::min(chunkTokens, n), V}, h.options());
+        torch::Tensor total = torch::zeros({}, h.options());
+        const auto wt = weight.t();
+        for (int64_t start = 0; start < n; start += chunkTokens) {
+            const int64_t m = std::min(chunkTokens, n - start);
+            auto logits = buffer.narrow(0, 0, m);
+            torch::mm_out(logits, h.narrow(0, start, m), wt);
+            const auto idx = target.narrow(0, start, m).unsqueeze(1);
+            const auto picked = logits.gather(1, idx);
+            const auto mx = std::get<0>(logits.max(1, true));
+            logits.sub_(mx).exp_();
+            const auto se = logits.sum(1, true);
+            total.add_((se.log() + mx - picked).sum());
+            if (wantGrad) {
+                logits.div_(se);                                   // softmax
+                logits.scatter_add_(1, idx, torch::full({m, 1}, -1.0, h.options())); // − one-hot
+                auto g = gh.narrow(0, start, m);
+                torch::mm_out(g, logits, weight);
+            }
+        }
+        if (wantGrad)
+            ctx->save_for_backward({gh});
+        return total;
+    }
+
+    static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
+        const auto saved = ctx->get_saved_variables();
+        return {saved[0] * gradOutputs[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    }
+};
+
+bool handWrittenApplies(const torch::Tensor& hidden, const LinearLayer& lmHead) {
+    const auto dtype = hidden.scalar_type();
+    return typeid(lmHead) == typeid(LinearLayer) && !lmHead.bias.defined() && lmHead.weight.defined() &&
+           !lmHead.weight.requires_grad() && lmHead.weight.scalar_type() == dtype &&
+           (dtype == torch::kFloat32 || dtype == torch::kFloat64) && !autocastEnabled();
+}
+
+} // namespace
 
 LossSum causalLmLossSum(const torch::Tensor& hidden, LinearLayer& lmHead, const torch::Tensor& labels,
                         int64_t chunkTokens) {
@@ -32,6 +86,13 @@ LossSum causalLmLossSum(const torch::Tensor& hidden, LinearLayer& lmHead, const 
     h = h.index_select(0, keep);
     target = target.index_select(0, keep);
     chunkTokens = std::max<int64_t>(1, chunkTokens);
+    if (handWrittenApplies(hidden, lmHead)) {
+        // At most 8 Mi logits (32 MB in float32) per chunk, and at least 32 rows for the GEMM.
+        const int64_t rows = std::max<int64_t>(32, (int64_t(8) << 20) / std::max<int64_t>(1, lmHead.weight.size(0)));
+        out.sum = LinearCrossEntropyFunction::apply(h.contiguous(), lmHead.weight, target, std::min(chunkTokens, rows),
+                                                    torch::GradMode::is_enabled() && h.requires_grad());
+        return out;
+    }
     for (int64_t start = 0; start < out.tokens; start += chunkTokens) {
         const int64_t n = std::min(chunkTokens, out.tokens - start);
         auto logits = lmHead.forward(h.narrow(0, start, n)).to(torch::kFloat32);

@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "models/RmsNorm.h"
 
 #include <torch/version.h>
 
@@ -33,16 +34,6 @@ double maskMin(torch::ScalarType t) {
     case torch::kBFloat16: return -3.3895313892515355e38;
     default: return std::numeric_limits<float>::lowest();
     }
-}
-
-torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-    if (x.scalar_type() == torch::kFloat32) {
-        auto y = x * torch::rsqrt(x.pow(2).mean(-1, true) + eps);
-        return weight * y;
-    }
-    auto x32 = x.to(torch::kFloat32);
-    auto y = x32 * torch::rsqrt(x32.pow(2).mean(-1, true) + eps);
-    return weight * y.to(x.scalar_type());
 }
 
 class RmsNorm : public torch::nn::Module {

@@ -49,15 +49,48 @@ std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cosSin(const torch::Ten
     return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
-torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-    // x*cos + rotate_half(x)*sin without materialising rotate_half: two in-place half updates.
+namespace {
+
+// x*cos + rotate_half(x)*sin without materialising rotate_half: two in-place half updates
+// (rotate_half(x) = [−x₂, x₁]).
+torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
     const int64_t half = x.size(-1) / 2;
     auto out = x * cos;
-    auto x1 = x.narrow(-1, 0, half);
-    auto x2 = x.narrow(-1, half, half);
-    out.narrow(-1, 0, half).addcmul_(x2, sin.narrow(-1, 0, half), -1);
-    out.narrow(-1, half, half).addcmul_(x1, sin.narrow(-1, half, half), 1);
+    out.narrow(-1, 0, half).addcmul_(x.narrow(-1, half, half), sin.narrow(-1, 0, half), -1.0);
+    out.narrow(-1, half, half).addcmul_(x.narrow(-1, 0, half), sin.narrow(-1, half, half), 1.0);
     return out;
+}
+
+// The transpose of rotate: ∂x₁ = g₁c₁ + g₂s₂, ∂x₂ = g₂c₂ − g₁s₁.
+torch::Tensor rotateTransposed(const torch::Tensor& g, const torch::Tensor& cos, const torch::Tensor& sin) {
+    const int64_t half = g.size(-1) / 2;
+    auto out = g * cos;
+    out.narrow(-1, 0, half).addcmul_(g.narrow(-1, half, half), sin.narrow(-1, half, half), 1.0);
+    out.narrow(-1, half, half).addcmul_(g.narrow(-1, 0, half), sin.narrow(-1, 0, half), -1.0);
+    return out;
+}
+
+// The rotation is linear in x, so backward is its transpose applied to the gradient (autograd's
+// version cloned the gradient for each in-place half update).
+struct RotaryFunction : public torch::autograd::Function<RotaryFunction> {
+    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos,
+                                 const torch::Tensor& sin) {
+        ctx->save_for_backward({cos, sin});
+        return rotate(x, cos, sin);
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list gradOutputs) {
+        const auto saved = ctx->get_saved_variables();
+        return {rotateTransposed(gradOutputs[0], saved[0], saved[1]), torch::Tensor(), torch::Tensor()};
+    }
+};
+
+} // namespace
+
+torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+    if (torch::GradMode::is_enabled() && x.requires_grad() && !cos.requires_grad() && !sin.requires_grad())
+        return RotaryFunction::apply(x, cos, sin);
+    return rotate(x, cos, sin);
 }
 
 } // namespace rslora::models
