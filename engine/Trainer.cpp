@@ -339,6 +339,14 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
 
 TrainResult Trainer::run()
 {
+    struct ReleaseWhenDone {
+        bool cpu;
+        ~ReleaseWhenDone()
+        {
+            if (cpu)
+                releaseFreedMemory();
+        }
+    } release{m_device.is_cpu()};
     TrainResult result;
     if (m_adapters)
         result.parameters = m_adapters->parameterCounts();

@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "models/Attention.h"
 #include "models/RmsNorm.h"
 
 #include <torch/version.h>
@@ -97,25 +98,6 @@ torch::Tensor buildMask(const torch::Tensor& padMask, int64_t T, int64_t past, s
     auto mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(device));
     mask.masked_fill_(allowed.logical_not(), maskMin(dtype));
     return mask.unsqueeze(1).unsqueeze(1);
-}
-
-// q [B, nH, T, D]; k, v [B, nKV, S, D]; mask [Bm, 1, 1, T, S] or undefined. Returns [B, T, nH*D].
-// Query head j uses kv head j / rep: the rep query heads of each kv head are grouped into one
-// matrix, so keys and values are never repeated.
-torch::Tensor attendGrouped(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                            const torch::Tensor& mask) {
-    const int64_t B = q.size(0), nH = q.size(1), T = q.size(2), D = q.size(3);
-    const int64_t nKV = k.size(1), S = k.size(2), rep = nH / nKV;
-    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-    auto qg = (q * scale).reshape({B, nKV, rep * T, D});
-    auto scores = torch::matmul(qg, k.transpose(-1, -2));  // [B, nKV, rep*T, S]
-    if (mask.defined())
-        scores = scores.view({B, nKV, rep, T, S}).add_(mask).view({B, nKV, rep * T, S});
-    auto probs = torch::softmax(scores, -1, torch::kFloat32);
-    if (probs.scalar_type() != q.scalar_type())
-        probs = probs.to(q.scalar_type());
-    auto out = torch::matmul(probs, v);  // [B, nKV, rep*T, D]
-    return out.view({B, nH, T, D}).transpose(1, 2).reshape({B, T, nH * D});
 }
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,

@@ -4,6 +4,7 @@
 #include "models/CausalLmLoss.h"
 #include "models/LlamaFamilyModel.h"
 #include "models/ModelLoader.h"
+#include "models/Attention.h"
 #include "models/RmsNorm.h"
 #include "models/RotaryEmbedding.h"
 #include "models/TensorIO.h"
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <limits>
 
 using namespace rslora::models;
 namespace fs = std::filesystem;
@@ -99,6 +101,36 @@ private slots:
         (rRef * Rq).sum().backward();
         QVERIFY(close(r, rRef));
         QVERIFY(close(gq, q.grad()));
+
+        // Grouped attention (3 query heads per key/value head) with a padding + causal mask.
+        {
+            const int64_t B = 2, nH = 6, nKV = 2, T = 5, D = 4;
+            auto qa = torch::randn({B, nH, T, D}, f64).requires_grad_(true);
+            auto ka = torch::randn({B, nKV, T, D}, f64).requires_grad_(true);
+            auto va = torch::randn({B, nKV, T, D}, f64).requires_grad_(true);
+            auto allowed = torch::ones({T, T}, torch::kBool).tril().unsqueeze(0).repeat({B, 1, 1});
+            allowed[1].narrow(1, 0, 2).fill_(false); // row 1: two padded keys
+            allowed[1].narrow(0, 0, 2).fill_(false);
+            for (int64_t t = 0; t < 2; ++t)
+                allowed[1][t][t] = true; // padded queries see themselves, as buildMask does
+            auto mask = torch::zeros({B, T, T}, f64).masked_fill_(allowed.logical_not(), std::numeric_limits<double>::lowest())
+                            .view({B, 1, 1, T, T});
+            auto Ro = torch::randn({B, T, nH * D}, f64);
+            auto o = attendGrouped(qa, ka, va, mask);
+            (o * Ro).sum().backward();
+            auto gqa = qa.grad().clone(), gka = ka.grad().clone(), gva = va.grad().clone();
+            qa.mutable_grad().zero_();
+            ka.mutable_grad().zero_();
+            va.mutable_grad().zero_();
+            auto kr = ka.repeat_interleave(nH / nKV, 1), vr = va.repeat_interleave(nH / nKV, 1);
+            auto scores = torch::matmul(qa, kr.transpose(-1, -2)) / std::sqrt(double(D)) + mask.view({B, 1, T, T});
+            auto oRef = torch::matmul(torch::softmax(scores, -1), vr).transpose(1, 2).reshape({B, T, nH * D});
+            (oRef * Ro).sum().backward();
+            QVERIFY(close(o, oRef));
+            QVERIFY(close(gqa, qa.grad()));
+            QVERIFY(close(gka, ka.grad()));
+            QVERIFY(close(gva, va.grad()));
+        }
 
         // Linear + cross-entropy over a frozen head, ignored labels, chunks of 3 rows.
         LinearLayer head(torch::randn({11, 6}, f64));
