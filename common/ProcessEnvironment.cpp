@@ -14,7 +14,7 @@ void ensureProcessEnvironment(char** argv) {
         changed = true;
     }
     if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
-        ::setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+        ::setenv("OPENBLAS_THREAD_TIMEOUT", "18", 1);
         changed = true;
     }
     if (!changed)

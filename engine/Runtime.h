@@ -29,7 +29,7 @@ struct RuntimeInfo {
 
 // Defaults chosen by measurement on 2-core machines (see README, "Threads"): LibTorch gets one
 // thread per core, OpenBLAS one thread per core, with OMP_WAIT_POLICY=PASSIVE and
-// OPENBLAS_THREAD_TIMEOUT=4 set by the executables.
+// OPENBLAS_THREAD_TIMEOUT=18 set by the executables.
 // Overridden by RSLORA_THREADS / RSLORA_BLAS_THREADS and then by explicit settings.
 ThreadSettings defaultThreadSettings();
 // Applies the settings (0 fields take defaultThreadSettings()).
