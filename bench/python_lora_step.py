@@ -7,13 +7,21 @@ Usage (one shape per process, so peak RSS is per shape):
     OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/python_lora_step.py --shape 5m --threads 2 --out py-5m.json
     /usr/bin/python3 bench/python_lora_step.py --merge py-*.json --out python.json
     rslora bench --python python.json
+or, trying every thread setting (1 or 2 threads, OpenBLAS's default spin or
+OPENBLAS_THREAD_TIMEOUT=18, always OMP_WAIT_POLICY=PASSIVE) in a fresh process each and keeping
+the fastest per shape:
+    /usr/bin/python3 bench/python_lora_step.py --best --shapes 5m 30m 135m --out python.json
 
 The shapes match engine/EngineBench.cpp.
 """
 import argparse
 import json
 import math
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 SHAPES = {
@@ -128,6 +136,31 @@ def run_shape(name, args):
     }
 
 
+def best(args):
+    """Each shape under each thread setting in a fresh process; the fastest kept, with its setting."""
+    out = {}
+    for shape in args.shapes:
+        runs = []
+        for threads in (1, 2):
+            for timeout in (None, "18"):
+                env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+                env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+                if timeout:
+                    env["OPENBLAS_THREAD_TIMEOUT"] = timeout
+                with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+                    subprocess.run([sys.executable, __file__, "--shape", shape, "--threads", str(threads), "--steps", str(args.steps),
+                                    "--warmup", str(args.warmup), "--batch", str(args.batch), "--seq", str(args.seq),
+                                    "--rank", str(args.rank), "--out", tmp.name], env=env, check=True, stdout=subprocess.DEVNULL)
+                    with open(tmp.name) as fh:
+                        r = json.load(fh)[shape]
+                r["openblas_thread_timeout"] = timeout or "default"
+                print(f"{shape}: {threads} thread(s), OPENBLAS_THREAD_TIMEOUT {r['openblas_thread_timeout']}: "
+                      f"{r['step_seconds']:.3f} s/step, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+                runs.append(r)
+        out[shape] = min(runs, key=lambda r: r["step_seconds"])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=sorted(SHAPES))
@@ -138,9 +171,13 @@ def main():
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--merge", nargs="*", help="combine per-shape JSON files")
+    ap.add_argument("--best", action="store_true", help="try every thread setting per shape, keep the fastest")
+    ap.add_argument("--shapes", nargs="*", default=["5m", "30m", "135m"], help="shapes for --best")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    if args.merge:
+    if args.best:
+        out = best(args)
+    elif args.merge:
         out = {}
         for f in args.merge:
             with open(f) as fh:

@@ -201,7 +201,7 @@ std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const m
 }
 
 AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer, const std::vector<ExactMatchItem>& items,
-                          int maxNewTokens, int batchSize)
+                          int maxNewTokens, int batchSize, int keepSamples)
 {
     torch::NoGradGuard ng;
     model.eval();
@@ -223,7 +223,7 @@ AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& toke
             const bool ok = got == trim(items[i].reference);
             r.correct += ok;
             ++r.total;
-            if (r.samples.size() < 5)
+            if (int(r.samples.size()) < keepSamples)
                 r.samples.push_back(trim(items[i].reference) + " | " + got + (ok ? "  ok" : ""));
         }
     }
@@ -352,7 +352,8 @@ json EvalReport::toJson() const
     if (loss)
         j["loss"] = {{"loss", loss->loss}, {"perplexity", loss->perplexity}, {"tokens", loss->tokens}};
     if (exactMatch)
-        j["exact_match"] = {{"accuracy", exactMatch->accuracy()}, {"correct", exactMatch->correct}, {"total", exactMatch->total}};
+        j["exact_match"] = {{"accuracy", exactMatch->accuracy()}, {"correct", exactMatch->correct}, {"total", exactMatch->total},
+                            {"samples", exactMatch->samples}};
     if (multipleChoice)
         j["multiple_choice"] = {{"accuracy", multipleChoice->accuracy()}, {"correct", multipleChoice->correct}, {"total", multipleChoice->total}};
     if (parameters)
@@ -418,7 +419,8 @@ EvalReport runEvaluation(const EvalRequest& req)
             if (!req.chatTemplate.empty())
                 opts.templateName = req.chatTemplate;
             const models::SampleBuilder builder(tok, opts);
-            rep.exactMatch = exactMatch(*model, tok, limited(loadExactMatchItems(req.exactMatchData, &builder)), req.maxNewTokens, req.batchSize);
+            rep.exactMatch = exactMatch(*model, tok, limited(loadExactMatchItems(req.exactMatchData, &builder)), req.maxNewTokens, req.batchSize,
+                                        req.samples);
         }
         if (!req.multipleChoiceData.empty())
             rep.multipleChoice = multipleChoice(*model, tok, limited(loadChoiceItems(req.multipleChoiceData)));

@@ -53,8 +53,9 @@ struct ExactMatchItem {
 std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder = nullptr);
 // Greedy generation; correct when the first line of the generated text (trimmed) equals the
 // reference (trimmed).
+// `keepSamples` "expected | got" lines are kept for the report (the first ones in file order).
 AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer,
-                          const std::vector<ExactMatchItem>& items, int maxNewTokens, int batchSize);
+                          const std::vector<ExactMatchItem>& items, int maxNewTokens, int batchSize, int keepSamples = 5);
 
 struct ChoiceItem {
     std::string question;
@@ -79,6 +80,7 @@ struct EvalRequest {
     int maxSeqLen = 512;
     int batchSize = 8;
     int limit = 0;
+    int samples = 5; // "expected | got" lines shown for exact match
     std::string chatTemplate; // template name for SFT records; empty: the tokenizer's own
     bool diagnostics = false;
     std::string device = "cpu";

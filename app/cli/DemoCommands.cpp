@@ -151,6 +151,15 @@ void registerDemoCommands(CLI::App& app)
     make->add_option("--seed", mo.seed, "Seed of the text, the split and the pretraining");
     make->add_option("--steps", mo.pretrainSteps, "Pretraining steps");
     make->add_option("--threads", mo.threads, "Threads (fixed, so a rebuild reproduces the weights)");
+    make->add_option("--hidden-size", mo.hiddenSize, "Base model hidden size");
+    make->add_option("--intermediate-size", mo.intermediateSize, "Base model MLP size");
+    make->add_option("--layers", mo.layers, "Base model layers");
+    make->add_option("--heads", mo.heads, "Attention heads");
+    make->add_option("--kv-heads", mo.kvHeads, "Key/value heads");
+    make->add_option("--passes", mo.passes, "Reshuffles of the fact sentences into pretraining documents");
+    make->add_option("--learning-rate", mo.learningRate, "Pretraining learning rate");
+    make->add_option("--batch-size", mo.batchSize, "Pretraining batch size");
+    make->add_option("--chat-echo", mo.chatEcho, "Chat turns that repeat a sentence in the pretraining text (true/false)");
     make->callback([] {
         mo.outputDir = out.empty() ? resourcesDirectory() / "demo" : std::filesystem::path(out);
         DemoProgress progress(false);

@@ -247,6 +247,7 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length");
     eval->add_option("--batch-size", req.batchSize, "Batch size");
     eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)");
+    eval->add_option("--samples", req.samples, "Exact-match \"expected | got\" lines to show (default 5)");
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
     eval->add_flag("--json", asJson, "Machine-readable output");
     eval->callback([] {

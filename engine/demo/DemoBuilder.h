@@ -20,11 +20,12 @@ struct DemoBuildOptions {
     int layers = 4;
     int heads = 6;
     int kvHeads = 2;
-    int pretrainSteps = 300;
+    int pretrainSteps = 800;
     int batchSize = 32;
     double learningRate = 3e-3;
     int threads = 2;                 // fixed, so that a rebuild reproduces the weights bit for bit
-    int passes = 8;                  // reshuffles of the fact statements into documents
+    int passes = 16;                 // reshuffles of the fact statements into documents
+    bool chatEcho = true;            // chat turns that repeat a sentence in the pretraining text
 };
 
 struct DemoBuildReport {

@@ -158,7 +158,7 @@ std::vector<std::string> DemoCorpus::statements(const DemoFact& f) const
     return out;
 }
 
-std::vector<std::string> DemoCorpus::pretrainingDocuments(int passes, int sentencesPerDocument) const
+std::vector<std::string> DemoCorpus::pretrainingDocuments(int passes, int sentencesPerDocument, bool chatEcho) const
 {
     std::vector<std::string> sentences;
     for (const auto& f : m_facts) {
@@ -183,7 +183,22 @@ std::vector<std::string> DemoCorpus::pretrainingDocuments(int passes, int senten
                 doc += " Again: " + order[i + below(end - i)];
             docs.push_back(std::move(doc));
         }
+        // Chat turns in which the assistant only repeats what the user asked it to say: the base
+        // model learns the chat tokens and to copy across a turn, but never sees a question
+        // answered in a chat, so answering one stays the adapter's job.
+        static const char* kAsk[] = {"Repeat: ", "Say this again: ", "Please say: "};
+        for (size_t i = 0; chatEcho && i + 1 < order.size(); i += 8) {
+            std::string doc;
+            for (size_t k = i; k < i + 2; ++k) {
+                if (!doc.empty())
+                    doc += "<|eos|>\n";
+                doc += "<|im_start|>user\n" + std::string(kAsk[below(3)]) + order[k] + "<|eos|>\n<|im_start|>assistant\n" + order[k];
+            }
+            docs.push_back(std::move(doc));
+        }
     }
+    if (chatEcho)
+        shuffle(docs);
     return docs;
 }
 

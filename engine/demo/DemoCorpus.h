@@ -30,7 +30,9 @@ public:
     // Pretraining documents: every fact stated in several phrasings and once as a plain-text
     // question and answer (never in the chat format), shuffled into short documents with two
     // sentences repeated; `passes` reshuffles of the whole set.
-    std::vector<std::string> pretrainingDocuments(int passes, int sentencesPerDocument) const;
+    // With `chatEcho`, each pass also holds chat turns in which the assistant repeats a sentence
+    // the user asks it to say (chat tokens and copying across a turn, no questions answered).
+    std::vector<std::string> pretrainingDocuments(int passes, int sentencesPerDocument, bool chatEcho = false) const;
 
     // Question datasets with exact answers (alpaca records {"instruction", "output"}, the output
     // the fact as one sentence): questions about the facts not held out, or about the held-out facts.
