@@ -2,6 +2,7 @@
 #include "engine/AdaptedLinear.h"
 
 #include "common/Error.h"
+#include "engine/DropoutMask.h"
 #include "engine/LowRankLinear.h"
 #include "models/Autocast.h"
 
@@ -30,7 +31,7 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         bool uniform = x.scalar_type() == weight.scalar_type();
         for (const auto& [ad, w] : m_activeResolved) {
             const double p = ad->spec().dropout;
-            LowRankTerm t{(p > 0.0 && is_training()) ? torch::dropout(x2, p, true) : x2, ad->A(), ad->B(), ad->scale() * w};
+            LowRankTerm t{(p > 0.0 && is_training()) ? x2 * dropoutMask(x2, p) : x2, ad->A(), ad->B(), ad->scale() * w};
             uniform = uniform && t.a.scalar_type() == x.scalar_type() && t.b.scalar_type() == x.scalar_type();
             terms.push_back(std::move(t));
         }
@@ -51,7 +52,7 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
     torch::Tensor y2 = y.view({-1, out});
     for (const auto& [ad, w] : m_activeResolved) {
         const double p = ad->spec().dropout;
-        const torch::Tensor xin = (p > 0.0 && is_training()) ? torch::dropout(x2, p, true) : x2;
+        const torch::Tensor xin = (p > 0.0 && is_training()) ? x2 * dropoutMask(x2, p) : x2;
         const torch::Tensor h = torch::mm(xin, ad->A().t()).mul_(ad->scale() * w);
         // In-place addmm_ is outside autocast: under bf16 autocast y and h are bf16 while B is
         // fp32, so B meets them in their dtype (a no-op in fp32 training).

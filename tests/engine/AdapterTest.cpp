@@ -3,6 +3,7 @@
 // (coefficients only, bases regenerated from the seed), rescaled init std, weighted active sets.
 #include "common/Error.h"
 #include "engine/AdaptedLinear.h"
+#include "engine/DropoutMask.h"
 #include "engine/ModuleSelection.h"
 
 #include <QtTest>
@@ -200,6 +201,32 @@ private slots:
         QVERIFY(!layer.adapter("frozen").factorA().grad().defined() || layer.adapter("frozen").factorA().grad().abs().sum().item<double>() == 0.0);
         QVERIFY(layer.adapter("dropped").factorA().grad().abs().sum().item<double>() > 0.0);
         QVERIFY(hand[1].abs().sum().item<double>() > 0.0);
+    }
+
+    // The adapters' dropout masks: only 0 and 1/(1-p), the kept fraction near 1-p, a fresh mask
+    // per call, the same masks again after re-seeding, and spread over threads without changing.
+    void dropoutMasks()
+    {
+        const auto x = torch::zeros({1000, 1000});
+        torch::manual_seed(3);
+        const auto m1 = dropoutMask(x, 0.25);
+        const auto m2 = dropoutMask(x, 0.25);
+        const auto values = std::get<0>(torch::_unique(m1));
+        QCOMPARE(values.numel(), int64_t(2));
+        QCOMPARE(values[0].item<float>(), 0.0f);
+        QCOMPARE(values[1].item<float>(), float(1.0 / 0.75));
+        const double kept = (m1 > 0).to(torch::kFloat64).mean().item<double>();
+        QVERIFY2(std::abs(kept - 0.75) < 0.002, qPrintable(QString::number(kept)));
+        QVERIFY(!torch::equal(m1, m2));
+        const int threads = torch::get_num_threads();
+        torch::set_num_threads(2);
+        torch::manual_seed(3);
+        QVERIFY(torch::equal(dropoutMask(x, 0.25), m1));
+        torch::set_num_threads(threads);
+        // Neighbouring elements are not correlated.
+        const auto k = (m1 > 0).to(torch::kFloat64).view({-1});
+        const double both = (k.narrow(0, 0, k.numel() - 1) * k.narrow(0, 1, k.numel() - 1)).mean().item<double>();
+        QVERIFY(std::abs(both - 0.5625) < 0.003);
     }
 
     void rankStabilizedScaling()
