@@ -31,7 +31,10 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         bool uniform = x.scalar_type() == weight.scalar_type();
         for (const auto& [ad, w] : m_activeResolved) {
             const double p = ad->spec().dropout;
-            LowRankTerm t{(p > 0.0 && is_training()) ? x2 * dropoutMask(x2, p) : x2, ad->A(), ad->B(), ad->scale() * w};
+            const bool drop = p > 0.0 && is_training();
+            // On the CPU the node drops the input itself (its mask is regenerated in backward).
+            const bool inNode = drop && x2.device().is_cpu() && (x2.scalar_type() == torch::kFloat32 || x2.scalar_type() == torch::kFloat64);
+            LowRankTerm t{drop && !inNode ? x2 * dropoutMask(x2, p) : x2, ad->A(), ad->B(), ad->scale() * w, inNode ? p : 0.0};
             uniform = uniform && t.a.scalar_type() == x.scalar_type() && t.b.scalar_type() == x.scalar_type();
             terms.push_back(std::move(t));
         }

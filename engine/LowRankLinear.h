@@ -13,10 +13,13 @@
 namespace rslora::engine {
 
 struct LowRankTerm {
-    torch::Tensor input; // [N, in]: x itself, or dropout(x)
+    torch::Tensor input; // [N, in]: x itself, or an input dropped by the caller
     torch::Tensor a;     // [r, in]
     torch::Tensor b;     // [out, r]
     double scale = 1.0;  // s_i times the adapter's weight in the active set
+    // Dropout done inside the node (input must be x, on the CPU): the seeded mask is made in forward
+    // and made again in backward, so neither it nor the dropped input is kept.
+    double dropout = 0.0;
 };
 
 // x [N, in], weight [out, in], bias [out] or undefined. Every tensor must share x's dtype and
