@@ -140,7 +140,9 @@ QVariant RunTableModel::data(const QModelIndex& index, int role) const {
         return QString::fromStdString(run.errorMessage);
     if (role == Qt::TextAlignmentRole && index.column() >= Rank && index.column() <= Duration)
         return int(Qt::AlignRight | Qt::AlignVCenter);
-    if (role != Qt::DisplayRole)
+    if (role == Qt::EditRole && index.column() == Notes)
+        return QString::fromStdString(run.notes);
+    if (role != Qt::DisplayRole && role != Qt::EditRole)
         return {};
     switch (index.column()) {
     case Name: return QString::fromStdString(run.name);
@@ -157,15 +159,87 @@ QVariant RunTableModel::data(const QModelIndex& index, int role) const {
     case Step: return run.lastStep ? QVariant(static_cast<qlonglong>(*run.lastStep)) : QVariant();
     case Duration: return durationText(duration);
     case Started: return QDateTime::fromSecsSinceEpoch(static_cast<qint64>(run.startTime ? *run.startTime : run.createdAt)).toString("yyyy-MM-dd HH:mm");
-    case Tags: {
-        QStringList t;
-        for (const auto& [k, v] : row.summary.tags)
-            t << (v.empty() ? QString::fromStdString(k) : QString::fromStdString(k + "=" + v));
-        return t.join(", ");
-    }
+    case Tags: return tagsText(row.summary.tags);
     case Notes: return QString::fromStdString(run.notes).section('\n', 0, 0);
     }
     return {};
+}
+
+Qt::ItemFlags RunTableModel::flags(const QModelIndex& index) const {
+    Qt::ItemFlags f = QAbstractTableModel::flags(index);
+    if (index.isValid() && (index.column() == Name || index.column() == Tags || index.column() == Notes))
+        f |= Qt::ItemIsEditable;
+    return f;
+}
+
+bool RunTableModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (role != Qt::EditRole || !index.isValid() || index.row() >= static_cast<int>(m_rows.size()))
+        return false;
+    Row& row = m_rows[index.row()];
+    const qint64 id = row.summary.run.id;
+    const QString text = value.toString();
+    switch (index.column()) {
+    case Name: {
+        const QString name = text.trimmed();
+        if (name.isEmpty()) {
+            Q_EMIT editRejected(tr("A run needs a name."));
+            return false;
+        }
+        row.summary.run.name = name.toStdString();
+        Q_EMIT runRenamed(id, name);
+        break;
+    }
+    case Tags: {
+        QString error;
+        auto tags = parseTags(text, &error);
+        if (!tags) {
+            Q_EMIT editRejected(error);
+            return false;
+        }
+        row.summary.tags = *tags;
+        Q_EMIT runTagsEdited(id, *tags);
+        break;
+    }
+    case Notes:
+        row.summary.run.notes = text.toStdString();
+        Q_EMIT runNotesEdited(id, text);
+        break;
+    default:
+        return false;
+    }
+    Q_EMIT dataChanged(index, index);
+    return true;
+}
+
+std::optional<storage::Tags> RunTableModel::parseTags(const QString& text, QString* error) {
+    storage::Tags tags;
+    for (const QString& part : text.split(',', Qt::SkipEmptyParts)) {
+        const QString item = part.trimmed();
+        if (item.isEmpty())
+            continue;
+        const int eq = item.indexOf('=');
+        const QString key = (eq < 0 ? item : item.left(eq)).trimmed();
+        const QString value = eq < 0 ? QString() : item.mid(eq + 1).trimmed();
+        if (key.isEmpty()) {
+            if (error)
+                *error = tr("Tag \"%1\" has no name before '='.").arg(item);
+            return std::nullopt;
+        }
+        if (tags.count(key.toStdString())) {
+            if (error)
+                *error = tr("Tag \"%1\" is given twice.").arg(key);
+            return std::nullopt;
+        }
+        tags[key.toStdString()] = value.toStdString();
+    }
+    return tags;
+}
+
+QString RunTableModel::tagsText(const storage::Tags& tags) {
+    QStringList t;
+    for (const auto& [k, v] : tags)
+        t << (v.empty() ? QString::fromStdString(k) : QString::fromStdString(k + "=" + v));
+    return t.join(", ");
 }
 
 } // namespace rslora::ui

@@ -1,10 +1,14 @@
 // Item model of the runs table: one row per run with status, method, key parameters, latest
 // metrics, duration, tags and notes. Filled from the store's "runs with their latest metrics" query.
+// Name, tags ("key=value, flag") and notes are editable in place; an accepted edit updates the row
+// and is announced by runEdited for the owner to write to the store.
 #pragma once
 
 #include "storage/Queries.h"
 
 #include <QAbstractTableModel>
+
+#include <optional>
 
 namespace rslora::ui {
 
@@ -24,6 +28,21 @@ public:
     int columnCount(const QModelIndex& parent = {}) const override;
     QVariant data(const QModelIndex& index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role = Qt::EditRole) override;
+
+    // "a=1, b" -> {a: "1", b: ""}; nullopt (with `error` set) for an empty key or a repeated one.
+    static std::optional<storage::Tags> parseTags(const QString& text, QString* error = nullptr);
+    static QString tagsText(const storage::Tags& tags);
+
+Q_SIGNALS:
+    // Name: the new name; Tags: the full new tag set; Notes: the full new notes.
+    void runRenamed(qint64 runId, const QString& name);
+    void runTagsEdited(qint64 runId, const storage::Tags& tags);
+    void runNotesEdited(qint64 runId, const QString& notes);
+    void editRejected(const QString& reason);
+
+public:
 
     // "rs-lora α/√r · spectral · balanced" etc., from a run's config JSON.
     static QString methodSummary(const std::string& configJson);

@@ -4,6 +4,7 @@
 #include "ui/RunTableModel.h"
 
 #include "storage/Store.h"
+#include "storage/Transaction.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -57,6 +58,17 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_undoBar->setStyleSheet("background: palette(alternate-base);");
     m_undoBar->hide();
     outer->addWidget(m_undoBar);
+    // Why an edit was refused or could not be saved, for a few seconds, without a modal box.
+    m_notice = new QLabel(this);
+    m_notice->setObjectName("runsNotice");
+    m_notice->setWordWrap(true);
+    m_notice->setStyleSheet("color: palette(highlighted-text); background: palette(highlight); padding: 4px;");
+    m_notice->hide();
+    outer->addWidget(m_notice);
+    m_noticeTimer = new QTimer(this);
+    m_noticeTimer->setSingleShot(true);
+    m_noticeTimer->setInterval(6000);
+    connect(m_noticeTimer, &QTimer::timeout, m_notice, &QWidget::hide);
 
     auto* split = new QSplitter(Qt::Vertical, this);
     m_model = new RunTableModel(this);
@@ -126,6 +138,28 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
         for (qint64 id : selectedRunIds())
             Q_EMIT openRunRequested(id);
     });
+    // Double-click opens a run; F2, or a click on an already selected cell, edits its name, tags or notes.
+    m_table->setEditTriggers(QAbstractItemView::EditKeyPressed | QAbstractItemView::SelectedClicked);
+    m_table->setToolTip(tr("Double-click opens a run's curves. F2 (or a click on a selected cell) edits its name, "
+                           "tags (\"key=value, flag\") or notes."));
+    connect(m_model, &RunTableModel::runRenamed, this, [this](qint64 id, const QString& name) {
+        writeEdit([&] { m_store->runs().rename(id, name.toStdString()); });
+    });
+    connect(m_model, &RunTableModel::runNotesEdited, this, [this](qint64 id, const QString& notes) {
+        writeEdit([&] { m_store->runs().setNotes(id, notes.toStdString()); });
+    });
+    connect(m_model, &RunTableModel::runTagsEdited, this, [this](qint64 id, const storage::Tags& tags) {
+        writeEdit([&] {
+            storage::Transaction tx(m_store->database());
+            for (const auto& [key, value] : m_store->runs().tags(id))
+                if (!tags.count(key))
+                    m_store->runs().removeTag(id, key);
+            for (const auto& [key, value] : tags)
+                m_store->runs().setTag(id, key, value);
+            tx.commit();
+        });
+    });
+    connect(m_model, &RunTableModel::editRejected, this, [this](const QString& reason) { showNotice(tr("Not changed: %1").arg(reason)); });
     connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
         Q_EMIT openRunRequested(m_proxy->data(i, RunTableModel::RunIdRole).toLongLong());
     });
@@ -146,6 +180,24 @@ void RunsBrowser::setStore(storage::Store* store) {
     commitPendingDeletes();
     m_store = store;
     refresh();
+}
+
+void RunsBrowser::writeEdit(const std::function<void()>& write) {
+    if (!m_store)
+        return;
+    try {
+        write();
+    } catch (const std::exception& e) {
+        showNotice(tr("Cannot save the change: %1").arg(QString::fromStdString(e.what())));
+        // Show what the store holds.
+        QTimer::singleShot(0, this, [this] { refresh(); });
+    }
+}
+
+void RunsBrowser::showNotice(const QString& text) {
+    m_notice->setText(text);
+    m_notice->show();
+    m_noticeTimer->start();
 }
 
 void RunsBrowser::refresh() {

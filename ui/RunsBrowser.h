@@ -4,6 +4,8 @@
 #pragma once
 
 #include <QSet>
+
+#include <functional>
 #include <QWidget>
 
 class QCheckBox;
@@ -60,6 +62,9 @@ private:
     void updateSelection();
     void updateOverlay();
     void updateDiff();
+    // Runs a store write for an edit made in the table; on failure says why and reloads the table.
+    void writeEdit(const std::function<void()>& write);
+    void showNotice(const QString& text);
 
     storage::Store* m_store = nullptr;
     RunTableModel* m_model = nullptr;
@@ -77,6 +82,8 @@ private:
     QWidget* m_undoBar = nullptr;
     QLabel* m_undoText = nullptr;
     QTimer* m_undoTimer = nullptr;
+    QLabel* m_notice = nullptr;
+    QTimer* m_noticeTimer = nullptr;
     QSet<qint64> m_pendingDelete;
 };
 

@@ -13,6 +13,8 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QLabel>
+#include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QTableView>
 #include <QTableWidget>
@@ -77,6 +79,48 @@ private Q_SLOTS:
         QCOMPARE(browser.diffTable()->item(0, 2)->text(), QString("16"));
         browser.differencesOnly()->setChecked(false);
         QCOMPARE(browser.diffTable()->rowCount(), 3);
+    }
+
+    // Name, tags and notes are edited in place and written to the store; bad tags are refused and
+    // change nothing; other columns are read-only.
+    void editNameTagsAndNotes() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, "first", 8, 2e-4, storage::RunStatus::Finished, 3);
+        store.runs().setTag(a, "old", "1");
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        auto* model = browser.model();
+        const int row = model->rowOfRun(a);
+        QVERIFY(model->flags(model->index(row, ui::RunTableModel::Name)) & Qt::ItemIsEditable);
+        QVERIFY(!(model->flags(model->index(row, ui::RunTableModel::TrainLoss)) & Qt::ItemIsEditable));
+        QVERIFY(!model->setData(model->index(row, ui::RunTableModel::TrainLoss), "1"));
+
+        QVERIFY(model->setData(model->index(row, ui::RunTableModel::Name), "  baseline r8 "));
+        QCOMPARE(store.runs().get(a)->name, std::string("baseline r8"));
+        QVERIFY(model->setData(model->index(row, ui::RunTableModel::Tags), "dataset=facts, keep,  lr = 2e-4"));
+        const storage::Tags expected{{"dataset", "facts"}, {"keep", ""}, {"lr", "2e-4"}};
+        QCOMPARE(store.runs().tags(a), expected); // "old" removed
+        QVERIFY(model->setData(model->index(row, ui::RunTableModel::Notes), "first line\nsecond line"));
+        QCOMPARE(store.runs().get(a)->notes, std::string("first line\nsecond line"));
+        QCOMPARE(model->index(row, ui::RunTableModel::Notes).data().toString(), QString("first line"));
+        QCOMPARE(model->index(row, ui::RunTableModel::Notes).data(Qt::EditRole).toString(), QString("first line\nsecond line"));
+
+        // Refused edits leave the store as it was and say why under the table.
+        QSignalSpy rejected(model, &ui::RunTableModel::editRejected);
+        QVERIFY(!model->setData(model->index(row, ui::RunTableModel::Tags), "a=1, =2"));
+        QVERIFY(!model->setData(model->index(row, ui::RunTableModel::Tags), "a=1, a=2"));
+        QVERIFY(!model->setData(model->index(row, ui::RunTableModel::Name), "   "));
+        QCOMPARE(rejected.size(), 3);
+        auto* notice = browser.findChild<QLabel*>("runsNotice");
+        QVERIFY(notice && notice->text().contains("name"));
+        QCOMPARE(store.runs().tags(a), expected);
+        QCOMPARE(store.runs().get(a)->name, std::string("baseline r8"));
+        // A fresh browser reads the edits back from the store.
+        ui::RunsBrowser again;
+        again.setStore(&store);
+        const int r2 = again.model()->rowOfRun(a);
+        QCOMPARE(again.model()->index(r2, ui::RunTableModel::Tags).data().toString(), QString("dataset=facts, keep, lr=2e-4"));
     }
 
     void deleteWithUndo() {
