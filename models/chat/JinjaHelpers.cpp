@@ -1,0 +1,328 @@
+// Helpers shared by the chat-template interpreter (see JinjaHelpers.h).
+#include "models/chat/JinjaHelpers.h"
+
+#include "models/chat/JinjaTemplate.h"
+#include "models/tokenizer/UnicodeText.h"
+#include "models/tokenizer/Utf8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <functional>
+#include <unordered_map>
+
+namespace rslora::models::jinja::detail {
+
+void fail(const std::string& message) { throw EvalError(message); }
+
+Value makeList(List l) { return Value(std::move(l)); }
+
+std::vector<char32_t> cps(const std::string& s) { return utf8::toCodePoints(s); }
+
+bool isPySpace(char32_t c) { return utf8::isWhitespace(c) || (c >= 0x1C && c <= 0x1F); }
+
+// Returns a copy: callers often pass a temporary fallback.
+Value arg(CallArgs& a, std::size_t index, const char* name, const Value& fallback) {
+    if (index < a.positional.size())
+        return a.positional[index];
+    if (const Value* v = a.kw(name))
+        return *v;
+    return fallback;
+}
+
+int64_t toInt(const Value& v, const char* what) {
+    if (v.isInt())
+        return v.asInt();
+    if (v.isBool())
+        return v.asBool() ? 1 : 0;
+    if (v.isFloat())
+        return static_cast<int64_t>(v.asFloat());
+    fail(std::string(what) + ": expected an integer, found " + v.typeName());
+}
+
+std::string stripChars(const std::string& s, const Value& chars, bool left, bool right) {
+    const auto c = cps(s);
+    std::vector<char32_t> set;
+    const bool whitespace = chars.isUndefined() || chars.isNone();
+    if (!whitespace) {
+        if (!chars.isString())
+            fail("strip arg must be None or str, not " + chars.typeName());
+        set = cps(chars.asString());
+    }
+    auto strip = [&](char32_t ch) {
+        return whitespace ? isPySpace(ch) : std::find(set.begin(), set.end(), ch) != set.end();
+    };
+    std::size_t b = 0, e = c.size();
+    if (left)
+        while (b < e && strip(c[b]))
+            ++b;
+    if (right)
+        while (e > b && strip(c[e - 1]))
+            --e;
+    return utf8::fromCodePoints(std::vector<char32_t>(c.begin() + b, c.begin() + e));
+}
+
+List splitString(const std::string& s, const Value& sep, int64_t maxsplit, bool fromRight) {
+    List out;
+    if (sep.isUndefined() || sep.isNone()) {
+        // Runs of whitespace separate; empty strings are dropped.
+        const auto c = cps(s);
+        std::vector<std::pair<std::size_t, std::size_t>> words;
+        std::size_t i = 0;
+        while (i < c.size()) {
+            while (i < c.size() && isPySpace(c[i]))
+                ++i;
+            if (i >= c.size())
+                break;
+            std::size_t j = i;
+            while (j < c.size() && !isPySpace(c[j]))
+                ++j;
+            words.emplace_back(i, j);
+            i = j;
+        }
+        if (maxsplit >= 0 && static_cast<int64_t>(words.size()) > maxsplit + 1) {
+            if (!fromRight) {
+                auto keep = words;
+                keep.resize(static_cast<std::size_t>(maxsplit));
+                for (const auto& [b, e] : keep)
+                    out.emplace_back(utf8::fromCodePoints(std::vector<char32_t>(c.begin() + b, c.begin() + e)));
+                std::size_t restStart = words[static_cast<std::size_t>(maxsplit)].first;
+                std::size_t restEnd = c.size();
+                while (restEnd > restStart && isPySpace(c[restEnd - 1]))
+                    --restEnd;
+                out.emplace_back(utf8::fromCodePoints(std::vector<char32_t>(c.begin() + restStart, c.begin() + restEnd)));
+                return out;
+            }
+            const std::size_t firstKept = words.size() - static_cast<std::size_t>(maxsplit);
+            std::size_t restStart = 0;
+            while (restStart < c.size() && isPySpace(c[restStart]))
+                ++restStart;
+            out.emplace_back(utf8::fromCodePoints(std::vector<char32_t>(c.begin() + restStart, c.begin() + words[firstKept - 1].second)));
+            for (std::size_t k = firstKept; k < words.size(); ++k)
+                out.emplace_back(utf8::fromCodePoints(std::vector<char32_t>(c.begin() + words[k].first, c.begin() + words[k].second)));
+            return out;
+        }
+        for (const auto& [b, e] : words)
+            out.emplace_back(utf8::fromCodePoints(std::vector<char32_t>(c.begin() + b, c.begin() + e)));
+        return out;
+    }
+    if (!sep.isString())
+        fail("split separator must be a string, not " + sep.typeName());
+    const std::string& d = sep.asString();
+    if (d.empty())
+        fail("empty separator");
+    std::vector<std::string> parts;
+    if (!fromRight) {
+        std::size_t last = 0, pos;
+        int64_t splits = 0;
+        while ((maxsplit < 0 || splits < maxsplit) && (pos = s.find(d, last)) != std::string::npos) {
+            parts.push_back(s.substr(last, pos - last));
+            last = pos + d.size();
+            ++splits;
+        }
+        parts.push_back(s.substr(last));
+    } else {
+        std::size_t end = s.size();
+        int64_t splits = 0;
+        while (maxsplit < 0 || splits < maxsplit) {
+            if (end < d.size())
+                break;
+            const std::size_t pos = s.rfind(d, end - d.size());
+            if (pos == std::string::npos)
+                break;
+            parts.insert(parts.begin(), s.substr(pos + d.size(), end - pos - d.size()));
+            end = pos;
+            ++splits;
+        }
+        parts.insert(parts.begin(), s.substr(0, end));
+    }
+    for (auto& p : parts)
+        out.emplace_back(std::move(p));
+    return out;
+}
+
+std::string replaceAll(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
+    if (from.empty()) {
+        // Python inserts `to` between every character (and at both ends).
+        const auto c = cps(s);
+        std::string out;
+        int64_t done = 0;
+        for (std::size_t i = 0; i <= c.size(); ++i) {
+            if (count < 0 || done < count) {
+                out += to;
+                ++done;
+            }
+            if (i < c.size())
+                utf8::append(out, c[i]);
+        }
+        return out;
+    }
+    std::string out;
+    std::size_t last = 0, pos;
+    int64_t done = 0;
+    while ((count < 0 || done < count) && (pos = s.find(from, last)) != std::string::npos) {
+        out.append(s, last, pos - last);
+        out += to;
+        last = pos + from.size();
+        ++done;
+    }
+    out.append(s, last, std::string::npos);
+    return out;
+}
+
+std::string capitalize(const std::string& s) {
+    auto c = cps(s);
+    for (std::size_t i = 0; i < c.size(); ++i)
+        c[i] = i == 0 ? unicode::toUpper(c[i]) : unicode::toLower(c[i]);
+    return utf8::fromCodePoints(c);
+}
+
+// str.title(): a cased letter after an uncased character starts a word.
+std::string pyTitle(const std::string& s) {
+    auto c = cps(s);
+    bool prevCased = false;
+    for (auto& ch : c) {
+        const bool cased = unicode::isLetter(ch);
+        ch = cased ? (prevCased ? unicode::toLower(ch) : unicode::toUpper(ch)) : ch;
+        prevCased = cased;
+    }
+    return utf8::fromCodePoints(c);
+}
+
+// Jinja's title filter: words start after whitespace or one of - ( { [ <.
+std::string jinjaTitle(const std::string& s) {
+    auto c = cps(s);
+    bool start = true;
+    for (auto& ch : c) {
+        const bool sep = isPySpace(ch) || ch == '-' || ch == '(' || ch == '{' || ch == '[' || ch == '<';
+        if (sep) {
+            start = true;
+            continue;
+        }
+        ch = start ? unicode::toUpper(ch) : unicode::toLower(ch);
+        start = false;
+    }
+    return utf8::fromCodePoints(c);
+}
+
+bool lessThan(const Value& a, const Value& b) {
+    if ((a.isNumber() || a.isBool()) && (b.isNumber() || b.isBool()))
+        return a.asNumber() < b.asNumber();
+    if (a.isString() && b.isString())
+        return a.asString() < b.asString();
+    if (a.isList() && b.isList()) {
+        const auto &x = a.asList(), &y = b.asList();
+        for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+            if (lessThan(x[i], y[i]))
+                return true;
+            if (lessThan(y[i], x[i]))
+                return false;
+        }
+        return x.size() < y.size();
+    }
+    fail("'<' not supported between instances of '" + a.typeName() + "' and '" + b.typeName() + "'");
+}
+
+std::string htmlEscape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&#34;"; break;
+        case '\'': out += "&#39;"; break;
+        default: out += c;
+        }
+    }
+    return out;
+}
+
+// str.format with {} / {0} / {name} fields (no format specs beyond an empty one).
+std::string pyFormat(const std::string& fmt, CallArgs& args) {
+    std::string out;
+    std::size_t autoIndex = 0;
+    for (std::size_t i = 0; i < fmt.size(); ++i) {
+        const char c = fmt[i];
+        if (c == '{') {
+            if (i + 1 < fmt.size() && fmt[i + 1] == '{') {
+                out += '{';
+                ++i;
+                continue;
+            }
+            const std::size_t close = fmt.find('}', i);
+            if (close == std::string::npos)
+                fail("Single '{' encountered in format string");
+            std::string field = fmt.substr(i + 1, close - i - 1);
+            const auto colon = field.find(':');
+            if (colon != std::string::npos)
+                field = field.substr(0, colon);
+            const Value* v = nullptr;
+            if (field.empty()) {
+                if (autoIndex >= args.positional.size())
+                    fail("Replacement index " + std::to_string(autoIndex) + " out of range");
+                v = &args.positional[autoIndex++];
+            } else if (std::all_of(field.begin(), field.end(), ::isdigit)) {
+                const std::size_t k = std::stoul(field);
+                if (k >= args.positional.size())
+                    fail("Replacement index " + field + " out of range");
+                v = &args.positional[k];
+            } else {
+                v = args.kw(field);
+                if (!v)
+                    fail("KeyError: '" + field + "'");
+            }
+            out += v->str();
+            i = close;
+        } else if (c == '}') {
+            if (i + 1 < fmt.size() && fmt[i + 1] == '}')
+                ++i;
+            out += '}';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+Value attributeOrItem(const Value& v, const std::string& path) {
+    // "a.b" attribute paths as used by map(attribute=...), sort(attribute=...).
+    Value cur = v;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t dot = path.find('.', start);
+        const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        if (cur.isList() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit))
+            cur = getItem(cur, Value(static_cast<int64_t>(std::stoll(part))));
+        else if (cur.isUndefined())
+            return cur;
+        else
+            cur = getAttribute(cur, part);
+        if (dot == std::string::npos)
+            return cur;
+        start = dot + 1;
+    }
+}
+
+std::string indentText(const std::string& s, const Value& width, bool first, bool blank) {
+    std::string pad = width.isString() ? width.asString() : std::string(static_cast<std::size_t>(std::max<int64_t>(0, toInt(width, "indent"))), ' ');
+    std::string out;
+    std::size_t start = 0;
+    bool firstLine = true;
+    while (true) {
+        const std::size_t nl = s.find('\n', start);
+        const std::string line = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        const bool isBlank = std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+        if ((firstLine ? first : true) && (blank || !isBlank))
+            out += pad;
+        out += line;
+        if (nl == std::string::npos)
+            break;
+        out += '\n';
+        start = nl + 1;
+        firstLine = false;
+    }
+    return out;
+}
+
+} // namespace rslora::models::jinja::detail

@@ -1,0 +1,43 @@
+// Helpers shared by the chat-template interpreter's operators, methods and filters (internal to
+// models/chat): Python string semantics (strip, split, replace, title, str.format, indent),
+// ordering, argument access and errors.
+#pragma once
+
+#include "models/chat/JinjaBuiltins.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rslora::models::jinja::detail {
+
+inline constexpr std::size_t kMaxRange = 1'000'000;
+inline constexpr std::size_t kMaxRepeatBytes = 16u << 20;
+
+[[noreturn]] void fail(const std::string& message);
+Value makeList(List l);
+std::vector<char32_t> cps(const std::string& s);
+bool isPySpace(char32_t c);
+// Argument `index` (or keyword `name`) of a call; a copy: callers often pass a temporary fallback.
+Value arg(CallArgs& a, std::size_t index, const char* name, const Value& fallback);
+int64_t toInt(const Value& v, const char* what);
+std::string stripChars(const std::string& s, const Value& chars, bool left, bool right);
+List splitString(const std::string& s, const Value& sep, int64_t maxsplit, bool fromRight);
+std::string replaceAll(const std::string& s, const std::string& from, const std::string& to, int64_t count);
+std::string capitalize(const std::string& s);
+// str.title(): a cased letter after an uncased character starts a word.
+std::string pyTitle(const std::string& s);
+// Jinja's title filter: words start after whitespace or one of - ( { [ <.
+std::string jinjaTitle(const std::string& s);
+bool lessThan(const Value& a, const Value& b);
+std::string htmlEscape(const std::string& s);
+// str.format with {} / {0} / {name} fields (no format specs beyond an empty one).
+std::string pyFormat(const std::string& fmt, CallArgs& args);
+// "a.b" attribute paths as used by map(attribute=...), sort(attribute=...).
+Value attributeOrItem(const Value& v, const std::string& path);
+std::string indentText(const std::string& s, const Value& width, bool first, bool blank);
+// str / dict / list methods bound to `self` (obj.name when obj has no such key); undefined when unknown.
+Value boundMethod(const Value& self, const std::string& name);
+
+} // namespace rslora::models::jinja::detail
