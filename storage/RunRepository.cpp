@@ -287,6 +287,14 @@ void RunRepository::markStarted(int64_t id, const std::string& device) {
         throw rslora::Error("no run with id " + std::to_string(id));
 }
 
+void RunRepository::markQueued(int64_t id) {
+    auto st = m_db.cached("UPDATE runs SET status = 'queued', end_time = NULL, pid = ?1, host = ?2, heartbeat = ?3 WHERE id = ?4");
+    st->bindAll(static_cast<int64_t>(::getpid()), hostName(), nowSeconds(), id);
+    st->run();
+    if (m_db.changes() == 0)
+        throw rslora::Error("no run with id " + std::to_string(id));
+}
+
 void RunRepository::heartbeat(int64_t id, std::optional<int64_t> lastStep) {
     auto st = m_db.cached("UPDATE runs SET heartbeat = ?1, last_step = CASE WHEN ?2 IS NOT NULL AND "
                           "(last_step IS NULL OR ?2 > last_step) THEN ?2 ELSE last_step END WHERE id = ?3");

@@ -49,6 +49,9 @@ public:
     void setStatus(int64_t id, RunStatus status, const std::string& error = {});
     // Status running, start time (first time only), this process's pid and host, a fresh heartbeat.
     void markStarted(int64_t id, const std::string& device = {});
+    // Status queued, owned by this process (pid, host, heartbeat = now): if the process dies before
+    // the run starts, the next open of the store marks it interrupted (not started).
+    void markQueued(int64_t id);
     void heartbeat(int64_t id, std::optional<int64_t> lastStep = std::nullopt);
     // Deletes the run with its params, tags, metrics and artifacts; its adapters stay (source unset).
     void remove(int64_t id);

@@ -68,6 +68,7 @@ std::vector<int64_t> Store::recoverInterrupted() {
         std::string host;
         std::optional<double> heartbeat;
         double since;
+        bool queued;
     };
     const std::string here = hostName();
     const double now = nowSeconds();
@@ -75,11 +76,11 @@ std::vector<int64_t> Store::recoverInterrupted() {
     // Read first without the write lock: most opens find nothing to do.
     std::vector<Candidate> candidates;
     {
-        auto st = m_db->cached("SELECT id, pid, host, heartbeat, coalesce(heartbeat, start_time, created_at) FROM runs "
-                               "WHERE status IN ('running', 'paused') ORDER BY id");
+        auto st = m_db->cached("SELECT id, pid, host, heartbeat, coalesce(heartbeat, start_time, created_at), "
+                               "status = 'queued' FROM runs WHERE status IN ('running', 'paused', 'queued') ORDER BY id");
         while (st->step())
             candidates.push_back({st->getInt(0), st->getOptInt(1), st->getText(2), st->getOptDouble(3),
-                                  st->getDouble(4)});
+                                  st->getDouble(4), st->getInt(5) != 0});
     }
     std::unique_ptr<Transaction> tx;
     for (const Candidate& c : candidates) {
@@ -91,6 +92,9 @@ std::vector<int64_t> Store::recoverInterrupted() {
             bool reused = started && c.heartbeat && *started > *c.heartbeat + 2.0;
             dead = !processAlive(*c.pid) || reused;
             why = "process " + std::to_string(*c.pid) + " on " + c.host + (reused ? " was replaced" : " is gone");
+        } else if (c.queued) {
+            // A queued run sends no heartbeats while it waits: only its owner's pid can tell.
+            continue;
         } else {
             dead = now - c.since > m_options.staleHeartbeatSeconds;
             why = "no heartbeat for " + std::to_string(static_cast<int64_t>(now - c.since)) + " s" +
@@ -108,13 +112,14 @@ std::vector<int64_t> Store::recoverInterrupted() {
             if (st->step() && st->getInt(0) >= 0)
                 lastStep = st->getInt(0);
         }
-        std::string message = "interrupted: " + why + " before the run ended (last step " +
-                              (lastStep ? std::to_string(*lastStep) : std::string("none")) +
-                              (c.heartbeat ? ", last heartbeat " + isoTime(*c.heartbeat) : std::string()) + ")";
+        std::string message = c.queued ? "not started: it was queued in a workbench whose " + why
+                                       : "interrupted: " + why + " before the run ended (last step " +
+                                             (lastStep ? std::to_string(*lastStep) : std::string("none")) +
+                                             (c.heartbeat ? ", last heartbeat " + isoTime(*c.heartbeat) : std::string()) + ")";
         // Only if nothing changed since the read: a heartbeat meanwhile means the run lives.
         auto up = m_db->cached("UPDATE runs SET status = 'interrupted', end_time = coalesce(end_time, ?1), "
                                "last_step = ?2, error_message = CASE WHEN error_message = '' THEN ?3 ELSE error_message "
-                               "END WHERE id = ?4 AND status IN ('running', 'paused') AND heartbeat IS ?5");
+                               "END WHERE id = ?4 AND status IN ('running', 'paused', 'queued') AND heartbeat IS ?5");
         up->bindAll(c.heartbeat.value_or(now), lastStep, message, c.id, c.heartbeat);
         up->run();
         if (m_db->changes() == 0)

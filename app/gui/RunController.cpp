@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 namespace rslora::app {
 
 RunController::RunController(storage::Store* store, const QString& databasePath, QObject* parent)
@@ -44,8 +46,16 @@ qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
 qint64 RunController::enqueueResume(qint64 runId) {
     storage::RunRecord run = m_store->runs().require(runId);
     engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
-    m_store->runs().setStatus(runId, storage::RunStatus::Queued);
-    m_queue.push_back({runId, QString::fromStdString(run.name), config, "latest"});
+    m_store->runs().markQueued(runId);
+    // A run that never wrote a checkpoint (e.g. queued in a workbench that closed before it started)
+    // starts from the beginning.
+    bool hasCheckpoint = false;
+    std::error_code ec;
+    const std::filesystem::path checkpoints = std::filesystem::path(config.outputDir) / "checkpoints";
+    if (!config.outputDir.empty() && std::filesystem::is_directory(checkpoints, ec))
+        for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec))
+            hasCheckpoint = hasCheckpoint || e.path().filename().string().rfind("step-", 0) == 0;
+    m_queue.push_back({runId, QString::fromStdString(run.name), config, hasCheckpoint ? "latest" : ""});
     Q_EMIT queueChanged();
     startNext();
     return runId;

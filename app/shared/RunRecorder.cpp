@@ -47,7 +47,9 @@ int64_t RunRecorder::createQueuedRun(storage::Store& store, const engine::TrainC
     run.device = config.device;
     run.baseModel.ref = config.modelPath;
     run.dataset.ref = config.trainData;
-    return store.runs().create(run);
+    const int64_t id = store.runs().create(run);
+    store.runs().markQueued(id);
+    return id;
 }
 
 void RunRecorder::start(const std::string& device) {

@@ -292,6 +292,38 @@ private slots:
         QCOMPARE(m_store->runs().require(alive.id).status, RunStatus::Running);
         QCOMPARE(m_store->runs().require(remote.id).status, RunStatus::Interrupted);
     }
+
+    // Runs queued in a workbench that died before starting them are marked interrupted ("not
+    // started") on the next open; runs queued by a live process, or by another host (whose pid
+    // cannot be checked and which sends no heartbeat while waiting), stay queued.
+    void queuedRunOfDeadProcessIsMarkedNotStarted() {
+        fs::path p = m_store->path();
+        RunRecord orphan;
+        orphan.status = RunStatus::Queued;
+        orphan.host = hostName();
+        orphan.pid = 999999999; // no such process
+        orphan.heartbeat = nowSeconds() - 5;
+        m_store->runs().create(orphan);
+        RunRecord mine;
+        m_store->runs().create(mine);
+        m_store->runs().markQueued(mine.id);
+        QCOMPARE(m_store->runs().require(mine.id).pid.value_or(0), int64_t(::getpid()));
+        RunRecord remote;
+        remote.status = RunStatus::Queued;
+        remote.host = "some-other-host";
+        remote.pid = 1;
+        remote.heartbeat = nowSeconds() - 3600;
+        m_store->runs().create(remote);
+        m_store.reset();
+
+        m_store = std::make_unique<Store>(p);
+        QCOMPARE(m_store->recoveredRuns(), (std::vector<int64_t>{orphan.id}));
+        const RunRecord back = m_store->runs().require(orphan.id);
+        QCOMPARE(back.status, RunStatus::Interrupted);
+        QVERIFY2(back.errorMessage.rfind("not started", 0) == 0, back.errorMessage.c_str());
+        QCOMPARE(m_store->runs().require(mine.id).status, RunStatus::Queued);
+        QCOMPARE(m_store->runs().require(remote.id).status, RunStatus::Queued);
+    }
 };
 
 QTEST_GUILESS_MAIN(RunsTest)
