@@ -5,6 +5,8 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include "ui/PlotPalette.h"
+
 #include <cmath>
 
 namespace rslora::ui {
@@ -15,26 +17,17 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     layout->setContentsMargins(0, 0, 0, 0);
     m_plot = new QCustomPlot(this);
     m_plot->setMinimumSize(240, 160);
-    m_plot->setBackground(palette().color(QPalette::Base));
     m_plot->plotLayout()->insertRow(0);
-    auto* title = new QCPTextElement(m_plot, tr("A/B gradient balance, log₂(‖∇A‖/‖∇B‖)"),
-                                     QFont(font().family(), font().pointSize() + 1, QFont::Bold));
-    title->setTextColor(palette().color(QPalette::Text));
-    m_plot->plotLayout()->addElement(0, 0, title);
+    m_title = new QCPTextElement(m_plot, tr("A/B gradient balance, log₂(‖∇A‖/‖∇B‖)"),
+                                 QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+    m_plot->plotLayout()->addElement(0, 0, m_title);
     m_plot->xAxis->setLabel(tr("step"));
     m_plot->yAxis->setLabel(tr("module"));
-    const QColor fg = palette().color(QPalette::Text);
-    for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {
-        axis->setTickLabelColor(fg);
-        axis->setLabelColor(fg);
-        axis->setBasePen(QPen(fg));
-        axis->setTickPen(QPen(fg));
-    }
     m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
     m_scale = new QCPColorScale(m_plot);
     m_plot->plotLayout()->addElement(1, 1, m_scale);
     m_scale->setType(QCPAxis::atRight);
-    m_scale->axis()->setTickLabelColor(fg);
+    applyPalette();
     m_map->setColorScale(m_scale);
     // Balance (log2 ρ = 0) is white; B's gradient dominating is blue, A's red; no data is transparent.
     QCPColorGradient gradient;
@@ -154,6 +147,21 @@ bool BalanceHeatMap::exportCsv(const QString& path, QString* error) const {
         for (int y = 0; y < m_modules.size(); ++y)
             out << m_steps[x] << ',' << m_modules[y] << ',' << QString::number(m_columns[x][y], 'g', 8) << '\n';
     return file.error() == QFileDevice::NoError;
+}
+
+void BalanceHeatMap::applyPalette() {
+    applyPlotPalette(m_plot, m_title, palette(), false);
+    m_scale->axis()->setTickLabelColor(palette().color(QPalette::Text));
+    m_scale->axis()->setBasePen(QPen(palette().color(QPalette::Text)));
+    m_scale->axis()->setTickPen(QPen(palette().color(QPalette::Text)));
+}
+
+void BalanceHeatMap::changeEvent(QEvent* event) {
+    QWidget::changeEvent(event);
+    if (event->type() == QEvent::PaletteChange && m_plot) {
+        applyPalette();
+        m_plot->replot(QCustomPlot::rpQueuedReplot);
+    }
 }
 
 } // namespace rslora::ui

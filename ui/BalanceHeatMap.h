@@ -9,6 +9,7 @@
 class QCustomPlot;
 class QCPColorMap;
 class QCPColorScale;
+class QCPTextElement;
 
 namespace rslora::ui {
 
@@ -37,13 +38,16 @@ public:
 
 protected:
     void resizeEvent(QResizeEvent* event) override;
+    void changeEvent(QEvent* event) override;
 
 private:
     void compact();
+    void applyPalette();
 
     QCustomPlot* m_plot = nullptr;
     QCPColorMap* m_map = nullptr;
     QCPColorScale* m_scale = nullptr;
+    QCPTextElement* m_title = nullptr;
     QStringList m_modules;
     QVector<double> m_steps;
     QVector<QVector<double>> m_columns; // log2 ratio per module

@@ -6,6 +6,8 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include "ui/PlotPalette.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -42,28 +44,16 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     m_plot->setNoAntialiasingOnDrag(true);
     m_plot->plotLayout()->insertRow(0);
-    auto* titleElement = new QCPTextElement(m_plot, title, QFont(font().family(), font().pointSize() + 1, QFont::Bold));
-    m_plot->plotLayout()->addElement(0, 0, titleElement);
+    m_titleElement = new QCPTextElement(m_plot, title, QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+    m_plot->plotLayout()->addElement(0, 0, m_titleElement);
     m_plot->xAxis->setLabel(xAxisLabel(m_xAxis));
     m_plot->yAxis->setLabel(yLabel);
     m_plot->legend->setVisible(false);
     m_plot->legend->setFont(QFont(font().family(), font().pointSize() - 1));
     m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
-    m_plot->setBackground(palette().color(QPalette::Base));
-    const QColor fg = palette().color(QPalette::Text);
-    for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {
-        axis->setBasePen(QPen(fg));
-        axis->setTickPen(QPen(fg));
-        axis->setSubTickPen(QPen(fg));
-        axis->setTickLabelColor(fg);
-        axis->setLabelColor(fg);
-        axis->grid()->setPen(QPen(palette().color(QPalette::Mid), 0, Qt::DotLine));
-    }
-    titleElement->setTextColor(fg);
-
     m_cross = new QCPItemStraightLine(m_plot);
-    m_cross->setPen(QPen(palette().color(QPalette::Mid), 1, Qt::DashLine));
     m_cross->setVisible(false);
+    applyPalette();
     m_crossText = new QCPItemText(m_plot);
     m_crossText->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
     m_crossText->position->setType(QCPItemPosition::ptAxisRectRatio);
@@ -468,6 +458,19 @@ bool CurvePlot::exportCsv(const QString& path, QString* error) const {
         return false;
     }
     return true;
+}
+
+void CurvePlot::applyPalette() {
+    applyPlotPalette(m_plot, m_titleElement, palette(), true);
+    m_cross->setPen(QPen(palette().color(QPalette::Mid), 1, Qt::DashLine));
+}
+
+void CurvePlot::changeEvent(QEvent* event) {
+    QWidget::changeEvent(event);
+    if (event->type() == QEvent::PaletteChange && m_plot) {
+        applyPalette();
+        m_plot->replot(QCustomPlot::rpQueuedReplot);
+    }
 }
 
 } // namespace rslora::ui

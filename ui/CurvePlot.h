@@ -13,6 +13,7 @@ class QCustomPlot;
 class QCPGraph;
 class QCPItemStraightLine;
 class QCPItemText;
+class QCPTextElement;
 class QMouseEvent;
 
 namespace rslora::ui {
@@ -55,7 +56,11 @@ public:
     // Text of the crosshair read-out at a given x (also what the crosshair shows).
     QString valuesAt(double x) const;
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
+    void applyPalette();
     struct Graphs {
         CurveSeries data;
         QCPGraph* raw = nullptr;
@@ -78,6 +83,7 @@ private:
 
     QString m_title;
     QCustomPlot* m_plot = nullptr;
+    QCPTextElement* m_titleElement = nullptr;
     QCPItemStraightLine* m_cross = nullptr;
     QCPItemText* m_crossText = nullptr;
     QHash<QString, Graphs> m_series;

@@ -179,6 +179,26 @@ private Q_SLOTS:
         QVERIFY(error.contains("/nonexistent-dir/x.csv"));
     }
 
+    // A palette change (light <-> dark) recolours the charts already on screen.
+    void chartsFollowPaletteChanges() {
+        CurvePlot plot("Loss", "loss");
+        BalanceHeatMap map;
+        QPalette dark;
+        dark.setColor(QPalette::Base, QColor(30, 30, 30));
+        dark.setColor(QPalette::Text, QColor(230, 230, 230));
+        dark.setColor(QPalette::Mid, QColor(90, 90, 90));
+        auto corner = [](QCustomPlot* p) { return p->toPixmap(200, 150).toImage().pixelColor(1, 1); };
+        QVERIFY(corner(plot.plot()) != QColor(30, 30, 30));
+        plot.setPalette(dark);
+        map.setPalette(dark);
+        for (QCustomPlot* p : {plot.plot(), map.plot()}) {
+            QCOMPARE(corner(p), QColor(30, 30, 30));
+            QCOMPARE(p->xAxis->tickLabelColor(), QColor(230, 230, 230));
+            QCOMPARE(p->yAxis->labelColor(), QColor(230, 230, 230));
+        }
+        QCOMPARE(plot.plot()->xAxis->grid()->pen().color(), QColor(90, 90, 90));
+    }
+
     void heatMapRowsAndCompaction() {
         BalanceHeatMap map;
         QStringList modules{"layers.0.q_proj", "layers.0.v_proj"};
