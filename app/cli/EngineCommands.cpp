@@ -130,8 +130,9 @@ private:
 };
 
 void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
-              const std::vector<std::string>& overrides)
+              const std::vector<std::string>& overrides, const std::string& dbOption)
 {
+    const std::filesystem::path db = dbOption.empty() ? defaultDatabasePath() : std::filesystem::path(dbOption);
     const TrainConfig loaded = TrainConfig::load(configPath);
     nlohmann::json j = loaded.toJson();
     // --set section.key=value, the value read as JSON when it parses, as a string otherwise.
@@ -167,10 +168,10 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         // to continue headless), then the recorder that writes metrics, status and the adapter.
         int64_t id = runId;
         if (id <= 0) {
-            storage::Store st(defaultDatabasePath());
+            storage::Store st(db);
             id = app::RunRecorder::createQueuedRun(st, config, name);
         }
-        store = std::make_unique<app::RunRecorder>(defaultDatabasePath(), id);
+        store = std::make_unique<app::RunRecorder>(db, id);
         store->start(config.device);
     }
     MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
@@ -211,7 +212,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     if (!r.lastCheckpoint.empty())
         std::cout << "checkpoint   " << r.lastCheckpoint << "\n";
     if (store)
-        std::cout << "run          #" << store->runId() << " in " << defaultDatabasePath().string() << "\n";
+        std::cout << "run          #" << store->runId() << " in " << db.string() << "\n";
     if (bundle)
         std::cout << "run bundle   " << bundle->directory() << "\n";
     exitCode() = r.status == TrainStatus::Failed ? 3 : (r.status == TrainStatus::Stopped ? 130 : 0);
@@ -226,13 +227,15 @@ void registerEngineCommands(CLI::App& app)
     static bool noStore = false, quiet = false;
     static int64_t runId = 0;
     static std::vector<std::string> overrides;
+    static std::string dbPath;
     train->add_option("config", configPath, "Training config (.json, .yaml)")->required()->check(CLI::ExistingFile);
     train->add_option("--resume", resume, "Continue from a checkpoint folder, or 'latest'");
     train->add_flag("--no-store", noStore, "Write a portable run bundle instead of the SQLite store");
     train->add_flag("--quiet", quiet, "No progress line");
     train->add_option("--set", overrides, "Override a config value: section.key=value (repeatable)");
     train->add_option("--run-id", runId, "Record into this existing run of the store (continuing a run the workbench started)");
-    train->callback([] { runTrain(configPath, resume, noStore, quiet, runId, overrides); });
+    train->add_option("--db", dbPath, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
+    train->callback([] { runTrain(configPath, resume, noStore, quiet, runId, overrides, dbPath); });
 
     auto* eval = app.add_subcommand("eval", "Evaluate a model (and adapter): loss/perplexity, exact match, multiple choice");
     static EvalRequest req;

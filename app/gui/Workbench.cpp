@@ -255,11 +255,34 @@ bool Workbench::confirmClose() {
         // same store; the workbench shows it as running when reopened.
         const QString configPath = QDir(QString::fromStdString(engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).outputDir)).filePath("headless-config.json");
         engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).save(configPath.toStdString());
-        const QString cli = QDir(QCoreApplication::applicationDirPath()).filePath("../cli/rslora");
-        const QString exe = QFileInfo::exists(cli) ? cli : QDir(QCoreApplication::applicationDirPath()).filePath("rslora");
-        QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet", "--run-id", QString::number(runId)});
+        const QString exe = cliExecutable();
+        const bool started = !exe.isEmpty() &&
+                             QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet", "--run-id",
+                                                                QString::number(runId), "--db", m_databasePath});
+        if (!started) {
+            const QString why = exe.isEmpty() ? tr("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)")
+                                              : tr("%1 could not be started").arg(exe);
+            rslora::logError("run " + std::to_string(runId) + " was not handed over: " + why.toStdString() +
+                             "; it stopped with a checkpoint and can be resumed from the Runs view");
+            if (m_closeChoice < 0)
+                QMessageBox::warning(m_window.get(), tr("Run #%1 stopped").arg(runId),
+                                     tr("The run could not continue headless: %1. It stopped with a checkpoint; resume it from the "
+                                        "Runs view.").arg(why));
+        }
     }
     return true;
+}
+
+QString Workbench::cliExecutable() {
+    const QByteArray fromEnv = qgetenv("RSLORA_CLI");
+    if (!fromEnv.isEmpty())
+        return QFileInfo(QString::fromLocal8Bit(fromEnv)).isExecutable() ? QString::fromLocal8Bit(fromEnv) : QString();
+    const QDir here(QCoreApplication::applicationDirPath());
+    // Installed: beside the workbench; build tree: app/cli beside app/gui.
+    for (const QString& candidate : {here.filePath("rslora"), here.filePath("../cli/rslora")})
+        if (QFileInfo(candidate).isExecutable())
+            return QFileInfo(candidate).canonicalFilePath();
+    return {};
 }
 
 bool Workbench::loadDemo(QString* error) {

@@ -56,6 +56,9 @@ public:
     bool confirmClose();
     // Test hook: what confirmClose() does without asking (0 = stop with checkpoint, 1 = keep headless).
     void setCloseChoice(int choice) { m_closeChoice = choice; }
+    // The rslora executable that continues a run headless: $RSLORA_CLI, else beside the workbench,
+    // else the build tree's app/cli; empty when none is found.
+    static QString cliExecutable();
 
 private:
     void attachExternalRuns();

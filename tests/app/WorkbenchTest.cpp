@@ -184,6 +184,31 @@ private Q_SLOTS:
         auto artifacts = wb.store()->artifacts().forRun(runId);
         QVERIFY(!artifacts.empty());
     }
+
+    // "Keep training headless": the window stops the run with a checkpoint and hands it to the CLI,
+    // which continues the same run to the end in the same store (the one the workbench was opened
+    // on, not the default), as another process.
+    void closingWhileTrainingCanKeepTrainingHeadless() {
+        qputenv("RSLORA_CLI", RSLORA_CLI_FOR_TESTS);
+        QCOMPARE(app::Workbench::cliExecutable(), QString(RSLORA_CLI_FOR_TESTS));
+        app::Workbench wb(m_dir.filePath("workbench3.sqlite"));
+        fillForm(wb.form(), 40);
+        wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        const qint64 runId = wb.controller()->currentRunId();
+        QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 3, 60000);
+        wb.setCloseChoice(1);
+        QVERIFY(wb.confirmClose());
+        QVERIFY(!wb.controller()->busy());
+        QTRY_VERIFY_WITH_TIMEOUT(wb.store()->runs().require(runId).status == storage::RunStatus::Finished, 180000);
+        const auto run = wb.store()->runs().require(runId);
+        QCOMPARE(run.lastStep.value_or(0), int64_t(40));
+        QVERIFY(run.pid.value_or(0) != int64_t(QCoreApplication::applicationPid()));
+        bool adapterOfRun = false;
+        for (const auto& a : wb.store()->adapters().list())
+            adapterOfRun = adapterOfRun || a.sourceRunId == std::optional<int64_t>(runId);
+        QVERIFY(adapterOfRun);
+    }
 };
 
 QTEST_MAIN(WorkbenchTest)
