@@ -24,25 +24,23 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
 {
     if (m_activeResolved.empty())
         return torch::linear(x, weight, bias);
-    if (s_handWritten && !models::autocastEnabled()) {
+    bool uniform = s_handWritten && !models::autocastEnabled() && x.scalar_type() == weight.scalar_type();
+    for (const auto& [ad, w] : m_activeResolved)
+        uniform = uniform && ad->factorA().scalar_type() == x.scalar_type() && ad->factorB().scalar_type() == x.scalar_type();
+    if (uniform) {
         const int64_t in = weight.size(1), out = weight.size(0);
         const torch::Tensor x2 = x.reshape({-1, in});
         std::vector<LowRankTerm> terms;
-        bool uniform = x.scalar_type() == weight.scalar_type();
         for (const auto& [ad, w] : m_activeResolved) {
             const double p = ad->spec().dropout;
             const bool drop = p > 0.0 && is_training();
             // On the CPU the node drops the input itself (its mask is regenerated in backward).
             const bool inNode = drop && x2.device().is_cpu() && (x2.scalar_type() == torch::kFloat32 || x2.scalar_type() == torch::kFloat64);
-            LowRankTerm t{drop && !inNode ? x2 * dropoutMask(x2, p) : x2, ad->A(), ad->B(), ad->scale() * w, inNode ? p : 0.0};
-            uniform = uniform && t.a.scalar_type() == x.scalar_type() && t.b.scalar_type() == x.scalar_type();
-            terms.push_back(std::move(t));
+            terms.push_back({drop && !inNode ? x2 * dropoutMask(x2, p) : x2, ad->A(), ad->B(), ad->scale() * w, inNode ? p : 0.0});
         }
-        if (uniform) {
-            auto outShape = x.sizes().vec();
-            outShape.back() = out;
-            return lowRankLinear(x2, weight, bias, terms).view(outShape);
-        }
+        auto outShape = x.sizes().vec();
+        outShape.back() = out;
+        return lowRankLinear(x2, weight, bias, terms).view(outShape);
     }
     // The generic path (autocast, mixed dtypes): the same sum through autograd's own nodes.
     torch::Tensor y = torch::linear(x, weight, bias);
