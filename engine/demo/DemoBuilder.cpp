@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <sstream>
 
 namespace rslora::engine {
@@ -60,6 +61,25 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     const DemoBuildOptions& o = m_options;
     if (o.outputDir.empty())
         throw Error("the demo needs an output folder");
+    // Every option checked before anything is written, so a bad one never leaves the folder half
+    // regenerated (new text beside an old model).
+    auto require = [](bool ok, const std::string& what) {
+        if (!ok)
+            throw Error("make-demo: " + what);
+    };
+    require(o.passes >= 1, "--passes must be at least 1, got " + std::to_string(o.passes));
+    require(o.pretrainSteps >= 1, "--steps must be at least 1, got " + std::to_string(o.pretrainSteps));
+    require(o.batchSize >= 1, "--batch-size must be at least 1, got " + std::to_string(o.batchSize));
+    require(o.threads >= 1, "--threads must be at least 1, got " + std::to_string(o.threads));
+    require(o.learningRate > 0.0 && std::isfinite(o.learningRate), "--learning-rate must be a positive number");
+    require(o.layers >= 1, "--layers must be at least 1, got " + std::to_string(o.layers));
+    require(o.hiddenSize >= 8 && o.intermediateSize >= 1, "--hidden-size must be at least 8 and --intermediate-size at least 1");
+    require(o.heads >= 1 && o.hiddenSize % o.heads == 0 && (o.hiddenSize / o.heads) % 2 == 0,
+            "--hidden-size (" + std::to_string(o.hiddenSize) + ") must split into --heads (" + std::to_string(o.heads) +
+                ") of an even size");
+    require(o.kvHeads >= 1 && o.heads % o.kvHeads == 0,
+            "--heads (" + std::to_string(o.heads) + ") must be a multiple of --kv-heads (" + std::to_string(o.kvHeads) + ")");
+    require(o.vocabSize > 256 + 4, "the vocabulary must hold the 256 bytes and 4 special tokens");
     DemoBuildReport report;
     auto status = [&](const std::string& s) {
         if (observer)

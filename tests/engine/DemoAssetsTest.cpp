@@ -2,6 +2,7 @@
 // other, the chat template renders, every dataset parses with the sample builders, the default
 // config validates, and the generator still produces the committed question files.
 #include "common/AtomicFile.h"
+#include "common/Error.h"
 #include "engine/TrainingRun.h"
 #include "engine/demo/DemoBuilder.h"
 #include "engine/demo/DemoCorpus.h"
@@ -10,8 +11,10 @@
 #include "models/data/SampleBuilder.h"
 
 #include <QtTest>
+#include <QTemporaryDir>
 
 #include <cstdlib>
+#include <functional>
 
 using namespace rslora;
 using namespace rslora::engine;
@@ -104,6 +107,28 @@ private Q_SLOTS:
         QCOMPARE(items.size(), val.size());
         QVERIFY(items.front().prompt.size() > 10);
         QVERIFY(items.front().prompt.rfind("<|im_start|>assistant\n") == items.front().prompt.size() - 22);
+    }
+
+    // Bad make-demo options are refused before anything is written.
+    void badBuildOptionsWriteNothing()
+    {
+        QTemporaryDir tmp;
+        const fs::path out = fs::path(tmp.path().toStdString()) / "demo";
+        for (auto tweak : std::vector<std::function<void(DemoBuildOptions&)>>{
+                 [](DemoBuildOptions& o) { o.passes = 0; }, [](DemoBuildOptions& o) { o.heads = 5; },
+                 [](DemoBuildOptions& o) { o.kvHeads = 4; }, [](DemoBuildOptions& o) { o.pretrainSteps = 0; }}) {
+            DemoBuildOptions o;
+            o.outputDir = out;
+            tweak(o);
+            bool refused = false;
+            try {
+                DemoBuilder(o).build();
+            } catch (const rslora::Error& e) {
+                refused = std::string(e.what()).find("make-demo:") != std::string::npos;
+            }
+            QVERIFY(refused);
+            QVERIFY(!fs::exists(out));
+        }
     }
 
     void generatorReproducesCommittedQuestions()
