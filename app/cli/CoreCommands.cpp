@@ -1,8 +1,10 @@
-// `rslora version` and `rslora doctor`: what this build is and how the machine will run it.
+// `rslora version`, `rslora doctor` and `rslora selftest`: what this build is, how the machine will
+// run it, and whether it computes correctly on a device.
 #include "app/cli/Commands.h"
 
 #include "common/Paths.h"
 #include "engine/Runtime.h"
+#include "engine/SelfTest.h"
 #include "rslora/BuildInfo.h"
 
 #include <iostream>
@@ -73,6 +75,30 @@ void registerCoreCommands(CLI::App& app) {
     auto* doctor = app.add_subcommand("doctor", "Check devices, threads and the BLAS in use");
     auto* json = doctor->add_flag("--json", "Machine-readable output");
     doctor->callback([json] { printDoctor(json->count() > 0); });
+
+    auto* selftest = app.add_subcommand("selftest", "Check that this build computes correctly on a device (seconds, nothing downloaded)");
+    static std::string device = "cpu";
+    static bool selftestJson = false;
+    selftest->add_option("--device", device, "cpu, cuda or cuda:N (default cpu)");
+    selftest->add_flag("--json", selftestJson, "Machine-readable output");
+    selftest->callback([] {
+        engine::applyThreadSettings({});
+        const auto checks = engine::runSelfTest(device);
+        bool ok = !checks.empty();
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& c : checks) {
+            ok = ok && c.ok;
+            j.push_back({{"check", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+            if (!selftestJson)
+                std::cout << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.detail << "\n";
+        }
+        if (selftestJson)
+            std::cout << nlohmann::json{{"device", device}, {"ok", ok}, {"checks", j}}.dump(2) << "\n";
+        else
+            std::cout << (ok ? "selftest passed" : "selftest FAILED") << "\n";
+        if (!ok)
+            exitCode() = 1;
+    });
 }
 
 } // namespace rslora::cli
