@@ -159,6 +159,12 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
             tx.commit();
         });
     });
+    // An edited name or tag list gets the width it needs (the columns were sized to the old text).
+    connect(m_model, &QAbstractItemModel::dataChanged, this, [this](const QModelIndex& from, const QModelIndex& to) {
+        for (int c = from.column(); c <= to.column(); ++c)
+            if (c != RunTableModel::Notes)
+                m_table->resizeColumnToContents(c);
+    });
     connect(m_model, &RunTableModel::editRejected, this, [this](const QString& reason) { showNotice(tr("Not changed: %1").arg(reason)); });
     connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
         Q_EMIT openRunRequested(m_proxy->data(i, RunTableModel::RunIdRole).toLongLong());
