@@ -1,11 +1,15 @@
 #include "common/ProcessEnvironment.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <unistd.h>
 
 namespace rslora {
 
 void ensureProcessEnvironment(char** argv) {
+    // A file-size limit (ulimit -f) then fails the write that crosses it with EFBIG, which names the
+    // file, instead of killing the process with SIGXFSZ and leaving the run "running".
+    std::signal(SIGXFSZ, SIG_IGN);
     if (std::getenv("RSLORA_NO_REEXEC"))
         return;
     bool changed = false;

@@ -16,6 +16,9 @@ public:
     virtual void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) = 0;
     // Called at eval steps, checkpoints and the end; implementations batch until then (or ≤ 1 s).
     virtual void flush() {}
+    // The run continues from a checkpoint at `step`: points logged after it belong to a timeline that
+    // was lost (a crash after the checkpoint) and are replaced by the ones that follow.
+    virtual void discardAfter(int64_t step) { (void)step; }
     // Run parameters (the flattened config and derived facts) once at the start.
     virtual void writeParams(const std::vector<std::pair<std::string, std::string>>& params) { (void)params; }
 };

@@ -358,9 +358,13 @@ TrainResult Trainer::run()
     result.rankTable = m_rankTable;
     if (!m_resumed)
         torch::manual_seed(m_config.seed);
+    // A run continued from a checkpoint (or started over) replaces what it logged after that point.
+    if (m_sink)
+        m_sink->discardAfter(m_step);
     m_model.train();
     m_startTime = m_windowTime = now();
     double lastLoss = 0.0;
+    std::optional<EvalStats> lastEval; // the evaluation of the current step, when there was one
     while (m_step < m_totalSteps) {
         while (m_observer && m_observer->pauseRequested() && !m_observer->stopRequested())
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -441,6 +445,7 @@ TrainResult Trainer::run()
 
         if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0 && !m_validation.empty()) {
             const EvalStats e = evaluate(m_validation);
+            lastEval = e;
             if (m_sink) {
                 m_sink->write(m_step, {{"eval/loss", e.loss}, {"eval/perplexity", e.perplexity}});
                 m_sink->flush();
@@ -453,7 +458,9 @@ TrainResult Trainer::run()
     }
     result.steps = m_step;
     result.finalLoss = lastLoss;
-    if (!m_validation.empty()) {
+    if (lastEval && lastEval->step == m_step) {
+        result.finalEval = lastEval; // eval_every divides the last step: evaluated and stored already
+    } else if (!m_validation.empty()) {
         result.finalEval = evaluate(m_validation);
         if (m_sink)
             m_sink->write(m_step, {{"eval/loss", result.finalEval->loss}, {"eval/perplexity", result.finalEval->perplexity}});
@@ -494,6 +501,10 @@ fs::path Trainer::saveCheckpoint()
     const fs::path dir = fs::path(m_config.outputDir) / "checkpoints" / ("step-" + std::to_string(m_step));
     if (m_observer)
         m_observer->onStatus("saving checkpoint " + dir.string());
+    // Metrics up to this step reach the store before the checkpoint exists: a crash after it loses
+    // no step that a resume from it would not log again.
+    if (m_sink)
+        m_sink->flush();
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
     for (const auto& p : m_params)
         tensors.emplace_back("param." + p.name, p.param.detach());
@@ -521,6 +532,7 @@ fs::path Trainer::saveCheckpoint()
                  {"tokens_seen", m_tokensSeen},
                  {"optimizer_step", m_optimizer->stepCount()},
                  {"balancer", m_balancer.state()},
+                 {"run", {{"uuid", m_run.uuid}, {"label", m_run.label}}},
                  {"config", m_config.toJson()}};
     AtomicDirectory out(dir);
     models::saveSafeTensors(out.stagingPath() / kCheckpointStateFile, tensors);

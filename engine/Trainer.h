@@ -8,6 +8,7 @@
 #include "engine/GradientBalancer.h"
 #include "engine/MetricsSink.h"
 #include "engine/RankAllocator.h"
+#include "engine/RunIdentity.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
@@ -50,6 +51,8 @@ public:
 
     void setObserver(TrainObserver* observer) { m_observer = observer; }
     void setMetricsSink(MetricsSink* sink) { m_sink = sink; }
+    // Recorded in every checkpoint, so that a resume can tell this run's checkpoints from others'.
+    void setRunIdentity(RunIdentity run) { m_run = std::move(run); }
     // Continues from a checkpoint folder written by this trainer (same config and data).
     void resumeFrom(const std::filesystem::path& checkpointDir);
 
@@ -85,6 +88,7 @@ private:
     std::vector<RankAllocationRow> m_rankTable;
     TrainObserver* m_observer = nullptr;
     MetricsSink* m_sink = nullptr;
+    RunIdentity m_run;
     torch::Device m_device = torch::kCPU;
     int64_t m_padId = 0;
 

@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Log.h"
+#include "engine/RunFolder.h"
 #include "engine/Runtime.h"
 #include "models/ModelLoader.h"
 #include "models/ModuleShapes.h"
@@ -65,13 +66,29 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     return out;
 }
 
-TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom)
+TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom,
+                        const RunIdentity& run)
 {
     // Cheap checks first, then facts from config.json and the data, all before loading weights.
     validateOrThrow(config);
     ValidationFacts facts = modelFacts(config.modelPath);
     if (!facts.haveModel)
         throw Error("model.path '" + config.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
+
+    // The output folder is this process's for the run; its checkpoints decide what may resume.
+    RunFolder folder(config.outputDir, run);
+    if (const uint64_t freed = folder.removeStaleStaging())
+        logInfo("removed " + std::to_string(freed / 1024) + " KiB of staging files that an interrupted save left in "
+                + config.outputDir);
+    fs::path resumeDir;
+    if (resumeFrom == "latest")
+        resumeDir = folder.latestCheckpoint(config);
+    else if (!resumeFrom.empty()) {
+        resumeDir = resumeFrom;
+        folder.checkResumable(resumeDir, config);
+    } else
+        folder.checkFreshStart(config);
+
     if (observer)
         observer->onStatus("reading data");
     std::vector<TrainExample> train = loadExamples(config.trainData, config);
@@ -100,29 +117,13 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
     Trainer trainer(config, *model, std::move(train), std::move(validation));
     trainer.setObserver(observer);
     trainer.setMetricsSink(sink);
-    if (!resumeFrom.empty()) {
-        fs::path dir = resumeFrom;
-        if (resumeFrom == "latest") {
-            const fs::path root = fs::path(config.outputDir) / "checkpoints";
-            int64_t best = -1;
-            if (fs::exists(root))
-                for (const auto& e : fs::directory_iterator(root)) {
-                    const std::string n = e.path().filename().string();
-                    if (n.rfind("step-", 0) == 0 && fs::exists(e.path() / kCheckpointInfoFile)) {
-                        const int64_t s = std::stoll(n.substr(5));
-                        if (s > best) {
-                            best = s;
-                            dir = e.path();
-                        }
-                    }
-                }
-            if (best < 0)
-                throw Error("no checkpoint to resume under '" + root.string() + "'");
-        }
-        trainer.resumeFrom(dir);
+    trainer.setRunIdentity(run);
+    if (!resumeDir.empty()) {
+        if (observer)
+            observer->onStatus("resuming from " + resumeDir.string());
+        trainer.resumeFrom(resumeDir);
     }
     // The config used is stored with the outputs.
-    fs::create_directories(config.outputDir);
     config.save((fs::path(config.outputDir) / "train_config.json").string());
     return trainer.run();
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/MetricsSink.h"
+#include "engine/RunIdentity.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
@@ -22,8 +23,10 @@ ValidationFacts modelFacts(const std::string& modelPath);
 std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfig& config);
 
 // Validates (throws rslora::Error listing every problem), loads, trains. `resumeFrom`: a
-// checkpoint folder, or "latest" for the newest under output.dir/checkpoints.
+// checkpoint folder, or "latest" for this run's newest under output.dir/checkpoints. The output
+// folder is locked for the run; a fresh run refuses a folder holding another run's checkpoints, and a
+// resume refuses a checkpoint written with a config that trains something else.
 TrainResult runTraining(const TrainConfig& config, TrainObserver* observer = nullptr, MetricsSink* sink = nullptr,
-                        const std::string& resumeFrom = {});
+                        const std::string& resumeFrom = {}, const RunIdentity& run = {});
 
 } // namespace rslora::engine

@@ -15,7 +15,7 @@ namespace {
 #define RSLORA_ADAPTER_COLUMNS                                                                                   \
     "a.id, a.uuid, a.task, a.variant, a.name, a.version, a.created_at, a.path, a.sha256, a.method, a.rank, "   \
     "a.alpha, a.targets_json, a.trainable_params, a.stage, a.source_run_id, a.source_step, a.status, "          \
-    "a.is_current, a.deleted_at, a.notes"
+    "a.is_current, a.deleted_at, a.notes, a.base_model, a.base_model_sha256"
 
 AdapterRecord readAdapter(const Statement& s) {
     AdapterRecord a;
@@ -44,6 +44,8 @@ AdapterRecord readAdapter(const Statement& s) {
     a.current = s.getInt(18) != 0;
     a.deletedAt = s.getOptDouble(19);
     a.notes = s.getText(20);
+    a.baseModel.ref = s.getText(21);
+    a.baseModel.sha256 = s.getText(22);
     return a;
 }
 
@@ -60,6 +62,16 @@ int64_t AdapterRepository::nextVersion(const std::string& task) {
     return st->getInt(0);
 }
 
+std::vector<std::string> AdapterRepository::baseModelsOf(const std::string& task) {
+    auto st = m_db.cached("SELECT DISTINCT base_model_sha256 FROM adapters WHERE task = ? AND base_model_sha256 <> '' "
+                          "ORDER BY 1");
+    st->bind(1, task);
+    std::vector<std::string> out;
+    while (st->step())
+        out.push_back(st->getText(0));
+    return out;
+}
+
 AdapterRecord AdapterRepository::create(const NewAdapter& n) {
     if (n.task.empty())
         throw rslora::Error("an adapter needs a task name");
@@ -71,11 +83,12 @@ AdapterRecord AdapterRepository::create(const NewAdapter& n) {
     std::string path = n.path.empty() ? adapterFolder(m_root, n.task, version, uuid).string() : n.path;
     auto st = m_db.cached(
         "INSERT INTO adapters (uuid, task, variant, name, version, created_at, path, sha256, method, rank, alpha, "
-        "targets_json, trainable_params, stage, source_run_id, source_step, status, notes) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "targets_json, trainable_params, stage, source_run_id, source_step, status, notes, base_model, "
+        "base_model_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     st->bindAll(uuid, n.task, n.variant, name, version, created, path, n.sha256, n.method, n.rank, n.alpha,
                 nlohmann::json(n.targets).dump(), n.trainableParams, n.stage, n.sourceRunId, n.sourceStep,
-                toString(n.status == AdapterStatus::Released ? AdapterStatus::Draft : n.status), n.notes);
+                toString(n.status == AdapterStatus::Released ? AdapterStatus::Draft : n.status), n.notes,
+                n.baseModel.ref, n.baseModel.sha256);
     try {
         st->run();
     } catch (const DatabaseError& e) {

@@ -48,6 +48,7 @@ struct NewAdapter {
     std::string stage;
     std::optional<int64_t> sourceRunId;
     std::optional<int64_t> sourceStep;
+    ContentRef baseModel;
     AdapterStatus status = AdapterStatus::Draft;
     std::string notes;
     std::string uuid;                    // empty: a new one (imports keep theirs)
@@ -80,6 +81,8 @@ public:
     std::vector<TaskSummary> tasks();
     std::optional<AdapterRecord> current(const std::string& task);
     int64_t nextVersion(const std::string& task);
+    // The distinct base model fingerprints of a task's versions (deleted ones included; unknown ones not).
+    std::vector<std::string> baseModelsOf(const std::string& task);
 
     void rename(int64_t id, const std::string& name);
     void setNotes(int64_t id, const std::string& notes);

@@ -5,6 +5,7 @@
 #include "storage/Csv.h"
 #include "storage/Naming.h"
 #include "storage/RunBundle.h"
+#include "storage/StagedFolders.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
@@ -14,48 +15,6 @@ namespace fs = std::filesystem;
 
 namespace rslora::storage {
 namespace {
-
-// Adapter folders copied next to their final place before the transaction (the slow part runs
-// without the write lock), moved into place inside it, and removed again if anything fails.
-class StagedFolders {
-public:
-    explicit StagedFolders(fs::path root) : m_root(std::move(root)) {}
-    ~StagedFolders() {
-        std::error_code ec;
-        for (const auto& p : m_staged)
-            fs::remove_all(p, ec);
-        if (!m_committed)
-            for (const auto& p : m_placed)
-                fs::remove_all(p, ec);
-    }
-    fs::path stage(const fs::path& source) {
-        fs::create_directories(m_root);
-        fs::path staging = m_root / (".import-" + newUuid());
-        m_staged.push_back(staging);
-        fs::copy(source, staging, fs::copy_options::recursive);
-        return staging;
-    }
-    // Moves a staged copy to `target`, or beside it (target-2, -3, ...) when that name is taken, as
-    // when two stores share a folder. Returns where it went.
-    fs::path place(const fs::path& staging, const fs::path& target) {
-        fs::path dest = target;
-        for (int i = 2; fs::exists(dest); ++i)
-            dest = target.string() + "-" + std::to_string(i);
-        fs::create_directories(dest.parent_path());
-        fs::rename(staging, dest);
-        m_staged.erase(std::find(m_staged.begin(), m_staged.end(), staging));
-        m_placed.push_back(dest);
-        fsyncPath(dest.parent_path(), true);
-        return dest;
-    }
-    void commit() { m_committed = true; }
-
-private:
-    fs::path m_root;
-    std::vector<fs::path> m_staged;
-    std::vector<fs::path> m_placed;
-    bool m_committed = false;
-};
 
 size_t importMetrics(Store& store, const fs::path& file, int64_t runId, ImportResult& result) {
     if (!fs::exists(file))
@@ -170,6 +129,7 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
         n.stage = r.stage;
         n.sourceRunId = result.runId;
         n.sourceStep = r.sourceStep;
+        n.baseModel = r.baseModel;
         n.status = r.status == AdapterStatus::Archived ? AdapterStatus::Archived : AdapterStatus::Draft;
         n.notes = r.notes;
         n.createdAt = r.createdAt;

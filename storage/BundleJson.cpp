@@ -140,6 +140,7 @@ BundleAdapter adapterFromJson(const Reader& r) {
     x.trainableParams = r.integer("trainable_params");
     x.stage = r.str("stage");
     x.sourceStep = r.integer("source_step");
+    x.baseModel = r.ref("base_model");
     std::string status = r.str("status");
     try {
         x.status = status.empty() ? AdapterStatus::Draft : adapterStatusFromString(status);

@@ -145,6 +145,34 @@ std::pair<size_t, size_t> MetricsIngest::insert(const std::vector<MetricPoint>& 
     }
 }
 
+size_t MetricsIngest::discardAfter(int64_t runId, int64_t step) {
+    Transaction tx(m_db);
+    auto del = m_db.cached("DELETE FROM metrics WHERE run_id = ? AND step > ?");
+    del->bindAll(runId, step);
+    del->run();
+    const size_t removed = static_cast<size_t>(m_db.changes());
+    if (removed > 0) {
+        auto clear = m_db.cached("DELETE FROM latest_metrics WHERE run_id = ?");
+        clear->bindAll(runId);
+        clear->run();
+        // The latest point per key: the highest step, then the latest wall time.
+        auto rebuild = m_db.cached(
+            "INSERT INTO latest_metrics (run_id, key_id, step, wall_time, value, min_value, max_value, count) "
+            "SELECT m.run_id, m.key_id, m.step, m.wall_time, m.value, s.mn, s.mx, s.n FROM metrics m "
+            "JOIN (SELECT key_id, min(value) AS mn, max(value) AS mx, count(*) AS n FROM metrics WHERE run_id = ?1 "
+            "      GROUP BY key_id) s ON s.key_id = m.key_id "
+            "WHERE m.run_id = ?1 AND NOT EXISTS (SELECT 1 FROM metrics o WHERE o.run_id = m.run_id AND o.key_id = m.key_id "
+            "  AND (o.step > m.step OR (o.step = m.step AND o.wall_time > m.wall_time)))");
+        rebuild->bindAll(runId);
+        rebuild->run();
+        auto last = m_db.cached("UPDATE runs SET last_step = (SELECT max(step) FROM metrics WHERE run_id = ?1) WHERE id = ?1");
+        last->bindAll(runId);
+        last->run();
+    }
+    tx.commit();
+    return removed;
+}
+
 void MetricsIngest::heartbeat(const std::vector<int64_t>& runIds) {
     if (runIds.empty())
         return;

@@ -36,6 +36,9 @@ public:
     // Returns {inserted, dropped}.
     std::pair<size_t, size_t> insert(const std::vector<Point>& points, bool heartbeat);
     std::pair<size_t, size_t> insert(const std::vector<MetricPoint>& points, bool heartbeat = false);
+    // Removes a run's points after `step` (a resumed run's lost timeline) and rebuilds its summaries
+    // and last step from what remains, in one transaction. Returns the points removed.
+    size_t discardAfter(int64_t runId, int64_t step);
     // Heartbeat only (a run that is alive but reported nothing since the last flush).
     void heartbeat(const std::vector<int64_t>& runIds);
 

@@ -179,6 +179,17 @@ CREATE INDEX artifacts_run ON artifacts (run_id);
 CREATE INDEX artifacts_adapter ON artifacts (adapter_id);
 )sql";
 
+// Version 3: the base model each adapter version was trained on (path and fingerprint), so versions of
+// different bases are told apart; filled from the source run for existing rows.
+const char* kV3 = R"sql(
+ALTER TABLE adapters ADD COLUMN base_model TEXT NOT NULL DEFAULT '';
+ALTER TABLE adapters ADD COLUMN base_model_sha256 TEXT NOT NULL DEFAULT '';
+UPDATE adapters SET
+    base_model = coalesce((SELECT r.base_model FROM runs r WHERE r.id = adapters.source_run_id), ''),
+    base_model_sha256 = coalesce((SELECT r.base_model_sha256 FROM runs r WHERE r.id = adapters.source_run_id), '');
+CREATE INDEX adapters_base_model ON adapters (task, base_model_sha256);
+)sql";
+
 #undef RSLORA_NOW
 
 const char* kNewerHint = "install a newer rslora-workbench, or point --db (or RSLORA_DB) at another file; "
@@ -190,6 +201,7 @@ const std::vector<Migration>& migrations() {
     static const std::vector<Migration> list = {
         {1, "experiment record: projects, runs, params, tags, metrics", kV1},
         {2, "adapter registry: adapters, tags, lineage, evaluations, artifacts", kV2},
+        {3, "adapters record their base model", kV3},
     };
     return list;
 }

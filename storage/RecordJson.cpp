@@ -60,6 +60,7 @@ json toJson(const AdapterRecord& a) {
             {"stage", a.stage},
             {"source_run_id", opt(a.sourceRunId)},
             {"source_step", opt(a.sourceStep)},
+            {"base_model", {{"ref", a.baseModel.ref}, {"sha256", a.baseModel.sha256}}},
             {"status", toString(a.status)},
             {"current", a.current},
             {"deleted_at", optNumber(a.deletedAt)},

@@ -111,6 +111,7 @@ struct AdapterRecord {
     std::string stage;                   // "sft", "domain", "dpo", "merged", ...
     std::optional<int64_t> sourceRunId;
     std::optional<int64_t> sourceStep;
+    ContentRef baseModel;                // the base model folder and its fingerprint (models::modelFingerprint)
     AdapterStatus status = AdapterStatus::Draft;
     bool current = false;                // the version the task currently serves
     std::optional<double> deletedAt;     // soft-deleted when set

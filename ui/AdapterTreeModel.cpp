@@ -1,5 +1,7 @@
 #include "ui/AdapterTreeModel.h"
 
+#include <QFileInfo>
+
 #include <QBrush>
 #include <QDateTime>
 #include <QFont>
@@ -80,7 +82,7 @@ int AdapterTreeModel::columnCount(const QModelIndex&) const { return ColumnCount
 QVariant AdapterTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
-    static const char* names[] = {"Adapter", "Version", "Status", "Stage", "Method", "r", "Trained from", "Created"};
+    static const char* names[] = {"Adapter", "Version", "Status", "Stage", "Base model", "Method", "r", "Trained from", "Created"};
     return tr(names[section]);
 }
 
@@ -119,6 +121,10 @@ QVariant AdapterTreeModel::data(const QModelIndex& index, int role) const {
     }
     if (role == Qt::ForegroundRole && a->status == storage::AdapterStatus::Archived)
         return QBrush(QColor(140, 140, 140));
+    if (role == Qt::ToolTipRole && index.column() == Model)
+        return a->baseModel.ref.empty() ? tr("base model not recorded")
+                                        : tr("%1\nfingerprint %2").arg(QString::fromStdString(a->baseModel.ref),
+                                                                        QString::fromStdString(a->baseModel.sha256));
     if (role == Qt::ToolTipRole)
         return QString::fromStdString(a->path);
     if (role != Qt::DisplayRole)
@@ -128,6 +134,15 @@ QVariant AdapterTreeModel::data(const QModelIndex& index, int role) const {
     case Version: return QString("v%1").arg(a->version);
     case Status: return QString(storage::toString(a->status));
     case Stage: return QString::fromStdString(a->stage);
+    case Model: {
+        // The folder name and the fingerprint's first digits: two bases with one folder name differ.
+        const QString ref = QString::fromStdString(a->baseModel.ref);
+        QString name = QFileInfo(ref.endsWith('/') ? ref.chopped(1) : ref).fileName();
+        if (name.isEmpty())
+            name = ref;
+        return a->baseModel.sha256.empty() ? name
+                                           : QString("%1 (%2)").arg(name, QString::fromStdString(a->baseModel.sha256.substr(0, 8)));
+    }
     case Method: return QString::fromStdString(a->method);
     case Rank: return a->rank ? QVariant(static_cast<qlonglong>(*a->rank)) : QVariant();
     case TrainedFrom: {

@@ -1,5 +1,5 @@
 // Item model of the adapters browser: tasks at the top level, their versions beneath (newest
-// first) with status, stage, method, rank and the version they were trained from.
+// first) with status, stage, base model, method, rank and the version they were trained from.
 #pragma once
 
 #include "storage/Records.h"
@@ -12,7 +12,7 @@ namespace rslora::ui {
 class AdapterTreeModel : public QAbstractItemModel {
     Q_OBJECT
 public:
-    enum Column { Name, Version, Status, Stage, Method, Rank, TrainedFrom, Created, ColumnCount };
+    enum Column { Name, Version, Status, Stage, Model, Method, Rank, TrainedFrom, Created, ColumnCount };
     enum Role { AdapterIdRole = Qt::UserRole + 1, TaskRole };
 
     explicit AdapterTreeModel(QObject* parent = nullptr);

@@ -17,6 +17,8 @@ void registerEngineCommands(CLI::App& app);
 void registerDemoCommands(CLI::App& app);
 // runs ..., adapters ...
 void registerStorageCommands(CLI::App& app);
+// adapters add (after registerStorageCommands, which creates `adapters`)
+void registerAdapterAddCommand(CLI::App& app);
 
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();

@@ -46,16 +46,6 @@ private:
     bool m_quiet, m_tty;
 };
 
-std::string timestamp()
-{
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    return buf;
-}
-
 struct DemoArgs {
     int steps = 0;
     bool json = false, quiet = false;
@@ -67,13 +57,13 @@ void runDemoCommand(const DemoArgs& args)
     TrainConfig config = loadDemoConfig(resources);
     if (args.steps > 0)
         config.maxSteps = args.steps;
-    config.outputDir = (dataDirectory() / "runs" / ("demo-" + timestamp())).string();
-    validateOrThrow(config);
-
-    // Recorded like `rslora train` and the GUI: a run row, metrics, the adapter version.
+    // Recorded like `rslora train` and the GUI: a run row (whose own folder gets the outputs),
+    // metrics, the adapter version.
+    config.outputDir.clear();
     const auto db = defaultDatabasePath();
     storage::Store store(db);
     const int64_t runId = app::RunRecorder::createQueuedRun(store, config, "demo");
+    validateOrThrow(config);
     app::RunRecorder recorder(db, runId);
     recorder.start(config.device);
     DemoProgress progress(args.quiet || args.json);

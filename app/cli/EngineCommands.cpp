@@ -129,6 +129,43 @@ private:
     storage::RunBundleWriter m_bundle;
 };
 
+// The folder of a --no-store run with no output.dir: new for every run, so a run never writes into
+// (or appends to the bundle of) another one.
+std::filesystem::path noStoreRunFolder(const std::string& name)
+{
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    const std::filesystem::path root = dataDirectory() / "runs";
+    std::filesystem::path dir = root / (name + "-" + stamp);
+    for (int i = 2; std::filesystem::exists(dir); ++i)
+        dir = root / (name + "-" + stamp + "-" + std::to_string(i));
+    return dir;
+}
+
+// `--resume latest` without --run-id: the newest stopped, failed or interrupted run of the store
+// that trained the same config (and wrote to the same output.dir when one is named).
+int64_t runToResume(storage::Store& store, const TrainConfig& config)
+{
+    storage::RunFilter f;
+    f.statuses = {storage::RunStatus::Interrupted, storage::RunStatus::Stopped, storage::RunStatus::Failed,
+                  storage::RunStatus::Paused};
+    const std::string sha = trainingConfigSha256(config);
+    for (const auto& run : store.runs().list(f)) {
+        nlohmann::json j = nlohmann::json::parse(run.configJson, nullptr, false);
+        if (j.is_discarded() || trainingConfigSha256(j) != sha)
+            continue;
+        if (!config.outputDir.empty() && j.value("/output/dir"_json_pointer, std::string()) != config.outputDir)
+            continue;
+        return run.id;
+    }
+    throw Error("--resume latest: no stopped, failed or interrupted run in " + store.path().string()
+                    + " trained this config" + (config.outputDir.empty() ? "" : " into " + config.outputDir),
+                "`rslora runs list` shows the runs; name one with --run-id N, or start a new run without --resume");
+}
+
 void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
@@ -151,39 +188,63 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     TrainConfig config = TrainConfig::fromJson(j);
     // Unknown keys of the file survive the override round-trip, so validate() reports them.
     config.unknownKeys.insert(config.unknownKeys.begin(), loaded.unknownKeys.begin(), loaded.unknownKeys.end());
-    if (config.outputDir.empty() && config.unknownKeys.empty())
-        config.outputDir = (dataDirectory() / "runs" / std::filesystem::path(configPath).stem()).string();
+    const std::string name = std::filesystem::path(configPath).stem().string();
+    // validate() before a run row exists; an empty output.dir is filled in below (a folder per run).
+    {
+        TrainConfig check = config;
+        if (check.outputDir.empty())
+            check.outputDir = "(the run's own folder)";
+        validateOrThrow(check);
+    }
     ConsoleObserver observer(quiet);
-    g_observer.store(&observer);
-    std::signal(SIGINT, onInterrupt);
     std::unique_ptr<app::RunRecorder> store;
     std::unique_ptr<BundleSink> bundle;
-    const std::string name = std::filesystem::path(configPath).stem().string();
-    validateOrThrow(config); // before a run row is created
-    if (noStore)
+    RunIdentity identity;
+    if (noStore) {
+        if (config.outputDir.empty()) {
+            if (resume == "latest")
+                throw Error("--resume latest with --no-store needs output.dir: the folder of the run to continue");
+            config.outputDir = noStoreRunFolder(name).string();
+        }
         bundle = std::make_unique<BundleSink>(config, name);
-    else
-    {
-        // The run row (a new one, or the one given by --run-id when the workbench hands a run over
-        // to continue headless), then the recorder that writes metrics, status and the adapter.
+        identity.label = "run \"" + name + "\" (bundle " + bundle->directory() + ")";
+    } else {
+        // The run row: the one given by --run-id (the workbench handing a run over), the stopped or
+        // interrupted run of this config that --resume latest continues, or a new one.
+        storage::Store st(db);
         int64_t id = runId;
-        if (id <= 0) {
-            storage::Store st(db);
+        if (id <= 0 && resume == "latest")
+            id = runToResume(st, config);
+        if (id > 0) {
+            const storage::RunRecord existing = st.runs().require(id);
+            const TrainConfig stored = TrainConfig::fromJson(nlohmann::json::parse(existing.configJson));
+            if (config.outputDir.empty())
+                config.outputDir = stored.outputDir.empty() ? app::RunRecorder::runFolder(db, id, existing.uuid).string()
+                                                            : stored.outputDir;
+        } else {
             id = app::RunRecorder::createQueuedRun(st, config, name);
         }
         store = std::make_unique<app::RunRecorder>(db, id);
         store->start(config.device);
+        identity = store->identity();
     }
+    g_observer.store(&observer);
+    std::signal(SIGINT, onInterrupt);
     MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
     TrainResult r;
     try {
-        r = runTraining(config, &observer, sink, resume);
-    } catch (const Error& e) {
-        if (store)
-            store->fail(e.what());
-        if (bundle)
-            bundle->finish(TrainStatus::Failed, e.what());
+        r = runTraining(config, &observer, sink, resume, identity);
+    } catch (const std::exception& e) {
+        // The first failure is the one recorded and reported.
         g_observer.store(nullptr);
+        try {
+            if (store)
+                store->fail(e.what());
+            if (bundle)
+                bundle->finish(TrainStatus::Failed, e.what());
+        } catch (const std::exception& again) {
+            logError(std::string("cannot record the failure: ") + again.what());
+        }
         throw;
     }
     g_observer.store(nullptr);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerCoreCommands(app);
     rslora::cli::registerTokenizerCommands(app);
     rslora::cli::registerStorageCommands(app);
+    rslora::cli::registerAdapterAddCommand(app);
     rslora::cli::registerModelCommands(app);
     rslora::cli::registerEngineCommands(app);
     rslora::cli::registerDemoCommands(app);

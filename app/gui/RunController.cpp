@@ -32,11 +32,8 @@ RunController::RunController(storage::Store* store, const QString& databasePath,
 RunController::~RunController() { shutdown(true); }
 
 qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
+    // An empty output folder becomes the run's own (beside the store), so runs never share files.
     const qint64 id = RunRecorder::createQueuedRun(*m_store, config, name.toStdString());
-    if (config.outputDir.empty()) {
-        config.outputDir = (dataDirectory() / "runs" / ("run-" + std::to_string(id))).string();
-        m_store->runs().setConfig(id, config.toJson().dump());
-    }
     m_queue.push_back({id, name, config, {}});
     Q_EMIT queueChanged();
     startNext();

@@ -23,7 +23,7 @@ void TrainingWorker::run(qint64 runId, const QString& databasePath, const engine
     try {
         recorder = std::make_unique<RunRecorder>(databasePath.toStdString(), runId);
         recorder->start(config.device);
-        engine::TrainResult r = engine::runTraining(config, this, recorder.get(), resumeFrom.toStdString());
+        engine::TrainResult r = engine::runTraining(config, this, recorder.get(), resumeFrom.toStdString(), recorder->identity());
         std::optional<int64_t> adapterId = recorder->finish(r);
         outcome.status = r.status == engine::TrainStatus::Completed ? "finished" : QString::fromLatin1(engine::trainStatusName(r.status));
         outcome.message = QString::fromStdString(r.message);

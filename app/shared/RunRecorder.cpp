@@ -1,10 +1,13 @@
 #include "app/shared/RunRecorder.h"
 
 #include "common/Error.h"
-#include "common/Sha256.h"
+#include "common/Log.h"
 #include "engine/Trainer.h"
+#include "models/ModelFingerprint.h"
 #include "storage/MetricsWriter.h"
 #include "storage/Store.h"
+#include "storage/Transaction.h"
+#include "storage/VersionFiles.h"
 
 #include <nlohmann/json.hpp>
 
@@ -38,7 +41,12 @@ std::string RunRecorder::methodVariant(const engine::TrainConfig& c) {
     return c.adapter.scaling == engine::ScalingMode::AlphaOverSqrtR ? "rslora" : "lora";
 }
 
-int64_t RunRecorder::createQueuedRun(storage::Store& store, const engine::TrainConfig& config, const std::string& name) {
+std::filesystem::path RunRecorder::runFolder(const std::filesystem::path& databasePath, int64_t runId, const std::string& uuid) {
+    return std::filesystem::absolute(databasePath).parent_path() / "runs"
+           / ("run-" + std::to_string(runId) + (uuid.empty() ? "" : "-" + uuid.substr(0, 8)));
+}
+
+int64_t RunRecorder::createQueuedRun(storage::Store& store, engine::TrainConfig& config, const std::string& name) {
     storage::RunRecord run;
     run.name = name;
     run.status = storage::RunStatus::Queued;
@@ -46,10 +54,26 @@ int64_t RunRecorder::createQueuedRun(storage::Store& store, const engine::TrainC
     run.seed = static_cast<int64_t>(config.seed);
     run.device = config.device;
     run.baseModel.ref = config.modelPath;
+    try {
+        run.baseModel.sha256 = models::modelFingerprint(config.modelPath);
+    } catch (const std::exception&) {
+        // A missing model fails the run with its own message when it starts.
+    }
     run.dataset.ref = config.trainData;
+    storage::Transaction tx(store.database());
     const int64_t id = store.runs().create(run);
+    if (config.outputDir.empty()) {
+        config.outputDir = runFolder(store.path(), id, run.uuid).string();
+        store.runs().setConfig(id, config.toJson().dump());
+    }
     store.runs().markQueued(id);
+    tx.commit();
     return id;
+}
+
+engine::RunIdentity RunRecorder::identity() const {
+    const storage::RunRecord run = m_store->runs().require(m_runId);
+    return {run.uuid, "run #" + std::to_string(m_runId) + " \"" + run.name + "\""};
 }
 
 void RunRecorder::start(const std::string& device) {
@@ -64,73 +88,105 @@ void RunRecorder::write(int64_t step, const std::vector<std::pair<std::string, d
 
 void RunRecorder::flush() { m_writer->flush(); }
 
+void RunRecorder::discardAfter(int64_t step) {
+    m_writer->flush();
+    const size_t removed = m_store->metricsIngest().discardAfter(m_runId, step);
+    if (removed > 0)
+        logInfo("run #" + std::to_string(m_runId) + ": " + std::to_string(removed) + " metric points logged after step "
+                + std::to_string(step) + " (after the checkpoint it resumes from) are replaced by the resumed run's");
+}
+
 void RunRecorder::writeParams(const std::vector<std::pair<std::string, std::string>>& params) {
     storage::Params p(params.begin(), params.end());
     m_store->runs().setParams(m_runId, p);
 }
 
 void RunRecorder::fail(const std::string& message) {
-    m_writer->flush();
+    try {
+        m_writer->flush();
+    } catch (const std::exception& e) {
+        logError(std::string("run #") + std::to_string(m_runId) + ": " + e.what());
+    }
     m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, message);
 }
 
 std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const std::string& task,
                                            std::optional<int64_t> parentAdapterId) {
-    m_writer->flush();
-    const storage::RunStatus status = r.status == engine::TrainStatus::Completed ? storage::RunStatus::Finished
-                                      : r.status == engine::TrainStatus::Stopped ? storage::RunStatus::Stopped
-                                                                                 : storage::RunStatus::Failed;
-    m_store->runs().setStatus(m_runId, status, r.message);
-    if (!r.lastCheckpoint.empty()) {
-        storage::ArtifactRecord a;
-        a.runId = m_runId;
-        a.kind = "checkpoint";
-        a.path = r.lastCheckpoint;
-        a.step = r.steps;
-        m_store->artifacts().add(a);
+    try {
+        m_writer->flush();
+        const storage::RunStatus status = r.status == engine::TrainStatus::Completed ? storage::RunStatus::Finished
+                                          : r.status == engine::TrainStatus::Stopped ? storage::RunStatus::Stopped
+                                                                                     : storage::RunStatus::Failed;
+        std::optional<int64_t> adapterId;
+        storage::Transaction tx(m_store->database());
+        m_store->runs().setStatus(m_runId, status, r.message);
+        if (!r.lastCheckpoint.empty()) {
+            storage::ArtifactRecord a;
+            a.runId = m_runId;
+            a.kind = "checkpoint";
+            a.path = r.lastCheckpoint;
+            a.step = r.steps;
+            m_store->artifacts().add(a);
+        }
+        // A run's final adapter is one version; stops and hand-overs leave checkpoints.
+        if (r.status == engine::TrainStatus::Completed && !r.adapterDir.empty() && m_config.mode != engine::TrainMode::Full) {
+            const storage::RunRecord run = m_store->runs().require(m_runId);
+            storage::NewAdapter n;
+            n.task = task.empty() ? std::filesystem::path(m_config.trainData).stem().string() : task;
+            if (n.task.empty())
+                n.task = "adapter";
+            n.variant = methodVariant(m_config);
+            const auto& a = m_config.adapter;
+            n.method = std::string(engine::scalingModeName(a.scaling)) + ", " + engine::initModeName(a.init) + " init";
+            if (a.parameterization == engine::Parameterization::RandomSubspace)
+                n.method += ", random subspace k=" + std::to_string(a.subspaceDim);
+            if (a.balancing.enabled)
+                n.method += ", balanced";
+            if (a.loraPlusRatio != 1.0)
+                n.method += ", LoRA+";
+            n.rank = a.rank;
+            n.alpha = a.alpha;
+            n.targets = a.targetModules;
+            n.trainableParams = r.parameters.trainable;
+            n.stage = parentAdapterId ? "stage" : "sft";
+            n.sourceRunId = m_runId;
+            n.sourceStep = r.steps;
+            n.baseModel = run.baseModel;
+            if (n.baseModel.sha256.empty())
+                n.baseModel.sha256 = models::modelFingerprint(m_config.modelPath);
+            const storage::RegisteredVersion v = storage::registerAdapterVersion(*m_store, n, r.adapterDir);
+            if (!v.requestedTask.empty())
+                logInfo("task \"" + v.requestedTask + "\" holds versions of another base model; this version of "
+                        + models::modelLabel(n.baseModel.ref, n.baseModel.sha256) + " starts task \"" + v.record.task + "\"");
+            adapterId = v.record.id;
+            if (parentAdapterId) {
+                storage::LineageEdge e;
+                e.childId = v.record.id;
+                e.parentId = *parentAdapterId;
+                e.kind = storage::LineageKind::TrainedFrom;
+                m_store->lineage().add(e);
+            }
+            if (r.finalEval) {
+                storage::EvaluationRecord ev;
+                ev.adapterId = v.record.id;
+                ev.runId = m_runId;
+                ev.dataset = m_config.validationData.empty() ? m_config.trainData + " (held out)" : m_config.validationData;
+                ev.metric = "eval/loss";
+                ev.value = r.finalEval->loss;
+                m_store->evaluations().record(ev);
+            }
+        }
+        tx.commit();
+        return adapterId;
+    } catch (const std::exception& e) {
+        const std::string why = std::string("cannot record the end of the run in the store: ") + e.what();
+        try {
+            m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, why);
+        } catch (const std::exception& again) {
+            logError("run #" + std::to_string(m_runId) + ": " + why + "; marking it failed failed too: " + again.what());
+        }
+        throw Error(why);
     }
-    if (r.adapterDir.empty() || m_config.mode == engine::TrainMode::Full)
-        return std::nullopt;
-    storage::NewAdapter n;
-    n.task = task.empty() ? std::filesystem::path(m_config.trainData).stem().string() : task;
-    if (n.task.empty())
-        n.task = "adapter";
-    n.variant = methodVariant(m_config);
-    n.path = r.adapterDir;
-    n.sha256 = Sha256::directoryHex(r.adapterDir);
-    const auto& a = m_config.adapter;
-    n.method = std::string(engine::scalingModeName(a.scaling)) + ", " + engine::initModeName(a.init) + " init";
-    if (a.parameterization == engine::Parameterization::RandomSubspace)
-        n.method += ", random subspace k=" + std::to_string(a.subspaceDim);
-    if (a.balancing.enabled)
-        n.method += ", balanced";
-    if (a.loraPlusRatio != 1.0)
-        n.method += ", LoRA+";
-    n.rank = a.rank;
-    n.alpha = a.alpha;
-    n.targets = a.targetModules;
-    n.trainableParams = r.parameters.trainable;
-    n.stage = parentAdapterId ? "stage" : "sft";
-    n.sourceRunId = m_runId;
-    n.sourceStep = r.steps;
-    storage::AdapterRecord rec = m_store->adapters().create(n);
-    if (parentAdapterId) {
-        storage::LineageEdge e;
-        e.childId = rec.id;
-        e.parentId = *parentAdapterId;
-        e.kind = storage::LineageKind::TrainedFrom;
-        m_store->lineage().add(e);
-    }
-    if (r.finalEval) {
-        storage::EvaluationRecord ev;
-        ev.adapterId = rec.id;
-        ev.runId = m_runId;
-        ev.dataset = m_config.validationData.empty() ? m_config.trainData + " (held out)" : m_config.validationData;
-        ev.metric = "eval/loss";
-        ev.value = r.finalEval->loss;
-        m_store->evaluations().record(ev);
-    }
-    return rec.id;
 }
 
 } // namespace rslora::app

@@ -1,9 +1,11 @@
 // Records a training run in the experiment store for both front ends: the run row and its status,
 // the flattened config as params, metrics through the buffered writer (as the engine's MetricsSink),
-// and at the end the adapter version with its content hash and trained-from lineage.
+// and at the end, in one transaction, the status, the checkpoint artifact and the adapter version
+// (with files of its own under the store's adapter root), its base model, lineage and evaluation.
 #pragma once
 
 #include "engine/MetricsSink.h"
+#include "engine/RunIdentity.h"
 #include "engine/TrainConfig.h"
 
 #include <cstdint>
@@ -29,24 +31,36 @@ public:
     RunRecorder(const std::filesystem::path& databasePath, int64_t runId);
     ~RunRecorder() override;
 
-    // A run row in state `queued` for a config, before anything starts.
-    static int64_t createQueuedRun(storage::Store& store, const engine::TrainConfig& config, const std::string& name);
+    // A run row in state `queued` for a config, before anything starts. An empty output.dir becomes
+    // the run's own folder (runFolder()), stored with the config. The config is updated in place.
+    static int64_t createQueuedRun(storage::Store& store, engine::TrainConfig& config, const std::string& name);
+    // <folder of the database>/runs/run-<id>-<first 8 digits of the run's uuid>: a folder no other run
+    // writes to, also when several stores share a folder.
+    static std::filesystem::path runFolder(const std::filesystem::path& databasePath, int64_t runId, const std::string& uuid);
     // Short method label ("rslora", "lora", "spectral", "subspace", "full") used in adapter names.
     static std::string methodVariant(const engine::TrainConfig& config);
 
     int64_t runId() const { return m_runId; }
+    // What checkpoints record about this run.
+    engine::RunIdentity identity() const;
     // Marks the run running on this process (pid and heartbeat) and starts the metric writer.
     void start(const std::string& device);
 
     void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override;
     void flush() override;
+    void discardAfter(int64_t step) override;
     void writeParams(const std::vector<std::pair<std::string, std::string>>& params) override;
 
-    // Final status and error; for a saved adapter a new version of task `task` (default: the
-    // training file's name) with lineage to `parentAdapterId` when given. Returns the adapter id.
+    // Final status and error, in one transaction with the checkpoint artifact and, for a completed
+    // LoRA run, a new version of task `task` (default: the training file's name; versions of another
+    // base model go to a task of their own) with lineage to `parentAdapterId` when given. A stopped
+    // run leaves a checkpoint, not a version. Returns the adapter id. When the store cannot record
+    // the end, the run is marked failed with the first error and the error is thrown.
     std::optional<int64_t> finish(const engine::TrainResult& result, const std::string& task = {},
                                   std::optional<int64_t> parentAdapterId = std::nullopt);
-    // A failure before or outside the trainer (bad config, exception).
+    // A failure before or outside the trainer (bad config, exception): the run is failed with this
+    // message even when the metrics still in the buffer cannot be written (that is logged, not
+    // reported instead of the cause).
     void fail(const std::string& message);
 
 private:

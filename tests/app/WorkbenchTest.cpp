@@ -3,6 +3,7 @@
 // second one and overlay both, render the screens.
 #include "app/gui/RunController.h"
 #include "app/gui/Workbench.h"
+#include "common/Sha256.h"
 
 #include "ui/AdapterTreeModel.h"
 #include "ui/AdaptersBrowser.h"
@@ -116,21 +117,30 @@ private Q_SLOTS:
         QCOMPARE(outcome.status, QString("stopped"));
         QVERIFY2(QFile::exists(outcome.adapterDir + "/adapter_model.safetensors"), qPrintable(outcome.adapterDir));
         QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Stopped);
-        QVERIFY(outcome.adapterId > 0);
+        // A stop leaves a checkpoint, not an adapter version: a run's final adapter is its one version.
+        QCOMPARE(outcome.adapterId, qint64(0));
+        QVERIFY(wb.store()->adapters().list().empty());
+        QVERIFY(!wb.store()->artifacts().forRun(runId).empty());
 
-        // The run in the runs browser, its adapter in the adapters browser.
+        // The run in the runs browser.
         wb.runs()->refresh();
         QVERIFY(wb.runs()->model()->rowOfRun(runId) >= 0);
-        wb.adapters()->refresh();
-        QVERIFY(wb.adapters()->model()->indexOfAdapter(outcome.adapterId).isValid());
 
-        // A second, short run to completion; then both overlaid.
+        // A second, short run to completion, whose version is in the adapters browser with files of
+        // its own that hash to what the store recorded; then both runs overlaid.
         fillForm(wb.form(), 6);
         QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
         const qint64 second = wb.controller()->currentRunId();
         QVERIFY(second != runId);
         QVERIFY(ended.wait(60000));
-        QCOMPARE(ended.takeFirst().at(0).value<app::JobOutcome>().status, QString("finished"));
+        const auto finished = ended.takeFirst().at(0).value<app::JobOutcome>();
+        QCOMPARE(finished.status, QString("finished"));
+        QVERIFY(finished.adapterId > 0);
+        const auto version = wb.store()->adapters().require(finished.adapterId);
+        QVERIFY(version.path != finished.adapterDir.toStdString());
+        QCOMPARE(Sha256::directoryHex(version.path), version.sha256);
+        wb.adapters()->refresh();
+        QVERIFY(wb.adapters()->model()->indexOfAdapter(finished.adapterId).isValid());
         wb.runs()->refresh();
         wb.runs()->selectRuns({runId, second});
         QCOMPARE(wb.runs()->overlay()->seriesNames().size(), 2);

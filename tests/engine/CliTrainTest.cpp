@@ -83,10 +83,15 @@ private slots:
 
     void resumeLatest()
     {
-        const Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", "latest",
-                                  "--set", "training.max_steps=6"});
+        // The same config continues from its newest checkpoint (the run had finished: nothing to do).
+        Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", "latest"});
         QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
-        QVERIFY2(o.out.contains("steps        6"), qPrintable(o.out));
+        QVERIFY2(o.out.contains("steps        4"), qPrintable(o.out));
+        // A config that trains something else does not continue that checkpoint; the keys are named.
+        o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", "latest",
+                    "--set", "training.max_steps=6"});
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("training.max_steps: 4 -> 6"), qPrintable(o.err));
     }
 
     void typoFailsBeforeWork()

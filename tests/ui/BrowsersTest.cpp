@@ -153,6 +153,7 @@ private Q_SLOTS:
             n.stage = stage;
             n.method = "alpha/sqrt(r)";
             n.rank = 8;
+            n.baseModel = {"/models/Qwen2-0.5B", "abcdef0123456789"};
             n.path = dir.filePath(QString::fromStdString(task + "_" + stage)).toStdString();
             QDir().mkpath(QString::fromStdString(n.path));
             QFile f(QString::fromStdString(n.path) + "/adapter_config.json");
@@ -182,6 +183,9 @@ private Q_SLOTS:
         // Newest first, with its lineage.
         QModelIndex newest = browser.model()->index(0, ui::AdapterTreeModel::TrainedFrom, medical);
         QVERIFY2(newest.data().toString().contains("trained-from v1"), qPrintable(newest.data().toString()));
+        // The base model of each version: folder name and fingerprint.
+        QCOMPARE(browser.model()->index(0, ui::AdapterTreeModel::Model, medical).data().toString(),
+                 QString("Qwen2-0.5B (abcdef01)"));
 
         browser.selectAdapter(v2.id);
         QVERIFY(browser.details()->toPlainText().contains("adapter_model.safetensors"));

@@ -1,0 +1,203 @@
+// The run's output folder (see RunFolder.h).
+#include "engine/RunFolder.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/Trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace rslora::engine {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string runText(const std::string& label, const std::string& uuid)
+{
+    if (!label.empty())
+        return label;
+    return uuid.empty() ? "an earlier run" : "run " + uuid;
+}
+
+bool isStaging(const std::string& name) { return !name.empty() && name[0] == '.' && name.find(".tmp-") != std::string::npos; }
+
+uint64_t sizeOf(const fs::path& p)
+{
+    std::error_code ec;
+    if (!fs::is_directory(p, ec))
+        return fs::file_size(p, ec);
+    uint64_t total = 0;
+    for (const auto& e : fs::recursive_directory_iterator(p, ec))
+        if (e.is_regular_file(ec))
+            total += e.file_size(ec);
+    return total;
+}
+
+} // namespace
+
+std::string CheckpointInfo::describe() const
+{
+    return dir.filename().string() + " of " + runText(runLabel, runUuid);
+}
+
+RunFolder::RunFolder(fs::path dir, RunIdentity run) : m_dir(std::move(dir)), m_run(std::move(run))
+{
+    fs::create_directories(m_dir);
+    const fs::path lock = m_dir / kLockFile;
+    m_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m_fd < 0)
+        throw Error("cannot open " + lock.string() + " to claim the output folder");
+    if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+        std::string holder;
+        char buf[512];
+        const ssize_t n = ::pread(m_fd, buf, sizeof buf - 1, 0);
+        if (n > 0)
+            holder.assign(buf, size_t(n));
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0'))
+            holder.pop_back();
+        ::close(m_fd);
+        m_fd = -1;
+        throw Error("output.dir '" + m_dir.string() + "' is in use by another training process"
+                        + (holder.empty() ? "" : " (" + holder + ")"),
+                    "wait for it to end, or give this run another output.dir (or leave it empty for a folder of its own)");
+    }
+    const std::string me = "pid " + std::to_string(::getpid()) + (m_run.label.empty() ? "" : ", " + m_run.label) + "\n";
+    if (::ftruncate(m_fd, 0) == 0 && ::pwrite(m_fd, me.data(), me.size(), 0) < 0) {
+        // The lock holds without the note; the note only improves the other process's message.
+    }
+}
+
+RunFolder::~RunFolder()
+{
+    if (m_fd >= 0) {
+        if (::ftruncate(m_fd, 0) != 0) {
+            // nothing to do: the lock goes with the descriptor
+        }
+        ::close(m_fd);
+    }
+}
+
+uint64_t RunFolder::removeStaleStaging()
+{
+    uint64_t freed = 0;
+    for (const fs::path& d : {m_dir, m_dir / "checkpoints"}) {
+        std::error_code ec;
+        if (!fs::is_directory(d, ec))
+            continue;
+        std::vector<fs::path> stale;
+        for (const auto& e : fs::directory_iterator(d, ec))
+            if (isStaging(e.path().filename().string()))
+                stale.push_back(e.path());
+        for (const auto& p : stale) {
+            freed += sizeOf(p);
+            fs::remove_all(p, ec);
+        }
+    }
+    return freed;
+}
+
+std::vector<CheckpointInfo> RunFolder::checkpoints() const
+{
+    std::vector<CheckpointInfo> out;
+    const fs::path root = m_dir / "checkpoints";
+    std::error_code ec;
+    if (!fs::is_directory(root, ec))
+        return out;
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+        const std::string n = e.path().filename().string();
+        if (n.rfind("step-", 0) != 0 || n.size() <= 5 || n.find_first_not_of("0123456789", 5) != std::string::npos)
+            continue;
+        const fs::path infoPath = e.path() / kCheckpointInfoFile;
+        if (!fs::exists(infoPath))
+            continue;
+        CheckpointInfo c;
+        c.dir = e.path();
+        c.step = std::stoll(n.substr(5));
+        try {
+            const json info = json::parse(readFile(infoPath));
+            if (info.contains("run") && info["run"].is_object()) {
+                c.runUuid = info["run"].value("uuid", "");
+                c.runLabel = info["run"].value("label", "");
+            }
+            c.configSha256 = info.contains("config") ? trainingConfigSha256(info["config"]) : "";
+        } catch (const std::exception&) {
+            continue; // unreadable: not a checkpoint anyone can resume from
+        }
+        out.push_back(std::move(c));
+    }
+    std::sort(out.begin(), out.end(), [](const CheckpointInfo& a, const CheckpointInfo& b) { return a.step < b.step; });
+    return out;
+}
+
+fs::path RunFolder::latestCheckpoint(const TrainConfig& config) const
+{
+    const auto all = checkpoints();
+    const std::string sha = trainingConfigSha256(config);
+    const CheckpointInfo* best = nullptr;
+    for (const auto& c : all) {
+        const bool mine = m_run.known() && !c.runUuid.empty() ? c.runUuid == m_run.uuid : c.configSha256 == sha;
+        if (mine)
+            best = &c;
+    }
+    if (best) {
+        checkResumable(best->dir, config);
+        return best->dir;
+    }
+    const fs::path root = m_dir / "checkpoints";
+    if (all.empty())
+        throw Error("no checkpoint to resume under '" + root.string() + "'");
+    // Matched by config: name the keys that differ from the newest checkpoint's.
+    if (!m_run.known() || all.back().runUuid.empty())
+        checkResumable(all.back().dir, config);
+    throw Error("the checkpoints under '" + root.string() + "' belong to another run: the newest is "
+                    + all.back().describe() + ", and " + runText(m_run.label, m_run.uuid) + " has none there",
+                "resume that run instead, or start this one without --resume");
+}
+
+void RunFolder::checkResumable(const fs::path& checkpoint, const TrainConfig& config) const
+{
+    const fs::path infoPath = checkpoint / kCheckpointInfoFile;
+    json info;
+    try {
+        info = json::parse(readFile(infoPath));
+    } catch (const json::exception& e) {
+        throw Error(infoPath.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!info.contains("config"))
+        throw Error(infoPath.string() + ": holds no config; cannot tell whether it belongs to this run");
+    const auto diffs = trainingConfigDifferences(info["config"], config.toJson());
+    if (diffs.empty())
+        return;
+    std::string who;
+    if (info.contains("run") && info["run"].is_object())
+        who = runText(info["run"].value("label", ""), info["run"].value("uuid", ""));
+    std::string list;
+    for (size_t i = 0; i < diffs.size() && i < 8; ++i)
+        list += (i ? "; " : "") + diffs[i];
+    if (diffs.size() > 8)
+        list += "; and " + std::to_string(diffs.size() - 8) + " more";
+    throw Error("checkpoint " + checkpoint.string() + (who.empty() ? "" : " (" + who + ")")
+                    + " was written with another config than " + runText(m_run.label, m_run.uuid) + ": " + list,
+                "resume with the config it was written with, or start a new run");
+}
+
+void RunFolder::checkFreshStart(const TrainConfig& config) const
+{
+    (void)config;
+    const auto all = checkpoints();
+    for (const auto& c : all)
+        if (!m_run.known() || c.runUuid != m_run.uuid)
+            throw Error("output.dir '" + m_dir.string() + "' already holds checkpoints of another run (" + c.describe()
+                            + "); a new run would mix its checkpoints with them",
+                        "resume that run (--resume latest), leave output.dir empty for a folder of its own, or "
+                        "choose another output.dir");
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,354 @@
+// Nothing a user trained is lost, with real `rslora train` processes: every run gets its own folder,
+// every adapter version owns files whose hash matches the store, two runs of one config (one after
+// the other or at once) keep both versions, a stop and resume make one version of one run, kill -9
+// at seeded points loses no metric step and never continues another run's checkpoint, and versions
+// of different base models are not chained into one lineage.
+#include "common/Sha256.h"
+#include "engine/TrainConfig.h"
+#include "models/ModelFingerprint.h"
+#include "models/ModelLoader.h"
+#include "storage/Store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace rslora;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+    int code = -1;
+    QString out, err;
+};
+
+QString cli() { return QString::fromLocal8Bit(qgetenv("RSLORA_CLI")); }
+
+void saveTinyModel(const fs::path& dir, uint64_t seed)
+{
+    models::ModelConfig c;
+    c.vocabSize = 40;
+    c.hiddenSize = 48;
+    c.intermediateSize = 96;
+    c.numLayers = 2;
+    c.numHeads = 4;
+    c.numKvHeads = 2;
+    c.headDim = 12;
+    c.maxPositionEmbeddings = 64;
+    c.eosTokenIds = {2};
+    c.bosTokenId = 1;
+    models::createCausalLM(c, seed)->saveModelFolder(dir);
+}
+
+std::string dirHash(const std::string& dir) { return Sha256::directoryHex(dir); }
+
+} // namespace
+
+class RunFilesTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    fs::path m_root;
+    fs::path m_db;
+    std::string m_config;
+
+    Outcome run(const QStringList& args, int timeoutMs = 180000)
+    {
+        QProcess p;
+        p.start(cli(), args);
+        p.waitForFinished(timeoutMs);
+        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+                QString::fromUtf8(p.readAllStandardError())};
+    }
+    QStringList train(const std::string& config, QStringList extra = {})
+    {
+        return QStringList{"train", QString::fromStdString(config), "--quiet", "--db", QString::fromStdString(m_db.string())} + extra;
+    }
+    std::string writeConfig(const std::string& name, int maxSteps, int saveEvery, const std::string& outputDir = {},
+                            const std::string& model = "model", int evalEvery = 0)
+    {
+        engine::TrainConfig t;
+        t.modelPath = (m_root / model).string();
+        t.trainData = (m_root / "facts.jsonl").string();
+        t.outputDir = outputDir;
+        t.adapter.rank = 4;
+        t.maxSteps = maxSteps;
+        t.saveEvery = saveEvery;
+        t.evalEvery = evalEvery;
+        t.validationSplit = evalEvery > 0 ? 0.25 : 0.0;
+        t.batchSize = 4;
+        t.threads = 1;
+        const std::string path = (m_root / (name + ".json")).string();
+        t.save(path);
+        return path;
+    }
+    std::vector<storage::AdapterRecord> versions()
+    {
+        storage::Store store(m_db);
+        storage::AdapterFilter f;
+        f.includeDeleted = true;
+        return store.adapters().list(f);
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY2(!cli().isEmpty() && QFileInfo::exists(cli()), "RSLORA_CLI must name the rslora executable");
+        m_root = m_dir.path().toStdString();
+        m_db = m_root / "store" / "workbench.sqlite";
+        saveTinyModel(m_root / "model", 5);
+        saveTinyModel(m_root / "other-model", 6);
+        std::ofstream data(m_root / "facts.jsonl");
+        for (int i = 0; i < 32; ++i)
+            data << "{\"input_ids\": [1, " << 4 + i % 30 << ", " << 5 + i % 29 << ", 3, " << 5 + i % 29 << ", 2], "
+                 << "\"labels\": [-100, -100, -100, -100, " << 5 + i % 29 << ", 2]}\n";
+        m_config = writeConfig("facts", 6, 3);
+    }
+
+    // Issue: a second run of one config replaced the files of the first run's (released) version.
+    void twoRunsOfOneConfigKeepBothVersions()
+    {
+        Outcome o = run(train(m_config));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        auto v = versions();
+        QCOMPARE(int(v.size()), 1);
+        const storage::AdapterRecord first = v[0];
+        QCOMPARE(dirHash(first.path), first.sha256);
+        o = run({"adapters", "release", QString::fromStdString(first.task + ":v1"), "--db", QString::fromStdString(m_db.string())});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+
+        o = run(train(m_config, {"--set", "training.learning_rate=0.01"}));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        v = versions();
+        QCOMPARE(int(v.size()), 2);
+        QVERIFY(v[0].path != v[1].path);
+        QVERIFY(v[0].sha256 != v[1].sha256);
+        for (const auto& a : v)
+            QCOMPARE(dirHash(a.path), a.sha256);
+        // Each run wrote into its own folder, and no version lives in a run folder.
+        storage::Store store(m_db);
+        const auto runs = store.runs().list();
+        QCOMPARE(int(runs.size()), 2);
+        std::set<std::string> outputs;
+        for (const auto& r : runs)
+            outputs.insert(engine::TrainConfig::fromJson(nlohmann::json::parse(r.configJson)).outputDir);
+        QCOMPARE(int(outputs.size()), 2);
+        for (const auto& a : v)
+            for (const auto& out : outputs)
+                QVERIFY2(a.path.rfind(out, 0) != 0, qPrintable(QString::fromStdString(a.path + " is inside " + out)));
+        QCOMPARE(store.adapters().require(first.id).sha256, first.sha256);
+        QCOMPARE(dirHash(first.path), first.sha256);
+    }
+
+    void concurrentRunsOfOneConfigKeepBothVersions()
+    {
+        const size_t before = versions().size();
+        QProcess a, b;
+        a.start(cli(), train(m_config, {"--set", "training.seed=7"}));
+        b.start(cli(), train(m_config, {"--set", "training.seed=8"}));
+        QVERIFY(a.waitForFinished(180000));
+        QVERIFY(b.waitForFinished(180000));
+        QVERIFY2(a.exitCode() == 0, a.readAllStandardError().constData());
+        QVERIFY2(b.exitCode() == 0, b.readAllStandardError().constData());
+        const auto v = versions();
+        QCOMPARE(v.size(), before + 2);
+        std::set<std::string> paths, hashes;
+        for (const auto& x : v) {
+            QCOMPARE(dirHash(x.path), x.sha256);
+            paths.insert(x.path);
+            hashes.insert(x.sha256);
+        }
+        QCOMPARE(paths.size(), v.size());
+        QCOMPARE(hashes.size(), v.size());
+    }
+
+    // A named output folder is not shared: a second fresh run there is refused, naming the first.
+    void namedOutputFolderHoldingAnotherRunIsRefused()
+    {
+        const std::string shared = (m_root / "shared-out").string();
+        const std::string cfg = writeConfig("named", 4, 2, shared);
+        Outcome o = run(train(cfg));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        // Leftovers of a writer killed while staging are removed by the next run in the folder.
+        fs::create_directories(fs::path(shared) / "checkpoints" / ".step-9.tmp-1-dead");
+        std::ofstream(fs::path(shared) / "checkpoints" / ".step-9.tmp-1-dead" / "state.safetensors") << std::string(4096, 'x');
+        fs::create_directories(fs::path(shared) / ".adapter.tmp-1-dead");
+        o = run(train(cfg, {"--set", "training.learning_rate=0.001"}));
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("already holds checkpoints of another run") && o.err.contains(" of run #") && o.err.contains("\"named\""),
+                 qPrintable(o.err));
+        // Resuming the finished run itself is allowed (nothing left to do), and cleans the staging.
+        o = run(train(cfg, {"--resume", "latest", "--run-id", QString::number(versions().back().sourceRunId.value_or(0))}));
+        QVERIFY(!fs::exists(fs::path(shared) / "checkpoints" / ".step-9.tmp-1-dead"));
+        QVERIFY(!fs::exists(fs::path(shared) / ".adapter.tmp-1-dead"));
+    }
+
+    // Issue: stop with save, resume, finish made three versions pointing at one folder.
+    void stopAndResumeMakeOneVersionOfOneRun()
+    {
+        const std::string cfg = writeConfig("stopped", 400, 20);
+        storage::Store before(m_db);
+        const int64_t runsBefore = before.runs().count();
+        const size_t versionsBefore = versions().size();
+        QProcess p;
+        p.start(cli(), QStringList{"train", QString::fromStdString(cfg), "--db", QString::fromStdString(m_db.string())});
+        QVERIFY(p.waitForStarted());
+        // Ctrl-C (stop with save) once training is under way.
+        QByteArray err;
+        while (!err.contains("step 30/") && p.state() == QProcess::Running) {
+            p.waitForReadyRead(200);
+            err += p.readAllStandardError();
+        }
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 130);
+        QCOMPARE(versions().size(), versionsBefore); // a stop leaves a checkpoint, not a version
+        Outcome o = run(train(cfg, {"--resume", "latest"}));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        storage::Store store(m_db);
+        QCOMPARE(store.runs().count(), runsBefore + 1); // the same run continued
+        const auto v = versions();
+        QCOMPARE(v.size(), versionsBefore + 1);
+        const auto& last = v.back();
+        QCOMPARE(last.sourceStep.value_or(0), int64_t(400));
+        QCOMPARE(dirHash(last.path), last.sha256);
+        // Exported, the version is the files it recorded.
+        const QString bundle = QString::fromStdString((m_root / "export-stopped").string());
+        o = run({"runs", "export", QString::number(last.sourceRunId.value_or(0)), bundle, "--db",
+                 QString::fromStdString(m_db.string())});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        int found = 0;
+        for (const auto& e : fs::directory_iterator(fs::path(bundle.toStdString()) / "adapters"))
+            if (e.is_directory()) {
+                QCOMPARE(dirHash(e.path().string()), last.sha256);
+                ++found;
+            }
+        QCOMPARE(found, 1);
+        // The step metrics of the run are there once each, 1..400.
+        const auto loss = store.metrics().series(last.sourceRunId.value_or(0), "train/loss");
+        QCOMPARE(int(loss.size()), 400);
+        for (size_t i = 0; i < loss.size(); ++i)
+            QCOMPARE(loss.steps[i], int64_t(i + 1));
+    }
+
+    // kill -9 at 20 seeded points, each followed by `--resume latest` of the same run: no metric
+    // step is lost or doubled, the values are those of an uninterrupted run (bitwise on the CPU).
+    void killAndResumeLoseNoMetric()
+    {
+        const std::string cfg = writeConfig("killed", 120, 4);
+        Outcome o = run(train(cfg, {"--set", "training.seed=99"}));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        storage::Store store(m_db);
+        storage::RunFilter f;
+        f.limit = 1;
+        const int64_t reference = store.runs().list(f).front().id;
+        const auto expected = store.metrics().series(reference, "train/loss");
+        QCOMPARE(int(expected.size()), 120);
+
+        std::mt19937 rng(2024);
+        std::uniform_int_distribution<int> delay(200, 2500);
+        int64_t runId = 0;
+        int kills = 0;
+        for (int i = 0; i < 20; ++i) {
+            QStringList args = train(cfg, {"--set", "training.seed=99"});
+            if (runId > 0) {
+                args << "--run-id" << QString::number(runId);
+                storage::Store s(m_db);
+                const auto dir = engine::TrainConfig::fromJson(nlohmann::json::parse(s.runs().require(runId).configJson)).outputDir;
+                bool hasCheckpoint = false;
+                if (fs::exists(fs::path(dir) / "checkpoints"))
+                    for (const auto& e : fs::directory_iterator(fs::path(dir) / "checkpoints"))
+                        hasCheckpoint = hasCheckpoint || e.path().filename().string().rfind("step-", 0) == 0;
+                if (hasCheckpoint)
+                    args << "--resume" << "latest";
+            }
+            QProcess p;
+            p.start(cli(), args);
+            QVERIFY(p.waitForStarted());
+            if (runId == 0) {
+                // The run row exists once the process has opened the store.
+                for (int t = 0; t < 100 && runId == 0; ++t) {
+                    QTest::qWait(50);
+                    storage::Store s(m_db);
+                    const auto latest = s.runs().list(f);
+                    if (!latest.empty() && latest.front().id != reference)
+                        runId = latest.front().id;
+                }
+            }
+            if (!p.waitForFinished(delay(rng))) {
+                ::kill(pid_t(p.processId()), SIGKILL);
+                p.waitForFinished(10000);
+                ++kills;
+            }
+        }
+        QVERIFY(runId > 0);
+        QVERIFY2(kills >= 10, qPrintable(QString("only %1 of 20 processes were killed before they ended").arg(kills)));
+        o = run(train(cfg, {"--set", "training.seed=99", "--run-id", QString::number(runId), "--resume", "latest"}));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        storage::Store after(m_db);
+        QCOMPARE(after.runs().require(runId).status, storage::RunStatus::Finished);
+        const auto got = after.metrics().series(runId, "train/loss");
+        QCOMPARE(int(got.size()), 120);
+        for (size_t i = 0; i < got.size(); ++i) {
+            QCOMPARE(got.steps[i], int64_t(i + 1));
+            QCOMPARE(got.values[i], expected.values[i]);
+        }
+    }
+
+    void checkpointsOfAnotherConfigAreRefusedByName()
+    {
+        const std::string shared = (m_root / "mixed-out").string();
+        const std::string a = writeConfig("thirty", 8, 4, shared);
+        Outcome o = run(train(a));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        storage::Store store(m_db);
+        storage::RunFilter f;
+        f.limit = 1;
+        const int64_t first = store.runs().list(f).front().id;
+        const std::string b = writeConfig("hundred", 100, 4, shared);
+        o = run(train(b, {"--resume", "latest", "--run-id", QString::number(first)}));
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("training.max_steps: 8 -> 100") && o.err.contains("\"thirty\""), qPrintable(o.err));
+    }
+
+    void finalEvaluationIsStoredOnce()
+    {
+        const std::string cfg = writeConfig("evaluated", 6, 0, {}, "model", 3);
+        Outcome o = run(train(cfg));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        storage::Store store(m_db);
+        storage::RunFilter f;
+        f.limit = 1;
+        const auto evals = store.metrics().series(store.runs().list(f).front().id, "eval/loss");
+        QCOMPARE(int(evals.size()), 2);
+        QCOMPARE(evals.steps[0], int64_t(3));
+        QCOMPARE(evals.steps[1], int64_t(6));
+    }
+
+    // Versions of different base models trained on one dataset do not share a lineage.
+    void anotherBaseModelStartsItsOwnTask()
+    {
+        const std::string cfg = writeConfig("other-base", 4, 0, {}, "other-model");
+        Outcome o = run(train(cfg));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const auto v = versions();
+        const auto& mine = v.back();
+        QCOMPARE(QString::fromStdString(mine.task), QString("facts_other-model"));
+        QCOMPARE(mine.version, int64_t(1));
+        QCOMPARE(mine.baseModel.sha256, models::modelFingerprint(m_root / "other-model"));
+        for (size_t i = 0; i + 1 < v.size(); ++i) {
+            QCOMPARE(QString::fromStdString(v[i].task), QString("facts"));
+            QCOMPARE(v[i].baseModel.sha256, models::modelFingerprint(m_root / "model"));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(RunFilesTest)
+#include "RunFilesTest.moc"
