@@ -521,7 +521,9 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
             need(!plans.empty() || errors.size() > c.unknownKeys.size(), "no module of the model matches the adapter's targets");
             for (const auto& p : plans) {
                 const int64_t maxRank = std::min(p.module.inFeatures, p.module.outFeatures);
-                need(p.rank <= maxRank, "rank " + std::to_string(p.rank) + " for " + p.module.name + " is larger than the layer allows (min(in, out) = "
+                // Keyed by the field the rank came from, so the form shows it there.
+                const std::string field = p.rank == a.rank ? "adapter.r: " : "adapter.rank_pattern: ";
+                need(p.rank <= maxRank, field + "rank " + std::to_string(p.rank) + " for " + p.module.name + " is larger than the layer allows (min(in, out) = "
                          + std::to_string(maxRank) + ")");
                 if (p.rank > maxRank)
                     break; // one line is enough; every layer of that shape would repeat it

@@ -29,6 +29,9 @@ struct DatasetPreview {
     qint64 skipped = 0;
     QString html;            // the first samples, masked (prompt) tokens styled apart
     QString error;           // set when the file cannot be used
+    // The error comes from the model folder (its tokenizer), not from the file: the form reports it
+    // at the model field, and not at all when the model folder itself is already reported.
+    bool modelError = false;
 };
 using PreviewProvider = std::function<DatasetPreview(const QString& modelPath, const QString& dataPath, int maxSeqLen)>;
 
@@ -43,6 +46,9 @@ public:
     void refreshPreview(const QString& modelPath);
     const DatasetPreview& preview() const { return m_preview; }
     int maxSeqLen() const;
+    // Problems that stop a run before its first step, each keyed "data.train: ..." or
+    // "data.validation: ..."; a model-side problem of the preview is left to the form.
+    QStringList problems() const;
 
 Q_SIGNALS:
     void changed();
