@@ -24,6 +24,8 @@
 #include <QTextDocument>
 #include <QtTest>
 
+#include <nlohmann/json.hpp>
+
 using namespace rslora;
 
 namespace {
@@ -129,6 +131,25 @@ private Q_SLOTS:
         // Token boundaries: neighbouring tokens alternate shades, trained and masked alike.
         for (const char* shade : {"#c8e6c9", "#a5d6a7", "#eeeeee", "#dcdcdc"})
             QVERIFY2(p.html.contains(QString("background:%1").arg(shade)), shade);
+    }
+
+    void previewDecodesTokensThatDoNotMapOntoTheText() {
+        // A tokenizer that normalizes (here: lower case) encodes text its decoder cannot give back
+        // verbatim, so tokens are decoded from their ids, not shown in the vocabulary's spelling.
+        QTemporaryDir model;
+        QFile in(QString::fromStdString((demoModelDirectory() / "tokenizer.json").string()));
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        nlohmann::json tokenizer = nlohmann::json::parse(in.readAll().toStdString());
+        tokenizer["normalizer"] = {{"type", "Lowercase"}};
+        writeFile(model, "tokenizer.json", QByteArray::fromStdString(tokenizer.dump()));
+        QFile::copy(QString::fromStdString((demoModelDirectory() / "tokenizer_config.json").string()), model.filePath("tokenizer_config.json"));
+        const ui::DatasetPreview p = app::DatasetPreviewer::preview(model.path(), demoFile("facts_train.jsonl"), 256);
+        QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+        QTextDocument doc;
+        doc.setHtml(p.html);
+        const QString text = doc.toPlainText();
+        QVERIFY2(text.contains("the plural of cat is cats."), qPrintable(text));
+        QVERIFY2(!text.contains(QChar(0x0120)) && !text.contains(QChar(0x010A)), qPrintable(text));
     }
 
     void formIsRememberedAcrossRestarts() {

@@ -216,6 +216,7 @@ private Q_SLOTS:
         const QString model = writeTinyModel(dir);
         form.modelSection()->setPath(model);
         auto* source = form.findChild<QComboBox*>("model.source");
+        QVERIFY(source);
         source->setCurrentIndex(0);
         QCOMPARE(QDir(form.modelSection()->modelPath()), QDir(QString::fromStdString(demoModelDirectory().string())));
         source->setCurrentIndex(1);
