@@ -130,6 +130,33 @@ private Q_SLOTS:
         QVERIFY(!form.startButton()->isEnabled());
     }
 
+    void modelAndDataFactsAreNamedAtTheirFields() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTrainableModel(dir));
+        form.dataSection()->setPreviewProvider([](const QString&, const QString&, int) {
+            ui::DatasetPreview p;
+            p.format = "alpaca"; // read, but every sample was dropped
+            return p;
+        });
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        train->setText("/data/empty.jsonl");
+        Q_EMIT train->editingFinished();
+        form.findChild<QLineEdit*>("adapter.target_regex")->setText(".*nothing_here");
+        const QStringList problems = form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.target_regex").contains("no module of the model matches"), qPrintable(problems.join('\n')));
+        QVERIFY2(form.fieldErrors()->errorFor("data.train").contains("holds no samples"), qPrintable(problems.join('\n')));
+        QVERIFY2(form.findChild<QLabel*>("formProblems")->text().isEmpty(), qPrintable(form.findChild<QLabel*>("formProblems")->text()));
+        form.findChild<QLineEdit*>("adapter.target_regex")->clear();
+        form.findChild<QCheckBox*>("target_q_proj")->setChecked(false);
+        form.findChild<QCheckBox*>("target_v_proj")->setChecked(false);
+        form.findChild<QCheckBox*>("target_k_proj")->setChecked(false);
+        form.findChild<QCheckBox*>("target_o_proj")->setChecked(false);
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.target_modules").contains("is empty"), qPrintable(form.fieldErrors()->errorFor("adapter.target_modules")));
+        QVERIFY(!form.startButton()->isEnabled());
+    }
+
     void rankIsKeptAsTypedAndExplainedAtRank() {
         QTemporaryDir dir;
         ui::RunForm form;
