@@ -63,7 +63,8 @@ DataSection::DataSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("D
     m_previewView->setMinimumHeight(140);
     form->addRow(m_previewView);
 
-    connect(m_train, &QLineEdit::editingFinished, this, [this] { refreshPreview(m_modelPath); });
+    for (QLineEdit* e : {m_train, m_validation})
+        connect(e, &QLineEdit::editingFinished, this, [this] { refreshPreview(m_modelPath); });
     connect(m_maxLen, &QSpinBox::editingFinished, this, [this] { refreshPreview(m_modelPath); });
     for (QLineEdit* e : {m_train, m_validation})
         connect(e, &QLineEdit::textChanged, this, &DataSection::changed);
@@ -81,12 +82,18 @@ QStringList DataSection::problems() const {
     const QString validation = m_validation->text().trimmed();
     if (!validation.isEmpty() && !QFileInfo(validation).isFile())
         out << tr("data.validation: file '%1' does not exist").arg(validation);
+    else if (!validation.isEmpty() && !m_validationCheck.error.isEmpty() && !m_validationCheck.modelError)
+        out << "data.validation: " + m_validationCheck.error;
     return out;
 }
 
 void DataSection::refreshPreview(const QString& modelPath) {
     m_modelPath = modelPath;
     m_preview = DatasetPreview{};
+    m_validationCheck = DatasetPreview{};
+    const QString validation = m_validation->text().trimmed();
+    if (m_provider && !validation.isEmpty() && QFileInfo(validation).isFile())
+        m_validationCheck = m_provider(modelPath, validation, m_maxLen->value());
     const QString path = m_train->text().trimmed();
     if (path.isEmpty()) {
         m_summary->setText(tr("Choose a training file to see its samples as the model will see them."));

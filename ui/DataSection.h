@@ -42,7 +42,7 @@ public:
     void load(const engine::TrainConfig& config);
     void store(engine::TrainConfig& config) const;
     void setPreviewProvider(PreviewProvider provider) { m_provider = std::move(provider); }
-    // Re-reads the training file with the given model folder's tokenizer.
+    // Re-reads the training and validation files with the given model folder's tokenizer.
     void refreshPreview(const QString& modelPath);
     const DatasetPreview& preview() const { return m_preview; }
     int maxSeqLen() const;
@@ -65,6 +65,7 @@ private:
     QTextBrowser* m_previewView = nullptr;
     PreviewProvider m_provider;
     DatasetPreview m_preview;
+    DatasetPreview m_validationCheck; // the validation file read the same way (a run reads it first)
     QString m_modelPath;
 };
 

@@ -246,7 +246,7 @@ QStringList RunForm::validateNow() {
     m_start->setEnabled(messages.isEmpty());
     m_start->setToolTip(messages.isEmpty() ? tr("Start training (Ctrl+Enter)") : tr("Fix the problems shown in the form first"));
     updateMemoryEstimate();
-    if (!m_restoring)
+    if (!m_restoring && m_remember)
         saveState();
     return messages;
 }

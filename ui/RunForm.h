@@ -46,6 +46,9 @@ public:
 
     // The form as last edited (kept in the settings on every change), restored; false when none.
     bool restoreState();
+    // Off for forms filled by the program (the screenshot showcase), so they do not replace the
+    // user's remembered form.
+    void setRemembersState(bool remember) { m_remember = remember; }
 
     ModelSection* modelSection() const { return m_model; }
     DataSection* dataSection() const { return m_data; }
@@ -77,6 +80,7 @@ private:
     QTimer* m_validateTimer = nullptr;
     QString m_presetFolder;
     bool m_restoring = false;
+    bool m_remember = true;
 };
 
 } // namespace rslora::ui

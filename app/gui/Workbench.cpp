@@ -298,6 +298,7 @@ bool Workbench::loadDemo(QString* error) {
 }
 
 bool Workbench::prepareShowcase(int steps, QString* error) {
+    m_form->setRemembersState(false); // the showcase's form is not the user's
     if (!loadDemo(error))
         return false;
     engine::TrainConfig config = m_form->config();

@@ -157,6 +157,39 @@ private Q_SLOTS:
         QVERIFY(!form.startButton()->isEnabled());
     }
 
+    void unusableValidationFileBlocksStart() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTrainableModel(dir));
+        form.dataSection()->setPreviewProvider([](const QString& model, const QString& data, int len) {
+            ui::DatasetPreview p = usableData(model, data, len);
+            if (data.contains("broken")) {
+                p.format.clear();
+                p.error = "line 3 of broken.jsonl cannot be used";
+            }
+            return p;
+        });
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        train->setText("/data/train.jsonl");
+        Q_EMIT train->editingFinished();
+        const QString broken = dir.filePath("broken.jsonl");
+        QFile(broken).open(QIODevice::WriteOnly);
+        auto* validation = form.findChild<QLineEdit*>("data.validation.edit");
+        validation->setText(broken);
+        Q_EMIT validation->editingFinished();
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("data.validation"), QString("data.validation: line 3 of broken.jsonl cannot be used"));
+        QVERIFY(!form.startButton()->isEnabled());
+        validation->setText(dir.filePath("absent.jsonl"));
+        Q_EMIT validation->editingFinished();
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("data.validation").contains("does not exist"), qPrintable(form.fieldErrors()->errorFor("data.validation")));
+        validation->clear();
+        Q_EMIT validation->editingFinished();
+        QVERIFY(form.validateNow().isEmpty());
+        QVERIFY(form.startButton()->isEnabled());
+    }
+
     void rankIsKeptAsTypedAndExplainedAtRank() {
         QTemporaryDir dir;
         ui::RunForm form;
