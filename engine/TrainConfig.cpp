@@ -506,7 +506,7 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
                 std::string list;
                 for (const auto& s : shortNames)
                     list += (list.empty() ? "" : ", ") + s;
-                std::string msg = "unknown target module '" + t + "'";
+                std::string msg = "adapter.target_modules: unknown target module '" + t + "'";
                 const auto guess = closestName(t, shortNames);
                 if (!guess.empty())
                     msg += " (did you mean '" + guess + "'?)";
@@ -518,10 +518,13 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
                 need(l >= 0 && l < facts.numLayers, "adapter.layers_to_transform holds layer " + std::to_string(l)
                          + " but the model has layers 0.." + std::to_string(facts.numLayers - 1));
             const auto plans = planModules(a, facts.modules);
-            need(!plans.empty() || errors.size() > c.unknownKeys.size(), "no module of the model matches the adapter's targets");
+            need(!plans.empty() || errors.size() > c.unknownKeys.size(),
+                 std::string(a.targetRegex.empty() ? "adapter.target_modules" : "adapter.target_regex") + ": no module of the model matches the adapter's targets");
             for (const auto& p : plans) {
                 const int64_t maxRank = std::min(p.module.inFeatures, p.module.outFeatures);
-                need(p.rank <= maxRank, "rank " + std::to_string(p.rank) + " for " + p.module.name + " is larger than the layer allows (min(in, out) = "
+                // Keyed by the field the rank came from, so the form shows it there.
+                const std::string field = p.rank == a.rank ? "adapter.r: " : "adapter.rank_pattern: ";
+                need(p.rank <= maxRank, field + "rank " + std::to_string(p.rank) + " for " + p.module.name + " is larger than the layer allows (min(in, out) = "
                          + std::to_string(maxRank) + ")");
                 if (p.rank > maxRank)
                     break; // one line is enough; every layer of that shape would repeat it
@@ -530,13 +533,13 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     }
 
     if (facts.haveData) {
-        need(facts.train.samples > 0, "training data '" + facts.train.path + "' holds no samples");
+        need(facts.train.samples > 0, "data.train: training data '" + facts.train.path + "' holds no samples");
         need(facts.train.samples == 0 || facts.train.supervisedTokens > 0,
-             "every label in training data '" + facts.train.path + "' is masked: there is no response token to learn");
+             "data.train: every label in training data '" + facts.train.path + "' is masked: there is no response token to learn");
         if (facts.haveValidation) {
-            need(facts.validation.samples > 0, "validation data '" + facts.validation.path + "' holds no samples");
+            need(facts.validation.samples > 0, "data.validation: validation data '" + facts.validation.path + "' holds no samples");
             need(facts.validation.samples == 0 || facts.validation.supervisedTokens > 0,
-                 "every label in validation data '" + facts.validation.path + "' is masked");
+                 "data.validation: every label in validation data '" + facts.validation.path + "' is masked");
         }
     }
     return errors;

@@ -57,11 +57,47 @@ bool parseLayers(const QString& text, std::vector<int>& out) {
     return true;
 }
 
+// One rank-pattern line: "regex = rank" or "regex = rank, alpha".
+const QRegularExpression& rankRule() {
+    static const QRegularExpression rule(R"(^\s*(.+?)\s*=\s*(-?\d+)\s*(?:,\s*(-?[0-9.eE+-]+))?\s*$)");
+    return rule;
+}
+
 QString layersText(const std::vector<int>& layers) {
     QStringList parts;
     for (int l : layers)
         parts << QString::number(l);
     return parts.join(',');
+}
+
+// The method presets, by index of presetNames(): the options that make each method.
+engine::AdapterConfig presetMethod(int index) {
+    engine::AdapterConfig a;
+    a.scaling = index == 0 ? ScalingMode::AlphaOverR : ScalingMode::AlphaOverSqrtR;
+    a.init = index == 2 ? InitMode::Spectral : (index == 3 ? InitMode::Rescaled : InitMode::Lora);
+    a.parameterization = index == 4 ? Parameterization::RandomSubspace : Parameterization::Full;
+    a.balancing.enabled = index == 2;
+    return a;
+}
+
+bool near(double x, double y) { return std::abs(x - y) <= 1e-9 * std::max(1.0, std::abs(x)); }
+
+// Whether two adapters use the same method; options a method does not use are not compared.
+bool sameMethod(const engine::AdapterConfig& x, const engine::AdapterConfig& y) {
+    if (x.scaling != y.scaling || x.init != y.init || x.parameterization != y.parameterization || x.bias != y.bias ||
+        x.balancing.enabled != y.balancing.enabled || !near(x.loraPlusRatio, y.loraPlusRatio) || x.allocation != y.allocation ||
+        !x.rankPattern.empty() || !x.alphaPattern.empty())
+        return false;
+    if (x.init == InitMode::Rescaled && !near(x.initSigma, y.initSigma))
+        return false;
+    if (x.init == InitMode::Spectral && x.randomizedSvd != y.randomizedSvd)
+        return false;
+    if (x.parameterization == Parameterization::RandomSubspace && (x.subspaceDim != y.subspaceDim || x.projectionSeed != y.projectionSeed))
+        return false;
+    if (x.balancing.enabled && !(near(x.balancing.beta, y.balancing.beta) && near(x.balancing.band, y.balancing.band) &&
+                                 near(x.balancing.target, y.balancing.target)))
+        return false;
+    return true;
 }
 
 } // namespace
@@ -79,11 +115,14 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     m_preset = new QComboBox(this);
     m_preset->setObjectName("adapterPreset");
     m_preset->addItems(presetNames());
-    m_preset->setToolTip(tr("Fills the options below; change any of them afterwards (the method becomes Custom)"));
+    m_preset->setToolTip(tr("Sets the method's options (scaling, initialisation, parameterization, balancing); rank, alpha and "
+                            "dropout stay. It shows Custom while the options match no method."));
     form->addRow(tr("Method"), m_preset);
 
     m_rank = new QSpinBox(this);
-    m_rank->setRange(1, 4096);
+    // Wide on purpose: a rank typed out of bounds stays as typed and validation names it here,
+    // instead of the box snapping it to a limit without a word.
+    m_rank->setRange(0, 9999999);
     errors->addRow(form, tr("Rank r"), m_rank, "adapter.r", tr("ΔW = s·B·A with A ∈ ℝ^{r×in}, B ∈ ℝ^{out×r}"));
     m_alpha = doubleSpin(this, 0.0, 100000, 2, 1);
     errors->addRow(form, tr("Alpha α"), m_alpha, "adapter.lora_alpha", tr("Numerator of the scale s (α/r or α/√r)"));
@@ -179,13 +218,18 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     form->addRow(tr("Trainable"), m_trainable);
 
     setModules({});
-    applyPreset(1);
+    load(engine::TrainConfig{});
 
-    connect(m_preset, qOverload<int>(&QComboBox::activated), this, &AdapterSection::applyPreset);
+    connect(m_preset, qOverload<int>(&QComboBox::activated), this, [this](int index) {
+        if (index < presetNames().size() - 1)
+            applyPreset(index);
+        else
+            showMatchingPreset(); // "Custom" itself changes nothing
+    });
     auto onEdit = [this] {
         if (m_loading)
             return;
-        m_preset->setCurrentIndex(presetNames().size() - 1);
+        showMatchingPreset();
         updateEnabled();
         updateReadouts();
         Q_EMIT changed();
@@ -235,37 +279,79 @@ void AdapterSection::setModules(const std::vector<models::ModuleShape>& modules)
 }
 
 void AdapterSection::applyPreset(int index) {
+    loadMethod(presetMethod(index));
+    showMatchingPreset();
+    Q_EMIT changed();
+}
+
+void AdapterSection::loadMethod(const engine::AdapterConfig& a) {
     m_loading = true;
-    m_preset->setCurrentIndex(index);
-    engine::AdapterConfig d; // defaults, then the preset's choices
-    m_rank->setValue(index == 4 ? 8 : d.rank);
-    m_alpha->setValue(d.alpha);
-    m_scaling->setCurrentIndex(index == 0 ? 0 : 1);
-    m_init->setCurrentIndex(index == 2 ? 3 : (index == 3 ? 2 : 0));
-    m_sigma->setValue(d.initSigma);
-    m_randomizedSvd->setChecked(false);
-    m_dropout->setValue(index == 4 ? 0.0 : 0.05);
-    m_bias->setCurrentIndex(0);
-    m_parameterization->setCurrentIndex(index == 4 ? 1 : 0);
-    m_subspaceDim->setValue(d.subspaceDim);
-    m_projectionSeed->setValue(static_cast<int>(d.projectionSeed));
-    m_balance->setChecked(index == 2);
-    m_balanceBeta->setValue(d.balancing.beta);
-    m_balanceBand->setValue(d.balancing.band);
-    m_balanceTarget->setValue(d.balancing.target);
-    m_loraPlus->setValue(d.loraPlusRatio);
-    m_allocation->setCurrentIndex(0);
-    m_pattern->clear();
-    m_probeBatches->setValue(d.sensitivity.probeBatches);
+    m_scaling->setCurrentIndex(a.scaling == ScalingMode::AlphaOverSqrtR ? 1 : 0);
+    m_init->setCurrentIndex(static_cast<int>(a.init));
+    m_sigma->setValue(a.initSigma);
+    m_randomizedSvd->setChecked(a.randomizedSvd);
+    m_bias->setCurrentIndex(a.bias == engine::BiasMode::LoraOnly ? 1 : 0);
+    m_parameterization->setCurrentIndex(a.parameterization == Parameterization::RandomSubspace ? 1 : 0);
+    m_subspaceDim->setValue(a.subspaceDim);
+    m_projectionSeed->setValue(static_cast<int>(a.projectionSeed));
+    m_balance->setChecked(a.balancing.enabled);
+    m_balanceBeta->setValue(a.balancing.beta);
+    m_balanceBand->setValue(a.balancing.band);
+    m_balanceTarget->setValue(a.balancing.target);
+    m_loraPlus->setValue(a.loraPlusRatio);
+    m_allocation->setCurrentIndex(static_cast<int>(a.allocation));
+    QStringList lines;
+    for (const auto& [p, r] : a.rankPattern) {
+        QString line = QString::fromStdString(p) + " = " + QString::number(r);
+        for (const auto& [pa, al] : a.alphaPattern)
+            if (pa == p)
+                line += ", " + QString::number(al);
+        lines << line;
+    }
+    m_pattern->setPlainText(lines.join('\n'));
+    m_probeBatches->setValue(a.sensitivity.probeBatches);
     QStringList c;
-    for (int r : d.sensitivity.candidateRanks)
+    for (int r : a.sensitivity.candidateRanks)
         c << QString::number(r);
     m_candidates->setText(c.join(", "));
-    m_budget->setText("0");
+    m_budget->setText(QString::number(a.sensitivity.parameterBudget));
     m_loading = false;
     updateEnabled();
     updateReadouts();
-    Q_EMIT changed();
+}
+
+int AdapterSection::matchingPreset() const {
+    engine::TrainConfig c;
+    store(c);
+    for (int i = 0; i + 1 < presetNames().size(); ++i)
+        if (sameMethod(c.adapter, presetMethod(i)))
+            return i;
+    return presetNames().size() - 1;
+}
+
+void AdapterSection::showMatchingPreset() { m_preset->setCurrentIndex(matchingPreset()); }
+
+QStringList AdapterSection::problems() const {
+    QStringList out;
+    std::vector<int> layers;
+    if (!parseLayers(m_layers->text(), layers))
+        out << tr("adapter.layers_to_transform: '%1' is not a list of layer numbers (write e.g. 0,1,4-7)").arg(m_layers->text());
+    for (const QString& s : m_candidates->text().split(',', Qt::SkipEmptyParts)) {
+        bool ok = false;
+        s.trimmed().toInt(&ok);
+        if (!ok)
+            out << tr("adapter.sensitivity_candidate_ranks: '%1' is not a whole number").arg(s.trimmed());
+    }
+    bool ok = false;
+    const QString budget = m_budget->text().trimmed();
+    budget.toLongLong(&ok);
+    if (!budget.isEmpty() && !ok)
+        out << tr("adapter.parameter_budget: '%1' is not a whole number").arg(m_budget->text());
+    const QStringList lines = m_pattern->toPlainText().split('\n');
+    for (int i = 0; i < lines.size(); ++i)
+        if (!lines[i].trimmed().isEmpty() && !rankRule().match(lines[i]).hasMatch())
+            out << tr("adapter.rank_pattern line %1: '%2' is not 'regex = rank' or 'regex = rank, alpha'").arg(i + 1).arg(lines[i]);
+    return out;
 }
 
 void AdapterSection::updateEnabled() {
@@ -286,6 +372,8 @@ void AdapterSection::updateEnabled() {
 
 QString AdapterSection::scaleReadout() const {
     const double r = m_rank->value(), a = m_alpha->value();
+    if (r < 1)
+        return tr("rank must be at least 1");
     const bool sqrtMode = m_scaling->currentIndex() == 1;
     return tr("α/r = %1   ·   α/√r = %2   →   s = %3")
         .arg(a / r, 0, 'f', 4)
@@ -332,7 +420,7 @@ qint64 AdapterSection::trainableParameters() const {
 void AdapterSection::updateReadouts() {
     m_scale->setText(scaleReadout());
     const double sigma = m_sigma->value(), r = m_rank->value();
-    m_sigmaReadout->setText(tr("std(A) at init = σ/√r = %1").arg(sigma / std::sqrt(r), 0, 'g', 4));
+    m_sigmaReadout->setText(tr("std(A) at init = σ/√r = %1").arg(sigma / std::sqrt(std::max(1.0, r)), 0, 'g', 4));
     m_sigmaReadout->setVisible(m_init->currentIndex() == 2);
     if (m_modules.empty()) {
         m_trainable->setText(tr("choose a model to count parameters"));
@@ -355,46 +443,18 @@ void AdapterSection::showRankTable(const QString& html) {
 
 void AdapterSection::load(const engine::TrainConfig& config) {
     const auto& a = config.adapter;
+    loadMethod(a);
     m_loading = true;
     m_rank->setValue(a.rank);
     m_alpha->setValue(a.alpha);
-    m_scaling->setCurrentIndex(a.scaling == ScalingMode::AlphaOverSqrtR ? 1 : 0);
-    m_init->setCurrentIndex(static_cast<int>(a.init));
-    m_sigma->setValue(a.initSigma);
-    m_randomizedSvd->setChecked(a.randomizedSvd);
     m_dropout->setValue(a.dropout);
-    m_bias->setCurrentIndex(a.bias == engine::BiasMode::LoraOnly ? 1 : 0);
-    m_parameterization->setCurrentIndex(a.parameterization == Parameterization::RandomSubspace ? 1 : 0);
-    m_subspaceDim->setValue(a.subspaceDim);
-    m_projectionSeed->setValue(static_cast<int>(a.projectionSeed));
-    m_balance->setChecked(a.balancing.enabled);
-    m_balanceBeta->setValue(a.balancing.beta);
-    m_balanceBand->setValue(a.balancing.band);
-    m_balanceTarget->setValue(a.balancing.target);
-    m_loraPlus->setValue(a.loraPlusRatio);
-    m_allocation->setCurrentIndex(static_cast<int>(a.allocation));
-    QStringList lines;
-    for (const auto& [p, r] : a.rankPattern) {
-        QString line = QString::fromStdString(p) + " = " + QString::number(r);
-        for (const auto& [pa, al] : a.alphaPattern)
-            if (pa == p)
-                line += ", " + QString::number(al);
-        lines << line;
-    }
-    m_pattern->setPlainText(lines.join('\n'));
-    m_probeBatches->setValue(a.sensitivity.probeBatches);
-    QStringList c;
-    for (int r : a.sensitivity.candidateRanks)
-        c << QString::number(r);
-    m_candidates->setText(c.join(", "));
-    m_budget->setText(QString::number(a.sensitivity.parameterBudget));
     m_targetRegex->setText(QString::fromStdString(a.targetRegex));
     m_layers->setText(layersText(a.layersToTransform));
     const bool all = std::find(a.targetModules.begin(), a.targetModules.end(), "all-linear") != a.targetModules.end();
     for (auto it = m_targets.begin(); it != m_targets.end(); ++it)
         it.value()->setChecked(all || std::find(a.targetModules.begin(), a.targetModules.end(), it.key().toStdString()) != a.targetModules.end());
-    m_preset->setCurrentIndex(presetNames().size() - 1);
     m_loading = false;
+    showMatchingPreset();
     updateEnabled();
     updateReadouts();
 }
@@ -420,9 +480,8 @@ void AdapterSection::store(engine::TrainConfig& config) const {
     a.allocation = static_cast<RankAllocation>(m_allocation->currentIndex());
     a.rankPattern.clear();
     a.alphaPattern.clear();
-    static const QRegularExpression rule(R"(^\s*(.+?)\s*=\s*(-?\d+)\s*(?:,\s*(-?[0-9.eE+-]+))?\s*$)");
     for (const QString& line : m_pattern->toPlainText().split('\n', Qt::SkipEmptyParts)) {
-        auto m = rule.match(line);
+        auto m = rankRule().match(line);
         if (!m.hasMatch()) {
             // Kept with rank 0 so validation names the line next to the field.
             a.rankPattern.emplace_back(line.trimmed().toStdString(), 0);
@@ -441,7 +500,7 @@ void AdapterSection::store(engine::TrainConfig& config) const {
     }
     bool ok = false;
     qint64 budget = m_budget->text().trimmed().toLongLong(&ok);
-    a.sensitivity.parameterBudget = ok ? budget : -1;
+    a.sensitivity.parameterBudget = ok ? budget : (m_budget->text().trimmed().isEmpty() ? 0 : -1);
     a.targetRegex = m_targetRegex->text().trimmed().toStdString();
     a.targetModules.clear();
     for (auto it = m_targets.constBegin(); it != m_targets.constEnd(); ++it)

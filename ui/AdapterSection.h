@@ -18,6 +18,7 @@ class QPushButton;
 class QSpinBox;
 
 namespace rslora::engine {
+struct AdapterConfig;
 struct TrainConfig;
 }
 
@@ -34,9 +35,15 @@ public:
     void store(engine::TrainConfig& config) const;
     // Rebuilds the target checkboxes from the model's modules (keeps the ticked names that exist).
     void setModules(const std::vector<models::ModuleShape>& modules);
-    // Applies one of the named method presets (see presetNames()).
+    // Applies one of the named method presets (see presetNames()); rank, alpha, dropout, targets and
+    // layers stay as they are.
     void applyPreset(int index);
     static QStringList presetNames();
+    // The method preset the current options match (the last index, "Custom", when none).
+    int matchingPreset() const;
+    // Typed text that cannot be read (layer list, ranks, budget, rank pattern lines), each
+    // "adapter.<key>...: ..." naming the text as typed.
+    QStringList problems() const;
 
     QString scaleReadout() const;
     // Trainable adapter parameters for the current choices on the current modules.
@@ -51,6 +58,9 @@ Q_SIGNALS:
 private:
     void updateReadouts();
     void updateEnabled();
+    void showMatchingPreset();
+    // Sets the method options (everything but rank, alpha, dropout, targets and layers).
+    void loadMethod(const engine::AdapterConfig& a);
 
     QComboBox* m_preset = nullptr;
     QSpinBox* m_rank = nullptr;

@@ -7,6 +7,7 @@
 #include <QCheckBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -62,7 +63,8 @@ DataSection::DataSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("D
     m_previewView->setMinimumHeight(140);
     form->addRow(m_previewView);
 
-    connect(m_train, &QLineEdit::editingFinished, this, [this] { refreshPreview(m_modelPath); });
+    for (QLineEdit* e : {m_train, m_validation})
+        connect(e, &QLineEdit::editingFinished, this, [this] { refreshPreview(m_modelPath); });
     connect(m_maxLen, &QSpinBox::editingFinished, this, [this] { refreshPreview(m_modelPath); });
     for (QLineEdit* e : {m_train, m_validation})
         connect(e, &QLineEdit::textChanged, this, &DataSection::changed);
@@ -73,9 +75,25 @@ DataSection::DataSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("D
 
 int DataSection::maxSeqLen() const { return m_maxLen->value(); }
 
+QStringList DataSection::problems() const {
+    QStringList out;
+    if (!m_preview.error.isEmpty() && !m_preview.modelError)
+        out << "data.train: " + m_preview.error;
+    const QString validation = m_validation->text().trimmed();
+    if (!validation.isEmpty() && !QFileInfo(validation).isFile())
+        out << tr("data.validation: file '%1' does not exist").arg(validation);
+    else if (!validation.isEmpty() && !m_validationCheck.error.isEmpty() && !m_validationCheck.modelError)
+        out << "data.validation: " + m_validationCheck.error;
+    return out;
+}
+
 void DataSection::refreshPreview(const QString& modelPath) {
     m_modelPath = modelPath;
     m_preview = DatasetPreview{};
+    m_validationCheck = DatasetPreview{};
+    const QString validation = m_validation->text().trimmed();
+    if (m_provider && !validation.isEmpty() && QFileInfo(validation).isFile())
+        m_validationCheck = m_provider(modelPath, validation, m_maxLen->value());
     const QString path = m_train->text().trimmed();
     if (path.isEmpty()) {
         m_summary->setText(tr("Choose a training file to see its samples as the model will see them."));
@@ -87,17 +105,19 @@ void DataSection::refreshPreview(const QString& modelPath) {
         return;
     }
     m_preview = m_provider(modelPath, path, m_maxLen->value());
-    if (!m_preview.error.isEmpty()) {
-        m_summary->setText(QString("<span style='color:#c62828'>%1</span>").arg(m_preview.error.toHtmlEscaped()));
+    if (m_preview.format.isEmpty()) {
+        // The problem itself is shown under the field it concerns (the file, or the model folder).
+        m_summary->setText(tr("No preview: see the problem named above."));
         m_previewView->clear();
         return;
     }
     m_summary->setText(tr("Format <b>%1</b> · %2 samples · %3 truncated to %4 tokens%5")
-                           .arg(m_preview.format)
+                           .arg(m_preview.format.toHtmlEscaped())
                            .arg(m_preview.samples)
                            .arg(m_preview.truncated)
                            .arg(m_maxLen->value())
-                           .arg(m_preview.skipped ? tr(" · %1 malformed lines skipped").arg(m_preview.skipped) : QString()));
+                           .arg(m_preview.skipped ? tr(" · <span style='color:#c62828'>%n malformed line(s)</span>", "", int(m_preview.skipped))
+                                                  : QString()));
     m_previewView->setHtml(m_preview.html);
 }
 

@@ -29,6 +29,9 @@ struct DatasetPreview {
     qint64 skipped = 0;
     QString html;            // the first samples, masked (prompt) tokens styled apart
     QString error;           // set when the file cannot be used
+    // The error comes from the model folder (its tokenizer), not from the file: the form reports it
+    // at the model field, and not at all when the model folder itself is already reported.
+    bool modelError = false;
 };
 using PreviewProvider = std::function<DatasetPreview(const QString& modelPath, const QString& dataPath, int maxSeqLen)>;
 
@@ -39,10 +42,13 @@ public:
     void load(const engine::TrainConfig& config);
     void store(engine::TrainConfig& config) const;
     void setPreviewProvider(PreviewProvider provider) { m_provider = std::move(provider); }
-    // Re-reads the training file with the given model folder's tokenizer.
+    // Re-reads the training and validation files with the given model folder's tokenizer.
     void refreshPreview(const QString& modelPath);
     const DatasetPreview& preview() const { return m_preview; }
     int maxSeqLen() const;
+    // Problems that stop a run before its first step, each keyed "data.train: ..." or
+    // "data.validation: ..."; a model-side problem of the preview is left to the form.
+    QStringList problems() const;
 
 Q_SIGNALS:
     void changed();
@@ -59,6 +65,7 @@ private:
     QTextBrowser* m_previewView = nullptr;
     PreviewProvider m_provider;
     DatasetPreview m_preview;
+    DatasetPreview m_validationCheck; // the validation file read the same way (a run reads it first)
     QString m_modelPath;
 };
 

@@ -17,6 +17,8 @@ void FieldErrors::addRow(QFormLayout* layout, const QString& label, QWidget* fie
     auto* error = new QLabel(box);
     error->setObjectName("error_" + key);
     error->setWordWrap(true);
+    // Messages quote what the user typed (paths, regexes, "<think>"): never read as markup.
+    error->setTextFormat(Qt::PlainText);
     error->setStyleSheet("color: #c62828;");
     error->hide();
     v->addWidget(error);

@@ -72,13 +72,13 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
     m_info->setTextFormat(Qt::RichText);
     form->addRow(m_info);
 
-    connect(m_source, qOverload<int>(&QComboBox::currentIndexChanged), this, [this](int i) {
-        m_path->setEnabled(i == 1);
-        if (i == 0)
-            m_path->setText(QString::fromStdString(demoModelDirectory().string()));
+    m_source->setObjectName("model.source");
+    connect(m_source, qOverload<int>(&QComboBox::currentIndexChanged), this, &ModelSection::onSourceChanged);
+    connect(m_path, &QLineEdit::editingFinished, this, [this] {
+        if (!usesDemo())
+            m_localPath = modelPath();
         readModel();
     });
-    connect(m_path, &QLineEdit::editingFinished, this, &ModelSection::readModel);
     connect(browseButton, &QPushButton::clicked, this, &ModelSection::browse);
     m_path->setText(QString::fromStdString(demoModelDirectory().string()));
     m_path->setEnabled(false);
@@ -87,14 +87,33 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
 
 QString ModelSection::modelPath() const { return m_path->text().trimmed(); }
 
+bool ModelSection::usesDemo() const { return m_source->currentIndex() == 0; }
+
+void ModelSection::onSourceChanged(int index) {
+    m_path->setEnabled(index == 1);
+    // The demo's folder never replaces the user's own: switching back to Local brings it back.
+    m_path->setText(index == 0 ? QString::fromStdString(demoModelDirectory().string()) : m_localPath);
+    readModel();
+}
+
+void ModelSection::setLocalFolder(const QString& path) {
+    m_localPath = path;
+    if (!usesDemo() && modelPath() != path) {
+        m_path->setText(path);
+        readModel();
+    }
+}
+
 void ModelSection::setPath(const QString& path) {
     QString demo = QString::fromStdString(demoModelDirectory().string());
     {
         QSignalBlocker block(m_source);
-        m_source->setCurrentIndex(QDir(path) == QDir(demo) ? 0 : 1);
+        m_source->setCurrentIndex(!path.isEmpty() && QDir(path) == QDir(demo) ? 0 : 1);
     }
     m_path->setEnabled(m_source->currentIndex() == 1);
     m_path->setText(path);
+    if (!usesDemo())
+        m_localPath = path;
     readModel();
 }
 
@@ -126,9 +145,9 @@ void ModelSection::readModel() {
     if (dir.isEmpty()) {
         m_loadError = tr("choose a model folder");
     } else if (!d.exists()) {
-        m_loadError = tr("folder %1 does not exist").arg(dir);
+        m_loadError = tr("folder '%1' does not exist").arg(dir);
     } else if (!d.exists("config.json")) {
-        m_loadError = tr("%1 has no config.json: is it a Hugging Face model folder?").arg(dir);
+        m_loadError = tr("'%1' has no config.json: is it a Hugging Face model folder?").arg(dir);
     } else {
         try {
             m_config = models::ModelConfig::fromFile(d.filePath("config.json").toStdString());
@@ -139,22 +158,35 @@ void ModelSection::readModel() {
         for (const QFileInfo& f : d.entryInfoList({"*.safetensors"}, QDir::Files))
             m_weightBytes += f.size();
     }
+    // Problems are shown once, under the folder field (problems()); this line shows what was read.
     if (!m_config) {
-        m_info->setText(QString("<span style='color:#c62828'>%1</span>").arg(m_loadError.toHtmlEscaped()));
+        m_info->clear();
+        m_info->hide();
     } else {
         const auto& c = *m_config;
-        QStringList notes;
+        QString note;
         if (!d.exists("tokenizer.json"))
-            notes << tr("no tokenizer.json: datasets cannot be tokenized with this folder");
-        if (m_weightBytes == 0)
-            notes << tr("no *.safetensors weights found");
+            note = "<br><span style='color:#8d6e00'>" +
+                   tr("no tokenizer.json: only pre-tokenized datasets (input_ids, labels) can be used with this folder").toHtmlEscaped() +
+                   "</span>";
         m_info->setText(tr("<b>%1</b> · %2 parameters · %3 layers · hidden %4 · heads %5/%6 · vocab %7 · weights %8 (%9 on disk)%10")
-                            .arg(QString::fromStdString(c.architecture), humanCount(c.parameterCount()))
+                            .arg(QString::fromStdString(c.architecture).toHtmlEscaped(), humanCount(c.parameterCount()))
                             .arg(c.numLayers).arg(c.hiddenSize).arg(c.numHeads).arg(c.numKvHeads).arg(c.vocabSize)
-                            .arg(QString::fromStdString(c.torchDtype), QLocale().formattedDataSize(m_weightBytes))
-                            .arg(notes.isEmpty() ? QString() : "<br><span style='color:#c62828'>" + notes.join("<br>").toHtmlEscaped() + "</span>"));
+                            .arg(QString::fromStdString(c.torchDtype).toHtmlEscaped(), QLocale().formattedDataSize(m_weightBytes))
+                            .arg(note));
+        m_info->show();
     }
     Q_EMIT modelChanged();
+}
+
+QStringList ModelSection::problems() const {
+    QStringList out;
+    if (!m_loadError.isEmpty())
+        out << "model.path: " + m_loadError;
+    else if (m_config && m_weightBytes == 0)
+        out << tr("model.path: '%1' has no *.safetensors weights (config.json alone describes the model but cannot be trained)")
+                   .arg(modelPath());
+    return out;
 }
 
 qint64 ModelSection::estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const {

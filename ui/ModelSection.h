@@ -34,6 +34,12 @@ public:
     const std::vector<models::ModuleShape>& modules() const { return m_modules; }
     QString modelPath() const;
     QString loadError() const { return m_loadError; }
+    // Problems that stop a run before its first step, each "model.path: ..." (empty when none).
+    QStringList problems() const;
+    bool usesDemo() const;
+    // The folder the "Local" source shows; kept while the demo is chosen.
+    QString localFolder() const { return m_localPath; }
+    void setLocalFolder(const QString& path);
     // Training memory estimate in bytes for a given trainable parameter count, batch and length.
     qint64 estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const;
     void setPath(const QString& path);
@@ -47,6 +53,7 @@ protected:
 
 private:
     void readModel();
+    void onSourceChanged(int index);
     void browse();
 
     QComboBox* m_source = nullptr;
@@ -57,6 +64,7 @@ private:
     std::optional<models::ModelConfig> m_config;
     std::vector<models::ModuleShape> m_modules;
     QString m_loadError;
+    QString m_localPath;
     qint64 m_weightBytes = 0;
 };
 

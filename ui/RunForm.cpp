@@ -4,6 +4,7 @@
 #include "ui/DataSection.h"
 #include "ui/FieldErrors.h"
 #include "ui/ModelSection.h"
+#include "ui/Preference.h"
 #include "ui/TrainingSection.h"
 
 #include "common/AtomicFile.h"
@@ -20,6 +21,7 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QSet>
 #include <QTimer>
 #include <QVBoxLayout>
 
@@ -32,6 +34,43 @@ QString presetFileName(const QString& name) {
     for (QChar c : name)
         safe += (c.isLetterOrNumber() || c == '-' || c == '_' || c == ' ') ? c : QChar('_');
     return safe.trimmed() + ".json";
+}
+
+const Preference<QString> kLastForm{"form/lastConfig", {}};
+const Preference<QString> kLocalModelFolder{"form/localModelFolder", {}};
+
+// The built-in recipes, in the order the preset list shows them.
+struct Recipe {
+    const char* name;
+    void (*apply)(engine::TrainConfig&);
+};
+const Recipe kRecipes[] = {
+    {QT_TRANSLATE_NOOP("RunForm", "LoRA baseline"),
+     [](engine::TrainConfig& c) {
+         c.adapter.scaling = engine::ScalingMode::AlphaOverR;
+         c.adapter.rank = 8;
+         c.adapter.alpha = 16;
+     }},
+    {QT_TRANSLATE_NOOP("RunForm", "rsLoRA r16"),
+     [](engine::TrainConfig& c) {
+         c.adapter.scaling = engine::ScalingMode::AlphaOverSqrtR;
+         c.adapter.rank = 16;
+         c.adapter.alpha = 16;
+     }},
+    {QT_TRANSLATE_NOOP("RunForm", "Spectral + balancing"),
+     [](engine::TrainConfig& c) {
+         c.adapter.scaling = engine::ScalingMode::AlphaOverSqrtR;
+         c.adapter.init = engine::InitMode::Spectral;
+         c.adapter.balancing.enabled = true;
+     }},
+};
+
+// The config key a message starts with ("training.learning_rate" of "training.learning_rate: ...").
+QString messageKey(const QString& message) {
+    int end = 0;
+    while (end < message.size() && (message[end].isLetterOrNumber() || message[end] == '_' || message[end] == '.'))
+        ++end;
+    return message.left(end);
 }
 } // namespace
 
@@ -64,6 +103,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_problems = new QLabel(this);
     m_problems->setObjectName("formProblems");
     m_problems->setWordWrap(true);
+    m_problems->setTextFormat(Qt::PlainText);
     m_problems->setStyleSheet("color: #c62828;");
     outer->addWidget(m_problems);
 
@@ -74,11 +114,17 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     bar->addWidget(new QLabel(tr("Preset"), this));
     m_presets = new QComboBox(this);
     m_presets->setObjectName("presets");
-    m_presets->setMinimumWidth(140);
+    m_presets->setMinimumWidth(160);
+    m_presets->setPlaceholderText(tr("choose a preset"));
     bar->addWidget(m_presets);
+    m_presets->setToolTip(tr("Built-in recipes first, then the presets you saved"));
     auto* load = new QPushButton(tr("Load"), this);
+    load->setObjectName("loadPreset");
     auto* save = new QPushButton(tr("Save…"), this);
     auto* duplicate = new QPushButton(tr("Duplicate…"), this);
+    auto* reset = new QPushButton(tr("Reset to defaults"), this);
+    reset->setObjectName("resetForm");
+    reset->setToolTip(tr("Adapter and training options back to their defaults; the model, data files and target modules stay"));
     auto* copyCli = new QPushButton(tr("Copy CLI command"), this);
     copyCli->setObjectName("copyCli");
     copyCli->setToolTip(tr("Copies the equivalent `rslora train` invocation with its config"));
@@ -87,7 +133,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_start->setDefault(true);
     m_start->setShortcut(QKeySequence("Ctrl+Return"));
     m_start->setToolTip(tr("Start training (Ctrl+Enter)"));
-    for (QPushButton* b : {load, save, duplicate, copyCli, m_start})
+    for (QPushButton* b : {load, save, duplicate, reset, copyCli, m_start})
         bar->addWidget(b);
     outer->addLayout(bar);
 
@@ -108,6 +154,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
         if (validateNow().isEmpty())
             Q_EMIT startRequested(config());
     });
+    connect(reset, &QPushButton::clicked, this, &RunForm::resetToDefaults);
     connect(copyCli, &QPushButton::clicked, this, [this] { QApplication::clipboard()->setText(cliCommand()); });
     connect(load, &QPushButton::clicked, this, [this] {
         QString error;
@@ -122,7 +169,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     });
     connect(duplicate, &QPushButton::clicked, this, [this] {
         const QString from = m_presets->currentText();
-        if (from.isEmpty())
+        if (from.isEmpty() || m_presets->currentIndex() < 0)
             return;
         QString name = QInputDialog::getText(this, tr("Duplicate preset"), tr("New name"), QLineEdit::Normal, from + tr(" copy"));
         QString error;
@@ -132,6 +179,9 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
 
     setPresetFolder(QString::fromStdString((dataDirectory() / "presets").string()));
     m_adapter->setModules(m_model->modules());
+    // The model section read its folder before these connections existed: hand the data section
+    // the model path now, or a training file chosen first is read without a tokenizer.
+    m_data->refreshPreview(m_model->modelPath());
     scheduleValidation();
 }
 
@@ -157,6 +207,17 @@ void RunForm::scheduleValidation() { m_validateTimer->start(); }
 
 QStringList RunForm::validateNow() {
     engine::TrainConfig c = config();
+    // What each section found in the text as typed comes first; the engine's check of the same
+    // key would only describe the placeholder value the section stored for it.
+    QStringList own = m_model->problems();
+    const DatasetPreview& p = m_data->preview();
+    if (p.modelError && own.isEmpty())
+        own << "model.path: " + p.error;
+    own << m_data->problems() << m_adapter->problems() << m_training->problems();
+    QSet<QString> covered;
+    for (const QString& m : std::as_const(own))
+        covered.insert(messageKey(m));
+
     engine::ValidationFacts facts;
     if (m_model->modelConfig()) {
         facts.haveModel = true;
@@ -164,7 +225,6 @@ QStringList RunForm::validateNow() {
         for (const auto& m : m_model->modules())
             facts.modules.push_back({m.name, m.shortName, m.layer, m.inFeatures, m.outFeatures});
     }
-    const DatasetPreview& p = m_data->preview();
     if (p.error.isEmpty() && !p.format.isEmpty()) {
         facts.haveData = true;
         facts.train.path = c.trainData;
@@ -174,20 +234,72 @@ QStringList RunForm::validateNow() {
     // The workbench picks the output folder when the field is empty.
     if (c.outputDir.empty())
         c.outputDir = "(automatic)";
-    QStringList messages;
-    for (const auto& m : engine::validate(c, facts))
-        messages << QString::fromStdString(m);
-    if (!m_model->loadError().isEmpty() && !c.modelPath.empty())
-        messages.prepend("model.path: " + m_model->loadError());
-    if (!p.error.isEmpty())
-        messages << "data.train: " + p.error;
+    QStringList messages = own;
+    for (const auto& m : engine::validate(c, facts)) {
+        const QString message = QString::fromStdString(m);
+        if (!covered.contains(messageKey(message)))
+            messages << message;
+    }
     QStringList unplaced = m_errors->show(messages);
     m_problems->setText(unplaced.join('\n'));
     m_problems->setVisible(!unplaced.isEmpty());
     m_start->setEnabled(messages.isEmpty());
     m_start->setToolTip(messages.isEmpty() ? tr("Start training (Ctrl+Enter)") : tr("Fix the problems shown in the form first"));
     updateMemoryEstimate();
+    if (!m_restoring && m_remember)
+        saveState();
     return messages;
+}
+
+void RunForm::saveState() const {
+    kLastForm.set(QString::fromStdString(config().toJson().dump()));
+    kLocalModelFolder.set(m_model->localFolder());
+}
+
+bool RunForm::restoreState() {
+    const QString json = kLastForm.get();
+    const QString local = kLocalModelFolder.get();
+    if (json.isEmpty())
+        return false;
+    try {
+        const engine::TrainConfig c = engine::TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()));
+        m_restoring = true;
+        m_model->setLocalFolder(local);
+        setConfig(c);
+        m_model->setLocalFolder(local.isEmpty() ? m_model->localFolder() : local);
+        m_restoring = false;
+    } catch (const std::exception&) {
+        m_restoring = false;
+        return false; // settings from an incompatible version: start from the defaults
+    }
+    return true;
+}
+
+void RunForm::applyRecipe(engine::TrainConfig recipe) {
+    const engine::TrainConfig now = config();
+    recipe.modelPath = now.modelPath;
+    recipe.device = now.device;
+    recipe.threads = now.threads;
+    recipe.trainData = now.trainData;
+    recipe.validationData = now.validationData;
+    recipe.validationSplit = now.validationSplit;
+    recipe.maxSeqLen = now.maxSeqLen;
+    recipe.outputDir = now.outputDir;
+    recipe.adapter.targetModules = now.adapter.targetModules;
+    recipe.adapter.targetRegex = now.adapter.targetRegex;
+    recipe.adapter.layersToTransform = now.adapter.layersToTransform;
+    const QString local = m_model->localFolder();
+    setConfig(recipe);
+    m_model->setLocalFolder(local);
+}
+
+void RunForm::resetToDefaults() { applyRecipe(engine::TrainConfig{}); }
+
+QStringList RunForm::builtinPresetNames() {
+    QStringList names;
+    for (const Recipe& r : kRecipes)
+        names << tr(r.name);
+    return names;
 }
 
 void RunForm::updateMemoryEstimate() {
@@ -219,13 +331,22 @@ QStringList RunForm::presetNames() const {
 void RunForm::refreshPresets() {
     const QString current = m_presets->currentText();
     m_presets->clear();
-    m_presets->addItems(presetNames());
-    int i = m_presets->findText(current);
-    if (i >= 0)
-        m_presets->setCurrentIndex(i);
+    m_presets->addItems(builtinPresetNames());
+    const QStringList saved = presetNames();
+    if (!saved.isEmpty()) {
+        m_presets->insertSeparator(m_presets->count());
+        m_presets->addItems(saved);
+    }
+    // No preset is shown as chosen until the user picks one: the form need not match any.
+    m_presets->setCurrentIndex(current.isEmpty() ? -1 : m_presets->findText(current));
 }
 
 bool RunForm::savePreset(const QString& name, QString* error) {
+    if (builtinPresetNames().contains(name.trimmed())) {
+        if (error)
+            *error = tr("'%1' is a built-in preset; save under another name").arg(name.trimmed());
+        return false;
+    }
     try {
         QDir().mkpath(m_presetFolder);
         writeFileAtomic(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString(), config().toJson().dump(2) + "\n");
@@ -240,6 +361,13 @@ bool RunForm::savePreset(const QString& name, QString* error) {
 }
 
 bool RunForm::loadPreset(const QString& name, QString* error) {
+    const int builtin = builtinPresetNames().indexOf(name);
+    if (builtin >= 0) {
+        engine::TrainConfig recipe;
+        kRecipes[builtin].apply(recipe);
+        applyRecipe(recipe);
+        return true;
+    }
     try {
         engine::TrainConfig c = engine::TrainConfig::load(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString());
         setConfig(c);
@@ -252,8 +380,18 @@ bool RunForm::loadPreset(const QString& name, QString* error) {
 }
 
 bool RunForm::duplicatePreset(const QString& name, const QString& newName, QString* error) {
+    if (builtinPresetNames().contains(newName.trimmed())) {
+        if (error)
+            *error = tr("'%1' is a built-in preset; choose another name").arg(newName.trimmed());
+        return false;
+    }
     try {
-        engine::TrainConfig c = engine::TrainConfig::load(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString());
+        engine::TrainConfig c;
+        const int builtin = builtinPresetNames().indexOf(name);
+        if (builtin >= 0)
+            kRecipes[builtin].apply(c);
+        else
+            c = engine::TrainConfig::load(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString());
         writeFileAtomic(QDir(m_presetFolder).filePath(presetFileName(newName)).toStdString(), c.toJson().dump(2) + "\n");
     } catch (const std::exception& e) {
         if (error)

@@ -1,5 +1,6 @@
 // The new-run form: model, data, adapter and training sections; validation shown next to each field
-// before Start; presets (save, load, duplicate) and "Copy CLI command".
+// before Start; presets (built-in ones, and saved ones to load and duplicate), "Reset to defaults",
+// "Copy CLI command"; the last form is remembered in the settings and restored on request.
 #pragma once
 
 #include "engine/TrainConfig.h"
@@ -37,6 +38,17 @@ public:
     bool savePreset(const QString& name, QString* error = nullptr);
     bool loadPreset(const QString& name, QString* error = nullptr);
     bool duplicatePreset(const QString& name, const QString& newName, QString* error = nullptr);
+    // Recipes that come with the workbench; they set adapter and training options and keep the model,
+    // data, output folder and target modules.
+    static QStringList builtinPresetNames();
+    // Adapter and training options back to their defaults (model, data and targets stay).
+    void resetToDefaults();
+
+    // The form as last edited (kept in the settings on every change), restored; false when none.
+    bool restoreState();
+    // Off for forms filled by the program (the screenshot showcase), so they do not replace the
+    // user's remembered form.
+    void setRemembersState(bool remember) { m_remember = remember; }
 
     ModelSection* modelSection() const { return m_model; }
     DataSection* dataSection() const { return m_data; }
@@ -52,6 +64,9 @@ private:
     void scheduleValidation();
     void refreshPresets();
     void updateMemoryEstimate();
+    void saveState() const;
+    // Keeps model, data, output folder and targets of the current form, everything else from `recipe`.
+    void applyRecipe(engine::TrainConfig recipe);
 
     FieldErrors* m_errors = nullptr;
     ModelSection* m_model = nullptr;
@@ -64,6 +79,8 @@ private:
     QPushButton* m_start = nullptr;
     QTimer* m_validateTimer = nullptr;
     QString m_presetFolder;
+    bool m_restoring = false;
+    bool m_remember = true;
 };
 
 } // namespace rslora::ui

@@ -80,6 +80,18 @@ TrainingSection::TrainingSection(FieldErrors* errors, QWidget* parent) : QGroupB
 
 int TrainingSection::batchSize() const { return m_batch->value(); }
 
+QStringList TrainingSection::problems() const {
+    QStringList out;
+    const QString lr = m_lr->text().trimmed();
+    bool ok = false;
+    lr.toDouble(&ok);
+    if (lr.isEmpty())
+        out << tr("training.learning_rate is empty: enter a number such as 2e-4");
+    else if (!ok)
+        out << tr("training.learning_rate: '%1' is not a number (write e.g. 2e-4 or 0.0002)").arg(m_lr->text());
+    return out;
+}
+
 void TrainingSection::load(const engine::TrainConfig& c) {
     m_mode->setCurrentIndex(c.mode == engine::TrainMode::Full ? 1 : 0);
     m_lr->setText(QString::number(c.learningRate, 'g', 6));

@@ -23,6 +23,8 @@ public:
     void load(const engine::TrainConfig& config);
     void store(engine::TrainConfig& config) const;
     int batchSize() const;
+    // Typed values that are not numbers, each "training.<key>: ..." naming the text as typed.
+    QStringList problems() const;
 
 Q_SIGNALS:
     void changed();

@@ -6,6 +6,10 @@
 #include "models/tokenizer/Tokenizer.h"
 
 #include <QFileInfo>
+#include <QRegularExpression>
+
+#include <algorithm>
+#include <optional>
 
 namespace rslora::app {
 
@@ -23,6 +27,60 @@ bool DatasetPreviewer::isPreTokenized(const QString& dataPath) {
     return tokenized;
 }
 
+namespace {
+
+// Token boundaries: neighbouring tokens alternate between two shades of their kind.
+QString tokenSpan(const QString& text, bool trained, size_t index, const QString& title) {
+    static const char* masked[] = {"#eeeeee", "#dcdcdc"};
+    static const char* learned[] = {"#c8e6c9", "#a5d6a7"};
+    QString html = text.toHtmlEscaped();
+    html.replace("\n", "<br>");
+    return QString("<span style='background:%1; color:%2' title='%3'>%4</span>")
+        .arg(trained ? learned[index % 2] : masked[index % 2], trained ? "#1b5e20" : "#616161", title.toHtmlEscaped(), html);
+}
+
+QString legend(const QString& what) {
+    return QObject::tr("<p style='color:gray'>%1 <span style='background:#eeeeee'>Grey</span> tokens are prompt (masked, label −100); "
+                       "<span style='background:#c8e6c9'>green</span> tokens are trained. Shades alternate at each token boundary.</p>")
+        .arg(what);
+}
+
+// Counts of a file without one usable sample: its lines that cannot be read or built, with messages.
+models::BuildStats unusableLines(const models::SampleBuilder& builder, const QString& dataPath) {
+    models::BuildStats stats;
+    auto problem = [&stats](const std::string& message) {
+        ++stats.skipped;
+        if (stats.problems.size() < 20)
+            stats.problems.push_back(message);
+    };
+    models::JsonlReader::read(
+        dataPath.toStdString(), models::MalformedLinePolicy::Skip,
+        [&](const models::JsonRecord& record) {
+            ++stats.records;
+            try {
+                const models::TokenizedSample s = builder.buildSft(record.value, record.where);
+                if (std::none_of(s.labels.begin(), s.labels.end(), [](int64_t l) { return l != models::kIgnoreIndex; }))
+                    ++stats.droppedWithoutTargets;
+            } catch (const std::exception& e) {
+                problem(e.what());
+            }
+        },
+        [&](std::size_t, const std::string& message) { problem(message); });
+    return stats;
+}
+
+} // namespace
+
+QString DatasetPreviewer::plainMessage(const std::string& message) {
+    QString m = QString::fromStdString(message);
+    static const QRegularExpression library(R"(\[json\.exception\.[a-z_]+\.\d+\]\s*)");
+    static const QRegularExpression position(R"(parse error at line \d+, column (\d+):\s*)");
+    m.remove(library);
+    m.replace(position, "at column \\1: ");
+    m.replace("invalid JSON: at column", "invalid JSON at column");
+    return m;
+}
+
 ui::DatasetPreview DatasetPreviewer::previewTokenized(const QString& modelPath, const QString& dataPath, int maxSeqLen, int shown) {
     ui::DatasetPreview out;
     out.format = "tokenized";
@@ -37,16 +95,17 @@ ui::DatasetPreview DatasetPreviewer::previewTokenized(const QString& modelPath, 
         tokenizer = models::Tokenizer::load(modelPath.toStdString());
     } catch (const std::exception&) {
     }
-    QString html = QObject::tr("<p style='color:gray'>Pre-tokenized samples. Shaded ids are masked (label −100); "
-                               "<span style='background:#c8e6c9'>highlighted</span> ids are trained.</p>");
+    QString html = legend(QObject::tr("Pre-tokenized samples%1.").arg(tokenizer ? QString() : QObject::tr(" (ids: the model folder has no tokenizer)")));
     for (int i = 0; i < shown && i < static_cast<int>(examples.size()); ++i) {
         const auto& e = examples[static_cast<size_t>(i)];
-        html += QObject::tr("<p><b>sample %1</b> · %2 tokens<br><span style='font-family:monospace'>").arg(i + 1).arg(e.ids.size());
+        html += QObject::tr("<p><b>sample %1</b> · %2 tokens<br><span style='font-family:monospace; white-space:pre-wrap'>").arg(i + 1).arg(e.ids.size());
+        std::optional<models::DecodeStream> stream;
+        if (tokenizer)
+            stream.emplace(*tokenizer, false);
         for (size_t t = 0; t < e.ids.size(); ++t) {
             const bool trained = t < e.labels.size() && e.labels[t] != models::kIgnoreIndex;
-            QString piece = tokenizer ? QString::fromStdString(tokenizer->decode({e.ids[t]})) : QString::number(e.ids[t]) + " ";
-            html += QString("<span style='background:%1; color:%2'>%3</span>")
-                        .arg(trained ? "#c8e6c9" : "#eeeeee", trained ? "#1b5e20" : "#757575", piece.toHtmlEscaped());
+            const QString piece = stream ? QString::fromStdString(stream->step(e.ids[t])) : QString::number(e.ids[t]) + " ";
+            html += tokenSpan(piece, trained, t, QString("id %1").arg(e.ids[t]));
         }
         html += "</span></p>";
     }
@@ -56,49 +115,94 @@ ui::DatasetPreview DatasetPreviewer::previewTokenized(const QString& modelPath, 
 
 ui::DatasetPreview DatasetPreviewer::preview(const QString& modelPath, const QString& dataPath, int maxSeqLen, int shown) {
     ui::DatasetPreview out;
-    if (!QFileInfo::exists(dataPath)) {
-        out.error = QObject::tr("%1 does not exist").arg(dataPath);
+    if (!QFileInfo(dataPath).isFile()) {
+        out.error = QObject::tr("file '%1' does not exist").arg(dataPath);
         return out;
     }
     try {
         if (isPreTokenized(dataPath))
             return previewTokenized(modelPath, dataPath, maxSeqLen, shown);
-        models::Tokenizer tokenizer = models::Tokenizer::load(modelPath.toStdString());
+    } catch (const std::exception& e) {
+        out.format.clear();
+        out.error = plainMessage(e.what());
+        return out;
+    }
+    std::optional<models::Tokenizer> tokenizer;
+    try {
+        tokenizer = models::Tokenizer::load(modelPath.toStdString());
+    } catch (const std::exception& e) {
+        out.error = QObject::tr("%1: a text dataset (%2) is tokenized with the model's tokenizer.json; use a folder "
+                                "that has one, or pre-tokenized JSONL (input_ids, labels)")
+                        .arg(plainMessage(e.what()), QFileInfo(dataPath).fileName());
+        out.modelError = true;
+        return out;
+    }
+    try {
         models::SampleBuilderOptions options;
         options.maxLength = static_cast<std::size_t>(std::max(0, maxSeqLen));
         options.malformed = models::MalformedLinePolicy::Skip;
-        models::SampleBuilder builder(tokenizer, options);
-        models::SftDataset all = builder.loadSft(dataPath.toStdString());
-        out.format = QString::fromLatin1(models::sampleFormatName(all.stats.format));
+        models::SampleBuilder builder(*tokenizer, options);
+        models::SftDataset all;
+        try {
+            all = builder.loadSft(dataPath.toStdString());
+        } catch (const std::exception&) {
+            all.stats = unusableLines(builder, dataPath); // no usable sample: find out line by line why
+        }
         out.samples = static_cast<qint64>(all.stats.samples);
         out.truncated = static_cast<qint64>(all.stats.truncatedSamples);
         out.skipped = static_cast<qint64>(all.stats.skipped);
-        if (all.stats.samples == 0) {
-            out.error = QObject::tr("%1 has no usable samples%2").arg(dataPath,
-                all.stats.problems.empty() ? QString() : ": " + QString::fromStdString(all.stats.problems.front()));
-            return out;
+        const QString file = QFileInfo(dataPath).fileName();
+        if (all.stats.skipped > 0) {
+            // Training reads every line and stops at the first unusable one, so any is an error.
+            static const QRegularExpression lineNumber(R"( (line|element) (\d+))");
+            QStringList lines;
+            for (const auto& p : all.stats.problems) {
+                const auto m = lineNumber.match(QString::fromStdString(p));
+                if (m.hasMatch())
+                    lines << m.captured(2);
+            }
+            QString list = (lines.size() == 1 ? QObject::tr("line ") : QObject::tr("lines ")) + lines.join(", ");
+            if (all.stats.skipped > static_cast<std::size_t>(lines.size()))
+                list += QObject::tr(" and %1 more").arg(all.stats.skipped - static_cast<std::size_t>(lines.size()));
+            const QString first = all.stats.problems.empty() ? QString() : plainMessage(all.stats.problems.front());
+            if (all.stats.samples == 0)
+                out.error = QObject::tr("no line of %1 is a usable sample (%2 cannot be used). %3").arg(file, list, first);
+            else
+                out.error = QObject::tr("%1 of %2 cannot be used, and a run stops at the first; fix or remove %3. %4")
+                                .arg(list, file, all.stats.skipped == 1 ? QObject::tr("it") : QObject::tr("them"), first);
+        } else if (all.stats.samples == 0) {
+            out.error = QObject::tr("%1 holds no usable samples%2")
+                            .arg(file, all.stats.droppedWithoutTargets ? QObject::tr(": every sample's labels are masked") : QString());
         }
-        QString html = QObject::tr("<p style='color:gray'>Shaded tokens are prompt (masked, label −100); "
-                                   "<span style='background:#c8e6c9'>highlighted</span> tokens are trained.</p>");
+        if (all.stats.samples == 0)
+            return out;
+        out.format = QString::fromLatin1(models::sampleFormatName(all.stats.format));
+        QString html = legend(QString());
         int count = 0;
         models::JsonlReader::read(
             dataPath.toStdString(), models::MalformedLinePolicy::Skip,
             [&](const models::JsonRecord& record) {
                 if (count >= shown)
                     return;
-                models::SamplePreview p = builder.preview(record.value, record.where);
+                models::SamplePreview p;
+                try {
+                    p = builder.preview(record.value, record.where);
+                } catch (const std::exception&) {
+                    return; // an unusable line is named in the error; the preview shows usable ones
+                }
                 html += QString("<p><b>%1</b> · %2 tokens%3<br><span style='font-family:monospace; white-space:pre-wrap'>")
                             .arg(QString::fromStdString(record.where).toHtmlEscaped())
                             .arg(p.tokens.size())
                             .arg(p.truncatedTokens ? QObject::tr(" (%1 cut)").arg(p.truncatedTokens) : QString());
-                for (const auto& t : p.tokens) {
-                    QString piece = t.end > t.begin ? QString::fromUtf8(p.text.data() + t.begin, static_cast<int>(t.end - t.begin))
-                                                    : QString::fromStdString(t.piece);
-                    const bool trained = t.label != models::kIgnoreIndex;
-                    html += QString("<span style='background:%1; color:%2' title='id %3'>%4</span>")
-                                .arg(trained ? "#c8e6c9" : "#eeeeee", trained ? "#1b5e20" : "#757575")
-                                .arg(t.id)
-                                .arg(piece.toHtmlEscaped().replace("\n", "↵<br>"));
+                // Text from the rendered sample where a token maps onto it, else decoded from the
+                // ids (never the vocabulary's byte-level spelling such as "Ġday" or "Ċ").
+                models::DecodeStream stream(*tokenizer, false);
+                for (size_t i = 0; i < p.tokens.size(); ++i) {
+                    const auto& t = p.tokens[i];
+                    const std::string decoded = stream.step(t.id);
+                    const QString piece = t.end > t.begin ? QString::fromUtf8(p.text.data() + t.begin, static_cast<int>(t.end - t.begin))
+                                                          : QString::fromStdString(decoded);
+                    html += tokenSpan(piece, t.label != models::kIgnoreIndex, i, QString("id %1 %2").arg(t.id).arg(QString::fromStdString(t.piece)));
                 }
                 html += "</span></p>";
                 ++count;
@@ -106,7 +210,8 @@ ui::DatasetPreview DatasetPreviewer::preview(const QString& modelPath, const QSt
             [](std::size_t, const std::string&) {});
         out.html = html;
     } catch (const std::exception& e) {
-        out.error = QString::fromStdString(e.what());
+        out.format.clear();
+        out.error = plainMessage(e.what());
     }
     return out;
 }

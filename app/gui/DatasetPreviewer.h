@@ -1,6 +1,7 @@
 // Builds the data section's preview with the chosen model's tokenizer and chat template: the first
-// samples as token runs (prompt tokens shaded as masked, trained tokens highlighted), and counts of
-// samples, truncated samples and malformed lines over the whole file.
+// samples as decoded text cut into tokens (alternating shades mark token boundaries; prompt tokens
+// grey as masked, trained tokens green), and counts of samples, truncated samples and unusable lines
+// over the whole file. Unusable lines are an error naming them: a run stops at the first one.
 #pragma once
 
 #include "ui/DataSection.h"
@@ -10,6 +11,10 @@ namespace rslora::app {
 class DatasetPreviewer {
 public:
     static ui::DatasetPreview preview(const QString& modelPath, const QString& dataPath, int maxSeqLen, int shown = 3);
+
+    // A reader's message in words: the JSON library's "[json.exception.parse_error.101] parse error
+    // at line 1, column 5: ..." becomes "at column 5: ...".
+    static QString plainMessage(const std::string& message);
 
 private:
     // JSONL of {"input_ids": [...], "labels": [...]} that the engine trains on as is.

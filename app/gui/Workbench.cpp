@@ -49,6 +49,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_form = new ui::RunForm;
     m_form->dataSection()->setPreviewProvider(
         [](const QString& model, const QString& data, int maxLen) { return DatasetPreviewer::preview(model, data, maxLen); });
+    m_form->restoreState(); // the form as the user left it (--demo and the showcase replace it later)
     m_training = new ui::TrainingPanel;
     m_runs = new ui::RunsBrowser;
     m_adapters = new ui::AdaptersBrowser;
@@ -297,6 +298,7 @@ bool Workbench::loadDemo(QString* error) {
 }
 
 bool Workbench::prepareShowcase(int steps, QString* error) {
+    m_form->setRemembersState(false); // the showcase's form is not the user's
     if (!loadDemo(error))
         return false;
     engine::TrainConfig config = m_form->config();

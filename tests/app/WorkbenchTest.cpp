@@ -27,6 +27,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSettings>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -58,6 +59,8 @@ private Q_SLOTS:
     void initTestCase() {
         qputenv("RSLORA_NO_DIALOGS", "1");
         qputenv("RSLORA_HOME", m_dir.filePath("home").toUtf8());
+        // The workbench remembers its form in the settings: keep these to the test.
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.filePath("settings"));
         // A tiny random Llama and a pre-tokenized dataset: counting patterns the adapter can learn.
         models::ModelConfig c = models::ModelConfig::fromJson(
             {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 32}, {"intermediate_size", 64},

@@ -1,9 +1,13 @@
 // The new-run form: round-trip of every field through TrainConfig, validation shown next to the
-// field before Start, the effective-scale readout, target boxes from the model, presets, CLI text.
+// field before Start (naming the text as typed), the effective-scale readout, target boxes from the
+// model, method and form presets, reset to defaults, CLI text.
 #include "ui/AdapterSection.h"
+#include "ui/DataSection.h"
 #include "ui/FieldErrors.h"
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
+
+#include "common/Paths.h"
 
 #include "engine/TrainConfig.h"
 
@@ -12,6 +16,8 @@
 #include <QDir>
 #include <QFile>
 #include <QLabel>
+#include <QLineEdit>
+#include <QSettings>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
@@ -36,11 +42,271 @@ QString writeTinyModel(const QTemporaryDir& dir, int layers = 2) {
     f.write(QByteArray::fromStdString(c.dump()));
     return path;
 }
+
+// A stand-in for the workbench's dataset reader: every file is a usable alpaca file of 10 samples.
+ui::DatasetPreview usableData(const QString&, const QString&, int) {
+    ui::DatasetPreview p;
+    p.format = "alpaca";
+    p.samples = 10;
+    return p;
+}
+
+// A model folder the engine can train: config.json plus a (stand-in) weights file.
+QString writeTrainableModel(const QTemporaryDir& dir) {
+    const QString path = writeTinyModel(dir);
+    QFile w(path + "/model.safetensors");
+    w.open(QIODevice::WriteOnly);
+    w.write("weights");
+    return path;
+}
+
+void typeInto(QSpinBox* spin, const QString& text) {
+    spin->setFocus();
+    spin->selectAll();
+    QTest::keyClicks(spin, text);
+    QTest::keyClick(spin, Qt::Key_Enter);
+}
 } // namespace
 
 class RunFormTest : public QObject {
     Q_OBJECT
+    QTemporaryDir m_settings;
+
 private Q_SLOTS:
+    void initTestCase() {
+        // The form remembers itself in the settings: keep this test's settings to itself.
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_settings.path());
+    }
+
+    void dataSectionHasTheModelPathFromTheStart() {
+        ui::RunForm form;
+        QString seen = "(not asked)";
+        form.dataSection()->setPreviewProvider([&](const QString& model, const QString& data, int len) {
+            seen = model;
+            return usableData(model, data, len);
+        });
+        QVERIFY(!form.modelSection()->modelPath().isEmpty());
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        train->setText("/data/train.jsonl");
+        Q_EMIT train->editingFinished();
+        QCOMPARE(seen, form.modelSection()->modelPath());
+    }
+
+    void modelWithoutWeightsBlocksStart() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.dataSection()->setPreviewProvider(usableData);
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        train->setText("/data/train.jsonl");
+        Q_EMIT train->editingFinished();
+        form.modelSection()->setPath(writeTrainableModel(dir));
+        QStringList problems = form.validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QVERIFY(form.startButton()->isEnabled());
+        // The same folder without its weights: named at the folder, and Start is off.
+        QVERIFY(QFile::remove(dir.filePath("tiny/model.safetensors")));
+        form.modelSection()->setPath(dir.filePath("tiny"));
+        problems = form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("model.path").contains("has no *.safetensors weights"), qPrintable(problems.join('\n')));
+        QVERIFY(!form.startButton()->isEnabled());
+        // No markup shows as text anywhere (no tokenizer and no weights used to show a literal <br>).
+        const QString info = form.findChild<QLabel*>("modelInfo")->text();
+        QVERIFY2(!info.contains("&lt;") && !form.fieldErrors()->errorFor("model.path").contains("<"), qPrintable(info));
+    }
+
+    void typedValuesAreNamedAsTyped() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTinyModel(dir));
+        form.findChild<QLineEdit*>("training.learning_rate")->setText("abc");
+        form.findChild<QLineEdit*>("adapter.layers_to_transform")->setText("q_proj(");
+        form.findChild<QLineEdit*>("adapter.sensitivity_candidate_ranks")->setText("4, eight");
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("training.learning_rate"), QString("training.learning_rate: 'abc' is not a number (write e.g. 2e-4 or 0.0002)"));
+        const QString layers = form.fieldErrors()->errorFor("adapter.layers_to_transform");
+        QVERIFY2(layers.contains("'q_proj('") && !layers.contains("-1"), qPrintable(layers));
+        const QString ranks = form.fieldErrors()->errorFor("adapter.sensitivity_candidate_ranks");
+        QVERIFY2(ranks.contains("'eight' is not a whole number") && !ranks.contains("holds 0"), qPrintable(ranks));
+        QVERIFY(!form.startButton()->isEnabled());
+    }
+
+    void modelAndDataFactsAreNamedAtTheirFields() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTrainableModel(dir));
+        form.dataSection()->setPreviewProvider([](const QString&, const QString&, int) {
+            ui::DatasetPreview p;
+            p.format = "alpaca"; // read, but every sample was dropped
+            return p;
+        });
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        train->setText("/data/empty.jsonl");
+        Q_EMIT train->editingFinished();
+        form.findChild<QLineEdit*>("adapter.target_regex")->setText(".*nothing_here");
+        const QStringList problems = form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.target_regex").contains("no module of the model matches"), qPrintable(problems.join('\n')));
+        QVERIFY2(form.fieldErrors()->errorFor("data.train").contains("holds no samples"), qPrintable(problems.join('\n')));
+        QVERIFY2(form.findChild<QLabel*>("formProblems")->text().isEmpty(), qPrintable(form.findChild<QLabel*>("formProblems")->text()));
+        form.findChild<QLineEdit*>("adapter.target_regex")->clear();
+        form.findChild<QCheckBox*>("target_q_proj")->setChecked(false);
+        form.findChild<QCheckBox*>("target_v_proj")->setChecked(false);
+        form.findChild<QCheckBox*>("target_k_proj")->setChecked(false);
+        form.findChild<QCheckBox*>("target_o_proj")->setChecked(false);
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.target_modules").contains("is empty"), qPrintable(form.fieldErrors()->errorFor("adapter.target_modules")));
+        QVERIFY(!form.startButton()->isEnabled());
+    }
+
+    void unusableValidationFileBlocksStart() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTrainableModel(dir));
+        form.dataSection()->setPreviewProvider([](const QString& model, const QString& data, int len) {
+            ui::DatasetPreview p = usableData(model, data, len);
+            if (data.contains("broken")) {
+                p.format.clear();
+                p.error = "line 3 of broken.jsonl cannot be used";
+            }
+            return p;
+        });
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        train->setText("/data/train.jsonl");
+        Q_EMIT train->editingFinished();
+        const QString broken = dir.filePath("broken.jsonl");
+        QFile(broken).open(QIODevice::WriteOnly);
+        auto* validation = form.findChild<QLineEdit*>("data.validation.edit");
+        validation->setText(broken);
+        Q_EMIT validation->editingFinished();
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("data.validation"), QString("data.validation: line 3 of broken.jsonl cannot be used"));
+        QVERIFY(!form.startButton()->isEnabled());
+        validation->setText(dir.filePath("absent.jsonl"));
+        Q_EMIT validation->editingFinished();
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("data.validation").contains("does not exist"), qPrintable(form.fieldErrors()->errorFor("data.validation")));
+        validation->clear();
+        Q_EMIT validation->editingFinished();
+        QVERIFY(form.validateNow().isEmpty());
+        QVERIFY(form.startButton()->isEnabled());
+    }
+
+    void rankIsKeptAsTypedAndExplainedAtRank() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTinyModel(dir));
+        auto* rank = form.findChild<QSpinBox*>("adapter.r");
+        typeInto(rank, "0");
+        QCOMPARE(rank->value(), 0);
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.r").contains("adapter.r must be >= 1, found 0"), qPrintable(form.fieldErrors()->errorFor("adapter.r")));
+        typeInto(rank, "99999");
+        QCOMPARE(rank->value(), 99999);
+        form.validateNow();
+        const QString error = form.fieldErrors()->errorFor("adapter.r");
+        QVERIFY2(error.contains("rank 99999") && error.contains("larger than the layer allows"), qPrintable(error));
+        QVERIFY2(form.findChild<QLabel*>("formProblems")->text().isEmpty(), qPrintable(form.findChild<QLabel*>("formProblems")->text()));
+        QVERIFY(!form.startButton()->isEnabled());
+    }
+
+    void methodShowsThePresetTheOptionsMatch() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.setPresetFolder(dir.filePath("presets"));
+        auto* method = form.findChild<QComboBox*>("adapterPreset");
+        auto* scaling = form.findChild<QComboBox*>("adapter.scaling");
+        const int custom = ui::AdapterSection::presetNames().size() - 1;
+        QCOMPARE(method->currentIndex(), 1); // the defaults are rsLoRA
+        form.findChild<QCheckBox*>("adapter.balance_gradients")->setChecked(true);
+        QCOMPARE(method->currentIndex(), custom);
+        form.findChild<QCheckBox*>("adapter.balance_gradients")->setChecked(false);
+        QCOMPARE(method->currentIndex(), 1);
+        scaling->setCurrentIndex(0);
+        QCOMPARE(method->currentIndex(), 0);
+        // Rank and alpha are not the method: changing them keeps it.
+        form.findChild<QSpinBox*>("adapter.r")->setValue(32);
+        QCOMPARE(method->currentIndex(), 0);
+        // A preset saved with a method loads with it.
+        form.adapterSection()->applyPreset(2);
+        QString error;
+        QVERIFY2(form.savePreset("spectral", &error), qPrintable(error));
+        form.adapterSection()->applyPreset(0);
+        QCOMPARE(method->currentIndex(), 0);
+        QVERIFY2(form.loadPreset("spectral", &error), qPrintable(error));
+        QCOMPARE(method->currentIndex(), 2);
+        QCOMPARE(form.findChild<QSpinBox*>("adapter.r")->value(), 32);
+    }
+
+    void builtInPresetsAndResetKeepModelAndData() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.setPresetFolder(dir.filePath("presets"));
+        const QString model = writeTinyModel(dir);
+        form.modelSection()->setPath(model);
+        form.findChild<QLineEdit*>("data.train.edit")->setText("/data/train.jsonl");
+        QCOMPARE(ui::RunForm::builtinPresetNames(), QStringList({"LoRA baseline", "rsLoRA r16", "Spectral + balancing"}));
+        for (const QString& name : ui::RunForm::builtinPresetNames())
+            QVERIFY2(form.findChild<QComboBox*>("presets")->findText(name) >= 0, qPrintable(name));
+        QString error;
+        QVERIFY2(form.loadPreset("rsLoRA r16", &error), qPrintable(error));
+        engine::TrainConfig c = form.config();
+        QCOMPARE(c.adapter.rank, 16);
+        QCOMPARE(c.adapter.scaling, engine::ScalingMode::AlphaOverSqrtR);
+        QCOMPARE(QString::fromStdString(c.modelPath), model);
+        QCOMPARE(c.trainData, std::string("/data/train.jsonl"));
+        QVERIFY(form.loadPreset("Spectral + balancing", &error));
+        QCOMPARE(form.findChild<QComboBox*>("adapterPreset")->currentIndex(), 2);
+        QVERIFY(!form.savePreset("LoRA baseline", &error));
+        QVERIFY(error.contains("built-in"));
+        form.findChild<QLineEdit*>("training.learning_rate")->setText("0.5");
+        form.findChild<QSpinBox*>("training.batch_size")->setValue(7);
+        form.resetToDefaults();
+        c = form.config();
+        const engine::TrainConfig defaults;
+        QCOMPARE(c.learningRate, defaults.learningRate);
+        QCOMPARE(c.batchSize, defaults.batchSize);
+        QCOMPARE(c.adapter.init, defaults.adapter.init);
+        QCOMPARE(c.adapter.balancing.enabled, false);
+        QCOMPARE(QString::fromStdString(c.modelPath), model);
+        QCOMPARE(c.trainData, std::string("/data/train.jsonl"));
+    }
+
+    void localFolderComesBackAfterTheDemo() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        const QString model = writeTinyModel(dir);
+        form.modelSection()->setPath(model);
+        auto* source = form.findChild<QComboBox*>("model.source");
+        QVERIFY(source);
+        source->setCurrentIndex(0);
+        QCOMPARE(QDir(form.modelSection()->modelPath()), QDir(QString::fromStdString(demoModelDirectory().string())));
+        source->setCurrentIndex(1);
+        QCOMPARE(form.modelSection()->modelPath(), model);
+    }
+
+    void formStateIsRestored() {
+        QTemporaryDir dir;
+        const QString model = writeTinyModel(dir);
+        {
+            ui::RunForm form;
+            form.modelSection()->setPath(model);
+            form.findChild<QLineEdit*>("data.train.edit")->setText("/data/train.jsonl");
+            form.findChild<QSpinBox*>("adapter.r")->setValue(24);
+            form.findChild<QLineEdit*>("training.learning_rate")->setText("0.003");
+            form.findChild<QComboBox*>("model.source")->setCurrentIndex(0); // demo chosen last; the folder is kept
+            form.validateNow();
+        }
+        ui::RunForm fresh;
+        QCOMPARE(fresh.config().adapter.rank, 8);
+        QVERIFY(fresh.restoreState());
+        engine::TrainConfig c = fresh.config();
+        QCOMPARE(c.adapter.rank, 24);
+        QCOMPARE(c.learningRate, 0.003);
+        QCOMPARE(c.trainData, std::string("/data/train.jsonl"));
+        QVERIFY(fresh.modelSection()->usesDemo());
+        fresh.findChild<QComboBox*>("model.source")->setCurrentIndex(1);
+        QCOMPARE(fresh.modelSection()->modelPath(), model);
+    }
+
     void scaleReadoutFollowsRankAndAlpha() {
         ui::RunForm form;
         auto* rank = form.findChild<QSpinBox*>("adapter.r");

@@ -1,0 +1,181 @@
+// The new-run form in the workbench with the real dataset reader: a fresh start on the built-in demo
+// model, problems named once at their field with line numbers, the preview as decoded text, and the
+// form remembered across restarts.
+#include "app/gui/DatasetPreviewer.h"
+#include "app/gui/Workbench.h"
+
+#include "ui/DataSection.h"
+#include "ui/FieldErrors.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelSection.h"
+#include "ui/RunForm.h"
+
+#include "common/Paths.h"
+
+#include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSettings>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QTextDocument>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+using namespace rslora;
+
+namespace {
+QString demoFile(const char* name) { return QString::fromStdString((demoDataDirectory() / name).string()); }
+
+void chooseTrainingFile(ui::RunForm* form, const QString& path) {
+    auto* train = form->findChild<QLineEdit*>("data.train.edit");
+    train->setText(path);
+    Q_EMIT train->editingFinished();
+}
+
+QString writeFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {
+    QFile f(dir.filePath(name));
+    f.open(QIODevice::WriteOnly);
+    f.write(text);
+    return f.fileName();
+}
+
+// Every message the form shows anywhere (field errors, the list under the form, the model line).
+QString everythingShown(ui::RunForm* form) {
+    QString all;
+    for (QLabel* l : form->findChildren<QLabel*>())
+        if (l->objectName().startsWith("error_") || l->objectName() == "formProblems" || l->objectName() == "modelInfo" ||
+            l->objectName() == "dataSummary")
+            all += l->text() + "\n";
+    return all;
+}
+} // namespace
+
+class FormTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+
+private Q_SLOTS:
+    void initTestCase() {
+        qputenv("RSLORA_NO_DIALOGS", "1");
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.filePath("settings"));
+        if (!QFileInfo::exists(QString::fromStdString((demoModelDirectory() / "tokenizer.json").string())))
+            QFAIL("the built-in demo model is missing (RSLORA_RESOURCES)");
+    }
+
+    void init() { QSettings().clear(); }
+
+    void freshStartTrainsTheDemoModel() {
+        app::Workbench wb(m_dir.filePath("fresh.sqlite"));
+        ui::RunForm* form = wb.form();
+        QVERIFY(form->modelSection()->usesDemo());
+        chooseTrainingFile(form, demoFile("facts_train.jsonl"));
+        const QStringList problems = form->validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QVERIFY(form->startButton()->isEnabled());
+        QVERIFY(!everythingShown(form).contains("tokenizer"));
+    }
+
+    void missingModelFolderIsReportedOnceAtTheModelField() {
+        app::Workbench wb(m_dir.filePath("missing.sqlite"));
+        ui::RunForm* form = wb.form();
+        const QString missing = m_dir.filePath("no-such-model");
+        form->modelSection()->setPath(missing);
+        chooseTrainingFile(form, demoFile("facts_train.jsonl"));
+        form->validateNow();
+        QVERIFY2(form->fieldErrors()->errorFor("model.path").contains("does not exist"), qPrintable(everythingShown(form)));
+        QCOMPARE(everythingShown(form).count(missing), 1);
+        QVERIFY2(form->fieldErrors()->errorFor("data.train").isEmpty(), qPrintable(form->fieldErrors()->errorFor("data.train")));
+        QVERIFY(!form->startButton()->isEnabled());
+    }
+
+    void brokenLinesAreNamedByNumber() {
+        app::Workbench wb(m_dir.filePath("broken.sqlite"));
+        ui::RunForm* form = wb.form();
+        const QString some = writeFile(m_dir, "some.jsonl",
+                                       "{\"instruction\":\"a\",\"output\":\"b\"}\n"
+                                       "{\"instruction\":\"c\",\"output\":\"d\"\n"
+                                       "{\"instruction\":\"e\",\"output\":\"f\"}\n"
+                                       "{instruction: g}\n");
+        chooseTrainingFile(form, some);
+        form->validateNow();
+        QString error = form->fieldErrors()->errorFor("data.train");
+        QVERIFY2(error.contains("lines 2, 4 of some.jsonl cannot be used") && error.contains("some.jsonl line 2: invalid JSON at column"), qPrintable(error));
+        QVERIFY2(!error.contains("json.exception"), qPrintable(error));
+        QVERIFY(!form->startButton()->isEnabled());
+
+        const QString none = writeFile(m_dir, "none.jsonl", "{oops\n[1, 2\n");
+        chooseTrainingFile(form, none);
+        form->validateNow();
+        error = form->fieldErrors()->errorFor("data.train");
+        QVERIFY2(error.startsWith("data.train: no line of none.jsonl is a usable sample (lines 1, 2 cannot be used)"), qPrintable(error));
+        QVERIFY2(!everythingShown(form).contains("json.exception"), qPrintable(everythingShown(form)));
+        QVERIFY(!form->startButton()->isEnabled());
+    }
+
+    void previewShowsDecodedText() {
+        const ui::DatasetPreview p = app::DatasetPreviewer::preview(QString::fromStdString(demoModelDirectory().string()),
+                                                                    demoFile("chat_train.jsonl"), 256);
+        QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+        QTextDocument doc;
+        doc.setHtml(p.html);
+        const QString text = doc.toPlainText();
+        QVERIFY2(text.contains("The day after sunday is monday."), qPrintable(text));
+        QVERIFY2(!text.contains(QChar(0x0120)) && !text.contains(QChar(0x010A)) && !text.contains(QChar(0x21B5)), qPrintable(text));
+        // Line breaks as line breaks.
+        QVERIFY2(text.contains("What is the day after sunday?<|eos|>\n<|im_start|>assistant\nThe day after sunday is monday."), qPrintable(text));
+        // Token boundaries: neighbouring tokens alternate shades, trained and masked alike.
+        for (const char* shade : {"#c8e6c9", "#a5d6a7", "#eeeeee", "#dcdcdc"})
+            QVERIFY2(p.html.contains(QString("background:%1").arg(shade)), shade);
+    }
+
+    void previewDecodesTokensThatDoNotMapOntoTheText() {
+        // A tokenizer that normalizes (here: lower case) encodes text its decoder cannot give back
+        // verbatim, so tokens are decoded from their ids, not shown in the vocabulary's spelling.
+        QTemporaryDir model;
+        QFile in(QString::fromStdString((demoModelDirectory() / "tokenizer.json").string()));
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        nlohmann::json tokenizer = nlohmann::json::parse(in.readAll().toStdString());
+        tokenizer["normalizer"] = {{"type", "Lowercase"}};
+        writeFile(model, "tokenizer.json", QByteArray::fromStdString(tokenizer.dump()));
+        QFile::copy(QString::fromStdString((demoModelDirectory() / "tokenizer_config.json").string()), model.filePath("tokenizer_config.json"));
+        const ui::DatasetPreview p = app::DatasetPreviewer::preview(model.path(), demoFile("facts_train.jsonl"), 256);
+        QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+        QTextDocument doc;
+        doc.setHtml(p.html);
+        const QString text = doc.toPlainText();
+        QVERIFY2(text.contains("the plural of cat is cats."), qPrintable(text));
+        QVERIFY2(!text.contains(QChar(0x0120)) && !text.contains(QChar(0x010A)), qPrintable(text));
+    }
+
+    void formIsRememberedAcrossRestarts() {
+        QTemporaryDir models;
+        QDir().mkpath(models.filePath("local"));
+        QFile::copy(QString::fromStdString((demoModelDirectory() / "config.json").string()), models.filePath("local/config.json"));
+        {
+            app::Workbench wb(m_dir.filePath("remember.sqlite"));
+            ui::RunForm* form = wb.form();
+            form->modelSection()->setPath(models.filePath("local"));
+            chooseTrainingFile(form, demoFile("facts_train.jsonl"));
+            form->findChild<QSpinBox*>("adapter.r")->setValue(12);
+            form->findChild<QSpinBox*>("training.batch_size")->setValue(3);
+            form->findChild<QLineEdit*>("training.learning_rate")->setText("0.001");
+            form->validateNow();
+        }
+        app::Workbench again(m_dir.filePath("remember.sqlite"));
+        const engine::TrainConfig c = again.form()->config();
+        QCOMPARE(QString::fromStdString(c.modelPath), models.filePath("local"));
+        QVERIFY(!again.form()->modelSection()->usesDemo());
+        QCOMPARE(QString::fromStdString(c.trainData), demoFile("facts_train.jsonl"));
+        QCOMPARE(c.adapter.rank, 12);
+        QCOMPARE(c.batchSize, 3);
+        QCOMPARE(c.learningRate, 0.001);
+    }
+};
+
+QTEST_MAIN(FormTest)
+#include "FormTest.moc"
