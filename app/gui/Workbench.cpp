@@ -90,6 +90,8 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     });
     connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
         m_training->beginRun(id, name);
+        // The previous run's outcome message would cover this run's progress in the status bar.
+        m_window->statusBar()->clearMessage();
         m_statusRun->setText(tr("Run #%1 starting").arg(id));
         m_statusProgress->show();
         m_statusProgress->setRange(0, 0);

@@ -325,6 +325,9 @@ private Q_SLOTS:
         outcome.finalLoss = 1.2345;
         Q_EMIT wb.controller()->runEnded(outcome);
         QCOMPARE(bar->currentMessage(), QString("Run #5 finished: 60 steps, loss 1.2345"));
+        // The next run's progress is not covered by the last run's outcome.
+        Q_EMIT wb.controller()->runStarted(6, "next");
+        QVERIFY2(bar->currentMessage().isEmpty(), qPrintable(bar->currentMessage()));
         fillForm(wb.form(), 10);
         QTest::mouseClick(wb.form()->findChild<QPushButton*>("copyCli"), Qt::LeftButton);
         QVERIFY2(bar->currentMessage().contains("clipboard"), qPrintable(bar->currentMessage()));
