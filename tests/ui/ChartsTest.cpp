@@ -4,11 +4,14 @@
 #include "ui/ChartsPanel.h"
 #include "ui/CurvePlot.h"
 #include "ui/CurveSeries.h"
+#include "ui/ExportFolder.h"
 
 #include <QComboBox>
 #include <QDir>
 #include <QSignalSpy>
 #include <QFile>
+#include <QFileInfo>
+#include <QSettings>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <qcustomplot.h>
@@ -269,6 +272,24 @@ private Q_SLOTS:
         QVERIFY(!text->visible());
         QVERIFY(plot.plot()->xAxis->range().upper <= 1.0);
         QVERIFY(plot.plot()->yAxis->range().upper <= 1.0);
+    }
+
+    // Export dialogs start in <data folder>/exports, then in the folder exported to last.
+    void exportFolderIsTheDataFoldersOrTheLastUsed() {
+        QTemporaryDir home;
+        const QByteArray before = qgetenv("RSLORA_HOME");
+        qputenv("RSLORA_HOME", home.path().toUtf8());
+        QSettings().remove("export/lastFolder");
+        QCOMPARE(ExportFolder::initial(), QDir(home.path()).filePath("exports"));
+        QVERIFY(QFileInfo(ExportFolder::initial()).isDir());
+        QTemporaryDir chosen;
+        ExportFolder::remember(chosen.path());
+        QCOMPARE(ExportFolder::initial(), QFileInfo(chosen.path()).absoluteFilePath());
+        QSettings().remove("export/lastFolder");
+        if (before.isEmpty())
+            qunsetenv("RSLORA_HOME");
+        else
+            qputenv("RSLORA_HOME", before);
     }
 
     void panelRoutesMetricsAndBalance() {
