@@ -307,19 +307,20 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
     s.loss = loss;
     s.learningRate = lr;
     s.gradNorm = gradNorm;
-    s.tokensPerSecond = t > m_windowTime ? double(m_windowTokens) / (t - m_windowTime) : 0.0;
-    s.elapsedSeconds = t - m_startTime;
-    s.etaSeconds = m_step > 0 ? s.elapsedSeconds / double(m_step) * double(m_totalSteps - m_step) : 0.0;
+    const ProgressClock::Reading time = m_clock.read(t, m_step, m_totalSteps, m_windowTokens);
+    s.tokensPerSecond = time.tokensPerSecond;
+    s.elapsedSeconds = time.runSeconds;
+    s.etaSeconds = time.etaSeconds;
     s.peakMemoryBytes = peakResidentBytes();
     s.modules = std::move(modules);
     m_windowTokens = 0;
-    m_windowTime = t;
     if (m_sink) {
         std::vector<std::pair<std::string, double>> metrics{{"train/loss", s.loss},
                                                             {"train/lr", s.learningRate},
                                                             {"train/grad_norm", s.gradNorm},
                                                             {"train/tokens_per_s", s.tokensPerSecond},
                                                             {"train/tokens_seen", double(s.tokensSeen)},
+                                                            {"train/run_seconds", s.elapsedSeconds},
                                                             {"train/epoch", double(s.epoch)},
                                                             {"sys/peak_rss_bytes", double(s.peakMemoryBytes)}};
         for (const auto& m : s.modules) {
@@ -362,12 +363,17 @@ TrainResult Trainer::run()
     if (m_sink)
         m_sink->discardAfter(m_step);
     m_model.train();
-    m_startTime = m_windowTime = now();
+    m_clock.start(now(), m_step, m_earlierSeconds);
     double lastLoss = 0.0;
     std::optional<EvalStats> lastEval; // the evaluation of the current step, when there was one
     while (m_step < m_totalSteps) {
-        while (m_observer && m_observer->pauseRequested() && !m_observer->stopRequested())
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (m_observer && m_observer->pauseRequested() && !m_observer->stopRequested()) {
+            // Time spent paused is no training time: not in the throughput, the ETA or the duration.
+            m_clock.pause(now());
+            while (m_observer->pauseRequested() && !m_observer->stopRequested())
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            m_clock.resume(now());
+        }
         if (m_observer && m_observer->stopRequested()) {
             result.status = TrainStatus::Stopped;
             result.message = "stopped at step " + std::to_string(m_step);
@@ -530,6 +536,7 @@ fs::path Trainer::saveCheckpoint()
                  {"epoch", m_epoch},
                  {"cursor", m_cursor},
                  {"tokens_seen", m_tokensSeen},
+                 {"run_seconds", m_earlierSeconds + m_clock.sessionSeconds(now())},
                  {"optimizer_step", m_optimizer->stepCount()},
                  {"balancer", m_balancer.state()},
                  {"run", {{"uuid", m_run.uuid}, {"label", m_run.label}}},
@@ -602,6 +609,7 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
     m_epoch = info.value("epoch", 0);
     m_cursor = info.value("cursor", size_t(0));
     m_tokensSeen = info.value("tokens_seen", int64_t(0));
+    m_earlierSeconds = info.value("run_seconds", 0.0);
     m_order = epochOrder(m_train.size(), m_config.seed, m_epoch, m_config.shuffle);
     auto rng = state.find("rng.cpu");
     if (rng != state.end()) {

@@ -7,6 +7,7 @@
 #include "engine/AdapterSet.h"
 #include "engine/GradientBalancer.h"
 #include "engine/MetricsSink.h"
+#include "engine/ProgressClock.h"
 #include "engine/RankAllocator.h"
 #include "engine/RunIdentity.h"
 #include "engine/TrainConfig.h"
@@ -101,7 +102,8 @@ private:
     int64_t m_totalSteps = 0;
     bool m_resumed = false;
     std::string m_lastCheckpoint;
-    double m_startTime = 0.0, m_windowTime = 0.0;
+    ProgressClock m_clock;
+    double m_earlierSeconds = 0.0; // training time of the sessions before the checkpoint resumed from
     int64_t m_windowTokens = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "ui/AdaptersBrowser.h"
 
 #include "ui/AdapterTreeModel.h"
+#include "ui/ExportFolder.h"
 
 #include "storage/Store.h"
 
@@ -10,6 +11,7 @@
 #include <QDirIterator>
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLocale>
@@ -74,9 +76,10 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
             QDesktopServices::openUrl(QUrl::fromLocalFile(QString::fromStdString(a->path)));
     });
     connect(m_export, &QPushButton::clicked, this, [this, report] {
-        QString dir = QFileDialog::getExistingDirectory(this, tr("Export the adapter into a new folder inside…"));
+        QString dir = QFileDialog::getExistingDirectory(this, tr("Export the adapter into a new folder inside…"), ExportFolder::initial());
         if (dir.isEmpty())
             return;
+        ExportFolder::remember(dir);
         const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
         QString e;
         report(a && exportSelected(QDir(dir).filePath(QString::fromStdString(a->name)), &e), e);
@@ -190,6 +193,8 @@ bool AdaptersBrowser::exportSelected(const QString& folder, QString* error) {
             *error = tr("cannot create %1").arg(folder);
         return false;
     }
+    Q_EMIT exported(tr("Exported adapter %1 v%2 as a PEFT folder to %3")
+                        .arg(QString::fromStdString(a->name)).arg(a->version).arg(QDir::toNativeSeparators(QFileInfo(folder).absoluteFilePath())));
     return true;
 }
 

@@ -38,6 +38,10 @@ public:
     QTreeView* tree() const { return m_tree; }
     QTextBrowser* details() const { return m_details; }
 
+Q_SIGNALS:
+    // After a successful exportSelected(): what was written and where, for the status bar.
+    void exported(const QString& summary);
+
 private:
     void updateDetails();
     bool act(const std::function<void(qint64)>& action, QString* error);

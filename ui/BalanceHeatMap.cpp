@@ -7,6 +7,7 @@
 
 #include "ui/PlotPalette.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace rslora::ui {
@@ -23,6 +24,7 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     m_plot->plotLayout()->addElement(0, 0, m_title);
     m_plot->xAxis->setLabel(tr("step"));
     m_plot->yAxis->setLabel(tr("module"));
+    m_plot->yAxis->setRangeReversed(true); // the first layer on top, read downwards
     m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
     m_scale = new QCPColorScale(m_plot);
     m_plot->plotLayout()->addElement(1, 1, m_scale);
@@ -45,9 +47,43 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     layout->addWidget(m_plot);
 }
 
+namespace {
+// Text order, except that runs of digits compare as numbers ("layers.2." before "layers.10.").
+bool numberAwareLess(const QString& a, const QString& b) {
+    int i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        if (a[i].isDigit() && b[j].isDigit()) {
+            int ei = i, ej = j;
+            while (ei < a.size() && a[ei].isDigit())
+                ++ei;
+            while (ej < b.size() && b[ej].isDigit())
+                ++ej;
+            const QStringView x = QStringView(a).mid(i, ei - i), y = QStringView(b).mid(j, ej - j);
+            const qulonglong nx = x.toULongLong(), ny = y.toULongLong();
+            if (nx != ny)
+                return nx < ny;
+            i = ei;
+            j = ej;
+            continue;
+        }
+        if (a[i] != b[j])
+            return a[i] < b[j];
+        ++i;
+        ++j;
+    }
+    return a.size() - i < b.size() - j;
+}
+} // namespace
+
+QStringList BalanceHeatMap::inLayerOrder(QStringList modules) {
+    // Rows go by layer, then by module name within a layer, whatever order the names arrived in.
+    std::stable_sort(modules.begin(), modules.end(), numberAwareLess);
+    return modules;
+}
+
 void BalanceHeatMap::addColumn(double step, const QStringList& modules, const QVector<double>& ratios) {
     if (m_modules.isEmpty())
-        m_modules = modules;
+        m_modules = inLayerOrder(modules);
     QVector<double> column(m_modules.size(), qQNaN());
     for (int i = 0; i < modules.size() && i < ratios.size(); ++i) {
         int row = (modules.size() == m_modules.size() && modules[i] == m_modules[i]) ? i : m_modules.indexOf(modules[i]);
@@ -92,6 +128,10 @@ void BalanceHeatMap::clear() {
     m_steps.clear();
     m_columns.clear();
     m_dirty = true;
+    // The previous run's module labels and step range go with its data.
+    m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    m_plot->xAxis->setRange(0, 1);
+    m_plot->yAxis->setRange(0, 1);
 }
 
 double BalanceHeatMap::cell(int row, int column) const { return m_columns.value(column).value(row, qQNaN()); }

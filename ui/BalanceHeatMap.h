@@ -18,13 +18,15 @@ class BalanceHeatMap : public QWidget {
 public:
     explicit BalanceHeatMap(QWidget* parent = nullptr);
 
-    // One column: the ratio of each module at a step. Module names fix the rows on first use;
-    // later columns must use the same modules (missing values may be NaN).
+    // One column: the ratio of each module at a step. Module names fix the rows on first use, in
+    // layer order (inLayerOrder); later columns must use the same modules (missing values may be NaN).
     void addColumn(double step, const QStringList& modules, const QVector<double>& ratios);
     void clear();
     void replot();
     bool isDirty() const { return m_dirty; }
     int columnCount() const { return m_steps.size(); }
+    // Row order: by layer number, then module, numbers compared as numbers (2 before 7 before 23).
+    static QStringList inLayerOrder(QStringList modules);
     const QStringList& modules() const { return m_modules; }
     // log2 ρ in the cell drawn for (module row, column), for tests.
     double cell(int row, int column) const;

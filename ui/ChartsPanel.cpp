@@ -2,6 +2,7 @@
 
 #include "ui/BalanceHeatMap.h"
 #include "ui/CurvePlot.h"
+#include "ui/ExportFolder.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -106,9 +107,10 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
             c->resetView();
     });
     connect(exportButton, &QPushButton::clicked, this, [this] {
-        QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts to folder"));
+        QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts to folder"), ExportFolder::initial());
         if (dir.isEmpty())
             return;
+        ExportFolder::remember(dir);
         QString error;
         if (!exportAll(dir, &error))
             QMessageBox::warning(this, tr("Export failed"), error);
@@ -144,7 +146,7 @@ void ChartsPanel::addBalance(const CurvePoint& at, const QStringList& modules, c
     m_heatMap->addColumn(at.step, modules, ratios);
     if (m_moduleChooser->count() == 0 && !modules.isEmpty()) {
         QSignalBlocker block(m_moduleChooser);
-        m_moduleChooser->addItems(modules);
+        m_moduleChooser->addItems(BalanceHeatMap::inLayerOrder(modules)); // the heat map's row order
     }
     const QString shown = m_moduleChooser->currentText();
     for (int i = 0; i < modules.size() && i < ratios.size(); ++i) {
@@ -217,6 +219,9 @@ bool ChartsPanel::exportAll(const QString& folder, QString* error) {
             *error = tr("cannot write the balance heat map into %1").arg(folder);
         return false;
     }
+    Q_EMIT exported(tr("Exported %1 charts and the balance heat map (PNG, PDF, CSV) to %2")
+                        .arg(m_chartOrder.size())
+                        .arg(QDir::toNativeSeparators(dir.absolutePath())));
     return true;
 }
 

@@ -47,6 +47,10 @@ public:
     // Longest replot of one tick, for the UI-latency benchmark.
     double lastTickMs() const { return m_lastTickMs; }
 
+Q_SIGNALS:
+    // After a successful exportAll(): what was written and where, for the status bar.
+    void exported(const QString& summary);
+
 private:
     CurvePlot* addChart(const QString& id, const QString& title, const QString& yLabel);
     void showBalanceOf(const QString& module);

@@ -137,6 +137,15 @@ void CurvePlot::clear() {
     m_order.clear();
     m_follow = true;
     m_dirty = true;
+    // Nothing of the previous curves may remain: their axis ranges, legend and crosshair read-out.
+    m_plot->legend->setVisible(false);
+    m_cross->setVisible(false);
+    m_crossText->setVisible(false);
+    m_crossText->setText(QString());
+    m_settingRange = true;
+    m_plot->xAxis->setRange(0, 1);
+    m_plot->yAxis->setRange(m_logY ? QCPRange(0.1, 1) : QCPRange(0, 1));
+    m_settingRange = false;
 }
 
 QStringList CurvePlot::seriesNames() const { return m_order; }

@@ -155,7 +155,11 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
             Q_EMIT startRequested(config());
     });
     connect(reset, &QPushButton::clicked, this, &RunForm::resetToDefaults);
-    connect(copyCli, &QPushButton::clicked, this, [this] { QApplication::clipboard()->setText(cliCommand()); });
+    connect(copyCli, &QPushButton::clicked, this, [this] {
+        const QString command = cliCommand();
+        QApplication::clipboard()->setText(command);
+        Q_EMIT cliCommandCopied(command);
+    });
     connect(load, &QPushButton::clicked, this, [this] {
         QString error;
         if (!m_presets->currentText().isEmpty() && !loadPreset(m_presets->currentText(), &error))

@@ -59,6 +59,8 @@ public:
 
 Q_SIGNALS:
     void startRequested(const rslora::engine::TrainConfig& config);
+    // "Copy CLI command" put this command on the clipboard.
+    void cliCommandCopied(const QString& command);
 
 private:
     void scheduleValidation();

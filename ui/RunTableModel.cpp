@@ -1,12 +1,15 @@
 #include "ui/RunTableModel.h"
 
+#include "common/Paths.h"
 #include "engine/TrainConfig.h"
 
 #include <QBrush>
 #include <QColor>
 #include <QDateTime>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 namespace rslora::ui {
@@ -63,14 +66,41 @@ QString RunTableModel::methodSummary(const std::string& configJson) {
     return parts.join(" · ");
 }
 
+double RunTableModel::durationSeconds(const storage::RunSummary& summary, double now) {
+    const storage::RunRecord& run = summary.run;
+    if (const storage::LatestMetric* trained = summary.metric(kRunSecondsKey)) {
+        // A run training right now has trained on since its last logged step.
+        const bool live = run.status == storage::RunStatus::Running;
+        return trained->value + (live ? std::max(0.0, now - trained->wallTime) : 0.0);
+    }
+    if (!run.startTime)
+        return -1;
+    return (run.endTime ? *run.endTime : now) - *run.startTime;
+}
+
+QString RunTableModel::modelName(const std::string& modelPath) {
+    if (modelPath.empty())
+        return {};
+    std::error_code ec;
+    const std::filesystem::path path(modelPath);
+    if (std::filesystem::equivalent(path, demoModelDirectory(), ec))
+        return QStringLiteral("demo");
+    // "…/Qwen2-0.5B/" and the hub id "Qwen/Qwen2-0.5B" both name Qwen2-0.5B.
+    const QString text = QString::fromStdString(modelPath);
+    return text.section('/', -1, -1, QString::SectionSkipEmpty);
+}
+
 void RunTableModel::setRuns(std::vector<storage::RunSummary> runs) {
     beginResetModel();
     m_rows.clear();
     for (auto& s : runs) {
         Row r;
         r.method = methodSummary(s.run.configJson);
+        r.modelPath = QString::fromStdString(s.run.baseModel.ref);
         try {
             engine::TrainConfig c = engine::TrainConfig::fromJson(nlohmann::json::parse(s.run.configJson));
+            if (r.modelPath.isEmpty())
+                r.modelPath = QString::fromStdString(c.modelPath);
             if (c.mode == engine::TrainMode::Lora) {
                 r.rank = c.adapter.rank;
                 r.alpha = c.adapter.alpha;
@@ -79,6 +109,7 @@ void RunTableModel::setRuns(std::vector<storage::RunSummary> runs) {
         } catch (const std::exception&) {
             // A run imported from elsewhere may carry a config this version cannot read: leave blanks.
         }
+        r.model = modelName(r.modelPath.toStdString());
         r.summary = std::move(s);
         m_rows.push_back(std::move(r));
     }
@@ -102,7 +133,7 @@ int RunTableModel::columnCount(const QModelIndex& parent) const { return parent.
 QVariant RunTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
-    static const char* names[] = {"Run", "Status", "Method", "r", "α", "lr", "train loss", "eval loss", "step", "duration", "started", "tags", "notes"};
+    static const char* names[] = {"#", "Run", "Model", "Status", "Method", "r", "α", "lr", "train loss", "eval loss", "step", "duration", "started", "tags", "notes"};
     return tr(names[section]);
 }
 
@@ -119,10 +150,10 @@ QVariant RunTableModel::data(const QModelIndex& index, int role) const {
         const storage::LatestMetric* m = row.summary.metric(key);
         return m ? QVariant(m->value) : QVariant();
     };
-    const double end = run.endTime ? *run.endTime : (run.startTime ? QDateTime::currentMSecsSinceEpoch() / 1000.0 : 0);
-    const double duration = run.startTime ? end - *run.startTime : -1;
+    const double duration = durationSeconds(row.summary, QDateTime::currentMSecsSinceEpoch() / 1000.0);
     if (role == SortRole) {
         switch (index.column()) {
+        case Id: return static_cast<qlonglong>(run.id);
         case Rank: return row.rank;
         case Alpha: return row.alpha;
         case LearningRate: return row.lr;
@@ -138,14 +169,18 @@ QVariant RunTableModel::data(const QModelIndex& index, int role) const {
         return QBrush(statusColor(run.status));
     if (role == Qt::ToolTipRole && index.column() == Status && !run.errorMessage.empty())
         return QString::fromStdString(run.errorMessage);
-    if (role == Qt::TextAlignmentRole && index.column() >= Rank && index.column() <= Duration)
+    if (role == Qt::ToolTipRole && index.column() == Model && !row.modelPath.isEmpty())
+        return row.modelPath;
+    if (role == Qt::TextAlignmentRole && (index.column() == Id || (index.column() >= Rank && index.column() <= Duration)))
         return int(Qt::AlignRight | Qt::AlignVCenter);
     if (role == Qt::EditRole && index.column() == Notes)
         return QString::fromStdString(run.notes);
     if (role != Qt::DisplayRole && role != Qt::EditRole)
         return {};
     switch (index.column()) {
+    case Id: return static_cast<qlonglong>(run.id);
     case Name: return QString::fromStdString(run.name);
+    case Model: return row.model;
     case Status: return QString(storage::toString(run.status));
     case Method: return row.method;
     case Rank: return row.rank;

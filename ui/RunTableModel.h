@@ -1,5 +1,5 @@
-// Item model of the runs table: one row per run with status, method, key parameters, latest
-// metrics, duration, tags and notes. Filled from the store's "runs with their latest metrics" query.
+// Item model of the runs table: one row per run with its id, base model, status, method, key
+// parameters, latest metrics, duration, tags and notes. Filled from the store's "runs with their latest metrics" query.
 // Name, tags ("key=value, flag") and notes are editable in place; an accepted edit updates the row
 // and is announced by runEdited for the owner to write to the store.
 #pragma once
@@ -15,10 +15,15 @@ namespace rslora::ui {
 class RunTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Name, Status, Method, Rank, Alpha, LearningRate, TrainLoss, EvalLoss, Step, Duration, Started, Tags, Notes, ColumnCount };
+    enum Column { Id, Name, Model, Status, Method, Rank, Alpha, LearningRate, TrainLoss, EvalLoss, Step, Duration, Started, Tags, Notes, ColumnCount };
     enum Role { RunIdRole = Qt::UserRole + 1, StatusRole, SortRole };
 
     explicit RunTableModel(QObject* parent = nullptr);
+
+    // The metric with a run's training time (pauses and stopped time excluded, resumed sessions
+    // added up), which the duration column shows; runs without it show end - start.
+    static constexpr const char* kRunSecondsKey = "train/run_seconds";
+    static double durationSeconds(const storage::RunSummary& summary, double now);
 
     void setRuns(std::vector<storage::RunSummary> runs);
     const storage::RunSummary* runAt(int row) const;
@@ -46,11 +51,15 @@ public:
 
     // "rs-lora α/√r · spectral · balanced" etc., from a run's config JSON.
     static QString methodSummary(const std::string& configJson);
+    // A base model's short name, as the Model column and default run names show it: "demo" for the
+    // built-in demo model, else the folder's (or hub id's) last part, e.g. "Qwen2-0.5B".
+    static QString modelName(const std::string& modelPath);
 
 private:
     struct Row {
         storage::RunSummary summary;
         QString method;
+        QString model, modelPath;
         QVariant rank, alpha, lr;
     };
     std::vector<Row> m_rows;

@@ -31,7 +31,7 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     auto* bar = new QHBoxLayout;
     m_filter = new QLineEdit(this);
     m_filter->setObjectName("runFilter");
-    m_filter->setPlaceholderText(tr("Filter runs by any column…"));
+    m_filter->setPlaceholderText(tr("Filter runs by any column (name, model, status, tags…)"));
     m_filter->setClearButtonEnabled(true);
     bar->addWidget(m_filter, 1);
     m_status = new QComboBox(this);
@@ -214,7 +214,7 @@ void RunsBrowser::refresh() {
         if (m_status->currentIndex() > 0)
             filter.statuses.push_back(storage::runStatusFromString(m_status->currentText().toStdString()));
         try {
-            for (auto& r : m_store->queries().runsWithLatest(filter, {"train/loss", "eval/loss"}))
+            for (auto& r : m_store->queries().runsWithLatest(filter, {"train/loss", "eval/loss", RunTableModel::kRunSecondsKey}))
                 if (!m_pendingDelete.contains(r.run.id))
                     runs.push_back(std::move(r));
         } catch (const std::exception& e) {

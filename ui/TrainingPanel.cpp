@@ -10,6 +10,7 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 
 namespace rslora::ui {
@@ -34,9 +35,9 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     f.setBold(true);
     m_title->setFont(f);
     head->addWidget(m_title, 1);
-    m_pause = new QPushButton(tr("Pause"), this);
+    m_pause = new QPushButton(this);
     m_pause->setObjectName("pauseRun");
-    m_pause->setShortcut(QKeySequence("Ctrl+P"));
+    setPauseLabel(false);
     m_stopSave = new QPushButton(tr("Stop && save"), this);
     m_stopSave->setObjectName("stopSave");
     m_stopSave->setShortcut(QKeySequence("Ctrl+."));
@@ -103,6 +104,14 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
 
 QString TrainingPanel::statusText() const { return m_title->text() + " " + m_stats->text(); }
 
+void TrainingPanel::setPauseLabel(bool paused) {
+    m_pause->setText(paused ? tr("Resume") : tr("Pause"));
+    // A button's setText() replaces its shortcut with the text's mnemonic (none here), so Ctrl+P is
+    // set again after every change of label; otherwise it would work only once.
+    m_pause->setShortcut(QKeySequence("Ctrl+P"));
+    m_pause->setToolTip(paused ? tr("Resume training (Ctrl+P)") : tr("Pause after this step (Ctrl+P)"));
+}
+
 void TrainingPanel::setRunning(bool running) {
     for (QPushButton* b : {m_pause, m_stopSave, m_stopDiscard})
         b->setEnabled(running);
@@ -111,12 +120,12 @@ void TrainingPanel::setRunning(bool running) {
 void TrainingPanel::beginRun(qint64 runId, const QString& name) {
     m_runId = runId;
     m_paused = false;
-    m_pause->setText(tr("Pause"));
+    setPauseLabel(false);
     m_title->setText(tr("Run #%1 %2 — starting").arg(runId).arg(name));
+    // An earlier failed run's red title must not carry over to this one.
+    m_title->setStyleSheet(QString());
     m_stats->clear();
-    m_progress->setRange(0, 1);
-    m_progress->setValue(0);
-    m_progress->setFormat("%v / %m steps");
+    setProgress(0, 0);
     m_charts->clear();
     setRunning(true);
 }
@@ -134,7 +143,7 @@ void TrainingPanel::setQueue(const QList<QPair<qint64, QString>>& waiting) {
 
 void TrainingPanel::setPaused(bool paused) {
     m_paused = paused;
-    m_pause->setText(paused ? tr("Resume") : tr("Pause"));
+    setPauseLabel(paused);
     QString t = m_title->text();
     t = t.section(" — ", 0, 0);
     m_title->setText(t + (paused ? tr(" — paused") : tr(" — training")));
@@ -146,20 +155,35 @@ void TrainingPanel::endRun(const QString& outcome, bool failed) {
     m_title->setStyleSheet(failed ? "color: #c62828;" : QString());
 }
 
-void TrainingPanel::showStoredRun(qint64 runId, const QString& name) {
+void TrainingPanel::showStoredRun(qint64 runId, const QString& name, qint64 step, qint64 totalSteps) {
     m_runId = runId;
+    m_paused = false;
+    setPauseLabel(false);
     m_title->setText(tr("Run #%1 %2 — from the store").arg(runId).arg(name));
     m_title->setStyleSheet(QString());
     m_stats->clear();
+    setProgress(step, totalSteps);
     m_charts->clear();
     setRunning(false);
 }
 
-void TrainingPanel::onStep(const engine::StepStats& s) {
-    if (s.totalSteps > 0) {
-        m_progress->setRange(0, static_cast<int>(std::min<int64_t>(s.totalSteps, INT32_MAX)));
-        m_progress->setValue(static_cast<int>(std::min<int64_t>(s.step, INT32_MAX)));
+void TrainingPanel::setProgress(qint64 step, qint64 totalSteps) {
+    // Without a total (before the first step, or a stored run sized by epochs) the bar stays empty
+    // and says only the step reached, never "0 / 1 steps".
+    if (totalSteps <= 0) {
+        m_progress->setRange(0, 1);
+        m_progress->setValue(0);
+        m_progress->setFormat(step > 0 ? tr("step %1").arg(step) : QString());
+        return;
     }
+    m_progress->setFormat("%v / %m steps");
+    m_progress->setRange(0, static_cast<int>(std::min<qint64>(totalSteps, INT32_MAX)));
+    m_progress->setValue(static_cast<int>(std::min<qint64>(std::clamp<qint64>(step, 0, totalSteps), INT32_MAX)));
+}
+
+void TrainingPanel::onStep(const engine::StepStats& s) {
+    if (s.totalSteps > 0)
+        setProgress(s.step, s.totalSteps);
     if (!m_paused && !m_title->text().endsWith(tr("training")))
         m_title->setText(m_title->text().section(" — ", 0, 0) + tr(" — training"));
     m_stats->setText(tr("loss %1 · lr %2 · ‖∇‖ %3 · %4 tok/s · ETA %5 · epoch %6")

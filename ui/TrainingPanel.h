@@ -31,8 +31,11 @@ public:
     void setPaused(bool paused);
     // Shows a finished, failed or stopped run's outcome; the charts stay.
     void endRun(const QString& outcome, bool failed);
-    // Loads a past run's stored curves (from the runs browser).
-    void showStoredRun(qint64 runId, const QString& name);
+    // Shows a run read from the store (a past run, or one another process trains): its title and
+    // its progress; the caller feeds the curves.
+    void showStoredRun(qint64 runId, const QString& name, qint64 step, qint64 totalSteps);
+    // "step / total steps" in the bar; an empty bar while the total is unknown (<= 0).
+    void setProgress(qint64 step, qint64 totalSteps);
     qint64 currentRunId() const { return m_runId; }
 
 public Q_SLOTS:
@@ -49,6 +52,7 @@ Q_SIGNALS:
 
 private:
     void setRunning(bool running);
+    void setPauseLabel(bool paused);
 
     QLabel* m_title = nullptr;
     QLabel* m_stats = nullptr;

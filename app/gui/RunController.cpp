@@ -2,6 +2,7 @@
 
 #include "app/shared/RunRecorder.h"
 
+#include "common/Log.h"
 #include "common/Paths.h"
 #include "storage/Store.h"
 
@@ -45,11 +46,12 @@ qint64 RunController::enqueueResume(qint64 runId) {
     engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
     m_store->runs().markQueued(runId);
     // A run that never wrote a checkpoint (e.g. queued in a workbench that closed before it started)
-    // starts from the beginning.
+    // starts from the beginning; one that never started has no checkpoint of its own, whatever its
+    // folder holds.
     bool hasCheckpoint = false;
     std::error_code ec;
     const std::filesystem::path checkpoints = std::filesystem::path(config.outputDir) / "checkpoints";
-    if (!config.outputDir.empty() && std::filesystem::is_directory(checkpoints, ec))
+    if (run.startTime && !config.outputDir.empty() && std::filesystem::is_directory(checkpoints, ec))
         for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec))
             hasCheckpoint = hasCheckpoint || e.path().filename().string().rfind("step-", 0) == 0;
     m_queue.push_back({runId, QString::fromStdString(run.name), config, hasCheckpoint ? "latest" : ""});
@@ -87,8 +89,13 @@ QList<QPair<qint64, QString>> RunController::waiting() const {
     return out;
 }
 
+void RunController::holdQueue(bool hold) {
+    m_hold = hold;
+    startNext();
+}
+
 void RunController::startNext() {
-    if (m_currentRun != 0 || m_queue.isEmpty())
+    if (m_currentRun != 0 || m_queue.isEmpty() || m_hold)
         return;
     Job job = m_queue.takeFirst();
     m_currentRun = job.runId;
@@ -136,9 +143,20 @@ void RunController::stop(bool saveFinal) {
 void RunController::shutdown(bool saveFinal) {
     if (!m_thread.isRunning())
         return;
-    for (const Job& j : std::as_const(m_queue))
-        if (m_store)
-            m_store->runs().setStatus(j.runId, storage::RunStatus::Stopped, "the workbench closed before it started");
+    // Waiting runs stay `queued` in the store, owned by no process: the next workbench opened on it
+    // queues them again (and the store does not take them for runs of a process that died).
+    for (const Job& j : std::as_const(m_queue)) {
+        if (!m_store)
+            break;
+        try {
+            storage::RunRecord run = m_store->runs().require(j.runId);
+            run.pid.reset();
+            run.heartbeat.reset();
+            m_store->runs().update(run);
+        } catch (const std::exception& e) {
+            logError("queued run " + std::to_string(j.runId) + " could not be kept for the next start: " + e.what());
+        }
+    }
     m_queue.clear();
     if (busy())
         stop(saveFinal);

@@ -34,8 +34,12 @@ public:
     void pause();
     void resume();
     void stop(bool saveFinal);
-    // Asks the running job to stop (with a checkpoint) and waits for the thread to finish.
+    // Asks the running job to stop (with a checkpoint) and waits for the thread to finish. Waiting
+    // runs are left `queued` in the store, for the next workbench to queue again.
     void shutdown(bool saveFinal = true);
+    // While held, queued runs wait even when nothing trains here (another process is training).
+    void holdQueue(bool hold);
+    bool queueHeld() const { return m_hold; }
 
     bool busy() const { return m_currentRun != 0; }
     bool paused() const { return m_paused; }
@@ -70,6 +74,7 @@ private:
     QList<Job> m_queue;
     qint64 m_currentRun = 0;
     bool m_paused = false;
+    bool m_hold = false;
 };
 
 } // namespace rslora::app

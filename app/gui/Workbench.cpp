@@ -11,6 +11,7 @@
 #include "ui/DataSection.h"
 #include "ui/MainWindow.h"
 #include "ui/RunForm.h"
+#include "ui/RunTableModel.h"
 #include "ui/RunsBrowser.h"
 #include "ui/TrainingPanel.h"
 
@@ -18,6 +19,8 @@
 #include "common/Log.h"
 #include "common/Paths.h"
 #include "engine/demo/DemoRun.h"
+#include "storage/Naming.h"
+#include "storage/ProcessProbe.h"
 #include "storage/Store.h"
 
 #include <QAction>
@@ -35,6 +38,7 @@
 #include <QTabWidget>
 #include <QTimer>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -42,7 +46,13 @@ namespace rslora::app {
 
 Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(parent), m_databasePath(databasePath) {
     std::filesystem::create_directories(std::filesystem::path(databasePath.toStdString()).parent_path());
-    m_store = std::make_unique<storage::Store>(databasePath.toStdString());
+    // Runs left queued by a workbench that closed are taken over before the store marks the runs of
+    // dead processes interrupted (which would include them).
+    storage::Store::Options options;
+    options.recoverInterrupted = false;
+    m_store = std::make_unique<storage::Store>(databasePath.toStdString(), options);
+    const std::vector<qint64> queuedBefore = adoptQueuedRuns();
+    const std::vector<int64_t> recovered = m_store->recoverInterrupted();
     m_window = std::make_unique<ui::MainWindow>();
     m_controller = std::make_unique<RunController>(m_store.get(), databasePath);
 
@@ -75,16 +85,14 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     ui::TrainingPanel* panel = m_training;
     RunController* controller = m_controller.get();
     connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
-        std::string stem = std::filesystem::path(config.trainData).stem().string();
-        QString name = QString::fromStdString(stem.empty() ? std::string("run") : stem) + "_" +
-                       (config.adapter.scaling == engine::ScalingMode::AlphaOverSqrtR ? "rslora" : "lora") + "_r" +
-                       QString::number(config.adapter.rank);
-        m_controller->enqueue(config, name);
+        m_controller->enqueue(config, defaultRunName(config));
         m_window->views()->setCurrentWidget(m_training);
         m_runs->refresh();
     });
     connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
         m_training->beginRun(id, name);
+        // The previous run's outcome message would cover this run's progress in the status bar.
+        m_window->statusBar()->clearMessage();
         m_statusRun->setText(tr("Run #%1 starting").arg(id));
         m_statusProgress->show();
         m_statusProgress->setRange(0, 0);
@@ -114,6 +122,13 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     });
     connect(panel, &ui::TrainingPanel::moveQueuedRequested, controller, &RunController::moveQueued);
     connect(m_runs, &ui::RunsBrowser::openRunRequested, this, &Workbench::openStoredRun);
+    // Actions that succeed without a dialog say what they did, and where, in the status bar.
+    auto notice = [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); };
+    connect(m_form, &ui::RunForm::cliCommandCopied, this, [notice](const QString& command) {
+        notice(tr("Copied the rslora train command (%1 lines, config included) to the clipboard").arg(command.count('\n')));
+    });
+    connect(m_training->charts(), &ui::ChartsPanel::exported, this, notice);
+    connect(m_adapters, &ui::AdaptersBrowser::exported, this, notice);
     connect(m_runs, &ui::RunsBrowser::resumeRequested, this, [this](qint64 id) {
         try {
             m_controller->enqueueResume(id);
@@ -140,8 +155,47 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     });
     m_window->setCloseGuard([this] { return confirmClose(); });
     attachExternalRuns();
-    if (!m_store->recoveredRuns().empty())
-        logWarning(std::to_string(m_store->recoveredRuns().size()) + " run(s) of a process that ended were marked interrupted; resume them from the Runs view");
+    // Runs queued when the workbench last closed wait again in the queue; while another process
+    // trains (a run handed over headless) they wait for it to end rather than compete for the CPU.
+    if (m_external)
+        m_controller->holdQueue(true);
+    for (qint64 id : queuedBefore) {
+        try {
+            m_controller->enqueueResume(id);
+        } catch (const std::exception& e) {
+            logError("queued run " + std::to_string(id) + " cannot be queued again: " + e.what());
+        }
+    }
+    if (!queuedBefore.empty())
+        logInfo(std::to_string(queuedBefore.size()) + " run(s) queued when the workbench closed are queued again");
+    if (!recovered.empty())
+        logWarning(std::to_string(recovered.size()) + " run(s) of a process that ended were marked interrupted; resume them from the Runs view");
+}
+
+std::vector<qint64> Workbench::adoptQueuedRuns() {
+    // Queued on this machine by a process that is gone (a closed workbench): this one takes them.
+    // A live owner (another open workbench) keeps its own.
+    storage::RunFilter filter;
+    filter.statuses = {storage::RunStatus::Queued};
+    std::vector<qint64> ids;
+    const std::string here = storage::hostName();
+    for (const storage::RunRecord& r : m_store->runs().list(filter)) {
+        if (r.pid && (*r.pid == QCoreApplication::applicationPid() || storage::processAlive(*r.pid)))
+            continue;
+        if (!r.host.empty() && r.host != here)
+            continue;
+        m_store->runs().markQueued(r.id);
+        ids.push_back(r.id);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+QString Workbench::defaultRunName(const engine::TrainConfig& config) {
+    const std::string stem = std::filesystem::path(config.trainData).stem().string();
+    const QString model = ui::RunTableModel::modelName(config.modelPath);
+    return QString::fromStdString(stem.empty() ? std::string("run") : stem) + (model.isEmpty() ? QString() : "_" + model) + "_" +
+           (config.adapter.scaling == engine::ScalingMode::AlphaOverSqrtR ? "rslora" : "lora") + "_r" + QString::number(config.adapter.rank);
 }
 
 Workbench::~Workbench() {
@@ -155,8 +209,20 @@ void Workbench::openStoredRun(qint64 runId) {
     m_window->views()->setCurrentWidget(m_training);
     if (m_controller->currentRunId() == runId || (m_external && m_external->runId() == runId))
         return;
-    m_training->showStoredRun(runId, QString::fromStdString(run->name));
+    m_training->showStoredRun(runId, QString::fromStdString(run->name), run->lastStep.value_or(0), totalSteps(*run));
     StoredRunFeed(*m_store, runId).poll(*m_training->charts());
+}
+
+qint64 Workbench::totalSteps(const storage::RunRecord& run) {
+    // max_steps when the config sets it; a finished run sized by epochs ended at its total.
+    try {
+        const engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
+        if (config.maxSteps > 0)
+            return config.maxSteps;
+    } catch (const std::exception&) {
+        // A config this version cannot read: fall back on what the run reached.
+    }
+    return run.status == storage::RunStatus::Finished ? run.lastStep.value_or(0) : 0;
 }
 
 void Workbench::attachExternalRuns() {
@@ -167,20 +233,32 @@ void Workbench::attachExternalRuns() {
         if (r.pid && *r.pid == QCoreApplication::applicationPid())
             continue;
         m_external = std::make_unique<StoredRunFeed>(*m_store, r.id);
-        m_training->showStoredRun(r.id, QString::fromStdString(r.name) + tr(" (training in another process)"));
+        m_training->showStoredRun(r.id, QString::fromStdString(r.name) + tr(" (training in another process)"), r.lastStep.value_or(0),
+                                  totalSteps(r));
         m_external->poll(*m_training->charts());
+        m_training->setProgress(std::max<qint64>(r.lastStep.value_or(0), m_external->lastStep()), totalSteps(r));
+        m_statusRun->setText(tr("Run #%1 training in another process").arg(r.id));
         m_followTimer = new QTimer(this);
         connect(m_followTimer, &QTimer::timeout, this, [this] {
             if (!m_external)
                 return;
             m_external->poll(*m_training->charts());
             const storage::RunRecord now = m_store->runs().require(m_external->runId());
+            const qint64 total = totalSteps(now);
+            const qint64 step = std::max<qint64>(now.lastStep.value_or(0), m_external->lastStep());
+            m_training->setProgress(step, total);
+            m_statusProgress->setVisible(total > 0);
+            m_statusProgress->setRange(0, static_cast<int>(std::max<qint64>(1, total)));
+            m_statusProgress->setValue(static_cast<int>(std::min(step, std::max<qint64>(1, total))));
             if (storage::isTerminal(now.status)) {
                 m_training->endRun(QString(storage::toString(now.status)), now.status == storage::RunStatus::Failed);
+                m_statusRun->setText(tr("Run #%1 %2").arg(now.id).arg(storage::toString(now.status)));
+                m_statusProgress->hide();
                 m_external.reset();
                 m_followTimer->stop();
                 m_runs->refresh();
                 m_adapters->refresh();
+                m_controller->holdQueue(false);
             }
         });
         m_followTimer->start(1000);
@@ -190,7 +268,7 @@ void Workbench::attachExternalRuns() {
 }
 
 void Workbench::notify(const QString& title, const QString& text, bool failure) {
-    m_window->statusBar()->showMessage(title + ": " + text.section('\n', 0, 0), 15000);
+    m_window->statusBar()->showMessage(text.section('\n', 0, 0), 15000);
     if (QSystemTrayIcon::isSystemTrayAvailable() && QSystemTrayIcon::supportsMessages()) {
         static QSystemTrayIcon* tray = nullptr;
         if (!tray) {
@@ -209,7 +287,10 @@ void Workbench::onRunEnded(const JobOutcome& o) {
                                                                      : tr("finished: %1 steps, loss %2").arg(o.steps).arg(o.finalLoss, 0, 'f', 4));
     m_training->endRun(outcome, failed);
     m_statusRun->setText(tr("Run #%1 %2").arg(o.runId).arg(outcome));
-    notify(tr("Run #%1 %2").arg(o.runId).arg(failed ? tr("failed") : o.status), failed ? o.message : outcome, failed);
+    // The status bar shows the message line only ("Run #3 finished: 60 steps, loss 1.2345"), the
+    // desktop notification the title above it; neither repeats the other.
+    notify(tr("Run #%1 %2").arg(o.runId).arg(failed ? tr("failed") : o.status),
+           failed ? tr("Run #%1 failed: %2").arg(o.runId).arg(o.message) : tr("Run #%1 %2").arg(o.runId).arg(outcome), failed);
     m_runs->refresh();
     m_adapters->refresh();
     if (failed && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")) {
@@ -234,9 +315,10 @@ bool Workbench::confirmClose() {
         return true;
     int choice = m_closeChoice;
     if (choice < 0) {
-        QMessageBox box(QMessageBox::Question, tr("A run is training"),
-                        tr("Run #%1 is still training. Stop it with a checkpoint, or keep training headless with rslora?").arg(m_controller->currentRunId()),
-                        QMessageBox::NoButton, m_window.get());
+        QMessageBox box(QMessageBox::Question, tr("A run is training"), closeQuestion(), QMessageBox::NoButton, m_window.get());
+        const QString queue = closeQueueNote();
+        if (!queue.isEmpty())
+            box.setInformativeText(queue);
         QPushButton* stop = box.addButton(tr("Stop with checkpoint"), QMessageBox::AcceptRole);
         QPushButton* headless = box.addButton(tr("Keep training headless"), QMessageBox::ActionRole);
         box.addButton(QMessageBox::Cancel);
@@ -272,6 +354,21 @@ bool Workbench::confirmClose() {
         }
     }
     return true;
+}
+
+QString Workbench::closeQuestion() const {
+    return tr("Run #%1 is still training. Stop it with a checkpoint, or keep training headless with rslora?").arg(m_controller->currentRunId());
+}
+
+QString Workbench::closeQueueNote() const {
+    const QList<QPair<qint64, QString>> waiting = m_controller->waiting();
+    if (waiting.isEmpty())
+        return {};
+    QStringList ids;
+    for (const auto& [id, name] : waiting)
+        ids << QString("#%1").arg(id);
+    return tr("%n queued run(s) (%1) stay queued: they start when you open the workbench again, after a run that "
+              "continues headless has ended.", nullptr, static_cast<int>(waiting.size())).arg(ids.join(", "));
 }
 
 QString Workbench::cliExecutable() {

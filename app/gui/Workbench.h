@@ -5,9 +5,15 @@
 #include <QObject>
 #include <QString>
 #include <memory>
+#include <vector>
+
+namespace rslora::engine {
+struct TrainConfig;
+}
 
 namespace rslora::storage {
 class Store;
+struct RunRecord;
 }
 
 namespace rslora::ui {
@@ -59,8 +65,17 @@ public:
     // The rslora executable that continues a run headless: $RSLORA_CLI, else beside the workbench,
     // else the build tree's app/cli; empty when none is found.
     static QString cliExecutable();
+    // What the close dialog asks, and what it says happens to the queued runs (empty: none queued).
+    QString closeQuestion() const;
+    QString closeQueueNote() const;
+    // A new run's name: <dataset>_<model>_<rslora|lora>_r<rank>, the model by its folder name.
+    static QString defaultRunName(const engine::TrainConfig& config);
+    // A stored run's total steps: max_steps, else the last step of a finished run, else 0 (unknown).
+    static qint64 totalSteps(const storage::RunRecord& run);
 
 private:
+    // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
+    std::vector<qint64> adoptQueuedRuns();
     void attachExternalRuns();
     void onRunEnded(const JobOutcome& outcome);
     void notify(const QString& title, const QString& text, bool failure);

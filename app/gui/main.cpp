@@ -11,6 +11,7 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QCoreApplication>
 #include <QIcon>
 #include <QMessageBox>
 #include <QTimer>
@@ -39,18 +40,29 @@ double msSinceProcessStart() {
     clock_gettime(CLOCK_BOOTTIME, &now);
     return (now.tv_sec + now.tv_nsec / 1e9 - double(startTicks) / double(sysconf(_SC_CLK_TCK))) * 1000.0;
 }
+
+// Help and version are answered by a core application: they need no display (a terminal or a
+// packaging script may have none), while QApplication aborts without one.
+bool asksHelpOrVersion(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const QByteArray a(argv[i]);
+        if (a == "--") // what follows is not an option
+            return false;
+        if (a == "-h" || a == "--help" || a == "--help-all" || a == "-?" || a == "-v" || a == "--version")
+            return true;
+    }
+    return false;
+}
+
+void describeApplication() {
+    QCoreApplication::setApplicationName("rslora-workbench");
+    QCoreApplication::setApplicationVersion(RSLORA_VERSION);
+    QCoreApplication::setOrganizationName("rslora-workbench");
+}
 } // namespace
 
 int main(int argc, char** argv) {
     rslora::ensureProcessEnvironment(argv);
-    QApplication app(argc, argv);
-    Q_INIT_RESOURCE(resources);
-    QApplication::setApplicationName("rslora-workbench");
-    QApplication::setApplicationDisplayName("RS-LoRA Workbench");
-    QApplication::setApplicationVersion(RSLORA_VERSION);
-    QApplication::setOrganizationName("rslora-workbench");
-    QApplication::setWindowIcon(QIcon(":/icons/rslora-workbench.svg"));
-
     QCommandLineParser parser;
     parser.setApplicationDescription("Desktop workbench for LoRA and RS-LoRA fine-tuning experiments");
     parser.addHelpOption();
@@ -61,6 +73,18 @@ int main(int argc, char** argv) {
     QCommandLineOption size("size", "Window size for --screenshots, e.g. 1366x768.", "WxH", "1366x768");
     QCommandLineOption reportStartup("report-startup", "Print the time from process start to the window on screen, then exit.");
     parser.addOptions({db, demo, screenshots, size, reportStartup});
+    if (asksHelpOrVersion(argc, argv)) {
+        QCoreApplication core(argc, argv);
+        describeApplication();
+        parser.process(core); // prints and exits 0 (or 1 with a message for a bad option)
+        return 0;
+    }
+
+    QApplication app(argc, argv);
+    Q_INIT_RESOURCE(resources);
+    describeApplication();
+    QApplication::setApplicationDisplayName("RS-LoRA Workbench");
+    QApplication::setWindowIcon(QIcon(":/icons/rslora-workbench.svg"));
     parser.process(app);
 
     rslora::engine::applyThreadSettings({});

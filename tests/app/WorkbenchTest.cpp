@@ -18,10 +18,13 @@
 
 #include "models/ModelConfig.h"
 #include "models/ModelLoader.h"
+#include "storage/Naming.h"
 #include "storage/Store.h"
 
 #include <QCheckBox>
+#include <QDateTime>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QImage>
 #include <QLineEdit>
@@ -29,6 +32,7 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
+#include <QStatusBar>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -181,6 +185,172 @@ private Q_SLOTS:
         QCOMPARE(resumed.status, QString("finished"));
         QCOMPARE(resumed.steps, qint64(24));
         QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
+    }
+
+    // Closing with runs queued: the dialog says what becomes of them, they stay queued in the store
+    // (not "stopped" with no steps), and the next workbench on the store queues and trains them.
+    void closingKeepsQueuedRuns() {
+        const QString db = m_dir.filePath("queue.sqlite");
+        qint64 first = 0, queued = 0;
+        {
+            app::Workbench wb(db);
+            fillForm(wb.form(), 1000);
+            wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
+            QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+            first = wb.controller()->currentRunId();
+            fillForm(wb.form(), 5);
+            QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+            QCOMPARE(wb.controller()->waiting().size(), 1);
+            queued = wb.controller()->waiting().front().first;
+            // Default names tell the model apart: <dataset>_<model folder>_rslora_r<rank>.
+            QCOMPARE(QString::fromStdString(wb.store()->runs().require(queued).name), QString("count_tiny-model_rslora_r4"));
+            QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 3, 60000);
+            const QString note = wb.closeQueueNote();
+            QVERIFY2(note.contains(QString("#%1").arg(queued)) && note.contains("stay queued"), qPrintable(note));
+            wb.setCloseChoice(0);
+            QVERIFY(wb.confirmClose());
+            QCOMPARE(wb.store()->runs().require(first).status, storage::RunStatus::Stopped);
+            QCOMPARE(wb.store()->runs().require(queued).status, storage::RunStatus::Queued);
+        }
+        app::Workbench reopened(db);
+        QCOMPARE(reopened.store()->runs().require(queued).status == storage::RunStatus::Queued ||
+                     reopened.store()->runs().require(queued).status == storage::RunStatus::Running,
+                 true);
+        QCOMPARE(reopened.controller()->currentRunId(), queued);
+        QTRY_VERIFY_WITH_TIMEOUT(reopened.store()->runs().require(queued).status == storage::RunStatus::Finished, 60000);
+        QCOMPARE(reopened.store()->runs().require(queued).lastStep.value_or(0), int64_t(5));
+        QCOMPARE(reopened.store()->runs().require(first).status, storage::RunStatus::Stopped);
+    }
+
+    // Ctrl+P pauses and resumes as often as pressed; the time paused is no training time: not in
+    // the run's elapsed time (the charts' wall-time axis) nor in its duration in the Runs view.
+    void ctrlPTogglesAndPausedTimeIsLeftOut() {
+        app::Workbench wb(m_dir.filePath("pause.sqlite"));
+        wb.window()->resize(1366, 768);
+        wb.window()->show();
+        QVERIFY(QTest::qWaitForWindowActive(wb.window()));
+        fillForm(wb.form(), 1000);
+        QElapsedTimer wall;
+        wall.start();
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        const qint64 runId = wb.controller()->currentRunId();
+        ui::CurvePlot* loss = wb.training()->charts()->chart("loss");
+        QTRY_VERIFY_WITH_TIMEOUT(loss->series("train") && loss->series("train")->size() >= 3, 60000);
+        for (int round = 0; round < 3; ++round) {
+            // A shortcut "clicks" its button after a short animation: wait for the effect.
+            QTest::keyClick(wb.window(), Qt::Key_P, Qt::ControlModifier);
+            QTRY_VERIFY2(wb.controller()->paused(), qPrintable(QString("Ctrl+P did not pause (round %1)").arg(round + 1)));
+            QTest::keyClick(wb.window(), Qt::Key_P, Qt::ControlModifier);
+            QTRY_VERIFY2(!wb.controller()->paused(), qPrintable(QString("Ctrl+P did not resume (round %1)").arg(round + 1)));
+        }
+        QTest::keyClick(wb.window(), Qt::Key_P, Qt::ControlModifier);
+        QTRY_VERIFY(wb.controller()->paused());
+        QTest::qWait(500); // the step in flight ends
+        QElapsedTimer paused;
+        paused.start();
+        QTest::qWait(3000); // longer than loading the model before the first step
+        const double pausedSeconds = paused.elapsed() / 1000.0;
+        QTest::keyClick(wb.window(), Qt::Key_P, Qt::ControlModifier);
+        QTRY_VERIFY(!wb.controller()->paused());
+        const int atResume = loss->series("train")->size();
+        QTRY_VERIFY_WITH_TIMEOUT(loss->series("train")->size() >= atResume + 3, 60000);
+        QSignalSpy ended(wb.controller(), &app::RunController::runEnded);
+        wb.controller()->stop(true);
+        QVERIFY(ended.wait(60000));
+        const double wallSeconds = wall.elapsed() / 1000.0;
+        const double trained = loss->series("train")->points().back().wallTime;
+        QVERIFY2(trained <= wallSeconds - pausedSeconds,
+                 qPrintable(QString("elapsed %1 s counts the %2 s paused (wall %3 s)").arg(trained).arg(pausedSeconds).arg(wallSeconds)));
+        wb.runs()->refresh();
+        const storage::RunSummary* row = wb.runs()->model()->runAt(wb.runs()->model()->rowOfRun(runId));
+        QVERIFY(row);
+        const double duration = ui::RunTableModel::durationSeconds(*row, QDateTime::currentMSecsSinceEpoch() / 1000.0);
+        QVERIFY2(duration >= 0 && duration <= wallSeconds - pausedSeconds,
+                 qPrintable(QString("duration %1 s counts the %2 s paused").arg(duration).arg(pausedSeconds)));
+    }
+
+    // Following a run another process trains: its step count and a moving progress bar; queued runs
+    // wait for it to end, then train; an opened stored run shows its own step count.
+    void followingAHeadlessRunShowsProgressAndHoldsTheQueue() {
+        const QString db = m_dir.filePath("follow.sqlite");
+        qint64 external = 0, waiting = 0;
+        {
+            storage::Store store(db.toStdString());
+            engine::TrainConfig config;
+            config.modelPath = m_model.toStdString();
+            config.trainData = m_data.toStdString();
+            config.maxSteps = 60;
+            storage::RunRecord run;
+            run.name = "headless";
+            run.status = storage::RunStatus::Running;
+            run.configJson = config.toJson().dump();
+            run.pid = 1; // alive, and not this process
+            run.host = storage::hostName();
+            run.startTime = run.heartbeat = storage::nowSeconds();
+            external = store.runs().create(run);
+            store.runs().heartbeat(external, 20);
+            std::vector<storage::MetricPoint> pts;
+            for (int i = 1; i <= 20; ++i)
+                pts.push_back({external, "train/loss", i, 1000.0 + i, 3.0 / i});
+            store.metricsIngest().insert(pts);
+            // A run a closed workbench left queued (owned by no process).
+            config.maxSteps = 3;
+            config.adapter.rank = 4;
+            config.batchSize = 4;
+            config.maxSeqLen = 32;
+            config.outputDir = m_dir.filePath("follow-queued").toStdString();
+            storage::RunRecord q;
+            q.name = "queued";
+            q.status = storage::RunStatus::Queued;
+            q.configJson = config.toJson().dump();
+            waiting = store.runs().create(q);
+        }
+        app::Workbench wb(db);
+        QCOMPARE(wb.training()->progress()->text(), QString("20 / 60 steps"));
+        QVERIFY(!wb.controller()->busy());
+        QCOMPARE(wb.controller()->waiting().size(), 1);
+        QCOMPARE(wb.controller()->waiting().front().first, waiting);
+        {
+            std::vector<storage::MetricPoint> pts;
+            for (int i = 21; i <= 30; ++i)
+                pts.push_back({external, "train/loss", i, 1000.0 + i, 3.0 / i});
+            wb.store()->metricsIngest().insert(pts);
+            wb.store()->runs().heartbeat(external, 30);
+        }
+        QTRY_COMPARE_WITH_TIMEOUT(wb.training()->progress()->text(), QString("30 / 60 steps"), 10000);
+        QVERIFY(!wb.controller()->busy());
+        wb.store()->runs().heartbeat(external, 60);
+        wb.store()->runs().setStatus(external, storage::RunStatus::Finished);
+        QTRY_VERIFY_WITH_TIMEOUT(wb.store()->runs().require(waiting).status == storage::RunStatus::Finished, 60000);
+        // The finished headless run opened from the Runs view: its own count, not the last run's.
+        wb.openStoredRun(external);
+        QCOMPARE(wb.training()->progress()->text(), QString("60 / 60 steps"));
+    }
+
+    // Silent successes say what they did; the outcome of a run is not said twice.
+    void statusBarConfirmsActions() {
+        app::Workbench wb(m_dir.filePath("status.sqlite"));
+        QStatusBar* bar = wb.window()->statusBar();
+        app::JobOutcome outcome;
+        outcome.runId = 5;
+        outcome.status = "finished";
+        outcome.steps = 60;
+        outcome.finalLoss = 1.2345;
+        Q_EMIT wb.controller()->runEnded(outcome);
+        QCOMPARE(bar->currentMessage(), QString("Run #5 finished: 60 steps, loss 1.2345"));
+        // The next run's progress is not covered by the last run's outcome.
+        Q_EMIT wb.controller()->runStarted(6, "next");
+        QVERIFY2(bar->currentMessage().isEmpty(), qPrintable(bar->currentMessage()));
+        fillForm(wb.form(), 10);
+        QTest::mouseClick(wb.form()->findChild<QPushButton*>("copyCli"), Qt::LeftButton);
+        QVERIFY2(bar->currentMessage().contains("clipboard"), qPrintable(bar->currentMessage()));
+        QTemporaryDir out;
+        QVERIFY(wb.training()->charts()->exportAll(out.path()));
+        QVERIFY2(bar->currentMessage().contains(QDir::toNativeSeparators(QDir(out.path()).absolutePath())), qPrintable(bar->currentMessage()));
+        // The built-in demo model is named "demo" in run names.
+        QVERIFY(wb.loadDemo());
+        const QString demoName = app::Workbench::defaultRunName(wb.form()->config());
+        QVERIFY2(demoName.contains("_demo_rslora_r"), qPrintable(demoName));
     }
 
     void closingWhileTrainingStopsWithCheckpoint() {

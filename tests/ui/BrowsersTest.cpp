@@ -23,6 +23,7 @@
 #include <QTreeView>
 #include <QtTest>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 using namespace rslora;
@@ -79,6 +80,42 @@ private Q_SLOTS:
         QCOMPARE(browser.diffTable()->item(0, 2)->text(), QString("16"));
         browser.differencesOnly()->setChecked(false);
         QCOMPARE(browser.diffTable()->rowCount(), 3);
+    }
+
+    // Runs are told apart by id and base model: both are columns, the filter matches the model,
+    // and the duration is the run's training time when the run recorded it.
+    void runsShowIdModelAndTrainingTime() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, "chat_train_rslora_r8", 8, 2e-4, storage::RunStatus::Finished, 3);
+        const int64_t b = addRun(store, "chat_train_rslora_r8", 8, 2e-4, storage::RunStatus::Finished, 3);
+        storage::RunRecord ra = store.runs().require(a), rb = store.runs().require(b);
+        ra.baseModel.ref = dir.filePath("models/Qwen2-0.5B").toStdString();
+        rb.baseModel.ref = (std::filesystem::path(RSLORA_TEST_SOURCE_DIR) / "../../resources/demo/model").string();
+        ra.startTime = 1000;
+        ra.endTime = 1000 + 3600; // stopped for most of an hour, trained for 95 s
+        store.runs().update(ra);
+        store.runs().update(rb);
+        QDir().mkpath(dir.filePath("models/Qwen2-0.5B"));
+        store.metricsIngest().insert(std::vector<storage::MetricPoint>{{a, "train/run_seconds", 3, 1003.0, 95.0}});
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        const int rowA = browser.model()->rowOfRun(a), rowB = browser.model()->rowOfRun(b);
+        QCOMPARE(browser.model()->index(rowA, ui::RunTableModel::Id).data().toLongLong(), qlonglong(a));
+        QCOMPARE(browser.model()->index(rowA, ui::RunTableModel::Model).data().toString(), QString("Qwen2-0.5B"));
+        QCOMPARE(browser.model()->index(rowA, ui::RunTableModel::Model).data(Qt::ToolTipRole).toString(),
+                 QString::fromStdString(ra.baseModel.ref));
+        QCOMPARE(browser.model()->index(rowB, ui::RunTableModel::Model).data().toString(), QString("demo"));
+        QCOMPARE(browser.model()->headerData(ui::RunTableModel::Model, Qt::Horizontal, Qt::DisplayRole).toString(), QString("Model"));
+        QCOMPARE(browser.model()->index(rowA, ui::RunTableModel::Duration).data().toString(), QString("1 min 35 s"));
+        browser.proxy()->setFilterFixedString("qwen2");
+        QCOMPARE(browser.proxy()->rowCount(), 1);
+        QCOMPARE(browser.proxy()->index(0, 0).data(ui::RunTableModel::RunIdRole).toLongLong(), qlonglong(a));
+        browser.proxy()->setFilterFixedString("demo");
+        QCOMPARE(browser.proxy()->rowCount(), 1);
+        // A hub id names its model by its last part too.
+        QCOMPARE(ui::RunTableModel::modelName("Qwen/Qwen2-0.5B"), QString("Qwen2-0.5B"));
+        QCOMPARE(ui::RunTableModel::modelName("/models/Llama-3.2-1B/"), QString("Llama-3.2-1B"));
     }
 
     // Name, tags and notes are edited in place and written to the store; bad tags are refused and
@@ -141,6 +178,35 @@ private Q_SLOTS:
         browser.commitPendingDeletes();
         QVERIFY(!store.runs().get(b).has_value());
         QVERIFY(store.runs().get(a).has_value());
+    }
+
+    // A PEFT export that worked says so, naming the adapter and the folder.
+    void adapterExportIsConfirmed() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        storage::NewAdapter n;
+        n.task = "chat";
+        n.variant = "rslora";
+        n.stage = "sft";
+        n.rank = 8;
+        n.path = dir.filePath("adapter").toStdString();
+        QDir().mkpath(dir.filePath("adapter"));
+        for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
+            QFile f(dir.filePath(QString("adapter/") + file));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("{}");
+        }
+        const auto adapter = store.adapters().create(n);
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        browser.selectAdapter(adapter.id);
+        QSignalSpy exported(&browser, &ui::AdaptersBrowser::exported);
+        QString error;
+        const QString out = dir.filePath("exports/chat_v1");
+        QVERIFY2(browser.exportSelected(out, &error), qPrintable(error));
+        QCOMPARE(exported.count(), 1);
+        const QString said = exported.at(0).at(0).toString();
+        QVERIFY2(said.contains(QDir::toNativeSeparators(out)) && said.contains("v1"), qPrintable(said));
     }
 
     void adapterVersionsAndActions() {

@@ -4,13 +4,19 @@
 #include "ui/ChartsPanel.h"
 #include "ui/CurvePlot.h"
 #include "ui/CurveSeries.h"
+#include "ui/ExportFolder.h"
 
 #include <QComboBox>
+#include <QDir>
+#include <QSignalSpy>
 #include <QFile>
+#include <QFileInfo>
+#include <QSettings>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace rslora::ui;
@@ -214,6 +220,78 @@ private Q_SLOTS:
         map.replot();
     }
 
+    // Rows go by layer number, then module, whatever order the names arrive in: the store lists
+    // them in text order (23 before 3), the engine in model order.
+    void heatMapRowsInLayerOrder() {
+        const QStringList textOrder{"model.layers.10.self_attn.v_proj", "model.layers.2.self_attn.q_proj",
+                                    "model.layers.2.self_attn.v_proj", "model.layers.23.self_attn.q_proj",
+                                    "model.layers.7.self_attn.q_proj"};
+        const QStringList layerOrder{"model.layers.2.self_attn.q_proj", "model.layers.2.self_attn.v_proj",
+                                     "model.layers.7.self_attn.q_proj", "model.layers.10.self_attn.v_proj",
+                                     "model.layers.23.self_attn.q_proj"};
+        BalanceHeatMap stored;
+        stored.addColumn(1, textOrder, {1, 2, 4, 8, 16});
+        QCOMPARE(stored.modules(), layerOrder);
+        // Each value still lands in its module's row.
+        QCOMPARE(stored.cell(0, 0), 1.0); // 2.q_proj: ratio 2
+        QCOMPARE(stored.cell(2, 0), 4.0); // 7.q_proj: ratio 16
+        QCOMPARE(stored.cell(3, 0), 0.0); // 10.v_proj: ratio 1
+        QStringList reversed = layerOrder;
+        std::reverse(reversed.begin(), reversed.end());
+        BalanceHeatMap live;
+        live.addColumn(1, reversed, {1, 1, 1, 1, 1});
+        QCOMPARE(live.modules(), stored.modules());
+        // The module chooser lists them in the same order.
+        ChartsPanel panel;
+        panel.addBalance(pt(1, 0), textOrder, {1, 2, 4, 8, 16});
+        QStringList chooser;
+        for (int i = 0; i < panel.moduleChooser()->count(); ++i)
+            chooser << panel.moduleChooser()->itemText(i);
+        QCOMPARE(chooser, layerOrder);
+    }
+
+    // A cleared chart keeps nothing of its curves: not the x range, not the crosshair read-out.
+    void clearForgetsAxesAndCrosshair() {
+        CurvePlot plot("Loss", "loss");
+        plot.resize(600, 400);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QVector<CurvePoint> pts;
+        for (int i = 1; i <= 60; ++i)
+            pts.push_back(pt(i, 5.0 + i));
+        plot.addPoints("train", pts);
+        plot.replot();
+        QCOMPARE(plot.plot()->xAxis->range().upper, 60.0);
+        const QPoint inside = plot.plot()->axisRect()->rect().center();
+        QMouseEvent move(QEvent::MouseMove, inside, plot.plot()->mapToGlobal(inside), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+        QApplication::sendEvent(plot.plot(), &move);
+        auto* text = plot.plot()->findChild<QCPItemText*>();
+        QVERIFY(text && text->visible() && text->text().contains("train"));
+        plot.clear();
+        plot.replot();
+        QVERIFY(!text->visible());
+        QVERIFY(plot.plot()->xAxis->range().upper <= 1.0);
+        QVERIFY(plot.plot()->yAxis->range().upper <= 1.0);
+    }
+
+    // Export dialogs start in <data folder>/exports, then in the folder exported to last.
+    void exportFolderIsTheDataFoldersOrTheLastUsed() {
+        QTemporaryDir home;
+        const QByteArray before = qgetenv("RSLORA_HOME");
+        qputenv("RSLORA_HOME", home.path().toUtf8());
+        QSettings().remove("export/lastFolder");
+        QCOMPARE(ExportFolder::initial(), QDir(home.path()).filePath("exports"));
+        QVERIFY(QFileInfo(ExportFolder::initial()).isDir());
+        QTemporaryDir chosen;
+        ExportFolder::remember(chosen.path());
+        QCOMPARE(ExportFolder::initial(), QFileInfo(chosen.path()).absoluteFilePath());
+        QSettings().remove("export/lastFolder");
+        if (before.isEmpty())
+            qunsetenv("RSLORA_HOME");
+        else
+            qputenv("RSLORA_HOME", before);
+    }
+
     void panelRoutesMetricsAndBalance() {
         ChartsPanel panel;
         QVERIFY(panel.addMetric("train/loss", pt(1, 3.0)));
@@ -234,7 +312,11 @@ private Q_SLOTS:
         QTRY_VERIFY(!panel.chart("loss")->isDirty());
         QTemporaryDir dir;
         QString error;
+        QSignalSpy exported(&panel, &ChartsPanel::exported);
         QVERIFY2(panel.exportAll(dir.path(), &error), qPrintable(error));
+        // The success is said, with the folder, for the status bar.
+        QCOMPARE(exported.count(), 1);
+        QVERIFY(exported.at(0).at(0).toString().contains(QDir::toNativeSeparators(QDir(dir.path()).absolutePath())));
         for (const char* f : {"loss.png", "loss.pdf", "loss.csv", "balance_heatmap.png", "balance_heatmap.csv"})
             QVERIFY2(QFile::exists(dir.filePath(f)), f);
     }

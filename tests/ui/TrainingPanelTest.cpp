@@ -1,0 +1,111 @@
+// The Training view between and during runs: Ctrl+P pauses and resumes as often as pressed, and a
+// new or opened run shows nothing of the one before (red title, axes, crosshair, step count).
+#include "ui/ChartsPanel.h"
+#include "ui/CurvePlot.h"
+#include "ui/TrainingPanel.h"
+
+#include "engine/TrainObserver.h"
+
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QtTest>
+#include <qcustomplot.h>
+
+using namespace rslora;
+
+namespace {
+engine::StepStats step(int64_t n, int64_t total) {
+    engine::StepStats s;
+    s.step = n;
+    s.totalSteps = total;
+    s.loss = 3.0 / double(n);
+    s.learningRate = 1e-3;
+    s.gradNorm = 1.0;
+    s.tokensPerSecond = 1000;
+    s.elapsedSeconds = n * 0.5;
+    return s;
+}
+} // namespace
+
+class TrainingPanelTest : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    // The controller answers each request with setPaused(); Ctrl+P must keep alternating.
+    void ctrlPTogglesPauseEveryTime() {
+        ui::TrainingPanel panel;
+        panel.resize(1000, 600);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowActive(&panel));
+        panel.beginRun(1, "run");
+        QSignalSpy pauses(&panel, &ui::TrainingPanel::pauseRequested);
+        QSignalSpy resumes(&panel, &ui::TrainingPanel::resumeRequested);
+        auto* button = panel.findChild<QPushButton*>("pauseRun");
+        for (int round = 1; round <= 3; ++round) {
+            // A shortcut "clicks" the button after a short animation: wait for the signal.
+            QTest::keyClick(&panel, Qt::Key_P, Qt::ControlModifier);
+            QTRY_COMPARE(pauses.count(), round);
+            panel.setPaused(true);
+            QCOMPARE(button->text(), QString("Resume"));
+            QTest::keyClick(&panel, Qt::Key_P, Qt::ControlModifier);
+            QTRY_COMPARE(resumes.count(), round);
+            panel.setPaused(false);
+            QCOMPARE(button->text(), QString("Pause"));
+        }
+    }
+
+    void newRunShowsNothingOfAFailedOne() {
+        ui::TrainingPanel panel;
+        panel.resize(1200, 700);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        auto* title = panel.findChild<QLabel*>("runTitle");
+        panel.beginRun(1, "first");
+        for (int i = 1; i <= 20; ++i)
+            panel.onStep(step(i, 20));
+        ui::CurvePlot* loss = panel.charts()->chart("loss");
+        panel.charts()->replotNow();
+        QCOMPARE(loss->plot()->xAxis->range().upper, 20.0);
+        // The crosshair read-out of the first run, as a mouse over the chart leaves it.
+        const QPoint inside = loss->plot()->axisRect()->rect().center();
+        QMouseEvent move(QEvent::MouseMove, inside, loss->plot()->mapToGlobal(inside), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+        QApplication::sendEvent(loss->plot(), &move);
+        auto* crossText = loss->plot()->findChild<QCPItemText*>();
+        QVERIFY(crossText && crossText->visible());
+        panel.endRun("failed", true);
+        QVERIFY(title->styleSheet().contains("#c62828"));
+
+        panel.beginRun(2, "second");
+        QVERIFY2(title->styleSheet().isEmpty(), qPrintable(title->styleSheet()));
+        QVERIFY(title->text().startsWith("Run #2 second"));
+        panel.charts()->replotNow();
+        QVERIFY2(loss->plot()->xAxis->range().upper < 20.0, "the previous run's x range stayed");
+        QVERIFY(!crossText->visible());
+        QVERIFY(crossText->text().isEmpty());
+        // Before its first step the new run shows no step count of the old one.
+        QVERIFY(!panel.progress()->text().contains("20"));
+        panel.onStep(step(1, 60));
+        QCOMPARE(panel.progress()->text(), QString("1 / 60 steps"));
+    }
+
+    void storedRunShowsItsOwnStepCount() {
+        ui::TrainingPanel panel;
+        panel.beginRun(1, "short");
+        for (int i = 1; i <= 20; ++i)
+            panel.onStep(step(i, 20));
+        panel.endRun("finished", false);
+        QCOMPARE(panel.progress()->text(), QString("20 / 20 steps"));
+        panel.showStoredRun(7, "long", 60, 60);
+        QCOMPARE(panel.progress()->text(), QString("60 / 60 steps"));
+        panel.showStoredRun(8, "stopped", 32, 60);
+        QCOMPARE(panel.progress()->text(), QString("32 / 60 steps"));
+        // Sized by epochs and not finished: the total is unknown, the step is still told.
+        panel.showStoredRun(9, "epochs", 12, 0);
+        QCOMPARE(panel.progress()->text(), QString("step 12"));
+        QCOMPARE(panel.progress()->value(), 0);
+    }
+};
+
+QTEST_MAIN(TrainingPanelTest)
+#include "TrainingPanelTest.moc"
