@@ -204,6 +204,34 @@ private slots:
         QCOMPARE(adaptersB[0].sha256, a.adapters().require(first.adapterIds[0]).sha256);
     }
 
+    // A point the export cannot read back (its key row is gone, as a damaged page leaves it) must fail
+    // the export instead of writing a bundle that looks whole.
+    void exportRefusesAPartialRun() {
+        fs::path dbPath = root() / "partial.sqlite";
+        Store s(dbPath);
+        RunRecord r;
+        r.name = "partial";
+        int64_t id = s.runs().create(r);
+        std::vector<MetricPoint> pts;
+        for (int step = 0; step < 50; ++step)
+            pts.push_back({id, "loss", step, 1.7e9 + step, 1.0 / (step + 1)});
+        s.metricsIngest().insert(pts);
+        s.database().exec("PRAGMA foreign_keys = OFF");
+        s.database().exec("INSERT INTO metrics (run_id, key_id, step, wall_time, value) VALUES (" +
+                          std::to_string(id) + ", 999999, 7, 1.7e9, 0.5)");
+        s.database().exec("PRAGMA foreign_keys = ON");
+        fs::path out = root() / "partial-bundle";
+        std::string message;
+        try {
+            exportRun(s, id, out);
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(message.find("read 50 of its 51 metric points") != std::string::npos, message.c_str());
+        QVERIFY2(message.find("rslora doctor") != std::string::npos, message.c_str());
+        QVERIFY(!fs::exists(out / "run.json"));
+    }
+
     void truncatedLastLineIsSkipped() {
         fs::path dir = writeBundle("trunc");
         {

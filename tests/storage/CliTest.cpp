@@ -1,6 +1,7 @@
 // `rslora runs ...` and `rslora adapters ...` as a script uses them: --db, --json output that parses,
 // exit codes and messages for bad input.
 #include "storage/Store.h"
+#include "StoreDamage.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -184,6 +185,50 @@ private slots:
         QFile g(junk);
         QVERIFY(g.open(QIODevice::ReadOnly));
         QCOMPARE(g.readAll(), before);
+    }
+
+    void damagedStoreIsRefusedWithRecovery() {
+        fs::path p = m_tmp.filePath("damaged.sqlite").toStdString();
+        storetest::writeStoreWithMetrics(p);
+        storetest::flipLeafPageBytes(p);
+        const QString db = QString::fromStdString(p.string());
+        for (const QStringList& args : {QStringList{"runs", "list"}, QStringList{"runs", "show", "1", "--json"},
+                                        QStringList{"runs", "export", "1", m_tmp.filePath("from-damaged")}}) {
+            Result r = run(QStringList(args) << "--db" << db, false);
+            QVERIFY2(r.code == 1, qPrintable(args.join(' ')));
+            QVERIFY2(r.err.contains("is damaged") && r.err.contains(".recover") && r.err.contains("last good copy"),
+                     r.err.constData());
+            QVERIFY(r.out.isEmpty());
+        }
+        QVERIFY(!QFileInfo::exists(m_tmp.filePath("from-damaged")));
+        Result doc = run({"doctor", "--db", db, "--json"}, false);
+        QCOMPARE(doc.code, 1);
+        QJsonObject store = QJsonDocument::fromJson(doc.out).object()["store"].toObject();
+        QCOMPARE(store["integrity"].toString(), QString("damaged"));
+        QVERIFY(!store["problems"].toArray().isEmpty());
+        QVERIFY2(doc.err.contains("integrity_check"), doc.err.constData());
+        Result healthy = run({"doctor", "--json"});
+        QCOMPARE(QJsonDocument::fromJson(healthy.out).object()["store"].toObject()["integrity"].toString(),
+                 QString("ok"));
+    }
+
+    // Names are stored as the user typed them; bytes that are not UTF-8 must not abort --json.
+    void jsonSurvivesInvalidUtf8() {
+        int64_t id = 0;
+        {
+            Store s(m_db.toStdString());
+            RunRecord r;
+            r.name = std::string("latin1 caf\xE9");
+            id = s.runs().create(r);
+        }
+        Result r = run({"runs", "show", QString::number(id), "--json"});
+        QCOMPARE(r.code, 0);
+        QJsonParseError e{};
+        QJsonObject o = QJsonDocument::fromJson(r.out, &e).object();
+        QCOMPARE(e.error, QJsonParseError::NoError);
+        QCOMPARE(o["name"].toString(), QString("latin1 caf") + QChar(0xFFFD));
+        Store s(m_db.toStdString());
+        s.runs().remove(id);
     }
 
     void environmentPicksTheDatabase() {
