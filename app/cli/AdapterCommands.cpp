@@ -194,7 +194,9 @@ void registerAdapterCommands(CLI::App& app) {
         });
     }
 
-    addAdapterAction(adapters, "release", "Release a version and make it the current one of its task",
+    addAdapterAction(adapters, "release",
+                     "Release a version and make it the current one of its task (refused when its files changed "
+                     "since it was recorded)",
                      [](st::Store& s, const st::AdapterRecord& a) {
                          s.adapters().release(a.id);
                          return s.adapters().require(a.id);
@@ -230,10 +232,12 @@ void registerAdapterCommands(CLI::App& app) {
             std::string task, to;
         };
         auto o = std::make_shared<Opts>();
-        auto* cmd = adapters->add_subcommand("rollback", "Make an older version of a task current again");
+        auto* cmd = adapters->add_subcommand(
+            "rollback", "Make an older released version of a task current again (its files are verified first; "
+                        "a never-released draft is refused: release it with `adapters release`)");
         addCommon(cmd, o->c);
         cmd->add_option("task", o->task, "The task")->required();
-        cmd->add_option("--to", o->to, "The version to make current (default: the previous released one)");
+        cmd->add_option("--to", o->to, "The released version to make current (default: the previous released one)");
         cmd->callback([o] {
             auto store = openStore(o->c);
             std::optional<int64_t> target;
