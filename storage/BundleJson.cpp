@@ -230,7 +230,14 @@ std::string bundleToJson(const BundleContents& c) {
     json doc = {{"format", kBundleFormat}, {"version", kBundleVersion}, {"run", run},    {"config", config},
                 {"params", strings(c.params)}, {"tags", strings(c.tags)},  {"adapters", adapters},
                 {"artifacts", artifacts}};
-    return doc.dump(2) + "\n";
+    try {
+        return doc.dump(2) + "\n";
+    } catch (const json::type_error& e) {
+        // Text typed in another encoding; JSON must be UTF-8, and replacing bytes would lose them.
+        throw rslora::Error("cannot write run \"" + r.uuid + "\" as a bundle: a text field (run name, notes, "
+                                "tag, adapter name) is not valid UTF-8 (" + e.what() + ")",
+                            "rename the run or adapter in the workbench or with rslora adapters rename, then retry");
+    }
 }
 
 BundleContents bundleFromJson(const std::string& text, const std::filesystem::path& source) {

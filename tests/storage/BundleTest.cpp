@@ -324,6 +324,23 @@ private slots:
         QVERIFY(!fs::exists(root() / "verify-changed"));
     }
 
+    // A name in another encoding gets a clear error, not the JSON library's, and no bundle folder.
+    void exportNamesATextFieldThatIsNotUtf8() {
+        Store s(root() / "latin1" / "s.sqlite");
+        RunRecord r;
+        r.name = "caf\xE9";
+        int64_t id = s.runs().create(r);
+        std::string message;
+        try {
+            exportRun(s, id, root() / "latin1-bundle");
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(message.find("not valid UTF-8") != std::string::npos, message.c_str());
+        QVERIFY2(message.find("rename") != std::string::npos, message.c_str());
+        QVERIFY(!fs::exists(root() / "latin1-bundle"));
+    }
+
     // A new run never writes into another run's bundle; a resumed one continues it.
     void writerRefusesAnExistingBundleForANewRun() {
         fs::path dir = writeBundle("taken");
