@@ -1,6 +1,7 @@
 #include "storage/AdapterRepository.h"
 
 #include "common/Error.h"
+#include "common/Sha256.h"
 #include "storage/Database.h"
 #include "storage/Naming.h"
 #include "storage/Transaction.h"
@@ -8,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 #include <variant>
+
+namespace fs = std::filesystem;
 
 namespace rslora::storage {
 namespace {
@@ -310,6 +313,26 @@ void AdapterRepository::setStage(int64_t id, const std::string& stage) {
     st->run();
 }
 
+void AdapterRepository::relinkSourceRun(int64_t id, int64_t runId, std::optional<int64_t> sourceStep) {
+    Transaction tx(m_db);
+    {
+        auto st = m_db.cached("UPDATE adapters SET source_run_id = ?1, source_step = coalesce(?2, source_step) "
+                              "WHERE id = ?3");
+        st->bindAll(runId, sourceStep, id);
+        st->run();
+    }
+    auto ev = m_db.cached("UPDATE evaluations SET run_id = ?1 WHERE adapter_id = ?2 AND run_id IS NULL");
+    ev->bindAll(runId, id);
+    ev->run();
+    tx.commit();
+}
+
+void AdapterRepository::markReleased(int64_t id) {
+    auto st = m_db.cached("UPDATE adapters SET status = 'released' WHERE id = ? AND deleted_at IS NULL");
+    st->bind(1, id);
+    st->run();
+}
+
 void AdapterRepository::setCurrentLocked(int64_t id, const std::string& task) {
     {
         auto clear = m_db.cached("UPDATE adapters SET is_current = 0 WHERE task = ? AND is_current = 1");
@@ -332,7 +355,23 @@ void AdapterRepository::fallBackCurrent(const std::string& task) {
     }
 }
 
+void AdapterRepository::verifyFiles(const AdapterRecord& a) {
+    if (a.sha256.empty())
+        return;
+    const std::string ref = "adapter " + a.task + ":v" + std::to_string(a.version);
+    std::error_code ec;
+    if (a.path.empty() || !fs::is_directory(a.path, ec))
+        throw rslora::Error(ref + " (\"" + a.name + "\"): its folder " + (a.path.empty() ? "(none)" : a.path) +
+                            " is missing; restore the folder from a backup or an exported bundle");
+    const std::string actual = Sha256::directoryHex(a.path);
+    if (actual != a.sha256)
+        throw rslora::Error(ref + ": files under " + a.path + " changed since it was recorded (sha256 " + actual +
+                            ", expected " + a.sha256 + "); restore the original files (from a backup or an exported "
+                            "bundle), or register the changed folder as a new version");
+}
+
 void AdapterRepository::release(int64_t id) {
+    verifyFiles(require(id)); // before the write lock: hashing a large folder takes a while
     Transaction tx(m_db);
     AdapterRecord a = require(id);
     if (a.deletedAt)
@@ -352,6 +391,12 @@ AdapterRecord AdapterRepository::rollback(const std::string& task, std::optional
             throw rslora::Error("cannot roll back to \"" + a.name + "\": it is " +
                                 (a.deletedAt ? "deleted" : "archived"),
                                 a.deletedAt ? "restore it first" : "unarchive it first");
+        if (a.status != AdapterStatus::Released)
+            throw rslora::Error("cannot roll back " + task + " to v" + std::to_string(a.version) + " (\"" + a.name +
+                                    "\"): it was never released, and a rollback goes back to a released version "
+                                    "older than the current one",
+                                "to serve it, release it: rslora adapters release " + task + ":v" +
+                                    std::to_string(a.version));
         target = a.id;
     } else {
         auto cur = current(task);
@@ -365,6 +410,7 @@ AdapterRecord AdapterRepository::rollback(const std::string& task, std::optional
                                 std::to_string(cur->version) + " to roll back to");
         target = st->getInt(0);
     }
+    verifyFiles(require(target));
     setCurrentLocked(target, task);
     tx.commit();
     return require(target);

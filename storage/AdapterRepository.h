@@ -88,11 +88,23 @@ public:
     void setNotes(int64_t id, const std::string& notes);
     void setFiles(int64_t id, const std::string& path, const std::string& sha256);
     void setStage(int64_t id, const std::string& stage);
+    // Makes `runId` the version's source run again (its run was deleted and is imported back), with
+    // the evaluations that lost their run in that delete.
+    void relinkSourceRun(int64_t id, int64_t runId, std::optional<int64_t> sourceStep);
+    // Status released without becoming current (an imported version released where it came from).
+    void markReleased(int64_t id);
+
+    // Throws rslora::Error when the version's folder is missing or its files no longer hash to the
+    // recorded sha256 (a version without a recorded hash has nothing to compare and passes). Every
+    // place that releases, exports or loads a stored version calls this first.
+    static void verifyFiles(const AdapterRecord& adapter);
 
     // Status released and current version of its task (the previous current one stays released).
+    // Verifies the files first (verifyFiles).
     void release(int64_t id);
-    // Makes an older (or any non-archived, non-deleted) version current; releases it if it was a
-    // draft. Without a target, the newest released version below the current one becomes current.
+    // Makes another released version current (an older one, or a newer one again after a rollback);
+    // a never-released draft is refused (release it instead). Without a target, the newest released
+    // version below the current one becomes current. Verifies the target's files first.
     // Returns the adapter that is now current.
     AdapterRecord rollback(const std::string& task, std::optional<int64_t> targetId = std::nullopt);
     // Status archived; when it was current, the newest remaining released version becomes current.

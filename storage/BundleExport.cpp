@@ -21,7 +21,7 @@ void writeMetricsJson(Store& store, int64_t runId, const fs::path& file) {
         series.erase("total_points");
         out[key] = std::move(series);
     }
-    writeFileAtomic(file, out.dump() + "\n");
+    writeFileAtomic(file, out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
 }
 
 } // namespace
@@ -56,11 +56,27 @@ ExportResult exportRun(Store& store, int64_t runId, const fs::path& dir, const E
         });
         writer.appendMetrics(batch);
         result.metrics += batch.size();
+        // Every stored point must have been read: a point whose key cannot be resolved (a damaged
+        // file) would otherwise drop out of the bundle without a word.
+        const int64_t stored = store.metrics().storedPoints(runId);
+        if (static_cast<int64_t>(result.metrics) != stored)
+            throw rslora::Error("cannot export run " + std::to_string(runId) + ": read " +
+                                    std::to_string(result.metrics) + " of its " + std::to_string(stored) +
+                                    " metric points from " + store.path().string(),
+                                "the store may be damaged; nothing was written to " + dir.string() +
+                                    ". Check it with: rslora doctor --db " + store.path().string());
 
         if (options.includeAdapters) {
             AdapterFilter f;
             f.sourceRunId = runId;
+            f.includeDeleted = true;
             for (const AdapterRecord& a : store.adapters().list(f)) {
+                if (a.deletedAt) {
+                    result.warnings.push_back("adapter \"" + a.name + "\" (" + a.task + ":v" + std::to_string(a.version) +
+                                              ") left out: it is deleted; `rslora adapters restore " + a.task + ":v" +
+                                              std::to_string(a.version) + "` before exporting brings it along");
+                    continue;
+                }
                 if (a.path.empty() || !fs::is_directory(a.path)) {
                     result.warnings.push_back("adapter \"" + a.name + "\" left out: its folder " + a.path +
                                               " is missing");
@@ -76,14 +92,19 @@ ExportResult exportRun(Store& store, int64_t runId, const fs::path& dir, const E
                 }
                 for (const EvaluationRecord& e : store.evaluations().forAdapter(a.id))
                     b.evaluations.push_back({e.dataset, e.datasetSha256, e.metric, e.value});
-                b.record.sha256.clear(); // hashed from the copy, so the bundle always verifies
-                writer.addAdapter(std::move(b), a.path);
-                const std::string& copied = writer.contents().adapters.back().record.sha256;
-                if (!a.sha256.empty() && copied != a.sha256)
-                    result.warnings.push_back("adapter \"" + a.name + "\": its files changed since they were recorded "
-                                              "(sha256 " + a.sha256 + ", now " + copied + ")");
+                // A bundle must carry the version as recorded, never files that changed since.
+                AdapterRepository::verifyFiles(a);
+                writer.addAdapter(std::move(b), a.path); // an unrecorded hash is computed from the copy
                 ++result.adapters;
             }
+        }
+        for (const ArtifactRecord& a : store.artifacts().forRun(runId)) {
+            BundleArtifact b;
+            b.record = a;
+            if (a.adapterId)
+                if (auto owner = store.adapters().get(*a.adapterId))
+                    b.adapterUuid = owner->uuid;
+            writer.addArtifact(std::move(b));
         }
         writer.sync();
     }

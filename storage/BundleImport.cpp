@@ -10,6 +10,7 @@
 #include "storage/Transaction.h"
 
 #include <map>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -55,6 +56,33 @@ size_t importMetrics(Store& store, const fs::path& file, int64_t runId, ImportRe
     return total;
 }
 
+// The stored version a bundle adapter is, when the store kept it after its run was deleted (no
+// source run): imported again, the run takes it back. Throws for a duplicate of a version that
+// still belongs to a run, unless importing as a copy (then: nullopt, and it becomes a new version).
+std::optional<AdapterRecord> keptVersion(Store& store, const AdapterRecord& r, const ImportOptions& options) {
+    if (r.uuid.empty())
+        return std::nullopt;
+    auto existing = store.adapters().findByUuid(r.uuid);
+    if (!existing)
+        return std::nullopt;
+    const std::string which = "adapter " + r.uuid + " (\"" + r.name + "\") is already in the store as " +
+                              existing->task + ":v" + std::to_string(existing->version);
+    if (existing->sourceRunId) {
+        if (options.asNew)
+            return std::nullopt;
+        throw rslora::Error(which + ", from run #" + std::to_string(*existing->sourceRunId),
+                            "import the bundle as a copy with --as-new");
+    }
+    if (!r.sha256.empty() && !existing->sha256.empty() && r.sha256 != existing->sha256) {
+        if (options.asNew)
+            return std::nullopt;
+        throw rslora::Error(which + " with other files (sha256 " + existing->sha256 + ", the bundle has " + r.sha256 +
+                                ")",
+                            "import the bundle as a copy with --as-new");
+    }
+    return existing;
+}
+
 } // namespace
 
 ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions& options) {
@@ -87,11 +115,17 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
                                     "the bundle was changed or damaged after it was written");
         }
     }
+    // Versions the store kept when their run was deleted come back to the run instead of being
+    // copied again; a version that still belongs to a stored run is a duplicate.
+    std::vector<std::optional<AdapterRecord>> kept(b.adapters.size());
+    for (size_t i = 0; i < b.adapters.size(); ++i)
+        kept[i] = keptVersion(store, b.adapters[i].record, options);
     StagedFolders folders(store.adapterRoot());
-    std::vector<fs::path> staged;
+    std::vector<fs::path> staged(b.adapters.size());
     if (options.copyAdapters)
-        for (const BundleAdapter& a : b.adapters)
-            staged.push_back(folders.stage(dir / a.dir));
+        for (size_t i = 0; i < b.adapters.size(); ++i)
+            if (!kept[i])
+                staged[i] = folders.stage(dir / b.adapters[i].dir);
 
     Transaction tx(store.database());
     std::string project = options.project.empty() ? b.project : options.project;
@@ -112,9 +146,23 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
         store.runs().setTag(result.runId, k, v);
     result.metrics = importMetrics(store, dir / "metrics.csv", result.runId, result);
 
-    std::map<std::string, int64_t> byUuid; // bundle adapter uuid -> new id
+    std::map<std::string, int64_t> byUuid; // bundle adapter uuid -> id here
     for (size_t i = 0; i < b.adapters.size(); ++i) {
         const BundleAdapter& a = b.adapters[i];
+        if (kept[i]) {
+            // Re-read inside the transaction: another process may have linked it meanwhile.
+            AdapterRecord now = store.adapters().require(kept[i]->id);
+            if (now.sourceRunId)
+                throw rslora::Error("adapter " + now.uuid + " (\"" + now.name + "\") was linked to run #" +
+                                    std::to_string(*now.sourceRunId) + " while the bundle was being imported");
+            store.adapters().relinkSourceRun(now.id, result.runId, a.record.sourceStep);
+            if (now.deletedAt)
+                store.adapters().restore(now.id);
+            byUuid[now.uuid] = now.id;
+            result.adapterIds.push_back(now.id);
+            result.relinkedAdapterIds.push_back(now.id);
+            continue;
+        }
         NewAdapter n;
         const AdapterRecord& r = a.record;
         n.task = r.task;
@@ -130,16 +178,13 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
         n.sourceRunId = result.runId;
         n.sourceStep = r.sourceStep;
         n.baseModel = r.baseModel;
+        // Released comes back released (not current: which version serves a task is decided here).
         n.status = r.status == AdapterStatus::Archived ? AdapterStatus::Archived : AdapterStatus::Draft;
         n.notes = r.notes;
         n.createdAt = r.createdAt;
         n.uuid = r.uuid;
-        if (!n.uuid.empty() && store.adapters().findByUuid(n.uuid)) {
-            if (!options.asNew)
-                throw rslora::Error("adapter " + n.uuid + " (\"" + r.name + "\") is already in the store",
-                                    "import the bundle as a copy with --as-new");
-            n.uuid.clear();
-        }
+        if (!n.uuid.empty() && store.adapters().findByUuid(n.uuid))
+            n.uuid.clear(); // a copy (--as-new): keptVersion() refused it otherwise
         if (!n.name.empty() && store.adapters().findByName(n.name)) {
             result.warnings.push_back("adapter name \"" + n.name + "\" is taken here; the import got the default name");
             n.name.clear();
@@ -147,6 +192,8 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
         if (!options.copyAdapters)
             n.path = fs::absolute(dir / a.dir).string();
         AdapterRecord created = store.adapters().create(n);
+        if (r.status == AdapterStatus::Released)
+            store.adapters().markReleased(created.id);
         if (options.copyAdapters) {
             fs::path placed = folders.place(staged[i], created.path);
             if (placed != fs::path(created.path))
@@ -172,6 +219,8 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
     }
     // Lineage last, once every adapter of the bundle exists.
     for (size_t i = 0; i < b.adapters.size(); ++i) {
+        if (kept[i])
+            continue; // its edges stayed in the store with it
         for (const BundleParent& p : b.adapters[i].parents) {
             std::optional<int64_t> parent;
             if (auto it = byUuid.find(p.uuid); it != byUuid.end())
@@ -192,6 +241,20 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
             e.detailsJson = p.detailsJson;
             store.lineage().add(e);
         }
+    }
+    for (const BundleArtifact& a : b.artifacts) {
+        ArtifactRecord rec = a.record;
+        rec.id = 0;
+        rec.runId = result.runId;
+        rec.adapterId.reset();
+        if (!a.adapterUuid.empty()) {
+            if (auto it = byUuid.find(a.adapterUuid); it != byUuid.end())
+                rec.adapterId = it->second;
+            else if (auto existing = store.adapters().findByUuid(a.adapterUuid))
+                rec.adapterId = existing->id;
+        }
+        store.artifacts().add(rec);
+        ++result.artifacts;
     }
     tx.commit();
     folders.commit();

@@ -179,6 +179,34 @@ BundleAdapter adapterFromJson(const Reader& r) {
     return a;
 }
 
+json artifactJson(const BundleArtifact& a) {
+    const ArtifactRecord& r = a.record;
+    return {{"kind", r.kind},
+            {"path", r.path},
+            {"sha256", r.sha256},
+            {"size_bytes", r.sizeBytes ? json(*r.sizeBytes) : json(nullptr)},
+            {"step", r.step ? json(*r.step) : json(nullptr)},
+            {"created_at", jsonNumber(r.createdAt)},
+            {"details", r.detailsJson},
+            {"adapter_uuid", a.adapterUuid}};
+}
+
+BundleArtifact artifactFromJson(const Reader& r) {
+    BundleArtifact a;
+    ArtifactRecord& x = a.record;
+    x.kind = r.str("kind", true);
+    if (x.kind != "checkpoint" && x.kind != "export" && x.kind != "merged" && x.kind != "log" && x.kind != "other")
+        r.fail("kind", "checkpoint, export, merged, log or other, found \"" + x.kind + "\"");
+    x.path = r.str("path", true);
+    x.sha256 = r.str("sha256");
+    x.sizeBytes = r.integer("size_bytes");
+    x.step = r.integer("step");
+    x.createdAt = r.num("created_at").value_or(0);
+    x.detailsJson = r.str("details");
+    a.adapterUuid = r.str("adapter_uuid");
+    return a;
+}
+
 } // namespace
 
 std::string bundleToJson(const BundleContents& c) {
@@ -192,14 +220,25 @@ std::string bundleToJson(const BundleContents& c) {
     json adapters = json::array();
     for (const BundleAdapter& a : c.adapters)
         adapters.push_back(adapterJson(a));
+    json artifacts = json::array();
+    for (const BundleArtifact& a : c.artifacts)
+        artifacts.push_back(artifactJson(a));
     // The store's JSON of a run, less what only means something inside one store.
     json run = toJson(r);
     for (const char* local : {"id", "project_id", "pid", "heartbeat"})
         run.erase(local);
     run["project"] = c.project;
     json doc = {{"format", kBundleFormat}, {"version", kBundleVersion}, {"run", run},    {"config", config},
-                {"params", strings(c.params)}, {"tags", strings(c.tags)},  {"adapters", adapters}};
-    return doc.dump(2) + "\n";
+                {"params", strings(c.params)}, {"tags", strings(c.tags)},  {"adapters", adapters},
+                {"artifacts", artifacts}};
+    try {
+        return doc.dump(2) + "\n";
+    } catch (const json::type_error& e) {
+        // Text typed in another encoding; JSON must be UTF-8, and replacing bytes would lose them.
+        throw rslora::Error("cannot write run \"" + r.uuid + "\" as a bundle: a text field (run name, notes, "
+                                "tag, adapter name) is not valid UTF-8 (" + e.what() + ")",
+                            "rename the run or adapter in the workbench or with rslora adapters rename, then retry");
+    }
 }
 
 BundleContents bundleFromJson(const std::string& text, const std::filesystem::path& source) {
@@ -260,6 +299,15 @@ BundleContents bundleFromJson(const std::string& text, const std::filesystem::pa
             if (!(*as)[i].is_object())
                 top.fail("adapters[" + std::to_string(i) + "]", "an object");
             c.adapters.push_back(adapterFromJson(Reader((*as)[i], "adapters[" + std::to_string(i) + "].", source)));
+        }
+    }
+    if (const json* as = top.find("artifacts")) { // absent in bundles of older versions
+        if (!as->is_array())
+            top.fail("artifacts", "an array");
+        for (size_t i = 0; i < as->size(); ++i) {
+            if (!(*as)[i].is_object())
+                top.fail("artifacts[" + std::to_string(i) + "]", "an object");
+            c.artifacts.push_back(artifactFromJson(Reader((*as)[i], "artifacts[" + std::to_string(i) + "].", source)));
         }
     }
     return c;

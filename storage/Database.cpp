@@ -167,6 +167,14 @@ StatementScope Database::cached(const char* sql) {
 
 Statement Database::prepare(const std::string& sql) { return Statement(*this, sql); }
 
+bool Database::openElsewhereInProcess() const {
+    if (!m_registered)
+        return false;
+    std::lock_guard<std::mutex> lk(g_openMutex);
+    auto it = g_openFiles.find(m_fileId);
+    return it != g_openFiles.end() && it->second > 1;
+}
+
 int64_t Database::lastInsertId() const { return sqlite3_last_insert_rowid(m_db); }
 
 int Database::changes() const { return sqlite3_changes(m_db); }

@@ -62,6 +62,9 @@ public:
     // A one-off statement (dynamic SQL such as filters); still fully parameter-bound.
     Statement prepare(const std::string& sql);
 
+    // Whether another connection of this process has the same file open.
+    bool openElsewhereInProcess() const;
+
     int64_t lastInsertId() const;
     int changes() const;
     bool inTransaction() const;

@@ -106,6 +106,13 @@ int64_t MetricsReader::count(int64_t runId) {
     return st->getInt(0);
 }
 
+int64_t MetricsReader::storedPoints(int64_t runId) {
+    auto st = m_db.cached("SELECT count(*) FROM metrics WHERE run_id = ?");
+    st->bind(1, runId);
+    st->step();
+    return st->getInt(0);
+}
+
 void MetricsReader::forEach(int64_t runId, const std::function<void(const MetricPoint&)>& visit) {
     auto st = m_db.cached("SELECT k.name, m.step, m.wall_time, m.value FROM metrics m "
                           "JOIN metric_keys k ON k.id = m.key_id WHERE m.run_id = ? ORDER BY m.key_id, m.step, m.wall_time");

@@ -35,6 +35,8 @@ public:
     std::optional<LatestMetric> latest(int64_t runId, const std::string& key);
     std::map<int64_t, std::vector<LatestMetric>> latest(const std::vector<int64_t>& runIds);
     int64_t count(int64_t runId);
+    // Rows of the metrics table for the run, counted without the key join or the summary table.
+    int64_t storedPoints(int64_t runId);
     // Streams every point of a run (key, step, time order per key) without building a vector.
     void forEach(int64_t runId, const std::function<void(const MetricPoint&)>& visit);
 

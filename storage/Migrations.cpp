@@ -179,9 +179,49 @@ CREATE INDEX artifacts_run ON artifacts (run_id);
 CREATE INDEX artifacts_adapter ON artifacts (adapter_id);
 )sql";
 
-// Version 3: the base model each adapter version was trained on (path and fingerprint), so versions of
-// different bases are told apart; filled from the source run for existing rows.
+// Version 3: run ids are never reused after a delete (AUTOINCREMENT keeps the highest id ever
+// handed out), so a deleted run's id cannot later name another run in scripts, bundles or notes.
+// SQLite cannot add AUTOINCREMENT to a table, so runs is rebuilt with the same columns and rows.
 const char* kV3 = R"sql(
+CREATE TABLE runs_v3 (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid              TEXT NOT NULL UNIQUE,
+    project_id        INTEGER NOT NULL DEFAULT 1 REFERENCES projects(id) ON DELETE RESTRICT,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL DEFAULT 'queued'
+                      CHECK (status IN ('queued', 'running', 'paused', 'finished', 'failed', 'interrupted', 'stopped')),
+    created_at        REAL NOT NULL,
+    start_time        REAL,
+    end_time          REAL,
+    config_json       TEXT NOT NULL DEFAULT '{}',
+    seed              INTEGER,
+    base_model        TEXT NOT NULL DEFAULT '',
+    base_model_sha256 TEXT NOT NULL DEFAULT '',
+    dataset           TEXT NOT NULL DEFAULT '',
+    dataset_sha256    TEXT NOT NULL DEFAULT '',
+    device            TEXT NOT NULL DEFAULT '',
+    host              TEXT NOT NULL DEFAULT '',
+    notes             TEXT NOT NULL DEFAULT '',
+    error_message     TEXT NOT NULL DEFAULT '',
+    pid               INTEGER,
+    heartbeat         REAL,
+    last_step         INTEGER
+);
+INSERT INTO runs_v3 (id, uuid, project_id, name, status, created_at, start_time, end_time, config_json, seed,
+                     base_model, base_model_sha256, dataset, dataset_sha256, device, host, notes, error_message,
+                     pid, heartbeat, last_step)
+    SELECT id, uuid, project_id, name, status, created_at, start_time, end_time, config_json, seed,
+           base_model, base_model_sha256, dataset, dataset_sha256, device, host, notes, error_message,
+           pid, heartbeat, last_step FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+CREATE INDEX runs_project ON runs (project_id, created_at);
+CREATE INDEX runs_status ON runs (status);
+)sql";
+
+// Version 4: the base model each adapter version was trained on (path and fingerprint), so versions of
+// different bases are told apart; filled from the source run for existing rows.
+const char* kV4 = R"sql(
 ALTER TABLE adapters ADD COLUMN base_model TEXT NOT NULL DEFAULT '';
 ALTER TABLE adapters ADD COLUMN base_model_sha256 TEXT NOT NULL DEFAULT '';
 UPDATE adapters SET
@@ -201,7 +241,8 @@ const std::vector<Migration>& migrations() {
     static const std::vector<Migration> list = {
         {1, "experiment record: projects, runs, params, tags, metrics", kV1},
         {2, "adapter registry: adapters, tags, lineage, evaluations, artifacts", kV2},
-        {3, "adapters record their base model", kV3},
+        {3, "run ids are never reused (runs rebuilt with AUTOINCREMENT)", kV3, true},
+        {4, "adapters record their base model", kV4},
     };
     return list;
 }
@@ -242,6 +283,21 @@ void Migrations::migrate(Database& db, int target) {
             break;
         if (version(db) >= m.version)
             continue;
+        // PRAGMA foreign_keys is a no-op inside a transaction, so it is switched around it.
+        struct ForeignKeysOff {
+            Database& db;
+            bool on;
+            ~ForeignKeysOff() {
+                try {
+                    if (on)
+                        db.exec("PRAGMA foreign_keys = ON");
+                } catch (const rslora::Error&) {
+                    // The connection is closed right after a failed migration anyway.
+                }
+            }
+        } fkGuard{db, m.rebuildsReferencedTable && db.pragmaInt("foreign_keys") != 0};
+        if (fkGuard.on)
+            db.exec("PRAGMA foreign_keys = OFF");
         Transaction tx(db);
         int current = version(db); // another process may have migrated while we waited for the lock
         if (current > latestSchemaVersion())
@@ -257,6 +313,14 @@ void Migrations::migrate(Database& db, int target) {
         if (current == 0)
             db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
         db.exec(m.sql);
+        if (m.rebuildsReferencedTable) {
+            Statement check(db, "PRAGMA foreign_key_check");
+            if (check.step())
+                throw rslora::Error("database " + db.path().string() + ": migration " + std::to_string(m.version) +
+                                        " would break a reference from table " + check.getText(0) +
+                                        "; nothing was changed",
+                                    "run `rslora doctor` on the file and report this");
+        }
         db.exec("PRAGMA user_version = " + std::to_string(m.version));
         tx.commit();
     }

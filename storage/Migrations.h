@@ -16,6 +16,9 @@ struct Migration {
     int version;             // user_version after it ran
     const char* description;
     const char* sql;
+    // Rebuilds a table that others reference: runs with foreign keys off (dropping the old table
+    // would otherwise cascade into every child table) and checks them before it commits.
+    bool rebuildsReferencedTable = false;
 };
 
 const std::vector<Migration>& migrations();

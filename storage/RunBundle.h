@@ -43,19 +43,30 @@ struct BundleAdapter {
     std::vector<BundleEvaluation> evaluations;
 };
 
+// A file the run produced besides its adapters (a checkpoint, an export): the record only, the file
+// stays where it was (its path is as the writing machine saw it).
+struct BundleArtifact {
+    ArtifactRecord record;             // id, run_id and adapter_id are meaningless outside the store
+    std::string adapterUuid;           // the adapter it belongs to, when one
+};
+
 struct BundleContents {
     RunRecord run;                     // id and pid are meaningless outside the store that wrote them
     std::string project;
     Params params;
     Tags tags;
     std::vector<BundleAdapter> adapters;
+    std::vector<BundleArtifact> artifacts;
 };
 
 class RunBundleWriter {
 public:
-    // Creates `dir` if needed. An existing bundle there is continued (its adapters are kept), so a
-    // resumed run can keep appending.
-    explicit RunBundleWriter(const std::filesystem::path& dir);
+    enum class Existing {
+        Continue, // an existing bundle in `dir` is continued (its adapters kept): a resumed run
+        Refuse,   // a folder that already holds a bundle (or anything else) is refused: a new run
+    };
+    // Creates `dir` if needed.
+    explicit RunBundleWriter(const std::filesystem::path& dir, Existing existing = Existing::Continue);
     ~RunBundleWriter();
     RunBundleWriter(const RunBundleWriter&) = delete;
     RunBundleWriter& operator=(const RunBundleWriter&) = delete;
@@ -78,6 +89,8 @@ public:
     // Records an adapter version. Its files are copied from `source` into adapterDirectory(name)
     // (atomically) unless `source` is empty or already that folder. sha256 is computed when empty.
     void addAdapter(BundleAdapter adapter, const std::filesystem::path& source = {});
+    // Records an artifact of the run (the file is not copied); rewrites run.json.
+    void addArtifact(BundleArtifact artifact);
 
     const std::filesystem::path& directory() const { return m_dir; }
     const BundleContents& contents() const { return m_contents; }
@@ -101,13 +114,17 @@ struct ImportOptions {
 struct ImportResult {
     int64_t runId = 0;
     size_t metrics = 0;
-    std::vector<int64_t> adapterIds;
+    std::vector<int64_t> adapterIds;          // every adapter of the bundle, as stored here
+    std::vector<int64_t> relinkedAdapterIds;  // of those: versions kept here after their run was deleted
+    size_t artifacts = 0;
     std::vector<std::string> warnings;
 };
 
 // Imports in one transaction: nothing is left behind when it fails (copied adapter folders are
 // removed too). Unfinished runs (running / paused / queued) arrive as interrupted, adapter versions
-// as drafts with the next version numbers of their tasks here.
+// with the next version numbers of their tasks here, released ones released (not current). A version
+// the store kept when the run was deleted (same uuid, no source run) is linked to the run again
+// (restored if it was soft-deleted with the run) instead of being copied.
 ImportResult importBundle(Store& store, const std::filesystem::path& dir, const ImportOptions& options = {});
 
 struct ExportOptions {

@@ -36,8 +36,24 @@ void writeAll(int fd, const std::string& data, const fs::path& file) {
 
 } // namespace
 
-RunBundleWriter::RunBundleWriter(const fs::path& dir) : m_dir(dir) {
+RunBundleWriter::RunBundleWriter(const fs::path& dir, Existing existing) : m_dir(dir) {
     std::error_code ec;
+    if (existing == Existing::Refuse && fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+        // Appending would mix two runs' metrics under one uuid and replace the first one's config.
+        std::string holds = "files";
+        if (fs::exists(dir / "run.json", ec)) {
+            try {
+                BundleContents old = readBundle(dir);
+                holds = "run " + old.run.uuid + " (\"" + old.run.name + "\", " + toString(old.run.status) + ")";
+            } catch (const rslora::Error&) {
+                holds = "a damaged run bundle";
+            }
+        }
+        throw rslora::Error("run bundle folder " + dir.string() + " already holds " + holds +
+                                "; a new run never writes into another run's bundle",
+                            "set output.dir to a new folder, or move the old bundle away (import it first with "
+                            "rslora runs import " + dir.string() + "); to continue that run, use --resume");
+    }
     fs::create_directories(dir / "adapters", ec);
     if (ec)
         throw rslora::Error("cannot create bundle folder " + dir.string() + ": " + ec.message());
@@ -145,6 +161,11 @@ void RunBundleWriter::addAdapter(BundleAdapter adapter, const fs::path& source) 
     adapter.dir = (fs::path("adapters") / sanitizeId(r.name)).string();
     r.path.clear();
     m_contents.adapters.push_back(std::move(adapter));
+    writeJson();
+}
+
+void RunBundleWriter::addArtifact(BundleArtifact artifact) {
+    m_contents.artifacts.push_back(std::move(artifact));
     writeJson();
 }
 

@@ -5,7 +5,10 @@
 #include "storage/Migrations.h"
 #include "storage/Naming.h"
 #include "storage/ProcessProbe.h"
+#include "storage/StoreHealth.h"
 #include "storage/Transaction.h"
+
+#include <sqlite3.h>
 
 namespace fs = std::filesystem;
 
@@ -18,7 +21,17 @@ std::unique_ptr<Database> openDatabase(const fs::path& path, const Store::Option
     dbo.readOnly = o.readOnly;
     dbo.busyTimeout = o.busyTimeout;
     auto db = std::make_unique<Database>(path, dbo);
-    Migrations::checkIdentity(*db); // before anything writes: a foreign or newer file stays untouched
+    // Before anything writes: a foreign, newer or damaged file stays untouched.
+    try {
+        Migrations::checkIdentity(*db);
+    } catch (const DatabaseError& e) {
+        int primary = e.code() & 0xff;
+        if (primary != SQLITE_CORRUPT && primary != SQLITE_NOTADB)
+            throw;
+        throw rslora::Error(StoreHealth::damagedMessage(path, {e.what()}, false), StoreHealth::recoveryHint(path));
+    }
+    if (o.checkIntegrity)
+        StoreHealth::requireHealthy(*db);
     db->configure();
     if (o.readOnly) {
         int v = Migrations::version(*db);
@@ -133,11 +146,10 @@ std::vector<int64_t> Store::recoverInterrupted() {
 }
 
 std::string Store::integrityCheck() {
-    Statement st(*m_db, "PRAGMA integrity_check");
     std::string out;
-    while (st.step())
-        out += (out.empty() ? "" : "\n") + st.getText(0);
-    return out;
+    for (const std::string& f : StoreHealth::findings(*m_db, true))
+        out += (out.empty() ? "" : "\n") + f;
+    return out.empty() ? "ok" : out;
 }
 
 } // namespace rslora::storage

@@ -30,6 +30,9 @@ public:
         bool recoverInterrupted = true;     // mark runs of dead processes interrupted on open
         double staleHeartbeatSeconds = 300; // for runs of other hosts (whose pid cannot be checked)
         std::filesystem::path adapterRoot;  // default: <folder of the database>/adapters
+        // PRAGMA quick_check before anything else (once per file and process): a damaged file is
+        // refused with how to recover instead of showing garbled or partial data.
+        bool checkIntegrity = true;
     };
 
     // Throws rslora::Error with an actionable message for a foreign, damaged or newer file, which is

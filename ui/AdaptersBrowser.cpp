@@ -161,6 +161,13 @@ bool AdaptersBrowser::exportSelected(const QString& folder, QString* error) {
             *error = tr("Select an adapter version first.");
         return false;
     }
+    try {
+        storage::AdapterRepository::verifyFiles(*a); // the same check as release and `rslora runs export`
+    } catch (const std::exception& e) {
+        if (error)
+            *error = QString::fromStdString(e.what());
+        return false;
+    }
     QDir src(QString::fromStdString(a->path));
     if (!src.exists("adapter_config.json") || !src.exists("adapter_model.safetensors")) {
         if (error)

@@ -4,7 +4,9 @@
 
 #include "common/Error.h"
 
+#include <algorithm>
 #include <iostream>
+#include <vector>
 
 namespace rslora::cli::storecli {
 
@@ -13,11 +15,24 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-void printAdapterLine(const st::AdapterRecord& a) {
-    std::cout << pad(std::to_string(a.id), 6) << pad(oneLine(a.task), 18) << pad("v" + std::to_string(a.version), 6)
-              << pad(std::string(st::toString(a.status)) + (a.current ? "*" : "") + (a.deletedAt ? " (deleted)" : ""), 20)
-              << pad(a.rank ? std::to_string(*a.rank) : "-", 6) << pad(oneLine(a.method), 22) << oneLine(a.name)
-              << "\n";
+// The list as a table whose columns are as wide as their longest cell, so that no two run together.
+void printAdapterTable(const std::vector<st::AdapterRecord>& list) {
+    std::vector<std::vector<std::string>> rows = {{"ID", "TASK", "VER", "STATUS", "RANK", "METHOD", "NAME"}};
+    for (const auto& a : list)
+        rows.push_back({std::to_string(a.id), oneLine(a.task), "v" + std::to_string(a.version),
+                        std::string(st::toString(a.status)) + (a.current ? "*" : "") + (a.deletedAt ? " (deleted)" : ""),
+                        a.rank ? std::to_string(*a.rank) : "-", oneLine(a.method).empty() ? "-" : oneLine(a.method),
+                        oneLine(a.name)});
+    std::vector<size_t> widths(rows.front().size(), 0);
+    for (const auto& row : rows)
+        for (size_t c = 0; c < row.size(); ++c)
+            widths[c] = std::max(widths[c], row[c].size());
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t c = 0; c + 1 < row.size(); ++c)
+            line += pad(row[c], widths[c] + 2);
+        std::cout << line << row.back() << "\n";
+    }
 }
 
 // A command taking one adapter reference; `action` does the work and returns the adapter to print.
@@ -116,10 +131,7 @@ void registerAdapterCommands(CLI::App& app) {
                 std::cout << "no adapters\n";
                 return;
             }
-            std::cout << pad("ID", 6) << pad("TASK", 18) << pad("VER", 6) << pad("STATUS", 20) << pad("RANK", 6)
-                      << pad("METHOD", 22) << "NAME\n";
-            for (const auto& a : list)
-                printAdapterLine(a);
+            printAdapterTable(list);
             std::cout << "(* = current version of its task)\n";
         });
     }
@@ -182,7 +194,9 @@ void registerAdapterCommands(CLI::App& app) {
         });
     }
 
-    addAdapterAction(adapters, "release", "Release a version and make it the current one of its task",
+    addAdapterAction(adapters, "release",
+                     "Release a version and make it the current one of its task (refused when its files changed "
+                     "since it was recorded)",
                      [](st::Store& s, const st::AdapterRecord& a) {
                          s.adapters().release(a.id);
                          return s.adapters().require(a.id);
@@ -218,10 +232,12 @@ void registerAdapterCommands(CLI::App& app) {
             std::string task, to;
         };
         auto o = std::make_shared<Opts>();
-        auto* cmd = adapters->add_subcommand("rollback", "Make an older version of a task current again");
+        auto* cmd = adapters->add_subcommand(
+            "rollback", "Make an older released version of a task current again (its files are verified first; "
+                        "a never-released draft is refused: release it with `adapters release`)");
         addCommon(cmd, o->c);
         cmd->add_option("task", o->task, "The task")->required();
-        cmd->add_option("--to", o->to, "The version to make current (default: the previous released one)");
+        cmd->add_option("--to", o->to, "The released version to make current (default: the previous released one)");
         cmd->callback([o] {
             auto store = openStore(o->c);
             std::optional<int64_t> target;

@@ -6,6 +6,9 @@
 #include "engine/Runtime.h"
 #include "engine/SelfTest.h"
 #include "rslora/BuildInfo.h"
+#include "storage/Database.h"
+#include "storage/Migrations.h"
+#include "storage/StoreHealth.h"
 
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,7 +22,45 @@ int& exitCode() {
 
 namespace {
 
-void printDoctor(bool asJson) {
+// The store's part of the doctor's report: PRAGMA integrity_check on a read-only connection, so a
+// damaged file is described without being opened as a store (which refuses it) or modified.
+struct StoreReport {
+    std::string path;
+    bool exists = false;
+    int schemaVersion = 0;
+    std::vector<std::string> problems; // integrity_check findings, or why the file could not be read
+    bool ok() const { return problems.empty(); }
+};
+
+StoreReport checkStore(const std::filesystem::path& path) {
+    StoreReport r;
+    r.path = path.string();
+    std::error_code ec;
+    r.exists = std::filesystem::exists(path, ec);
+    if (!r.exists)
+        return r;
+    try {
+        storage::Database::Options o;
+        o.create = false;
+        o.readOnly = true;
+        storage::Database db(path, o);
+        r.problems = storage::StoreHealth::findings(db, true);
+        if (r.problems.empty())
+            r.schemaVersion = storage::Migrations::version(db);
+    } catch (const Error& e) {
+        r.problems.push_back(e.what());
+    }
+    return r;
+}
+
+nlohmann::json storeJson(const StoreReport& r) {
+    return {{"path", r.path}, {"exists", r.exists}, {"schema_version", r.schemaVersion},
+            {"integrity", r.ok() ? "ok" : "damaged"}, {"problems", r.problems}};
+}
+
+void printDoctor(bool asJson, const std::string& dbOption) {
+    const std::filesystem::path dbPath = dbOption.empty() ? defaultDatabasePath() : std::filesystem::path(dbOption);
+    const StoreReport store = checkStore(dbPath);
     engine::applyThreadSettings({});
     engine::RuntimeInfo info = engine::runtimeInfo();
     if (asJson) {
@@ -33,10 +74,11 @@ void printDoctor(bool asJson) {
                          {"openblas_thread_timeout", info.blasThreadTimeout}}},
             {"cuda", {{"available", info.cudaAvailable}, {"devices", info.cudaDevices}}},
             {"data_directory", dataDirectory().string()},
-            {"database", defaultDatabasePath().string()},
+            {"database", dbPath.string()},
+            {"store", storeJson(store)},
             {"resources", resourcesDirectory().string()},
         };
-        std::cout << j.dump(2) << "\n";
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
         std::cout << "rslora " << RSLORA_VERSION << " (" << RSLORA_BUILD_TYPE << ", " << RSLORA_COMPILER << ")\n"
                   << "LibTorch         " << info.torchVersion << "\n"
@@ -53,14 +95,26 @@ void printDoctor(bool asJson) {
             std::cout << ", " << d;
         std::cout << (info.cudaAvailable ? "" : "  (no CUDA)") << "\n"
                   << "data directory   " << dataDirectory().string() << "\n"
-                  << "database         " << defaultDatabasePath().string() << "\n"
-                  << "resources        " << resourcesDirectory().string() << "\n";
+                  << "database         " << dbPath.string() << "\n"
+                  << "resources        " << resourcesDirectory().string() << "\n"
+                  << "store integrity  "
+                  << (!store.exists ? std::string("(not created yet)")
+                      : store.ok()   ? "ok (PRAGMA integrity_check, schema version " + std::to_string(store.schemaVersion) + ")"
+                                     : "DAMAGED, " + std::to_string(store.problems.size()) + " problem(s):")
+                  << "\n";
+        for (const auto& p : store.problems)
+            std::cout << "  " << p << "\n";
     }
     if (info.referenceBlas) {
         std::cerr << "warning: LibTorch is using the reference BLAS (" << info.blasPath
                   << "), which makes training steps about 30x slower.\n"
                      "hint: sudo apt-get install libopenblas0-pthread\n";
         exitCode() = 2;
+    }
+    if (!store.ok()) {
+        std::cerr << "error: " << storage::StoreHealth::damagedMessage(dbPath, store.problems, true) << "\n"
+                  << "hint: " << storage::StoreHealth::recoveryHint(dbPath) << "\n";
+        exitCode() = 1;
     }
 }
 
@@ -72,9 +126,11 @@ void registerCoreCommands(CLI::App& app) {
         std::cout << "rslora " << RSLORA_VERSION << " (" << RSLORA_BUILD_TYPE << ", " << RSLORA_COMPILER << ")\n";
     });
 
-    auto* doctor = app.add_subcommand("doctor", "Check devices, threads and the BLAS in use");
+    auto* doctor = app.add_subcommand("doctor", "Check devices, threads, the BLAS in use and the store's integrity");
     auto* json = doctor->add_flag("--json", "Machine-readable output");
-    doctor->callback([json] { printDoctor(json->count() > 0); });
+    static std::string doctorDb;
+    doctor->add_option("--db", doctorDb, "Experiment database to check (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
+    doctor->callback([json] { printDoctor(json->count() > 0, doctorDb); });
 
     auto* selftest = app.add_subcommand("selftest", "Check that this build computes correctly on a device (seconds, nothing downloaded)");
     static std::string device = "cpu";

@@ -1,6 +1,7 @@
 // `rslora train`, `rslora eval`, `rslora bench`: the engine from the command line, with a one-line
 // progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
 #include "app/cli/Commands.h"
+#include "app/shared/AdapterDescription.h"
 #include "app/shared/RunRecorder.h"
 
 #include "common/Error.h"
@@ -14,6 +15,7 @@
 #include "engine/EngineBench.h"
 #include "models/ModelLoader.h"
 #include "storage/MetricsWriter.h"
+#include "storage/Naming.h"
 #include "storage/RunBundle.h"
 #include "storage/RunRepository.h"
 #include "storage/Store.h"
@@ -84,11 +86,17 @@ private:
     bool m_quiet, m_tty;
 };
 
-// `--no-store`: a portable run bundle beside the outputs, imported by the workbench later.
+// `--no-store`: a portable run bundle beside the outputs, imported by the workbench later. It holds
+// the run, its metrics, its adapter (files, hash and record, as `rslora runs export` writes them) and
+// its checkpoint record. A new run never writes into an existing bundle; a resumed one continues it.
 class BundleSink : public MetricsSink {
 public:
-    BundleSink(const TrainConfig& config, const std::string& name) : m_bundle(std::filesystem::path(config.outputDir) / "run-bundle")
+    BundleSink(const TrainConfig& config, const std::string& name, bool resuming = false)
+        : m_config(config),
+          m_bundle(std::filesystem::path(config.outputDir) / "run-bundle",
+                   resuming ? storage::RunBundleWriter::Existing::Continue : storage::RunBundleWriter::Existing::Refuse)
     {
+        const storage::RunRecord& before = m_bundle.contents().run;
         storage::RunRecord run;
         run.name = name;
         run.configJson = config.toJson().dump();
@@ -97,6 +105,8 @@ public:
         run.status = storage::RunStatus::Running;
         run.baseModel.ref = config.modelPath;
         run.dataset.ref = config.trainData;
+        run.createdAt = before.createdAt; // 0 for a new bundle: the writer sets it
+        run.startTime = before.startTime ? before.startTime : std::optional<double>(storage::nowSeconds());
         m_bundle.writeRun(run);
     }
     void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override
@@ -115,6 +125,23 @@ public:
         m_bundle.appendMetrics(points);
     }
     void flush() override { m_bundle.sync(); }
+    // The end of a run: its adapter and checkpoint first, the final status last (a process killed in
+    // between leaves the bundle "running", which import turns into "interrupted").
+    void finish(const TrainResult& r)
+    {
+        m_bundle.sync();
+        if (app::AdapterDescription::hasAdapter(m_config, r))
+            addAdapter(r);
+        if (!r.lastCheckpoint.empty()) {
+            storage::BundleArtifact a;
+            a.record.kind = "checkpoint";
+            a.record.path = r.lastCheckpoint;
+            a.record.step = r.steps;
+            a.record.createdAt = storage::nowSeconds();
+            m_bundle.addArtifact(a);
+        }
+        finish(r.status, r.message);
+    }
     void finish(TrainStatus status, const std::string& message)
     {
         m_bundle.sync();
@@ -126,6 +153,32 @@ public:
     std::string directory() const { return m_bundle.directory().string(); }
 
 private:
+    void addAdapter(const TrainResult& r)
+    {
+        const storage::NewAdapter n = app::AdapterDescription::fromTraining(m_config, r);
+        storage::BundleAdapter b;
+        storage::AdapterRecord& rec = b.record;
+        rec.task = n.task;
+        rec.variant = n.variant;
+        rec.sha256 = n.sha256;
+        rec.method = n.method;
+        rec.rank = n.rank;
+        rec.alpha = n.alpha;
+        rec.targets = n.targets;
+        rec.trainableParams = n.trainableParams;
+        rec.stage = n.stage;
+        rec.sourceStep = n.sourceStep;
+        // A resumed run that finished before adds its next version beside the earlier one.
+        rec.version = 1;
+        for (const auto& other : m_bundle.contents().adapters)
+            if (other.record.task == rec.task)
+                rec.version = std::max(rec.version, other.record.version + 1);
+        if (auto ev = app::AdapterDescription::finalEvaluation(m_config, r))
+            b.evaluations.push_back({ev->dataset, ev->datasetSha256, ev->metric, ev->value});
+        m_bundle.addAdapter(std::move(b), r.adapterDir);
+    }
+
+    TrainConfig m_config;
     storage::RunBundleWriter m_bundle;
 };
 
@@ -206,7 +259,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
                 throw Error("--resume latest with --no-store needs output.dir: the folder of the run to continue");
             config.outputDir = noStoreRunFolder(name).string();
         }
-        bundle = std::make_unique<BundleSink>(config, name);
+        bundle = std::make_unique<BundleSink>(config, name, !resume.empty());
         identity.label = "run \"" + name + "\" (bundle " + bundle->directory() + ")";
     } else {
         // The run row: the one given by --run-id (the workbench handing a run over), the stopped or
@@ -254,7 +307,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
             std::cout << "adapter      #" << *adapterId << " recorded in the store\n";
     }
     if (bundle)
-        bundle->finish(r.status, r.message);
+        bundle->finish(r);
     std::fprintf(stderr, "\n");
     std::cout << "status       " << trainStatusName(r.status) << (r.message.empty() ? "" : ": " + r.message) << "\n"
               << "steps        " << r.steps << "\n"

@@ -8,6 +8,7 @@
 #include "common/Paths.h"
 #include "storage/Naming.h"
 #include "storage/RunBundle.h"
+#include "storage/Transaction.h"
 
 #include <cmath>
 #include <cstdio>
@@ -35,7 +36,9 @@ std::unique_ptr<storage::Store> openStore(const Common& c) {
     return std::make_unique<storage::Store>(c.db.empty() ? defaultDatabasePath() : std::filesystem::path(c.db));
 }
 
-void printJson(const json& j) { std::cout << j.dump(2) << "\n"; }
+// Text read from the store is not always valid UTF-8 (a name typed in another encoding): such bytes
+// print as U+FFFD instead of the JSON library aborting the whole command.
+void printJson(const json& j) { std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n"; }
 
 std::string oneLine(const std::string& s) {
     std::string out;
@@ -362,25 +365,42 @@ void registerRunCommands(CLI::App& app) {
             st::ImportResult res = st::importBundle(*store, o->dir, io);
             for (const auto& w : res.warnings)
                 std::cerr << "warning: " << w << "\n";
-            if (o->c.json)
+            if (o->c.json) {
                 printJson({{"run_id", res.runId}, {"metrics", res.metrics}, {"adapter_ids", res.adapterIds},
+                           {"relinked_adapter_ids", res.relinkedAdapterIds}, {"artifacts", res.artifacts},
                            {"warnings", res.warnings}});
-            else
-                std::cout << "imported run " << res.runId << ": " << res.metrics << " metric points, "
-                          << res.adapterIds.size() << " adapters\n";
+                return;
+            }
+            std::cout << "imported run " << res.runId << ": " << res.metrics << " metric points, "
+                      << res.adapterIds.size() << " adapters";
+            if (!res.relinkedAdapterIds.empty())
+                std::cout << " (" << res.relinkedAdapterIds.size() << " of them already in the store)";
+            std::cout << ", " << res.artifacts << " artifacts\n";
+            for (int64_t id : res.relinkedAdapterIds) {
+                st::AdapterRecord a = store->adapters().require(id);
+                std::cout << "  re-linked " << oneLine(a.task) << ":v" << a.version << " (" << oneLine(a.name) << ", "
+                          << st::toString(a.status) << ") to run " << res.runId
+                          << ": the store kept it when the run was deleted; its files were not copied again\n";
+            }
         });
     }
     {
         struct Opts {
             Common c;
             std::vector<std::string> runs;
-            bool yes = false;
+            bool yes = false, withAdapters = false;
         };
         auto o = std::make_shared<Opts>();
-        auto* cmd = runs->add_subcommand("delete", "Delete runs with their params, tags and metrics (adapters stay)");
+        auto* cmd = runs->add_subcommand(
+            "delete", "Delete runs with their params, tags, metrics and artifact records. Their adapter versions are "
+                      "kept (without a source run) unless --with-adapters. There is no undo (the workbench's Undo "
+                      "only waits a few seconds before deleting): `runs export` a run first to keep a copy that "
+                      "`runs import` brings back, re-linking the kept adapter versions");
         addCommon(cmd, o->c);
         cmd->add_option("runs", o->runs, "Runs to delete (id, uuid or name)")->required();
         cmd->add_flag("--yes,-y", o->yes, "Confirm the deletion");
+        cmd->add_flag("--with-adapters", o->withAdapters,
+                      "Also delete the runs' adapter versions (soft delete: `adapters restore` brings one back)");
         cmd->callback([o] {
             auto store = openStore(o->c);
             std::vector<st::RunRecord> rs;
@@ -388,15 +408,47 @@ void registerRunCommands(CLI::App& app) {
                 rs.push_back(store->runs().resolve(ref));
             if (!o->yes)
                 throw rslora::Error("refusing to delete " + std::to_string(rs.size()) + " run(s) without --yes");
-            json ids = json::array();
+            json ids = json::array(), kept = json::array(), deleted = json::array();
+            std::vector<std::string> lines;
+            st::Transaction tx(store->database());
             for (const auto& r : rs) {
+                st::AdapterFilter f;
+                f.sourceRunId = r.id;
+                f.includeDeleted = true;
+                std::string versions;
+                size_t live = 0;
+                for (const auto& a : store->adapters().list(f)) {
+                    if (a.deletedAt)
+                        continue;
+                    ++live;
+                    versions += (versions.empty() ? "" : ", ") + oneLine(a.task) + ":v" + std::to_string(a.version);
+                    if (o->withAdapters) {
+                        store->adapters().softDelete(a.id);
+                        deleted.push_back(a.id);
+                    } else {
+                        kept.push_back(a.id);
+                    }
+                }
                 store->runs().remove(r.id);
                 ids.push_back(r.id);
+                std::string line = "deleted run " + std::to_string(r.id) + " (" + oneLine(r.name) + ")";
+                if (live == 0)
+                    line += "; it had no adapter versions";
+                else if (o->withAdapters)
+                    line += " and its adapter versions " + versions + " (`rslora adapters restore` brings one back)";
+                else
+                    line += "; kept its adapter versions " + versions +
+                            " without a source run (`rslora runs import` of the run's bundle links them again; "
+                            "--with-adapters deletes them)";
+                lines.push_back(line);
             }
-            if (o->c.json)
-                printJson({{"deleted", ids}});
-            else
-                std::cout << "deleted " << rs.size() << " run(s)\n";
+            tx.commit();
+            if (o->c.json) {
+                printJson({{"deleted", ids}, {"adapters_kept", kept}, {"adapters_deleted", deleted}});
+                return;
+            }
+            for (const auto& line : lines)
+                std::cout << line << "\n";
         });
     }
 }

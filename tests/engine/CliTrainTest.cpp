@@ -1,5 +1,6 @@
 // `rslora train` end to end on a tiny saved model: a run writes a PEFT adapter and a run bundle;
 // a config with a typo fails before any work with "did you mean"; `--resume latest` continues.
+#include "common/Sha256.h"
 #include "engine/TrainConfig.h"
 #include "models/ModelLoader.h"
 
@@ -79,6 +80,40 @@ private slots:
         QVERIFY(fs::exists(out / "adapter" / "adapter_model.safetensors"));
         QVERIFY(fs::exists(out / "run-bundle" / "run.json"));
         QVERIFY(o.out.contains("trainable"));
+    }
+
+    // A --no-store bundle holds its run's adapter (files, hash and record) and imports with it.
+    void bundleHoldsTheAdapterAndImports()
+    {
+        auto printed = [](const QString& out, const QString& label) {
+            for (const QString& line : out.split('\n'))
+                if (line.startsWith(label))
+                    return line.mid(label.size()).trimmed().toStdString();
+            return std::string();
+        };
+        const Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                                  "output.dir=" + m_dir.filePath("out-bundle")});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const fs::path bundle = printed(o.out, "run bundle"), adapter = printed(o.out, "saved");
+        QVERIFY2(fs::exists(bundle / "run.json"), qPrintable(o.out));
+        const auto doc = nlohmann::json::parse(std::ifstream(bundle / "run.json"));
+        QVERIFY(doc["run"]["start_time"].is_number());
+        QCOMPARE(doc["adapters"].size(), size_t(1));
+        const auto& a = doc["adapters"][0];
+        const std::string hash = Sha256::directoryHex(adapter);
+        QCOMPARE(a["sha256"].get<std::string>(), hash);
+        QCOMPARE(Sha256::directoryHex(bundle / a["dir"].get<std::string>()), hash);
+        QCOMPARE(a["rank"].get<int>(), 4);
+        QVERIFY(!a["method"].get<std::string>().empty());
+        QCOMPARE(doc["artifacts"][0]["kind"].get<std::string>(), std::string("checkpoint"));
+
+        const QString db = m_dir.filePath("import.sqlite");
+        const Outcome imp = runCli({"runs", "import", QString::fromStdString(bundle.string()), "--db", db, "--json"});
+        QVERIFY2(imp.code == 0, qPrintable(imp.err));
+        const auto ids = nlohmann::json::parse(imp.out.toStdString())["adapter_ids"];
+        QCOMPARE(ids.size(), size_t(1));
+        const Outcome show = runCli({"adapters", "show", QString::number(ids[0].get<int64_t>()), "--db", db, "--json"});
+        QCOMPARE(nlohmann::json::parse(show.out.toStdString())["sha256"].get<std::string>(), hash);
     }
 
     void resumeLatest()

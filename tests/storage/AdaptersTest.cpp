@@ -1,11 +1,13 @@
 // Adapter versions: numbering, default names, folders from sanitized ids, release / rollback /
 // archive / soft delete, search, lineage graph, evaluations.
+#include "common/Sha256.h"
 #include "storage/Naming.h"
 #include "storage/Store.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 #include <cmath>
+#include <fstream>
 
 using namespace rslora::storage;
 namespace fs = std::filesystem;
@@ -155,6 +157,66 @@ private slots:
         Statement st(m_store->database(), "SELECT count(*) FROM adapters WHERE is_current = 1 GROUP BY task");
         while (st.step())
             QCOMPARE(st.getInt(0), int64_t(1));
+    }
+
+    // A version whose files changed after it was recorded is never released or made current again.
+    void releaseAndRollbackVerifyTheFiles() {
+        auto& repo = m_store->adapters();
+        auto withFiles = [&](const std::string& content) {
+            AdapterRecord a = make("facts_train");
+            fs::create_directories(a.path);
+            std::ofstream(fs::path(a.path) / "adapter_model.safetensors", std::ios::binary) << content;
+            repo.setFiles(a.id, a.path, rslora::Sha256::directoryHex(a.path));
+            return repo.require(a.id);
+        };
+        AdapterRecord v1 = withFiles("weights one");
+        AdapterRecord v2 = withFiles("weights two");
+        repo.release(v1.id);
+        std::ofstream(fs::path(v2.path) / "adapter_model.safetensors", std::ios::binary) << "overwritten";
+        const std::string now = rslora::Sha256::directoryHex(v2.path);
+        std::string message;
+        try {
+            repo.release(v2.id);
+        } catch (const rslora::Error& e) {
+            message = e.what();
+        }
+        QVERIFY2(message.find("adapter facts_train:v2: files under " + v2.path + " changed since it was recorded (sha256 " +
+                              now + ", expected " + v2.sha256 + ")") != std::string::npos,
+                 message.c_str());
+        QCOMPARE(repo.current("facts_train")->id, v1.id); // nothing changed
+        QCOMPARE(repo.require(v2.id).status, AdapterStatus::Draft);
+        // Put back, released, then v1 changes: rolling back to it is refused too.
+        std::ofstream(fs::path(v2.path) / "adapter_model.safetensors", std::ios::binary) << "weights two";
+        repo.release(v2.id);
+        std::ofstream(fs::path(v1.path) / "adapter_model.safetensors", std::ios::binary) << "tampered";
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("facts_train"));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("facts_train", v1.id));
+        QCOMPARE(repo.current("facts_train")->id, v2.id);
+        fs::remove_all(v1.path);
+        try {
+            repo.rollback("facts_train", v1.id);
+        } catch (const rslora::Error& e) {
+            message = e.what();
+        }
+        QVERIFY2(message.find("is missing") != std::string::npos, message.c_str());
+    }
+
+    // Rollback goes back to a released version; a never-released draft (newer or not) is refused.
+    void rollbackRefusesANeverReleasedDraft() {
+        auto& repo = m_store->adapters();
+        AdapterRecord v1 = make("task");
+        AdapterRecord v2 = make("task");
+        repo.release(v1.id);
+        std::string message;
+        try {
+            repo.rollback("task", v2.id);
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(message.find("never released") != std::string::npos, message.c_str());
+        QVERIFY2(message.find("rslora adapters release task:v2") != std::string::npos, message.c_str());
+        QCOMPARE(repo.require(v2.id).status, AdapterStatus::Draft);
+        QCOMPARE(repo.current("task")->id, v1.id);
     }
 
     void searchByTagMethodRankAndMetric() {

@@ -204,6 +204,161 @@ private slots:
         QCOMPARE(adaptersB[0].sha256, a.adapters().require(first.adapterIds[0]).sha256);
     }
 
+    // A point the export cannot read back (its key row is gone, as a damaged page leaves it) must fail
+    // the export instead of writing a bundle that looks whole.
+    void exportRefusesAPartialRun() {
+        fs::path dbPath = root() / "partial.sqlite";
+        Store s(dbPath);
+        RunRecord r;
+        r.name = "partial";
+        int64_t id = s.runs().create(r);
+        std::vector<MetricPoint> pts;
+        for (int step = 0; step < 50; ++step)
+            pts.push_back({id, "loss", step, 1.7e9 + step, 1.0 / (step + 1)});
+        s.metricsIngest().insert(pts);
+        s.database().exec("PRAGMA foreign_keys = OFF");
+        s.database().exec("INSERT INTO metrics (run_id, key_id, step, wall_time, value) VALUES (" +
+                          std::to_string(id) + ", 999999, 7, 1.7e9, 0.5)");
+        s.database().exec("PRAGMA foreign_keys = ON");
+        fs::path out = root() / "partial-bundle";
+        std::string message;
+        try {
+            exportRun(s, id, out);
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(message.find("read 50 of its 51 metric points") != std::string::npos, message.c_str());
+        QVERIFY2(message.find("rslora doctor") != std::string::npos, message.c_str());
+        QVERIFY(!fs::exists(out / "run.json"));
+    }
+
+    // runs delete keeps the run's adapter versions; importing the run's bundle afterwards brings the
+    // run back with them linked again (not "already in the store"), with their status, artifacts,
+    // evaluations and lineage, under a new run id.
+    void deleteThenImportRoundTrips() {
+        Store s(root() / "roundtrip" / "s.sqlite");
+        ImportResult seed = importBundle(s, writeBundle("rt-seed")); // two versions, the second trained from the first
+        const int64_t runId = seed.runId;
+        const int64_t v1 = seed.adapterIds[0], v2 = seed.adapterIds[1];
+        s.adapters().release(v2);
+        ArtifactRecord ckpt;
+        ckpt.runId = runId;
+        ckpt.adapterId = v2;
+        ckpt.kind = "checkpoint";
+        ckpt.path = "/runs/x/checkpoints/step-20";
+        ckpt.step = 20;
+        s.artifacts().add(ckpt);
+        fs::path bundle = root() / "rt-exported";
+        exportRun(s, runId, bundle);
+
+        s.runs().remove(runId);
+        QVERIFY(!s.adapters().require(v2).sourceRunId);
+        QVERIFY(s.artifacts().forRun(runId).empty());
+        s.adapters().softDelete(v1); // as `runs delete --with-adapters` does for each version
+        const size_t foldersBefore = std::distance(fs::recursive_directory_iterator(s.adapterRoot()), {});
+
+        ImportResult back = importBundle(s, bundle);
+        QVERIFY(back.runId > runId); // never the deleted run's id
+        QCOMPARE(back.adapterIds, (std::vector<int64_t>{v1, v2}));
+        QCOMPARE(back.relinkedAdapterIds, (std::vector<int64_t>{v1, v2}));
+        AdapterRecord a1 = s.adapters().require(v1), a2 = s.adapters().require(v2);
+        QCOMPARE(a2.sourceRunId.value_or(0), back.runId);
+        QCOMPARE(a1.sourceRunId.value_or(0), back.runId);
+        QVERIFY(!a1.deletedAt); // deleted with the run, restored with it
+        QCOMPARE(a2.status, AdapterStatus::Released);
+        QVERIFY(a2.current);
+        QCOMPARE(s.lineage().parents(v2).at(0).parentId, v1);
+        QCOMPARE(s.evaluations().forAdapter(v1).at(0).runId.value_or(0), back.runId);
+        auto artifacts = s.artifacts().forRun(back.runId);
+        QCOMPARE(artifacts.size(), size_t(1));
+        QCOMPARE(artifacts[0].path, ckpt.path);
+        QCOMPARE(artifacts[0].step.value_or(0), int64_t(20));
+        QCOMPARE(artifacts[0].adapterId.value_or(0), v2);
+        QCOMPARE(size_t(std::distance(fs::recursive_directory_iterator(s.adapterRoot()), {})), foldersBefore);
+        QCOMPARE(s.adapters().list().size(), size_t(2)); // no duplicate versions
+
+        // While the run is stored, the bundle is a duplicate; --as-new copies it with new versions
+        // and leaves the originals with their run.
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, importBundle(s, bundle));
+        ImportOptions asNew;
+        asNew.asNew = true;
+        ImportResult copy = importBundle(s, bundle, asNew);
+        QVERIFY(copy.relinkedAdapterIds.empty());
+        QCOMPARE(s.adapters().require(copy.adapterIds[1]).sourceRunId.value_or(0), copy.runId);
+        QCOMPARE(s.adapters().require(copy.adapterIds[1]).status, AdapterStatus::Released); // released stays released
+        QVERIFY(!s.adapters().require(copy.adapterIds[1]).current);
+        QCOMPARE(s.adapters().require(v2).sourceRunId.value_or(0), back.runId);
+
+        // Into another store: released arrives released (not current: that is decided there).
+        Store other(root() / "roundtrip-other" / "s.sqlite");
+        ImportResult there = importBundle(other, bundle);
+        QCOMPARE(other.adapters().require(there.adapterIds[1]).status, AdapterStatus::Released);
+        QVERIFY(!other.adapters().current("medical"));
+        QCOMPARE(other.artifacts().forRun(there.runId).size(), size_t(1));
+    }
+
+    // Export carries a version as it was recorded: changed files fail the export, and versions left
+    // out because they are soft-deleted are named.
+    void exportVerifiesAdapterFilesAndNamesOmittedOnes() {
+        Store s(root() / "verify" / "s.sqlite");
+        ImportResult imp = importBundle(s, writeBundle("verify-src"));
+        s.adapters().softDelete(imp.adapterIds[0]);
+        ExportResult ok = exportRun(s, imp.runId, root() / "verify-ok");
+        QCOMPARE(ok.adapters, size_t(1));
+        AdapterRecord gone = s.adapters().require(imp.adapterIds[0]);
+        bool named = false;
+        for (const auto& w : ok.warnings)
+            named = named || (w.find(gone.name) != std::string::npos && w.find("deleted") != std::string::npos);
+        QVERIFY2(named, ok.warnings.empty() ? "no warnings" : ok.warnings[0].c_str());
+
+        AdapterRecord kept = s.adapters().require(imp.adapterIds[1]);
+        std::ofstream(fs::path(kept.path) / "adapter_model.safetensors", std::ios::binary) << "other weights";
+        std::string message;
+        try {
+            exportRun(s, imp.runId, root() / "verify-changed");
+        } catch (const rslora::Error& e) {
+            message = e.what();
+        }
+        QVERIFY2(message.find("medical:v2: files under " + kept.path + " changed since it was recorded") != std::string::npos,
+                 message.c_str());
+        QVERIFY(!fs::exists(root() / "verify-changed"));
+    }
+
+    // A name in another encoding gets a clear error, not the JSON library's, and no bundle folder.
+    void exportNamesATextFieldThatIsNotUtf8() {
+        Store s(root() / "latin1" / "s.sqlite");
+        RunRecord r;
+        r.name = "caf\xE9";
+        int64_t id = s.runs().create(r);
+        std::string message;
+        try {
+            exportRun(s, id, root() / "latin1-bundle");
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(message.find("not valid UTF-8") != std::string::npos, message.c_str());
+        QVERIFY2(message.find("rename") != std::string::npos, message.c_str());
+        QVERIFY(!fs::exists(root() / "latin1-bundle"));
+    }
+
+    // A new run never writes into another run's bundle; a resumed one continues it.
+    void writerRefusesAnExistingBundleForANewRun() {
+        fs::path dir = writeBundle("taken");
+        const std::string before = rslora::readFile(dir / "metrics.csv");
+        std::string message;
+        try {
+            RunBundleWriter w(dir, RunBundleWriter::Existing::Refuse);
+        } catch (const rslora::Error& e) {
+            message = e.fullMessage();
+        }
+        QVERIFY2(message.find("already holds run") != std::string::npos, message.c_str());
+        QVERIFY2(message.find("output.dir") != std::string::npos, message.c_str());
+        QCOMPARE(rslora::readFile(dir / "metrics.csv"), before);
+        RunBundleWriter fresh(root() / "fresh-bundle", RunBundleWriter::Existing::Refuse);
+        RunBundleWriter resumed(dir, RunBundleWriter::Existing::Continue);
+        QCOMPARE(resumed.contents().adapters.size(), size_t(2));
+    }
+
     void truncatedLastLineIsSkipped() {
         fs::path dir = writeBundle("trunc");
         {

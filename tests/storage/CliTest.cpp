@@ -1,6 +1,8 @@
 // `rslora runs ...` and `rslora adapters ...` as a script uses them: --db, --json output that parses,
 // exit codes and messages for bad input.
+#include "common/Sha256.h"
 #include "storage/Store.h"
+#include "StoreDamage.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -34,8 +36,8 @@ class CliTest : public QObject {
         return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
                 p.readAllStandardError()};
     }
-    QJsonDocument runJson(const QStringList& args) {
-        Result r = run(QStringList(args) << "--json");
+    QJsonDocument runJson(const QStringList& args, bool withDb = true) {
+        Result r = run(QStringList(args) << "--json", withDb);
         if (r.code != 0)
             qWarning() << args << r.err;
         QJsonParseError e{};
@@ -184,6 +186,96 @@ private slots:
         QFile g(junk);
         QVERIFY(g.open(QIODevice::ReadOnly));
         QCOMPARE(g.readAll(), before);
+    }
+
+    void damagedStoreIsRefusedWithRecovery() {
+        fs::path p = m_tmp.filePath("damaged.sqlite").toStdString();
+        storetest::writeStoreWithMetrics(p);
+        storetest::flipLeafPageBytes(p);
+        const QString db = QString::fromStdString(p.string());
+        for (const QStringList& args : {QStringList{"runs", "list"}, QStringList{"runs", "show", "1", "--json"},
+                                        QStringList{"runs", "export", "1", m_tmp.filePath("from-damaged")}}) {
+            Result r = run(QStringList(args) << "--db" << db, false);
+            QVERIFY2(r.code == 1, qPrintable(args.join(' ')));
+            QVERIFY2(r.err.contains("is damaged") && r.err.contains(".recover") && r.err.contains("last good copy"),
+                     r.err.constData());
+            QVERIFY(r.out.isEmpty());
+        }
+        QVERIFY(!QFileInfo::exists(m_tmp.filePath("from-damaged")));
+        Result doc = run({"doctor", "--db", db, "--json"}, false);
+        QCOMPARE(doc.code, 1);
+        QJsonObject store = QJsonDocument::fromJson(doc.out).object()["store"].toObject();
+        QCOMPARE(store["integrity"].toString(), QString("damaged"));
+        QVERIFY(!store["problems"].toArray().isEmpty());
+        QVERIFY2(doc.err.contains("integrity_check"), doc.err.constData());
+        Result healthy = run({"doctor", "--json"});
+        QCOMPARE(QJsonDocument::fromJson(healthy.out).object()["store"].toObject()["integrity"].toString(),
+                 QString("ok"));
+    }
+
+    // Names are stored as the user typed them; bytes that are not UTF-8 must not abort --json.
+    void jsonSurvivesInvalidUtf8() {
+        int64_t id = 0;
+        {
+            Store s(m_db.toStdString());
+            RunRecord r;
+            r.name = std::string("latin1 caf\xE9");
+            id = s.runs().create(r);
+        }
+        Result r = run({"runs", "show", QString::number(id), "--json"});
+        QCOMPARE(r.code, 0);
+        QJsonParseError e{};
+        QJsonObject o = QJsonDocument::fromJson(r.out, &e).object();
+        QCOMPARE(e.error, QJsonParseError::NoError);
+        QCOMPARE(o["name"].toString(), QString("latin1 caf") + QChar(0xFFFD));
+        Store s(m_db.toStdString());
+        s.runs().remove(id);
+    }
+
+    // runs delete says what happens to the run's adapters; importing the run's bundle links the kept
+    // ones again and says so; adapters list keeps long methods and names apart.
+    void deleteThenImportRelinksKeptAdapters() {
+        const QString db = m_tmp.filePath("relink.sqlite");
+        const std::string method = "rsLoRA alpha/sqrt(r) scaling, spectral init, random subspace k=64, balanced";
+        int64_t runId = 0;
+        {
+            Store s(db.toStdString());
+            RunRecord r;
+            r.name = "to delete";
+            r.status = RunStatus::Finished;
+            runId = s.runs().create(r);
+            NewAdapter n;
+            n.task = "facts_train";
+            n.method = method;
+            n.rank = 8;
+            n.name = "facts_r8_final";
+            n.sourceRunId = runId;
+            AdapterRecord a = s.adapters().create(n);
+            fs::create_directories(a.path);
+            std::ofstream(fs::path(a.path) / "adapter_model.safetensors", std::ios::binary) << "weights";
+            s.adapters().setFiles(a.id, a.path, rslora::Sha256::directoryHex(a.path));
+        }
+        Result list = run({"adapters", "list", "--db", db}, false);
+        QVERIFY2(list.out.contains(QByteArray::fromStdString(method) + "  facts_r8_final"), list.out.constData());
+        const QString bundle = m_tmp.filePath("relink-bundle");
+        QCOMPARE(run({"runs", "export", QString::number(runId), bundle, "--db", db}, false).code, 0);
+        Result del = run({"runs", "delete", QString::number(runId), "--yes", "--db", db}, false);
+        QCOMPARE(del.code, 0);
+        QVERIFY2(del.out.contains("kept its adapter versions facts_train:v1"), del.out.constData());
+        Result imp = run({"runs", "import", bundle, "--db", db}, false);
+        QVERIFY2(imp.code == 0, imp.err.constData());
+        QVERIFY2(imp.out.contains("re-linked facts_train:v1"), imp.out.constData());
+        QJsonObject shown = runJson({"adapters", "show", "facts_train:v1", "--db", db}, false).object();
+        QVERIFY(shown["source_run_id"].toInteger() > runId);
+        QJsonObject gone =
+            runJson({"runs", "delete", QString::number(shown["source_run_id"].toInteger()), "--yes", "--with-adapters",
+                     "--db", db},
+                    false)
+                .object();
+        QCOMPARE(gone["adapters_deleted"].toArray().size(), 1);
+        QCOMPARE(runJson({"adapters", "list", "--db", db}, false).array().size(), 0);
+        Result help = run({"runs", "delete", "--help"}, false);
+        QVERIFY2(help.out.contains("no undo") && help.out.contains("--with-adapters"), help.out.constData());
     }
 
     void environmentPicksTheDatabase() {

@@ -5,6 +5,7 @@
 #include "storage/Migrations.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
+#include "StoreDamage.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -90,6 +91,64 @@ private slots:
         QCOMPARE(s.adapters().create(n).version, int64_t(1));
     }
 
+    // Migration 3 rebuilds runs (for AUTOINCREMENT): every row of every table that refers to a run
+    // survives, and afterwards a deleted run's id is never handed out again.
+    void migrationThreeKeepsDataAndStopsIdReuse() {
+        fs::path p = file("v2.sqlite");
+        int64_t first = 0, last = 0, adapterId = 0;
+        {
+            Database db(p);
+            Migrations::checkIdentity(db);
+            db.configure();
+            Migrations::migrate(db, 2);
+            RunRepository runs(db);
+            RunRecord a, b;
+            a.name = "kept";
+            a.configJson = R"({"lora": {"rank": 8}})";
+            b.name = "newest";
+            first = runs.create(a);
+            last = runs.create(b);
+            runs.setTag(first, "sweep", "rank");
+            MetricsIngest ingest(db);
+            ingest.insert(std::vector<MetricPoint>{{first, "loss", 1, 1.7e9, 0.5}, {first, "loss", 2, 1.7e9 + 1, 0.25}});
+            AdapterRepository adapters(db, fs::path(m_tmp.path().toStdString()) / "adapters");
+            NewAdapter n;
+            n.task = "t";
+            n.sourceRunId = first;
+            adapterId = adapters.create(n).id;
+            ArtifactRepository artifacts(db);
+            ArtifactRecord art;
+            art.runId = first;
+            art.kind = "checkpoint";
+            art.path = "/ckpt/step-2";
+            artifacts.add(art);
+        }
+        Store s(p);
+        QCOMPARE(s.schemaVersion(), latestSchemaVersion());
+        QCOMPARE(s.runs().count(), int64_t(2));
+        QCOMPARE(s.runs().params(first).at("lora.rank"), std::string("8"));
+        QCOMPARE(s.runs().tags(first).at("sweep"), std::string("rank"));
+        QCOMPARE(s.metrics().storedPoints(first), int64_t(2));
+        QCOMPARE(s.metrics().latest(first, "loss")->count, int64_t(2));
+        QCOMPARE(s.adapters().require(adapterId).sourceRunId.value_or(0), first);
+        QCOMPARE(s.artifacts().forRun(first).size(), size_t(1));
+        QCOMPARE(s.database().pragmaInt("foreign_keys"), int64_t(1));
+        QCOMPARE(QString::fromStdString(s.integrityCheck()), QString("ok"));
+        {
+            Statement fk(s.database(), "PRAGMA foreign_key_check");
+            QVERIFY(!fk.step());
+        }
+        // Deleting the newest run and creating another must not reuse its id.
+        s.runs().remove(last);
+        RunRecord c;
+        c.name = "after delete";
+        QCOMPARE(s.runs().create(c), last + 1);
+        // Deleting a run still cascades to its own rows only.
+        s.runs().remove(first);
+        QCOMPARE(s.metrics().storedPoints(first), int64_t(0));
+        QVERIFY(!s.adapters().require(adapterId).sourceRunId);
+    }
+
     void migrationListIsAppendOnlyAndContiguous() {
         int expected = 1;
         for (const Migration& m : migrations())
@@ -161,6 +220,25 @@ private slots:
         QVERIFY2(!err.empty(), "a damaged store must not open");
         QVERIFY2(err.find("damaged") != std::string::npos || err.find("malformed") != std::string::npos, err.c_str());
         QCOMPARE(rslora::readFile(p), bytes);
+    }
+
+    // 16 flipped bytes in one page of the metrics table, as a failing disk leaves them: the schema
+    // still reads, so only PRAGMA quick_check on open notices it.
+    void refusesStoreWithFlippedMetricsPage() {
+        fs::path p = file("flipped.sqlite");
+        storetest::writeStoreWithMetrics(p);
+        storetest::flipLeafPageBytes(p);
+        std::string bytes = rslora::readFile(p);
+        std::string err = openError(p);
+        QVERIFY2(!err.empty(), "a store with a damaged page must not open");
+        QVERIFY2(err.find("is damaged") != std::string::npos, err.c_str());
+        QVERIFY2(err.find("quick_check") != std::string::npos, err.c_str());
+        QVERIFY2(err.find(".recover") != std::string::npos, err.c_str());
+        QVERIFY2(err.find("last good copy") != std::string::npos, err.c_str());
+        QCOMPARE(rslora::readFile(p), bytes); // refused without a write
+        Store::Options ro;
+        ro.readOnly = true;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, Store(p, ro));
     }
 
     void transactionRollsBackInDestructor() {

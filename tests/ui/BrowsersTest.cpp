@@ -6,6 +6,7 @@
 #include "ui/RunTableModel.h"
 #include "ui/RunsBrowser.h"
 
+#include "common/Sha256.h"
 #include "engine/TrainConfig.h"
 #include "storage/Store.h"
 
@@ -209,6 +210,49 @@ private Q_SLOTS:
         QVERIFY2(said.contains(QDir::toNativeSeparators(out)) && said.contains("v1"), qPrintable(said));
     }
 
+    // Release, Make current and Export refuse a version whose files changed since it was recorded,
+    // with the store's message.
+    void adapterActionsRefuseChangedFiles() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("changed.sqlite").toStdString());
+        auto make = [&](const char* content) {
+            storage::NewAdapter n;
+            n.task = "facts_train";
+            storage::AdapterRecord a = store.adapters().create(n);
+            QDir().mkpath(QString::fromStdString(a.path));
+            for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
+                QFile f(QString::fromStdString(a.path) + "/" + file);
+                f.open(QIODevice::WriteOnly);
+                f.write(content);
+            }
+            store.adapters().setFiles(a.id, a.path, Sha256::directoryHex(a.path));
+            return store.adapters().require(a.id);
+        };
+        auto v1 = make("one");
+        auto v2 = make("two");
+        store.adapters().release(v1.id);
+        store.adapters().release(v2.id);
+        QFile w(QString::fromStdString(v1.path) + "/adapter_model.safetensors");
+        QVERIFY(w.open(QIODevice::WriteOnly));
+        w.write("overwritten by another run");
+        w.close();
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        browser.selectAdapter(v1.id);
+        QString error;
+        QVERIFY(!browser.rollbackToSelected(&error));
+        QVERIFY2(error.contains("adapter facts_train:v1: files under") && error.contains("changed since it was recorded"),
+                 qPrintable(error));
+        error.clear();
+        QVERIFY(!browser.releaseSelected(&error));
+        QVERIFY2(error.contains("changed since it was recorded"), qPrintable(error));
+        error.clear();
+        QVERIFY(!browser.exportSelected(dir.filePath("exported-v1"), &error));
+        QVERIFY2(error.contains("changed since it was recorded"), qPrintable(error));
+        QVERIFY(!QFileInfo::exists(dir.filePath("exported-v1")));
+        QCOMPARE(store.adapters().current("facts_train")->id, v2.id);
+    }
+
     void adapterVersionsAndActions() {
         QTemporaryDir dir;
         storage::Store store(dir.filePath("w.sqlite").toStdString());
@@ -256,6 +300,7 @@ private Q_SLOTS:
         browser.selectAdapter(v2.id);
         QVERIFY(browser.details()->toPlainText().contains("adapter_model.safetensors"));
         QString error;
+        store.adapters().release(v1.id); // Make current goes back to a released version only
         QVERIFY2(browser.releaseSelected(&error), qPrintable(error));
         QVERIFY(store.adapters().require(v2.id).current);
         browser.selectAdapter(v1.id);
