@@ -66,8 +66,16 @@ Store::Store(const fs::path& path, Options options)
       m_metricsReader(*m_db),
       m_ingest(*m_db),
       m_queries(*m_db) {
-    if (options.recoverInterrupted && !options.readOnly)
-        m_recovered = recoverInterrupted();
+    // Marking dead processes' runs is bookkeeping: a store that cannot be written (a full disk) must
+    // still open for reading, so a failure here is logged, not thrown; the next open tries again.
+    if (options.recoverInterrupted && !options.readOnly) {
+        try {
+            m_recovered = recoverInterrupted();
+        } catch (const std::exception& e) {
+            rslora::logWarning("storage: cannot mark runs of ended processes interrupted in " + path.string() + " now: " +
+                               e.what());
+        }
+    }
 }
 
 Store::~Store() = default;

@@ -220,6 +220,10 @@ void AdaptersBrowser::updateDetails() {
     row(tr("Status"), storage::toString(a->status));
     row(tr("Stage"), QString::fromStdString(a->stage));
     row(tr("Method"), QString::fromStdString(a->method));
+    if (!a->baseModel.ref.empty())
+        row(tr("Base model"), QString::fromStdString(a->baseModel.ref)
+                                  + (a->baseModel.sha256.empty() ? QString()
+                                                                 : tr(" (fingerprint %1)").arg(QString::fromStdString(a->baseModel.sha256.substr(0, 16)))));
     if (a->rank)
         row(tr("Rank / alpha"), QString("%1 / %2").arg(*a->rank).arg(a->alpha ? QString::number(*a->alpha) : "—"));
     if (a->trainableParams)

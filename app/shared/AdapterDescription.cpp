@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "common/Sha256.h"
 #include "engine/Trainer.h"
+#include "models/ModelFingerprint.h"
 
 #include <filesystem>
 
@@ -40,6 +41,12 @@ storage::NewAdapter AdapterDescription::fromTraining(const engine::TrainConfig& 
     n.trainableParams = r.parameters.trainable;
     n.stage = trainedFromParent ? "stage" : "sft";
     n.sourceStep = r.steps;
+    n.baseModel.ref = config.modelPath;
+    try {
+        n.baseModel.sha256 = models::modelFingerprint(config.modelPath);
+    } catch (const std::exception&) {
+        // The model folder went away after training: the version keeps its path only.
+    }
     return n;
 }
 

@@ -1,5 +1,7 @@
 #include "app/shared/RunRecorder.h"
 
+#include "app/shared/AdapterDescription.h"
+
 #include "common/Error.h"
 #include "common/Log.h"
 #include "engine/Trainer.h"
@@ -129,31 +131,12 @@ std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const s
             m_store->artifacts().add(a);
         }
         // A run's final adapter is one version; stops and hand-overs leave checkpoints.
-        if (r.status == engine::TrainStatus::Completed && !r.adapterDir.empty() && m_config.mode != engine::TrainMode::Full) {
+        if (r.status == engine::TrainStatus::Completed && AdapterDescription::hasAdapter(m_config, r)) {
             const storage::RunRecord run = m_store->runs().require(m_runId);
-            storage::NewAdapter n;
-            n.task = task.empty() ? std::filesystem::path(m_config.trainData).stem().string() : task;
-            if (n.task.empty())
-                n.task = "adapter";
-            n.variant = methodVariant(m_config);
-            const auto& a = m_config.adapter;
-            n.method = std::string(engine::scalingModeName(a.scaling)) + ", " + engine::initModeName(a.init) + " init";
-            if (a.parameterization == engine::Parameterization::RandomSubspace)
-                n.method += ", random subspace k=" + std::to_string(a.subspaceDim);
-            if (a.balancing.enabled)
-                n.method += ", balanced";
-            if (a.loraPlusRatio != 1.0)
-                n.method += ", LoRA+";
-            n.rank = a.rank;
-            n.alpha = a.alpha;
-            n.targets = a.targetModules;
-            n.trainableParams = r.parameters.trainable;
-            n.stage = parentAdapterId ? "stage" : "sft";
+            storage::NewAdapter n = AdapterDescription::fromTraining(m_config, r, task, parentAdapterId.has_value());
             n.sourceRunId = m_runId;
-            n.sourceStep = r.steps;
-            n.baseModel = run.baseModel;
-            if (n.baseModel.sha256.empty())
-                n.baseModel.sha256 = models::modelFingerprint(m_config.modelPath);
+            if (!run.baseModel.sha256.empty())
+                n.baseModel = run.baseModel;
             const storage::RegisteredVersion v = storage::registerAdapterVersion(*m_store, n, r.adapterDir);
             if (!v.requestedTask.empty())
                 logInfo("task \"" + v.requestedTask + "\" holds versions of another base model; this version of "
@@ -166,14 +149,10 @@ std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const s
                 e.kind = storage::LineageKind::TrainedFrom;
                 m_store->lineage().add(e);
             }
-            if (r.finalEval) {
-                storage::EvaluationRecord ev;
-                ev.adapterId = v.record.id;
-                ev.runId = m_runId;
-                ev.dataset = m_config.validationData.empty() ? m_config.trainData + " (held out)" : m_config.validationData;
-                ev.metric = "eval/loss";
-                ev.value = r.finalEval->loss;
-                m_store->evaluations().record(ev);
+            if (auto ev = AdapterDescription::finalEvaluation(m_config, r)) {
+                ev->adapterId = v.record.id;
+                ev->runId = m_runId;
+                m_store->evaluations().record(*ev);
             }
         }
         tx.commit();

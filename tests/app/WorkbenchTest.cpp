@@ -60,6 +60,9 @@ class WorkbenchTest : public QObject {
     }
 
 private Q_SLOTS:
+    // Each test opens a workbench as a new user would: no form remembered from the test before.
+    void init() { QSettings().clear(); }
+
     void initTestCase() {
         qputenv("RSLORA_NO_DIALOGS", "1");
         qputenv("RSLORA_HOME", m_dir.filePath("home").toUtf8());

@@ -111,11 +111,10 @@ private slots:
             runs.setTag(first, "sweep", "rank");
             MetricsIngest ingest(db);
             ingest.insert(std::vector<MetricPoint>{{first, "loss", 1, 1.7e9, 0.5}, {first, "loss", 2, 1.7e9 + 1, 0.25}});
-            AdapterRepository adapters(db, fs::path(m_tmp.path().toStdString()) / "adapters");
-            NewAdapter n;
-            n.task = "t";
-            n.sourceRunId = first;
-            adapterId = adapters.create(n).id;
+            // Written as schema 2 had it (today's repository writes columns of later migrations).
+            db.exec("INSERT INTO adapters (uuid, task, name, version, created_at, source_run_id) VALUES "
+                    "('u-1', 't', 't_v1', 1, 1.7e9, " + std::to_string(first) + ")");
+            adapterId = db.lastInsertId();
             ArtifactRepository artifacts(db);
             ArtifactRecord art;
             art.runId = first;
