@@ -1,6 +1,7 @@
 #include "app/shared/RunRecorder.h"
 
 #include "app/shared/AdapterDescription.h"
+#include "app/shared/DiskReserve.h"
 
 #include "common/Error.h"
 #include "common/Log.h"
@@ -79,6 +80,20 @@ engine::RunIdentity RunRecorder::identity() const {
 }
 
 void RunRecorder::start(const std::string& device) {
+    // Reserves of runs that no longer run (a killed process leaves its file) are removed first.
+    const std::filesystem::path db = m_store->path();
+    const std::string prefix = db.filename().string() + ".reserve-";
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(db.parent_path(), ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() <= prefix.size() || name.rfind(prefix, 0) != 0
+            || name.find_first_not_of("0123456789", prefix.size()) != std::string::npos)
+            continue;
+        const auto run = m_store->runs().get(std::stoll(name.substr(prefix.size())));
+        if (!run || storage::isTerminal(run->status) || run->status == storage::RunStatus::Queued)
+            std::filesystem::remove(e.path(), ec);
+    }
+    m_reserve = std::make_unique<DiskReserve>(db.string() + ".reserve-" + std::to_string(m_runId), 1 << 20);
     m_store->runs().markStarted(m_runId, device);
     m_writer->watch(m_runId);
 }
@@ -109,7 +124,19 @@ void RunRecorder::fail(const std::string& message) {
     } catch (const std::exception& e) {
         logError(std::string("run #") + std::to_string(m_runId) + ": " + e.what());
     }
-    m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, message);
+    recordFailure(message);
+}
+
+void RunRecorder::recordFailure(const std::string& message) {
+    try {
+        m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, message);
+    } catch (const std::exception& e) {
+        if (!m_reserve || !m_reserve->release())
+            throw;
+        logWarning("run #" + std::to_string(m_runId) + ": the store could not be written (" + e.what()
+                   + "); freed the space set aside for this and recording the failure again");
+        m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, message);
+    }
 }
 
 std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const std::string& task,
@@ -160,7 +187,7 @@ std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const s
     } catch (const std::exception& e) {
         const std::string why = std::string("cannot record the end of the run in the store: ") + e.what();
         try {
-            m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, why);
+            recordFailure(why);
         } catch (const std::exception& again) {
             logError("run #" + std::to_string(m_runId) + ": " + why + "; marking it failed failed too: " + again.what());
         }

@@ -25,6 +25,8 @@ struct TrainResult;
 
 namespace rslora::app {
 
+class DiskReserve;
+
 class RunRecorder : public engine::MetricsSink {
 public:
     // Opens its own connections to the database (a recorder lives on the training thread).
@@ -43,7 +45,8 @@ public:
     int64_t runId() const { return m_runId; }
     // What checkpoints record about this run.
     engine::RunIdentity identity() const;
-    // Marks the run running on this process (pid and heartbeat) and starts the metric writer.
+    // Marks the run running on this process (pid and heartbeat) and starts the metric writer. Sets
+    // aside 1 MiB beside the store, so a full disk cannot keep the run's failure from being recorded.
     void start(const std::string& device);
 
     void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override;
@@ -64,7 +67,11 @@ public:
     void fail(const std::string& message);
 
 private:
+    // Marks the run failed; when the store's disk is full, frees the reserve and tries once more.
+    void recordFailure(const std::string& message);
+
     std::unique_ptr<storage::Store> m_store;
+    std::unique_ptr<DiskReserve> m_reserve;
     std::unique_ptr<storage::MetricsWriter> m_writer;
     int64_t m_runId = 0;
     engine::TrainConfig m_config;

@@ -384,6 +384,40 @@ private slots:
             QVERIFY2(e.path().filename().string()[0] != '.', e.path().c_str()); // no staging left
     }
 
+    // The store's own disk fills up during a run: the run is still recorded failed, with the first
+    // error, thanks to the space the recorder set aside (without it the status cannot be written and
+    // the run stays "running"); no reserve file is left behind.
+    void fullStoreDiskStillRecordsTheFailure()
+    {
+        if (::geteuid() != 0)
+            QSKIP("mounting a small tmpfs needs root (CI runs as root)");
+        const fs::path disk = m_root / "small-store-disk";
+        fs::create_directories(disk);
+        QProcess mount;
+        mount.start("mount", {"-t", "tmpfs", "-o", "size=1724k", "tmpfs", QString::fromStdString(disk.string())});
+        QVERIFY(mount.waitForFinished(10000));
+        QVERIFY2(mount.exitCode() == 0, mount.readAllStandardError().constData());
+        struct Unmount {
+            fs::path p;
+            ~Unmount() { QProcess::execute("umount", {QString::fromStdString(p.string())}); }
+        } unmount{disk};
+        // Store and outputs share the small disk (1 MiB of it goes to the recorder's reserve); the
+        // run logs every step until the disk is full.
+        const QString db = QString::fromStdString((disk / "store.sqlite").string());
+        const std::string cfg = writeConfig("store-full", 20000, 5, (disk / "out").string());
+        Outcome o;
+        o = run({"train", QString::fromStdString(cfg), "--quiet", "--db", db});
+        QCOMPARE(o.code, 1);
+        QVERIFY2(o.err.contains("disk is full") || o.err.contains("No space left on device"), qPrintable(o.err));
+        storage::Store store(disk / "store.sqlite");
+        const auto r = store.runs().list().front();
+        QCOMPARE(r.status, storage::RunStatus::Failed);
+        QVERIFY2(QString::fromStdString(r.errorMessage).contains("full") || QString::fromStdString(r.errorMessage).contains("No space"),
+                 r.errorMessage.c_str());
+        for (const auto& e : fs::directory_iterator(disk))
+            QVERIFY2(e.path().filename().string().find(".reserve-") == std::string::npos, e.path().c_str());
+    }
+
     // `rslora adapters add DIR`: a PEFT folder trained elsewhere becomes a version with files of its
     // own and its base model; a folder that is not an adapter, or does not fit the base, is refused.
     void adapterFolderTrainedElsewhereIsRegistered()
