@@ -51,6 +51,31 @@ void saveTinyModel(const fs::path& dir, uint64_t seed)
 
 std::string dirHash(const std::string& dir) { return Sha256::directoryHex(dir); }
 
+// A small tmpfs at `dir` for full-disk tests (needs root), unmounted when this goes away.
+class SmallDisk {
+public:
+    SmallDisk(const fs::path& dir, const QString& size) : m_dir(dir)
+    {
+        fs::create_directories(dir);
+        QProcess mount;
+        mount.start("mount", {"-t", "tmpfs", "-o", "size=" + size, "tmpfs", QString::fromStdString(dir.string())});
+        m_mounted = mount.waitForFinished(10000) && mount.exitStatus() == QProcess::NormalExit && mount.exitCode() == 0;
+        m_error = mount.readAllStandardError();
+    }
+    ~SmallDisk()
+    {
+        if (m_mounted)
+            QProcess::execute("umount", {QString::fromStdString(m_dir.string())});
+    }
+    bool mounted() const { return m_mounted; }
+    const QByteArray& error() const { return m_error; }
+
+private:
+    fs::path m_dir;
+    bool m_mounted = false;
+    QByteArray m_error;
+};
+
 } // namespace
 
 class RunFilesTest : public QObject {
@@ -350,16 +375,8 @@ private slots:
         // Room for two and a half checkpoints: step-2 and step-4 fit, step-6 does not (the oldest is
         // removed only after the newest is complete).
         const fs::path disk = m_root / "small-disk";
-        fs::create_directories(disk);
-        const uint64_t size = (checkpointBytes * 5 / 2 + 16384) / 4096 * 4096;
-        QProcess mount;
-        mount.start("mount", {"-t", "tmpfs", "-o", QString("size=%1").arg(size), "tmpfs", QString::fromStdString(disk.string())});
-        QVERIFY(mount.waitForFinished(10000));
-        QVERIFY2(mount.exitCode() == 0, mount.readAllStandardError().constData());
-        struct Unmount {
-            fs::path p;
-            ~Unmount() { QProcess::execute("umount", {QString::fromStdString(p.string())}); }
-        } unmount{disk};
+        const SmallDisk small(disk, QString::number((checkpointBytes * 5 / 2 + 16384) / 4096 * 4096));
+        QVERIFY2(small.mounted(), small.error().constData());
         const std::string cfg = writeConfig("full", 40, 2, (disk / "out").string());
         o = run(train(cfg));
         QCOMPARE(o.code, 1);
@@ -392,21 +409,13 @@ private slots:
         if (::geteuid() != 0)
             QSKIP("mounting a small tmpfs needs root (CI runs as root)");
         const fs::path disk = m_root / "small-store-disk";
-        fs::create_directories(disk);
-        QProcess mount;
-        mount.start("mount", {"-t", "tmpfs", "-o", "size=1724k", "tmpfs", QString::fromStdString(disk.string())});
-        QVERIFY(mount.waitForFinished(10000));
-        QVERIFY2(mount.exitCode() == 0, mount.readAllStandardError().constData());
-        struct Unmount {
-            fs::path p;
-            ~Unmount() { QProcess::execute("umount", {QString::fromStdString(p.string())}); }
-        } unmount{disk};
+        const SmallDisk small(disk, "1724k");
+        QVERIFY2(small.mounted(), small.error().constData());
         // Store and outputs share the small disk (1 MiB of it goes to the recorder's reserve); the
         // run logs every step until the disk is full.
         const QString db = QString::fromStdString((disk / "store.sqlite").string());
         const std::string cfg = writeConfig("store-full", 20000, 5, (disk / "out").string());
-        Outcome o;
-        o = run({"train", QString::fromStdString(cfg), "--quiet", "--db", db});
+        const Outcome o = run({"train", QString::fromStdString(cfg), "--quiet", "--db", db});
         QCOMPARE(o.code, 1);
         QVERIFY2(o.err.contains("disk is full") || o.err.contains("No space left on device"), qPrintable(o.err));
         storage::Store store(disk / "store.sqlite");
