@@ -83,6 +83,9 @@ public:
     void appendMetric(const std::string& key, int64_t step, double wallTime, double value);
     // fdatasync of metrics.csv (durability against power loss; a killed process loses nothing written).
     void sync();
+    // A run resumed from a checkpoint at `step`: the rows logged after it (a timeline that was lost)
+    // are removed, metrics.csv rewritten atomically. Returns the rows removed.
+    size_t discardMetricsAfter(int64_t step);
 
     // Where an adapter named `name` lives in the bundle: <dir>/adapters/<sanitizeId(name)>.
     std::filesystem::path adapterDirectory(const std::string& name) const;

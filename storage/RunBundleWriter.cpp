@@ -8,6 +8,7 @@
 #include "storage/Naming.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
@@ -126,6 +127,46 @@ void RunBundleWriter::appendMetric(const std::string& key, int64_t step, double 
 void RunBundleWriter::sync() {
     if (m_metricsFd >= 0)
         ::fdatasync(m_metricsFd);
+}
+
+size_t RunBundleWriter::discardMetricsAfter(int64_t step) {
+    const fs::path metrics = m_dir / "metrics.csv";
+    std::string kept = kMetricsHeader;
+    size_t removed = 0;
+    {
+        CsvReader csv(metrics);
+        std::vector<std::string> f;
+        bool header = true;
+        while (csv.next(f)) {
+            if (header) {
+                header = false;
+                continue;
+            }
+            if (f.size() == 4) {
+                char* end = nullptr;
+                const long long s = std::strtoll(f[1].c_str(), &end, 10);
+                if (end != f[1].c_str() && s > step) {
+                    ++removed;
+                    continue;
+                }
+            }
+            for (size_t i = 0; i < f.size(); ++i)
+                kept += (i ? "," : "") + (i == 0 ? csvField(f[i]) : f[i]);
+            kept += '\n';
+        }
+    }
+    if (removed == 0)
+        return 0;
+    if (m_metricsFd >= 0)
+        ::close(m_metricsFd);
+    m_metricsFd = -1;
+    writeFileAtomic(metrics, kept);
+    m_metricsFd = ::open(metrics.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (m_metricsFd < 0)
+        throw rslora::Error("cannot open " + metrics.string() + ": " + std::strerror(errno));
+    if (m_contents.run.lastStep && *m_contents.run.lastStep > step)
+        m_contents.run.lastStep = step;
+    return removed;
 }
 
 fs::path RunBundleWriter::adapterDirectory(const std::string& name) const {

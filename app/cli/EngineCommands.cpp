@@ -125,6 +125,7 @@ public:
         m_bundle.appendMetrics(points);
     }
     void flush() override { m_bundle.sync(); }
+    void discardAfter(int64_t step) override { m_bundle.discardMetricsAfter(step); }
     // The end of a run: its adapter and checkpoint first, the final status last (a process killed in
     // between leaves the bundle "running", which import turns into "interrupted").
     void finish(const TrainResult& r)

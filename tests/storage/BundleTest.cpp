@@ -359,6 +359,34 @@ private slots:
         QCOMPARE(resumed.contents().adapters.size(), size_t(2));
     }
 
+    // A resumed run replaces what it logged after its checkpoint: each step is in the bundle once.
+    void resumedRunReplacesMetricsAfterItsCheckpoint() {
+        const fs::path dir = root() / "resumed-bundle";
+        {
+            RunBundleWriter w(dir, RunBundleWriter::Existing::Refuse);
+            RunRecord run;
+            run.name = "resumed";
+            w.writeRun(run);
+            for (int step = 1; step <= 10; ++step)
+                w.appendMetric("train/loss", step, 1000.0 + step, 1.0 / step);
+            w.appendMetric("a,key \"quoted\"", 3, 1003.5, 0.5);
+        }
+        RunBundleWriter w(dir, RunBundleWriter::Existing::Continue);
+        QCOMPARE(w.discardMetricsAfter(6), size_t(4));
+        QCOMPARE(w.discardMetricsAfter(6), size_t(0));
+        for (int step = 7; step <= 10; ++step)
+            w.appendMetric("train/loss", step, 2000.0 + step, 2.0 / step);
+        Store s(root() / "resumed.sqlite");
+        const ImportResult r = importBundle(s, dir);
+        QCOMPARE(r.metrics, size_t(11));
+        const auto loss = s.metrics().series(r.runId, "train/loss");
+        QCOMPARE(int(loss.size()), 10);
+        for (int i = 0; i < 10; ++i)
+            QCOMPARE(loss.steps[size_t(i)], int64_t(i + 1));
+        QCOMPARE(loss.values[9], 0.2);
+        QCOMPARE(s.metrics().series(r.runId, "a,key \"quoted\"").size(), size_t(1));
+    }
+
     void truncatedLastLineIsSkipped() {
         fs::path dir = writeBundle("trunc");
         {
