@@ -1,6 +1,6 @@
 #include "ui/AdapterTreeModel.h"
 
-#include <QFileInfo>
+#include "ui/RunTableModel.h"
 
 #include <QBrush>
 #include <QDateTime>
@@ -135,11 +135,9 @@ QVariant AdapterTreeModel::data(const QModelIndex& index, int role) const {
     case Status: return QString(storage::toString(a->status));
     case Stage: return QString::fromStdString(a->stage);
     case Model: {
-        // The folder name and the fingerprint's first digits: two bases with one folder name differ.
-        const QString ref = QString::fromStdString(a->baseModel.ref);
-        QString name = QFileInfo(ref.endsWith('/') ? ref.chopped(1) : ref).fileName();
-        if (name.isEmpty())
-            name = ref;
+        // Named as the Runs view names it, with the fingerprint's first digits: two bases with one
+        // folder name differ.
+        const QString name = RunTableModel::modelName(a->baseModel.ref);
         return a->baseModel.sha256.empty() ? name
                                            : QString("%1 (%2)").arg(name, QString::fromStdString(a->baseModel.sha256.substr(0, 8)));
     }
