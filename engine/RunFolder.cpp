@@ -188,9 +188,8 @@ void RunFolder::checkResumable(const fs::path& checkpoint, const TrainConfig& co
                 "resume with the config it was written with, or start a new run");
 }
 
-void RunFolder::checkFreshStart(const TrainConfig& config) const
+void RunFolder::checkFreshStart() const
 {
-    (void)config;
     const auto all = checkpoints();
     for (const auto& c : all)
         if (!m_run.known() || c.runUuid != m_run.uuid)

@@ -46,7 +46,7 @@ public:
     // Throws when `checkpoint` was written with a config that trains something else (lists the keys).
     void checkResumable(const std::filesystem::path& checkpoint, const TrainConfig& config) const;
     // A new run must not mix its checkpoints with another run's: throws when the folder holds any.
-    void checkFreshStart(const TrainConfig& config) const;
+    void checkFreshStart() const;
 
 private:
     std::filesystem::path m_dir;

@@ -87,7 +87,7 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
         resumeDir = resumeFrom;
         folder.checkResumable(resumeDir, config);
     } else
-        folder.checkFreshStart(config);
+        folder.checkFreshStart();
 
     if (observer)
         observer->onStatus("reading data");

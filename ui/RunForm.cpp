@@ -212,7 +212,7 @@ void RunForm::scheduleValidation() { m_validateTimer->start(); }
 QStringList RunForm::validateNow() {
     engine::TrainConfig c = config();
     // What each section found in the text as typed comes first; the engine's check of the same
-    // key would only describe the placeholder value the section stored for it.
+    // key would only describe the stand-in number (-1) the section stored for unreadable text.
     QStringList own = m_model->problems();
     const DatasetPreview& p = m_data->preview();
     if (p.modelError && own.isEmpty())

@@ -161,7 +161,6 @@ private:
         storage::AdapterRecord& rec = b.record;
         rec.task = n.task;
         rec.variant = n.variant;
-        rec.sha256 = n.sha256;
         rec.method = n.method;
         rec.rank = n.rank;
         rec.alpha = n.alpha;
@@ -169,6 +168,7 @@ private:
         rec.trainableParams = n.trainableParams;
         rec.stage = n.stage;
         rec.sourceStep = n.sourceStep;
+        rec.baseModel = n.baseModel;
         // A resumed run that finished before adds its next version beside the earlier one.
         rec.version = 1;
         for (const auto& other : m_bundle.contents().adapters)

@@ -3,7 +3,6 @@
 
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
-#include "common/Sha256.h"
 #include "engine/Trainer.h"
 #include "models/ModelFingerprint.h"
 
@@ -26,7 +25,7 @@ storage::NewAdapter AdapterDescription::fromTraining(const engine::TrainConfig& 
         n.task = "adapter";
     n.variant = RunRecorder::methodVariant(config);
     n.path = r.adapterDir;
-    n.sha256 = Sha256::directoryHex(r.adapterDir);
+    // No hash here: the store and the bundle each hash their own copy of the folder.
     const auto& a = config.adapter;
     n.method = std::string(engine::scalingModeName(a.scaling)) + ", " + engine::initModeName(a.init) + " init";
     if (a.parameterization == engine::Parameterization::RandomSubspace)

@@ -17,7 +17,7 @@ namespace rslora::app {
 
 class AdapterDescription {
 public:
-    // The version to record for `result.adapterDir` (sha256 computed from the folder). `task` empty:
+    // The version to record for `result.adapterDir` (sha256 left to whoever copies the files). `task` empty:
     // the training file's name. Throws when the run saved no adapter (check hasAdapter first).
     static storage::NewAdapter fromTraining(const engine::TrainConfig& config, const engine::TrainResult& result,
                                             const std::string& task = {}, bool trainedFromParent = false);
