@@ -4,13 +4,16 @@
 // match a float64 computation over full logits and a finite difference; evaluation of a policy
 // against a reference gives the numbers computed by hand.
 #include "common/Error.h"
+#include "common/AtomicFile.h"
 #include "engine/AdapterSet.h"
+#include "engine/Evaluator.h"
 #include "engine/objectives/DpoLoss.h"
 #include "engine/objectives/PreferenceBatch.h"
 #include "engine/objectives/PreferenceScoring.h"
 #include "engine/objectives/SequenceLogProbs.h"
 #include "models/ModelLoader.h"
 
+#include <QTemporaryDir>
 #include <QtTest>
 
 #include <cmath>
@@ -298,6 +301,45 @@ private slots:
         const double down = ourLoss().item<double>();
         Bp[3][1] += eps;
         QVERIFY2(std::abs((up - down) / (2 * eps) - g) < 1e-7, (std::to_string((up - down) / (2 * eps)) + " vs " + std::to_string(g)).c_str());
+    }
+
+    // What `rslora eval --preference` runs, on the built-in demo model and its held-out pairs.
+    void evaluationOfPreferenceFiles()
+    {
+        const char* res = std::getenv("RSLORA_RESOURCES");
+        QVERIFY2(res, "RSLORA_RESOURCES is not set");
+        const std::filesystem::path demo = std::filesystem::path(res) / "demo";
+        EvalRequest req;
+        req.modelPath = (demo / "model").string();
+        req.preferenceData = (demo / "data" / "prefs_val.jsonl").string();
+        req.limit = 16;
+        EvalReport rep = runEvaluation(req);
+        QVERIFY(rep.preference);
+        QCOMPARE(rep.preference->pairs, int64_t(16));
+        QVERIFY(std::abs(rep.preference->loss() - std::log(2.0)) < 1e-6); // the base against itself
+        QVERIFY(rep.preference->logpChosen() < 0);
+        const auto j = rep.toJson();
+        QCOMPARE(j["preference"]["pairs"].get<int64_t>(), int64_t(16));
+        QCOMPARE(j["preference"]["loss_type"].get<std::string>(), std::string("sigmoid"));
+        QVERIFY(rep.toText().find("accuracy 0%") != std::string::npos);
+
+        QTemporaryDir tmp;
+        const std::string bad = (std::filesystem::path(tmp.path().toStdString()) / "bad.jsonl").string();
+        writeFileAtomic(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\"}\n");
+        req.preferenceData = bad;
+        try {
+            runEvaluation(req);
+            QFAIL("a pair without \"rejected\" was accepted");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find("line 2") != std::string::npos, e.what());
+        }
+        req.preferenceData = (demo / "data" / "prefs_val.jsonl").string();
+        req.dpo.beta = -1;
+        QVERIFY_THROWS_EXCEPTION(Error, runEvaluation(req));
+        req.dpo.beta = 0.1;
+        req.preferenceData.clear();
+        req.referenceAdapterPaths = {"x"};
+        QVERIFY_THROWS_EXCEPTION(Error, runEvaluation(req));
     }
 };
 
