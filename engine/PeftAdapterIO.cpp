@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace rslora::engine {
@@ -131,9 +132,9 @@ void savePeftAdapter(AdapterSet& set, const std::string& adapterName, const Adap
     out.commit();
 }
 
-AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName)
+AdapterConfig readPeftAdapterConfig(const fs::path& dir, const std::string& adapterName)
 {
-    const fs::path configPath = dir / kPeftConfigFile, weightsPath = dir / kPeftWeightsFile;
+    const fs::path configPath = dir / kPeftConfigFile;
     if (!fs::exists(configPath))
         throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftConfigFile) + " is missing");
     json pc;
@@ -184,6 +185,29 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     else if (field("layers_to_transform").is_number_integer())
         config.layersToTransform = {field("layers_to_transform").get<int>()};
 
+    return config;
+}
+
+std::optional<LoraKey> parseLoraKey(const std::string& key, const std::string& adapterName)
+{
+    std::string k = key;
+    if (k.rfind(kPeftKeyPrefix, 0) == 0)
+        k = k.substr(std::string(kPeftKeyPrefix).size());
+    for (const auto& [suffix, part] : {std::pair<std::string, LoraKey::Part>{"lora_A", LoraKey::Part::A}, {"lora_B", LoraKey::Part::B}}) {
+        for (const std::string& s : {suffix + ".weight", suffix + "." + adapterName + ".weight"}) {
+            if (k.size() > s.size() && k.compare(k.size() - s.size(), s.size(), s) == 0 && k[k.size() - s.size() - 1] == '.')
+                return LoraKey{k.substr(0, k.size() - s.size() - 1), part};
+        }
+    }
+    if (k.size() > 5 && k.compare(k.size() - 5, 5, ".bias") == 0)
+        return LoraKey{k.substr(0, k.size() - 5), LoraKey::Part::Bias};
+    return std::nullopt;
+}
+
+AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName)
+{
+    const fs::path weightsPath = dir / kPeftWeightsFile;
+    AdapterConfig config = readPeftAdapterConfig(dir, adapterName);
     // Our own options, when the folder was written by us.
     json extra;
     if (fs::exists(dir / kExtraConfigFile)) {
@@ -200,27 +224,14 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> perModule;
     std::map<std::string, torch::Tensor> biases;
     for (const auto& [key, t] : weights) {
-        std::string k = key;
-        if (k.rfind(kPeftKeyPrefix, 0) == 0)
-            k = k.substr(std::string(kPeftKeyPrefix).size());
-        auto take = [&](const std::string& suffix, bool isA) {
-            for (const std::string& s : {suffix + ".weight", suffix + "." + adapterName + ".weight"}) {
-                if (k.size() > s.size() && k.compare(k.size() - s.size(), s.size(), s) == 0 && k[k.size() - s.size() - 1] == '.') {
-                    auto& slot = perModule[k.substr(0, k.size() - s.size() - 1)];
-                    (isA ? slot.first : slot.second) = t;
-                    return true;
-                }
-            }
-            return false;
-        };
-        if (take("lora_A", true) || take("lora_B", false))
-            continue;
-        if (k.size() > 5 && k.compare(k.size() - 5, 5, ".bias") == 0) {
-            biases[k.substr(0, k.size() - 5)] = t;
-            continue;
-        }
-        throw Error(weightsPath.string() + ": tensor '" + key + "' is not a LoRA tensor this loader understands "
-                    "(expected <module>.lora_A.weight / lora_B.weight / bias)");
+        const auto parsed = parseLoraKey(key, adapterName);
+        if (!parsed)
+            throw Error(weightsPath.string() + ": tensor '" + key + "' is not a LoRA tensor this loader understands "
+                        "(expected <module>.lora_A.weight / lora_B.weight / bias)");
+        if (parsed->part == LoraKey::Part::Bias)
+            biases[parsed->module] = t;
+        else
+            (parsed->part == LoraKey::Part::A ? perModule[parsed->module].first : perModule[parsed->module].second) = t;
     }
     if (perModule.empty())
         throw Error(weightsPath.string() + ": holds no lora_A / lora_B tensors");

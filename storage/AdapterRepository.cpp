@@ -163,7 +163,8 @@ AdapterRecord AdapterRepository::resolve(const std::string& reference) {
         throw rslora::Error("task \"" + reference.substr(0, reference.size() - 8) + "\" has no current adapter",
                             "release a version first: rslora adapters release <adapter>");
     }
-    auto colon = reference.rfind(':');
+    // "task:vN", "task:N", "task@vN" and "task@N" (the last separator wins).
+    auto colon = reference.find_last_of(":@");
     if (ids.empty() && colon != std::string::npos) {
         std::string v = reference.substr(colon + 1);
         if (!v.empty() && (v[0] == 'v' || v[0] == 'V'))
@@ -173,7 +174,7 @@ AdapterRecord AdapterRepository::resolve(const std::string& reference) {
                     static_cast<int64_t>(std::stoll(v)));
     }
     if (ids.empty())
-        throw rslora::Error("no adapter matches \"" + reference + "\" (an id, a name, task:vN, task@current or a uuid)",
+        throw rslora::Error("no adapter matches \"" + reference + "\" (an id, a name, task:vN, task@vN, task@current or a uuid)",
                             "list them with: rslora adapters list");
     return require(ids.front());
 }

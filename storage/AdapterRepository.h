@@ -71,7 +71,7 @@ public:
     AdapterRecord create(const NewAdapter& adapter);
     std::optional<AdapterRecord> get(int64_t id);
     AdapterRecord require(int64_t id);
-    // "12" / "#12" (id), a name, "task:vN" / "task:N", "task@current", or a uuid. Throws when
+    // "12" / "#12" (id), a name, "task:vN" / "task:N" / "task@vN" / "task@N", "task@current", or a uuid. Throws when
     // nothing or more than one adapter matches.
     AdapterRecord resolve(const std::string& reference);
     std::optional<AdapterRecord> findByUuid(const std::string& uuid);

@@ -1,0 +1,69 @@
+// `--adapter` arguments (see AdapterReference.h).
+#include "app/shared/AdapterReference.h"
+
+#include "common/Error.h"
+#include "storage/Store.h"
+
+#include <cmath>
+#include <cstdlib>
+
+namespace rslora::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<double> parseWeight(const std::string& text)
+{
+    if (text.empty())
+        return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size())
+        return std::nullopt;
+    return v;
+}
+
+// A folder or a stored version named exactly by `label`; empty when neither.
+std::optional<ResolvedAdapter> lookUp(const std::string& label, storage::Store* store, std::string& storeError)
+{
+    if (!label.empty() && fs::is_directory(label))
+        return ResolvedAdapter{fs::absolute(label), 1.0, label, std::nullopt};
+    if (!store || label.empty())
+        return std::nullopt;
+    try {
+        storage::AdapterRecord record = store->adapters().resolve(label);
+        storage::AdapterRepository::verifyFiles(record);
+        return ResolvedAdapter{fs::path(record.path), 1.0, label, record};
+    } catch (const Error& e) {
+        if (storeError.empty() || std::string(e.what()).rfind("no adapter matches", 0) != 0)
+            storeError = e.what();
+        return std::nullopt;
+    }
+}
+
+} // namespace
+
+ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store)
+{
+    std::string storeError;
+    const auto colon = argument.rfind(':');
+    if (colon != std::string::npos) {
+        if (const auto weight = parseWeight(argument.substr(colon + 1))) {
+            if (!std::isfinite(*weight))
+                throw Error("--adapter " + argument + ": the weight must be a finite number");
+            if (auto found = lookUp(argument.substr(0, colon), store, storeError)) {
+                found->weight = *weight;
+                return *found;
+            }
+        }
+    }
+    if (auto found = lookUp(argument, store, storeError))
+        return *found;
+    if (!storeError.empty())
+        throw Error("--adapter " + argument + ": " + storeError);
+    throw Error("--adapter " + argument + ": no such folder" + std::string(store ? " and no stored version of that name" : "")
+                    + " (expected DIR[:WEIGHT] or a stored version such as task@v3[:WEIGHT])");
+}
+
+} // namespace rslora::app

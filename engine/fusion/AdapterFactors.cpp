@@ -1,0 +1,139 @@
+// Adapters as factors (see AdapterFactors.h; PEFT format facts from reference/peft.md §8).
+#include "engine/fusion/AdapterFactors.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/ModuleSelection.h"
+#include "engine/PeftAdapterIO.h"
+#include "models/TensorIO.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace rslora::engine::fusion {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+torch::Tensor ModuleFactors::delta() const
+{
+    return torch::mm(B, A) * scale;
+}
+
+const ModuleFactors* AdapterFactors::find(const std::string& module) const
+{
+    auto it = std::lower_bound(modules.begin(), modules.end(), module,
+                               [](const ModuleFactors& m, const std::string& name) { return m.module < name; });
+    return it != modules.end() && it->module == module ? &*it : nullptr;
+}
+
+int64_t AdapterFactors::maxRank() const
+{
+    int64_t r = 0;
+    for (const auto& m : modules)
+        r = std::max(r, m.rank());
+    return r;
+}
+
+AdapterFactors readAdapterFactors(const fs::path& dir)
+{
+    const AdapterConfig config = readPeftAdapterConfig(dir);
+    const fs::path weightsPath = dir / kPeftWeightsFile;
+    if (!fs::exists(weightsPath))
+        throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftWeightsFile) + " is missing");
+    if (config.bias == BiasMode::LoraOnly)
+        throw Error((dir / kPeftConfigFile).string() + ": the adapter trains biases (bias: lora_only); "
+                    "only the lora_A / lora_B delta can be fused or merged");
+
+    AdapterFactors out;
+    out.dir = dir;
+    out.label = dir.string();
+    const json pc = json::parse(readFile(dir / kPeftConfigFile), nullptr, false);
+    if (pc.is_object() && pc.contains("base_model_name_or_path") && pc["base_model_name_or_path"].is_string())
+        out.baseModelNameOrPath = pc["base_model_name_or_path"].get<std::string>();
+
+    std::map<std::string, ModuleFactors> byModule;
+    for (auto& [key, t] : models::loadSafeTensorsMap(weightsPath)) {
+        const auto parsed = parseLoraKey(key);
+        if (!parsed || parsed->part == LoraKey::Part::Bias)
+            throw Error(weightsPath.string() + ": tensor '" + key + "' is not a lora_A / lora_B weight; "
+                        "only plain LoRA adapters can be fused or merged");
+        if (!t.is_floating_point())
+            throw Error(weightsPath.string() + ": tensor '" + key + "' is not floating point");
+        if (!torch::isfinite(t).all().item<bool>())
+            throw Error(weightsPath.string() + ": tensor '" + key + "' holds NaN or infinite values");
+        auto& m = byModule[parsed->module];
+        m.module = parsed->module;
+        (parsed->part == LoraKey::Part::A ? m.A : m.B) = t.to(torch::kFloat32).contiguous();
+    }
+    if (byModule.empty())
+        throw Error(weightsPath.string() + ": holds no lora_A / lora_B tensors");
+    for (auto& [name, m] : byModule) {
+        if (!m.A.defined() || !m.B.defined())
+            throw Error(weightsPath.string() + ": module '" + name + "' has only one of lora_A and lora_B");
+        if (m.A.dim() != 2 || m.B.dim() != 2 || m.A.size(0) != m.B.size(1))
+            throw Error(weightsPath.string() + ": " + name + " has lora_A " + c10::str(m.A.sizes()) + " and lora_B "
+                        + c10::str(m.B.sizes()) + ", which do not pair up (A [r, in], B [out, r])");
+        const int rank = int(m.A.size(0));
+        if (rankFor(config, name) != rank)
+            throw Error(weightsPath.string() + ": " + name + " has rank " + std::to_string(rank) + " but "
+                        + kPeftConfigFile + " says r = " + std::to_string(rankFor(config, name)));
+        m.scale = adapterScale(config.scaling, rank, alphaFor(config, name));
+        out.modules.push_back(std::move(m));
+    }
+    return out; // std::map iteration keeps them sorted by module name
+}
+
+void writeAdapterFactors(const AdapterFactors& adapter, const fs::path& dir, const std::string& baseModelNameOrPath,
+                         const std::map<std::string, std::string>& extraFiles)
+{
+    if (adapter.modules.empty())
+        throw Error("an adapter without modules cannot be written to '" + dir.string() + "'");
+    const int64_t maxRank = adapter.maxRank();
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    json rankPattern = json::object(), alphaPattern = json::object();
+    std::vector<std::string> shortNames;
+    for (const auto& m : adapter.modules) {
+        tensors.emplace_back(kPeftKeyPrefix + m.module + ".lora_A.weight", m.A.to(torch::kFloat32).contiguous());
+        tensors.emplace_back(kPeftKeyPrefix + m.module + ".lora_B.weight", (m.B * m.scale).to(torch::kFloat32).contiguous());
+        if (m.rank() != maxRank) {
+            rankPattern[m.module] = m.rank();
+            alphaPattern[m.module] = double(m.rank());
+        }
+        const auto dot = m.module.rfind('.');
+        const std::string shortName = dot == std::string::npos ? m.module : m.module.substr(dot + 1);
+        if (std::find(shortNames.begin(), shortNames.end(), shortName) == shortNames.end())
+            shortNames.push_back(shortName);
+    }
+    std::sort(shortNames.begin(), shortNames.end());
+    const json pc = {
+        {"alpha_pattern", alphaPattern},
+        {"base_model_name_or_path", baseModelNameOrPath},
+        {"bias", "none"},
+        {"fan_in_fan_out", false},
+        {"inference_mode", true},
+        {"init_lora_weights", true},
+        {"lora_alpha", double(maxRank)},
+        {"lora_dropout", 0.0},
+        {"modules_to_save", nullptr},
+        {"peft_type", "LORA"},
+        {"r", maxRank},
+        {"rank_pattern", rankPattern},
+        {"target_modules", shortNames},
+        {"task_type", "CAUSAL_LM"},
+        {"use_dora", false},
+        {"use_rslora", false},
+    };
+    AtomicDirectory out(dir);
+    models::saveSafeTensors(out.stagingPath() / kPeftWeightsFile, tensors);
+    writeFileAtomic(out.stagingPath() / kPeftConfigFile, pc.dump(2) + "\n");
+    for (const auto& [name, bytes] : extraFiles) {
+        if (name.empty() || name.find('/') != std::string::npos || name == kPeftWeightsFile || name == kPeftConfigFile)
+            throw Error("'" + name + "' cannot be written beside an adapter (a plain file name other than the PEFT files)");
+        writeFileAtomic(out.stagingPath() / name, bytes);
+    }
+    out.commit();
+}
+
+} // namespace rslora::engine::fusion
