@@ -132,7 +132,7 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
     m_hint = new QCPItemText(m_plot);
     m_hint->position->setType(QCPItemPosition::ptAxisRectRatio);
     m_hint->position->setCoords(0.5, 0.5);
-    applyPlotPalette(m_plot, nullptr, palette(), true);
+    applyColours();
     layout->addWidget(m_plot, 1);
     clearPlot(tr("Set the ranges and the validation data, then run the search."));
 
@@ -178,18 +178,6 @@ void GridSearchPanel::setDataFile(const QString& path) {
     m_data->setText(path);
 }
 
-QVector<double> GridSearchPanel::values(const GridAxis& axis) {
-    QVector<double> v;
-    if (axis.step <= 0 || !std::isfinite(axis.from) || !std::isfinite(axis.to))
-        return v;
-    const double span = axis.to - axis.from;
-    const int n = static_cast<int>(std::floor(std::abs(span) / axis.step + 1e-9));
-    const double dir = span < 0 ? -1.0 : 1.0;
-    for (int k = 0; k <= n; ++k)
-        v << axis.from + dir * axis.step * k;
-    return v;
-}
-
 QVector<int> GridSearchPanel::varying() const {
     QVector<int> out;
     for (int i = 0; i < m_from.size(); ++i)
@@ -203,11 +191,6 @@ QString GridSearchPanel::problem() const {
         return tr("Every weight is fixed (from = to): let at least one vary.");
     if (m_data->text().trimmed().isEmpty())
         return tr("Choose the validation data file to score the points on.");
-    qint64 points = 1;
-    for (int i = 0; i < m_from.size(); ++i)
-        points *= std::max<qint64>(1, values(GridAxis{m_from[i]->value(), m_to[i]->value(), m_step[i]->value()}).size());
-    if (points > 2000)
-        return tr("The grid has %1 points; use larger steps (at most 2000 points).").arg(points);
     return {};
 }
 
@@ -342,7 +325,13 @@ void GridSearchPanel::drawOutcome() {
     // The best end of the scale is bright whichever way the metric points.
     m_map->setGradient(m_outcome.higherIsBetter ? gradient : gradient.inverted());
     m_map->setDataRange(std::isfinite(lo) ? QCPRange(lo, hi > lo ? hi : lo + 1e-12) : QCPRange(0, 1));
-    m_scale->axis()->setLabel(m_outcome.metric);
+    // Losses span orders of magnitude across a grid (the far corners are poor): a linear scale would
+    // paint every good cell the same colour.
+    const bool logScale = !m_outcome.higherIsBetter && std::isfinite(lo) && lo > 0 && hi / lo > 10;
+    m_map->setDataScaleType(logScale ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    m_scale->axis()->setScaleType(logScale ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    m_scale->axis()->setTicker(logScale ? QSharedPointer<QCPAxisTicker>(new QCPAxisTickerLog) : QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    m_scale->axis()->setLabel(m_outcome.metric + (logScale ? tr(" (log scale)") : QString()));
     m_bestMark->setData({best[ax]}, {best[ay]});
     QString xLabel = tr("λ%1 (%2)").arg(ax + 1).arg(ax < m_sources.size() ? m_sources[ax].label : QString());
     QString yLabel = tr("λ%1 (%2)").arg(ay + 1).arg(ay < m_sources.size() ? m_sources[ay].label : QString());
@@ -358,10 +347,22 @@ void GridSearchPanel::drawOutcome() {
     m_plot->replot();
 }
 
+void GridSearchPanel::applyColours() {
+    applyPlotPalette(m_plot, nullptr, palette(), true);
+    const QColor fg = palette().color(QPalette::Text);
+    QCPAxis* axis = m_scale->axis();
+    axis->setBasePen(QPen(fg));
+    axis->setTickPen(QPen(fg));
+    axis->setSubTickPen(QPen(fg));
+    axis->setTickLabelColor(fg);
+    axis->setLabelColor(fg);
+    m_hint->setColor(fg);
+}
+
 void GridSearchPanel::changeEvent(QEvent* event) {
     QWidget::changeEvent(event);
-    if (event->type() == QEvent::PaletteChange) {
-        applyPlotPalette(m_plot, nullptr, palette(), true);
+    if (event->type() == QEvent::PaletteChange && m_hint) {
+        applyColours();
         m_plot->replot();
     }
 }

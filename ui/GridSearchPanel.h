@@ -30,11 +30,10 @@ public:
     GridSettings settings() const;
     void setAxis(int source, const GridAxis& axis);
     void setDataFile(const QString& path);
-    // The values a range produces (from, from+step, …, to), as the engine is asked for them.
-    static QVector<double> values(const GridAxis& axis);
     // Sources whose weight varies (from != to).
     QVector<int> varying() const;
-    // A clear message when the grid cannot be searched as set, empty when it can.
+    // A clear message when the grid cannot be searched as set, empty when it can (the engine checks
+    // the ranges and the grid's size).
     QString problem() const;
 
     void setBusy(bool busy);
@@ -62,6 +61,7 @@ protected:
 
 private:
     void drawOutcome();
+    void applyColours();
     void clearPlot(const QString& hint);
 
     QList<FuseSource> m_sources;
