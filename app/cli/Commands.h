@@ -19,6 +19,8 @@ void registerDemoCommands(CLI::App& app);
 void registerStorageCommands(CLI::App& app);
 // adapters add (after registerStorageCommands, which creates `adapters`)
 void registerAdapterAddCommand(CLI::App& app);
+// merge (adapters into the base, exported as a model folder)
+void registerMergeCommand(CLI::App& app);
 
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();
