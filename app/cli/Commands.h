@@ -20,6 +20,9 @@ void registerStorageCommands(CLI::App& app);
 // adapters add (after registerStorageCommands, which creates `adapters`)
 void registerAdapterAddCommand(CLI::App& app);
 
+// fuse (adapters into one PEFT adapter; stored as a version with merged-from lineage)
+void registerFuseCommand(CLI::App& app);
+
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();
 

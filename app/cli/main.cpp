@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerModelCommands(app);
     rslora::cli::registerEngineCommands(app);
     rslora::cli::registerDemoCommands(app);
+    rslora::cli::registerFuseCommand(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
