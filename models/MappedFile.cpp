@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -43,6 +44,18 @@ MappedFile::MappedFile(const std::filesystem::path& path) : m_path(path) {
 MappedFile::~MappedFile() {
     if (m_data)
         ::munmap(m_data, m_size);
+}
+
+void MappedFile::release(uint64_t offset, uint64_t size) const {
+    if (!m_data || offset >= m_size)
+        return;
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t end = std::min(m_size, offset + size);
+    // Only whole pages inside the range: a page shared with a neighbouring tensor stays.
+    const uint64_t first = (offset + page - 1) / page * page;
+    const uint64_t last = end / page * page;
+    if (last > first)
+        ::madvise(m_data + first, last - first, MADV_DONTNEED);
 }
 
 } // namespace rslora::models

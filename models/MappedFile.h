@@ -21,6 +21,10 @@ public:
     const uint8_t* data() const { return m_data; }
     uint8_t* mutableData() const { return m_data; }
     uint64_t size() const { return m_size; }
+    // Gives the pages of [offset, offset + size) back to the kernel after a one-pass read, so that
+    // streaming a large file does not keep all of it resident. Only for ranges nobody wrote into:
+    // copy-on-write changes there would be dropped. The bytes stay readable (read again from disk).
+    void release(uint64_t offset, uint64_t size) const;
 
 private:
     std::filesystem::path m_path;

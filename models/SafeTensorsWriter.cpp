@@ -4,13 +4,13 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "models/SafeTensorsStreamWriter.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <set>
 #include <unistd.h>
 
@@ -22,21 +22,6 @@ std::string jsonString(const std::string& s) {
         return nlohmann::json(s).dump();
     } catch (const nlohmann::json::exception&) {
         throw Error("cannot write a safetensors name or metadata string that is not valid UTF-8: '" + s + "'");
-    }
-}
-
-// Writes all bytes or throws; the caller removes the temporary file.
-void writeAll(int fd, const void* data, uint64_t size, const std::filesystem::path& path) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-        ssize_t n = ::write(fd, p, std::min<uint64_t>(size, 1u << 30));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            throw Error("cannot write " + path.string() + ": " + std::strerror(errno));
-        }
-        p += n;
-        size -= static_cast<uint64_t>(n);
     }
 }
 
@@ -57,8 +42,6 @@ std::string SafeTensorsWriter::header(std::vector<TensorBytes>& tensors,
         if (t.size != expected)
             throw Error("tensor '" + t.name + "': shape and dtype " + dtypeName(t.dtype) + " need " +
                         std::to_string(expected) + " bytes, but " + std::to_string(t.size) + " were given");
-        if (t.size > 0 && !t.data)
-            throw Error("tensor '" + t.name + "': no data");
     }
     std::stable_sort(tensors.begin(), tensors.end(), [](const TensorBytes& a, const TensorBytes& b) {
         if (a.dtype != b.dtype)
@@ -98,35 +81,20 @@ std::string SafeTensorsWriter::header(std::vector<TensorBytes>& tensors,
 
 void SafeTensorsWriter::write(const std::filesystem::path& path, std::vector<TensorBytes> tensors,
                               const std::map<std::string, std::string>& metadata) {
-    const std::string json = header(tensors, metadata);
+    for (const TensorBytes& t : tensors)
+        if (t.size > 0 && !t.data)
+            throw Error("tensor '" + t.name + "': no data");
     namespace fs = std::filesystem;
     fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
     std::error_code ec;
     fs::create_directories(dir, ec);
     fs::path tmp = dir / (path.filename().string() + ".partial-" + std::to_string(::getpid()));
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw Error("cannot create " + tmp.string() + ": " + std::strerror(errno));
-    try {
-        uint8_t len[8];
-        uint64_t n = json.size();
-        for (int i = 0; i < 8; ++i)
-            len[i] = static_cast<uint8_t>(n >> (8 * i));
-        writeAll(fd, len, 8, path);
-        writeAll(fd, json.data(), json.size(), path);
-        for (const TensorBytes& t : tensors)
-            writeAll(fd, t.data, t.size, path);
-        if (::fsync(fd) != 0)
-            throw Error("cannot flush " + path.string() + ": " + std::strerror(errno));
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::close(fd) != 0) {
-        std::string why = std::strerror(errno);
-        ::unlink(tmp.c_str());
-        throw Error("cannot close " + path.string() + ": " + why);
+    {
+        // Removes the temporary file itself when anything below throws.
+        SafeTensorsStreamWriter out(tmp, std::move(tensors), metadata);
+        for (const TensorBytes& t : out.order())
+            out.appendPlanned(t);
+        out.finish();
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         std::string why = std::strerror(errno);

@@ -25,7 +25,7 @@ public:
     // Orders tensors as the reference writer does (dtype by decreasing alignment, then name) and
     // fills in their offsets. Returns the header bytes: JSON with "__metadata__" first (when
     // non-empty), padded with spaces to a multiple of 8. Throws on duplicate or reserved names and
-    // on sizes that do not match shape × dtype.
+    // on sizes that do not match shape × dtype. `data` is not read, so a plan without bytes works.
     static std::string header(std::vector<TensorBytes>& tensors, const std::map<std::string, std::string>& metadata);
 
     // Writes the file beside its final name, fsyncs, renames: `path` is either the old or the new

@@ -19,6 +19,8 @@ void registerDemoCommands(CLI::App& app);
 void registerStorageCommands(CLI::App& app);
 // adapters add (after registerStorageCommands, which creates `adapters`)
 void registerAdapterAddCommand(CLI::App& app);
+// merge (adapters into the base, exported as a model folder)
+void registerMergeCommand(CLI::App& app);
 
 // fuse (adapters into one PEFT adapter; stored as a version with merged-from lineage)
 void registerFuseCommand(CLI::App& app);

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerEngineCommands(app);
     rslora::cli::registerDemoCommands(app);
     rslora::cli::registerFuseCommand(app);
+    rslora::cli::registerMergeCommand(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
