@@ -3,6 +3,8 @@
 #include "ui/GridSearchPanel.h"
 #include "ui/SourceWeights.h"
 
+#include "engine/fusion/FusionPlan.h"
+
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
@@ -23,51 +25,48 @@
 namespace rslora::ui {
 
 namespace {
-struct MethodInfo {
-    const char* name;
-    bool target;
-    bool density;
-    bool drop;
-    const char* help;
-};
-// The one table of what each method uses; the engine's own checks stay the authority on values.
-const MethodInfo kMethods[] = {
-    {"exact", false, false, false, QT_TRANSLATE_NOOP("FuseDialog", "Σ λᵢ ΔWᵢ exactly, as one adapter of rank Σ rᵢ (no cross terms, no error).")},
-    {"svd", true, false, false, QT_TRANSLATE_NOOP("FuseDialog", "The exact sum re-compressed to a target rank, or to the smallest rank keeping a fraction of the energy.")},
-    {"ties", true, true, false, QT_TRANSLATE_NOOP("FuseDialog", "Trim each ΔWᵢ to a density by magnitude, elect signs by total mass, disjoint mean; then re-compressed.")},
-    {"dare_linear", true, false, true, QT_TRANSLATE_NOOP("FuseDialog", "Drop entries of each ΔWᵢ with a probability, rescale by 1/(1−p), weighted sum; then re-compressed.")},
-    {"dare_ties", true, true, true, QT_TRANSLATE_NOOP("FuseDialog", "DARE's drop and rescale, then TIES' sign election and disjoint mean; then re-compressed.")},
-    {"magnitude_prune", true, true, false, QT_TRANSLATE_NOOP("FuseDialog", "Keep the largest entries of each ΔWᵢ (density), weighted sum; then re-compressed.")},
-};
+namespace ef = engine::fusion;
 
-const MethodInfo* methodInfo(const QString& method) {
-    for (const MethodInfo& m : kMethods)
-        if (method == QLatin1String(m.name))
-            return &m;
-    return nullptr;
+std::optional<ef::FusionMethod> methodOf(const QString& name) {
+    for (ef::FusionMethod m : ef::fusionMethods())
+        if (name.toStdString() == ef::fusionMethodName(m))
+            return m;
+    return std::nullopt;
+}
+
+QString methodHelp(ef::FusionMethod method) {
+    switch (method) {
+    case ef::FusionMethod::Exact: return FuseDialog::tr("Σ λᵢ ΔWᵢ exactly, as one adapter of rank Σ rᵢ (no cross terms, no error).");
+    case ef::FusionMethod::Svd: return FuseDialog::tr("The exact sum re-compressed to a target rank, or to the smallest rank keeping a fraction of the energy.");
+    case ef::FusionMethod::Ties: return FuseDialog::tr("Trim each λᵢ ΔWᵢ to a density by magnitude, elect signs by total mass, disjoint mean; then re-compressed.");
+    case ef::FusionMethod::DareLinear: return FuseDialog::tr("Drop entries of each ΔWᵢ with probability p, rescale by 1/(1−p), weighted sum; then re-compressed.");
+    case ef::FusionMethod::DareTies: return FuseDialog::tr("DARE's drop and rescale, then TIES' sign election and disjoint mean; then re-compressed.");
+    case ef::FusionMethod::MagnitudePrune: return FuseDialog::tr("Keep the largest entries of each λᵢ ΔWᵢ (density), weighted sum; then re-compressed.");
+    }
+    return {};
 }
 } // namespace
 
 QStringList FuseDialog::methods() {
     QStringList names;
-    for (const MethodInfo& m : kMethods)
-        names << QString::fromLatin1(m.name);
+    for (ef::FusionMethod m : ef::fusionMethods())
+        names << QString::fromStdString(ef::fusionMethodName(m));
     return names;
 }
 
 bool FuseDialog::usesTarget(const QString& method) {
-    const MethodInfo* m = methodInfo(method);
-    return m && m->target;
+    const auto m = methodOf(method);
+    return m && *m != ef::FusionMethod::Exact;
 }
 
 bool FuseDialog::usesDensity(const QString& method) {
-    const MethodInfo* m = methodInfo(method);
-    return m && m->density;
+    const auto m = methodOf(method);
+    return m && ef::usesDensity(*m);
 }
 
 bool FuseDialog::usesDrop(const QString& method) {
-    const MethodInfo* m = methodInfo(method);
-    return m && m->drop;
+    const auto m = methodOf(method);
+    return m && ef::usesDrop(*m);
 }
 
 FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDialog(parent), m_sources(sources) {
@@ -145,6 +144,7 @@ QWidget* FuseDialog::buildFuseTab() {
     auto* targetRow = new QHBoxLayout;
     m_target = new QComboBox(page);
     m_target->setObjectName("targetBox");
+    m_target->addItem(tr("the largest source rank"), "largest");
     m_target->addItem(tr("target rank"), "rank");
     m_target->addItem(tr("energy kept"), "energy");
     qint64 maxRank = 0;
@@ -173,7 +173,7 @@ QWidget* FuseDialog::buildFuseTab() {
     m_density->setRange(0.0, 1.0); // 0 is offered so that the engine's message for it can be seen
     m_density->setDecimals(3);
     m_density->setSingleStep(0.05);
-    m_density->setValue(0.5);
+    m_density->setValue(engine::fusion::kDefaultDensity);
     m_density->setToolTip(tr("Fraction of each ΔWᵢ's entries kept, in (0, 1]"));
     form->addRow(tr("Density"), m_density);
     m_drop = new QDoubleSpinBox(page);
@@ -181,13 +181,13 @@ QWidget* FuseDialog::buildFuseTab() {
     m_drop->setRange(0.0, 0.999);
     m_drop->setDecimals(3);
     m_drop->setSingleStep(0.05);
-    m_drop->setValue(0.5);
+    m_drop->setValue(engine::fusion::kDefaultDrop);
     m_drop->setToolTip(tr("Probability p of dropping an entry; the rest are rescaled by 1/(1−p)"));
     form->addRow(tr("Drop rate"), m_drop);
     m_seed = new QSpinBox(page);
     m_seed->setObjectName("seedBox");
     m_seed->setRange(0, 2147483647);
-    m_seed->setValue(42);
+    m_seed->setValue(0);
     form->addRow(tr("Seed"), m_seed);
     m_outputName = new QLineEdit(page);
     m_outputName->setObjectName("outputNameEdit");
@@ -215,6 +215,7 @@ QWidget* FuseDialog::buildFuseTab() {
     m_table->horizontalHeader()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
     m_table->horizontalHeader()->setSectionResizeMode(2, QHeaderView::ResizeToContents);
     m_table->verticalHeader()->hide();
+    m_table->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setAlternatingRowColors(true);
     layout->addWidget(m_table, 1);
@@ -242,16 +243,16 @@ void FuseDialog::updateFields() {
     const QString method = m_method->currentText();
     const bool target = usesTarget(method);
     m_target->setEnabled(target);
-    const bool byRank = m_target->currentData().toString() == "rank";
-    m_rank->setEnabled(target && byRank);
-    m_energy->setEnabled(target && !byRank);
-    m_rank->setVisible(byRank);
-    m_energy->setVisible(!byRank);
+    const QString how = m_target->currentData().toString();
+    m_rank->setEnabled(target && how == "rank");
+    m_energy->setEnabled(target && how == "energy");
+    m_rank->setVisible(how == "rank");
+    m_energy->setVisible(how == "energy");
     m_density->setEnabled(usesDensity(method));
     m_drop->setEnabled(usesDrop(method));
     m_seed->setEnabled(usesDrop(method));
-    const MethodInfo* info = methodInfo(method);
-    m_methodHelp->setText(info ? tr(info->help) : QString());
+    const auto m = methodOf(method);
+    m_methodHelp->setText(m ? methodHelp(*m) : QString());
 }
 
 void FuseDialog::settingsChanged() {
@@ -267,7 +268,7 @@ FuseSettings FuseDialog::settings() const {
     if (usesTarget(s.method)) {
         if (m_target->currentData().toString() == "rank")
             s.rank = m_rank->value();
-        else
+        else if (m_target->currentData().toString() == "energy")
             s.energy = m_energy->value();
     }
     if (usesDensity(s.method))

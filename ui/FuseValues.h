@@ -26,8 +26,8 @@ struct FuseSettings {
     QString method;                  // exact, svd, ties, dare_linear, dare_ties, magnitude_prune
     QVector<double> weights;         // one per source, in the sources' order
     std::optional<qint64> rank;      // target rank (methods that re-compress)
-    std::optional<double> energy;    // or the fraction of energy kept
-    std::optional<double> density;   // ties, dare_ties, magnitude_prune
+    std::optional<double> energy;    // or the fraction of energy kept (neither: the largest source rank)
+    std::optional<double> density;   // ties, magnitude_prune
     std::optional<double> drop;      // dare_linear, dare_ties
     std::optional<quint64> seed;     // dare_*
     QString outputName;              // the new version's name (and folder name)

@@ -15,7 +15,7 @@
 namespace rslora::ui {
 
 namespace {
-constexpr double kNodeWidth = 190;
+constexpr double kNodeWidth = 236;
 constexpr double kNodeHeight = 62;
 constexpr double kLayerGap = 150; // room for an edge label between two layers
 constexpr double kRowGap = 26;
@@ -202,7 +202,25 @@ void LineageView::rebuild() {
         backing->setZValue(1.5);
     }
     s->setSceneRect(s->itemsBoundingRect().adjusted(-20, -20, 20, 20));
+    fitScene();
     highlight(m_highlighted);
+}
+
+void LineageView::fitScene() {
+    // Shrink a graph wider or taller than the view so that it is seen whole, down to a size where
+    // the text stays readable; beyond that the view scrolls.
+    const QRectF scene = sceneRect();
+    const QSize view = viewport()->size();
+    double f = 1.0;
+    if (scene.width() > 0 && scene.height() > 0)
+        f = std::min({1.0, view.width() / scene.width(), view.height() / scene.height()});
+    f = std::max(f, 0.6);
+    setTransform(QTransform::fromScale(f, f));
+}
+
+void LineageView::resizeEvent(QResizeEvent* event) {
+    QGraphicsView::resizeEvent(event);
+    fitScene();
 }
 
 qint64 LineageView::versionAt(const QPoint& viewportPos) const {

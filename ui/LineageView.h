@@ -46,10 +46,12 @@ protected:
     void mousePressEvent(QMouseEvent* event) override;
     void mouseDoubleClickEvent(QMouseEvent* event) override;
     void changeEvent(QEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
 
 private:
     qint64 versionAt(const QPoint& viewportPos) const;
     void rebuild();
+    void fitScene();
 
     storage::AdapterGraph m_graph;
     QString m_task;

@@ -4,6 +4,8 @@
 #include "ui/GridSearchPanel.h"
 
 #include "common/Error.h"
+#include "engine/fusion/AdapterFactors.h"
+#include "engine/fusion/Fusion.h"
 #include "engine/fusion/GridSearch.h"
 #include "storage/Records.h"
 
@@ -15,6 +17,7 @@ namespace ef = engine::fusion;
 
 FusionController::FusionController(ui::FuseDialog* dialog, const QString& databasePath, QObject* parent)
     : QObject(parent), m_dialog(dialog), m_databasePath(databasePath), m_job(new BackgroundJob(this)) {
+    connect(dialog, &ui::FuseDialog::previewRequested, this, &FusionController::runPreview);
     connect(dialog, &ui::FuseDialog::gridRequested, this, &FusionController::runGrid);
     connect(dialog, &ui::FuseDialog::cancelRequested, m_job, &BackgroundJob::cancel);
     connectJob();
@@ -63,6 +66,68 @@ QString FusionController::modelDirOf(const QList<ui::FuseSource>& sources) {
         labels << s.label;
     throw Error("no base model is recorded with " + labels.join(", ").toStdString(),
                 "score the weights with `rslora fuse --grid --model DIR ...` instead");
+}
+
+ef::FusionPlan FusionController::planFor(const QList<ui::FuseSource>& sources, const ui::FuseSettings& settings) {
+    ef::FusionPlan plan;
+    plan.method = ef::parseFusionMethod(settings.method.toStdString());
+    plan.weights.assign(settings.weights.begin(), settings.weights.end());
+    plan.rank = settings.rank;
+    plan.energy = settings.energy;
+    if (settings.density)
+        plan.density = *settings.density;
+    if (settings.drop)
+        plan.drop = *settings.drop;
+    if (settings.seed)
+        plan.seed = *settings.seed;
+    for (const ui::FuseSource& s : sources)
+        plan.baseFingerprints.push_back(s.baseFingerprint.toStdString());
+    return plan;
+}
+
+ui::FusePreview FusionController::previewOf(const ef::FusionReport& report) {
+    ui::FusePreview p;
+    for (const ef::ModuleReport& m : report.modules)
+        p.modules.push_back({QString::fromStdString(m.module), m.rank, m.relativeError});
+    p.overallError = report.relativeError;
+    p.exactRank = report.exactRank;
+    p.resultRank = report.rank;
+    return p;
+}
+
+namespace {
+std::vector<ef::AdapterFactors> readSources(const QList<ui::FuseSource>& sources) {
+    std::vector<ef::AdapterFactors> adapters;
+    for (const ui::FuseSource& s : sources) {
+        adapters.push_back(ef::readAdapterFactors(s.path.toStdString()));
+        adapters.back().label = s.label.toStdString();
+    }
+    return adapters;
+}
+} // namespace
+
+ui::FusePreview FusionController::preview(const QList<ui::FuseSource>& sources, const ui::FuseSettings& settings,
+                                          const BackgroundJob::Progress& progress) {
+    const ef::FusionPlan plan = planFor(sources, settings);
+    const std::vector<ef::AdapterFactors> adapters = readSources(sources);
+    const ef::FusionResult result = ef::fuse(plan, adapters, [&progress](int done, int total) { return progress(done, total); });
+    return previewOf(result.report);
+}
+
+void FusionController::runPreview(const ui::FuseSettings& settings) {
+    const QList<ui::FuseSource> sources = m_dialog->sources();
+    QPointer<ui::FuseDialog> dialog = m_dialog;
+    const bool started = m_job->start([sources, settings, dialog](const BackgroundJob::Progress& progress) -> std::function<void()> {
+        ui::FusePreview p = preview(sources, settings, progress);
+        return [dialog, p, settings] {
+            if (!dialog)
+                return;
+            dialog->showPreview(p);
+            dialog->showMessage(tr("Preview of %1: nothing was written.").arg(settings.method));
+        };
+    });
+    if (started)
+        m_dialog->setBusy(tr("Fusing in memory to measure the error…"));
 }
 
 ui::GridOutcome FusionController::gridSearch(const QList<ui::FuseSource>& sources, const ui::GridSettings& settings,

@@ -19,6 +19,11 @@ namespace rslora::ui {
 class FuseDialog;
 }
 
+namespace rslora::engine::fusion {
+struct FusionPlan;
+struct FusionReport;
+} // namespace rslora::engine::fusion
+
 namespace rslora::app {
 
 class FusionController : public QObject {
@@ -33,6 +38,12 @@ public:
     static ui::FuseSource sourceFor(const storage::AdapterRecord& record);
     // The base model folder of the sources (the first one recorded); throws naming the versions when none is.
     static QString modelDirOf(const QList<ui::FuseSource>& sources);
+    // The engine's plan for what the user set (weights as typed, base fingerprints of the sources).
+    static engine::fusion::FusionPlan planFor(const QList<ui::FuseSource>& sources, const ui::FuseSettings& settings);
+    static ui::FusePreview previewOf(const engine::fusion::FusionReport& report);
+    // Reads the sources and fuses them in memory: the error report the preview shows.
+    static ui::FusePreview preview(const QList<ui::FuseSource>& sources, const ui::FuseSettings& settings,
+                                   const BackgroundJob::Progress& progress);
     // Grid search over the sources' weights on validation data (the base loaded once).
     static ui::GridOutcome gridSearch(const QList<ui::FuseSource>& sources, const ui::GridSettings& settings,
                                       const BackgroundJob::Progress& progress);
@@ -42,6 +53,7 @@ Q_SIGNALS:
     void fused(qint64 adapterId, const QString& summary);
 
 private:
+    void runPreview(const ui::FuseSettings& settings);
     void runGrid(const ui::GridSettings& settings);
     void connectJob();
 

@@ -29,6 +29,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -36,6 +37,7 @@
 #include <QMessageBox>
 #include <QProcess>
 #include <QProgressBar>
+#include <QSpinBox>
 #include <QPushButton>
 #include <QStatusBar>
 #include <QSystemTrayIcon>
@@ -503,6 +505,13 @@ bool Workbench::saveMergeScreenshots(const QString& dir, QString* error) {
         return false;
     }
     fuse->resize(820, 700);
+    auto* controller = fuse->findChild<FusionController*>();
+    fuse->setWeights({0.6, 0.4});
+    fuse->targetBox()->setCurrentIndex(1);
+    fuse->rankBox()->setValue(6);
+    fuse->previewButton()->click();
+    if (controller)
+        controller->job()->waitForFinished();
     if (!grab(fuse, "fuse-dialog"))
         return false;
     // The grid tab with a real search over the demo's validation data.
@@ -511,7 +520,6 @@ bool Workbench::saveMergeScreenshots(const QString& dir, QString* error) {
     fuse->grid()->setAxis(1, {-0.5, 1.0, 0.25});
     fuse->grid()->setDataFile(QString::fromStdString(validation));
     fuse->grid()->runButton()->click();
-    auto* controller = fuse->findChild<FusionController*>();
     if (controller)
         controller->job()->waitForFinished();
     if (!grab(fuse, "fuse-grid"))

@@ -5,7 +5,18 @@
 #include "app/gui/FusionController.h"
 
 #include "common/Error.h"
+#include "engine/fusion/AdapterFactors.h"
+#include "engine/fusion/Fusion.h"
 #include "ui/FuseDialog.h"
+
+#include <torch/torch.h>
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
 
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -17,6 +28,39 @@
 #include <thread>
 
 using namespace rslora;
+namespace ef = rslora::engine::fusion;
+
+namespace {
+// A random PEFT adapter of rank r over two projections of a 12×10 layer, written to `dir`.
+ui::FuseSource writeAdapter(const QString& dir, int64_t r, int seed, const std::string& base = "/models/base") {
+    torch::manual_seed(seed);
+    ef::AdapterFactors a;
+    for (const char* name : {"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj"}) {
+        ef::ModuleFactors m;
+        m.module = name;
+        m.A = torch::randn({r, 10});
+        m.B = torch::randn({12, r});
+        m.scale = 0.5;
+        a.modules.push_back(m);
+    }
+    ef::writeAdapterFactors(a, dir.toStdString(), base);
+    ui::FuseSource s;
+    s.label = QFileInfo(dir).fileName();
+    s.path = dir;
+    s.baseModel = QString::fromStdString(base);
+    s.rank = r;
+    return s;
+}
+
+// Runs what the dialog asks through its controller and waits for the job's end.
+void runAndWait(app::FusionController& controller, QPushButton* button) {
+    QSignalSpy end(controller.job(), &app::BackgroundJob::succeeded);
+    QSignalSpy failed(controller.job(), &app::BackgroundJob::failed);
+    button->click();
+    QVERIFY(controller.job()->running());
+    controller.job()->waitForFinished();
+}
+} // namespace
 
 class FusionFlowTest : public QObject {
     Q_OBJECT
@@ -68,6 +112,68 @@ private Q_SLOTS:
         }));
         QVERIFY(failed.wait(10000));
         QCOMPARE(failed.at(0).at(0).toString(), QString("target rank 40 is above the exact rank 24"));
+    }
+
+    void previewIsTheEnginesReport() {
+        QTemporaryDir dir;
+        QList<ui::FuseSource> sources{writeAdapter(dir.filePath("medical"), 4, 1), writeAdapter(dir.filePath("legal"), 3, 2)};
+        ui::FuseDialog dialog(sources);
+        app::FusionController controller(&dialog, dir.filePath("w.sqlite"));
+        dialog.setMethod("svd");
+        dialog.targetBox()->setCurrentIndex(1);
+        dialog.rankBox()->setValue(3);
+        dialog.weightBox(0)->setValue(0.7);
+        dialog.weightBox(1)->setValue(-0.4);
+        runAndWait(controller, dialog.previewButton());
+        QVERIFY2(dialog.messageLabel()->text().contains("nothing was written"), qPrintable(dialog.messageLabel()->text()));
+
+        // The same plan, built here from the engine's own types.
+        ef::FusionPlan plan;
+        plan.method = ef::FusionMethod::Svd;
+        plan.weights = {0.7, -0.4};
+        plan.rank = 3;
+        std::vector<ef::AdapterFactors> adapters{ef::readAdapterFactors(sources[0].path.toStdString()),
+                                                 ef::readAdapterFactors(sources[1].path.toStdString())};
+        const ef::FusionReport report = ef::fuse(plan, adapters).report;
+        QCOMPARE(dialog.previewTable()->rowCount(), int(report.modules.size()));
+        for (int r = 0; r < dialog.previewTable()->rowCount(); ++r) {
+            QCOMPARE(dialog.previewTable()->item(r, 0)->text().toStdString(), report.modules[size_t(r)].module);
+            QCOMPARE(dialog.previewTable()->item(r, 1)->text().toLongLong(), report.modules[size_t(r)].rank);
+            QCOMPARE(dialog.previewTable()->item(r, 2)->data(Qt::UserRole).toDouble(), report.modules[size_t(r)].relativeError);
+        }
+        QVERIFY(report.relativeError > 0); // rank 3 of an exact rank 7: a real error to compare
+        QCOMPARE(dialog.overallLabel()->property("overallError").toDouble(), report.relativeError);
+        // The weights the engine got are the ones typed: another weight gives another error.
+        plan.weights = {0.7, 0.4};
+        QVERIFY(std::abs(ef::fuse(plan, adapters).report.relativeError - report.relativeError) > 1e-6);
+    }
+
+    void badInputsShowTheEnginesMessage() {
+        QTemporaryDir dir;
+        QList<ui::FuseSource> sources{writeAdapter(dir.filePath("a"), 2, 1), writeAdapter(dir.filePath("b"), 2, 2)};
+        {
+            ui::FuseDialog dialog(sources);
+            app::FusionController controller(&dialog, dir.filePath("w.sqlite"));
+            dialog.setMethod("svd");
+            dialog.targetBox()->setCurrentIndex(1);
+            dialog.rankBox()->setValue(9); // the exact rank is 4
+            runAndWait(controller, dialog.previewButton());
+            QVERIFY2(dialog.messageLabel()->text().contains("9"), qPrintable(dialog.messageLabel()->text()));
+            QVERIFY(!dialog.busy());
+            QCOMPARE(dialog.previewTable()->rowCount(), 0);
+            dialog.setMethod("ties");
+            dialog.densityBox()->setValue(0.0);
+            runAndWait(controller, dialog.previewButton());
+            QVERIFY2(dialog.messageLabel()->text().contains("density"), qPrintable(dialog.messageLabel()->text()));
+        }
+        // Different base models (recorded fingerprints) are refused, naming the adapter that differs.
+        sources[0].baseFingerprint = "aaaa";
+        sources[1].baseFingerprint = "bbbb";
+        ui::FuseDialog dialog(sources);
+        app::FusionController controller(&dialog, dir.filePath("w.sqlite"));
+        runAndWait(controller, dialog.previewButton());
+        QVERIFY2(dialog.messageLabel()->text().contains("adapter 2 (b)"), qPrintable(dialog.messageLabel()->text()));
+        QVERIFY2(dialog.messageLabel()->text().contains("different base models"), qPrintable(dialog.messageLabel()->text()));
     }
 
     void gridWithoutBaseModelSaysWhich() {

@@ -142,7 +142,7 @@ private Q_SLOTS:
         QTest::newRow("svd") << "svd" << true << false << false;
         QTest::newRow("ties") << "ties" << true << true << false;
         QTest::newRow("dare_linear") << "dare_linear" << true << false << true;
-        QTest::newRow("dare_ties") << "dare_ties" << true << true << true;
+        QTest::newRow("dare_ties") << "dare_ties" << true << false << true;
         QTest::newRow("magnitude_prune") << "magnitude_prune" << true << true << false;
     }
 
@@ -154,6 +154,9 @@ private Q_SLOTS:
         ui::FuseDialog d(twoSources());
         d.setMethod(method);
         QCOMPARE(d.targetBox()->isEnabled(), target);
+        // By default the result keeps the largest source rank: neither rank nor energy is sent.
+        QVERIFY(!d.settings().rank && !d.settings().energy);
+        d.targetBox()->setCurrentIndex(1);
         QCOMPARE(d.rankBox()->isEnabled(), target);
         QCOMPARE(d.densityBox()->isEnabled(), density);
         QCOMPARE(d.dropBox()->isEnabled(), drop);
@@ -166,7 +169,7 @@ private Q_SLOTS:
         QCOMPARE(s.seed.has_value(), drop);
         // Energy instead of rank.
         if (target) {
-            d.targetBox()->setCurrentIndex(1);
+            d.targetBox()->setCurrentIndex(2);
             QVERIFY(d.energyBox()->isEnabled());
             QVERIFY(!d.settings().rank);
             QVERIFY(d.settings().energy);
@@ -186,6 +189,7 @@ private Q_SLOTS:
         QTest::keyClicks(w1, "-0.4");
         d.setMethod("ties");
         d.densityBox()->setValue(0.3);
+        d.targetBox()->setCurrentIndex(1);
         d.rankBox()->setValue(12);
         QSignalSpy preview(&d, &ui::FuseDialog::previewRequested);
         d.previewButton()->click();
