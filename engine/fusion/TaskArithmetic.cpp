@@ -3,6 +3,8 @@
 
 #include "common/Error.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -91,9 +93,11 @@ torch::Tensor mergeTyped(FusionMethod method, const std::vector<torch::Tensor>& 
     }
     const int64_t n = inputs.front().numel();
     std::vector<T> threshold(count, T(0));
-    if (trim)
-        for (size_t i = 0; i < count; ++i)
-            threshold[i] = magnitudeThreshold(src[i], n, plan.density);
+    if (trim) // one adapter per thread
+        at::parallel_for(0, int64_t(count), 1, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i)
+                threshold[size_t(i)] = magnitudeThreshold(src[size_t(i)], n, plan.density);
+        });
     std::vector<SplitMix64> rng;
     if (dare)
         for (size_t i = 0; i < count; ++i)
@@ -101,33 +105,37 @@ torch::Tensor mergeTyped(FusionMethod method, const std::vector<torch::Tensor>& 
     const T rescale = T(1.0 / (1.0 - plan.drop));
     torch::Tensor out = torch::empty_like(inputs.front());
     T* dst = out.template data_ptr<T>();
-    std::vector<T> v(count);
-    for (int64_t j = 0; j < n; ++j) {
-        T sum = 0;
-        for (size_t i = 0; i < count; ++i) {
-            T x = src[i][j];
-            if (trim && std::abs(x) < threshold[i])
-                x = 0;
-            if (dare)
-                x = rng[i].uniform() >= plan.drop ? x * rescale : T(0);
-            v[i] = x;
-            sum += x;
-        }
-        if (!elect) {
-            dst[j] = sum;
-            continue;
-        }
-        // Elected sign: that of the total mass (0 counts as +); mean over the entries that agree.
-        const bool positive = sum >= 0;
-        T agreeing = 0;
-        int agree = 0;
-        for (size_t i = 0; i < count; ++i)
-            if (positive ? v[i] > 0 : v[i] < 0) {
-                agreeing += v[i];
-                ++agree;
+    // Entries are independent, except that DARE's streams are drawn in order: one range then.
+    const int64_t grain = dare ? std::max<int64_t>(n, 1) : 32768;
+    at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
+        std::vector<T> v(count);
+        for (int64_t j = begin; j < end; ++j) {
+            T sum = 0;
+            for (size_t i = 0; i < count; ++i) {
+                T x = src[i][j];
+                if (trim && std::abs(x) < threshold[i])
+                    x = 0;
+                if (dare)
+                    x = rng[i].uniform() >= plan.drop ? x * rescale : T(0);
+                v[i] = x;
+                sum += x;
             }
-        dst[j] = agree ? agreeing / T(agree) : T(0);
-    }
+            if (!elect) {
+                dst[j] = sum;
+                continue;
+            }
+            // Elected sign: that of the total mass (0 counts as +); mean over the entries that agree.
+            const bool positive = sum >= 0;
+            T agreeing = 0;
+            int agree = 0;
+            for (size_t i = 0; i < count; ++i)
+                if (positive ? v[i] > 0 : v[i] < 0) {
+                    agreeing += v[i];
+                    ++agree;
+                }
+            dst[j] = agree ? agreeing / T(agree) : T(0);
+        }
+    });
     return out;
 }
 
