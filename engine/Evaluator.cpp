@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/objectives/PreferenceScoring.h"
 #include "engine/TrainingRun.h"
 #include "models/CausalLmLoss.h"
 #include "models/Generator.h"
@@ -358,6 +359,12 @@ json EvalReport::toJson() const
         j["multiple_choice"] = {{"accuracy", multipleChoice->accuracy()}, {"correct", multipleChoice->correct}, {"total", multipleChoice->total}};
     if (parameters)
         j["parameters"] = {{"trainable", parameters->trainable}, {"total", parameters->total}, {"ratio", parameters->ratio()}};
+    if (preference)
+        j["preference"] = {{"loss", preference->loss()}, {"loss_type", objectives::dpoVariantName(dpo.variant)}, {"beta", dpo.beta},
+                           {"rewards_chosen", preference->rewardChosen()}, {"rewards_rejected", preference->rewardRejected()},
+                           {"margin", preference->margin()}, {"accuracy", preference->accuracy()},
+                           {"logps_chosen", preference->logpChosen()}, {"logps_rejected", preference->logpRejected()},
+                           {"pairs", preference->pairs}, {"data", preferenceData}};
     for (const auto& d : diagnostics)
         j["diagnostics"].push_back({{"module", d.module}, {"std_a", d.stdA}, {"expected_std_a", d.expectedStdA},
                                     {"output_std_base", d.outputStdBase}, {"output_std_adapted", d.outputStdAdapted}});
@@ -376,6 +383,12 @@ std::string EvalReport::toText() const
     }
     if (multipleChoice)
         o << "multiple choice  " << 100.0 * multipleChoice->accuracy() << "%  (" << multipleChoice->correct << "/" << multipleChoice->total << ")\n";
+    if (preference)
+        o << "preference (" << objectives::dpoVariantName(dpo.variant) << ", beta " << dpo.beta << ")  loss " << preference->loss()
+          << "  accuracy " << 100.0 * preference->accuracy() << "%  margin " << preference->margin() << "  rewards chosen "
+          << preference->rewardChosen() << " / rejected " << preference->rewardRejected() << "  log-probs chosen "
+          << preference->logpChosen() << " / rejected " << preference->logpRejected() << "  (" << preference->pairs << " pairs; "
+          << preferenceData << ")\n";
     if (parameters)
         o << "adapter params   " << parameters->trainable << " of " << parameters->total << " (" << 100.0 * parameters->ratio() << "%)\n";
     for (const auto& d : diagnostics)
@@ -386,8 +399,13 @@ std::string EvalReport::toText() const
 
 EvalReport runEvaluation(const EvalRequest& req)
 {
-    if (req.lossData.empty() && req.exactMatchData.empty() && req.multipleChoiceData.empty() && !req.diagnostics)
-        throw Error("nothing to evaluate: give --data, --exact-match, --multiple-choice or --diagnostics");
+    if (req.lossData.empty() && req.exactMatchData.empty() && req.multipleChoiceData.empty() && req.preferenceData.empty()
+        && !req.diagnostics)
+        throw Error("nothing to evaluate: give --data, --exact-match, --multiple-choice, --preference or --diagnostics");
+    if (!req.referenceAdapterPaths.empty() && req.preferenceData.empty())
+        throw Error("--reference-adapter only applies to --preference");
+    if (!req.preferenceData.empty())
+        objectives::validateDpoOptions(req.dpo);
     models::LoadOptions lo;
     lo.device = models::parseDevice(req.device);
     auto model = models::loadCausalLM(req.modelPath, lo);
@@ -397,6 +415,12 @@ EvalReport runEvaluation(const EvalRequest& req)
         const std::string name = "adapter" + std::to_string(i);
         loadPeftAdapter(set, req.adapterPaths[i], name);
         active.push_back({name, 1.0});
+    }
+    std::vector<ActiveAdapter> reference;
+    for (size_t i = 0; i < req.referenceAdapterPaths.size(); ++i) {
+        const std::string name = "reference" + std::to_string(i);
+        loadPeftAdapter(set, req.referenceAdapterPaths[i], name);
+        reference.push_back({name, 1.0});
     }
     set.setActive(active);
     EvalReport rep;
@@ -424,6 +448,23 @@ EvalReport runEvaluation(const EvalRequest& req)
         }
         if (!req.multipleChoiceData.empty())
             rep.multipleChoice = multipleChoice(*model, tok, limited(loadChoiceItems(req.multipleChoiceData)));
+    }
+    if (!req.preferenceData.empty()) {
+        models::SampleBuilderOptions opts;
+        opts.maxLength = size_t(req.maxSeqLen);
+        if (!req.chatTemplate.empty())
+            opts.templateName = req.chatTemplate;
+        const models::SampleBuilder builder(models::Tokenizer::load(req.modelPath), opts);
+        const auto data = builder.loadPreferences(req.preferenceData);
+        objectives::PreferenceEvalRequest pr;
+        pr.policy = active;
+        pr.reference = reference;
+        pr.options = req.dpo;
+        pr.batchSize = req.batchSize;
+        pr.maxSeqLen = req.maxSeqLen;
+        rep.preference = objectives::evaluatePreferences(*model, set, limited(data.samples), pr);
+        rep.preferenceData = data.stats.summary();
+        rep.dpo = req.dpo;
     }
     if (req.diagnostics && !active.empty()) {
         rep.parameters = set.parameterCounts();

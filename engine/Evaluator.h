@@ -7,6 +7,7 @@
 #include "engine/AdapterSet.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
+#include "engine/objectives/DpoLoss.h"
 #include "models/CausalLM.h"
 #include "models/tokenizer/Tokenizer.h"
 
@@ -76,6 +77,11 @@ struct EvalRequest {
     std::string modelPath;
     std::vector<std::string> adapterPaths;
     std::string lossData, exactMatchData, multipleChoiceData;
+    // Preference pairs scored as DPO scores them: the policy (adapterPaths) against the reference
+    // (the base plus referenceAdapterPaths).
+    std::string preferenceData;
+    std::vector<std::string> referenceAdapterPaths;
+    objectives::DpoOptions dpo;
     int maxNewTokens = 32;
     int maxSeqLen = 512;
     int batchSize = 8;
@@ -89,6 +95,9 @@ struct EvalRequest {
 struct EvalReport {
     std::optional<EvalStats> loss;
     std::optional<AccuracyResult> exactMatch, multipleChoice;
+    std::optional<objectives::DpoMetrics> preference;
+    std::string preferenceData;        // the data summary (pairs, truncated tokens)
+    objectives::DpoOptions dpo;
     std::optional<ParameterCounts> parameters;
     std::vector<ModuleDiagnostics> diagnostics;
     nlohmann::json toJson() const;

@@ -35,7 +35,8 @@ std::string taskForBaseModel(AdapterRepository& adapters, const std::string& tas
     return candidate + "_" + base.sha256.substr(0, 8);
 }
 
-RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::path& sourceDir) {
+RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::path& sourceDir,
+                                         const std::function<void(const AdapterRecord&)>& inTransaction) {
     if (!fs::is_directory(sourceDir))
         throw rslora::Error("adapter folder " + sourceDir.string() + " does not exist");
     if (n.task.empty())
@@ -55,6 +56,8 @@ RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::p
     const int64_t version = store.adapters().nextVersion(task);
     n.path = folders.place(staged, adapterFolder(store.adapterRoot(), task, version, n.uuid)).string();
     out.record = store.adapters().create(n);
+    if (inTransaction)
+        inTransaction(out.record);
     tx.commit();
     folders.commit();
     return out;

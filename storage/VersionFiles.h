@@ -6,6 +6,7 @@
 #include "storage/AdapterRepository.h"
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace rslora::storage {
@@ -20,8 +21,10 @@ struct RegisteredVersion {
 };
 
 // `adapter.path` and `adapter.sha256` are ignored (they come from the copy). Nothing is recorded and
-// no folder is left behind when anything fails.
-RegisteredVersion registerAdapterVersion(Store& store, NewAdapter adapter, const std::filesystem::path& sourceDir);
+// no folder is left behind when anything fails. `inTransaction` (optional) runs with the new record
+// inside the same transaction, for what must be recorded with it or not at all (lineage edges).
+RegisteredVersion registerAdapterVersion(Store& store, NewAdapter adapter, const std::filesystem::path& sourceDir,
+                                         const std::function<void(const AdapterRecord&)>& inTransaction = {});
 
 // The task a version of `base` goes to when `task` was asked for: `task` itself unless it holds
 // versions of other bases, then <task>_<model folder name> (and its fingerprint's first 8 digits if

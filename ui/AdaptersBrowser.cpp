@@ -2,6 +2,7 @@
 
 #include "ui/AdapterTreeModel.h"
 #include "ui/ExportFolder.h"
+#include "ui/LineageView.h"
 
 #include "storage/Store.h"
 
@@ -12,12 +13,15 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QAction>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLocale>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTextBrowser>
 #include <QTreeView>
 #include <QUrl>
@@ -39,7 +43,25 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_archive = new QPushButton(tr("Archive"), this);
     m_openFolder = new QPushButton(tr("Open folder"), this);
     m_export = new QPushButton(tr("Export PEFT copy…"), this);
-    for (QPushButton* b : {refreshButton, m_release, m_rollback, m_archive, m_openFolder, m_export})
+    m_fuseAction = new QAction(tr("Fuse…"), this);
+    m_fuseAction->setObjectName("fuseAction");
+    m_fuseAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_F));
+    m_fuseAction->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    m_fuseAction->setToolTip(tr("Combine the selected versions (two or more) into one adapter"));
+    m_exportMergedAction = new QAction(tr("Export merged model…"), this);
+    m_exportMergedAction->setObjectName("exportMergedAction");
+    m_exportMergedAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_M));
+    m_exportMergedAction->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    m_exportMergedAction->setToolTip(tr("Fold the selected versions into the base model and write a complete model folder"));
+    addAction(m_fuseAction);
+    addAction(m_exportMergedAction);
+    m_fuse = new QPushButton(m_fuseAction->text(), this);
+    m_fuse->setObjectName("fuseButton");
+    m_fuse->setToolTip(m_fuseAction->toolTip() + QString(" (%1)").arg(m_fuseAction->shortcut().toString(QKeySequence::NativeText)));
+    m_exportMerged = new QPushButton(m_exportMergedAction->text(), this);
+    m_exportMerged->setObjectName("exportMergedButton");
+    m_exportMerged->setToolTip(m_exportMergedAction->toolTip() + QString(" (%1)").arg(m_exportMergedAction->shortcut().toString(QKeySequence::NativeText)));
+    for (QPushButton* b : {refreshButton, m_release, m_rollback, m_archive, m_openFolder, m_export, m_fuse, m_exportMerged})
         bar->addWidget(b);
     bar->addStretch(1);
     outer->addLayout(bar);
@@ -52,17 +74,55 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_tree->setAlternatingRowColors(true);
     m_tree->header()->setStretchLastSection(false);
     m_tree->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_details = new QTextBrowser(split);
+    m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
+    m_side = new QTabWidget(split);
+    m_side->setObjectName("adapterSideTabs");
+    m_details = new QTextBrowser(m_side);
     m_details->setObjectName("adapterDetails");
     m_details->setOpenExternalLinks(false);
+    m_lineage = new LineageView(m_side);
+    m_side->addTab(m_details, tr("Details"));
+    m_side->addTab(m_lineage, tr("Lineage"));
     split->addWidget(m_tree);
-    split->addWidget(m_details);
+    split->addWidget(m_side);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
     outer->addWidget(split, 1);
 
     connect(refreshButton, &QPushButton::clicked, this, &AdaptersBrowser::refresh);
     connect(m_tree->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &AdaptersBrowser::updateDetails);
+    connect(m_tree->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            [this](const QItemSelection& selected, const QItemSelection& deselected) {
+                for (const QModelIndex& i : deselected.indexes())
+                    if (const storage::AdapterRecord* a = m_model->adapter(i))
+                        m_pickOrder.removeAll(a->id);
+                for (const QModelIndex& i : selected.indexes())
+                    if (const storage::AdapterRecord* a = m_model->adapter(i); a && !m_pickOrder.contains(a->id))
+                        m_pickOrder << a->id;
+                updateSelectionActions();
+            });
+    connect(m_fuseAction, &QAction::triggered, this, [this] {
+        if (selectedAdapterIds().size() >= 2)
+            Q_EMIT fuseRequested(selectedAdapterIds());
+    });
+    connect(m_exportMergedAction, &QAction::triggered, this, [this] {
+        if (!selectedAdapterIds().isEmpty())
+            Q_EMIT exportMergedRequested(selectedAdapterIds());
+    });
+    connect(m_fuse, &QPushButton::clicked, m_fuseAction, &QAction::trigger);
+    connect(m_exportMerged, &QPushButton::clicked, m_exportMergedAction, &QAction::trigger);
+    connect(m_tree, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
+        QMenu menu(this);
+        menu.addAction(m_fuseAction);
+        menu.addAction(m_exportMergedAction);
+        menu.exec(m_tree->viewport()->mapToGlobal(pos));
+    });
+    connect(m_lineage, &LineageView::versionClicked, this, [this](qint64 id) { selectAdapter(id); });
+    connect(m_lineage, &LineageView::versionActivated, this, [this](qint64 id) {
+        selectAdapter(id);
+        m_side->setCurrentWidget(m_details);
+    });
     auto report = [this](bool ok, const QString& error) {
         if (!ok)
             QMessageBox::warning(this, tr("Adapter action failed"), error);
@@ -85,6 +145,7 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
         report(a && exportSelected(QDir(dir).filePath(QString::fromStdString(a->name)), &e), e);
     });
     updateDetails();
+    updateSelectionActions();
 }
 
 void AdaptersBrowser::setStore(storage::Store* store) {
@@ -94,6 +155,7 @@ void AdaptersBrowser::setStore(storage::Store* store) {
 
 void AdaptersBrowser::refresh() {
     const qint64 keep = selectedAdapterId();
+    QList<qint64> keepAll = selectedAdapterIds();
     std::map<std::string, storage::AdapterGraph> tasks;
     if (m_store) {
         try {
@@ -104,18 +166,74 @@ void AdaptersBrowser::refresh() {
         }
     }
     m_model->setTasks(std::move(tasks));
+    m_lineage->setGraph({}, QString()); // drawn again from the new graph when a version is selected
     m_tree->expandAll();
     for (int c = 0; c < AdapterTreeModel::ColumnCount; ++c)
         m_tree->resizeColumnToContents(c);
+    keepAll.removeAll(keep);
     if (keep > 0)
-        selectAdapter(keep);
+        keepAll << keep;
+    selectAdapters(keepAll);
     updateDetails();
+}
+
+void AdaptersBrowser::selectAdapters(const QList<qint64>& adapterIds) {
+    m_tree->selectionModel()->clearSelection();
+    m_pickOrder.clear();
+    for (qint64 id : adapterIds) {
+        QModelIndex i = m_model->indexOfAdapter(id);
+        if (!i.isValid())
+            continue;
+        const auto flags = QItemSelectionModel::Select | QItemSelectionModel::Rows;
+        if (id == adapterIds.back())
+            m_tree->selectionModel()->setCurrentIndex(i, flags);
+        else
+            m_tree->selectionModel()->select(i, flags);
+    }
+    updateSelectionActions();
+}
+
+QList<qint64> AdaptersBrowser::selectedAdapterIds() const {
+    QList<qint64> ids;
+    for (qint64 id : m_pickOrder)
+        if (m_tree->selectionModel()->isRowSelected(m_model->indexOfAdapter(id).row(), m_model->indexOfAdapter(id).parent()))
+            ids << id;
+    return ids;
+}
+
+const storage::AdapterRecord* AdaptersBrowser::adapterRecord(qint64 adapterId) const {
+    return m_model->adapter(m_model->indexOfAdapter(adapterId));
+}
+
+void AdaptersBrowser::updateSelectionActions() {
+    const int n = static_cast<int>(selectedAdapterIds().size());
+    m_fuseAction->setEnabled(n >= 2);
+    m_exportMergedAction->setEnabled(n >= 1);
+    m_fuse->setEnabled(n >= 2);
+    m_exportMerged->setEnabled(n >= 1);
+}
+
+void AdaptersBrowser::showLineageOf(const storage::AdapterRecord* a) {
+    if (!a) {
+        if (m_lineage->task().isEmpty())
+            return;
+        m_lineage->setGraph({}, QString());
+        return;
+    }
+    const QString task = QString::fromStdString(a->task);
+    if (task != m_lineage->task()) {
+        if (const storage::AdapterGraph* g = m_model->graphOf(task))
+            m_lineage->setGraph(*g, task);
+    }
+    m_lineage->highlight(a->id);
 }
 
 void AdaptersBrowser::selectAdapter(qint64 adapterId) {
     QModelIndex i = m_model->indexOfAdapter(adapterId);
-    if (i.isValid())
+    if (i.isValid()) {
         m_tree->setCurrentIndex(i);
+        m_tree->scrollTo(i);
+    }
 }
 
 qint64 AdaptersBrowser::selectedAdapterId() const {
@@ -209,6 +327,7 @@ void AdaptersBrowser::updateDetails() {
     const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
     for (QPushButton* b : {m_release, m_rollback, m_archive, m_openFolder, m_export})
         b->setEnabled(a != nullptr);
+    showLineageOf(a);
     if (!a) {
         m_details->setHtml(tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
         return;

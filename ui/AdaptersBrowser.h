@@ -1,21 +1,27 @@
 // The adapters browser: adapters grouped by task, their versions with lineage, evaluations, files
-// and size; release, roll back, archive, open the folder, export a PEFT copy.
+// and size, and their lineage graph; release, roll back, archive, open the folder, export a PEFT copy;
+// on a selection of versions, ask for a fusion or a merged-model export (handled by the application).
 #pragma once
 
+#include <QList>
 #include <QWidget>
 
+class QAction;
 class QLabel;
+class QTabWidget;
 class QPushButton;
 class QTextBrowser;
 class QTreeView;
 
 namespace rslora::storage {
 class Store;
+struct AdapterRecord;
 }
 
 namespace rslora::ui {
 
 class AdapterTreeModel;
+class LineageView;
 
 class AdaptersBrowser : public QWidget {
     Q_OBJECT
@@ -26,6 +32,12 @@ public:
     void refresh();
     void selectAdapter(qint64 adapterId);
     qint64 selectedAdapterId() const;
+    // Every selected version, in the order the user picked them (the current one last).
+    QList<qint64> selectedAdapterIds() const;
+    // Selects exactly these versions (the last one current).
+    void selectAdapters(const QList<qint64>& adapterIds);
+    // The graph and records the browser read at its last refresh (for the application's dialogs).
+    const storage::AdapterRecord* adapterRecord(qint64 adapterId) const;
 
     // The actions, also for tests; false with *error when the store refuses.
     bool releaseSelected(QString* error = nullptr);
@@ -37,19 +49,35 @@ public:
     AdapterTreeModel* model() const { return m_model; }
     QTreeView* tree() const { return m_tree; }
     QTextBrowser* details() const { return m_details; }
+    LineageView* lineage() const { return m_lineage; }
+    QTabWidget* sideTabs() const { return m_side; }
+    QAction* fuseAction() const { return m_fuseAction; }
+    QAction* exportMergedAction() const { return m_exportMergedAction; }
 
 Q_SIGNALS:
     // After a successful exportSelected(): what was written and where, for the status bar.
     void exported(const QString& summary);
+    // "Fuse…" on two or more selected versions, "Export merged model…" on one or more.
+    void fuseRequested(const QList<qint64>& adapterIds);
+    void exportMergedRequested(const QList<qint64>& adapterIds);
 
 private:
     void updateDetails();
+    void updateSelectionActions();
+    void showLineageOf(const storage::AdapterRecord* adapter);
     bool act(const std::function<void(qint64)>& action, QString* error);
 
     storage::Store* m_store = nullptr;
     AdapterTreeModel* m_model = nullptr;
     QTreeView* m_tree = nullptr;
     QTextBrowser* m_details = nullptr;
+    QTabWidget* m_side = nullptr;
+    LineageView* m_lineage = nullptr;
+    QAction* m_fuseAction = nullptr;
+    QAction* m_exportMergedAction = nullptr;
+    QPushButton* m_fuse = nullptr;
+    QPushButton* m_exportMerged = nullptr;
+    QList<qint64> m_pickOrder; // selected versions in the order they were picked
     QPushButton* m_release = nullptr;
     QPushButton* m_rollback = nullptr;
     QPushButton* m_archive = nullptr;

@@ -15,12 +15,20 @@ void registerTokenizerCommands(CLI::App& app);
 void registerEngineCommands(CLI::App& app);
 // demo, make-demo
 void registerDemoCommands(CLI::App& app);
+// fuse --grid: adds the weight-grid options to the `fuse` command; the returned check runs first in
+// that command's callback and returns true when it ran the grid
+std::function<bool()> addFuseGridOptions(CLI::App* fuse);
+// gate train, gate eval (a learned fusion gate)
+void registerGateCommands(CLI::App& app);
 // runs ..., adapters ...
 void registerStorageCommands(CLI::App& app);
 // adapters add (after registerStorageCommands, which creates `adapters`)
 void registerAdapterAddCommand(CLI::App& app);
 // merge (adapters into the base, exported as a model folder)
 void registerMergeCommand(CLI::App& app);
+
+// fuse (adapters into one PEFT adapter; stored as a version with merged-from lineage)
+void registerFuseCommand(CLI::App& app);
 
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();

@@ -352,7 +352,7 @@ void registerEngineCommands(CLI::App& app)
     train->add_option("--db", dbPath, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
     train->callback([] { runTrain(configPath, resume, noStore, quiet, runId, overrides, dbPath); });
 
-    auto* eval = app.add_subcommand("eval", "Evaluate a model (and adapter): loss/perplexity, exact match, multiple choice");
+    auto* eval = app.add_subcommand("eval", "Evaluate a model (and adapter): loss/perplexity, exact match, multiple choice, preference pairs");
     static EvalRequest req;
     static bool asJson = false;
     eval->add_option("--model", req.modelPath, "Base model folder")->required();
@@ -366,6 +366,16 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--batch-size", req.batchSize, "Batch size");
     eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)");
     eval->add_option("--samples", req.samples, "Exact-match \"expected | got\" lines to show (default 5)");
+    eval->add_option("--preference", req.preferenceData,
+                     "JSONL of preference pairs {prompt, chosen, rejected} (strings or messages): DPO loss, rewards, margin, accuracy");
+    eval->add_option("--reference-adapter", req.referenceAdapterPaths,
+                     "Adapter folder(s) of the frozen reference for --preference (default: the base alone)");
+    eval->add_option("--beta", req.dpo.beta, "DPO beta for --preference (default 0.1)");
+    static std::string lossType = "sigmoid";
+    eval->add_option("--loss-type", lossType, "Preference loss: sigmoid (DPO), ipo or simpo (default sigmoid)")
+        ->each([](const std::string& v) { req.dpo.variant = objectives::parseDpoVariant(v); });
+    eval->add_option("--label-smoothing", req.dpo.labelSmoothing, "Conservative DPO: share of pairs assumed mislabelled, in [0, 0.5)");
+    eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)");
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
     eval->add_flag("--json", asJson, "Machine-readable output");
     eval->callback([] {

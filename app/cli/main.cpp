@@ -15,11 +15,13 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("rslora ") + RSLORA_VERSION);
     rslora::cli::registerCoreCommands(app);
     rslora::cli::registerTokenizerCommands(app);
+    rslora::cli::registerGateCommands(app);
     rslora::cli::registerStorageCommands(app);
     rslora::cli::registerAdapterAddCommand(app);
     rslora::cli::registerModelCommands(app);
     rslora::cli::registerEngineCommands(app);
     rslora::cli::registerDemoCommands(app);
+    rslora::cli::registerFuseCommand(app);
     rslora::cli::registerMergeCommand(app);
     try {
         app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #include "app/gui/Workbench.h"
 
 #include "app/gui/DatasetPreviewer.h"
+#include "app/gui/FusionController.h"
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
@@ -9,6 +10,9 @@
 #include "ui/AdaptersBrowser.h"
 #include "ui/ChartsPanel.h"
 #include "ui/DataSection.h"
+#include "ui/FuseDialog.h"
+#include "ui/GridSearchPanel.h"
+#include "ui/LineageView.h"
 #include "ui/MainWindow.h"
 #include "ui/RunForm.h"
 #include "ui/RunTableModel.h"
@@ -25,6 +29,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -32,6 +37,7 @@
 #include <QMessageBox>
 #include <QProcess>
 #include <QProgressBar>
+#include <QSpinBox>
 #include <QPushButton>
 #include <QStatusBar>
 #include <QSystemTrayIcon>
@@ -153,6 +159,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(rankPreview, &RankPreview::failed, this, [this](const QString& message) {
         m_form->adapterSection()->showRankTable(QString("<span style='color:#c62828'>%1</span>").arg(message.toHtmlEscaped()));
     });
+    connectMergeActions();
     m_window->setCloseGuard([this] { return confirmClose(); });
     attachExternalRuns();
     // Runs queued when the workbench last closed wait again in the queue; while another process
@@ -394,22 +401,14 @@ bool Workbench::loadDemo(QString* error) {
     return true;
 }
 
-bool Workbench::prepareShowcase(int steps, QString* error) {
-    m_form->setRemembersState(false); // the showcase's form is not the user's
-    if (!loadDemo(error))
-        return false;
-    engine::TrainConfig config = m_form->config();
-    config.maxSteps = steps;
-    config.logEvery = 1;
-    config.adapter.balancing.enabled = true; // the balance charts then show the balancer at work
-    m_form->setConfig(config);
+bool Workbench::runToEnd(const engine::TrainConfig& config, const QString& name, JobOutcome* result, QString* error) {
     bool ended = false;
     JobOutcome outcome;
     auto connection = connect(m_controller.get(), &RunController::runEnded, this, [&](const JobOutcome& o) {
         ended = true;
         outcome = o;
     });
-    m_controller->enqueue(config, "demo_rslora_showcase");
+    m_controller->enqueue(config, name);
     QElapsedTimer timer;
     timer.start();
     while (!ended && timer.elapsed() < 600000)
@@ -420,6 +419,22 @@ bool Workbench::prepareShowcase(int steps, QString* error) {
             *error = ended ? outcome.message : tr("the showcase run did not finish within 10 minutes");
         return false;
     }
+    *result = outcome;
+    return true;
+}
+
+bool Workbench::prepareShowcase(int steps, QString* error) {
+    m_form->setRemembersState(false); // the showcase's form is not the user's
+    if (!loadDemo(error))
+        return false;
+    engine::TrainConfig config = m_form->config();
+    config.maxSteps = steps;
+    config.logEvery = 1;
+    config.adapter.balancing.enabled = true; // the balance charts then show the balancer at work
+    m_form->setConfig(config);
+    JobOutcome outcome;
+    if (!runToEnd(config, "demo_rslora_showcase", &outcome, error))
+        return false;
     m_runs->refresh();
     m_runs->selectRuns({outcome.runId});
     m_adapters->refresh();
@@ -427,6 +442,94 @@ bool Workbench::prepareShowcase(int steps, QString* error) {
         m_adapters->selectAdapter(outcome.adapterId);
     m_training->charts()->replotNow();
     return true;
+}
+
+void Workbench::connectMergeActions() {
+    connect(m_adapters, &ui::AdaptersBrowser::fuseRequested, this, [this](const QList<qint64>& ids) { openFuseDialog(ids); });
+}
+
+ui::FuseDialog* Workbench::openFuseDialog(const QList<qint64>& adapterIds) {
+    QList<ui::FuseSource> sources;
+    for (qint64 id : adapterIds)
+        if (const storage::AdapterRecord* a = m_adapters->adapterRecord(id))
+            sources << FusionController::sourceFor(*a);
+    if (sources.size() < 2)
+        return nullptr;
+    auto* dialog = new ui::FuseDialog(sources, m_window.get());
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    auto* controller = new FusionController(dialog, m_databasePath, dialog);
+    connect(controller, &FusionController::fused, this, [this](qint64 id, const QString& summary) {
+        m_adapters->refresh();
+        m_adapters->selectAdapter(id);
+        m_window->statusBar()->showMessage(summary, 15000);
+    });
+    dialog->open();
+    return dialog;
+}
+
+bool Workbench::saveMergeScreenshots(const QString& dir, QString* error) {
+    const qint64 first = m_adapters->selectedAdapterId();
+    const storage::AdapterRecord* firstRecord = m_adapters->adapterRecord(first);
+    if (!firstRecord) {
+        if (error)
+            *error = tr("no showcase adapter to fuse");
+        return false;
+    }
+    const std::string validation = m_form->config().validationData;
+    // A second version of the same task, different enough to make fusing it meaningful.
+    engine::TrainConfig config = m_form->config();
+    config.adapter.rank = 4;
+    config.adapter.alpha = 8;
+    config.adapter.scaling = engine::ScalingMode::AlphaOverR;
+    config.adapter.balancing.enabled = false;
+    config.seed = 7;
+    JobOutcome second;
+    if (!runToEnd(config, "demo_lora_showcase", &second, error) || !second.adapterId)
+        return false;
+    m_adapters->refresh();
+    const QList<qint64> pair{first, second.adapterId};
+    auto grab = [&](QWidget* w, const QString& name) {
+        QApplication::processEvents();
+        const QString path = QDir(dir).filePath(name + ".png");
+        if (w->grab().save(path))
+            return true;
+        if (error)
+            *error = tr("cannot write %1").arg(path);
+        return false;
+    };
+
+    ui::FuseDialog* fuse = openFuseDialog(pair);
+    if (!fuse) {
+        if (error)
+            *error = tr("cannot open the fuse dialog on the showcase versions");
+        return false;
+    }
+    fuse->resize(820, 700);
+    auto* controller = fuse->findChild<FusionController*>();
+    fuse->setWeights({0.6, 0.4});
+    fuse->targetBox()->setCurrentIndex(1);
+    fuse->rankBox()->setValue(6);
+    fuse->previewButton()->click();
+    if (controller)
+        controller->job()->waitForFinished();
+    if (!grab(fuse, "fuse-dialog"))
+        return false;
+    // The grid tab with a real search over the demo's validation data.
+    fuse->tabs()->setCurrentWidget(fuse->grid());
+    fuse->grid()->setAxis(0, {0.0, 1.5, 0.25});
+    fuse->grid()->setAxis(1, {-0.5, 1.0, 0.25});
+    fuse->grid()->setDataFile(QString::fromStdString(validation));
+    fuse->grid()->runButton()->click();
+    if (controller)
+        controller->job()->waitForFinished();
+    if (!grab(fuse, "fuse-grid"))
+        return false;
+    fuse->close();
+
+    m_window->views()->setCurrentWidget(m_adapters);
+    m_adapters->selectAdapter(second.adapterId);
+    m_adapters->sideTabs()->setCurrentWidget(m_adapters->lineage());
+    return grab(m_window.get(), "adapters-lineage");
 }
 
 bool Workbench::saveScreenshots(const QString& dir, QString* error) {
@@ -446,6 +549,9 @@ bool Workbench::saveScreenshots(const QString& dir, QString* error) {
             return false;
         }
     }
+    QString mergeError;
+    if (!saveMergeScreenshots(dir, &mergeError))
+        logWarning("merge screens not rendered: " + mergeError.toStdString());
     return true;
 }
 

@@ -2,6 +2,7 @@
 // views, owns the run controller, and wires views to the controller and the store.
 #pragma once
 
+#include <QList>
 #include <QObject>
 #include <QString>
 #include <memory>
@@ -18,6 +19,8 @@ struct RunRecord;
 
 namespace rslora::ui {
 class AdaptersBrowser;
+class ExportMergedDialog;
+class FuseDialog;
 class MainWindow;
 class RunForm;
 class RunsBrowser;
@@ -58,6 +61,10 @@ public:
     void openStoredRun(qint64 runId);
     // Renders every main view to DIR/<view>.png at the given size; false with *error on failure.
     bool saveScreenshots(const QString& dir, QString* error = nullptr);
+    // Fuse… and Export merged model… on stored versions: opens the dialog (window-modal, deleted on
+    // close) with its controller; returns it for tests and the screenshot mode.
+    ui::FuseDialog* openFuseDialog(const QList<qint64>& adapterIds);
+    ui::ExportMergedDialog* openExportMergedDialog(const QList<qint64>& adapterIds);
     // Called from the window's close guard: true when it may close.
     bool confirmClose();
     // Test hook: what confirmClose() does without asking (0 = stop with checkpoint, 1 = keep headless).
@@ -74,6 +81,11 @@ public:
     static qint64 totalSteps(const storage::RunRecord& run);
 
 private:
+    void connectMergeActions();
+    // Trains `config` through the run controller and waits for its end (the showcase only).
+    bool runToEnd(const engine::TrainConfig& config, const QString& name, JobOutcome* outcome, QString* error);
+    // The merge screens for --screenshots: a second demo version, the lineage, the dialogs.
+    bool saveMergeScreenshots(const QString& dir, QString* error);
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();
     void attachExternalRuns();

@@ -6,6 +6,7 @@
 #include "common/Error.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/fusion/AdapterFactors.h"
+#include "FusionTestSupport.h"
 #include "models/TensorIO.h"
 #include "storage/Store.h"
 #include "storage/VersionFiles.h"
@@ -25,16 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fixtures()
-{
-    const char* d = std::getenv("RSLORA_SHARED_DIR");
-    return d ? fs::path(d) / "fixtures" : fs::path();
-}
-
-double maxDiff(const torch::Tensor& a, const torch::Tensor& b)
-{
-    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-}
+using fusiontest::fixtures;
+using fusiontest::maxDiff;
 
 // Copies a fixture adapter folder into `dir` and lets `edit` change its config JSON / tensors.
 fs::path editedCopy(const fs::path& from, const fs::path& dir, const std::function<void(nlohmann::json&)>& editConfig,

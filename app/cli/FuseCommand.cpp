@@ -1,0 +1,159 @@
+// `rslora fuse`: several adapters (folders or stored versions, each with a weight) fused into one PEFT
+// folder by exact, svd, ties, dare_linear, dare_ties or magnitude_prune, with rslora_fusion.json beside
+// it; the result is registered in the store as a new version with merged-from lineage edges.
+#include "app/cli/Commands.h"
+#include "app/cli/StorageCli.h"
+
+#include "app/shared/FusionRecorder.h"
+#include "common/Error.h"
+#include "engine/fusion/FusedAdapterFolder.h"
+#include "engine/fusion/Fusion.h"
+
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace rslora::cli {
+
+namespace fs = std::filesystem;
+namespace fusion = engine::fusion;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+struct FuseOptions {
+    storecli::Common c;
+    std::vector<std::string> adapters;
+    std::string method;
+    std::optional<int64_t> rank;
+    std::optional<double> energy, density, drop;
+    uint64_t seed = 0;
+    std::string out, task = "fused", name, notes;
+    bool noStore = false;
+};
+
+// The plan from the options; refuses options that the method would ignore.
+fusion::FusionPlan planFrom(const FuseOptions& o)
+{
+    fusion::FusionPlan plan;
+    plan.method = fusion::parseFusionMethod(o.method);
+    const std::string m = fusion::fusionMethodName(plan.method);
+    if (plan.method == fusion::FusionMethod::Exact && (o.rank || o.energy))
+        throw Error("--method exact keeps every direction (rank Σ rᵢ): --rank / --energy apply to svd, ties, dare_linear, "
+                    "dare_ties and magnitude_prune");
+    if (o.density && !fusion::usesDensity(plan.method))
+        throw Error("--density applies to ties and magnitude_prune, not to " + m);
+    if (o.drop && !fusion::usesDrop(plan.method))
+        throw Error("--drop applies to dare_linear and dare_ties, not to " + m);
+    plan.rank = o.rank;
+    plan.energy = o.energy;
+    plan.density = o.density.value_or(fusion::kDefaultDensity);
+    plan.drop = o.drop.value_or(fusion::kDefaultDrop);
+    plan.seed = o.seed;
+    return plan;
+}
+
+std::string fmt(double v, int digits = 6)
+{
+    std::ostringstream s;
+    s << std::setprecision(digits) << v;
+    return s.str();
+}
+
+json reportJson(const fusion::FusionReport& r)
+{
+    json modules = json::array();
+    for (const auto& m : r.modules)
+        modules.push_back({{"module", m.module}, {"rank", m.rank}, {"exact_rank", m.exactRank}, {"relative_error", m.relativeError}});
+    return {{"rank", r.rank}, {"exact_rank", r.exactRank}, {"relative_error", r.relativeError}, {"modules", modules}};
+}
+
+// One fusion with the weights given on the command line.
+void fuseOnce(const FuseOptions& o)
+{
+    fusion::FusionPlan plan = planFrom(o);
+    const fs::path out = fs::absolute(o.out);
+    if (fs::exists(out))
+        throw Error("--out " + o.out + " already exists: name a new folder (nothing is overwritten)");
+    std::unique_ptr<storage::Store> store;
+    if (!o.noStore)
+        store = storecli::openStore(o.c);
+    std::vector<app::ResolvedAdapter> sources;
+    for (const auto& arg : o.adapters)
+        sources.push_back(app::resolveAdapterArgument(arg, store.get()));
+    plan.weights = app::fusionWeights(sources);
+    plan.baseFingerprints = app::baseFingerprints(sources);
+    const std::vector<fusion::AdapterFactors> adapters = app::readFusionSources(sources);
+    const fusion::FusionResult result = fusion::fuse(plan, adapters);
+    fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), out);
+
+    std::optional<storage::AdapterRecord> version;
+    if (store) {
+        try {
+            app::FusionRegistration reg;
+            reg.task = o.task;
+            reg.name = o.name;
+            reg.notes = o.notes;
+            version = app::registerFusedAdapter(*store, out, plan, result, sources, reg);
+        } catch (...) {
+            std::error_code ec;
+            fs::remove_all(out, ec); // all or nothing: no folder without its version
+            throw;
+        }
+    }
+
+    if (o.c.json) {
+        json weights = json::array(), labels = json::array();
+        for (const auto& s : sources) {
+            weights.push_back(s.weight);
+            labels.push_back(s.label);
+        }
+        json j = {{"out", out.string()}, {"method", fusion::fusionMethodName(plan.method)}, {"adapters", labels}, {"weights", weights}};
+        j.update(reportJson(result.report));
+        j["version"] = version ? storage::toJson(*version) : json(nullptr);
+        storecli::printJson(j);
+        return;
+    }
+    std::cout << "method       " << fusion::fusionMethodName(plan.method) << "\n";
+    for (const auto& s : sources)
+        std::cout << "adapter      " << storecli::oneLine(s.label) << "  weight " << fmt(s.weight) << "\n";
+    const auto worst = std::max_element(result.report.modules.begin(), result.report.modules.end(),
+                                        [](const auto& a, const auto& b) { return a.relativeError < b.relativeError; });
+    std::cout << "modules      " << result.report.modules.size() << ", rank " << result.report.rank << " (exact rank "
+              << result.report.exactRank << ")\n"
+              << "error        " << fmt(result.report.relativeError, 4) << " relative Frobenius, overall";
+    if (worst != result.report.modules.end() && worst->relativeError > 0)
+        std::cout << "; largest " << fmt(worst->relativeError, 4) << " in " << worst->module;
+    std::cout << "\n"
+              << "written      " << out.string() << " (+ " << fusion::kFusionRecordFile << ")\n";
+    if (version)
+        std::cout << "stored       " << storecli::oneLine(version->name) << " (" << storecli::oneLine(version->task) << " v"
+                  << version->version << "), merged from "
+                  << std::count_if(sources.begin(), sources.end(), [](const auto& s) { return s.record.has_value(); })
+                  << " stored version(s)\n";
+}
+
+} // namespace
+
+void registerFuseCommand(CLI::App& app)
+{
+    auto o = std::make_shared<FuseOptions>();
+    auto* cmd = app.add_subcommand("fuse", "Fuse adapters into one PEFT adapter (exact, svd, ties, dare_linear, dare_ties, magnitude_prune)");
+    storecli::addCommon(cmd, o->c);
+    cmd->add_option("--adapter", o->adapters, "DIR[:WEIGHT] or a stored version such as task@v3[:WEIGHT] (weight default 1; repeat)")
+        ->required();
+    cmd->add_option("--method", o->method, "exact|svd|ties|dare_linear|dare_ties|magnitude_prune")->required();
+    auto* rank = cmd->add_option("--rank", o->rank, "Target rank of the re-compression (default: the largest source rank)");
+    cmd->add_option("--energy", o->energy, "Per module, the smallest rank keeping this fraction of ‖ΔW‖² (0, 1]")->excludes(rank);
+    cmd->add_option("--density", o->density, "ties, magnitude_prune: share of each delta's entries kept, (0, 1] (default 0.2)");
+    cmd->add_option("--drop", o->drop, "dare_linear, dare_ties: drop probability, [0, 1) (default 0.8)");
+    cmd->add_option("--seed", o->seed, "dare_*: seed of the drop masks (default 0)");
+    cmd->add_option("--out", o->out, "The new adapter folder (must not exist)")->required();
+    cmd->add_option("--task", o->task, "Task the stored version joins (default: fused)");
+    cmd->add_option("--name", o->name, "Name of the stored version (default: <task>_<method>_v<N>_<date>)");
+    cmd->add_option("--notes", o->notes, "Notes kept with the stored version");
+    cmd->add_flag("--no-store", o->noStore, "Write the folder only: no store (adapters must then be folders)");
+    cmd->callback([o] { fuseOnce(*o); });
+}
+
+} // namespace rslora::cli

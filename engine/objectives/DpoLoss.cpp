@@ -1,0 +1,98 @@
+// Preference losses (see DpoLoss.h).
+#include "engine/objectives/DpoLoss.h"
+
+#include "common/Error.h"
+
+#include <cmath>
+
+namespace rslora::engine::objectives {
+
+const char* dpoVariantName(DpoVariant v)
+{
+    switch (v) {
+    case DpoVariant::Sigmoid: return "sigmoid";
+    case DpoVariant::Ipo: return "ipo";
+    case DpoVariant::Simpo: return "simpo";
+    }
+    return "?";
+}
+
+DpoVariant parseDpoVariant(const std::string& name)
+{
+    if (name == "sigmoid" || name == "dpo")
+        return DpoVariant::Sigmoid;
+    if (name == "ipo")
+        return DpoVariant::Ipo;
+    if (name == "simpo")
+        return DpoVariant::Simpo;
+    throw Error("unknown preference loss \"" + name + "\" (expected sigmoid, ipo or simpo)");
+}
+
+void validateDpoOptions(const DpoOptions& o)
+{
+    if (!std::isfinite(o.beta) || o.beta <= 0)
+        throw Error("dpo.beta must be a positive number, got " + std::to_string(o.beta));
+    if (!std::isfinite(o.labelSmoothing) || o.labelSmoothing < 0 || o.labelSmoothing >= 0.5)
+        throw Error("dpo.label_smoothing must be in [0, 0.5), got " + std::to_string(o.labelSmoothing));
+    if (o.labelSmoothing > 0 && o.variant == DpoVariant::Ipo)
+        throw Error("dpo.label_smoothing applies to the sigmoid and simpo losses, not to ipo");
+    if (!std::isfinite(o.simpoGamma))
+        throw Error("dpo.simpo_gamma must be a finite number");
+}
+
+DpoTerms dpoLoss(const DpoOptions& o, const PreferenceLogProbs& in)
+{
+    const auto dtype = in.policyChosen.scalar_type();
+    const auto chosenLen = in.chosenTokens.to(in.policyChosen.device(), dtype).clamp_min(1);
+    const auto rejectedLen = in.rejectedTokens.to(in.policyChosen.device(), dtype).clamp_min(1);
+    DpoTerms t;
+    torch::Tensor h;
+    if (o.variant == DpoVariant::Simpo) {
+        const auto chosen = in.policyChosen / chosenLen, rejected = in.policyRejected / rejectedLen;
+        h = chosen - rejected - o.simpoGamma / o.beta;
+        t.rewardsChosen = (o.beta * chosen).detach();
+        t.rewardsRejected = (o.beta * rejected).detach();
+    } else {
+        auto chosenRatio = in.policyChosen - in.referenceChosen;
+        auto rejectedRatio = in.policyRejected - in.referenceRejected;
+        if (o.variant == DpoVariant::Ipo) {
+            chosenRatio = chosenRatio / chosenLen;
+            rejectedRatio = rejectedRatio / rejectedLen;
+        }
+        h = chosenRatio - rejectedRatio;
+        t.rewardsChosen = (o.beta * chosenRatio).detach();
+        t.rewardsRejected = (o.beta * rejectedRatio).detach();
+    }
+    torch::Tensor losses;
+    if (o.variant == DpoVariant::Ipo)
+        losses = (h - 1.0 / (2.0 * o.beta)).pow(2);
+    else
+        losses = -torch::log_sigmoid(o.beta * h) * (1.0 - o.labelSmoothing) - torch::log_sigmoid(-o.beta * h) * o.labelSmoothing;
+    t.loss = losses.mean();
+    return t;
+}
+
+void DpoMetrics::add(const DpoTerms& t, const PreferenceLogProbs& in)
+{
+    const int64_t n = t.rewardsChosen.size(0);
+    pairs += n;
+    lossSum += t.loss.item<double>() * double(n);
+    rewardChosenSum += t.rewardsChosen.sum().item<double>();
+    rewardRejectedSum += t.rewardsRejected.sum().item<double>();
+    correct += (t.rewardsChosen > t.rewardsRejected).sum().item<double>();
+    logpChosenSum += in.policyChosen.detach().sum().item<double>();
+    logpRejectedSum += in.policyRejected.detach().sum().item<double>();
+}
+
+void DpoMetrics::merge(const DpoMetrics& o)
+{
+    pairs += o.pairs;
+    lossSum += o.lossSum;
+    rewardChosenSum += o.rewardChosenSum;
+    rewardRejectedSum += o.rewardRejectedSum;
+    correct += o.correct;
+    logpChosenSum += o.logpChosenSum;
+    logpRejectedSum += o.logpRejectedSum;
+}
+
+} // namespace rslora::engine::objectives

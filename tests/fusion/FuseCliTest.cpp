@@ -1,0 +1,160 @@
+// `rslora fuse` end to end: stored versions (task@v1:WEIGHT) and folders fused into a folder that
+// holds the weighted sum, registered as a new version with merged-from edges carrying weights and
+// method; every refusal exits non-zero with its message and leaves neither a folder nor a version.
+#include "common/AtomicFile.h"
+#include "engine/fusion/AdapterFactors.h"
+#include "engine/fusion/FusedAdapterFolder.h"
+#include "models/TensorIO.h"
+#include "storage/Store.h"
+#include "FusionTestSupport.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cstdlib>
+#include <filesystem>
+
+using namespace rslora;
+namespace fs = std::filesystem;
+
+namespace {
+
+using fusiontest::fixtures;
+
+struct Outcome {
+    int code = -1;
+    QString out, err;
+};
+
+} // namespace
+
+class FuseCliTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    fs::path m_root, m_db;
+
+    Outcome run(QStringList args)
+    {
+        args << "--db" << QString::fromStdString(m_db.string());
+        QProcess p;
+        p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
+        p.waitForFinished(120000);
+        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+                QString::fromUtf8(p.readAllStandardError())};
+    }
+    QString path(const std::string& name) const { return QString::fromStdString((m_root / name).string()); }
+    size_t versions()
+    {
+        storage::Store store(m_db);
+        return store.adapters().list().size();
+    }
+    void expectRefused(const QStringList& args, const QString& needle)
+    {
+        const size_t before = versions();
+        const Outcome o = run(args);
+        QVERIFY2(o.code != 0, qPrintable(o.out));
+        QVERIFY2(o.err.contains(needle), qPrintable(o.err));
+        QVERIFY(!fs::exists(m_root / "refused"));
+        QCOMPARE(versions(), before);
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY2(fs::exists(fixtures() / "peft" / "lora2"), "RSLORA_SHARED_DIR must point at the shared fixtures");
+        QVERIFY2(QFileInfo::exists(QString::fromLocal8Bit(qgetenv("RSLORA_CLI"))), "RSLORA_CLI must name the rslora executable");
+        m_root = m_tmp.path().toStdString();
+        m_db = m_root / "store.sqlite";
+        for (const auto& [folder, task] : {std::pair<std::string, std::string>{"lora", "ta"}, {"lora2", "tb"}}) {
+            const Outcome o = run({"adapters", "add", QString::fromStdString((fixtures() / "peft" / folder).string()), "--task",
+                                   QString::fromStdString(task)});
+            QVERIFY2(o.code == 0, qPrintable(o.err));
+        }
+    }
+
+    void fusesStoredVersionsWithLineage()
+    {
+        const Outcome o = run({"fuse", "--adapter", "ta@v1:0.3", "--adapter", "tb@v1:0.7", "--method", "exact", "--out",
+                               path("exact"), "--json"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        const auto j = nlohmann::json::parse(o.out.toStdString());
+        QCOMPARE(j["rank"].get<int>(), 16);
+        QCOMPARE(j["relative_error"].get<double>(), 0.0);
+        const int64_t id = j["version"]["id"].get<int64_t>();
+
+        // The folder holds the weighted sum and records its sources.
+        const auto ref = models::loadSafeTensorsMap(fixtures() / "reference" / "peft_llama.safetensors");
+        const auto fused = engine::fusion::readAdapterFactors(m_root / "exact");
+        const std::string q = "model.layers.0.self_attn.q_proj";
+        QVERIFY((fused.find(q)->delta() - ref.at("weighted_sum_0.3_0.7.delta_weight." + q + ".weight")).abs().max().item<double>() < 1e-6);
+        const auto rec = nlohmann::json::parse(readFile(m_root / "exact" / engine::fusion::kFusionRecordFile));
+        QCOMPARE(rec["sources"][0]["label"].get<std::string>(), std::string("ta@v1"));
+        QVERIFY(rec["sources"][0].contains("version_id"));
+        QCOMPARE(rec["sources"][1]["sha256"].get<std::string>().size(), size_t(64));
+
+        storage::Store store(m_db);
+        const storage::AdapterRecord v = store.adapters().require(id);
+        QCOMPARE(v.task, std::string("fused"));
+        QCOMPARE(v.stage, std::string("merged"));
+        QVERIFY(fs::exists(fs::path(v.path) / engine::fusion::kFusionRecordFile));
+        QVERIFY(fs::path(v.path) != m_root / "exact"); // the store keeps its own copy
+        const auto parents = store.lineage().parents(id);
+        QCOMPARE(parents.size(), size_t(2));
+        std::map<int64_t, double> weights;
+        for (const auto& e : parents) {
+            QVERIFY(e.kind == storage::LineageKind::MergedFrom);
+            QCOMPARE(e.method, std::string("exact"));
+            weights[e.parentId] = *e.weight;
+        }
+        QCOMPARE(weights[store.adapters().resolve("ta@v1").id], 0.3);
+        QCOMPARE(weights[store.adapters().resolve("tb@v1").id], 0.7);
+    }
+
+    void fusesAFolderAndAVersionBySvd()
+    {
+        const Outcome o = run({"fuse", "--adapter", QString::fromStdString((fixtures() / "peft" / "lora").string()) + ":-1",
+                               "--adapter", "tb@v1", "--method", "svd", "--rank", "4", "--out", path("svd"), "--task", "mix"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QVERIFY2(o.out.contains("stored       mix_svd_v1_") && o.out.contains("(mix v1)"), qPrintable(o.out));
+        QVERIFY(o.out.contains("rank 4"));
+        storage::Store store(m_db);
+        const auto v = store.adapters().resolve("mix@v1");
+        const auto parents = store.lineage().parents(v.id);
+        QCOMPARE(parents.size(), size_t(1)); // the folder is no stored version
+        QCOMPARE(*parents[0].weight, 1.0);
+        QCOMPARE(parents[0].method, std::string("svd"));
+        QVERIFY(parents[0].detailsJson.find("relative_error") != std::string::npos);
+    }
+
+    void refusalsLeaveNothing()
+    {
+        const QStringList two = {"fuse", "--adapter", "ta@v1", "--adapter", "tb@v1", "--out", path("refused")};
+        expectRefused(two + QStringList{"--method", "linear"}, "exact|svd|ties|dare_linear|dare_ties|magnitude_prune");
+        expectRefused(two + QStringList{"--method", "svd", "--rank", "99"}, "above the exact rank 16");
+        expectRefused(two + QStringList{"--method", "svd", "--rank", "0"}, "below 1");
+        expectRefused(two + QStringList{"--method", "svd", "--energy", "1.5"}, "outside (0, 1]");
+        expectRefused(two + QStringList{"--method", "ties", "--density", "0"}, "density 0 is outside (0, 1]");
+        expectRefused(two + QStringList{"--method", "dare_linear", "--drop", "1"}, "drop 1 is outside [0, 1)");
+        expectRefused(two + QStringList{"--method", "exact", "--density", "0.5"}, "--density applies to ties and magnitude_prune");
+        expectRefused(two + QStringList{"--method", "exact", "--rank", "4"}, "--method exact keeps every direction");
+        expectRefused({"fuse", "--adapter", "ta@v9", "--method", "exact", "--out", path("refused")}, "ta@v9");
+        expectRefused({"fuse", "--adapter", "ta@v1", "--method", "exact", "--out", path("exact")}, "already exists");
+
+        // Another base model, named in the folder's config: the message names the adapter that differs.
+        const fs::path other = m_root / "other-base";
+        fs::create_directories(other);
+        fs::copy(fixtures() / "peft" / "lora2", other, fs::copy_options::recursive);
+        auto config = nlohmann::json::parse(readFile(other / "adapter_config.json"));
+        config["base_model_name_or_path"] = "/models/qwen2";
+        writeFileAtomic(other / "adapter_config.json", config.dump());
+        expectRefused({"fuse", "--adapter", "ta@v1", "--adapter", QString::fromStdString(other.string()), "--method", "exact",
+                       "--out", path("refused")},
+                      "adapter 2 (" + QString::fromStdString(other.string()) + ") was trained on base model '/models/qwen2'");
+    }
+};
+
+QTEST_GUILESS_MAIN(FuseCliTest)
+#include "FuseCliTest.moc"

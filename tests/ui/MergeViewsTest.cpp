@@ -1,0 +1,313 @@
+// The merge views on their own: the lineage graph of a store with a fused version (nodes, edges,
+// layers, clicking selects the version in the Adapters view), the Fuse… dialog's fields per method
+// and the values it hands out, the grid-search tab's heat map and best point, Export merged model….
+#include "ui/AdaptersBrowser.h"
+#include "ui/ExportMergedDialog.h"
+#include "ui/FuseDialog.h"
+#include "ui/GridSearchPanel.h"
+#include "ui/LineageView.h"
+
+#include "storage/Store.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTreeView>
+#include <QtTest>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+using namespace rslora;
+
+Q_DECLARE_METATYPE(rslora::ui::FuseSettings)
+Q_DECLARE_METATYPE(rslora::ui::GridSettings)
+
+namespace {
+storage::AdapterRecord makeAdapter(storage::Store& store, const QTemporaryDir& dir, const std::string& task, const std::string& stage) {
+    storage::NewAdapter n;
+    n.task = task;
+    n.variant = "rslora";
+    n.stage = stage;
+    n.rank = 8;
+    n.baseModel = {"/models/base", "0123456789abcdef"};
+    n.path = dir.filePath(QString::fromStdString(task + "_" + stage)).toStdString();
+    QDir().mkpath(QString::fromStdString(n.path));
+    return store.adapters().create(n);
+}
+
+QList<ui::FuseSource> twoSources() {
+    return {{1, "medical v2", "/a/medical", "/models/base", "", 8}, {2, "legal v1", "/a/legal", "/models/base", "", 16}};
+}
+} // namespace
+
+class MergeViewsTest : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() {
+        qRegisterMetaType<ui::FuseSettings>();
+        qRegisterMetaType<ui::GridSettings>();
+    }
+
+    void lineageOfAFusedVersion() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        auto med1 = makeAdapter(store, dir, "medical", "sft");
+        auto med2 = makeAdapter(store, dir, "medical", "dpo");
+        auto legal = makeAdapter(store, dir, "legal", "sft");
+        auto fused = makeAdapter(store, dir, "medical_legal", "merged");
+        storage::LineageEdge e;
+        e.childId = med2.id;
+        e.parentId = med1.id;
+        e.kind = storage::LineageKind::TrainedFrom;
+        store.lineage().add(e);
+        store.lineage().addMerge(fused.id, {{med2.id, 0.7}, {legal.id, -0.3}}, "svd");
+
+        ui::AdaptersBrowser browser;
+        browser.resize(1200, 700);
+        browser.show();
+        browser.setStore(&store);
+        browser.selectAdapter(fused.id);
+        browser.sideTabs()->setCurrentWidget(browser.lineage());
+        QApplication::processEvents();
+        ui::LineageView* view = browser.lineage();
+        // The fused version's task: itself and its two parents from other tasks.
+        QCOMPARE(view->task(), QString("medical_legal"));
+        QCOMPARE(view->nodeCount(), 3);
+        QCOMPARE(view->edgeCount(), 2);
+        QStringList labels = view->edgeLabels();
+        labels.sort();
+        QCOMPARE(labels, QStringList({"merged-from ×-0.3 (svd)", "merged-from ×0.7 (svd)"}));
+        QCOMPARE(view->layerOf(med2.id), 0);
+        QCOMPARE(view->layerOf(legal.id), 0);
+        QCOMPARE(view->layerOf(fused.id), 1);
+        QCOMPARE(view->highlighted(), fused.id);
+
+        // Clicking a parent selects that version in the Adapters view; its task's graph is drawn.
+        QSignalSpy clicked(view, &ui::LineageView::versionClicked);
+        const QPoint at = view->viewportPointOf(med2.id);
+        QVERIFY(view->viewport()->rect().contains(at));
+        QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, at);
+        QCOMPARE(clicked.count(), 1);
+        QCOMPARE(clicked.at(0).at(0).toLongLong(), med2.id);
+        QCOMPARE(browser.selectedAdapterId(), med2.id);
+        QCOMPARE(view->task(), QString("medical"));
+        QCOMPARE(view->nodeCount(), 3); // v1, v2 and the fused child
+        QCOMPARE(view->layerOf(med1.id), 0);
+        QCOMPARE(view->layerOf(med2.id), 1);
+        QCOMPARE(view->layerOf(fused.id), 2);
+        QVERIFY(view->edgeLabels().contains("trained-from"));
+        // A double click opens the version's details.
+        QTest::mouseDClick(view->viewport(), Qt::LeftButton, {}, view->viewportPointOf(med1.id));
+        QCOMPARE(browser.selectedAdapterId(), med1.id);
+        QCOMPARE(browser.sideTabs()->currentWidget(), static_cast<QWidget*>(browser.details()));
+    }
+
+    void fuseNeedsTwoSelectedVersions() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        auto a = makeAdapter(store, dir, "medical", "sft");
+        auto b = makeAdapter(store, dir, "legal", "sft");
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        browser.selectAdapter(a.id);
+        QVERIFY(!browser.fuseAction()->isEnabled());
+        QVERIFY(browser.exportMergedAction()->isEnabled());
+        browser.selectAdapters({b.id, a.id});
+        QVERIFY(browser.fuseAction()->isEnabled());
+        QSignalSpy fuse(&browser, &ui::AdaptersBrowser::fuseRequested);
+        browser.fuseAction()->trigger();
+        QCOMPARE(fuse.count(), 1);
+        // In the order picked.
+        QCOMPARE(fuse.at(0).at(0).value<QList<qint64>>(), QList<qint64>({b.id, a.id}));
+        // A refresh keeps the selection.
+        browser.refresh();
+        QCOMPARE(browser.selectedAdapterIds(), QList<qint64>({b.id, a.id}));
+    }
+
+    void fieldsFollowTheMethod_data() {
+        QTest::addColumn<QString>("method");
+        QTest::addColumn<bool>("target");
+        QTest::addColumn<bool>("density");
+        QTest::addColumn<bool>("drop");
+        QTest::newRow("exact") << "exact" << false << false << false;
+        QTest::newRow("svd") << "svd" << true << false << false;
+        QTest::newRow("ties") << "ties" << true << true << false;
+        QTest::newRow("dare_linear") << "dare_linear" << true << false << true;
+        QTest::newRow("dare_ties") << "dare_ties" << true << false << true;
+        QTest::newRow("magnitude_prune") << "magnitude_prune" << true << true << false;
+    }
+
+    void fieldsFollowTheMethod() {
+        QFETCH(QString, method);
+        QFETCH(bool, target);
+        QFETCH(bool, density);
+        QFETCH(bool, drop);
+        ui::FuseDialog d(twoSources());
+        d.setMethod(method);
+        QCOMPARE(d.targetBox()->isEnabled(), target);
+        // By default the result keeps the largest source rank: neither rank nor energy is sent.
+        QVERIFY(!d.settings().rank && !d.settings().energy);
+        d.targetBox()->setCurrentIndex(1);
+        QCOMPARE(d.rankBox()->isEnabled(), target);
+        QCOMPARE(d.densityBox()->isEnabled(), density);
+        QCOMPARE(d.dropBox()->isEnabled(), drop);
+        QCOMPARE(d.seedBox()->isEnabled(), drop);
+        const ui::FuseSettings s = d.settings();
+        QCOMPARE(s.method, method);
+        QCOMPARE(s.rank.has_value(), target);
+        QCOMPARE(s.density.has_value(), density);
+        QCOMPARE(s.drop.has_value(), drop);
+        QCOMPARE(s.seed.has_value(), drop);
+        // Energy instead of rank.
+        if (target) {
+            d.targetBox()->setCurrentIndex(2);
+            QVERIFY(d.energyBox()->isEnabled());
+            QVERIFY(!d.settings().rank);
+            QVERIFY(d.settings().energy);
+        }
+    }
+
+    void weightsAreWhatWasTyped() {
+        ui::FuseDialog d(twoSources());
+        d.show();
+        QDoubleSpinBox* w0 = d.weightBox(0);
+        QDoubleSpinBox* w1 = d.weightBox(1);
+        QVERIFY(w0 && w1);
+        QVERIFY(w1->minimum() < 0); // task negation
+        w0->selectAll();
+        QTest::keyClicks(w0, "0.65");
+        w1->selectAll();
+        QTest::keyClicks(w1, "-0.4");
+        d.setMethod("ties");
+        d.densityBox()->setValue(0.3);
+        d.targetBox()->setCurrentIndex(1);
+        d.rankBox()->setValue(12);
+        QSignalSpy preview(&d, &ui::FuseDialog::previewRequested);
+        d.previewButton()->click();
+        QCOMPARE(preview.count(), 1);
+        const auto s = preview.at(0).at(0).value<ui::FuseSettings>();
+        QCOMPARE(s.weights, QVector<double>({0.65, -0.4}));
+        QCOMPARE(s.method, QString("ties"));
+        QCOMPARE(*s.density, 0.3);
+        QCOMPARE(*s.rank, qint64(12));
+        // While a job runs, nothing else starts; Cancel asks the application to stop it.
+        d.setBusy("previewing");
+        QVERIFY(!d.previewButton()->isEnabled());
+        QSignalSpy cancel(&d, &ui::FuseDialog::cancelRequested);
+        d.cancelButton()->click();
+        QCOMPARE(cancel.count(), 1);
+        d.setIdle();
+        // Errors are shown inline.
+        d.showError("target rank 40 is above the exact rank 24");
+        QVERIFY(d.messageLabel()->text().contains("exact rank 24"));
+    }
+
+    void previewTableShowsTheReport() {
+        ui::FuseDialog d(twoSources());
+        ui::FusePreview p;
+        p.modules = {{"model.layers.0.self_attn.q_proj", 8, 0.125}, {"model.layers.0.self_attn.v_proj", 8, 0.25}};
+        p.overallError = 0.2;
+        p.exactRank = 24;
+        p.resultRank = 8;
+        d.showPreview(p);
+        QCOMPARE(d.previewTable()->rowCount(), 2);
+        QCOMPARE(d.previewTable()->item(1, 2)->data(Qt::UserRole).toDouble(), 0.25);
+        QVERIFY(d.overallLabel()->text().contains("0.2"));
+        // Changing a setting clears the preview (it would describe other settings).
+        d.weightBox(0)->setValue(0.5);
+        QCOMPARE(d.previewTable()->rowCount(), 0);
+    }
+
+    void gridTakesTheBestPoint() {
+        ui::FuseDialog d(twoSources());
+        d.resize(800, 700);
+        d.show();
+        ui::GridSearchPanel* g = d.grid();
+        g->setAxis(0, {0.0, 1.0, 0.5});
+        g->setAxis(1, {-0.5, 0.5, 0.5});
+        QVERIFY(g->problem().contains("validation data"));
+        g->setDataFile("/data/val.jsonl");
+        QVERIFY(g->problem().isEmpty());
+        QSignalSpy run(&d, &ui::FuseDialog::gridRequested);
+        d.setMethod("svd");
+        g->runButton()->click();
+        QCOMPARE(run.count(), 1);
+        const auto s = run.at(0).at(0).value<ui::GridSettings>();
+        QCOMPARE(s.axes.size(), 2);
+        QCOMPARE(s.axes[1].from, -0.5);
+        QCOMPARE(s.fuse.method, QString("svd"));
+        QCOMPARE(s.dataFile, QString("/data/val.jsonl"));
+
+        ui::GridOutcome o;
+        o.metric = "loss";
+        for (double a : {0.0, 0.5, 1.0})
+            for (double b : {-0.5, 0.0, 0.5}) {
+                o.weights << QVector<double>{a, b};
+                o.scores << (a - 0.5) * (a - 0.5) + (b - 0.5) * (b - 0.5) + 1.0; // lowest at (0.5, 0.5)
+            }
+        o.best = 5;
+        g->showOutcome(o);
+        QCPColorMapData* data = g->colorMap()->data();
+        QCOMPARE(data->keySize(), 3);
+        QCOMPARE(data->valueSize(), 3);
+        QCOMPARE(data->cell(1, 2), 1.0);
+        QCOMPARE(data->cell(0, 0), 2.25); // (0, -0.5)
+        QVERIFY(g->bestLabel()->text().contains("λ2 = 0.5"));
+        QVERIFY(g->useButton()->isEnabled());
+        d.tabs()->setCurrentWidget(g);
+        g->useButton()->click();
+        QCOMPARE(d.tabs()->currentIndex(), 0);
+        QCOMPARE(d.settings().weights, QVector<double>({0.5, 0.5}));
+    }
+
+    void gridLineForOneVaryingWeight() {
+        ui::GridSearchPanel g(twoSources());
+        ui::GridOutcome o;
+        o.metric = "exact_match";
+        o.higherIsBetter = true;
+        for (double a : {0.0, 0.5, 1.0}) {
+            o.weights << QVector<double>{a, 1.0};
+            o.scores << a * (1 - a);
+        }
+        o.best = 1;
+        g.showOutcome(o);
+        QVERIFY(!g.colorMap()->visible());
+        QCOMPARE(g.plot()->graph(0)->data()->size(), 3);
+        QCOMPARE(g.bestWeights(), QVector<double>({0.5, 1.0}));
+    }
+
+    void exportDialogSettings() {
+        ui::ExportMergedDialog d(twoSources());
+        QCOMPARE(d.settings().modelDir, QString("/models/base"));
+        d.setOutDir("/tmp/out/merged");
+        d.setDtype("float16");
+        d.setMaxShardGb(0.5);
+        d.setWeights({1.0, -0.5});
+        QSignalSpy spy(&d, &ui::ExportMergedDialog::exportRequested);
+        d.exportButton()->click();
+        QCOMPARE(spy.count(), 1);
+        const auto s = d.settings();
+        QCOMPARE(s.dtype, QString("float16"));
+        QCOMPARE(s.maxShardBytes, qint64(500000000));
+        QCOMPARE(s.weights, QVector<double>({1.0, -0.5}));
+        d.setBusy("writing");
+        QVERIFY(d.cancelButton()->isEnabled());
+        d.showProgress(3, 10);
+        QCOMPARE(d.progressBar()->value(), 3);
+        d.setIdle();
+        d.showDone("written", "/tmp/out/merged");
+        QVERIFY(!d.openButton()->isHidden());
+    }
+};
+
+QTEST_MAIN(MergeViewsTest)
+#include "MergeViewsTest.moc"

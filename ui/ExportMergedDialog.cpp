@@ -1,0 +1,194 @@
+#include "ui/ExportMergedDialog.h"
+
+#include "ui/ExportFolder.h"
+#include "ui/SourceWeights.h"
+
+#include <QComboBox>
+#include <QDesktopServices>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLocale>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QUrl>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace rslora::ui {
+
+namespace {
+// A line edit with a Browse… button that picks a folder.
+QHBoxLayout* folderRow(QLineEdit* edit, QWidget* parent, const QString& caption) {
+    auto* row = new QHBoxLayout;
+    auto* browse = new QPushButton(QObject::tr("Browse…"), parent);
+    QObject::connect(browse, &QPushButton::clicked, parent, [edit, parent, caption] {
+        const QString start = edit->text().isEmpty() ? ExportFolder::initial() : QFileInfo(edit->text()).absolutePath();
+        const QString dir = QFileDialog::getExistingDirectory(parent, caption, start);
+        if (!dir.isEmpty())
+            edit->setText(QDir::toNativeSeparators(dir));
+    });
+    row->addWidget(edit, 1);
+    row->addWidget(browse);
+    return row;
+}
+} // namespace
+
+ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget* parent) : QDialog(parent), m_sources(sources) {
+    setObjectName("exportMergedDialog");
+    setWindowTitle(tr("Export merged model"));
+    auto* layout = new QVBoxLayout(this);
+    auto* intro = new QLabel(tr("Writes base + Σ λᵢ ΔWᵢ as a complete model folder (config, safetensors, tokenizer) that "
+                                "transformers, vLLM and llama.cpp's converter load. The base folder is not changed; the "
+                                "output folder appears whole or not at all."), this);
+    intro->setWordWrap(true);
+    layout->addWidget(intro);
+    m_sourceWeights = new SourceWeights(tr("Adapters and weights"), sources, this);
+    layout->addWidget(m_sourceWeights);
+
+    auto* form = new QFormLayout;
+    m_model = new QLineEdit(this);
+    m_model->setObjectName("modelDirEdit");
+    for (const FuseSource& s : sources)
+        if (m_model->text().isEmpty() && !s.baseModel.isEmpty())
+            m_model->setText(s.baseModel);
+    m_model->setToolTip(tr("The base model folder the adapters were trained on"));
+    form->addRow(tr("Base model folder"), folderRow(m_model, this, tr("Base model folder")));
+    m_out = new QLineEdit(this);
+    m_out->setObjectName("outDirEdit");
+    m_out->setToolTip(tr("A new folder (it must not exist yet, or be empty)"));
+    if (!sources.isEmpty())
+        m_out->setText(QDir(ExportFolder::initial()).filePath(QString(sources.front().label).replace(' ', '_') + "_merged"));
+    form->addRow(tr("Output folder"), folderRow(m_out, this, tr("Write the merged model into…")));
+    m_dtype = new QComboBox(this);
+    m_dtype->setObjectName("dtypeBox");
+    m_dtype->addItems({"bfloat16", "float16", "float32"});
+    form->addRow(tr("dtype"), m_dtype);
+    m_shard = new QDoubleSpinBox(this);
+    m_shard->setObjectName("shardBox");
+    m_shard->setRange(0.0, 100.0);
+    m_shard->setDecimals(2);
+    m_shard->setSingleStep(0.5);
+    m_shard->setValue(2.0);
+    m_shard->setSuffix(" GB");
+    m_shard->setSpecialValueText(tr("one file"));
+    m_shard->setToolTip(tr("Above this size the weights are split into shards with model.safetensors.index.json"));
+    form->addRow(tr("Largest shard"), m_shard);
+    layout->addLayout(form);
+
+    auto* status = new QHBoxLayout;
+    m_progress = new QProgressBar(this);
+    m_progress->setObjectName("exportProgress");
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_progress->setFormat(tr("%v of %m tensors"));
+    m_message = new QLabel(this);
+    m_message->setObjectName("exportMessage");
+    m_message->setWordWrap(true);
+    m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    status->addWidget(m_progress);
+    layout->addLayout(status);
+    layout->addWidget(m_message);
+    layout->addStretch(1);
+
+    auto* buttons = new QDialogButtonBox(this);
+    m_open = buttons->addButton(tr("Open folder"), QDialogButtonBox::ActionRole);
+    m_open->setObjectName("openFolderButton");
+    m_open->hide();
+    m_cancel = buttons->addButton(tr("Cancel export"), QDialogButtonBox::ActionRole);
+    m_cancel->setObjectName("cancelExportButton");
+    m_cancel->setEnabled(false);
+    m_export = buttons->addButton(tr("Export"), QDialogButtonBox::AcceptRole);
+    m_export->setObjectName("exportButton");
+    buttons->addButton(QDialogButtonBox::Close);
+    layout->addWidget(buttons);
+    connect(m_export, &QPushButton::clicked, this, [this] {
+        if (m_busy)
+            return;
+        const MergeExportSettings s = settings();
+        if (s.modelDir.isEmpty()) {
+            showError(tr("Choose the base model folder."));
+            return;
+        }
+        if (s.outDir.isEmpty()) {
+            showError(tr("Choose the output folder."));
+            return;
+        }
+        ExportFolder::remember(QFileInfo(s.outDir).absolutePath());
+        Q_EMIT exportRequested(s);
+    });
+    connect(m_cancel, &QPushButton::clicked, this, &ExportMergedDialog::cancelRequested);
+    connect(m_open, &QPushButton::clicked, this, [this] {
+        if (!m_doneFolder.isEmpty())
+            QDesktopServices::openUrl(QUrl::fromLocalFile(m_doneFolder));
+    });
+    connect(buttons, &QDialogButtonBox::rejected, this, &ExportMergedDialog::reject);
+    resize(680, 480);
+}
+
+MergeExportSettings ExportMergedDialog::settings() const {
+    MergeExportSettings s;
+    s.modelDir = QDir::fromNativeSeparators(m_model->text().trimmed());
+    s.weights = m_sourceWeights->weights();
+    s.dtype = m_dtype->currentText();
+    s.maxShardBytes = static_cast<qint64>(std::llround(m_shard->value() * 1e9));
+    s.outDir = QDir::fromNativeSeparators(m_out->text().trimmed());
+    return s;
+}
+
+void ExportMergedDialog::setModelDir(const QString& dir) { m_model->setText(dir); }
+void ExportMergedDialog::setOutDir(const QString& dir) { m_out->setText(dir); }
+void ExportMergedDialog::setDtype(const QString& dtype) { m_dtype->setCurrentText(dtype); }
+void ExportMergedDialog::setMaxShardGb(double gb) { m_shard->setValue(gb); }
+void ExportMergedDialog::setWeights(const QVector<double>& weights) { m_sourceWeights->setWeights(weights); }
+
+void ExportMergedDialog::setBusy(const QString& what) {
+    m_busy = true;
+    m_export->setEnabled(false);
+    m_cancel->setEnabled(true);
+    m_open->hide();
+    m_progress->setRange(0, 0);
+    m_message->setStyleSheet(QString());
+    m_message->setText(what);
+}
+
+void ExportMergedDialog::setIdle() {
+    m_busy = false;
+    m_export->setEnabled(true);
+    m_cancel->setEnabled(false);
+    if (m_progress->maximum() == 0)
+        m_progress->setRange(0, 1);
+}
+
+void ExportMergedDialog::showProgress(qint64 done, qint64 total) {
+    m_progress->setRange(0, static_cast<int>(std::max<qint64>(1, total)));
+    m_progress->setValue(static_cast<int>(done));
+}
+
+void ExportMergedDialog::showError(const QString& message) {
+    m_message->setStyleSheet("color: #c62828");
+    m_message->setText(message);
+}
+
+void ExportMergedDialog::showDone(const QString& summary, const QString& folder) {
+    m_doneFolder = folder;
+    m_message->setStyleSheet(QString());
+    m_message->setText(summary);
+    m_progress->setValue(m_progress->maximum());
+    m_open->show();
+}
+
+void ExportMergedDialog::reject() {
+    if (m_busy)
+        Q_EMIT cancelRequested();
+    QDialog::reject();
+}
+
+} // namespace rslora::ui
