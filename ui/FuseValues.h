@@ -30,7 +30,8 @@ struct FuseSettings {
     std::optional<double> density;   // ties, magnitude_prune
     std::optional<double> drop;      // dare_linear, dare_ties
     std::optional<quint64> seed;     // dare_*
-    QString outputName;              // the new version's name (and folder name)
+    QString outputName;              // the new version's name ("": the store's default)
+    QString task;                    // the task it joins ("": "fused")
 };
 
 // The error report of a fusion, per module and overall (relative Frobenius error against the exact sum).
