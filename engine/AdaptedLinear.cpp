@@ -24,6 +24,8 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
 {
     if (m_activeResolved.empty())
         return torch::linear(x, weight, bias);
+    if (!m_rowWeights.empty())
+        return forwardPerRow(x);
     bool uniform = s_handWritten && !models::autocastEnabled() && x.scalar_type() == weight.scalar_type();
     for (const auto& [ad, w] : m_activeResolved)
         uniform = uniform && ad->factorA().scalar_type() == x.scalar_type() && ad->factorB().scalar_type() == x.scalar_type();
@@ -59,6 +61,30 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         // fp32, so B meets them in their dtype (a no-op in fp32 training).
         const torch::Tensor bt = ad->B().t();
         y2.addmm_(h.to(y2.scalar_type()), bt.scalar_type() == y2.scalar_type() ? bt : bt.to(y2.scalar_type()));
+    }
+    return y;
+}
+
+torch::Tensor AdaptedLinear::forwardPerRow(const torch::Tensor& x)
+{
+    if (x.dim() < 2)
+        throw Error(m_moduleName + ": per-row adapter weights need a batched input, found " + std::to_string(x.dim()) + " dimension(s)");
+    torch::Tensor y = torch::linear(x, weight, bias);
+    // [batch, 1, ..., 1] so that each row's weight broadcasts over its tokens and features.
+    std::vector<int64_t> rowShape(size_t(x.dim()), 1);
+    rowShape[0] = x.size(0);
+    for (size_t i = 0; i < m_activeResolved.size(); ++i) {
+        const auto& [ad, w] = m_activeResolved[i];
+        const double p = ad->spec().dropout;
+        const torch::Tensor xin = (p > 0.0 && is_training()) ? x * dropoutMask(x, p) : x;
+        torch::Tensor h = torch::matmul(xin.to(ad->A().scalar_type()), ad->A().t()) * (ad->scale() * w);
+        if (const auto& rw = m_rowWeights[i]; rw.defined()) {
+            if (rw.dim() != 1 || rw.size(0) != x.size(0))
+                throw Error(m_moduleName + ": per-row weights of adapter '" + m_active[i].name + "' have shape "
+                            + c10::str(rw.sizes()) + ", the input has " + std::to_string(x.size(0)) + " rows");
+            h = h * rw.to(h.scalar_type()).view(rowShape);
+        }
+        y = y + torch::matmul(h, ad->B().t()).to(y.scalar_type());
     }
     return y;
 }
@@ -139,10 +165,16 @@ void AdaptedLinear::removeAdapter(const std::string& name)
 void AdaptedLinear::setActiveAdapters(std::vector<ActiveAdapter> active)
 {
     std::vector<std::pair<LoraAdapterImpl*, double>> resolved;
-    for (const auto& a : active)
+    std::vector<torch::Tensor> rowWeights;
+    bool perRow = false;
+    for (const auto& a : active) {
         resolved.emplace_back(&adapter(a.name), a.weight);
+        rowWeights.push_back(a.rowWeights);
+        perRow = perRow || a.rowWeights.defined();
+    }
     m_active = std::move(active);
     m_activeResolved = std::move(resolved);
+    m_rowWeights = perRow ? std::move(rowWeights) : std::vector<torch::Tensor>{};
 }
 
 torch::Tensor AdaptedLinear::originalWeight() const
@@ -157,6 +189,8 @@ torch::Tensor AdaptedLinear::originalWeight() const
 
 torch::Tensor AdaptedLinear::mergedWeight() const
 {
+    if (!m_rowWeights.empty())
+        throw Error(m_moduleName + ": per-row adapter weights cannot be merged into one weight");
     torch::NoGradGuard ng;
     torch::Tensor w = weight.detach().clone();
     for (const auto& [ad, wt] : m_activeResolved)

@@ -14,8 +14,17 @@
 namespace rslora::engine {
 
 struct ActiveAdapter {
+    ActiveAdapter() = default;
+    ActiveAdapter(std::string adapterName, double adapterWeight = 1.0, torch::Tensor perRow = {})
+        : name(std::move(adapterName)), weight(adapterWeight), rowWeights(std::move(perRow))
+    {
+    }
     std::string name;
     double weight = 1.0;
+    // Optional weights per sequence, shape [batch]: row b of the input gets weight · rowWeights[b]
+    // (a learned gate's choice per example; gradients flow into it). Undefined, the default: the
+    // scalar weight alone, on the fast path.
+    torch::Tensor rowWeights;
 };
 
 class AdaptedLinear : public models::LinearLayer {
@@ -45,7 +54,7 @@ public:
     const std::shared_ptr<models::LinearLayer>& base() const { return m_base; }
     // The base weight before any spectral init (W_res + Σ s·B₀A₀).
     torch::Tensor originalWeight() const;
-    // W + Σ_active w_i ΔW_i (for merging and checks).
+    // W + Σ_active w_i ΔW_i (for merging and checks); refused while per-row weights are active.
     torch::Tensor mergedWeight() const;
     // PEFT's bias = "lora_only": the base bias of adapted layers trains.
     void setBiasTrainable(bool trainable);
@@ -60,8 +69,13 @@ private:
     std::string m_moduleName;
     std::vector<std::pair<std::string, LoraAdapter>> m_adapters;
     std::vector<ActiveAdapter> m_active;
+    // y with per-row adapter weights (m_rowWeights), through autograd's generic nodes.
+    torch::Tensor forwardPerRow(const torch::Tensor& x);
+
     // Resolved pointers of the active set, rebuilt when it changes (forward is hot).
     std::vector<std::pair<LoraAdapterImpl*, double>> m_activeResolved;
+    // Per-row weights of the active set, parallel to m_activeResolved; empty when no adapter has any.
+    std::vector<torch::Tensor> m_rowWeights;
     static bool s_handWritten;
 };
 

@@ -15,6 +15,11 @@ void registerTokenizerCommands(CLI::App& app);
 void registerEngineCommands(CLI::App& app);
 // demo, make-demo
 void registerDemoCommands(CLI::App& app);
+// fuse --grid: adds the weight-grid options to the `fuse` command; the returned check runs first in
+// that command's callback and returns true when it ran the grid
+std::function<bool()> addFuseGridOptions(CLI::App* fuse);
+// gate train, gate eval (a learned fusion gate)
+void registerGateCommands(CLI::App& app);
 // runs ..., adapters ...
 void registerStorageCommands(CLI::App& app);
 // adapters add (after registerStorageCommands, which creates `adapters`)

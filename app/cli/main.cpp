@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("rslora ") + RSLORA_VERSION);
     rslora::cli::registerCoreCommands(app);
     rslora::cli::registerTokenizerCommands(app);
+    rslora::cli::registerGateCommands(app);
     rslora::cli::registerStorageCommands(app);
     rslora::cli::registerAdapterAddCommand(app);
     rslora::cli::registerModelCommands(app);

@@ -1,5 +1,6 @@
 // Grid search over fusion weights (see GridSearch.h).
 #include "engine/fusion/GridSearch.h"
+#include "engine/fusion/ActiveSetGuard.h"
 
 #include "common/Error.h"
 #include "common/Sha256.h"
@@ -65,29 +66,6 @@ std::vector<std::string> split(const std::string& s, char sep)
     parts.push_back(cur);
     return parts;
 }
-
-// Restores every module's active adapters when the grid ends, also by an exception.
-class ActiveSetGuard {
-public:
-    explicit ActiveSetGuard(AdapterSet& set) : m_set(set)
-    {
-        for (const auto& m : set.modules())
-            m_saved.push_back(m.module->activeAdapters());
-    }
-    ~ActiveSetGuard()
-    {
-        size_t i = 0;
-        for (const auto& m : m_set.modules())
-            if (i < m_saved.size())
-                m.module->setActiveAdapters(m_saved[i++]);
-    }
-    ActiveSetGuard(const ActiveSetGuard&) = delete;
-    ActiveSetGuard& operator=(const ActiveSetGuard&) = delete;
-
-private:
-    AdapterSet& m_set;
-    std::vector<std::vector<ActiveAdapter>> m_saved;
-};
 
 bool better(GridMetric metric, double a, double b)
 {

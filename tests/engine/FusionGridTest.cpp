@@ -9,6 +9,8 @@
 #include "engine/fusion/GridSearch.h"
 #include "models/ModelLoader.h"
 
+#include "FusionTestSupport.h"
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -19,31 +21,10 @@ using namespace rslora;
 using namespace rslora::engine;
 using namespace rslora::engine::fusion;
 namespace fs = std::filesystem;
+using fusiontest::errorOf;
+using fusiontest::tinyConfig;
 
 namespace {
-
-std::string errorOf(const std::function<void()>& fn)
-{
-    try {
-        fn();
-    } catch (const rslora::Error& e) {
-        return e.what();
-    }
-    return {};
-}
-
-models::ModelConfig tinyConfig()
-{
-    models::ModelConfig c;
-    c.vocabSize = 32;
-    c.hiddenSize = 16;
-    c.intermediateSize = 32;
-    c.numLayers = 2;
-    c.numHeads = 2;
-    c.numKvHeads = 2;
-    c.headDim = 8;
-    return c;
-}
 
 // Adds adapter `name` and gives its B non-zero values, so that it changes the loss.
 void addRandomAdapter(AdapterSet& set, const std::string& name, uint64_t seed)
