@@ -2,6 +2,7 @@
 // SmolLM2-135M shape (hidden 576, intermediate 1536, 30 layers, k/v out 192), fused by svd to r16 and
 // by ties (density 0.2, re-compressed to r16). Prints one line per method: wall and CPU seconds.
 //   rslora_bench_fusion [--threads N] [--layers L] [--methods svd,ties,...]
+#include "common/ProcessEnvironment.h"
 #include "engine/fusion/Fusion.h"
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <algorithm>
+#include <cmath>
 
 using namespace rslora::engine::fusion;
 
@@ -53,6 +56,7 @@ AdapterFactors randomAdapter(int layers, int64_t rank, double scale, uint64_t se
 
 int main(int argc, char** argv)
 {
+    rslora::ensureProcessEnvironment(argv); // passive OpenMP waits, as the rslora executables run
     int threads = 2, layers = 30;
     std::string methods = "exact,svd,ties,dare_linear,magnitude_prune";
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -1,6 +1,7 @@
 // Fusion of adapters (see Fusion.h; definitions in DESIGN.md §4, PEFT's faults in reference/peft.md §7.1).
 #include "engine/fusion/Fusion.h"
 
+#include "engine/AllocatorTuning.h"
 #include "engine/fusion/SvdCompression.h"
 #include "engine/fusion/TaskArithmetic.h"
 
@@ -194,6 +195,8 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
             throw FusionCancelled("fusion cancelled after " + std::to_string(done) + " of " + std::to_string(total) + " modules");
     };
     report(0);
+    if (isDenseMethod(plan.method))
+        keepActivationMemoryResident(); // one module's dense buffers are reused, not faulted in again each time
 
     bool anyDouble = false;
     for (const auto& a : adapters)
@@ -235,9 +238,10 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
             if (plan.method == FusionMethod::Svd) {
                 c = compressFactors(torch::cat(Bs, 1), torch::cat(As, 0), target);
             } else {
+                // Dense work in the sources' precision (float32 for files); the re-compression in float64.
                 std::vector<torch::Tensor> weighted;
                 for (size_t k = 0; k < As.size(); ++k)
-                    weighted.push_back(torch::mm(Bs[k], As[k]));
+                    weighted.push_back(torch::mm(Bs[k].to(outType), As[k].to(outType)));
                 const torch::Tensor merged = mergeDeltas(plan.method, weighted, s.adapters, plan, s.module);
                 weighted.clear();
                 c = compressDense(merged, target, moduleSeed(plan.seed, s.module) ^ 0x5EEDull);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 namespace rslora::engine::fusion {
 
@@ -48,18 +49,6 @@ int64_t keptCount(int64_t n, double density)
     return std::clamp<int64_t>(std::llround(density * double(n)), 1, std::max<int64_t>(n, 1));
 }
 
-torch::Tensor magnitudeMask(const torch::Tensor& t, double density)
-{
-    const torch::Tensor mag = t.abs();
-    const int64_t n = mag.numel();
-    const int64_t k = keptCount(n, density);
-    if (k >= n)
-        return torch::ones_like(t, torch::kBool);
-    // The k-th largest magnitude is the (n − k + 1)-th smallest.
-    const torch::Tensor threshold = std::get<0>(torch::kthvalue(mag.reshape({-1}), n - k + 1));
-    return mag >= threshold;
-}
-
 torch::Tensor rademacherMatrix(int64_t rows, int64_t cols, uint64_t seed)
 {
     torch::Tensor m = torch::empty({rows, cols}, torch::kFloat64);
@@ -72,20 +61,74 @@ torch::Tensor rademacherMatrix(int64_t rows, int64_t cols, uint64_t seed)
 
 namespace {
 
-// TIES's election and disjoint mean over already trimmed / dropped tensors.
-torch::Tensor electAndAverage(const std::vector<torch::Tensor>& kept)
+// The magnitude of the keptCount-th largest entry (entries at least this large are kept).
+template <typename T>
+T magnitudeThreshold(const T* p, int64_t n, double density)
 {
-    torch::Tensor sum = torch::zeros_like(kept.front());
-    for (const auto& t : kept)
-        sum += t;
-    const torch::Tensor elected = torch::where(sum >= 0, torch::ones_like(sum), -torch::ones_like(sum));
-    torch::Tensor total = torch::zeros_like(sum), count = torch::zeros_like(sum);
-    for (const auto& t : kept) {
-        const torch::Tensor agrees = (torch::sign(t) == elected).to(t.scalar_type());
-        total += t * agrees;
-        count += agrees;
+    const int64_t k = keptCount(n, density);
+    std::vector<T> mags(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j)
+        mags[size_t(j)] = std::abs(p[j]);
+    std::nth_element(mags.begin(), mags.begin() + (k - 1), mags.end(), std::greater<T>());
+    return mags[size_t(k - 1)];
+}
+
+// One pass over all entries: trim or drop each τᵢ, then sum or elect and average. The DARE streams
+// advance once per entry in row-major order, as dareKeepMask draws them.
+template <typename T>
+torch::Tensor mergeTyped(FusionMethod method, const std::vector<torch::Tensor>& weighted,
+                         const std::vector<size_t>& adapterIndices, const FusionPlan& plan, const std::string& module)
+{
+    const size_t count = weighted.size();
+    const bool trim = method == FusionMethod::Ties || method == FusionMethod::MagnitudePrune;
+    const bool dare = method == FusionMethod::DareLinear || method == FusionMethod::DareTies;
+    const bool elect = method == FusionMethod::Ties || method == FusionMethod::DareTies;
+    std::vector<torch::Tensor> inputs;
+    std::vector<const T*> src;
+    for (const auto& t : weighted) {
+        inputs.push_back(t.contiguous());
+        src.push_back(inputs.back().template data_ptr<T>());
     }
-    return total / count.clamp_min(1.0);
+    const int64_t n = inputs.front().numel();
+    std::vector<T> threshold(count, T(0));
+    if (trim)
+        for (size_t i = 0; i < count; ++i)
+            threshold[i] = magnitudeThreshold(src[i], n, plan.density);
+    std::vector<SplitMix64> rng;
+    if (dare)
+        for (size_t i = 0; i < count; ++i)
+            rng.emplace_back(moduleSeed(plan.seed, module) ^ streamSalt(adapterIndices[i]));
+    const T rescale = T(1.0 / (1.0 - plan.drop));
+    torch::Tensor out = torch::empty_like(inputs.front());
+    T* dst = out.template data_ptr<T>();
+    std::vector<T> v(count);
+    for (int64_t j = 0; j < n; ++j) {
+        T sum = 0;
+        for (size_t i = 0; i < count; ++i) {
+            T x = src[i][j];
+            if (trim && std::abs(x) < threshold[i])
+                x = 0;
+            if (dare)
+                x = rng[i].uniform() >= plan.drop ? x * rescale : T(0);
+            v[i] = x;
+            sum += x;
+        }
+        if (!elect) {
+            dst[j] = sum;
+            continue;
+        }
+        // Elected sign: that of the total mass (0 counts as +); mean over the entries that agree.
+        const bool positive = sum >= 0;
+        T agreeing = 0;
+        int agree = 0;
+        for (size_t i = 0; i < count; ++i)
+            if (positive ? v[i] > 0 : v[i] < 0) {
+                agreeing += v[i];
+                ++agree;
+            }
+        dst[j] = agree ? agreeing / T(agree) : T(0);
+    }
+    return out;
 }
 
 } // namespace
@@ -95,30 +138,14 @@ torch::Tensor mergeDeltas(FusionMethod method, const std::vector<torch::Tensor>&
 {
     if (weighted.empty() || weighted.size() != adapterIndices.size())
         throw Error("mergeDeltas: " + module + " needs one adapter index per delta");
-    std::vector<torch::Tensor> kept;
-    kept.reserve(weighted.size());
-    for (size_t i = 0; i < weighted.size(); ++i) {
-        const torch::Tensor& t = weighted[i];
-        switch (method) {
-        case FusionMethod::Ties:
-        case FusionMethod::MagnitudePrune:
-            kept.push_back(t * magnitudeMask(t, plan.density).to(t.scalar_type()));
-            break;
-        case FusionMethod::DareLinear:
-        case FusionMethod::DareTies:
-            kept.push_back(t * dareKeepMask(plan.seed, module, adapterIndices[i], t.sizes(), plan.drop).to(t.scalar_type())
-                           / (1.0 - plan.drop));
-            break;
-        default:
-            throw Error("mergeDeltas: " + fusionMethodName(method) + " does not work on dense deltas");
-        }
-    }
-    if (method == FusionMethod::Ties || method == FusionMethod::DareTies)
-        return electAndAverage(kept);
-    torch::Tensor sum = torch::zeros_like(kept.front());
-    for (const auto& t : kept)
-        sum += t;
-    return sum;
+    if (!isDenseMethod(method))
+        throw Error("mergeDeltas: " + fusionMethodName(method) + " does not work on dense deltas");
+    if (weighted.front().scalar_type() == torch::kFloat64)
+        return mergeTyped<double>(method, weighted, adapterIndices, plan, module);
+    std::vector<torch::Tensor> asFloat;
+    for (const auto& t : weighted)
+        asFloat.push_back(t.to(torch::kFloat32));
+    return mergeTyped<float>(method, asFloat, adapterIndices, plan, module);
 }
 
 } // namespace rslora::engine::fusion

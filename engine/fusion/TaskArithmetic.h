@@ -38,9 +38,8 @@ uint64_t streamSalt(size_t adapterIndex);
 
 // How many of n entries a density keeps: round(density · n), at least 1.
 int64_t keptCount(int64_t n, double density);
-// Keeps the entries whose magnitude is at least the keptCount-th largest (ties at that magnitude all
-// stay); bool mask of t's shape.
-torch::Tensor magnitudeMask(const torch::Tensor& t, double density);
+// Trimming keeps the entries whose magnitude is at least the keptCount-th largest (ties at that
+// magnitude all stay).
 
 // A matrix [rows, cols] of ±1 from SplitMix64(seed) (the sketch of the randomized range finder).
 torch::Tensor rademacherMatrix(int64_t rows, int64_t cols, uint64_t seed);
