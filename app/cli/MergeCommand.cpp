@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <iostream>
 #include <sys/resource.h>
+#include <unistd.h>
 
 namespace rslora::cli {
 
@@ -82,15 +83,13 @@ void registerMergeCommand(CLI::App& app) {
             sources.push_back(s);
         }
 
-        int64_t lastTenth = -1;
-        const bool showProgress = !o->json;
+        // A progress line on a terminal only, rewritten in place; logs and pipes stay clean.
+        const bool showProgress = !o->json && ::isatty(STDERR_FILENO);
         const engine::fusion::MergeReport report =
             engine::fusion::exportMergedModel(request, [&](int64_t done, int64_t total) {
-                const int64_t tenth = total > 0 ? done * 10 / total : 10;
-                if (showProgress && tenth != lastTenth) {
-                    std::fprintf(stderr, "merging: %lld/%lld tensors\n", static_cast<long long>(done), static_cast<long long>(total));
-                    lastTenth = tenth;
-                }
+                if (showProgress)
+                    std::fprintf(stderr, "\rmerging: %lld/%lld tensors%s", static_cast<long long>(done),
+                                 static_cast<long long>(total), done == total ? "\n" : "");
                 return true;
             });
         const std::vector<int64_t> artifacts =
