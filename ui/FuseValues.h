@@ -65,6 +65,7 @@ struct GridOutcome {
     int best = -1;                    // index of the best point
     bool higherIsBetter = false;      // loss: lower is better
     QString metric;
+    int recorded = 0;                 // stored versions the result was kept with as evaluations
 };
 
 // Export merged model…: base + Σ λᵢ ΔWᵢ written as a complete model folder.

@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "app/shared/FusionRecorder.h"
+#include "app/shared/GridEvaluationStore.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/FusedAdapterFolder.h"
 #include "engine/fusion/Fusion.h"
@@ -117,14 +118,15 @@ void FusionController::runPreview(const ui::FuseSettings& settings) {
         m_dialog->setBusy(tr("Fusing in memory to measure the error…"));
 }
 
-FusionController::Fused FusionController::fuseAndRegister(const QString& databasePath, const QList<ui::FuseSource>& sources,
-                                                          const ui::FuseSettings& settings, const BackgroundJob::Progress& progress) {
-    storage::Store store(databasePath.toStdString()); // this thread's own connection
+namespace {
+// The sources as the shared fusion code takes them: stored versions re-read (and their files
+// verified) through this thread's connection.
+std::vector<ResolvedAdapter> resolve(storage::Store& store, const QList<ui::FuseSource>& sources, const QVector<double>& weights) {
     std::vector<ResolvedAdapter> resolved;
     for (int i = 0; i < sources.size(); ++i) {
         ResolvedAdapter r;
         r.path = sources[i].path.toStdString();
-        r.weight = i < settings.weights.size() ? settings.weights[i] : 1.0;
+        r.weight = i < weights.size() ? weights[i] : 1.0;
         r.label = sources[i].label.toStdString();
         if (sources[i].adapterId > 0) {
             r.record = store.adapters().require(sources[i].adapterId);
@@ -134,6 +136,14 @@ FusionController::Fused FusionController::fuseAndRegister(const QString& databas
         }
         resolved.push_back(std::move(r));
     }
+    return resolved;
+}
+} // namespace
+
+FusionController::Fused FusionController::fuseAndRegister(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                                          const ui::FuseSettings& settings, const BackgroundJob::Progress& progress) {
+    storage::Store store(databasePath.toStdString()); // this thread's own connection
+    const std::vector<ResolvedAdapter> resolved = resolve(store, sources, settings.weights);
     ef::FusionPlan plan = planFor(sources, settings);
     plan.weights = fusionWeights(resolved);
     plan.baseFingerprints = baseFingerprints(resolved);
@@ -187,8 +197,8 @@ void FusionController::runFuse(const ui::FuseSettings& settings) {
         m_dialog->setBusy(tr("Fusing and registering the new version…"));
 }
 
-ui::GridOutcome FusionController::gridSearch(const QList<ui::FuseSource>& sources, const ui::GridSettings& settings,
-                                             const BackgroundJob::Progress& progress) {
+ui::GridOutcome FusionController::gridSearch(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                             const ui::GridSettings& settings, const BackgroundJob::Progress& progress) {
     ef::GridRequest request;
     request.modelPath = modelDirOf(sources).toStdString();
     if (settings.axes.size() != sources.size())
@@ -210,19 +220,25 @@ ui::GridOutcome FusionController::gridSearch(const QList<ui::FuseSource>& source
         outcome.scores << p.score.value;
     }
     outcome.best = result.points.empty() ? -1 : static_cast<int>(result.best);
+    // Kept with the stored versions that took part, as `rslora fuse --grid` keeps them.
+    storage::Store store(databasePath.toStdString());
+    outcome.recorded = storeGridEvaluations(store, result, resolve(store, sources, {}));
     return outcome;
 }
 
 void FusionController::runGrid(const ui::GridSettings& settings) {
     const QList<ui::FuseSource> sources = m_dialog->sources();
     QPointer<ui::FuseDialog> dialog = m_dialog;
-    const bool started = m_job->start([sources, settings, dialog](const BackgroundJob::Progress& progress) -> std::function<void()> {
-        ui::GridOutcome outcome = gridSearch(sources, settings, progress);
+    const QString databasePath = m_databasePath;
+    const bool started = m_job->start([sources, settings, dialog, databasePath](const BackgroundJob::Progress& progress) -> std::function<void()> {
+        ui::GridOutcome outcome = gridSearch(databasePath, sources, settings, progress);
         return [dialog, outcome] {
             if (!dialog)
                 return;
             dialog->grid()->showOutcome(outcome);
-            dialog->showMessage(tr("Grid search done: %n points scored.", nullptr, static_cast<int>(outcome.scores.size())));
+            dialog->showMessage(tr("Grid search done: %1 points scored; the result is kept as evaluations of %2 stored version(s).")
+                                    .arg(outcome.scores.size())
+                                    .arg(outcome.recorded));
         };
     });
     if (started)

@@ -55,8 +55,9 @@ public:
     static Fused fuseAndRegister(const QString& databasePath, const QList<ui::FuseSource>& sources,
                                  const ui::FuseSettings& settings, const BackgroundJob::Progress& progress);
     // Grid search over the sources' weights on validation data (the base loaded once).
-    static ui::GridOutcome gridSearch(const QList<ui::FuseSource>& sources, const ui::GridSettings& settings,
-                                      const BackgroundJob::Progress& progress);
+    // The evaluations are stored with the versions that took part.
+    static ui::GridOutcome gridSearch(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                      const ui::GridSettings& settings, const BackgroundJob::Progress& progress);
 
 Q_SIGNALS:
     // A new version was registered (after the dialog showed it).

@@ -324,6 +324,37 @@ private Q_SLOTS:
         QVERIFY2(dialog.messageLabel()->text().contains("merged"), qPrintable(dialog.messageLabel()->text()));
     }
 
+    void gridSearchIsStoredWithTheVersions() {
+        const QString resources = qEnvironmentVariable("RSLORA_RESOURCES");
+        const QString model = resources + "/demo/model";
+        const QString data = resources + "/demo/data/facts_val.jsonl";
+        if (!QFile::exists(model + "/config.json") || !QFile::exists(data))
+            QFAIL(qPrintable("the demo model or data is missing under " + resources));
+        QTemporaryDir dir;
+        const QString db = dir.filePath("w.sqlite");
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            sources << storeAdapter(store, writeAdapter(dir.filePath("a"), 2, 1, model.toStdString(), 192, 64), "a", "")
+                    << storeAdapter(store, writeAdapter(dir.filePath("b"), 2, 2, model.toStdString(), 192, 64), "b", "");
+        }
+        ui::GridSettings grid;
+        grid.axes = {{0.0, 1.0, 1.0}, {0.5, 0.5, 0.25}};
+        grid.dataFile = data;
+        grid.metric = "loss";
+        const ui::GridOutcome outcome = app::FusionController::gridSearch(db, sources, grid, [](long long, long long) { return true; });
+        QCOMPARE(outcome.scores.size(), 2);
+        QCOMPARE(outcome.weights[1], QVector<double>({1.0, 0.5}));
+        QVERIFY(outcome.best == 0 || outcome.best == 1);
+        QVERIFY(outcome.scores[outcome.best] <= outcome.scores[1 - outcome.best]);
+        QCOMPARE(outcome.recorded, 2);
+        storage::Store store(db.toStdString());
+        const auto evals = store.evaluations().forAdapter(sources[0].adapterId);
+        QCOMPARE(int(evals.size()), 1);
+        QVERIFY2(QString::fromStdString(evals[0].metric).startsWith("fusion_grid/loss"), evals[0].metric.c_str());
+        QCOMPARE(evals[0].value, outcome.scores[outcome.best]);
+    }
+
     void gridWithoutBaseModelSaysWhich() {
         QList<ui::FuseSource> sources{{1, "medical v2", "/a/m", "", "", 8}, {2, "legal v1", "/a/l", "", "", 8}};
         try {
