@@ -26,8 +26,11 @@ void AdapterTreeModel::setTasks(std::map<std::string, storage::AdapterGraph> tas
     }
     // Pointers into the graphs are taken after the vector stops moving.
     for (Task& t : m_tasks) {
+        // The graph also holds parents and children from other tasks (for the lineage); they are
+        // listed under their own task.
         for (const auto& n : t.graph.nodes)
-            t.versions.push_back(&n);
+            if (QString::fromStdString(n.task) == t.name)
+                t.versions.push_back(&n);
         std::sort(t.versions.begin(), t.versions.end(), [](auto* a, auto* b) { return a->version > b->version; });
     }
     endResetModel();

@@ -177,6 +177,11 @@ void ExportMergedDialog::showError(const QString& message) {
     m_message->setText(message);
 }
 
+void ExportMergedDialog::showMessage(const QString& message) {
+    m_message->setStyleSheet(QString());
+    m_message->setText(message);
+}
+
 void ExportMergedDialog::showDone(const QString& summary, const QString& folder) {
     m_doneFolder = folder;
     m_message->setStyleSheet(QString());

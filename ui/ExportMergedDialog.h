@@ -36,6 +36,7 @@ public:
     void setIdle();
     void showProgress(qint64 done, qint64 total);
     void showError(const QString& message);
+    void showMessage(const QString& message);
     // Success: what was written; offers to open the folder.
     void showDone(const QString& summary, const QString& folder);
     bool busy() const { return m_busy; }

@@ -189,14 +189,19 @@ QWidget* FuseDialog::buildFuseTab() {
     m_seed->setRange(0, 2147483647);
     m_seed->setValue(0);
     form->addRow(tr("Seed"), m_seed);
+    m_task = new QLineEdit("fused", page);
+    m_task->setObjectName("taskEdit");
+    m_task->setToolTip(tr("The task the new version joins in the Adapters view"));
     m_outputName = new QLineEdit(page);
     m_outputName->setObjectName("outputNameEdit");
-    QStringList parts;
-    for (const FuseSource& s : m_sources)
-        parts << QString(s.label).replace(' ', '_');
-    m_outputName->setText(parts.join('+'));
+    m_outputName->setPlaceholderText(tr("default: <task>_<method>_v<N>_<date>"));
     m_outputName->setToolTip(tr("Name of the new adapter version"));
-    form->addRow(tr("Output name"), m_outputName);
+    auto* outRow = new QHBoxLayout;
+    outRow->addWidget(new QLabel(tr("task"), page));
+    outRow->addWidget(m_task, 1);
+    outRow->addWidget(new QLabel(tr("name"), page));
+    outRow->addWidget(m_outputName, 2);
+    form->addRow(tr("New version"), outRow);
     layout->addLayout(form);
 
     auto* previewRow = new QHBoxLayout;
@@ -278,6 +283,7 @@ FuseSettings FuseDialog::settings() const {
         s.seed = static_cast<quint64>(m_seed->value());
     }
     s.outputName = m_outputName->text().trimmed();
+    s.task = m_task->text().trimmed();
     return s;
 }
 

@@ -60,6 +60,7 @@ public:
     QDoubleSpinBox* dropBox() const { return m_drop; }
     QSpinBox* seedBox() const { return m_seed; }
     QLineEdit* outputNameEdit() const { return m_outputName; }
+    QLineEdit* taskEdit() const { return m_task; }
     QDoubleSpinBox* weightBox(int source) const;
     QTableWidget* previewTable() const { return m_table; }
     QLabel* overallLabel() const { return m_overall; }
@@ -95,6 +96,7 @@ private:
     QDoubleSpinBox* m_drop = nullptr;
     QSpinBox* m_seed = nullptr;
     QLineEdit* m_outputName = nullptr;
+    QLineEdit* m_task = nullptr;
     SourceWeights* m_sourceWeights = nullptr;
     QTableWidget* m_table = nullptr;
     QLabel* m_overall = nullptr;

@@ -30,7 +30,8 @@ struct FuseSettings {
     std::optional<double> density;   // ties, magnitude_prune
     std::optional<double> drop;      // dare_linear, dare_ties
     std::optional<quint64> seed;     // dare_*
-    QString outputName;              // the new version's name (and folder name)
+    QString outputName;              // the new version's name ("": the store's default)
+    QString task;                    // the task it joins ("": "fused")
 };
 
 // The error report of a fusion, per module and overall (relative Frobenius error against the exact sum).
@@ -64,6 +65,7 @@ struct GridOutcome {
     int best = -1;                    // index of the best point
     bool higherIsBetter = false;      // loss: lower is better
     QString metric;
+    int recorded = 0;                 // stored versions the result was kept with as evaluations
 };
 
 // Export merged model…: base + Σ λᵢ ΔWᵢ written as a complete model folder.

@@ -17,7 +17,7 @@ namespace rslora::ui {
 namespace {
 constexpr double kNodeWidth = 236;
 constexpr double kNodeHeight = 62;
-constexpr double kLayerGap = 150; // room for an edge label between two layers
+constexpr double kLayerGap = 200; // room for an edge label between two layers
 constexpr double kRowGap = 26;
 constexpr int kIdKey = 0;          // QGraphicsItem::data key holding the version id of a box
 
@@ -193,8 +193,9 @@ void LineageView::rebuild() {
         auto* t = s->addSimpleText(label);
         t->setBrush(pen.color());
         const QRectF r = t->boundingRect();
-        // On the curve nearer the child: edges into one child come from different heights there.
-        const QPointF at = path.pointAtPercent(0.62);
+        // At the middle of the curve: edges into one child come from different heights, so their
+        // labels do not meet, and the gap between layers leaves room for them.
+        const QPointF at = path.pointAtPercent(0.5);
         t->setPos(at.x() - r.width() / 2, at.y() - r.height() - 2);
         t->setZValue(2);
         auto* backing = s->addRect(t->sceneBoundingRect().adjusted(-2, 0, 2, 0), Qt::NoPen, palette().color(QPalette::Base));

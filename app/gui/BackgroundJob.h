@@ -55,4 +55,20 @@ private:
     bool m_running = false;
 };
 
+// Shows a job's course in a dialog with setIdle(), showProgress(done, total), showError(text) and
+// showMessage(text): progress while it runs, the failure inline, the dialog idle again at the end.
+template <class Dialog>
+void showJobIn(BackgroundJob* job, Dialog* dialog) {
+    QObject::connect(job, &BackgroundJob::progress, dialog, [dialog](long long done, long long total) { dialog->showProgress(done, total); });
+    QObject::connect(job, &BackgroundJob::failed, dialog, [dialog](const QString& message) {
+        dialog->setIdle();
+        dialog->showError(message);
+    });
+    QObject::connect(job, &BackgroundJob::cancelled, dialog, [dialog] {
+        dialog->setIdle();
+        dialog->showMessage(QObject::tr("Cancelled; nothing was written."));
+    });
+    QObject::connect(job, &BackgroundJob::succeeded, dialog, [dialog] { dialog->setIdle(); });
+}
+
 } // namespace rslora::app

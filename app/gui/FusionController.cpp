@@ -4,10 +4,20 @@
 #include "ui/GridSearchPanel.h"
 
 #include "common/Error.h"
+#include "app/shared/FusionRecorder.h"
+#include "app/shared/GridEvaluationStore.h"
 #include "engine/fusion/AdapterFactors.h"
+#include "engine/fusion/FusedAdapterFolder.h"
 #include "engine/fusion/Fusion.h"
 #include "engine/fusion/GridSearch.h"
 #include "storage/Records.h"
+#include "storage/Store.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QUuid>
+
+#include <filesystem>
 
 #include <cmath>
 
@@ -18,32 +28,10 @@ namespace ef = engine::fusion;
 FusionController::FusionController(ui::FuseDialog* dialog, const QString& databasePath, QObject* parent)
     : QObject(parent), m_dialog(dialog), m_databasePath(databasePath), m_job(new BackgroundJob(this)) {
     connect(dialog, &ui::FuseDialog::previewRequested, this, &FusionController::runPreview);
+    connect(dialog, &ui::FuseDialog::fuseRequested, this, &FusionController::runFuse);
     connect(dialog, &ui::FuseDialog::gridRequested, this, &FusionController::runGrid);
     connect(dialog, &ui::FuseDialog::cancelRequested, m_job, &BackgroundJob::cancel);
-    connectJob();
-}
-
-void FusionController::connectJob() {
-    connect(m_job, &BackgroundJob::progress, this, [this](long long done, long long total) {
-        if (m_dialog)
-            m_dialog->showProgress(static_cast<int>(done), static_cast<int>(total));
-    });
-    connect(m_job, &BackgroundJob::failed, this, [this](const QString& message) {
-        if (!m_dialog)
-            return;
-        m_dialog->setIdle();
-        m_dialog->showError(message);
-    });
-    connect(m_job, &BackgroundJob::cancelled, this, [this] {
-        if (!m_dialog)
-            return;
-        m_dialog->setIdle();
-        m_dialog->showMessage(tr("Cancelled; nothing was written."));
-    });
-    connect(m_job, &BackgroundJob::succeeded, this, [this] {
-        if (m_dialog)
-            m_dialog->setIdle();
-    });
+    showJobIn(m_job, dialog);
 }
 
 ui::FuseSource FusionController::sourceFor(const storage::AdapterRecord& record) {
@@ -130,8 +118,87 @@ void FusionController::runPreview(const ui::FuseSettings& settings) {
         m_dialog->setBusy(tr("Fusing in memory to measure the error…"));
 }
 
-ui::GridOutcome FusionController::gridSearch(const QList<ui::FuseSource>& sources, const ui::GridSettings& settings,
-                                             const BackgroundJob::Progress& progress) {
+namespace {
+// The sources as the shared fusion code takes them: stored versions re-read (and their files
+// verified) through this thread's connection.
+std::vector<ResolvedAdapter> resolve(storage::Store& store, const QList<ui::FuseSource>& sources, const QVector<double>& weights) {
+    std::vector<ResolvedAdapter> resolved;
+    for (int i = 0; i < sources.size(); ++i) {
+        ResolvedAdapter r;
+        r.path = sources[i].path.toStdString();
+        r.weight = i < weights.size() ? weights[i] : 1.0;
+        r.label = sources[i].label.toStdString();
+        if (sources[i].adapterId > 0) {
+            r.record = store.adapters().require(sources[i].adapterId);
+            r.path = r.record->path;
+            r.label = r.record->task + "@v" + std::to_string(r.record->version);
+            storage::AdapterRepository::verifyFiles(*r.record);
+        }
+        resolved.push_back(std::move(r));
+    }
+    return resolved;
+}
+} // namespace
+
+FusionController::Fused FusionController::fuseAndRegister(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                                          const ui::FuseSettings& settings, const BackgroundJob::Progress& progress) {
+    storage::Store store(databasePath.toStdString()); // this thread's own connection
+    const std::vector<ResolvedAdapter> resolved = resolve(store, sources, settings.weights);
+    ef::FusionPlan plan = planFor(sources, settings);
+    plan.weights = fusionWeights(resolved);
+    plan.baseFingerprints = baseFingerprints(resolved);
+    const std::vector<ef::AdapterFactors> adapters = readFusionSources(resolved);
+    const ef::FusionResult result = ef::fuse(plan, adapters, [&progress](int done, int total) { return progress(done, total); });
+
+    // Written beside the store, then copied into it by the registration; removed either way.
+    const std::filesystem::path staging = std::filesystem::path(databasePath.toStdString()).parent_path() / "fusion-staging"
+                                          / QUuid::createUuid().toString(QUuid::WithoutBraces).toStdString();
+    struct RemoveStaging {
+        std::filesystem::path dir;
+        ~RemoveStaging() {
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+            std::filesystem::remove(dir.parent_path(), ec); // only when empty
+        }
+    } cleanup{staging};
+    ef::writeFusedAdapter(result, plan, fusionSourceRecords(resolved), staging);
+    FusionRegistration registration;
+    if (!settings.task.isEmpty())
+        registration.task = settings.task.toStdString();
+    registration.name = settings.outputName.toStdString();
+    const storage::AdapterRecord version = registerFusedAdapter(store, staging, plan, result, resolved, registration);
+    Fused fused;
+    fused.adapterId = version.id;
+    fused.summary = tr("Fused %1 versions by %2 into %3 (%4 v%5): rank %6, relative error %7")
+                        .arg(sources.size())
+                        .arg(settings.method)
+                        .arg(QString::fromStdString(version.name), QString::fromStdString(version.task))
+                        .arg(version.version)
+                        .arg(result.report.rank)
+                        .arg(result.report.relativeError, 0, 'g', 4);
+    return fused;
+}
+
+void FusionController::runFuse(const ui::FuseSettings& settings) {
+    const QList<ui::FuseSource> sources = m_dialog->sources();
+    QPointer<ui::FuseDialog> dialog = m_dialog;
+    QPointer<FusionController> self(this);
+    const QString databasePath = m_databasePath;
+    const bool started = m_job->start([=](const BackgroundJob::Progress& progress) -> std::function<void()> {
+        const Fused fused = fuseAndRegister(databasePath, sources, settings, progress);
+        return [self, dialog, fused] {
+            if (dialog)
+                dialog->showMessage(fused.summary);
+            if (self)
+                Q_EMIT self->fused(fused.adapterId, fused.summary);
+        };
+    });
+    if (started)
+        m_dialog->setBusy(tr("Fusing and registering the new version…"));
+}
+
+ui::GridOutcome FusionController::gridSearch(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                             const ui::GridSettings& settings, const BackgroundJob::Progress& progress) {
     ef::GridRequest request;
     request.modelPath = modelDirOf(sources).toStdString();
     if (settings.axes.size() != sources.size())
@@ -153,19 +220,25 @@ ui::GridOutcome FusionController::gridSearch(const QList<ui::FuseSource>& source
         outcome.scores << p.score.value;
     }
     outcome.best = result.points.empty() ? -1 : static_cast<int>(result.best);
+    // Kept with the stored versions that took part, as `rslora fuse --grid` keeps them.
+    storage::Store store(databasePath.toStdString());
+    outcome.recorded = storeGridEvaluations(store, result, resolve(store, sources, {}));
     return outcome;
 }
 
 void FusionController::runGrid(const ui::GridSettings& settings) {
     const QList<ui::FuseSource> sources = m_dialog->sources();
     QPointer<ui::FuseDialog> dialog = m_dialog;
-    const bool started = m_job->start([sources, settings, dialog](const BackgroundJob::Progress& progress) -> std::function<void()> {
-        ui::GridOutcome outcome = gridSearch(sources, settings, progress);
+    const QString databasePath = m_databasePath;
+    const bool started = m_job->start([sources, settings, dialog, databasePath](const BackgroundJob::Progress& progress) -> std::function<void()> {
+        ui::GridOutcome outcome = gridSearch(databasePath, sources, settings, progress);
         return [dialog, outcome] {
             if (!dialog)
                 return;
             dialog->grid()->showOutcome(outcome);
-            dialog->showMessage(tr("Grid search done: %n points scored.", nullptr, static_cast<int>(outcome.scores.size())));
+            dialog->showMessage(tr("Grid search done: %1 points scored; the result is kept as evaluations of %2 stored version(s).")
+                                    .arg(outcome.scores.size())
+                                    .arg(outcome.recorded));
         };
     });
     if (started)

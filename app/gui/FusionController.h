@@ -44,9 +44,20 @@ public:
     // Reads the sources and fuses them in memory: the error report the preview shows.
     static ui::FusePreview preview(const QList<ui::FuseSource>& sources, const ui::FuseSettings& settings,
                                    const BackgroundJob::Progress& progress);
+    // What a fusion left: the new version and what to say about it.
+    struct Fused {
+        qint64 adapterId = 0;
+        QString summary;
+    };
+    // Fuses the stored versions (re-read from the store at `databasePath` on this thread), writes the
+    // fused folder and registers it as a new version with merged-from edges. A failure or a cancel
+    // leaves no folder and no version behind.
+    static Fused fuseAndRegister(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                 const ui::FuseSettings& settings, const BackgroundJob::Progress& progress);
     // Grid search over the sources' weights on validation data (the base loaded once).
-    static ui::GridOutcome gridSearch(const QList<ui::FuseSource>& sources, const ui::GridSettings& settings,
-                                      const BackgroundJob::Progress& progress);
+    // The evaluations are stored with the versions that took part.
+    static ui::GridOutcome gridSearch(const QString& databasePath, const QList<ui::FuseSource>& sources,
+                                      const ui::GridSettings& settings, const BackgroundJob::Progress& progress);
 
 Q_SIGNALS:
     // A new version was registered (after the dialog showed it).
@@ -54,8 +65,8 @@ Q_SIGNALS:
 
 private:
     void runPreview(const ui::FuseSettings& settings);
+    void runFuse(const ui::FuseSettings& settings);
     void runGrid(const ui::GridSettings& settings);
-    void connectJob();
 
     QPointer<ui::FuseDialog> m_dialog;
     QString m_databasePath;

@@ -2,6 +2,7 @@
 
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/FusionController.h"
+#include "app/gui/MergeExportController.h"
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
@@ -10,6 +11,7 @@
 #include "ui/AdaptersBrowser.h"
 #include "ui/ChartsPanel.h"
 #include "ui/DataSection.h"
+#include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
 #include "ui/GridSearchPanel.h"
 #include "ui/LineageView.h"
@@ -446,13 +448,34 @@ bool Workbench::prepareShowcase(int steps, QString* error) {
 
 void Workbench::connectMergeActions() {
     connect(m_adapters, &ui::AdaptersBrowser::fuseRequested, this, [this](const QList<qint64>& ids) { openFuseDialog(ids); });
+    connect(m_adapters, &ui::AdaptersBrowser::exportMergedRequested, this, [this](const QList<qint64>& ids) { openExportMergedDialog(ids); });
 }
 
-ui::FuseDialog* Workbench::openFuseDialog(const QList<qint64>& adapterIds) {
+QList<ui::FuseSource> Workbench::sourcesOf(const QList<qint64>& adapterIds) const {
     QList<ui::FuseSource> sources;
     for (qint64 id : adapterIds)
         if (const storage::AdapterRecord* a = m_adapters->adapterRecord(id))
             sources << FusionController::sourceFor(*a);
+    return sources;
+}
+
+ui::ExportMergedDialog* Workbench::openExportMergedDialog(const QList<qint64>& adapterIds) {
+    const QList<ui::FuseSource> sources = sourcesOf(adapterIds);
+    if (sources.isEmpty())
+        return nullptr;
+    auto* dialog = new ui::ExportMergedDialog(sources, m_window.get());
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    auto* controller = new MergeExportController(dialog, m_databasePath, dialog);
+    connect(controller, &MergeExportController::exported, this, [this](const QString& summary) {
+        m_adapters->refresh();
+        m_window->statusBar()->showMessage(summary, 15000);
+    });
+    dialog->open();
+    return dialog;
+}
+
+ui::FuseDialog* Workbench::openFuseDialog(const QList<qint64>& adapterIds) {
+    const QList<ui::FuseSource> sources = sourcesOf(adapterIds);
     if (sources.size() < 2)
         return nullptr;
     auto* dialog = new ui::FuseDialog(sources, m_window.get());
@@ -524,10 +547,31 @@ bool Workbench::saveMergeScreenshots(const QString& dir, QString* error) {
         controller->job()->waitForFinished();
     if (!grab(fuse, "fuse-grid"))
         return false;
+    // Fused for real, so that the lineage shows a merged-from version.
+    qint64 fusedId = 0;
+    if (controller) {
+        connect(controller, &FusionController::fused, this, [&fusedId](qint64 id) { fusedId = id; });
+        fuse->tabs()->setCurrentIndex(0);
+        fuse->fuseButton()->click();
+        controller->job()->waitForFinished();
+    }
     fuse->close();
 
+    ui::ExportMergedDialog* merge = openExportMergedDialog(pair);
+    if (merge) {
+        merge->setOutDir(QDir(dir).filePath("merged-model"));
+        QDir(QDir(dir).filePath("merged-model")).removeRecursively();
+        merge->setWeights({0.6, 0.4});
+        merge->exportButton()->click();
+        if (auto* mc = merge->findChild<MergeExportController*>())
+            mc->job()->waitForFinished();
+        if (!grab(merge, "export-merged"))
+            return false;
+        merge->close();
+    }
+
     m_window->views()->setCurrentWidget(m_adapters);
-    m_adapters->selectAdapter(second.adapterId);
+    m_adapters->selectAdapter(fusedId > 0 ? fusedId : second.adapterId);
     m_adapters->sideTabs()->setCurrentWidget(m_adapters->lineage());
     return grab(m_window.get(), "adapters-lineage");
 }

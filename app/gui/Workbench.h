@@ -21,6 +21,7 @@ namespace rslora::ui {
 class AdaptersBrowser;
 class ExportMergedDialog;
 class FuseDialog;
+struct FuseSource;
 class MainWindow;
 class RunForm;
 class RunsBrowser;
@@ -82,6 +83,7 @@ public:
 
 private:
     void connectMergeActions();
+    QList<ui::FuseSource> sourcesOf(const QList<qint64>& adapterIds) const;
     // Trains `config` through the run controller and waits for its end (the showcase only).
     bool runToEnd(const engine::TrainConfig& config, const QString& name, JobOutcome* outcome, QString* error);
     // The merge screens for --screenshots: a second demo version, the lineage, the dialogs.

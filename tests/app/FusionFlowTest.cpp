@@ -3,10 +3,14 @@
 // same plan, cancelling that leaves nothing behind, and the Adapters view refreshed on the new version.
 #include "app/gui/BackgroundJob.h"
 #include "app/gui/FusionController.h"
+#include "app/gui/MergeExportController.h"
 
 #include "common/Error.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/Fusion.h"
+#include "common/Sha256.h"
+#include "storage/Store.h"
+#include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
 
 #include <torch/torch.h>
@@ -14,6 +18,8 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
@@ -31,15 +37,17 @@ using namespace rslora;
 namespace ef = rslora::engine::fusion;
 
 namespace {
-// A random PEFT adapter of rank r over two projections of a 12×10 layer, written to `dir`.
-ui::FuseSource writeAdapter(const QString& dir, int64_t r, int seed, const std::string& base = "/models/base") {
+// A random PEFT adapter of rank r over two projections of a layer of `width` × `width` (v_proj
+// `width` × `kv`), written to `dir`.
+ui::FuseSource writeAdapter(const QString& dir, int64_t r, int seed, const std::string& base = "/models/base",
+                            int64_t width = 12, int64_t kv = 12) {
     torch::manual_seed(seed);
     ef::AdapterFactors a;
     for (const char* name : {"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj"}) {
         ef::ModuleFactors m;
         m.module = name;
-        m.A = torch::randn({r, 10});
-        m.B = torch::randn({12, r});
+        m.A = torch::randn({r, width}) * 0.01;
+        m.B = torch::randn({std::string(name).find("v_proj") != std::string::npos ? kv : width, r});
         m.scale = 0.5;
         a.modules.push_back(m);
     }
@@ -50,6 +58,24 @@ ui::FuseSource writeAdapter(const QString& dir, int64_t r, int seed, const std::
     s.baseModel = QString::fromStdString(base);
     s.rank = r;
     return s;
+}
+
+// The adapter stored as a version of `task` (its files hashed as the store checks them).
+ui::FuseSource storeAdapter(storage::Store& store, const ui::FuseSource& folder, const std::string& task,
+                            const std::string& fingerprint = "feedface") {
+    storage::NewAdapter n;
+    n.task = task;
+    n.variant = "rslora";
+    n.stage = "sft";
+    n.rank = folder.rank;
+    n.path = folder.path.toStdString();
+    n.sha256 = Sha256::directoryHex(n.path);
+    n.baseModel = {folder.baseModel.toStdString(), fingerprint};
+    return app::FusionController::sourceFor(store.adapters().create(n));
+}
+
+QStringList leftovers(const QString& dir) {
+    return QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
 }
 
 // Runs what the dialog asks through its controller and waits for the job's end.
@@ -174,6 +200,159 @@ private Q_SLOTS:
         runAndWait(controller, dialog.previewButton());
         QVERIFY2(dialog.messageLabel()->text().contains("adapter 2 (b)"), qPrintable(dialog.messageLabel()->text()));
         QVERIFY2(dialog.messageLabel()->text().contains("different base models"), qPrintable(dialog.messageLabel()->text()));
+    }
+
+    void fuseRegistersAVersionWithLineage() {
+        QTemporaryDir dir;
+        const QString db = dir.filePath("store/w.sqlite");
+        QDir().mkpath(dir.filePath("store"));
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            sources << storeAdapter(store, writeAdapter(dir.filePath("medical"), 4, 1), "medical")
+                    << storeAdapter(store, writeAdapter(dir.filePath("legal"), 2, 2), "legal");
+        }
+        ui::FuseDialog dialog(sources);
+        app::FusionController controller(&dialog, db);
+        QSignalSpy fused(&controller, &app::FusionController::fused);
+        dialog.setMethod("exact");
+        dialog.weightBox(0)->setValue(0.75);
+        dialog.weightBox(1)->setValue(-0.5);
+        dialog.outputNameEdit()->setText("medical_minus_legal");
+        runAndWait(controller, dialog.fuseButton());
+        QCOMPARE(fused.count(), 1);
+        const qint64 id = fused.at(0).at(0).toLongLong();
+        storage::Store store(db.toStdString());
+        const storage::AdapterRecord v = store.adapters().require(id);
+        QCOMPARE(v.task, std::string("fused"));
+        QCOMPARE(v.name, std::string("medical_minus_legal"));
+        auto parents = store.lineage().parents(id);
+        QCOMPARE(int(parents.size()), 2);
+        for (const auto& e : parents) {
+            QCOMPARE(e.kind, storage::LineageKind::MergedFrom);
+            QCOMPARE(e.method, std::string("exact"));
+            QCOMPARE(*e.weight, e.parentId == sources[0].adapterId ? 0.75 : -0.5);
+        }
+        // The stored folder is the exact sum: rank 4 + 2.
+        const ef::AdapterFactors fusedFactors = ef::readAdapterFactors(v.path);
+        QCOMPARE(fusedFactors.maxRank(), int64_t(6));
+        QVERIFY2(leftovers(dir.filePath("store/fusion-staging")).isEmpty(), "no staging folder left");
+    }
+
+    void cancelledFuseLeavesNothing() {
+        QTemporaryDir dir;
+        const QString db = dir.filePath("store/w.sqlite");
+        QDir().mkpath(dir.filePath("store"));
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            sources << storeAdapter(store, writeAdapter(dir.filePath("a"), 4, 1), "a")
+                    << storeAdapter(store, writeAdapter(dir.filePath("b"), 4, 2), "b");
+        }
+        ui::FuseSettings settings;
+        settings.method = "svd";
+        settings.weights = {1.0, 1.0};
+        int calls = 0;
+        try {
+            app::FusionController::fuseAndRegister(db, sources, settings, [&](long long, long long) { return ++calls < 2; });
+            QFAIL("a cancelled fusion returned");
+        } catch (const Error&) {
+        }
+        QVERIFY(calls >= 2);
+        storage::Store store(db.toStdString());
+        QCOMPARE(int(store.adapters().tasks().size()), 2); // no "fused" task
+        QVERIFY(!QDir(dir.filePath("store/fusion-staging")).exists() || leftovers(dir.filePath("store/fusion-staging")).isEmpty());
+    }
+
+    void exportMergedModelAndCancel() {
+        const QString model = qEnvironmentVariable("RSLORA_RESOURCES") + "/demo/model";
+        if (!QFile::exists(model + "/config.json"))
+            QFAIL(qPrintable("the demo model is missing: " + model));
+        QTemporaryDir dir;
+        const QString db = dir.filePath("w.sqlite");
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            // q_proj 192×192 and v_proj 64×192, as in the demo model; no fingerprint recorded.
+            sources << storeAdapter(store, writeAdapter(dir.filePath("a"), 4, 1, model.toStdString(), 192, 64), "facts", "");
+        }
+        ui::MergeExportSettings settings;
+        settings.modelDir = model;
+        settings.weights = {1.0};
+        settings.dtype = "float32";
+        settings.outDir = dir.filePath("out/merged");
+        QDir().mkpath(dir.filePath("out"));
+
+        // Cancelled after the first tensors: no folder, nothing beside it, nothing recorded.
+        try {
+            app::MergeExportController::exportAndRecord(db, sources, settings, [](long long done, long long) { return done < 3; });
+            QFAIL("a cancelled export returned");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("cancel", Qt::CaseInsensitive), e.what());
+        }
+        QVERIFY(!QFile::exists(settings.outDir));
+        QVERIFY2(leftovers(dir.filePath("out")).isEmpty(), qPrintable(leftovers(dir.filePath("out")).join(", ")));
+        {
+            storage::Store store(db.toStdString());
+            QVERIFY(store.artifacts().forAdapter(sources[0].adapterId).empty());
+        }
+
+        // Through the dialog: written, recorded as a merged artifact of the version, offered to open.
+        ui::ExportMergedDialog dialog(sources);
+        app::MergeExportController controller(&dialog, db);
+        dialog.setOutDir(settings.outDir);
+        dialog.setDtype("bfloat16");
+        dialog.setWeights({0.5});
+        QSignalSpy exported(&controller, &app::MergeExportController::exported);
+        dialog.exportButton()->click();
+        QVERIFY(controller.job()->running());
+        controller.job()->waitForFinished();
+        QVERIFY2(exported.count() == 1, qPrintable(dialog.messageLabel()->text()));
+        QVERIFY(QFile::exists(settings.outDir + "/config.json"));
+        QVERIFY(QFile::exists(settings.outDir + "/model.safetensors"));
+        QVERIFY(QFile::exists(settings.outDir + "/tokenizer.json"));
+        QCOMPARE(dialog.doneFolder(), settings.outDir);
+        QVERIFY(!dialog.openButton()->isHidden());
+        QCOMPARE(dialog.progressBar()->value(), dialog.progressBar()->maximum());
+        storage::Store store(db.toStdString());
+        const auto artifacts = store.artifacts().forAdapter(sources[0].adapterId);
+        QCOMPARE(int(artifacts.size()), 1);
+        QCOMPARE(artifacts[0].kind, std::string("merged"));
+        // Exporting onto the folder again is refused by the engine, shown in the dialog.
+        dialog.exportButton()->click();
+        controller.job()->waitForFinished();
+        QVERIFY2(dialog.messageLabel()->text().contains("merged"), qPrintable(dialog.messageLabel()->text()));
+    }
+
+    void gridSearchIsStoredWithTheVersions() {
+        const QString resources = qEnvironmentVariable("RSLORA_RESOURCES");
+        const QString model = resources + "/demo/model";
+        const QString data = resources + "/demo/data/facts_val.jsonl";
+        if (!QFile::exists(model + "/config.json") || !QFile::exists(data))
+            QFAIL(qPrintable("the demo model or data is missing under " + resources));
+        QTemporaryDir dir;
+        const QString db = dir.filePath("w.sqlite");
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            sources << storeAdapter(store, writeAdapter(dir.filePath("a"), 2, 1, model.toStdString(), 192, 64), "a", "")
+                    << storeAdapter(store, writeAdapter(dir.filePath("b"), 2, 2, model.toStdString(), 192, 64), "b", "");
+        }
+        ui::GridSettings grid;
+        grid.axes = {{0.0, 1.0, 1.0}, {0.5, 0.5, 0.25}};
+        grid.dataFile = data;
+        grid.metric = "loss";
+        const ui::GridOutcome outcome = app::FusionController::gridSearch(db, sources, grid, [](long long, long long) { return true; });
+        QCOMPARE(outcome.scores.size(), 2);
+        QCOMPARE(outcome.weights[1], QVector<double>({1.0, 0.5}));
+        QVERIFY(outcome.best == 0 || outcome.best == 1);
+        QVERIFY(outcome.scores[outcome.best] <= outcome.scores[1 - outcome.best]);
+        QCOMPARE(outcome.recorded, 2);
+        storage::Store store(db.toStdString());
+        const auto evals = store.evaluations().forAdapter(sources[0].adapterId);
+        QCOMPARE(int(evals.size()), 1);
+        QVERIFY2(QString::fromStdString(evals[0].metric).startsWith("fusion_grid/loss"), evals[0].metric.c_str());
+        QCOMPARE(evals[0].value, outcome.scores[outcome.best]);
     }
 
     void gridWithoutBaseModelSaysWhich() {

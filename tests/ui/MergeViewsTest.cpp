@@ -1,6 +1,7 @@
 // The merge views on their own: the lineage graph of a store with a fused version (nodes, edges,
 // layers, clicking selects the version in the Adapters view), the Fuse… dialog's fields per method
 // and the values it hands out, the grid-search tab's heat map and best point, Export merged model….
+#include "ui/AdapterTreeModel.h"
 #include "ui/AdaptersBrowser.h"
 #include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
@@ -75,6 +76,13 @@ private Q_SLOTS:
         browser.resize(1200, 700);
         browser.show();
         browser.setStore(&store);
+        // Each version is listed once, under its own task (the graphs also hold other tasks' parents).
+        QCOMPARE(browser.model()->rowCount(), 3);
+        for (int t = 0; t < 3; ++t) {
+            const QModelIndex task = browser.model()->index(t, 0);
+            const int expected = task.data(ui::AdapterTreeModel::TaskRole).toString() == "medical" ? 2 : 1;
+            QCOMPARE(browser.model()->rowCount(task), expected);
+        }
         browser.selectAdapter(fused.id);
         browser.sideTabs()->setCurrentWidget(browser.lineage());
         QApplication::processEvents();
