@@ -153,7 +153,11 @@ void registerFuseCommand(CLI::App& app)
     cmd->add_option("--name", o->name, "Name of the stored version (default: <task>_<method>_v<N>_<date>)");
     cmd->add_option("--notes", o->notes, "Notes kept with the stored version");
     cmd->add_flag("--no-store", o->noStore, "Write the folder only: no store (adapters must then be folders)");
-    cmd->callback([o] { fuseOnce(*o); });
+    auto grid = addFuseGridOptions(cmd);
+    cmd->callback([o, grid] {
+        if (!grid())
+            fuseOnce(*o);
+    });
 }
 
 } // namespace rslora::cli
