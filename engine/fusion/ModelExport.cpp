@@ -141,7 +141,7 @@ models::Dtype baseDtype(const nlohmann::ordered_json& config, const models::Weig
     return best;
 }
 
-// Appends the bytes of one planned tensor to the shard and returns whether an adapter changed it.
+// Appends the bytes of one planned tensor to the shard, then gives its pages of the base back.
 void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
     const models::TensorInfo& info = *t.info;
     const models::MappedFile& mapping = *t.file->mapping();
