@@ -203,7 +203,7 @@ void registerGateCommands(CLI::App& app)
     train->add_option("--data", t->data, "Training JSONL of the tasks (repeat: the rows are mixed)")->required();
     train->add_option("--out", t->out, "The gate folder to write (must not exist)")->required();
     train->add_option("--steps", t->train.steps, "Optimizer steps (default 200)");
-    train->add_option("--lr", t->train.lr, "AdamW learning rate (default 0.05)");
+    train->add_option("--lr", t->train.lr, "AdamW learning rate (default 0.005)");
     train->add_option("--seed", t->train.seed, "Seed of the batch order and the hidden layer (default 0)");
     train->add_option("--hidden", t->train.hidden, "Width of a tanh hidden layer (default 0: a linear gate)");
     train->add_option("--weight-decay", t->train.weightDecay, "AdamW weight decay (default 0)");

@@ -42,7 +42,7 @@ struct GateAdapter {
 struct GateTrainOptions {
     int hidden = 0;        // 0: linear gate; > 0: one tanh hidden layer of this width
     int steps = 200;
-    double lr = 0.05;
+    double lr = 0.005;
     double weightDecay = 0.0;
     int batchSize = 8;
     int maxSeqLen = 512;
