@@ -5,6 +5,7 @@
 #include "engine/fusion/ModelExport.h"
 
 #include "common/AtomicFile.h"
+#include "common/Log.h"
 #include "engine/fusion/ShardPlanner.h"
 #include "models/ModelConfig.h"
 #include "models/ModelFingerprint.h"
@@ -27,6 +28,15 @@ namespace rslora::engine::fusion {
 namespace fs = std::filesystem;
 
 namespace {
+
+// "org/model", "/models/model/" → "model".
+std::string lastPathComponent(std::string path)
+{
+    while (path.size() > 1 && path.back() == '/')
+        path.pop_back();
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
 
 struct DtypeRow {
     MergeDtype dtype;
@@ -232,6 +242,19 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
             throw Error("adapter '" + a.factors.label + "' was trained on another base model: its version records base "
                         "model fingerprint " + a.baseModelSha256.substr(0, 12) + ", but " + req.modelDir.string() +
                         " has " + fingerprint.substr(0, 12) + "; merge it into the model it was trained on");
+    }
+
+    // A folder outside the store names its base only by base_model_name_or_path: a different name is
+    // no proof of a different model (hub id vs local folder), so it is a warning, not a refusal.
+    for (const WeightedAdapter& a : req.adapters) {
+        if (!a.baseModelSha256.empty() || a.factors.baseModelNameOrPath.empty())
+            continue;
+        const std::string named = lastPathComponent(a.factors.baseModelNameOrPath);
+        const std::string model = lastPathComponent(fs::absolute(req.modelDir).string());
+        if (!named.empty() && named != model)
+            logWarning("adapter '" + (a.factors.label.empty() ? a.factors.dir.string() : a.factors.label) + "' names base model '"
+                       + a.factors.baseModelNameOrPath + "' (base_model_name_or_path), not '" + model
+                       + "'; its shapes fit, so it is merged: check that this is the model it was trained on");
     }
 
     // Every adapted module must exist in the base with the shape of its ΔW.

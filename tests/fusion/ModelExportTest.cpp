@@ -3,6 +3,7 @@
 // valid index, bfloat16 export rounds once, tokenizer files are copied byte for byte, every refusal
 // and a cancel leave nothing behind, and the base folder is never changed.
 #include "common/AtomicFile.h"
+#include "common/Log.h"
 #include "common/Error.h"
 #include "common/Paths.h"
 #include "common/Sha256.h"
@@ -254,6 +255,24 @@ private slots:
             QVERIFY2(std::string(e.what()).find("head-adapter") != std::string::npos, e.what());
         }
         QVERIFY(!fs::exists(tmp("qwen2-head")));
+    }
+
+    // A folder adapter naming another base model is merged when its shapes fit, with a warning.
+    void otherBaseNameWarns()
+    {
+        std::vector<std::string> warnings;
+        setLogCallback([&](LogLevel level, const std::string& m) {
+            if (level == LogLevel::Warning)
+                warnings.push_back(m);
+        });
+        exportMergedModel(request(fixtures() / "llama", {adapter("lora")}, tmp("llama-named")));
+        const size_t sameBase = warnings.size();
+        exportMergedModel(request(fixtures() / "qwen2", {adapter("lora")}, tmp("qwen2-named")));
+        setLogCallback({});
+        QCOMPARE(sameBase, size_t(0));
+        QCOMPARE(warnings.size(), size_t(1));
+        QVERIFY2(warnings[0].find("names base model 'llama'") != std::string::npos, warnings[0].c_str());
+        QVERIFY2(warnings[0].find("not 'qwen2'") != std::string::npos, warnings[0].c_str());
     }
 
     void shardsFormAValidIndex()
