@@ -36,6 +36,14 @@ int64_t AdapterFactors::maxRank() const
     return r;
 }
 
+std::string modelFolderName(const std::string& nameOrPath)
+{
+    fs::path p(nameOrPath);
+    if (p.filename().empty())
+        p = p.parent_path();
+    return p.filename().string();
+}
+
 AdapterFactors readAdapterFactors(const fs::path& dir)
 {
     const AdapterConfig config = readPeftAdapterConfig(dir);

@@ -36,6 +36,10 @@ struct AdapterFactors {
     int64_t maxRank() const;
 };
 
+// The model's folder name in a base_model_name_or_path or a path: "HuggingFaceTB/SmolLM2-135M" and
+// "/models/SmolLM2-135M/" both give "SmolLM2-135M" (how folders outside the store name their base).
+std::string modelFolderName(const std::string& nameOrPath);
+
 // Reads a PEFT LoRA folder (ours or PEFT's). Our random-subspace folders already hold the
 // materialized A and B, and spectral ones the rank-2r form against the original base, so the
 // safetensors alone describe the delta. Throws rslora::Error naming the file and tensor for: not a

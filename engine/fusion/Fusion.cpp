@@ -28,15 +28,6 @@ std::string number(double v)
     return s.str();
 }
 
-// "HuggingFaceTB/SmolLM2-135M" and "/models/SmolLM2-135M/" name the same model; the shapes check the rest.
-std::string modelFolderName(const std::string& ref)
-{
-    fs::path p(ref);
-    if (p.filename().empty())
-        p = p.parent_path();
-    return p.filename().string();
-}
-
 void checkSameBaseModel(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters)
 {
     const auto& fp = plan.baseFingerprints;

@@ -29,15 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "org/model", "/models/model/" → "model".
-std::string lastPathComponent(std::string path)
-{
-    while (path.size() > 1 && path.back() == '/')
-        path.pop_back();
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 struct DtypeRow {
     MergeDtype dtype;
     const char* name;
@@ -249,8 +240,8 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
     for (const WeightedAdapter& a : req.adapters) {
         if (!a.baseModelSha256.empty() || a.factors.baseModelNameOrPath.empty())
             continue;
-        const std::string named = lastPathComponent(a.factors.baseModelNameOrPath);
-        const std::string model = lastPathComponent(fs::absolute(req.modelDir).string());
+        const std::string named = modelFolderName(a.factors.baseModelNameOrPath);
+        const std::string model = modelFolderName(fs::absolute(req.modelDir).string());
         if (!named.empty() && named != model)
             logWarning("adapter '" + (a.factors.label.empty() ? a.factors.dir.string() : a.factors.label) + "' names base model '"
                        + a.factors.baseModelNameOrPath + "' (base_model_name_or_path), not '" + model
