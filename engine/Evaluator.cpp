@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/objectives/PreferenceScoring.h"
 #include "engine/TrainingRun.h"
@@ -149,8 +150,8 @@ static void forEachJsonLine(const std::string& text, const std::string& path,
         nlohmann::ordered_json j;
         try {
             j = nlohmann::ordered_json::parse(line);
-        } catch (const json::parse_error& e) {
-            throw Error(where + ": not valid JSON (" + e.what() + ")");
+        } catch (const json::exception& e) {
+            throw Error(where + ": not valid JSON (" + jsonErrorText(e) + ")");
         }
         visit(where, j);
     }

@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "engine/TrainConfig.h"
 #include "models/TensorIO.h"
 
@@ -132,78 +133,6 @@ void savePeftAdapter(AdapterSet& set, const std::string& adapterName, const Adap
     out.commit();
 }
 
-AdapterConfig readPeftAdapterConfig(const fs::path& dir, const std::string& adapterName)
-{
-    const fs::path configPath = dir / kPeftConfigFile;
-    if (!fs::exists(configPath))
-        throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftConfigFile) + " is missing");
-    json pc;
-    try {
-        pc = json::parse(readFile(configPath));
-    } catch (const json::parse_error& e) {
-        throw Error(configPath.string() + ": not valid JSON (" + e.what() + ")");
-    }
-    auto field = [&](const char* key) -> const json& {
-        static const json null;
-        auto it = pc.find(key);
-        return it == pc.end() ? null : *it;
-    };
-    if (field("peft_type").is_string() && field("peft_type").get<std::string>() != "LORA")
-        throw Error(configPath.string() + ": peft_type '" + field("peft_type").get<std::string>() + "' is not supported (expected 'LORA')");
-    if (field("use_dora").is_boolean() && field("use_dora").get<bool>())
-        throw Error(configPath.string() + ": DoRA adapters (use_dora: true) are not supported");
-    if (!field("r").is_number_integer() || !field("lora_alpha").is_number())
-        throw Error(configPath.string() + ": 'r' and 'lora_alpha' must be numbers");
-
-    AdapterConfig config;
-    config.name = adapterName;
-    config.rank = field("r").get<int>();
-    config.alpha = field("lora_alpha").get<double>();
-    config.scaling = field("use_rslora").is_boolean() && field("use_rslora").get<bool>() ? ScalingMode::AlphaOverSqrtR
-                                                                                         : ScalingMode::AlphaOverR;
-    if (field("rank_pattern").is_object())
-        for (auto it = field("rank_pattern").begin(); it != field("rank_pattern").end(); ++it)
-            config.rankPattern.emplace_back(it.key(), it.value().get<int>());
-    if (field("alpha_pattern").is_object())
-        for (auto it = field("alpha_pattern").begin(); it != field("alpha_pattern").end(); ++it)
-            config.alphaPattern.emplace_back(it.key(), it.value().get<double>());
-    if (field("lora_dropout").is_number())
-        config.dropout = field("lora_dropout").get<double>();
-    if (field("bias").is_string()) {
-        const auto b = field("bias").get<std::string>();
-        if (b == "lora_only")
-            config.bias = BiasMode::LoraOnly;
-        else if (b != "none")
-            throw Error(configPath.string() + ": bias '" + b + "' is not supported (expected 'none' or 'lora_only')");
-    }
-    if (field("target_modules").is_array())
-        config.targetModules = field("target_modules").get<std::vector<std::string>>();
-    else if (field("target_modules").is_string())
-        config.targetRegex = field("target_modules").get<std::string>();
-    if (field("layers_to_transform").is_array())
-        config.layersToTransform = field("layers_to_transform").get<std::vector<int>>();
-    else if (field("layers_to_transform").is_number_integer())
-        config.layersToTransform = {field("layers_to_transform").get<int>()};
-
-    return config;
-}
-
-std::optional<LoraKey> parseLoraKey(const std::string& key, const std::string& adapterName)
-{
-    std::string k = key;
-    if (k.rfind(kPeftKeyPrefix, 0) == 0)
-        k = k.substr(std::string(kPeftKeyPrefix).size());
-    for (const auto& [suffix, part] : {std::pair<std::string, LoraKey::Part>{"lora_A", LoraKey::Part::A}, {"lora_B", LoraKey::Part::B}}) {
-        for (const std::string& s : {suffix + ".weight", suffix + "." + adapterName + ".weight"}) {
-            if (k.size() > s.size() && k.compare(k.size() - s.size(), s.size(), s) == 0 && k[k.size() - s.size() - 1] == '.')
-                return LoraKey{k.substr(0, k.size() - s.size() - 1), part};
-        }
-    }
-    if (k.size() > 5 && k.compare(k.size() - 5, 5, ".bias") == 0)
-        return LoraKey{k.substr(0, k.size() - 5), LoraKey::Part::Bias};
-    return std::nullopt;
-}
-
 AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName)
 {
     const fs::path weightsPath = dir / kPeftWeightsFile;
@@ -213,8 +142,8 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     if (fs::exists(dir / kExtraConfigFile)) {
         try {
             extra = json::parse(readFile(dir / kExtraConfigFile));
-        } catch (const json::parse_error& e) {
-            throw Error((dir / kExtraConfigFile).string() + ": not valid JSON (" + e.what() + ")");
+        } catch (const json::exception& e) {
+            throw Error((dir / kExtraConfigFile).string() + ": not valid JSON (" + jsonErrorText(e) + ")");
         }
     }
     const bool subspace = extra.is_object() && extra.contains("adapter")

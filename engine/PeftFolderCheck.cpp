@@ -3,7 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
-#include "engine/PeftAdapterIO.h"
+#include "engine/PeftConfigFile.h"
 #include "models/ModelConfig.h"
 #include "models/ModuleShapes.h"
 #include "models/SafeTensorsFile.h"
@@ -39,33 +39,20 @@ PeftFolderFacts checkPeftFolder(const fs::path& dir, const std::optional<fs::pat
         throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + kPeftConfigFile + " is missing");
     if (!fs::is_regular_file(weightsPath))
         throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + kPeftWeightsFile + " is missing");
-    json cfg;
-    try {
-        cfg = json::parse(readFile(configPath));
-    } catch (const json::exception& e) {
-        throw Error(configPath.string() + ": not valid JSON (" + e.what() + ")");
-    }
-    if (!cfg.is_object())
-        throw Error(configPath.string() + ": expected a JSON object");
-    const std::string type = cfg.value("peft_type", "LORA");
-    if (type != "LORA")
-        throw Error(configPath.string() + ": peft_type is '" + type + "'; only LoRA adapters can be registered");
+    // The same reading (and the same messages) as loading the folder later.
+    const std::string text = readFile(configPath);
+    const AdapterConfig config = parsePeftAdapterConfig(text, configPath.string());
     PeftFolderFacts f;
-    try {
-        f.rank = cfg.value("r", int64_t(0));
-        f.alpha = cfg.value("lora_alpha", 0.0);
-        f.rsLora = cfg.value("use_rslora", false);
-        f.baseModelNameOrPath = cfg.value("base_model_name_or_path", std::string());
-        if (cfg.contains("target_modules") && cfg["target_modules"].is_array())
-            for (const auto& t : cfg["target_modules"])
-                f.targets.push_back(t.get<std::string>());
-        else if (cfg.contains("target_modules") && cfg["target_modules"].is_string())
-            f.targets.push_back(cfg["target_modules"].get<std::string>());
-    } catch (const json::exception& e) {
-        throw Error(configPath.string() + ": a field has the wrong type (" + e.what() + ")");
-    }
-    if (f.rank <= 0)
-        throw Error(configPath.string() + ": \"r\" must be a positive integer, found " + cfg.value("r", json()).dump());
+    f.rank = config.rank;
+    f.alpha = config.alpha;
+    f.rsLora = config.scaling == ScalingMode::AlphaOverSqrtR;
+    const json cfg = json::parse(text);
+    if (!config.targetRegex.empty())
+        f.targets.push_back(config.targetRegex);
+    else if (cfg.contains("target_modules") && !cfg["target_modules"].is_null())
+        f.targets = config.targetModules; // absent: the modules found in the weights (below)
+    if (cfg.contains("base_model_name_or_path") && cfg["base_model_name_or_path"].is_string())
+        f.baseModelNameOrPath = cfg["base_model_name_or_path"].get<std::string>();
 
     std::map<std::string, models::ModuleShape> shapes;
     if (modelDir) {

@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
 
@@ -383,8 +384,8 @@ TrainConfig TrainConfig::load(const std::string& path)
     } else {
         try {
             j = json::parse(text);
-        } catch (const json::parse_error& e) {
-            throw Error(path + ": not valid JSON (" + e.what() + ")");
+        } catch (const json::exception& e) {
+            throw Error(path + ": not valid JSON (" + jsonErrorText(e) + ")");
         }
     }
     try {

@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 
 #include <nlohmann/json.hpp>
 
@@ -30,8 +31,8 @@ std::vector<TrainExample> loadTokenizedJsonl(const std::string& path)
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(l);
-        } catch (const nlohmann::json::parse_error& e) {
-            throw Error(where + ": not valid JSON (" + e.what() + ")");
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(where + ": not valid JSON (" + jsonErrorText(e) + ")");
         }
         if (!j.is_object() || !j.contains("input_ids") || !j["input_ids"].is_array())
             throw Error(where + ": expected an object with an \"input_ids\" list (pre-tokenized data); "

@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "common/Log.h"
 #include "engine/AllocatorTuning.h"
 #include "engine/LrSchedule.h"
@@ -570,8 +571,8 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
     json info;
     try {
         info = json::parse(readFile(infoPath));
-    } catch (const json::parse_error& e) {
-        throw Error(infoPath.string() + ": not valid JSON (" + e.what() + ")");
+    } catch (const json::exception& e) {
+        throw Error(infoPath.string() + ": not valid JSON (" + jsonErrorText(e) + ")");
     }
     if (info.value("magic", "") != kCheckpointMagic)
         throw Error(infoPath.string() + ": not an rslora checkpoint (magic '" + info.value("magic", "") + "')");

@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 
 #include <set>
 #include <vector>
@@ -32,7 +33,7 @@ nlohmann::json parseJsonStrict(const std::string& text, const std::string& fileN
     } catch (const DuplicateKey& d) {
         throw Error(fileName + ": duplicate key '" + d.key + "'");
     } catch (const json::exception& e) {
-        throw Error(fileName + ": expected valid JSON: " + e.what());
+        throw Error(fileName + ": expected valid JSON: " + jsonErrorText(e));
     }
 }
 

@@ -2,6 +2,7 @@
 #include "models/data/JsonlReader.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 
 #include <fstream>
 #include <sstream>
@@ -30,7 +31,7 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
             onRecord(r);
             ++count;
         } catch (const nlohmann::json::exception& e) {
-            const std::string message = name + unit + std::to_string(line) + ": invalid JSON: " + e.what();
+            const std::string message = name + unit + std::to_string(line) + ": invalid JSON: " + jsonErrorText(e);
             if (policy == MalformedLinePolicy::Fail)
                 throw Error(message, "fix the line or choose to skip malformed lines");
             onMalformed(line, message);
@@ -53,8 +54,8 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
         nlohmann::ordered_json all;
         try {
             all = nlohmann::ordered_json::parse(ss.str());
-        } catch (const nlohmann::json::parse_error& e) {
-            throw Error(name + ": invalid JSON array: " + e.what());
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(name + ": invalid JSON array: " + jsonErrorText(e));
         }
         unit = " element ";
         for (std::size_t i = 0; i < all.size(); ++i) {

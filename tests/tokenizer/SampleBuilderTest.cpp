@@ -259,6 +259,26 @@ private slots:
         QCOMPARE(d.stats.format, SampleFormat::Alpaca);
         QVERIFY(QString::fromStdString(d.stats.problems.at(0)).contains("line 2"));
         QVERIFY(QString::fromStdString(d.stats.summary()).contains("1 malformed lines skipped"));
+        // A number out of range is a malformed line like any other, and a JSON array file with one is
+        // refused with the file's name: the reason reads without the JSON library's ids.
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\", \"x\": 1e400}\n");
+        try {
+            SampleBuilder(t).loadSft(path.toStdString());
+            QFAIL("expected an error for line 1");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains("data.jsonl line 1: invalid JSON: number overflow") && !what.contains("json.exception"), e.what());
+        }
+        const QString array = dir.filePath("data.json");
+        write(array, "[{\"instruction\": \"a\", \"output\": \"b\", \"x\": -1e999}]");
+        try {
+            SampleBuilder(t).loadSft(array.toStdString());
+            QFAIL("expected an error for the array");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains("data.json: invalid JSON array: number overflow") && !what.contains("json.exception"), e.what());
+        }
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\"}\n{not json}\n\n{\"instruction\": \"c\", \"output\": \"d\"}\n");
         // A record of another format in the same file is an error on its line.
         write(path, "{\"text\": \"a\"}\n{\"instruction\": \"c\", \"output\": \"d\"}\n");
         try {

@@ -1,24 +1,14 @@
 // Fuzz target for the tokenizer.json loader (and, through it, the pre-tokenizer, BPE and decoder):
 // any input must load or fail with rslora::Error; any other exception or a crash is a bug.
-// Built for libFuzzer with -DRSLORA_FUZZ=ON (clang), or with FuzzDriver.cpp as a short CTest run.
-#include "common/Error.h"
-#include "common/Log.h"
+#include "FuzzGuard.h"
 #include "models/tokenizer/Tokenizer.h"
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const bool quiet = [] {
-        rslora::setLogCallback([](rslora::LogLevel, const std::string&) {});
-        return true;
-    }();
-    (void)quiet;
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    try {
+    return fuzz::guarded("the tokenizer.json loader", [&] {
         const auto tok = rslora::models::Tokenizer::fromJsonString(text, {}, "fuzz");
         static const char* samples[] = {"Hello, world!", " it's 1234567  x\n\n", "\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80",
                                         "<s>[INST] hi</s>", "\xFF\xFE bad bytes", ""};
@@ -29,11 +19,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         (void)tok.decode({0, 1, 2, -5, 1'000'000'000}, false);
         (void)tok.describe();
-    } catch (const rslora::Error&) {
-        // Rejected with a message: fine.
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "unexpected exception type escaped the loader: %s\n", e.what());
-        std::abort();
-    }
-    return 0;
+    });
 }

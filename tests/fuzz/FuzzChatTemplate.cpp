@@ -1,14 +1,11 @@
 // Fuzz target for the chat-template interpreter: model folders bring their own Jinja templates, so
 // any template text must parse and render or fail with rslora::Error, within the render limits.
-#include "common/Error.h"
+#include "FuzzGuard.h"
 #include "models/chat/JinjaTemplate.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -23,14 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     limits.maxLoopIterations = 100000;
     limits.maxSteps = 200000;
     limits.maxCallDepth = 50;
-    try {
+    return fuzz::guarded("the template engine", [&] {
         const rslora::models::jinja::Template t(std::string(reinterpret_cast<const char*>(data), size));
         (void)t.render(context, limits);
-    } catch (const rslora::Error&) {
-        // Rejected with a message (syntax error, raise_exception, limit): fine.
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "unexpected exception type escaped the template engine: %s\n", e.what());
-        std::abort();
-    }
-    return 0;
+    });
 }
