@@ -5,6 +5,8 @@
 #include "common/Error.h"
 #include "engine/Runtime.h"
 #include "engine/Trainer.h"
+#include "engine/objectives/DpoObjective.h"
+#include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 
 #include <nlohmann/json.hpp>
@@ -109,14 +111,12 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     const auto cfg = benchShape(shape);
     auto model = models::createCausalLM(cfg, 1);
     std::mt19937_64 rng(5);
-    std::vector<TrainExample> data;
-    for (int i = 0; i < o.batch * (o.steps + o.warmup); ++i) {
-        TrainExample e;
-        for (int t = 0; t < o.seq; ++t)
-            e.ids.push_back(int64_t(rng() % uint64_t(cfg.vocabSize)));
-        e.labels = e.ids;
-        data.push_back(std::move(e));
-    }
+    auto tokens = [&](int n) {
+        std::vector<int64_t> ids;
+        for (int t = 0; t < n; ++t)
+            ids.push_back(int64_t(rng() % uint64_t(cfg.vocabSize)));
+        return ids;
+    };
     TrainConfig tc;
     tc.adapter.targetModules = {"all-linear"};
     tc.adapter.rank = o.rank;
@@ -127,7 +127,26 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     tc.shuffle = false;
     tc.lossChunkTokens = 1024;
     tweak(tc);
-    Trainer trainer(tc, *model, std::move(data));
+    std::unique_ptr<objectives::Objective> objective;
+    if (tc.objective == TrainObjective::Dpo) {
+        // The same tokens as the SFT step: batch/2 pairs, each a prompt of seq/2 tokens and two
+        // responses of seq/2, so the step holds `batch` sequences of `seq` tokens.
+        tc.batchSize = std::max(1, o.batch / 2);
+        std::vector<models::PreferenceSample> pairs;
+        for (int i = 0; i < tc.batchSize * (o.steps + o.warmup); ++i)
+            pairs.push_back({tokens(o.seq / 2), tokens(o.seq - o.seq / 2), tokens(o.seq - o.seq / 2)});
+        objective = std::make_unique<objectives::DpoObjective>(tc, *model, std::move(pairs));
+    } else {
+        std::vector<TrainExample> data;
+        for (int i = 0; i < o.batch * (o.steps + o.warmup); ++i) {
+            TrainExample e;
+            e.ids = tokens(o.seq);
+            e.labels = e.ids;
+            data.push_back(std::move(e));
+        }
+        objective = std::make_unique<objectives::SftObjective>(tc, *model, std::move(data), std::vector<TrainExample>{});
+    }
+    Trainer trainer(tc, *model, std::move(objective));
     Timer timer;
     trainer.setObserver(&timer);
     const double t0 = now();
@@ -200,6 +219,9 @@ std::string runBenchmarks(const BenchOptions& o)
             cases.push_back({"lora+ 16", [](TrainConfig& c) { c.adapter.loraPlusRatio = 16; }});
             cases.push_back({"random subspace", [](TrainConfig& c) { c.adapter.parameterization = Parameterization::RandomSubspace; }});
             cases.push_back({"dropout 0.1", [](TrainConfig& c) { c.adapter.dropout = 0.1; }});
+            // Preference training on the same tokens per step (DPO against the base).
+            cases.push_back({"dpo cached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = true; }});
+            cases.push_back({"dpo uncached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = false; }});
         }
         double base = 0;
         for (const auto& [label, tweak] : cases) {
@@ -229,7 +251,8 @@ std::string runBenchmarks(const BenchOptions& o)
                 std::snprintf(line, sizeof line, "   %12.0f  %7.2fx  %9.0f", pyTok, r.tokensPerSecond / pyTok, pyRss);
                 text << line;
             } else if (label != "lora") {
-                std::snprintf(line, sizeof line, "   overhead %+.1f%%", 100.0 * (r.stepSeconds / base - 1.0));
+                std::snprintf(line, sizeof line, "   overhead %+.1f%% (%.2fx the lora step)", 100.0 * (r.stepSeconds / base - 1.0),
+                              r.stepSeconds / base);
                 text << line;
             }
             text << "\n";

@@ -21,9 +21,15 @@ json trainedPart(json j)
         j["model"].erase("device");
         j["model"].erase("threads");
     }
-    if (j.contains("training") && j["training"].is_object())
+    if (j.contains("training") && j["training"].is_object()) {
         for (const char* k : {"log_every", "eval_every", "save_every"})
             j["training"].erase(k);
+        // An SFT run ignores the preference options: configs written before they existed still match.
+        if (j["training"].value("objective", "sft") == "sft") {
+            j["training"].erase("objective");
+            j.erase("dpo");
+        }
+    }
     return j;
 }
 

@@ -43,6 +43,11 @@ const EnumEntry<LrSchedule> kSchedule[] = {{LrSchedule::Constant, "constant"},
                                            {LrSchedule::Linear, "linear"},
                                            {LrSchedule::Cosine, "cosine"}};
 const EnumEntry<TrainMode> kMode[] = {{TrainMode::Lora, "lora"}, {TrainMode::Full, "full"}};
+const EnumEntry<TrainObjective> kObjective[] = {{TrainObjective::Sft, "sft"}, {TrainObjective::Dpo, "dpo"}};
+const EnumEntry<DpoLossType> kDpoLoss[] = {{DpoLossType::Sigmoid, "sigmoid"},
+                                           {DpoLossType::Ipo, "ipo"},
+                                           {DpoLossType::Simpo, "simpo"}};
+const EnumEntry<DpoReference> kDpoReference[] = {{DpoReference::Base, "base"}, {DpoReference::Stack, "stack"}};
 
 template <typename E, size_t N>
 const char* enumName(const EnumEntry<E> (&table)[N], E v)
@@ -253,6 +258,7 @@ void visitFields(C& c, V& v)
     v("adapter", "stack_on", a.stackOn);
 
     v.en("training", "mode", kMode, c.mode);
+    v.en("training", "objective", kObjective, c.objective);
     v("training", "learning_rate", c.learningRate);
     v("training", "weight_decay", c.weightDecay);
     v("training", "beta1", c.beta1);
@@ -271,6 +277,13 @@ void visitFields(C& c, V& v)
     v("training", "eval_every", c.evalEvery);
     v("training", "save_every", c.saveEvery);
     v("training", "loss_chunk_tokens", c.lossChunkTokens);
+
+    v("dpo", "beta", c.dpo.beta);
+    v.en("dpo", "loss_type", kDpoLoss, c.dpo.lossType);
+    v("dpo", "label_smoothing", c.dpo.labelSmoothing);
+    v("dpo", "simpo_gamma", c.dpo.simpoGamma);
+    v.en("dpo", "reference", kDpoReference, c.dpo.reference);
+    v("dpo", "cache_reference", c.dpo.cacheReference);
 
     v("output", "dir", c.outputDir);
 }
@@ -304,6 +317,9 @@ const char* biasModeName(BiasMode m) { return enumName(kBias, m); }
 const char* rankAllocationName(RankAllocation m) { return enumName(kAlloc, m); }
 const char* lrScheduleName(LrSchedule s) { return enumName(kSchedule, s); }
 const char* trainModeName(TrainMode m) { return enumName(kMode, m); }
+const char* trainObjectiveName(TrainObjective o) { return enumName(kObjective, o); }
+const char* dpoLossTypeName(DpoLossType t) { return enumName(kDpoLoss, t); }
+const char* dpoReferenceName(DpoReference r) { return enumName(kDpoReference, r); }
 
 const std::vector<std::string>& llamaProjectionNames()
 {
@@ -443,6 +459,20 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     need(c.evalEvery >= 0, "training.eval_every must be >= 0, found " + std::to_string(c.evalEvery));
     need(c.saveEvery >= 0, "training.save_every must be >= 0, found " + std::to_string(c.saveEvery));
     need(c.lossChunkTokens >= 1, "training.loss_chunk_tokens must be >= 1, found " + std::to_string(c.lossChunkTokens));
+
+    if (c.objective == TrainObjective::Dpo) {
+        const DpoConfig& d = c.dpo;
+        need(c.mode == TrainMode::Lora,
+             "training.objective 'dpo' needs training.mode 'lora': the reference is the frozen base the adapter trains on");
+        need(std::isfinite(d.beta) && d.beta > 0, "dpo.beta must be > 0, found " + num(d.beta));
+        need(std::isfinite(d.labelSmoothing) && d.labelSmoothing >= 0 && d.labelSmoothing < 0.5,
+             "dpo.label_smoothing must be in [0, 0.5), found " + num(d.labelSmoothing));
+        need(d.labelSmoothing == 0 || d.lossType != DpoLossType::Ipo,
+             "dpo.label_smoothing applies to the sigmoid and simpo losses, not to dpo.loss_type 'ipo'; set it to 0");
+        need(std::isfinite(d.simpoGamma) && d.simpoGamma >= 0, "dpo.simpo_gamma must be >= 0, found " + num(d.simpoGamma));
+        need(d.reference != DpoReference::Stack || !a.stackOn.empty() || d.lossType == DpoLossType::Simpo,
+             "dpo.reference is 'stack' but adapter.stack_on is empty: name the frozen earlier stages, or use 'base'");
+    }
 
     if (c.mode == TrainMode::Lora) {
         need(a.rank >= 1, "adapter.r must be >= 1, found " + std::to_string(a.rank));

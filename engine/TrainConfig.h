@@ -16,6 +16,22 @@ namespace rslora::engine {
 enum class LrSchedule { Constant, Linear, Cosine };
 // `lora` trains adapters on a frozen base; `full` trains every parameter (used for the demo base).
 enum class TrainMode { Lora, Full };
+// What a step optimises: next-token loss on responses (sft) or a preference loss on pairs (dpo).
+enum class TrainObjective { Sft, Dpo };
+// The preference loss (DESIGN.md §4): DPO's sigmoid form, IPO, or the reference-free SimPO form.
+enum class DpoLossType { Sigmoid, Ipo, Simpo };
+// The frozen reference of DPO: the original base alone, or the base plus the adapter.stack_on stages.
+enum class DpoReference { Base, Stack };
+
+// [dpo]: read when training.objective is dpo.
+struct DpoConfig {
+    double beta = 0.1;
+    DpoLossType lossType = DpoLossType::Sigmoid;
+    double labelSmoothing = 0.0; // conservative DPO: the share of pairs assumed mislabelled, in [0, 0.5)
+    double simpoGamma = 0.5;     // SimPO's target reward margin
+    DpoReference reference = DpoReference::Base;
+    bool cacheReference = true;  // reference log-probs once before step 0 instead of a forward per step
+};
 
 struct TrainConfig {
     // [model]
@@ -37,6 +53,7 @@ struct TrainConfig {
 
     // [training]
     TrainMode mode = TrainMode::Lora;
+    TrainObjective objective = TrainObjective::Sft;
     double learningRate = 2e-4;
     double weightDecay = 0.0;
     double beta1 = 0.9;
@@ -55,6 +72,9 @@ struct TrainConfig {
     int evalEvery = 0;              // 0: only at the end
     int saveEvery = 0;              // 0: only the final adapter
     int lossChunkTokens = 1024;     // the loss is computed in chunks of this many positions
+
+    // [dpo]
+    DpoConfig dpo;
 
     // [output]
     std::string outputDir;
@@ -101,5 +121,8 @@ void validateOrThrow(const TrainConfig& config, const ValidationFacts& facts = {
 
 const char* lrScheduleName(LrSchedule s);
 const char* trainModeName(TrainMode m);
+const char* trainObjectiveName(TrainObjective o);
+const char* dpoLossTypeName(DpoLossType t);
+const char* dpoReferenceName(DpoReference r);
 
 } // namespace rslora::engine

@@ -88,19 +88,16 @@ std::vector<size_t> epochOrder(size_t count, uint64_t seed, int epoch, bool shuf
     return order;
 }
 
-void splitValidation(std::vector<TrainExample>& train, std::vector<TrainExample>& validation, double fraction, uint64_t seed)
+std::vector<bool> validationMask(size_t count, double fraction, uint64_t seed)
 {
-    if (fraction <= 0.0 || train.size() < 2)
-        return;
-    const size_t n = std::max<size_t>(1, size_t(double(train.size()) * fraction));
-    const auto order = epochOrder(train.size(), seed ^ 0x5151, -1, true);
-    std::vector<bool> isVal(train.size(), false);
+    if (fraction <= 0.0 || count < 2)
+        return {};
+    const size_t n = std::max<size_t>(1, size_t(double(count) * fraction));
+    const auto order = epochOrder(count, seed ^ 0x5151, -1, true);
+    std::vector<bool> isVal(count, false);
     for (size_t i = 0; i < n; ++i)
         isVal[order[i]] = true;
-    std::vector<TrainExample> rest;
-    for (size_t i = 0; i < train.size(); ++i)
-        (isVal[i] ? validation : rest).push_back(std::move(train[i]));
-    train = std::move(rest);
+    return isVal;
 }
 
 } // namespace rslora::engine

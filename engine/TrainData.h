@@ -29,8 +29,21 @@ DatasetFacts datasetFacts(const std::string& path, const std::vector<TrainExampl
 // seed gives the same order on every platform.
 std::vector<size_t> epochOrder(size_t count, uint64_t seed, int epoch, bool shuffle);
 
-// Splits `fraction` of the examples off for validation (deterministic from the seed).
-void splitValidation(std::vector<TrainExample>& train, std::vector<TrainExample>& validation, double fraction,
-                     uint64_t seed);
+// Which of `count` samples go to validation when `fraction` of them are split off (deterministic
+// from the seed; empty when nothing is split).
+std::vector<bool> validationMask(size_t count, double fraction, uint64_t seed);
+
+// Splits `fraction` of the samples (SFT examples, preference pairs) off for validation.
+template <typename Sample>
+void splitValidation(std::vector<Sample>& train, std::vector<Sample>& validation, double fraction, uint64_t seed)
+{
+    const std::vector<bool> isVal = validationMask(train.size(), fraction, seed);
+    if (isVal.empty())
+        return;
+    std::vector<Sample> rest;
+    for (size_t i = 0; i < train.size(); ++i)
+        (isVal[i] ? validation : rest).push_back(std::move(train[i]));
+    train = std::move(rest);
+}
 
 } // namespace rslora::engine

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rslora::engine {
@@ -34,6 +35,8 @@ struct StepStats {
     double etaSeconds = 0.0;
     int64_t peakMemoryBytes = 0; // peak RSS on CPU, peak allocated on CUDA
     std::vector<ModuleStats> modules; // filled every log step
+    // The objective's own numbers of the step ("dpo/margin", "dpo/accuracy", ...; empty for SFT).
+    std::vector<std::pair<std::string, double>> objectiveMetrics;
 };
 
 struct EvalStats {
@@ -41,6 +44,8 @@ struct EvalStats {
     double loss = 0.0;
     double perplexity = 0.0;
     int64_t tokens = 0;
+    // Everything the evaluation measured under its metric names ("eval/loss", "eval/dpo_accuracy", ...).
+    std::vector<std::pair<std::string, double>> metrics;
 };
 
 class TrainObserver {

@@ -8,7 +8,7 @@
 #include "engine/AllocatorTuning.h"
 #include "engine/LrSchedule.h"
 #include "engine/PeftAdapterIO.h"
-#include "models/CausalLmLoss.h"
+#include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 
@@ -86,17 +86,16 @@ int64_t peakResidentBytes()
     return 0;
 }
 
-struct Trainer::Batch {
-    torch::Tensor ids, mask, labels;
-    int64_t tokens = 0; // non-padding input tokens
-};
-
 Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainExample> train,
                  std::vector<TrainExample> validation)
-    : m_config(std::move(config)), m_model(model), m_train(std::move(train)), m_validation(std::move(validation)),
-      m_balancer(m_config.adapter.balancing)
+    : Trainer(config, model, std::make_unique<objectives::SftObjective>(config, model, std::move(train), std::move(validation)))
 {
-    if (m_train.empty())
+}
+
+Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective)
+    : m_config(std::move(config)), m_model(model), m_objective(std::move(objective)), m_balancer(m_config.adapter.balancing)
+{
+    if (m_objective->trainCount() == 0)
         throw Error("training data '" + m_config.trainData + "' holds no samples");
     m_device = m_model.device();
     if (m_device.is_cpu())
@@ -104,11 +103,12 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainE
     if (m_model.config().padTokenId)
         m_padId = *m_model.config().padTokenId;
     const int64_t perStep = int64_t(m_config.batchSize) * m_config.gradAccumulation;
-    const int64_t stepsPerEpoch = std::max<int64_t>(1, (int64_t(m_train.size()) + perStep - 1) / perStep);
+    const int64_t stepsPerEpoch = std::max<int64_t>(1, (int64_t(m_objective->trainCount()) + perStep - 1) / perStep);
     m_totalSteps = m_config.maxSteps > 0 ? m_config.maxSteps : stepsPerEpoch * m_config.epochs;
     // Seed before anything random (adapter init derives from the seed too, never from the
     // global generator, so the order of construction does not matter).
     torch::manual_seed(m_config.seed);
+    m_objective->beforeAdapters();
     if (m_config.mode == TrainMode::Lora) {
         m_adapters = std::make_unique<AdapterSet>(m_model);
         if (m_config.adapter.allocation == RankAllocation::Sensitivity)
@@ -127,9 +127,12 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainE
         }
         m_adapters->setActive(active);
         m_adapters->addAdapter(m_config.adapter, m_config.seed, &plans);
+        std::vector<ActiveAdapter> policy = active;
+        policy.push_back({m_config.adapter.name, 1.0});
+        m_objective->attachAdapters({m_adapters.get(), m_config.adapter.name, policy, active});
     }
     setupParameters();
-    m_order = epochOrder(m_train.size(), m_config.seed, 0, m_config.shuffle);
+    m_order = epochOrder(m_objective->trainCount(), m_config.seed, 0, m_config.shuffle);
 }
 
 Trainer::~Trainer() = default;
@@ -152,42 +155,13 @@ void Trainer::setupParameters()
     m_optimizer = std::make_unique<AdamW>(m_params, AdamWOptions{m_config.beta1, m_config.beta2, m_config.eps, m_config.weightDecay});
 }
 
-Trainer::Batch Trainer::collate(const std::vector<size_t>& indices, const std::vector<TrainExample>& examples) const
-{
-    int64_t T = 1;
-    for (size_t i : indices)
-        T = std::max<int64_t>(T, std::min<int64_t>(int64_t(examples[i].ids.size()), m_config.maxSeqLen));
-    const int64_t B = int64_t(indices.size());
-    Batch b;
-    auto ids = torch::full({B, T}, m_padId, torch::kLong);
-    auto mask = torch::zeros({B, T}, torch::kLong);
-    auto labels = torch::full({B, T}, models::kIgnoreIndex, torch::kLong);
-    auto* pi = ids.data_ptr<int64_t>();
-    auto* pm = mask.data_ptr<int64_t>();
-    auto* pl = labels.data_ptr<int64_t>();
-    for (int64_t r = 0; r < B; ++r) {
-        const auto& e = examples[indices[size_t(r)]];
-        const int64_t n = std::min<int64_t>(int64_t(e.ids.size()), T);
-        for (int64_t t = 0; t < n; ++t) {
-            pi[r * T + t] = e.ids[size_t(t)];
-            pm[r * T + t] = 1;
-            pl[r * T + t] = e.labels[size_t(t)];
-        }
-        b.tokens += n;
-    }
-    b.ids = ids.to(m_device);
-    b.mask = mask.to(m_device);
-    b.labels = labels.to(m_device);
-    return b;
-}
-
 std::vector<size_t> Trainer::nextMicroBatch()
 {
     std::vector<size_t> idx;
     if (m_cursor >= m_order.size()) {
         ++m_epoch;
         m_cursor = 0;
-        m_order = epochOrder(m_train.size(), m_config.seed, m_epoch, m_config.shuffle);
+        m_order = epochOrder(m_objective->trainCount(), m_config.seed, m_epoch, m_config.shuffle);
     }
     while (idx.size() < size_t(m_config.batchSize) && m_cursor < m_order.size())
         idx.push_back(m_order[m_cursor++]);
@@ -210,19 +184,17 @@ void Trainer::probeSensitivity()
     for (auto& w : weights)
         w.set_requires_grad(true);
     std::vector<double> ema(plans.size(), 0.0);
-    const auto order = epochOrder(m_train.size(), m_config.seed ^ 0xA11C, 0, true);
+    const auto order = epochOrder(m_objective->trainCount(), m_config.seed ^ 0xA11C, 0, true);
     size_t cursor = 0;
     const double beta = m_config.adapter.sensitivity.beta;
     for (int b = 0; b < m_config.adapter.sensitivity.probeBatches; ++b) {
         std::vector<size_t> idx;
         for (int i = 0; i < m_config.batchSize; ++i)
             idx.push_back(order[cursor++ % order.size()]);
-        const Batch batch = collate(idx, m_train);
-        const auto hidden = m_model.hiddenStates(batch.ids, batch.mask);
-        const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), batch.labels, m_config.lossChunkTokens);
-        if (ls.tokens == 0)
+        const torch::Tensor loss = m_objective->probeLoss(idx);
+        if (!loss.defined())
             continue;
-        (ls.sum / double(ls.tokens)).backward();
+        loss.backward();
         torch::NoGradGuard ng;
         for (size_t i = 0; i < plans.size(); ++i) {
             const double s = (weights[i] * weights[i].grad()).abs().mean().item<double>();
@@ -267,34 +239,16 @@ std::string Trainer::firstNonFiniteGradient() const
     return {};
 }
 
-EvalStats Trainer::evaluate(const std::vector<TrainExample>& examples)
+objectives::EvalOutcome Trainer::evaluate()
 {
-    torch::NoGradGuard ng;
-    const bool wasTraining = m_model.is_training();
-    m_model.eval();
     AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
-    double sum = 0.0;
-    int64_t tokens = 0;
-    for (size_t start = 0; start < examples.size(); start += size_t(m_config.batchSize)) {
-        std::vector<size_t> idx;
-        for (size_t i = start; i < std::min(examples.size(), start + size_t(m_config.batchSize)); ++i)
-            idx.push_back(i);
-        const Batch b = collate(idx, examples);
-        const auto hidden = m_model.hiddenStates(b.ids, b.mask);
-        const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), b.labels, m_config.lossChunkTokens);
-        sum += ls.sum.item<double>();
-        tokens += ls.tokens;
-    }
-    m_model.train(wasTraining);
-    EvalStats e;
-    e.step = m_step;
-    e.tokens = tokens;
-    e.loss = tokens > 0 ? sum / double(tokens) : 0.0;
-    e.perplexity = std::exp(e.loss);
+    objectives::EvalOutcome e = m_objective->evaluate(m_step);
+    e.stats.metrics = e.metrics;
     return e;
 }
 
-void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules)
+void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
+                     std::vector<std::pair<std::string, double>> objectiveMetrics)
 {
     m_windowTokens += stepTokens;
     if (m_step % m_config.logEvery != 0 && m_step != m_totalSteps)
@@ -314,6 +268,7 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
     s.etaSeconds = time.etaSeconds;
     s.peakMemoryBytes = peakResidentBytes();
     s.modules = std::move(modules);
+    s.objectiveMetrics = std::move(objectiveMetrics);
     m_windowTokens = 0;
     if (m_sink) {
         std::vector<std::pair<std::string, double>> metrics{{"train/loss", s.loss},
@@ -333,6 +288,7 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
             metrics.emplace_back("norm_a/" + m.module, m.normA);
             metrics.emplace_back("norm_b/" + m.module, m.normB);
         }
+        metrics.insert(metrics.end(), s.objectiveMetrics.begin(), s.objectiveMetrics.end());
         m_sink->write(m_step, metrics);
     }
     if (m_observer)
@@ -363,6 +319,10 @@ TrainResult Trainer::run()
     // A run continued from a checkpoint (or started over) replaces what it logged after that point.
     if (m_sink)
         m_sink->discardAfter(m_step);
+    {
+        AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
+        m_objective->prepare(m_observer);
+    }
     m_model.train();
     m_clock.start(now(), m_step, m_earlierSeconds);
     double lastLoss = 0.0;
@@ -380,31 +340,16 @@ TrainResult Trainer::run()
             result.message = "stopped at step " + std::to_string(m_step);
             break;
         }
-        // Gather the step's micro-batches first: the loss is normalized by the supervised tokens
-        // of the whole step, so accumulation gives the same gradient as one large batch.
         std::vector<std::vector<size_t>> micro;
-        int64_t supervised = 0;
-        for (int a = 0; a < m_config.gradAccumulation; ++a) {
+        for (int a = 0; a < m_config.gradAccumulation; ++a)
             micro.push_back(nextMicroBatch());
-            for (size_t i : micro.back())
-                supervised += supervisedTokens(m_train[i], m_config.maxSeqLen);
-        }
-        double lossSum = 0.0;
-        int64_t stepTokens = 0;
+        objectives::StepOutcome outcome;
         {
             AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
-            for (const auto& idx : micro) {
-                const Batch b = collate(idx, m_train);
-                stepTokens += b.tokens;
-                const auto hidden = m_model.hiddenStates(b.ids, b.mask);
-                const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), b.labels, m_config.lossChunkTokens);
-                if (ls.tokens == 0)
-                    continue;
-                (ls.sum / double(std::max<int64_t>(1, supervised))).backward();
-                lossSum += ls.sum.item<double>();
-            }
+            outcome = m_objective->step(micro);
         }
-        const double loss = lossSum / double(std::max<int64_t>(1, supervised));
+        const double loss = outcome.loss;
+        const int64_t stepTokens = outcome.tokens;
         const bool logStep = (m_step + 1) % m_config.logEvery == 0 || m_step + 1 == m_totalSteps;
         std::vector<ModuleStats> modules;
         if (m_adapters && (m_config.adapter.balancing.enabled || logStep))
@@ -448,13 +393,13 @@ TrainResult Trainer::run()
         ++m_step;
         m_tokensSeen += stepTokens;
         lastLoss = loss;
-        report(loss, gradNorm, lr, stepTokens, std::move(modules));
+        report(loss, gradNorm, lr, stepTokens, std::move(modules), std::move(outcome.metrics));
 
-        if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0 && !m_validation.empty()) {
-            const EvalStats e = evaluate(m_validation);
+        if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0 && m_objective->hasValidation()) {
+            const EvalStats e = evaluate().stats;
             lastEval = e;
             if (m_sink) {
-                m_sink->write(m_step, {{"eval/loss", e.loss}, {"eval/perplexity", e.perplexity}});
+                m_sink->write(m_step, e.metrics);
                 m_sink->flush();
             }
             if (m_observer)
@@ -467,10 +412,10 @@ TrainResult Trainer::run()
     result.finalLoss = lastLoss;
     if (lastEval && lastEval->step == m_step) {
         result.finalEval = lastEval; // eval_every divides the last step: evaluated and stored already
-    } else if (!m_validation.empty()) {
-        result.finalEval = evaluate(m_validation);
+    } else if (m_objective->hasValidation()) {
+        result.finalEval = evaluate().stats;
         if (m_sink)
-            m_sink->write(m_step, {{"eval/loss", result.finalEval->loss}, {"eval/perplexity", result.finalEval->perplexity}});
+            m_sink->write(m_step, result.finalEval->metrics);
         if (m_observer)
             m_observer->onEval(*result.finalEval);
     }
@@ -517,6 +462,7 @@ fs::path Trainer::saveCheckpoint()
         tensors.emplace_back("param." + p.name, p.param.detach());
     for (const auto& [k, v] : m_optimizer->state())
         tensors.emplace_back("optim." + k, v);
+    m_objective->saveState(tensors);
     if (m_adapters)
         for (const auto& m : m_adapters->modules())
             if (m.module->hasAdapter(m_config.adapter.name)) {
@@ -580,8 +526,11 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
         throw Error(infoPath.string() + ": checkpoint format version " + std::to_string(info.value("version", 0))
                     + " is not supported (this build reads version " + std::to_string(kCheckpointVersion) + ")");
     const json saved = info["config"];
-    if (saved["adapter"] != m_config.toJson()["adapter"] || saved["training"]["mode"] != m_config.toJson()["training"]["mode"])
-        throw Error(infoPath.string() + ": the checkpoint was written with different adapter options; resume needs the same config");
+    const json current = m_config.toJson();
+    const bool sameObjective = saved["training"].value("objective", "sft") == current["training"]["objective"]
+        && (m_config.objective != TrainObjective::Dpo || saved.value("dpo", json()) == current["dpo"]);
+    if (saved["adapter"] != current["adapter"] || saved["training"]["mode"] != current["training"]["mode"] || !sameObjective)
+        throw Error(infoPath.string() + ": the checkpoint was written with different adapter or objective options; resume needs the same config");
     const auto state = models::loadSafeTensorsMap(checkpointDir / kCheckpointStateFile);
     torch::NoGradGuard ng;
     for (auto& p : m_params) {
@@ -605,13 +554,14 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
                 if (a0 != state.end() && b0 != state.end())
                     m.module->adapter(m_config.adapter.name).setInitialFactors(a0->second.to(m_device), b0->second.to(m_device));
             }
+    m_objective->loadState(state);
     m_balancer.setState(info.value("balancer", std::map<std::string, double>{}));
     m_step = info.value("step", int64_t(0));
     m_epoch = info.value("epoch", 0);
     m_cursor = info.value("cursor", size_t(0));
     m_tokensSeen = info.value("tokens_seen", int64_t(0));
     m_earlierSeconds = info.value("run_seconds", 0.0);
-    m_order = epochOrder(m_train.size(), m_config.seed, m_epoch, m_config.shuffle);
+    m_order = epochOrder(m_objective->trainCount(), m_config.seed, m_epoch, m_config.shuffle);
     auto rng = state.find("rng.cpu");
     if (rng != state.end()) {
         auto gen = at::detail::getDefaultCPUGenerator();

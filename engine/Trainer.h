@@ -13,6 +13,7 @@
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
+#include "engine/objectives/Objective.h"
 #include "models/CausalLM.h"
 
 #include <filesystem>
@@ -46,8 +47,11 @@ inline constexpr const char* kCheckpointInfoFile = "checkpoint.json";
 class Trainer {
 public:
     // The model must outlive the trainer. Adapters are injected by the constructor (LoRA mode).
+    // Next-token SFT on `train`.
     Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainExample> train,
             std::vector<TrainExample> validation = {});
+    // Any objective (it owns the data); e.g. objectives::DpoObjective for preference pairs.
+    Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective);
     ~Trainer();
 
     void setObserver(TrainObserver* observer) { m_observer = observer; }
@@ -59,8 +63,9 @@ public:
 
     TrainResult run();
 
-    // Loss over the validation examples (no gradient).
-    EvalStats evaluate(const std::vector<TrainExample>& examples);
+    // The objective's loss over its validation set (no gradient).
+    objectives::EvalOutcome evaluate();
+    objectives::Objective& objective() { return *m_objective; }
     int64_t totalSteps() const { return m_totalSteps; }
     AdapterSet& adapters() { return *m_adapters; }
     const std::vector<RankAllocationRow>& rankTable() const { return m_rankTable; }
@@ -69,19 +74,18 @@ public:
     std::filesystem::path saveCheckpoint();
 
 private:
-    struct Batch;
-    Batch collate(const std::vector<size_t>& indices, const std::vector<TrainExample>& examples) const;
     std::vector<size_t> nextMicroBatch();
     void setupParameters();
     void probeSensitivity();
     double globalGradNorm() const;
     std::string firstNonFiniteGradient() const;
-    void report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules);
+    void report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
+                std::vector<std::pair<std::string, double>> objectiveMetrics);
     void saveFinal(TrainResult& result);
 
     TrainConfig m_config;
     models::CausalLM& m_model;
-    std::vector<TrainExample> m_train, m_validation;
+    std::unique_ptr<objectives::Objective> m_objective;
     std::unique_ptr<AdapterSet> m_adapters;
     std::unique_ptr<AdamW> m_optimizer;
     GradientBalancer m_balancer;

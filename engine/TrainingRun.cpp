@@ -6,6 +6,8 @@
 #include "common/Log.h"
 #include "engine/RunFolder.h"
 #include "engine/Runtime.h"
+#include "engine/objectives/DpoObjective.h"
+#include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 #include "models/ModuleShapes.h"
 #include "models/data/SampleBuilder.h"
@@ -33,6 +35,19 @@ ValidationFacts modelFacts(const std::string& modelPath)
     return f;
 }
 
+namespace {
+
+models::SampleBuilder sampleBuilder(const TrainConfig& config)
+{
+    models::SampleBuilderOptions opts;
+    opts.maxLength = size_t(config.maxSeqLen);
+    if (!config.chatTemplate.empty())
+        opts.templateName = config.chatTemplate;
+    return models::SampleBuilder(models::Tokenizer::load(config.modelPath), opts);
+}
+
+} // namespace
+
 std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfig& config)
 {
     if (!fs::exists(path))
@@ -52,18 +67,35 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     }
     if (first.empty() || pretokenized)
         return first.empty() ? std::vector<TrainExample>{} : loadTokenizedJsonl(path);
-    models::SampleBuilderOptions opts;
-    opts.maxLength = size_t(config.maxSeqLen);
-    if (!config.chatTemplate.empty())
-        opts.templateName = config.chatTemplate;
-    models::SampleBuilder builder(models::Tokenizer::load(config.modelPath), opts);
-    auto ds = builder.loadSft(path);
+    auto ds = sampleBuilder(config).loadSft(path);
     logInfo(path + ": " + ds.stats.summary());
     std::vector<TrainExample> out;
     out.reserve(ds.samples.size());
     for (auto& s : ds.samples)
         out.push_back({std::move(s.ids), std::move(s.labels)});
     return out;
+}
+
+
+std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& path, const TrainConfig& config)
+{
+    if (!fs::exists(path))
+        throw Error("dataset '" + path + "' does not exist");
+    auto ds = sampleBuilder(config).loadPreferences(path);
+    logInfo(path + ": " + ds.stats.summary());
+    return std::move(ds.samples);
+}
+
+DatasetFacts preferenceFacts(const std::string& path, const std::vector<models::PreferenceSample>& pairs, int maxSeqLen)
+{
+    DatasetFacts f;
+    f.path = path;
+    f.samples = int64_t(pairs.size());
+    for (const auto& p : pairs)
+        for (const auto* response : {&p.chosen, &p.rejected})
+            f.supervisedTokens += std::max<int64_t>(0, std::min<int64_t>(int64_t(p.prompt.size() + response->size()), maxSeqLen)
+                                                           - int64_t(p.prompt.size()));
+    return f;
 }
 
 TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom,
@@ -91,18 +123,28 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
 
     if (observer)
         observer->onStatus("reading data");
-    std::vector<TrainExample> train = loadExamples(config.trainData, config);
-    std::vector<TrainExample> validation;
-    if (!config.validationData.empty())
-        validation = loadExamples(config.validationData, config);
-    else
-        splitValidation(train, validation, config.validationSplit, config.seed);
-    facts.haveData = true;
-    facts.train = datasetFacts(config.trainData, train, config.maxSeqLen);
-    if (!config.validationData.empty()) {
-        facts.haveValidation = true;
+    std::vector<TrainExample> train, validation;
+    std::vector<models::PreferenceSample> trainPairs, validationPairs;
+    const bool dpo = config.objective == TrainObjective::Dpo;
+    if (dpo) {
+        trainPairs = loadPreferencePairs(config.trainData, config);
+        if (!config.validationData.empty())
+            validationPairs = loadPreferencePairs(config.validationData, config);
+        else
+            splitValidation(trainPairs, validationPairs, config.validationSplit, config.seed);
+        facts.train = preferenceFacts(config.trainData, trainPairs, config.maxSeqLen);
+        facts.validation = preferenceFacts(config.validationData, validationPairs, config.maxSeqLen);
+    } else {
+        train = loadExamples(config.trainData, config);
+        if (!config.validationData.empty())
+            validation = loadExamples(config.validationData, config);
+        else
+            splitValidation(train, validation, config.validationSplit, config.seed);
+        facts.train = datasetFacts(config.trainData, train, config.maxSeqLen);
         facts.validation = datasetFacts(config.validationData, validation, config.maxSeqLen);
     }
+    facts.haveData = true;
+    facts.haveValidation = !config.validationData.empty();
     validateOrThrow(config, facts);
 
     if (config.threads > 0)
@@ -114,7 +156,12 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
     lo.dtype = torch::kFloat32; // master weights in fp32; bf16 comes from autocast on CUDA
     auto model = models::loadCausalLM(config.modelPath, lo);
 
-    Trainer trainer(config, *model, std::move(train), std::move(validation));
+    std::unique_ptr<objectives::Objective> objective;
+    if (dpo)
+        objective = std::make_unique<objectives::DpoObjective>(config, *model, std::move(trainPairs), std::move(validationPairs));
+    else
+        objective = std::make_unique<objectives::SftObjective>(config, *model, std::move(train), std::move(validation));
+    Trainer trainer(config, *model, std::move(objective));
     trainer.setObserver(observer);
     trainer.setMetricsSink(sink);
     trainer.setRunIdentity(run);

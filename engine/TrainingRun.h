@@ -9,6 +9,7 @@
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
 #include "engine/Trainer.h"
+#include "models/data/SftSample.h"
 
 #include <string>
 #include <vector>
@@ -21,6 +22,12 @@ ValidationFacts modelFacts(const std::string& modelPath);
 // Reads a dataset: pre-tokenized JSONL ({"input_ids", "labels"}) as is, any other JSONL (alpaca,
 // chat messages, text, prompt/completion) through the model's tokenizer and chat template.
 std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfig& config);
+
+// Reads preference pairs (training.objective dpo): JSONL records {prompt, chosen, rejected} with
+// strings or messages, rendered with the model's chat template and masked as SFT masks them; a bad
+// line is refused with its line number and the reason.
+std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& path, const TrainConfig& config);
+DatasetFacts preferenceFacts(const std::string& path, const std::vector<models::PreferenceSample>& pairs, int maxSeqLen);
 
 // Validates (throws rslora::Error listing every problem), loads, trains. `resumeFrom`: a
 // checkpoint folder, or "latest" for this run's newest under output.dir/checkpoints. The output

@@ -4,6 +4,8 @@
 #include "ui/CurvePlot.h"
 #include "ui/ExportFolder.h"
 
+#include "engine/objectives/DpoMetricNames.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -18,22 +20,42 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <vector>
+
 namespace rslora::ui {
 namespace {
 
 // Where each metric key is drawn: chart id and series name. One table, used by addMetric().
 struct MetricRoute {
-    const char* key;
+    QString key;
     const char* chart;
     const char* series;
 };
-constexpr MetricRoute kRoutes[] = {
-    {"train/loss", "loss", "train"},
-    {"eval/loss", "loss", "eval"},
-    {"train/lr", "lr", "learning rate"},
-    {"train/grad_norm", "grad_norm", "global grad norm"},
-    {"train/tokens_per_s", "throughput", "tokens/s"},
-};
+
+const std::vector<MetricRoute>& routes() {
+    using namespace engine::objectives;
+    auto step = [](const char* key) { return QString::fromStdString(dpoStepMetric(key)); };
+    auto eval = [](const char* key) { return QString::fromStdString(dpoEvalMetric(key)); };
+    static const std::vector<MetricRoute> table{
+        {"train/loss", "loss", "train"},
+        {"eval/loss", "loss", "eval"},
+        {"train/lr", "lr", "learning rate"},
+        {"train/grad_norm", "grad_norm", "global grad norm"},
+        {"train/tokens_per_s", "throughput", "tokens/s"},
+        // Preference training (shown once such a metric arrives).
+        {step(kDpoRewardsChosen), "dpo_rewards", "chosen"},
+        {step(kDpoRewardsRejected), "dpo_rewards", "rejected"},
+        {eval(kDpoRewardsChosen), "dpo_rewards", "eval chosen"},
+        {eval(kDpoRewardsRejected), "dpo_rewards", "eval rejected"},
+        {step(kDpoMargin), "dpo_margin", "train"},
+        {eval(kDpoMargin), "dpo_margin", "eval"},
+        {step(kDpoAccuracy), "dpo_accuracy", "train"},
+        {eval(kDpoAccuracy), "dpo_accuracy", "eval"},
+    };
+    return table;
+}
+
+bool isPreferenceChart(const QString& id) { return id.startsWith("dpo_"); }
 
 } // namespace
 
@@ -93,7 +115,18 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
         grid->setColumnStretch(c, 1);
     grid->setRowStretch(0, 1);
     grid->setRowStretch(1, 1);
-    outer->addLayout(grid, 1);
+    outer->addLayout(grid, 2);
+    // Preference training's charts: a third row, hidden until a run logs them.
+    m_preferenceRow = new QWidget(this);
+    m_preferenceRow->setObjectName("preferenceCharts");
+    auto* prefs = new QHBoxLayout(m_preferenceRow);
+    prefs->setContentsMargins(0, 0, 0, 0);
+    prefs->setSpacing(6);
+    prefs->addWidget(addChart("dpo_rewards", tr("Rewards (chosen / rejected)"), tr("β·log π/π_ref")), 1);
+    prefs->addWidget(addChart("dpo_margin", tr("Reward margin"), tr("margin")), 1);
+    prefs->addWidget(addChart("dpo_accuracy", tr("Preference accuracy"), tr("share of pairs")), 1);
+    m_preferenceRow->hide();
+    outer->addWidget(m_preferenceRow, 1);
 
     connect(m_smoothing, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
     connect(m_logY, &QCheckBox::toggled, this, &ChartsPanel::setLogY);
@@ -133,13 +166,22 @@ CurvePlot* ChartsPanel::addChart(const QString& id, const QString& title, const 
 }
 
 bool ChartsPanel::addMetric(const QString& key, const CurvePoint& point) {
-    for (const auto& route : kRoutes) {
-        if (key == QLatin1String(route.key)) {
+    for (const auto& route : routes()) {
+        if (key == route.key) {
+            if (isPreferenceChart(route.chart) && m_preferenceRow->isHidden())
+                m_preferenceRow->show();
             m_charts.value(route.chart)->addPoints(route.series, {point});
             return true;
         }
     }
     return false;
+}
+
+QStringList ChartsPanel::chartedKeys() {
+    QStringList keys;
+    for (const auto& route : routes())
+        keys << route.key;
+    return keys;
 }
 
 void ChartsPanel::addBalance(const CurvePoint& at, const QStringList& modules, const QVector<double>& ratios) {
@@ -168,6 +210,7 @@ void ChartsPanel::clear() {
     for (CurvePlot* c : std::as_const(m_charts))
         c->clear();
     m_heatMap->clear();
+    m_preferenceRow->hide();
     m_balanceHistory.clear();
     QSignalBlocker block(m_moduleChooser);
     m_moduleChooser->clear();
@@ -205,7 +248,11 @@ bool ChartsPanel::exportAll(const QString& folder, QString* error) {
             *error = tr("cannot create folder %1").arg(folder);
         return false;
     }
+    int written = 0;
     for (const QString& id : m_chartOrder) {
+        if (isPreferenceChart(id) && m_preferenceRow->isHidden())
+            continue; // a run without preference metrics has nothing to draw there
+        ++written;
         CurvePlot* c = m_charts.value(id);
         if (!c->exportPng(dir.filePath(id + ".png")) || !c->exportPdf(dir.filePath(id + ".pdf")) || !c->exportCsv(dir.filePath(id + ".csv"), error)) {
             if (error && error->isEmpty())
@@ -220,7 +267,7 @@ bool ChartsPanel::exportAll(const QString& folder, QString* error) {
         return false;
     }
     Q_EMIT exported(tr("Exported %1 charts and the balance heat map (PNG, PDF, CSV) to %2")
-                        .arg(m_chartOrder.size())
+                        .arg(written)
                         .arg(QDir::toNativeSeparators(dir.absolutePath())));
     return true;
 }

@@ -1,5 +1,6 @@
 // The live charts of a run: loss (train and eval), learning rate, global gradient norm, tokens/s,
-// the A/B balance heat map and one module's balance line, with shared view controls. Points are
+// the A/B balance heat map and one module's balance line, and for preference training the rewards,
+// margin and accuracy, with shared view controls. Points are
 // appended as they arrive; a ~25 Hz timer replots only the charts that changed.
 #pragma once
 
@@ -25,8 +26,11 @@ public:
     explicit ChartsPanel(QWidget* parent = nullptr);
 
     // Metric keys as the engine and the store name them: "train/loss", "eval/loss", "train/lr",
-    // "train/grad_norm", "train/tokens_per_s". Unknown keys are ignored (returns false).
+    // "train/grad_norm", "train/tokens_per_s", and preference training's "dpo/..." and
+    // "eval/dpo_..." (their row of charts appears with the first). Unknown keys are ignored (returns false).
     bool addMetric(const QString& key, const CurvePoint& point);
+    // Every key addMetric() draws.
+    static QStringList chartedKeys();
     // Per-module balance ratios (EMA ρ̄) at a step.
     void addBalance(const CurvePoint& at, const QStringList& modules, const QVector<double>& ratios);
     void clear();
@@ -58,6 +62,7 @@ private:
     QHash<QString, CurvePlot*> m_charts;
     QStringList m_chartOrder;
     BalanceHeatMap* m_heatMap = nullptr;
+    QWidget* m_preferenceRow = nullptr;
     QComboBox* m_moduleChooser = nullptr;
     QSlider* m_smoothing = nullptr;
     QLabel* m_smoothingLabel = nullptr;

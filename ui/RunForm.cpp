@@ -3,6 +3,7 @@
 #include "ui/AdapterSection.h"
 #include "ui/DataSection.h"
 #include "ui/FieldErrors.h"
+#include "ui/ObjectiveSection.h"
 #include "ui/ModelSection.h"
 #include "ui/Preference.h"
 #include "ui/TrainingSection.h"
@@ -90,10 +91,12 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_data = new DataSection(m_errors, body);
     m_adapter = new AdapterSection(m_errors, body);
     m_training = new TrainingSection(m_errors, body);
+    m_objective = new ObjectiveSection(m_errors, body);
     left->addWidget(m_model);
     left->addWidget(m_data, 1);
     left->addWidget(m_training);
     right->addWidget(m_adapter);
+    right->addWidget(m_objective);
     right->addStretch(1);
     columns->addLayout(left, 1);
     columns->addLayout(right, 1);
@@ -150,6 +153,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     connect(m_adapter, &AdapterSection::changed, this, &RunForm::scheduleValidation);
     connect(m_data, &DataSection::changed, this, &RunForm::scheduleValidation);
     connect(m_training, &TrainingSection::changed, this, &RunForm::scheduleValidation);
+    connect(m_objective, &ObjectiveSection::changed, this, &RunForm::scheduleValidation);
     connect(m_start, &QPushButton::clicked, this, [this] {
         if (validateNow().isEmpty())
             Q_EMIT startRequested(config());
@@ -195,6 +199,7 @@ engine::TrainConfig RunForm::config() const {
     m_data->store(c);
     m_adapter->store(c);
     m_training->store(c);
+    m_objective->store(c);
     return c;
 }
 
@@ -203,6 +208,7 @@ void RunForm::setConfig(const engine::TrainConfig& c) {
     m_data->load(c);
     m_adapter->load(c);
     m_training->load(c);
+    m_objective->load(c);
     m_data->refreshPreview(m_model->modelPath());
     validateNow();
 }

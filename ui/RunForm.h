@@ -18,6 +18,7 @@ class AdapterSection;
 class DataSection;
 class FieldErrors;
 class ModelSection;
+class ObjectiveSection;
 class TrainingSection;
 
 class RunForm : public QWidget {
@@ -54,6 +55,7 @@ public:
     DataSection* dataSection() const { return m_data; }
     AdapterSection* adapterSection() const { return m_adapter; }
     TrainingSection* trainingSection() const { return m_training; }
+    ObjectiveSection* objectiveSection() const { return m_objective; }
     FieldErrors* fieldErrors() const { return m_errors; }
     QPushButton* startButton() const { return m_start; }
 
@@ -75,6 +77,7 @@ private:
     DataSection* m_data = nullptr;
     AdapterSection* m_adapter = nullptr;
     TrainingSection* m_training = nullptr;
+    ObjectiveSection* m_objective = nullptr;
     QLabel* m_problems = nullptr;
     QLabel* m_memory = nullptr;
     QComboBox* m_presets = nullptr;

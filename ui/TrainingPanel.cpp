@@ -211,6 +211,8 @@ void TrainingPanel::onStep(const engine::StepStats& s) {
     add("train/lr", s.learningRate);
     add("train/grad_norm", s.gradNorm);
     add("train/tokens_per_s", s.tokensPerSecond);
+    for (const auto& [key, value] : s.objectiveMetrics)
+        add(key.c_str(), value);
     if (!s.modules.empty()) {
         QStringList names;
         QVector<double> ratios;
@@ -231,6 +233,12 @@ void TrainingPanel::onEval(const engine::EvalStats& e) {
     p.wallTime = m_lastWall;
     p.value = e.loss;
     m_charts->addMetric("eval/loss", p);
+    for (const auto& [key, value] : e.metrics) {
+        if (key == "eval/loss")
+            continue;
+        p.value = value;
+        m_charts->addMetric(QString::fromStdString(key), p);
+    }
 }
 
 void TrainingPanel::onStatus(const QString& message) {

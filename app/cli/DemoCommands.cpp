@@ -7,6 +7,7 @@
 #include "common/Paths.h"
 #include "engine/demo/DemoBuilder.h"
 #include "engine/demo/DemoRun.h"
+#include "engine/demo/DpoDemo.h"
 #include "storage/Store.h"
 
 #include <nlohmann/json.hpp>
@@ -49,7 +50,69 @@ private:
 struct DemoArgs {
     int steps = 0;
     bool json = false, quiet = false;
+    bool dpo = false;
 };
+
+// The preference stage stacked on the SFT demo adapter, recorded as its own run.
+nlohmann::ordered_json runDpoStage(const std::string& sftAdapter, const DemoArgs& args, storage::Store& store,
+                                   const std::filesystem::path& db)
+{
+    TrainConfig config = loadDpoDemoConfig(resourcesDirectory(), sftAdapter);
+    config.outputDir.clear();
+    const int64_t runId = app::RunRecorder::createQueuedRun(store, config, "demo-dpo");
+    validateOrThrow(config);
+    app::RunRecorder recorder(db, runId);
+    recorder.start(config.device);
+    DemoProgress progress(args.quiet || args.json);
+    DpoDemoOutcome out;
+    try {
+        out = runDpoDemo(config, &progress, &recorder);
+    } catch (const std::exception& e) {
+        recorder.fail(e.what());
+        throw;
+    }
+    recorder.write(0, {{"demo/preference_accuracy", out.before.accuracy()}});
+    if (out.after.pairs > 0)
+        recorder.write(out.train.steps, {{"demo/preference_accuracy", out.after.accuracy()}});
+    recorder.flush();
+    const auto adapterId = recorder.finish(out.train, "demo-preferences");
+    if (adapterId && out.after.pairs > 0) {
+        storage::EvaluationRecord ev;
+        ev.adapterId = *adapterId;
+        ev.runId = runId;
+        ev.dataset = config.validationData;
+        ev.metric = "preference_accuracy";
+        ev.value = out.after.accuracy();
+        store.evaluations().record(ev);
+    }
+    nlohmann::ordered_json j;
+    j["status"] = trainStatusName(out.train.status);
+    j["run_id"] = runId;
+    j["steps"] = out.train.steps;
+    j["final_loss"] = out.train.finalLoss;
+    j["preference_accuracy_before"] = out.before.accuracy();
+    j["preference_accuracy_after"] = out.after.accuracy();
+    j["margin_before"] = out.before.margin();
+    j["margin_after"] = out.after.margin();
+    j["held_out_pairs"] = out.before.pairs;
+    j["train_seconds"] = out.trainSeconds;
+    j["total_seconds"] = out.totalSeconds;
+    j["adapter"] = out.train.adapterDir;
+    if (!args.json) {
+        std::fprintf(stderr, "\n");
+        std::printf("DPO stage      %s, beta %g, stacked on %s\n", trainStatusName(out.train.status), config.dpo.beta, sftAdapter.c_str());
+        std::printf("steps          %lld in %.1f s (%.1f s in all)\n", (long long)out.train.steps, out.trainSeconds, out.totalSeconds);
+        std::printf("preference     %.1f%% -> %.1f%%  (%lld held-out pairs, reward margin against the base > 0)\n",
+                    100.0 * out.before.accuracy(), 100.0 * out.after.accuracy(), (long long)out.before.pairs);
+        std::printf("margin         %.3f -> %.3f\n", out.before.margin(), out.after.margin());
+        if (!out.train.adapterDir.empty())
+            std::printf("adapter        %s\n", out.train.adapterDir.c_str());
+        std::printf("run            #%lld\n", (long long)runId);
+    }
+    if (out.train.status != TrainStatus::Completed)
+        exitCode() = 3;
+    return j;
+}
 
 void runDemoCommand(const DemoArgs& args)
 {
@@ -92,6 +155,7 @@ void runDemoCommand(const DemoArgs& args)
         }
     }
     const double lossValue = out.train.finalLoss;
+    const bool dpoStage = args.dpo && out.train.status == TrainStatus::Completed && !out.train.adapterDir.empty();
     if (args.json) {
         nlohmann::ordered_json j;
         j["status"] = trainStatusName(out.train.status);
@@ -108,6 +172,8 @@ void runDemoCommand(const DemoArgs& args)
         j["total_seconds"] = out.totalSeconds;
         j["adapter"] = out.train.adapterDir;
         j["database"] = db.string();
+        if (dpoStage)
+            j["dpo"] = runDpoStage(out.train.adapterDir, args, store, db);
         std::cout << j.dump(2) << "\n";
     } else {
         std::fprintf(stderr, "\n");
@@ -126,8 +192,11 @@ void runDemoCommand(const DemoArgs& args)
         if (!out.train.adapterDir.empty())
             std::printf("adapter        %s\n", out.train.adapterDir.c_str());
         std::printf("run            #%lld in %s\n", (long long)runId, db.string().c_str());
+        if (dpoStage)
+            runDpoStage(out.train.adapterDir, args, store, db);
     }
-    exitCode() = out.train.status == TrainStatus::Completed ? 0 : 3;
+    if (out.train.status != TrainStatus::Completed)
+        exitCode() = 3;
 }
 
 } // namespace
@@ -163,6 +232,7 @@ void registerDemoCommands(CLI::App& app)
     demo->add_option("--steps", da.steps, "Training steps (default: the demo config's)");
     demo->add_flag("--json", da.json, "Machine-readable summary");
     demo->add_flag("--quiet", da.quiet, "No progress lines");
+    demo->add_flag("--dpo", da.dpo, "Then train the preference stage (DPO on the built-in pairs) on top of the demo adapter");
     demo->callback([] { runDemoCommand(da); });
 }
 

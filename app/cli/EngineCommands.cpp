@@ -13,6 +13,7 @@
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
 #include "engine/EngineBench.h"
+#include "engine/objectives/DpoMetricNames.h"
 #include "models/ModelLoader.h"
 #include "storage/MetricsWriter.h"
 #include "storage/Naming.h"
@@ -26,7 +27,9 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 
 namespace rslora::cli {
 
@@ -58,6 +61,24 @@ std::string formatDuration(double s)
     return buf;
 }
 
+// Preference training's numbers for the progress line ("  margin 0.412  acc 75%  chosen -0.10
+// rejected -0.52"); empty for other objectives.
+std::string preferenceText(const std::vector<std::pair<std::string, double>>& metrics, bool eval)
+{
+    std::map<std::string, double> m(metrics.begin(), metrics.end());
+    using namespace objectives;
+    auto get = [&](const char* key) {
+        auto it = m.find(eval ? dpoEvalMetric(key) : dpoStepMetric(key));
+        return it == m.end() ? std::optional<double>() : std::optional<double>(it->second);
+    };
+    const auto margin = get(kDpoMargin), acc = get(kDpoAccuracy), chosen = get(kDpoRewardsChosen), rejected = get(kDpoRewardsRejected);
+    if (!margin || !acc || !chosen || !rejected)
+        return {};
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  margin %.3f  acc %.0f%%  rewards %.3f/%.3f", *margin, 100.0 * *acc, *chosen, *rejected);
+    return buf;
+}
+
 // The one-line progress display (rewritten in place on a terminal, one line per log step otherwise).
 class ConsoleObserver : public TrainObserver {
 public:
@@ -66,15 +87,21 @@ public:
     {
         if (m_quiet)
             return;
-        std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
-                     m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss, s.learningRate,
-                     s.gradNorm, s.tokensPerSecond, formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
+        std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
+                     m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss,
+                     preferenceText(s.objectiveMetrics, false).c_str(), s.learningRate, s.gradNorm, s.tokensPerSecond,
+                     formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
         std::fflush(stderr);
     }
     void onEval(const EvalStats& e) override
     {
-        std::fprintf(stderr, "%seval at step %lld: loss %.4f  perplexity %.3f  (%lld tokens)\n", m_tty ? "\r\033[K" : "",
-                     (long long)e.step, e.loss, e.perplexity, (long long)e.tokens);
+        const std::string preference = preferenceText(e.metrics, true);
+        if (!preference.empty())
+            std::fprintf(stderr, "%seval at step %lld: loss %.4f%s\n", m_tty ? "\r\033[K" : "", (long long)e.step, e.loss,
+                         preference.c_str());
+        else
+            std::fprintf(stderr, "%seval at step %lld: loss %.4f  perplexity %.3f  (%lld tokens)\n", m_tty ? "\r\033[K" : "",
+                         (long long)e.step, e.loss, e.perplexity, (long long)e.tokens);
     }
     void onStatus(const std::string& s) override
     {

@@ -36,10 +36,11 @@ int StoredRunFeed::poll(ui::ChartsPanel& charts) {
         return p;
     };
     int64_t newest = m_lastStep;
-    for (const char* key : {"train/loss", "eval/loss", "train/lr", "train/grad_norm", "train/tokens_per_s"}) {
-        const storage::MetricSeries s = std::string(key) == "train/loss" ? loss : read(key);
+    for (const QString& chartKey : ui::ChartsPanel::chartedKeys()) {
+        const std::string key = chartKey.toStdString();
+        const storage::MetricSeries s = key == "train/loss" ? loss : read(key);
         for (size_t i = 0; i < s.size(); ++i) {
-            charts.addMetric(key, point(s.steps[i], s.wallTimes[i], s.values[i]));
+            charts.addMetric(chartKey, point(s.steps[i], s.wallTimes[i], s.values[i]));
             newest = std::max(newest, s.steps[i]);
         }
     }

@@ -7,6 +7,7 @@
 #include "engine/Trainer.h"
 #include "engine/demo/BpeTrainer.h"
 #include "engine/demo/DemoCorpus.h"
+#include "engine/demo/DpoDemo.h"
 #include "models/ModelLoader.h"
 #include "models/tokenizer/Tokenizer.h"
 
@@ -222,6 +223,8 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     demo.logEvery = 5;
     demo.seed = 42;
     demo.save((o.outputDir / "demo-config.json").string());
+    // The preference stage on top of that run's adapter (adapter.stack_on is set when it runs).
+    dpoDemoConfig(base).save((o.outputDir / "demo-dpo-config.json").string());
     return report;
 }
 

@@ -41,9 +41,11 @@ AccuracyResult measure(const TrainConfig& config, const std::vector<ExactMatchIt
 
 } // namespace
 
-TrainConfig loadDemoConfig(const fs::path& resourcesDir)
+TrainConfig loadDemoConfig(const fs::path& resourcesDir) { return loadDemoConfigFile(resourcesDir, "demo-config.json"); }
+
+TrainConfig loadDemoConfigFile(const fs::path& resourcesDir, const std::string& fileName)
 {
-    const fs::path file = resourcesDir / "demo" / "demo-config.json";
+    const fs::path file = resourcesDir / "demo" / fileName;
     if (!fs::exists(file))
         throw Error("the demo config '" + file.string() + "' is missing; regenerate the demo with `rslora make-demo --out " +
                     (resourcesDir / "demo").string() + "`");

@@ -17,6 +17,8 @@ namespace rslora::engine {
 
 // <resources>/demo/demo-config.json with its relative paths resolved against `resourcesDir`.
 TrainConfig loadDemoConfig(const std::filesystem::path& resourcesDir);
+// Another config of <resources>/demo (e.g. "demo-dpo-config.json"), its paths resolved the same way.
+TrainConfig loadDemoConfigFile(const std::filesystem::path& resourcesDir, const std::string& fileName);
 
 // Exact-match items from SFT records (alpaca, prompt/completion, chat): the prompt is the record
 // rendered with the model's chat template up to the first trained response, the reference that

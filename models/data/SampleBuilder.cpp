@@ -273,8 +273,29 @@ PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::strin
     const ojson* prompt = field(r, "prompt");
     const ojson* chosen = field(r, "chosen");
     const ojson* rejected = field(r, "rejected");
+    // The implicit-prompt form: chosen and rejected are whole conversations that share their first
+    // messages; those are the prompt, the rest are the responses.
+    ojson implicitPrompt, implicitChosen, implicitRejected;
+    if (!prompt && chosen && rejected && chosen->is_array() && rejected->is_array()) {
+        const ojson c = normalizeMessages(*chosen, where, "chosen"), x = normalizeMessages(*rejected, where, "rejected");
+        std::size_t shared = 0;
+        while (shared < c.size() && shared < x.size() && c[shared] == x[shared])
+            ++shared;
+        while (shared > 0 && c[shared - 1].value("role", "") == "assistant")
+            --shared; // the responses start with the first assistant message after the prompt
+        if (shared == 0 || shared == c.size() || shared == x.size())
+            throw Error(where + ": without \"prompt\", \"chosen\" and \"rejected\" must be conversations that share their "
+                                "first messages (the prompt) and differ after them");
+        implicitPrompt = ojson(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(shared));
+        implicitChosen = ojson(c.begin() + static_cast<std::ptrdiff_t>(shared), c.end());
+        implicitRejected = ojson(x.begin() + static_cast<std::ptrdiff_t>(shared), x.end());
+        prompt = &implicitPrompt;
+        chosen = &implicitChosen;
+        rejected = &implicitRejected;
+    }
     if (!prompt || !chosen || !rejected)
-        throw Error(where + ": preference records need \"prompt\", \"chosen\" and \"rejected\"");
+        throw Error(where + ": preference records need \"prompt\", \"chosen\" and \"rejected\" (or conversations in "
+                            "\"chosen\" and \"rejected\" that share the prompt)");
     ojson promptMessages = ojson::array();
     if (prompt->is_string())
         promptMessages.push_back(message("user", prompt->get<std::string>()));

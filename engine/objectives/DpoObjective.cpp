@@ -1,0 +1,196 @@
+// Preference training objective (see DpoObjective.h).
+#include "engine/objectives/DpoObjective.h"
+
+#include "common/Error.h"
+#include "engine/objectives/DpoMetricNames.h"
+
+#include <algorithm>
+
+namespace rslora::engine::objectives {
+
+namespace {
+
+const char* const kCacheTensors[4] = {"dpo.reference_chosen", "dpo.reference_rejected", "dpo.validation_reference_chosen",
+                                      "dpo.validation_reference_rejected"};
+
+std::vector<size_t> range(size_t begin, size_t end)
+{
+    std::vector<size_t> idx;
+    for (size_t i = begin; i < end; ++i)
+        idx.push_back(i);
+    return idx;
+}
+
+} // namespace
+
+DpoOptions dpoOptionsFrom(const DpoConfig& c)
+{
+    DpoOptions o;
+    o.variant = c.lossType == DpoLossType::Ipo ? DpoVariant::Ipo : c.lossType == DpoLossType::Simpo ? DpoVariant::Simpo : DpoVariant::Sigmoid;
+    o.beta = c.beta;
+    o.labelSmoothing = c.labelSmoothing;
+    o.simpoGamma = c.simpoGamma;
+    return o;
+}
+
+MetricList dpoMetricList(const DpoMetrics& m, bool eval)
+{
+    const double values[] = {m.rewardChosen(), m.rewardRejected(), m.margin(), m.accuracy(), m.logpChosen(), m.logpRejected()};
+    MetricList out;
+    for (size_t i = 0; i < kDpoMetricKeys.size(); ++i)
+        out.emplace_back(eval ? dpoEvalMetric(kDpoMetricKeys[i]) : dpoStepMetric(kDpoMetricKeys[i]), values[i]);
+    return out;
+}
+
+DpoObjective::DpoObjective(const TrainConfig& config, models::CausalLM& model, std::vector<models::PreferenceSample> train,
+                           std::vector<models::PreferenceSample> validation)
+    : m_options(dpoOptionsFrom(config.dpo)), m_cacheReference(config.dpo.cacheReference),
+      m_stackReference(config.dpo.reference == DpoReference::Stack), m_maxSeqLen(config.maxSeqLen),
+      m_batchSize(config.batchSize), m_chunkTokens(config.lossChunkTokens), m_model(model), m_train(std::move(train)),
+      m_validation(std::move(validation)), m_padId(model.config().padTokenId.value_or(0)), m_reference(model)
+{
+    validateDpoOptions(m_options);
+}
+
+void DpoObjective::attachAdapters(const AdapterContext& context)
+{
+    // The frozen earlier stages at the weights they train under, or the original base alone.
+    m_reference.attach(context, m_stackReference ? context.stacked : std::vector<ActiveAdapter>{});
+}
+
+void DpoObjective::prepare(TrainObserver* observer)
+{
+    if (!needsReference() || !m_cacheReference)
+        return;
+    if (!m_trainCache.defined())
+        m_trainCache = computeCache(m_train, observer, "training");
+    if (!m_validation.empty() && !m_validationCache.defined())
+        m_validationCache = computeCache(m_validation, observer, "validation");
+}
+
+DpoObjective::Cache DpoObjective::computeCache(const std::vector<models::PreferenceSample>& pairs, TrainObserver* observer,
+                                               const char* what)
+{
+    if (observer)
+        observer->onStatus("computing reference log-probs of " + std::to_string(pairs.size()) + " " + what + " pairs");
+    std::vector<torch::Tensor> chosen, rejected;
+    for (size_t start = 0; start < pairs.size(); start += size_t(m_batchSize)) {
+        const auto idx = range(start, std::min(pairs.size(), start + size_t(m_batchSize)));
+        const PreferenceBatch batch = collatePreferences(pairs, idx, m_maxSeqLen, m_padId, m_model.device());
+        const PairLogProbs ref = m_reference.score(batch, m_chunkTokens);
+        chosen.push_back(ref.chosen.cpu());
+        rejected.push_back(ref.rejected.cpu());
+    }
+    return {torch::cat(chosen), torch::cat(rejected)};
+}
+
+PreferenceLogProbs DpoObjective::logProbs(const std::vector<size_t>& indices, const PreferenceBatch& batch, const Cache& cache)
+{
+    PreferenceLogProbs in;
+    if (needsReference()) {
+        if (cache.defined()) {
+            const auto idx = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kLong);
+            in.referenceChosen = cache.chosen.index_select(0, idx).to(m_model.device());
+            in.referenceRejected = cache.rejected.index_select(0, idx).to(m_model.device());
+        } else {
+            const PairLogProbs ref = m_reference.score(batch, m_chunkTokens);
+            in.referenceChosen = ref.chosen;
+            in.referenceRejected = ref.rejected;
+        }
+    }
+    const PairLogProbs pol = scorePairs(m_model, batch, m_chunkTokens);
+    in.policyChosen = pol.chosen;
+    in.policyRejected = pol.rejected;
+    in.chosenTokens = pol.chosenTokens;
+    in.rejectedTokens = pol.rejectedTokens;
+    return in;
+}
+
+StepOutcome DpoObjective::step(const std::vector<std::vector<size_t>>& microBatches)
+{
+    // The loss is the mean over the step's pairs: each micro-batch's mean is weighted by its share.
+    size_t pairs = 0;
+    for (const auto& idx : microBatches)
+        pairs += idx.size();
+    DpoMetrics metrics;
+    StepOutcome out;
+    for (const auto& idx : microBatches) {
+        if (idx.empty())
+            continue;
+        const PreferenceBatch batch = collatePreferences(m_train, idx, m_maxSeqLen, m_padId, m_model.device());
+        out.tokens += batch.tokens;
+        const PreferenceLogProbs in = logProbs(idx, batch, m_trainCache);
+        const DpoTerms terms = dpoLoss(m_options, in);
+        (terms.loss * (double(idx.size()) / double(pairs))).backward();
+        metrics.add(terms, in);
+    }
+    out.loss = metrics.loss();
+    out.metrics = dpoMetricList(metrics, false);
+    return out;
+}
+
+EvalOutcome DpoObjective::evaluate(int64_t step)
+{
+    torch::NoGradGuard ng;
+    const bool wasTraining = m_model.is_training();
+    m_model.eval();
+    DpoMetrics metrics;
+    int64_t tokens = 0;
+    for (size_t start = 0; start < m_validation.size(); start += size_t(m_batchSize)) {
+        const auto idx = range(start, std::min(m_validation.size(), start + size_t(m_batchSize)));
+        const PreferenceBatch batch = collatePreferences(m_validation, idx, m_maxSeqLen, m_padId, m_model.device());
+        tokens += batch.tokens;
+        const PreferenceLogProbs in = logProbs(idx, batch, m_validationCache);
+        metrics.add(dpoLoss(m_options, in), in);
+    }
+    m_model.train(wasTraining);
+    EvalOutcome e;
+    e.stats.step = step;
+    e.stats.tokens = tokens;
+    e.stats.loss = metrics.loss();
+    e.metrics = {{"eval/loss", e.stats.loss}};
+    const MetricList more = dpoMetricList(metrics, true);
+    e.metrics.insert(e.metrics.end(), more.begin(), more.end());
+    return e;
+}
+
+torch::Tensor DpoObjective::probeLoss(const std::vector<size_t>& indices)
+{
+    // Sensitivity to the preferred answers: the mean negative log-likelihood of the chosen tokens.
+    const PreferenceBatch batch = collatePreferences(m_train, indices, m_maxSeqLen, m_padId, m_model.device());
+    const PairLogProbs pol = scorePairs(m_model, batch, m_chunkTokens);
+    const int64_t tokens = pol.chosenTokens.sum().item<int64_t>();
+    if (tokens == 0)
+        return {};
+    return -pol.chosen.sum() / double(tokens);
+}
+
+void DpoObjective::saveState(std::vector<std::pair<std::string, torch::Tensor>>& tensors) const
+{
+    // The cache goes with the checkpoint so that a resumed run scores against the very same numbers.
+    if (m_trainCache.defined()) {
+        tensors.emplace_back(kCacheTensors[0], m_trainCache.chosen);
+        tensors.emplace_back(kCacheTensors[1], m_trainCache.rejected);
+    }
+    if (m_validationCache.defined()) {
+        tensors.emplace_back(kCacheTensors[2], m_validationCache.chosen);
+        tensors.emplace_back(kCacheTensors[3], m_validationCache.rejected);
+    }
+}
+
+void DpoObjective::loadState(const std::map<std::string, torch::Tensor>& state)
+{
+    auto take = [&](const char* chosenKey, const char* rejectedKey, size_t count, Cache& cache) {
+        auto c = state.find(chosenKey), r = state.find(rejectedKey);
+        if (c == state.end() || r == state.end())
+            return; // computed again by prepare(), deterministically
+        if (c->second.dim() != 1 || c->second.size(0) != int64_t(count) || r->second.sizes() != c->second.sizes())
+            throw Error(std::string("the checkpoint's tensor '") + chosenKey + "' holds " + std::to_string(c->second.numel())
+                        + " reference log-probs but the data has " + std::to_string(count) + " pairs; resume needs the same data");
+        cache = {c->second.clone(), r->second.clone()};
+    };
+    take(kCacheTensors[0], kCacheTensors[1], m_train.size(), m_trainCache);
+    take(kCacheTensors[2], kCacheTensors[3], m_validation.size(), m_validationCache);
+}
+
+} // namespace rslora::engine::objectives

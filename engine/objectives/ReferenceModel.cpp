@@ -1,0 +1,64 @@
+// The reference model of preference training (see ReferenceModel.h).
+#include "engine/objectives/ReferenceModel.h"
+
+#include "common/Error.h"
+
+namespace rslora::engine::objectives {
+
+void ReferenceModel::keepOriginalWeights()
+{
+    m_originals.clear();
+    // detach() makes a new tensor over the same memory: spectral init gives the module's weight new
+    // memory before it subtracts (AdaptedLinear::addAdapter), so this view keeps the original values.
+    for (const auto& slot : m_model.linearSlots())
+        m_originals[slot.name] = slot.get()->weight.detach();
+}
+
+void ReferenceModel::attach(const AdapterContext& context, std::vector<ActiveAdapter> reference)
+{
+    m_adapters = context.adapters;
+    m_policy = context.policy;
+    m_reference = std::move(reference);
+    m_restores.clear();
+    for (const auto& m : m_adapters->modules()) {
+        if (!m.module->hasAdapter(context.trainedAdapter) || !m.module->adapter(context.trainedAdapter).initialA().defined())
+            continue;
+        auto it = m_originals.find(m.name);
+        if (it == m_originals.end())
+            throw Error("the reference model lacks the original weight of " + m.name
+                        + " (spectral init changed it before the reference could keep it)");
+        m_restores.push_back({m.module, it->second});
+    }
+    m_originals.clear(); // the modules not listed keep their original weights themselves
+}
+
+PairLogProbs ReferenceModel::score(const PreferenceBatch& batch, int64_t chunkTokens)
+{
+    if (!m_adapters)
+        throw Error("preference training needs adapters (training.mode 'lora'): the reference is the frozen base");
+    torch::NoGradGuard ng;
+    const bool wasTraining = m_model.is_training();
+    m_model.eval();
+    m_adapters->setActive(m_reference);
+    std::vector<torch::Tensor> residuals;
+    residuals.reserve(m_restores.size());
+    for (auto& r : m_restores) {
+        residuals.push_back(r.module->weight.detach());
+        r.module->weight.set_data(r.original);
+    }
+    struct PutBack {
+        ReferenceModel& self;
+        std::vector<torch::Tensor>& residuals;
+        bool wasTraining;
+        ~PutBack()
+        {
+            for (size_t i = 0; i < residuals.size(); ++i)
+                self.m_restores[i].module->weight.set_data(residuals[i]);
+            self.m_adapters->setActive(self.m_policy);
+            self.m_model.train(wasTraining);
+        }
+    } putBack{*this, residuals, wasTraining};
+    return scorePairs(m_model, batch, chunkTokens);
+}
+
+} // namespace rslora::engine::objectives
