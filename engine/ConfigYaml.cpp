@@ -1,10 +1,14 @@
-// A small YAML-subset reader for training configs (see ConfigYaml.h).
+// YAML configs through yaml-cpp (see ConfigYaml.h).
 #include "engine/ConfigYaml.h"
 
 #include "common/Error.h"
 
-#include <cctype>
-#include <vector>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <limits>
+#include <regex>
+#include <set>
 
 namespace rslora::engine {
 
@@ -12,195 +16,219 @@ using nlohmann::json;
 
 namespace {
 
-struct Line {
-    int indent;
-    std::string text;
-    int number;
-};
-
-std::string trim(const std::string& s)
+std::string at(const std::string& file, const YAML::Mark& m)
 {
-    size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b])))
-        ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])))
-        --e;
-    return s.substr(b, e - b);
+    if (m.is_null())
+        return file;
+    return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
 }
 
-std::string stripComment(const std::string& s)
+// JSON pointer escaping of one reference token.
+std::string pointerToken(const std::string& key)
 {
-    char quote = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (quote) {
-            if (s[i] == quote)
-                quote = 0;
-        } else if (s[i] == '"' || s[i] == '\'') {
-            quote = s[i];
-        } else if (s[i] == '#' && (i == 0 || std::isspace(static_cast<unsigned char>(s[i - 1])))) {
-            return s.substr(0, i);
+    std::string out;
+    for (char c : key) {
+        if (c == '~')
+            out += "~0";
+        else if (c == '/')
+            out += "~1";
+        else
+            out += c;
+    }
+    return out;
+}
+
+// A plain (unquoted, untagged) scalar resolved as the configs always read them: booleans (also
+// yes/no), null, integers, floats (also .inf/.nan), everything else a string.
+json plainScalar(const std::string& v)
+{
+    static const std::set<std::string> yes{"true", "True", "TRUE", "yes", "Yes", "YES"};
+    static const std::set<std::string> no{"false", "False", "FALSE", "no", "No", "NO"};
+    static const std::set<std::string> nul{"", "~", "null", "Null", "NULL"};
+    static const std::regex integer(R"([-+]?[0-9]+)");
+    static const std::regex real(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+    if (yes.count(v))
+        return true;
+    if (no.count(v))
+        return false;
+    if (nul.count(v))
+        return nullptr;
+    if (std::regex_match(v, integer)) {
+        try {
+            return std::stoll(v);
+        } catch (const std::out_of_range&) {
+            return std::stod(v);
         }
     }
-    return s;
+    if (std::regex_match(v, real))
+        return std::stod(v);
+    if (v == ".inf" || v == "+.inf" || v == ".Inf" || v == "+.Inf")
+        return std::numeric_limits<double>::infinity();
+    if (v == "-.inf" || v == "-.Inf")
+        return -std::numeric_limits<double>::infinity();
+    if (v == ".nan" || v == ".NaN")
+        return std::numeric_limits<double>::quiet_NaN();
+    return v;
 }
 
-class Parser {
+class Converter {
 public:
-    Parser(std::vector<Line> lines, std::string file) : m_lines(std::move(lines)), m_file(std::move(file)) {}
+    Converter(const std::string& file, std::map<std::string, YamlPosition>& positions) : m_file(file), m_positions(positions) {}
 
-    json parseBlock(size_t& i, int indent)
+    json convert(const YAML::Node& node, const std::string& pointer, int depth = 0)
     {
-        if (i >= m_lines.size())
-            return json::object();
-        if (m_lines[i].text.rfind("- ", 0) == 0 || m_lines[i].text == "-") {
+        if (depth > 200)
+            fail(node.Mark(), "nesting deeper than 200 levels (a recursive alias?)");
+        switch (node.Type()) {
+        case YAML::NodeType::Undefined:
+        case YAML::NodeType::Null:
+            return nullptr;
+        case YAML::NodeType::Scalar: {
+            const std::string& tag = node.Tag();
+            if (tag == "!" || tag == "tag:yaml.org,2002:str")
+                return node.Scalar(); // quoted, block or explicitly a string
+            return plainScalar(node.Scalar());
+        }
+        case YAML::NodeType::Sequence: {
             json arr = json::array();
-            while (i < m_lines.size() && m_lines[i].indent == indent && m_lines[i].text[0] == '-') {
-                const std::string rest = trim(m_lines[i].text.substr(1));
-                ++i;
-                arr.push_back(scalar(rest, m_lines[i - 1].number));
+            size_t i = 0;
+            for (const auto& item : node) {
+                const std::string p = pointer + "/" + std::to_string(i++);
+                remember(p, item.Mark());
+                arr.push_back(convert(item, p, depth + 1));
             }
             return arr;
         }
-        json obj = json::object();
-        while (i < m_lines.size() && m_lines[i].indent == indent) {
-            const Line& l = m_lines[i];
-            const size_t colon = findColon(l.text);
-            if (colon == std::string::npos)
-                fail(l.number, "expected 'key: value', found '" + l.text + "'");
-            std::string key = trim(l.text.substr(0, colon));
-            if (key.size() >= 2 && (key[0] == '"' || key[0] == '\''))
-                key = key.substr(1, key.size() - 2);
-            const std::string value = trim(l.text.substr(colon + 1));
-            ++i;
-            if (value.empty()) {
-                if (i < m_lines.size() && m_lines[i].indent > indent)
-                    obj[key] = parseBlock(i, m_lines[i].indent);
-                else
-                    obj[key] = nullptr;
-            } else {
-                obj[key] = scalar(value, l.number);
-            }
+        case YAML::NodeType::Map:
+            return mapping(node, pointer, depth);
         }
-        if (i < m_lines.size() && m_lines[i].indent > indent)
-            fail(m_lines[i].number, "unexpected indentation");
-        return obj;
-    }
-
-    json scalar(const std::string& v, int line)
-    {
-        if (v.empty())
-            return nullptr;
-        if (v.front() == '[' || v.front() == '{') {
-            // Flow collections: JSON with bare words allowed; quote them and let nlohmann parse.
-            std::string out;
-            for (size_t i = 0; i < v.size();) {
-                const char c = v[i];
-                if (c == '"' || c == '\'') {
-                    const size_t end = v.find(c, i + 1);
-                    if (end == std::string::npos)
-                        fail(line, "unterminated string");
-                    out += '"' + v.substr(i + 1, end - i - 1) + '"';
-                    i = end + 1;
-                } else if (std::string("[]{},:").find(c) != std::string::npos || std::isspace(static_cast<unsigned char>(c))) {
-                    out += c;
-                    ++i;
-                } else {
-                    size_t end = i;
-                    while (end < v.size() && std::string("[]{},").find(v[end]) == std::string::npos
-                           && !(v[end] == ':' && (end + 1 == v.size() || v[end + 1] == ' ')))
-                        ++end;
-                    out += scalar(trim(v.substr(i, end - i)), line).dump();
-                    i = end;
-                }
-            }
-            try {
-                return json::parse(out);
-            } catch (const json::parse_error&) {
-                fail(line, "cannot read the flow collection '" + v + "'");
-            }
-        }
-        if ((v.front() == '"' || v.front() == '\'') && v.size() >= 2 && v.back() == v.front())
-            return v.substr(1, v.size() - 2);
-        if (v == "true" || v == "True" || v == "yes")
-            return true;
-        if (v == "false" || v == "False" || v == "no")
-            return false;
-        if (v == "null" || v == "~")
-            return nullptr;
-        try {
-            size_t pos = 0;
-            const long long n = std::stoll(v, &pos);
-            if (pos == v.size())
-                return n;
-        } catch (...) {
-        }
-        try {
-            size_t pos = 0;
-            const double d = std::stod(v, &pos);
-            if (pos == v.size())
-                return d;
-        } catch (...) {
-        }
-        return v;
+        return nullptr;
     }
 
 private:
-    static size_t findColon(const std::string& s)
+    json mapping(const YAML::Node& node, const std::string& pointer, int depth)
     {
-        char quote = 0;
-        for (size_t i = 0; i < s.size(); ++i) {
-            if (quote) {
-                if (s[i] == quote)
-                    quote = 0;
-            } else if (s[i] == '"' || s[i] == '\'') {
-                quote = s[i];
-            } else if (s[i] == ':' && (i + 1 == s.size() || s[i + 1] == ' ')) {
-                return i;
+        json obj = json::object();
+        std::vector<YAML::Node> merges;
+        for (const auto& kv : node) {
+            if (!kv.first.IsScalar())
+                fail(kv.first.Mark(), "a mapping key must be a plain value, not a list or mapping");
+            const std::string key = kv.first.Scalar();
+            if (key == "<<" && kv.first.Tag() != "!") {
+                merges.push_back(kv.second);
+                continue;
+            }
+            if (obj.contains(key))
+                fail(kv.first.Mark(), "duplicate key '" + key + "'");
+            const std::string p = pointer + "/" + pointerToken(key);
+            remember(p, kv.first.Mark());
+            obj[key] = convert(kv.second, p, depth + 1);
+        }
+        // Merge keys: the keys written here win over merged ones, earlier merged mappings over later.
+        for (const auto& m : merges) {
+            std::vector<YAML::Node> sources;
+            if (m.IsMap())
+                sources.push_back(m);
+            else if (m.IsSequence())
+                for (const auto& s : m)
+                    sources.push_back(s);
+            for (const auto& s : sources) {
+                if (!s.IsMap())
+                    fail(s.Mark(), "a merge key (<<) takes a mapping or a list of mappings");
+                const json merged = mapping(s, pointer, depth + 1);
+                for (auto it = merged.begin(); it != merged.end(); ++it)
+                    if (!obj.contains(it.key()))
+                        obj[it.key()] = it.value();
             }
         }
-        return std::string::npos;
-    }
-    [[noreturn]] void fail(int line, const std::string& msg) const
-    {
-        throw Error(m_file + ":" + std::to_string(line) + ": " + msg);
+        return obj;
     }
 
-    std::vector<Line> m_lines;
-    std::string m_file;
+    void remember(const std::string& pointer, const YAML::Mark& m)
+    {
+        if (!m.is_null())
+            m_positions.emplace(pointer, YamlPosition{m.line + 1, m.column + 1});
+    }
+
+    [[noreturn]] void fail(const YAML::Mark& m, const std::string& msg) const { throw Error(at(m_file, m) + ": " + msg); }
+
+    const std::string& m_file;
+    std::map<std::string, YamlPosition>& m_positions;
 };
 
 } // namespace
 
+std::string YamlDocument::where(const std::string& pointer) const
+{
+    std::string p = pointer;
+    while (true) {
+        auto it = positions.find(p);
+        if (it != positions.end())
+            return "line " + std::to_string(it->second.line) + ", column " + std::to_string(it->second.column);
+        const auto slash = p.rfind('/');
+        if (slash == std::string::npos || p.empty())
+            return {};
+        p = p.substr(0, slash);
+    }
+}
+
+YamlDocument readYaml(const std::string& text, const std::string& fileName)
+{
+    YamlDocument doc;
+    doc.fileName = fileName;
+    std::vector<YAML::Node> docs;
+    try {
+        docs = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+        throw Error(at(fileName, e.mark) + ": " + e.msg);
+    }
+    if (docs.size() > 1)
+        throw Error(at(fileName, docs[1].Mark()) + ": a config holds one YAML document, found " + std::to_string(docs.size())
+                    + " (remove the second '---')");
+    if (docs.empty() || docs[0].IsNull()) {
+        doc.value = json::object();
+        return doc;
+    }
+    Converter c(fileName, doc.positions);
+    try {
+        doc.value = c.convert(docs[0], "");
+    } catch (const YAML::Exception& e) {
+        throw Error(at(fileName, e.mark) + ": " + e.msg);
+    }
+    return doc;
+}
+
 json yamlToJson(const std::string& text, const std::string& fileName)
 {
-    std::vector<Line> lines;
-    size_t start = 0;
-    int number = 0;
-    while (start <= text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string::npos)
-            end = text.size();
-        ++number;
-        std::string raw = stripComment(text.substr(start, end - start));
-        if (!raw.empty() && raw.back() == '\r')
-            raw.pop_back();
-        if (raw.find('\t') != std::string::npos && trim(raw).size())
-            throw Error(fileName + ":" + std::to_string(number) + ": tabs are not allowed for indentation in YAML");
-        const std::string t = trim(raw);
-        if (!t.empty() && t != "---") {
-            int indent = 0;
-            while (indent < int(raw.size()) && raw[indent] == ' ')
-                ++indent;
-            lines.push_back({indent, t, number});
-        }
-        start = end + 1;
-    }
-    if (lines.empty())
-        return json::object();
-    Parser p(lines, fileName);
-    size_t i = 0;
-    json j = p.parseBlock(i, lines[0].indent);
-    return j;
+    return readYaml(text, fileName).value;
+}
+
+namespace {
+thread_local const KeyLocatorScope* t_locatorScope = nullptr;
+}
+
+KeyLocatorScope::KeyLocatorScope(KeyLocator locate) : m_locate(std::move(locate)), m_previous(t_locatorScope)
+{
+    t_locatorScope = this;
+}
+
+KeyLocatorScope::~KeyLocatorScope()
+{
+    t_locatorScope = m_previous;
+}
+
+const KeyLocator* KeyLocatorScope::current()
+{
+    return t_locatorScope && t_locatorScope->m_locate ? &t_locatorScope->m_locate : nullptr;
+}
+
+bool isYamlPath(const std::string& path)
+{
+    auto ends = [&](const char* ext) {
+        const std::string e(ext);
+        return path.size() > e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
+    };
+    return ends(".yaml") || ends(".yml") || ends(".YAML") || ends(".YML");
 }
 
 } // namespace rslora::engine

@@ -100,6 +100,7 @@ struct Writer {
 
 struct Reader {
     const json& in;
+    const KeyLocator* locate; // positions for messages (a YAML file's), or null
     std::set<std::string> seen; // "section.key"
 
     const json* find(const char* section, const char* key)
@@ -111,7 +112,11 @@ struct Reader {
         auto k = s->find(key);
         return k == s->end() || k->is_null() ? nullptr : &*k;
     }
-    static std::string where(const char* section, const char* key) { return std::string("config key '") + section + "." + key + "'"; }
+    std::string where(const char* section, const char* key) const
+    {
+        const std::string at = locate ? (*locate)(section, key) : std::string();
+        return std::string("config key '") + section + "." + key + "'" + (at.empty() ? "" : " (" + at + ")");
+    }
     template <typename T>
     T get(const json& v, const char* section, const char* key, const char* expected)
     {
@@ -341,7 +346,12 @@ TrainConfig TrainConfig::fromJson(const json& j)
     if (!j.is_object())
         throw Error("a training config must be a JSON object, found " + std::string(j.type_name()));
     TrainConfig c;
-    Reader r{j, {}};
+    const KeyLocator* locate = KeyLocatorScope::current();
+    Reader r{j, locate, {}};
+    auto at = [&](const std::string& section, const std::string& key) {
+        const std::string where = locate ? (*locate)(section, key) : std::string();
+        return where.empty() ? std::string() : " (" + where + ")";
+    };
     visitFields(c, r);
 
     std::vector<std::string> sections, flat;
@@ -353,7 +363,7 @@ TrainConfig TrainConfig::fromJson(const json& j)
     for (auto it = j.begin(); it != j.end(); ++it) {
         const std::string sec = it.key();
         if (std::find(sections.begin(), sections.end(), sec) == sections.end()) {
-            std::string msg = "unknown key '" + sec + "'";
+            std::string msg = "unknown key '" + sec + "'" + at(sec, "");
             auto guess = closestName(sec, sections);
             if (!guess.empty())
                 msg += " (did you mean '" + guess + "'?)";
@@ -367,7 +377,7 @@ TrainConfig TrainConfig::fromJson(const json& j)
             continue;
         }
         if (!it->is_object()) {
-            c.unknownKeys.push_back("section '" + sec + "' must be an object, found " + it->dump());
+            c.unknownKeys.push_back("section '" + sec + "'" + at(sec, "") + " must be an object, found " + it->dump());
             continue;
         }
         std::vector<std::string> known;
@@ -383,6 +393,7 @@ TrainConfig TrainConfig::fromJson(const json& j)
                 guess = closestName(kt.key(), flat);
             if (!guess.empty())
                 msg = "unknown key '" + kt.key() + "' (did you mean '" + guess + "'?) in section '" + sec + "'";
+            msg += at(sec, kt.key());
             c.unknownKeys.push_back(msg);
         }
     }
@@ -392,11 +403,15 @@ TrainConfig TrainConfig::fromJson(const json& j)
 TrainConfig TrainConfig::load(const std::string& path)
 {
     const std::string text = readFile(path);
-    const bool yaml = path.size() > 5
-        && (path.compare(path.size() - 5, 5, ".yaml") == 0 || path.compare(path.size() - 4, 4, ".yml") == 0);
     json j;
-    if (yaml) {
-        j = yamlToJson(text, path);
+    YamlDocument doc;
+    KeyLocator locate;
+    if (isYamlPath(path)) {
+        doc = readYaml(text, path);
+        j = doc.value;
+        locate = [&doc](const std::string& section, const std::string& key) {
+            return doc.where("/" + section + (key.empty() ? "" : "/" + key));
+        };
     } else {
         try {
             j = json::parse(text);
@@ -405,6 +420,7 @@ TrainConfig TrainConfig::load(const std::string& path)
         }
     }
     try {
+        const KeyLocatorScope scope(locate);
         return fromJson(j);
     } catch (const Error& e) {
         throw Error(path + ": " + e.what(), e.hint());

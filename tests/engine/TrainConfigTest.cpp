@@ -1,5 +1,6 @@
 // TrainConfig: JSON/YAML round-trip and the specific messages of validate().
 #include "common/Error.h"
+#include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
 #include "engine/TrainConfig.h"
 
@@ -9,6 +10,7 @@
 #include <QtTest>
 
 #include <fstream>
+#include <regex>
 
 using namespace rslora::engine;
 using nlohmann::json;
@@ -196,6 +198,98 @@ private slots:
         QCOMPARE(c.learningRate, 3e-4);
         QVERIFY(c.schedule == LrSchedule::Linear);
         QVERIFY(validate(c).empty());
+    }
+
+    // Anchors, aliases and merge keys: shared settings written once.
+    void yamlAnchorsAndMergeKeys()
+    {
+        const auto doc = readYaml("defaults: &d\n  lr: 0.001\n  steps: 10\n  name: base\n"
+                                  "a:\n  <<: *d\n  steps: 20\n"
+                                  "b: *d\n"
+                                  "targets: &t [q_proj, v_proj]\n"
+                                  "c: {targets: *t}\n",
+                                  "x.yaml");
+        const auto& j = doc.value;
+        QCOMPARE(j["a"]["lr"].get<double>(), 0.001);
+        QCOMPARE(j["a"]["steps"].get<int>(), 20); // the key written beside the merge wins
+        QCOMPARE(j["a"]["name"].get<std::string>(), std::string("base"));
+        QCOMPARE(j["b"]["steps"].get<int>(), 10);
+        QCOMPARE(j["c"]["targets"].size(), size_t(2));
+        QCOMPARE(j["c"]["targets"][1].get<std::string>(), std::string("v_proj"));
+    }
+
+    // Lists of mappings (a pipeline's stages) with the position of each item and key.
+    void yamlListsOfMappings()
+    {
+        const auto doc = readYaml("stages:\n  - name: sft\n    steps: 3\n  - name: dpo\n    objective: dpo\n", "p.yaml");
+        QCOMPARE(doc.value["stages"].size(), size_t(2));
+        QCOMPARE(doc.value["stages"][0]["steps"].get<int>(), 3);
+        QCOMPARE(doc.value["stages"][1]["objective"].get<std::string>(), std::string("dpo"));
+        QCOMPARE(doc.where("/stages/1/objective"), std::string("line 5, column 5"));
+        QCOMPARE(doc.where("/stages/1"), std::string("line 4, column 5"));
+        // Unknown pointers fall back to the nearest ancestor with a position.
+        QCOMPARE(doc.where("/stages/0/missing"), std::string("line 2, column 5"));
+    }
+
+    // Block scalars keep their lines; quoted scalars stay strings; plain ones are typed as before.
+    void yamlScalars()
+    {
+        const auto j = yamlToJson("literal: |\n  line one\n  line two\nfolded: >\n  one\n  two\n"
+                                  "quoted: \"42\"\nnumber: 42\nreal: 3.0e-4\nflag: yes\nnothing: ~\ntext: hello world\n",
+                                  "s.yaml");
+        QCOMPARE(j["literal"].get<std::string>(), std::string("line one\nline two\n"));
+        QCOMPARE(j["folded"].get<std::string>(), std::string("one two\n"));
+        QVERIFY(j["quoted"].is_string());
+        QVERIFY(j["number"].is_number_integer());
+        QCOMPARE(j["real"].get<double>(), 3e-4);
+        QCOMPARE(j["flag"].get<bool>(), true);
+        QVERIFY(j["nothing"].is_null());
+        QCOMPARE(j["text"].get<std::string>(), std::string("hello world"));
+    }
+
+    // Every error names file, line and column.
+    void yamlErrorPositions_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("bad indentation") << "model:\n  path: a\n bad: 1\n" << "e.yaml:3:";
+        QTest::newRow("unclosed flow") << "adapter:\n  target_modules: [q_proj, v_proj\n" << "e.yaml:";
+        QTest::newRow("duplicate key") << "training:\n  seed: 1\n  seed: 2\n" << "e.yaml:3:3: duplicate key 'seed'";
+        QTest::newRow("undefined alias") << "a: *nowhere\n" << "e.yaml:1:";
+        QTest::newRow("two documents") << "a: 1\n---\nb: 2\n" << "e.yaml:3:1: a config holds one YAML document";
+    }
+    void yamlErrorPositions()
+    {
+        QFETCH(QString, text);
+        QFETCH(QString, expected);
+        try {
+            readYaml(text.toStdString(), "e.yaml");
+            QFAIL("the YAML was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find(expected.toStdString()) == 0, e.what());
+            QVERIFY2(std::regex_search(std::string(e.what()), std::regex("^e\\.yaml:[0-9]+:[0-9]+: ")), e.what());
+        }
+    }
+
+    // Messages about a config key read from YAML name its line and column.
+    void yamlKeyErrorsNamePositions()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("bad.yaml").toStdString();
+        std::ofstream(path) << "training:\n  max_steps: many\n";
+        try {
+            TrainConfig::load(path);
+            QFAIL("accepted a string for an integer");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("config key 'training.max_steps' (line 2, column 3): expected an integer") != std::string::npos,
+                     e.what());
+        }
+        std::ofstream(path) << "training:\n  seed: 1\n  lerning_rate: 0.1\nextra: 1\n";
+        const TrainConfig c = TrainConfig::load(path);
+        QCOMPARE(c.unknownKeys.size(), size_t(2));
+        QVERIFY2(c.unknownKeys[1].find("'lerning_rate' (did you mean 'learning_rate'?) in section 'training' (line 3, column 3)") != std::string::npos,
+                 c.unknownKeys[1].c_str());
+        QVERIFY2(c.unknownKeys[0].find("unknown key 'extra' (line 4, column 1)") != std::string::npos, c.unknownKeys[0].c_str());
     }
 };
 
