@@ -1,6 +1,8 @@
 // See JsonErrorText.h.
 #include "common/JsonErrorText.h"
 
+#include <nlohmann/json.hpp>
+
 #include <exception>
 
 namespace rslora {
@@ -15,6 +17,15 @@ std::string jsonErrorText(const std::exception& e)
             text.erase(0, close + 2);
     }
     return text;
+}
+
+std::string jsonValueText(const nlohmann::json& value, std::size_t maxLength)
+{
+    // Invalid UTF-8 in a user's file is shown as U+FFFD rather than failing the message itself.
+    std::string shown = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (maxLength > 3 && shown.size() > maxLength)
+        shown = shown.substr(0, maxLength - 3) + "...";
+    return shown;
 }
 
 } // namespace rslora

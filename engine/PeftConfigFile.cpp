@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "models/StrictJson.h"
 
 #include <nlohmann/json.hpp>
@@ -33,10 +34,7 @@ public:
 
     [[noreturn]] void fail(const std::string& key, const std::string& what, const json& value) const
     {
-        std::string shown = value.dump(-1, ' ', false, json::error_handler_t::replace);
-        if (shown.size() > 60)
-            shown = shown.substr(0, 57) + "...";
-        throw Error(m_source + ": \"" + key + "\" " + what + ", found " + shown);
+        throw Error(m_source + ": \"" + key + "\" " + what + ", found " + jsonValueText(value));
     }
 
     int rank(const std::string& key, const json& v) const

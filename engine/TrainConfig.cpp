@@ -123,14 +123,14 @@ struct Reader {
         try {
             return v.get<T>();
         } catch (const json::exception&) {
-            throw Error(where(section, key) + ": expected " + expected + ", found " + v.dump());
+            throw Error(where(section, key) + ": expected " + expected + ", found " + jsonValueText(v));
         }
     }
     void operator()(const char* s, const char* k, std::string& v)
     {
         if (auto* j = find(s, k)) {
             if (!j->is_string())
-                throw Error(where(s, k) + ": expected a string, found " + j->dump());
+                throw Error(where(s, k) + ": expected a string, found " + jsonValueText(*j));
             v = j->get<std::string>();
         }
     }
@@ -138,7 +138,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_number_integer())
-                throw Error(where(s, k) + ": expected an integer, found " + j->dump());
+                throw Error(where(s, k) + ": expected an integer, found " + jsonValueText(*j));
             v = j->get<int>();
         }
     }
@@ -146,7 +146,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_number_integer())
-                throw Error(where(s, k) + ": expected an integer, found " + j->dump());
+                throw Error(where(s, k) + ": expected an integer, found " + jsonValueText(*j));
             v = j->get<int64_t>();
         }
     }
@@ -154,7 +154,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_number_integer() || (j->is_number_integer() && !j->is_number_unsigned() && j->get<int64_t>() < 0))
-                throw Error(where(s, k) + ": expected a non-negative integer, found " + j->dump());
+                throw Error(where(s, k) + ": expected a non-negative integer, found " + jsonValueText(*j));
             v = j->get<uint64_t>();
         }
     }
@@ -162,7 +162,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_number())
-                throw Error(where(s, k) + ": expected a number, found " + j->dump());
+                throw Error(where(s, k) + ": expected a number, found " + jsonValueText(*j));
             v = j->get<double>();
         }
     }
@@ -170,7 +170,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_boolean())
-                throw Error(where(s, k) + ": expected true or false, found " + j->dump());
+                throw Error(where(s, k) + ": expected true or false, found " + jsonValueText(*j));
             v = j->get<bool>();
         }
     }
@@ -197,7 +197,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_object())
-                throw Error(where(s, k) + ": expected an object mapping patterns to values, found " + j->dump());
+                throw Error(where(s, k) + ": expected an object mapping patterns to values, found " + jsonValueText(*j));
             v.clear();
             for (auto it = j->begin(); it != j->end(); ++it)
                 v.emplace_back(it.key(), get<T>(it.value(), s, k, "numbers as values"));
@@ -208,7 +208,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (!j->is_string())
-                throw Error(where(s, k) + ": expected a string, found " + j->dump());
+                throw Error(where(s, k) + ": expected a string, found " + jsonValueText(*j));
             v = enumParse(t, j->get<std::string>(), where(s, k));
         }
     }
@@ -377,7 +377,7 @@ TrainConfig TrainConfig::fromJson(const json& j)
             continue;
         }
         if (!it->is_object()) {
-            c.unknownKeys.push_back("section '" + sec + "'" + at(sec, "") + " must be an object, found " + it->dump());
+            c.unknownKeys.push_back("section '" + sec + "'" + at(sec, "") + " must be an object, found " + jsonValueText(*it));
             continue;
         }
         std::vector<std::string> known;

@@ -123,6 +123,20 @@ private slots:
         }
     }
 
+    // YAML does not check UTF-8: a wrong value holding invalid bytes is still refused with a message
+    // that quotes it (the bytes shown as U+FFFD), never with the JSON library's encoding error.
+    void wrongValueWithInvalidUtf8()
+    {
+        const json j = yamlToJson("training:\n  learning_rate: \"1e-4\xff\xfe\"\n", "bad.yaml");
+        try {
+            TrainConfig::fromJson(j);
+            QFAIL("no error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains("learning_rate") && what.contains("expected a number, found \"1e-4\uFFFD\uFFFD\""), e.what());
+        }
+    }
+
     void specificErrors_data()
     {
         QTest::addColumn<QString>("key");
