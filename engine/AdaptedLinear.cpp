@@ -22,6 +22,8 @@ bool AdaptedLinear::s_handWritten = true;
 
 torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
 {
+    if (m_rowCount > 0)
+        return forwardMixed(x);
     if (m_activeResolved.empty())
         return torch::linear(x, weight, bias);
     if (!m_rowWeights.empty())
@@ -89,6 +91,62 @@ torch::Tensor AdaptedLinear::forwardPerRow(const torch::Tensor& x)
     return y;
 }
 
+void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
+{
+    m_rowPasses.clear();
+    m_rowCount = static_cast<int64_t>(rows.size());
+    if (rows.empty())
+        return;
+    torch::NoGradGuard ng;
+    const int64_t B = m_rowCount, in = weight.size(1), out = weight.size(0);
+    // Set position k of every row forms one pass; rows without a k-th adapter here add zero.
+    std::vector<std::vector<std::pair<const LoraAdapterImpl*, double>>> present(rows.size());
+    size_t passes = 0;
+    for (size_t b = 0; b < rows.size(); ++b) {
+        for (const auto& [name, w] : rows[b])
+            if (hasAdapter(name))
+                present[b].emplace_back(&adapter(name), w);
+        passes = std::max(passes, present[b].size());
+    }
+    for (size_t k = 0; k < passes; ++k) {
+        int64_t rank = 0;
+        for (const auto& p : present)
+            if (k < p.size())
+                rank = std::max<int64_t>(rank, p[k].first->A().size(0));
+        auto opts = weight.options().requires_grad(false);
+        RowPass pass{torch::zeros({B, in, rank}, opts), torch::zeros({B, rank, out}, opts), torch::zeros({B, 1, 1}, opts)};
+        for (size_t b = 0; b < present.size(); ++b) {
+            if (k >= present[b].size())
+                continue;
+            const auto& [ad, w] = present[b][k];
+            const torch::Tensor A = ad->A().detach(), Bf = ad->B().detach();  // [r, in], [out, r]
+            const int64_t r = A.size(0), row = static_cast<int64_t>(b);
+            pass.at[row].narrow(1, 0, r).copy_(A.t());
+            pass.bt[row].narrow(0, 0, r).copy_(Bf.t());
+            pass.coef[row].fill_(ad->scale() * w);
+        }
+        m_rowPasses.push_back(std::move(pass));
+    }
+}
+
+torch::Tensor AdaptedLinear::forwardMixed(const torch::Tensor& x)
+{
+    if (x.dim() < 2 || x.size(0) != m_rowCount)
+        throw Error(m_moduleName + ": the mixed batch was set for " + std::to_string(m_rowCount) + " rows, the input has "
+                    + (x.dim() < 2 ? std::string("no batch dimension") : std::to_string(x.size(0)) + " rows"));
+    torch::Tensor y = torch::linear(x, weight, bias);
+    if (!y.is_contiguous())
+        y = y.contiguous();
+    const int64_t in = weight.size(1), out = weight.size(0);
+    const torch::Tensor x3 = x.reshape({m_rowCount, -1, in});
+    torch::Tensor y3 = y.view({m_rowCount, -1, out});
+    for (const auto& pass : m_rowPasses) {
+        const torch::Tensor h = torch::bmm(x3.to(pass.at.scalar_type()), pass.at).mul_(pass.coef);
+        y3.baddbmm_(h.to(y3.scalar_type()), pass.bt.to(y3.scalar_type()));
+    }
+    return y;
+}
+
 LoraAdapterImpl& AdaptedLinear::addAdapter(const std::string& name, const AdapterSpec& spec)
 {
     if (hasAdapter(name))
@@ -96,7 +154,11 @@ LoraAdapterImpl& AdaptedLinear::addAdapter(const std::string& name, const Adapte
     if (spec.init == InitMode::Spectral && spec.parameterization == Parameterization::RandomSubspace)
         throw Error("spectral init and the random_subspace parameterization cannot be combined (" + m_moduleName + ")");
     LoraAdapter ad(m_moduleName, name, spec, weight);
-    register_module("lora_" + name, ad);
+    // A name used before keeps its slot after removeAdapter (a Module cannot unregister): reuse it.
+    if (named_children().find("lora_" + name))
+        replace_module("lora_" + name, ad);
+    else
+        register_module("lora_" + name, ad);
     if (spec.init == InitMode::Spectral) {
         torch::NoGradGuard ng;
         // The base may view a read-only mapped checkpoint: give it its own memory before

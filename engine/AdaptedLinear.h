@@ -27,6 +27,9 @@ struct ActiveAdapter {
     torch::Tensor rowWeights;
 };
 
+// One row's adapters in a mixed batch: (adapter name, weight) pairs; empty: the base alone.
+using RowAdapterSet = std::vector<std::pair<std::string, double>>;
+
 class AdaptedLinear : public models::LinearLayer {
 public:
     // Shares the base's weight and bias tensors (registered under the same names, so the model's
@@ -50,6 +53,13 @@ public:
     void setActiveAdapters(std::vector<ActiveAdapter> active);
     const std::vector<ActiveAdapter>& activeAdapters() const { return m_active; }
 
+    // Mixed batches (inference): row b of the input gets Σ_k w_bk · s_k · (x_b A_kᵀ) B_kᵀ over its
+    // own set, all rows in one batched product per set position, with each row's factors gathered
+    // (zero-padded to the largest rank) once here rather than per forward. Adapters this module
+    // lacks are skipped. While set, it replaces the active set; an empty list returns to it.
+    void setRowAdapters(const std::vector<RowAdapterSet>& rows);
+    bool hasRowAdapters() const { return m_rowCount > 0; }
+
     const std::string& moduleName() const { return m_moduleName; }
     const std::shared_ptr<models::LinearLayer>& base() const { return m_base; }
     // The base weight before any spectral init (W_res + Σ s·B₀A₀).
@@ -71,6 +81,15 @@ private:
     std::vector<ActiveAdapter> m_active;
     // y with per-row adapter weights (m_rowWeights), through autograd's generic nodes.
     torch::Tensor forwardPerRow(const torch::Tensor& x);
+
+    // The gathered factors of one set position of a mixed batch: A [B, in, r], B [B, r, out] (both
+    // transposed for bmm), coefficient w·s per row [B, 1, 1] (0 where the row has no adapter there).
+    struct RowPass {
+        torch::Tensor at, bt, coef;
+    };
+    std::vector<RowPass> m_rowPasses;
+    int64_t m_rowCount = 0;  // rows of the mixed batch (0: no mixed batch set)
+    torch::Tensor forwardMixed(const torch::Tensor& x);
 
     // Resolved pointers of the active set, rebuilt when it changes (forward is hot).
     std::vector<std::pair<LoraAdapterImpl*, double>> m_activeResolved;

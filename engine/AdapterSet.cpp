@@ -98,6 +98,12 @@ void AdapterSet::setActive(const std::vector<ActiveAdapter>& active)
     }
 }
 
+void AdapterSet::setRowAdapters(const std::vector<RowAdapterSet>& rows)
+{
+    for (auto& m : m_modules)
+        m.module->setRowAdapters(rows);
+}
+
 void AdapterSet::setTrainable(const std::string& adapterName, BiasMode bias)
 {
     for (auto& m : m_modules) {

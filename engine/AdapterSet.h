@@ -46,6 +46,9 @@ public:
 
     // Sets the active adapters with their weights on every module (modules lacking one skip it).
     void setActive(const std::vector<ActiveAdapter>& active);
+    // Mixed batches: each row of the next forwards its own adapter set (AdaptedLinear::setRowAdapters
+    // on every module); an empty list returns every module to its active set.
+    void setRowAdapters(const std::vector<RowAdapterSet>& rows);
     // Trains only `adapterName` (all others frozen); bias "lora_only" makes adapted biases train too.
     void setTrainable(const std::string& adapterName, BiasMode bias = BiasMode::None);
 

@@ -31,26 +31,6 @@ double now()
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The benchmark shapes, named in one place (the Python script uses the same numbers).
-models::ModelConfig benchShape(const std::string& name)
-{
-    models::ModelConfig c;
-    c.rmsNormEps = 1e-5;
-    c.maxPositionEmbeddings = 2048;
-    if (name == "5m") {
-        c.vocabSize = 4096; c.hiddenSize = 256; c.intermediateSize = 688; c.numLayers = 4; c.numHeads = 4; c.numKvHeads = 4;
-    } else if (name == "30m") {
-        c.vocabSize = 8192; c.hiddenSize = 512; c.intermediateSize = 1376; c.numLayers = 6; c.numHeads = 8; c.numKvHeads = 8;
-    } else if (name == "135m") {
-        c.vocabSize = 49152; c.hiddenSize = 576; c.intermediateSize = 1536; c.numLayers = 30; c.numHeads = 9; c.numKvHeads = 3;
-        c.tieWordEmbeddings = true;
-    } else {
-        throw Error("unknown benchmark shape '" + name + "' (expected 5m, 30m or 135m)");
-    }
-    c.headDim = c.hiddenSize / c.numHeads;
-    return c;
-}
-
 struct CaseResult {
     std::string name;
     double stepSeconds = 0, tokensPerSecond = 0, flopsPerToken = 0, achievedGflops = 0;
@@ -190,6 +170,27 @@ double sgemmGflops()
 }
 
 } // namespace
+
+// The benchmark shapes, named in one place (the Python script uses the same numbers).
+models::ModelConfig benchShape(const std::string& name)
+{
+    models::ModelConfig c;
+    c.rmsNormEps = 1e-5;
+    c.maxPositionEmbeddings = 2048;
+    if (name == "5m") {
+        c.vocabSize = 4096; c.hiddenSize = 256; c.intermediateSize = 688; c.numLayers = 4; c.numHeads = 4; c.numKvHeads = 4;
+    } else if (name == "30m") {
+        c.vocabSize = 8192; c.hiddenSize = 512; c.intermediateSize = 1376; c.numLayers = 6; c.numHeads = 8; c.numKvHeads = 8;
+    } else if (name == "135m") {
+        c.vocabSize = 49152; c.hiddenSize = 576; c.intermediateSize = 1536; c.numLayers = 30; c.numHeads = 9; c.numKvHeads = 3;
+        c.tieWordEmbeddings = true;
+    } else {
+        throw Error("unknown benchmark shape '" + name + "' (expected 5m, 30m or 135m)");
+    }
+    c.headDim = c.hiddenSize / c.numHeads;
+    return c;
+}
+
 
 std::string runBenchmarks(const BenchOptions& o)
 {

@@ -3,6 +3,8 @@
 // achieved, each adapter option's overhead, and Python's numbers side by side when given.
 #pragma once
 
+#include "models/ModelConfig.h"
+
 #include <string>
 #include <vector>
 
@@ -24,5 +26,8 @@ struct BenchOptions {
 
 // Runs the benchmarks and returns the report (text or JSON).
 std::string runBenchmarks(const BenchOptions& options);
+
+// A Llama-shaped benchmark model's config: "5m", "30m" or "135m" (SmolLM-135M's shape).
+models::ModelConfig benchShape(const std::string& name);
 
 } // namespace rslora::engine

@@ -63,4 +63,44 @@ void KVCache::selectRows(const torch::Tensor& rows) {
     }
 }
 
+void KVCache::dropFront(int64_t count) {
+    if (count <= 0)
+        return;
+    if (count > length())
+        throw Error("KV cache: cannot drop " + std::to_string(count) + " tokens of " + std::to_string(length()));
+    for (size_t i = 0; i < m_keys.size(); ++i) {
+        if (!m_keys[i].defined())
+            continue;
+        m_keys[i] = m_keys[i].narrow(2, count, m_length[i] - count).clone();
+        m_values[i] = m_values[i].narrow(2, count, m_length[i] - count).clone();
+        m_length[i] -= count;
+    }
+}
+
+void KVCache::appendRows(const KVCache& other) {
+    if (other.numLayers() != numLayers())
+        throw Error("KV cache: cannot join a cache of " + std::to_string(other.numLayers()) + " layers to one of " +
+                    std::to_string(numLayers()));
+    const int64_t len = std::max(length(), other.length());
+    // Left-pads the filled part of `buffer` to `len` tokens.
+    auto padded = [len](const torch::Tensor& buffer, int64_t filled) {
+        auto out = torch::zeros({buffer.size(0), buffer.size(1), len, buffer.size(3)}, buffer.options());
+        out.narrow(2, len - filled, filled).copy_(buffer.narrow(2, 0, filled));
+        return out;
+    };
+    for (size_t i = 0; i < m_keys.size(); ++i) {
+        if (!other.m_keys[i].defined())
+            continue;
+        if (!m_keys[i].defined()) {
+            m_keys[i] = other.m_keys[i].narrow(2, 0, other.m_length[i]).clone();
+            m_values[i] = other.m_values[i].narrow(2, 0, other.m_length[i]).clone();
+            m_length[i] = other.m_length[i];
+            continue;
+        }
+        m_keys[i] = torch::cat({padded(m_keys[i], m_length[i]), padded(other.m_keys[i], other.m_length[i])}, 0);
+        m_values[i] = torch::cat({padded(m_values[i], m_length[i]), padded(other.m_values[i], other.m_length[i])}, 0);
+        m_length[i] = len;
+    }
+}
+
 } // namespace rslora::models

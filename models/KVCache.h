@@ -21,6 +21,12 @@ public:
     void clear();
     // Keeps only the given batch rows (e.g. drops finished sequences).
     void selectRows(const torch::Tensor& rows);
+    // Appends the rows of `other` after this cache's rows (continuous batching: sequences joining a
+    // running batch). The shorter side is left-padded with zeros to the longer length, so the
+    // caller left-pads its attention mask the same way. Both caches must have the same layers.
+    void appendRows(const KVCache& other);
+    // Drops the first `count` cached tokens of every row (columns that are padding in all rows).
+    void dropFront(int64_t count);
 
 private:
     std::vector<torch::Tensor> m_keys, m_values;  // [B, nKV, capacity, D]

@@ -30,6 +30,9 @@ void registerMergeCommand(CLI::App& app);
 // fuse (adapters into one PEFT adapter; stored as a version with merged-from lineage)
 void registerFuseCommand(CLI::App& app);
 
+// serve (an OpenAI-compatible HTTP server; adapters per request)
+void registerServeCommand(CLI::App& app);
+
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();
 

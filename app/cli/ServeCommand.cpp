@@ -1,0 +1,127 @@
+// `rslora serve`: the base model resident behind an OpenAI-compatible HTTP API, with adapters chosen
+// per request by the `model` field and loaded/unloaded at runtime (app/serve/OpenAiServer).
+// SIGTERM or Ctrl-C: stop listening, let running requests finish for --shutdown-grace seconds,
+// cancel the rest, exit 0.
+#include "app/cli/Commands.h"
+#include "app/cli/StorageCli.h"
+
+#include "app/serve/OpenAiServer.h"
+#include "app/shared/AdapterReference.h"
+#include "common/Error.h"
+#include "engine/Runtime.h"
+#include "engine/generation/GenerationSession.h"
+#include "models/ModelConfig.h"
+#include "models/ModelLoader.h"
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <pthread.h>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace rslora::cli {
+namespace {
+
+struct ServeArgs {
+    std::string dir, device = "cpu", dtype = "auto";
+    std::vector<std::string> adapters;
+    serve::ServeOptions options;
+    double graceSeconds = 5.0;
+    bool quiet = false;
+    storecli::Common store;
+};
+
+void runServe(ServeArgs& a)
+{
+    // Signals are taken by sigwait below: block them before any thread exists, so every thread
+    // the server starts inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not an exit
+
+    engine::applyThreadSettings({});
+    if (!fs::is_directory(a.dir))
+        throw Error("serve: expected a model folder at " + a.dir + ", found " + (fs::exists(a.dir) ? "a file" : "nothing"));
+    models::LoadOptions load;
+    load.device = models::parseDevice(a.device);
+    if (!a.dtype.empty() && a.dtype != "auto")
+        load.dtype = models::parseDtype(a.dtype);
+    engine::GenerationSession session(a.dir, load);
+    a.options.logRequests = !a.quiet;
+
+    std::unique_ptr<storage::Store> store;
+    serve::AdapterResolver resolver = [&](const std::string& argument) {
+        app::ResolvedAdapter r;
+        try {
+            r = app::resolveAdapterArgument(argument, nullptr);  // a folder needs no store
+        } catch (const Error&) {
+            if (!store)
+                store = storecli::openStore(a.store);
+            r = app::resolveAdapterArgument(argument, store.get());
+        }
+        return serve::AdapterSource{r.path, r.weight};
+    };
+    serve::OpenAiServer server(session, a.options, resolver);
+    for (const auto& spec : a.adapters) {
+        const auto eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+            throw Error("--adapter: expected NAME=DIR or NAME=task@vN, found '" + spec + "'");
+        server.addAdapter(spec.substr(0, eq), spec.substr(eq + 1));
+    }
+    const int port = server.bind();
+    std::thread listener([&] { server.serve(); });
+    std::cout << "listening on http://" << a.options.host << ":" << port << "/v1 (model '"
+              << (a.options.servedModelName.empty() ? fs::path(a.dir).filename().string() : a.options.servedModelName)
+              << "', " << a.adapters.size() << " adapter(s))" << std::endl;
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cerr << "serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", finishing running requests (up to "
+              << a.graceSeconds << " s)\n";
+    server.shutdown(a.graceSeconds);
+    listener.join();
+    std::cerr << "serve: stopped\n";
+}
+
+} // namespace
+
+void registerServeCommand(CLI::App& app)
+{
+    auto a = std::make_shared<ServeArgs>();
+    auto* cmd = app.add_subcommand(
+        "serve",
+        "Serve a model over an OpenAI-compatible HTTP API, adapters chosen per request by `model`.\n"
+        "Routes: POST /v1/completions, POST /v1/chat/completions (both with \"stream\": true as server-sent\n"
+        "events ending 'data: [DONE]'), GET /v1/models (the base and every loaded adapter),\n"
+        "POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"}, POST /v1/unload_lora_adapter {\"lora_name\"},\n"
+        "GET /health. Request fields: model, prompt (text, texts or token ids) or messages, max_tokens\n"
+        "(max_completion_tokens), temperature (default 1), top_p, top_k, repetition_penalty, seed, stop (up to 4),\n"
+        "ignore_eos, stream, stream_options.include_usage; n must be 1. Errors are 4xx with\n"
+        "{\"error\": {\"message\", \"type\", \"param\", \"code\"}}. Requests running together are decoded as one batch\n"
+        "whatever their adapters. SIGTERM or Ctrl-C stops listening, lets running requests finish for\n"
+        "--shutdown-grace seconds, cancels the rest (finish_reason \"abort\") and exits 0.");
+    cmd->add_option("DIR", a->dir, "Hugging Face model folder (the base, loaded once)")->required();
+    cmd->add_option("--adapter", a->adapters,
+                    "NAME=DIR or NAME=task@vN[:WEIGHT]: serve a PEFT adapter (a folder or a stored version) as model NAME (repeatable)");
+    cmd->add_option("--host", a->options.host, "Address to listen on")->capture_default_str();
+    cmd->add_option("--port", a->options.port, "Port (0: any free port, printed at start)")->capture_default_str()->check(CLI::Range(0, 65535));
+    cmd->add_option("--api-key", a->options.apiKey, "Require 'Authorization: Bearer KEY' on every request");
+    cmd->add_option("--served-model-name", a->options.servedModelName, "The base model's name in `model` (default: the folder's name)");
+    cmd->add_option("--max-body-bytes", a->options.maxBodyBytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--max-prompt-tokens", a->options.limits.maxPromptTokens, "Longest prompt in tokens (400 above)")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--max-tokens", a->options.limits.maxTokens, "Largest max_tokens a request may ask (400 above)")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--max-concurrent", a->options.maxConcurrent, "Requests generating at once (429 above)")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--max-batch", a->options.maxBatch, "Rows decoded together; more requests wait for a free row")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
+    cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
+    cmd->add_option("--db", a->store.db, "Experiment database for task@vN adapters (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
+    cmd->add_flag("--quiet", a->quiet, "Do not log each request to stderr");
+    cmd->callback([a] { runServe(*a); });
+}
+
+} // namespace rslora::cli

@@ -1,0 +1,251 @@
+// Request parsing for the OpenAI-compatible endpoints (see OpenAiRequest.h).
+#include "app/serve/OpenAiRequest.h"
+
+#include "app/serve/ApiError.h"
+#include "common/Error.h"
+#include "engine/generation/GenerationSession.h"
+
+#include <algorithm>
+#include <limits>
+#include <random>
+
+namespace rslora::serve {
+namespace {
+
+using nlohmann::json;
+
+ApiError badField(const std::string& field, const std::string& message)
+{
+    return ApiError(400, "'" + field + "': " + message, errtype::kInvalidRequest, field);
+}
+
+std::string typeName(const json& v)
+{
+    return v.is_null() ? "null" : v.type_name();
+}
+
+// A present, non-null field or nullptr.
+const json* field(const json& o, const char* name)
+{
+    auto it = o.find(name);
+    return it == o.end() || it->is_null() ? nullptr : &*it;
+}
+
+double number(const json& o, const char* name, double fallback, double lo, double hi)
+{
+    const json* v = field(o, name);
+    if (!v)
+        return fallback;
+    if (!v->is_number())
+        throw badField(name, "expected a number, found " + typeName(*v));
+    const double d = v->get<double>();
+    if (!(d >= lo && d <= hi))
+        throw badField(name, "expected a value in [" + json(lo).dump() + ", " + json(hi).dump() + "], found " + v->dump());
+    return d;
+}
+
+int64_t integer(const json& o, const char* name, int64_t fallback, int64_t lo, int64_t hi)
+{
+    const json* v = field(o, name);
+    if (!v)
+        return fallback;
+    if (!v->is_number_integer())
+        throw badField(name, "expected an integer, found " + (v->is_number() ? v->dump() : typeName(*v)));
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi))
+        throw badField(name, "expected at most " + std::to_string(hi) + ", found " + v->dump());
+    const int64_t i = v->get<int64_t>();
+    if (i < lo || i > hi)
+        throw badField(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + v->dump());
+    return i;
+}
+
+bool boolean(const json& o, const char* name, bool fallback)
+{
+    const json* v = field(o, name);
+    if (!v)
+        return fallback;
+    if (!v->is_boolean())
+        throw badField(name, "expected true or false, found " + typeName(*v));
+    return v->get<bool>();
+}
+
+std::vector<int64_t> tokenIds(const json& v, const std::string& where, int64_t vocab)
+{
+    std::vector<int64_t> ids;
+    for (const auto& t : v) {
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab)
+            throw badField(where, "expected token ids in [0, " + std::to_string(vocab) + "), found " + t.dump());
+        ids.push_back(t.get<int64_t>());
+    }
+    return ids;
+}
+
+std::vector<std::vector<int64_t>> completionPrompts(const json& body, const engine::GenerationSession& session)
+{
+    const json* p = field(body, "prompt");
+    if (!p)
+        throw badField("prompt", "required, as a string, an array of strings or an array of token ids");
+    const int64_t V = session.vocabSize();
+    auto encode = [&](const std::string& text) {
+        try {
+            return session.encode(text);
+        } catch (const Error& e) {
+            throw badField("prompt", e.what());
+        }
+    };
+    std::vector<std::vector<int64_t>> prompts;
+    if (p->is_string())
+        prompts.push_back(encode(p->get<std::string>()));
+    else if (p->is_array() && !p->empty() && (*p)[0].is_number())
+        prompts.push_back(tokenIds(*p, "prompt", V));
+    else if (p->is_array() && !p->empty()) {
+        for (const auto& item : *p) {
+            if (item.is_string())
+                prompts.push_back(encode(item.get<std::string>()));
+            else if (item.is_array())
+                prompts.push_back(tokenIds(item, "prompt", V));
+            else
+                throw badField("prompt", "expected strings or arrays of token ids in the array, found " + typeName(item));
+        }
+    } else
+        throw badField("prompt", "expected a string, an array of strings or an array of token ids, found " +
+                                     (p->is_array() ? std::string("an empty array") : typeName(*p)));
+    return prompts;
+}
+
+std::vector<int64_t> chatPrompt(const json& body, const engine::GenerationSession& session)
+{
+    const json* m = field(body, "messages");
+    if (!m)
+        throw badField("messages", "required: an array of {\"role\", \"content\"} objects");
+    if (!m->is_array() || m->empty())
+        throw badField("messages", "expected a non-empty array, found " + (m->is_array() ? std::string("an empty array") : typeName(*m)));
+    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < m->size(); ++i) {
+        const json& msg = (*m)[i];
+        const std::string where = "messages[" + std::to_string(i) + "]";
+        if (!msg.is_object())
+            throw badField(where, "expected an object, found " + typeName(msg));
+        const json* role = field(msg, "role");
+        if (!role || !role->is_string())
+            throw badField(where + ".role", "expected a string such as \"user\"");
+        const json* content = field(msg, "content");
+        std::string text;
+        if (content && content->is_string())
+            text = content->get<std::string>();
+        else if (content && content->is_array()) {
+            // Content parts: only text parts can be read by a text model.
+            for (const auto& part : *content) {
+                if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+                    throw badField(where + ".content", "only {\"type\": \"text\", \"text\": ...} parts are supported");
+                text += part["text"].get<std::string>();
+            }
+        } else if (content)
+            throw badField(where + ".content", "expected a string or an array of text parts, found " + typeName(*content));
+        messages.push_back({{"role", role->get<std::string>()}, {"content", text}});
+    }
+    try {
+        return session.encodeChat(messages);
+    } catch (const Error& e) {
+        throw badField("messages", e.what());
+    }
+}
+
+} // namespace
+
+nlohmann::json parseJsonObject(const std::string& body)
+{
+    json j;
+    try {
+        j = json::parse(body);
+    } catch (const json::parse_error& e) {
+        throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
+    }
+    if (!j.is_object())
+        throw ApiError(400, "the request body must be a JSON object, found " + typeName(j));
+    return j;
+}
+
+std::string requiredString(const nlohmann::json& o, const char* name)
+{
+    const json* v = field(o, name);
+    if (!v)
+        throw badField(name, "required");
+    if (!v->is_string())
+        throw badField(name, "expected a string, found " + typeName(*v));
+    if (v->get<std::string>().empty())
+        throw badField(name, "must not be empty");
+    return v->get<std::string>();
+}
+
+GenerationCall parseGenerationCall(const std::string& text, bool chat, const engine::GenerationSession& session,
+                                   const RequestLimits& limits)
+{
+    const json body = parseJsonObject(text);
+    GenerationCall call;
+    call.chat = chat;
+    call.model = requiredString(body, "model");
+    engine::SamplingSettings& s = call.sampling;
+    // OpenAI's defaults: 16 new tokens for completions, up to the limit for chat; temperature 1.
+    const int64_t defaultMax = chat ? limits.maxTokens : std::min<int64_t>(16, limits.maxTokens);
+    const char* maxName = chat && field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    s.maxNewTokens = integer(body, maxName, defaultMax, 1, limits.maxTokens);
+    s.temperature = number(body, "temperature", 1.0, 0.0, 2.0);
+    s.topP = number(body, "top_p", 1.0, 0.0, 1.0);
+    if (s.topP <= 0.0)
+        throw badField("top_p", "expected a value in (0, 1], found 0");
+    s.topK = integer(body, "top_k", 0, -1, 1 << 30);
+    if (s.topK < 0)
+        s.topK = 0;  // vLLM's -1 = off
+    s.repetitionPenalty = number(body, "repetition_penalty", 1.0, 1e-6, 100.0);
+    if (field(body, "seed"))
+        s.seed = static_cast<uint64_t>(integer(body, "seed", 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+    else
+        s.seed = std::random_device{}();
+    s.ignoreEos = boolean(body, "ignore_eos", false);
+    if (const json* stop = field(body, "stop")) {
+        if (stop->is_string())
+            s.stopStrings.push_back(stop->get<std::string>());
+        else if (stop->is_array() && stop->size() <= 4) {
+            for (const auto& x : *stop) {
+                if (!x.is_string())
+                    throw badField("stop", "expected strings, found " + typeName(x));
+                s.stopStrings.push_back(x.get<std::string>());
+            }
+        } else
+            throw badField("stop", "expected a string or an array of up to 4 strings, found " +
+                                       (stop->is_array() ? std::to_string(stop->size()) + " items" : typeName(*stop)));
+    }
+    if (integer(body, "n", 1, 1, 1) != 1)
+        throw badField("n", "only 1 is supported");
+    if (number(body, "presence_penalty", 0.0, -2.0, 2.0) != 0.0)
+        throw badField("presence_penalty", "only 0 is supported (use repetition_penalty)");
+    if (number(body, "frequency_penalty", 0.0, -2.0, 2.0) != 0.0)
+        throw badField("frequency_penalty", "only 0 is supported (use repetition_penalty)");
+    if (boolean(body, "echo", false))
+        throw badField("echo", "echoing the prompt is not supported");
+    if (const json* lp = field(body, "logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
+        throw badField("logprobs", "log probabilities are not supported");
+    call.stream = boolean(body, "stream", false);
+    if (const json* so = field(body, "stream_options")) {
+        if (!so->is_object())
+            throw badField("stream_options", "expected an object, found " + typeName(*so));
+        call.includeUsage = boolean(*so, "include_usage", false);
+    }
+    if (chat)
+        call.prompts.push_back(chatPrompt(body, session));
+    else
+        call.prompts = completionPrompts(body, session);
+    for (const auto& p : call.prompts) {
+        if (p.empty())
+            throw badField(chat ? "messages" : "prompt", "the prompt has no tokens");
+        if (static_cast<int64_t>(p.size()) > limits.maxPromptTokens)
+            throw ApiError(400,
+                           "the prompt has " + std::to_string(p.size()) + " tokens, more than the server's limit of " +
+                               std::to_string(limits.maxPromptTokens) + " (--max-prompt-tokens)",
+                           errtype::kInvalidRequest, chat ? "messages" : "prompt", "context_length_exceeded");
+    }
+    return call;
+}
+
+} // namespace rslora::serve

@@ -1,0 +1,44 @@
+// Reading the body of POST /v1/completions and /v1/chat/completions (OpenAI's fields, plus vLLM's
+// top_k and repetition_penalty) into prompts and sampling settings. Every problem is an ApiError
+// naming the field.
+#pragma once
+
+#include "engine/generation/GenerationTypes.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rslora::engine {
+class GenerationSession;
+}
+
+namespace rslora::serve {
+
+struct RequestLimits {
+    int64_t maxPromptTokens = 2048;
+    int64_t maxTokens = 1024;  // the largest max_tokens a request may ask for
+};
+
+struct GenerationCall {
+    bool chat = false;
+    std::string model;
+    std::vector<std::vector<int64_t>> prompts;  // one choice each
+    engine::SamplingSettings sampling;
+    bool stream = false;
+    bool includeUsage = false;  // stream_options.include_usage
+};
+
+// Parses `body` (throws ApiError 400 for malformed JSON, missing or wrong-typed fields, values out
+// of range, prompts over the limit). The model field is read, not resolved.
+GenerationCall parseGenerationCall(const std::string& body, bool chat, const engine::GenerationSession& session,
+                                   const RequestLimits& limits);
+
+// Parses a JSON object body (ApiError 400 otherwise).
+nlohmann::json parseJsonObject(const std::string& body);
+// A required string field of `object` (ApiError 400 naming it when missing, not a string or empty).
+std::string requiredString(const nlohmann::json& object, const char* field);
+
+} // namespace rslora::serve

@@ -1,0 +1,470 @@
+// The OpenAI-compatible server (see OpenAiServer.h).
+#include "app/serve/OpenAiServer.h"
+
+#include "app/serve/ApiError.h"
+#include "common/Error.h"
+#include "engine/generation/GenerationScheduler.h"
+#include "engine/generation/GenerationSession.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <future>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace rslora::serve {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// Route names, kept in one place.
+constexpr const char* kCompletions = "/v1/completions";
+constexpr const char* kChatCompletions = "/v1/chat/completions";
+constexpr const char* kModels = "/v1/models";
+constexpr const char* kLoadAdapter = "/v1/load_lora_adapter";
+constexpr const char* kUnloadAdapter = "/v1/unload_lora_adapter";
+constexpr const char* kHealth = "/health";
+constexpr const char* kJson = "application/json";
+
+void sendError(httplib::Response& res, const ApiError& e)
+{
+    res.status = e.status();
+    res.set_content(e.body().dump(), kJson);
+}
+
+const char* finishReason(models::FinishReason r)
+{
+    switch (r) {
+    case models::FinishReason::Eos:
+    case models::FinishReason::StopString: return "stop";
+    case models::FinishReason::Length: return "length";
+    case models::FinishReason::Cancelled: return "abort";
+    }
+    return "stop";
+}
+
+std::string statusMessage(int status)
+{
+    switch (status) {
+    case 404: return "no such route";
+    case 405: return "method not allowed";
+    case 413: return "the request body is larger than the server's limit (--max-body-bytes)";
+    default: return "HTTP error " + std::to_string(status);
+    }
+}
+
+// Counts requests generating at once; over the limit the request is refused with 429.
+class ActiveGuard {
+public:
+    ActiveGuard(std::atomic<int>& count, int limit) : m_count(count)
+    {
+        if (++m_count > limit) {
+            --m_count;
+            throw ApiError(429, "the server is already running " + std::to_string(limit) +
+                                    " requests (--max-concurrent); retry later",
+                           errtype::kRateLimit, {}, "too_many_requests");
+        }
+    }
+    ~ActiveGuard() { --m_count; }
+    ActiveGuard(const ActiveGuard&) = delete;
+    ActiveGuard& operator=(const ActiveGuard&) = delete;
+
+private:
+    std::atomic<int>& m_count;
+};
+
+// What a streaming response shares with the scheduler's token callbacks.
+struct StreamState {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<std::pair<size_t, std::string>> pieces;  // (choice, text)
+    std::vector<std::future<engine::GenerationOutput>> futures;
+    std::vector<bool> ended;
+    std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+    std::unique_ptr<ActiveGuard> guard;
+    bool sentRole = false;
+    int64_t promptTokens = 0, completionTokens = 0;
+};
+
+std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+
+} // namespace
+
+OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions options, AdapterResolver resolver)
+    : m_session(session), m_options(std::move(options)), m_resolver(std::move(resolver)),
+      m_scheduler(std::make_unique<engine::GenerationScheduler>(session, m_options.maxBatch)),
+      m_http(std::make_unique<httplib::Server>()), m_created(static_cast<int64_t>(std::time(nullptr)))
+{
+    if (m_options.servedModelName.empty())
+        m_options.servedModelName = session.modelDir().filename().string();
+    // Room for the refused ones: requests over --max-concurrent still get their 429 at once.
+    const size_t threads = static_cast<size_t>(std::max(1, m_options.maxConcurrent)) + 4;
+    m_http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    m_http->set_payload_max_length(m_options.maxBodyBytes);
+    m_http->set_keep_alive_timeout(2);
+    routes();
+}
+
+OpenAiServer::~OpenAiServer()
+{
+    m_http->stop();
+    m_scheduler->stop(true);
+}
+
+void OpenAiServer::addAdapter(const std::string& name, const std::string& argument)
+{
+    if (name.empty())
+        throw Error("--adapter: expected NAME=DIR or NAME=task@vN, found '=" + argument + "'");
+    if (name == m_options.servedModelName)
+        throw Error("adapter name '" + name + "' is the base model's name; choose another");
+    const AdapterSource src = m_resolver(argument);
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_session.loadAdapter(name, src.path);
+    m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
+}
+
+int OpenAiServer::bind()
+{
+    if (m_options.port == 0) {
+        const int port = m_http->bind_to_any_port(m_options.host);
+        if (port < 0)
+            throw Error("serve: cannot listen on " + m_options.host + " (any port)");
+        return port;
+    }
+    if (!m_http->bind_to_port(m_options.host, m_options.port))
+        throw Error("serve: cannot listen on " + m_options.host + ":" + std::to_string(m_options.port) +
+                    " (in use, or not an address of this machine)");
+    return m_options.port;
+}
+
+void OpenAiServer::serve() { m_http->listen_after_bind(); }
+
+void OpenAiServer::shutdown(double graceSeconds)
+{
+    // httplib's stop() cuts streaming responses short, so it comes last: first new requests are
+    // refused, running ones get the grace period, the rest are cancelled and their streams end
+    // properly (finish_reason "abort", then [DONE]).
+    m_stopping = true;
+    auto waitIdle = [this](double seconds) {
+        const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+        while (m_active.load() > 0 && Clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    };
+    waitIdle(graceSeconds);
+    m_scheduler->stop(true);
+    waitIdle(5.0);  // the cancelled responses are written out (bounded: a client may not read)
+    m_http->stop();
+}
+
+engine::AdapterMix OpenAiServer::resolveModel(const std::string& model) const
+{
+    if (model == m_options.servedModelName)
+        return {};
+    std::lock_guard<std::mutex> lock(m_mutex);
+    auto it = m_adapters.find(model);
+    if (it == m_adapters.end())
+        throw ApiError(404, "the model '" + model + "' does not exist: GET /v1/models lists the base model and the loaded adapters",
+                       errtype::kNotFound, "model", "model_not_found");
+    return {{model, it->second.weight}};
+}
+
+void OpenAiServer::routes()
+{
+    httplib::Server& s = *m_http;
+    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (m_stopping) {
+            sendError(res, ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down"));
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        if (m_options.apiKey.empty())
+            return httplib::Server::HandlerResponse::Unhandled;
+        const std::string auth = req.get_header_value("Authorization");
+        if (auth == "Bearer " + m_options.apiKey)
+            return httplib::Server::HandlerResponse::Unhandled;
+        sendError(res, ApiError(401,
+                                auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
+                                             : "incorrect API key in the Authorization header",
+                                errtype::kAuthentication, {}, "invalid_api_key"));
+        return httplib::Server::HandlerResponse::Handled;
+    });
+    s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty() || res.status < 400)
+            return httplib::Server::HandlerResponse::Unhandled;
+        std::string message = statusMessage(res.status);
+        if (res.status == 404 || res.status == 405)
+            message += ": " + req.method + " " + req.path;
+        sendError(res, ApiError(res.status, message, res.status == 404 ? errtype::kNotFound : errtype::kInvalidRequest));
+        return httplib::Server::HandlerResponse::Handled;
+    }));
+    s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        try {
+            std::rethrow_exception(ep);
+        } catch (const ApiError& e) {
+            sendError(res, e);
+        } catch (const std::exception& e) {
+            sendError(res, ApiError(500, std::string("internal error: ") + e.what(), errtype::kServer));
+        }
+    });
+    if (m_options.logRequests)
+        s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+            std::cerr << req.method << " " << req.path << " " << res.status << "\n";
+        });
+    auto guarded = [](auto fn) {
+        return [fn](const httplib::Request& req, httplib::Response& res) {
+            try {
+                fn(req, res);
+            } catch (const ApiError& e) {
+                sendError(res, e);
+            }
+        };
+    };
+    s.Post(kCompletions, guarded([this](const auto& req, auto& res) { handleGeneration(req, res, false); }));
+    s.Post(kChatCompletions, guarded([this](const auto& req, auto& res) { handleGeneration(req, res, true); }));
+    s.Get(kModels, guarded([this](const auto&, auto& res) { handleModels(res); }));
+    s.Post(kLoadAdapter, guarded([this](const auto& req, auto& res) { handleLoad(req, res); }));
+    s.Post(kUnloadAdapter, guarded([this](const auto& req, auto& res) { handleUnload(req, res); }));
+    s.Get(kHealth, [](const auto&, auto& res) { res.set_content("{}", kJson); });
+    // A known route with the wrong method: 405 naming the allowed one.
+    auto wrongMethod = [](const char* allowed) {
+        return [allowed](const httplib::Request& req, httplib::Response& res) {
+            res.set_header("Allow", allowed);
+            sendError(res, ApiError(405, std::string("method not allowed: ") + req.method + " " + req.path + " (use " + allowed + ")"));
+        };
+    };
+    for (const char* path : {kCompletions, kChatCompletions, kLoadAdapter, kUnloadAdapter}) {
+        s.Get(path, wrongMethod("POST"));
+        s.Put(path, wrongMethod("POST"));
+        s.Delete(path, wrongMethod("POST"));
+        s.Patch(path, wrongMethod("POST"));
+    }
+    for (const char* path : {kModels, kHealth}) {
+        s.Post(path, wrongMethod("GET"));
+        s.Put(path, wrongMethod("GET"));
+        s.Delete(path, wrongMethod("GET"));
+        s.Patch(path, wrongMethod("GET"));
+    }
+}
+
+void OpenAiServer::handleModels(httplib::Response& res)
+{
+    json data = json::array();
+    data.push_back({{"id", m_options.servedModelName}, {"object", "model"}, {"created", m_created}, {"owned_by", "rslora"},
+                    {"root", m_session.modelDir().string()}, {"parent", nullptr}});
+    std::lock_guard<std::mutex> lock(m_mutex);
+    for (const auto& [name, a] : m_adapters)
+        data.push_back({{"id", name}, {"object", "model"}, {"created", a.created}, {"owned_by", "rslora"},
+                        {"root", a.path.string()}, {"parent", m_options.servedModelName}});
+    res.set_content(json{{"object", "list"}, {"data", data}}.dump(), kJson);
+}
+
+void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& res)
+{
+    const json body = parseJsonObject(req.body);
+    const std::string name = requiredString(body, "lora_name");
+    const std::string path = requiredString(body, "lora_path");
+    if (name == m_options.servedModelName)
+        throw ApiError(400, "'lora_name': '" + name + "' is the base model's name", errtype::kInvalidRequest, "lora_name");
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_adapters.count(name))
+            throw ApiError(400, "'lora_name': an adapter named '" + name + "' is already loaded (from " +
+                                    m_adapters[name].path.string() + "); unload it first",
+                           errtype::kInvalidRequest, "lora_name", "adapter_exists");
+    }
+    AdapterSource src;
+    engine::LoadedAdapterInfo info;
+    try {
+        src = m_resolver(path);
+        std::lock_guard<std::mutex> lock(m_mutex);
+        info = m_session.loadAdapter(name, src.path);
+        m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
+    } catch (const Error& e) {
+        throw ApiError(400, std::string("'lora_path': ") + e.what(), errtype::kInvalidRequest, "lora_path");
+    }
+    res.set_content(json{{"status", "ok"}, {"lora_name", name}, {"lora_path", src.path.string()}, {"rank", info.rank},
+                         {"modules", info.modules}, {"load_seconds", info.loadSeconds}}
+                        .dump(),
+                    kJson);
+}
+
+void OpenAiServer::handleUnload(const httplib::Request& req, httplib::Response& res)
+{
+    const json body = parseJsonObject(req.body);
+    const std::string name = requiredString(body, "lora_name");
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (!m_adapters.count(name))
+        throw ApiError(404, "'lora_name': no adapter named '" + name + "' is loaded", errtype::kNotFound, "lora_name",
+                       "model_not_found");
+    try {
+        m_session.unloadAdapter(name);
+    } catch (const Error& e) {
+        throw ApiError(409, e.what(), errtype::kInvalidRequest, "lora_name", "adapter_in_use");
+    }
+    m_adapters.erase(name);
+    res.set_content(json{{"status", "ok"}, {"lora_name", name}}.dump(), kJson);
+}
+
+void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Response& res, bool chat)
+{
+    GenerationCall call = parseGenerationCall(req.body, chat, m_session, m_options.limits);
+    const engine::AdapterMix mix = resolveModel(call.model);
+    auto guard = std::make_unique<ActiveGuard>(m_active, m_options.maxConcurrent);
+    const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(m_nextId++);
+    const int64_t created = static_cast<int64_t>(std::time(nullptr));
+    const std::string model = call.model;
+    const char* object = chat ? "chat.completion" : "text_completion";
+
+    auto state = std::make_shared<StreamState>();
+    state->ended.assign(call.prompts.size(), false);
+    try {
+        for (size_t i = 0; i < call.prompts.size(); ++i) {
+            engine::GenerationRequest r;
+            r.promptIds = call.prompts[i];
+            r.adapters = mix;
+            r.sampling = call.sampling;
+            r.cancel = state->cancel;
+            if (call.stream) {
+                std::weak_ptr<StreamState> weak = state;
+                // Without a tokenizer (token-id models) every token still gets its (empty) chunk.
+                const bool textless = m_session.tokenizer() == nullptr;
+                r.onToken = [weak, i, textless](const engine::TokenEvent& e) {
+                    auto st = weak.lock();
+                    if (!st)
+                        return false;
+                    if (!e.text.empty() || textless) {
+                        std::lock_guard<std::mutex> lock(st->mutex);
+                        st->pieces.emplace_back(i, e.text);
+                    }
+                    st->wake.notify_all();
+                    return !st->cancel->load();
+                };
+            }
+            state->promptTokens += static_cast<int64_t>(r.promptIds.size());
+            state->futures.push_back(m_scheduler->submit(std::move(r)));
+        }
+    } catch (const Error& e) {
+        state->cancel->store(true);
+        throw ApiError(400, e.what());
+    }
+
+    if (!call.stream) {
+        json choices = json::array();
+        int64_t completion = 0;
+        for (size_t i = 0; i < state->futures.size(); ++i) {
+            engine::GenerationOutput out;
+            try {
+                out = state->futures[i].get();
+            } catch (const std::exception& e) {
+                state->cancel->store(true);
+                throw ApiError(500, std::string("generation failed: ") + e.what(), errtype::kServer);
+            }
+            completion += static_cast<int64_t>(out.tokens.size());
+            json choice = {{"index", i}, {"finish_reason", finishReason(out.reason)}};
+            if (chat)
+                choice["message"] = {{"role", "assistant"}, {"content", out.text}};
+            else {
+                choice["text"] = out.text;
+                choice["logprobs"] = nullptr;
+            }
+            if (!out.stopString.empty())
+                choice["stop_reason"] = out.stopString;
+            choices.push_back(choice);
+        }
+        json body = {{"id", id}, {"object", object}, {"created", created}, {"model", model}, {"choices", choices},
+                     {"usage", {{"prompt_tokens", state->promptTokens}, {"completion_tokens", completion},
+                                {"total_tokens", state->promptTokens + completion}}}};
+        res.set_content(body.dump(), kJson);
+        return;
+    }
+
+    state->guard = std::move(guard);
+    const bool includeUsage = call.includeUsage;
+    const char* chunkObject = chat ? "chat.completion.chunk" : "text_completion";
+    auto chunk = [=](size_t index, const std::string& text, const char* finish) {
+        json choice = {{"index", index}, {"finish_reason", finish ? json(finish) : json(nullptr)}};
+        if (chat)
+            choice["delta"] = text.empty() && finish ? json::object() : json{{"content", text}};
+        else {
+            choice["text"] = text;
+            choice["logprobs"] = nullptr;
+        }
+        return sse({{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model}, {"choices", json::array({choice})}});
+    };
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [=](size_t, httplib::DataSink& sink) {
+            auto write = [&](const std::string& s) {
+                if (!sink.write(s.data(), s.size())) {
+                    state->cancel->store(true);  // the client went away
+                    return false;
+                }
+                return true;
+            };
+            if (chat && !state->sentRole) {
+                state->sentRole = true;
+                for (size_t i = 0; i < state->futures.size(); ++i) {
+                    json choice = {{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}};
+                    if (!write(sse({{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model},
+                                    {"choices", json::array({choice})}})))
+                        return false;
+                }
+            }
+            // Which choices have ended, seen before taking the text: their last pieces are in.
+            std::vector<bool> ready(state->futures.size(), false);
+            {
+                std::unique_lock<std::mutex> lock(state->mutex);
+                state->wake.wait_for(lock, std::chrono::milliseconds(20), [&] { return !state->pieces.empty(); });
+            }
+            for (size_t i = 0; i < state->futures.size(); ++i)
+                ready[i] = !state->ended[i] && state->futures[i].wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+            std::deque<std::pair<size_t, std::string>> pieces;
+            {
+                std::lock_guard<std::mutex> lock(state->mutex);
+                pieces.swap(state->pieces);
+            }
+            for (const auto& [i, text] : pieces)
+                if (!write(chunk(i, text, nullptr)))
+                    return false;
+            for (size_t i = 0; i < ready.size(); ++i) {
+                if (!ready[i])
+                    continue;
+                state->ended[i] = true;
+                try {
+                    auto out = state->futures[i].get();
+                    state->completionTokens += static_cast<int64_t>(out.tokens.size());
+                    if (!write(chunk(i, "", finishReason(out.reason))))
+                        return false;
+                } catch (const std::exception& e) {
+                    if (!write(sse(ApiError(500, std::string("generation failed: ") + e.what(), errtype::kServer).body())))
+                        return false;
+                }
+            }
+            if (std::all_of(state->ended.begin(), state->ended.end(), [](bool b) { return b; })) {
+                if (includeUsage) {
+                    json usage = {{"prompt_tokens", state->promptTokens}, {"completion_tokens", state->completionTokens},
+                                  {"total_tokens", state->promptTokens + state->completionTokens}};
+                    if (!write(sse({{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model},
+                                    {"choices", json::array()}, {"usage", usage}})))
+                        return false;
+                }
+                if (!write("data: [DONE]\n\n"))
+                    return false;
+                sink.done();
+            }
+            return true;
+        },
+        [state](bool) {
+            // Finished or abandoned: a generation still running for this response stops.
+            state->cancel->store(true);
+        });
+}
+
+} // namespace rslora::serve

@@ -1,0 +1,267 @@
+// Continuous batching over the session's model (see GenerationBatch.h). Each row samples from its
+// own generator with models::pickTokens on its own [1, V] logits, so a row's tokens do not depend
+// on which other rows share its batch.
+#include "engine/generation/GenerationBatch.h"
+
+#include "common/Error.h"
+#include "engine/generation/GenerationSession.h"
+#include "models/CausalLM.h"
+#include "models/TokenPicker.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace rslora::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The end of `text` that may be sent now: not a trailing replacement character (a character whose
+// bytes are still arriving) nor the last `holdBack` bytes (they might begin a stop string).
+size_t safeEnd(const std::string& text, size_t holdBack) {
+    size_t end = text.size();
+    static const std::string kReplacement = "\xEF\xBF\xBD";
+    if (end >= kReplacement.size() && text.compare(end - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
+        end -= kReplacement.size();
+    end = end > holdBack ? end - holdBack : 0;
+    while (end > 0 && end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end;  // never split a UTF-8 sequence
+    return end;
+}
+
+} // namespace
+
+struct GenerationBatch::Row {
+    int64_t id = 0;
+    GenerationRequest request;
+    models::GenerationOptions pick;  // the sampling fields for pickTokens
+    at::Generator generator;
+    std::vector<int64_t> seen;       // ids for the repetition penalty
+    GenerationOutput out;
+    int64_t nextPosition = 0;
+    size_t sent = 0;                 // bytes of text already streamed
+    Clock::time_point start;
+    bool done = false;
+};
+
+struct GenerationBatch::State {
+    std::vector<std::unique_ptr<Row>> running, waiting;
+    models::KVCache cache;
+    torch::Tensor mask;  // [running rows, cached tokens], 1 = real token
+    int64_t nextId = 0;
+};
+
+GenerationBatch::GenerationBatch(GenerationSession& session) : m_session(session), m_state(std::make_unique<State>()) {}
+
+GenerationBatch::~GenerationBatch()
+{
+    std::lock_guard<std::recursive_mutex> lock(m_session.m_mutex);
+    for (auto* rows : {&m_state->running, &m_state->waiting})
+        for (auto& r : *rows)
+            for (const auto& a : r->request.adapters)
+                --m_session.m_inUse[a.name];
+}
+
+bool GenerationBatch::empty() const { return m_state->running.empty() && m_state->waiting.empty(); }
+
+size_t GenerationBatch::size() const { return m_state->running.size() + m_state->waiting.size(); }
+
+int64_t GenerationBatch::add(GenerationRequest request)
+{
+    std::lock_guard<std::recursive_mutex> lock(m_session.m_mutex);
+    m_session.validate(request);
+    auto row = std::make_unique<Row>();
+    row->id = m_state->nextId++;
+    const SamplingSettings& s = request.sampling;
+    row->pick.temperature = s.temperature;
+    row->pick.topK = s.topK;
+    row->pick.topP = s.topP;
+    row->pick.repetitionPenalty = s.repetitionPenalty;
+    row->generator = at::detail::createCPUGenerator(s.seed);
+    if (s.repetitionPenalty != 1.0)
+        row->seen = request.promptIds;
+    row->out.promptTokens = static_cast<int64_t>(request.promptIds.size());
+    row->nextPosition = row->out.promptTokens;
+    row->start = Clock::now();
+    for (const auto& a : request.adapters)
+        ++m_session.m_inUse[a.name];
+    row->request = std::move(request);
+    m_state->waiting.push_back(std::move(row));
+    return m_state->waiting.back()->id;
+}
+
+namespace {
+
+// Records `token` for `row`, streams the text that became final, decides whether the row ended.
+void takeToken(int64_t token, GenerationSession& session,
+               const std::vector<int64_t>& eos, GenerationOutput& out, std::vector<int64_t>& seen,
+               const GenerationRequest& request, size_t& sent, bool& done, double elapsed)
+{
+    const SamplingSettings& s = request.sampling;
+    out.tokens.push_back(token);
+    if (s.repetitionPenalty != 1.0)
+        seen.push_back(token);
+    if (out.tokens.size() == 1)
+        out.firstTokenSeconds = elapsed;
+    const models::Tokenizer* tok = session.tokenizer();
+    std::string text = tok ? session.decode(out.tokens) : std::string();
+    size_t cut = text.size();
+    if (!s.ignoreEos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
+        out.reason = models::FinishReason::Eos;
+        done = true;
+    } else if (!s.stopStrings.empty()) {
+        for (const auto& stop : s.stopStrings) {
+            const size_t at = stop.empty() ? std::string::npos : text.find(stop);
+            if (at != std::string::npos && at < cut) {
+                cut = at;
+                out.reason = models::FinishReason::StopString;
+                out.stopString = stop;
+                done = true;
+            }
+        }
+    }
+    if (!done && static_cast<int64_t>(out.tokens.size()) >= s.maxNewTokens) {
+        out.reason = models::FinishReason::Length;
+        done = true;
+    }
+    size_t holdBack = 0;
+    for (const auto& stop : s.stopStrings)
+        holdBack = std::max(holdBack, stop.empty() ? size_t(0) : stop.size() - 1);
+    const size_t end = done ? cut : safeEnd(text, holdBack);
+    TokenEvent event;
+    event.token = token;
+    event.index = static_cast<int64_t>(out.tokens.size()) - 1;
+    if (end > sent) {
+        event.text = text.substr(sent, end - sent);
+        sent = end;
+    }
+    if (done)
+        out.text = text.substr(0, cut);
+    if (request.onToken && !request.onToken(event) && !done) {
+        out.reason = models::FinishReason::Cancelled;
+        out.text = text.substr(0, sent);
+        done = true;
+    }
+}
+
+} // namespace
+
+std::vector<std::pair<int64_t, GenerationOutput>> GenerationBatch::step()
+{
+    std::lock_guard<std::recursive_mutex> lock(m_session.m_mutex);
+    torch::NoGradGuard noGrad;
+    models::CausalLM& model = *m_session.m_model;
+    const torch::Device device = model.device();
+    State& st = *m_state;
+    std::vector<std::pair<int64_t, GenerationOutput>> ended;
+    auto cancelled = [](const Row& r) { return r.request.cancel && r.request.cancel->load(); };
+    auto pickFor = [&](Row& r, const torch::Tensor& logits) {
+        if (cancelled(r)) {
+            r.out.reason = models::FinishReason::Cancelled;
+            if (m_session.tokenizer())
+                r.out.text = m_session.decode(r.out.tokens).substr(0, r.sent);
+            r.done = true;
+            return;
+        }
+        const int64_t token = models::pickTokens(logits, {r.seen}, r.pick, r.generator)[0];
+        takeToken(token, m_session, m_session.m_eosIds, r.out, r.seen, r.request, r.sent, r.done, since(r.start));
+    };
+    auto mixes = [](const std::vector<std::unique_ptr<Row>>& rows) {
+        std::vector<AdapterMix> m;
+        for (const auto& r : rows)
+            m.push_back(r->request.adapters);
+        return m;
+    };
+
+    // 1. One token for every running row.
+    if (!st.running.empty()) {
+        const int64_t B = static_cast<int64_t>(st.running.size());
+        std::vector<int64_t> last, pos;
+        for (const auto& r : st.running) {
+            last.push_back(r->out.tokens.back());
+            pos.push_back(r->nextPosition++);
+        }
+        auto ids = torch::tensor(last, torch::kInt64).view({B, 1}).to(device);
+        auto positions = torch::tensor(pos, torch::kInt64).view({B, 1}).to(device);
+        st.mask = torch::cat({st.mask, torch::ones({B, 1}, st.mask.options())}, 1);
+        m_session.route(mixes(st.running));
+        auto logits = model.forward(ids, st.mask, positions, &st.cache).logits.select(1, 0).to(torch::kCPU, torch::kFloat32).contiguous();
+        for (int64_t b = 0; b < B; ++b)
+            pickFor(*st.running[static_cast<size_t>(b)], logits.narrow(0, b, 1));
+    }
+
+    // 2. Prefill the rows that joined (left-padded among themselves) and append them to the batch.
+    if (!st.waiting.empty()) {
+        const int64_t B = static_cast<int64_t>(st.waiting.size());
+        int64_t T = 0;
+        for (const auto& r : st.waiting)
+            T = std::max<int64_t>(T, static_cast<int64_t>(r->request.promptIds.size()));
+        auto ids = torch::full({B, T}, m_session.m_padId, torch::kInt64);
+        auto mask = torch::zeros({B, T}, torch::kInt64);
+        for (int64_t b = 0; b < B; ++b) {
+            const auto& p = st.waiting[static_cast<size_t>(b)]->request.promptIds;
+            const int64_t n = static_cast<int64_t>(p.size());
+            ids[b].narrow(0, T - n, n).copy_(torch::tensor(p, torch::kInt64));
+            mask[b].narrow(0, T - n, n).fill_(1);
+        }
+        auto positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1);
+        models::KVCache cache = model.makeCache();
+        m_session.route(mixes(st.waiting));
+        auto logits = model.forward(ids.to(device), mask.to(device), positions.to(device), &cache)
+                          .logits.select(1, T - 1).to(torch::kCPU, torch::kFloat32).contiguous();
+        for (int64_t b = 0; b < B; ++b)
+            pickFor(*st.waiting[static_cast<size_t>(b)], logits.narrow(0, b, 1));
+        mask = mask.to(device);
+        if (st.running.empty()) {
+            st.cache = std::move(cache);
+            st.mask = mask;
+        } else {
+            st.cache.appendRows(cache);
+            const int64_t S = st.cache.length();
+            auto leftPad = [S](const torch::Tensor& m) {
+                return torch::cat({torch::zeros({m.size(0), S - m.size(1)}, m.options()), m}, 1);
+            };
+            st.mask = torch::cat({leftPad(st.mask), leftPad(mask)}, 0);
+        }
+        for (auto& r : st.waiting)
+            st.running.push_back(std::move(r));
+        st.waiting.clear();
+    }
+
+    // 3. Rows that ended leave; columns that are padding in every remaining row are dropped.
+    std::vector<int64_t> keep;
+    std::vector<std::unique_ptr<Row>> still;
+    for (size_t b = 0; b < st.running.size(); ++b) {
+        Row& r = *st.running[b];
+        if (!r.done) {
+            keep.push_back(static_cast<int64_t>(b));
+            still.push_back(std::move(st.running[b]));
+            continue;
+        }
+        r.out.seconds = since(r.start);
+        for (const auto& a : r.request.adapters)
+            --m_session.m_inUse[a.name];
+        ended.emplace_back(r.id, std::move(r.out));
+    }
+    if (still.empty()) {
+        st.cache = model.makeCache();
+        st.mask = torch::Tensor();
+    } else if (still.size() != st.running.size()) {
+        auto idx = torch::tensor(keep, torch::kInt64).to(device);
+        st.cache.selectRows(idx);
+        st.mask = st.mask.index_select(0, idx);
+        const int64_t firstUsed = (st.mask.sum(0) > 0).nonzero().min().item<int64_t>();
+        if (firstUsed > 0) {
+            st.cache.dropFront(firstUsed);
+            st.mask = st.mask.narrow(1, firstUsed, st.mask.size(1) - firstUsed).contiguous();
+        }
+    }
+    st.running = std::move(still);
+    return ended;
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,42 @@
+// A running batch of the generation session, one decoding step at a time: requests join between
+// steps (their prompts are prefilled and their keys/values appended to the running cache, left-
+// padded), rows leave as they finish. This is continuous batching; GenerationSession::generate and
+// GenerationScheduler drive it.
+#pragma once
+
+#include "engine/generation/GenerationTypes.h"
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace rslora::engine {
+
+class GenerationSession;
+
+class GenerationBatch {
+public:
+    explicit GenerationBatch(GenerationSession& session);
+    ~GenerationBatch();
+    GenerationBatch(const GenerationBatch&) = delete;
+    GenerationBatch& operator=(const GenerationBatch&) = delete;
+
+    // Validates `request` (throws rslora::Error) and queues it to join at the next step; returns
+    // its id in this batch.
+    int64_t add(GenerationRequest request);
+    // One step under the session's lock: a token for every running row, then the prefill (and a
+    // first token) of the rows that joined. Returns the requests that ended, by id.
+    std::vector<std::pair<int64_t, GenerationOutput>> step();
+    bool empty() const;
+    // Rows running or waiting to join.
+    size_t size() const;
+
+private:
+    struct Row;
+    struct State;
+    GenerationSession& m_session;
+    std::unique_ptr<State> m_state;
+};
+
+} // namespace rslora::engine

@@ -1,0 +1,237 @@
+// The resident generation session: a row of a mixed-adapter batch generates exactly what it
+// generates alone with its adapter (and what models::generate gives on a freshly loaded model with
+// that adapter, as `rslora generate` does); a swapped-in adapter equals a freshly loaded one; rows
+// joining a running batch; seeded sampling; stop strings and streaming; refusals.
+#include "ServeTestSupport.h"
+
+#include "common/Error.h"
+#include "engine/generation/GenerationBatch.h"
+#include "engine/generation/GenerationSession.h"
+#include "models/Generator.h"
+
+#include <QTemporaryDir>
+#include <numeric>
+#include <QtTest>
+
+using namespace rslora;
+using namespace rslora::engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+GenerationRequest request(std::vector<int64_t> prompt, AdapterMix adapters, int64_t maxNew = 12)
+{
+    GenerationRequest r;
+    r.promptIds = std::move(prompt);
+    r.adapters = std::move(adapters);
+    r.sampling.maxNewTokens = maxNew;
+    r.sampling.ignoreEos = true;
+    return r;
+}
+
+std::string errorOf(const std::function<void()>& fn)
+{
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return {};
+}
+
+} // namespace
+
+class GenerationSessionTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    fs::path m_a, m_b, m_c;
+    std::unique_ptr<GenerationSession> m_session;
+    std::vector<std::vector<int64_t>> m_prompts;
+
+private slots:
+    void initTestCase()
+    {
+        torch::set_num_threads(1);
+        if (!fs::exists(servetest::demoModelDir() / "config.json"))
+            QFAIL(qPrintable(QString("the demo model is missing at ") + servetest::demoModelDir().c_str()));
+        const fs::path root = m_tmp.path().toStdString();
+        m_a = root / "a";
+        m_b = root / "b";
+        m_c = root / "c";
+        servetest::makeAdapter(m_a, 11, 4, {"all-linear"});
+        servetest::makeAdapter(m_b, 22, 8, {"all-linear"});
+        servetest::makeAdapter(m_c, 33, 2, {"q_proj", "v_proj"}, 0.2);
+        m_session = std::make_unique<GenerationSession>(servetest::demoModelDir());
+        m_session->loadAdapter("a", m_a);
+        m_session->loadAdapter("b", m_b);
+        m_session->loadAdapter("c", m_c);
+        m_prompts = {m_session->encode("The cat"), m_session->encode("Once upon a time there was"),
+                     m_session->encode("Hello"), m_session->encode("A long sentence about rivers and"),
+                     m_session->encode("Why")};
+    }
+
+    void adaptersChangeTheOutput()
+    {
+        // Otherwise the equalities below would prove nothing.
+        auto base = m_session->generate(request(m_prompts[0], {}));
+        auto a = m_session->generate(request(m_prompts[0], {{"a", 1.0}}));
+        auto b = m_session->generate(request(m_prompts[0], {{"b", 1.0}}));
+        QVERIFY(base.tokens != a.tokens);
+        QVERIFY(base.tokens != b.tokens);
+        QVERIFY(a.tokens != b.tokens);
+        QCOMPARE(a.tokens.size(), size_t(12));
+    }
+
+    void mixedBatchRowsEqualRowsAlone()
+    {
+        const std::vector<AdapterMix> mixes = {{{"a", 1.0}}, {{"b", 1.0}}, {}, {{"c", 1.0}}, {{"a", 0.5}, {"c", 1.5}}};
+        std::vector<GenerationRequest> batch;
+        for (size_t i = 0; i < mixes.size(); ++i)
+            batch.push_back(request(m_prompts[i], mixes[i]));
+        auto together = m_session->generate(batch);
+        QCOMPARE(together.size(), mixes.size());
+        for (size_t i = 0; i < mixes.size(); ++i) {
+            auto alone = m_session->generate(request(m_prompts[i], mixes[i]));
+            QVERIFY2(together[i].tokens == alone.tokens, qPrintable(QString("row %1").arg(i)));
+            QCOMPARE(together[i].text, alone.text);
+            QCOMPARE(together[i].promptTokens, int64_t(m_prompts[i].size()));
+        }
+    }
+
+    void rowAloneEqualsGenerateWithAFreshAdapter()
+    {
+        // What `rslora generate --adapter` does: a fresh model, the adapter attached, models::generate.
+        auto model = models::loadCausalLM(servetest::demoModelDir());
+        AdapterSet set(*model);
+        loadPeftAdapter(set, m_b);
+        model->eval();
+        models::GenerationOptions o;
+        o.maxNewTokens = 12;
+        o.eosTokenIds = {-1};
+        auto reference = models::generate(*model, {m_prompts[1]}, o);
+        std::vector<GenerationRequest> batch = {request(m_prompts[0], {{"a", 1.0}}), request(m_prompts[1], {{"b", 1.0}})};
+        auto together = m_session->generate(batch);
+        QCOMPARE(together[1].tokens, reference.rows[0].tokens);
+    }
+
+    void swappedAdapterEqualsFreshlyLoaded()
+    {
+        GenerationSession fresh(servetest::demoModelDir());
+        fresh.loadAdapter("x", m_b);
+        // Swap adapters in and out of the resident session, then bring b back under another name.
+        m_session->unloadAdapter("b");
+        QVERIFY(!m_session->hasAdapter("b"));
+        m_session->loadAdapter("tmp", m_c);
+        m_session->unloadAdapter("tmp");
+        m_session->loadAdapter("b2", m_b);
+        for (double temperature : {0.0, 0.9}) {
+            auto r1 = request(m_prompts[3], {{"b2", 1.0}});
+            auto r2 = request(m_prompts[3], {{"x", 1.0}});
+            r1.sampling.temperature = r2.sampling.temperature = temperature;
+            r1.sampling.seed = r2.sampling.seed = 7;
+            QCOMPARE(m_session->generate(r1).tokens, fresh.generate(r2).tokens);
+        }
+        m_session->unloadAdapter("b2");
+        m_session->loadAdapter("b", m_b);
+    }
+
+    void rowsJoiningARunningBatch()
+    {
+        GenerationBatch batch(*m_session);
+        std::map<int64_t, GenerationOutput> out;
+        auto collect = [&] {
+            for (auto& [id, o] : batch.step())
+                out[id] = o;
+        };
+        const int64_t first = batch.add(request(m_prompts[1], {{"a", 1.0}}, 10));
+        collect();
+        collect();
+        collect();
+        const int64_t second = batch.add(request(m_prompts[4], {{"b", 1.0}}, 6));
+        const int64_t third = batch.add(request(m_prompts[2], {}, 14));
+        while (!batch.empty())
+            collect();
+        QCOMPARE(out.size(), size_t(3));
+        QCOMPARE(out[first].tokens, m_session->generate(request(m_prompts[1], {{"a", 1.0}}, 10)).tokens);
+        QCOMPARE(out[second].tokens, m_session->generate(request(m_prompts[4], {{"b", 1.0}}, 6)).tokens);
+        QCOMPARE(out[third].tokens, m_session->generate(request(m_prompts[2], {}, 14)).tokens);
+    }
+
+    void sampledRowsAreSeededPerRequest()
+    {
+        auto sampled = [&](const std::vector<int64_t>& prompt, AdapterMix mix, uint64_t seed) {
+            auto r = request(prompt, std::move(mix), 16);
+            r.sampling.temperature = 1.0;
+            r.sampling.topK = 50;
+            r.sampling.topP = 0.9;
+            r.sampling.repetitionPenalty = 1.2;
+            r.sampling.seed = seed;
+            return r;
+        };
+        auto together = m_session->generate({sampled(m_prompts[0], {{"a", 1.0}}, 5), sampled(m_prompts[2], {{"c", 1.0}}, 6)});
+        QCOMPARE(together[0].tokens, m_session->generate(sampled(m_prompts[0], {{"a", 1.0}}, 5)).tokens);
+        QCOMPARE(together[1].tokens, m_session->generate(sampled(m_prompts[2], {{"c", 1.0}}, 6)).tokens);
+        QVERIFY(m_session->generate(sampled(m_prompts[0], {{"a", 1.0}}, 5)).tokens
+                != m_session->generate(sampled(m_prompts[0], {{"a", 1.0}}, 99)).tokens);
+        // The same as models::generate with that seed on the base.
+        auto model = models::loadCausalLM(servetest::demoModelDir());
+        model->eval();
+        models::GenerationOptions o;
+        o.maxNewTokens = 16;
+        o.eosTokenIds = {-1};
+        o.temperature = 1.0;
+        o.topK = 50;
+        o.topP = 0.9;
+        o.repetitionPenalty = 1.2;
+        o.seed = 5;
+        QCOMPARE(m_session->generate(sampled(m_prompts[0], {}, 5)).tokens, models::generate(*model, {m_prompts[0]}, o).rows[0].tokens);
+    }
+
+    void streamingAndStopStrings()
+    {
+        auto full = m_session->generate(request(m_prompts[1], {{"a", 1.0}}, 20));
+        QVERIFY(full.text.size() > 6);
+        // Stop at a piece of the text it generates: the output ends before it.
+        const std::string stop = full.text.substr(full.text.size() / 2, 3);
+        auto r = request(m_prompts[1], {{"a", 1.0}}, 20);
+        r.sampling.stopStrings = {stop};
+        std::string streamed;
+        std::vector<int64_t> indices;
+        r.onToken = [&](const TokenEvent& e) -> bool {
+            indices.push_back(e.index);
+            streamed += e.text;
+            return true;
+        };
+        auto out = m_session->generate(r);
+        QCOMPARE(out.reason, models::FinishReason::StopString);
+        QCOMPARE(out.stopString, stop);
+        QCOMPARE(out.text, full.text.substr(0, full.text.find(stop)));
+        QCOMPARE(streamed, out.text);
+        std::vector<int64_t> expected(out.tokens.size());
+        std::iota(expected.begin(), expected.end(), 0);
+        QCOMPARE(indices, expected);
+
+        // Returning false from the callback cancels after that token.
+        auto c = request(m_prompts[1], {{"a", 1.0}}, 20);
+        c.onToken = [](const TokenEvent& e) { return e.index < 2; };
+        auto cancelled = m_session->generate(c);
+        QCOMPARE(cancelled.reason, models::FinishReason::Cancelled);
+        QCOMPARE(cancelled.tokens.size(), size_t(3));
+    }
+
+    void refusals()
+    {
+        QVERIFY(errorOf([&] { m_session->generate(request(m_prompts[0], {{"nope", 1.0}})); }).find("no adapter named 'nope'") != std::string::npos);
+        QVERIFY(errorOf([&] { m_session->generate(request({}, {})); }).find("prompt is empty") != std::string::npos);
+        QVERIFY(errorOf([&] { m_session->generate(request({1, 100000}, {})); }).find("outside the vocabulary") != std::string::npos);
+        QVERIFY(errorOf([&] { m_session->loadAdapter("a", m_b); }).find("already loaded") != std::string::npos);
+        QVERIFY(errorOf([&] { m_session->loadAdapter("z", m_tmp.path().toStdString() + "/none"); }).find("found nothing") != std::string::npos);
+        QVERIFY(errorOf([&] { m_session->unloadAdapter("z"); }).find("no adapter named 'z'") != std::string::npos);
+        GenerationBatch running(*m_session);
+        running.add(request(m_prompts[0], {{"a", 1.0}}));
+        QVERIFY(errorOf([&] { m_session->unloadAdapter("a"); }).find("in use by 1") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(GenerationSessionTest)
+#include "GenerationSessionTest.moc"

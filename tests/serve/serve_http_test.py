@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+# `rslora serve` as a client sees it: the server is started on a free localhost port and driven with
+# http.client. Completions and chat completions equal `rslora generate` for the same adapter and
+# seed; streaming gives the same text; concurrent requests on different adapters; adapters loaded and
+# unloaded at runtime; every bad request gets a 4xx with an OpenAI-style error and the server keeps
+# answering; SIGTERM ends a running stream and the process exits 0.
+# Usage: serve_http_test.py RSLORA_CLI MODEL_DIR
+import http.client
+import json
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+CLI, MODEL = sys.argv[1], sys.argv[2]
+KEY = "sk-test-123"
+MAX_TOKENS = 5000
+
+
+def write_adapter(folder, seed, rank, targets, sigma=0.05):
+    """A PEFT LoRA folder for the demo model with random A and B (B non-zero, so it changes the output)."""
+    config = json.load(open(os.path.join(MODEL, "config.json")))
+    hidden, inter = config["hidden_size"], config["intermediate_size"]
+    head_dim = config["head_dim"]
+    shapes = {"q_proj": (hidden, config["num_attention_heads"] * head_dim),
+              "k_proj": (hidden, config["num_key_value_heads"] * head_dim),
+              "v_proj": (hidden, config["num_key_value_heads"] * head_dim),
+              "o_proj": (config["num_attention_heads"] * head_dim, hidden),
+              "gate_proj": (hidden, inter), "up_proj": (hidden, inter), "down_proj": (inter, hidden)}
+    rng = random.Random(seed)
+    tensors = {}
+    for layer in range(config["num_hidden_layers"]):
+        for t in targets:
+            d_in, d_out = shapes[t]
+            group = "mlp" if t in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+            prefix = f"base_model.model.model.layers.{layer}.{group}.{t}"
+            tensors[prefix + ".lora_A.weight"] = ([rank, d_in], [rng.gauss(0, 0.1) for _ in range(rank * d_in)])
+            tensors[prefix + ".lora_B.weight"] = ([d_out, rank], [rng.gauss(0, sigma) for _ in range(d_out * rank)])
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, (shape, values) in tensors.items():
+        blob = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "adapter_model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    json.dump({"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": targets, "use_rslora": False,
+               "bias": "none", "lora_dropout": 0.0, "task_type": "CAUSAL_LM", "base_model_name_or_path": MODEL},
+              open(os.path.join(folder, "adapter_config.json"), "w"))
+
+
+class Server:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([CLI, "serve", MODEL, "--port", "0", "--quiet", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "listening on http://127.0.0.1:" not in line:
+            raise RuntimeError("the server did not start: " + line + self.proc.stderr.read())
+        self.port = int(line.split("127.0.0.1:")[1].split("/")[0])
+
+    def request(self, method, path, body=None, key=KEY, raw=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        h = dict(headers or {})
+        if key:
+            h["Authorization"] = "Bearer " + key
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        return resp.status, text
+
+    def post(self, path, body, **kw):
+        status, text = self.request("POST", path, body, **kw)
+        return status, (json.loads(text) if text and not text.startswith("data:") else text)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return code
+
+
+def cli_generate(prompt, adapter=None, chat=False, **options):
+    cmd = [CLI, "generate", MODEL, "--prompt", prompt, "--json"]
+    if adapter:
+        cmd += ["--adapter", adapter]
+    if chat:
+        cmd.append("--chat")
+    for k, v in options.items():
+        cmd += ["--" + k.replace("_", "-"), str(v)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["rows"][0]
+
+
+def sse_events(text):
+    events = [line[len("data: "):] for line in text.split("\n") if line.startswith("data: ")]
+    assert events and events[-1] == "[DONE]", "the stream does not end with data: [DONE]: " + text[-200:]
+    return [json.loads(e) for e in events[:-1]]
+
+
+class ServeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.a = os.path.join(cls.tmp.name, "a")
+        cls.b = os.path.join(cls.tmp.name, "b")
+        write_adapter(cls.a, 1, 4, ["q_proj", "v_proj", "up_proj"])
+        write_adapter(cls.b, 2, 8, ["q_proj", "k_proj", "o_proj", "down_proj"])
+        cls.server = Server("--adapter", "a=" + cls.a, "--adapter", "b=" + cls.b, "--api-key", KEY,
+                            "--served-model-name", "demo", "--max-tokens", str(MAX_TOKENS), "--max-prompt-tokens", "60",
+                            "--max-body-bytes", "4000", "--max-concurrent", "3")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def complete(self, model, prompt, **fields):
+        status, body = self.server.post("/v1/completions", {"model": model, "prompt": prompt, **fields})
+        self.assertEqual(status, 200, body)
+        return body
+
+    def assertApiError(self, status, body, expected_status, param=None, code=None):
+        self.assertEqual(status, expected_status, body)
+        if isinstance(body, str):
+            body = json.loads(body)
+        err = body["error"]
+        self.assertEqual(set(err), {"message", "type", "param", "code"})
+        self.assertTrue(err["message"])
+        if param is not None:
+            self.assertEqual(err["param"], param, err)
+        if code is not None:
+            self.assertEqual(err["code"], code, err)
+
+    def test_models_lists_base_and_adapters(self):
+        status, text = self.server.request("GET", "/v1/models")
+        self.assertEqual(status, 200)
+        ids = [m["id"] for m in json.loads(text)["data"]]
+        self.assertEqual(ids, ["demo", "a", "b"])
+
+    def test_completions_equal_rslora_generate(self):
+        prompt = "The river"
+        for adapter, folder in (("a", self.a), ("b", self.b), ("demo", None)):
+            ref = cli_generate(prompt, folder, max_new_tokens=12)
+            body = self.complete(adapter, prompt, max_tokens=12, temperature=0)
+            self.assertEqual(body["choices"][0]["text"], ref["text"], adapter)
+            self.assertEqual(body["object"], "text_completion")
+            self.assertEqual(body["model"], adapter)
+            usage = body["usage"]
+            self.assertEqual(usage["prompt_tokens"], len(ref["prompt_ids"]))
+            self.assertEqual(usage["completion_tokens"], len(ref["new_ids"]))
+            self.assertEqual(usage["total_tokens"], usage["prompt_tokens"] + usage["completion_tokens"])
+            self.assertEqual(body["choices"][0]["finish_reason"], "length" if ref["finish_reason"] == "length" else "stop")
+        # Sampled with a seed.
+        ref = cli_generate(prompt, self.a, max_new_tokens=12, temperature=0.9, top_k=40, top_p=0.95, seed=5)
+        body = self.complete("a", prompt, max_tokens=12, temperature=0.9, top_k=40, top_p=0.95, seed=5)
+        self.assertEqual(body["choices"][0]["text"], ref["text"])
+        # The adapters change the text, so the equalities above are not vacuous.
+        texts = {m: self.complete(m, prompt, max_tokens=12, temperature=0)["choices"][0]["text"] for m in ("a", "b", "demo")}
+        self.assertEqual(len(set(texts.values())), 3, texts)
+
+    def test_chat_completions_equal_rslora_generate_chat(self):
+        ref = cli_generate("Tell me about cats", self.b, chat=True, max_new_tokens=16)
+        status, body = self.server.post("/v1/chat/completions", {
+            "model": "b", "messages": [{"role": "user", "content": "Tell me about cats"}], "max_tokens": 16, "temperature": 0})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["object"], "chat.completion")
+        self.assertEqual(body["choices"][0]["message"], {"role": "assistant", "content": ref["text"]})
+        self.assertEqual(body["usage"]["prompt_tokens"], len(ref["prompt_ids"]))
+
+    def test_streaming_gives_the_same_text(self):
+        body = self.complete("a", "Once upon", max_tokens=20, temperature=0)
+        status, text = self.server.request("POST", "/v1/completions", {
+            "model": "a", "prompt": "Once upon", "max_tokens": 20, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}})
+        self.assertEqual(status, 200)
+        events = sse_events(text)
+        streamed = "".join(c["text"] for e in events for c in e["choices"])
+        self.assertEqual(streamed, body["choices"][0]["text"])
+        self.assertEqual([c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]],
+                         [body["choices"][0]["finish_reason"]])
+        self.assertEqual(events[-1]["usage"], body["usage"])
+        # Chat: a role delta first, then content deltas.
+        req = {"model": "b", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 16, "temperature": 0}
+        status, chat = self.server.post("/v1/chat/completions", req)
+        status, text = self.server.request("POST", "/v1/chat/completions", {**req, "stream": True})
+        events = sse_events(text)
+        self.assertEqual(events[0]["choices"][0]["delta"]["role"], "assistant")
+        self.assertTrue(all(e["object"] == "chat.completion.chunk" for e in events))
+        streamed = "".join(c["delta"].get("content", "") for e in events for c in e["choices"])
+        self.assertEqual(streamed, chat["choices"][0]["message"]["content"])
+
+    def test_stop_strings(self):
+        full = self.complete("a", "The river", max_tokens=20, temperature=0)["choices"][0]["text"]
+        stop = full[len(full) // 2:len(full) // 2 + 2]
+        body = self.complete("a", "The river", max_tokens=20, temperature=0, stop=[stop])
+        self.assertEqual(body["choices"][0]["text"], full[:full.find(stop)])
+        self.assertEqual(body["choices"][0]["finish_reason"], "stop")
+
+    def test_concurrent_requests_on_different_adapters(self):
+        prompts = ["The river", "Once upon", "Hello there", "A cat"]
+        models = ["a", "b", "demo", "a", "b", "demo"]
+        expected = {(m, p): self.complete(m, p, max_tokens=10, temperature=0)["choices"][0]["text"]
+                    for m in set(models) for p in prompts}
+        results, errors = {}, []
+
+        def worker(i):
+            try:
+                m, p = models[i], prompts[i % len(prompts)]
+                results[i] = (m, p, self.complete(m, p, max_tokens=10, temperature=0)["choices"][0]["text"])
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        for start in range(0, len(models), 3):  # three at a time: the server's --max-concurrent
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(start, min(start + 3, len(models)))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.assertEqual(errors, [])
+        for m, p, text in results.values():
+            self.assertEqual(text, expected[(m, p)], (m, p))
+
+    def test_load_and_unload_at_runtime(self):
+        status, body = self.server.post("/v1/load_lora_adapter", {"lora_name": "again", "lora_path": self.a})
+        self.assertEqual(status, 200, body)
+        _, models = self.server.request("GET", "/v1/models")
+        self.assertIn("again", [m["id"] for m in json.loads(models)["data"]])
+        self.assertEqual(self.complete("again", "Hello", max_tokens=8, temperature=0)["choices"],
+                         self.complete("a", "Hello", max_tokens=8, temperature=0)["choices"])
+        self.assertApiError(*self.server.post("/v1/load_lora_adapter", {"lora_name": "again", "lora_path": self.a}), 400, "lora_name")
+        status, body = self.server.post("/v1/unload_lora_adapter", {"lora_name": "again"})
+        self.assertEqual(status, 200, body)
+        self.assertApiError(*self.server.post("/v1/completions", {"model": "again", "prompt": "x"}), 404, "model", "model_not_found")
+        self.assertApiError(*self.server.post("/v1/unload_lora_adapter", {"lora_name": "again"}), 404, "lora_name")
+
+    def test_bad_requests_get_openai_errors(self):
+        s = self.server
+        ok = {"model": "a", "prompt": "Hi", "max_tokens": 2}
+        cases = [
+            ("malformed JSON", s.request("POST", "/v1/completions", raw='{"model": "a", "prompt": '), 400, None),
+            ("not an object", s.request("POST", "/v1/completions", raw='[1, 2]'), 400, None),
+            ("unknown model", s.post("/v1/completions", {**ok, "model": "nope"}), 404, "model"),
+            ("missing model", s.post("/v1/completions", {"prompt": "Hi"}), 400, "model"),
+            ("model not a string", s.post("/v1/completions", {**ok, "model": 3}), 400, "model"),
+            ("missing prompt", s.post("/v1/completions", {"model": "a"}), 400, "prompt"),
+            ("prompt wrong type", s.post("/v1/completions", {**ok, "prompt": {"x": 1}}), 400, "prompt"),
+            ("token id out of range", s.post("/v1/completions", {**ok, "prompt": [1, 99999]}), 400, "prompt"),
+            ("missing messages", s.post("/v1/chat/completions", {"model": "a"}), 400, "messages"),
+            ("messages wrong type", s.post("/v1/chat/completions", {"model": "a", "messages": "hi"}), 400, "messages"),
+            ("message without role", s.post("/v1/chat/completions", {"model": "a", "messages": [{"content": "hi"}]}), 400, "messages[0].role"),
+            ("max_tokens wrong type", s.post("/v1/completions", {**ok, "max_tokens": "many"}), 400, "max_tokens"),
+            ("max_tokens over the limit", s.post("/v1/completions", {**ok, "max_tokens": MAX_TOKENS + 1}), 400, "max_tokens"),
+            ("max_tokens zero", s.post("/v1/completions", {**ok, "max_tokens": 0}), 400, "max_tokens"),
+            ("temperature wrong type", s.post("/v1/completions", {**ok, "temperature": "hot"}), 400, "temperature"),
+            ("temperature out of range", s.post("/v1/completions", {**ok, "temperature": -1}), 400, "temperature"),
+            ("top_p zero", s.post("/v1/completions", {**ok, "top_p": 0}), 400, "top_p"),
+            ("stop wrong type", s.post("/v1/completions", {**ok, "stop": 5}), 400, "stop"),
+            ("stream wrong type", s.post("/v1/completions", {**ok, "stream": "yes"}), 400, "stream"),
+            ("n = 2", s.post("/v1/completions", {**ok, "n": 2}), 400, "n"),
+            ("prompt over the limit", s.post("/v1/completions", {**ok, "prompt": list(range(1, 80))}), 400, "prompt"),
+            ("body over the limit", s.request("POST", "/v1/completions", {**ok, "prompt": "x" * 5000}), 413, None),
+            ("missing key", s.request("GET", "/v1/models", key=None), 401, None),
+            ("wrong key", s.request("GET", "/v1/models", key="sk-wrong"), 401, None),
+            ("unknown route", s.request("GET", "/v1/nothing"), 404, None),
+            ("wrong method", s.request("GET", "/v1/completions"), 405, None),
+            ("wrong method on models", s.request("POST", "/v1/models", {}), 405, None),
+            ("load without path", s.post("/v1/load_lora_adapter", {"lora_name": "x"}), 400, "lora_path"),
+            ("load a missing folder", s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent/adapter"}), 400, "lora_path"),
+            ("unload without name", s.post("/v1/unload_lora_adapter", {}), 400, "lora_name"),
+        ]
+        for name, (status, body), expected, param in cases:
+            with self.subTest(name):
+                self.assertApiError(status, body, expected, param)
+        # Prompt length over the limit is reported as OpenAI does.
+        self.assertApiError(*s.post("/v1/completions", {**ok, "prompt": list(range(1, 80))}), 400, "prompt", "context_length_exceeded")
+        # Still serving.
+        self.assertEqual(self.complete("a", "Hi", max_tokens=2)["object"], "text_completion")
+        self.assertEqual(s.request("GET", "/v1/models")[0], 200)
+
+    def test_too_many_concurrent_requests(self):
+        # Three long streams hold the three places; a fourth request is refused with 429; closing the
+        # streams cancels them and the server answers again.
+        conns = []
+        for _ in range(3):
+            c = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=120)
+            c.request("POST", "/v1/completions", body=json.dumps({
+                "model": "a", "prompt": "Hi", "max_tokens": MAX_TOKENS, "ignore_eos": True, "stream": True}),
+                headers={"Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            r.readline()  # the first event: the stream is running
+            conns.append((c, r))
+        self.assertApiError(*self.server.post("/v1/completions", {"model": "a", "prompt": "Hi", "max_tokens": 2}), 429)
+        for c, r in conns:
+            c.close()
+        for _ in range(200):
+            status, body = self.server.post("/v1/completions", {"model": "a", "prompt": "Hi", "max_tokens": 2})
+            if status == 200:
+                break
+            time.sleep(0.05)  # the closed streams are being cancelled
+        self.assertEqual(status, 200, body)
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_ends_a_running_stream_and_exits_0(self):
+        server = Server("--max-tokens", "100000", "--shutdown-grace", "0")
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        c.request("POST", "/v1/completions", body=json.dumps({
+            "model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 100000, "ignore_eos": True, "stream": True}),
+            headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        r.readline()
+        server.proc.send_signal(signal.SIGTERM)
+        rest = r.read().decode()
+        c.close()
+        events = sse_events("data: {}\n\n" + rest)
+        self.assertEqual([ch["finish_reason"] for e in events for ch in e.get("choices", []) if ch["finish_reason"]], ["abort"])
+        self.assertEqual(server.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
