@@ -3,6 +3,7 @@
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/FusionController.h"
 #include "app/gui/MergeExportController.h"
+#include "app/gui/PlaygroundController.h"
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
@@ -16,6 +17,8 @@
 #include "ui/GridSearchPanel.h"
 #include "ui/LineageView.h"
 #include "ui/MainWindow.h"
+#include "ui/PlaygroundColumn.h"
+#include "ui/PlaygroundView.h"
 #include "ui/RunForm.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsBrowser.h"
@@ -34,6 +37,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
 #include <QMessageBox>
@@ -75,8 +79,24 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_window->addView(m_training, tr("Training"));
     m_window->addView(m_runs, tr("Runs"));
     m_window->addView(m_adapters, tr("Adapters"));
+    m_playground = new ui::PlaygroundView;
+    m_window->addView(m_playground, tr("Playground"));
     m_runs->setStore(m_store.get());
     m_adapters->setStore(m_store.get());
+    m_playgroundController = std::make_unique<PlaygroundController>(m_store.get(), m_playground);
+    // The Playground reads the store's versions and runs when it is shown (cheap queries).
+    connect(m_window->views(), &QTabWidget::currentChanged, this, [this] {
+        if (m_window->views()->currentWidget() != m_playground)
+            return;
+        if (m_playground->modelPath().isEmpty())
+            m_playground->setModelPath(m_form->modelSection()->modelPath());
+        m_playgroundController->refresh();
+    });
+    connect(m_playground, &ui::PlaygroundView::browseModelRequested, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(m_window.get(), tr("Base model folder"), m_playground->modelPath());
+        if (!dir.isEmpty())
+            m_playground->setModelPath(dir);
+    });
     auto* newRun = new QAction(tr("&New run"), m_window.get());
     newRun->setShortcut(QKeySequence::New);
     connect(newRun, &QAction::triggered, this, [this] { m_window->views()->setCurrentWidget(m_form); });
@@ -596,6 +616,37 @@ bool Workbench::saveScreenshots(const QString& dir, QString* error) {
     QString mergeError;
     if (!saveMergeScreenshots(dir, &mergeError))
         logWarning("merge screens not rendered: " + mergeError.toStdString());
+    QString playgroundError;
+    if (!savePlaygroundScreenshot(dir, &playgroundError))
+        logWarning("playground not rendered: " + playgroundError.toStdString());
+    return true;
+}
+
+bool Workbench::savePlaygroundScreenshot(const QString& dir, QString* error) {
+    // The base model beside the newest version, on an example of the showcase run's validation data.
+    m_window->views()->setCurrentWidget(m_playground);
+    QApplication::processEvents();
+    m_playground->setColumnCount(2);
+    const auto versions = m_store->adapters().list();
+    if (!versions.empty())
+        m_playground->column(1)->setAdapters({{versions.back().id, QString::fromStdString(versions.back().task + "@v" +
+                                                                                               std::to_string(versions.back().version)), 1.0}});
+    if (m_playground->runBox()->count() > 0)
+        m_playgroundController->pullExample(m_playground->runBox()->itemData(0).toLongLong());
+    m_playground->maxTokensBox()->setValue(40);
+    if (!m_playground->generate()) {
+        if (error)
+            *error = m_playground->errorLabel()->text();
+        return false;
+    }
+    m_playgroundController->waitForFinished();
+    QApplication::processEvents();
+    const QString path = QDir(dir).filePath("playground.png");
+    if (!m_window->grab().save(path)) {
+        if (error)
+            *error = tr("cannot write %1").arg(path);
+        return false;
+    }
     return true;
 }
 

@@ -23,6 +23,7 @@ class ExportMergedDialog;
 class FuseDialog;
 struct FuseSource;
 class MainWindow;
+class PlaygroundView;
 class RunForm;
 class RunsBrowser;
 class TrainingPanel;
@@ -34,6 +35,7 @@ class QTimer;
 
 namespace rslora::app {
 
+class PlaygroundController;
 class RunController;
 class StoredRunFeed;
 struct JobOutcome;
@@ -50,6 +52,8 @@ public:
     ui::TrainingPanel* training() const { return m_training; }
     ui::RunsBrowser* runs() const { return m_runs; }
     ui::AdaptersBrowser* adapters() const { return m_adapters; }
+    ui::PlaygroundView* playground() const { return m_playground; }
+    PlaygroundController* playgroundController() const { return m_playgroundController.get(); }
     RunController* controller() const { return m_controller.get(); }
     storage::Store* store() const { return m_store.get(); }
 
@@ -88,6 +92,8 @@ private:
     bool runToEnd(const engine::TrainConfig& config, const QString& name, JobOutcome* outcome, QString* error);
     // The merge screens for --screenshots: a second demo version, the lineage, the dialogs.
     bool saveMergeScreenshots(const QString& dir, QString* error);
+    // The Playground with the base model and the newest version side by side.
+    bool savePlaygroundScreenshot(const QString& dir, QString* error);
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();
     void attachExternalRuns();
@@ -102,6 +108,8 @@ private:
     ui::TrainingPanel* m_training = nullptr;
     ui::RunsBrowser* m_runs = nullptr;
     ui::AdaptersBrowser* m_adapters = nullptr;
+    ui::PlaygroundView* m_playground = nullptr;
+    std::unique_ptr<PlaygroundController> m_playgroundController;
     QLabel* m_statusRun = nullptr;
     QProgressBar* m_statusProgress = nullptr;
     int m_closeChoice = -1;

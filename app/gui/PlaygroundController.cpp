@@ -1,0 +1,231 @@
+// See PlaygroundController.h.
+#include "app/gui/PlaygroundController.h"
+
+#include "app/gui/BackgroundJob.h"
+#include "app/shared/RunExamples.h"
+#include "common/Error.h"
+#include "engine/generation/GenerationSession.h"
+#include "storage/AdapterRepository.h"
+#include "storage/RunRepository.h"
+#include "storage/Store.h"
+#include "ui/PlaygroundView.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QPointer>
+
+#include <set>
+
+namespace rslora::app {
+
+namespace {
+
+std::string adapterName(qint64 versionId)
+{
+    return "version-" + std::to_string(versionId);
+}
+
+QString finishReasonText(models::FinishReason reason)
+{
+    switch (reason) {
+    case models::FinishReason::Eos:
+    case models::FinishReason::StopString:
+        return "stop";
+    case models::FinishReason::Length:
+        return "length";
+    case models::FinishReason::Cancelled:
+        break;
+    }
+    return "cancelled";
+    }
+}
+
+} // namespace
+
+PlaygroundController::PlaygroundController(storage::Store* store, ui::PlaygroundView* view, QObject* parent)
+    : QObject(parent), m_store(store), m_view(view), m_job(new BackgroundJob(this))
+{
+    connect(view, &ui::PlaygroundView::generateRequested, this, [this](const ui::PlaygroundRequest& r) { start(r); });
+    connect(view, &ui::PlaygroundView::stopRequested, this, &PlaygroundController::stop);
+    connect(view, &ui::PlaygroundView::exampleRequested, this, &PlaygroundController::pullExample);
+    connect(m_job, &BackgroundJob::failed, view, &ui::PlaygroundView::onFailed);
+    connect(m_job, &BackgroundJob::cancelled, view, [view] { view->onFailed(tr("Cancelled.")); });
+}
+
+PlaygroundController::~PlaygroundController()
+{
+    stop();
+    m_job->waitForFinished();
+}
+
+void PlaygroundController::refresh()
+{
+    QList<ui::PlaygroundVersion> versions;
+    for (const auto& a : m_store->adapters().list()) {
+        ui::PlaygroundVersion v;
+        v.id = a.id;
+        v.reference = QString::fromStdString(a.task + "@v" + std::to_string(a.version));
+        v.label = v.reference + (a.stage.empty() ? QString() : QString(" · %1").arg(QString::fromStdString(a.stage))) +
+                  (a.rank ? QString(" · r%1").arg(*a.rank) : QString());
+        v.baseModel = QString::fromStdString(a.baseModel.ref);
+        versions.append(v);
+    }
+    m_view->setVersions(versions);
+    QList<QPair<qint64, QString>> runs;
+    for (const auto& r : m_store->runs().list()) {
+        bool validation = false;
+        try {
+            (void)RunExamples::sourceOf(r.configJson, &validation);
+        } catch (const Error&) {
+            continue;
+        }
+        runs.append({r.id, QString("#%1 %2%3").arg(r.id).arg(QString::fromStdString(r.name),
+                                                             validation ? QString() : tr(" (training data)"))});
+    }
+    m_view->setRuns(runs);
+    // A first-time user gets the model their newest version was trained on.
+    if (m_view->modelPath().isEmpty() && !versions.isEmpty())
+        m_view->setModelPath(versions.back().baseModel);
+}
+
+bool PlaygroundController::running() const
+{
+    return m_job->running();
+}
+
+void PlaygroundController::waitForFinished()
+{
+    m_job->waitForFinished();
+}
+
+QString PlaygroundController::loadedModel() const
+{
+    return QString::fromStdString(m_sessionModel);
+}
+
+void PlaygroundController::stop()
+{
+    if (m_cancel)
+        m_cancel->store(true);
+}
+
+bool PlaygroundController::start(const ui::PlaygroundRequest& request)
+{
+    if (m_job->running()) {
+        m_view->onFailed(tr("A generation is running; stop it first."));
+        return false;
+    }
+    // The versions' folders, read (and checked against their recorded hashes) on the GUI thread's store.
+    std::map<qint64, std::string> folders;
+    try {
+        for (const auto& column : request.columns)
+            for (const auto& a : column.adapters)
+                if (!folders.count(a.versionId)) {
+                    const auto record = m_store->adapters().require(a.versionId);
+                    storage::AdapterRepository::verifyFiles(record);
+                    folders[a.versionId] = record.path;
+                }
+    } catch (const Error& e) {
+        m_view->onFailed(QString::fromStdString(e.what()));
+        return false;
+    }
+    m_cancel = std::make_shared<std::atomic<bool>>(false);
+    const std::string model = request.modelPath.toStdString();
+    // A new model folder replaces the session; the same one keeps it (and its attached adapters).
+    if (model != m_sessionModel) {
+        m_session.reset();
+        m_sessionModel = model;
+    }
+    auto session = std::make_shared<std::shared_ptr<engine::GenerationSession>>(m_session);
+    QPointer<ui::PlaygroundView> view(m_view);
+    auto cancel = m_cancel;
+    const bool started = m_job->start([=](const BackgroundJob::Progress&) -> std::function<void()> {
+        bool fresh = false;
+        if (!*session) {
+            *session = std::make_shared<engine::GenerationSession>(model);
+            fresh = true;
+        }
+        engine::GenerationSession& s = **session;
+        for (const auto& [id, folder] : folders)
+            if (!s.hasAdapter(adapterName(id)))
+                s.loadAdapter(adapterName(id), folder);
+        std::vector<engine::GenerationRequest> requests;
+        for (int c = 0; c < request.columns.size(); ++c) {
+            const auto& column = request.columns[c];
+            engine::GenerationRequest r;
+            if (request.chat) {
+                nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+                for (const auto& t : column.conversation)
+                    messages.push_back({{"role", t.role.toStdString()}, {"content", t.content.toStdString()}});
+                r.promptIds = s.encodeChat(messages);
+            } else {
+                r.promptIds = s.encode(request.prompt.toStdString());
+            }
+            for (const auto& a : column.adapters)
+                r.adapters.push_back({adapterName(a.versionId), a.weight});
+            const auto& st = request.settings;
+            r.sampling.maxNewTokens = st.maxNewTokens;
+            r.sampling.temperature = st.temperature;
+            r.sampling.topK = st.topK;
+            r.sampling.topP = st.topP;
+            r.sampling.repetitionPenalty = st.repetitionPenalty;
+            r.sampling.seed = static_cast<uint64_t>(st.seed);
+            for (const auto& stop : st.stopStrings)
+                r.sampling.stopStrings.push_back(stop.toStdString());
+            r.cancel = cancel;
+            r.onToken = [view, c, cancel](const engine::TokenEvent& event) {
+                const QString text = QString::fromStdString(event.text);
+                QMetaObject::invokeMethod(
+                    view.data(), [view, c, text] { if (view) view->onToken(c, text); }, Qt::QueuedConnection);
+                return !cancel->load();
+            };
+            s.validate(r);
+            requests.push_back(std::move(r));
+        }
+        const auto outputs = s.generate(std::move(requests));
+        return [this, view, outputs, session, fresh, cancel] {
+            m_session = *session;
+            if (fresh)
+                ++m_modelLoads;
+            if (!view)
+                return;
+            for (std::size_t c = 0; c < outputs.size(); ++c) {
+                const auto& o = outputs[c];
+                ui::PlaygroundColumnResult result;
+                result.text = QString::fromStdString(o.text);
+                result.tokens = static_cast<int>(o.tokens.size());
+                result.promptTokens = static_cast<int>(o.promptTokens);
+                result.seconds = o.seconds;
+                result.firstTokenSeconds = o.firstTokenSeconds;
+                result.finishReason = cancel->load() && o.reason == models::FinishReason::Length
+                                          ? QStringLiteral("cancelled")
+                                          : finishReasonText(o.reason);
+                view->onColumnFinished(static_cast<int>(c), result);
+            }
+            view->onFinished();
+        };
+    });
+    if (!started) {
+        m_view->onFailed(tr("A generation is running; stop it first."));
+    }
+    return started;
+}
+
+void PlaygroundController::pullExample(qint64 runId)
+{
+    try {
+        const auto run = m_store->runs().require(runId);
+        const auto file = RunExamples::sourceOf(run.configJson);
+        std::size_t& next = m_exampleIndex[runId];
+        const RunExample e = RunExamples::at(file, next);
+        next = e.index + 1;
+        QList<ui::PlaygroundTurn> turns;
+        for (const auto& [role, content] : e.turns)
+            turns.append({QString::fromStdString(role), QString::fromStdString(content)});
+        m_view->showExample(QString::fromStdString(e.promptText), turns, QString::fromStdString(e.reference));
+    } catch (const Error& e) {
+        m_view->showProblem(QString::fromStdString(e.what()));
+    }
+}
+
+} // namespace rslora::app

@@ -1,0 +1,234 @@
+// The Playground against the real engine on the demo model: the columns of one generation (the base,
+// a stored version, a weighted mix) stream and finish with the same text as the engine's session gives
+// each of them alone; the base model is loaded once for every column and generation; Stop cancels;
+// a version whose files changed is refused before anything runs; examples come from a run's data.
+#include "app/gui/PlaygroundController.h"
+#include "app/shared/RunExamples.h"
+
+#include "common/Error.h"
+#include "common/Sha256.h"
+#include "engine/fusion/AdapterFactors.h"
+#include "engine/generation/GenerationSession.h"
+#include "storage/Store.h"
+#include "ui/PlaygroundColumn.h"
+#include "ui/PlaygroundView.h"
+
+#include <torch/torch.h>
+
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cstdlib>
+#include <fstream>
+
+using namespace rslora;
+namespace ef = rslora::engine::fusion;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path demoModel()
+{
+    const char* r = std::getenv("RSLORA_RESOURCES");
+    return fs::path(r ? r : "resources") / "demo" / "model";
+}
+
+// A random adapter over q_proj and v_proj of the demo model's first two layers (hidden 192, 2 KV heads
+// of 32), strong enough to change greedy answers.
+void writeDemoAdapter(const fs::path& dir, int seed)
+{
+    torch::manual_seed(seed);
+    ef::AdapterFactors a;
+    for (int layer = 0; layer < 2; ++layer)
+        for (const char* proj : {"q_proj", "v_proj"}) {
+            ef::ModuleFactors m;
+            m.module = "model.layers." + std::to_string(layer) + ".self_attn." + proj;
+            m.A = torch::randn({4, 192}) * 0.2;
+            m.B = torch::randn({std::string(proj) == "q_proj" ? 192 : 64, 4}) * 0.5;
+            m.scale = 1.0;
+            a.modules.push_back(m);
+        }
+    ef::writeAdapterFactors(a, dir, demoModel().string());
+}
+
+qint64 storeVersion(storage::Store& store, const fs::path& dir, const std::string& task)
+{
+    storage::NewAdapter n;
+    n.task = task;
+    n.variant = "lora";
+    n.stage = "sft";
+    n.rank = 4;
+    n.path = dir.string();
+    n.sha256 = Sha256::directoryHex(n.path);
+    n.baseModel = {demoModel().string(), ""};
+    return store.adapters().create(n).id;
+}
+
+// What the engine gives for one column alone (greedy).
+std::string alone(engine::GenerationSession& s, const std::string& prompt, const engine::AdapterMix& mix, int maxTokens)
+{
+    engine::GenerationRequest r;
+    r.promptIds = s.encode(prompt);
+    r.adapters = mix;
+    r.sampling.maxNewTokens = maxTokens;
+    return s.generate(r).text;
+}
+
+} // namespace
+
+class PlaygroundFlowTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void columnsEqualTheEngineAloneAndShareTheBase()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        storage::Store store((root / "store.db").string());
+        writeDemoAdapter(root / "a", 1);
+        writeDemoAdapter(root / "b", 2);
+        const qint64 va = storeVersion(store, root / "a", "alpha");
+        const qint64 vb = storeVersion(store, root / "b", "beta");
+
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        QCOMPARE(view.modelPath(), QString::fromStdString(demoModel().string())); // the versions' base
+        view.setColumnCount(3);
+        view.column(1)->setAdapters({{va, "alpha@v1", 1.0}});
+        view.column(2)->setAdapters({{va, "alpha@v1", 0.5}, {vb, "beta@v1", 0.5}});
+        QCOMPARE(view.column(2)->adapters().size(), 2);
+        const std::string prompt = "What is the sound of a pig?";
+        view.input()->setPlainText(QString::fromStdString(prompt));
+        view.maxTokensBox()->setValue(24);
+        QSignalSpy done(&view, &ui::PlaygroundView::generateRequested);
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY2(!view.running(), qPrintable(view.errorLabel()->text()));
+        QVERIFY2(view.errorLabel()->isHidden(), qPrintable(view.errorLabel()->text()));
+
+        engine::GenerationSession reference(demoModel());
+        reference.loadAdapter("a", root / "a");
+        reference.loadAdapter("b", root / "b");
+        const std::string base = alone(reference, prompt, {}, 24);
+        const std::string withA = alone(reference, prompt, {{"a", 1.0}}, 24);
+        const std::string mixed = alone(reference, prompt, {{"a", 0.5}, {"b", 0.5}}, 24);
+        QCOMPARE(view.column(0)->answer().toStdString(), base);
+        QCOMPARE(view.column(1)->answer().toStdString(), withA);
+        QCOMPARE(view.column(2)->answer().toStdString(), mixed);
+        QVERIFY2(base != withA, "the adapter changes the answer (else the comparison proves nothing)");
+        for (int c = 0; c < 3; ++c) {
+            QVERIFY(view.column(c)->result().tokens > 0);
+            QVERIFY(view.column(c)->result().seconds > 0);
+            QVERIFY2(view.column(c)->status()->text().contains("tok/s"), qPrintable(view.column(c)->status()->text()));
+        }
+        QVERIFY(view.column(0)->divergence() >= 0);
+        QCOMPARE(view.historySize(), 1);
+
+        // A second generation reuses the loaded base and adapters.
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QCOMPARE(view.column(1)->answer().toStdString(), withA);
+        QCOMPARE(controller.modelLoads(), 1);
+        QCOMPARE(view.historySize(), 2);
+    }
+
+    void stopCancelsEveryColumn()
+    {
+        QTemporaryDir tmp;
+        storage::Store store(tmp.filePath("store.db").toStdString());
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        view.setModelPath(QString::fromStdString(demoModel().string()));
+        view.input()->setPlainText("What is the sound of a pig?");
+        view.maxTokensBox()->setValue(4000);
+        QVERIFY(view.generate());
+        controller.stop();
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY(!view.running());
+        for (int c = 0; c < 2; ++c) {
+            QVERIFY2(view.column(c)->result().tokens <= 2, qPrintable(QString::number(view.column(c)->result().tokens)));
+            QVERIFY2(view.column(c)->result().finishReason == "cancelled" || view.column(c)->result().finishReason == "stop",
+                     qPrintable(view.column(c)->result().finishReason));
+        }
+    }
+
+    void refusesChangedVersionsAndMissingModels()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        storage::Store store((root / "store.db").string());
+        writeDemoAdapter(root / "a", 1);
+        const qint64 va = storeVersion(store, root / "a", "alpha");
+        std::ofstream(root / "a" / "adapter_config.json", std::ios::app) << " ";
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        view.column(1)->setAdapters({{va, "alpha@v1", 1.0}});
+        view.input()->setPlainText("Hi");
+        view.generate();
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY(!view.running());
+        QVERIFY2(view.errorLabel()->text().contains("alpha"), qPrintable(view.errorLabel()->text()));
+
+        view.column(1)->setAdapters({});
+        view.setModelPath(tmp.filePath("no-such-model"));
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY(!view.running());
+        QVERIFY2(view.errorLabel()->text().contains("no-such-model"), qPrintable(view.errorLabel()->text()));
+    }
+
+    void examplesFromRunData()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        std::ofstream(root / "val.jsonl")
+            << R"({"text": "plain text has no answer"})" "\n"
+            << R"({"instruction": "What is 6 plus 1?", "output": "6 plus 1 is 7."})" "\n"
+            << R"({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},)"
+               R"( {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye."}]})" "\n"
+            << R"({"prompt": "Say yes", "chosen": "Yes.", "rejected": "No."})" "\n";
+        auto e = app::RunExamples::at(root / "val.jsonl", 0);
+        QCOMPARE(e.promptText, std::string("What is 6 plus 1?"));
+        QCOMPARE(e.reference, std::string("6 plus 1 is 7."));
+        QCOMPARE(e.index, std::size_t(1));
+        e = app::RunExamples::at(root / "val.jsonl", 2);
+        QCOMPARE(e.promptText, std::string("Bye"));
+        QCOMPARE(e.reference, std::string("Goodbye."));
+        QCOMPARE(e.turns.size(), std::size_t(4));
+        QCOMPARE(e.turns[0].first, std::string("system"));
+        e = app::RunExamples::at(root / "val.jsonl", 3);
+        QCOMPARE(e.promptText, std::string("Say yes"));
+        QCOMPARE(e.reference, std::string("Yes."));
+        e = app::RunExamples::at(root / "val.jsonl", 4); // wraps around, skipping the plain text
+        QCOMPARE(e.index, std::size_t(1));
+        std::ofstream(root / "text.jsonl") << R"({"text": "a"})" "\n";
+        try {
+            (void)app::RunExamples::at(root / "text.jsonl", 0);
+            QFAIL("a file without conversations gave an example");
+        } catch (const Error& err) {
+            QVERIFY2(QString(err.what()).contains("has no record to use as an example"), err.what());
+        }
+        bool validation = false;
+        QCOMPARE(app::RunExamples::sourceOf(R"({"data": {"train": "t.jsonl", "validation": "v.jsonl"}})", &validation),
+                 fs::path("v.jsonl"));
+        QVERIFY(validation);
+        QCOMPARE(app::RunExamples::sourceOf(R"({"data": {"train": "t.jsonl", "validation": ""}})", &validation), fs::path("t.jsonl"));
+        QVERIFY(!validation);
+    }
+};
+
+QTEST_MAIN(PlaygroundFlowTest)
+#include "PlaygroundFlowTest.moc"

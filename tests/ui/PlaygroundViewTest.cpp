@@ -1,0 +1,273 @@
+// The Playground view on its own: where answers part, the form as a request (columns, adapters and
+// weights, stop strings, chat conversations), refusals of what cannot run, streaming into columns,
+// the history, failures that leave a chat as it was, examples, and a column copied as JSON.
+#include "ui/PlaygroundColumn.h"
+#include "ui/PlaygroundView.h"
+#include "ui/TextDivergence.h"
+
+#include <QApplication>
+#include <QClipboard>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTextBrowser>
+#include <QToolButton>
+#include <QtTest>
+
+using namespace rslora::ui;
+
+namespace {
+
+QList<PlaygroundVersion> versions()
+{
+    return {{11, "facts@v1 · sft · r8", "facts@v1", "/models/demo"}, {12, "facts@v2 · sft · r8", "facts@v2", "/models/demo"},
+            {13, "chat@v1 · sft · r4", "chat@v1", "/models/demo"}};
+}
+
+PlaygroundColumnResult finished(const QString& text, int tokens, const QString& reason = "stop")
+{
+    PlaygroundColumnResult r;
+    r.text = text;
+    r.tokens = tokens;
+    r.promptTokens = 7;
+    r.seconds = 0.5;
+    r.firstTokenSeconds = 0.1;
+    r.finishReason = reason;
+    return r;
+}
+
+} // namespace
+
+class PlaygroundViewTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void firstDifferenceOfAnswers()
+    {
+        QCOMPARE(firstDifference({}), -1);
+        QCOMPARE(firstDifference({"abc"}), -1);
+        QCOMPARE(firstDifference({"abc", "abc", "abc"}), -1);
+        QCOMPARE(firstDifference({"abcdef", "abcxef"}), 3);
+        QCOMPARE(firstDifference({"abc", "abc", "abd"}), 2);
+        QCOMPARE(firstDifference({"abc", "abcde"}), 3); // a prefix parts where it ends
+        QCOMPARE(firstDifference({"", "x"}), 0);
+        QCOMPARE(firstDifference({"xa", "ya", "xa"}), 0);
+    }
+
+    void columnsStayBetweenTwoAndFour()
+    {
+        PlaygroundView v;
+        QCOMPARE(v.columnCount(), 2);
+        v.setColumnCount(4);
+        QCOMPARE(v.columnCount(), 4);
+        v.setColumnCount(9);
+        QCOMPARE(v.columnCount(), 4);
+        v.setColumnCount(1);
+        QCOMPARE(v.columnCount(), 2);
+    }
+
+    void requestFromTheForm()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        v.setColumnCount(3);
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("What is 2 plus 2?");
+        v.maxTokensBox()->setValue(17);
+        v.seedBox()->setValue(42);
+        v.stopEdit()->setText(" ### , \\n\\n, a\\,b");
+        // Column 1: the base; column 2: one version; column 3: a weighted mix of two.
+        auto* c2 = v.column(1);
+        c2->versionBox(0)->setCurrentIndex(c2->versionBox(0)->findData(qint64(12)));
+        auto* c3 = v.column(2);
+        c3->versionBox(0)->setCurrentIndex(c3->versionBox(0)->findData(qint64(11)));
+        c3->weightBox(0)->setValue(0.5);
+        c3->addRowButton()->click();
+        QCOMPARE(c3->adapterRows(), 2);
+        c3->versionBox(1)->setCurrentIndex(c3->versionBox(1)->findData(qint64(13)));
+        c3->weightBox(1)->setValue(-0.25);
+        const PlaygroundRequest r = v.request();
+        QCOMPARE(r.modelPath, QString("/models/demo"));
+        QVERIFY(!r.chat);
+        QCOMPARE(r.prompt, QString("What is 2 plus 2?"));
+        QCOMPARE(r.settings.maxNewTokens, 17);
+        QCOMPARE(r.settings.seed, qint64(42));
+        QCOMPARE(r.settings.stopStrings, (QStringList{"###", "\n\n", "a,b"}));
+        QCOMPARE(r.columns.size(), 3);
+        QVERIFY(r.columns[0].adapters.isEmpty());
+        QCOMPARE(r.columns[1].adapters.size(), 1);
+        QCOMPARE(r.columns[1].adapters[0].versionId, qint64(12));
+        QCOMPARE(r.columns[1].adapters[0].reference, QString("facts@v2"));
+        QCOMPARE(r.columns[2].adapters.size(), 2);
+        QCOMPARE(r.columns[2].adapters[0].weight, 0.5);
+        QCOMPARE(r.columns[2].adapters[1].versionId, qint64(13));
+        QCOMPARE(r.columns[2].adapters[1].weight, -0.25);
+        QCOMPARE(c3->adaptersLabel(), QString("0.5 × facts@v1 + -0.25 × chat@v1"));
+        // At most three versions in a mix.
+        c3->addRowButton()->click();
+        QCOMPARE(c3->adapterRows(), 3);
+        QVERIFY(!c3->addRowButton()->isEnabled());
+    }
+
+    void refusesWhatCannotRun()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        QSignalSpy requested(&v, &PlaygroundView::generateRequested);
+        v.input()->setPlainText("hello");
+        QVERIFY(!v.generate());
+        QVERIFY(v.errorLabel()->text().contains("base model folder"));
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("   \n");
+        QVERIFY(!v.generate());
+        QVERIFY(v.errorLabel()->text().contains("Type a prompt"));
+        v.input()->setPlainText("hello");
+        auto* c = v.column(0);
+        c->versionBox(0)->setCurrentIndex(1);
+        c->weightBox(0)->setValue(0.0);
+        QVERIFY(!v.generate());
+        QVERIFY2(v.errorLabel()->text().contains("Column 1: facts@v1 has weight 0"), qPrintable(v.errorLabel()->text()));
+        QCOMPARE(requested.count(), 0);
+        c->weightBox(0)->setValue(1.0);
+        QVERIFY(v.generate());
+        QCOMPARE(requested.count(), 1);
+        QVERIFY(v.running());
+        QVERIFY(!v.generateButton()->isEnabled());
+        QVERIFY(v.stopButton()->isEnabled());
+        QVERIFY(!v.generate()); // one generation at a time
+        QCOMPARE(requested.count(), 1);
+    }
+
+    void streamsMarksDifferencesAndKeepsHistory()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("The sky is");
+        QVERIFY(v.generate());
+        v.onToken(0, " blue");
+        v.onToken(1, " blue");
+        v.onToken(1, " green");
+        QCOMPARE(v.column(1)->answer(), QString(" blue green"));
+        QVERIFY(v.column(1)->status()->text().contains("2 token"));
+        v.onColumnFinished(0, finished(" blue.", 2));
+        v.onColumnFinished(1, finished(" blue green.", 3, "length"));
+        v.onFinished();
+        QVERIFY(!v.running());
+        QCOMPARE(v.column(0)->divergence(), 5);
+        QCOMPARE(v.column(1)->divergence(), 5);
+        QVERIFY(v.column(1)->output()->toHtml().contains("background-color:#ffe3b3"));
+        QVERIFY(v.summaryLabel()->text().contains("part at character 5"));
+        // Speed: (tokens - 1) / (seconds - first token seconds) = 2 / 0.4 = 5.0 tok/s.
+        QVERIFY2(v.column(1)->status()->text().contains("3 tokens · 5.0 tok/s · first token 100 ms · length"),
+                 qPrintable(v.column(1)->status()->text()));
+        QCOMPARE(v.historySize(), 1);
+        QCOMPARE(v.history()->count(), 1);
+        QVERIFY(v.history()->item(0)->text().contains("The sky is"));
+
+        // A second exchange with equal answers, then the first one shown again.
+        v.input()->setPlainText("Grass is");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished(" green.", 2));
+        v.onColumnFinished(1, finished(" green.", 2));
+        v.onFinished();
+        QCOMPARE(v.column(0)->divergence(), -1);
+        QVERIFY(v.summaryLabel()->text().contains("same answer"));
+        v.restoreHistory(0);
+        QCOMPARE(v.input()->toPlainText(), QString("The sky is"));
+        QCOMPARE(v.column(1)->answer(), QString(" blue green."));
+        QCOMPARE(v.column(0)->divergence(), 5);
+    }
+
+    void chatKeepsAConversationPerColumn()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.setChatMode(true);
+        v.input()->setPlainText("Hi");
+        const PlaygroundRequest first = v.request();
+        QCOMPARE(first.columns[0].conversation.size(), 1);
+        QCOMPARE(first.columns[0].conversation[0].role, QString("user"));
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("Hello!", 2));
+        v.onColumnFinished(1, finished("Hey.", 2));
+        v.onFinished();
+        QVERIFY(v.input()->toPlainText().isEmpty()); // the message was sent
+        QCOMPARE(v.column(0)->conversation().size(), 2);
+        QCOMPARE(v.column(1)->conversation().back().content, QString("Hey."));
+        v.input()->setPlainText("Bye");
+        const PlaygroundRequest second = v.request();
+        QCOMPARE(second.columns[1].conversation.size(), 3);
+        QCOMPARE(second.columns[1].conversation[1].content, QString("Hey."));
+        QCOMPARE(second.columns[0].conversation[1].content, QString("Hello!"));
+        // A failed turn leaves every conversation as it was, with the message still in the box.
+        QVERIFY(v.generate());
+        v.onFailed("model folder gone");
+        QVERIFY(!v.running());
+        QCOMPARE(v.column(0)->conversation().size(), 2);
+        QCOMPARE(v.input()->toPlainText(), QString("Bye"));
+        QVERIFY(v.errorLabel()->text().contains("model folder gone"));
+        QVERIFY(v.column(0)->status()->text().contains("Failed: model folder gone"));
+        v.newChat();
+        QVERIFY(v.column(0)->conversation().isEmpty());
+    }
+
+    void examplesFillThePromptAndShowTheReference()
+    {
+        PlaygroundView v;
+        v.setRuns({{3, "#3 facts"}, {5, "#5 chat"}});
+        QSignalSpy asked(&v, &PlaygroundView::exampleRequested);
+        v.runBox()->setCurrentIndex(1);
+        const auto buttons = v.findChildren<QPushButton*>();
+        for (auto* b : buttons)
+            if (b->text() == "Pull example")
+                b->click();
+        QCOMPARE(asked.count(), 1);
+        QCOMPARE(asked.at(0).at(0).toLongLong(), qint64(5));
+        v.showExample("What is 6 plus 1?", {{"system", "Be brief."}, {"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        QCOMPARE(v.input()->toPlainText(), QString("What is 6 plus 1?"));
+        QVERIFY(v.referenceLabel()->text().contains("6 plus 1 is 7."));
+        v.setChatMode(true);
+        v.showExample("What is 6 plus 1?", {{"system", "Be brief."}, {"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        QCOMPARE(v.column(0)->conversation().size(), 1);
+        QCOMPARE(v.column(0)->conversation()[0].role, QString("system"));
+        QCOMPARE(v.input()->toPlainText(), QString("What is 6 plus 1?"));
+    }
+
+    void copiesAColumnAsJson()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("The sky is");
+        v.column(1)->versionBox(0)->setCurrentIndex(v.column(1)->versionBox(0)->findData(qint64(13)));
+        QVERIFY(!v.column(1)->copyButton()->isEnabled());
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished(" blue.", 2));
+        v.onColumnFinished(1, finished(" grey.", 2));
+        v.onFinished();
+        QVERIFY(v.column(1)->copyButton()->isEnabled());
+        v.column(1)->copyButton()->click();
+        const QJsonObject o = QJsonDocument::fromJson(QApplication::clipboard()->text().toUtf8()).object();
+        QCOMPARE(o["column"].toInt(), 2);
+        QCOMPARE(o["prompt"].toString(), QString("The sky is"));
+        QCOMPARE(o["text"].toString(), QString(" grey."));
+        QCOMPARE(o["adapters"].toArray().size(), 1);
+        QCOMPARE(o["adapters"].toArray()[0].toObject()["version"].toString(), QString("chat@v1"));
+        QCOMPARE(o["settings"].toObject()["max_new_tokens"].toInt(), 64);
+        QCOMPARE(o["finish_reason"].toString(), QString("stop"));
+        QCOMPARE(o["model"].toString(), QString("/models/demo"));
+    }
+};
+
+QTEST_MAIN(PlaygroundViewTest)
+#include "PlaygroundViewTest.moc"

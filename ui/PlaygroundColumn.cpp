@@ -1,0 +1,342 @@
+// See PlaygroundColumn.h.
+#include "ui/PlaygroundColumn.h"
+
+#include <QApplication>
+#include <QClipboard>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QHBoxLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QTextBrowser>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+namespace rslora::ui {
+
+namespace {
+
+QString escaped(const QString& text)
+{
+    return text.toHtmlEscaped().replace("\n", "<br>");
+}
+
+QString roleTitle(const QString& role)
+{
+    if (role == "user")
+        return QObject::tr("You");
+    if (role == "assistant")
+        return QObject::tr("Model");
+    return QObject::tr("System");
+}
+
+} // namespace
+
+PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent), m_index(index)
+{
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    auto* title = new QLabel(tr("<b>Column %1</b>").arg(index + 1));
+    layout->addWidget(title);
+    m_rowsLayout = new QVBoxLayout;
+    m_rowsLayout->setSpacing(2);
+    layout->addLayout(m_rowsLayout);
+    m_addRow = new QToolButton;
+    m_addRow->setText(tr("+ Mix in another version"));
+    m_addRow->setToolTip(tr("Run this column with a weighted set of adapters (up to %1)").arg(kMaxAdapters));
+    m_addRow->setAutoRaise(true);
+    connect(m_addRow, &QToolButton::clicked, this, [this] { addRow(); });
+    layout->addWidget(m_addRow, 0, Qt::AlignLeft);
+    m_output = new QTextBrowser;
+    m_output->setOpenLinks(false);
+    m_output->setPlaceholderText(tr("The answer streams here."));
+    layout->addWidget(m_output, 1);
+    auto* footer = new QHBoxLayout;
+    m_status = new QLabel;
+    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_status->setWordWrap(true);
+    footer->addWidget(m_status, 1);
+    m_copy = new QToolButton;
+    m_copy->setText(tr("Copy JSON"));
+    m_copy->setToolTip(tr("Copy this column's adapters, settings, prompt and answer as JSON"));
+    m_copy->setEnabled(false);
+    connect(m_copy, &QToolButton::clicked, this, [this] { emit copyRequested(m_index); });
+    footer->addWidget(m_copy);
+    layout->addLayout(footer);
+    addRow();
+}
+
+void PlaygroundColumn::fillVersions(QComboBox* box) const
+{
+    const qint64 chosen = box->currentData().toLongLong();
+    box->blockSignals(true);
+    box->clear();
+    box->addItem(tr("Base model (no adapter)"), qint64(0));
+    for (const auto& v : m_versions) {
+        box->addItem(v.label, v.id);
+        box->setItemData(box->count() - 1, tr("%1\nTrained on %2").arg(v.reference, v.baseModel), Qt::ToolTipRole);
+    }
+    const int at = box->findData(chosen);
+    box->setCurrentIndex(at >= 0 ? at : 0);
+    box->blockSignals(false);
+}
+
+void PlaygroundColumn::addRow()
+{
+    if (m_rows.size() >= kMaxAdapters)
+        return;
+    Row row;
+    row.widget = new QWidget;
+    auto* h = new QHBoxLayout(row.widget);
+    h->setContentsMargins(0, 0, 0, 0);
+    row.version = new QComboBox;
+    row.version->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    row.version->setMinimumContentsLength(14);
+    fillVersions(row.version);
+    row.weight = new QDoubleSpinBox;
+    row.weight->setRange(-4.0, 4.0);
+    row.weight->setSingleStep(0.1);
+    row.weight->setDecimals(2);
+    row.weight->setValue(1.0);
+    row.weight->setToolTip(tr("Weight of this version in the column's mix (negative subtracts it)"));
+    h->addWidget(row.version, 1);
+    h->addWidget(row.weight);
+    const int rowIndex = static_cast<int>(m_rows.size());
+    if (rowIndex > 0) {
+        auto* remove = new QToolButton;
+        remove->setText(QStringLiteral("×"));
+        remove->setToolTip(tr("Remove this version from the mix"));
+        remove->setAutoRaise(true);
+        connect(remove, &QToolButton::clicked, this, [this, w = row.widget] {
+            for (int i = 0; i < m_rows.size(); ++i)
+                if (m_rows[i].widget == w)
+                    removeRow(i);
+        });
+        h->addWidget(remove);
+    }
+    connect(row.version, &QComboBox::currentIndexChanged, this, [this] { emit adaptersChanged(m_index); });
+    connect(row.weight, &QDoubleSpinBox::valueChanged, this, [this] { emit adaptersChanged(m_index); });
+    m_rowsLayout->addWidget(row.widget);
+    m_rows.append(row);
+    m_addRow->setEnabled(m_rows.size() < kMaxAdapters);
+}
+
+void PlaygroundColumn::removeRow(int row)
+{
+    if (row <= 0 || row >= m_rows.size())
+        return;
+    m_rows[row].widget->deleteLater();
+    m_rows.removeAt(row);
+    m_addRow->setEnabled(m_rows.size() < kMaxAdapters);
+    emit adaptersChanged(m_index);
+}
+
+void PlaygroundColumn::setVersions(const QList<PlaygroundVersion>& versions)
+{
+    m_versions = versions;
+    for (auto& row : m_rows)
+        fillVersions(row.version);
+}
+
+QList<PlaygroundAdapter> PlaygroundColumn::adapters() const
+{
+    QList<PlaygroundAdapter> out;
+    for (const auto& row : m_rows) {
+        const qint64 id = row.version->currentData().toLongLong();
+        if (id == 0)
+            continue;
+        PlaygroundAdapter a;
+        a.versionId = id;
+        for (const auto& v : m_versions)
+            if (v.id == id)
+                a.reference = v.reference;
+        a.weight = row.weight->value();
+        out.append(a);
+    }
+    return out;
+}
+
+void PlaygroundColumn::setAdapters(const QList<PlaygroundAdapter>& adapters)
+{
+    while (m_rows.size() > 1)
+        removeRow(static_cast<int>(m_rows.size()) - 1);
+    for (int i = 0; i < adapters.size() && i < kMaxAdapters; ++i) {
+        if (i >= m_rows.size())
+            addRow();
+        const int at = m_rows[i].version->findData(adapters[i].versionId);
+        m_rows[i].version->setCurrentIndex(at >= 0 ? at : 0);
+        m_rows[i].weight->setValue(adapters[i].weight);
+    }
+    if (adapters.isEmpty()) {
+        m_rows[0].version->setCurrentIndex(0);
+        m_rows[0].weight->setValue(1.0);
+    }
+}
+
+QString PlaygroundColumn::adaptersLabel() const
+{
+    const auto set = adapters();
+    if (set.isEmpty())
+        return tr("base model");
+    QStringList parts;
+    for (const auto& a : set)
+        parts << (a.weight == 1.0 ? a.reference : QString("%1 × %2").arg(a.weight, 0, 'g', 3).arg(a.reference));
+    return parts.join(" + ");
+}
+
+void PlaygroundColumn::setConversation(const QList<PlaygroundTurn>& turns)
+{
+    m_conversation = turns;
+    render();
+}
+
+void PlaygroundColumn::setChatMode(bool chat)
+{
+    m_chat = chat;
+    render();
+}
+
+void PlaygroundColumn::beginAnswer(const QString& userMessage)
+{
+    if (m_chat && !userMessage.isEmpty())
+        m_conversation.append({"user", userMessage});
+    m_answer.clear();
+    m_answering = true;
+    m_result = {};
+    m_divergence = -1;
+    m_copy->setEnabled(false);
+    m_status->setText(tr("Waiting for the first token…"));
+    render();
+}
+
+void PlaygroundColumn::appendText(const QString& text)
+{
+    m_answer += text;
+    ++m_result.tokens;
+    m_status->setText(tr("Streaming… %n token(s)", nullptr, m_result.tokens));
+    render();
+}
+
+void PlaygroundColumn::finishAnswer(const PlaygroundColumnResult& result)
+{
+    m_answering = false;
+    m_result = result;
+    if (result.error.isEmpty()) {
+        m_answer = result.text;
+        if (m_chat)
+            m_conversation.append({"assistant", m_answer});
+    }
+    showStatus();
+    render();
+}
+
+void PlaygroundColumn::showAnswer(const QString& text, const PlaygroundColumnResult& result)
+{
+    m_answering = false;
+    m_answer = text;
+    m_result = result;
+    m_divergence = -1;
+    showStatus();
+    render();
+}
+
+void PlaygroundColumn::showStatus()
+{
+    const auto& r = m_result;
+    if (!r.error.isEmpty()) {
+        m_status->setText(tr("Failed: %1").arg(r.error));
+    } else {
+        // Decoding speed: the tokens after the first over the time after the first (the first one
+        // carries the prompt's forward).
+        const double decode = r.seconds - r.firstTokenSeconds;
+        const double rate = r.tokens > 1 && decode > 0 ? (r.tokens - 1) / decode : (r.seconds > 0 ? r.tokens / r.seconds : 0.0);
+        m_status->setText(tr("%1 tokens · %2 tok/s · first token %3 ms · %4")
+                              .arg(r.tokens)
+                              .arg(rate, 0, 'f', 1)
+                              .arg(r.firstTokenSeconds * 1000.0, 0, 'f', 0)
+                              .arg(r.finishReason));
+    }
+    m_copy->setEnabled(r.error.isEmpty());
+}
+
+void PlaygroundColumn::markDivergence(int index)
+{
+    m_divergence = index;
+    render();
+}
+
+void PlaygroundColumn::render()
+{
+    QString html;
+    if (m_chat) {
+        // In chat mode the conversation so far, then the answer being written (when not yet in it).
+        const int shown = static_cast<int>(m_conversation.size()) -
+                          (!m_answering && !m_conversation.isEmpty() && m_conversation.back().role == "assistant" ? 1 : 0);
+        for (int i = 0; i < shown; ++i)
+            html += QString("<p><b>%1:</b> %2</p>").arg(roleTitle(m_conversation[i].role), escaped(m_conversation[i].content));
+        html += QString("<p><b>%1:</b> ").arg(roleTitle("assistant"));
+    } else {
+        html += "<p>";
+    }
+    if (m_divergence >= 0 && m_divergence <= m_answer.size()) {
+        // The shared part plain, the part after the first difference highlighted.
+        html += escaped(m_answer.left(m_divergence)) + "<span style=\"background-color:#ffe3b3\">" +
+                escaped(m_answer.mid(m_divergence)) + "</span>";
+    } else {
+        html += escaped(m_answer);
+    }
+    html += "</p>";
+    m_output->setHtml(html);
+    m_output->moveCursor(QTextCursor::End);
+}
+
+QJsonObject PlaygroundColumn::toJson(const PlaygroundRequest& request) const
+{
+    QJsonObject o;
+    o["column"] = m_index + 1;
+    QJsonArray adaptersJson;
+    for (const auto& a : adapters())
+        adaptersJson.append(QJsonObject{{"version", a.reference}, {"version_id", a.versionId}, {"weight", a.weight}});
+    o["adapters"] = adaptersJson;
+    o["model"] = request.modelPath;
+    const auto& s = request.settings;
+    QJsonArray stops;
+    for (const auto& stop : s.stopStrings)
+        stops.append(stop);
+    o["settings"] = QJsonObject{{"max_new_tokens", s.maxNewTokens}, {"temperature", s.temperature}, {"top_k", s.topK},
+                                {"top_p", s.topP}, {"repetition_penalty", s.repetitionPenalty}, {"seed", s.seed},
+                                {"stop", stops}};
+    if (m_chat) {
+        QJsonArray messages;
+        for (const auto& t : m_conversation)
+            messages.append(QJsonObject{{"role", t.role}, {"content", t.content}});
+        o["messages"] = messages;
+    } else {
+        o["prompt"] = request.prompt;
+    }
+    o["text"] = m_answer;
+    o["tokens"] = m_result.tokens;
+    o["prompt_tokens"] = m_result.promptTokens;
+    o["seconds"] = m_result.seconds;
+    o["first_token_seconds"] = m_result.firstTokenSeconds;
+    o["finish_reason"] = m_result.finishReason;
+    return o;
+}
+
+void PlaygroundColumn::copyJsonToClipboard(const PlaygroundRequest& request) const
+{
+    QApplication::clipboard()->setText(QString::fromUtf8(QJsonDocument(toJson(request)).toJson(QJsonDocument::Indented)));
+}
+
+QComboBox* PlaygroundColumn::versionBox(int row) const
+{
+    return row >= 0 && row < m_rows.size() ? m_rows[row].version : nullptr;
+}
+
+QDoubleSpinBox* PlaygroundColumn::weightBox(int row) const
+{
+    return row >= 0 && row < m_rows.size() ? m_rows[row].weight : nullptr;
+}
+
+} // namespace rslora::ui

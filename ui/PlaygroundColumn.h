@@ -1,0 +1,98 @@
+// One column of the Playground: its adapter set (none = the base model; up to three stored versions
+// mixed with weights), the text it streams, in chat mode its own conversation, and its speed.
+#pragma once
+
+#include "ui/PlaygroundTypes.h"
+
+#include <QJsonObject>
+#include <QList>
+#include <QWidget>
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QPushButton;
+class QTextBrowser;
+class QToolButton;
+class QVBoxLayout;
+
+namespace rslora::ui {
+
+class PlaygroundColumn : public QWidget {
+    Q_OBJECT
+public:
+    static constexpr int kMaxAdapters = 3;
+
+    explicit PlaygroundColumn(int index, QWidget* parent = nullptr);
+
+    // The versions offered (keeps the current choices when they are still offered).
+    void setVersions(const QList<PlaygroundVersion>& versions);
+    // The set as chosen: versions with their weights; empty for the base model alone.
+    QList<PlaygroundAdapter> adapters() const;
+    // Chooses a set (unknown versions are left out); empty: the base model.
+    void setAdapters(const QList<PlaygroundAdapter>& adapters);
+    QString adaptersLabel() const;
+
+    // Chat mode: the conversation before the message being answered.
+    const QList<PlaygroundTurn>& conversation() const { return m_conversation; }
+    void setConversation(const QList<PlaygroundTurn>& turns);
+    void setChatMode(bool chat);
+
+    // A new answer begins (in chat mode after `userMessage`, which joins the conversation).
+    void beginAnswer(const QString& userMessage);
+    void appendText(const QString& text);
+    // The answer ended; in chat mode it joins the conversation.
+    void finishAnswer(const PlaygroundColumnResult& result);
+    // Shows a stored exchange again (history).
+    void showAnswer(const QString& text, const PlaygroundColumnResult& result);
+    const QString& answer() const { return m_answer; }
+    const PlaygroundColumnResult& result() const { return m_result; }
+    // Highlights the answer from character `index` on (-1: no highlight).
+    void markDivergence(int index);
+    int divergence() const { return m_divergence; }
+
+    // What the column did, as JSON (adapters, settings, prompt or conversation, text, speed).
+    QJsonObject toJson(const PlaygroundRequest& request) const;
+    void copyJsonToClipboard(const PlaygroundRequest& request) const;
+
+    QTextBrowser* output() const { return m_output; }
+    QLabel* status() const { return m_status; }
+    QComboBox* versionBox(int row) const;
+    QDoubleSpinBox* weightBox(int row) const;
+    int adapterRows() const { return static_cast<int>(m_rows.size()); }
+    QToolButton* addRowButton() const { return m_addRow; }
+    QToolButton* copyButton() const { return m_copy; }
+
+Q_SIGNALS:
+    void copyRequested(int column);
+    void adaptersChanged(int column);
+
+private:
+    struct Row {
+        QWidget* widget = nullptr;
+        QComboBox* version = nullptr;
+        QDoubleSpinBox* weight = nullptr;
+    };
+    void addRow();
+    void removeRow(int row);
+    void fillVersions(QComboBox* box) const;
+    void render();
+    void showStatus();
+
+    int m_index = 0;
+    bool m_chat = false;
+    QList<PlaygroundVersion> m_versions;
+    QList<Row> m_rows;
+    QList<PlaygroundTurn> m_conversation;
+    QString m_answer;
+    bool m_answering = false;
+    PlaygroundColumnResult m_result;
+    int m_divergence = -1;
+    QVBoxLayout* m_rowsLayout = nullptr;
+    QToolButton* m_addRow = nullptr;
+    QToolButton* m_copy = nullptr;
+    QTextBrowser* m_output = nullptr;
+    QLabel* m_status = nullptr;
+};
+
+} // namespace rslora::ui

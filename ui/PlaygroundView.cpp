@@ -1,0 +1,498 @@
+// See PlaygroundView.h.
+#include "ui/PlaygroundView.h"
+
+#include "ui/PlaygroundColumn.h"
+#include "ui/TextDivergence.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include <algorithm>
+
+namespace rslora::ui {
+
+PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
+{
+    auto* layout = new QVBoxLayout(this);
+
+    auto* top = new QHBoxLayout;
+    top->addWidget(new QLabel(tr("Base model")));
+    m_model = new QLineEdit;
+    m_model->setPlaceholderText(tr("Model folder (config.json, *.safetensors, tokenizer.json)"));
+    m_model->setToolTip(tr("Loaded once and shared by every column"));
+    top->addWidget(m_model, 1);
+    auto* browse = new QToolButton;
+    browse->setText(tr("…"));
+    browse->setToolTip(tr("Choose the model folder"));
+    connect(browse, &QToolButton::clicked, this, &PlaygroundView::browseModelRequested);
+    top->addWidget(browse);
+    top->addSpacing(12);
+    top->addWidget(new QLabel(tr("Mode")));
+    m_mode = new QComboBox;
+    m_mode->addItem(tr("Prompt"));
+    m_mode->addItem(tr("Chat"));
+    m_mode->setToolTip(tr("Prompt: the model continues the text as typed. Chat: messages in the model's chat template, a "
+                          "conversation per column."));
+    connect(m_mode, &QComboBox::currentIndexChanged, this, [this](int) { setChatMode(chatMode()); });
+    top->addWidget(m_mode);
+    top->addWidget(new QLabel(tr("Columns")));
+    m_columnsBox = new QSpinBox;
+    m_columnsBox->setRange(kMinColumns, kMaxColumns);
+    connect(m_columnsBox, &QSpinBox::valueChanged, this, [this](int n) { setColumnCount(n); });
+    top->addWidget(m_columnsBox);
+    layout->addLayout(top);
+
+    auto* sampling = new QHBoxLayout;
+    auto labelled = [&](const QString& label, QWidget* w, const QString& tip) {
+        auto* l = new QLabel(label);
+        l->setToolTip(tip);
+        w->setToolTip(tip);
+        sampling->addWidget(l);
+        sampling->addWidget(w);
+    };
+    m_maxTokens = new QSpinBox;
+    m_maxTokens->setRange(1, 4096);
+    m_maxTokens->setValue(64);
+    labelled(tr("Max new tokens"), m_maxTokens, tr("Each column stops after this many new tokens"));
+    m_temperature = new QDoubleSpinBox;
+    m_temperature->setRange(0.0, 5.0);
+    m_temperature->setSingleStep(0.1);
+    labelled(tr("Temperature"), m_temperature, tr("0 is greedy: the same answer every time"));
+    m_topK = new QSpinBox;
+    m_topK->setRange(0, 100000);
+    labelled(tr("Top-k"), m_topK, tr("0: off"));
+    m_topP = new QDoubleSpinBox;
+    m_topP->setRange(0.01, 1.0);
+    m_topP->setSingleStep(0.05);
+    m_topP->setValue(1.0);
+    labelled(tr("Top-p"), m_topP, tr("1: off"));
+    m_repetition = new QDoubleSpinBox;
+    m_repetition->setRange(1.0, 3.0);
+    m_repetition->setSingleStep(0.05);
+    m_repetition->setValue(1.0);
+    labelled(tr("Repetition penalty"), m_repetition, tr("1: off"));
+    m_seed = new QSpinBox;
+    m_seed->setRange(0, 2147483647);
+    labelled(tr("Seed"), m_seed, tr("Every column samples with this seed, so sampled answers are comparable"));
+    m_stops = new QLineEdit;
+    m_stops->setPlaceholderText(tr("e.g. \\n\\n, ###"));
+    labelled(tr("Stop"), m_stops, tr("Stop strings, separated by commas (\\n for a new line, \\, for a comma)"));
+    sampling->addStretch(1);
+    layout->addLayout(sampling);
+
+    auto* middle = new QSplitter(Qt::Horizontal);
+    auto* left = new QWidget;
+    auto* leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(0, 0, 0, 0);
+    m_columnSplitter = new QSplitter(Qt::Horizontal);
+    m_columnSplitter->setChildrenCollapsible(false);
+    leftLayout->addWidget(m_columnSplitter, 1);
+    m_summary = new QLabel;
+    m_summary->setWordWrap(true);
+    leftLayout->addWidget(m_summary);
+
+    auto* inputRow = new QHBoxLayout;
+    m_input = new QPlainTextEdit;
+    m_input->setPlaceholderText(tr("Type a prompt (Ctrl+Enter generates)"));
+    m_input->setMaximumHeight(110);
+    inputRow->addWidget(m_input, 1);
+    auto* buttons = new QVBoxLayout;
+    m_generate = new QPushButton(tr("Generate"));
+    m_generate->setDefault(true);
+    m_generate->setToolTip(tr("Ctrl+Enter"));
+    connect(m_generate, &QPushButton::clicked, this, [this] { generate(); });
+    m_stop = new QPushButton(tr("Stop"));
+    m_stop->setToolTip(tr("Esc"));
+    m_stop->setEnabled(false);
+    connect(m_stop, &QPushButton::clicked, this, &PlaygroundView::stop);
+    m_newChat = new QPushButton(tr("New chat"));
+    m_newChat->setToolTip(tr("Forget every column's conversation"));
+    connect(m_newChat, &QPushButton::clicked, this, &PlaygroundView::newChat);
+    buttons->addWidget(m_generate);
+    buttons->addWidget(m_stop);
+    buttons->addWidget(m_newChat);
+    buttons->addStretch(1);
+    inputRow->addLayout(buttons);
+    leftLayout->addLayout(inputRow);
+
+    auto* exampleRow = new QHBoxLayout;
+    exampleRow->addWidget(new QLabel(tr("Example from")));
+    m_runs = new QComboBox;
+    m_runs->setMinimumContentsLength(24);
+    m_runs->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_runs->setToolTip(tr("A run whose validation data gives the next example"));
+    exampleRow->addWidget(m_runs, 1);
+    m_example = new QPushButton(tr("Pull example"));
+    m_example->setToolTip(tr("Take the next record of the run's validation data as the prompt and show its reference answer"));
+    connect(m_example, &QPushButton::clicked, this, [this] {
+        if (m_runs->currentIndex() >= 0)
+            emit exampleRequested(m_runs->currentData().toLongLong());
+    });
+    exampleRow->addWidget(m_example);
+    leftLayout->addLayout(exampleRow);
+    m_reference = new QLabel;
+    m_reference->setWordWrap(true);
+    m_reference->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_reference->hide();
+    leftLayout->addWidget(m_reference);
+    m_error = new QLabel;
+    m_error->setWordWrap(true);
+    m_error->setStyleSheet("color: #b00020;");
+    m_error->hide();
+    leftLayout->addWidget(m_error);
+    middle->addWidget(left);
+
+    auto* historyBox = new QGroupBox(tr("History"));
+    auto* historyLayout = new QVBoxLayout(historyBox);
+    m_history = new QListWidget;
+    m_history->setToolTip(tr("This session's exchanges; click one to see it again"));
+    connect(m_history, &QListWidget::itemActivated, this, [this] { restoreHistory(m_history->currentRow()); });
+    connect(m_history, &QListWidget::itemClicked, this, [this] { restoreHistory(m_history->currentRow()); });
+    historyLayout->addWidget(m_history);
+    middle->addWidget(historyBox);
+    middle->setStretchFactor(0, 5);
+    middle->setStretchFactor(1, 1);
+    layout->addWidget(middle, 1);
+
+    auto* generateShortcut = new QAction(this);
+    generateShortcut->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)});
+    generateShortcut->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    connect(generateShortcut, &QAction::triggered, this, [this] { generate(); });
+    addAction(generateShortcut);
+    auto* stopShortcut = new QAction(this);
+    stopShortcut->setShortcut(QKeySequence(Qt::Key_Escape));
+    stopShortcut->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    connect(stopShortcut, &QAction::triggered, this, &PlaygroundView::stop);
+    addAction(stopShortcut);
+
+    setColumnCount(kMinColumns);
+    setChatMode(false);
+}
+
+void PlaygroundView::setVersions(const QList<PlaygroundVersion>& versions)
+{
+    m_versions = versions;
+    for (auto* c : m_columns)
+        c->setVersions(versions);
+}
+
+void PlaygroundView::setRuns(const QList<QPair<qint64, QString>>& runs)
+{
+    const qint64 chosen = m_runs->currentData().toLongLong();
+    m_runs->clear();
+    for (const auto& [id, label] : runs)
+        m_runs->addItem(label, id);
+    const int at = m_runs->findData(chosen);
+    if (at >= 0)
+        m_runs->setCurrentIndex(at);
+    m_example->setEnabled(!runs.isEmpty());
+    if (runs.isEmpty())
+        m_runs->setPlaceholderText(tr("No run with validation data yet"));
+}
+
+void PlaygroundView::setModelPath(const QString& path)
+{
+    m_model->setText(path);
+}
+
+QString PlaygroundView::modelPath() const
+{
+    return m_model->text().trimmed();
+}
+
+bool PlaygroundView::chatMode() const
+{
+    return m_mode->currentIndex() == 1;
+}
+
+void PlaygroundView::setChatMode(bool chat)
+{
+    if (m_mode->currentIndex() != (chat ? 1 : 0))
+        m_mode->setCurrentIndex(chat ? 1 : 0); // comes back here through the signal
+    m_input->setPlaceholderText(chat ? tr("Type your message (Ctrl+Enter sends it to every column)")
+                                     : tr("Type a prompt (Ctrl+Enter generates)"));
+    m_newChat->setVisible(chat);
+    for (auto* c : m_columns)
+        c->setChatMode(chat);
+}
+
+void PlaygroundView::setColumnCount(int count)
+{
+    count = std::clamp(count, kMinColumns, kMaxColumns);
+    if (m_running)
+        return;
+    if (m_columnsBox->value() != count)
+        m_columnsBox->setValue(count); // comes back here through the signal
+    while (m_columns.size() < count) {
+        auto* c = new PlaygroundColumn(static_cast<int>(m_columns.size()));
+        c->setVersions(m_versions);
+        c->setChatMode(chatMode());
+        connect(c, &PlaygroundColumn::copyRequested, this, [this](int i) {
+            m_columns[i]->copyJsonToClipboard(m_current);
+            m_summary->setText(tr("Column %1 copied as JSON.").arg(i + 1));
+        });
+        m_columnSplitter->addWidget(c);
+        m_columns.append(c);
+    }
+    while (m_columns.size() > count) {
+        m_columns.back()->deleteLater();
+        m_columns.back()->hide();
+        m_columns.removeLast();
+    }
+}
+
+int PlaygroundView::columnCount() const
+{
+    return static_cast<int>(m_columns.size());
+}
+
+PlaygroundColumn* PlaygroundView::column(int index) const
+{
+    return index >= 0 && index < m_columns.size() ? m_columns[index] : nullptr;
+}
+
+QStringList PlaygroundView::parseStops(const QString& text)
+{
+    QStringList out;
+    QString current;
+    for (int i = 0; i < text.size(); ++i) {
+        const QChar c = text[i];
+        if (c == '\\' && i + 1 < text.size()) {
+            const QChar n = text[++i];
+            current += n == 'n' ? QChar('\n') : n == 't' ? QChar('\t') : n;
+        } else if (c == ',') {
+            if (!current.trimmed().isEmpty() || current.contains('\n') || current.contains('\t'))
+                out << current;
+            current.clear();
+        } else {
+            current += c;
+        }
+    }
+    if (!current.trimmed().isEmpty() || current.contains('\n') || current.contains('\t'))
+        out << current;
+    // Spaces around the separators are for reading; a stop string of spaces needs escapes.
+    for (auto& s : out)
+        if (!s.contains('\n') && !s.contains('\t'))
+            s = s.trimmed();
+    return out;
+}
+
+PlaygroundRequest PlaygroundView::request() const
+{
+    PlaygroundRequest r;
+    r.modelPath = modelPath();
+    r.chat = chatMode();
+    r.prompt = m_input->toPlainText();
+    r.settings.maxNewTokens = m_maxTokens->value();
+    r.settings.temperature = m_temperature->value();
+    r.settings.topK = m_topK->value();
+    r.settings.topP = m_topP->value();
+    r.settings.repetitionPenalty = m_repetition->value();
+    r.settings.seed = m_seed->value();
+    r.settings.stopStrings = parseStops(m_stops->text());
+    for (auto* c : m_columns) {
+        PlaygroundColumnRequest col;
+        col.adapters = c->adapters();
+        if (r.chat) {
+            col.conversation = c->conversation();
+            col.conversation.append({"user", r.prompt});
+        }
+        r.columns.append(col);
+    }
+    return r;
+}
+
+QString PlaygroundView::problem() const
+{
+    if (modelPath().isEmpty())
+        return tr("Choose the base model folder first.");
+    if (m_input->toPlainText().trimmed().isEmpty())
+        return chatMode() ? tr("Type a message first.") : tr("Type a prompt first.");
+    for (int i = 0; i < m_columns.size(); ++i)
+        for (const auto& a : m_columns[i]->adapters())
+            if (a.weight == 0.0)
+                return tr("Column %1: %2 has weight 0; remove it from the mix instead.").arg(i + 1).arg(a.reference);
+    return {};
+}
+
+bool PlaygroundView::generate()
+{
+    if (m_running)
+        return false;
+    const QString why = problem();
+    m_error->setVisible(!why.isEmpty());
+    m_error->setText(why);
+    if (!why.isEmpty())
+        return false;
+    m_current = request();
+    m_pending = static_cast<int>(m_columns.size());
+    m_summary->clear();
+    for (auto* c : m_columns)
+        c->beginAnswer(m_current.chat ? m_current.prompt : QString());
+    setRunning(true);
+    emit generateRequested(m_current);
+    return true;
+}
+
+void PlaygroundView::stop()
+{
+    if (m_running) {
+        m_stop->setEnabled(false);
+        m_summary->setText(tr("Stopping…"));
+        emit stopRequested();
+    }
+}
+
+void PlaygroundView::newChat()
+{
+    if (m_running)
+        return;
+    for (auto* c : m_columns) {
+        c->setConversation({});
+        c->showAnswer({}, {});
+        c->status()->clear();
+    }
+    m_summary->clear();
+}
+
+void PlaygroundView::setRunning(bool running)
+{
+    m_running = running;
+    m_generate->setEnabled(!running);
+    m_stop->setEnabled(running);
+    m_columnsBox->setEnabled(!running);
+    m_mode->setEnabled(!running);
+    m_newChat->setEnabled(!running);
+    m_example->setEnabled(!running && m_runs->count() > 0);
+}
+
+void PlaygroundView::onToken(int column, const QString& text)
+{
+    if (auto* c = this->column(column))
+        c->appendText(text);
+}
+
+void PlaygroundView::onColumnFinished(int column, const PlaygroundColumnResult& result)
+{
+    if (auto* c = this->column(column))
+        c->finishAnswer(result);
+    m_pending = std::max(0, m_pending - 1);
+}
+
+void PlaygroundView::onFinished()
+{
+    setRunning(false);
+    QStringList answers;
+    for (auto* c : m_columns)
+        answers << c->answer();
+    const int at = firstDifference(answers);
+    for (auto* c : m_columns)
+        c->markDivergence(at);
+    if (at < 0)
+        m_summary->setText(tr("All %1 columns gave the same answer.").arg(m_columns.size()));
+    else
+        m_summary->setText(tr("The answers part at character %1 (highlighted): \"%2\"")
+                               .arg(at)
+                               .arg(answers.front().left(at).right(40).toHtmlEscaped()));
+    Exchange e;
+    e.request = m_current;
+    for (auto* c : m_columns) {
+        e.adapters.append(c->adapters());
+        e.conversations.append(c->conversation());
+        e.answers.append(c->answer());
+        e.results.append(c->result());
+    }
+    QString first = m_current.prompt.simplified();
+    if (first.size() > 48)
+        first = first.left(47) + "…";
+    e.title = QString("%1  %2").arg(QDateTime::currentDateTime().toString("HH:mm:ss"), first);
+    m_exchanges.append(e);
+    m_history->addItem(e.title);
+    if (m_current.chat)
+        m_input->clear();
+}
+
+void PlaygroundView::onFailed(const QString& message)
+{
+    setRunning(false);
+    m_error->setText(message);
+    m_error->show();
+    PlaygroundColumnResult failed;
+    failed.error = message;
+    failed.finishReason = "error";
+    for (auto* c : m_columns) {
+        // A failed chat turn leaves the conversation as it was before the message.
+        QList<PlaygroundTurn> turns = c->conversation();
+        if (m_current.chat && !turns.isEmpty() && turns.back().role == "user")
+            turns.removeLast();
+        c->setConversation(turns);
+        c->showAnswer(c->answer(), failed);
+    }
+}
+
+void PlaygroundView::showProblem(const QString& message)
+{
+    m_error->setText(message);
+    m_error->setVisible(!message.isEmpty());
+}
+
+void PlaygroundView::showExample(const QString& promptText, const QList<PlaygroundTurn>& turns, const QString& reference)
+{
+    if (chatMode()) {
+        // The example's earlier turns become every column's conversation; its last user turn the message.
+        QList<PlaygroundTurn> before = turns;
+        QString message = promptText;
+        if (!before.isEmpty() && before.back().role == "user") {
+            message = before.back().content;
+            before.removeLast();
+        }
+        for (auto* c : m_columns)
+            c->setConversation(before);
+        m_input->setPlainText(message);
+    } else {
+        m_input->setPlainText(promptText);
+    }
+    m_reference->setText(tr("<b>Reference answer:</b> %1").arg(reference.toHtmlEscaped().replace("\n", "<br>")));
+    m_reference->setVisible(!reference.isEmpty());
+    m_error->hide();
+}
+
+int PlaygroundView::historySize() const
+{
+    return static_cast<int>(m_exchanges.size());
+}
+
+void PlaygroundView::restoreHistory(int row)
+{
+    if (m_running || row < 0 || row >= m_exchanges.size())
+        return;
+    const Exchange& e = m_exchanges[row];
+    setChatMode(e.request.chat);
+    setColumnCount(static_cast<int>(e.answers.size()));
+    m_input->setPlainText(e.request.chat ? QString() : e.request.prompt);
+    m_current = e.request;
+    for (int i = 0; i < m_columns.size(); ++i) {
+        m_columns[i]->setAdapters(e.adapters[i]);
+        m_columns[i]->setConversation(e.conversations[i]);
+        m_columns[i]->showAnswer(e.answers[i], e.results[i]);
+    }
+    const int at = firstDifference(e.answers);
+    for (auto* c : m_columns)
+        c->markDivergence(at);
+}
+
+} // namespace rslora::ui
