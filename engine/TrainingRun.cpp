@@ -67,7 +67,7 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
 }
 
 TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom,
-                        const RunIdentity& run)
+                        const RunIdentity& run, const StackWeights& stack)
 {
     // Cheap checks first, then facts from config.json and the data, all before loading weights.
     validateOrThrow(config);
@@ -118,6 +118,8 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
     trainer.setObserver(observer);
     trainer.setMetricsSink(sink);
     trainer.setRunIdentity(run);
+    if (!stack.empty())
+        trainer.setStackWeights(stack);
     if (!resumeDir.empty()) {
         if (observer)
             observer->onStatus("resuming from " + resumeDir.string());
