@@ -137,6 +137,29 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<ob
 
 Trainer::~Trainer() = default;
 
+// The stacked stages carry the names the constructor gives them ("stage1", ...).
+void Trainer::setStackWeights(StackWeights weights)
+{
+    if (!weights.carried.empty() && weights.carried.size() != m_config.adapter.stackOn.size())
+        throw Error("stack weights: " + std::to_string(weights.carried.size()) + " weights for "
+                    + std::to_string(m_config.adapter.stackOn.size()) + " stacked adapters (adapter.stack_on)");
+    m_stackWeights = std::move(weights);
+    applyStackWeights();
+}
+
+double Trainer::applyStackWeights()
+{
+    if (!m_adapters || m_stackWeights.empty())
+        return 1.0;
+    const double f = m_stackWeights.factorAt(m_step, m_totalSteps);
+    std::vector<ActiveAdapter> active;
+    for (size_t i = 0; i < m_config.adapter.stackOn.size(); ++i)
+        active.push_back({"stage" + std::to_string(i + 1), m_stackWeights.carriedAt(i) * f});
+    active.push_back({m_config.adapter.name, 1.0});
+    m_adapters->setActive(active);
+    return f;
+}
+
 void Trainer::setupParameters()
 {
     m_params.clear();
@@ -340,6 +363,7 @@ TrainResult Trainer::run()
             result.message = "stopped at step " + std::to_string(m_step);
             break;
         }
+        const double stackFactor = applyStackWeights();
         std::vector<std::vector<size_t>> micro;
         for (int a = 0; a < m_config.gradAccumulation; ++a)
             micro.push_back(nextMicroBatch());
@@ -393,6 +417,8 @@ TrainResult Trainer::run()
         ++m_step;
         m_tokensSeen += stepTokens;
         lastLoss = loss;
+        if (m_stackWeights.factor && m_sink)
+            m_sink->write(m_step, {{"train/stack_factor", stackFactor}});
         report(loss, gradNorm, lr, stepTokens, std::move(modules), std::move(outcome.metrics));
 
         if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0 && m_objective->hasValidation()) {

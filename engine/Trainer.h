@@ -10,6 +10,7 @@
 #include "engine/ProgressClock.h"
 #include "engine/RankAllocator.h"
 #include "engine/RunIdentity.h"
+#include "engine/StackWeights.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
@@ -58,6 +59,8 @@ public:
     void setMetricsSink(MetricsSink* sink) { m_sink = sink; }
     // Recorded in every checkpoint, so that a resume can tell this run's checkpoints from others'.
     void setRunIdentity(RunIdentity run) { m_run = std::move(run); }
+    // Weights of the stacked earlier stages per step (curriculum fusion); default: 1 each throughout.
+    void setStackWeights(StackWeights weights);
     // Continues from a checkpoint folder written by this trainer (same config and data).
     void resumeFrom(const std::filesystem::path& checkpointDir);
 
@@ -82,6 +85,8 @@ private:
     void report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
                 std::vector<std::pair<std::string, double>> objectiveMetrics);
     void saveFinal(TrainResult& result);
+    // Activates the stacked stages with their weights for the step about to be taken; returns the factor.
+    double applyStackWeights();
 
     TrainConfig m_config;
     models::CausalLM& m_model;
@@ -109,6 +114,7 @@ private:
     ProgressClock m_clock;
     double m_earlierSeconds = 0.0; // training time of the sessions before the checkpoint resumed from
     int64_t m_windowTokens = 0;
+    StackWeights m_stackWeights;
 };
 
 const char* trainStatusName(TrainStatus s);

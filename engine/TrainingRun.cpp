@@ -99,7 +99,7 @@ DatasetFacts preferenceFacts(const std::string& path, const std::vector<models::
 }
 
 TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom,
-                        const RunIdentity& run)
+                        const RunIdentity& run, const StackWeights& stack)
 {
     // Cheap checks first, then facts from config.json and the data, all before loading weights.
     validateOrThrow(config);
@@ -165,6 +165,8 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
     trainer.setObserver(observer);
     trainer.setMetricsSink(sink);
     trainer.setRunIdentity(run);
+    if (!stack.empty())
+        trainer.setStackWeights(stack);
     if (!resumeDir.empty()) {
         if (observer)
             observer->onStatus("resuming from " + resumeDir.string());

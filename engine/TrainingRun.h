@@ -5,6 +5,7 @@
 
 #include "engine/MetricsSink.h"
 #include "engine/RunIdentity.h"
+#include "engine/StackWeights.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
@@ -32,8 +33,9 @@ DatasetFacts preferenceFacts(const std::string& path, const std::vector<models::
 // Validates (throws rslora::Error listing every problem), loads, trains. `resumeFrom`: a
 // checkpoint folder, or "latest" for this run's newest under output.dir/checkpoints. The output
 // folder is locked for the run; a fresh run refuses a folder holding another run's checkpoints, and a
-// resume refuses a checkpoint written with a config that trains something else.
+// resume refuses a checkpoint written with a config that trains something else. `stack`: the weights
+// of the stages in adapter.stack_on per step (a pipeline's curriculum).
 TrainResult runTraining(const TrainConfig& config, TrainObserver* observer = nullptr, MetricsSink* sink = nullptr,
-                        const std::string& resumeFrom = {}, const RunIdentity& run = {});
+                        const std::string& resumeFrom = {}, const RunIdentity& run = {}, const StackWeights& stack = {});
 
 } // namespace rslora::engine

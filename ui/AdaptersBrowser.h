@@ -16,6 +16,7 @@ class QTreeView;
 namespace rslora::storage {
 class Store;
 struct AdapterRecord;
+struct AdapterGraph;
 }
 
 namespace rslora::ui {
@@ -63,6 +64,8 @@ Q_SIGNALS:
 
 private:
     void updateDetails();
+    // The stages below a pipeline stage's version and their weights, as HTML; empty for other versions.
+    QString stageStackHtml(const storage::AdapterRecord& a, const storage::AdapterGraph& g) const;
     void updateSelectionActions();
     void showLineageOf(const storage::AdapterRecord* adapter);
     bool act(const std::function<void(qint64)>& action, QString* error);

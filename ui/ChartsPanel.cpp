@@ -206,6 +206,11 @@ void ChartsPanel::showBalanceOf(const QString& module) {
     chart->addPoints(module, m_balanceHistory.value(module));
 }
 
+void ChartsPanel::setStepMarks(const QVector<QPair<double, QString>>& marks) {
+    for (CurvePlot* c : std::as_const(m_charts))
+        c->setStepMarks(marks);
+}
+
 void ChartsPanel::clear() {
     for (CurvePlot* c : std::as_const(m_charts))
         c->clear();

@@ -34,6 +34,8 @@ public:
     // Per-module balance ratios (EMA ρ̄) at a step.
     void addBalance(const CurvePoint& at, const QStringList& modules, const QVector<double>& ratios);
     void clear();
+    // Marks steps on every curve chart (a pipeline's stage boundaries).
+    void setStepMarks(const QVector<QPair<double, QString>>& marks);
 
     void setSmoothing(double weight);
     void setLogY(bool on);

@@ -131,7 +131,41 @@ void CurvePlot::addPoints(const QString& series, const QVector<CurvePoint>& poin
     m_dirty = true;
 }
 
+void CurvePlot::setStepMarks(const QVector<QPair<double, QString>>& marks) {
+    m_marks = marks;
+    updateMarks();
+    m_dirty = true;
+}
+
+void CurvePlot::updateMarks() {
+    for (auto& [line, text] : m_markItems) {
+        m_plot->removeItem(line);
+        m_plot->removeItem(text);
+    }
+    m_markItems.clear();
+    if (m_xAxis != XAxis::Step)
+        return;
+    for (const auto& [x, label] : std::as_const(m_marks)) {
+        auto* line = new QCPItemStraightLine(m_plot);
+        line->point1->setCoords(x, 0);
+        line->point2->setCoords(x, 1);
+        line->setPen(QPen(QColor(120, 120, 120), 1, Qt::DashLine));
+        line->setSelectable(false);
+        auto* text = new QCPItemText(m_plot);
+        text->position->setTypeX(QCPItemPosition::ptPlotCoords);
+        text->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+        text->position->setCoords(x, 0.0);
+        text->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
+        text->setPadding(QMargins(3, 1, 3, 1));
+        text->setColor(QColor(90, 90, 90));
+        text->setText(label);
+        text->setSelectable(false);
+        m_markItems.append({line, text});
+    }
+}
+
 void CurvePlot::clear() {
+    setStepMarks({});
     m_plot->clearGraphs();
     m_series.clear();
     m_order.clear();
@@ -187,6 +221,7 @@ void CurvePlot::setXAxis(XAxis axis) {
     if (axis == m_xAxis)
         return;
     m_xAxis = axis;
+    updateMarks();
     m_plot->xAxis->setLabel(xAxisLabel(axis));
     if (axis == XAxis::WallTime) {
         auto ticker = QSharedPointer<QCPAxisTickerTime>(new QCPAxisTickerTime);

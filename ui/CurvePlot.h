@@ -37,6 +37,9 @@ public:
     void setClipOutliers(bool on);
     void setXAxis(XAxis axis);
     XAxis xAxis() const { return m_xAxis; }
+    // Vertical marks at steps, labelled (a pipeline's stage boundaries); drawn on the step axis only.
+    void setStepMarks(const QVector<QPair<double, QString>>& marks);
+    int stepMarkCount() const { return m_marks.size(); }
     // Back to following the data (after the user zoomed or panned).
     void resetView();
 
@@ -80,6 +83,7 @@ private:
     void updateRanges();
     void onMouseMove(QMouseEvent* event);
     void onUserRangeChange();
+    void updateMarks();
 
     QString m_title;
     QCustomPlot* m_plot = nullptr;
@@ -96,6 +100,8 @@ private:
     bool m_settingRange = false;
     XAxis m_xAxis = XAxis::Step;
     double m_lastReplotMs = 0;
+    QVector<QPair<double, QString>> m_marks;
+    QList<QPair<QCPItemStraightLine*, QCPItemText*>> m_markItems;
 };
 
 } // namespace rslora::ui

@@ -6,6 +6,7 @@
 #include "ui/ObjectiveSection.h"
 #include "ui/ModelSection.h"
 #include "ui/Preference.h"
+#include "ui/StagesEditor.h"
 #include "ui/TrainingSection.h"
 
 #include "common/AtomicFile.h"
@@ -84,7 +85,8 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
     auto* body = new QWidget(scroll);
-    auto* columns = new QHBoxLayout(body);
+    auto* rows = new QVBoxLayout(body);
+    auto* columns = new QHBoxLayout;
     auto* left = new QVBoxLayout;
     auto* right = new QVBoxLayout;
     m_model = new ModelSection(m_errors, body);
@@ -92,6 +94,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_adapter = new AdapterSection(m_errors, body);
     m_training = new TrainingSection(m_errors, body);
     m_objective = new ObjectiveSection(m_errors, body);
+    m_stages = new StagesEditor(body);
     left->addWidget(m_model);
     left->addWidget(m_data, 1);
     left->addWidget(m_training);
@@ -100,6 +103,8 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     right->addStretch(1);
     columns->addLayout(left, 1);
     columns->addLayout(right, 1);
+    rows->addLayout(columns, 1);
+    rows->addWidget(m_stages);
     scroll->setWidget(body);
     outer->addWidget(scroll, 1);
 
@@ -154,8 +159,13 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     connect(m_data, &DataSection::changed, this, &RunForm::scheduleValidation);
     connect(m_training, &TrainingSection::changed, this, &RunForm::scheduleValidation);
     connect(m_objective, &ObjectiveSection::changed, this, &RunForm::scheduleValidation);
+    connect(m_stages, &StagesEditor::changed, this, &RunForm::scheduleValidation);
     connect(m_start, &QPushButton::clicked, this, [this] {
-        if (validateNow().isEmpty())
+        if (!validateNow().isEmpty())
+            return;
+        if (isPipeline())
+            Q_EMIT pipelineStartRequested(QString::fromStdString(pipelineConfig().toJson().dump(2)));
+        else
             Q_EMIT startRequested(config());
     });
     connect(reset, &QPushButton::clicked, this, &RunForm::resetToDefaults);
@@ -215,6 +225,17 @@ void RunForm::setConfig(const engine::TrainConfig& c) {
 
 void RunForm::scheduleValidation() { m_validateTimer->start(); }
 
+bool RunForm::isPipeline() const { return m_stages->isPipeline(); }
+
+engine::pipeline::PipelineConfig RunForm::pipelineConfig() const {
+    engine::pipeline::PipelineConfig p;
+    p.name = m_stages->pipelineName().toStdString();
+    p.base = config().toJson();
+    p.base["output"]["dir"] = "";
+    p.stages = m_stages->stages();
+    return p;
+}
+
 QStringList RunForm::validateNow() {
     engine::TrainConfig c = config();
     // What each section found in the text as typed comes first; the engine's check of the same
@@ -250,6 +271,18 @@ QStringList RunForm::validateNow() {
         if (!covered.contains(messageKey(message)))
             messages << message;
     }
+    if (isPipeline()) {
+        // The stages are checked as `rslora train` checks them; `from:` against the offered versions.
+        messages << m_stages->problems();
+        engine::pipeline::PipelineConfig p = pipelineConfig();
+        p.outputDir = "(automatic)";
+        const QStringList versions = m_stages->storedVersions();
+        for (const auto& m : p.problems([&versions](const std::string& ref) {
+                 return versions.contains(QString::fromStdString(ref)) ? std::string() : std::string("the store holds no such version");
+             }))
+            messages << QString::fromStdString(m);
+    }
+    m_start->setText(isPipeline() ? tr("Start pipeline") : tr("Start run"));
     QStringList unplaced = m_errors->show(messages);
     m_problems->setText(unplaced.join('\n'));
     m_problems->setVisible(!unplaced.isEmpty());

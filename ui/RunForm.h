@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/TrainConfig.h"
+#include "engine/pipeline/PipelineConfig.h"
 
 #include <QWidget>
 
@@ -19,6 +20,7 @@ class DataSection;
 class FieldErrors;
 class ModelSection;
 class ObjectiveSection;
+class StagesEditor;
 class TrainingSection;
 
 class RunForm : public QWidget {
@@ -28,6 +30,9 @@ public:
 
     engine::TrainConfig config() const;
     void setConfig(const engine::TrainConfig& config);
+    // With stages: the pipeline whose base is config() (no output folder: the store's default).
+    bool isPipeline() const;
+    engine::pipeline::PipelineConfig pipelineConfig() const;
     // Runs validation now; returns every problem (also shown in the form).
     QStringList validateNow();
     // The text "Copy CLI command" puts on the clipboard.
@@ -56,11 +61,14 @@ public:
     AdapterSection* adapterSection() const { return m_adapter; }
     TrainingSection* trainingSection() const { return m_training; }
     ObjectiveSection* objectiveSection() const { return m_objective; }
+    StagesEditor* stagesEditor() const { return m_stages; }
     FieldErrors* fieldErrors() const { return m_errors; }
     QPushButton* startButton() const { return m_start; }
 
 Q_SIGNALS:
     void startRequested(const rslora::engine::TrainConfig& config);
+    // Start with stages: the pipeline config as JSON text.
+    void pipelineStartRequested(const QString& pipelineJson);
     // "Copy CLI command" put this command on the clipboard.
     void cliCommandCopied(const QString& command);
 
@@ -86,6 +94,7 @@ private:
     QString m_presetFolder;
     bool m_restoring = false;
     bool m_remember = true;
+    StagesEditor* m_stages = nullptr;
 };
 
 } // namespace rslora::ui

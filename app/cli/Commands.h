@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace rslora::cli {
 
 // version, doctor
@@ -32,6 +35,11 @@ void registerFuseCommand(CLI::App& app);
 
 // serve (an OpenAI-compatible HTTP server; adapters per request)
 void registerServeCommand(CLI::App& app);
+// `rslora train PIPELINE`: whether the config file is a pipeline (a `stages` list), and running one
+// stage after stage with a progress line per stage (app/cli/PipelineCommands.cpp).
+bool isPipelineConfig(const std::string& configPath);
+void runPipelineTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet,
+                      const std::vector<std::string>& overrides, const std::string& dbOption);
 
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();

@@ -250,6 +250,12 @@ int64_t runToResume(storage::Store& store, const TrainConfig& config)
 void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
+    if (isPipelineConfig(configPath)) {
+        if (runId > 0)
+            throw Error("--run-id names one run; a pipeline records a run per stage (use --resume latest to continue one)");
+        runPipelineTrain(configPath, resume, noStore, quiet, overrides, dbOption);
+        return;
+    }
     const std::filesystem::path db = dbOption.empty() ? defaultDatabasePath() : std::filesystem::path(dbOption);
     const TrainConfig loaded = TrainConfig::load(configPath);
     nlohmann::json j = loaded.toJson();
@@ -364,13 +370,13 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
 
 void registerEngineCommands(CLI::App& app)
 {
-    auto* train = app.add_subcommand("train", "Train an adapter (or a full model) from a JSON or YAML config");
+    auto* train = app.add_subcommand("train", "Train an adapter (or a full model) from a JSON or YAML config, or run a multi-stage pipeline");
     static std::string configPath, resume;
     static bool noStore = false, quiet = false;
     static int64_t runId = 0;
     static std::vector<std::string> overrides;
     static std::string dbPath;
-    train->add_option("config", configPath, "Training config (.json, .yaml)")->required()->check(CLI::ExistingFile);
+    train->add_option("config", configPath, "Training or pipeline config (.json, .yaml)")->required()->check(CLI::ExistingFile);
     train->add_option("--resume", resume, "Continue from a checkpoint folder, or 'latest'");
     train->add_flag("--no-store", noStore, "Write a portable run bundle instead of the SQLite store");
     train->add_flag("--quiet", quiet, "No progress line");

@@ -25,7 +25,7 @@ int StoredRunFeed::poll(ui::ChartsPanel& charts) {
         epochTokens[tokens.steps[i]].second = tokens.values[i];
     auto point = [&](int64_t step, double wall, double value) {
         ui::CurvePoint p;
-        p.step = static_cast<double>(step);
+        p.step = static_cast<double>(step + m_stepOffset);
         auto it = epochTokens.find(step);
         if (it != epochTokens.end()) {
             p.epoch = it->second.first;

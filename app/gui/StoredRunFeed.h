@@ -21,12 +21,15 @@ public:
     int poll(ui::ChartsPanel& charts);
     qint64 lastStep() const { return m_lastStep; }
     qint64 runId() const { return m_runId; }
+    // Shifts the steps (a later stage of a pipeline drawn after the earlier stages' steps).
+    void setStepOffset(qint64 offset) { m_stepOffset = offset; }
 
 private:
     storage::Store& m_store;
     qint64 m_runId;
     qint64 m_lastStep = -1;
     double m_t0 = -1;
+    qint64 m_stepOffset = 0;
 };
 
 } // namespace rslora::app

@@ -7,6 +7,7 @@
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
+#include "app/shared/PipelineRecorder.h"
 
 #include "ui/AdapterSection.h"
 #include "ui/AdaptersBrowser.h"
@@ -22,6 +23,7 @@
 #include "ui/RunForm.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsBrowser.h"
+#include "ui/StagesEditor.h"
 #include "ui/TrainingPanel.h"
 
 #include "common/Error.h"
@@ -35,6 +37,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QComboBox>
+#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileDialog>
@@ -52,6 +55,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace rslora::app {
@@ -72,6 +76,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_form->dataSection()->setPreviewProvider(
         [](const QString& model, const QString& data, int maxLen) { return DatasetPreviewer::preview(model, data, maxLen); });
     m_form->restoreState(); // the form as the user left it (--demo and the showcase replace it later)
+    refreshStoredVersions();
     m_training = new ui::TrainingPanel;
     m_runs = new ui::RunsBrowser;
     m_adapters = new ui::AdaptersBrowser;
@@ -112,6 +117,12 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
 
     ui::TrainingPanel* panel = m_training;
     RunController* controller = m_controller.get();
+    connect(m_form, &ui::RunForm::pipelineStartRequested, this, [this](const QString& json) {
+        QString error;
+        if (!startPipeline(json, &error))
+            QMessageBox::warning(m_window.get(), tr("Cannot start the pipeline"), error);
+        m_runs->refresh();
+    });
     connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
         m_controller->enqueue(config, defaultRunName(config));
         m_window->views()->setCurrentWidget(m_training);
@@ -238,8 +249,96 @@ void Workbench::openStoredRun(qint64 runId) {
     m_window->views()->setCurrentWidget(m_training);
     if (m_controller->currentRunId() == runId || (m_external && m_external->runId() == runId))
         return;
-    m_training->showStoredRun(runId, QString::fromStdString(run->name), run->lastStep.value_or(0), totalSteps(*run));
-    StoredRunFeed(*m_store, runId).poll(*m_training->charts());
+    const std::vector<storage::RunRecord> stages = pipelineRunsUpTo(*run);
+    if (stages.size() < 2) {
+        m_training->showStoredRun(runId, QString::fromStdString(run->name), run->lastStep.value_or(0), totalSteps(*run));
+        StoredRunFeed(*m_store, runId).poll(*m_training->charts());
+        return;
+    }
+    // A pipeline: each stage's steps after the earlier stages', a mark where each stage begins.
+    qint64 offset = 0;
+    QVector<QPair<double, QString>> marks;
+    for (const auto& stage : stages) {
+        const qint64 steps = std::max<qint64>(totalSteps(stage), stage.lastStep.value_or(0));
+        offset += stage.id == runId ? 0 : steps;
+    }
+    m_training->showStoredRun(runId, QString::fromStdString(run->name), offset + run->lastStep.value_or(0), offset + totalSteps(*run));
+    offset = 0;
+    for (const auto& stage : stages) {
+        StoredRunFeed feed(*m_store, stage.id);
+        feed.setStepOffset(offset);
+        feed.poll(*m_training->charts());
+        const QString name = QString::fromStdString(stage.name);
+        marks.append({static_cast<double>(offset), name.mid(name.lastIndexOf('/') + 1).trimmed()});
+        offset += std::max<qint64>(totalSteps(stage), feed.lastStep());
+    }
+    m_training->charts()->setStepMarks(marks);
+}
+
+std::vector<storage::RunRecord> Workbench::pipelineRunsUpTo(const storage::RunRecord& run) {
+    const storage::Tags tags = m_store->runs().tags(run.id);
+    const auto pipeline = tags.find(kPipelineTag);
+    if (pipeline == tags.end())
+        return {};
+    storage::RunFilter filter;
+    filter.tag = std::make_pair(std::string(kPipelineTag), pipeline->second);
+    filter.projectId = run.projectId;
+    filter.newestFirst = false;
+    // One stage number may have several runs (the pipeline run again): take the newest at or before
+    // this run for each stage below it.
+    std::map<int, storage::RunRecord> byStage;
+    auto stageOf = [this](int64_t id) {
+        const storage::Tags t = m_store->runs().tags(id);
+        const auto it = t.find(kPipelineStageTag);
+        return it == t.end() ? 0 : std::atoi(it->second.c_str());
+    };
+    const int mine = stageOf(run.id);
+    for (const storage::RunRecord& r : m_store->runs().list(filter)) {
+        const int stage = stageOf(r.id);
+        if (stage <= 0 || stage > mine || r.id > run.id)
+            continue;
+        byStage[stage] = r;
+    }
+    std::vector<storage::RunRecord> out;
+    for (const auto& [stage, r] : byStage)
+        out.push_back(r);
+    return out;
+}
+
+bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
+    try {
+        const auto j = nlohmann::json::parse(pipelineJson.toStdString());
+        const engine::pipeline::PipelineConfig config = engine::pipeline::PipelineConfig::fromJson(j);
+        const QString folder = QString::fromStdString((dataDirectory() / "pipelines").string());
+        QDir().mkpath(folder);
+        const QString path = QDir(folder).filePath(QString::fromStdString(storage::sanitizeId(config.name)) + "-"
+                                                   + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss") + ".json");
+        config.save(path.toStdString());
+        const QString exe = cliExecutable();
+        if (exe.isEmpty())
+            throw Error("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)");
+        if (!QProcess::startDetached("setsid", {exe, "train", path, "--quiet", "--db", m_databasePath}))
+            throw Error(exe.toStdString() + " could not be started");
+        m_window->statusBar()->showMessage(tr("Pipeline \"%1\" (%2 stages) is training in its own process; its runs appear in the "
+                                              "Runs view. Config: %3")
+                                               .arg(QString::fromStdString(config.name))
+                                               .arg(config.stages.size())
+                                               .arg(path),
+                                           15000);
+        return true;
+    } catch (const std::exception& e) {
+        if (error)
+            *error = QString::fromStdString(e.what());
+        return false;
+    }
+}
+
+void Workbench::refreshStoredVersions() {
+    QStringList refs;
+    for (const storage::AdapterRecord& a : m_store->adapters().list())
+        if (!a.deletedAt)
+            refs << QString("%1@v%2").arg(QString::fromStdString(a.task)).arg(a.version);
+    m_form->stagesEditor()->setStoredVersions(refs);
 }
 
 qint64 Workbench::totalSteps(const storage::RunRecord& run) {
@@ -310,6 +409,7 @@ void Workbench::notify(const QString& title, const QString& text, bool failure) 
 }
 
 void Workbench::onRunEnded(const JobOutcome& o) {
+    refreshStoredVersions();
     m_statusProgress->hide();
     const bool failed = o.status == "failed";
     QString outcome = failed ? tr("failed") : (o.status == "stopped" ? tr("stopped at step %1").arg(o.steps)

@@ -62,8 +62,14 @@ public:
     // For --screenshots: the demo run (shortened to `steps`) trained to the end, its run and adapter
     // selected in the browsers, so that every view shows real content.
     bool prepareShowcase(int steps, QString* error = nullptr);
-    // Shows a stored run's curves in the training view.
+    // Shows a stored run's curves in the training view; a pipeline stage's run shows the pipeline's
+    // stages up to it one after the other, their boundaries marked.
     void openStoredRun(qint64 runId);
+    // Start with stages in the form: the pipeline is written to <data folder>/pipelines/ and trained
+    // by `rslora train` in its own process, recorded in this store; false with *error when it cannot start.
+    bool startPipeline(const QString& pipelineJson, QString* error = nullptr);
+    // The versions the Stages editor offers as `from:` ("task@vN").
+    void refreshStoredVersions();
     // Renders every main view to DIR/<view>.png at the given size; false with *error on failure.
     bool saveScreenshots(const QString& dir, QString* error = nullptr);
     // Fuse… and Export merged model… on stored versions: opens the dialog (window-modal, deleted on
@@ -97,6 +103,8 @@ private:
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();
     void attachExternalRuns();
+    // The runs of the pipeline `run` belongs to, in stage order, up to and including it; empty otherwise.
+    std::vector<storage::RunRecord> pipelineRunsUpTo(const storage::RunRecord& run);
     void onRunEnded(const JobOutcome& outcome);
     void notify(const QString& title, const QString& text, bool failure);
 

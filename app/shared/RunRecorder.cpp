@@ -141,6 +141,16 @@ void RunRecorder::recordFailure(const std::string& message) {
 
 std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const std::string& task,
                                            std::optional<int64_t> parentAdapterId) {
+    return finishWith(r, task, parentAdapterId, nullptr);
+}
+
+std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const std::string& task,
+                                           const VersionLineage& lineage) {
+    return finishWith(r, task, std::nullopt, &lineage);
+}
+
+std::optional<int64_t> RunRecorder::finishWith(const engine::TrainResult& r, const std::string& task,
+                                               std::optional<int64_t> parentAdapterId, const VersionLineage* lineage) {
     try {
         m_writer->flush();
         const storage::RunStatus status = r.status == engine::TrainStatus::Completed ? storage::RunStatus::Finished
@@ -162,6 +172,8 @@ std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const s
             const storage::RunRecord run = m_store->runs().require(m_runId);
             storage::NewAdapter n = AdapterDescription::fromTraining(m_config, r, task, parentAdapterId.has_value());
             n.sourceRunId = m_runId;
+            if (lineage && !lineage->stage.empty())
+                n.stage = lineage->stage;
             if (!run.baseModel.sha256.empty())
                 n.baseModel = run.baseModel;
             const storage::RegisteredVersion v = storage::registerAdapterVersion(*m_store, n, r.adapterDir);
@@ -175,6 +187,14 @@ std::optional<int64_t> RunRecorder::finish(const engine::TrainResult& r, const s
                 e.parentId = *parentAdapterId;
                 e.kind = storage::LineageKind::TrainedFrom;
                 m_store->lineage().add(e);
+            }
+            if (lineage) {
+                for (storage::LineageEdge e : lineage->parents) {
+                    e.childId = v.record.id;
+                    m_store->lineage().add(e);
+                }
+                for (const auto& [key, value] : lineage->tags)
+                    m_store->adapters().setTag(v.record.id, key, value);
             }
             if (auto ev = AdapterDescription::finalEvaluation(m_config, r)) {
                 ev->adapterId = v.record.id;

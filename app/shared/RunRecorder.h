@@ -14,6 +14,10 @@
 #include <optional>
 #include <string>
 
+#include "storage/Records.h"
+
+#include <vector>
+
 namespace rslora::storage {
 class MetricsWriter;
 class Store;
@@ -26,6 +30,14 @@ struct TrainResult;
 namespace rslora::app {
 
 class DiskReserve;
+
+// What a pipeline stage's version records beyond the run: its stage name, one edge per earlier stage
+// (child and created time filled in by finish()), and tags.
+struct VersionLineage {
+    std::string stage;
+    std::vector<storage::LineageEdge> parents;
+    storage::Tags tags;
+};
 
 class RunRecorder : public engine::MetricsSink {
 public:
@@ -61,12 +73,17 @@ public:
     // the end, the run is marked failed with the first error and the error is thrown.
     std::optional<int64_t> finish(const engine::TrainResult& result, const std::string& task = {},
                                   std::optional<int64_t> parentAdapterId = std::nullopt);
+    // The same for a pipeline stage: the version gets the stage name, tags and an edge to every earlier
+    // stage, all in the one transaction.
+    std::optional<int64_t> finish(const engine::TrainResult& result, const std::string& task, const VersionLineage& lineage);
     // A failure before or outside the trainer (bad config, exception): the run is failed with this
     // message even when the metrics still in the buffer cannot be written (that is logged, not
     // reported instead of the cause).
     void fail(const std::string& message);
 
 private:
+    std::optional<int64_t> finishWith(const engine::TrainResult& result, const std::string& task,
+                                      std::optional<int64_t> parentAdapterId, const VersionLineage* lineage);
     // Marks the run failed; when the store's disk is full, frees the reserve and tries once more.
     void recordFailure(const std::string& message);
 

@@ -1,0 +1,124 @@
+// Pipeline stages in the experiment store (see PipelineRecorder.h).
+#include "app/shared/PipelineRecorder.h"
+
+#include "app/shared/AdapterReference.h"
+#include "common/Error.h"
+#include "engine/Trainer.h"
+#include "storage/Naming.h"
+#include "storage/RunRepository.h"
+#include "storage/Store.h"
+
+#include <nlohmann/json.hpp>
+
+namespace rslora::app {
+
+namespace fs = std::filesystem;
+using engine::pipeline::StageContext;
+
+PipelineRecorder::PipelineRecorder(fs::path databasePath)
+    : m_db(std::move(databasePath)), m_store(std::make_unique<storage::Store>(m_db))
+{
+}
+
+PipelineRecorder::~PipelineRecorder() = default;
+
+std::string PipelineRecorder::stageTask(const std::string& pipeline, const std::string& stage)
+{
+    return pipeline + "_" + stage;
+}
+
+fs::path PipelineRecorder::defaultOutputDir(const fs::path& databasePath, const std::string& pipeline)
+{
+    return fs::absolute(databasePath).parent_path() / "pipelines" / storage::sanitizeId(pipeline);
+}
+
+std::string PipelineRecorder::checkFrom(const std::string& reference)
+{
+    try {
+        resolveFrom(reference);
+        return {};
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
+std::pair<fs::path, std::optional<int64_t>> PipelineRecorder::resolveFrom(const std::string& reference)
+{
+    const ResolvedAdapter r = resolveAdapterArgument(reference, m_store.get());
+    if (!r.record)
+        throw Error("'" + reference + "' is not a version in " + m_store->path().string());
+    return {r.path, r.record->id};
+}
+
+VersionLineage PipelineRecorder::lineageOf(const StageContext& ctx, const std::string& pipeline)
+{
+    VersionLineage l;
+    l.stage = ctx.spec ? ctx.spec->name : std::string();
+    l.tags[kPipelineTag] = pipeline;
+    l.tags[kPipelineStageTag] = std::to_string(ctx.index + 1);
+    for (size_t i = 0; i < ctx.below.size(); ++i) {
+        const auto& b = ctx.below[i];
+        if (!b.adapterId)
+            continue;
+        storage::LineageEdge e;
+        e.parentId = *b.adapterId;
+        e.kind = storage::LineageKind::TrainedFrom;
+        e.weight = b.weight;
+        e.method = b.mergedIntoBase ? kRelationMergedIntoBase : kRelationStackedOn;
+        e.detailsJson = nlohmann::json{{"relation", e.method},
+                                       {"pipeline", pipeline},
+                                       {"stage", b.stage},
+                                       {"position", i + 1},
+                                       {"weight", b.weight}}
+                            .dump();
+        l.parents.push_back(e);
+    }
+    return l;
+}
+
+engine::pipeline::StageRecording PipelineRecorder::stageStarting(const StageContext& ctx)
+{
+    engine::TrainConfig config = ctx.config;
+    int64_t id = 0;
+    if (ctx.runId && m_store->runs().get(*ctx.runId))
+        id = *ctx.runId; // an earlier session's run of this stage continues
+    if (id == 0) {
+        id = RunRecorder::createQueuedRun(*m_store, config, ctx.pipeline + " / " + ctx.spec->name);
+        storage::RunRecord run = m_store->runs().require(id);
+        run.projectId = m_store->runs().ensureProject(ctx.pipeline);
+        m_store->runs().update(run);
+        m_store->runs().setTag(id, kPipelineTag, ctx.pipeline);
+        m_store->runs().setTag(id, kPipelineStageTag, std::to_string(ctx.index + 1));
+    }
+    m_recorder = std::make_unique<RunRecorder>(m_db, id);
+    m_recorder->start(config.device);
+    if (onStageRun)
+        onStageRun(ctx, id);
+    return {m_recorder.get(), m_recorder->identity(), id};
+}
+
+std::optional<int64_t> PipelineRecorder::stageFinished(const StageContext& ctx, const engine::TrainResult& r)
+{
+    if (!m_recorder)
+        return std::nullopt;
+    const auto id = m_recorder->finish(r, stageTask(ctx.pipeline, ctx.spec->name), lineageOf(ctx, ctx.pipeline));
+    m_recorder.reset();
+    if (onStageEnd)
+        onStageEnd(ctx, r, id);
+    return id;
+}
+
+void PipelineRecorder::stageFailed(const StageContext&, const std::string& message)
+{
+    if (m_recorder)
+        m_recorder->fail(message);
+    m_recorder.reset();
+}
+
+void PipelineRecorder::stageSkipped(const StageContext& ctx, const std::string& why)
+{
+    if (onStageSkipped)
+        onStageSkipped(ctx, why);
+}
+
+} // namespace rslora::app

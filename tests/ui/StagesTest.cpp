@@ -1,0 +1,155 @@
+// The pipeline parts of the views: the Stages editor of the new-run form (add, remove, reorder, each
+// stage's data, overrides and stored version; the form starts a pipeline), stage boundaries marked
+// on the curves, and the stage stack of a version in the adapters browser.
+#include "ui/AdaptersBrowser.h"
+#include "ui/CurvePlot.h"
+#include "ui/RunForm.h"
+#include "ui/StagesEditor.h"
+
+#include "storage/LineageRepository.h"
+#include "storage/Store.h"
+
+#include <QComboBox>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTextBrowser>
+#include <QTreeView>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+#include <qcustomplot.h>
+
+using namespace rslora;
+using engine::pipeline::CurriculumSchedule;
+using engine::pipeline::StageSpec;
+
+class StagesTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void editorAddRemoveReorder()
+    {
+        ui::StagesEditor editor;
+        QVERIFY(!editor.isPipeline());
+        editor.addStage();
+        editor.addStage();
+        editor.addStage();
+        QCOMPARE(editor.stages().size(), size_t(3));
+        editor.table()->item(0, ui::StagesEditor::Name)->setText("general");
+        editor.table()->item(0, ui::StagesEditor::Data)->setText("general.jsonl");
+        editor.table()->item(1, ui::StagesEditor::Name)->setText("domain");
+        editor.table()->item(1, ui::StagesEditor::Overrides)->setText("training.max_steps=50; adapter.r=4; data.chat_template=chatml");
+        editor.table()->item(2, ui::StagesEditor::Name)->setText("align");
+        editor.moveStage(2, -1); // align before domain
+        auto s = editor.stages();
+        QCOMPARE(s[0].name, std::string("general"));
+        QCOMPARE(s[1].name, std::string("align"));
+        QCOMPARE(s[2].name, std::string("domain"));
+        QCOMPARE(s[0].data["train"].get<std::string>(), std::string("general.jsonl"));
+        QCOMPARE(s[2].overrides["training"]["max_steps"].get<int>(), 50);
+        QCOMPARE(s[2].overrides["adapter"]["r"].get<int>(), 4);
+        QCOMPARE(s[2].overrides["data"]["chat_template"].get<std::string>(), std::string("chatml"));
+        editor.removeStage(1);
+        s = editor.stages();
+        QCOMPARE(s.size(), size_t(2));
+        QCOMPARE(s[1].name, std::string("domain"));
+
+        // A stored version picked as the start, curriculum and merge round-trip through the table.
+        editor.setStoredVersions({"chat_sft@v1", "chat_sft@v2"});
+        auto* from = static_cast<QComboBox*>(editor.table()->cellWidget(1, ui::StagesEditor::From));
+        QCOMPARE(from->count(), 3);
+        from->setCurrentText("chat_sft@v2");
+        StageSpec spec = editor.stages()[1];
+        QCOMPARE(spec.from, std::string("chat_sft@v2"));
+        spec.curriculum = {CurriculumSchedule::Cosine, 0.4};
+        spec.mergeIntoBase = true;
+        editor.setStages({editor.stages()[0], spec});
+        const StageSpec back = editor.stages()[1];
+        QVERIFY(back.curriculum.schedule == CurriculumSchedule::Cosine);
+        QCOMPARE(back.curriculum.floor, 0.4);
+        QVERIFY(back.mergeIntoBase);
+
+        editor.table()->item(0, ui::StagesEditor::Overrides)->setText("max_steps 3");
+        QCOMPARE(editor.problems().size(), 1);
+        QVERIFY(editor.problems()[0].contains("stage 'general'"));
+    }
+
+    // With stages, the form starts a pipeline whose base is the form's config.
+    void formStartsPipeline()
+    {
+        ui::RunForm form;
+        form.setRemembersState(false);
+        QVERIFY(!form.isPipeline());
+        QCOMPARE(form.startButton()->text(), QString("Start run"));
+        form.stagesEditor()->addStage();
+        form.stagesEditor()->setPipelineName("assistant");
+        form.validateNow();
+        QVERIFY(form.isPipeline());
+        QCOMPARE(form.startButton()->text(), QString("Start pipeline"));
+        const auto p = form.pipelineConfig();
+        QCOMPARE(p.name, std::string("assistant"));
+        QCOMPARE(p.stages.size(), size_t(1));
+        QCOMPARE(p.base["adapter"]["r"], form.config().toJson()["adapter"]["r"]);
+        // A `from` that the store does not hold is a problem of the form.
+        form.stagesEditor()->setStoredVersions({"a@v1"});
+        static_cast<QComboBox*>(form.stagesEditor()->table()->cellWidget(0, ui::StagesEditor::From))->setCurrentText("b@v3");
+        const QStringList problems = form.validateNow();
+        bool named = false;
+        for (const QString& m : problems)
+            named = named || (m.contains("from 'b@v3'") && m.contains("the store holds no such version"));
+        QVERIFY2(named, qPrintable(problems.join('\n')));
+    }
+
+    void stageBoundariesOnCurves()
+    {
+        ui::CurvePlot plot("loss", "loss");
+        plot.addPoints("train/loss", {{1, 0, 0, 0, 2.0}, {2, 0, 0, 0, 1.5}});
+        plot.setStepMarks({{0.0, "general"}, {60.0, "domain"}});
+        QCOMPARE(plot.stepMarkCount(), 2);
+        QCOMPARE(plot.plot()->itemCount(), 2 + 2 * 2); // the crosshair's two items, a line and a label per mark
+        plot.setXAxis(ui::XAxis::Tokens);
+        QCOMPARE(plot.plot()->itemCount(), 2); // marks are steps: not drawn on another axis
+        plot.setXAxis(ui::XAxis::Step);
+        QCOMPARE(plot.plot()->itemCount(), 6);
+        plot.clear();
+        QCOMPARE(plot.stepMarkCount(), 0);
+    }
+
+    // A version trained on top of two earlier stages shows the stack, bottom to top, with weights.
+    void adapterShowsStageStack()
+    {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("s.sqlite").toStdString());
+        auto version = [&](const std::string& task, const std::string& stage) {
+            storage::NewAdapter n;
+            n.task = task;
+            n.variant = "lora";
+            n.stage = stage;
+            return store.adapters().create(n).id;
+        };
+        const int64_t a = version("p_a", "a"), b = version("p_b", "b"), c = version("p_c", "c");
+        auto edge = [&](int64_t parent, const char* relation, double weight, int position) {
+            storage::LineageEdge e;
+            e.childId = c;
+            e.parentId = parent;
+            e.weight = weight;
+            e.method = relation;
+            e.detailsJson = nlohmann::json{{"relation", relation}, {"position", position}}.dump();
+            store.lineage().add(e);
+        };
+        edge(b, "stacked-on", 0.3, 2);
+        edge(a, "merged-into-base", 1.0, 1);
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        browser.selectAdapter(c);
+        const QString html = browser.details()->toPlainText();
+        QVERIFY2(html.contains("Stage stack (bottom to top)"), qPrintable(html));
+        const int ia = html.indexOf("merged into the base"), ib = html.indexOf("frozen, weight 0.3"), ic = html.indexOf("trained in this stage (c)");
+        QVERIFY2(ia > 0 && ib > ia && ic > ib, qPrintable(html));
+    }
+};
+
+QTEST_MAIN(StagesTest)
+#include "StagesTest.moc"
