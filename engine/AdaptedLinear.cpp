@@ -108,23 +108,40 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
                 present[b].emplace_back(&adapter(name), w);
         passes = std::max(passes, present[b].size());
     }
+    auto opts = weight.options().requires_grad(false);
     for (size_t k = 0; k < passes; ++k) {
         int64_t rank = 0;
         for (const auto& p : present)
             if (k < p.size())
                 rank = std::max<int64_t>(rank, p[k].first->A().size(0));
-        auto opts = weight.options().requires_grad(false);
-        RowPass pass{torch::zeros({B, in, rank}, opts), torch::zeros({B, rank, out}, opts), torch::zeros({B, 1, 1}, opts)};
+        // One stack per factor (a single copy of every row's factors); rows without an adapter at
+        // this position, or of a smaller rank, get zero-padded factors.
+        std::vector<torch::Tensor> at, bt;
+        std::vector<double> coef;
+        torch::Tensor zeroA, zeroB;
         for (size_t b = 0; b < present.size(); ++b) {
-            if (k >= present[b].size())
+            if (k >= present[b].size()) {
+                if (!zeroA.defined()) {
+                    zeroA = torch::zeros({in, rank}, opts);
+                    zeroB = torch::zeros({rank, out}, opts);
+                }
+                at.push_back(zeroA);
+                bt.push_back(zeroB);
+                coef.push_back(0.0);
                 continue;
+            }
             const auto& [ad, w] = present[b][k];
-            const torch::Tensor A = ad->A().detach(), Bf = ad->B().detach();  // [r, in], [out, r]
-            const int64_t r = A.size(0), row = static_cast<int64_t>(b);
-            pass.at[row].narrow(1, 0, r).copy_(A.t());
-            pass.bt[row].narrow(0, 0, r).copy_(Bf.t());
-            pass.coef[row].fill_(ad->scale() * w);
+            torch::Tensor A = ad->A().detach().t(), Bf = ad->B().detach().t();  // [in, r], [r, out]
+            if (A.size(1) < rank) {
+                A = torch::cat({A.to(opts.dtype()), torch::zeros({in, rank - A.size(1)}, opts)}, 1);
+                Bf = torch::cat({Bf.to(opts.dtype()), torch::zeros({rank - Bf.size(0), out}, opts)}, 0);
+            }
+            at.push_back(A.to(opts.dtype()));
+            bt.push_back(Bf.to(opts.dtype()));
+            coef.push_back(ad->scale() * w);
         }
+        RowPass pass{torch::stack(at), torch::stack(bt),
+                     torch::tensor(coef, torch::kFloat64).to(opts.dtype()).to(opts.device()).view({B, 1, 1})};
         m_rowPasses.push_back(std::move(pass));
     }
 }
