@@ -269,7 +269,8 @@ void Workbench::openStoredRun(qint64 runId) {
         feed.setStepOffset(offset);
         feed.poll(*m_training->charts());
         const QString name = QString::fromStdString(stage.name);
-        marks.append({static_cast<double>(offset), name.mid(name.lastIndexOf('/') + 1).trimmed()});
+        // At the stage's first step, so that the first stage's label stays inside the chart too.
+        marks.append({static_cast<double>(offset + 1), name.mid(name.lastIndexOf('/') + 1).trimmed()});
         offset += std::max<qint64>(totalSteps(stage), feed.lastStep());
     }
     m_training->charts()->setStepMarks(marks);
@@ -308,7 +309,9 @@ std::vector<storage::RunRecord> Workbench::pipelineRunsUpTo(const storage::RunRe
 bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
     try {
         const auto j = nlohmann::json::parse(pipelineJson.toStdString());
-        const engine::pipeline::PipelineConfig config = engine::pipeline::PipelineConfig::fromJson(j);
+        // Relative paths in the form mean the workbench's folder; the saved file lives elsewhere.
+        const engine::pipeline::PipelineConfig config =
+            engine::pipeline::PipelineConfig::fromJson(j, "pipeline", QDir::currentPath().toStdString());
         const QString folder = QString::fromStdString((dataDirectory() / "pipelines").string());
         QDir().mkpath(folder);
         const QString path = QDir(folder).filePath(QString::fromStdString(storage::sanitizeId(config.name)) + "-"
