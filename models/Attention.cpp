@@ -86,7 +86,8 @@ torch::Tensor attendGrouped(const torch::Tensor& q, const torch::Tensor& k, cons
     auto scores = torch::matmul(qg, k.transpose(-1, -2)); // [B, nKV, rep*T, S]
     if (mask.defined())
         scores = (scores.view({B, nKV, rep, T, S}) + mask).view({B, nKV, rep * T, S});
-    auto probs = torch::softmax(scores, -1, torch::kFloat32);
+    // Float32 softmax for low-precision inputs (as transformers does); a float64 model keeps float64.
+    auto probs = torch::softmax(scores, -1, q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
     if (probs.scalar_type() != q.scalar_type())
         probs = probs.to(q.scalar_type());
     auto out = torch::matmul(probs, v); // [B, nKV, rep*T, D]

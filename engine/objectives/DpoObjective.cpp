@@ -73,18 +73,30 @@ DpoObjective::Cache DpoObjective::computeCache(const std::vector<models::Prefere
 {
     if (observer)
         observer->onStatus("computing reference log-probs of " + std::to_string(pairs.size()) + " " + what + " pairs");
+    Cache cache = referenceLogProbs(pairs, range(0, pairs.size()));
+    cache.chosen = cache.chosen.cpu();
+    cache.rejected = cache.rejected.cpu();
+    return cache;
+}
+
+DpoObjective::Cache DpoObjective::referenceLogProbs(const std::vector<models::PreferenceSample>& pairs,
+                                                    const std::vector<size_t>& indices)
+{
+    // One forward per pair, padded to that pair's own length: a pair's numbers then never depend on
+    // which pairs share its batch (padding changes the shapes, and with them the rounding), so the
+    // cache and the per-step reference give bitwise the same run.
     std::vector<torch::Tensor> chosen, rejected;
-    for (size_t start = 0; start < pairs.size(); start += size_t(m_batchSize)) {
-        const auto idx = range(start, std::min(pairs.size(), start + size_t(m_batchSize)));
-        const PreferenceBatch batch = collatePreferences(pairs, idx, m_maxSeqLen, m_padId, m_model.device());
+    for (size_t i : indices) {
+        const PreferenceBatch batch = collatePreferences(pairs, {i}, m_maxSeqLen, m_padId, m_model.device());
         const PairLogProbs ref = m_reference.score(batch, m_chunkTokens);
-        chosen.push_back(ref.chosen.cpu());
-        rejected.push_back(ref.rejected.cpu());
+        chosen.push_back(ref.chosen);
+        rejected.push_back(ref.rejected);
     }
     return {torch::cat(chosen), torch::cat(rejected)};
 }
 
-PreferenceLogProbs DpoObjective::logProbs(const std::vector<size_t>& indices, const PreferenceBatch& batch, const Cache& cache)
+PreferenceLogProbs DpoObjective::logProbs(const std::vector<models::PreferenceSample>& pairs, const std::vector<size_t>& indices,
+                                          const PreferenceBatch& batch, const Cache& cache)
 {
     PreferenceLogProbs in;
     if (needsReference()) {
@@ -93,7 +105,7 @@ PreferenceLogProbs DpoObjective::logProbs(const std::vector<size_t>& indices, co
             in.referenceChosen = cache.chosen.index_select(0, idx).to(m_model.device());
             in.referenceRejected = cache.rejected.index_select(0, idx).to(m_model.device());
         } else {
-            const PairLogProbs ref = m_reference.score(batch, m_chunkTokens);
+            const Cache ref = referenceLogProbs(pairs, indices);
             in.referenceChosen = ref.chosen;
             in.referenceRejected = ref.rejected;
         }
@@ -119,7 +131,7 @@ StepOutcome DpoObjective::step(const std::vector<std::vector<size_t>>& microBatc
             continue;
         const PreferenceBatch batch = collatePreferences(m_train, idx, m_maxSeqLen, m_padId, m_model.device());
         out.tokens += batch.tokens;
-        const PreferenceLogProbs in = logProbs(idx, batch, m_trainCache);
+        const PreferenceLogProbs in = logProbs(m_train, idx, batch, m_trainCache);
         const DpoTerms terms = dpoLoss(m_options, in);
         (terms.loss * (double(idx.size()) / double(pairs))).backward();
         metrics.add(terms, in);
@@ -140,7 +152,7 @@ EvalOutcome DpoObjective::evaluate(int64_t step)
         const auto idx = range(start, std::min(m_validation.size(), start + size_t(m_batchSize)));
         const PreferenceBatch batch = collatePreferences(m_validation, idx, m_maxSeqLen, m_padId, m_model.device());
         tokens += batch.tokens;
-        const PreferenceLogProbs in = logProbs(idx, batch, m_validationCache);
+        const PreferenceLogProbs in = logProbs(m_validation, idx, batch, m_validationCache);
         metrics.add(dpoLoss(m_options, in), in);
     }
     m_model.train(wasTraining);

@@ -2,7 +2,8 @@
 // rejected sequences of its pairs through the policy in one batch, takes their log-probs summed
 // over response tokens, and minimises the preference loss against the frozen reference. The
 // reference log-probs come either from a cache computed once before step 0 (one forward per pair,
-// kept in checkpoints) or from a no-gradient forward per step; both give the same numbers.
+// kept in checkpoints) or from no-gradient forwards every step; both score each pair alone, so they
+// give bitwise the same numbers.
 #pragma once
 
 #include "engine/TrainConfig.h"
@@ -47,7 +48,10 @@ private:
     bool needsReference() const { return m_options.variant != DpoVariant::Simpo; }
     Cache computeCache(const std::vector<models::PreferenceSample>& pairs, TrainObserver* observer, const char* what);
     // Policy log-probs (with gradients when enabled) and reference log-probs of one batch.
-    PreferenceLogProbs logProbs(const std::vector<size_t>& indices, const PreferenceBatch& batch, const Cache& cache);
+    PreferenceLogProbs logProbs(const std::vector<models::PreferenceSample>& pairs, const std::vector<size_t>& indices,
+                                const PreferenceBatch& batch, const Cache& cache);
+    // Reference log-probs of the pairs at `indices`, each pair in a forward of its own.
+    Cache referenceLogProbs(const std::vector<models::PreferenceSample>& pairs, const std::vector<size_t>& indices);
 
     DpoOptions m_options;
     bool m_cacheReference;
