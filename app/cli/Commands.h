@@ -29,6 +29,8 @@ void registerMergeCommand(CLI::App& app);
 
 // fuse (adapters into one PEFT adapter; stored as a version with merged-from lineage)
 void registerFuseCommand(CLI::App& app);
+// sweep, sweeps list|show|delete
+void registerSweepCommands(CLI::App& app);
 
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();

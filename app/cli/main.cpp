@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerDemoCommands(app);
     rslora::cli::registerFuseCommand(app);
     rslora::cli::registerMergeCommand(app);
+    rslora::cli::registerSweepCommands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
