@@ -12,7 +12,10 @@
 #include "models/ModelLoader.h"
 #include "models/data/SampleBuilder.h"
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
+#include <limits>
 #include <cmath>
 #include <sstream>
 
@@ -203,7 +206,7 @@ std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const m
 }
 
 AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer, const std::vector<ExactMatchItem>& items,
-                          int maxNewTokens, int batchSize, int keepSamples)
+                          int maxNewTokens, int batchSize, int keepSamples, const MatchOptions& match)
 {
     torch::NoGradGuard ng;
     model.eval();
@@ -219,12 +222,12 @@ AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& toke
             prompts.push_back(tokenizer.encode(items[i].prompt, true));
         const auto gen = models::generate(model, prompts, go);
         for (size_t i = start; i < end; ++i) {
-            std::string text = tokenizer.decode(gen.rows[i - start].tokens, true);
-            const auto nl = text.find('\n', text.find_first_not_of(" \n"));
-            const std::string got = trim(nl == std::string::npos ? text : text.substr(0, nl));
-            const bool ok = got == trim(items[i].reference);
+            const std::string text = tokenizer.decode(gen.rows[i - start].tokens, true);
+            const std::string got = normalizeAnswer(text, MatchOptions{match.firstLine, false});
+            const bool ok = answersMatch(text, items[i].reference, match);
             r.correct += ok;
             ++r.total;
+            r.items.push_back({int64_t(i), ok, trim(items[i].reference), got});
             if (int(r.samples.size()) < keepSamples)
                 r.samples.push_back(trim(items[i].reference) + " | " + got + (ok ? "  ok" : ""));
         }
@@ -238,8 +241,42 @@ std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
     const std::string text = readFile(path);
     const bool csv = path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
     if (csv) {
+        const auto rows = parseCsv(text);
+        // CMMLU's layout: a header naming Question, the choice letters and Answer (often after an index column).
+        if (!rows.empty()) {
+            const auto& h = rows.front();
+            auto column = [&](const std::string& name) {
+                for (size_t c = 0; c < h.size(); ++c) {
+                    std::string v = trim(h[c]);
+                    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+                    if (v == name)
+                        return int(c);
+                }
+                return -1;
+            };
+            const int q = column("question"), a = column("answer");
+            std::vector<int> letters;
+            for (char l = 'a'; l <= 'z' && column(std::string(1, l)) >= 0; ++l)
+                letters.push_back(column(std::string(1, l)));
+            if (q >= 0 && a >= 0 && letters.size() >= 2) {
+                for (size_t n = 1; n < rows.size(); ++n) {
+                    const auto& row = rows[n];
+                    const std::string where = path + " row " + std::to_string(n + 1);
+                    if (row.size() < h.size())
+                        throw Error(where + ": expected " + std::to_string(h.size()) + " fields as the header has, found "
+                                    + std::to_string(row.size()));
+                    ChoiceItem it;
+                    it.question = row[size_t(q)];
+                    for (int c : letters)
+                        it.choices.push_back(row[size_t(c)]);
+                    it.answer = answerIndex(json(trim(row[size_t(a)])), it.choices.size(), where);
+                    items.push_back(std::move(it));
+                }
+                return items;
+            }
+        }
         int n = 0;
-        for (const auto& row : parseCsv(text)) {
+        for (const auto& row : rows) {
             ++n;
             if (row.size() < 4)
                 throw Error(path + " row " + std::to_string(n) + ": expected question, choices..., answer (MMLU CSV), found "
@@ -266,35 +303,98 @@ std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
     return items;
 }
 
-AccuracyResult multipleChoice(models::CausalLM& model, const models::Tokenizer& tokenizer, const std::vector<ChoiceItem>& items)
+std::string multipleChoicePrompt(const ChoiceItem& item, const std::vector<ChoiceItem>& shots, const std::string& subject)
+{
+    auto block = [](const ChoiceItem& it) {
+        std::string b = it.question + "\n";
+        for (size_t c = 0; c < it.choices.size(); ++c)
+            b += std::string(1, char('A' + c)) + ". " + it.choices[c] + "\n";
+        return b + "Answer:";
+    };
+    std::string prompt = "The following are multiple choice questions (with answers)"
+                         + (subject.empty() ? std::string() : " about " + subject) + ".\n\n";
+    for (const auto& s : shots)
+        prompt += block(s) + " " + char('A' + s.answer) + "\n\n";
+    return prompt + block(item);
+}
+
+std::vector<double> continuationLogLikelihoods(
+    models::CausalLM& model, const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& pairs,
+    int batchSize)
 {
     torch::NoGradGuard ng;
     model.eval();
-    AccuracyResult r;
     const auto device = model.device();
-    for (const auto& it : items) {
-        std::string prompt = "Question: " + it.question + "\n";
-        for (size_t c = 0; c < it.choices.size(); ++c)
-            prompt += std::string(1, char('A' + c)) + ". " + it.choices[c] + "\n";
-        prompt += "Answer:";
-        const auto promptIds = tokenizer.encode(prompt, true);
-        int best = -1;
-        double bestScore = -1e300;
-        for (size_t c = 0; c < it.choices.size(); ++c) {
-            const auto cont = tokenizer.encode(std::string(" ") + char('A' + c), false);
-            std::vector<int64_t> ids = promptIds;
-            ids.insert(ids.end(), cont.begin(), cont.end());
-            const auto t = torch::tensor(ids, torch::kLong).unsqueeze(0).to(device);
-            const auto logp = torch::log_softmax(model.forward(t).logits.to(torch::kFloat32)[0], -1);
+    std::vector<double> out(pairs.size(), 0.0);
+    const size_t step = size_t(std::max(1, batchSize));
+    for (size_t start = 0; start < pairs.size(); start += step) {
+        const size_t end = std::min(pairs.size(), start + step);
+        size_t width = 0;
+        for (size_t i = start; i < end; ++i)
+            width = std::max(width, pairs[i].first.size() + pairs[i].second.size());
+        // Right padding with token 0: causal attention keeps every real position independent of it.
+        auto ids = torch::zeros({int64_t(end - start), int64_t(width)}, torch::kLong);
+        auto acc = ids.accessor<int64_t, 2>();
+        for (size_t i = start; i < end; ++i) {
+            size_t k = 0;
+            for (int64_t t : pairs[i].first)
+                acc[int64_t(i - start)][int64_t(k++)] = t;
+            for (int64_t t : pairs[i].second)
+                acc[int64_t(i - start)][int64_t(k++)] = t;
+        }
+        const auto logp = torch::log_softmax(model.forward(ids.to(device)).logits.to(torch::kFloat32), -1).cpu();
+        auto lp = logp.accessor<float, 3>();
+        for (size_t i = start; i < end; ++i) {
+            const auto& [prompt, cont] = pairs[i];
             double score = 0.0;
             for (size_t k = 0; k < cont.size(); ++k)
-                score += logp[int64_t(promptIds.size() + k - 1)][cont[k]].item<double>();
-            if (score > bestScore) {
-                bestScore = score;
-                best = int(c);
-            }
+                score += lp[int64_t(i - start)][int64_t(prompt.size() + k - 1)][cont[k]];
+            out[i] = score;
         }
-        r.correct += best == it.answer;
+    }
+    return out;
+}
+
+AccuracyResult multipleChoice(models::CausalLM& model, const models::Tokenizer& tokenizer, const std::vector<ChoiceItem>& items,
+                              const ChoiceOptions& options)
+{
+    std::vector<ChoiceItem> shots = options.shots;
+    size_t first = 0;
+    if (options.kShot > 0) {
+        if (shots.empty()) {
+            // The first k items serve as the examples and are not scored.
+            first = std::min(items.size(), size_t(options.kShot));
+            shots.assign(items.begin(), items.begin() + long(first));
+        } else if (shots.size() > size_t(options.kShot)) {
+            shots.resize(size_t(options.kShot));
+        }
+    } else {
+        shots.clear();
+    }
+    std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> pairs;
+    std::vector<std::pair<size_t, size_t>> owner; // (item, choice) of each pair
+    for (size_t i = first; i < items.size(); ++i) {
+        const auto promptIds = tokenizer.encode(multipleChoicePrompt(items[i], shots, options.subject), true);
+        for (size_t c = 0; c < items[i].choices.size(); ++c) {
+            pairs.emplace_back(promptIds, tokenizer.encode(std::string(" ") + char('A' + c), false));
+            owner.emplace_back(i, c);
+        }
+    }
+    const std::vector<double> scores = continuationLogLikelihoods(model, pairs, options.batchSize);
+    AccuracyResult r;
+    size_t p = 0;
+    for (size_t i = first; i < items.size(); ++i) {
+        int best = -1;
+        double bestScore = -std::numeric_limits<double>::infinity();
+        for (; p < pairs.size() && owner[p].first == i; ++p)
+            if (best < 0 || scores[p] > bestScore) {
+                bestScore = scores[p];
+                best = int(owner[p].second);
+            }
+        const bool ok = best == items[i].answer;
+        r.correct += ok;
+        r.items.push_back({int64_t(i), ok, std::string(1, char('A' + items[i].answer)),
+                           best >= 0 ? std::string(1, char('A' + best)) : std::string()});
         ++r.total;
     }
     return r;
@@ -445,10 +545,15 @@ EvalReport runEvaluation(const EvalRequest& req)
                 opts.templateName = req.chatTemplate;
             const models::SampleBuilder builder(tok, opts);
             rep.exactMatch = exactMatch(*model, tok, limited(loadExactMatchItems(req.exactMatchData, &builder)), req.maxNewTokens, req.batchSize,
-                                        req.samples);
+                                        req.samples, req.match);
         }
-        if (!req.multipleChoiceData.empty())
-            rep.multipleChoice = multipleChoice(*model, tok, limited(loadChoiceItems(req.multipleChoiceData)));
+        if (!req.multipleChoiceData.empty()) {
+            ChoiceOptions choice = req.choice;
+            choice.batchSize = req.batchSize;
+            if (!req.choiceShotsData.empty())
+                choice.shots = loadChoiceItems(req.choiceShotsData);
+            rep.multipleChoice = multipleChoice(*model, tok, limited(loadChoiceItems(req.multipleChoiceData)), choice);
+        }
     }
     if (!req.preferenceData.empty()) {
         models::SampleBuilderOptions opts;

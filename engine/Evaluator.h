@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/AdapterSet.h"
+#include "engine/AnswerMatch.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
 #include "engine/objectives/DpoLoss.h"
@@ -23,11 +24,20 @@ class SampleBuilder;
 
 namespace rslora::engine {
 
+// One scored item, in file order: what was expected, what the model gave.
+struct ItemResult {
+    int64_t index = 0;
+    bool correct = false;
+    std::string expected; // the reference (exact match) or the answer letter (multiple choice)
+    std::string got;
+};
+
 struct AccuracyResult {
     int64_t correct = 0;
     int64_t total = 0;
     double accuracy() const { return total > 0 ? double(correct) / double(total) : 0.0; }
     std::vector<std::string> samples; // a few "expected | got" lines for the report
+    std::vector<ItemResult> items;    // every item (stored with the evaluation)
 };
 
 struct ModuleDiagnostics {
@@ -52,22 +62,42 @@ struct ExactMatchItem {
 // builder is given: the prompt is the record up to the first trained response (chat template
 // included), the reference that response's text. Without a builder their fields are used raw.
 std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder = nullptr);
-// Greedy generation; correct when the first line of the generated text (trimmed) equals the
-// reference (trimmed).
+// Greedy generation; correct when the generated text equals the reference as `match` normalises
+// them (default: the first line, trimmed).
 // `keepSamples` "expected | got" lines are kept for the report (the first ones in file order).
 AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& tokenizer,
-                          const std::vector<ExactMatchItem>& items, int maxNewTokens, int batchSize, int keepSamples = 5);
+                          const std::vector<ExactMatchItem>& items, int maxNewTokens, int batchSize, int keepSamples = 5,
+                          const MatchOptions& match = {});
 
 struct ChoiceItem {
     std::string question;
     std::vector<std::string> choices;
     int answer = 0;
 };
-// JSONL {"question", "choices": [...], "answer": 2 | "C"} or MMLU CSV rows question,A,B,C,D,answer.
+// JSONL {"question", "choices": [...], "answer": 2 | "C"}; MMLU CSV rows question,A,B,C,D,answer
+// (no header); CMMLU CSV with a header naming the columns (",Question,A,B,C,D,Answer": the columns
+// are found by name, so a leading index column is skipped).
 std::vector<ChoiceItem> loadChoiceItems(const std::string& path);
-// Scores " A", " B", ... after "Question ... Answer:" by log-likelihood; the highest wins.
+
+struct ChoiceOptions {
+    int kShot = 0;                  // solved examples before each question
+    std::vector<ChoiceItem> shots;  // where they come from (MMLU's dev split); empty: the first kShot items,
+                                    // which are then not scored
+    std::string subject;            // "… (with answers) about <subject>."
+    int batchSize = 8;              // sequences per forward pass
+};
+// MMLU's prompt: "The following are multiple choice questions (with answers)[ about S].\n\n", then
+// each shot as "Q\nA. a\nB. b\n…\nAnswer: B\n\n", then the question the same way up to "Answer:".
+std::string multipleChoicePrompt(const ChoiceItem& item, const std::vector<ChoiceItem>& shots,
+                                 const std::string& subject = {});
+// Σ log p(continuation tokens | prompt) per (prompt, continuation) pair, `batchSize` sequences per
+// forward pass (right-padded: a causal model's earlier positions do not see the padding).
+std::vector<double> continuationLogLikelihoods(
+    models::CausalLM& model, const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& pairs,
+    int batchSize);
+// Scores " A", " B", ... after the prompt by log-likelihood; the highest wins (the first on a tie).
 AccuracyResult multipleChoice(models::CausalLM& model, const models::Tokenizer& tokenizer,
-                              const std::vector<ChoiceItem>& items);
+                              const std::vector<ChoiceItem>& items, const ChoiceOptions& options = {});
 
 // Per adapted module: std of A and its expected value, output std with adapters off and on over `batch`.
 std::vector<ModuleDiagnostics> adapterDiagnostics(AdapterSet& set, const std::string& adapterName,
@@ -87,6 +117,9 @@ struct EvalRequest {
     int batchSize = 8;
     int limit = 0;
     int samples = 5; // "expected | got" lines shown for exact match
+    MatchOptions match;
+    ChoiceOptions choice;
+    std::string choiceShotsData;      // MMLU dev-split file for the k-shot examples
     std::string chatTemplate; // template name for SFT records; empty: the tokenizer's own
     bool diagnostics = false;
     std::string device = "cpu";

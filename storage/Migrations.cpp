@@ -230,6 +230,30 @@ UPDATE adapters SET
 CREATE INDEX adapters_base_model ON adapters (task, base_model_sha256);
 )sql";
 
+// Version 5: groups of runs made together (sweeps): the group with its spec and base config, and its
+// member runs in order with the swept combination each trained. Deleting a run removes its membership.
+const char* kV5 = R"sql(
+CREATE TABLE run_groups (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid        TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL DEFAULT 'sweep' CHECK (kind IN ('sweep', 'pipeline')),
+    name        TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    spec_json   TEXT NOT NULL DEFAULT '{}',
+    config_json TEXT NOT NULL DEFAULT '{}',
+    config_path TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE run_group_members (
+    group_id          INTEGER NOT NULL REFERENCES run_groups(id) ON DELETE CASCADE,
+    position          INTEGER NOT NULL CHECK (position >= 0),
+    run_id            INTEGER NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
+    combination_index INTEGER NOT NULL DEFAULT 0,
+    combination_json  TEXT NOT NULL DEFAULT '[]',
+    seed_index        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (group_id, position)
+);
+)sql";
+
 #undef RSLORA_NOW
 
 const char* kNewerHint = "install a newer rslora-workbench, or point --db (or RSLORA_DB) at another file; "
@@ -243,6 +267,7 @@ const std::vector<Migration>& migrations() {
         {2, "adapter registry: adapters, tags, lineage, evaluations, artifacts", kV2},
         {3, "run ids are never reused (runs rebuilt with AUTOINCREMENT)", kV3, true},
         {4, "adapters record their base model", kV4},
+        {5, "run groups (sweeps) and their member runs", kV5},
     };
     return list;
 }

@@ -2,6 +2,7 @@
 
 #include "storage/Database.h"
 #include "storage/EvaluationRepository.h"
+#include "storage/GroupRepository.h"
 #include "storage/MetricsReader.h"
 
 #include <algorithm>
@@ -108,6 +109,27 @@ std::vector<AdapterScore> Queries::bestAdapters(const std::string& metric, bool 
             }
         }
         out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<GroupRunResult> Queries::groupResults(int64_t groupId) {
+    GroupRepository groups(m_db);
+    RunRepository runs(m_db);
+    MetricsReader metrics(m_db);
+    std::vector<GroupRunResult> out;
+    for (const RunGroupMember& m : groups.members(groupId)) {
+        GroupRunResult r;
+        r.member = m;
+        r.run = runs.require(m.runId);
+        for (const LatestMetric& l : metrics.latest(m.runId))
+            r.values[l.key] = l.value;
+        auto ev = m_db.cached("SELECT e.metric, e.value FROM evaluations e WHERE e.adapter_id = (SELECT max(a.id) FROM "
+                              "adapters a WHERE a.source_run_id = ? AND a.deleted_at IS NULL)");
+        ev->bind(1, m.runId);
+        while (ev->step())
+            r.values[ev->getText(0)] = ev->getDouble(1);
+        out.push_back(std::move(r));
     }
     return out;
 }

@@ -6,6 +6,7 @@
 #include "storage/Records.h"
 #include "storage/RunRepository.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,14 @@ struct AdapterScore {
     std::string dataset;
 };
 
+// One member run of a group with what it measured: the latest value of each metric series of the
+// run, overlaid by the evaluations stored against its newest adapter version (same keys win).
+struct GroupRunResult {
+    RunGroupMember member;
+    RunRecord run;
+    std::map<std::string, double> values;
+};
+
 class Queries {
 public:
     explicit Queries(Database& db) : m_db(db) {}
@@ -59,6 +68,9 @@ public:
     std::vector<AdapterScore> bestAdapters(const std::string& metric, bool higherIsBetter,
                                            const std::string& dataset = {}, const std::string& task = {},
                                            int limit = 1);
+
+    // Every member run of a group, in run order.
+    std::vector<GroupRunResult> groupResults(int64_t groupId);
 
 private:
     Database& m_db;

@@ -152,6 +152,27 @@ struct EvaluationRecord {
     std::string detailsJson;
 };
 
+// A group of runs made together (a sweep): its spec and base config, and its members in run order.
+struct RunGroupRecord {
+    int64_t id = 0;
+    std::string uuid;
+    std::string kind = "sweep";         // CHECK in sweep, pipeline
+    std::string name;
+    double createdAt = 0;
+    std::string specJson = "{}";        // what was varied (SweepSpec::toJson)
+    std::string configJson = "{}";      // the base config, before the swept values
+    std::string configPath;             // the file it came from, as given
+};
+
+struct RunGroupMember {
+    int64_t groupId = 0;
+    int position = 0;                   // run order in the group
+    int64_t runId = 0;
+    int combinationIndex = 0;           // runs of one combination differ only in their seed
+    std::string combinationJson = "[]"; // [[key, value], ...] in axis order
+    int seedIndex = 0;
+};
+
 struct ArtifactRecord {
     int64_t id = 0;
     int64_t runId = 0;

@@ -65,7 +65,8 @@ Store::Store(const fs::path& path, Options options)
       m_artifacts(*m_db),
       m_metricsReader(*m_db),
       m_ingest(*m_db),
-      m_queries(*m_db) {
+      m_queries(*m_db),
+      m_groups(*m_db) {
     // Marking dead processes' runs is bookkeeping: a store that cannot be written (a full disk) must
     // still open for reading, so a failure here is logged, not thrown; the next open tries again.
     if (options.recoverInterrupted && !options.readOnly) {

@@ -8,6 +8,7 @@
 #include "storage/ArtifactRepository.h"
 #include "storage/Database.h"
 #include "storage/EvaluationRepository.h"
+#include "storage/GroupRepository.h"
 #include "storage/LineageRepository.h"
 #include "storage/MetricsIngest.h"
 #include "storage/MetricsReader.h"
@@ -58,6 +59,8 @@ public:
     LineageRepository& lineage() { return m_lineage; }
     EvaluationRepository& evaluations() { return m_evaluations; }
     ArtifactRepository& artifacts() { return m_artifacts; }
+    // Groups of runs made together (sweeps).
+    GroupRepository& groups() { return m_groups; }
     MetricsReader& metrics() { return m_metricsReader; }
     // Synchronous metric writes (imports, tests, small tools). Training uses MetricsWriter.
     MetricsIngest& metricsIngest() { return m_ingest; }
@@ -78,6 +81,7 @@ private:
     MetricsReader m_metricsReader;
     MetricsIngest m_ingest;
     Queries m_queries;
+    GroupRepository m_groups;
     std::vector<int64_t> m_recovered;
 };
 

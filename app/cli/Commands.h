@@ -32,6 +32,8 @@ void registerMergeCommand(CLI::App& app);
 
 // fuse (adapters into one PEFT adapter; stored as a version with merged-from lineage)
 void registerFuseCommand(CLI::App& app);
+// sweep, sweeps list|show|delete
+void registerSweepCommands(CLI::App& app);
 
 // serve (an OpenAI-compatible HTTP server; adapters per request)
 void registerServeCommand(CLI::App& app);

@@ -1,7 +1,10 @@
 // `rslora train`, `rslora eval`, `rslora bench`: the engine from the command line, with a one-line
 // progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
 #include "app/cli/Commands.h"
+#include "app/cli/ConsoleObserver.h"
 #include "app/shared/AdapterDescription.h"
+#include "app/shared/AdapterReference.h"
+#include "app/shared/EvaluationRecorder.h"
 #include "app/shared/RunRecorder.h"
 
 #include "common/Error.h"
@@ -13,7 +16,7 @@
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
 #include "engine/EngineBench.h"
-#include "engine/objectives/DpoMetricNames.h"
+#include "engine/sweep/ConfigOverride.h"
 #include "models/ModelLoader.h"
 #include "storage/MetricsWriter.h"
 #include "storage/Naming.h"
@@ -23,8 +26,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -36,82 +37,6 @@ namespace rslora::cli {
 namespace {
 
 using namespace rslora::engine;
-
-std::atomic<TrainObserver*> g_observer{nullptr};
-
-extern "C" void onInterrupt(int)
-{
-    // Only an atomic store: safe in a signal handler. A second Ctrl-C ends the process.
-    if (TrainObserver* o = g_observer.load()) {
-        o->requestStop(true);
-        std::signal(SIGINT, SIG_DFL);
-    }
-}
-
-std::string formatDuration(double s)
-{
-    if (!(s >= 0) || s > 1e7)
-        return "?";
-    char buf[32];
-    const int t = int(s);
-    if (t >= 3600)
-        std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-    else
-        std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
-    return buf;
-}
-
-// Preference training's numbers for the progress line ("  margin 0.412  acc 75%  chosen -0.10
-// rejected -0.52"); empty for other objectives.
-std::string preferenceText(const std::vector<std::pair<std::string, double>>& metrics, bool eval)
-{
-    std::map<std::string, double> m(metrics.begin(), metrics.end());
-    using namespace objectives;
-    auto get = [&](const char* key) {
-        auto it = m.find(eval ? dpoEvalMetric(key) : dpoStepMetric(key));
-        return it == m.end() ? std::optional<double>() : std::optional<double>(it->second);
-    };
-    const auto margin = get(kDpoMargin), acc = get(kDpoAccuracy), chosen = get(kDpoRewardsChosen), rejected = get(kDpoRewardsRejected);
-    if (!margin || !acc || !chosen || !rejected)
-        return {};
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "  margin %.3f  acc %.0f%%  rewards %.3f/%.3f", *margin, 100.0 * *acc, *chosen, *rejected);
-    return buf;
-}
-
-// The one-line progress display (rewritten in place on a terminal, one line per log step otherwise).
-class ConsoleObserver : public TrainObserver {
-public:
-    explicit ConsoleObserver(bool quiet) : m_quiet(quiet), m_tty(isatty(fileno(stderr))) {}
-    void onStep(const StepStats& s) override
-    {
-        if (m_quiet)
-            return;
-        std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
-                     m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss,
-                     preferenceText(s.objectiveMetrics, false).c_str(), s.learningRate, s.gradNorm, s.tokensPerSecond,
-                     formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
-        std::fflush(stderr);
-    }
-    void onEval(const EvalStats& e) override
-    {
-        const std::string preference = preferenceText(e.metrics, true);
-        if (!preference.empty())
-            std::fprintf(stderr, "%seval at step %lld: loss %.4f%s\n", m_tty ? "\r\033[K" : "", (long long)e.step, e.loss,
-                         preference.c_str());
-        else
-            std::fprintf(stderr, "%seval at step %lld: loss %.4f  perplexity %.3f  (%lld tokens)\n", m_tty ? "\r\033[K" : "",
-                         (long long)e.step, e.loss, e.perplexity, (long long)e.tokens);
-    }
-    void onStatus(const std::string& s) override
-    {
-        if (!m_quiet)
-            std::fprintf(stderr, "%s%s\n", m_tty ? "\r\033[K" : "", s.c_str());
-    }
-
-private:
-    bool m_quiet, m_tty;
-};
 
 // `--no-store`: a portable run bundle beside the outputs, imported by the workbench later. It holds
 // the run, its metrics, its adapter (files, hash and record, as `rslora runs export` writes them) and
@@ -261,16 +186,8 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     nlohmann::json j = loaded.toJson();
     // --set section.key=value, the value read as JSON when it parses, as a string otherwise.
     for (const auto& o : overrides) {
-        const auto eq = o.find('='), dot = o.find('.');
-        if (eq == std::string::npos || dot == std::string::npos || dot > eq)
-            throw Error("--set expects section.key=value, found '" + o + "'");
-        nlohmann::json v;
-        try {
-            v = nlohmann::json::parse(o.substr(eq + 1));
-        } catch (const nlohmann::json::exception&) {
-            v = o.substr(eq + 1);
-        }
-        j[o.substr(0, dot)][o.substr(dot + 1, eq - dot - 1)] = v;
+        const auto [key, value] = parseAssignment(o, "--set");
+        setConfigValue(j, key, value);
     }
     TrainConfig config = TrainConfig::fromJson(j);
     // Unknown keys of the file survive the override round-trip, so validate() reports them.
@@ -315,15 +232,14 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         store->start(config.device);
         identity = store->identity();
     }
-    g_observer.store(&observer);
-    std::signal(SIGINT, onInterrupt);
+    watchInterrupt(&observer);
     MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
     TrainResult r;
     try {
         r = runTraining(config, &observer, sink, resume, identity);
     } catch (const std::exception& e) {
         // The first failure is the one recorded and reported.
-        g_observer.store(nullptr);
+        unwatchInterrupt();
         try {
             if (store)
                 store->fail(e.what());
@@ -334,8 +250,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         }
         throw;
     }
-    g_observer.store(nullptr);
-    std::signal(SIGINT, SIG_DFL);
+    unwatchInterrupt();
     if (store) {
         if (const auto adapterId = store->finish(r))
             std::cout << "adapter      #" << *adapterId << " recorded in the store\n";
@@ -411,9 +326,37 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)");
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
     eval->add_flag("--json", asJson, "Machine-readable output");
+    static std::string matchMode = "first-line";
+    static bool ignoreCasePunct = false;
+    eval->add_option("--match", matchMode, "Exact match compares the whole answer or its first line: whole, first-line (default)");
+    eval->add_flag("--ignore-case-punctuation", ignoreCasePunct, "Exact match ignores case, punctuation and repeated spaces");
+    eval->add_option("--k-shot", req.choice.kShot, "Multiple choice: solved examples before each question (MMLU format)");
+    eval->add_option("--shots", req.choiceShotsData, "Multiple choice: file of the k-shot examples (MMLU's dev split; default: the first k items, not scored)");
+    eval->add_option("--subject", req.choice.subject, "Multiple choice: the subject named in MMLU's header line");
+    static std::string recordRef, dbPathEval;
+    eval->add_option("--record", recordRef,
+                     "Evaluate this stored adapter version (id, name or task@vN) and store every result against it");
+    eval->add_option("--db", dbPathEval, "Experiment database for --record");
     eval->callback([] {
+        req.match = MatchOptions::parse(matchMode, ignoreCasePunct);
+        std::unique_ptr<storage::Store> store;
+        std::optional<storage::AdapterRecord> target;
+        if (!recordRef.empty()) {
+            if (!req.adapterPaths.empty())
+                throw Error("--record evaluates the stored version alone: leave out --adapter");
+            store = std::make_unique<storage::Store>(dbPathEval.empty() ? defaultDatabasePath() : std::filesystem::path(dbPathEval));
+            const app::ResolvedAdapter a = app::resolveAdapterArgument(recordRef, store.get());
+            if (!a.record)
+                throw Error("--record: '" + recordRef + "' is not an adapter version of the store " + store->path().string());
+            target = a.record;
+            req.adapterPaths = {a.path.string()};
+        }
         const EvalReport rep = runEvaluation(req);
         std::cout << (asJson ? rep.toJson().dump(2) : rep.toText()) << "\n";
+        if (target) {
+            const int n = app::EvaluationRecorder::record(*store, target->id, std::nullopt, req, rep);
+            std::cerr << n << " evaluation values stored for adapter #" << target->id << " (" << target->name << ")\n";
+        }
     });
 
     auto* bench = app.add_subcommand("bench", "Training-step benchmark on Llama-shaped random models");

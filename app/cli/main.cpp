@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerFuseCommand(app);
     rslora::cli::registerMergeCommand(app);
     rslora::cli::registerServeCommand(app);
+    rslora::cli::registerSweepCommands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,109 @@
+// Console progress and the Ctrl-C handler.
+#include "app/cli/ConsoleObserver.h"
+
+#include "engine/objectives/DpoMetricNames.h"
+
+#include <atomic>
+#include <map>
+#include <optional>
+#include <csignal>
+#include <cstdio>
+#include <unistd.h>
+
+namespace rslora::cli {
+
+namespace {
+
+std::atomic<engine::TrainObserver*> g_observer{nullptr};
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void onInterrupt(int)
+{
+    // Only atomic stores: safe in a signal handler. A second Ctrl-C ends the process.
+    g_interrupted.store(true);
+    if (engine::TrainObserver* o = g_observer.load()) {
+        o->requestStop(true);
+        std::signal(SIGINT, SIG_DFL);
+    }
+}
+
+std::string formatDuration(double s)
+{
+    if (!(s >= 0) || s > 1e7)
+        return "?";
+    char buf[32];
+    const int t = int(s);
+    if (t >= 3600)
+        std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
+    return buf;
+}
+
+// Preference training's numbers for the progress line ("  margin 0.412  acc 75%  rewards -0.10/-0.52");
+// empty for other objectives.
+std::string preferenceText(const std::vector<std::pair<std::string, double>>& metrics, bool eval)
+{
+    std::map<std::string, double> m(metrics.begin(), metrics.end());
+    using namespace engine::objectives;
+    auto get = [&](const char* key) {
+        auto it = m.find(eval ? dpoEvalMetric(key) : dpoStepMetric(key));
+        return it == m.end() ? std::optional<double>() : std::optional<double>(it->second);
+    };
+    const auto margin = get(kDpoMargin), acc = get(kDpoAccuracy), chosen = get(kDpoRewardsChosen), rejected = get(kDpoRewardsRejected);
+    if (!margin || !acc || !chosen || !rejected)
+        return {};
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  margin %.3f  acc %.0f%%  rewards %.3f/%.3f", *margin, 100.0 * *acc, *chosen, *rejected);
+    return buf;
+}
+
+} // namespace
+
+ConsoleObserver::ConsoleObserver(bool quiet) : m_quiet(quiet), m_tty(isatty(fileno(stderr))) {}
+
+void ConsoleObserver::onStep(const engine::StepStats& s)
+{
+    if (m_quiet)
+        return;
+    std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
+                 m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss,
+                 preferenceText(s.objectiveMetrics, false).c_str(), s.learningRate, s.gradNorm, s.tokensPerSecond,
+                 formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
+    std::fflush(stderr);
+}
+
+void ConsoleObserver::onEval(const engine::EvalStats& e)
+{
+    const std::string preference = preferenceText(e.metrics, true);
+    if (!preference.empty()) {
+        std::fprintf(stderr, "%seval at step %lld: loss %.4f%s\n", m_tty ? "\r\033[K" : "", (long long)e.step, e.loss,
+                     preference.c_str());
+        return;
+    }
+    std::fprintf(stderr, "%seval at step %lld: loss %.4f  perplexity %.3f  (%lld tokens)\n", m_tty ? "\r\033[K" : "",
+                 (long long)e.step, e.loss, e.perplexity, (long long)e.tokens);
+}
+
+void ConsoleObserver::onStatus(const std::string& s)
+{
+    if (!m_quiet)
+        std::fprintf(stderr, "%s%s\n", m_tty ? "\r\033[K" : "", s.c_str());
+}
+
+void watchInterrupt(engine::TrainObserver* observer)
+{
+    g_interrupted.store(false);
+    g_observer.store(observer);
+    std::signal(SIGINT, onInterrupt);
+}
+
+void unwatchInterrupt()
+{
+    g_observer.store(nullptr);
+    std::signal(SIGINT, SIG_DFL);
+}
+
+bool interrupted() { return g_interrupted.load(); }
+
+} // namespace rslora::cli

@@ -1,0 +1,29 @@
+// The one-line training progress display of the CLI (rewritten in place on a terminal, one line per
+// log step otherwise) and Ctrl-C handling: the first Ctrl-C asks the watched run to save and stop.
+#pragma once
+
+#include "engine/TrainObserver.h"
+
+#include <string>
+
+namespace rslora::cli {
+
+class ConsoleObserver : public engine::TrainObserver {
+public:
+    explicit ConsoleObserver(bool quiet);
+    void onStep(const engine::StepStats& s) override;
+    void onEval(const engine::EvalStats& e) override;
+    void onStatus(const std::string& s) override;
+
+private:
+    bool m_quiet, m_tty;
+};
+
+// While set, Ctrl-C calls observer->requestStop(true) (a second Ctrl-C ends the process).
+void watchInterrupt(engine::TrainObserver* observer);
+// Back to the default Ctrl-C.
+void unwatchInterrupt();
+// True once Ctrl-C was pressed since the last watchInterrupt().
+bool interrupted();
+
+} // namespace rslora::cli

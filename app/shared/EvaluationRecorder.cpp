@@ -1,0 +1,79 @@
+// Evaluation reports into the store's evaluations table.
+#include "app/shared/EvaluationRecorder.h"
+
+#include "common/Sha256.h"
+#include "engine/Evaluator.h"
+#include "storage/Store.h"
+#include "storage/Transaction.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace rslora::app {
+
+namespace {
+
+std::string fileSha256(const std::string& path)
+{
+    try {
+        return Sha256::fileHex(path);
+    } catch (const std::exception&) {
+        return {}; // the report was made from it, so this is a file removed since: keep the value
+    }
+}
+
+} // namespace
+
+int EvaluationRecorder::record(storage::Store& store, int64_t adapterId, std::optional<int64_t> runId,
+                               const engine::EvalRequest& request, const engine::EvalReport& report)
+{
+    int stored = 0;
+    storage::Transaction tx(store.database());
+    auto put = [&](const std::string& dataset, const std::string& metric, double value, const nlohmann::json& details) {
+        storage::EvaluationRecord e;
+        e.adapterId = adapterId;
+        e.runId = runId;
+        e.dataset = std::filesystem::path(dataset).filename().string();
+        e.datasetSha256 = fileSha256(dataset);
+        e.metric = metric;
+        e.value = value;
+        nlohmann::json d = details;
+        d["path"] = dataset;
+        if (request.limit > 0)
+            d["limit"] = request.limit;
+        e.detailsJson = d.dump();
+        store.evaluations().record(e);
+        ++stored;
+    };
+    if (report.loss) {
+        const nlohmann::json d{{"tokens", report.loss->tokens}};
+        put(request.lossData, "eval/loss", report.loss->loss, d);
+        put(request.lossData, "eval/perplexity", report.loss->perplexity, d);
+    }
+    auto accuracy = [&](const std::string& dataset, const char* metric, const engine::AccuracyResult& a) {
+        nlohmann::json d{{"correct", a.correct}, {"total", a.total}};
+        if (!a.items.empty()) {
+            nlohmann::json items = nlohmann::json::array();
+            for (const auto& it : a.items)
+                items.push_back({{"index", it.index}, {"correct", it.correct}, {"expected", it.expected}, {"got", it.got}});
+            d["items"] = items;
+        }
+        put(dataset, metric, a.accuracy(), d);
+    };
+    if (report.exactMatch)
+        accuracy(request.exactMatchData, "exact_match/accuracy", *report.exactMatch);
+    if (report.multipleChoice)
+        accuracy(request.multipleChoiceData, "mc/accuracy", *report.multipleChoice);
+    if (report.preference) {
+        const auto& p = *report.preference;
+        const nlohmann::json d{{"pairs", p.pairs}, {"beta", request.dpo.beta}};
+        put(request.preferenceData, "preference/accuracy", p.accuracy(), d);
+        put(request.preferenceData, "preference/loss", p.loss(), d);
+        put(request.preferenceData, "preference/margin", p.margin(), d);
+    }
+    tx.commit();
+    return stored;
+}
+
+} // namespace rslora::app

@@ -1,0 +1,102 @@
+// Creating a sweep's group and runs, and reading them back.
+#include "app/shared/SweepGroup.h"
+
+#include "app/shared/RunRecorder.h"
+#include "common/Error.h"
+#include "engine/TrainConfig.h"
+#include "storage/Store.h"
+#include "storage/Transaction.h"
+
+namespace rslora::app {
+
+int64_t SweepGroup::create(storage::Store& store, const std::string& name, const std::string& configPath,
+                           const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+{
+    const std::vector<engine::SweepPoint> points = spec.expand(baseConfig);
+    std::vector<engine::TrainConfig> configs;
+    for (const auto& p : points) {
+        engine::TrainConfig c;
+        try {
+            c = engine::TrainConfig::fromJson(p.config);
+            engine::TrainConfig check = c;
+            if (check.outputDir.empty())
+                check.outputDir = "(the run's own folder)";
+            engine::validateOrThrow(check);
+        } catch (const Error& e) {
+            throw Error("sweep combination " + p.combinationLabel() + " (seed " + std::to_string(p.seed)
+                            + "): " + e.what(), e.hint());
+        }
+        configs.push_back(std::move(c));
+    }
+    storage::Transaction tx(store.database());
+    storage::RunGroupRecord g;
+    g.kind = "sweep";
+    g.name = name;
+    g.specJson = spec.toJson().dump();
+    g.configJson = baseConfig.dump();
+    g.configPath = configPath;
+    const int64_t groupId = store.groups().create(g);
+    for (size_t i = 0; i < points.size(); ++i) {
+        const auto& p = points[i];
+        const std::string runName = name + " · " + p.combinationLabel() + " · seed " + std::to_string(p.seed);
+        const int64_t runId = RunRecorder::createQueuedRun(store, configs[i], runName);
+        store.runs().setTag(runId, "sweep", name);
+        storage::RunGroupMember m;
+        m.groupId = groupId;
+        m.position = p.position;
+        m.runId = runId;
+        m.combinationIndex = p.combinationIndex;
+        nlohmann::json combo = nlohmann::json::array();
+        for (const auto& [k, v] : p.combination)
+            combo.push_back({k, v});
+        m.combinationJson = combo.dump();
+        m.seedIndex = p.seedIndex;
+        store.groups().addMember(m);
+    }
+    tx.commit();
+    return groupId;
+}
+
+std::vector<storage::RunGroupMember> SweepGroup::pending(storage::Store& store, int64_t groupId)
+{
+    std::vector<storage::RunGroupMember> out;
+    for (const auto& m : store.groups().members(groupId))
+        if (store.runs().require(m.runId).status != storage::RunStatus::Finished)
+            out.push_back(m);
+    return out;
+}
+
+std::vector<engine::SweepRunResult> SweepGroup::results(storage::Store& store, int64_t groupId)
+{
+    std::vector<engine::SweepRunResult> out;
+    for (const auto& r : store.queries().groupResults(groupId)) {
+        engine::SweepRunResult x;
+        x.runId = r.run.id;
+        x.combinationIndex = r.member.combinationIndex;
+        const nlohmann::json combo = nlohmann::json::parse(r.member.combinationJson, nullptr, false);
+        if (combo.is_array())
+            for (const auto& kv : combo)
+                if (kv.is_array() && kv.size() == 2 && kv[0].is_string())
+                    x.combination.emplace_back(kv[0].get<std::string>(), kv[1]);
+        x.seed = r.run.seed ? uint64_t(*r.run.seed) : 0;
+        x.finished = r.run.status == storage::RunStatus::Finished;
+        for (const auto& m : engine::sweepMetrics())
+            if (auto it = r.values.find(m.key); it != r.values.end())
+                x.metrics[m.key] = it->second;
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+engine::SweepSpec SweepGroup::spec(storage::Store& store, int64_t groupId)
+{
+    const auto g = store.groups().get(groupId);
+    if (!g)
+        throw Error("no run group with id " + std::to_string(groupId));
+    const nlohmann::json j = nlohmann::json::parse(g->specJson, nullptr, false);
+    if (j.is_discarded())
+        throw Error("run group #" + std::to_string(groupId) + ": its stored spec is not JSON");
+    return engine::SweepSpec::fromJson(j);
+}
+
+} // namespace rslora::app

@@ -1,0 +1,34 @@
+// A sweep in the store for both front ends: the group and all its runs created queued at once, the
+// runs still to do (for a resume), and the members' results as the statistics want them.
+#pragma once
+
+#include "engine/sweep/SweepSpec.h"
+#include "engine/sweep/SweepSummary.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rslora::storage {
+class Store;
+struct RunGroupMember;
+} // namespace rslora::storage
+
+namespace rslora::app {
+
+class SweepGroup {
+public:
+    // Validates every expanded config first (every problem of the first bad one named, with the
+    // combination), then creates the group and one queued run per point in one transaction.
+    static int64_t create(storage::Store& store, const std::string& name, const std::string& configPath,
+                          const nlohmann::json& baseConfig, const engine::SweepSpec& spec);
+    // Members whose run is not finished, in run order.
+    static std::vector<storage::RunGroupMember> pending(storage::Store& store, int64_t groupId);
+    // What the member runs measured, for SweepSummary::compute.
+    static std::vector<engine::SweepRunResult> results(storage::Store& store, int64_t groupId);
+    static engine::SweepSpec spec(storage::Store& store, int64_t groupId);
+};
+
+} // namespace rslora::app

@@ -1,0 +1,289 @@
+// Sweep grids and lists, their `sweep:` block and `--vary` reading, and the expansion into runs.
+#include "engine/sweep/SweepSpec.h"
+
+#include "common/AtomicFile.h"
+#include "common/Error.h"
+#include "engine/ConfigYaml.h"
+
+#include <algorithm>
+
+namespace rslora::engine {
+
+namespace {
+
+const char* kSeedKey = "training.seed";
+
+std::string valueText(const nlohmann::json& v)
+{
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// {"adapter.r": [...]} and {"adapter": {"r": [...]}} both name the key adapter.r.
+void readVaryBlock(const nlohmann::json& vary, std::vector<SweepAxis>& axes)
+{
+    if (!vary.is_object())
+        throw Error("sweep.vary: expected a mapping of config keys to lists of values, found " + vary.dump());
+    for (auto it = vary.begin(); it != vary.end(); ++it) {
+        if (it.key().find('.') == std::string::npos && it->is_object()) {
+            for (auto kt = it->begin(); kt != it->end(); ++kt) {
+                nlohmann::json one = nlohmann::json::object();
+                one[it.key() + "." + kt.key()] = *kt;
+                readVaryBlock(one, axes);
+            }
+            continue;
+        }
+        SweepAxis axis{parseConfigKey(it.key(), "sweep.vary"), {}};
+        if (!it->is_array() || it->empty())
+            throw Error("sweep.vary." + it.key() + ": expected a non-empty list of values, found " + it->dump());
+        axis.values.assign(it->begin(), it->end());
+        axes.push_back(std::move(axis));
+    }
+}
+
+} // namespace
+
+std::string SweepPoint::combinationLabel() const
+{
+    if (combination.empty())
+        return "(base config)";
+    std::string s;
+    for (const auto& [k, v] : combination)
+        s += (s.empty() ? "" : ", ") + k + "=" + valueText(v);
+    return s;
+}
+
+SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
+{
+    SweepSpec spec;
+    if (block.is_null())
+        return spec;
+    if (!block.is_object())
+        throw Error("sweep: expected a mapping with vary, list and seeds, found " + block.dump());
+    for (auto it = block.begin(); it != block.end(); ++it)
+        if (it.key() != "vary" && it.key() != "list" && it.key() != "seeds" && it.key() != "evaluate"
+            && it.key() != "axes")
+            throw Error("sweep: unknown key '" + it.key() + "' (expected vary, list, seeds or evaluate)");
+    if (block.contains("vary"))
+        readVaryBlock(block["vary"], spec.axes);
+    // The stored form (toJson): axes as [[key, values], ...] in order.
+    if (block.contains("axes")) {
+        const auto& axes = block["axes"];
+        if (!axes.is_array())
+            throw Error("sweep.axes: expected a list of [key, values] pairs, found " + axes.dump());
+        for (const auto& a : axes) {
+            if (!a.is_array() || a.size() != 2 || !a[0].is_string() || !a[1].is_array() || a[1].empty())
+                throw Error("sweep.axes: expected [key, [values...]], found " + a.dump());
+            spec.axes.push_back({parseConfigKey(a[0].get<std::string>(), "sweep.axes"), {a[1].begin(), a[1].end()}});
+        }
+    }
+    if (block.contains("evaluate")) {
+        const auto& ev = block["evaluate"];
+        if (!ev.is_object())
+            throw Error("sweep.evaluate: expected a mapping (exact_match, multiple_choice, preference, max_new_tokens, "
+                        "limit), found " + ev.dump());
+        for (auto it = ev.begin(); it != ev.end(); ++it)
+            spec.setEvaluation(it.key(), *it);
+    }
+    if (block.contains("list")) {
+        const auto& list = block["list"];
+        if (!list.is_array() || list.empty())
+            throw Error("sweep.list: expected a non-empty list of {key: value} mappings, found " + list.dump());
+        if (!spec.axes.empty())
+            throw Error("sweep: give either vary (a grid) or list (explicit combinations), not both");
+        for (size_t i = 0; i < list.size(); ++i) {
+            // The stored form: [[key, value], ...].
+            if (list[i].is_array() && !list[i].empty()) {
+                SweepCombination c;
+                for (const auto& kv : list[i]) {
+                    if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string())
+                        throw Error("sweep.list[" + std::to_string(i) + "]: expected [key, value] pairs, found " + kv.dump());
+                    c.emplace_back(parseConfigKey(kv[0].get<std::string>(), "sweep.list").dotted(), kv[1]);
+                }
+                spec.combinations.push_back(std::move(c));
+                continue;
+            }
+            if (!list[i].is_object() || list[i].empty())
+                throw Error("sweep.list[" + std::to_string(i) + "]: expected a mapping of config keys to values, found "
+                            + list[i].dump());
+            SweepCombination c;
+            for (auto it = list[i].begin(); it != list[i].end(); ++it)
+                c.emplace_back(parseConfigKey(it.key(), "sweep.list[" + std::to_string(i) + "]").dotted(), *it);
+            spec.combinations.push_back(std::move(c));
+        }
+    }
+    if (block.contains("seeds")) {
+        const auto& s = block["seeds"];
+        if (s.is_number_integer() && s.get<int64_t>() >= 1 && s.get<int64_t>() <= 1000)
+            spec.seeds = s.get<int>();
+        else if (s.is_array() && !s.empty()) {
+            for (const auto& x : s) {
+                if (!x.is_number_integer() || x.get<int64_t>() < 0)
+                    throw Error("sweep.seeds: expected non-negative integers, found " + x.dump());
+                spec.seedList.push_back(x.get<uint64_t>());
+            }
+        } else
+            throw Error("sweep.seeds: expected a count from 1 to 1000 or a list of seeds, found " + s.dump());
+    }
+    return spec;
+}
+
+nlohmann::json SweepSpec::toJson() const
+{
+    nlohmann::json j = nlohmann::json::object();
+    if (!axes.empty()) {
+        // An array of [key, values] keeps the axis order (a JSON object would sort it).
+        nlohmann::json vary = nlohmann::json::array();
+        for (const auto& a : axes)
+            vary.push_back({a.key.dotted(), a.values});
+        j["axes"] = vary;
+    }
+    if (!combinations.empty()) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& c : combinations) {
+            nlohmann::json one = nlohmann::json::array();
+            for (const auto& [k, v] : c)
+                one.push_back({k, v});
+            list.push_back(one);
+        }
+        j["list"] = list;
+    }
+    if (seedList.empty())
+        j["seeds"] = seeds;
+    else
+        j["seeds"] = seedList;
+    if (!evaluate.empty())
+        j["evaluate"] = evaluate;
+    return j;
+}
+
+void SweepSpec::setEvaluation(const std::string& key, const nlohmann::json& value)
+{
+    if (key == "exact_match" || key == "multiple_choice" || key == "preference") {
+        if (!value.is_string() || value.get<std::string>().empty())
+            throw Error("sweep.evaluate." + key + ": expected a file path, found " + value.dump());
+    } else if (key == "max_new_tokens" || key == "limit") {
+        if (!value.is_number_integer() || value.get<int64_t>() < 0)
+            throw Error("sweep.evaluate." + key + ": expected a non-negative integer, found " + value.dump());
+    } else {
+        throw Error("sweep.evaluate: unknown key '" + key
+                    + "' (expected exact_match, multiple_choice, preference, max_new_tokens or limit)");
+    }
+    evaluate[key] = value;
+}
+
+void SweepSpec::addVary(const std::string& text)
+{
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq + 1 >= text.size())
+        throw Error("--vary expects KEY=V1,V2,... (e.g. adapter.r=4,8,16), found '" + text + "'");
+    SweepAxis axis{parseConfigKey(text.substr(0, eq), "--vary"), {}};
+    for (const auto& part : splitTopLevel(text.substr(eq + 1))) {
+        if (part.empty())
+            throw Error("--vary " + axis.key.dotted() + ": an empty value in '" + text.substr(eq + 1) + "'");
+        axis.values.push_back(parseConfigValue(part));
+    }
+    if (!combinations.empty())
+        throw Error("--vary cannot be combined with the config's sweep.list");
+    auto same = std::find_if(axes.begin(), axes.end(), [&](const SweepAxis& a) { return a.key.dotted() == axis.key.dotted(); });
+    if (same != axes.end())
+        *same = std::move(axis);
+    else
+        axes.push_back(std::move(axis));
+}
+
+int SweepSpec::combinationCount() const
+{
+    if (!combinations.empty())
+        return int(combinations.size());
+    int n = 1;
+    for (const auto& a : axes)
+        n *= int(a.values.size());
+    return n;
+}
+
+std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) const
+{
+    if (!baseConfig.is_object())
+        throw Error("a sweep needs a training config object, found " + std::string(baseConfig.type_name()));
+    if (seeds < 1)
+        throw Error("--seeds: expected at least 1, found " + std::to_string(seeds));
+    // Every combination, the first axis varying slowest (as a nested loop reads).
+    std::vector<SweepCombination> combos = combinations;
+    if (combos.empty()) {
+        combos.push_back({});
+        for (const auto& axis : axes) {
+            std::vector<SweepCombination> next;
+            for (const auto& c : combos)
+                for (const auto& v : axis.values) {
+                    SweepCombination d = c;
+                    d.emplace_back(axis.key.dotted(), v);
+                    next.push_back(std::move(d));
+                }
+            combos = std::move(next);
+        }
+    }
+    const bool seedSwept = std::any_of(combos.begin(), combos.end(), [](const SweepCombination& c) {
+        return std::any_of(c.begin(), c.end(), [](const auto& kv) { return kv.first == kSeedKey; });
+    });
+    if (seedSwept && seedCount() > 1)
+        throw Error("the sweep varies training.seed and also asks for " + std::to_string(seedCount())
+                        + " seeds per combination",
+                    "vary training.seed or use --seeds, not both");
+    uint64_t baseSeed = 42;
+    if (auto t = baseConfig.find("training"); t != baseConfig.end() && t->is_object())
+        if (auto s = t->find("seed"); s != t->end() && s->is_number_integer() && s->get<int64_t>() >= 0)
+            baseSeed = s->get<uint64_t>();
+    std::string outputDir;
+    if (auto o = baseConfig.find("output"); o != baseConfig.end() && o->is_object())
+        if (auto d = o->find("dir"); d != o->end() && d->is_string())
+            outputDir = d->get<std::string>();
+
+    std::vector<SweepPoint> points;
+    for (int s = 0; s < seedCount(); ++s)
+        for (size_t c = 0; c < combos.size(); ++c) {
+            SweepPoint p;
+            p.position = int(points.size());
+            p.combinationIndex = int(c);
+            p.seedIndex = s;
+            p.combination = combos[c];
+            p.config = baseConfig;
+            p.seed = seedList.empty() ? baseSeed + uint64_t(s) : seedList[size_t(s)];
+            setConfigValue(p.config, {"training", "seed"}, p.seed);
+            for (const auto& [k, v] : p.combination) {
+                setConfigValue(p.config, parseConfigKey(k, "sweep"), v);
+                if (k == kSeedKey && v.is_number_integer() && v.get<int64_t>() >= 0)
+                    p.seed = v.get<uint64_t>();
+            }
+            if (!outputDir.empty())
+                setConfigValue(p.config, {"output", "dir"}, outputDir + "/run-" + std::to_string(p.position));
+            points.push_back(std::move(p));
+        }
+    return points;
+}
+
+std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string& path)
+{
+    const std::string text = readFile(path);
+    const bool yaml = (path.size() > 5 && path.compare(path.size() - 5, 5, ".yaml") == 0)
+        || (path.size() > 4 && path.compare(path.size() - 4, 4, ".yml") == 0);
+    nlohmann::json j;
+    if (yaml) {
+        j = yamlToJson(text, path);
+    } else {
+        try {
+            j = nlohmann::json::parse(text);
+        } catch (const nlohmann::json::parse_error& e) {
+            throw Error(path + ": not valid JSON (" + e.what() + ")");
+        }
+    }
+    if (!j.is_object())
+        throw Error(path + ": a training config must be a mapping, found " + std::string(j.type_name()));
+    nlohmann::json block;
+    if (auto it = j.find("sweep"); it != j.end()) {
+        block = *it;
+        j.erase(it);
+    }
+    return {j, block};
+}
+
+} // namespace rslora::engine

@@ -1,0 +1,66 @@
+// What a sweep varies: a grid over config keys (or an explicit list of combinations) times a number
+// of seeds, and its expansion into one training config per run, as pure values (no LibTorch).
+#pragma once
+
+#include "engine/sweep/ConfigOverride.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rslora::engine {
+
+struct SweepAxis {
+    ConfigKey key;
+    std::vector<nlohmann::json> values;
+};
+
+// One combination of swept values, in axis order.
+using SweepCombination = std::vector<std::pair<std::string, nlohmann::json>>;
+
+// One run of a sweep.
+struct SweepPoint {
+    int position = 0;          // order of the runs: seed-major, so a stopped sweep has whole seed rounds
+    int combinationIndex = 0;
+    int seedIndex = 0;
+    uint64_t seed = 0;
+    SweepCombination combination;
+    nlohmann::json config;     // the base config with the combination and the seed applied
+    // "adapter.r=8, adapter.init=lora" (the group a run belongs to; "(base config)" without axes).
+    std::string combinationLabel() const;
+};
+
+struct SweepSpec {
+    std::vector<SweepAxis> axes;                  // a grid: every combination of the axes' values
+    std::vector<SweepCombination> combinations;   // or an explicit list (when not empty, axes are empty)
+    int seeds = 1;                                // runs per combination, seeds base, base+1, ...
+    std::vector<uint64_t> seedList;               // explicit seeds instead (sweep: seeds: [1, 7, 9])
+    // Evaluations every run gets at its end besides the trainer's validation loss:
+    // {exact_match: FILE, multiple_choice: FILE, preference: FILE, max_new_tokens: N, limit: N}.
+    nlohmann::json evaluate = nlohmann::json::object();
+
+    // The `sweep:` block of a config: {vary: {"adapter.r": [4, 8]} or {adapter: {r: [4, 8]}},
+    // list: [{"adapter.r": 4, ...}, ...], seeds: 5 | [1, 2, 3], evaluate: {...}}. Also reads what
+    // toJson() writes. Throws rslora::Error naming the field.
+    static SweepSpec fromJson(const nlohmann::json& block);
+    nlohmann::json toJson() const;
+    // `--vary KEY=V1,V2,...`: adds (or replaces) an axis. Throws rslora::Error naming the text.
+    void addVary(const std::string& text);
+    // Sets one evaluation of `evaluate` (a file key or a number key); throws for an unknown key.
+    void setEvaluation(const std::string& key, const nlohmann::json& value);
+    int seedCount() const { return seedList.empty() ? seeds : int(seedList.size()); }
+    int combinationCount() const;
+    // Every run: combinations × seeds. The base seed is the config's training.seed. A config with
+    // output.dir gets one sub-folder per run (run-<position>), so runs never share a folder.
+    // Throws rslora::Error when a swept key is also the seed with more than one seed, or nothing is valid.
+    std::vector<SweepPoint> expand(const nlohmann::json& baseConfig) const;
+};
+
+// Reads a config file (JSON, or YAML by extension through the config reader) and splits off its
+// `sweep:` block: returns the config without it, and the block (null when absent).
+std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string& path);
+
+} // namespace rslora::engine

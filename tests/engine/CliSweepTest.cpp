@@ -1,0 +1,190 @@
+// `rslora sweep` end to end on a tiny saved model: a grid × seeds runs as one group in the store with
+// statistics over seeds matching the runs' own numbers; a run that fails leaves the group resumable
+// and `--resume` runs only what is left; `sweeps show --csv`, `sweeps delete`.
+#include "engine/TrainConfig.h"
+#include "engine/sweep/SampleStatistics.h"
+#include "models/ModelLoader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+using namespace rslora;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Outcome {
+    int code = -1;
+    QString out, err;
+};
+
+Outcome runCli(const QStringList& args)
+{
+    QProcess p;
+    p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
+    p.waitForFinished(300000);
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+void writeData(const fs::path& path, int rows, int offset)
+{
+    std::ofstream data(path);
+    for (int i = 0; i < rows; ++i)
+        data << "{\"input_ids\": [1, " << 4 + (i + offset) % 30 << ", " << 5 + (i + offset) % 29 << ", 3, "
+             << 5 + (i + offset) % 29 << ", 2], "
+             << "\"labels\": [-100, -100, -100, -100, " << 5 + (i + offset) % 29 << ", 2]}\n";
+}
+
+} // namespace
+
+class CliSweepTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    std::string m_config;
+    QString m_db;
+
+private slots:
+    void initTestCase()
+    {
+        if (qgetenv("RSLORA_CLI").isEmpty() || !QFileInfo::exists(QString::fromLocal8Bit(qgetenv("RSLORA_CLI"))))
+            QSKIP("RSLORA_CLI (the rslora executable) is not available");
+        models::ModelConfig c;
+        c.vocabSize = 40;
+        c.hiddenSize = 32;
+        c.intermediateSize = 64;
+        c.numLayers = 2;
+        c.numHeads = 4;
+        c.numKvHeads = 2;
+        c.headDim = 8;
+        c.maxPositionEmbeddings = 64;
+        c.eosTokenIds = {2};
+        c.bosTokenId = 1;
+        const fs::path root = m_dir.path().toStdString();
+        models::createCausalLM(c, 5)->saveModelFolder(root / "model");
+        writeData(root / "train.jsonl", 16, 0);
+        writeData(root / "val.jsonl", 8, 3);
+        engine::TrainConfig t;
+        t.modelPath = (root / "model").string();
+        t.trainData = (root / "train.jsonl").string();
+        t.validationData = (root / "val.jsonl").string();
+        t.adapter.rank = 4;
+        t.maxSteps = 3;
+        t.batchSize = 4;
+        t.learningRate = 0.01;
+        t.threads = 1;
+        m_config = (root / "sweep.json").string();
+        t.save(m_config);
+        m_db = m_dir.filePath("store.sqlite");
+    }
+
+    void gridTimesSeedsAsOneGroup()
+    {
+        const Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--vary",
+                                  "adapter.init=lora,rescaled", "--seeds", "2", "--db", m_db, "--json", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const json j = json::parse(o.out.toStdString());
+        QCOMPARE(j["runs"].size(), size_t(8));
+        for (const auto& r : j["runs"])
+            QCOMPARE(r["status"].get<std::string>(), std::string("finished"));
+        QCOMPARE(j["runs"][5]["seed"].get<int>(), 43);
+        const json& st = j["statistics"];
+        QCOMPARE(st["groups"].size(), size_t(4));
+        QCOMPARE(st["groups"][3]["combination"]["adapter.r"].get<int>(), 4);
+        QCOMPARE(st["groups"][3]["combination"]["adapter.init"].get<std::string>(), std::string("rescaled"));
+        // The statistics of one group against its two runs' own eval/loss from the store.
+        std::vector<double> losses;
+        for (const auto& r : j["runs"]) {
+            if (r["combination"][0][1].get<int>() != 4 || r["combination"][1][1].get<std::string>() != "rescaled")
+                continue;
+            const Outcome show = runCli({"runs", "show", QString::number(r["run_id"].get<int64_t>()), "--db", m_db, "--json"});
+            const json run = json::parse(show.out.toStdString());
+            losses.push_back(run["latest"]["eval/loss"]["value"].get<double>());
+        }
+        QCOMPARE(losses.size(), size_t(2));
+        const double mean = (losses[0] + losses[1]) / 2, sd = std::fabs(losses[0] - losses[1]) / std::sqrt(2.0);
+        const json& cell = st["groups"][3]["metrics"]["eval/loss"];
+        QCOMPARE(cell["n"].get<int>(), 2);
+        QVERIFY2(std::fabs(cell["mean"].get<double>() - mean) < 1e-9, cell.dump().c_str());
+        QVERIFY2(std::fabs(cell["std"].get<double>() - sd) < 1e-9, cell.dump().c_str());
+        // Exactly one best per metric; every other group has a p-value against it.
+        int best = 0;
+        for (const auto& g : st["groups"]) {
+            best += g["metrics"]["eval/loss"]["best"].get<bool>();
+            if (!g["metrics"]["eval/loss"]["best"].get<bool>())
+                QVERIFY(g["metrics"]["eval/loss"]["p_vs_best"].is_number());
+        }
+        QCOMPARE(best, 1);
+
+        const QString csv = m_dir.filePath("sweep.csv");
+        const Outcome show = runCli({"sweeps", "show", QString::number(j["group_id"].get<int64_t>()), "--db", m_db, "--csv", csv});
+        QVERIFY2(show.code == 0, qPrintable(show.err));
+        QVERIFY(show.out.contains("(n=2)"));
+        std::ifstream in(csv.toStdString());
+        std::string header;
+        std::getline(in, header);
+        QVERIFY2(header.rfind("adapter.r,adapter.init,runs,finished,eval/loss mean", 0) == 0, header.c_str());
+    }
+
+    void failedRunResumesAndGroupDeletes()
+    {
+        // The second data file does not exist yet: its runs fail, the others finish.
+        const fs::path root = m_dir.path().toStdString();
+        const std::string late = (root / "late.jsonl").string();
+        const Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary",
+                                  QString::fromStdString("data.train=" + (root / "train.jsonl").string() + "," + late),
+                                  "--seeds", "2", "--name", "late data", "--db", m_db, "--json", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        json j = json::parse(o.out.toStdString());
+        const int64_t group = j["group_id"].get<int64_t>();
+        std::vector<std::string> statuses;
+        for (const auto& r : j["runs"])
+            statuses.push_back(r["status"].get<std::string>());
+        QCOMPARE(statuses, (std::vector<std::string>{"finished", "failed", "finished", "failed"}));
+        const int64_t finishedRun = j["runs"][0]["run_id"].get<int64_t>();
+
+        writeData(late, 12, 7);
+        const Outcome again = runCli({"sweep", "--resume", "late data", "--db", m_db, "--json", "--quiet"});
+        QVERIFY2(again.code == 0, qPrintable(again.err + again.out));
+        j = json::parse(again.out.toStdString());
+        QCOMPARE(j["group_id"].get<int64_t>(), group);
+        for (const auto& r : j["runs"])
+            QCOMPARE(r["status"].get<std::string>(), std::string("finished"));
+        // Only the failed runs ran again.
+        QVERIFY2(again.err.count("sweep #" + QString::number(group) + ": run #") == 2, qPrintable(again.err));
+        QCOMPARE(j["runs"][0]["run_id"].get<int64_t>(), finishedRun);
+
+        QVERIFY(runCli({"sweeps", "delete", "late data", "--db", m_db}).code != 0); // without --yes
+        const Outcome del = runCli({"sweeps", "delete", "late data", "--db", m_db, "--yes"});
+        QVERIFY2(del.code == 0 && del.out.contains("and 4 runs"), qPrintable(del.err + del.out));
+        const Outcome runs = runCli({"runs", "show", QString::number(finishedRun), "--db", m_db});
+        QVERIFY(runs.code != 0);
+        const json left = json::parse(runCli({"sweeps", "list", "--db", m_db, "--json"}).out.toStdString());
+        QCOMPARE(left.size(), size_t(1));
+    }
+
+    void badInputIsNamed()
+    {
+        Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.rank=2,4", "--db", m_db});
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("unknown key 'rank' in section 'adapter'"), qPrintable(o.err));
+        o = runCli({"sweep", QString::fromStdString(m_config), "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("nothing to sweep"), qPrintable(o.err));
+        o = runCli({"sweep", "--resume", "no such group", "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("no run group"), qPrintable(o.err));
+        // A dry run lists the runs and creates nothing.
+        o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "3", "--dry-run",
+                    "--db", m_db});
+        QVERIFY2(o.code == 0 && o.out.contains("6 runs (2 combinations × 3 seeds)"), qPrintable(o.out + o.err));
+    }
+};
+
+QTEST_GUILESS_MAIN(CliSweepTest)
+#include "CliSweepTest.moc"

@@ -1,0 +1,291 @@
+// Sweeps: --vary / sweep: block reading, grid × seeds expansion, group statistics against hand
+// computation, Welch's t-test and Student's t CDF against known values.
+#include "common/Error.h"
+#include "engine/TrainConfig.h"
+#include "engine/sweep/SampleStatistics.h"
+#include "engine/sweep/SweepSpec.h"
+#include "engine/sweep/SweepSummary.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <fstream>
+
+using namespace rslora::engine;
+using nlohmann::json;
+
+namespace {
+
+template <typename F>
+QString errorOf(F&& fn)
+{
+    try {
+        fn();
+    } catch (const rslora::Error& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+
+json baseConfig()
+{
+    return json{{"model", {{"path", "m"}}}, {"adapter", {{"r", 8}}}, {"training", {{"seed", 7}}}};
+}
+
+} // namespace
+
+class SweepTest : public QObject {
+    Q_OBJECT
+private slots:
+    void varyGridTimesSeeds()
+    {
+        SweepSpec spec;
+        spec.addVary("adapter.r=4,8,16,32");
+        spec.addVary("adapter.init=lora,spectral");
+        spec.seeds = 3;
+        QCOMPARE(spec.combinationCount(), 8);
+        const auto points = spec.expand(baseConfig());
+        QCOMPARE(int(points.size()), 24);
+        // Seed-major: every combination once with the first seed, then the next seed.
+        QCOMPARE(points[0].seed, uint64_t(7));
+        QCOMPARE(points[7].seed, uint64_t(7));
+        QCOMPARE(points[8].seed, uint64_t(8));
+        QCOMPARE(points[23].seed, uint64_t(9));
+        // The first axis varies slowest.
+        QCOMPARE(points[0].config["adapter"]["r"].get<int>(), 4);
+        QCOMPARE(points[0].config["adapter"]["init"].get<std::string>(), std::string("lora"));
+        QCOMPARE(points[1].config["adapter"]["init"].get<std::string>(), std::string("spectral"));
+        QCOMPARE(points[2].config["adapter"]["r"].get<int>(), 8);
+        QCOMPARE(points[13].combinationIndex, 5);
+        QCOMPARE(points[13].seedIndex, 1);
+        QCOMPARE(points[13].config["training"]["seed"].get<uint64_t>(), uint64_t(8));
+        QCOMPARE(points[13].combinationLabel(), std::string("adapter.r=16, adapter.init=spectral"));
+        // Every (combination, seed) exactly once.
+        std::set<std::pair<int, uint64_t>> seen;
+        for (const auto& p : points)
+            seen.insert({p.combinationIndex, p.seed});
+        QCOMPARE(int(seen.size()), 24);
+        // The expanded config reads back as a TrainConfig with the swept values.
+        const TrainConfig c = TrainConfig::fromJson(points[13].config);
+        QCOMPARE(c.adapter.rank, 16);
+        QCOMPARE(int(c.adapter.init), int(InitMode::Spectral));
+        QCOMPARE(c.seed, uint64_t(8));
+        QVERIFY(c.unknownKeys.empty());
+    }
+
+    void varyValues()
+    {
+        SweepSpec spec;
+        spec.addVary("adapter.target_modules=[q_proj,v_proj],[\"q_proj\"]");
+        spec.addVary("training.learning_rate=1e-3,2e-4");
+        spec.addVary("adapter.scaling=alpha/sqrt(r)");
+        const auto points = spec.expand(baseConfig());
+        QCOMPARE(int(points.size()), 4);
+        QCOMPARE(points[0].config["adapter"]["target_modules"], json({"q_proj", "v_proj"}));
+        QCOMPARE(points[2].config["adapter"]["target_modules"], json({"q_proj"}));
+        QCOMPARE(points[1].config["training"]["learning_rate"].get<double>(), 2e-4);
+        QVERIFY(points[1].config["training"]["learning_rate"].is_number());
+        QCOMPARE(points[0].config["adapter"]["scaling"].get<std::string>(), std::string("alpha/sqrt(r)"));
+        // The same key again replaces its axis.
+        spec.addVary("training.learning_rate=5e-4");
+        QCOMPARE(spec.combinationCount(), 2);
+    }
+
+    void badVaryIsNamed()
+    {
+        SweepSpec spec;
+        QVERIFY(errorOf([&] { spec.addVary("adapter.r"); }).contains("--vary expects KEY=V1,V2"));
+        QVERIFY(errorOf([&] { spec.addVary("rank=4,8"); }).contains("section.key"));
+        QVERIFY(errorOf([&] { spec.addVary("adapter.r=4,,8"); }).contains("empty value"));
+        SweepSpec seeded;
+        seeded.addVary("training.seed=1,2");
+        seeded.seeds = 3;
+        QVERIFY(errorOf([&] { seeded.expand(baseConfig()); }).contains("varies training.seed"));
+        seeded.seeds = 1;
+        QCOMPARE(seeded.expand(baseConfig())[1].seed, uint64_t(2));
+    }
+
+    void sweepBlock()
+    {
+        const json block = json::parse(R"({"vary": {"adapter.r": [4, 8], "adapter": {"init": ["lora", "rescaled"]}},
+                                           "seeds": [11, 12]})");
+        const SweepSpec spec = SweepSpec::fromJson(block);
+        QCOMPARE(int(spec.axes.size()), 2);
+        QCOMPARE(spec.seedCount(), 2);
+        const auto points = spec.expand(baseConfig());
+        QCOMPARE(int(points.size()), 8);
+        QCOMPARE(points[4].seed, uint64_t(12));
+        QVERIFY(errorOf([] { SweepSpec::fromJson(json::parse(R"({"vary": {"adapter.r": 4}})")); })
+                    .contains("sweep.vary.adapter.r: expected a non-empty list"));
+        QVERIFY(errorOf([] { SweepSpec::fromJson(json::parse(R"({"seed": 3})")); }).contains("unknown key 'seed'"));
+        QVERIFY(errorOf([] { SweepSpec::fromJson(json::parse(R"({"seeds": 0})")); }).contains("sweep.seeds"));
+        // An explicit list of combinations.
+        const SweepSpec list = SweepSpec::fromJson(
+            json::parse(R"({"list": [{"adapter.init": "lora"}, {"adapter.init": "spectral", "adapter.r": 4}], "seeds": 2})"));
+        const auto lp = list.expand(baseConfig());
+        QCOMPARE(int(lp.size()), 4);
+        QCOMPARE(lp[1].config["adapter"]["r"].get<int>(), 4);
+        QCOMPARE(lp[2].config["adapter"]["r"].get<int>(), 8);
+    }
+
+    void outputDirPerRun()
+    {
+        json base = baseConfig();
+        base["output"]["dir"] = "/tmp/x";
+        SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        const auto points = spec.expand(base);
+        QCOMPARE(points[1].config["output"]["dir"].get<std::string>(), std::string("/tmp/x/run-1"));
+    }
+
+    void yamlConfigWithSweepBlock()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("s.yaml").toStdString();
+        std::ofstream(path) << "model:\n  path: m\nadapter:\n  r: 8\nsweep:\n  vary:\n    adapter.r: [4, 8, 16]\n  seeds: 2\n";
+        const auto [config, block] = readSweepConfigFile(path);
+        QVERIFY(!config.contains("sweep"));
+        QCOMPARE(config["adapter"]["r"].get<int>(), 8);
+        const SweepSpec spec = SweepSpec::fromJson(block);
+        QCOMPARE(spec.combinationCount(), 3);
+        QCOMPARE(spec.seedCount(), 2);
+        QVERIFY(TrainConfig::fromJson(config).unknownKeys.empty());
+    }
+
+    void summaryByHand()
+    {
+        // By hand: {1, 2, 3, 4}: mean 2.5, squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, s² = 5/3,
+        // s = 1.2909944487.
+        const SampleSummary s = summarize({1, 2, 3, 4, std::nan("")});
+        QCOMPARE(s.n, 4);
+        QCOMPARE(s.mean, 2.5);
+        QVERIFY(std::fabs(s.std - std::sqrt(5.0 / 3.0)) < 1e-12);
+        const SampleSummary one = summarize({0.5});
+        QCOMPARE(one.n, 1);
+        QVERIFY(std::isnan(one.std));
+        QCOMPARE(summarize({}).n, 0);
+    }
+
+    void incompleteBetaAndTCdf()
+    {
+        // I_0.4(2, 3) = Σ_{j=2..4} C(4,j) 0.4^j 0.6^(4−j) = 0.3456 + 0.1536 + 0.0256 = 0.5248.
+        QVERIFY(std::fabs(regularizedIncompleteBeta(2, 3, 0.4) - 0.5248) < 1e-12);
+        // I_0.3(1/2, 1/2) = (2/π) asin(√0.3) = 0.369010119565545.
+        QVERIFY(std::fabs(regularizedIncompleteBeta(0.5, 0.5, 0.3) - 2 / M_PI * std::asin(std::sqrt(0.3))) < 1e-12);
+        // mpmath.betainc(10, 20, 0, 0.6, regularized=True) = 0.998477777826913 (the symmetric branch).
+        QVERIFY(std::fabs(regularizedIncompleteBeta(10, 20, 0.6) - 0.998477777826913) < 1e-12);
+        // df = 1 is the Cauchy distribution: P(T ≤ 1) = 1/2 + atan(1)/π = 0.75.
+        QVERIFY(std::fabs(studentTCdf(1.0, 1) - 0.75) < 1e-12);
+        // Tables: P(T ≤ 2.0) with 5 df = 0.949030260585071; P(T ≤ −1.5) with 3.5 df = 0.108909093507673.
+        QVERIFY(std::fabs(studentTCdf(2.0, 5) - 0.949030260585071) < 1e-12);
+        QVERIFY(std::fabs(studentTCdf(-1.5, 3.5) - 0.108909093507673) < 1e-12);
+        QCOMPARE(studentTCdf(0.0, 10), 0.5);
+        QVERIFY(std::isnan(regularizedIncompleteBeta(1, 1, 1.5)));
+    }
+
+    void welchKnownValues_data()
+    {
+        QTest::addColumn<std::vector<double>>("a");
+        QTest::addColumn<std::vector<double>>("b");
+        QTest::addColumn<double>("t");
+        QTest::addColumn<double>("df");
+        QTest::addColumn<double>("p");
+        // Reference values from the definition evaluated with mpmath (30 digits):
+        // t = (m_a − m_b)/√(s_a²/n_a + s_b²/n_b), Welch–Satterthwaite df, p = I_{df/(df+t²)}(df/2, 1/2).
+        QTest::newRow("five seeds") << std::vector<double>{0.761, 0.758, 0.772, 0.749, 0.765}
+                                    << std::vector<double>{0.781, 0.779, 0.790, 0.772, 0.785} << -4.20283678149465
+                                    << 7.59507083687951 << 0.00335170100906329;
+        QTest::newRow("unequal n") << std::vector<double>{1, 2, 3, 4, 5} << std::vector<double>{2, 4, 6, 8, 10, 12}
+                                   << -2.37635410314402 << 6.97225572979493 << 0.0492843382067305;
+        QTest::newRow("10 vs 20") << std::vector<double>{19.8, 20.4, 19.6, 17.8, 18.5, 18.9, 18.3, 18.9, 19.5, 22.0}
+                                  << std::vector<double>{28.2, 26.6, 20.1, 23.3, 25.2, 22.1, 17.7, 27.6, 20.6, 13.7,
+                                                         23.2, 17.5, 20.6, 18.0, 23.9, 21.6, 24.3, 20.4, 23.9, 13.3}
+                                  << -2.22551203996985 << 24.5246349442573 << 0.0354845308300106;
+    }
+    void welchKnownValues()
+    {
+        QFETCH(std::vector<double>, a);
+        QFETCH(std::vector<double>, b);
+        QFETCH(double, t);
+        QFETCH(double, df);
+        QFETCH(double, p);
+        const WelchResult r = welchTTest(summarize(a), summarize(b));
+        QVERIFY2(std::fabs(r.t - t) < 1e-9, qPrintable(QString::number(r.t, 'g', 15)));
+        QVERIFY2(std::fabs(r.df - df) < 1e-9, qPrintable(QString::number(r.df, 'g', 15)));
+        QVERIFY2(std::fabs(r.p - p) < 1e-11, qPrintable(QString::number(r.p, 'g', 15)));
+        // Symmetric in the order of the samples.
+        QVERIFY(std::fabs(welchTTest(summarize(b), summarize(a)).p - p) < 1e-11);
+    }
+
+    void welchEdgeCases()
+    {
+        QVERIFY(std::isnan(welchTTest(summarize({1.0}), summarize({1.0, 2.0})).p));
+        QCOMPARE(welchTTest(summarize({1.0, 1.0}), summarize({1.0, 1.0})).p, 1.0);
+        QCOMPARE(welchTTest(summarize({1.0, 1.0}), summarize({2.0, 2.0})).p, 0.0);
+    }
+
+    void groupStatistics()
+    {
+        // Two combinations × three seeds; the third seed of r=8 did not finish.
+        std::vector<SweepRunResult> runs;
+        auto add = [&](int combo, int r, uint64_t seed, bool finished, double acc, double loss) {
+            SweepRunResult x;
+            x.combinationIndex = combo;
+            x.combination = {{"adapter.r", r}};
+            x.seed = seed;
+            x.finished = finished;
+            x.metrics = {{"mc/accuracy", acc}, {"eval/loss", loss}};
+            runs.push_back(x);
+        };
+        add(0, 4, 1, true, 0.70, 1.30);
+        add(1, 8, 1, true, 0.80, 1.10);
+        add(0, 4, 2, true, 0.72, 1.20);
+        add(1, 8, 2, true, 0.76, 1.20);
+        add(0, 4, 3, true, 0.74, 1.25);
+        add(1, 8, 3, false, 0.10, 9.0);
+        const SweepSummary s = SweepSummary::compute(runs);
+        QCOMPARE(int(s.rows.size()), 2);
+        QCOMPARE(s.primaryMetric, std::string("mc/accuracy"));
+        QCOMPARE(s.metricKeys, (std::vector<std::string>{"mc/accuracy", "eval/loss"}));
+        const auto& r4 = s.rows[0].cells.at("mc/accuracy");
+        const auto& r8 = s.rows[1].cells.at("mc/accuracy");
+        // r=4: mean 0.72, deviations ±0.02 → s² = 0.0008/2 = 0.0004, s = 0.02.
+        QCOMPARE(r4.summary.n, 3);
+        QVERIFY(std::fabs(r4.summary.mean - 0.72) < 1e-12);
+        QVERIFY(std::fabs(r4.summary.std - 0.02) < 1e-12);
+        // r=8: finished runs only: {0.80, 0.76}: mean 0.78, s = 0.02·√2 = 0.0282842712.
+        QCOMPARE(r8.summary.n, 2);
+        QVERIFY(std::fabs(r8.summary.mean - 0.78) < 1e-12);
+        QVERIFY(std::fabs(r8.summary.std - 0.02 * std::sqrt(2.0)) < 1e-12);
+        QVERIFY(r8.best && !r4.best);
+        QCOMPARE(s.rows[1].runs, 3);
+        QCOMPARE(s.rows[1].finished, 2);
+        // t = 0.06/√(0.0004/3 + 0.0008/2) = 0.06/√(0.000533…) = 2.598076; df = 0.000533…² /
+        // ((0.0001333…)²/2 + 0.0004²/1) = 1.6842105; p from the t distribution.
+        QVERIFY(std::fabs(r4.vsBest.t - 2.598076211353316) < 1e-9);
+        QVERIFY(std::fabs(r4.vsBest.df - 1.684210526315789) < 1e-9);
+        const double p = 2 * (1 - studentTCdf(2.598076211353316, 1.684210526315789));
+        QVERIFY(std::fabs(r4.vsBest.p - p) < 1e-12);
+        QVERIFY(std::isnan(r8.vsBest.p));
+        // Loss: lower is better: r=8 (mean 1.15) over r=4 (mean 1.25).
+        QVERIFY(s.rows[1].cells.at("eval/loss").best);
+        QVERIFY(!s.rows[0].cells.at("eval/loss").best);
+
+        const std::string csv = s.toCsv();
+        QVERIFY2(csv.rfind("adapter.r,runs,finished,mc/accuracy mean,mc/accuracy std,mc/accuracy n,mc/accuracy best,"
+                           "mc/accuracy p_vs_best,eval/loss mean",
+                           0) == 0,
+                 csv.c_str());
+        QVERIFY2(csv.find("\n8,3,2,0.78,0.02828427125,2,1,,") != std::string::npos, csv.c_str());
+        const json j = s.toJson();
+        QCOMPARE(j["groups"][1]["metrics"]["mc/accuracy"]["n"].get<int>(), 2);
+        QVERIFY(j["groups"][1]["metrics"]["mc/accuracy"]["p_vs_best"].is_null());
+        QVERIFY(QString::fromStdString(s.toText()).contains("0.7800 ± 0.0283 (n=2) *"));
+    }
+};
+
+QTEST_GUILESS_MAIN(SweepTest)
+#include "SweepTest.moc"
