@@ -212,6 +212,9 @@ void PlaygroundColumn::beginAnswer(const QString& userMessage)
 
 void PlaygroundColumn::appendText(const QString& text)
 {
+    // Tokens that arrive after the answer ended (queued before the end was delivered) are in it already.
+    if (!m_answering)
+        return;
     m_answer += text;
     ++m_result.tokens;
     m_status->setText(tr("Streaming… %n token(s)", nullptr, m_result.tokens));

@@ -267,27 +267,36 @@ PlaygroundColumn* PlaygroundView::column(int index) const
 
 QStringList PlaygroundView::parseStops(const QString& text)
 {
+    // Comma-separated; spaces around a stop string are for reading, escaped characters (\n, \t, \,
+    // \ and a backslash before a space) are kept as written.
     QStringList out;
     QString current;
+    QList<bool> escaped;
+    auto flush = [&] {
+        int begin = 0, end = static_cast<int>(current.size());
+        while (begin < end && current[begin] == ' ' && !escaped[begin])
+            ++begin;
+        while (end > begin && current[end - 1] == ' ' && !escaped[end - 1])
+            --end;
+        if (end > begin)
+            out << current.mid(begin, end - begin);
+        current.clear();
+        escaped.clear();
+    };
     for (int i = 0; i < text.size(); ++i) {
         const QChar c = text[i];
         if (c == '\\' && i + 1 < text.size()) {
             const QChar n = text[++i];
             current += n == 'n' ? QChar('\n') : n == 't' ? QChar('\t') : n;
+            escaped << true;
         } else if (c == ',') {
-            if (!current.trimmed().isEmpty() || current.contains('\n') || current.contains('\t'))
-                out << current;
-            current.clear();
+            flush();
         } else {
             current += c;
+            escaped << false;
         }
     }
-    if (!current.trimmed().isEmpty() || current.contains('\n') || current.contains('\t'))
-        out << current;
-    // Spaces around the separators are for reading; a stop string of spaces needs escapes.
-    for (auto& s : out)
-        if (!s.contains('\n') && !s.contains('\t'))
-            s = s.trimmed();
+    flush();
     return out;
 }
 

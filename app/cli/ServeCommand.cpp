@@ -14,6 +14,8 @@
 #include "models/ModelLoader.h"
 
 #include <csignal>
+#include <cerrno>
+#include <unistd.h>
 #include <filesystem>
 #include <iostream>
 #include <pthread.h>
@@ -33,15 +35,35 @@ struct ServeArgs {
     storecli::Common store;
 };
 
+// SIGTERM and SIGINT are handled whatever thread they reach (LibTorch and OpenMP may have started
+// threads before the server, so a blocked mask cannot be relied on): the handler only writes the
+// signal number to a pipe the main thread waits on. Later signals are ignored while shutting down.
+int g_signalPipe[2] = {-1, -1};
+
+extern "C" void onServeSignal(int sig)
+{
+    const unsigned char byte = static_cast<unsigned char>(sig);
+    [[maybe_unused]] const ssize_t n = ::write(g_signalPipe[1], &byte, 1);
+}
+
+int waitForStopSignal()
+{
+    unsigned char byte = 0;
+    while (::read(g_signalPipe[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    return byte;
+}
+
 void runServe(ServeArgs& a)
 {
-    // Signals are taken by sigwait below: block them before any thread exists, so every thread
-    // the server starts inherits the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    if (::pipe(g_signalPipe) != 0)
+        throw Error("serve: cannot create the signal pipe");
+    struct sigaction action {};
+    action.sa_handler = onServeSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
     std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not an exit
 
     engine::applyThreadSettings({});
@@ -78,8 +100,7 @@ void runServe(ServeArgs& a)
     std::cout << "listening on http://" << a.options.host << ":" << port << "/v1 (model '"
               << (a.options.servedModelName.empty() ? fs::path(a.dir).filename().string() : a.options.servedModelName)
               << "', " << a.adapters.size() << " adapter(s))" << std::endl;
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int sig = waitForStopSignal();
     std::cerr << "serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", finishing running requests (up to "
               << a.graceSeconds << " s)\n";
     server.shutdown(a.graceSeconds);

@@ -37,7 +37,6 @@ QString finishReasonText(models::FinishReason reason)
         break;
     }
     return "cancelled";
-    }
 }
 
 } // namespace

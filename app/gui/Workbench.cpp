@@ -18,6 +18,7 @@
 #include "ui/GridSearchPanel.h"
 #include "ui/LineageView.h"
 #include "ui/MainWindow.h"
+#include "ui/ModelSection.h"
 #include "ui/PlaygroundColumn.h"
 #include "ui/PlaygroundView.h"
 #include "ui/RunForm.h"

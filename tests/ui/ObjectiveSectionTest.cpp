@@ -14,6 +14,7 @@
 #include <QDoubleSpinBox>
 #include <QFile>
 #include <QTemporaryDir>
+#include <QPushButton>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
