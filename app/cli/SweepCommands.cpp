@@ -162,12 +162,12 @@ void printResults(storage::Store& store, int64_t groupId, bool json)
 void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
 {
     SweepSpec spec;
-    std::vector<storage::RunGroupMember> todo;
+    std::vector<storage::RunGroupMember> pending;
     {
         storage::Store st(db);
         spec = app::SweepGroup::spec(st, groupId);
-        todo = app::SweepGroup::pending(st, groupId);
-        for (const auto& m : todo) {
+        pending = app::SweepGroup::pending(st, groupId);
+        for (const auto& m : pending) {
             const auto run = st.runs().require(m.runId);
             if (run.status == storage::RunStatus::Running || run.status == storage::RunStatus::Paused)
                 throw Error("run #" + std::to_string(run.id) + " of sweep #" + std::to_string(groupId)
@@ -177,10 +177,10 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
         }
     }
     bool stopped = false;
-    for (size_t i = 0; i < todo.size(); ++i) {
-        std::fprintf(stderr, "[%zu/%zu] sweep #%lld: run #%lld\n", i + 1, todo.size(), (long long)groupId,
-                     (long long)todo[i].runId);
-        if (!runMember(db, spec, todo[i].runId, o.quiet)) {
+    for (size_t i = 0; i < pending.size(); ++i) {
+        std::fprintf(stderr, "[%zu/%zu] sweep #%lld: run #%lld\n", i + 1, pending.size(), (long long)groupId,
+                     (long long)pending[i].runId);
+        if (!runMember(db, spec, pending[i].runId, o.quiet)) {
             stopped = true;
             break;
         }
