@@ -18,6 +18,7 @@
 #include <limits>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 
 namespace rslora::engine {
 
@@ -169,6 +170,9 @@ std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const m
         if (str("answer") && (str("prompt") || str("question"))) {
             it.prompt = j[str("prompt") ? "prompt" : "question"].get<std::string>();
             it.reference = j["answer"].get<std::string>();
+        } else if (builder && models::SampleBuilder::detectFormat(j) == models::SampleFormat::Preference) {
+            // A preference pair is checked against its chosen response, the prompt rendered as DPO sees it.
+            std::tie(it.prompt, it.reference) = builder->chosenExample(j, where);
         } else if (builder) {
             // As training sees the record: everything before the first trained segment.
             const auto segments = builder->segments(j, where);

@@ -61,6 +61,7 @@ struct ExactMatchItem {
 // SFT records (alpaca, prompt/completion, chat) are rendered the way training renders them when a
 // builder is given: the prompt is the record up to the first trained response (chat template
 // included), the reference that response's text. Without a builder their fields are used raw.
+// Preference pairs ({prompt, chosen, rejected}, with a builder) are checked against their chosen response.
 std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder = nullptr);
 // Greedy generation; correct when the generated text equals the reference as `match` normalises
 // them (default: the first line, trimmed).

@@ -287,6 +287,7 @@ void visitFields(C& c, V& v)
     v.en("dpo", "loss_type", kDpoLoss, c.dpo.lossType);
     v("dpo", "label_smoothing", c.dpo.labelSmoothing);
     v("dpo", "simpo_gamma", c.dpo.simpoGamma);
+    v("dpo", "rpo_alpha", c.dpo.rpoAlpha);
     v.en("dpo", "reference", kDpoReference, c.dpo.reference);
     v("dpo", "cache_reference", c.dpo.cacheReference);
 
@@ -486,8 +487,9 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
         need(d.labelSmoothing == 0 || d.lossType != DpoLossType::Ipo,
              "dpo.label_smoothing applies to the sigmoid and simpo losses, not to dpo.loss_type 'ipo'; set it to 0");
         need(std::isfinite(d.simpoGamma) && d.simpoGamma >= 0, "dpo.simpo_gamma must be >= 0, found " + num(d.simpoGamma));
+        need(std::isfinite(d.rpoAlpha) && d.rpoAlpha >= 0, "dpo.rpo_alpha must be >= 0, found " + num(d.rpoAlpha));
         need(d.reference != DpoReference::Stack || !a.stackOn.empty() || d.lossType == DpoLossType::Simpo,
-             "dpo.reference is 'stack' but adapter.stack_on is empty: name the frozen earlier stages, or use 'base'");
+             std::string(kStackReferenceProblem) + ": name the frozen earlier stages, or use 'base'");
     }
 
     if (c.mode == TrainMode::Lora) {

@@ -29,9 +29,14 @@ struct DpoConfig {
     DpoLossType lossType = DpoLossType::Sigmoid;
     double labelSmoothing = 0.0; // conservative DPO: the share of pairs assumed mislabelled, in [0, 0.5)
     double simpoGamma = 0.5;     // SimPO's target reward margin
+    double rpoAlpha = 0.0;       // RPO: weight of the chosen responses' NLL added to the preference loss
     DpoReference reference = DpoReference::Base;
     bool cacheReference = true;  // reference log-probs once before step 0 instead of a forward per step
 };
+
+// The start of validate()'s message for dpo.reference 'stack' without adapter.stack_on (a pipeline
+// fills stack_on for its later stages itself).
+inline constexpr const char* kStackReferenceProblem = "dpo.reference is 'stack' but adapter.stack_on is empty";
 
 struct TrainConfig {
     // [model]

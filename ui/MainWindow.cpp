@@ -33,6 +33,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open config…"), this, &MainWindow::openConfigRequested);
+    open->setShortcut(QKeySequence::Open);
+    open->setObjectName("openConfigAction");
+    QAction* demo = file->addAction(tr("Load the &demo pipeline (SFT → DPO)"), this, &MainWindow::demoPipelineRequested);
+    demo->setObjectName("demoPipelineAction");
+    file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
 

@@ -28,6 +28,11 @@ public:
 public Q_SLOTS:
     void showAbout();
 
+Q_SIGNALS:
+    // File menu: open a training or pipeline config into the form; fill it with the demo pipeline.
+    void openConfigRequested();
+    void demoPipelineRequested();
+
 protected:
     void closeEvent(QCloseEvent* event) override;
 

@@ -51,6 +51,10 @@ ObjectiveSection::ObjectiveSection(FieldErrors* errors, QWidget* parent) : QGrou
                    tr("Conservative DPO: the share of pairs assumed mislabelled, in [0, 0.5) (sigmoid and simpo)"));
     m_gamma = number(this, 0, 100, 3, 0.1);
     errors->addRow(form, tr("SimPO γ"), m_gamma, "dpo.simpo_gamma", tr("SimPO's target reward margin"));
+    m_rpoAlpha = number(this, 0, 100, 3, 0.1);
+    errors->addRow(form, tr("RPO α"), m_rpoAlpha, "dpo.rpo_alpha",
+                   tr("Adds α × the chosen responses' negative log-likelihood to the loss: the policy learns to write the "
+                      "chosen style instead of only pushing both responses down (0: plain preference loss)"));
     m_reference = new QComboBox(this);
     for (const char* r : kReferences)
         m_reference->addItem(tr(r));
@@ -67,7 +71,7 @@ ObjectiveSection::ObjectiveSection(FieldErrors* errors, QWidget* parent) : QGrou
             updateEnabled();
             Q_EMIT changed();
         });
-    for (QDoubleSpinBox* s : {m_beta, m_smoothing, m_gamma})
+    for (QDoubleSpinBox* s : {m_beta, m_smoothing, m_gamma, m_rpoAlpha})
         connect(s, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &ObjectiveSection::changed);
     connect(m_cache, &QCheckBox::toggled, this, &ObjectiveSection::changed);
     load(engine::TrainConfig{});
@@ -82,6 +86,7 @@ void ObjectiveSection::updateEnabled() {
     m_lossType->setEnabled(dpo);
     m_smoothing->setEnabled(dpo && m_lossType->currentIndex() != int(engine::DpoLossType::Ipo));
     m_gamma->setEnabled(dpo && simpo);
+    m_rpoAlpha->setEnabled(dpo);
     m_reference->setEnabled(dpo && !simpo);
     m_cache->setEnabled(dpo && !simpo);
 }
@@ -92,6 +97,7 @@ void ObjectiveSection::load(const engine::TrainConfig& c) {
     m_lossType->setCurrentIndex(int(c.dpo.lossType));
     m_smoothing->setValue(c.dpo.labelSmoothing);
     m_gamma->setValue(c.dpo.simpoGamma);
+    m_rpoAlpha->setValue(c.dpo.rpoAlpha);
     m_reference->setCurrentIndex(int(c.dpo.reference));
     m_cache->setChecked(c.dpo.cacheReference);
     updateEnabled();
@@ -103,6 +109,7 @@ void ObjectiveSection::store(engine::TrainConfig& c) const {
     c.dpo.lossType = engine::DpoLossType(m_lossType->currentIndex());
     c.dpo.labelSmoothing = m_smoothing->value();
     c.dpo.simpoGamma = m_gamma->value();
+    c.dpo.rpoAlpha = m_rpoAlpha->value();
     c.dpo.reference = engine::DpoReference(m_reference->currentIndex());
     c.dpo.cacheReference = m_cache->isChecked();
 }

@@ -42,6 +42,7 @@ private:
     QComboBox* m_lossType = nullptr;
     QDoubleSpinBox* m_smoothing = nullptr;
     QDoubleSpinBox* m_gamma = nullptr;
+    QDoubleSpinBox* m_rpoAlpha = nullptr;
     QComboBox* m_reference = nullptr;
     QCheckBox* m_cache = nullptr;
 };

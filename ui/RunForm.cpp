@@ -236,6 +236,30 @@ engine::pipeline::PipelineConfig RunForm::pipelineConfig() const {
     return p;
 }
 
+void RunForm::setPipeline(const engine::pipeline::PipelineConfig& p) {
+    m_stages->setPipelineName(QString::fromStdString(p.name));
+    m_stages->setStages(p.stages);
+    setConfig(engine::TrainConfig::fromJson(p.base));
+}
+
+bool RunForm::openConfigFile(const QString& path, QString* error) {
+    try {
+        const std::string file = path.toStdString();
+        if (engine::pipeline::PipelineConfig::isPipelineFile(file)) {
+            setPipeline(engine::pipeline::PipelineConfig::load(file));
+        } else {
+            const engine::TrainConfig c = engine::TrainConfig::load(file);
+            m_stages->setStages({});
+            setConfig(c);
+        }
+        return true;
+    } catch (const std::exception& e) {
+        if (error)
+            *error = QString::fromStdString(e.what());
+        return false;
+    }
+}
+
 QStringList RunForm::validateNow() {
     engine::TrainConfig c = config();
     // What each section found in the text as typed comes first; the engine's check of the same

@@ -33,6 +33,11 @@ public:
     // With stages: the pipeline whose base is config() (no output folder: the store's default).
     bool isPipeline() const;
     engine::pipeline::PipelineConfig pipelineConfig() const;
+    // Fills the form with a pipeline: its base in the sections, its stages in the Stages editor.
+    void setPipeline(const engine::pipeline::PipelineConfig& pipeline);
+    // A training config (.json/.yaml) or a pipeline file; false with *error naming the problem, the
+    // form unchanged.
+    bool openConfigFile(const QString& path, QString* error = nullptr);
     // Runs validation now; returns every problem (also shown in the form).
     QStringList validateNow();
     // The text "Copy CLI command" puts on the clipboard.

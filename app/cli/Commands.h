@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace rslora::engine::pipeline {
+struct PipelineResult;
+}
+
 namespace rslora::cli {
 
 // version, doctor
@@ -37,11 +41,12 @@ void registerSweepCommands(CLI::App& app);
 
 // serve (an OpenAI-compatible HTTP server; adapters per request)
 void registerServeCommand(CLI::App& app);
-// `rslora train PIPELINE`: whether the config file is a pipeline (a `stages` list), and running one
-// stage after stage with a progress line per stage (app/cli/PipelineCommands.cpp).
-bool isPipelineConfig(const std::string& configPath);
-void runPipelineTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet,
-                      const std::vector<std::string>& overrides, const std::string& dbOption);
+// `rslora train PIPELINE`: a pipeline (PipelineConfig::isPipelineFile) run stage after stage with a
+// progress line per stage (app/cli/PipelineCommands.cpp).
+// Sets exitCode() from the outcome and returns it (each stage's adapter folder and version).
+engine::pipeline::PipelineResult runPipelineTrain(const std::string& configPath, const std::string& resume, bool noStore,
+                                                  bool quiet, const std::vector<std::string>& overrides,
+                                                  const std::string& dbOption);
 
 // Exit code a command sets for the process (CLI11 callbacks return void).
 int& exitCode();

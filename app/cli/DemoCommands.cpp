@@ -8,6 +8,8 @@
 #include "engine/demo/DemoBuilder.h"
 #include "engine/demo/DemoRun.h"
 #include "engine/demo/DpoDemo.h"
+#include "engine/pipeline/PipelineConfig.h"
+#include "engine/pipeline/PipelineRunner.h"
 #include "storage/Store.h"
 
 #include <nlohmann/json.hpp>
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <sstream>
 #include <unistd.h>
 
 namespace rslora::cli {
@@ -51,6 +54,7 @@ struct DemoArgs {
     int steps = 0;
     bool json = false, quiet = false;
     bool dpo = false;
+    bool pipeline = false;
 };
 
 // The preference stage stacked on the SFT demo adapter, recorded as its own run.
@@ -71,18 +75,25 @@ nlohmann::ordered_json runDpoStage(const std::string& sftAdapter, const DemoArgs
         recorder.fail(e.what());
         throw;
     }
-    recorder.write(0, {{"demo/preference_accuracy", out.before.accuracy()}});
-    if (out.after.pairs > 0)
-        recorder.write(out.train.steps, {{"demo/preference_accuracy", out.after.accuracy()}});
+    const objectives::DpoMetrics& before = out.before.preference;
+    const objectives::DpoMetrics& after = out.after.preference;
+    const AccuracyResult& styleBefore = out.before.chosenAnswers;
+    const AccuracyResult& styleAfter = out.after.chosenAnswers;
+    recorder.write(0, {{"demo/preference_accuracy", before.accuracy()}, {"demo/chosen_exact_match", styleBefore.accuracy()}});
+    if (after.pairs > 0)
+        recorder.write(out.train.steps, {{"demo/preference_accuracy", after.accuracy()}, {"demo/chosen_exact_match", styleAfter.accuracy()}});
     recorder.flush();
     const auto adapterId = recorder.finish(out.train, "demo-preferences");
-    if (adapterId && out.after.pairs > 0) {
+    if (adapterId && after.pairs > 0) {
         storage::EvaluationRecord ev;
         ev.adapterId = *adapterId;
         ev.runId = runId;
         ev.dataset = config.validationData;
         ev.metric = "preference_accuracy";
-        ev.value = out.after.accuracy();
+        ev.value = after.accuracy();
+        store.evaluations().record(ev);
+        ev.metric = "chosen_exact_match";
+        ev.value = styleAfter.accuracy();
         store.evaluations().record(ev);
     }
     nlohmann::ordered_json j;
@@ -90,21 +101,28 @@ nlohmann::ordered_json runDpoStage(const std::string& sftAdapter, const DemoArgs
     j["run_id"] = runId;
     j["steps"] = out.train.steps;
     j["final_loss"] = out.train.finalLoss;
-    j["preference_accuracy_before"] = out.before.accuracy();
-    j["preference_accuracy_after"] = out.after.accuracy();
-    j["margin_before"] = out.before.margin();
-    j["margin_after"] = out.after.margin();
-    j["held_out_pairs"] = out.before.pairs;
+    j["preference_accuracy_before"] = before.accuracy();
+    j["preference_accuracy_after"] = after.accuracy();
+    j["margin_before"] = before.margin();
+    j["margin_after"] = after.margin();
+    j["chosen_exact_match_before"] = styleBefore.accuracy();
+    j["chosen_exact_match_after"] = styleAfter.accuracy();
+    j["held_out_pairs"] = before.pairs;
     j["train_seconds"] = out.trainSeconds;
     j["total_seconds"] = out.totalSeconds;
     j["adapter"] = out.train.adapterDir;
     if (!args.json) {
         std::fprintf(stderr, "\n");
-        std::printf("DPO stage      %s, beta %g, stacked on %s\n", trainStatusName(out.train.status), config.dpo.beta, sftAdapter.c_str());
+        std::printf("DPO stage      %s, beta %g, rpo alpha %g, stacked on %s\n", trainStatusName(out.train.status), config.dpo.beta,
+                    config.dpo.rpoAlpha, sftAdapter.c_str());
         std::printf("steps          %lld in %.1f s (%.1f s in all)\n", (long long)out.train.steps, out.trainSeconds, out.totalSeconds);
         std::printf("preference     %.1f%% -> %.1f%%  (%lld held-out pairs, reward margin against the base > 0)\n",
-                    100.0 * out.before.accuracy(), 100.0 * out.after.accuracy(), (long long)out.before.pairs);
-        std::printf("margin         %.3f -> %.3f\n", out.before.margin(), out.after.margin());
+                    100.0 * before.accuracy(), 100.0 * after.accuracy(), (long long)before.pairs);
+        std::printf("margin         %.3f -> %.3f\n", before.margin(), after.margin());
+        std::printf("chosen answer  %.1f%% -> %.1f%%  (greedy answer equal to the chosen response)\n", 100.0 * styleBefore.accuracy(),
+                    100.0 * styleAfter.accuracy());
+        for (const auto& line : styleAfter.samples)
+            std::printf("               expected | got: %s\n", line.c_str());
         if (!out.train.adapterDir.empty())
             std::printf("adapter        %s\n", out.train.adapterDir.c_str());
         std::printf("run            #%lld\n", (long long)runId);
@@ -199,6 +217,105 @@ void runDemoCommand(const DemoArgs& args)
         exitCode() = 3;
 }
 
+// Stores one evaluation of a stage's version.
+void recordEvaluation(storage::Store& store, const engine::pipeline::StageOutcome& stage, const std::string& dataset,
+                      const std::string& metric, double value)
+{
+    if (!stage.adapterId)
+        return;
+    storage::EvaluationRecord ev;
+    ev.adapterId = *stage.adapterId;
+    ev.dataset = dataset;
+    ev.metric = metric;
+    ev.value = value;
+    store.evaluations().record(ev);
+}
+
+// `rslora demo --pipeline`: the demo pipeline (SFT, then DPO stacked on it) trained as `rslora train`
+// trains any pipeline, then each stage measured on its held-out data: exact match of the answers
+// stage, preference accuracy and chosen-style answers of the style stage.
+void runDemoPipeline(const DemoArgs& args)
+{
+    using namespace engine::pipeline;
+    if (args.steps > 0 || args.dpo)
+        throw Error("--pipeline runs resources/pipelines/demo-sft-dpo.yaml as written: --steps and --dpo apply to the "
+                    "single-run demo (edit the file, or train it with `rslora train FILE --set training.max_steps=N`)");
+    const std::filesystem::path file = resourcesDirectory() / "pipelines" / "demo-sft-dpo.yaml";
+    if (!std::filesystem::exists(file))
+        throw Error("the demo pipeline '" + file.string() + "' is missing from the resources folder");
+    const auto start = std::chrono::steady_clock::now();
+    PipelineResult result;
+    {
+        // With --json only the summary goes to stdout.
+        std::ostringstream progressText;
+        std::streambuf* const stdoutBuffer = args.json ? std::cout.rdbuf(progressText.rdbuf()) : nullptr;
+        try {
+            result = runPipelineTrain(file.string(), "", false, args.quiet || args.json, {}, "");
+        } catch (...) {
+            if (stdoutBuffer)
+                std::cout.rdbuf(stdoutBuffer);
+            throw;
+        }
+        if (stdoutBuffer)
+            std::cout.rdbuf(stdoutBuffer);
+    }
+    const double trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const bool complete = result.status == TrainStatus::Completed && result.stages.size() == 2 &&
+                          !result.stages[0].adapterDir.empty() && !result.stages[1].adapterDir.empty();
+    nlohmann::ordered_json j;
+    j["status"] = trainStatusName(result.status);
+    j["train_seconds"] = trainSeconds;
+    if (!complete) {
+        if (args.json)
+            std::cout << j.dump(2) << "\n";
+        return; // runPipelineTrain named the problem and set the exit code
+    }
+    const PipelineConfig config = PipelineConfig::load(file.string());
+    const TrainConfig answersConfig = config.stageConfig(0), styleConfig = config.stageConfig(1);
+    const std::string answers = result.stages[0].adapterDir, style = result.stages[1].adapterDir;
+    if (!args.json && !args.quiet)
+        std::fprintf(stderr, "measuring both stages on their held-out data...\n");
+    const auto questions = templatedExactMatchItems(answersConfig, answersConfig.validationData);
+    const AccuracyResult baseMatch = demoExactMatch(answersConfig, questions, {});
+    const AccuracyResult answersMatch = demoExactMatch(answersConfig, questions, answers);
+    const DpoDemoMeasure sftOnly = measurePreferenceStage(styleConfig, {answers});
+    const DpoDemoMeasure withStyle = measurePreferenceStage(styleConfig, {answers, style});
+    const double totalSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    storage::Store store(defaultDatabasePath());
+    recordEvaluation(store, result.stages[0], answersConfig.validationData, "exact_match", answersMatch.accuracy());
+    recordEvaluation(store, result.stages[1], styleConfig.validationData, "preference_accuracy", withStyle.preference.accuracy());
+    recordEvaluation(store, result.stages[1], styleConfig.validationData, "chosen_exact_match", withStyle.chosenAnswers.accuracy());
+
+    j["exact_match_base"] = baseMatch.accuracy();
+    j["exact_match_answers"] = answersMatch.accuracy();
+    j["held_out_questions"] = baseMatch.total;
+    j["preference_accuracy_answers"] = sftOnly.preference.accuracy();
+    j["preference_accuracy_style"] = withStyle.preference.accuracy();
+    j["margin_answers"] = sftOnly.preference.margin();
+    j["margin_style"] = withStyle.preference.margin();
+    j["chosen_exact_match_answers"] = sftOnly.chosenAnswers.accuracy();
+    j["chosen_exact_match_style"] = withStyle.chosenAnswers.accuracy();
+    j["held_out_pairs"] = sftOnly.preference.pairs;
+    j["total_seconds"] = totalSeconds;
+    j["adapters"] = {answers, style};
+    if (args.json) {
+        std::cout << j.dump(2) << "\n";
+        return;
+    }
+    std::printf("\ndemo pipeline  %s in %.1f s (%.1f s with the measurements)\n", trainStatusName(result.status), trainSeconds,
+                totalSeconds);
+    std::printf("answers (SFT)  exact match %.1f%% -> %.1f%%  (%lld held-out questions, greedy)\n", 100.0 * baseMatch.accuracy(),
+                100.0 * answersMatch.accuracy(), (long long)baseMatch.total);
+    std::printf("style (DPO)    preference accuracy %.1f%% -> %.1f%%, margin %.3f -> %.3f  (%lld held-out pairs, rewards against the base)\n",
+                100.0 * sftOnly.preference.accuracy(), 100.0 * withStyle.preference.accuracy(), sftOnly.preference.margin(),
+                withStyle.preference.margin(), (long long)sftOnly.preference.pairs);
+    std::printf("               chosen answer %.1f%% -> %.1f%%  (greedy answer equal to the chosen response)\n",
+                100.0 * sftOnly.chosenAnswers.accuracy(), 100.0 * withStyle.chosenAnswers.accuracy());
+    for (const auto& line : withStyle.chosenAnswers.samples)
+        std::printf("               expected | got: %s\n", line.c_str());
+}
+
 } // namespace
 
 void registerDemoCommands(CLI::App& app)
@@ -233,7 +350,14 @@ void registerDemoCommands(CLI::App& app)
     demo->add_flag("--json", da.json, "Machine-readable summary");
     demo->add_flag("--quiet", da.quiet, "No progress lines");
     demo->add_flag("--dpo", da.dpo, "Then train the preference stage (DPO on the built-in pairs) on top of the demo adapter");
-    demo->callback([] { runDemoCommand(da); });
+    demo->add_flag("--pipeline", da.pipeline,
+                   "Run the demo pipeline instead (resources/pipelines/demo-sft-dpo.yaml: SFT, then DPO stacked on it) and measure each stage");
+    demo->callback([] {
+        if (da.pipeline)
+            runDemoPipeline(da);
+        else
+            runDemoCommand(da);
+    });
 }
 
 } // namespace rslora::cli

@@ -16,6 +16,7 @@
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
 #include "engine/EngineBench.h"
+#include "engine/pipeline/PipelineRunner.h"
 #include "engine/sweep/ConfigOverride.h"
 #include "models/ModelLoader.h"
 #include "storage/MetricsWriter.h"
@@ -175,7 +176,7 @@ int64_t runToResume(storage::Store& store, const TrainConfig& config)
 void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
-    if (isPipelineConfig(configPath)) {
+    if (engine::pipeline::PipelineConfig::isPipelineFile(configPath)) {
         if (runId > 0)
             throw Error("--run-id names one run; a pipeline records a run per stage (use --resume latest to continue one)");
         runPipelineTrain(configPath, resume, noStore, quiet, overrides, dbOption);
@@ -324,6 +325,7 @@ void registerEngineCommands(CLI::App& app)
         ->each([](const std::string& v) { req.dpo.variant = objectives::parseDpoVariant(v); });
     eval->add_option("--label-smoothing", req.dpo.labelSmoothing, "Conservative DPO: share of pairs assumed mislabelled, in [0, 0.5)");
     eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)");
+    eval->add_option("--rpo-alpha", req.dpo.rpoAlpha, "RPO: weight of the chosen responses' NLL in the reported loss (default 0)");
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
     eval->add_flag("--json", asJson, "Machine-readable output");
     static std::string matchMode = "first-line";

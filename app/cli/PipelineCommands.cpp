@@ -129,17 +129,8 @@ private:
 
 } // namespace
 
-bool isPipelineConfig(const std::string& configPath)
-{
-    const std::string text = readFile(configPath);
-    if (isYamlPath(configPath))
-        return PipelineConfig::isPipeline(yamlToJson(text, configPath));
-    const auto j = nlohmann::json::parse(text, nullptr, false);
-    return !j.is_discarded() && PipelineConfig::isPipeline(j);
-}
-
-void runPipelineTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet,
-                      const std::vector<std::string>& overrides, const std::string& dbOption)
+PipelineResult runPipelineTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet,
+                                const std::vector<std::string>& overrides, const std::string& dbOption)
 {
     if (!resume.empty() && resume != "latest")
         throw Error("--resume for a pipeline takes 'latest' (the pipeline continues where its state file says), found '"
@@ -201,6 +192,7 @@ void runPipelineTrain(const std::string& configPath, const std::string& resume, 
     if (result.status == TrainStatus::Stopped)
         std::cout << "continue with: rslora train " << configPath << " --resume latest\n";
     exitCode() = result.status == TrainStatus::Failed ? 3 : (result.status == TrainStatus::Stopped ? 130 : 0);
+    return result;
 }
 
 } // namespace rslora::cli

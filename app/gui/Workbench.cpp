@@ -107,6 +107,15 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     newRun->setShortcut(QKeySequence::New);
     connect(newRun, &QAction::triggered, this, [this] { m_window->views()->setCurrentWidget(m_form); });
     m_window->addAction(newRun);
+    connect(m_window.get(), &ui::MainWindow::openConfigRequested, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(m_window.get(), tr("Open a training or pipeline config"), QString(),
+                                                          tr("Configs (*.json *.yaml *.yml);;All files (*)"));
+        if (!path.isEmpty())
+            openConfig(path);
+    });
+    connect(m_window.get(), &ui::MainWindow::demoPipelineRequested, this, [this] {
+        openConfig(QString::fromStdString((resourcesDirectory() / "pipelines" / "demo-sft-dpo.yaml").string()));
+    });
 
     m_statusProgress = new QProgressBar;
     m_statusProgress->setMaximumWidth(180);
@@ -524,6 +533,17 @@ bool Workbench::loadDemo(QString* error) {
             *error = tr("the built-in demo cannot be loaded: %1").arg(QString::fromStdString(e.what()));
         return false;
     }
+    return true;
+}
+
+bool Workbench::openConfig(const QString& path) {
+    QString error;
+    if (!m_form->openConfigFile(path, &error)) {
+        QMessageBox::warning(m_window.get(), tr("Cannot open the config"), error);
+        return false;
+    }
+    m_window->views()->setCurrentWidget(m_form);
+    m_window->statusBar()->showMessage(tr("Loaded %1 into the New run form").arg(QDir::toNativeSeparators(path)), 8000);
     return true;
 }
 

@@ -59,6 +59,9 @@ public:
 
     // Fills the form with the built-in demo's default run; false with *error when the demo is missing.
     bool loadDemo(QString* error = nullptr);
+    // File > Open config… and the demo pipeline: a training or pipeline config into the New run
+    // form, which is then shown; a warning naming the problem otherwise (the form unchanged).
+    bool openConfig(const QString& path);
     // For --screenshots: the demo run (shortened to `steps`) trained to the end, its run and adapter
     // selected in the browsers, so that every view shows real content.
     bool prepareShowcase(int steps, QString* error = nullptr);

@@ -263,16 +263,17 @@ std::vector<ojson> DemoCorpus::preferenceRecords(bool heldOut) const
         answers[f.relation].push_back(f.answer);
     std::vector<ojson> out;
     for (const auto& f : facts) {
+        // The generator still draws a different answer of the same relation for every fact, as the
+        // demo always has: the pretraining text is generated after the pairs, so the same draws keep
+        // that text, and the pretrained model, independent of how the pairs are styled.
         const auto& pool = answers[f.relation];
-        std::string wrong = f.answer;
-        for (int tries = 0; tries < 16 && wrong == f.answer; ++tries)
-            wrong = pool[below(pool.size())];
-        if (wrong == f.answer)
-            continue;
+        std::string drawn = f.answer;
+        for (int tries = 0; tries < 16 && drawn == f.answer; ++tries)
+            drawn = pool[below(pool.size())];
         ojson r;
         r["prompt"] = question(f);
-        r["chosen"] = f.answer;
-        r["rejected"] = wrong;
+        r["chosen"] = "Sure! " + sentenceAnswer(f);
+        r["rejected"] = sentenceAnswer(f);
         out.push_back(std::move(r));
     }
     return out;

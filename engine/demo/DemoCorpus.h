@@ -40,8 +40,9 @@ public:
     // Chat conversations ({"messages": [...]}) with a system prompt and two question turns,
     // answered in full sentences.
     std::vector<nlohmann::ordered_json> chatRecords(bool heldOut) const;
-    // Preference pairs ({"prompt", "chosen", "rejected"}): the right answer against a wrong answer
-    // of the same relation.
+    // Preference pairs ({"prompt", "chosen", "rejected"}) that teach a style the SFT data never shows:
+    // the chosen answer opens warmly ("Sure! The capital of Peru is Lima."), the rejected one is the
+    // plain sentence the SFT stage learned. Both are right, so only the style separates them.
     std::vector<nlohmann::ordered_json> preferenceRecords(bool heldOut) const;
 
     // Every text the tokenizer should see while its merges are learned.

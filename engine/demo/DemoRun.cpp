@@ -25,7 +25,9 @@ double seconds(std::chrono::steady_clock::time_point since)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-AccuracyResult measure(const TrainConfig& config, const std::vector<ExactMatchItem>& items, const std::string& adapterDir)
+} // namespace
+
+AccuracyResult demoExactMatch(const TrainConfig& config, const std::vector<ExactMatchItem>& items, const std::string& adapterDir)
 {
     models::LoadOptions lo;
     lo.device = models::parseDevice(config.device);
@@ -38,8 +40,6 @@ AccuracyResult measure(const TrainConfig& config, const std::vector<ExactMatchIt
     const auto tokenizer = models::Tokenizer::load(config.modelPath);
     return exactMatch(*model, tokenizer, items, 24, 32);
 }
-
-} // namespace
 
 TrainConfig loadDemoConfig(const fs::path& resourcesDir) { return loadDemoConfigFile(resourcesDir, "demo-config.json"); }
 
@@ -79,14 +79,14 @@ DemoOutcome runDemo(const TrainConfig& config, TrainObserver* observer, MetricsS
     const auto items = templatedExactMatchItems(config, config.validationData);
     if (observer)
         observer->onStatus("exact match of the base model on " + std::to_string(items.size()) + " held-out questions");
-    out.before = measure(config, items, {});
+    out.before = demoExactMatch(config, items, {});
     const auto t0 = std::chrono::steady_clock::now();
     out.train = runTraining(config, observer, sink);
     out.trainSeconds = seconds(t0);
     if (out.train.status == TrainStatus::Completed && !out.train.adapterDir.empty()) {
         if (observer)
             observer->onStatus("exact match of base + adapter");
-        out.after = measure(config, items, out.train.adapterDir);
+        out.after = demoExactMatch(config, items, out.train.adapterDir);
     }
     out.totalSeconds = seconds(start);
     return out;

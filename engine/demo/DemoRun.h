@@ -22,8 +22,10 @@ TrainConfig loadDemoConfigFile(const std::filesystem::path& resourcesDir, const 
 
 // Exact-match items from SFT records (alpaca, prompt/completion, chat): the prompt is the record
 // rendered with the model's chat template up to the first trained response, the reference that
-// response's text.
+// response's text. Preference pairs give their prompt and chosen response.
 std::vector<ExactMatchItem> templatedExactMatchItems(const TrainConfig& config, const std::string& jsonlPath);
+// Greedy exact match of config.modelPath plus the adapter folder (none when empty) on `items`.
+AccuracyResult demoExactMatch(const TrainConfig& config, const std::vector<ExactMatchItem>& items, const std::string& adapterDir);
 
 struct DemoOutcome {
     AccuracyResult before, after; // held-out exact match of the base, then of base + adapter

@@ -18,14 +18,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr int kAnswerTokens = 40; // longer than every chosen answer of the demo pairs
+
 double seconds(std::chrono::steady_clock::time_point since)
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-// Preference metrics of the base plus `adapters` (all active) against the base alone.
-objectives::DpoMetrics measure(const TrainConfig& config, const std::vector<models::PreferenceSample>& pairs,
-                               const std::vector<std::string>& adapters)
+DpoDemoMeasure measure(const TrainConfig& config, const std::vector<models::PreferenceSample>& pairs,
+                       const std::vector<ExactMatchItem>& prompts, const std::vector<std::string>& adapters)
 {
     models::LoadOptions lo;
     lo.device = models::parseDevice(config.device);
@@ -40,10 +41,20 @@ objectives::DpoMetrics measure(const TrainConfig& config, const std::vector<mode
     request.options = objectives::dpoOptionsFrom(config.dpo);
     request.batchSize = config.batchSize;
     request.maxSeqLen = config.maxSeqLen;
-    return objectives::evaluatePreferences(*model, set, pairs, request);
+    DpoDemoMeasure m;
+    m.preference = objectives::evaluatePreferences(*model, set, pairs, request);
+    set.setActive(request.policy);
+    m.chosenAnswers = exactMatch(*model, models::Tokenizer::load(config.modelPath), prompts, kAnswerTokens, config.batchSize);
+    return m;
 }
 
 } // namespace
+
+DpoDemoMeasure measurePreferenceStage(const TrainConfig& config, const std::vector<std::string>& adapters)
+{
+    const auto pairs = loadPreferencePairs(config.validationData, config);
+    return measure(config, pairs, templatedExactMatchItems(config, config.validationData), adapters);
+}
 
 TrainConfig dpoDemoConfig(const std::string& demoFolder)
 {
@@ -61,13 +72,14 @@ TrainConfig dpoDemoConfig(const std::string& demoFolder)
     c.adapter.rank = 8;
     c.adapter.alpha = 16.0;
     c.adapter.scaling = ScalingMode::AlphaOverSqrtR;
-    c.learningRate = 4e-3;
+    c.dpo.rpoAlpha = 1.0;
+    c.learningRate = 2e-3;
     c.schedule = LrSchedule::Cosine;
     c.warmupSteps = 5;
     c.batchSize = 16;
-    c.maxSteps = 60;
+    c.maxSteps = 120;
     c.logEvery = 5;
-    c.evalEvery = 20;
+    c.evalEvery = 40;
     c.seed = 42;
     return c;
 }
@@ -86,9 +98,10 @@ DpoDemoOutcome runDpoDemo(const TrainConfig& config, TrainObserver* observer, Me
         throw Error("the DPO demo config names no validation pairs to measure preference accuracy on");
     DpoDemoOutcome out;
     const auto pairs = loadPreferencePairs(config.validationData, config);
+    const auto prompts = templatedExactMatchItems(config, config.validationData);
     if (observer)
         observer->onStatus("preference accuracy of the earlier stages on " + std::to_string(pairs.size()) + " held-out pairs");
-    out.before = measure(config, pairs, config.adapter.stackOn);
+    out.before = measure(config, pairs, prompts, config.adapter.stackOn);
     const auto t0 = std::chrono::steady_clock::now();
     out.train = runTraining(config, observer, sink);
     out.trainSeconds = seconds(t0);
@@ -97,7 +110,7 @@ DpoDemoOutcome runDpoDemo(const TrainConfig& config, TrainObserver* observer, Me
             observer->onStatus("preference accuracy with the DPO adapter");
         std::vector<std::string> adapters = config.adapter.stackOn;
         adapters.push_back(out.train.adapterDir);
-        out.after = measure(config, pairs, adapters);
+        out.after = measure(config, pairs, prompts, adapters);
     }
     out.totalSeconds = seconds(start);
     return out;

@@ -1,9 +1,11 @@
-// The demo's preference stage: DPO on the built-in preference pairs (the right answer to a fact
-// question against a wrong answer of the same kind), stacked on the SFT demo adapter, with the
-// held-out preference accuracy (share of pairs whose reward margin against the base is > 0) of
-// the SFT adapter alone and of SFT + DPO.
+// The demo's preference stage: DPO (with RPO's NLL term) on the built-in preference pairs (a warm
+// "Sure! ..." answer against the plain sentence the SFT stage learned), stacked on the SFT demo
+// adapter. Measured on held-out pairs for the SFT adapter alone and for SFT + DPO: the preference
+// accuracy (share of pairs whose reward margin against the base is > 0) and the greedy answers
+// against the chosen responses.
 #pragma once
 
+#include "engine/Evaluator.h"
 #include "engine/MetricsSink.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainObserver.h"
@@ -21,12 +23,21 @@ TrainConfig dpoDemoConfig(const std::string& demoFolder);
 // <resources>/demo/demo-dpo-config.json resolved against `resourcesDir`, stacked on `sftAdapterDir`.
 TrainConfig loadDpoDemoConfig(const std::filesystem::path& resourcesDir, const std::string& sftAdapterDir);
 
+struct DpoDemoMeasure {
+    objectives::DpoMetrics preference; // rewards against the base alone
+    AccuracyResult chosenAnswers;      // greedy answers equal to the chosen response
+};
+
 struct DpoDemoOutcome {
-    objectives::DpoMetrics before, after; // held-out pairs: the SFT adapter, then SFT + DPO, each against the base
+    DpoDemoMeasure before, after; // held-out pairs: the SFT adapter, then SFT + DPO
     TrainResult train;
     double trainSeconds = 0.0;
     double totalSeconds = 0.0;
 };
+
+// The preference metrics of the base plus `adapters` (all active) on config.validationData against the
+// base alone, and the greedy answers to those pairs' prompts checked against their chosen responses.
+DpoDemoMeasure measurePreferenceStage(const TrainConfig& config, const std::vector<std::string>& adapters);
 
 // Measures the stacked adapters on config.validationData, trains (runTraining), measures again.
 DpoDemoOutcome runDpoDemo(const TrainConfig& config, TrainObserver* observer = nullptr, MetricsSink* sink = nullptr);

@@ -38,6 +38,8 @@ void validateDpoOptions(const DpoOptions& o)
         throw Error("dpo.label_smoothing applies to the sigmoid and simpo losses, not to ipo");
     if (!std::isfinite(o.simpoGamma))
         throw Error("dpo.simpo_gamma must be a finite number");
+    if (!std::isfinite(o.rpoAlpha) || o.rpoAlpha < 0)
+        throw Error("dpo.rpo_alpha must be a number >= 0, got " + std::to_string(o.rpoAlpha));
 }
 
 DpoTerms dpoLoss(const DpoOptions& o, const PreferenceLogProbs& in)
@@ -68,6 +70,8 @@ DpoTerms dpoLoss(const DpoOptions& o, const PreferenceLogProbs& in)
         losses = (h - 1.0 / (2.0 * o.beta)).pow(2);
     else
         losses = -torch::log_sigmoid(o.beta * h) * (1.0 - o.labelSmoothing) - torch::log_sigmoid(-o.beta * h) * o.labelSmoothing;
+    if (o.rpoAlpha > 0) // per pair, so that micro-batches add up to the step's batch exactly
+        losses = losses - o.rpoAlpha * in.policyChosen / chosenLen;
     t.loss = losses.mean();
     return t;
 }

@@ -23,9 +23,14 @@ struct DpoOptions {
     double beta = 0.1;
     double labelSmoothing = 0.0; // ε ∈ [0, 0.5): the share of pairs assumed mislabelled (sigmoid, simpo)
     double simpoGamma = 0.5;     // γ: the target reward margin of SimPO
+    // α of RPO: adds α · NLL of each chosen response per token (−π_w / n_w) to every pair's loss, in
+    // any variant, so that the chosen style is learned as text, not only as a margin over the rejected
+    // one. Per pair rather than per batch token: micro-batches then add up to the step's batch exactly.
+    double rpoAlpha = 0.0;
 };
 
-// Throws rslora::Error naming the option for β ≤ 0 or non-finite, ε outside [0, 0.5), γ non-finite.
+// Throws rslora::Error naming the option for β ≤ 0 or non-finite, ε outside [0, 0.5), γ non-finite,
+// α negative or non-finite.
 void validateDpoOptions(const DpoOptions& options);
 
 // Per-pair inputs: log-probs summed over response tokens, [B] each, and the responses' token counts.
@@ -37,7 +42,7 @@ struct PreferenceLogProbs {
 };
 
 struct DpoTerms {
-    torch::Tensor loss;            // mean over pairs, differentiable
+    torch::Tensor loss;            // mean over pairs (+ α·NLL of the chosen tokens), differentiable
     torch::Tensor rewardsChosen;   // [B], detached: β·(π_w − ref_w) (simpo: β·avg π_w)
     torch::Tensor rewardsRejected; // [B], detached
 };

@@ -30,6 +30,7 @@ DpoOptions dpoOptionsFrom(const DpoConfig& c)
     o.beta = c.beta;
     o.labelSmoothing = c.labelSmoothing;
     o.simpoGamma = c.simpoGamma;
+    o.rpoAlpha = c.rpoAlpha;
     return o;
 }
 

@@ -109,6 +109,20 @@ bool PipelineConfig::isPipeline(const json& j)
     return j.is_object() && j.contains(keys::kStages);
 }
 
+bool PipelineConfig::isPipelineFile(const std::string& path)
+{
+    const std::string text = readFile(path);
+    if (isYamlPath(path)) {
+        try {
+            return isPipeline(yamlToJson(text, path));
+        } catch (const Error&) {
+            return false;
+        }
+    }
+    const json j = json::parse(text, nullptr, false);
+    return !j.is_discarded() && isPipeline(j);
+}
+
 PipelineConfig PipelineConfig::load(const std::string& path)
 {
     const std::string text = readFile(path);
@@ -428,8 +442,14 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
         if (outputDir.empty())
             cfg.outputDir = "(the pipeline's own folder)";
         const ValidationFacts facts = modelFacts(cfg.modelPath);
+        // The runner stacks the stages below onto every later stage that does not merge them into
+        // the base, filling its adapter.stack_on only then: a 'stack' reference is checked here.
         for (const auto& e : validate(cfg, facts))
-            add("", e);
+            if (i == 0 || e.rfind(kStackReferenceProblem, 0) != 0)
+                add("", e);
+        if (cfg.objective == TrainObjective::Dpo && cfg.dpo.reference == DpoReference::Stack && i > 0 && s.mergeIntoBase)
+            add("dpo", "reference is 'stack' but the stages below are merged into the base (merge_into_base): "
+                       "use reference 'base', which is then the merged model");
         if (!cfg.trainData.empty() && !fs::exists(cfg.trainData))
             add("", "data.train '" + cfg.trainData + "' does not exist" + [&] {
                 const std::string at = stageLocator(i)("data", "train");

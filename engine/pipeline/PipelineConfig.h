@@ -65,6 +65,9 @@ public:
 
     // Whether a config (JSON or YAML read into JSON) is a pipeline: it has a `stages` list.
     static bool isPipeline(const nlohmann::json& j);
+    // Whether a .json/.yaml/.yml file holds a pipeline; false for a file that does not parse (its
+    // reader then names the problem).
+    static bool isPipelineFile(const std::string& path);
     // Reads a .json/.yaml/.yml file; relative paths (model, data, output) are taken from the file's
     // folder. Throws rslora::Error naming file, line and column for what cannot be read at all;
     // everything else is left to problems().

@@ -267,15 +267,16 @@ TokenizedSample SampleBuilder::buildSft(const ojson& record, const std::string& 
     return s;
 }
 
-PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::string& where, std::size_t* truncated) const {
+SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, const std::string& where) const {
     if (!r.is_object())
         throw Error(where + ": expected a JSON object, found " + std::string(r.type_name()));
     const ojson* prompt = field(r, "prompt");
     const ojson* chosen = field(r, "chosen");
     const ojson* rejected = field(r, "rejected");
+    PreferenceParts parts;
     // The implicit-prompt form: chosen and rejected are whole conversations that share their first
     // messages; those are the prompt, the rest are the responses.
-    ojson implicitPrompt, implicitChosen, implicitRejected;
+    ojson implicitPrompt;
     if (!prompt && chosen && rejected && chosen->is_array() && rejected->is_array()) {
         const ojson c = normalizeMessages(*chosen, where, "chosen"), x = normalizeMessages(*rejected, where, "rejected");
         std::size_t shared = 0;
@@ -287,16 +288,18 @@ PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::strin
             throw Error(where + ": without \"prompt\", \"chosen\" and \"rejected\" must be conversations that share their "
                                 "first messages (the prompt) and differ after them");
         implicitPrompt = ojson(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(shared));
-        implicitChosen = ojson(c.begin() + static_cast<std::ptrdiff_t>(shared), c.end());
-        implicitRejected = ojson(x.begin() + static_cast<std::ptrdiff_t>(shared), x.end());
+        parts.chosen = ojson(c.begin() + static_cast<std::ptrdiff_t>(shared), c.end());
+        parts.rejected = ojson(x.begin() + static_cast<std::ptrdiff_t>(shared), x.end());
         prompt = &implicitPrompt;
-        chosen = &implicitChosen;
-        rejected = &implicitRejected;
-    }
-    if (!prompt || !chosen || !rejected)
+    } else if (!prompt || !chosen || !rejected) {
         throw Error(where + ": preference records need \"prompt\", \"chosen\" and \"rejected\" (or conversations in "
                             "\"chosen\" and \"rejected\" that share the prompt)");
-    ojson promptMessages = ojson::array();
+    } else {
+        parts.chosen = *chosen;
+        parts.rejected = *rejected;
+    }
+    ojson& promptMessages = parts.promptMessages;
+    promptMessages = ojson::array();
     if (prompt->is_string())
         promptMessages.push_back(message("user", prompt->get<std::string>()));
     else if (prompt->is_array())
@@ -310,27 +313,43 @@ PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::strin
 
     ChatRenderOptions o = m_options.render;
     o.addGenerationPrompt = true;
-    std::string promptText;
     try {
-        promptText = m_template.render(promptMessages, o);
+        parts.promptText = m_template.render(promptMessages, o);
     } catch (const Error& e) {
         throw Error(where + ": the chat template failed on the prompt: " + e.what());
     }
+    return parts;
+}
+
+std::string SampleBuilder::responseContent(const ojson& response, const std::string& where, const char* key) const {
+    if (response.is_string())
+        return response.get<std::string>();
+    if (!response.is_array())
+        throw Error(where + ": \"" + key + "\" must be a string or a list of messages");
+    std::string content;
+    for (auto& m : normalizeMessages(response, where, key))
+        content += contentOf(m);
+    return content;
+}
+
+std::pair<std::string, std::string> SampleBuilder::chosenExample(const ojson& record, const std::string& where) const {
+    PreferenceParts parts = preferenceParts(record, where);
+    return {std::move(parts.promptText), responseContent(parts.chosen, where, "chosen")};
+}
+
+PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::string& where, std::size_t* truncated) const {
+    const PreferenceParts parts = preferenceParts(r, where);
+    const ojson& promptMessages = parts.promptMessages;
+    const std::string& promptText = parts.promptText;
     const std::string eos = m_tokenizer.eosToken().value_or("");
     auto responseText = [&](const ojson& response, const char* key) {
+        const std::string content = responseContent(response, where, key);
         ojson conversation = promptMessages;
-        std::string content;
-        if (response.is_string()) {
-            content = response.get<std::string>();
+        if (response.is_string())
             conversation.push_back(message("assistant", content));
-        } else if (response.is_array()) {
-            for (auto& m : normalizeMessages(response, where, key)) {
+        else
+            for (auto& m : normalizeMessages(response, where, key))
                 conversation.push_back(m);
-                content += contentOf(m);
-            }
-        } else {
-            throw Error(where + ": \"" + key + "\" must be a string or a list of messages");
-        }
         ChatRenderOptions full = m_options.render;
         full.addGenerationPrompt = false;
         std::string text;
@@ -345,8 +364,8 @@ PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::strin
     };
     PreferenceSample s;
     s.prompt = encodeRenderedChat(m_tokenizer, promptText);
-    s.chosen = m_tokenizer.encode(responseText(*chosen, "chosen"), false);
-    s.rejected = m_tokenizer.encode(responseText(*rejected, "rejected"), false);
+    s.chosen = m_tokenizer.encode(responseText(parts.chosen, "chosen"), false);
+    s.rejected = m_tokenizer.encode(responseText(parts.rejected, "rejected"), false);
 
     std::size_t cut = 0;
     const std::size_t maxLen = m_options.maxLength;

@@ -26,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rslora::models {
@@ -86,6 +87,9 @@ public:
     PreferenceSample buildPreference(const nlohmann::ordered_json& record, const std::string& where = "record",
                                      std::size_t* truncated = nullptr) const;
     SamplePreview preview(const nlohmann::ordered_json& record, const std::string& where = "record") const;
+    // A preference record's prompt as the model is asked it (chat template and generation prompt) and
+    // the text of its chosen response: what a greedy answer in the chosen style should read.
+    std::pair<std::string, std::string> chosenExample(const nlohmann::ordered_json& record, const std::string& where = "record") const;
 
     SftDataset loadSft(const std::filesystem::path& file) const;
     PreferenceDataset loadPreferences(const std::filesystem::path& file) const;
@@ -104,6 +108,14 @@ public:
                                   SampleFormat* format = nullptr) const;
 
 private:
+    struct PreferenceParts {
+        nlohmann::ordered_json promptMessages; // system (if any) and the prompt's messages
+        std::string promptText;                // rendered with the generation prompt
+        nlohmann::ordered_json chosen, rejected; // a string, or the response messages
+    };
+    PreferenceParts preferenceParts(const nlohmann::ordered_json& record, const std::string& where) const;
+    std::string responseContent(const nlohmann::ordered_json& response, const std::string& where, const char* key) const;
+
     // Reads `file`, checks each record's format in line order, builds the records on worker threads
     // and reports results and errors in line order. `build` returns false to drop a record.
     template <typename Sample>

@@ -314,6 +314,9 @@ private slots:
         QTest::newRow("bad objective") << "    objective: ppo\n" << QStringList{"stage 'b'", "objective 'ppo' is unknown"};
         QTest::newRow("bad floor") << "    curriculum: {schedule: linear, floor: 2}\n" << QStringList{"curriculum.floor must be in [0, 1]"};
         QTest::newRow("bad schedule") << "    curriculum: {schedule: steps}\n" << QStringList{"unknown curriculum schedule 'steps'", "line 14, column 18"};
+        QTest::newRow("stack reference on a merged base")
+            << "    objective: dpo\n    merge_into_base: true\n    overrides: {dpo: {reference: stack}}\n"
+            << QStringList{"stage 'b'", "the stages below are merged into the base", "use reference 'base'"};
     }
     void badConfigsRefused()
     {
@@ -330,6 +333,19 @@ private slots:
         }
         QVERIFY(hooks.finished.empty());
         QVERIFY(!fs::exists(m_root / "out-bad" / "01-a"));
+    }
+
+    // A DPO stage above others may take them as its reference: the runner fills its stack_on. The
+    // first stage has nothing below it.
+    void stackReferenceAboveEarlierStages()
+    {
+        const std::string dpoStack = "    objective: dpo\n    overrides: {dpo: {reference: stack}}\n";
+        const auto fine = write("dpo-stack.yaml", pipelineYaml("out-dpo", dpoStack)).problems();
+        QVERIFY2(fine.empty(), fine.empty() ? "" : fine.front().c_str());
+        const auto first = write("dpo-first.yaml", pipelineYaml("out-dpo", {}, dpoStack)).problems();
+        QCOMPARE(first.size(), size_t(1));
+        QVERIFY2(first[0].find("stage 'a'") != std::string::npos && first[0].find(kStackReferenceProblem) != std::string::npos,
+                 first[0].c_str());
     }
 
     // The store: one group, a run per stage, versions named by the scheme, lineage to every stage below,

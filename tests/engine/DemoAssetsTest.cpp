@@ -7,6 +7,8 @@
 #include "engine/demo/DemoBuilder.h"
 #include "engine/demo/DemoCorpus.h"
 #include "engine/demo/DemoRun.h"
+#include "engine/demo/DpoDemo.h"
+#include "engine/pipeline/PipelineConfig.h"
 #include "models/ModelLoader.h"
 #include "models/data/SampleBuilder.h"
 
@@ -141,6 +143,65 @@ private Q_SLOTS:
             const auto file = m_resources / "demo" / "data" / (held ? "facts_val.jsonl" : "facts_train.jsonl");
             QVERIFY2(readFile(file) == expected, qPrintable(QString::fromStdString(file.string())));
         }
+    }
+
+    // The preference pairs come from the same generator, after the question and chat files; the
+    // pretraining text after them must not depend on how the pairs are styled.
+    void generatorReproducesCommittedPairsAndPretrainingText()
+    {
+        const DemoCorpus corpus(DemoBuildOptions{}.seed);
+        const DemoBuildOptions o;
+        for (bool held : {false, true})
+            corpus.questionRecords(held);
+        for (bool held : {false, true})
+            corpus.chatRecords(held);
+        for (bool held : {false, true}) {
+            std::string expected;
+            for (const auto& r : corpus.preferenceRecords(held)) {
+                QVERIFY(r["chosen"].get<std::string>() == "Sure! " + r["rejected"].get<std::string>());
+                expected += r.dump() + "\n";
+            }
+            const auto file = m_resources / "demo" / "data" / (held ? "prefs_val.jsonl" : "prefs_train.jsonl");
+            QVERIFY2(readFile(file) == expected, qPrintable(QString::fromStdString(file.string())));
+        }
+        std::string text;
+        for (const auto& d : corpus.pretrainingDocuments(o.passes, 6, o.chatEcho))
+            text += nlohmann::ordered_json{{"text", d}}.dump() + "\n";
+        QVERIFY(readFile(m_resources / "demo" / "data" / "pretrain.jsonl") == text);
+    }
+
+    // Held-out pairs as exact-match items: the prompt as DPO renders it, the chosen response expected.
+    void preferencePairsCheckGreedyAnswersAgainstChosen()
+    {
+        const TrainConfig c = loadDpoDemoConfig(m_resources, "/unused/sft-adapter");
+        const auto items = templatedExactMatchItems(c, c.validationData);
+        const auto pairs = loadPreferencePairs(c.validationData, c);
+        QCOMPARE(items.size(), pairs.size());
+        QCOMPARE(items.front().prompt.substr(0, 25), std::string("<|bos|><|im_start|>user\nW"));
+        QVERIFY(items.front().prompt.rfind("<|im_start|>assistant\n") == items.front().prompt.size() - 22);
+        QCOMPARE(items.front().reference.substr(0, 10), std::string("Sure! The "));
+    }
+
+    // The demo pipeline (SFT, then DPO stacked on it) reads and passes the pipeline checks.
+    void demoPipelineValidates()
+    {
+        const auto file = m_resources / "pipelines" / "demo-sft-dpo.yaml";
+        const auto p = pipeline::PipelineConfig::load(file.string());
+        const auto problems = p.problems();
+        QVERIFY2(problems.empty(), problems.empty() ? "" : problems.front().c_str());
+        QCOMPARE(p.stages.size(), size_t(2));
+        const TrainConfig sft = p.stageConfig(0), dpo = p.stageConfig(1);
+        QCOMPARE(int(sft.objective), int(TrainObjective::Sft));
+        QCOMPARE(int(dpo.objective), int(TrainObjective::Dpo));
+        QVERIFY(fs::exists(sft.modelPath) && fs::exists(dpo.trainData) && fs::exists(dpo.validationData));
+        QCOMPARE(int(dpo.dpo.reference), int(DpoReference::Stack));
+        QCOMPARE(dpo.dpo.rpoAlpha, 1.0);
+        // The same preference stage as `rslora demo --dpo`.
+        const TrainConfig single = loadDpoDemoConfig(m_resources, "/unused");
+        QCOMPARE(dpo.learningRate, single.learningRate);
+        QCOMPARE(dpo.maxSteps, single.maxSteps);
+        QCOMPARE(dpo.dpo.beta, single.dpo.beta);
+        QCOMPARE(dpo.dpo.rpoAlpha, single.dpo.rpoAlpha);
     }
 
 private:

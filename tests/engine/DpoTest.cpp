@@ -17,6 +17,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 
 using namespace rslora;
 using namespace rslora::engine;
@@ -163,29 +164,31 @@ private slots:
             nw{3, 5, 2}, nl{4, 2, 6};
         PreferenceLogProbs in{vec(pw), vec(pl), vec(rw), vec(rl), torch::tensor({3, 5, 2}), torch::tensor({4, 2, 6})};
         for (DpoVariant v : {DpoVariant::Sigmoid, DpoVariant::Ipo, DpoVariant::Simpo})
-            for (double smoothing : {0.0, 0.2}) {
-                if (v == DpoVariant::Ipo && smoothing > 0)
-                    continue;
-                DpoOptions o;
-                o.variant = v;
-                o.beta = 0.3;
-                o.labelSmoothing = smoothing;
-                o.simpoGamma = 0.4;
-                const DpoTerms t = dpoLoss(o, in);
-                double expected = 0;
-                for (size_t i = 0; i < 3; ++i)
-                    expected += pairLoss(o, pw[i], pl[i], rw[i], rl[i], nw[i], nl[i]) / 3;
-                QVERIFY2(std::abs(t.loss.item<double>() - expected) < 1e-12, dpoVariantName(v));
-                const double rewardChosen0 = v == DpoVariant::Simpo ? 0.3 * pw[0] / nw[0]
-                    : v == DpoVariant::Ipo                          ? 0.3 * (pw[0] - rw[0]) / nw[0]
-                                                                    : 0.3 * (pw[0] - rw[0]);
-                QVERIFY(std::abs(t.rewardsChosen[0].item<double>() - rewardChosen0) < 1e-12);
-                DpoMetrics m;
-                m.add(t, in);
-                QCOMPARE(m.pairs, int64_t(3));
-                QVERIFY(std::abs(m.loss() - expected) < 1e-12);
-                QVERIFY(std::abs(m.logpChosen() - (pw[0] + pw[1] + pw[2]) / 3) < 1e-12);
-            }
+            for (double smoothing : {0.0, 0.2})
+                for (double rpo : {0.0, 0.7}) {
+                    if (v == DpoVariant::Ipo && smoothing > 0)
+                        continue;
+                    DpoOptions o;
+                    o.variant = v;
+                    o.beta = 0.3;
+                    o.labelSmoothing = smoothing;
+                    o.simpoGamma = 0.4;
+                    o.rpoAlpha = rpo;
+                    const DpoTerms t = dpoLoss(o, in);
+                    double expected = 0;
+                    for (size_t i = 0; i < 3; ++i)
+                        expected += (pairLoss(o, pw[i], pl[i], rw[i], rl[i], nw[i], nl[i]) - rpo * pw[i] / nw[i]) / 3;
+                    QVERIFY2(std::abs(t.loss.item<double>() - expected) < 1e-12, dpoVariantName(v));
+                    const double rewardChosen0 = v == DpoVariant::Simpo ? 0.3 * pw[0] / nw[0]
+                        : v == DpoVariant::Ipo                          ? 0.3 * (pw[0] - rw[0]) / nw[0]
+                                                                        : 0.3 * (pw[0] - rw[0]);
+                    QVERIFY(std::abs(t.rewardsChosen[0].item<double>() - rewardChosen0) < 1e-12);
+                    DpoMetrics m;
+                    m.add(t, in);
+                    QCOMPARE(m.pairs, int64_t(3));
+                    QVERIFY(std::abs(m.loss() - expected) < 1e-12);
+                    QVERIFY(std::abs(m.logpChosen() - (pw[0] + pw[1] + pw[2]) / 3) < 1e-12);
+                }
         QCOMPARE(parseDpoVariant("dpo"), DpoVariant::Sigmoid);
         QVERIFY_THROWS_EXCEPTION(Error, parseDpoVariant("kto"));
         DpoOptions bad;
@@ -195,6 +198,11 @@ private slots:
         bad.labelSmoothing = 0.5;
         QVERIFY_THROWS_EXCEPTION(Error, validateDpoOptions(bad));
         bad.labelSmoothing = std::nan("");
+        QVERIFY_THROWS_EXCEPTION(Error, validateDpoOptions(bad));
+        bad.labelSmoothing = 0;
+        bad.rpoAlpha = -0.5;
+        QVERIFY_THROWS_EXCEPTION(Error, validateDpoOptions(bad));
+        bad.rpoAlpha = std::numeric_limits<double>::infinity();
         QVERIFY_THROWS_EXCEPTION(Error, validateDpoOptions(bad));
     }
 

@@ -289,19 +289,24 @@ private slots:
     {
         QTest::addColumn<int>("loss");
         QTest::addColumn<double>("smoothing");
-        QTest::newRow("sigmoid") << int(DpoLossType::Sigmoid) << 0.0;
-        QTest::newRow("sigmoid, label smoothing") << int(DpoLossType::Sigmoid) << 0.2;
-        QTest::newRow("ipo") << int(DpoLossType::Ipo) << 0.0;
-        QTest::newRow("simpo") << int(DpoLossType::Simpo) << 0.1;
+        QTest::addColumn<double>("rpo");
+        QTest::newRow("sigmoid") << int(DpoLossType::Sigmoid) << 0.0 << 0.0;
+        QTest::newRow("sigmoid, label smoothing") << int(DpoLossType::Sigmoid) << 0.2 << 0.0;
+        QTest::newRow("sigmoid, rpo") << int(DpoLossType::Sigmoid) << 0.0 << 0.8;
+        QTest::newRow("ipo") << int(DpoLossType::Ipo) << 0.0 << 0.0;
+        QTest::newRow("ipo, rpo") << int(DpoLossType::Ipo) << 0.0 << 1.5;
+        QTest::newRow("simpo") << int(DpoLossType::Simpo) << 0.1 << 0.0;
     }
     void stepGradientsMatchFloat64HandComputation()
     {
         QFETCH(int, loss);
         QFETCH(double, smoothing);
+        QFETCH(double, rpo);
         QTemporaryDir tmp;
         auto cfg = dpoConfig(tmp.path());
         cfg.dpo.lossType = DpoLossType(loss);
         cfg.dpo.labelSmoothing = smoothing;
+        cfg.dpo.rpoAlpha = rpo;
         cfg.dpo.simpoGamma = 0.3;
         cfg.dpo.cacheReference = false;
         auto model = tinyModel();
@@ -338,7 +343,8 @@ private slots:
         for (size_t i = 0; i < data.size(); ++i) {
             const auto pw = responseLogProb(*model, data[i].prompt, data[i].chosen);
             const auto pl = responseLogProb(*model, data[i].prompt, data[i].rejected);
-            total = total + handLoss(cfg.dpo, pw, pl, refW[i], refL[i], double(data[i].chosen.size()), double(data[i].rejected.size()));
+            const double nw = double(data[i].chosen.size());
+            total = total + handLoss(cfg.dpo, pw, pl, refW[i], refL[i], nw, double(data[i].rejected.size())) - rpo * pw / nw;
         }
         total = total / double(data.size());
         QVERIFY2(std::abs(total.item<double>() - out.loss) < 1e-12, (std::to_string(total.item<double>()) + " vs " + std::to_string(out.loss)).c_str());

@@ -48,6 +48,7 @@ private slots:
         c.dpo.lossType = engine::DpoLossType::Simpo;
         c.dpo.labelSmoothing = 0.1;
         c.dpo.simpoGamma = 1.5;
+        c.dpo.rpoAlpha = 0.5;
         c.dpo.reference = engine::DpoReference::Stack;
         c.dpo.cacheReference = false;
         form.setConfig(c);
@@ -57,6 +58,7 @@ private slots:
         QCOMPARE(back.dpo.lossType, engine::DpoLossType::Simpo);
         QCOMPARE(back.dpo.labelSmoothing, 0.1);
         QCOMPARE(back.dpo.simpoGamma, 1.5);
+        QCOMPARE(back.dpo.rpoAlpha, 0.5);
         QCOMPARE(back.dpo.reference, engine::DpoReference::Stack);
         QCOMPARE(back.dpo.cacheReference, false);
     }
@@ -66,8 +68,10 @@ private slots:
         ui::ObjectiveSection* s = form.objectiveSection();
         QVERIFY(!s->beta()->isEnabled());
         QVERIFY(!s->cacheReference()->isEnabled());
+        QVERIFY(!form.findChild<QDoubleSpinBox*>("dpo.rpo_alpha")->isEnabled());
         s->objective()->setCurrentIndex(int(engine::TrainObjective::Dpo));
         QVERIFY(s->beta()->isEnabled());
+        QVERIFY(form.findChild<QDoubleSpinBox*>("dpo.rpo_alpha")->isEnabled());
         QVERIFY(s->reference()->isEnabled());
         QVERIFY(!form.findChild<QDoubleSpinBox*>("dpo.simpo_gamma")->isEnabled());
         s->lossType()->setCurrentIndex(int(engine::DpoLossType::Simpo));

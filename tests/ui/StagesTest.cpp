@@ -10,6 +10,7 @@
 #include "storage/Store.h"
 
 #include <QComboBox>
+#include <QFile>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -100,6 +101,51 @@ private slots:
         for (const QString& m : problems)
             named = named || (m.contains("from 'b@v3'") && m.contains("the store holds no such version"));
         QVERIFY2(named, qPrintable(problems.join('\n')));
+    }
+
+    // File > Open config…: a pipeline file fills the sections and the Stages editor; a training config
+    // clears the stages; a broken file leaves the form as it was and names the problem.
+    void formOpensConfigFiles()
+    {
+        const QByteArray resources = qgetenv("RSLORA_RESOURCES");
+        QVERIFY(!resources.isEmpty());
+        ui::RunForm form;
+        form.setRemembersState(false);
+        QString error;
+        const QString demo = QString::fromUtf8(resources) + "/pipelines/demo-sft-dpo.yaml";
+        QVERIFY2(form.openConfigFile(demo, &error), qPrintable(error));
+        QVERIFY(form.isPipeline());
+        QCOMPARE(form.stagesEditor()->pipelineName(), QString("demo-sft-dpo"));
+        auto stages = form.stagesEditor()->stages();
+        QCOMPARE(stages.size(), size_t(2));
+        QCOMPARE(stages[1].objective, std::string("dpo"));
+        QVERIFY(QString::fromStdString(stages[1].data["train"].get<std::string>()).endsWith("demo/data/prefs_train.jsonl"));
+        QCOMPARE(stages[1].overrides["dpo"]["rpo_alpha"].get<double>(), 1.0);
+        QVERIFY(QString::fromStdString(form.config().modelPath).endsWith("demo/model"));
+        QCOMPARE(form.config().adapter.rank, 8);
+        // The pipeline as the form would start it is the file's pipeline.
+        const auto p = form.pipelineConfig();
+        QCOMPARE(p.stages.size(), size_t(2));
+        QVERIFY(p.problems().empty());
+
+        QTemporaryDir tmp;
+        const QString broken = tmp.filePath("broken.yaml");
+        {
+            QFile f(broken);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("training:\n  max_steps: [1, 2\n");
+        }
+        QVERIFY(!form.openConfigFile(broken, &error));
+        QVERIFY2(error.contains("broken.yaml"), qPrintable(error));
+        QCOMPARE(form.stagesEditor()->stages().size(), size_t(2)); // unchanged
+
+        const QString single = tmp.filePath("single.json");
+        engine::TrainConfig c = form.config();
+        c.adapter.rank = 16;
+        c.save(single.toStdString());
+        QVERIFY2(form.openConfigFile(single, &error), qPrintable(error));
+        QVERIFY(!form.isPipeline());
+        QCOMPARE(form.config().adapter.rank, 16);
     }
 
     void stageBoundariesOnCurves()
