@@ -271,6 +271,10 @@ private slots:
         QTest::newRow("duplicate key") << "training:\n  seed: 1\n  seed: 2\n" << "e.yaml:3:3: duplicate key 'seed'";
         QTest::newRow("undefined alias") << "a: *nowhere\n" << "e.yaml:1:";
         QTest::newRow("two documents") << "a: 1\n---\nb: 2\n" << "e.yaml:3:1: a config holds one YAML document";
+        // yaml-cpp reads a stray ',' where a value starts as an empty document without consuming it;
+        // reading every document never ended.
+        QTest::newRow("stray comma") << ",\n  \"r\": 8\n" << "e.yaml:1:1: unexpected ',' where a value should start";
+        QTest::newRow("stray comma after document start") << "---\n,\n" << "e.yaml:2:1: unexpected ','";
     }
     void yamlErrorPositions()
     {
@@ -282,6 +286,28 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(std::string(e.what()).find(expected.toStdString()) == 0, e.what());
             QVERIFY2(std::regex_search(std::string(e.what()), std::regex("^e\\.yaml:[0-9]+:[0-9]+: ")), e.what());
+        }
+    }
+
+    // Nine levels of ten aliases each would expand to 10^9 values: refused at the limit, with where.
+    void yamlAliasExpansionIsBounded()
+    {
+        std::string text;
+        text += "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+        for (int level = 1; level < 9; ++level) {
+            const std::string prev = "*a" + std::to_string(level - 1);
+            text += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + prev;
+            for (int i = 1; i < 10; ++i)
+                text += ", " + prev;
+            text += "]\n";
+        }
+        try {
+            readYaml(text, "e.yaml");
+            QFAIL("the YAML was accepted");
+        } catch (const rslora::Error& e) {
+            const std::string what = e.what();
+            QVERIFY2(std::regex_search(what, std::regex("^e\\.yaml:[0-9]+:[0-9]+: the config expands to more than 1000000 values")),
+                     e.what());
         }
     }
 
