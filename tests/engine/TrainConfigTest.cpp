@@ -9,6 +9,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -205,7 +206,7 @@ private slots:
                                "  target_modules: [q_proj, v_proj]\n  rank_pattern: {q_proj: 4}\n  scaling: alpha/sqrt(r)\n"
                                "training:\n  learning_rate: 3.0e-4\n  lr_schedule: linear\noutput:\n  dir: out\n";
         const TrainConfig c = TrainConfig::load(path);
-        QCOMPARE(c.modelPath, std::string("my-model"));
+        QCOMPARE(c.modelPath, dir.filePath("my-model").toStdString()); // taken from the file's folder
         QCOMPARE(c.adapter.rank, 16);
         QCOMPARE(c.adapter.targetModules.size(), size_t(2));
         QCOMPARE(c.adapter.rankPattern.front().second, 4);
@@ -309,6 +310,25 @@ private slots:
             QVERIFY2(std::regex_search(what, std::regex("^e\\.yaml:[0-9]+:[0-9]+: the config expands to more than 1000000 values")),
                      e.what());
         }
+    }
+
+    // Relative paths in a config file are taken from its folder; absolute ones stay as written.
+    void relativePathsResolveAgainstTheConfigFolder()
+    {
+        QTemporaryDir dir;
+        const std::filesystem::path folder = std::filesystem::path(dir.path().toStdString()) / "configs";
+        std::filesystem::create_directories(folder);
+        std::ofstream(folder / "run.yaml") << "model:\n  path: ../model\ndata:\n  train: data/train.jsonl\n"
+                                              "  validation: /abs/val.jsonl\noutput:\n  dir: out\n"
+                                              "adapter:\n  stack_on: [stage1, /abs/stage2]\n";
+        const TrainConfig c = TrainConfig::load((folder / "run.yaml").string());
+        QCOMPARE(c.modelPath, (std::filesystem::path(dir.path().toStdString()) / "model").string());
+        QCOMPARE(c.trainData, (folder / "data" / "train.jsonl").string());
+        QCOMPARE(c.validationData, std::string("/abs/val.jsonl"));
+        QCOMPARE(c.outputDir, (folder / "out").string());
+        QCOMPARE(c.adapter.stackOn, (std::vector<std::string>{(folder / "stage1").string(), "/abs/stage2"}));
+        // From JSON text (the store, the workbench) nothing is resolved: there is no file.
+        QCOMPARE(TrainConfig::fromJson(json{{"model", {{"path", "m"}}}}).modelPath, std::string("m"));
     }
 
     // Messages about a config key read from YAML name its line and column.
