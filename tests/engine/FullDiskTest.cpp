@@ -1,5 +1,5 @@
-// A full disk as the writers meet it: `rslora train` (its checkpoint) and `rslora merge` (the merged
-// model) run under a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored, so writes fail with EFBIG as on
+// A full disk as the writers meet it: `rslora train` (its checkpoint, and the store recording it) and
+// `rslora merge` (the merged model) run under a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored, so writes fail with EFBIG as on
 // a full disk). Each fails with a message naming the file it was writing, and nothing half-written is
 // visible under a final name; files written before stay as they were.
 #include <QCryptographicHash>
@@ -16,7 +16,7 @@ namespace {
 
 struct Outcome {
     int code = -1;
-    QString err;
+    QString out, err;
 };
 
 // Runs the rslora executable; with `limitBytes` > 0 no file it writes may grow past that size.
@@ -32,7 +32,8 @@ Outcome runCli(const QStringList& args, rlim_t limitBytes)
     });
     p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
     p.waitForFinished(300000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardError())};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
 }
 
 QByteArray fileHash(const QString& path)
@@ -95,6 +96,27 @@ private slots:
         QVERIFY(!QFileInfo::exists(out));
         // The staging folder is gone too.
         QCOMPARE(QDir(m_dir.path()).entryList({".merged*"}, QDir::AllEntries | QDir::Hidden), QStringList());
+    }
+
+    // A recorded run under a limit no larger than the store file: the store keeps the earlier run,
+    // marks the new one failed and passes its integrity check.
+    void storeOfARecordedRun()
+    {
+        const QString db = m_dir.filePath("store.sqlite");
+        Outcome o = runCli({"train", m_config, "--quiet", "--db", db, "--set", "training.max_steps=2", "--set",
+                            "output.dir=" + m_dir.filePath("recorded")},
+                           0);
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        o = runCli({"train", m_config, "--quiet", "--db", db, "--set", "training.max_steps=2", "--set",
+                    "output.dir=" + m_dir.filePath("recorded-limited")},
+                   static_cast<rlim_t>(QFileInfo(db).size()));
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("cannot write ") && o.err.contains("File too large"), qPrintable(o.err));
+        o = runCli({"runs", "list", "--db", db, "--json"}, 0);
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QVERIFY2(o.out.contains("\"status\": \"finished\"") && o.out.contains("\"status\": \"failed\""), qPrintable(o.out));
+        o = runCli({"doctor", "--db", db}, 0);
+        QVERIFY2(o.out.contains("store integrity  ok"), qPrintable(o.out + o.err));
     }
 
     void earlierFilesStayIntact()
