@@ -3,12 +3,14 @@
 
 #include "common/Error.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <limits>
 #include <regex>
 #include <set>
+#include <sstream>
 
 namespace rslora::engine {
 
@@ -71,6 +73,39 @@ json plainScalar(const std::string& v)
     return v;
 }
 
+// How many JSON values one config may expand to. Aliases share nodes in yaml-cpp, so a few lines of
+// nested aliases ("a: [*b, *b, ...]", each level referring to the one before) expand exponentially;
+// real configs hold a few hundred values.
+constexpr std::size_t kMaxValues = 1000000;
+
+// A first pass over the event stream that only finds where each document's root starts. yaml-cpp 0.7
+// answers some stray tokens where a value should start (a ',' at the top level, for one) with an
+// empty document that consumes nothing, again and again, so YAML::LoadAll never returns; a document
+// that starts where the previous one did is that case, and it is reported instead of looped on.
+class DocumentStarts : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> roots; // the first event of every document so far
+
+    void OnDocumentStart(const YAML::Mark&) override { m_inDocument = false; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { root(m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { root(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { root(m); }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override { root(m); }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override { root(m); }
+    void OnMapEnd() override {}
+
+private:
+    void root(const YAML::Mark& m)
+    {
+        if (!m_inDocument)
+            roots.push_back(m);
+        m_inDocument = true;
+    }
+    bool m_inDocument = false;
+};
+
 class Converter {
 public:
     Converter(const std::string& file, std::map<std::string, YamlPosition>& positions) : m_file(file), m_positions(positions) {}
@@ -79,6 +114,9 @@ public:
     {
         if (depth > 200)
             fail(node.Mark(), "nesting deeper than 200 levels (a recursive alias?)");
+        if (++m_values > kMaxValues)
+            fail(node.Mark(), "the config expands to more than " + std::to_string(kMaxValues)
+                                  + " values (aliases referring to aliases?); a config needs far fewer");
         switch (node.Type()) {
         case YAML::NodeType::Undefined:
         case YAML::NodeType::Null:
@@ -154,7 +192,36 @@ private:
 
     const std::string& m_file;
     std::map<std::string, YamlPosition>& m_positions;
+    std::size_t m_values = 0;
 };
+
+// The character at a mark, for messages ("','", "end of file", "byte 0x8f").
+std::string charAt(const std::string& text, const YAML::Mark& m)
+{
+    if (m.pos < 0 || static_cast<std::size_t>(m.pos) >= text.size())
+        return "the end of the file";
+    const unsigned char c = static_cast<unsigned char>(text[static_cast<std::size_t>(m.pos)]);
+    if (c < 0x20 || c >= 0x7f) {
+        static const char* hex = "0123456789abcdef";
+        return std::string("byte 0x") + hex[c >> 4] + hex[c & 15];
+    }
+    return "'" + std::string(1, static_cast<char>(c)) + "'";
+}
+
+// Where the roots of the first two documents start (at most two: the second one is already an
+// error). Throws "file:line:column: what" where yaml-cpp stops making progress (see DocumentStarts).
+std::vector<YAML::Mark> firstDocumentRoots(const std::string& text, const std::string& fileName)
+{
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    while (starts.roots.size() < 2 && parser.HandleNextDocument(starts)) {
+        const auto& r = starts.roots;
+        if (r.size() == 2 && r[0].pos == r[1].pos)
+            throw Error(at(fileName, r[1]) + ": unexpected " + charAt(text, r[1]) + " where a value should start");
+    }
+    return starts.roots;
+}
 
 } // namespace
 
@@ -176,22 +243,24 @@ YamlDocument readYaml(const std::string& text, const std::string& fileName)
 {
     YamlDocument doc;
     doc.fileName = fileName;
-    std::vector<YAML::Node> docs;
+    YAML::Node root;
     try {
-        docs = YAML::LoadAll(text);
+        const auto roots = firstDocumentRoots(text, fileName);
+        if (roots.size() > 1)
+            throw Error(at(fileName, roots[1]) + ": a config holds one YAML document, this is a second one (remove the second '---')");
+        // YAML::Load reads the first document only, so it cannot run into the endless empty documents.
+        if (!roots.empty())
+            root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         throw Error(at(fileName, e.mark) + ": " + e.msg);
     }
-    if (docs.size() > 1)
-        throw Error(at(fileName, docs[1].Mark()) + ": a config holds one YAML document, found " + std::to_string(docs.size())
-                    + " (remove the second '---')");
-    if (docs.empty() || docs[0].IsNull()) {
+    if (!root.IsDefined() || root.IsNull()) {
         doc.value = json::object();
         return doc;
     }
     Converter c(fileName, doc.positions);
     try {
-        doc.value = c.convert(docs[0], "");
+        doc.value = c.convert(root, "");
     } catch (const YAML::Exception& e) {
         throw Error(at(fileName, e.mark) + ": " + e.msg);
     }

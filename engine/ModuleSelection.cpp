@@ -130,4 +130,16 @@ std::string closestName(const std::string& word, const std::vector<std::string>&
     return best;
 }
 
+std::string unknownKeyMessage(const std::string& key, const std::vector<std::string>& known)
+{
+    std::string msg = "unknown key '" + key + "'";
+    const std::string guess = closestName(key, known);
+    if (!guess.empty())
+        msg += " (did you mean '" + guess + "'?)";
+    std::string list;
+    for (const auto& k : known)
+        list += (list.empty() ? "" : ", ") + k;
+    return msg + "; the keys are " + list;
+}
+
 } // namespace rslora::engine

@@ -31,5 +31,7 @@ std::vector<ModulePlan> planModules(const AdapterConfig& config, const std::vect
 size_t editDistance(const std::string& a, const std::string& b);
 // The closest candidate within a small distance, or empty.
 std::string closestName(const std::string& word, const std::vector<std::string>& candidates);
+// "unknown key 'K' (did you mean 'X'?); the keys are A, B, C", for config readers.
+std::string unknownKeyMessage(const std::string& key, const std::vector<std::string>& known);
 
 } // namespace rslora::engine

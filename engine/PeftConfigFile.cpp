@@ -73,6 +73,8 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
     const ConfigFields field(pc, source);
     if (!field("peft_type").is_null() && field.string("peft_type", field("peft_type")) != "LORA")
         throw Error(source + ": peft_type '" + field("peft_type").get<std::string>() + "' is not supported (expected 'LORA')");
+    if (!field("use_dora").is_null() && !field("use_dora").is_boolean())
+        field.fail("use_dora", "must be true or false", field("use_dora"));
     if (field("use_dora").is_boolean() && field("use_dora").get<bool>())
         throw Error(source + ": DoRA adapters (use_dora: true) are not supported");
     if (field("r").is_null() || field("lora_alpha").is_null())

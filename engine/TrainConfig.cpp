@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/JsonErrorText.h"
+#include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
 
@@ -420,6 +421,8 @@ TrainConfig TrainConfig::load(const std::string& path)
             throw Error(path + ": not valid JSON (" + jsonErrorText(e) + ")");
         }
     }
+    // Relative paths in the file are taken from its folder, wherever `rslora train` runs.
+    resolveConfigPaths(j, configFolder(path));
     try {
         const KeyLocatorScope scope(locate);
         return fromJson(j);

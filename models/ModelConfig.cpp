@@ -110,6 +110,12 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
     c.numKvHeads = readInt(j, "num_key_value_heads", c.numHeads, source);
     if (c.numHeads <= 0)
         throw Error(source + ": expected num_attention_heads > 0, found " + std::to_string(c.numHeads));
+    // Without head_dim each head gets hidden_size / num_attention_heads dimensions, so the two must
+    // divide; otherwise the weights would not match the shapes and the user would meet a tensor
+    // error instead of the contradiction in the file.
+    if (!present(j, "head_dim") && c.hiddenSize > 0 && c.hiddenSize % c.numHeads != 0)
+        throw Error(source + ": hidden_size (" + std::to_string(c.hiddenSize) + ") is not a multiple of num_attention_heads (" +
+                    std::to_string(c.numHeads) + "), and there is no head_dim to say how wide a head is");
     c.headDim = readInt(j, "head_dim", c.hiddenSize / c.numHeads, source);
     c.maxPositionEmbeddings = readInt(j, "max_position_embeddings", 2048, source);
     c.rmsNormEps = readNumber(j, "rms_norm_eps", 1e-6, source);

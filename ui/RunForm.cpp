@@ -11,6 +11,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Paths.h"
+#include "engine/ConfigPaths.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -416,7 +417,11 @@ bool RunForm::savePreset(const QString& name, QString* error) {
     }
     try {
         QDir().mkpath(m_presetFolder);
-        writeFileAtomic(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString(), config().toJson().dump(2) + "\n");
+        // A preset is a config file: relative paths in it would be read from the preset folder, while
+        // the form means the workbench's folder, so they are written resolved.
+        nlohmann::json j = config().toJson();
+        engine::resolveConfigPaths(j, QDir::currentPath().toStdString());
+        writeFileAtomic(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString(), j.dump(2) + "\n");
     } catch (const std::exception& e) {
         if (error)
             *error = QString::fromStdString(e.what());

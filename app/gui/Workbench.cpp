@@ -30,6 +30,7 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
+#include "engine/ConfigPaths.h"
 #include "engine/demo/DemoRun.h"
 #include "storage/Naming.h"
 #include "storage/ProcessProbe.h"
@@ -478,8 +479,12 @@ bool Workbench::confirmClose() {
     if (choice == 1) {
         // The checkpoint just written is continued by the CLI in its own session, recorded in the
         // same store; the workbench shows it as running when reopened.
-        const QString configPath = QDir(QString::fromStdString(engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).outputDir)).filePath("headless-config.json");
-        engine::TrainConfig::fromJson(nlohmann::json::parse(configJson)).save(configPath.toStdString());
+        // The CLI reads relative paths from the config file's folder; the run's meant the workbench's.
+        nlohmann::json stored = nlohmann::json::parse(configJson);
+        engine::resolveConfigPaths(stored, QDir::currentPath().toStdString());
+        const engine::TrainConfig handed = engine::TrainConfig::fromJson(stored);
+        const QString configPath = QDir(QString::fromStdString(handed.outputDir)).filePath("headless-config.json");
+        handed.save(configPath.toStdString());
         const QString exe = cliExecutable();
         const bool started = !exe.isEmpty() &&
                              QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet", "--run-id",

@@ -3,7 +3,6 @@
 
 #include "app/serve/ApiError.h"
 #include "common/Error.h"
-#include "engine/generation/GenerationSession.h"
 
 #include <algorithm>
 #include <limits>
@@ -51,11 +50,13 @@ int64_t integer(const json& o, const char* name, int64_t fallback, int64_t lo, i
         return fallback;
     if (!v->is_number_integer())
         throw badField(name, "expected an integer, found " + (v->is_number() ? v->dump() : typeName(*v)));
+    const std::string range = "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + v->dump();
+    // Unsigned values are compared before the conversion, which would wrap those over INT64_MAX.
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi))
-        throw badField(name, "expected at most " + std::to_string(hi) + ", found " + v->dump());
+        throw badField(name, range);
     const int64_t i = v->get<int64_t>();
     if (i < lo || i > hi)
-        throw badField(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + v->dump());
+        throw badField(name, range);
     return i;
 }
 
@@ -80,7 +81,7 @@ std::vector<int64_t> tokenIds(const json& v, const std::string& where, int64_t v
     return ids;
 }
 
-std::vector<std::vector<int64_t>> completionPrompts(const json& body, const engine::GenerationSession& session)
+std::vector<std::vector<int64_t>> completionPrompts(const json& body, const PromptEncoder& session)
 {
     const json* p = field(body, "prompt");
     if (!p)
@@ -113,7 +114,7 @@ std::vector<std::vector<int64_t>> completionPrompts(const json& body, const engi
     return prompts;
 }
 
-std::vector<int64_t> chatPrompt(const json& body, const engine::GenerationSession& session)
+std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
 {
     const json* m = field(body, "messages");
     if (!m)
@@ -135,10 +136,18 @@ std::vector<int64_t> chatPrompt(const json& body, const engine::GenerationSessio
             text = content->get<std::string>();
         else if (content && content->is_array()) {
             // Content parts: only text parts can be read by a text model.
-            for (const auto& part : *content) {
-                if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
-                    throw badField(where + ".content", "only {\"type\": \"text\", \"text\": ...} parts are supported");
-                text += part["text"].get<std::string>();
+            for (size_t k = 0; k < content->size(); ++k) {
+                const json& part = (*content)[k];
+                const std::string at = where + ".content[" + std::to_string(k) + "]";
+                if (!part.is_object())
+                    throw badField(at, "expected a {\"type\": \"text\", \"text\": ...} object, found " + typeName(part));
+                const json* type = field(part, "type");
+                if (!type || !type->is_string() || type->get<std::string>() != "text")
+                    throw badField(at + ".type", "only \"text\" parts are supported, found " + (type ? type->dump() : std::string("none")));
+                const json* partText = field(part, "text");
+                if (!partText || !partText->is_string())
+                    throw badField(at + ".text", "expected a string, found " + (partText ? typeName(*partText) : std::string("none")));
+                text += partText->get<std::string>();
             }
         } else if (content)
             throw badField(where + ".content", "expected a string or an array of text parts, found " + typeName(*content));
@@ -160,6 +169,9 @@ nlohmann::json parseJsonObject(const std::string& body)
         j = json::parse(body);
     } catch (const json::parse_error& e) {
         throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
+    } catch (const json::exception& e) {
+        // A number beyond double's range (1e400) is refused by the JSON reader as out_of_range.
+        throw ApiError(400, std::string("the request body holds a value JSON numbers cannot represent: ") + e.what());
     }
     if (!j.is_object())
         throw ApiError(400, "the request body must be a JSON object, found " + typeName(j));
@@ -178,7 +190,7 @@ std::string requiredString(const nlohmann::json& o, const char* name)
     return v->get<std::string>();
 }
 
-GenerationCall parseGenerationCall(const std::string& text, bool chat, const engine::GenerationSession& session,
+GenerationCall parseGenerationCall(const std::string& text, bool chat, const PromptEncoder& session,
                                    const RequestLimits& limits)
 {
     const json body = parseJsonObject(text);
@@ -241,7 +253,8 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const eng
             throw badField(chat ? "messages" : "prompt", "the prompt has no tokens");
         if (static_cast<int64_t>(p.size()) > limits.maxPromptTokens)
             throw ApiError(400,
-                           "the prompt has " + std::to_string(p.size()) + " tokens, more than the server's limit of " +
+                           std::string("'") + (chat ? "messages" : "prompt") + "': the prompt has " + std::to_string(p.size()) +
+                               " tokens, more than the server's limit of " +
                                std::to_string(limits.maxPromptTokens) + " (--max-prompt-tokens)",
                            errtype::kInvalidRequest, chat ? "messages" : "prompt", "context_length_exceeded");
     }

@@ -3,6 +3,7 @@
 // naming the field.
 #pragma once
 
+#include "app/serve/PromptEncoder.h"
 #include "engine/generation/GenerationTypes.h"
 
 #include <nlohmann/json.hpp>
@@ -10,10 +11,6 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-
-namespace rslora::engine {
-class GenerationSession;
-}
 
 namespace rslora::serve {
 
@@ -31,9 +28,10 @@ struct GenerationCall {
     bool includeUsage = false;  // stream_options.include_usage
 };
 
-// Parses `body` (throws ApiError 400 for malformed JSON, missing or wrong-typed fields, values out
-// of range, prompts over the limit). The model field is read, not resolved.
-GenerationCall parseGenerationCall(const std::string& body, bool chat, const engine::GenerationSession& session,
+// Parses `body` (throws ApiError 400 naming the field for malformed JSON, missing or wrong-typed
+// fields, values out of range, prompts the tokenizer or chat template refuse, prompts over the
+// limit). The model field is read, not resolved.
+GenerationCall parseGenerationCall(const std::string& body, bool chat, const PromptEncoder& encoder,
                                    const RequestLimits& limits);
 
 // Parses a JSON object body (ApiError 400 otherwise).

@@ -95,6 +95,18 @@ struct StreamState {
 
 std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
+// Requests are read with the resident session's vocabulary, tokenizer and chat template.
+class SessionPrompts : public PromptEncoder {
+public:
+    explicit SessionPrompts(const engine::GenerationSession& session) : m_session(session) {}
+    int64_t vocabSize() const override { return m_session.vocabSize(); }
+    std::vector<int64_t> encode(const std::string& text) const override { return m_session.encode(text); }
+    std::vector<int64_t> encodeChat(const nlohmann::ordered_json& messages) const override { return m_session.encodeChat(messages); }
+
+private:
+    const engine::GenerationSession& m_session;
+};
+
 } // namespace
 
 OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions options, AdapterResolver resolver)
@@ -313,7 +325,7 @@ void OpenAiServer::handleUnload(const httplib::Request& req, httplib::Response& 
 
 void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Response& res, bool chat)
 {
-    GenerationCall call = parseGenerationCall(req.body, chat, m_session, m_options.limits);
+    GenerationCall call = parseGenerationCall(req.body, chat, SessionPrompts(m_session), m_options.limits);
     const engine::AdapterMix mix = resolveModel(call.model);
     auto guard = std::make_unique<ActiveGuard>(m_active, m_options.maxConcurrent);
     const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(m_nextId++);

@@ -49,15 +49,8 @@ TrainConfig loadDemoConfigFile(const fs::path& resourcesDir, const std::string& 
     if (!fs::exists(file))
         throw Error("the demo config '" + file.string() + "' is missing; regenerate the demo with `rslora make-demo --out " +
                     (resourcesDir / "demo").string() + "`");
-    TrainConfig c = TrainConfig::load(file.string());
-    auto resolve = [&](std::string& p) {
-        if (!p.empty() && fs::path(p).is_relative())
-            p = (resourcesDir / p).lexically_normal().string();
-    };
-    resolve(c.modelPath);
-    resolve(c.trainData);
-    resolve(c.validationData);
-    return c;
+    // Its relative paths are taken from its own folder, as for every config file.
+    return TrainConfig::load(file.string());
 }
 
 std::vector<ExactMatchItem> templatedExactMatchItems(const TrainConfig& config, const std::string& jsonlPath)

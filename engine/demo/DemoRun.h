@@ -15,7 +15,7 @@
 
 namespace rslora::engine {
 
-// <resources>/demo/demo-config.json with its relative paths resolved against `resourcesDir`.
+// <resources>/demo/demo-config.json, its relative paths resolved against its folder.
 TrainConfig loadDemoConfig(const std::filesystem::path& resourcesDir);
 // Another config of <resources>/demo (e.g. "demo-dpo-config.json"), its paths resolved the same way.
 TrainConfig loadDemoConfigFile(const std::filesystem::path& resourcesDir, const std::string& fileName);

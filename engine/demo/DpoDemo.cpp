@@ -56,12 +56,12 @@ DpoDemoMeasure measurePreferenceStage(const TrainConfig& config, const std::vect
     return measure(config, pairs, templatedExactMatchItems(config, config.validationData), adapters);
 }
 
-TrainConfig dpoDemoConfig(const std::string& demoFolder)
+TrainConfig dpoDemoConfig()
 {
     TrainConfig c;
-    c.modelPath = demoFolder + "/model";
-    c.trainData = demoFolder + "/data/prefs_train.jsonl";
-    c.validationData = demoFolder + "/data/prefs_val.jsonl";
+    c.modelPath = "model";
+    c.trainData = "data/prefs_train.jsonl";
+    c.validationData = "data/prefs_val.jsonl";
     c.maxSeqLen = 64;
     c.objective = TrainObjective::Dpo;
     c.dpo.beta = 0.1;

@@ -17,10 +17,10 @@
 
 namespace rslora::engine {
 
-// The DPO stage's config with paths relative to the resources folder's parent of `demoFolder`
-// ("demo/model", ...), as `rslora make-demo` writes it to demo-dpo-config.json.
-TrainConfig dpoDemoConfig(const std::string& demoFolder);
-// <resources>/demo/demo-dpo-config.json resolved against `resourcesDir`, stacked on `sftAdapterDir`.
+// The DPO stage's config with paths relative to the demo folder ("model", "data/prefs_train.jsonl"),
+// as `rslora make-demo` writes it to demo-dpo-config.json beside them.
+TrainConfig dpoDemoConfig();
+// <resources>/demo/demo-dpo-config.json (paths resolved against its folder), stacked on `sftAdapterDir`.
 TrainConfig loadDpoDemoConfig(const std::filesystem::path& resourcesDir, const std::string& sftAdapterDir);
 
 struct DpoDemoMeasure {

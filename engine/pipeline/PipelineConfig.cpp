@@ -4,6 +4,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "engine/ConfigPaths.h"
 #include "engine/ModuleSelection.h"
 #include "engine/TrainingRun.h"
 
@@ -25,41 +26,6 @@ const std::vector<std::string> kPipelineKeys{keys::kName, keys::kOutputDir};
 const std::vector<std::string> kStageKeys{keys::kName,          keys::kObjective, keys::kData,      keys::kOverrides,
                                           keys::kMergeIntoBase, keys::kFrom,      keys::kCurriculum};
 const std::vector<std::string> kObjectives{"sft", "dpo"};
-
-// Config keys that hold paths, resolved against the pipeline file's folder.
-const std::vector<std::pair<std::string, std::string>> kPathKeys{
-    {"model", "path"}, {"data", "train"}, {"data", "validation"}, {"output", "dir"}};
-
-std::string resolvePath(const std::string& path, const std::string& folder)
-{
-    if (path.empty() || folder.empty() || fs::path(path).is_absolute())
-        return path;
-    return (fs::path(folder) / path).lexically_normal().string();
-}
-
-void resolvePaths(json& config, const std::string& folder)
-{
-    for (const auto& [section, key] : kPathKeys) {
-        auto s = config.find(section);
-        if (s == config.end() || !s->is_object())
-            continue;
-        auto k = s->find(key);
-        if (k != s->end() && k->is_string())
-            *k = resolvePath(k->get<std::string>(), folder);
-    }
-}
-
-std::string unknownKeyMessage(const std::string& key, const std::vector<std::string>& known)
-{
-    std::string msg = "unknown key '" + key + "'";
-    const std::string guess = closestName(key, known);
-    if (!guess.empty())
-        msg += " (did you mean '" + guess + "'?)";
-    std::string list;
-    for (const auto& k : known)
-        list += (list.empty() ? "" : ", ") + k;
-    return msg + "; the keys are " + list;
-}
 
 // Deep merge of `over` into `into` (objects merge, everything else replaces).
 void mergeInto(json& into, const json& over)
@@ -174,7 +140,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                     problem("/pipeline/" + it.key(), "pipeline." + it.key() + " must be a string, found " + it->dump());
             }
             c.name = p->value(keys::kName, c.name);
-            c.outputDir = resolvePath(p->value(keys::kOutputDir, std::string()), folder);
+            c.outputDir = resolveConfigPath(p->value(keys::kOutputDir, std::string()), folder);
         }
     }
 
@@ -182,7 +148,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
     if (auto b = j.find(keys::kBase); b == j.end()) {
         problem("", "pipeline: 'base' is missing: give the training config the stages start from");
     } else if (b->is_string()) {
-        const std::string basePath = resolvePath(b->get<std::string>(), folder);
+        const std::string basePath = resolveConfigPath(b->get<std::string>(), folder);
         if (!fs::exists(basePath)) {
             problem("/base", "pipeline: base config '" + basePath + "' does not exist");
         } else {
@@ -195,11 +161,11 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                 } catch (const json::parse_error& e) {
                     throw Error(basePath + ": not valid JSON (" + e.what() + ")");
                 }
-            resolvePaths(c.base, fs::absolute(basePath).parent_path().string());
+            resolveConfigPaths(c.base, configFolder(basePath));
         }
     } else if (b->is_object()) {
         c.base = *b;
-        resolvePaths(c.base, folder);
+        resolveConfigPaths(c.base, folder);
     } else {
         problem("/base", "pipeline: 'base' must be a training config (a mapping) or the path of one, found " + b->dump());
     }
@@ -242,11 +208,11 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
         str(keys::kFrom, spec.from);
         if (auto d = st.find(keys::kData); d != st.end() && !d->is_null()) {
             if (d->is_string())
-                spec.data = {{"train", resolvePath(d->get<std::string>(), folder)}};
+                spec.data = {{"train", resolveConfigPath(d->get<std::string>(), folder)}};
             else if (d->is_object()) {
                 spec.data = *d;
                 json wrapped = {{"data", spec.data}};
-                resolvePaths(wrapped, folder);
+                resolveConfigPaths(wrapped, folder);
                 spec.data = wrapped["data"];
             } else
                 problem(ptr + "/data", label + ": 'data' must be the training file or a mapping (train, validation, ...), found " + d->dump());
@@ -254,7 +220,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
         if (auto o = st.find(keys::kOverrides); o != st.end() && !o->is_null()) {
             if (o->is_object()) {
                 spec.overrides = normalizeOverrides(*o);
-                resolvePaths(spec.overrides, folder);
+                resolveConfigPaths(spec.overrides, folder);
             } else
                 problem(ptr + "/overrides", label + ": 'overrides' must be a mapping of config keys (training: {max_steps: 50}), found " + o->dump());
         }

@@ -3,7 +3,9 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
+#include "engine/ModuleSelection.h"
 
 #include <algorithm>
 
@@ -12,6 +14,9 @@ namespace rslora::engine {
 namespace {
 
 const char* kSeedKey = "training.seed";
+const std::vector<std::string> kSweepKeys{"vary", "list", "seeds", "evaluate"};
+const std::vector<std::string> kEvaluationFiles{"exact_match", "multiple_choice", "preference"};
+const std::vector<std::string> kEvaluationKeys{"exact_match", "multiple_choice", "preference", "max_new_tokens", "limit"};
 
 std::string valueText(const nlohmann::json& v)
 {
@@ -59,10 +64,10 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
         return spec;
     if (!block.is_object())
         throw Error("sweep: expected a mapping with vary, list and seeds, found " + block.dump());
+    // "axes" is the stored form of vary (toJson), read back from the store.
     for (auto it = block.begin(); it != block.end(); ++it)
-        if (it.key() != "vary" && it.key() != "list" && it.key() != "seeds" && it.key() != "evaluate"
-            && it.key() != "axes")
-            throw Error("sweep: unknown key '" + it.key() + "' (expected vary, list, seeds or evaluate)");
+        if (std::find(kSweepKeys.begin(), kSweepKeys.end(), it.key()) == kSweepKeys.end() && it.key() != "axes")
+            throw Error("sweep: " + unknownKeyMessage(it.key(), kSweepKeys));
     if (block.contains("vary"))
         readVaryBlock(block["vary"], spec.axes);
     // The stored form (toJson): axes as [[key, values], ...] in order.
@@ -158,15 +163,14 @@ nlohmann::json SweepSpec::toJson() const
 
 void SweepSpec::setEvaluation(const std::string& key, const nlohmann::json& value)
 {
-    if (key == "exact_match" || key == "multiple_choice" || key == "preference") {
+    if (std::find(kEvaluationFiles.begin(), kEvaluationFiles.end(), key) != kEvaluationFiles.end()) {
         if (!value.is_string() || value.get<std::string>().empty())
             throw Error("sweep.evaluate." + key + ": expected a file path, found " + value.dump());
     } else if (key == "max_new_tokens" || key == "limit") {
         if (!value.is_number_integer() || value.get<int64_t>() < 0)
             throw Error("sweep.evaluate." + key + ": expected a non-negative integer, found " + value.dump());
     } else {
-        throw Error("sweep.evaluate: unknown key '" + key
-                    + "' (expected exact_match, multiple_choice, preference, max_new_tokens or limit)");
+        throw Error("sweep.evaluate: " + unknownKeyMessage(key, kEvaluationKeys));
     }
     evaluate[key] = value;
 }
@@ -282,6 +286,15 @@ std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string&
     if (auto it = j.find("sweep"); it != j.end()) {
         block = *it;
         j.erase(it);
+    }
+    // Relative paths in the file (the config's and the evaluation files) are taken from its folder.
+    const std::string folder = configFolder(path);
+    resolveConfigPaths(j, folder);
+    if (block.is_object() && block.contains("evaluate") && block["evaluate"].is_object()) {
+        nlohmann::json& ev = block["evaluate"];
+        for (const auto& key : kEvaluationFiles)
+            if (ev.contains(key) && ev[key].is_string())
+                ev[key] = resolveConfigPath(ev[key].get<std::string>(), folder);
     }
     return {j, block};
 }

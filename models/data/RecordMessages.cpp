@@ -5,6 +5,26 @@
 
 namespace rslora::models::records {
 
+namespace {
+
+// The roles chat templates know (OpenAI's developer, Llama 3's ipython and the older function role
+// included). Anything else is a typo or a dataset convention the template would not render as
+// meant: an unknown role used to surface only as "no assistant message to train on".
+const char* const kKnownRoles[] = {"system", "developer", "user", "assistant", "tool", "function", "ipython"};
+
+void requireKnownRole(const std::string& role, const std::string& here)
+{
+    std::string list;
+    for (const char* known : kKnownRoles) {
+        if (role == known)
+            return;
+        list += (list.empty() ? "" : ", ") + std::string(known);
+    }
+    throw Error(here + ": unknown role '" + role + "' (expected one of " + list + ")");
+}
+
+} // namespace
+
 const ojson* field(const ojson& o, const char* key) {
     auto it = o.find(key);
     return it == o.end() || it->is_null() ? nullptr : &*it;
@@ -54,12 +74,14 @@ ojson normalizeMessages(const ojson& list, const std::string& where, const char*
                 from = from == "observation" ? "tool" : "assistant";
             if (!m.contains("value") || !m["value"].is_string())
                 throw Error(here + ": ShareGPT message needs a string \"value\"");
+            requireKnownRole(from, here + " (ShareGPT \"from\")");
             out.push_back(message(from, m["value"].get<std::string>()));
             continue;
         }
         if (!m.contains("role") || !m["role"].is_string())
             throw Error(here + ": missing string field \"role\"");
         const std::string role = m["role"];
+        requireKnownRole(role, here);
         const bool hasContent = m.contains("content") && !m["content"].is_null();
         if (hasContent && !m["content"].is_string() && !m["content"].is_array())
             throw Error(here + ": \"content\" must be a string, found " + std::string(m["content"].type_name()));

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace rslora::models {
@@ -144,6 +145,8 @@ Tokenizer Tokenizer::build(const nlohmann::json& j, TokenizerConfig config, cons
     if (!added.is_null()) {
         if (!added.is_array())
             throw Error(where + ": added_tokens: expected an array, found " + std::string(added.type_name()));
+        // Which added token took each id: one id for two contents would encode one and decode the other.
+        std::map<int32_t, std::pair<std::size_t, std::string>> addedIds;
         for (std::size_t i = 0; i < added.size(); ++i) {
             const auto& t = added[i];
             const std::string here = where + ": added_tokens[" + std::to_string(i) + "]";
@@ -172,6 +175,11 @@ Tokenizer Tokenizer::build(const nlohmann::json& j, TokenizerConfig config, cons
                     throw Error(here + ": id " + std::to_string(tok.id) + " of \"" + tok.content +
                                 "\" is already used by the model token \"" + *impl->model->idToToken(tok.id) + "\"");
                 ++impl->addedOutsideModel;
+            }
+            if (auto [it, fresh] = addedIds.emplace(tok.id, std::make_pair(i, tok.content)); !fresh) {
+                if (it->second.second != tok.content)
+                    throw Error(here + ": id " + std::to_string(tok.id) + " of \"" + tok.content + "\" is already used by added_tokens[" +
+                                std::to_string(it->second.first) + "] \"" + it->second.second + "\"");
             }
             impl->idLimit = std::max<int64_t>(impl->idLimit, tok.id + 1);
             impl->added.add(tok);

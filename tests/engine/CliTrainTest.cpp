@@ -23,9 +23,11 @@ struct Outcome {
     QString out, err;
 };
 
-Outcome runCli(const QStringList& args)
+Outcome runCli(const QStringList& args, const QString& workingDirectory = {})
 {
     QProcess p;
+    if (!workingDirectory.isEmpty())
+        p.setWorkingDirectory(workingDirectory);
     p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
     p.waitForFinished(120000);
     return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
@@ -127,6 +129,25 @@ private slots:
                     "--set", "training.max_steps=6"});
         QVERIFY(o.code != 0);
         QVERIFY2(o.err.contains("training.max_steps: 4 -> 6"), qPrintable(o.err));
+    }
+
+    // Relative paths in a config are taken from its folder, not from where rslora runs (before, a
+    // config with relative paths trained only when started from its folder).
+    void relativePathsFromTheConfigFolder()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        fs::create_directories(root / "configs");
+        fs::create_directories(root / "elsewhere");
+        auto j = nlohmann::json::parse(std::ifstream(m_config));
+        j["model"]["path"] = "../model";
+        j["data"]["train"] = "../train.jsonl";
+        j["output"]["dir"] = "out-relative";
+        std::ofstream(root / "configs" / "relative.json") << j.dump(2);
+        const Outcome o = runCli({"train", "../configs/relative.json", "--no-store", "--quiet"},
+                                 QString::fromStdString((root / "elsewhere").string()));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY(fs::exists(root / "configs" / "out-relative" / "adapter" / "adapter_model.safetensors"));
+        QVERIFY(!fs::exists(root / "elsewhere" / "out-relative"));
     }
 
     void typoFailsBeforeWork()

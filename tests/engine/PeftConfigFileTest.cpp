@@ -87,6 +87,8 @@ private slots:
         QTest::newRow("bias") << R"({"r": 8, "lora_alpha": 8, "bias": "all"})" << "bias 'all' is not supported";
         QTest::newRow("peft type") << R"({"peft_type": "IA3", "r": 8, "lora_alpha": 8})" << "peft_type 'IA3' is not supported";
         QTest::newRow("peft type number") << R"({"peft_type": 3, "r": 8, "lora_alpha": 8})" << "\"peft_type\" must be a string, found 3";
+        // A DoRA flag of the wrong type was ignored, and the adapter loaded as plain LoRA.
+        QTest::newRow("dora string") << R"({"r": 8, "lora_alpha": 8, "use_dora": "true"})" << "\"use_dora\" must be true or false, found \"true\"";
         QTest::newRow("dora") << R"({"r": 8, "lora_alpha": 8, "use_dora": true})" << "DoRA adapters";
     }
 

@@ -12,6 +12,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 using namespace rslora::engine;
@@ -153,6 +154,32 @@ private slots:
         QCOMPARE(spec.combinationCount(), 3);
         QCOMPARE(spec.seedCount(), 2);
         QVERIFY(TrainConfig::fromJson(config).unknownKeys.empty());
+    }
+
+    // Paths in a sweep file (the config's and the evaluation files) are taken from its folder.
+    void sweepFilePathsFromItsFolder()
+    {
+        QTemporaryDir dir;
+        const std::string folder = dir.path().toStdString();
+        const std::string path = folder + "/s.yaml";
+        std::ofstream(path) << "model:\n  path: ../m\ndata:\n  train: t.jsonl\nsweep:\n  seeds: 2\n"
+                               "  evaluate:\n    exact_match: em.jsonl\n    limit: 5\n";
+        const auto [config, block] = readSweepConfigFile(path);
+        QCOMPARE(config["model"]["path"].get<std::string>(), std::filesystem::path(folder).parent_path().string() + "/m");
+        QCOMPARE(config["data"]["train"].get<std::string>(), folder + "/t.jsonl");
+        const SweepSpec spec = SweepSpec::fromJson(block);
+        QCOMPARE(spec.evaluate["exact_match"].get<std::string>(), folder + "/em.jsonl");
+        QCOMPARE(spec.evaluate["limit"].get<int>(), 5);
+    }
+
+    // Unknown keys of the sweep block name the closest known key.
+    void unknownSweepKeysSuggest()
+    {
+        QCOMPARE(errorOf([] { SweepSpec::fromJson(json::parse(R"({"seed": 3})")); }),
+                 QString("sweep: unknown key 'seed' (did you mean 'seeds'?); the keys are vary, list, seeds, evaluate"));
+        QCOMPARE(errorOf([] { SweepSpec::fromJson(json::parse(R"({"evaluate": {"exact_mach": "x.jsonl"}})")); }),
+                 QString("sweep.evaluate: unknown key 'exact_mach' (did you mean 'exact_match'?); the keys are exact_match, "
+                         "multiple_choice, preference, max_new_tokens, limit"));
     }
 
     void summaryByHand()

@@ -9,6 +9,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -205,7 +206,7 @@ private slots:
                                "  target_modules: [q_proj, v_proj]\n  rank_pattern: {q_proj: 4}\n  scaling: alpha/sqrt(r)\n"
                                "training:\n  learning_rate: 3.0e-4\n  lr_schedule: linear\noutput:\n  dir: out\n";
         const TrainConfig c = TrainConfig::load(path);
-        QCOMPARE(c.modelPath, std::string("my-model"));
+        QCOMPARE(c.modelPath, dir.filePath("my-model").toStdString()); // taken from the file's folder
         QCOMPARE(c.adapter.rank, 16);
         QCOMPARE(c.adapter.targetModules.size(), size_t(2));
         QCOMPARE(c.adapter.rankPattern.front().second, 4);
@@ -271,6 +272,10 @@ private slots:
         QTest::newRow("duplicate key") << "training:\n  seed: 1\n  seed: 2\n" << "e.yaml:3:3: duplicate key 'seed'";
         QTest::newRow("undefined alias") << "a: *nowhere\n" << "e.yaml:1:";
         QTest::newRow("two documents") << "a: 1\n---\nb: 2\n" << "e.yaml:3:1: a config holds one YAML document";
+        // yaml-cpp reads a stray ',' where a value starts as an empty document without consuming it;
+        // reading every document never ended.
+        QTest::newRow("stray comma") << ",\n  \"r\": 8\n" << "e.yaml:1:1: unexpected ',' where a value should start";
+        QTest::newRow("stray comma after document start") << "---\n,\n" << "e.yaml:2:1: unexpected ','";
     }
     void yamlErrorPositions()
     {
@@ -283,6 +288,47 @@ private slots:
             QVERIFY2(std::string(e.what()).find(expected.toStdString()) == 0, e.what());
             QVERIFY2(std::regex_search(std::string(e.what()), std::regex("^e\\.yaml:[0-9]+:[0-9]+: ")), e.what());
         }
+    }
+
+    // Nine levels of ten aliases each would expand to 10^9 values: refused at the limit, with where.
+    void yamlAliasExpansionIsBounded()
+    {
+        std::string text;
+        text += "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+        for (int level = 1; level < 9; ++level) {
+            const std::string prev = "*a" + std::to_string(level - 1);
+            text += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + prev;
+            for (int i = 1; i < 10; ++i)
+                text += ", " + prev;
+            text += "]\n";
+        }
+        try {
+            readYaml(text, "e.yaml");
+            QFAIL("the YAML was accepted");
+        } catch (const rslora::Error& e) {
+            const std::string what = e.what();
+            QVERIFY2(std::regex_search(what, std::regex("^e\\.yaml:[0-9]+:[0-9]+: the config expands to more than 1000000 values")),
+                     e.what());
+        }
+    }
+
+    // Relative paths in a config file are taken from its folder; absolute ones stay as written.
+    void relativePathsResolveAgainstTheConfigFolder()
+    {
+        QTemporaryDir dir;
+        const std::filesystem::path folder = std::filesystem::path(dir.path().toStdString()) / "configs";
+        std::filesystem::create_directories(folder);
+        std::ofstream(folder / "run.yaml") << "model:\n  path: ../model\ndata:\n  train: data/train.jsonl\n"
+                                              "  validation: /abs/val.jsonl\noutput:\n  dir: out\n"
+                                              "adapter:\n  stack_on: [stage1, /abs/stage2]\n";
+        const TrainConfig c = TrainConfig::load((folder / "run.yaml").string());
+        QCOMPARE(c.modelPath, (std::filesystem::path(dir.path().toStdString()) / "model").string());
+        QCOMPARE(c.trainData, (folder / "data" / "train.jsonl").string());
+        QCOMPARE(c.validationData, std::string("/abs/val.jsonl"));
+        QCOMPARE(c.outputDir, (folder / "out").string());
+        QCOMPARE(c.adapter.stackOn, (std::vector<std::string>{(folder / "stage1").string(), "/abs/stage2"}));
+        // From JSON text (the store, the workbench) nothing is resolved: there is no file.
+        QCOMPARE(TrainConfig::fromJson(json{{"model", {{"path", "m"}}}}).modelPath, std::string("m"));
     }
 
     // Messages about a config key read from YAML name its line and column.

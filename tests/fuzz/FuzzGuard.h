@@ -12,14 +12,20 @@
 
 namespace fuzz {
 
-template <typename Body>
-int guarded(const char* parser, Body&& body)
+// Silences the library log once per process (a fuzzer runs millions of inputs).
+inline void quietLogs()
 {
     static const bool quiet = [] {
         rslora::setLogCallback([](rslora::LogLevel, const std::string&) {});
         return true;
     }();
     (void)quiet;
+}
+
+template <typename Body>
+int guarded(const char* parser, Body&& body)
+{
+    quietLogs();
     try {
         body();
     } catch (const rslora::Error&) {

@@ -5,7 +5,7 @@
 // Every file loads or is refused with rslora::Error; what loads must be consistent.
 #include "FuzzGuard.h"
 #include "models/data/SampleBuilder.h"
-#include "tests/tokenizer/TestTokenizers.h"
+#include "FuzzChatTokenizer.h"
 
 #include <unistd.h>
 
@@ -20,23 +20,12 @@ const char* const kChatMl =
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-rslora::models::Tokenizer makeTokenizer()
-{
-    testtok::ByteLevelSpec spec;
-    spec.words = {"Ġt", "he", "Ġthe", "in", "Ġa"};
-    spec.merges = {{"Ġ", "t"}, {"h", "e"}, {"Ġt", "he"}, {"i", "n"}, {"Ġ", "a"}};
-    spec.addedTokens = {testtok::addedToken("<|im_start|>"), testtok::addedToken("<|im_end|>")};
-    rslora::models::TokenizerConfig config;
-    config.eosToken = "<|im_end|>";
-    return testtok::make(testtok::byteLevelJson(spec), config);
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0)
         return 0;
-    static const rslora::models::Tokenizer tokenizer = makeTokenizer();
+    static const rslora::models::Tokenizer tokenizer = fuzz::chatMlTokenizer();
     static const std::filesystem::path file =
         std::filesystem::temp_directory_path() / ("rslora-fuzz-data-" + std::to_string(::getpid()) + ".jsonl");
     const uint8_t mode = data[0];

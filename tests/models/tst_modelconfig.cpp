@@ -151,6 +151,22 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(json{{"vocab_size", 3}}));
     }
 
+    // Heads that do not divide hidden_size (and no head_dim) name the contradiction; before, the
+    // head width was rounded down and the first tensor shape check failed instead.
+    void headsNotDividingHiddenSize() {
+        auto j = base("LlamaForCausalLM");
+        j["hidden_size"] = 60;  // 8 heads of 7.5
+        try {
+            parse(j);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QCOMPARE(QString(e.what()), QString("config.json: hidden_size (60) is not a multiple of num_attention_heads (8), "
+                                                "and there is no head_dim to say how wide a head is"));
+        }
+        j["head_dim"] = 8;  // explicit head widths need not divide (Gemma, Qwen3)
+        QCOMPARE(parse(j).headDim, int64_t(8));
+    }
+
     void roundTrip() {
         auto j = base("Qwen2ForCausalLM");
         j["num_key_value_heads"] = 2;

@@ -224,6 +224,11 @@ private slots:
         QTest::newRow("alpaca without output") << R"({"instruction": "x", "output": 3})" << "field \"output\" must be a string";
         QTest::newRow("unknown keys") << R"({"question": "x", "answer": "y"})" << "cannot tell the record format from its keys (question, answer)";
         QTest::newRow("no assistant") << R"({"messages": [{"role": "user", "content": "x"}]})" << "no assistant message";
+        // An unknown role was reported as "no assistant message to train on", without naming it.
+        QTest::newRow("unknown role") << R"({"messages": [{"role": "user", "content": "x"}, {"role": "assitant", "content": "y"}]})"
+                                      << "messages[1]: unknown role 'assitant' (expected one of system, developer, user, assistant, tool, function, ipython)";
+        QTest::newRow("unknown ShareGPT from") << R"({"conversations": [{"from": "human", "value": "x"}, {"from": "bot", "value": "y"}]})"
+                                               << "conversations[1] (ShareGPT \"from\"): unknown role 'bot'";
         QTest::newRow("message without role") << R"({"messages": [{"content": "x"}]})" << "messages[0]: missing string field \"role\"";
         QTest::newRow("preference for sft") << R"({"prompt": "x", "chosen": "a", "rejected": "b"})" << "use it for DPO";
     }

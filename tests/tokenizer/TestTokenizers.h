@@ -154,6 +154,9 @@ inline std::vector<BadFile> badTokenizerFiles() {
         {"unknown normalizer", R"({"version": "1.0", "normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})", "unsupported normalizer type \"Precompiled\""},
         {"negative id", R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})", "non-negative integer id"},
         {"added id clash", R"({"version": "1.0", "added_tokens": [{"id": 0, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "already used by the model token"},
+        // Two added tokens on one id were accepted, the later one silently winning for decoding.
+        {"added tokens sharing an id", R"({"version": "1.0", "added_tokens": [{"id": 1, "content": "<x>"}, {"id": 1, "content": "<y>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
+         "added_tokens[1]: id 1 of \"<y>\" is already used by added_tokens[0] \"<x>\""},
     };
 }
 

@@ -1,0 +1,128 @@
+// Reading the bodies of /v1/completions and /v1/chat/completions without a model or a socket: every
+// bad request is a 400 whose message and `param` name the field; a good one gives the settings asked.
+#include "app/serve/ApiError.h"
+#include "app/serve/OpenAiRequest.h"
+#include "common/Error.h"
+
+#include <QtTest>
+
+using namespace rslora;
+using namespace rslora::serve;
+
+namespace {
+
+// One id per byte; chat joins the contents and refuses roles other than system/user/assistant, as
+// model templates do with raise_exception.
+class BytePrompts : public PromptEncoder {
+public:
+    int64_t vocabSize() const override { return 256; }
+    std::vector<int64_t> encode(const std::string& text) const override
+    {
+        return std::vector<int64_t>(text.begin(), text.end());
+    }
+    std::vector<int64_t> encodeChat(const nlohmann::ordered_json& messages) const override
+    {
+        std::string text;
+        for (const auto& m : messages) {
+            const std::string role = m["role"];
+            if (role != "system" && role != "user" && role != "assistant")
+                throw Error("chat template: Unknown role: " + role);
+            text += role + ":" + m["content"].get<std::string>() + "\n";
+        }
+        return encode(text);
+    }
+};
+
+RequestLimits limits()
+{
+    RequestLimits l;
+    l.maxPromptTokens = 32;
+    l.maxTokens = 64;
+    return l;
+}
+
+} // namespace
+
+class OpenAiRequestTest : public QObject {
+    Q_OBJECT
+private slots:
+    void refusals_data()
+    {
+        QTest::addColumn<bool>("chat");
+        QTest::addColumn<QString>("body");
+        QTest::addColumn<QString>("param");   // empty: about the body as a whole
+        QTest::addColumn<QString>("message"); // the message starts with this
+        QTest::newRow("not JSON") << false << "{\"model\": " << "" << "the request body is not valid JSON";
+        // A number beyond double's range escaped as a JSON library error (a 500) before.
+        QTest::newRow("number overflow") << false << R"({"model": "m", "prompt": "hi", "temperature": 1e400})" << ""
+                                         << "the request body holds a value JSON numbers cannot represent";
+        QTest::newRow("an array") << true << "[1]" << "" << "the request body must be a JSON object, found array";
+        QTest::newRow("no model") << false << R"({"prompt": "hi"})" << "model" << "'model': required";
+        QTest::newRow("model a number") << false << R"({"model": 3, "prompt": "hi"})" << "model" << "'model': expected a string, found number";
+        QTest::newRow("temperature over") << false << R"({"model": "m", "prompt": "hi", "temperature": 3})" << "temperature"
+                                          << "'temperature': expected a value in [0.0, 2.0], found 3";
+        QTest::newRow("max_tokens over") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 65})" << "max_tokens"
+                                         << "'max_tokens': expected an integer in [1, 64], found 65";
+        QTest::newRow("five stops") << false << R"({"model": "m", "prompt": "hi", "stop": ["a","b","c","d","e"]})" << "stop"
+                                    << "'stop': expected a string or an array of up to 4 strings, found 5 items";
+        QTest::newRow("max_tokens zero") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 0})" << "max_tokens"
+                                         << "'max_tokens': expected an integer in [1, 64], found 0";
+        QTest::newRow("prompt token id outside") << false << R"({"model": "m", "prompt": [1, 256]})" << "prompt"
+                                                 << "'prompt': expected token ids in [0, 256), found 256";
+        // The prompt limit named no field before.
+        QTest::newRow("prompt over the limit") << false << R"({"model": "m", "prompt": "a prompt longer than thirty-two bytes"})"
+                                               << "prompt" << "'prompt': the prompt has 37 tokens, more than the server's limit of 32";
+        QTest::newRow("chat over the limit") << true << R"({"model": "m", "messages": [{"role": "user", "content": "a prompt longer than thirty-two bytes"}]})"
+                                             << "messages" << "'messages': the prompt has 43 tokens";
+        QTest::newRow("no messages") << true << R"({"model": "m"})" << "messages" << "'messages': required";
+        QTest::newRow("message without role") << true << R"({"model": "m", "messages": [{"content": "hi"}]})" << "messages[0].role"
+                                              << "'messages[0].role': expected a string";
+        QTest::newRow("unknown role") << true << R"({"model": "m", "messages": [{"role": "narrator", "content": "hi"}]})" << "messages"
+                                      << "'messages': chat template: Unknown role: narrator";
+        // A content part whose type was not a string escaped as a JSON library error (a 500) before.
+        QTest::newRow("part type a number") << true << R"({"model": "m", "messages": [{"role": "user", "content": [{"type": 1, "text": "hi"}]}]})"
+                                            << "messages[0].content[0].type" << "'messages[0].content[0].type': only \"text\" parts are supported, found 1";
+        QTest::newRow("part not an object") << true << R"({"model": "m", "messages": [{"role": "user", "content": ["hi"]}]})"
+                                            << "messages[0].content[0]" << "'messages[0].content[0]': expected a {\"type\": \"text\"";
+        QTest::newRow("part text missing") << true << R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]})"
+                                           << "messages[0].content[0].text" << "'messages[0].content[0].text': expected a string, found none";
+    }
+    void refusals()
+    {
+        QFETCH(bool, chat);
+        QFETCH(QString, body);
+        QFETCH(QString, param);
+        QFETCH(QString, message);
+        try {
+            parseGenerationCall(body.toStdString(), chat, BytePrompts(), limits());
+            QFAIL("the request was accepted");
+        } catch (const ApiError& e) {
+            QCOMPARE(e.status(), 400);
+            QVERIFY2(std::string(e.what()).rfind(message.toStdString(), 0) == 0, e.what());
+            const auto p = e.body()["error"]["param"];
+            QCOMPARE(p.is_null() ? QString() : QString::fromStdString(p.get<std::string>()), param);
+        }
+    }
+
+    void accepted()
+    {
+        const auto call = parseGenerationCall(
+            R"({"model": "task@v2", "messages": [{"role": "user", "content": [{"type": "text", "text": "h"}, {"type": "text", "text": "i"}]}],
+                "max_completion_tokens": 8, "temperature": 0.5, "top_p": 0.9, "top_k": -1, "seed": 7, "stop": "x",
+                "stream": true, "stream_options": {"include_usage": true}})",
+            true, BytePrompts(), limits());
+        QCOMPARE(call.model, std::string("task@v2"));
+        QCOMPARE(call.prompts.size(), size_t(1));
+        QCOMPARE(call.prompts[0], BytePrompts().encode("user:hi\n"));
+        QCOMPARE(call.sampling.maxNewTokens, int64_t(8));
+        QCOMPARE(call.sampling.temperature, 0.5);
+        QCOMPARE(call.sampling.topP, 0.9);
+        QCOMPARE(call.sampling.topK, int64_t(0));
+        QCOMPARE(call.sampling.seed, uint64_t(7));
+        QCOMPARE(call.sampling.stopStrings, std::vector<std::string>{"x"});
+        QVERIFY(call.stream && call.includeUsage);
+    }
+};
+
+QTEST_GUILESS_MAIN(OpenAiRequestTest)
+#include "OpenAiRequestTest.moc"
