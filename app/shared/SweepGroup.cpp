@@ -9,10 +9,11 @@
 
 namespace rslora::app {
 
-int64_t SweepGroup::create(storage::Store& store, const std::string& name, const std::string& configPath,
-                           const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+namespace {
+
+// Every run's config, read and checked as `rslora train` checks a config.
+std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::SweepPoint>& points)
 {
-    const std::vector<engine::SweepPoint> points = spec.expand(baseConfig);
     std::vector<engine::TrainConfig> configs;
     for (const auto& p : points) {
         engine::TrainConfig c;
@@ -28,6 +29,21 @@ int64_t SweepGroup::create(storage::Store& store, const std::string& name, const
         }
         configs.push_back(std::move(c));
     }
+    return configs;
+}
+
+} // namespace
+
+int SweepGroup::validate(const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+{
+    return int(validatedConfigs(spec.expand(baseConfig)).size());
+}
+
+int64_t SweepGroup::create(storage::Store& store, const std::string& name, const std::string& configPath,
+                           const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+{
+    const std::vector<engine::SweepPoint> points = spec.expand(baseConfig);
+    std::vector<engine::TrainConfig> configs = validatedConfigs(points);
     storage::Transaction tx(store.database());
     storage::RunGroupRecord g;
     g.kind = "sweep";

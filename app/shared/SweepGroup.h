@@ -20,6 +20,9 @@ namespace rslora::app {
 
 class SweepGroup {
 public:
+    // Expands and validates every run's config as create() does, storing nothing; returns the number
+    // of runs. Throws rslora::Error naming the combination, the key and the value at fault.
+    static int validate(const nlohmann::json& baseConfig, const engine::SweepSpec& spec);
     // Validates every expanded config first (every problem of the first bad one named, with the
     // combination), then creates the group and one queued run per point in one transaction.
     static int64_t create(storage::Store& store, const std::string& name, const std::string& configPath,
