@@ -5,6 +5,7 @@
 
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -41,6 +42,18 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
     m_seeds->setRange(1, 1000);
     m_seeds->setToolTip(tr("Runs per combination, with seeds training.seed, +1, +2, …; the results view gives mean ± std over them"));
     form->addRow(tr("Seeds"), m_seeds);
+    // Evaluations every run gets at its end besides the trainer's validation loss (sweep: evaluate:).
+    const QList<QPair<QString, QString>> evaluations{{"exact_match", tr("Exact match on")},
+                                                     {"multiple_choice", tr("Multiple choice on")},
+                                                     {"preference", tr("Preference pairs on")}};
+    for (const auto& [key, label] : evaluations) {
+        auto* edit = new QLineEdit;
+        edit->setObjectName("evaluate." + key);
+        edit->setPlaceholderText(tr("optional: a file each run's adapter is evaluated on at its end"));
+        connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+        m_evaluations.append({key, edit});
+        form->addRow(label, edit);
+    }
     layout->addLayout(form);
 
     layout->addWidget(new QLabel(tr("Keys to vary (values separated by commas; a list value in brackets: [q_proj,v_proj])")));
@@ -85,7 +98,7 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
     connect(m_name, &QLineEdit::textChanged, this, &SweepDialog::refresh);
     addRow("adapter.r", "4,8,16,32");
     m_seeds->setValue(3);
-    resize(620, 420);
+    resize(640, 520);
 }
 
 void SweepDialog::addRow(const QString& key, const QString& values) {
@@ -112,6 +125,12 @@ void SweepDialog::setAxis(int row, const QString& key, const QString& values) {
     static_cast<QLineEdit*>(m_axes->cellWidget(row, ValuesColumn))->setText(values);
 }
 
+void SweepDialog::setEvaluationFile(const QString& key, const QString& path) {
+    for (const auto& [k, edit] : m_evaluations)
+        if (k == key)
+            edit->setText(path);
+}
+
 void SweepDialog::setListMode(bool list) { m_mode->setCurrentIndex(list ? 1 : 0); }
 void SweepDialog::setSeeds(int seeds) { m_seeds->setValue(seeds); }
 QString SweepDialog::name() const { return m_name->text().trimmed(); }
@@ -136,10 +155,19 @@ engine::SweepSpec SweepDialog::spec() const {
         grid.addVary(key.toStdString() + "=" + values.toStdString());
     }
     grid.seeds = m_seeds->value();
+    for (const auto& [key, edit] : m_evaluations) {
+        const QString path = edit->text().trimmed();
+        if (path.isEmpty())
+            continue;
+        if (!QFileInfo(path).isFile())
+            throw Error(key.toStdString() + " evaluation: no such file '" + path.toStdString() + "'");
+        grid.setEvaluation(key.toStdString(), QFileInfo(path).absoluteFilePath().toStdString());
+    }
     if (m_mode->currentIndex() == 0 || grid.axes.empty())
         return grid;
     engine::SweepSpec list;
     list.seeds = grid.seeds;
+    list.evaluate = grid.evaluate;
     const size_t count = grid.axes.front().values.size();
     for (const auto& axis : grid.axes)
         if (axis.values.size() != count)

@@ -7,6 +7,9 @@
 #include "engine/sweep/SweepSpec.h"
 
 #include <QDialog>
+#include <QList>
+#include <QPair>
+#include <QString>
 
 #include <functional>
 
@@ -35,6 +38,9 @@ public:
     void setAxis(int row, const QString& key, const QString& values);
     void setListMode(bool list);
     void setSeeds(int seeds);
+    // The file each run's adapter is evaluated on at its end ("exact_match", "multiple_choice",
+    // "preference"); empty: none.
+    void setEvaluationFile(const QString& key, const QString& path);
     QString name() const;
     // The sweep the dialog describes; throws rslora::Error naming the key and the value at fault.
     engine::SweepSpec spec() const;
@@ -59,6 +65,7 @@ private:
     QTableWidget* m_axes = nullptr;
     QComboBox* m_mode = nullptr;
     QSpinBox* m_seeds = nullptr;
+    QList<QPair<QString, QLineEdit*>> m_evaluations; // evaluate key → its file
     QLabel* m_summary = nullptr;
     QPushButton* m_queue = nullptr;
     Validator m_validator;

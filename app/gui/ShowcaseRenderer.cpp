@@ -205,6 +205,7 @@ bool ShowcaseRenderer::saveSweepScreens(const QString& dir, QString* error) {
     ui::SweepDialog* dialog = m_wb.openSweepDialog(config);
     dialog->setAxis(0, "adapter.r", "2,8");
     dialog->setSeeds(3);
+    dialog->setEvaluationFile("exact_match", QString::fromStdString(config.validationData));
     if (!grab(dialog, dir, "sweep-dialog", error))
         return false;
     const QString name = dialog->name();
@@ -229,6 +230,7 @@ bool ShowcaseRenderer::saveSweepScreens(const QString& dir, QString* error) {
     timer.start();
     while ((m_wb.controller()->busy() || !m_wb.controller()->waiting().isEmpty()) && timer.elapsed() < 600000)
         QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+    m_wb.sweepResults()->waitForEvaluations();
     m_wb.window()->views()->setCurrentWidget(m_wb.sweeps());
     m_wb.sweepResults()->refresh();
     m_wb.sweeps()->selectGroup(groupId);

@@ -1,12 +1,16 @@
 // The Sweeps view's data and group actions.
 #include "app/gui/SweepResultsController.h"
 
+#include "app/gui/BackgroundJob.h"
 #include "app/gui/RunController.h"
 #include "app/shared/SweepGroup.h"
 
+#include "common/Error.h"
+#include "common/Log.h"
 #include "engine/sweep/SampleStatistics.h"
 #include "storage/Store.h"
 
+#include <QCoreApplication>
 #include <QMessageBox>
 
 #include <map>
@@ -15,6 +19,14 @@ namespace rslora::app {
 
 SweepResultsController::SweepResultsController(storage::Store* store, RunController* runs, ui::SweepResultsView* view, QObject* parent)
     : QObject(parent), m_store(store), m_runs(runs), m_view(view) {
+    m_job = new BackgroundJob(this);
+    connect(m_job, &BackgroundJob::succeeded, this, &SweepResultsController::startNextEvaluation);
+    connect(m_job, &BackgroundJob::failed, this, [this](const QString& message) {
+        // The run itself finished; its evaluation failing is reported and the sweep goes on.
+        logError("sweep evaluation failed: " + message.toStdString());
+        Q_EMIT changed(tr("Evaluation failed: %1").arg(message));
+        startNextEvaluation();
+    });
     connect(view, &ui::SweepResultsView::groupChanged, this, &SweepResultsController::load);
     connect(view, &ui::SweepResultsView::curveMetricChanged, this, [this] { load(m_view->currentGroup()); });
     connect(view, &ui::SweepResultsView::stopRequested, this, &SweepResultsController::stop);
@@ -137,6 +149,61 @@ int SweepResultsController::resume(qint64 groupId) {
     }
     refresh();
     return queued;
+}
+
+void SweepResultsController::evaluateFinished(qint64 runId, qint64 adapterId) {
+    const auto member = m_store->groups().memberOf(runId);
+    if (!member || adapterId <= 0)
+        return;
+    try {
+        if (!SweepGroup::evaluates(SweepGroup::spec(*m_store, member->groupId)))
+            return;
+    } catch (const std::exception& e) {
+        logError("run " + std::to_string(runId) + " is not evaluated: " + e.what());
+        return;
+    }
+    m_toEvaluate.append({runId, adapterId});
+    startNextEvaluation();
+}
+
+void SweepResultsController::startNextEvaluation() {
+    if (m_job->running() || m_toEvaluate.isEmpty())
+        return;
+    const auto [runId, adapterId] = m_toEvaluate.takeFirst();
+    const std::filesystem::path db = m_store->path();
+    engine::SweepSpec spec;
+    try {
+        const auto member = m_store->groups().memberOf(runId);
+        if (!member)
+            throw Error("the run was deleted");
+        spec = SweepGroup::spec(*m_store, member->groupId);
+    } catch (const std::exception& e) {
+        logError("run " + std::to_string(runId) + " is not evaluated: " + e.what());
+        startNextEvaluation();
+        return;
+    }
+    m_job->start([this, db, spec, runId = runId, adapterId = adapterId](const BackgroundJob::Progress&) -> std::function<void()> {
+        // The worker thread's own connection to the store.
+        storage::Store::Options options;
+        options.recoverInterrupted = false;
+        storage::Store store(db, options);
+        const std::string text = SweepGroup::evaluateRun(store, spec, runId, adapterId);
+        return [this, runId, text] {
+            logInfo("run " + std::to_string(runId) + " evaluated:\n" + text);
+            Q_EMIT changed(tr("Run #%1 evaluated; the results are stored with its adapter version").arg(runId));
+            if (m_view->isVisible())
+                refresh();
+        };
+    });
+}
+
+bool SweepResultsController::evaluating() const { return m_job->running() || !m_toEvaluate.isEmpty(); }
+
+void SweepResultsController::waitForEvaluations() {
+    while (evaluating()) {
+        m_job->waitForFinished();
+        QCoreApplication::processEvents();
+    }
 }
 
 bool SweepResultsController::remove(qint64 groupId, QString* why) {

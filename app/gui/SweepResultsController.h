@@ -5,7 +5,9 @@
 
 #include "ui/SweepResultsView.h"
 
+#include <QList>
 #include <QObject>
+#include <QPair>
 
 #include <cstdint>
 #include <string>
@@ -16,6 +18,7 @@ class Store;
 
 namespace rslora::app {
 
+class BackgroundJob;
 class RunController;
 
 class SweepResultsController : public QObject {
@@ -32,6 +35,13 @@ public:
     void stop(qint64 groupId);
     // Queues every run of the group that has not finished and is not queued or training already.
     int resume(qint64 groupId);
+    // A run that finished: when it belongs to a sweep that asks for evaluations (exact match, multiple
+    // choice, preference), its adapter version is evaluated on a worker thread, one run after another,
+    // and the results stored against it, as `rslora sweep` does.
+    void evaluateFinished(qint64 runId, qint64 adapterId);
+    bool evaluating() const;
+    // Blocks until every evaluation asked for has ended (tests, the showcase).
+    void waitForEvaluations();
     // Deletes the group and its runs; refused (false, *why) while one of them is queued or training here.
     bool remove(qint64 groupId, QString* why = nullptr);
 
@@ -41,11 +51,14 @@ Q_SIGNALS:
 
 private:
     void load(qint64 groupId);
+    void startNextEvaluation();
     bool isMine(qint64 runId) const;
 
     storage::Store* m_store = nullptr;
     RunController* m_runs = nullptr;
     ui::SweepResultsView* m_view = nullptr;
+    BackgroundJob* m_job = nullptr;
+    QList<QPair<qint64, qint64>> m_toEvaluate; // (run, adapter version), in the order the runs ended
 };
 
 } // namespace rslora::app

@@ -433,6 +433,8 @@ void Workbench::notify(const QString& title, const QString& text, bool failure) 
 
 void Workbench::onRunEnded(const JobOutcome& o) {
     refreshStoredVersions();
+    if (o.status == "finished" && o.adapterId > 0)
+        m_sweepResults->evaluateFinished(o.runId, o.adapterId);
     m_statusProgress->hide();
     const bool failed = o.status == "failed";
     QString outcome = failed ? tr("failed") : (o.status == "stopped" ? tr("stopped at step %1").arg(o.steps)

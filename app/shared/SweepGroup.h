@@ -32,6 +32,12 @@ public:
     // What the member runs measured, for SweepSummary::compute.
     static std::vector<engine::SweepRunResult> results(storage::Store& store, int64_t groupId);
     static engine::SweepSpec spec(storage::Store& store, int64_t groupId);
+    // True when the spec asks every run for evaluations besides the trainer's validation loss.
+    static bool evaluates(const engine::SweepSpec& spec);
+    // Evaluates a finished member run's adapter version as the spec asks (exact match, multiple
+    // choice, preference) and stores the results against the version; returns the report as text.
+    // Throws rslora::Error when the evaluation cannot run.
+    static std::string evaluateRun(storage::Store& store, const engine::SweepSpec& spec, int64_t runId, int64_t adapterId);
 };
 
 } // namespace rslora::app

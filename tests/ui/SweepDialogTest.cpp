@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QTemporaryDir>
 #include <QtTest>
 
 using namespace rslora;
@@ -79,6 +80,24 @@ private Q_SLOTS:
         d.setAxis(0, "adapter.r", "8,16,32");
         QVERIFY(d.queueButton()->isEnabled());
         QVERIFY(d.summaryLabel()->text().startsWith("3 runs"));
+    }
+
+    void evaluationFilesGoIntoTheSpec() {
+        QTemporaryDir dir;
+        QFile mc(dir.filePath("mc.csv"));
+        QVERIFY(mc.open(QIODevice::WriteOnly));
+        mc.write("q,a,b,c,d,A\n");
+        mc.close();
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8");
+        d.setEvaluationFile("multiple_choice", dir.filePath("mc.csv"));
+        QCOMPARE(d.spec().evaluate.value("multiple_choice", std::string()), dir.filePath("mc.csv").toStdString());
+        d.setListMode(true);
+        QCOMPARE(d.spec().evaluate.value("multiple_choice", std::string()), dir.filePath("mc.csv").toStdString());
+        d.setEvaluationFile("exact_match", dir.filePath("missing.jsonl"));
+        QVERIFY(!d.queueButton()->isEnabled());
+        QVERIFY2(d.summaryLabel()->text().contains("exact_match evaluation: no such file"), qPrintable(d.summaryLabel()->text()));
+        QVERIFY(d.summaryLabel()->text().contains("missing.jsonl"));
     }
 
     void nothingToSweep() {
