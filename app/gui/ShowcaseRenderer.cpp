@@ -234,7 +234,19 @@ bool ShowcaseRenderer::saveSweepScreens(const QString& dir, QString* error) {
     m_wb.window()->views()->setCurrentWidget(m_wb.sweeps());
     m_wb.sweepResults()->refresh();
     m_wb.sweeps()->selectGroup(groupId);
-    return grab(m_wb.window(), dir, "sweeps", error);
+    if (!grab(m_wb.window(), dir, "sweeps", error))
+        return false;
+    // The Adapters view comparing the stored evaluations of the sweep's first two versions.
+    QList<qint64> versions;
+    for (const storage::RunGroupMember& m : m_wb.store()->groups().members(groupId))
+        for (const storage::AdapterRecord& a : m_wb.store()->adapters().list())
+            if (a.sourceRunId && *a.sourceRunId == m.runId && versions.size() < 2)
+                versions << a.id;
+    m_wb.window()->views()->setCurrentWidget(m_wb.adapters());
+    m_wb.adapters()->refresh();
+    m_wb.adapters()->selectAdapters(versions);
+    m_wb.adapters()->sideTabs()->setCurrentWidget(m_wb.adapters()->evaluations());
+    return grab(m_wb.window(), dir, "adapters-evaluations", error);
 }
 
 bool ShowcaseRenderer::savePlayground(const QString& dir, QString* error) {

@@ -34,7 +34,8 @@ private:
     bool grab(QWidget* w, const QString& dir, const QString& name, QString* error);
     // The merge screens: a second demo version, the lineage, the dialogs.
     bool saveMergeScreens(const QString& dir, QString* error);
-    // The Sweep dialog on the demo, then that sweep trained and its results view.
+    // The Sweep dialog on the demo, then that sweep trained, its results view, and two of its versions'
+    // evaluations compared in the Adapters view.
     bool saveSweepScreens(const QString& dir, QString* error);
     // The Playground in chat mode, the base model and the newest version side by side.
     bool savePlayground(const QString& dir, QString* error);
