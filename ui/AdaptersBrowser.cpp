@@ -22,6 +22,7 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QTabWidget>
+#include <QTableWidget>
 #include <QTextBrowser>
 #include <QTreeView>
 #include <QUrl>
@@ -30,6 +31,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <map>
+#include <optional>
 
 namespace rslora::ui {
 
@@ -86,6 +89,11 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_lineage = new LineageView(m_side);
     m_side->addTab(m_details, tr("Details"));
     m_side->addTab(m_lineage, tr("Lineage"));
+    m_evals = new QTableWidget(m_side);
+    m_evals->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_evals->verticalHeader()->hide();
+    m_evals->setToolTip(tr("Stored evaluations (rslora eval, sweeps); select two versions to compare them metric by metric"));
+    m_side->addTab(m_evals, tr("Evaluations"));
     split->addWidget(m_tree);
     split->addWidget(m_side);
     split->setStretchFactor(0, 3);
@@ -207,7 +215,53 @@ const storage::AdapterRecord* AdaptersBrowser::adapterRecord(qint64 adapterId) c
     return m_model->adapter(m_model->indexOfAdapter(adapterId));
 }
 
+void AdaptersBrowser::updateEvaluations() {
+    QList<qint64> ids = selectedAdapterIds();
+    if (ids.isEmpty() && selectedAdapterId() > 0)
+        ids << selectedAdapterId();
+    ids = ids.mid(0, 2);
+    m_evals->clear();
+    m_evals->setRowCount(0);
+    if (!m_store || ids.isEmpty()) {
+        m_evals->setColumnCount(0);
+        return;
+    }
+    // Rows: every (dataset, metric) either version has; a value the other lacks shows as —.
+    std::map<std::pair<std::string, std::string>, std::vector<std::optional<double>>> rows;
+    QStringList headers{tr("Dataset"), tr("Metric")};
+    for (int i = 0; i < ids.size(); ++i) {
+        const storage::AdapterRecord* a = adapterRecord(ids[i]);
+        headers << (a ? QString("%1@v%2").arg(QString::fromStdString(a->task)).arg(a->version) : QString("#%1").arg(ids[i]));
+        for (const storage::EvaluationRecord& e : m_store->evaluations().forAdapter(ids[i])) {
+            auto& values = rows[{e.dataset, e.metric}];
+            values.resize(size_t(ids.size()));
+            values[size_t(i)] = e.value;
+        }
+    }
+    if (ids.size() == 2)
+        headers << tr("Δ (right − left)");
+    m_evals->setColumnCount(headers.size());
+    m_evals->setHorizontalHeaderLabels(headers);
+    m_evals->setRowCount(static_cast<int>(rows.size()));
+    int r = 0;
+    auto number = [](const std::optional<double>& v) { return v ? QString::number(*v, 'g', 5) : QStringLiteral("—"); };
+    for (const auto& [key, values] : rows) {
+        m_evals->setItem(r, 0, new QTableWidgetItem(QFileInfo(QString::fromStdString(key.first)).fileName()));
+        m_evals->item(r, 0)->setToolTip(QString::fromStdString(key.first));
+        m_evals->setItem(r, 1, new QTableWidgetItem(QString::fromStdString(key.second)));
+        for (int i = 0; i < ids.size(); ++i)
+            m_evals->setItem(r, 2 + i, new QTableWidgetItem(number(i < int(values.size()) ? values[size_t(i)] : std::nullopt)));
+        if (ids.size() == 2) {
+            const bool both = values.size() == 2 && values[0] && values[1];
+            m_evals->setItem(r, 4, new QTableWidgetItem(both ? QString::asprintf("%+.4g", *values[1] - *values[0]) : QString()));
+        }
+        ++r;
+    }
+    m_evals->resizeColumnsToContents();
+}
+
 void AdaptersBrowser::updateSelectionActions() {
+    updateEvaluations();
     const int n = static_cast<int>(selectedAdapterIds().size());
     m_fuseAction->setEnabled(n >= 2);
     m_exportMergedAction->setEnabled(n >= 1);

@@ -11,6 +11,7 @@ class QLabel;
 class QTabWidget;
 class QPushButton;
 class QTextBrowser;
+class QTableWidget;
 class QTreeView;
 
 namespace rslora::storage {
@@ -52,6 +53,9 @@ public:
     QTextBrowser* details() const { return m_details; }
     LineageView* lineage() const { return m_lineage; }
     QTabWidget* sideTabs() const { return m_side; }
+    // The Evaluations tab: the stored evaluations of the selected version, or of the first two
+    // selected side by side, metric by metric, with their difference.
+    QTableWidget* evaluations() const { return m_evals; }
     QAction* fuseAction() const { return m_fuseAction; }
     QAction* exportMergedAction() const { return m_exportMergedAction; }
 
@@ -67,6 +71,7 @@ private:
     // The stages below a pipeline stage's version and their weights, as HTML; empty for other versions.
     QString stageStackHtml(const storage::AdapterRecord& a, const storage::AdapterGraph& g) const;
     void updateSelectionActions();
+    void updateEvaluations();
     void showLineageOf(const storage::AdapterRecord* adapter);
     bool act(const std::function<void(qint64)>& action, QString* error);
 
@@ -76,6 +81,7 @@ private:
     QTextBrowser* m_details = nullptr;
     QTabWidget* m_side = nullptr;
     LineageView* m_lineage = nullptr;
+    QTableWidget* m_evals = nullptr;
     QAction* m_fuseAction = nullptr;
     QAction* m_exportMergedAction = nullptr;
     QPushButton* m_fuse = nullptr;

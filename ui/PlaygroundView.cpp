@@ -163,8 +163,10 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     connect(m_history, &QListWidget::itemActivated, this, [this] { restoreHistory(m_history->currentRow()); });
     connect(m_history, &QListWidget::itemClicked, this, [this] { restoreHistory(m_history->currentRow()); });
     historyLayout->addWidget(m_history);
+    // Entries read "hh:mm:ss  prompt…": narrower than this, only the time shows.
+    historyBox->setMinimumWidth(250);
     middle->addWidget(historyBox);
-    middle->setStretchFactor(0, 5);
+    middle->setStretchFactor(0, 4);
     middle->setStretchFactor(1, 1);
     layout->addWidget(middle, 1);
 

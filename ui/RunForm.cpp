@@ -142,7 +142,10 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_start->setDefault(true);
     m_start->setShortcut(QKeySequence("Ctrl+Return"));
     m_start->setToolTip(tr("Start training (Ctrl+Enter)"));
-    for (QPushButton* b : {load, save, duplicate, reset, copyCli, m_start})
+    m_sweep = new QPushButton(tr("Sweep…"), this);
+    m_sweep->setObjectName("sweepRuns");
+    m_sweep->setToolTip(tr("Queue a group of runs of this config over several values of some keys and seeds"));
+    for (QPushButton* b : {load, save, duplicate, reset, copyCli, m_sweep, m_start})
         bar->addWidget(b);
     outer->addLayout(bar);
 
@@ -168,6 +171,10 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
             Q_EMIT pipelineStartRequested(QString::fromStdString(pipelineConfig().toJson().dump(2)));
         else
             Q_EMIT startRequested(config());
+    });
+    connect(m_sweep, &QPushButton::clicked, this, [this] {
+        if (validateNow().isEmpty() && !isPipeline())
+            Q_EMIT sweepRequested(config());
     });
     connect(reset, &QPushButton::clicked, this, &RunForm::resetToDefaults);
     connect(copyCli, &QPushButton::clicked, this, [this] {
@@ -312,6 +319,7 @@ QStringList RunForm::validateNow() {
     m_problems->setText(unplaced.join('\n'));
     m_problems->setVisible(!unplaced.isEmpty());
     m_start->setEnabled(messages.isEmpty());
+    m_sweep->setEnabled(messages.isEmpty() && !isPipeline());
     m_start->setToolTip(messages.isEmpty() ? tr("Start training (Ctrl+Enter)") : tr("Fix the problems shown in the form first"));
     updateMemoryEstimate();
     if (!m_restoring && m_remember)

@@ -69,11 +69,14 @@ public:
     StagesEditor* stagesEditor() const { return m_stages; }
     FieldErrors* fieldErrors() const { return m_errors; }
     QPushButton* startButton() const { return m_start; }
+    QPushButton* sweepButton() const { return m_sweep; }
 
 Q_SIGNALS:
     void startRequested(const rslora::engine::TrainConfig& config);
     // Start with stages: the pipeline config as JSON text.
     void pipelineStartRequested(const QString& pipelineJson);
+    // "Sweep…": a group of runs varying this config (the form is valid and has no stages).
+    void sweepRequested(const rslora::engine::TrainConfig& config);
     // "Copy CLI command" put this command on the clipboard.
     void cliCommandCopied(const QString& command);
 
@@ -95,6 +98,7 @@ private:
     QLabel* m_memory = nullptr;
     QComboBox* m_presets = nullptr;
     QPushButton* m_start = nullptr;
+    QPushButton* m_sweep = nullptr;
     QTimer* m_validateTimer = nullptr;
     QString m_presetFolder;
     bool m_restoring = false;

@@ -4,7 +4,6 @@
 #include "app/cli/Commands.h"
 #include "app/cli/ConsoleObserver.h"
 #include "app/cli/StorageCli.h"
-#include "app/shared/EvaluationRecorder.h"
 #include "app/shared/RunRecorder.h"
 #include "app/shared/SweepGroup.h"
 
@@ -51,23 +50,6 @@ bool hasCheckpoints(const std::string& outputDir)
     return !outputDir.empty() && fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
 }
 
-// The evaluations the group asks for, on the run's adapter and model.
-EvalRequest evaluationRequest(const SweepSpec& spec, const TrainConfig& config, const std::string& adapterDir)
-{
-    EvalRequest req;
-    req.modelPath = config.modelPath;
-    req.adapterPaths = {adapterDir};
-    req.device = config.device;
-    req.maxSeqLen = config.maxSeqLen;
-    req.chatTemplate = config.chatTemplate;
-    req.exactMatchData = spec.evaluate.value("exact_match", std::string());
-    req.multipleChoiceData = spec.evaluate.value("multiple_choice", std::string());
-    req.preferenceData = spec.evaluate.value("preference", std::string());
-    req.maxNewTokens = spec.evaluate.value("max_new_tokens", req.maxNewTokens);
-    req.limit = spec.evaluate.value("limit", 0);
-    return req;
-}
-
 // Trains one member run of the group in the store and evaluates its adapter. Returns false when the
 // user stopped it (Ctrl-C), so no further run starts.
 bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool quiet)
@@ -103,17 +85,12 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
                  r.finalEval ? (", val loss " + std::to_string(r.finalEval->loss)).c_str() : "");
     if (r.status == TrainStatus::Stopped || interrupted())
         return false;
-    if (adapterId && !(spec.evaluate.value("exact_match", std::string()).empty()
-                       && spec.evaluate.value("multiple_choice", std::string()).empty()
-                       && spec.evaluate.value("preference", std::string()).empty())) {
+    if (adapterId && app::SweepGroup::evaluates(spec)) {
         storage::Store st(db);
-        const auto adapter = st.adapters().get(*adapterId);
-        const EvalRequest req = evaluationRequest(spec, config, adapter ? adapter->path : r.adapterDir);
         try {
-            const EvalReport rep = runEvaluation(req);
-            app::EvaluationRecorder::record(st, *adapterId, runId, req, rep);
+            const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, *adapterId);
             if (!quiet)
-                std::fprintf(stderr, "%s\n", rep.toText().c_str());
+                std::fprintf(stderr, "%s\n", text.c_str());
         } catch (const std::exception& e) {
             // The run itself finished; its evaluation failing is reported and the sweep goes on.
             std::fprintf(stderr, "evaluation of run #%lld failed: %s\n", (long long)runId, e.what());

@@ -7,7 +7,9 @@
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
+#include "app/gui/SweepResultsController.h"
 #include "app/shared/PipelineRecorder.h"
+#include "app/shared/SweepGroup.h"
 
 #include "ui/AdapterSection.h"
 #include "ui/AdaptersBrowser.h"
@@ -15,16 +17,15 @@
 #include "ui/DataSection.h"
 #include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
-#include "ui/GridSearchPanel.h"
-#include "ui/LineageView.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelSection.h"
-#include "ui/PlaygroundColumn.h"
 #include "ui/PlaygroundView.h"
 #include "ui/RunForm.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsBrowser.h"
 #include "ui/StagesEditor.h"
+#include "ui/SweepDialog.h"
+#include "ui/SweepResultsView.h"
 #include "ui/TrainingPanel.h"
 
 #include "common/Error.h"
@@ -38,17 +39,16 @@
 
 #include <QAction>
 #include <QApplication>
-#include <QComboBox>
 #include <QDateTime>
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
+#include <QMenu>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QProcess>
 #include <QProgressBar>
-#include <QSpinBox>
 #include <QPushButton>
 #include <QStatusBar>
 #include <QSystemTrayIcon>
@@ -88,6 +88,8 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_window->addView(m_adapters, tr("Adapters"));
     m_playground = new ui::PlaygroundView;
     m_window->addView(m_playground, tr("Playground"));
+    m_sweeps = new ui::SweepResultsView;
+    m_window->addView(m_sweeps, tr("Sweeps"));
     m_runs->setStore(m_store.get());
     m_adapters->setStore(m_store.get());
     m_playgroundController = std::make_unique<PlaygroundController>(m_store.get(), m_playground);
@@ -107,7 +109,15 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     auto* newRun = new QAction(tr("&New run"), m_window.get());
     newRun->setShortcut(QKeySequence::New);
     connect(newRun, &QAction::triggered, this, [this] { m_window->views()->setCurrentWidget(m_form); });
-    m_window->addAction(newRun);
+    auto* sweep = new QAction(tr("&Sweep…"), m_window.get());
+    sweep->setShortcut(QKeySequence("Ctrl+Shift+N"));
+    connect(sweep, &QAction::triggered, this, [this] { openSweepDialog(m_form->config()); });
+    QMenu* runMenu = new QMenu(tr("&Run"), m_window.get());
+    runMenu->addAction(newRun);
+    runMenu->addAction(sweep);
+    // Between View and Help.
+    const QList<QAction*> menus = m_window->menuBar()->actions();
+    m_window->menuBar()->insertMenu(menus.size() >= 2 ? menus.at(menus.size() - 1) : nullptr, runMenu);
     connect(m_window.get(), &ui::MainWindow::openConfigRequested, this, [this] {
         const QString path = QFileDialog::getOpenFileName(m_window.get(), tr("Open a training or pipeline config"), QString(),
                                                           tr("Configs (*.json *.yaml *.yml);;All files (*)"));
@@ -139,6 +149,13 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_window->views()->setCurrentWidget(m_training);
         m_runs->refresh();
     });
+    m_sweepResults = new SweepResultsController(m_store.get(), m_controller.get(), m_sweeps, this);
+    connect(m_sweepResults, &SweepResultsController::changed, this, [this](const QString& text) {
+        m_runs->refresh();
+        m_window->statusBar()->showMessage(text, 15000);
+    });
+    connect(m_sweeps, &ui::SweepResultsView::exported, this, [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); });
+    connect(m_form, &ui::RunForm::sweepRequested, this, [this](const engine::TrainConfig& config) { openSweepDialog(config); });
     connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
         m_training->beginRun(id, name);
         // The previous run's outcome message would cover this run's progress in the status bar.
@@ -193,6 +210,8 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
             m_runs->refresh();
         if (w == m_adapters)
             m_adapters->refresh();
+        if (w == m_sweeps)
+            m_sweepResults->refresh();
     });
     auto* rankPreview = new RankPreview(this);
     connect(m_form->adapterSection(), &ui::AdapterSection::rankPreviewRequested, this, [this, rankPreview] {
@@ -424,6 +443,8 @@ void Workbench::notify(const QString& title, const QString& text, bool failure) 
 
 void Workbench::onRunEnded(const JobOutcome& o) {
     refreshStoredVersions();
+    if (o.status == "finished" && o.adapterId > 0)
+        m_sweepResults->evaluateFinished(o.runId, o.adapterId);
     m_statusProgress->hide();
     const bool failed = o.status == "failed";
     QString outcome = failed ? tr("failed") : (o.status == "stopped" ? tr("stopped at step %1").arg(o.steps)
@@ -436,6 +457,8 @@ void Workbench::onRunEnded(const JobOutcome& o) {
            failed ? tr("Run #%1 failed: %2").arg(o.runId).arg(o.message) : tr("Run #%1 %2").arg(o.runId).arg(outcome), failed);
     m_runs->refresh();
     m_adapters->refresh();
+    if (m_window->views()->currentWidget() == m_sweeps)
+        m_sweepResults->refresh();
     if (failed && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")) {
         QString hint;
         const QString m = o.message;
@@ -552,47 +575,35 @@ bool Workbench::openConfig(const QString& path) {
     return true;
 }
 
-bool Workbench::runToEnd(const engine::TrainConfig& config, const QString& name, JobOutcome* result, QString* error) {
-    bool ended = false;
-    JobOutcome outcome;
-    auto connection = connect(m_controller.get(), &RunController::runEnded, this, [&](const JobOutcome& o) {
-        ended = true;
-        outcome = o;
+ui::SweepDialog* Workbench::openSweepDialog(const engine::TrainConfig& config) {
+    auto* dialog = new ui::SweepDialog(defaultRunName(config) + tr("_sweep"), m_window.get());
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    const nlohmann::json base = config.toJson();
+    dialog->setValidator([base](const engine::SweepSpec& spec) { return SweepGroup::validate(base, spec); });
+    connect(dialog, &ui::SweepDialog::queueRequested, this, [this, dialog, config] {
+        try {
+            const qint64 id = queueSweep(dialog->name(), config, dialog->spec());
+            m_window->statusBar()->showMessage(tr("Sweep #%1 \"%2\" queued: %3 runs")
+                                                   .arg(id).arg(dialog->name()).arg(m_store->groups().members(id).size()), 15000);
+            dialog->accept();
+            m_window->views()->setCurrentWidget(m_training);
+        } catch (const std::exception& e) {
+            dialog->summaryLabel()->setText(QString::fromStdString(e.what()));
+        }
     });
-    m_controller->enqueue(config, name);
-    QElapsedTimer timer;
-    timer.start();
-    while (!ended && timer.elapsed() < 600000)
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
-    disconnect(connection);
-    if (!ended || outcome.status == "failed") {
-        if (error)
-            *error = ended ? outcome.message : tr("the showcase run did not finish within 10 minutes");
-        return false;
-    }
-    *result = outcome;
-    return true;
+    dialog->open();
+    return dialog;
 }
 
-bool Workbench::prepareShowcase(int steps, QString* error) {
-    m_form->setRemembersState(false); // the showcase's form is not the user's
-    if (!loadDemo(error))
-        return false;
-    engine::TrainConfig config = m_form->config();
-    config.maxSteps = steps;
-    config.logEvery = 1;
-    config.adapter.balancing.enabled = true; // the balance charts then show the balancer at work
-    m_form->setConfig(config);
-    JobOutcome outcome;
-    if (!runToEnd(config, "demo_rslora_showcase", &outcome, error))
-        return false;
+qint64 Workbench::queueSweep(const QString& name, const engine::TrainConfig& config, const engine::SweepSpec& spec) {
+    const int64_t id = SweepGroup::create(*m_store, name.toStdString(), {}, config.toJson(), spec);
+    // The members are queued rows already; this workbench's queue takes them in run order.
+    for (const storage::RunGroupMember& m : SweepGroup::pending(*m_store, id))
+        m_controller->enqueueResume(m.runId);
     m_runs->refresh();
-    m_runs->selectRuns({outcome.runId});
-    m_adapters->refresh();
-    if (outcome.adapterId)
-        m_adapters->selectAdapter(outcome.adapterId);
-    m_training->charts()->replotNow();
-    return true;
+    m_sweepResults->refresh();
+    m_sweeps->selectGroup(id);
+    return id;
 }
 
 void Workbench::connectMergeActions() {
@@ -639,144 +650,7 @@ ui::FuseDialog* Workbench::openFuseDialog(const QList<qint64>& adapterIds) {
     return dialog;
 }
 
-bool Workbench::saveMergeScreenshots(const QString& dir, QString* error) {
-    const qint64 first = m_adapters->selectedAdapterId();
-    const storage::AdapterRecord* firstRecord = m_adapters->adapterRecord(first);
-    if (!firstRecord) {
-        if (error)
-            *error = tr("no showcase adapter to fuse");
-        return false;
-    }
-    const std::string validation = m_form->config().validationData;
-    // A second version of the same task, different enough to make fusing it meaningful.
-    engine::TrainConfig config = m_form->config();
-    config.adapter.rank = 4;
-    config.adapter.alpha = 8;
-    config.adapter.scaling = engine::ScalingMode::AlphaOverR;
-    config.adapter.balancing.enabled = false;
-    config.seed = 7;
-    JobOutcome second;
-    if (!runToEnd(config, "demo_lora_showcase", &second, error) || !second.adapterId)
-        return false;
-    m_adapters->refresh();
-    const QList<qint64> pair{first, second.adapterId};
-    auto grab = [&](QWidget* w, const QString& name) {
-        QApplication::processEvents();
-        const QString path = QDir(dir).filePath(name + ".png");
-        if (w->grab().save(path))
-            return true;
-        if (error)
-            *error = tr("cannot write %1").arg(path);
-        return false;
-    };
 
-    ui::FuseDialog* fuse = openFuseDialog(pair);
-    if (!fuse) {
-        if (error)
-            *error = tr("cannot open the fuse dialog on the showcase versions");
-        return false;
-    }
-    fuse->resize(820, 700);
-    auto* controller = fuse->findChild<FusionController*>();
-    fuse->setWeights({0.6, 0.4});
-    fuse->targetBox()->setCurrentIndex(1);
-    fuse->rankBox()->setValue(6);
-    fuse->previewButton()->click();
-    if (controller)
-        controller->job()->waitForFinished();
-    if (!grab(fuse, "fuse-dialog"))
-        return false;
-    // The grid tab with a real search over the demo's validation data.
-    fuse->tabs()->setCurrentWidget(fuse->grid());
-    fuse->grid()->setAxis(0, {0.0, 1.5, 0.25});
-    fuse->grid()->setAxis(1, {-0.5, 1.0, 0.25});
-    fuse->grid()->setDataFile(QString::fromStdString(validation));
-    fuse->grid()->runButton()->click();
-    if (controller)
-        controller->job()->waitForFinished();
-    if (!grab(fuse, "fuse-grid"))
-        return false;
-    // Fused for real, so that the lineage shows a merged-from version.
-    qint64 fusedId = 0;
-    if (controller) {
-        connect(controller, &FusionController::fused, this, [&fusedId](qint64 id) { fusedId = id; });
-        fuse->tabs()->setCurrentIndex(0);
-        fuse->fuseButton()->click();
-        controller->job()->waitForFinished();
-    }
-    fuse->close();
 
-    ui::ExportMergedDialog* merge = openExportMergedDialog(pair);
-    if (merge) {
-        merge->setOutDir(QDir(dir).filePath("merged-model"));
-        QDir(QDir(dir).filePath("merged-model")).removeRecursively();
-        merge->setWeights({0.6, 0.4});
-        merge->exportButton()->click();
-        if (auto* mc = merge->findChild<MergeExportController*>())
-            mc->job()->waitForFinished();
-        if (!grab(merge, "export-merged"))
-            return false;
-        merge->close();
-    }
-
-    m_window->views()->setCurrentWidget(m_adapters);
-    m_adapters->selectAdapter(fusedId > 0 ? fusedId : second.adapterId);
-    m_adapters->sideTabs()->setCurrentWidget(m_adapters->lineage());
-    return grab(m_window.get(), "adapters-lineage");
-}
-
-bool Workbench::saveScreenshots(const QString& dir, QString* error) {
-    QDir().mkpath(dir);
-    QTabWidget* views = m_window->views();
-    const char* names[] = {"new-run", "training", "runs", "adapters"};
-    for (int i = 0; i < views->count() && i < 4; ++i) {
-        views->setCurrentIndex(i);
-        QApplication::processEvents();
-        if (views->widget(i) == m_training)
-            m_training->charts()->replotNow();
-        QApplication::processEvents();
-        const QString path = QDir(dir).filePath(QString("%1.png").arg(names[i]));
-        if (!m_window->grab().save(path)) {
-            if (error)
-                *error = tr("cannot write %1").arg(path);
-            return false;
-        }
-    }
-    QString mergeError;
-    if (!saveMergeScreenshots(dir, &mergeError))
-        logWarning("merge screens not rendered: " + mergeError.toStdString());
-    QString playgroundError;
-    if (!savePlaygroundScreenshot(dir, &playgroundError))
-        logWarning("playground not rendered: " + playgroundError.toStdString());
-    return true;
-}
-
-bool Workbench::savePlaygroundScreenshot(const QString& dir, QString* error) {
-    // The base model beside the newest version, on an example of the showcase run's validation data.
-    m_window->views()->setCurrentWidget(m_playground);
-    QApplication::processEvents();
-    m_playground->setColumnCount(2);
-    const auto versions = m_store->adapters().list();
-    if (!versions.empty())
-        m_playground->column(1)->setAdapters({{versions.back().id, QString::fromStdString(versions.back().task + "@v" +
-                                                                                               std::to_string(versions.back().version)), 1.0}});
-    if (m_playground->runBox()->count() > 0)
-        m_playgroundController->pullExample(m_playground->runBox()->itemData(0).toLongLong());
-    m_playground->maxTokensBox()->setValue(40);
-    if (!m_playground->generate()) {
-        if (error)
-            *error = m_playground->errorLabel()->text();
-        return false;
-    }
-    m_playgroundController->waitForFinished();
-    QApplication::processEvents();
-    const QString path = QDir(dir).filePath("playground.png");
-    if (!m_window->grab().save(path)) {
-        if (error)
-            *error = tr("cannot write %1").arg(path);
-        return false;
-    }
-    return true;
-}
 
 } // namespace rslora::app

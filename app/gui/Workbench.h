@@ -10,7 +10,8 @@
 
 namespace rslora::engine {
 struct TrainConfig;
-}
+struct SweepSpec;
+} // namespace rslora::engine
 
 namespace rslora::storage {
 class Store;
@@ -26,6 +27,8 @@ class MainWindow;
 class PlaygroundView;
 class RunForm;
 class RunsBrowser;
+class SweepDialog;
+class SweepResultsView;
 class TrainingPanel;
 } // namespace rslora::ui
 
@@ -38,6 +41,7 @@ namespace rslora::app {
 class PlaygroundController;
 class RunController;
 class StoredRunFeed;
+class SweepResultsController;
 struct JobOutcome;
 
 class Workbench : public QObject {
@@ -53,6 +57,8 @@ public:
     ui::RunsBrowser* runs() const { return m_runs; }
     ui::AdaptersBrowser* adapters() const { return m_adapters; }
     ui::PlaygroundView* playground() const { return m_playground; }
+    ui::SweepResultsView* sweeps() const { return m_sweeps; }
+    SweepResultsController* sweepResults() const { return m_sweepResults; }
     PlaygroundController* playgroundController() const { return m_playgroundController.get(); }
     RunController* controller() const { return m_controller.get(); }
     storage::Store* store() const { return m_store.get(); }
@@ -62,9 +68,6 @@ public:
     // File > Open config… and the demo pipeline: a training or pipeline config into the New run
     // form, which is then shown; a warning naming the problem otherwise (the form unchanged).
     bool openConfig(const QString& path);
-    // For --screenshots: the demo run (shortened to `steps`) trained to the end, its run and adapter
-    // selected in the browsers, so that every view shows real content.
-    bool prepareShowcase(int steps, QString* error = nullptr);
     // Shows a stored run's curves in the training view; a pipeline stage's run shows the pipeline's
     // stages up to it one after the other, their boundaries marked.
     void openStoredRun(qint64 runId);
@@ -73,12 +76,16 @@ public:
     bool startPipeline(const QString& pipelineJson, QString* error = nullptr);
     // The versions the Stages editor offers as `from:` ("task@vN").
     void refreshStoredVersions();
-    // Renders every main view to DIR/<view>.png at the given size; false with *error on failure.
-    bool saveScreenshots(const QString& dir, QString* error = nullptr);
     // Fuse… and Export merged model… on stored versions: opens the dialog (window-modal, deleted on
     // close) with its controller; returns it for tests and the screenshot mode.
     ui::FuseDialog* openFuseDialog(const QList<qint64>& adapterIds);
     ui::ExportMergedDialog* openExportMergedDialog(const QList<qint64>& adapterIds);
+    // Sweep… (the New run form, the Run menu): the dialog on `config`, its run count and problems from
+    // SweepGroup's own validation; window-modal, deleted on close; returned for tests and screenshots.
+    ui::SweepDialog* openSweepDialog(const engine::TrainConfig& config);
+    // Creates the group and its queued runs as `rslora sweep` does (SweepGroup) and queues them here,
+    // one after another; returns the group's id. Throws rslora::Error when the sweep is invalid.
+    qint64 queueSweep(const QString& name, const engine::TrainConfig& config, const engine::SweepSpec& spec);
     // Called from the window's close guard: true when it may close.
     bool confirmClose();
     // Test hook: what confirmClose() does without asking (0 = stop with checkpoint, 1 = keep headless).
@@ -97,12 +104,6 @@ public:
 private:
     void connectMergeActions();
     QList<ui::FuseSource> sourcesOf(const QList<qint64>& adapterIds) const;
-    // Trains `config` through the run controller and waits for its end (the showcase only).
-    bool runToEnd(const engine::TrainConfig& config, const QString& name, JobOutcome* outcome, QString* error);
-    // The merge screens for --screenshots: a second demo version, the lineage, the dialogs.
-    bool saveMergeScreenshots(const QString& dir, QString* error);
-    // The Playground with the base model and the newest version side by side.
-    bool savePlaygroundScreenshot(const QString& dir, QString* error);
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();
     void attachExternalRuns();
@@ -120,6 +121,8 @@ private:
     ui::RunsBrowser* m_runs = nullptr;
     ui::AdaptersBrowser* m_adapters = nullptr;
     ui::PlaygroundView* m_playground = nullptr;
+    ui::SweepResultsView* m_sweeps = nullptr;
+    SweepResultsController* m_sweepResults = nullptr;
     std::unique_ptr<PlaygroundController> m_playgroundController;
     QLabel* m_statusRun = nullptr;
     QProgressBar* m_statusProgress = nullptr;

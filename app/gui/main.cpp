@@ -1,4 +1,5 @@
 // rslora-workbench: starts the Qt application, opens the workbench, or renders its screens.
+#include "app/gui/ShowcaseRenderer.h"
 #include "app/gui/Workbench.h"
 
 #include "ui/MainWindow.h"
@@ -104,11 +105,12 @@ int main(int argc, char** argv) {
         window->resize(wh.value(0).toInt() > 0 ? wh.value(0).toInt() : 1366, wh.value(1).toInt() > 0 ? wh.value(1).toInt() : 768);
         window->show();
         QString error;
+        rslora::app::ShowcaseRenderer showcase(*workbench);
         // Real content: the demo in the form, a finished demo run in the charts and browsers.
-        if (!workbench->prepareShowcase(qEnvironmentVariableIntValue("RSLORA_SHOWCASE_STEPS") > 0 ? qEnvironmentVariableIntValue("RSLORA_SHOWCASE_STEPS") : 60, &error))
+        if (!showcase.prepare(qEnvironmentVariableIntValue("RSLORA_SHOWCASE_STEPS") > 0 ? qEnvironmentVariableIntValue("RSLORA_SHOWCASE_STEPS") : 60, &error))
             std::fprintf(stderr, "warning: %s (rendering the views as they are)\n", qPrintable(error));
         error.clear();
-        const bool ok = workbench->saveScreenshots(parser.value(screenshots), &error);
+        const bool ok = showcase.save(parser.value(screenshots), &error);
         if (!ok)
             std::fprintf(stderr, "error: %s\n", qPrintable(error));
         return ok ? 0 : 1;

@@ -1,18 +1,21 @@
 // Creating a sweep's group and runs, and reading them back.
 #include "app/shared/SweepGroup.h"
 
+#include "app/shared/EvaluationRecorder.h"
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
+#include "engine/Evaluator.h"
 #include "engine/TrainConfig.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
 namespace rslora::app {
 
-int64_t SweepGroup::create(storage::Store& store, const std::string& name, const std::string& configPath,
-                           const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+namespace {
+
+// Every run's config, read and checked as `rslora train` checks a config.
+std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::SweepPoint>& points)
 {
-    const std::vector<engine::SweepPoint> points = spec.expand(baseConfig);
     std::vector<engine::TrainConfig> configs;
     for (const auto& p : points) {
         engine::TrainConfig c;
@@ -28,6 +31,21 @@ int64_t SweepGroup::create(storage::Store& store, const std::string& name, const
         }
         configs.push_back(std::move(c));
     }
+    return configs;
+}
+
+} // namespace
+
+int SweepGroup::validate(const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+{
+    return int(validatedConfigs(spec.expand(baseConfig)).size());
+}
+
+int64_t SweepGroup::create(storage::Store& store, const std::string& name, const std::string& configPath,
+                           const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
+{
+    const std::vector<engine::SweepPoint> points = spec.expand(baseConfig);
+    std::vector<engine::TrainConfig> configs = validatedConfigs(points);
     storage::Transaction tx(store.database());
     storage::RunGroupRecord g;
     g.kind = "sweep";
@@ -97,6 +115,36 @@ engine::SweepSpec SweepGroup::spec(storage::Store& store, int64_t groupId)
     if (j.is_discarded())
         throw Error("run group #" + std::to_string(groupId) + ": its stored spec is not JSON");
     return engine::SweepSpec::fromJson(j);
+}
+
+bool SweepGroup::evaluates(const engine::SweepSpec& spec)
+{
+    for (const char* key : {"exact_match", "multiple_choice", "preference"})
+        if (!spec.evaluate.value(key, std::string()).empty())
+            return true;
+    return false;
+}
+
+std::string SweepGroup::evaluateRun(storage::Store& store, const engine::SweepSpec& spec, int64_t runId, int64_t adapterId)
+{
+    const engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(store.runs().require(runId).configJson));
+    const auto adapter = store.adapters().get(adapterId);
+    if (!adapter)
+        throw Error("run #" + std::to_string(runId) + ": no adapter version with id " + std::to_string(adapterId));
+    engine::EvalRequest req;
+    req.modelPath = config.modelPath;
+    req.adapterPaths = {adapter->path};
+    req.device = config.device;
+    req.maxSeqLen = config.maxSeqLen;
+    req.chatTemplate = config.chatTemplate;
+    req.exactMatchData = spec.evaluate.value("exact_match", std::string());
+    req.multipleChoiceData = spec.evaluate.value("multiple_choice", std::string());
+    req.preferenceData = spec.evaluate.value("preference", std::string());
+    req.maxNewTokens = spec.evaluate.value("max_new_tokens", req.maxNewTokens);
+    req.limit = spec.evaluate.value("limit", 0);
+    const engine::EvalReport report = engine::runEvaluation(req);
+    EvaluationRecorder::record(store, adapterId, runId, req, report);
+    return report.toText();
 }
 
 } // namespace rslora::app

@@ -20,6 +20,9 @@ namespace rslora::app {
 
 class SweepGroup {
 public:
+    // Expands and validates every run's config as create() does, storing nothing; returns the number
+    // of runs. Throws rslora::Error naming the combination, the key and the value at fault.
+    static int validate(const nlohmann::json& baseConfig, const engine::SweepSpec& spec);
     // Validates every expanded config first (every problem of the first bad one named, with the
     // combination), then creates the group and one queued run per point in one transaction.
     static int64_t create(storage::Store& store, const std::string& name, const std::string& configPath,
@@ -29,6 +32,12 @@ public:
     // What the member runs measured, for SweepSummary::compute.
     static std::vector<engine::SweepRunResult> results(storage::Store& store, int64_t groupId);
     static engine::SweepSpec spec(storage::Store& store, int64_t groupId);
+    // True when the spec asks every run for evaluations besides the trainer's validation loss.
+    static bool evaluates(const engine::SweepSpec& spec);
+    // Evaluates a finished member run's adapter version as the spec asks (exact match, multiple
+    // choice, preference) and stores the results against the version; returns the report as text.
+    // Throws rslora::Error when the evaluation cannot run.
+    static std::string evaluateRun(storage::Store& store, const engine::SweepSpec& spec, int64_t runId, int64_t adapterId);
 };
 
 } // namespace rslora::app

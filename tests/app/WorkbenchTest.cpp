@@ -2,6 +2,7 @@
 // the charts, pause and resume, stop with save, find the run and its adapter in the browsers, run a
 // second one and overlay both, render the screens.
 #include "app/gui/RunController.h"
+#include "app/gui/ShowcaseRenderer.h"
 #include "app/gui/Workbench.h"
 #include "common/Sha256.h"
 
@@ -158,7 +159,7 @@ private Q_SLOTS:
 
         // Screens render to PNG.
         QString error;
-        QVERIFY2(wb.saveScreenshots(m_dir.filePath("shots"), &error), qPrintable(error));
+        QVERIFY2(app::ShowcaseRenderer(wb).save(m_dir.filePath("shots"), &error), qPrintable(error));
         for (const char* name : {"new-run", "training", "runs", "adapters"}) {
             QImage img(m_dir.filePath(QString("shots/%1.png").arg(name)));
             QVERIFY2(!img.isNull() && img.width() > 600, name);

@@ -253,6 +253,51 @@ private Q_SLOTS:
         QCOMPARE(store.adapters().current("facts_train")->id, v2.id);
     }
 
+    void adapterEvaluationsComparedSideBySide() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("evals.sqlite").toStdString());
+        storage::NewAdapter n;
+        n.task = "facts";
+        const auto v1 = store.adapters().create(n);
+        const auto v2 = store.adapters().create(n);
+        auto record = [&](int64_t adapter, const std::string& dataset, const std::string& metric, double value) {
+            storage::EvaluationRecord e;
+            e.adapterId = adapter;
+            e.dataset = dataset;
+            e.metric = metric;
+            e.value = value;
+            store.evaluations().record(e);
+        };
+        record(v1.id, "/data/mc.csv", "mc/accuracy", 0.5);
+        record(v1.id, "/data/val.jsonl", "eval/loss", 1.25);
+        record(v2.id, "/data/mc.csv", "mc/accuracy", 0.75);
+        record(v2.id, "/data/qa.jsonl", "exact_match/accuracy", 0.4);
+
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        QTableWidget* t = browser.evaluations();
+        browser.selectAdapter(v1.id);
+        QCOMPARE(t->columnCount(), 3);
+        QCOMPARE(t->rowCount(), 2);
+        QCOMPARE(t->horizontalHeaderItem(2)->text(), QString("facts@v1"));
+        QCOMPARE(t->item(0, 0)->text(), QString("mc.csv"));
+        QCOMPARE(t->item(0, 2)->text(), QString("0.5"));
+
+        browser.selectAdapters({v1.id, v2.id});
+        QCOMPARE(t->columnCount(), 5);
+        QCOMPARE(t->rowCount(), 3);
+        // Sorted by dataset then metric: mc.csv, qa.jsonl, val.jsonl.
+        QCOMPARE(t->item(0, 1)->text(), QString("mc/accuracy"));
+        QCOMPARE(t->item(0, 2)->text(), QString("0.5"));
+        QCOMPARE(t->item(0, 3)->text(), QString("0.75"));
+        QCOMPARE(t->item(0, 4)->text(), QString("+0.25"));
+        QCOMPARE(t->item(1, 2)->text(), QString("—"));
+        QCOMPARE(t->item(1, 3)->text(), QString("0.4"));
+        QCOMPARE(t->item(1, 4)->text(), QString());
+        QCOMPARE(t->item(2, 2)->text(), QString("1.25"));
+        QCOMPARE(t->item(2, 3)->text(), QString("—"));
+    }
+
     void adapterVersionsAndActions() {
         QTemporaryDir dir;
         storage::Store store(dir.filePath("w.sqlite").toStdString());

@@ -243,6 +243,16 @@ private slots:
         QCOMPARE(v.input()->toPlainText(), QString("What is 6 plus 1?"));
     }
 
+    void historyIsReadableAtTheSmallestWindow()
+    {
+        // At 1366 pixels wide the history keeps room for its "hh:mm:ss  prompt" entries.
+        PlaygroundView view;
+        view.resize(1366, 640);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QVERIFY2(view.history()->width() >= 220, qPrintable(QString::number(view.history()->width())));
+    }
+
     void copiesAColumnAsJson()
     {
         PlaygroundView v;

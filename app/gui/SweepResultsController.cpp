@@ -1,0 +1,222 @@
+// The Sweeps view's data and group actions.
+#include "app/gui/SweepResultsController.h"
+
+#include "app/gui/BackgroundJob.h"
+#include "app/gui/RunController.h"
+#include "app/shared/SweepGroup.h"
+
+#include "common/Error.h"
+#include "common/Log.h"
+#include "engine/sweep/SampleStatistics.h"
+#include "storage/Store.h"
+
+#include <QCoreApplication>
+#include <QMessageBox>
+
+#include <map>
+
+namespace rslora::app {
+
+SweepResultsController::SweepResultsController(storage::Store* store, RunController* runs, ui::SweepResultsView* view, QObject* parent)
+    : QObject(parent), m_store(store), m_runs(runs), m_view(view) {
+    m_job = new BackgroundJob(this);
+    connect(m_job, &BackgroundJob::succeeded, this, &SweepResultsController::startNextEvaluation);
+    connect(m_job, &BackgroundJob::failed, this, [this](const QString& message) {
+        // The run itself finished; its evaluation failing is reported and the sweep goes on.
+        logError("sweep evaluation failed: " + message.toStdString());
+        Q_EMIT changed(tr("Evaluation failed: %1").arg(message));
+        startNextEvaluation();
+    });
+    connect(view, &ui::SweepResultsView::groupChanged, this, &SweepResultsController::load);
+    connect(view, &ui::SweepResultsView::curveMetricChanged, this, [this] { load(m_view->currentGroup()); });
+    connect(view, &ui::SweepResultsView::stopRequested, this, &SweepResultsController::stop);
+    connect(view, &ui::SweepResultsView::resumeRequested, this, [this](qint64 id) {
+        const int n = resume(id);
+        Q_EMIT changed(tr("Sweep #%1: %2 runs queued").arg(id).arg(n));
+    });
+    connect(view, &ui::SweepResultsView::deleteRequested, this, [this](qint64 id) {
+        if (!qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS") &&
+            QMessageBox::question(m_view, tr("Delete sweep #%1").arg(id),
+                                  tr("Delete sweep #%1 and its %2 runs (their metrics and checkpoints)? Their adapter versions stay.")
+                                      .arg(id).arg(m_store->groups().members(id).size())) != QMessageBox::Yes)
+            return;
+        QString why;
+        if (!remove(id, &why))
+            QMessageBox::warning(m_view, tr("Cannot delete sweep #%1").arg(id), why);
+    });
+}
+
+void SweepResultsController::refresh() {
+    QList<QPair<qint64, QString>> groups;
+    for (const storage::RunGroupRecord& g : m_store->groups().list("sweep"))
+        groups.append({g.id, QStringLiteral("#%1 %2").arg(g.id).arg(QString::fromStdString(g.name))});
+    const qint64 before = m_view->currentGroup();
+    m_view->setGroups(groups);
+    // setGroups reloads when the chosen group changed; otherwise its numbers may have.
+    if (m_view->currentGroup() == before && before != 0)
+        load(before);
+}
+
+void SweepResultsController::load(qint64 groupId) {
+    if (groupId == 0)
+        return;
+    const std::vector<engine::SweepRunResult> results = SweepGroup::results(*m_store, groupId);
+    int finished = 0;
+    QString training;
+    for (const auto& r : results) {
+        finished += r.finished;
+        if (m_runs->currentRunId() == r.runId)
+            training = tr(" · run #%1 training").arg(r.runId);
+    }
+    m_view->setSummary(engine::SweepSummary::compute(results),
+                       tr("%1 of %2 runs finished%3").arg(finished).arg(results.size()).arg(training));
+    m_view->setBands(bands(*m_store, groupId, m_view->curveMetric().toStdString()));
+}
+
+QList<ui::SweepBand> SweepResultsController::bands(storage::Store& store, int64_t groupId, const std::string& metric) {
+    std::map<int, std::map<int64_t, std::vector<double>>> byGroup; // combination → step → values
+    std::map<int, std::string> labels;
+    for (const auto& r : SweepGroup::results(store, groupId)) {
+        engine::SweepPoint p;
+        p.combination = r.combination;
+        labels[r.combinationIndex] = p.combinationLabel();
+        if (!r.finished)
+            continue;
+        const storage::MetricSeries s = store.metrics().series(r.runId, metric);
+        for (size_t i = 0; i < s.size(); ++i)
+            byGroup[r.combinationIndex][s.steps[i]].push_back(s.values[i]);
+    }
+    QList<ui::SweepBand> out;
+    for (const auto& [combination, steps] : byGroup) {
+        ui::SweepBand band;
+        band.label = QString::fromStdString(labels[combination]);
+        for (const auto& [step, values] : steps) {
+            const engine::SampleSummary s = engine::summarize(values);
+            if (s.n == 0)
+                continue;
+            band.steps.append(double(step));
+            band.mean.append(s.mean);
+            band.std.append(s.std);
+        }
+        out.append(band);
+    }
+    return out;
+}
+
+bool SweepResultsController::isMine(qint64 runId) const {
+    if (m_runs->currentRunId() == runId)
+        return true;
+    for (const auto& [id, name] : m_runs->waiting())
+        if (id == runId)
+            return true;
+    return false;
+}
+
+void SweepResultsController::stop(qint64 groupId) {
+    int cancelled = 0;
+    bool stopping = false;
+    for (const storage::RunGroupMember& m : m_store->groups().members(groupId)) {
+        if (m_runs->currentRunId() == m.runId) {
+            stopping = true;
+            continue;
+        }
+        for (const auto& [id, name] : m_runs->waiting())
+            if (id == m.runId) {
+                m_runs->cancelQueued(id);
+                ++cancelled;
+                break;
+            }
+    }
+    // Last, so that the queue does not start the group's next run when this one ends.
+    if (stopping)
+        m_runs->stop(true);
+    Q_EMIT changed(tr("Sweep #%1 stopped: %2 waiting runs taken out of the queue%3; Resume group continues it")
+                       .arg(groupId).arg(cancelled).arg(stopping ? tr(", the training run stops with a checkpoint") : QString()));
+    refresh();
+}
+
+int SweepResultsController::resume(qint64 groupId) {
+    int queued = 0;
+    for (const storage::RunGroupMember& m : SweepGroup::pending(*m_store, groupId)) {
+        if (isMine(m.runId))
+            continue;
+        const storage::RunRecord run = m_store->runs().require(m.runId);
+        // A run another process is training stays with it.
+        if (run.status == storage::RunStatus::Running || run.status == storage::RunStatus::Paused)
+            continue;
+        m_runs->enqueueResume(m.runId);
+        ++queued;
+    }
+    refresh();
+    return queued;
+}
+
+void SweepResultsController::evaluateFinished(qint64 runId, qint64 adapterId) {
+    const auto member = m_store->groups().memberOf(runId);
+    if (!member || adapterId <= 0)
+        return;
+    try {
+        if (!SweepGroup::evaluates(SweepGroup::spec(*m_store, member->groupId)))
+            return;
+    } catch (const std::exception& e) {
+        logError("run " + std::to_string(runId) + " is not evaluated: " + e.what());
+        return;
+    }
+    m_toEvaluate.append({runId, adapterId});
+    startNextEvaluation();
+}
+
+void SweepResultsController::startNextEvaluation() {
+    if (m_job->running() || m_toEvaluate.isEmpty())
+        return;
+    const auto [runId, adapterId] = m_toEvaluate.takeFirst();
+    const std::filesystem::path db = m_store->path();
+    engine::SweepSpec spec;
+    try {
+        const auto member = m_store->groups().memberOf(runId);
+        if (!member)
+            throw Error("the run was deleted");
+        spec = SweepGroup::spec(*m_store, member->groupId);
+    } catch (const std::exception& e) {
+        logError("run " + std::to_string(runId) + " is not evaluated: " + e.what());
+        startNextEvaluation();
+        return;
+    }
+    m_job->start([this, db, spec, runId = runId, adapterId = adapterId](const BackgroundJob::Progress&) -> std::function<void()> {
+        // The worker thread's own connection to the store.
+        storage::Store::Options options;
+        options.recoverInterrupted = false;
+        storage::Store store(db, options);
+        const std::string text = SweepGroup::evaluateRun(store, spec, runId, adapterId);
+        return [this, runId, text] {
+            logInfo("run " + std::to_string(runId) + " evaluated:\n" + text);
+            Q_EMIT changed(tr("Run #%1 evaluated; the results are stored with its adapter version").arg(runId));
+            if (m_view->isVisible())
+                refresh();
+        };
+    });
+}
+
+bool SweepResultsController::evaluating() const { return m_job->running() || !m_toEvaluate.isEmpty(); }
+
+void SweepResultsController::waitForEvaluations() {
+    while (evaluating()) {
+        m_job->waitForFinished();
+        QCoreApplication::processEvents();
+    }
+}
+
+bool SweepResultsController::remove(qint64 groupId, QString* why) {
+    for (const storage::RunGroupMember& m : m_store->groups().members(groupId))
+        if (isMine(m.runId)) {
+            if (why)
+                *why = tr("run #%1 of the sweep is queued or training; stop the group first").arg(m.runId);
+            return false;
+        }
+    const int n = m_store->groups().remove(groupId);
+    Q_EMIT changed(tr("Deleted sweep #%1 and its %2 runs").arg(groupId).arg(n));
+    refresh();
+    return true;
+}
+
+} // namespace rslora::app

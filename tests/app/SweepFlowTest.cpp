@@ -1,0 +1,216 @@
+// Sweeps from the workbench: "Sweep…" in the New run form opens the dialog on the form's config,
+// validated by the same code as `rslora sweep`; queueing creates the group in the store and puts its
+// runs in the run queue in order.
+#include "app/gui/RunController.h"
+#include "app/gui/SweepResultsController.h"
+#include "app/gui/Workbench.h"
+#include "app/shared/SweepGroup.h"
+
+#include "ui/MainWindow.h"
+#include "ui/RunForm.h"
+#include "ui/SweepDialog.h"
+#include "ui/SweepResultsView.h"
+
+#include "common/Paths.h"
+#include "storage/Store.h"
+
+#include <QComboBox>
+#include <QLabel>
+#include <QTableWidget>
+#include <QMenuBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <qcustomplot.h>
+
+using namespace rslora;
+
+class SweepFlowTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+
+private Q_SLOTS:
+    void initTestCase() {
+        qputenv("RSLORA_NO_DIALOGS", "1");
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.filePath("settings"));
+        if (!QFileInfo::exists(QString::fromStdString((demoModelDirectory() / "tokenizer.json").string())))
+            QFAIL("the built-in demo model is missing (RSLORA_RESOURCES)");
+    }
+
+    void sweepFromTheFormQueuesTheGroup() {
+        app::Workbench wb(m_dir.filePath("sweep.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        QVERIFY(wb.form()->validateNow().isEmpty());
+        // The Run menu offers it too.
+        bool inMenu = false;
+        for (QAction* menu : wb.window()->menuBar()->actions())
+            if (menu->menu() && menu->text() == "&Run")
+                for (QAction* a : menu->menu()->actions())
+                    inMenu = inMenu || a->text().startsWith("&Sweep");
+        QVERIFY(inMenu);
+
+        wb.form()->sweepButton()->click();
+        auto* dialog = wb.window()->findChild<ui::SweepDialog*>();
+        QVERIFY(dialog);
+        // The engine's validation of the expanded configs: a rank of 0 is named with its combination.
+        dialog->setAxis(0, "adapter.r", "4,0");
+        dialog->setSeeds(2);
+        QVERIFY(!dialog->queueButton()->isEnabled());
+        const QString problem = dialog->summaryLabel()->text();
+        QVERIFY2(problem.contains("adapter.r=0") && problem.contains("sweep combination"), qPrintable(problem));
+        dialog->setAxis(0, "adapter.r", "4,8");
+        dialog->setAxis(1, "training.learning_rate", "0.001,fast");
+        QVERIFY2(dialog->summaryLabel()->text().contains("learning_rate"), qPrintable(dialog->summaryLabel()->text()));
+        dialog->setAxis(1, "training.learning_rate", "0.001");
+        QVERIFY2(dialog->queueButton()->isEnabled(), qPrintable(dialog->summaryLabel()->text()));
+        QVERIFY(dialog->summaryLabel()->text().startsWith("4 runs: 2 combination(s) × 2 seed(s)"));
+
+        // Queued, not trained here: the queue is held so that the test reads the queue as it was made.
+        wb.controller()->holdQueue(true);
+        dialog->queueButton()->click();
+        const auto groups = wb.store()->groups().list("sweep");
+        QCOMPARE(int(groups.size()), 1);
+        const auto members = wb.store()->groups().members(groups[0].id);
+        QCOMPARE(int(members.size()), 4);
+        const auto waiting = wb.controller()->waiting();
+        QCOMPARE(int(waiting.size()), 4);
+        for (int i = 0; i < 4; ++i) {
+            QCOMPARE(waiting[i].first, members[size_t(i)].runId);
+            const auto run = wb.store()->runs().require(members[size_t(i)].runId);
+            QCOMPARE(run.status, storage::RunStatus::Queued);
+        }
+        const auto first = wb.store()->runs().require(members[0].runId);
+        QVERIFY2(first.name.find("adapter.r=4") != std::string::npos, first.name.c_str());
+        QVERIFY(first.configJson.find("\"learning_rate\":0.001") != std::string::npos);
+    }
+
+    void resultsTableMatchesHandComputedStatistics() {
+        // Two ranks × three seeds, every run finished with known values: r=4 train loss 1.0/1.2/1.4
+        // (mean 1.2, std 0.2), r=8 0.8/0.9/1.0 (mean 0.9, std 0.1), Welch t = 2.3238, df = 2.941,
+        // p = 0.1045; MC accuracy r=4 0.5/0.6/0.7, r=8 0.7/0.8/0.9: t = 2.4495, df = 4, p = 0.0705
+        // (computed independently by integrating Student's t density).
+        app::Workbench wb(m_dir.filePath("results.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        spec.seeds = 3;
+        storage::Store& store = *wb.store();
+        const int64_t gid = app::SweepGroup::create(store, "ranks", {}, wb.form()->config().toJson(), spec);
+        const double trainLoss[2][3] = {{1.0, 1.2, 1.4}, {0.8, 0.9, 1.0}};
+        const double mc[2][3] = {{0.5, 0.6, 0.7}, {0.7, 0.8, 0.9}};
+        for (const auto& m : store.groups().members(gid)) {
+            const int c = m.combinationIndex, s = m.seedIndex;
+            store.metricsIngest().insert(std::vector<storage::MetricPoint>{
+                {m.runId, "train/loss", 1, 1.0, trainLoss[c][s] + 1.0}, {m.runId, "train/loss", 2, 2.0, trainLoss[c][s]}});
+            storage::NewAdapter a;
+            a.task = "ranks";
+            a.sourceRunId = m.runId;
+            storage::EvaluationRecord e;
+            e.adapterId = store.adapters().create(a).id;
+            e.dataset = "mc.csv";
+            e.metric = "mc/accuracy";
+            e.value = mc[c][s];
+            store.evaluations().record(e);
+            store.runs().setStatus(m.runId, storage::RunStatus::Finished);
+        }
+        wb.sweepResults()->refresh();
+        ui::SweepResultsView* view = wb.sweeps();
+        QCOMPARE(view->currentGroup(), qint64(gid));
+        QVERIFY2(view->statusLabel()->text().startsWith("6 of 6 runs finished"), qPrintable(view->statusLabel()->text()));
+        QTableWidget* t = view->table();
+        QCOMPARE(t->rowCount(), 2);
+        auto column = [t](const QString& title) {
+            for (int c = 0; c < t->columnCount(); ++c)
+                if (t->horizontalHeaderItem(c)->text().startsWith(title))
+                    return c;
+            return -1;
+        };
+        const int loss = column("train loss ↓"), acc = column("MC accuracy ↑");
+        QVERIFY(loss > 0 && acc > 0);
+        QCOMPARE(t->item(0, 0)->text(), QString("adapter.r=4"));
+        QCOMPARE(t->item(0, 1)->text(), QString("3/3"));
+        QCOMPARE(t->item(0, loss)->text(), QString("1.2000 ± 0.2000 (n=3)"));
+        QCOMPARE(t->item(1, loss)->text(), QString("★ 0.9000 ± 0.1000 (n=3)"));
+        QCOMPARE(t->item(0, loss + 1)->text(), QString("p=0.104"));
+        QCOMPARE(t->item(1, loss + 1)->text(), QString("best"));
+        QCOMPARE(t->item(0, acc)->text(), QString("0.6000 ± 0.1000 (n=3)"));
+        QCOMPARE(t->item(1, acc)->text(), QString("★ 0.8000 ± 0.1000 (n=3)"));
+        QCOMPARE(t->item(0, acc + 1)->text(), QString("p=0.070"));
+        const auto& cell = view->summary().rows[0].cells.at("train/loss");
+        QVERIFY(std::abs(cell.vsBest.p - 0.10447888668) < 1e-6);
+        QVERIFY(std::abs(view->summary().rows[0].cells.at("mc/accuracy").vsBest.p - 0.07048399691) < 1e-6);
+
+        // Curves: per group the mean of its three runs at each step and a ± std band around it.
+        const auto bands = app::SweepResultsController::bands(store, gid, "train/loss");
+        QCOMPARE(bands.size(), 2);
+        QCOMPARE(bands[1].label, QString("adapter.r=8"));
+        QCOMPARE(bands[1].steps, (QVector<double>{1, 2}));
+        QVERIFY(std::abs(bands[1].mean[0] - 1.9) < 1e-12 && std::abs(bands[1].mean[1] - 0.9) < 1e-12);
+        QVERIFY(std::abs(bands[0].std[1] - 0.2) < 1e-12);
+        // Three graphs per group: the band's edges (filled between) and the mean.
+        QCOMPARE(view->plot()->graphCount(), 6);
+        QCOMPARE(view->plot()->graph(1)->channelFillGraph(), view->plot()->graph(0));
+        QVERIFY(std::abs(view->plot()->graph(0)->data()->at(1)->value - 1.4) < 1e-12);  // r=4 mean + std at step 2
+        QVERIFY(std::abs(view->plot()->graph(1)->data()->at(1)->value - 1.0) < 1e-12);  // mean − std
+
+        // CSV export writes what the engine renders for the same statistics.
+        const QString csv = m_dir.filePath("ranks.csv");
+        QVERIFY(view->exportCsv(csv, &error));
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray text = f.readAll();
+        QCOMPARE(text.toStdString(), view->summary().toCsv());
+        QVERIFY(text.startsWith("adapter.r,"));
+        // A path that is a folder cannot be replaced: the message names it, the folder stays.
+        QVERIFY(QDir(m_dir.path()).mkpath("taken.csv"));
+        QVERIFY(!view->exportCsv(m_dir.filePath("taken.csv"), &error));
+        QVERIFY2(error.contains("taken.csv"), qPrintable(error));
+        QVERIFY(QFileInfo(m_dir.filePath("taken.csv")).isDir());
+    }
+
+    void stopResumeAndDeleteTheWholeGroup() {
+        app::Workbench wb(m_dir.filePath("actions.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        wb.controller()->holdQueue(true);
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        spec.seeds = 2;
+        const qint64 gid = wb.queueSweep("pair", wb.form()->config(), spec);
+        QCOMPARE(wb.sweeps()->currentGroup(), gid);
+        QCOMPARE(wb.controller()->waiting().size(), 4);
+        // Another run in the queue is not the group's and stays.
+        const qint64 other = wb.controller()->enqueue(wb.form()->config(), "other");
+
+        wb.sweeps()->stopButton()->click();
+        QCOMPARE(wb.controller()->waiting().size(), 1);
+        QCOMPARE(wb.controller()->waiting()[0].first, other);
+        for (const auto& m : wb.store()->groups().members(gid))
+            QCOMPARE(wb.store()->runs().require(m.runId).status, storage::RunStatus::Stopped);
+
+        // Deleting is refused while a run of the group is queued here.
+        wb.sweeps()->resumeButton()->click();
+        QCOMPARE(wb.controller()->waiting().size(), 5);
+        QString why;
+        QVERIFY(!wb.sweepResults()->remove(gid, &why));
+        QVERIFY2(why.contains("stop the group first"), qPrintable(why));
+        QVERIFY(wb.store()->groups().get(gid));
+
+        wb.sweeps()->stopButton()->click();
+        const auto members = wb.store()->groups().members(gid);
+        wb.sweeps()->deleteButton()->click();
+        QVERIFY(!wb.store()->groups().get(gid));
+        QVERIFY(!wb.store()->runs().get(members[0].runId));
+        QVERIFY(wb.store()->runs().get(other));
+        QCOMPARE(wb.sweeps()->currentGroup(), qint64(0));
+    }
+};
+
+QTEST_MAIN(SweepFlowTest)
+#include "SweepFlowTest.moc"

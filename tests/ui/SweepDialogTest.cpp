@@ -1,0 +1,116 @@
+// The sweep dialog on its own: rows read as `--vary` reads them, grid or list, the live run count,
+// and problems named with their key and value.
+#include "ui/SweepDialog.h"
+
+#include "common/Error.h"
+
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace rslora;
+using ui::SweepDialog;
+
+class SweepDialogTest : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void gridOfTwoKeysTimesSeeds() {
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8,16");
+        d.setAxis(1, "adapter.init", "lora,spectral");
+        d.setSeeds(2);
+        const engine::SweepSpec spec = d.spec();
+        QCOMPARE(int(spec.axes.size()), 2);
+        QCOMPARE(spec.axes[0].key.dotted(), std::string("adapter.r"));
+        QCOMPARE(spec.axes[0].values[2].get<int>(), 16);
+        QCOMPARE(spec.axes[1].values[1].get<std::string>(), std::string("spectral"));
+        QCOMPARE(spec.combinationCount(), 6);
+        QCOMPARE(spec.seedCount(), 2);
+        QVERIFY(d.queueButton()->isEnabled());
+        QVERIFY2(d.summaryLabel()->text().startsWith("12 runs: 6 combination(s) × 2 seed(s)"), qPrintable(d.summaryLabel()->text()));
+    }
+
+    void listPairsTheIthValues() {
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8");
+        d.setAxis(1, "adapter.lora_alpha", "8,16");
+        d.setListMode(true);
+        d.setSeeds(1);
+        const engine::SweepSpec spec = d.spec();
+        QVERIFY(spec.axes.empty());
+        QCOMPARE(int(spec.combinations.size()), 2);
+        QCOMPARE(spec.combinations[1][0].second.get<int>(), 8);
+        QCOMPARE(spec.combinations[1][1].first, std::string("adapter.lora_alpha"));
+        QCOMPARE(spec.combinations[1][1].second.get<int>(), 16);
+        QVERIFY(d.summaryLabel()->text().startsWith("2 runs"));
+    }
+
+    void bracketedListIsOneValue() {
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.target_modules", "[q_proj,v_proj],[q_proj]");
+        const engine::SweepSpec spec = d.spec();
+        QCOMPARE(int(spec.axes[0].values.size()), 2);
+        QVERIFY(spec.axes[0].values[0].is_array());
+        QCOMPARE(spec.axes[0].values[0][1].get<std::string>(), std::string("v_proj"));
+    }
+
+    void problemsNameTheKeyAndValue() {
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8,16");
+        d.setAxis(1, "adapter.lora_alpha", "8,16");
+        d.setListMode(true);
+        QVERIFY(!d.queueButton()->isEnabled());
+        QVERIFY2(d.summaryLabel()->text().contains("adapter.r has 3 values, adapter.lora_alpha has 2"), qPrintable(d.summaryLabel()->text()));
+        d.setListMode(false);
+        d.setAxis(1, "adapter.lora_alpha", "");
+        QVERIFY(d.summaryLabel()->text().contains("adapter.lora_alpha: no values"));
+        d.setAxis(1, "nodot", "1,2");
+        QVERIFY2(d.summaryLabel()->text().contains("nodot"), qPrintable(d.summaryLabel()->text()));
+        d.setAxis(1, "", "");
+        // What the validator throws is shown as it is, and blocks queueing.
+        d.setValidator([](const engine::SweepSpec& spec) -> int {
+            if (spec.axes[0].values[0].get<int>() == 4)
+                throw Error("sweep combination adapter.r=4 (seed 42): adapter.r: expected 8 or more, found 4");
+            return 3;
+        });
+        QVERIFY(d.summaryLabel()->text().contains("adapter.r=4"));
+        QVERIFY(!d.queueButton()->isEnabled());
+        d.setAxis(0, "adapter.r", "8,16,32");
+        QVERIFY(d.queueButton()->isEnabled());
+        QVERIFY(d.summaryLabel()->text().startsWith("3 runs"));
+    }
+
+    void evaluationFilesGoIntoTheSpec() {
+        QTemporaryDir dir;
+        QFile mc(dir.filePath("mc.csv"));
+        QVERIFY(mc.open(QIODevice::WriteOnly));
+        mc.write("q,a,b,c,d,A\n");
+        mc.close();
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8");
+        d.setEvaluationFile("multiple_choice", dir.filePath("mc.csv"));
+        QCOMPARE(d.spec().evaluate.value("multiple_choice", std::string()), dir.filePath("mc.csv").toStdString());
+        d.setListMode(true);
+        QCOMPARE(d.spec().evaluate.value("multiple_choice", std::string()), dir.filePath("mc.csv").toStdString());
+        d.setEvaluationFile("exact_match", dir.filePath("missing.jsonl"));
+        QVERIFY(!d.queueButton()->isEnabled());
+        QVERIFY2(d.summaryLabel()->text().contains("exact_match evaluation: no such file"), qPrintable(d.summaryLabel()->text()));
+        QVERIFY(d.summaryLabel()->text().contains("missing.jsonl"));
+    }
+
+    void nothingToSweep() {
+        SweepDialog d("s");
+        d.setAxis(0, "", "");
+        d.setSeeds(1);
+        QVERIFY(!d.queueButton()->isEnabled());
+        QVERIFY(d.summaryLabel()->text().contains("nothing to sweep"));
+        d.setSeeds(5);
+        QVERIFY(d.queueButton()->isEnabled());
+        QVERIFY(d.summaryLabel()->text().startsWith("5 runs"));
+    }
+};
+
+QTEST_MAIN(SweepDialogTest)
+#include "SweepDialogTest.moc"

@@ -1,0 +1,210 @@
+// The sweep dialog: axes table, grid or list, seeds, and the live run count or problem.
+#include "ui/SweepDialog.h"
+
+#include "common/Error.h"
+
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+namespace rslora::ui {
+
+namespace {
+enum Column { KeyColumn = 0, ValuesColumn = 1 };
+}
+
+QStringList SweepDialog::suggestedKeys() {
+    return {"adapter.r", "adapter.lora_alpha", "adapter.init", "adapter.scaling", "training.learning_rate", "training.seed",
+            "adapter.target_modules"};
+}
+
+SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent) {
+    setWindowTitle(tr("Sweep"));
+    auto* layout = new QVBoxLayout(this);
+    auto* form = new QFormLayout;
+    m_name = new QLineEdit(name);
+    m_name->setToolTip(tr("The group's name; each run is named after it, its values and its seed"));
+    form->addRow(tr("Name"), m_name);
+    m_mode = new QComboBox;
+    m_mode->addItem(tr("Grid: every combination of the values"));
+    m_mode->addItem(tr("List: the i-th value of every key together"));
+    form->addRow(tr("Combine"), m_mode);
+    m_seeds = new QSpinBox;
+    m_seeds->setRange(1, 1000);
+    m_seeds->setToolTip(tr("Runs per combination, with seeds training.seed, +1, +2, …; the results view gives mean ± std over them"));
+    form->addRow(tr("Seeds"), m_seeds);
+    // Evaluations every run gets at its end besides the trainer's validation loss (sweep: evaluate:).
+    const QList<QPair<QString, QString>> evaluations{{"exact_match", tr("Exact match on")},
+                                                     {"multiple_choice", tr("Multiple choice on")},
+                                                     {"preference", tr("Preference pairs on")}};
+    for (const auto& [key, label] : evaluations) {
+        auto* edit = new QLineEdit;
+        edit->setObjectName("evaluate." + key);
+        edit->setPlaceholderText(tr("optional: a file each run's adapter is evaluated on at its end"));
+        connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+        m_evaluations.append({key, edit});
+        form->addRow(label, edit);
+    }
+    layout->addLayout(form);
+
+    layout->addWidget(new QLabel(tr("Keys to vary (values separated by commas; a list value in brackets: [q_proj,v_proj])")));
+    m_axes = new QTableWidget(0, 2);
+    m_axes->setHorizontalHeaderLabels({tr("Config key"), tr("Values")});
+    m_axes->horizontalHeader()->setSectionResizeMode(KeyColumn, QHeaderView::Interactive);
+    m_axes->horizontalHeader()->setSectionResizeMode(ValuesColumn, QHeaderView::Stretch);
+    m_axes->setColumnWidth(KeyColumn, 220);
+    m_axes->verticalHeader()->hide();
+    layout->addWidget(m_axes, 1);
+    auto* rowButtons = new QHBoxLayout;
+    auto* add = new QPushButton(tr("Add key"));
+    auto* remove = new QPushButton(tr("Remove key"));
+    rowButtons->addWidget(add);
+    rowButtons->addWidget(remove);
+    rowButtons->addStretch(1);
+    layout->addLayout(rowButtons);
+    connect(add, &QPushButton::clicked, this, [this] { addRow(); });
+    connect(remove, &QPushButton::clicked, this, [this] {
+        const int row = m_axes->currentRow() >= 0 ? m_axes->currentRow() : m_axes->rowCount() - 1;
+        if (row >= 0)
+            m_axes->removeRow(row);
+        refresh();
+    });
+
+    m_summary = new QLabel;
+    m_summary->setWordWrap(true);
+    m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(m_summary);
+    auto* box = new QDialogButtonBox(QDialogButtonBox::Cancel);
+    m_queue = box->addButton(tr("Queue sweep"), QDialogButtonBox::AcceptRole);
+    m_queue->setObjectName("queueSweep");
+    layout->addWidget(box);
+    connect(box, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(m_queue, &QPushButton::clicked, this, [this] {
+        refresh();
+        if (m_queue->isEnabled())
+            Q_EMIT queueRequested();
+    });
+    connect(m_mode, &QComboBox::currentIndexChanged, this, &SweepDialog::refresh);
+    connect(m_seeds, &QSpinBox::valueChanged, this, &SweepDialog::refresh);
+    connect(m_name, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+    addRow("adapter.r", "4,8,16,32");
+    m_seeds->setValue(3);
+    resize(640, 520);
+}
+
+void SweepDialog::addRow(const QString& key, const QString& values) {
+    const int row = m_axes->rowCount();
+    m_axes->insertRow(row);
+    auto* keys = new QComboBox;
+    keys->setEditable(true);
+    keys->addItems(suggestedKeys());
+    keys->setCurrentText(key);
+    keys->setToolTip(tr("Any config key as section.key, e.g. training.warmup_steps"));
+    connect(keys, &QComboBox::currentTextChanged, this, &SweepDialog::refresh);
+    m_axes->setCellWidget(row, KeyColumn, keys);
+    auto* edit = new QLineEdit(values);
+    edit->setPlaceholderText(tr("e.g. 4,8,16"));
+    connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+    m_axes->setCellWidget(row, ValuesColumn, edit);
+    refresh();
+}
+
+void SweepDialog::setAxis(int row, const QString& key, const QString& values) {
+    while (m_axes->rowCount() <= row)
+        addRow();
+    static_cast<QComboBox*>(m_axes->cellWidget(row, KeyColumn))->setCurrentText(key);
+    static_cast<QLineEdit*>(m_axes->cellWidget(row, ValuesColumn))->setText(values);
+}
+
+void SweepDialog::setEvaluationFile(const QString& key, const QString& path) {
+    for (const auto& [k, edit] : m_evaluations)
+        if (k == key)
+            edit->setText(path);
+}
+
+void SweepDialog::setListMode(bool list) { m_mode->setCurrentIndex(list ? 1 : 0); }
+void SweepDialog::setSeeds(int seeds) { m_seeds->setValue(seeds); }
+QString SweepDialog::name() const { return m_name->text().trimmed(); }
+
+void SweepDialog::setValidator(Validator validator) {
+    m_validator = std::move(validator);
+    refresh();
+}
+
+engine::SweepSpec SweepDialog::spec() const {
+    // Each row is read as `--vary KEY=VALUES` is, so keys and values mean what they mean on the CLI.
+    engine::SweepSpec grid;
+    for (int row = 0; row < m_axes->rowCount(); ++row) {
+        const QString key = static_cast<QComboBox*>(m_axes->cellWidget(row, KeyColumn))->currentText().trimmed();
+        const QString values = static_cast<QLineEdit*>(m_axes->cellWidget(row, ValuesColumn))->text().trimmed();
+        if (key.isEmpty() && values.isEmpty())
+            continue;
+        if (key.isEmpty())
+            throw Error("row " + std::to_string(row + 1) + ": values '" + values.toStdString() + "' have no config key");
+        if (values.isEmpty())
+            throw Error(key.toStdString() + ": no values (give them separated by commas, e.g. 4,8,16)");
+        grid.addVary(key.toStdString() + "=" + values.toStdString());
+    }
+    grid.seeds = m_seeds->value();
+    for (const auto& [key, edit] : m_evaluations) {
+        const QString path = edit->text().trimmed();
+        if (path.isEmpty())
+            continue;
+        if (!QFileInfo(path).isFile())
+            throw Error(key.toStdString() + " evaluation: no such file '" + path.toStdString() + "'");
+        grid.setEvaluation(key.toStdString(), QFileInfo(path).absoluteFilePath().toStdString());
+    }
+    if (m_mode->currentIndex() == 0 || grid.axes.empty())
+        return grid;
+    engine::SweepSpec list;
+    list.seeds = grid.seeds;
+    list.evaluate = grid.evaluate;
+    const size_t count = grid.axes.front().values.size();
+    for (const auto& axis : grid.axes)
+        if (axis.values.size() != count)
+            throw Error("a list pairs the i-th values of every key: " + grid.axes.front().key.dotted() + " has "
+                        + std::to_string(count) + " values, " + axis.key.dotted() + " has " + std::to_string(axis.values.size()));
+    for (size_t i = 0; i < count; ++i) {
+        engine::SweepCombination combination;
+        for (const auto& axis : grid.axes)
+            combination.emplace_back(axis.key.dotted(), axis.values[i]);
+        list.combinations.push_back(std::move(combination));
+    }
+    return list;
+}
+
+void SweepDialog::refresh() {
+    QString problem;
+    int runs = 0;
+    engine::SweepSpec s;
+    try {
+        if (name().isEmpty())
+            throw Error("the sweep needs a name");
+        s = spec();
+        if (s.axes.empty() && s.combinations.empty() && s.seedCount() < 2)
+            throw Error("nothing to sweep: add a key with values, or more than one seed");
+        runs = m_validator ? m_validator(s) : s.combinationCount() * s.seedCount();
+    } catch (const std::exception& e) {
+        problem = QString::fromStdString(e.what());
+    }
+    m_queue->setEnabled(problem.isEmpty());
+    if (!problem.isEmpty()) {
+        m_summary->setStyleSheet("color: #b00020;");
+        m_summary->setText(problem);
+        return;
+    }
+    m_summary->setStyleSheet({});
+    m_summary->setText(tr("%1 run%2: %3 combination(s) × %4 seed(s), queued one after another")
+                           .arg(runs).arg(runs == 1 ? "" : "s").arg(s.combinationCount()).arg(s.seedCount()));
+}
+
+} // namespace rslora::ui

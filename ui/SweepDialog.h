@@ -1,0 +1,74 @@
+// "Sweep…": which config keys a group of runs varies (values as a comma list, as a grid or a list of
+// combinations), how many seeds per combination, and the group's name. Shows the number of runs
+// live, and why the sweep cannot be queued, through the engine's own sweep parsing and a validator
+// the application supplies (the same checks `rslora sweep` makes).
+#pragma once
+
+#include "engine/sweep/SweepSpec.h"
+
+#include <QDialog>
+#include <QList>
+#include <QPair>
+#include <QString>
+
+#include <functional>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace rslora::ui {
+
+class SweepDialog : public QDialog {
+    Q_OBJECT
+public:
+    // Returns the number of runs the spec expands to, or throws rslora::Error saying what is wrong.
+    using Validator = std::function<int(const engine::SweepSpec&)>;
+
+    explicit SweepDialog(const QString& name, QWidget* parent = nullptr);
+
+    void setValidator(Validator validator);
+    // The keys the key column offers (any other may be typed).
+    static QStringList suggestedKeys();
+
+    // Sets row `row` (added when missing) to KEY and VALUES ("4,8,16").
+    void setAxis(int row, const QString& key, const QString& values);
+    void setListMode(bool list);
+    void setSeeds(int seeds);
+    // The file each run's adapter is evaluated on at its end ("exact_match", "multiple_choice",
+    // "preference"); empty: none.
+    void setEvaluationFile(const QString& key, const QString& path);
+    QString name() const;
+    // The sweep the dialog describes; throws rslora::Error naming the key and the value at fault.
+    engine::SweepSpec spec() const;
+
+    QTableWidget* axesTable() const { return m_axes; }
+    QLabel* summaryLabel() const { return m_summary; }
+    QPushButton* queueButton() const { return m_queue; }
+    QSpinBox* seedsBox() const { return m_seeds; }
+
+public Q_SLOTS:
+    // Re-reads the form: the run count, or the problem.
+    void refresh();
+
+Q_SIGNALS:
+    // "Queue sweep" with a valid spec.
+    void queueRequested();
+
+private:
+    void addRow(const QString& key = {}, const QString& values = {});
+
+    QLineEdit* m_name = nullptr;
+    QTableWidget* m_axes = nullptr;
+    QComboBox* m_mode = nullptr;
+    QSpinBox* m_seeds = nullptr;
+    QList<QPair<QString, QLineEdit*>> m_evaluations; // evaluate key → its file
+    QLabel* m_summary = nullptr;
+    QPushButton* m_queue = nullptr;
+    Validator m_validator;
+};
+
+} // namespace rslora::ui
