@@ -69,6 +69,85 @@ models::BuildStats unusableLines(const models::SampleBuilder& builder, const QSt
     return stats;
 }
 
+// The error for unusable lines (a run stops at the first) or for a file without samples.
+void describeProblems(const models::BuildStats& stats, const QString& file, ui::DatasetPreview& out) {
+    if (stats.skipped > 0) {
+        // Training reads every line and stops at the first unusable one, so any is an error.
+        static const QRegularExpression lineNumber(R"( (line|element) (\d+))");
+        QStringList lines;
+        for (const auto& p : stats.problems) {
+            const auto m = lineNumber.match(QString::fromStdString(p));
+            if (m.hasMatch())
+                lines << m.captured(2);
+        }
+        QString list = (lines.size() == 1 ? QObject::tr("line ") : QObject::tr("lines ")) + lines.join(", ");
+        if (stats.skipped > static_cast<std::size_t>(lines.size()))
+            list += QObject::tr(" and %1 more").arg(stats.skipped - static_cast<std::size_t>(lines.size()));
+        const QString first = stats.problems.empty() ? QString() : DatasetPreviewer::plainMessage(stats.problems.front());
+        if (stats.samples == 0)
+            out.error = QObject::tr("no line of %1 is a usable sample (%2 cannot be used). %3").arg(file, list, first);
+        else
+            out.error = QObject::tr("%1 of %2 cannot be used, and a run stops at the first; fix or remove %3. %4")
+                            .arg(list, file, stats.skipped == 1 ? QObject::tr("it") : QObject::tr("them"), first);
+    } else if (stats.samples == 0) {
+        out.error = QObject::tr("%1 holds no usable samples%2")
+                        .arg(file, stats.droppedWithoutTargets ? QObject::tr(": every sample's labels are masked") : QString());
+    }
+    out.samples = static_cast<qint64>(stats.samples);
+    out.truncated = static_cast<qint64>(stats.truncatedSamples);
+    out.skipped = static_cast<qint64>(stats.skipped);
+}
+
+// Whether the file's first readable record is a preference pair.
+bool holdsPreferences(const QString& dataPath) {
+    bool preference = false, first = true;
+    models::JsonlReader::read(
+        dataPath.toStdString(), models::MalformedLinePolicy::Skip,
+        [&](const models::JsonRecord& r) {
+            if (first)
+                preference = models::SampleBuilder::detectFormat(r.value) == models::SampleFormat::Preference;
+            first = false;
+        },
+        [](std::size_t, const std::string&) {});
+    return preference;
+}
+
+// One response's (or the prompt's) tokens, decoded one by one.
+QString tokenRun(const models::Tokenizer& tokenizer, const std::vector<int64_t>& ids, bool trained) {
+    models::DecodeStream stream(tokenizer, false);
+    QString html;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const std::string piece = stream.step(ids[i]);
+        html += tokenSpan(QString::fromStdString(piece), trained, i,
+                          QString("id %1 %2").arg(ids[i]).arg(QString::fromStdString(tokenizer.idToToken(ids[i]).value_or(""))));
+    }
+    return html;
+}
+
+// Preference pairs: the prompt (masked) above the chosen and the rejected response side by side.
+ui::DatasetPreview previewPreferences(const models::SampleBuilder& builder, const models::Tokenizer& tokenizer,
+                                      const QString& dataPath, int shown) {
+    ui::DatasetPreview out;
+    const models::PreferenceDataset all = builder.loadPreferences(dataPath.toStdString());
+    describeProblems(all.stats, QFileInfo(dataPath).fileName(), out);
+    if (all.stats.samples == 0)
+        return out;
+    out.format = QString::fromLatin1(models::sampleFormatName(models::SampleFormat::Preference));
+    QString html = legend(QObject::tr("Each pair: the prompt, then the chosen and the rejected response side by side."));
+    const QString cell = "<td style='vertical-align:top; padding:4px; font-family:monospace; white-space:pre-wrap'>";
+    for (size_t k = 0; k < all.samples.size() && int(k) < shown; ++k) {
+        const models::PreferenceSample& p = all.samples[k];
+        html += QObject::tr("<p><b>pair %1</b> · prompt %2 tokens, chosen %3, rejected %4<br>")
+                    .arg(k + 1).arg(p.prompt.size()).arg(p.chosen.size()).arg(p.rejected.size());
+        html += "<span style='font-family:monospace; white-space:pre-wrap'>" + tokenRun(tokenizer, p.prompt, false) + "</span></p>";
+        html += "<table width='100%' cellspacing='0'><tr><th align='left'>" + QObject::tr("chosen") + "</th><th align='left'>" +
+                QObject::tr("rejected") + "</th></tr><tr>" + cell + tokenRun(tokenizer, p.chosen, true) + "</td>" + cell +
+                tokenRun(tokenizer, p.rejected, true) + "</td></tr></table>";
+    }
+    out.html = html;
+    return out;
+}
+
 } // namespace
 
 QString DatasetPreviewer::plainMessage(const std::string& message) {
@@ -142,38 +221,15 @@ ui::DatasetPreview DatasetPreviewer::preview(const QString& modelPath, const QSt
         options.maxLength = static_cast<std::size_t>(std::max(0, maxSeqLen));
         options.malformed = models::MalformedLinePolicy::Skip;
         models::SampleBuilder builder(*tokenizer, options);
+        if (holdsPreferences(dataPath))
+            return previewPreferences(builder, *tokenizer, dataPath, shown);
         models::SftDataset all;
         try {
             all = builder.loadSft(dataPath.toStdString());
         } catch (const std::exception&) {
             all.stats = unusableLines(builder, dataPath); // no usable sample: find out line by line why
         }
-        out.samples = static_cast<qint64>(all.stats.samples);
-        out.truncated = static_cast<qint64>(all.stats.truncatedSamples);
-        out.skipped = static_cast<qint64>(all.stats.skipped);
-        const QString file = QFileInfo(dataPath).fileName();
-        if (all.stats.skipped > 0) {
-            // Training reads every line and stops at the first unusable one, so any is an error.
-            static const QRegularExpression lineNumber(R"( (line|element) (\d+))");
-            QStringList lines;
-            for (const auto& p : all.stats.problems) {
-                const auto m = lineNumber.match(QString::fromStdString(p));
-                if (m.hasMatch())
-                    lines << m.captured(2);
-            }
-            QString list = (lines.size() == 1 ? QObject::tr("line ") : QObject::tr("lines ")) + lines.join(", ");
-            if (all.stats.skipped > static_cast<std::size_t>(lines.size()))
-                list += QObject::tr(" and %1 more").arg(all.stats.skipped - static_cast<std::size_t>(lines.size()));
-            const QString first = all.stats.problems.empty() ? QString() : plainMessage(all.stats.problems.front());
-            if (all.stats.samples == 0)
-                out.error = QObject::tr("no line of %1 is a usable sample (%2 cannot be used). %3").arg(file, list, first);
-            else
-                out.error = QObject::tr("%1 of %2 cannot be used, and a run stops at the first; fix or remove %3. %4")
-                                .arg(list, file, all.stats.skipped == 1 ? QObject::tr("it") : QObject::tr("them"), first);
-        } else if (all.stats.samples == 0) {
-            out.error = QObject::tr("%1 holds no usable samples%2")
-                            .arg(file, all.stats.droppedWithoutTargets ? QObject::tr(": every sample's labels are masked") : QString());
-        }
+        describeProblems(all.stats, QFileInfo(dataPath).fileName(), out);
         if (all.stats.samples == 0)
             return out;
         out.format = QString::fromLatin1(models::sampleFormatName(all.stats.format));

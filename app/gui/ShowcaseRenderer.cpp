@@ -20,10 +20,12 @@
 #include "ui/RunForm.h"
 #include "ui/RunsBrowser.h"
 #include "ui/SweepDialog.h"
+#include "ui/StagesEditor.h"
 #include "ui/SweepResultsView.h"
 #include "ui/TrainingPanel.h"
 
 #include "common/Log.h"
+#include "common/Paths.h"
 #include "storage/Store.h"
 
 #include <QApplication>
@@ -32,6 +34,7 @@
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QLineEdit>
+#include <QScrollArea>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
@@ -193,7 +196,22 @@ bool ShowcaseRenderer::save(const QString& dir, QString* error) {
     QString playgroundError;
     if (!savePlayground(dir, &playgroundError))
         logWarning("playground not rendered: " + playgroundError.toStdString());
+    QString pipelineError;
+    if (!savePipelineForm(dir, &pipelineError))
+        logWarning("pipeline form not rendered: " + pipelineError.toStdString());
     return true;
+}
+
+bool ShowcaseRenderer::savePipelineForm(const QString& dir, QString* error) {
+    const QString file = QString::fromStdString((resourcesDirectory() / "pipelines" / "demo-sft-dpo.yaml").string());
+    if (!m_wb.form()->openConfigFile(file, error))
+        return false;
+    m_wb.window()->views()->setCurrentWidget(m_wb.form());
+    QApplication::processEvents();
+    if (auto* scroll = m_wb.form()->findChild<QScrollArea*>())
+        scroll->ensureWidgetVisible(m_wb.form()->stagesEditor(), 0, 0);
+    QApplication::processEvents();
+    return grab(m_wb.window(), dir, "new-run-pipeline", error);
 }
 
 bool ShowcaseRenderer::saveSweepScreens(const QString& dir, QString* error) {

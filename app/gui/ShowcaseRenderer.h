@@ -39,6 +39,8 @@ private:
     bool saveSweepScreens(const QString& dir, QString* error);
     // The Playground in chat mode, the base model and the newest version side by side.
     bool savePlayground(const QString& dir, QString* error);
+    // The New run form holding the demo pipeline (SFT, then DPO), scrolled to its stages.
+    bool savePipelineForm(const QString& dir, QString* error);
 
     Workbench& m_wb;
 };

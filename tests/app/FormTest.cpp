@@ -18,6 +18,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -131,6 +132,38 @@ private Q_SLOTS:
         // Token boundaries: neighbouring tokens alternate shades, trained and masked alike.
         for (const char* shade : {"#c8e6c9", "#a5d6a7", "#eeeeee", "#dcdcdc"})
             QVERIFY2(p.html.contains(QString("background:%1").arg(shade)), shade);
+    }
+
+    // Preference pairs: the prompt masked, then the chosen and the rejected response side by side;
+    // a broken line is named like an SFT file's.
+    void previewShowsPreferencePairs() {
+        const QString model = QString::fromStdString(demoModelDirectory().string());
+        const ui::DatasetPreview p = app::DatasetPreviewer::preview(model, demoFile("prefs_val.jsonl"), 64);
+        QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+        QCOMPARE(p.format, QString("preference"));
+        QCOMPARE(p.samples, qint64(79));
+        QTextDocument doc;
+        doc.setHtml(p.html);
+        const QString text = doc.toPlainText();
+        QVERIFY2(text.contains("pair 1 · prompt"), qPrintable(text));
+        QVERIFY2(text.contains("<|im_start|>user\nWhat is the opposite of night?<|eos|>\n<|im_start|>assistant\n"), qPrintable(text));
+        QVERIFY2(text.contains("chosen") && text.contains("rejected"), qPrintable(text));
+        // The rejected response in its own cell, without the chosen one's opener.
+        QVERIFY2(text.contains(QRegularExpression("(^|\\s)The opposite of night is day\\.<\\|eos\\|>")), qPrintable(text));
+        QVERIFY2(text.contains("Sure! The opposite of night is day.<|eos|>"), qPrintable(text));
+        QVERIFY(p.html.contains("<table"));
+        for (const char* shade : {"#c8e6c9", "#eeeeee"})
+            QVERIFY2(p.html.contains(QString("background:%1").arg(shade)), shade);
+
+        QTemporaryDir dir;
+        QFile f(dir.filePath("pairs.jsonl"));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("{\"prompt\": \"Hi?\", \"chosen\": \"Hello.\", \"rejected\": \"Go away.\"}\n"
+                "{\"prompt\": \"Hi?\", \"chosen\": \"Hello.\"}\n");
+        f.close();
+        const ui::DatasetPreview bad = app::DatasetPreviewer::preview(model, f.fileName(), 64);
+        QVERIFY2(bad.error.contains("line 2") && bad.error.contains("rejected"), qPrintable(bad.error));
+        QCOMPARE(bad.samples, qint64(1));
     }
 
     void previewDecodesTokensThatDoNotMapOntoTheText() {
