@@ -123,6 +123,9 @@ private slots:
         QCOMPARE(stages[1].overrides["dpo"]["rpo_alpha"].get<double>(), 1.0);
         QVERIFY(QString::fromStdString(form.config().modelPath).endsWith("demo/model"));
         QCOMPARE(form.config().adapter.rank, 8);
+        const QStringList formProblems = form.validateNow();
+        QVERIFY2(formProblems.isEmpty(), qPrintable(formProblems.join('\n')));
+        QVERIFY(form.startButton()->isEnabled());
         // The pipeline as the form would start it is the file's pipeline.
         const auto p = form.pipelineConfig();
         QCOMPARE(p.stages.size(), size_t(2));
