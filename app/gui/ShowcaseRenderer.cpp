@@ -187,18 +187,17 @@ bool ShowcaseRenderer::save(const QString& dir, QString* error) {
         if (!grab(m_wb.window(), dir, names[i], error))
             return false;
     }
-    QString mergeError;
-    if (!saveMergeScreens(dir, &mergeError))
-        logWarning("merge screens not rendered: " + mergeError.toStdString());
-    QString sweepError;
-    if (!saveSweepScreens(dir, &sweepError))
-        logWarning("sweep screens not rendered: " + sweepError.toStdString());
-    QString playgroundError;
-    if (!savePlayground(dir, &playgroundError))
-        logWarning("playground not rendered: " + playgroundError.toStdString());
-    QString pipelineError;
-    if (!savePipelineForm(dir, &pipelineError))
-        logWarning("pipeline form not rendered: " + pipelineError.toStdString());
+    // The further screens: each one that cannot be rendered is named in the log, the rest still are.
+    using Screens = bool (ShowcaseRenderer::*)(const QString&, QString*);
+    const std::pair<const char*, Screens> further[] = {{"merge screens", &ShowcaseRenderer::saveMergeScreens},
+                                                       {"sweep screens", &ShowcaseRenderer::saveSweepScreens},
+                                                       {"playground", &ShowcaseRenderer::savePlayground},
+                                                       {"pipeline form", &ShowcaseRenderer::savePipelineForm}};
+    for (const auto& [what, render] : further) {
+        QString problem;
+        if (!(this->*render)(dir, &problem))
+            logWarning(std::string(what) + " not rendered: " + problem.toStdString());
+    }
     return true;
 }
 
