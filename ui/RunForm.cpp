@@ -11,7 +11,9 @@
 
 #include "common/AtomicFile.h"
 #include "common/Paths.h"
+#include "common/Error.h"
 #include "engine/ConfigPaths.h"
+#include "engine/sweep/SweepSpec.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -250,11 +252,25 @@ void RunForm::setPipeline(const engine::pipeline::PipelineConfig& p) {
     setConfig(engine::TrainConfig::fromJson(p.base));
 }
 
-bool RunForm::openConfigFile(const QString& path, QString* error) {
+bool RunForm::openConfigFile(const QString& path, QString* error, std::optional<engine::SweepSpec>* sweep) {
     try {
         const std::string file = path.toStdString();
         if (engine::pipeline::PipelineConfig::isPipelineFile(file)) {
             setPipeline(engine::pipeline::PipelineConfig::load(file));
+        } else if (auto [base, block] = engine::readSweepConfigFile(file); !block.is_null()) {
+            if (!sweep)
+                throw Error(file + ": a sweep config (it has a sweep: block); open it with Run > Sweep or `rslora sweep`");
+            engine::SweepSpec spec;
+            engine::TrainConfig c;
+            try {
+                spec = engine::SweepSpec::fromJson(block);
+                c = engine::TrainConfig::fromJson(base);
+            } catch (const Error& e) {
+                throw Error(file + ": " + e.what(), e.hint());
+            }
+            m_stages->setStages({});
+            setConfig(c);
+            *sweep = std::move(spec);
         } else {
             const engine::TrainConfig c = engine::TrainConfig::load(file);
             m_stages->setStages({});

@@ -8,10 +8,16 @@
 
 #include <QWidget>
 
+#include <optional>
+
 class QComboBox;
 class QLabel;
 class QPushButton;
 class QTimer;
+
+namespace rslora::engine {
+struct SweepSpec;
+}
 
 namespace rslora::ui {
 
@@ -36,8 +42,9 @@ public:
     // Fills the form with a pipeline: its base in the sections, its stages in the Stages editor.
     void setPipeline(const engine::pipeline::PipelineConfig& pipeline);
     // A training config (.json/.yaml) or a pipeline file; false with *error naming the problem, the
-    // form unchanged.
-    bool openConfigFile(const QString& path, QString* error = nullptr);
+    // form unchanged. A config with a sweep: block (a study) fills the form with its base config and
+    // hands the block to *sweep; without `sweep` such a file is refused.
+    bool openConfigFile(const QString& path, QString* error = nullptr, std::optional<engine::SweepSpec>* sweep = nullptr);
     // Runs validation now; returns every problem (also shown in the form).
     QStringList validateNow();
     // The text "Copy CLI command" puts on the clipboard.

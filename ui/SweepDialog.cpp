@@ -16,6 +16,8 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 namespace rslora::ui {
 
 namespace {
@@ -131,6 +133,46 @@ void SweepDialog::setEvaluationFile(const QString& key, const QString& path) {
             edit->setText(path);
 }
 
+void SweepDialog::setSpec(const engine::SweepSpec& spec) {
+    m_axes->setRowCount(0);
+    if (!spec.combinations.empty()) {
+        // A list: one row per key, its i-th value from the i-th combination.
+        std::vector<std::string> keys;
+        for (const auto& combination : spec.combinations)
+            for (const auto& [key, value] : combination)
+                if (std::find(keys.begin(), keys.end(), key) == keys.end())
+                    keys.push_back(key);
+        for (size_t k = 0; k < keys.size(); ++k) {
+            std::vector<nlohmann::json> values;
+            for (const auto& combination : spec.combinations) {
+                auto it = std::find_if(combination.begin(), combination.end(), [&](const auto& kv) { return kv.first == keys[k]; });
+                values.push_back(it == combination.end() ? nlohmann::json() : it->second);
+            }
+            setAxis(int(k), QString::fromStdString(keys[k]), QString::fromStdString(engine::formatConfigValues(values)));
+        }
+    } else {
+        for (size_t a = 0; a < spec.axes.size(); ++a)
+            setAxis(int(a), QString::fromStdString(spec.axes[a].key.dotted()),
+                    QString::fromStdString(engine::formatConfigValues(spec.axes[a].values)));
+    }
+    setListMode(!spec.combinations.empty());
+    m_evaluateExtras = nlohmann::json::object();
+    for (const auto& [key, edit] : m_evaluations)
+        edit->clear();
+    for (auto it = spec.evaluate.begin(); it != spec.evaluate.end(); ++it) {
+        auto field = std::find_if(m_evaluations.begin(), m_evaluations.end(), [&](const auto& kv) { return kv.first.toStdString() == it.key(); });
+        if (field != m_evaluations.end() && it.value().is_string())
+            field->second->setText(QString::fromStdString(it.value().get<std::string>()));
+        else
+            m_evaluateExtras[it.key()] = it.value();
+    }
+    m_seedList = spec.seedList;
+    setSeeds(spec.seedCount());
+    refresh();
+}
+
+void SweepDialog::setName(const QString& name) { m_name->setText(name); }
+
 void SweepDialog::setListMode(bool list) { m_mode->setCurrentIndex(list ? 1 : 0); }
 void SweepDialog::setSeeds(int seeds) { m_seeds->setValue(seeds); }
 QString SweepDialog::name() const { return m_name->text().trimmed(); }
@@ -155,6 +197,9 @@ engine::SweepSpec SweepDialog::spec() const {
         grid.addVary(key.toStdString() + "=" + values.toStdString());
     }
     grid.seeds = m_seeds->value();
+    if (!m_seedList.empty() && int(m_seedList.size()) == grid.seeds)
+        grid.seedList = m_seedList;
+    grid.evaluate = m_evaluateExtras;
     for (const auto& [key, edit] : m_evaluations) {
         const QString path = edit->text().trimmed();
         if (path.isEmpty())
@@ -167,6 +212,7 @@ engine::SweepSpec SweepDialog::spec() const {
         return grid;
     engine::SweepSpec list;
     list.seeds = grid.seeds;
+    list.seedList = grid.seedList;
     list.evaluate = grid.evaluate;
     const size_t count = grid.axes.front().values.size();
     for (const auto& axis : grid.axes)

@@ -11,7 +11,9 @@
 #include <QPair>
 #include <QString>
 
+#include <cstdint>
 #include <functional>
+#include <vector>
 
 class QComboBox;
 class QLabel;
@@ -41,6 +43,11 @@ public:
     // The file each run's adapter is evaluated on at its end ("exact_match", "multiple_choice",
     // "preference"); empty: none.
     void setEvaluationFile(const QString& key, const QString& path);
+    void setName(const QString& name);
+    // Fills the dialog with a whole sweep (a config's sweep: block): its axes or list, seeds (an
+    // explicit seed list is kept while the seed count is left at its length), evaluation files and
+    // the evaluation settings the dialog has no field for (max_new_tokens, limit), which spec() keeps.
+    void setSpec(const engine::SweepSpec& spec);
     QString name() const;
     // The sweep the dialog describes; throws rslora::Error naming the key and the value at fault.
     engine::SweepSpec spec() const;
@@ -69,6 +76,8 @@ private:
     QLabel* m_summary = nullptr;
     QPushButton* m_queue = nullptr;
     Validator m_validator;
+    nlohmann::json m_evaluateExtras = nlohmann::json::object(); // evaluate keys without a field
+    std::vector<uint64_t> m_seedList;                           // explicit seeds from setSpec
 };
 
 } // namespace rslora::ui

@@ -29,6 +29,7 @@
 #include "storage/Store.h"
 
 #include <QApplication>
+#include <QFileInfo>
 #include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
@@ -192,7 +193,8 @@ bool ShowcaseRenderer::save(const QString& dir, QString* error) {
     const std::pair<const char*, Screens> further[] = {{"merge screens", &ShowcaseRenderer::saveMergeScreens},
                                                        {"sweep screens", &ShowcaseRenderer::saveSweepScreens},
                                                        {"playground", &ShowcaseRenderer::savePlayground},
-                                                       {"pipeline form", &ShowcaseRenderer::savePipelineForm}};
+                                                       {"pipeline form", &ShowcaseRenderer::savePipelineForm},
+                                                       {"study", &ShowcaseRenderer::saveStudyDialog}};
     for (const auto& [what, render] : further) {
         QString problem;
         if (!(this->*render)(dir, &problem))
@@ -211,6 +213,30 @@ bool ShowcaseRenderer::savePipelineForm(const QString& dir, QString* error) {
         scroll->ensureWidgetVisible(m_wb.form()->stagesEditor(), 0, 0);
     QApplication::processEvents();
     return grab(m_wb.window(), dir, "new-run-pipeline", error);
+}
+
+bool ShowcaseRenderer::saveStudyDialog(const QString& dir, QString* error) {
+    const QString file = QString::fromStdString((resourcesDirectory() / "studies" / "c-few-shot-subspace.yaml").string());
+    if (!QFileInfo::exists(file)) {
+        if (error)
+            *error = "no study file " + file;
+        return false;
+    }
+    if (!m_wb.openConfig(file))
+        return false;
+    // The earlier sweep screen's dialog may still await its deferred deletion.
+    ui::SweepDialog* dialog = nullptr;
+    for (ui::SweepDialog* d : m_wb.window()->findChildren<ui::SweepDialog*>())
+        if (d->name() == "c-few-shot-subspace")
+            dialog = d;
+    if (!dialog) {
+        if (error)
+            *error = "Run > Studies opened no Sweep dialog for " + file;
+        return false;
+    }
+    const bool saved = grab(dialog, dir, "sweep-study", error);
+    dialog->close();
+    return saved;
 }
 
 bool ShowcaseRenderer::saveSweepScreens(const QString& dir, QString* error) {

@@ -41,6 +41,7 @@
 #include <QApplication>
 #include <QDateTime>
 #include <QDir>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
@@ -115,6 +116,11 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     QMenu* runMenu = new QMenu(tr("&Run"), m_window.get());
     runMenu->addAction(newRun);
     runMenu->addAction(sweep);
+    // The source articles' claims as committed sweeps: each opens its base in the form and its sweep in the dialog.
+    QMenu* studies = runMenu->addMenu(tr("S&tudies"));
+    studies->setToolTipsVisible(true);
+    studies->setObjectName("studiesMenu");
+    buildStudiesMenu(studies);
     // Between View and Help.
     const QList<QAction*> menus = m_window->menuBar()->actions();
     m_window->menuBar()->insertMenu(menus.size() >= 2 ? menus.at(menus.size() - 1) : nullptr, runMenu);
@@ -566,13 +572,57 @@ bool Workbench::loadDemo(QString* error) {
 
 bool Workbench::openConfig(const QString& path) {
     QString error;
-    if (!m_form->openConfigFile(path, &error)) {
+    std::optional<engine::SweepSpec> sweep;
+    if (!m_form->openConfigFile(path, &error, &sweep)) {
         QMessageBox::warning(m_window.get(), tr("Cannot open the config"), error);
         return false;
     }
     m_window->views()->setCurrentWidget(m_form);
     m_window->statusBar()->showMessage(tr("Loaded %1 into the New run form").arg(QDir::toNativeSeparators(path)), 8000);
+    if (sweep) {
+        // A sweep config (a study): its base is in the form, its sweep: block in the dialog, named after the file.
+        ui::SweepDialog* dialog = openSweepDialog(m_form->config());
+        dialog->setName(QFileInfo(path).completeBaseName());
+        dialog->setSpec(*sweep);
+    }
     return true;
+}
+
+namespace {
+// A study's title: the first line of its leading comment ("Article C: random-subspace adapters beat
+// LoRA ..."), and the whole comment as its description.
+QPair<QString, QString> studyTitle(const QString& path) {
+    QFile file(path);
+    QStringList comment;
+    if (file.open(QIODevice::ReadOnly | QIODevice::Text))
+        while (!file.atEnd()) {
+            const QString line = QString::fromUtf8(file.readLine()).trimmed();
+            if (!line.startsWith('#'))
+                break;
+            comment << line.mid(1).trimmed();
+        }
+    const QString stem = QFileInfo(path).completeBaseName();
+    if (comment.isEmpty())
+        return {stem, stem};
+    QString first = comment.first();
+    if (first.size() > 72)
+        first = first.left(71) + QStringLiteral("…");
+    return {first, comment.join(' ')};
+}
+} // namespace
+
+void Workbench::buildStudiesMenu(QMenu* menu) {
+    const QDir folder(QString::fromStdString((resourcesDirectory() / "studies").string()));
+    for (const QFileInfo& f : folder.entryInfoList({"*.yaml", "*.yml", "*.json"}, QDir::Files, QDir::Name)) {
+        const auto [title, description] = studyTitle(f.absoluteFilePath());
+        QAction* a = menu->addAction(title);
+        a->setToolTip(description);
+        a->setStatusTip(description);
+        a->setData(f.absoluteFilePath());
+        connect(a, &QAction::triggered, this, [this, path = f.absoluteFilePath()] { openConfig(path); });
+    }
+    if (menu->isEmpty())
+        menu->addAction(tr("(no studies in %1)").arg(QDir::toNativeSeparators(folder.path())))->setEnabled(false);
 }
 
 ui::SweepDialog* Workbench::openSweepDialog(const engine::TrainConfig& config) {

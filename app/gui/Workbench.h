@@ -33,6 +33,7 @@ class TrainingPanel;
 } // namespace rslora::ui
 
 class QLabel;
+class QMenu;
 class QProgressBar;
 class QTimer;
 
@@ -66,7 +67,8 @@ public:
     // Fills the form with the built-in demo's default run; false with *error when the demo is missing.
     bool loadDemo(QString* error = nullptr);
     // File > Open config… and the demo pipeline: a training or pipeline config into the New run
-    // form, which is then shown; a warning naming the problem otherwise (the form unchanged).
+    // form, which is then shown; a warning naming the problem otherwise (the form unchanged). A
+    // config with a sweep: block (Run > Studies) also opens the Sweep dialog holding that block.
     bool openConfig(const QString& path);
     // Shows a stored run's curves in the training view; a pipeline stage's run shows the pipeline's
     // stages up to it one after the other, their boundaries marked.
@@ -103,6 +105,8 @@ public:
 
 private:
     void connectMergeActions();
+    // Run > Studies: one entry per config in <resources>/studies, titled by its leading comment.
+    void buildStudiesMenu(QMenu* menu);
     QList<ui::FuseSource> sourcesOf(const QList<qint64>& adapterIds) const;
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();

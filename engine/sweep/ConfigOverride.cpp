@@ -66,6 +66,26 @@ nlohmann::json parseConfigValue(const std::string& text)
     return text;
 }
 
+std::string formatConfigValue(const nlohmann::json& value)
+{
+    if (value.is_string()) {
+        const std::string& text = value.get_ref<const std::string&>();
+        // A bare word must survive splitting at commas and read back as the same string.
+        const bool bare = !text.empty() && text.find_first_of(",[]{}\"") == std::string::npos
+            && text.front() != ' ' && text.back() != ' ' && parseConfigValue(text) == value;
+        return bare ? text : value.dump();
+    }
+    return value.dump();
+}
+
+std::string formatConfigValues(const std::vector<nlohmann::json>& values)
+{
+    std::string text;
+    for (const auto& v : values)
+        text += (text.empty() ? "" : ",") + formatConfigValue(v);
+    return text;
+}
+
 std::pair<ConfigKey, nlohmann::json> parseAssignment(const std::string& text, const std::string& option)
 {
     const auto eq = text.find('=');

@@ -22,6 +22,11 @@ ConfigKey parseConfigKey(const std::string& text, const std::string& option);
 // A value as written on a command line: JSON when it parses ("8", "true", "[\"q_proj\"]"),
 // a bracketed list of bare words ("[q_proj,v_proj]") as a list, any other text as a string.
 nlohmann::json parseConfigValue(const std::string& text);
+// The text parseConfigValue reads back as `value`: a string bare where that is unambiguous
+// ("full", "alpha/sqrt(r)"), quoted JSON otherwise ("8" as a string, one with a comma); others as JSON.
+std::string formatConfigValue(const nlohmann::json& value);
+// Values as one `--vary` list: "4,8,16" (formatConfigValue of each, joined by commas).
+std::string formatConfigValues(const std::vector<nlohmann::json>& values);
 // "section.key=value" → key and value; throws rslora::Error naming `option` and the text.
 std::pair<ConfigKey, nlohmann::json> parseAssignment(const std::string& text, const std::string& option);
 // Sets one key of a config JSON object (the section is created when missing).

@@ -89,6 +89,54 @@ private Q_SLOTS:
         QVERIFY(first.configJson.find("\"learning_rate\":0.001") != std::string::npos);
     }
 
+    // Run > Studies lists the committed study configs; one opens its base config in the form and its
+    // sweep: block in the dialog, which queues the study as `rslora sweep FILE` would.
+    void studiesOpenFromTheRunMenu() {
+        app::Workbench wb(m_dir.filePath("studies.sqlite"));
+        QMenu* studies = wb.window()->findChild<QMenu*>("studiesMenu");
+        QVERIFY(studies);
+        QAction* c = nullptr;
+        QStringList titles;
+        for (QAction* a : studies->actions()) {
+            titles << a->text();
+            if (a->data().toString().endsWith("c-few-shot-subspace.yaml"))
+                c = a;
+        }
+        QVERIFY2(titles.size() >= 3, qPrintable(titles.join(" | ")));
+        QVERIFY(titles.first().startsWith("Article A:"));
+        QVERIFY(c);
+        QVERIFY(c->toolTip().contains("random-subspace"));
+        c->trigger();
+        auto* dialog = wb.window()->findChild<ui::SweepDialog*>();
+        QVERIFY(dialog);
+        QCOMPARE(dialog->name(), QString("c-few-shot-subspace"));
+        QCOMPARE(dialog->axesTable()->rowCount(), 1);
+        QCOMPARE(dialog->seedsBox()->value(), 5);
+        QVERIFY2(dialog->queueButton()->isEnabled(), qPrintable(dialog->summaryLabel()->text()));
+        QVERIFY2(dialog->summaryLabel()->text().startsWith("10 runs: 2 combination(s) × 5 seed(s)"), qPrintable(dialog->summaryLabel()->text()));
+        // The form holds the study's base, its paths taken from the study's folder.
+        const engine::TrainConfig base = wb.form()->config();
+        QVERIFY2(base.trainData.find("studies/data/facts_8_per_kind.jsonl") != std::string::npos, base.trainData.c_str());
+        QVERIFY(QFileInfo(QString::fromStdString(base.trainData)).isAbsolute());
+        QCOMPARE(base.maxSteps, 100);
+        // The same runs as the CLI's expansion of the file.
+        const auto [config, block] = engine::readSweepConfigFile(c->data().toString().toStdString());
+        const auto cli = engine::SweepSpec::fromJson(block).expand(config);
+        const auto gui = dialog->spec().expand(base.toJson());
+        QCOMPARE(gui.size(), cli.size());
+        for (size_t i = 0; i < gui.size(); ++i) {
+            QCOMPARE(gui[i].combinationLabel(), cli[i].combinationLabel());
+            QCOMPARE(gui[i].seed, cli[i].seed);
+        }
+        QCOMPARE(dialog->spec().evaluate.dump(), engine::SweepSpec::fromJson(block).evaluate.dump());
+        dialog->reject();
+
+        // Without a place for the sweep block the form refuses such a file instead of dropping it.
+        QString error;
+        QVERIFY(!wb.form()->openConfigFile(c->data().toString(), &error));
+        QVERIFY2(error.contains("sweep"), qPrintable(error));
+    }
+
     void resultsTableMatchesHandComputedStatistics() {
         // Two ranks × three seeds, every run finished with known values: r=4 train loss 1.0/1.2/1.4
         // (mean 1.2, std 0.2), r=8 0.8/0.9/1.0 (mean 0.9, std 0.1), Welch t = 2.3238, df = 2.941,

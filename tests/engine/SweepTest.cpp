@@ -95,6 +95,23 @@ private slots:
         QCOMPARE(spec.combinationCount(), 2);
     }
 
+    // The dialog shows a sweep's values as `--vary` text: each reads back as the value it came from.
+    void formattedValuesReadBack()
+    {
+        const std::vector<nlohmann::json> values{
+            "full", "alpha/sqrt(r)", "8", "a,b", "[x]", "true", "", " padded", 8, 0.004, 1e-5, true, nullptr,
+            nlohmann::json::array({"q_proj", "v_proj"}), nlohmann::json{{"k", 1}}};
+        for (const auto& v : values)
+            QCOMPARE(parseConfigValue(formatConfigValue(v)).dump(), v.dump());
+        QCOMPARE(formatConfigValue("random_subspace"), std::string("random_subspace"));
+        QCOMPARE(formatConfigValue("8"), std::string("\"8\""));
+        SweepSpec spec;
+        spec.addVary("adapter.x=" + formatConfigValues(values));
+        QCOMPARE(spec.axes[0].values.size(), values.size());
+        for (size_t i = 0; i < values.size(); ++i)
+            QCOMPARE(spec.axes[0].values[i].dump(), values[i].dump());
+    }
+
     void badVaryIsNamed()
     {
         SweepSpec spec;

@@ -5,6 +5,7 @@
 #include "common/Error.h"
 
 #include <QLabel>
+#include <QTableWidget>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -98,6 +99,40 @@ private Q_SLOTS:
         QVERIFY(!d.queueButton()->isEnabled());
         QVERIFY2(d.summaryLabel()->text().contains("exact_match evaluation: no such file"), qPrintable(d.summaryLabel()->text()));
         QVERIFY(d.summaryLabel()->text().contains("missing.jsonl"));
+    }
+
+    // A config's sweep: block in the dialog reads back as the same sweep (grid and list, explicit
+    // seeds, evaluation files and the evaluation settings without a field).
+    void wholeSpecRoundTrips() {
+        QTemporaryDir dir;
+        QFile em(dir.filePath("em.jsonl"));
+        QVERIFY(em.open(QIODevice::WriteOnly));
+        em.close();
+        const nlohmann::json grid = {
+            {"vary", {{"adapter.parameterization", {"full", "random_subspace"}},
+                      {"adapter.target_modules", {{"q_proj", "v_proj"}, {"q_proj"}}},
+                      {"training.learning_rate", {0.004, 1e-3}},
+                      {"adapter.init_seed_tag", {"8", "a,b"}}}},
+            {"seeds", {3, 5, 9}},
+            {"evaluate", {{"exact_match", dir.filePath("em.jsonl").toStdString()}, {"max_new_tokens", 16}, {"limit", 40}}}};
+        const engine::SweepSpec spec = engine::SweepSpec::fromJson(grid);
+        SweepDialog d("s");
+        d.setSpec(spec);
+        QCOMPARE(d.axesTable()->rowCount(), 4);
+        QCOMPARE(d.seedsBox()->value(), 3);
+        QCOMPARE(d.spec().toJson().dump(), spec.toJson().dump());
+        // Another seed count drops the explicit list: seeds from training.seed on.
+        d.setSeeds(2);
+        QVERIFY(d.spec().seedList.empty());
+        QCOMPARE(d.spec().seedCount(), 2);
+
+        const nlohmann::json list = {{"list", {{{"adapter.r", 4}, {"adapter.lora_alpha", 8}}, {{"adapter.r", 16}, {"adapter.lora_alpha", 32}}}},
+                                     {"seeds", 2}};
+        const engine::SweepSpec listSpec = engine::SweepSpec::fromJson(list);
+        d.setSpec(listSpec);
+        QCOMPARE(d.axesTable()->rowCount(), 2);
+        QCOMPARE(d.spec().toJson().dump(), listSpec.toJson().dump());
+        QVERIFY2(d.summaryLabel()->text().startsWith("4 runs: 2 combination(s) × 2 seed(s)"), qPrintable(d.summaryLabel()->text()));
     }
 
     void nothingToSweep() {
