@@ -516,9 +516,11 @@ EvalReport runEvaluation(const EvalRequest& req)
     auto model = models::loadCausalLM(req.modelPath, lo);
     AdapterSet set(*model);
     std::vector<ActiveAdapter> active;
+    bool firstSpectral = false;
     for (size_t i = 0; i < req.adapterPaths.size(); ++i) {
         const std::string name = "adapter" + std::to_string(i);
-        loadPeftAdapter(set, req.adapterPaths[i], name);
+        const AdapterConfig loaded = loadPeftAdapter(set, req.adapterPaths[i], name);
+        firstSpectral = firstSpectral || (i == 0 && loaded.init == InitMode::Spectral);
         active.push_back({name, 1.0});
     }
     std::vector<ActiveAdapter> reference;
@@ -585,6 +587,10 @@ EvalReport runEvaluation(const EvalRequest& req)
                 adapterParams += m.module->adapter(n).factorA().numel() + m.module->adapter(n).factorB().numel();
         rep.parameters->trainable = adapterParams;
         rep.diagnostics = adapterDiagnostics(set, active.front().name, torch::zeros({64}, torch::kLong));
+        // A spectral adapter's A holds singular vectors, not draws: there is no std to expect.
+        if (firstSpectral)
+            for (auto& d : rep.diagnostics)
+                d.expectedStdA = 0.0;
     }
     return rep;
 }

@@ -169,6 +169,20 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     if (subspace)
         coef = models::loadSafeTensorsMap(dir / kCoefficientsFile);
     const TrainConfig extraConfig = subspace ? TrainConfig::fromJson(json{{"adapter", extra["adapter"]}}) : TrainConfig{};
+    // The init the factors were drawn with (diagnostics compare std(A) with what it promises). A
+    // spectral adapter is stored as plain rank-2r factors, so it loads as a plain one.
+    InitMode drawnWith = InitMode::Lora;
+    double drawnSigma = AdapterSpec{}.initSigma;
+    if (extra.is_object() && extra.contains("adapter") && extra["adapter"].is_object()) {
+        const json& a = extra["adapter"];
+        for (InitMode m : {InitMode::Gaussian, InitMode::Rescaled, InitMode::Spectral})
+            if (a.value("init", std::string()) == initModeName(m))
+                config.init = m;
+        if (config.init != InitMode::Spectral)
+            drawnWith = config.init;
+        if (a.contains("init_sigma") && a["init_sigma"].is_number() && a["init_sigma"].get<double>() > 0)
+            drawnSigma = a["init_sigma"].get<double>();
+    }
 
     torch::NoGradGuard ng;
     for (const auto& [module, ab] : perModule) {
@@ -191,6 +205,8 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
         spec.alpha = alphaFor(config, module);
         spec.scaling = config.scaling;
         spec.dropout = config.dropout;
+        spec.init = drawnWith;
+        spec.initSigma = drawnSigma;
         if (subspace) {
             const AdapterConfig& ec = extraConfig.adapter;
             spec.parameterization = Parameterization::RandomSubspace;

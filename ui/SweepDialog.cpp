@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QFileInfo>
@@ -56,6 +57,11 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
         m_evaluations.append({key, edit});
         form->addRow(label, edit);
     }
+    m_diagnostics = new QCheckBox(tr("Adapter diagnostics: std(A) against its init, output std change"));
+    m_diagnostics->setObjectName("evaluate.diagnostics");
+    m_diagnostics->setToolTip(tr("Stores |std(lora_A)/expected − 1| and the v_proj layers' output std change for every run"));
+    connect(m_diagnostics, &QCheckBox::toggled, this, &SweepDialog::refresh);
+    form->addRow(QString(), m_diagnostics);
     layout->addLayout(form);
 
     layout->addWidget(new QLabel(tr("Keys to vary (values separated by commas; a list value in brackets: [q_proj,v_proj])")));
@@ -159,7 +165,10 @@ void SweepDialog::setSpec(const engine::SweepSpec& spec) {
     m_evaluateExtras = nlohmann::json::object();
     for (const auto& [key, edit] : m_evaluations)
         edit->clear();
+    m_diagnostics->setChecked(spec.evaluate.value("diagnostics", false));
     for (auto it = spec.evaluate.begin(); it != spec.evaluate.end(); ++it) {
+        if (it.key() == "diagnostics")
+            continue;
         auto field = std::find_if(m_evaluations.begin(), m_evaluations.end(), [&](const auto& kv) { return kv.first.toStdString() == it.key(); });
         if (field != m_evaluations.end() && it.value().is_string())
             field->second->setText(QString::fromStdString(it.value().get<std::string>()));
@@ -200,6 +209,8 @@ engine::SweepSpec SweepDialog::spec() const {
     if (!m_seedList.empty() && int(m_seedList.size()) == grid.seeds)
         grid.seedList = m_seedList;
     grid.evaluate = m_evaluateExtras;
+    if (m_diagnostics->isChecked())
+        grid.setEvaluation("diagnostics", true);
     for (const auto& [key, edit] : m_evaluations) {
         const QString path = edit->text().trimmed();
         if (path.isEmpty())

@@ -15,6 +15,7 @@
 #include <functional>
 #include <vector>
 
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -56,6 +57,7 @@ public:
     QLabel* summaryLabel() const { return m_summary; }
     QPushButton* queueButton() const { return m_queue; }
     QSpinBox* seedsBox() const { return m_seeds; }
+    QCheckBox* diagnosticsBox() const { return m_diagnostics; }
 
 public Q_SLOTS:
     // Re-reads the form: the run count, or the problem.
@@ -73,6 +75,7 @@ private:
     QComboBox* m_mode = nullptr;
     QSpinBox* m_seeds = nullptr;
     QList<QPair<QString, QLineEdit*>> m_evaluations; // evaluate key → its file
+    QCheckBox* m_diagnostics = nullptr;
     QLabel* m_summary = nullptr;
     QPushButton* m_queue = nullptr;
     Validator m_validator;

@@ -35,7 +35,7 @@ struct SweepOptions {
     std::vector<std::string> vary, overrides;
     int seeds = 0;
     std::string resume, name, db, exactMatch, multipleChoice, preference;
-    bool json = false, quiet = false, dryRun = false;
+    bool json = false, quiet = false, dryRun = false, diagnostics = false;
 };
 
 fs::path databasePath(const std::string& db)
@@ -210,6 +210,8 @@ void runSweep(SweepOptions& o)
         spec.setEvaluation("multiple_choice", o.multipleChoice);
     if (!o.preference.empty())
         spec.setEvaluation("preference", o.preference);
+    if (o.diagnostics)
+        spec.setEvaluation("diagnostics", true);
     if (spec.axes.empty() && spec.combinations.empty() && spec.seedCount() < 2)
         throw Error("nothing to sweep: " + o.config + " has no sweep: block",
                     "add --vary KEY=V1,V2 (repeatable) and/or --seeds N");
@@ -260,6 +262,7 @@ void registerSweepCommands(CLI::App& app)
     sweep->add_option("--exact-match", o.exactMatch, "Also evaluate every run's adapter: exact match on this JSONL");
     sweep->add_option("--multiple-choice", o.multipleChoice, "Also evaluate: multiple choice on this JSONL or CSV");
     sweep->add_option("--preference", o.preference, "Also evaluate: preference pairs JSONL");
+    sweep->add_flag("--diagnostics", o.diagnostics, "Also evaluate: std of lora_A against its init's expected value, adapted-layer output std change");
     sweep->add_flag("--dry-run", o.dryRun, "List the runs without creating or training anything");
     sweep->add_flag("--json", o.json, "Machine-readable output");
     sweep->add_flag("--quiet", o.quiet, "No progress line");

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 namespace rslora::app {
@@ -71,6 +72,47 @@ int EvaluationRecorder::record(storage::Store& store, int64_t adapterId, std::op
         put(request.preferenceData, "preference/accuracy", p.accuracy(), d);
         put(request.preferenceData, "preference/loss", p.loss(), d);
         put(request.preferenceData, "preference/margin", p.margin(), d);
+    }
+    if (!report.diagnostics.empty()) {
+        // Stored against the adapter itself (no dataset): std(A) against its init's expected value, and
+        // the change of the adapted layers' output std (the v_proj layers when adapted, else all).
+        double deviation = 0.0, change = 0.0;
+        int withExpected = 0, vProj = 0, all = 0;
+        double changeAll = 0.0;
+        nlohmann::json modules = nlohmann::json::array();
+        for (const auto& d : report.diagnostics) {
+            modules.push_back({{"module", d.module}, {"std_a", d.stdA}, {"expected_std_a", d.expectedStdA},
+                               {"output_std_base", d.outputStdBase}, {"output_std_adapted", d.outputStdAdapted}});
+            if (d.expectedStdA > 0.0) {
+                deviation += std::fabs(d.stdA / d.expectedStdA - 1.0);
+                ++withExpected;
+            }
+            if (d.outputStdBase > 0.0) {
+                const double c = std::fabs(d.outputStdAdapted / d.outputStdBase - 1.0);
+                changeAll += c;
+                ++all;
+                if (d.module.size() >= 6 && d.module.compare(d.module.size() - 6, 6, "v_proj") == 0) {
+                    change += c;
+                    ++vProj;
+                }
+            }
+        }
+        auto record = [&](const std::string& metric, double value, const nlohmann::json& details) {
+            storage::EvaluationRecord e;
+            e.adapterId = adapterId;
+            e.runId = runId;
+            e.dataset = "(adapter)";
+            e.metric = metric;
+            e.value = value;
+            e.detailsJson = details.dump();
+            store.evaluations().record(e);
+            ++stored;
+        };
+        if (withExpected > 0)
+            record("diag/std_a_deviation", deviation / withExpected, {{"modules", modules}, {"averaged_over", withExpected}});
+        if (all > 0)
+            record("diag/output_std_change", vProj > 0 ? change / vProj : changeAll / all,
+                   {{"modules", modules}, {"layers", vProj > 0 ? "v_proj" : "all adapted"}, {"averaged_over", vProj > 0 ? vProj : all}});
     }
     tx.commit();
     return stored;

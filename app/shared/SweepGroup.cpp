@@ -122,7 +122,7 @@ bool SweepGroup::evaluates(const engine::SweepSpec& spec)
     for (const char* key : {"exact_match", "multiple_choice", "preference"})
         if (!spec.evaluate.value(key, std::string()).empty())
             return true;
-    return false;
+    return spec.evaluate.value("diagnostics", false);
 }
 
 std::string SweepGroup::evaluateRun(storage::Store& store, const engine::SweepSpec& spec, int64_t runId, int64_t adapterId)
@@ -142,6 +142,7 @@ std::string SweepGroup::evaluateRun(storage::Store& store, const engine::SweepSp
     req.preferenceData = spec.evaluate.value("preference", std::string());
     req.maxNewTokens = spec.evaluate.value("max_new_tokens", req.maxNewTokens);
     req.limit = spec.evaluate.value("limit", 0);
+    req.diagnostics = spec.evaluate.value("diagnostics", false);
     const engine::EvalReport report = engine::runEvaluation(req);
     EvaluationRecorder::record(store, adapterId, runId, req, report);
     return report.toText();

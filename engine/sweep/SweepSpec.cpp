@@ -16,7 +16,8 @@ namespace {
 const char* kSeedKey = "training.seed";
 const std::vector<std::string> kSweepKeys{"vary", "list", "seeds", "evaluate"};
 const std::vector<std::string> kEvaluationFiles{"exact_match", "multiple_choice", "preference"};
-const std::vector<std::string> kEvaluationKeys{"exact_match", "multiple_choice", "preference", "max_new_tokens", "limit"};
+const std::vector<std::string> kEvaluationKeys{"exact_match", "multiple_choice", "preference", "max_new_tokens", "limit",
+                                                "diagnostics"};
 
 std::string valueText(const nlohmann::json& v)
 {
@@ -85,7 +86,7 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
         const auto& ev = block["evaluate"];
         if (!ev.is_object())
             throw Error("sweep.evaluate: expected a mapping (exact_match, multiple_choice, preference, max_new_tokens, "
-                        "limit), found " + ev.dump());
+                        "limit, diagnostics), found " + ev.dump());
         for (auto it = ev.begin(); it != ev.end(); ++it)
             spec.setEvaluation(it.key(), *it);
     }
@@ -169,6 +170,9 @@ void SweepSpec::setEvaluation(const std::string& key, const nlohmann::json& valu
     } else if (key == "max_new_tokens" || key == "limit") {
         if (!value.is_number_integer() || value.get<int64_t>() < 0)
             throw Error("sweep.evaluate." + key + ": expected a non-negative integer, found " + value.dump());
+    } else if (key == "diagnostics") {
+        if (!value.is_boolean())
+            throw Error("sweep.evaluate.diagnostics: expected true or false, found " + value.dump());
     } else {
         throw Error("sweep.evaluate: " + unknownKeyMessage(key, kEvaluationKeys));
     }

@@ -39,7 +39,8 @@ struct SweepSpec {
     int seeds = 1;                                // runs per combination, seeds base, base+1, ...
     std::vector<uint64_t> seedList;               // explicit seeds instead (sweep: seeds: [1, 7, 9])
     // Evaluations every run gets at its end besides the trainer's validation loss:
-    // {exact_match: FILE, multiple_choice: FILE, preference: FILE, max_new_tokens: N, limit: N}.
+    // {exact_match: FILE, multiple_choice: FILE, preference: FILE, max_new_tokens: N, limit: N,
+    // diagnostics: true (std of lora_A against its expected value, adapted-layer output std)}.
     nlohmann::json evaluate = nlohmann::json::object();
 
     // The `sweep:` block of a config: {vary: {"adapter.r": [4, 8]} or {adapter: {r: [4, 8]}},

@@ -50,6 +50,9 @@ const std::vector<SweepMetric>& sweepMetrics()
         {"preference/accuracy", "preference acc.", true},
         {"eval/loss", "val loss", false},
         {"train/loss", "train loss", false},
+        // Adapter diagnostics (evaluate: diagnostics): how far the adapter is from what its init promises.
+        {"diag/std_a_deviation", "|std(A)/expected - 1|", false},
+        {"diag/output_std_change", "output std change", false},
     };
     return list;
 }

@@ -170,6 +170,31 @@ private slots:
         QCOMPARE(left.size(), size_t(1));
     }
 
+    // evaluate: diagnostics stores std(A) against its init's promise and the output std change, per run.
+    void diagnosticsPerRun()
+    {
+        const Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.init=rescaled,spectral",
+                                  "--set", "adapter.init_sigma=0.05", "--set", "training.learning_rate=1e-9", "--diagnostics",
+                                  "--name", "diagnostics", "--db", m_db, "--json", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const json j = json::parse(o.out.toStdString());
+        const json& groups = j["statistics"]["groups"];
+        QCOMPARE(groups.size(), size_t(2));
+        const json& rescaled = groups[0]["metrics"];
+        const json& spectral = groups[1]["metrics"];
+        // std(A) of N(0, 0.05²/4) draws against 0.025 (against 1/sqrt(3·32) = 0.102, the plain init's
+        // value, the deviation would be 0.75): 2 layers × 3 modules × 128 draws each.
+        QVERIFY2(rescaled.contains("diag/std_a_deviation"), rescaled.dump().c_str());
+        QVERIFY2(rescaled["diag/std_a_deviation"]["mean"].get<double>() < 0.15, rescaled.dump().c_str());
+        // Spectral factors are singular vectors: nothing to compare std(A) with.
+        QVERIFY2(!spectral.contains("diag/std_a_deviation"), spectral.dump().c_str());
+        for (const json* m : {&rescaled, &spectral}) {
+            QVERIFY2(m->contains("diag/output_std_change"), m->dump().c_str());
+            const double change = (*m)["diag/output_std_change"]["mean"].get<double>();
+            QVERIFY2(change >= 0.0 && change < 0.01, m->dump().c_str()); // B = 0 or A0B0 subtracted, lr 1e-9
+        }
+    }
+
     void badInputIsNamed()
     {
         Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.rank=2,4", "--db", m_db});

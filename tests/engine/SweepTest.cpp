@@ -173,6 +173,18 @@ private slots:
         QVERIFY(TrainConfig::fromJson(config).unknownKeys.empty());
     }
 
+    void diagnosticsEvaluation()
+    {
+        const SweepSpec spec = SweepSpec::fromJson({{"seeds", 2}, {"evaluate", {{"diagnostics", true}}}});
+        QCOMPARE(spec.evaluate["diagnostics"].get<bool>(), true);
+        try {
+            SweepSpec::fromJson({{"seeds", 2}, {"evaluate", {{"diagnostics", "yes"}}}});
+            QFAIL("a non-boolean diagnostics was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("sweep.evaluate.diagnostics: expected true or false") != std::string::npos, e.what());
+        }
+    }
+
     // Paths in a sweep file (the config's and the evaluation files) are taken from its folder.
     void sweepFilePathsFromItsFolder()
     {
@@ -196,7 +208,7 @@ private slots:
                  QString("sweep: unknown key 'seed' (did you mean 'seeds'?); the keys are vary, list, seeds, evaluate"));
         QCOMPARE(errorOf([] { SweepSpec::fromJson(json::parse(R"({"evaluate": {"exact_mach": "x.jsonl"}})")); }),
                  QString("sweep.evaluate: unknown key 'exact_mach' (did you mean 'exact_match'?); the keys are exact_match, "
-                         "multiple_choice, preference, max_new_tokens, limit"));
+                         "multiple_choice, preference, max_new_tokens, limit, diagnostics"));
     }
 
     void summaryByHand()

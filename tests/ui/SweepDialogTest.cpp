@@ -4,6 +4,7 @@
 
 #include "common/Error.h"
 
+#include <QCheckBox>
 #include <QLabel>
 #include <QTableWidget>
 #include <QPushButton>
@@ -114,12 +115,14 @@ private Q_SLOTS:
                       {"training.learning_rate", {0.004, 1e-3}},
                       {"adapter.init_seed_tag", {"8", "a,b"}}}},
             {"seeds", {3, 5, 9}},
-            {"evaluate", {{"exact_match", dir.filePath("em.jsonl").toStdString()}, {"max_new_tokens", 16}, {"limit", 40}}}};
+            {"evaluate", {{"exact_match", dir.filePath("em.jsonl").toStdString()}, {"max_new_tokens", 16}, {"limit", 40},
+                          {"diagnostics", true}}}};
         const engine::SweepSpec spec = engine::SweepSpec::fromJson(grid);
         SweepDialog d("s");
         d.setSpec(spec);
         QCOMPARE(d.axesTable()->rowCount(), 4);
         QCOMPARE(d.seedsBox()->value(), 3);
+        QVERIFY(d.diagnosticsBox()->isChecked());
         QCOMPARE(d.spec().toJson().dump(), spec.toJson().dump());
         // Another seed count drops the explicit list: seeds from training.seed on.
         d.setSeeds(2);
@@ -130,6 +133,11 @@ private Q_SLOTS:
                                      {"seeds", 2}};
         const engine::SweepSpec listSpec = engine::SweepSpec::fromJson(list);
         d.setSpec(listSpec);
+        QVERIFY(!d.diagnosticsBox()->isChecked());
+        QVERIFY(!d.spec().evaluate.contains("diagnostics"));
+        d.diagnosticsBox()->setChecked(true);
+        QCOMPARE(d.spec().evaluate.value("diagnostics", false), true);
+        d.diagnosticsBox()->setChecked(false);
         QCOMPARE(d.axesTable()->rowCount(), 2);
         QCOMPARE(d.spec().toJson().dump(), listSpec.toJson().dump());
         QVERIFY2(d.summaryLabel()->text().startsWith("4 runs: 2 combination(s) × 2 seed(s)"), qPrintable(d.summaryLabel()->text()));
