@@ -327,6 +327,7 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)");
     eval->add_option("--rpo-alpha", req.dpo.rpoAlpha, "RPO: weight of the chosen responses' NLL in the reported loss (default 0)");
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
+    eval->add_option("--device", req.device, "cpu (default) or cuda[:N]: where the model and adapters are evaluated");
     eval->add_flag("--json", asJson, "Machine-readable output");
     static std::string matchMode = "first-line";
     static bool ignoreCasePunct = false;

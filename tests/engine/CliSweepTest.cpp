@@ -195,6 +195,30 @@ private slots:
         }
     }
 
+    // `rslora eval --device`: the same numbers on a CUDA device where there is one; otherwise refused
+    // with the reason (never silently on the CPU).
+    void evalOnADevice()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const QStringList base{"eval", "--model", QString::fromStdString((root / "model").string()), "--data",
+                               QString::fromStdString((root / "val.jsonl").string()), "--json"};
+        const Outcome cpu = runCli(base + QStringList{"--device", "cpu"});
+        QVERIFY2(cpu.code == 0, qPrintable(cpu.err));
+        const double loss = json::parse(cpu.out.toStdString())["loss"]["loss"].get<double>();
+        QVERIFY(std::isfinite(loss) && loss > 0);
+        const Outcome cuda = runCli(base + QStringList{"--device", "cuda"});
+        if (torch::cuda::is_available()) {
+            QVERIFY2(cuda.code == 0, qPrintable(cuda.err));
+            QVERIFY(std::fabs(json::parse(cuda.out.toStdString())["loss"]["loss"].get<double>() - loss) < 1e-4);
+        } else {
+            QVERIFY(cuda.code != 0);
+            QVERIFY2(cuda.err.contains("device 'cuda' requested, but this LibTorch has no usable CUDA device"), qPrintable(cuda.err));
+        }
+        const Outcome bad = runCli(base + QStringList{"--device", "gpu0"});
+        QVERIFY(bad.code != 0);
+        QVERIFY2(bad.err.contains("device 'gpu0'"), qPrintable(bad.err));
+    }
+
     void badInputIsNamed()
     {
         Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.rank=2,4", "--db", m_db});
