@@ -60,6 +60,11 @@ void LoraAdapterImpl::initFull(const torch::Tensor& weight)
     const auto opts = weight.options().requires_grad(false);
     at::Generator gen = cpuGenerator(stableHash(m_moduleName + "/" + m_adapterName, m_spec.initSeed));
     torch::Tensor A, B;
+    if (!m_spec.drawInit) {
+        m_A = register_parameter("A", torch::zeros({r, in}, opts));
+        m_B = register_parameter("B", torch::zeros({out, r}, opts));
+        return;
+    }
     switch (m_spec.init) {
     case InitMode::Lora: {
         // Kaiming-uniform with a = sqrt(5): U(-1/sqrt(in), 1/sqrt(in)), as nn.Linear and PEFT.

@@ -26,6 +26,9 @@ struct AdapterSpec {
     int subspaceDim = 16;
     uint64_t projectionSeed = 0;
     uint64_t initSeed = 0;
+    // false: the factors start as zeros because the caller sets them next (loading a saved adapter),
+    // which spares drawing an init that would be overwritten.
+    bool drawInit = true;
 
     double scale() const;
 };

@@ -207,6 +207,8 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
         spec.dropout = config.dropout;
         spec.init = drawnWith;
         spec.initSigma = drawnSigma;
+        spec.drawInit = false; // the saved factors replace it
+
         if (subspace) {
             const AdapterConfig& ec = extraConfig.adapter;
             spec.parameterization = Parameterization::RandomSubspace;

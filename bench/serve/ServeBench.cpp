@@ -3,7 +3,7 @@
 // adapter swap time (load from disk + unload), and with 1, 4, 16 concurrent streaming clients:
 // generated tokens/s and time to first token, all clients on one adapter vs each on its own.
 // Usage: rslora-serve-bench [--shape 135m] [--clients 1,4,16] [--new-tokens 32] [--prompt-tokens 16]
-//                           [--requests 2] [--rank 16] [--json]
+//                           [--requests 2] [--rank 16] [--swaps 5] [--swap-only] [--json]
 #include "app/serve/OpenAiServer.h"
 #include "engine/AdapterSet.h"
 #include "engine/EngineBench.h"
@@ -54,8 +54,8 @@ struct Phase {
 int main(int argc, char** argv)
 {
     std::string shape = "135m", clientList = "1,4,16";
-    int newTokens = 32, promptTokens = 16, requests = 2, rank = 16;
-    bool asJson = false;
+    int newTokens = 32, promptTokens = 16, requests = 2, rank = 16, swaps = 5;
+    bool asJson = false, swapOnly = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&] {
@@ -69,6 +69,8 @@ int main(int argc, char** argv)
         else if (a == "--prompt-tokens") promptTokens = std::stoi(next());
         else if (a == "--requests") requests = std::stoi(next());
         else if (a == "--rank") rank = std::stoi(next());
+        else if (a == "--swaps") swaps = std::max(1, std::stoi(next()));
+        else if (a == "--swap-only") swapOnly = true;
         else if (a == "--json") asJson = true;
         else {
             std::cerr << "unknown option " << a << "\n";
@@ -108,9 +110,9 @@ int main(int argc, char** argv)
     }
     engine::GenerationSession session(models::createCausalLM(config, 1234), std::nullopt, "random-" + shape);
 
-    // Swap time: load from disk and unload, five times.
+    // Swap time: load from disk and unload, --swaps times.
     std::vector<double> loads, unloads;
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < swaps; ++i) {
         const auto info = session.loadAdapter("swap", tmp / "a0");
         loads.push_back(info.loadSeconds);
         const auto t = Clock::now();
@@ -118,6 +120,14 @@ int main(int argc, char** argv)
         unloads.push_back(since(t));
     }
 
+    auto printSwap = [&] {
+        std::printf("adapter swap: load %.1f ms, unload %.1f ms (median of %d)\n", 1e3 * median(loads), 1e3 * median(unloads), swaps);
+    };
+    if (swapOnly) {
+        printSwap();
+        fs::remove_all(tmp);
+        return 0;
+    }
     serve::ServeOptions options;
     options.port = 0;
     options.logRequests = false;
@@ -211,7 +221,7 @@ int main(int argc, char** argv)
     }
     std::printf("shape %s, r%d all-linear adapters, %d new tokens, %d prompt tokens, %d request(s) per client, %d thread(s)\n",
                 shape.c_str(), rank, newTokens, promptTokens, requests, torch::get_num_threads());
-    std::printf("adapter swap: load %.1f ms, unload %.1f ms (median of 5)\n", 1e3 * median(loads), 1e3 * median(unloads));
+    printSwap();
     std::printf("%8s %-15s %10s %12s %12s\n", "clients", "adapters", "tokens/s", "TTFT med s", "TTFT max s");
     for (size_t i = 0; i < phases.size(); ++i) {
         const auto& p = phases[i];

@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
+#include "engine/LoraAdapter.h"
 #include "engine/PeftAdapterIO.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
@@ -211,9 +212,47 @@ private slots:
 
         auto fresh = models::loadCausalLM(fixtures() / "llama"); // the ORIGINAL base
         AdapterSet again(*fresh);
-        loadPeftAdapter(again, dir);
+        const AdapterConfig back = loadPeftAdapter(again, dir);
         const double d = (logitsNoMask(*fresh, in) - tuned).abs().max().item<double>();
         QVERIFY2(d < 1e-4, qPrintable(QString::number(d)));
+        // Reported as trained with spectral init, but held as the plain rank-2r factors it was saved as.
+        QVERIFY(back.init == InitMode::Spectral);
+        auto& ad = again.find("model.layers.0.self_attn.q_proj")->module->adapter("default");
+        QVERIFY(ad.spec().init != InitMode::Spectral);
+        QVERIFY(!ad.initialA().defined());
+    }
+
+    // A loaded adapter keeps the init its factors were drawn with (diagnostics compare std(A) with
+    // it), and loading draws no init of its own: a spec with drawInit off starts from zeros.
+    void loadKeepsTheInitItWasDrawnWith()
+    {
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        AdapterConfig cfg;
+        cfg.targetModules = {"q_proj"};
+        cfg.rank = 4;
+        cfg.init = InitMode::Rescaled;
+        cfg.initSigma = 0.05;
+        set.addAdapter(cfg, 1);
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "rescaled";
+        savePeftAdapter(set, "default", cfg, dir);
+        auto fresh = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet again(*fresh);
+        const AdapterConfig back = loadPeftAdapter(again, dir);
+        QVERIFY(back.init == InitMode::Rescaled);
+        auto& loaded = again.find("model.layers.0.self_attn.q_proj")->module->adapter("default");
+        QVERIFY(loaded.spec().init == InitMode::Rescaled);
+        QCOMPARE(loaded.spec().initSigma, 0.05);
+        auto& saved = set.find("model.layers.0.self_attn.q_proj")->module->adapter("default");
+        QVERIFY(torch::equal(loaded.A(), saved.A()));
+
+        AdapterSpec spec;
+        spec.rank = 3;
+        spec.drawInit = false;
+        LoraAdapterImpl blank("m", "x", spec, torch::ones({6, 5}));
+        QVERIFY(torch::equal(blank.A(), torch::zeros({3, 5})));
+        QVERIFY(torch::equal(blank.B(), torch::zeros({6, 3})));
     }
 
     void badFolderErrors()
