@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -219,7 +221,19 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     // The config used is stored with the outputs.
     if (writer)
         config.save((fs::path(config.outputDir) / "train_config.json").string());
-    return trainer.run();
+    const auto started = std::chrono::steady_clock::now();
+    TrainResult result = trainer.run();
+    if (reducer && observer && result.steps > 0) {
+        // What data parallelism cost this session: the all-reduce time per step and its share.
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double steps = double(result.steps);
+        char line[160];
+        std::snprintf(line, sizeof line, "data-parallel: %d processes (%s), all-reduce %.2f ms per step, %.1f%% of the training time",
+                      group->size(), group->backendName(), 1000.0 * reducer->reduceSeconds() / steps,
+                      seconds > 0 ? 100.0 * reducer->reduceSeconds() / seconds : 0.0);
+        observer->onStatus(line);
+    }
+    return result;
 }
 
 } // namespace rslora::engine
