@@ -45,8 +45,12 @@ std::string trainingConfigSha256(const TrainConfig& config) { return trainingCon
 
 std::vector<std::string> trainingConfigDifferences(const json& from, const json& to)
 {
+    return configDifferences(trainedPart(from), trainedPart(to));
+}
+
+std::vector<std::string> configDifferences(const json& a, const json& b)
+{
     std::vector<std::string> out;
-    const json a = trainedPart(from), b = trainedPart(to);
     const json patch = json::diff(a, b);
     for (const auto& op : patch) {
         std::string path = op.value("path", "");

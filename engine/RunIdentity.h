@@ -24,5 +24,7 @@ std::string trainingConfigSha256(const nlohmann::json& configJson);
 
 // "training.max_steps: 30 -> 100" for each trained-relevant key that differs (same keys as above).
 std::vector<std::string> trainingConfigDifferences(const nlohmann::json& from, const nlohmann::json& to);
+// The same for every key of two config documents.
+std::vector<std::string> configDifferences(const nlohmann::json& from, const nlohmann::json& to);
 
 } // namespace rslora::engine

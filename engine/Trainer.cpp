@@ -8,6 +8,7 @@
 #include "engine/AllocatorTuning.h"
 #include "engine/LrSchedule.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/distributed/GradientReducer.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
@@ -158,6 +159,15 @@ double Trainer::applyStackWeights()
     active.push_back({m_config.adapter.name, 1.0});
     m_adapters->setActive(active);
     return f;
+}
+
+void Trainer::setGradientReducer(distributed::GradientReducer* reducer)
+{
+    if (reducer && m_config.batchSize < reducer->worldSize())
+        throw Error("training.batch_size " + std::to_string(m_config.batchSize) + " is smaller than the "
+                    + std::to_string(reducer->worldSize())
+                    + " data-parallel processes: the batch size is global, and every process needs at least one row");
+    m_reducer = reducer;
 }
 
 void Trainer::setupParameters()
@@ -358,20 +368,30 @@ TrainResult Trainer::run()
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             m_clock.resume(now());
         }
-        if (m_observer && m_observer->stopRequested()) {
+        bool stop = m_observer && m_observer->stopRequested();
+        if (m_reducer)
+            stop = m_reducer->anyRank(stop, "stop vote");
+        if (stop) {
             result.status = TrainStatus::Stopped;
             result.message = "stopped at step " + std::to_string(m_step);
             break;
         }
         const double stackFactor = applyStackWeights();
         std::vector<std::vector<size_t>> micro;
-        for (int a = 0; a < m_config.gradAccumulation; ++a)
-            micro.push_back(nextMicroBatch());
+        for (int a = 0; a < m_config.gradAccumulation; ++a) {
+            std::vector<size_t> rows = nextMicroBatch();
+            if (m_reducer)
+                rows = m_reducer->shard(rows);
+            if (!rows.empty())
+                micro.push_back(std::move(rows));
+        }
         objectives::StepOutcome outcome;
         {
             AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
             outcome = m_objective->step(micro);
         }
+        if (m_reducer)
+            m_reducer->reduce(m_params, outcome);
         const double loss = outcome.loss;
         const int64_t stepTokens = outcome.tokens;
         const bool logStep = (m_step + 1) % m_config.logEvery == 0 || m_step + 1 == m_totalSteps;
@@ -445,7 +465,9 @@ TrainResult Trainer::run()
         if (m_observer)
             m_observer->onEval(*result.finalEval);
     }
-    const bool save = result.status == TrainStatus::Completed || (m_observer && m_observer->saveOnStop());
+    bool save = result.status == TrainStatus::Completed || (m_observer && m_observer->saveOnStop());
+    if (m_reducer) // the checkpoint gathers every rank's random state: all ranks save or none
+        save = m_reducer->anyRank(save, "save vote");
     if (save && !m_config.outputDir.empty()) {
         saveCheckpoint();
         saveFinal(result);
@@ -459,6 +481,8 @@ TrainResult Trainer::run()
 void Trainer::saveFinal(TrainResult& result)
 {
     const fs::path dir = fs::path(m_config.outputDir) / (m_config.mode == TrainMode::Lora ? "adapter" : "model");
+    if (m_reducer && !m_reducer->isWriter())
+        return;
     if (m_observer)
         m_observer->onStatus("saving " + dir.string());
     if (m_config.mode == TrainMode::Lora) {
@@ -477,6 +501,22 @@ fs::path Trainer::saveCheckpoint()
     if (m_config.outputDir.empty())
         throw Error("output.dir is empty: nowhere to write a checkpoint");
     const fs::path dir = fs::path(m_config.outputDir) / "checkpoints" / ("step-" + std::to_string(m_step));
+    torch::Tensor rngState;
+    {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        rngState = gen.get_state();
+    }
+    // The data position is global (every rank walks the same order), so rank 0's checkpoint holds
+    // what every rank needs once it also holds their random states.
+    std::vector<torch::Tensor> rankStates;
+    if (m_reducer) {
+        rankStates = m_reducer->gatherRandomStates(rngState);
+        if (!m_reducer->isWriter()) {
+            m_lastCheckpoint = dir.string();
+            return dir;
+        }
+    }
     if (m_observer)
         m_observer->onStatus("saving checkpoint " + dir.string());
     // Metrics up to this step reach the store before the checkpoint exists: a crash after it loses
@@ -498,11 +538,9 @@ fs::path Trainer::saveCheckpoint()
                     tensors.emplace_back("init." + m.name + ".B0", ad.initialB());
                 }
             }
-    {
-        auto gen = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        tensors.emplace_back("rng.cpu", gen.get_state());
-    }
+    tensors.emplace_back("rng.cpu", rngState);
+    for (size_t r = 1; r < rankStates.size(); ++r)
+        tensors.emplace_back("rng.cpu.rank" + std::to_string(r), rankStates[r]);
     json info = {{"magic", kCheckpointMagic},
                  {"version", kCheckpointVersion},
                  {"step", m_step},
@@ -512,6 +550,7 @@ fs::path Trainer::saveCheckpoint()
                  {"run_seconds", m_earlierSeconds + m_clock.sessionSeconds(now())},
                  {"optimizer_step", m_optimizer->stepCount()},
                  {"balancer", m_balancer.state()},
+                 {"world_size", m_reducer ? m_reducer->worldSize() : 1},
                  {"run", {{"uuid", m_run.uuid}, {"label", m_run.label}}},
                  {"config", m_config.toJson()}};
     AtomicDirectory out(dir);
@@ -588,7 +627,16 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
     m_tokensSeen = info.value("tokens_seen", int64_t(0));
     m_earlierSeconds = info.value("run_seconds", 0.0);
     m_order = epochOrder(m_objective->trainCount(), m_config.seed, m_epoch, m_config.shuffle);
-    auto rng = state.find("rng.cpu");
+    // Each rank continues its own random state when the world size is the one that wrote the
+    // checkpoint; with another world size the data position still carries over (it is global) and
+    // every rank continues rank 0's random state.
+    const int savedWorld = info.value("world_size", 1), world = m_reducer ? m_reducer->worldSize() : 1;
+    const int rank = m_reducer ? m_reducer->rank() : 0;
+    if (savedWorld != world)
+        logWarning("resuming " + checkpointDir.string() + " (written by " + std::to_string(savedWorld) + " data-parallel process"
+                + (savedWorld == 1 ? "" : "es") + ") with " + std::to_string(world)
+                + ": the data position carries over; every process continues rank 0's random state");
+    auto rng = state.find(rank > 0 && savedWorld == world ? "rng.cpu.rank" + std::to_string(rank) : std::string("rng.cpu"));
     if (rng != state.end()) {
         auto gen = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(gen.mutex());

@@ -25,6 +25,10 @@
 
 namespace rslora::engine {
 
+namespace distributed {
+class GradientReducer;
+}
+
 enum class TrainStatus { Completed, Stopped, Failed };
 
 struct TrainResult {
@@ -61,6 +65,10 @@ public:
     void setRunIdentity(RunIdentity run) { m_run = std::move(run); }
     // Weights of the stacked earlier stages per step (curriculum fusion); default: 1 each throughout.
     void setStackWeights(StackWeights weights);
+    // Data-parallel training: this process trains its shard of every micro-batch and `reducer` makes
+    // the gradients global after backward; only rank 0 writes checkpoints and adapters (the caller
+    // gives the other ranks no metrics sink). Null: one process.
+    void setGradientReducer(distributed::GradientReducer* reducer);
     // Continues from a checkpoint folder written by this trainer (same config and data).
     void resumeFrom(const std::filesystem::path& checkpointDir);
 
@@ -115,6 +123,7 @@ private:
     double m_earlierSeconds = 0.0; // training time of the sessions before the checkpoint resumed from
     int64_t m_windowTokens = 0;
     StackWeights m_stackWeights;
+    distributed::GradientReducer* m_reducer = nullptr;
 };
 
 const char* trainStatusName(TrainStatus s);

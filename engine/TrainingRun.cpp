@@ -6,6 +6,9 @@
 #include "common/Log.h"
 #include "engine/RunFolder.h"
 #include "engine/Runtime.h"
+#include "engine/distributed/GradientReducer.h"
+#include "engine/distributed/ProcessGroup.h"
+#include "engine/distributed/RunConsistency.h"
 #include "engine/objectives/DpoObjective.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
@@ -14,8 +17,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace rslora::engine {
 
@@ -98,28 +105,61 @@ DatasetFacts preferenceFacts(const std::string& path, const std::vector<models::
     return f;
 }
 
-TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom,
-                        const RunIdentity& run, const StackWeights& stack)
+TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, MetricsSink* sink, const std::string& resumeFrom,
+                        const RunIdentity& run, const StackWeights& stack, distributed::ProcessGroup* group)
 {
+    const bool writer = !group || group->rank() == 0;
+    TrainConfig config = requested;
+    if (group) // rank 0 writes, so its output folder is the run's (the store may have chosen it)
+        config.outputDir = group->broadcastFromRoot(config.outputDir, "sharing rank 0's output folder");
     // Cheap checks first, then facts from config.json and the data, all before loading weights.
     validateOrThrow(config);
     ValidationFacts facts = modelFacts(config.modelPath);
     if (!facts.haveModel)
         throw Error("model.path '" + config.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
 
-    // The output folder is this process's for the run; its checkpoints decide what may resume.
-    RunFolder folder(config.outputDir, run);
-    if (const uint64_t freed = folder.removeStaleStaging())
-        logInfo("removed " + std::to_string(freed / 1024) + " KiB of staging files that an interrupted save left in "
-                + config.outputDir);
+    // The output folder is this process's for the run (rank 0's in a data-parallel job); its
+    // checkpoints decide what may resume.
+    std::optional<RunFolder> folder;
     fs::path resumeDir;
-    if (resumeFrom == "latest")
-        resumeDir = folder.latestCheckpoint(config);
-    else if (!resumeFrom.empty()) {
-        resumeDir = resumeFrom;
-        folder.checkResumable(resumeDir, config);
-    } else
-        folder.checkFreshStart();
+    std::exception_ptr refused;
+    if (writer) {
+        try {
+            folder.emplace(config.outputDir, run);
+            if (const uint64_t freed = folder->removeStaleStaging())
+                logInfo("removed " + std::to_string(freed / 1024) + " KiB of staging files that an interrupted save left in "
+                        + config.outputDir);
+            if (resumeFrom == "latest")
+                resumeDir = folder->latestCheckpoint(config);
+            else if (!resumeFrom.empty()) {
+                resumeDir = resumeFrom;
+                folder->checkResumable(resumeDir, config);
+            } else
+                folder->checkFreshStart();
+        } catch (const std::exception&) {
+            if (!group)
+                throw;
+            refused = std::current_exception();
+        }
+    }
+    if (group) {
+        // Every rank resumes rank 0's choice, or stops with rank 0's reason rather than waiting.
+        std::string why;
+        if (refused)
+            try {
+                std::rethrow_exception(refused);
+            } catch (const std::exception& e) {
+                why = e.what();
+            }
+        const std::string shared = group->broadcastFromRoot(refused ? "refused\n" + why : "resume\n" + resumeDir.string(),
+                                                            "sharing the checkpoint to resume");
+        if (refused)
+            std::rethrow_exception(refused);
+        const size_t nl = shared.find('\n');
+        if (shared.compare(0, nl, "refused") == 0)
+            throw Error("rank 0 could not start the run: " + shared.substr(nl + 1));
+        resumeDir = shared.substr(nl + 1);
+    }
 
     if (observer)
         observer->onStatus("reading data");
@@ -146,6 +186,8 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
     facts.haveData = true;
     facts.haveValidation = !config.validationData.empty();
     validateOrThrow(config, facts);
+    if (group)
+        distributed::checkSameRun(*group, config);
 
     if (config.threads > 0)
         applyThreadSettings({config.threads, config.threads});
@@ -161,9 +203,13 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
         objective = std::make_unique<objectives::DpoObjective>(config, *model, std::move(trainPairs), std::move(validationPairs));
     else
         objective = std::make_unique<objectives::SftObjective>(config, *model, std::move(train), std::move(validation));
+    std::unique_ptr<distributed::GradientReducer> reducer;
+    if (group && group->size() > 1)
+        reducer = std::make_unique<distributed::GradientReducer>(*group);
     Trainer trainer(config, *model, std::move(objective));
+    trainer.setGradientReducer(reducer.get());
     trainer.setObserver(observer);
-    trainer.setMetricsSink(sink);
+    trainer.setMetricsSink(writer ? sink : nullptr);
     trainer.setRunIdentity(run);
     if (!stack.empty())
         trainer.setStackWeights(stack);
@@ -173,8 +219,21 @@ TrainResult runTraining(const TrainConfig& config, TrainObserver* observer, Metr
         trainer.resumeFrom(resumeDir);
     }
     // The config used is stored with the outputs.
-    config.save((fs::path(config.outputDir) / "train_config.json").string());
-    return trainer.run();
+    if (writer)
+        config.save((fs::path(config.outputDir) / "train_config.json").string());
+    const auto started = std::chrono::steady_clock::now();
+    TrainResult result = trainer.run();
+    if (reducer && observer && result.steps > 0) {
+        // What data parallelism cost this session: the all-reduce time per step and its share.
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double steps = double(result.steps);
+        char line[160];
+        std::snprintf(line, sizeof line, "data-parallel: %d processes (%s), all-reduce %.2f ms per step, %.1f%% of the training time",
+                      group->size(), group->backendName(), 1000.0 * reducer->reduceSeconds() / steps,
+                      seconds > 0 ? 100.0 * reducer->reduceSeconds() / seconds : 0.0);
+        observer->onStatus(line);
+    }
+    return result;
 }
 
 } // namespace rslora::engine

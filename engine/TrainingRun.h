@@ -17,6 +17,10 @@
 
 namespace rslora::engine {
 
+namespace distributed {
+class ProcessGroup;
+}
+
 // Model facts from config.json alone (no weights loaded).
 ValidationFacts modelFacts(const std::string& modelPath);
 
@@ -34,8 +38,11 @@ DatasetFacts preferenceFacts(const std::string& path, const std::vector<models::
 // checkpoint folder, or "latest" for this run's newest under output.dir/checkpoints. The output
 // folder is locked for the run; a fresh run refuses a folder holding another run's checkpoints, and a
 // resume refuses a checkpoint written with a config that trains something else. `stack`: the weights
-// of the stages in adapter.stack_on per step (a pipeline's curriculum).
+// of the stages in adapter.stack_on per step (a pipeline's curriculum). `group`: the data-parallel
+// group this process trains in (null: alone); rank 0 chooses the output folder and the checkpoint
+// to resume and alone writes, every rank checks that all train the same config, model and data.
 TrainResult runTraining(const TrainConfig& config, TrainObserver* observer = nullptr, MetricsSink* sink = nullptr,
-                        const std::string& resumeFrom = {}, const RunIdentity& run = {}, const StackWeights& stack = {});
+                        const std::string& resumeFrom = {}, const RunIdentity& run = {}, const StackWeights& stack = {},
+                        distributed::ProcessGroup* group = nullptr);
 
 } // namespace rslora::engine

@@ -39,6 +39,9 @@ void registerFuseCommand(CLI::App& app);
 // sweep, sweeps list|show|delete
 void registerSweepCommands(CLI::App& app);
 
+// launch (data-parallel training: worker processes with torchrun's environment)
+void registerLaunchCommand(CLI::App& app);
+
 // serve (an OpenAI-compatible HTTP server; adapters per request)
 void registerServeCommand(CLI::App& app);
 // `rslora train PIPELINE`: a pipeline (PipelineConfig::isPipelineFile) run stage after stage with a

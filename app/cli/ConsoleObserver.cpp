@@ -64,6 +64,8 @@ ConsoleObserver::ConsoleObserver(bool quiet) : m_quiet(quiet), m_tty(isatty(file
 
 void ConsoleObserver::onStep(const engine::StepStats& s)
 {
+    if (m_stepFd >= 0)
+        ::dprintf(m_stepFd, "step %lld\n", (long long)s.step);
     if (m_quiet)
         return;
     std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",

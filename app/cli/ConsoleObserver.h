@@ -14,9 +14,12 @@ public:
     void onStep(const engine::StepStats& s) override;
     void onEval(const engine::EvalStats& e) override;
     void onStatus(const std::string& s) override;
+    // Also writes "step N" to `fd` after every step, quiet or not (a launcher's progress channel).
+    void reportStepsTo(int fd) { m_stepFd = fd; }
 
 private:
     bool m_quiet, m_tty;
+    int m_stepFd = -1;
 };
 
 // While set, Ctrl-C calls observer->requestStop(true) (a second Ctrl-C ends the process).

@@ -2,6 +2,7 @@
 // progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
 #include "app/cli/Commands.h"
 #include "app/cli/ConsoleObserver.h"
+#include "app/cli/WorkerGroup.h"
 #include "app/shared/AdapterDescription.h"
 #include "app/shared/AdapterReference.h"
 #include "app/shared/EvaluationRecorder.h"
@@ -16,6 +17,8 @@
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
 #include "engine/EngineBench.h"
+#include "engine/distributed/DistributedContext.h"
+#include "engine/distributed/ProcessGroup.h"
 #include "engine/pipeline/PipelineRunner.h"
 #include "engine/sweep/ConfigOverride.h"
 #include "models/ModelLoader.h"
@@ -28,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -176,7 +180,11 @@ int64_t runToResume(storage::Store& store, const TrainConfig& config)
 void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
+    const auto dist = engine::distributed::DistributedContext::fromEnvironment();
     if (engine::pipeline::PipelineConfig::isPipelineFile(configPath)) {
+        if (dist.distributed())
+            throw Error("a pipeline does not train data-parallel (" + std::string(engine::distributed::kEnvWorldSize) + "="
+                        + std::to_string(dist.worldSize) + "): train its stages one by one with rslora launch");
         if (runId > 0)
             throw Error("--run-id names one run; a pipeline records a run per stage (use --resume latest to continue one)");
         runPipelineTrain(configPath, resume, noStore, quiet, overrides, dbOption);
@@ -201,11 +209,21 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
             check.outputDir = "(the run's own folder)";
         validateOrThrow(check);
     }
-    ConsoleObserver observer(quiet);
+    // Under torchrun-style variables this process joins its data-parallel group; rank 0 records the
+    // run and writes, the other ranks train their shards and write nothing.
+    std::unique_ptr<engine::distributed::ProcessGroup> group;
+    if (dist.distributed())
+        group = std::make_unique<engine::distributed::ProcessGroup>(dist, models::parseDevice(config.device));
+    const bool writer = dist.rank == 0;
+    ConsoleObserver observer(quiet || !writer);
+    if (const char* fd = std::getenv(kEnvStepReportFd)) // under rslora launch: each step for its failure report
+        observer.reportStepsTo(std::atoi(fd));
     std::unique_ptr<app::RunRecorder> store;
     std::unique_ptr<BundleSink> bundle;
     RunIdentity identity;
-    if (noStore) {
+    if (!writer) {
+        identity.label = dist.describe();
+    } else if (noStore) {
         if (config.outputDir.empty()) {
             if (resume == "latest")
                 throw Error("--resume latest with --no-store needs output.dir: the folder of the run to continue");
@@ -237,7 +255,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
     TrainResult r;
     try {
-        r = runTraining(config, &observer, sink, resume, identity);
+        r = runTraining(config, &observer, sink, resume, identity, {}, group.get());
     } catch (const std::exception& e) {
         // The first failure is the one recorded and reported.
         unwatchInterrupt();
@@ -259,6 +277,11 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     if (bundle)
         bundle->finish(r);
     std::fprintf(stderr, "\n");
+    exitCode() = r.status == TrainStatus::Failed ? 3 : (r.status == TrainStatus::Stopped ? 130 : 0);
+    if (!writer) {
+        std::cout << "status       " << trainStatusName(r.status) << " (" << dist.describe() << ", steps " << r.steps << ")\n";
+        return;
+    }
     std::cout << "status       " << trainStatusName(r.status) << (r.message.empty() ? "" : ": " + r.message) << "\n"
               << "steps        " << r.steps << "\n"
               << "final loss   " << r.finalLoss << "\n";
@@ -279,7 +302,8 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         std::cout << "run          #" << store->runId() << " in " << db.string() << "\n";
     if (bundle)
         std::cout << "run bundle   " << bundle->directory() << "\n";
-    exitCode() = r.status == TrainStatus::Failed ? 3 : (r.status == TrainStatus::Stopped ? 130 : 0);
+    if (group)
+        std::cout << "processes    " << group->size() << " (data-parallel, " << group->backendName() << ")\n";
 }
 
 } // namespace

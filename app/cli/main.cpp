@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerMergeCommand(app);
     rslora::cli::registerServeCommand(app);
     rslora::cli::registerSweepCommands(app);
+    rslora::cli::registerLaunchCommand(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

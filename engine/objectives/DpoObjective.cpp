@@ -139,6 +139,7 @@ StepOutcome DpoObjective::step(const std::vector<std::vector<size_t>>& microBatc
     }
     out.loss = metrics.loss();
     out.metrics = dpoMetricList(metrics, false);
+    out.normaliser = double(pairs);
     return out;
 }
 

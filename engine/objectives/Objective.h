@@ -22,6 +22,9 @@ using MetricList = std::vector<std::pair<std::string, double>>;
 struct StepOutcome {
     double loss = 0.0;    // the step's loss as logged (the objective's own normalisation)
     int64_t tokens = 0;   // input tokens (padding excluded)
+    // What the loss was divided by (supervised tokens for SFT, pairs for DPO): data-parallel ranks
+    // weight their gradients by their share of its global sum.
+    double normaliser = 0.0;
     MetricList metrics;   // objective-specific metrics of the step ("dpo/margin", ...)
 };
 

@@ -66,6 +66,7 @@ StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatc
         lossSum += ls.sum.item<double>();
     }
     out.loss = lossSum / double(std::max<int64_t>(1, supervised));
+    out.normaliser = double(supervised);
     return out;
 }
 

@@ -1,0 +1,98 @@
+// `rslora launch`: starts the workers of a data-parallel training job on this machine with the
+// environment torchrun gives its workers, forwards their output by rank and ends the job as a whole
+// when one fails.
+#include "app/cli/Commands.h"
+#include "app/cli/WorkerGroup.h"
+#include "common/Error.h"
+#include "engine/distributed/DistributedContext.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace rslora::cli {
+
+namespace {
+
+namespace dist = engine::distributed;
+
+struct LaunchOptions {
+    int nproc = 1;
+    int nnodes = 1;
+    int nodeRank = 0;
+    std::string masterAddr = "127.0.0.1";
+    int masterPort = dist::kDefaultMasterPort;
+    int timeoutSeconds = dist::kDefaultTimeoutSeconds;
+    int graceSeconds = 10;
+    std::string storeFile;
+    std::vector<std::string> command;
+};
+
+std::string selfExecutable()
+{
+    std::error_code ec;
+    const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec)
+        throw Error("cannot find this executable (/proc/self/exe): " + ec.message());
+    return p.string();
+}
+
+void runLaunch(const LaunchOptions& o)
+{
+    if (o.command.empty() || o.command.front() != "train")
+        throw Error("rslora launch runs `train`: write `rslora launch --nproc N -- train CONFIG ...` (got '"
+                    + (o.command.empty() ? std::string() : o.command.front()) + "')");
+    if (o.nodeRank >= o.nnodes)
+        throw Error("--node-rank " + std::to_string(o.nodeRank) + " is not below --nnodes " + std::to_string(o.nnodes));
+    if (!o.storeFile.empty() && o.nnodes == 1) {
+        // A store file left by an earlier job would be read as this job's rendezvous.
+        std::error_code ec;
+        std::filesystem::remove(o.storeFile, ec);
+    }
+    const int world = o.nproc * o.nnodes;
+    std::vector<WorkerSpec> workers;
+    for (int local = 0; local < o.nproc; ++local) {
+        WorkerSpec w;
+        w.rank = o.nodeRank * o.nproc + local;
+        w.environment = {{dist::kEnvRank, std::to_string(w.rank)},
+                         {dist::kEnvWorldSize, std::to_string(world)},
+                         {dist::kEnvLocalRank, std::to_string(local)},
+                         {dist::kEnvLocalWorldSize, std::to_string(o.nproc)},
+                         {"GROUP_RANK", std::to_string(o.nodeRank)},
+                         {dist::kEnvMasterAddr, o.masterAddr},
+                         {dist::kEnvMasterPort, std::to_string(o.masterPort)},
+                         {dist::kEnvTimeout, std::to_string(o.timeoutSeconds)}};
+        if (!o.storeFile.empty())
+            w.environment.emplace_back(dist::kEnvStoreFile, o.storeFile);
+        workers.push_back(std::move(w));
+    }
+    WorkerGroup group(selfExecutable(), o.command, o.graceSeconds);
+    group.start(workers);
+    const int code = group.supervise();
+    if (code == 0)
+        std::fprintf(stderr, "launch: all %d ranks finished\n", o.nproc);
+    exitCode() = code;
+}
+
+} // namespace
+
+void registerLaunchCommand(CLI::App& app)
+{
+    static LaunchOptions o;
+    auto* launch = app.add_subcommand("launch", "Data-parallel training: start N worker processes (torchrun's environment) "
+                                                "running `train`, e.g. rslora launch --nproc 2 -- train run.yaml");
+    launch->add_option("--nproc", o.nproc, "Worker processes on this machine")->required()->check(CLI::Range(1, 1024));
+    launch->add_option("--nnodes", o.nnodes, "Machines in the job")->check(CLI::Range(1, 4096));
+    launch->add_option("--node-rank", o.nodeRank, "This machine's index (0 hosts the rendezvous)")->check(CLI::NonNegativeNumber);
+    launch->add_option("--master-addr", o.masterAddr, "Address of the machine of rank 0");
+    launch->add_option("--master-port", o.masterPort, "Port of the rendezvous store on rank 0's machine")->check(CLI::Range(1, 65535));
+    launch->add_option("--timeout", o.timeoutSeconds, "Seconds a collective waits for the other ranks before the job fails")
+        ->check(CLI::Range(1, 86400));
+    launch->add_option("--grace", o.graceSeconds, "Seconds the other ranks get to stop on their own after one fails")
+        ->check(CLI::Range(0, 3600));
+    launch->add_option("--store-file", o.storeFile, "Meet through this file (a shared disk) instead of a TCP store");
+    launch->add_option("command", o.command, "The worker command after --: train CONFIG [train options]")->required();
+    launch->callback([] { runLaunch(o); });
+}
+
+} // namespace rslora::cli

@@ -1,0 +1,286 @@
+// Data-parallel training through the real `rslora launch` and `rslora train` executables (2 ranks,
+// 1 thread each, Gloo over a store file): two processes with a global batch of 8 train the adapter
+// one process trains with batch 8 (plain LoRA; gradient balancing with LoRA+); ranks with different
+// configs are refused naming the key; a rank killed mid-run ends the job naming it and leaves the
+// last checkpoint loadable; a resume with the same world size is bitwise, with another it works.
+#include "engine/TrainConfig.h"
+#include "engine/TrainData.h"
+#include "engine/Trainer.h"
+#include "models/ModelLoader.h"
+#include "models/TensorIO.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QProcessEnvironment>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace rslora;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+    int code = -1;
+    QString out, err;
+};
+
+QString cli()
+{
+    return QString::fromLocal8Bit(qgetenv("RSLORA_CLI"));
+}
+
+Outcome runCli(const QStringList& args, const QMap<QString, QString>& env = {})
+{
+    QProcess p;
+    QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+    for (auto it = env.begin(); it != env.end(); ++it)
+        e.insert(it.key(), it.value());
+    p.setProcessEnvironment(e);
+    p.start(cli(), args);
+    p.waitForFinished(300000);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
+}
+
+std::map<std::string, torch::Tensor> adapterTensors(const fs::path& outputDir)
+{
+    return models::loadSafeTensorsMap(outputDir / "adapter" / "adapter_model.safetensors");
+}
+
+double maxDifference(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b)
+{
+    if (a.size() != b.size() || a.empty())
+        return 1e30;
+    double d = 0.0;
+    for (const auto& [k, t] : a) {
+        auto it = b.find(k);
+        if (it == b.end())
+            return 1e30;
+        d = std::max(d, (t - it->second).abs().max().item<double>());
+    }
+    return d;
+}
+
+bool bitwiseEqual(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (const auto& [k, t] : a)
+        if (!b.count(k) || !torch::equal(t, b.at(k)))
+            return false;
+    return true;
+}
+
+// The newest checkpoint folder (step-N holding checkpoint.json) and its step; -1 when none.
+std::pair<fs::path, int64_t> newestCheckpoint(const fs::path& checkpoints)
+{
+    std::pair<fs::path, int64_t> newest{{}, -1};
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(checkpoints, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("step-", 0) == 0 && fs::exists(e.path() / "checkpoint.json") && std::stoll(name.substr(5)) > newest.second)
+            newest = {e.path(), std::stoll(name.substr(5))};
+    }
+    return newest;
+}
+
+} // namespace
+
+class DataParallelTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    fs::path m_root;
+    std::string m_config;
+
+    QStringList launch(const QString& tag, const QStringList& trainArgs) const
+    {
+        QStringList a{"launch", "--nproc", "2", "--grace", "5", "--timeout", "60", "--store-file",
+                      QString::fromStdString((m_root / ("store-" + tag.toStdString())).string()), "--", "train",
+                      QString::fromStdString(m_config), "--no-store", "--quiet"};
+        return a + trainArgs;
+    }
+    QString out(const QString& name) const { return QString::fromStdString((m_root / name.toStdString()).string()); }
+
+private slots:
+    void initTestCase()
+    {
+        if (cli().isEmpty() || !QFileInfo::exists(cli()))
+            QSKIP("RSLORA_CLI (the rslora executable) is not available");
+        m_root = m_dir.path().toStdString();
+        // Hidden 32: on the 16-wide model of other tests the rounding between the runs reached 1.8e-6.
+        models::ModelConfig c;
+        c.vocabSize = 40;
+        c.hiddenSize = 32;
+        c.intermediateSize = 64;
+        c.numLayers = 2;
+        c.numHeads = 4;
+        c.numKvHeads = 2;
+        c.headDim = 8;
+        c.maxPositionEmbeddings = 64;
+        c.eosTokenIds = {2};
+        c.bosTokenId = 1;
+        models::createCausalLM(c, 5)->saveModelFolder(m_root / "model");
+        // Rows of different lengths and supervised spans: the two halves of a batch hold different
+        // token counts, so the ranks' gradients must be weighted by their shares, not plainly averaged.
+        std::ofstream data(m_root / "train.jsonl");
+        for (int i = 0; i < 32; ++i) {
+            const int n = 3 + i % 7;
+            std::string ids = "1", labels = "-100";
+            for (int t = 0; t < n; ++t) {
+                const std::string id = std::to_string(4 + (i * 3 + t * 5) % 27);
+                ids += ", " + id;
+                labels += ", " + (t < n / 2 ? std::string("-100") : id);
+            }
+            data << "{\"input_ids\": [" << ids << ", 2], \"labels\": [" << labels << ", 2]}\n";
+        }
+        data.close();
+        engine::TrainConfig t;
+        t.modelPath = (m_root / "model").string();
+        t.trainData = (m_root / "train.jsonl").string();
+        t.outputDir = (m_root / "out").string();
+        t.adapter.rank = 4;
+        t.maxSteps = 4;
+        t.saveEvery = 2;
+        t.batchSize = 8;
+        // Rounding differs between the runs (other padding, other summation order), and Adam carries
+        // it into the weights in proportion to the learning rate: one process with batch 8 against
+        // one with 2 micro-batches of 4 differed by 1e-6 at 5e-3 (measured), 2 processes by 1e-7 at 2e-3.
+        t.learningRate = 2e-3;
+        t.threads = 1;
+        t.validationSplit = 0.0;
+        m_config = (m_root / "run.json").string();
+        t.save(m_config);
+    }
+
+    void twoProcessesTrainWhatOneTrains_data()
+    {
+        QTest::addColumn<QStringList>("options");
+        QTest::newRow("plain LoRA") << QStringList{};
+        QTest::newRow("balancing + LoRA+") << QStringList{"--set", "adapter.balance_gradients=true", "--set",
+                                                          "adapter.loraplus_lr_ratio=4"};
+    }
+    void twoProcessesTrainWhatOneTrains()
+    {
+        QFETCH(QStringList, options);
+        const QString tag = QString::number(QTest::currentDataTag()[0] == 'p' ? 0 : 1);
+        const Outcome one = runCli(QStringList{"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                                               "output.dir=" + out("one-" + tag)} + options);
+        QVERIFY2(one.code == 0, qPrintable(one.err + one.out));
+        const Outcome two = runCli(launch("match" + tag, QStringList{"--set", "output.dir=" + out("two-" + tag)} + options));
+        QVERIFY2(two.code == 0, qPrintable(two.err + two.out));
+        QVERIFY2(two.out.contains("[rank 0] processes    2 (data-parallel, gloo)"), qPrintable(two.out));
+        QVERIFY2(two.out.contains("[rank 1] status       completed (rank 1 of 2, steps 4)"), qPrintable(two.out));
+        const auto a = adapterTensors(m_root / ("one-" + tag).toStdString());
+        const auto b = adapterTensors(m_root / ("two-" + tag).toStdString());
+        // The adapter moved (B starts at zero), and both runs moved it to the same place.
+        double moved = 0.0;
+        for (const auto& [k, t] : a)
+            if (k.find("lora_B") != std::string::npos)
+                moved = std::max(moved, t.abs().max().item<double>());
+        QVERIFY2(moved > 1e-3, qPrintable(QString::number(moved)));
+        const double diff = maxDifference(a, b);
+        QVERIFY2(diff < 1e-6, qPrintable(QString("max |one - two| = %1").arg(diff)));
+    }
+
+    // Ranks started by hand with torchrun's variables join on their own; different configs are refused.
+    void mismatchedConfigsAreRefused()
+    {
+        const QString store = out("store-mismatch");
+        QProcess ranks[2];
+        for (int r = 0; r < 2; ++r) {
+            QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+            e.insert("RANK", QString::number(r));
+            e.insert("WORLD_SIZE", "2");
+            e.insert("RSLORA_STORE_FILE", store);
+            e.insert("RSLORA_COLLECTIVE_TIMEOUT", "60");
+            ranks[r].setProcessEnvironment(e);
+            ranks[r].start(cli(), {"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                                   "output.dir=" + out("mismatch"), "--set",
+                                   QString("training.learning_rate=%1").arg(r == 0 ? "0.01" : "0.02")});
+        }
+        for (auto& p : ranks) {
+            QVERIFY(p.waitForFinished(120000));
+            QVERIFY(p.exitCode() != 0);
+            const QString err = QString::fromUtf8(p.readAllStandardError());
+            QVERIFY2(err.contains("config differs between rank 0 and rank 1 (rank 0 -> rank 1: training.learning_rate: 0.01 -> 0.02)"),
+                     qPrintable(err));
+        }
+        QVERIFY(!fs::exists(m_root / "mismatch" / "adapter"));
+    }
+
+    // A worker killed mid-run ends the job with its rank named; the newest checkpoint loads.
+    void killedRankEndsTheJob()
+    {
+        QProcess job;
+        job.start(cli(), launch("kill", {"--set", "output.dir=" + out("killed"), "--set", "training.max_steps=100000"}));
+        QVERIFY(job.waitForStarted());
+        QString err;
+        qint64 pid = 0;
+        const QRegularExpression started("launch: rank 1 started \\(pid (\\d+)\\)");
+        while (pid == 0 && job.state() == QProcess::Running) {
+            job.waitForReadyRead(1000);
+            err += QString::fromUtf8(job.readAllStandardError());
+            const auto m = started.match(err);
+            if (m.hasMatch())
+                pid = m.captured(1).toLongLong();
+        }
+        QVERIFY2(pid > 0, qPrintable(err));
+        // Killed once a checkpoint of step 4 or later exists (the older ones are pruned as it goes).
+        const fs::path checkpoints = m_root / "killed" / "checkpoints";
+        while (job.state() == QProcess::Running && newestCheckpoint(checkpoints).second < 4)
+            job.waitForReadyRead(200);
+        QVERIFY2(newestCheckpoint(checkpoints).second >= 4, qPrintable(err + QString::fromUtf8(job.readAllStandardError())));
+        QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
+        QVERIFY(job.waitForFinished(120000));
+        err += QString::fromUtf8(job.readAllStandardError());
+        QVERIFY(job.exitCode() != 0);
+        QVERIFY2(err.contains(QString("launch: rank 1 (pid %1) was killed by signal 9 (SIGKILL) after step ").arg(pid)), qPrintable(err));
+        QVERIFY2(err.contains("[rank 0]") && err.contains("data-parallel"), qPrintable(err));
+
+        // The newest complete checkpoint continues in one process (another world size).
+        const auto [newest, newestStep] = newestCheckpoint(checkpoints);
+        QVERIFY(newestStep >= 4);
+        auto config = engine::TrainConfig::load(m_config);
+        config.maxSteps = 100000;
+        config.outputDir = (m_root / "killed").string();
+        auto model = models::loadCausalLM(config.modelPath);
+        engine::Trainer trainer(config, *model, engine::loadTokenizedJsonl(config.trainData));
+        trainer.resumeFrom(newest);
+        const auto saved = models::loadSafeTensorsMap(newest / "adapter" / "adapter_model.safetensors");
+        QVERIFY(!saved.empty());
+    }
+
+    // From the step-2 checkpoint of a 2-process run: 2 processes again end bitwise where the
+    // uninterrupted run ended; 1 process continues it too (to rounding) and says so.
+    void resumeIsBitwiseAndWorksWithAnotherWorldSize()
+    {
+        const Outcome full = runCli(launch("full", {"--set", "output.dir=" + out("full")}));
+        QVERIFY2(full.code == 0, qPrintable(full.err + full.out));
+        QVERIFY(fs::exists(m_root / "full" / "checkpoints" / "step-2"));
+        for (const char* name : {"again", "single"}) {
+            fs::create_directories(m_root / name / "checkpoints");
+            fs::copy(m_root / "full" / "checkpoints" / "step-2", m_root / name / "checkpoints" / "step-2",
+                     fs::copy_options::recursive);
+        }
+        const Outcome again = runCli(launch("again", {"--set", "output.dir=" + out("again"), "--resume", "latest"}));
+        QVERIFY2(again.code == 0, qPrintable(again.err + again.out));
+        QVERIFY2(bitwiseEqual(adapterTensors(m_root / "full"), adapterTensors(m_root / "again")), "2-process resume is not bitwise");
+        const Outcome single = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                                       "output.dir=" + out("single"), "--resume", "latest"});
+        QVERIFY2(single.code == 0, qPrintable(single.err + single.out));
+        QVERIFY2(single.err.contains("(written by 2 data-parallel processes) with 1"), qPrintable(single.err));
+        const double diff = maxDifference(adapterTensors(m_root / "full"), adapterTensors(m_root / "single"));
+        QVERIFY2(diff < 1e-6, qPrintable(QString("max |2 processes - resumed in 1| = %1").arg(diff)));
+    }
+};
+
+QTEST_GUILESS_MAIN(DataParallelTest)
+#include "DataParallelTest.moc"

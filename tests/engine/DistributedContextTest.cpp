@@ -1,0 +1,89 @@
+// torchrun's variables read into a DistributedContext (defaults, bad values named), and the
+// sharding of a global micro-batch over the ranks.
+#include "engine/distributed/BatchShard.h"
+#include "engine/distributed/DistributedContext.h"
+
+#include <QtTest>
+
+using namespace rslora::engine::distributed;
+
+class DistributedContextTest : public QObject {
+    Q_OBJECT
+
+    static QString errorOf(const std::map<std::string, std::string>& env)
+    {
+        try {
+            DistributedContext::fromVariables(env);
+        } catch (const std::exception& e) {
+            return QString::fromStdString(e.what());
+        }
+        return {};
+    }
+
+private slots:
+    void defaultsAreOneProcess()
+    {
+        const auto c = DistributedContext::fromVariables({});
+        QCOMPARE(c.worldSize, 1);
+        QCOMPARE(c.rank, 0);
+        QVERIFY(!c.distributed());
+        QCOMPARE(c.timeoutSeconds, kDefaultTimeoutSeconds);
+    }
+
+    void torchrunVariables()
+    {
+        const auto c = DistributedContext::fromVariables({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"},
+                                                          {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "node0"},
+                                                          {"MASTER_PORT", "29400"}, {"RSLORA_COLLECTIVE_TIMEOUT", "30"}});
+        QCOMPARE(c.rank, 3);
+        QCOMPARE(c.worldSize, 4);
+        QCOMPARE(c.localRank, 1);
+        QVERIFY(!c.singleNode());
+        QCOMPARE(c.masterAddr, std::string("node0"));
+        QCOMPARE(c.masterPort, 29400);
+        QCOMPARE(c.timeoutSeconds, 30);
+        QCOMPARE(c.describe(), std::string("rank 3 of 4"));
+        // Without LOCAL_WORLD_SIZE every rank is on this machine.
+        QVERIFY(DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}}).singleNode());
+    }
+
+    void badValuesAreNamed_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("rank not a number") << "RANK" << "one" << "environment variable RANK='one' is not an integer >= 0";
+        QTest::newRow("negative world") << "WORLD_SIZE" << "-2" << "environment variable WORLD_SIZE='-2' is not an integer >= 1";
+        QTest::newRow("rank beyond world") << "RANK" << "2" << "RANK=2 is not below WORLD_SIZE=2";
+        QTest::newRow("port too large") << "MASTER_PORT" << "70000" << "MASTER_PORT=70000 is not a TCP port";
+        QTest::newRow("timeout zero") << "RSLORA_COLLECTIVE_TIMEOUT" << "0"
+                                      << "environment variable RSLORA_COLLECTIVE_TIMEOUT='0' is not an integer >= 1";
+    }
+    void badValuesAreNamed()
+    {
+        QFETCH(QString, name);
+        QFETCH(QString, value);
+        QFETCH(QString, message);
+        std::map<std::string, std::string> env{{"WORLD_SIZE", "2"}, {"RANK", "0"}};
+        env[name.toStdString()] = value.toStdString();
+        const QString err = errorOf(env);
+        QVERIFY2(err.contains(message), qPrintable(err));
+    }
+
+    void shardsCoverTheBatchInOrder()
+    {
+        const std::vector<size_t> batch{10, 11, 12, 13, 14, 15, 16};
+        std::vector<size_t> joined;
+        for (int r = 0; r < 3; ++r) {
+            const auto part = shardRows(batch, r, 3);
+            QVERIFY(part.size() == 2 || part.size() == 3);
+            joined.insert(joined.end(), part.begin(), part.end());
+        }
+        QCOMPARE(joined, batch);
+        QCOMPARE(shardRows(batch, 1, 2), (std::vector<size_t>{13, 14, 15, 16}));
+        QCOMPARE(shardRows(batch, 0, 1), batch);
+    }
+};
+
+QTEST_GUILESS_MAIN(DistributedContextTest)
+#include "DistributedContextTest.moc"
