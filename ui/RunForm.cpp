@@ -171,6 +171,8 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
             return;
         if (isPipeline())
             Q_EMIT pipelineStartRequested(QString::fromStdString(pipelineConfig().toJson().dump(2)));
+        else if (m_training->processes() > 1)
+            Q_EMIT launchRequested(config(), m_training->processes());
         else
             Q_EMIT startRequested(config());
     });
@@ -334,6 +336,13 @@ QStringList RunForm::validateNow() {
              }))
             messages << QString::fromStdString(m);
     }
+    if (const int processes = m_training->processes(); processes > 1) {
+        if (pipeline)
+            messages << tr("training.processes: a pipeline trains its stages in one process; set Processes to 1");
+        else if (c.batchSize < processes)
+            messages << tr("training.processes: %1 processes need a global batch of at least %1 rows (training.batch_size is %2)")
+                            .arg(processes).arg(c.batchSize);
+    }
     m_start->setText(isPipeline() ? tr("Start pipeline") : tr("Start run"));
     QStringList unplaced = m_errors->show(messages);
     m_problems->setText(unplaced.join('\n'));
@@ -409,7 +418,10 @@ void RunForm::updateMemoryEstimate() {
 QString RunForm::cliCommand() const {
     engine::TrainConfig c = config();
     QString json = QString::fromStdString(c.toJson().dump(2));
-    return QString("cat > run-config.json <<'JSON'\n%1\nJSON\nrslora train run-config.json\n").arg(json);
+    const QString train = m_training->processes() > 1
+        ? QString("rslora launch --nproc %1 -- train run-config.json").arg(m_training->processes())
+        : QString("rslora train run-config.json");
+    return QString("cat > run-config.json <<'JSON'\n%1\nJSON\n%2\n").arg(json, train);
 }
 
 void RunForm::setPresetFolder(const QString& folder) {

@@ -80,6 +80,8 @@ public:
 
 Q_SIGNALS:
     void startRequested(const rslora::engine::TrainConfig& config);
+    // Start with Processes > 1: a data-parallel run of `processes` workers (`rslora launch`).
+    void launchRequested(const rslora::engine::TrainConfig& config, int processes);
     // Start with stages: the pipeline config as JSON text.
     void pipelineStartRequested(const QString& pipelineJson);
     // "Sweep…": a group of runs varying this config (the form is valid and has no stages).

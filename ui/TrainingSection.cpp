@@ -66,6 +66,11 @@ TrainingSection::TrainingSection(FieldErrors* errors, QWidget* parent) : QGroupB
     m_output = new QLineEdit(this);
     m_output->setPlaceholderText(tr("chosen by the workbench"));
     errors->addRow(form, tr("Output folder"), m_output, "output.dir", tr("Checkpoints and adapters are written here (atomically)"));
+    m_processes = spin(this, 1, 64, tr("1 (in this workbench)"));
+    m_processes->setObjectName("processes");
+    errors->addRow(form, tr("Processes"), m_processes, "training.processes",
+                   tr("Data-parallel worker processes started with `rslora launch`: each trains its share of every "
+                      "batch (the batch size is the global batch) and the run is followed in the Training view"));
 
     for (QSpinBox* s : findChildren<QSpinBox*>())
         connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &TrainingSection::changed);
@@ -110,6 +115,10 @@ void TrainingSection::load(const engine::TrainConfig& c) {
     m_saveEvery->setValue(c.saveEvery);
     m_output->setText(QString::fromStdString(c.outputDir));
 }
+
+int TrainingSection::processes() const { return m_processes->value(); }
+
+void TrainingSection::setProcesses(int processes) { m_processes->setValue(processes); }
 
 void TrainingSection::store(engine::TrainConfig& c) const {
     c.mode = m_mode->currentIndex() == 1 ? engine::TrainMode::Full : engine::TrainMode::Lora;

@@ -23,6 +23,11 @@ public:
     void load(const engine::TrainConfig& config);
     void store(engine::TrainConfig& config) const;
     int batchSize() const;
+    // Worker processes of a data-parallel run (`rslora launch --nproc N`); 1: the run trains in this
+    // workbench. Not part of the config: the same config trains either way.
+    int processes() const;
+    void setProcesses(int processes);
+    QSpinBox* processesBox() const { return m_processes; }
     // Typed values that are not numbers, each "training.<key>: ..." naming the text as typed.
     QStringList problems() const;
 
@@ -46,6 +51,7 @@ private:
     QSpinBox* m_evalEvery = nullptr;
     QSpinBox* m_saveEvery = nullptr;
     QLineEdit* m_output = nullptr;
+    QSpinBox* m_processes = nullptr;
 };
 
 } // namespace rslora::ui

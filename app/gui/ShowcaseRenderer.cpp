@@ -10,11 +10,13 @@
 
 #include "ui/AdaptersBrowser.h"
 #include "ui/ChartsPanel.h"
+#include "ui/DataSection.h"
 #include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
 #include "ui/GridSearchPanel.h"
 #include "ui/LineageView.h"
 #include "ui/MainWindow.h"
+#include "ui/ModelSection.h"
 #include "ui/PlaygroundColumn.h"
 #include "ui/PlaygroundView.h"
 #include "ui/RunForm.h"
@@ -194,7 +196,8 @@ bool ShowcaseRenderer::save(const QString& dir, QString* error) {
                                                        {"sweep screens", &ShowcaseRenderer::saveSweepScreens},
                                                        {"playground", &ShowcaseRenderer::savePlayground},
                                                        {"pipeline form", &ShowcaseRenderer::savePipelineForm},
-                                                       {"study", &ShowcaseRenderer::saveStudyDialog}};
+                                                       {"study", &ShowcaseRenderer::saveStudyDialog},
+                                                       {"preference data", &ShowcaseRenderer::savePreferencePreview}};
     for (const auto& [what, render] : further) {
         QString problem;
         if (!(this->*render)(dir, &problem))
@@ -213,6 +216,19 @@ bool ShowcaseRenderer::savePipelineForm(const QString& dir, QString* error) {
         scroll->ensureWidgetVisible(m_wb.form()->stagesEditor(), 0, 0);
     QApplication::processEvents();
     return grab(m_wb.window(), dir, "new-run-pipeline", error);
+}
+
+bool ShowcaseRenderer::savePreferencePreview(const QString& dir, QString* error) {
+    const QString file = QString::fromStdString((resourcesDirectory() / "demo" / "demo-dpo-config.json").string());
+    if (!m_wb.form()->openConfigFile(file, error))
+        return false;
+    m_wb.window()->views()->setCurrentWidget(m_wb.form());
+    m_wb.form()->dataSection()->refreshPreview(m_wb.form()->modelSection()->modelPath());
+    QApplication::processEvents();
+    if (auto* scroll = m_wb.form()->findChild<QScrollArea*>())
+        scroll->ensureWidgetVisible(m_wb.form()->dataSection(), 0, 0);
+    QApplication::processEvents();
+    return grab(m_wb.window(), dir, "new-run-preference-data", error);
 }
 
 bool ShowcaseRenderer::saveStudyDialog(const QString& dir, QString* error) {

@@ -37,6 +37,8 @@ private:
     // The Sweep dialog on the demo, then that sweep trained, its results view, and two of its versions'
     // evaluations compared in the Adapters view.
     bool saveSweepScreens(const QString& dir, QString* error);
+    // The New run form holding the demo's DPO config, scrolled to its preference-pair preview.
+    bool savePreferencePreview(const QString& dir, QString* error);
     // Run > Studies: study C's base in the form and its sweep in the dialog.
     bool saveStudyDialog(const QString& dir, QString* error);
     // The Playground in chat mode, the base model and the newest version side by side.

@@ -53,6 +53,7 @@
 #include <QPushButton>
 #include <QStatusBar>
 #include <QSystemTrayIcon>
+#include <QThread>
 #include <QTabWidget>
 #include <QTimer>
 
@@ -148,6 +149,12 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         QString error;
         if (!startPipeline(json, &error))
             QMessageBox::warning(m_window.get(), tr("Cannot start the pipeline"), error);
+        m_runs->refresh();
+    });
+    connect(m_form, &ui::RunForm::launchRequested, this, [this](const engine::TrainConfig& config, int processes) {
+        QString error;
+        if (!startDataParallel(config, processes, &error))
+            QMessageBox::warning(m_window.get(), tr("Cannot start the data-parallel run"), error);
         m_runs->refresh();
     });
     connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
@@ -363,6 +370,39 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
                                                .arg(QString::fromStdString(config.name))
                                                .arg(config.stages.size())
                                                .arg(path),
+                                           15000);
+        return true;
+    } catch (const std::exception& e) {
+        if (error)
+            *error = QString::fromStdString(e.what());
+        return false;
+    }
+}
+
+bool Workbench::startDataParallel(engine::TrainConfig config, int processes, QString* error) {
+    try {
+        if (processes < 2)
+            throw Error("a data-parallel run needs at least 2 processes, found " + std::to_string(processes));
+        // Each worker gets its share of the cores unless the form names a thread count.
+        if (config.threads <= 0)
+            config.threads = std::max(1, QThread::idealThreadCount() / processes);
+        const QString folder = QString::fromStdString((dataDirectory() / "launches").string());
+        QDir().mkpath(folder);
+        const QString stem = QDir(folder).filePath(QString::fromStdString(storage::sanitizeId(defaultRunName(config).toStdString())) + "-"
+                                                   + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss"));
+        const QString path = stem + ".json";
+        config.save(path.toStdString());
+        const QString exe = cliExecutable();
+        if (exe.isEmpty())
+            throw Error("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)");
+        // The ranks meet through a file of their own, so that two runs started here never share a port.
+        const QStringList args{exe, "launch", "--nproc", QString::number(processes), "--store-file", stem + ".store", "--",
+                               "train", path, "--quiet", "--db", m_databasePath};
+        if (!QProcess::startDetached("setsid", args))
+            throw Error(exe.toStdString() + " could not be started");
+        m_window->statusBar()->showMessage(tr("Data-parallel run: %1 processes are training %2 (rslora launch); it appears in the "
+                                              "Training and Runs views. Config: %3")
+                                               .arg(processes).arg(defaultRunName(config)).arg(path),
                                            15000);
         return true;
     } catch (const std::exception& e) {

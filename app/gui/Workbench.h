@@ -76,6 +76,10 @@ public:
     // Start with stages in the form: the pipeline is written to <data folder>/pipelines/ and trained
     // by `rslora train` in its own process, recorded in this store; false with *error when it cannot start.
     bool startPipeline(const QString& pipelineJson, QString* error = nullptr);
+    // Start with Processes > 1: the config is written to <data folder>/launches/ and trained by
+    // `rslora launch --nproc N -- train` (ranks meeting through a file there), recorded in this store
+    // and followed like any run of another process; false with *error when it cannot start.
+    bool startDataParallel(engine::TrainConfig config, int processes, QString* error = nullptr);
     // The versions the Stages editor offers as `from:` ("task@vN").
     void refreshStoredVersions();
     // Fuse… and Export merged model… on stored versions: opens the dialog (window-modal, deleted on
