@@ -528,8 +528,9 @@ fs::path Trainer::saveCheckpoint()
             const std::string name = e.path().filename().string();
             if (name.rfind("step-", 0) != 0 || e.path() == dir || e.path() == previous)
                 continue;
+            // Out of sight first: a process killed while removing leaves no half-deleted checkpoint.
             std::error_code ec;
-            fs::remove_all(e.path(), ec);
+            removeDirectoryAtomic(e.path(), ec);
         }
     }
     return dir;
