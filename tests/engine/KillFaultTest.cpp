@@ -91,6 +91,9 @@ void readSteps(QProcess& p, const QElapsedTimer& clock, QString& pending, Killed
     while ((nl = pending.indexOf('\n')) >= 0) {
         const QString line = pending.left(nl);
         pending.remove(0, nl + 1);
+        // A sweep starting its next member run: the steps printed so far were another run's.
+        if (line.contains(QRegularExpression("sweep #\\d+: run #\\d+")))
+            k.steps.clear();
         const auto m = stepLine.match(line);
         if (m.hasMatch())
             k.steps.emplace_back(m.captured(1).toLongLong(), clock.elapsed());
@@ -129,6 +132,22 @@ Killed runAndKill(const QStringList& args, int delayMs, bool fromFirstOutput = f
     readSteps(p, clock, pending, k);
     k.out = QString::fromUtf8(p.readAllStandardOutput());
     return k;
+}
+
+// Starts rslora and kills it as soon as it printed its first training step (before any checkpoint
+// of a run saving every few steps). Returns what it printed on stderr.
+QString killAtFirstStep(const QStringList& args)
+{
+    QProcess p;
+    p.setProcessEnvironment(childEnvironment());
+    p.setReadChannel(QProcess::StandardError);
+    p.start(cli(), args);
+    QString err;
+    while (!err.contains("step 1/") && p.waitForReadyRead(60000))
+        err += QString::fromUtf8(p.readAllStandardError());
+    p.kill();
+    p.waitForFinished(10000);
+    return err;
 }
 
 QByteArray fileHash(const QString& path)
@@ -330,6 +349,7 @@ class KillFaultTest : public QObject {
     std::map<QString, QByteArray> m_refCheckpoints; // the uninterrupted run's checkpoints
     std::mt19937 m_random{kSeed};
     int m_killed = 0, m_endedFirst = 0;
+    int m_answered = 0, m_cut = 0; // requests to killed servers: answered in full, cut off
 
     // Kill times are seeded fractions of an uninterrupted run's wall time `ms`, so that they land in
     // the same phases (start-up, loading, steps, saves) on a fast machine and a loaded one.
@@ -426,13 +446,13 @@ private slots:
         const QString ref = m_dir.filePath("fused-ref");
         const QStringList base{"fuse", "--db", m_refDb, "--adapter", "facts_train@v1", "--adapter", "facts_train@v2",
                                "--method", "svd", "--rank", "8"};
-        Outcome o = runCli(QStringList(base) << "--out" << ref << "--no-store");
+        Outcome o = runCli(QStringList(base) << "--out" << ref << "--task" << "fused-ref");
         QVERIFY2(o.code == 0, qPrintable(o.err));
         const QByteArray refHash = fileHash(ref + "/adapter_model.safetensors");
-        for (int i = 0; i < kKills; ++i) {
+        for (int i = 0, kills = 0; kills < kKills; ++i) {
             const QString out = m_dir.filePath(QString("fused-%1").arg(i));
-            const Killed k = runAndKill(QStringList(base) << "--out" << out << "--task" << "fused", delay(o.ms, 0.5, 1.1));
-            k.finishedFirst ? ++m_endedFirst : ++m_killed;
+            const Killed k = runAndKill(QStringList(base) << "--out" << out << "--task" << "fused", delay(o.ms, 0.4, 1.0));
+            k.finishedFirst ? ++m_endedFirst : (++m_killed, ++kills);
             QStringList problems = storeProblems(m_refDb);
             if (QFileInfo::exists(out)) {
                 const QString p = adapterProblem(out);
@@ -453,10 +473,10 @@ private slots:
         QVERIFY2(o.code == 0, qPrintable(o.err));
         const QByteArray refHash = fileHash(ref + "/model.safetensors");
         const qint64 refMs = o.ms;
-        for (int i = 0; i < kKills; ++i) {
+        for (int i = 0, kills = 0; kills < kKills; ++i) {
             const QString out = m_dir.filePath(QString("merged-%1").arg(i));
-            const Killed k = runAndKill(QStringList(base) << "--out" << out, delay(refMs, 0.5, 1.1));
-            k.finishedFirst ? ++m_endedFirst : ++m_killed;
+            const Killed k = runAndKill(QStringList(base) << "--out" << out, delay(refMs, 0.4, 1.0));
+            k.finishedFirst ? ++m_endedFirst : (++m_killed, ++kills);
             QStringList problems = storeProblems(m_refDb);
             if (QFileInfo::exists(out)) {
                 const QString p = modelProblem(out);
@@ -485,8 +505,9 @@ private slots:
         base << "--set" << "training.max_steps=9";
         const QString refDb = m_dir.filePath("sweep-ref/store.sqlite");
         QDir().mkpath(m_dir.filePath("sweep-ref"));
-        Outcome o = runCli(QStringList(base) << "--db" << refDb << "--quiet");
-        QVERIFY2(o.code == 0, qPrintable(o.err));
+        const Killed ref = runAndKill(QStringList(base) << "--db" << refDb, 600000);
+        QVERIFY2(ref.finishedFirst && ref.code == 0, qPrintable(ref.err));
+        const qint64 refWorkMs = ref.killAtMs - ref.firstOutputMs;
         auto adapterHashes = [](const QString& dbPath) {
             QStringList hashes;
             storage::Store store(dbPath.toStdString());
@@ -496,36 +517,94 @@ private slots:
             return hashes;
         };
         const QStringList refHashes = adapterHashes(refDb);
-        const qint64 refMs = o.ms;
         QCOMPARE(refHashes.size(), 2);
 
-        const QString db = m_dir.filePath("sweep/store.sqlite");
-        QDir().mkpath(m_dir.filePath("sweep"));
-        bool done = false;
-        for (int i = 0; i < kKills && !done; ++i) {
-            QStringList args = QStringList(base) << "--db" << db;
-            if (QFileInfo::exists(db) && [&] {
-                    storage::Store store(db.toStdString());
-                    return !store.groups().list().empty();
-                }())
-                args = QStringList{"sweep", "--resume", "killed", "--db", db};
-            const Killed k = runAndKill(args, delay(refMs, 0.25, 0.6));
-            k.finishedFirst ? ++m_endedFirst : ++m_killed;
-            done = k.finishedFirst;
-            QVERIFY2(!k.finishedFirst || k.code == 0, qPrintable(k.err));
-            const QStringList problems = storeProblems(db);
-            QVERIFY2(problems.isEmpty(), qPrintable(QString("kill %1: ").arg(i) + problems.join("\n")));
-            if (const int64_t run = newestRun(db)) {
-                const QString lost = lostMetrics(db, run, k);
-                QVERIFY2(lost.isEmpty(), qPrintable(lost));
+        int kills = 0;
+        for (int chain = 0; kills < kKills; ++chain) {
+            const QString folder = m_dir.filePath(QString("sweep-%1").arg(chain));
+            const QString db = folder + "/store.sqlite";
+            QDir().mkpath(folder);
+            bool done = false;
+            while (!done && kills < kKills) {
+                QStringList args = QStringList(base) << "--db" << db;
+                if (QFileInfo::exists(db) && [&] {
+                        storage::Store store(db.toStdString());
+                        return !store.groups().list().empty();
+                    }())
+                    args = QStringList{"sweep", "--resume", "killed", "--db", db};
+                const Killed k = runAndKill(args, delay(refWorkMs, 0.0, 0.4), true);
+                done = k.finishedFirst;
+                done ? ++m_endedFirst : (++m_killed, ++kills);
+                QVERIFY2(!done || k.code == 0, qPrintable(k.err));
+                const QStringList problems = storeProblems(db);
+                QVERIFY2(problems.isEmpty(), qPrintable(QString("sweep kill %1: ").arg(kills) + problems.join("\n")));
+                // The member run that was training: the last "[i/n] sweep #g: run #r" line.
+                const auto members = QRegularExpression("sweep #\\d+: run #(\\d+)").globalMatch(k.err);
+                int64_t run = 0;
+                for (auto it = members; it.hasNext();)
+                    run = it.next().captured(1).toLongLong();
+                if (run > 0) {
+                    const QString lost = lostMetrics(db, run, k);
+                    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+                }
             }
+            if (!done) {
+                const Outcome o = runCli({"sweep", "--resume", "killed", "--db", db, "--quiet"});
+                QVERIFY2(o.code == 0, qPrintable(o.err));
+            }
+            QCOMPARE(adapterHashes(db), refHashes);
+            QVERIFY(storeProblems(db).isEmpty());
         }
-        if (!done) {
-            o = runCli({"sweep", "--resume", "killed", "--db", db, "--quiet"});
-            QVERIFY2(o.code == 0, qPrintable(o.err));
+    }
+
+    // A run killed before its first checkpoint: --resume latest starts it over as the same run (it
+    // has nothing to continue from) and it ends with the uninterrupted run's adapter.
+    void resumeOfARunKilledBeforeItsFirstCheckpoint()
+    {
+        const QString folder = m_dir.filePath("early-kill");
+        const QString db = folder + "/store.sqlite", out = folder + "/run";
+        QDir().mkpath(folder);
+        QVERIFY(killAtFirstStep(trainArgs(db, out)).contains("step 1/"));
+        QCOMPARE(visible(out + "/checkpoints"), QStringList());
+        const Outcome o = runCli(trainArgs(db, out) << "--quiet" << "--resume" << "latest");
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QCOMPARE(fileHash(out + "/adapter/adapter_model.safetensors"), m_refAdapterHash);
+        storage::Store store(db.toStdString());
+        QCOMPARE(store.runs().list({}).size(), size_t(1));
+        QCOMPARE(store.runs().require(newestRun(db)).status, storage::RunStatus::Finished);
+    }
+
+    // A sweep member killed before its first checkpoint while a save's staging folder sits under
+    // checkpoints/ (a save killed half-way looks so): the member starts over and the sweep ends.
+    void sweepMemberWithOnlyAStagingFolder()
+    {
+        const QString folder = m_dir.filePath("sweep-staging");
+        const QString db = folder + "/store.sqlite";
+        QDir().mkpath(folder);
+        QStringList args{"sweep", m_config, "--seeds", "2", "--name", "staged", "--db", db};
+        for (const QString& s : m_trainSet)
+            args << "--set" << s;
+        args << "--set" << "training.max_steps=4";
+        const QString err = killAtFirstStep(args);
+        QVERIFY2(err.contains("step 1/"), qPrintable(err));
+        const auto m = QRegularExpression("sweep #\\d+: run #(\\d+)").match(err);
+        QVERIFY2(m.hasMatch(), qPrintable(err));
+        const QStringList runFolders = QDir(folder + "/runs").entryList({"run-" + m.captured(1) + "-*"}, QDir::Dirs);
+        QCOMPARE(runFolders.size(), 1);
+        const QString staging = folder + "/runs/" + runFolders[0] + "/checkpoints/.step-3.tmp-1-0";
+        QVERIFY(QDir().mkpath(staging));
+        QFile half(staging + "/state.safetensors");
+        QVERIFY(half.open(QIODevice::WriteOnly));
+        half.write("partial");
+        half.close();
+        const Outcome o = runCli({"sweep", "--resume", "staged", "--db", db, "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        storage::Store store(db.toStdString());
+        for (const auto& member : store.groups().members(store.groups().resolve("staged").id)) {
+            const auto run = store.runs().require(member.runId);
+            QVERIFY2(run.status == storage::RunStatus::Finished, qPrintable(QString::fromStdString(run.errorMessage)));
         }
-        QCOMPARE(adapterHashes(db), refHashes);
-        QVERIFY(storeProblems(db).isEmpty());
+        QVERIFY(!QFileInfo::exists(staging));
     }
 
     // `rslora serve` killed while requests run: clients get an answer or a closed connection (never a
@@ -561,6 +640,8 @@ private slots:
             for (auto& t : clients)
                 t.join();
             QCOMPARE(answered + cut, 4);
+            m_answered += answered;
+            m_cut += cut;
             const QStringList problems = storeProblems(m_refDb);
             QVERIFY2(problems.isEmpty(), qPrintable(QString("kill %1: ").arg(i) + problems.join("\n")));
         }
@@ -580,7 +661,9 @@ private slots:
 
     void cleanupTestCase()
     {
-        qInfo("kill -9: %d processes killed, %d ended before their kill time", m_killed, m_endedFirst);
+        qInfo("kill -9: %d processes killed, %d ended before their kill time; requests to killed servers: %d "
+              "answered, %d cut off",
+              m_killed, m_endedFirst, m_answered, m_cut);
     }
 };
 
