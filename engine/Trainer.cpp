@@ -501,7 +501,14 @@ fs::path Trainer::saveCheckpoint()
     {
         auto gen = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(gen.mutex());
-        tensors.emplace_back("rng.cpu", gen.get_state());
+        tensors.emplace_back(kCpuRngTensor, gen.get_state());
+    }
+    // Dropout on a GPU draws from that device's generator: without its state a resumed CUDA run would
+    // draw other masks than an uninterrupted one.
+    if (m_device.is_cuda() && torch::cuda::is_available()) {
+        auto gen = at::globalContext().defaultGenerator(m_device);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        tensors.emplace_back(kCudaRngTensor, gen.get_state());
     }
     json info = {{"magic", kCheckpointMagic},
                  {"version", kCheckpointVersion},
@@ -589,11 +596,18 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
     m_tokensSeen = info.value("tokens_seen", int64_t(0));
     m_earlierSeconds = info.value("run_seconds", 0.0);
     m_order = epochOrder(m_objective->trainCount(), m_config.seed, m_epoch, m_config.shuffle);
-    auto rng = state.find("rng.cpu");
+    auto rng = state.find(kCpuRngTensor);
     if (rng != state.end()) {
         auto gen = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(gen.mutex());
         gen.set_state(rng->second.clone());
+    }
+    // A checkpoint of a CUDA run resumed on the CPU has no use for the GPU generator's state.
+    auto cudaRng = state.find(kCudaRngTensor);
+    if (cudaRng != state.end() && m_device.is_cuda() && torch::cuda::is_available()) {
+        auto gen = at::globalContext().defaultGenerator(m_device);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(cudaRng->second.to(torch::kCPU).clone());
     }
     m_resumed = true;
     m_lastCheckpoint = checkpointDir.string();
