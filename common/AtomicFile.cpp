@@ -3,6 +3,7 @@
 #include "common/Error.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -104,6 +105,15 @@ void AtomicDirectory::commit() {
     fsyncPath(m_staging, true);
     fs::path old;
     std::error_code ec;
+    if (fs::exists(m_target, ec) &&
+        ::renameat2(AT_FDCWD, m_staging.c_str(), AT_FDCWD, m_target.c_str(), RENAME_EXCHANGE) == 0) {
+        // The staging name now holds the old folder.
+        m_committed = true;
+        fsyncPath(m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path(), true);
+        fs::remove_all(m_staging, ec);
+        return;
+    }
+    // No target yet, or a filesystem without RENAME_EXCHANGE: move the old folder aside first.
     if (fs::exists(m_target, ec)) {
         old = m_target.parent_path() / ("." + m_target.filename().string() + ".old" + uniqueSuffix());
         if (::rename(m_target.c_str(), old.c_str()) != 0)
@@ -119,6 +129,17 @@ void AtomicDirectory::commit() {
     fsyncPath(m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path(), true);
     if (!old.empty())
         fs::remove_all(old, ec);
+}
+
+void removeDirectoryAtomic(const fs::path& dir, std::error_code& ec) {
+    ec.clear();
+    const fs::path hidden = dir.parent_path() / ("." + dir.filename().string() + uniqueSuffix());
+    if (::rename(dir.c_str(), hidden.c_str()) != 0) {
+        if (errno != ENOENT)
+            ec = std::error_code(errno, std::generic_category());
+        return;
+    }
+    fs::remove_all(hidden, ec);
 }
 
 } // namespace rslora

@@ -16,7 +16,9 @@ std::string readFile(const std::filesystem::path& path);
 
 // A folder that becomes visible under its final name only when commit() succeeds. Files are written
 // into stagingPath(); commit() fsyncs them and renames the staging folder to the target. If the
-// target exists it is replaced (the old folder is moved aside first and removed after the rename).
+// target exists it is replaced: the two folders swap names in one step (renameat2 RENAME_EXCHANGE,
+// so the target name never goes missing, even for a process killed then), and the old one is
+// removed from its hidden staging name.
 // Without commit() the destructor removes the staging folder.
 class AtomicDirectory {
 public:
@@ -34,6 +36,11 @@ private:
     std::filesystem::path m_staging;
     bool m_committed = false;
 };
+
+// Removes a folder so that no half-removed copy is ever visible under its name: it is first renamed
+// to a hidden staging name (".<name>.tmp-…", which a process killed while removing leaves for the
+// staging clean-up), then removed. Errors go to `ec`; a missing folder is no error.
+void removeDirectoryAtomic(const std::filesystem::path& dir, std::error_code& ec);
 
 // fsync a file or folder by path (no-op on failure to open a folder on exotic filesystems).
 void fsyncPath(const std::filesystem::path& path, bool isDirectory);

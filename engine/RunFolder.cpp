@@ -105,8 +105,13 @@ uint64_t RunFolder::removeStaleStaging()
 
 std::vector<CheckpointInfo> RunFolder::checkpoints() const
 {
+    return checkpointsIn(m_dir);
+}
+
+std::vector<CheckpointInfo> RunFolder::checkpointsIn(const fs::path& dir)
+{
     std::vector<CheckpointInfo> out;
-    const fs::path root = m_dir / "checkpoints";
+    const fs::path root = dir / "checkpoints";
     std::error_code ec;
     if (!fs::is_directory(root, ec))
         return out;

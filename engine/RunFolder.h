@@ -40,6 +40,9 @@ public:
 
     // Every complete checkpoint under checkpoints/, oldest first.
     std::vector<CheckpointInfo> checkpoints() const;
+    // The same for any run folder, without taking its lock (whether a run has something to resume;
+    // staging folders of a killed save are not checkpoints).
+    static std::vector<CheckpointInfo> checkpointsIn(const std::filesystem::path& dir);
     // This run's newest checkpoint: same run uuid, or, for a run without one, the same trained config.
     // Throws naming both runs when the folder holds only other runs' checkpoints.
     std::filesystem::path latestCheckpoint(const TrainConfig& config) const;

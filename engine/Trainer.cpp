@@ -538,9 +538,16 @@ fs::path Trainer::saveCheckpoint()
                     tensors.emplace_back("init." + m.name + ".B0", ad.initialB());
                 }
             }
-    tensors.emplace_back("rng.cpu", rngState);
+    tensors.emplace_back(kCpuRngTensor, rngState);
     for (size_t r = 1; r < rankStates.size(); ++r)
-        tensors.emplace_back("rng.cpu.rank" + std::to_string(r), rankStates[r]);
+        tensors.emplace_back(std::string(kCpuRngTensor) + ".rank" + std::to_string(r), rankStates[r]);
+    // Dropout on a GPU draws from that device's generator: without its state a resumed CUDA run would
+    // draw other masks than an uninterrupted one.
+    if (m_device.is_cuda() && torch::cuda::is_available()) {
+        auto gen = at::globalContext().defaultGenerator(m_device);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        tensors.emplace_back(kCudaRngTensor, gen.get_state());
+    }
     json info = {{"magic", kCheckpointMagic},
                  {"version", kCheckpointVersion},
                  {"step", m_step},
@@ -567,8 +574,9 @@ fs::path Trainer::saveCheckpoint()
             const std::string name = e.path().filename().string();
             if (name.rfind("step-", 0) != 0 || e.path() == dir || e.path() == previous)
                 continue;
+            // Out of sight first: a process killed while removing leaves no half-deleted checkpoint.
             std::error_code ec;
-            fs::remove_all(e.path(), ec);
+            removeDirectoryAtomic(e.path(), ec);
         }
     }
     return dir;
@@ -636,11 +644,18 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
         logWarning("resuming " + checkpointDir.string() + " (written by " + std::to_string(savedWorld) + " data-parallel process"
                 + (savedWorld == 1 ? "" : "es") + ") with " + std::to_string(world)
                 + ": the data position carries over; every process continues rank 0's random state");
-    auto rng = state.find(rank > 0 && savedWorld == world ? "rng.cpu.rank" + std::to_string(rank) : std::string("rng.cpu"));
+    auto rng = state.find(rank > 0 && savedWorld == world ? std::string(kCpuRngTensor) + ".rank" + std::to_string(rank) : std::string(kCpuRngTensor));
     if (rng != state.end()) {
         auto gen = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(gen.mutex());
         gen.set_state(rng->second.clone());
+    }
+    // A checkpoint of a CUDA run resumed on the CPU has no use for the GPU generator's state.
+    auto cudaRng = state.find(kCudaRngTensor);
+    if (cudaRng != state.end() && m_device.is_cuda() && torch::cuda::is_available()) {
+        auto gen = at::globalContext().defaultGenerator(m_device);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(cudaRng->second.to(torch::kCPU).clone());
     }
     m_resumed = true;
     m_lastCheckpoint = checkpointDir.string();

@@ -48,6 +48,9 @@ inline constexpr const char* kCheckpointMagic = "rslora-checkpoint";
 inline constexpr int kCheckpointVersion = 1;
 inline constexpr const char* kCheckpointStateFile = "state.safetensors";
 inline constexpr const char* kCheckpointInfoFile = "checkpoint.json";
+// Generator states in the state file: the CPU one always, the GPU's when the run is on CUDA.
+inline constexpr const char* kCpuRngTensor = "rng.cpu";
+inline constexpr const char* kCudaRngTensor = "rng.cuda";
 
 class Trainer {
 public:

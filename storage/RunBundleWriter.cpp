@@ -1,6 +1,7 @@
 #include "storage/RunBundle.h"
 
 #include "common/AtomicFile.h"
+#include "common/FolderCopy.h"
 #include "common/Error.h"
 #include "common/Sha256.h"
 #include "storage/BundleJson.h"
@@ -192,7 +193,7 @@ void RunBundleWriter::addAdapter(BundleAdapter adapter, const fs::path& source) 
         if (!fs::is_directory(source))
             throw rslora::Error("adapter folder " + source.string() + " does not exist");
         AtomicDirectory staged(target);
-        fs::copy(source, staged.stagingPath(), fs::copy_options::recursive);
+        copyFolder(source, staged.stagingPath());
         staged.commit();
     }
     if (!fs::is_directory(target))

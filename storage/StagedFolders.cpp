@@ -2,6 +2,7 @@
 #include "storage/StagedFolders.h"
 
 #include "common/AtomicFile.h"
+#include "common/FolderCopy.h"
 #include "storage/Naming.h"
 
 #include <algorithm>
@@ -23,7 +24,7 @@ fs::path StagedFolders::stage(const fs::path& source) {
     fs::create_directories(m_root);
     fs::path staging = m_root / (".import-" + newUuid());
     m_staged.push_back(staging);
-    fs::copy(source, staging, fs::copy_options::recursive);
+    copyFolder(source, staging);
     for (const auto& e : fs::recursive_directory_iterator(staging))
         if (e.is_regular_file())
             fsyncPath(e.path(), false);

@@ -14,6 +14,7 @@
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/RunFolder.h"
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
 #include "engine/EngineBench.h"
@@ -218,6 +219,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     ConsoleObserver observer(quiet || !writer);
     if (const char* fd = std::getenv(kEnvStepReportFd)) // under rslora launch: each step for its failure report
         observer.reportStepsTo(std::atoi(fd));
+    std::string resumeFrom = resume;
     std::unique_ptr<app::RunRecorder> store;
     std::unique_ptr<BundleSink> bundle;
     RunIdentity identity;
@@ -250,12 +252,18 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         store = std::make_unique<app::RunRecorder>(db, id);
         store->start(config.device);
         identity = store->identity();
+        // A stored run that ended before its first checkpoint (killed while loading, say) has nothing
+        // to continue from: it starts over as the same run, instead of refusing to resume.
+        if (resume == "latest" && RunFolder::checkpointsIn(config.outputDir).empty()) {
+            observer.onStatus("run #" + std::to_string(id) + " has no checkpoint yet: starting it from step 0");
+            resumeFrom.clear();
+        }
     }
     watchInterrupt(&observer);
     MetricsSink* sink = store ? static_cast<MetricsSink*>(store.get()) : bundle.get();
     TrainResult r;
     try {
-        r = runTraining(config, &observer, sink, resume, identity, {}, group.get());
+        r = runTraining(config, &observer, sink, resumeFrom, identity, {}, group.get());
     } catch (const std::exception& e) {
         // The first failure is the one recorded and reported.
         unwatchInterrupt();

@@ -12,6 +12,7 @@
 #include "common/Log.h"
 #include "common/Paths.h"
 #include "engine/Evaluator.h"
+#include "engine/RunFolder.h"
 #include "engine/TrainingRun.h"
 #include "engine/sweep/SweepSpec.h"
 #include "engine/sweep/SweepSummary.h"
@@ -43,13 +44,6 @@ fs::path databasePath(const std::string& db)
     return db.empty() ? defaultDatabasePath() : fs::path(db);
 }
 
-bool hasCheckpoints(const std::string& outputDir)
-{
-    std::error_code ec;
-    const fs::path dir = fs::path(outputDir) / "checkpoints";
-    return !outputDir.empty() && fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
-}
-
 // Trains one member run of the group in the store and evaluates its adapter. Returns false when the
 // user stopped it (Ctrl-C), so no further run starts.
 bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool quiet)
@@ -60,7 +54,8 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
         const storage::RunRecord run = st.runs().require(runId);
         config = TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
     }
-    const std::string resume = hasCheckpoints(config.outputDir) ? "latest" : "";
+    // Complete checkpoints only: a save killed half-way leaves a hidden staging folder, nothing to resume.
+    const std::string resume = RunFolder::checkpointsIn(config.outputDir).empty() ? "" : "latest";
     ConsoleObserver observer(quiet);
     app::RunRecorder recorder(db, runId);
     TrainResult r;

@@ -5,6 +5,7 @@
 #include "engine/fusion/ModelExport.h"
 
 #include "common/AtomicFile.h"
+#include "common/FolderCopy.h"
 #include "common/Log.h"
 #include "engine/fusion/ShardPlanner.h"
 #include "models/ModelConfig.h"
@@ -362,7 +363,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
             copies.push_back(entry.path());
     std::sort(copies.begin(), copies.end());
     for (const fs::path& from : copies) {
-        fs::copy_file(from, staging / from.filename());
+        copyFile(from, staging / from.filename());
         report.copiedFiles.push_back(from.filename().string());
     }
 

@@ -6,6 +6,7 @@
 #include "engine/RankAllocator.h"
 #include "engine/Trainer.h"
 #include "models/ModelLoader.h"
+#include "models/TensorIO.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -190,6 +191,36 @@ private slots:
         resumed.resumeFrom(fs::path(cfg.outputDir) / "checkpoints" / "step-6");
         const TrainResult r = resumed.run();
         QCOMPARE(r.steps, int64_t(7));
+        QVERIFY2(bitwiseEqual(adapterTensors(resumed), expected), "resumed run differs from the straight run");
+    }
+
+    // The generator states in a checkpoint: a CPU run stores the CPU generator's and no GPU one; a
+    // checkpoint that also carries a GPU generator's state (as a CUDA run writes it) still resumes
+    // bitwise on the CPU.
+    void checkpointGeneratorStates()
+    {
+        QTemporaryDir tmp;
+        auto cfg = baseConfig(tmp.path() + "/a");
+        cfg.adapter.dropout = 0.1;
+        cfg.maxSteps = 5;
+        cfg.saveEvery = 3;
+        auto m1 = tinyModel();
+        Trainer straight(cfg, *m1, reverseTask(12, 1));
+        straight.run();
+        const auto expected = adapterTensors(straight);
+        const fs::path checkpoint = fs::path(cfg.outputDir) / "checkpoints" / "step-3";
+        const auto state = models::loadSafeTensorsMap(checkpoint / kCheckpointStateFile);
+        QVERIFY(state.count(kCpuRngTensor));
+        QVERIFY(!state.count(kCudaRngTensor));
+        std::vector<std::pair<std::string, torch::Tensor>> tensors(state.begin(), state.end());
+        tensors.emplace_back(kCudaRngTensor, torch::arange(16, torch::kUInt8));
+        models::saveSafeTensors(checkpoint / kCheckpointStateFile, tensors);
+        QVERIFY(models::loadSafeTensorsMap(checkpoint / kCheckpointStateFile).count(kCudaRngTensor));
+
+        auto m2 = tinyModel();
+        Trainer resumed(cfg, *m2, reverseTask(12, 1));
+        resumed.resumeFrom(checkpoint);
+        QCOMPARE(resumed.run().steps, int64_t(5));
         QVERIFY2(bitwiseEqual(adapterTensors(resumed), expected), "resumed run differs from the straight run");
     }
 
