@@ -1,5 +1,6 @@
 #include "app/gui/Workbench.h"
 
+#include "app/gui/CliLauncher.h"
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/FusionController.h"
 #include "app/gui/MergeExportController.h"
@@ -7,6 +8,7 @@
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
+#include "app/gui/StudiesMenu.h"
 #include "app/gui/SweepResultsController.h"
 #include "app/shared/PipelineRecorder.h"
 #include "app/shared/SweepGroup.h"
@@ -39,21 +41,17 @@
 
 #include <QAction>
 #include <QApplication>
-#include <QDateTime>
 #include <QDir>
-#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
-#include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QStatusBar>
 #include <QSystemTrayIcon>
-#include <QThread>
 #include <QTabWidget>
 #include <QTimer>
 
@@ -118,10 +116,9 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     runMenu->addAction(newRun);
     runMenu->addAction(sweep);
     // The source articles' claims as committed sweeps: each opens its base in the form and its sweep in the dialog.
-    QMenu* studies = runMenu->addMenu(tr("S&tudies"));
-    studies->setToolTipsVisible(true);
-    studies->setObjectName("studiesMenu");
-    buildStudiesMenu(studies);
+    auto* studies = new StudiesMenu(runMenu);
+    runMenu->addMenu(studies);
+    connect(studies, &StudiesMenu::studyChosen, this, [this](const QString& path) { openConfig(path); });
     // Between View and Help.
     const QList<QAction*> menus = m_window->menuBar()->actions();
     m_window->menuBar()->insertMenu(menus.size() >= 2 ? menus.at(menus.size() - 1) : nullptr, runMenu);
@@ -351,20 +348,10 @@ std::vector<storage::RunRecord> Workbench::pipelineRunsUpTo(const storage::RunRe
 
 bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
     try {
-        const auto j = nlohmann::json::parse(pipelineJson.toStdString());
         // Relative paths in the form mean the workbench's folder; the saved file lives elsewhere.
-        const engine::pipeline::PipelineConfig config =
-            engine::pipeline::PipelineConfig::fromJson(j, "pipeline", QDir::currentPath().toStdString());
-        const QString folder = QString::fromStdString((dataDirectory() / "pipelines").string());
-        QDir().mkpath(folder);
-        const QString path = QDir(folder).filePath(QString::fromStdString(storage::sanitizeId(config.name)) + "-"
-                                                   + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss") + ".json");
-        config.save(path.toStdString());
-        const QString exe = cliExecutable();
-        if (exe.isEmpty())
-            throw Error("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)");
-        if (!QProcess::startDetached("setsid", {exe, "train", path, "--quiet", "--db", m_databasePath}))
-            throw Error(exe.toStdString() + " could not be started");
+        const engine::pipeline::PipelineConfig config = engine::pipeline::PipelineConfig::fromJson(
+            nlohmann::json::parse(pipelineJson.toStdString()), "pipeline", QDir::currentPath().toStdString());
+        const QString path = CliLauncher(m_databasePath).startPipeline(config);
         m_window->statusBar()->showMessage(tr("Pipeline \"%1\" (%2 stages) is training in its own process; its runs appear in the "
                                               "Runs view. Config: %3")
                                                .arg(QString::fromStdString(config.name))
@@ -379,27 +366,9 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
     }
 }
 
-bool Workbench::startDataParallel(engine::TrainConfig config, int processes, QString* error) {
+bool Workbench::startDataParallel(const engine::TrainConfig& config, int processes, QString* error) {
     try {
-        if (processes < 2)
-            throw Error("a data-parallel run needs at least 2 processes, found " + std::to_string(processes));
-        // Each worker gets its share of the cores unless the form names a thread count.
-        if (config.threads <= 0)
-            config.threads = std::max(1, QThread::idealThreadCount() / processes);
-        const QString folder = QString::fromStdString((dataDirectory() / "launches").string());
-        QDir().mkpath(folder);
-        const QString stem = QDir(folder).filePath(QString::fromStdString(storage::sanitizeId(defaultRunName(config).toStdString())) + "-"
-                                                   + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss"));
-        const QString path = stem + ".json";
-        config.save(path.toStdString());
-        const QString exe = cliExecutable();
-        if (exe.isEmpty())
-            throw Error("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)");
-        // The ranks meet through a file of their own, so that two runs started here never share a port.
-        const QStringList args{exe, "launch", "--nproc", QString::number(processes), "--store-file", stem + ".store", "--",
-                               "train", path, "--quiet", "--db", m_databasePath};
-        if (!QProcess::startDetached("setsid", args))
-            throw Error(exe.toStdString() + " could not be started");
+        const QString path = CliLauncher(m_databasePath).startDataParallel(config, processes, defaultRunName(config));
         m_window->statusBar()->showMessage(tr("Data-parallel run: %1 processes are training %2 (rslora launch); it appears in the "
                                               "Training and Runs views. Config: %3")
                                                .arg(processes).arg(defaultRunName(config)).arg(path),
@@ -554,13 +523,14 @@ bool Workbench::confirmClose() {
         const engine::TrainConfig handed = engine::TrainConfig::fromJson(stored);
         const QString configPath = QDir(QString::fromStdString(handed.outputDir)).filePath("headless-config.json");
         handed.save(configPath.toStdString());
-        const QString exe = cliExecutable();
-        const bool started = !exe.isEmpty() &&
-                             QProcess::startDetached("setsid", {exe, "train", configPath, "--resume", "latest", "--quiet", "--run-id",
-                                                                QString::number(runId), "--db", m_databasePath});
-        if (!started) {
-            const QString why = exe.isEmpty() ? tr("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)")
-                                              : tr("%1 could not be started").arg(exe);
+        QString why;
+        try {
+            CliLauncher::start({"train", configPath, "--resume", "latest", "--quiet", "--run-id", QString::number(runId), "--db",
+                                m_databasePath});
+        } catch (const std::exception& e) {
+            why = QString::fromStdString(e.what());
+        }
+        if (!why.isEmpty()) {
             rslora::logError("run " + std::to_string(runId) + " was not handed over: " + why.toStdString() +
                              "; it stopped with a checkpoint and can be resumed from the Runs view");
             if (m_closeChoice < 0)
@@ -587,17 +557,7 @@ QString Workbench::closeQueueNote() const {
               "continues headless has ended.", nullptr, static_cast<int>(waiting.size())).arg(ids.join(", "));
 }
 
-QString Workbench::cliExecutable() {
-    const QByteArray fromEnv = qgetenv("RSLORA_CLI");
-    if (!fromEnv.isEmpty())
-        return QFileInfo(QString::fromLocal8Bit(fromEnv)).isExecutable() ? QString::fromLocal8Bit(fromEnv) : QString();
-    const QDir here(QCoreApplication::applicationDirPath());
-    // Installed: beside the workbench; build tree: app/cli beside app/gui.
-    for (const QString& candidate : {here.filePath("rslora"), here.filePath("../cli/rslora")})
-        if (QFileInfo(candidate).isExecutable())
-            return QFileInfo(candidate).canonicalFilePath();
-    return {};
-}
+QString Workbench::cliExecutable() { return CliLauncher::executable(); }
 
 bool Workbench::loadDemo(QString* error) {
     try {
@@ -626,43 +586,6 @@ bool Workbench::openConfig(const QString& path) {
         dialog->setSpec(*sweep);
     }
     return true;
-}
-
-namespace {
-// A study's title: the first line of its leading comment ("Article C: random-subspace adapters beat
-// LoRA ..."), and the whole comment as its description.
-QPair<QString, QString> studyTitle(const QString& path) {
-    QFile file(path);
-    QStringList comment;
-    if (file.open(QIODevice::ReadOnly | QIODevice::Text))
-        while (!file.atEnd()) {
-            const QString line = QString::fromUtf8(file.readLine()).trimmed();
-            if (!line.startsWith('#'))
-                break;
-            comment << line.mid(1).trimmed();
-        }
-    const QString stem = QFileInfo(path).completeBaseName();
-    if (comment.isEmpty())
-        return {stem, stem};
-    QString first = comment.first();
-    if (first.size() > 72)
-        first = first.left(71) + QStringLiteral("…");
-    return {first, comment.join(' ')};
-}
-} // namespace
-
-void Workbench::buildStudiesMenu(QMenu* menu) {
-    const QDir folder(QString::fromStdString((resourcesDirectory() / "studies").string()));
-    for (const QFileInfo& f : folder.entryInfoList({"*.yaml", "*.yml", "*.json"}, QDir::Files, QDir::Name)) {
-        const auto [title, description] = studyTitle(f.absoluteFilePath());
-        QAction* a = menu->addAction(title);
-        a->setToolTip(description);
-        a->setStatusTip(description);
-        a->setData(f.absoluteFilePath());
-        connect(a, &QAction::triggered, this, [this, path = f.absoluteFilePath()] { openConfig(path); });
-    }
-    if (menu->isEmpty())
-        menu->addAction(tr("(no studies in %1)").arg(QDir::toNativeSeparators(folder.path())))->setEnabled(false);
 }
 
 ui::SweepDialog* Workbench::openSweepDialog(const engine::TrainConfig& config) {

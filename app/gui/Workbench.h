@@ -33,7 +33,6 @@ class TrainingPanel;
 } // namespace rslora::ui
 
 class QLabel;
-class QMenu;
 class QProgressBar;
 class QTimer;
 
@@ -79,7 +78,7 @@ public:
     // Start with Processes > 1: the config is written to <data folder>/launches/ and trained by
     // `rslora launch --nproc N -- train` (ranks meeting through a file there), recorded in this store
     // and followed like any run of another process; false with *error when it cannot start.
-    bool startDataParallel(engine::TrainConfig config, int processes, QString* error = nullptr);
+    bool startDataParallel(const engine::TrainConfig& config, int processes, QString* error = nullptr);
     // The versions the Stages editor offers as `from:` ("task@vN").
     void refreshStoredVersions();
     // Fuse… and Export merged model… on stored versions: opens the dialog (window-modal, deleted on
@@ -109,8 +108,6 @@ public:
 
 private:
     void connectMergeActions();
-    // Run > Studies: one entry per config in <resources>/studies, titled by its leading comment.
-    void buildStudiesMenu(QMenu* menu);
     QList<ui::FuseSource> sourcesOf(const QList<qint64>& adapterIds) const;
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();

@@ -1,0 +1,71 @@
+// Detached `rslora` processes for the workbench, with the config file each one trains.
+#include "app/gui/CliLauncher.h"
+
+#include "common/Error.h"
+#include "common/Paths.h"
+#include "storage/Naming.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QFileInfo>
+#include <QProcess>
+#include <QThread>
+
+namespace rslora::app {
+
+namespace {
+// <data folder>/<folder>/<name>-<UTC time>, the folder created; the caller adds the suffix.
+QString timestampedStem(const char* folder, const std::string& name) {
+    const QString dir = QString::fromStdString((dataDirectory() / folder).string());
+    QDir().mkpath(dir);
+    return QDir(dir).filePath(QString::fromStdString(storage::sanitizeId(name)) + "-"
+                              + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss"));
+}
+} // namespace
+
+QString CliLauncher::executable() {
+    const QByteArray fromEnv = qgetenv("RSLORA_CLI");
+    if (!fromEnv.isEmpty())
+        return QFileInfo(QString::fromLocal8Bit(fromEnv)).isExecutable() ? QString::fromLocal8Bit(fromEnv) : QString();
+    const QDir here(QCoreApplication::applicationDirPath());
+    // Installed: beside the workbench; build tree: app/cli beside app/gui.
+    for (const QString& candidate : {here.filePath("rslora"), here.filePath("../cli/rslora")})
+        if (QFileInfo(candidate).isExecutable())
+            return QFileInfo(candidate).canonicalFilePath();
+    return {};
+}
+
+void CliLauncher::start(const QStringList& args) {
+    const QString exe = executable();
+    if (exe.isEmpty())
+        throw Error("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)");
+    // Its own session: closing the workbench (or its terminal) does not stop it.
+    if (!QProcess::startDetached("setsid", QStringList{exe} + args))
+        throw Error(exe.toStdString() + " could not be started");
+}
+
+QString CliLauncher::startPipeline(const engine::pipeline::PipelineConfig& config) const {
+    const QString path = timestampedStem("pipelines", config.name) + ".json";
+    config.save(path.toStdString());
+    start({"train", path, "--quiet", "--db", m_databasePath});
+    return path;
+}
+
+QString CliLauncher::startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName) const {
+    if (processes < 2)
+        throw Error("a data-parallel run needs at least 2 processes, found " + std::to_string(processes));
+    engine::TrainConfig c = config;
+    // Each worker gets its share of the cores unless the form names a thread count.
+    if (c.threads <= 0)
+        c.threads = std::max(1, QThread::idealThreadCount() / processes);
+    const QString stem = timestampedStem("launches", runName.toStdString());
+    const QString path = stem + ".json";
+    c.save(path.toStdString());
+    // The ranks meet through a file of their own, so that two runs started here never share a port.
+    start({"launch", "--nproc", QString::number(processes), "--store-file", stem + ".store", "--", "train", path, "--quiet", "--db",
+           m_databasePath});
+    return path;
+}
+
+} // namespace rslora::app
