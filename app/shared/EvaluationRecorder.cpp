@@ -35,12 +35,14 @@ int EvaluationRecorder::record(storage::Store& store, int64_t adapterId, std::op
         storage::EvaluationRecord e;
         e.adapterId = adapterId;
         e.runId = runId;
-        e.dataset = std::filesystem::path(dataset).filename().string();
-        e.datasetSha256 = fileSha256(dataset);
+        // Diagnostics describe the adapter itself: no dataset file.
+        e.dataset = dataset.empty() ? "(adapter)" : std::filesystem::path(dataset).filename().string();
+        e.datasetSha256 = dataset.empty() ? std::string() : fileSha256(dataset);
         e.metric = metric;
         e.value = value;
         nlohmann::json d = details;
-        d["path"] = dataset;
+        if (!dataset.empty())
+            d["path"] = dataset;
         if (request.limit > 0)
             d["limit"] = request.limit;
         e.detailsJson = d.dump();
@@ -74,7 +76,7 @@ int EvaluationRecorder::record(storage::Store& store, int64_t adapterId, std::op
         put(request.preferenceData, "preference/margin", p.margin(), d);
     }
     if (!report.diagnostics.empty()) {
-        // Stored against the adapter itself (no dataset): std(A) against its init's expected value, and
+        // Stored against the adapter itself: std(A) against its init's expected value, and
         // the change of the adapted layers' output std (the v_proj layers when adapted, else all).
         double deviation = 0.0, change = 0.0;
         int withExpected = 0, vProj = 0, all = 0;
@@ -97,21 +99,10 @@ int EvaluationRecorder::record(storage::Store& store, int64_t adapterId, std::op
                 }
             }
         }
-        auto record = [&](const std::string& metric, double value, const nlohmann::json& details) {
-            storage::EvaluationRecord e;
-            e.adapterId = adapterId;
-            e.runId = runId;
-            e.dataset = "(adapter)";
-            e.metric = metric;
-            e.value = value;
-            e.detailsJson = details.dump();
-            store.evaluations().record(e);
-            ++stored;
-        };
         if (withExpected > 0)
-            record("diag/std_a_deviation", deviation / withExpected, {{"modules", modules}, {"averaged_over", withExpected}});
+            put({}, "diag/std_a_deviation", deviation / withExpected, {{"modules", modules}, {"averaged_over", withExpected}});
         if (all > 0)
-            record("diag/output_std_change", vProj > 0 ? change / vProj : changeAll / all,
+            put({}, "diag/output_std_change", vProj > 0 ? change / vProj : changeAll / all,
                    {{"modules", modules}, {"layers", vProj > 0 ? "v_proj" : "all adapted"}, {"averaged_over", vProj > 0 ? vProj : all}});
     }
     tx.commit();
