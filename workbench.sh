@@ -46,7 +46,19 @@ run_workbench() {
     exec "$build/app/cli/rslora" demo "$@"
 }
 
+# The Qt-less build GPU servers use (presets headless and cuda): it must configure with its suites.
+check_headless_configures() {
+    local dir="$build/headless-configure"
+    cmake -S "$here" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSLORA_WITH_QT=OFF >>"$log" 2>&1 \
+        || fail "configuring the headless build (RSLORA_WITH_QT=OFF)"
+    local suites
+    suites=$(ctest --test-dir "$dir" -N 2>/dev/null | sed -n 's/^Total Tests: //p')
+    [ "${suites:-0}" -gt 0 ] || fail "listing the headless build's test suites (none found)"
+    echo "Headless build configures with $suites test suites."
+}
+
 run_tests() {
+    check_headless_configures
     cd "$build"
     export QT_QPA_PLATFORM=offscreen
     set +e

@@ -3,6 +3,8 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "engine/DeviceMemory.h"
+#include "engine/MemoryEstimate.h"
 #include "engine/Runtime.h"
 #include "engine/Trainer.h"
 #include "engine/objectives/DpoObjective.h"
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,6 +38,8 @@ struct CaseResult {
     std::string name;
     double stepSeconds = 0, tokensPerSecond = 0, flopsPerToken = 0, achievedGflops = 0;
     int64_t frozen = 0, adapter = 0, peakRss = 0;
+    int64_t cudaPeakAllocated = 0, cudaPeakReserved = 0; // this case's peaks on a CUDA device
+    int64_t estimatedPeak = 0; // the form's memory model for the same case
 };
 
 class Timer : public TrainObserver {
@@ -89,7 +94,12 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
                    std::string* profile = nullptr)
 {
     const auto cfg = benchShape(shape);
-    auto model = models::createCausalLM(cfg, 1);
+    const torch::Device device = models::parseDevice(o.device);
+    models::LoadOptions lo;
+    lo.device = device;
+    lo.dtype = models::parseDtype(o.dtype);
+    resetCudaMemoryPeak(device);
+    auto model = models::createCausalLM(cfg, 1, lo);
     std::mt19937_64 rng(5);
     auto tokens = [&](int n) {
         std::vector<int64_t> ids;
@@ -106,6 +116,8 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     tc.maxSteps = o.steps + o.warmup;
     tc.shuffle = false;
     tc.lossChunkTokens = 1024;
+    tc.device = o.device;
+    tc.dtype = o.dtype;
     tweak(tc);
     std::unique_ptr<objectives::Objective> objective;
     if (tc.objective == TrainObjective::Dpo) {
@@ -154,19 +166,42 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
         + 12.0 * double(cfg.numLayers) * double(cfg.numHeads) * double(cfg.headDim) * double(o.seq);
     r.achievedGflops = r.flopsPerToken * r.tokensPerSecond / 1e9;
     r.peakRss = peakResidentBytes();
+    MemoryEstimateInput est;
+    est.trainableParams = r.adapter;
+    est.adapterRank = tc.adapter.rank;
+    est.batch = tc.batchSize;
+    est.seqLen = tc.maxSeqLen;
+    est.dtype = tc.dtype;
+    est.lossChunkTokens = tc.lossChunkTokens;
+    est.fusedAttention = device.is_cuda() && TORCH_VERSION_MAJOR >= 2;
+    r.estimatedPeak = estimateTrainingMemory(cfg, est).total();
+    if (const auto cuda = cudaMemoryPeak(device)) {
+        r.cudaPeakAllocated = cuda->allocatedBytes;
+        r.cudaPeakReserved = cuda->reservedBytes;
+    }
     return r;
 }
 
-double sgemmGflops()
+// The device's measured dense matmul rate in the model's dtype: the MFU denominator (2048³ on the
+// CPU, 8192³ on a GPU, where smaller products do not fill it).
+double matmulGflops(const torch::Device& device, torch::ScalarType dtype)
 {
     torch::NoGradGuard ng;
-    const auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
-    torch::mm(a, b); // warm the pool
+    const int64_t n = device.is_cuda() ? 8192 : 2048;
+    const auto opts = torch::TensorOptions().device(device).dtype(device.is_cuda() ? dtype : torch::kFloat32);
+    const auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+    auto sync = [&] {
+        if (device.is_cuda())
+            torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+    };
+    torch::mm(a, b); // warm the pool (and the GPU's clocks)
+    sync();
     const double t0 = now();
-    const int reps = 3;
+    const int reps = device.is_cuda() ? 20 : 3;
     for (int i = 0; i < reps; ++i)
         torch::mm(a, b);
-    return 2.0 * 2048.0 * 2048.0 * 2048.0 * reps / (now() - t0) / 1e9;
+    sync();
+    return 2.0 * double(n) * double(n) * double(n) * reps / (now() - t0) / 1e9;
 }
 
 } // namespace
@@ -184,8 +219,20 @@ models::ModelConfig benchShape(const std::string& name)
     } else if (name == "135m") {
         c.vocabSize = 49152; c.hiddenSize = 576; c.intermediateSize = 1536; c.numLayers = 30; c.numHeads = 9; c.numKvHeads = 3;
         c.tieWordEmbeddings = true;
+    } else if (name == "qwen2.5-0.5b") {
+        c.architecture = "Qwen2ForCausalLM"; c.modelType = "qwen2"; c.attentionBias = true; c.ropeTheta = 1e6; c.rmsNormEps = 1e-6;
+        c.vocabSize = 151936; c.hiddenSize = 896; c.intermediateSize = 4864; c.numLayers = 24; c.numHeads = 14; c.numKvHeads = 2;
+        c.tieWordEmbeddings = true; c.maxPositionEmbeddings = 32768;
+    } else if (name == "qwen2.5-1.5b") {
+        c.architecture = "Qwen2ForCausalLM"; c.modelType = "qwen2"; c.attentionBias = true; c.ropeTheta = 1e6; c.rmsNormEps = 1e-6;
+        c.vocabSize = 151936; c.hiddenSize = 1536; c.intermediateSize = 8960; c.numLayers = 28; c.numHeads = 12; c.numKvHeads = 2;
+        c.tieWordEmbeddings = true; c.maxPositionEmbeddings = 32768;
+    } else if (name == "llama-3.1-8b") {
+        c.ropeTheta = 500000.0;
+        c.vocabSize = 128256; c.hiddenSize = 4096; c.intermediateSize = 14336; c.numLayers = 32; c.numHeads = 32; c.numKvHeads = 8;
+        c.maxPositionEmbeddings = 131072;
     } else {
-        throw Error("unknown benchmark shape '" + name + "' (expected 5m, 30m or 135m)");
+        throw Error("unknown benchmark shape '" + name + "' (expected 5m, 30m, 135m, qwen2.5-0.5b, qwen2.5-1.5b or llama-3.1-8b)");
     }
     c.headDim = c.hiddenSize / c.numHeads;
     return c;
@@ -202,15 +249,29 @@ std::string runBenchmarks(const BenchOptions& o)
     json python;
     if (!o.pythonResults.empty())
         python = json::parse(readFile(o.pythonResults));
-    const double sgemm = sgemmGflops();
-    std::vector<std::string> shapes = o.shapes.empty() ? std::vector<std::string>{"5m", "30m", "135m"} : o.shapes;
-    json report = {{"threads", info.intraOpThreads}, {"blas", info.blasName}, {"sgemm_gflops", sgemm}, {"batch", o.batch}, {"seq", o.seq}, {"rank", o.rank}};
+    const torch::Device device = models::parseDevice(o.device);
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw Error("--device " + o.device + ": this LibTorch has no usable CUDA device");
+    const torch::ScalarType dtype = models::parseDtype(o.dtype);
+    const double sgemm = matmulGflops(device, dtype);
+    const std::vector<std::string> defaults = device.is_cuda() ? std::vector<std::string>{"qwen2.5-0.5b", "qwen2.5-1.5b", "llama-3.1-8b"}
+                                                               : std::vector<std::string>{"5m", "30m", "135m"};
+    std::vector<std::string> shapes = o.shapes.empty() ? defaults : o.shapes;
+    for (const auto& shape : shapes)
+        benchShape(shape); // an unknown name fails before any case runs
+    json report = {{"threads", info.intraOpThreads}, {"blas", info.blasName}, {"sgemm_gflops", sgemm}, {"matmul_gflops", sgemm},
+                   {"device", o.device}, {"dtype", o.dtype}, {"batch", o.batch}, {"seq", o.seq}, {"rank", o.rank}};
     std::ostringstream text;
     char line[512];
-    std::snprintf(line, sizeof line, "threads %d (BLAS %s), sgemm 2048^3: %.1f GFLOP/s; LoRA r%d on all 7 projections, batch %d, seq %d, fp32\n",
-                  info.intraOpThreads, info.blasName.c_str(), sgemm, o.rank, o.batch, o.seq);
+    if (device.is_cuda())
+        std::snprintf(line, sizeof line, "%s, %s matmul 8192^3: %.1f GFLOP/s; LoRA r%d on all 7 projections, batch %d, seq %d, %s\n",
+                      o.device.c_str(), o.dtype.c_str(), sgemm, o.rank, o.batch, o.seq, o.dtype.c_str());
+    else
+        std::snprintf(line, sizeof line, "threads %d (BLAS %s), sgemm 2048^3: %.1f GFLOP/s; LoRA r%d on all 7 projections, batch %d, seq %d, %s\n",
+                      info.intraOpThreads, info.blasName.c_str(), sgemm, o.rank, o.batch, o.seq, o.dtype.c_str());
     text << line;
-    text << "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB   python tok/s  speed-up  py RSS MB\n";
+    text << (device.is_cuda() ? "shape  case              step s   tok/s    GFLOP/s    MFU  peak alloc MB   python tok/s  speed-up  py RSS MB\n"
+                              : "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB   python tok/s  speed-up  py RSS MB\n");
     for (const auto& shape : shapes) {
         std::vector<std::pair<std::string, std::function<void(TrainConfig&)>>> cases{{"lora", [](TrainConfig&) {}}};
         if (o.options) {
@@ -234,7 +295,11 @@ std::string runBenchmarks(const BenchOptions& o)
             if (label == "lora")
                 base = r.stepSeconds;
             json row = {{"shape", shape}, {"case", label}, {"step_seconds", r.stepSeconds}, {"tokens_per_second", r.tokensPerSecond},
-                        {"gflops", r.achievedGflops}, {"fraction_of_sgemm", r.achievedGflops / sgemm}, {"peak_rss_mb", double(r.peakRss) / 1048576.0},
+                        {"gflops", r.achievedGflops}, {"fraction_of_sgemm", r.achievedGflops / sgemm}, {"mfu", r.achievedGflops / sgemm},
+                        {"peak_rss_mb", double(r.peakRss) / 1048576.0},
+                        {"cuda_peak_allocated_mb", double(r.cudaPeakAllocated) / 1048576.0},
+                        {"cuda_peak_reserved_mb", double(r.cudaPeakReserved) / 1048576.0},
+                        {"estimated_peak_mb", double(r.estimatedPeak) / 1048576.0},
                         {"frozen_params", r.frozen}, {"adapter_params", r.adapter}, {"overhead", base > 0 ? r.stepSeconds / base - 1.0 : 0.0}};
             double pyTok = 0, pyRss = 0;
             if (label == "lora" && python.is_object() && python.contains(shape)) {
@@ -246,7 +311,8 @@ std::string runBenchmarks(const BenchOptions& o)
             }
             report["cases"].push_back(row);
             std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f", shape.c_str(), label.c_str(), r.stepSeconds,
-                          r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm, double(r.peakRss) / 1048576.0);
+                          r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm,
+                          double(device.is_cuda() ? r.cudaPeakAllocated : r.peakRss) / 1048576.0);
             text << line;
             if (pyTok > 0) {
                 std::snprintf(line, sizeof line, "   %12.0f  %7.2fx  %9.0f", pyTok, r.tokensPerSecond / pyTok, pyRss);
@@ -265,7 +331,8 @@ std::string runBenchmarks(const BenchOptions& o)
             report["profile"][shape] = table;
         }
     }
-    text << "(peak RSS is the process high-water mark, so it only grows across rows; run one shape per process to compare memory)\n";
+    text << (device.is_cuda() ? "(peak alloc is the CUDA allocator's peak of each case)\n"
+                              : "(peak RSS is the process high-water mark, so it only grows across rows; run one shape per process to compare memory)\n");
     return o.json ? report.dump(2) : text.str();
 }
 

@@ -1,6 +1,7 @@
 // `rslora bench`: LoRA training steps on Llama-shaped random models (about 5M, 30M, 135M
-// parameters), tokens/s, step time, peak RSS, the machine's sgemm rate and the fraction of it
-// achieved, each adapter option's overhead, and Python's numbers side by side when given.
+// parameters on the CPU; the shapes of Qwen2.5-0.5B, Qwen2.5-1.5B and Llama-3.1-8B on a GPU),
+// tokens/s, step time, peak memory, the device's measured matmul rate and the fraction of it
+// achieved (MFU), each adapter option's overhead, and Python's numbers side by side when given.
 #pragma once
 
 #include "models/ModelConfig.h"
@@ -11,7 +12,9 @@
 namespace rslora::engine {
 
 struct BenchOptions {
-    std::vector<std::string> shapes; // "5m", "30m", "135m"; empty: all
+    std::vector<std::string> shapes; // "5m", "30m", "135m", "qwen2.5-0.5b", ...; empty: the device's defaults
+    std::string device = "cpu";      // "cpu", "cuda", "cuda:1"
+    std::string dtype = "float32";   // the model's dtype: float32, bfloat16, float16
     int steps = 3;
     int warmup = 1;
     int batch = 8;
@@ -27,7 +30,8 @@ struct BenchOptions {
 // Runs the benchmarks and returns the report (text or JSON).
 std::string runBenchmarks(const BenchOptions& options);
 
-// A Llama-shaped benchmark model's config: "5m", "30m" or "135m" (SmolLM-135M's shape).
+// A benchmark model's config: "5m", "30m", "135m" (SmolLM-135M's shape), or the config values of
+// "qwen2.5-0.5b", "qwen2.5-1.5b", "llama-3.1-8b" (no weights: random, as every bench model).
 models::ModelConfig benchShape(const std::string& name);
 
 } // namespace rslora::engine

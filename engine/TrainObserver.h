@@ -33,7 +33,9 @@ struct StepStats {
     double tokensPerSecond = 0.0;
     double elapsedSeconds = 0.0;
     double etaSeconds = 0.0;
-    int64_t peakMemoryBytes = 0; // peak RSS on CPU, peak allocated on CUDA
+    int64_t peakMemoryBytes = 0;        // the host's peak resident set
+    int64_t cudaPeakAllocatedBytes = 0; // the CUDA allocator's peaks on a CUDA device; 0 elsewhere
+    int64_t cudaPeakReservedBytes = 0;
     std::vector<ModuleStats> modules; // filled every log step
     // The objective's own numbers of the step ("dpo/margin", "dpo/accuracy", ...; empty for SFT).
     std::vector<std::pair<std::string, double>> objectiveMetrics;

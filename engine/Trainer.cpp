@@ -6,6 +6,7 @@
 #include "common/JsonErrorText.h"
 #include "common/Log.h"
 #include "engine/AllocatorTuning.h"
+#include "engine/DeviceMemory.h"
 #include "engine/LrSchedule.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/distributed/GradientReducer.h"
@@ -75,16 +76,6 @@ const char* trainStatusName(TrainStatus s)
     case TrainStatus::Failed: return "failed";
     }
     return "?";
-}
-
-int64_t peakResidentBytes()
-{
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stoll(line.substr(6)) * 1024;
-    return 0;
 }
 
 Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainExample> train,
@@ -249,16 +240,15 @@ void Trainer::probeSensitivity()
 
 double Trainer::globalGradNorm() const
 {
+    // The per-parameter norms stay on the device and are read once, not once per parameter.
     torch::NoGradGuard ng;
-    double sq = 0.0;
-    for (const auto& p : m_params) {
-        const auto& g = p.param.grad();
-        if (g.defined()) {
-            const double n = g.norm().item<double>();
-            sq += n * n;
-        }
-    }
-    return std::sqrt(sq);
+    std::vector<torch::Tensor> norms;
+    for (const auto& p : m_params)
+        if (p.param.grad().defined())
+            norms.push_back(p.param.grad().norm().to(torch::kDouble));
+    if (norms.empty())
+        return 0.0;
+    return torch::stack(norms).square().sum().sqrt().item<double>();
 }
 
 std::string Trainer::firstNonFiniteGradient() const
@@ -300,6 +290,10 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
     s.elapsedSeconds = time.runSeconds;
     s.etaSeconds = time.etaSeconds;
     s.peakMemoryBytes = peakResidentBytes();
+    if (const auto cuda = cudaMemoryPeak(m_device)) {
+        s.cudaPeakAllocatedBytes = cuda->allocatedBytes;
+        s.cudaPeakReservedBytes = cuda->reservedBytes;
+    }
     s.modules = std::move(modules);
     s.objectiveMetrics = std::move(objectiveMetrics);
     m_windowTokens = 0;
@@ -312,6 +306,10 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
                                                             {"train/run_seconds", s.elapsedSeconds},
                                                             {"train/epoch", double(s.epoch)},
                                                             {"sys/peak_rss_bytes", double(s.peakMemoryBytes)}};
+        if (s.cudaPeakReservedBytes > 0) {
+            metrics.emplace_back("sys/cuda_peak_allocated_bytes", double(s.cudaPeakAllocatedBytes));
+            metrics.emplace_back("sys/cuda_peak_reserved_bytes", double(s.cudaPeakReservedBytes));
+        }
         for (const auto& m : s.modules) {
             metrics.emplace_back("grad_a/" + m.module, m.gradNormA);
             metrics.emplace_back("grad_b/" + m.module, m.gradNormB);

@@ -130,7 +130,5 @@ private:
 };
 
 const char* trainStatusName(TrainStatus s);
-// Peak resident memory of the process in bytes (VmHWM), 0 where unknown.
-int64_t peakResidentBytes();
 
 } // namespace rslora::engine

@@ -189,22 +189,6 @@ QStringList ModelSection::problems() const {
     return out;
 }
 
-qint64 ModelSection::estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const {
-    if (!m_config)
-        return 0;
-    const auto& c = *m_config;
-    // Frozen weights held in fp32 on the CPU; trainable parameters carry a gradient and two AdamW
-    // moments; activations kept for backward are dominated by the MLP and attention inputs per
-    // layer, plus one chunk of vocabulary logits.
-    const qint64 weights = c.parameterCount() * 4;
-    const qint64 trainable = trainableParams * 4 * 4;
-    const qint64 tokens = qint64(batch) * seqLen;
-    const qint64 perLayer = tokens * (8 * c.hiddenSize + 4 * c.intermediateSize) * 4
-                            + qint64(batch) * c.numHeads * seqLen * seqLen * 4 * 2;
-    const qint64 logits = qint64(std::min<qint64>(tokens, 1024)) * c.vocabSize * 4 * 3;
-    return weights + trainable + perLayer * c.numLayers + logits;
-}
-
 void ModelSection::load(const engine::TrainConfig& config) {
     setPath(QString::fromStdString(config.modelPath));
     int i = m_device->findText(QString::fromStdString(config.device));

@@ -40,8 +40,6 @@ public:
     // The folder the "Local" source shows; kept while the demo is chosen.
     QString localFolder() const { return m_localPath; }
     void setLocalFolder(const QString& path);
-    // Training memory estimate in bytes for a given trainable parameter count, batch and length.
-    qint64 estimateTrainingBytes(qint64 trainableParams, int batch, int seqLen) const;
     void setPath(const QString& path);
 
 Q_SIGNALS:

@@ -13,6 +13,7 @@
 #include "common/Paths.h"
 #include "common/Error.h"
 #include "engine/ConfigPaths.h"
+#include "engine/MemoryEstimate.h"
 #include "engine/sweep/SweepSpec.h"
 
 #include <QApplication>
@@ -29,6 +30,8 @@
 #include <QSet>
 #include <QTimer>
 #include <QVBoxLayout>
+
+#include <torch/version.h>
 
 #include <nlohmann/json.hpp>
 
@@ -408,11 +411,27 @@ QStringList RunForm::builtinPresetNames() {
 }
 
 void RunForm::updateMemoryEstimate() {
-    qint64 trainable = m_adapter->trainableParameters();
-    qint64 bytes = m_model->estimateTrainingBytes(trainable, m_training->batchSize(), m_data->maxSeqLen());
-    m_memory->setText(bytes > 0 ? tr("Estimated training memory ≈ %1 (%2 trainable parameters)")
-                                      .arg(QLocale().formattedDataSize(bytes), QLocale().toString(trainable))
-                                : QString());
+    const auto& model = m_model->modelConfig();
+    if (!model) {
+        m_memory->setText(QString());
+        return;
+    }
+    const engine::TrainConfig c = config();
+    engine::MemoryEstimateInput in;
+    in.trainableParams = m_adapter->trainableParameters();
+    in.adapterRank = c.adapter.rank;
+    in.batch = c.batchSize;
+    in.seqLen = c.maxSeqLen;
+    in.dtype = c.dtype;
+    in.lossChunkTokens = c.lossChunkTokens;
+    const bool cuda = QString::fromStdString(c.device).startsWith("cuda");
+    // Fused attention (no per-head probabilities kept) is what a LibTorch 2 build runs on a GPU.
+    in.fusedAttention = cuda && TORCH_VERSION_MAJOR >= 2;
+    const engine::MemoryEstimate e = engine::estimateTrainingMemory(*model, in);
+    auto size = [](int64_t bytes) { return QLocale().formattedDataSize(bytes); };
+    m_memory->setText(tr("Estimated peak %1 memory ≈ %2 (weights %3, adapters and optimizer %4, activations %5, logits %6) · %7 trainable parameters")
+                          .arg(cuda ? tr("GPU") : tr("training"), size(e.total()), size(e.weights), size(e.adapterState),
+                               size(e.activations), size(e.logits), QLocale().toString(qlonglong(in.trainableParams))));
 }
 
 QString RunForm::cliCommand() const {

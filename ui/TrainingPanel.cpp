@@ -2,6 +2,8 @@
 
 #include "ui/ChartsPanel.h"
 
+#include "common/ByteSize.h"
+
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
@@ -186,13 +188,21 @@ void TrainingPanel::onStep(const engine::StepStats& s) {
         setProgress(s.step, s.totalSteps);
     if (!m_paused && !m_title->text().endsWith(tr("training")))
         m_title->setText(m_title->text().section(" — ", 0, 0) + tr(" — training"));
-    m_stats->setText(tr("loss %1 · lr %2 · ‖∇‖ %3 · %4 tok/s · ETA %5 · epoch %6")
+    // GPU runs show the CUDA allocator's peaks, CPU runs the process's peak resident set.
+    const QString memory = s.cudaPeakReservedBytes > 0
+        ? tr(" · VRAM %1 (reserved %2)")
+              .arg(QString::fromStdString(formatBytes(s.cudaPeakAllocatedBytes)),
+                   QString::fromStdString(formatBytes(s.cudaPeakReservedBytes)))
+        : s.peakMemoryBytes > 0 ? tr(" · memory %1").arg(QString::fromStdString(formatBytes(s.peakMemoryBytes)))
+                                : QString();
+    m_stats->setText(tr("loss %1 · lr %2 · ‖∇‖ %3 · %4 tok/s%7 · ETA %5 · epoch %6")
                          .arg(s.loss, 0, 'f', 4)
                          .arg(s.learningRate, 0, 'g', 3)
                          .arg(s.gradNorm, 0, 'g', 3)
                          .arg(s.tokensPerSecond, 0, 'f', 0)
                          .arg(formatEta(s.etaSeconds))
-                         .arg(s.epoch));
+                         .arg(s.epoch)
+                         .arg(memory));
     CurvePoint p;
     p.step = static_cast<double>(s.step);
     // Fractional epoch from progress through the run.

@@ -1,6 +1,8 @@
 // Console progress and the Ctrl-C handler.
 #include "app/cli/ConsoleObserver.h"
 
+#include "common/ByteSize.h"
+
 #include "engine/objectives/DpoMetricNames.h"
 
 #include <atomic>
@@ -68,10 +70,14 @@ void ConsoleObserver::onStep(const engine::StepStats& s)
         ::dprintf(m_stepFd, "step %lld\n", (long long)s.step);
     if (m_quiet)
         return;
-    std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
+    // On a GPU the CUDA allocator's peaks matter; on the CPU the process's peak resident set.
+    const std::string memory = s.cudaPeakReservedBytes > 0
+        ? "  vram " + formatBytes(s.cudaPeakAllocatedBytes) + " (reserved " + formatBytes(s.cudaPeakReservedBytes) + ")"
+        : s.peakMemoryBytes > 0 ? "  rss " + formatBytes(s.peakMemoryBytes) : std::string();
+    std::fprintf(stderr, "%sstep %lld/%lld  epoch %d  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s%s  ETA %s%s",
                  m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss,
                  preferenceText(s.objectiveMetrics, false).c_str(), s.learningRate, s.gradNorm, s.tokensPerSecond,
-                 formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
+                 memory.c_str(), formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
     std::fflush(stderr);
 }
 

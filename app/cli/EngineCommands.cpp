@@ -396,7 +396,9 @@ void registerEngineCommands(CLI::App& app)
 
     auto* bench = app.add_subcommand("bench", "Training-step benchmark on Llama-shaped random models");
     static BenchOptions bo;
-    bench->add_option("--shapes", bo.shapes, "Model shapes: 5m, 30m, 135m (default: all three)");
+    bench->add_option("--shapes", bo.shapes, "Model shapes: 5m, 30m, 135m (the CPU's default), qwen2.5-0.5b, qwen2.5-1.5b, llama-3.1-8b (CUDA's default); random weights of those configs");
+    bench->add_option("--device", bo.device, "cpu, cuda or cuda:N");
+    bench->add_option("--dtype", bo.dtype, "Model dtype: float32, bfloat16, float16");
     bench->add_option("--steps", bo.steps, "Timed steps per case");
     bench->add_option("--warmup", bo.warmup, "Untimed steps first");
     bench->add_option("--batch", bo.batch, "Batch size");

@@ -80,12 +80,21 @@ void DpoMetrics::add(const DpoTerms& t, const PreferenceLogProbs& in)
 {
     const int64_t n = t.rewardsChosen.size(0);
     pairs += n;
-    lossSum += t.loss.item<double>() * double(n);
-    rewardChosenSum += t.rewardsChosen.sum().item<double>();
-    rewardRejectedSum += t.rewardsRejected.sum().item<double>();
-    correct += (t.rewardsChosen > t.rewardsRejected).sum().item<double>();
-    logpChosenSum += in.policyChosen.detach().sum().item<double>();
-    logpRejectedSum += in.policyRejected.detach().sum().item<double>();
+    // One read from the device for all six sums (each .item() would wait for the device once).
+    const torch::Tensor sums = torch::stack({t.loss.detach().to(torch::kDouble) * double(n),
+                                             t.rewardsChosen.sum().to(torch::kDouble),
+                                             t.rewardsRejected.sum().to(torch::kDouble),
+                                             (t.rewardsChosen > t.rewardsRejected).sum().to(torch::kDouble),
+                                             in.policyChosen.detach().sum().to(torch::kDouble),
+                                             in.policyRejected.detach().sum().to(torch::kDouble)})
+                                   .cpu();
+    const double* v = sums.data_ptr<double>();
+    lossSum += v[0];
+    rewardChosenSum += v[1];
+    rewardRejectedSum += v[2];
+    correct += v[3];
+    logpChosenSum += v[4];
+    logpRejectedSum += v[5];
 }
 
 void DpoMetrics::merge(const DpoMetrics& o)

@@ -53,7 +53,9 @@ StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatc
     for (const auto& idx : microBatches)
         for (size_t i : idx)
             supervised += supervisedTokens(m_train[i], m_maxSeqLen);
-    double lossSum = 0.0;
+    // Summed on the device and read once per step: a read per micro-batch would make the host wait
+    // for the device each time.
+    torch::Tensor lossSum;
     StepOutcome out;
     for (const auto& idx : microBatches) {
         const Batch b = collate(idx, m_train);
@@ -63,9 +65,10 @@ StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatc
         if (ls.tokens == 0)
             continue;
         (ls.sum / double(std::max<int64_t>(1, supervised))).backward();
-        lossSum += ls.sum.item<double>();
+        const torch::Tensor sum = ls.sum.detach().to(torch::kDouble);
+        lossSum = lossSum.defined() ? lossSum + sum : sum;
     }
-    out.loss = lossSum / double(std::max<int64_t>(1, supervised));
+    out.loss = (lossSum.defined() ? lossSum.item<double>() : 0.0) / double(std::max<int64_t>(1, supervised));
     out.normaliser = double(supervised);
     return out;
 }

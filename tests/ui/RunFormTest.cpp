@@ -6,6 +6,7 @@
 #include "ui/FieldErrors.h"
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
+#include "engine/MemoryEstimate.h"
 
 #include "common/Paths.h"
 
@@ -90,6 +91,40 @@ private Q_SLOTS:
         train->setText("/data/train.jsonl");
         Q_EMIT train->editingFinished();
         QCOMPARE(seen, form.modelSection()->modelPath());
+    }
+
+    // The memory line follows batch and length through the engine's memory model (weights,
+    // adapters and optimizer, activations, logits), and goes away without a model.
+    void memoryEstimateFollowsBatchAndLength() {
+        ui::RunForm form;
+        auto* memory = form.findChild<QLabel*>("memoryEstimate");
+        QVERIFY(memory);
+        form.validateNow();
+        QVERIFY2(memory->text().startsWith("Estimated peak training memory"), qPrintable(memory->text()));
+        QVERIFY(memory->text().contains("activations"));
+        const auto& model = form.modelSection()->modelConfig();
+        QVERIFY(model);
+        auto activations = [&](int batch, int len) {
+            engine::MemoryEstimateInput in;
+            in.trainableParams = 1;
+            in.adapterRank = form.config().adapter.rank;
+            in.batch = batch;
+            in.seqLen = len;
+            return engine::estimateTrainingMemory(*model, in).activations;
+        };
+        auto* batch = form.findChild<QSpinBox*>("training.batch_size");
+        auto* length = form.findChild<QSpinBox*>("data.max_seq_len");
+        QVERIFY(batch && length);
+        batch->setValue(4);
+        length->setValue(128);
+        form.validateNow();
+        QVERIFY2(memory->text().contains(QLocale().formattedDataSize(activations(4, 128))), qPrintable(memory->text()));
+        batch->setValue(8);
+        form.validateNow();
+        QVERIFY2(memory->text().contains(QLocale().formattedDataSize(activations(8, 128))), qPrintable(memory->text()));
+        form.modelSection()->setPath("/no/such/model");
+        form.validateNow();
+        QVERIFY(memory->text().isEmpty());
     }
 
     void modelWithoutWeightsBlocksStart() {

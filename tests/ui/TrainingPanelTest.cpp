@@ -105,6 +105,25 @@ private Q_SLOTS:
         QCOMPARE(panel.progress()->text(), QString("step 12"));
         QCOMPARE(panel.progress()->value(), 0);
     }
+
+    // The peak memory of the step: the process's resident set on the CPU, the CUDA allocator's
+    // allocated and reserved peaks on a GPU.
+    void stepLineShowsPeakMemory() {
+        ui::TrainingPanel panel;
+        panel.beginRun(1, "mem");
+        engine::StepStats s = step(1, 10);
+        s.peakMemoryBytes = int64_t(3) << 30;
+        panel.onStep(s);
+        auto* stats = panel.findChild<QLabel*>("runStats");
+        QVERIFY(stats);
+        QVERIFY2(stats->text().contains("memory 3.00 GiB"), qPrintable(stats->text()));
+        QVERIFY(!stats->text().contains("VRAM"));
+        s.cudaPeakAllocatedBytes = int64_t(3) << 29;
+        s.cudaPeakReservedBytes = int64_t(2) << 30;
+        panel.onStep(s);
+        QVERIFY2(stats->text().contains("VRAM 1.50 GiB (reserved 2.00 GiB)"), qPrintable(stats->text()));
+        QVERIFY(stats->text().contains("ETA"));
+    }
 };
 
 QTEST_MAIN(TrainingPanelTest)
