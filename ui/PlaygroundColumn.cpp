@@ -4,6 +4,10 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QJsonArray>
@@ -47,7 +51,31 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_addRow->setToolTip(tr("Run this column with a weighted set of adapters (up to %1)").arg(kMaxAdapters));
     m_addRow->setAutoRaise(true);
     connect(m_addRow, &QToolButton::clicked, this, [this] { addRow(); });
-    layout->addWidget(m_addRow, 0, Qt::AlignLeft);
+    m_gateButton = new QToolButton;
+    m_gateButton->setObjectName("gateButton");
+    m_gateButton->setText(tr("Use a gate…"));
+    m_gateButton->setToolTip(tr("A learned gate (rslora gate train): its adapters, weighted for each prompt by the gate"));
+    m_gateButton->setAutoRaise(true);
+    connect(m_gateButton, &QToolButton::clicked, this, [this] { chooseGate(); });
+    auto* choices = new QHBoxLayout;
+    choices->addWidget(m_addRow);
+    choices->addWidget(m_gateButton);
+    choices->addStretch(1);
+    layout->addLayout(choices);
+    auto* gateRow = new QHBoxLayout;
+    m_gateLabel = new QLabel;
+    m_gateLabel->setObjectName("gateLabel");
+    m_gateLabel->setWordWrap(true);
+    m_gateLabel->hide();
+    m_clearGate = new QToolButton;
+    m_clearGate->setText(QStringLiteral("×"));
+    m_clearGate->setToolTip(tr("Stop using the gate; choose versions again"));
+    m_clearGate->setAutoRaise(true);
+    m_clearGate->hide();
+    connect(m_clearGate, &QToolButton::clicked, this, [this] { setGate(QString()); });
+    gateRow->addWidget(m_gateLabel, 1);
+    gateRow->addWidget(m_clearGate);
+    layout->addLayout(gateRow);
     m_output = new QTextBrowser;
     m_output->setOpenLinks(false);
     m_output->setPlaceholderText(tr("The answer streams here."));
@@ -174,8 +202,63 @@ void PlaygroundColumn::setAdapters(const QList<PlaygroundAdapter>& adapters)
     }
 }
 
+bool PlaygroundColumn::setGate(const QString& path, QString* error)
+{
+    // The adapters' labels from gate.json; the engine checks the whole gate when it generates.
+    QStringList labels;
+    if (!path.isEmpty()) {
+        QFile file(QDir(path).filePath("gate.json"));
+        auto fail = [&](const QString& why) {
+            if (error)
+                *error = why;
+            return false;
+        };
+        if (!file.open(QIODevice::ReadOnly))
+            return fail(tr("%1: cannot read (%2)").arg(file.fileName(), file.errorString()));
+        QJsonParseError parse;
+        const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parse);
+        if (parse.error != QJsonParseError::NoError)
+            return fail(tr("%1: %2 at offset %3").arg(file.fileName(), parse.errorString()).arg(parse.offset));
+        const QJsonArray list = doc.object().value("adapters").toArray();
+        if (list.size() < 2)
+            return fail(tr("%1: \"adapters\" must list the two or more adapters the gate weighs").arg(file.fileName()));
+        for (const auto& a : list) {
+            const QJsonObject o = a.toObject();
+            const QString label = o.value("label").toString();
+            labels << (label.isEmpty() ? o.value("name").toString() : label);
+        }
+    }
+    m_gatePath = path;
+    m_gateAdapters = labels;
+    const bool gated = !path.isEmpty();
+    for (const auto& row : m_rows)
+        row.widget->setVisible(!gated);
+    m_addRow->setVisible(!gated);
+    m_gateButton->setVisible(!gated);
+    m_gateLabel->setVisible(gated);
+    m_clearGate->setVisible(gated);
+    m_gateLabel->setText(gated ? tr("Gate <b>%1</b> weighs %2 for each prompt")
+                                     .arg(QFileInfo(path).fileName().toHtmlEscaped(), labels.join(", ").toHtmlEscaped())
+                               : QString());
+    m_gateLabel->setToolTip(path);
+    emit adaptersChanged(m_index);
+    return true;
+}
+
+void PlaygroundColumn::chooseGate()
+{
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a gate folder (gate.json, gate.safetensors)"));
+    if (dir.isEmpty())
+        return;
+    QString error;
+    if (!setGate(dir, &error))
+        m_status->setText(tr("Not a usable gate: %1").arg(error));
+}
+
 QString PlaygroundColumn::adaptersLabel() const
 {
+    if (!m_gatePath.isEmpty())
+        return tr("gate %1").arg(QFileInfo(m_gatePath).fileName());
     const auto set = adapters();
     if (set.isEmpty())
         return tr("base model");
@@ -254,11 +337,18 @@ void PlaygroundColumn::showStatus()
         // carries the prompt's forward).
         const double decode = r.seconds - r.firstTokenSeconds;
         const double rate = r.tokens > 1 && decode > 0 ? (r.tokens - 1) / decode : (r.seconds > 0 ? r.tokens / r.seconds : 0.0);
-        m_status->setText(tr("%1 tokens · %2 tok/s · first token %3 ms · %4")
-                              .arg(r.tokens)
-                              .arg(rate, 0, 'f', 1)
-                              .arg(r.firstTokenSeconds * 1000.0, 0, 'f', 0)
-                              .arg(r.finishReason));
+        QString text = tr("%1 tokens · %2 tok/s · first token %3 ms · %4")
+                           .arg(r.tokens)
+                           .arg(rate, 0, 'f', 1)
+                           .arg(r.firstTokenSeconds * 1000.0, 0, 'f', 0)
+                           .arg(r.finishReason);
+        if (!r.gateWeights.isEmpty()) {
+            QStringList parts;
+            for (const auto& [label, weight] : r.gateWeights)
+                parts << QString("%1 %2").arg(label).arg(weight, 0, 'f', 3);
+            text += tr(" · gate weights: %1").arg(parts.join(", "));
+        }
+        m_status->setText(text);
     }
     m_copy->setEnabled(r.error.isEmpty());
 }
@@ -302,6 +392,12 @@ QJsonObject PlaygroundColumn::toJson(const PlaygroundRequest& request) const
     for (const auto& a : adapters())
         adaptersJson.append(QJsonObject{{"version", a.reference}, {"version_id", a.versionId}, {"weight", a.weight}});
     o["adapters"] = adaptersJson;
+    if (!m_gatePath.isEmpty()) {
+        QJsonObject weights;
+        for (const auto& [label, weight] : m_result.gateWeights)
+            weights[label] = weight;
+        o["gate"] = QJsonObject{{"path", m_gatePath}, {"weights", weights}};
+    }
     o["model"] = request.modelPath;
     const auto& s = request.settings;
     QJsonArray stops;

@@ -33,6 +33,11 @@ public:
     void setAdapters(const QList<PlaygroundAdapter>& adapters);
     QString adaptersLabel() const;
 
+    // A learned gate instead of the version rows: its folder and the labels of its adapters (read
+    // from gate.json). Returns false with `error` set when the folder is no gate; empty path clears.
+    bool setGate(const QString& path, QString* error = nullptr);
+    const QString& gatePath() const { return m_gatePath; }
+
     // Chat mode: the conversation before the message being answered.
     const QList<PlaygroundTurn>& conversation() const { return m_conversation; }
     void setConversation(const QList<PlaygroundTurn>& turns);
@@ -62,6 +67,7 @@ public:
     int adapterRows() const { return static_cast<int>(m_rows.size()); }
     QToolButton* addRowButton() const { return m_addRow; }
     QToolButton* copyButton() const { return m_copy; }
+    QToolButton* gateButton() const { return m_gateButton; }
 
 Q_SIGNALS:
     void copyRequested(int column);
@@ -78,6 +84,7 @@ private:
     void fillVersions(QComboBox* box) const;
     void render();
     void showStatus();
+    void chooseGate();
 
     int m_index = 0;
     bool m_chat = false;
@@ -90,6 +97,11 @@ private:
     int m_divergence = -1;
     QVBoxLayout* m_rowsLayout = nullptr;
     QToolButton* m_addRow = nullptr;
+    QToolButton* m_gateButton = nullptr;
+    QToolButton* m_clearGate = nullptr;
+    QLabel* m_gateLabel = nullptr;
+    QString m_gatePath;
+    QStringList m_gateAdapters;
     QToolButton* m_copy = nullptr;
     QTextBrowser* m_output = nullptr;
     QLabel* m_status = nullptr;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <QList>
+#include <QPair>
 #include <QString>
 #include <QStringList>
 
@@ -42,6 +43,9 @@ struct PlaygroundTurn {
 // message last).
 struct PlaygroundColumnRequest {
     QList<PlaygroundAdapter> adapters;
+    // A learned gate's folder (rslora gate train): its adapters, weighted per prompt by the gate,
+    // replace `adapters`.
+    QString gatePath;
     QList<PlaygroundTurn> conversation;
 };
 
@@ -61,6 +65,8 @@ struct PlaygroundColumnResult {
     double firstTokenSeconds = 0;
     QString finishReason; // "stop", "length", "cancelled", "error"
     QString error;
+    // A gate column: the weights the gate gave this prompt, per adapter label.
+    QList<QPair<QString, double>> gateWeights;
 };
 
 } // namespace rslora::ui

@@ -318,6 +318,7 @@ PlaygroundRequest PlaygroundView::request() const
     for (auto* c : m_columns) {
         PlaygroundColumnRequest col;
         col.adapters = c->adapters();
+        col.gatePath = c->gatePath();
         if (r.chat) {
             col.conversation = c->conversation();
             col.conversation.append({"user", r.prompt});

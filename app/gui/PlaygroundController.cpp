@@ -4,6 +4,8 @@
 #include "app/gui/BackgroundJob.h"
 #include "app/shared/RunExamples.h"
 #include "common/Error.h"
+#include "engine/fusion/FusionGate.h"
+#include "engine/generation/GateMix.h"
 #include "engine/generation/GenerationSession.h"
 #include "storage/AdapterRepository.h"
 #include "storage/RunRepository.h"
@@ -14,6 +16,7 @@
 
 #include <QPointer>
 
+#include <map>
 #include <set>
 
 namespace rslora::app {
@@ -148,6 +151,15 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& request)
         for (const auto& [id, folder] : folders)
             if (!s.hasAdapter(adapterName(id)))
                 s.loadAdapter(adapterName(id), folder);
+        // Gate columns: each gate read once, its adapters attached once.
+        std::map<QString, engine::fusion::FusionGate> gates;
+        for (const auto& column : request.columns)
+            if (!column.gatePath.isEmpty() && !gates.count(column.gatePath)) {
+                auto gate = engine::fusion::FusionGate::load(column.gatePath.toStdString());
+                engine::attachGateAdapters(s, gate);
+                gates.emplace(column.gatePath, std::move(gate));
+            }
+        std::vector<QList<QPair<QString, double>>> gateWeights(request.columns.size());
         std::vector<engine::GenerationRequest> requests;
         for (int c = 0; c < request.columns.size(); ++c) {
             const auto& column = request.columns[c];
@@ -160,8 +172,15 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& request)
             } else {
                 r.promptIds = s.encode(request.prompt.toStdString());
             }
-            for (const auto& a : column.adapters)
-                r.adapters.push_back({adapterName(a.versionId), a.weight});
+            if (!column.gatePath.isEmpty()) {
+                const engine::GateMix gated = engine::gateMixForPrompt(s, gates.at(column.gatePath), r.promptIds);
+                r.adapters = gated.mix;
+                for (size_t i = 0; i < gated.mix.size(); ++i)
+                    gateWeights[size_t(c)].append({QString::fromStdString(gated.labels[i]), gated.mix[i].weight});
+            } else {
+                for (const auto& a : column.adapters)
+                    r.adapters.push_back({adapterName(a.versionId), a.weight});
+            }
             const auto& st = request.settings;
             r.sampling.maxNewTokens = st.maxNewTokens;
             r.sampling.temperature = st.temperature;
@@ -182,7 +201,7 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& request)
             requests.push_back(std::move(r));
         }
         const auto outputs = s.generate(std::move(requests));
-        return [this, view, outputs, session, fresh, cancel] {
+        return [this, view, outputs, session, fresh, cancel, gateWeights] {
             m_session = *session;
             if (fresh)
                 ++m_modelLoads;
@@ -199,6 +218,7 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& request)
                 result.finishReason = cancel->load() && o.reason == models::FinishReason::Length
                                           ? QStringLiteral("cancelled")
                                           : finishReasonText(o.reason);
+                result.gateWeights = gateWeights[c];
                 view->onColumnFinished(static_cast<int>(c), result);
             }
             view->onFinished();

@@ -435,19 +435,24 @@ std::string GateEvaluation::toText(size_t maxExamples) const
     return o.str();
 }
 
+void checkGateAdapterFolder(const GateAdapter& a)
+{
+    if (!fs::is_directory(a.path))
+        throw Error("gate adapter '" + (a.label.empty() ? a.name : a.label) + "': folder '" + a.path + "' does not exist");
+    if (!a.sha256.empty()) {
+        const std::string now = Sha256::directoryHex(a.path);
+        if (now != a.sha256)
+            throw Error("gate adapter '" + (a.label.empty() ? a.name : a.label) + "': folder '" + a.path
+                            + "' changed since the gate was trained (sha256 " + now.substr(0, 12) + ", recorded "
+                            + a.sha256.substr(0, 12) + ")",
+                        "train the gate again on the adapters as they are now");
+    }
+}
+
 void loadGateAdapters(const FusionGate& gate, AdapterSet& set)
 {
     for (const auto& a : gate.adapters()) {
-        if (!fs::is_directory(a.path))
-            throw Error("gate adapter '" + (a.label.empty() ? a.name : a.label) + "': folder '" + a.path + "' does not exist");
-        if (!a.sha256.empty()) {
-            const std::string now = Sha256::directoryHex(a.path);
-            if (now != a.sha256)
-                throw Error("gate adapter '" + (a.label.empty() ? a.name : a.label) + "': folder '" + a.path
-                                + "' changed since the gate was trained (sha256 " + now.substr(0, 12) + ", recorded "
-                                + a.sha256.substr(0, 12) + ")",
-                            "train the gate again on the adapters as they are now");
-        }
+        checkGateAdapterFolder(a);
         loadPeftAdapter(set, a.path, a.name);
     }
     set.setActive({});

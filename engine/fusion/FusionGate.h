@@ -136,6 +136,9 @@ struct GateEvaluation {
 GateEvaluation evaluateGate(const FusionGate& gate, AdapterSet& set, const std::vector<TrainExample>& examples,
                             int batchSize, int maxSeqLen);
 
+// Throws naming the adapter when its recorded folder is gone or no longer has the recorded hash.
+void checkGateAdapterFolder(const GateAdapter& adapter);
+
 // Loads the gate's adapters from their recorded folders into `set` under the gate's adapter names,
 // checking that each folder still has the recorded hash.
 void loadGateAdapters(const FusionGate& gate, AdapterSet& set);

@@ -4,6 +4,7 @@
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/fusion/FusionGate.h"
 #include "engine/generation/GenerationBatch.h"
 #include "models/CausalLM.h"
 #include "models/chat/ChatTemplate.h"
@@ -174,6 +175,19 @@ void GenerationSession::validate(const GenerationRequest& r) const
         throw Error("repetition penalty must be > 0, found " + std::to_string(s.repetitionPenalty));
     if (!s.stopStrings.empty() && !m_tokenizer)
         throw Error("stop strings need a tokenizer, and " + m_modelDir.string() + " has no tokenizer.json");
+}
+
+torch::Tensor GenerationSession::pooledPromptState(const std::vector<int64_t>& promptIds)
+{
+    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    if (promptIds.empty())
+        throw Error("pooled prompt state: the prompt is empty");
+    // Per-row adapters would replace the (switched off) active set: drop them; the next generate
+    // routes again.
+    m_adapterSet->setRowAdapters({});
+    m_routingSet = false;
+    const auto ids = torch::tensor(promptIds, torch::kLong).unsqueeze(0);
+    return fusion::FusionGate::pooledHidden(*m_adapterSet, ids, torch::ones_like(ids));
 }
 
 void GenerationSession::route(const std::vector<AdapterMix>& rows)

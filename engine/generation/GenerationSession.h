@@ -68,6 +68,10 @@ public:
     // vocabulary, an unknown adapter, bad sampling settings, stop strings without a tokenizer).
     void validate(const GenerationRequest& request) const;
 
+    // The base model's hidden state at the final norm averaged over the prompt's tokens, no adapter
+    // active ([1, hidden], float32): what a learned gate reads to weigh its adapters.
+    torch::Tensor pooledPromptState(const std::vector<int64_t>& promptIds);
+
     // Generates every request to its end, all rows in one batch (each with its own adapters).
     std::vector<GenerationOutput> generate(std::vector<GenerationRequest> requests);
     GenerationOutput generate(GenerationRequest request);

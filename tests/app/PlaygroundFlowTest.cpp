@@ -8,6 +8,7 @@
 #include "common/Error.h"
 #include "common/Sha256.h"
 #include "engine/fusion/AdapterFactors.h"
+#include "engine/fusion/FusionGate.h"
 #include "engine/generation/GenerationSession.h"
 #include "storage/Store.h"
 #include "ui/PlaygroundColumn.h"
@@ -16,6 +17,8 @@
 #include <torch/torch.h>
 
 #include <QComboBox>
+#include <QJsonObject>
+#include <QToolButton>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
@@ -188,6 +191,79 @@ private slots:
         QCoreApplication::processEvents();
         QVERIFY(!view.running());
         QVERIFY2(view.errorLabel()->text().contains("no-such-model"), qPrintable(view.errorLabel()->text()));
+    }
+
+    // A gate column: the gate's adapters weighted by the gate for the prompt; the answer equals the
+    // engine's for that weighted mix, the weights are shown and copied; a folder that is no gate is
+    // refused when chosen, and a gate whose adapter changed fails naming the adapter.
+    void gateColumnWeighsItsAdaptersPerPrompt()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        storage::Store store((root / "store.db").string());
+        writeDemoAdapter(root / "a", 1);
+        writeDemoAdapter(root / "b", 2);
+        std::vector<ef::GateAdapter> adapters{{"a", "alpha", (root / "a").string(), Sha256::directoryHex((root / "a").string())},
+                                              {"b", "beta", (root / "b").string(), Sha256::directoryHex((root / "b").string())}};
+        ef::FusionGate gate(adapters, 192, 0, 3);
+        gate.setFeatureStats(torch::zeros({192}), torch::ones({192}));
+        {
+            torch::NoGradGuard ng;
+            for (auto& [name, t] : gate.parameters())
+                if (t.dim() == 1 && t.size(0) == 2)
+                    t.copy_(torch::tensor({1.0f, 0.0f})); // the output bias: softmax(1, 0), whatever the prompt
+        }
+        gate.save(root / "gate");
+        const auto expected = torch::softmax(torch::tensor({1.0f, 0.0f}), 0).to(torch::kDouble);
+        const double wa = expected[0].item<double>(), wb = expected[1].item<double>();
+
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        view.setModelPath(QString::fromStdString(demoModel().string()));
+        view.setColumnCount(2);
+        QString error;
+        QVERIFY(!view.column(1)->setGate(tmp.path(), &error));
+        QVERIFY2(error.contains("gate.json"), qPrintable(error));
+        QVERIFY(view.column(1)->gatePath().isEmpty());
+        QVERIFY2(view.column(1)->setGate(QString::fromStdString((root / "gate").string()), &error), qPrintable(error));
+        QVERIFY(view.column(1)->gateButton()->isHidden());
+        QVERIFY(view.column(1)->findChild<QLabel*>("gateLabel")->text().contains("alpha, beta"));
+        const std::string prompt = "What is the sound of a pig?";
+        view.input()->setPlainText(QString::fromStdString(prompt));
+        view.maxTokensBox()->setValue(24);
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY2(view.errorLabel()->isHidden(), qPrintable(view.errorLabel()->text()));
+
+        engine::GenerationSession reference(demoModel());
+        reference.loadAdapter("a", root / "a");
+        reference.loadAdapter("b", root / "b");
+        const std::string gated = alone(reference, prompt, {{"a", wa}, {"b", wb}}, 24);
+        QCOMPARE(view.column(1)->answer(), QString::fromStdString(gated));
+        QVERIFY2(gated != alone(reference, prompt, {}, 24), "the gate's mix changes the answer");
+        const auto& weights = view.column(1)->result().gateWeights;
+        QCOMPARE(weights.size(), 2);
+        QCOMPARE(weights[0].first, QString("alpha"));
+        QVERIFY(std::abs(weights[0].second - 0.7310585786) < 1e-6);
+        QVERIFY2(view.column(1)->status()->text().contains("gate weights: alpha 0.731, beta 0.269"),
+                 qPrintable(view.column(1)->status()->text()));
+        const QJsonObject json = view.column(1)->toJson(view.request());
+        QCOMPARE(json["gate"].toObject()["weights"].toObject()["beta"].toDouble(), wb);
+
+        // The gate's adapter changes after it was trained: refused, naming it.
+        std::ofstream(root / "b" / "adapter_config.json", std::ios::app) << " ";
+        ui::PlaygroundView fresh;
+        app::PlaygroundController other(&store, &fresh);
+        fresh.setModelPath(QString::fromStdString(demoModel().string()));
+        QVERIFY(fresh.column(0)->setGate(QString::fromStdString((root / "gate").string())));
+        fresh.input()->setPlainText("Hi");
+        QVERIFY(fresh.generate());
+        other.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY2(fresh.errorLabel()->text().contains("beta") && fresh.errorLabel()->text().contains("changed"),
+                 qPrintable(fresh.errorLabel()->text()));
     }
 
     void examplesFromRunData()
