@@ -7,6 +7,9 @@
 #include "engine/MemoryEstimate.h"
 #include "engine/Runtime.h"
 #include "engine/Trainer.h"
+#include "engine/distributed/DistributedContext.h"
+#include "engine/distributed/GradientReducer.h"
+#include "engine/distributed/ProcessGroup.h"
 #include "engine/objectives/DpoObjective.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
@@ -40,12 +43,22 @@ struct CaseResult {
     int64_t frozen = 0, adapter = 0, peakRss = 0;
     int64_t cudaPeakAllocated = 0, cudaPeakReserved = 0; // this case's peaks on a CUDA device
     int64_t estimatedPeak = 0; // the form's memory model for the same case
+    double reduceSeconds = 0;  // data-parallel: the gradient all-reduce per step
 };
 
 class Timer : public TrainObserver {
 public:
+    explicit Timer(const distributed::GradientReducer* reducer) : m_reducer(reducer) {}
     std::vector<double> stamps;
-    void onStep(const StepStats&) override { stamps.push_back(now()); }
+    std::vector<double> reduceStamps; // the reducer's cumulative all-reduce seconds at each step
+    void onStep(const StepStats&) override
+    {
+        stamps.push_back(now());
+        reduceStamps.push_back(m_reducer ? m_reducer->reduceSeconds() : 0.0);
+    }
+
+private:
+    const distributed::GradientReducer* m_reducer;
 };
 
 // Self time per operator (time inside an op minus time in the ops it called), from the legacy
@@ -91,7 +104,7 @@ std::string operatorTable(const torch::autograd::profiler::thread_event_lists& l
 }
 
 CaseResult runCase(const std::string& shape, const std::string& label, const BenchOptions& o, const std::function<void(TrainConfig&)>& tweak,
-                   std::string* profile = nullptr)
+                   distributed::GradientReducer* reducer, std::string* profile = nullptr)
 {
     const auto cfg = benchShape(shape);
     const torch::Device device = models::parseDevice(o.device);
@@ -139,7 +152,8 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
         objective = std::make_unique<objectives::SftObjective>(tc, *model, std::move(data), std::vector<TrainExample>{});
     }
     Trainer trainer(tc, *model, std::move(objective));
-    Timer timer;
+    trainer.setGradientReducer(reducer);
+    Timer timer(reducer);
     trainer.setObserver(&timer);
     const double t0 = now();
     if (profile) {
@@ -158,6 +172,8 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     r.name = label;
     const double start = o.warmup > 0 ? timer.stamps[size_t(o.warmup - 1)] : t0;
     r.stepSeconds = (timer.stamps.back() - start) / double(o.steps);
+    const double reduceStart = o.warmup > 0 ? timer.reduceStamps[size_t(o.warmup - 1)] : 0.0;
+    r.reduceSeconds = (timer.reduceStamps.back() - reduceStart) / double(o.steps);
     r.tokensPerSecond = double(o.batch) * o.seq / r.stepSeconds;
     const auto counts = trainer.adapters().parameterCounts();
     r.adapter = counts.trainable;
@@ -253,12 +269,25 @@ std::string runBenchmarks(const BenchOptions& o)
     if (device.is_cuda() && !torch::cuda::is_available())
         throw Error("--device " + o.device + ": this LibTorch has no usable CUDA device");
     const torch::ScalarType dtype = models::parseDtype(o.dtype);
-    const double sgemm = matmulGflops(device, dtype);
     const std::vector<std::string> defaults = device.is_cuda() ? std::vector<std::string>{"qwen2.5-0.5b", "qwen2.5-1.5b", "llama-3.1-8b"}
                                                                : std::vector<std::string>{"5m", "30m", "135m"};
     std::vector<std::string> shapes = o.shapes.empty() ? defaults : o.shapes;
     for (const auto& shape : shapes)
         benchShape(shape); // an unknown name fails before any case runs
+    // Under `rslora launch` every rank trains its shard of each global batch of `batch` rows and the
+    // adapter gradients are all-reduced; rank 0 reports the job's tokens/s and the all-reduce time.
+    const auto dist = distributed::DistributedContext::fromEnvironment();
+    std::unique_ptr<distributed::ProcessGroup> group;
+    std::unique_ptr<distributed::GradientReducer> reducer;
+    if (dist.distributed()) {
+        if (o.batch < dist.worldSize)
+            throw Error("--batch " + std::to_string(o.batch) + " is below the " + std::to_string(dist.worldSize)
+                        + " processes: every rank needs at least one row of each global batch");
+        group = std::make_unique<distributed::ProcessGroup>(dist, device);
+        reducer = std::make_unique<distributed::GradientReducer>(*group);
+    }
+    // The job's matmul rate: every rank measures its own at once, so the ranks' rates add up.
+    const double sgemm = matmulGflops(device, dtype) * double(dist.worldSize);
     json report = {{"threads", info.intraOpThreads}, {"blas", info.blasName}, {"sgemm_gflops", sgemm}, {"matmul_gflops", sgemm},
                    {"device", o.device}, {"dtype", o.dtype}, {"batch", o.batch}, {"seq", o.seq}, {"rank", o.rank}};
     std::ostringstream text;
@@ -270,6 +299,12 @@ std::string runBenchmarks(const BenchOptions& o)
         std::snprintf(line, sizeof line, "threads %d (BLAS %s), sgemm 2048^3: %.1f GFLOP/s; LoRA r%d on all 7 projections, batch %d, seq %d, %s\n",
                       info.intraOpThreads, info.blasName.c_str(), sgemm, o.rank, o.batch, o.seq, o.dtype.c_str());
     text << line;
+    if (reducer) {
+        report["processes"] = dist.worldSize;
+        std::snprintf(line, sizeof line, "data-parallel: %d processes (%s, %s), global batch %d\n", dist.worldSize,
+                      group->backendName(), dist.describe().c_str(), o.batch);
+        text << line;
+    }
     text << (device.is_cuda() ? "shape  case              step s   tok/s    GFLOP/s    MFU  peak alloc MB   python tok/s  speed-up  py RSS MB\n"
                               : "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB   python tok/s  speed-up  py RSS MB\n");
     for (const auto& shape : shapes) {
@@ -291,7 +326,7 @@ std::string runBenchmarks(const BenchOptions& o)
             const CaseResult r = runCase(shape, label, o, [&](TrainConfig& c) {
                 c.adapter.scaling = ScalingMode::AlphaOverR;
                 tw(c);
-            });
+            }, reducer.get());
             if (label == "lora")
                 base = r.stepSeconds;
             json row = {{"shape", shape}, {"case", label}, {"step_seconds", r.stepSeconds}, {"tokens_per_second", r.tokensPerSecond},
@@ -300,6 +335,7 @@ std::string runBenchmarks(const BenchOptions& o)
                         {"cuda_peak_allocated_mb", double(r.cudaPeakAllocated) / 1048576.0},
                         {"cuda_peak_reserved_mb", double(r.cudaPeakReserved) / 1048576.0},
                         {"estimated_peak_mb", double(r.estimatedPeak) / 1048576.0},
+                        {"allreduce_seconds", r.reduceSeconds}, {"allreduce_share", r.stepSeconds > 0 ? r.reduceSeconds / r.stepSeconds : 0.0},
                         {"frozen_params", r.frozen}, {"adapter_params", r.adapter}, {"overhead", base > 0 ? r.stepSeconds / base - 1.0 : 0.0}};
             double pyTok = 0, pyRss = 0;
             if (label == "lora" && python.is_object() && python.contains(shape)) {
@@ -317,6 +353,10 @@ std::string runBenchmarks(const BenchOptions& o)
             if (pyTok > 0) {
                 std::snprintf(line, sizeof line, "   %12.0f  %7.2fx  %9.0f", pyTok, r.tokensPerSecond / pyTok, pyRss);
                 text << line;
+            } else if (reducer) {
+                std::snprintf(line, sizeof line, "   all-reduce %.1f ms/step (%.1f%% of the step)", r.reduceSeconds * 1000.0,
+                              r.stepSeconds > 0 ? 100.0 * r.reduceSeconds / r.stepSeconds : 0.0);
+                text << line;
             } else if (label != "lora") {
                 std::snprintf(line, sizeof line, "   overhead %+.1f%% (%.2fx the lora step)", 100.0 * (r.stepSeconds / base - 1.0),
                               r.stepSeconds / base);
@@ -326,13 +366,15 @@ std::string runBenchmarks(const BenchOptions& o)
         }
         if (o.profile) {
             std::string table;
-            runCase(shape, "lora", o, [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverR; }, &table);
+            runCase(shape, "lora", o, [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverR; }, reducer.get(), &table);
             text << "operators of the " << shape << " lora step (separate profiled run, all steps):\n" << table;
             report["profile"][shape] = table;
         }
     }
     text << (device.is_cuda() ? "(peak alloc is the CUDA allocator's peak of each case)\n"
                               : "(peak RSS is the process high-water mark, so it only grows across rows; run one shape per process to compare memory)\n");
+    if (reducer && dist.rank != 0)
+        return {}; // rank 0 speaks for the job
     return o.json ? report.dump(2) : text.str();
 }
 

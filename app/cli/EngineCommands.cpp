@@ -409,7 +409,12 @@ void registerEngineCommands(CLI::App& app)
     bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
     bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");
     bench->add_flag("--json", bo.json, "Machine-readable output");
-    bench->callback([] { std::cout << runBenchmarks(bo) << "\n"; });
+    bench->callback([] {
+        // Under `rslora launch` only rank 0 reports.
+        const std::string report = runBenchmarks(bo);
+        if (!report.empty())
+            std::cout << report << "\n";
+    });
 }
 
 } // namespace rslora::cli

@@ -39,8 +39,8 @@ std::string selfExecutable()
 
 void runLaunch(const LaunchOptions& o)
 {
-    if (o.command.empty() || o.command.front() != "train")
-        throw Error("rslora launch runs `train`: write `rslora launch --nproc N -- train CONFIG ...` (got '"
+    if (o.command.empty() || (o.command.front() != "train" && o.command.front() != "bench"))
+        throw Error("rslora launch runs `train` or `bench`: write `rslora launch --nproc N -- train CONFIG ...` (got '"
                     + (o.command.empty() ? std::string() : o.command.front()) + "')");
     if (o.nodeRank >= o.nnodes)
         throw Error("--node-rank " + std::to_string(o.nodeRank) + " is not below --nnodes " + std::to_string(o.nnodes));
@@ -80,7 +80,7 @@ void registerLaunchCommand(CLI::App& app)
 {
     static LaunchOptions o;
     auto* launch = app.add_subcommand("launch", "Data-parallel training: start N worker processes (torchrun's environment) "
-                                                "running `train`, e.g. rslora launch --nproc 2 -- train run.yaml");
+                                                "running `train` (or `bench`), e.g. rslora launch --nproc 2 -- train run.yaml");
     launch->add_option("--nproc", o.nproc, "Worker processes on this machine")->required()->check(CLI::Range(1, 1024));
     launch->add_option("--nnodes", o.nnodes, "Machines in the job")->check(CLI::Range(1, 4096));
     launch->add_option("--node-rank", o.nodeRank, "This machine's index (0 hosts the rendezvous)")->check(CLI::NonNegativeNumber);
@@ -91,7 +91,7 @@ void registerLaunchCommand(CLI::App& app)
     launch->add_option("--grace", o.graceSeconds, "Seconds the other ranks get to stop on their own after one fails")
         ->check(CLI::Range(0, 3600));
     launch->add_option("--store-file", o.storeFile, "Meet through this file (a shared disk) instead of a TCP store");
-    launch->add_option("command", o.command, "The worker command after --: train CONFIG [train options]")->required();
+    launch->add_option("command", o.command, "The worker command after --: train CONFIG [train options], or bench [bench options]")->required();
     launch->callback([] { runLaunch(o); });
 }
 

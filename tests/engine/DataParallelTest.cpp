@@ -260,6 +260,27 @@ private slots:
 
     // From the step-2 checkpoint of a 2-process run: 2 processes again end bitwise where the
     // uninterrupted run ended; 1 process continues it too (to rounding) and says so.
+    // `rslora launch -- bench`: both ranks train their shards, rank 0 alone reports the job with the
+    // all-reduce time per step.
+    void benchUnderLaunchReportsTheAllReduce()
+    {
+        const Outcome job = runCli({"launch", "--nproc", "2", "--", "bench", "--shapes", "5m", "--steps", "1", "--warmup", "1",
+                                    "--batch", "2", "--seq", "32", "--threads", "1", "--json"});
+        QVERIFY2(job.code == 0, qPrintable(job.err + job.out));
+        QString json;
+        for (const QString& line : job.out.split('\n')) {
+            QVERIFY2(!line.startsWith("[rank 1]"), qPrintable(job.out));
+            if (line.startsWith("[rank 0] "))
+                json += line.mid(9) + "\n";
+        }
+        const auto report = nlohmann::json::parse(json.toStdString());
+        QCOMPARE(report.at("processes").get<int>(), 2);
+        const auto& row = report.at("cases").at(0);
+        QVERIFY(row.at("tokens_per_second").get<double>() > 0);
+        QVERIFY(row.at("allreduce_seconds").get<double>() > 0);
+        QVERIFY(row.at("allreduce_share").get<double>() < 1.0);
+    }
+
     void resumeIsBitwiseAndWorksWithAnotherWorldSize()
     {
         const Outcome full = runCli(launch("full", {"--set", "output.dir=" + out("full")}));
