@@ -7,6 +7,9 @@ D=${RSLORA_DEPS:-$PWD/.devdeps}   # headers/libs a GPU machine lacks, and a fixt
 TP=$(python3 -c "import torch;print(torch.utils.cmake_prefix_path)")
 python3 -c "import torch;print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
 export LD_LIBRARY_PATH=$D/lib:${LD_LIBRARY_PATH:-}
+if [ -n "${RSLORA:-}" ]; then
+  R=$RSLORA   # built already (bench/gpu/device_run.sh)
+else
 B=/tmp/build-cuda
 T0=$(date +%s)
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSLORA_WITH_QT=OFF -DRSLORA_WITH_TESTS=OFF -DRSLORA_USE_PCH=ON \
@@ -14,6 +17,7 @@ cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSLORA_WITH_QT=OFF -DRSLO
 ninja -C $B rslora -j 16 > ${OUT:-/tmp}/build.log 2>&1 || { grep -E "error|Error" -A5 ${OUT:-/tmp}/build.log | head -80; exit 1; }
 echo "build: $(( $(date +%s) - T0 )) s"
 R=$B/app/cli/rslora
+fi
 $R doctor
 export RSLORA_HOME=/tmp/rslora-home
 F=$D/fixtures
