@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "engine/CpuAllocationMeter.h"
 #include "engine/Runtime.h"
 #include "engine/Trainer.h"
 #include "engine/objectives/DpoObjective.h"
@@ -35,6 +36,7 @@ struct CaseResult {
     std::string name;
     double stepSeconds = 0, tokensPerSecond = 0, flopsPerToken = 0, achievedGflops = 0;
     int64_t frozen = 0, adapter = 0, peakRss = 0;
+    int64_t peakTensorBytes = 0; // CPU tensors alive at once, base weights included (CpuAllocationMeter)
 };
 
 class Timer : public TrainObserver {
@@ -89,7 +91,10 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
                    std::string* profile = nullptr)
 {
     const auto cfg = benchShape(shape);
-    auto model = models::createCausalLM(cfg, 1);
+    CpuAllocationMeter meter;
+    models::LoadOptions lo;
+    lo.dtype = models::parseDtype(o.dtype);
+    auto model = models::createCausalLM(cfg, 1, lo);
     std::mt19937_64 rng(5);
     auto tokens = [&](int n) {
         std::vector<int64_t> ids;
@@ -106,6 +111,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     tc.maxSteps = o.steps + o.warmup;
     tc.shuffle = false;
     tc.lossChunkTokens = 1024;
+    tc.dtype = o.dtype;
     tweak(tc);
     std::unique_ptr<objectives::Objective> objective;
     if (tc.objective == TrainObjective::Dpo) {
@@ -154,6 +160,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
         + 12.0 * double(cfg.numLayers) * double(cfg.numHeads) * double(cfg.headDim) * double(o.seq);
     r.achievedGflops = r.flopsPerToken * r.tokensPerSecond / 1e9;
     r.peakRss = peakResidentBytes();
+    r.peakTensorBytes = meter.peakBytes();
     return r;
 }
 
@@ -192,6 +199,9 @@ models::ModelConfig benchShape(const std::string& name)
 }
 
 
+// The label of the checkpointed LoRA case (--gradient-checkpointing).
+constexpr const char* kCheckpointCase = "lora + ckpt";
+
 std::string runBenchmarks(const BenchOptions& o)
 {
     if (o.threads > 0)
@@ -207,12 +217,15 @@ std::string runBenchmarks(const BenchOptions& o)
     json report = {{"threads", info.intraOpThreads}, {"blas", info.blasName}, {"sgemm_gflops", sgemm}, {"batch", o.batch}, {"seq", o.seq}, {"rank", o.rank}};
     std::ostringstream text;
     char line[512];
-    std::snprintf(line, sizeof line, "threads %d (BLAS %s), sgemm 2048^3: %.1f GFLOP/s; LoRA r%d on all 7 projections, batch %d, seq %d, fp32\n",
-                  info.intraOpThreads, info.blasName.c_str(), sgemm, o.rank, o.batch, o.seq);
+    std::snprintf(line, sizeof line, "threads %d (BLAS %s), sgemm 2048^3: %.1f GFLOP/s; LoRA r%d on all 7 projections, batch %d, seq %d, %s base\n",
+                  info.intraOpThreads, info.blasName.c_str(), sgemm, o.rank, o.batch, o.seq, o.dtype.c_str());
     text << line;
-    text << "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB   python tok/s  speed-up  py RSS MB\n";
+    report["dtype"] = o.dtype;
+    text << "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB  tensors MB   python tok/s  speed-up  py RSS MB\n";
     for (const auto& shape : shapes) {
         std::vector<std::pair<std::string, std::function<void(TrainConfig&)>>> cases{{"lora", [](TrainConfig&) {}}};
+        if (o.gradientCheckpointing)
+            cases.push_back({kCheckpointCase, [](TrainConfig& c) { c.gradientCheckpointing = true; }});
         if (o.options) {
             cases.push_back({"rslora scaling", [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverSqrtR; }});
             cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
@@ -225,16 +238,20 @@ std::string runBenchmarks(const BenchOptions& o)
             cases.push_back({"dpo uncached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = false; }});
         }
         double base = 0;
+        int64_t baseTensors = 0;
         for (const auto& [label, tweak] : cases) {
             auto tw = tweak;
             const CaseResult r = runCase(shape, label, o, [&](TrainConfig& c) {
                 c.adapter.scaling = ScalingMode::AlphaOverR;
                 tw(c);
             });
-            if (label == "lora")
+            if (label == "lora") {
                 base = r.stepSeconds;
+                baseTensors = r.peakTensorBytes;
+            }
             json row = {{"shape", shape}, {"case", label}, {"step_seconds", r.stepSeconds}, {"tokens_per_second", r.tokensPerSecond},
                         {"gflops", r.achievedGflops}, {"fraction_of_sgemm", r.achievedGflops / sgemm}, {"peak_rss_mb", double(r.peakRss) / 1048576.0},
+                        {"peak_tensor_mb", double(r.peakTensorBytes) / 1048576.0},
                         {"frozen_params", r.frozen}, {"adapter_params", r.adapter}, {"overhead", base > 0 ? r.stepSeconds / base - 1.0 : 0.0}};
             double pyTok = 0, pyRss = 0;
             if (label == "lora" && python.is_object() && python.contains(shape)) {
@@ -245,8 +262,9 @@ std::string runBenchmarks(const BenchOptions& o)
                 row["python_peak_rss_mb"] = pyRss;
             }
             report["cases"].push_back(row);
-            std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f", shape.c_str(), label.c_str(), r.stepSeconds,
-                          r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm, double(r.peakRss) / 1048576.0);
+            std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f %11.1f", shape.c_str(), label.c_str(), r.stepSeconds,
+                          r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm, double(r.peakRss) / 1048576.0,
+                          double(r.peakTensorBytes) / 1048576.0);
             text << line;
             if (pyTok > 0) {
                 std::snprintf(line, sizeof line, "   %12.0f  %7.2fx  %9.0f", pyTok, r.tokensPerSecond / pyTok, pyRss);
@@ -255,6 +273,13 @@ std::string runBenchmarks(const BenchOptions& o)
                 std::snprintf(line, sizeof line, "   overhead %+.1f%% (%.2fx the lora step)", 100.0 * (r.stepSeconds / base - 1.0),
                               r.stepSeconds / base);
                 text << line;
+                if (label == kCheckpointCase && baseTensors > 0) {
+                    const double saved = double(baseTensors - r.peakTensorBytes);
+                    std::snprintf(line, sizeof line, "; saves %.1f MB of tensor memory (%.0f%% of the lora peak)", saved / 1048576.0,
+                                  100.0 * saved / double(baseTensors));
+                    text << line;
+                    report["checkpointing_saved_mb"][shape] = saved / 1048576.0;
+                }
             }
             text << "\n";
         }
@@ -265,7 +290,8 @@ std::string runBenchmarks(const BenchOptions& o)
             report["profile"][shape] = table;
         }
     }
-    text << "(peak RSS is the process high-water mark, so it only grows across rows; run one shape per process to compare memory)\n";
+    text << "(peak RSS is the process high-water mark, so it only grows across rows; tensors MB is each case's own peak of CPU tensor\n"
+            " memory, base weights included, measured through a counting allocator)\n";
     return o.json ? report.dump(2) : text.str();
 }
 

@@ -1,5 +1,5 @@
 // `rslora bench`: LoRA training steps on Llama-shaped random models (about 5M, 30M, 135M
-// parameters), tokens/s, step time, peak RSS, the machine's sgemm rate and the fraction of it
+// parameters), tokens/s, step time, peak RSS and peak tensor memory, the machine's sgemm rate and the fraction of it
 // achieved, each adapter option's overhead, and Python's numbers side by side when given.
 #pragma once
 
@@ -18,6 +18,9 @@ struct BenchOptions {
     int seq = 256;
     int rank = 16;
     bool options = false;
+    // Also run each shape's LoRA case with activation checkpointing, and report the memory it saves.
+    bool gradientCheckpointing = false;
+    std::string dtype = "float32"; // the base's dtype: float32 or bfloat16 (CPU)
     bool profile = false; // also print the operators taking the most time (one extra profiled run per shape)
     int threads = 0;
     std::string pythonResults; // JSON from bench/python_lora_step.py
