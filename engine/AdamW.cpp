@@ -2,6 +2,7 @@
 #include "engine/AdamW.h"
 
 #include "common/Error.h"
+#include "models/PrecisionPolicy.h"
 
 #include <cmath>
 
@@ -11,8 +12,9 @@ AdamW::AdamW(std::vector<AdamWParam> params, AdamWOptions options)
     : m_params(std::move(params)), m_options(options)
 {
     for (const auto& p : m_params) {
-        m_expAvg.push_back(torch::zeros_like(p.param, torch::MemoryFormat::Contiguous));
-        m_expAvgSq.push_back(torch::zeros_like(p.param, torch::MemoryFormat::Contiguous));
+        const auto options = p.param.options().dtype(models::PrecisionPolicy::optimizerStateDtype(p.param.scalar_type()));
+        m_expAvg.push_back(torch::zeros(p.param.sizes(), options));
+        m_expAvgSq.push_back(torch::zeros(p.param.sizes(), options));
     }
 }
 
@@ -25,16 +27,22 @@ void AdamW::step(double lr)
     const double bc2 = 1.0 - std::pow(b2, double(m_step));
     for (size_t i = 0; i < m_params.size(); ++i) {
         auto& p = m_params[i];
-        const torch::Tensor& g = p.param.grad();
-        if (!g.defined())
+        if (!p.param.grad().defined())
             continue;
+        // A 16-bit parameter is updated in the state's float32 and rounded once at the end.
+        const auto stateType = m_expAvg[i].scalar_type();
+        const bool narrow = p.param.scalar_type() != stateType;
+        torch::Tensor param = narrow ? p.param.to(stateType) : p.param;
+        const torch::Tensor g = narrow ? p.param.grad().to(stateType) : p.param.grad();
         const double plr = lr * p.lrMultiplier;
         if (p.decay && m_options.weightDecay != 0.0)
-            p.param.mul_(1.0 - plr * m_options.weightDecay);
+            param.mul_(1.0 - plr * m_options.weightDecay);
         m_expAvg[i].mul_(b1).add_(g, 1.0 - b1);
         m_expAvgSq[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
         const torch::Tensor denom = (m_expAvgSq[i].sqrt() / std::sqrt(bc2)).add_(m_options.eps);
-        p.param.addcdiv_(m_expAvg[i], denom, -plr / bc1);
+        param.addcdiv_(m_expAvg[i], denom, -plr / bc1);
+        if (narrow)
+            p.param.copy_(param);
     }
 }
 

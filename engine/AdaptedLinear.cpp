@@ -4,7 +4,7 @@
 #include "common/Error.h"
 #include "engine/DropoutMask.h"
 #include "engine/LowRankLinear.h"
-#include "models/Autocast.h"
+#include "models/PrecisionPolicy.h"
 
 namespace rslora::engine {
 
@@ -28,19 +28,21 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         return torch::linear(x, weight, bias);
     if (!m_rowWeights.empty())
         return forwardPerRow(x);
-    bool uniform = s_handWritten && !models::autocastEnabled() && x.scalar_type() == weight.scalar_type();
-    for (const auto& [ad, w] : m_activeResolved)
-        uniform = uniform && ad->factorA().scalar_type() == x.scalar_type() && ad->factorB().scalar_type() == x.scalar_type();
-    if (uniform) {
+    // The factors meet x in the compute dtype (the base's): fp32 master factors are cast per
+    // forward, and their gradients come back in fp32 (PrecisionPolicy).
+    const auto compute = x.scalar_type();
+    if (s_handWritten && compute == weight.scalar_type() && models::PrecisionPolicy::handWrittenTakes(compute)) {
         const int64_t in = weight.size(1), out = weight.size(0);
         const torch::Tensor x2 = x.reshape({-1, in});
+        // On the CPU the node drops the input itself (its mask is regenerated in backward).
+        const bool seeded = x2.device().is_cpu() && models::PrecisionPolicy::seededDropoutTakes(compute);
         std::vector<LowRankTerm> terms;
         for (const auto& [ad, w] : m_activeResolved) {
             const double p = ad->spec().dropout;
             const bool drop = p > 0.0 && is_training();
-            // On the CPU the node drops the input itself (its mask is regenerated in backward).
-            const bool inNode = drop && x2.device().is_cpu() && (x2.scalar_type() == torch::kFloat32 || x2.scalar_type() == torch::kFloat64);
-            terms.push_back({drop && !inNode ? x2 * dropoutMask(x2, p) : x2, ad->A(), ad->B(), ad->scale() * w, inNode ? p : 0.0});
+            const bool inNode = drop && seeded;
+            terms.push_back({drop && !inNode ? x2 * dropoutMask(x2, p) : x2, models::PrecisionPolicy::asCompute(ad->A(), compute),
+                             models::PrecisionPolicy::asCompute(ad->B(), compute), ad->scale() * w, inNode ? p : 0.0});
         }
         auto outShape = x.sizes().vec();
         outShape.back() = out;
@@ -58,11 +60,10 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
     for (const auto& [ad, w] : m_activeResolved) {
         const double p = ad->spec().dropout;
         const torch::Tensor xin = (p > 0.0 && is_training()) ? x2 * dropoutMask(x2, p) : x2;
-        const torch::Tensor h = torch::mm(xin, ad->A().t()).mul_(ad->scale() * w);
+        const torch::Tensor h = torch::mm(xin, models::PrecisionPolicy::asCompute(ad->A(), xin.scalar_type()).t()).mul_(ad->scale() * w);
         // In-place addmm_ is outside autocast: under bf16 autocast y and h are bf16 while B is
         // fp32, so B meets them in their dtype (a no-op in fp32 training).
-        const torch::Tensor bt = ad->B().t();
-        y2.addmm_(h.to(y2.scalar_type()), bt.scalar_type() == y2.scalar_type() ? bt : bt.to(y2.scalar_type()));
+        y2.addmm_(models::PrecisionPolicy::asCompute(h, y2.scalar_type()), models::PrecisionPolicy::asCompute(ad->B().t(), y2.scalar_type()));
     }
     return y;
 }

@@ -69,8 +69,8 @@ public:
     // PEFT's bias = "lora_only": the base bias of adapted layers trains.
     void setBiasTrainable(bool trainable);
 
-    // Forward and backward through the hand-written node (LowRankLinear.h) when dtypes agree and
-    // autocast is off (the default), or always through autograd's generic nodes; the two agree to
+    // Forward and backward through the hand-written node (LowRankLinear.h) when PrecisionPolicy
+    // lets it take the compute dtype (the default), or always through autograd's generic nodes; the two agree to
     // rounding, and tests compare them.
     static void setHandWrittenBackward(bool on) { s_handWritten = on; }
 

@@ -68,13 +68,17 @@ AdaptedLinear& AdapterSet::wrap(const std::string& moduleName)
     throw Error("the model has no linear module named '" + moduleName + "'");
 }
 
-std::vector<ModulePlan> AdapterSet::addAdapter(const AdapterConfig& config, uint64_t seed, const std::vector<ModulePlan>* plans)
+std::vector<ModulePlan> AdapterSet::addAdapter(const AdapterConfig& config, uint64_t seed, const std::vector<ModulePlan>* plans,
+                                               std::optional<torch::ScalarType> dtype)
 {
     std::vector<ModulePlan> planned = plans ? *plans : planModules(config, linearModuleFacts(m_model));
     if (planned.empty())
         throw Error("no module of the model matches the adapter's targets");
-    for (const auto& p : planned)
-        wrap(p.module.name).addAdapter(config.name, adapterSpecFor(config, p, seed));
+    for (const auto& p : planned) {
+        AdapterSpec spec = adapterSpecFor(config, p, seed);
+        spec.dtype = dtype;
+        wrap(p.module.name).addAdapter(config.name, spec);
+    }
     // The base never trains in LoRA mode.
     for (auto& p : m_model.parameters())
         p.set_requires_grad(false);

@@ -9,6 +9,7 @@
 #include "models/CausalLM.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,11 @@ public:
 
     // Adds adapter `config.name` to every module the config targets, with the ranks/alphas of
     // `plans` when given (e.g. from sensitivity allocation), else planModules(). Freezes the base.
-    // Returns the plan used. Throws when no module matches.
+    // Returns the plan used. Throws when no module matches. `dtype`: the factors' dtype (unset: the
+    // precision policy's default for the base, AdapterSpec::dtype).
     std::vector<ModulePlan> addAdapter(const AdapterConfig& config, uint64_t seed,
-                                       const std::vector<ModulePlan>* plans = nullptr);
+                                       const std::vector<ModulePlan>* plans = nullptr,
+                                       std::optional<torch::ScalarType> dtype = std::nullopt);
     // Adds an adapter with explicit per-module specs (loading).
     void addAdapterTo(const std::string& moduleName, const std::string& adapterName, const AdapterSpec& spec);
     // Wraps a module without adding anything; returns the wrapper.

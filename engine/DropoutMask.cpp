@@ -1,6 +1,8 @@
 // Dropout masks (see DropoutMask.h).
 #include "engine/DropoutMask.h"
 
+#include "models/PrecisionPolicy.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
@@ -48,8 +50,7 @@ uint64_t drawDropoutSeed()
 
 torch::Tensor dropoutMask(const torch::Tensor& like, double p)
 {
-    const auto t = like.scalar_type();
-    if (!like.device().is_cpu() || (t != torch::kFloat32 && t != torch::kFloat64))
+    if (!like.device().is_cpu() || !models::PrecisionPolicy::seededDropoutTakes(like.scalar_type()))
         return torch::empty_like(like).bernoulli_(1.0 - p).div_(1.0 - p);
     return dropoutMask(like, p, drawDropoutSeed());
 }
@@ -66,8 +67,14 @@ torch::Tensor dropoutMask(const torch::Tensor& like, double p, uint64_t seed)
     case torch::kFloat64:
         fill(mask.data_ptr<double>(), mask.numel(), seed, p);
         break;
+    case torch::kBFloat16:
+        fill(mask.data_ptr<c10::BFloat16>(), mask.numel(), seed, p);
+        break;
+    case torch::kFloat16:
+        fill(mask.data_ptr<c10::Half>(), mask.numel(), seed, p);
+        break;
     default:
-        TORCH_CHECK(false, "dropout masks are made in float32 or float64, not ", mask.scalar_type());
+        TORCH_CHECK(false, "dropout masks are made in float32, float64, bfloat16 or float16, not ", mask.scalar_type());
     }
     return mask;
 }

@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "engine/DeviceMemory.h"
 #include "engine/MemoryEstimate.h"
+#include "engine/CpuAllocationMeter.h"
 #include "engine/Runtime.h"
 #include "engine/Trainer.h"
 #include "engine/distributed/DistributedContext.h"
@@ -44,6 +45,7 @@ struct CaseResult {
     int64_t cudaPeakAllocated = 0, cudaPeakReserved = 0; // this case's peaks on a CUDA device
     int64_t estimatedPeak = 0; // the form's memory model for the same case
     double reduceSeconds = 0;  // data-parallel: the gradient all-reduce per step
+    int64_t peakTensorBytes = 0; // CPU tensors alive at once, base weights included (CpuAllocationMeter)
 };
 
 class Timer : public TrainObserver {
@@ -108,6 +110,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
 {
     const auto cfg = benchShape(shape);
     const torch::Device device = models::parseDevice(o.device);
+    CpuAllocationMeter meter;
     models::LoadOptions lo;
     lo.device = device;
     lo.dtype = models::parseDtype(o.dtype);
@@ -188,6 +191,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     est.batch = tc.batchSize;
     est.seqLen = tc.maxSeqLen;
     est.dtype = tc.dtype;
+    est.gradientCheckpointing = tc.gradientCheckpointing;
     est.lossChunkTokens = tc.lossChunkTokens;
     est.fusedAttention = device.is_cuda() && TORCH_VERSION_MAJOR >= 2;
     r.estimatedPeak = estimateTrainingMemory(cfg, est).total();
@@ -195,6 +199,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
         r.cudaPeakAllocated = cuda->allocatedBytes;
         r.cudaPeakReserved = cuda->reservedBytes;
     }
+    r.peakTensorBytes = meter.peakBytes();
     return r;
 }
 
@@ -255,6 +260,9 @@ models::ModelConfig benchShape(const std::string& name)
 }
 
 
+// The label of the checkpointed LoRA case (--gradient-checkpointing).
+constexpr const char* kCheckpointCase = "lora + ckpt";
+
 std::string runBenchmarks(const BenchOptions& o)
 {
     if (o.threads > 0)
@@ -306,9 +314,11 @@ std::string runBenchmarks(const BenchOptions& o)
         text << line;
     }
     text << (device.is_cuda() ? "shape  case              step s   tok/s    GFLOP/s    MFU  peak alloc MB   python tok/s  speed-up  py RSS MB\n"
-                              : "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB   python tok/s  speed-up  py RSS MB\n");
+                              : "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB  tensors MB   python tok/s  speed-up  py RSS MB\n");
     for (const auto& shape : shapes) {
         std::vector<std::pair<std::string, std::function<void(TrainConfig&)>>> cases{{"lora", [](TrainConfig&) {}}};
+        if (o.gradientCheckpointing)
+            cases.push_back({kCheckpointCase, [](TrainConfig& c) { c.gradientCheckpointing = true; }});
         if (o.options) {
             cases.push_back({"rslora scaling", [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverSqrtR; }});
             cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
@@ -321,14 +331,17 @@ std::string runBenchmarks(const BenchOptions& o)
             cases.push_back({"dpo uncached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = false; }});
         }
         double base = 0;
+        int64_t baseTensors = 0;
         for (const auto& [label, tweak] : cases) {
             auto tw = tweak;
             const CaseResult r = runCase(shape, label, o, [&](TrainConfig& c) {
                 c.adapter.scaling = ScalingMode::AlphaOverR;
                 tw(c);
             }, reducer.get());
-            if (label == "lora")
+            if (label == "lora") {
                 base = r.stepSeconds;
+                baseTensors = r.peakTensorBytes;
+            }
             json row = {{"shape", shape}, {"case", label}, {"step_seconds", r.stepSeconds}, {"tokens_per_second", r.tokensPerSecond},
                         {"gflops", r.achievedGflops}, {"fraction_of_sgemm", r.achievedGflops / sgemm}, {"mfu", r.achievedGflops / sgemm},
                         {"peak_rss_mb", double(r.peakRss) / 1048576.0},
@@ -336,6 +349,7 @@ std::string runBenchmarks(const BenchOptions& o)
                         {"cuda_peak_reserved_mb", double(r.cudaPeakReserved) / 1048576.0},
                         {"estimated_peak_mb", double(r.estimatedPeak) / 1048576.0},
                         {"allreduce_seconds", r.reduceSeconds}, {"allreduce_share", r.stepSeconds > 0 ? r.reduceSeconds / r.stepSeconds : 0.0},
+                        {"peak_tensor_mb", double(r.peakTensorBytes) / 1048576.0},
                         {"frozen_params", r.frozen}, {"adapter_params", r.adapter}, {"overhead", base > 0 ? r.stepSeconds / base - 1.0 : 0.0}};
             double pyTok = 0, pyRss = 0;
             if (label == "lora" && python.is_object() && python.contains(shape)) {
@@ -346,9 +360,13 @@ std::string runBenchmarks(const BenchOptions& o)
                 row["python_peak_rss_mb"] = pyRss;
             }
             report["cases"].push_back(row);
-            std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f", shape.c_str(), label.c_str(), r.stepSeconds,
-                          r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm,
-                          double(device.is_cuda() ? r.cudaPeakAllocated : r.peakRss) / 1048576.0);
+            if (device.is_cuda())
+                std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f", shape.c_str(), label.c_str(), r.stepSeconds,
+                              r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm, double(r.cudaPeakAllocated) / 1048576.0);
+            else
+                std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f %11.1f", shape.c_str(), label.c_str(), r.stepSeconds,
+                              r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm, double(r.peakRss) / 1048576.0,
+                              double(r.peakTensorBytes) / 1048576.0);
             text << line;
             if (pyTok > 0) {
                 std::snprintf(line, sizeof line, "   %12.0f  %7.2fx  %9.0f", pyTok, r.tokensPerSecond / pyTok, pyRss);
@@ -361,6 +379,13 @@ std::string runBenchmarks(const BenchOptions& o)
                 std::snprintf(line, sizeof line, "   overhead %+.1f%% (%.2fx the lora step)", 100.0 * (r.stepSeconds / base - 1.0),
                               r.stepSeconds / base);
                 text << line;
+                if (label == kCheckpointCase && baseTensors > 0) {
+                    const double saved = double(baseTensors - r.peakTensorBytes);
+                    std::snprintf(line, sizeof line, "; saves %.1f MB of tensor memory (%.0f%% of the lora peak)", saved / 1048576.0,
+                                  100.0 * saved / double(baseTensors));
+                    text << line;
+                    report["checkpointing_saved_mb"][shape] = saved / 1048576.0;
+                }
             }
             text << "\n";
         }
@@ -372,7 +397,8 @@ std::string runBenchmarks(const BenchOptions& o)
         }
     }
     text << (device.is_cuda() ? "(peak alloc is the CUDA allocator's peak of each case)\n"
-                              : "(peak RSS is the process high-water mark, so it only grows across rows; run one shape per process to compare memory)\n");
+                              : "(peak RSS is the process high-water mark, so it only grows across rows; tensors MB is each case's own peak of CPU tensor\n"
+                                " memory, base weights included, measured through a counting allocator)\n");
     if (reducer && dist.rank != 0)
         return {}; // rank 0 speaks for the job
     return o.json ? report.dump(2) : text.str();

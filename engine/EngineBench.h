@@ -1,6 +1,6 @@
 // `rslora bench`: LoRA training steps on Llama-shaped random models (about 5M, 30M, 135M
 // parameters on the CPU; the shapes of Qwen2.5-0.5B, Qwen2.5-1.5B and Llama-3.1-8B on a GPU),
-// tokens/s, step time, peak memory, the device's measured matmul rate and the fraction of it
+// tokens/s, step time, peak memory (RSS, tensors, CUDA), the device's measured matmul rate and the fraction of it
 // achieved (MFU), each adapter option's overhead, and Python's numbers side by side when given.
 #pragma once
 
@@ -21,6 +21,8 @@ struct BenchOptions {
     int seq = 256;
     int rank = 16;
     bool options = false;
+    // Also run each shape's LoRA case with activation checkpointing, and report the memory it saves.
+    bool gradientCheckpointing = false;
     bool profile = false; // also print the operators taking the most time (one extra profiled run per shape)
     int threads = 0;
     std::string pythonResults; // JSON from bench/python_lora_step.py

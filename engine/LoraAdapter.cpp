@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 #include "engine/ModuleSelection.h"
+#include "models/PrecisionPolicy.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -19,6 +20,11 @@ at::Generator cpuGenerator(uint64_t seed) { return at::detail::createCPUGenerato
 torch::Tensor randnCpu(at::IntArrayRef shape, at::Generator& gen)
 {
     return at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32));
+}
+
+torch::ScalarType factorDtype(const AdapterSpec& spec, const torch::Tensor& weight)
+{
+    return spec.dtype.value_or(models::PrecisionPolicy().adapterDtypeFor(weight.scalar_type()));
 }
 
 } // namespace
@@ -57,7 +63,7 @@ LoraAdapterImpl::LoraAdapterImpl(std::string moduleName, std::string adapterName
 void LoraAdapterImpl::initFull(const torch::Tensor& weight)
 {
     const int64_t out = weight.size(0), in = weight.size(1), r = m_spec.rank;
-    const auto opts = weight.options().requires_grad(false);
+    const auto opts = weight.options().dtype(factorDtype(m_spec, weight)).requires_grad(false);
     at::Generator gen = cpuGenerator(stableHash(m_moduleName + "/" + m_adapterName, m_spec.initSeed));
     torch::Tensor A, B;
     if (!m_spec.drawInit) {
@@ -103,7 +109,7 @@ void LoraAdapterImpl::initFull(const torch::Tensor& weight)
 void LoraAdapterImpl::initSubspace(const torch::Tensor& weight)
 {
     const int64_t out = weight.size(0), in = weight.size(1), r = m_spec.rank, k = m_spec.subspaceDim;
-    const auto opts = weight.options().requires_grad(false);
+    const auto opts = weight.options().dtype(factorDtype(m_spec, weight)).requires_grad(false);
     // Bases depend on the module and the projection seed only: never stored, regenerated on load.
     at::Generator pgen = cpuGenerator(stableHash(m_moduleName, m_spec.projectionSeed));
     torch::Tensor PA = randnCpu({k, r, in}, pgen).mul_(1.0 / std::sqrt(double(in)));

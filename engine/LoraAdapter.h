@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace rslora::engine {
@@ -29,6 +30,9 @@ struct AdapterSpec {
     // false: the factors start as zeros because the caller sets them next (loading a saved adapter),
     // which spares drawing an init that would be overwritten.
     bool drawInit = true;
+    // The factors' dtype; unset: models::PrecisionPolicy's default for the base weight's dtype
+    // (float32 master weights on a 16-bit base).
+    std::optional<torch::ScalarType> dtype;
 
     double scale() const;
 };

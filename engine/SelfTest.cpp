@@ -96,7 +96,7 @@ void trainOn(const torch::Device& device, const std::string& dtype, std::vector<
 {
     models::LoadOptions lo;
     lo.device = device;
-    lo.dtype = torch::kFloat32;
+    lo.dtype = models::parseDtype(dtype);
     auto model = models::createCausalLM(tinyLlama(), 12, lo);
     std::vector<TrainExample> data;
     for (int i = 0; i < 64; ++i) {

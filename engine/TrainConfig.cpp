@@ -222,6 +222,7 @@ void visitFields(C& c, V& v)
     v("model", "path", c.modelPath);
     v("model", "device", c.device);
     v("model", "dtype", c.dtype);
+    v("model", "adapter_dtype", c.adapterDtype);
     v("model", "threads", c.threads);
 
     v("data", "train", c.trainData);
@@ -283,6 +284,7 @@ void visitFields(C& c, V& v)
     v("training", "eval_every", c.evalEvery);
     v("training", "save_every", c.saveEvery);
     v("training", "loss_chunk_tokens", c.lossChunkTokens);
+    v("training", "gradient_checkpointing", c.gradientCheckpointing);
 
     v("dpo", "beta", c.dpo.beta);
     v.en("dpo", "loss_type", kDpoLoss, c.dpo.lossType);
@@ -456,9 +458,15 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     need(!c.outputDir.empty(), "output.dir is empty: name a folder for checkpoints and adapters");
     need(c.device == "cpu" || c.device == "cuda" || c.device.rfind("cuda:", 0) == 0,
          "model.device must be 'cpu', 'cuda' or 'cuda:N', found '" + c.device + "'");
-    need(c.dtype == "float32" || c.dtype == "bfloat16",
-         "model.dtype must be 'float32' or 'bfloat16', found '" + c.dtype + "'");
-    need(!(c.dtype == "bfloat16" && c.device == "cpu"), "model.dtype 'bfloat16' (autocast) needs a CUDA device; use 'float32' on the CPU");
+    need(std::find(std::begin(kModelDtypes), std::end(kModelDtypes), c.dtype) != std::end(kModelDtypes),
+         "model.dtype must be 'float32', 'bfloat16' or 'float16', found '" + c.dtype + "'");
+    need(!(c.dtype == "float16" && c.device == "cpu"),
+         "model.dtype 'float16' needs a CUDA device: LibTorch's CPU kernels have no float16 matrix product; "
+         "use 'bfloat16' or 'float32' on the CPU");
+    need(c.adapterDtype == "float32" || c.adapterDtype == c.dtype,
+         "model.adapter_dtype must be 'float32' or the model.dtype ('" + c.dtype + "'), found '" + c.adapterDtype + "'");
+    need(!(c.adapterDtype == "float16" && c.dtype == "float16"),
+         "model.adapter_dtype 'float16' is not offered: float16 adapters lose AdamW's small updates; use 'float32'");
     need(c.threads >= 0, "model.threads must be >= 0 (0 = automatic), found " + std::to_string(c.threads));
     need(c.validationSplit >= 0.0 && c.validationSplit < 1.0,
          "data.validation_split must be in [0, 1), found " + num(c.validationSplit));

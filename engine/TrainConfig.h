@@ -36,13 +36,21 @@ struct DpoConfig {
 
 // The start of validate()'s message for dpo.reference 'stack' without adapter.stack_on (a pipeline
 // fills stack_on for its later stages itself).
+// The dtypes model.dtype accepts, in the order forms offer them.
+inline constexpr const char* kModelDtypes[] = {"float32", "bfloat16", "float16"};
+
 inline constexpr const char* kStackReferenceProblem = "dpo.reference is 'stack' but adapter.stack_on is empty";
 
 struct TrainConfig {
     // [model]
     std::string modelPath;
     std::string device = "cpu";     // "cpu", "cuda", "cuda:1"
-    std::string dtype = "float32";  // "float32", or "bfloat16" (autocast, CUDA only)
+    // The frozen base's dtype, held and computed in it (models::PrecisionPolicy): "float32",
+    // "bfloat16", or "float16" (CUDA only, with loss scaling).
+    std::string dtype = "float32";
+    // The adapters' master weights: "float32" (default; cast to the base dtype per forward), or the
+    // base's 16-bit dtype itself. Optimizer state is float32 either way.
+    std::string adapterDtype = "float32";
     int threads = 0;                // 0: chosen from the machine (engine/Runtime)
 
     // [data]
@@ -77,6 +85,8 @@ struct TrainConfig {
     int evalEvery = 0;              // 0: only at the end
     int saveEvery = 0;              // 0: only the final adapter
     int lossChunkTokens = 1024;     // the loss is computed in chunks of this many positions
+    // Decoder layers keep only their inputs in forward and recompute their activations in backward.
+    bool gradientCheckpointing = false;
 
     // [dpo]
     DpoConfig dpo;

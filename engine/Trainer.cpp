@@ -14,9 +14,7 @@
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 
-#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
-#include <torch/version.h>
 
 #include <chrono>
 #include <cmath>
@@ -34,37 +32,6 @@ double now()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
-
-// bf16 autocast on CUDA; the API moved between LibTorch versions.
-class AutocastScope {
-public:
-    explicit AutocastScope(bool enable) : m_enabled(enable)
-    {
-        if (!m_enabled)
-            return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#else
-        at::autocast::set_enabled(true);
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-#endif
-    }
-    ~AutocastScope()
-    {
-        if (!m_enabled)
-            return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-        at::autocast::set_enabled(false);
-#endif
-        at::autocast::clear_cache();
-    }
-
-private:
-    bool m_enabled;
-};
 
 } // namespace
 
@@ -85,11 +52,16 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainE
 }
 
 Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective)
-    : m_config(std::move(config)), m_model(model), m_objective(std::move(objective)), m_balancer(m_config.adapter.balancing)
+    : m_config(std::move(config)), m_model(model), m_objective(std::move(objective)), m_balancer(m_config.adapter.balancing),
+      m_policy(models::PrecisionPolicy::fromNames(m_config.dtype, m_config.adapterDtype)), m_scaler(m_policy.needsLossScaling())
 {
     if (m_objective->trainCount() == 0)
         throw Error("training data '" + m_config.trainData + "' holds no samples");
     m_device = m_model.device();
+    if (m_config.dtype != "float32" && m_model.dtype() != m_policy.baseDtype())
+        throw Error("model.dtype is '" + m_config.dtype + "' but the model's weights are " + models::dtypeText(m_model.dtype())
+                    + "; load the model in model.dtype");
+    m_model.setGradientCheckpointing(m_config.gradientCheckpointing);
     if (m_device.is_cpu())
         keepActivationMemoryResident();
     if (m_model.config().padTokenId)
@@ -118,7 +90,7 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<ob
             active.push_back({name, 1.0});
         }
         m_adapters->setActive(active);
-        m_adapters->addAdapter(m_config.adapter, m_config.seed, &plans);
+        m_adapters->addAdapter(m_config.adapter, m_config.seed, &plans, m_policy.adapterDtypeFor(m_model.dtype()));
         std::vector<ActiveAdapter> policy = active;
         policy.push_back({m_config.adapter.name, 1.0});
         m_objective->attachAdapters({m_adapters.get(), m_config.adapter.name, policy, active});
@@ -264,7 +236,6 @@ std::string Trainer::firstNonFiniteGradient() const
 
 objectives::EvalOutcome Trainer::evaluate()
 {
-    AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
     objectives::EvalOutcome e = m_objective->evaluate(m_step);
     e.stats.metrics = e.metrics;
     return e;
@@ -350,10 +321,7 @@ TrainResult Trainer::run()
     // A run continued from a checkpoint (or started over) replaces what it logged after that point.
     if (m_sink)
         m_sink->discardAfter(m_step);
-    {
-        AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
-        m_objective->prepare(m_observer);
-    }
+    m_objective->prepare(m_observer);
     m_model.train();
     m_clock.start(now(), m_step, m_earlierSeconds);
     double lastLoss = 0.0;
@@ -383,13 +351,18 @@ TrainResult Trainer::run()
             if (!rows.empty())
                 micro.push_back(std::move(rows));
         }
-        objectives::StepOutcome outcome;
-        {
-            AutocastScope autocast(m_config.dtype == "bfloat16" && m_device.is_cuda());
-            outcome = m_objective->step(micro);
-        }
+        m_objective->setLossScale(m_scaler.scale());
+        objectives::StepOutcome outcome = m_objective->step(micro);
         if (m_reducer)
             m_reducer->reduce(m_params, outcome);
+        if (!m_scaler.unscale(m_params)) {
+            // float16 gradients overflowed: no update this step, a halved loss scale for the next.
+            logWarning("step " + std::to_string(m_step + 1) + ": float16 gradients overflowed; the update is skipped and the loss scale is now "
+                       + std::to_string(m_scaler.scale()));
+            ++m_step;
+            m_tokensSeen += outcome.tokens;
+            continue;
+        }
         const double loss = outcome.loss;
         const int64_t stepTokens = outcome.tokens;
         const bool logStep = (m_step + 1) % m_config.logEvery == 0 || m_step + 1 == m_totalSteps;
@@ -555,6 +528,7 @@ fs::path Trainer::saveCheckpoint()
                  {"run_seconds", m_earlierSeconds + m_clock.sessionSeconds(now())},
                  {"optimizer_step", m_optimizer->stepCount()},
                  {"balancer", m_balancer.state()},
+                 {"loss_scale", {{"scale", m_scaler.scale()}, {"good_steps", m_scaler.goodSteps()}}},
                  {"world_size", m_reducer ? m_reducer->worldSize() : 1},
                  {"run", {{"uuid", m_run.uuid}, {"label", m_run.label}}},
                  {"config", m_config.toJson()}};
@@ -627,6 +601,8 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
             }
     m_objective->loadState(state);
     m_balancer.setState(info.value("balancer", std::map<std::string, double>{}));
+    if (info.contains("loss_scale") && info["loss_scale"].is_object())
+        m_scaler.setState(info["loss_scale"].value("scale", 1.0), info["loss_scale"].value("good_steps", 0.0));
     m_step = info.value("step", int64_t(0));
     m_epoch = info.value("epoch", 0);
     m_cursor = info.value("cursor", size_t(0));

@@ -6,6 +6,7 @@
 #include "engine/AdamW.h"
 #include "engine/AdapterSet.h"
 #include "engine/GradientBalancer.h"
+#include "engine/LossScaler.h"
 #include "engine/MetricsSink.h"
 #include "engine/ProgressClock.h"
 #include "engine/RankAllocator.h"
@@ -16,6 +17,7 @@
 #include "engine/TrainObserver.h"
 #include "engine/objectives/Objective.h"
 #include "models/CausalLM.h"
+#include "models/PrecisionPolicy.h"
 
 #include <filesystem>
 #include <memory>
@@ -105,6 +107,8 @@ private:
     std::unique_ptr<AdapterSet> m_adapters;
     std::unique_ptr<AdamW> m_optimizer;
     GradientBalancer m_balancer;
+    models::PrecisionPolicy m_policy;
+    LossScaler m_scaler;
     std::vector<AdamWParam> m_params;
     std::vector<RankAllocationRow> m_rankTable;
     TrainObserver* m_observer = nullptr;

@@ -195,7 +195,9 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
         observer->onStatus("loading " + config.modelPath);
     models::LoadOptions lo;
     lo.device = models::parseDevice(config.device);
-    lo.dtype = torch::kFloat32; // master weights in fp32; bf16 comes from autocast on CUDA
+    // The frozen base in its training dtype (never an fp32 copy beside it); the adapters' master
+    // weights are chosen by the trainer's precision policy.
+    lo.dtype = models::parseDtype(config.dtype);
     auto model = models::loadCausalLM(config.modelPath, lo);
 
     std::unique_ptr<objectives::Objective> objective;

@@ -70,8 +70,16 @@ public:
     torch::Device device() const;
     torch::Dtype dtype() const;
 
+    // Activation checkpointing per decoder layer (models/ActivationCheckpoint.h): while on, a
+    // training forward that records gradients keeps only each layer's input and recomputes the layer
+    // in backward. Forwards without gradients (evaluation, generation, frozen references) and cached
+    // decoding never use it.
+    void setGradientCheckpointing(bool on) { m_gradientCheckpointing = on; }
+    bool gradientCheckpointing() const { return m_gradientCheckpointing; }
+
 protected:
     ModelConfig m_config;
+    bool m_gradientCheckpointing = false;
 };
 
 } // namespace rslora::models

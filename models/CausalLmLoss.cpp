@@ -2,7 +2,7 @@
 #include "models/CausalLmLoss.h"
 
 #include "common/Error.h"
-#include "models/Autocast.h"
+#include "models/PrecisionPolicy.h"
 #include "models/LinearLayer.h"
 
 #include <typeinfo>
@@ -29,14 +29,19 @@ struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCross
     static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& weight,
                                  const torch::Tensor& target, int64_t chunkTokens, bool wantGrad) {
         const int64_t n = h.size(0), V = weight.size(0);
+        // Logits in the compute dtype (h's), softmax and the sum in the accumulation dtype: the same
+        // tensor for float32/float64, a float32 copy of the chunk for 16-bit models.
+        const auto acc = PrecisionPolicy::accumulateDtype(h.scalar_type());
+        const auto accOptions = h.options().dtype(acc);
         torch::Tensor gh = wantGrad ? torch::empty_like(h) : torch::Tensor();
         torch::Tensor buffer = torch::empty({std::min(chunkTokens, n), V}, h.options());
-        torch::Tensor total = torch::zeros({}, h.options());
+        torch::Tensor total = torch::zeros({}, accOptions);
         const auto wt = weight.t();
         for (int64_t start = 0; start < n; start += chunkTokens) {
             const int64_t m = std::min(chunkTokens, n - start);
-            auto logits = buffer.narrow(0, 0, m);
-            torch::mm_out(logits, h.narrow(0, start, m), wt);
+            auto raw = buffer.narrow(0, 0, m);
+            torch::mm_out(raw, h.narrow(0, start, m), wt);
+            auto logits = raw.to(acc);
             const auto idx = target.narrow(0, start, m).unsqueeze(1);
             const auto picked = logits.gather(1, idx);
             const auto mx = std::get<0>(logits.max(1, true));
@@ -45,9 +50,9 @@ struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCross
             total.add_((se.log() + mx - picked).sum());
             if (wantGrad) {
                 logits.div_(se);                                   // softmax
-                logits.scatter_add_(1, idx, torch::full({m, 1}, -1.0, h.options())); // − one-hot
+                logits.scatter_add_(1, idx, torch::full({m, 1}, -1.0, accOptions)); // − one-hot
                 auto g = gh.narrow(0, start, m);
-                torch::mm_out(g, logits, weight);
+                torch::mm_out(g, logits.to(h.scalar_type()), weight);
             }
         }
         if (wantGrad)
@@ -57,15 +62,14 @@ struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCross
 
     static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
         const auto saved = ctx->get_saved_variables();
-        return {saved[0] * gradOutputs[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+        return {saved[0] * gradOutputs[0].to(saved[0].scalar_type()), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
     }
 };
 
 bool handWrittenApplies(const torch::Tensor& hidden, const LinearLayer& lmHead) {
     const auto dtype = hidden.scalar_type();
     return typeid(lmHead) == typeid(LinearLayer) && !lmHead.bias.defined() && lmHead.weight.defined() &&
-           !lmHead.weight.requires_grad() && lmHead.weight.scalar_type() == dtype &&
-           (dtype == torch::kFloat32 || dtype == torch::kFloat64) && !autocastEnabled();
+           !lmHead.weight.requires_grad() && lmHead.weight.scalar_type() == dtype && PrecisionPolicy::handWrittenTakes(dtype);
 }
 
 } // namespace

@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "models/ActivationCheckpoint.h"
 #include "models/Attention.h"
 #include "models/RmsNorm.h"
 
@@ -345,7 +346,22 @@ torch::Tensor LlamaFamilyModel::run(const torch::Tensor& inputIdsIn, const torch
     auto x = torch::embedding(embedW, inputIds);
     if (hidden)
         hidden->push_back(x);
+    const bool recompute = m_gradientCheckpointing && is_training() && torch::GradMode::is_enabled() && !cache;
     for (auto& layer : m_model->layers) {
+        if (recompute) {
+            std::vector<torch::Tensor> trainable;
+            for (const auto& p : layer->parameters())
+                if (p.requires_grad())
+                    trainable.push_back(p);
+            if (!trainable.empty() || x.requires_grad()) {
+                // The closure owns copies of the layer's context (rotary tables, masks; no cache), so
+                // the recompute in backward sees what this forward saw.
+                x = checkpointed([layer, ctx](const torch::Tensor& in) { return layer->forward(in, ctx); }, x, trainable);
+                if (hidden)
+                    hidden->push_back(x);
+                continue;
+            }
+        }
         x = layer->forward(x, ctx);
         if (hidden)
             hidden->push_back(x);

@@ -4,6 +4,7 @@
 
 #include "engine/TrainConfig.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -27,6 +28,17 @@ TrainingSection::TrainingSection(FieldErrors* errors, QWidget* parent) : QGroupB
     m_mode = new QComboBox(this);
     m_mode->addItems({"lora", "full"});
     errors->addRow(form, tr("Mode"), m_mode, "training.mode", tr("lora: adapters on a frozen base; full: every parameter trains"));
+    m_dtype = new QComboBox(this);
+    for (const char* name : engine::kModelDtypes)
+        m_dtype->addItem(QString::fromLatin1(name));
+    errors->addRow(form, tr("Dtype"), m_dtype, "model.dtype",
+                   tr("The dtype the frozen base is held and computed in: bfloat16 and float16 halve its memory (no float32 "
+                      "copy is kept); adapters keep float32 master weights and float32 optimizer state. float16 needs a "
+                      "CUDA device (with loss scaling); bfloat16 also runs on the CPU, more slowly"));
+    m_checkpointing = new QCheckBox(tr("Recompute each layer in backward"), this);
+    errors->addRow(form, tr("Gradient checkpointing"), m_checkpointing, "training.gradient_checkpointing",
+                   tr("Keep only each decoder layer's input in forward and recompute the layer in backward: much less "
+                      "activation memory for about one more forward pass per step; gradients are unchanged"));
     m_lr = new QLineEdit(this);
     errors->addRow(form, tr("Learning rate"), m_lr, "training.learning_rate", tr("AdamW peak learning rate, e.g. 2e-4"));
     m_schedule = new QComboBox(this);
@@ -80,6 +92,7 @@ TrainingSection::TrainingSection(FieldErrors* errors, QWidget* parent) : QGroupB
         connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &TrainingSection::changed);
     for (QLineEdit* e : findChildren<QLineEdit*>())
         connect(e, &QLineEdit::textChanged, this, &TrainingSection::changed);
+    connect(m_checkpointing, &QCheckBox::toggled, this, &TrainingSection::changed);
     load(engine::TrainConfig{});
 }
 
@@ -99,6 +112,11 @@ QStringList TrainingSection::problems() const {
 
 void TrainingSection::load(const engine::TrainConfig& c) {
     m_mode->setCurrentIndex(c.mode == engine::TrainMode::Full ? 1 : 0);
+    // A dtype this form does not offer stays visible (and validation names it) rather than vanishing.
+    if (m_dtype->findText(QString::fromStdString(c.dtype)) < 0)
+        m_dtype->addItem(QString::fromStdString(c.dtype));
+    m_dtype->setCurrentText(QString::fromStdString(c.dtype));
+    m_checkpointing->setChecked(c.gradientCheckpointing);
     m_lr->setText(QString::number(c.learningRate, 'g', 6));
     m_schedule->setCurrentIndex(static_cast<int>(c.schedule));
     m_warmup->setValue(c.warmupSteps);
@@ -122,6 +140,8 @@ void TrainingSection::setProcesses(int processes) { m_processes->setValue(proces
 
 void TrainingSection::store(engine::TrainConfig& c) const {
     c.mode = m_mode->currentIndex() == 1 ? engine::TrainMode::Full : engine::TrainMode::Lora;
+    c.dtype = m_dtype->currentText().toStdString();
+    c.gradientCheckpointing = m_checkpointing->isChecked();
     bool ok = false;
     double lr = m_lr->text().trimmed().toDouble(&ok);
     c.learningRate = ok ? lr : -1; // a non-number is reported by validation at the field

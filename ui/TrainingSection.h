@@ -1,8 +1,10 @@
-// Form section "Training": optimizer, schedule, batch, length of the run, seed, logging and output.
+// Form section "Training": precision (the base's dtype, activation checkpointing), optimizer, schedule,
+// batch, length of the run, seed, logging and output.
 #pragma once
 
 #include <QGroupBox>
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLineEdit;
@@ -36,6 +38,8 @@ Q_SIGNALS:
 
 private:
     QComboBox* m_mode = nullptr;
+    QComboBox* m_dtype = nullptr;
+    QCheckBox* m_checkpointing = nullptr;
     QLineEdit* m_lr = nullptr;
     QComboBox* m_schedule = nullptr;
     QSpinBox* m_warmup = nullptr;

@@ -297,6 +297,8 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         std::cout << "eval loss    " << r.finalEval->loss << "  (perplexity " << r.finalEval->perplexity << ")\n";
     std::cout << "trainable    " << r.parameters.trainable << " / " << r.parameters.total << " parameters ("
               << 100.0 * r.parameters.ratio() << "%)\n";
+    std::cout << "precision    " << config.dtype << " base, " << config.adapterDtype << " adapters"
+              << (config.gradientCheckpointing ? ", gradient checkpointing" : "") << "\n";
     if (!r.rankTable.empty()) {
         std::cout << "rank table (sensitivity allocation)\n";
         for (const auto& row : r.rankTable)
@@ -398,13 +400,16 @@ void registerEngineCommands(CLI::App& app)
     static BenchOptions bo;
     bench->add_option("--shapes", bo.shapes, "Model shapes: 5m, 30m, 135m (the CPU's default), qwen2.5-0.5b, qwen2.5-1.5b, llama-3.1-8b (CUDA's default); random weights of those configs");
     bench->add_option("--device", bo.device, "cpu, cuda or cuda:N");
-    bench->add_option("--dtype", bo.dtype, "Model dtype: float32, bfloat16, float16");
+    bench->add_option("--dtype", bo.dtype, "The base model's dtype: float32, bfloat16 (CPU or CUDA), float16 (CUDA)")
+        ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
     bench->add_option("--steps", bo.steps, "Timed steps per case");
     bench->add_option("--warmup", bo.warmup, "Untimed steps first");
     bench->add_option("--batch", bo.batch, "Batch size");
     bench->add_option("--seq", bo.seq, "Sequence length");
     bench->add_option("--rank", bo.rank, "LoRA rank");
     bench->add_flag("--options", bo.options, "Also measure each adapter option's overhead");
+    bench->add_flag("--gradient-checkpointing", bo.gradientCheckpointing,
+                    "Also run each shape with activation checkpointing and report the tensor memory it saves");
     bench->add_flag("--profile", bo.profile, "Also print the operators taking the most time in a step");
     bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
     bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");

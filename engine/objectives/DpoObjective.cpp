@@ -134,7 +134,7 @@ StepOutcome DpoObjective::step(const std::vector<std::vector<size_t>>& microBatc
         out.tokens += batch.tokens;
         const PreferenceLogProbs in = logProbs(m_train, idx, batch, m_trainCache);
         const DpoTerms terms = dpoLoss(m_options, in);
-        (terms.loss * (double(idx.size()) / double(pairs))).backward();
+        (terms.loss * (m_lossScale * (double(idx.size()) / double(pairs)))).backward();
         metrics.add(terms, in);
     }
     out.loss = metrics.loss();

@@ -69,6 +69,13 @@ public:
     // Extra checkpoint tensors ("<objective>.<name>"), and reading them back on resume.
     virtual void saveState(std::vector<std::pair<std::string, torch::Tensor>>&) const {}
     virtual void loadState(const std::map<std::string, torch::Tensor>&) {}
+
+    // The factor the step's losses are multiplied by before backward (float16 loss scaling; the
+    // trainer divides the gradients by it again). 1 otherwise, an exact no-op.
+    void setLossScale(double scale) { m_lossScale = scale; }
+
+protected:
+    double m_lossScale = 1.0;
 };
 
 } // namespace rslora::engine::objectives

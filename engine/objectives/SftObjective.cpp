@@ -64,7 +64,7 @@ StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatc
         const auto ls = models::causalLmLossSum(hidden, *m_model.lmHead(), b.labels, m_chunkTokens);
         if (ls.tokens == 0)
             continue;
-        (ls.sum / double(std::max<int64_t>(1, supervised))).backward();
+        (ls.sum / double(std::max<int64_t>(1, supervised)) * m_lossScale).backward();
         const torch::Tensor sum = ls.sum.detach().to(torch::kDouble);
         lossSum = lossSum.defined() ? lossSum + sum : sum;
     }

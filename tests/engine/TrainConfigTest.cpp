@@ -215,6 +215,42 @@ private slots:
         QVERIFY(validate(c).empty());
     }
 
+    // model.dtype, model.adapter_dtype and training.gradient_checkpointing from YAML and JSON, and
+    // their problems named with the accepted values.
+    void precisionKeys()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("bf16.yaml").toStdString();
+        std::ofstream(path) << "model:\n  path: m\n  dtype: bfloat16\n  adapter_dtype: bfloat16\ndata:\n  train: t.jsonl\n"
+                               "training:\n  gradient_checkpointing: true\noutput:\n  dir: out\n";
+        const TrainConfig c = TrainConfig::load(path);
+        QCOMPARE(c.dtype, std::string("bfloat16"));
+        QCOMPARE(c.adapterDtype, std::string("bfloat16"));
+        QVERIFY(c.gradientCheckpointing);
+        QVERIFY2(validate(c).empty(), joined(validate(c)).c_str());
+        const json j = c.toJson();
+        QCOMPARE(j["training"]["gradient_checkpointing"].get<bool>(), true);
+        QCOMPARE(TrainConfig::fromJson(j).toJson().dump(), j.dump());
+        QVERIFY(!TrainConfig().gradientCheckpointing);
+
+        json bad = runnable().toJson();
+        bad["training"]["gradient_checkpointing"] = "yes";
+        try {
+            TrainConfig::fromJson(bad);
+            QFAIL("a string for a boolean was accepted");
+        } catch (const std::exception& e) {
+            QVERIFY2(std::string(e.what()).find("training.gradient_checkpointing") != std::string::npos, e.what());
+        }
+        TrainConfig half = runnable();
+        half.dtype = "float16";
+        QVERIFY(contains(validate(half), "model.dtype 'float16' needs a CUDA device"));
+        half.device = "cuda";
+        QVERIFY2(!contains(validate(half), "model.dtype"), joined(validate(half)).c_str());
+        TrainConfig mixed = runnable();
+        mixed.adapterDtype = "bfloat16"; // float32 base
+        QVERIFY(contains(validate(mixed), "model.adapter_dtype must be 'float32' or the model.dtype ('float32'), found 'bfloat16'"));
+    }
+
     // Anchors, aliases and merge keys: shared settings written once.
     void yamlAnchorsAndMergeKeys()
     {

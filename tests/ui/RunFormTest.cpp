@@ -406,6 +406,34 @@ private Q_SLOTS:
         QCOMPARE(back.toJson().dump(), c.toJson().dump());
     }
 
+    // The Dtype combo offers the three dtypes and the checkbox sets training.gradient_checkpointing;
+    // both come from a config, go back into it, and explain themselves in a tooltip.
+    void precisionFieldsRoundTripToTheConfig() {
+        QTemporaryDir dir;
+        engine::TrainConfig c;
+        c.modelPath = writeTinyModel(dir).toStdString();
+        c.trainData = "/data/train.jsonl";
+        c.dtype = "bfloat16";
+        c.gradientCheckpointing = true;
+        ui::RunForm form;
+        form.setConfig(c);
+        auto* dtype = form.findChild<QComboBox*>("model.dtype");
+        auto* checkpointing = form.findChild<QCheckBox*>("training.gradient_checkpointing");
+        QVERIFY(dtype && checkpointing);
+        QCOMPARE(dtype->count(), 3);
+        QCOMPARE(dtype->itemText(0) + "," + dtype->itemText(1) + "," + dtype->itemText(2), QString("float32,bfloat16,float16"));
+        QCOMPARE(dtype->currentText(), QString("bfloat16"));
+        QVERIFY(checkpointing->isChecked());
+        QVERIFY(dtype->toolTip().contains("float32 master weights"));
+        QVERIFY(checkpointing->toolTip().contains("recompute"));
+        QCOMPARE(form.config().toJson().dump(), c.toJson().dump());
+        dtype->setCurrentText("float16");
+        checkpointing->setChecked(false);
+        const engine::TrainConfig back = form.config();
+        QCOMPARE(back.dtype, std::string("float16"));
+        QVERIFY(!back.gradientCheckpointing);
+    }
+
     void problemsAppearNextToTheirFieldsAndBlockStart() {
         QTemporaryDir dir;
         ui::RunForm form;
