@@ -4,6 +4,8 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 
 namespace rslora::engine {
 
@@ -15,15 +17,23 @@ class CountingAllocator final : public c10::Allocator {
 public:
     c10::DataPtr allocate(size_t n) const override
     {
-        auto* held = new Held{m_inner->allocate(n), int64_t(n), this};
+        c10::DataPtr inner = m_inner->allocate(n);
+        void* data = inner.get();
+        if (data == nullptr) // empty tensors: nothing to count, and no key for the table
+            return inner;
+        const c10::Device device = inner.device();
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_held.emplace(data, Held{std::move(inner), int64_t(n)});
+        }
         const int64_t now = m_current.fetch_add(int64_t(n)) + int64_t(n);
         int64_t peak = m_peak.load();
         while (now > peak && !m_peak.compare_exchange_weak(peak, now)) {
         }
-        void* data = held->inner.get();
-        const c10::Device device = held->inner.device();
-        return {data, held, &release, device};
+        // The context is the data pointer itself, as raw_allocate() (used by some kernels) requires.
+        return {data, data, &release, device};
     }
+    c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
     void install()
     {
@@ -50,25 +60,35 @@ private:
     struct Held {
         c10::DataPtr inner;
         int64_t bytes;
-        const CountingAllocator* owner;
     };
-    static void release(void* ctx)
-    {
-        auto* held = static_cast<Held*>(ctx);
-        held->owner->m_current.fetch_sub(held->bytes);
-        delete held; // frees the inner allocation through its own deleter
-    }
+    static void release(void* data);
 
     c10::Allocator* m_inner = nullptr;
     bool m_installed = false;
     mutable std::atomic<int64_t> m_current{0};
     mutable std::atomic<int64_t> m_peak{0};
+    mutable std::mutex m_mutex;
+    mutable std::unordered_map<void*, Held> m_held;
 };
 
 CountingAllocator& counting()
 {
     static auto* allocator = new CountingAllocator();
     return *allocator;
+}
+
+void CountingAllocator::release(void* data)
+{
+    CountingAllocator& self = counting();
+    Held held{};
+    {
+        std::lock_guard<std::mutex> lock(self.m_mutex);
+        auto it = self.m_held.find(data);
+        held = std::move(it->second);
+        self.m_held.erase(it);
+    }
+    self.m_current.fetch_sub(held.bytes);
+    // `held` frees the allocation through the wrapped allocator's own deleter here.
 }
 
 } // namespace

@@ -8,6 +8,8 @@
 
 #include "PrecisionFixtures.h"
 
+#include <c10/core/CPUAllocator.h>
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -143,6 +145,23 @@ private slots:
         const auto out = model->forward(ids).logits;
         QVERIFY(!out.requires_grad());
         QVERIFY(torch::equal(out, expected));
+    }
+
+    // The meter counts tensors and raw allocations (some bfloat16 kernels allocate raw), and forgets
+    // what is freed.
+    void allocationMeterCountsAndForgets()
+    {
+        CpuAllocationMeter meter;
+        const int64_t before = meter.currentBytes();
+        void* raw = c10::GetCPUAllocator()->raw_allocate(4096);
+        QCOMPARE(meter.currentBytes() - before, int64_t(4096));
+        {
+            const auto t = torch::empty({1000}, torch::kFloat32);
+            QCOMPARE(meter.currentBytes() - before, int64_t(4096 + 4000));
+        }
+        c10::GetCPUAllocator()->raw_deallocate(raw);
+        QCOMPARE(meter.currentBytes(), before);
+        QVERIFY(meter.peakBytes() >= before + 8096);
     }
 
     // The point of it: one step's peak tensor memory falls (4 layers, 6 rows of 60 tokens).
