@@ -223,6 +223,7 @@ void visitFields(C& c, V& v)
     v("model", "device", c.device);
     v("model", "dtype", c.dtype);
     v("model", "threads", c.threads);
+    v("model", "quantization", c.quantization);
 
     v("data", "train", c.trainData);
     v("data", "validation", c.validationData);
@@ -459,6 +460,16 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     need(c.dtype == "float32" || c.dtype == "bfloat16",
          "model.dtype must be 'float32' or 'bfloat16', found '" + c.dtype + "'");
     need(!(c.dtype == "bfloat16" && c.device == "cpu"), "model.dtype 'bfloat16' (autocast) needs a CUDA device; use 'float32' on the CPU");
+    need(c.quantization == "none" || c.quantization == "nf4" || c.quantization == "fp4",
+         "model.quantization must be 'none', 'nf4' or 'fp4', found '" + c.quantization + "'");
+    if (c.quantization != "none") {
+        const std::string q = "model.quantization '" + c.quantization + "'";
+        need(c.mode != TrainMode::Full, q + " keeps the base frozen in 4 bits; training.mode 'full' needs model.quantization 'none'");
+        need(a.init != InitMode::Spectral,
+             q + ": adapter.init 'spectral' needs the full-precision base weight; use lora, gaussian or rescaled, or model.quantization 'none'");
+        need(a.allocation != RankAllocation::Sensitivity,
+             q + ": adapter.rank_allocation 'sensitivity' needs gradients of the base weights; use uniform or pattern, or model.quantization 'none'");
+    }
     need(c.threads >= 0, "model.threads must be >= 0 (0 = automatic), found " + std::to_string(c.threads));
     need(c.validationSplit >= 0.0 && c.validationSplit < 1.0,
          "data.validation_split must be in [0, 1), found " + num(c.validationSplit));

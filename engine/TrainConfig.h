@@ -44,6 +44,7 @@ struct TrainConfig {
     std::string device = "cpu";     // "cpu", "cuda", "cuda:1"
     std::string dtype = "float32";  // "float32", or "bfloat16" (autocast, CUDA only)
     int threads = 0;                // 0: chosen from the machine (engine/Runtime)
+    std::string quantization = "none"; // "none", or "nf4"/"fp4": the decoder projections held in 4 bits
 
     // [data]
     std::string trainData;          // JSONL

@@ -13,6 +13,7 @@
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 #include "models/ModuleShapes.h"
+#include "models/quant/BaseQuantizer.h"
 #include "models/data/SampleBuilder.h"
 
 #include <nlohmann/json.hpp>
@@ -196,6 +197,7 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     models::LoadOptions lo;
     lo.device = models::parseDevice(config.device);
     lo.dtype = torch::kFloat32; // master weights in fp32; bf16 comes from autocast on CUDA
+    lo.quantization = models::quant::parseQuantization(config.quantization, "model.quantization");
     auto model = models::loadCausalLM(config.modelPath, lo);
 
     std::unique_ptr<objectives::Objective> objective;
