@@ -11,9 +11,12 @@ namespace rslora::engine {
 AdaptedLinear::AdaptedLinear(std::shared_ptr<models::LinearLayer> base, std::string moduleName)
     : m_base(std::move(base)), m_moduleName(std::move(moduleName))
 {
-    if (!m_base || !m_base->weight.defined() || m_base->weight.dim() != 2)
+    if (!m_base || (m_base->weight.defined() ? m_base->weight.dim() != 2 : m_base->inFeatures() <= 0))
         throw Error(m_moduleName + ": cannot adapt a linear layer without a 2-D weight");
-    weight = register_parameter("weight", m_base->weight, /*requires_grad=*/false);
+    if (m_base->weight.defined())
+        weight = register_parameter("weight", m_base->weight, /*requires_grad=*/false);
+    else // a base that computes from its own form (4-bit codes) stays a child, so it moves with the model
+        register_module("base_layer", m_base);
     if (m_base->bias.defined())
         bias = register_parameter("bias", m_base->bias, /*requires_grad=*/false);
 }
@@ -25,13 +28,13 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
     if (m_rowCount > 0)
         return forwardMixed(x);
     if (m_activeResolved.empty())
-        return torch::linear(x, weight, bias);
+        return baseOutput(x);
     if (!m_rowWeights.empty())
         return forwardPerRow(x);
     // The factors meet x in the compute dtype (the base's): fp32 master factors are cast per
     // forward, and their gradients come back in fp32 (PrecisionPolicy).
     const auto compute = x.scalar_type();
-    if (s_handWritten && compute == weight.scalar_type() && models::PrecisionPolicy::handWrittenTakes(compute)) {
+    if (s_handWritten && weight.defined() && compute == weight.scalar_type() && models::PrecisionPolicy::handWrittenTakes(compute)) {
         const int64_t in = weight.size(1), out = weight.size(0);
         const torch::Tensor x2 = x.reshape({-1, in});
         // On the CPU the node drops the input itself (its mask is regenerated in backward).
@@ -49,12 +52,12 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         return lowRankLinear(x2, weight, bias, terms).view(outShape);
     }
     // The generic path (autocast, mixed dtypes): the same sum through autograd's own nodes.
-    torch::Tensor y = torch::linear(x, weight, bias);
+    torch::Tensor y = baseOutput(x);
     if (!y.is_contiguous())
         y = y.contiguous();
     // Work on 2-D views: the low-rank path accumulates into y through addmm_, so no [N, out]
     // temporary is created per adapter.
-    const int64_t in = weight.size(1), out = weight.size(0);
+    const int64_t in = inFeatures(), out = outFeatures();
     const torch::Tensor x2 = x.reshape({-1, in});
     torch::Tensor y2 = y.view({-1, out});
     for (const auto& [ad, w] : m_activeResolved) {
@@ -72,7 +75,7 @@ torch::Tensor AdaptedLinear::forwardPerRow(const torch::Tensor& x)
 {
     if (x.dim() < 2)
         throw Error(m_moduleName + ": per-row adapter weights need a batched input, found " + std::to_string(x.dim()) + " dimension(s)");
-    torch::Tensor y = torch::linear(x, weight, bias);
+    torch::Tensor y = baseOutput(x);
     // [batch, 1, ..., 1] so that each row's weight broadcasts over its tokens and features.
     std::vector<int64_t> rowShape(size_t(x.dim()), 1);
     rowShape[0] = x.size(0);
@@ -99,7 +102,7 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
     if (rows.empty())
         return;
     torch::NoGradGuard ng;
-    const int64_t B = m_rowCount, in = weight.size(1), out = weight.size(0);
+    const int64_t B = m_rowCount, in = inFeatures(), out = outFeatures();
     // Set position k of every row forms one pass; rows without a k-th adapter here add zero.
     std::vector<std::vector<std::pair<const LoraAdapterImpl*, double>>> present(rows.size());
     size_t passes = 0;
@@ -109,7 +112,7 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
                 present[b].emplace_back(&adapter(name), w);
         passes = std::max(passes, present[b].size());
     }
-    auto opts = weight.options().requires_grad(false);
+    auto opts = m_base->weightOptions().requires_grad(false);
     for (size_t k = 0; k < passes; ++k) {
         int64_t rank = 0;
         for (const auto& p : present)
@@ -152,10 +155,10 @@ torch::Tensor AdaptedLinear::forwardMixed(const torch::Tensor& x)
     if (x.dim() < 2 || x.size(0) != m_rowCount)
         throw Error(m_moduleName + ": the mixed batch was set for " + std::to_string(m_rowCount) + " rows, the input has "
                     + (x.dim() < 2 ? std::string("no batch dimension") : std::to_string(x.size(0)) + " rows"));
-    torch::Tensor y = torch::linear(x, weight, bias);
+    torch::Tensor y = baseOutput(x);
     if (!y.is_contiguous())
         y = y.contiguous();
-    const int64_t in = weight.size(1), out = weight.size(0);
+    const int64_t in = inFeatures(), out = outFeatures();
     const torch::Tensor x3 = x.reshape({m_rowCount, -1, in});
     torch::Tensor y3 = y.view({m_rowCount, -1, out});
     for (const auto& pass : m_rowPasses) {
@@ -171,7 +174,13 @@ LoraAdapterImpl& AdaptedLinear::addAdapter(const std::string& name, const Adapte
         throw Error(m_moduleName + " already has an adapter named '" + name + "'");
     if (spec.init == InitMode::Spectral && spec.parameterization == Parameterization::RandomSubspace)
         throw Error("spectral init and the random_subspace parameterization cannot be combined (" + m_moduleName + ")");
-    LoraAdapter ad(m_moduleName, name, spec, weight);
+    if (!weight.defined() && spec.init == InitMode::Spectral)
+        throw Error(m_moduleName + ": spectral init needs the full-precision base weight, but this base is held in 4 bits"
+                    " (model.quantization); use init lora, gaussian or rescaled, or model.quantization none");
+    // A 4-bit base has no dense weight to hand over; the adapter needs only its shape, dtype and device.
+    LoraAdapter ad(m_moduleName, name, spec,
+                   weight.defined() ? weight
+                                    : torch::zeros({1, 1}, m_base->weightOptions()).expand({outFeatures(), inFeatures()}));
     // A name used before keeps its slot after removeAdapter (a Module cannot unregister): reuse it.
     if (named_children().find("lora_" + name))
         replace_module("lora_" + name, ad);
@@ -257,10 +266,20 @@ void AdaptedLinear::setActiveAdapters(std::vector<ActiveAdapter> active)
     m_rowWeights = perRow ? std::move(rowWeights) : std::vector<torch::Tensor>{};
 }
 
+torch::Tensor AdaptedLinear::baseOutput(const torch::Tensor& x)
+{
+    return weight.defined() ? torch::linear(x, weight, bias) : m_base->forward(x);
+}
+
+torch::Tensor AdaptedLinear::denseBase() const
+{
+    return weight.defined() ? weight.detach().clone() : m_base->denseWeight();
+}
+
 torch::Tensor AdaptedLinear::originalWeight() const
 {
     torch::NoGradGuard ng;
-    torch::Tensor w = weight.detach().clone();
+    torch::Tensor w = denseBase();
     for (const auto& [n, a] : m_adapters)
         if (a->initialA().defined())
             w.add_(a->baseCorrection().to(w.dtype()));
@@ -272,7 +291,7 @@ torch::Tensor AdaptedLinear::mergedWeight() const
     if (!m_rowWeights.empty())
         throw Error(m_moduleName + ": per-row adapter weights cannot be merged into one weight");
     torch::NoGradGuard ng;
-    torch::Tensor w = weight.detach().clone();
+    torch::Tensor w = denseBase();
     for (const auto& [ad, wt] : m_activeResolved)
         w.add_(ad->deltaWeight().to(w.dtype()), wt);
     return w;

@@ -33,12 +33,14 @@ using RowAdapterSet = std::vector<std::pair<std::string, double>>;
 class AdaptedLinear : public models::LinearLayer {
 public:
     // Shares the base's weight and bias tensors (registered under the same names, so the model's
-    // parameter names stay those of Hugging Face) and freezes them.
+    // parameter names stay those of Hugging Face) and freezes them. A base without a dense weight
+    // (4-bit codes) computes its own part through its forward; spectral init is refused there.
     AdaptedLinear(std::shared_ptr<models::LinearLayer> base, std::string moduleName);
 
     torch::Tensor forward(const torch::Tensor& x) override;
-    int64_t inFeatures() const override { return weight.size(1); }
-    int64_t outFeatures() const override { return weight.size(0); }
+    int64_t inFeatures() const override { return m_base->inFeatures(); }
+    int64_t outFeatures() const override { return m_base->outFeatures(); }
+    torch::TensorOptions weightOptions() const override { return m_base->weightOptions(); }
 
     // Adds an adapter and makes it active with weight 1 (alongside the already active ones).
     // Spectral init replaces the base weight by the residual W − s·B₀A₀.
@@ -75,6 +77,11 @@ public:
     static void setHandWrittenBackward(bool on) { s_handWritten = on; }
 
 private:
+    // x Wᵀ + b: through `weight`, or the base's own forward when it has no dense weight.
+    torch::Tensor baseOutput(const torch::Tensor& x);
+    // A dense copy of the (residual) base weight.
+    torch::Tensor denseBase() const;
+
     std::shared_ptr<models::LinearLayer> m_base;
     std::string m_moduleName;
     std::vector<std::pair<std::string, LoraAdapter>> m_adapters;

@@ -438,7 +438,7 @@ std::vector<ModuleDiagnostics> adapterDiagnostics(AdapterSet& set, const std::st
         for (auto& m : set.modules()) {
             if (!m.module->hasAdapter(adapterName))
                 continue;
-            const auto x = torch::randn({int64_t(batchIds.numel()), m.module->inFeatures()}, m.module->weight.options());
+            const auto x = torch::randn({int64_t(batchIds.numel()), m.module->inFeatures()}, m.module->weightOptions());
             m.module->setActiveAdapters({});
             out[k].outputStdBase = m.module->forward(x).std().item<double>();
             m.module->setActiveAdapters({{adapterName, 1.0}});

@@ -224,6 +224,7 @@ void visitFields(C& c, V& v)
     v("model", "dtype", c.dtype);
     v("model", "adapter_dtype", c.adapterDtype);
     v("model", "threads", c.threads);
+    v("model", "quantization", c.quantization);
 
     v("data", "train", c.trainData);
     v("data", "validation", c.validationData);
@@ -467,6 +468,16 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
          "model.adapter_dtype must be 'float32' or the model.dtype ('" + c.dtype + "'), found '" + c.adapterDtype + "'");
     need(!(c.adapterDtype == "float16" && c.dtype == "float16"),
          "model.adapter_dtype 'float16' is not offered: float16 adapters lose AdamW's small updates; use 'float32'");
+    need(c.quantization == "none" || c.quantization == "nf4" || c.quantization == "fp4",
+         "model.quantization must be 'none', 'nf4' or 'fp4', found '" + c.quantization + "'");
+    if (c.quantization != "none") {
+        const std::string q = "model.quantization '" + c.quantization + "'";
+        need(c.mode != TrainMode::Full, q + " keeps the base frozen in 4 bits; training.mode 'full' needs model.quantization 'none'");
+        need(a.init != InitMode::Spectral,
+             q + ": adapter.init 'spectral' needs the full-precision base weight; use lora, gaussian or rescaled, or model.quantization 'none'");
+        need(a.allocation != RankAllocation::Sensitivity,
+             q + ": adapter.rank_allocation 'sensitivity' needs gradients of the base weights; use uniform or pattern, or model.quantization 'none'");
+    }
     need(c.threads >= 0, "model.threads must be >= 0 (0 = automatic), found " + std::to_string(c.threads));
     need(c.validationSplit >= 0.0 && c.validationSplit < 1.0,
          "data.validation_split must be in [0, 1), found " + num(c.validationSplit));

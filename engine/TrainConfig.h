@@ -52,6 +52,7 @@ struct TrainConfig {
     // base's 16-bit dtype itself. Optimizer state is float32 either way.
     std::string adapterDtype = "float32";
     int threads = 0;                // 0: chosen from the machine (engine/Runtime)
+    std::string quantization = "none"; // "none", or "nf4"/"fp4": the decoder projections held in 4 bits
 
     // [data]
     std::string trainData;          // JSONL

@@ -13,6 +13,7 @@
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 #include "models/ModuleShapes.h"
+#include "models/quant/BaseQuantizer.h"
 #include "models/data/SampleBuilder.h"
 
 #include <nlohmann/json.hpp>
@@ -198,6 +199,7 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     // The frozen base in its training dtype (never an fp32 copy beside it); the adapters' master
     // weights are chosen by the trainer's precision policy.
     lo.dtype = models::parseDtype(config.dtype);
+    lo.quantization = models::quant::parseQuantization(config.quantization, "model.quantization");
     auto model = models::loadCausalLM(config.modelPath, lo);
 
     std::unique_ptr<objectives::Objective> objective;

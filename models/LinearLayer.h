@@ -18,6 +18,11 @@ public:
     virtual int64_t inFeatures() const;
     virtual int64_t outFeatures() const;
     bool hasBias() const { return bias.defined(); }
+    // The weight as one dense [out, in] tensor: `weight` itself here; a layer that stores its
+    // weight in another form (4-bit codes) leaves `weight` undefined and returns a new copy.
+    virtual torch::Tensor denseWeight() const { return weight; }
+    // Dtype and device of the weight the layer computes with.
+    virtual torch::TensorOptions weightOptions() const { return weight.options(); }
 
     torch::Tensor weight;
     torch::Tensor bias;

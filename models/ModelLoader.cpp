@@ -7,9 +7,14 @@
 #include "models/LlamaFamilyModel.h"
 #include "models/TensorIO.h"
 #include "models/WeightFiles.h"
+#include "models/quant/BaseQuantizer.h"
+#include "models/quant/BnbCheckpoint.h"
+
+#include <nlohmann/json.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -34,6 +39,18 @@ torch::ScalarType resolveDtype(const LoadOptions& options, torch::ScalarType sto
         want = torch::kFloat32;
     }
     return want;
+}
+
+// The decoder from `source`; with quantization its projections become 4-bit layers on the way.
+// `quantizer` may already hold 4-bit weights read from the checkpoint.
+std::unique_ptr<CausalLM> buildModel(const ModelConfig& config, const TensorSource& source, const LoadOptions& options,
+                                     torch::ScalarType dtype, quant::BaseQuantizer& quantizer) {
+    auto model = std::make_unique<LlamaFamilyModel>(config, options.quantization ? quantizer.wrap(source) : source);
+    if (!options.quantization && quantizer.empty())
+        return model;
+    quantizer.install(*model, dtype, options.device);
+    logInfo("4-bit base: " + quant::summaryText(quant::BaseQuantizer::summarize(*model)));
+    return model;
 }
 
 bool isFloatDtype(Dtype d) { return d == Dtype::F32 || d == Dtype::F16 || d == Dtype::BF16 || d == Dtype::F64; }
@@ -81,18 +98,37 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         throw Error("expected config.json in " + dir.string() + ", found none");
     ModelConfig config = ModelConfig::fromFile(configPath);
     WeightFiles weights(dir);
+    std::optional<quant::BnbQuantization> bnb;
+    {
+        std::ifstream in(configPath);
+        const auto raw = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+        if (raw.is_object())
+            bnb = quant::readBnbQuantization(raw, configPath.string());
+    }
 
     torch::ScalarType stored = torch::kFloat32;
     for (const auto& f : weights.files())
         for (const auto& t : f->tensors())
-            if (isFloatDtype(t.dtype)) {
+            if (isFloatDtype(t.dtype) && !quant::isBnbStateTensor(t.name)) {
                 stored = torchScalarType(t.dtype, f->path().string());
                 break;
             }
     const torch::ScalarType dtype = resolveDtype(options, stored);
 
     std::set<std::string> used;
-    TensorSource source = [&](const std::string& name, const std::vector<int64_t>& shape, TensorRole) {
+    quant::BaseQuantizer quantizer(options.quantization.value_or(quant::QuantOptions{}));
+    int dequantized = 0;
+    TensorSource source = [&](const std::string& name, const std::vector<int64_t>& shape, TensorRole role) {
+        if (bnb && role == TensorRole::Linear && quant::hasBnbWeight(weights, name)) {
+            used.insert(name);
+            auto weight = quant::readBnbWeight(weights, name, shape, used);
+            if (options.dequantize4bit) {
+                ++dequantized;
+                return weight.dequantize(dtype).to(options.device);
+            }
+            quantizer.add(name, weight.to(options.device));
+            return torch::empty(shape, torch::TensorOptions().dtype(dtype).device(torch::kMeta));
+        }
         if (!weights.contains(name))
             throw Error(dir.string() + ": expected tensor '" + name + "' " + shapeText(shape) + " for " +
                         config.architecture + ", not found in the checkpoint" +
@@ -109,7 +145,14 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         used.insert(name);
         return tensorFromFile(file, info).to(options.device, dtype);
     };
-    auto model = std::make_unique<LlamaFamilyModel>(config, source);
+    // Stored 4-bit weights go to the quantizer as they are; only dense projections are quantized.
+    if (bnb && !options.dequantize4bit && options.quantization)
+        logInfo(dir.string() + ": the checkpoint's bitsandbytes " + quant::quantTypeName(bnb->type) +
+                " weights are used as stored");
+    auto model = buildModel(config, source, options, dtype, quantizer);
+    if (dequantized > 0)
+        logInfo(dir.string() + ": " + std::to_string(dequantized) + " bitsandbytes " + quant::quantTypeName(bnb->type) +
+                " projections dequantized to " + dtypeText(dtype));
 
     std::vector<std::string> unused;
     for (const auto& name : weights.names())
@@ -142,7 +185,8 @@ std::unique_ptr<CausalLM> createCausalLM(const ModelConfig& config, uint64_t see
         }
         return t.to(options.device, dtype);
     };
-    return std::make_unique<LlamaFamilyModel>(config, source);
+    quant::BaseQuantizer quantizer(options.quantization.value_or(quant::QuantOptions{}));
+    return buildModel(config, source, options, dtype, quantizer);
 }
 
 } // namespace rslora::models

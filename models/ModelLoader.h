@@ -2,6 +2,7 @@
 #pragma once
 
 #include "models/CausalLM.h"
+#include "models/quant/QuantizedWeight.h"
 
 #include <torch/torch.h>
 
@@ -17,6 +18,13 @@ struct LoadOptions {
     // Unset: float32 on CPU (LibTorch's CPU kernels are fastest and complete there), the
     // checkpoint's dtype on CUDA. Float16 on CPU is upcast to float32 with a warning.
     std::optional<torch::ScalarType> dtype;
+    // Set: the decoder projections are quantized to 4 bits as they load (QuantizedLinear), with
+    // embeddings, norms and lm_head in `dtype`.
+    std::optional<quant::QuantOptions> quantization;
+    // A folder saved with bitsandbytes 4-bit weights loads them as 4-bit layers (kept as stored,
+    // even with `quantization` set); with this set they are dequantized into dense `dtype` weights
+    // instead (merging and exporting need the full-precision base).
+    bool dequantize4bit = false;
 };
 
 // Reads config.json and the safetensors weights (single or sharded). Weights whose dtype and

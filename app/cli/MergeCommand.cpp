@@ -107,6 +107,8 @@ void registerMergeCommand(CLI::App& app) {
             j["shards"] = report.shards;
             j["copied_files"] = report.copiedFiles;
             j["tied_embeddings"] = report.tiedEmbeddings;
+            if (!report.baseQuantization.empty())
+                j["dequantized_4bit_base"] = {{"type", report.baseQuantization}, {"projections", report.dequantized4bit}};
             j["seconds"] = report.seconds;
             j["peak_rss_bytes"] = peak;
             nlohmann::ordered_json adapters = nlohmann::ordered_json::array();
@@ -125,6 +127,10 @@ void registerMergeCommand(CLI::App& app) {
                   << report.tensors << " tensors\n"
                   << "out          " << fs::absolute(report.outDir).string() << "\n"
                   << "dtype        " << report.dtype << (report.tiedEmbeddings ? " (embeddings stay tied)" : "") << "\n"
+                  << (report.baseQuantization.empty()
+                          ? std::string()
+                          : "base         bitsandbytes " + report.baseQuantization + ": " + std::to_string(report.dequantized4bit) +
+                                " projection(s) dequantized to " + report.dtype + " before merging (the output is dense)\n")
                   << "files        " << report.shards.size() << " safetensors file(s), " << report.fileBytes << " bytes";
         if (!report.copiedFiles.empty()) {
             std::cout << "; copied";

@@ -47,7 +47,9 @@ print(f"{'shape':14} {'case':8} {'ours tok/s':>11} {'peft tok/s':>11} {'speed':>
 for s in shapes:
     for c in ["plain", "ckpt", "nf4ckpt"]:
         o, p = load(f"{d}/ours-{s}-{c}.json"), load(f"{d}/peft-{s}-{c}.json")
-        o = o["cases"][0] if o and o.get("cases") else None
+        # --gradient-checkpointing adds the checkpointed case after the plain one.
+        want = "lora" if c == "plain" else "lora + ckpt"
+        o = next((row for row in (o or {}).get("cases", []) if row.get("case") == want), None)
         ot = o["tokens_per_second"] if o else float("nan")
         om = o["cuda_peak_allocated_mb"] if o else float("nan")
         of = o["mfu"] if o else float("nan")

@@ -7,6 +7,7 @@
 #include "engine/PeftAdapterIO.h"
 #include "engine/TrainingRun.h"
 #include "models/ModelLoader.h"
+#include "models/quant/BaseQuantizer.h"
 #include "models/data/SampleBuilder.h"
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,8 @@ AccuracyResult demoExactMatch(const TrainConfig& config, const std::vector<Exact
 {
     models::LoadOptions lo;
     lo.device = models::parseDevice(config.device);
+    // The adapter is measured on the base it was trained over.
+    lo.quantization = models::quant::parseQuantization(config.quantization, "model.quantization");
     auto model = models::loadCausalLM(config.modelPath, lo);
     AdapterSet set(*model);
     if (!adapterDir.empty()) {

@@ -14,6 +14,8 @@
 #include "models/SafeTensorsStreamWriter.h"
 #include "models/TensorIO.h"
 #include "models/WeightFiles.h"
+#include "models/LlamaFamilyModel.h"
+#include "models/quant/BnbCheckpoint.h"
 
 #include <nlohmann/json.hpp>
 
@@ -78,7 +80,17 @@ struct PlannedTensor {
     models::Dtype outDtype = models::Dtype::F32;
     uint64_t outBytes = 0;
     std::vector<Term> terms;
+    // A bitsandbytes 4-bit weight: read with its state tensors from these files and dequantized
+    // to this dense shape before the terms are added.
+    const models::WeightFiles* bnbFiles = nullptr;
+    std::vector<int64_t> denseShape;
 };
+
+std::vector<uint64_t> outShapeOf(const PlannedTensor& t) {
+    if (!t.bnbFiles)
+        return t.info->shape;
+    return std::vector<uint64_t>(t.denseShape.begin(), t.denseShape.end());
+}
 
 uint64_t numelOf(const std::vector<uint64_t>& shape) {
     uint64_t n = 1;
@@ -148,14 +160,18 @@ void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
     const models::TensorInfo& info = *t.info;
     const models::MappedFile& mapping = *t.file->mapping();
     const uint64_t fileOffset = t.file->header().dataStart() + info.begin;
-    if (t.terms.empty() && t.outDtype == info.dtype) {
+    const torch::ScalarType outType = models::torchScalarType(t.outDtype, t.name);
+    torch::Tensor w;
+    if (t.bnbFiles) {
+        std::set<std::string> read;
+        w = models::quant::readBnbWeight(*t.bnbFiles, t.name, t.denseShape, read).dequantize(torch::kFloat32);
+    } else if (t.terms.empty() && t.outDtype == info.dtype) {
         out.append(t.file->data(info), info.byteSize());
         mapping.release(fileOffset, info.byteSize());
         return;
     }
-    const torch::ScalarType outType = models::torchScalarType(t.outDtype, t.name);
-    const torch::Tensor source = models::tensorFromFile(*t.file, info);
-    if (t.terms.empty()) {
+    const torch::Tensor source = t.bnbFiles ? torch::Tensor() : models::tensorFromFile(*t.file, info);
+    if (!t.bnbFiles && t.terms.empty()) {
         // Only the dtype changes: convert in blocks of about 4M elements so memory stays small.
         const torch::Tensor flat = source.reshape({-1});
         const int64_t n = flat.numel();
@@ -170,7 +186,8 @@ void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
         mapping.release(fileOffset, info.byteSize());
         return;
     }
-    torch::Tensor w = source.to(torch::kFloat32).contiguous();
+    if (!t.bnbFiles)
+        w = source.to(torch::kFloat32).contiguous();
     {
         torch::NoGradGuard noGrad;
         for (const Term& term : t.terms) {
@@ -222,6 +239,14 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
         throw Error(configPath.string() + ": not valid JSON: " + e.what());
     }
     const models::WeightFiles weights(req.modelDir);
+    // A bitsandbytes 4-bit base: its projections are dequantized into the dense output (the
+    // config's shapes say how large), its state tensors and quantization_config are left out.
+    const auto bnb = models::quant::readBnbQuantization(nlohmann::json::parse(configJson.dump()), configPath.string());
+    std::map<std::string, std::vector<int64_t>> bnbShapes;
+    if (bnb)
+        for (const auto& [name, shape] : models::LlamaFamilyModel::expectedTensors(config))
+            if (models::quant::hasBnbWeight(weights, name))
+                bnbShapes[name] = shape;
 
     // Adapters recorded against a base model must name this one.
     std::string fingerprint;
@@ -267,13 +292,15 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
                             req.modelDir.string() + " has no tensor '" + name +
                             "': the adapter belongs to another base model");
             const models::TensorInfo& info = weights.info(name);
-            const std::vector<int64_t> baseShape(info.shape.begin(), info.shape.end());
+            const bool quantized = bnbShapes.count(name) > 0;
+            const std::vector<int64_t> baseShape =
+                quantized ? bnbShapes.at(name) : std::vector<int64_t>(info.shape.begin(), info.shape.end());
             const std::vector<int64_t> deltaShape = {m.outFeatures(), m.inFeatures()};
             if (baseShape != deltaShape)
                 throw Error("adapter '" + label + "' module '" + m.module + "': its update is " + shapeText(deltaShape) +
                             " but the base tensor '" + name + "' is " + shapeText(baseShape) +
                             ": the adapter belongs to another base model");
-            if (!isFloat(info.dtype))
+            if (!quantized && !isFloat(info.dtype))
                 throw Error("base tensor '" + name + "' has dtype " + models::dtypeName(info.dtype) +
                             "; only floating-point weights can be merged");
             terms[name].push_back({&a, &m});
@@ -292,12 +319,19 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
     std::vector<PlannedTensor> plan;
     std::vector<uint64_t> sizes;
     for (const std::string& n : names) {
+        if (bnb && models::quant::isBnbStateTensor(n))
+            continue;
         PlannedTensor t;
         t.name = n;
         t.file = &weights.fileOf(n);
         t.info = &weights.info(n);
         t.outDtype = isFloat(t.info->dtype) ? outDtype : t.info->dtype;
-        t.outBytes = numelOf(t.info->shape) * models::dtypeBits(t.outDtype) / 8;
+        if (auto q = bnbShapes.find(n); q != bnbShapes.end()) {
+            t.bnbFiles = &weights;
+            t.denseShape = q->second;
+            t.outDtype = outDtype;
+        }
+        t.outBytes = numelOf(outShapeOf(t)) * models::dtypeBits(t.outDtype) / 8;
         auto it = terms.find(n);
         if (it != terms.end())
             t.terms = it->second;
@@ -327,7 +361,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
         std::map<std::string, const PlannedTensor*> byName;
         for (size_t k : shards[s]) {
             const PlannedTensor& t = plan[k];
-            tensors.push_back({t.name, t.outDtype, t.info->shape, nullptr, t.outBytes});
+            tensors.push_back({t.name, t.outDtype, outShapeOf(t), nullptr, t.outBytes});
             byName[t.name] = &t;
             weightMap[t.name] = file;
         }
@@ -352,6 +386,11 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
         writeFileAtomic(staging / models::WeightFiles::kIndexFile, index.dump(2) + "\n");
     }
 
+    if (bnb) {
+        report.baseQuantization = models::quant::quantTypeName(bnb->type);
+        report.dequantized4bit = int64_t(bnbShapes.size());
+        configJson.erase("quantization_config");
+    }
     configJson["torch_dtype"] = outDtypeName;
     if (configJson.contains("dtype"))
         configJson["dtype"] = outDtypeName;

@@ -49,6 +49,10 @@ struct MergeReport {
     std::vector<std::string> shards;      // safetensors file names, in order
     std::vector<std::string> copiedFiles; // tokenizer, generation and other files copied from the base
     bool tiedEmbeddings = false;          // lm_head stays tied to the input embeddings (not written)
+    // A base saved with bitsandbytes 4-bit weights: its type ("nf4"/"fp4") and how many projections
+    // were dequantized into the (dense) output; empty / 0 for a float base.
+    std::string baseQuantization;
+    int64_t dequantized4bit = 0;
     double seconds = 0;
 };
 

@@ -10,8 +10,10 @@ void ReferenceModel::keepOriginalWeights()
     m_originals.clear();
     // detach() makes a new tensor over the same memory: spectral init gives the module's weight new
     // memory before it subtracts (AdaptedLinear::addAdapter), so this view keeps the original values.
+    // A 4-bit base has no dense weight, and spectral init (the only change to keep) is refused there.
     for (const auto& slot : m_model.linearSlots())
-        m_originals[slot.name] = slot.get()->weight.detach();
+        if (const auto& w = slot.get()->weight; w.defined())
+            m_originals[slot.name] = w.detach();
 }
 
 void ReferenceModel::attach(const AdapterContext& context, std::vector<ActiveAdapter> reference)

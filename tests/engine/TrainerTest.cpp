@@ -7,6 +7,7 @@
 #include "engine/Trainer.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
+#include "ReverseTask.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -16,6 +17,7 @@
 
 using namespace rslora;
 using namespace rslora::engine;
+using rslora::engine::testing::reverseTask;
 namespace fs = std::filesystem;
 
 namespace {
@@ -37,33 +39,6 @@ models::ModelConfig tinyConfig()
 }
 
 std::unique_ptr<models::CausalLM> tinyModel() { return models::createCausalLM(tinyConfig(), 1234); }
-
-// Prompt "1 a b c d 2" then the response "d c b a 3": learnable, with masked prompt labels.
-std::vector<TrainExample> reverseTask(int count, uint64_t seed)
-{
-    std::mt19937_64 rng(seed);
-    std::vector<TrainExample> out;
-    for (int i = 0; i < count; ++i) {
-        TrainExample e;
-        std::vector<int64_t> body;
-        const int n = 3 + int(rng() % 3);
-        for (int k = 0; k < n; ++k)
-            body.push_back(4 + int64_t(rng() % 40));
-        e.ids.push_back(1);
-        for (auto t : body)
-            e.ids.push_back(t);
-        e.ids.push_back(2);
-        e.labels.assign(e.ids.size(), -100);
-        for (auto it = body.rbegin(); it != body.rend(); ++it) {
-            e.ids.push_back(*it);
-            e.labels.push_back(*it);
-        }
-        e.ids.push_back(3);
-        e.labels.push_back(3);
-        out.push_back(std::move(e));
-    }
-    return out;
-}
 
 TrainConfig baseConfig(const QString& outDir)
 {
