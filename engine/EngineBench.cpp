@@ -8,6 +8,7 @@
 #include "engine/objectives/DpoObjective.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
+#include "models/quant/BaseQuantizer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,7 @@ struct CaseResult {
     std::string name;
     double stepSeconds = 0, tokensPerSecond = 0, flopsPerToken = 0, achievedGflops = 0;
     int64_t frozen = 0, adapter = 0, peakRss = 0;
+    std::string quantization; // what 4-bit storage did to the base, when asked for
 };
 
 class Timer : public TrainObserver {
@@ -89,7 +91,11 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
                    std::string* profile = nullptr)
 {
     const auto cfg = benchShape(shape);
-    auto model = models::createCausalLM(cfg, 1);
+    models::LoadOptions lo;
+    lo.quantization = models::quant::parseQuantization(o.quantization, "bench --quantization");
+    auto model = models::createCausalLM(cfg, 1, lo);
+    // Counted before the trainer wraps the projections with adapters.
+    const auto quantized = models::quant::BaseQuantizer::summarize(*model);
     std::mt19937_64 rng(5);
     auto tokens = [&](int n) {
         std::vector<int64_t> ids;
@@ -150,6 +156,11 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     const auto counts = trainer.adapters().parameterCounts();
     r.adapter = counts.trainable;
     r.frozen = counts.total - counts.trainable;
+    if (lo.quantization) {
+        // 4-bit weights are buffers, not parameters: count them as the frozen weights they are.
+        r.frozen += quantized.parameters;
+        r.quantization = models::quant::summaryText(quantized);
+    }
     r.flopsPerToken = 4.0 * double(r.frozen) + 6.0 * double(r.adapter)
         + 12.0 * double(cfg.numLayers) * double(cfg.numHeads) * double(cfg.headDim) * double(o.seq);
     r.achievedGflops = r.flopsPerToken * r.tokensPerSecond / 1e9;
@@ -215,7 +226,8 @@ std::string runBenchmarks(const BenchOptions& o)
         std::vector<std::pair<std::string, std::function<void(TrainConfig&)>>> cases{{"lora", [](TrainConfig&) {}}};
         if (o.options) {
             cases.push_back({"rslora scaling", [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverSqrtR; }});
-            cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
+            if (o.quantization == "none") // a 4-bit base has no dense weight to decompose
+                cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
             cases.push_back({"balancing", [](TrainConfig& c) { c.adapter.balancing.enabled = true; }});
             cases.push_back({"lora+ 16", [](TrainConfig& c) { c.adapter.loraPlusRatio = 16; }});
             cases.push_back({"random subspace", [](TrainConfig& c) { c.adapter.parameterization = Parameterization::RandomSubspace; }});
@@ -244,6 +256,8 @@ std::string runBenchmarks(const BenchOptions& o)
                 row["speedup_vs_python"] = pyTok > 0 ? r.tokensPerSecond / pyTok : 0.0;
                 row["python_peak_rss_mb"] = pyRss;
             }
+            if (!r.quantization.empty())
+                row["quantization"] = r.quantization;
             report["cases"].push_back(row);
             std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f", shape.c_str(), label.c_str(), r.stepSeconds,
                           r.tokensPerSecond, r.achievedGflops, 100.0 * r.achievedGflops / sgemm, double(r.peakRss) / 1048576.0);
@@ -257,6 +271,8 @@ std::string runBenchmarks(const BenchOptions& o)
                 text << line;
             }
             text << "\n";
+            if (label == "lora" && !r.quantization.empty())
+                text << "       " << o.quantization << " base: " << r.quantization << "\n";
         }
         if (o.profile) {
             std::string table;

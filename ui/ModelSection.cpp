@@ -61,6 +61,15 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
         m_device->addItem(QString::fromStdString(d));
     errors->addRow(form, tr("Device"), m_device, "model.device", tr("Where the engine trains; CUDA devices appear when the LibTorch build has CUDA"));
 
+    m_quantization = new QComboBox(this);
+    m_quantization->addItems({"none", "nf4", "fp4"});
+    errors->addRow(form, tr("Quantization"), m_quantization, "model.quantization",
+                   tr("QLoRA: hold the frozen q/k/v/o and gate/up/down weights in 4 bits (blocks of 64, double-quantized "
+                      "scales, about 4.13 bits per weight) and train the adapters over them. nf4 fits normally distributed "
+                      "weights best; none keeps the base in full precision. Embeddings, norms and lm_head stay full precision; "
+                      "spectral init and sensitivity rank allocation need none"));
+    connect(m_quantization, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { Q_EMIT modelChanged(); });
+
     m_threads = new QSpinBox(this);
     m_threads->setRange(0, 256);
     m_threads->setSpecialValueText(tr("automatic"));
@@ -196,7 +205,12 @@ qint64 ModelSection::estimateTrainingBytes(qint64 trainableParams, int batch, in
     // Frozen weights held in fp32 on the CPU; trainable parameters carry a gradient and two AdamW
     // moments; activations kept for backward are dominated by the MLP and attention inputs per
     // layer, plus one chunk of vocabulary logits.
-    const qint64 weights = c.parameterCount() * 4;
+    // A 4-bit base holds the projections in about 4.13 bits per weight (QLoRA's double quantization).
+    qint64 projections = 0;
+    for (const auto& m : m_modules)
+        projections += m.inFeatures * m.outFeatures;
+    const bool quantized = m_quantization->currentText() != "none";
+    const qint64 weights = quantized ? (c.parameterCount() - projections) * 4 + projections * 4127 / 8000 : c.parameterCount() * 4;
     const qint64 trainable = trainableParams * 4 * 4;
     const qint64 tokens = qint64(batch) * seqLen;
     const qint64 perLayer = tokens * (8 * c.hiddenSize + 4 * c.intermediateSize) * 4
@@ -214,12 +228,15 @@ void ModelSection::load(const engine::TrainConfig& config) {
     }
     m_device->setCurrentIndex(i);
     m_threads->setValue(config.threads);
+    const int q = m_quantization->findText(QString::fromStdString(config.quantization));
+    m_quantization->setCurrentIndex(q < 0 ? 0 : q);
 }
 
 void ModelSection::store(engine::TrainConfig& config) const {
     config.modelPath = modelPath().toStdString();
     config.device = m_device->currentText().toStdString();
     config.threads = m_threads->value();
+    config.quantization = m_quantization->currentText().toStdString();
 }
 
 } // namespace rslora::ui
