@@ -14,6 +14,7 @@
 #include "engine/objectives/DpoObjective.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
+#include "models/quant/BaseQuantizer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,7 @@ struct CaseResult {
     int64_t estimatedPeak = 0; // the form's memory model for the same case
     double reduceSeconds = 0;  // data-parallel: the gradient all-reduce per step
     int64_t peakTensorBytes = 0; // CPU tensors alive at once, base weights included (CpuAllocationMeter)
+    std::string quantization; // what 4-bit storage did to the base, when asked for
 };
 
 class Timer : public TrainObserver {
@@ -114,8 +116,11 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     models::LoadOptions lo;
     lo.device = device;
     lo.dtype = models::parseDtype(o.dtype);
+    lo.quantization = models::quant::parseQuantization(o.quantization, "bench --quantization");
     resetCudaMemoryPeak(device);
     auto model = models::createCausalLM(cfg, 1, lo);
+    // Counted before the trainer wraps the projections with adapters.
+    const auto quantized = models::quant::BaseQuantizer::summarize(*model);
     std::mt19937_64 rng(5);
     auto tokens = [&](int n) {
         std::vector<int64_t> ids;
@@ -181,6 +186,11 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     const auto counts = trainer.adapters().parameterCounts();
     r.adapter = counts.trainable;
     r.frozen = counts.total - counts.trainable;
+    if (lo.quantization) {
+        // 4-bit weights are buffers, not parameters: count them as the frozen weights they are.
+        r.frozen += quantized.parameters;
+        r.quantization = models::quant::summaryText(quantized);
+    }
     r.flopsPerToken = 4.0 * double(r.frozen) + 6.0 * double(r.adapter)
         + 12.0 * double(cfg.numLayers) * double(cfg.numHeads) * double(cfg.headDim) * double(o.seq);
     r.achievedGflops = r.flopsPerToken * r.tokensPerSecond / 1e9;
@@ -192,6 +202,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     est.seqLen = tc.maxSeqLen;
     est.dtype = tc.dtype;
     est.gradientCheckpointing = tc.gradientCheckpointing;
+    est.quantization = o.quantization;
     est.lossChunkTokens = tc.lossChunkTokens;
     est.fusedAttention = device.is_cuda() && TORCH_VERSION_MAJOR >= 2;
     r.estimatedPeak = estimateTrainingMemory(cfg, est).total();
@@ -321,7 +332,8 @@ std::string runBenchmarks(const BenchOptions& o)
             cases.push_back({kCheckpointCase, [](TrainConfig& c) { c.gradientCheckpointing = true; }});
         if (o.options) {
             cases.push_back({"rslora scaling", [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverSqrtR; }});
-            cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
+            if (o.quantization == "none") // a 4-bit base has no dense weight to decompose
+                cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
             cases.push_back({"balancing", [](TrainConfig& c) { c.adapter.balancing.enabled = true; }});
             cases.push_back({"lora+ 16", [](TrainConfig& c) { c.adapter.loraPlusRatio = 16; }});
             cases.push_back({"random subspace", [](TrainConfig& c) { c.adapter.parameterization = Parameterization::RandomSubspace; }});
@@ -359,6 +371,8 @@ std::string runBenchmarks(const BenchOptions& o)
                 row["speedup_vs_python"] = pyTok > 0 ? r.tokensPerSecond / pyTok : 0.0;
                 row["python_peak_rss_mb"] = pyRss;
             }
+            if (!r.quantization.empty())
+                row["quantization"] = r.quantization;
             report["cases"].push_back(row);
             if (device.is_cuda())
                 std::snprintf(line, sizeof line, "%-6s %-16s %7.3f %8.0f %9.1f %6.0f%% %11.0f", shape.c_str(), label.c_str(), r.stepSeconds,
@@ -388,6 +402,8 @@ std::string runBenchmarks(const BenchOptions& o)
                 }
             }
             text << "\n";
+            if (label == "lora" && !r.quantization.empty())
+                text << "       " << o.quantization << " base: " << r.quantization << "\n";
         }
         if (o.profile) {
             std::string table;

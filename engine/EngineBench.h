@@ -27,6 +27,7 @@ struct BenchOptions {
     int threads = 0;
     std::string pythonResults; // JSON from bench/python_lora_step.py
     bool json = false;
+    std::string quantization = "none"; // "nf4"/"fp4": the projections' base weights in 4 bits
 };
 
 // Runs the benchmarks and returns the report (text or JSON).

@@ -201,6 +201,8 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     lo.dtype = models::parseDtype(config.dtype);
     lo.quantization = models::quant::parseQuantization(config.quantization, "model.quantization");
     auto model = models::loadCausalLM(config.modelPath, lo);
+    if (const auto q = models::quant::BaseQuantizer::summarize(*model); observer && q.layers > 0)
+        observer->onStatus(config.quantization + " base: " + models::quant::summaryText(q));
 
     std::unique_ptr<objectives::Objective> objective;
     if (dpo)

@@ -61,6 +61,15 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
         m_device->addItem(QString::fromStdString(d));
     errors->addRow(form, tr("Device"), m_device, "model.device", tr("Where the engine trains; CUDA devices appear when the LibTorch build has CUDA"));
 
+    m_quantization = new QComboBox(this);
+    m_quantization->addItems({"none", "nf4", "fp4"});
+    errors->addRow(form, tr("Quantization"), m_quantization, "model.quantization",
+                   tr("QLoRA: hold the frozen q/k/v/o and gate/up/down weights in 4 bits (blocks of 64, double-quantized "
+                      "scales, about 4.13 bits per weight) and train the adapters over them. nf4 fits normally distributed "
+                      "weights best; none keeps the base in full precision. Embeddings, norms and lm_head stay full precision; "
+                      "spectral init and sensitivity rank allocation need none"));
+    connect(m_quantization, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { Q_EMIT modelChanged(); });
+
     m_threads = new QSpinBox(this);
     m_threads->setRange(0, 256);
     m_threads->setSpecialValueText(tr("automatic"));
@@ -198,12 +207,15 @@ void ModelSection::load(const engine::TrainConfig& config) {
     }
     m_device->setCurrentIndex(i);
     m_threads->setValue(config.threads);
+    const int q = m_quantization->findText(QString::fromStdString(config.quantization));
+    m_quantization->setCurrentIndex(q < 0 ? 0 : q);
 }
 
 void ModelSection::store(engine::TrainConfig& config) const {
     config.modelPath = modelPath().toStdString();
     config.device = m_device->currentText().toStdString();
     config.threads = m_threads->value();
+    config.quantization = m_quantization->currentText().toStdString();
 }
 
 } // namespace rslora::ui

@@ -57,6 +57,7 @@ private:
     QComboBox* m_source = nullptr;
     QLineEdit* m_path = nullptr;
     QComboBox* m_device = nullptr;
+    QComboBox* m_quantization = nullptr;
     QSpinBox* m_threads = nullptr;
     QLabel* m_info = nullptr;
     std::optional<models::ModelConfig> m_config;

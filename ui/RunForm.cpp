@@ -424,6 +424,7 @@ void RunForm::updateMemoryEstimate() {
     in.seqLen = c.maxSeqLen;
     in.dtype = c.dtype;
     in.gradientCheckpointing = c.gradientCheckpointing;
+    in.quantization = c.quantization;
     in.lossChunkTokens = c.lossChunkTokens;
     const bool cuda = QString::fromStdString(c.device).startsWith("cuda");
     // Fused attention (no per-head probabilities kept) is what a LibTorch 2 build runs on a GPU.

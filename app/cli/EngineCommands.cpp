@@ -413,6 +413,7 @@ void registerEngineCommands(CLI::App& app)
     bench->add_flag("--profile", bo.profile, "Also print the operators taking the most time in a step");
     bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
     bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");
+    bench->add_option("--quantization", bo.quantization, "Base projections in 4 bits: none, nf4 or fp4 (reports the bytes saved)");
     bench->add_flag("--json", bo.json, "Machine-readable output");
     bench->callback([] {
         // Under `rslora launch` only rank 0 reports.

@@ -149,6 +149,42 @@ private Q_SLOTS:
         QVERIFY2(!info.contains("&lt;") && !form.fieldErrors()->errorFor("model.path").contains("<"), qPrintable(info));
     }
 
+    void quantizationRoundTripsAndLowersTheEstimate() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTinyModel(dir));
+        auto* quant = form.findChild<QComboBox*>("model.quantization");
+        QVERIFY(quant);
+        QVERIFY(!quant->toolTip().isEmpty());
+        QCOMPARE(quant->currentText(), QString("none"));
+        QCOMPARE(form.config().quantization, std::string("none"));
+        // The memory line's weights follow the engine's model of a 4-bit base.
+        auto weights = [&](const std::string& quantization) {
+            engine::MemoryEstimateInput in;
+            in.quantization = quantization;
+            return engine::estimateTrainingMemory(*form.modelSection()->modelConfig(), in).weights;
+        };
+        auto* memory = form.findChild<QLabel*>("memoryEstimate");
+        form.validateNow();
+        QVERIFY2(memory->text().contains("weights " + QLocale().formattedDataSize(weights("none"))), qPrintable(memory->text()));
+        quant->setCurrentIndex(quant->findText("nf4"));
+        QCOMPARE(form.config().quantization, std::string("nf4"));
+        form.validateNow();
+        QVERIFY(weights("nf4") < weights("none"));
+        QVERIFY2(memory->text().contains("weights " + QLocale().formattedDataSize(weights("nf4"))), qPrintable(memory->text()));
+        engine::TrainConfig c = form.config();
+        c.quantization = "fp4";
+        form.setConfig(c);
+        QCOMPARE(quant->currentText(), QString("fp4"));
+        QCOMPARE(form.config().quantization, std::string("fp4"));
+        // Spectral init over a 4-bit base is named at the field before any run starts.
+        form.findChild<QComboBox*>("adapter.init")->setCurrentText("spectral");
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("model.quantization").contains("spectral") ||
+                     form.fieldErrors()->errorFor("adapter.init").contains("spectral"),
+                 qPrintable(form.fieldErrors()->errorFor("model.quantization")));
+    }
+
     void typedValuesAreNamedAsTyped() {
         QTemporaryDir dir;
         ui::RunForm form;
