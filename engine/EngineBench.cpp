@@ -19,7 +19,6 @@
 #include <nlohmann/json.hpp>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -204,7 +203,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     est.gradientCheckpointing = tc.gradientCheckpointing;
     est.quantization = o.quantization;
     est.lossChunkTokens = tc.lossChunkTokens;
-    est.fusedAttention = device.is_cuda() && TORCH_VERSION_MAJOR >= 2;
+    est.fusedAttention = fusedAttentionOn(o.device);
     r.estimatedPeak = estimateTrainingMemory(cfg, est).total();
     if (const auto cuda = cudaMemoryPeak(device)) {
         r.cudaPeakAllocated = cuda->allocatedBytes;

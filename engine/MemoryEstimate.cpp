@@ -8,6 +8,8 @@
 
 #include "models/ModuleShapes.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 
 namespace rslora::engine {
@@ -15,6 +17,11 @@ namespace rslora::engine {
 int64_t dtypeBytes(const std::string& dtype)
 {
     return dtype == "bfloat16" || dtype == "float16" || dtype == "bf16" || dtype == "fp16" ? 2 : 4;
+}
+
+bool fusedAttentionOn(const std::string& device)
+{
+    return device.rfind("cuda", 0) == 0 && TORCH_VERSION_MAJOR >= 2;
 }
 
 MemoryEstimate estimateTrainingMemory(const models::ModelConfig& c, const MemoryEstimateInput& in)

@@ -36,6 +36,10 @@ struct MemoryEstimate {
 
 MemoryEstimate estimateTrainingMemory(const models::ModelConfig& model, const MemoryEstimateInput& input);
 
+// Whether training on `device` ("cpu", "cuda", "cuda:1") runs fused attention in this build (CUDA
+// with LibTorch ≥ 2, as the model's attention chooses): the value of MemoryEstimateInput::fusedAttention.
+bool fusedAttentionOn(const std::string& device);
+
 // Bytes per element of a dtype name (float32 4, bfloat16/float16 2); unknown names count as float32.
 int64_t dtypeBytes(const std::string& dtype);
 

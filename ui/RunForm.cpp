@@ -31,8 +31,6 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
-#include <torch/version.h>
-
 #include <nlohmann/json.hpp>
 
 namespace rslora::ui {
@@ -427,8 +425,7 @@ void RunForm::updateMemoryEstimate() {
     in.quantization = c.quantization;
     in.lossChunkTokens = c.lossChunkTokens;
     const bool cuda = QString::fromStdString(c.device).startsWith("cuda");
-    // Fused attention (no per-head probabilities kept) is what a LibTorch 2 build runs on a GPU.
-    in.fusedAttention = cuda && TORCH_VERSION_MAJOR >= 2;
+    in.fusedAttention = engine::fusedAttentionOn(c.device);
     const engine::MemoryEstimate e = engine::estimateTrainingMemory(*model, in);
     auto size = [](int64_t bytes) { return QLocale().formattedDataSize(bytes); };
     m_memory->setText(tr("Estimated peak %1 memory ≈ %2 (weights %3, adapters and optimizer %4, activations %5, logits %6) · %7 trainable parameters")

@@ -27,7 +27,8 @@ public:
     // True for the weights this quantizes: linear weights inside the decoder layers.
     static bool quantizes(const std::string& name, TensorRole role);
     // A source that quantizes what `quantizes` names (the dense tensor from `inner` is dropped at
-    // once) and hands the model constructor a meta-device placeholder of the right shape.
+    // once) and hands the model constructor a meta-device tensor of the right shape (no storage), which
+    // install() then replaces by the QuantizedLinear.
     TensorSource wrap(TensorSource inner);
     // An already quantized weight under its checkpoint name ("...q_proj.weight").
     void add(const std::string& weightName, QuantizedWeight weight);
