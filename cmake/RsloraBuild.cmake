@@ -7,6 +7,14 @@ if(RSLORA_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
       CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${RSLORA_CCACHE})
 endif()
 
+# Sanitizers for every target of the build folder (the asan preset: address,undefined). LibTorch, Qt
+# and OpenBLAS stay uninstrumented; tests/sanitizers/ holds the run-time options and suppressions.
+set(RSLORA_SANITIZE "" CACHE STRING "Sanitizers for every target, e.g. address,undefined (empty: none)")
+if(RSLORA_SANITIZE)
+  add_compile_options(-fsanitize=${RSLORA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${RSLORA_SANITIZE})
+endif()
+
 # Warnings for our own code only.
 function(rslora_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)

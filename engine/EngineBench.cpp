@@ -44,7 +44,9 @@ struct CaseResult {
     int64_t frozen = 0, adapter = 0, peakRss = 0;
     int64_t cudaPeakAllocated = 0, cudaPeakReserved = 0; // this case's peaks on a CUDA device
     int64_t estimatedPeak = 0; // the form's memory model for the same case
-    double reduceSeconds = 0;  // data-parallel: the gradient all-reduce per step
+    double reduceSeconds = 0;  // data-parallel: the all-reduce time per step backward did not hide
+    int overlappedBuckets = 0; // data-parallel: buckets of the last step started during backward
+    int64_t buckets = 0;
     int64_t peakTensorBytes = 0; // CPU tensors alive at once, base weights included (CpuAllocationMeter)
     std::string quantization; // what 4-bit storage did to the base, when asked for
 };
@@ -181,6 +183,10 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     r.stepSeconds = (timer.stamps.back() - start) / double(o.steps);
     const double reduceStart = o.warmup > 0 ? timer.reduceStamps[size_t(o.warmup - 1)] : 0.0;
     r.reduceSeconds = (timer.reduceStamps.back() - reduceStart) / double(o.steps);
+    if (reducer) {
+        r.overlappedBuckets = reducer->overlappedBuckets();
+        r.buckets = reducer->bucketCount();
+    }
     r.tokensPerSecond = double(o.batch) * o.seq / r.stepSeconds;
     const auto counts = trainer.adapters().parameterCounts();
     r.adapter = counts.trainable;
@@ -360,6 +366,7 @@ std::string runBenchmarks(const BenchOptions& o)
                         {"cuda_peak_reserved_mb", double(r.cudaPeakReserved) / 1048576.0},
                         {"estimated_peak_mb", double(r.estimatedPeak) / 1048576.0},
                         {"allreduce_seconds", r.reduceSeconds}, {"allreduce_share", r.stepSeconds > 0 ? r.reduceSeconds / r.stepSeconds : 0.0},
+                        {"allreduce_buckets", r.buckets}, {"buckets_started_in_backward", r.overlappedBuckets},
                         {"peak_tensor_mb", double(r.peakTensorBytes) / 1048576.0},
                         {"frozen_params", r.frozen}, {"adapter_params", r.adapter}, {"overhead", base > 0 ? r.stepSeconds / base - 1.0 : 0.0}};
             double pyTok = 0, pyRss = 0;
@@ -385,8 +392,9 @@ std::string runBenchmarks(const BenchOptions& o)
                 std::snprintf(line, sizeof line, "   %12.0f  %7.2fx  %9.0f", pyTok, r.tokensPerSecond / pyTok, pyRss);
                 text << line;
             } else if (reducer) {
-                std::snprintf(line, sizeof line, "   all-reduce %.1f ms/step (%.1f%% of the step)", r.reduceSeconds * 1000.0,
-                              r.stepSeconds > 0 ? 100.0 * r.reduceSeconds / r.stepSeconds : 0.0);
+                std::snprintf(line, sizeof line, "   all-reduce wait %.1f ms/step (%.1f%% of the step), %d of %lld buckets started in backward",
+                              r.reduceSeconds * 1000.0, r.stepSeconds > 0 ? 100.0 * r.reduceSeconds / r.stepSeconds : 0.0,
+                              r.overlappedBuckets, (long long)r.buckets);
                 text << line;
             } else if (label != "lora") {
                 std::snprintf(line, sizeof line, "   overhead %+.1f%% (%.2fx the lora step)", 100.0 * (r.stepSeconds / base - 1.0),

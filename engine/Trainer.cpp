@@ -352,6 +352,8 @@ TrainResult Trainer::run()
                 micro.push_back(std::move(rows));
         }
         m_objective->setLossScale(m_scaler.scale());
+        if (m_reducer) // one backward pass per non-empty micro-batch: buckets start during a lone one
+            m_reducer->beginStep(m_params, m_objective->stepNormaliser(micro), micro.size() <= 1);
         objectives::StepOutcome outcome = m_objective->step(micro);
         if (m_reducer)
             m_reducer->reduce(m_params, outcome);

@@ -249,7 +249,7 @@ void SweepDialog::refresh() {
         s = spec();
         if (s.axes.empty() && s.combinations.empty() && s.seedCount() < 2)
             throw Error("nothing to sweep: add a key with values, or more than one seed");
-        runs = m_validator ? m_validator(s) : s.combinationCount() * s.seedCount();
+        runs = m_validator ? m_validator(s) : int(s.expand(nlohmann::json::object()).size()); // refuses over kMaxRuns
     } catch (const std::exception& e) {
         problem = QString::fromStdString(e.what());
     }

@@ -5,6 +5,7 @@
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/FusionRecorder.h"
+#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/fusion/FusedAdapterFolder.h"
 #include "engine/fusion/Fusion.h"
@@ -85,21 +86,25 @@ void fuseOnce(const FuseOptions& o)
     plan.baseFingerprints = app::baseFingerprints(sources);
     const std::vector<fusion::AdapterFactors> adapters = app::readFusionSources(sources);
     const fusion::FusionResult result = fusion::fuse(plan, adapters);
-    fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), out);
 
+    // With a store, the folder is written under a hidden name, the version recorded from it, and only
+    // then renamed to --out: a process killed before the version is committed leaves no visible
+    // folder (the same command can be run again), and a visible --out always has its version.
     std::optional<storage::AdapterRecord> version;
-    if (store) {
-        try {
-            app::FusionRegistration reg;
-            reg.task = o.task;
-            reg.name = o.name;
-            reg.notes = o.notes;
-            version = app::registerFusedAdapter(*store, out, plan, result, sources, reg);
-        } catch (...) {
-            std::error_code ec;
-            fs::remove_all(out, ec); // all or nothing: no folder without its version
-            throw;
-        }
+    if (!store) {
+        fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), out);
+    } else {
+        AtomicDirectory folder(out);
+        fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), folder.stagingPath());
+        app::FusionRegistration reg;
+        reg.task = o.task;
+        reg.name = o.name;
+        reg.notes = o.notes;
+        version = app::registerFusedAdapter(*store, folder.stagingPath(), plan, result, sources, reg);
+        if (fs::exists(out))
+            throw Error("--out " + o.out + " appeared while fusing; the fused adapter is stored as " + version->name
+                        + " (v" + std::to_string(version->version) + ")");
+        folder.commit();
     }
 
     if (o.c.json) {

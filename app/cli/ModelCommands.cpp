@@ -2,6 +2,7 @@
 // folder, run it on a prompt or on token ids, dump logits for parity checks, measure decoding speed.
 #include "app/cli/Commands.h"
 
+#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
 #include "engine/PeftAdapterIO.h"
@@ -15,6 +16,8 @@
 #include "models/TensorIO.h"
 #include "models/WeightFiles.h"
 #include "models/chat/ChatTemplate.h"
+#include "models/quant/BnbCheckpoint.h"
+#include "models/quant/QuantType.h"
 #include "models/tokenizer/Tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -124,11 +127,25 @@ void runInspect(const fs::path& dir, bool asJson) {
             dtypeCounts[dtypeName(t.dtype)] += t.numel();
             storedParams += t.numel();
         }
+    // A folder saved with bitsandbytes 4-bit weights: its projections are packed codes, checked by
+    // their presence here (their quant state is checked when the model loads).
+    std::optional<quant::BnbQuantization> bnb;
+    std::string quantProblem;
+    try {
+        bnb = quant::readBnbQuantization(json::parse(readFile(dir / "config.json")), (dir / "config.json").string());
+    } catch (const std::exception& e) {
+        quantProblem = e.what();
+    }
+    int64_t quantizedWeights = 0;
     // Check every tensor the architecture needs, by name and shape, without loading.
     std::vector<std::string> problems;
     for (const auto& [name, shape] : LlamaFamilyModel::expectedTensors(c)) {
         if (!weights.contains(name)) {
             problems.push_back("missing " + name);
+            continue;
+        }
+        if (bnb && quant::hasBnbWeight(weights, name)) {
+            ++quantizedWeights;
             continue;
         }
         const auto& info = weights.info(name);
@@ -171,6 +188,12 @@ void runInspect(const fs::path& dir, bool asJson) {
                   {"sharded", weights.sharded()},
                   {"weight_bytes", weights.totalBytes()},
                   {"weights_complete", problems.empty()},
+                  {"quantization", bnb ? json{{"method", "bitsandbytes"},
+                                              {"type", quant::quantTypeName(bnb->type)},
+                                              {"double_quant", bnb->doubleQuant},
+                                              {"compute_dtype", bnb->computeDtype},
+                                              {"quantized_weights", quantizedWeights}}
+                                       : quantProblem.empty() ? json(nullptr) : json{{"unsupported", quantProblem}}},
                   {"weight_problems", problems},
                   {"tokenizer", tok ? json(tok->kindName()) : json(nullptr)},
                   {"chat_template", tmplKind}};
@@ -206,6 +229,12 @@ void runInspect(const fs::path& dir, bool asJson) {
     for (const auto& [d, n] : dtypeCounts)
         dts += (dts.empty() ? "" : ", ") + d + " " + std::to_string(n);
     line("dtypes", dts + " (config: " + c.torchDtype + ")");
+    if (bnb)
+        line("quantization", quant::quantTypeName(bnb->type) + " (bitsandbytes)" + (bnb->doubleQuant ? ", double quant" : "")
+                                 + (bnb->computeDtype.empty() ? "" : ", compute " + bnb->computeDtype) + "; "
+                                 + std::to_string(quantizedWeights) + " projection weights in 4 bits");
+    else if (!quantProblem.empty())
+        line("quantization", "cannot load: " + quantProblem);
     line("weights", std::to_string(weights.files().size()) + " file(s)" + (weights.sharded() ? " (sharded)" : "") + ", " +
                         std::to_string(weights.totalBytes()) + " bytes, " +
                         (problems.empty() ? "complete" : std::to_string(problems.size()) + " problem(s): " + problems[0]));

@@ -1,5 +1,6 @@
 // rslora: entry point of the command-line tool; argument parsing only, the work is in the libraries.
 #include "app/cli/Commands.h"
+#include "app/cli/UnknownArguments.h"
 
 #include "common/Error.h"
 #include "common/ProcessEnvironment.h"
@@ -29,7 +30,14 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // Words CLI11 could not place (a misspelt option, or a misspelt command, which it reports as a
+        // missing one): the command they were given to and the closest known name.
+        const bool stray = dynamic_cast<const CLI::ExtrasError*>(&e) || dynamic_cast<const CLI::RequiredError*>(&e);
+        const std::string message = stray ? rslora::cli::unknownArgumentsMessage(app) : std::string();
+        if (message.empty())
+            return app.exit(e);
+        std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", message.c_str());
+        return e.get_exit_code();
     } catch (const rslora::Error& e) {
         std::fprintf(stderr, "error: %s\n", e.fullMessage().c_str());
         return 1;

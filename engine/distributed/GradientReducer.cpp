@@ -9,8 +9,7 @@
 
 namespace rslora::engine::distributed {
 
-GradientReducer::GradientReducer(ProcessGroup& group, int64_t bucketElements)
-    : m_group(group), m_bucketElements(std::max<int64_t>(1, bucketElements))
+GradientReducer::GradientReducer(ProcessGroup& group, int64_t bucketElements) : m_group(group), m_buckets(group, bucketElements)
 {
 }
 
@@ -29,12 +28,34 @@ std::vector<size_t> GradientReducer::shard(const std::vector<size_t>& globalMicr
     return shardRows(globalMicroBatch, rank(), worldSize());
 }
 
-void GradientReducer::reduce(const std::vector<AdamWParam>& params, objectives::StepOutcome& outcome)
+void GradientReducer::beginStep(const std::vector<AdamWParam>& params, double normaliser, bool singleBackward)
 {
     const auto start = std::chrono::steady_clock::now();
+    const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().param.device();
+    std::vector<torch::Tensor> n{torch::tensor({normaliser}, torch::kDouble).to(device)};
+    m_group.allReduceSum(n, "all-reduce of the step's normaliser");
+    const double total = n[0].cpu().item<double>();
+    m_localNormaliser = normaliser;
+    m_buckets.attach(params);
+    m_buckets.arm(total > 0 ? normaliser / total : 0.0, singleBackward);
+    m_begun = true;
+    m_reduceSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void GradientReducer::reduce(const std::vector<AdamWParam>& params, objectives::StepOutcome& outcome)
+{
+    if (!m_begun)
+        throw Error("data-parallel step: reduce() without beginStep()");
+    m_begun = false;
+    if (outcome.normaliser != m_localNormaliser)
+        throw Error("data-parallel step: the objective normalised by " + std::to_string(outcome.normaliser)
+                    + " but announced " + std::to_string(m_localNormaliser) + " before the step");
+    const auto start = std::chrono::steady_clock::now();
     torch::NoGradGuard ng;
-    // Counts first: the normaliser N = Σ n_r, the loss and metrics as Σ n_r·x_r, the tokens summed.
-    // The metric count leads so that ranks that disagree are caught rather than mixed.
+    // Every bucket backward did not start, in order; then the counts while they travel: the loss and
+    // metrics as Σ n_r·x_r, the tokens summed. The metric count leads so that ranks that disagree
+    // are caught rather than mixed.
+    m_buckets.startRemaining();
     const double n = outcome.normaliser;
     std::vector<double> v{double(outcome.metrics.size()), n, n > 0 ? outcome.loss * n : 0.0, double(outcome.tokens)};
     for (const auto& [name, value] : outcome.metrics)
@@ -48,42 +69,13 @@ void GradientReducer::reduce(const std::vector<AdamWParam>& params, objectives::
         throw Error("data-parallel step: the ranks report different objective metrics (rank "
                     + std::to_string(rank()) + " has " + std::to_string(outcome.metrics.size()) + ")");
     const double total = sv[1];
-    const double share = total > 0 ? n / total : 0.0;
     outcome.normaliser = total;
     outcome.loss = total > 0 ? sv[2] / total : 0.0;
     outcome.tokens = int64_t(sv[3]);
     for (size_t i = 0; i < outcome.metrics.size(); ++i)
         outcome.metrics[i].second = total > 0 ? sv[4 + i] / total : 0.0;
-
-    // Gradients, flattened into buckets, weighted by the rank's share and summed. A parameter
-    // without a gradient on this rank (no supervised token reached it) counts as zero.
-    size_t first = 0;
-    while (first < params.size()) {
-        size_t last = first;
-        int64_t elements = 0;
-        std::vector<torch::Tensor> flat;
-        while (last < params.size() && (last == first || elements + params[last].param.numel() <= m_bucketElements)) {
-            const auto& p = params[last].param;
-            const auto& g = p.grad();
-            flat.push_back(g.defined() ? g.reshape({-1}) : torch::zeros({p.numel()}, p.options()));
-            elements += p.numel();
-            ++last;
-        }
-        std::vector<torch::Tensor> bucket{torch::cat(flat).mul_(share)};
-        m_group.allReduceSum(bucket, "gradient all-reduce");
-        int64_t offset = 0;
-        for (size_t i = first; i < last; ++i) {
-            auto p = params[i].param;
-            const int64_t k = p.numel();
-            auto part = bucket[0].narrow(0, offset, k).view(p.sizes());
-            if (p.grad().defined())
-                p.mutable_grad().copy_(part);
-            else
-                p.mutable_grad() = part.clone();
-            offset += k;
-        }
-        first = last;
-    }
+    // The gradients, each rank's weighted by its share of the normaliser and summed.
+    m_buckets.finish();
     m_reduceSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 

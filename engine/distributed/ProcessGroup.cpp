@@ -116,6 +116,73 @@ void ProcessGroup::allReduceSum(std::vector<torch::Tensor>& tensors, const std::
     }
 }
 
+struct ProcessGroup::Pending::Work {
+    c10::intrusive_ptr<c10d::Work> work;
+    std::vector<torch::Tensor> tensors; // kept alive until the collective has finished
+    std::chrono::milliseconds timeout{0};
+    DistributedContext context;
+    std::string what;
+};
+
+ProcessGroup::Pending ProcessGroup::startAllReduceSum(std::vector<torch::Tensor> tensors, const std::string& what)
+{
+    Pending p;
+    p.m_work = std::make_unique<Pending::Work>();
+    p.m_work->tensors = std::move(tensors);
+    p.m_work->timeout = m_impl->timeout;
+    p.m_work->context = m_context;
+    p.m_work->what = what;
+    try {
+        c10d::AllreduceOptions opts;
+        opts.reduceOp = c10d::ReduceOp::SUM;
+        opts.timeout = m_impl->timeout;
+        p.m_work->work = m_impl->group->allreduce(p.m_work->tensors, opts);
+    } catch (const std::exception& e) {
+        collectiveFailed(m_context, what, e.what());
+    }
+    return p;
+}
+
+void ProcessGroup::Pending::wait()
+{
+    if (!m_work)
+        return;
+    const std::unique_ptr<Work> w = std::move(m_work);
+    try {
+        w->work->wait(w->timeout);
+    } catch (const std::exception& e) {
+        collectiveFailed(w->context, w->what, e.what());
+    }
+}
+
+ProcessGroup::Pending::Pending() = default;
+ProcessGroup::Pending::Pending(Pending&&) noexcept = default;
+
+ProcessGroup::Pending& ProcessGroup::Pending::operator=(Pending&& other) noexcept
+{
+    if (this != &other) {
+        waitQuietly();
+        m_work = std::move(other.m_work);
+    }
+    return *this;
+}
+
+ProcessGroup::Pending::~Pending()
+{
+    waitQuietly();
+}
+
+void ProcessGroup::Pending::waitQuietly() noexcept
+{
+    if (!m_work)
+        return;
+    try {
+        m_work->work->wait(m_work->timeout);
+    } catch (...) {
+    }
+    m_work.reset();
+}
+
 std::vector<std::string> ProcessGroup::allGather(const std::string& bytes, const std::string& what)
 {
     const int n = size();

@@ -28,8 +28,29 @@ public:
     int size() const { return m_context.worldSize; }
     const char* backendName() const;
 
+    // A collective in flight; wait() blocks until it has finished and throws as the blocking call
+    // would. A Pending that is never waited for is waited for by its destructor (errors ignored).
+    class Pending {
+    public:
+        Pending();
+        Pending(Pending&&) noexcept;
+        Pending& operator=(Pending&&) noexcept; // waits for the collective it held first
+        ~Pending();
+        bool started() const { return m_work != nullptr; }
+        void wait();
+
+    private:
+        friend class ProcessGroup;
+        struct Work;
+        void waitQuietly() noexcept; // unwinding after another failure: its own error adds nothing
+        std::unique_ptr<Work> m_work;
+    };
+
     // Sums each tensor over the ranks, in place; `what` names the operation in errors.
     void allReduceSum(std::vector<torch::Tensor>& tensors, const std::string& what);
+    // The same, started and left running (on Gloo's worker thread, or NCCL's stream): the caller goes
+    // on and waits later. Collectives still start in the same order on every rank.
+    Pending startAllReduceSum(std::vector<torch::Tensor> tensors, const std::string& what);
     // Every rank's bytes, indexed by rank.
     std::vector<std::string> allGather(const std::string& bytes, const std::string& what);
     // Rank 0's bytes on every rank.

@@ -119,12 +119,18 @@ PreferenceLogProbs DpoObjective::logProbs(const std::vector<models::PreferenceSa
     return in;
 }
 
-StepOutcome DpoObjective::step(const std::vector<std::vector<size_t>>& microBatches)
+double DpoObjective::stepNormaliser(const std::vector<std::vector<size_t>>& microBatches) const
 {
-    // The loss is the mean over the step's pairs: each micro-batch's mean is weighted by its share.
     size_t pairs = 0;
     for (const auto& idx : microBatches)
         pairs += idx.size();
+    return double(pairs);
+}
+
+StepOutcome DpoObjective::step(const std::vector<std::vector<size_t>>& microBatches)
+{
+    // The loss is the mean over the step's pairs: each micro-batch's mean is weighted by its share.
+    const size_t pairs = size_t(stepNormaliser(microBatches));
     DpoMetrics metrics;
     StepOutcome out;
     for (const auto& idx : microBatches) {

@@ -32,6 +32,7 @@ public:
     void attachAdapters(const AdapterContext& context) override;
     void prepare(TrainObserver* observer) override;
     StepOutcome step(const std::vector<std::vector<size_t>>& microBatches) override;
+    double stepNormaliser(const std::vector<std::vector<size_t>>& microBatches) const override;
     EvalOutcome evaluate(int64_t step) override;
     torch::Tensor probeLoss(const std::vector<size_t>& indices) override;
     void saveState(std::vector<std::pair<std::string, torch::Tensor>>& tensors) const override;

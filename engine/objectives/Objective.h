@@ -61,6 +61,9 @@ public:
     // Forward and backward over the step's micro-batches (indices into the training samples); the
     // gradients accumulate so that the step equals one batch of all of them.
     virtual StepOutcome step(const std::vector<std::vector<size_t>>& microBatches) = 0;
+    // What step() will divide the loss of these micro-batches by (StepOutcome::normaliser), known
+    // before any forward: data-parallel ranks weigh their gradients by their share of its sum.
+    virtual double stepNormaliser(const std::vector<std::vector<size_t>>& microBatches) const = 0;
     // The loss of the validation set (no gradient), at `step`.
     virtual EvalOutcome evaluate(int64_t step) = 0;
     // A differentiable scalar on some training samples, for sensitivity probing of base weights.

@@ -45,14 +45,20 @@ SftObjective::Batch SftObjective::collate(const std::vector<size_t>& indices, co
     return b;
 }
 
-StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatches)
+double SftObjective::stepNormaliser(const std::vector<std::vector<size_t>>& microBatches) const
 {
-    // The loss is normalized by the supervised tokens of the whole step, so accumulation gives the
-    // same gradient as one large batch.
     int64_t supervised = 0;
     for (const auto& idx : microBatches)
         for (size_t i : idx)
             supervised += supervisedTokens(m_train[i], m_maxSeqLen);
+    return double(supervised);
+}
+
+StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatches)
+{
+    // The loss is normalized by the supervised tokens of the whole step, so accumulation gives the
+    // same gradient as one large batch.
+    const int64_t supervised = int64_t(stepNormaliser(microBatches));
     // Summed on the device and read once per step: a read per micro-batch would make the host wait
     // for the device each time.
     torch::Tensor lossSum;

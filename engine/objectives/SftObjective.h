@@ -19,6 +19,7 @@ public:
     size_t trainCount() const override { return m_train.size(); }
     bool hasValidation() const override { return !m_validation.empty(); }
     StepOutcome step(const std::vector<std::vector<size_t>>& microBatches) override;
+    double stepNormaliser(const std::vector<std::vector<size_t>>& microBatches) const override;
     EvalOutcome evaluate(int64_t step) override;
     torch::Tensor probeLoss(const std::vector<size_t>& indices) override;
 

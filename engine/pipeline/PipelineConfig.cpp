@@ -1,18 +1,16 @@
-// Pipeline configs: reading, per-stage training configs, and the check before training (see
-// PipelineConfig.h).
+// Pipeline configs: reading and the per-stage training configs (see PipelineConfig.h). No LibTorch:
+// the check before training, which reads the model's config.json, is in PipelineChecks.cpp.
 #include "engine/pipeline/PipelineConfig.h"
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ModuleSelection.h"
-#include "engine/TrainingRun.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
-#include <set>
 
 namespace rslora::engine::pipeline {
 
@@ -25,7 +23,6 @@ const std::vector<std::string> kTopKeys{keys::kPipeline, keys::kBase, keys::kSta
 const std::vector<std::string> kPipelineKeys{keys::kName, keys::kOutputDir};
 const std::vector<std::string> kStageKeys{keys::kName,          keys::kObjective, keys::kData,      keys::kOverrides,
                                           keys::kMergeIntoBase, keys::kFrom,      keys::kCurriculum};
-const std::vector<std::string> kObjectives{"sft", "dpo"};
 
 // Deep merge of `over` into `into` (objects merge, everything else replaces).
 void mergeInto(json& into, const json& over)
@@ -39,24 +36,30 @@ void mergeInto(json& into, const json& over)
 }
 
 // Overrides as {section: {key: value}}; "section.key: value" is accepted too.
-json normalizeOverrides(const json& overrides)
+// Returns "" or the problem (a section given both as a value and with keys).
+json normalizeOverrides(const json& overrides, std::string& problem)
 {
     json out = json::object();
     for (auto it = overrides.begin(); it != overrides.end(); ++it) {
         const auto dot = it.key().find('.');
-        if (dot != std::string::npos)
-            out[it.key().substr(0, dot)][it.key().substr(dot + 1)] = *it;
-        else
-            out[it.key()] = *it;
+        const std::string section = dot == std::string::npos ? it.key() : it.key().substr(0, dot);
+        json& into = out[section];
+        if (dot == std::string::npos && !into.is_null() && !(into.is_object() && it->is_object())) {
+            problem = "'" + section + "' is given twice (as '" + section + "' and with dotted keys)";
+            continue;
+        }
+        if (dot == std::string::npos) {
+            if (into.is_object())
+                into.update(*it); // dotted keys given before the section: both kept
+            else
+                into = *it;
+        } else if (into.is_null() || into.is_object()) {
+            into[it.key().substr(dot + 1)] = *it;
+        } else {
+            problem = "'" + it.key() + "' sets a key of '" + section + "', which is given as " + into.dump();
+        }
     }
     return out;
-}
-
-// Whether this build's trainer knows training.objective (preference training).
-bool trainerKnowsObjective()
-{
-    static const bool known = TrainConfig().toJson()["training"].contains("objective");
-    return known;
 }
 
 } // namespace
@@ -219,7 +222,10 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
         }
         if (auto o = st.find(keys::kOverrides); o != st.end() && !o->is_null()) {
             if (o->is_object()) {
-                spec.overrides = normalizeOverrides(*o);
+                std::string clash;
+                spec.overrides = normalizeOverrides(*o, clash);
+                if (!clash.empty())
+                    problem(ptr + "/overrides", label + ": overrides: " + clash);
                 resolveConfigPaths(spec.overrides, folder);
             } else
                 problem(ptr + "/overrides", label + ": 'overrides' must be a mapping of config keys (training: {max_steps: 50}), found " + o->dump());
@@ -322,12 +328,22 @@ TrainConfig PipelineConfig::stageConfig(size_t i) const
 {
     const StageSpec& s = stages.at(i);
     json j = base.is_object() ? base : json::object();
+    // The sections the stage writes into must be mappings (a base or override that sets one to a
+    // value would otherwise fail inside the JSON library).
+    auto section = [&](const char* name) -> json& {
+        json& v = j[name];
+        if (!v.is_null() && !v.is_object())
+            throw Error("'" + std::string(name) + "' must be a mapping of keys, found " + v.dump());
+        return v;
+    };
     if (!s.data.empty())
-        mergeInto(j["data"], s.data);
+        mergeInto(section("data"), s.data);
     mergeInto(j, s.overrides);
+    for (const char* name : {"data", "adapter", "training", "output"})
+        if (j.contains(name))
+            (void)section(name);
     j["adapter"]["name"] = s.name;
-    if (trainerKnowsObjective())
-        j["training"]["objective"] = s.objective;
+    j["training"]["objective"] = s.objective;
     j["adapter"]["stack_on"] = json::array();
     j["output"]["dir"] = stageFolder(i);
     const KeyLocatorScope scope(stageLocator(i));
@@ -339,108 +355,6 @@ std::string PipelineConfig::stageFolder(size_t i) const
     char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%02zu-", i + 1);
     return (fs::path(outputDir) / (prefix + stages.at(i).name)).string();
-}
-
-std::vector<std::string> PipelineConfig::problems(const std::function<std::string(const std::string&)>& checkFrom) const
-{
-    std::vector<std::string> out = m_readProblems;
-    std::set<std::string> names;
-    std::string firstModel; // every trained stage adapts the same base model
-    static const std::regex nameRe("^[A-Za-z0-9_-]{1,40}$");
-    static const std::regex reserved("^stage[0-9]+$");
-    for (size_t i = 0; i < stages.size(); ++i) {
-        const StageSpec& s = stages[i];
-        const std::string ptr = "/stages/" + std::to_string(i);
-        auto add = [&](const std::string& key, const std::string& msg) {
-            const std::string at = where(key.empty() ? ptr : ptr + "/" + key);
-            out.push_back("stage '" + s.name + "'" + (at.empty() ? "" : " (" + at + ")") + ": " + msg);
-        };
-        if (!std::regex_match(s.name, nameRe))
-            add("name", "name '" + s.name + "' must be 1 to 40 letters, digits, '-' or '_'");
-        else if (std::regex_match(s.name, reserved) && !(s.name == "stage" + std::to_string(i + 1)))
-            add("name", "name '" + s.name + "' is reserved for the stacked stages; choose another");
-        if (!names.insert(s.name).second)
-            add("name", "name '" + s.name + "' is used by an earlier stage; stage names must differ");
-        if (std::find(kObjectives.begin(), kObjectives.end(), s.objective) == kObjectives.end())
-            add("objective", "objective '" + s.objective + "' is unknown (expected 'sft' or 'dpo')");
-        else if (s.objective != "sft" && !trainerKnowsObjective())
-            add("objective", "objective '" + s.objective + "' needs preference training (training.objective), which this build lacks");
-        if (s.curriculum.enabled()) {
-            if (!(s.curriculum.floor >= 0.0 && s.curriculum.floor <= 1.0))
-                add("curriculum", "curriculum.floor must be in [0, 1], found " + std::to_string(s.curriculum.floor));
-            if (i == 0)
-                add("curriculum", "curriculum fusion decays the earlier stages' weights, but this is the first stage");
-            else if (s.mergeIntoBase)
-                add("curriculum", "curriculum fusion needs the earlier stages stacked; with merge_into_base they are merged into the base");
-        }
-        if (s.mergeIntoBase && i == 0)
-            add("merge_into_base", "merge_into_base: there is no earlier stage to merge into the base");
-        if (!s.trained()) {
-            if (!parseVersionReference(s.from))
-                add("from", "from '" + s.from + "' must name a stored version as task@vN (e.g. chat_sft@v3)");
-            else if (checkFrom) {
-                const std::string why = checkFrom(s.from);
-                if (!why.empty())
-                    add("from", "from '" + s.from + "': " + why);
-            }
-            if (!s.data.empty())
-                add("data", "takes its adapter from '" + s.from + "' and trains nothing; remove 'data'");
-            if (!s.overrides.empty())
-                add("overrides", "takes its adapter from '" + s.from + "' and trains nothing; remove 'overrides'");
-            if (s.curriculum.enabled())
-                add("curriculum", "takes its adapter from '" + s.from + "' and trains nothing; remove 'curriculum'");
-            continue;
-        }
-        TrainConfig cfg;
-        try {
-            cfg = stageConfig(i);
-        } catch (const Error& e) {
-            add("", e.what());
-            continue;
-        }
-        if (firstModel.empty())
-            firstModel = cfg.modelPath;
-        else if (cfg.modelPath != firstModel)
-            add("", "model.path '" + cfg.modelPath + "' differs from the earlier stages' '" + firstModel
-                        + "'; the stages of a pipeline adapt one base model");
-        if (cfg.mode != TrainMode::Lora)
-            add("", "training.mode must be 'lora' in a pipeline: every stage trains an adapter");
-        if (outputDir.empty())
-            cfg.outputDir = "(the pipeline's own folder)";
-        const ValidationFacts facts = modelFacts(cfg.modelPath);
-        // The runner stacks the stages below onto every later stage that does not merge them into
-        // the base, filling its adapter.stack_on only then: a 'stack' reference is checked here.
-        for (const auto& e : validate(cfg, facts))
-            if (i == 0 || e.rfind(kStackReferenceProblem, 0) != 0)
-                add("", e);
-        if (cfg.objective == TrainObjective::Dpo && cfg.dpo.reference == DpoReference::Stack && i > 0 && s.mergeIntoBase)
-            add("dpo", "reference is 'stack' but the stages below are merged into the base (merge_into_base): "
-                       "use reference 'base', which is then the merged model");
-        if (!cfg.trainData.empty() && !fs::exists(cfg.trainData))
-            add("", "data.train '" + cfg.trainData + "' does not exist" + [&] {
-                const std::string at = stageLocator(i)("data", "train");
-                return at.empty() ? std::string() : " (" + at + ")";
-            }());
-        if (!cfg.validationData.empty() && !fs::exists(cfg.validationData))
-            add("", "data.validation '" + cfg.validationData + "' does not exist");
-        if (!cfg.modelPath.empty() && !facts.haveModel)
-            add("", "model.path '" + cfg.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
-    }
-    return out;
-}
-
-void PipelineConfig::validateOrThrow(const std::function<std::string(const std::string&)>& checkFrom) const
-{
-    const auto errors = problems(checkFrom);
-    if (errors.empty())
-        return;
-    const std::string head = (file.empty() ? "pipeline '" + name + "'" : file) + ": ";
-    if (errors.size() == 1)
-        throw Error(head + errors.front());
-    std::string msg = head + std::to_string(errors.size()) + " problems, nothing was trained:";
-    for (const auto& e : errors)
-        msg += "\n  - " + e;
-    throw Error(msg);
 }
 
 } // namespace rslora::engine::pipeline

@@ -8,6 +8,7 @@
 #include "engine/ModuleSelection.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace rslora::engine {
 
@@ -119,9 +120,12 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
     }
     if (block.contains("seeds")) {
         const auto& s = block["seeds"];
-        if (s.is_number_integer() && s.get<int64_t>() >= 1 && s.get<int64_t>() <= 1000)
+        if (s.is_number_integer() && s.get<int64_t>() >= 1 && s.get<int64_t>() <= kMaxSeeds)
             spec.seeds = s.get<int>();
         else if (s.is_array() && !s.empty()) {
+            if (s.size() > size_t(kMaxSeeds))
+                throw Error("sweep.seeds: at most " + std::to_string(kMaxSeeds) + " seeds, found a list of "
+                            + std::to_string(s.size()));
             for (const auto& x : s) {
                 if (!x.is_number_integer() || x.get<int64_t>() < 0)
                     throw Error("sweep.seeds: expected non-negative integers, found " + x.dump());
@@ -199,14 +203,32 @@ void SweepSpec::addVary(const std::string& text)
         axes.push_back(std::move(axis));
 }
 
+namespace {
+
+// a·b for non-negative counts, saturating at `cap`.
+int64_t saturatingProduct(int64_t a, int64_t b, int64_t cap)
+{
+    if (a == 0 || b == 0)
+        return 0;
+    return a > cap / b ? cap : std::min(cap, a * b);
+}
+
+} // namespace
+
 int SweepSpec::combinationCount() const
 {
+    constexpr int64_t cap = std::numeric_limits<int>::max();
     if (!combinations.empty())
-        return int(combinations.size());
-    int n = 1;
+        return int(std::min<int64_t>(int64_t(combinations.size()), cap));
+    int64_t n = 1;
     for (const auto& a : axes)
-        n *= int(a.values.size());
-    return n;
+        n = saturatingProduct(n, int64_t(a.values.size()), cap);
+    return int(n);
+}
+
+int64_t SweepSpec::runCount() const
+{
+    return saturatingProduct(combinationCount(), seedCount(), std::numeric_limits<int64_t>::max());
 }
 
 std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) const
@@ -215,6 +237,13 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
         throw Error("a sweep needs a training config object, found " + std::string(baseConfig.type_name()));
     if (seeds < 1)
         throw Error("--seeds: expected at least 1, found " + std::to_string(seeds));
+    if (runCount() > kMaxRuns) {
+        const bool saturated = combinationCount() == std::numeric_limits<int>::max();
+        throw Error("the sweep asks for " + std::string(saturated ? "over " : "") + std::to_string(runCount()) + " runs ("
+                        + std::to_string(combinationCount()) + (saturated ? "+" : "") + " combinations × "
+                        + std::to_string(seedCount()) + " seeds); a sweep holds at most " + std::to_string(kMaxRuns) + " runs",
+                    "vary fewer keys or fewer values, or split it into several sweeps");
+    }
     // Every combination, the first axis varying slowest (as a nested loop reads).
     std::vector<SweepCombination> combos = combinations;
     if (combos.empty()) {

@@ -34,6 +34,11 @@ struct SweepPoint {
 };
 
 struct SweepSpec {
+    // The most runs one sweep expands to (combinations × seeds) and the most seeds it lists: a typo
+    // such as one value too many on ten axes is refused by name instead of filling the memory.
+    static constexpr int64_t kMaxRuns = 10000;
+    static constexpr int kMaxSeeds = 1000;
+
     std::vector<SweepAxis> axes;                  // a grid: every combination of the axes' values
     std::vector<SweepCombination> combinations;   // or an explicit list (when not empty, axes are empty)
     int seeds = 1;                                // runs per combination, seeds base, base+1, ...
@@ -53,10 +58,14 @@ struct SweepSpec {
     // Sets one evaluation of `evaluate` (a file key or a number key); throws for an unknown key.
     void setEvaluation(const std::string& key, const nlohmann::json& value);
     int seedCount() const { return seedList.empty() ? seeds : int(seedList.size()); }
+    // Combinations of the grid or list (saturating at INT_MAX), and runs = combinations × seeds
+    // (saturating at INT64_MAX).
     int combinationCount() const;
+    int64_t runCount() const;
     // Every run: combinations × seeds. The base seed is the config's training.seed. A config with
     // output.dir gets one sub-folder per run (run-<position>), so runs never share a folder.
-    // Throws rslora::Error when a swept key is also the seed with more than one seed, or nothing is valid.
+    // Throws rslora::Error when a swept key is also the seed with more than one seed, when it would
+    // hold more than kMaxRuns runs, or nothing is valid.
     std::vector<SweepPoint> expand(const nlohmann::json& baseConfig) const;
 };
 

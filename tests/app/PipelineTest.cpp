@@ -314,6 +314,10 @@ private slots:
         QTest::newRow("bad objective") << "    objective: ppo\n" << QStringList{"stage 'b'", "objective 'ppo' is unknown"};
         QTest::newRow("bad floor") << "    curriculum: {schedule: linear, floor: 2}\n" << QStringList{"curriculum.floor must be in [0, 1]"};
         QTest::newRow("bad schedule") << "    curriculum: {schedule: steps}\n" << QStringList{"unknown curriculum schedule 'steps'", "line 14, column 18"};
+        QTest::newRow("a section given as a value") << "    overrides: {adapter: 8}\n"
+                                                    << QStringList{"stage 'b'", "'adapter' must be a mapping of keys, found 8"};
+        QTest::newRow("a section given as a value and with keys") << "    overrides: {training.max_steps: 5, training: 3}\n"
+                                                                  << QStringList{"stage 'b'", "overrides: 'training.max_steps' sets a key of 'training', which is given as 3"};
         QTest::newRow("stack reference on a merged base")
             << "    objective: dpo\n    merge_into_base: true\n    overrides: {dpo: {reference: stack}}\n"
             << QStringList{"stage 'b'", "the stages below are merged into the base", "use reference 'base'"};

@@ -23,4 +23,11 @@ if out=$("$cli" selftest --device tpu 2>&1); then echo "selftest accepted an unk
 echo "$out" | grep -q "FAIL  device tpu" || { echo "selftest did not name the bad device: $out"; exit 1; }
 # An unknown subcommand is an error with a non-zero exit.
 if "$cli" no-such-command >/dev/null 2>&1; then echo "unknown command accepted"; exit 1; fi
+# A misspelt option or command is named with the closest known one.
+out=$("$cli" serve --portt 8000 2>&1) && { echo "unknown option accepted"; exit 1; }
+echo "$out" | grep -q "rslora serve: unknown option --portt (did you mean --port?)" || { echo "no suggestion for --portt: $out"; exit 1; }
+out=$("$cli" sweep --seed /dev/null 2>&1) && { echo "unknown option accepted"; exit 1; }
+echo "$out" | grep -q "rslora sweep: unknown option --seed (did you mean --seeds?)" || { echo "no suggestion for --seed: $out"; exit 1; }
+out=$("$cli" serv 2>&1) && { echo "unknown command accepted"; exit 1; }
+echo "$out" | grep -q "rslora: unknown command 'serv' (did you mean 'serve'?)" || { echo "no suggestion for serv: $out"; exit 1; }
 echo "cli_core: ok"

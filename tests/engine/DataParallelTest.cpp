@@ -279,6 +279,9 @@ private slots:
         QVERIFY(row.at("tokens_per_second").get<double>() > 0);
         QVERIFY(row.at("allreduce_seconds").get<double>() > 0);
         QVERIFY(row.at("allreduce_share").get<double>() < 1.0);
+        // One backward per step on each rank: every bucket of the adapter gradients starts in it.
+        QVERIFY(row.at("allreduce_buckets").get<int64_t>() >= 1);
+        QCOMPARE(row.at("buckets_started_in_backward").get<int64_t>(), row.at("allreduce_buckets").get<int64_t>());
     }
 
     void resumeIsBitwiseAndWorksWithAnotherWorldSize()

@@ -236,6 +236,15 @@ QStringList storeProblems(const QString& db)
     return problems;
 }
 
+// How many versions the store holds in the task "fused".
+int fusedVersions(const QString& db)
+{
+    storage::Store store(db.toStdString());
+    storage::AdapterFilter filter;
+    filter.task = "fused";
+    return int(store.adapters().list(filter).size());
+}
+
 // A training run's output folder after a kill: every checkpoint under a final name is complete,
 // and one seen after an earlier kill has not changed (hashes kept in `seen`); the final adapter,
 // when present, is complete. Returns the problems.
@@ -461,7 +470,18 @@ private slots:
                 else if (fileHash(out + "/adapter_model.safetensors") != refHash)
                     problems << out + ": differs from the uninterrupted fusion";
             }
+            // A visible folder always has its version: the version is recorded before the folder
+            // gets its name, so there are never more fused folders than fused versions.
+            const int folders = QDir(m_dir.path()).entryList({"fused-*"}, QDir::Dirs).size() - 1; // less fused-ref
+            if (folders > fusedVersions(m_refDb))
+                problems << QString("%1 fused folders but %2 fused versions").arg(folders).arg(fusedVersions(m_refDb));
             QVERIFY2(problems.isEmpty(), qPrintable(QString("kill %1: ").arg(i) + problems.join("\n")));
+            // The same fuse again into the folder of a killed one completes.
+            if (!QFileInfo::exists(out) && i % 5 == 0) {
+                o = runCli(QStringList(base) << "--out" << out << "--task" << "fused");
+                QVERIFY2(o.code == 0, qPrintable(o.err));
+                QCOMPARE(fileHash(out + "/adapter_model.safetensors"), refHash);
+            }
         }
     }
 

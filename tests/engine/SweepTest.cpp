@@ -14,6 +14,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 using namespace rslora::engine;
 using nlohmann::json;
@@ -209,6 +210,41 @@ private slots:
         QCOMPARE(errorOf([] { SweepSpec::fromJson(json::parse(R"({"evaluate": {"exact_mach": "x.jsonl"}})")); }),
                  QString("sweep.evaluate: unknown key 'exact_mach' (did you mean 'exact_match'?); the keys are exact_match, "
                          "multiple_choice, preference, max_new_tokens, limit, diagnostics"));
+    }
+
+    // A sweep that would expand to more than kMaxRuns runs is refused with its count, before any
+    // point is built; a grid whose combination count overflows 32 bits is counted without overflow.
+    void oversizedSweepsAreRefused()
+    {
+        SweepSpec five;
+        for (const char* key : {"adapter.r", "adapter.alpha", "training.lr", "training.steps", "training.batch_size"})
+            five.addVary(std::string(key) + "=1,2,3,4,5,6,7,8,9,10");
+        QCOMPARE(five.combinationCount(), 100000);
+        QCOMPARE(five.runCount(), int64_t(100000));
+        QString e = errorOf([&] { (void)five.expand(baseConfig()); });
+        QVERIFY2(e.contains("100000 runs (100000 combinations × 1 seeds)") && e.contains("at most 10000"), qPrintable(e));
+
+        SweepSpec eleven;
+        for (int i = 0; i < 11; ++i)
+            eleven.addVary("lora_plus.key" + std::to_string(i) + "=1,2,3,4,5,6,7,8,9,10");
+        QCOMPARE(eleven.combinationCount(), std::numeric_limits<int>::max()); // 10^11 saturates
+        QVERIFY(eleven.runCount() >= int64_t(std::numeric_limits<int>::max()));
+        e = errorOf([&] { (void)eleven.expand(baseConfig()); });
+        QVERIFY2(e.contains("over ") && e.contains("at most 10000"), qPrintable(e));
+
+        // At the limit it expands: 1000 combinations × 10 seeds.
+        SweepSpec edge;
+        edge.addVary("adapter.r=1,2,3,4,5,6,7,8,9,10");
+        edge.addVary("adapter.alpha=1,2,3,4,5,6,7,8,9,10");
+        edge.addVary("training.lr=1,2,3,4,5,6,7,8,9,10");
+        edge.seeds = 10;
+        QCOMPARE(int(edge.expand(baseConfig()).size()), 10000);
+
+        json seeds = json::array();
+        for (int i = 0; i < 1001; ++i)
+            seeds.push_back(i);
+        e = errorOf([&] { (void)SweepSpec::fromJson(json{{"seeds", seeds}}); });
+        QVERIFY2(e.contains("sweep.seeds: at most 1000 seeds, found a list of 1001"), qPrintable(e));
     }
 
     void summaryByHand()

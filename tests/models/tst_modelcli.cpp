@@ -1,6 +1,8 @@
 // The model commands of the `rslora` CLI end to end: inspect, generate, logits (with and without
 // a PEFT adapter) against transformers/PEFT reference dumps, and clear errors for bad input.
+#include "models/ModelLoader.h"
 #include "models/TensorIO.h"
+#include "models/quant/BnbCheckpoint.h"
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -61,6 +63,24 @@ private slots:
         QVERIFY(j["weights_complete"].get<bool>());
         QCOMPARE(j["parameters"].get<int64_t>(), j["stored_parameters"].get<int64_t>());
         QVERIFY(runCli({"inspect", fx("llama")}).out.contains("2 kv heads"));
+    }
+
+    // A folder saved with bitsandbytes 4-bit weights: the packed projections are no shape problem,
+    // and the quantization is reported.
+    void inspectBitsandbytesFolder() {
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "nf4";
+        auto model = loadCausalLM(fixtures() / "llama");
+        rslora::models::quant::saveBnbModelFolder(*model, dir, {});
+        auto r = runCli({"inspect", QString::fromStdString(dir.string()), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY2(j["weights_complete"].get<bool>(), qPrintable(QString::fromStdString(j["weight_problems"].dump())));
+        QCOMPARE(j["quantization"]["type"].get<std::string>(), std::string("nf4"));
+        QCOMPARE(j["quantization"]["quantized_weights"].get<int64_t>(), int64_t(7 * model->config().numLayers));
+        r = runCli({"inspect", QString::fromStdString(dir.string())});
+        QVERIFY2(r.out.contains("quantization      nf4 (bitsandbytes)"), qPrintable(r.out));
+        QVERIFY2(r.out.contains("complete"), qPrintable(r.out));
     }
 
     void generateIds() {

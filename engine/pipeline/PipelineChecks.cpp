@@ -1,0 +1,123 @@
+// PipelineConfig::problems and validateOrThrow: the check before anything trains, which reads each
+// stage's model config.json and looks for its data files (see PipelineConfig.h).
+#include "engine/pipeline/PipelineConfig.h"
+
+#include "common/Error.h"
+#include "engine/TrainingRun.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+#include <set>
+
+namespace rslora::engine::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> kObjectives{"sft", "dpo"};
+
+} // namespace
+
+std::vector<std::string> PipelineConfig::problems(const std::function<std::string(const std::string&)>& checkFrom) const
+{
+    std::vector<std::string> out = m_readProblems;
+    std::set<std::string> names;
+    std::string firstModel; // every trained stage adapts the same base model
+    static const std::regex nameRe("^[A-Za-z0-9_-]{1,40}$");
+    static const std::regex reserved("^stage[0-9]+$");
+    for (size_t i = 0; i < stages.size(); ++i) {
+        const StageSpec& s = stages[i];
+        const std::string ptr = "/stages/" + std::to_string(i);
+        auto add = [&](const std::string& key, const std::string& msg) {
+            const std::string at = where(key.empty() ? ptr : ptr + "/" + key);
+            out.push_back("stage '" + s.name + "'" + (at.empty() ? "" : " (" + at + ")") + ": " + msg);
+        };
+        if (!std::regex_match(s.name, nameRe))
+            add("name", "name '" + s.name + "' must be 1 to 40 letters, digits, '-' or '_'");
+        else if (std::regex_match(s.name, reserved) && !(s.name == "stage" + std::to_string(i + 1)))
+            add("name", "name '" + s.name + "' is reserved for the stacked stages; choose another");
+        if (!names.insert(s.name).second)
+            add("name", "name '" + s.name + "' is used by an earlier stage; stage names must differ");
+        if (std::find(kObjectives.begin(), kObjectives.end(), s.objective) == kObjectives.end())
+            add("objective", "objective '" + s.objective + "' is unknown (expected 'sft' or 'dpo')");
+        if (s.curriculum.enabled()) {
+            if (!(s.curriculum.floor >= 0.0 && s.curriculum.floor <= 1.0))
+                add("curriculum", "curriculum.floor must be in [0, 1], found " + std::to_string(s.curriculum.floor));
+            if (i == 0)
+                add("curriculum", "curriculum fusion decays the earlier stages' weights, but this is the first stage");
+            else if (s.mergeIntoBase)
+                add("curriculum", "curriculum fusion needs the earlier stages stacked; with merge_into_base they are merged into the base");
+        }
+        if (s.mergeIntoBase && i == 0)
+            add("merge_into_base", "merge_into_base: there is no earlier stage to merge into the base");
+        if (!s.trained()) {
+            if (!parseVersionReference(s.from))
+                add("from", "from '" + s.from + "' must name a stored version as task@vN (e.g. chat_sft@v3)");
+            else if (checkFrom) {
+                const std::string why = checkFrom(s.from);
+                if (!why.empty())
+                    add("from", "from '" + s.from + "': " + why);
+            }
+            if (!s.data.empty())
+                add("data", "takes its adapter from '" + s.from + "' and trains nothing; remove 'data'");
+            if (!s.overrides.empty())
+                add("overrides", "takes its adapter from '" + s.from + "' and trains nothing; remove 'overrides'");
+            if (s.curriculum.enabled())
+                add("curriculum", "takes its adapter from '" + s.from + "' and trains nothing; remove 'curriculum'");
+            continue;
+        }
+        TrainConfig cfg;
+        try {
+            cfg = stageConfig(i);
+        } catch (const Error& e) {
+            add("", e.what());
+            continue;
+        }
+        if (firstModel.empty())
+            firstModel = cfg.modelPath;
+        else if (cfg.modelPath != firstModel)
+            add("", "model.path '" + cfg.modelPath + "' differs from the earlier stages' '" + firstModel
+                        + "'; the stages of a pipeline adapt one base model");
+        if (cfg.mode != TrainMode::Lora)
+            add("", "training.mode must be 'lora' in a pipeline: every stage trains an adapter");
+        if (outputDir.empty())
+            cfg.outputDir = "(the pipeline's own folder)";
+        const ValidationFacts facts = modelFacts(cfg.modelPath);
+        // The runner stacks the stages below onto every later stage that does not merge them into
+        // the base, filling its adapter.stack_on only then: a 'stack' reference is checked here.
+        for (const auto& e : validate(cfg, facts))
+            if (i == 0 || e.rfind(kStackReferenceProblem, 0) != 0)
+                add("", e);
+        if (cfg.objective == TrainObjective::Dpo && cfg.dpo.reference == DpoReference::Stack && i > 0 && s.mergeIntoBase)
+            add("dpo", "reference is 'stack' but the stages below are merged into the base (merge_into_base): "
+                       "use reference 'base', which is then the merged model");
+        if (!cfg.trainData.empty() && !fs::exists(cfg.trainData))
+            add("", "data.train '" + cfg.trainData + "' does not exist" + [&] {
+                const std::string at = stageLocator(i)("data", "train");
+                return at.empty() ? std::string() : " (" + at + ")";
+            }());
+        if (!cfg.validationData.empty() && !fs::exists(cfg.validationData))
+            add("", "data.validation '" + cfg.validationData + "' does not exist");
+        if (!cfg.modelPath.empty() && !facts.haveModel)
+            add("", "model.path '" + cfg.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
+    }
+    return out;
+}
+
+void PipelineConfig::validateOrThrow(const std::function<std::string(const std::string&)>& checkFrom) const
+{
+    const auto errors = problems(checkFrom);
+    if (errors.empty())
+        return;
+    const std::string head = (file.empty() ? "pipeline '" + name + "'" : file) + ": ";
+    if (errors.size() == 1)
+        throw Error(head + errors.front());
+    std::string msg = head + std::to_string(errors.size()) + " problems, nothing was trained:";
+    for (const auto& e : errors)
+        msg += "\n  - " + e;
+    throw Error(msg);
+}
+
+} // namespace rslora::engine::pipeline
