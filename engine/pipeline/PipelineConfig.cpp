@@ -4,6 +4,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ModuleSelection.h"
 
@@ -56,7 +57,7 @@ json normalizeOverrides(const json& overrides, std::string& problem)
         } else if (into.is_null() || into.is_object()) {
             into[it.key().substr(dot + 1)] = *it;
         } else {
-            problem = "'" + it.key() + "' sets a key of '" + section + "', which is given as " + into.dump();
+            problem = "'" + it.key() + "' sets a key of '" + section + "', which is given as " + jsonValueText(into);
         }
     }
     return out;
@@ -140,7 +141,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                 if (std::find(kPipelineKeys.begin(), kPipelineKeys.end(), it.key()) == kPipelineKeys.end())
                     problem("/pipeline/" + it.key(), "pipeline: " + unknownKeyMessage(it.key(), kPipelineKeys));
                 else if (!it->is_string())
-                    problem("/pipeline/" + it.key(), "pipeline." + it.key() + " must be a string, found " + it->dump());
+                    problem("/pipeline/" + it.key(), "pipeline." + it.key() + " must be a string, found " + jsonValueText(*it));
             }
             c.name = p->value(keys::kName, c.name);
             c.outputDir = resolveConfigPath(p->value(keys::kOutputDir, std::string()), folder);
@@ -170,7 +171,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
         c.base = *b;
         resolveConfigPaths(c.base, folder);
     } else {
-        problem("/base", "pipeline: 'base' must be a training config (a mapping) or the path of one, found " + b->dump());
+        problem("/base", "pipeline: 'base' must be a training config (a mapping) or the path of one, found " + jsonValueText(*b));
     }
     if (c.outputDir.empty() && c.base.is_object())
         c.outputDir = c.base.value("/output/dir"_json_pointer, std::string());
@@ -186,7 +187,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
         StageSpec spec;
         spec.name = "stage" + std::to_string(i + 1);
         if (!st.is_object()) {
-            problem(ptr, "stage " + std::to_string(i + 1) + ": must be a mapping (name, objective, data, ...), found " + st.dump());
+            problem(ptr, "stage " + std::to_string(i + 1) + ": must be a mapping (name, objective, data, ...), found " + jsonValueText(st));
             c.stages.push_back(spec);
             continue;
         }
@@ -203,10 +204,10 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
             if (v->is_string())
                 out = v->get<std::string>();
             else
-                problem(ptr + "/" + key, label + ": '" + key + "' must be a string, found " + v->dump());
+                problem(ptr + "/" + key, label + ": '" + key + "' must be a string, found " + jsonValueText(*v));
         };
         if (auto n = st.find(keys::kName); n != st.end() && !n->is_string())
-            problem(ptr + "/name", label + ": 'name' must be a string, found " + n->dump());
+            problem(ptr + "/name", label + ": 'name' must be a string, found " + jsonValueText(*n));
         str(keys::kObjective, spec.objective);
         str(keys::kFrom, spec.from);
         if (auto d = st.find(keys::kData); d != st.end() && !d->is_null()) {
@@ -218,7 +219,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                 resolveConfigPaths(wrapped, folder);
                 spec.data = wrapped["data"];
             } else
-                problem(ptr + "/data", label + ": 'data' must be the training file or a mapping (train, validation, ...), found " + d->dump());
+                problem(ptr + "/data", label + ": 'data' must be the training file or a mapping (train, validation, ...), found " + jsonValueText(*d));
         }
         if (auto o = st.find(keys::kOverrides); o != st.end() && !o->is_null()) {
             if (o->is_object()) {
@@ -228,24 +229,24 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                     problem(ptr + "/overrides", label + ": overrides: " + clash);
                 resolveConfigPaths(spec.overrides, folder);
             } else
-                problem(ptr + "/overrides", label + ": 'overrides' must be a mapping of config keys (training: {max_steps: 50}), found " + o->dump());
+                problem(ptr + "/overrides", label + ": 'overrides' must be a mapping of config keys (training: {max_steps: 50}), found " + jsonValueText(*o));
         }
         if (auto m = st.find(keys::kMergeIntoBase); m != st.end() && !m->is_null()) {
             if (m->is_boolean())
                 spec.mergeIntoBase = m->get<bool>();
             else
-                problem(ptr + "/merge_into_base", label + ": 'merge_into_base' must be true or false, found " + m->dump());
+                problem(ptr + "/merge_into_base", label + ": 'merge_into_base' must be true or false, found " + jsonValueText(*m));
         }
         if (auto cu = st.find(keys::kCurriculum); cu != st.end() && !cu->is_null()) {
             if (!cu->is_object()) {
-                problem(ptr + "/curriculum", label + ": 'curriculum' must be a mapping {schedule: linear|cosine, floor: 0.3}, found " + cu->dump());
+                problem(ptr + "/curriculum", label + ": 'curriculum' must be a mapping {schedule: linear|cosine, floor: 0.3}, found " + jsonValueText(*cu));
             } else {
                 spec.curriculum.schedule = CurriculumSchedule::Linear;
                 for (auto it = cu->begin(); it != cu->end(); ++it) {
                     const std::string kp = ptr + "/curriculum/" + it.key();
                     if (it.key() == keys::kSchedule) {
                         try {
-                            spec.curriculum.schedule = parseCurriculumSchedule(it->is_string() ? it->get<std::string>() : it->dump());
+                            spec.curriculum.schedule = parseCurriculumSchedule(it->is_string() ? it->get<std::string>() : jsonValueText(*it));
                         } catch (const Error& e) {
                             problem(kp, label + ": curriculum.schedule: " + e.what());
                         }
@@ -253,7 +254,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                         if (it->is_number())
                             spec.curriculum.floor = it->get<double>();
                         else
-                            problem(kp, label + ": curriculum.floor must be a number in [0, 1], found " + it->dump());
+                            problem(kp, label + ": curriculum.floor must be a number in [0, 1], found " + jsonValueText(*it));
                     } else {
                         problem(kp, label + ": curriculum: " + unknownKeyMessage(it.key(), {keys::kSchedule, keys::kFloor}));
                     }
@@ -333,7 +334,7 @@ TrainConfig PipelineConfig::stageConfig(size_t i) const
     auto section = [&](const char* name) -> json& {
         json& v = j[name];
         if (!v.is_null() && !v.is_object())
-            throw Error("'" + std::string(name) + "' must be a mapping of keys, found " + v.dump());
+            throw Error("'" + std::string(name) + "' must be a mapping of keys, found " + jsonValueText(v));
         return v;
     };
     if (!s.data.empty())

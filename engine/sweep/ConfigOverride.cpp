@@ -73,9 +73,9 @@ std::string formatConfigValue(const nlohmann::json& value)
         // A bare word must survive splitting at commas and read back as the same string.
         const bool bare = !text.empty() && text.find_first_of(",[]{}\"") == std::string::npos
             && text.front() != ' ' && text.back() != ' ' && parseConfigValue(text) == value;
-        return bare ? text : value.dump();
+        return bare ? text : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
-    return value.dump();
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string formatConfigValues(const std::vector<nlohmann::json>& values)

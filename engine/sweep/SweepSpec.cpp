@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
@@ -22,14 +23,14 @@ const std::vector<std::string> kEvaluationKeys{"exact_match", "multiple_choice",
 
 std::string valueText(const nlohmann::json& v)
 {
-    return v.is_string() ? v.get<std::string>() : v.dump();
+    return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // {"adapter.r": [...]} and {"adapter": {"r": [...]}} both name the key adapter.r.
 void readVaryBlock(const nlohmann::json& vary, std::vector<SweepAxis>& axes)
 {
     if (!vary.is_object())
-        throw Error("sweep.vary: expected a mapping of config keys to lists of values, found " + vary.dump());
+        throw Error("sweep.vary: expected a mapping of config keys to lists of values, found " + jsonValueText(vary));
     for (auto it = vary.begin(); it != vary.end(); ++it) {
         if (it.key().find('.') == std::string::npos && it->is_object()) {
             for (auto kt = it->begin(); kt != it->end(); ++kt) {
@@ -41,7 +42,7 @@ void readVaryBlock(const nlohmann::json& vary, std::vector<SweepAxis>& axes)
         }
         SweepAxis axis{parseConfigKey(it.key(), "sweep.vary"), {}};
         if (!it->is_array() || it->empty())
-            throw Error("sweep.vary." + it.key() + ": expected a non-empty list of values, found " + it->dump());
+            throw Error("sweep.vary." + it.key() + ": expected a non-empty list of values, found " + jsonValueText(*it));
         axis.values.assign(it->begin(), it->end());
         axes.push_back(std::move(axis));
     }
@@ -65,7 +66,7 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
     if (block.is_null())
         return spec;
     if (!block.is_object())
-        throw Error("sweep: expected a mapping with vary, list and seeds, found " + block.dump());
+        throw Error("sweep: expected a mapping with vary, list and seeds, found " + jsonValueText(block));
     // "axes" is the stored form of vary (toJson), read back from the store.
     for (auto it = block.begin(); it != block.end(); ++it)
         if (std::find(kSweepKeys.begin(), kSweepKeys.end(), it.key()) == kSweepKeys.end() && it.key() != "axes")
@@ -76,10 +77,10 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
     if (block.contains("axes")) {
         const auto& axes = block["axes"];
         if (!axes.is_array())
-            throw Error("sweep.axes: expected a list of [key, values] pairs, found " + axes.dump());
+            throw Error("sweep.axes: expected a list of [key, values] pairs, found " + jsonValueText(axes));
         for (const auto& a : axes) {
             if (!a.is_array() || a.size() != 2 || !a[0].is_string() || !a[1].is_array() || a[1].empty())
-                throw Error("sweep.axes: expected [key, [values...]], found " + a.dump());
+                throw Error("sweep.axes: expected [key, [values...]], found " + jsonValueText(a));
             spec.axes.push_back({parseConfigKey(a[0].get<std::string>(), "sweep.axes"), {a[1].begin(), a[1].end()}});
         }
     }
@@ -87,14 +88,14 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
         const auto& ev = block["evaluate"];
         if (!ev.is_object())
             throw Error("sweep.evaluate: expected a mapping (exact_match, multiple_choice, preference, max_new_tokens, "
-                        "limit, diagnostics), found " + ev.dump());
+                        "limit, diagnostics), found " + jsonValueText(ev));
         for (auto it = ev.begin(); it != ev.end(); ++it)
             spec.setEvaluation(it.key(), *it);
     }
     if (block.contains("list")) {
         const auto& list = block["list"];
         if (!list.is_array() || list.empty())
-            throw Error("sweep.list: expected a non-empty list of {key: value} mappings, found " + list.dump());
+            throw Error("sweep.list: expected a non-empty list of {key: value} mappings, found " + jsonValueText(list));
         if (!spec.axes.empty())
             throw Error("sweep: give either vary (a grid) or list (explicit combinations), not both");
         for (size_t i = 0; i < list.size(); ++i) {
@@ -103,7 +104,7 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
                 SweepCombination c;
                 for (const auto& kv : list[i]) {
                     if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string())
-                        throw Error("sweep.list[" + std::to_string(i) + "]: expected [key, value] pairs, found " + kv.dump());
+                        throw Error("sweep.list[" + std::to_string(i) + "]: expected [key, value] pairs, found " + jsonValueText(kv));
                     c.emplace_back(parseConfigKey(kv[0].get<std::string>(), "sweep.list").dotted(), kv[1]);
                 }
                 spec.combinations.push_back(std::move(c));
@@ -111,7 +112,7 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
             }
             if (!list[i].is_object() || list[i].empty())
                 throw Error("sweep.list[" + std::to_string(i) + "]: expected a mapping of config keys to values, found "
-                            + list[i].dump());
+                            + jsonValueText(list[i]));
             SweepCombination c;
             for (auto it = list[i].begin(); it != list[i].end(); ++it)
                 c.emplace_back(parseConfigKey(it.key(), "sweep.list[" + std::to_string(i) + "]").dotted(), *it);
@@ -128,11 +129,11 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
                             + std::to_string(s.size()));
             for (const auto& x : s) {
                 if (!x.is_number_integer() || x.get<int64_t>() < 0)
-                    throw Error("sweep.seeds: expected non-negative integers, found " + x.dump());
+                    throw Error("sweep.seeds: expected non-negative integers, found " + jsonValueText(x));
                 spec.seedList.push_back(x.get<uint64_t>());
             }
         } else
-            throw Error("sweep.seeds: expected a count from 1 to 1000 or a list of seeds, found " + s.dump());
+            throw Error("sweep.seeds: expected a count from 1 to 1000 or a list of seeds, found " + jsonValueText(s));
     }
     return spec;
 }
@@ -170,13 +171,13 @@ void SweepSpec::setEvaluation(const std::string& key, const nlohmann::json& valu
 {
     if (std::find(kEvaluationFiles.begin(), kEvaluationFiles.end(), key) != kEvaluationFiles.end()) {
         if (!value.is_string() || value.get<std::string>().empty())
-            throw Error("sweep.evaluate." + key + ": expected a file path, found " + value.dump());
+            throw Error("sweep.evaluate." + key + ": expected a file path, found " + jsonValueText(value));
     } else if (key == "max_new_tokens" || key == "limit") {
         if (!value.is_number_integer() || value.get<int64_t>() < 0)
-            throw Error("sweep.evaluate." + key + ": expected a non-negative integer, found " + value.dump());
+            throw Error("sweep.evaluate." + key + ": expected a non-negative integer, found " + jsonValueText(value));
     } else if (key == "diagnostics") {
         if (!value.is_boolean())
-            throw Error("sweep.evaluate.diagnostics: expected true or false, found " + value.dump());
+            throw Error("sweep.evaluate.diagnostics: expected true or false, found " + jsonValueText(value));
     } else {
         throw Error("sweep.evaluate: " + unknownKeyMessage(key, kEvaluationKeys));
     }

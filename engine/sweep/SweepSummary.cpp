@@ -37,7 +37,7 @@ std::string csvField(const std::string& s)
 
 std::string valueText(const nlohmann::json& v)
 {
-    return v.is_string() ? v.get<std::string>() : v.dump();
+    return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace

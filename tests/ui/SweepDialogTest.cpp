@@ -143,6 +143,22 @@ private Q_SLOTS:
         QVERIFY2(d.summaryLabel()->text().startsWith("4 runs: 2 combination(s) × 2 seed(s)"), qPrintable(d.summaryLabel()->text()));
     }
 
+    // More than a sweep holds is refused with the count before anything is queued.
+    void oversizedSweepIsRefused() {
+        SweepDialog d("s");
+        const char* keys[] = {"adapter.r", "adapter.lora_alpha", "training.learning_rate", "training.max_steps", "training.batch_size"};
+        for (int i = 0; i < 5; ++i)
+            d.setAxis(i, keys[i], "1,2,3,4,5,6,7,8,9,10");
+        d.setSeeds(1);
+        QVERIFY(!d.queueButton()->isEnabled());
+        QVERIFY2(d.summaryLabel()->text().contains("100000 runs") && d.summaryLabel()->text().contains("at most 10000"),
+                 qPrintable(d.summaryLabel()->text()));
+        d.setAxis(4, "", "");
+        d.setAxis(3, "", "");
+        QVERIFY(d.queueButton()->isEnabled());
+        QVERIFY2(d.summaryLabel()->text().startsWith("1000 runs"), qPrintable(d.summaryLabel()->text()));
+    }
+
     void nothingToSweep() {
         SweepDialog d("s");
         d.setAxis(0, "", "");
