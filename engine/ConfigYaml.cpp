@@ -2,10 +2,14 @@
 #include "engine/ConfigYaml.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <limits>
 #include <regex>
@@ -55,15 +59,24 @@ json plainScalar(const std::string& v)
         return false;
     if (nul.count(v))
         return nullptr;
+    // A number beyond a double's range reads as null here; the caller names it with its position.
+    // (Underflow reads as zero or a denormal, as JSON readers do.)
+    const auto real64 = [](const std::string& text) -> json {
+        errno = 0;
+        const double d = std::strtod(text.c_str(), nullptr);
+        if (errno == ERANGE && std::isinf(d))
+            return nullptr;
+        return d;
+    };
     if (std::regex_match(v, integer)) {
         try {
             return std::stoll(v);
         } catch (const std::out_of_range&) {
-            return std::stod(v);
+            return real64(v);
         }
     }
     if (std::regex_match(v, real))
-        return std::stod(v);
+        return real64(v);
     if (v == ".inf" || v == "+.inf" || v == ".Inf" || v == "+.Inf")
         return std::numeric_limits<double>::infinity();
     if (v == "-.inf" || v == "-.Inf")
@@ -125,7 +138,11 @@ public:
             const std::string& tag = node.Tag();
             if (tag == "!" || tag == "tag:yaml.org,2002:str")
                 return node.Scalar(); // quoted, block or explicitly a string
-            return plainScalar(node.Scalar());
+            const json value = plainScalar(node.Scalar());
+            // Only a number out of a double's range reads as null from text ending in a digit.
+            if (value.is_null() && !node.Scalar().empty() && std::isdigit(static_cast<unsigned char>(node.Scalar().back())))
+                fail(node.Mark(), "the number " + jsonValueText(node.Scalar()) + " is beyond the range of a 64-bit float");
+            return value;
         }
         case YAML::NodeType::Sequence: {
             json arr = json::array();

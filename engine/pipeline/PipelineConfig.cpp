@@ -143,8 +143,13 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
                 else if (!it->is_string())
                     problem("/pipeline/" + it.key(), "pipeline." + it.key() + " must be a string, found " + jsonValueText(*it));
             }
-            c.name = p->value(keys::kName, c.name);
-            c.outputDir = resolveConfigPath(p->value(keys::kOutputDir, std::string()), folder);
+            // A value of another type is listed above; the default stands in for it.
+            auto text = [&p](const char* key, const std::string& fallback) {
+                const auto it = p->find(key);
+                return it != p->end() && it->is_string() ? it->get<std::string>() : fallback;
+            };
+            c.name = text(keys::kName, c.name);
+            c.outputDir = resolveConfigPath(text(keys::kOutputDir, std::string()), folder);
         }
     }
 
@@ -173,8 +178,11 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
     } else {
         problem("/base", "pipeline: 'base' must be a training config (a mapping) or the path of one, found " + jsonValueText(*b));
     }
+    // The base's output.dir when it is a string (another type is the stage configs' problem).
     if (c.outputDir.empty() && c.base.is_object())
-        c.outputDir = c.base.value("/output/dir"_json_pointer, std::string());
+        if (const auto o = c.base.find("output"); o != c.base.end() && o->is_object())
+            if (const auto d = o->find("dir"); d != o->end() && d->is_string())
+                c.outputDir = d->get<std::string>();
 
     auto s = j.find(keys::kStages);
     if (s == j.end() || !s->is_array() || s->empty()) {

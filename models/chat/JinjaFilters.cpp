@@ -296,8 +296,10 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                 return v;
             if (v.isBool())
                 return Value(static_cast<int64_t>(v.asBool()));
-            if (v.isFloat())
-                return Value(static_cast<int64_t>(v.asFloat()));
+            if (v.isFloat()) {
+                const auto i = truncatedInt(v.asFloat());
+                return i ? Value(*i) : dflt;
+            }
             if (v.isString()) {
                 try {
                     std::size_t used = 0;
@@ -306,8 +308,9 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                     if (used == s.size())
                         return Value(static_cast<int64_t>(x));
                     const double d = std::stod(s, &used);
-                    if (used == s.size())
-                        return Value(static_cast<int64_t>(d));
+                    const auto i = truncatedInt(d);
+                    if (used == s.size() && i)
+                        return Value(*i);
                 } catch (...) {
                 }
             }

@@ -35,9 +35,19 @@ int64_t toInt(const Value& v, const char* what) {
         return v.asInt();
     if (v.isBool())
         return v.asBool() ? 1 : 0;
-    if (v.isFloat())
-        return static_cast<int64_t>(v.asFloat());
+    if (v.isFloat()) {
+        if (const auto i = truncatedInt(v.asFloat()))
+            return *i;
+        fail(std::string(what) + ": " + std::to_string(v.asFloat()) + " does not fit in a 64-bit integer");
+    }
     fail(std::string(what) + ": expected an integer, found " + v.typeName());
+}
+
+std::optional<int64_t> truncatedInt(double d) {
+    // [-2^63, 2^63): both bounds are exact doubles.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+        return std::nullopt;
+    return static_cast<int64_t>(d);
 }
 
 std::string stripChars(const std::string& s, const Value& chars, bool left, bool right) {
@@ -263,7 +273,8 @@ std::string pyFormat(const std::string& fmt, CallArgs& args) {
                     fail("Replacement index " + std::to_string(autoIndex) + " out of range");
                 v = &args.positional[autoIndex++];
             } else if (std::all_of(field.begin(), field.end(), ::isdigit)) {
-                const std::size_t k = std::stoul(field);
+                // More digits than any argument list has arguments: out of range without parsing.
+                const std::size_t k = field.size() > 9 ? args.positional.size() : std::stoul(field);
                 if (k >= args.positional.size())
                     fail("Replacement index " + field + " out of range");
                 v = &args.positional[k];
@@ -292,7 +303,7 @@ Value attributeOrItem(const Value& v, const std::string& path) {
     while (true) {
         const std::size_t dot = path.find('.', start);
         const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-        if (cur.isList() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit))
+        if (cur.isList() && !part.empty() && part.size() < 19 && std::all_of(part.begin(), part.end(), ::isdigit))
             cur = getItem(cur, Value(static_cast<int64_t>(std::stoll(part))));
         else if (cur.isUndefined())
             return cur;

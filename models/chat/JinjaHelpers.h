@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ bool isPySpace(char32_t c);
 // Argument `index` (or keyword `name`) of a call; a copy: callers often pass a temporary fallback.
 Value arg(CallArgs& a, std::size_t index, const char* name, const Value& fallback);
 int64_t toInt(const Value& v, const char* what);
+// A float truncated to an integer as Python's int() does, when it fits in 64 bits (not NaN or ±inf).
+std::optional<int64_t> truncatedInt(double d);
 std::string stripChars(const std::string& s, const Value& chars, bool left, bool right);
 List splitString(const std::string& s, const Value& sep, int64_t maxsplit, bool fromRight);
 std::string replaceAll(const std::string& s, const std::string& from, const std::string& to, int64_t count);

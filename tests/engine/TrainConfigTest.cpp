@@ -138,6 +138,22 @@ private slots:
         }
     }
 
+    // A plain YAML number beyond a double's range is refused with its line and column (it escaped
+    // as a library exception before; found by the train_config fuzz campaign). Within range, a big
+    // integer still reads as a float.
+    void yamlNumberOutOfRange()
+    {
+        try {
+            yamlToJson("training:\n  learning_rate: 9999999999999999E99999999948329\n", "big.yaml");
+            QFAIL("no error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("big.yaml:2:18: the number \"9999999999999999E99999999948329\" is beyond the range of a 64-bit float"), e.what());
+        }
+        const json j = yamlToJson("a: 99999999999999999999\nb: -1e-400\n", "ok.yaml");
+        QCOMPARE(j["a"].get<double>(), 1e20);
+        QCOMPARE(j["b"].get<double>(), 0.0);
+    }
+
     void specificErrors_data()
     {
         QTest::addColumn<QString>("key");

@@ -67,6 +67,8 @@ inline std::vector<Case> renderCases() {
         {"select tests", "{{ [1, 2, 3, 4]|select('even')|list }}{{ [none, 1]|reject('none')|list }}", "{}", "[2, 4][1]"},
         {"items dictsort", "{{ (d|items|list)[0][0] }}{{ (d|dictsort)[0][1] }}{{ d|dictsort|length }}", R"({"d": {"b": 1, "a": 2}})", "b22"},
         {"int float string", "{{ '42'|int + 1 }} {{ '2.5'|float }} {{ 3|string + 'x' }} {{ 'x'|int }}", "{}", "43 2.5 3x 0"},
+        // Floats beyond 64 bits take int's default instead of overflowing; a huge format index is out of range.
+        {"int of huge floats", "{{ 1e300|int }} {{ '1e300'|int(7) }} {{ (-2.5)|int }}", "{}", "0 7 -2"},
         {"indent", "{{ 'a\nb'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}", "{}", "a\n  b|  a\n  b"},
         {"tests", "{{ x is string }}{{ 1 is number }}{{ d is mapping }}{{ l is iterable }}{{ none is none }}{{ 4 is divisibleby 2 }}{{ 'a' is in 'abc' }}{{ x is not defined }}",
          R"({"x": "s", "d": {}, "l": []})", "TrueTrueTrueTrueTrueTrueTrueFalse"},
@@ -103,6 +105,7 @@ inline std::vector<ErrorCase> errorCases() {
         {"not callable", "{{ x() }}", "'x' is undefined"},
         {"namespace only", "{% set d = {} %}{% set d.x = 1 %}", "non-namespace"},
         {"huge range", "{{ range(100000000)|length }}", "too long"},
+        {"huge format index", "{{ '{99999999999999999999}'.format(1) }}", "Replacement index 99999999999999999999 out of range"},
         {"bad string", "{{ 'abc }}", "not closed"},
         {"deep nesting", "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nested more than"},
         {"deep unary", "{{ " + std::string(5000, '-') + "1 }}", "nested more than"},
