@@ -9,6 +9,7 @@
 #include "engine/ModuleSelection.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace rslora::engine {
@@ -24,6 +25,18 @@ const std::vector<std::string> kEvaluationKeys{"exact_match", "multiple_choice",
 std::string valueText(const nlohmann::json& v)
 {
     return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A swept value: any JSON a config key takes, but no NaN or infinity (YAML's .nan/.inf), which no
+// key accepts and which would not even equal itself when the sweep is stored and read back.
+const nlohmann::json& sweptValue(const nlohmann::json& v, const std::string& where)
+{
+    if (v.is_number_float() && !std::isfinite(v.get<double>()))
+        throw Error(where + ": " + jsonValueText(v) + " is not a value a config key takes");
+    if (v.is_structured())
+        for (const auto& item : v)
+            sweptValue(item, where);
+    return v;
 }
 
 // {"adapter.r": [...]} and {"adapter": {"r": [...]}} both name the key adapter.r.
@@ -43,7 +56,8 @@ void readVaryBlock(const nlohmann::json& vary, std::vector<SweepAxis>& axes)
         SweepAxis axis{parseConfigKey(it.key(), "sweep.vary"), {}};
         if (!it->is_array() || it->empty())
             throw Error("sweep.vary." + it.key() + ": expected a non-empty list of values, found " + jsonValueText(*it));
-        axis.values.assign(it->begin(), it->end());
+        for (const auto& v : *it)
+            axis.values.push_back(sweptValue(v, "sweep.vary." + it.key()));
         axes.push_back(std::move(axis));
     }
 }
@@ -81,7 +95,10 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
         for (const auto& a : axes) {
             if (!a.is_array() || a.size() != 2 || !a[0].is_string() || !a[1].is_array() || a[1].empty())
                 throw Error("sweep.axes: expected [key, [values...]], found " + jsonValueText(a));
-            spec.axes.push_back({parseConfigKey(a[0].get<std::string>(), "sweep.axes"), {a[1].begin(), a[1].end()}});
+            SweepAxis axis{parseConfigKey(a[0].get<std::string>(), "sweep.axes"), {}};
+            for (const auto& v : a[1])
+                axis.values.push_back(sweptValue(v, "sweep.axes." + a[0].get<std::string>()));
+            spec.axes.push_back(std::move(axis));
         }
     }
     if (block.contains("evaluate")) {
@@ -105,7 +122,8 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
                 for (const auto& kv : list[i]) {
                     if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string())
                         throw Error("sweep.list[" + std::to_string(i) + "]: expected [key, value] pairs, found " + jsonValueText(kv));
-                    c.emplace_back(parseConfigKey(kv[0].get<std::string>(), "sweep.list").dotted(), kv[1]);
+                    c.emplace_back(parseConfigKey(kv[0].get<std::string>(), "sweep.list").dotted(),
+                                   sweptValue(kv[1], "sweep.list[" + std::to_string(i) + "]"));
                 }
                 spec.combinations.push_back(std::move(c));
                 continue;
@@ -115,7 +133,8 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
                             + jsonValueText(list[i]));
             SweepCombination c;
             for (auto it = list[i].begin(); it != list[i].end(); ++it)
-                c.emplace_back(parseConfigKey(it.key(), "sweep.list[" + std::to_string(i) + "]").dotted(), *it);
+                c.emplace_back(parseConfigKey(it.key(), "sweep.list[" + std::to_string(i) + "]").dotted(),
+                               sweptValue(*it, "sweep.list[" + std::to_string(i) + "]." + it.key()));
             spec.combinations.push_back(std::move(c));
         }
     }
@@ -193,7 +212,7 @@ void SweepSpec::addVary(const std::string& text)
     for (const auto& part : splitTopLevel(text.substr(eq + 1))) {
         if (part.empty())
             throw Error("--vary " + axis.key.dotted() + ": an empty value in '" + text.substr(eq + 1) + "'");
-        axis.values.push_back(parseConfigValue(part));
+        axis.values.push_back(sweptValue(parseConfigValue(part), "--vary " + axis.key.dotted()));
     }
     if (!combinations.empty())
         throw Error("--vary cannot be combined with the config's sweep.list");

@@ -1,6 +1,7 @@
 // Sweeps: --vary / sweep: block reading, grid × seeds expansion, group statistics against hand
 // computation, Welch's t-test and Student's t CDF against known values.
 #include "common/Error.h"
+#include "engine/ConfigYaml.h"
 #include "engine/TrainConfig.h"
 #include "engine/sweep/SampleStatistics.h"
 #include "engine/sweep/SweepSpec.h"
@@ -245,6 +246,22 @@ private slots:
             seeds.push_back(i);
         e = errorOf([&] { (void)SweepSpec::fromJson(json{{"seeds", seeds}}); });
         QVERIFY2(e.contains("sweep.seeds: at most 1000 seeds, found a list of 1001"), qPrintable(e));
+    }
+
+    // NaN and infinity (YAML's .nan, .inf) are no values to sweep over: refused with the key (found
+    // by the sweep_config fuzz campaign: a NaN value did not read back equal to itself).
+    void nonFiniteValuesAreRefused()
+    {
+        const json nan = std::numeric_limits<double>::quiet_NaN();
+        QString e = errorOf([&] { (void)SweepSpec::fromJson(json{{"vary", {{"training.learning_rate", {0.1, nan}}}}}); });
+        QVERIFY2(e.contains("sweep.vary.training.learning_rate") && e.contains("is not a value a config key takes"), qPrintable(e));
+        e = errorOf([&] {
+            (void)SweepSpec::fromJson(json{{"list", json::array({json{{"adapter.r", 4}}, json{{"adapter.alpha", std::numeric_limits<double>::infinity()}}})}});
+        });
+        QVERIFY2(e.contains("sweep.list[1].adapter.alpha"), qPrintable(e));
+        const json j = yamlToJson("vary:\n  adapter.target_modules: [[q_proj, .nan]]\n", "s.yaml");
+        e = errorOf([&] { (void)SweepSpec::fromJson(j); });
+        QVERIFY2(e.contains("sweep.vary.adapter.target_modules"), qPrintable(e));
     }
 
     void summaryByHand()
