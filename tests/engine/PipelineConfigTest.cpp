@@ -1,0 +1,66 @@
+// Pipeline configs read from values of the wrong type: every one is listed as a problem naming its
+// key, never a JSON-library exception (the cases the pipeline_config fuzz target found).
+#include "common/Error.h"
+#include "engine/pipeline/PipelineConfig.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QtTest>
+
+using namespace rslora::engine::pipeline;
+using nlohmann::json;
+
+namespace {
+
+json pipeline()
+{
+    return json{{"base", {{"model", {{"path", "m"}}}, {"output", {{"dir", "out"}}}}},
+                {"stages", json::array({json{{"name", "a"}, {"data", "a.jsonl"}}})}};
+}
+
+QString problemsOf(const PipelineConfig& c)
+{
+    QStringList all;
+    for (const auto& p : c.problems())
+        all << QString::fromStdString(p);
+    return all.join("\n");
+}
+
+} // namespace
+
+class PipelineConfigTest : public QObject {
+    Q_OBJECT
+private slots:
+    void nonStringNameAndFolder()
+    {
+        json j = pipeline();
+        j["pipeline"] = {{"name", 7}, {"output_dir", json::array({1})}};
+        const PipelineConfig c = PipelineConfig::fromJson(j, "fallback");
+        QCOMPARE(c.name, std::string("fallback"));
+        QCOMPARE(c.outputDir, std::string("out")); // the base's output.dir stands in
+        const QString p = problemsOf(c);
+        QVERIFY2(p.contains("pipeline.name must be a string, found 7"), qPrintable(p));
+        QVERIFY2(p.contains("pipeline.output_dir must be a string, found [1]"), qPrintable(p));
+
+        j = pipeline();
+        j["base"]["output"]["dir"] = 5;
+        QVERIFY(PipelineConfig::fromJson(j).outputDir.empty());
+    }
+
+    void sectionGivenAsAValue()
+    {
+        json j = pipeline();
+        j["stages"][0]["overrides"] = {{"adapter", 8}};
+        const PipelineConfig c = PipelineConfig::fromJson(j);
+        try {
+            (void)c.stageConfig(0);
+            QFAIL("no error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("'adapter' must be a mapping of keys, found 8"), e.what());
+        }
+        QVERIFY2(problemsOf(c).contains("stage 'a'"), qPrintable(problemsOf(c)));
+    }
+};
+
+QTEST_GUILESS_MAIN(PipelineConfigTest)
+#include "PipelineConfigTest.moc"
