@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <fstream>
 #include <random>
+#include <signal.h>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -25,6 +27,45 @@ std::string uniqueSuffix() {
 }
 
 std::string errnoText() { return std::strerror(errno); }
+
+// Whether `name` is a staging name of `target` (".<target>.tmp-<pid>-<hex>", or a staging of such a
+// staging, as written by a writer nested in another) whose every writer process has ended.
+bool deadStagingOf(const std::string& name, const std::string& target) {
+    std::size_t dots = 0;
+    while (dots < name.size() && name[dots] == '.')
+        ++dots;
+    const std::string marker = ".tmp-";
+    if (dots == 0 || name.compare(dots, target.size(), target) != 0 || name.compare(dots + target.size(), marker.size(), marker) != 0)
+        return false;
+    for (std::size_t at = dots + target.size(); at < name.size();) {
+        if (name.compare(at, marker.size(), marker) != 0)
+            return false;
+        const std::size_t digits = at + marker.size();
+        const std::size_t dash = name.find('-', digits);
+        if (dash == std::string::npos || dash == digits || dash - digits > 9
+            || name.find_first_not_of("0123456789", digits) != dash)
+            return false;
+        const pid_t pid = static_cast<pid_t>(std::stol(name.substr(digits, dash - digits)));
+        if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno == EPERM)
+            return false; // still writing (or another user's process of that id)
+        const std::size_t next = name.find('.', dash);
+        if (name.find_first_not_of("0123456789abcdef", dash + 1) != next)
+            return false;
+        at = next == std::string::npos ? name.size() : next;
+    }
+    return true;
+}
+
+// Removes what killed writers of `target` left beside it (hidden, never visible as the target).
+void removeDeadStaging(const fs::path& parent, const std::string& target) {
+    std::error_code ec;
+    std::vector<fs::path> dead;
+    for (const auto& e : fs::directory_iterator(parent, ec))
+        if (deadStagingOf(e.path().filename().string(), target))
+            dead.push_back(e.path());
+    for (const auto& p : dead)
+        fs::remove_all(p, ec);
+}
 
 } // namespace
 
@@ -86,6 +127,7 @@ std::string readFile(const fs::path& path) {
 AtomicDirectory::AtomicDirectory(fs::path target) : m_target(std::move(target)) {
     fs::path parent = m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path();
     fs::create_directories(parent);
+    removeDeadStaging(parent, m_target.filename().string());
     m_staging = parent / ("." + m_target.filename().string() + uniqueSuffix());
     fs::create_directory(m_staging);
 }

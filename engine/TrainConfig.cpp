@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <filesystem>
 #include <cmath>
 #include <regex>
@@ -99,6 +100,34 @@ struct Writer {
     void en(const char* section, const char* key, const EnumEntry<E> (&t)[N], E v) { out[section][key] = enumName(t, v); }
 };
 
+// Whether a JSON value converts to T without leaving T's range (the JSON library would truncate a
+// float or an out-of-range integer into an int: undefined behaviour, found by the train_config
+// fuzz campaign). Values of other types are left to the conversion, which refuses them.
+template <typename T>
+bool representable(const json&)
+{
+    return true;
+}
+
+template <>
+bool representable<int>(const json& v)
+{
+    if (!v.is_number())
+        return true;
+    if (!v.is_number_integer())
+        return false; // 2.5 is no integer, and 1e30 fits no int
+    if (v.is_number_unsigned())
+        return v.get<uint64_t>() <= uint64_t(std::numeric_limits<int>::max());
+    const int64_t i = v.get<int64_t>();
+    return i >= std::numeric_limits<int>::min() && i <= std::numeric_limits<int>::max();
+}
+
+template <>
+bool representable<std::vector<int>>(const json& v)
+{
+    return !v.is_array() || std::all_of(v.begin(), v.end(), [](const json& e) { return representable<int>(e); });
+}
+
 struct Reader {
     const json& in;
     const KeyLocator* locate; // positions for messages (a YAML file's), or null
@@ -122,6 +151,8 @@ struct Reader {
     T get(const json& v, const char* section, const char* key, const char* expected)
     {
         try {
+            if (!representable<T>(v))
+                throw Error(where(section, key) + ": expected " + expected + ", found " + jsonValueText(v));
             return v.get<T>();
         } catch (const json::exception&) {
             throw Error(where(section, key) + ": expected " + expected + ", found " + jsonValueText(v));
@@ -138,7 +169,7 @@ struct Reader {
     void operator()(const char* s, const char* k, int& v)
     {
         if (auto* j = find(s, k)) {
-            if (!j->is_number_integer())
+            if (!j->is_number_integer() || !representable<int>(*j))
                 throw Error(where(s, k) + ": expected an integer, found " + jsonValueText(*j));
             v = j->get<int>();
         }
@@ -188,7 +219,7 @@ struct Reader {
     {
         if (auto* j = find(s, k)) {
             if (j->is_number_integer())
-                v = {j->get<int>()};
+                v = {get<int>(*j, s, k, "an integer")};
             else
                 v = get<std::vector<int>>(*j, s, k, "a list of integers");
         }

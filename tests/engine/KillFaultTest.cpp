@@ -236,6 +236,12 @@ QStringList storeProblems(const QString& db)
     return problems;
 }
 
+// Hidden staging folders of `name` in `dir` (".<name>.tmp-…", "..<name>.tmp-….tmp-…").
+QStringList leftStaging(const QString& dir, const QString& name)
+{
+    return QDir(dir).entryList({"." + name + ".tmp-*", ".." + name + ".tmp-*"}, QDir::Dirs | QDir::Hidden | QDir::NoDotAndDotDot);
+}
+
 // How many versions the store holds in the task "fused".
 int fusedVersions(const QString& db)
 {
@@ -476,11 +482,14 @@ private slots:
             if (folders > fusedVersions(m_refDb))
                 problems << QString("%1 fused folders but %2 fused versions").arg(folders).arg(fusedVersions(m_refDb));
             QVERIFY2(problems.isEmpty(), qPrintable(QString("kill %1: ").arg(i) + problems.join("\n")));
-            // The same fuse again into the folder of a killed one completes.
+            // The same fuse again into the folder of a killed one completes, and removes what the
+            // killed one left under hidden names.
             if (!QFileInfo::exists(out) && i % 5 == 0) {
                 o = runCli(QStringList(base) << "--out" << out << "--task" << "fused");
                 QVERIFY2(o.code == 0, qPrintable(o.err));
                 QCOMPARE(fileHash(out + "/adapter_model.safetensors"), refHash);
+                QVERIFY2(leftStaging(m_dir.path(), QFileInfo(out).fileName()).isEmpty(),
+                         qPrintable(leftStaging(m_dir.path(), QFileInfo(out).fileName()).join(", ")));
             }
         }
     }
@@ -506,11 +515,14 @@ private slots:
                     problems << out + ": differs from the uninterrupted merge";
             }
             QVERIFY2(problems.isEmpty(), qPrintable(QString("kill %1: ").arg(i) + problems.join("\n")));
-            // The same merge again into the folder of a killed one completes.
+            // The same merge again into the folder of a killed one completes, and removes what the
+            // killed one left under hidden names (a merged model's worth of disk).
             if (!QFileInfo::exists(out) && i % 5 == 0) {
                 o = runCli(QStringList(base) << "--out" << out);
                 QVERIFY2(o.code == 0, qPrintable(o.err));
                 QCOMPARE(fileHash(out + "/model.safetensors"), refHash);
+                QVERIFY2(leftStaging(m_dir.path(), QFileInfo(out).fileName()).isEmpty(),
+                         qPrintable(leftStaging(m_dir.path(), QFileInfo(out).fileName()).join(", ")));
             }
         }
     }

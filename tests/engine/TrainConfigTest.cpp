@@ -154,6 +154,29 @@ private slots:
         QCOMPARE(j["b"].get<double>(), 0.0);
     }
 
+    // Numbers that do not fit the int a key holds are refused by name, never truncated (the JSON
+    // library's conversion of 6.7e22 to int is undefined behaviour; found by the train_config fuzz
+    // campaign under UBSan).
+    void integersOutOfRange()
+    {
+        const std::pair<const char*, json> cases[] = {
+            {"rank_pattern", json{{"q_proj", 6.66667e22}}},
+            {"rank_pattern", json{{"q_proj", 2.5}}},
+            {"layers_to_transform", json::array({0, 3000000000LL})},
+            {"layers_to_transform", 1e30},
+            {"r", 3000000000LL},
+        };
+        for (const auto& [key, value] : cases) {
+            json j = {{"model", {{"path", "m"}}}, {"adapter", {{key, value}}}};
+            try {
+                TrainConfig::fromJson(j);
+                QFAIL(qPrintable(QString("accepted adapter.%1 = %2").arg(key, QString::fromStdString(value.dump()))));
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).contains(QString("adapter.%1").arg(key)) && QString::fromUtf8(e.what()).contains("expected"), e.what());
+            }
+        }
+    }
+
     void specificErrors_data()
     {
         QTest::addColumn<QString>("key");
