@@ -13,6 +13,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
+#include <QMenu>
 #include <QTextBrowser>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -56,7 +57,9 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_gateButton->setText(tr("Use a gate…"));
     m_gateButton->setToolTip(tr("A learned gate (rslora gate train): its adapters, weighted for each prompt by the gate"));
     m_gateButton->setAutoRaise(true);
-    connect(m_gateButton, &QToolButton::clicked, this, [this] { chooseGate(); });
+    m_gateButton->setPopupMode(QToolButton::InstantPopup);
+    m_gateButton->setMenu(new QMenu(m_gateButton));
+    fillGateMenu();
     auto* choices = new QHBoxLayout;
     choices->addWidget(m_addRow);
     choices->addWidget(m_gateButton);
@@ -162,9 +165,29 @@ void PlaygroundColumn::removeRow(int row)
 
 void PlaygroundColumn::setVersions(const QList<PlaygroundVersion>& versions)
 {
-    m_versions = versions;
+    m_versions.clear();
+    m_gates.clear();
+    for (const auto& v : versions)
+        (v.gate ? m_gates : m_versions).append(v);
     for (auto& row : m_rows)
         fillVersions(row.version);
+    fillGateMenu();
+}
+
+void PlaygroundColumn::fillGateMenu()
+{
+    QMenu* menu = m_gateButton->menu();
+    menu->clear();
+    for (const auto& g : m_gates)
+        menu->addAction(g.label, this, [this, g] {
+            QString error;
+            if (!setStoredGate(g, &error))
+                m_status->setText(tr("Not a usable gate: %1").arg(error));
+        });
+    if (m_gates.isEmpty())
+        menu->addAction(tr("No stored gate yet (rslora gate train stores one)"))->setEnabled(false);
+    menu->addSeparator();
+    menu->addAction(tr("Gate folder…"), this, [this] { chooseGate(); });
 }
 
 QList<PlaygroundAdapter> PlaygroundColumn::adapters() const
@@ -229,6 +252,8 @@ bool PlaygroundColumn::setGate(const QString& path, QString* error)
         }
     }
     m_gatePath = path;
+    m_gateVersionId = 0;
+    m_gateReference.clear();
     m_gateAdapters = labels;
     const bool gated = !path.isEmpty();
     for (const auto& row : m_rows)
@@ -237,12 +262,28 @@ bool PlaygroundColumn::setGate(const QString& path, QString* error)
     m_gateButton->setVisible(!gated);
     m_gateLabel->setVisible(gated);
     m_clearGate->setVisible(gated);
-    m_gateLabel->setText(gated ? tr("Gate <b>%1</b> weighs %2 for each prompt")
-                                     .arg(QFileInfo(path).fileName().toHtmlEscaped(), labels.join(", ").toHtmlEscaped())
-                               : QString());
-    m_gateLabel->setToolTip(path);
+    showGateLabel();
     emit adaptersChanged(m_index);
     return true;
+}
+
+bool PlaygroundColumn::setStoredGate(const PlaygroundVersion& gate, QString* error)
+{
+    if (!setGate(gate.path, error))
+        return false;
+    m_gateVersionId = gate.id;
+    m_gateReference = gate.reference;
+    showGateLabel();
+    return true;
+}
+
+void PlaygroundColumn::showGateLabel()
+{
+    const QString name = m_gateReference.isEmpty() ? QFileInfo(m_gatePath).fileName() : m_gateReference;
+    m_gateLabel->setText(m_gatePath.isEmpty() ? QString()
+                                              : tr("Gate <b>%1</b> weighs %2 for each prompt")
+                                                    .arg(name.toHtmlEscaped(), m_gateAdapters.join(", ").toHtmlEscaped()));
+    m_gateLabel->setToolTip(m_gatePath);
 }
 
 void PlaygroundColumn::chooseGate()
@@ -258,7 +299,7 @@ void PlaygroundColumn::chooseGate()
 QString PlaygroundColumn::adaptersLabel() const
 {
     if (!m_gatePath.isEmpty())
-        return tr("gate %1").arg(QFileInfo(m_gatePath).fileName());
+        return tr("gate %1").arg(m_gateReference.isEmpty() ? QFileInfo(m_gatePath).fileName() : m_gateReference);
     const auto set = adapters();
     if (set.isEmpty())
         return tr("base model");
@@ -396,7 +437,10 @@ QJsonObject PlaygroundColumn::toJson(const PlaygroundRequest& request) const
         QJsonObject weights;
         for (const auto& [label, weight] : m_result.gateWeights)
             weights[label] = weight;
-        o["gate"] = QJsonObject{{"path", m_gatePath}, {"weights", weights}};
+        QJsonObject gate{{"path", m_gatePath}, {"weights", weights}};
+        if (m_gateVersionId != 0)
+            gate["version"] = m_gateReference;
+        o["gate"] = gate;
     }
     o["model"] = request.modelPath;
     const auto& s = request.settings;

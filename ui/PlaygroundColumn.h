@@ -25,7 +25,8 @@ public:
 
     explicit PlaygroundColumn(int index, QWidget* parent = nullptr);
 
-    // The versions offered (keeps the current choices when they are still offered).
+    // The versions offered (keeps the current choices when they are still offered); stored gates among
+    // them are offered by "Use a gate" instead.
     void setVersions(const QList<PlaygroundVersion>& versions);
     // The set as chosen: versions with their weights; empty for the base model alone.
     QList<PlaygroundAdapter> adapters() const;
@@ -36,7 +37,10 @@ public:
     // A learned gate instead of the version rows: its folder and the labels of its adapters (read
     // from gate.json). Returns false with `error` set when the folder is no gate; empty path clears.
     bool setGate(const QString& path, QString* error = nullptr);
+    // A stored gate (a version of stage "gate"): its folder, and its reference as the label.
+    bool setStoredGate(const PlaygroundVersion& gate, QString* error = nullptr);
     const QString& gatePath() const { return m_gatePath; }
+    qint64 gateVersionId() const { return m_gateVersionId; }
 
     // Chat mode: the conversation before the message being answered.
     const QList<PlaygroundTurn>& conversation() const { return m_conversation; }
@@ -85,6 +89,8 @@ private:
     void render();
     void showStatus();
     void chooseGate();
+    void fillGateMenu();
+    void showGateLabel();
 
     int m_index = 0;
     bool m_chat = false;
@@ -101,6 +107,9 @@ private:
     QToolButton* m_clearGate = nullptr;
     QLabel* m_gateLabel = nullptr;
     QString m_gatePath;
+    qint64 m_gateVersionId = 0;
+    QString m_gateReference;
+    QList<PlaygroundVersion> m_gates;
     QStringList m_gateAdapters;
     QToolButton* m_copy = nullptr;
     QTextBrowser* m_output = nullptr;

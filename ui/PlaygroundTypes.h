@@ -15,6 +15,8 @@ struct PlaygroundVersion {
     QString label;      // "task@v3 · name"
     QString reference;  // "task@v3"
     QString baseModel;  // the base model folder it was trained on
+    bool gate = false;  // a stored learned gate (stage "gate"), offered by "Use a gate", not as an adapter
+    QString path;       // a gate's folder in the store
 };
 
 // One adapter of a column's set with its weight; an empty set is the base model alone.
@@ -46,6 +48,7 @@ struct PlaygroundColumnRequest {
     // A learned gate's folder (rslora gate train): its adapters, weighted per prompt by the gate,
     // replace `adapters`.
     QString gatePath;
+    qint64 gateVersionId = 0; // the gate is this stored version (0: a folder chosen by hand)
     QList<PlaygroundTurn> conversation;
 };
 

@@ -319,6 +319,7 @@ PlaygroundRequest PlaygroundView::request() const
         PlaygroundColumnRequest col;
         col.adapters = c->adapters();
         col.gatePath = c->gatePath();
+        col.gateVersionId = c->gateVersionId();
         if (r.chat) {
             col.conversation = c->conversation();
             col.conversation.append({"user", r.prompt});

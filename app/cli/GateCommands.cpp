@@ -1,11 +1,13 @@
 // `rslora gate train` and `rslora gate eval`: a learned fusion gate over 2 or more adapters (per
 // example weights from the base model's pooled hidden state), trained with base and adapters
-// frozen, saved as a folder, evaluated with the weights it chose shown per example, and used for
-// generation.
+// frozen, saved as a folder and kept in the store as a version of stage "gate" (unless --no-store),
+// evaluated with the weights it chose shown per example, and used for generation.
 #include "app/cli/Commands.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/AdapterReference.h"
+#include "app/shared/GateRecorder.h"
+#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Sha256.h"
 #include "engine/AdapterSet.h"
@@ -15,9 +17,11 @@
 #include "models/ModelLoader.h"
 #include "models/tokenizer/Tokenizer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 namespace rslora::cli {
@@ -31,12 +35,14 @@ namespace {
 struct GateTrainCli {
     storecli::Common c;
     std::string model, out, chatTemplate, device = "cpu";
+    app::GateRegistration registration;
+    bool noStore = false;
     std::vector<std::string> adapters, data;
     fusion::GateTrainOptions train;
 };
 
 struct GateEvalCli {
-    bool json = false;
+    storecli::Common c;
     std::string gate, model, data, chatTemplate, device = "cpu";
     std::vector<std::string> prompts;
     int batchSize = 8, maxSeqLen = 512, maxNewTokens = 32, examples = 50;
@@ -69,20 +75,20 @@ void gateTrain(const GateTrainCli& o)
     const fs::path out = fs::absolute(o.out);
     if (fs::exists(out))
         throw Error("--out " + o.out + " already exists: name a new folder (nothing is overwritten)");
-    // A store only when asked for or when an argument is not a folder (a stored version).
+    if (o.noStore && (!o.registration.name.empty() || !o.registration.notes.empty() || o.registration.task != "gated"))
+        throw Error("--task, --name and --notes describe the stored version: leave them out with --no-store");
     std::unique_ptr<storage::Store> store;
-    for (const auto& a : o.adapters)
-        if (!o.c.db.empty() || !fs::is_directory(a)) {
-            store = storecli::openStore(o.c);
-            break;
-        }
+    if (!o.noStore)
+        store = storecli::openStore(o.c);
     std::vector<fusion::GateAdapter> adapters;
+    std::vector<app::ResolvedAdapter> sources;
     for (size_t i = 0; i < o.adapters.size(); ++i) {
         const auto r = app::resolveAdapterArgument(o.adapters[i], store.get());
         if (r.label != o.adapters[i])
             throw Error("--adapter " + o.adapters[i] + ": the gate learns the weights, so an adapter takes none");
         const std::string path = fs::absolute(r.path).string();
         adapters.push_back({"gate" + std::to_string(i), r.label, path, Sha256::directoryHex(path)});
+        sources.push_back(r);
     }
     // Data before weights: a bad line is reported without loading the model.
     std::vector<engine::TrainExample> rows;
@@ -111,10 +117,24 @@ void gateTrain(const GateTrainCli& o)
     for (const auto& d : o.data)
         data.push_back({{"path", fs::absolute(d).string()}, {"sha256", Sha256::fileHex(d)}});
     gate.info()["data"] = data;
-    gate.save(out);
+    // With a store, the folder is written under a hidden name, the version recorded from it, and only
+    // then renamed to --out (as `rslora fuse` does): a visible --out always has its version.
+    std::optional<storage::AdapterRecord> version;
+    if (!store) {
+        gate.save(out);
+    } else {
+        AtomicDirectory folder(out);
+        gate.save(folder.stagingPath());
+        version = app::registerGate(*store, folder.stagingPath(), gate, sources, o.model, o.registration);
+        if (fs::exists(out))
+            throw Error("--out " + o.out + " appeared while training; the gate is stored as " + version->name + " (v"
+                        + std::to_string(version->version) + ")");
+        folder.commit();
+    }
     if (o.c.json) {
         storecli::printJson({{"out", out.string()}, {"steps", stats.steps}, {"examples", stats.examples},
-                             {"first_loss", stats.firstLoss}, {"final_loss", stats.finalLoss}, {"seconds", stats.seconds}});
+                             {"first_loss", stats.firstLoss}, {"final_loss", stats.finalLoss}, {"seconds", stats.seconds},
+                             {"version", version ? storage::toJson(*version) : json(nullptr)}});
         return;
     }
     std::cout << "gate         " << (o.train.hidden > 0 ? "1 hidden layer of " + std::to_string(o.train.hidden) : std::string("linear"))
@@ -122,13 +142,23 @@ void gateTrain(const GateTrainCli& o)
               << "trained      " << stats.steps << " steps on " << stats.examples << " rows, batch loss " << std::setprecision(5)
               << stats.firstLoss << " -> " << stats.finalLoss << " (" << std::setprecision(3) << stats.seconds << " s)\n"
               << "written      " << out.string() << " (" << fusion::kGateWeightsFile << ", " << fusion::kGateConfigFile << ")\n";
+    if (version)
+        std::cout << "stored       " << storecli::oneLine(version->name) << " (" << storecli::oneLine(version->task) << " v"
+                  << version->version << ", stage gate), over "
+                  << std::count_if(sources.begin(), sources.end(), [](const auto& s) { return s.record.has_value(); })
+                  << " stored version(s)\n";
 }
 
 void gateEval(const GateEvalCli& o)
 {
     if (o.data.empty() && o.prompts.empty())
         throw Error("gate eval needs --data VAL.jsonl and/or --prompt TEXT");
-    const fusion::FusionGate gate = fusion::FusionGate::load(o.gate);
+    // A stored gate is opened only when --gate is not a folder (or --db asks for the store).
+    std::unique_ptr<storage::Store> store;
+    if (!o.c.db.empty() || !fs::is_directory(o.gate))
+        store = storecli::openStore(o.c);
+    const app::ResolvedAdapter where = app::resolveGateArgument(o.gate, store.get());
+    const fusion::FusionGate gate = fusion::FusionGate::load(where.path);
     std::string modelDir = o.model;
     if (modelDir.empty()) {
         const auto& info = gate.info();
@@ -148,7 +178,7 @@ void gateEval(const GateEvalCli& o)
     json j = json::object();
     if (!rows.empty()) {
         const auto ev = fusion::evaluateGate(gate, set, rows, o.batchSize, o.maxSeqLen);
-        if (o.json)
+        if (o.c.json)
             j = ev.toJson();
         else
             std::cout << ev.toText(size_t(o.examples));
@@ -174,7 +204,7 @@ void gateEval(const GateEvalCli& o)
                 weights.push_back(w[0][i].item<double>());
             const std::string text = tok.decode(r.rows[0].tokens, true);
             gens.push_back({{"prompt", p}, {"weights", weights}, {"text", text}});
-            if (!o.json) {
+            if (!o.c.json) {
                 std::cout << "prompt       " << storecli::oneLine(p) << "\nweights     ";
                 for (size_t i = 0; i < weights.size(); ++i)
                     std::cout << " " << gate.adapters()[i].label << " " << std::fixed << std::setprecision(3) << weights[i];
@@ -184,7 +214,7 @@ void gateEval(const GateEvalCli& o)
         }
         j["generations"] = gens;
     }
-    if (o.json)
+    if (o.c.json)
         storecli::printJson(j);
 }
 
@@ -202,6 +232,10 @@ void registerGateCommands(CLI::App& app)
     train->add_option("--adapter", t->adapters, "Adapter folder or stored version task@vN (repeat: 2 or more)")->required();
     train->add_option("--data", t->data, "Training JSONL of the tasks (repeat: the rows are mixed)")->required();
     train->add_option("--out", t->out, "The gate folder to write (must not exist)")->required();
+    train->add_option("--task", t->registration.task, "Task the stored gate version joins (default: gated)");
+    train->add_option("--name", t->registration.name, "Name of the stored version (default: <task>_gate_v<N>_<date>)");
+    train->add_option("--notes", t->registration.notes, "Notes kept with the stored version");
+    train->add_flag("--no-store", t->noStore, "Write the folder only: no store (adapters must then be folders)");
     train->add_option("--steps", t->train.steps, "Optimizer steps (default 200)");
     train->add_option("--lr", t->train.lr, "AdamW learning rate (default 0.005)");
     train->add_option("--seed", t->train.seed, "Seed of the batch order and the hidden layer (default 0)");
@@ -215,7 +249,8 @@ void registerGateCommands(CLI::App& app)
 
     auto e = std::make_shared<GateEvalCli>();
     auto* eval = gate->add_subcommand("eval", "Loss with the gate's weights per example, against each adapter alone; or generate");
-    eval->add_option("--gate", e->gate, "Gate folder (gate.safetensors + gate.json)")->required();
+    storecli::addCommon(eval, e->c);
+    eval->add_option("--gate", e->gate, "Gate folder (gate.safetensors + gate.json) or a stored gate such as gated@v1")->required();
     eval->add_option("--data", e->data, "Validation JSONL (SFT or tokenized records)");
     eval->add_option("--prompt", e->prompts, "Generate from this prompt with the gate's weights (repeat)");
     eval->add_option("--model", e->model, "Base model folder (default: the one the gate was trained on)");
@@ -225,7 +260,6 @@ void registerGateCommands(CLI::App& app)
     eval->add_option("--examples", e->examples, "Examples listed in the text output (default 50; --json lists all)");
     eval->add_option("--chat-template", e->chatTemplate, "Template name for SFT records (default: the tokenizer's)");
     eval->add_option("--device", e->device, "cpu or cuda[:N] (default cpu)");
-    eval->add_flag("--json", e->json, "Machine-readable output");
     eval->callback([e] { gateEval(*e); });
 }
 

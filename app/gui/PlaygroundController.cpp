@@ -2,6 +2,7 @@
 #include "app/gui/PlaygroundController.h"
 
 #include "app/gui/BackgroundJob.h"
+#include "app/shared/GateRecorder.h"
 #include "app/shared/RunExamples.h"
 #include "common/Error.h"
 #include "engine/fusion/FusionGate.h"
@@ -70,6 +71,8 @@ void PlaygroundController::refresh()
         v.label = v.reference + (a.stage.empty() ? QString() : QString(" · %1").arg(QString::fromStdString(a.stage))) +
                   (a.rank ? QString(" · r%1").arg(*a.rank) : QString());
         v.baseModel = QString::fromStdString(a.baseModel.ref);
+        v.gate = app::isGateVersion(a);
+        v.path = QString::fromStdString(a.path);
         versions.append(v);
     }
     m_view->setVersions(versions);
@@ -86,8 +89,9 @@ void PlaygroundController::refresh()
     }
     m_view->setRuns(runs);
     // A first-time user gets the model their newest version was trained on.
-    if (m_view->modelPath().isEmpty() && !versions.isEmpty())
-        m_view->setModelPath(versions.back().baseModel);
+    for (auto it = versions.crbegin(); it != versions.crend() && m_view->modelPath().isEmpty(); ++it)
+        if (!it->gate)
+            m_view->setModelPath(it->baseModel);
 }
 
 bool PlaygroundController::running() const
@@ -111,8 +115,9 @@ void PlaygroundController::stop()
         m_cancel->store(true);
 }
 
-bool PlaygroundController::start(const ui::PlaygroundRequest& request)
+bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
 {
+    ui::PlaygroundRequest request = asked;
     if (m_job->running()) {
         m_view->onFailed(tr("A generation is running; stop it first."));
         return false;
@@ -124,9 +129,19 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& request)
             for (const auto& a : column.adapters)
                 if (!folders.count(a.versionId)) {
                     const auto record = m_store->adapters().require(a.versionId);
+                    app::refuseGateAsAdapter(record, a.reference.toStdString());
                     storage::AdapterRepository::verifyFiles(record);
                     folders[a.versionId] = record.path;
                 }
+        // A stored gate is read from its folder in the store, after the same hash check.
+        for (auto& column : request.columns)
+            if (column.gateVersionId != 0) {
+                const auto record = m_store->adapters().require(column.gateVersionId);
+                if (!app::isGateVersion(record))
+                    throw Error(record.task + "@v" + std::to_string(record.version) + " is not a learned gate");
+                storage::AdapterRepository::verifyFiles(record);
+                column.gatePath = QString::fromStdString(record.path);
+            }
     } catch (const Error& e) {
         m_view->onFailed(QString::fromStdString(e.what()));
         return false;

@@ -10,6 +10,7 @@
 #include "app/gui/StoredRunFeed.h"
 #include "app/gui/StudiesMenu.h"
 #include "app/gui/SweepResultsController.h"
+#include "app/shared/GateRecorder.h"
 #include "app/shared/PipelineRecorder.h"
 #include "app/shared/SweepGroup.h"
 
@@ -384,7 +385,7 @@ bool Workbench::startDataParallel(const engine::TrainConfig& config, int process
 void Workbench::refreshStoredVersions() {
     QStringList refs;
     for (const storage::AdapterRecord& a : m_store->adapters().list())
-        if (!a.deletedAt)
+        if (!a.deletedAt && !app::isGateVersion(a))
             refs << QString("%1@v%2").arg(QString::fromStdString(a.task)).arg(a.version);
     m_form->stagesEditor()->setStoredVersions(refs);
 }
@@ -627,8 +628,18 @@ void Workbench::connectMergeActions() {
 QList<ui::FuseSource> Workbench::sourcesOf(const QList<qint64>& adapterIds) const {
     QList<ui::FuseSource> sources;
     for (qint64 id : adapterIds)
-        if (const storage::AdapterRecord* a = m_adapters->adapterRecord(id))
+        if (const storage::AdapterRecord* a = m_adapters->adapterRecord(id)) {
+            if (app::isGateVersion(*a)) {
+                // A gate holds no low-rank factors: there is nothing to fuse or merge.
+                m_window->statusBar()->showMessage(
+                    tr("%1 v%2 is a learned gate, not an adapter: use it in the Playground (Use a gate)")
+                        .arg(QString::fromStdString(a->task))
+                        .arg(a->version),
+                    15000);
+                return {};
+            }
             sources << FusionController::sourceFor(*a);
+        }
     return sources;
 }
 

@@ -1,6 +1,7 @@
 // `--adapter` arguments (see AdapterReference.h).
 #include "app/shared/AdapterReference.h"
 
+#include "app/shared/GateRecorder.h"
 #include "common/Error.h"
 #include "storage/Store.h"
 
@@ -33,6 +34,7 @@ std::optional<ResolvedAdapter> lookUp(const std::string& label, storage::Store* 
         return std::nullopt;
     try {
         storage::AdapterRecord record = store->adapters().resolve(label);
+        refuseGateAsAdapter(record, label);
         storage::AdapterRepository::verifyFiles(record);
         return ResolvedAdapter{fs::path(record.path), 1.0, label, record};
     } catch (const Error& e) {

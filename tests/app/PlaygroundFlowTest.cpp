@@ -1,8 +1,10 @@
 // The Playground against the real engine on the demo model: the columns of one generation (the base,
 // a stored version, a weighted mix) stream and finish with the same text as the engine's session gives
 // each of them alone; the base model is loaded once for every column and generation; Stop cancels;
-// a version whose files changed is refused before anything runs; examples come from a run's data.
+// a version whose files changed is refused before anything runs; examples come from a run's data; a
+// gate, from a folder or stored as a version, weighs its adapters per prompt.
 #include "app/gui/PlaygroundController.h"
+#include "app/shared/GateRecorder.h"
 #include "app/shared/RunExamples.h"
 
 #include "common/Error.h"
@@ -20,6 +22,7 @@
 #include <QJsonObject>
 #include <QToolButton>
 #include <QLabel>
+#include <QMenu>
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QSignalSpy>
@@ -81,6 +84,54 @@ std::string alone(engine::GenerationSession& s, const std::string& prompt, const
     r.adapters = mix;
     r.sampling.maxNewTokens = maxTokens;
     return s.generate(r).text;
+}
+
+// Two demo adapters under `root` ("a" alpha, "b" beta) and a gate over them in `root`/gate whose weights
+// are softmax(1, 0) whatever the prompt (only the output bias is set).
+ef::FusionGate writeFixedGate(const fs::path& root)
+{
+    writeDemoAdapter(root / "a", 1);
+    writeDemoAdapter(root / "b", 2);
+    std::vector<ef::GateAdapter> adapters{{"a", "alpha", (root / "a").string(), Sha256::directoryHex((root / "a").string())},
+                                          {"b", "beta", (root / "b").string(), Sha256::directoryHex((root / "b").string())}};
+    ef::FusionGate gate(adapters, 192, 0, 3);
+    gate.setFeatureStats(torch::zeros({192}), torch::ones({192}));
+    {
+        torch::NoGradGuard ng;
+        for (auto& [name, t] : gate.parameters())
+            if (t.dim() == 1 && t.size(0) == 2)
+                t.copy_(torch::tensor({1.0f, 0.0f}));
+    }
+    gate.save(root / "gate");
+    return gate;
+}
+
+std::pair<double, double> fixedGateWeights()
+{
+    const auto w = torch::softmax(torch::tensor({1.0f, 0.0f}), 0).to(torch::kDouble);
+    return {w[0].item<double>(), w[1].item<double>()};
+}
+
+// Generates `prompt` in every column and waits: the error shown, empty when it ran.
+QString generateAndWait(ui::PlaygroundView& view, app::PlaygroundController& controller, const std::string& prompt, int maxTokens)
+{
+    view.input()->setPlainText(QString::fromStdString(prompt));
+    view.maxTokensBox()->setValue(maxTokens);
+    if (!view.generate())
+        return "not started: " + view.problem();
+    controller.waitForFinished();
+    QCoreApplication::processEvents();
+    return view.errorLabel()->isHidden() ? QString() : view.errorLabel()->text();
+}
+
+// The engine's own answer with the fixed gate's weights over the adapters under `root`, and with none.
+std::pair<std::string, std::string> fixedGateAnswers(const fs::path& root, const std::string& prompt, int maxTokens)
+{
+    const auto [wa, wb] = fixedGateWeights();
+    engine::GenerationSession reference(demoModel());
+    reference.loadAdapter("a", root / "a");
+    reference.loadAdapter("b", root / "b");
+    return {alone(reference, prompt, {{"a", wa}, {"b", wb}}, maxTokens), alone(reference, prompt, {}, maxTokens)};
 }
 
 } // namespace
@@ -201,21 +252,8 @@ private slots:
         QTemporaryDir tmp;
         const fs::path root = tmp.path().toStdString();
         storage::Store store((root / "store.db").string());
-        writeDemoAdapter(root / "a", 1);
-        writeDemoAdapter(root / "b", 2);
-        std::vector<ef::GateAdapter> adapters{{"a", "alpha", (root / "a").string(), Sha256::directoryHex((root / "a").string())},
-                                              {"b", "beta", (root / "b").string(), Sha256::directoryHex((root / "b").string())}};
-        ef::FusionGate gate(adapters, 192, 0, 3);
-        gate.setFeatureStats(torch::zeros({192}), torch::ones({192}));
-        {
-            torch::NoGradGuard ng;
-            for (auto& [name, t] : gate.parameters())
-                if (t.dim() == 1 && t.size(0) == 2)
-                    t.copy_(torch::tensor({1.0f, 0.0f})); // the output bias: softmax(1, 0), whatever the prompt
-        }
-        gate.save(root / "gate");
-        const auto expected = torch::softmax(torch::tensor({1.0f, 0.0f}), 0).to(torch::kDouble);
-        const double wa = expected[0].item<double>(), wb = expected[1].item<double>();
+        writeFixedGate(root);
+        const auto [wa, wb] = fixedGateWeights();
 
         ui::PlaygroundView view;
         app::PlaygroundController controller(&store, &view);
@@ -230,19 +268,11 @@ private slots:
         QVERIFY(view.column(1)->gateButton()->isHidden());
         QVERIFY(view.column(1)->findChild<QLabel*>("gateLabel")->text().contains("alpha, beta"));
         const std::string prompt = "What is the sound of a pig?";
-        view.input()->setPlainText(QString::fromStdString(prompt));
-        view.maxTokensBox()->setValue(24);
-        QVERIFY(view.generate());
-        controller.waitForFinished();
-        QCoreApplication::processEvents();
-        QVERIFY2(view.errorLabel()->isHidden(), qPrintable(view.errorLabel()->text()));
-
-        engine::GenerationSession reference(demoModel());
-        reference.loadAdapter("a", root / "a");
-        reference.loadAdapter("b", root / "b");
-        const std::string gated = alone(reference, prompt, {{"a", wa}, {"b", wb}}, 24);
+        const QString shown = generateAndWait(view, controller, prompt, 24);
+        QVERIFY2(shown.isEmpty(), qPrintable(shown));
+        const auto [gated, base] = fixedGateAnswers(root, prompt, 24);
         QCOMPARE(view.column(1)->answer(), QString::fromStdString(gated));
-        QVERIFY2(gated != alone(reference, prompt, {}, 24), "the gate's mix changes the answer");
+        QVERIFY2(gated != base, "the gate's mix changes the answer");
         const auto& weights = view.column(1)->result().gateWeights;
         QCOMPARE(weights.size(), 2);
         QCOMPARE(weights[0].first, QString("alpha"));
@@ -264,6 +294,55 @@ private slots:
         QCoreApplication::processEvents();
         QVERIFY2(fresh.errorLabel()->text().contains("beta") && fresh.errorLabel()->text().contains("changed"),
                  qPrintable(fresh.errorLabel()->text()));
+    }
+
+    // A gate stored as a version (stage "gate") is offered by the column's "Use a gate" menu, not among
+    // the adapter versions; chosen there it answers as its folder does, labelled by its reference, and
+    // a stored gate whose files changed is refused before anything runs.
+    void storedGateFromTheMenu()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        storage::Store store((root / "store.db").string());
+        const ef::FusionGate gate = writeFixedGate(root);
+        app::GateRegistration reg;
+        reg.task = "router";
+        const storage::AdapterRecord stored = app::registerGate(store, root / "gate", gate, {}, demoModel(), reg);
+        QCOMPARE(stored.stage, std::string("gate"));
+        storeVersion(store, root / "a", "alpha");
+
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        QCOMPARE(view.modelPath(), QString::fromStdString(demoModel().string()));
+        view.setColumnCount(2);
+        auto* versions = view.column(1)->findChild<QComboBox*>();
+        QVERIFY(versions);
+        QCOMPARE(versions->count(), 2); // the base and alpha@v1: the gate is no adapter
+        QVERIFY(versions->findText("router", Qt::MatchContains) < 0);
+        QMenu* menu = view.column(1)->gateButton()->menu();
+        QVERIFY(menu);
+        QAction* pick = nullptr;
+        for (QAction* a : menu->actions())
+            if (a->text().startsWith("router@v1"))
+                pick = a;
+        QVERIFY2(pick, "the stored gate is in the menu");
+        pick->trigger();
+        QCOMPARE(view.column(1)->gateVersionId(), stored.id);
+        QVERIFY2(view.column(1)->findChild<QLabel*>("gateLabel")->text().contains("router@v1"),
+                 qPrintable(view.column(1)->findChild<QLabel*>("gateLabel")->text()));
+        QCOMPARE(view.column(1)->adaptersLabel(), QString("gate router@v1"));
+
+        const std::string prompt = "What is the sound of a pig?";
+        const QString shown = generateAndWait(view, controller, prompt, 16);
+        QVERIFY2(shown.isEmpty(), qPrintable(shown));
+        QCOMPARE(view.column(1)->answer(), QString::fromStdString(fixedGateAnswers(root, prompt, 16).first));
+        QCOMPARE(view.column(1)->toJson(view.request())["gate"].toObject()["version"].toString(), QString("router@v1"));
+
+        // The stored copy changes: refused, naming the version's files.
+        std::ofstream(fs::path(stored.path) / "gate.json", std::ios::app) << " ";
+        const QString refused = generateAndWait(view, controller, "Hi", 4);
+        QVERIFY2(refused.contains("changed"), qPrintable(refused));
     }
 
     void examplesFromRunData()

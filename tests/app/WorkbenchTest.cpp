@@ -9,6 +9,7 @@
 #include "ui/AdapterTreeModel.h"
 #include "ui/AdaptersBrowser.h"
 #include "ui/ChartsPanel.h"
+#include "ui/FuseDialog.h"
 #include "ui/CurvePlot.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelSection.h"
@@ -355,6 +356,29 @@ private Q_SLOTS:
         QVERIFY(wb.loadDemo());
         const QString demoName = app::Workbench::defaultRunName(wb.form()->config());
         QVERIFY2(demoName.contains("_demo_rslora_r"), qPrintable(demoName));
+    }
+
+    // A stored gate holds no low-rank factors: Fuse… and Export merged refuse it, saying where it is used.
+    void storedGatesAreNotFusedOrMerged() {
+        app::Workbench wb(m_dir.filePath("gates.sqlite"));
+        auto version = [&](const std::string& task, const std::string& stage) {
+            storage::NewAdapter n;
+            n.task = task;
+            n.stage = stage;
+            n.path = m_dir.filePath(QString::fromStdString(task)).toStdString();
+            return wb.store()->adapters().create(n).id;
+        };
+        const qint64 gate = version("router", "gate");
+        const qint64 adapter = version("alpha", "sft");
+        const qint64 other = version("beta", "sft");
+        wb.adapters()->refresh();
+        QVERIFY(wb.openFuseDialog({gate, adapter}) == nullptr);
+        QVERIFY2(wb.window()->statusBar()->currentMessage().contains("router v1 is a learned gate"),
+                 qPrintable(wb.window()->statusBar()->currentMessage()));
+        QVERIFY(wb.openExportMergedDialog({gate}) == nullptr);
+        ui::FuseDialog* fuse = wb.openFuseDialog({adapter, other});
+        QVERIFY2(fuse, "two adapters still open the dialog");
+        fuse->close();
     }
 
     void closingWhileTrainingStopsWithCheckpoint() {

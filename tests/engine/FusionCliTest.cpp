@@ -1,7 +1,9 @@
 // `rslora fuse --grid` and `rslora gate train/eval` end to end on a tiny saved model and two saved
 // adapters: the grid's table has every point with the loss `evaluateLoss` gives in process, the
 // best point, refusals with exit code 1, the grid stored as evaluations of stored versions; a gate
-// trains, saves, and reports weights per example.
+// trains, saves, and reports weights per example; a gate is stored as a version of stage "gate" with
+// lineage to the adapters it weighs, evaluates the same by reference as by folder, and is refused
+// where an adapter is expected.
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
@@ -189,6 +191,68 @@ private slots:
         QCOMPARE(j["single_adapter_loss"].size(), size_t(2));
         r = runCli({"gate", "eval", "--gate", q(m_root / "gate"), "--data", q(m_root / "val.jsonl")});
         QVERIFY2(r.code == 0 && r.out.find("gate loss") != std::string::npos, (r.out + r.err).c_str());
+    }
+
+    void gateStoredAsVersion()
+    {
+        const QString db = q(m_root / "gates.sqlite");
+        for (const char* n : {"A", "B"}) {
+            const auto add = runCli({"adapters", "add", q(m_root / n), "--task", QString("route") + n, "--base-model", q(m_root / "model"),
+                                     "--db", db});
+            QVERIFY2(add.code == 0, add.err.c_str());
+        }
+        auto r = runCli({"gate", "train", "--model", q(m_root / "model"), "--adapter", "routeA@v1", "--adapter", "routeB@v1", "--data",
+                         q(m_root / "val.jsonl"), "--steps", "10", "--seed", "2", "--out", q(m_root / "stored-gate"), "--task", "router",
+                         "--notes", "two tasks", "--db", db, "--json"});
+        QVERIFY2(r.code == 0, r.err.c_str());
+        const auto version = nlohmann::json::parse(r.out)["version"];
+        QCOMPARE(version["stage"].get<std::string>(), std::string("gate"));
+        QCOMPARE(version["task"].get<std::string>(), std::string("router"));
+        QCOMPARE(version["version"].get<int>(), 1);
+        QCOMPARE(version["notes"].get<std::string>(), std::string("two tasks"));
+        QVERIFY2(version["method"].get<std::string>().find("learned gate over 2 adapters (routeA@v1, routeB@v1)") == 0,
+                 version.dump().c_str());
+        // The stored copy is a whole gate folder, and --out is there too.
+        const fs::path stored = version["path"].get<std::string>();
+        QVERIFY(fs::exists(stored / "gate.json") && fs::exists(stored / "gate.safetensors"));
+        QVERIFY(fs::exists(m_root / "stored-gate" / "gate.json"));
+        // Lineage: one merged-from edge per adapter, method "gate", no weight.
+        const auto show = runCli({"adapters", "show", "router:v1", "--db", db, "--json"});
+        QVERIFY2(show.code == 0, show.err.c_str());
+        const auto parents = nlohmann::json::parse(show.out)["parents"];
+        QCOMPARE(parents.size(), size_t(2));
+        for (const auto& e : parents) {
+            QCOMPARE(e["method"].get<std::string>(), std::string("gate"));
+            QCOMPARE(e["kind"].get<std::string>(), std::string("merged-from"));
+            QVERIFY(e["weight"].is_null());
+        }
+        // The stored gate evaluates exactly as its folder does.
+        const auto byRef = runCli({"gate", "eval", "--gate", "router@v1", "--data", q(m_root / "val.jsonl"), "--db", db, "--json"});
+        const auto byDir = runCli({"gate", "eval", "--gate", q(m_root / "stored-gate"), "--data", q(m_root / "val.jsonl"), "--json"});
+        QVERIFY2(byRef.code == 0 && byDir.code == 0, (byRef.err + byDir.err).c_str());
+        QCOMPARE(nlohmann::json::parse(byRef.out)["loss"].get<double>(), nlohmann::json::parse(byDir.out)["loss"].get<double>());
+        QCOMPARE(nlohmann::json::parse(byRef.out)["examples"].dump(), nlohmann::json::parse(byDir.out)["examples"].dump());
+
+        // A gate is no adapter, and an adapter is no gate.
+        r = runCli({"fuse", "--method", "exact", "--adapter", "router@v1", "--adapter", "routeA@v1", "--out", q(m_root / "never"), "--db", db});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.find("--adapter router@v1: router@v1 is a learned gate, not an adapter") != std::string::npos, r.err.c_str());
+        QVERIFY(!fs::exists(m_root / "never"));
+        r = runCli({"gate", "eval", "--gate", "routeA@v1", "--data", q(m_root / "val.jsonl"), "--db", db});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.find("routeA@v1 is an adapter") != std::string::npos, r.err.c_str());
+        r = runCli({"gate", "eval", "--gate", "nothing@v9", "--data", q(m_root / "val.jsonl"), "--db", db});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.find("--gate nothing@v9: no such folder") != std::string::npos, r.err.c_str());
+        // --no-store takes no store description, and a refused gate leaves no folder and no version.
+        r = runCli({"gate", "train", "--model", q(m_root / "model"), "--adapter", q(m_root / "A"), "--adapter", q(m_root / "B"), "--data",
+                    q(m_root / "val.jsonl"), "--out", q(m_root / "never"), "--no-store", "--task", "x"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.find("leave them out with --no-store") != std::string::npos, r.err.c_str());
+        QVERIFY(!fs::exists(m_root / "never"));
+        const auto list = runCli({"adapters", "list", "--task", "router", "--db", db, "--json"});
+        QVERIFY2(list.code == 0, list.err.c_str());
+        QCOMPARE(nlohmann::json::parse(list.out).size(), size_t(1));
     }
 };
 
