@@ -249,7 +249,12 @@ void SweepDialog::refresh() {
         s = spec();
         if (s.axes.empty() && s.combinations.empty() && s.seedCount() < 2)
             throw Error("nothing to sweep: add a key with values, or more than one seed");
-        runs = m_validator ? m_validator(s) : int(s.expand(nlohmann::json::object()).size()); // refuses over kMaxRuns
+        if (m_validator) {
+            runs = m_validator(s);
+        } else {
+            s.checkSize(); // refuses over kMaxRuns without building the runs
+            runs = int(s.runCount());
+        }
     } catch (const std::exception& e) {
         problem = QString::fromStdString(e.what());
     }

@@ -251,10 +251,8 @@ int64_t SweepSpec::runCount() const
     return saturatingProduct(combinationCount(), seedCount(), std::numeric_limits<int64_t>::max());
 }
 
-std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) const
+void SweepSpec::checkSize() const
 {
-    if (!baseConfig.is_object())
-        throw Error("a sweep needs a training config object, found " + std::string(baseConfig.type_name()));
     if (seeds < 1)
         throw Error("--seeds: expected at least 1, found " + std::to_string(seeds));
     if (runCount() > kMaxRuns) {
@@ -264,6 +262,21 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
                         + std::to_string(seedCount()) + " seeds); a sweep holds at most " + std::to_string(kMaxRuns) + " runs",
                     "vary fewer keys or fewer values, or split it into several sweeps");
     }
+    const bool seedAxis = std::any_of(axes.begin(), axes.end(), [](const SweepAxis& a) { return a.key.dotted() == kSeedKey; });
+    const bool seedListed = std::any_of(combinations.begin(), combinations.end(), [](const SweepCombination& c) {
+        return std::any_of(c.begin(), c.end(), [](const auto& kv) { return kv.first == kSeedKey; });
+    });
+    if ((seedAxis || seedListed) && seedCount() > 1)
+        throw Error("the sweep varies training.seed and also asks for " + std::to_string(seedCount())
+                        + " seeds per combination",
+                    "vary training.seed or use --seeds, not both");
+}
+
+std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) const
+{
+    if (!baseConfig.is_object())
+        throw Error("a sweep needs a training config object, found " + std::string(baseConfig.type_name()));
+    checkSize();
     // Every combination, the first axis varying slowest (as a nested loop reads).
     std::vector<SweepCombination> combos = combinations;
     if (combos.empty()) {
@@ -279,13 +292,6 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
             combos = std::move(next);
         }
     }
-    const bool seedSwept = std::any_of(combos.begin(), combos.end(), [](const SweepCombination& c) {
-        return std::any_of(c.begin(), c.end(), [](const auto& kv) { return kv.first == kSeedKey; });
-    });
-    if (seedSwept && seedCount() > 1)
-        throw Error("the sweep varies training.seed and also asks for " + std::to_string(seedCount())
-                        + " seeds per combination",
-                    "vary training.seed or use --seeds, not both");
     uint64_t baseSeed = 42;
     if (auto t = baseConfig.find("training"); t != baseConfig.end() && t->is_object())
         if (auto s = t->find("seed"); s != t->end() && s->is_number_integer() && s->get<int64_t>() >= 0)
