@@ -76,7 +76,7 @@ std::optional<VersionReference> parseVersionReference(const std::string& text)
 
 bool PipelineConfig::isPipeline(const json& j)
 {
-    return j.is_object() && j.contains(keys::kStages);
+    return j.is_object() && std::any_of(kTopKeys.begin(), kTopKeys.end(), [&j](const std::string& k) { return j.contains(k); });
 }
 
 bool PipelineConfig::isPipelineFile(const std::string& path)

@@ -63,7 +63,9 @@ public:
     std::string outputDir;                 // pipeline.output_dir, else base output.dir; may be empty
     std::string file;                      // the file read ("" when built in memory)
 
-    // Whether a config (JSON or YAML read into JSON) is a pipeline: it has a `stages` list.
+    // Whether a config (JSON or YAML read into JSON) is a pipeline: it has a top-level key only a
+    // pipeline has (`stages`, `pipeline` or `base`), so a pipeline with a misspelt key is read as one
+    // and its problems are named against the pipeline's keys.
     static bool isPipeline(const nlohmann::json& j);
     // Whether a .json/.yaml/.yml file holds a pipeline; false for a file that does not parse (its
     // reader then names the problem).

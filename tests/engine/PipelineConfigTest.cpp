@@ -1,5 +1,6 @@
 // Pipeline configs read from values of the wrong type: every one is listed as a problem naming its
-// key, never a JSON-library exception (the cases the pipeline_config fuzz target found).
+// key, never a JSON-library exception (the cases the pipeline_config fuzz target found); a pipeline
+// whose `stages` key is misspelt is still read as a pipeline, and the misspelling named.
 #include "common/Error.h"
 #include "engine/pipeline/PipelineConfig.h"
 
@@ -59,6 +60,21 @@ private slots:
             QVERIFY2(QString::fromUtf8(e.what()).contains("'adapter' must be a mapping of keys, found 8"), e.what());
         }
         QVERIFY2(problemsOf(c).contains("stage 'a'"), qPrintable(problemsOf(c)));
+    }
+
+    void misspeltStagesIsStillAPipeline()
+    {
+        json j = pipeline();
+        j["stgaes"] = j["stages"];
+        j.erase("stages");
+        QVERIFY(PipelineConfig::isPipeline(j));
+        const QString p = problemsOf(PipelineConfig::fromJson(j));
+        QVERIFY2(p.contains("unknown key 'stgaes' (did you mean 'stages'?)"), qPrintable(p));
+        QVERIFY2(p.contains("'stages' must be a non-empty list"), qPrintable(p));
+        QVERIFY(PipelineConfig::isPipeline(json{{"pipeline", {{"name", "p"}}}}));
+        // A training config is none.
+        QVERIFY(!PipelineConfig::isPipeline(json{{"model", {{"path", "m"}}}, {"data", {{"train", "t.jsonl"}}}}));
+        QVERIFY(!PipelineConfig::isPipeline(json::array({"stages"})));
     }
 };
 
