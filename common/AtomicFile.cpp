@@ -1,6 +1,7 @@
 #include "common/AtomicFile.h"
 
 #include "common/Error.h"
+#include "common/ReadWholeFile.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -113,16 +114,7 @@ void writeFileAtomic(const fs::path& path, std::string_view bytes) {
     fsyncPath(dir, true);
 }
 
-std::string readFile(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw Error("cannot open " + path.string() + ": " + errnoText());
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (in.bad())
-        throw Error("cannot read " + path.string());
-    return s.str();
-}
+std::string readFile(const fs::path& path) { return readWholeFile(path); }
 
 AtomicDirectory::AtomicDirectory(fs::path target) : m_target(std::move(target)) {
     fs::path parent = m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path();

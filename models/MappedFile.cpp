@@ -2,6 +2,7 @@
 #include "models/MappedFile.h"
 
 #include "common/Error.h"
+#include "models/MappedRegions.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -36,14 +37,17 @@ MappedFile::MappedFile(const std::filesystem::path& path) : m_path(path) {
             throw Error("cannot map " + path.string() + " (" + std::to_string(m_size) + " bytes): " + why);
         }
         m_data = static_cast<uint8_t*>(p);
+        registerMappedRegion(m_data, m_size, path);
     }
     // The mapping keeps its own reference to the file.
     ::close(fd);
 }
 
 MappedFile::~MappedFile() {
-    if (m_data)
+    if (m_data) {
+        unregisterMappedRegion(m_data);
         ::munmap(m_data, m_size);
+    }
 }
 
 void MappedFile::release(uint64_t offset, uint64_t size) const {

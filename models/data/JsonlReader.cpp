@@ -2,6 +2,7 @@
 #include "models/data/JsonlReader.h"
 
 #include "common/Error.h"
+#include "common/FileChangeCheck.h"
 #include "common/JsonErrorText.h"
 
 #include <fstream>
@@ -12,6 +13,9 @@ namespace rslora::models {
 std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePolicy policy,
                               const std::function<void(const JsonRecord&)>& onRecord,
                               const std::function<void(std::size_t, const std::string&)>& onMalformed) {
+    // A file another program is still writing (or truncates) while it is read is refused after the
+    // read, naming it, rather than giving part of its records.
+    const FileChangeCheck check(file);
     std::ifstream in(file, std::ios::binary);
     if (!in)
         throw Error("cannot open dataset " + file.string());
@@ -44,13 +48,17 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
 
     // A file whose first non-blank character is '[' is one JSON array (alpaca_data.json style).
     char first = 0;
+    uint64_t bytes = 0;
     while (in.get(first) && std::isspace(static_cast<unsigned char>(first)))
-        ;
-    if (!in)
+        ++bytes;
+    if (!in) {
+        check.verify(bytes);
         return 0;
+    }
     if (first == '[') {
         std::ostringstream ss;
         ss << first << in.rdbuf();
+        check.verify(bytes + ss.str().size());
         nlohmann::ordered_json all;
         try {
             all = nlohmann::ordered_json::parse(ss.str());
@@ -66,8 +74,10 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
     in.seekg(0);
     std::string text;
     std::size_t line = 0;
+    bytes = 0;
     while (std::getline(in, text)) {
         ++line;
+        bytes += text.size() + (in.eof() ? 0 : 1); // the newline, unless the last line has none
         if (!text.empty() && text.back() == '\r')
             text.pop_back();
         if (line == 1 && text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0)
@@ -76,6 +86,7 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
             continue;
         handle(line, [&] { return nlohmann::ordered_json::parse(text); });
     }
+    check.verify(bytes);
     return count;
 }
 

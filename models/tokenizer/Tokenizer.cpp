@@ -3,6 +3,7 @@
 #include "models/tokenizer/Tokenizer.h"
 
 #include "common/Error.h"
+#include "common/ReadWholeFile.h"
 #include "common/Log.h"
 #include "models/tokenizer/BpeModel.h"
 #include "models/tokenizer/Decoder.h"
@@ -59,15 +60,6 @@ struct Tokenizer::Impl {
 };
 
 namespace {
-
-std::string readFile(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in)
-        throw Error("cannot open " + p.string() + " for reading");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // Scans the pre-tokenizer JSON for the facts describe() reports.
 void inspectPreTokenizer(const nlohmann::json& j, std::string& splitName, bool& byteLevel, bool& metaspace) {
@@ -220,14 +212,14 @@ std::string tokenizerJsonFromVocabAndMerges(const std::filesystem::path& dir, co
     const auto vocabPath = dir / "vocab.json";
     nlohmann::json vocab;
     try {
-        vocab = nlohmann::json::parse(readFile(vocabPath));
+        vocab = nlohmann::json::parse(readWholeFile(vocabPath));
     } catch (const nlohmann::json::exception& e) {
         throw Error(vocabPath.string() + ": invalid JSON: " + e.what());
     }
     if (!vocab.is_object())
         throw Error(vocabPath.string() + ": expected an object mapping tokens to ids");
     nlohmann::json merges = nlohmann::json::array();
-    std::istringstream lines(readFile(dir / "merges.txt"));
+    std::istringstream lines(readWholeFile(dir / "merges.txt"));
     std::string line;
     std::size_t number = 0;
     while (std::getline(lines, line)) {
@@ -297,7 +289,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
         throw Error("tokenizer path " + path.string() + " does not exist");
     }
     TokenizerConfig config = TokenizerConfig::loadFromDirectory(dir);
-    return fromJsonString(readFile(file), std::move(config), file.string());
+    return fromJsonString(readWholeFile(file), std::move(config), file.string());
 }
 
 Encoding Tokenizer::encodeDetailed(std::string_view input, const EncodeOptions& options) const {

@@ -2,6 +2,7 @@
 #include "models/tokenizer/TokenizerConfig.h"
 
 #include "common/Error.h"
+#include "common/ReadWholeFile.h"
 #include "models/tokenizer/JsonFields.h"
 
 #include <nlohmann/json.hpp>
@@ -13,15 +14,6 @@
 namespace rslora::models {
 
 namespace {
-
-std::string readFile(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in)
-        throw Error("cannot read " + p.string());
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // A token field: "text", null, or {"__type": "AddedToken", "content": "text", ...}.
 std::optional<std::string> tokenField(const nlohmann::json& j, const char* key, const std::string& where) {
@@ -114,7 +106,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
     if (std::filesystem::exists(cfgPath)) {
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(readFile(cfgPath));
+            j = nlohmann::json::parse(readWholeFile(cfgPath));
         } catch (const nlohmann::json::exception& e) {
             throw Error(cfgPath.string() + ": invalid JSON: " + e.what());
         }
@@ -124,7 +116,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
     const auto mapPath = dir / "special_tokens_map.json";
     if (std::filesystem::exists(mapPath)) {
         try {
-            const auto j = nlohmann::json::parse(readFile(mapPath));
+            const auto j = nlohmann::json::parse(readWholeFile(mapPath));
             if (j.is_object()) {
                 const std::string where = mapPath.string();
                 if (!c.bosToken)
@@ -144,7 +136,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
     const auto jsonTemplate = dir / "chat_template.json";
     if (std::filesystem::exists(jsonTemplate)) {
         try {
-            const auto j = nlohmann::json::parse(readFile(jsonTemplate));
+            const auto j = nlohmann::json::parse(readWholeFile(jsonTemplate));
             if (j.is_object() && j.contains("chat_template"))
                 readTemplates(j["chat_template"], jsonTemplate.string() + ".chat_template", c.chatTemplates);
         } catch (const nlohmann::json::exception& e) {
@@ -154,12 +146,12 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
     // chat_template.jinja takes priority over the field in tokenizer_config.json (transformers >= 4.50).
     const auto jinja = dir / "chat_template.jinja";
     if (std::filesystem::exists(jinja))
-        c.chatTemplates["default"] = readFile(jinja);
+        c.chatTemplates["default"] = readWholeFile(jinja);
     const auto extra = dir / "additional_chat_templates";
     if (std::filesystem::is_directory(extra)) {
         for (const auto& entry : std::filesystem::directory_iterator(extra))
             if (entry.is_regular_file() && entry.path().extension() == ".jinja")
-                c.chatTemplates[entry.path().stem().string()] = readFile(entry.path());
+                c.chatTemplates[entry.path().stem().string()] = readWholeFile(entry.path());
     }
     c.sourcePath = dir.string();
     return c;

@@ -1,5 +1,7 @@
 // The safetensors core (no LibTorch): every validation rule of the reference reader, the writer's
-// byte layout against the fixture files, sharded folders.
+// byte layout against the fixture files, sharded folders; a mapped file truncated by another program
+// while it is read ends the process with a message naming it, not a bare bus error.
+#include "models/MappedFile.h"
 #include "models/SafeTensorsFile.h"
 #include "models/SafeTensorsHeader.h"
 #include "models/SafeTensorsWriter.h"
@@ -11,8 +13,12 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <csignal>
+#include <functional>
 #include <cstring>
 #include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace rslora::models;
 namespace fs = std::filesystem;
@@ -34,6 +40,34 @@ void parse(const std::string& bytes) {
 fs::path fixtures() {
     const char* shared = std::getenv("RSLORA_SHARED_DIR");
     return shared ? fs::path(shared) / "fixtures" : fs::path();
+}
+
+} // namespace
+
+namespace {
+
+// Runs `body` in a child process with stderr captured: (wait status, what it wrote to stderr).
+std::pair<int, std::string> inChild(const std::function<void()>& body) {
+    int fds[2];
+    if (::pipe(fds) != 0)
+        return {-1, "pipe failed"};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(fds[1], STDERR_FILENO);
+        ::close(fds[0]);
+        body();
+        ::_exit(3);
+    }
+    ::close(fds[1]);
+    std::string err;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+        err.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return {status, err};
 }
 
 } // namespace
@@ -194,6 +228,23 @@ private slots:
                                 R"({"metadata":{"total_size":16},"weight_map":{"a":"s1.safetensors","b":"s1.safetensors"}})");
         WeightFiles ok(dir);
         QCOMPARE(ok.names().size(), size_t(2));
+    }
+
+    void truncatedWhileMapped() {
+        QTemporaryDir tmp;
+        const fs::path file = fs::path(tmp.path().toStdString()) / "model.safetensors";
+        const std::vector<char> bytes(1 << 20, 7);
+        std::ofstream(file, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+        // Truncated by "another program" after the mapping: the next read past the new end.
+        auto [status, err] = inChild([&] {
+            MappedFile m(file);
+            fs::resize_file(file, 4096);
+            volatile uint8_t v = m.data()[m.size() / 2];
+            (void)v;
+        });
+        QVERIFY2(WIFEXITED(status) && WEXITSTATUS(status) == 1, err.c_str());
+        QVERIFY2(err.find("error: " + file.string() + " was truncated or rewritten in place") != std::string::npos, err.c_str());
+        QVERIFY2(err.find("hint: replace model files by writing the new file under another name") != std::string::npos, err.c_str());
     }
 };
 
