@@ -64,6 +64,17 @@ class FusionCliTest : public QObject {
     fs::path m_root;
     std::vector<TrainExample> m_rows;
 
+    // Stores adapters A and B as <prefix>A@v1 and <prefix>B@v1 in `db`: the error, "" when both were stored.
+    std::string storeBothAdapters(const QString& db, const QString& prefix)
+    {
+        for (const char* n : {"A", "B"}) {
+            const auto add = runCli({"adapters", "add", q(m_root / n), "--task", prefix + n, "--base-model", q(m_root / "model"), "--db", db});
+            if (add.code != 0)
+                return add.err;
+        }
+        return {};
+    }
+
 private slots:
     void initTestCase()
     {
@@ -153,11 +164,8 @@ private slots:
     void fuseGridStoresEvaluations()
     {
         const QString db = q(m_root / "store.sqlite");
-        for (const char* n : {"A", "B"}) {
-            const auto add = runCli({"adapters", "add", q(m_root / n), "--task", QString("task") + n, "--base-model", q(m_root / "model"),
-                                     "--db", db});
-            QVERIFY2(add.code == 0, add.err.c_str());
-        }
+        const std::string added = storeBothAdapters(db, "task");
+        QVERIFY2(added.empty(), added.c_str());
         const auto r = runCli({"fuse", "--grid", "--adapter", "taskA@v1", "--adapter", "taskB@v1", "--model", q(m_root / "model"),
                                "--data", q(m_root / "val.jsonl"), "--weights", "0,1", "--db", db, "--json"});
         QVERIFY2(r.code == 0, r.err.c_str());
@@ -196,11 +204,8 @@ private slots:
     void gateStoredAsVersion()
     {
         const QString db = q(m_root / "gates.sqlite");
-        for (const char* n : {"A", "B"}) {
-            const auto add = runCli({"adapters", "add", q(m_root / n), "--task", QString("route") + n, "--base-model", q(m_root / "model"),
-                                     "--db", db});
-            QVERIFY2(add.code == 0, add.err.c_str());
-        }
+        const std::string added = storeBothAdapters(db, "route");
+        QVERIFY2(added.empty(), added.c_str());
         auto r = runCli({"gate", "train", "--model", q(m_root / "model"), "--adapter", "routeA@v1", "--adapter", "routeB@v1", "--data",
                          q(m_root / "val.jsonl"), "--steps", "10", "--seed", "2", "--out", q(m_root / "stored-gate"), "--task", "router",
                          "--notes", "two tasks", "--db", db, "--json"});
