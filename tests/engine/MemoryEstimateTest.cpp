@@ -1,9 +1,11 @@
-// The training-memory model against bytes really held: on the CPU (fp32, unfused attention) the heap
-// grown by one forward pass with its graph (activations kept for backward, the loss's saved
-// gradient) is compared with the model's activation term, for two shapes and two sequence lengths;
+// The training-memory model against bytes really held: on the CPU (fp32, unfused attention) the tensor
+// bytes that one forward pass with its graph leaves allocated (activations kept for backward, the
+// loss's saved gradient), counted by LibTorch's allocator rather than by malloc's statistics (which a
+// sanitizer's allocator does not keep), are compared with the model's activation term, for two shapes and two sequence lengths;
 // the weight and adapter terms are checked by counting, and the dtype, 4-bit and checkpointing terms
 // by their definitions.
 #include "engine/AdapterSet.h"
+#include "engine/CpuAllocationMeter.h"
 #include "engine/EngineBench.h"
 #include "engine/MemoryEstimate.h"
 #include "models/CausalLmLoss.h"
@@ -12,25 +14,17 @@
 
 #include <QtTest>
 
-#include <malloc.h>
-
 using namespace rslora;
 using namespace rslora::engine;
 
 namespace {
-
-int64_t heapInUse()
-{
-    const struct mallinfo2 m = mallinfo2();
-    return int64_t(m.uordblks) + int64_t(m.hblkhd);
-}
 
 struct Measured {
     int64_t activations = 0;
     int64_t trainable = 0;
 };
 
-// Heap held after a forward + loss with the graph alive, minus the heap before it.
+// Tensor bytes held after a forward + loss with the graph alive, minus those held before it.
 Measured measureForward(const models::ModelConfig& cfg, int64_t batch, int64_t seq, int rank)
 {
     auto model = models::createCausalLM(cfg, 3);
@@ -48,10 +42,11 @@ Measured measureForward(const models::ModelConfig& cfg, int64_t batch, int64_t s
             m.trainable += p.numel();
     const auto ids = torch::randint(0, cfg.vocabSize, {batch, seq}, torch::kLong);
     const auto mask = torch::ones({batch, seq}, torch::kLong);
-    const int64_t before = heapInUse();
+    const CpuAllocationMeter meter;
+    const int64_t before = meter.currentBytes();
     const auto hidden = model->hiddenStates(ids, mask);
     const auto loss = models::causalLmLossSum(hidden, *model->lmHead(), ids, 1024);
-    m.activations = heapInUse() - before;
+    m.activations = meter.currentBytes() - before;
     loss.sum.backward(); // the graph was complete
     return m;
 }
@@ -61,7 +56,7 @@ Measured measureForward(const models::ModelConfig& cfg, int64_t batch, int64_t s
 class MemoryEstimateTest : public QObject {
     Q_OBJECT
 private Q_SLOTS:
-    void activationsMatchTheHeapOnTheCpu()
+    void activationsMatchTheTensorBytesOnTheCpu()
     {
         torch::set_num_threads(1);
         for (const char* shape : {"5m", "30m"})
@@ -78,7 +73,7 @@ private Q_SLOTS:
                 const double ratio = double(e.activations) / double(m.activations);
                 qInfo("%s seq %lld: estimated %lld, held %lld bytes (ratio %.3f)", shape, (long long)seq,
                       (long long)e.activations, (long long)m.activations, ratio);
-                QVERIFY2(ratio > 0.85 && ratio < 1.15, qPrintable(QString("%1 seq %2: ratio %3").arg(shape).arg(seq).arg(ratio)));
+                QVERIFY2(ratio > 0.95 && ratio < 1.05, qPrintable(QString("%1 seq %2: ratio %3").arg(shape).arg(seq).arg(ratio)));
             }
     }
 
