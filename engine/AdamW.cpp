@@ -18,31 +18,40 @@ AdamW::AdamW(std::vector<AdamWParam> params, AdamWOptions options)
     }
 }
 
-void AdamW::step(double lr)
+void AdamW::step(double lr, const torch::Tensor& apply)
 {
     torch::NoGradGuard ng;
     ++m_step;
     const double b1 = m_options.beta1, b2 = m_options.beta2;
     const double bc1 = 1.0 - std::pow(b1, double(m_step));
     const double bc2 = 1.0 - std::pow(b2, double(m_step));
+    const bool masked = apply.defined();
     for (size_t i = 0; i < m_params.size(); ++i) {
         auto& p = m_params[i];
         if (!p.param.grad().defined())
             continue;
-        // A 16-bit parameter is updated in the state's float32 and rounded once at the end.
+        // A 16-bit parameter is updated in the state's float32 and rounded once at the end. Under a
+        // mask the update is computed on copies and kept only where `apply` is true.
         const auto stateType = m_expAvg[i].scalar_type();
         const bool narrow = p.param.scalar_type() != stateType;
-        torch::Tensor param = narrow ? p.param.to(stateType) : p.param;
+        torch::Tensor param = narrow ? p.param.to(stateType) : masked ? p.param.clone() : p.param;
+        torch::Tensor avg = masked ? m_expAvg[i].clone() : m_expAvg[i];
+        torch::Tensor avgSq = masked ? m_expAvgSq[i].clone() : m_expAvgSq[i];
         const torch::Tensor g = narrow ? p.param.grad().to(stateType) : p.param.grad();
         const double plr = lr * p.lrMultiplier;
         if (p.decay && m_options.weightDecay != 0.0)
             param.mul_(1.0 - plr * m_options.weightDecay);
-        m_expAvg[i].mul_(b1).add_(g, 1.0 - b1);
-        m_expAvgSq[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
-        const torch::Tensor denom = (m_expAvgSq[i].sqrt() / std::sqrt(bc2)).add_(m_options.eps);
-        param.addcdiv_(m_expAvg[i], denom, -plr / bc1);
-        if (narrow)
+        avg.mul_(b1).add_(g, 1.0 - b1);
+        avgSq.mul_(b2).addcmul_(g, g, 1.0 - b2);
+        const torch::Tensor denom = (avgSq.sqrt() / std::sqrt(bc2)).add_(m_options.eps);
+        param.addcdiv_(avg, denom, -plr / bc1);
+        if (masked) {
+            m_expAvg[i].copy_(torch::where(apply, avg, m_expAvg[i]));
+            m_expAvgSq[i].copy_(torch::where(apply, avgSq, m_expAvgSq[i]));
+            p.param.copy_(torch::where(apply, narrow ? param.to(p.param.scalar_type()) : param, p.param));
+        } else if (narrow) {
             p.param.copy_(param);
+        }
     }
 }
 

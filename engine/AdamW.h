@@ -29,8 +29,10 @@ class AdamW {
 public:
     AdamW(std::vector<AdamWParam> params, AdamWOptions options);
 
-    // One update with base learning rate `lr`; parameters without a gradient are skipped.
-    void step(double lr);
+    // One update with base learning rate `lr`; parameters without a gradient are skipped. With
+    // `apply` (a 0-dim bool on the parameters' device) the parameters and moments change only where
+    // it is true, decided on the device without a read (the step count advances either way).
+    void step(double lr, const torch::Tensor& apply = {});
     void zeroGrad();
     int64_t stepCount() const { return m_step; }
     const std::vector<AdamWParam>& params() const { return m_params; }

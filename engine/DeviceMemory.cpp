@@ -55,4 +55,13 @@ void resetCudaMemoryPeak(const torch::Device& device)
 #endif
 }
 
+void releaseCachedCudaMemory(const torch::Device& device)
+{
+    if (!device.is_cuda() || !cudaMemoryStatsBuiltIn() || !torch::cuda::is_available())
+        return;
+#if RSLORA_HAVE_CUDA
+    c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
 } // namespace rslora::engine

@@ -24,6 +24,10 @@ bool cudaMemoryStatsBuiltIn();
 // The device's peaks; nullopt on the CPU, on builds without CUDA, or without a usable device.
 std::optional<CudaMemoryPeak> cudaMemoryPeak(const torch::Device& device);
 
+// Returns the caching allocator's unused blocks to the driver (after a case ran out of memory);
+// nothing on the CPU.
+void releaseCachedCudaMemory(const torch::Device& device);
+
 // Starts a new peak window (e.g. per benchmark case); nothing on the CPU.
 void resetCudaMemoryPeak(const torch::Device& device);
 

@@ -279,8 +279,69 @@ models::ModelConfig benchShape(const std::string& name)
 // The label of the checkpointed LoRA case (--gradient-checkpointing).
 constexpr const char* kCheckpointCase = "lora + ckpt";
 
-std::string runBenchmarks(const BenchOptions& o)
+using BenchCase = std::pair<std::string, std::function<void(TrainConfig&)>>;
+
+// Every case the benchmark knows, in the order they run.
+std::vector<BenchCase> allBenchCases(const BenchOptions& o)
 {
+    std::vector<BenchCase> cases{{"lora", [](TrainConfig&) {}}};
+    cases.push_back({kCheckpointCase, [](TrainConfig& c) { c.gradientCheckpointing = true; }});
+    cases.push_back({"rslora scaling", [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverSqrtR; }});
+    if (o.quantization == "none") // a 4-bit base has no dense weight to decompose
+        cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
+    cases.push_back({"balancing", [](TrainConfig& c) { c.adapter.balancing.enabled = true; }});
+    cases.push_back({"lora+ 16", [](TrainConfig& c) { c.adapter.loraPlusRatio = 16; }});
+    cases.push_back({"random subspace", [](TrainConfig& c) { c.adapter.parameterization = Parameterization::RandomSubspace; }});
+    cases.push_back({"dropout 0.1", [](TrainConfig& c) { c.adapter.dropout = 0.1; }});
+    // Preference training on the same tokens per step (DPO against the base).
+    cases.push_back({"dpo cached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = true; }});
+    cases.push_back({"dpo uncached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = false; }});
+    return cases;
+}
+
+// The cases to run: those named by --cases, else lora, then the checkpointed case with
+// --gradient-checkpointing, then every option's case with --options.
+std::vector<BenchCase> benchCases(const BenchOptions& o)
+{
+    const std::vector<BenchCase> all = allBenchCases(o);
+    std::vector<BenchCase> chosen;
+    if (o.cases.empty()) {
+        for (const auto& c : all)
+            if (c.first == "lora" || (c.first == kCheckpointCase ? o.gradientCheckpointing : o.options))
+                chosen.push_back(c);
+        return chosen;
+    }
+    for (const auto& name : o.cases) {
+        const auto it = std::find_if(all.begin(), all.end(), [&](const BenchCase& c) { return c.first == name; });
+        if (it == all.end()) {
+            std::string known;
+            for (const auto& c : all)
+                known += (known.empty() ? "'" : ", '") + c.first + "'";
+            throw Error("--cases: unknown case '" + name + "' (the cases are " + known + ")");
+        }
+        if (std::none_of(chosen.begin(), chosen.end(), [&](const BenchCase& c) { return c.first == name; }))
+            chosen.push_back(*it);
+    }
+    return chosen;
+}
+
+// LibTorch reports a failed allocation as an error whose message says so (CUDA and CPU alike).
+bool isOutOfMemory(const std::exception& e)
+{
+    if (dynamic_cast<const std::bad_alloc*>(&e))
+        return true;
+    const std::string what = e.what();
+    return what.find("out of memory") != std::string::npos || what.find("Out of memory") != std::string::npos
+        || what.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
+}
+
+std::string runBenchmarks(const BenchOptions& options)
+{
+    // Under `rslora launch` every rank trains its shard of each global batch of `batch` rows and the
+    // adapter gradients are all-reduced; rank 0 reports the job's tokens/s and the all-reduce time.
+    const auto dist = distributed::DistributedContext::fromEnvironment();
+    BenchOptions o = options;
+    o.device = dist.rankDevice(o.device);
     if (o.threads > 0)
         applyThreadSettings({o.threads, o.threads});
     else
@@ -298,9 +359,7 @@ std::string runBenchmarks(const BenchOptions& o)
     std::vector<std::string> shapes = o.shapes.empty() ? defaults : o.shapes;
     for (const auto& shape : shapes)
         benchShape(shape); // an unknown name fails before any case runs
-    // Under `rslora launch` every rank trains its shard of each global batch of `batch` rows and the
-    // adapter gradients are all-reduced; rank 0 reports the job's tokens/s and the all-reduce time.
-    const auto dist = distributed::DistributedContext::fromEnvironment();
+    benchCases(o);         // so does an unknown case
     std::unique_ptr<distributed::ProcessGroup> group;
     std::unique_ptr<distributed::GradientReducer> reducer;
     if (dist.distributed()) {
@@ -332,29 +391,31 @@ std::string runBenchmarks(const BenchOptions& o)
     text << (device.is_cuda() ? "shape  case              step s   tok/s    GFLOP/s    MFU  peak alloc MB   python tok/s  speed-up  py RSS MB\n"
                               : "shape  case              step s   tok/s    GFLOP/s  %sgemm  peak RSS MB  tensors MB   python tok/s  speed-up  py RSS MB\n");
     for (const auto& shape : shapes) {
-        std::vector<std::pair<std::string, std::function<void(TrainConfig&)>>> cases{{"lora", [](TrainConfig&) {}}};
-        if (o.gradientCheckpointing)
-            cases.push_back({kCheckpointCase, [](TrainConfig& c) { c.gradientCheckpointing = true; }});
-        if (o.options) {
-            cases.push_back({"rslora scaling", [](TrainConfig& c) { c.adapter.scaling = ScalingMode::AlphaOverSqrtR; }});
-            if (o.quantization == "none") // a 4-bit base has no dense weight to decompose
-                cases.push_back({"spectral init", [](TrainConfig& c) { c.adapter.init = InitMode::Spectral; c.adapter.randomizedSvd = true; }});
-            cases.push_back({"balancing", [](TrainConfig& c) { c.adapter.balancing.enabled = true; }});
-            cases.push_back({"lora+ 16", [](TrainConfig& c) { c.adapter.loraPlusRatio = 16; }});
-            cases.push_back({"random subspace", [](TrainConfig& c) { c.adapter.parameterization = Parameterization::RandomSubspace; }});
-            cases.push_back({"dropout 0.1", [](TrainConfig& c) { c.adapter.dropout = 0.1; }});
-            // Preference training on the same tokens per step (DPO against the base).
-            cases.push_back({"dpo cached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = true; }});
-            cases.push_back({"dpo uncached ref", [](TrainConfig& c) { c.objective = TrainObjective::Dpo; c.dpo.cacheReference = false; }});
-        }
+        const auto cases = benchCases(o);
         double base = 0;
         int64_t baseTensors = 0;
         for (const auto& [label, tweak] : cases) {
             auto tw = tweak;
-            const CaseResult r = runCase(shape, label, o, [&](TrainConfig& c) {
-                c.adapter.scaling = ScalingMode::AlphaOverR;
-                tw(c);
-            }, reducer.get());
+            CaseResult r;
+            try {
+                r = runCase(shape, label, o, [&](TrainConfig& c) {
+                    c.adapter.scaling = ScalingMode::AlphaOverR;
+                    tw(c);
+                }, reducer.get());
+            } catch (const std::exception& e) {
+                // A case that does not fit is a result (the next, smaller case may fit); anything
+                // else ends the benchmark.
+                if (!isOutOfMemory(e))
+                    throw;
+                releaseCachedCudaMemory(device);
+                const std::string what = e.what();
+                report["cases"].push_back({{"shape", shape}, {"case", label}, {"error", "out of memory"},
+                                           {"message", what.substr(0, what.find('\n'))}});
+                std::snprintf(line, sizeof line, "%-6s %-16s out of memory: %s\n", shape.c_str(), label.c_str(),
+                              what.substr(0, std::min<size_t>(what.find('\n'), 160)).c_str());
+                text << line;
+                continue;
+            }
             if (label == "lora") {
                 base = r.stepSeconds;
                 baseTensors = r.peakTensorBytes;
@@ -396,7 +457,7 @@ std::string runBenchmarks(const BenchOptions& o)
                               r.reduceSeconds * 1000.0, r.stepSeconds > 0 ? 100.0 * r.reduceSeconds / r.stepSeconds : 0.0,
                               r.overlappedBuckets, (long long)r.buckets);
                 text << line;
-            } else if (label != "lora") {
+            } else if (label != "lora" && base > 0) {
                 std::snprintf(line, sizeof line, "   overhead %+.1f%% (%.2fx the lora step)", 100.0 * (r.stepSeconds / base - 1.0),
                               r.stepSeconds / base);
                 text << line;

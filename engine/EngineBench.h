@@ -23,6 +23,9 @@ struct BenchOptions {
     bool options = false;
     // Also run each shape's LoRA case with activation checkpointing, and report the memory it saves.
     bool gradientCheckpointing = false;
+    // Only these cases, by their labels ("lora", "lora + ckpt", "balancing", ...), in this order;
+    // empty: "lora", plus the flags' cases. A case that runs out of memory is reported as such.
+    std::vector<std::string> cases;
     bool profile = false; // also print the operators taking the most time (one extra profiled run per shape)
     int threads = 0;
     std::string pythonResults; // JSON from bench/python_lora_step.py

@@ -317,6 +317,8 @@ void visitFields(C& c, V& v)
     v("training", "save_every", c.saveEvery);
     v("training", "loss_chunk_tokens", c.lossChunkTokens);
     v("training", "gradient_checkpointing", c.gradientCheckpointing);
+    v("training", "allreduce_dtype", c.allreduceDtype);
+    v("training", "allreduce_bucket_mb", c.allreduceBucketMb);
 
     v("dpo", "beta", c.dpo.beta);
     v.en("dpo", "loss_type", kDpoLoss, c.dpo.lossType);
@@ -529,6 +531,13 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     need(c.evalEvery >= 0, "training.eval_every must be >= 0, found " + std::to_string(c.evalEvery));
     need(c.saveEvery >= 0, "training.save_every must be >= 0, found " + std::to_string(c.saveEvery));
     need(c.lossChunkTokens >= 1, "training.loss_chunk_tokens must be >= 1, found " + std::to_string(c.lossChunkTokens));
+    need(c.allreduceDtype == "float32" || c.allreduceDtype == "bfloat16" || c.allreduceDtype == "float16",
+         "training.allreduce_dtype must be 'float32', 'bfloat16' or 'float16', found '" + c.allreduceDtype + "'");
+    need(!(c.allreduceDtype == "bfloat16" && c.device == "cpu"),
+         "training.allreduce_dtype 'bfloat16' needs NCCL (model.device 'cuda'): Gloo, the CPU's backend, has no bfloat16 "
+         "all-reduce; use 'float16' or 'float32'");
+    need(c.allreduceBucketMb >= 1 && c.allreduceBucketMb <= 4096,
+         "training.allreduce_bucket_mb must be in [1, 4096], found " + std::to_string(c.allreduceBucketMb));
 
     if (c.objective == TrainObjective::Dpo) {
         const DpoConfig& d = c.dpo;

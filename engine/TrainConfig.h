@@ -88,6 +88,11 @@ struct TrainConfig {
     int lossChunkTokens = 1024;     // the loss is computed in chunks of this many positions
     // Decoder layers keep only their inputs in forward and recompute their activations in backward.
     bool gradientCheckpointing = false;
+    // Data-parallel runs: the dtype gradients travel in ("float32": as computed; "bfloat16" on NCCL
+    // or "float16" halve the bytes, rounded once after each rank's share is applied) and the most
+    // gradient megabytes (of float32) one all-reduce carries.
+    std::string allreduceDtype = "float32";
+    int allreduceBucketMb = 16;
 
     // [dpo]
     DpoConfig dpo;

@@ -210,28 +210,41 @@ void Trainer::probeSensitivity()
     logInfo(table);
 }
 
-double Trainer::globalGradNorm() const
+bool Trainer::healthy(TrainResult& result)
 {
-    // The per-parameter norms stay on the device and are read once, not once per parameter.
-    torch::NoGradGuard ng;
-    std::vector<torch::Tensor> norms;
-    for (const auto& p : m_params)
-        if (p.param.grad().defined())
-            norms.push_back(p.param.grad().norm().to(torch::kDouble));
-    if (norms.empty())
-        return 0.0;
-    return torch::stack(norms).square().sum().sqrt().item<double>();
+    const StepHealth::Reading r = m_health.read();
+    if (!r.firstBadStep)
+        return true;
+    failOnNonFinite(r, result);
+    return false;
 }
 
-std::string Trainer::firstNonFiniteGradient() const
+void Trainer::failOnNonFinite(const StepHealth::Reading& r, TrainResult& result)
 {
-    torch::NoGradGuard ng;
-    for (const auto& p : m_params) {
-        const auto& g = p.param.grad();
-        if (g.defined() && !torch::isfinite(g).all().item<bool>())
-            return p.name;
+    // Every update from the bad step on was masked: the adapters are as that step found them.
+    const int64_t step = *r.firstBadStep;
+    const std::string bad = r.badParameter >= 0 && size_t(r.badParameter) < m_params.size() ? m_params[size_t(r.badParameter)].name : "";
+    std::string badParam;
+    {
+        torch::NoGradGuard ng;
+        for (const auto& p : m_params)
+            if (!torch::isfinite(p.param).all().item<bool>()) {
+                badParam = p.name;
+                break;
+            }
     }
-    return {};
+    result.status = TrainStatus::Failed;
+    result.message = std::string(std::isfinite(r.badLoss) ? "non-finite gradient" : "non-finite loss (" + std::to_string(r.badLoss) + ")")
+        + " at step " + std::to_string(step)
+        + (bad.empty() ? "; every gradient is finite" : "; first module with a non-finite gradient: " + bad)
+        + (badParam.empty() ? "" : "; first parameter holding non-finite values: " + badParam)
+        + (m_lastCheckpoint.empty() ? "" : "; the last good checkpoint is " + m_lastCheckpoint)
+        + ". Hint: lower training.learning_rate or set training.clip_norm.";
+    logError(result.message);
+    m_optimizer->zeroGrad();
+    m_step = step - 1;
+    result.steps = m_step;
+    result.lastCheckpoint = m_lastCheckpoint;
 }
 
 objectives::EvalOutcome Trainer::evaluate()
@@ -241,12 +254,20 @@ objectives::EvalOutcome Trainer::evaluate()
     return e;
 }
 
-void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
-                     std::vector<std::pair<std::string, double>> objectiveMetrics)
+bool Trainer::report(double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
+                     std::vector<std::pair<std::string, double>> objectiveMetrics, TrainResult& result)
 {
     m_windowTokens += stepTokens;
     if (m_step % m_config.logEvery != 0 && m_step != m_totalSteps)
-        return;
+        return true;
+    // The one read from the device of the log interval: this step's loss and gradient norm, and
+    // whether any step since the last read was not finite.
+    const StepHealth::Reading health = m_health.read();
+    if (health.firstBadStep) {
+        failOnNonFinite(health, result);
+        return false;
+    }
+    const double loss = health.loss, gradNorm = health.gradNorm;
     const double t = now();
     StepStats s;
     s.step = m_step;
@@ -295,6 +316,7 @@ void Trainer::report(double loss, double gradNorm, double lr, int64_t stepTokens
     }
     if (m_observer)
         m_observer->onStep(s);
+    return true;
 }
 
 TrainResult Trainer::run()
@@ -324,7 +346,7 @@ TrainResult Trainer::run()
     m_objective->prepare(m_observer);
     m_model.train();
     m_clock.start(now(), m_step, m_earlierSeconds);
-    double lastLoss = 0.0;
+    m_health.reset(m_device, int64_t(m_params.size()));
     std::optional<EvalStats> lastEval; // the evaluation of the current step, when there was one
     while (m_step < m_totalSteps) {
         if (m_observer && m_observer->pauseRequested() && !m_observer->stopRequested()) {
@@ -365,56 +387,42 @@ TrainResult Trainer::run()
             m_tokensSeen += outcome.tokens;
             continue;
         }
-        const double loss = outcome.loss;
         const int64_t stepTokens = outcome.tokens;
         const bool logStep = (m_step + 1) % m_config.logEvery == 0 || m_step + 1 == m_totalSteps;
         std::vector<ModuleStats> modules;
         if (m_adapters && (m_config.adapter.balancing.enabled || logStep))
             modules = m_balancer.apply(*m_adapters, m_config.adapter.name, logStep);
-        const double gradNorm = globalGradNorm();
-        if (!std::isfinite(loss) || !std::isfinite(gradNorm)) {
-            const std::string bad = firstNonFiniteGradient();
-            std::string badParam;
-            {
-                torch::NoGradGuard ng;
-                for (const auto& p : m_params)
-                    if (!torch::isfinite(p.param).all().item<bool>()) {
-                        badParam = p.name;
-                        break;
-                    }
-            }
-            result.status = TrainStatus::Failed;
-            result.message = std::string(std::isfinite(loss) ? "non-finite gradient" : "non-finite loss (" + std::to_string(loss) + ")")
-                + " at step " + std::to_string(m_step + 1)
-                + (bad.empty() ? "; every gradient is finite" : "; first module with a non-finite gradient: " + bad)
-                + (badParam.empty() ? "" : "; first parameter holding non-finite values: " + badParam)
-                + (m_lastCheckpoint.empty() ? "" : "; the last good checkpoint is " + m_lastCheckpoint)
-                + ". Hint: lower training.learning_rate or set training.clip_norm.";
-            logError(result.message);
-            m_optimizer->zeroGrad();
-            result.steps = m_step;
-            result.lastCheckpoint = m_lastCheckpoint;
-            return result;
-        }
-        if (m_config.clipNorm > 0 && gradNorm > m_config.clipNorm) {
+        // Loss, norm, clipping and the finite check stay on the device; a non-finite step masks its
+        // update and every later one, and is reported at the next read (log, evaluation, checkpoint).
+        std::vector<torch::Tensor> gradients;
+        gradients.reserve(m_params.size());
+        for (const auto& p : m_params)
+            gradients.push_back(p.param.grad());
+        const StepHealth::Norms norms = StepHealth::gradientNorms(gradients, m_device);
+        m_health.record(m_step + 1, outcome.lossOnDevice.defined() ? outcome.lossOnDevice : torch::tensor(outcome.loss, torch::kDouble),
+                        norms);
+        if (m_config.clipNorm > 0) {
             torch::NoGradGuard ng;
-            const double f = m_config.clipNorm / (gradNorm + 1e-6);
-            for (auto& p : m_params)
-                if (p.param.grad().defined())
-                    p.param.mutable_grad().mul_(f);
+            const torch::Tensor clip = torch::full({}, m_config.clipNorm, norms.global.options());
+            const torch::Tensor f = torch::where(norms.global > clip, clip / (norms.global + 1e-6), torch::ones_like(clip));
+            for (auto& g : gradients)
+                if (g.defined())
+                    g.mul_(f);
         }
         const double lr = scheduledLearningRate(m_config.schedule, m_config.learningRate, int(m_step), int(m_totalSteps),
                                                 m_config.warmupSteps, m_config.minLrRatio);
-        m_optimizer->step(lr);
+        m_optimizer->step(lr, m_health.updateMask());
         m_optimizer->zeroGrad();
         ++m_step;
         m_tokensSeen += stepTokens;
-        lastLoss = loss;
         if (m_stackWeights.factor && m_sink)
             m_sink->write(m_step, {{"train/stack_factor", stackFactor}});
-        report(loss, gradNorm, lr, stepTokens, std::move(modules), std::move(outcome.metrics));
+        if (!report(lr, stepTokens, std::move(modules), std::move(outcome.metrics), result))
+            return result;
 
         if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0 && m_objective->hasValidation()) {
+            if (!healthy(result))
+                return result;
             const EvalStats e = evaluate().stats;
             lastEval = e;
             if (m_sink) {
@@ -424,11 +432,19 @@ TrainResult Trainer::run()
             if (m_observer)
                 m_observer->onEval(e);
         }
-        if (m_config.saveEvery > 0 && m_step % m_config.saveEvery == 0 && m_step < m_totalSteps)
+        if (m_config.saveEvery > 0 && m_step % m_config.saveEvery == 0 && m_step < m_totalSteps) {
+            if (!healthy(result)) // a checkpoint holds only what came before a non-finite step
+                return result;
             saveCheckpoint();
+        }
+    }
+    const StepHealth::Reading health = m_health.read();
+    if (health.firstBadStep) {
+        failOnNonFinite(health, result);
+        return result;
     }
     result.steps = m_step;
-    result.finalLoss = lastLoss;
+    result.finalLoss = health.loss;
     if (lastEval && lastEval->step == m_step) {
         result.finalEval = lastEval; // eval_every divides the last step: evaluated and stored already
     } else if (m_objective->hasValidation()) {

@@ -12,6 +12,7 @@
 #include "engine/RankAllocator.h"
 #include "engine/RunIdentity.h"
 #include "engine/StackWeights.h"
+#include "engine/StepHealth.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/TrainObserver.h"
@@ -93,10 +94,13 @@ private:
     std::vector<size_t> nextMicroBatch();
     void setupParameters();
     void probeSensitivity();
-    double globalGradNorm() const;
-    std::string firstNonFiniteGradient() const;
-    void report(double loss, double gradNorm, double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
-                std::vector<std::pair<std::string, double>> objectiveMetrics);
+    // Reads the steps' health from the device; false (and `result` failed, naming the first
+    // non-finite step) when one was not finite.
+    bool healthy(TrainResult& result);
+    void failOnNonFinite(const StepHealth::Reading& reading, TrainResult& result);
+    // Logs a log interval's step (reading the device once); false when the run failed instead.
+    bool report(double lr, int64_t stepTokens, std::vector<ModuleStats> modules,
+                std::vector<std::pair<std::string, double>> objectiveMetrics, TrainResult& result);
     void saveFinal(TrainResult& result);
     // Activates the stacked stages with their weights for the step about to be taken; returns the factor.
     double applyStackWeights();
@@ -109,6 +113,7 @@ private:
     GradientBalancer m_balancer;
     models::PrecisionPolicy m_policy;
     LossScaler m_scaler;
+    StepHealth m_health;
     std::vector<AdamWParam> m_params;
     std::vector<RankAllocationRow> m_rankTable;
     TrainObserver* m_observer = nullptr;

@@ -211,7 +211,9 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
         objective = std::make_unique<objectives::SftObjective>(config, *model, std::move(train), std::move(validation));
     std::unique_ptr<distributed::GradientReducer> reducer;
     if (group && group->size() > 1)
-        reducer = std::make_unique<distributed::GradientReducer>(*group);
+        reducer = std::make_unique<distributed::GradientReducer>(
+            *group, int64_t(config.allreduceBucketMb) * (int64_t(1) << 20) / 4, // megabytes of float32
+            config.allreduceDtype == "float32" ? std::nullopt : std::optional<torch::ScalarType>(models::parseDtype(config.allreduceDtype)));
     Trainer trainer(config, *model, std::move(objective));
     trainer.setGradientReducer(reducer.get());
     trainer.setObserver(observer);

@@ -1,7 +1,8 @@
 // RMSNorm, y = w ⊙ x / sqrt(mean(x²) + eps) over the last dimension, with a hand-written backward
-// for float32/float64 (one autograd node instead of six: pow, mean, add, rsqrt and two products,
-// each keeping its own [N, H] tensor for backward). Other dtypes normalise in float32 through
-// autograd's generic nodes, as transformers does.
+// (one autograd node instead of six: pow, mean, add, rsqrt and two products, each keeping its own
+// [N, H] tensor for backward). Float32/float64 compute in place; bfloat16/float16 normalise in
+// float32 and round once, as transformers does, and their node keeps x in 16 bits and one float
+// per row for backward. Under autocast the generic nodes take over.
 #pragma once
 
 #include <torch/torch.h>

@@ -200,6 +200,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         setConfigValue(j, key, value);
     }
     TrainConfig config = TrainConfig::fromJson(j);
+    config.device = dist.rankDevice(config.device);
     // Unknown keys of the file survive the override round-trip, so validate() reports them.
     config.unknownKeys.insert(config.unknownKeys.begin(), loaded.unknownKeys.begin(), loaded.unknownKeys.end());
     const std::string name = std::filesystem::path(configPath).stem().string();
@@ -410,6 +411,10 @@ void registerEngineCommands(CLI::App& app)
     bench->add_flag("--options", bo.options, "Also measure each adapter option's overhead");
     bench->add_flag("--gradient-checkpointing", bo.gradientCheckpointing,
                     "Also run each shape with activation checkpointing and report the tensor memory it saves");
+    bench->add_option("--cases", bo.cases,
+                      "Only these cases, comma-separated, e.g. 'lora + ckpt' (the 8B shape fits only checkpointed); "
+                      "default: lora plus what the flags add")
+        ->delimiter(',');
     bench->add_flag("--profile", bo.profile, "Also print the operators taking the most time in a step");
     bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
     bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");

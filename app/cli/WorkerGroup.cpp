@@ -220,6 +220,15 @@ int WorkerGroup::supervise()
             killAt = termAt + 5;
         }
         if (termAt >= 0 && t >= termAt) {
+            // A rank still running when the others have failed and the grace period is over is the
+            // one they waited for: it hung (or computes far slower) rather than failed.
+            for (const auto& w : m_workers)
+                if (w.running)
+                    std::fprintf(stderr, "launch: rank %d (pid %d) had not stopped %d s after the failure, %s: it hung; stopping it\n",
+                                 w.rank, w.pid, m_graceSeconds,
+                                 w.lastStep >= 0 ? ("its last step was " + std::to_string(w.lastStep)).c_str()
+                                                 : "before its first step");
+            std::fflush(stderr);
             signalRunning(SIGTERM);
             termAt = killAt + 1e9; // once
         }

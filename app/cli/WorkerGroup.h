@@ -2,6 +2,8 @@
 // worker's environment, their output forwarded line by line with a "[rank N]" prefix, and the job
 // ended as a whole when one of them fails (the failure named: rank, exit status or signal, the
 // last step reported), the others stopped after a grace period in which they may exit on their own.
+// A rank that hangs makes the others fail when their collective times out; it is the one still
+// running after the grace period, and is named as hung with its last step.
 #pragma once
 
 #include <string>

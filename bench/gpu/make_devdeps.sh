@@ -3,7 +3,7 @@
 # preset: the headers, shared libraries (with their versioned names), CMake and pkg-config files of
 # the Debian packages the build uses besides LibTorch, plus the fixtures the GPU checks compare with.
 # Run on a Debian 12 build machine from the checkout; the folder (`.devdeps`, git-ignored, ~20 MiB)
-# travels with the working tree to the device and bench/gpu/device_run.sh finds it there.
+# travels with the working tree to the device (carry it) and bench/gpu_check.sh finds it there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${1:-$here/.devdeps}"

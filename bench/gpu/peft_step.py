@@ -50,7 +50,11 @@ def build(args, torch):
     cfg._attn_implementation = "sdpa"
     torch.manual_seed(1)
     with torch.device("cuda"):
-        model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.bfloat16, attn_implementation="sdpa")
+        try:  # transformers ≥ 4.56 names it dtype; older versions torch_dtype
+            model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16, attn_implementation="sdpa")
+        except TypeError:
+            model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.bfloat16, attn_implementation="sdpa")
+    model.to(torch.bfloat16)
     if args.nf4:
         import bitsandbytes as bnb  # noqa: F401  (absent: the case is reported as not run)
         replace_with_nf4(model, torch)
@@ -107,7 +111,8 @@ def main():
     n_adapter = sum(q.numel() for q in trainable)
     n_total = sum(q.numel() * (2 if q.dtype == torch.uint8 else 1) for q in model.parameters())
     n_frozen = n_total - n_adapter
-    opt = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=0.0)
+    # The engine's defaults: lr 2e-4, betas (0.9, 0.999), eps 1e-8, no weight decay.
+    opt = torch.optim.AdamW(trainable, lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     model.train()
     g = torch.Generator(device="cuda").manual_seed(5)
     vocab = SHAPES[args.shape]["vocab"]

@@ -30,6 +30,13 @@ int integerVariable(const std::map<std::string, std::string>& env, const char* n
 
 } // namespace
 
+std::string DistributedContext::rankDevice(const std::string& device) const
+{
+    if (distributed() && device == "cuda")
+        return "cuda:" + std::to_string(localRank);
+    return device;
+}
+
 std::string DistributedContext::describe() const
 {
     return "rank " + std::to_string(rank) + " of " + std::to_string(worldSize);

@@ -35,6 +35,10 @@ struct DistributedContext {
     bool singleNode() const { return localWorldSize == worldSize; }
     // "rank 1 of 2"
     std::string describe() const;
+    // The device this rank trains on: in a data-parallel job a CUDA device without an index is the
+    // one of this rank's LOCAL_RANK (cuda -> cuda:1 for local rank 1), as torchrun users set it;
+    // anything else as given.
+    std::string rankDevice(const std::string& device) const;
 
     // Reads the variables from `env` (a name absent means its default); a malformed or
     // inconsistent value is refused naming the variable and the value.

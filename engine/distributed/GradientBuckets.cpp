@@ -26,6 +26,7 @@ struct GradientBuckets::State {
     // The accumulators hold the hooks (the autograd graph keeps them only weakly), with our hooks' keys.
     std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks;
     double weight = 1.0;
+    std::optional<torch::ScalarType> wire; // the dtype the sums travel in
     bool armed = false;   // hooks start buckets
     size_t nextToStart = 0;
     int startedInBackward = 0;
@@ -42,6 +43,8 @@ struct GradientBuckets::State {
             flat.push_back(g.defined() ? g.reshape({-1}) : torch::zeros({p.numel()}, p.options()));
         }
         bucket.flat = torch::cat(flat).mul_(weight);
+        if (wire && bucket.flat.scalar_type() != *wire)
+            bucket.flat = bucket.flat.to(*wire);
         bucket.pending = group->startAllReduceSum({bucket.flat}, "gradient all-reduce");
     }
 
@@ -72,8 +75,8 @@ struct GradientBuckets::State {
     }
 };
 
-GradientBuckets::GradientBuckets(ProcessGroup& group, int64_t bucketElements)
-    : m_group(group), m_bucketElements(std::max<int64_t>(1, bucketElements))
+GradientBuckets::GradientBuckets(ProcessGroup& group, int64_t bucketElements, std::optional<torch::ScalarType> wire)
+    : m_group(group), m_bucketElements(std::max<int64_t>(1, bucketElements)), m_wire(wire)
 {
 }
 
@@ -100,6 +103,7 @@ void GradientBuckets::attach(const std::vector<AdamWParam>& params)
     }
     auto state = std::make_shared<State>();
     state->group = &m_group;
+    state->wire = m_wire;
     for (const auto& p : params)
         state->params.push_back(p.param);
     state->bucketOf.assign(params.size(), 0);
@@ -166,7 +170,7 @@ void GradientBuckets::finish()
             if (p.grad().defined())
                 p.mutable_grad().copy_(part);
             else
-                p.mutable_grad() = part.clone();
+                p.mutable_grad() = part.to(p.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
             offset += k;
         }
         bucket.flat = torch::Tensor();

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,9 @@ namespace rslora::engine::distributed {
 
 class GradientBuckets {
 public:
-    // `bucketElements`: how many gradient elements one all-reduce carries at most.
-    GradientBuckets(ProcessGroup& group, int64_t bucketElements);
+    // `bucketElements`: how many gradient elements one all-reduce carries at most. `wire`: the dtype
+    // they travel in (none: the gradients' own), rounded once after the rank's weight is applied.
+    GradientBuckets(ProcessGroup& group, int64_t bucketElements, std::optional<torch::ScalarType> wire = std::nullopt);
     ~GradientBuckets();
     GradientBuckets(const GradientBuckets&) = delete;
     GradientBuckets& operator=(const GradientBuckets&) = delete;
@@ -47,6 +49,7 @@ private:
     struct State;
     ProcessGroup& m_group;
     int64_t m_bucketElements;
+    std::optional<torch::ScalarType> m_wire;
     std::shared_ptr<State> m_state;
 };
 

@@ -9,8 +9,12 @@
 
 namespace rslora::engine::distributed {
 
-GradientReducer::GradientReducer(ProcessGroup& group, int64_t bucketElements) : m_group(group), m_buckets(group, bucketElements)
+GradientReducer::GradientReducer(ProcessGroup& group, int64_t bucketElements, std::optional<torch::ScalarType> wire)
+    : m_group(group), m_buckets(group, bucketElements, wire)
 {
+    if (wire == torch::kBFloat16 && std::string(group.backendName()) == "gloo")
+        throw Error("bfloat16 gradients need NCCL (CUDA): Gloo, the CPU's backend, has no bfloat16 all-reduce; "
+                    "use training.allreduce_dtype 'float16' or 'float32'");
 }
 
 int GradientReducer::rank() const
@@ -57,7 +61,7 @@ void GradientReducer::reduce(const std::vector<AdamWParam>& params, objectives::
     // are caught rather than mixed.
     m_buckets.startRemaining();
     const double n = outcome.normaliser;
-    std::vector<double> v{double(outcome.metrics.size()), n, n > 0 ? outcome.loss * n : 0.0, double(outcome.tokens)};
+    std::vector<double> v{double(outcome.metrics.size()), n, n > 0 ? outcome.hostLoss() * n : 0.0, double(outcome.tokens)};
     for (const auto& [name, value] : outcome.metrics)
         v.push_back(n > 0 ? value * n : 0.0);
     const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().param.device();
@@ -71,6 +75,7 @@ void GradientReducer::reduce(const std::vector<AdamWParam>& params, objectives::
     const double total = sv[1];
     outcome.normaliser = total;
     outcome.loss = total > 0 ? sv[2] / total : 0.0;
+    outcome.lossOnDevice = torch::Tensor(); // the job's loss is the one just computed
     outcome.tokens = int64_t(sv[3]);
     for (size_t i = 0; i < outcome.metrics.size(); ++i)
         outcome.metrics[i].second = total > 0 ? sv[4 + i] / total : 0.0;

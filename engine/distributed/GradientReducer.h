@@ -11,6 +11,7 @@
 #include "engine/objectives/Objective.h"
 
 #include <string>
+#include <optional>
 #include <vector>
 
 namespace rslora::engine::distributed {
@@ -19,8 +20,10 @@ class ProcessGroup;
 
 class GradientReducer {
 public:
-    // `bucketElements`: how many gradient elements one all-reduce carries at most.
-    explicit GradientReducer(ProcessGroup& group, int64_t bucketElements = int64_t(1) << 22);
+    // `bucketElements`: how many gradient elements one all-reduce carries at most. `wire`: the dtype
+    // gradients travel in (none: their own); bfloat16 is refused on Gloo, which cannot sum it.
+    explicit GradientReducer(ProcessGroup& group, int64_t bucketElements = int64_t(1) << 22,
+                             std::optional<torch::ScalarType> wire = std::nullopt);
 
     int rank() const;
     int worldSize() const;

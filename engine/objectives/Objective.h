@@ -20,7 +20,12 @@ namespace rslora::engine::objectives {
 using MetricList = std::vector<std::pair<std::string, double>>;
 
 struct StepOutcome {
-    double loss = 0.0;    // the step's loss as logged (the objective's own normalisation)
+    // The step's loss as logged (the objective's own normalisation): either read (`loss`), or left
+    // on the device as a 0-dim tensor (`lossOnDevice`) that the trainer reads only when it logs, so
+    // that a step need not wait for the device. hostLoss() gives it either way.
+    double loss = 0.0;
+    torch::Tensor lossOnDevice;
+    double hostLoss() const { return lossOnDevice.defined() ? lossOnDevice.item<double>() : loss; }
     int64_t tokens = 0;   // input tokens (padding excluded)
     // What the loss was divided by (supervised tokens for SFT, pairs for DPO): data-parallel ranks
     // weight their gradients by their share of its global sum.

@@ -59,8 +59,8 @@ StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatc
     // The loss is normalized by the supervised tokens of the whole step, so accumulation gives the
     // same gradient as one large batch.
     const int64_t supervised = int64_t(stepNormaliser(microBatches));
-    // Summed on the device and read once per step: a read per micro-batch would make the host wait
-    // for the device each time.
+    // Summed on the device and left there: the trainer reads it when it logs (a read per step, or
+    // per micro-batch, would make the host wait for the device each time).
     torch::Tensor lossSum;
     StepOutcome out;
     for (const auto& idx : microBatches) {
@@ -74,7 +74,7 @@ StepOutcome SftObjective::step(const std::vector<std::vector<size_t>>& microBatc
         const torch::Tensor sum = ls.sum.detach().to(torch::kDouble);
         lossSum = lossSum.defined() ? lossSum + sum : sum;
     }
-    out.loss = (lossSum.defined() ? lossSum.item<double>() : 0.0) / double(std::max<int64_t>(1, supervised));
+    out.lossOnDevice = (lossSum.defined() ? lossSum : torch::zeros({}, torch::kDouble)) / double(std::max<int64_t>(1, supervised));
     out.normaliser = double(supervised);
     return out;
 }

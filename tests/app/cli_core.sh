@@ -17,8 +17,10 @@ PY
 env -u OMP_WAIT_POLICY "$cli" doctor --json | grep -q '"omp_wait_policy": "PASSIVE"' || { echo "OMP_WAIT_POLICY not defaulted"; exit 1; }
 # The self-test passes on the CPU (every check "ok", JSON ok), and names a device it cannot use.
 out=$("$cli" selftest) || { echo "selftest failed on the CPU: $out"; exit 1; }
-[ "$(echo "$out" | grep -c '^ok ')" -ge 3 ] || { echo "selftest ran fewer than 3 checks: $out"; exit 1; }
-"$cli" selftest --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['ok'] and len(d['checks']) >= 3, d"
+[ "$(echo "$out" | grep -c '^ok ')" -ge 5 ] || { echo "selftest ran fewer than 5 checks: $out"; exit 1; }
+echo "$out" | grep -q "^ok    gradient checkpointing on cpu = without (float32): 0.00e+00" || { echo "no checkpointing check: $out"; exit 1; }
+echo "$out" | grep -q "^ok    LoRA training on cpu (float32, nf4 base, gradient checkpointing): loss" || { echo "no QLoRA check: $out"; exit 1; }
+"$cli" selftest --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['ok'] and len(d['checks']) >= 5, d"
 if out=$("$cli" selftest --device tpu 2>&1); then echo "selftest accepted an unknown device"; exit 1; fi
 echo "$out" | grep -q "FAIL  device tpu" || { echo "selftest did not name the bad device: $out"; exit 1; }
 # An unknown subcommand is an error with a non-zero exit.

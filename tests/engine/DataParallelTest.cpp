@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <QProcess>
+#include <QScopeGuard>
 #include <QProcessEnvironment>
 #include <QRegularExpression>
 #include <QTemporaryDir>
@@ -108,6 +109,20 @@ class DataParallelTest : public QObject {
         return a + trainArgs;
     }
     QString out(const QString& name) const { return QString::fromStdString((m_root / name.toStdString()).string()); }
+    // The pid of rank 1 as the launcher announces it (0 if the job ended first); what the launcher
+    // printed meanwhile is appended to `err`.
+    static qint64 rankOnePid(QProcess& job, QString& err)
+    {
+        const QRegularExpression started("launch: rank 1 started \\(pid (\\d+)\\)");
+        while (job.state() == QProcess::Running) {
+            job.waitForReadyRead(1000);
+            err += QString::fromUtf8(job.readAllStandardError());
+            const auto m = started.match(err);
+            if (m.hasMatch())
+                return m.captured(1).toLongLong();
+        }
+        return 0;
+    }
 
 private slots:
     void initTestCase()
@@ -163,14 +178,21 @@ private slots:
     void twoProcessesTrainWhatOneTrains_data()
     {
         QTest::addColumn<QStringList>("options");
-        QTest::newRow("plain LoRA") << QStringList{};
+        QTest::addColumn<QString>("tag");
+        QTest::addColumn<double>("tolerance");
+        QTest::newRow("plain LoRA") << QStringList{} << "0" << 1e-6;
         QTest::newRow("balancing + LoRA+") << QStringList{"--set", "adapter.balance_gradients=true", "--set",
-                                                          "adapter.loraplus_lr_ratio=4"};
+                                                          "adapter.loraplus_lr_ratio=4"} << "1" << 1e-6;
+        // Gradients sent in float16: each rank's share rounded to 11 bits, and tiny gradients to
+        // float16's subnormals, which Adam's normalised step turns into up to a learning rate's worth
+        // per step on such coordinates (measured: 6.9e-5 after 4 steps at learning rate 2e-3).
+        QTest::newRow("float16 all-reduce") << QStringList{"--set", "training.allreduce_dtype=float16"} << "2" << 2.5e-4;
     }
     void twoProcessesTrainWhatOneTrains()
     {
         QFETCH(QStringList, options);
-        const QString tag = QString::number(QTest::currentDataTag()[0] == 'p' ? 0 : 1);
+        QFETCH(QString, tag);
+        QFETCH(double, tolerance);
         const Outcome one = runCli(QStringList{"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
                                                "output.dir=" + out("one-" + tag)} + options);
         QVERIFY2(one.code == 0, qPrintable(one.err + one.out));
@@ -187,7 +209,8 @@ private slots:
                 moved = std::max(moved, t.abs().max().item<double>());
         QVERIFY2(moved > 1e-3, qPrintable(QString::number(moved)));
         const double diff = maxDifference(a, b);
-        QVERIFY2(diff < 1e-6, qPrintable(QString("max |one - two| = %1").arg(diff)));
+        qInfo("max |one process - two processes| = %.3g", diff);
+        QVERIFY2(diff < tolerance, qPrintable(QString("max |one - two| = %1").arg(diff)));
     }
 
     // Ranks started by hand with torchrun's variables join on their own; different configs are refused.
@@ -223,15 +246,7 @@ private slots:
         job.start(cli(), launch("kill", {"--set", "output.dir=" + out("killed"), "--set", "training.max_steps=100000"}));
         QVERIFY(job.waitForStarted());
         QString err;
-        qint64 pid = 0;
-        const QRegularExpression started("launch: rank 1 started \\(pid (\\d+)\\)");
-        while (pid == 0 && job.state() == QProcess::Running) {
-            job.waitForReadyRead(1000);
-            err += QString::fromUtf8(job.readAllStandardError());
-            const auto m = started.match(err);
-            if (m.hasMatch())
-                pid = m.captured(1).toLongLong();
-        }
+        const qint64 pid = rankOnePid(job, err);
         QVERIFY2(pid > 0, qPrintable(err));
         // Killed once a checkpoint of step 4 or later exists (the older ones are pruned as it goes).
         const fs::path checkpoints = m_root / "killed" / "checkpoints";
@@ -256,6 +271,42 @@ private slots:
         trainer.resumeFrom(newest);
         const auto saved = models::loadSafeTensorsMap(newest / "adapter" / "adapter_model.safetensors");
         QVERIFY(!saved.empty());
+    }
+
+    // A rank that stops answering (SIGSTOP) makes rank 0's collective time out; the launcher ends the
+    // job and names the stopped rank as hung, with its last step, and the store holds the run as
+    // failed with rank 0's error (not left running).
+    void hungRankIsNamed()
+    {
+        QProcess job;
+        const QString db = out("hung.sqlite");
+        QStringList args{"launch", "--nproc", "2", "--grace", "2", "--timeout", "5", "--store-file", out("store-hung"), "--", "train",
+                         QString::fromStdString(m_config), "--db", db, "--quiet", "--set", "output.dir=" + out("hung"),
+                         "--set", "training.max_steps=100000"};
+        job.start(cli(), args);
+        QVERIFY(job.waitForStarted());
+        QString err;
+        const qint64 pid = rankOnePid(job, err);
+        QVERIFY2(pid > 0, qPrintable(err));
+        const auto killStopped = qScopeGuard([pid] { ::kill(pid_t(pid), SIGKILL); }); // whatever the outcome
+        const fs::path checkpoints = m_root / "hung" / "checkpoints";
+        while (job.state() == QProcess::Running && newestCheckpoint(checkpoints).second < 2)
+            job.waitForReadyRead(200);
+        QCOMPARE(::kill(pid_t(pid), SIGSTOP), 0);
+        QVERIFY(job.waitForFinished(120000));
+        err += QString::fromUtf8(job.readAllStandardError());
+        QVERIFY(job.exitCode() != 0);
+        QVERIFY2(err.contains(QRegularExpression(QString("launch: rank 1 \\(pid %1\\) had not stopped 2 s after the failure, its last "
+                                                         "step was \\d+: it hung; stopping it").arg(pid))),
+                 qPrintable(err));
+        QVERIFY2(err.contains("launch: rank 0 (pid "), qPrintable(err)); // rank 0 failed on the collective's timeout
+        QVERIFY2(err.contains("[rank 0]") && err.contains("data-parallel"), qPrintable(err));
+        const Outcome runs = runCli({"runs", "list", "--db", db, "--json"});
+        QVERIFY2(runs.code == 0, qPrintable(runs.err));
+        const auto list = nlohmann::json::parse(runs.out.toStdString());
+        QCOMPARE(list.size(), size_t(1));
+        QCOMPARE(list[0].at("status").get<std::string>(), std::string("failed"));
+        QVERIFY2(list[0].at("error_message").get<std::string>().find("data-parallel") != std::string::npos, qPrintable(runs.out));
     }
 
     // From the step-2 checkpoint of a 2-process run: 2 processes again end bitwise where the

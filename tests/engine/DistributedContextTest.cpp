@@ -47,6 +47,17 @@ private slots:
         QVERIFY(DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}}).singleNode());
     }
 
+    // Each rank of a job trains on its LOCAL_RANK's GPU when the config says only "cuda".
+    void rankDeviceFollowsTheLocalRank()
+    {
+        const auto c = DistributedContext::fromVariables({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"}});
+        QCOMPARE(c.rankDevice("cuda"), std::string("cuda:1"));
+        QCOMPARE(c.rankDevice("cuda:0"), std::string("cuda:0")); // an explicit index is the user's choice
+        QCOMPARE(c.rankDevice("cpu"), std::string("cpu"));
+        const auto single = DistributedContext::fromVariables({});
+        QCOMPARE(single.rankDevice("cuda"), std::string("cuda")); // not data-parallel: unchanged
+    }
+
     void badValuesAreNamed_data()
     {
         QTest::addColumn<QString>("name");

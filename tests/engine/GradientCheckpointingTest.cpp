@@ -1,10 +1,11 @@
 // Activation checkpointing per decoder layer (models/ActivationCheckpoint.h): the gradients equal
 // those of the run without it, bit for bit, with dropout (the recompute draws the same masks), with
-// rescaled and spectral init, on a bfloat16 base and for DPO; whole runs and resumes stay bitwise;
+// rescaled and spectral init, on a bfloat16 base, on a 4-bit (NF4) base and for DPO; whole runs and resumes stay bitwise;
 // forwards without gradients are untouched; and the peak tensor memory of a step goes down.
 #include "engine/CpuAllocationMeter.h"
 #include "engine/Trainer.h"
 #include "engine/objectives/DpoObjective.h"
+#include "models/quant/BaseQuantizer.h"
 
 #include "PrecisionFixtures.h"
 
@@ -30,9 +31,15 @@ std::unique_ptr<Trainer> makeTrainer(const TrainConfig& cfg, models::CausalLM& m
 }
 
 // The gradients of every trained tensor after one step over two micro-batches.
-std::vector<torch::Tensor> stepGradients(const TrainConfig& cfg, torch::ScalarType dtype, bool dpo)
+std::vector<torch::Tensor> stepGradients(const TrainConfig& cfg, torch::ScalarType dtype, bool dpo, bool nf4)
 {
-    auto model = tinyLm(dtype);
+    models::LoadOptions lo;
+    lo.dtype = dtype;
+    if (nf4) // the projections' base weights in 4 bits, dequantized per layer in forward and recompute
+        lo.quantization = models::quant::QuantOptions{};
+    auto model = models::createCausalLM(tinyShape(), 99, lo);
+    if (nf4 && models::quant::BaseQuantizer::summarize(*model).layers != 14)
+        return {}; // every projection of both layers must be 4-bit (the caller fails on no gradients)
     auto trainer = makeTrainer(cfg, *model, dpo);
     model->train();
     torch::manual_seed(3);
@@ -56,11 +63,14 @@ private slots:
         QTest::addColumn<double>("dropout");
         QTest::addColumn<bool>("bf16");
         QTest::addColumn<bool>("dpo");
-        QTest::newRow("lora, dropout 0.1") << int(InitMode::Lora) << 0.1 << false << false;
-        QTest::newRow("rescaled init, dropout 0.2") << int(InitMode::Rescaled) << 0.2 << false << false;
-        QTest::newRow("spectral init") << int(InitMode::Spectral) << 0.0 << false << false;
-        QTest::newRow("bfloat16 base, dropout 0.1") << int(InitMode::Lora) << 0.1 << true << false;
-        QTest::newRow("dpo, dropout 0.1") << int(InitMode::Lora) << 0.1 << false << true;
+        QTest::addColumn<bool>("nf4");
+        QTest::newRow("lora, dropout 0.1") << int(InitMode::Lora) << 0.1 << false << false << false;
+        QTest::newRow("rescaled init, dropout 0.2") << int(InitMode::Rescaled) << 0.2 << false << false << false;
+        QTest::newRow("spectral init") << int(InitMode::Spectral) << 0.0 << false << false << false;
+        QTest::newRow("bfloat16 base, dropout 0.1") << int(InitMode::Lora) << 0.1 << true << false << false;
+        QTest::newRow("dpo, dropout 0.1") << int(InitMode::Lora) << 0.1 << false << true << false;
+        QTest::newRow("nf4 base, dropout 0.1") << int(InitMode::Lora) << 0.1 << false << false << true;
+        QTest::newRow("nf4 bfloat16 base, rescaled init") << int(InitMode::Rescaled) << 0.0 << true << false << true;
     }
     void gradientsIdentical()
     {
@@ -68,6 +78,7 @@ private slots:
         QFETCH(double, dropout);
         QFETCH(bool, bf16);
         QFETCH(bool, dpo);
+        QFETCH(bool, nf4);
         QTemporaryDir tmp;
         TrainConfig cfg = tinyRun(tmp.path());
         cfg.adapter.init = InitMode(init);
@@ -77,9 +88,11 @@ private slots:
         if (dpo)
             cfg.objective = TrainObjective::Dpo;
         const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
-        const auto plain = stepGradients(cfg, dtype, dpo);
+        if (nf4)
+            cfg.quantization = "nf4";
+        const auto plain = stepGradients(cfg, dtype, dpo, nf4);
         cfg.gradientCheckpointing = true;
-        const auto recomputed = stepGradients(cfg, dtype, dpo);
+        const auto recomputed = stepGradients(cfg, dtype, dpo, nf4);
         QVERIFY(!plain.empty());
         int nonZero = 0;
         for (const auto& g : plain)

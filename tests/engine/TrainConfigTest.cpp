@@ -290,6 +290,33 @@ private slots:
         QVERIFY(contains(validate(mixed), "model.adapter_dtype must be 'float32' or the model.dtype ('float32'), found 'bfloat16'"));
     }
 
+    // training.allreduce_dtype and training.allreduce_bucket_mb: read, written back, and refused out
+    // of range with the accepted values (bfloat16 gradients only where NCCL sums them).
+    void allreduceKeys()
+    {
+        json j = runnable().toJson();
+        QCOMPARE(j["training"]["allreduce_dtype"].get<std::string>(), std::string("float32"));
+        QCOMPARE(j["training"]["allreduce_bucket_mb"].get<int>(), 16);
+        j["training"]["allreduce_dtype"] = "float16";
+        j["training"]["allreduce_bucket_mb"] = 4;
+        const TrainConfig c = TrainConfig::fromJson(j);
+        QCOMPARE(c.allreduceDtype, std::string("float16"));
+        QCOMPARE(c.allreduceBucketMb, 4);
+        QVERIFY2(validate(c).empty(), joined(validate(c)).c_str());
+        QCOMPARE(TrainConfig::fromJson(c.toJson()).toJson().dump(), c.toJson().dump());
+
+        TrainConfig bf16 = runnable();
+        bf16.allreduceDtype = "bfloat16";
+        QVERIFY(contains(validate(bf16), "training.allreduce_dtype 'bfloat16' needs NCCL (model.device 'cuda')"));
+        bf16.device = "cuda";
+        QVERIFY2(!contains(validate(bf16), "allreduce"), joined(validate(bf16)).c_str());
+        TrainConfig wrong = runnable();
+        wrong.allreduceDtype = "int8";
+        wrong.allreduceBucketMb = 0;
+        QVERIFY(contains(validate(wrong), "training.allreduce_dtype must be 'float32', 'bfloat16' or 'float16', found 'int8'"));
+        QVERIFY(contains(validate(wrong), "training.allreduce_bucket_mb must be in [1, 4096], found 0"));
+    }
+
     // Anchors, aliases and merge keys: shared settings written once.
     void yamlAnchorsAndMergeKeys()
     {

@@ -9,6 +9,8 @@
 #include "models/TensorIO.h"
 #include "ReverseTask.h"
 
+#include <ATen/record_function.h>
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -247,6 +249,77 @@ private slots:
         QVERIFY(r.lastCheckpoint.find("step-2") != std::string::npos);
         QVERIFY(fs::exists(fs::path(r.lastCheckpoint) / kCheckpointStateFile));
         QVERIFY(!fs::exists(fs::path(cfg.outputDir) / "checkpoints" / "step-3"));
+    }
+
+    // The finite check happens on the device: a NaN injected at step 5 of a run logging every 5 steps
+    // is read at step 10, yet the failure names step 6, the run reports 5 steps, and the adapters
+    // are exactly those of step 5 (the updates of steps 6-10 were masked on the device).
+    void nanBetweenLogStepsIsNamedAndMasked()
+    {
+        auto cfg = baseConfig("");
+        cfg.maxSteps = 20;
+        cfg.logEvery = 5;
+        auto model = tinyModel();
+        Trainer t(cfg, *model, reverseTask(12, 1));
+        std::vector<torch::Tensor> atStep5;
+        std::vector<int64_t> logged;
+        LambdaObserver obs;
+        obs.step = [&](const StepStats& s) {
+            logged.push_back(s.step);
+            if (s.step == 5) {
+                torch::NoGradGuard ng;
+                auto& ad = t.adapters().find("model.layers.1.mlp.up_proj")->module->adapter("default");
+                ad.factorB()[0][0] = std::numeric_limits<float>::quiet_NaN();
+                atStep5 = adapterTensors(t);
+            }
+        };
+        t.setObserver(&obs);
+        const TrainResult r = t.run();
+        QCOMPARE(int(r.status), int(TrainStatus::Failed));
+        QVERIFY2(r.message.find("non-finite loss (nan) at step 6;") != std::string::npos, r.message.c_str());
+        QVERIFY2(r.message.find("first module with a non-finite gradient: model.layers.") != std::string::npos, r.message.c_str());
+        QCOMPARE(r.steps, int64_t(5));
+        QCOMPARE(logged, (std::vector<int64_t>{5})); // step 10's log was the read that found it
+        const auto now = adapterTensors(t);
+        QCOMPARE(now.size(), atStep5.size());
+        for (size_t i = 0; i < now.size(); ++i)
+            QVERIFY(torch::equal(now[i].nan_to_num(), atStep5[i].nan_to_num()));
+    }
+
+    // A step does not read its results from the device: a run of 20 steps logging once reads as
+    // often as a run of 10 steps logging once (LibTorch's item() on floating and bool values counted
+    // through a RecordFunction callback; the forward's check of CPU token ids reads int64 values of
+    // the input, which never waits for a device).
+    void stepsDoNotReadTheDevice()
+    {
+        auto reads = [](int steps) {
+            auto cfg = baseConfig("");
+            cfg.maxSteps = steps;
+            cfg.logEvery = steps;
+            cfg.clipNorm = 1.0;
+            auto model = tinyModel();
+            Trainer t(cfg, *model, reverseTask(12, 1));
+            static std::atomic<int> items{0};
+            items = 0;
+            const auto handle = at::addGlobalCallback(
+                at::RecordFunctionCallback([](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+                    if (std::string(fn.name()) == "aten::item" && !fn.inputs().empty() && fn.inputs()[0].isTensor()
+                        && fn.inputs()[0].toTensor().scalar_type() != torch::kInt64)
+                        ++items;
+                    return nullptr;
+                }).needsInputs(true));
+            (void)torch::ones({}).item<double>(); // the callback sees item() (counted once per run)
+            const TrainResult r = t.run();
+            at::removeCallback(handle);
+            return std::make_pair(int(items), r.status);
+        };
+        const auto [ten, s10] = reads(10);
+        const auto [twenty, s20] = reads(20);
+        QCOMPARE(int(s10), int(TrainStatus::Completed));
+        QCOMPARE(int(s20), int(TrainStatus::Completed));
+        qInfo("item() calls: %d in 10 steps, %d in 20 steps (one log each)", ten, twenty);
+        QVERIFY(ten >= 1);
+        QCOMPARE(twenty, ten);
     }
 
     void balancingKeepsRatioInBand()

@@ -67,6 +67,43 @@ std::vector<int64_t> greedyWithCache(CausalLM& m, const torch::Tensor& prompt, i
 class TestCausalLM : public QObject {
     Q_OBJECT
 private slots:
+    // RMSNorm in bfloat16 and float16: the forward is bitwise the generic float32-normalising path
+    // (as transformers computes it), and the hand-written node's gradients (in float32 from x in 16
+    // bits) are those of the float64 math to the 16-bit rounding of their result, and as close as
+    // the generic nodes' own.
+    void rmsNormSixteenBit() {
+        torch::manual_seed(4);
+        for (auto dtype : {torch::kBFloat16, torch::kFloat16}) {
+            const auto x64 = torch::randn({3, 5, 64}, torch::kFloat64) * 2.0;
+            const auto w64 = torch::rand({64}, torch::kFloat64) + 0.5;
+            const auto R = torch::randn({3, 5, 64}, torch::kFloat64);
+            auto x = x64.to(dtype).requires_grad_(true), w = w64.to(dtype).requires_grad_(true);
+            const auto y = rmsNorm(x, w, 1e-5);
+            (y * R.to(dtype)).sum().backward();
+            // The generic path, spelled out.
+            auto xg = x.detach().clone().requires_grad_(true), wg = w.detach().clone().requires_grad_(true);
+            const auto x32 = xg.to(torch::kFloat32);
+            const auto yg = wg * (x32 * torch::rsqrt(x32.pow(2).mean(-1, true) + 1e-5)).to(dtype);
+            (yg * R.to(dtype)).sum().backward();
+            QVERIFY(torch::equal(y.detach(), yg.detach()));
+            // Float64 reference from the 16-bit inputs.
+            auto xr = x.detach().to(torch::kFloat64).requires_grad_(true), wr = w.detach().to(torch::kFloat64).requires_grad_(true);
+            ((wr * xr * torch::rsqrt(xr.pow(2).mean(-1, true) + 1e-5)) * R.to(dtype).to(torch::kFloat64)).sum().backward();
+            auto err = [](const torch::Tensor& g, const torch::Tensor& ref) {
+                return (g.to(torch::kFloat64) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
+            };
+            const double ours = err(x.grad(), xr.grad()), generic = err(xg.grad(), xr.grad());
+            const double oursW = err(w.grad(), wr.grad()), genericW = err(wg.grad(), wr.grad());
+            qInfo("%s: input gradient %.2e (generic nodes %.2e), weight gradient %.2e (generic %.2e) of the largest",
+                  c10::toString(dtype), ours, generic, oursW, genericW);
+            const double unit = dtype == torch::kBFloat16 ? 7.8e-3 : 9.8e-4; // 2^-7, 2^-10
+            QVERIFY(ours <= unit && ours <= generic * 1.5 + 1e-12);
+            QVERIFY(oursW <= 4 * unit && oursW <= genericW * 1.5 + 1e-12);
+            QCOMPARE(x.grad().scalar_type(), dtype);
+            QCOMPARE(w.grad().scalar_type(), dtype);
+        }
+    }
+
     // The hand-written autograd nodes (RMSNorm, rotary, linear + cross-entropy) against the same
     // math through autograd's generic nodes, in float64: values and every gradient.
     void handWrittenNodesMatchAutograd() {

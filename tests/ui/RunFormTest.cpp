@@ -7,6 +7,7 @@
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
 #include "engine/MemoryEstimate.h"
+#include "engine/Runtime.h"
 
 #include "common/Paths.h"
 
@@ -125,6 +126,52 @@ private Q_SLOTS:
         form.modelSection()->setPath("/no/such/model");
         form.validateNow();
         QVERIFY(memory->text().isEmpty());
+    }
+
+    // The memory line follows the Dtype and Gradient checkpointing fields as the engine's model does.
+    void memoryEstimateFollowsDtypeAndCheckpointing() {
+        ui::RunForm form;
+        auto* memory = form.findChild<QLabel*>("memoryEstimate");
+        auto* dtype = form.findChild<QComboBox*>("model.dtype");
+        auto* checkpointing = form.findChild<QCheckBox*>("training.gradient_checkpointing");
+        QVERIFY(memory && dtype && checkpointing);
+        const auto& model = form.modelSection()->modelConfig();
+        QVERIFY(model);
+        auto activations = [&](const std::string& type, bool ckpt) {
+            engine::MemoryEstimateInput in;
+            in.trainableParams = 1;
+            in.adapterRank = form.config().adapter.rank;
+            in.batch = form.config().batchSize;
+            in.seqLen = form.config().maxSeqLen;
+            in.dtype = type;
+            in.gradientCheckpointing = ckpt;
+            return QLocale().formattedDataSize(engine::estimateTrainingMemory(*model, in).activations);
+        };
+        form.validateNow();
+        QVERIFY2(memory->text().contains("activations " + activations("float32", false)), qPrintable(memory->text()));
+        dtype->setCurrentText("bfloat16");
+        form.validateNow();
+        QVERIFY(activations("bfloat16", false) != activations("float32", false));
+        QVERIFY2(memory->text().contains("activations " + activations("bfloat16", false)), qPrintable(memory->text()));
+        checkpointing->setChecked(true);
+        form.validateNow();
+        QVERIFY(activations("bfloat16", true) != activations("bfloat16", false));
+        QVERIFY2(memory->text().contains("activations " + activations("bfloat16", true)), qPrintable(memory->text()));
+    }
+
+    // The Device field offers the CPU and every CUDA device this LibTorch sees, in that order.
+    void deviceChoicesAreCpuAndEachCudaDevice() {
+        ui::RunForm form;
+        auto* device = form.findChild<QComboBox*>("model.device");
+        QVERIFY(device);
+        QStringList expected{"cpu"};
+        for (const auto& d : engine::runtimeInfo().cudaDevices)
+            expected << QString::fromStdString(d);
+        QStringList items;
+        for (int i = 0; i < device->count(); ++i)
+            items << device->itemText(i);
+        QCOMPARE(items, expected);
+        QCOMPARE(form.config().device, std::string("cpu"));
     }
 
     void modelWithoutWeightsBlocksStart() {

@@ -2,26 +2,16 @@
 // double quantization, float32/bfloat16/float16 outputs, a partial last block, a weight larger
 // than one grid), and the 4-bit layer's forward/backward on the GPU against the CPU. Built and
 // registered only where the kernel is linked (LibTorch with CUDA); a plain executable, because the
-// builds that have CUDA are headless (no Qt Test). Exits non-zero on the first failure.
+// builds that have CUDA are headless (no Qt Test). Exits non-zero if any check fails.
+#include "GpuCheck.h"
 #include "models/quant/QuantizedLinear.h"
 #include "models/quant/QuantizedWeight.h"
 
-#include <cstdio>
 #include <string>
 
 using namespace rslora::models::quant;
 
-namespace {
-
-int failures = 0;
-
-void check(bool ok, const std::string& what)
-{
-    std::printf("%s  %s\n", ok ? "PASS" : "FAIL", what.c_str());
-    failures += ok ? 0 : 1;
-}
-
-} // namespace
+using rslora::gputest::check;
 
 int main()
 {
@@ -65,6 +55,5 @@ int main()
     const torch::Tensor yb = cuda.forward(xg.detach().to(torch::kBFloat16));
     check(yb.scalar_type() == torch::kBFloat16 && (yb.cpu().to(torch::kFloat32) - yc.detach()).abs().max().item<double>() < 0.05,
           "bfloat16 input computes in bfloat16");
-    std::printf("%d failure(s)\n", failures);
-    return failures == 0 ? 0 : 1;
+    return rslora::gputest::finish();
 }
