@@ -160,8 +160,7 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
         }
         objective = std::make_unique<objectives::SftObjective>(tc, *model, std::move(data), std::vector<TrainExample>{});
     }
-    Trainer trainer(tc, *model, std::move(objective));
-    trainer.setGradientReducer(reducer);
+    Trainer trainer(tc, *model, std::move(objective), reducer);
     Timer timer(reducer);
     trainer.setObserver(&timer);
     const double t0 = now();

@@ -9,6 +9,7 @@
 #include "engine/DeviceMemory.h"
 #include "engine/LrSchedule.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/SensitivityProbe.h"
 #include "engine/distributed/GradientReducer.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
@@ -51,12 +52,18 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainE
 {
 }
 
-Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective)
+Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective,
+                 distributed::GradientReducer* reducer)
     : m_config(std::move(config)), m_model(model), m_objective(std::move(objective)), m_balancer(m_config.adapter.balancing),
-      m_policy(models::PrecisionPolicy::fromNames(m_config.dtype, m_config.adapterDtype)), m_scaler(m_policy.needsLossScaling())
+      m_policy(models::PrecisionPolicy::fromNames(m_config.dtype, m_config.adapterDtype)), m_scaler(m_policy.needsLossScaling()),
+      m_reducer(reducer)
 {
     if (m_objective->trainCount() == 0)
         throw Error("training data '" + m_config.trainData + "' holds no samples");
+    if (m_reducer && m_config.batchSize < m_reducer->worldSize())
+        throw Error("training.batch_size " + std::to_string(m_config.batchSize) + " is smaller than the "
+                    + std::to_string(m_reducer->worldSize())
+                    + " data-parallel processes: the batch size is global, and every process needs at least one row");
     m_device = m_model.device();
     if (m_config.dtype != "float32" && m_model.dtype() != m_policy.baseDtype())
         throw Error("model.dtype is '" + m_config.dtype + "' but the model's weights are " + models::dtypeText(m_model.dtype())
@@ -76,7 +83,7 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<ob
     if (m_config.mode == TrainMode::Lora) {
         m_adapters = std::make_unique<AdapterSet>(m_model);
         if (m_config.adapter.allocation == RankAllocation::Sensitivity)
-            probeSensitivity();
+            allocateBySensitivity();
         std::vector<ModulePlan> plans = planModules(m_config.adapter, linearModuleFacts(m_model));
         if (!m_rankTable.empty())
             applyAllocation(plans, m_rankTable, m_config.adapter.scaling);
@@ -124,15 +131,6 @@ double Trainer::applyStackWeights()
     return f;
 }
 
-void Trainer::setGradientReducer(distributed::GradientReducer* reducer)
-{
-    if (reducer && m_config.batchSize < reducer->worldSize())
-        throw Error("training.batch_size " + std::to_string(m_config.batchSize) + " is smaller than the "
-                    + std::to_string(reducer->worldSize())
-                    + " data-parallel processes: the batch size is global, and every process needs at least one row");
-    m_reducer = reducer;
-}
-
 void Trainer::setupParameters()
 {
     m_params.clear();
@@ -164,45 +162,13 @@ std::vector<size_t> Trainer::nextMicroBatch()
     return idx;
 }
 
-void Trainer::probeSensitivity()
+void Trainer::allocateBySensitivity()
 {
-    // AdaLoRA's sensitivity |W ⊙ ∇W| of each targeted base weight, EMA-smoothed over probe batches.
     if (m_observer)
         m_observer->onStatus("probing module sensitivity");
-    std::vector<ModulePlan> plans = planModules(m_config.adapter, linearModuleFacts(m_model));
-    std::vector<torch::Tensor> weights;
-    for (const auto& slot : m_model.linearSlots())
-        for (const auto& p : plans)
-            if (p.module.name == slot.name)
-                weights.push_back(slot.get()->weight);
-    for (auto& p : m_model.parameters())
-        p.set_requires_grad(false);
-    for (auto& w : weights)
-        w.set_requires_grad(true);
-    std::vector<double> ema(plans.size(), 0.0);
-    const auto order = epochOrder(m_objective->trainCount(), m_config.seed ^ 0xA11C, 0, true);
-    size_t cursor = 0;
-    const double beta = m_config.adapter.sensitivity.beta;
-    for (int b = 0; b < m_config.adapter.sensitivity.probeBatches; ++b) {
-        std::vector<size_t> idx;
-        for (int i = 0; i < m_config.batchSize; ++i)
-            idx.push_back(order[cursor++ % order.size()]);
-        const torch::Tensor loss = m_objective->probeLoss(idx);
-        if (!loss.defined())
-            continue;
-        loss.backward();
-        torch::NoGradGuard ng;
-        for (size_t i = 0; i < plans.size(); ++i) {
-            const double s = (weights[i] * weights[i].grad()).abs().mean().item<double>();
-            ema[i] = b == 0 ? s : beta * ema[i] + (1.0 - beta) * s;
-            weights[i].mutable_grad().zero_();
-        }
-    }
-    for (auto& w : weights) {
-        w.set_requires_grad(false);
-        w.mutable_grad() = torch::Tensor();
-    }
-    m_rankTable = allocateRanks(plans, ema, m_config.adapter.sensitivity.parameterBudget, m_config.adapter.rank,
+    const std::vector<ModulePlan> plans = planModules(m_config.adapter, linearModuleFacts(m_model));
+    const std::vector<double> scores = probeSensitivity(m_model, *m_objective, m_config, plans, m_reducer);
+    m_rankTable = allocateRanks(plans, scores, m_config.adapter.sensitivity.parameterBudget, m_config.adapter.rank,
                                 m_config.adapter.sensitivity.candidateRanks);
     std::string table = "sensitivity rank allocation:";
     for (const auto& row : m_rankTable)

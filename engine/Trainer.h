@@ -62,7 +62,12 @@ public:
     Trainer(TrainConfig config, models::CausalLM& model, std::vector<TrainExample> train,
             std::vector<TrainExample> validation = {});
     // Any objective (it owns the data); e.g. objectives::DpoObjective for preference pairs.
-    Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective);
+    // Data-parallel training: `reducer` (it must outlive the trainer) deals the sensitivity probe's
+    // batches to the ranks, this process trains its shard of every micro-batch, and the reducer makes
+    // the gradients global after backward; only rank 0 writes checkpoints and adapters (the caller
+    // gives the other ranks no metrics sink). Null: one process.
+    Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<objectives::Objective> objective,
+            distributed::GradientReducer* reducer = nullptr);
     ~Trainer();
 
     void setObserver(TrainObserver* observer) { m_observer = observer; }
@@ -71,10 +76,6 @@ public:
     void setRunIdentity(RunIdentity run) { m_run = std::move(run); }
     // Weights of the stacked earlier stages per step (curriculum fusion); default: 1 each throughout.
     void setStackWeights(StackWeights weights);
-    // Data-parallel training: this process trains its shard of every micro-batch and `reducer` makes
-    // the gradients global after backward; only rank 0 writes checkpoints and adapters (the caller
-    // gives the other ranks no metrics sink). Null: one process.
-    void setGradientReducer(distributed::GradientReducer* reducer);
     // Continues from a checkpoint folder written by this trainer (same config and data).
     void resumeFrom(const std::filesystem::path& checkpointDir);
 
@@ -93,7 +94,8 @@ public:
 private:
     std::vector<size_t> nextMicroBatch();
     void setupParameters();
-    void probeSensitivity();
+    // Sensitivity rank allocation: scores the planned modules and fills m_rankTable.
+    void allocateBySensitivity();
     // Reads the steps' health from the device; false (and `result` failed, naming the first
     // non-finite step) when one was not finite.
     bool healthy(TrainResult& result);

@@ -214,8 +214,7 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
         reducer = std::make_unique<distributed::GradientReducer>(
             *group, int64_t(config.allreduceBucketMb) * (int64_t(1) << 20) / 4, // megabytes of float32
             config.allreduceDtype == "float32" ? std::nullopt : std::optional<torch::ScalarType>(models::parseDtype(config.allreduceDtype)));
-    Trainer trainer(config, *model, std::move(objective));
-    trainer.setGradientReducer(reducer.get());
+    Trainer trainer(config, *model, std::move(objective), reducer.get());
     trainer.setObserver(observer);
     trainer.setMetricsSink(writer ? sink : nullptr);
     trainer.setRunIdentity(run);

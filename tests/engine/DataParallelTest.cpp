@@ -1,8 +1,10 @@
 // Data-parallel training through the real `rslora launch` and `rslora train` executables (2 ranks,
 // 1 thread each, Gloo over a store file): two processes with a global batch of 8 train the adapter
-// one process trains with batch 8 (plain LoRA; gradient balancing with LoRA+); ranks with different
-// configs are refused naming the key; a rank killed mid-run ends the job naming it and leaves the
-// last checkpoint loadable; a resume with the same world size is bitwise, with another it works.
+// one process trains with batch 8 (plain LoRA; gradient balancing with LoRA+; float16 all-reduce;
+// sensitivity rank allocation, whose probe batches the ranks share; DPO on the demo's preference
+// pairs); two launchers as two nodes meeting over TCP on one machine do the same; ranks with
+// different configs are refused naming the key; a rank killed mid-run ends the job naming it and
+// leaves the last checkpoint loadable; a resume with the same world size is bitwise, with another it works.
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/Trainer.h"
@@ -18,10 +20,14 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace rslora;
 namespace fs = std::filesystem;
@@ -51,6 +57,29 @@ Outcome runCli(const QStringList& args, const QMap<QString, QString>& env = {})
             QString::fromUtf8(p.readAllStandardError())};
 }
 
+// A TCP port no one listens on now (the kernel's choice for port 0).
+int freePort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0
+        && ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        ::close(fd);
+    return port;
+}
+
+nlohmann::json adapterConfig(const fs::path& outputDir)
+{
+    std::ifstream in(outputDir / "adapter" / "adapter_config.json");
+    return nlohmann::json::parse(in);
+}
+
 std::map<std::string, torch::Tensor> adapterTensors(const fs::path& outputDir)
 {
     return models::loadSafeTensorsMap(outputDir / "adapter" / "adapter_model.safetensors");
@@ -68,6 +97,23 @@ double maxDifference(const std::map<std::string, torch::Tensor>& a, const std::m
         d = std::max(d, (t - it->second).abs().max().item<double>());
     }
     return d;
+}
+
+// Empty when the adapter in `two` equals the one in `one` within `tolerance` and training moved it
+// (B starts at zero, so a run that trained nothing would match trivially); else what is wrong.
+QString sameTrainedAdapter(const fs::path& one, const fs::path& two, double tolerance, const char* label)
+{
+    const auto a = adapterTensors(one);
+    const auto b = adapterTensors(two);
+    double moved = 0.0;
+    for (const auto& [k, t] : a)
+        if (k.find("lora_B") != std::string::npos)
+            moved = std::max(moved, t.abs().max().item<double>());
+    if (!(moved > 1e-3))
+        return QString("%1: the adapter did not move (max |B| = %2)").arg(label).arg(moved);
+    const double diff = maxDifference(a, b);
+    qInfo("%s: max |one process - two processes| = %.3g", label, diff);
+    return diff < tolerance ? QString() : QString("%1: max |one - two| = %2").arg(label).arg(diff);
 }
 
 bool bitwiseEqual(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b)
@@ -187,6 +233,11 @@ private slots:
         // float16's subnormals, which Adam's normalised step turns into up to a learning rate's worth
         // per step on such coordinates (measured: 6.9e-5 after 4 steps at learning rate 2e-3).
         QTest::newRow("float16 all-reduce") << QStringList{"--set", "training.allreduce_dtype=float16"} << "2" << 2.5e-4;
+        // Three probe batches: rank 0 scores the first and third, rank 1 the second; the table (and so
+        // every adapter shape) must be the one process's, which the tensor comparison needs.
+        QTest::newRow("sensitivity allocation") << QStringList{"--set", "adapter.rank_allocation=sensitivity", "--set", "adapter.r=8",
+                                                               "--set", "adapter.sensitivity_probe_batches=3"}
+                                                << "3" << 1e-6;
     }
     void twoProcessesTrainWhatOneTrains()
     {
@@ -200,17 +251,67 @@ private slots:
         QVERIFY2(two.code == 0, qPrintable(two.err + two.out));
         QVERIFY2(two.out.contains("[rank 0] processes    2 (data-parallel, gloo)"), qPrintable(two.out));
         QVERIFY2(two.out.contains("[rank 1] status       completed (rank 1 of 2, steps 4)"), qPrintable(two.out));
-        const auto a = adapterTensors(m_root / ("one-" + tag).toStdString());
-        const auto b = adapterTensors(m_root / ("two-" + tag).toStdString());
-        // The adapter moved (B starts at zero), and both runs moved it to the same place.
-        double moved = 0.0;
-        for (const auto& [k, t] : a)
-            if (k.find("lora_B") != std::string::npos)
-                moved = std::max(moved, t.abs().max().item<double>());
-        QVERIFY2(moved > 1e-3, qPrintable(QString::number(moved)));
-        const double diff = maxDifference(a, b);
-        qInfo("max |one process - two processes| = %.3g", diff);
-        QVERIFY2(diff < tolerance, qPrintable(QString("max |one - two| = %1").arg(diff)));
+        const QString differs = sameTrainedAdapter(m_root / ("one-" + tag).toStdString(), m_root / ("two-" + tag).toStdString(),
+                                                   tolerance, QTest::currentDataTag());
+        QVERIFY2(differs.isEmpty(), qPrintable(differs));
+        const auto configOne = adapterConfig(m_root / ("one-" + tag).toStdString());
+        QCOMPARE(QString::fromStdString(adapterConfig(m_root / ("two-" + tag).toStdString()).at("rank_pattern").dump()),
+                 QString::fromStdString(configOne.at("rank_pattern").dump()));
+        if (options.contains("adapter.rank_allocation=sensitivity")) {
+            // The allocation gave different modules different ranks (a uniform table would prove nothing).
+            std::set<int> ranks;
+            for (const auto& [module, r] : configOne.at("rank_pattern").items())
+                ranks.insert(r.get<int>());
+            ranks.insert(configOne.at("r").get<int>());
+            QVERIFY2(ranks.size() >= 2, configOne.dump().c_str());
+        }
+    }
+
+    // DPO across ranks: each rank scores its shard of the pairs against the cached reference, the
+    // pair count and the DPO metrics are summed over the ranks; the adapter is the one process's.
+    void twoProcessesTrainDpoAsOne()
+    {
+        const QString demo = QString::fromLocal8Bit(qgetenv("RSLORA_RESOURCES")) + "/demo/demo-dpo-config.json";
+        QVERIFY2(QFileInfo::exists(demo), qPrintable(demo));
+        const QStringList options{"--no-store", "--quiet", "--set", "training.max_steps=3", "--set", "training.batch_size=8",
+                                  "--set", "training.warmup_steps=0", "--set", "model.threads=1", "--set", "data.validation=",
+                                  "--set", "training.learning_rate=0.001", "--set", "dpo.reference=base"};
+        const Outcome one = runCli(QStringList{"train", demo, "--set", "output.dir=" + out("dpo-one")} + options);
+        QVERIFY2(one.code == 0, qPrintable(one.err + one.out));
+        const Outcome two = runCli(QStringList{"launch", "--nproc", "2", "--timeout", "60", "--store-file", out("store-dpo"), "--",
+                                               "train", demo, "--set", "output.dir=" + out("dpo-two")}
+                                   + options);
+        QVERIFY2(two.code == 0, qPrintable(two.err + two.out));
+        QVERIFY2(two.out.contains("[rank 0] processes    2 (data-parallel, gloo)"), qPrintable(two.out));
+        const QString differs = sameTrainedAdapter(m_root / "dpo-one", m_root / "dpo-two", 1e-6, "DPO");
+        QVERIFY2(differs.isEmpty(), qPrintable(differs));
+    }
+
+    // Two launchers, one process each, as node 0 and node 1 of a job: they meet over rank 0's TCP
+    // store (no store file), as two machines would, and train what one process trains.
+    void twoNodesMeetOverTcp()
+    {
+        const int port = freePort();
+        QVERIFY(port > 0);
+        QProcess nodes[2];
+        for (int n = 0; n < 2; ++n)
+            nodes[n].start(cli(), {"launch", "--nproc", "1", "--nnodes", "2", "--node-rank", QString::number(n), "--master-addr",
+                                   "127.0.0.1", "--master-port", QString::number(port), "--timeout", "60", "--", "train",
+                                   QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "output.dir=" + out("nodes")});
+        for (auto& node : nodes)
+            QVERIFY(node.waitForFinished(300000));
+        for (int n = 0; n < 2; ++n) {
+            const QString err = QString::fromUtf8(nodes[n].readAllStandardError()), o = QString::fromUtf8(nodes[n].readAllStandardOutput());
+            QVERIFY2(nodes[n].exitCode() == 0, qPrintable(QString("node %1: ").arg(n) + err + o));
+            QVERIFY2(o.contains(n == 0 ? QString("[rank 0] processes    2 (data-parallel, gloo)")
+                                       : QString("[rank 1] status       completed (rank 1 of 2, steps 4)")),
+                     qPrintable(o));
+        }
+        const Outcome one = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                                    "output.dir=" + out("nodes-one")});
+        QVERIFY2(one.code == 0, qPrintable(one.err + one.out));
+        const QString differs = sameTrainedAdapter(m_root / "nodes-one", m_root / "nodes", 1e-6, "two nodes");
+        QVERIFY2(differs.isEmpty(), qPrintable(differs));
     }
 
     // Ranks started by hand with torchrun's variables join on their own; different configs are refused.
@@ -309,8 +410,6 @@ private slots:
         QVERIFY2(list[0].at("error_message").get<std::string>().find("data-parallel") != std::string::npos, qPrintable(runs.out));
     }
 
-    // From the step-2 checkpoint of a 2-process run: 2 processes again end bitwise where the
-    // uninterrupted run ended; 1 process continues it too (to rounding) and says so.
     // `rslora launch -- bench`: both ranks train their shards, rank 0 alone reports the job with the
     // all-reduce time per step.
     void benchUnderLaunchReportsTheAllReduce()
@@ -335,6 +434,8 @@ private slots:
         QCOMPARE(row.at("buckets_started_in_backward").get<int64_t>(), row.at("allreduce_buckets").get<int64_t>());
     }
 
+    // From the step-2 checkpoint of a 2-process run: 2 processes again end bitwise where the
+    // uninterrupted run ended; 1 process continues it too (to rounding) and says so.
     void resumeIsBitwiseAndWorksWithAnotherWorldSize()
     {
         const Outcome full = runCli(launch("full", {"--set", "output.dir=" + out("full")}));

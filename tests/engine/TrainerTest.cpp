@@ -4,7 +4,9 @@
 // stop requests, full-parameter mode.
 #include "common/Error.h"
 #include "engine/RankAllocator.h"
+#include "engine/SensitivityProbe.h"
 #include "engine/Trainer.h"
+#include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 #include "ReverseTask.h"
@@ -398,6 +400,31 @@ private slots:
             QCOMPARE(m->module->adapter("default").rank(), row.rank);
         }
         QVERIFY(used <= budget);
+    }
+
+    // The probe's per-batch scores are smoothed in probe order, whichever rank scored which batch; a
+    // batch without scores is skipped; a score list of the wrong length is refused.
+    void sensitivityScoresSmoothInProbeOrder()
+    {
+        const std::vector<ProbeBatchScores> batches{std::vector<double>{2.0, 4.0}, std::nullopt, std::vector<double>{6.0, 0.0}};
+        const auto ema = smoothSensitivity(batches, 2, 0.5);
+        QCOMPARE(ema, (std::vector<double>{4.0, 2.0}));
+        // A first batch without scores leaves the average at zero for the next one to enter with 1 - beta.
+        QCOMPARE(smoothSensitivity({std::nullopt, std::vector<double>{2.0}}, 1, 0.75), (std::vector<double>{0.5}));
+        QVERIFY_THROWS_EXCEPTION(Error, smoothSensitivity({std::vector<double>{1.0}}, 2, 0.5));
+        // Through the model: probing twice gives the same scores, and leaves no base weight trainable.
+        auto cfg = baseConfig("");
+        cfg.adapter.sensitivity.probeBatches = 3;
+        auto model = tinyModel();
+        objectives::SftObjective objective(cfg, *model, reverseTask(8, 1), {});
+        const auto plans = planModules(cfg.adapter, linearModuleFacts(*model));
+        const auto first = probeSensitivity(*model, objective, cfg, plans, nullptr);
+        QCOMPARE(first.size(), plans.size());
+        for (double s : first)
+            QVERIFY(s > 0.0 && std::isfinite(s));
+        QCOMPARE(probeSensitivity(*model, objective, cfg, plans, nullptr), first);
+        for (const auto& p : model->parameters())
+            QVERIFY(!p.requires_grad());
     }
 
     void stopRequestSavesAndStops()
