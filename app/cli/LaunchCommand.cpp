@@ -84,7 +84,13 @@ void registerLaunchCommand(CLI::App& app)
     launch->add_option("--nproc", o.nproc, "Worker processes on this machine")->required()->check(CLI::Range(1, 1024));
     launch->add_option("--nnodes", o.nnodes, "Machines in the job")->check(CLI::Range(1, 4096));
     launch->add_option("--node-rank", o.nodeRank, "This machine's index (0 hosts the rendezvous)")->check(CLI::NonNegativeNumber);
-    launch->add_option("--master-addr", o.masterAddr, "Address of the machine of rank 0");
+    launch->add_option("--master-addr", o.masterAddr, "Address of the machine of rank 0")
+        ->check(CLI::Validator(
+            [](std::string& host) {
+                return host.find_first_not_of(" \t") == std::string::npos ? std::string("--master-addr is empty: give rank 0's host name or address")
+                                                                           : std::string();
+            },
+            "HOST"));
     launch->add_option("--master-port", o.masterPort, "Port of the rendezvous store on rank 0's machine")->check(CLI::Range(1, 65535));
     launch->add_option("--timeout", o.timeoutSeconds, "Seconds a collective waits for the other ranks before the job fails")
         ->check(CLI::Range(1, 86400));

@@ -32,4 +32,10 @@ out=$("$cli" sweep --seed /dev/null 2>&1) && { echo "unknown option accepted"; e
 echo "$out" | grep -q "rslora sweep: unknown option --seed (did you mean --seeds?)" || { echo "no suggestion for --seed: $out"; exit 1; }
 out=$("$cli" serv 2>&1) && { echo "unknown command accepted"; exit 1; }
 echo "$out" | grep -q "rslora: unknown command 'serv' (did you mean 'serve'?)" || { echo "no suggestion for serv: $out"; exit 1; }
+# launch refuses what cannot form a job before starting a worker.
+out=$("$cli" launch --nproc 1 --nnodes 2 --node-rank 2 -- train x.json 2>&1) && { echo "node rank beyond nnodes accepted"; exit 1; }
+echo "$out" | grep -q "node-rank 2 is not below --nnodes 2" || { echo "node rank not named: $out"; exit 1; }
+out=$("$cli" launch --nproc 2 --master-addr " " -- train x.json 2>&1) && { echo "empty master address accepted"; exit 1; }
+echo "$out" | grep -q "master-addr is empty" || { echo "empty master address not named: $out"; exit 1; }
+echo "$out" | grep -q "rank 0 started" && { echo "a worker started for a refused launch: $out"; exit 1; }
 echo "cli_core: ok"
