@@ -2,6 +2,7 @@
 #include "engine/ModuleSelection.h"
 
 #include "common/Error.h"
+#include "common/UserRegex.h"
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +25,7 @@ bool endsWithComponent(const std::string& name, const std::string& key)
 bool peftPatternMatches(const std::string& key, const std::string& name)
 {
     try {
-        const std::regex re("(.*\\.)?(" + key + ")$");
+        const std::regex re = userRegex("(.*\\.)?(" + key + ")$");
         return std::regex_match(name, re);
     } catch (const std::regex_error&) {
         return false; // validate() reports the bad pattern
@@ -42,7 +43,7 @@ bool isTargeted(const AdapterConfig& config, const ModuleFacts& module)
     }
     if (!config.targetRegex.empty()) {
         try {
-            return std::regex_match(module.name, std::regex(config.targetRegex));
+            return std::regex_match(module.name, userRegex(config.targetRegex));
         } catch (const std::regex_error&) {
             return false;
         }

@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/UserRegex.h"
 #include "common/JsonErrorText.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
@@ -577,19 +578,20 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
              "adapter.name must be non-empty without '.', '/' or spaces, found '" + a.name + "'");
         for (const auto& [p, r] : a.rankPattern) {
             need(r >= 1, "adapter.rank_pattern['" + p + "'] must be >= 1, found " + std::to_string(r));
-            try { std::regex re(p); } catch (const std::regex_error&) { errors.push_back("adapter.rank_pattern key '" + p + "' is not a valid regex"); }
+            if (const std::string why = userRegexProblem(p); !why.empty())
+                errors.push_back("adapter.rank_pattern key '" + p + "' is not a valid regex (" + why + ")");
         }
         for (const auto& [p, v] : a.alphaPattern) {
             need(v > 0, "adapter.alpha_pattern['" + p + "'] must be > 0, found " + num(v));
-            try { std::regex re(p); } catch (const std::regex_error&) { errors.push_back("adapter.alpha_pattern key '" + p + "' is not a valid regex"); }
+            if (const std::string why = userRegexProblem(p); !why.empty())
+                errors.push_back("adapter.alpha_pattern key '" + p + "' is not a valid regex (" + why + ")");
         }
         for (const auto& stage : a.stackOn)
             need(std::filesystem::exists(std::filesystem::path(stage) / "adapter_config.json"),
                  "adapter.stack_on names '" + stage + "', which is not a PEFT adapter folder (no adapter_config.json)");
         if (!a.targetRegex.empty()) {
-            try { std::regex re(a.targetRegex); } catch (const std::regex_error& e) {
-                errors.push_back("adapter.target_regex '" + a.targetRegex + "' is not a valid regex (" + e.what() + ")");
-            }
+            if (const std::string why = userRegexProblem(a.targetRegex); !why.empty())
+                errors.push_back("adapter.target_regex '" + a.targetRegex + "' is not a valid regex (" + why + ")");
         } else {
             need(!a.targetModules.empty(), "adapter.target_modules is empty: name modules (q_proj, ..., down_proj), 'all-linear', or set adapter.target_regex");
         }

@@ -189,6 +189,14 @@ private slots:
         QTest::newRow("rank too large") << "r" << "40" << "rank 40 for model.layers.0.self_attn.k_proj is larger than the layer allows (min(in, out) = 32)";
         QTest::newRow("layer out of range") << "layers_to_transform" << "[5]" << "layers_to_transform holds layer 5";
         QTest::newRow("bad regex") << "target_regex" << "\"(q_proj\"" << "is not a valid regex";
+        // libstdc++ reads counts and back-references into a long without an overflow check (undefined
+        // behaviour, found by the train_config fuzz campaign under UBSan): refused before compiling.
+        QTest::newRow("huge back-reference") << "rank_pattern" << "{\"q_p\\\\2222222222222222222\": 8}"
+                                             << "adapter.rank_pattern key 'q_p\\2222222222222222222' is not a valid regex (it holds a number of more than 9 digits)";
+        QTest::newRow("huge repetition") << "alpha_pattern" << "{\"q{99999999999}\": 8}"
+                                         << "adapter.alpha_pattern key 'q{99999999999}' is not a valid regex (it holds a number of more than 9 digits)";
+        QTest::newRow("huge count in target_regex") << "target_regex" << "\".*q_proj{12345678901}\""
+                                                    << "(it holds a number of more than 9 digits)";
     }
     void specificErrors()
     {

@@ -1,0 +1,18 @@
+// Regular expressions from text a user wrote (config keys such as adapter.rank_pattern, a PEFT
+// adapter's rank_pattern, adapter.target_regex). libstdc++ reads a repetition count or a
+// back-reference number into a long without checking for overflow (undefined behaviour, found by
+// fuzzing), so a pattern holding a number of more than 9 digits is refused before it is compiled.
+#pragma once
+
+#include <regex>
+#include <string>
+
+namespace rslora {
+
+// Why `pattern` cannot be used ("" when it can): a number too long, or std::regex's own complaint.
+std::string userRegexProblem(const std::string& pattern);
+
+// The compiled pattern (ECMAScript). Throws std::regex_error for a pattern userRegexProblem() refuses.
+std::regex userRegex(const std::string& pattern);
+
+} // namespace rslora
