@@ -3,8 +3,8 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
-#include "common/UserRegex.h"
 #include "common/JsonErrorText.h"
+#include "common/UserRegex.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
