@@ -20,6 +20,11 @@ function(rslora_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
 endfunction()
 
+# A library whose own sources run loops with at::parallel_for (see models/AtenParallel.h).
+function(rslora_aten_parallel target)
+  target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
+endfunction()
+
 # LibTorch before anything else in a target with one or two translation units: a precompiled header
 # (~0.5 GB, ~25 s to build) costs more than it saves there, but the order still matters (Qt's
 # `slots` macro breaks LibTorch headers included after Qt's).

@@ -1,10 +1,10 @@
 // Dropout masks (see DropoutMask.h).
 #include "engine/DropoutMask.h"
 
+#include "models/AtenParallel.h"
 #include "models/PrecisionPolicy.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
 
 #include <mutex>
 

@@ -1,5 +1,7 @@
 #include "engine/Runtime.h"
 
+#include "models/BlasThreads.h"
+
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -45,8 +47,6 @@ std::string loadedLibraryMatching(const char* fragment) {
     return search.found;
 }
 
-using OpenblasSetThreads = void (*)(int);
-using OpenblasGetThreads = int (*)();
 using OpenblasGetConfig = char* (*)();
 
 } // namespace
@@ -67,8 +67,7 @@ void applyThreadSettings(const ThreadSettings& requested) {
     int intra = requested.intraOpThreads > 0 ? requested.intraOpThreads : d.intraOpThreads;
     int blas = requested.blasThreads > 0 ? requested.blasThreads : d.blasThreads;
     torch::set_num_threads(intra);
-    if (auto set = reinterpret_cast<OpenblasSetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-        set(blas);
+    models::setBlasThreads(blas);
 }
 
 RuntimeInfo runtimeInfo() {
@@ -82,8 +81,8 @@ RuntimeInfo runtimeInfo() {
     if (const char* p = std::getenv("OPENBLAS_THREAD_TIMEOUT"))
         info.blasThreadTimeout = p;
 
-    if (auto get = reinterpret_cast<OpenblasGetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
-        info.blasThreads = get();
+    if (const int n = models::blasThreads(); n > 0)
+        info.blasThreads = n;
     if (auto cfg = reinterpret_cast<OpenblasGetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
         info.blasConfig = cfg();
 

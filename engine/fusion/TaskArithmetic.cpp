@@ -2,8 +2,7 @@
 #include "engine/fusion/TaskArithmetic.h"
 
 #include "common/Error.h"
-
-#include <ATen/Parallel.h>
+#include "models/AtenParallel.h"
 
 #include <algorithm>
 #include <cmath>

@@ -4,9 +4,8 @@
 #include "models/quant/QuantizedWeight.h"
 
 #include "common/Error.h"
+#include "models/AtenParallel.h"
 #include "models/quant/DynamicMap.h"
-
-#include <ATen/Parallel.h>
 
 #include <cmath>
 

@@ -1,5 +1,6 @@
 # Fails when a core library includes Qt, storage/common include LibTorch, models include engine,
-# or the ui touches SQLite directly. Usage: cmake -DROOT=<tree> -P CheckLayers.cmake
+# the ui touches SQLite directly, or a file runs at::parallel_for without models/AtenParallel.h
+# (without OpenMP such a loop silently runs on one thread). Usage: cmake -DROOT=<tree> -P CheckLayers.cmake
 set(violations "")
 macro(check_dirs dirs pattern what)
   foreach(dir ${dirs})
@@ -16,6 +17,16 @@ check_dirs("common;models;engine;storage" "^[ \t]*#[ \t]*include[ \t]*[<\"](Q[A-
 check_dirs("common;storage" "^[ \t]*#[ \t]*include[ \t]*[<\"](torch/|ATen/|c10/)" "LibTorch header outside models/engine")
 check_dirs("models" "^[ \t]*#[ \t]*include[ \t]*[<\"]engine/" "models must not depend on engine")
 check_dirs("ui" "^[ \t]*#[ \t]*include[ \t]*[<\"]sqlite3" "ui must use the storage API, not SQLite")
+foreach(dir models engine)
+  file(GLOB_RECURSE files "${ROOT}/${dir}/*.h" "${ROOT}/${dir}/*.cpp")
+  foreach(f IN LISTS files)
+    file(STRINGS "${f}" loops REGEX "at::parallel_for\\(")
+    file(STRINGS "${f}" guard REGEX "^#include \"models/AtenParallel.h\"")
+    if(loops AND NOT guard)
+      list(APPEND violations "${f}: at::parallel_for without #include \"models/AtenParallel.h\"")
+    endif()
+  endforeach()
+endforeach()
 if(violations)
   string(REPLACE ";" "\n" text "${violations}")
   message(FATAL_ERROR "Layer rule violations:\n${text}")

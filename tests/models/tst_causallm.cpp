@@ -153,6 +153,21 @@ private slots:
             auto mask = torch::zeros({B, T, T}, f64).masked_fill_(allowed.logical_not(), std::numeric_limits<double>::lowest())
                             .view({B, 1, 1, T, T});
             auto Ro = torch::randn({B, T, nH * D}, f64);
+            // The B·nKV = 4 groups run in turn at 1 thread and split over the threads at 2: the
+            // same arithmetic per group, so the same bits.
+            const int threadsBefore = torch::get_num_threads();
+            std::vector<torch::Tensor> runs;
+            for (int threads : {1, 2}) {
+                torch::set_num_threads(threads);
+                auto out = attendGrouped(qa, ka, va, mask);
+                (out * Ro).sum().backward();
+                runs.push_back(torch::cat({out.flatten(), qa.grad().flatten(), ka.grad().flatten(), va.grad().flatten()}));
+                qa.mutable_grad().zero_();
+                ka.mutable_grad().zero_();
+                va.mutable_grad().zero_();
+            }
+            torch::set_num_threads(threadsBefore);
+            QVERIFY(torch::equal(runs[0], runs[1]));
             auto o = attendGrouped(qa, ka, va, mask);
             (o * Ro).sum().backward();
             auto gqa = qa.grad().clone(), gka = ka.grad().clone(), gva = va.grad().clone();
@@ -167,6 +182,11 @@ private slots:
             QVERIFY(close(gqa, qa.grad()));
             QVERIFY(close(gka, ka.grad()));
             QVERIFY(close(gva, va.grad()));
+
+            // Frozen keys and values: the node gives the query gradient alone, the same one.
+            auto qb = qa.detach().clone().requires_grad_(true);
+            (attendGrouped(qb, ka.detach(), va.detach(), mask) * Ro).sum().backward();
+            QVERIFY(close(qb.grad(), qa.grad()));
         }
 
         // Linear + cross-entropy over a frozen head, ignored labels, chunks of 3 rows.
