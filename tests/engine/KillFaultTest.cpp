@@ -25,8 +25,10 @@
 #include <QtTest>
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,13 +71,22 @@ QProcessEnvironment childEnvironment()
 
 QString cli() { return QString::fromLocal8Bit(qgetenv("RSLORA_CLI")); }
 
+// Starts rslora as a child that dies with this test: a test function stopped by Qt Test's time
+// limit aborts the process without running QProcess's destructors, which would leave servers and
+// training runs behind.
+void startCli(QProcess& p, const QStringList& args)
+{
+    p.setProcessEnvironment(childEnvironment());
+    p.setChildProcessModifier([] { prctl(PR_SET_PDEATHSIG, SIGKILL); });
+    p.start(cli(), args);
+}
+
 Outcome runCli(const QStringList& args)
 {
     QProcess p;
-    p.setProcessEnvironment(childEnvironment());
     QElapsedTimer clock;
     clock.start();
-    p.start(cli(), args);
+    startCli(p, args);
     p.waitForFinished(300000);
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
             QString::fromUtf8(p.readAllStandardError()), clock.elapsed()};
@@ -107,10 +118,9 @@ Killed runAndKill(const QStringList& args, int delayMs, bool fromFirstOutput = f
 {
     Killed k;
     QProcess p;
-    p.setProcessEnvironment(childEnvironment());
     p.setReadChannel(QProcess::StandardError);
     QElapsedTimer clock;
-    p.start(cli(), args);
+    startCli(p, args);
     clock.start();
     p.waitForStarted();
     QString pending;
@@ -139,9 +149,8 @@ Killed runAndKill(const QStringList& args, int delayMs, bool fromFirstOutput = f
 QString killAtFirstStep(const QStringList& args)
 {
     QProcess p;
-    p.setProcessEnvironment(childEnvironment());
     p.setReadChannel(QProcess::StandardError);
-    p.start(cli(), args);
+    startCli(p, args);
     QString err;
     while (!err.contains("step 1/") && p.waitForReadyRead(60000))
         err += QString::fromUtf8(p.readAllStandardError());
@@ -646,8 +655,7 @@ private slots:
         int port = 0;
         for (int i = 0; i < kKills; ++i) {
             QProcess p;
-            p.setProcessEnvironment(childEnvironment());
-            p.start(cli(), {"serve", m_model, "--db", m_refDb, "--adapter", "a=facts_train@v1", "--port", "0", "--quiet",
+            startCli(p, {"serve", m_model, "--db", m_refDb, "--adapter", "a=facts_train@v1", "--port", "0", "--quiet",
                             "--max-concurrent", "8"});
             QString out;
             while (!out.contains("\n") && p.waitForReadyRead(60000))
@@ -680,8 +688,7 @@ private slots:
         }
         // A server started on the port of the one just killed gets it at once (no "address in use").
         QProcess p;
-        p.setProcessEnvironment(childEnvironment());
-        p.start(cli(), {"serve", m_model, "--port", QString::number(port), "--quiet"});
+        startCli(p, {"serve", m_model, "--port", QString::number(port), "--quiet"});
         QString out;
         while (!out.contains("\n") && p.waitForReadyRead(60000))
             out += QString::fromUtf8(p.readAllStandardOutput());
