@@ -20,8 +20,8 @@ using torch::autograd::variable_list;
 // (a [rep·T, S] slice of the scores fits in the core's cache), so where there are enough groups every
 // intra-op thread takes whole groups and multiplies with BLAS at one thread: a group's scores are
 // written, normalised and read by the same core. Whole-tensor bmm and softmax split the same data
-// differently across threads, which made the attention slower at 2 threads than at 1 on the 135M
-// shape. With fewer groups than threads the groups run in turn, each product on every BLAS thread.
+// differently across threads, and gained nothing from a second thread on the 135M shape. With fewer
+// groups than threads the groups run in turn, each product on every BLAS thread.
 // A group's arithmetic is the same either way, so results do not depend on the thread count.
 template <typename Body>
 void forEachGroup(int64_t groups, const Body& body)

@@ -153,11 +153,11 @@ private slots:
             auto mask = torch::zeros({B, T, T}, f64).masked_fill_(allowed.logical_not(), std::numeric_limits<double>::lowest())
                             .view({B, 1, 1, T, T});
             auto Ro = torch::randn({B, T, nH * D}, f64);
-            // The B·nKV = 4 groups run in turn at 1 thread and split over the threads at 2: the
-            // same arithmetic per group, so the same bits.
+            // The B·nKV = 4 groups split over the threads at 1 and 2 threads, and run in turn at 8
+            // (fewer groups than threads): the same arithmetic per group, so the same bits.
             const int threadsBefore = torch::get_num_threads();
             std::vector<torch::Tensor> runs;
-            for (int threads : {1, 2}) {
+            for (int threads : {1, 2, 8}) {
                 torch::set_num_threads(threads);
                 auto out = attendGrouped(qa, ka, va, mask);
                 (out * Ro).sum().backward();
@@ -168,6 +168,7 @@ private slots:
             }
             torch::set_num_threads(threadsBefore);
             QVERIFY(torch::equal(runs[0], runs[1]));
+            QVERIFY(torch::equal(runs[0], runs[2]));
             auto o = attendGrouped(qa, ka, va, mask);
             (o * Ro).sum().backward();
             auto gqa = qa.grad().clone(), gka = ka.grad().clone(), gva = va.grad().clone();
