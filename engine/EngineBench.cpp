@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/DeviceMemory.h"
+#include "engine/ErrorText.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/CpuAllocationMeter.h"
 #include "engine/Runtime.h"
@@ -322,16 +323,6 @@ std::vector<BenchCase> benchCases(const BenchOptions& o)
             chosen.push_back(*it);
     }
     return chosen;
-}
-
-// LibTorch reports a failed allocation as an error whose message says so (CUDA and CPU alike).
-bool isOutOfMemory(const std::exception& e)
-{
-    if (dynamic_cast<const std::bad_alloc*>(&e))
-        return true;
-    const std::string what = e.what();
-    return what.find("out of memory") != std::string::npos || what.find("Out of memory") != std::string::npos
-        || what.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
 }
 
 std::string runBenchmarks(const BenchOptions& options)

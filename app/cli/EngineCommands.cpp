@@ -12,12 +12,13 @@
 #include "common/Log.h"
 #include "common/Paths.h"
 #include "engine/AdapterSet.h"
+#include "engine/EngineBench.h"
+#include "engine/ErrorText.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/RunFolder.h"
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
-#include "engine/EngineBench.h"
 #include "engine/distributed/DistributedContext.h"
 #include "engine/distributed/ProcessGroup.h"
 #include "engine/pipeline/PipelineRunner.h"
@@ -270,9 +271,9 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         unwatchInterrupt();
         try {
             if (store)
-                store->fail(e.what());
+                store->fail(errorText(e));
             if (bundle)
-                bundle->finish(TrainStatus::Failed, e.what());
+                bundle->finish(TrainStatus::Failed, errorText(e));
         } catch (const std::exception& again) {
             logError(std::string("cannot record the failure: ") + again.what());
         }

@@ -11,6 +11,7 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
+#include "engine/ErrorText.h"
 #include "engine/Evaluator.h"
 #include "engine/RunFolder.h"
 #include "engine/TrainingRun.h"
@@ -67,11 +68,11 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
     } catch (const std::exception& e) {
         unwatchInterrupt();
         try {
-            recorder.fail(e.what());
+            recorder.fail(errorText(e));
         } catch (const std::exception& again) {
             logError(std::string("cannot record the failure: ") + again.what());
         }
-        std::fprintf(stderr, "\nrun #%lld failed: %s\n", (long long)runId, e.what());
+        std::fprintf(stderr, "\nrun #%lld failed: %s\n", (long long)runId, errorText(e).c_str());
         return !interrupted();
     }
     const std::optional<int64_t> adapterId = recorder.finish(r);
@@ -88,7 +89,7 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
                 std::fprintf(stderr, "%s\n", text.c_str());
         } catch (const std::exception& e) {
             // The run itself finished; its evaluation failing is reported and the sweep goes on.
-            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n", (long long)runId, e.what());
+            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n", (long long)runId, errorText(e).c_str());
         }
     }
     return true;

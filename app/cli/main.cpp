@@ -4,6 +4,7 @@
 
 #include "common/Error.h"
 #include "common/ProcessEnvironment.h"
+#include "engine/ErrorText.h"
 #include "rslora/BuildInfo.h"
 
 #include <cstdio>
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "error: %s\n", e.fullMessage().c_str());
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        std::fprintf(stderr, "error: %s\n", rslora::engine::errorText(e).c_str());
         return 1;
     }
     return rslora::cli::exitCode();

@@ -4,6 +4,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "engine/ErrorText.h"
 #include "engine/TrainingRun.h"
 
 namespace rslora::app {
@@ -38,7 +39,7 @@ void TrainingWorker::run(qint64 runId, const QString& databasePath, const engine
         outcome.message = QString::fromStdString(e.fullMessage());
     } catch (const std::exception& e) {
         outcome.status = "failed";
-        outcome.message = QString::fromStdString(e.what());
+        outcome.message = QString::fromStdString(engine::errorText(e));
     }
     if (outcome.status == "failed") {
         logError("run #" + std::to_string(runId) + " failed: " + outcome.message.toStdString());

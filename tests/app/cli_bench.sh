@@ -25,4 +25,18 @@ d = json.load(sys.stdin)
 rows = {c['case']: c for c in d['cases']}
 assert set(rows) == {'lora', 'lora + ckpt'}, d['cases']
 assert rows['lora'].get('error') == 'out of memory' and 'allocate' in rows['lora']['message'], rows['lora']"
+# A training run that does not fit: one error line with the size it asked for and what to change,
+# no LibTorch backtrace, and the run recorded as failed with the same words.
+here="$(cd "$(dirname "$0")" && pwd)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+out=$(ulimit -v 1500000; RSLORA_HOME="$tmp" "$cli" train "$here/../../resources/demo/demo-config.json" --quiet \
+      --set training.batch_size=256 --set training.max_steps=2 --db "$tmp/store.sqlite" 2>&1) \
+    && { echo "a run that does not fit was not refused: $out"; exit 1; }
+echo "$out" | grep -qx "error: out of memory: could not allocate [0-9.]* [KMG]iB more (main memory)" \
+    || { echo "out-of-memory line missing: $out"; exit 1; }
+echo "$out" | grep -q "^hint: lower training.batch_size or data.max_seq_len" || { echo "no hint: $out"; exit 1; }
+if echo "$out" | grep -qE "frame #|enforce fail"; then echo "raw LibTorch error shown: $out"; exit 1; fi
+"$cli" runs show 1 --db "$tmp/store.sqlite" | grep -q "status      failed  (out of memory: could not allocate" \
+    || { echo "the run's failure not recorded as out of memory"; "$cli" runs show 1 --db "$tmp/store.sqlite"; exit 1; }
 echo "cli_bench: ok"
