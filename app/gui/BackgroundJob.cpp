@@ -1,5 +1,7 @@
 #include "app/gui/BackgroundJob.h"
 
+#include "engine/ErrorText.h"
+
 #include <QCoreApplication>
 #include <QEvent>
 #include <QMetaObject>
@@ -49,7 +51,7 @@ bool BackgroundJob::start(Work work) {
             then = work(progress);
         } catch (const std::exception& e) {
             threw = true;
-            error = QString::fromStdString(e.what());
+            error = QString::fromStdString(engine::errorText(e));
         } catch (...) {
             threw = true;
             error = QObject::tr("unknown failure");

@@ -5,6 +5,7 @@
 #include "app/shared/GateRecorder.h"
 #include "app/shared/RunExamples.h"
 #include "common/Error.h"
+#include "engine/ErrorText.h"
 #include "engine/fusion/FusionGate.h"
 #include "engine/generation/GateMix.h"
 #include "engine/generation/GenerationSession.h"
@@ -143,7 +144,7 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
                 column.gatePath = QString::fromStdString(record.path);
             }
     } catch (const Error& e) {
-        m_view->onFailed(QString::fromStdString(e.what()));
+        m_view->onFailed(QString::fromStdString(engine::errorText(e)));
         return false;
     }
     m_cancel = std::make_shared<std::atomic<bool>>(false);
@@ -258,7 +259,7 @@ void PlaygroundController::pullExample(qint64 runId)
             turns.append({QString::fromStdString(role), QString::fromStdString(content)});
         m_view->showExample(QString::fromStdString(e.promptText), turns, QString::fromStdString(e.reference));
     } catch (const Error& e) {
-        m_view->showProblem(QString::fromStdString(e.what()));
+        m_view->showProblem(QString::fromStdString(engine::errorText(e)));
     }
 }
 

@@ -1,5 +1,6 @@
 #include "app/gui/RankPreview.h"
 
+#include "engine/ErrorText.h"
 #include "engine/Trainer.h"
 #include "engine/TrainingRun.h"
 #include "models/ModelLoader.h"
@@ -62,7 +63,7 @@ bool RankPreview::start(const engine::TrainConfig& config) {
         try {
             html = computeHtml(config);
         } catch (const std::exception& e) {
-            error = QString::fromStdString(e.what());
+            error = QString::fromStdString(engine::errorText(e));
         }
         if (!self)
             return;

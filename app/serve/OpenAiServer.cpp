@@ -3,6 +3,7 @@
 
 #include "app/serve/ApiError.h"
 #include "common/Error.h"
+#include "engine/ErrorText.h"
 #include "engine/generation/GenerationScheduler.h"
 #include "engine/generation/GenerationSession.h"
 
@@ -221,7 +222,7 @@ void OpenAiServer::routes()
         } catch (const ApiError& e) {
             sendError(res, e);
         } catch (const std::exception& e) {
-            sendError(res, ApiError(500, std::string("internal error: ") + e.what(), errtype::kServer));
+            sendError(res, ApiError(500, "internal error: " + engine::errorText(e), errtype::kServer));
         }
     });
     if (m_options.logRequests)
@@ -375,7 +376,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
                 out = state->futures[i].get();
             } catch (const std::exception& e) {
                 state->cancel->store(true);
-                throw ApiError(500, std::string("generation failed: ") + e.what(), errtype::kServer);
+                throw ApiError(500, "generation failed: " + engine::errorText(e), errtype::kServer);
             }
             completion += static_cast<int64_t>(out.tokens.size());
             json choice = {{"index", i}, {"finish_reason", finishReason(out.reason)}};
@@ -455,7 +456,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
                     if (!write(chunk(i, "", finishReason(out.reason))))
                         return false;
                 } catch (const std::exception& e) {
-                    if (!write(sse(ApiError(500, std::string("generation failed: ") + e.what(), errtype::kServer).body())))
+                    if (!write(sse(ApiError(500, "generation failed: " + engine::errorText(e), errtype::kServer).body())))
                         return false;
                 }
             }
