@@ -586,9 +586,16 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
             if (const std::string why = userRegexProblem(p); !why.empty())
                 errors.push_back("adapter.alpha_pattern key '" + p + "' is not a valid regex (" + why + ")");
         }
-        for (const auto& stage : a.stackOn)
-            need(std::filesystem::exists(std::filesystem::path(stage) / "adapter_config.json"),
-                 "adapter.stack_on names '" + stage + "', which is not a PEFT adapter folder (no adapter_config.json)");
+        for (const auto& stage : a.stackOn) {
+            // A name the file system refuses (too long, a parent without permission) is a problem
+            // of this field, not an exception.
+            std::error_code ec;
+            const bool found = std::filesystem::exists(std::filesystem::path(stage) / "adapter_config.json", ec);
+            if (ec)
+                errors.push_back("adapter.stack_on names '" + stage + "', which cannot be read (" + ec.message() + ")");
+            else
+                need(found, "adapter.stack_on names '" + stage + "', which is not a PEFT adapter folder (no adapter_config.json)");
+        }
         if (!a.targetRegex.empty()) {
             if (const std::string why = userRegexProblem(a.targetRegex); !why.empty())
                 errors.push_back("adapter.target_regex '" + a.targetRegex + "' is not a valid regex (" + why + ")");

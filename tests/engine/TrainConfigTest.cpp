@@ -195,6 +195,9 @@ private slots:
                                              << "adapter.rank_pattern key 'q_p\\2222222222222222222' is not a valid regex (it holds a number of more than 9 digits)";
         QTest::newRow("huge repetition") << "alpha_pattern" << "{\"q{99999999999}\": 8}"
                                          << "adapter.alpha_pattern key 'q{99999999999}' is not a valid regex (it holds a number of more than 9 digits)";
+        // Found by the train_config fuzz campaign: the file system's refusal escaped as an exception.
+        QTest::newRow("stack_on name too long") << "stack_on" << ("[\"" + QString(300, 'x') + "\"]")
+                                                << "adapter.stack_on names '" + QString(300, 'x') + "', which cannot be read (File name too long)";
         QTest::newRow("huge count in target_regex") << "target_regex" << "\".*q_proj{12345678901}\""
                                                     << "(it holds a number of more than 9 digits)";
     }
