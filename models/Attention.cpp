@@ -121,6 +121,10 @@ bool handWrittenApplies(const torch::Tensor& q, const torch::Tensor& k, const to
 {
     if (!torch::GradMode::is_enabled() || !(q.requires_grad() || k.requires_grad() || v.requires_grad()))
         return false;
+    // The group loop hands groups to CPU threads; on a GPU (a LibTorch 1.x CUDA build, where no
+    // fused attention exists) the generic nodes keep each product one batched kernel.
+    if (!q.device().is_cpu())
+        return false;
     const auto t = q.scalar_type();
     return (t == torch::kFloat32 || t == torch::kFloat64) && k.scalar_type() == t && v.scalar_type() == t && !autocastEnabled();
 }

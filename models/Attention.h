@@ -1,7 +1,7 @@
 // Scaled dot-product attention with grouped key/value heads, softmax(q kᵀ/√D + mask) v, for
 // LibTorch builds without scaled_dot_product_attention (1.13) and for masks it does not take.
-// While training in float32/float64 one hand-written autograd node does it: the softmax runs in
-// place on the scores, and backward uses dS = P ⊙ (dP − rowsum(dO ⊙ O)) without autograd's
+// While training in float32/float64 on the CPU one hand-written autograd node does it: the softmax
+// runs in place on the scores, and backward uses dS = P ⊙ (dP − rowsum(dO ⊙ O)) without autograd's
 // softmax-backward, mask-add and scale nodes (half of a 135M LoRA step went to attention before).
 // It works one key/value group (batch row × key/value head) at a time, whole groups per thread.
 #pragma once
