@@ -119,10 +119,15 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_problems->setStyleSheet("color: #c62828;");
     outer->addWidget(m_problems);
 
-    auto* bar = new QHBoxLayout;
+    // The estimate has a line of its own, wrapped: beside the buttons its unwrapped length set the
+    // window's minimum width (about 1900 pixels on the demo), wider than most screens.
     m_memory = new QLabel(this);
     m_memory->setObjectName("memoryEstimate");
-    bar->addWidget(m_memory, 1);
+    m_memory->setWordWrap(true);
+    outer->addWidget(m_memory);
+
+    auto* bar = new QHBoxLayout;
+    bar->addStretch(1);
     bar->addWidget(new QLabel(tr("Preset"), this));
     m_presets = new QComboBox(this);
     m_presets->setObjectName("presets");

@@ -476,9 +476,17 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     if (m_window->views()->currentWidget() == m_sweeps)
         m_sweepResults->refresh();
     if (failed && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")) {
+        // A message that carries its own hint line ("hint: lower training.batch_size ...") shows it as
+        // the dialog's advice instead of a generic one.
+        QString m = o.message;
         QString hint;
-        const QString m = o.message;
-        if (m.contains("tokenizer"))
+        const qsizetype own = m.indexOf("\nhint: ");
+        if (own >= 0) {
+            hint = m.mid(own + 7).trimmed();
+            if (!hint.isEmpty())
+                hint[0] = hint[0].toUpper();
+            m = m.left(own);
+        } else if (m.contains("tokenizer"))
             hint = tr("The model folder needs a tokenizer.json to read text datasets; pick a folder that has one, or use pre-tokenized JSONL (input_ids, labels).");
         else if (m.contains("line "))
             hint = tr("Fix the dataset line named above (or remove it), then start the run again.");
@@ -486,7 +494,7 @@ void Workbench::onRunEnded(const JobOutcome& o) {
             hint = tr("Lower the learning rate, enable gradient clipping, or check the data; the last good checkpoint is kept and the run can be resumed.");
         else
             hint = tr("Check the settings named in the message and start the run again.");
-        QMessageBox box(QMessageBox::Critical, tr("Run #%1 failed").arg(o.runId), o.message, QMessageBox::Ok, m_window.get());
+        QMessageBox box(QMessageBox::Critical, tr("Run #%1 failed").arg(o.runId), m, QMessageBox::Ok, m_window.get());
         box.setInformativeText(hint);
         box.exec();
     }
