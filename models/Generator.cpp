@@ -40,8 +40,7 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t
         throw Error("generate: max new tokens must be >= 0, found " + std::to_string(o.maxNewTokens));
     if (!o.stopStrings.empty() && !o.decode)
         throw Error("generate: stop strings need a decode function (a tokenizer)");
-    if (o.temperature < 0 || o.topP <= 0 || o.topP > 1 || o.topK < 0 || o.repetitionPenalty <= 0)
-        throw Error("generate: expected temperature >= 0, 0 < top_p <= 1, top_k >= 0, repetition penalty > 0");
+    checkSampling(o.temperature, o.topP, o.topK, o.repetitionPenalty);
     size_t maxLen = 0;
     for (size_t b = 0; b < prompts.size(); ++b) {
         if (prompts[b].empty())

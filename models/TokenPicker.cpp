@@ -1,9 +1,32 @@
 // Logit processing and token choice (see TokenPicker.h).
 #include "models/TokenPicker.h"
 
+#include "common/Error.h"
+
+#include <cmath>
 #include <limits>
+#include <sstream>
 
 namespace rslora::models {
+
+namespace {
+std::string shown(double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+}
+} // namespace
+
+void checkSampling(double temperature, double topP, int64_t topK, double repetitionPenalty) {
+    if (!(std::isfinite(temperature) && temperature >= 0))
+        throw Error("temperature must be a finite number >= 0 (0 = greedy), found " + shown(temperature));
+    if (!(topP > 0 && topP <= 1))
+        throw Error("top_p must be in (0, 1] (1 = off), found " + shown(topP));
+    if (topK < 0)
+        throw Error("top_k must be >= 0 (0 = off), found " + std::to_string(topK));
+    if (!(std::isfinite(repetitionPenalty) && repetitionPenalty > 0))
+        throw Error("repetition_penalty must be a finite number > 0 (1 = off), found " + shown(repetitionPenalty));
+}
 
 std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vector<int64_t>>& seen,
                                 const GenerationOptions& o, at::Generator& gen) {

@@ -17,4 +17,9 @@ namespace rslora::models {
 std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vector<int64_t>>& seen,
                                 const GenerationOptions& options, at::Generator& generator);
 
+// Throws rslora::Error naming the first sampling value out of its range, with the value found:
+// temperature finite and >= 0, top_p in (0, 1], top_k >= 0, repetition_penalty finite and > 0.
+// NaN and infinities are refused here rather than turning into a sampling error or noise later.
+void checkSampling(double temperature, double topP, int64_t topK, double repetitionPenalty);
+
 } // namespace rslora::models

@@ -1,6 +1,7 @@
 // `rslora adapters ...`: adapter versions in the store: list and search, show, release, rollback,
 // archive, soft delete and restore, rename, and the lineage tree of a task.
 #include "app/cli/StorageCli.h"
+#include "app/cli/FiniteRange.h"
 
 #include "common/Error.h"
 
@@ -82,15 +83,15 @@ void registerAdapterCommands(CLI::App& app) {
         cmd->add_option("--status", o->statuses, "draft, released or archived (repeatable)");
         cmd->add_option("--tag", o->tag, "Only adapters with this tag (KEY or KEY=VALUE)");
         cmd->add_option("--method", o->method, "Only adapters whose method summary contains this text");
-        cmd->add_option("--rank", o->rank, "Only this rank");
+        cmd->add_option("--rank", o->rank, "Only this rank")->check(CLI::Range(1, 65536));
         cmd->add_option("--metric", o->metric, "Only adapters evaluated on this metric, best first");
         cmd->add_option("--dataset", o->dataset, "With --metric: the evaluation dataset");
-        cmd->add_option("--min", o->minValue, "With --metric: at least this value");
-        cmd->add_option("--max", o->maxValue, "With --metric: at most this value");
+        cmd->add_option("--min", o->minValue, "With --metric: at least this value")->check(finiteIn(-1e300, 1e300));
+        cmd->add_option("--max", o->maxValue, "With --metric: at most this value")->check(finiteIn(-1e300, 1e300));
         cmd->add_flag("--lower-is-better", o->lowerIsBetter, "With --metric: rank ascending (e.g. perplexity)");
         cmd->add_flag("--deleted", o->deleted, "Include soft-deleted versions");
         cmd->add_flag("--current", o->current, "Only the current version of each task");
-        cmd->add_option("--limit", o->limit, "At most this many");
+        cmd->add_option("--limit", o->limit, "At most this many")->check(CLI::Range(1, 1 << 30));
         cmd->callback([o] {
             auto store = openStore(o->c);
             st::AdapterFilter f;

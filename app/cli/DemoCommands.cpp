@@ -346,7 +346,7 @@ void registerDemoCommands(CLI::App& app)
 
     auto* demo = app.add_subcommand("demo", "Run the default RS-LoRA config on the built-in demo and show the gain");
     static DemoArgs da;
-    demo->add_option("--steps", da.steps, "Training steps (default: the demo config's)");
+    demo->add_option("--steps", da.steps, "Training steps (default: the demo config's)")->check(CLI::Range(1, 1000000));
     demo->add_flag("--json", da.json, "Machine-readable summary");
     demo->add_flag("--quiet", da.quiet, "No progress lines");
     demo->add_flag("--dpo", da.dpo, "Then train the preference stage (DPO on the built-in pairs) on top of the demo adapter");

@@ -1,6 +1,7 @@
 // `rslora train`, `rslora eval`, `rslora bench`: the engine from the command line, with a one-line
 // progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
 #include "app/cli/Commands.h"
+#include "app/cli/FiniteRange.h"
 #include "app/cli/ConsoleObserver.h"
 #include "app/cli/WorkerGroup.h"
 #include "app/shared/AdapterDescription.h"
@@ -345,23 +346,23 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--data", req.lossData, "JSONL for validation loss and perplexity");
     eval->add_option("--exact-match", req.exactMatchData, "JSONL of {prompt, answer} (or alpaca/chat records) for greedy exact match");
     eval->add_option("--multiple-choice", req.multipleChoiceData, "MMLU-style JSONL or CSV for answer log-likelihood accuracy");
-    eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match");
+    eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match")->check(CLI::Range(1, 1 << 20));
     eval->add_option("--chat-template", req.chatTemplate, "Chat template for SFT records in --exact-match (as data.chat_template in training; default: the tokenizer's)");
-    eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length");
-    eval->add_option("--batch-size", req.batchSize, "Batch size");
-    eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)");
-    eval->add_option("--samples", req.samples, "Exact-match \"expected | got\" lines to show (default 5)");
+    eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length")->check(CLI::Range(2, 1 << 20));
+    eval->add_option("--batch-size", req.batchSize, "Batch size")->check(CLI::Range(1, 65536));
+    eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)")->check(CLI::Range(0, 1 << 30));
+    eval->add_option("--samples", req.samples, "Exact-match \"expected | got\" lines to show (default 5)")->check(CLI::Range(0, 1 << 20));
     eval->add_option("--preference", req.preferenceData,
                      "JSONL of preference pairs {prompt, chosen, rejected} (strings or messages): DPO loss, rewards, margin, accuracy");
     eval->add_option("--reference-adapter", req.referenceAdapterPaths,
                      "Adapter folder(s) of the frozen reference for --preference (default: the base alone)");
-    eval->add_option("--beta", req.dpo.beta, "DPO beta for --preference (default 0.1)");
+    eval->add_option("--beta", req.dpo.beta, "DPO beta for --preference (default 0.1)")->check(finiteIn(0, 1000, End::Open));
     static std::string lossType = "sigmoid";
     eval->add_option("--loss-type", lossType, "Preference loss: sigmoid (DPO), ipo or simpo (default sigmoid)")
         ->each([](const std::string& v) { req.dpo.variant = objectives::parseDpoVariant(v); });
-    eval->add_option("--label-smoothing", req.dpo.labelSmoothing, "Conservative DPO: share of pairs assumed mislabelled, in [0, 0.5)");
-    eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)");
-    eval->add_option("--rpo-alpha", req.dpo.rpoAlpha, "RPO: weight of the chosen responses' NLL in the reported loss (default 0)");
+    eval->add_option("--label-smoothing", req.dpo.labelSmoothing, "Conservative DPO: share of pairs assumed mislabelled, in [0, 0.5)")->check(finiteIn(0, 0.5, End::Closed, End::Open));
+    eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)")->check(finiteIn(-1000, 1000));
+    eval->add_option("--rpo-alpha", req.dpo.rpoAlpha, "RPO: weight of the chosen responses' NLL in the reported loss (default 0)")->check(finiteIn(0, 1000));
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
     eval->add_option("--device", req.device, "cpu (default) or cuda[:N]: where the model and adapters are evaluated");
     eval->add_flag("--json", asJson, "Machine-readable output");
@@ -369,7 +370,7 @@ void registerEngineCommands(CLI::App& app)
     static bool ignoreCasePunct = false;
     eval->add_option("--match", matchMode, "Exact match compares the whole answer or its first line: whole, first-line (default)");
     eval->add_flag("--ignore-case-punctuation", ignoreCasePunct, "Exact match ignores case, punctuation and repeated spaces");
-    eval->add_option("--k-shot", req.choice.kShot, "Multiple choice: solved examples before each question (MMLU format)");
+    eval->add_option("--k-shot", req.choice.kShot, "Multiple choice: solved examples before each question (MMLU format)")->check(CLI::Range(0, 64));
     eval->add_option("--shots", req.choiceShotsData, "Multiple choice: file of the k-shot examples (MMLU's dev split; default: the first k items, not scored)");
     eval->add_option("--subject", req.choice.subject, "Multiple choice: the subject named in MMLU's header line");
     static std::string recordRef, dbPathEval;
@@ -404,11 +405,11 @@ void registerEngineCommands(CLI::App& app)
     bench->add_option("--device", bo.device, "cpu, cuda or cuda:N");
     bench->add_option("--dtype", bo.dtype, "The base model's dtype: float32, bfloat16 (CPU or CUDA), float16 (CUDA)")
         ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
-    bench->add_option("--steps", bo.steps, "Timed steps per case");
-    bench->add_option("--warmup", bo.warmup, "Untimed steps first");
-    bench->add_option("--batch", bo.batch, "Batch size");
-    bench->add_option("--seq", bo.seq, "Sequence length");
-    bench->add_option("--rank", bo.rank, "LoRA rank");
+    bench->add_option("--steps", bo.steps, "Timed steps per case")->check(CLI::Range(1, 100000));
+    bench->add_option("--warmup", bo.warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
+    bench->add_option("--batch", bo.batch, "Batch size")->check(CLI::Range(1, 65536));
+    bench->add_option("--seq", bo.seq, "Sequence length")->check(CLI::Range(2, 1 << 20));
+    bench->add_option("--rank", bo.rank, "LoRA rank")->check(CLI::Range(1, 65536));
     bench->add_flag("--options", bo.options, "Also measure each adapter option's overhead");
     bench->add_flag("--gradient-checkpointing", bo.gradientCheckpointing,
                     "Also run each shape with activation checkpointing and report the tensor memory it saves");
@@ -417,7 +418,7 @@ void registerEngineCommands(CLI::App& app)
                       "default: lora plus what the flags add")
         ->delimiter(',');
     bench->add_flag("--profile", bo.profile, "Also print the operators taking the most time in a step");
-    bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)");
+    bench->add_option("--threads", bo.threads, "LibTorch/BLAS threads (0: default)")->check(CLI::Range(0, 1024));
     bench->add_option("--python", bo.pythonResults, "JSON written by bench/python_lora_step.py, shown side by side");
     bench->add_option("--quantization", bo.quantization, "Base projections in 4 bits: none, nf4 or fp4 (reports the bytes saved)");
     bench->add_flag("--json", bo.json, "Machine-readable output");

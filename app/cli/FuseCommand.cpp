@@ -2,6 +2,7 @@
 // folder by exact, svd, ties, dare_linear, dare_ties or magnitude_prune, with rslora_fusion.json beside
 // it; the result is registered in the store as a new version with merged-from lineage edges.
 #include "app/cli/Commands.h"
+#include "app/cli/FiniteRange.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/FusionRecorder.h"
@@ -148,10 +149,10 @@ void registerFuseCommand(CLI::App& app)
     cmd->add_option("--adapter", o->adapters, "DIR[:WEIGHT] or a stored version such as task@v3[:WEIGHT] (weight default 1; repeat)")
         ->required();
     cmd->add_option("--method", o->method, "exact|svd|ties|dare_linear|dare_ties|magnitude_prune")->required();
-    auto* rank = cmd->add_option("--rank", o->rank, "Target rank of the re-compression (default: the largest source rank)");
-    cmd->add_option("--energy", o->energy, "Per module, the smallest rank keeping this fraction of ‖ΔW‖² (0, 1]")->excludes(rank);
-    cmd->add_option("--density", o->density, "ties, magnitude_prune: share of each delta's entries kept, (0, 1] (default 0.2)");
-    cmd->add_option("--drop", o->drop, "dare_linear, dare_ties: drop probability, [0, 1) (default 0.8)");
+    auto* rank = cmd->add_option("--rank", o->rank, "Target rank of the re-compression (default: the largest source rank)")->check(CLI::Range(1, 65536));
+    cmd->add_option("--energy", o->energy, "Per module, the smallest rank keeping this fraction of ‖ΔW‖² (0, 1]")->excludes(rank)->check(finiteIn(0, 1, End::Open));
+    cmd->add_option("--density", o->density, "ties, magnitude_prune: share of each delta's entries kept, (0, 1] (default 0.2)")->check(finiteIn(0, 1, End::Open));
+    cmd->add_option("--drop", o->drop, "dare_linear, dare_ties: drop probability, [0, 1) (default 0.8)")->check(finiteIn(0, 1, End::Closed, End::Open));
     cmd->add_option("--seed", o->seed, "dare_*: seed of the drop masks (default 0)");
     cmd->add_option("--out", o->out, "The new adapter folder (must not exist)")->required();
     cmd->add_option("--task", o->task, "Task the stored version joins (default: fused)");

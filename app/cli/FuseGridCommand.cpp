@@ -117,10 +117,10 @@ std::function<bool()> addFuseGridOptions(CLI::App* fuse)
     fuse->add_option("--metric", o->metric, "--grid: loss|exact_match|multiple_choice (default loss)");
     fuse->add_option("--weights", o->weights, "--grid: START:STOP:STEP, V1,V2,... or V; once for all adapters or once per adapter "
                                               "(write --weights=-1:1:0.5 when it starts with a minus)");
-    fuse->add_option("--batch-size", o->batchSize, "--grid: evaluation batch size (default 8)");
-    fuse->add_option("--max-seq-len", o->maxSeqLen, "--grid: truncation length (default 512)");
-    fuse->add_option("--max-new-tokens", o->maxNewTokens, "--grid exact_match: generated tokens (default 32)");
-    fuse->add_option("--limit", o->limit, "--grid: first N records only (default all)");
+    fuse->add_option("--batch-size", o->batchSize, "--grid: evaluation batch size (default 8)")->check(CLI::Range(1, 65536));
+    fuse->add_option("--max-seq-len", o->maxSeqLen, "--grid: truncation length (default 512)")->check(CLI::Range(2, 1 << 20));
+    fuse->add_option("--max-new-tokens", o->maxNewTokens, "--grid exact_match: generated tokens (default 32)")->check(CLI::Range(1, 1 << 20));
+    fuse->add_option("--limit", o->limit, "--grid: first N records only (default all)")->check(CLI::Range(0, 1 << 30));
     fuse->add_option("--chat-template", o->chatTemplate, "--grid: template name for SFT records (default: the tokenizer's)");
     fuse->add_option("--device", o->device, "--grid: cpu or cuda[:N] (default cpu)");
     // Without --grid the command fuses: what it requires is checked when it runs.

@@ -3,6 +3,7 @@
 // frozen, saved as a folder and kept in the store as a version of stage "gate" (unless --no-store),
 // evaluated with the weights it chose shown per example, and used for generation.
 #include "app/cli/Commands.h"
+#include "app/cli/FiniteRange.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/AdapterReference.h"
@@ -236,13 +237,13 @@ void registerGateCommands(CLI::App& app)
     train->add_option("--name", t->registration.name, "Name of the stored version (default: <task>_gate_v<N>_<date>)");
     train->add_option("--notes", t->registration.notes, "Notes kept with the stored version");
     train->add_flag("--no-store", t->noStore, "Write the folder only: no store (adapters must then be folders)");
-    train->add_option("--steps", t->train.steps, "Optimizer steps (default 200)");
-    train->add_option("--lr", t->train.lr, "AdamW learning rate (default 0.005)");
+    train->add_option("--steps", t->train.steps, "Optimizer steps (default 200)")->check(CLI::Range(1, 1000000));
+    train->add_option("--lr", t->train.lr, "AdamW learning rate (default 0.005)")->check(finiteIn(0, 10, End::Open));
     train->add_option("--seed", t->train.seed, "Seed of the batch order and the hidden layer (default 0)");
-    train->add_option("--hidden", t->train.hidden, "Width of a tanh hidden layer (default 0: a linear gate)");
-    train->add_option("--weight-decay", t->train.weightDecay, "AdamW weight decay (default 0)");
-    train->add_option("--batch-size", t->train.batchSize, "Rows per step (default 8)");
-    train->add_option("--max-seq-len", t->train.maxSeqLen, "Truncation length (default 512)");
+    train->add_option("--hidden", t->train.hidden, "Width of a tanh hidden layer (default 0: a linear gate)")->check(CLI::Range(0, 65536));
+    train->add_option("--weight-decay", t->train.weightDecay, "AdamW weight decay (default 0)")->check(finiteIn(0, 10));
+    train->add_option("--batch-size", t->train.batchSize, "Rows per step (default 8)")->check(CLI::Range(1, 65536));
+    train->add_option("--max-seq-len", t->train.maxSeqLen, "Truncation length (default 512)")->check(CLI::Range(2, 1 << 20));
     train->add_option("--chat-template", t->chatTemplate, "Template name for SFT records (default: the tokenizer's)");
     train->add_option("--device", t->device, "cpu or cuda[:N] (default cpu)");
     train->callback([t] { gateTrain(*t); });
@@ -254,10 +255,10 @@ void registerGateCommands(CLI::App& app)
     eval->add_option("--data", e->data, "Validation JSONL (SFT or tokenized records)");
     eval->add_option("--prompt", e->prompts, "Generate from this prompt with the gate's weights (repeat)");
     eval->add_option("--model", e->model, "Base model folder (default: the one the gate was trained on)");
-    eval->add_option("--batch-size", e->batchSize, "Evaluation batch size (default 8)");
-    eval->add_option("--max-seq-len", e->maxSeqLen, "Truncation length (default 512)");
-    eval->add_option("--max-new-tokens", e->maxNewTokens, "Generated tokens per prompt (default 32)");
-    eval->add_option("--examples", e->examples, "Examples listed in the text output (default 50; --json lists all)");
+    eval->add_option("--batch-size", e->batchSize, "Evaluation batch size (default 8)")->check(CLI::Range(1, 65536));
+    eval->add_option("--max-seq-len", e->maxSeqLen, "Truncation length (default 512)")->check(CLI::Range(2, 1 << 20));
+    eval->add_option("--max-new-tokens", e->maxNewTokens, "Generated tokens per prompt (default 32)")->check(CLI::Range(1, 1 << 20));
+    eval->add_option("--examples", e->examples, "Examples listed in the text output (default 50; --json lists all)")->check(CLI::Range(0, 1 << 30));
     eval->add_option("--chat-template", e->chatTemplate, "Template name for SFT records (default: the tokenizer's)");
     eval->add_option("--device", e->device, "cpu or cuda[:N] (default cpu)");
     eval->callback([e] { gateEval(*e); });

@@ -83,7 +83,7 @@ void registerLaunchCommand(CLI::App& app)
                                                 "running `train` (or `bench`), e.g. rslora launch --nproc 2 -- train run.yaml");
     launch->add_option("--nproc", o.nproc, "Worker processes on this machine")->required()->check(CLI::Range(1, 1024));
     launch->add_option("--nnodes", o.nnodes, "Machines in the job")->check(CLI::Range(1, 4096));
-    launch->add_option("--node-rank", o.nodeRank, "This machine's index (0 hosts the rendezvous)")->check(CLI::NonNegativeNumber);
+    launch->add_option("--node-rank", o.nodeRank, "This machine's index (0 hosts the rendezvous)")->check(CLI::Range(0, 4095));
     launch->add_option("--master-addr", o.masterAddr, "Address of the machine of rank 0")
         ->check(CLI::Validator(
             [](std::string& host) {

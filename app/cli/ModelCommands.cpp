@@ -14,6 +14,7 @@
 #include "models/ModelConfig.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
+#include "models/TokenPicker.h"
 #include "models/WeightFiles.h"
 #include "models/chat/ChatTemplate.h"
 #include "models/quant/BnbCheckpoint.h"
@@ -268,6 +269,10 @@ void runGenerate(const GenerateArgs& a) {
     const fs::path dir = a.dir;
     if (a.prompt.empty() == a.ids.empty())
         throw Error("generate: give exactly one of --prompt or --ids");
+    if (a.maxNewTokens < 0)
+        throw Error("generate: --max-new-tokens must be >= 0, found " + std::to_string(a.maxNewTokens));
+    // Before the model loads and the prompt is echoed.
+    models::checkSampling(a.temperature, a.topP, a.topK, a.repetitionPenalty);
     std::optional<Tokenizer> tok;
     std::string tokProblem;
     if (!a.prompt.empty() || !a.stop.empty() || !a.ids.empty()) {

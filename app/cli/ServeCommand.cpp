@@ -132,12 +132,12 @@ void registerServeCommand(CLI::App& app)
     cmd->add_option("--port", a->options.port, "Port (0: any free port, printed at start)")->capture_default_str()->check(CLI::Range(0, 65535));
     cmd->add_option("--api-key", a->options.apiKey, "Require 'Authorization: Bearer KEY' on every request");
     cmd->add_option("--served-model-name", a->options.servedModelName, "The base model's name in `model` (default: the folder's name)");
-    cmd->add_option("--max-body-bytes", a->options.maxBodyBytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--max-prompt-tokens", a->options.limits.maxPromptTokens, "Longest prompt in tokens (400 above)")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--max-tokens", a->options.limits.maxTokens, "Largest max_tokens a request may ask (400 above)")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--max-concurrent", a->options.maxConcurrent, "Requests generating at once (429 above)")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--max-batch", a->options.maxBatch, "Rows decoded together; more requests wait for a free row")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--max-body-bytes", a->options.maxBodyBytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+    cmd->add_option("--max-prompt-tokens", a->options.limits.maxPromptTokens, "Longest prompt in tokens (400 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    cmd->add_option("--max-tokens", a->options.limits.maxTokens, "Largest max_tokens a request may ask (400 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    cmd->add_option("--max-concurrent", a->options.maxConcurrent, "Requests generating at once (429 above)")->capture_default_str()->check(CLI::Range(1, 4096));
+    cmd->add_option("--max-batch", a->options.maxBatch, "Rows decoded together; more requests wait for a free row")->capture_default_str()->check(CLI::Range(1, 1024));
+    cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
     cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
     cmd->add_option("--db", a->store.db, "Experiment database for task@vN adapters (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");

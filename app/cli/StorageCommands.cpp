@@ -116,7 +116,7 @@ void registerRunCommands(CLI::App& app) {
         cmd->add_option("--name", o->name, "Only runs whose name contains this text");
         cmd->add_option("--project", o->project, "Only runs of this project");
         cmd->add_option("--metric", o->metrics, "Latest metrics to show (repeatable; default: all)");
-        cmd->add_option("--limit", o->limit, "At most this many runs (0: all)");
+        cmd->add_option("--limit", o->limit, "At most this many runs (0: all)")->check(CLI::Range(0, 1 << 30));
         cmd->callback([o] {
             auto store = openStore(o->c);
             st::RunFilter f;

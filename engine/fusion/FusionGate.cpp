@@ -283,9 +283,18 @@ GateTrainStats trainGate(FusionGate& gate, AdapterSet& set, const std::vector<Tr
 {
     if (examples.empty())
         throw Error("no training rows for the gate");
-    if (o.steps < 1 || o.batchSize < 1 || !(o.lr > 0.0))
-        throw Error("gate training needs steps ≥ 1, batch size ≥ 1 and a learning rate > 0 (found " + std::to_string(o.steps) + ", "
-                    + std::to_string(o.batchSize) + ", " + fmt(o.lr) + ")");
+    if (o.steps < 1)
+        throw Error("gate training: steps must be >= 1, found " + std::to_string(o.steps));
+    if (o.batchSize < 1)
+        throw Error("gate training: batch size must be >= 1, found " + std::to_string(o.batchSize));
+    if (o.maxSeqLen < 1)
+        throw Error("gate training: max sequence length must be >= 1, found " + std::to_string(o.maxSeqLen));
+    if (o.hidden < 0)
+        throw Error("gate training: hidden width must be >= 0 (0: a linear gate), found " + std::to_string(o.hidden));
+    if (!(std::isfinite(o.lr) && o.lr > 0.0))
+        throw Error("gate training: learning rate must be a finite number > 0, found " + fmt(o.lr));
+    if (!(std::isfinite(o.weightDecay) && o.weightDecay >= 0.0))
+        throw Error("gate training: weight decay must be a finite number >= 0, found " + fmt(o.weightDecay));
     const auto names = set.adapterNames();
     for (const auto& a : gate.adapters())
         if (std::find(names.begin(), names.end(), a.name) == names.end())

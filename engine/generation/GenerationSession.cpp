@@ -7,6 +7,7 @@
 #include "engine/fusion/FusionGate.h"
 #include "engine/generation/GenerationBatch.h"
 #include "models/CausalLM.h"
+#include "models/TokenPicker.h"
 #include "models/chat/ChatTemplate.h"
 
 #include <chrono>
@@ -165,14 +166,7 @@ void GenerationSession::validate(const GenerationRequest& r) const
     const SamplingSettings& s = r.sampling;
     if (s.maxNewTokens < 1)
         throw Error("max new tokens must be at least 1, found " + std::to_string(s.maxNewTokens));
-    if (!(s.temperature >= 0))
-        throw Error("temperature must be >= 0, found " + std::to_string(s.temperature));
-    if (!(s.topP > 0 && s.topP <= 1))
-        throw Error("top_p must be in (0, 1], found " + std::to_string(s.topP));
-    if (s.topK < 0)
-        throw Error("top_k must be >= 0, found " + std::to_string(s.topK));
-    if (!(s.repetitionPenalty > 0))
-        throw Error("repetition penalty must be > 0, found " + std::to_string(s.repetitionPenalty));
+    models::checkSampling(s.temperature, s.topP, s.topK, s.repetitionPenalty);
     if (!s.stopStrings.empty() && !m_tokenizer)
         throw Error("stop strings need a tokenizer, and " + m_modelDir.string() + " has no tokenizer.json");
 }

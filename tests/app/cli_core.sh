@@ -38,4 +38,32 @@ echo "$out" | grep -q "node-rank 2 is not below --nnodes 2" || { echo "node rank
 out=$("$cli" launch --nproc 2 --master-addr " " -- train x.json 2>&1) && { echo "empty master address accepted"; exit 1; }
 echo "$out" | grep -q "master-addr is empty" || { echo "empty master address not named: $out"; exit 1; }
 echo "$out" | grep -q "rank 0 started" && { echo "a worker started for a refused launch: $out"; exit 1; }
+# Out-of-range numbers are refused with the option and its range, before any work starts.
+refused() { # refused "expected text" args...
+    local want="$1"; shift
+    local out
+    out=$("$cli" "$@" 2>&1) && { echo "accepted: $*"; exit 1; }
+    echo "$out" | grep -qF -- "$want" || { echo "'$*' did not say '$want': $out"; exit 1; }
+}
+refused "--batch: Value -1 not in range 1 to 65536" bench --shapes 5m --batch -1
+refused "--steps: Value 0 not in range 1 to 100000" bench --shapes 5m --steps 0
+refused "--threads: Value -3 not in range 0 to 1024" bench --shapes 5m --threads -3
+refused "--steps: Value -1 not in range 1 to 1000000" demo --steps -1
+refused "--max-body-bytes: Value -5 not in range 1 to 1073741824" serve /nonexistent --max-body-bytes -5
+refused "--shutdown-grace: Value -1 not in range" serve /nonexistent --shutdown-grace -1
+refused "--batch-size: Value 0 not in range 1 to 65536" eval --model /nonexistent --batch-size 0
+refused "--max-seq-len: Value 0 not in range 2 to 1048576" eval --model /nonexistent --max-seq-len 0
+refused "--beta: must be a finite number in (0, 1000], found nan" eval --model /nonexistent --beta nan
+refused "--label-smoothing: must be a finite number in [0, 0.5), found 0.5" eval --model /nonexistent --label-smoothing 0.5
+refused "--density: must be a finite number in (0, 1], found 1.5" fuse --adapter a --adapter b --method ties --out /tmp/never --density 1.5
+refused "--drop: must be a finite number in [0, 1), found 1" fuse --adapter a --adapter b --method dare_ties --out /tmp/never --drop 1
+refused "--lr: must be a finite number in (0, 10], found inf" gate train --model m --adapter a --adapter b --data d --out /tmp/never --lr inf
+refused "--min: must be a finite number in [-1e+300, 1e+300], found nan" adapters list --metric loss --min nan
+demo_model="$(cd "$(dirname "$0")/../../resources/demo/model" && pwd)"
+refused "temperature must be a finite number >= 0 (0 = greedy), found nan" generate "$demo_model" --prompt hi --temperature nan
+refused "repetition_penalty must be a finite number > 0 (1 = off), found inf" generate "$demo_model" --prompt hi --repetition-penalty inf
+refused "top_p must be in (0, 1] (1 = off), found 2" generate "$demo_model" --prompt hi --top-p 2
+# The prompt is not echoed ahead of the refusal.
+out=$("$cli" generate "$demo_model" --prompt hello --top-k -3 2>&1) && { echo "negative top_k accepted"; exit 1; }
+[ "$out" = "error: top_k must be >= 0 (0 = off), found -3" ] || { echo "unexpected output for a negative top_k: $out"; exit 1; }
 echo "cli_core: ok"

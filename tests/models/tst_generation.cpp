@@ -8,6 +8,8 @@
 
 #include <QtTest>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -179,6 +181,44 @@ private slots:
         o.stopStrings.clear();
         o.topP = 0;
         QVERIFY_THROWS_EXCEPTION(rslora::Error, generate(*lm, {{1}}, o));
+    }
+
+    // Each sampling value out of range is named with the value found; NaN and infinities are refused
+    // up front instead of failing in the draw (NaN temperature) or decoding noise (infinite penalty).
+    void samplingValuesNamed_data() {
+        QTest::addColumn<double>("temperature");
+        QTest::addColumn<double>("topP");
+        QTest::addColumn<qint64>("topK");
+        QTest::addColumn<double>("penalty");
+        QTest::addColumn<QString>("message");
+        const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+        QTest::newRow("NaN temperature") << nan << 1.0 << qint64(0) << 1.0 << "temperature must be a finite number >= 0 (0 = greedy), found nan";
+        QTest::newRow("infinite temperature") << inf << 1.0 << qint64(0) << 1.0 << "temperature must be a finite number >= 0 (0 = greedy), found inf";
+        QTest::newRow("negative temperature") << -1.0 << 1.0 << qint64(0) << 1.0 << "temperature must be a finite number >= 0 (0 = greedy), found -1";
+        QTest::newRow("top_p above 1") << 0.5 << 2.0 << qint64(0) << 1.0 << "top_p must be in (0, 1] (1 = off), found 2";
+        QTest::newRow("NaN top_p") << 0.5 << nan << qint64(0) << 1.0 << "top_p must be in (0, 1] (1 = off), found nan";
+        QTest::newRow("negative top_k") << 0.5 << 1.0 << qint64(-3) << 1.0 << "top_k must be >= 0 (0 = off), found -3";
+        QTest::newRow("infinite penalty") << 0.0 << 1.0 << qint64(0) << inf << "repetition_penalty must be a finite number > 0 (1 = off), found inf";
+        QTest::newRow("zero penalty") << 0.0 << 1.0 << qint64(0) << 0.0 << "repetition_penalty must be a finite number > 0 (1 = off), found 0";
+    }
+    void samplingValuesNamed() {
+        QFETCH(double, temperature);
+        QFETCH(double, topP);
+        QFETCH(qint64, topK);
+        QFETCH(double, penalty);
+        QFETCH(QString, message);
+        auto lm = tinyRandom();
+        GenerationOptions o;
+        o.temperature = temperature;
+        o.topP = topP;
+        o.topK = topK;
+        o.repetitionPenalty = penalty;
+        try {
+            generate(*lm, {{1, 2}}, o);
+            QFAIL("accepted");
+        } catch (const rslora::Error& e) {
+            QCOMPARE(QString::fromStdString(e.what()), message);
+        }
     }
 };
 

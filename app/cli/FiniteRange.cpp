@@ -1,0 +1,27 @@
+// The finite-range check for real-valued options (see FiniteRange.h).
+#include "app/cli/FiniteRange.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace rslora::cli {
+
+CLI::Validator finiteIn(double lo, double hi, End loEnd, End hiEnd) {
+    std::ostringstream range;
+    range << (loEnd == End::Open ? "(" : "[") << lo << ", " << hi << (hiEnd == End::Open ? ")" : "]");
+    const std::string shown = range.str();
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            const char* begin = text.c_str();
+            char* end = nullptr;
+            const double v = std::strtod(begin, &end);
+            const bool parsed = end != begin && *end == '\0';
+            const bool inside = parsed && std::isfinite(v) && (loEnd == End::Open ? v > lo : v >= lo) &&
+                                (hiEnd == End::Open ? v < hi : v <= hi);
+            return inside ? std::string() : "must be a finite number in " + shown + ", found " + text;
+        },
+        "FLOAT in " + shown);
+}
+
+} // namespace rslora::cli
