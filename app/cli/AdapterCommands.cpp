@@ -91,7 +91,7 @@ void registerAdapterCommands(CLI::App& app) {
         cmd->add_flag("--lower-is-better", o->lowerIsBetter, "With --metric: rank ascending (e.g. perplexity)");
         cmd->add_flag("--deleted", o->deleted, "Include soft-deleted versions");
         cmd->add_flag("--current", o->current, "Only the current version of each task");
-        cmd->add_option("--limit", o->limit, "At most this many")->check(CLI::Range(1, 1 << 30));
+        cmd->add_option("--limit", o->limit, "At most this many (0: all)")->check(CLI::Range(0, 1 << 30));
         cmd->callback([o] {
             auto store = openStore(o->c);
             st::AdapterFilter f;

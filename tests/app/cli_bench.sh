@@ -8,7 +8,7 @@ cli="$1"
 # its allocator's own limit instead (allocations over 16 MiB fail as they would when memory runs out).
 low_memory() {
     local limit_kib="$1"; shift
-    if ldd "$cli" | grep -q libasan; then
+    if ldd "$cli" | grep libasan >/dev/null; then  # not -q: an early exit would fail the pipe
         ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:max_allocation_size_mb=16" "$@"
     else
         (ulimit -v "$limit_kib"; "$@")
