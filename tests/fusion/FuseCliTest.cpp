@@ -134,10 +134,10 @@ private slots:
         const QStringList two = {"fuse", "--adapter", "ta@v1", "--adapter", "tb@v1", "--out", path("refused")};
         expectRefused(two + QStringList{"--method", "linear"}, "exact|svd|ties|dare_linear|dare_ties|magnitude_prune");
         expectRefused(two + QStringList{"--method", "svd", "--rank", "99"}, "above the exact rank 16");
-        expectRefused(two + QStringList{"--method", "svd", "--rank", "0"}, "below 1");
-        expectRefused(two + QStringList{"--method", "svd", "--energy", "1.5"}, "outside (0, 1]");
-        expectRefused(two + QStringList{"--method", "ties", "--density", "0"}, "density 0 is outside (0, 1]");
-        expectRefused(two + QStringList{"--method", "dare_linear", "--drop", "1"}, "drop 1 is outside [0, 1)");
+        expectRefused(two + QStringList{"--method", "svd", "--rank", "0"}, "--rank: Value 0 not in range 1 to 65536");
+        expectRefused(two + QStringList{"--method", "svd", "--energy", "1.5"}, "--energy: must be a finite number in (0, 1], found 1.5");
+        expectRefused(two + QStringList{"--method", "ties", "--density", "0"}, "--density: must be a finite number in (0, 1], found 0");
+        expectRefused(two + QStringList{"--method", "dare_linear", "--drop", "1"}, "--drop: must be a finite number in [0, 1), found 1");
         expectRefused(two + QStringList{"--method", "exact", "--density", "0.5"}, "--density applies to ties and magnitude_prune");
         expectRefused(two + QStringList{"--method", "exact", "--rank", "4"}, "--method exact keeps every direction");
         expectRefused({"fuse", "--adapter", "ta@v9", "--method", "exact", "--out", path("refused")}, "ta@v9");
