@@ -6,6 +6,9 @@ namespace rslora {
 namespace {
 
 constexpr size_t kLongestNumber = 9; // below 2^31: no count or reference of that size means anything
+// libstdc++ compiles and matches by recursion, about one level per term or group: a pattern of a few
+// hundred thousand characters overflowed the stack. Names of modules are far shorter than this.
+constexpr size_t kLongestPattern = 1000;
 
 bool holdsLongNumber(const std::string& pattern)
 {
@@ -22,6 +25,8 @@ bool holdsLongNumber(const std::string& pattern)
 
 std::string userRegexProblem(const std::string& pattern)
 {
+    if (pattern.size() > kLongestPattern)
+        return "it is " + std::to_string(pattern.size()) + " characters long; at most " + std::to_string(kLongestPattern) + " are read";
     if (holdsLongNumber(pattern))
         return "it holds a number of more than " + std::to_string(kLongestNumber) + " digits";
     try {
@@ -34,6 +39,8 @@ std::string userRegexProblem(const std::string& pattern)
 
 std::regex userRegex(const std::string& pattern)
 {
+    if (pattern.size() > kLongestPattern)
+        throw std::regex_error(std::regex_constants::error_complexity);
     if (holdsLongNumber(pattern))
         throw std::regex_error(std::regex_constants::error_badbrace);
     return std::regex(pattern);

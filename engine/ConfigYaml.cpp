@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -44,6 +43,48 @@ std::string pointerToken(const std::string& key)
     return out;
 }
 
+// The number forms below are scanned by hand: std::regex's matcher recurses once per character, and
+// a scalar of a few hundred thousand digits overflowed the stack.
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Skips digits from `i`; how many there were.
+std::size_t skipDigits(const std::string& v, std::size_t& i)
+{
+    const std::size_t from = i;
+    while (i < v.size() && isDigit(v[i]))
+        ++i;
+    return i - from;
+}
+
+// [-+]?[0-9]+
+bool isInteger(const std::string& v)
+{
+    std::size_t i = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+    return skipDigits(v, i) > 0 && i == v.size();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool isReal(const std::string& v)
+{
+    std::size_t i = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+    const std::size_t whole = skipDigits(v, i);
+    if (i < v.size() && v[i] == '.') {
+        ++i;
+        if (skipDigits(v, i) == 0 && whole == 0)
+            return false;
+    } else if (whole == 0) {
+        return false;
+    }
+    if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+        ++i;
+        if (i < v.size() && (v[i] == '+' || v[i] == '-'))
+            ++i;
+        if (skipDigits(v, i) == 0)
+            return false;
+    }
+    return i == v.size();
+}
+
 // A plain (unquoted, untagged) scalar resolved as the configs always read them: booleans (also
 // yes/no), null, integers, floats (also .inf/.nan), everything else a string.
 json plainScalar(const std::string& v)
@@ -51,8 +92,6 @@ json plainScalar(const std::string& v)
     static const std::set<std::string> yes{"true", "True", "TRUE", "yes", "Yes", "YES"};
     static const std::set<std::string> no{"false", "False", "FALSE", "no", "No", "NO"};
     static const std::set<std::string> nul{"", "~", "null", "Null", "NULL"};
-    static const std::regex integer(R"([-+]?[0-9]+)");
-    static const std::regex real(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
     if (yes.count(v))
         return true;
     if (no.count(v))
@@ -68,14 +107,14 @@ json plainScalar(const std::string& v)
             return nullptr;
         return d;
     };
-    if (std::regex_match(v, integer)) {
+    if (isInteger(v)) {
         try {
             return std::stoll(v);
         } catch (const std::out_of_range&) {
             return real64(v);
         }
     }
-    if (std::regex_match(v, real))
+    if (isReal(v))
         return real64(v);
     if (v == ".inf" || v == "+.inf" || v == ".Inf" || v == "+.Inf")
         return std::numeric_limits<double>::infinity();

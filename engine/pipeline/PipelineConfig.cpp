@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <regex>
 
 namespace rslora::engine::pipeline {
 
@@ -67,11 +66,16 @@ json normalizeOverrides(const json& overrides, std::string& problem)
 
 std::optional<VersionReference> parseVersionReference(const std::string& text)
 {
-    static const std::regex re(R"(^(.+)@v([0-9]{1,15})$)");
-    std::smatch m;
-    if (!std::regex_match(text, m, re))
+    // NAME@vN with N of 1 to 15 digits, scanned by hand (std::regex recursed once per character of
+    // NAME). NAME is everything before the last "@v", on one line.
+    const std::size_t at = text.rfind("@v");
+    if (at == std::string::npos || at == 0)
         return std::nullopt;
-    return VersionReference{m[1].str(), std::stoll(m[2].str())};
+    const std::string name = text.substr(0, at), number = text.substr(at + 2);
+    if (number.empty() || number.size() > 15 || name.find_first_of("\r\n") != std::string::npos ||
+        !std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    return VersionReference{name, std::stoll(number)};
 }
 
 bool PipelineConfig::isPipeline(const json& j)

@@ -32,6 +32,19 @@ QString problemsOf(const PipelineConfig& c)
 class PipelineConfigTest : public QObject {
     Q_OBJECT
 private slots:
+    // task@vN, split at the last "@v" (scanned by hand: std::regex recursed once per character).
+    void versionReferences()
+    {
+        const auto a = parseVersionReference("facts@v3");
+        QVERIFY(a && a->task == "facts" && a->version == 3);
+        const auto b = parseVersionReference("x@v1@v12");
+        QVERIFY(b && b->task == "x@v1" && b->version == 12);
+        for (const char* bad : {"facts", "@v3", "facts@v", "facts@v3x", "facts@v1234567890123456", "fa\ncts@v3", "facts@3"})
+            QVERIFY2(!parseVersionReference(bad), bad);
+        const auto longName = parseVersionReference(std::string(300000, 'a') + "@v7");
+        QVERIFY(longName && longName->task.size() == 300000 && longName->version == 7);
+    }
+
     void nonStringNameAndFolder()
     {
         json j = pipeline();

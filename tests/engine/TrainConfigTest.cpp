@@ -200,6 +200,11 @@ private slots:
                                                 << "adapter.stack_on names '" + QString(300, 'x') + "', which cannot be read (File name too long)";
         QTest::newRow("huge count in target_regex") << "target_regex" << "\".*q_proj{12345678901}\""
                                                     << "(it holds a number of more than 9 digits)";
+        // std::regex compiles by recursion, one level per term: 300,000 characters overflowed the stack.
+        QTest::newRow("very long target_regex") << "target_regex" << ("\"" + QString(300000, 'a') + "\"")
+                                                << "is not a valid regex (it is 300000 characters long; at most 1000 are read)";
+        QTest::newRow("very deep target_regex") << "target_regex" << ("\"" + QString(30000, '(') + QString(30000, ')') + "\"")
+                                                << "is not a valid regex (it is 60000 characters long; at most 1000 are read)";
     }
     void specificErrors()
     {
@@ -373,6 +378,28 @@ private slots:
         QCOMPARE(j["flag"].get<bool>(), true);
         QVERIFY(j["nothing"].is_null());
         QCOMPARE(j["text"].get<std::string>(), std::string("hello world"));
+    }
+
+    // The plain number forms (scanned by hand, not by std::regex, whose matcher recursed once per
+    // digit: a scalar of 300,000 digits overflowed the stack).
+    void yamlNumberForms()
+    {
+        const auto j = yamlToJson("a: 1.\nb: .5\nc: +3\nd: -2e5\ne: 1e\nf: .\ng: e5\nh: 1.2.3\ni: +\nj: --1\nk: 1e+\nl: -.5E-2\n",
+                                  "n.yaml");
+        QCOMPARE(j["a"].get<double>(), 1.0);
+        QCOMPARE(j["b"].get<double>(), 0.5);
+        QVERIFY(j["c"].is_number_integer());
+        QCOMPARE(j["c"].get<int>(), 3);
+        QCOMPARE(j["d"].get<double>(), -2e5);
+        for (const char* text : {"e", "f", "g", "h", "i", "j", "k"})
+            QVERIFY2(j[text].is_string(), text);
+        QCOMPARE(j["l"].get<double>(), -0.005);
+        try {
+            yamlToJson("training:\n  max_steps: " + std::string(300000, '9') + "\n", "long.yaml");
+            QFAIL("no error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("is beyond the range of a 64-bit float"), e.what());
+        }
     }
 
     // Every error names file, line and column.
