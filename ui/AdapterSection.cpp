@@ -2,6 +2,7 @@
 
 #include "ui/FieldErrors.h"
 
+#include "common/UserRegex.h"
 #include "engine/TrainConfig.h"
 
 #include <QCheckBox>
@@ -387,8 +388,10 @@ qint64 AdapterSection::trainableParameters() const {
     const auto& a = c.adapter;
     std::optional<std::regex> re;
     try {
+        // Through the same guard as the engine: a pattern std::regex cannot take safely (too long,
+        // or a count beyond a long) counts nothing here and is named by validation.
         if (!a.targetRegex.empty())
-            re.emplace(a.targetRegex);
+            re.emplace(userRegex(a.targetRegex));
     } catch (const std::regex_error&) {
         return 0;
     }

@@ -128,6 +128,17 @@ private Q_SLOTS:
         QVERIFY(memory->text().isEmpty());
     }
 
+    // A pasted pattern std::regex cannot take safely (300,000 characters overflowed the stack when the
+    // form counted trainable parameters) is named at its field and counts nothing; the form survives.
+    void hugeTargetRegexIsNamed() {
+        ui::RunForm form;
+        form.findChild<QLineEdit*>("adapter.target_regex")->setText(QString(300000, 'a'));
+        form.validateNow();
+        QCOMPARE(form.adapterSection()->trainableParameters(), qint64(0));
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.target_regex").contains("at most 1000 are read"),
+                 qPrintable(form.fieldErrors()->errorFor("adapter.target_regex").left(300)));
+    }
+
     // With the demo's estimate shown (its longest line), the form still fits a 1366-pixel screen
     // beside the window's frame: the estimate wraps on a line of its own instead of widening the button row.
     void fitsASmallScreen() {
