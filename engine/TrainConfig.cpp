@@ -597,8 +597,12 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
                 need(found, "adapter.stack_on names '" + stage + "', which is not a PEFT adapter folder (no adapter_config.json)");
         }
         if (!a.targetRegex.empty()) {
-            if (const std::string why = userRegexProblem(a.targetRegex); !why.empty())
-                errors.push_back("adapter.target_regex '" + a.targetRegex + "' is not a valid regex (" + why + ")");
+            if (const std::string why = userRegexProblem(a.targetRegex); !why.empty()) {
+                // A pattern pasted by mistake can be very long: quote its start only, so the message
+                // (and the form's field error, which cannot wrap inside it) stays readable.
+                const std::string shown = a.targetRegex.size() > 80 ? a.targetRegex.substr(0, 60) + "..." : a.targetRegex;
+                errors.push_back("adapter.target_regex '" + shown + "' is not a valid regex (" + why + ")");
+            }
         } else {
             need(!a.targetModules.empty(), "adapter.target_modules is empty: name modules (q_proj, ..., down_proj), 'all-linear', or set adapter.target_regex");
         }
