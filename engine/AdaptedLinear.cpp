@@ -113,6 +113,27 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
         passes = std::max(passes, present[b].size());
     }
     auto opts = m_base->weightOptions().requires_grad(false);
+    // On the CPU in float32 the kernel reads every row's factors where they are.
+    bool inPlace = opts.device().is_cpu() && opts.dtype() == torch::kFloat32;
+    for (const auto& p : present)
+        for (const auto& [ad, w] : p)
+            inPlace = inPlace && rowLowRankReads(ad->A().detach()) && rowLowRankReads(ad->B().detach());
+    if (inPlace) {
+        for (size_t k = 0; k < passes; ++k) {
+            RowPass pass;
+            for (const auto& p : present) {
+                RowFactors f;
+                if (k < p.size()) {
+                    f.a = p[k].first->A().detach();
+                    f.b = p[k].first->B().detach();
+                    f.coef = static_cast<float>(p[k].first->scale() * p[k].second);
+                }
+                pass.rows.push_back(std::move(f));
+            }
+            m_rowPasses.push_back(std::move(pass));
+        }
+        return;
+    }
     for (size_t k = 0; k < passes; ++k) {
         int64_t rank = 0;
         for (const auto& p : present)
@@ -144,7 +165,7 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
             bt.push_back(Bf.to(opts.dtype()));
             coef.push_back(ad->scale() * w);
         }
-        RowPass pass{torch::stack(at), torch::stack(bt),
+        RowPass pass{{}, torch::stack(at), torch::stack(bt),
                      torch::tensor(coef, torch::kFloat64).to(opts.dtype()).to(opts.device()).view({B, 1, 1})};
         m_rowPasses.push_back(std::move(pass));
     }
@@ -162,6 +183,16 @@ torch::Tensor AdaptedLinear::forwardMixed(const torch::Tensor& x)
     const torch::Tensor x3 = x.reshape({m_rowCount, -1, in});
     torch::Tensor y3 = y.view({m_rowCount, -1, out});
     for (const auto& pass : m_rowPasses) {
+        if (!pass.rows.empty()) {
+            if (y3.scalar_type() == torch::kFloat32) {
+                addRowLowRank(x3.to(torch::kFloat32).contiguous(), y3, pass.rows);
+            } else {
+                torch::Tensor acc = y3.to(torch::kFloat32);
+                addRowLowRank(x3.to(torch::kFloat32).contiguous(), acc, pass.rows);
+                y3.copy_(acc);
+            }
+            continue;
+        }
         const torch::Tensor h = torch::bmm(x3.to(pass.at.scalar_type()), pass.at).mul_(pass.coef);
         y3.baddbmm_(h.to(y3.scalar_type()), pass.bt.to(y3.scalar_type()));
     }

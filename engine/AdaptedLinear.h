@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/LoraAdapter.h"
+#include "engine/RowLowRank.h"
 #include "models/LinearLayer.h"
 
 #include <memory>
@@ -56,7 +57,8 @@ public:
     const std::vector<ActiveAdapter>& activeAdapters() const { return m_active; }
 
     // Mixed batches (inference): row b of the input gets Σ_k w_bk · s_k · (x_b A_kᵀ) B_kᵀ over its
-    // own set, all rows in one batched product per set position, with each row's factors gathered
+    // own set. On the CPU in float32 each row's factors are read in place (RowLowRank.h); elsewhere
+    // all rows run in one batched product per set position, with each row's factors gathered
     // (zero-padded to the largest rank) once here rather than per forward. Adapters this module
     // lacks are skipped. While set, it replaces the active set; an empty list returns to it.
     void setRowAdapters(const std::vector<RowAdapterSet>& rows);
@@ -89,9 +91,11 @@ private:
     // y with per-row adapter weights (m_rowWeights), through autograd's generic nodes.
     torch::Tensor forwardPerRow(const torch::Tensor& x);
 
-    // The gathered factors of one set position of a mixed batch: A [B, in, r], B [B, r, out] (both
-    // transposed for bmm), coefficient w·s per row [B, 1, 1] (0 where the row has no adapter there).
+    // One set position of a mixed batch: each row's own factors (`rows`, read in place on the CPU),
+    // or the gathered ones: A [B, in, r], B [B, r, out] (both transposed for bmm), coefficient w·s
+    // per row [B, 1, 1] (0 where the row has no adapter there).
     struct RowPass {
+        std::vector<RowFactors> rows;
         torch::Tensor at, bt, coef;
     };
     std::vector<RowPass> m_rowPasses;

@@ -88,11 +88,18 @@ std::vector<size_t> epochOrder(size_t count, uint64_t seed, int epoch, bool shuf
     return order;
 }
 
-std::vector<bool> validationMask(size_t count, double fraction, uint64_t seed)
+size_t validationCount(size_t count, double fraction)
 {
     if (fraction <= 0.0 || count < 2)
+        return 0;
+    return std::max<size_t>(1, size_t(double(count) * fraction));
+}
+
+std::vector<bool> validationMask(size_t count, double fraction, uint64_t seed)
+{
+    const size_t n = validationCount(count, fraction);
+    if (n == 0)
         return {};
-    const size_t n = std::max<size_t>(1, size_t(double(count) * fraction));
     const auto order = epochOrder(count, seed ^ 0x5151, -1, true);
     std::vector<bool> isVal(count, false);
     for (size_t i = 0; i < n; ++i)

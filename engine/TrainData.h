@@ -29,6 +29,9 @@ DatasetFacts datasetFacts(const std::string& path, const std::vector<TrainExampl
 // seed gives the same order on every platform.
 std::vector<size_t> epochOrder(size_t count, uint64_t seed, int epoch, bool shuffle);
 
+// How many of `count` samples are split off for validation at `fraction`: none below 2 samples or
+// at 0, otherwise ⌊count · fraction⌋ and at least one.
+size_t validationCount(size_t count, double fraction);
 // Which of `count` samples go to validation when `fraction` of them are split off (deterministic
 // from the seed; empty when nothing is split).
 std::vector<bool> validationMask(size_t count, double fraction, uint64_t seed);

@@ -14,6 +14,7 @@
 #include "common/Error.h"
 #include "engine/ConfigPaths.h"
 #include "engine/MemoryEstimate.h"
+#include "engine/TrainData.h"
 #include "engine/sweep/SweepSpec.h"
 
 #include <QApplication>
@@ -424,6 +425,15 @@ void RunForm::updateMemoryEstimate() {
     in.trainableParams = m_adapter->trainableParameters();
     in.adapterRank = c.adapter.rank;
     in.batch = c.batchSize;
+    // A batch never holds more rows than the training part of the file: the trainer ends it at the
+    // epoch's last sample.
+    const qint64 samples = m_data->preview().error.isEmpty() ? m_data->preview().samples : 0;
+    const qint64 trainRows = c.validationData.empty()
+        ? samples - qint64(engine::validationCount(size_t(std::max<qint64>(samples, 0)), c.validationSplit))
+        : samples;
+    const bool capped = trainRows > 0 && trainRows < in.batch;
+    if (capped)
+        in.batch = trainRows;
     in.seqLen = c.maxSeqLen;
     in.dtype = c.dtype;
     in.gradientCheckpointing = c.gradientCheckpointing;
@@ -433,9 +443,13 @@ void RunForm::updateMemoryEstimate() {
     in.fusedAttention = engine::fusedAttentionOn(c.device);
     const engine::MemoryEstimate e = engine::estimateTrainingMemory(*model, in);
     auto size = [](int64_t bytes) { return QLocale().formattedDataSize(bytes); };
-    m_memory->setText(tr("Estimated peak %1 memory ≈ %2 (weights %3, adapters and optimizer %4, activations %5, logits %6) · %7 trainable parameters")
-                          .arg(cuda ? tr("GPU") : tr("training"), size(e.total()), size(e.weights), size(e.adapterState),
-                               size(e.activations), size(e.logits), QLocale().toString(qlonglong(in.trainableParams))));
+    QString text = tr("Estimated peak %1 memory ≈ %2 (weights %3, adapters and optimizer %4, activations %5, logits %6) · %7 trainable parameters")
+                       .arg(cuda ? tr("GPU") : tr("training"), size(e.total()), size(e.weights), size(e.adapterState),
+                            size(e.activations), size(e.logits), QLocale().toString(qlonglong(in.trainableParams)));
+    if (capped)
+        text += trainRows == 1 ? tr(" · batches of 1 row: the training data has no more")
+                               : tr(" · batches of %1 rows: the training data has no more").arg(trainRows);
+    m_memory->setText(text);
 }
 
 QString RunForm::cliCommand() const {

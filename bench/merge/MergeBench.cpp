@@ -4,6 +4,7 @@
 // a fresh process (this program re-executed) then merges and exports in bfloat16, so its peak RSS
 // is the export's alone. Prints seconds, peak RSS and the base's size on disk.
 //   rslora-merge-bench [--threads N] [--keep DIR]
+#include "common/ProcessEnvironment.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/ModelExport.h"
 #include "models/SafeTensorsStreamWriter.h"
@@ -142,6 +143,7 @@ int runExport(const fs::path& root, int threads) {
 } // namespace
 
 int main(int argc, char** argv) {
+    rslora::ensureProcessEnvironment(argv); // passive OpenMP waits, as the rslora executables run
     int threads = 2;
     fs::path keep;
     std::string runDir;

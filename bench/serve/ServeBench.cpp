@@ -2,9 +2,14 @@
 // a random model of a benchmark shape (default SmolLM-135M's), r16 all-linear adapters. Measures
 // adapter swap time (load from disk + unload), and with 1, 4, 16 concurrent streaming clients:
 // generated tokens/s and time to first token, all clients on one adapter vs each on its own.
+// `--engine-only`: no HTTP; the session generates one batch of `clients` rows that start and end
+// together (no joins, no leaves), all on one adapter vs one per row, `--repeats` times each,
+// alternating: the decoding cost of a mixed batch without the scheduling noise of arrivals.
 // Usage: rslora-serve-bench [--shape 135m] [--clients 1,4,16] [--new-tokens 32] [--prompt-tokens 16]
-//                           [--requests 2] [--rank 16] [--swaps 5] [--swap-only] [--json]
+//                           [--requests 2] [--rank 16] [--swaps 5] [--swap-only] [--engine-only]
+//                           [--repeats 3] [--json]
 #include "app/serve/OpenAiServer.h"
+#include "common/ProcessEnvironment.h"
 #include "engine/AdapterSet.h"
 #include "engine/EngineBench.h"
 #include "engine/PeftAdapterIO.h"
@@ -53,9 +58,11 @@ struct Phase {
 
 int main(int argc, char** argv)
 {
+    rslora::ensureProcessEnvironment(argv); // passive OpenMP waits, as the rslora executables run
     std::string shape = "135m", clientList = "1,4,16";
     int newTokens = 32, promptTokens = 16, requests = 2, rank = 16, swaps = 5;
-    bool asJson = false, swapOnly = false;
+    int repeats = 3;
+    bool asJson = false, swapOnly = false, engineOnly = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&] {
@@ -71,6 +78,8 @@ int main(int argc, char** argv)
         else if (a == "--rank") rank = std::stoi(next());
         else if (a == "--swaps") swaps = std::max(1, std::stoi(next()));
         else if (a == "--swap-only") swapOnly = true;
+        else if (a == "--engine-only") engineOnly = true;
+        else if (a == "--repeats") repeats = std::max(1, std::stoi(next()));
         else if (a == "--json") asJson = true;
         else {
             std::cerr << "unknown option " << a << "\n";
@@ -125,6 +134,47 @@ int main(int argc, char** argv)
     };
     if (swapOnly) {
         printSwap();
+        fs::remove_all(tmp);
+        return 0;
+    }
+    if (engineOnly) {
+        for (int i = 0; i < maxClients; ++i)
+            session.loadAdapter("a" + std::to_string(i), tmp / ("a" + std::to_string(i)));
+        nlohmann::json rows = nlohmann::json::array();
+        if (!asJson) {
+            printSwap();
+            std::printf("engine only: one batch per run, %d new tokens after %d prompt tokens, %d thread(s), best of %d\n",
+                        newTokens, promptTokens, torch::get_num_threads(), repeats);
+            std::printf("%8s %16s %16s %14s\n", "rows", "one for all t/s", "one per row t/s", "mixed/single");
+        }
+        for (int rowsInBatch : clientCounts) {
+            double best[2] = {0, 0};
+            for (int rep = 0; rep < repeats; ++rep)
+                for (int mixed = 0; mixed < 2; ++mixed) {
+                    std::vector<engine::GenerationRequest> batch;
+                    for (int c = 0; c < rowsInBatch; ++c) {
+                        engine::GenerationRequest r;
+                        for (int t = 0; t < promptTokens; ++t)
+                            r.promptIds.push_back((c * 7919 + t * 104729 + 17) % config.vocabSize);
+                        r.adapters = {{mixed ? "a" + std::to_string(c) : std::string("a0"), 1.0}};
+                        r.sampling.maxNewTokens = newTokens;
+                        r.sampling.ignoreEos = true;
+                        batch.push_back(std::move(r));
+                    }
+                    const auto t0 = Clock::now();
+                    int64_t tokens = 0;
+                    for (const auto& out : session.generate(std::move(batch)))
+                        tokens += static_cast<int64_t>(out.tokens.size());
+                    best[mixed] = std::max(best[mixed], tokens / since(t0));
+                }
+            rows.push_back({{"rows", rowsInBatch}, {"single_tokens_per_second", best[0]}, {"mixed_tokens_per_second", best[1]}});
+            if (!asJson)
+                std::printf("%8d %16.1f %16.1f %14.2f\n", rowsInBatch, best[0], best[1], best[1] / best[0]);
+        }
+        if (asJson)
+            std::cout << nlohmann::json{{"shape", shape}, {"rank", rank}, {"new_tokens", newTokens}, {"prompt_tokens", promptTokens},
+                                        {"threads", torch::get_num_threads()}, {"repeats", repeats}, {"engine_only", rows}}.dump(2)
+                      << "\n";
         fs::remove_all(tmp);
         return 0;
     }

@@ -1,6 +1,7 @@
 // UI benchmarks (not tests): replot time of a 1,000,000-point curve, event-loop stalls on the UI
 // thread while a run trains, and time from process start to the main window on screen.
 // Usage: rslora-ui-bench [--train-seconds N] [--startup-runs N]
+#include "common/ProcessEnvironment.h"
 #include "app/gui/RunController.h"
 #include "app/gui/Workbench.h"
 
@@ -200,6 +201,7 @@ void benchStartup(int runs) {
 } // namespace
 
 int main(int argc, char** argv) {
+    rslora::ensureProcessEnvironment(argv); // passive OpenMP waits, as the rslora executables run
     QApplication app(argc, argv);
     int trainSeconds = 20, startupRuns = 5;
     for (int i = 1; i + 1 < argc; ++i) {

@@ -88,6 +88,7 @@ void GenerationScheduler::loop()
         }
         if (batch->empty())
             continue;
+        m_session.yieldToWaiters();
         try {
             for (auto& [id, out] : batch->step()) {
                 auto it = running.find(id);

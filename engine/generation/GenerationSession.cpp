@@ -11,6 +11,7 @@
 #include "models/chat/ChatTemplate.h"
 
 #include <chrono>
+#include <thread>
 
 namespace rslora::engine {
 
@@ -54,9 +55,23 @@ void GenerationSession::setUp()
 
 int64_t GenerationSession::vocabSize() const { return m_model->config().vocabSize; }
 
+std::unique_lock<std::recursive_mutex> GenerationSession::lockAhead() const
+{
+    m_waiters.fetch_add(1);
+    std::unique_lock<std::recursive_mutex> lock(m_mutex);
+    m_waiters.fetch_sub(1);
+    return lock;
+}
+
+void GenerationSession::yieldToWaiters() const
+{
+    while (m_waiters.load() > 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
 LoadedAdapterInfo GenerationSession::loadAdapter(const std::string& name, const std::filesystem::path& dir)
 {
-    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    const auto lock = lockAhead();
     if (name.empty())
         throw Error("load adapter: the adapter name is empty");
     if (hasAdapter(name))
@@ -86,13 +101,14 @@ LoadedAdapterInfo GenerationSession::loadAdapter(const std::string& name, const 
             m.module->adapter(name).setTrainable(false);
         }
     info.loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard<std::mutex> registry(m_registryMutex);
     m_adapters.push_back(info);
     return info;
 }
 
 void GenerationSession::unloadAdapter(const std::string& name)
 {
-    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    const auto lock = lockAhead();
     if (!hasAdapter(name))
         throw Error("unload adapter: no adapter named '" + name + "' is loaded");
     if (auto it = m_inUse.find(name); it != m_inUse.end() && it->second > 0)
@@ -103,20 +119,21 @@ void GenerationSession::unloadAdapter(const std::string& name)
     for (const auto& m : m_adapterSet->modules())
         if (m.module->hasAdapter(name))
             m.module->removeAdapter(name);
+    m_inUse.erase(name);
+    std::lock_guard<std::mutex> registry(m_registryMutex);
     m_adapters.erase(std::remove_if(m_adapters.begin(), m_adapters.end(), [&](const auto& a) { return a.name == name; }),
                      m_adapters.end());
-    m_inUse.erase(name);
 }
 
 std::vector<LoadedAdapterInfo> GenerationSession::adapters() const
 {
-    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    std::lock_guard<std::mutex> registry(m_registryMutex);
     return m_adapters;
 }
 
 bool GenerationSession::hasAdapter(const std::string& name) const
 {
-    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    std::lock_guard<std::mutex> registry(m_registryMutex);
     for (const auto& a : m_adapters)
         if (a.name == name)
             return true;
@@ -152,7 +169,7 @@ std::string GenerationSession::decode(const std::vector<int64_t>& ids) const
 
 void GenerationSession::validate(const GenerationRequest& r) const
 {
-    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    // Reads only what never changes and the adapter list: no wait for a running step.
     const int64_t V = vocabSize();
     if (r.promptIds.empty())
         throw Error("the prompt is empty: expected at least one token");
@@ -173,7 +190,7 @@ void GenerationSession::validate(const GenerationRequest& r) const
 
 torch::Tensor GenerationSession::pooledPromptState(const std::vector<int64_t>& promptIds)
 {
-    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    const auto lock = lockAhead();
     if (promptIds.empty())
         throw Error("pooled prompt state: the prompt is empty");
     // Per-row adapters would replace the (switched off) active set: drop them; the next generate

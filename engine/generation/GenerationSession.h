@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -76,18 +77,29 @@ public:
     std::vector<GenerationOutput> generate(std::vector<GenerationRequest> requests);
     GenerationOutput generate(GenerationRequest request);
 
+    // For a thread that steps a batch over and over (GenerationScheduler): returns once no caller
+    // waits for the model (loading or unloading an adapter, a gate's prompt state), so that such
+    // callers get the model between two steps instead of waiting behind every step.
+    void yieldToWaiters() const;
+
 private:
     friend class GenerationBatch;
     std::unique_ptr<models::CausalLM> m_model;
     std::optional<models::Tokenizer> m_tokenizer;
     std::filesystem::path m_modelDir;
     std::unique_ptr<AdapterSet> m_adapterSet;
-    std::vector<LoadedAdapterInfo> m_adapters;
+    std::vector<LoadedAdapterInfo> m_adapters;  // guarded by m_registryMutex
     std::map<std::string, int> m_inUse;  // adapter name -> requests running with it
     std::vector<int64_t> m_eosIds;
     int64_t m_padId = 0;
+    // The model and its adapters: held for a whole step, a load or an unload.
     mutable std::recursive_mutex m_mutex;
-    // The adapters routing of the next forward (cached: regathering costs a copy of the factors).
+    // The list of loaded adapters alone, so that checking a request never waits for a step.
+    mutable std::mutex m_registryMutex;
+    // Callers waiting in lockAhead; the stepping thread lets them in first (yieldToWaiters).
+    mutable std::atomic<int> m_waiters{0};
+    std::unique_lock<std::recursive_mutex> lockAhead() const;
+    // The adapters routing of the next forward (cached: off the CPU, regathering copies the factors).
     std::vector<AdapterMix> m_routing;
     bool m_routingSet = false;
     void route(const std::vector<AdapterMix>& rows);

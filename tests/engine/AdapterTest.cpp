@@ -1,10 +1,12 @@
 // Adapter math on standalone linear layers: gradients against finite differences in float64 for
 // every option, α/√r scaling, spectral init (unchanged output, balanced norms), random subspace
-// (coefficients only, bases regenerated from the seed), rescaled init std, weighted active sets.
+// (coefficients only, bases regenerated from the seed), rescaled init std, weighted active sets,
+// mixed batches (each row its own adapters) against the formula, read in place and gathered.
 #include "common/Error.h"
 #include "engine/AdaptedLinear.h"
 #include "engine/DropoutMask.h"
 #include "engine/ModuleSelection.h"
+#include "engine/RowLowRank.h"
 
 #include <QtTest>
 
@@ -347,6 +349,77 @@ private slots:
         QVERIFY(torch::allclose(ad.A(), expectA, 1e-12, 1e-12));
         same.setCoefficients(ad.factorA(), ad.factorB());
         QVERIFY(torch::allclose(same.deltaWeight(), ad.deltaWeight(), 0, 0));
+    }
+
+    void mixedRowsMatchTheFormula_data()
+    {
+        QTest::addColumn<bool>("single");
+        // float32 on the CPU reads each row's factors in place (RowLowRank); float64 gathers them.
+        QTest::newRow("float32, read in place") << true;
+        QTest::newRow("float64, gathered") << false;
+    }
+
+    void mixedRowsMatchTheFormula()
+    {
+        QFETCH(bool, single);
+        const auto dtype = single ? torch::kFloat32 : torch::kFloat64;
+        auto base = makeBase(11, 37, true, 21);  // 37 inputs: not a multiple of the kernel's 8 lanes
+        base->weight = base->weight.to(dtype);
+        base->bias = base->bias.to(dtype);
+        AdaptedLinear layer(base, "m.up_proj");
+        auto sp = spec(InitMode::Gaussian);
+        auto& p = layer.addAdapter("p", sp);
+        sp.rank = 5;
+        sp.initSeed = 12;
+        auto& q = layer.addAdapter("q", sp);
+        randomizeB(p, 31);
+        randomizeB(q, 32);
+        const std::vector<RowAdapterSet> rows = {{{"p", 1.0}}, {{"q", 0.5}}, {}, {{"p", 0.7}, {"q", -1.2}}, {{"q", 1.0}, {"absent", 2.0}}};
+        layer.setRowAdapters(rows);
+        torch::NoGradGuard ng;
+        torch::manual_seed(5);
+        // Rows of three tokens, given as a non-contiguous view.
+        const auto x = torch::randn({3, 5, 37}, torch::kFloat64).transpose(0, 1).to(dtype);
+        const auto y = layer.forward(x).to(torch::kFloat64);
+        const auto x64 = x.to(torch::kFloat64);
+        const auto w = base->weight.to(torch::kFloat64), bias = base->bias.to(torch::kFloat64);
+        for (size_t b = 0; b < rows.size(); ++b) {
+            const auto xb = x64[static_cast<int64_t>(b)];
+            auto expected = torch::linear(xb, w, bias);
+            for (const auto& [name, weight] : rows[b]) {
+                if (!layer.hasAdapter(name))
+                    continue;
+                const auto& ad = layer.adapter(name);
+                expected += weight * ad.scale() * torch::linear(torch::linear(xb, ad.A().to(torch::kFloat64)), ad.B().to(torch::kFloat64));
+            }
+            const double tol = single ? 2e-5 : 1e-12;
+            QVERIFY2(torch::allclose(y[static_cast<int64_t>(b)], expected, tol, tol),
+                     qPrintable(QString("row %1: largest difference %2").arg(b).arg((y[static_cast<int64_t>(b)] - expected).abs().max().item<double>())));
+        }
+        // A batch of another size is refused by name.
+        QVERIFY(throwsError([&] { layer.forward(torch::randn({4, 1, 37}).to(dtype)); }));
+        layer.setRowAdapters({});
+        QVERIFY(!layer.hasRowAdapters());
+    }
+
+    void rowLowRankRefusesMisfits()
+    {
+        const auto x = torch::randn({2, 1, 6}), a = torch::randn({3, 6}), b = torch::randn({4, 3});
+        auto y = torch::zeros({2, 1, 4});
+        addRowLowRank(x, y, {{a, b, 1.0f}, {}});
+        QVERIFY(torch::allclose(y[0][0], torch::mv(b, torch::mv(a, x[0][0])), 1e-5, 1e-6));
+        QCOMPARE(y[1].abs().sum().item<float>(), 0.0f);
+        auto message = [&](const std::function<void()>& fn) {
+            try {
+                fn();
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string();
+        };
+        QVERIFY(message([&] { addRowLowRank(x, y, {{a, b.t().contiguous(), 1.0f}, {}}); }).find("do not fit") != std::string::npos);
+        QVERIFY(message([&] { addRowLowRank(x, y, {{a, b, 1.0f}}); }).find("one factor pair per row (1 given)") != std::string::npos);
+        QVERIFY(message([&] { addRowLowRank(x.to(torch::kFloat64), y, {{a, b, 1.0f}, {}}); }).find("float32") != std::string::npos);
     }
 
     void rankLargerThanLayerIsRefused()

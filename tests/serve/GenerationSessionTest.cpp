@@ -1,16 +1,20 @@
 // The resident generation session: a row of a mixed-adapter batch generates exactly what it
 // generates alone with its adapter (and what models::generate gives on a freshly loaded model with
 // that adapter, as `rslora generate` does); a swapped-in adapter equals a freshly loaded one; rows
-// joining a running batch; seeded sampling; stop strings and streaming; refusals.
+// joining a running batch; seeded sampling; stop strings and streaming; checks and loads that do not
+// wait behind a scheduler's steps; refusals.
 #include "ServeTestSupport.h"
 
 #include "common/Error.h"
 #include "engine/generation/GenerationBatch.h"
+#include "engine/generation/GenerationScheduler.h"
 #include "engine/generation/GenerationSession.h"
 #include "models/Generator.h"
 
 #include <QTemporaryDir>
+#include <future>
 #include <numeric>
+#include <thread>
 #include <QtTest>
 
 using namespace rslora;
@@ -217,6 +221,43 @@ private slots:
         auto cancelled = m_session->generate(c);
         QCOMPARE(cancelled.reason, models::FinishReason::Cancelled);
         QCOMPARE(cancelled.tokens.size(), size_t(3));
+    }
+
+    void checksAndLoadsDoNotWaitBehindSteps()
+    {
+        // A scheduler decodes a request whose third token holds its step until released, then
+        // every token holds the step 20 ms.
+        GenerationScheduler scheduler(*m_session);
+        std::promise<void> release;
+        std::shared_future<void> released = release.get_future().share();
+        std::atomic<int> tokens{0};
+        auto slow = request(m_prompts[1], {{"a", 1.0}}, 60);
+        slow.onToken = [&](const TokenEvent&) {
+            if (++tokens == 3)
+                released.wait_for(std::chrono::seconds(30));
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            return true;
+        };
+        auto running = scheduler.submit(std::move(slow));
+        while (tokens.load() < 3)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        // Checking a request and listing the adapters do not wait for the held step.
+        auto check = std::async(std::launch::async, [&] {
+            m_session->validate(request(m_prompts[0], {{"b", 1.0}}));
+            return m_session->adapters().size();
+        });
+        QVERIFY(check.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+        QCOMPARE(check.get(), size_t(3));
+        // A load waits for the step, then gets the model before the request's next steps.
+        auto load = std::async(std::launch::async, [&] { return m_session->loadAdapter("extra", m_c); });
+        QVERIFY(load.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+        release.set_value();
+        QVERIFY(load.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+        QCOMPARE(load.get().name, std::string("extra"));
+        QVERIFY2(tokens.load() < 30, qPrintable(QString("the load waited for %1 of 60 tokens").arg(tokens.load())));
+        QVERIFY(running.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+        QCOMPARE(running.get().tokens.size(), size_t(60));
+        m_session->unloadAdapter("extra");
     }
 
     void refusals()

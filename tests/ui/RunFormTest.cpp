@@ -16,6 +16,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
@@ -62,6 +63,16 @@ QString writeTrainableModel(const QTemporaryDir& dir) {
     return path;
 }
 
+// The activation term the form's memory line should show for `batch` rows of `len` tokens.
+QString estimatedActivations(ui::RunForm& form, int batch, int len) {
+    engine::MemoryEstimateInput in;
+    in.trainableParams = 1;
+    in.adapterRank = form.config().adapter.rank;
+    in.batch = batch;
+    in.seqLen = len;
+    return QLocale().formattedDataSize(engine::estimateTrainingMemory(*form.modelSection()->modelConfig(), in).activations);
+}
+
 void typeInto(QSpinBox* spin, const QString& text) {
     spin->setFocus();
     spin->selectAll();
@@ -103,29 +114,60 @@ private Q_SLOTS:
         form.validateNow();
         QVERIFY2(memory->text().startsWith("Estimated peak training memory"), qPrintable(memory->text()));
         QVERIFY(memory->text().contains("activations"));
-        const auto& model = form.modelSection()->modelConfig();
-        QVERIFY(model);
-        auto activations = [&](int batch, int len) {
-            engine::MemoryEstimateInput in;
-            in.trainableParams = 1;
-            in.adapterRank = form.config().adapter.rank;
-            in.batch = batch;
-            in.seqLen = len;
-            return engine::estimateTrainingMemory(*model, in).activations;
-        };
+        QVERIFY(form.modelSection()->modelConfig());
+        auto activations = [&](int batch, int len) { return estimatedActivations(form, batch, len); };
         auto* batch = form.findChild<QSpinBox*>("training.batch_size");
         auto* length = form.findChild<QSpinBox*>("data.max_seq_len");
         QVERIFY(batch && length);
         batch->setValue(4);
         length->setValue(128);
         form.validateNow();
-        QVERIFY2(memory->text().contains(QLocale().formattedDataSize(activations(4, 128))), qPrintable(memory->text()));
+        QVERIFY2(memory->text().contains(activations(4, 128)), qPrintable(memory->text()));
         batch->setValue(8);
         form.validateNow();
-        QVERIFY2(memory->text().contains(QLocale().formattedDataSize(activations(8, 128))), qPrintable(memory->text()));
+        QVERIFY2(memory->text().contains(activations(8, 128)), qPrintable(memory->text()));
         form.modelSection()->setPath("/no/such/model");
         form.validateNow();
         QVERIFY(memory->text().isEmpty());
+    }
+
+    // The trainer ends a batch at the epoch's last sample, so the estimate counts no more rows than
+    // the training part of the file: 10 samples less the split-off tenth, or all 10 with a
+    // validation file of their own.
+    void memoryEstimateCapsBatchAtTrainingRows() {
+        QTemporaryDir dir;
+        QFile validationFile(dir.filePath("val.jsonl"));
+        QVERIFY(validationFile.open(QIODevice::WriteOnly));
+        validationFile.write("{}\n");
+        validationFile.close();
+        ui::RunForm form;
+        form.dataSection()->setPreviewProvider(usableData);
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        auto* validation = form.findChild<QLineEdit*>("data.validation.edit");
+        auto* memory = form.findChild<QLabel*>("memoryEstimate");
+        auto* batch = form.findChild<QSpinBox*>("training.batch_size");
+        auto* length = form.findChild<QSpinBox*>("data.max_seq_len");
+        auto* split = form.findChild<QDoubleSpinBox*>("data.validation_split");
+        QVERIFY(train && validation && memory && batch && length && split);
+        QVERIFY(form.modelSection()->modelConfig());
+        auto activations = [&](int rows) { return estimatedActivations(form, rows, 128); };
+        length->setValue(128);
+        split->setValue(0.1);
+        batch->setValue(64);
+        train->setText("/data/train.jsonl");
+        Q_EMIT train->editingFinished();
+        form.validateNow();
+        QVERIFY2(memory->text().contains(activations(9)), qPrintable(memory->text()));
+        QVERIFY2(memory->text().contains("batches of 9 rows"), qPrintable(memory->text()));
+        validation->setText(validationFile.fileName());
+        Q_EMIT validation->editingFinished();
+        form.validateNow();
+        QVERIFY2(memory->text().contains(activations(10)), qPrintable(memory->text()));
+        QVERIFY2(memory->text().contains("batches of 10 rows"), qPrintable(memory->text()));
+        batch->setValue(4);
+        form.validateNow();
+        QVERIFY2(memory->text().contains(activations(4)), qPrintable(memory->text()));
+        QVERIFY2(!memory->text().contains("batches of"), qPrintable(memory->text()));
     }
 
     // A pasted pattern std::regex cannot take safely (300,000 characters overflowed the stack when the
