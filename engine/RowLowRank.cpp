@@ -4,15 +4,23 @@
 #include "engine/RowLowRank.h"
 
 #include "common/Error.h"
-
-#include <ATen/Parallel.h>
+#include "models/AtenParallel.h"
 
 #include <algorithm>
 
 namespace rslora::engine {
 namespace {
 
-float dot(const float* a, const float* x, int64_t n)
+// GCC on x86-64 builds the row product twice, for Haswell's AVX2 and FMA and portably, and picks one
+// when the library loads (function multi-versioning); elsewhere it is built once.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RSLORA_ROW_PRODUCT_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define RSLORA_ROW_PRODUCT_CLONES
+#endif
+
+// Inlined into each build of rowProduct, so that it takes that build's instructions.
+__attribute__((always_inline)) inline float dot(const float* a, const float* x, int64_t n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
@@ -24,6 +32,20 @@ float dot(const float* a, const float* x, int64_t n)
         s += a[i] * x[i];
     return s;
 }
+
+// One row-token: h = c · A x, then y += B h.
+RSLORA_ROW_PRODUCT_CLONES
+void rowProduct(const float* a, const float* b, float coef, int64_t r, int64_t in, int64_t out, const float* x, float* y, float* h)
+{
+    for (int64_t k = 0; k < r; ++k)
+        h[k] = coef * dot(a + k * in, x, in);
+    for (int64_t o = 0; o < out; ++o)
+        y[o] += dot(b + o * r, h, r);
+}
+
+// From this many tokens per row (a prompt being prefilled) the rows go through BLAS one by one;
+// below it (decoding: one token per row) through rowProduct, all rows in parallel.
+constexpr int64_t kTokensForBlas = 4;
 
 } // namespace
 
@@ -52,6 +74,17 @@ void addRowLowRank(const torch::Tensor& x, torch::Tensor& y, const std::vector<R
     }
     if (maxRank == 0)
         return;
+    if (T >= kTokensForBlas) {
+        // A prompt's tokens share their row's factors: one BLAS product pair per row.
+        for (int64_t b = 0; b < B; ++b) {
+            const RowFactors& f = rows[static_cast<size_t>(b)];
+            if (!f.a.defined() || f.coef == 0.0f)
+                continue;
+            torch::Tensor yb = y[b];
+            yb.addmm_(torch::mm(x[b], f.a.t()).mul_(f.coef), f.b.t());
+        }
+        return;
+    }
     const float* xp = x.data_ptr<float>();
     float* yp = y.data_ptr<float>();
     at::parallel_for(0, B * T, 1, [&](int64_t begin, int64_t end) {
@@ -60,15 +93,7 @@ void addRowLowRank(const torch::Tensor& x, torch::Tensor& y, const std::vector<R
             const RowFactors& f = rows[static_cast<size_t>(u / T)];
             if (!f.a.defined() || f.coef == 0.0f)
                 continue;
-            const int64_t r = f.a.size(0);
-            const float* a = f.a.data_ptr<float>();
-            const float* b = f.b.data_ptr<float>();
-            const float* xu = xp + u * in;
-            float* yu = yp + u * out;
-            for (int64_t k = 0; k < r; ++k)
-                h[static_cast<size_t>(k)] = f.coef * dot(a + k * in, xu, in);
-            for (int64_t o = 0; o < out; ++o)
-                yu[o] += dot(b + o * r, h.data(), r);
+            rowProduct(f.a.data_ptr<float>(), f.b.data_ptr<float>(), f.coef, f.a.size(0), in, out, xp + u * in, yp + u * out, h.data());
         }
     });
 }

@@ -354,14 +354,19 @@ private slots:
     void mixedRowsMatchTheFormula_data()
     {
         QTest::addColumn<bool>("single");
-        // float32 on the CPU reads each row's factors in place (RowLowRank); float64 gathers them.
-        QTest::newRow("float32, read in place") << true;
-        QTest::newRow("float64, gathered") << false;
+        QTest::addColumn<int>("tokens");
+        // float32 on the CPU reads each row's factors in place (RowLowRank: one vector kernel below
+        // 4 tokens per row, BLAS per row from 4); float64 gathers them.
+        QTest::newRow("float32, 1 token per row") << true << 1;
+        QTest::newRow("float32, 3 tokens per row") << true << 3;
+        QTest::newRow("float32, 6 tokens per row") << true << 6;
+        QTest::newRow("float64, gathered") << false << 3;
     }
 
     void mixedRowsMatchTheFormula()
     {
         QFETCH(bool, single);
+        QFETCH(int, tokens);
         const auto dtype = single ? torch::kFloat32 : torch::kFloat64;
         auto base = makeBase(11, 37, true, 21);  // 37 inputs: not a multiple of the kernel's 8 lanes
         base->weight = base->weight.to(dtype);
@@ -378,8 +383,8 @@ private slots:
         layer.setRowAdapters(rows);
         torch::NoGradGuard ng;
         torch::manual_seed(5);
-        // Rows of three tokens, given as a non-contiguous view.
-        const auto x = torch::randn({3, 5, 37}, torch::kFloat64).transpose(0, 1).to(dtype);
+        // Given as a non-contiguous view.
+        const auto x = torch::randn({tokens, 5, 37}, torch::kFloat64).transpose(0, 1).to(dtype);
         const auto y = layer.forward(x).to(torch::kFloat64);
         const auto x64 = x.to(torch::kFloat64);
         const auto w = base->weight.to(torch::kFloat64), bias = base->bias.to(torch::kFloat64);
