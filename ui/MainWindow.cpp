@@ -2,6 +2,7 @@
 
 #include "ui/AboutDialog.h"
 #include "ui/LogPanel.h"
+#include "ui/ScrollWheelGuard.h"
 
 #include "ui/Preference.h"
 
@@ -19,6 +20,8 @@
 namespace rslora::ui {
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    // Scrolling a form never changes the field that passes under the pointer.
+    qApp->installEventFilter(new ScrollWheelGuard(this));
     setWindowTitle(tr("RS-LoRA Workbench"));
     setObjectName("MainWindow");
     m_views = new QTabWidget(this);

@@ -6,6 +6,7 @@
 #include "ui/FieldErrors.h"
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
+#include "ui/ScrollWheelGuard.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/Runtime.h"
 
@@ -23,8 +24,11 @@
 #include <QSettings>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
 #include <QTemporaryDir>
+#include <QWheelEvent>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -168,6 +172,41 @@ private Q_SLOTS:
         form.validateNow();
         QVERIFY2(memory->text().contains(activations(4)), qPrintable(memory->text()));
         QVERIFY2(!memory->text().contains("batches of"), qPrintable(memory->text()));
+    }
+
+    // Scrolling the form with the wheel scrolls it: a field that passes under the pointer keeps its
+    // value (the LoRA+ ratio went to 0 that way, and Start was refused); a focused field takes the wheel.
+    void wheelScrollsTheFormNotTheFieldUnderThePointer() {
+        ui::ScrollWheelGuard guard;
+        qApp->installEventFilter(&guard);
+        ui::RunForm form;
+        form.resize(900, 400);
+        form.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        auto* scroll = form.findChild<QScrollArea*>();
+        auto* ratio = form.findChild<QDoubleSpinBox*>("adapter.loraplus_lr_ratio");
+        QVERIFY(scroll && ratio);
+        QScrollBar* bar = scroll->verticalScrollBar();
+        QVERIFY(bar->maximum() > 0);
+        const double before = ratio->value();
+        const int top = bar->value();
+        auto wheelDown = [&] {
+            const QPointF local(ratio->width() / 2.0, ratio->height() / 2.0);
+            QWheelEvent down(local, QPointF(ratio->mapToGlobal(local.toPoint())), QPoint(), QPoint(0, -120), Qt::NoButton,
+                             Qt::NoModifier, Qt::NoScrollPhase, false);
+            QApplication::sendEvent(ratio, &down);
+        };
+        for (int i = 0; i < 3; ++i)
+            wheelDown();
+        QCOMPARE(ratio->value(), before);
+        QVERIFY2(bar->value() > top, qPrintable(QString("scroll bar at %1, was %2").arg(bar->value()).arg(top)));
+        form.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&form));
+        ratio->setFocus();
+        QVERIFY(ratio->hasFocus());
+        wheelDown();
+        QVERIFY(ratio->value() < before);
+        qApp->removeEventFilter(&guard);
     }
 
     // A pasted pattern std::regex cannot take safely (300,000 characters overflowed the stack when the
