@@ -115,25 +115,23 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
     auto opts = m_base->weightOptions().requires_grad(false);
     // On the CPU in float32 the kernel reads every row's factors where they are.
     bool inPlace = opts.device().is_cpu() && opts.dtype() == torch::kFloat32;
-    for (const auto& p : present)
-        for (const auto& [ad, w] : p)
-            inPlace = inPlace && rowLowRankReads(ad->A().detach()) && rowLowRankReads(ad->B().detach());
-    if (inPlace) {
-        for (size_t k = 0; k < passes; ++k) {
-            RowPass pass;
-            for (const auto& p : present) {
-                RowFactors f;
-                if (k < p.size()) {
-                    f.a = p[k].first->A().detach();
-                    f.b = p[k].first->B().detach();
-                    f.coef = static_cast<float>(p[k].first->scale() * p[k].second);
-                }
-                pass.rows.push_back(std::move(f));
+    for (size_t k = 0; k < passes && inPlace; ++k) {
+        RowPass pass;
+        for (const auto& p : present) {
+            RowFactors f;
+            if (k < p.size()) {
+                f.a = p[k].first->A().detach();
+                f.b = p[k].first->B().detach();
+                f.coef = static_cast<float>(p[k].first->scale() * p[k].second);
+                inPlace = inPlace && rowLowRankReads(f.a) && rowLowRankReads(f.b);
             }
-            m_rowPasses.push_back(std::move(pass));
+            pass.rows.push_back(std::move(f));
         }
-        return;
+        m_rowPasses.push_back(std::move(pass));
     }
+    if (inPlace)
+        return;
+    m_rowPasses.clear();
     for (size_t k = 0; k < passes; ++k) {
         int64_t rank = 0;
         for (const auto& p : present)
@@ -182,15 +180,12 @@ torch::Tensor AdaptedLinear::forwardMixed(const torch::Tensor& x)
     const int64_t in = inFeatures(), out = outFeatures();
     const torch::Tensor x3 = x.reshape({m_rowCount, -1, in});
     torch::Tensor y3 = y.view({m_rowCount, -1, out});
+    // The in-place passes (a float32 base on the CPU) read x and add into y as float32.
+    const bool inPlace = !m_rowPasses.empty() && !m_rowPasses.front().rows.empty();
+    const torch::Tensor x3f = inPlace ? x3.to(torch::kFloat32).contiguous() : torch::Tensor();
     for (const auto& pass : m_rowPasses) {
         if (!pass.rows.empty()) {
-            if (y3.scalar_type() == torch::kFloat32) {
-                addRowLowRank(x3.to(torch::kFloat32).contiguous(), y3, pass.rows);
-            } else {
-                torch::Tensor acc = y3.to(torch::kFloat32);
-                addRowLowRank(x3.to(torch::kFloat32).contiguous(), acc, pass.rows);
-                y3.copy_(acc);
-            }
+            addRowLowRank(x3f, y3, pass.rows);
             continue;
         }
         const torch::Tensor h = torch::bmm(x3.to(pass.at.scalar_type()), pass.at).mul_(pass.coef);

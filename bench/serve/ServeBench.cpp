@@ -137,6 +137,13 @@ int main(int argc, char** argv)
         fs::remove_all(tmp);
         return 0;
     }
+    // Client c's r-th prompt: promptTokens ids spread over the vocabulary.
+    auto promptFor = [&](int c, int r) {
+        std::vector<int64_t> ids;
+        for (int t = 0; t < promptTokens; ++t)
+            ids.push_back((c * 7919 + r * 31 + t * 104729 + 17) % config.vocabSize);
+        return ids;
+    };
     if (engineOnly) {
         for (int i = 0; i < maxClients; ++i)
             session.loadAdapter("a" + std::to_string(i), tmp / ("a" + std::to_string(i)));
@@ -154,8 +161,7 @@ int main(int argc, char** argv)
                     std::vector<engine::GenerationRequest> batch;
                     for (int c = 0; c < rowsInBatch; ++c) {
                         engine::GenerationRequest r;
-                        for (int t = 0; t < promptTokens; ++t)
-                            r.promptIds.push_back((c * 7919 + t * 104729 + 17) % config.vocabSize);
+                        r.promptIds = promptFor(c, 0);
                         r.adapters = {{mixed ? "a" + std::to_string(c) : std::string("a0"), 1.0}};
                         r.sampling.maxNewTokens = newTokens;
                         r.sampling.ignoreEos = true;
@@ -202,9 +208,7 @@ int main(int argc, char** argv)
                 httplib::Client client("127.0.0.1", port);
                 client.set_read_timeout(600, 0);
                 for (int r = 0; r < requests; ++r) {
-                    nlohmann::json prompt = nlohmann::json::array();
-                    for (int t = 0; t < promptTokens; ++t)
-                        prompt.push_back((c * 7919 + r * 31 + t * 104729 + 17) % config.vocabSize);
+                    const nlohmann::json prompt = promptFor(c, r);
                     nlohmann::json body = {{"model", mixed ? "a" + std::to_string(c) : std::string("a0")},
                                            {"prompt", prompt}, {"max_tokens", newTokens}, {"temperature", 0},
                                            {"ignore_eos", true}, {"stream", true}};
