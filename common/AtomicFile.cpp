@@ -1,6 +1,7 @@
 #include "common/AtomicFile.h"
 
 #include "common/Error.h"
+#include "common/Paths.h"
 #include "common/ReadWholeFile.h"
 
 #include <cerrno>
@@ -116,11 +117,15 @@ void writeFileAtomic(const fs::path& path, std::string_view bytes) {
 
 std::string readFile(const fs::path& path) { return readWholeFile(path); }
 
-AtomicDirectory::AtomicDirectory(fs::path target) : m_target(std::move(target)) {
-    fs::path parent = m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path();
+AtomicDirectory::AtomicDirectory(fs::path target, OnExisting onExisting)
+    : m_target(resolvedPath(target)), m_onExisting(onExisting) {
+    const std::string name = m_target.filename().string();
+    if (target.empty() || name.empty() || name == "." || name == "..")
+        throw Error("cannot write a folder at '" + target.string() + "': name a folder");
+    const fs::path parent = m_target.parent_path();
     fs::create_directories(parent);
-    removeDeadStaging(parent, m_target.filename().string());
-    m_staging = parent / ("." + m_target.filename().string() + uniqueSuffix());
+    removeDeadStaging(parent, name);
+    m_staging = parent / ("." + name + uniqueSuffix());
     fs::create_directory(m_staging);
 }
 
@@ -137,13 +142,21 @@ void AtomicDirectory::commit() {
             fsyncPath(entry.path(), false);
     }
     fsyncPath(m_staging, true);
+    if (m_onExisting == OnExisting::NoReplace)
+        commitNew();
+    else
+        commitReplacing();
+    fsyncPath(m_target.parent_path(), true);
+}
+
+void AtomicDirectory::commitReplacing() {
     fs::path old;
     std::error_code ec;
     if (fs::exists(m_target, ec) &&
         ::renameat2(AT_FDCWD, m_staging.c_str(), AT_FDCWD, m_target.c_str(), RENAME_EXCHANGE) == 0) {
         // The staging name now holds the old folder.
         m_committed = true;
-        fsyncPath(m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path(), true);
+        fsyncPath(m_target.parent_path(), true);
         fs::remove_all(m_staging, ec);
         return;
     }
@@ -160,9 +173,41 @@ void AtomicDirectory::commit() {
         throw Error("cannot move " + m_staging.string() + " to " + m_target.string() + ": " + why);
     }
     m_committed = true;
-    fsyncPath(m_target.parent_path().empty() ? fs::path(".") : m_target.parent_path(), true);
-    if (!old.empty())
+    if (!old.empty()) {
+        fsyncPath(m_target.parent_path(), true);
         fs::remove_all(old, ec);
+    }
+}
+
+void AtomicDirectory::commitNew() {
+    for (int attempt = 0;; ++attempt) {
+        int rc = ::renameat2(AT_FDCWD, m_staging.c_str(), AT_FDCWD, m_target.c_str(), RENAME_NOREPLACE);
+        if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+            // A filesystem without RENAME_NOREPLACE: rename(2) of a folder still never replaces a
+            // folder that has entries, nor a file or a link (ENOTEMPTY, EEXIST, ENOTDIR); only an
+            // empty folder, which is what the retry below would remove anyway.
+            rc = ::rename(m_staging.c_str(), m_target.c_str());
+        }
+        if (rc == 0) {
+            m_committed = true;
+            return;
+        }
+        const int err = errno;
+        const bool occupied = err == EEXIST || err == ENOTEMPTY || err == ENOTDIR || err == EISDIR;
+        if (occupied && attempt == 0) {
+            // An empty folder in the way (lstat: a link to one is not it) is taken over: rmdir fails
+            // for one that has anything in it, so another writer's result is never removed.
+            struct stat st {};
+            if (::lstat(m_target.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && ::rmdir(m_target.c_str()) == 0)
+                continue;
+        }
+        std::error_code ec;
+        fs::remove_all(m_staging, ec);
+        if (occupied)
+            throw Error(m_target.string() + " appeared while writing; the result was not moved into place",
+                        "another process wrote there meanwhile; what it wrote was left as it is");
+        throw Error("cannot move " + m_staging.string() + " to " + m_target.string() + ": " + std::strerror(err));
+    }
 }
 
 void removeDirectoryAtomic(const fs::path& dir, std::error_code& ec) {

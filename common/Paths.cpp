@@ -3,6 +3,7 @@
 #include "rslora/BuildInfo.h"
 
 #include <cstdlib>
+#include <string>
 #include <system_error>
 #include <unistd.h>
 
@@ -48,5 +49,39 @@ fs::path resourcesDirectory() {
 fs::path demoModelDirectory() { return resourcesDirectory() / "demo" / "model"; }
 
 fs::path demoDataDirectory() { return resourcesDirectory() / "demo" / "data"; }
+
+namespace {
+// "merged/" → "merged": a trailing separator gives an empty filename(), as if no folder were named.
+fs::path withoutTrailingSeparators(const fs::path& path) {
+    std::string s = path.native();
+    while (s.size() > 1 && s.back() == '/')
+        s.pop_back();
+    return fs::path(s);
+}
+} // namespace
+
+fs::path resolvedPath(const fs::path& path) {
+    std::error_code ec;
+    const fs::path plain = withoutTrailingSeparators(path);
+    fs::path absolute = fs::absolute(plain, ec);
+    if (ec)
+        absolute = plain;
+    fs::path resolved = fs::weakly_canonical(absolute, ec);
+    if (ec || resolved.empty())
+        resolved = absolute.lexically_normal();
+    return withoutTrailingSeparators(resolved);
+}
+
+bool pathLiesInside(const fs::path& path, const fs::path& folder) {
+    if (path.empty() || folder.empty())
+        return false; // nothing named: no folder to lie inside
+    const fs::path child = resolvedPath(path);
+    const fs::path parent = resolvedPath(folder);
+    auto c = child.begin();
+    for (auto p = parent.begin(); p != parent.end(); ++p, ++c)
+        if (c == child.end() || *p != *c)
+            return false;
+    return true;
+}
 
 } // namespace rslora

@@ -16,4 +16,12 @@ std::filesystem::path resourcesDirectory();
 std::filesystem::path demoModelDirectory();
 std::filesystem::path demoDataDirectory();
 
+// Where a write to `path` lands: absolute, symlinks and ".." resolved as far as the path exists
+// (weakly_canonical), no trailing separator ("merged/" and "merged" are one folder).
+std::filesystem::path resolvedPath(const std::filesystem::path& path);
+// Whether `path` is `folder` or lies inside it, both resolved (resolvedPath): an output folder that
+// would change files it must not (a base model, an adapter, the store's adapter root). False when
+// either is empty.
+bool pathLiesInside(const std::filesystem::path& path, const std::filesystem::path& folder);
+
 } // namespace rslora

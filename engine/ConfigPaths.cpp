@@ -1,6 +1,9 @@
 // Config paths relative to the config file (see ConfigPaths.h).
 #include "engine/ConfigPaths.h"
 
+#include "common/Error.h"
+
+#include <cstdlib>
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -19,11 +22,23 @@ const std::vector<std::pair<std::string, std::string>> kPathListKeys{{"adapter",
 
 } // namespace
 
+std::string expandHome(const std::string& path)
+{
+    if (path != "~" && path.compare(0, 2, "~/") != 0)
+        return path;
+    // As the shell expands it: without this a folder literally named "~" is created beside the config.
+    const char* home = std::getenv("HOME");
+    if (!home || !*home)
+        throw Error("the path '" + path + "' starts with '~' but HOME is not set", "write the path out in full");
+    return path == "~" ? std::string(home) : (fs::path(home) / path.substr(2)).string();
+}
+
 std::string resolveConfigPath(const std::string& path, const std::string& folder)
 {
-    if (path.empty() || folder.empty() || fs::path(path).is_absolute())
-        return path;
-    return (fs::path(folder) / path).lexically_normal().string();
+    const std::string expanded = expandHome(path);
+    if (expanded.empty() || folder.empty() || fs::path(expanded).is_absolute())
+        return expanded;
+    return (fs::path(folder) / expanded).lexically_normal().string();
 }
 
 void resolveConfigPaths(nlohmann::json& config, const std::string& folder)

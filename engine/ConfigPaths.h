@@ -9,7 +9,12 @@
 
 namespace rslora::engine {
 
-// `path` against `folder` when it is relative (and neither is empty); unchanged otherwise.
+// A leading "~/" (or a lone "~") replaced by $HOME; other paths unchanged. Throws rslora::Error when
+// the path needs HOME and it is not set.
+std::string expandHome(const std::string& path);
+
+// `path` with "~" expanded (expandHome), then against `folder` when it is relative (and neither is
+// empty); unchanged otherwise.
 std::string resolveConfigPath(const std::string& path, const std::string& folder);
 
 // Resolves the path keys of a training config in JSON form (model.path, data.train,

@@ -10,6 +10,7 @@
 #include "models/CausalLmLoss.h"
 #include "models/Generator.h"
 #include "models/ModelLoader.h"
+#include "models/ModelTokenizer.h"
 #include "models/data/SampleBuilder.h"
 
 #include <algorithm>
@@ -134,9 +135,13 @@ EvalStats evaluateLoss(models::CausalLM& model, const std::vector<TrainExample>&
         sum += ls.sum.item<double>();
         tokens += ls.tokens;
     }
+    // No supervised token means no measurement; a loss of 0 would read as a perfect score.
+    if (tokens == 0)
+        throw Error("no supervised tokens to evaluate the loss on (" + std::to_string(examples.size()) +
+                    " samples): every label is -100 or past max_seq_len");
     EvalStats e;
     e.tokens = tokens;
-    e.loss = tokens > 0 ? sum / double(tokens) : 0.0;
+    e.loss = sum / double(tokens);
     e.perplexity = std::exp(e.loss);
     return e;
 }
@@ -217,8 +222,9 @@ AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& toke
     AccuracyResult r;
     models::GenerationOptions go;
     go.maxNewTokens = maxNewTokens;
-    if (auto eos = tokenizer.eosId())
-        go.eosTokenIds = {*eos};
+    // The model's eos ids (config.json and generation_config.json) and the tokenizer's: stopping
+    // at the tokenizer's alone would run Qwen2.5-Instruct past <|endoftext|>.
+    go.eosTokenIds = models::stopTokenIds(model.config(), tokenizer);
     for (size_t start = 0; start < items.size(); start += size_t(batchSize)) {
         std::vector<std::vector<int64_t>> prompts;
         const size_t end = std::min(items.size(), start + size_t(batchSize));
@@ -517,9 +523,11 @@ EvalReport runEvaluation(const EvalRequest& req)
     AdapterSet set(*model);
     std::vector<ActiveAdapter> active;
     bool firstSpectral = false;
+    const bool alone = req.adapterPaths.size() == 1 && req.referenceAdapterPaths.empty();
     for (size_t i = 0; i < req.adapterPaths.size(); ++i) {
         const std::string name = "adapter" + std::to_string(i);
-        const AdapterConfig loaded = loadPeftAdapter(set, req.adapterPaths[i], name);
+        // Trained biases change the base: taken only when one adapter is measured, with no reference.
+        const AdapterConfig loaded = loadPeftAdapter(set, req.adapterPaths[i], name, alone ? TrainedBiases::WriteIntoBase : TrainedBiases::Refuse);
         firstSpectral = firstSpectral || (i == 0 && loaded.init == InitMode::Spectral);
         active.push_back({name, 1.0});
     }
@@ -540,10 +548,16 @@ EvalReport runEvaluation(const EvalRequest& req)
         TrainConfig c;
         c.modelPath = req.modelPath;
         c.maxSeqLen = req.maxSeqLen;
-        rep.loss = evaluateLoss(*model, limited(loadExamples(req.lossData, c)), req.batchSize, req.maxSeqLen);
+        c.chatTemplate = req.chatTemplate; // SFT records render as --chat-template names, as training did
+        const auto examples = limited(loadExamples(req.lossData, c));
+        // An empty file would otherwise score "loss 0, perplexity 1": a perfect result from no data.
+        if (datasetFacts(req.lossData, examples, req.maxSeqLen).supervisedTokens == 0)
+            throw Error(req.lossData + ": no supervised tokens to evaluate the loss on (" + std::to_string(examples.size()) +
+                        " samples); give a file with samples that have trained tokens");
+        rep.loss = evaluateLoss(*model, examples, req.batchSize, req.maxSeqLen);
     }
     if (!req.exactMatchData.empty() || !req.multipleChoiceData.empty()) {
-        const auto tok = models::Tokenizer::load(req.modelPath);
+        const auto tok = models::loadModelTokenizer(req.modelPath);
         if (!req.exactMatchData.empty()) {
             models::SampleBuilderOptions opts;
             opts.maxLength = size_t(req.maxSeqLen);
@@ -566,7 +580,7 @@ EvalReport runEvaluation(const EvalRequest& req)
         opts.maxLength = size_t(req.maxSeqLen);
         if (!req.chatTemplate.empty())
             opts.templateName = req.chatTemplate;
-        const models::SampleBuilder builder(models::Tokenizer::load(req.modelPath), opts);
+        const models::SampleBuilder builder(models::loadModelTokenizer(req.modelPath), opts);
         const auto data = builder.loadPreferences(req.preferenceData);
         objectives::PreferenceEvalRequest pr;
         pr.policy = active;

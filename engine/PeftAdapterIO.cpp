@@ -4,15 +4,18 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/JsonErrorText.h"
+#include "engine/ModuleSelection.h"
 #include "engine/TrainConfig.h"
 #include "models/TensorIO.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
 #include <set>
+#include <vector>
 
 namespace rslora::engine {
 
@@ -133,9 +136,19 @@ void savePeftAdapter(AdapterSet& set, const std::string& adapterName, const Adap
     out.commit();
 }
 
-AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName)
+void checkAdapterTensorValues(const torch::Tensor& t, const std::string& file, const std::string& key)
+{
+    const auto dtype = models::dtypeFromTorch(t.scalar_type());
+    if (!dtype || !isAdapterDtype(*dtype))
+        throw Error(adapterDtypeError(file, key, dtype ? models::dtypeName(*dtype) : std::string(c10::toString(t.scalar_type()))));
+    if (!torch::isfinite(t).all().item<bool>())
+        throw Error(adapterValuesError(file, key));
+}
+
+AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName, TrainedBiases biases)
 {
     const fs::path weightsPath = dir / kPeftWeightsFile;
+    const std::string file = weightsPath.string();
     AdapterConfig config = readPeftAdapterConfig(dir, adapterName);
     // Our own options, when the folder was written by us.
     json extra;
@@ -149,25 +162,43 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     const bool subspace = extra.is_object() && extra.contains("adapter")
         && extra["adapter"].value("parameterization", "full") == "random_subspace" && fs::exists(dir / kCoefficientsFile);
 
+    // Every tensor is checked before the model changes, by the rules readAdapterFactors and
+    // checkPeftFolder apply too (PeftConfigFile.h): keys, pairs, ranks, element types and values.
     const auto weights = models::loadSafeTensorsMap(weightsPath);
-    std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> perModule;
-    std::map<std::string, torch::Tensor> biases;
-    for (const auto& [key, t] : weights) {
-        const auto parsed = parseLoraKey(key, adapterName);
-        if (!parsed)
-            throw Error(weightsPath.string() + ": tensor '" + key + "' is not a LoRA tensor this loader understands "
-                        "(expected <module>.lora_A.weight / lora_B.weight / bias)");
-        if (parsed->part == LoraKey::Part::Bias)
-            biases[parsed->module] = t;
-        else
-            (parsed->part == LoraKey::Part::A ? perModule[parsed->module].first : perModule[parsed->module].second) = t;
+    std::vector<PeftTensorShape> shapes;
+    for (const auto& [key, t] : weights)
+        shapes.push_back({key, t.sizes().vec()});
+    const std::vector<PeftModuleShapes> modules = pairLoraTensors(shapes, config, file);
+    for (const auto& [key, t] : weights)
+        checkAdapterTensorValues(t, file, key);
+    const std::vector<std::string> loaded = set.adapterNames();
+    if (std::find(loaded.begin(), loaded.end(), adapterName) != loaded.end())
+        throw Error("cannot load " + dir.string() + " as adapter '" + adapterName + "': the model already holds an adapter of that name");
+    std::map<std::string, ModuleFacts> layers;
+    for (const auto& f : linearModuleFacts(set.model()))
+        layers.emplace(f.name, f);
+    for (const auto& m : modules) {
+        const auto it = layers.find(m.module);
+        if (it == layers.end())
+            throw Error(file + ": tensor '" + m.a.key + "' adapts '" + m.module + "', which is no linear module of the model");
+        checkLoraFitsLayer(m, it->second.inFeatures, it->second.outFeatures, file);
+        if (!m.bias.key.empty() && biases == TrainedBiases::Refuse)
+            throw Error(file + ": tensor '" + m.bias.key + "' is a trained bias of " + m.module + " (bias \"lora_only\"). "
+                        "Such an adapter changes the base model's biases, for every adapter loaded beside it and after it "
+                        "is unloaded, so it is loaded only alone (generate, evaluating one adapter, stacking a training "
+                        "stage on it), never beside others (serving, a reference adapter)");
     }
-    if (perModule.empty())
-        throw Error(weightsPath.string() + ": holds no lora_A / lora_B tensors");
 
     std::map<std::string, torch::Tensor> coef;
-    if (subspace)
+    if (subspace) {
+        const std::string coefFile = (dir / kCoefficientsFile).string();
         coef = models::loadSafeTensorsMap(dir / kCoefficientsFile);
+        for (const auto& [key, t] : coef)
+            checkAdapterTensorValues(t, coefFile, key);
+        for (const auto& m : modules)
+            if (coef.count(m.module + ".coef_a") == 0 || coef.count(m.module + ".coef_b") == 0)
+                throw Error(coefFile + ": lacks the coefficients of " + m.module);
+    }
     const TrainConfig extraConfig = subspace ? TrainConfig::fromJson(json{{"adapter", extra["adapter"]}}) : TrainConfig{};
     // The init the factors were drawn with (diagnostics compare std(A) with what it promises). A
     // spectral adapter is stored as plain rank-2r factors, so it loads as a plain one.
@@ -185,52 +216,46 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     }
 
     torch::NoGradGuard ng;
-    for (const auto& [module, ab] : perModule) {
-        const auto& [A, B] = ab;
-        if (!A.defined() || !B.defined())
-            throw Error(weightsPath.string() + ": module '" + module + "' has only one of lora_A and lora_B");
-        auto* existing = set.find(module);
-        AdaptedLinear& layer = existing ? *existing->module : set.wrap(module); // throws for unknown modules
-        if (A.dim() != 2 || B.dim() != 2 || A.size(0) != B.size(1) || A.size(1) != layer.inFeatures() || B.size(0) != layer.outFeatures())
-            throw Error(weightsPath.string() + ": " + module + " has lora_A " + c10::str(A.sizes()) + " and lora_B " + c10::str(B.sizes())
-                        + ", which do not fit a layer of [out " + std::to_string(layer.outFeatures()) + ", in "
-                        + std::to_string(layer.inFeatures()) + "]");
-        const int rank = int(A.size(0));
-        const int configRank = rankFor(config, module);
-        if (configRank != rank)
-            throw Error(weightsPath.string() + ": " + module + " has rank " + std::to_string(rank) + " but "
-                        + kPeftConfigFile + " says r = " + std::to_string(configRank));
-        AdapterSpec spec;
-        spec.rank = rank;
-        spec.alpha = alphaFor(config, module);
-        spec.scaling = config.scaling;
-        spec.dropout = config.dropout;
-        spec.init = drawnWith;
-        spec.initSigma = drawnSigma;
-        spec.drawInit = false; // the saved factors replace it
+    try {
+        for (const auto& m : modules) {
+            AdaptedLinear& layer = set.wrap(m.module);
+            AdapterSpec spec;
+            spec.rank = int(m.rank());
+            spec.alpha = alphaFor(config, m.module);
+            spec.scaling = config.scaling;
+            spec.dropout = config.dropout;
+            spec.init = drawnWith;
+            spec.initSigma = drawnSigma;
+            spec.drawInit = false; // the saved factors replace it
 
-        if (subspace) {
-            const AdapterConfig& ec = extraConfig.adapter;
-            spec.parameterization = Parameterization::RandomSubspace;
-            spec.subspaceDim = ec.subspaceDim;
-            spec.projectionSeed = ec.projectionSeed;
-            layer.addAdapter(adapterName, spec);
-            auto a = coef.find(module + ".coef_a"), b = coef.find(module + ".coef_b");
-            if (a == coef.end() || b == coef.end())
-                throw Error((dir / kCoefficientsFile).string() + ": lacks the coefficients of " + module);
-            auto& ad = layer.adapter(adapterName);
-            ad.setCoefficients(a->second.to(ad.factorA().options()), b->second.to(ad.factorB().options()));
-        } else {
-            auto& ad = layer.addAdapter(adapterName, spec);
-            ad.setFactors(A.to(ad.factorA().options()), B.to(ad.factorB().options()));
+            if (subspace) {
+                const AdapterConfig& ec = extraConfig.adapter;
+                spec.parameterization = Parameterization::RandomSubspace;
+                spec.subspaceDim = ec.subspaceDim;
+                spec.projectionSeed = ec.projectionSeed;
+                auto& ad = layer.addAdapter(adapterName, spec);
+                ad.setCoefficients(coef.at(m.module + ".coef_a").to(ad.factorA().options()),
+                                   coef.at(m.module + ".coef_b").to(ad.factorB().options()));
+            } else {
+                auto& ad = layer.addAdapter(adapterName, spec);
+                ad.setFactors(weights.at(m.a.key).to(ad.factorA().options()), weights.at(m.b.key).to(ad.factorB().options()));
+            }
+            if (!m.bias.key.empty() && !layer.bias.defined())
+                throw Error(file + ": tensor '" + m.bias.key + "' is a trained bias of " + m.module + ", which has no bias in the model");
         }
-        auto bias = biases.find(module);
-        if (bias != biases.end()) {
-            if (!layer.bias.defined() || layer.bias.sizes() != bias->second.sizes())
-                throw Error(weightsPath.string() + ": bias of " + module + " does not fit the layer");
-            layer.bias.copy_(bias->second);
-        }
+    } catch (...) {
+        // Nothing half-attached stays behind (the base itself is written only after this).
+        for (const auto& am : set.modules())
+            if (am.module->hasAdapter(adapterName))
+                am.module->removeAdapter(adapterName);
+        throw;
     }
+    // Everything fits: the trained biases replace the base's, as PEFT loads bias "lora_only".
+    for (const auto& m : modules)
+        if (!m.bias.key.empty()) {
+            AdaptedLinear& layer = *set.find(m.module)->module;
+            layer.bias.copy_(weights.at(m.bias.key).to(layer.bias.options()));
+        }
     set.setActive({{adapterName, 1.0}});
     for (auto& m : set.modules())
         if (m.module->hasAdapter(adapterName))

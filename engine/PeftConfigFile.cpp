@@ -1,15 +1,20 @@
-// adapter_config.json and PEFT tensor keys (see PeftConfigFile.h; format facts from reference/peft.md §1, §8).
+// adapter_config.json, PEFT tensor keys and the shape rules of adapter files (see PeftConfigFile.h;
+// format facts from reference/peft.md §1, §2, §8).
 #include "engine/PeftConfigFile.h"
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/JsonErrorText.h"
+#include "engine/ModuleSelection.h"
 #include "models/StrictJson.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
 
 namespace rslora::engine {
 
@@ -20,6 +25,66 @@ namespace {
 
 // Ranks beyond this are no adapter any model here could hold; it also keeps int conversions exact.
 constexpr int64_t kMaxRank = 1 << 20;
+// LoraConfig's defaults (reference/peft.md §1.1): PEFT's minimal config names neither (§8.2).
+constexpr int kPeftDefaultRank = 8;
+constexpr double kPeftDefaultAlpha = 8.0;
+// Longer module paths are refused before any pattern is matched against them.
+constexpr size_t kLongestModuleName = 1000;
+
+// init_lora_weights values that only decide how A and B start (reference/peft.md §1.2, §2.5-2.7): the
+// saved factors are the whole adapter, so they apply to the original base as they are.
+const char* const kInitOnlyValues[] = {"gaussian", "eva", "orthogonal", "mica"};
+
+constexpr const char* kConvertHint =
+    "save it from PEFT as a plain LoRA against the original weights instead: "
+    "save_pretrained(..., path_initial_model_for_weight_conversion=<the adapter saved right after init>) "
+    "writes a LoRA of rank 2r that loads here";
+// Values with which PEFT also changes the base weight, when it creates the adapter and again when it
+// loads it (reference/peft.md §2.1-2.4, §2.8): the factors fit that changed weight, never the
+// original one this program applies them to, so the outputs would be silently wrong.
+struct BaseChangingInit {
+    const char* value;
+    bool prefix; // "pissa_niter_<n>"
+    const char* fix;
+};
+const BaseChangingInit kBaseChangingInits[] = {
+    {"pissa", false, kConvertHint},
+    {"pissa_niter_", true, kConvertHint},
+    {"olora", false, kConvertHint},
+    {"corda", false, kConvertHint},
+    {"lora_ga", false, kConvertHint},
+    {"loftq", false,
+     "LoftQ factors fit the quantized weights PEFT puts in place of the original ones and PEFT cannot "
+     "convert them; merge the adapter in PEFT (merge_and_unload) and use the merged model"},
+};
+
+// Keys that change what the adapter computes and that this program does not implement: refused when
+// set to anything but their "off" value (null, false, an empty list or object). Other unknown keys
+// are harmless (targeting, bookkeeping) and pass.
+struct UnsupportedKey {
+    const char* key;
+    const char* what;
+};
+const UnsupportedKey kUnsupportedKeys[] = {
+    {"lora_bias", "a trained bias on lora_B"},
+    {"modules_to_save", "whole modules trained and saved beside the adapter"},
+    {"layer_replication", "decoder layers replicated before adapting"},
+    {"alora_invocation_tokens", "activated LoRA (applied only after its invocation tokens)"},
+    {"use_qalora", "QA-LoRA (pooled inputs for a quantized base)"},
+    {"trainable_token_indices", "trained rows of the token embeddings"},
+    {"target_parameters", "LoRA on bare parameters (such as MoE expert weights)"},
+};
+
+bool isOff(const json& v)
+{
+    return v.is_null() || (v.is_boolean() && !v.get<bool>()) || ((v.is_array() || v.is_object()) && v.empty());
+}
+
+std::string lowercase(std::string s)
+{
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
 
 class ConfigFields {
 public:
@@ -58,10 +123,110 @@ public:
         return v.get<std::string>();
     }
 
+    const std::string& source() const { return m_source; }
+
 private:
     const json& m_object;
     std::string m_source;
 };
+
+void checkInitLoraWeights(const ConfigFields& field)
+{
+    const json& init = field("init_lora_weights");
+    if (init.is_null() || init.is_boolean())
+        return;
+    if (!init.is_string())
+        field.fail("init_lora_weights", "must be true, false or the name of an init", init);
+    const std::string value = init.get<std::string>();
+    for (const char* ok : kInitOnlyValues)
+        if (value == ok)
+            return;
+    for (const auto& b : kBaseChangingInits) {
+        if (b.prefix ? value.rfind(b.value, 0) == 0 : value == b.value)
+            throw Error(field.source() + ": \"init_lora_weights\" is " + jsonValueText(init) + ": PEFT changes the base weight when it "
+                        "loads such an adapter, so its factors would give wrong outputs on the original model; " + b.fix);
+    }
+    std::string known = "true, false";
+    for (const char* ok : kInitOnlyValues)
+        known += std::string(", \"") + ok + "\"";
+    throw Error(field.source() + ": \"init_lora_weights\" is " + jsonValueText(init) + ", an init this program does not know, so it "
+                "cannot tell whether PEFT changes the base weight for it; expected " + known);
+}
+
+std::vector<std::string> splitDots(const std::string& s)
+{
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (;;) {
+        const size_t dot = s.find('.', start);
+        parts.push_back(s.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos)
+            return parts;
+        start = dot + 1;
+    }
+}
+
+std::string joinDots(const std::vector<std::string>& parts, size_t count)
+{
+    std::string s;
+    for (size_t i = 0; i < count; ++i)
+        s += (i ? "." : "") + parts[i];
+    return s;
+}
+
+// What a key of adapter_model.safetensors holds.
+enum class KeyKind { LoraWeight, LoraBias, Embedding, Magnitude, OtherLora, WholeModule, ModuleBias, Unknown };
+
+struct ClassifiedKey {
+    KeyKind kind = KeyKind::Unknown;
+    std::string module;
+    LoraKey::Part part = LoraKey::Part::A;
+};
+
+ClassifiedKey classifyKey(const std::string& key)
+{
+    std::string k = key;
+    if (k.rfind(kPeftKeyPrefix, 0) == 0)
+        k.erase(0, std::string(kPeftKeyPrefix).size());
+    const std::vector<std::string> parts = splitDots(k);
+    // The last lora_A / lora_B component, after a module path and before "[<adapter name>.]weight".
+    for (size_t i = parts.size(); i-- > 1;) {
+        if (parts[i] != "lora_A" && parts[i] != "lora_B")
+            continue;
+        const size_t rest = parts.size() - i - 1;
+        const bool modulePathOk = std::none_of(parts.begin(), parts.begin() + std::ptrdiff_t(i), [](const std::string& p) { return p.empty(); });
+        if (modulePathOk && (rest == 1 || (rest == 2 && !parts[i + 1].empty()))) {
+            const LoraKey::Part part = parts[i] == "lora_A" ? LoraKey::Part::A : LoraKey::Part::B;
+            if (parts.back() == "weight")
+                return {KeyKind::LoraWeight, joinDots(parts, i), part};
+            if (parts.back() == "bias")
+                return {KeyKind::LoraBias, joinDots(parts, i), part};
+        }
+        break;
+    }
+    auto has = [&](const char* name) { return std::find(parts.begin(), parts.end(), name) != parts.end(); };
+    if (has("lora_embedding_A") || has("lora_embedding_B"))
+        return {KeyKind::Embedding, {}, LoraKey::Part::A};
+    if (has("lora_magnitude_vector"))
+        return {KeyKind::Magnitude, {}, LoraKey::Part::A};
+    if (std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.rfind("lora_", 0) == 0; }))
+        return {KeyKind::OtherLora, {}, LoraKey::Part::A};
+    if (has("modules_to_save"))
+        return {KeyKind::WholeModule, {}, LoraKey::Part::A};
+    if (parts.size() > 1 && parts.back() == "bias")
+        return {KeyKind::ModuleBias, joinDots(parts, parts.size() - 1), LoraKey::Part::A};
+    if (parts.size() > 1 && parts.back() == "weight")
+        return {KeyKind::WholeModule, joinDots(parts, parts.size() - 1), LoraKey::Part::A};
+    return {};
+}
+
+std::string shapeText(const std::vector<int64_t>& s)
+{
+    std::string t = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+        t += (i ? ", " : "") + std::to_string(s[i]);
+    return t + "]";
+}
 
 } // namespace
 
@@ -77,13 +242,18 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
         field.fail("use_dora", "must be true or false", field("use_dora"));
     if (field("use_dora").is_boolean() && field("use_dora").get<bool>())
         throw Error(source + ": DoRA adapters (use_dora: true) are not supported");
-    if (field("r").is_null() || field("lora_alpha").is_null())
-        throw Error(source + ": 'r' and 'lora_alpha' are required");
+    checkInitLoraWeights(field);
+    for (const auto& u : kUnsupportedKeys) {
+        const json& v = field(u.key);
+        if (!isOff(v))
+            throw Error(source + ": \"" + u.key + "\" is " + jsonValueText(v) + " (" + u.what
+                        + "), which is not supported here; train and save the adapter without it");
+    }
 
     AdapterConfig config;
     config.name = adapterName;
-    config.rank = field.rank("r", field("r"));
-    config.alpha = field.finite("lora_alpha", field("lora_alpha"));
+    config.rank = field("r").is_null() ? kPeftDefaultRank : field.rank("r", field("r"));
+    config.alpha = field("lora_alpha").is_null() ? kPeftDefaultAlpha : field.finite("lora_alpha", field("lora_alpha"));
     if (!field("use_rslora").is_null() && !field("use_rslora").is_boolean())
         field.fail("use_rslora", "must be true or false", field("use_rslora"));
     config.scaling = field("use_rslora").is_boolean() && field("use_rslora").get<bool>() ? ScalingMode::AlphaOverSqrtR
@@ -120,7 +290,12 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
         for (const auto& t : targets)
             config.targetModules.push_back(field.string("target_modules[]", t));
     } else if (targets.is_string()) {
-        config.targetRegex = targets.get<std::string>();
+        // PEFT's shorthand for every linear layer but the output head; any other string is a regex.
+        config.targetModules.clear();
+        if (lowercase(targets.get<std::string>()) == "all-linear")
+            config.targetModules = {"all-linear"};
+        else
+            config.targetRegex = targets.get<std::string>();
     } else if (!targets.is_null()) {
         field.fail("target_modules", "must be a list of module names or a regex string", targets);
     }
@@ -147,20 +322,137 @@ AdapterConfig readPeftAdapterConfig(const fs::path& dir, const std::string& adap
     return parsePeftAdapterConfig(readFile(configPath), configPath.string(), adapterName);
 }
 
-std::optional<LoraKey> parseLoraKey(const std::string& key, const std::string& adapterName)
+std::optional<LoraKey> parseLoraKey(const std::string& key)
 {
-    std::string k = key;
-    if (k.rfind(kPeftKeyPrefix, 0) == 0)
-        k = k.substr(std::string(kPeftKeyPrefix).size());
-    for (const auto& [suffix, part] : {std::pair<std::string, LoraKey::Part>{"lora_A", LoraKey::Part::A}, {"lora_B", LoraKey::Part::B}}) {
-        for (const std::string& s : {suffix + ".weight", suffix + "." + adapterName + ".weight"}) {
-            if (k.size() > s.size() && k.compare(k.size() - s.size(), s.size(), s) == 0 && k[k.size() - s.size() - 1] == '.')
-                return LoraKey{k.substr(0, k.size() - s.size() - 1), part};
-        }
+    const ClassifiedKey c = classifyKey(key);
+    if (c.kind != KeyKind::LoraWeight)
+        return std::nullopt;
+    return LoraKey{c.module, c.part};
+}
+
+LoraKey loraKeyOf(const std::string& key, const std::string& file)
+{
+    const ClassifiedKey c = classifyKey(key);
+    const std::string refused = file + ": tensor '" + key + "' is not a lora_A / lora_B weight";
+    switch (c.kind) {
+    case KeyKind::LoraWeight:
+        return LoraKey{c.module, c.part};
+    case KeyKind::LoraBias:
+        throw Error(refused + ": it is a bias of " + (c.part == LoraKey::Part::A ? "lora_A" : "lora_B") + " of " + c.module
+                    + " (PEFT's lora_bias: true), which is not supported; train the adapter with lora_bias false");
+    case KeyKind::Embedding:
+        throw Error(refused + ": it is part of an embedding LoRA (lora_embedding_A / lora_embedding_B), which is not "
+                    "supported; adapt linear modules only");
+    case KeyKind::Magnitude:
+        throw Error(refused + ": it is a DoRA magnitude vector; DoRA adapters are not supported");
+    case KeyKind::OtherLora:
+        throw Error(refused + ": it belongs to a LoRA variant this program does not know");
+    case KeyKind::WholeModule:
+        throw Error(refused + ": it is a whole module's weight (modules_to_save, or a trained base layer), which is not "
+                    "supported; save the adapter without modules_to_save");
+    case KeyKind::ModuleBias:
+        throw Error(refused + ": it is a trained bias of " + c.module + ", which only an adapter with bias \"lora_only\" "
+                    "may hold (adapter_config.json says otherwise)");
+    case KeyKind::Unknown:
+        break;
     }
-    if (k.size() > 5 && k.compare(k.size() - 5, 5, ".bias") == 0)
-        return LoraKey{k.substr(0, k.size() - 5), LoraKey::Part::Bias};
-    return std::nullopt;
+    throw Error(refused + " (expected <module>.lora_A.weight / <module>.lora_B.weight, optionally with the adapter's "
+                "name before .weight)");
+}
+
+std::vector<PeftModuleShapes> pairLoraTensors(const std::vector<PeftTensorShape>& tensors, const AdapterConfig& config,
+                                              const std::string& file)
+{
+    std::map<std::string, PeftModuleShapes> byModule;
+    std::map<std::string, PeftTensorShape> biases;  // bias "lora_only": module -> its trained bias
+    for (const auto& t : tensors) {
+        if (config.bias == BiasMode::LoraOnly) {
+            const ClassifiedKey c = classifyKey(t.key);
+            if (c.kind == KeyKind::ModuleBias) {
+                if (t.shape.size() != 1 || t.shape[0] < 1)
+                    throw Error(file + ": tensor '" + t.key + "' has shape " + shapeText(t.shape) + ", expected a bias [out]");
+                // PEFT's wrapped layer keeps the base layer's own bias at "<module>.base_layer.bias".
+                std::string module = c.module;
+                if (const std::string wrapped = ".base_layer"; module.size() > wrapped.size() &&
+                                                              module.compare(module.size() - wrapped.size(), wrapped.size(), wrapped) == 0)
+                    module.erase(module.size() - wrapped.size());
+                if (!biases.emplace(module, t).second)
+                    throw Error(file + ": tensors '" + biases[module].key + "' and '" + t.key + "' are both the bias of " + module);
+                continue;
+            }
+        }
+        const LoraKey k = loraKeyOf(t.key, file);
+        PeftModuleShapes& m = byModule[k.module];
+        m.module = k.module;
+        PeftTensorShape& slot = k.part == LoraKey::Part::A ? m.a : m.b;
+        const char* part = k.part == LoraKey::Part::A ? "lora_A" : "lora_B";
+        if (!slot.key.empty())
+            throw Error(file + ": tensors '" + slot.key + "' and '" + t.key + "' are both " + part + " of " + k.module
+                        + "; a file holds one adapter (keys without an adapter name, or all with the same one)");
+        if (t.shape.size() != 2 || t.shape[0] < 1 || t.shape[1] < 1)
+            throw Error(file + ": tensor '" + t.key + "' has shape " + shapeText(t.shape) + ", expected 2 dimensions, none "
+                        "empty (lora_A [r, in], lora_B [out, r])");
+        slot = t;
+    }
+    if (byModule.empty())
+        throw Error(file + ": holds no lora_A / lora_B tensors");
+    for (const auto& [module, t] : biases) {
+        auto it = byModule.find(module);
+        if (it == byModule.end())
+            throw Error(file + ": tensor '" + t.key + "' is a trained bias of " + module + ", which the adapter does not adapt "
+                        "(bias \"lora_only\" trains the biases of adapted modules only)");
+        it->second.bias = t;
+    }
+    std::vector<PeftModuleShapes> out;
+    for (auto& [name, m] : byModule) {
+        // No model has module paths this long, and std::regex (the rank_pattern match) recurses per character.
+        if (name.size() > kLongestModuleName)
+            throw Error(file + ": tensor '" + (m.a.key.empty() ? m.b.key : m.a.key).substr(0, 120) + "...' names a module of "
+                        + std::to_string(name.size()) + " characters, which no model has");
+        if (m.a.key.empty() || m.b.key.empty())
+            throw Error(file + ": module '" + name + "' has only one of lora_A and lora_B ('"
+                        + (m.a.key.empty() ? m.b.key : m.a.key) + "')");
+        if (m.a.shape[0] != m.b.shape[1])
+            throw Error(file + ": " + name + " has lora_A " + shapeText(m.a.shape) + " and lora_B " + shapeText(m.b.shape)
+                        + ", which do not pair up (A [r, in], B [out, r])");
+        const int configRank = rankFor(config, name);
+        if (m.rank() != configRank)
+            throw Error(file + ": " + name + " has rank " + std::to_string(m.rank()) + " but " + kPeftConfigFile
+                        + " says r = " + std::to_string(configRank));
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+void checkLoraFitsLayer(const PeftModuleShapes& module, int64_t inFeatures, int64_t outFeatures, const std::string& file,
+                        const std::string& where)
+{
+    auto refuse = [&](const PeftTensorShape& t) {
+        throw Error(file + ": tensor '" + t.key + "' has shape " + shapeText(t.shape) + ", but " + module.module + where
+                    + " has " + std::to_string(inFeatures) + " inputs and " + std::to_string(outFeatures) + " outputs");
+    };
+    if (module.inFeatures() != inFeatures)
+        refuse(module.a);
+    if (module.outFeatures() != outFeatures)
+        refuse(module.b);
+    if (!module.bias.key.empty() && module.bias.shape[0] != outFeatures)
+        refuse(module.bias);
+}
+
+bool isAdapterDtype(models::Dtype dtype)
+{
+    return dtype == models::Dtype::F16 || dtype == models::Dtype::BF16 || dtype == models::Dtype::F32
+        || dtype == models::Dtype::F64;
+}
+
+std::string adapterDtypeError(const std::string& file, const std::string& key, const std::string& dtypeName)
+{
+    return file + ": tensor '" + key + "' is not floating point (dtype " + dtypeName + "; expected F16, BF16, F32 or F64)";
+}
+
+std::string adapterValuesError(const std::string& file, const std::string& key)
+{
+    return file + ": tensor '" + key + "' holds NaN or infinite values";
 }
 
 } // namespace rslora::engine

@@ -1,4 +1,5 @@
-// PEFT folder checks against a base model's shapes (see PeftFolderCheck.h).
+// PEFT folder checks against a base model's shapes (see PeftFolderCheck.h). The key, pairing and rank
+// rules are the loader's own (PeftConfigFile.h), so that a folder registered here loads later.
 #include "engine/PeftFolderCheck.h"
 
 #include "common/AtomicFile.h"
@@ -10,8 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <map>
-#include <set>
+#include <utility>
+#include <vector>
 
 namespace rslora::engine {
 
@@ -20,12 +24,45 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string shapeText(const std::vector<uint64_t>& s)
+// The loader's value rule (checkAdapterTensorValues) on the file's bytes: an element is NaN or
+// infinite when its exponent bits are all set (little-endian IEEE formats, as safetensors stores them).
+template <typename Bits>
+bool allFinite(const uint8_t* data, uint64_t count, Bits exponentMask)
 {
-    std::string t = "[";
-    for (size_t i = 0; i < s.size(); ++i)
-        t += (i ? ", " : "") + std::to_string(s[i]);
-    return t + "]";
+    for (uint64_t i = 0; i < count; ++i) {
+        Bits bits;
+        std::memcpy(&bits, data + i * sizeof(Bits), sizeof(Bits)); // the data may be unaligned
+        if ((bits & exponentMask) == exponentMask)
+            return false;
+    }
+    return true;
+}
+
+void checkTensorValues(const models::SafeTensorsFile& weights, const models::TensorInfo& t, const std::string& file)
+{
+    if (!isAdapterDtype(t.dtype))
+        throw Error(adapterDtypeError(file, t.name, models::dtypeName(t.dtype)));
+    const uint8_t* data = weights.data(t);
+    const uint64_t count = t.byteSize() / models::dtypeSize(t.dtype);
+    bool finite = true;
+    switch (t.dtype) {
+    case models::Dtype::F16:
+        finite = allFinite<uint16_t>(data, count, 0x7c00u);
+        break;
+    case models::Dtype::BF16:
+        finite = allFinite<uint16_t>(data, count, 0x7f80u);
+        break;
+    case models::Dtype::F32:
+        finite = allFinite<uint32_t>(data, count, 0x7f800000u);
+        break;
+    case models::Dtype::F64:
+        finite = allFinite<uint64_t>(data, count, 0x7ff0000000000000ull);
+        break;
+    default:
+        break;
+    }
+    if (!finite)
+        throw Error(adapterValuesError(file, t.name));
 }
 
 } // namespace
@@ -54,44 +91,37 @@ PeftFolderFacts checkPeftFolder(const fs::path& dir, const std::optional<fs::pat
     if (cfg.contains("base_model_name_or_path") && cfg["base_model_name_or_path"].is_string())
         f.baseModelNameOrPath = cfg["base_model_name_or_path"].get<std::string>();
 
-    std::map<std::string, models::ModuleShape> shapes;
-    if (modelDir) {
-        const auto mc = models::ModelConfig::fromFile(*modelDir / "config.json");
-        for (const auto& m : models::linearModuleShapes(mc))
-            shapes[m.name] = m;
-    }
+    const std::string file = weightsPath.string();
     const models::SafeTensorsFile weights(weightsPath);
-    std::set<std::string> modules;
+    std::vector<PeftTensorShape> shapes;
     for (const auto& t : weights.tensors()) {
-        std::string name = t.name;
-        if (name.rfind(kPeftKeyPrefix, 0) == 0)
-            name.erase(0, std::string(kPeftKeyPrefix).size());
-        const bool isA = name.find(".lora_A.") != std::string::npos, isB = name.find(".lora_B.") != std::string::npos;
-        if (!isA && !isB)
-            continue;
-        const std::string module = name.substr(0, name.find(isA ? ".lora_A." : ".lora_B."));
-        if (t.shape.size() != 2)
-            throw Error(weightsPath.string() + ": tensor '" + t.name + "' has shape " + shapeText(t.shape) + ", expected 2 dimensions");
-        modules.insert(module);
+        shapes.push_back({t.name, std::vector<int64_t>(t.shape.begin(), t.shape.end())});
         f.parameters += int64_t(t.numel());
-        if (!modelDir)
-            continue;
-        const auto it = shapes.find(module);
-        if (it == shapes.end())
-            throw Error(weightsPath.string() + ": tensor '" + t.name + "' adapts '" + module + "', which the model in "
-                        + modelDir->string() + " does not have");
-        const uint64_t want = uint64_t(isA ? it->second.inFeatures : it->second.outFeatures);
-        const uint64_t got = isA ? t.shape[1] : t.shape[0];
-        if (got != want)
-            throw Error(weightsPath.string() + ": tensor '" + t.name + "' has shape " + shapeText(t.shape) + ", but "
-                        + module + " of the model in " + modelDir->string() + " has " + std::to_string(it->second.inFeatures)
-                        + " inputs and " + std::to_string(it->second.outFeatures) + " outputs");
     }
-    if (modules.empty())
-        throw Error(weightsPath.string() + ": holds no lora_A / lora_B tensors");
+    const std::vector<PeftModuleShapes> modules = pairLoraTensors(shapes, config, file);
+    for (const auto& t : weights.tensors())
+        checkTensorValues(weights, t, file);
+
+    if (modelDir) {
+        // Every slot the loader can wrap: the decoder projections and the output head.
+        const auto mc = models::ModelConfig::fromFile(*modelDir / "config.json");
+        std::map<std::string, std::pair<int64_t, int64_t>> layers; // name → (in, out)
+        for (const auto& m : models::linearModuleShapes(mc))
+            layers[m.name] = {m.inFeatures, m.outFeatures};
+        layers["lm_head"] = {mc.hiddenSize, mc.vocabSize};
+        const std::string where = " of the model in " + modelDir->string();
+        for (const auto& m : modules) {
+            const auto it = layers.find(m.module);
+            if (it == layers.end())
+                throw Error(file + ": tensor '" + m.a.key + "' adapts '" + m.module + "', which the model in "
+                            + modelDir->string() + " does not have");
+            checkLoraFitsLayer(m, it->second.first, it->second.second, file, where);
+        }
+    }
     f.modules = int64_t(modules.size());
     if (f.targets.empty())
-        f.targets.assign(modules.begin(), modules.end());
+        for (const auto& m : modules)
+            f.targets.push_back(m.module);
     return f;
 }
 

@@ -1,5 +1,5 @@
-// Checks a PEFT LoRA folder trained elsewhere against a base model's config, cheaply (headers and
-// config files only, no weights loaded), before it is registered as an adapter version.
+// Checks a PEFT LoRA folder trained elsewhere against a base model's config, cheaply (the adapter file
+// and config files only, no model weights loaded), before it is registered as an adapter version.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +20,10 @@ struct PeftFolderFacts {
     int64_t parameters = 0;              // elements of every lora_A / lora_B tensor
 };
 
-// Throws rslora::Error naming the file, key or tensor for anything that is not a LoRA folder, and,
-// when `modelDir` is given, for a tensor whose module the model lacks or whose shape does not fit
-// that module (in and out features).
+// Throws rslora::Error naming the file, key or tensor for anything the loader (loadPeftAdapter) would
+// refuse short of the model: the config, the tensor keys, pairs and ranks (PeftConfigFile.h's rules),
+// element types and NaN / infinite values; and, when `modelDir` is given, for a tensor whose module
+// the model lacks (decoder projections and lm_head) or whose shape does not fit that module.
 PeftFolderFacts checkPeftFolder(const std::filesystem::path& dir, const std::optional<std::filesystem::path>& modelDir);
 
 } // namespace rslora::engine

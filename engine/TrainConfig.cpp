@@ -8,6 +8,7 @@
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
+#include "models/StrictJson.h"
 
 #include <nlohmann/json.hpp>
 
@@ -452,11 +453,8 @@ TrainConfig TrainConfig::load(const std::string& path)
             return doc.where("/" + section + (key.empty() ? "" : "/" + key));
         };
     } else {
-        try {
-            j = json::parse(text);
-        } catch (const json::exception& e) {
-            throw Error(path + ": not valid JSON (" + jsonErrorText(e) + ")");
-        }
+        // A key written twice is refused naming it; nlohmann alone would keep one of the values silently.
+        j = models::parseJsonStrict(text, path);
     }
     // Relative paths in the file are taken from its folder, wherever `rslora train` runs.
     resolveConfigPaths(j, configFolder(path));

@@ -12,7 +12,7 @@
 
 namespace rslora::engine {
 
-std::vector<TrainExample> loadTokenizedJsonl(const std::string& path)
+std::vector<TrainExample> loadTokenizedJsonl(const std::string& path, int64_t vocabSize)
 {
     const std::string text = readFile(path);
     std::vector<TrainExample> out;
@@ -49,6 +49,19 @@ std::vector<TrainExample> loadTokenizedJsonl(const std::string& path)
                         + std::to_string(e.ids.size()));
         if (e.ids.empty())
             throw Error(where + ": \"input_ids\" is empty");
+        if (vocabSize > 0) {
+            // Caught here, naming the line: past the embedding rows an id is a device-side assert on
+            // CUDA once training has started.
+            const std::string range = " is outside the model's vocabulary [0, " + std::to_string(vocabSize) +
+                                      ") (config.json vocab_size)";
+            for (size_t i = 0; i < e.ids.size(); ++i) {
+                if (e.ids[i] < 0 || e.ids[i] >= vocabSize)
+                    throw Error(where + ": input_ids[" + std::to_string(i) + "] = " + std::to_string(e.ids[i]) + range);
+                if (e.labels[i] != -100 && (e.labels[i] < 0 || e.labels[i] >= vocabSize))
+                    throw Error(where + ": labels[" + std::to_string(i) + "] = " + std::to_string(e.labels[i]) + range +
+                                " and is not -100");
+            }
+        }
         out.push_back(std::move(e));
     }
     return out;

@@ -17,8 +17,9 @@ struct TrainExample {
 };
 
 // Reads JSONL lines {"input_ids": [...], "labels": [...]} ("labels" optional: every token then
-// counts). Throws naming the file and line for anything else.
-std::vector<TrainExample> loadTokenizedJsonl(const std::string& path);
+// counts). Throws naming the file and line for anything else; with `vocabSize` > 0 (config.json's
+// vocab_size) also for an id outside [0, vocabSize) and a label that is neither -100 nor such an id.
+std::vector<TrainExample> loadTokenizedJsonl(const std::string& path, int64_t vocabSize = 0);
 
 // Supervised tokens of an example after truncation to maxSeqLen (the first position predicts
 // nothing, as in the shifted causal-LM loss).

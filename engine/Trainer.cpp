@@ -93,7 +93,8 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<ob
             const std::string name = "stage" + std::to_string(i + 1);
             if (name == m_config.adapter.name)
                 throw Error("adapter.name '" + name + "' collides with an earlier stage's name; choose another");
-            loadPeftAdapter(*m_adapters, m_config.adapter.stackOn[i], name);
+            // A stage with trained biases leaves them in the base, as PEFT loads it.
+            loadPeftAdapter(*m_adapters, m_config.adapter.stackOn[i], name, TrainedBiases::WriteIntoBase);
             active.push_back({name, 1.0});
         }
         m_adapters->setActive(active);

@@ -12,6 +12,7 @@
 #include "engine/objectives/DpoObjective.h"
 #include "engine/objectives/SftObjective.h"
 #include "models/ModelLoader.h"
+#include "models/ModelTokenizer.h"
 #include "models/ModuleShapes.h"
 #include "models/quant/BaseQuantizer.h"
 #include "models/data/SampleBuilder.h"
@@ -23,6 +24,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 
 namespace rslora::engine {
@@ -45,21 +47,111 @@ ValidationFacts modelFacts(const std::string& modelPath)
 
 namespace {
 
+// The model folder's tokenizer, refused when its ids do not fit config.json's vocab_size.
 models::SampleBuilder sampleBuilder(const TrainConfig& config)
 {
     models::SampleBuilderOptions opts;
     opts.maxLength = size_t(config.maxSeqLen);
     if (!config.chatTemplate.empty())
         opts.templateName = config.chatTemplate;
-    return models::SampleBuilder(models::Tokenizer::load(config.modelPath), opts);
+    return models::SampleBuilder(models::loadModelTokenizer(config.modelPath), opts);
+}
+
+// config.json's vocab_size; 0 (unchecked) when the folder has no config.json, which validation
+// and loading report by name.
+int64_t modelVocabSize(const std::string& modelPath)
+{
+    if (modelPath.empty())
+        return 0;
+    const fs::path cfg = fs::path(modelPath) / "config.json";
+    return fs::exists(cfg) ? models::ModelConfig::fromFile(cfg).vocabSize : 0;
+}
+
+// A sample whose text encodes to an added token past the embedding rows (a tokenizer whose added
+// tokens were never given rows) is refused here, on the CPU, before a batch can reach the device.
+void checkIdsFit(const std::string& path, size_t sample, const std::vector<int64_t>& ids, int64_t vocabSize)
+{
+    if (vocabSize <= 0)
+        return;
+    for (int64_t id : ids)
+        if (id < 0 || id >= vocabSize)
+            throw Error(path + ": sample " + std::to_string(sample + 1) + " encodes to token id " + std::to_string(id) +
+                            ", outside config.json's vocab_size " + std::to_string(vocabSize),
+                        "the tokenizer has tokens the model has no embedding rows for; remove them from the data "
+                        "or use a model whose embeddings were resized");
+}
+
+// A data path that names a folder reads as no samples at all: refused by name instead.
+void requireDataFile(const std::string& path)
+{
+    if (!fs::exists(path))
+        throw Error("dataset '" + path + "' does not exist");
+    if (fs::is_directory(path))
+        throw Error(path + " is a folder, expected a data file (JSONL or a JSON array)");
+}
+
+// The dataset summary as information; as a warning (which the CLI prints) when samples were cut to
+// max_seq_len, dropped or skipped, since that changes what is trained.
+void reportData(const std::string& path, const std::string& summary, size_t truncatedSamples, size_t truncatedTokens,
+                size_t dropped, size_t skipped, int maxSeqLen)
+{
+    if (truncatedSamples == 0 && dropped == 0 && skipped == 0) {
+        logInfo(path + ": " + summary);
+        return;
+    }
+    std::string what;
+    auto add = [&what](const std::string& part) { what += (what.empty() ? "" : ", ") + part; };
+    if (truncatedSamples > 0)
+        add(std::to_string(truncatedSamples) + " samples truncated to max_seq_len " + std::to_string(maxSeqLen) + " (" +
+            std::to_string(truncatedTokens) + " tokens cut)");
+    if (dropped > 0)
+        add(std::to_string(dropped) + " samples dropped without supervised tokens");
+    if (skipped > 0)
+        add(std::to_string(skipped) + " malformed lines skipped");
+    logWarning(path + ": " + what + " (" + summary + ")");
+}
+
+// Pre-tokenized examples cut to max_seq_len here (the batches would cut them anyway, silently), and
+// those left without a supervised token dropped (their batches would train on nothing and log loss 0).
+std::vector<TrainExample> fitPretokenized(const std::string& path, std::vector<TrainExample> loaded, int maxSeqLen)
+{
+    const size_t records = loaded.size();
+    size_t truncatedSamples = 0, truncatedTokens = 0, dropped = 0;
+    int64_t tokens = 0, supervised = 0;
+    std::vector<TrainExample> out;
+    out.reserve(loaded.size());
+    for (auto& e : loaded) {
+        if (maxSeqLen > 0 && e.ids.size() > size_t(maxSeqLen)) {
+            ++truncatedSamples;
+            truncatedTokens += e.ids.size() - size_t(maxSeqLen);
+            e.ids.resize(size_t(maxSeqLen));
+            e.labels.resize(size_t(maxSeqLen));
+        }
+        const int64_t n = supervisedTokens(e, std::numeric_limits<int>::max());
+        if (n == 0) {
+            ++dropped;
+            continue;
+        }
+        tokens += int64_t(e.ids.size());
+        supervised += n;
+        out.push_back(std::move(e));
+    }
+    const std::string summary = std::to_string(records) + " records -> " + std::to_string(out.size()) +
+                                " samples (pre-tokenized); " + std::to_string(truncatedSamples) + " truncated (" +
+                                std::to_string(truncatedTokens) + " tokens cut); " + std::to_string(dropped) +
+                                " without supervised tokens dropped; " + std::to_string(tokens) + " tokens, " +
+                                std::to_string(supervised) + " supervised";
+    if (out.empty() && records > 0)
+        throw Error(path + ": no usable samples (" + summary + ")");
+    reportData(path, summary, truncatedSamples, truncatedTokens, dropped, 0, maxSeqLen);
+    return out;
 }
 
 } // namespace
 
 std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfig& config)
 {
-    if (!fs::exists(path))
-        throw Error("dataset '" + path + "' does not exist");
+    requireDataFile(path);
     std::string first;
     {
         std::ifstream in(path);
@@ -73,24 +165,34 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     } catch (const nlohmann::json::exception&) {
         // the sample builder names the line
     }
-    if (first.empty() || pretokenized)
-        return first.empty() ? std::vector<TrainExample>{} : loadTokenizedJsonl(path);
+    if (first.empty())
+        return {};
+    if (pretokenized)
+        return fitPretokenized(path, loadTokenizedJsonl(path, modelVocabSize(config.modelPath)), config.maxSeqLen);
     auto ds = sampleBuilder(config).loadSft(path);
-    logInfo(path + ": " + ds.stats.summary());
+    reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
+               ds.stats.skipped, config.maxSeqLen);
+    const int64_t vocab = modelVocabSize(config.modelPath);
     std::vector<TrainExample> out;
     out.reserve(ds.samples.size());
-    for (auto& s : ds.samples)
+    for (auto& s : ds.samples) {
+        checkIdsFit(path, out.size(), s.ids, vocab);
         out.push_back({std::move(s.ids), std::move(s.labels)});
+    }
     return out;
 }
 
 
 std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& path, const TrainConfig& config)
 {
-    if (!fs::exists(path))
-        throw Error("dataset '" + path + "' does not exist");
+    requireDataFile(path);
     auto ds = sampleBuilder(config).loadPreferences(path);
-    logInfo(path + ": " + ds.stats.summary());
+    reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
+               ds.stats.skipped, config.maxSeqLen);
+    const int64_t vocab = modelVocabSize(config.modelPath);
+    for (size_t i = 0; i < ds.samples.size(); ++i)
+        for (const auto* ids : {&ds.samples[i].prompt, &ds.samples[i].chosen, &ds.samples[i].rejected})
+            checkIdsFit(path, i, *ids, vocab);
     return std::move(ds.samples);
 }
 

@@ -303,16 +303,19 @@ torch::Tensor LlamaFamilyModel::run(const torch::Tensor& inputIdsIn, const torch
                     (inputIdsIn.defined() ? std::string(c10::toString(inputIdsIn.scalar_type())) + " " +
                                                 shapeText(inputIdsIn.sizes())
                                           : std::string("nothing")));
-    auto inputIds = inputIdsIn.to(device);
-    const int64_t B = inputIds.size(0), T = inputIds.size(1);
+    const int64_t B = inputIdsIn.size(0), T = inputIdsIn.size(1);
     if (T == 0)
         throw Error("forward: expected at least one token per row, found 0");
-    if (inputIds.device().is_cpu()) {
-        auto mn = inputIds.min().item<int64_t>(), mx = inputIds.max().item<int64_t>();
+    // Checked while the ids are still on the CPU: on CUDA an id past the embedding rows is a
+    // device-side assert that leaves the context unusable, not an error naming the id. Ids already
+    // on the device (the generator's own samples) are not read back.
+    if (inputIdsIn.device().is_cpu() && inputIdsIn.numel() > 0) {
+        auto mn = inputIdsIn.min().item<int64_t>(), mx = inputIdsIn.max().item<int64_t>();
         if (mn < 0 || mx >= m_config.vocabSize)
             throw Error("forward: token id " + std::to_string(mn < 0 ? mn : mx) + " is outside the vocabulary [0, " +
                         std::to_string(m_config.vocabSize) + ")");
     }
+    auto inputIds = inputIdsIn.to(device);
     const int64_t past = cache ? cache->length() : 0;
     const int64_t S = past + T;
 

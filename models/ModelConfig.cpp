@@ -1,10 +1,13 @@
 // config.json parsing: both the transformers 4.x keys (rope_theta, rope_scaling) and the v5
-// rope_parameters, GQA and head_dim defaults, eos lists, sliding-window rules per architecture.
+// rope_parameters, GQA and head_dim defaults, eos lists (also from generation_config.json),
+// sliding-window rules per architecture.
 #include "models/ModelConfig.h"
 
 #include "common/Error.h"
 #include "models/ArchitectureTable.h"
 #include "models/StrictJson.h"
+
+#include <algorithm>
 
 namespace rslora::models {
 namespace {
@@ -76,10 +79,55 @@ RopeScaling parseRopeScaling(const json& r, const char* key, int64_t maxPos, con
     return s;
 }
 
+// "eos_token_id" as an integer or a list of integers; empty when absent or null.
+std::vector<int64_t> readEosIds(const json& j, const std::string& source) {
+    std::vector<int64_t> ids;
+    if (!present(j, "eos_token_id"))
+        return ids;
+    const json& e = j["eos_token_id"];
+    if (e.is_number_integer()) {
+        ids.push_back(e.get<int64_t>());
+    } else if (e.is_array()) {
+        for (const auto& v : e) {
+            if (!v.is_number_integer())
+                throw Error(source + ": expected integers in \"eos_token_id\", found " + v.dump());
+            ids.push_back(v.get<int64_t>());
+        }
+    } else {
+        throw Error(source + ": expected an integer or a list for \"eos_token_id\", found " + e.dump());
+    }
+    return ids;
+}
+
+// Rotary embeddings here turn the whole head; a model that turns only part of it (Phi, StableLM,
+// GLM) would load with the wrong positions and no error, so the key is refused by name.
+void refusePartialRotary(const json& holder, const char* where, const std::string& source) {
+    if (!present(holder, "partial_rotary_factor"))
+        return;
+    const json& f = holder["partial_rotary_factor"];
+    if (!f.is_number())
+        throw Error(source + ": expected a number for " + where + "\"partial_rotary_factor\", found " + f.dump());
+    if (f.get<double>() != 1.0)
+        throw Error(source + ": " + where + "partial_rotary_factor " + f.dump() +
+                    " is not supported: rotary embeddings are applied to the whole head_dim (partial_rotary_factor 1.0)");
+}
+
 } // namespace
 
 ModelConfig ModelConfig::fromFile(const std::filesystem::path& path) {
-    return fromJson(readJsonFileStrict(path), path.string());
+    ModelConfig c = fromJson(readJsonFileStrict(path), path.string());
+    const std::filesystem::path generation = path.parent_path() / "generation_config.json";
+    if (std::filesystem::is_regular_file(generation))
+        c.mergeGenerationConfig(readJsonFileStrict(generation), generation.string());
+    return c;
+}
+
+void ModelConfig::mergeGenerationConfig(const json& j, const std::string& source) {
+    if (!j.is_object())
+        throw Error(source + ": expected a JSON object, found " + std::string(j.type_name()));
+    for (int64_t id : readEosIds(j, source))
+        if (std::find(eosTokenIds.begin(), eosTokenIds.end(), id) == eosTokenIds.end())
+            eosTokenIds.push_back(id);
 }
 
 ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
@@ -134,6 +182,9 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
     }
     if (c.ropeScaling.type == "default" && present(j, "rope_scaling"))
         c.ropeScaling = parseRopeScaling(j["rope_scaling"], "rope_scaling", c.maxPositionEmbeddings, source);
+    refusePartialRotary(j, "", source);
+    if (present(j, "rope_parameters"))
+        refusePartialRotary(j["rope_parameters"], "rope_parameters.", source);
 
     c.tieWordEmbeddings = readBool(j, "tie_word_embeddings", false, source);
     c.attentionBias = readBool(j, "attention_bias", false, source);
@@ -169,23 +220,12 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
         c.bosTokenId = readInt(j, "bos_token_id", source);
     if (present(j, "pad_token_id") && j["pad_token_id"].is_number_integer())
         c.padTokenId = j["pad_token_id"].get<int64_t>();
-    if (present(j, "eos_token_id")) {
-        const json& e = j["eos_token_id"];
-        if (e.is_number_integer())
-            c.eosTokenIds.push_back(e.get<int64_t>());
-        else if (e.is_array()) {
-            for (const auto& v : e) {
-                if (!v.is_number_integer())
-                    throw Error(source + ": expected integers in \"eos_token_id\", found " + v.dump());
-                c.eosTokenIds.push_back(v.get<int64_t>());
-            }
-        } else {
-            throw Error(source + ": expected an integer or a list for \"eos_token_id\", found " + e.dump());
-        }
-    }
+    c.eosTokenIds = readEosIds(j, source);
     const char* dtypeKey = present(j, "dtype") ? "dtype" : "torch_dtype";
-    if (present(j, dtypeKey) && j[dtypeKey].is_string())
+    if (present(j, dtypeKey) && j[dtypeKey].is_string()) {
         c.torchDtype = j[dtypeKey].get<std::string>();
+        c.torchDtypeDeclared = true;
+    }
     c.validate(source);
     return c;
 }

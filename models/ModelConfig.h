@@ -44,12 +44,18 @@ struct ModelConfig {
     std::vector<int64_t> eosTokenIds;
     std::optional<int64_t> padTokenId;
     std::string torchDtype = "float32";
+    bool torchDtypeDeclared = false;  // config.json named it (torch_dtype, or v5's dtype)
     double initializerRange = 0.02;
 
     // Parses and validates; `source` names the file in errors. Unknown architectures are refused
     // with the list of supported ones.
     static ModelConfig fromJson(const nlohmann::json& j, const std::string& source);
+    // config.json, then generation_config.json beside it when present (mergeGenerationConfig).
     static ModelConfig fromFile(const std::filesystem::path& configJson);
+    // Adds generation_config.json's eos_token_id (an integer or a list) after the config's own eos
+    // ids, skipping repeats: transformers' generate stops on those (Qwen2.5-Instruct: config.json
+    // 151645, generation_config.json [151645, 151643]). A missing key changes nothing.
+    void mergeGenerationConfig(const nlohmann::json& j, const std::string& source);
     // A transformers-compatible config.json (keys as transformers 4.x writes them).
     nlohmann::json toJson() const;
     // Checks the numbers fit together (heads divide, head_dim positive, ...); throws naming `source`.

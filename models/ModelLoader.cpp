@@ -14,6 +14,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -55,7 +56,39 @@ std::unique_ptr<CausalLM> buildModel(const ModelConfig& config, const TensorSour
 
 bool isFloatDtype(Dtype d) { return d == Dtype::F32 || d == Dtype::F16 || d == Dtype::BF16 || d == Dtype::F64; }
 
+bool isEightBitFloat(Dtype d) {
+    return d == Dtype::F8_E4M3 || d == Dtype::F8_E5M2 || d == Dtype::F8_E8M0 || d == Dtype::F8_E4M3FNUZ ||
+           d == Dtype::F8_E5M2FNUZ;
+}
+
 } // namespace
+
+torch::ScalarType checkpointDtype(const ModelConfig& config, const WeightFiles& weights) {
+    if (config.torchDtypeDeclared) {
+        const std::string& named = config.torchDtype;
+        if (named == "float32" || named == "bfloat16" || named == "float16")
+            return parseDtype(named);
+    }
+    // Elements per floating-point dtype, in the order first met (a tie goes to the first).
+    std::vector<std::pair<Dtype, uint64_t>> counts;
+    for (const auto& f : weights.files())
+        for (const auto& t : f->tensors()) {
+            if (!isFloatDtype(t.dtype) || quant::isBnbStateTensor(t.name))
+                continue;
+            auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == t.dtype; });
+            if (it == counts.end())
+                counts.emplace_back(t.dtype, t.numel());
+            else
+                it->second += t.numel();
+        }
+    if (counts.empty())
+        return torch::kFloat32;
+    auto best = counts.begin();
+    for (auto it = counts.begin(); it != counts.end(); ++it)
+        if (it->second > best->second)
+            best = it;
+    return torchScalarType(best->first, weights.directory().string());
+}
 
 torch::ScalarType parseDtype(const std::string& name) {
     if (name == "float32" || name == "fp32" || name == "f32")
@@ -106,14 +139,7 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
             bnb = quant::readBnbQuantization(raw, configPath.string());
     }
 
-    torch::ScalarType stored = torch::kFloat32;
-    for (const auto& f : weights.files())
-        for (const auto& t : f->tensors())
-            if (isFloatDtype(t.dtype) && !quant::isBnbStateTensor(t.name)) {
-                stored = torchScalarType(t.dtype, f->path().string());
-                break;
-            }
-    const torch::ScalarType dtype = resolveDtype(options, stored);
+    const torch::ScalarType dtype = resolveDtype(options, checkpointDtype(config, weights));
 
     std::set<std::string> used;
     quant::BaseQuantizer quantizer(options.quantization.value_or(quant::QuantOptions{}));
@@ -139,9 +165,13 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         if (found != shape)
             throw Error(file.path().string() + ": tensor '" + name + "': expected shape " + shapeText(shape) +
                         " from config.json, found " + shapeText(found));
+        if (isEightBitFloat(info.dtype))
+            throw Error(file.path().string() + ": tensor '" + name + "' is stored as " + dtypeName(info.dtype) +
+                        ", a quantized 8-bit float (an FP8 checkpoint), which is not supported; the loader reads "
+                        "F32, F16 and BF16 weights (and F64): use the model's bfloat16 release or dequantize it first");
         if (!isFloatDtype(info.dtype))
-            throw Error(file.path().string() + ": tensor '" + name + "': expected a floating-point dtype, found " +
-                        dtypeName(info.dtype));
+            throw Error(file.path().string() + ": tensor '" + name + "': expected a floating-point dtype (F32, F16 or "
+                        "BF16), found " + dtypeName(info.dtype));
         used.insert(name);
         return tensorFromFile(file, info).to(options.device, dtype);
     };

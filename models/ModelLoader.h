@@ -13,10 +13,12 @@
 
 namespace rslora::models {
 
+class WeightFiles;
+
 struct LoadOptions {
     torch::Device device = torch::kCPU;
     // Unset: float32 on CPU (LibTorch's CPU kernels are fastest and complete there), the
-    // checkpoint's dtype on CUDA. Float16 on CPU is upcast to float32 with a warning.
+    // checkpoint's dtype on CUDA (checkpointDtype). Float16 on CPU is upcast to float32 with a warning.
     std::optional<torch::ScalarType> dtype;
     // Set: the decoder projections are quantized to 4 bits as they load (QuantizedLinear), with
     // embeddings, norms and lm_head in `dtype`.
@@ -35,6 +37,12 @@ std::unique_ptr<CausalLM> loadCausalLM(const std::filesystem::path& dir, const L
 // A model with transformers' initialisation (normal(0, initializer_range) for linear and
 // embedding weights, zero biases, unit norms), reproducible from `seed`.
 std::unique_ptr<CausalLM> createCausalLM(const ModelConfig& config, uint64_t seed, const LoadOptions& options = {});
+
+// The dtype a checkpoint computes in when LoadOptions::dtype is unset on CUDA, as transformers'
+// torch_dtype="auto": config.json's torch_dtype (v5: dtype) when it names float32, bfloat16 or
+// float16, else the floating-point dtype holding the most elements (bitsandbytes state aside);
+// float32 when there is none. CPU loads still compute in float32 (see LoadOptions::dtype).
+torch::ScalarType checkpointDtype(const ModelConfig& config, const WeightFiles& weights);
 
 // "float32"/"fp32"/"f32", "bfloat16"/"bf16", "float16"/"fp16"/"half"; throws on anything else.
 torch::ScalarType parseDtype(const std::string& name);

@@ -41,7 +41,7 @@ ExportResult exportRun(Store& store, int64_t runId, const fs::path& dir, const E
 
     if (fs::exists(dir, ec))
         fs::remove(dir, ec); // empty: AtomicDirectory wants to create it itself
-    AtomicDirectory out(dir);
+    AtomicDirectory out(dir, AtomicDirectory::OnExisting::NoReplace); // another export finished meanwhile keeps its bundle
     {
         RunBundleWriter writer(out.stagingPath());
         writer.writeRun(run, store.runs().tags(runId), store.runs().params(runId), project);

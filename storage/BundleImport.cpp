@@ -99,21 +99,23 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
         run.uuid = newUuid();
     }
 
-    // Check every adapter folder before touching anything.
-    for (const BundleAdapter& a : b.adapters) {
+    // Check every adapter folder before touching anything. A hand-written run.json may leave out an
+    // adapter's sha256: it is then computed from the bundle's folder, so that the version is stored
+    // with the hash its files are verified against from then on (an empty one would verify anything).
+    for (BundleAdapter& a : b.adapters) {
         fs::path folder = dir / a.dir;
         if (a.dir.find("..") != std::string::npos || fs::path(a.dir).is_absolute())
             throw rslora::Error(dir.string() + "/run.json: adapter \"" + a.record.name + "\" has the folder \"" + a.dir +
                                 "\", which is outside the bundle");
         if (!fs::is_directory(folder))
             throw rslora::Error("bundle adapter \"" + a.record.name + "\": folder " + folder.string() + " is missing");
-        if (!a.record.sha256.empty()) {
-            std::string actual = Sha256::directoryHex(folder);
-            if (actual != a.record.sha256)
-                throw rslora::Error("bundle adapter \"" + a.record.name + "\": the files in " + folder.string() +
-                                        " hash to " + actual + ", but run.json says " + a.record.sha256,
-                                    "the bundle was changed or damaged after it was written");
-        }
+        const std::string actual = Sha256::directoryHex(folder);
+        if (a.record.sha256.empty())
+            a.record.sha256 = actual;
+        else if (actual != a.record.sha256)
+            throw rslora::Error("bundle adapter \"" + a.record.name + "\": the files in " + folder.string() +
+                                    " hash to " + actual + ", but run.json says " + a.record.sha256,
+                                "the bundle was changed or damaged after it was written");
     }
     // Versions the store kept when their run was deleted come back to the run instead of being
     // copied again; a version that still belongs to a stored run is a duplicate.

@@ -69,7 +69,13 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     form->addRow(tr("Output folder"), folderRow(m_out, this, tr("Write the merged model into…")));
     m_dtype = new QComboBox(this);
     m_dtype->setObjectName("dtypeBox");
-    m_dtype->addItems({"bfloat16", "float16", "float32"});
+    // First and selected: the base's own dtype (no --dtype), as `rslora merge` does by default; a
+    // float32 base written as bfloat16 would silently lose precision.
+    m_dtype->addItem(tr("same as the base model"), QString());
+    for (const char* dtype : {"bfloat16", "float16", "float32"})
+        m_dtype->addItem(QString::fromLatin1(dtype), QString::fromLatin1(dtype));
+    m_dtype->setCurrentIndex(0);
+    m_dtype->setToolTip(tr("The dtype of the written weights; the merge itself is computed in float32"));
     form->addRow(tr("dtype"), m_dtype);
     m_shard = new QDoubleSpinBox(this);
     m_shard->setObjectName("shardBox");
@@ -137,7 +143,7 @@ MergeExportSettings ExportMergedDialog::settings() const {
     MergeExportSettings s;
     s.modelDir = QDir::fromNativeSeparators(m_model->text().trimmed());
     s.weights = m_sourceWeights->weights();
-    s.dtype = m_dtype->currentText();
+    s.dtype = m_dtype->currentData().toString();
     s.maxShardBytes = static_cast<qint64>(std::llround(m_shard->value() * 1e9));
     s.outDir = QDir::fromNativeSeparators(m_out->text().trimmed());
     return s;
@@ -145,7 +151,11 @@ MergeExportSettings ExportMergedDialog::settings() const {
 
 void ExportMergedDialog::setModelDir(const QString& dir) { m_model->setText(dir); }
 void ExportMergedDialog::setOutDir(const QString& dir) { m_out->setText(dir); }
-void ExportMergedDialog::setDtype(const QString& dtype) { m_dtype->setCurrentText(dtype); }
+void ExportMergedDialog::setDtype(const QString& dtype) {
+    const int index = m_dtype->findData(dtype);
+    if (index >= 0)
+        m_dtype->setCurrentIndex(index);
+}
 void ExportMergedDialog::setMaxShardGb(double gb) { m_shard->setValue(gb); }
 void ExportMergedDialog::setWeights(const QVector<double>& weights) { m_sourceWeights->setWeights(weights); }
 

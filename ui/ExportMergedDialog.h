@@ -27,6 +27,7 @@ public:
     MergeExportSettings settings() const;
     void setModelDir(const QString& dir);
     void setOutDir(const QString& dir);
+    // "float32", "bfloat16", "float16", or "" for the base model's own dtype (the default).
     void setDtype(const QString& dtype);
     // The largest shard in GB (0: one file).
     void setMaxShardGb(double gb);

@@ -72,7 +72,7 @@ struct GridOutcome {
 struct MergeExportSettings {
     QString modelDir;
     QVector<double> weights;          // one per source
-    QString dtype;                    // float32, bfloat16, float16
+    QString dtype;                    // float32, bfloat16, float16; empty: the base model's own
     qint64 maxShardBytes = 0;         // 0: one file
     QString outDir;
 };

@@ -5,6 +5,7 @@
 #include "common/Paths.h"
 #include "engine/Runtime.h"
 #include "engine/TrainConfig.h"
+#include "models/tokenizer/Tokenizer.h"
 
 #include <QComboBox>
 #include <QDir>
@@ -174,7 +175,7 @@ void ModelSection::readModel() {
     } else {
         const auto& c = *m_config;
         QString note;
-        if (!d.exists("tokenizer.json"))
+        if (!models::Tokenizer::existsIn(dir.toStdString()))
             note = "<br><span style='color:#8d6e00'>" +
                    tr("no tokenizer.json: only pre-tokenized datasets (input_ids, labels) can be used with this folder").toHtmlEscaped() +
                    "</span>";

@@ -347,7 +347,7 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--exact-match", req.exactMatchData, "JSONL of {prompt, answer} (or alpaca/chat records) for greedy exact match");
     eval->add_option("--multiple-choice", req.multipleChoiceData, "MMLU-style JSONL or CSV for answer log-likelihood accuracy");
     eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match")->check(CLI::Range(1, 1 << 20));
-    eval->add_option("--chat-template", req.chatTemplate, "Chat template for SFT records in --exact-match (as data.chat_template in training; default: the tokenizer's)");
+    eval->add_option("--chat-template", req.chatTemplate, "Chat template for SFT records in --data and --exact-match and for --preference pairs (as data.chat_template in training; default: the tokenizer's)");
     eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length")->check(CLI::Range(2, 1 << 20));
     eval->add_option("--batch-size", req.batchSize, "Batch size")->check(CLI::Range(1, 65536));
     eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)")->check(CLI::Range(0, 1 << 30));

@@ -1,6 +1,7 @@
 // `rslora fuse`: several adapters (folders or stored versions, each with a weight) fused into one PEFT
 // folder by exact, svd, ties, dare_linear, dare_ties or magnitude_prune, with rslora_fusion.json beside
-// it; the result is registered in the store as a new version with merged-from lineage edges.
+// it; the result is registered in the store as a new version with merged-from lineage edges. Ctrl-C
+// while fusing stops with nothing written (exit status 130).
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
 #include "app/cli/StorageCli.h"
@@ -8,11 +9,15 @@
 #include "app/shared/FusionRecorder.h"
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/InterruptGuard.h"
+#include "common/Paths.h"
 #include "engine/fusion/FusedAdapterFolder.h"
 #include "engine/fusion/Fusion.h"
 
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace rslora::cli {
@@ -70,6 +75,21 @@ json reportJson(const fusion::FusionReport& r)
     return {{"rank", r.rank}, {"exact_rank", r.exactRank}, {"relative_error", r.relativeError}, {"modules", modules}};
 }
 
+// Refuses an --out where the fused folder would change files it must not: inside a source adapter's
+// folder or anywhere under the store's adapter root (a stored version whose files changed no longer
+// matches its hash and is refused from then on).
+void refuseOutputInside(const fs::path& out, const FuseOptions& o, const std::vector<app::ResolvedAdapter>& sources,
+                        const storage::Store* store)
+{
+    for (const auto& s : sources)
+        if (pathLiesInside(out, s.path))
+            throw Error("--out " + o.out + " lies inside the folder of adapter " + s.label + " (" + s.path.string()
+                        + "); writing there would change that adapter's files: choose a folder outside it");
+    if (store && pathLiesInside(out, store->adapterRoot()))
+        throw Error("--out " + o.out + " lies inside the store's adapter folder " + store->adapterRoot().string()
+                    + ", which holds the stored adapter versions: choose a folder outside it");
+}
+
 // One fusion with the weights given on the command line.
 void fuseOnce(const FuseOptions& o)
 {
@@ -83,29 +103,51 @@ void fuseOnce(const FuseOptions& o)
     std::vector<app::ResolvedAdapter> sources;
     for (const auto& arg : o.adapters)
         sources.push_back(app::resolveAdapterArgument(arg, store.get()));
+    refuseOutputInside(out, o, sources, store.get());
     plan.weights = app::fusionWeights(sources);
     plan.baseFingerprints = app::baseFingerprints(sources);
     const std::vector<fusion::AdapterFactors> adapters = app::readFusionSources(sources);
-    const fusion::FusionResult result = fusion::fuse(plan, adapters);
 
-    // With a store, the folder is written under a hidden name, the version recorded from it, and only
-    // then renamed to --out: a process killed before the version is committed leaves no visible
-    // folder (the same command can be run again), and a visible --out always has its version.
+    // Ctrl-C (or SIGTERM) while fusing stops after the current module, before anything is written.
+    InterruptGuard interrupt;
+    std::optional<fusion::FusionResult> fused;
+    try {
+        fused = fusion::fuse(plan, adapters, [&interrupt](int, int) { return !interrupt.interrupted(); });
+    } catch (const fusion::FusionCancelled&) {
+        if (!interrupt.interrupted())
+            throw;
+    }
+    if (interrupt.interrupted()) {
+        std::fprintf(stderr, "fuse cancelled; nothing was written\n");
+        exitCode() = interrupt.exitCode();
+        return;
+    }
+    const fusion::FusionResult& result = *fused;
+
+    // The folder is written under a hidden name and renamed to --out only when complete; NoReplace:
+    // a folder another process finished at --out meanwhile is never replaced. With a store, the
+    // version is recorded from the hidden folder before the rename: a process killed before the
+    // version is committed leaves no visible folder (the same command can be run again), and a
+    // visible --out always has its version.
     std::optional<storage::AdapterRecord> version;
+    AtomicDirectory folder(out, AtomicDirectory::OnExisting::NoReplace);
+    fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), folder.stagingPath());
     if (!store) {
-        fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), out);
+        folder.commit();
     } else {
-        AtomicDirectory folder(out);
-        fusion::writeFusedAdapter(result, plan, app::fusionSourceRecords(sources), folder.stagingPath());
         app::FusionRegistration reg;
         reg.task = o.task;
         reg.name = o.name;
         reg.notes = o.notes;
         version = app::registerFusedAdapter(*store, folder.stagingPath(), plan, result, sources, reg);
+        const std::string stored = "the fused adapter is stored as " + version->name + " (v" + std::to_string(version->version) + ")";
         if (fs::exists(out))
-            throw Error("--out " + o.out + " appeared while fusing; the fused adapter is stored as " + version->name
-                        + " (v" + std::to_string(version->version) + ")");
-        folder.commit();
+            throw Error("--out " + o.out + " appeared while fusing; " + stored);
+        try {
+            folder.commit();
+        } catch (const Error& e) {
+            throw Error(std::string(e.what()) + "; " + stored);
+        }
     }
 
     if (o.c.json) {

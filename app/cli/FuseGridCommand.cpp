@@ -5,6 +5,7 @@
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/AdapterReference.h"
+#include "app/shared/FusionRecorder.h"
 #include "app/shared/GridEvaluationStore.h"
 #include "common/Error.h"
 #include "engine/fusion/GridSearch.h"
@@ -74,6 +75,9 @@ void runFuseGrid(CLI::App* cmd, const GridOptions& o)
         req.adapters.push_back({r.path.string(), r.label});
         sources.push_back(std::move(r));
     }
+    // Stored versions must share a base and be scored on the model they were trained on: the grid
+    // is stored as their evaluations.
+    req.baseFingerprints = app::baseFingerprints(sources);
     req.modelPath = o.model;
     req.dataPath = o.data;
     req.device = o.device;

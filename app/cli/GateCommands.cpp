@@ -16,6 +16,7 @@
 #include "engine/fusion/FusionGate.h"
 #include "models/Generator.h"
 #include "models/ModelLoader.h"
+#include "models/ModelTokenizer.h"
 #include "models/tokenizer/Tokenizer.h"
 
 #include <algorithm>
@@ -124,7 +125,7 @@ void gateTrain(const GateTrainCli& o)
     if (!store) {
         gate.save(out);
     } else {
-        AtomicDirectory folder(out);
+        AtomicDirectory folder(out, AtomicDirectory::OnExisting::NoReplace); // never over another finished gate
         gate.save(folder.stagingPath());
         version = app::registerGate(*store, folder.stagingPath(), gate, sources, o.model, o.registration);
         if (fs::exists(out))
@@ -185,11 +186,10 @@ void gateEval(const GateEvalCli& o)
             std::cout << ev.toText(size_t(o.examples));
     }
     if (!o.prompts.empty()) {
-        const auto tok = models::Tokenizer::load(modelDir);
+        const auto tok = models::loadModelTokenizer(modelDir);
         models::GenerationOptions go;
         go.maxNewTokens = o.maxNewTokens;
-        if (auto eos = tok.eosId())
-            go.eosTokenIds = {*eos};
+        go.eosTokenIds = models::stopTokenIds(model->config(), tok);
         json gens = json::array();
         for (const auto& p : o.prompts) {
             // One prompt at a time: its own weights, no padding in the pooled state.

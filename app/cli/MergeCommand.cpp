@@ -1,11 +1,13 @@
 // `rslora merge`: folds adapters (folders or stored versions, each with a weight) into the base
 // model and writes a complete Hugging Face folder; records it in the store when versions were named.
+// Ctrl-C stops it with nothing written (exit status 130).
 #include "app/cli/Commands.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/AdapterReference.h"
 #include "app/shared/MergedModelRecord.h"
 #include "common/Error.h"
+#include "common/InterruptGuard.h"
 #include "common/Paths.h"
 #include "engine/fusion/ModelExport.h"
 #include "engine/fusion/ShardPlanner.h"
@@ -14,6 +16,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -67,6 +70,8 @@ void registerMergeCommand(CLI::App& app) {
             if (!o->db.empty() || fs::exists(defaultDatabasePath()))
                 store = storecli::openStore(c);
         }
+        if (store)
+            request.adapterStoreRoot = store->adapterRoot();
         std::vector<app::MergedSource> sources;
         for (const std::string& arg : o->adapters) {
             const app::ResolvedAdapter r = app::resolveAdapterArgument(arg, store.get());
@@ -84,16 +89,39 @@ void registerMergeCommand(CLI::App& app) {
         }
 
         // A progress line on a terminal only, rewritten in place; logs and pipes stay clean.
+        // Ctrl-C (or SIGTERM) stops at the next tensor: the merge throws MergeCancelled and its
+        // staging folder (as large as the model) is removed on the way out.
         const bool showProgress = !o->json && ::isatty(STDERR_FILENO);
-        const engine::fusion::MergeReport report =
-            engine::fusion::exportMergedModel(request, [&](int64_t done, int64_t total) {
-                if (showProgress)
-                    std::fprintf(stderr, "\rmerging: %lld/%lld tensors%s", static_cast<long long>(done),
-                                 static_cast<long long>(total), done == total ? "\n" : "");
-                return true;
-            });
-        const std::vector<int64_t> artifacts =
-            store ? app::recordMergedModel(*store, report, request.modelDir, sources) : std::vector<int64_t>{};
+        std::optional<engine::fusion::MergeReport> merged;
+        {
+            InterruptGuard interrupt;
+            try {
+                merged = engine::fusion::exportMergedModel(request, [&](int64_t done, int64_t total) {
+                    if (showProgress)
+                        std::fprintf(stderr, "\rmerging: %lld/%lld tensors%s", static_cast<long long>(done),
+                                     static_cast<long long>(total), done == total ? "\n" : "");
+                    return !interrupt.interrupted();
+                });
+            } catch (const engine::fusion::MergeCancelled&) {
+                if (!interrupt.interrupted())
+                    throw;
+                std::fprintf(stderr, "%smerge cancelled; nothing was written\n", showProgress ? "\n" : "");
+                exitCode() = interrupt.exitCode();
+                return;
+            }
+        }
+        const engine::fusion::MergeReport& report = *merged;
+        // The folder is complete and in place: a failure to record it must not read as a failed merge.
+        std::vector<int64_t> artifacts;
+        if (store) {
+            try {
+                artifacts = app::recordMergedModel(*store, report, request.modelDir, sources);
+            } catch (const std::exception& e) {
+                throw Error("the merged model was written to " + fs::absolute(report.outDir).string() +
+                                "; recording it in the store failed: " + e.what(),
+                            "the folder is complete and can be used as it is; only its record in the store is missing");
+            }
+        }
 
         const uint64_t peak = peakRssBytes();
         if (o->json) {

@@ -13,6 +13,7 @@
 #include "models/LlamaFamilyModel.h"
 #include "models/ModelConfig.h"
 #include "models/ModelLoader.h"
+#include "models/ModelTokenizer.h"
 #include "models/TensorIO.h"
 #include "models/TokenPicker.h"
 #include "models/WeightFiles.h"
@@ -72,14 +73,16 @@ std::vector<std::vector<int64_t>> parseRows(const std::string& text, const char*
     return rows;
 }
 
+// The folder's tokenizer by the loader's own rule (tokenizer.json, or vocab.json + merges.txt),
+// checked against config.json's vocab_size; nullopt with the reason when there is none or it is unusable.
 std::optional<Tokenizer> tryTokenizer(const fs::path& dir, std::string* problem = nullptr) {
-    if (!fs::exists(dir / "tokenizer.json")) {
+    if (!Tokenizer::existsIn(dir)) {
         if (problem)
-            *problem = "none (no tokenizer.json)";
+            *problem = "none (no tokenizer.json, nor vocab.json + merges.txt)";
         return std::nullopt;
     }
     try {
-        return Tokenizer::load(dir);
+        return loadModelTokenizer(dir);
     } catch (const Error& e) {
         if (problem)
             *problem = std::string("unreadable: ") + e.what();
@@ -111,7 +114,7 @@ std::unique_ptr<engine::AdapterSet> attachAdapter(CausalLM& model, const std::st
     if (dir.empty())
         return nullptr;
     auto set = std::make_unique<engine::AdapterSet>(model);
-    engine::loadPeftAdapter(*set, dir);
+    engine::loadPeftAdapter(*set, dir, "default", engine::TrainedBiases::WriteIntoBase);  // used alone
     return set;
 }
 

@@ -56,16 +56,7 @@ int waitForStopSignal()
 
 void runServe(ServeArgs& a)
 {
-    if (::pipe(g_signalPipe) != 0)
-        throw Error("serve: cannot create the signal pipe");
-    struct sigaction action {};
-    action.sa_handler = onServeSignal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &action, nullptr);
-    sigaction(SIGINT, &action, nullptr);
     std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not an exit
-
     engine::applyThreadSettings({});
     if (!fs::is_directory(a.dir))
         throw Error("serve: expected a model folder at " + a.dir + ", found " + (fs::exists(a.dir) ? "a file" : "nothing"));
@@ -75,6 +66,10 @@ void runServe(ServeArgs& a)
         load.dtype = models::parseDtype(a.dtype);
     engine::GenerationSession session(a.dir, load);
     a.options.logRequests = !a.quiet;
+    if (a.options.limits.contextLength > session.contextLength())
+        std::cerr << "serve: warning: --max-model-len " << a.options.limits.contextLength
+                  << " is longer than the model's max_position_embeddings (" << session.contextLength()
+                  << "); text past that position may degrade\n";
 
     std::unique_ptr<storage::Store> store;
     serve::AdapterResolver resolver = [&](const std::string& argument) {
@@ -96,6 +91,16 @@ void runServe(ServeArgs& a)
         server.addAdapter(spec.substr(0, eq), spec.substr(eq + 1));
     }
     const int port = server.bind();
+    // Until here a signal ends the process at once (the default), so that Ctrl-C stops a long load;
+    // from here on it shuts the server down gracefully.
+    if (::pipe(g_signalPipe) != 0)
+        throw Error("serve: cannot create the signal pipe");
+    struct sigaction action {};
+    action.sa_handler = onServeSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
     std::thread listener([&] { server.serve(); });
     std::cout << "listening on http://" << a.options.host << ":" << port << "/v1 (model '"
               << (a.options.servedModelName.empty() ? fs::path(a.dir).filename().string() : a.options.servedModelName)
@@ -134,6 +139,10 @@ void registerServeCommand(CLI::App& app)
     cmd->add_option("--served-model-name", a->options.servedModelName, "The base model's name in `model` (default: the folder's name)");
     cmd->add_option("--max-body-bytes", a->options.maxBodyBytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
     cmd->add_option("--max-prompt-tokens", a->options.limits.maxPromptTokens, "Longest prompt in tokens (400 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    cmd->add_option("--max-model-len", a->options.limits.contextLength,
+                    "Context length: prompt plus max_tokens may not exceed it (400 above); a request without max_tokens\n"
+                    "gets the room left (default: the model's max_position_embeddings)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
     cmd->add_option("--max-tokens", a->options.limits.maxTokens, "Largest max_tokens a request may ask (400 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     cmd->add_option("--max-concurrent", a->options.maxConcurrent, "Requests generating at once (429 above)")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--max-batch", a->options.maxBatch, "Rows decoded together; more requests wait for a free row")->capture_default_str()->check(CLI::Range(1, 1024));

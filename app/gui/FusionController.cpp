@@ -205,6 +205,8 @@ ui::GridOutcome FusionController::gridSearch(const QString& databasePath, const 
         throw Error("the grid has " + std::to_string(settings.axes.size()) + " ranges for " + std::to_string(sources.size()) + " adapters");
     for (int i = 0; i < sources.size(); ++i) {
         request.adapters.push_back({sources[i].path.toStdString(), sources[i].label.toStdString()});
+        // The first recorded base is the model loaded: every version must have been trained on it.
+        request.baseFingerprints.push_back(sources[i].baseFingerprint.toStdString());
         const ui::GridAxis& axis = settings.axes[i];
         const std::string what = "weight range of " + sources[i].label.toStdString();
         request.values.push_back(axis.from == axis.to ? std::vector<double>{axis.from} : ef::weightRange(axis.from, axis.to, axis.step, what));

@@ -3,6 +3,7 @@
 #include "ui/ExportMergedDialog.h"
 
 #include "app/shared/MergedModelRecord.h"
+#include "common/Error.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/ModelExport.h"
 #include "storage/Store.h"
@@ -10,6 +11,8 @@
 #include <QDir>
 #include <QLocale>
 
+#include <exception>
+#include <filesystem>
 #include <limits>
 
 namespace rslora::app {
@@ -29,7 +32,10 @@ QString MergeExportController::exportAndRecord(const QString& databasePath, cons
     ef::MergeRequest request;
     request.modelDir = settings.modelDir.toStdString();
     request.outDir = settings.outDir.toStdString();
-    request.dtype = ef::parseMergeDtype(settings.dtype.toStdString());
+    // Empty: the base model's own dtype, as `rslora merge` without --dtype.
+    if (!settings.dtype.isEmpty())
+        request.dtype = ef::parseMergeDtype(settings.dtype.toStdString());
+    request.adapterStoreRoot = store.adapterRoot();
     // 0 in the dialog means one file: no shard limit.
     request.maxShardBytes = settings.maxShardBytes > 0 ? static_cast<uint64_t>(settings.maxShardBytes) : std::numeric_limits<uint64_t>::max();
     std::vector<MergedSource> recorded;
@@ -54,7 +60,14 @@ QString MergeExportController::exportAndRecord(const QString& databasePath, cons
         recorded.push_back(m);
     }
     const ef::MergeReport report = ef::exportMergedModel(request, [&progress](int64_t done, int64_t total) { return progress(done, total); });
-    recordMergedModel(store, report, request.modelDir, recorded);
+    // The folder is complete and in place: a failure to record it must not read as a failed merge.
+    try {
+        recordMergedModel(store, report, request.modelDir, recorded);
+    } catch (const std::exception& e) {
+        throw Error("the merged model was written to " + std::filesystem::absolute(report.outDir).string() +
+                        "; recording it in the store failed: " + e.what(),
+                    "the folder is complete and can be used as it is; only its record in the store is missing");
+    }
     return tr("Merged %1 adapter(s) into %2: %3 tensors (%4 changed), %5 in %6 file(s), %7, %8 s")
         .arg(sources.size())
         .arg(QDir::toNativeSeparators(QString::fromStdString(report.outDir.string())))

@@ -3,6 +3,7 @@
 
 #include "app/serve/ApiError.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 
 #include <algorithm>
 #include <limits>
@@ -39,7 +40,7 @@ double number(const json& o, const char* name, double fallback, double lo, doubl
         throw badField(name, "expected a number, found " + typeName(*v));
     const double d = v->get<double>();
     if (!(d >= lo && d <= hi))
-        throw badField(name, "expected a value in [" + json(lo).dump() + ", " + json(hi).dump() + "], found " + v->dump());
+        throw badField(name, "expected a value in [" + json(lo).dump() + ", " + json(hi).dump() + "], found " + jsonValueText(*v));
     return d;
 }
 
@@ -49,8 +50,8 @@ int64_t integer(const json& o, const char* name, int64_t fallback, int64_t lo, i
     if (!v)
         return fallback;
     if (!v->is_number_integer())
-        throw badField(name, "expected an integer, found " + (v->is_number() ? v->dump() : typeName(*v)));
-    const std::string range = "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + v->dump();
+        throw badField(name, "expected an integer, found " + (v->is_number() ? jsonValueText(*v) : typeName(*v)));
+    const std::string range = "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + jsonValueText(*v);
     // Unsigned values are compared before the conversion, which would wrap those over INT64_MAX.
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi))
         throw badField(name, range);
@@ -75,7 +76,8 @@ std::vector<int64_t> tokenIds(const json& v, const std::string& where, int64_t v
     std::vector<int64_t> ids;
     for (const auto& t : v) {
         if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab)
-            throw badField(where, "expected token ids in [0, " + std::to_string(vocab) + "), found " + t.dump());
+            throw badField(where, "expected token ids in [0, " + std::to_string(vocab) + "), found " +
+                                      (t.is_structured() ? typeName(t) : jsonValueText(t)));
         ids.push_back(t.get<int64_t>());
     }
     return ids;
@@ -143,7 +145,8 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
                     throw badField(at, "expected a {\"type\": \"text\", \"text\": ...} object, found " + typeName(part));
                 const json* type = field(part, "type");
                 if (!type || !type->is_string() || type->get<std::string>() != "text")
-                    throw badField(at + ".type", "only \"text\" parts are supported, found " + (type ? type->dump() : std::string("none")));
+                    throw badField(at + ".type", "only \"text\" parts are supported, found " +
+                                                           (!type ? std::string("none") : type->is_structured() ? typeName(*type) : jsonValueText(*type)));
                 const json* partText = field(part, "text");
                 if (!partText || !partText->is_string())
                     throw badField(at + ".text", "expected a string, found " + (partText ? typeName(*partText) : std::string("none")));
@@ -160,13 +163,45 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
     }
 }
 
+// The prompt and its new tokens must fit the model's context. max_tokens asked explicitly is checked;
+// the default is shortened to the room left, as vLLM does.
+void fitContext(int64_t promptTokens, int64_t context, bool chat, const char* maxField, engine::SamplingSettings& s)
+{
+    const std::string limit = "the model's context of " + std::to_string(context) + " tokens (--max-model-len)";
+    if (promptTokens >= context)
+        throw ApiError(400,
+                       std::string("'") + (chat ? "messages" : "prompt") + "': the prompt has " + std::to_string(promptTokens) +
+                           " tokens, which leaves no room for new tokens in " + limit,
+                       errtype::kInvalidRequest, chat ? "messages" : "prompt", "context_length_exceeded");
+    const int64_t room = context - promptTokens;
+    if (!maxField) {
+        s.maxNewTokens = std::min(s.maxNewTokens, room);
+        return;
+    }
+    if (s.maxNewTokens > room)
+        throw ApiError(400,
+                       std::string("'") + maxField + "': " + std::to_string(promptTokens) + " prompt tokens plus " +
+                           std::to_string(s.maxNewTokens) + " new tokens exceed " + limit + "; at most " +
+                           std::to_string(room) + " new tokens fit",
+                       errtype::kInvalidRequest, maxField, "context_length_exceeded");
+}
+
 } // namespace
 
 nlohmann::json parseJsonObject(const std::string& body)
 {
+    // Nesting is bounded: no request field is deeper than a few levels, and a value thousands of
+    // levels deep would exhaust the stack of whatever walks it later (quoting it in an error message).
+    const json::parser_callback_t depthLimit = [](int depth, json::parse_event_t event, json&) {
+        if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+            depth >= kMaxJsonDepth)
+            throw ApiError(400, "the request body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) +
+                                    " levels deep");
+        return true;
+    };
     json j;
     try {
-        j = json::parse(body);
+        j = json::parse(body, depthLimit);
     } catch (const json::parse_error& e) {
         throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
     } catch (const json::exception& e) {
@@ -257,6 +292,8 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
                                " tokens, more than the server's limit of " +
                                std::to_string(limits.maxPromptTokens) + " (--max-prompt-tokens)",
                            errtype::kInvalidRequest, chat ? "messages" : "prompt", "context_length_exceeded");
+        if (limits.contextLength > 0)
+            fitContext(static_cast<int64_t>(p.size()), limits.contextLength, chat, field(body, maxName) ? maxName : nullptr, s);
     }
     return call;
 }

@@ -17,7 +17,13 @@ namespace rslora::serve {
 struct RequestLimits {
     int64_t maxPromptTokens = 2048;
     int64_t maxTokens = 1024;  // the largest max_tokens a request may ask for
+    // Prompt plus new tokens may not exceed it (the model's max_position_embeddings, or
+    // --max-model-len); a request without max_tokens gets what room is left. 0: no limit.
+    int64_t contextLength = 0;
 };
+
+// The deepest nesting of arrays and objects a request body may have.
+inline constexpr int kMaxJsonDepth = 64;
 
 struct GenerationCall {
     bool chat = false;
@@ -34,7 +40,7 @@ struct GenerationCall {
 GenerationCall parseGenerationCall(const std::string& body, bool chat, const PromptEncoder& encoder,
                                    const RequestLimits& limits);
 
-// Parses a JSON object body (ApiError 400 otherwise).
+// Parses a JSON object body (ApiError 400 otherwise, also when nested deeper than kMaxJsonDepth).
 nlohmann::json parseJsonObject(const std::string& body);
 // A required string field of `object` (ApiError 400 naming it when missing, not a string or empty).
 std::string requiredString(const nlohmann::json& object, const char* field);

@@ -34,10 +34,29 @@ constexpr const char* kUnloadAdapter = "/v1/unload_lora_adapter";
 constexpr const char* kHealth = "/health";
 constexpr const char* kJson = "application/json";
 
+// Text from clients and from the model is not always valid UTF-8 (a request path of %FF, a byte token
+// that completes no character): such bytes are written as U+FFFD instead of failing the answer.
+std::string dumpJson(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void sendError(httplib::Response& res, const ApiError& e)
 {
     res.status = e.status();
-    res.set_content(e.body().dump(), kJson);
+    res.set_content(dumpJson(e.body()), kJson);
+}
+
+// An answer given before the body was read: the connection is closed after it, so that the unread
+// body is never taken for the next request.
+httplib::Server::HandlerResponse answerEarly(httplib::Response& res, const ApiError& e)
+{
+    res.set_header("Connection", "close");
+    sendError(res, e);
+    return httplib::Server::HandlerResponse::Handled;
+}
+
+// Methods whose body httplib reads (it reads a body without Content-Length until the client closes).
+bool takesBody(const std::string& method)
+{
+    return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
 const char* finishReason(models::FinishReason r)
@@ -57,28 +76,35 @@ std::string statusMessage(int status)
     case 404: return "no such route";
     case 405: return "method not allowed";
     case 413: return "the request body is larger than the server's limit (--max-body-bytes)";
+    case 415: return "the request body's encoding is not supported (send it uncompressed)";
     default: return "HTTP error " + std::to_string(status);
     }
 }
 
-// Counts requests generating at once; over the limit the request is refused with 429.
+// Counts generations running at once (a request with several prompts runs one per prompt); over the
+// limit the request is refused with 429, and a request that alone asks for more with 400.
 class ActiveGuard {
 public:
-    ActiveGuard(std::atomic<int>& count, int limit) : m_count(count)
+    ActiveGuard(std::atomic<int>& count, int limit, int generations) : m_count(count), m_generations(generations)
     {
-        if (++m_count > limit) {
-            --m_count;
+        if (generations > limit)
+            throw ApiError(400, "'prompt': " + std::to_string(generations) + " prompts in one request, more than the " +
+                                    std::to_string(limit) + " generations the server runs at once (--max-concurrent)",
+                           errtype::kInvalidRequest, "prompt");
+        if ((m_count += generations) > limit) {
+            m_count -= generations;
             throw ApiError(429, "the server is already running " + std::to_string(limit) +
                                     " requests (--max-concurrent); retry later",
                            errtype::kRateLimit, {}, "too_many_requests");
         }
     }
-    ~ActiveGuard() { --m_count; }
+    ~ActiveGuard() { m_count -= m_generations; }
     ActiveGuard(const ActiveGuard&) = delete;
     ActiveGuard& operator=(const ActiveGuard&) = delete;
 
 private:
     std::atomic<int>& m_count;
+    int m_generations;
 };
 
 // What a streaming response shares with the scheduler's token callbacks.
@@ -90,11 +116,12 @@ struct StreamState {
     std::vector<bool> ended;
     std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<ActiveGuard> guard;
+    std::shared_ptr<void> adapterUse;  // keeps the adapter from being unloaded while the stream runs
     bool sentRole = false;
     int64_t promptTokens = 0, completionTokens = 0;
 };
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) { return "data: " + dumpJson(j) + "\n\n"; }
 
 // Requests are read with the resident session's vocabulary, tokenizer and chat template.
 class SessionPrompts : public PromptEncoder {
@@ -121,6 +148,8 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     const size_t threads = static_cast<size_t>(std::max(1, m_options.maxConcurrent)) + 4;
     m_http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     m_http->set_payload_max_length(m_options.maxBodyBytes);
+    if (m_options.limits.contextLength <= 0)
+        m_options.limits.contextLength = session.contextLength();
     m_http->set_keep_alive_timeout(2);
     routes();
 }
@@ -137,7 +166,7 @@ void OpenAiServer::addAdapter(const std::string& name, const std::string& argume
         throw Error("--adapter: expected NAME=DIR or NAME=task@vN, found '=" + argument + "'");
     if (name == m_options.servedModelName)
         throw Error("adapter name '" + name + "' is the base model's name; choose another");
-    const AdapterSource src = m_resolver(argument);
+    const AdapterSource src = resolve(argument);
     std::lock_guard<std::mutex> lock(m_mutex);
     m_session.loadAdapter(name, src.path);
     m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
@@ -176,7 +205,7 @@ void OpenAiServer::shutdown(double graceSeconds)
     m_http->stop();
 }
 
-engine::AdapterMix OpenAiServer::resolveModel(const std::string& model) const
+engine::AdapterMix OpenAiServer::resolveModel(const std::string& model, std::shared_ptr<void>& use)
 {
     if (model == m_options.servedModelName)
         return {};
@@ -185,27 +214,55 @@ engine::AdapterMix OpenAiServer::resolveModel(const std::string& model) const
     if (it == m_adapters.end())
         throw ApiError(404, "the model '" + model + "' does not exist: GET /v1/models lists the base model and the loaded adapters",
                        errtype::kNotFound, "model", "model_not_found");
+    // Counted from here, not from when the scheduler takes the request: a request still waiting for a
+    // free row holds its adapter too.
+    ++it->second.requests;
+    use = std::shared_ptr<void>(nullptr, [this, model](void*) {
+        std::lock_guard<std::mutex> relock(m_mutex);
+        if (auto found = m_adapters.find(model); found != m_adapters.end())
+            --found->second.requests;
+    });
     return {{model, it->second.weight}};
+}
+
+AdapterSource OpenAiServer::resolve(const std::string& argument)
+{
+    // The resolver may open the store, whose connection serves one thread at a time.
+    std::lock_guard<std::mutex> lock(m_resolveMutex);
+    return m_resolver(argument);
 }
 
 void OpenAiServer::routes()
 {
     httplib::Server& s = *m_http;
+    // Runs before the body is read.
     s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (m_stopping) {
-            sendError(res, ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down"));
-            return httplib::Server::HandlerResponse::Handled;
+        if (m_stopping)
+            return answerEarly(res, ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down"));
+        if (!m_options.apiKey.empty()) {
+            const std::string auth = req.get_header_value("Authorization");
+            if (auth != "Bearer " + m_options.apiKey)
+                return answerEarly(res, ApiError(401,
+                                                 auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
+                                                              : "incorrect API key in the Authorization header",
+                                                 errtype::kAuthentication, {}, "invalid_api_key"));
         }
-        if (m_options.apiKey.empty())
-            return httplib::Server::HandlerResponse::Unhandled;
-        const std::string auth = req.get_header_value("Authorization");
-        if (auth == "Bearer " + m_options.apiKey)
-            return httplib::Server::HandlerResponse::Unhandled;
-        sendError(res, ApiError(401,
-                                auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
-                                             : "incorrect API key in the Authorization header",
-                                errtype::kAuthentication, {}, "invalid_api_key"));
-        return httplib::Server::HandlerResponse::Handled;
+        // --max-body-bytes is enforced through Content-Length: a chunked body or one read until the
+        // client closes would not be bounded, and a compressed one would be inflated without bound.
+        if (takesBody(req.method)) {
+            if (req.has_header("Transfer-Encoding"))
+                return answerEarly(res, ApiError(411, "chunked request bodies are not accepted: send the body with a Content-Length header",
+                                                 errtype::kInvalidRequest, {}, "length_required"));
+            if (!req.has_header("Content-Length"))
+                return answerEarly(res, ApiError(411, "a " + req.method + " request needs a Content-Length header (0 for no body)",
+                                                 errtype::kInvalidRequest, {}, "length_required"));
+            const std::string encoding = req.get_header_value("Content-Encoding");
+            if (!encoding.empty() && encoding != "identity")
+                return answerEarly(res, ApiError(415, "compressed request bodies (Content-Encoding: " + encoding +
+                                                          ") are not accepted: send the body uncompressed",
+                                                 errtype::kInvalidRequest, {}, "unsupported_encoding"));
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
     });
     s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty() || res.status < 400)
@@ -274,7 +331,7 @@ void OpenAiServer::handleModels(httplib::Response& res)
     for (const auto& [name, a] : m_adapters)
         data.push_back({{"id", name}, {"object", "model"}, {"created", a.created}, {"owned_by", "rslora"},
                         {"root", a.path.string()}, {"parent", m_options.servedModelName}});
-    res.set_content(json{{"object", "list"}, {"data", data}}.dump(), kJson);
+    res.set_content(dumpJson(json{{"object", "list"}, {"data", data}}), kJson);
 }
 
 void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& res)
@@ -294,16 +351,15 @@ void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& re
     AdapterSource src;
     engine::LoadedAdapterInfo info;
     try {
-        src = m_resolver(path);
+        src = resolve(path);
         std::lock_guard<std::mutex> lock(m_mutex);
         info = m_session.loadAdapter(name, src.path);
         m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
     } catch (const Error& e) {
         throw ApiError(400, std::string("'lora_path': ") + e.what(), errtype::kInvalidRequest, "lora_path");
     }
-    res.set_content(json{{"status", "ok"}, {"lora_name", name}, {"lora_path", src.path.string()}, {"rank", info.rank},
-                         {"modules", info.modules}, {"load_seconds", info.loadSeconds}}
-                        .dump(),
+    res.set_content(dumpJson({{"status", "ok"}, {"lora_name", name}, {"lora_path", src.path.string()}, {"rank", info.rank},
+                              {"modules", info.modules}, {"load_seconds", info.loadSeconds}}),
                     kJson);
 }
 
@@ -312,23 +368,30 @@ void OpenAiServer::handleUnload(const httplib::Request& req, httplib::Response& 
     const json body = parseJsonObject(req.body);
     const std::string name = requiredString(body, "lora_name");
     std::lock_guard<std::mutex> lock(m_mutex);
-    if (!m_adapters.count(name))
+    auto it = m_adapters.find(name);
+    if (it == m_adapters.end())
         throw ApiError(404, "'lora_name': no adapter named '" + name + "' is loaded", errtype::kNotFound, "lora_name",
                        "model_not_found");
+    if (it->second.requests > 0)
+        throw ApiError(409,
+                       "'lora_name': " + std::to_string(it->second.requests) + " request(s) running or waiting use the adapter '" +
+                           name + "'; unload it when they have finished",
+                       errtype::kInvalidRequest, "lora_name", "adapter_in_use");
     try {
         m_session.unloadAdapter(name);
     } catch (const Error& e) {
         throw ApiError(409, e.what(), errtype::kInvalidRequest, "lora_name", "adapter_in_use");
     }
     m_adapters.erase(name);
-    res.set_content(json{{"status", "ok"}, {"lora_name", name}}.dump(), kJson);
+    res.set_content(dumpJson(json{{"status", "ok"}, {"lora_name", name}}), kJson);
 }
 
 void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Response& res, bool chat)
 {
     GenerationCall call = parseGenerationCall(req.body, chat, SessionPrompts(m_session), m_options.limits);
-    const engine::AdapterMix mix = resolveModel(call.model);
-    auto guard = std::make_unique<ActiveGuard>(m_active, m_options.maxConcurrent);
+    std::shared_ptr<void> adapterUse;
+    const engine::AdapterMix mix = resolveModel(call.model, adapterUse);
+    auto guard = std::make_unique<ActiveGuard>(m_active, m_options.maxConcurrent, static_cast<int>(call.prompts.size()));
     const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(m_nextId++);
     const int64_t created = static_cast<int64_t>(std::time(nullptr));
     const std::string model = call.model;
@@ -393,11 +456,12 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
         json body = {{"id", id}, {"object", object}, {"created", created}, {"model", model}, {"choices", choices},
                      {"usage", {{"prompt_tokens", state->promptTokens}, {"completion_tokens", completion},
                                 {"total_tokens", state->promptTokens + completion}}}};
-        res.set_content(body.dump(), kJson);
+        res.set_content(dumpJson(body), kJson);
         return;
     }
 
     state->guard = std::move(guard);
+    state->adapterUse = std::move(adapterUse);
     const bool includeUsage = call.includeUsage;
     const char* chunkObject = chat ? "chat.completion.chunk" : "text_completion";
     auto chunk = [=](size_t index, const std::string& text, const char* finish) {

@@ -69,11 +69,15 @@ private:
     void handleModels(httplib::Response& res);
     void handleLoad(const httplib::Request& req, httplib::Response& res);
     void handleUnload(const httplib::Request& req, httplib::Response& res);
-    engine::AdapterMix resolveModel(const std::string& model) const;
+    // The adapters of a request's `model`; `use` counts the request as using the adapter until it is
+    // released (an adapter in use is not unloaded).
+    engine::AdapterMix resolveModel(const std::string& model, std::shared_ptr<void>& use);
+    AdapterSource resolve(const std::string& argument);
 
     engine::GenerationSession& m_session;
     ServeOptions m_options;
     AdapterResolver m_resolver;
+    std::mutex m_resolveMutex;  // one resolution at a time
     std::unique_ptr<engine::GenerationScheduler> m_scheduler;
     std::unique_ptr<httplib::Server> m_http;
     mutable std::mutex m_mutex;
@@ -81,6 +85,7 @@ private:
         std::filesystem::path path;
         double weight = 1.0;
         int64_t created = 0;
+        int requests = 0;  // requests running or waiting with it
     };
     std::map<std::string, Served> m_adapters;  // served name -> source
     std::atomic<int> m_active{0};

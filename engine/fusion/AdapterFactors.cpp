@@ -61,36 +61,24 @@ AdapterFactors readAdapterFactors(const fs::path& dir)
     if (pc.is_object() && pc.contains("base_model_name_or_path") && pc["base_model_name_or_path"].is_string())
         out.baseModelNameOrPath = pc["base_model_name_or_path"].get<std::string>();
 
-    std::map<std::string, ModuleFactors> byModule;
-    for (auto& [key, t] : models::loadSafeTensorsMap(weightsPath)) {
-        const auto parsed = parseLoraKey(key);
-        if (!parsed || parsed->part == LoraKey::Part::Bias)
-            throw Error(weightsPath.string() + ": tensor '" + key + "' is not a lora_A / lora_B weight; "
-                        "only plain LoRA adapters can be fused or merged");
-        if (!t.is_floating_point())
-            throw Error(weightsPath.string() + ": tensor '" + key + "' is not floating point");
-        if (!torch::isfinite(t).all().item<bool>())
-            throw Error(weightsPath.string() + ": tensor '" + key + "' holds NaN or infinite values");
-        auto& m = byModule[parsed->module];
-        m.module = parsed->module;
-        (parsed->part == LoraKey::Part::A ? m.A : m.B) = t.to(torch::kFloat32).contiguous();
-    }
-    if (byModule.empty())
-        throw Error(weightsPath.string() + ": holds no lora_A / lora_B tensors");
-    for (auto& [name, m] : byModule) {
-        if (!m.A.defined() || !m.B.defined())
-            throw Error(weightsPath.string() + ": module '" + name + "' has only one of lora_A and lora_B");
-        if (m.A.dim() != 2 || m.B.dim() != 2 || m.A.size(0) != m.B.size(1))
-            throw Error(weightsPath.string() + ": " + name + " has lora_A " + c10::str(m.A.sizes()) + " and lora_B "
-                        + c10::str(m.B.sizes()) + ", which do not pair up (A [r, in], B [out, r])");
-        const int rank = int(m.A.size(0));
-        if (rankFor(config, name) != rank)
-            throw Error(weightsPath.string() + ": " + name + " has rank " + std::to_string(rank) + " but "
-                        + kPeftConfigFile + " says r = " + std::to_string(rankFor(config, name)));
-        m.scale = adapterScale(config.scaling, rank, alphaFor(config, name));
+    // The loader's rules (PeftConfigFile.h, checkAdapterTensorValues): keys, pairs, ranks, values.
+    const std::string file = weightsPath.string();
+    const auto weights = models::loadSafeTensorsMap(weightsPath);
+    std::vector<PeftTensorShape> shapes;
+    for (const auto& [key, t] : weights)
+        shapes.push_back({key, t.sizes().vec()});
+    const std::vector<PeftModuleShapes> pairs = pairLoraTensors(shapes, config, file);
+    for (const auto& [key, t] : weights)
+        checkAdapterTensorValues(t, file, key);
+    for (const auto& p : pairs) {
+        ModuleFactors m;
+        m.module = p.module;
+        m.A = weights.at(p.a.key).to(torch::kFloat32).contiguous();
+        m.B = weights.at(p.b.key).to(torch::kFloat32).contiguous();
+        m.scale = adapterScale(config.scaling, int(p.rank()), alphaFor(config, p.module));
         out.modules.push_back(std::move(m));
     }
-    return out; // std::map iteration keeps them sorted by module name
+    return out; // pairLoraTensors gives them sorted by module name
 }
 
 void writeAdapterFactors(const AdapterFactors& adapter, const fs::path& dir, const std::string& baseModelNameOrPath,

@@ -28,12 +28,14 @@ std::string number(double v)
     return s.str();
 }
 
-void checkSameBaseModel(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters)
+} // namespace
+
+void checkSameBaseModel(const std::vector<std::string>& baseFingerprints, const std::vector<AdapterFactors>& adapters)
 {
-    const auto& fp = plan.baseFingerprints;
+    const auto& fp = baseFingerprints;
     if (!fp.empty() && fp.size() != adapters.size())
-        throw Error("the fusion plan holds " + std::to_string(fp.size()) + " base model fingerprints for "
-                    + std::to_string(adapters.size()) + " adapters");
+        throw Error(std::to_string(fp.size()) + " base model fingerprints for " + std::to_string(adapters.size())
+                    + " adapters: give one per adapter (\"\" for a folder outside the store)");
     auto fingerprint = [&](size_t i) { return fp.empty() ? std::string() : fp[i]; };
     for (size_t i = 1; i < adapters.size(); ++i) {
         for (size_t j = 0; j < i; ++j) {
@@ -65,6 +67,8 @@ void checkSameBaseModel(const FusionPlan& plan, const std::vector<AdapterFactors
         }
     }
 }
+
+namespace {
 
 void checkFinite(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters)
 {
@@ -152,7 +156,7 @@ void validateFusion(const FusionPlan& plan, const std::vector<AdapterFactors>& a
         if (adapters[i].modules.empty())
             throw Error(describe(i, adapters[i]) + " has no adapted modules");
     checkFinite(plan, adapters);
-    checkSameBaseModel(plan, adapters);
+    checkSameBaseModel(plan.baseFingerprints, adapters);
     if (usesDensity(plan.method) && !(plan.density > 0.0 && plan.density <= 1.0))
         throw Error("density " + number(plan.density) + " is outside (0, 1]: it is the share of each delta's entries that "
                     + fusionMethodName(plan.method) + " keeps");

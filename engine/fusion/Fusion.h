@@ -48,6 +48,13 @@ public:
 // [0, 1), a rank < 1 or above the exact rank, energy outside (0, 1], rank and energy both set.
 void validateFusion(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters);
 
+// Refuses adapters of different base models: per pair, the recorded fingerprints when both have one
+// (`baseFingerprints`: one per adapter, "" for a folder outside the store, or none at all), else
+// base_model_name_or_path when both name one (compared by folder name), and module shapes that
+// differ. Names both adapters and what differs. Only label, dir, baseModelNameOrPath and modules
+// are read, so a caller that has no factors yet may pass adapters with no modules.
+void checkSameBaseModel(const std::vector<std::string>& baseFingerprints, const std::vector<AdapterFactors>& adapters);
+
 // The exact rank of a plan over these adapters (what validateFusion compares --rank with).
 int64_t exactRankOf(FusionMethod method, const std::vector<AdapterFactors>& adapters);
 

@@ -2,11 +2,15 @@
 #include "engine/fusion/GridSearch.h"
 #include "engine/fusion/ActiveSetGuard.h"
 
+#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Sha256.h"
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/PeftConfigFile.h"
+#include "engine/fusion/Fusion.h"
+#include "engine/fusion/ModelExport.h"
 #include "engine/TrainingRun.h"
 #include "models/ModelLoader.h"
 #include "models/data/SampleBuilder.h"
@@ -406,6 +410,48 @@ GridScorer makeGridScorer(std::shared_ptr<const GridData> data, models::CausalLM
     };
 }
 
+namespace {
+
+// adapter_config.json's base_model_name_or_path, "" when the file or the key is missing or unreadable
+// (loading the folder reports what is wrong with it).
+std::string baseModelNameOf(const std::string& dir)
+{
+    try {
+        const auto config = nlohmann::json::parse(readFile(fs::path(dir) / kPeftConfigFile), nullptr, false);
+        if (config.is_object() && config.contains("base_model_name_or_path") && config["base_model_name_or_path"].is_string())
+            return config["base_model_name_or_path"].get<std::string>();
+    } catch (const std::exception&) {
+    }
+    return {};
+}
+
+// The checks of fuse and merge, before anything is loaded: the adapters share a base model, and the
+// stored versions among them were trained on the model the grid loads. Scores of adapters applied to
+// another model would be stored as evaluations of those versions.
+void checkBaseModels(const GridRequest& req, const GridSpec& spec)
+{
+    if (!req.baseFingerprints.empty() && req.baseFingerprints.size() != req.adapters.size())
+        throw Error(std::to_string(req.baseFingerprints.size()) + " base model fingerprints for "
+                    + std::to_string(req.adapters.size()) + " adapters: give one per adapter (\"\" for a folder)");
+    std::vector<AdapterFactors> named; // names and folders only: no tensors are needed for these checks
+    std::vector<WeightedAdapter> recorded;
+    for (size_t i = 0; i < req.adapters.size(); ++i) {
+        AdapterFactors a;
+        a.dir = req.adapters[i].path;
+        a.label = spec.labels[i];
+        a.baseModelNameOrPath = baseModelNameOf(req.adapters[i].path);
+        WeightedAdapter w;
+        w.factors.label = a.label;
+        w.baseModelSha256 = req.baseFingerprints.empty() ? std::string() : req.baseFingerprints[i];
+        named.push_back(std::move(a));
+        recorded.push_back(std::move(w));
+    }
+    checkSameBaseModel(req.baseFingerprints, named);
+    checkRecordedBaseModel(req.modelPath, recorded);
+}
+
+} // namespace
+
 GridResult runGridSearch(const GridRequest& req, const GridProgress& progress)
 {
     // Cheap refusals first: the grid, then the data, and only then the weights.
@@ -421,6 +467,7 @@ GridResult runGridSearch(const GridRequest& req, const GridProgress& progress)
     for (size_t i = 0; i < req.adapters.size(); ++i)
         if (!fs::is_directory(req.adapters[i].path))
             throw Error("adapter " + std::to_string(i + 1) + ": '" + req.adapters[i].path + "' is not a folder");
+    checkBaseModels(req, spec);
     auto data = loadGridData(req.metric, req.dataPath, req.modelPath, req.data);
 
     models::LoadOptions lo;

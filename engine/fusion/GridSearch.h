@@ -132,6 +132,10 @@ struct GridAdapterRef {
 struct GridRequest {
     std::string modelPath;
     std::vector<GridAdapterRef> adapters;
+    // Per adapter, the base model fingerprint its stored version records ("" for a folder), or none
+    // at all. The search is refused, before anything is loaded, for adapters of different base
+    // models and for a version recorded against another model than modelPath (as fuse and merge).
+    std::vector<std::string> baseFingerprints;
     std::vector<std::vector<double>> values; // one axis per adapter
     GridMetric metric = GridMetric::Loss;
     std::string dataPath;
@@ -140,8 +144,8 @@ struct GridRequest {
     size_t maxPoints = kMaxGridPoints;
 };
 
-// The whole search: checks the grid and the data first, then loads the base once and every adapter
-// once into one AdapterSet, and runs the grid.
+// The whole search: checks the grid, the adapters' base models and the data first, then loads the
+// base once and every adapter once into one AdapterSet, and runs the grid.
 GridResult runGridSearch(const GridRequest& request, const GridProgress& progress = {});
 
 } // namespace rslora::engine::fusion

@@ -6,6 +6,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/FolderCopy.h"
+#include "common/Paths.h"
 #include "common/Log.h"
 #include "engine/fusion/ShardPlanner.h"
 #include "models/ModelConfig.h"
@@ -117,18 +118,19 @@ void checkOutput(const MergeRequest& req) {
             throw Error("output folder " + req.outDir.string() +
                         " exists and is not empty; choose a new folder (nothing was written)");
     }
-    const fs::path out = fs::weakly_canonical(fs::absolute(req.outDir), ec);
-    const fs::path model = fs::weakly_canonical(fs::absolute(req.modelDir), ec);
-    auto inside = [](const fs::path& child, const fs::path& parent) {
-        auto c = child.begin();
-        for (auto p = parent.begin(); p != parent.end(); ++p, ++c)
-            if (c == child.end() || *p != *c)
-                return false;
-        return true;
-    };
-    if (inside(out, model))
+    if (pathLiesInside(req.outDir, req.modelDir))
         throw Error("output folder " + req.outDir.string() + " lies inside the base model folder " +
                     req.modelDir.string() + "; the base is never modified: choose a folder outside it");
+    // A folder written into an adapter changes its files, and a stored version whose files changed
+    // is refused from then on (its hash no longer matches).
+    for (const WeightedAdapter& a : req.adapters)
+        if (!a.factors.dir.empty() && pathLiesInside(req.outDir, a.factors.dir))
+            throw Error("output folder " + req.outDir.string() + " lies inside the folder of adapter '" +
+                        (a.factors.label.empty() ? a.factors.dir.string() : a.factors.label) + "' (" + a.factors.dir.string() +
+                        "); writing there would change the adapter's files: choose a folder outside it");
+    if (!req.adapterStoreRoot.empty() && pathLiesInside(req.outDir, req.adapterStoreRoot))
+        throw Error("output folder " + req.outDir.string() + " lies inside the store's adapter folder " +
+                    req.adapterStoreRoot.string() + ", which holds the stored adapter versions; choose a folder outside it");
 }
 
 models::Dtype baseDtype(const nlohmann::ordered_json& config, const models::WeightFiles& weights) {
@@ -221,6 +223,21 @@ MergeDtype parseMergeDtype(const std::string& name) {
 
 std::string mergeDtypeName(MergeDtype dtype) { return row(dtype).name; }
 
+std::string checkRecordedBaseModel(const fs::path& modelDir, const std::vector<WeightedAdapter>& adapters) {
+    std::string fingerprint;
+    for (const WeightedAdapter& a : adapters) {
+        if (a.baseModelSha256.empty())
+            continue;
+        if (fingerprint.empty())
+            fingerprint = models::modelFingerprint(modelDir);
+        if (a.baseModelSha256 != fingerprint)
+            throw Error("adapter '" + a.factors.label + "' was trained on another base model: its version records base "
+                        "model fingerprint " + a.baseModelSha256.substr(0, 12) + ", but " + modelDir.string() +
+                        " has " + fingerprint.substr(0, 12) + "; use it with the model it was trained on");
+    }
+    return fingerprint;
+}
+
 MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& progress) {
     const auto started = std::chrono::steady_clock::now();
     checkOutput(req);
@@ -249,17 +266,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
                 bnbShapes[name] = shape;
 
     // Adapters recorded against a base model must name this one.
-    std::string fingerprint;
-    for (const WeightedAdapter& a : req.adapters) {
-        if (a.baseModelSha256.empty())
-            continue;
-        if (fingerprint.empty())
-            fingerprint = models::modelFingerprint(req.modelDir);
-        if (a.baseModelSha256 != fingerprint)
-            throw Error("adapter '" + a.factors.label + "' was trained on another base model: its version records base "
-                        "model fingerprint " + a.baseModelSha256.substr(0, 12) + ", but " + req.modelDir.string() +
-                        " has " + fingerprint.substr(0, 12) + "; merge it into the model it was trained on");
-    }
+    const std::string fingerprint = checkRecordedBaseModel(req.modelDir, req.adapters);
 
     // A folder outside the store names its base only by base_model_name_or_path: a different name is
     // no proof of a different model (hub id vs local folder), so it is a warning, not a refusal.
@@ -352,7 +359,8 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
     };
     tick();
 
-    AtomicDirectory folder(req.outDir);
+    // NoReplace: another merge that finished into the same folder meanwhile keeps its result.
+    AtomicDirectory folder(req.outDir, AtomicDirectory::OnExisting::NoReplace);
     const fs::path staging = folder.stagingPath();
     nlohmann::json weightMap = nlohmann::json::object();
     for (size_t s = 0; s < shards.size(); ++s) {

@@ -37,6 +37,10 @@ struct MergeRequest {
     std::optional<MergeDtype> dtype;       // unset: the base's own dtype (config.json torch_dtype)
     uint64_t maxShardBytes = 2'000'000'000; // above this total, shards + model.safetensors.index.json
     std::filesystem::path outDir;           // must not exist or be empty
+    // The store's adapter root when the adapters come from a store (empty: none): the output may not
+    // lie inside it, where it would change stored versions' files. Nor may it lie inside the base
+    // or any adapter's folder (factors.dir).
+    std::filesystem::path adapterStoreRoot;
 };
 
 struct MergeReport {
@@ -69,11 +73,20 @@ public:
 constexpr const char* kMergeRecordFile = "rslora_merge.json";
 
 // Merges and writes the folder; the merge is computed in float32 and rounded once to the output
-// dtype. The folder appears whole or not at all. Refused with an rslora::Error (before anything is
+// dtype. The folder appears whole or not at all, and never over a folder another merge finished at
+// outDir meanwhile (AtomicDirectory NoReplace). Refused with an rslora::Error (before anything is
 // written where possible) for: an output folder that exists and is not empty or lies inside the
-// base, no adapters, a non-finite weight, a zero shard size, a module the base lacks or of another
-// shape (naming adapter and module), an adapter on lm_head of a model with tied embeddings, a
-// stored version recorded against another base model, a non-finite merged value (naming the tensor).
+// base, an adapter's folder or the adapter store root, no adapters, a non-finite weight, a zero
+// shard size, a module the base lacks or of another shape (naming adapter and module), an adapter
+// on lm_head of a model with tied embeddings, a stored version recorded against another base model,
+// a non-finite merged value (naming the tensor).
 MergeReport exportMergedModel(const MergeRequest& request, const ExportProgress& progress = {});
+
+// Refuses (rslora::Error naming the adapter and both fingerprints) an adapter whose stored version
+// records a base model fingerprint (baseModelSha256) other than models::modelFingerprint(modelDir);
+// adapters without one are not checked, and only factors.label of each is read. Returns the model's
+// fingerprint when it was computed, "" when no adapter records one. Used by the merge and by
+// every other step that applies stored versions to a model it is given (the fusion grid search).
+std::string checkRecordedBaseModel(const std::filesystem::path& modelDir, const std::vector<WeightedAdapter>& adapters);
 
 } // namespace rslora::engine::fusion

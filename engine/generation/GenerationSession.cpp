@@ -7,6 +7,7 @@
 #include "engine/fusion/FusionGate.h"
 #include "engine/generation/GenerationBatch.h"
 #include "models/CausalLM.h"
+#include "models/ModelTokenizer.h"
 #include "models/TokenPicker.h"
 #include "models/chat/ChatTemplate.h"
 
@@ -18,8 +19,8 @@ namespace rslora::engine {
 GenerationSession::GenerationSession(const std::filesystem::path& modelDir, const models::LoadOptions& options)
     : m_model(models::loadCausalLM(modelDir, options)), m_modelDir(modelDir)
 {
-    if (std::filesystem::exists(modelDir / "tokenizer.json"))
-        m_tokenizer = models::Tokenizer::load(modelDir);
+    if (models::Tokenizer::existsIn(modelDir))
+        m_tokenizer = models::Tokenizer::load(modelDir); // checked against the model in setUp()
     setUp();
 }
 
@@ -36,6 +37,9 @@ GenerationSession::~GenerationSession() = default;
 
 void GenerationSession::setUp()
 {
+    if (m_tokenizer)
+        models::checkTokenizerFitsModel(*m_tokenizer, m_model->config(),
+                                        m_modelDir.empty() ? std::string("generation session") : m_modelDir.string());
     m_model->eval();
     for (auto& p : m_model->parameters())
         p.set_requires_grad(false);
@@ -54,6 +58,7 @@ void GenerationSession::setUp()
 }
 
 int64_t GenerationSession::vocabSize() const { return m_model->config().vocabSize; }
+int64_t GenerationSession::contextLength() const { return m_model->config().maxPositionEmbeddings; }
 
 std::unique_lock<std::recursive_mutex> GenerationSession::lockAhead() const
 {

@@ -50,6 +50,8 @@ public:
     const std::filesystem::path& modelDir() const { return m_modelDir; }
     const models::Tokenizer* tokenizer() const { return m_tokenizer ? &*m_tokenizer : nullptr; }
     int64_t vocabSize() const;
+    // The model's context length (config.json's max_position_embeddings).
+    int64_t contextLength() const;
 
     // Attaches the PEFT adapter folder `dir` under `name`. Throws when the name is taken or the
     // folder does not fit the model (nothing is attached then).

@@ -7,6 +7,7 @@
 #include "common/JsonErrorText.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ModuleSelection.h"
+#include "models/StrictJson.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -108,12 +109,8 @@ PipelineConfig PipelineConfig::load(const std::string& path)
         c.file = path;
         return c;
     }
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::parse_error& e) {
-        throw Error(path + ": not valid JSON (" + e.what() + ")");
-    }
+    // Duplicate keys are refused naming the key (models/StrictJson.h), as in training configs.
+    const json j = models::parseJsonStrict(text, path);
     PipelineConfig c = fromJson(j, stem, folder);
     c.file = path;
     return c;
@@ -169,11 +166,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
             if (isYamlPath(basePath))
                 c.base = yamlToJson(text, basePath);
             else
-                try {
-                    c.base = json::parse(text);
-                } catch (const json::parse_error& e) {
-                    throw Error(basePath + ": not valid JSON (" + e.what() + ")");
-                }
+                c.base = models::parseJsonStrict(text, basePath);
             resolveConfigPaths(c.base, configFolder(basePath));
         }
     } else if (b->is_object()) {

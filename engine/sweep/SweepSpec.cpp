@@ -7,6 +7,7 @@
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
+#include "models/StrictJson.h"
 
 #include <algorithm>
 #include <cmath>
@@ -333,11 +334,8 @@ std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string&
     if (yaml) {
         j = yamlToJson(text, path);
     } else {
-        try {
-            j = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error& e) {
-            throw Error(path + ": not valid JSON (" + e.what() + ")");
-        }
+        // Duplicate keys are refused naming the key (models/StrictJson.h), as in training configs.
+        j = models::parseJsonStrict(text, path);
     }
     if (!j.is_object())
         throw Error(path + ": a training config must be a mapping, found " + std::string(j.type_name()));

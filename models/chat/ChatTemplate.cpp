@@ -26,11 +26,14 @@ ChatTemplate::ChatTemplate(std::string source, std::optional<std::string> bosTok
     setSpecialToken("eos_token", std::move(eosToken));
 }
 
+// A token the tokenizer does not have (Qwen's "bos_token": null) is left out, as transformers passes
+// only the special tokens that are set: undefined renders "" and fails `is defined`, where None
+// would render "None".
 void ChatTemplate::setSpecialToken(const std::string& variable, std::optional<std::string> value) {
     if (value)
         m_specialTokens[variable] = *value;
     else
-        m_specialTokens[variable] = nullptr;
+        m_specialTokens.erase(variable);
 }
 
 std::optional<ChatTemplate> ChatTemplate::fromTokenizer(const Tokenizer& tokenizer, const std::string& name) {

@@ -46,6 +46,7 @@ public:
     std::string kindName() const;
     const std::string& name() const { return m_name; }
     const std::string& source() const { return m_source; }
+    // Sets a special-token variable; nullopt leaves it undefined in the template (as transformers).
     void setSpecialToken(const std::string& variable, std::optional<std::string> value);
 
     static ChatTemplateKind detectKind(const std::string& source);

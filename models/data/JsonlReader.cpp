@@ -13,6 +13,10 @@ namespace rslora::models {
 std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePolicy policy,
                               const std::function<void(const JsonRecord&)>& onRecord,
                               const std::function<void(std::size_t, const std::string&)>& onMalformed) {
+    // A folder opens as an empty stream on Linux: it would read as a dataset without records.
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+        throw Error(file.string() + " is a folder, expected a data file (JSONL or a JSON array)");
     // A file another program is still writing (or truncates) while it is read is refused after the
     // read, naming it, rather than giving part of its records.
     const FileChangeCheck check(file);
@@ -46,9 +50,17 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
         }
     };
 
-    // A file whose first non-blank character is '[' is one JSON array (alpaca_data.json style).
+    // A file whose first non-blank character is '[' is one JSON array (alpaca_data.json style). A
+    // UTF-8 byte order mark (Windows editors write one) comes before that character.
     char first = 0;
     uint64_t bytes = 0;
+    char bom[3] = {};
+    if (in.read(bom, 3) && bom[0] == '\xEF' && bom[1] == '\xBB' && bom[2] == '\xBF') {
+        bytes = 3;
+    } else {
+        in.clear();
+        in.seekg(0);
+    }
     while (in.get(first) && std::isspace(static_cast<unsigned char>(first)))
         ++bytes;
     if (!in) {
@@ -71,6 +83,7 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
         }
         return count;
     }
+    in.clear();
     in.seekg(0);
     std::string text;
     std::size_t line = 0;

@@ -87,9 +87,18 @@ ojson normalizeMessages(const ojson& list, const std::string& where, const char*
             throw Error(here + ": \"content\" must be a string, found " + std::string(m["content"].type_name()));
         if (!hasContent && !(role == "assistant" && m.contains("tool_calls")))
             throw Error(here + ": message without \"content\"");
+        // OpenAI's fine-tuning format: "weight" 0 leaves an assistant turn out of the loss, 1 trains it.
+        if (const ojson* weight = field(m, "weight");
+            weight && !(weight->is_number() && (weight->get<double>() == 0.0 || weight->get<double>() == 1.0)))
+            throw Error(here + ": \"weight\" must be 0 (turn not trained) or 1 (trained), found " + weight->dump());
         out.push_back(m);
     }
     return out;
+}
+
+bool excludedFromTraining(const ojson& m) {
+    const ojson* weight = field(m, "weight");
+    return weight && weight->is_number() && weight->get<double>() == 0.0;
 }
 
 std::string contentOf(const ojson& m) {

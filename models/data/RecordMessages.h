@@ -25,6 +25,9 @@ std::string optionalString(const ojson& o, const char* key, const std::string& w
 ojson message(const std::string& role, const std::string& content);
 // Validates a messages array; ShareGPT {"from", "value"} entries are converted to {"role", "content"}.
 ojson normalizeMessages(const ojson& list, const std::string& where, const char* key);
+// True for a message with "weight": 0 (OpenAI's fine-tuning format: an assistant turn kept in the
+// conversation but left out of the loss). normalizeMessages refuses weights other than 0 and 1.
+bool excludedFromTraining(const ojson& m);
 // A message's string content ("" when it has none).
 std::string contentOf(const ojson& m);
 

@@ -60,8 +60,21 @@ ChatTemplate chooseTemplate(const Tokenizer& tokenizer, const SampleBuilderOptio
     }
     if (auto t = ChatTemplate::fromTokenizer(tokenizer, o.templateName))
         return *t;
+    const auto& named = tokenizer.config().chatTemplates;
+    std::string names;
+    for (const auto& entry : named)
+        names += (names.empty() ? "\"" : ", \"") + entry.first + "\"";
     if (o.templateName != "default")
-        throw Error("the tokenizer has no chat template named \"" + o.templateName + "\"");
+        throw Error("the tokenizer has no chat template named \"" + o.templateName + "\"" +
+                    (names.empty() ? std::string(" (it has none)") : " (it has " + names + ")"));
+    // Named templates without a "default" one: transformers refuses to guess, and so do we; falling
+    // back to the plain instruction format would train on a format the model never saw.
+    if (!named.empty()) {
+        const std::string& source = tokenizer.config().sourcePath;
+        throw Error((source.empty() ? std::string() : source + ": ") + "the tokenizer's chat templates are named " + names +
+                    " and none is \"default\"; choose one by name (data.chat_template in a training config, "
+                    "--chat-template on the command line)");
+    }
     return ChatTemplate::plainInstruction(tokenizer.eosToken());
 }
 
@@ -74,6 +87,25 @@ ojson slice(const ojson& messages, std::size_t n) {
     for (std::size_t i = 0; i < n && i < messages.size(); ++i)
         out.push_back(messages[i]);
     return out;
+}
+
+// Same role and content; key order and other keys do not matter (UltraFeedback writes "content" first).
+bool sameMessage(const ojson& a, const ojson& b) {
+    if (a.value("role", "") != b.value("role", ""))
+        return false;
+    const ojson* ca = field(a, "content");
+    const ojson* cb = field(b, "content");
+    return ca && cb ? *ca == *cb : ca == cb;
+}
+
+// The number of leading messages of `list` that repeat `prefix` (all of it, or 0).
+std::size_t repeatedPrefix(const ojson& list, const ojson& prefix) {
+    if (prefix.empty() || list.size() < prefix.size())
+        return 0;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (!sameMessage(list[i], prefix[i]))
+            return 0;
+    return prefix.size();
 }
 
 } // namespace
@@ -125,10 +157,31 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
     } catch (const Error& e) {
         throw Error(where + ": the chat template failed: " + e.what());
     }
+    std::vector<std::size_t> assistants;
+    bool anyExcluded = false;
+    for (std::size_t i = 0; i < messages.size(); ++i)
+        if (messages[i]["role"] == "assistant") {
+            assistants.push_back(i);
+            anyExcluded = anyExcluded || excludedFromTraining(messages[i]);
+        }
+    // Assistant turns with "weight": 0 stay untrained whatever else is (train on prompt included):
+    // the record says so turn by turn.
+    std::vector<std::size_t> excludedSegments;
+    auto finish = [&](std::vector<Segment>& out) {
+        if (m_options.trainOnPrompt)
+            for (auto& seg : out)
+                seg.trained = true;
+        for (std::size_t k : excludedSegments)
+            out[k].trained = false;
+    };
     // Templates that mark assistant text with {% generation %} say exactly what to train on
     // (transformers' return_assistant_tokens_mask, TRL's assistant_only_loss).
     marked.erase(std::remove_if(marked.begin(), marked.end(), [](const auto& s) { return s.second <= s.first; }), marked.end());
     if (!marked.empty()) {
+        // The k-th marked span is the k-th assistant turn; a weight can only be applied when they pair up.
+        if (anyExcluded && marked.size() != assistants.size())
+            throw Error(where + ": the chat template marks " + std::to_string(marked.size()) + " generation spans for " +
+                        std::to_string(assistants.size()) + " assistant messages, so the turn with \"weight\": 0 cannot be told apart");
         std::vector<Segment> out;
         std::size_t cursor = 0;
         for (std::size_t k = 0; k < marked.size(); ++k) {
@@ -137,21 +190,18 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
                 continue;
             if (begin > cursor)
                 out.push_back({full.substr(cursor, begin - cursor), false, "prompt"});
-            const bool trained = !m_options.maskHistory || k + 1 == marked.size();
+            const bool excluded = anyExcluded && excludedFromTraining(messages[assistants[k]]);
+            if (excluded)
+                excludedSegments.push_back(out.size());
+            const bool trained = !excluded && (!m_options.maskHistory || k + 1 == marked.size());
             out.push_back({full.substr(begin, end - begin), trained, "assistant"});
             cursor = end;
         }
         if (cursor < full.size())
             out.push_back({full.substr(cursor), false, "template"});
-        if (m_options.trainOnPrompt)
-            for (auto& seg : out)
-                seg.trained = true;
+        finish(out);
         return out;
     }
-    std::vector<std::size_t> assistants;
-    for (std::size_t i = 0; i < messages.size(); ++i)
-        if (messages[i]["role"] == "assistant")
-            assistants.push_back(i);
     if (assistants.empty())
         throw Error(where + ": the conversation has no assistant message to train on");
 
@@ -188,15 +238,16 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
         }
         if (begin > cursor)
             out.push_back({full.substr(cursor, begin - cursor), false, "prompt"});
-        const bool trained = !m_options.maskHistory || k + 1 == assistants.size();
+        const bool excluded = excludedFromTraining(messages[i]);
+        if (excluded)
+            excludedSegments.push_back(out.size());
+        const bool trained = !excluded && (!m_options.maskHistory || k + 1 == assistants.size());
         out.push_back({full.substr(begin, end - begin), trained, "assistant"});
         cursor = end;
     }
     if (cursor < full.size())
         out.push_back({full.substr(cursor), false, "template"});
-    if (m_options.trainOnPrompt)
-        for (auto& s : out)
-            s.trained = true;
+    finish(out);
     return out;
 }
 
@@ -277,6 +328,7 @@ SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, co
     // The implicit-prompt form: chosen and rejected are whole conversations that share their first
     // messages; those are the prompt, the rest are the responses.
     ojson implicitPrompt;
+    std::size_t responseOffset = 0; // index in the record's lists of the responses' first message
     if (!prompt && chosen && rejected && chosen->is_array() && rejected->is_array()) {
         const ojson c = normalizeMessages(*chosen, where, "chosen"), x = normalizeMessages(*rejected, where, "rejected");
         std::size_t shared = 0;
@@ -291,6 +343,7 @@ SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, co
         parts.chosen = ojson(c.begin() + static_cast<std::ptrdiff_t>(shared), c.end());
         parts.rejected = ojson(x.begin() + static_cast<std::ptrdiff_t>(shared), x.end());
         prompt = &implicitPrompt;
+        responseOffset = shared;
     } else if (!prompt || !chosen || !rejected) {
         throw Error(where + ": preference records need \"prompt\", \"chosen\" and \"rejected\" (or conversations in "
                             "\"chosen\" and \"rejected\" that share the prompt)");
@@ -298,6 +351,7 @@ SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, co
         parts.chosen = *chosen;
         parts.rejected = *rejected;
     }
+    const bool explicitPrompt = prompt != &implicitPrompt;
     ojson& promptMessages = parts.promptMessages;
     promptMessages = ojson::array();
     if (prompt->is_string())
@@ -306,10 +360,41 @@ SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, co
         promptMessages = normalizeMessages(*prompt, where, "prompt");
     else
         throw Error(where + ": \"prompt\" must be a string or a list of messages");
+    const ojson promptAsWritten = promptMessages;
     if (const ojson* system = field(r, "system"); system && system->is_string())
         promptMessages.insert(promptMessages.begin(), message("system", system->get<std::string>()));
     else if (!m_options.defaultSystem.empty() && (promptMessages.empty() || promptMessages[0]["role"] != "system"))
         promptMessages.insert(promptMessages.begin(), message("system", m_options.defaultSystem));
+
+    // Responses as message lists. With an explicit prompt they may be whole conversations that repeat
+    // it (UltraFeedback-binarized: prompt "P", chosen [user "P", assistant "A"]): the repeated
+    // messages are dropped, or the prompt would be scored as part of the response.
+    for (auto [response, key] : {std::pair<ojson*, const char*>{&parts.chosen, "chosen"},
+                                 std::pair<ojson*, const char*>{&parts.rejected, "rejected"}}) {
+        if (!response->is_array())
+            continue;
+        ojson list = normalizeMessages(*response, where, key);
+        std::size_t offset = responseOffset;
+        if (explicitPrompt) {
+            const std::size_t repeated = std::max(repeatedPrefix(list, promptMessages), repeatedPrefix(list, promptAsWritten));
+            list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(repeated));
+            offset = repeated;
+        }
+        if (list.empty())
+            throw Error(where + ": \"" + key + "\" holds no assistant message" +
+                        (offset > 0 ? " after the messages that repeat \"prompt\"" : ""));
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            const std::string role = list[i].value("role", "");
+            if (role == "assistant")
+                break;
+            throw Error(where + ": " + key + "[" + std::to_string(offset + i) + "] is a \"" + role +
+                        "\" message before the response's first assistant message; \"" + key +
+                        "\" must hold the assistant's reply" +
+                        (explicitPrompt ? " (a conversation in it may only repeat \"prompt\" before the reply)"
+                                        : " (the conversations in \"chosen\" and \"rejected\" differ before it)"));
+        }
+        *response = std::move(list);
+    }
 
     ChatRenderOptions o = m_options.render;
     o.addGenerationPrompt = true;

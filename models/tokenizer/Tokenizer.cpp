@@ -265,7 +265,16 @@ std::string tokenizerJsonFromVocabAndMerges(const std::filesystem::path& dir, co
     return tok.dump();
 }
 
+bool hasSlowTokenizerFiles(const std::filesystem::path& dir) {
+    return std::filesystem::exists(dir / "vocab.json") && std::filesystem::exists(dir / "merges.txt");
+}
+
 } // namespace
+
+bool Tokenizer::existsIn(const std::filesystem::path& dir) {
+    return std::filesystem::is_directory(dir) &&
+           (std::filesystem::exists(dir / "tokenizer.json") || hasSlowTokenizerFiles(dir));
+}
 
 Tokenizer Tokenizer::load(const std::filesystem::path& path) {
     std::filesystem::path file = path;
@@ -273,8 +282,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
     if (std::filesystem::is_directory(path)) {
         dir = path;
         file = path / "tokenizer.json";
-        if (!std::filesystem::exists(file) && std::filesystem::exists(path / "vocab.json") &&
-            std::filesystem::exists(path / "merges.txt")) {
+        if (!std::filesystem::exists(file) && hasSlowTokenizerFiles(path)) {
             TokenizerConfig config = TokenizerConfig::loadFromDirectory(dir);
             const std::string json = tokenizerJsonFromVocabAndMerges(dir, config); // before config is moved
             return fromJsonString(json, std::move(config), (path / "vocab.json").string() + " + merges.txt");

@@ -41,6 +41,9 @@ public:
     // `path` is a model folder (tokenizer.json, tokenizer_config.json, chat_template.jinja) or a
     // tokenizer.json file (the config beside it is read when present).
     static Tokenizer load(const std::filesystem::path& path);
+    // Whether the folder `dir` holds files load() reads: tokenizer.json, or vocab.json with
+    // merges.txt. Callers for whom a tokenizer is optional ask this rather than probing names.
+    static bool existsIn(const std::filesystem::path& dir);
     // From tokenizer.json text; `where` names it in error messages.
     static Tokenizer fromJsonString(std::string_view json, TokenizerConfig config = {},
                                     const std::string& where = "tokenizer.json");

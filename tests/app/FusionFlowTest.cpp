@@ -355,6 +355,39 @@ private Q_SLOTS:
         QCOMPARE(evals[0].value, outcome.scores[outcome.best]);
     }
 
+    // Versions recorded against another model than the one the grid loads: refused before anything
+    // is scored, and nothing is stored as their evaluation.
+    void gridRefusesVersionsOfAnotherBase() {
+        const QString resources = qEnvironmentVariable("RSLORA_RESOURCES");
+        const QString model = resources + "/demo/model";
+        const QString data = resources + "/demo/data/facts_val.jsonl";
+        if (!QFile::exists(model + "/config.json") || !QFile::exists(data))
+            QFAIL(qPrintable("the demo model or data is missing under " + resources));
+        QTemporaryDir dir;
+        const QString db = dir.filePath("w.sqlite");
+        const std::string elsewhere(64, 'f');
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            sources << storeAdapter(store, writeAdapter(dir.filePath("a"), 2, 1, model.toStdString(), 192, 64), "a", elsewhere)
+                    << storeAdapter(store, writeAdapter(dir.filePath("b"), 2, 2, model.toStdString(), 192, 64), "b", elsewhere);
+        }
+        ui::GridSettings grid;
+        grid.axes = {{0.0, 1.0, 1.0}, {0.5, 0.5, 0.25}};
+        grid.dataFile = data;
+        grid.metric = "loss";
+        try {
+            app::FusionController::gridSearch(db, sources, grid, [](long long, long long) { return true; });
+            QFAIL("a grid over versions of another base model was scored");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("trained on another base model") && QString(e.what()).contains("ffffffffffff"),
+                     e.what());
+        }
+        storage::Store store(db.toStdString());
+        QVERIFY(store.evaluations().forAdapter(sources[0].adapterId).empty());
+        QVERIFY(store.evaluations().forAdapter(sources[1].adapterId).empty());
+    }
+
     void gridWithoutBaseModelSaysWhich() {
         QList<ui::FuseSource> sources{{1, "medical v2", "/a/m", "", "", 8}, {2, "legal v1", "/a/l", "", "", 8}};
         try {

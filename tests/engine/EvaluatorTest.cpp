@@ -1,8 +1,13 @@
 // Evaluation: loss matches transformers on the shared fixture, multiple-choice and exact-match
-// files parse (JSONL and MMLU CSV) with specific errors, adapter diagnostics report σ/√r.
+// files parse (JSONL and MMLU CSV) with specific errors, pre-tokenized data is checked against the
+// model's vocab_size, adapter diagnostics report σ/√r.
+#include "../tokenizer/TestTokenizers.h"
+
 #include "common/Error.h"
+#include "common/Log.h"
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
+#include "engine/TrainingRun.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 
@@ -11,10 +16,80 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 
 using namespace rslora;
 using namespace rslora::engine;
 namespace fs = std::filesystem;
+
+namespace {
+
+// One layer, two heads of 8, hidden 16: the smallest model the checks below need.
+models::ModelConfig tinyModelConfig(int64_t vocabSize)
+{
+    models::ModelConfig c;
+    c.vocabSize = vocabSize;
+    c.hiddenSize = 16;
+    c.intermediateSize = 32;
+    c.numLayers = 1;
+    c.numHeads = 2;
+    c.numKvHeads = 2;
+    c.headDim = 8;
+    return c;
+}
+
+// A tiny random model whose tokenizer (bytes plus ChatML specials) has named chat templates only,
+// none called "default": its SFT records are read only with a template named.
+void writeNamedTemplateModel(const fs::path& dir)
+{
+    models::ModelConfig c = tinyModelConfig(260);
+    c.maxPositionEmbeddings = 256;
+    models::createCausalLM(c, 11)->saveModelFolder(dir);
+    testtok::ByteLevelSpec spec;
+    spec.addedTokens = nlohmann::json::array(
+        {testtok::addedToken("<|endoftext|>"), testtok::addedToken("<|im_start|>"), testtok::addedToken("<|im_end|>")});
+    std::ofstream(dir / "tokenizer.json") << testtok::byteLevelJson(spec).dump();
+    nlohmann::json chatml = nlohmann::json::object();
+    chatml["name"] = "chatml";
+    chatml["template"] = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    nlohmann::json config = nlohmann::json::object();
+    config["eos_token"] = "<|im_end|>";
+    config["chat_template"] = nlohmann::json::array();
+    config["chat_template"].push_back(chatml);
+    std::ofstream(dir / "tokenizer_config.json") << config.dump();
+}
+
+// The warnings logged while `fn` runs (what the CLI prints on stderr).
+template <typename F>
+std::vector<std::string> warningsDuring(F&& fn)
+{
+    std::vector<std::string> warnings;
+    setLogCallback([&warnings](LogLevel level, const std::string& message) {
+        if (level == LogLevel::Warning)
+            warnings.push_back(message);
+    });
+    try {
+        fn();
+    } catch (...) {
+        setLogCallback({});
+        throw;
+    }
+    setLogCallback({});
+    return warnings;
+}
+
+std::string errorOf(const std::function<void()>& fn)
+{
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+} // namespace
 
 class EvaluatorTest : public QObject {
     Q_OBJECT
@@ -71,6 +146,39 @@ private slots:
         QCOMPARE(emItems[1].reference, std::string("y"));
     }
 
+    // Pre-tokenized ids (and labels) at or past config.json's vocab_size are refused naming the file
+    // and line, before any weights load; on CUDA they would be a device-side assert mid-run.
+    void pretokenizedIdsMustFitTheVocabulary()
+    {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        models::ModelConfig c = tinyModelConfig(32);
+        std::ofstream(dir / "config.json") << c.toJson().dump();
+        TrainConfig config;
+        config.modelPath = dir.string();
+        config.maxSeqLen = 64;
+        const std::string data = (dir / "data.jsonl").string();
+        auto refused = [&](const std::string& text, const std::string& part) {
+            std::ofstream(data) << text;
+            try {
+                loadExamples(data, config);
+            } catch (const Error& e) {
+                const std::string what = e.what();
+                return what.find(data + ":2: " + part) != std::string::npos && what.find("[0, 32)") != std::string::npos;
+            }
+            return false;
+        };
+        const std::string good = R"({"input_ids": [1, 31, 2]})" "\n";
+        QVERIFY(refused(good + R"({"input_ids": [1, 32, 2]})" "\n", "input_ids[1] = 32"));
+        QVERIFY(refused(good + R"({"input_ids": [-1, 2]})" "\n", "input_ids[0] = -1"));
+        QVERIFY(refused(good + R"({"input_ids": [1, 2], "labels": [-100, 40]})" "\n", "labels[1] = 40"));
+        std::ofstream(data) << good << R"({"input_ids": [1, 2], "labels": [-100, 2]})" "\n";
+        QCOMPARE(loadExamples(data, config).size(), size_t(2));
+        // Without a model to compare with, the reader alone takes any integer ids.
+        std::ofstream(data) << R"({"input_ids": [1, 32, 2]})" "\n";
+        QCOMPARE(loadTokenizedJsonl(data).size(), size_t(1));
+    }
+
     void diagnosticsReportRescaledStd()
     {
         models::ModelConfig c;
@@ -94,6 +202,122 @@ private slots:
         QVERIFY(std::abs(d[0].expectedStdA - 0.02 / std::sqrt(8.0)) < 1e-12);
         QVERIFY2(std::abs(d[0].stdA - d[0].expectedStdA) < 0.05 * d[0].expectedStdA, qPrintable(QString::number(d[0].stdA)));
         QCOMPARE(d[0].outputStdAdapted, d[0].outputStdBase); // B = 0: the output is unchanged at init
+    }
+
+    // `rslora eval --data` renders SFT records with the template --chat-template names, as training
+    // does: a tokenizer with named templates only was refused ("none is \"default\"") whatever was named.
+    void lossDataUsesTheNamedChatTemplate()
+    {
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "model";
+        writeNamedTemplateModel(dir);
+        const std::string data = tmp.filePath("val.jsonl").toStdString();
+        std::ofstream(data) << R"({"instruction": "Say hi", "output": "hi"})" "\n" R"({"instruction": "Say yo", "output": "yo"})" "\n";
+        EvalRequest req;
+        req.modelPath = dir.string();
+        req.lossData = data;
+        req.maxSeqLen = 64;
+        req.batchSize = 2;
+        QVERIFY(QString::fromStdString(errorOf([&] { runEvaluation(req); })).contains("none is \"default\""));
+        req.chatTemplate = "chatml";
+        const EvalReport rep = runEvaluation(req);
+        QVERIFY(rep.loss.has_value());
+        QCOMPARE(rep.loss->tokens, int64_t(8)); // "hi<|im_end|>\n" and "yo<|im_end|>\n": 4 byte-level tokens each
+        QVERIFY(rep.loss->loss > 0.0);
+    }
+
+    // A folder, an empty file, or samples without a supervised token measure nothing: refused, where
+    // they used to report "validation loss 0, perplexity 1 (0 tokens)".
+    void lossWithoutSupervisedTokensIsRefused()
+    {
+        QTemporaryDir tmp;
+        TrainConfig config;
+        config.maxSeqLen = 64;
+        const QString folder = QString::fromStdString(errorOf([&] { loadExamples(tmp.path().toStdString(), config); }));
+        QVERIFY2(folder.contains("is a folder, expected a data file"), qPrintable(folder));
+
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "model";
+        writeNamedTemplateModel(dir);
+        const std::string empty = tmp.filePath("empty.jsonl").toStdString();
+        std::ofstream(empty) << "\n  \n";
+        EvalRequest req;
+        req.modelPath = dir.string();
+        req.lossData = empty;
+        req.chatTemplate = "chatml";
+        const QString none = QString::fromStdString(errorOf([&] { runEvaluation(req); }));
+        QVERIFY2(none.contains("empty.jsonl: no supervised tokens to evaluate the loss on (0 samples)"), qPrintable(none));
+
+        models::ModelConfig c = tinyModelConfig(32);
+        auto model = models::createCausalLM(c, 3);
+        TrainExample masked;
+        masked.ids = {1, 2, 3};
+        masked.labels = {-100, -100, -100};
+        const QString direct = QString::fromStdString(errorOf([&] { evaluateLoss(*model, {masked}, 1, 64); }));
+        QVERIFY2(direct.contains("no supervised tokens to evaluate the loss on (1 samples)"), qPrintable(direct));
+        QVERIFY(QString::fromStdString(errorOf([&] { evaluateLoss(*model, {}, 1, 64); })).contains("no supervised tokens"));
+    }
+
+    // Pre-tokenized samples are cut to max_seq_len when read, those left without a supervised token
+    // dropped, and both counted in a warning (they were cut silently per batch, and kept with loss 0).
+    void pretokenizedSamplesAreCutAndCounted()
+    {
+        QTemporaryDir tmp;
+        const std::string data = tmp.filePath("ids.jsonl").toStdString();
+        std::ofstream(data) << R"({"input_ids": [1, 2, 3, 4, 5, 6]})" "\n"
+                               R"({"input_ids": [1, 2, 3, 4, 5, 6], "labels": [-100, -100, -100, -100, -100, 6]})" "\n"
+                               R"({"input_ids": [7, 8, 9]})" "\n"
+                               R"({"input_ids": [7, 8], "labels": [7, -100]})" "\n";
+        TrainConfig config;
+        config.maxSeqLen = 4;
+        std::vector<TrainExample> examples;
+        const auto warnings = warningsDuring([&] { examples = loadExamples(data, config); });
+        QCOMPARE(examples.size(), size_t(2));
+        QCOMPARE(examples[0].ids, (std::vector<int64_t>{1, 2, 3, 4}));
+        QCOMPARE(examples[0].labels, (std::vector<int64_t>{1, 2, 3, 4}));
+        QCOMPARE(examples[1].ids, (std::vector<int64_t>{7, 8, 9}));
+        QCOMPARE(warnings.size(), size_t(1));
+        const QString w = QString::fromStdString(warnings[0]);
+        QVERIFY2(w.startsWith(QString::fromStdString(data) + ": 2 samples truncated to max_seq_len 4 (4 tokens cut), "
+                                                            "2 samples dropped without supervised tokens"), qPrintable(w));
+        QVERIFY2(w.contains("4 records -> 2 samples (pre-tokenized)"), qPrintable(w));
+        // Nothing left at all is an error naming the file, not an empty dataset.
+        std::ofstream(data) << R"({"input_ids": [7, 8], "labels": [7, -100]})" "\n";
+        const QString nothing = QString::fromStdString(errorOf([&] { loadExamples(data, config); }));
+        QVERIFY2(nothing.contains(QString::fromStdString(data + ": no usable samples")), qPrintable(nothing));
+    }
+
+    // Text records cut to max_seq_len or dropped for it are a warning (the CLI prints warnings; the
+    // summary alone went to the info log, which `rslora train` does not show).
+    void truncatedTextSamplesAreAWarning()
+    {
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "model";
+        writeNamedTemplateModel(dir);
+        const std::string data = tmp.filePath("train.jsonl").toStdString();
+        std::ofstream(data) << "{\"instruction\": \"" << std::string(100, 'q') << "\", \"output\": \"b\"}\n"
+                            << R"({"instruction": "a", "output": "b"})" "\n";
+        TrainConfig config;
+        config.modelPath = dir.string();
+        config.chatTemplate = "chatml";
+        config.maxSeqLen = 40;
+        std::vector<TrainExample> examples;
+        auto aboutData = [&data](const std::vector<std::string>& warnings) {
+            QStringList found;
+            for (const auto& w : warnings)
+                if (w.rfind(data, 0) == 0)
+                    found << QString::fromStdString(w);
+            return found;
+        };
+        const QStringList warnings = aboutData(warningsDuring([&] { examples = loadExamples(data, config); }));
+        QCOMPARE(examples.size(), size_t(1));
+        QCOMPARE(warnings.size(), qsizetype(1));
+        const QString w = warnings[0];
+        QVERIFY2(w.contains("train.jsonl: 1 samples truncated to max_seq_len 40"), qPrintable(w));
+        QVERIFY2(w.contains("1 samples dropped without supervised tokens"), qPrintable(w));
+        QVERIFY2(w.contains("2 records -> 1 samples (format alpaca)"), qPrintable(w));
+        // Nothing cut: no warning.
+        std::ofstream(data) << R"({"instruction": "a", "output": "b"})" "\n";
+        QVERIFY(aboutData(warningsDuring([&] { loadExamples(data, config); })).isEmpty());
     }
 };
 

@@ -1,12 +1,14 @@
 // `rslora fuse --grid` and `rslora gate train/eval` end to end on a tiny saved model and two saved
 // adapters: the grid's table has every point with the loss `evaluateLoss` gives in process, the
-// best point, refusals with exit code 1, the grid stored as evaluations of stored versions; a gate
+// best point, refusals with exit code 1 (stored versions of another base model than each other or
+// than --model too, with nothing stored), the grid stored as evaluations of stored versions; a gate
 // trains, saves, and reports weights per example; a gate is stored as a version of stage "gate" with
 // lineage to the adapters it weighs, evaluates the same by reference as by folder, and is refused
 // where an adapter is expected.
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
+#include "models/ModelFingerprint.h"
 #include "models/ModelLoader.h"
 
 #include <nlohmann/json.hpp>
@@ -176,6 +178,45 @@ private slots:
         QCOMPARE(evals.size(), size_t(1));
         QCOMPARE(evals[0]["metric"].get<std::string>(), std::string("fusion_grid/loss with taskB@v1"));
         QVERIFY(evals[0].dump().find("points") != std::string::npos);
+    }
+
+    // The grid is stored as evaluations of the versions: versions trained on another base (the same
+    // shapes, other weights: only the fingerprints tell) are refused before anything is scored.
+    void fuseGridRefusesAnotherBaseModel()
+    {
+        auto other = models::createCausalLM(tinyConfig(), 6);
+        other->saveModelFolder(m_root / "model2");
+        const std::string fp1 = models::modelFingerprint(m_root / "model");
+        const std::string fp2 = models::modelFingerprint(m_root / "model2");
+        QVERIFY(fp1 != fp2);
+        const QString db = q(m_root / "bases.sqlite");
+        struct Version {
+            const char *folder, *task, *model;
+        };
+        for (const Version& v : {Version{"A", "onModel", "model"}, Version{"B", "onOther", "model2"}, Version{"A", "alsoOther", "model2"}}) {
+            const auto add = runCli({"adapters", "add", q(m_root / v.folder), "--task", QString(v.task), "--base-model",
+                                     q(m_root / v.model), "--db", db});
+            QVERIFY2(add.code == 0, add.err.c_str());
+        }
+        const QStringList common{"fuse", "--grid", "--model", q(m_root / "model"), "--data", q(m_root / "val.jsonl"),
+                                 "--weights", "0,1", "--db", db};
+        // Two versions of different bases.
+        auto r = runCli(common + QStringList{"--adapter", "onModel@v1", "--adapter", "onOther@v1"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.find("onOther@v1") != std::string::npos && r.err.find("different base models") != std::string::npos
+                     && r.err.find(fp2.substr(0, 12)) != std::string::npos && r.err.find(fp1.substr(0, 12)) != std::string::npos,
+                 r.err.c_str());
+        // Two versions of one base, but not the --model one.
+        r = runCli(common + QStringList{"--adapter", "alsoOther@v1", "--adapter", "onOther@v1"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.find("trained on another base model") != std::string::npos && r.err.find(fp2.substr(0, 12)) != std::string::npos
+                     && r.err.find(fp1.substr(0, 12)) != std::string::npos,
+                 r.err.c_str());
+        for (const char* version : {"onModel:v1", "onOther:v1", "alsoOther:v1"}) {
+            const auto show = runCli({"adapters", "show", version, "--db", db, "--json"});
+            QVERIFY2(show.code == 0, show.err.c_str());
+            QVERIFY2(nlohmann::json::parse(show.out)["evaluations"].empty(), show.out.c_str());
+        }
     }
 
     void gateTrainAndEval()

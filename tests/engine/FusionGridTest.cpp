@@ -1,12 +1,13 @@
 // Grid search over fusion weights: every point scores exactly what the Evaluator gives with those
 // weights set by hand, the best point is the lowest loss, (1, 0) is adapter A alone, nothing is
 // loaded or merged per point, and every refusal names what is wrong. The whole search from folders
-// (runGridSearch) reproduces the in-memory grid.
+// (runGridSearch) reproduces the in-memory grid, and refuses stored versions of another base model.
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/fusion/GridSearch.h"
+#include "models/ModelFingerprint.h"
 #include "models/ModelLoader.h"
 
 #include "FusionTestSupport.h"
@@ -287,6 +288,26 @@ private slots:
         QVERIFY2(err.find("mc.jsonl:2") != std::string::npos && err.find("choices") != std::string::npos, err.c_str());
         req.dataPath = (root / "missing.jsonl").string();
         QVERIFY(errorOf([&] { runGridSearch(req); }).find("does not exist") != std::string::npos);
+
+        // Stored versions (their recorded base fingerprints) of another model than --model, or of
+        // two different models: refused before anything is loaded, naming both fingerprints.
+        req.dataPath = (root / "val.jsonl").string();
+        req.metric = GridMetric::Loss;
+        const std::string fp = models::modelFingerprint(root / "model");
+        const std::string other(64, 'e');
+        req.baseFingerprints = {other, other};
+        err = errorOf([&] { runGridSearch(req); });
+        QVERIFY2(err.find("'A' was trained on another base model") != std::string::npos && err.find(other.substr(0, 12)) != std::string::npos
+                     && err.find(fp.substr(0, 12)) != std::string::npos,
+                 err.c_str());
+        req.baseFingerprints = {fp, other};
+        err = errorOf([&] { runGridSearch(req); });
+        QVERIFY2(err.find("different base models") != std::string::npos && err.find(other.substr(0, 12)) != std::string::npos
+                     && err.find(fp.substr(0, 12)) != std::string::npos,
+                 err.c_str());
+        // A folder ("") next to a version of this model is scored as before.
+        req.baseFingerprints = {fp, ""};
+        QCOMPARE(runGridSearch(req).points.size(), size_t(4));
     }
 };
 

@@ -1,6 +1,6 @@
 // adapter_config.json as users bring it: every value PEFT writes is read, and every wrong type or
 // range is refused with the file, the key and the value in the message (never a JSON-library text).
-// The folder check reads the same file the same way.
+// The folder check reads the same file the same way, and applies the loader's rules to the tensors.
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/PeftConfigFile.h"
@@ -10,7 +10,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +23,39 @@ using namespace rslora::engine;
 namespace fs = std::filesystem;
 
 namespace {
+
+// A tensor of a hand-made adapter file: every element `fill`.
+struct RawTensor {
+    std::string name;
+    std::vector<uint64_t> shape;
+    float fill = 0.25f;
+    models::Dtype dtype = models::Dtype::F32;
+};
+
+void writeAdapterFolder(const fs::path& dir, const std::string& config, const std::vector<RawTensor>& tensors)
+{
+    fs::create_directories(dir);
+    std::vector<std::vector<uint8_t>> storage;
+    std::vector<models::TensorBytes> bytes;
+    for (const auto& t : tensors) {
+        uint64_t n = 1;
+        for (uint64_t d : t.shape)
+            n *= d;
+        std::vector<uint8_t> b(n * 4);
+        for (uint64_t i = 0; i < n; ++i) {
+            if (t.dtype == models::Dtype::I32) {
+                const int32_t v = static_cast<int32_t>(t.fill);
+                std::memcpy(b.data() + i * 4, &v, 4);
+            } else {
+                std::memcpy(b.data() + i * 4, &t.fill, 4);
+            }
+        }
+        storage.push_back(std::move(b));
+        bytes.push_back({t.name, t.dtype, t.shape, storage.back().data(), storage.back().size()});
+    }
+    models::SafeTensorsWriter::write(dir / kPeftWeightsFile, bytes);
+    writeFileAtomic(dir / kPeftConfigFile, config);
+}
 
 std::string refusal(const std::string& text)
 {
@@ -67,7 +104,6 @@ private slots:
         QTest::newRow("not json") << R"({"r": 8,)" << "adapter_config.json: expected valid JSON";
         QTest::newRow("number overflow") << R"({"r": 8, "lora_alpha": 1e400})" << "adapter_config.json: expected valid JSON";
         QTest::newRow("array") << "[1, 2]" << "expected a JSON object, found array";
-        QTest::newRow("r missing") << R"({"lora_alpha": 8})" << "'r' and 'lora_alpha' are required";
         QTest::newRow("r string") << R"({"r": "8", "lora_alpha": 8})" << "\"r\" must be a positive integer rank, found \"8\"";
         QTest::newRow("r zero") << R"({"r": 0, "lora_alpha": 8})" << "\"r\" must be a positive integer rank, found 0";
         QTest::newRow("r huge") << R"({"r": 99999999999, "lora_alpha": 8})" << "\"r\" must be a positive integer rank";
@@ -90,6 +126,27 @@ private slots:
         // A DoRA flag of the wrong type was ignored, and the adapter loaded as plain LoRA.
         QTest::newRow("dora string") << R"({"r": 8, "lora_alpha": 8, "use_dora": "true"})" << "\"use_dora\" must be true or false, found \"true\"";
         QTest::newRow("dora") << R"({"r": 8, "lora_alpha": 8, "use_dora": true})" << "DoRA adapters";
+        // Inits with which PEFT changes the base weight: the factors do not fit the original model.
+        QTest::newRow("init pissa") << R"({"init_lora_weights": "pissa"})"
+                                    << "\"init_lora_weights\" is \"pissa\": PEFT changes the base weight";
+        QTest::newRow("init pissa hint") << R"({"init_lora_weights": "pissa"})" << "path_initial_model_for_weight_conversion";
+        QTest::newRow("init pissa_niter") << R"({"init_lora_weights": "pissa_niter_4"})" << "\"init_lora_weights\" is \"pissa_niter_4\"";
+        QTest::newRow("init olora") << R"({"init_lora_weights": "olora"})" << "\"init_lora_weights\" is \"olora\"";
+        QTest::newRow("init corda") << R"({"init_lora_weights": "corda"})" << "\"init_lora_weights\" is \"corda\"";
+        QTest::newRow("init lora_ga") << R"({"init_lora_weights": "lora_ga"})" << "\"init_lora_weights\" is \"lora_ga\"";
+        QTest::newRow("init loftq") << R"({"init_lora_weights": "loftq"})" << "\"init_lora_weights\" is \"loftq\"";
+        QTest::newRow("init unknown") << R"({"init_lora_weights": "zeros"})"
+                                      << "\"init_lora_weights\" is \"zeros\", an init this program does not know";
+        QTest::newRow("init number") << R"({"init_lora_weights": 3})"
+                                     << "\"init_lora_weights\" must be true, false or the name of an init, found 3";
+        // Keys that change the computation and are not implemented here.
+        QTest::newRow("lora_bias") << R"({"lora_bias": true})" << "\"lora_bias\" is true (a trained bias on lora_B)";
+        QTest::newRow("modules_to_save") << R"({"modules_to_save": ["lm_head"]})" << "\"modules_to_save\" is [\"lm_head\"]";
+        QTest::newRow("layer_replication") << R"({"layer_replication": [[0, 1]]})" << "\"layer_replication\" is [[0,1]]";
+        QTest::newRow("alora") << R"({"alora_invocation_tokens": [5, 6]})" << "\"alora_invocation_tokens\" is [5,6]";
+        QTest::newRow("qalora") << R"({"use_qalora": true})" << "\"use_qalora\" is true";
+        QTest::newRow("trainable tokens") << R"({"trainable_token_indices": [1, 2]})" << "\"trainable_token_indices\" is [1,2]";
+        QTest::newRow("target_parameters") << R"({"target_parameters": ["mlp.experts"]})" << "\"target_parameters\" is [\"mlp.experts\"]";
     }
 
     void refusesWrongTypesAndRangesByKey()
@@ -123,6 +180,151 @@ private slots:
         } catch (const Error& e) {
             QVERIFY2(QString(e.what()).contains("\"rank_pattern.q_proj\" must be a positive integer rank, found -2"), e.what());
         }
+    }
+
+    // PEFT's minimal config names neither r nor lora_alpha: LoraConfig's defaults 8 and 8 apply.
+    // Values that only change how A and B start, and keys that change nothing, pass.
+    void peftDefaultsAndHarmlessValues()
+    {
+        const auto minimal = parsePeftAdapterConfig(R"({"peft_type": "LORA", "target_modules": ["q_proj", "v_proj"]})",
+                                                    "adapter_config.json");
+        QCOMPARE(minimal.rank, 8);
+        QCOMPARE(minimal.alpha, 8.0);
+        QVERIFY(minimal.scaling == ScalingMode::AlphaOverR);
+        QCOMPARE(parsePeftAdapterConfig(R"({"lora_alpha": 32})", "adapter_config.json").rank, 8);
+        QCOMPARE(parsePeftAdapterConfig(R"({"r": 16})", "adapter_config.json").alpha, 8.0);
+        for (const char* text :
+             {R"({"init_lora_weights": true})", R"({"init_lora_weights": false})", R"({"init_lora_weights": "gaussian"})",
+              R"({"init_lora_weights": "eva"})", R"({"init_lora_weights": "orthogonal"})", R"({"init_lora_weights": null})",
+              R"({"modules_to_save": null, "layer_replication": null, "alora_invocation_tokens": null, "use_qalora": false,
+                  "trainable_token_indices": null, "target_parameters": null, "lora_bias": false})",
+              R"({"modules_to_save": [], "target_parameters": []})",
+              R"({"exclude_modules": ["lm_head"], "layers_pattern": null, "loftq_config": {}, "eva_config": null,
+                  "megatron_core": "megatron.core", "a_key_of_a_later_peft": 3, "fan_in_fan_out": false})"})
+            QVERIFY2(refusal(text) == "accepted", text);
+    }
+
+    // A string target_modules "all-linear" is PEFT's shorthand, not a regex.
+    void allLinearStringIsTheShorthand()
+    {
+        const auto c = parsePeftAdapterConfig(R"({"r": 4, "lora_alpha": 8, "target_modules": "all-linear"})", "adapter_config.json");
+        QVERIFY(c.targetRegex.empty());
+        QCOMPARE(c.targetModules, (std::vector<std::string>{"all-linear"}));
+        const auto regex = parsePeftAdapterConfig(R"({"target_modules": ".*\\.(q|v)_proj"})", "adapter_config.json");
+        QCOMPARE(regex.targetRegex, std::string(".*\\.(q|v)_proj"));
+        QVERIFY(regex.targetModules.empty());
+    }
+
+    // Keys carry PEFT's adapter name (".default.") or none, whatever name the adapter is loaded
+    // under; anything but a lora_A / lora_B weight is refused by name, saying what it is.
+    void tensorKeyGrammar()
+    {
+        const std::string q = "base_model.model.model.layers.0.self_attn.q_proj";
+        for (const std::string key : {q + ".lora_A.weight", q + ".lora_A.default.weight", q + ".lora_A.stage1.weight"}) {
+            const auto k = parseLoraKey(key);
+            QVERIFY2(k.has_value(), key.c_str());
+            QCOMPARE(k->module, std::string("model.layers.0.self_attn.q_proj"));
+            QVERIFY(k->part == LoraKey::Part::A);
+        }
+        QVERIFY(parseLoraKey(q + ".lora_B.default.weight")->part == LoraKey::Part::B);
+        QVERIFY(!parseLoraKey(q + ".lora_B.bias").has_value());
+        QVERIFY(!parseLoraKey(q + ".bias").has_value());
+        QVERIFY(!parseLoraKey("lora_A.weight").has_value());
+        auto refused = [](const std::string& key) {
+            try {
+                (void)loraKeyOf(key, "adapter_model.safetensors");
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        };
+        const std::string prefix = "adapter_model.safetensors: tensor '";
+        QVERIFY(refused(q + ".lora_B.bias").find(prefix + q + ".lora_B.bias' is not a lora_A / lora_B weight: it is a bias of lora_B")
+                == 0);
+        QVERIFY(refused(q + ".lora_A.default.bias").find("lora_bias") != std::string::npos);
+        QVERIFY(refused(q + ".bias").find(q + ".bias' is not a lora_A / lora_B weight: it is a trained bias") != std::string::npos);
+        QVERIFY(refused("base_model.model.model.embed_tokens.lora_embedding_A").find("embedding LoRA") != std::string::npos);
+        QVERIFY(refused("base_model.model.lm_head.weight").find("whole module's weight") != std::string::npos);
+        QVERIFY(refused(q + ".lora_magnitude_vector").find("DoRA") != std::string::npos);
+    }
+
+    // The folder check before registration applies the loader's rules: what it accepts loads, and
+    // what the loader refuses short of the model's weights, it refuses, naming the tensor.
+    void folderCheckAppliesTheLoadersRules()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        // A model folder needs only its config.json here.
+        const fs::path model = root / "model";
+        fs::create_directories(model);
+        writeFileAtomic(model / "config.json", R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+            "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_hidden_layers": 2,
+            "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 128, "rms_norm_eps": 1e-05,
+            "rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "float32", "hidden_act": "silu"})");
+        const std::string q = "base_model.model.model.layers.0.self_attn.q_proj";
+        const std::string config = R"({"r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]})";
+        int n = 0;
+        auto folder = [&](const std::string& configText, const std::vector<RawTensor>& tensors) {
+            const fs::path dir = root / ("case" + std::to_string(n++));
+            writeAdapterFolder(dir, configText, tensors);
+            return dir;
+        };
+        auto checkRefusal = [&](const fs::path& dir, bool withModel) {
+            try {
+                (void)checkPeftFolder(dir, withModel ? std::optional<fs::path>(model) : std::nullopt);
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        };
+
+        // The output head is a module the loader adapts; PEFT's ".default." keys are read.
+        const fs::path head = folder(R"({"r": 2, "lora_alpha": 4, "target_modules": ["lm_head"]})",
+                                     {{"base_model.model.lm_head.lora_A.default.weight", {2, 64}},
+                                      {"base_model.model.lm_head.lora_B.default.weight", {256, 2}}});
+        const auto facts = checkPeftFolder(head, model);
+        QCOMPARE(facts.modules, int64_t(1));
+        QCOMPARE(facts.targets, (std::vector<std::string>{"lm_head"}));
+
+        const std::vector<RawTensor> pair = {{q + ".lora_A.weight", {2, 64}}, {q + ".lora_B.weight", {64, 2}}};
+        auto with = [&](std::vector<RawTensor> tensors, const RawTensor& extra) {
+            tensors.push_back(extra);
+            return tensors;
+        };
+        struct Case {
+            const char* what;
+            fs::path dir;
+            std::string expected;
+        };
+        const Case cases[] = {
+            {"whole module", folder(config, with(pair, {"base_model.model.lm_head.weight", {4, 4}})),
+             "tensor 'base_model.model.lm_head.weight' is not a lora_A / lora_B weight"},
+            {"embedding", folder(config, with(pair, {"base_model.model.model.embed_tokens.lora_embedding_A", {2, 256}})),
+             "tensor 'base_model.model.model.embed_tokens.lora_embedding_A' is not a lora_A / lora_B weight"},
+            {"lora_B bias", folder(config, with(pair, {q + ".lora_B.bias", {64}})), "it is a bias of lora_B"},
+            {"module bias", folder(config, with(pair, {q + ".bias", {64}})), "tensor '" + q + ".bias' is not a lora_A / lora_B weight"},
+            {"second A", folder(config, with(pair, {q + ".lora_A.default.weight", {2, 64}})), "are both lora_A"},
+            {"only A", folder(config, {pair[0]}), "has only one of lora_A and lora_B"},
+            {"A rows != B columns", folder(config, {pair[0], {q + ".lora_B.weight", {64, 3}}}), "which do not pair up"},
+            {"rank vs r", folder(R"({"r": 4, "lora_alpha": 4})", pair), "has rank 2 but adapter_config.json says r = 4"},
+            {"rank vs rank_pattern", folder(R"({"r": 2, "lora_alpha": 4, "rank_pattern": {"q_proj": 3}})", pair), "says r = 3"},
+            {"NaN", folder(config, {{q + ".lora_A.weight", {2, 64}, std::nanf("")}, pair[1]}),
+             "tensor '" + q + ".lora_A.weight' holds NaN or infinite values"},
+            {"infinite", folder(config, {pair[0], {q + ".lora_B.weight", {64, 2}, INFINITY}}), "holds NaN or infinite values"},
+            {"integer", folder(config, {pair[0], {q + ".lora_B.weight", {64, 2}, 1.0f, models::Dtype::I32}}),
+             "tensor '" + q + ".lora_B.weight' is not floating point (dtype I32"},
+        };
+        for (const auto& c : cases) {
+            const std::string message = checkRefusal(c.dir, false);
+            QVERIFY2(message.find(c.expected) != std::string::npos, (std::string(c.what) + ": " + message).c_str());
+        }
+        // Shapes against the model: the tensor and the module's inputs and outputs are named.
+        const fs::path wide = folder(config, {{q + ".lora_A.weight", {2, 48}}, {q + ".lora_B.weight", {64, 2}}});
+        QVERIFY(checkRefusal(wide, false) == "accepted");
+        const std::string message = checkRefusal(wide, true);
+        QVERIFY2(message.find("tensor '" + q + ".lora_A.weight' has shape [2, 48], but model.layers.0.self_attn.q_proj of the model in")
+                     != std::string::npos && message.find("has 64 inputs and 64 outputs") != std::string::npos,
+                 message.c_str());
     }
 };
 

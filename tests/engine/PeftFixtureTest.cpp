@@ -1,6 +1,8 @@
 // PEFT folders: the shared PEFT fixtures load and reproduce their logits; our own folders round-trip
 // (plain, rsLoRA, random subspace); a spectral adapter exported as rank 2r gives the same model on
-// the original base; adapters switch without reloading the base.
+// the original base; adapters switch without reloading the base. Keys with PEFT's ".default." load
+// under any name, a minimal config takes PEFT's defaults, and what cannot be applied (trained biases,
+// whole modules, NaN, ...) is refused by name before the model changes, leaving the base untouched.
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
@@ -14,8 +16,15 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace rslora;
 using namespace rslora::engine;
@@ -57,6 +66,46 @@ double maskedDiff(const torch::Tensor& a, const torch::Tensor& b)
     const double row0 = (a[0] - b[0]).abs().max().item<double>();
     const double row1 = (a[1].slice(0, 3) - b[1].slice(0, 3)).abs().max().item<double>();
     return std::max(row0, row1);
+}
+
+const std::string kQ0 = "base_model.model.model.layers.0.self_attn.q_proj";
+
+// A copy of the fixture adapter `from` in `dir`: its config merge-patched with `patch` (null removes a
+// key), its tensors edited.
+fs::path editedAdapter(const fs::path& from, const fs::path& dir, const nlohmann::json& patch,
+                       const std::function<void(std::map<std::string, torch::Tensor>&)>& edit = {})
+{
+    fs::create_directories(dir);
+    auto config = nlohmann::json::parse(readFile(from / kPeftConfigFile));
+    config.merge_patch(patch);
+    writeFileAtomic(dir / kPeftConfigFile, config.dump(2));
+    auto tensors = models::loadSafeTensorsMap(from / kPeftWeightsFile);
+    for (auto& [key, t] : tensors)
+        t = t.clone(); // edits never reach the mapped fixture
+    if (edit)
+        edit(tensors);
+    const std::vector<std::pair<std::string, torch::Tensor>> list(tensors.begin(), tensors.end());
+    models::saveSafeTensors(dir / kPeftWeightsFile, list);
+    return dir;
+}
+
+template <typename F>
+std::string errorOf(F&& f)
+{
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+torch::Tensor slotBias(models::CausalLM& model, const std::string& name)
+{
+    for (const auto& slot : model.linearSlots())
+        if (slot.name == name)
+            return slot.get()->bias;
+    return {};
 }
 
 } // namespace
@@ -267,6 +316,219 @@ private slots:
             threw = std::string(e.what()).find("adapter_config.json is missing") != std::string::npos;
         }
         QVERIFY(threw);
+    }
+
+    // PEFT's state-dict keys carry the saving session's adapter name (".default."); they load under
+    // any name here, to the same numbers as the plain keys. A second A for one module is refused.
+    void defaultNamedKeysLoadUnderAnyName()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        const fs::path lora = fixtures() / "peft/lora";
+        const fs::path named = editedAdapter(lora, root / "named", nlohmann::json::object(), [](auto& t) {
+            std::map<std::string, torch::Tensor> renamed;
+            for (const auto& [key, v] : t)
+                renamed[key.substr(0, key.rfind(".weight")) + ".default.weight"] = v;
+            t = std::move(renamed);
+        });
+        QVERIFY(models::loadSafeTensorsMap(named / kPeftWeightsFile).count(kQ0 + ".lora_A.default.weight") == 1);
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        loadPeftAdapter(set, lora, "plain");
+        loadPeftAdapter(set, named, "stage1");
+        int compared = 0;
+        for (const auto& m : set.modules()) {
+            if (!m.module->hasAdapter("plain"))
+                continue;
+            QVERIFY(m.module->hasAdapter("stage1"));
+            auto& plain = m.module->adapter("plain");
+            auto& stage = m.module->adapter("stage1");
+            QVERIFY(torch::equal(plain.A(), stage.A()));
+            QVERIFY(torch::equal(plain.B(), stage.B()));
+            QCOMPARE(stage.scale(), plain.scale());
+            ++compared;
+        }
+        QCOMPARE(compared, 4);
+        const Inputs in = inputs();
+        set.setActive({{"plain", 1.0}});
+        const auto expected = logitsNoMask(*model, in);
+        set.setActive({{"stage1", 1.0}});
+        QVERIFY(torch::equal(logitsNoMask(*model, in), expected));
+
+        const fs::path twice = editedAdapter(lora, root / "twice", nlohmann::json::object(), [](auto& t) {
+            t[kQ0 + ".lora_A.default.weight"] = t.at(kQ0 + ".lora_A.weight").clone();
+        });
+        const std::string message = errorOf([&] { loadPeftAdapter(set, twice, "x"); });
+        QVERIFY2(message.find("tensors '" + kQ0 + ".lora_A.default.weight' and '" + kQ0 + ".lora_A.weight' are both lora_A")
+                     != std::string::npos,
+                 message.c_str());
+        auto names = set.adapterNames();
+        QVERIFY(std::find(names.begin(), names.end(), "x") == names.end());
+    }
+
+    // PEFT's minimal config names neither r nor lora_alpha: r = 8 and lora_alpha = 8, scale 1.
+    void minimalConfigTakesPeftDefaults()
+    {
+        QTemporaryDir tmp;
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "minimal",
+                                           nlohmann::json::object());
+        writeFileAtomic(dir / kPeftConfigFile, R"({"peft_type": "LORA", "target_modules": ["q_proj", "v_proj"]})");
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        const AdapterConfig cfg = loadPeftAdapter(set, dir, "minimal");
+        QCOMPARE(cfg.rank, 8);
+        QCOMPARE(cfg.alpha, 8.0);
+        QVERIFY(cfg.scaling == ScalingMode::AlphaOverR);
+        QCOMPARE(set.modules().size(), size_t(4));
+        for (const auto& m : set.modules()) {
+            const auto& ad = m.module->adapter("minimal");
+            QCOMPARE(ad.spec().rank, 8);
+            QCOMPARE(ad.spec().alpha, 8.0);
+            QCOMPARE(ad.scale(), 1.0);
+        }
+    }
+
+    // Tensors the loader cannot apply are refused by name before anything is attached.
+    void refusesTensorsItCannotApply_data()
+    {
+        QTest::addColumn<QString>("edit");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("lora_B bias") << "lora_B bias"
+                                     << QString::fromStdString(kQ0 + ".lora_B.bias' is not a lora_A / lora_B weight: it is a bias of lora_B");
+        QTest::newRow("embedding") << "embedding"
+                                   << "embed_tokens.lora_embedding_A' is not a lora_A / lora_B weight: it is part of an embedding LoRA";
+        QTest::newRow("whole module") << "whole module" << "lm_head.weight' is not a lora_A / lora_B weight: it is a whole module's weight";
+        QTest::newRow("module bias") << "module bias"
+                                     << QString::fromStdString(kQ0 + ".bias' is not a lora_A / lora_B weight: it is a trained bias");
+        QTest::newRow("nan") << "nan" << QString::fromStdString(kQ0 + ".lora_A.weight' holds NaN or infinite values");
+        QTest::newRow("infinite") << "infinite" << QString::fromStdString(kQ0 + ".lora_B.weight' holds NaN or infinite values");
+        QTest::newRow("integer") << "integer" << QString::fromStdString(kQ0 + ".lora_B.weight' is not floating point (dtype I64");
+        QTest::newRow("second B") << "second B" << "are both lora_B of model.layers.0.self_attn.q_proj";
+    }
+    void refusesTensorsItCannotApply()
+    {
+        QFETCH(QString, edit);
+        QFETCH(QString, expected);
+        const std::string e = edit.toStdString();
+        QTemporaryDir tmp;
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "edited",
+                                           nlohmann::json::object(), [&](std::map<std::string, torch::Tensor>& t) {
+            const std::string a = kQ0 + ".lora_A.weight", b = kQ0 + ".lora_B.weight";
+            if (e == "lora_B bias")
+                t[kQ0 + ".lora_B.bias"] = torch::zeros({64});
+            else if (e == "embedding")
+                t["base_model.model.model.embed_tokens.lora_embedding_A"] = torch::zeros({8, 256});
+            else if (e == "whole module")
+                t["base_model.model.lm_head.weight"] = torch::zeros({256, 64});
+            else if (e == "module bias")
+                t[kQ0 + ".bias"] = torch::zeros({64});
+            else if (e == "nan")
+                t[a][0][0] = std::nan("");
+            else if (e == "infinite")
+                t[b][3][1] = INFINITY;
+            else if (e == "integer")
+                t[b] = torch::ones({64, 8}, torch::kLong);
+            else if (e == "second B")
+                t[kQ0 + ".lora_B.default.weight"] = t.at(b).clone();
+        });
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        const std::string message = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
+        QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
+        QVERIFY(set.adapterNames().empty());
+    }
+
+    // A load that fails on a later module leaves no adapter on the earlier ones.
+    void failedLoadLeavesNothingBehind()
+    {
+        QTemporaryDir tmp;
+        const std::string v1 = "base_model.model.model.layers.1.self_attn.v_proj";
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "narrow",
+                                           nlohmann::json::object(), [&](auto& t) { t[v1 + ".lora_A.weight"] = torch::zeros({8, 32}); });
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        const std::string message = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
+        QVERIFY2(message.find("tensor '" + v1 + ".lora_A.weight' has shape [8, 32], but model.layers.1.self_attn.v_proj has 64 inputs")
+                     != std::string::npos,
+                 message.c_str());
+        for (const auto& m : set.modules())
+            QVERIFY2(!m.module->hasAdapter("x"), m.name.c_str());
+    }
+
+    // A bias: "lora_only" adapter's trained biases replace the base model's, as PEFT loads them: right
+    // for an adapter used alone, wrong beside others (they would see the bias, and unloading would not
+    // restore it). Loaded beside others they are refused with the base bias bit-identical; loaded
+    // alone they are written, only after every tensor has been checked.
+    void loraOnlyBiasIsWrittenOnlyWhenUsedAlone()
+    {
+        const std::string q = "model.layers.0.self_attn.q_proj";
+        auto model = models::loadCausalLM(fixtures() / "qwen2");
+        const torch::Tensor before = slotBias(*model, q).clone();
+        QVERIFY(before.defined() && before.numel() == 64);
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "lora_only";
+        fs::create_directories(dir);
+        torch::manual_seed(7);
+        std::vector<std::pair<std::string, torch::Tensor>> tensors = {
+            {kPeftKeyPrefix + q + ".lora_A.weight", torch::randn({2, 64}) * 0.1},
+            {kPeftKeyPrefix + q + ".lora_B.weight", torch::randn({64, 2}) * 0.1},
+            {kPeftKeyPrefix + q + ".bias", before + 1.0},
+        };
+        models::saveSafeTensors(dir / kPeftWeightsFile, tensors);
+        const std::string config = R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "lora_only", "target_modules": ["q_proj"]})";
+        writeFileAtomic(dir / kPeftConfigFile, config);
+
+        AdapterSet set(*model);
+        std::string message = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
+        QVERIFY2(message.find(q + ".bias' is a trained bias of " + q + " (bias \"lora_only\")") != std::string::npos, message.c_str());
+        QVERIFY(set.adapterNames().empty());
+        QVERIFY(torch::equal(slotBias(*model, q), before));
+
+        // Without lora_only in the config the bias is no tensor an adapter may hold.
+        writeFileAtomic(dir / kPeftConfigFile, R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]})");
+        message = errorOf([&] { loadPeftAdapter(set, dir, "x", TrainedBiases::WriteIntoBase); });
+        QVERIFY2(message.find("it is a trained bias of " + q + ", which only an adapter with bias \"lora_only\"") != std::string::npos,
+                 message.c_str());
+        QVERIFY(torch::equal(slotBias(*model, q), before));
+
+        // A bias that does not fit the layer is refused before anything is written.
+        writeFileAtomic(dir / kPeftConfigFile, config);
+        tensors.back().second = torch::zeros({63});
+        models::saveSafeTensors(dir / kPeftWeightsFile, tensors);
+        message = errorOf([&] { loadPeftAdapter(set, dir, "x", TrainedBiases::WriteIntoBase); });
+        QVERIFY2(message.find(std::string("tensor '") + kPeftKeyPrefix + q + ".bias' has shape [63]") != std::string::npos, message.c_str());
+        QVERIFY(set.adapterNames().empty());
+        QVERIFY(torch::equal(slotBias(*model, q), before));
+
+        // Used alone, the trained bias replaces the base's.
+        tensors.back().second = before + 1.0;
+        models::saveSafeTensors(dir / kPeftWeightsFile, tensors);
+        loadPeftAdapter(set, dir, "x", TrainedBiases::WriteIntoBase);
+        QVERIFY(set.find(q) && set.find(q)->module->hasAdapter("x"));
+        QVERIFY(torch::equal(slotBias(*model, q), before + 1.0));
+    }
+
+    // Without bias tensors a lora_only adapter loads beside others and unloads leaving the base as it was.
+    void loraOnlyWithoutBiasTensorsLeavesTheBase()
+    {
+        const std::string q = "model.layers.0.self_attn.q_proj";
+        auto model = models::loadCausalLM(fixtures() / "qwen2");
+        const torch::Tensor before = slotBias(*model, q).clone();
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "lora_only";
+        fs::create_directories(dir);
+        torch::manual_seed(7);
+        models::saveSafeTensors(dir / kPeftWeightsFile, std::vector<std::pair<std::string, torch::Tensor>>{
+                                                            {kPeftKeyPrefix + q + ".lora_A.weight", torch::randn({2, 64}) * 0.1},
+                                                            {kPeftKeyPrefix + q + ".lora_B.weight", torch::randn({64, 2}) * 0.1}});
+        writeFileAtomic(dir / kPeftConfigFile,
+                        R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "lora_only", "target_modules": ["q_proj"]})");
+        AdapterSet set(*model);
+        loadPeftAdapter(set, dir, "x");
+        QVERIFY(set.find(q) && set.find(q)->module->hasAdapter("x"));
+        QVERIFY(torch::equal(slotBias(*model, q), before));
+        set.find(q)->module->removeAdapter("x");
+        QVERIFY(torch::equal(slotBias(*model, q), before));
     }
 };
 

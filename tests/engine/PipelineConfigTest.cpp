@@ -6,7 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <fstream>
 
 using namespace rslora::engine::pipeline;
 using nlohmann::json;
@@ -88,6 +91,30 @@ private slots:
         // A training config is none.
         QVERIFY(!PipelineConfig::isPipeline(json{{"model", {{"path", "m"}}}, {"data", {{"train", "t.jsonl"}}}}));
         QVERIFY(!PipelineConfig::isPipeline(json::array({"stages"})));
+    }
+
+    // A key written twice in a JSON pipeline file, or in the JSON training config its base names, is
+    // refused naming the key (nlohmann kept one of them silently).
+    void duplicateJsonKeysAreRefused()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("p.json").toStdString();
+        std::ofstream(path) << R"({"base": {"model": {"path": "m"}}, "pipeline": {"name": "a", "name": "b"}, "stages": []})";
+        try {
+            PipelineConfig::load(path);
+            QFAIL("the duplicate key was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find(path + ": duplicate key 'name'") != std::string::npos, e.what());
+        }
+        const std::string base = dir.filePath("base.json").toStdString();
+        std::ofstream(base) << R"({"model": {"path": "m", "path": "n"}})";
+        std::ofstream(path) << R"({"base": "base.json", "stages": [{"name": "a", "data": "a.jsonl"}]})";
+        try {
+            PipelineConfig::load(path);
+            QFAIL("the duplicate key in the base was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find(base + ": duplicate key 'path'") != std::string::npos, e.what());
+        }
     }
 };
 

@@ -54,7 +54,7 @@ TrainConfig trainConfig(const QString& outDir)
     c.adapter.targetModules = {"all-linear"};
     c.adapter.rank = 4;
     c.adapter.alpha = 8;
-    c.learningRate = 3e-2;
+    c.learningRate = 1e-2;
     c.batchSize = 4;
     c.maxSteps = 80;
     c.seed = 7;

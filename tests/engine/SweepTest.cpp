@@ -394,6 +394,20 @@ private slots:
         QVERIFY(j["groups"][1]["metrics"]["mc/accuracy"]["p_vs_best"].is_null());
         QVERIFY(QString::fromStdString(s.toText()).contains("0.7800 ± 0.0283 (n=2) *"));
     }
+
+    // A key written twice in a JSON sweep file is refused naming the key (nlohmann kept one silently).
+    void duplicateJsonKeysAreRefused()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("s.json").toStdString();
+        std::ofstream(path) << R"({"model": {"path": "m"}, "sweep": {"seeds": 2, "seeds": 3}})";
+        try {
+            readSweepConfigFile(path);
+            QFAIL("the duplicate key was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find(path + ": duplicate key 'seeds'") != std::string::npos, e.what());
+        }
+    }
 };
 
 QTEST_GUILESS_MAIN(SweepTest)

@@ -1,5 +1,6 @@
 // TrainConfig: JSON/YAML round-trip and the specific messages of validate().
 #include "common/Error.h"
+#include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
 #include "engine/TrainConfig.h"
@@ -490,6 +491,54 @@ private slots:
         QVERIFY2(c.unknownKeys[1].find("'lerning_rate' (did you mean 'learning_rate'?) in section 'training' (line 3, column 3)") != std::string::npos,
                  c.unknownKeys[1].c_str());
         QVERIFY2(c.unknownKeys[0].find("unknown key 'extra' (line 4, column 1)") != std::string::npos, c.unknownKeys[0].c_str());
+    }
+
+    // "~/" in a config path is the home folder, as the shell reads it (a folder named "~" used to be
+    // created beside the config); without HOME such a path is refused.
+    void homeFolderInConfigPaths()
+    {
+        QTemporaryDir dir;
+        const std::filesystem::path home = std::filesystem::path(dir.path().toStdString()) / "home";
+        struct RestoreHome {
+            bool had = qEnvironmentVariableIsSet("HOME");
+            QByteArray saved = qgetenv("HOME");
+            ~RestoreHome()
+            {
+                if (had)
+                    qputenv("HOME", saved);
+                else
+                    qunsetenv("HOME");
+            }
+        } restore;
+        qputenv("HOME", QByteArray::fromStdString(home.string()));
+        QCOMPARE(resolveConfigPath("~/x", "/configs"), (home / "x").string());
+        QCOMPARE(resolveConfigPath("~", "/configs"), home.string());
+        QCOMPARE(resolveConfigPath("~x", "/configs"), std::string("/configs/~x")); // another user's: not ours to guess
+        std::ofstream(dir.filePath("run.yaml").toStdString()) << "model:\n  path: ~/models/m\ndata:\n  train: t.jsonl\n";
+        const TrainConfig c = TrainConfig::load(dir.filePath("run.yaml").toStdString());
+        QCOMPARE(c.modelPath, (home / "models" / "m").string());
+        qunsetenv("HOME");
+        QString refused;
+        try {
+            resolveConfigPath("~/x", "/configs");
+        } catch (const rslora::Error& e) {
+            refused = QString::fromUtf8(e.what());
+        }
+        QVERIFY2(refused.contains("'~/x' starts with '~' but HOME is not set"), qPrintable(refused));
+    }
+
+    // A key written twice in a JSON config is refused naming it (nlohmann kept the last one silently).
+    void duplicateJsonKeysAreRefused()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("run.json").toStdString();
+        std::ofstream(path) << R"({"training": {"learning_rate": 0.001, "seed": 1, "seed": 2}})";
+        try {
+            TrainConfig::load(path);
+            QFAIL("the duplicate key was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find(path + ": duplicate key 'seed'") != std::string::npos, e.what());
+        }
     }
 };
 

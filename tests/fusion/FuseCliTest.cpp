@@ -1,7 +1,9 @@
 // `rslora fuse` end to end: stored versions (task@v1:WEIGHT) and folders fused into a folder that
 // holds the weighted sum, registered as a new version with merged-from edges carrying weights and
-// method; every refusal exits non-zero with its message and leaves neither a folder nor a version.
+// method; every refusal exits non-zero with its message and leaves neither a folder nor a version
+// (an --out inside a source adapter or the store's adapter root too).
 #include "common/AtomicFile.h"
+#include "common/Sha256.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/FusedAdapterFolder.h"
 #include "models/TensorIO.h"
@@ -153,6 +155,35 @@ private slots:
         expectRefused({"fuse", "--adapter", "ta@v1", "--adapter", QString::fromStdString(other.string()), "--method", "exact",
                        "--out", path("refused")},
                       "adapter 2 (" + QString::fromStdString(other.string()) + ") was trained on base model '/models/qwen2'");
+    }
+
+    // A folder written into an adapter would change its files, and a stored version whose files
+    // changed is refused from then on (its hash no longer matches).
+    void outInsideAnAdapterIsRefused()
+    {
+        const fs::path own = m_root / "own-adapter";
+        fs::copy(fixtures() / "peft" / "lora", own, fs::copy_options::recursive);
+        const QString ownArg = QString::fromStdString(own.string());
+        expectRefused({"fuse", "--adapter", ownArg, "--adapter", "tb@v1", "--method", "exact", "--out", ownArg + "/fused"},
+                      "lies inside the folder of adapter " + ownArg);
+        QVERIFY(!fs::exists(own / "fused"));
+
+        fs::path stored, root;
+        {
+            storage::Store store(m_db);
+            stored = store.adapters().resolve("ta@v1").path;
+            root = store.adapterRoot();
+        }
+        const std::string hash = Sha256::directoryHex(stored);
+        expectRefused({"fuse", "--adapter", "ta@v1", "--adapter", "tb@v1", "--method", "exact", "--out",
+                       QString::fromStdString((stored / "fused").string())},
+                      "lies inside the folder of adapter ta@v1");
+        QCOMPARE(Sha256::directoryHex(stored), hash);
+        // Anywhere under the store's adapter root, even beside the versions it names.
+        expectRefused({"fuse", "--adapter", ownArg, "--adapter", "tb@v1", "--method", "exact", "--out",
+                       QString::fromStdString((root / "elsewhere" / "fused").string())},
+                      "lies inside the store's adapter folder");
+        QVERIFY(!fs::exists(root / "elsewhere" / "fused"));
     }
 };
 

@@ -1,10 +1,13 @@
 // Merged-model export: the merged PEFT fixture reloads to the adapter's logits and PEFT's merged
 // weights, weighted adapters equal the adapter-active model, tied embeddings stay tied, shards form a
 // valid index, bfloat16 export rounds once, tokenizer files are copied byte for byte, every refusal
-// and a cancel leave nothing behind, and the base folder is never changed.
+// (an output inside an adapter or the store's adapter root too), a cancel and a Ctrl-C leave nothing
+// behind, a folder another merge finished meanwhile is never replaced, and the base folder is never
+// changed.
 #include "common/AtomicFile.h"
 #include "common/Log.h"
 #include "common/Error.h"
+#include "common/InterruptGuard.h"
 #include "common/Paths.h"
 #include "common/Sha256.h"
 #include "engine/AdapterSet.h"
@@ -21,6 +24,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 
@@ -372,6 +376,8 @@ private slots:
         QTest::newRow("zero shard size") << "shard" << "max shard size";
         QTest::newRow("out not empty") << "nonempty" << "is not empty";
         QTest::newRow("out inside base") << "inside" << "inside the base model folder";
+        QTest::newRow("out inside an adapter") << "inadapter" << "lies inside the folder of adapter 'lora'";
+        QTest::newRow("out inside the store") << "instore" << "lies inside the store's adapter folder";
         QTest::newRow("not a model") << "nomodel" << "config.json";
     }
 
@@ -422,6 +428,18 @@ private slots:
                 fs::copy_file(fixtures() / "llama" / f, model / f);
             r = request(model, adapters, model / "merged");
         }
+        if (kind == "inadapter") {
+            // A copy of the adapter, so that the shared fixture is never a target.
+            fs::copy(fixtures() / "peft" / "lora", parent / "adapter", fs::copy_options::recursive);
+            r.adapters[0].factors = readAdapterFactors(parent / "adapter");
+            r.adapters[0].factors.label = "lora";
+            r.outDir = parent / "adapter" / "merged";
+        }
+        if (kind == "instore") {
+            fs::create_directories(parent / "adapters" / "summaries");
+            r.adapterStoreRoot = parent / "adapters";
+            r.outDir = parent / "adapters" / "summaries" / "merged";
+        }
         const QStringList before = entries(parent);
         try {
             exportMergedModel(r);
@@ -434,6 +452,10 @@ private slots:
             QCOMPARE(readFile(out / "keep.txt"), std::string("mine"));
         if (kind == "inside")
             QCOMPARE(entries(model), (QStringList{"config.json", "model.safetensors"}));
+        if (kind == "inadapter")
+            QCOMPARE(entries(parent / "adapter"), entries(fixtures() / "peft" / "lora"));
+        if (kind == "instore")
+            QCOMPARE(entries(parent / "adapters" / "summaries"), QStringList());
     }
 
     void cancelLeavesNothing()
@@ -456,6 +478,55 @@ private slots:
         exportMergedModel(request(fixtures() / "llama", {adapter("lora")}, parent / "empty"));
         QVERIFY(fs::exists(parent / "empty" / "model.safetensors"));
         QCOMPARE(entries(parent), QStringList{"empty"});
+    }
+
+    // What `rslora merge` does on Ctrl-C: the signal only sets the guard's flag, the progress callback
+    // returns false at the next tensor, and the staging folder is removed on the way out.
+    void interruptLeavesNothing()
+    {
+        const fs::path parent = tmp("interrupt");
+        fs::create_directories(parent);
+        MergeRequest r = request(fixtures() / "llama", {adapter("lora")}, parent / "out");
+        r.maxShardBytes = 100'000;
+        InterruptGuard interrupt;
+        int calls = 0;
+        try {
+            exportMergedModel(r, [&](int64_t done, int64_t) {
+                ++calls;
+                if (done == 5)
+                    std::raise(SIGINT);
+                return !interrupt.interrupted();
+            });
+            QFAIL("the interrupted export returned");
+        } catch (const MergeCancelled& e) {
+            QVERIFY(std::string(e.what()).find("nothing was written") != std::string::npos);
+        }
+        QCOMPARE(calls, 6);
+        QCOMPARE(interrupt.exitCode(), 130);
+        QVERIFY(entries(parent).isEmpty());
+    }
+
+    // Two merges into one --out: the one that finishes second finds the first's folder and is
+    // refused; the first's files stay as they were, and nothing of the second is left.
+    void secondWriterKeepsTheFirstResult()
+    {
+        const fs::path parent = tmp("second-writer");
+        fs::create_directories(parent);
+        const fs::path out = parent / "out";
+        MergeRequest r = request(fixtures() / "llama", {adapter("lora")}, out);
+        try {
+            exportMergedModel(r, [&](int64_t done, int64_t) {
+                if (done == 3 && !fs::exists(out))
+                    writeFileAtomic(out / "model.safetensors", "the first merge's result");
+                return true;
+            });
+            QFAIL("the export moved its folder over another one");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find("appeared while writing") != std::string::npos, e.what());
+        }
+        QCOMPARE(readFile(out / "model.safetensors"), std::string("the first merge's result"));
+        QCOMPARE(entries(parent), QStringList{"out"});
+        QCOMPARE(entries(out), QStringList{"model.safetensors"});
     }
 };
 

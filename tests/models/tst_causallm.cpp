@@ -1,9 +1,13 @@
 // The Llama-family decoder against transformers' reference dumps (fixtures/README.md): logits,
 // losses, hidden states, greedy continuations, KV-cache decoding, sharded and reduced-precision
-// checkpoints, projection slotList and saving.
+// checkpoints, projection slotList and saving; the loader's dtype choice, unsupported weight dtypes,
+// and the folder's tokenizer checked against vocab_size.
 #include "models/CausalLmLoss.h"
 #include "models/LlamaFamilyModel.h"
 #include "models/ModelLoader.h"
+#include "models/ModelTokenizer.h"
+#include "models/SafeTensorsWriter.h"
+#include "models/WeightFiles.h"
 #include "models/Attention.h"
 #include "models/RmsNorm.h"
 #include "models/RotaryEmbedding.h"
@@ -23,6 +27,19 @@ using namespace rslora::models;
 namespace fs = std::filesystem;
 
 namespace {
+
+// One layer, two heads of 8, hidden 16: the smallest model the checks below need.
+ModelConfig tinyModelConfig(int64_t vocabSize) {
+    ModelConfig c;
+    c.vocabSize = vocabSize;
+    c.hiddenSize = 16;
+    c.intermediateSize = 32;
+    c.numLayers = 1;
+    c.numHeads = 2;
+    c.numKvHeads = 2;
+    c.headDim = 8;
+    return c;
+}
 
 fs::path fixtures() {
     const char* shared = std::getenv("RSLORA_SHARED_DIR");
@@ -531,14 +548,7 @@ private slots:
         fs::path dir = tmp.path().toStdString();
         QVERIFY_THROWS_EXCEPTION(rslora::Error, loadCausalLM(dir / "missing"));
         QVERIFY_THROWS_EXCEPTION(rslora::Error, loadCausalLM(dir));  // no config.json
-        ModelConfig c;
-        c.vocabSize = 40;
-        c.hiddenSize = 16;
-        c.intermediateSize = 32;
-        c.numLayers = 1;
-        c.numHeads = 2;
-        c.numKvHeads = 2;
-        c.headDim = 8;
+        ModelConfig c = tinyModelConfig(40);
         auto lm = createCausalLM(c, 1);
         lm->saveModelFolder(dir);
         // Drop one tensor, misshape another: each is reported by name.
@@ -566,6 +576,126 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, lm->forward(torch::tensor({1.0f}).view({1, 1})));
         QVERIFY_THROWS_EXCEPTION(rslora::Error,
                                  lm->forward(torch::tensor({1, 2}, torch::kInt64).view({1, 2}), torch::ones({1, 3})));
+    }
+
+    // The compute dtype of an unset LoadOptions::dtype on CUDA follows transformers'
+    // torch_dtype="auto": config.json's torch_dtype (or v5's dtype) when it names a supported float
+    // dtype, else the dtype holding the most elements. Before, the first float tensor decided (here
+    // the float32 one, which the writer lays out first).
+    void checkpointDtypeChoice() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        auto config = [](const char* key, const char* value) {
+            nlohmann::json j{{"architectures", {"LlamaForCausalLM"}}, {"vocab_size", 40}, {"hidden_size", 16},
+                             {"intermediate_size", 32}, {"num_hidden_layers", 1}, {"num_attention_heads", 2}};
+            if (key)
+                j[key] = value;
+            return ModelConfig::fromJson(j, "config.json");
+        };
+        saveSafeTensors(dir / "model.safetensors", {{"a.weight", torch::zeros({8})}, {"b.weight", torch::zeros({64}, torch::kBFloat16)}});
+        {
+            WeightFiles weights(dir);
+            QCOMPARE(weights.files().front()->tensors().front().dtype, Dtype::F32);
+            QCOMPARE(checkpointDtype(config(nullptr, nullptr), weights), torch::kBFloat16);  // most elements
+            QCOMPARE(checkpointDtype(config("torch_dtype", "bfloat16"), weights), torch::kBFloat16);
+            QCOMPARE(checkpointDtype(config("dtype", "float16"), weights), torch::kFloat16);
+            QCOMPARE(checkpointDtype(config("torch_dtype", "float32"), weights), torch::kFloat32);
+            QCOMPARE(checkpointDtype(config("torch_dtype", "float64"), weights), torch::kBFloat16);  // not supported: by elements
+        }
+        // torch_dtype bfloat16 while the first and largest tensor is float32: the config decides.
+        saveSafeTensors(dir / "model.safetensors", {{"a.weight", torch::zeros({64})}, {"b.weight", torch::zeros({8}, torch::kBFloat16)}});
+        WeightFiles weights(dir);
+        QCOMPARE(weights.files().front()->tensors().front().dtype, Dtype::F32);
+        QCOMPARE(checkpointDtype(config("torch_dtype", "bfloat16"), weights), torch::kBFloat16);
+        QCOMPARE(checkpointDtype(config(nullptr, nullptr), weights), torch::kFloat32);
+        // The CPU still computes in float32 unless asked otherwise (LoadOptions::dtype).
+    }
+
+    // FP8 weights without a quantization_config the loader knows: the message says what the dtype
+    // is and what is supported, not just "expected a floating-point dtype".
+    void fp8WeightsAreNamed() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        ModelConfig c = tinyModelConfig(40);
+        auto lm = createCausalLM(c, 1);
+        lm->saveModelFolder(dir);
+        const std::string fp8 = "model.layers.0.self_attn.q_proj.weight";
+        std::vector<torch::Tensor> keep;
+        std::vector<uint8_t> codes;
+        std::vector<TensorBytes> tensors;
+        for (const auto& [name, t] : lm->checkpointTensors()) {
+            TensorBytes b;
+            b.name = name;
+            for (auto d : t.sizes())
+                b.shape.push_back(static_cast<uint64_t>(d));
+            if (name == fp8) {
+                codes.assign(static_cast<size_t>(t.numel()), 0);
+                b.dtype = Dtype::F8_E4M3;
+                b.data = codes.data();
+                b.size = codes.size();
+            } else {
+                keep.push_back(t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+                b.dtype = Dtype::F32;
+                b.data = keep.back().data_ptr();
+                b.size = static_cast<uint64_t>(keep.back().numel()) * 4;
+            }
+            tensors.push_back(b);
+        }
+        SafeTensorsWriter::write(dir / "model.safetensors", tensors);
+        try {
+            loadCausalLM(dir);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains(QString::fromStdString("'" + fp8 + "' is stored as F8_E4M3, a quantized 8-bit float")), e.what());
+            QVERIFY2(what.contains("not supported") && what.contains("F32, F16 and BF16"), e.what());
+        }
+    }
+
+    // A tokenizer whose ids reach past config.json's vocab_size is refused where the model's folder
+    // is read (an id past the embedding is a device-side assert on CUDA); one that fits loads.
+    void tokenizerMustFitTheVocabulary() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        ModelConfig c = tinyModelConfig(40);
+        c.eosTokenIds = {2};
+        std::ofstream(dir / "config.json") << c.toJson().dump();
+        // `count` tokens of its own, and optionally an added token at id `added`.
+        auto tokenizerJson = [](int count, int added) {
+            nlohmann::json vocab = {{"a", 0}, {"b", 1}};
+            for (int i = 2; i < count; ++i)
+                vocab["t" + std::to_string(i)] = i;
+            nlohmann::json j = {{"version", "1.0"},
+                                {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+            if (added >= 0)
+                j["added_tokens"] = nlohmann::json::array({{{"id", added}, {"content", "<pad>"}, {"special", true},
+                                                            {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                                                            {"normalized", false}}});
+            return j.dump();
+        };
+        std::ofstream(dir / "tokenizer.json") << tokenizerJson(41, -1);
+        try {
+            loadModelTokenizer(dir);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains("the tokenizer has 41 tokens but config.json vocab_size is 40"), e.what());
+            QVERIFY2(what.contains(QString::fromStdString(dir.string())), e.what());
+        }
+        // An added token past the rows (a <pad> added without resizing the embeddings) is tolerated
+        // at load, as transformers does; the forward pass refuses its id.
+        std::ofstream(dir / "tokenizer.json") << tokenizerJson(40, 40);
+        QCOMPARE(loadModelTokenizer(dir).idLimit(), int64_t(41));
+        std::ofstream(dir / "tokenizer.json") << tokenizerJson(40, -1);
+        std::ofstream(dir / "tokenizer_config.json") << R"({"eos_token": "b"})";
+        const Tokenizer tok = loadModelTokenizer(dir);
+        QCOMPARE(tok.idLimit(), int64_t(40));
+        // Generation stops on the model's eos ids, then the tokenizer's when it is not among them.
+        QCOMPARE(stopTokenIds(c, tok), (std::vector<int64_t>{2, 1}));
+        c.eosTokenIds = {1, 2};
+        QCOMPARE(stopTokenIds(c, tok), (std::vector<int64_t>{1, 2}));
+        c.eosTokenIds.clear();
+        QCOMPARE(stopTokenIds(c, tok), (std::vector<int64_t>{1}));
     }
 };
 

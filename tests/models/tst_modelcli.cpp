@@ -3,6 +3,7 @@
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 #include "models/quant/BnbCheckpoint.h"
+#include "models/tokenizer/ByteLevel.h"
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -81,6 +82,34 @@ private slots:
         r = runCli({"inspect", QString::fromStdString(dir.string())});
         QVERIFY2(r.out.contains("quantization      nf4 (bitsandbytes)"), qPrintable(r.out));
         QVERIFY2(r.out.contains("complete"), qPrintable(r.out));
+    }
+
+    // A folder with vocab.json + merges.txt and no tokenizer.json: the CLI asks the loader's rule
+    // (it used to report "none (no tokenizer.json)"), and a tokenizer whose ids pass config.json's
+    // vocab_size is reported as unusable, naming both numbers.
+    void slowTokenizerFilesAndVocabCheck() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        for (const char* f : {"config.json", "model.safetensors"})
+            fs::copy_file(fixtures() / "llama" / f, dir / f);
+        nlohmann::json vocab = nlohmann::json::object();
+        for (size_t b = 0; b < 256; ++b)
+            vocab[bytelevel::byteToChars()[b]] = static_cast<int>(b);  // ids 0..255: vocab_size is 256
+        std::ofstream(dir / "vocab.json") << vocab.dump();
+        std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
+        const QString folder = QString::fromStdString(dir.string());
+        auto r = runCli({"inspect", folder, "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QVERIFY2(j["tokenizer"].is_string(), qPrintable(r.out));
+        QCOMPARE(j["tokenizer"].get<std::string>(), std::string("byte-level-bpe"));
+        r = runCli({"generate", folder, "--prompt", "hi", "--max-new-tokens", "2", "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        vocab["zz"] = 300;
+        std::ofstream(dir / "vocab.json") << vocab.dump();
+        r = runCli({"inspect", folder});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("the tokenizer has 257 tokens but config.json vocab_size is 256"), qPrintable(r.out));
     }
 
     void generateIds() {

@@ -1,16 +1,26 @@
 // config.json parsing: each architecture, GQA and head_dim defaults, rope_theta/rope_scaling in
-// the old keys and in transformers v5's rope_parameters, eos lists, sliding-window rules, errors.
+// the old keys and in transformers v5's rope_parameters, eos lists (with generation_config.json's),
+// sliding-window rules, errors.
 #include "models/ArchitectureTable.h"
 #include "models/ModelConfig.h"
 
 #include "common/Error.h"
 
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <filesystem>
+#include <fstream>
 
 using namespace rslora::models;
 using json = nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
+void writeText(const fs::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+}
 json base(const char* arch) {
     return json{{"architectures", {arch}}, {"vocab_size", 100}, {"hidden_size", 64}, {"intermediate_size", 128},
                 {"num_hidden_layers", 4}, {"num_attention_heads", 8}, {"rms_norm_eps", 1e-5}};
@@ -106,6 +116,60 @@ private slots:
         QCOMPARE(parse(j).eosTokenIds, (std::vector<int64_t>{2}));
         j["eos_token_id"] = "x";
         QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(j));
+    }
+
+    // generation_config.json's eos ids join config.json's (Qwen2.5-Instruct stops on <|im_end|> and
+    // <|endoftext|>); before, the file was never read and generation ran past <|endoftext|>.
+    void generationConfigEos() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        auto j = base("Qwen2ForCausalLM");
+        j["eos_token_id"] = 151645;
+        writeText(dir / "config.json", j.dump());
+        QCOMPARE(ModelConfig::fromFile(dir / "config.json").eosTokenIds, (std::vector<int64_t>{151645}));  // no file
+        writeText(dir / "generation_config.json", R"({"bos_token_id": 151643, "eos_token_id": [151645, 151643]})");
+        QCOMPARE(ModelConfig::fromFile(dir / "config.json").eosTokenIds, (std::vector<int64_t>{151645, 151643}));
+        writeText(dir / "generation_config.json", R"({"eos_token_id": 7})");
+        QCOMPARE(ModelConfig::fromFile(dir / "config.json").eosTokenIds, (std::vector<int64_t>{151645, 7}));
+        writeText(dir / "generation_config.json", R"({"do_sample": false})");  // no key: nothing changes
+        QCOMPARE(ModelConfig::fromFile(dir / "config.json").eosTokenIds, (std::vector<int64_t>{151645}));
+        // A config without eos takes the file's in its order, without repeats.
+        j.erase("eos_token_id");
+        writeText(dir / "config.json", j.dump());
+        writeText(dir / "generation_config.json", R"({"eos_token_id": [3, 2, 3]})");
+        QCOMPARE(ModelConfig::fromFile(dir / "config.json").eosTokenIds, (std::vector<int64_t>{3, 2}));
+        for (const char* bad : {R"({"eos_token_id": [1, )", R"({"eos_token_id": "x"})", "[1, 2]"}) {
+            writeText(dir / "generation_config.json", bad);
+            try {
+                ModelConfig::fromFile(dir / "config.json");
+                QFAIL(qPrintable(QString("expected an error for ") + bad));
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString(e.what()).contains("generation_config.json"), e.what());
+            }
+        }
+    }
+
+    // Rotary embeddings over part of the head are not implemented: the key is refused by name
+    // instead of loading a model with wrong positions.
+    void partialRotaryFactorRefused() {
+        auto j = base("LlamaForCausalLM");
+        j["partial_rotary_factor"] = 1.0;
+        QCOMPARE(parse(j).headDim, int64_t(8));
+        j["partial_rotary_factor"] = 0.5;
+        try {
+            parse(j);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).contains("config.json: partial_rotary_factor 0.5 is not supported"), e.what());
+        }
+        auto v5 = base("LlamaForCausalLM");
+        v5["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "default"}, {"partial_rotary_factor", 0.25}};
+        try {
+            parse(v5);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).contains("rope_parameters.partial_rotary_factor 0.25"), e.what());
+        }
     }
 
     void slidingWindow() {

@@ -86,6 +86,11 @@ private slots:
                                             << "messages[0].content[0]" << "'messages[0].content[0]': expected a {\"type\": \"text\"";
         QTest::newRow("part text missing") << true << R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]})"
                                            << "messages[0].content[0].text" << "'messages[0].content[0].text': expected a string, found none";
+        // Quoting a value thousands of levels deep in a message overflowed the stack before.
+        QTest::newRow("nested too deep") << false << QString(R"({"model": "m", "prompt": [1, %1]})").arg(QString(100000, '[') + QString(100000, ']'))
+                                         << "" << "the request body nests arrays and objects more than 64 levels deep";
+        QTest::newRow("token id an array") << false << R"({"model": "m", "prompt": [1, [2, 3]]})" << "prompt"
+                                           << "'prompt': expected token ids in [0, 256), found array";
     }
     void refusals()
     {
@@ -102,6 +107,40 @@ private slots:
             const auto p = e.body()["error"]["param"];
             QCOMPARE(p.is_null() ? QString() : QString::fromStdString(p.get<std::string>()), param);
         }
+    }
+
+    // Prompt plus max_tokens must fit the model's context; without max_tokens the room left is used.
+    void contextLength()
+    {
+        RequestLimits l = limits();
+        l.contextLength = 20;
+        auto refusal = [&](const char* body) -> ApiError {
+            try {
+                parseGenerationCall(body, false, BytePrompts(), l);
+            } catch (const ApiError& e) {
+                return e;
+            }
+            return ApiError(0, "accepted");
+        };
+        // 12 prompt tokens: 8 new ones fit, 9 do not.
+        QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": "twelve bytes", "max_tokens": 8})", false, BytePrompts(), l).sampling.maxNewTokens,
+                 int64_t(8));
+        const ApiError over = refusal(R"({"model": "m", "prompt": "twelve bytes", "max_tokens": 9})");
+        QCOMPARE(over.status(), 400);
+        QCOMPARE(QString::fromStdString(over.what()),
+                 QString("'max_tokens': 12 prompt tokens plus 9 new tokens exceed the model's context of 20 tokens "
+                         "(--max-model-len); at most 8 new tokens fit"));
+        QCOMPARE(over.body()["error"]["param"], nlohmann::json("max_tokens"));
+        QCOMPARE(over.body()["error"]["code"], nlohmann::json("context_length_exceeded"));
+        // The default (16 for completions) is shortened to the room left.
+        QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": "twelve bytes"})", false, BytePrompts(), l).sampling.maxNewTokens,
+                 int64_t(8));
+        QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": "hi"})", false, BytePrompts(), l).sampling.maxNewTokens, int64_t(16));
+        // A prompt that fills the context leaves no room at all.
+        const ApiError full = refusal(R"({"model": "m", "prompt": "twenty bytes of text"})");
+        QCOMPARE(full.status(), 400);
+        QVERIFY2(std::string(full.what()).rfind("'prompt': the prompt has 20 tokens, which leaves no room", 0) == 0, full.what());
+        QCOMPARE(full.body()["error"]["param"], nlohmann::json("prompt"));
     }
 
     void accepted()

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -81,6 +82,23 @@ class Server:
         conn.close()
         return resp.status, text
 
+    def raw(self, data):
+        """Sends `data` as it is on a new connection; returns the status and the body of the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(data)
+            reply = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                reply += piece
+                head, sep, rest = reply.partition(b"\r\n\r\n")
+                length = [int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")]
+                if sep and length and len(rest) >= length[0]:
+                    break
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), json.loads(rest.decode())
+
     def post(self, path, body, **kw):
         status, text = self.request("POST", path, body, **kw)
         return status, (json.loads(text) if text and not text.startswith("data:") else text)
@@ -122,7 +140,7 @@ class ServeTest(unittest.TestCase):
         write_adapter(cls.b, 2, 8, ["q_proj", "k_proj", "o_proj", "down_proj"])
         cls.server = Server("--adapter", "a=" + cls.a, "--adapter", "b=" + cls.b, "--api-key", KEY,
                             "--served-model-name", "demo", "--max-tokens", str(MAX_TOKENS), "--max-prompt-tokens", "60",
-                            "--max-body-bytes", "4000", "--max-concurrent", "3")
+                            "--max-body-bytes", "4000", "--max-concurrent", "3", "--max-model-len", "100000")
 
     @classmethod
     def tearDownClass(cls):
@@ -285,6 +303,25 @@ class ServeTest(unittest.TestCase):
         for name, (status, body), expected, param in cases:
             with self.subTest(name):
                 self.assertApiError(status, body, expected, param)
+        # Bodies whose size --max-body-bytes cannot bound are refused before they are read; an early
+        # answer closes the connection, so the unread body is never read as the next request.
+        auth = ("Authorization: Bearer " + KEY + "\r\n").encode()
+        chunked = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n"
+        self.assertApiError(*s.raw(chunked), 411, code="length_required")
+        self.assertApiError(*s.raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n{}"), 411, code="length_required")
+        gzipped = json.dumps(ok).encode()
+        self.assertApiError(*s.request("POST", "/v1/completions", raw=gzipped, headers={"Content-Encoding": "gzip"}), 415,
+                            code="unsupported_encoding")
+        # A path that is not UTF-8 ended the server before (the error message could not be written).
+        self.assertApiError(*s.request("GET", "/%FF%FE"), 404)
+        # Nesting is bounded (a value thousands of levels deep overflowed the stack when quoted).
+        deep = '{"model": "a", "prompt": [1, ' + "[" * 1000 + "]" * 1000 + "]}"
+        status, body = s.request("POST", "/v1/completions", raw=deep)
+        self.assertApiError(status, body, 400)
+        self.assertIn("more than 64 levels deep", body)
+        # Each prompt of a request is a generation counted against --max-concurrent (3).
+        self.assertApiError(*s.post("/v1/completions", {**ok, "prompt": [[1], [2], [3], [4]]}), 400, "prompt")
+        self.assertEqual(len(self.complete("a", [[1], [2], [3]], max_tokens=2)["choices"]), 3)
         # Prompt length over the limit is reported as OpenAI does.
         self.assertApiError(*s.post("/v1/completions", {**ok, "prompt": list(range(1, 80))}), 400, "prompt", "context_length_exceeded")
         # Still serving.
@@ -315,9 +352,65 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
 
 
+def open_stream(server, model):
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    c.request("POST", "/v1/completions", body=json.dumps({
+        "model": model, "prompt": "Hi", "max_tokens": 100000, "ignore_eos": True, "stream": True}),
+        headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    return c, r
+
+
+class LimitsTest(unittest.TestCase):
+    def test_an_adapter_a_waiting_request_uses_is_not_unloaded(self):
+        # One row: the base model's stream holds it, the adapter's request waits for it. Unloading
+        # the adapter then succeeded before, and the waiting request failed when it got its row.
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "x")
+            write_adapter(folder, 3, 4, ["q_proj", "v_proj"])
+            server = Server("--adapter", "x=" + folder, "--max-batch", "1", "--max-tokens", "100000", "--max-model-len", "200000")
+            try:
+                c1, r1 = open_stream(server, os.path.basename(MODEL))
+                self.assertEqual(r1.status, 200)
+                r1.readline()  # running: the only row is taken
+                c2, r2 = open_stream(server, "x")
+                self.assertEqual(r2.status, 200)
+                status, body = server.post("/v1/unload_lora_adapter", {"lora_name": "x"})
+                self.assertEqual(status, 409, body)
+                self.assertEqual(body["error"]["code"], "adapter_in_use")
+                c1.close()
+                c2.close()
+                for _ in range(400):  # the closed streams are being cancelled
+                    status, body = server.post("/v1/unload_lora_adapter", {"lora_name": "x"})
+                    if status == 200:
+                        break
+                    time.sleep(0.05)
+                self.assertEqual(status, 200, body)
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+    def test_prompt_and_new_tokens_fit_the_models_context(self):
+        # The demo model's max_position_embeddings is 256.
+        server = Server("--max-tokens", "1000")
+        try:
+            base = os.path.basename(MODEL)
+            status, body = server.post("/v1/completions", {"model": base, "prompt": "Hi", "max_tokens": 300})
+            self.assertEqual(status, 400, body)
+            self.assertEqual((body["error"]["param"], body["error"]["code"]), ("max_tokens", "context_length_exceeded"))
+            self.assertIn("context of 256 tokens", body["error"]["message"])
+            # Without max_tokens a chat gets the room left, and stops there.
+            status, body = server.post("/v1/chat/completions", {"model": base, "messages": [{"role": "user", "content": "Hi"}],
+                                                                "ignore_eos": True, "temperature": 0})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["usage"]["total_tokens"], 256)
+            self.assertEqual(body["choices"][0]["finish_reason"], "length")
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_ends_a_running_stream_and_exits_0(self):
-        server = Server("--max-tokens", "100000", "--shutdown-grace", "0")
+        server = Server("--max-tokens", "100000", "--max-model-len", "200000", "--shutdown-grace", "0")
         c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         c.request("POST", "/v1/completions", body=json.dumps({
             "model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 100000, "ignore_eos": True, "stream": True}),

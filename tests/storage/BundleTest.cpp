@@ -399,6 +399,43 @@ private slots:
         QCOMPARE(r.warnings.size(), size_t(1));
     }
 
+    // A hand-written run.json may leave out an adapter's sha256: the import computes it from the
+    // folder, so that the version is verified against its files from then on (an empty hash would
+    // accept any files).
+    void importWithoutHashRecordsTheComputedOne_data() {
+        QTest::addColumn<bool>("copy");
+        QTest::newRow("copied into the store") << true;
+        QTest::newRow("left in the bundle") << false;
+    }
+    void importWithoutHashRecordsTheComputedOne() {
+        QFETCH(bool, copy);
+        const std::string tag = copy ? "copy" : "inplace";
+        fs::path dir = writeBundle("nohash-" + tag);
+        auto doc = nlohmann::ordered_json::parse(rslora::readFile(dir / "run.json"));
+        std::vector<std::string> expected;
+        for (auto& a : doc["adapters"]) {
+            expected.push_back(rslora::Sha256::directoryHex(dir / a["dir"].get<std::string>()));
+            a.erase("sha256");
+        }
+        rslora::writeFileAtomic(dir / "run.json", doc.dump(2));
+        QVERIFY(readBundle(dir).adapters.at(0).record.sha256.empty());
+        Store store(root() / ("store-nohash-" + tag) / "s.sqlite"); // its own adapter root
+        ImportOptions o;
+        o.copyAdapters = copy;
+        ImportResult r = importBundle(store, dir, o);
+        QCOMPARE(r.adapterIds.size(), expected.size());
+        for (size_t i = 0; i < expected.size(); ++i) {
+            const AdapterRecord a = store.adapters().require(r.adapterIds[i]);
+            QCOMPARE(a.sha256, expected[i]);
+            QCOMPARE(rslora::Sha256::directoryHex(a.path), expected[i]);
+            AdapterRepository::verifyFiles(a);
+        }
+        // Now a change to the files is noticed.
+        const AdapterRecord first = store.adapters().require(r.adapterIds[0]);
+        std::ofstream(fs::path(first.path) / "adapter_config.json", std::ios::app) << " ";
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, AdapterRepository::verifyFiles(first));
+    }
+
     void damagedBundlesAreRefusedCleanly_data() {
         QTest::addColumn<QString>("damage");
         QTest::newRow("adapter file changed") << "adapter";

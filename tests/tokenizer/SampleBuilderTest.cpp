@@ -218,6 +218,52 @@ private slots:
         QCOMPARE(QString::fromStdString(trainedText(t, s)), QString("hi<|im_end|>"));
     }
 
+    // A special token the tokenizer does not have (Qwen's "bos_token": null) is undefined in the
+    // template, as transformers leaves it out: it renders "" and fails `is defined` (it was None).
+    void missingSpecialTokenIsUndefined() {
+        const ChatTemplate direct("[{{ bos_token }}]{{ bos_token is defined }}|{{ eos_token is defined }}", std::nullopt,
+                                  std::string("<|im_end|>"));
+        QCOMPARE(QString::fromStdString(direct.render(ojson::array())), QString("[]False|True"));
+        TokenizerConfig config;
+        config.eosToken = "<|im_end|>";
+        config.chatTemplates["default"] = "{{ bos_token }}|{{ bos_token is defined }}|{{ pad_token is defined }}|{{ eos_token }}";
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = json::array({testtok::addedToken("<|im_end|>")});
+        const auto t = ChatTemplate::fromTokenizer(testtok::make(testtok::byteLevelJson(spec), config));
+        QVERIFY(t.has_value());
+        QCOMPARE(QString::fromStdString(t->render(ojson::array())), QString("|False|False|<|im_end|>"));
+    }
+
+    // Named templates without one called "default": transformers refuses to guess, and so does the
+    // builder, listing the names (it used to fall back to the plain "### Instruction:" format).
+    void namedTemplatesWithoutDefaultAreRefused() {
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = json::array({testtok::addedToken("<|im_end|>")});
+        TokenizerConfig config;
+        config.eosToken = "<|im_end|>";
+        config.chatTemplates["tool_use"] = "{% for m in messages %}T:{{ m.content }}{% endfor %}";
+        config.chatTemplates["rag"] = "{% for m in messages %}R:{{ m.content }}{% endfor %}";
+        const Tokenizer t = testtok::make(testtok::byteLevelJson(spec), config);
+        try {
+            SampleBuilder b(t);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains("chat templates are named \"rag\", \"tool_use\" and none is \"default\""), e.what());
+            QVERIFY2(what.contains("data.chat_template"), e.what());
+        }
+        SampleBuilderOptions o;
+        o.templateName = "tool_use";
+        QCOMPARE(QString::fromStdString(SampleBuilder(t, o).chatTemplate().name()), QString("tool_use"));
+        o.templateName = "chatml";
+        try {
+            SampleBuilder b(t, o);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("no chat template named \"chatml\" (it has \"rag\", \"tool_use\")"), e.what());
+        }
+    }
+
     void recordErrorsNameTheProblem_data() {
         QTest::addColumn<QString>("record");
         QTest::addColumn<QString>("message");
@@ -411,6 +457,106 @@ private slots:
             }
         }
         QCOMPARE(QString::fromStdString(rebuilt), QString::fromStdString(p.text));
+    }
+
+    // UltraFeedback-binarized: an explicit prompt, and chosen/rejected as whole conversations that
+    // repeat it. The repeated prompt is dropped; the pair is the same as with assistant-only lists
+    // (the response used to read "Best color?Blue.<|im_end|>").
+    void preferenceConversationsRepeatingThePrompt() {
+        const Tokenizer t = chatmlTokenizer();
+        const SampleBuilder b(t);
+        const auto plain = b.buildPreference(parse(R"({"prompt": "Best color?",
+            "chosen": [{"role": "assistant", "content": "Blue."}], "rejected": [{"role": "assistant", "content": "None."}]})"));
+        const auto ultra = parse(R"({"prompt": "Best color?",
+            "chosen": [{"content": "Best color?", "role": "user"}, {"content": "Blue.", "role": "assistant"}],
+            "rejected": [{"content": "Best color?", "role": "user"}, {"content": "None.", "role": "assistant"}]})");
+        const auto s = b.buildPreference(ultra);
+        QCOMPARE(s.prompt, plain.prompt);
+        QCOMPARE(s.chosen, plain.chosen);
+        QCOMPARE(s.rejected, plain.rejected);
+        QCOMPARE(QString::fromStdString(t.decode(s.chosen)), QString("Blue.<|im_end|>\n"));
+        QCOMPARE(QString::fromStdString(b.chosenExample(ultra).second), QString("Blue."));
+        // A prompt given as messages is dropped as a prefix too, system message included.
+        const auto listed = b.buildPreference(parse(R"({"system": "Be brief.", "prompt": [{"role": "user", "content": "Q"}],
+            "chosen": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "good"}],
+            "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "bad"}]})"));
+        QCOMPARE(QString::fromStdString(t.decode(listed.chosen)), QString("good<|im_end|>\n"));
+        QCOMPARE(QString::fromStdString(t.decode(listed.rejected)), QString("bad<|im_end|>\n"));
+        // A user turn that is not the prompt, before the reply, is refused naming the line and the message.
+        try {
+            b.buildPreference(parse(R"({"prompt": "P", "chosen": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "A"}],
+                "rejected": [{"role": "assistant", "content": "B"}]})"), "prefs.jsonl line 3");
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).startsWith("prefs.jsonl line 3: chosen[0] is a \"user\" message before the "
+                                                           "response's first assistant message"), e.what());
+        }
+    }
+
+    // A JSON array file that starts with a UTF-8 byte order mark (Windows editors) is an array, not
+    // a JSONL file whose first line fails; a folder is refused by name.
+    void jsonArrayWithByteOrderMark() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("alpaca.json");
+        write(path, "\xEF\xBB\xBF [{\"instruction\": \"a\", \"output\": \"b\"}, {\"instruction\": \"c\", \"output\": \"d\"},\n"
+                    " {\"instruction\": \"e\", \"output\": \"f\"}]\n");
+        std::size_t seen = 0;
+        const std::size_t read = JsonlReader::read(
+            path.toStdString(), MalformedLinePolicy::Fail, [&](const JsonRecord& r) { QCOMPARE(r.line, ++seen); },
+            [](std::size_t, const std::string& message) { QFAIL(message.c_str()); });
+        QCOMPARE(read, std::size_t(3));
+        const SftDataset d = SampleBuilder(chatmlTokenizer()).loadSft(path.toStdString());
+        QCOMPARE(d.stats.records, std::size_t(3));
+        QCOMPARE(d.samples.size(), std::size_t(3));
+        try {
+            SampleBuilder(chatmlTokenizer()).loadSft(dir.path().toStdString());
+            QFAIL("expected an error for a folder");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("is a folder, expected a data file"), e.what());
+        }
+    }
+
+    // OpenAI's fine-tuning format: "weight": 0 keeps an assistant turn in the conversation but out of
+    // the loss; 1 trains it; anything else is refused naming the line.
+    void messageWeightsExcludeTurns() {
+        const Tokenizer t = chatmlTokenizer();
+        const SampleBuilder b(t);
+        const auto plain = b.buildSft(parse(R"({"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "two"}, {"role": "assistant", "content": "A2"}]})"));
+        const auto weighted = b.buildSft(parse(R"({"messages": [{"role": "user", "content": "one"},
+            {"role": "assistant", "content": "A1", "weight": 0}, {"role": "user", "content": "two"},
+            {"role": "assistant", "content": "A2", "weight": 1}]})"));
+        QCOMPARE(weighted.ids, plain.ids);
+        QCOMPARE(QString::fromStdString(trainedText(t, weighted)), QString("A2<|im_end|>\n"));
+        // Exactly the first turn's tokens lost their labels.
+        std::size_t masked = 0;
+        for (std::size_t i = 0; i < plain.ids.size(); ++i)
+            if (weighted.labels[i] != plain.labels[i]) {
+                QCOMPARE(weighted.labels[i], kIgnoreIndex);
+                ++masked;
+            }
+        QCOMPARE(masked, t.encode("A1<|im_end|>\n", false).size());
+        // Train-on-prompt does not bring a weight-0 turn back.
+        SampleBuilderOptions all;
+        all.trainOnPrompt = true;
+        const auto everything = SampleBuilder(t, all).buildSft(parse(R"({"messages": [{"role": "user", "content": "one"},
+            {"role": "assistant", "content": "A1", "weight": 0}, {"role": "user", "content": "two"}, {"role": "assistant", "content": "A2"}]})"));
+        QCOMPARE(std::size_t(std::count(everything.labels.begin(), everything.labels.end(), kIgnoreIndex)), masked);
+        // Templates with {% generation %} marks: the k-th span is the k-th assistant turn.
+        const Tokenizer g = chatmlTokenizer(std::string(
+            "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}{% generation %}"
+            "{{ m.content }}<|im_end|>{% endgeneration %}\n{% else %}{{ m.content }}<|im_end|>\n{% endif %}{% endfor %}"));
+        QCOMPARE(QString::fromStdString(trainedText(g, SampleBuilder(g).buildSft(parse(R"({"messages": [{"role": "user", "content": "q1"},
+            {"role": "assistant", "content": "a1", "weight": 0}, {"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}]})")))),
+                 QString("a2<|im_end|>"));
+        try {
+            b.buildSft(parse(R"({"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "A1", "weight": 0.5}]})"),
+                       "chat.jsonl line 9");
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("chat.jsonl line 9: messages[1]: \"weight\" must be 0 (turn not trained) or "
+                                                          "1 (trained), found 0.5"), e.what());
+        }
     }
 };
 

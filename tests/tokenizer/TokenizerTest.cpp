@@ -1,6 +1,7 @@
 // Unit tests of the tokenizer on small tokenizer.json files built in code: split patterns, BPE merge
 // order, ignore_merges, added/special tokens, post-processing, SentencePiece-style byte fallback,
-// normalizers, decoding, streaming decode, tokenizer_config.json and load errors.
+// normalizers, decoding, streaming decode, tokenizer_config.json, which folders hold a tokenizer, and
+// load errors.
 #include "TestTokenizers.h"
 
 #include "common/Error.h"
@@ -10,6 +11,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <filesystem>
 #include <fstream>
 
 using namespace rslora::models;
@@ -268,6 +270,26 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(QString::fromUtf8(e.what()).contains("merges.txt line 2"), e.what());
         }
+    }
+
+    // The rule callers use to ask whether a folder has a tokenizer is the loader's own: tokenizer.json,
+    // or vocab.json with merges.txt (`rslora inspect` and `generate` used to want tokenizer.json).
+    void existsInFollowsTheLoader() {
+        QTemporaryDir dir;
+        const std::filesystem::path path = dir.path().toStdString();
+        QVERIFY(!Tokenizer::existsIn(path));
+        QVERIFY(!Tokenizer::existsIn(path / "missing"));
+        testtok::ByteLevelSpec spec;
+        const json full = testtok::byteLevelJson(spec);
+        writeFile(dir.filePath("vocab.json"), full["model"]["vocab"].dump());
+        QVERIFY(!Tokenizer::existsIn(path));  // vocab.json alone does not load
+        writeFile(dir.filePath("merges.txt"), "#version: 0.2\n");
+        QVERIFY(Tokenizer::existsIn(path));
+        QCOMPARE(Tokenizer::load(path).idLimit(), int64_t(256));
+        QVERIFY(!Tokenizer::existsIn(path / "vocab.json"));  // a file is not a folder
+        QTemporaryDir fast;
+        writeFile(fast.filePath("tokenizer.json"), full.dump());
+        QVERIFY(Tokenizer::existsIn(fast.path().toStdString()));
     }
 
     void loadErrorsAreSpecific_data() {

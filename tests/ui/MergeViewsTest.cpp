@@ -1,6 +1,7 @@
 // The merge views on their own: the lineage graph of a store with a fused version (nodes, edges,
 // layers, clicking selects the version in the Adapters view), the Fuse… dialog's fields per method
-// and the values it hands out, the grid-search tab's heat map and best point, Export merged model….
+// and the values it hands out, the grid-search tab's heat map and best point, Export merged model… (its
+// dtype the base model's own unless one is picked).
 #include "ui/AdapterTreeModel.h"
 #include "ui/AdaptersBrowser.h"
 #include "ui/ExportMergedDialog.h"
@@ -314,6 +315,25 @@ private Q_SLOTS:
         d.setIdle();
         d.showDone("written", "/tmp/out/merged");
         QVERIFY(!d.openButton()->isHidden());
+    }
+
+    // As `rslora merge` without --dtype: the base model's own dtype unless the user picks one.
+    void exportDialogDefaultsToTheBaseDtype() {
+        ui::ExportMergedDialog d(twoSources());
+        auto* box = d.findChild<QComboBox*>("dtypeBox");
+        QVERIFY(box);
+        QCOMPARE(box->currentIndex(), 0);
+        QCOMPARE(box->currentText(), QString("same as the base model"));
+        QVERIFY(d.settings().dtype.isEmpty());
+        QSignalSpy spy(&d, &ui::ExportMergedDialog::exportRequested);
+        d.setOutDir("/tmp/out/merged");
+        d.exportButton()->click();
+        QCOMPARE(spy.count(), 1);
+        QVERIFY(d.settings().dtype.isEmpty()); // what the click handed out
+        d.setDtype("float32");
+        QCOMPARE(d.settings().dtype, QString("float32"));
+        d.setDtype(QString());
+        QVERIFY(d.settings().dtype.isEmpty());
     }
 };
 
