@@ -516,10 +516,12 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     need(c.maxSeqLen >= 2, "data.max_seq_len must be >= 2, found " + std::to_string(c.maxSeqLen));
 
     need(c.learningRate > 0 && std::isfinite(c.learningRate), "training.learning_rate must be > 0, found " + num(c.learningRate));
-    need(c.weightDecay >= 0, "training.weight_decay must be >= 0, found " + num(c.weightDecay));
+    need(c.weightDecay >= 0 && std::isfinite(c.weightDecay), "training.weight_decay must be >= 0, found " + num(c.weightDecay));
     need(c.beta1 >= 0 && c.beta1 < 1, "training.beta1 must be in [0, 1), found " + num(c.beta1));
     need(c.beta2 >= 0 && c.beta2 < 1, "training.beta2 must be in [0, 1), found " + num(c.beta2));
-    need(c.eps > 0, "training.eps must be > 0, found " + num(c.eps));
+    need(c.eps > 0 && std::isfinite(c.eps), "training.eps must be > 0, found " + num(c.eps));
+    // NaN would switch clipping off silently (every comparison with it is false); infinity means "no clipping" and is refused as such.
+    need(std::isfinite(c.clipNorm), "training.clip_norm must be a number (<= 0: no clipping), found " + num(c.clipNorm));
     need(c.warmupSteps >= 0, "training.warmup_steps must be >= 0, found " + std::to_string(c.warmupSteps));
     need(c.minLrRatio >= 0 && c.minLrRatio <= 1, "training.min_lr_ratio must be in [0, 1], found " + num(c.minLrRatio));
     need(c.batchSize >= 1, "training.batch_size must be >= 1, found " + std::to_string(c.batchSize));
@@ -557,13 +559,13 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
         need(a.rank >= 1, "adapter.r must be >= 1, found " + std::to_string(a.rank));
         need(a.alpha > 0 && std::isfinite(a.alpha), "adapter.lora_alpha must be > 0, found " + num(a.alpha));
         need(a.dropout >= 0 && a.dropout < 1, "adapter.lora_dropout must be in [0, 1), found " + num(a.dropout));
-        need(a.initSigma > 0, "adapter.init_sigma must be > 0, found " + num(a.initSigma));
+        need(a.initSigma > 0 && std::isfinite(a.initSigma), "adapter.init_sigma must be > 0, found " + num(a.initSigma));
         need(a.svdIterations >= 0, "adapter.svd_iterations must be >= 0, found " + std::to_string(a.svdIterations));
         need(a.subspaceDim >= 1, "adapter.subspace_dim must be >= 1, found " + std::to_string(a.subspaceDim));
-        need(a.loraPlusRatio > 0, "adapter.loraplus_lr_ratio must be > 0 (1 = off), found " + num(a.loraPlusRatio));
+        need(a.loraPlusRatio > 0 && std::isfinite(a.loraPlusRatio), "adapter.loraplus_lr_ratio must be > 0 (1 = off), found " + num(a.loraPlusRatio));
         need(a.balancing.beta >= 0 && a.balancing.beta < 1, "adapter.balance_beta must be in [0, 1), found " + num(a.balancing.beta));
-        need(a.balancing.band > 1, "adapter.balance_band must be > 1, found " + num(a.balancing.band));
-        need(a.balancing.target > 0, "adapter.balance_target must be > 0, found " + num(a.balancing.target));
+        need(a.balancing.band > 1 && std::isfinite(a.balancing.band), "adapter.balance_band must be > 1, found " + num(a.balancing.band));
+        need(a.balancing.target > 0 && std::isfinite(a.balancing.target), "adapter.balance_target must be > 0, found " + num(a.balancing.target));
         need(a.sensitivity.probeBatches >= 1, "adapter.sensitivity_probe_batches must be >= 1, found " + std::to_string(a.sensitivity.probeBatches));
         need(a.sensitivity.beta >= 0 && a.sensitivity.beta < 1, "adapter.sensitivity_beta must be in [0, 1), found " + num(a.sensitivity.beta));
         need(a.sensitivity.parameterBudget >= 0, "adapter.parameter_budget must be >= 0, found " + std::to_string(a.sensitivity.parameterBudget));

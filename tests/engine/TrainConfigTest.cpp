@@ -10,6 +10,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <limits>
+#include <tuple>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -216,6 +219,30 @@ private slots:
         j["adapter"][key.toStdString()] = json::parse(value.toStdString());
         const auto errors = validate(TrainConfig::fromJson(j), tinyModel());
         QVERIFY2(contains(errors, message.toStdString()), joined(errors).c_str());
+    }
+
+    // YAML can write .inf and .nan where JSON cannot: infinite or NaN settings are refused by name
+    // (NaN clip_norm switched clipping off silently; infinite values passed their "> 0" checks).
+    void nonFiniteSettingsAreRefused()
+    {
+        const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+        const std::tuple<const char*, const char*, double, const char*> cases[] = {
+            {"training", "clip_norm", nan, "training.clip_norm must be a number"},
+            {"training", "clip_norm", inf, "training.clip_norm must be a number"},
+            {"training", "weight_decay", inf, "training.weight_decay must be >= 0"},
+            {"training", "eps", inf, "training.eps must be > 0"},
+            {"adapter", "init_sigma", inf, "adapter.init_sigma must be > 0"},
+            {"adapter", "loraplus_lr_ratio", inf, "adapter.loraplus_lr_ratio must be > 0"},
+        };
+        for (const auto& [section, key, value, message] : cases) {
+            json j = runnable().toJson();
+            j[section][key] = value;
+            const auto errors = validate(TrainConfig::fromJson(j), tinyModel());
+            QVERIFY2(contains(errors, message), (std::string(key) + ": " + joined(errors)).c_str());
+        }
+        json j = runnable().toJson();
+        j["training"]["clip_norm"] = 0.0;  // no clipping, as documented
+        QVERIFY2(validate(TrainConfig::fromJson(j), tinyModel()).empty(), joined(validate(TrainConfig::fromJson(j), tinyModel())).c_str());
     }
 
     void emptyAndMaskedData()
