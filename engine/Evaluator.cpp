@@ -11,6 +11,7 @@
 #include "models/Generator.h"
 #include "models/ModelLoader.h"
 #include "models/ModelTokenizer.h"
+#include "models/data/JsonlReader.h"
 #include "models/data/SampleBuilder.h"
 
 #include <algorithm>
@@ -166,10 +167,21 @@ static void forEachJsonLine(const std::string& text, const std::string& path,
     }
 }
 
+// Calls `visit(where, record)` for each record of a JSONL or JSON-array file (as training reads data:
+// a byte-order mark, blank lines and a JSON array are fine); `where` is "path:line" (or element).
+static void forEachRecord(const std::string& path,
+                          const std::function<void(const std::string&, const nlohmann::ordered_json&)>& visit)
+{
+    models::JsonlReader::read(
+        path, models::MalformedLinePolicy::Fail,
+        [&](const models::JsonRecord& r) { visit(path + ":" + std::to_string(r.line), r.value); },
+        [](std::size_t, const std::string&) {});
+}
+
 std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder)
 {
     std::vector<ExactMatchItem> items;
-    forEachJsonLine(readFile(path), path, [&](const std::string& where, const nlohmann::ordered_json& j) {
+    forEachRecord(path, [&](const std::string& where, const nlohmann::ordered_json& j) {
         ExactMatchItem it;
         auto str = [&](const char* key) { return j.contains(key) && j[key].is_string(); };
         if (str("answer") && (str("prompt") || str("question"))) {

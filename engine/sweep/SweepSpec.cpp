@@ -328,10 +328,8 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
 std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string& path)
 {
     const std::string text = readFile(path);
-    const bool yaml = (path.size() > 5 && path.compare(path.size() - 5, 5, ".yaml") == 0)
-        || (path.size() > 4 && path.compare(path.size() - 4, 4, ".yml") == 0);
     nlohmann::json j;
-    if (yaml) {
+    if (isYamlPath(path)) {
         j = yamlToJson(text, path);
     } else {
         // Duplicate keys are refused naming the key (models/StrictJson.h), as in training configs.

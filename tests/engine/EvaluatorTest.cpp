@@ -144,6 +144,14 @@ private slots:
         const auto emItems = loadExactMatchItems(em);
         QCOMPARE(emItems.size(), size_t(2));
         QCOMPARE(emItems[1].reference, std::string("y"));
+        // A JSON array file with a byte-order mark is read as training reads it (it was refused as
+        // "not valid JSON" line by line before).
+        const std::string array = tmp.filePath("em.json").toStdString();
+        std::ofstream(array) << "\xEF\xBB\xBF[\n  {\"prompt\": \"2+2=\", \"answer\": \"4\"},\n  {\"question\": \"3+3=\", \"answer\": \"6\"}\n]\n";
+        const auto arrayItems = loadExactMatchItems(array);
+        QCOMPARE(arrayItems.size(), size_t(2));
+        QCOMPARE(arrayItems[1].prompt, std::string("3+3="));
+        QCOMPARE(arrayItems[1].reference, std::string("6"));
     }
 
     // Pre-tokenized ids (and labels) at or past config.json's vocab_size are refused naming the file

@@ -201,6 +201,10 @@ private slots:
         const SweepSpec spec = SweepSpec::fromJson(block);
         QCOMPARE(spec.evaluate["exact_match"].get<std::string>(), folder + "/em.jsonl");
         QCOMPARE(spec.evaluate["limit"].get<int>(), 5);
+        // An upper-case extension is YAML too, as for training configs (it was read as JSON and refused).
+        const std::string upper = folder + "/S.YAML";
+        std::filesystem::copy_file(path, upper);
+        QCOMPARE(readSweepConfigFile(upper).first["data"]["train"].get<std::string>(), folder + "/t.jsonl");
     }
 
     // Unknown keys of the sweep block name the closest known key.
