@@ -417,6 +417,8 @@ void PlaygroundView::onFinished()
         c->markDivergence(at);
     if (at < 0)
         m_summary->setText(tr("All %1 columns gave the same answer.").arg(m_columns.size()));
+    else if (at == 0)
+        m_summary->setText(tr("The answers differ from their first character (highlighted)."));
     else
         m_summary->setText(tr("The answers part at character %1 (highlighted): \"%2\"")
                                .arg(at)

@@ -182,6 +182,14 @@ private slots:
         v.onFinished();
         QCOMPARE(v.column(0)->divergence(), -1);
         QVERIFY(v.summaryLabel()->text().contains("same answer"));
+        // Answers that differ at once: no empty shared part quoted ("at character 0: \"\"").
+        v.input()->setPlainText("Snow is");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("White.", 2));
+        v.onColumnFinished(1, finished("Cold.", 2));
+        v.onFinished();
+        QCOMPARE(v.column(0)->divergence(), 0);
+        QCOMPARE(v.summaryLabel()->text(), QString("The answers differ from their first character (highlighted)."));
         v.restoreHistory(0);
         QCOMPARE(v.input()->toPlainText(), QString("The sky is"));
         QCOMPARE(v.column(1)->answer(), QString(" blue green."));
