@@ -145,6 +145,20 @@ void checkAdapterTensorValues(const torch::Tensor& t, const std::string& file, c
         throw Error(adapterValuesError(file, key));
 }
 
+LoraTensors readLoraTensors(const fs::path& weightsFile, const AdapterConfig& config)
+{
+    const std::string file = weightsFile.string();
+    LoraTensors out;
+    out.byKey = models::loadSafeTensorsMap(weightsFile);
+    std::vector<PeftTensorShape> shapes;
+    for (const auto& [key, t] : out.byKey)
+        shapes.push_back({key, t.sizes().vec()});
+    out.modules = pairLoraTensors(shapes, config, file);
+    for (const auto& [key, t] : out.byKey)
+        checkAdapterTensorValues(t, file, key);
+    return out;
+}
+
 AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName, TrainedBiases biases)
 {
     const fs::path weightsPath = dir / kPeftWeightsFile;
@@ -164,13 +178,9 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
 
     // Every tensor is checked before the model changes, by the rules readAdapterFactors and
     // checkPeftFolder apply too (PeftConfigFile.h): keys, pairs, ranks, element types and values.
-    const auto weights = models::loadSafeTensorsMap(weightsPath);
-    std::vector<PeftTensorShape> shapes;
-    for (const auto& [key, t] : weights)
-        shapes.push_back({key, t.sizes().vec()});
-    const std::vector<PeftModuleShapes> modules = pairLoraTensors(shapes, config, file);
-    for (const auto& [key, t] : weights)
-        checkAdapterTensorValues(t, file, key);
+    const LoraTensors lora = readLoraTensors(weightsPath, config);
+    const auto& weights = lora.byKey;
+    const std::vector<PeftModuleShapes>& modules = lora.modules;
     const std::vector<std::string> loaded = set.adapterNames();
     if (std::find(loaded.begin(), loaded.end(), adapterName) != loaded.end())
         throw Error("cannot load " + dir.string() + " as adapter '" + adapterName + "': the model already holds an adapter of that name");

@@ -10,8 +10,10 @@
 #include "engine/PeftConfigFile.h"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rslora::engine {
 
@@ -41,5 +43,14 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const std::filesystem::path& dir,
 // element type is F16, BF16, F32 or F64 and every value is finite. Throws rslora::Error naming `file`
 // and the tensor `key`.
 void checkAdapterTensorValues(const torch::Tensor& t, const std::string& file, const std::string& key);
+
+// adapter_model.safetensors read and checked by the rules every reader shares (PeftConfigFile.h's
+// pairLoraTensors, then checkAdapterTensorValues on every tensor): the tensors by key and the
+// adapted modules in name order. Throws rslora::Error naming the file and the tensor.
+struct LoraTensors {
+    std::map<std::string, torch::Tensor> byKey;
+    std::vector<PeftModuleShapes> modules;
+};
+LoraTensors readLoraTensors(const std::filesystem::path& weightsFile, const AdapterConfig& config);
 
 } // namespace rslora::engine

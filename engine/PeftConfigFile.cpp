@@ -322,6 +322,17 @@ AdapterConfig readPeftAdapterConfig(const fs::path& dir, const std::string& adap
     return parsePeftAdapterConfig(readFile(configPath), configPath.string(), adapterName);
 }
 
+std::string readPeftBaseModelName(const fs::path& dir)
+{
+    try {
+        const json pc = json::parse(readFile(dir / kPeftConfigFile), nullptr, false);
+        if (pc.is_object() && pc.contains("base_model_name_or_path") && pc["base_model_name_or_path"].is_string())
+            return pc["base_model_name_or_path"].get<std::string>();
+    } catch (const std::exception&) {
+    }
+    return {};
+}
+
 std::optional<LoraKey> parseLoraKey(const std::string& key)
 {
     const ClassifiedKey c = classifyKey(key);

@@ -28,6 +28,9 @@ inline constexpr const char* kPeftKeyPrefix = "base_model.model.";
 // the file and the key for anything that is not a plain LoRA config (DoRA, an init_lora_weights that
 // changes the base weight, lora_bias, modules_to_save, ...) or has a value of the wrong type or range.
 AdapterConfig readPeftAdapterConfig(const std::filesystem::path& dir, const std::string& adapterName = "default");
+// adapter_config.json's base_model_name_or_path; "" when the file or the key is missing or unreadable
+// (reading the folder's config reports what is wrong with it).
+std::string readPeftBaseModelName(const std::filesystem::path& dir);
 // The same for the file's text; `source` names it in errors.
 AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string& source,
                                      const std::string& adapterName = "default");

@@ -10,9 +10,9 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/InterruptGuard.h"
-#include "common/Paths.h"
 #include "engine/fusion/FusedAdapterFolder.h"
 #include "engine/fusion/Fusion.h"
+#include "engine/fusion/ModelExport.h"
 
 #include <cstdio>
 #include <iomanip>
@@ -75,21 +75,6 @@ json reportJson(const fusion::FusionReport& r)
     return {{"rank", r.rank}, {"exact_rank", r.exactRank}, {"relative_error", r.relativeError}, {"modules", modules}};
 }
 
-// Refuses an --out where the fused folder would change files it must not: inside a source adapter's
-// folder or anywhere under the store's adapter root (a stored version whose files changed no longer
-// matches its hash and is refused from then on).
-void refuseOutputInside(const fs::path& out, const FuseOptions& o, const std::vector<app::ResolvedAdapter>& sources,
-                        const storage::Store* store)
-{
-    for (const auto& s : sources)
-        if (pathLiesInside(out, s.path))
-            throw Error("--out " + o.out + " lies inside the folder of adapter " + s.label + " (" + s.path.string()
-                        + "); writing there would change that adapter's files: choose a folder outside it");
-    if (store && pathLiesInside(out, store->adapterRoot()))
-        throw Error("--out " + o.out + " lies inside the store's adapter folder " + store->adapterRoot().string()
-                    + ", which holds the stored adapter versions: choose a folder outside it");
-}
-
 // One fusion with the weights given on the command line.
 void fuseOnce(const FuseOptions& o)
 {
@@ -103,7 +88,10 @@ void fuseOnce(const FuseOptions& o)
     std::vector<app::ResolvedAdapter> sources;
     for (const auto& arg : o.adapters)
         sources.push_back(app::resolveAdapterArgument(arg, store.get()));
-    refuseOutputInside(out, o, sources, store.get());
+    std::vector<std::pair<std::string, fs::path>> folders;
+    for (const auto& s : sources)
+        folders.emplace_back(s.label, s.path);
+    fusion::refuseOutputInsideAdapters(out, "--out " + o.out, folders, store ? store->adapterRoot() : fs::path());
     plan.weights = app::fusionWeights(sources);
     plan.baseFingerprints = app::baseFingerprints(sources);
     const std::vector<fusion::AdapterFactors> adapters = app::readFusionSources(sources);

@@ -57,20 +57,12 @@ AdapterFactors readAdapterFactors(const fs::path& dir)
     AdapterFactors out;
     out.dir = dir;
     out.label = dir.string();
-    const json pc = json::parse(readFile(dir / kPeftConfigFile), nullptr, false);
-    if (pc.is_object() && pc.contains("base_model_name_or_path") && pc["base_model_name_or_path"].is_string())
-        out.baseModelNameOrPath = pc["base_model_name_or_path"].get<std::string>();
+    out.baseModelNameOrPath = readPeftBaseModelName(dir);
 
-    // The loader's rules (PeftConfigFile.h, checkAdapterTensorValues): keys, pairs, ranks, values.
-    const std::string file = weightsPath.string();
-    const auto weights = models::loadSafeTensorsMap(weightsPath);
-    std::vector<PeftTensorShape> shapes;
-    for (const auto& [key, t] : weights)
-        shapes.push_back({key, t.sizes().vec()});
-    const std::vector<PeftModuleShapes> pairs = pairLoraTensors(shapes, config, file);
-    for (const auto& [key, t] : weights)
-        checkAdapterTensorValues(t, file, key);
-    for (const auto& p : pairs) {
+    // The loader's rules (readLoraTensors): keys, pairs, ranks, values.
+    const LoraTensors lora = readLoraTensors(weightsPath, config);
+    const auto& weights = lora.byKey;
+    for (const auto& p : lora.modules) {
         ModuleFactors m;
         m.module = p.module;
         m.A = weights.at(p.a.key).to(torch::kFloat32).contiguous();

@@ -2,7 +2,6 @@
 #include "engine/fusion/GridSearch.h"
 #include "engine/fusion/ActiveSetGuard.h"
 
-#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Sha256.h"
 #include "engine/AdapterSet.h"
@@ -412,19 +411,6 @@ GridScorer makeGridScorer(std::shared_ptr<const GridData> data, models::CausalLM
 
 namespace {
 
-// adapter_config.json's base_model_name_or_path, "" when the file or the key is missing or unreadable
-// (loading the folder reports what is wrong with it).
-std::string baseModelNameOf(const std::string& dir)
-{
-    try {
-        const auto config = nlohmann::json::parse(readFile(fs::path(dir) / kPeftConfigFile), nullptr, false);
-        if (config.is_object() && config.contains("base_model_name_or_path") && config["base_model_name_or_path"].is_string())
-            return config["base_model_name_or_path"].get<std::string>();
-    } catch (const std::exception&) {
-    }
-    return {};
-}
-
 // The checks of fuse and merge, before anything is loaded: the adapters share a base model, and the
 // stored versions among them were trained on the model the grid loads. Scores of adapters applied to
 // another model would be stored as evaluations of those versions.
@@ -439,7 +425,7 @@ void checkBaseModels(const GridRequest& req, const GridSpec& spec)
         AdapterFactors a;
         a.dir = req.adapters[i].path;
         a.label = spec.labels[i];
-        a.baseModelNameOrPath = baseModelNameOf(req.adapters[i].path);
+        a.baseModelNameOrPath = readPeftBaseModelName(req.adapters[i].path);
         WeightedAdapter w;
         w.factors.label = a.label;
         w.baseModelSha256 = req.baseFingerprints.empty() ? std::string() : req.baseFingerprints[i];

@@ -121,16 +121,10 @@ void checkOutput(const MergeRequest& req) {
     if (pathLiesInside(req.outDir, req.modelDir))
         throw Error("output folder " + req.outDir.string() + " lies inside the base model folder " +
                     req.modelDir.string() + "; the base is never modified: choose a folder outside it");
-    // A folder written into an adapter changes its files, and a stored version whose files changed
-    // is refused from then on (its hash no longer matches).
+    std::vector<std::pair<std::string, fs::path>> sources;
     for (const WeightedAdapter& a : req.adapters)
-        if (!a.factors.dir.empty() && pathLiesInside(req.outDir, a.factors.dir))
-            throw Error("output folder " + req.outDir.string() + " lies inside the folder of adapter '" +
-                        (a.factors.label.empty() ? a.factors.dir.string() : a.factors.label) + "' (" + a.factors.dir.string() +
-                        "); writing there would change the adapter's files: choose a folder outside it");
-    if (!req.adapterStoreRoot.empty() && pathLiesInside(req.outDir, req.adapterStoreRoot))
-        throw Error("output folder " + req.outDir.string() + " lies inside the store's adapter folder " +
-                    req.adapterStoreRoot.string() + ", which holds the stored adapter versions; choose a folder outside it");
+        sources.emplace_back("'" + (a.factors.label.empty() ? a.factors.dir.string() : a.factors.label) + "'", a.factors.dir);
+    refuseOutputInsideAdapters(req.outDir, "output folder " + req.outDir.string(), sources, req.adapterStoreRoot);
 }
 
 models::Dtype baseDtype(const nlohmann::ordered_json& config, const models::WeightFiles& weights) {
@@ -236,6 +230,17 @@ std::string checkRecordedBaseModel(const fs::path& modelDir, const std::vector<W
                         " has " + fingerprint.substr(0, 12) + "; use it with the model it was trained on");
     }
     return fingerprint;
+}
+
+void refuseOutputInsideAdapters(const fs::path& out, const std::string& outName,
+                                const std::vector<std::pair<std::string, fs::path>>& sources, const fs::path& storeRoot) {
+    for (const auto& [label, dir] : sources)
+        if (!dir.empty() && pathLiesInside(out, dir))
+            throw Error(outName + " lies inside the folder of adapter " + label + " (" + dir.string() +
+                        "); writing there would change that adapter's files: choose a folder outside it");
+    if (!storeRoot.empty() && pathLiesInside(out, storeRoot))
+        throw Error(outName + " lies inside the store's adapter folder " + storeRoot.string() +
+                    ", which holds the stored adapter versions: choose a folder outside it");
 }
 
 MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& progress) {

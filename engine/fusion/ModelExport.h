@@ -89,4 +89,12 @@ MergeReport exportMergedModel(const MergeRequest& request, const ExportProgress&
 // every other step that applies stored versions to a model it is given (the fusion grid search).
 std::string checkRecordedBaseModel(const std::filesystem::path& modelDir, const std::vector<WeightedAdapter>& adapters);
 
+// Throws when the output folder `out` (named `outName` in the message, e.g. "--out x") lies inside
+// one of `sources` (label as shown, folder) or under `storeRoot` (the store's adapter root; empty:
+// none): writing there would change an adapter's files, and a stored version whose files changed is
+// refused from then on (its hash no longer matches). Used by merge and fuse.
+void refuseOutputInsideAdapters(const std::filesystem::path& out, const std::string& outName,
+                                const std::vector<std::pair<std::string, std::filesystem::path>>& sources,
+                                const std::filesystem::path& storeRoot);
+
 } // namespace rslora::engine::fusion
