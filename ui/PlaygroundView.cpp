@@ -137,7 +137,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_runs->setToolTip(tr("A run whose validation data gives the next example"));
     exampleRow->addWidget(m_runs, 1);
     m_example = new QPushButton(tr("Pull example"));
-    m_example->setToolTip(tr("Take the next record of the run's validation data as the prompt and show its reference answer"));
+    m_example->setToolTip(tr("Take the next record of the run's validation data as a chat message (switching to Chat) and show its reference answer"));
     connect(m_example, &QPushButton::clicked, this, [this] {
         if (m_runs->currentIndex() >= 0)
             emit exampleRequested(m_runs->currentData().toLongLong());
@@ -467,7 +467,12 @@ void PlaygroundView::showProblem(const QString& message)
 
 void PlaygroundView::showExample(const QString& promptText, const QList<PlaygroundTurn>& turns, const QString& reference)
 {
-    if (chatMode()) {
+    // Examples are conversations, and the run trained on them through the chat template: in Prompt
+    // mode the model would continue the bare question as raw text, which is not what the adapter learnt.
+    const bool switched = !chatMode();
+    if (switched)
+        setChatMode(true);
+    {
         // The example's earlier turns become every column's conversation; its last user turn the message.
         QList<PlaygroundTurn> before = turns;
         QString message = promptText;
@@ -478,10 +483,11 @@ void PlaygroundView::showExample(const QString& promptText, const QList<Playgrou
         for (auto* c : m_columns)
             c->setConversation(before);
         m_input->setPlainText(message);
-    } else {
-        m_input->setPlainText(promptText);
     }
-    m_reference->setText(tr("<b>Reference answer:</b> %1").arg(reference.toHtmlEscaped().replace("\n", "<br>")));
+    QString text = tr("<b>Reference answer:</b> %1").arg(reference.toHtmlEscaped().replace("\n", "<br>"));
+    if (switched)
+        text += tr("<br><i>Switched to Chat: the run trained on its examples through the chat template.</i>");
+    m_reference->setText(text);
     m_reference->setVisible(!reference.isEmpty());
     m_error->hide();
 }

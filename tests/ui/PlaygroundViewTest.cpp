@@ -241,14 +241,20 @@ private slots:
                 b->click();
         QCOMPARE(asked.count(), 1);
         QCOMPARE(asked.at(0).at(0).toLongLong(), qint64(5));
+        // Prompt mode (the default) switches to Chat: the run trained on the record through the template.
+        QVERIFY(!v.chatMode());
         v.showExample("What is 6 plus 1?", {{"system", "Be brief."}, {"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        QVERIFY(v.chatMode());
         QCOMPARE(v.input()->toPlainText(), QString("What is 6 plus 1?"));
+        QCOMPARE(v.column(0)->conversation().size(), 1);
         QVERIFY(v.referenceLabel()->text().contains("6 plus 1 is 7."));
-        v.setChatMode(true);
+        QVERIFY(v.referenceLabel()->text().contains("Switched to Chat"));
+        // Already in Chat: no note.
         v.showExample("What is 6 plus 1?", {{"system", "Be brief."}, {"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
         QCOMPARE(v.column(0)->conversation().size(), 1);
         QCOMPARE(v.column(0)->conversation()[0].role, QString("system"));
         QCOMPARE(v.input()->toPlainText(), QString("What is 6 plus 1?"));
+        QVERIFY(!v.referenceLabel()->text().contains("Switched to Chat"));
     }
 
     void historyIsReadableAtTheSmallestWindow()
