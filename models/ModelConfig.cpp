@@ -190,29 +190,35 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
     c.attentionBias = readBool(j, "attention_bias", false, source);
     c.mlpBias = spec->hasMlpBiasKey && readBool(j, "mlp_bias", false, source);
 
-    // Sliding window only when the architecture's rule says it is on.
+    // Sliding window only when the architecture's rule says it is on. As in transformers, a missing
+    // "sliding_window" means 4096 (an explicit null means none) and a missing "max_window_layers" 28.
+    constexpr int64_t kDefaultWindow = 4096;
+    constexpr int64_t kDefaultMaxWindowLayers = 28;
+    const bool windowNamed = !j.contains("sliding_window") || !j["sliding_window"].is_null();
     bool sliding = false;
     if (spec->sliding == SlidingRule::IfWindowSet)
-        sliding = present(j, "sliding_window");
+        sliding = windowNamed;
     else if (spec->sliding == SlidingRule::IfUseSlidingWindow)
-        sliding = readBool(j, "use_sliding_window", false, source) && present(j, "sliding_window");
+        sliding = readBool(j, "use_sliding_window", false, source) && windowNamed;
     if (sliding) {
-        c.slidingWindow = readInt(j, "sliding_window", source);
+        c.slidingWindow = readInt(j, "sliding_window", kDefaultWindow, source);
         if (*c.slidingWindow <= 0)
             throw Error(source + ": expected sliding_window > 0, found " + std::to_string(*c.slidingWindow));
         c.slidingLayers.assign(static_cast<size_t>(std::max<int64_t>(c.numLayers, 0)), true);
+        // Mistral ignores "layer_types" (every layer slides); Qwen2/Qwen3 read it, or else slide from
+        // layer max_window_layers on.
         if (spec->sliding == SlidingRule::IfUseSlidingWindow) {
-            int64_t maxWindowLayers = readInt(j, "max_window_layers", c.numLayers, source);
+            const int64_t maxWindowLayers = readInt(j, "max_window_layers", kDefaultMaxWindowLayers, source);
             for (int64_t i = 0; i < c.numLayers; ++i)
                 c.slidingLayers[static_cast<size_t>(i)] = i >= maxWindowLayers;
-        }
-        if (present(j, "layer_types")) {
-            const json& lt = j["layer_types"];
-            if (!lt.is_array() || static_cast<int64_t>(lt.size()) != c.numLayers)
-                throw Error(source + ": expected \"layer_types\" to list one type per layer (" +
-                            std::to_string(c.numLayers) + ")");
-            for (size_t i = 0; i < lt.size(); ++i)
-                c.slidingLayers[i] = lt[i] == "sliding_attention";
+            if (present(j, "layer_types")) {
+                const json& lt = j["layer_types"];
+                if (!lt.is_array() || static_cast<int64_t>(lt.size()) != c.numLayers)
+                    throw Error(source + ": expected \"layer_types\" to list one type per layer (" +
+                                std::to_string(c.numLayers) + ")");
+                for (size_t i = 0; i < lt.size(); ++i)
+                    c.slidingLayers[i] = lt[i] == "sliding_attention";
+            }
         }
     }
 
@@ -333,6 +339,13 @@ json ModelConfig::toJson() const {
                 break;
             }
         j["max_window_layers"] = firstSliding;
+        if (slidingWindow) {
+            // Which layers slide, also when they are not the last ones (max_window_layers cannot say).
+            json types = json::array();
+            for (int64_t i = 0; i < numLayers; ++i)
+                types.push_back(isSlidingLayer(i) ? "sliding_attention" : "full_attention");
+            j["layer_types"] = std::move(types);
+        }
     } else if (spec().sliding == SlidingRule::IfWindowSet) {
         j["sliding_window"] = slidingWindow ? json(*slidingWindow) : json(nullptr);
     }

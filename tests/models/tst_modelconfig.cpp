@@ -193,6 +193,42 @@ private slots:
         QVERIFY(!parse(l).slidingWindow);
     }
 
+    void slidingWindowDefaultsAreTransformers() {
+        // Mistral without the key: transformers' default window of 4096 on every layer ("layer_types"
+        // is ignored by Mistral).
+        auto m = base("MistralForCausalLM");
+        m.erase("sliding_window");
+        m["layer_types"] = {"full_attention", "full_attention", "full_attention", "full_attention"};
+        const auto cm = parse(m);
+        QVERIFY(cm.slidingWindow);
+        QCOMPARE(*cm.slidingWindow, int64_t(4096));
+        QVERIFY(cm.isSlidingLayer(0));
+        // Qwen2 with use_sliding_window and neither window nor max_window_layers: 4096, from layer 28.
+        auto q = base("Qwen2ForCausalLM");
+        q["num_hidden_layers"] = 30;
+        q["use_sliding_window"] = true;
+        q.erase("sliding_window");
+        q.erase("max_window_layers");
+        const auto cq = parse(q);
+        QVERIFY(cq.slidingWindow);
+        QCOMPARE(*cq.slidingWindow, int64_t(4096));
+        QVERIFY(!cq.isSlidingLayer(27));
+        QVERIFY(cq.isSlidingLayer(28));
+        QVERIFY(cq.isSlidingLayer(29));
+        // An explicit null window is no window.
+        q["sliding_window"] = nullptr;
+        QVERIFY(!parse(q).slidingWindow);
+        // Sliding layers that are not the last ones survive a write and a read (layer_types).
+        q["num_hidden_layers"] = 4;
+        q["sliding_window"] = 64;
+        q["layer_types"] = {"sliding_attention", "full_attention", "sliding_attention", "full_attention"};
+        const auto written = parse(parse(q).toJson());
+        QVERIFY(written.isSlidingLayer(0));
+        QVERIFY(!written.isSlidingLayer(1));
+        QVERIFY(written.isSlidingLayer(2));
+        QVERIFY(!written.isSlidingLayer(3));
+    }
+
     void errors() {
         try {
             parse(base("GPTNeoXForCausalLM"));
