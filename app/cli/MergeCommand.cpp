@@ -76,7 +76,7 @@ void registerMergeCommand(CLI::App& app) {
         for (const std::string& arg : o->adapters) {
             const app::ResolvedAdapter r = app::resolveAdapterArgument(arg, store.get());
             engine::fusion::WeightedAdapter w;
-            w.factors = engine::fusion::readAdapterFactors(r.path);
+            w.factors = engine::fusion::readAdapterFactors(r.path, engine::fusion::TrainedBiasUse::Read);
             w.factors.label = r.label;
             w.weight = r.weight;
             app::MergedSource s{std::nullopt, r.label, fs::absolute(r.path).string(), r.weight};

@@ -54,7 +54,7 @@ QString MergeExportController::exportAndRecord(const QString& databasePath, cons
             m.path = record.path;
             w.baseModelSha256 = record.baseModel.sha256;
         }
-        w.factors = ef::readAdapterFactors(m.path);
+        w.factors = ef::readAdapterFactors(m.path, ef::TrainedBiasUse::Read);
         w.factors.label = m.label;
         request.adapters.push_back(std::move(w));
         recorded.push_back(m);

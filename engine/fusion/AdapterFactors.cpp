@@ -44,15 +44,12 @@ std::string modelFolderName(const std::string& nameOrPath)
     return p.filename().string();
 }
 
-AdapterFactors readAdapterFactors(const fs::path& dir)
+AdapterFactors readAdapterFactors(const fs::path& dir, TrainedBiasUse biases)
 {
     const AdapterConfig config = readPeftAdapterConfig(dir);
     const fs::path weightsPath = dir / kPeftWeightsFile;
     if (!fs::exists(weightsPath))
         throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftWeightsFile) + " is missing");
-    if (config.bias == BiasMode::LoraOnly)
-        throw Error((dir / kPeftConfigFile).string() + ": the adapter trains biases (bias: lora_only); "
-                    "only the lora_A / lora_B delta can be fused or merged");
 
     AdapterFactors out;
     out.dir = dir;
@@ -69,6 +66,13 @@ AdapterFactors readAdapterFactors(const fs::path& dir)
         m.B = weights.at(p.b.key).to(torch::kFloat32).contiguous();
         m.scale = adapterScale(config.scaling, int(p.rank()), alphaFor(config, p.module));
         out.modules.push_back(std::move(m));
+        if (p.bias.key.empty())
+            continue; // bias "lora_only" on a module without a bias trains nothing more
+        if (biases == TrainedBiasUse::Refuse)
+            throw Error(weightsPath.string() + ": tensor '" + p.bias.key + "' is a trained bias of " + p.module +
+                        " (bias \"lora_only\"); fusion combines only lora_A / lora_B updates and would drop it. "
+                        "Merge the adapter into a full model instead (rslora merge), which writes trained biases");
+        out.biases[p.module] = weights.at(p.bias.key).to(torch::kFloat32).contiguous();
     }
     return out; // pairLoraTensors gives them sorted by module name
 }

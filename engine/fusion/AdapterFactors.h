@@ -31,6 +31,9 @@ struct AdapterFactors {
     std::string label;                  // how the user named it: the folder, or "task@v3"
     std::string baseModelNameOrPath;    // adapter_config.json's base_model_name_or_path
     std::vector<ModuleFactors> modules; // sorted by module name
+    // bias "lora_only" (read with TrainedBiasUse::Read only): module -> the bias it trained [out], in
+    // float32. The whole trained bias, not a change to the base's: a merge writes b + λ (trained − b).
+    std::map<std::string, torch::Tensor> biases;
 
     const ModuleFactors* find(const std::string& module) const;
     int64_t maxRank() const;
@@ -40,12 +43,17 @@ struct AdapterFactors {
 // "/models/SmolLM2-135M/" both give "SmolLM2-135M" (how folders outside the store name their base).
 std::string modelFolderName(const std::string& nameOrPath);
 
+// What a reader does with the trained biases of a bias "lora_only" adapter. They are whole values
+// that replace the base's, so only a merge into a full model (one writer of every base tensor) can
+// apply them; fusion and other factor arithmetic would drop them silently, so it refuses them.
+enum class TrainedBiasUse { Refuse, Read };
+
 // Reads a PEFT LoRA folder (ours or PEFT's). Our random-subspace folders already hold the
 // materialized A and B, and spectral ones the rank-2r form against the original base, so the
 // safetensors alone describe the delta. Throws rslora::Error naming the file and tensor for: not a
-// LoRA folder, DoRA, trained biases, non-finite values, A/B shapes that do not pair up, a rank
-// that disagrees with the config.
-AdapterFactors readAdapterFactors(const std::filesystem::path& dir);
+// LoRA folder, DoRA, trained bias tensors (unless `biases` is Read), non-finite values, A/B shapes
+// that do not pair up, a rank that disagrees with the config.
+AdapterFactors readAdapterFactors(const std::filesystem::path& dir, TrainedBiasUse biases = TrainedBiasUse::Refuse);
 
 // Writes `adapter` as a PEFT folder, atomically: r = the largest rank, rank_pattern and
 // alpha_pattern (alpha = rank) for modules of other ranks, use_rslora false, so that PEFT and

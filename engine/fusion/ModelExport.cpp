@@ -74,6 +74,12 @@ struct Term {
     const ModuleFactors* module;
 };
 
+// A trained bias (bias "lora_only") of one adapter: the base bias b becomes b + λ (trained − b).
+struct BiasTerm {
+    const WeightedAdapter* adapter;
+    const torch::Tensor* trained;
+};
+
 struct PlannedTensor {
     std::string name;
     const models::SafeTensorsFile* file = nullptr;
@@ -81,6 +87,7 @@ struct PlannedTensor {
     models::Dtype outDtype = models::Dtype::F32;
     uint64_t outBytes = 0;
     std::vector<Term> terms;
+    std::vector<BiasTerm> biasTerms;
     // A bitsandbytes 4-bit weight: read with its state tensors from these files and dequantized
     // to this dense shape before the terms are added.
     const models::WeightFiles* bnbFiles = nullptr;
@@ -161,13 +168,13 @@ void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
     if (t.bnbFiles) {
         std::set<std::string> read;
         w = models::quant::readBnbWeight(*t.bnbFiles, t.name, t.denseShape, read).dequantize(torch::kFloat32);
-    } else if (t.terms.empty() && t.outDtype == info.dtype) {
+    } else if (t.terms.empty() && t.biasTerms.empty() && t.outDtype == info.dtype) {
         out.append(t.file->data(info), info.byteSize());
         mapping.release(fileOffset, info.byteSize());
         return;
     }
     const torch::Tensor source = t.bnbFiles ? torch::Tensor() : models::tensorFromFile(*t.file, info);
-    if (!t.bnbFiles && t.terms.empty()) {
+    if (!t.bnbFiles && t.terms.empty() && t.biasTerms.empty()) {
         // Only the dtype changes: convert in blocks of about 4M elements so memory stays small.
         const torch::Tensor flat = source.reshape({-1});
         const int64_t n = flat.numel();
@@ -189,6 +196,11 @@ void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
         for (const Term& term : t.terms) {
             const double alpha = term.adapter->weight * term.module->scale;
             w.addmm_(term.module->B.to(torch::kFloat32), term.module->A.to(torch::kFloat32), 1.0, alpha);
+        }
+        if (!t.biasTerms.empty()) {
+            const torch::Tensor base = w.clone();
+            for (const BiasTerm& term : t.biasTerms)
+                w.add_(*term.trained - base, term.adapter->weight);
         }
     }
     if (!torch::isfinite(w).all().item<bool>())
@@ -288,6 +300,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
 
     // Every adapted module must exist in the base with the shape of its ΔW.
     std::map<std::string, std::vector<Term>> terms;
+    std::map<std::string, std::vector<BiasTerm>> biasTerms;
     for (const WeightedAdapter& a : req.adapters) {
         const std::string& label = a.factors.label.empty() ? a.factors.dir.string() : a.factors.label;
         if (!std::isfinite(a.weight))
@@ -316,6 +329,24 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
                 throw Error("base tensor '" + name + "' has dtype " + models::dtypeName(info.dtype) +
                             "; only floating-point weights can be merged");
             terms[name].push_back({&a, &m});
+        }
+        // Trained biases (bias "lora_only") replace the base's biases of the modules they belong to.
+        for (const auto& [module, trained] : a.factors.biases) {
+            const std::string name = module + ".bias";
+            if (!weights.contains(name))
+                throw Error("adapter '" + label + "' holds a trained bias of '" + module + "', but the base model " +
+                            req.modelDir.string() + " has no tensor '" + name + "': the adapter belongs to another base model");
+            const models::TensorInfo& info = weights.info(name);
+            const std::vector<int64_t> baseShape(info.shape.begin(), info.shape.end());
+            const std::vector<int64_t> trainedShape(trained.sizes().begin(), trained.sizes().end());
+            if (baseShape != trainedShape)
+                throw Error("adapter '" + label + "' trained bias of '" + module + "' is " + shapeText(trainedShape) +
+                            " but the base tensor '" + name + "' is " + shapeText(baseShape) +
+                            ": the adapter belongs to another base model");
+            if (!isFloat(info.dtype))
+                throw Error("base tensor '" + name + "' has dtype " + models::dtypeName(info.dtype) +
+                            "; only floating-point biases can be merged");
+            biasTerms[name].push_back({&a, &trained});
         }
     }
 
@@ -347,6 +378,8 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
         auto it = terms.find(n);
         if (it != terms.end())
             t.terms = it->second;
+        if (auto b = biasTerms.find(n); b != biasTerms.end())
+            t.biasTerms = b->second;
         sizes.push_back(t.outBytes);
         plan.push_back(std::move(t));
     }
@@ -383,7 +416,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
             const PlannedTensor& t = *byName.at(slot.name);
             writeTensor(t, out);
             report.tensorBytes += t.outBytes;
-            report.mergedTensors += t.terms.empty() ? 0 : 1;
+            report.mergedTensors += t.terms.empty() && t.biasTerms.empty() ? 0 : 1;
             ++done;
             tick();
         }
@@ -425,12 +458,18 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
     record["base_model_fingerprint"] = fingerprint.empty() ? models::modelFingerprint(req.modelDir) : fingerprint;
     record["dtype"] = outDtypeName;
     record["formula"] = "W + sum_i weight_i * scale_i * B_i A_i, computed in float32, rounded once";
+    if (!biasTerms.empty())
+        record["bias_formula"] = "b + sum_i weight_i * (trained_i - b) for the biases an adapter trained (bias lora_only)";
     nlohmann::ordered_json sources = nlohmann::ordered_json::array();
-    for (const WeightedAdapter& a : req.adapters)
-        sources.push_back({{"label", a.factors.label},
-                           {"path", a.factors.dir.empty() ? std::string() : fs::absolute(a.factors.dir).string()},
-                           {"weight", a.weight},
-                           {"modules", a.factors.modules.size()}});
+    for (const WeightedAdapter& a : req.adapters) {
+        nlohmann::ordered_json source = {{"label", a.factors.label},
+                                         {"path", a.factors.dir.empty() ? std::string() : fs::absolute(a.factors.dir).string()},
+                                         {"weight", a.weight},
+                                         {"modules", a.factors.modules.size()}};
+        if (!a.factors.biases.empty())
+            source["trained_biases"] = a.factors.biases.size();
+        sources.push_back(std::move(source));
+    }
     record["adapters"] = sources;
     writeFileAtomic(staging / kMergeRecordFile, record.dump(2) + "\n");
 

@@ -1,5 +1,6 @@
 // Merging adapters into the base weights and exporting a complete Hugging Face model folder:
-// W' = W + Σ λᵢ sᵢ Bᵢ Aᵢ per adapted projection, streamed tensor by tensor from the memory-mapped
+// W' = W + Σ λᵢ sᵢ Bᵢ Aᵢ per adapted projection (and b' = b + Σ λᵢ (bᵢ − b) for the biases an
+// adapter with bias "lora_only" trained), streamed tensor by tensor from the memory-mapped
 // base into safetensors shards, with config.json, tokenizer and generation files beside them.
 #pragma once
 
@@ -78,7 +79,7 @@ constexpr const char* kMergeRecordFile = "rslora_merge.json";
 // written where possible) for: an output folder that exists and is not empty or lies inside the
 // base, an adapter's folder or the adapter store root, no adapters, a non-finite weight, a zero
 // shard size, a module the base lacks or of another shape (naming adapter and module), an adapter
-// on lm_head of a model with tied embeddings, a stored version recorded against another base model,
+// on lm_head of a model with tied embeddings, a trained bias the base lacks or of another shape, a stored version recorded against another base model,
 // a non-finite merged value (naming the tensor).
 MergeReport exportMergedModel(const MergeRequest& request, const ExportProgress& progress = {});
 

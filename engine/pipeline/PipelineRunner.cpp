@@ -166,7 +166,7 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
                 fusion::MergeRequest req;
                 req.modelDir = mergedBase.empty() ? m_config.stageConfig(i).modelPath : mergedBase;
                 for (size_t k : stacked)
-                    req.adapters.push_back({fusion::readAdapterFactors(below[k].adapterDir), below[k].weight, {}});
+                    req.adapters.push_back({fusion::readAdapterFactors(below[k].adapterDir, fusion::TrainedBiasUse::Read), below[k].weight, {}});
                 req.outDir = dir;
                 fs::create_directories(dir.parent_path());
                 fusion::exportMergedModel(req);

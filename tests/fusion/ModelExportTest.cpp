@@ -261,6 +261,71 @@ private slots:
         QVERIFY(!fs::exists(tmp("qwen2-head")));
     }
 
+    // A bias "lora_only" adapter: merged alone its trained biases replace the base's (the model then
+    // gives what the adapter loaded alone gives); at weight λ the bias moves λ of the way; fusion's
+    // reader refuses it naming the tensor, and a base without that bias is refused.
+    void trainedBiasesAreMerged()
+    {
+        const std::string q = "model.layers.0.self_attn.q_proj";
+        const fs::path dir = tmp("lora-only");
+        fs::create_directories(dir);
+        const torch::Tensor baseBias = models::loadSafeTensorsMap(fixtures() / "qwen2" / "model.safetensors").at(q + ".bias");
+        torch::manual_seed(11);
+        const torch::Tensor trained = baseBias + torch::randn({64}) * 0.5;
+        models::saveSafeTensors(dir / engine::kPeftWeightsFile,
+                                std::vector<std::pair<std::string, torch::Tensor>>{
+                                    {engine::kPeftKeyPrefix + q + ".lora_A.weight", torch::randn({2, 64}) * 0.1},
+                                    {engine::kPeftKeyPrefix + q + ".lora_B.weight", torch::randn({64, 2}) * 0.1},
+                                    {engine::kPeftKeyPrefix + q + ".bias", trained}});
+        writeFileAtomic(dir / engine::kPeftConfigFile,
+                        R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "lora_only", "target_modules": ["q_proj"]})");
+
+        try {
+            readAdapterFactors(dir);
+            QFAIL("fusion's reader took a trained bias");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find(q + ".bias' is a trained bias") != std::string::npos, e.what());
+            QVERIFY2(std::string(e.what()).find("rslora merge") != std::string::npos, e.what());
+        }
+
+        WeightedAdapter a;
+        a.factors = readAdapterFactors(dir, TrainedBiasUse::Read);
+        a.factors.label = "lora-only";
+        QCOMPARE(a.factors.biases.size(), size_t(1));
+        const fs::path out = tmp("lora-only-merged");
+        const MergeReport report = exportMergedModel(request(fixtures() / "qwen2", {a}, out));
+        QCOMPARE(report.mergedTensors, int64_t(2)); // q_proj.weight and q_proj.bias
+        const auto merged = models::loadSafeTensorsMap(out / "model.safetensors");
+        QVERIFY(torch::allclose(merged.at(q + ".bias"), trained, 0, 1e-6));
+        const auto record = nlohmann::json::parse(readFile(out / kMergeRecordFile));
+        QCOMPARE(record.at("adapters")[0].at("trained_biases").get<int>(), 1);
+
+        auto expectedModel = models::loadCausalLM(fixtures() / "qwen2");
+        engine::AdapterSet set(*expectedModel);
+        engine::loadPeftAdapter(set, dir, "a", engine::TrainedBiases::WriteIntoBase);
+        set.setActive({{"a", 1.0}});
+        auto mergedModel = models::loadCausalLM(out);
+        const double diff = maxDiff(logitsOf(*mergedModel), logitsOf(*expectedModel));
+        QVERIFY2(diff < 1e-4, std::to_string(diff).c_str());
+
+        // Weight 0.5: half-way from the base bias to the trained one.
+        a.weight = 0.5;
+        exportMergedModel(request(fixtures() / "qwen2", {a}, tmp("lora-only-half")));
+        const auto half = models::loadSafeTensorsMap(tmp("lora-only-half") / "model.safetensors");
+        QVERIFY(torch::allclose(half.at(q + ".bias"), baseBias + 0.5 * (trained - baseBias), 0, 1e-6));
+
+        // Llama's projections have no bias: a trained one belongs to another model.
+        WeightedAdapter onLlama = a;
+        onLlama.factors.modules.clear();
+        try {
+            exportMergedModel(request(fixtures() / "llama", {onLlama}, tmp("lora-only-llama")));
+            QFAIL("a trained bias the base lacks was merged");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find("has no tensor '" + q + ".bias'") != std::string::npos, e.what());
+        }
+        QVERIFY(!fs::exists(tmp("lora-only-llama")));
+    }
+
     // A folder adapter naming another base model is merged when its shapes fit, with a warning.
     void otherBaseNameWarns()
     {
