@@ -99,9 +99,7 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<ob
         }
         m_adapters->setActive(active);
         m_adapters->addAdapter(m_config.adapter, m_config.seed, &plans, m_policy.adapterDtypeFor(m_model.dtype()));
-        std::vector<ActiveAdapter> policy = active;
-        policy.push_back({m_config.adapter.name, 1.0});
-        m_objective->attachAdapters({m_adapters.get(), m_config.adapter.name, policy, active});
+        m_objective->attachAdapters({m_adapters.get(), m_config.adapter.name, active});
     }
     setupParameters();
     m_order = epochOrder(m_objective->trainCount(), m_config.seed, 0, m_config.shuffle);
@@ -117,6 +115,13 @@ void Trainer::setStackWeights(StackWeights weights)
                     + std::to_string(m_config.adapter.stackOn.size()) + " stacked adapters (adapter.stack_on)");
     m_stackWeights = std::move(weights);
     applyStackWeights();
+    if (m_adapters && !m_stackWeights.empty()) {
+        std::vector<ActiveAdapter> atStart;
+        const double f0 = m_stackWeights.factorAt(0, m_totalSteps);
+        for (size_t i = 0; i < m_config.adapter.stackOn.size(); ++i)
+            atStart.push_back({"stage" + std::to_string(i + 1), m_stackWeights.carriedAt(i) * f0});
+        m_objective->setStackedAtStart(atStart);
+    }
 }
 
 double Trainer::applyStackWeights()

@@ -54,13 +54,19 @@ DpoTerms dpoLoss(const DpoOptions& o, const PreferenceLogProbs& in)
         h = chosen - rejected - o.simpoGamma / o.beta;
         t.rewardsChosen = (o.beta * chosen).detach();
         t.rewardsRejected = (o.beta * rejected).detach();
+        t.tieTolerance = torch::zeros_like(t.rewardsChosen);
     } else {
         auto chosenRatio = in.policyChosen - in.referenceChosen;
         auto rejectedRatio = in.policyRejected - in.referenceRejected;
+        auto chosenScale = in.policyChosen.detach().abs() + in.referenceChosen.abs();
+        auto rejectedScale = in.policyRejected.detach().abs() + in.referenceRejected.abs();
         if (o.variant == DpoVariant::Ipo) {
             chosenRatio = chosenRatio / chosenLen;
             rejectedRatio = rejectedRatio / rejectedLen;
+            chosenScale = chosenScale / chosenLen;
+            rejectedScale = rejectedScale / rejectedLen;
         }
+        t.tieTolerance = (1e-6 * o.beta * (chosenScale + rejectedScale)).detach();
         h = chosenRatio - rejectedRatio;
         t.rewardsChosen = (o.beta * chosenRatio).detach();
         t.rewardsRejected = (o.beta * rejectedRatio).detach();
@@ -84,7 +90,7 @@ void DpoMetrics::add(const DpoTerms& t, const PreferenceLogProbs& in)
     const torch::Tensor sums = torch::stack({t.loss.detach().to(torch::kDouble) * double(n),
                                              t.rewardsChosen.sum().to(torch::kDouble),
                                              t.rewardsRejected.sum().to(torch::kDouble),
-                                             (t.rewardsChosen > t.rewardsRejected).sum().to(torch::kDouble),
+                                             (t.rewardsChosen - t.rewardsRejected > t.tieTolerance).sum().to(torch::kDouble),
                                              in.policyChosen.detach().sum().to(torch::kDouble),
                                              in.policyRejected.detach().sum().to(torch::kDouble)})
                                    .cpu();

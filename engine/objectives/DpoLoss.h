@@ -45,6 +45,9 @@ struct DpoTerms {
     torch::Tensor loss;            // mean over pairs (+ α·NLL of the chosen tokens), differentiable
     torch::Tensor rewardsChosen;   // [B], detached: β·(π_w − ref_w) (simpo: β·avg π_w)
     torch::Tensor rewardsRejected; // [B], detached
+    // [B], detached: how far apart the rewards may be from float rounding alone (policy and reference
+    // are scored in batches of different shapes), 1e-6 of the log-probs' magnitudes; zero for simpo.
+    torch::Tensor tieTolerance;
 };
 
 DpoTerms dpoLoss(const DpoOptions& options, const PreferenceLogProbs& in);
@@ -61,7 +64,8 @@ struct DpoMetrics {
     double rewardChosen() const { return pairs ? rewardChosenSum / double(pairs) : 0.0; }
     double rewardRejected() const { return pairs ? rewardRejectedSum / double(pairs) : 0.0; }
     double margin() const { return rewardChosen() - rewardRejected(); }
-    // Share of pairs whose reward margin is > 0.
+    // Share of pairs whose reward margin is > 0 beyond float rounding (DpoTerms::tieTolerance): at the
+    // start, when policy and reference are the same model, every pair is a tie and none is correct.
     double accuracy() const { return pairs ? correct / double(pairs) : 0.0; }
     double logpChosen() const { return pairs ? logpChosenSum / double(pairs) : 0.0; }
     double logpRejected() const { return pairs ? logpRejectedSum / double(pairs) : 0.0; }

@@ -59,6 +59,14 @@ void DpoObjective::attachAdapters(const AdapterContext& context)
     m_reference.attach(context, m_stackReference ? context.stacked : std::vector<ActiveAdapter>{});
 }
 
+void DpoObjective::setStackedAtStart(const std::vector<ActiveAdapter>& stacked)
+{
+    // π_ref is the model the stage starts from, whatever weights the stack trains under later: the
+    // cached reference (computed once, before the first step) and the per-step one then agree.
+    if (m_stackReference)
+        m_reference.setReference(stacked);
+}
+
 void DpoObjective::prepare(TrainObserver* observer)
 {
     if (!needsReference() || !m_cacheReference)

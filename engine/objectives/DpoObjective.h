@@ -30,6 +30,7 @@ public:
     bool hasValidation() const override { return !m_validation.empty(); }
     void beforeAdapters() override { m_reference.keepOriginalWeights(); }
     void attachAdapters(const AdapterContext& context) override;
+    void setStackedAtStart(const std::vector<ActiveAdapter>& stacked) override;
     void prepare(TrainObserver* observer) override;
     StepOutcome step(const std::vector<std::vector<size_t>>& microBatches) override;
     double stepNormaliser(const std::vector<std::vector<size_t>>& microBatches) const override;

@@ -38,12 +38,11 @@ struct EvalOutcome {
     MetricList metrics; // what the metrics sink stores for the evaluation ("eval/loss", ...)
 };
 
-// The adapters as the trainer set them up: the policy is the active set while training (the
-// frozen earlier stages and the adapter being trained), `stacked` the frozen stages alone.
+// The adapters as the trainer set them up: while training the frozen earlier stages and the adapter
+// being trained are active; `stacked` is the frozen stages alone (at weight 1).
 struct AdapterContext {
     AdapterSet* adapters = nullptr;
     std::string trainedAdapter;
-    std::vector<ActiveAdapter> policy;
     std::vector<ActiveAdapter> stacked;
 };
 
@@ -60,6 +59,9 @@ public:
     virtual void beforeAdapters() {}
     // After the adapters exist (LoRA mode only).
     virtual void attachAdapters(const AdapterContext&) {}
+    // The stacked stages at the weights the stage starts with (carried weights × the curriculum's
+    // first factor), when they are not all 1: the model the stage starts from.
+    virtual void setStackedAtStart(const std::vector<ActiveAdapter>&) {}
     // Before the first step of a session, after any resume: heavy one-off work (reference log-probs).
     virtual void prepare(TrainObserver*) {}
 

@@ -19,7 +19,6 @@ void ReferenceModel::keepOriginalWeights()
 void ReferenceModel::attach(const AdapterContext& context, std::vector<ActiveAdapter> reference)
 {
     m_adapters = context.adapters;
-    m_policy = context.policy;
     m_reference = std::move(reference);
     m_restores.clear();
     for (const auto& m : m_adapters->modules()) {
@@ -41,6 +40,11 @@ PairLogProbs ReferenceModel::score(const PreferenceBatch& batch, int64_t chunkTo
     torch::NoGradGuard ng;
     const bool wasTraining = m_model.is_training();
     m_model.eval();
+    // What each module has active now (the policy at this step's stack weights) comes back afterwards.
+    std::vector<std::vector<ActiveAdapter>> before;
+    before.reserve(m_adapters->modules().size());
+    for (const auto& m : m_adapters->modules())
+        before.push_back(m.module->activeAdapters());
     m_adapters->setActive(m_reference);
     std::vector<torch::Tensor> residuals;
     residuals.reserve(m_restores.size());
@@ -51,15 +55,18 @@ PairLogProbs ReferenceModel::score(const PreferenceBatch& batch, int64_t chunkTo
     struct PutBack {
         ReferenceModel& self;
         std::vector<torch::Tensor>& residuals;
+        const std::vector<std::vector<ActiveAdapter>>& before;
         bool wasTraining;
         ~PutBack()
         {
             for (size_t i = 0; i < residuals.size(); ++i)
                 self.m_restores[i].module->weight.set_data(residuals[i]);
-            self.m_adapters->setActive(self.m_policy);
+            const auto& modules = self.m_adapters->modules();
+            for (size_t i = 0; i < modules.size() && i < before.size(); ++i)
+                modules[i].module->setActiveAdapters(before[i]);
             self.m_model.train(wasTraining);
         }
-    } putBack{*this, residuals, wasTraining};
+    } putBack{*this, residuals, before, wasTraining};
     return scorePairs(m_model, batch, chunkTokens);
 }
 

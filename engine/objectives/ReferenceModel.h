@@ -25,9 +25,12 @@ public:
     // The trainer's adapters; `reference` is the set active during reference passes (empty: the base).
     void attach(const AdapterContext& context, std::vector<ActiveAdapter> reference);
     bool attached() const { return m_adapters != nullptr; }
+    // Replaces the set active during reference passes (the stacked stages at the weights the stage
+    // starts with, once a curriculum or carried weights are known).
+    void setReference(std::vector<ActiveAdapter> reference) { m_reference = std::move(reference); }
 
-    // Log-probs of the batch under the reference: no gradient, dropout off. The policy's adapters
-    // and base weights are in place again when it returns.
+    // Log-probs of the batch under the reference: no gradient, dropout off. The adapters active
+    // before the call (with their weights) and the base weights are in place again when it returns.
     PairLogProbs score(const PreferenceBatch& batch, int64_t chunkTokens);
 
 private:
@@ -39,7 +42,7 @@ private:
     };
     std::vector<Restore> m_restores;
     AdapterSet* m_adapters = nullptr;
-    std::vector<ActiveAdapter> m_reference, m_policy;
+    std::vector<ActiveAdapter> m_reference;
 };
 
 } // namespace rslora::engine::objectives

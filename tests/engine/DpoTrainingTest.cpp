@@ -245,12 +245,17 @@ private slots:
     void cachedAndUncachedReferenceGiveTheSameRun_data()
     {
         QTest::addColumn<bool>("stack");
-        QTest::newRow("base reference") << false;
-        QTest::newRow("stacked reference") << true;
+        QTest::addColumn<bool>("curriculum");
+        QTest::newRow("base reference") << false << false;
+        QTest::newRow("stacked reference") << true << false;
+        // A pipeline's carried weight and a decaying curriculum: the reference is the stack as the
+        // stage starts (weight 0.6), and each reference pass gives the policy back its current weight.
+        QTest::newRow("stacked reference, curriculum") << true << true;
     }
     void cachedAndUncachedReferenceGiveTheSameRun()
     {
         QFETCH(bool, stack);
+        QFETCH(bool, curriculum);
         QTemporaryDir tmp;
         std::vector<std::vector<torch::Tensor>> results;
         std::string stage;
@@ -276,10 +281,16 @@ private slots:
             }
             auto model = tinyModel(torch::kFloat32);
             Trainer t = dpoTrainer(cfg, *model);
+            if (curriculum)
+                t.setStackWeights({{0.6}, [](int64_t step, int64_t total) { return 1.0 - 0.7 * double(step) / double(total); }});
             Recorder rec;
             t.setObserver(&rec);
             t.run();
             QVERIFY(rec.steps.back().loss < rec.steps.front().loss);
+            // The new adapter starts at zero: policy = reference, every pair a tie.
+            QVERIFY2(std::abs(rec.steps[0].loss - std::log(2.0)) < 1e-5, std::to_string(rec.steps[0].loss).c_str());
+            std::map<std::string, double> m(rec.steps[0].objectiveMetrics.begin(), rec.steps[0].objectiveMetrics.end());
+            QCOMPARE(m.at(dpoStepMetric(kDpoAccuracy)), 0.0);
             results.push_back(adapterTensors(t));
         }
         QVERIFY2(bitwiseEqual(results[0], results[1]), "cached and uncached reference runs differ");
