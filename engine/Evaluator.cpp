@@ -534,13 +534,13 @@ EvalReport runEvaluation(const EvalRequest& req)
     auto model = models::loadCausalLM(req.modelPath, lo);
     AdapterSet set(*model);
     std::vector<ActiveAdapter> active;
-    bool firstSpectral = false;
+    bool diagnosedSpectral = false;
     const bool alone = req.adapterPaths.size() == 1 && req.referenceAdapterPaths.empty();
     for (size_t i = 0; i < req.adapterPaths.size(); ++i) {
         const std::string name = "adapter" + std::to_string(i);
         // Trained biases change the base: taken only when one adapter is measured, with no reference.
         const AdapterConfig loaded = loadPeftAdapter(set, req.adapterPaths[i], name, alone ? TrainedBiases::WriteIntoBase : TrainedBiases::Refuse);
-        firstSpectral = firstSpectral || (i == 0 && loaded.init == InitMode::Spectral);
+        diagnosedSpectral = diagnosedSpectral || (i == req.diagnosedAdapter && loaded.init == InitMode::Spectral);
         active.push_back({name, 1.0});
     }
     std::vector<ActiveAdapter> reference;
@@ -612,9 +612,12 @@ EvalReport runEvaluation(const EvalRequest& req)
             for (const auto& n : m.module->adapterNames())
                 adapterParams += m.module->adapter(n).factorA().numel() + m.module->adapter(n).factorB().numel();
         rep.parameters->trainable = adapterParams;
-        rep.diagnostics = adapterDiagnostics(set, active.front().name, torch::zeros({64}, torch::kLong));
+        if (req.diagnosedAdapter >= active.size())
+            throw Error("diagnostics of adapter " + std::to_string(req.diagnosedAdapter + 1) + " asked for, but only "
+                        + std::to_string(active.size()) + " adapter(s) are loaded");
+        rep.diagnostics = adapterDiagnostics(set, active[req.diagnosedAdapter].name, torch::zeros({64}, torch::kLong));
         // A spectral adapter's A holds singular vectors, not draws: there is no std to expect.
-        if (firstSpectral)
+        if (diagnosedSpectral)
             for (auto& d : rep.diagnostics)
                 d.expectedStdA = 0.0;
     }

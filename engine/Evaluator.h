@@ -123,6 +123,8 @@ struct EvalRequest {
     std::string choiceShotsData;      // MMLU dev-split file for the k-shot examples
     std::string chatTemplate; // template name for SFT records; empty: the tokenizer's own
     bool diagnostics = false;
+    // Which of adapterPaths the diagnostics describe (a run stacked on earlier stages: the last).
+    size_t diagnosedAdapter = 0;
     std::string device = "cpu";
 };
 

@@ -124,14 +124,28 @@ std::vector<GroupRunResult> Queries::groupResults(int64_t groupId) {
         r.run = runs.require(m.runId);
         for (const LatestMetric& l : metrics.latest(m.runId))
             r.values[l.key] = l.value;
-        auto ev = m_db.cached("SELECT e.metric, e.value FROM evaluations e WHERE e.adapter_id = (SELECT max(a.id) FROM "
-                              "adapters a WHERE a.source_run_id = ? AND a.deleted_at IS NULL)");
+        auto ev = m_db.cached("SELECT e.metric, e.value FROM evaluations e WHERE e.run_id = ? AND e.adapter_id = (SELECT "
+                              "max(a.id) FROM adapters a WHERE a.source_run_id = ? AND a.deleted_at IS NULL)");
         ev->bind(1, m.runId);
+        ev->bind(2, m.runId);
         while (ev->step())
             r.values[ev->getText(0)] = ev->getDouble(1);
         out.push_back(std::move(r));
     }
     return out;
+}
+
+std::optional<int64_t> Queries::newestAdapterOf(int64_t runId) {
+    auto q = m_db.cached("SELECT max(id) FROM adapters WHERE source_run_id = ? AND deleted_at IS NULL");
+    q->bind(1, runId);
+    return q->step() ? q->getOptInt(0) : std::nullopt;
+}
+
+bool Queries::runEvaluated(int64_t runId, int64_t adapterId) {
+    auto q = m_db.cached("SELECT count(*) FROM evaluations WHERE run_id = ? AND adapter_id = ?");
+    q->bind(1, runId);
+    q->bind(2, adapterId);
+    return q->step() && q->getInt(0) > 0;
 }
 
 } // namespace rslora::storage

@@ -45,7 +45,9 @@ struct AdapterScore {
 };
 
 // One member run of a group with what it measured: the latest value of each metric series of the
-// run, overlaid by the evaluations stored against its newest adapter version (same keys win).
+// run, overlaid by the evaluations that run recorded against its newest adapter version (same keys
+// win). Evaluations recorded by anything else (rslora eval --record on another dataset or with
+// another --limit) never enter a group's numbers.
 struct GroupRunResult {
     RunGroupMember member;
     RunRecord run;
@@ -71,6 +73,10 @@ public:
 
     // Every member run of a group, in run order.
     std::vector<GroupRunResult> groupResults(int64_t groupId);
+    // The newest adapter version a run produced (not deleted), if any.
+    std::optional<int64_t> newestAdapterOf(int64_t runId);
+    // Whether the run recorded any evaluation of that adapter version.
+    bool runEvaluated(int64_t runId, int64_t adapterId);
 
 private:
     Database& m_db;

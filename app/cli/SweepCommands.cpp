@@ -89,7 +89,8 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
                 std::fprintf(stderr, "%s\n", text.c_str());
         } catch (const std::exception& e) {
             // The run itself finished; its evaluation failing is reported and the sweep goes on.
-            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n", (long long)runId, errorText(e).c_str());
+            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(rslora sweep --resume evaluates it again)\n", (long long)runId,
+                         errorText(e).c_str());
         }
     }
     return true;
@@ -136,10 +137,12 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
 {
     SweepSpec spec;
     std::vector<storage::RunGroupMember> pending;
+    std::vector<std::pair<int64_t, int64_t>> unevaluated;
     {
         storage::Store st(db);
         spec = app::SweepGroup::spec(st, groupId);
         pending = app::SweepGroup::pending(st, groupId);
+        unevaluated = app::SweepGroup::unevaluated(st, groupId);
         for (const auto& m : pending) {
             const auto run = st.runs().require(m.runId);
             if (run.status == storage::RunStatus::Running || run.status == storage::RunStatus::Paused)
@@ -149,8 +152,25 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
                             "wait for it, or stop that process first");
         }
     }
-    bool stopped = false;
-    for (size_t i = 0; i < pending.size(); ++i) {
+    // Runs that finished in an earlier session without their evaluation (it failed, or the sweep was
+    // stopped during it) are evaluated first.
+    for (const auto& [runId, adapterId] : unevaluated) {
+        std::fprintf(stderr, "sweep #%lld: evaluating run #%lld (finished earlier, not evaluated)\n", (long long)groupId,
+                     (long long)runId);
+        storage::Store st(db);
+        try {
+            const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, adapterId);
+            if (!o.quiet)
+                std::fprintf(stderr, "%s\n", text.c_str());
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(rslora sweep --resume evaluates it again)\n", (long long)runId,
+                         errorText(e).c_str());
+        }
+        if (interrupted())
+            break;
+    }
+    bool stopped = interrupted();
+    for (size_t i = 0; i < pending.size() && !stopped; ++i) {
         std::fprintf(stderr, "[%zu/%zu] sweep #%lld: run #%lld\n", i + 1, pending.size(), (long long)groupId,
                      (long long)pending[i].runId);
         if (!runMember(db, spec, pending[i].runId, o.quiet)) {

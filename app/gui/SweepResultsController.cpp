@@ -31,8 +31,10 @@ SweepResultsController::SweepResultsController(storage::Store* store, RunControl
     connect(view, &ui::SweepResultsView::curveMetricChanged, this, [this] { load(m_view->currentGroup()); });
     connect(view, &ui::SweepResultsView::stopRequested, this, &SweepResultsController::stop);
     connect(view, &ui::SweepResultsView::resumeRequested, this, [this](qint64 id) {
-        const int n = resume(id);
-        Q_EMIT changed(tr("Sweep #%1: %2 runs queued").arg(id).arg(n));
+        int evaluations = 0;
+        const int n = resume(id, &evaluations);
+        Q_EMIT changed(evaluations ? tr("Sweep #%1: %2 runs queued, %3 finished runs to evaluate again").arg(id).arg(n).arg(evaluations)
+                                   : tr("Sweep #%1: %2 runs queued").arg(id).arg(n));
     });
     connect(view, &ui::SweepResultsView::deleteRequested, this, [this](qint64 id) {
         if (!qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS") &&
@@ -135,7 +137,7 @@ void SweepResultsController::stop(qint64 groupId) {
     refresh();
 }
 
-int SweepResultsController::resume(qint64 groupId) {
+int SweepResultsController::resume(qint64 groupId, int* evaluations) {
     int queued = 0;
     for (const storage::RunGroupMember& m : SweepGroup::pending(*m_store, groupId)) {
         if (isMine(m.runId))
@@ -146,6 +148,18 @@ int SweepResultsController::resume(qint64 groupId) {
             continue;
         m_runs->enqueueResume(m.runId);
         ++queued;
+    }
+    // Finished runs whose evaluation failed or was cut short are evaluated again.
+    try {
+        for (const auto& [runId, adapterId] : SweepGroup::unevaluated(*m_store, groupId))
+            if (!m_toEvaluate.contains(qMakePair(qint64(runId), qint64(adapterId)))) {
+                m_toEvaluate.append({runId, adapterId});
+                if (evaluations)
+                    ++*evaluations;
+            }
+        startNextEvaluation();
+    } catch (const std::exception& e) {
+        logError("sweep " + std::to_string(groupId) + ": finished runs are not evaluated again: " + e.what());
     }
     refresh();
     return queued;
@@ -213,7 +227,15 @@ bool SweepResultsController::remove(qint64 groupId, QString* why) {
                 *why = tr("run #%1 of the sweep is queued or training; stop the group first").arg(m.runId);
             return false;
         }
-    const int n = m_store->groups().remove(groupId);
+    int n = 0;
+    try {
+        // Refused when another live process trains, holds paused or has queued one of the runs.
+        n = m_store->groups().remove(groupId);
+    } catch (const std::exception& e) {
+        if (why)
+            *why = QString::fromStdString(e.what());
+        return false;
+    }
     Q_EMIT changed(tr("Deleted sweep #%1 and its %2 runs").arg(groupId).arg(n));
     refresh();
     return true;

@@ -33,8 +33,10 @@ public:
     static QList<ui::SweepBand> bands(storage::Store& store, int64_t groupId, const std::string& metric);
     // The whole group: waiting runs leave the queue, the training one stops with a checkpoint.
     void stop(qint64 groupId);
-    // Queues every run of the group that has not finished and is not queued or training already.
-    int resume(qint64 groupId);
+    // Queues every run of the group that has not finished and is not queued or training already;
+    // returns how many. Finished runs without their evaluation (SweepGroup::unevaluated) are
+    // evaluated again; `evaluations` (optional) receives how many.
+    int resume(qint64 groupId, int* evaluations = nullptr);
     // A run that finished: when it belongs to a sweep that asks for evaluations (exact match, multiple
     // choice, preference), its adapter version is evaluated on a worker thread, one run after another,
     // and the results stored against it, as `rslora sweep` does.

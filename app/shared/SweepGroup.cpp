@@ -6,6 +6,9 @@
 #include "common/Error.h"
 #include "engine/Evaluator.h"
 #include "engine/TrainConfig.h"
+#include "engine/objectives/DpoObjective.h"
+#include "models/data/JsonlReader.h"
+#include "models/data/RecordMessages.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
@@ -34,11 +37,54 @@ std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::Swee
     return configs;
 }
 
+// Every record of a preference file is a pair (prompt, chosen, rejected), and there is one.
+void checkPreferenceRecords(const std::string& file)
+{
+    size_t records = 0;
+    models::JsonlReader::read(
+        file, models::MalformedLinePolicy::Fail,
+        [&](const models::JsonRecord& r) {
+            if (models::records::detectFormat(r.value) != models::SampleFormat::Preference)
+                throw Error(r.where + ": expected a preference record (prompt, chosen, rejected)");
+            ++records;
+        },
+        [](std::size_t, const std::string&) {});
+    if (records == 0)
+        throw Error("no preference records in the file");
+}
+
 } // namespace
 
 int SweepGroup::validate(const nlohmann::json& baseConfig, const engine::SweepSpec& spec)
 {
-    return int(validatedConfigs(spec.expand(baseConfig)).size());
+    const int runs = int(validatedConfigs(spec.expand(baseConfig)).size());
+    checkEvaluationFiles(spec);
+    return runs;
+}
+
+void SweepGroup::checkEvaluationFiles(const engine::SweepSpec& spec)
+{
+    for (const char* key : {"exact_match", "multiple_choice", "preference"}) {
+        const std::string file = spec.evaluate.value(key, std::string());
+        if (file.empty())
+            continue;
+        const std::string where = std::string("sweep.evaluate.") + key + " " + file;
+        std::error_code ec;
+        if (!std::filesystem::exists(file, ec))
+            throw Error(where + ": no such file", "check the path (relative paths are taken from the sweep file's folder)");
+        if (!std::filesystem::is_regular_file(file, ec))
+            throw Error(where + ": not a file");
+        try {
+            if (std::string(key) == "exact_match")
+                (void)engine::loadExactMatchItems(file);
+            else if (std::string(key) == "multiple_choice")
+                (void)engine::loadChoiceItems(file);
+            else
+                checkPreferenceRecords(file);
+        } catch (const Error& e) {
+            throw Error(where + ": " + e.what(), e.hint());
+        }
+    }
 }
 
 int64_t SweepGroup::create(storage::Store& store, const std::string& name, const std::string& configPath,
@@ -46,6 +92,7 @@ int64_t SweepGroup::create(storage::Store& store, const std::string& name, const
 {
     const std::vector<engine::SweepPoint> points = spec.expand(baseConfig);
     std::vector<engine::TrainConfig> configs = validatedConfigs(points);
+    checkEvaluationFiles(spec);
     storage::Transaction tx(store.database());
     storage::RunGroupRecord g;
     g.kind = "sweep";
@@ -81,6 +128,21 @@ std::vector<storage::RunGroupMember> SweepGroup::pending(storage::Store& store, 
     for (const auto& m : store.groups().members(groupId))
         if (store.runs().require(m.runId).status != storage::RunStatus::Finished)
             out.push_back(m);
+    return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> SweepGroup::unevaluated(storage::Store& store, int64_t groupId)
+{
+    std::vector<std::pair<int64_t, int64_t>> out;
+    if (!evaluates(spec(store, groupId)))
+        return out;
+    for (const auto& m : store.groups().members(groupId)) {
+        if (store.runs().require(m.runId).status != storage::RunStatus::Finished)
+            continue;
+        const auto adapter = store.queries().newestAdapterOf(m.runId);
+        if (adapter && !store.queries().runEvaluated(m.runId, *adapter))
+            out.emplace_back(m.runId, *adapter);
+    }
     return out;
 }
 
@@ -133,7 +195,14 @@ std::string SweepGroup::evaluateRun(storage::Store& store, const engine::SweepSp
         throw Error("run #" + std::to_string(runId) + ": no adapter version with id " + std::to_string(adapterId));
     engine::EvalRequest req;
     req.modelPath = config.modelPath;
-    req.adapterPaths = {adapter->path};
+    // As the run trained: on top of its frozen stages, and preference pairs scored against the
+    // reference and with the loss options it trained with.
+    req.adapterPaths = config.adapter.stackOn;
+    req.adapterPaths.push_back(adapter->path);
+    req.diagnosedAdapter = config.adapter.stackOn.size();
+    if (config.dpo.reference == engine::DpoReference::Stack)
+        req.referenceAdapterPaths = config.adapter.stackOn;
+    req.dpo = engine::objectives::dpoOptionsFrom(config.dpo);
     req.device = config.device;
     req.maxSeqLen = config.maxSeqLen;
     req.chatTemplate = config.chatTemplate;

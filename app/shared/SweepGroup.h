@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rslora::storage {
@@ -20,15 +21,24 @@ namespace rslora::app {
 
 class SweepGroup {
 public:
-    // Expands and validates every run's config as create() does, storing nothing; returns the number
-    // of runs. Throws rslora::Error naming the combination, the key and the value at fault.
+    // Expands and validates every run's config as create() does, and reads the evaluation files the
+    // spec names (checkEvaluationFiles), storing nothing; returns the number of runs. Throws
+    // rslora::Error naming the combination, the key and the value at fault, or the file.
     static int validate(const nlohmann::json& baseConfig, const engine::SweepSpec& spec);
     // Validates every expanded config first (every problem of the first bad one named, with the
     // combination), then creates the group and one queued run per point in one transaction.
     static int64_t create(storage::Store& store, const std::string& name, const std::string& configPath,
                           const nlohmann::json& baseConfig, const engine::SweepSpec& spec);
+    // The evaluation files of the spec exist, are files, and read as their kind (exact-match items,
+    // multiple-choice items, preference records): a typo is found before hours of training, not after
+    // every run. Throws rslora::Error naming the key and the file.
+    static void checkEvaluationFiles(const engine::SweepSpec& spec);
     // Members whose run is not finished, in run order.
     static std::vector<storage::RunGroupMember> pending(storage::Store& store, int64_t groupId);
+    // Finished members whose adapter version the spec asks to evaluate and that have no evaluation
+    // recorded by their run (it failed, or the sweep was stopped during it): (run id, adapter id),
+    // in run order. Empty when the spec evaluates nothing.
+    static std::vector<std::pair<int64_t, int64_t>> unevaluated(storage::Store& store, int64_t groupId);
     // What the member runs measured, for SweepSummary::compute.
     static std::vector<engine::SweepRunResult> results(storage::Store& store, int64_t groupId);
     static engine::SweepSpec spec(storage::Store& store, int64_t groupId);

@@ -252,8 +252,41 @@ int64_t SweepSpec::runCount() const
     return saturatingProduct(combinationCount(), seedCount(), std::numeric_limits<int64_t>::max());
 }
 
+void SweepSpec::refuseRepeats() const
+{
+    const char* why = ": its runs would be copies of each other, counted as independent samples";
+    for (size_t i = 0; i < seedList.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (seedList[i] == seedList[j])
+                throw Error("sweep.seeds: seed " + std::to_string(seedList[i]) + " is listed twice" + why);
+    for (size_t a = 0; a < axes.size(); ++a) {
+        const std::string key = axes[a].key.dotted();
+        for (size_t b = 0; b < a; ++b)
+            if (axes[b].key.dotted() == key)
+                throw Error("sweep.vary: " + key + " is given twice (as a dotted key and in a nested block?); give its values once");
+        const auto& values = axes[a].values;
+        for (size_t i = 0; i < values.size(); ++i)
+            for (size_t j = 0; j < i; ++j)
+                if (values[i] == values[j])
+                    throw Error("sweep.vary." + key + ": the value " + valueText(values[i]) + " is listed twice" + why);
+    }
+    std::vector<SweepCombination> seen;
+    for (size_t i = 0; i < combinations.size(); ++i) {
+        SweepCombination c = combinations[i];
+        std::sort(c.begin(), c.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+        for (size_t k = 1; k < c.size(); ++k)
+            if (c[k].first == c[k - 1].first)
+                throw Error("sweep.list[" + std::to_string(i) + "]: " + c[k].first + " is given twice");
+        for (size_t j = 0; j < seen.size(); ++j)
+            if (seen[j] == c)
+                throw Error("sweep.list[" + std::to_string(i) + "] repeats sweep.list[" + std::to_string(j) + "]" + why);
+        seen.push_back(std::move(c));
+    }
+}
+
 void SweepSpec::checkSize() const
 {
+    refuseRepeats();
     if (seeds < 1)
         throw Error("--seeds: expected at least 1, found " + std::to_string(seeds));
     if (runCount() > kMaxRuns) {

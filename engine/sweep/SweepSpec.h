@@ -62,9 +62,14 @@ struct SweepSpec {
     // (saturating at INT64_MAX).
     int combinationCount() const;
     int64_t runCount() const;
-    // What expand() refuses before building anything: fewer than 1 seed, more than kMaxRuns runs, a
-    // swept training.seed with more than one seed. Throws rslora::Error naming the count or the key.
+    // What expand() refuses before building anything: repeats (refuseRepeats), fewer than 1 seed, more
+    // than kMaxRuns runs, a swept training.seed with more than one seed. Throws rslora::Error naming
+    // the count or the key.
     void checkSize() const;
+    // A seed listed twice, a value listed twice on one axis, a key varied twice, a list combination
+    // given twice (or with a key twice): their runs would be copies counted as independent samples,
+    // which makes the statistics lie. Throws rslora::Error naming the repeat.
+    void refuseRepeats() const;
     // Every run: combinations × seeds. The base seed is the config's training.seed. A config with
     // output.dir gets one sub-folder per run (run-<position>), so runs never share a folder.
     // Throws rslora::Error when a swept key is also the seed with more than one seed, when it would

@@ -7,6 +7,8 @@
 #include "ui/RunForm.h"
 #include "ui/SweepResultsView.h"
 
+#include "app/shared/SweepGroup.h"
+#include "common/Error.h"
 #include "common/Paths.h"
 #include "storage/Store.h"
 
@@ -58,6 +60,64 @@ private Q_SLOTS:
                 column = c;
         QVERIFY(column > 0);
         QVERIFY2(t->item(0, column)->text().endsWith("(n=1)"), qPrintable(t->item(0, column)->text()));
+
+        // An evaluation recorded by something else (another dataset, no run) never enters the numbers.
+        const auto members = wb.store()->groups().members(gid);
+        const int64_t firstRun = members[0].runId;
+        const auto firstAdapter = wb.store()->queries().newestAdapterOf(firstRun);
+        QVERIFY(firstAdapter);
+        auto valueOf = [&](int64_t runId) {
+            for (const auto& r : app::SweepGroup::results(*wb.store(), gid))
+                if (r.runId == runId)
+                    return r.metrics.count("exact_match/accuracy") ? r.metrics.at("exact_match/accuracy") : -1.0;
+            return -2.0;
+        };
+        const double own = valueOf(firstRun);
+        QVERIFY(own >= 0);
+        storage::EvaluationRecord foreign;
+        foreign.adapterId = *firstAdapter;
+        foreign.dataset = "other_val.jsonl";
+        foreign.metric = "exact_match/accuracy";
+        foreign.value = own + 0.5;
+        wb.store()->evaluations().record(foreign);
+        QCOMPARE(valueOf(firstRun), own);
+
+        // A run whose evaluation was lost (failed, or the sweep stopped during it) is listed and
+        // evaluated again by Resume.
+        QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
+        wb.store()->database().exec("DELETE FROM evaluations WHERE run_id = " + std::to_string(members[1].runId));
+        const auto lost = app::SweepGroup::unevaluated(*wb.store(), gid);
+        QCOMPARE(lost.size(), size_t(1));
+        QCOMPARE(lost[0].first, members[1].runId);
+        int evaluations = 0;
+        QCOMPARE(wb.sweepResults()->resume(gid, &evaluations), 0);
+        QCOMPARE(evaluations, 1);
+        wb.sweepResults()->waitForEvaluations();
+        QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
+        QVERIFY(valueOf(members[1].runId) >= 0);
+    }
+
+    // Evaluation files are read when the sweep is made: a typo is refused before any run trains.
+    void evaluationFilesAreCheckedFirst() {
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=2,4");
+        spec.setEvaluation("exact_match", m_dir.filePath("missing.jsonl").toStdString());
+        auto errorOf = [&] {
+            try {
+                app::SweepGroup::checkEvaluationFiles(spec);
+            } catch (const Error& e) {
+                return QString(e.what());
+            }
+            return QString();
+        };
+        QVERIFY2(errorOf().contains("sweep.evaluate.exact_match") && errorOf().contains("no such file"), qPrintable(errorOf()));
+        spec.setEvaluation("exact_match", m_dir.path().toStdString());
+        QVERIFY2(errorOf().contains("not a file"), qPrintable(errorOf()));
+        spec.evaluate.erase("exact_match");
+        spec.setEvaluation("preference", (demoDataDirectory() / "facts_val.jsonl").string());
+        QVERIFY2(errorOf().contains("expected a preference record"), qPrintable(errorOf()));
+        spec.setEvaluation("preference", (demoDataDirectory() / "prefs_val.jsonl").string());
+        QVERIFY2(errorOf().isEmpty(), qPrintable(errorOf()));
     }
 };
 

@@ -268,6 +268,29 @@ private slots:
         QVERIFY2(e.contains("sweep.vary.adapter.target_modules"), qPrintable(e));
     }
 
+    // Repeats would be copies counted as independent samples (two bit-identical runs per group give a
+    // standard deviation of 0 and a Welch p of 0): refused before anything runs, naming the repeat.
+    void repeatsAreRefused()
+    {
+        QString e = errorOf([&] { (void)SweepSpec::fromJson(json::parse(R"({"vary": {"adapter.r": [4, 8]}, "seeds": [3, 3]})")).expand(baseConfig()); });
+        QVERIFY2(e.contains("sweep.seeds: seed 3 is listed twice"), qPrintable(e));
+        e = errorOf([&] { (void)SweepSpec::fromJson(json::parse(R"({"vary": {"adapter.r": [4, 8, 4]}})")).expand(baseConfig()); });
+        QVERIFY2(e.contains("sweep.vary.adapter.r: the value 4 is listed twice"), qPrintable(e));
+        e = errorOf([&] {
+            (void)SweepSpec::fromJson(json::parse(R"({"vary": {"adapter.r": [4, 8], "adapter": {"r": [16]}}})")).expand(baseConfig());
+        });
+        QVERIFY2(e.contains("adapter.r is given twice"), qPrintable(e));
+        e = errorOf([&] {
+            (void)SweepSpec::fromJson(json::parse(R"({"list": [{"adapter.r": 4, "adapter.lora_alpha": 8}, {"adapter.r": 8},
+                                                              {"adapter.lora_alpha": 8, "adapter.r": 4}]})")).expand(baseConfig());
+        });
+        QVERIFY2(e.contains("sweep.list[2] repeats sweep.list[0]"), qPrintable(e));
+        // Distinct values pass, and --vary replacing an axis is no repeat.
+        SweepSpec ok = SweepSpec::fromJson(json::parse(R"({"vary": {"adapter.r": [4, 8]}, "seeds": [3, 4]})"));
+        ok.addVary("adapter.r=8,16");
+        QCOMPARE(ok.expand(baseConfig()).size(), size_t(4));
+    }
+
     void summaryByHand()
     {
         // By hand: {1, 2, 3, 4}: mean 2.5, squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, s² = 5/3,
