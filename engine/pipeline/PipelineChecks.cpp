@@ -4,6 +4,8 @@
 
 #include "common/Error.h"
 #include "engine/TrainingRun.h"
+#include "models/data/JsonlReader.h"
+#include "models/data/RecordMessages.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -17,6 +19,30 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string> kObjectives{"sft", "dpo"};
+
+// Reading stops at the first record: a pre-check must stay cheap on a large file.
+struct FirstRecordRead {};
+
+// "" when the file's first record is a preference pair; else what it is instead.
+std::string firstRecordProblem(const std::string& file)
+{
+    std::string problem = "holds no records";
+    try {
+        models::JsonlReader::read(
+            file, models::MalformedLinePolicy::Fail,
+            [&](const models::JsonRecord& r) {
+                problem = models::records::detectFormat(r.value) == models::SampleFormat::Preference
+                              ? std::string()
+                              : r.where + " is not a preference record (prompt, chosen, rejected), which a dpo stage trains on";
+                throw FirstRecordRead{};
+            },
+            [](std::size_t, const std::string&) {});
+    } catch (const FirstRecordRead&) {
+    } catch (const Error& e) {
+        problem = e.what();
+    }
+    return problem;
+}
 
 } // namespace
 
@@ -100,6 +126,13 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
             }());
         if (!cfg.validationData.empty() && !fs::exists(cfg.validationData))
             add("", "data.validation '" + cfg.validationData + "' does not exist");
+        // A preference stage needs preference records: found now, not after the stages before it trained.
+        if (cfg.objective == TrainObjective::Dpo)
+            for (const auto& [key, file] : {std::pair<const char*, const std::string&>{"train", cfg.trainData},
+                                            std::pair<const char*, const std::string&>{"validation", cfg.validationData}})
+                if (!file.empty() && fs::is_regular_file(file))
+                    if (const std::string problem = firstRecordProblem(file); !problem.empty())
+                        add("", std::string("data.") + key + " '" + file + "': " + problem);
         if (!cfg.modelPath.empty() && !facts.haveModel)
             add("", "model.path '" + cfg.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
     }

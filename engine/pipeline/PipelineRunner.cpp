@@ -7,6 +7,9 @@
 #include "engine/TrainingRun.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/ModelExport.h"
+#include "engine/pipeline/StageFingerprint.h"
+
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -89,6 +92,25 @@ void setOptional(json& j, const char* key, const std::optional<int64_t>& v)
         j.erase(key);
 }
 
+// Renames a stage folder that holds a stale result to "<folder>.stale-N" (the first N free); returns
+// the new name, or "" when there was no folder.
+std::string moveAside(const fs::path& folder)
+{
+    std::error_code ec;
+    if (!fs::exists(folder, ec))
+        return {};
+    for (int n = 1;; ++n) {
+        fs::path to = folder;
+        to += ".stale-" + std::to_string(n);
+        if (fs::exists(to, ec))
+            continue;
+        fs::rename(folder, to, ec);
+        if (ec)
+            throw Error("cannot move the stale stage folder " + folder.string() + " aside to " + to.string() + ": " + ec.message());
+        return to.string();
+    }
+}
+
 bool hasCheckpoint(const std::string& outputDir)
 {
     const fs::path dir = fs::path(outputDir) / "checkpoints";
@@ -139,6 +161,7 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
 
     PipelineResult out;
     std::vector<StageBelow> below;
+    std::vector<std::string> tokens; // the fingerprint of each stage in `below`
     std::vector<size_t> stacked; // indices into `below` of the stages stacked (not merged)
     std::string mergedBase;      // the current base when earlier stages were merged into it
     const size_t n = m_config.stages.size();
@@ -158,23 +181,65 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
         }
 
         // Earlier stages merged into the base weights: a new base folder, once.
-        if (spec.mergeIntoBase && !stacked.empty()) {
-            const fs::path dir = fs::path(m_config.stageFolder(i)) / kMergedBaseFolder;
-            if (!fs::exists(dir / "config.json")) {
+        const bool mergeHere = spec.mergeIntoBase && !stacked.empty();
+        const fs::path mergeDir = fs::path(m_config.stageFolder(i)) / kMergedBaseFolder;
+        const std::string modelBefore = mergedBase.empty() ? m_config.stageConfig(i).modelPath : mergedBase;
+        if (mergeHere)
+            mergedBase = mergeDir.string();
+
+        // What this stage depends on; a stage recorded with other inputs is stale and starts anew,
+        // its old folder kept beside the new one.
+        std::string fingerprint;
+        TrainConfig cfg;
+        StackWeights weights;
+        if (spec.trained()) {
+            cfg = m_config.stageConfig(i);
+            if (!mergedBase.empty())
+                cfg.modelPath = mergedBase;
+            bool anyCarried = false;
+            for (size_t k : mergeHere ? std::vector<size_t>{} : stacked) {
+                cfg.adapter.stackOn.push_back(below[k].adapterDir.string());
+                weights.carried.push_back(below[k].weight);
+                anyCarried = anyCarried || below[k].weight != 1.0;
+            }
+            if (!anyCarried)
+                weights.carried.clear();
+            if (spec.curriculum.enabled() && !stacked.empty() && !mergeHere) {
+                const Curriculum c = spec.curriculum;
+                weights.factor = [c](int64_t step, int64_t total) { return c.factor(step, total); };
+            }
+            std::vector<std::string> under = tokens;
+            for (size_t k = 0; k < below.size(); ++k)
+                under[k] += below[k].mergedIntoBase || (mergeHere && std::count(stacked.begin(), stacked.end(), k)) ? ":merged" : ":stacked";
+            fingerprint = stageFingerprint(cfg, weights, spec.curriculum, under);
+        }
+        const std::string recorded = st.value("fingerprint", "");
+        if (!recorded.empty() && spec.trained() && recorded != fingerprint) {
+            const std::string aside = moveAside(m_config.stageFolder(i));
+            st = json::object();
+            st["name"] = spec.name;
+            const std::string why = label + ": its config, its data or a stage below it changed since it ran; it trains again"
+                                    + (aside.empty() ? std::string() : " (its earlier folder is kept as " + aside + ")");
+            logWarning(why);
+            if (observer)
+                observer->onStatus(why);
+        }
+
+        if (mergeHere) {
+            if (!fs::exists(mergeDir / "config.json")) {
                 if (observer)
                     observer->onStatus(label + ": merging " + std::to_string(stacked.size()) + " earlier stage(s) into the base");
                 fusion::MergeRequest req;
-                req.modelDir = mergedBase.empty() ? m_config.stageConfig(i).modelPath : mergedBase;
+                req.modelDir = modelBefore;
                 for (size_t k : stacked)
                     req.adapters.push_back({fusion::readAdapterFactors(below[k].adapterDir, fusion::TrainedBiasUse::Read), below[k].weight, {}});
-                req.outDir = dir;
-                fs::create_directories(dir.parent_path());
+                req.outDir = mergeDir;
+                fs::create_directories(mergeDir.parent_path());
                 fusion::exportMergedModel(req);
             }
             for (size_t k : stacked)
                 below[k].mergedIntoBase = true;
             stacked.clear();
-            mergedBase = dir.string();
             st["merged_base"] = mergedBase;
             state.save();
         }
@@ -194,26 +259,11 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
             o.adapterId = id;
             out.stages.push_back(o);
             below.push_back({spec.name, dir, id, false, 1.0});
+            tokens.push_back(adoptedAdapterFingerprint(dir, id));
             stacked.push_back(below.size() - 1);
             continue;
         }
 
-        TrainConfig cfg = m_config.stageConfig(i);
-        if (!mergedBase.empty())
-            cfg.modelPath = mergedBase;
-        StackWeights weights;
-        bool anyCarried = false;
-        for (size_t k : stacked) {
-            cfg.adapter.stackOn.push_back(below[k].adapterDir.string());
-            weights.carried.push_back(below[k].weight);
-            anyCarried = anyCarried || below[k].weight != 1.0;
-        }
-        if (!anyCarried)
-            weights.carried.clear();
-        if (spec.curriculum.enabled() && !stacked.empty()) {
-            const Curriculum c = spec.curriculum;
-            weights.factor = [c](int64_t step, int64_t total) { return c.factor(step, total); };
-        }
         // What the later stages see of this one's stack: the weights at its last step.
         const double endFactor = spec.curriculum.enabled() ? spec.curriculum.floor : 1.0;
         ctx.below = below;
@@ -242,6 +292,7 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
             try {
                 rec = m_hooks.stageStarting(ctx);
                 st["status"] = "started";
+                st["fingerprint"] = fingerprint;
                 setOptional(st, "run_id", rec.runId);
                 state.save();
                 r = runTraining(cfg, observer, rec.sink, ctx.resuming ? "latest" : "", rec.identity, weights);
@@ -273,6 +324,7 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
         for (size_t k : stacked)
             below[k].weight *= endFactor;
         below.push_back({spec.name, out.stages.back().adapterDir, out.stages.back().adapterId, false, 1.0});
+        tokens.push_back(fingerprint);
         stacked.push_back(below.size() - 1);
     }
     return out;

@@ -22,6 +22,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -296,6 +297,38 @@ private slots:
         }
     }
 
+    // A resume never reuses a stage whose inputs changed: a changed override of stage a trains a and
+    // b again (b stood on the old a), their old folders kept aside; an unchanged resume trains
+    // nothing; stage b's data file touched trains b alone again.
+    void staleStagesTrainAgain()
+    {
+        RecordingHooks first;
+        PipelineRunner r1(write("stale.yaml", pipelineYaml("out-stale")), first);
+        QVERIFY(r1.run(nullptr, false).status == TrainStatus::Completed);
+        RecordingHooks same;
+        PipelineRunner r2(write("stale.yaml", pipelineYaml("out-stale")), same);
+        QVERIFY(r2.run(nullptr, true).status == TrainStatus::Completed);
+        QVERIFY(same.finished.empty());
+
+        RecordingHooks changed;
+        PipelineRunner r3(write("stale.yaml", pipelineYaml("out-stale", {}, "    overrides: {training: {learning_rate: 0.02}}\n")), changed);
+        const PipelineResult again = r3.run(nullptr, true);
+        QVERIFY2(again.status == TrainStatus::Completed, again.message.c_str());
+        QCOMPARE(changed.finished.size(), size_t(2));
+        QVERIFY(fs::exists(m_root / "out-stale" / "01-a.stale-1" / "adapter"));
+        QVERIFY(fs::exists(m_root / "out-stale" / "02-b.stale-1" / "adapter"));
+        QVERIFY(!sameTensors(m_root / "out-stale" / "01-a.stale-1" / "adapter" / kPeftWeightsFile,
+                             fs::path(again.stages[0].adapterDir) / kPeftWeightsFile));
+
+        fs::last_write_time(m_root / "b.jsonl", fs::last_write_time(m_root / "b.jsonl") + std::chrono::seconds(2));
+        RecordingHooks touched;
+        PipelineRunner r4(write("stale.yaml", pipelineYaml("out-stale", {}, "    overrides: {training: {learning_rate: 0.02}}\n")), touched);
+        QVERIFY(r4.run(nullptr, true).status == TrainStatus::Completed);
+        QCOMPARE(touched.finished.size(), size_t(1));
+        QCOMPARE(touched.finished[0].spec->name, std::string("b"));
+        QVERIFY(fs::exists(m_root / "out-stale" / "02-b.stale-2"));
+    }
+
     // Every problem is named with its stage, key and position; nothing trains.
     void badConfigsRefused_data()
     {
@@ -312,6 +345,7 @@ private slots:
         QTest::newRow("from without a store") << "  - name: c\n    from: p_a@v1\n" << QStringList{"stage 'c'", "no experiment store is open"};
         QTest::newRow("duplicate name") << "  - name: a\n    data: a.jsonl\n" << QStringList{"name 'a' is used by an earlier stage"};
         QTest::newRow("bad objective") << "    objective: ppo\n" << QStringList{"stage 'b'", "objective 'ppo' is unknown"};
+        QTest::newRow("dpo stage on sft data") << "    objective: dpo\n" << QStringList{"stage 'b'", "line 1 is not a preference record"};
         QTest::newRow("bad floor") << "    curriculum: {schedule: linear, floor: 2}\n" << QStringList{"curriculum.floor must be in [0, 1]"};
         QTest::newRow("bad schedule") << "    curriculum: {schedule: steps}\n" << QStringList{"unknown curriculum schedule 'steps'", "line 14, column 18"};
         QTest::newRow("a section given as a value") << "    overrides: {adapter: 8}\n"
@@ -343,7 +377,8 @@ private slots:
     // first stage has nothing below it.
     void stackReferenceAboveEarlierStages()
     {
-        const std::string dpoStack = "    objective: dpo\n    overrides: {dpo: {reference: stack}}\n";
+        std::ofstream(m_root / "prefs.jsonl") << R"({"prompt": "a", "chosen": "b", "rejected": "c"})" << "\n";
+        const std::string dpoStack = "    objective: dpo\n    overrides: {dpo: {reference: stack}, data: {train: prefs.jsonl, validation: prefs.jsonl}}\n";
         const auto fine = write("dpo-stack.yaml", pipelineYaml("out-dpo", dpoStack)).problems();
         QVERIFY2(fine.empty(), fine.empty() ? "" : fine.front().c_str());
         const auto first = write("dpo-first.yaml", pipelineYaml("out-dpo", {}, dpoStack)).problems();
