@@ -56,6 +56,8 @@ bool DatabaseError::isBusy() const noexcept {
     return (m_code & 0xff) == SQLITE_BUSY || (m_code & 0xff) == SQLITE_LOCKED;
 }
 
+bool DatabaseError::isDiskFull() const noexcept { return (m_code & 0xff) == SQLITE_FULL; }
+
 Database::Database(const fs::path& path, Options options) : m_path(path), m_options(options) {
     std::lock_guard<std::mutex> lk(g_openMutex);
     struct stat before {};

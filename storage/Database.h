@@ -21,7 +21,8 @@ class DatabaseError : public rslora::Error {
 public:
     DatabaseError(const std::string& message, int code, std::string hint = {});
     int code() const noexcept { return m_code; }
-    bool isBusy() const noexcept;
+    bool isBusy() const noexcept;     // SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock
+    bool isDiskFull() const noexcept; // SQLITE_FULL
 
 private:
     int m_code;

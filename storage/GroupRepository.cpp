@@ -4,6 +4,7 @@
 #include "common/Error.h"
 #include "storage/Database.h"
 #include "storage/Naming.h"
+#include "storage/RunRepository.h"
 #include "storage/Transaction.h"
 
 namespace rslora::storage {
@@ -116,8 +117,14 @@ std::optional<RunGroupMember> GroupRepository::memberOf(int64_t runId) {
 
 int GroupRepository::remove(int64_t groupId) {
     Transaction tx(m_db);
-    if (!get(groupId))
+    const std::optional<RunGroupRecord> group = get(groupId);
+    if (!group)
         throw Error("no run group with id " + std::to_string(groupId) + " to delete");
+    // A run still training (or queued) in a live process would train on without a row to finish in.
+    RunRepository runRows(m_db);
+    for (const RunGroupMember& m : members(groupId))
+        if (const auto run = runRows.get(m.runId))
+            RunRepository::refuseIfHeld(*run, "deleting " + group->kind + " #" + std::to_string(groupId) + " with");
     int runs = 0;
     {
         auto del = m_db.cached("DELETE FROM runs WHERE id IN (SELECT run_id FROM run_group_members WHERE group_id = ?)");

@@ -28,6 +28,7 @@ public:
     std::optional<RunGroupMember> memberOf(int64_t runId);
     // Deletes the group and every member run (params, tags, metrics and artifacts with them; their
     // adapter versions stay, as when a run is deleted), in one transaction. Returns the runs deleted.
+    // Refused, deleting nothing, while a live process holds one of the runs (RunRepository::remove).
     int remove(int64_t groupId);
 
 private:

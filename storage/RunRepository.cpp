@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "storage/Database.h"
 #include "storage/Naming.h"
+#include "storage/RunOwner.h"
 #include "storage/Transaction.h"
 
 #include <nlohmann/json.hpp>
@@ -276,23 +277,55 @@ void RunRepository::setStatus(int64_t id, RunStatus status, const std::string& e
         throw rslora::Error("no run with id " + std::to_string(id));
 }
 
+void RunRepository::refuseIfHeld(const RunRecord& run, const std::string& doing) {
+    const RunOwner owner = RunOwner::of(run);
+    if (!owner.alive())
+        return;
+    throw rslora::Error(owner.describe(run) + ", which is still alive: " + doing + " it now would take it from that process",
+                        run.status == RunStatus::Queued
+                            ? "cancel it in that workbench's queue first, or wait until it has run"
+                            : "stop it first (Ctrl-C where it runs, or Stop in the workbench), or wait for it to end; "
+                              "`rslora runs show " + std::to_string(run.id) + "` shows its state");
+}
+
+RunRecord RunRepository::requireClaimable(int64_t id, const std::string& doing) {
+    RunRecord run = require(id);
+    if (run.status == RunStatus::Finished)
+        throw rslora::Error("run #" + std::to_string(id) + (run.name.empty() ? "" : " (\"" + run.name + "\")") +
+                                " has finished; a finished run is not trained again",
+                            "start a new run of its config instead; only an interrupted, stopped or failed run can be resumed");
+    // The process that queued a run starts it.
+    if (!(run.status == RunStatus::Queued && RunOwner::of(run).thisProcess))
+        refuseIfHeld(run, doing);
+    return run;
+}
+
 void RunRepository::markStarted(int64_t id, const std::string& device) {
-    double now = nowSeconds();
+    Transaction tx(m_db);
+    const RunRecord run = requireClaimable(id, "starting");
+    // Conditional on the row read above, so a run claimed meanwhile is never taken over.
     auto st = m_db.cached(
-        "UPDATE runs SET status = 'running', start_time = coalesce(start_time, ?1), end_time = NULL, pid = ?2, "
-        "host = ?3, heartbeat = ?1, device = CASE WHEN ?4 <> '' THEN ?4 ELSE device END WHERE id = ?5");
-    st->bindAll(now, static_cast<int64_t>(::getpid()), hostName(), device, id);
+        "UPDATE runs SET status = 'running', start_time = coalesce(start_time, ?1), end_time = NULL, error_message = '', "
+        "pid = ?2, host = ?3, heartbeat = ?1, device = CASE WHEN ?4 <> '' THEN ?4 ELSE device END "
+        "WHERE id = ?5 AND status = ?6 AND pid IS ?7 AND heartbeat IS ?8");
+    st->bindAll(nowSeconds(), static_cast<int64_t>(::getpid()), hostName(), device, id, toString(run.status), run.pid,
+                run.heartbeat);
     st->run();
     if (m_db.changes() == 0)
-        throw rslora::Error("no run with id " + std::to_string(id));
+        throw rslora::Error("run #" + std::to_string(id) + " changed while it was being started; not started");
+    tx.commit();
 }
 
 void RunRepository::markQueued(int64_t id) {
-    auto st = m_db.cached("UPDATE runs SET status = 'queued', end_time = NULL, pid = ?1, host = ?2, heartbeat = ?3 WHERE id = ?4");
-    st->bindAll(static_cast<int64_t>(::getpid()), hostName(), nowSeconds(), id);
+    Transaction tx(m_db);
+    const RunRecord run = requireClaimable(id, "queueing");
+    auto st = m_db.cached("UPDATE runs SET status = 'queued', end_time = NULL, pid = ?1, host = ?2, heartbeat = ?3 "
+                          "WHERE id = ?4 AND status = ?5 AND pid IS ?6 AND heartbeat IS ?7");
+    st->bindAll(static_cast<int64_t>(::getpid()), hostName(), nowSeconds(), id, toString(run.status), run.pid, run.heartbeat);
     st->run();
     if (m_db.changes() == 0)
-        throw rslora::Error("no run with id " + std::to_string(id));
+        throw rslora::Error("run #" + std::to_string(id) + " changed while it was being queued; not queued");
+    tx.commit();
 }
 
 void RunRepository::heartbeat(int64_t id, std::optional<int64_t> lastStep) {
@@ -303,11 +336,17 @@ void RunRepository::heartbeat(int64_t id, std::optional<int64_t> lastStep) {
 }
 
 void RunRepository::remove(int64_t id) {
+    Transaction tx(m_db);
+    const std::optional<RunRecord> run = get(id);
+    if (!run)
+        throw rslora::Error("no run with id " + std::to_string(id) + " to delete");
+    refuseIfHeld(*run, "deleting");
     auto st = m_db.cached("DELETE FROM runs WHERE id = ?");
     st->bind(1, id);
     st->run();
     if (m_db.changes() == 0)
         throw rslora::Error("no run with id " + std::to_string(id) + " to delete");
+    tx.commit();
 }
 
 void RunRepository::setParams(int64_t id, const Params& params) {

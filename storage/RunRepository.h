@@ -47,14 +47,23 @@ public:
     void setConfig(int64_t id, const std::string& configJson);
     // Terminal statuses set end_time (once); `error` replaces the error message when not empty.
     void setStatus(int64_t id, RunStatus status, const std::string& error = {});
-    // Status running, start time (first time only), this process's pid and host, a fresh heartbeat.
+    // Status running, start time (first time only), this process's pid and host, a fresh heartbeat;
+    // the error message of an earlier attempt is cleared. Refused (rslora::Error, row unchanged) for a
+    // finished run, and for one that another live process holds (queued, running or paused; see
+    // RunOwner): that run is its owner's until it ends. The process that queued a run may start it.
     void markStarted(int64_t id, const std::string& device = {});
     // Status queued, owned by this process (pid, host, heartbeat = now): if the process dies before
-    // the run starts, the next open of the store marks it interrupted (not started).
+    // the run starts, the next open of the store marks it interrupted (not started). Refused like
+    // markStarted.
     void markQueued(int64_t id);
     void heartbeat(int64_t id, std::optional<int64_t> lastStep = std::nullopt);
     // Deletes the run with its params, tags, metrics and artifacts; its adapters stay (source unset).
+    // Refused for a run that a live process holds (queued, running or paused; see RunOwner).
     void remove(int64_t id);
+    // Throws rslora::Error naming the run, its state and its process when a live process holds it
+    // (RunOwner, this process included), saying that `doing` ("deleting") it would take it from that
+    // process and how to stop it first.
+    static void refuseIfHeld(const RunRecord& run, const std::string& doing);
 
     void setParams(int64_t id, const Params& params); // replaces all
     Params params(int64_t id);
@@ -68,6 +77,9 @@ public:
     std::optional<ProjectRecord> project(int64_t id);
 
 private:
+    // The run, when this process may start or queue it (markStarted); throws otherwise.
+    RunRecord requireClaimable(int64_t id, const std::string& doing);
+
     Database& m_db;
 };
 

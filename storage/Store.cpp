@@ -4,11 +4,13 @@
 #include "common/Log.h"
 #include "storage/Migrations.h"
 #include "storage/Naming.h"
-#include "storage/ProcessProbe.h"
+#include "storage/RunOwner.h"
 #include "storage/StoreHealth.h"
 #include "storage/Transaction.h"
 
 #include <sqlite3.h>
+
+#include <algorithm>
 
 namespace fs = std::filesystem;
 
@@ -84,46 +86,20 @@ Store::~Store() = default;
 int Store::schemaVersion() { return Migrations::version(*m_db); }
 
 std::vector<int64_t> Store::recoverInterrupted() {
-    struct Candidate {
-        int64_t id;
-        std::optional<int64_t> pid;
-        std::string host;
-        std::optional<double> heartbeat;
-        double since;
-        bool queued;
-    };
-    const std::string here = hostName();
     const double now = nowSeconds();
     std::vector<int64_t> marked;
     // Read first without the write lock: most opens find nothing to do.
-    std::vector<Candidate> candidates;
-    {
-        auto st = m_db->cached("SELECT id, pid, host, heartbeat, coalesce(heartbeat, start_time, created_at), "
-                               "status = 'queued' FROM runs WHERE status IN ('running', 'paused', 'queued') ORDER BY id");
-        while (st->step())
-            candidates.push_back({st->getInt(0), st->getOptInt(1), st->getText(2), st->getOptDouble(3),
-                                  st->getDouble(4), st->getInt(5) != 0});
-    }
+    RunFilter active;
+    active.statuses = {RunStatus::Running, RunStatus::Paused, RunStatus::Queued};
+    std::vector<RunRecord> candidates = m_runs.list(active);
+    std::sort(candidates.begin(), candidates.end(), [](const RunRecord& a, const RunRecord& b) { return a.id < b.id; });
     std::unique_ptr<Transaction> tx;
-    for (const Candidate& c : candidates) {
-        bool dead;
-        std::string why;
-        if (c.pid && c.host == here) {
-            auto started = processStartTime(*c.pid);
-            // A live pid that started after the run's last heartbeat is a new process that reused it.
-            bool reused = started && c.heartbeat && *started > *c.heartbeat + 2.0;
-            dead = !processAlive(*c.pid) || reused;
-            why = "process " + std::to_string(*c.pid) + " on " + c.host + (reused ? " was replaced" : " is gone");
-        } else if (c.queued) {
-            // A queued run sends no heartbeats while it waits: only its owner's pid can tell.
+    for (const RunRecord& c : candidates) {
+        const RunOwner owner = RunOwner::of(c, m_options.staleHeartbeatSeconds);
+        if (owner.state != RunOwner::State::Gone)
             continue;
-        } else {
-            dead = now - c.since > m_options.staleHeartbeatSeconds;
-            why = "no heartbeat for " + std::to_string(static_cast<int64_t>(now - c.since)) + " s" +
-                  (c.host.empty() ? std::string() : " from " + c.host);
-        }
-        if (!dead)
-            continue;
+        const bool queued = c.status == RunStatus::Queued;
+        const std::string& why = owner.gone;
         if (!tx)
             tx = std::make_unique<Transaction>(*m_db);
         std::optional<int64_t> lastStep;
@@ -134,7 +110,7 @@ std::vector<int64_t> Store::recoverInterrupted() {
             if (st->step() && st->getInt(0) >= 0)
                 lastStep = st->getInt(0);
         }
-        std::string message = c.queued ? "not started: it was queued in a workbench whose " + why
+        std::string message = queued ? "not started: it was queued in a workbench whose " + why
                                        : "interrupted: " + why + " before the run ended (last step " +
                                              (lastStep ? std::to_string(*lastStep) : std::string("none")) +
                                              (c.heartbeat ? ", last heartbeat " + isoTime(*c.heartbeat) : std::string()) + ")";

@@ -3,6 +3,7 @@
 #include "ui/CurvePlot.h"
 #include "ui/RunTableModel.h"
 
+#include "storage/RunOwner.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
@@ -251,7 +252,15 @@ void RunsBrowser::selectRuns(const QList<qint64>& runIds) {
 void RunsBrowser::updateSelection() {
     const QList<qint64> ids = selectedRunIds();
     m_open->setEnabled(!ids.isEmpty());
-    m_delete->setEnabled(!ids.isEmpty());
+    // Runs that a live process trains, holds paused or has queued are its own until they end.
+    bool held = false;
+    for (qint64 id : ids) {
+        const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(id));
+        held = held || (s && storage::RunOwner::of(s->run).alive());
+    }
+    m_delete->setEnabled(!ids.isEmpty() && !held);
+    m_delete->setToolTip(held ? tr("A selected run is still training, paused or queued: stop it (or cancel it) first")
+                              : QString());
     bool resumable = false;
     if (ids.size() == 1) {
         const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(ids.front()));
@@ -338,10 +347,32 @@ void RunsBrowser::updateDiff() {
     m_diff->resizeColumnsToContents();
 }
 
+QStringList RunsBrowser::heldRuns(const QList<qint64>& ids) const {
+    QStringList held;
+    if (!m_store)
+        return held;
+    for (qint64 id : ids) {
+        if (const auto run = m_store->runs().get(id)) {
+            const storage::RunOwner owner = storage::RunOwner::of(*run);
+            if (owner.alive())
+                held << QString::fromStdString(owner.describe(*run));
+        }
+    }
+    return held;
+}
+
 void RunsBrowser::deleteSelected() {
     const QList<qint64> ids = selectedRunIds();
     if (ids.isEmpty())
         return;
+    // Read from the store, not the table (which may be older): a run still training, paused or
+    // queued in a live process would train on with no row to finish in, its result thrown away.
+    const QStringList held = heldRuns(ids);
+    if (!held.isEmpty()) {
+        showNotice(tr("Not deleted: %1. Stop it first (or cancel it in its queue), then delete it.").arg(held.join("; ")));
+        refresh();
+        return;
+    }
     commitPendingDeletes();
     for (qint64 id : ids)
         m_pendingDelete.insert(id);
@@ -362,17 +393,25 @@ void RunsBrowser::undoDelete() {
 
 void RunsBrowser::commitPendingDeletes() {
     m_undoTimer->stop();
+    QStringList refused;
     if (m_store) {
         for (qint64 id : std::as_const(m_pendingDelete)) {
             try {
-                m_store->runs().remove(id);
-            } catch (const std::exception&) {
                 // Already gone (another process deleted it): nothing left to do.
+                if (m_store->runs().get(id))
+                    m_store->runs().remove(id);
+            } catch (const std::exception& e) {
+                // Started (resumed) meanwhile, or the store could not be written: the run stays.
+                refused << QString::fromStdString(e.what());
             }
         }
     }
     m_pendingDelete.clear();
     m_undoBar->hide();
+    if (!refused.isEmpty()) {
+        showNotice(tr("Not deleted: %1").arg(refused.join("; ")));
+        QTimer::singleShot(0, this, [this] { refresh(); });
+    }
 }
 
 } // namespace rslora::ui

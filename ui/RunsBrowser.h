@@ -4,6 +4,7 @@
 #pragma once
 
 #include <QSet>
+#include <QStringList>
 
 #include <functional>
 #include <QWidget>
@@ -49,7 +50,8 @@ public:
     QComboBox* overlayMetric() const { return m_metric; }
 
     // Hides the selected runs at once and deletes them from the store when the undo time runs out
-    // (or on commitPendingDeletes()); undoDelete() brings them back.
+    // (or on commitPendingDeletes()); undoDelete() brings them back. Runs that a live process still
+    // trains, holds paused or has queued are not deleted: a notice names them.
     void deleteSelected();
     void undoDelete();
     void commitPendingDeletes();
@@ -65,6 +67,8 @@ private:
     // Runs a store write for an edit made in the table; on failure says why and reloads the table.
     void writeEdit(const std::function<void()>& write);
     void showNotice(const QString& text);
+    // "run #7 is running in process 123 on host" for each of `ids` that a live process holds.
+    QStringList heldRuns(const QList<qint64>& ids) const;
 
     storage::Store* m_store = nullptr;
     RunTableModel* m_model = nullptr;

@@ -160,12 +160,13 @@ std::filesystem::path noStoreRunFolder(const std::string& name)
 }
 
 // `--resume latest` without --run-id: the newest stopped, failed or interrupted run of the store
-// that trained the same config (and wrote to the same output.dir when one is named).
+// that trained the same config (and wrote to the same output.dir when one is named). A paused run
+// belongs to the process that paused it; once that process is gone, opening the store has marked
+// the run interrupted.
 int64_t runToResume(storage::Store& store, const TrainConfig& config)
 {
     storage::RunFilter f;
-    f.statuses = {storage::RunStatus::Interrupted, storage::RunStatus::Stopped, storage::RunStatus::Failed,
-                  storage::RunStatus::Paused};
+    f.statuses = {storage::RunStatus::Interrupted, storage::RunStatus::Stopped, storage::RunStatus::Failed};
     const std::string sha = trainingConfigSha256(config);
     for (const auto& run : store.runs().list(f)) {
         nlohmann::json j = nlohmann::json::parse(run.configJson, nullptr, false);
@@ -245,6 +246,14 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
             id = runToResume(st, config);
         if (id > 0) {
             const storage::RunRecord existing = st.runs().require(id);
+            if (existing.status == storage::RunStatus::Finished)
+                throw Error("run #" + std::to_string(id) + " (\"" + existing.name + "\") has finished: --run-id continues "
+                                "an interrupted, stopped or failed run, and a finished one is not trained again "
+                                "(its metrics, checkpoints and adapter version stay as they are)",
+                            "start a new run: rslora train " + configPath + " without --run-id");
+            // Before anything is written: a run another live process trains (or queued, or paused)
+            // stays that process's.
+            storage::RunRepository::refuseIfHeld(existing, "training");
             const TrainConfig stored = TrainConfig::fromJson(nlohmann::json::parse(existing.configJson));
             if (config.outputDir.empty())
                 config.outputDir = stored.outputDir.empty() ? app::RunRecorder::runFolder(db, id, existing.uuid).string()
@@ -254,6 +263,9 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         }
         store = std::make_unique<app::RunRecorder>(db, id);
         store->start(config.device);
+        // A continued run records the config it trains now (--set overrides included), so its
+        // params and its adapter version describe what was trained.
+        store->setConfig(config);
         identity = store->identity();
         // A stored run that ended before its first checkpoint (killed while loading, say) has nothing
         // to continue from: it starts over as the same run, instead of refusing to resume.
@@ -334,7 +346,9 @@ void registerEngineCommands(CLI::App& app)
     train->add_flag("--no-store", noStore, "Write a portable run bundle instead of the SQLite store");
     train->add_flag("--quiet", quiet, "No progress line");
     train->add_option("--set", overrides, "Override a config value: section.key=value (repeatable)");
-    train->add_option("--run-id", runId, "Record into this existing run of the store (continuing a run the workbench started)");
+    train->add_option("--run-id", runId,
+                      "Record into this existing interrupted, stopped or failed run of the store (continuing a run the "
+                      "workbench started); the config it trains now, --set overrides included, replaces the stored one");
     train->add_option("--db", dbPath, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
     train->callback([] { runTrain(configPath, resume, noStore, quiet, runId, overrides, dbPath); });
 

@@ -2,6 +2,7 @@
 
 #include "app/shared/RunRecorder.h"
 
+#include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
 #include "storage/Store.h"
@@ -42,8 +43,15 @@ qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
 }
 
 qint64 RunController::enqueueResume(qint64 runId) {
+    if (runId == m_currentRun)
+        throw Error("run #" + std::to_string(runId) + " is training in this workbench already");
+    for (const Job& j : std::as_const(m_queue))
+        if (j.runId == runId)
+            throw Error("run #" + std::to_string(runId) + " is queued in this workbench already");
     storage::RunRecord run = m_store->runs().require(runId);
     engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
+    // Refused (nothing written) when the run finished or another live process holds it: a Runs
+    // table read before that process started it must not take it over.
     m_store->runs().markQueued(runId);
     // A run that never wrote a checkpoint (e.g. queued in a workbench that closed before it started)
     // starts from the beginning; one that never started has no checkpoint of its own, whatever its

@@ -26,7 +26,9 @@ public:
     // Queues a new run (a row in state `queued`); starts it at once when nothing runs. An empty
     // output folder becomes <data folder>/runs/run-<id>.
     qint64 enqueue(engine::TrainConfig config, const QString& name);
-    // Queues an interrupted or stopped run again, continuing from its latest checkpoint.
+    // Queues an interrupted or stopped run again, continuing from its latest checkpoint. Throws
+    // rslora::Error, changing nothing, for a run that is finished, already here, or held by another
+    // live process (RunRepository::markQueued).
     qint64 enqueueResume(qint64 runId);
     void cancelQueued(qint64 runId);
     void moveQueued(qint64 runId, int delta);

@@ -213,6 +213,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
             m_window->views()->setCurrentWidget(m_training);
         } catch (const std::exception& e) {
             QMessageBox::warning(m_window.get(), tr("Cannot resume run #%1").arg(id), QString::fromStdString(e.what()));
+            m_runs->refresh(); // the table was older than the store
         }
     });
     connect(m_window->views(), &QTabWidget::currentChanged, this, [this](int) {

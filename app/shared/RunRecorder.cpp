@@ -7,6 +7,7 @@
 #include "common/Log.h"
 #include "engine/Trainer.h"
 #include "models/ModelFingerprint.h"
+#include "storage/Database.h"
 #include "storage/MetricsWriter.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
@@ -93,9 +94,20 @@ void RunRecorder::start(const std::string& device) {
         if (!run || storage::isTerminal(run->status) || run->status == storage::RunStatus::Queued)
             std::filesystem::remove(e.path(), ec);
     }
-    m_reserve = std::make_unique<DiskReserve>(db.string() + ".reserve-" + std::to_string(m_runId), 1 << 20);
+    // Claimed first: a run another process holds is refused here, before this process writes
+    // anything of it (its reserve file included).
     m_store->runs().markStarted(m_runId, device);
+    m_started = true;
+    m_reserve = std::make_unique<DiskReserve>(db.string() + ".reserve-" + std::to_string(m_runId), 1 << 20);
     m_writer->watch(m_runId);
+}
+
+void RunRecorder::setConfig(const engine::TrainConfig& config) {
+    const std::string json = config.toJson().dump();
+    if (json == m_config.toJson().dump())
+        return;
+    m_store->runs().setConfig(m_runId, json);
+    m_config = config;
 }
 
 void RunRecorder::write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) {
@@ -119,6 +131,11 @@ void RunRecorder::writeParams(const std::vector<std::pair<std::string, std::stri
 }
 
 void RunRecorder::fail(const std::string& message) {
+    if (!m_started) {
+        // start() was refused (the run is another process's) or never called: the row is not ours.
+        logError("run #" + std::to_string(m_runId) + " was not started by this process; its record is left as it is: " + message);
+        return;
+    }
     try {
         m_writer->flush();
     } catch (const std::exception& e) {
@@ -130,10 +147,11 @@ void RunRecorder::fail(const std::string& message) {
 void RunRecorder::recordFailure(const std::string& message) {
     try {
         m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, message);
-    } catch (const std::exception& e) {
-        if (!m_reserve || !m_reserve->release())
+    } catch (const storage::DatabaseError& e) {
+        // Only a full disk is helped by the space set aside; any other failure is reported as it is.
+        if (!e.isDiskFull() || !m_reserve || !m_reserve->release())
             throw;
-        logWarning("run #" + std::to_string(m_runId) + ": the store could not be written (" + e.what()
+        logWarning("run #" + std::to_string(m_runId) + ": the store's disk is full (" + e.what()
                    + "); freed the space set aside for this and recording the failure again");
         m_store->runs().setStatus(m_runId, storage::RunStatus::Failed, message);
     }

@@ -59,7 +59,12 @@ public:
     engine::RunIdentity identity() const;
     // Marks the run running on this process (pid and heartbeat) and starts the metric writer. Sets
     // aside 1 MiB beside the store, so a full disk cannot keep the run's failure from being recorded.
+    // Throws, writing nothing, when the run is finished or another live process holds it
+    // (RunRepository::markStarted); fail() then leaves the run's record alone.
     void start(const std::string& device);
+    // The config this process trains the run with, when it differs from the stored one (a continued
+    // run's overrides): stored with the run (config and params) and described by its version.
+    void setConfig(const engine::TrainConfig& config);
 
     void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override;
     void flush() override;
@@ -84,13 +89,15 @@ public:
 private:
     std::optional<int64_t> finishWith(const engine::TrainResult& result, const std::string& task,
                                       std::optional<int64_t> parentAdapterId, const VersionLineage* lineage);
-    // Marks the run failed; when the store's disk is full, frees the reserve and tries once more.
+    // Marks the run failed; when the store's disk is full (SQLITE_FULL), frees the reserve and tries
+    // once more.
     void recordFailure(const std::string& message);
 
     std::unique_ptr<storage::Store> m_store;
     std::unique_ptr<DiskReserve> m_reserve;
     std::unique_ptr<storage::MetricsWriter> m_writer;
     int64_t m_runId = 0;
+    bool m_started = false; // start() claimed the run for this process
     engine::TrainConfig m_config;
 };
 

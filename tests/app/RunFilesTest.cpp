@@ -3,6 +3,8 @@
 // the other or at once) keep both versions, a stop and resume make one version of one run, kill -9
 // at seeded points loses no metric step and never continues another run's checkpoint, and versions
 // of different base models are not chained into one lineage.
+#include "CliRunSupport.h"
+
 #include "common/Sha256.h"
 #include "engine/TrainConfig.h"
 #include "models/ModelFingerprint.h"
@@ -26,28 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-    int code = -1;
-    QString out, err;
-};
-
-QString cli() { return QString::fromLocal8Bit(qgetenv("RSLORA_CLI")); }
-
-void saveTinyModel(const fs::path& dir, uint64_t seed)
-{
-    models::ModelConfig c;
-    c.vocabSize = 40;
-    c.hiddenSize = 48;
-    c.intermediateSize = 96;
-    c.numLayers = 2;
-    c.numHeads = 4;
-    c.numKvHeads = 2;
-    c.headDim = 12;
-    c.maxPositionEmbeddings = 64;
-    c.eosTokenIds = {2};
-    c.bosTokenId = 1;
-    models::createCausalLM(c, seed)->saveModelFolder(dir);
-}
+using clitest::cli;
+using clitest::Outcome;
+using clitest::saveTinyModel;
 
 std::string dirHash(const std::string& dir) { return Sha256::directoryHex(dir); }
 
@@ -85,14 +68,7 @@ class RunFilesTest : public QObject {
     fs::path m_db;
     std::string m_config;
 
-    Outcome run(const QStringList& args, int timeoutMs = 180000)
-    {
-        QProcess p;
-        p.start(cli(), args);
-        p.waitForFinished(timeoutMs);
-        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
-                QString::fromUtf8(p.readAllStandardError())};
-    }
+    Outcome run(const QStringList& args, int timeoutMs = 180000) { return clitest::run(args, timeoutMs); }
     QStringList train(const std::string& config, QStringList extra = {})
     {
         return QStringList{"train", QString::fromStdString(config), "--quiet", "--db", QString::fromStdString(m_db.string())} + extra;
@@ -131,10 +107,7 @@ private slots:
         m_db = m_root / "store" / "workbench.sqlite";
         saveTinyModel(m_root / "model", 5);
         saveTinyModel(m_root / "other-model", 6);
-        std::ofstream data(m_root / "facts.jsonl");
-        for (int i = 0; i < 32; ++i)
-            data << "{\"input_ids\": [1, " << 4 + i % 30 << ", " << 5 + i % 29 << ", 3, " << 5 + i % 29 << ", 2], "
-                 << "\"labels\": [-100, -100, -100, -100, " << 5 + i % 29 << ", 2]}\n";
+        clitest::writeFacts(m_root / "facts.jsonl", 32);
         m_config = writeConfig("facts", 6, 3);
     }
 
@@ -210,8 +183,20 @@ private slots:
         QVERIFY(o.code != 0);
         QVERIFY2(o.err.contains("already holds checkpoints of another run") && o.err.contains(" of run #") && o.err.contains("\"named\""),
                  qPrintable(o.err));
-        // Resuming the finished run itself is allowed (nothing left to do), and cleans the staging.
-        o = run(train(cfg, {"--resume", "latest", "--run-id", QString::number(versions().back().sourceRunId.value_or(0))}));
+        // The finished run itself is not trained again.
+        const int64_t first = versions().back().sourceRunId.value_or(0);
+        o = run(train(cfg, {"--resume", "latest", "--run-id", QString::number(first)}));
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains("has finished"), qPrintable(o.err));
+        QVERIFY(fs::exists(fs::path(shared) / "checkpoints" / ".step-9.tmp-1-dead"));
+        // A run of the folder stopped at its last checkpoint continues there (nothing left to do),
+        // and cleans the staging.
+        {
+            storage::Store store(m_db);
+            store.runs().setStatus(first, storage::RunStatus::Stopped);
+        }
+        o = run(train(cfg, {"--resume", "latest", "--run-id", QString::number(first)}));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
         QVERIFY(!fs::exists(fs::path(shared) / "checkpoints" / ".step-9.tmp-1-dead"));
         QVERIFY(!fs::exists(fs::path(shared) / ".adapter.tmp-1-dead"));
     }
@@ -286,8 +271,10 @@ private slots:
         for (int i = 0; i < 40 && kills < 20; ++i) {
             QStringList args = train(cfg, {"--set", "training.seed=99"});
             if (runId > 0) {
-                args << "--run-id" << QString::number(runId);
                 storage::Store s(m_db);
+                if (s.runs().require(runId).status == storage::RunStatus::Finished)
+                    break; // a finished run is not trained again
+                args << "--run-id" << QString::number(runId);
                 const auto dir = engine::TrainConfig::fromJson(nlohmann::json::parse(s.runs().require(runId).configJson)).outputDir;
                 bool hasCheckpoint = false;
                 if (fs::exists(fs::path(dir) / "checkpoints"))
@@ -317,8 +304,15 @@ private slots:
         }
         QVERIFY(runId > 0);
         QVERIFY2(kills >= 10, qPrintable(QString("only %1 processes were killed before they ended").arg(kills)));
-        o = run(train(cfg, {"--set", "training.seed=99", "--run-id", QString::number(runId), "--resume", "latest"}));
-        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        bool finished = false;
+        {
+            storage::Store s(m_db);
+            finished = s.runs().require(runId).status == storage::RunStatus::Finished;
+        }
+        if (!finished) {
+            o = run(train(cfg, {"--set", "training.seed=99", "--run-id", QString::number(runId), "--resume", "latest"}));
+            QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        }
         storage::Store after(m_db);
         QCOMPARE(after.runs().require(runId).status, storage::RunStatus::Finished);
         const auto got = after.metrics().series(runId, "train/loss");

@@ -1,10 +1,13 @@
 // Runs, params, tags and queries over them; awkward names survive every round trip.
+#include "common/Error.h"
 #include "storage/Naming.h"
 #include "storage/Store.h"
 
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <unistd.h>
 
 using namespace rslora::storage;
@@ -323,6 +326,107 @@ private slots:
         QVERIFY2(back.errorMessage.rfind("not started", 0) == 0, back.errorMessage.c_str());
         QCOMPARE(m_store->runs().require(mine.id).status, RunStatus::Queued);
         QCOMPARE(m_store->runs().require(remote.id).status, RunStatus::Queued);
+    }
+
+    // Issue: `train --run-id N` / `--resume latest` / the workbench's Resume took over a run another
+    // process was still training (and deleting it threw its result away). A run held by a live
+    // process is refused, naming the run and the process, and its row is left exactly as it was.
+    void runsOfLiveProcessesAreNotTakenOverOrDeleted_data() {
+        QTest::addColumn<QString>("status");
+        QTest::addRow("running") << "running";
+        QTest::addRow("paused") << "paused";
+        QTest::addRow("queued") << "queued";
+    }
+    void runsOfLiveProcessesAreNotTakenOverOrDeleted() {
+        QFETCH(QString, status);
+        QProcess owner;
+        owner.start("sleep", {"60"});
+        QVERIFY(owner.waitForStarted());
+        const int64_t pid = owner.processId();
+        RunRecord r;
+        r.name = "held";
+        r.status = runStatusFromString(status.toStdString());
+        r.host = hostName();
+        r.pid = pid;
+        r.heartbeat = nowSeconds() + 1; // after the process started: not a reused pid
+        m_store->runs().create(r);
+        const RunRecord before = m_store->runs().require(r.id);
+        const std::string expected = "is " + status.toStdString() + (status == "queued" ? " by" : " in") + " process " +
+                                     std::to_string(pid) + " on " + hostName();
+        auto refused = [&](const std::function<void()>& f, const char* doing) {
+            try {
+                f();
+            } catch (const rslora::Error& e) {
+                const std::string m = e.what();
+                return m.find("run #" + std::to_string(r.id) + " (\"held\") " + expected) != std::string::npos &&
+                       m.find(doing) != std::string::npos;
+            }
+            return false;
+        };
+        QVERIFY(refused([&] { m_store->runs().markStarted(r.id, "cpu"); }, "starting it now would take it from that process"));
+        QVERIFY(refused([&] { m_store->runs().markQueued(r.id); }, "queueing it"));
+        QVERIFY(refused([&] { m_store->runs().remove(r.id); }, "deleting it"));
+        const RunRecord after = m_store->runs().require(r.id);
+        QCOMPARE(after.status, before.status);
+        QCOMPARE(after.pid, before.pid);
+        QCOMPARE(after.heartbeat, before.heartbeat);
+        QCOMPARE(after.device, before.device);
+        QVERIFY(!after.endTime);
+
+        // Once the owner is gone, the run is anyone's to continue or delete.
+        owner.kill();
+        QVERIFY(owner.waitForFinished());
+        m_store->runs().markStarted(r.id, "cpu");
+        QCOMPARE(m_store->runs().require(r.id).pid.value_or(0), int64_t(::getpid()));
+    }
+
+    // This process's own running run is not started or queued a second time; the run it queued
+    // itself it starts.
+    void ownRunningRunIsNotClaimedAgain() {
+        RunRecord r;
+        m_store->runs().create(r);
+        m_store->runs().markQueued(r.id);
+        m_store->runs().markStarted(r.id);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->runs().markStarted(r.id));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->runs().markQueued(r.id));
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->runs().remove(r.id));
+        m_store->runs().setStatus(r.id, RunStatus::Stopped);
+        m_store->runs().remove(r.id);
+        QVERIFY(!m_store->runs().get(r.id));
+    }
+
+    // Issue: `--run-id` on a finished run trained it again in place.
+    void finishedRunIsNotStartedAgain() {
+        RunRecord r;
+        r.name = "done";
+        m_store->runs().create(r);
+        m_store->runs().markStarted(r.id);
+        m_store->runs().setStatus(r.id, RunStatus::Finished);
+        const RunRecord before = m_store->runs().require(r.id);
+        try {
+            m_store->runs().markStarted(r.id);
+            QFAIL("a finished run was started again");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("has finished") != std::string::npos, e.what());
+        }
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->runs().markQueued(r.id));
+        const RunRecord after = m_store->runs().require(r.id);
+        QCOMPARE(after.status, RunStatus::Finished);
+        QCOMPARE(after.endTime, before.endTime);
+    }
+
+    // Issue: a resumed run that finished kept the error text of the attempt before.
+    void startingAgainClearsTheEarlierError() {
+        RunRecord r;
+        m_store->runs().create(r);
+        m_store->runs().markStarted(r.id);
+        m_store->runs().setStatus(r.id, RunStatus::Failed, "out of memory at step 12");
+        m_store->runs().markStarted(r.id);
+        RunRecord again = m_store->runs().require(r.id);
+        QCOMPARE(again.errorMessage, std::string());
+        QVERIFY(!again.endTime);
+        m_store->runs().setStatus(r.id, RunStatus::Finished);
+        QCOMPARE(m_store->runs().require(r.id).errorMessage, std::string());
     }
 };
 

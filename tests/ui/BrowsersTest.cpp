@@ -15,6 +15,7 @@
 #include <QDir>
 #include <QFile>
 #include <QLabel>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QTableView>
@@ -26,6 +27,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 using namespace rslora;
 
@@ -179,6 +181,43 @@ private Q_SLOTS:
         browser.commitPendingDeletes();
         QVERIFY(!store.runs().get(b).has_value());
         QVERIFY(store.runs().get(a).has_value());
+    }
+
+    // Issue: deleting a run that was still training threw its result away; the button is off for
+    // it, and a delete from a table older than the store is refused with a notice naming the run.
+    void runOfLiveProcessIsNotDeleted() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t id = addRun(store, "training", 8, 2e-4, storage::RunStatus::Interrupted, 3);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        auto* deleteButton = [&]() -> QPushButton* {
+            for (QPushButton* b : browser.findChildren<QPushButton*>())
+                if (b->text() == "Delete")
+                    return b;
+            return nullptr;
+        }();
+        QVERIFY(deleteButton);
+        browser.selectRuns({id});
+        QVERIFY(deleteButton->isEnabled());
+        // Another process (here: this one, as the workbench's own worker) starts it meanwhile.
+        store.runs().markStarted(id, "cpu");
+        browser.deleteSelected();
+        auto* notice = browser.findChild<QLabel*>("runsNotice");
+        QVERIFY(notice && notice->text().contains(QString("run #%1 (\"training\") is running in process %2").arg(id).arg(::getpid())));
+        QVERIFY(notice->text().contains("Stop it first"));
+        browser.commitPendingDeletes();
+        QVERIFY(store.runs().get(id).has_value());
+        QCOMPARE(browser.model()->rowCount(), 1);
+        // The refreshed table knows: the button is off while the run trains, on once it stopped.
+        browser.selectRuns({id});
+        QVERIFY(!deleteButton->isEnabled());
+        store.runs().setStatus(id, storage::RunStatus::Stopped);
+        browser.refresh();
+        QVERIFY(deleteButton->isEnabled());
+        browser.deleteSelected();
+        browser.commitPendingDeletes();
+        QVERIFY(!store.runs().get(id).has_value());
     }
 
     // A PEFT export that worked says so, naming the adapter and the folder.
