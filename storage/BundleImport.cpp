@@ -259,7 +259,7 @@ ImportResult importBundle(Store& store, const fs::path& dir, const ImportOptions
         ++result.artifacts;
     }
     tx.commit();
-    folders.commit();
+    folders.commit(store.database());
     return result;
 }
 

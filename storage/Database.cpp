@@ -92,6 +92,9 @@ Database::Database(const fs::path& path, Options options) : m_path(path), m_opti
 }
 
 Database::~Database() {
+    // Closing rolls back what is still open.
+    while (!m_whenEnds.empty())
+        transactionLevelEnded(false);
     m_cache.clear(); // statements first: close_v2 would otherwise keep the handle as a zombie
     if (m_db)
         sqlite3_close_v2(m_db);
@@ -182,6 +185,36 @@ int64_t Database::lastInsertId() const { return sqlite3_last_insert_rowid(m_db);
 int Database::changes() const { return sqlite3_changes(m_db); }
 
 bool Database::inTransaction() const { return sqlite3_get_autocommit(m_db) == 0; }
+
+void Database::whenTransactionEnds(std::function<void(bool committed)> ended) {
+    if (m_whenEnds.empty()) {
+        ended(true);
+        return;
+    }
+    m_whenEnds.back().push_back(std::move(ended));
+}
+
+void Database::transactionLevelBegan() { m_whenEnds.emplace_back(); }
+
+void Database::transactionLevelEnded(bool committed) noexcept {
+    if (m_whenEnds.empty())
+        return;
+    std::vector<std::function<void(bool)>> ended = std::move(m_whenEnds.back());
+    m_whenEnds.pop_back();
+    // A released savepoint's work waits for the transaction around it.
+    if (committed && !m_whenEnds.empty()) {
+        for (auto& f : ended)
+            m_whenEnds.back().push_back(std::move(f));
+        return;
+    }
+    for (auto& f : ended) {
+        try {
+            f(committed);
+        } catch (...) {
+            // Documented not to throw; a failure here must not turn a commit into an error.
+        }
+    }
+}
 
 int64_t Database::pragmaInt(const char* name) {
     Statement st(*this, std::string("PRAGMA ") + name);

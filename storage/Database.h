@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <sys/types.h>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 struct sqlite3;
 
@@ -69,6 +71,11 @@ public:
     int64_t lastInsertId() const;
     int changes() const;
     bool inTransaction() const;
+    // Work that depends on how the outermost Transaction ends (files placed for rows written in it):
+    // `ended(true)` runs after its COMMIT, `ended(false)` after a rollback of it, or of the savepoint
+    // open now (that savepoint's writes are gone even if the outer transaction commits). Outside a
+    // transaction it runs at once with true. `ended` must not throw.
+    void whenTransactionEnds(std::function<void(bool committed)> ended);
 
     // Values of `PRAGMA name` as an integer (user_version, application_id, ...).
     int64_t pragmaInt(const char* name);
@@ -77,9 +84,15 @@ public:
     [[noreturn]] void fail(int rc, const std::string& what) const;
 
 private:
+    friend class Transaction;
+    // Transaction's nesting (BEGIN, then SAVEPOINTs), for whenTransactionEnds().
+    void transactionLevelBegan();
+    void transactionLevelEnded(bool committed) noexcept;
+
     std::filesystem::path m_path;
     Options m_options;
     sqlite3* m_db = nullptr;
+    std::vector<std::vector<std::function<void(bool)>>> m_whenEnds; // one list per open Transaction level
     std::unordered_map<std::string, std::unique_ptr<Statement>> m_cache;
     std::pair<dev_t, ino_t> m_fileId{};   // in the process-wide table of open database files
     bool m_registered = false;

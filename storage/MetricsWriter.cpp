@@ -2,10 +2,13 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "storage/Database.h"
 #include "storage/MetricsIngest.h"
 #include "storage/Naming.h"
 #include "storage/Records.h"
 #include "storage/Store.h"
+
+#include <algorithm>
 
 namespace rslora::storage {
 
@@ -136,6 +139,9 @@ void MetricsWriter::threadMain(std::filesystem::path path) {
     auto nextFlush = Clock::now() + m_options.flushInterval;
     auto lastHeartbeat = Clock::time_point{};
     std::string lastLogged;
+    bool locked = false;                          // the last flushes failed on a locked store
+    auto lockedSince = Clock::time_point{};       // since the first of them
+    auto backOff = std::chrono::milliseconds(100);
 
     for (;;) {
         std::vector<std::string> newNames;
@@ -190,17 +196,43 @@ void MetricsWriter::threadMain(std::filesystem::path path) {
             m_stats.lastError.clear();
             batch.clear();
             lastLogged.clear();
+            locked = false;
+            backOff = std::chrono::milliseconds(100);
         } catch (const std::exception& e) {
             std::string why = e.what();
             if (why != lastLogged)
                 rslora::logWarning("storage: metrics flush failed (will retry): " + why);
             lastLogged = why;
+            // Another connection holding the write lock (a long import, a backup) is waited out:
+            // the batch is kept and retried with back-off, and flush() keeps waiting, for up to
+            // busyPatience; a run is not failed over one busy flush.
+            const auto* dbError = dynamic_cast<const DatabaseError*>(&e);
+            const auto now = Clock::now();
+            bool waitLonger = false;
+            if (dbError && dbError->isBusy()) {
+                if (!locked)
+                    lockedSince = now;
+                locked = true;
+                waitLonger = now - lockedSince < m_options.busyPatience;
+                if (!waitLonger)
+                    why += " (the store stayed locked for " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - lockedSince).count()) +
+                           " s)";
+            } else {
+                locked = false;
+            }
+            if (waitLonger) {
+                nextFlush = now + backOff;
+                backOff = std::min(backOff * 2, std::chrono::milliseconds(2000));
+            }
             std::lock_guard<std::mutex> lk(m_mutex);
             // Keep the order: the uncommitted rest goes back in front of what arrived meanwhile.
             m_pending.insert(m_pending.begin(), batch.begin() + static_cast<std::ptrdiff_t>(done), batch.end());
             batch.clear();
-            ++m_failures;
             m_stats.lastError = why;
+            if (waitLonger)
+                continue;
+            ++m_failures;
             if (stopping) {
                 rslora::logError("storage: " + std::to_string(m_pending.size()) +
                                  " metric points could not be stored before shutdown: " + why);

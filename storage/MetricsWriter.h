@@ -30,6 +30,10 @@ public:
                                          // when the store keeps failing), so memory stays bounded
         size_t maxPointsPerTransaction = 50'000; // a backlog is committed in slices of this size
         std::chrono::milliseconds busyTimeout{15000};
+        // How long a locked store (another connection holding the write lock past busyTimeout, e.g.
+        // a long import) is retried with back-off, keeping the points, before flush() reports it.
+        // Other failures (a full disk) are reported at once and retried in the background.
+        std::chrono::milliseconds busyPatience{std::chrono::minutes(10)};
     };
 
     struct Stats {
@@ -63,7 +67,8 @@ public:
     void unwatch(int64_t runId);
 
     // Blocks until every point added before the call is committed; throws rslora::Error when the
-    // store failed meanwhile (the points stay buffered and are retried).
+    // store failed meanwhile, or stayed locked longer than busyPatience (the points stay buffered
+    // and are retried).
     void flush();
     Stats stats() const;
 
@@ -90,7 +95,7 @@ private:
     uint64_t m_addedSeq = 0;             // points handed to add()
     uint64_t m_doneSeq = 0;              // points committed or dropped
     uint64_t m_flushRequests = 0;
-    uint64_t m_failures = 0;             // flush failures so far
+    uint64_t m_failures = 0;             // flush failures so far (a locked store only once past busyPatience)
     bool m_stop = false;
     bool m_opened = false;
     std::string m_openError;

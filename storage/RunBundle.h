@@ -65,7 +65,8 @@ public:
         Continue, // an existing bundle in `dir` is continued (its adapters kept): a resumed run
         Refuse,   // a folder that already holds a bundle (or anything else) is refused: a new run
     };
-    // Creates `dir` if needed.
+    // Creates `dir` if needed. Continuing a bundle, an incomplete last line of metrics.csv (a writer
+    // killed mid-append) is cut off, so appended rows start on a line of their own.
     explicit RunBundleWriter(const std::filesystem::path& dir, Existing existing = Existing::Continue);
     ~RunBundleWriter();
     RunBundleWriter(const RunBundleWriter&) = delete;

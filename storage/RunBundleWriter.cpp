@@ -36,6 +36,30 @@ void writeAll(int fd, const std::string& data, const fs::path& file) {
     }
 }
 
+// Truncates the file after its last '\n' (to nothing when it has none); returns the size kept.
+off_t dropPartialLastLine(int fd, const fs::path& file) {
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    if (size < 0)
+        throw rslora::Error("cannot read " + file.string() + ": " + std::strerror(errno));
+    off_t kept = 0;
+    char buf[4096];
+    for (off_t end = size; end > 0 && kept == 0;) {
+        const off_t from = end > off_t(sizeof buf) ? end - off_t(sizeof buf) : 0;
+        const ssize_t n = ::pread(fd, buf, size_t(end - from), from);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != end - from)
+            throw rslora::Error("cannot read " + file.string() + ": " + (n < 0 ? std::strerror(errno) : "it shrank while being read"));
+        for (ssize_t i = n; i > 0 && kept == 0; --i)
+            if (buf[i - 1] == '\n')
+                kept = from + i;
+        end = from;
+    }
+    if (kept != size && ::ftruncate(fd, kept) != 0)
+        throw rslora::Error("cannot cut the incomplete last line of " + file.string() + ": " + std::strerror(errno));
+    return kept;
+}
+
 } // namespace
 
 RunBundleWriter::RunBundleWriter(const fs::path& dir, Existing existing) : m_dir(dir) {
@@ -62,10 +86,12 @@ RunBundleWriter::RunBundleWriter(const fs::path& dir, Existing existing) : m_dir
     if (fs::exists(dir / "run.json"))
         m_contents = readBundle(dir);
     fs::path metrics = dir / "metrics.csv";
-    m_metricsFd = ::open(metrics.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    m_metricsFd = ::open(metrics.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (m_metricsFd < 0)
         throw rslora::Error("cannot open " + metrics.string() + ": " + std::strerror(errno));
-    if (::lseek(m_metricsFd, 0, SEEK_END) == 0)
+    // A writer killed mid-append left a partial last line: rows appended now would extend it into one
+    // malformed row, so the file is cut back to its last complete line first.
+    if (dropPartialLastLine(m_metricsFd, metrics) == 0)
         writeAll(m_metricsFd, kMetricsHeader, metrics);
 }
 

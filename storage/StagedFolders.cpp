@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/FolderCopy.h"
+#include "storage/Database.h"
 #include "storage/Naming.h"
 
 #include <algorithm>
@@ -18,6 +19,19 @@ StagedFolders::~StagedFolders() {
     if (!m_committed)
         for (const auto& p : m_placed)
             fs::remove_all(p, ec);
+}
+
+void StagedFolders::commit(Database& db) {
+    m_committed = true;
+    if (m_placed.empty())
+        return;
+    db.whenTransactionEnds([placed = m_placed](bool committed) {
+        if (committed)
+            return;
+        std::error_code ec;
+        for (const auto& p : placed)
+            fs::remove_all(p, ec);
+    });
 }
 
 fs::path StagedFolders::stage(const fs::path& source) {

@@ -1,11 +1,14 @@
 // Adapter folders copied next to their final place before a transaction (the slow part runs without
-// the write lock), moved into place inside it, and removed again unless the transaction committed.
+// the write lock), moved into place inside it, and removed again unless the transaction committed
+// (the outermost one, when it was a savepoint inside another).
 #pragma once
 
 #include <filesystem>
 #include <vector>
 
 namespace rslora::storage {
+
+class Database;
 
 class StagedFolders {
 public:
@@ -19,8 +22,9 @@ public:
     // Moves a staged copy to `target`, or beside it (target-2, -3, ...) when that name is taken, as
     // when two stores share a folder. Returns where it went.
     std::filesystem::path place(const std::filesystem::path& staging, const std::filesystem::path& target);
-    // The transaction committed: placed folders stay.
-    void commit() { m_committed = true; }
+    // The transaction that placed the folders committed on `db`: they stay, unless that was a
+    // savepoint and a transaction around it rolls back, which removes them.
+    void commit(Database& db);
 
 private:
     std::filesystem::path m_root;

@@ -47,19 +47,24 @@ std::unique_ptr<Database> openDatabase(const fs::path& path, const Store::Option
     return db;
 }
 
+// Absolute paths, so that what the store records (adapter folders) and what it reports are the same
+// files from any working directory: a relative --db is relative to where the command ran.
+fs::path absolutePath(const fs::path& p) {
+    return p.empty() ? p : fs::absolute(p).lexically_normal();
+}
+
 fs::path defaultAdapterRoot(const fs::path& dbPath, const fs::path& given) {
     if (!given.empty())
-        return given;
-    fs::path dir = dbPath.parent_path();
-    return (dir.empty() ? fs::path(".") : dir) / "adapters";
+        return absolutePath(given);
+    return dbPath.parent_path() / "adapters";
 }
 
 } // namespace
 
 Store::Store(const fs::path& path, Options options)
     : m_options(options),
-      m_db(openDatabase(path, options)),
-      m_adapterRoot(defaultAdapterRoot(path, options.adapterRoot)),
+      m_db(openDatabase(absolutePath(path), options)),
+      m_adapterRoot(defaultAdapterRoot(m_db->path(), options.adapterRoot)),
       m_runs(*m_db),
       m_adapters(*m_db, m_adapterRoot),
       m_lineage(*m_db),

@@ -15,6 +15,7 @@ Transaction::Transaction(Database& db, Mode mode) : m_db(db) {
     } else {
         db.execRetrying(mode == Mode::Immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
     }
+    db.transactionLevelBegan();
 }
 
 Transaction::~Transaction() {
@@ -30,6 +31,7 @@ void Transaction::commit() {
     else
         m_db.exec("RELEASE " + m_savepoint);
     m_open = false;
+    m_db.transactionLevelEnded(true);
 }
 
 void Transaction::rollback() noexcept {
@@ -49,6 +51,7 @@ void Transaction::rollback() noexcept {
         rslora::logWarning(std::string("storage: rollback failed: ") + e.what());
     } catch (...) {
     }
+    m_db.transactionLevelEnded(false);
 }
 
 } // namespace rslora::storage

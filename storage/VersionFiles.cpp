@@ -35,15 +35,23 @@ std::string taskForBaseModel(AdapterRepository& adapters, const std::string& tas
     return candidate + "_" + base.sha256.substr(0, 8);
 }
 
-RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::path& sourceDir,
-                                         const std::function<void(const AdapterRecord&)>& inTransaction) {
+StagedAdapter stageAdapterFolder(Store& store, const fs::path& sourceDir) {
     if (!fs::is_directory(sourceDir))
         throw rslora::Error("adapter folder " + sourceDir.string() + " does not exist");
+    StagedAdapter out;
+    out.folders = std::make_unique<StagedFolders>(store.adapterRoot());
+    out.dir = out.folders->stage(sourceDir);
+    out.sha256 = Sha256::directoryHex(out.dir);
+    return out;
+}
+
+RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, StagedAdapter& staged,
+                                         const std::function<void(const AdapterRecord&)>& inTransaction) {
     if (n.task.empty())
         throw rslora::Error("an adapter needs a task name");
-    StagedFolders folders(store.adapterRoot());
-    const fs::path staged = folders.stage(sourceDir);
-    n.sha256 = Sha256::directoryHex(staged);
+    if (!staged.folders || staged.dir.empty())
+        throw rslora::Error("adapter version of task \"" + n.task + "\": no staged copy of its folder to register");
+    n.sha256 = staged.sha256;
     if (n.uuid.empty())
         n.uuid = newUuid();
 
@@ -54,13 +62,22 @@ RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::p
         out.requestedTask = n.task;
     n.task = task;
     const int64_t version = store.adapters().nextVersion(task);
-    n.path = folders.place(staged, adapterFolder(store.adapterRoot(), task, version, n.uuid)).string();
+    n.path = staged.folders->place(staged.dir, adapterFolder(store.adapterRoot(), task, version, n.uuid)).string();
+    staged.dir.clear();
     out.record = store.adapters().create(n);
     if (inTransaction)
         inTransaction(out.record);
     tx.commit();
-    folders.commit();
+    staged.folders->commit(store.database());
     return out;
+}
+
+RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::path& sourceDir,
+                                         const std::function<void(const AdapterRecord&)>& inTransaction) {
+    if (n.task.empty())
+        throw rslora::Error("an adapter needs a task name");
+    StagedAdapter staged = stageAdapterFolder(store, sourceDir);
+    return registerAdapterVersion(store, std::move(n), staged, inTransaction);
 }
 
 } // namespace rslora::storage

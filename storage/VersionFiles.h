@@ -4,9 +4,11 @@
 #pragma once
 
 #include "storage/AdapterRepository.h"
+#include "storage/StagedFolders.h"
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace rslora::storage {
@@ -21,9 +23,23 @@ struct RegisteredVersion {
 };
 
 // `adapter.path` and `adapter.sha256` are ignored (they come from the copy). Nothing is recorded and
-// no folder is left behind when anything fails. `inTransaction` (optional) runs with the new record
-// inside the same transaction, for what must be recorded with it or not at all (lineage edges).
+// no folder is left behind when anything fails, or when a transaction around the call rolls back.
+// `inTransaction` (optional) runs with the new record inside the same transaction, for what must be
+// recorded with it or not at all (lineage edges).
 RegisteredVersion registerAdapterVersion(Store& store, NewAdapter adapter, const std::filesystem::path& sourceDir,
+                                         const std::function<void(const AdapterRecord&)>& inTransaction = {});
+
+// The slow half of registering (copy, fsync, hash), for a caller that records the version inside a
+// longer transaction of its own: staged before that transaction opens, so the write lock is held only
+// for the rows. The copy is removed when this goes away unless a version was registered from it.
+struct StagedAdapter {
+    std::unique_ptr<StagedFolders> folders;
+    std::filesystem::path dir; // the copy, under the adapter root
+    std::string sha256;        // of the copy
+};
+StagedAdapter stageAdapterFolder(Store& store, const std::filesystem::path& sourceDir);
+// registerAdapterVersion from a staged copy (use each copy once).
+RegisteredVersion registerAdapterVersion(Store& store, NewAdapter adapter, StagedAdapter& staged,
                                          const std::function<void(const AdapterRecord&)>& inTransaction = {});
 
 // The task a version of `base` goes to when `task` was asked for: `task` itself unless it holds

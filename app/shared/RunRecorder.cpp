@@ -175,6 +175,12 @@ std::optional<int64_t> RunRecorder::finishWith(const engine::TrainResult& r, con
                                           : r.status == engine::TrainStatus::Stopped ? storage::RunStatus::Stopped
                                                                                      : storage::RunStatus::Failed;
         std::optional<int64_t> adapterId;
+        // A run's final adapter is one version; stops and hand-overs leave checkpoints. Its files are
+        // copied and hashed before the transaction, which then holds the write lock for rows only.
+        const bool version = r.status == engine::TrainStatus::Completed && AdapterDescription::hasAdapter(m_config, r);
+        storage::StagedAdapter staged;
+        if (version)
+            staged = storage::stageAdapterFolder(*m_store, r.adapterDir);
         storage::Transaction tx(m_store->database());
         m_store->runs().setStatus(m_runId, status, r.message);
         if (!r.lastCheckpoint.empty()) {
@@ -185,8 +191,7 @@ std::optional<int64_t> RunRecorder::finishWith(const engine::TrainResult& r, con
             a.step = r.steps;
             m_store->artifacts().add(a);
         }
-        // A run's final adapter is one version; stops and hand-overs leave checkpoints.
-        if (r.status == engine::TrainStatus::Completed && AdapterDescription::hasAdapter(m_config, r)) {
+        if (version) {
             const storage::RunRecord run = m_store->runs().require(m_runId);
             storage::NewAdapter n = AdapterDescription::fromTraining(m_config, r, task, parentAdapterId.has_value());
             n.sourceRunId = m_runId;
@@ -194,7 +199,7 @@ std::optional<int64_t> RunRecorder::finishWith(const engine::TrainResult& r, con
                 n.stage = lineage->stage;
             if (!run.baseModel.sha256.empty())
                 n.baseModel = run.baseModel;
-            const storage::RegisteredVersion v = storage::registerAdapterVersion(*m_store, n, r.adapterDir);
+            const storage::RegisteredVersion v = storage::registerAdapterVersion(*m_store, n, staged);
             if (!v.requestedTask.empty())
                 logInfo("task \"" + v.requestedTask + "\" holds versions of another base model; this version of "
                         + models::modelLabel(n.baseModel.ref, n.baseModel.sha256) + " starts task \"" + v.record.task + "\"");

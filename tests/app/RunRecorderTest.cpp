@@ -1,5 +1,6 @@
 // RunRecorder against a real store: a run another live process holds is left alone (also by fail()),
-// and the disk reserve is spent only on a full disk.
+// the disk reserve is spent only on a full disk, and an end of run that cannot be recorded leaves no
+// adapter folder behind.
 #include "app/shared/RunRecorder.h"
 
 #include "common/Error.h"
@@ -92,6 +93,42 @@ private slots:
             QVERIFY2(std::string(e.what()).find("no run with id " + std::to_string(id)) != std::string::npos, e.what());
         }
         QVERIFY(fs::exists(reserveOf(id)));
+    }
+
+    // Issue: when the end-of-run transaction rolled back, the adapter folder it had placed stayed
+    // under the adapter root with no version pointing at it.
+    void unrecordedEndLeavesNoAdapterFolder()
+    {
+        const fs::path adapter = fs::path(m_dir.path().toStdString()) / "trained-adapter";
+        fs::create_directories(adapter);
+        std::ofstream(adapter / "adapter_model.safetensors") << "weights";
+        std::ofstream(adapter / "adapter_config.json") << "{}";
+        const int64_t id = newRun();
+        app::RunRecorder recorder(m_db, id);
+        recorder.start("cpu");
+        engine::TrainResult r;
+        r.status = engine::TrainStatus::Completed;
+        r.steps = 4;
+        r.adapterDir = adapter.string();
+        // A parent version that does not exist: the lineage edge fails after the folder was placed.
+        QVERIFY_THROWS_EXCEPTION(Error, recorder.finish(r, "facts", int64_t(424242)));
+        storage::Store store(m_db);
+        QVERIFY(store.adapters().list().empty());
+        size_t left = 0;
+        if (fs::exists(store.adapterRoot()))
+            for (const auto& e : fs::recursive_directory_iterator(store.adapterRoot()))
+                left += e.is_regular_file();
+        QCOMPARE(left, size_t(0));
+        QCOMPARE(store.runs().require(id).status, storage::RunStatus::Failed);
+
+        // Recorded without the bad parent, the version keeps its folder.
+        const int64_t again = newRun();
+        app::RunRecorder second(m_db, again);
+        second.start("cpu");
+        const std::optional<int64_t> version = second.finish(r, "facts");
+        QVERIFY(version);
+        const storage::AdapterRecord a = store.adapters().require(*version);
+        QVERIFY(fs::exists(fs::path(a.path) / "adapter_model.safetensors"));
     }
 };
 

@@ -3,6 +3,8 @@
 #include "common/Sha256.h"
 #include "storage/Naming.h"
 #include "storage/Store.h"
+#include "storage/Transaction.h"
+#include "storage/VersionFiles.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -25,6 +27,21 @@ class AdaptersTest : public QObject {
         n.rank = rank;
         n.method = method;
         return m_store->adapters().create(n);
+    }
+
+    // A folder with one file, as training leaves an adapter.
+    fs::path adapterSource(const std::string& name) {
+        const fs::path dir = fs::path(m_tmp.path().toStdString()) / name;
+        fs::create_directories(dir);
+        std::ofstream(dir / "adapter_model.safetensors") << name;
+        return dir;
+    }
+    size_t filesUnder(const fs::path& dir) {
+        size_t n = 0;
+        if (fs::exists(dir))
+            for (const auto& e : fs::recursive_directory_iterator(dir))
+                n += e.is_regular_file();
+        return n;
     }
 
 private slots:
@@ -343,6 +360,83 @@ private slots:
         QCOMPARE(m_store->artifacts().forAdapter(a.id)[0].step.value(), int64_t(100));
         art.kind = "nonsense";
         QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->artifacts().add(art));
+    }
+
+    // Issue: a version registered inside a longer transaction kept its folder when that transaction
+    // rolled back (the folder was kept on the inner savepoint's release).
+    void registeredFolderGoesWithARolledBackTransaction() {
+        Store store(fs::path(m_tmp.path().toStdString()) / "rollback" / "w.sqlite"); // an adapter root of its own
+        NewAdapter n;
+        n.task = "rolled";
+        {
+            Transaction outer(store.database());
+            const RegisteredVersion v = registerAdapterVersion(store, n, adapterSource("rolled-src"));
+            QVERIFY(fs::exists(v.record.path));
+            // outer rolls back here
+        }
+        QVERIFY(store.adapters().list().empty());
+        QCOMPARE(filesUnder(store.adapterRoot()), size_t(0));
+
+        // A savepoint rolled back inside a transaction that commits takes its folder too.
+        {
+            Transaction outer(store.database());
+            {
+                Transaction inner(store.database());
+                registerAdapterVersion(store, n, adapterSource("rolled-inner"));
+            }
+            const RegisteredVersion kept = registerAdapterVersion(store, n, adapterSource("kept"));
+            outer.commit();
+            QCOMPARE(store.adapters().list().size(), size_t(1));
+            QVERIFY(fs::exists(fs::path(kept.record.path) / "adapter_model.safetensors"));
+        }
+        QCOMPARE(filesUnder(store.adapterRoot()), size_t(1));
+    }
+
+    // Copying and hashing happen before the write lock is taken: another connection can write
+    // while a version is staged.
+    void stagingHoldsNoLock() {
+        StagedAdapter staged = stageAdapterFolder(*m_store, adapterSource("staged"));
+        QVERIFY(!m_store->database().inTransaction());
+        QCOMPARE(staged.sha256, rslora::Sha256::directoryHex(staged.dir));
+        {
+            Store other(m_store->path());
+            Transaction tx(other.database());
+            RunRecord r;
+            other.runs().create(r);
+            tx.commit();
+        }
+        NewAdapter n;
+        n.task = "staged";
+        const RegisteredVersion v = registerAdapterVersion(*m_store, n, staged);
+        QCOMPARE(v.record.sha256, rslora::Sha256::directoryHex(v.record.path));
+    }
+
+    // Issue: a relative --db stored relative adapter paths, which later commands run from another
+    // folder could not find. The store's path and adapter root are absolute.
+    void relativeDatabasePathRecordsAbsoluteFolders() {
+        const fs::path root = fs::path(m_tmp.path().toStdString()) / "relative";
+        fs::create_directories(root / "elsewhere");
+        const fs::path before = fs::current_path();
+        int64_t id = 0;
+        fs::current_path(root);
+        try {
+            Store store(fs::path("stores") / "w.sqlite");
+            QCOMPARE(store.path(), root / "stores" / "w.sqlite");
+            QCOMPARE(store.adapterRoot(), root / "stores" / "adapters");
+            NewAdapter n;
+            n.task = "relative";
+            id = registerAdapterVersion(store, n, adapterSource("relative-src")).record.id;
+            QVERIFY(fs::path(store.adapters().require(id).path).is_absolute());
+        } catch (...) {
+            fs::current_path(before);
+            throw;
+        }
+        fs::current_path(root / "elsewhere");
+        Store again(root / "stores" / "w.sqlite");
+        const bool ok = fs::exists(fs::path(again.adapters().require(id).path) / "adapter_model.safetensors");
+        AdapterRepository::verifyFiles(again.adapters().require(id));
+        fs::current_path(before);
+        QVERIFY(ok);
     }
 };
 

@@ -387,6 +387,42 @@ private slots:
         QCOMPARE(s.metrics().series(r.runId, "a,key \"quoted\"").size(), size_t(1));
     }
 
+    // Issue: a resumed --no-store run appended its first row to the half-written last line of the
+    // killed run before it, making one malformed row that failed the whole import.
+    void continuedBundleDropsAnIncompleteLastLine() {
+        const fs::path dir = writeBundle("killed");
+        std::ofstream(dir / "metrics.csv", std::ios::app) << "loss,1000,1700000500"; // killed mid-append
+        {
+            RunBundleWriter w(dir, RunBundleWriter::Existing::Continue);
+            w.appendMetric("loss", 1000, 1.8e9, 0.25);
+            w.appendMetric("loss", 1001, 1.8e9 + 1, 0.125);
+        }
+        Store s(root() / "killed.sqlite");
+        const ImportResult r = importBundle(s, dir);
+        QCOMPARE(r.metrics, size_t(1004));
+        QVERIFY(r.warnings.empty());
+        const auto loss = s.metrics().series(r.runId, "loss");
+        QCOMPARE(int(loss.size()), 1002);
+        QCOMPARE(loss.steps[1000], int64_t(1000));
+        QCOMPARE(loss.values[1000], 0.25);
+
+        // Even the header cut short: the file starts over with a whole header.
+        const fs::path bare = root() / "header-cut";
+        {
+            RunBundleWriter w(bare, RunBundleWriter::Existing::Refuse);
+            RunRecord run;
+            w.writeRun(run);
+        }
+        std::ofstream(bare / "metrics.csv", std::ios::trunc) << "key,st";
+        {
+            RunBundleWriter w(bare, RunBundleWriter::Existing::Continue);
+            w.appendMetric("loss", 1, 1000.0, 0.5);
+        }
+        std::ifstream in(bare / "metrics.csv");
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        QCOMPARE(text, std::string("key,step,wall_time,value\nloss,1,1000,0.5\n"));
+    }
+
     void truncatedLastLineIsSkipped() {
         fs::path dir = writeBundle("trunc");
         {

@@ -1,5 +1,7 @@
 // Metrics: NaN and Inf stored faithfully, latest values and extremes, ranged and downsampled
 // series that keep extremes, and the buffered MetricsWriter.
+#include "common/Error.h"
+#include "storage/Database.h"
 #include "storage/MetricsWriter.h"
 #include "storage/Store.h"
 
@@ -9,6 +11,7 @@
 #include <limits>
 #include <fstream>
 #include <random>
+#include <thread>
 
 using namespace rslora::storage;
 namespace fs = std::filesystem;
@@ -231,6 +234,46 @@ private slots:
         w.flush(); // no failure, no endless retry
         QCOMPARE(w.stats().dropped, uint64_t(1));
         QCOMPARE(m_store->metrics().count(m_run), int64_t(1));
+    }
+
+    // Issue: one flush that found the store locked past the busy timeout (another connection holding
+    // BEGIN IMMEDIATE, e.g. a long import) failed the training run. The writer keeps the points and
+    // retries; flush() returns once the lock is gone, and reports only a lock held past busyPatience.
+    void writerWaitsOutALockedStore() {
+        MetricsWriter::Options o;
+        o.busyTimeout = std::chrono::milliseconds(100);
+        o.flushInterval = std::chrono::milliseconds(50);
+        MetricsWriter w(m_path, o);
+        Database other(m_path);
+        other.configure();
+        other.exec("BEGIN IMMEDIATE");
+        w.add(m_run, "loss", 1, 1.7e9, 0.5);
+        w.add(m_run, "loss", 2, 1.7e9 + 1, 0.25);
+        std::thread release([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1200)); // a dozen busy timeouts
+            other.exec("COMMIT");
+        });
+        w.flush();
+        release.join();
+        QCOMPARE(m_store->metrics().count(m_run), int64_t(2));
+        QCOMPARE(w.stats().dropped, uint64_t(0));
+        QCOMPARE(w.stats().lastError, std::string());
+
+        // Held longer than the writer's patience: flush() says so, the points stay buffered and are
+        // committed once the store is free again.
+        o.busyPatience = std::chrono::milliseconds(300);
+        MetricsWriter impatient(m_path, o);
+        other.exec("BEGIN IMMEDIATE");
+        impatient.add(m_run, "loss", 3, 1.7e9 + 2, 0.125);
+        try {
+            impatient.flush();
+            QFAIL("a flush on a store locked past busyPatience succeeded");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("the store stayed locked for") != std::string::npos, e.what());
+        }
+        other.exec("COMMIT");
+        impatient.flush();
+        QCOMPARE(m_store->metrics().count(m_run), int64_t(3));
     }
 
     void writerOnForeignFileThrows() {
