@@ -156,6 +156,9 @@ void validateFusion(const FusionPlan& plan, const std::vector<AdapterFactors>& a
         if (adapters[i].modules.empty())
             throw Error(describe(i, adapters[i]) + " has no adapted modules");
     checkFinite(plan, adapters);
+    if (std::all_of(plan.weights.begin(), plan.weights.end(), [](double w) { return w == 0.0; }))
+        throw Error("every fusion weight is 0: the fused adapter would change nothing; give at least one adapter a "
+                    "weight other than 0");
     checkSameBaseModel(plan.baseFingerprints, adapters);
     if (usesDensity(plan.method) && !(plan.density > 0.0 && plan.density <= 1.0))
         throw Error("density " + number(plan.density) + " is outside (0, 1]: it is the share of each delta's entries that "

@@ -409,6 +409,8 @@ private slots:
         expectRefusal(p, adapters, "weight of adapter 2 (a2) is nan");
         p.weights = {1.0, 1.0, INFINITY};
         expectRefusal(p, adapters, "weight of adapter 3 (a3) is inf");
+        p.weights = {0.0, 0.0, 0.0};
+        expectRefusal(p, adapters, "every fusion weight is 0");
 
         auto bad = adapters;
         bad[1].modules[0].B = bad[1].modules[0].B.clone();
