@@ -205,13 +205,22 @@ void Trainer::failOnNonFinite(const StepHealth::Reading& r, TrainResult& result)
                 break;
             }
     }
+    auto shortNumber = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v);
+        return std::string(buf);
+    };
     result.status = TrainStatus::Failed;
     result.message = std::string(std::isfinite(r.badLoss) ? "non-finite gradient" : "non-finite loss (" + std::to_string(r.badLoss) + ")")
         + " at step " + std::to_string(step)
         + (bad.empty() ? "; every gradient is finite" : "; first module with a non-finite gradient: " + bad)
         + (badParam.empty() ? "" : "; first parameter holding non-finite values: " + badParam)
-        + (m_lastCheckpoint.empty() ? "" : "; the last good checkpoint is " + m_lastCheckpoint)
-        + ". Hint: lower training.learning_rate or set training.clip_norm.";
+        + (m_lastCheckpoint.empty() ? "; no checkpoint was written before it, so the run cannot be resumed"
+                                    : "; the last good checkpoint is " + m_lastCheckpoint)
+        + "\nhint: lower training.learning_rate"
+        + (m_config.clipNorm > 0 ? " (gradients are already clipped to norm " + shortNumber(m_config.clipNorm) + ")"
+                                 : " or set training.clip_norm (e.g. 1.0)")
+        + ", or check the data";
     logError(result.message);
     m_optimizer->zeroGrad();
     m_step = step - 1;

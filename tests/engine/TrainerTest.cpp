@@ -280,6 +280,12 @@ private slots:
         QCOMPARE(int(r.status), int(TrainStatus::Failed));
         QVERIFY2(r.message.find("non-finite loss (nan) at step 6;") != std::string::npos, r.message.c_str());
         QVERIFY2(r.message.find("first module with a non-finite gradient: model.layers.") != std::string::npos, r.message.c_str());
+        // No checkpoint was written (baseConfig saves none here): the message says so, and its hint
+        // (on its own line, as every hint) knows that clipping is on already.
+        QVERIFY2(r.message.find("no checkpoint was written before it, so the run cannot be resumed") != std::string::npos, r.message.c_str());
+        const std::string clip = cfg.clipNorm > 0 ? "\nhint: lower training.learning_rate (gradients are already clipped to norm "
+                                                  : "\nhint: lower training.learning_rate or set training.clip_norm";
+        QVERIFY2(r.message.find(clip) != std::string::npos, r.message.c_str());
         QCOMPARE(r.steps, int64_t(5));
         QCOMPARE(logged, (std::vector<int64_t>{5})); // step 10's log was the read that found it
         const auto now = adapterTensors(t);
