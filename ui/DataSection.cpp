@@ -1,6 +1,7 @@
 #include "ui/DataSection.h"
 
 #include "ui/FieldErrors.h"
+#include "ui/PathProblems.h"
 
 #include "engine/TrainConfig.h"
 
@@ -77,24 +78,46 @@ int DataSection::maxSeqLen() const { return m_maxLen->value(); }
 
 QStringList DataSection::problems() const {
     QStringList out;
-    if (!m_preview.error.isEmpty() && !m_preview.modelError)
+    const QString train = m_train->text().trimmed();
+    if (train != m_readTrain) {
+        // Typed since the last read: what can be told without reading it.
+        if (!train.isEmpty() && (QFileInfo(train).isDir() || !QFileInfo::exists(train)))
+            out << "data.train: " + PathProblems::ofFile(train);
+    } else if (!m_preview.error.isEmpty() && !m_preview.modelError) {
         out << "data.train: " + m_preview.error;
+    }
     const QString validation = m_validation->text().trimmed();
-    if (!validation.isEmpty() && !QFileInfo(validation).isFile())
-        out << tr("data.validation: file '%1' does not exist").arg(validation);
-    else if (!validation.isEmpty() && !m_validationCheck.error.isEmpty() && !m_validationCheck.modelError)
+    if (validation.isEmpty())
+        return out;
+    if (const QString kind = PathProblems::ofFile(validation); !kind.isEmpty())
+        out << "data.validation: " + kind;
+    else if (validation == m_readValidation && !m_validationCheck.error.isEmpty() && !m_validationCheck.modelError)
         out << "data.validation: " + m_validationCheck.error;
     return out;
+}
+
+void DataSection::refreshIfStale(const QString& modelPath) {
+    if (modelPath != m_modelPath || m_train->text().trimmed() != m_readTrain || m_validation->text().trimmed() != m_readValidation ||
+        m_maxLen->value() != m_readMaxLen)
+        refreshPreview(modelPath);
 }
 
 void DataSection::refreshPreview(const QString& modelPath) {
     m_modelPath = modelPath;
     m_preview = DatasetPreview{};
     m_validationCheck = DatasetPreview{};
-    const QString validation = m_validation->text().trimmed();
+    m_readTrain = m_train->text().trimmed();
+    m_readValidation = m_validation->text().trimmed();
+    m_readMaxLen = m_maxLen->value();
+    showPreview();
+    Q_EMIT previewRefreshed();
+}
+
+void DataSection::showPreview() {
+    const QString validation = m_readValidation;
     if (m_provider && !validation.isEmpty() && QFileInfo(validation).isFile())
-        m_validationCheck = m_provider(modelPath, validation, m_maxLen->value());
-    const QString path = m_train->text().trimmed();
+        m_validationCheck = m_provider(m_modelPath, validation, m_readMaxLen);
+    const QString path = m_readTrain;
     if (path.isEmpty()) {
         m_summary->setText(tr("Choose a training file to see its samples as the model will see them."));
         m_previewView->clear();
@@ -104,7 +127,10 @@ void DataSection::refreshPreview(const QString& modelPath) {
         m_summary->setText(tr("No preview available."));
         return;
     }
-    m_preview = m_provider(modelPath, path, m_maxLen->value());
+    if (QFileInfo(path).isDir())
+        m_preview.error = PathProblems::ofFile(path);
+    else
+        m_preview = m_provider(m_modelPath, path, m_readMaxLen);
     if (m_preview.format.isEmpty()) {
         // The problem itself is shown under the field it concerns (the file, or the model folder).
         m_summary->setText(tr("No preview: see the problem named above."));
@@ -115,7 +141,7 @@ void DataSection::refreshPreview(const QString& modelPath) {
                            .arg(m_preview.format.toHtmlEscaped())
                            .arg(m_preview.samples)
                            .arg(m_preview.truncated)
-                           .arg(m_maxLen->value())
+                           .arg(m_readMaxLen)
                            .arg(m_preview.skipped ? tr(" · <span style='color:#c62828'>%n malformed line(s)</span>", "", int(m_preview.skipped))
                                                   : QString()));
     m_previewView->setHtml(m_preview.html);

@@ -44,16 +44,24 @@ public:
     void setPreviewProvider(PreviewProvider provider) { m_provider = std::move(provider); }
     // Re-reads the training and validation files with the given model folder's tokenizer.
     void refreshPreview(const QString& modelPath);
+    // Re-reads them when the fields, the length or the model folder changed since the last read (a
+    // field still being edited has not yet told the section): before a run starts.
+    void refreshIfStale(const QString& modelPath);
     const DatasetPreview& preview() const { return m_preview; }
     int maxSeqLen() const;
     // Problems that stop a run before its first step, each keyed "data.train: ..." or
-    // "data.validation: ..."; a model-side problem of the preview is left to the form.
+    // "data.validation: ..."; a model-side problem of the preview is left to the form. A path typed
+    // since the last read is checked as typed (missing, a folder); its contents when it is read.
     QStringList problems() const;
 
 Q_SIGNALS:
     void changed();
+    // The files were read again: what problems() says may have changed.
+    void previewRefreshed();
 
 private:
+    // Reads the files named by the last refresh and shows what was read.
+    void showPreview();
     QLineEdit* pathRow(FieldErrors* errors, QFormLayout* form, const QString& label, const QString& key, const QString& tooltip);
 
     QLineEdit* m_train = nullptr;
@@ -67,6 +75,10 @@ private:
     DatasetPreview m_preview;
     DatasetPreview m_validationCheck; // the validation file read the same way (a run reads it first)
     QString m_modelPath;
+    // What the last read read: the fields' text and the length.
+    QString m_readTrain;
+    QString m_readValidation;
+    int m_readMaxLen = -1;
 };
 
 } // namespace rslora::ui

@@ -1,6 +1,7 @@
 #include "ui/ModelSection.h"
 
 #include "ui/FieldErrors.h"
+#include "ui/PathProblems.h"
 
 #include "common/Paths.h"
 #include "engine/Runtime.h"
@@ -89,6 +90,7 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
             m_localPath = modelPath();
         readModel();
     });
+    connect(m_path, &QLineEdit::textChanged, this, &ModelSection::pathEdited);
     connect(browseButton, &QPushButton::clicked, this, &ModelSection::browse);
     m_path->setText(QString::fromStdString(demoModelDirectory().string()));
     m_path->setEnabled(false);
@@ -145,12 +147,21 @@ void ModelSection::dropEvent(QDropEvent* event) {
     event->acceptProposedAction();
 }
 
+void ModelSection::readIfChanged() {
+    if (modelPath() != m_readPath) {
+        if (!usesDemo())
+            m_localPath = modelPath();
+        readModel();
+    }
+}
+
 void ModelSection::readModel() {
     m_config.reset();
     m_modules.clear();
     m_loadError.clear();
     m_weightBytes = 0;
     const QString dir = modelPath();
+    m_readPath = dir;
     QDir d(dir);
     if (dir.isEmpty()) {
         m_loadError = tr("choose a model folder");
@@ -191,6 +202,14 @@ void ModelSection::readModel() {
 
 QStringList ModelSection::problems() const {
     QStringList out;
+    if (const QString typed = modelPath(); typed != m_readPath) {
+        // Typed since the last read: what can be told without reading the folder.
+        if (typed.isEmpty())
+            out << "model.path: " + tr("choose a model folder");
+        else if (const QString kind = PathProblems::ofFolder(typed); !kind.isEmpty())
+            out << "model.path: " + kind;
+        return out;
+    }
     if (!m_loadError.isEmpty())
         out << "model.path: " + m_loadError;
     else if (m_config && m_weightBytes == 0)

@@ -41,9 +41,14 @@ public:
     QString localFolder() const { return m_localPath; }
     void setLocalFolder(const QString& path);
     void setPath(const QString& path);
+    // Reads the folder when the field's text is not the folder last read (a field still being
+    // edited has not yet told the section): before a run starts.
+    void readIfChanged();
 
 Q_SIGNALS:
     void modelChanged();
+    // The folder field's text changed (it is read when editing finishes).
+    void pathEdited();
 
 protected:
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -64,6 +69,7 @@ private:
     std::vector<models::ModuleShape> m_modules;
     QString m_loadError;
     QString m_localPath;
+    QString m_readPath; // the folder readModel() last read
     qint64 m_weightBytes = 0;
 };
 

@@ -169,12 +169,14 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
         scheduleValidation();
     });
     connect(m_adapter, &AdapterSection::changed, this, &RunForm::scheduleValidation);
+    connect(m_model, &ModelSection::pathEdited, this, &RunForm::scheduleValidation);
     connect(m_data, &DataSection::changed, this, &RunForm::scheduleValidation);
+    connect(m_data, &DataSection::previewRefreshed, this, &RunForm::scheduleValidation);
     connect(m_training, &TrainingSection::changed, this, &RunForm::scheduleValidation);
     connect(m_objective, &ObjectiveSection::changed, this, &RunForm::scheduleValidation);
     connect(m_stages, &StagesEditor::changed, this, &RunForm::scheduleValidation);
     connect(m_start, &QPushButton::clicked, this, [this] {
-        if (!validateNow().isEmpty())
+        if (!validateFieldsAsTyped().isEmpty())
             return;
         if (isPipeline())
             Q_EMIT pipelineStartRequested(QString::fromStdString(pipelineConfig().toJson().dump(2)));
@@ -184,7 +186,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
             Q_EMIT startRequested(config());
     });
     connect(m_sweep, &QPushButton::clicked, this, [this] {
-        if (validateNow().isEmpty() && !isPipeline())
+        if (validateFieldsAsTyped().isEmpty() && !isPipeline())
             Q_EMIT sweepRequested(config());
     });
     connect(reset, &QPushButton::clicked, this, &RunForm::resetToDefaults);
@@ -361,6 +363,12 @@ QStringList RunForm::validateNow() {
     if (!m_restoring && m_remember)
         saveState();
     return messages;
+}
+
+QStringList RunForm::validateFieldsAsTyped() {
+    m_model->readIfChanged();
+    m_data->refreshIfStale(m_model->modelPath());
+    return validateNow();
 }
 
 void RunForm::saveState() const {

@@ -47,6 +47,9 @@ public:
     bool openConfigFile(const QString& path, QString* error = nullptr, std::optional<engine::SweepSpec>* sweep = nullptr);
     // Runs validation now; returns every problem (also shown in the form).
     QStringList validateNow();
+    // Reads the model folder and data files whose fields changed since they were read (Start and
+    // Ctrl+Enter can come while the cursor is still in a path field), then validates.
+    QStringList validateFieldsAsTyped();
     // The text "Copy CLI command" puts on the clipboard.
     QString cliCommand() const;
 

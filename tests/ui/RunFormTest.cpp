@@ -22,6 +22,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScrollArea>
@@ -75,6 +76,45 @@ QString estimatedActivations(ui::RunForm& form, int batch, int len) {
     in.batch = batch;
     in.seqLen = len;
     return QLocale().formattedDataSize(engine::estimateTrainingMemory(*form.modelSection()->modelConfig(), in).activations);
+}
+
+// A stand-in for the workbench's dataset reader that looks at the file: a missing one is named as the
+// reader names it, one whose name holds "broken" has an unusable line, any other is usable.
+ui::DatasetPreview checkedData(const QString& model, const QString& data, int len) {
+    ui::DatasetPreview p;
+    if (!QFileInfo(data).isFile())
+        p.error = QString("file '%1' does not exist").arg(data);
+    else if (data.contains("broken"))
+        p.error = "line 3 of broken.jsonl cannot be used";
+    else
+        p = usableData(model, data, len);
+    return p;
+}
+
+// A form with a trainable model and a usable training file, shown and active (shortcuts work).
+QString makeReady(ui::RunForm& form, const QTemporaryDir& dir) {
+    form.modelSection()->setPath(writeTrainableModel(dir));
+    form.dataSection()->setPreviewProvider(checkedData);
+    const QString file = dir.filePath("train.jsonl");
+    QFile(file).open(QIODevice::WriteOnly);
+    auto* train = form.findChild<QLineEdit*>("data.train.edit");
+    train->setText(file);
+    Q_EMIT train->editingFinished();
+    form.show();
+    return file;
+}
+
+// Ctrl+Enter in a field; a button's shortcut clicks it after a short animation, which is waited for.
+void pressCtrlEnter(QWidget* field) {
+    QTest::keyClick(field, Qt::Key_Return, Qt::ControlModifier);
+    QTest::qWait(400);
+}
+
+// Replaces a line edit's text by typing, the cursor left in the field.
+void retype(QLineEdit* edit, const QString& text) {
+    edit->setFocus();
+    edit->selectAll();
+    QTest::keyClicks(edit, text);
 }
 
 void typeInto(QSpinBox* spin, const QString& text) {
@@ -408,6 +448,65 @@ private Q_SLOTS:
         Q_EMIT validation->editingFinished();
         QVERIFY(form.validateNow().isEmpty());
         QVERIFY(form.startButton()->isEnabled());
+    }
+
+    // Ctrl+Enter with the cursor still in the Training file field checks the text as typed: a folder
+    // or a file with an unusable line typed there is named at the field and no run starts; a usable
+    // file typed there starts one.
+    void ctrlEnterChecksTheTrainingFileAsTyped() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        const QString usable = makeReady(form, dir);
+        QVERIFY(QTest::qWaitForWindowActive(&form));
+        QStringList problems = form.validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QSignalSpy started(&form, &ui::RunForm::startRequested);
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        retype(train, dir.path());
+        pressCtrlEnter(train);
+        QCOMPARE(started.count(), 0);
+        QCOMPARE(form.fieldErrors()->errorFor("data.train"), QString("data.train: '%1' is a folder, not a file").arg(dir.path()));
+        QVERIFY(!form.startButton()->isEnabled());
+        const QString broken = dir.filePath("broken.jsonl");
+        QFile(broken).open(QIODevice::WriteOnly);
+        retype(train, broken);
+        pressCtrlEnter(train);
+        QCOMPARE(started.count(), 0);
+        QCOMPARE(form.fieldErrors()->errorFor("data.train"), QString("data.train: line 3 of broken.jsonl cannot be used"));
+        retype(train, usable);
+        QTRY_VERIFY(form.startButton()->isEnabled());
+        pressCtrlEnter(train);
+        QCOMPARE(started.count(), 1);
+        QCOMPARE(started.first().first().value<engine::TrainConfig>().trainData, usable.toStdString());
+    }
+
+    // Leaving a path field with Tab reads it, and what the reading found is shown at the field (the
+    // preview's "see the problem named above" has a problem above it) with Start off, without a
+    // click. While the text is typed, a missing file already turns Start off.
+    void leavingAPathFieldShowsItsProblem() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        makeReady(form, dir);
+        QVERIFY(QTest::qWaitForWindowActive(&form));
+        QVERIFY(form.validateNow().isEmpty());
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        auto* error = form.findChild<QLabel*>("error_data.train");
+        const QString missing = dir.filePath("nonexistent.jsonl");
+        retype(train, missing);
+        QTRY_VERIFY(!form.startButton()->isEnabled());
+        QTest::keyClick(train, Qt::Key_Tab);
+        QTRY_COMPARE(form.fieldErrors()->errorFor("data.train"), QString("data.train: file '%1' does not exist").arg(missing));
+        QVERIFY(error->isVisible());
+        QCOMPARE(form.findChild<QLabel*>("dataSummary")->text(), QString("No preview: see the problem named above."));
+        // A file that exists but cannot be used is known only once it is read, when the field is left.
+        const QString broken = dir.filePath("broken.jsonl");
+        QFile(broken).open(QIODevice::WriteOnly);
+        retype(train, broken);
+        QTRY_VERIFY(form.startButton()->isEnabled());
+        QTest::keyClick(train, Qt::Key_Tab);
+        QTRY_VERIFY(!form.startButton()->isEnabled());
+        QCOMPARE(form.fieldErrors()->errorFor("data.train"), QString("data.train: line 3 of broken.jsonl cannot be used"));
+        QVERIFY(error->isVisible());
     }
 
     void rankIsKeptAsTypedAndExplainedAtRank() {
