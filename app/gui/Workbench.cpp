@@ -492,7 +492,7 @@ void Workbench::onRunEnded(const JobOutcome& o) {
         else if (m.contains("line "))
             hint = tr("Fix the dataset line named above (or remove it), then start the run again.");
         else if (m.contains("NaN", Qt::CaseInsensitive) || m.contains("non-finite"))
-            hint = tr("Lower the learning rate, enable gradient clipping, or check the data; the last good checkpoint is kept and the run can be resumed.");
+            hint = tr("Lower the learning rate, enable gradient clipping, or check the data.");
         else
             hint = tr("Check the settings named in the message and start the run again.");
         QMessageBox box(QMessageBox::Critical, tr("Run #%1 failed").arg(o.runId), m, QMessageBox::Ok, m_window.get());
@@ -506,6 +506,9 @@ bool Workbench::confirmClose() {
         return true;
     int choice = m_closeChoice;
     if (choice < 0) {
+        // While the question is open no queued run starts: the answer is about the run it names.
+        const bool wasHeld = m_controller->queueHeld();
+        m_controller->holdQueue(true);
         QMessageBox box(QMessageBox::Question, tr("A run is training"), closeQuestion(), QMessageBox::NoButton, m_window.get());
         const QString queue = closeQueueNote();
         if (!queue.isEmpty())
@@ -513,13 +516,24 @@ bool Workbench::confirmClose() {
         QPushButton* stop = box.addButton(tr("Stop with checkpoint"), QMessageBox::AcceptRole);
         QPushButton* headless = box.addButton(tr("Keep training headless"), QMessageBox::ActionRole);
         box.addButton(QMessageBox::Cancel);
+        // The run may end while the question is open: say so, and closing then stops nothing.
+        const QMetaObject::Connection ended = connect(m_controller.get(), &RunController::runEnded, &box, [&](const JobOutcome& o) {
+            box.setText(tr("Run #%1 ended while this question was open (%2); nothing is training now.").arg(o.runId).arg(o.status));
+            stop->setText(tr("Close"));
+            headless->hide();
+        });
         box.exec();
+        disconnect(ended);
         if (box.clickedButton() == stop)
             choice = 0;
         else if (box.clickedButton() == headless)
             choice = 1;
-        else
+        else {
+            m_controller->holdQueue(wasHeld);
             return false;
+        }
+        if (!m_controller->busy())
+            return true; // it ended meanwhile; the queued runs stay queued for the next session
     }
     const qint64 runId = m_controller->currentRunId();
     const std::string configJson = m_store->runs().require(runId).configJson;

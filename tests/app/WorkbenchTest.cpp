@@ -29,7 +29,9 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QImage>
+#include <QApplication>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -37,6 +39,7 @@
 #include <QStatusBar>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -225,6 +228,48 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(reopened.store()->runs().require(queued).status == storage::RunStatus::Finished, 60000);
         QCOMPARE(reopened.store()->runs().require(queued).lastStep.value_or(0), int64_t(5));
         QCOMPARE(reopened.store()->runs().require(first).status, storage::RunStatus::Stopped);
+    }
+
+    // The close question left open while the run ends: no queued run starts behind it, the question
+    // says the run ended, and answering it closes without touching a run (it used to throw "no run
+    // with id 0" out of the event loop and abort).
+    void closeQuestionOutlivesTheRun() {
+        app::Workbench wb(m_dir.filePath("question.sqlite"));
+        fillForm(wb.form(), 12);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        const qint64 first = wb.controller()->currentRunId();
+        fillForm(wb.form(), 5);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QCOMPARE(wb.controller()->waiting().size(), 1);
+        const qint64 queued = wb.controller()->waiting().front().first;
+        // Paused until the question is open, so that the run surely ends while it is.
+        wb.controller()->pause();
+        QTRY_VERIFY_WITH_TIMEOUT(wb.controller()->paused(), 30000);
+        QString seen;
+        bool clicked = false, resumed = false;
+        QTimer poll;
+        connect(&poll, &QTimer::timeout, [&] {
+            auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+            if (box && !resumed) {
+                resumed = true;
+                wb.controller()->resume();
+            }
+            if (!box || clicked || !box->text().contains("ended while this question was open"))
+                return;
+            seen = box->text();
+            for (auto* b : box->findChildren<QPushButton*>())
+                if (b->text() == "Close" && b->isVisible()) {
+                    clicked = true;
+                    b->click();
+                }
+        });
+        poll.start(50);
+        QVERIFY(wb.confirmClose());
+        QVERIFY2(clicked, qPrintable(seen));
+        QVERIFY2(seen.contains(QString("Run #%1 ended").arg(first)), qPrintable(seen));
+        QCOMPARE(wb.store()->runs().require(first).status, storage::RunStatus::Finished);
+        QCOMPARE(wb.store()->runs().require(queued).status, storage::RunStatus::Queued);
+        QVERIFY(!wb.controller()->busy());
     }
 
     // Ctrl+P pauses and resumes as often as pressed; the time paused is no training time: not in
