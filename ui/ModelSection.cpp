@@ -35,6 +35,16 @@ QString humanCount(qint64 n) {
     return QString::number(n);
 }
 
+// What is wrong with `path` as a model folder; a file names the folder it lies in, which is what a
+// user who picked config.json or a weights file meant.
+QString folderProblem(const QString& path) {
+    const QString kind = PathProblems::ofFolder(path);
+    const QFileInfo info(path);
+    if (kind.isEmpty() || !info.isFile())
+        return kind;
+    return ModelSection::tr("%1: choose the folder that holds it ('%2')").arg(kind, info.absolutePath());
+}
+
 } // namespace
 
 ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("Model"), parent) {
@@ -50,6 +60,7 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
     auto* h = new QHBoxLayout(pathRow);
     h->setContentsMargins(0, 0, 0, 0);
     m_path = new QLineEdit(pathRow);
+    m_path->setObjectName("model.path.edit");
     m_path->setPlaceholderText(tr("folder with config.json and *.safetensors — or drop it here"));
     auto* browseButton = new QPushButton(tr("Browse…"), pathRow);
     h->addWidget(m_path, 1);
@@ -165,8 +176,8 @@ void ModelSection::readModel() {
     QDir d(dir);
     if (dir.isEmpty()) {
         m_loadError = tr("choose a model folder");
-    } else if (!d.exists()) {
-        m_loadError = tr("folder '%1' does not exist").arg(dir);
+    } else if (const QString kind = folderProblem(dir); !kind.isEmpty()) {
+        m_loadError = kind;
     } else if (!d.exists("config.json")) {
         m_loadError = tr("'%1' has no config.json: is it a Hugging Face model folder?").arg(dir);
     } else {
@@ -206,7 +217,7 @@ QStringList ModelSection::problems() const {
         // Typed since the last read: what can be told without reading the folder.
         if (typed.isEmpty())
             out << "model.path: " + tr("choose a model folder");
-        else if (const QString kind = PathProblems::ofFolder(typed); !kind.isEmpty())
+        else if (const QString kind = folderProblem(typed); !kind.isEmpty())
             out << "model.path: " + kind;
         return out;
     }

@@ -1,6 +1,7 @@
 #include "ui/TrainingSection.h"
 
 #include "ui/FieldErrors.h"
+#include "ui/PathProblems.h"
 
 #include "engine/TrainConfig.h"
 
@@ -107,6 +108,10 @@ QStringList TrainingSection::problems() const {
         out << tr("training.learning_rate is empty: enter a number such as 2e-4");
     else if (!ok)
         out << tr("training.learning_rate: '%1' is not a number (write e.g. 2e-4 or 0.0002)").arg(m_lr->text());
+    // A file where the output folder should be would fail the run only as it makes the folder.
+    if (const QString output = m_output->text().trimmed(); !output.isEmpty())
+        if (const QString kind = PathProblems::ofOutputFolder(output); !kind.isEmpty())
+            out << "output.dir: " + kind;
     return out;
 }
 

@@ -509,6 +509,53 @@ private Q_SLOTS:
         QVERIFY(error->isVisible());
     }
 
+    // A file given for a folder or a folder for a file is named as such at its field before anything
+    // starts: the output folder (a file, or under a file), the validation file, the model folder.
+    void pathsOfTheWrongKindAreNamed() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        makeReady(form, dir);
+        QVERIFY(form.validateNow().isEmpty());
+        const QString file = dir.filePath("notes.txt");
+        QFile(file).open(QIODevice::WriteOnly);
+        auto* output = form.findChild<QLineEdit*>("output.dir");
+        output->setText(file);
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("output.dir"), QString("output.dir: '%1' is a file, not a folder").arg(file));
+        QVERIFY(!form.startButton()->isEnabled());
+        output->setText(file + "/run");
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("output.dir"),
+                 QString("output.dir: folder '%1/run' cannot be made: '%1' is a file, not a folder").arg(file));
+        output->setText(dir.filePath("new/run"));
+        QVERIFY(form.validateNow().isEmpty());
+
+        auto* validation = form.findChild<QLineEdit*>("data.validation.edit");
+        validation->setText(dir.path());
+        Q_EMIT validation->editingFinished();
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("data.validation"), QString("data.validation: '%1' is a folder, not a file").arg(dir.path()));
+        QVERIFY(!form.startButton()->isEnabled());
+        validation->clear();
+        Q_EMIT validation->editingFinished();
+
+        const QString config = dir.filePath("tiny/config.json");
+        form.modelSection()->setPath(config);
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("model.path"),
+                 QString("model.path: '%1' is a file, not a folder: choose the folder that holds it ('%2')").arg(config, dir.filePath("tiny")));
+        QVERIFY(!form.startButton()->isEnabled());
+        // Typed and not yet read: the same words.
+        auto* path = form.findChild<QLineEdit*>("model.path.edit");
+        path->setText(dir.filePath("tiny"));
+        Q_EMIT path->editingFinished();
+        QVERIFY(form.validateNow().isEmpty());
+        path->setText(config);
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("model.path").startsWith(QString("model.path: '%1' is a file, not a folder").arg(config)),
+                 qPrintable(form.fieldErrors()->errorFor("model.path")));
+    }
+
     void rankIsKeptAsTypedAndExplainedAtRank() {
         QTemporaryDir dir;
         ui::RunForm form;
