@@ -187,6 +187,7 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     m_pattern->setPlaceholderText("self_attn = 32\nmlp = 8, 16");
     m_pattern->setMaximumHeight(70);
     errors->addRow(form, tr("Rank pattern"), m_pattern, "adapter.rank_pattern", tr("One rule per line: regex = rank or regex = rank, alpha; the first match wins"));
+    errors->addAlias("adapter.alpha_pattern", "adapter.rank_pattern"); // the alphas are typed in the same lines
     m_probeBatches = new QSpinBox(this);
     m_probeBatches->setRange(1, 1000);
     errors->addRow(form, tr("Probe batches"), m_probeBatches, "adapter.sensitivity_probe_batches", tr("Batches used to score module sensitivity"));
@@ -349,9 +350,27 @@ QStringList AdapterSection::problems() const {
     if (!budget.isEmpty() && !ok)
         out << tr("adapter.parameter_budget: '%1' is not a whole number").arg(m_budget->text());
     const QStringList lines = m_pattern->toPlainText().split('\n');
-    for (int i = 0; i < lines.size(); ++i)
-        if (!lines[i].trimmed().isEmpty() && !rankRule().match(lines[i]).hasMatch())
+    for (int i = 0; i < lines.size(); ++i) {
+        if (lines[i].trimmed().isEmpty())
+            continue;
+        const auto m = rankRule().match(lines[i]);
+        if (!m.hasMatch()) {
             out << tr("adapter.rank_pattern line %1: '%2' is not 'regex = rank' or 'regex = rank, alpha'").arg(i + 1).arg(lines[i]);
+            continue;
+        }
+        // Numbers are named as typed: the config holds 0 for "00" and 0.0 for "0".
+        bool rankOk = false;
+        if (m.captured(2).toInt(&rankOk) < 1 || !rankOk)
+            out << tr("adapter.rank_pattern line %1: the rank must be a whole number >= 1, found '%2'").arg(i + 1).arg(m.captured(2));
+        if (const QString alpha = m.captured(3); !alpha.isEmpty()) {
+            bool alphaOk = false;
+            const double value = alpha.toDouble(&alphaOk);
+            if (!alphaOk || !std::isfinite(value))
+                out << tr("adapter.alpha_pattern line %1: alpha '%2' is not a finite number").arg(i + 1).arg(alpha);
+            else if (value <= 0)
+                out << tr("adapter.alpha_pattern line %1: alpha must be > 0, found '%2'").arg(i + 1).arg(alpha);
+        }
+    }
     return out;
 }
 

@@ -41,8 +41,8 @@ public:
     static QStringList presetNames();
     // The method preset the current options match (the last index, "Custom", when none).
     int matchingPreset() const;
-    // Typed text that cannot be read (layer list, ranks, budget, rank pattern lines), each
-    // "adapter.<key>...: ..." naming the text as typed.
+    // Typed text that cannot be read or is out of range (layer list, ranks, budget, rank pattern lines
+    // and their ranks and alphas), each "adapter.<key>...: ..." naming the text as typed.
     QStringList problems() const;
 
     QString scaleReadout() const;

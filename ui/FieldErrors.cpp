@@ -33,6 +33,11 @@ void FieldErrors::addRow(QFormLayout* layout, const QString& label, QWidget* fie
     m_fields.insert(key, field);
 }
 
+void FieldErrors::addAlias(const QString& key, const QString& shownAt) {
+    if (QLabel* label = m_labels.value(shownAt))
+        m_labels.insert(key, label);
+}
+
 QStringList FieldErrors::show(const QStringList& messages) {
     clear();
     QStringList unplaced;

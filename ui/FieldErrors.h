@@ -19,6 +19,8 @@ public:
 
     // Adds "label: field" to the layout with an error line under it, bound to `key`.
     void addRow(QFormLayout* layout, const QString& label, QWidget* field, const QString& key, const QString& tooltip = {});
+    // Messages starting with `key` are shown at the field of `shownAt` (a key added before).
+    void addAlias(const QString& key, const QString& shownAt);
     // Shows each message at the field whose key it starts with; returns the messages no field took.
     QStringList show(const QStringList& messages);
     void clear();

@@ -12,6 +12,8 @@
 #include <QLineEdit>
 #include <QSpinBox>
 
+#include <cmath>
+
 namespace rslora::ui {
 namespace {
 QSpinBox* spin(QWidget* parent, int lo, int hi, const QString& special = {}) {
@@ -103,11 +105,15 @@ QStringList TrainingSection::problems() const {
     QStringList out;
     const QString lr = m_lr->text().trimmed();
     bool ok = false;
-    lr.toDouble(&ok);
+    const double value = lr.toDouble(&ok);
     if (lr.isEmpty())
         out << tr("training.learning_rate is empty: enter a number such as 2e-4");
     else if (!ok)
         out << tr("training.learning_rate: '%1' is not a number (write e.g. 2e-4 or 0.0002)").arg(m_lr->text());
+    else if (!std::isfinite(value))
+        out << tr("training.learning_rate: '%1' is not a finite number (write e.g. 2e-4 or 0.0002)").arg(lr);
+    else if (value <= 0)
+        out << tr("training.learning_rate must be > 0, found '%1'").arg(lr);
     // A file where the output folder should be would fail the run only as it makes the folder.
     if (const QString output = m_output->text().trimmed(); !output.isEmpty())
         if (const QString kind = PathProblems::ofOutputFolder(output); !kind.isEmpty())

@@ -30,7 +30,8 @@ public:
     int processes() const;
     void setProcesses(int processes);
     QSpinBox* processesBox() const { return m_processes; }
-    // Typed values that are not numbers, each "training.<key>: ..." naming the text as typed, and an
+    // Typed values that are not finite numbers or out of range, each "training.<key>: ..." naming the
+    // text as typed, and an
     // output folder that is a file or lies under one ("output.dir: ...").
     QStringList problems() const;
 

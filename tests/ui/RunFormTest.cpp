@@ -390,6 +390,48 @@ private Q_SLOTS:
         QVERIFY(!form.startButton()->isEnabled());
     }
 
+    // A typed number that reads as infinite (or NaN) is said not to be a finite number, and one out of
+    // range is quoted as typed ("0", not the config's "0.0"): the learning rate, and the ranks and
+    // alphas of the rank pattern (shown at the pattern, none left below the form).
+    void typedNumbersAreFiniteAndQuotedAsTyped() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        makeReady(form, dir);
+        auto* lr = form.findChild<QLineEdit*>("training.learning_rate");
+        const QList<QPair<QString, QString>> lrCases = {
+            {"inf", "training.learning_rate: 'inf' is not a finite number (write e.g. 2e-4 or 0.0002)"},
+            {"nan", "training.learning_rate: 'nan' is not a finite number (write e.g. 2e-4 or 0.0002)"},
+            {"0", "training.learning_rate must be > 0, found '0'"},
+            {"-1e-4", "training.learning_rate must be > 0, found '-1e-4'"},
+        };
+        for (const auto& [typed, expected] : lrCases) {
+            lr->setText(typed);
+            form.validateNow();
+            QCOMPARE(form.fieldErrors()->errorFor("training.learning_rate"), expected);
+            QVERIFY(!form.startButton()->isEnabled());
+        }
+        lr->setText("2e-4");
+        QVERIFY(form.validateNow().isEmpty());
+
+        form.findChild<QComboBox*>("adapter.rank_allocation")->setCurrentIndex(1);
+        auto* pattern = form.findChild<QPlainTextEdit*>("adapter.rank_pattern");
+        const QList<QPair<QString, QString>> patternCases = {
+            {"mlp = 8, 1e999", "adapter.alpha_pattern line 1: alpha '1e999' is not a finite number"},
+            {"mlp = 8, 0", "adapter.alpha_pattern line 1: alpha must be > 0, found '0'"},
+            {"self_attn = 4\nmlp = 00", "adapter.rank_pattern line 2: the rank must be a whole number >= 1, found '00'"},
+        };
+        for (const auto& [typed, expected] : patternCases) {
+            pattern->setPlainText(typed);
+            form.validateNow();
+            QCOMPARE(form.fieldErrors()->errorFor("adapter.rank_pattern"), expected);
+            QCOMPARE(form.findChild<QLabel*>("formProblems")->text(), QString());
+            QVERIFY(!form.startButton()->isEnabled());
+        }
+        pattern->setPlainText("mlp = 8, 16");
+        const QStringList problems = form.validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+    }
+
     void modelAndDataFactsAreNamedAtTheirFields() {
         QTemporaryDir dir;
         ui::RunForm form;
