@@ -442,6 +442,10 @@ TrainResult Trainer::run()
         saveCheckpoint();
         saveFinal(result);
     }
+    if (result.status == TrainStatus::Stopped && !save)
+        result.message = "stopped at step " + std::to_string(m_step) + " without saving; "
+                         + (m_lastCheckpoint.empty() ? std::string("there is no checkpoint, so resuming starts again from step 0")
+                                                     : "resuming continues from the last checkpoint, " + m_lastCheckpoint);
     result.lastCheckpoint = m_lastCheckpoint;
     if (m_sink)
         m_sink->flush();

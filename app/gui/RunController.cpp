@@ -42,6 +42,21 @@ qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
     return id;
 }
 
+bool RunController::hasOwnCheckpoint(const storage::RunRecord& run) {
+    // One that never started has no checkpoint of its own, whatever its folder holds.
+    if (!run.startTime)
+        return false;
+    const engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
+    std::error_code ec;
+    const std::filesystem::path checkpoints = std::filesystem::path(config.outputDir) / "checkpoints";
+    if (config.outputDir.empty() || !std::filesystem::is_directory(checkpoints, ec))
+        return false;
+    for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec))
+        if (e.path().filename().string().rfind("step-", 0) == 0)
+            return true;
+    return false;
+}
+
 qint64 RunController::enqueueResume(qint64 runId) {
     if (runId == m_currentRun)
         throw Error("run #" + std::to_string(runId) + " is training in this workbench already");
@@ -54,15 +69,8 @@ qint64 RunController::enqueueResume(qint64 runId) {
     // table read before that process started it must not take it over.
     m_store->runs().markQueued(runId);
     // A run that never wrote a checkpoint (e.g. queued in a workbench that closed before it started)
-    // starts from the beginning; one that never started has no checkpoint of its own, whatever its
-    // folder holds.
-    bool hasCheckpoint = false;
-    std::error_code ec;
-    const std::filesystem::path checkpoints = std::filesystem::path(config.outputDir) / "checkpoints";
-    if (run.startTime && !config.outputDir.empty() && std::filesystem::is_directory(checkpoints, ec))
-        for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec))
-            hasCheckpoint = hasCheckpoint || e.path().filename().string().rfind("step-", 0) == 0;
-    m_queue.push_back({runId, QString::fromStdString(run.name), config, hasCheckpoint ? "latest" : ""});
+    // starts from the beginning.
+    m_queue.push_back({runId, QString::fromStdString(run.name), config, hasOwnCheckpoint(run) ? "latest" : ""});
     Q_EMIT queueChanged();
     startNext();
     return runId;

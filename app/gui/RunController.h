@@ -12,6 +12,7 @@
 
 namespace rslora::storage {
 class Store;
+struct RunRecord;
 }
 
 namespace rslora::app {
@@ -31,6 +32,9 @@ public:
     // live process (RunRepository::markQueued).
     qint64 enqueueResume(qint64 runId);
     void cancelQueued(qint64 runId);
+    // Whether the run wrote a checkpoint of its own that a resume continues from (else a resume
+    // starts it again from step 0).
+    static bool hasOwnCheckpoint(const storage::RunRecord& run);
     void moveQueued(qint64 runId, int delta);
 
     void pause();

@@ -209,6 +209,15 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(m_adapters, &ui::AdaptersBrowser::exported, this, notice);
     connect(m_runs, &ui::RunsBrowser::resumeRequested, this, [this](qint64 id) {
         try {
+            // A run stopped without saving (or failed before its first checkpoint) starts again: asked.
+            const storage::RunRecord run = m_store->runs().require(id);
+            if (run.lastStep.value_or(0) > 0 && !RunController::hasOwnCheckpoint(run) && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")
+                && QMessageBox::question(m_window.get(), tr("Run #%1 has no checkpoint").arg(id),
+                                         tr("Run #%1 has no checkpoint to continue from (it was stopped without saving, or ended "
+                                            "before its first checkpoint). Start it again from step 0? Its %2 logged steps are replaced.")
+                                             .arg(id).arg(run.lastStep.value_or(0)))
+                       != QMessageBox::Yes)
+                return;
             m_controller->enqueueResume(id);
             m_window->views()->setCurrentWidget(m_training);
         } catch (const std::exception& e) {
@@ -466,6 +475,9 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     const bool failed = o.status == "failed";
     QString outcome = failed ? tr("failed") : (o.status == "stopped" ? tr("stopped at step %1").arg(o.steps)
                                                                      : tr("finished: %1 steps, loss %2").arg(o.steps).arg(o.finalLoss, 0, 'f', 4));
+    // Stop & discard says what is left (no checkpoint, or the last one) where a saved stop says nothing more.
+    if (o.status == "stopped" && o.message.contains("without saving"))
+        outcome = o.message;
     m_training->endRun(outcome, failed);
     m_statusRun->setText(tr("Run #%1 %2").arg(o.runId).arg(outcome));
     // The status bar shows the message line only ("Run #3 finished: 60 steps, loss 1.2345"), the

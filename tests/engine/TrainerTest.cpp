@@ -450,6 +450,31 @@ private slots:
         QCOMPARE(int(r.status), int(TrainStatus::Stopped));
         QCOMPARE(r.steps, int64_t(2));
         QVERIFY(fs::exists(fs::path(cfg.outputDir) / "adapter" / "adapter_config.json"));
+        QCOMPARE(r.message, std::string("stopped at step 2"));
+    }
+
+    // Stop & discard says what it left: no checkpoint (a resume starts again), or the last one.
+    void stopWithoutSavingSaysWhatIsLeft()
+    {
+        for (const int saveEvery : {0, 2}) {
+            QTemporaryDir tmp;
+            auto cfg = baseConfig(tmp.path());
+            cfg.maxSteps = 50;
+            cfg.saveEvery = saveEvery;
+            auto model = tinyModel();
+            Trainer t(cfg, *model, reverseTask(8, 1));
+            LambdaObserver obs;
+            obs.step = [&](const StepStats& s) {
+                if (s.step == 3)
+                    obs.requestStop(false);
+            };
+            t.setObserver(&obs);
+            const TrainResult r = t.run();
+            QCOMPARE(int(r.status), int(TrainStatus::Stopped));
+            QVERIFY(!fs::exists(fs::path(cfg.outputDir) / "adapter" / "adapter_config.json"));
+            const std::string expected = saveEvery ? "resuming continues from the last checkpoint, " : "there is no checkpoint, so resuming starts again from step 0";
+            QVERIFY2(r.message.find("stopped at step 3 without saving; " + expected) != std::string::npos, r.message.c_str());
+        }
     }
 
     void stagesStackFrozen()
