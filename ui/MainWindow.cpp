@@ -79,6 +79,11 @@ const Preference<int> kLastView{"window/lastView", 0};
 
 int MainWindow::addView(QWidget* view, const QString& title) {
     const int index = m_views->addTab(view, title);
+    // A hidden widget's shortcuts do not fire: the window carries the view's window-wide actions, so
+    // they work whichever view shows (view-local ones are WidgetWithChildrenShortcut and stay).
+    for (QAction* action : view->actions())
+        if (action->shortcutContext() == Qt::WindowShortcut || action->shortcutContext() == Qt::ApplicationShortcut)
+            addAction(action);
     if (index < 9) {
         auto* show = new QAction(this);
         show->setShortcut(QKeySequence(QString("Ctrl+%1").arg(index + 1)));

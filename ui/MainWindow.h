@@ -18,7 +18,8 @@ public:
     explicit MainWindow(QWidget* parent = nullptr);
 
     QTabWidget* views() const { return m_views; }
-    // Adds a main view as a tab, with a shortcut (Ctrl+1, Ctrl+2, ...) to show it.
+    // Adds a main view as a tab, with a shortcut (Ctrl+1, Ctrl+2, ...) to show it. The view's own
+    // actions with a window or application shortcut context work from every tab.
     int addView(QWidget* view, const QString& title);
     // Asked before the window closes; returning false keeps it open.
     void setCloseGuard(std::function<bool()> guard) { m_closeGuard = std::move(guard); }

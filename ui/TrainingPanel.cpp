@@ -4,6 +4,7 @@
 
 #include "common/ByteSize.h"
 
+#include <QAction>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
@@ -42,7 +43,6 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     setPauseLabel(false);
     m_stopSave = new QPushButton(tr("Stop && save"), this);
     m_stopSave->setObjectName("stopSave");
-    m_stopSave->setShortcut(QKeySequence("Ctrl+."));
     m_stopSave->setToolTip(tr("Stop after this step and save the adapter and a checkpoint (Ctrl+.)"));
     m_stopDiscard = new QPushButton(tr("Stop && discard"), this);
     m_stopDiscard->setObjectName("stopDiscard");
@@ -50,6 +50,20 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     for (QPushButton* b : {m_pause, m_stopSave, m_stopDiscard})
         head->addWidget(b);
     outer->addLayout(head);
+    // The shortcuts are actions, not the buttons' own: a button's shortcut works only while the
+    // button shows, and the window (MainWindow::addView) carries window-wide view actions to every tab.
+    m_pauseAction = new QAction(tr("Pause or resume the run"), this);
+    m_pauseAction->setObjectName("pauseRunAction");
+    m_pauseAction->setShortcut(QKeySequence("Ctrl+P"));
+    m_stopAction = new QAction(tr("Stop the run and save"), this);
+    m_stopAction->setObjectName("stopSaveAction");
+    m_stopAction->setShortcut(QKeySequence("Ctrl+."));
+    for (QAction* a : {m_pauseAction, m_stopAction}) {
+        a->setShortcutContext(Qt::WindowShortcut);
+        addAction(a);
+    }
+    connect(m_pauseAction, &QAction::triggered, m_pause, &QPushButton::click);
+    connect(m_stopAction, &QAction::triggered, m_stopSave, &QPushButton::click);
 
     auto* progressRow = new QHBoxLayout;
     m_progress = new QProgressBar(this);
@@ -108,15 +122,15 @@ QString TrainingPanel::statusText() const { return m_title->text() + " " + m_sta
 
 void TrainingPanel::setPauseLabel(bool paused) {
     m_pause->setText(paused ? tr("Resume") : tr("Pause"));
-    // A button's setText() replaces its shortcut with the text's mnemonic (none here), so Ctrl+P is
-    // set again after every change of label; otherwise it would work only once.
-    m_pause->setShortcut(QKeySequence("Ctrl+P"));
     m_pause->setToolTip(paused ? tr("Resume training (Ctrl+P)") : tr("Pause after this step (Ctrl+P)"));
 }
 
 void TrainingPanel::setRunning(bool running) {
     for (QPushButton* b : {m_pause, m_stopSave, m_stopDiscard})
         b->setEnabled(running);
+    // Without a run the keys are free for whatever else wants them.
+    for (QAction* a : {m_pauseAction, m_stopAction})
+        a->setEnabled(running);
 }
 
 void TrainingPanel::beginRun(qint64 runId, const QString& name) {

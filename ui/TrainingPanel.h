@@ -6,6 +6,7 @@
 
 #include <QWidget>
 
+class QAction;
 class QLabel;
 class QListWidget;
 class QProgressBar;
@@ -24,6 +25,9 @@ public:
     QProgressBar* progress() const { return m_progress; }
     QListWidget* queue() const { return m_queue; }
     QString statusText() const;
+    // Ctrl+P (pause or resume) and Ctrl+. (stop and save): window-wide, they press the buttons.
+    QAction* pauseAction() const { return m_pauseAction; }
+    QAction* stopAction() const { return m_stopAction; }
 
     // A new run begins (clears the charts).
     void beginRun(qint64 runId, const QString& name);
@@ -60,6 +64,8 @@ private:
     QPushButton* m_pause = nullptr;
     QPushButton* m_stopSave = nullptr;
     QPushButton* m_stopDiscard = nullptr;
+    QAction* m_pauseAction = nullptr;
+    QAction* m_stopAction = nullptr;
     QListWidget* m_queue = nullptr;
     ChartsPanel* m_charts = nullptr;
     qint64 m_runId = 0;

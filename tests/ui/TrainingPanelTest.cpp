@@ -1,7 +1,9 @@
-// The Training view between and during runs: Ctrl+P pauses and resumes as often as pressed, and a
+// The Training view between and during runs: Ctrl+P pauses and resumes as often as pressed, from any
+// tab of the window as Ctrl+. stops, and a
 // new or opened run shows nothing of the one before (red title, axes, crosshair, step count).
 #include "ui/ChartsPanel.h"
 #include "ui/CurvePlot.h"
+#include "ui/MainWindow.h"
 #include "ui/TrainingPanel.h"
 
 #include "engine/TrainObserver.h"
@@ -10,6 +12,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTabWidget>
 #include <QtTest>
 #include <qcustomplot.h>
 
@@ -53,6 +56,46 @@ private Q_SLOTS:
             panel.setPaused(false);
             QCOMPARE(button->text(), QString("Pause"));
         }
+    }
+
+    // Ctrl+P and Ctrl+. act on the run whichever tab shows (a button's own shortcut fires only while
+    // the button shows), once per press with the Training tab showing too, and not without a run.
+    void shortcutsWorkFromEveryTab() {
+        ui::MainWindow window;
+        auto* form = new QWidget;
+        window.addView(form, "New run");
+        auto* panel = new ui::TrainingPanel;
+        window.addView(panel, "Training");
+        window.show();
+        QVERIFY(QTest::qWaitForWindowActive(&window));
+        window.views()->setCurrentWidget(form);
+        QVERIFY(!panel->isVisible());
+        panel->beginRun(1, "run");
+        QSignalSpy pauses(panel, &ui::TrainingPanel::pauseRequested);
+        QSignalSpy resumes(panel, &ui::TrainingPanel::resumeRequested);
+        QSignalSpy stops(panel, &ui::TrainingPanel::stopRequested);
+        QTest::keyClick(form, Qt::Key_P, Qt::ControlModifier);
+        QCOMPARE(pauses.count(), 1);
+        panel->setPaused(true);
+        QTest::keyClick(form, Qt::Key_P, Qt::ControlModifier);
+        QCOMPARE(resumes.count(), 1);
+        panel->setPaused(false);
+        QTest::keyClick(form, Qt::Key_Period, Qt::ControlModifier);
+        QCOMPARE(stops.count(), 1);
+        QCOMPARE(stops.first().first().toBool(), true);
+
+        window.views()->setCurrentWidget(panel);
+        QTest::keyClick(panel, Qt::Key_P, Qt::ControlModifier);
+        QCOMPARE(pauses.count(), 2);
+        panel->findChild<QPushButton*>("pauseRun")->click();
+        QCOMPARE(pauses.count(), 3);
+
+        panel->endRun("stopped", false);
+        window.views()->setCurrentWidget(form);
+        QTest::keyClick(form, Qt::Key_P, Qt::ControlModifier);
+        QTest::keyClick(form, Qt::Key_Period, Qt::ControlModifier);
+        QCOMPARE(pauses.count(), 3);
+        QCOMPARE(stops.count(), 1);
     }
 
     void newRunShowsNothingOfAFailedOne() {
