@@ -161,6 +161,7 @@ private Q_SLOTS:
             a.sourceRunId = m.runId;
             storage::EvaluationRecord e;
             e.adapterId = store.adapters().create(a).id;
+            e.runId = m.runId;
             e.dataset = "mc.csv";
             e.metric = "mc/accuracy";
             e.value = mc[c][s];

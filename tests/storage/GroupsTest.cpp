@@ -72,6 +72,7 @@ private slots:
         const AdapterRecord a2 = store.adapters().create(newer);
         EvaluationRecord e;
         e.adapterId = a1.id;
+        e.runId = runIds[1]; // recorded by the member run itself
         e.dataset = "mc.csv";
         e.metric = "mc/accuracy";
         e.value = 0.25;
@@ -81,6 +82,12 @@ private slots:
         store.evaluations().record(e);
         e.metric = "eval/loss";
         e.value = 1.8;
+        store.evaluations().record(e);
+        // Recorded by anything else (rslora eval --record on another file): not the group's number.
+        e.runId.reset();
+        e.dataset = "other.csv";
+        e.metric = "mc/accuracy";
+        e.value = 0.99;
         store.evaluations().record(e);
         const auto results = store.queries().groupResults(gid);
         QCOMPARE(int(results.size()), 4);
