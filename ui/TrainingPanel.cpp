@@ -88,10 +88,16 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     m_queue->setObjectName("runQueue");
     qv->addWidget(m_queue, 1);
     auto* qButtons = new QHBoxLayout;
-    auto* up = new QPushButton(tr("Up"), queueBox);
-    auto* down = new QPushButton(tr("Down"), queueBox);
-    auto* cancel = new QPushButton(tr("Cancel"), queueBox);
-    for (QPushButton* b : {up, down, cancel})
+    m_queueUp = new QPushButton(tr("Up"), queueBox);
+    m_queueUp->setObjectName("queueUp");
+    m_queueUp->setToolTip(tr("Train the selected run earlier"));
+    m_queueDown = new QPushButton(tr("Down"), queueBox);
+    m_queueDown->setObjectName("queueDown");
+    m_queueDown->setToolTip(tr("Train the selected run later"));
+    m_queueCancel = new QPushButton(tr("Cancel"), queueBox);
+    m_queueCancel->setObjectName("queueCancel");
+    m_queueCancel->setToolTip(tr("Take the selected run out of the queue"));
+    for (QPushButton* b : {m_queueUp, m_queueDown, m_queueCancel})
         qButtons->addWidget(b);
     qv->addLayout(qButtons);
     split->addWidget(m_charts);
@@ -101,12 +107,15 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     outer->addWidget(split, 1);
 
     auto selectedQueued = [this]() -> qint64 {
-        QListWidgetItem* item = m_queue->currentItem();
+        QListWidgetItem* item = selectedItem();
         return item ? item->data(Qt::UserRole).toLongLong() : 0;
     };
-    connect(up, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT moveQueuedRequested(id, -1); });
-    connect(down, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT moveQueuedRequested(id, 1); });
-    connect(cancel, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT cancelQueuedRequested(id); });
+    connect(m_queueUp, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT moveQueuedRequested(id, -1); });
+    connect(m_queueDown, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT moveQueuedRequested(id, 1); });
+    connect(m_queueCancel, &QPushButton::clicked, this, [this, selectedQueued] { if (qint64 id = selectedQueued()) Q_EMIT cancelQueuedRequested(id); });
+    connect(m_queue, &QListWidget::itemSelectionChanged, this, &TrainingPanel::updateQueueButtons);
+    connect(m_queue, &QListWidget::currentRowChanged, this, &TrainingPanel::updateQueueButtons);
+    updateQueueButtons();
     connect(m_pause, &QPushButton::clicked, this, [this] {
         if (m_paused)
             Q_EMIT resumeRequested();
@@ -147,7 +156,7 @@ void TrainingPanel::beginRun(qint64 runId, const QString& name) {
 }
 
 void TrainingPanel::setQueue(const QList<QPair<qint64, QString>>& waiting) {
-    const qint64 selected = m_queue->currentItem() ? m_queue->currentItem()->data(Qt::UserRole).toLongLong() : 0;
+    const qint64 selected = selectedItem() ? selectedItem()->data(Qt::UserRole).toLongLong() : 0;
     m_queue->clear();
     for (const auto& [id, name] : waiting) {
         auto* item = new QListWidgetItem(QString("#%1 %2").arg(id).arg(name), m_queue);
@@ -155,6 +164,21 @@ void TrainingPanel::setQueue(const QList<QPair<qint64, QString>>& waiting) {
         if (id == selected)
             m_queue->setCurrentItem(item);
     }
+    updateQueueButtons();
+}
+
+QListWidgetItem* TrainingPanel::selectedItem() const {
+    // The current item counts only when it shows as selected: the buttons act on what the user sees.
+    QListWidgetItem* item = m_queue->currentItem();
+    return item && item->isSelected() ? item : nullptr;
+}
+
+void TrainingPanel::updateQueueButtons() {
+    QListWidgetItem* item = selectedItem();
+    const int row = item ? m_queue->row(item) : -1;
+    m_queueUp->setEnabled(item && row > 0);
+    m_queueDown->setEnabled(item && row < m_queue->count() - 1);
+    m_queueCancel->setEnabled(item != nullptr);
 }
 
 void TrainingPanel::setPaused(bool paused) {

@@ -9,6 +9,7 @@
 class QAction;
 class QLabel;
 class QListWidget;
+class QListWidgetItem;
 class QProgressBar;
 class QPushButton;
 
@@ -57,6 +58,10 @@ Q_SIGNALS:
 private:
     void setRunning(bool running);
     void setPauseLabel(bool paused);
+    // The queued run the user selected (nullptr when none shows as selected).
+    QListWidgetItem* selectedItem() const;
+    // Up, Down and Cancel act on the selected run: off without one, Up at the top, Down at the bottom.
+    void updateQueueButtons();
 
     QLabel* m_title = nullptr;
     QLabel* m_stats = nullptr;
@@ -67,6 +72,9 @@ private:
     QAction* m_pauseAction = nullptr;
     QAction* m_stopAction = nullptr;
     QListWidget* m_queue = nullptr;
+    QPushButton* m_queueUp = nullptr;
+    QPushButton* m_queueDown = nullptr;
+    QPushButton* m_queueCancel = nullptr;
     ChartsPanel* m_charts = nullptr;
     qint64 m_runId = 0;
     bool m_paused = false;

@@ -9,6 +9,7 @@
 #include "engine/TrainObserver.h"
 
 #include <QLabel>
+#include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -96,6 +97,46 @@ private Q_SLOTS:
         QTest::keyClick(form, Qt::Key_Period, Qt::ControlModifier);
         QCOMPARE(pauses.count(), 3);
         QCOMPARE(stops.count(), 1);
+    }
+
+    // Up, Down and Cancel act on the selected queued run: all off with an empty queue or nothing
+    // selected, Up off for the first run and Down for the last; a refreshed queue keeps the selection.
+    void queueButtonsFollowTheSelection() {
+        ui::TrainingPanel panel;
+        auto* up = panel.findChild<QPushButton*>("queueUp");
+        auto* down = panel.findChild<QPushButton*>("queueDown");
+        auto* cancel = panel.findChild<QPushButton*>("queueCancel");
+        QVERIFY(up && down && cancel);
+        auto enabled = [&] { return QList<bool>{up->isEnabled(), down->isEnabled(), cancel->isEnabled()}; };
+        QCOMPARE(enabled(), (QList<bool>{false, false, false}));
+        panel.setQueue({{5, "a"}, {6, "b"}, {7, "c"}});
+        QCOMPARE(enabled(), (QList<bool>{false, false, false}));
+        QSignalSpy moves(&panel, &ui::TrainingPanel::moveQueuedRequested);
+        QSignalSpy cancels(&panel, &ui::TrainingPanel::cancelQueuedRequested);
+        panel.queue()->setCurrentRow(0);
+        QCOMPARE(enabled(), (QList<bool>{false, true, true}));
+        QTest::mouseClick(down, Qt::LeftButton);
+        QCOMPARE(moves.count(), 1);
+        QCOMPARE(moves.first().at(0).toLongLong(), 5);
+        QCOMPARE(moves.first().at(1).toInt(), 1);
+        panel.queue()->setCurrentRow(1);
+        QCOMPARE(enabled(), (QList<bool>{true, true, true}));
+        panel.queue()->setCurrentRow(2);
+        QCOMPARE(enabled(), (QList<bool>{true, false, true}));
+        // The controller answers a move with the new order: the selected run stays selected.
+        panel.setQueue({{7, "c"}, {5, "a"}, {6, "b"}});
+        QCOMPARE(panel.queue()->currentItem()->data(Qt::UserRole).toLongLong(), 7);
+        QCOMPARE(enabled(), (QList<bool>{false, true, true}));
+        panel.queue()->clearSelection();
+        QCOMPARE(enabled(), (QList<bool>{false, false, false}));
+        QTest::mouseClick(cancel, Qt::LeftButton);
+        QCOMPARE(cancels.count(), 0);
+        panel.queue()->setCurrentRow(1);
+        QTest::mouseClick(cancel, Qt::LeftButton);
+        QCOMPARE(cancels.count(), 1);
+        QCOMPARE(cancels.first().first().toLongLong(), 5);
+        panel.setQueue({});
+        QCOMPARE(enabled(), (QList<bool>{false, false, false}));
     }
 
     void newRunShowsNothingOfAFailedOne() {
