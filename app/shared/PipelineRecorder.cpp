@@ -97,6 +97,16 @@ engine::pipeline::StageRecording PipelineRecorder::stageStarting(const StageCont
     return {m_recorder.get(), m_recorder->identity(), id};
 }
 
+std::optional<int64_t> PipelineRecorder::finishedEarlier(const StageContext& ctx)
+{
+    if (!ctx.runId)
+        return std::nullopt;
+    const auto run = m_store->runs().get(*ctx.runId);
+    if (!run || run->status != storage::RunStatus::Finished)
+        return std::nullopt;
+    return m_store->queries().newestAdapterOf(run->id);
+}
+
 std::optional<int64_t> PipelineRecorder::stageFinished(const StageContext& ctx, const engine::TrainResult& r)
 {
     if (!m_recorder)

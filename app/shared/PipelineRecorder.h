@@ -38,6 +38,7 @@ public:
     std::pair<std::filesystem::path, std::optional<int64_t>> resolveFrom(const std::string& reference) override;
     engine::pipeline::StageRecording stageStarting(const engine::pipeline::StageContext& ctx) override;
     std::optional<int64_t> stageFinished(const engine::pipeline::StageContext& ctx, const engine::TrainResult& r) override;
+    std::optional<int64_t> finishedEarlier(const engine::pipeline::StageContext& ctx) override;
     void stageFailed(const engine::pipeline::StageContext& ctx, const std::string& message) override;
     void stageSkipped(const engine::pipeline::StageContext& ctx, const std::string& why) override;
 

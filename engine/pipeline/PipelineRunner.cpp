@@ -7,6 +7,7 @@
 #include "engine/TrainingRun.h"
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/ModelExport.h"
+#include "engine/PeftConfigFile.h"
 #include "engine/pipeline/StageFingerprint.h"
 
 #include <algorithm>
@@ -271,6 +272,16 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
             ctx.below[k].weight = below[k].weight * endFactor;
         ctx.config = cfg;
         ctx.runId = optionalId(st, "run_id");
+
+        // Killed after the stage's run finished but before the state said so: the run's result stands.
+        if (st.value("status", "") == "started" && st.value("fingerprint", "") == fingerprint
+            && fs::exists(fs::path(cfg.outputDir) / "adapter" / kPeftConfigFile))
+            if (const std::optional<int64_t> version = m_hooks.finishedEarlier(ctx)) {
+                st["status"] = "done";
+                st["adapter_dir"] = (fs::path(cfg.outputDir) / "adapter").string();
+                st["adapter_id"] = *version;
+                state.save();
+            }
 
         if (st.value("status", "") == "done") {
             m_hooks.stageSkipped(ctx, "done in an earlier session");

@@ -78,6 +78,9 @@ public:
     virtual void stageFailed(const StageContext&, const std::string& /*message*/) {}
     // A stage taken from the store, or finished in an earlier session.
     virtual void stageSkipped(const StageContext&, const std::string& /*why*/) {}
+    // The stage's run (ctx.runId) finished in an earlier session that ended before the pipeline's
+    // state said so: the version it recorded (nullopt: it did not finish, train or continue it).
+    virtual std::optional<int64_t> finishedEarlier(const StageContext&) { return std::nullopt; }
 };
 
 class PipelineRunner {

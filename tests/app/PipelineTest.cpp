@@ -4,6 +4,7 @@
 // with a lineage edge to every stage below, `from:` a stored version, and bad configs refused before
 // anything trains with the stage and key named.
 #include "app/shared/PipelineRecorder.h"
+#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
 #include "engine/PeftAdapterIO.h"
@@ -421,6 +422,24 @@ private slots:
             QVERIFY(e.parentId == a.id || e.parentId == b.id);
         }
         QCOMPARE(store.adapters().tags(c.id).at(app::kPipelineStageTag), std::string("3"));
+
+        // Killed after stage c's run finished but before the state said so: a resume takes the
+        // run's result (no new run, no new version) instead of refusing the finished run.
+        {
+            const fs::path statePath = m_root / "out-store" / kPipelineStateFile;
+            auto state = json::parse(readFile(statePath));
+            state["stages"][2]["status"] = "started";
+            writeFileAtomic(statePath, state.dump(2));
+            app::PipelineRecorder recorder(db);
+            PipelineRunner runner(write("st.yaml", pipelineYaml("out-store", "  - name: c\n    data: a.jsonl\n")), recorder);
+            const PipelineResult r = runner.run(nullptr, true);
+            QVERIFY2(r.status == TrainStatus::Completed, r.message.c_str());
+            for (const auto& s : r.stages)
+                QVERIFY(!s.trained);
+            QCOMPARE(*r.stages[2].adapterId, c.id);
+            QCOMPARE(json::parse(readFile(statePath))["stages"][2]["status"].get<std::string>(), std::string("done"));
+        }
+        QCOMPARE(store.runs().list(f).size(), size_t(3));
 
         // A second pipeline takes stage a from the store and trains d on top of it.
         {
