@@ -42,19 +42,31 @@ qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
     return id;
 }
 
-bool RunController::hasOwnCheckpoint(const storage::RunRecord& run) {
+std::optional<qint64> RunController::latestCheckpointStep(const storage::RunRecord& run) {
     // One that never started has no checkpoint of its own, whatever its folder holds.
     if (!run.startTime)
-        return false;
+        return std::nullopt;
     const engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
     std::error_code ec;
     const std::filesystem::path checkpoints = std::filesystem::path(config.outputDir) / "checkpoints";
     if (config.outputDir.empty() || !std::filesystem::is_directory(checkpoints, ec))
-        return false;
-    for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec))
-        if (e.path().filename().string().rfind("step-", 0) == 0)
-            return true;
-    return false;
+        return std::nullopt;
+    std::optional<qint64> latest;
+    for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("step-", 0) != 0)
+            continue;
+        const QString digits = QString::fromStdString(name.substr(5));
+        bool ok = false;
+        const qint64 step = digits.toLongLong(&ok);
+        if (ok && (!latest || step > *latest))
+            latest = step;
+    }
+    return latest;
+}
+
+bool RunController::hasOwnCheckpoint(const storage::RunRecord& run) {
+    return latestCheckpointStep(run).has_value();
 }
 
 qint64 RunController::enqueueResume(qint64 runId) {

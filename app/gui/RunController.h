@@ -10,6 +10,8 @@
 #include <QPair>
 #include <QThread>
 
+#include <optional>
+
 namespace rslora::storage {
 class Store;
 struct RunRecord;
@@ -35,6 +37,8 @@ public:
     // Whether the run wrote a checkpoint of its own that a resume continues from (else a resume
     // starts it again from step 0).
     static bool hasOwnCheckpoint(const storage::RunRecord& run);
+    // The step of its newest checkpoint ("step-N"), if it wrote one.
+    static std::optional<qint64> latestCheckpointStep(const storage::RunRecord& run);
     void moveQueued(qint64 runId, int delta);
 
     void pause();

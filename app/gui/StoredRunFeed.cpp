@@ -12,6 +12,8 @@ namespace rslora::app {
 int StoredRunFeed::poll(ui::ChartsPanel& charts) {
     storage::SeriesQuery q;
     q.minStep = m_lastStep + 1;
+    if (m_maxStep)
+        q.maxStep = *m_maxStep;
     auto read = [&](const std::string& key) { return m_store.metrics().series(m_runId, key, q); };
     const storage::MetricSeries loss = read("train/loss");
     if (m_t0 < 0 && loss.size() > 0)

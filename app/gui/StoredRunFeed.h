@@ -4,6 +4,8 @@
 
 #include <QtGlobal>
 
+#include <optional>
+
 namespace rslora::storage {
 class Store;
 }
@@ -23,6 +25,9 @@ public:
     qint64 runId() const { return m_runId; }
     // Shifts the steps (a later stage of a pipeline drawn after the earlier stages' steps).
     void setStepOffset(qint64 offset) { m_stepOffset = offset; }
+    // Reads no step after `step` (a resumed run's history up to its checkpoint; what followed is
+    // replaced by the continued run).
+    void setMaxStep(qint64 step) { m_maxStep = step; }
 
 private:
     storage::Store& m_store;
@@ -30,6 +35,7 @@ private:
     qint64 m_lastStep = -1;
     double m_t0 = -1;
     qint64 m_stepOffset = 0;
+    std::optional<qint64> m_maxStep;
 };
 
 } // namespace rslora::app

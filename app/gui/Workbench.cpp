@@ -169,6 +169,13 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(m_form, &ui::RunForm::sweepRequested, this, [this](const engine::TrainConfig& config) { openSweepDialog(config); });
     connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
         m_training->beginRun(id, name);
+        // A resumed run's charts start with its history up to the checkpoint it continues from.
+        if (const auto run = m_store->runs().get(id); run && run->lastStep.value_or(0) > 0)
+            if (const auto step = RunController::latestCheckpointStep(*run)) {
+                StoredRunFeed feed(*m_store, id);
+                feed.setMaxStep(*step);
+                feed.poll(*m_training->charts());
+            }
         // The previous run's outcome message would cover this run's progress in the status bar.
         m_window->statusBar()->clearMessage();
         m_statusRun->setText(tr("Run #%1 starting").arg(id));

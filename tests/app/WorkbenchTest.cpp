@@ -11,6 +11,7 @@
 #include "ui/ChartsPanel.h"
 #include "ui/FuseDialog.h"
 #include "ui/CurvePlot.h"
+#include "ui/CurveSeries.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
@@ -188,7 +189,15 @@ private Q_SLOTS:
         wb.runs()->selectRuns({runId});
         Q_EMIT wb.runs()->resumeRequested(runId);
         QCOMPARE(wb.controller()->currentRunId(), runId);
+        // The Training view starts with the run's history up to its checkpoint, not from nothing.
+        const ui::CurveSeries* loss = wb.training()->charts()->chart("loss")->series("train");
+        QVERIFY(loss && loss->size() > 0);
+        QVERIFY(loss->points().front().step <= double(stopped.steps));
         QVERIFY(ended.wait(60000));
+        QCOMPARE(loss->points().back().step, 24.0);
+        QVERIFY(loss->points().front().step <= double(stopped.steps));
+        for (int i = 1; i < loss->size(); ++i) // no step drawn twice
+            QVERIFY(loss->points()[i].step > loss->points()[i - 1].step);
         const auto resumed = ended.takeFirst().at(0).value<app::JobOutcome>();
         QCOMPARE(resumed.status, QString("finished"));
         QCOMPARE(resumed.steps, qint64(24));
@@ -395,6 +404,10 @@ private Q_SLOTS:
         QTest::mouseClick(wb.form()->findChild<QPushButton*>("copyCli"), Qt::LeftButton);
         QVERIFY2(bar->currentMessage().contains("clipboard"), qPrintable(bar->currentMessage()));
         QTemporaryDir out;
+        ui::CurvePoint point; // an empty view is not exported: one point of the new run
+        point.step = 1;
+        point.value = 2.0;
+        wb.training()->charts()->addMetric("train/loss", point);
         QVERIFY(wb.training()->charts()->exportAll(out.path()));
         QVERIFY2(bar->currentMessage().contains(QDir::toNativeSeparators(QDir(out.path()).absolutePath())), qPrintable(bar->currentMessage()));
         // The built-in demo model is named "demo" in run names.
