@@ -11,6 +11,7 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -140,13 +141,16 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
             c->resetView();
     });
     connect(exportButton, &QPushButton::clicked, this, [this] {
+        // Said before a folder is chosen: an empty view has nothing to write.
+        if (!hasData()) {
+            QMessageBox::information(this, tr("Nothing to export"), nothingToExport());
+            return;
+        }
         QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts to folder"), ExportFolder::initial());
         if (dir.isEmpty())
             return;
         ExportFolder::remember(dir);
-        QString error;
-        if (!exportAll(dir, &error))
-            QMessageBox::warning(this, tr("Export failed"), error);
+        exportTo(dir);
     });
     connect(m_moduleChooser, &QComboBox::currentTextChanged, this, &ChartsPanel::showBalanceOf);
 
@@ -246,18 +250,75 @@ void ChartsPanel::replotNow() {
     m_lastTickMs = t.nsecsElapsed() / 1e6;
 }
 
+bool ChartsPanel::hasData() const {
+    for (const CurvePlot* c : m_charts)
+        for (const QString& name : c->seriesNames())
+            if (c->series(name) && c->series(name)->size() > 0)
+                return true;
+    return m_heatMap->columnCount() > 0;
+}
+
+QString ChartsPanel::nothingToExport() const {
+    return tr("No chart has any points yet: start a run, or open one from the Runs view, then export.");
+}
+
+QStringList ChartsPanel::exportedCharts() const {
+    QStringList ids;
+    for (const QString& id : m_chartOrder)
+        if (!isPreferenceChart(id) || !m_preferenceRow->isHidden()) // a run without preference metrics has nothing to draw there
+            ids << id;
+    return ids;
+}
+
+QStringList ChartsPanel::existingExportFiles(const QString& folder) const {
+    QStringList existing;
+    const QDir dir(folder);
+    QStringList ids = exportedCharts();
+    ids << QStringLiteral("balance_heatmap");
+    for (const QString& id : std::as_const(ids))
+        for (const char* suffix : {".png", ".pdf", ".csv"})
+            if (QFileInfo::exists(dir.filePath(id + suffix)))
+                existing << id + suffix;
+    return existing;
+}
+
+bool ChartsPanel::exportTo(const QString& folder) {
+    if (!hasData()) {
+        QMessageBox::information(this, tr("Nothing to export"), nothingToExport());
+        return false;
+    }
+    const QStringList existing = existingExportFiles(folder);
+    if (!existing.isEmpty() && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")) {
+        const QString named = existing.size() > 3 ? QStringList(existing.mid(0, 3)).join(", ") + tr(", …") : existing.join(", ");
+        if (QMessageBox::question(this, tr("Replace exported charts?"),
+                                  tr("%1 already holds %n of the files the export writes (%2). Replace them?", "", int(existing.size()))
+                                      .arg(QDir::toNativeSeparators(folder), named),
+                                  QMessageBox::Yes | QMessageBox::No, QMessageBox::No)
+            != QMessageBox::Yes)
+            return false;
+    }
+    QString error;
+    if (!exportAll(folder, &error)) {
+        QMessageBox::warning(this, tr("Export failed"), error);
+        return false;
+    }
+    return true;
+}
+
 bool ChartsPanel::exportAll(const QString& folder, QString* error) {
+    if (!hasData()) {
+        if (error)
+            *error = nothingToExport();
+        return false;
+    }
     QDir dir(folder);
     if (!dir.exists() && !dir.mkpath(".")) {
         if (error)
             *error = tr("cannot create folder %1").arg(folder);
         return false;
     }
-    int written = 0;
-    for (const QString& id : m_chartOrder) {
-        if (isPreferenceChart(id) && m_preferenceRow->isHidden())
-            continue; // a run without preference metrics has nothing to draw there
-        ++written;
+    const QStringList charts = exportedCharts();
+    for (const QString& id : charts) {
         CurvePlot* c = m_charts.value(id);
         if (!c->exportPng(dir.filePath(id + ".png")) || !c->exportPdf(dir.filePath(id + ".pdf")) || !c->exportCsv(dir.filePath(id + ".csv"), error)) {
             if (error && error->isEmpty())
@@ -272,7 +333,7 @@ bool ChartsPanel::exportAll(const QString& folder, QString* error) {
         return false;
     }
     Q_EMIT exported(tr("Exported %1 charts and the balance heat map (PNG, PDF, CSV) to %2")
-                        .arg(written)
+                        .arg(charts.size())
                         .arg(QDir::toNativeSeparators(dir.absolutePath())));
     return true;
 }

@@ -40,8 +40,17 @@ public:
     void setSmoothing(double weight);
     void setLogY(bool on);
     void setXAxis(XAxis axis);
-    // Writes <chart>.png, .pdf and .csv for every chart into a folder; false with *error on failure.
+    // Writes <chart>.png, .pdf and .csv for every chart into a folder, replacing files of those names;
+    // false with *error on failure, and when no chart has a point (nothing is written then).
     bool exportAll(const QString& folder, QString* error = nullptr);
+    // What Export… does once a folder is chosen: says when there is nothing to export, asks before
+    // replacing files an earlier export left there (not with RSLORA_NO_DIALOGS set), and says why an
+    // export failed. True when the charts were written.
+    bool exportTo(const QString& folder);
+    // Whether any chart (or the heat map) has a point.
+    bool hasData() const;
+    // The files of an export already in `folder` ("loss.csv", ...).
+    QStringList existingExportFiles(const QString& folder) const;
     // Replots what changed now (the timer does this on its own).
     void replotNow();
 
@@ -59,6 +68,9 @@ Q_SIGNALS:
 
 private:
     CurvePlot* addChart(const QString& id, const QString& title, const QString& yLabel);
+    // The charts an export writes, by id (the preference row only when shown).
+    QStringList exportedCharts() const;
+    QString nothingToExport() const;
     void showBalanceOf(const QString& module);
 
     QHash<QString, CurvePlot*> m_charts;

@@ -1,18 +1,23 @@
-// Live charts: smoothing that never rewrites history, log-y, x-axis modes, exports, the balance
-// heat map and the routing of metric keys to charts.
+// Live charts: smoothing that never rewrites history, log-y, x-axis modes, exports (refused when
+// empty, asking before replacing an earlier export), the balance heat map and the routing of
+// metric keys to charts.
 #include "ui/BalanceHeatMap.h"
 #include "ui/ChartsPanel.h"
 #include "ui/CurvePlot.h"
 #include "ui/CurveSeries.h"
 #include "ui/ExportFolder.h"
 
+#include <QApplication>
 #include <QComboBox>
 #include <QDir>
 #include <QSignalSpy>
 #include <QFile>
 #include <QFileInfo>
+#include <QMessageBox>
+#include <QPushButton>
 #include <QSettings>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QtTest>
 #include <qcustomplot.h>
 
@@ -30,6 +35,27 @@ CurvePoint pt(double step, double value) {
     p.wallTime = step * 0.25;
     p.value = value;
     return p;
+}
+
+// Answers the next message box with `button` (once it is open) and keeps its text in *text.
+void answerMessageBox(QMessageBox::StandardButton button, QString* text) {
+    auto* poll = new QTimer;
+    poll->setInterval(10);
+    QObject::connect(poll, &QTimer::timeout, [poll, button, text] {
+        auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+        if (!box || !box->button(button))
+            return;
+        *text = box->text();
+        poll->stop();
+        poll->deleteLater();
+        box->button(button)->click();
+    });
+    poll->start();
+}
+
+QByteArray contents(const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
 }
 } // namespace
 
@@ -290,6 +316,60 @@ private Q_SLOTS:
             qunsetenv("RSLORA_HOME");
         else
             qputenv("RSLORA_HOME", before);
+    }
+
+    // An empty view writes nothing and says so, instead of 18 empty files and a success.
+    void emptyChartsAreNotExported() {
+        ChartsPanel panel;
+        QVERIFY(!panel.hasData());
+        QTemporaryDir dir;
+        QString error;
+        QSignalSpy exported(&panel, &ChartsPanel::exported);
+        QVERIFY(!panel.exportAll(dir.path(), &error));
+        QCOMPARE(error, QString("No chart has any points yet: start a run, or open one from the Runs view, then export."));
+        QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList());
+        QString said;
+        answerMessageBox(QMessageBox::Ok, &said);
+        QVERIFY(!panel.exportTo(dir.path()));
+        QCOMPARE(said, error);
+        QCOMPARE(exported.count(), 0);
+        QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList());
+        // One point is something to export.
+        panel.addMetric("train/loss", pt(1, 2.0));
+        QVERIFY(panel.hasData());
+        QVERIFY2(panel.exportAll(dir.path(), &error), qPrintable(error));
+        QCOMPARE(exported.count(), 1);
+    }
+
+    // Exporting into a folder that holds an earlier export asks first; No leaves the files as they
+    // were, Yes replaces them. RSLORA_NO_DIALOGS (the tests' switch) replaces without asking.
+    void exportAsksBeforeReplacingFiles() {
+        ChartsPanel panel;
+        panel.addMetric("train/loss", pt(1, 2.0));
+        QTemporaryDir dir;
+        QVERIFY(panel.existingExportFiles(dir.path()).isEmpty());
+        QVERIFY(panel.exportTo(dir.path())); // nothing there: no question
+        QVERIFY(panel.existingExportFiles(dir.path()).contains("loss.csv"));
+        QFile mine(dir.filePath("loss.csv"));
+        QVERIFY(mine.open(QIODevice::WriteOnly));
+        mine.write("my notes\n");
+        mine.close();
+        QString asked;
+        answerMessageBox(QMessageBox::No, &asked);
+        QVERIFY(!panel.exportTo(dir.path()));
+        QVERIFY2(asked.startsWith(QDir::toNativeSeparators(dir.path()) + " already holds 18 of the files the export writes ("), qPrintable(asked));
+        QVERIFY2(asked.endsWith("Replace them?"), qPrintable(asked));
+        QCOMPARE(contents(dir.filePath("loss.csv")), QByteArray("my notes\n"));
+        answerMessageBox(QMessageBox::Yes, &asked);
+        QVERIFY(panel.exportTo(dir.path()));
+        QVERIFY(contents(dir.filePath("loss.csv")).startsWith("series,"));
+        mine.open(QIODevice::WriteOnly);
+        mine.write("again\n");
+        mine.close();
+        qputenv("RSLORA_NO_DIALOGS", "1");
+        QVERIFY(panel.exportTo(dir.path()));
+        qunsetenv("RSLORA_NO_DIALOGS");
+        QVERIFY(contents(dir.filePath("loss.csv")).startsWith("series,"));
     }
 
     void panelRoutesMetricsAndBalance() {
