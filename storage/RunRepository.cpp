@@ -277,6 +277,12 @@ void RunRepository::setStatus(int64_t id, RunStatus status, const std::string& e
         throw rslora::Error("no run with id " + std::to_string(id));
 }
 
+void RunRepository::noteStepReached(int64_t id, int64_t step) {
+    auto st = m_db.cached("UPDATE runs SET last_step = max(coalesce(last_step, 0), ?1) WHERE id = ?2");
+    st->bindAll(step, id);
+    st->run();
+}
+
 void RunRepository::refuseIfHeld(const RunRecord& run, const std::string& doing) {
     const RunOwner owner = RunOwner::of(run);
     if (!owner.alive())

@@ -47,6 +47,9 @@ public:
     void setConfig(int64_t id, const std::string& configJson);
     // Terminal statuses set end_time (once); `error` replaces the error message when not empty.
     void setStatus(int64_t id, RunStatus status, const std::string& error = {});
+    // The run reached `step` (its end, or a stop between logged steps): last_step becomes at least
+    // that, so the Runs view agrees with its checkpoint.
+    void noteStepReached(int64_t id, int64_t step);
     // Status running, start time (first time only), this process's pid and host, a fresh heartbeat;
     // the error message of an earlier attempt is cleared. Refused (rslora::Error, row unchanged) for a
     // finished run, and for one that another live process holds (queued, running or paused; see

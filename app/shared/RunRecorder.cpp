@@ -183,6 +183,8 @@ std::optional<int64_t> RunRecorder::finishWith(const engine::TrainResult& r, con
             staged = storage::stageAdapterFolder(*m_store, r.adapterDir);
         storage::Transaction tx(m_store->database());
         m_store->runs().setStatus(m_runId, status, r.message);
+        if (r.steps > 0)
+            m_store->runs().noteStepReached(m_runId, r.steps);
         if (!r.lastCheckpoint.empty()) {
             storage::ArtifactRecord a;
             a.runId = m_runId;

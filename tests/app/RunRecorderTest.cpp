@@ -95,6 +95,22 @@ private slots:
         QVERIFY(fs::exists(reserveOf(id)));
     }
 
+    // A stop between logged steps (at 69, logging every 5): the run's last step is the step it
+    // stopped at, as its checkpoint says, not the last logged one.
+    void aStopBetweenLoggedStepsIsItsLastStep()
+    {
+        const int64_t id = newRun();
+        app::RunRecorder recorder(m_db, id);
+        recorder.start("cpu");
+        recorder.write(65, {{"train/loss", 1.5}});
+        engine::TrainResult r;
+        r.status = engine::TrainStatus::Stopped;
+        r.steps = 69;
+        recorder.finish(r);
+        storage::Store store(m_db);
+        QCOMPARE(store.runs().require(id).lastStep.value_or(0), int64_t(69));
+    }
+
     // Issue: when the end-of-run transaction rolled back, the adapter folder it had placed stayed
     // under the adapter root with no version pointing at it.
     void unrecordedEndLeavesNoAdapterFolder()
