@@ -8,6 +8,7 @@
 #include "ui/SweepResultsView.h"
 
 #include "app/shared/SweepGroup.h"
+#include "engine/Evaluator.h"
 #include "common/Error.h"
 #include "common/Paths.h"
 #include "storage/Store.h"
@@ -95,6 +96,39 @@ private Q_SLOTS:
         wb.sweepResults()->waitForEvaluations();
         QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
         QVERIFY(valueOf(members[1].runId) >= 0);
+
+        // A run trained on top of a stage (adapter.stack_on) with the stack as its DPO reference is
+        // evaluated as it trained: policy = stage + its adapter, reference = the stage, its beta.
+        const auto stage = wb.store()->adapters().require(*wb.store()->queries().newestAdapterOf(members[0].runId));
+        const auto top = wb.store()->adapters().require(*wb.store()->queries().newestAdapterOf(members[1].runId));
+        engine::TrainConfig stacked = config;
+        stacked.adapter.stackOn = {stage.path};
+        stacked.dpo.reference = engine::DpoReference::Stack;
+        stacked.dpo.beta = 0.3;
+        storage::RunRecord row;
+        row.name = "stacked";
+        row.status = storage::RunStatus::Finished;
+        row.configJson = stacked.toJson().dump();
+        const int64_t stackedRun = wb.store()->runs().create(row);
+        engine::SweepSpec prefs;
+        prefs.setEvaluation("preference", (demoDataDirectory() / "prefs_val.jsonl").string());
+        prefs.setEvaluation("limit", 6);
+        app::SweepGroup::evaluateRun(*wb.store(), prefs, stackedRun, top.id);
+        engine::EvalRequest by;
+        by.modelPath = stacked.modelPath;
+        by.adapterPaths = {stage.path, top.path};
+        by.referenceAdapterPaths = {stage.path};
+        by.dpo.beta = 0.3;
+        by.maxSeqLen = stacked.maxSeqLen;
+        by.chatTemplate = stacked.chatTemplate;
+        by.preferenceData = prefs.evaluate["preference"].get<std::string>();
+        by.limit = 6;
+        const engine::EvalReport expected = engine::runEvaluation(by);
+        const auto stored = wb.store()->evaluations().get(top.id, "prefs_val.jsonl", "preference/margin");
+        QVERIFY(stored && stored->runId && *stored->runId == stackedRun);
+        QVERIFY2(std::abs(stored->value - expected.preference->margin()) < 1e-9,
+                 qPrintable(QString("%1 vs %2").arg(stored->value).arg(expected.preference->margin())));
+        QVERIFY(std::abs(expected.preference->margin()) > 1e-6); // the stack and the reference matter
     }
 
     // Evaluation files are read when the sweep is made: a typo is refused before any run trains.
