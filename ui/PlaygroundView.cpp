@@ -149,6 +149,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_reference->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_reference->hide();
     leftLayout->addWidget(m_reference);
+    connect(m_input, &QPlainTextEdit::textChanged, this, &PlaygroundView::hideStaleReference);
     m_error = new QLabel;
     m_error->setWordWrap(true);
     m_error->setStyleSheet("color: #b00020;");
@@ -352,6 +353,8 @@ bool PlaygroundView::generate()
     if (!why.isEmpty())
         return false;
     m_current = request();
+    if (!m_reference->isHidden() && m_input->toPlainText() == m_exampleMessage)
+        m_exampleSent = true; // chat mode clears the input next: the reference stays beside these answers
     m_pending = static_cast<int>(m_columns.size());
     m_summary->clear();
     for (auto* c : m_columns)
@@ -482,6 +485,8 @@ void PlaygroundView::showExample(const QString& promptText, const QList<Playgrou
         }
         for (auto* c : m_columns)
             c->setConversation(before);
+        m_exampleMessage = message;
+        m_exampleSent = false;
         m_input->setPlainText(message);
     }
     QString text = tr("<b>Reference answer:</b> %1").arg(reference.toHtmlEscaped().replace("\n", "<br>"));
@@ -490,6 +495,18 @@ void PlaygroundView::showExample(const QString& promptText, const QList<Playgrou
     m_reference->setText(text);
     m_reference->setVisible(!reference.isEmpty());
     m_error->hide();
+}
+
+void PlaygroundView::hideStaleReference()
+{
+    // The reference answers the pulled example's message only: it stays while the input holds that
+    // message, and while the input is empty because the message was just sent.
+    const QString text = m_input->toPlainText();
+    if (m_reference->isHidden() || text == m_exampleMessage || (text.isEmpty() && m_exampleSent))
+        return;
+    m_reference->hide();
+    m_exampleMessage.clear();
+    m_exampleSent = false;
 }
 
 int PlaygroundView::historySize() const

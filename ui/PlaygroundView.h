@@ -99,6 +99,8 @@ private:
     };
     void setRunning(bool running);
     static QStringList parseStops(const QString& text);
+    // Hides the reference answer once the input is no longer the pulled example's message.
+    void hideStaleReference();
 
     QLineEdit* m_model = nullptr;
     QComboBox* m_mode = nullptr;
@@ -117,6 +119,8 @@ private:
     QComboBox* m_runs = nullptr;
     QPushButton* m_example = nullptr;
     QLabel* m_reference = nullptr;
+    QString m_exampleMessage; // the pulled example's message, which m_reference answers
+    bool m_exampleSent = false; // it was generated from (chat mode then cleared the input)
     QLabel* m_error = nullptr;
     QLabel* m_summary = nullptr;
     QSplitter* m_columnSplitter = nullptr;

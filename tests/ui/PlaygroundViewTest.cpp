@@ -257,6 +257,38 @@ private slots:
         QVERIFY(!v.referenceLabel()->text().contains("Switched to Chat"));
     }
 
+    // The reference answer goes with the pulled example's message: it stays while the input holds
+    // that message and beside the answers to it, and goes once another message is typed or set.
+    void referenceGoesWithItsExample()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        v.setModelPath("/models/demo");
+        v.showExample("What is 6 plus 1?", {{"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        QVERIFY(!v.referenceLabel()->isHidden());
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("7.", 1));
+        v.onColumnFinished(1, finished("Seven.", 2));
+        v.onFinished();
+        QCOMPARE(v.input()->toPlainText(), QString()); // chat mode empties the input after a turn
+        QVERIFY(!v.referenceLabel()->isHidden());
+        QTest::keyClicks(v.input(), "And 7 plus 1?");
+        QVERIFY(v.referenceLabel()->isHidden());
+        // Pulled again and edited before generating: gone at the first change.
+        v.showExample("What is 6 plus 1?", {{"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        QVERIFY(!v.referenceLabel()->isHidden());
+        QTest::keyClick(v.input(), Qt::Key_End, Qt::ControlModifier);
+        QTest::keyClick(v.input(), Qt::Key_Backspace);
+        QCOMPARE(v.input()->toPlainText(), QString("What is 6 plus 1"));
+        QVERIFY(v.referenceLabel()->isHidden());
+        // A message put in its place (a history entry, say) and generated: no reference either.
+        v.showExample("What is 6 plus 1?", {{"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        v.input()->setPlainText("Name a colour.");
+        QVERIFY(v.generate());
+        v.onFinished();
+        QVERIFY(v.referenceLabel()->isHidden());
+    }
+
     void historyIsReadableAtTheSmallestWindow()
     {
         // At 1366 pixels wide the history keeps room for its "hh:mm:ss  prompt" entries.
