@@ -8,8 +8,10 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSplitter>
 #include <QVBoxLayout>
 
@@ -123,7 +125,17 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
             Q_EMIT pauseRequested();
     });
     connect(m_stopSave, &QPushButton::clicked, this, [this] { Q_EMIT stopRequested(true); });
-    connect(m_stopDiscard, &QPushButton::clicked, this, [this] { Q_EMIT stopRequested(false); });
+    connect(m_stopDiscard, &QPushButton::clicked, this, [this] {
+        // Nothing of the steps since the last checkpoint survives: asked first (default: keep training).
+        if (!qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")
+            && QMessageBox::question(this, tr("Stop run #%1 without saving?").arg(m_runId),
+                                     tr("Run #%1 stops without saving: the steps since its last checkpoint are lost and no "
+                                        "adapter version is recorded.").arg(m_runId),
+                                     QMessageBox::Yes | QMessageBox::No, QMessageBox::No)
+                   != QMessageBox::Yes)
+            return;
+        Q_EMIT stopRequested(false);
+    });
     setRunning(false);
 }
 
@@ -191,6 +203,9 @@ void TrainingPanel::setPaused(bool paused) {
 
 void TrainingPanel::endRun(const QString& outcome, bool failed) {
     setRunning(false);
+    // An ETA means nothing once the run has ended.
+    static const QRegularExpression eta(QStringLiteral(" · ETA [^·]*"));
+    m_stats->setText(m_stats->text().remove(eta));
     m_title->setText(m_title->text().section(" — ", 0, 0) + " — " + outcome);
     m_title->setStyleSheet(failed ? "color: #c62828;" : QString());
 }

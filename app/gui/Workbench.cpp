@@ -486,6 +486,9 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     if (o.status == "stopped" && o.message.contains("without saving"))
         outcome = o.message;
     m_training->endRun(outcome, failed);
+    // A stop between logged steps: the bar shows the step the run reached, as the title does.
+    if (o.steps > 0 && m_training->progress()->maximum() > 1)
+        m_training->setProgress(o.steps, m_training->progress()->maximum());
     m_statusRun->setText(tr("Run #%1 %2").arg(o.runId).arg(outcome));
     // The status bar shows the message line only ("Run #3 finished: 60 steps, loss 1.2345"), the
     // desktop notification the title above it; neither repeats the other.

@@ -184,6 +184,8 @@ private Q_SLOTS:
         const auto stopped = ended.takeFirst().at(0).value<app::JobOutcome>();
         QCOMPARE(stopped.status, QString("stopped"));
         QVERIFY(stopped.steps < 24);
+        // The bar shows the step the run stopped at, as the title does, whatever was logged last.
+        QCOMPARE(qint64(wb.training()->progress()->value()), stopped.steps);
         // Resume from the runs browser's action: the same run continues to the end.
         wb.runs()->refresh();
         wb.runs()->selectRuns({runId});

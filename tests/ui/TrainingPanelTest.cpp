@@ -8,7 +8,10 @@
 
 #include "engine/TrainObserver.h"
 
+#include <QApplication>
 #include <QLabel>
+#include <QMessageBox>
+#include <QTimer>
 #include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
@@ -207,6 +210,35 @@ private Q_SLOTS:
         panel.onStep(s);
         QVERIFY2(stats->text().contains("VRAM 1.50 GiB (reserved 2.00 GiB)"), qPrintable(stats->text()));
         QVERIFY(stats->text().contains("ETA"));
+        // Ended: the ETA goes, the rest of the line stays.
+        panel.endRun("stopped at step 1", false);
+        QVERIFY2(!stats->text().contains("ETA") && stats->text().contains("epoch"), qPrintable(stats->text()));
+    }
+
+    // Stop & discard loses the steps since the last checkpoint: it asks, and No keeps training.
+    void stopAndDiscardAsksFirst() {
+        ui::TrainingPanel panel;
+        panel.beginRun(4, "discard");
+        panel.onStep(step(1, 10));
+        QSignalSpy stops(&panel, &ui::TrainingPanel::stopRequested);
+        auto* discard = panel.findChild<QPushButton*>("stopDiscard");
+        QVERIFY(discard && discard->isEnabled());
+        for (const auto answer : {QMessageBox::No, QMessageBox::Yes}) {
+            QString asked;
+            QTimer poll;
+            connect(&poll, &QTimer::timeout, [&] {
+                auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+                if (!box || !asked.isEmpty())
+                    return;
+                asked = box->text();
+                box->button(answer)->click();
+            });
+            poll.start(20);
+            discard->click();
+            QVERIFY2(asked.contains("Run #4 stops without saving"), qPrintable(asked));
+        }
+        QCOMPARE(stops.count(), 1);
+        QCOMPARE(stops.at(0).at(0).toBool(), false);
     }
 };
 
