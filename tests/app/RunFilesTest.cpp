@@ -325,6 +325,8 @@ private slots:
         storage::RunFilter f;
         f.limit = 1;
         const int64_t first = store.runs().list(f).front().id;
+        // As if it had been stopped (a finished run is refused before its checkpoints are read).
+        store.runs().setStatus(first, storage::RunStatus::Stopped);
         const std::string b = writeConfig("hundred", 100, 4, shared);
         o = run(train(b, {"--resume", "latest", "--run-id", QString::number(first)}));
         QVERIFY(o.code != 0);
