@@ -141,10 +141,11 @@ std::optional<int64_t> Queries::newestAdapterOf(int64_t runId) {
     return q->step() ? q->getOptInt(0) : std::nullopt;
 }
 
-bool Queries::runEvaluated(int64_t runId, int64_t adapterId) {
-    auto q = m_db.cached("SELECT count(*) FROM evaluations WHERE run_id = ? AND adapter_id = ?");
+bool Queries::runEvaluated(int64_t runId, int64_t adapterId, const std::string& dataset) {
+    auto q = m_db.cached("SELECT count(*) FROM evaluations WHERE run_id = ? AND adapter_id = ? AND dataset = ?");
     q->bind(1, runId);
     q->bind(2, adapterId);
+    q->bind(3, dataset);
     return q->step() && q->getInt(0) > 0;
 }
 

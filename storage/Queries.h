@@ -75,8 +75,9 @@ public:
     std::vector<GroupRunResult> groupResults(int64_t groupId);
     // The newest adapter version a run produced (not deleted), if any.
     std::optional<int64_t> newestAdapterOf(int64_t runId);
-    // Whether the run recorded any evaluation of that adapter version.
-    bool runEvaluated(int64_t runId, int64_t adapterId);
+    // Whether the run recorded an evaluation of that adapter version on `dataset` (the file name the
+    // evaluations table keeps, "(adapter)" for diagnostics).
+    bool runEvaluated(int64_t runId, int64_t adapterId, const std::string& dataset);
 
 private:
     Database& m_db;

@@ -12,6 +12,8 @@
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
+#include <filesystem>
+
 namespace rslora::app {
 
 namespace {
@@ -134,14 +136,27 @@ std::vector<storage::RunGroupMember> SweepGroup::pending(storage::Store& store, 
 std::vector<std::pair<int64_t, int64_t>> SweepGroup::unevaluated(storage::Store& store, int64_t groupId)
 {
     std::vector<std::pair<int64_t, int64_t>> out;
-    if (!evaluates(spec(store, groupId)))
+    const engine::SweepSpec s = spec(store, groupId);
+    if (!evaluates(s))
         return out;
+    // The names the evaluations table keeps for what the spec asks (EvaluationRecorder).
+    std::vector<std::string> datasets;
+    for (const char* key : {"exact_match", "multiple_choice", "preference"})
+        if (const std::string file = s.evaluate.value(key, std::string()); !file.empty())
+            datasets.push_back(std::filesystem::path(file).filename().string());
+    if (s.evaluate.value("diagnostics", false))
+        datasets.push_back("(adapter)");
     for (const auto& m : store.groups().members(groupId)) {
         if (store.runs().require(m.runId).status != storage::RunStatus::Finished)
             continue;
         const auto adapter = store.queries().newestAdapterOf(m.runId);
-        if (adapter && !store.queries().runEvaluated(m.runId, *adapter))
-            out.emplace_back(m.runId, *adapter);
+        if (!adapter)
+            continue;
+        for (const std::string& dataset : datasets)
+            if (!store.queries().runEvaluated(m.runId, *adapter, dataset)) {
+                out.emplace_back(m.runId, *adapter);
+                break;
+            }
     }
     return out;
 }

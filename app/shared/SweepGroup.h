@@ -35,9 +35,9 @@ public:
     static void checkEvaluationFiles(const engine::SweepSpec& spec);
     // Members whose run is not finished, in run order.
     static std::vector<storage::RunGroupMember> pending(storage::Store& store, int64_t groupId);
-    // Finished members whose adapter version the spec asks to evaluate and that have no evaluation
-    // recorded by their run (it failed, or the sweep was stopped during it): (run id, adapter id),
-    // in run order. Empty when the spec evaluates nothing.
+    // Finished members whose adapter version lacks an evaluation their run recorded on one of the
+    // spec's files (it failed, the sweep was stopped during it, or `rslora eval --record` replaced
+    // it): (run id, adapter id), in run order. Empty when the spec evaluates nothing.
     static std::vector<std::pair<int64_t, int64_t>> unevaluated(storage::Store& store, int64_t groupId);
     // What the member runs measured, for SweepSummary::compute.
     static std::vector<engine::SweepRunResult> results(storage::Store& store, int64_t groupId);

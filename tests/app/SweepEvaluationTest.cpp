@@ -97,6 +97,21 @@ private Q_SLOTS:
         QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
         QVERIFY(valueOf(members[1].runId) >= 0);
 
+        // `rslora eval --record` of the same version on the same file name replaces the run's row:
+        // the run counts as not evaluated, and Resume evaluates it again.
+        storage::EvaluationRecord replacing = foreign;
+        replacing.dataset = "facts_val.jsonl";
+        wb.store()->evaluations().record(replacing);
+        const auto replaced = app::SweepGroup::unevaluated(*wb.store(), gid);
+        QCOMPARE(replaced.size(), size_t(1));
+        QCOMPARE(replaced[0].first, firstRun);
+        evaluations = 0;
+        wb.sweepResults()->resume(gid, &evaluations);
+        QCOMPARE(evaluations, 1);
+        wb.sweepResults()->waitForEvaluations();
+        QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
+        QCOMPARE(valueOf(firstRun), own);
+
         // A run trained on top of a stage (adapter.stack_on) with the stack as its DPO reference is
         // evaluated as it trained: policy = stage + its adapter, reference = the stage, its beta.
         const auto stage = wb.store()->adapters().require(*wb.store()->queries().newestAdapterOf(members[0].runId));
