@@ -1,6 +1,7 @@
 #include "app/gui/Workbench.h"
 
 #include "app/gui/CliLauncher.h"
+#include "app/gui/CloseGuard.h"
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/FusionController.h"
 #include "app/gui/MergeExportController.h"
@@ -251,6 +252,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_form->adapterSection()->showRankTable(QString("<span style='color:#c62828'>%1</span>").arg(message.toHtmlEscaped()));
     });
     connectMergeActions();
+    m_closeGuard = std::make_unique<CloseGuard>(*m_controller, *m_store, m_databasePath, m_window.get());
     m_window->setCloseGuard([this] { return confirmClose(); });
     attachExternalRuns();
     // Runs queued when the workbench last closed wait again in the queue; while another process
@@ -523,85 +525,13 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     }
 }
 
-bool Workbench::confirmClose() {
-    if (!m_controller->busy())
-        return true;
-    int choice = m_closeChoice;
-    if (choice < 0) {
-        // While the question is open no queued run starts: the answer is about the run it names.
-        const bool wasHeld = m_controller->queueHeld();
-        m_controller->holdQueue(true);
-        QMessageBox box(QMessageBox::Question, tr("A run is training"), closeQuestion(), QMessageBox::NoButton, m_window.get());
-        const QString queue = closeQueueNote();
-        if (!queue.isEmpty())
-            box.setInformativeText(queue);
-        QPushButton* stop = box.addButton(tr("Stop with checkpoint"), QMessageBox::AcceptRole);
-        QPushButton* headless = box.addButton(tr("Keep training headless"), QMessageBox::ActionRole);
-        box.addButton(QMessageBox::Cancel);
-        // The run may end while the question is open: say so, and closing then stops nothing.
-        const QMetaObject::Connection ended = connect(m_controller.get(), &RunController::runEnded, &box, [&](const JobOutcome& o) {
-            box.setText(tr("Run #%1 ended while this question was open (%2); nothing is training now.").arg(o.runId).arg(o.status));
-            stop->setText(tr("Close"));
-            headless->hide();
-        });
-        box.exec();
-        disconnect(ended);
-        if (box.clickedButton() == stop)
-            choice = 0;
-        else if (box.clickedButton() == headless)
-            choice = 1;
-        else {
-            m_controller->holdQueue(wasHeld);
-            return false;
-        }
-        if (!m_controller->busy())
-            return true; // it ended meanwhile; the queued runs stay queued for the next session
-    }
-    const qint64 runId = m_controller->currentRunId();
-    const std::string configJson = m_store->runs().require(runId).configJson;
-    m_controller->shutdown(true);
-    if (choice == 1) {
-        // The checkpoint just written is continued by the CLI in its own session, recorded in the
-        // same store; the workbench shows it as running when reopened.
-        // The CLI reads relative paths from the config file's folder; the run's meant the workbench's.
-        nlohmann::json stored = nlohmann::json::parse(configJson);
-        engine::resolveConfigPaths(stored, QDir::currentPath().toStdString());
-        const engine::TrainConfig handed = engine::TrainConfig::fromJson(stored);
-        const QString configPath = QDir(QString::fromStdString(handed.outputDir)).filePath("headless-config.json");
-        handed.save(configPath.toStdString());
-        QString why;
-        try {
-            CliLauncher::start({"train", configPath, "--resume", "latest", "--quiet", "--run-id", QString::number(runId), "--db",
-                                m_databasePath});
-        } catch (const std::exception& e) {
-            why = QString::fromStdString(e.what());
-        }
-        if (!why.isEmpty()) {
-            rslora::logError("run " + std::to_string(runId) + " was not handed over: " + why.toStdString() +
-                             "; it stopped with a checkpoint and can be resumed from the Runs view");
-            if (m_closeChoice < 0)
-                QMessageBox::warning(m_window.get(), tr("Run #%1 stopped").arg(runId),
-                                     tr("The run could not continue headless: %1. It stopped with a checkpoint; resume it from the "
-                                        "Runs view.").arg(why));
-        }
-    }
-    return true;
-}
+bool Workbench::confirmClose() { return m_closeGuard->confirm(); }
 
-QString Workbench::closeQuestion() const {
-    return tr("Run #%1 is still training. Stop it with a checkpoint, or keep training headless with rslora?").arg(m_controller->currentRunId());
-}
+void Workbench::setCloseChoice(int choice) { m_closeGuard->setChoice(choice); }
 
-QString Workbench::closeQueueNote() const {
-    const QList<QPair<qint64, QString>> waiting = m_controller->waiting();
-    if (waiting.isEmpty())
-        return {};
-    QStringList ids;
-    for (const auto& [id, name] : waiting)
-        ids << QString("#%1").arg(id);
-    return tr("%n queued run(s) (%1) stay queued: they start when you open the workbench again, after a run that "
-              "continues headless has ended.", nullptr, static_cast<int>(waiting.size())).arg(ids.join(", "));
-}
+QString Workbench::closeQuestion() const { return m_closeGuard->question(); }
+
+QString Workbench::closeQueueNote() const { return m_closeGuard->queueNote(); }
 
 QString Workbench::cliExecutable() { return CliLauncher::executable(); }
 

@@ -38,6 +38,7 @@ class QTimer;
 
 namespace rslora::app {
 
+class CloseGuard;
 class PlaygroundController;
 class RunController;
 class StoredRunFeed;
@@ -94,7 +95,7 @@ public:
     // Called from the window's close guard: true when it may close.
     bool confirmClose();
     // Test hook: what confirmClose() does without asking (0 = stop with checkpoint, 1 = keep headless).
-    void setCloseChoice(int choice) { m_closeChoice = choice; }
+    void setCloseChoice(int choice);
     // The rslora executable that continues a run headless: $RSLORA_CLI, else beside the workbench,
     // else the build tree's app/cli; empty when none is found.
     static QString cliExecutable();
@@ -131,7 +132,7 @@ private:
     std::unique_ptr<PlaygroundController> m_playgroundController;
     QLabel* m_statusRun = nullptr;
     QProgressBar* m_statusProgress = nullptr;
-    int m_closeChoice = -1;
+    std::unique_ptr<CloseGuard> m_closeGuard;
     std::unique_ptr<StoredRunFeed> m_external;
     QTimer* m_followTimer = nullptr;
 };
