@@ -5,11 +5,11 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
+#include "engine/RunFolder.h"
 #include "storage/Store.h"
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 
 namespace rslora::app {
 
@@ -47,22 +47,12 @@ std::optional<qint64> RunController::latestCheckpointStep(const storage::RunReco
     if (!run.startTime)
         return std::nullopt;
     const engine::TrainConfig config = engine::TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
-    std::error_code ec;
-    const std::filesystem::path checkpoints = std::filesystem::path(config.outputDir) / "checkpoints";
-    if (config.outputDir.empty() || !std::filesystem::is_directory(checkpoints, ec))
+    if (config.outputDir.empty())
         return std::nullopt;
-    std::optional<qint64> latest;
-    for (const auto& e : std::filesystem::directory_iterator(checkpoints, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("step-", 0) != 0)
-            continue;
-        const QString digits = QString::fromStdString(name.substr(5));
-        bool ok = false;
-        const qint64 step = digits.toLongLong(&ok);
-        if (ok && (!latest || step > *latest))
-            latest = step;
-    }
-    return latest;
+    const auto checkpoints = engine::RunFolder::checkpointsIn(config.outputDir); // oldest first
+    if (checkpoints.empty())
+        return std::nullopt;
+    return checkpoints.back().step;
 }
 
 bool RunController::hasOwnCheckpoint(const storage::RunRecord& run) {

@@ -8,6 +8,7 @@
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/ModelExport.h"
 #include "engine/PeftConfigFile.h"
+#include "engine/RunFolder.h"
 #include "engine/pipeline/StageFingerprint.h"
 
 #include <algorithm>
@@ -114,14 +115,7 @@ std::string moveAside(const fs::path& folder)
 
 bool hasCheckpoint(const std::string& outputDir)
 {
-    const fs::path dir = fs::path(outputDir) / "checkpoints";
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-        return false;
-    for (const auto& e : fs::directory_iterator(dir, ec))
-        if (e.path().filename().string().rfind("step-", 0) == 0)
-            return true;
-    return false;
+    return !RunFolder::checkpointsIn(outputDir).empty();
 }
 
 } // namespace
