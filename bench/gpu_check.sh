@@ -60,8 +60,9 @@ timeout "$(box 60)" cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSL
     ${NCCL:+-DNCCL_INCLUDE_DIR="$NCCL"} > "$OUT/configure.log" 2>&1 \
     || { tail -30 "$OUT/configure.log"; fail "configure"; summary; }
 targets=(rslora)
+known=$(ninja -C "$B" -t targets all 2>/dev/null || true)
 for t in tst_quant_cuda tst_nccl_group; do
-    ninja -C "$B" -t targets all 2>/dev/null | grep -q "^$t:" && targets+=("$t") || fail "$t is not configured (CUDA LibTorch or nccl.h missing)"
+    grep -q "^$t:" <<< "$known" && targets+=("$t") || fail "$t is not configured (CUDA LibTorch or nccl.h missing)"
 done
 timeout "$(box 270)" ninja -C "$B" -j16 "${targets[@]}" > "$OUT/build.log" 2>&1 \
     || { grep -E "error|FAILED" -A5 "$OUT/build.log" | head -60; fail "build"; summary; }

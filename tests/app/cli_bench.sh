@@ -25,7 +25,7 @@ import json, sys
 d = json.load(sys.stdin)
 assert [c['case'] for c in d['cases']] == ['balancing', 'lora'], d['cases']"
 out=$("$cli" "${small[@]}" --cases "lora,ckpt" 2>&1) && { echo "unknown case accepted: $out"; exit 1; }
-echo "$out" | grep -q "unknown case 'ckpt' (the cases are 'lora', 'lora + ckpt', " || { echo "unknown case not named: $out"; exit 1; }
+grep -q "unknown case 'ckpt' (the cases are 'lora', 'lora + ckpt', " <<< "$out" || { echo "unknown case not named: $out"; exit 1; }
 # Under a 1.4 GB address-space limit (the process starts in about 0.95 GB) the plain step's 0.5 GB of
 # tensors at batch 8 x 512 cannot be allocated; the report says so and goes on to the next case.
 out=$(low_memory 1400000 "$cli" bench --shapes 5m --threads 1 --batch 8 --seq 512 --steps 1 --warmup 0 --json \
@@ -44,10 +44,10 @@ trap 'rm -rf "$tmp"' EXIT
 out=$(RSLORA_HOME="$tmp" low_memory 1500000 "$cli" train "$here/../../resources/demo/demo-config.json" --quiet \
       --set training.batch_size=256 --set training.max_steps=2 --db "$tmp/store.sqlite" 2>&1) \
     && { echo "a run that does not fit was not refused: $out"; exit 1; }
-echo "$out" | grep -qx "error: out of memory: could not allocate [0-9.]* [KMG]iB more (main memory)" \
+grep -qx "error: out of memory: could not allocate [0-9.]* [KMG]iB more (main memory)" <<< "$out" \
     || { echo "out-of-memory line missing: $out"; exit 1; }
-echo "$out" | grep -q "^hint: lower training.batch_size or data.max_seq_len" || { echo "no hint: $out"; exit 1; }
-if echo "$out" | grep -qE "frame #|enforce fail"; then echo "raw LibTorch error shown: $out"; exit 1; fi
-"$cli" runs show 1 --db "$tmp/store.sqlite" | grep -q "status      failed  (out of memory: could not allocate" \
+grep -q "^hint: lower training.batch_size or data.max_seq_len" <<< "$out" || { echo "no hint: $out"; exit 1; }
+if grep -qE "frame #|enforce fail" <<< "$out"; then echo "raw LibTorch error shown: $out"; exit 1; fi
+grep -q "status      failed  (out of memory: could not allocate" <<< "$("$cli" runs show 1 --db "$tmp/store.sqlite")" \
     || { echo "the run's failure not recorded as out of memory"; "$cli" runs show 1 --db "$tmp/store.sqlite"; exit 1; }
 echo "cli_bench: ok"

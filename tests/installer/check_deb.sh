@@ -9,7 +9,7 @@ deb=$(ls "$scratch"/pkg/*.deb | head -n 1)
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
 for want in libopenblas0-pthread libtorch libqt6widgets6 libsqlite3; do
-    echo "$depends" | grep -q "$want" || { echo "Depends lacks $want"; exit 1; }
+    grep -q "$want" <<< "$depends" || { echo "Depends lacks $want"; exit 1; }
 done
 dpkg-deb -x "$deb" "$scratch/root"
 for f in usr/bin/rslora usr/bin/rslora-workbench usr/share/applications/rslora-workbench.desktop \

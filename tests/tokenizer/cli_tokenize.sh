@@ -19,24 +19,24 @@ JSON
 echo '{"bos_token": "<s>", "chat_template": "{% for m in messages %}<|im_start|>{{ m.content }}{% endfor %}"}' > "$dir/tokenizer_config.json"
 
 out=$("$cli" tokenize "$dir" --text "hi hi" --json)
-echo "$out" | grep -q '"ids": \[' || { echo "no ids in JSON output: $out"; exit 1; }
+grep -q '"ids": \[' <<< "$out" || { echo "no ids in JSON output: $out"; exit 1; }
 ids=$(echo "$out" | tr -d ' \n' | sed -n 's/.*"ids":\[\([0-9,]*\)\].*/\1/p')
 [ "$ids" = "3,2,2" ] || { echo "expected ids 3,2,2, got $ids"; exit 1; }
-echo "$out" | grep -q '"chat_template": "chatml"' || { echo "chat template kind missing"; exit 1; }
+grep -q '"chat_template": "chatml"' <<< "$out" || { echo "chat template kind missing"; exit 1; }
 
 ids=$("$cli" tokenize "$dir" --text "hi hi" --no-special --json | tr -d ' \n' | sed -n 's/.*"ids":\[\([0-9,]*\)\].*/\1/p')
 [ "$ids" = "2,2" ] || { echo "--no-special: expected 2,2, got $ids"; exit 1; }
 
 human=$("$cli" tokenize "$dir/tokenizer.json" --text "hi")
-echo "$human" | grep -q '^ids        \[3, 2\]$' || { echo "human output wrong: $human"; exit 1; }
-echo "$human" | grep -q '(special)' || { echo "special token not marked: $human"; exit 1; }
+grep -q '^ids        \[3, 2\]$' <<< "$human" || { echo "human output wrong: $human"; exit 1; }
+grep -q '(special)' <<< "$human" || { echo "special token not marked: $human"; exit 1; }
 
 [ "$("$cli" tokenize "$dir" --decode 3,2,2 --skip-special)" = "hi hi" ] || { echo "decode wrong"; exit 1; }
 
 # --chat renders the text with the chat template first; BOS is added once, in front.
 chat=$("$cli" tokenize "$dir" --text "hi" --chat --json | tr -d ' \n')
-echo "$chat" | grep -q '"text":"<|im_start|>hi"' || { echo "--chat did not render the template: $chat"; exit 1; }
-echo "$chat" | grep -q '"ids":\[3,' || { echo "--chat: BOS missing: $chat"; exit 1; }
+grep -q '"text":"<|im_start|>hi"' <<< "$chat" || { echo "--chat did not render the template: $chat"; exit 1; }
+grep -q '"ids":\[3,' <<< "$chat" || { echo "--chat: BOS missing: $chat"; exit 1; }
 
 if "$cli" tokenize "$dir/missing" --text x >/dev/null 2>"$dir/err"; then echo "missing folder accepted"; exit 1; fi
 grep -q 'does not exist' "$dir/err" || { echo "unclear error: $(cat "$dir/err")"; exit 1; }
