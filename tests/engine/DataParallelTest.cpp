@@ -381,7 +381,7 @@ private slots:
     {
         QProcess job;
         const QString db = out("hung.sqlite");
-        QStringList args{"launch", "--nproc", "2", "--grace", "2", "--timeout", "5", "--store-file", out("store-hung"), "--", "train",
+        QStringList args{"launch", "--nproc", "2", "--grace", "2", "--timeout", "10", "--store-file", out("store-hung"), "--", "train",
                          QString::fromStdString(m_config), "--db", db, "--quiet", "--set", "output.dir=" + out("hung"),
                          "--set", "training.max_steps=100000"};
         job.start(cli(), args);
@@ -414,7 +414,7 @@ private slots:
     // all-reduce time per step.
     void benchUnderLaunchReportsTheAllReduce()
     {
-        const Outcome job = runCli({"launch", "--nproc", "2", "--", "bench", "--shapes", "5m", "--steps", "1", "--warmup", "1",
+        const Outcome job = runCli({"launch", "--nproc", "2", "--store-file", out("store-bench"), "--", "bench", "--shapes", "5m", "--steps", "1", "--warmup", "1",
                                     "--batch", "2", "--seq", "32", "--threads", "1", "--json"});
         QVERIFY2(job.code == 0, qPrintable(job.err + job.out));
         QString json;
