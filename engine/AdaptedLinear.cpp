@@ -49,7 +49,10 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         }
         auto outShape = x.sizes().vec();
         outShape.back() = out;
-        return lowRankLinear(x2, weight, bias, terms).view(outShape);
+        torch::Tensor b = bias;
+        if (const torch::Tensor shift = activeBiasShift(); shift.defined())
+            b = b.defined() ? b + shift.to(compute) : shift.to(compute);
+        return lowRankLinear(x2, weight, b, terms).view(outShape);
     }
     // The generic path (autocast, mixed dtypes): the same sum through autograd's own nodes.
     torch::Tensor y = baseOutput(x);
@@ -68,7 +71,18 @@ torch::Tensor AdaptedLinear::forward(const torch::Tensor& x)
         // fp32, so B meets them in their dtype (a no-op in fp32 training).
         y2.addmm_(models::PrecisionPolicy::asCompute(h, y2.scalar_type()), models::PrecisionPolicy::asCompute(ad->B().t(), y2.scalar_type()));
     }
+    if (const torch::Tensor shift = activeBiasShift(); shift.defined())
+        y2.add_(shift.to(y2.scalar_type()));
     return y;
+}
+
+torch::Tensor AdaptedLinear::activeBiasShift() const
+{
+    torch::Tensor shift;
+    for (const auto& [ad, w] : m_activeResolved)
+        if (const torch::Tensor& d = ad->biasDelta(); d.defined())
+            shift = shift.defined() ? shift + d * w : d * w;
+    return shift;
 }
 
 torch::Tensor AdaptedLinear::forwardPerRow(const torch::Tensor& x)
@@ -91,6 +105,11 @@ torch::Tensor AdaptedLinear::forwardPerRow(const torch::Tensor& x)
             h = h * rw.to(h.scalar_type()).view(rowShape);
         }
         y = y + torch::matmul(h, ad->B().t()).to(y.scalar_type());
+        if (const torch::Tensor& d = ad->biasDelta(); d.defined()) {
+            const torch::Tensor& rw = m_rowWeights[i];
+            y = y + (rw.defined() ? rw.to(y.scalar_type()).view(rowShape) * w : torch::full(rowShape, w, y.options()))
+                        * d.to(y.scalar_type());
+        }
     }
     return y;
 }
@@ -98,6 +117,7 @@ torch::Tensor AdaptedLinear::forwardPerRow(const torch::Tensor& x)
 void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
 {
     m_rowPasses.clear();
+    m_rowBiasShift = torch::Tensor();
     m_rowCount = static_cast<int64_t>(rows.size());
     if (rows.empty())
         return;
@@ -113,6 +133,13 @@ void AdaptedLinear::setRowAdapters(const std::vector<RowAdapterSet>& rows)
         passes = std::max(passes, present[b].size());
     }
     auto opts = m_base->weightOptions().requires_grad(false);
+    for (size_t b = 0; b < present.size(); ++b)
+        for (const auto& [ad, w] : present[b])
+            if (const torch::Tensor& d = ad->biasDelta(); d.defined()) {
+                if (!m_rowBiasShift.defined())
+                    m_rowBiasShift = torch::zeros({B, 1, out}, opts);
+                m_rowBiasShift[int64_t(b)][0].add_(d.to(opts.dtype()), w);
+            }
     // On the CPU in float32 the kernel reads every row's factors where they are.
     bool inPlace = opts.device().is_cpu() && opts.dtype() == torch::kFloat32;
     for (size_t k = 0; k < passes && inPlace; ++k) {
@@ -191,6 +218,8 @@ torch::Tensor AdaptedLinear::forwardMixed(const torch::Tensor& x)
         const torch::Tensor h = torch::bmm(x3.to(pass.at.scalar_type()), pass.at).mul_(pass.coef);
         y3.baddbmm_(h.to(y3.scalar_type()), pass.bt.to(y3.scalar_type()));
     }
+    if (m_rowBiasShift.defined())
+        y3.add_(m_rowBiasShift.to(y3.scalar_type()));
     return y;
 }
 

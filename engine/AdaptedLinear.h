@@ -1,7 +1,9 @@
 // The adapted projection: a frozen base linear layer plus named adapters, of which an active set
 // with per-adapter weights contributes. Every adapted projection of a model runs through this
 // module's forward, the only place the adapter math lives:
-//   y = x Wᵀ + b + Σ_active w_i · s_i · (drop_i(x) A_iᵀ) B_iᵀ
+//   y = x Wᵀ + b + Σ_active w_i · (s_i · (drop_i(x) A_iᵀ) B_iᵀ + Δb_i)
+// where Δb_i is the bias change of a bias "lora_only" adapter loaded beside others (LoraAdapter.h;
+// zero for every other adapter).
 #pragma once
 
 #include "engine/LoraAdapter.h"
@@ -83,6 +85,8 @@ private:
     torch::Tensor baseOutput(const torch::Tensor& x);
     // A dense copy of the (residual) base weight.
     torch::Tensor denseBase() const;
+    // Σ_active w_i Δb_i over the active adapters that change the bias; undefined when none does.
+    torch::Tensor activeBiasShift() const;
 
     std::shared_ptr<models::LinearLayer> m_base;
     std::string m_moduleName;
@@ -99,6 +103,8 @@ private:
         torch::Tensor at, bt, coef;
     };
     std::vector<RowPass> m_rowPasses;
+    // Σ_k w_bk Δb_k per row of the mixed batch [B, 1, out]; undefined when no row's adapter changes the bias.
+    torch::Tensor m_rowBiasShift;
     int64_t m_rowCount = 0;  // rows of the mixed batch (0: no mixed batch set)
     torch::Tensor forwardMixed(const torch::Tensor& x);
 

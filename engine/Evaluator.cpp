@@ -535,11 +535,9 @@ EvalReport runEvaluation(const EvalRequest& req)
     AdapterSet set(*model);
     std::vector<ActiveAdapter> active;
     bool diagnosedSpectral = false;
-    const bool alone = req.adapterPaths.size() == 1 && req.referenceAdapterPaths.empty();
     for (size_t i = 0; i < req.adapterPaths.size(); ++i) {
         const std::string name = "adapter" + std::to_string(i);
-        // Trained biases change the base: taken only when one adapter is measured, with no reference.
-        const AdapterConfig loaded = loadPeftAdapter(set, req.adapterPaths[i], name, alone ? TrainedBiases::WriteIntoBase : TrainedBiases::Refuse);
+        const AdapterConfig loaded = loadPeftAdapter(set, req.adapterPaths[i], name);
         diagnosedSpectral = diagnosedSpectral || (i == req.diagnosedAdapter && loaded.init == InitMode::Spectral);
         active.push_back({name, 1.0});
     }

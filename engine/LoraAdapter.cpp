@@ -183,6 +183,15 @@ void LoraAdapterImpl::setInitialFactors(const torch::Tensor& A0, const torch::Te
     }
 }
 
+void LoraAdapterImpl::setBiasDelta(const torch::Tensor& delta)
+{
+    torch::NoGradGuard ng;
+    if (m_biasDelta.defined())
+        m_biasDelta.copy_(delta);
+    else
+        m_biasDelta = register_buffer("bias_delta", delta.detach().clone());
+}
+
 void LoraAdapterImpl::setTrainable(bool trainable)
 {
     factorA().set_requires_grad(trainable);

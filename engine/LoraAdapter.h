@@ -78,6 +78,12 @@ public:
     // Makes the factors trainable or frozen (earlier stages stay frozen).
     void setTrainable(bool trainable);
 
+    // A bias "lora_only" adapter loaded beside others: what it changes in the module's bias
+    // (trained − base) [out], added with the adapter's weight wherever it is active, so the base's
+    // bias stays as it was. Undefined (the default) when the adapter changes no bias.
+    const torch::Tensor& biasDelta() const { return m_biasDelta; }
+    void setBiasDelta(const torch::Tensor& delta);
+
 private:
     void initFull(const torch::Tensor& weight);
     void initSubspace(const torch::Tensor& weight);
@@ -90,6 +96,7 @@ private:
     torch::Tensor m_a, m_b;   // random_subspace coefficients [k]
     torch::Tensor m_PA, m_PB; // random_subspace frozen bases (buffers, not saved)
     torch::Tensor m_A0, m_B0; // spectral initial factors
+    torch::Tensor m_biasDelta; // bias "lora_only": trained − base bias (buffer, frozen)
 };
 TORCH_MODULE(LoraAdapter);
 

@@ -159,7 +159,7 @@ LoraTensors readLoraTensors(const fs::path& weightsFile, const AdapterConfig& co
     return out;
 }
 
-AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName, TrainedBiases biases)
+AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::string& adapterName)
 {
     const fs::path weightsPath = dir / kPeftWeightsFile;
     const std::string file = weightsPath.string();
@@ -192,11 +192,6 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
         if (it == layers.end())
             throw Error(file + ": tensor '" + m.a.key + "' adapts '" + m.module + "', which is no linear module of the model");
         checkLoraFitsLayer(m, it->second.inFeatures, it->second.outFeatures, file);
-        if (!m.bias.key.empty() && biases == TrainedBiases::Refuse)
-            throw Error(file + ": tensor '" + m.bias.key + "' is a trained bias of " + m.module + " (bias \"lora_only\"). "
-                        "Such an adapter changes the base model's biases, for every adapter loaded beside it and after it "
-                        "is unloaded, so it is loaded only alone (generate, evaluating one adapter, stacking a training "
-                        "stage on it), never beside others (serving, a reference adapter)");
     }
 
     std::map<std::string, torch::Tensor> coef;
@@ -250,22 +245,21 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
                 auto& ad = layer.addAdapter(adapterName, spec);
                 ad.setFactors(weights.at(m.a.key).to(ad.factorA().options()), weights.at(m.b.key).to(ad.factorB().options()));
             }
-            if (!m.bias.key.empty() && !layer.bias.defined())
+            if (m.bias.key.empty())
+                continue;
+            if (!layer.bias.defined())
                 throw Error(file + ": tensor '" + m.bias.key + "' is a trained bias of " + m.module + ", which has no bias in the model");
+            LoraAdapterImpl& ad = layer.adapter(adapterName);
+            const auto dt = ad.factorA().scalar_type();
+            ad.setBiasDelta(weights.at(m.bias.key).to(layer.bias.device(), dt) - layer.bias.detach().to(dt));
         }
     } catch (...) {
-        // Nothing half-attached stays behind (the base itself is written only after this).
+        // Nothing half-attached stays behind (the base is never written).
         for (const auto& am : set.modules())
             if (am.module->hasAdapter(adapterName))
                 am.module->removeAdapter(adapterName);
         throw;
     }
-    // Everything fits: the trained biases replace the base's, as PEFT loads bias "lora_only".
-    for (const auto& m : modules)
-        if (!m.bias.key.empty()) {
-            AdaptedLinear& layer = *set.find(m.module)->module;
-            layer.bias.copy_(weights.at(m.bias.key).to(layer.bias.options()));
-        }
     set.setActive({{adapterName, 1.0}});
     for (auto& m : set.modules())
         if (m.module->hasAdapter(adapterName))

@@ -26,18 +26,16 @@ struct PeftSaveOptions {
 void savePeftAdapter(AdapterSet& set, const std::string& adapterName, const AdapterConfig& config,
                      const std::filesystem::path& dir, const PeftSaveOptions& options = {});
 
-// What loading does with the trained biases of a bias "lora_only" adapter. PEFT writes them into the
-// base layers, where every other adapter sees them and where they stay after the adapter is removed:
-// right for an adapter used alone, wrong beside others (serving, evaluating against a reference).
-enum class TrainedBiases { Refuse, WriteIntoBase };
-
 // Reads a PEFT folder (ours or PEFT's) into `set` as adapter `adapterName` and activates it alone.
 // Random-subspace adapters saved by us come back as coefficients over regenerated bases.
 // Returns the adapter options as far as the folder records them. Throws naming the file and tensor;
-// every tensor is checked before the model changes. The base model's weights are never written, its
-// biases only by a bias "lora_only" folder with TrainedBiases::WriteIntoBase (refused otherwise).
-AdapterConfig loadPeftAdapter(AdapterSet& set, const std::filesystem::path& dir, const std::string& adapterName = "default",
-                              TrainedBiases biases = TrainedBiases::Refuse);
+// every tensor is checked before the model changes. The base model is never written: where PEFT
+// writes the trained biases of a bias "lora_only" adapter into the base layers (where every other
+// adapter sees them and where they stay after it is removed), the adapter gets the change instead
+// (trained − base, LoraAdapter::biasDelta), applied with its weight wherever it is active: the same
+// outputs when it is used alone at weight 1, and right beside others (serving, a reference adapter,
+// stacked stages, whose changes add up as a merge adds them).
+AdapterConfig loadPeftAdapter(AdapterSet& set, const std::filesystem::path& dir, const std::string& adapterName = "default");
 
 // The value rule of every reader of adapter files (this loader, fusion's readAdapterFactors): the
 // element type is F16, BF16, F32 or F64 and every value is finite. Throws rslora::Error naming `file`

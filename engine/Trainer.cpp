@@ -93,8 +93,9 @@ Trainer::Trainer(TrainConfig config, models::CausalLM& model, std::unique_ptr<ob
             const std::string name = "stage" + std::to_string(i + 1);
             if (name == m_config.adapter.name)
                 throw Error("adapter.name '" + name + "' collides with an earlier stage's name; choose another");
-            // A stage with trained biases leaves them in the base, as PEFT loads it.
-            loadPeftAdapter(*m_adapters, m_config.adapter.stackOn[i], name, TrainedBiases::WriteIntoBase);
+            // A stage with trained biases adds its change of them (weighted like its factors), and the
+            // base keeps its own: a new stage that trains biases saves base + its own change only.
+            loadPeftAdapter(*m_adapters, m_config.adapter.stackOn[i], name);
             active.push_back({name, 1.0});
         }
         m_adapters->setActive(active);

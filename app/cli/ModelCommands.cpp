@@ -114,7 +114,7 @@ std::unique_ptr<engine::AdapterSet> attachAdapter(CausalLM& model, const std::st
     if (dir.empty())
         return nullptr;
     auto set = std::make_unique<engine::AdapterSet>(model);
-    engine::loadPeftAdapter(*set, dir, "default", engine::TrainedBiases::WriteIntoBase);  // used alone
+    engine::loadPeftAdapter(*set, dir, "default");
     return set;
 }
 

@@ -37,7 +37,7 @@ AccuracyResult demoExactMatch(const TrainConfig& config, const std::vector<Exact
     auto model = models::loadCausalLM(config.modelPath, lo);
     AdapterSet set(*model);
     if (!adapterDir.empty()) {
-        loadPeftAdapter(set, adapterDir, "demo", TrainedBiases::WriteIntoBase);  // used alone
+        loadPeftAdapter(set, adapterDir, "demo");
         set.setActive({{"demo", 1.0}});
     }
     const auto tokenizer = models::Tokenizer::load(config.modelPath);

@@ -1,8 +1,9 @@
 // PEFT folders: the shared PEFT fixtures load and reproduce their logits; our own folders round-trip
 // (plain, rsLoRA, random subspace); a spectral adapter exported as rank 2r gives the same model on
 // the original base; adapters switch without reloading the base. Keys with PEFT's ".default." load
-// under any name, a minimal config takes PEFT's defaults, and what cannot be applied (trained biases,
-// whole modules, NaN, ...) is refused by name before the model changes, leaving the base untouched.
+// under any name, a minimal config takes PEFT's defaults, trained biases become the adapter's change,
+// and what cannot be applied (whole modules, NaN, ...) is refused by name before the model changes,
+// leaving the base untouched.
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
@@ -455,11 +456,11 @@ private slots:
             QVERIFY2(!m.module->hasAdapter("x"), m.name.c_str());
     }
 
-    // A bias: "lora_only" adapter's trained biases replace the base model's, as PEFT loads them: right
-    // for an adapter used alone, wrong beside others (they would see the bias, and unloading would not
-    // restore it). Loaded beside others they are refused with the base bias bit-identical; loaded
-    // alone they are written, only after every tensor has been checked.
-    void loraOnlyBiasIsWrittenOnlyWhenUsedAlone()
+    // A bias "lora_only" adapter's trained biases: PEFT writes them into the base layers; here the
+    // adapter carries the change (trained − base) and the base keeps its bias. Alone it gives what
+    // PEFT gives; beside others (a weight, per-row weights, a mixed batch) only where it is active;
+    // unloaded, the model is as it was. What cannot be applied is refused before anything changes.
+    void loraOnlyBiasIsTheAdaptersChange()
     {
         const std::string q = "model.layers.0.self_attn.q_proj";
         auto model = models::loadCausalLM(fixtures() / "qwen2");
@@ -467,26 +468,77 @@ private slots:
         QVERIFY(before.defined() && before.numel() == 64);
         QTemporaryDir tmp;
         const fs::path dir = fs::path(tmp.path().toStdString()) / "lora_only";
+        const fs::path plainDir = fs::path(tmp.path().toStdString()) / "plain";
         fs::create_directories(dir);
+        fs::create_directories(plainDir);
         torch::manual_seed(7);
+        const torch::Tensor change = torch::randn({64}) * 0.5;
         std::vector<std::pair<std::string, torch::Tensor>> tensors = {
             {kPeftKeyPrefix + q + ".lora_A.weight", torch::randn({2, 64}) * 0.1},
             {kPeftKeyPrefix + q + ".lora_B.weight", torch::randn({64, 2}) * 0.1},
-            {kPeftKeyPrefix + q + ".bias", before + 1.0},
+            {kPeftKeyPrefix + q + ".bias", before + change},
         };
         models::saveSafeTensors(dir / kPeftWeightsFile, tensors);
         const std::string config = R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "lora_only", "target_modules": ["q_proj"]})";
         writeFileAtomic(dir / kPeftConfigFile, config);
+        // PEFT's way, to compare with: the same factors, and the trained bias written into the base.
+        models::saveSafeTensors(dir.parent_path() / "plain" / kPeftWeightsFile,
+                                std::vector<std::pair<std::string, torch::Tensor>>(tensors.begin(), tensors.end() - 1));
+        writeFileAtomic(plainDir / kPeftConfigFile, R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]})");
+        auto peftModel = models::loadCausalLM(fixtures() / "qwen2");
+        AdapterSet peftSet(*peftModel);
+        loadPeftAdapter(peftSet, plainDir, "x");
+        auto peftBias = [&](double w) {
+            torch::NoGradGuard ng;
+            slotBias(*peftModel, q).copy_(before + w * change);
+        };
+
+        const torch::Tensor ids = torch::tensor({1, 5, 9, 13, 17, 21, 40, 2, 7, 99, 3, 250}, torch::kLong).view({2, 6});
+        auto logits = [&](models::CausalLM& m) {
+            torch::NoGradGuard ng;
+            return m.forward(ids, torch::ones_like(ids)).logits;
+        };
+        auto diff = [](const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); };
+        const torch::Tensor baseLogits = logits(*model);
 
         AdapterSet set(*model);
-        std::string message = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
-        QVERIFY2(message.find(q + ".bias' is a trained bias of " + q + " (bias \"lora_only\")") != std::string::npos, message.c_str());
-        QVERIFY(set.adapterNames().empty());
+        loadPeftAdapter(set, dir, "x");
+        QVERIFY(torch::equal(slotBias(*model, q), before));
+        const torch::Tensor& delta = set.find(q)->module->adapter("x").biasDelta();
+        QVERIFY(delta.defined());
+        QVERIFY(torch::allclose(delta, change, 0, 1e-6));
+        peftBias(1.0);
+        const torch::Tensor alone = logits(*model);
+        QVERIFY2(diff(alone, logits(*peftModel)) < 1e-5, std::to_string(diff(alone, logits(*peftModel))).c_str());
+        QVERIFY(diff(alone, baseLogits) > 1e-3); // the change is seen
+        // Inactive: exactly the base.
+        set.setActive({});
+        QVERIFY(torch::equal(logits(*model), baseLogits));
+        // At weight 0.5, half the change and half the update.
+        set.setActive({{"x", 0.5}});
+        peftSet.setActive({{"x", 0.5}});
+        peftBias(0.5);
+        QVERIFY2(diff(logits(*model), logits(*peftModel)) < 1e-5, std::to_string(diff(logits(*model), logits(*peftModel))).c_str());
+        // Per-row weights (a gate's choice): row 0 takes the adapter, row 1 does not.
+        set.setActive({ActiveAdapter("x", 1.0, torch::tensor({1.0f, 0.0f}))});
+        torch::Tensor rows = logits(*model);
+        QVERIFY2(diff(rows[0], alone[0]) < 1e-5, std::to_string(diff(rows[0], alone[0])).c_str());
+        QVERIFY2(diff(rows[1], baseLogits[1]) < 1e-5, std::to_string(diff(rows[1], baseLogits[1])).c_str());
+        // A mixed batch (serving): the same.
+        set.setActive({});
+        set.setRowAdapters({RowAdapterSet{{"x", 1.0}}, RowAdapterSet{}});
+        rows = logits(*model);
+        set.setRowAdapters({});
+        QVERIFY2(diff(rows[0], alone[0]) < 1e-5, std::to_string(diff(rows[0], alone[0])).c_str());
+        QVERIFY2(diff(rows[1], baseLogits[1]) < 1e-5, std::to_string(diff(rows[1], baseLogits[1])).c_str());
+        // Unloaded: the model as it was.
+        set.find(q)->module->removeAdapter("x");
+        QVERIFY(torch::equal(logits(*model), baseLogits));
         QVERIFY(torch::equal(slotBias(*model, q), before));
 
         // Without lora_only in the config the bias is no tensor an adapter may hold.
         writeFileAtomic(dir / kPeftConfigFile, R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]})");
-        message = errorOf([&] { loadPeftAdapter(set, dir, "x", TrainedBiases::WriteIntoBase); });
+        std::string message = errorOf([&] { loadPeftAdapter(set, dir, "y"); });
         QVERIFY2(message.find("it is a trained bias of " + q + ", which only an adapter with bias \"lora_only\"") != std::string::npos,
                  message.c_str());
         QVERIFY(torch::equal(slotBias(*model, q), before));
@@ -495,17 +547,12 @@ private slots:
         writeFileAtomic(dir / kPeftConfigFile, config);
         tensors.back().second = torch::zeros({63});
         models::saveSafeTensors(dir / kPeftWeightsFile, tensors);
-        message = errorOf([&] { loadPeftAdapter(set, dir, "x", TrainedBiases::WriteIntoBase); });
+        message = errorOf([&] { loadPeftAdapter(set, dir, "y"); });
         QVERIFY2(message.find(std::string("tensor '") + kPeftKeyPrefix + q + ".bias' has shape [63]") != std::string::npos, message.c_str());
-        QVERIFY(set.adapterNames().empty());
+        QVERIFY(!set.find(q)->module->hasAdapter("y"));
         QVERIFY(torch::equal(slotBias(*model, q), before));
 
-        // Used alone, the trained bias replaces the base's.
-        tensors.back().second = before + 1.0;
-        models::saveSafeTensors(dir / kPeftWeightsFile, tensors);
-        loadPeftAdapter(set, dir, "x", TrainedBiases::WriteIntoBase);
-        QVERIFY(set.find(q) && set.find(q)->module->hasAdapter("x"));
-        QVERIFY(torch::equal(slotBias(*model, q), before + 1.0));
+        QVERIFY(torch::equal(logits(*model), baseLogits));
     }
 
     // Without bias tensors a lora_only adapter loads beside others and unloads leaving the base as it was.

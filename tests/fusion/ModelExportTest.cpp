@@ -302,7 +302,7 @@ private slots:
 
         auto expectedModel = models::loadCausalLM(fixtures() / "qwen2");
         engine::AdapterSet set(*expectedModel);
-        engine::loadPeftAdapter(set, dir, "a", engine::TrainedBiases::WriteIntoBase);
+        engine::loadPeftAdapter(set, dir, "a");
         set.setActive({{"a", 1.0}});
         auto mergedModel = models::loadCausalLM(out);
         const double diff = maxDiff(logitsOf(*mergedModel), logitsOf(*expectedModel));
