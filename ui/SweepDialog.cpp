@@ -18,6 +18,7 @@
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <map>
 
 namespace rslora::ui {
 
@@ -89,6 +90,7 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
 
     m_summary = new QLabel;
     m_summary->setWordWrap(true);
+    m_summary->setTextFormat(Qt::PlainText); // problems quote keys and values as typed
     m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
     layout->addWidget(m_summary);
     auto* box = new QDialogButtonBox(QDialogButtonBox::Cancel);
@@ -194,6 +196,7 @@ void SweepDialog::setValidator(Validator validator) {
 engine::SweepSpec SweepDialog::spec() const {
     // Each row is read as `--vary KEY=VALUES` is, so keys and values mean what they mean on the CLI.
     engine::SweepSpec grid;
+    std::map<std::string, int> rowOfKey; // dotted key → the first row that varies it (1-based)
     for (int row = 0; row < m_axes->rowCount(); ++row) {
         const QString key = static_cast<QComboBox*>(m_axes->cellWidget(row, KeyColumn))->currentText().trimmed();
         const QString values = static_cast<QLineEdit*>(m_axes->cellWidget(row, ValuesColumn))->text().trimmed();
@@ -203,6 +206,12 @@ engine::SweepSpec SweepDialog::spec() const {
             throw Error("row " + std::to_string(row + 1) + ": values '" + values.toStdString() + "' have no config key");
         if (values.isEmpty())
             throw Error(key.toStdString() + ": no values (give them separated by commas, e.g. 4,8,16)");
+        // Named by rows here; the engine would name two --vary texts.
+        const std::string dotted = engine::parseConfigKey(key.toStdString(), "row " + std::to_string(row + 1)).dotted();
+        if (const auto earlier = rowOfKey.find(dotted); earlier != rowOfKey.end())
+            throw Error(dotted + " is varied twice (rows " + std::to_string(earlier->second) + " and " + std::to_string(row + 1)
+                        + "): give all its values in one row, e.g. " + dotted + " = 4,8,16");
+        rowOfKey.emplace(dotted, row + 1);
         grid.addVary(key.toStdString() + "=" + values.toStdString());
     }
     grid.seeds = m_seeds->value();

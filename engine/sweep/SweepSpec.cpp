@@ -217,11 +217,17 @@ void SweepSpec::addVary(const std::string& text)
     }
     if (!combinations.empty())
         throw Error("--vary cannot be combined with the config's sweep.list");
-    auto same = std::find_if(axes.begin(), axes.end(), [&](const SweepAxis& a) { return a.key.dotted() == axis.key.dotted(); });
+    const std::string key = axis.key.dotted();
+    for (const auto& [earlierKey, earlierText] : varied)
+        if (earlierKey == key)
+            throw Error(key + " is varied twice (--vary " + earlierText + " and --vary " + text + ")",
+                        "give all its values in one --vary, e.g. " + key + "=4,8,16");
+    auto same = std::find_if(axes.begin(), axes.end(), [&](const SweepAxis& a) { return a.key.dotted() == key; });
     if (same != axes.end())
         *same = std::move(axis);
     else
         axes.push_back(std::move(axis));
+    varied.emplace_back(key, text);
 }
 
 namespace {

@@ -47,13 +47,18 @@ struct SweepSpec {
     // {exact_match: FILE, multiple_choice: FILE, preference: FILE, max_new_tokens: N, limit: N,
     // diagnostics: true (std of lora_A against its expected value, adapted-layer output std)}.
     nlohmann::json evaluate = nlohmann::json::object();
+    // (dotted key, text) of each addVary so far: what a second --vary of the same key is refused by.
+    std::vector<std::pair<std::string, std::string>> varied;
 
     // The `sweep:` block of a config: {vary: {"adapter.r": [4, 8]} or {adapter: {r: [4, 8]}},
     // list: [{"adapter.r": 4, ...}, ...], seeds: 5 | [1, 2, 3], evaluate: {...}}. Also reads what
     // toJson() writes. Throws rslora::Error naming the field.
     static SweepSpec fromJson(const nlohmann::json& block);
     nlohmann::json toJson() const;
-    // `--vary KEY=V1,V2,...`: adds (or replaces) an axis. Throws rslora::Error naming the text.
+    // `--vary KEY=V1,V2,...`: adds an axis, or replaces the one the config's sweep: block gave that
+    // key (the command line overrides the file). A key given to addVary twice is refused naming both
+    // texts: silently keeping only the last would drop runs the user asked for. Throws rslora::Error
+    // naming the text.
     void addVary(const std::string& text);
     // Sets one evaluation of `evaluate` (a file key or a number key); throws for an unknown key.
     void setEvaluation(const std::string& key, const nlohmann::json& value);

@@ -92,9 +92,17 @@ private slots:
         QCOMPARE(points[1].config["training"]["learning_rate"].get<double>(), 2e-4);
         QVERIFY(points[1].config["training"]["learning_rate"].is_number());
         QCOMPARE(points[0].config["adapter"]["scaling"].get<std::string>(), std::string("alpha/sqrt(r)"));
-        // The same key again replaces its axis.
-        spec.addVary("training.learning_rate=5e-4");
-        QCOMPARE(spec.combinationCount(), 2);
+        // The same key again is refused by name: keeping only the last would drop runs asked for.
+        const QString twice = errorOf([&] { spec.addVary("training.learning_rate=5e-4"); });
+        QVERIFY2(twice.contains("training.learning_rate is varied twice") && twice.contains("1e-3,2e-4") && twice.contains("5e-4"),
+                 qPrintable(twice));
+        QCOMPARE(spec.combinationCount(), 4);
+        // An axis of the config's sweep: block is replaced by --vary, as the command line overrides the file.
+        SweepSpec fromFile = SweepSpec::fromJson(json{{"vary", {{"adapter.r", {4, 8}}, {"training.learning_rate", {1e-3}}}}});
+        fromFile.addVary("adapter.r=16");
+        QCOMPARE(fromFile.combinationCount(), 1);
+        QCOMPARE(fromFile.axes.front().values.front().get<int>(), 16);
+        QVERIFY(errorOf([&] { fromFile.addVary("adapter.r=32"); }).contains("adapter.r is varied twice"));
     }
 
     // The dialog shows a sweep's values as `--vary` text: each reads back as the value it came from.

@@ -34,6 +34,21 @@ private Q_SLOTS:
         QVERIFY2(d.summaryLabel()->text().startsWith("12 runs: 6 combination(s) × 2 seed(s)"), qPrintable(d.summaryLabel()->text()));
     }
 
+    // Two rows of one key are refused by row: the first row's values were dropped silently before.
+    void aKeyInTwoRowsIsRefusedNamingTheRows() {
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8");
+        d.setAxis(1, "adapter.r", "16");
+        d.setSeeds(3);
+        QVERIFY(!d.queueButton()->isEnabled());
+        const QString text = d.summaryLabel()->text();
+        QVERIFY2(text.contains("adapter.r is varied twice (rows 1 and 2)"), qPrintable(text));
+        QVERIFY_THROWS_EXCEPTION(Error, d.spec());
+        d.setAxis(1, "adapter.lora_alpha", "16");
+        QVERIFY2(d.queueButton()->isEnabled(), qPrintable(d.summaryLabel()->text()));
+        QVERIFY2(d.summaryLabel()->text().startsWith("6 runs: 2 combination(s) × 3 seed(s)"), qPrintable(d.summaryLabel()->text()));
+    }
+
     void listPairsTheIthValues() {
         SweepDialog d("s");
         d.setAxis(0, "adapter.r", "4,8");
