@@ -1,11 +1,16 @@
 // The Sweeps view: the group table from engine::SweepSummary, the mean ± std bands, CSV export.
 #include "ui/SweepResultsView.h"
 
+#include "ui/ExportFolder.h"
 #include "ui/PlotPalette.h"
+
+#include "storage/Naming.h"
 
 #include "common/AtomicFile.h"
 
 #include <QComboBox>
+#include <QDir>
+#include <QFileInfo>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -45,6 +50,7 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_groups->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
     top->addWidget(m_groups, 1);
     m_status = new QLabel;
+    m_status->setTextFormat(Qt::PlainText); // messages quote run and file names as typed
     top->addWidget(m_status);
     m_stop = new QPushButton(tr("Stop group"));
     m_stop->setToolTip(tr("Stop the group's training run with a checkpoint and take its waiting runs out of the queue"));
@@ -94,10 +100,11 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     connect(m_resume, &QPushButton::clicked, this, [this] { Q_EMIT resumeRequested(currentGroup()); });
     connect(m_delete, &QPushButton::clicked, this, [this] { Q_EMIT deleteRequested(currentGroup()); });
     connect(m_export, &QPushButton::clicked, this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export sweep statistics"), m_groups->currentText() + ".csv",
-                                                          tr("CSV (*.csv)"));
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export sweep statistics"),
+                                                          QDir(ExportFolder::initial()).filePath(suggestedCsvName()), tr("CSV (*.csv)"));
         if (path.isEmpty())
             return;
+        ExportFolder::remember(QFileInfo(path).absolutePath());
         QString error;
         if (exportCsv(path, &error))
             Q_EMIT exported(tr("Sweep statistics (%1 groups) written to %2").arg(m_summary.rows.size()).arg(path));
@@ -163,7 +170,17 @@ void SweepResultsView::setSummary(const engine::SweepSummary& summary, const QSt
     for (int r = 0; r < m_table->rowCount(); ++r) {
         const engine::SweepGroupRow& row = summary.rows[size_t(r)];
         m_table->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(row.label)));
-        m_table->setItem(r, 1, new QTableWidgetItem(QStringLiteral("%1/%2").arg(row.finished).arg(row.runs)));
+        auto* runs = new QTableWidgetItem(QStringLiteral("%1/%2").arg(row.finished).arg(row.runs));
+        if (row.failed > 0) {
+            // A failed run is not one still to run: said in the cell, its reasons in the tooltip.
+            runs->setText(runs->text() + tr(" · %1 failed").arg(row.failed));
+            runs->setForeground(QColor("#c62828"));
+            QStringList reasons;
+            for (const std::string& f : row.failures)
+                reasons << QString::fromStdString(f);
+            runs->setToolTip(reasons.join('\n'));
+        }
+        m_table->setItem(r, 1, runs);
         int c = 2;
         for (const std::string& key : summary.metricKeys) {
             const auto cell = row.cells.find(key);
@@ -212,8 +229,18 @@ void SweepResultsView::setBands(const QList<SweepBand>& bands) {
         mean->setPen(QPen(color, 2));
         mean->setName(b.label);
     }
+    // An empty legend would show as an empty box.
+    m_plot->legend->setVisible(!bands.isEmpty());
     m_plot->rescaleAxes();
     m_plot->replot();
+}
+
+QString SweepResultsView::suggestedCsvName() const {
+    // The label is the user's sweep name: '/', quotes and markup must not reach the file name.
+    QString label = m_groups->currentText();
+    if (label.startsWith('#'))
+        label.remove(0, 1);
+    return QString::fromStdString(storage::sanitizeId(label.toStdString())) + ".csv";
 }
 
 QString SweepResultsView::curveMetric() const { return m_metric->currentData().toString(); }

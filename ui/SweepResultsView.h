@@ -42,6 +42,8 @@ public:
     QString curveMetric() const;
     // Writes the table's statistics as CSV (replaced whole or not at all); false with *error.
     bool exportCsv(const QString& path, QString* error = nullptr) const;
+    // The file name Export CSV… suggests: the chosen sweep's label made safe for a file name.
+    QString suggestedCsvName() const;
     // "0.7500 ± 0.0500 (n=3)"; "—" without a value.
     static QString cellText(const engine::SampleSummary& s);
 

@@ -8,6 +8,7 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "engine/sweep/SampleStatistics.h"
+#include "storage/RunOwner.h"
 #include "storage/Store.h"
 
 #include <QCoreApplication>
@@ -30,12 +31,7 @@ SweepResultsController::SweepResultsController(storage::Store* store, RunControl
     connect(view, &ui::SweepResultsView::groupChanged, this, &SweepResultsController::load);
     connect(view, &ui::SweepResultsView::curveMetricChanged, this, [this] { load(m_view->currentGroup()); });
     connect(view, &ui::SweepResultsView::stopRequested, this, &SweepResultsController::stop);
-    connect(view, &ui::SweepResultsView::resumeRequested, this, [this](qint64 id) {
-        int evaluations = 0;
-        const int n = resume(id, &evaluations);
-        Q_EMIT changed(evaluations ? tr("Sweep #%1: %2 runs queued, %3 finished runs to evaluate again").arg(id).arg(n).arg(evaluations)
-                                   : tr("Sweep #%1: %2 runs queued").arg(id).arg(n));
-    });
+    connect(view, &ui::SweepResultsView::resumeRequested, this, [this](qint64 id) { Q_EMIT changed(resume(id).text(id)); });
     connect(view, &ui::SweepResultsView::deleteRequested, this, [this](qint64 id) {
         if (!qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS") &&
             QMessageBox::question(m_view, tr("Delete sweep #%1").arg(id),
@@ -59,19 +55,29 @@ void SweepResultsController::refresh() {
         load(before);
 }
 
+namespace {
+QString runs(int n) { return n == 1 ? QObject::tr("1 run") : QObject::tr("%1 runs").arg(n); }
+} // namespace
+
 void SweepResultsController::load(qint64 groupId) {
     if (groupId == 0)
         return;
-    const std::vector<engine::SweepRunResult> results = SweepGroup::results(*m_store, groupId);
-    int finished = 0;
+    std::vector<engine::SweepRunResult> results = SweepGroup::results(*m_store, groupId);
+    int finished = 0, failed = 0;
     QString training;
-    for (const auto& r : results) {
+    for (auto& r : results) {
         finished += r.finished;
+        if (const auto run = m_store->runs().get(r.runId); run && run->status == storage::RunStatus::Failed) {
+            r.failed = true;
+            r.error = run->errorMessage;
+            ++failed;
+        }
         if (m_runs->currentRunId() == r.runId)
             training = tr(" · run #%1 training").arg(r.runId);
     }
-    m_view->setSummary(engine::SweepSummary::compute(results),
-                       tr("%1 of %2 runs finished%3").arg(finished).arg(results.size()).arg(training));
+    const QString counts = failed ? tr("%1 finished, %2 failed of %3").arg(finished).arg(failed).arg(runs(int(results.size())))
+                                  : tr("%1 of %2 finished").arg(finished).arg(runs(int(results.size())));
+    m_view->setSummary(engine::SweepSummary::compute(results), counts + training);
     m_view->setBands(bands(*m_store, groupId, m_view->curveMetric().toStdString()));
 }
 
@@ -114,55 +120,102 @@ bool SweepResultsController::isMine(qint64 runId) const {
     return false;
 }
 
-void SweepResultsController::stop(qint64 groupId) {
-    int cancelled = 0;
+QString SweepResultsController::Resumed::text(qint64 groupId) const {
+    QString t = tr("Sweep #%1: %2 queued").arg(groupId).arg(runs(queued));
+    if (evaluations)
+        t += tr(", %1 finished to evaluate again").arg(runs(evaluations));
+    if (held)
+        t += tr("; %1 %2 held by another workbench or rslora (%3): stop or resume them there")
+                 .arg(runs(held), held == 1 ? tr("is") : tr("are"), holders.join(", "));
+    if (!refused.isEmpty())
+        t += tr("; not queued: %1").arg(refused.join("; "));
+    return t;
+}
+
+QString SweepResultsController::stop(qint64 groupId) {
+    int cancelled = 0, held = 0;
     bool stopping = false;
+    QStringList holders;
     for (const storage::RunGroupMember& m : m_store->groups().members(groupId)) {
         if (m_runs->currentRunId() == m.runId) {
             stopping = true;
             continue;
         }
+        bool mine = false;
         for (const auto& [id, name] : m_runs->waiting())
             if (id == m.runId) {
                 m_runs->cancelQueued(id);
                 ++cancelled;
+                mine = true;
                 break;
             }
+        if (mine)
+            continue;
+        // Another live process's runs cannot be stopped from here: say where they are.
+        if (const auto run = m_store->runs().get(m.runId)) {
+            const storage::RunOwner owner = storage::RunOwner::of(*run);
+            if (owner.alive() && !owner.thisProcess) {
+                ++held;
+                if (!holders.contains(QString::fromStdString(owner.process)))
+                    holders << QString::fromStdString(owner.process);
+            }
+        }
     }
     // Last, so that the queue does not start the group's next run when this one ends.
     if (stopping)
         m_runs->stop(true);
-    Q_EMIT changed(tr("Sweep #%1 stopped: %2 waiting runs taken out of the queue%3; Resume group continues it")
-                       .arg(groupId).arg(cancelled).arg(stopping ? tr(", the training run stops with a checkpoint") : QString()));
+    QString text;
+    if (cancelled == 0 && !stopping && held > 0) {
+        text = tr("Sweep #%1 is run by another workbench or rslora (%2): its %3 queued or training there; stop it in that "
+                  "process (its Sweeps view, or Ctrl+C for rslora sweep). Nothing stopped here")
+                   .arg(groupId).arg(holders.join(", "), runs(held) + (held == 1 ? tr(" is") : tr(" are")));
+    } else {
+        text = tr("Sweep #%1 stopped: %2 waiting taken out of the queue%3; Resume group continues it")
+                   .arg(groupId).arg(runs(cancelled)).arg(stopping ? tr(", the training run stops with a checkpoint") : QString());
+        if (held > 0)
+            text += tr(". %1 %2 held by %3: stop them there").arg(runs(held), held == 1 ? tr("is") : tr("are"), holders.join(", "));
+    }
+    Q_EMIT changed(text);
     refresh();
+    return text;
 }
 
-int SweepResultsController::resume(qint64 groupId, int* evaluations) {
-    int queued = 0;
+SweepResultsController::Resumed SweepResultsController::resume(qint64 groupId) {
+    Resumed out;
     for (const storage::RunGroupMember& m : SweepGroup::pending(*m_store, groupId)) {
         if (isMine(m.runId))
             continue;
-        const storage::RunRecord run = m_store->runs().require(m.runId);
-        // A run another process is training stays with it.
-        if (run.status == storage::RunStatus::Running || run.status == storage::RunStatus::Paused)
-            continue;
-        m_runs->enqueueResume(m.runId);
-        ++queued;
+        try {
+            const storage::RunRecord run = m_store->runs().require(m.runId);
+            // A run another live process trains, holds paused or has queued stays with it.
+            const storage::RunOwner owner = storage::RunOwner::of(run);
+            if (owner.alive() && !owner.thisProcess) {
+                ++out.held;
+                if (!out.holders.contains(QString::fromStdString(owner.process)))
+                    out.holders << QString::fromStdString(owner.process);
+                continue;
+            }
+            m_runs->enqueueResume(m.runId);
+            ++out.queued;
+        } catch (const std::exception& e) {
+            // Taken by another process since the check, deleted, or the store could not be written.
+            out.refused << QString::fromStdString(e.what());
+            logError("sweep " + std::to_string(groupId) + ": " + e.what());
+        }
     }
     // Finished runs whose evaluation failed or was cut short are evaluated again.
     try {
         for (const auto& [runId, adapterId] : SweepGroup::unevaluated(*m_store, groupId))
             if (!m_toEvaluate.contains(qMakePair(qint64(runId), qint64(adapterId)))) {
                 m_toEvaluate.append({runId, adapterId});
-                if (evaluations)
-                    ++*evaluations;
+                ++out.evaluations;
             }
         startNextEvaluation();
     } catch (const std::exception& e) {
         logError("sweep " + std::to_string(groupId) + ": finished runs are not evaluated again: " + e.what());
     }
     refresh();
-    return queued;
+    return out;
 }
 
 void SweepResultsController::evaluateFinished(qint64 runId, qint64 adapterId) {
@@ -236,7 +289,7 @@ bool SweepResultsController::remove(qint64 groupId, QString* why) {
             *why = QString::fromStdString(e.what());
         return false;
     }
-    Q_EMIT changed(tr("Deleted sweep #%1 and its %2 runs").arg(groupId).arg(n));
+    Q_EMIT changed(tr("Deleted sweep #%1 and its %2").arg(groupId).arg(runs(n)));
     refresh();
     return true;
 }

@@ -8,6 +8,7 @@
 #include <QList>
 #include <QObject>
 #include <QPair>
+#include <QStringList>
 
 #include <cstdint>
 #include <string>
@@ -31,12 +32,23 @@ public:
     // Each combination's finished runs' series of `metric`, step by step: mean and sample std of the
     // runs that have that step (engine statistics), labelled with the combination.
     static QList<ui::SweepBand> bands(storage::Store& store, int64_t groupId, const std::string& metric);
-    // The whole group: waiting runs leave the queue, the training one stops with a checkpoint.
-    void stop(qint64 groupId);
-    // Queues every run of the group that has not finished and is not queued or training already;
-    // returns how many. Finished runs without their evaluation (SweepGroup::unevaluated) are
-    // evaluated again; `evaluations` (optional) receives how many.
-    int resume(qint64 groupId, int* evaluations = nullptr);
+    // What Resume group did, for the status bar.
+    struct Resumed {
+        int queued = 0;
+        int evaluations = 0;        // finished runs to evaluate again
+        int held = 0;               // runs another live process holds (queued, training or paused there)
+        QStringList holders;        // "process 31546 on vm", each once
+        QStringList refused;        // runs the store refused to queue, with its reason
+        QString text(qint64 groupId) const;
+    };
+    // The whole group: waiting runs leave the queue, the training one stops with a checkpoint. Runs
+    // another live process holds stay with it; the message says where to stop them. Returns the
+    // status-bar text (also emitted through changed()).
+    QString stop(qint64 groupId);
+    // Queues every run of the group that has not finished and is not queued or training already,
+    // here or in another live process (those are counted as held, never taken). Finished runs
+    // without their evaluation (SweepGroup::unevaluated) are evaluated again.
+    Resumed resume(qint64 groupId);
     // A run that finished: when it belongs to a sweep that asks for evaluations (exact match, multiple
     // choice, preference), its adapter version is evaluated on a worker thread, one run after another,
     // and the results stored against it, as `rslora sweep` does.

@@ -10,6 +10,7 @@
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
 #include "app/gui/StudiesMenu.h"
+#include "app/gui/SweepChecks.h"
 #include "app/gui/SweepResultsController.h"
 #include "app/shared/GateRecorder.h"
 #include "app/shared/PipelineRecorder.h"
@@ -157,7 +158,12 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_runs->refresh();
     });
     connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
-        m_controller->enqueue(config, defaultRunName(config));
+        try {
+            m_controller->enqueue(config, defaultRunName(config));
+        } catch (const std::exception& e) {
+            QMessageBox::warning(m_window.get(), tr("Cannot queue the run"), QString::fromStdString(e.what()));
+            return;
+        }
         m_window->views()->setCurrentWidget(m_training);
         m_runs->refresh();
     });
@@ -568,12 +574,13 @@ ui::SweepDialog* Workbench::openSweepDialog(const engine::TrainConfig& config) {
     auto* dialog = new ui::SweepDialog(defaultRunName(config) + tr("_sweep"), m_window.get());
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     const nlohmann::json base = config.toJson();
-    dialog->setValidator([base](const engine::SweepSpec& spec) { return SweepGroup::validate(base, spec); });
+    dialog->setValidator([base](const engine::SweepSpec& spec) { return SweepChecks::validate(base, spec); });
     connect(dialog, &ui::SweepDialog::queueRequested, this, [this, dialog, config] {
         try {
             const qint64 id = queueSweep(dialog->name(), config, dialog->spec());
-            m_window->statusBar()->showMessage(tr("Sweep #%1 \"%2\" queued: %3 runs")
-                                                   .arg(id).arg(dialog->name()).arg(m_store->groups().members(id).size()), 15000);
+            const int n = static_cast<int>(m_store->groups().members(id).size());
+            m_window->statusBar()->showMessage(tr("Sweep #%1 \"%2\" queued: %3").arg(id).arg(dialog->name())
+                                                   .arg(n == 1 ? tr("1 run") : tr("%1 runs").arg(n)), 15000);
             dialog->accept();
             m_window->views()->setCurrentWidget(m_training);
         } catch (const std::exception& e) {

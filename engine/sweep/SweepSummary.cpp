@@ -84,6 +84,10 @@ SweepSummary SweepSummary::compute(const std::vector<SweepRunResult>& runs)
             row = s.rows.end() - 1;
         }
         ++row->runs;
+        if (r.failed) {
+            ++row->failed;
+            row->failures.push_back("run #" + std::to_string(r.runId) + ": " + (r.error.empty() ? std::string("no message") : r.error));
+        }
         if (!r.finished)
             continue;
         ++row->finished;

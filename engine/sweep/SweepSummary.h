@@ -30,6 +30,8 @@ struct SweepRunResult {
     SweepCombination combination;
     uint64_t seed = 0;
     bool finished = false;                  // only finished runs enter the statistics
+    bool failed = false;                    // ended with an error (counted apart from the ones still to run)
+    std::string error;                      // why, for a failed run
     std::map<std::string, double> metrics;  // by SweepMetric::key
 };
 
@@ -45,6 +47,8 @@ struct SweepGroupRow {
     std::string label;
     int runs = 0;            // runs of the combination, finished or not
     int finished = 0;
+    int failed = 0;
+    std::vector<std::string> failures;       // "run #7: <its error>" for each failed run
     std::map<std::string, SweepMetricCell> cells; // only metrics some run of the group has
 };
 

@@ -90,9 +90,9 @@ private Q_SLOTS:
         const auto lost = app::SweepGroup::unevaluated(*wb.store(), gid);
         QCOMPARE(lost.size(), size_t(1));
         QCOMPARE(lost[0].first, members[1].runId);
-        int evaluations = 0;
-        QCOMPARE(wb.sweepResults()->resume(gid, &evaluations), 0);
-        QCOMPARE(evaluations, 1);
+        const auto resumed = wb.sweepResults()->resume(gid);
+        QCOMPARE(resumed.queued, 0);
+        QCOMPARE(resumed.evaluations, 1);
         wb.sweepResults()->waitForEvaluations();
         QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
         QVERIFY(valueOf(members[1].runId) >= 0);
@@ -105,9 +105,7 @@ private Q_SLOTS:
         const auto replaced = app::SweepGroup::unevaluated(*wb.store(), gid);
         QCOMPARE(replaced.size(), size_t(1));
         QCOMPARE(replaced[0].first, firstRun);
-        evaluations = 0;
-        wb.sweepResults()->resume(gid, &evaluations);
-        QCOMPARE(evaluations, 1);
+        QCOMPARE(wb.sweepResults()->resume(gid).evaluations, 1);
         wb.sweepResults()->waitForEvaluations();
         QVERIFY(app::SweepGroup::unevaluated(*wb.store(), gid).empty());
         QCOMPARE(valueOf(firstRun), own);

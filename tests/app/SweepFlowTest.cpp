@@ -12,6 +12,7 @@
 #include "ui/SweepResultsView.h"
 
 #include "common/Paths.h"
+#include "storage/Naming.h"
 #include "storage/Store.h"
 
 #include <QComboBox>
@@ -20,6 +21,7 @@
 #include <QMenuBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -63,6 +65,13 @@ private Q_SLOTS:
         QVERIFY(!dialog->queueButton()->isEnabled());
         const QString problem = dialog->summaryLabel()->text();
         QVERIFY2(problem.contains("adapter.r=0") && problem.contains("sweep combination"), qPrintable(problem));
+        // A rank the model's layers cannot take (config.json's shapes) is refused by value, before
+        // every run of its combination would fail.
+        dialog->setAxis(0, "adapter.r", "4,99999");
+        QVERIFY(!dialog->queueButton()->isEnabled());
+        const QString tooLarge = dialog->summaryLabel()->text();
+        QVERIFY2(tooLarge.contains("adapter.r=99999") && tooLarge.contains("rank 99999") && tooLarge.contains("larger than the layer allows"),
+                 qPrintable(tooLarge));
         dialog->setAxis(0, "adapter.r", "4,8");
         dialog->setAxis(1, "training.learning_rate", "0.001,fast");
         QVERIFY2(dialog->summaryLabel()->text().contains("learning_rate"), qPrintable(dialog->summaryLabel()->text()));
@@ -258,6 +267,92 @@ private Q_SLOTS:
         QVERIFY(!wb.store()->runs().get(members[0].runId));
         QVERIFY(wb.store()->runs().get(other));
         QCOMPARE(wb.sweeps()->currentGroup(), qint64(0));
+    }
+
+    // A second workbench on the store of one that runs the sweep: Resume group and Stop group leave
+    // the other process's runs alone and say where they run, instead of failing on the first one.
+    void groupActionsLeaveRunsOfAnotherLiveProcessAlone() {
+        app::Workbench wb(m_dir.filePath("held.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        spec.seeds = 2;
+        storage::Store& store = *wb.store();
+        const int64_t gid = app::SweepGroup::create(store, "elsewhere", {}, wb.form()->config().toJson(), spec);
+        const auto members = store.groups().members(gid);
+        for (size_t i = 0; i < members.size(); ++i) {
+            storage::RunRecord run = store.runs().require(members[i].runId);
+            run.status = i == 0 ? storage::RunStatus::Running : storage::RunStatus::Queued;
+            run.pid = 1; // alive, and not this process
+            run.host = storage::hostName();
+            run.startTime = run.heartbeat = storage::nowSeconds();
+            store.runs().update(run);
+        }
+        wb.sweepResults()->refresh();
+        QCOMPARE(wb.sweeps()->currentGroup(), qint64(gid));
+        QSignalSpy said(wb.sweepResults(), &app::SweepResultsController::changed);
+
+        wb.sweeps()->resumeButton()->click();
+        QCOMPARE(said.count(), 1);
+        const QString resumed = said.takeFirst().at(0).toString();
+        QVERIFY2(resumed.contains("0 runs queued") && resumed.contains("4 runs are held by another workbench")
+                     && resumed.contains("process 1 on " + QString::fromStdString(storage::hostName())),
+                 qPrintable(resumed));
+        QVERIFY(wb.controller()->waiting().isEmpty());
+        for (const auto& m : members)
+            QCOMPARE(store.runs().require(m.runId).pid.value_or(0), int64_t(1));
+
+        wb.sweeps()->stopButton()->click();
+        QCOMPARE(said.count(), 1);
+        const QString stopped = said.takeFirst().at(0).toString();
+        QVERIFY2(stopped.contains("is run by another workbench or rslora (process 1 on") && stopped.contains("stop it in that process")
+                     && !stopped.contains("Resume group continues it"),
+                 qPrintable(stopped));
+        QCOMPARE(store.runs().require(members[0].runId).status, storage::RunStatus::Running);
+        QCOMPARE(store.runs().require(members[1].runId).status, storage::RunStatus::Queued);
+    }
+
+    // A failed run is counted as failed, with its reason, not as one still to run.
+    void failedRunsAreCountedWithTheirReason() {
+        app::Workbench wb(m_dir.filePath("failed.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        storage::Store& store = *wb.store();
+        const int64_t gid = app::SweepGroup::create(store, "one fails", {}, wb.form()->config().toJson(), spec);
+        const auto members = store.groups().members(gid);
+        store.metricsIngest().insert(std::vector<storage::MetricPoint>{{members[0].runId, "train/loss", 1, 1.0, 0.5}});
+        store.runs().setStatus(members[0].runId, storage::RunStatus::Finished);
+        store.runs().setStatus(members[1].runId, storage::RunStatus::Failed, "rank 99999 is larger than the layer allows");
+        wb.sweepResults()->refresh();
+        ui::SweepResultsView* view = wb.sweeps();
+        QCOMPARE(view->currentGroup(), qint64(gid));
+        QVERIFY2(view->statusLabel()->text().startsWith("1 finished, 1 failed of 2 runs"), qPrintable(view->statusLabel()->text()));
+        QCOMPARE(view->table()->item(0, 1)->text(), QString("1/1"));
+        QCOMPARE(view->table()->item(1, 1)->text(), QString("0/1 · 1 failed"));
+        const QString why = view->table()->item(1, 1)->toolTip();
+        QVERIFY2(why.contains(QString("run #%1: rank 99999").arg(members[1].runId)), qPrintable(why));
+        QCOMPARE(view->summary().rows[1].failed, 1);
+    }
+
+    // No sweeps: no empty legend box. A name with '/', quotes and markup suggests a plain file name.
+    void emptyChartAndExportName() {
+        app::Workbench wb(m_dir.filePath("names.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        wb.sweepResults()->refresh();
+        QVERIFY(!wb.sweeps()->plot()->legend->visible());
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        const int64_t gid = app::SweepGroup::create(*wb.store(), "my/sweep \"q\" <b>bold</b>", {}, wb.form()->config().toJson(), spec);
+        wb.sweepResults()->refresh();
+        QCOMPARE(wb.sweeps()->currentGroup(), qint64(gid));
+        const QString name = wb.sweeps()->suggestedCsvName();
+        QVERIFY2(name.startsWith(QString("%1_my_sweep_q_b_bold_b").arg(gid)) && name.endsWith(".csv"), qPrintable(name));
+        for (const QChar c : QString("/\\\"<> "))
+            QVERIFY2(!name.contains(c), qPrintable(name));
     }
 };
 
