@@ -3,6 +3,7 @@
 #include "ui/AdapterTreeModel.h"
 #include "ui/ExportFolder.h"
 #include "ui/LineageView.h"
+#include "ui/PeftCopy.h"
 
 #include "storage/Store.h"
 
@@ -46,6 +47,7 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_rollback = new QPushButton(tr("Make current"), this);
     m_rollback->setToolTip(tr("Roll back: serve this (older) version as the task's current one"));
     m_archive = new QPushButton(tr("Archive"), this);
+    m_archive->setObjectName("archiveButton");
     m_openFolder = new QPushButton(tr("Open folder"), this);
     m_export = new QPushButton(tr("Export PEFT copy…"), this);
     m_fuseAction = new QAction(tr("Fuse…"), this);
@@ -92,7 +94,8 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_evals = new QTableWidget(m_side);
     m_evals->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_evals->verticalHeader()->hide();
-    m_evals->setToolTip(tr("Stored evaluations (rslora eval, sweeps); select two versions to compare them metric by metric"));
+    m_evals->setToolTip(tr("Stored evaluations (rslora eval, sweeps); select several versions to compare them metric by metric "
+                           "(two: with their difference)"));
     m_side->addTab(m_evals, tr("Evaluations"));
     split->addWidget(m_tree);
     split->addWidget(m_side);
@@ -151,8 +154,22 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
             return;
         ExportFolder::remember(dir);
         const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+        if (!a)
+            return;
+        const QString target = QDir(dir).filePath(QString::fromStdString(a->name));
+        // Only an earlier copy is ever replaced, and only when the user says so; anything else there is refused.
+        bool replace = false;
+        if (PeftCopy::inspect(QString::fromStdString(a->path), target) == PeftCopy::Target::EarlierExport
+            && !qEnvironmentVariableIsSet("RSLORA_NO_DIALOGS")) {
+            if (QMessageBox::question(this, tr("Replace the earlier copy?"),
+                                      tr("%1 holds an earlier copy of an adapter. Replace it with %2 v%3?")
+                                          .arg(QDir::toNativeSeparators(target), QString::fromStdString(a->name)).arg(a->version))
+                != QMessageBox::Yes)
+                return;
+            replace = true;
+        }
         QString e;
-        report(a && exportSelected(QDir(dir).filePath(QString::fromStdString(a->name)), &e), e);
+        report(exportSelected(target, &e, replace), e);
     });
     updateDetails();
     updateSelectionActions();
@@ -219,14 +236,14 @@ void AdaptersBrowser::updateEvaluations() {
     QList<qint64> ids = selectedAdapterIds();
     if (ids.isEmpty() && selectedAdapterId() > 0)
         ids << selectedAdapterId();
-    ids = ids.mid(0, 2);
     m_evals->clear();
     m_evals->setRowCount(0);
     if (!m_store || ids.isEmpty()) {
         m_evals->setColumnCount(0);
         return;
     }
-    // Rows: every (dataset, metric) either version has; a value the other lacks shows as —.
+    // Rows: every (dataset, metric) any selected version has, a column per version; a value a
+    // version lacks shows as —. Two versions get their difference too.
     std::map<std::pair<std::string, std::string>, std::vector<std::optional<double>>> rows;
     QStringList headers{tr("Dataset"), tr("Metric")};
     for (int i = 0; i < ids.size(); ++i) {
@@ -328,7 +345,7 @@ bool AdaptersBrowser::archiveSelected(QString* error) {
     return act([this](qint64 id) { m_store->adapters().archive(id); }, error);
 }
 
-bool AdaptersBrowser::exportSelected(const QString& folder, QString* error) {
+bool AdaptersBrowser::exportSelected(const QString& folder, QString* error, bool replaceEarlierExport) {
     const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
     if (!a) {
         if (error)
@@ -348,32 +365,8 @@ bool AdaptersBrowser::exportSelected(const QString& folder, QString* error) {
             *error = tr("%1 is not a PEFT adapter folder (adapter_config.json and adapter_model.safetensors expected)").arg(src.path());
         return false;
     }
-    QDir dst(folder);
-    if (dst.exists("adapter_config.json")) {
-        if (error)
-            *error = tr("%1 already holds an adapter; choose an empty folder").arg(folder);
+    if (!PeftCopy::write(src.path(), folder, replaceEarlierExport, error))
         return false;
-    }
-    // Copy into a staging folder first so a failure leaves nothing half-written.
-    const QString staging = folder + ".partial";
-    QDir(staging).removeRecursively();
-    QDir().mkpath(staging);
-    for (const QFileInfo& f : src.entryInfoList(QDir::Files)) {
-        if (!QFile::copy(f.filePath(), QDir(staging).filePath(f.fileName()))) {
-            QDir(staging).removeRecursively();
-            if (error)
-                *error = tr("cannot copy %1 into %2").arg(f.filePath(), staging);
-            return false;
-        }
-    }
-    if (dst.exists())
-        dst.removeRecursively();
-    if (!QDir().rename(staging, folder)) {
-        QDir(staging).removeRecursively();
-        if (error)
-            *error = tr("cannot create %1").arg(folder);
-        return false;
-    }
     Q_EMIT exported(tr("Exported adapter %1 v%2 as a PEFT folder to %3")
                         .arg(QString::fromStdString(a->name)).arg(a->version).arg(QDir::toNativeSeparators(QFileInfo(folder).absoluteFilePath())));
     return true;
@@ -419,9 +412,16 @@ void AdaptersBrowser::updateDetails() {
     const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
     for (QPushButton* b : {m_release, m_rollback, m_archive, m_openFolder, m_export})
         b->setEnabled(a != nullptr);
+    // Archiving an archived version would do nothing.
+    const bool archived = a && a->status == storage::AdapterStatus::Archived;
+    m_archive->setEnabled(a && !archived);
+    m_archive->setToolTip(archived ? tr("This version is archived already") : tr("Archive this version: it stops being current (the newest released version of its task takes over); its files stay"));
     showLineageOf(a);
     if (!a) {
-        m_details->setHtml(tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
+        m_details->setHtml(m_model->rowCount() == 0
+                               ? tr("<p><b>No adapter versions yet</b> — train a run from the New run tab (or with <code>rslora train</code>); "
+                                    "each finished run adds its adapter here as a version of its task.</p>")
+                               : tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
         return;
     }
     QString html = QString("<h3>%1</h3><table cellspacing='4'>").arg(QString::fromStdString(a->name).toHtmlEscaped());

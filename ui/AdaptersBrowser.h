@@ -45,16 +45,17 @@ public:
     bool releaseSelected(QString* error = nullptr);
     bool rollbackToSelected(QString* error = nullptr);
     bool archiveSelected(QString* error = nullptr);
-    // Copies the PEFT files of the selected adapter into `folder` (created; must not hold an adapter).
-    bool exportSelected(const QString& folder, QString* error = nullptr);
+    // Copies the PEFT files of the selected adapter into `folder` (PeftCopy: created, or an empty
+    // folder; an earlier copy only with `replaceEarlierExport`; a folder holding anything else is refused).
+    bool exportSelected(const QString& folder, QString* error = nullptr, bool replaceEarlierExport = false);
 
     AdapterTreeModel* model() const { return m_model; }
     QTreeView* tree() const { return m_tree; }
     QTextBrowser* details() const { return m_details; }
     LineageView* lineage() const { return m_lineage; }
     QTabWidget* sideTabs() const { return m_side; }
-    // The Evaluations tab: the stored evaluations of the selected version, or of the first two
-    // selected side by side, metric by metric, with their difference.
+    // The Evaluations tab: the stored evaluations of the selected version, or of every selected
+    // version side by side (a column each), metric by metric; two get their difference too.
     QTableWidget* evaluations() const { return m_evals; }
     QAction* fuseAction() const { return m_fuseAction; }
     QAction* exportMergedAction() const { return m_exportMergedAction; }

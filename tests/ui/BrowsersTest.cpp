@@ -335,6 +335,18 @@ private Q_SLOTS:
         QCOMPARE(t->item(1, 4)->text(), QString());
         QCOMPARE(t->item(2, 2)->text(), QString("1.25"));
         QCOMPARE(t->item(2, 3)->text(), QString("—"));
+
+        // Three versions: a column each (not the first two only), no difference column.
+        const auto v3 = store.adapters().create(n);
+        record(v3.id, "/data/mc.csv", "mc/accuracy", 0.9);
+        browser.refresh();
+        browser.selectAdapters({v1.id, v2.id, v3.id});
+        QCOMPARE(t->columnCount(), 5);
+        QCOMPARE(t->horizontalHeaderItem(4)->text(), QString("facts@v3"));
+        QCOMPARE(t->item(0, 2)->text(), QString("0.5"));
+        QCOMPARE(t->item(0, 3)->text(), QString("0.75"));
+        QCOMPARE(t->item(0, 4)->text(), QString("0.9"));
+        QCOMPARE(t->item(1, 4)->text(), QString("—"));
     }
 
     void adapterVersionsAndActions() {
@@ -399,9 +411,70 @@ private Q_SLOTS:
         QVERIFY2(browser.exportSelected(out, &error), qPrintable(error));
         QVERIFY(QFile::exists(out + "/adapter_config.json"));
         QVERIFY(QFile::exists(out + "/adapter_model.safetensors"));
-        // Exporting again onto an adapter folder is refused, and nothing is overwritten.
+        // Archive is off on an archived version, with the reason.
+        QVERIFY(!browser.findChild<QPushButton*>("archiveButton")->isEnabled());
+        QVERIFY(browser.findChild<QPushButton*>("archiveButton")->toolTip().contains("archived already"));
+        // Exporting again onto an earlier copy is refused unless replacing it was confirmed.
         QVERIFY(!browser.exportSelected(out, &error));
-        QVERIFY(error.contains("already holds an adapter"));
+        QVERIFY2(error.contains("holds an earlier adapter copy"), qPrintable(error));
+        QFile::remove(out + "/adapter_model.safetensors");
+        QVERIFY2(browser.exportSelected(out, &error, true), qPrintable(error));
+        QVERIFY(QFile::exists(out + "/adapter_model.safetensors"));
+    }
+
+    // Export into a folder the user keeps files in: refused, and nothing there is touched (neither
+    // the folder nor a sibling named like a staging folder); no staging folder is left behind.
+    void adapterExportNeverDeletesUserFiles() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        storage::NewAdapter n;
+        n.task = "facts";
+        n.path = dir.filePath("adapter").toStdString();
+        QDir().mkpath(dir.filePath("adapter"));
+        for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
+            QFile f(dir.filePath(QString("adapter/") + file));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("{}");
+        }
+        const auto adapter = store.adapters().create(n);
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        browser.selectAdapter(adapter.id);
+        const QString out = dir.filePath("chosen/facts_v1");
+        for (const QString& keep : {out + "/notes.txt", out + ".partial/draft.txt"}) {
+            QVERIFY(QDir().mkpath(QFileInfo(keep).path()));
+            QFile f(keep);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("mine");
+        }
+        QString error;
+        QVERIFY(!browser.exportSelected(out, &error));
+        QVERIFY2(error.contains("holds other files (notes.txt)") && error.contains("Nothing was written"), qPrintable(error));
+        QVERIFY(QFile::exists(out + "/notes.txt"));
+        QVERIFY(!QFile::exists(out + "/adapter_config.json"));
+        QVERIFY(QFile::exists(out + ".partial/draft.txt"));
+        // An existing empty folder is fine; the sibling stays, and no staging folder is left.
+        QVERIFY(QFile::remove(out + "/notes.txt"));
+        QVERIFY2(browser.exportSelected(out, &error), qPrintable(error));
+        QVERIFY(QFile::exists(out + "/adapter_config.json"));
+        QVERIFY(QFile::exists(out + ".partial/draft.txt"));
+        const QStringList left = QDir(dir.filePath("chosen")).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot);
+        QCOMPARE(left, (QStringList{"facts_v1", "facts_v1.partial"}));
+        // A file named like the target is not replaced either.
+        QFile file(dir.filePath("chosen/plain"));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.close();
+        QVERIFY(!browser.exportSelected(dir.filePath("chosen/plain"), &error));
+        QVERIFY2(error.contains("is a file"), qPrintable(error));
+    }
+
+    // No versions: the details say how to get one.
+    void adaptersViewWithoutVersionsSaysHowToGetOne() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("none.sqlite").toStdString());
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        QVERIFY2(browser.details()->toPlainText().contains("No adapter versions yet"), qPrintable(browser.details()->toPlainText()));
     }
 };
 
