@@ -98,6 +98,7 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     m_message = new QLabel(this);
     m_message->setObjectName("exportMessage");
     m_message->setWordWrap(true);
+    m_message->setTextFormat(Qt::PlainText); // messages quote version names and paths
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
     status->addWidget(m_progress);
     layout->addLayout(status);

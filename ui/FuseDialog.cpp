@@ -87,6 +87,7 @@ FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDia
     m_message = new QLabel(this);
     m_message->setObjectName("fuseMessage");
     m_message->setWordWrap(true);
+    m_message->setTextFormat(Qt::PlainText); // messages quote version names and paths
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
     status->addWidget(m_progress);
     status->addWidget(m_message, 1);

@@ -59,7 +59,9 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
         return b;
     };
     for (int i = 0; i < sources.size(); ++i) {
-        grid->addWidget(new QLabel(sources[i].label, ranges), i + 1, 0);
+        auto* name = new QLabel(sources[i].label, ranges);
+        name->setTextFormat(Qt::PlainText); // a version name as typed, markup included
+        grid->addWidget(name, i + 1, 0);
         // Two adapters vary by default; a third starts fixed at 1 so that a first search stays small.
         const bool vary = i < 2;
         m_from << spin(-10, 10, vary ? 0.0 : 1.0);

@@ -63,6 +63,7 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_notice = new QLabel(this);
     m_notice->setObjectName("runsNotice");
     m_notice->setWordWrap(true);
+    m_notice->setTextFormat(Qt::PlainText); // notices quote run names and store messages
     m_notice->setStyleSheet("color: palette(highlighted-text); background: palette(highlight); padding: 4px;");
     m_notice->hide();
     outer->addWidget(m_notice);

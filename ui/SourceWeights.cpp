@@ -15,6 +15,7 @@ SourceWeights::SourceWeights(const QString& title, const QList<FuseSource>& sour
     for (int i = 0; i < sources.size(); ++i) {
         const FuseSource& s = sources[i];
         auto* name = new QLabel(s.label, this);
+        name->setTextFormat(Qt::PlainText); // a version name as typed, markup included
         name->setToolTip(s.path + (s.baseModel.isEmpty() ? QString() : tr("\nbase model: %1").arg(s.baseModel)));
         grid->addWidget(name, i + 1, 0);
         grid->addWidget(new QLabel(s.rank > 0 ? QString::number(s.rank) : QString("—"), this), i + 1, 1);

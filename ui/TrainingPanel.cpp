@@ -1,6 +1,7 @@
 #include "ui/TrainingPanel.h"
 
 #include "ui/ChartsPanel.h"
+#include "ui/ElidedLabel.h"
 
 #include "common/ByteSize.h"
 
@@ -34,7 +35,9 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("trainingPanel");
     auto* outer = new QVBoxLayout(this);
     auto* head = new QHBoxLayout;
-    m_title = new QLabel(tr("No run in progress — start one from the New run tab."), this);
+    // Run names can be long (a sweep's carry every swept value) and hold markup: elided, plain text.
+    m_title = new ElidedLabel(Qt::ElideMiddle, this);
+    setTitle(tr("No run in progress"), tr("start one from the New run tab."));
     m_title->setObjectName("runTitle");
     QFont f = m_title->font();
     f.setBold(true);
@@ -139,7 +142,15 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     setRunning(false);
 }
 
-QString TrainingPanel::statusText() const { return m_title->text() + " " + m_stats->text(); }
+QString TrainingPanel::statusText() const { return m_title->fullText() + " " + m_stats->text(); }
+
+QString TrainingPanel::titleText() const { return m_title->fullText(); }
+
+void TrainingPanel::setTitle(const QString& head, const QString& tail) {
+    m_titleHead = head;
+    m_titleTail = tail;
+    m_title->setFullText(tail.isEmpty() ? head : head + " — " + tail);
+}
 
 void TrainingPanel::setPauseLabel(bool paused) {
     m_pause->setText(paused ? tr("Resume") : tr("Pause"));
@@ -158,7 +169,7 @@ void TrainingPanel::beginRun(qint64 runId, const QString& name) {
     m_runId = runId;
     m_paused = false;
     setPauseLabel(false);
-    m_title->setText(tr("Run #%1 %2 — starting").arg(runId).arg(name));
+    setTitle(tr("Run #%1 %2").arg(runId).arg(name), tr("starting"));
     // An earlier failed run's red title must not carry over to this one.
     m_title->setStyleSheet(QString());
     m_stats->clear();
@@ -196,9 +207,7 @@ void TrainingPanel::updateQueueButtons() {
 void TrainingPanel::setPaused(bool paused) {
     m_paused = paused;
     setPauseLabel(paused);
-    QString t = m_title->text();
-    t = t.section(" — ", 0, 0);
-    m_title->setText(t + (paused ? tr(" — paused") : tr(" — training")));
+    setTitle(m_titleHead, paused ? tr("paused") : tr("training"));
 }
 
 void TrainingPanel::endRun(const QString& outcome, bool failed) {
@@ -206,7 +215,7 @@ void TrainingPanel::endRun(const QString& outcome, bool failed) {
     // An ETA means nothing once the run has ended.
     static const QRegularExpression eta(QStringLiteral(" · ETA [^·]*"));
     m_stats->setText(m_stats->text().remove(eta));
-    m_title->setText(m_title->text().section(" — ", 0, 0) + " — " + outcome);
+    setTitle(m_titleHead, outcome);
     m_title->setStyleSheet(failed ? "color: #c62828;" : QString());
 }
 
@@ -214,7 +223,7 @@ void TrainingPanel::showStoredRun(qint64 runId, const QString& name, qint64 step
     m_runId = runId;
     m_paused = false;
     setPauseLabel(false);
-    m_title->setText(tr("Run #%1 %2 — from the store").arg(runId).arg(name));
+    setTitle(tr("Run #%1 %2").arg(runId).arg(name), tr("from the store"));
     m_title->setStyleSheet(QString());
     m_stats->clear();
     setProgress(step, totalSteps);
@@ -239,8 +248,8 @@ void TrainingPanel::setProgress(qint64 step, qint64 totalSteps) {
 void TrainingPanel::onStep(const engine::StepStats& s) {
     if (s.totalSteps > 0)
         setProgress(s.step, s.totalSteps);
-    if (!m_paused && !m_title->text().endsWith(tr("training")))
-        m_title->setText(m_title->text().section(" — ", 0, 0) + tr(" — training"));
+    if (!m_paused && m_titleTail != tr("training"))
+        setTitle(m_titleHead, tr("training"));
     // GPU runs show the CUDA allocator's peaks, CPU runs the process's peak resident set.
     const QString memory = s.cudaPeakReservedBytes > 0
         ? tr(" · VRAM %1 (reserved %2)")
@@ -305,7 +314,7 @@ void TrainingPanel::onEval(const engine::EvalStats& e) {
 }
 
 void TrainingPanel::onStatus(const QString& message) {
-    m_title->setText(m_title->text().section(" — ", 0, 0) + " — " + message);
+    setTitle(m_titleHead, message);
 }
 
 } // namespace rslora::ui

@@ -16,6 +16,7 @@ class QPushButton;
 namespace rslora::ui {
 
 class ChartsPanel;
+class ElidedLabel;
 
 class TrainingPanel : public QWidget {
     Q_OBJECT
@@ -26,6 +27,8 @@ public:
     QProgressBar* progress() const { return m_progress; }
     QListWidget* queue() const { return m_queue; }
     QString statusText() const;
+    // The whole title ("Run #3 name — training"); the label shows it elided to its width.
+    QString titleText() const;
     // Ctrl+P (pause or resume) and Ctrl+. (stop and save): window-wide, they press the buttons.
     QAction* pauseAction() const { return m_pauseAction; }
     QAction* stopAction() const { return m_stopAction; }
@@ -63,7 +66,12 @@ private:
     // Up, Down and Cancel act on the selected run: off without one, Up at the top, Down at the bottom.
     void updateQueueButtons();
 
-    QLabel* m_title = nullptr;
+    // "Run #3 name" — "training": kept apart, as a name may hold " — " itself.
+    void setTitle(const QString& head, const QString& tail);
+
+    ElidedLabel* m_title = nullptr;
+    QString m_titleHead;
+    QString m_titleTail;
     QLabel* m_stats = nullptr;
     QProgressBar* m_progress = nullptr;
     QPushButton* m_pause = nullptr;

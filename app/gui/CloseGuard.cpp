@@ -39,7 +39,8 @@ int CloseGuard::ask() {
     // While the question is open no queued run starts: the answer is about the run it names.
     const bool wasHeld = m_controller.queueHeld();
     m_controller.holdQueue(true);
-    QMessageBox box(QMessageBox::Question, tr("A run is training"), question(), QMessageBox::NoButton, m_window);
+    QMessageBox box(QMessageBox::Question, m_controller.paused() ? tr("A run is paused") : tr("A run is training"), question(),
+                    QMessageBox::NoButton, m_window);
     const QString queue = queueNote();
     if (!queue.isEmpty())
         box.setInformativeText(queue);
@@ -89,7 +90,9 @@ void CloseGuard::handOver(qint64 runId, const std::string& configJson) {
 }
 
 QString CloseGuard::question() const {
-    return tr("Run #%1 is still training. Stop it with a checkpoint, or keep training headless with rslora?").arg(m_controller.currentRunId());
+    return (m_controller.paused() ? tr("Run #%1 is paused. Stop it with a checkpoint, or keep training headless with rslora?")
+                                  : tr("Run #%1 is still training. Stop it with a checkpoint, or keep training headless with rslora?"))
+        .arg(m_controller.currentRunId());
 }
 
 QString CloseGuard::queueNote() const {

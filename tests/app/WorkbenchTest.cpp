@@ -256,6 +256,8 @@ private Q_SLOTS:
         // Paused until the question is open, so that the run surely ends while it is.
         wb.controller()->pause();
         QTRY_VERIFY_WITH_TIMEOUT(wb.controller()->paused(), 30000);
+        // A paused run is said to be paused, not training.
+        QVERIFY2(wb.closeQuestion().startsWith(QString("Run #%1 is paused.").arg(first)), qPrintable(wb.closeQuestion()));
         QString seen;
         bool clicked = false, resumed = false;
         QTimer poll;

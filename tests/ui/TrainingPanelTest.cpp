@@ -142,6 +142,35 @@ private Q_SLOTS:
         QCOMPARE(enabled(), (QList<bool>{false, false, false}));
     }
 
+    // A long run name (a sweep's carries its swept values and the saving path) is elided with the
+    // whole title in the tooltip, and does not widen the window; markup in a name shows as typed.
+    void longOrMarkedUpNamesDoNotWidenTheWindow() {
+        ui::MainWindow window;
+        auto* panel = new ui::TrainingPanel;
+        window.addView(panel, "Training");
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        const int minimumBefore = window.minimumSizeHint().width();
+        const QString name = "facts_train_rslora_" + QString("adapter.r=16, training.learning_rate=0.0002, ").repeated(12) + "<b>bold</b>";
+        panel->beginRun(11, name);
+        panel->onStatus("saving /home/user/.local/share/rslora/runs/run-11/" + QString("deep/").repeated(30) + "adapter");
+        QApplication::processEvents();
+        auto* title = panel->findChild<QLabel*>("runTitle");
+        QVERIFY(title);
+        QCOMPARE(title->textFormat(), Qt::PlainText);
+        QVERIFY2(window.minimumSizeHint().width() <= std::max(minimumBefore, 1000),
+                 qPrintable(QString("minimum width %1 (before %2)").arg(window.minimumSizeHint().width()).arg(minimumBefore)));
+        QVERIFY2(window.width() <= 1280, qPrintable(QString::number(window.width())));
+        QVERIFY2(title->text().contains(QChar(0x2026)) && title->text().startsWith("Run #11 facts_train"), qPrintable(title->text()));
+        QVERIFY(title->toolTip().contains(name) && title->toolTip().endsWith("deep/adapter"));
+        QVERIFY(panel->titleText().startsWith("Run #11 " + name + " — saving"));
+        // A name holding " — " keeps its whole self when the status after it changes.
+        panel->beginRun(12, "a — b");
+        panel->setPaused(true);
+        QCOMPARE(panel->titleText(), QString("Run #12 a — b — paused"));
+    }
+
     void newRunShowsNothingOfAFailedOne() {
         ui::TrainingPanel panel;
         panel.resize(1200, 700);
