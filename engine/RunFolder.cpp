@@ -193,7 +193,7 @@ void RunFolder::checkResumable(const fs::path& checkpoint, const TrainConfig& co
                 "resume with the config it was written with, or start a new run");
 }
 
-void RunFolder::checkFreshStart() const
+void RunFolder::checkFreshStart(TrainMode mode) const
 {
     const auto all = checkpoints();
     for (const auto& c : all)
@@ -202,6 +202,17 @@ void RunFolder::checkFreshStart() const
                             + "); a new run would mix its checkpoints with them",
                         "resume that run (--resume latest), leave output.dir empty for a folder of its own, or "
                         "choose another output.dir");
+    // The final save replaces this folder whole: whatever is there now would be lost.
+    const fs::path final = m_dir / (mode == TrainMode::Lora ? "adapter" : "model");
+    std::error_code ec;
+    const auto status = fs::symlink_status(final, ec);
+    if (ec || !fs::exists(status))
+        return;
+    if (fs::is_directory(status) && fs::is_empty(final, ec) && !ec)
+        return;
+    throw Error("output.dir '" + m_dir.string() + "' already holds " + (fs::is_directory(status) ? "a folder" : "a file") + " '"
+                    + final.filename().string() + "' (" + final.string() + "), which this run's final save would replace",
+                "move it elsewhere, leave output.dir empty for a folder of its own, or choose another output.dir");
 }
 
 } // namespace rslora::engine

@@ -48,8 +48,9 @@ public:
     std::filesystem::path latestCheckpoint(const TrainConfig& config) const;
     // Throws when `checkpoint` was written with a config that trains something else (lists the keys).
     void checkResumable(const std::filesystem::path& checkpoint, const TrainConfig& config) const;
-    // A new run must not mix its checkpoints with another run's: throws when the folder holds any.
-    void checkFreshStart() const;
+    // A new run must not mix its checkpoints with another run's, nor replace what its final save
+    // would (`adapter/`, or `model/` for a full fine-tune): throws when the folder holds any of it.
+    void checkFreshStart(TrainMode mode) const;
 
 private:
     std::filesystem::path m_dir;

@@ -238,7 +238,7 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
                 resumeDir = resumeFrom;
                 folder->checkResumable(resumeDir, config);
             } else
-                folder->checkFreshStart();
+                folder->checkFreshStart(config.mode);
         } catch (const std::exception&) {
             if (!group)
                 throw;

@@ -60,10 +60,36 @@ off_t dropPartialLastLine(int fd, const fs::path& file) {
     return kept;
 }
 
+// A bundle that recorded only a refused start: a failed run with no step, no metrics, no adapters
+// and no other files. It holds nothing to lose, and keeping it would block the folder for every
+// later run (the common case: a run refused for its output folder, then started again).
+bool onlyARefusedStart(const fs::path& dir) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name == "adapters" ? !(e.is_directory(ec) && fs::is_empty(e.path(), ec))
+                               : name != "run.json" && name != "metrics.csv")
+            return false;
+    }
+    if (ec || fs::file_size(dir / "metrics.csv", ec) > std::string(kMetricsHeader).size() || ec)
+        return false;
+    try {
+        const BundleContents old = readBundle(dir);
+        return old.run.status == RunStatus::Failed && old.run.lastStep.value_or(0) == 0 && old.adapters.empty()
+            && old.artifacts.empty();
+    } catch (const rslora::Error&) {
+        return false;
+    }
+}
+
 } // namespace
 
 RunBundleWriter::RunBundleWriter(const fs::path& dir, Existing existing) : m_dir(dir) {
     std::error_code ec;
+    if (existing == Existing::Refuse && fs::exists(dir / "run.json", ec) && onlyARefusedStart(dir)) {
+        for (const char* name : {"metrics.csv", "adapters", "run.json"})
+            fs::remove(dir / name, ec);
+    }
     if (existing == Existing::Refuse && fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
         // Appending would mix two runs' metrics under one uuid and replace the first one's config.
         std::string holds = "files";

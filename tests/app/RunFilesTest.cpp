@@ -193,6 +193,33 @@ private slots:
         QVERIFY(fs::exists(fs::path(shared) / "checkpoints" / "step-4"));
     }
 
+    // An output folder that already holds an adapter (the user's, or one whose checkpoints are gone)
+    // is not overwritten by a new run's final save: refused before training, the files as they were.
+    void adapterAlreadyInOutputFolderIsKept()
+    {
+        const fs::path out = m_root / "has-adapter";
+        fs::create_directories(out / "adapter");
+        std::ofstream(out / "adapter" / "adapter_config.json") << R"({"peft_type": "LORA", "r": 4})";
+        std::ofstream(out / "adapter" / "notes.txt") << "mine";
+        const std::string before = dirHash((out / "adapter").string());
+        const std::string cfg = writeConfig("kept", 4, 2, out.string());
+        for (const QStringList& extra : {QStringList{}, QStringList{"--no-store"}}) {
+            const Outcome o = run(train(cfg, extra));
+            QVERIFY(o.code != 0);
+            QVERIFY2(o.err.contains(QString::fromStdString("already holds a folder 'adapter' (" + (out / "adapter").string()
+                                                           + "), which this run's final save would replace")),
+                     qPrintable(o.err));
+            QCOMPARE(dirHash((out / "adapter").string()), before);
+            QVERIFY(!fs::exists(out / "checkpoints" / "step-2"));
+        }
+        // An empty adapter folder holds nothing to lose.
+        fs::remove_all(out / "adapter");
+        fs::create_directories(out / "adapter");
+        const Outcome o = run(train(cfg, {"--no-store"}));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY(fs::exists(out / "adapter" / "adapter_model.safetensors"));
+    }
+
     // Issue: stop with save, resume, finish made three versions pointing at one folder.
     void stopAndResumeMakeOneVersionOfOneRun()
     {

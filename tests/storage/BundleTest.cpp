@@ -359,6 +359,53 @@ private slots:
         QCOMPARE(resumed.contents().adapters.size(), size_t(2));
     }
 
+    // A bundle that holds only a refused start (failed, no step, no metrics, no adapters) is replaced
+    // by the next run; one failed after a step, or beside any other file, is still refused.
+    void refusedStartDoesNotBlockTheFolder() {
+        auto refusedStart = [&](const fs::path& dir) {
+            RunBundleWriter w(dir, RunBundleWriter::Existing::Refuse);
+            RunRecord run;
+            run.name = "refused";
+            run.status = RunStatus::Failed;
+            run.errorMessage = "output.dir already holds an adapter";
+            w.writeRun(run);
+        };
+        const fs::path dir = root() / "refused-bundle";
+        refusedStart(dir);
+        {
+            RunBundleWriter next(dir, RunBundleWriter::Existing::Refuse);
+            RunRecord run;
+            run.name = "next";
+            next.writeRun(run);
+            QCOMPARE(next.contents().run.name, std::string("next"));
+        }
+        QCOMPARE(readBundle(dir).run.name, std::string("next"));
+
+        auto refused = [](const fs::path& d) {
+            try {
+                RunBundleWriter w(d, RunBundleWriter::Existing::Refuse);
+            } catch (const rslora::Error& e) {
+                return std::string(e.what()).find("already holds") != std::string::npos;
+            }
+            return false;
+        };
+        const fs::path stepped = root() / "failed-after-a-step";
+        {
+            RunBundleWriter w(stepped, RunBundleWriter::Existing::Refuse);
+            RunRecord run;
+            run.name = "stepped";
+            run.status = RunStatus::Failed;
+            w.writeRun(run);
+            w.appendMetric("train/loss", 1, 1000.0, 2.0);
+        }
+        QVERIFY(refused(stepped));
+        const fs::path beside = root() / "refused-beside-a-file";
+        refusedStart(beside);
+        std::ofstream(beside / "notes.txt") << "mine";
+        QVERIFY(refused(beside));
+        QVERIFY(fs::exists(beside / "run.json"));
+    }
+
     // A resumed run replaces what it logged after its checkpoint: each step is in the bundle once.
     void resumedRunReplacesMetricsAfterItsCheckpoint() {
         const fs::path dir = root() / "resumed-bundle";
