@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -29,28 +30,62 @@ void checkSampling(double temperature, double topP, int64_t topK, double repetit
 }
 
 std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vector<int64_t>>& seen,
-                                const GenerationOptions& o, at::Generator& gen) {
+                                const GenerationOptions& o, at::Generator& gen, const TokenRules& rules) {
     const int64_t B = logits.size(0), V = logits.size(1);
+    const float top = std::numeric_limits<float>::max(), bottom = std::numeric_limits<float>::lowest();
+    const float negInf = -std::numeric_limits<float>::infinity();
+    if (const auto nanRows = logits.isnan().any(-1); nanRows.any().item<bool>()) {
+        const int64_t b = nanRows.nonzero()[0][0].item<int64_t>();
+        throw Error("the model's logits" + (B > 1 ? " for row " + std::to_string(b) : std::string()) +
+                    " hold NaN: its output is not a number (weights or an adapter whose values overflow float32?)");
+    }
+    // From here every logit is finite: an infinite one would meet another in the softmax (inf - inf),
+    // and a penalty or bias that overflows is held at float32's extremes, order kept.
+    logits.clamp_(bottom, top);
     if (o.repetitionPenalty != 1.0) {
+        // Float32 math, as transformers does; a penalty beyond float's range would be 0 or inf there
+        // (0 / 0 = NaN), and one past 1e30 already sends every penalized logit to an extreme.
+        const double penalty = std::clamp(o.repetitionPenalty, 1e-30, 1e30);
         for (int64_t b = 0; b < B; ++b) {
             if (seen[b].empty())
                 continue;
             auto idx = torch::tensor(seen[b], torch::kInt64);
             auto row = logits[b];
             auto s = row.index_select(0, idx);
-            s = torch::where(s < 0, s * o.repetitionPenalty, s / o.repetitionPenalty);
+            s = torch::where(s < 0, s * penalty, s / penalty).clamp_(bottom, top);
             row.index_copy_(0, idx, s);
         }
     }
+    if (!rules.bias.empty()) {
+        std::vector<int64_t> ids;
+        std::vector<float> values;
+        for (const auto& [id, value] : rules.bias) {
+            ids.push_back(id);
+            values.push_back(static_cast<float>(value));
+        }
+        const auto idx = torch::tensor(ids, torch::kInt64);
+        logits.index_add_(1, idx, torch::tensor(values).unsqueeze(0).expand({B, idx.size(0)}).contiguous());
+        logits.clamp_(bottom, top);
+    }
+    // The largest magnitude, before bans: whether dividing by the temperature stays finite.
+    const double peak = logits.abs().max().item<double>();
+    if (!rules.banned.empty()) {
+        logits.index_fill_(1, torch::tensor(rules.banned, torch::kInt64), negInf);
+        if ((logits.amax(-1) == negInf).any().item<bool>())
+            throw Error("every token of the vocabulary (" + std::to_string(V) + ") is banned: nothing can be picked");
+    }
     std::vector<int64_t> out(static_cast<size_t>(B));
-    if (o.temperature <= 0.0) {
+    if (o.temperature < kGreedyTemperature) {
         auto best = logits.argmax(-1);
         for (int64_t b = 0; b < B; ++b)
             out[b] = best[b].item<int64_t>();
         return out;
     }
+    // Shifted to a row maximum of 0 only where dividing would overflow, so that ordinary logits are
+    // drawn from exactly as before; the shifted best token stays 0 and the others fall to -inf at worst.
+    if (peak / o.temperature >= top / 2)
+        logits.sub_(logits.amax(-1, /*keepdim=*/true));
     logits.div_(o.temperature);
-    const float negInf = -std::numeric_limits<float>::infinity();
     if (o.topK > 0 && o.topK < V) {
         auto kth = std::get<0>(logits.topk(o.topK, -1)).narrow(1, o.topK - 1, 1);
         logits.masked_fill_(logits < kth, negInf);

@@ -39,13 +39,16 @@ struct GenerationBatch::Row {
     int64_t id = 0;
     GenerationRequest request;
     models::GenerationOptions pick;  // the sampling fields for pickTokens
+    models::TokenRules rules;        // its logit bias; the end tokens banned before min_tokens
     at::Generator generator;
     std::vector<int64_t> seen;       // ids for the repetition penalty
     GenerationOutput out;
     int64_t nextPosition = 0;
     size_t sent = 0;                 // bytes of text already streamed
+    size_t stopFrom = 0;             // bytes of text that stop strings no longer end (before min_tokens)
     Clock::time_point start;
     bool done = false;
+    std::exception_ptr error;        // what ended the row, when it failed
 };
 
 struct GenerationBatch::State {
@@ -81,6 +84,7 @@ int64_t GenerationBatch::add(GenerationRequest request)
     row->pick.topK = s.topK;
     row->pick.topP = s.topP;
     row->pick.repetitionPenalty = s.repetitionPenalty;
+    row->rules.bias = s.logitBias;
     row->generator = at::detail::createCPUGenerator(s.seed);
     if (s.repetitionPenalty != 1.0)
         row->seen = request.promptIds;
@@ -99,7 +103,7 @@ namespace {
 // Records `token` for `row`, streams the text that became final, decides whether the row ended.
 void takeToken(int64_t token, GenerationSession& session,
                const std::vector<int64_t>& eos, GenerationOutput& out, std::vector<int64_t>& seen,
-               const GenerationRequest& request, size_t& sent, bool& done, double elapsed)
+               const GenerationRequest& request, size_t& sent, size_t& stopFrom, bool& done, double elapsed)
 {
     const SamplingSettings& s = request.sampling;
     out.tokens.push_back(token);
@@ -110,12 +114,18 @@ void takeToken(int64_t token, GenerationSession& session,
     const models::Tokenizer* tok = session.tokenizer();
     std::string text = tok ? session.decode(out.tokens) : std::string();
     size_t cut = text.size();
-    if (!s.ignoreEos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
+    // Before min_tokens nothing ends the row (the picker bans the end tokens meanwhile), and a stop
+    // string in that text stays part of it, as in vLLM.
+    const bool early = static_cast<int64_t>(out.tokens.size()) < s.minNewTokens;
+    if (early)
+        stopFrom = text.size();
+    else if (!s.ignoreEos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
         out.reason = models::FinishReason::Eos;
         done = true;
     } else if (!s.stopStrings.empty()) {
         for (const auto& stop : s.stopStrings) {
-            const size_t at = stop.empty() ? std::string::npos : text.find(stop);
+            const size_t from = stopFrom + 1 > stop.size() ? stopFrom + 1 - stop.size() : 0;
+            const size_t at = stop.empty() ? std::string::npos : text.find(stop, from);
             if (at != std::string::npos && at < cut) {
                 cut = at;
                 out.reason = models::FinishReason::StopString;
@@ -150,14 +160,14 @@ void takeToken(int64_t token, GenerationSession& session,
 
 } // namespace
 
-std::vector<std::pair<int64_t, GenerationOutput>> GenerationBatch::step()
+std::vector<GenerationBatch::Ended> GenerationBatch::step()
 {
     std::lock_guard<std::recursive_mutex> lock(m_session.m_mutex);
     torch::NoGradGuard noGrad;
     models::CausalLM& model = *m_session.m_model;
     const torch::Device device = model.device();
     State& st = *m_state;
-    std::vector<std::pair<int64_t, GenerationOutput>> ended;
+    std::vector<Ended> ended;
     auto cancelled = [](const Row& r) { return r.request.cancel && r.request.cancel->load(); };
     auto pickFor = [&](Row& r, const torch::Tensor& logits) {
         if (cancelled(r)) {
@@ -167,8 +177,26 @@ std::vector<std::pair<int64_t, GenerationOutput>> GenerationBatch::step()
             r.done = true;
             return;
         }
-        const int64_t token = models::pickTokens(logits, {r.seen}, r.pick, r.generator)[0];
-        takeToken(token, m_session, m_session.m_eosIds, r.out, r.seen, r.request, r.sent, r.done, since(r.start));
+        // What goes wrong here is this row's own (its logits, its sampling, its callback): it ends
+        // the row alone, the others never see it.
+        try {
+            const SamplingSettings& s = r.request.sampling;
+            const bool early = static_cast<int64_t>(r.out.tokens.size()) < s.minNewTokens && !s.ignoreEos;
+            r.rules.banned = early ? m_session.m_eosIds : std::vector<int64_t>{};
+            const int64_t token = models::pickTokens(logits, {r.seen}, r.pick, r.generator, r.rules)[0];
+            takeToken(token, m_session, m_session.m_eosIds, r.out, r.seen, r.request, r.sent, r.stopFrom, r.done,
+                      since(r.start));
+        } catch (const Error& e) {
+            std::string adapters;
+            for (const auto& a : r.request.adapters)
+                adapters += (adapters.empty() ? "'" : ", '") + a.name + "'";
+            r.error = std::make_exception_ptr(
+                adapters.empty() ? e : Error(std::string(e.what()) + " [the request's adapters: " + adapters + "]"));
+            r.done = true;
+        } catch (...) {
+            r.error = std::current_exception();
+            r.done = true;
+        }
     };
     auto mixes = [](const std::vector<std::unique_ptr<Row>>& rows) {
         std::vector<AdapterMix> m;
@@ -245,7 +273,7 @@ std::vector<std::pair<int64_t, GenerationOutput>> GenerationBatch::step()
         r.out.seconds = since(r.start);
         for (const auto& a : r.request.adapters)
             --m_session.m_inUse[a.name];
-        ended.emplace_back(r.id, std::move(r.out));
+        ended.push_back({r.id, std::move(r.out), r.error});
     }
     if (still.empty()) {
         st.cache = model.makeCache();

@@ -90,13 +90,17 @@ void GenerationScheduler::loop()
             continue;
         m_session.yieldToWaiters();
         try {
-            for (auto& [id, out] : batch->step()) {
-                auto it = running.find(id);
-                it->second->promise.set_value(std::move(out));
+            for (auto& ended : batch->step()) {
+                auto it = running.find(ended.id);
+                if (ended.error)
+                    it->second->promise.set_exception(ended.error);
+                else
+                    it->second->promise.set_value(std::move(ended.output));
                 running.erase(it);
             }
         } catch (...) {
-            // A failed step leaves the batch unusable: its requests get the error, a new batch starts.
+            // A failed forward leaves the batch unusable: its requests get the error, a new batch
+            // starts. (A row's own failure does not get here: it ends that row alone, in step().)
             for (auto& [id, p] : running)
                 p->promise.set_exception(std::current_exception());
             running.clear();

@@ -12,6 +12,7 @@
 #include "models/chat/ChatTemplate.h"
 
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 namespace rslora::engine {
@@ -189,6 +190,15 @@ void GenerationSession::validate(const GenerationRequest& r) const
     if (s.maxNewTokens < 1)
         throw Error("max new tokens must be at least 1, found " + std::to_string(s.maxNewTokens));
     models::checkSampling(s.temperature, s.topP, s.topK, s.repetitionPenalty);
+    if (s.minNewTokens < 0 || s.minNewTokens > s.maxNewTokens)
+        throw Error("min new tokens must be in [0, max new tokens = " + std::to_string(s.maxNewTokens) + "], found " +
+                    std::to_string(s.minNewTokens));
+    for (const auto& [id, bias] : s.logitBias) {
+        if (id < 0 || id >= V)
+            throw Error("logit bias for token " + std::to_string(id) + ": outside the vocabulary [0, " + std::to_string(V) + ")");
+        if (!std::isfinite(bias))
+            throw Error("logit bias for token " + std::to_string(id) + ": expected a finite number, found " + std::to_string(bias));
+    }
     if (!s.stopStrings.empty() && !m_tokenizer)
         throw Error("stop strings need a tokenizer, and " + m_modelDir.string() + " has no tokenizer.json");
 }
@@ -244,8 +254,11 @@ std::vector<GenerationOutput> GenerationSession::generate(std::vector<Generation
         ids.push_back(batch.add(std::move(r)));
     std::vector<GenerationOutput> out(ids.size());
     while (!batch.empty())
-        for (auto& [id, result] : batch.step())
-            out[static_cast<size_t>(id)] = std::move(result);
+        for (auto& ended : batch.step()) {
+            if (ended.error)
+                std::rethrow_exception(ended.error);
+            out[static_cast<size_t>(ended.id)] = std::move(ended.output);
+        }
     return out;
 }
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rslora::engine {
@@ -32,6 +33,10 @@ struct SamplingSettings {
     uint64_t seed = 0;         // each request draws from its own generator seeded with this
     std::vector<std::string> stopStrings;
     bool ignoreEos = false;    // run to maxNewTokens (benchmarks)
+    // No end token is picked and no stop string ends the request before this many new tokens.
+    int64_t minNewTokens = 0;
+    // Added to a token's logit before sampling (OpenAI's logit_bias): (token id, bias).
+    std::vector<std::pair<int64_t, double>> logitBias;
 };
 
 // One new token of a streaming request.

@@ -3,12 +3,15 @@
 #include "models/Generator.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
+#include "models/TokenPicker.h"
 
 #include "common/Error.h"
 
 #include <QtTest>
 
 #include <limits>
+
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
 
@@ -133,6 +136,82 @@ private slots:
         // The repetition penalty changes a repetitive greedy path.
         greedy.repetitionPenalty = 5.0;
         QVERIFY(generate(*lm, {{1, 2, 3}}, greedy).rows[0].tokens != g.rows[0].tokens);
+    }
+
+    // A temperature below 1e-5 is greedy: dividing by 1e-40 overflowed the logits to inf before, and
+    // the draw failed with "probability tensor contains either inf, nan or element < 0".
+    void tinyTemperatureIsGreedy() {
+        auto lm = tinyRandom();
+        GenerationOptions greedy;
+        greedy.maxNewTokens = 12;
+        const auto g = generate(*lm, {{1, 2, 3}}, greedy).rows[0].tokens;
+        for (double t : {1e-40, 1e-300, 9.9e-6}) {
+            GenerationOptions o = greedy;
+            o.temperature = t;
+            o.topK = 5;
+            o.topP = 0.9;
+            o.seed = 3;
+            QCOMPARE(generate(*lm, {{1, 2, 3}}, o).rows[0].tokens, g);
+        }
+    }
+
+    // Every valid setting draws a token from any logits the model can give that are not NaN: -inf
+    // everywhere but one token, +inf logits, logits near float's limits with the smallest sampled
+    // temperature, penalties far beyond float's range, a bias on top of the largest float.
+    void extremesDrawAValidToken() {
+        const float inf = std::numeric_limits<float>::infinity(), big = std::numeric_limits<float>::max();
+        auto gen = at::detail::createCPUGenerator(5);
+        auto pick = [&](std::vector<float> values, GenerationOptions o, std::vector<int64_t> seen = {},
+                        TokenRules rules = {}) {
+            auto logits = torch::tensor(values).unsqueeze(0);
+            return pickTokens(logits, {seen}, o, gen, rules)[0];
+        };
+        for (double t : {0.0, 1e-40, 1e-5, 0.7, 2.0}) {
+            for (auto [k, p] : {std::pair<int64_t, double>{0, 1.0}, {2, 1.0}, {0, 0.5}, {1, 1e-6}}) {
+                GenerationOptions o;
+                o.temperature = t;
+                o.topK = k;
+                o.topP = p;
+                const QString row = QString("temperature %1, top_k %2, top_p %3").arg(t).arg(k).arg(p);
+                QVERIFY2(pick({-inf, -inf, 4.0f, -inf}, o) == 2, qPrintable(row));
+                const int64_t either = pick({1.0f, inf, 3.0f, inf}, o);
+                QVERIFY2(either == 1 || either == 3, qPrintable(row));
+                QVERIFY2(pick({-big, big, 0.0f, big / 2}, o) == 1 || t >= 1e-5, qPrintable(row));
+                const int64_t drawn = pick({-big, big, 0.0f, big / 2}, o);
+                QVERIFY2(drawn >= 0 && drawn < 4, qPrintable(row));
+                // Penalties beyond float's range: 1e-300 made 0 / 0 = NaN before.
+                for (double penalty : {1e-300, 1e-30, 1e30, 1e300}) {
+                    o.repetitionPenalty = penalty;
+                    const int64_t id = pick({0.0f, -2.0f, 3.0f, -big}, o, {0, 1, 2, 3});
+                    QVERIFY2(id >= 0 && id < 4, qPrintable(row + QString(", penalty %1").arg(penalty)));
+                }
+                o.repetitionPenalty = 1.0;
+                // A bias on top of the largest float stays finite; a +100 bias wins a greedy pick.
+                TokenRules bias;
+                bias.bias = {{1, 100.0}, {0, -100.0}};
+                const int64_t biased = pick({big, 0.0f, -inf, 1.0f}, o, {}, bias);
+                QVERIFY2(biased >= 0 && biased < 4, qPrintable(row));
+                if (t < 1e-5)
+                    QCOMPARE(pick({3.0f, 0.0f, 1.0f, 2.0f}, o, {}, bias), int64_t(1));
+                // A banned token is never drawn, even the only likely one.
+                TokenRules ban;
+                ban.banned = {2};
+                for (int i = 0; i < 8; ++i)
+                    QVERIFY2(pick({-inf, 0.0f, 50.0f, 0.0f}, o, {}, ban) != 2, qPrintable(row));
+            }
+        }
+        // NaN is the model's failure, named; a vocabulary entirely banned cannot be drawn from.
+        GenerationOptions o;
+        o.temperature = 0.7;
+        try {
+            pick({0.0f, std::nanf(""), 1.0f}, o);
+            QFAIL("NaN logits were accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("hold NaN") != std::string::npos, e.what());
+        }
+        TokenRules all;
+        all.banned = {0, 1};
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, pick({0.0f, 1.0f}, o, {}, all));
     }
 
     void stopping() {

@@ -144,8 +144,8 @@ private slots:
         GenerationBatch batch(*m_session);
         std::map<int64_t, GenerationOutput> out;
         auto collect = [&] {
-            for (auto& [id, o] : batch.step())
-                out[id] = o;
+            for (auto& ended : batch.step())
+                out[ended.id] = ended.output;
         };
         const int64_t first = batch.add(request(m_prompts[1], {{"a", 1.0}}, 10));
         collect();
@@ -258,6 +258,143 @@ private slots:
         QVERIFY(running.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
         QCOMPARE(running.get().tokens.size(), size_t(60));
         m_session->unloadAdapter("extra");
+    }
+
+    // A failure that belongs to one request ends that request alone, and the others in its batch
+    // finish with exactly what they generate alone. Before, one row's failed draw (NaN logits from its
+    // adapter, or a tiny temperature's inf) failed every request of the batch.
+    void oneRequestsFailureEndsItAlone()
+    {
+        // B factors so large that the adapted model's output is NaN.
+        const fs::path poisonDir = fs::path(m_tmp.path().toStdString()) / "poison";
+        servetest::makeAdapter(poisonDir, 44, 4, {"all-linear"}, 1e30);
+        m_session->loadAdapter("poison", poisonDir);
+        auto sampled = [&](size_t prompt, AdapterMix mix, uint64_t seed) {
+            auto r = request(m_prompts[prompt], std::move(mix), 14);
+            r.sampling.temperature = 0.8;
+            r.sampling.topK = 40;
+            r.sampling.seed = seed;
+            return r;
+        };
+        auto tiny = [&] {
+            auto r = request(m_prompts[4], {{"a", 1.0}}, 14);
+            r.sampling.temperature = 1e-40;
+            r.sampling.seed = 4;
+            return r;
+        };
+        const std::vector<GenerationRequest> healthy = {sampled(0, {{"a", 1.0}}, 1), request(m_prompts[1], {{"b", 1.0}}, 14),
+                                                        sampled(2, {}, 3), request(m_prompts[3], {{"c", 1.0}}, 14), tiny()};
+        std::vector<GenerationOutput> alone;
+        for (const auto& r : healthy)
+            alone.push_back(m_session->generate(r));
+        // The tiny temperature is greedy.
+        QCOMPARE(alone.back().tokens, m_session->generate(request(m_prompts[4], {{"a", 1.0}}, 14)).tokens);
+
+        GenerationScheduler scheduler(*m_session);
+        // The healthy requests run; the failing ones join while the first holds its second token.
+        std::promise<void> gate;
+        std::shared_future<void> opened = gate.get_future().share();
+        std::atomic<bool> holding{false};
+        std::vector<std::future<GenerationOutput>> futures;
+        for (size_t i = 0; i < healthy.size(); ++i) {
+            GenerationRequest r = healthy[i];
+            if (i == 0)
+                r.onToken = [&](const TokenEvent& e) {
+                    if (e.index == 1) {
+                        holding = true;
+                        opened.wait_for(std::chrono::seconds(30));
+                    }
+                    return true;
+                };
+            futures.push_back(scheduler.submit(std::move(r)));
+        }
+        while (!holding.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        auto poisonSampled = scheduler.submit(sampled(1, {{"poison", 1.0}}, 9));
+        auto poisonGreedy = scheduler.submit(request(m_prompts[0], {{"poison", 1.0}}, 14));
+        auto thrower = request(m_prompts[2], {}, 14);
+        thrower.onToken = [](const TokenEvent& e) -> bool {
+            if (e.index == 1)
+                throw std::runtime_error("the client's callback failed");
+            return true;
+        };
+        auto throwing = scheduler.submit(std::move(thrower));
+        gate.set_value();
+
+        for (auto* f : {&poisonSampled, &poisonGreedy}) {
+            const std::string error = errorOf([&] { f->get(); });
+            QVERIFY2(error.find("hold NaN") != std::string::npos && error.find("'poison'") != std::string::npos, error.c_str());
+        }
+        try {
+            throwing.get();
+            QFAIL("the request whose callback threw succeeded");
+        } catch (const std::runtime_error& e) {
+            QCOMPARE(std::string(e.what()), std::string("the client's callback failed"));
+        }
+        for (size_t i = 0; i < healthy.size(); ++i) {
+            GenerationOutput out;
+            try {
+                out = futures[i].get();
+            } catch (const std::exception& e) {
+                QFAIL(qPrintable(QString("healthy request %1 failed: %2").arg(i).arg(e.what())));
+            }
+            QVERIFY2(out.tokens == alone[i].tokens, qPrintable(QString("request %1").arg(i)));
+            QCOMPARE(out.text, alone[i].text);
+        }
+        m_session->unloadAdapter("poison");
+    }
+
+    // min_tokens bans the end tokens until that many exist; logit_bias moves a token's logit.
+    void minTokensAndLogitBias()
+    {
+        // A stop string that the first token's text holds ends the request at once.
+        auto plain = m_session->generate(request(m_prompts[1], {}, 10));
+        QVERIFY(plain.tokens.size() == 10);
+        const std::string head = m_session->decode({plain.tokens[0]});
+        auto stopped = request(m_prompts[1], {}, 10);
+        stopped.sampling.stopStrings = {head};
+        QCOMPARE(m_session->generate(stopped).tokens.size(), size_t(1));
+        // With min_tokens 4 the stop string in the first token no longer ends it; the tokens are
+        // the same as without the stop string (nothing else changes with no end token picked).
+        stopped.sampling.minNewTokens = 4;
+        auto held = m_session->generate(stopped);
+        QVERIFY2(held.tokens.size() >= 4, qPrintable(QString::number(held.tokens.size())));
+        QVERIFY(std::equal(held.tokens.begin(), held.tokens.end(), plain.tokens.begin()));
+        QVERIFY(held.text.rfind(head, 0) == 0);
+        // An end token made certain by a +100 bias ends the request at once; with min_tokens 3 it
+        // comes fourth.
+        const std::vector<int64_t> eos = models::loadCausalLM(servetest::demoModelDir())->config().eosTokenIds;
+        QVERIFY(!eos.empty());
+        auto ending = request(m_prompts[1], {}, 10);
+        ending.sampling.ignoreEos = false;
+        ending.sampling.logitBias = {{eos[0], 100.0}};
+        auto ended = m_session->generate(ending);
+        QCOMPARE(ended.reason, models::FinishReason::Eos);
+        QCOMPARE(ended.tokens, std::vector<int64_t>{eos[0]});
+        ending.sampling.minNewTokens = 3;
+        ended = m_session->generate(ending);
+        QCOMPARE(ended.reason, models::FinishReason::Eos);
+        QCOMPARE(ended.tokens.size(), size_t(4));
+        for (size_t i = 0; i < 3; ++i)
+            QVERIFY(std::find(eos.begin(), eos.end(), ended.tokens[i]) == eos.end());
+
+        // A +100 bias makes a token the greedy pick; a -100 bias on the greedy pick changes it.
+        auto biased = request(m_prompts[1], {}, 3);
+        biased.sampling.logitBias = {{42, 100.0}};
+        QCOMPARE(m_session->generate(biased).tokens, (std::vector<int64_t>{42, 42, 42}));
+        auto against = request(m_prompts[1], {}, 1);
+        against.sampling.logitBias = {{plain.tokens[0], -100.0}};
+        QVERIFY(m_session->generate(against).tokens[0] != plain.tokens[0]);
+        QVERIFY(errorOf([&] {
+                    auto r = request(m_prompts[1], {}, 3);
+                    r.sampling.logitBias = {{100000, 1.0}};
+                    m_session->generate(r);
+                }).find("outside the vocabulary") != std::string::npos);
+        QVERIFY(errorOf([&] {
+                    auto r = request(m_prompts[1], {}, 3);
+                    r.sampling.minNewTokens = 4;
+                    m_session->generate(r);
+                }).find("min new tokens") != std::string::npos);
     }
 
     void refusals()

@@ -408,6 +408,63 @@ class LimitsTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class FailureIsolationTest(unittest.TestCase):
+    def test_one_requests_failure_leaves_its_batch_alone(self):
+        # Nine requests at once on one batch. Before, a temperature of 1e-40 overflowed its logits and
+        # the failed draw failed all nine (a stream got an error event mid-stream); a tiny temperature
+        # is greedy now. An adapter whose output is NaN fails its own requests and no other.
+        with tempfile.TemporaryDirectory() as tmp:
+            write_adapter(os.path.join(tmp, "a"), 1, 4, ["q_proj", "v_proj", "up_proj"])
+            write_adapter(os.path.join(tmp, "poison"), 4, 4,
+                          ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], sigma=1e30)
+            server = Server("--adapter", "a=" + os.path.join(tmp, "a"), "--adapter", "poison=" + os.path.join(tmp, "poison"),
+                            "--max-concurrent", "16")
+            try:
+                base = os.path.basename(MODEL)
+                prompts = ["The river", "Once upon", "Hello there", "A cat", "Why", "The sea", "In the morning", "She said"]
+                jobs = [{"model": ("a", base)[i % 2], "prompt": p, "max_tokens": 24, "ignore_eos": True,
+                         "temperature": (0.8, 0, 1e-40)[i % 3], "seed": i} for i, p in enumerate(prompts)]
+                jobs.append({**jobs[2], "prompt": "Tiny", "stream": True})
+                poison = [{"model": "poison", "prompt": "Hi", "max_tokens": 24, "temperature": 0.8, "seed": 1},
+                          {"model": "poison", "prompt": "Hi", "max_tokens": 24, "stream": True}]
+
+                def send(job):
+                    status, text = server.request("POST", "/v1/completions", job)
+                    if job.get("stream"):
+                        events = sse_events(text)
+                        errors = [e["error"]["message"] for e in events if "error" in e]
+                        return status, "".join(c["text"] for e in events for c in e.get("choices", [])), errors
+                    body = json.loads(text)
+                    return status, body["choices"][0]["text"] if status == 200 else None, [body["error"]["message"]] if status != 200 else []
+                alone = [send(job) for job in jobs]
+                for job, (status, text, errors) in zip(jobs, alone):
+                    self.assertEqual((status, errors), (200, []), job)
+                # The tiny temperature is greedy.
+                self.assertEqual(alone[2][1], send({**jobs[2], "temperature": 0})[1])
+                results = [None] * (len(jobs) + len(poison))
+
+                def worker(i, job):
+                    results[i] = send(job)
+                threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs + poison)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                for i, job in enumerate(jobs):
+                    self.assertEqual(results[i], alone[i], job)
+                sampled, streamed = results[len(jobs):]
+                self.assertEqual(sampled[0], 500, sampled)
+                self.assertIn("hold NaN", sampled[2][0])
+                self.assertIn("'poison'", sampled[2][0])
+                self.assertEqual(streamed[0], 200)
+                self.assertEqual(len(streamed[2]), 1, streamed)
+                self.assertIn("hold NaN", streamed[2][0])
+                # Still serving, with the same answers.
+                self.assertEqual(send(jobs[0]), alone[0])
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_ends_a_running_stream_and_exits_0(self):
         server = Server("--max-tokens", "100000", "--max-model-len", "200000", "--shutdown-grace", "0")
