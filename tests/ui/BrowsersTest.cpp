@@ -48,6 +48,18 @@ int64_t addRun(storage::Store& store, const std::string& name, int rank, double 
     store.metricsIngest().insert(pts);
     return id;
 }
+// A version whose folder <dir>/adapter holds a (stand-in) PEFT pair.
+storage::AdapterRecord addPeftAdapter(storage::Store& store, const QTemporaryDir& dir, storage::NewAdapter n) {
+    n.path = dir.filePath("adapter").toStdString();
+    QDir().mkpath(dir.filePath("adapter"));
+    for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
+        QFile f(dir.filePath(QString("adapter/") + file));
+        if (!f.open(QIODevice::WriteOnly))
+            qFatal("cannot write %s", qPrintable(f.fileName()));
+        f.write("{}");
+    }
+    return store.adapters().create(n);
+}
 } // namespace
 
 class BrowsersTest : public QObject {
@@ -229,14 +241,7 @@ private Q_SLOTS:
         n.variant = "rslora";
         n.stage = "sft";
         n.rank = 8;
-        n.path = dir.filePath("adapter").toStdString();
-        QDir().mkpath(dir.filePath("adapter"));
-        for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
-            QFile f(dir.filePath(QString("adapter/") + file));
-            QVERIFY(f.open(QIODevice::WriteOnly));
-            f.write("{}");
-        }
-        const auto adapter = store.adapters().create(n);
+        const auto adapter = addPeftAdapter(store, dir, n);
         ui::AdaptersBrowser browser;
         browser.setStore(&store);
         browser.selectAdapter(adapter.id);
@@ -429,14 +434,7 @@ private Q_SLOTS:
         storage::Store store(dir.filePath("w.sqlite").toStdString());
         storage::NewAdapter n;
         n.task = "facts";
-        n.path = dir.filePath("adapter").toStdString();
-        QDir().mkpath(dir.filePath("adapter"));
-        for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
-            QFile f(dir.filePath(QString("adapter/") + file));
-            QVERIFY(f.open(QIODevice::WriteOnly));
-            f.write("{}");
-        }
-        const auto adapter = store.adapters().create(n);
+        const auto adapter = addPeftAdapter(store, dir, n);
         ui::AdaptersBrowser browser;
         browser.setStore(&store);
         browser.selectAdapter(adapter.id);
