@@ -125,8 +125,9 @@ void registerServeCommand(CLI::App& app)
         "events ending 'data: [DONE]'), GET /v1/models (the base and every loaded adapter),\n"
         "POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"}, POST /v1/unload_lora_adapter {\"lora_name\"},\n"
         "GET /health. Request fields: model, prompt (text, texts or token ids) or messages, max_tokens\n"
-        "(max_completion_tokens), temperature (default 1), top_p, top_k, repetition_penalty, seed, stop (up to 4),\n"
-        "ignore_eos, stream, stream_options.include_usage; n must be 1. Errors are 4xx with\n"
+        "(max_completion_tokens), temperature (default 1; below 1e-5 greedy), top_p, top_k, repetition_penalty, seed,\n"
+        "stop (up to 4), min_tokens, logit_bias, ignore_eos, stream, stream_options.include_usage; n must be 1, and\n"
+        "fields that cannot be honoured (tools, response_format other than text, ...) are refused. Errors are 4xx with\n"
         "{\"error\": {\"message\", \"type\", \"param\", \"code\"}}. Requests running together are decoded as one batch\n"
         "whatever their adapters. SIGTERM or Ctrl-C stops listening, lets running requests finish for\n"
         "--shutdown-grace seconds, cancels the rest (finish_reason \"abort\") and exits 0.");
@@ -135,7 +136,7 @@ void registerServeCommand(CLI::App& app)
                     "NAME=DIR or NAME=task@vN[:WEIGHT]: serve a PEFT adapter (a folder or a stored version) as model NAME (repeatable)");
     cmd->add_option("--host", a->options.host, "Address to listen on")->capture_default_str();
     cmd->add_option("--port", a->options.port, "Port (0: any free port, printed at start)")->capture_default_str()->check(CLI::Range(0, 65535));
-    cmd->add_option("--api-key", a->options.apiKey, "Require 'Authorization: Bearer KEY' on every request");
+    cmd->add_option("--api-key", a->options.apiKey, "Require 'Authorization: Bearer KEY' on every request but GET /health");
     cmd->add_option("--served-model-name", a->options.servedModelName, "The base model's name in `model` (default: the folder's name)");
     cmd->add_option("--max-body-bytes", a->options.maxBodyBytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
     cmd->add_option("--max-prompt-tokens", a->options.limits.maxPromptTokens, "Longest prompt in tokens (400 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));

@@ -186,6 +186,54 @@ void fitContext(int64_t promptTokens, int64_t context, bool chat, const char* ma
                        errtype::kInvalidRequest, maxField, "context_length_exceeded");
 }
 
+// OpenAI's logit_bias: {"token id": bias in [-100, 100]}, added to the token's logit.
+std::vector<std::pair<int64_t, double>> logitBias(const json& body, int64_t vocab)
+{
+    std::vector<std::pair<int64_t, double>> out;
+    const json* v = field(body, "logit_bias");
+    if (!v)
+        return out;
+    if (!v->is_object())
+        throw badField("logit_bias", "expected an object of token ids to numbers, found " + typeName(*v));
+    for (const auto& [key, value] : v->items()) {
+        const std::string where = "logit_bias." + key;
+        const bool digits = !key.empty() && key.size() <= 18 && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+        const int64_t id = digits ? std::stoll(key) : -1;
+        if (id < 0 || id >= vocab)
+            throw badField("logit_bias", "expected token ids in [0, " + std::to_string(vocab) + ") as keys, found " + json(key).dump());
+        if (!value.is_number())
+            throw badField(where, "expected a number, found " + typeName(value));
+        const double bias = value.get<double>();
+        if (!(bias >= -100.0 && bias <= 100.0))
+            throw badField(where, "expected a value in [-100, 100], found " + jsonValueText(value));
+        out.emplace_back(id, bias);
+    }
+    return out;
+}
+
+// OpenAI fields this server cannot honour are refused, naming the field, rather than ignored: a
+// client relying on one would otherwise get an answer that silently breaks its contract.
+void refuseUnsupported(const json& body)
+{
+    // (json::empty() is false for every string.)
+    auto isEmpty = [](const json& v) { return v.is_string() ? v.get<std::string>().empty() : (v.is_array() || v.is_object()) && v.empty(); };
+    if (const json* v = field(body, "best_of"); v && !(v->is_number_integer() && v->get<int64_t>() == 1))
+        throw badField("best_of", "only 1 is supported, found " + (v->is_structured() ? typeName(*v) : jsonValueText(*v)));
+    if (const json* v = field(body, "suffix"); v && !isEmpty(*v))
+        throw badField("suffix", "completing text before a suffix (insertion) is not supported");
+    if (const json* v = field(body, "top_logprobs"); v && !(v->is_number_integer() && v->get<int64_t>() == 0))
+        throw badField("top_logprobs", "log probabilities are not supported");
+    for (const char* name : {"tools", "functions"})
+        if (const json* v = field(body, name); v && !isEmpty(*v))
+            throw badField(name, "tool and function calling are not supported");
+    for (const char* name : {"tool_choice", "function_call"})
+        if (const json* v = field(body, name); v && !(v->is_string() && v->get<std::string>() == "none"))
+            throw badField(name, "tool and function calling are not supported (only \"none\")");
+    if (const json* v = field(body, "response_format");
+        v && !(v->is_object() && v->size() == 1 && v->contains("type") && (*v)["type"] == "text"))
+        throw badField("response_format", "only {\"type\": \"text\"} is supported (no JSON mode or schema)");
+}
+
 } // namespace
 
 nlohmann::json parseJsonObject(const std::string& body)
@@ -238,9 +286,10 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
     const char* maxName = chat && field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
     s.maxNewTokens = integer(body, maxName, defaultMax, 1, limits.maxTokens);
     s.temperature = number(body, "temperature", 1.0, 0.0, 2.0);
-    s.topP = number(body, "top_p", 1.0, 0.0, 1.0);
-    if (s.topP <= 0.0)
-        throw badField("top_p", "expected a value in (0, 1], found 0");
+    // (0, 1], open at 0: one message for every value outside it.
+    s.topP = number(body, "top_p", 1.0, std::numeric_limits<double>::lowest(), std::numeric_limits<double>::max());
+    if (!(s.topP > 0.0 && s.topP <= 1.0))
+        throw badField("top_p", "expected a value in (0, 1], found " + jsonValueText(body.at("top_p")));
     s.topK = integer(body, "top_k", 0, -1, 1 << 30);
     if (s.topK < 0)
         s.topK = 0;  // vLLM's -1 = off
@@ -265,6 +314,9 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
     }
     if (integer(body, "n", 1, 1, 1) != 1)
         throw badField("n", "only 1 is supported");
+    s.minNewTokens = integer(body, "min_tokens", 0, 0, limits.maxTokens);
+    s.logitBias = logitBias(body, session.vocabSize());
+    refuseUnsupported(body);
     if (number(body, "presence_penalty", 0.0, -2.0, 2.0) != 0.0)
         throw badField("presence_penalty", "only 0 is supported (use repetition_penalty)");
     if (number(body, "frequency_penalty", 0.0, -2.0, 2.0) != 0.0)
@@ -295,6 +347,9 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
         if (limits.contextLength > 0)
             fitContext(static_cast<int64_t>(p.size()), limits.contextLength, chat, field(body, maxName) ? maxName : nullptr, s);
     }
+    if (s.minNewTokens > s.maxNewTokens)
+        throw badField("min_tokens", "expected at most the " + std::to_string(s.maxNewTokens) + " new tokens the request may generate (" +
+                                         maxName + "), found " + std::to_string(s.minNewTokens));
     return call;
 }
 

@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -53,6 +54,25 @@ httplib::Server::HandlerResponse answerEarly(httplib::Response& res, const ApiEr
     return httplib::Server::HandlerResponse::Handled;
 }
 
+// The key of an "Authorization: Bearer KEY" header; empty when it is not a bearer credential. The
+// scheme's case does not matter and more than one space may follow it (RFC 7235 §2.1).
+std::string bearerToken(const std::string& header)
+{
+    const std::string scheme = "bearer";
+    if (header.size() <= scheme.size() || header[scheme.size()] != ' ')
+        return {};
+    for (size_t i = 0; i < scheme.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i])
+            return {};
+    return header.substr(header.find_first_not_of(' ', scheme.size()));
+}
+
+// A Content-Length value as RFC 9110 §8.6 has it: one or more digits, nothing else.
+bool isDecimal(const std::string& s)
+{
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // Methods whose body httplib reads (it reads a body without Content-Length until the client closes).
 bool takesBody(const std::string& method)
 {
@@ -73,6 +93,7 @@ const char* finishReason(models::FinishReason r)
 std::string statusMessage(int status)
 {
     switch (status) {
+    case 400: return "the request is not valid HTTP/1.1 (a malformed request line or header)";
     case 404: return "no such route";
     case 405: return "method not allowed";
     case 413: return "the request body is larger than the server's limit (--max-body-bytes)";
@@ -239,13 +260,31 @@ void OpenAiServer::routes()
     s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (m_stopping)
             return answerEarly(res, ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down"));
-        if (!m_options.apiKey.empty()) {
+        // /health stays open, as in vLLM: a load balancer's probe carries no key.
+        if (!m_options.apiKey.empty() && req.path != kHealth) {
             const std::string auth = req.get_header_value("Authorization");
-            if (auth != "Bearer " + m_options.apiKey)
+            if (bearerToken(auth) != m_options.apiKey)
                 return answerEarly(res, ApiError(401,
                                                  auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
                                                               : "incorrect API key in the Authorization header",
                                                  errtype::kAuthentication, {}, "invalid_api_key"));
+        }
+        // A body's size is judged from its header, before any of it is read: httplib would otherwise
+        // wait for the bytes of a size the client never sends, and read a negative one as huge.
+        if (req.has_header("Content-Length")) {
+            const std::string length = req.get_header_value("Content-Length");
+            for (size_t i = 1; i < req.get_header_value_count("Content-Length"); ++i)
+                if (req.get_header_value("Content-Length", i) != length)
+                    return answerEarly(res, ApiError(400, "'Content-Length': the request has several Content-Length headers that disagree ('" +
+                                                              length + "', '" + req.get_header_value("Content-Length", i) + "')",
+                                                     errtype::kInvalidRequest, "Content-Length"));
+            if (!isDecimal(length))
+                return answerEarly(res, ApiError(400, "'Content-Length': expected the body's size in bytes (digits only), found '" + length + "'",
+                                                 errtype::kInvalidRequest, "Content-Length"));
+            if (length.size() > 19 || std::stoull(length) > m_options.maxBodyBytes)
+                return answerEarly(res, ApiError(413, "the request body (Content-Length: " + length + ") is larger than the server's limit of " +
+                                                          std::to_string(m_options.maxBodyBytes) + " bytes (--max-body-bytes)",
+                                                 errtype::kInvalidRequest, "Content-Length", "payload_too_large"));
         }
         // --max-body-bytes is enforced through Content-Length: a chunked body or one read until the
         // client closes would not be bounded, and a compressed one would be inflated without bound.

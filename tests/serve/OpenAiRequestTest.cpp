@@ -91,6 +91,43 @@ private slots:
                                          << "" << "the request body nests arrays and objects more than 64 levels deep";
         QTest::newRow("token id an array") << false << R"({"model": "m", "prompt": [1, [2, 3]]})" << "prompt"
                                            << "'prompt': expected token ids in [0, 256), found array";
+        // top_p said "(0, 1]" for 0 and "[0.0, 1.0]" for 1.5 before: one range, one wording.
+        QTest::newRow("top_p zero") << false << R"({"model": "m", "prompt": "hi", "top_p": 0})" << "top_p"
+                                    << "'top_p': expected a value in (0, 1], found 0";
+        QTest::newRow("top_p over") << false << R"({"model": "m", "prompt": "hi", "top_p": 1.5})" << "top_p"
+                                    << "'top_p': expected a value in (0, 1], found 1.5";
+        QTest::newRow("top_p negative") << false << R"({"model": "m", "prompt": "hi", "top_p": -0.5})" << "top_p"
+                                        << "'top_p': expected a value in (0, 1], found -0.5";
+        // logit_bias and min_tokens are honoured, so their values are checked.
+        QTest::newRow("logit_bias not an object") << false << R"({"model": "m", "prompt": "hi", "logit_bias": [1]})" << "logit_bias"
+                                                  << "'logit_bias': expected an object of token ids to numbers, found array";
+        QTest::newRow("logit_bias id outside") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"256": 1}})" << "logit_bias"
+                                               << "'logit_bias': expected token ids in [0, 256) as keys, found \"256\"";
+        QTest::newRow("logit_bias id not a number") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"-3": 1}})" << "logit_bias"
+                                                    << "'logit_bias': expected token ids in [0, 256) as keys, found \"-3\"";
+        QTest::newRow("logit_bias over") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"7": 101}})" << "logit_bias.7"
+                                         << "'logit_bias.7': expected a value in [-100, 100], found 101";
+        QTest::newRow("logit_bias a string") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"7": "up"}})" << "logit_bias.7"
+                                             << "'logit_bias.7': expected a number, found string";
+        QTest::newRow("min_tokens negative") << false << R"({"model": "m", "prompt": "hi", "min_tokens": -1})" << "min_tokens"
+                                             << "'min_tokens': expected an integer in [0, 64], found -1";
+        QTest::newRow("min_tokens over max_tokens") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 4, "min_tokens": 5})" << "min_tokens"
+                                                    << "'min_tokens': expected at most the 4 new tokens the request may generate (max_tokens), found 5";
+        // OpenAI fields that were silently ignored before are refused, naming the field.
+        QTest::newRow("best_of") << false << R"({"model": "m", "prompt": "hi", "best_of": 3})" << "best_of" << "'best_of': only 1 is supported, found 3";
+        QTest::newRow("suffix") << false << R"({"model": "m", "prompt": "hi", "suffix": "end"})" << "suffix" << "'suffix': completing text before a suffix";
+        QTest::newRow("top_logprobs") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2})" << "top_logprobs"
+                                      << "'top_logprobs': log probabilities are not supported";
+        QTest::newRow("tools") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]})" << "tools"
+                               << "'tools': tool and function calling are not supported";
+        QTest::newRow("functions") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "functions": [{"name": "f"}]})" << "functions"
+                                   << "'functions': tool and function calling are not supported";
+        QTest::newRow("tool_choice") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"})" << "tool_choice"
+                                     << "'tool_choice': tool and function calling are not supported";
+        QTest::newRow("function_call") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "function_call": {"name": "f"}})" << "function_call"
+                                       << "'function_call': tool and function calling are not supported";
+        QTest::newRow("response_format json") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}})"
+                                              << "response_format" << "'response_format': only {\"type\": \"text\"} is supported";
     }
     void refusals()
     {
@@ -160,6 +197,20 @@ private slots:
         QCOMPARE(call.sampling.seed, uint64_t(7));
         QCOMPARE(call.sampling.stopStrings, std::vector<std::string>{"x"});
         QVERIFY(call.stream && call.includeUsage);
+        QCOMPARE(call.sampling.minNewTokens, int64_t(0));
+        QVERIFY(call.sampling.logitBias.empty());
+
+        // The neutral values of the fields that are otherwise refused pass, and logit_bias and
+        // min_tokens are read.
+        const auto neutral = parseGenerationCall(
+            R"({"model": "m", "prompt": "hi", "best_of": 1, "suffix": "", "tools": [], "tool_choice": "none", "functions": [],
+                "response_format": {"type": "text"}, "top_logprobs": 0, "logit_bias": {"7": -100, "200": 2.5}, "min_tokens": 3})",
+            false, BytePrompts(), limits());
+        QCOMPARE(neutral.sampling.minNewTokens, int64_t(3));
+        const std::vector<std::pair<int64_t, double>> bias = {{200, 2.5}, {7, -100.0}};
+        auto got = neutral.sampling.logitBias;
+        std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        QCOMPARE(got, bias);
     }
 };
 

@@ -328,6 +328,45 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(self.complete("a", "Hi", max_tokens=2)["object"], "text_completion")
         self.assertEqual(s.request("GET", "/v1/models")[0], 200)
 
+    def test_http_details(self):
+        s = self.server
+        # The bearer scheme is case-insensitive and may be followed by several spaces (RFC 7235).
+        for auth in ("bearer " + KEY, "BEARER " + KEY, "Bearer   " + KEY):
+            with self.subTest(auth):
+                self.assertEqual(s.request("GET", "/v1/models", key=None, headers={"Authorization": auth})[0], 200)
+        self.assertApiError(*s.request("GET", "/v1/models", key=None, headers={"Authorization": "Basic " + KEY}), 401)
+        # /health answers without the key (a load balancer's probe has none); nothing else does.
+        self.assertEqual(s.request("GET", "/health", key=None), (200, "{}"))
+        self.assertApiError(*s.request("GET", "/v1/models", key=None), 401)
+        # A malformed Content-Length is a 400 naming the header, an oversize one a 413, both at once
+        # (before: a 413 "larger than the limit" even for -5, after the read timed out, ~7 s).
+        auth = ("Authorization: Bearer " + KEY + "\r\n").encode()
+        for length, status in ((b"-5", 400), (b"12abc", 400), (b"99999999999", 413), (b"123456789012345678901234567890", 413)):
+            with self.subTest(length):
+                start = time.monotonic()
+                answer = s.raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: " + length + b"\r\n\r\n{}")
+                self.assertLess(time.monotonic() - start, 1.5)
+                self.assertApiError(*answer, status, "Content-Length")
+        # Syntactically invalid HTTP gets the same JSON error shape, with a message that says so.
+        status, body = s.raw(b"GARBAGE\r\n\r\n")
+        self.assertApiError(status, body, 400)
+        self.assertIn("not valid HTTP", body["error"]["message"])
+        # logit_bias and min_tokens are honoured; fields that cannot be are refused, naming them.
+        plain = self.complete("a", "Hi", max_tokens=4, temperature=0)["choices"][0]["text"]
+        biased = self.complete("a", "Hi", max_tokens=4, temperature=0, logit_bias={"42": 100})["choices"][0]["text"]
+        self.assertNotEqual(biased, plain)
+        self.assertEqual(self.complete("a", "Hi", max_tokens=4, temperature=0, min_tokens=4)["usage"]["completion_tokens"], 4)
+        ok = {"model": "a", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+        for field, value in (("tools", [{"type": "function", "function": {"name": "f"}}]), ("tool_choice", "auto"),
+                             ("response_format", {"type": "json_object"}), ("logit_bias", {"42": 101})):
+            with self.subTest(field):
+                status, body = s.post("/v1/chat/completions", {**ok, field: value})
+                self.assertApiError(status, body, 400)
+                self.assertTrue(body["error"]["param"].startswith(field), body)
+        for field, value in (("best_of", 2), ("suffix", "end")):
+            with self.subTest(field):
+                self.assertApiError(*s.post("/v1/completions", {"model": "a", "prompt": "Hi", field: value}), 400, field)
+
     def test_too_many_concurrent_requests(self):
         # Three long streams hold the three places; a fourth request is refused with 429; closing the
         # streams cancels them and the server answers again.
