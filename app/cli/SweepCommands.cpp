@@ -233,6 +233,7 @@ void runSweep(SweepOptions& o)
                     "add --vary KEY=V1,V2 (repeatable) and/or --seeds N");
     const std::string name = o.name.empty() ? fs::path(o.config).stem().string() : o.name;
     if (o.dryRun) {
+        app::SweepGroup::validate(base, spec); // what creating the group would refuse, said now
         const auto points = spec.expand(base);
         nlohmann::json list = nlohmann::json::array();
         for (const auto& p : points) {

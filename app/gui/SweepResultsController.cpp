@@ -67,11 +67,7 @@ void SweepResultsController::load(qint64 groupId) {
     QString training;
     for (auto& r : results) {
         finished += r.finished;
-        if (const auto run = m_store->runs().get(r.runId); run && run->status == storage::RunStatus::Failed) {
-            r.failed = true;
-            r.error = run->errorMessage;
-            ++failed;
-        }
+        failed += r.failed;
         if (m_runs->currentRunId() == r.runId)
             training = tr(" · run #%1 training").arg(r.runId);
     }

@@ -10,7 +10,6 @@
 #include "app/gui/RunController.h"
 #include "app/gui/StoredRunFeed.h"
 #include "app/gui/StudiesMenu.h"
-#include "app/gui/SweepChecks.h"
 #include "app/gui/SweepResultsController.h"
 #include "app/shared/GateRecorder.h"
 #include "app/shared/PipelineRecorder.h"
@@ -574,7 +573,7 @@ ui::SweepDialog* Workbench::openSweepDialog(const engine::TrainConfig& config) {
     auto* dialog = new ui::SweepDialog(defaultRunName(config) + tr("_sweep"), m_window.get());
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     const nlohmann::json base = config.toJson();
-    dialog->setValidator([base](const engine::SweepSpec& spec) { return SweepChecks::validate(base, spec); });
+    dialog->setValidator([base](const engine::SweepSpec& spec) { return SweepGroup::validate(base, spec); });
     connect(dialog, &ui::SweepDialog::queueRequested, this, [this, dialog, config] {
         try {
             const qint64 id = queueSweep(dialog->name(), config, dialog->spec());

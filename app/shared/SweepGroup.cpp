@@ -6,6 +6,7 @@
 #include "common/Error.h"
 #include "engine/Evaluator.h"
 #include "engine/TrainConfig.h"
+#include "engine/TrainingRun.h"
 #include "engine/objectives/DpoObjective.h"
 #include "models/data/JsonlReader.h"
 #include "models/data/RecordMessages.h"
@@ -13,15 +14,20 @@
 #include "storage/Transaction.h"
 
 #include <filesystem>
+#include <map>
 
 namespace rslora::app {
 
 namespace {
 
-// Every run's config, read and checked as `rslora train` checks a config.
+// Every run's config, read and checked as `rslora train` checks a config, and against its model's
+// layer shapes from config.json (cheap: no weights), so that a rank a target layer cannot take is
+// refused by value before every run of its combination fails. A model folder that cannot be read
+// is left to the run to report.
 std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::SweepPoint>& points)
 {
     std::vector<engine::TrainConfig> configs;
+    std::map<std::string, engine::ValidationFacts> models;
     for (const auto& p : points) {
         engine::TrainConfig c;
         try {
@@ -29,7 +35,18 @@ std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::Swee
             engine::TrainConfig check = c;
             if (check.outputDir.empty())
                 check.outputDir = "(the run's own folder)";
-            engine::validateOrThrow(check);
+            auto model = models.find(check.modelPath);
+            if (model == models.end()) {
+                engine::ValidationFacts facts;
+                try {
+                    if (!check.modelPath.empty())
+                        facts = engine::modelFacts(check.modelPath);
+                } catch (const std::exception&) {
+                    facts = {};
+                }
+                model = models.emplace(check.modelPath, facts).first;
+            }
+            engine::validateOrThrow(check, model->second.haveModel ? model->second : engine::ValidationFacts{});
         } catch (const Error& e) {
             throw Error("sweep combination " + p.combinationLabel() + " (seed " + std::to_string(p.seed)
                             + "): " + e.what(), e.hint());
@@ -175,6 +192,9 @@ std::vector<engine::SweepRunResult> SweepGroup::results(storage::Store& store, i
                     x.combination.emplace_back(kv[0].get<std::string>(), kv[1]);
         x.seed = r.run.seed ? uint64_t(*r.run.seed) : 0;
         x.finished = r.run.status == storage::RunStatus::Finished;
+        x.failed = r.run.status == storage::RunStatus::Failed;
+        if (x.failed)
+            x.error = r.run.errorMessage;
         for (const auto& m : engine::sweepMetrics())
             if (auto it = r.values.find(m.key); it != r.values.end())
                 x.metrics[m.key] = it->second;

@@ -185,6 +185,8 @@ nlohmann::json SweepSummary::toJson() const
         r["label"] = row.label;
         r["runs"] = row.runs;
         r["finished"] = row.finished;
+        r["failed"] = row.failed;
+        r["failures"] = row.failures;
         nlohmann::json cells = nlohmann::json::object();
         for (const auto& [k, c] : row.cells)
             cells[k] = {{"mean", jsonNumber(c.summary.mean)}, {"std", jsonNumber(c.summary.std)}, {"n", c.summary.n},
@@ -208,7 +210,8 @@ std::string SweepSummary::toText() const
         header.push_back("p vs best");
     table.push_back(header);
     for (const auto& row : rows) {
-        std::vector<std::string> line{row.label, std::to_string(row.finished) + "/" + std::to_string(row.runs)};
+        std::vector<std::string> line{row.label, std::to_string(row.finished) + "/" + std::to_string(row.runs)
+                                                     + (row.failed ? ", " + std::to_string(row.failed) + " failed" : "")};
         for (const auto& m : metricKeys) {
             auto it = row.cells.find(m);
             if (it == row.cells.end() || it->second.summary.n == 0) {
@@ -260,6 +263,9 @@ std::string SweepSummary::toText() const
     if (!primaryMetric.empty())
         out += "* best mean per metric; p: Welch's t-test (two-sided) of " + primaryMetric
                + " against the best group; std is the sample std over seeds\n";
+    for (const auto& row : rows)
+        for (const auto& f : row.failures)
+            out += "failed: " + row.label + ", " + f + "\n";
     return out;
 }
 

@@ -149,6 +149,15 @@ private slots:
             statuses.push_back(r["status"].get<std::string>());
         QCOMPARE(statuses, (std::vector<std::string>{"finished", "failed", "finished", "failed"}));
         const int64_t finishedRun = j["runs"][0]["run_id"].get<int64_t>();
+        // The table counts the failed runs apart, with their errors.
+        const Outcome shown = runCli({"sweeps", "show", "late data", "--db", m_db});
+        QVERIFY2(shown.code == 0 && shown.out.contains("0/2, 2 failed") && shown.out.contains("2/2  "), qPrintable(shown.out + shown.err));
+        QVERIFY2(shown.out.count("failed: data.train=") == 2 && shown.out.contains("late.jsonl"), qPrintable(shown.out));
+        const json shownJson = json::parse(runCli({"sweeps", "show", "late data", "--db", m_db, "--json"}).out.toStdString());
+        int failedRows = 0;
+        for (const auto& row : shownJson.at("statistics").at("groups"))
+            failedRows += row.at("failed").get<int>();
+        QCOMPARE(failedRows, 2);
 
         writeData(late, 12, 7);
         const Outcome again = runCli({"sweep", "--resume", "late data", "--db", m_db, "--json", "--quiet"});
@@ -232,6 +241,9 @@ private slots:
         o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "3", "--dry-run",
                     "--db", m_db});
         QVERIFY2(o.code == 0 && o.out.contains("6 runs (2 combinations × 3 seeds)"), qPrintable(o.out + o.err));
+        // A rank no target layer can take is refused by value, from the model's config.json, before any run.
+        o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,99999", "--dry-run", "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("adapter.r=99999") && o.err.contains("larger than the layer allows"), qPrintable(o.err));
     }
 };
 
