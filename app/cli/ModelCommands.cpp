@@ -520,7 +520,7 @@ void registerModelCommands(CLI::App& app) {
         cmd->add_option("--adapter", a->adapter, "PEFT adapter folder to apply");
         cmd->add_flag("--chat", a->chat, "Wrap the prompt as a user turn with the model's chat template");
         cmd->add_option("--max-new-tokens", a->maxNewTokens, "Tokens to generate at most")->capture_default_str();
-        cmd->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
+        cmd->add_option("--temperature", a->temperature, "0 (or below 1e-5) = greedy")->capture_default_str();
         cmd->add_option("--top-k", a->topK, "0 = off")->capture_default_str();
         cmd->add_option("--top-p", a->topP, "1 = off")->capture_default_str();
         cmd->add_option("--repetition-penalty", a->repetitionPenalty, "1 = off")->capture_default_str();
