@@ -5,7 +5,9 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/JsonErrorText.h"
+#include "common/UserRegex.h"
 #include "engine/ModuleSelection.h"
+#include "models/FiniteValues.h"
 #include "models/StrictJson.h"
 
 #include <nlohmann/json.hpp>
@@ -463,7 +465,7 @@ std::string adapterDtypeError(const std::string& file, const std::string& key, c
 
 std::string adapterValuesError(const std::string& file, const std::string& key)
 {
-    return file + ": tensor '" + key + "' holds NaN or infinite values";
+    return models::nonFiniteTensorMessage(file, key);
 }
 
 } // namespace rslora::engine

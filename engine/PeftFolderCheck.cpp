@@ -4,15 +4,18 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "engine/ModuleSelection.h"
 #include "engine/PeftConfigFile.h"
+#include "models/FiniteValues.h"
 #include "models/ModelConfig.h"
 #include "models/ModuleShapes.h"
 #include "models/SafeTensorsFile.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <utility>
 #include <vector>
@@ -24,44 +27,12 @@ using json = nlohmann::json;
 
 namespace {
 
-// The loader's value rule (checkAdapterTensorValues) on the file's bytes: an element is NaN or
-// infinite when its exponent bits are all set (little-endian IEEE formats, as safetensors stores them).
-template <typename Bits>
-bool allFinite(const uint8_t* data, uint64_t count, Bits exponentMask)
-{
-    for (uint64_t i = 0; i < count; ++i) {
-        Bits bits;
-        std::memcpy(&bits, data + i * sizeof(Bits), sizeof(Bits)); // the data may be unaligned
-        if ((bits & exponentMask) == exponentMask)
-            return false;
-    }
-    return true;
-}
-
 void checkTensorValues(const models::SafeTensorsFile& weights, const models::TensorInfo& t, const std::string& file)
 {
     if (!isAdapterDtype(t.dtype))
         throw Error(adapterDtypeError(file, t.name, models::dtypeName(t.dtype)));
-    const uint8_t* data = weights.data(t);
-    const uint64_t count = t.byteSize() / models::dtypeSize(t.dtype);
-    bool finite = true;
-    switch (t.dtype) {
-    case models::Dtype::F16:
-        finite = allFinite<uint16_t>(data, count, 0x7c00u);
-        break;
-    case models::Dtype::BF16:
-        finite = allFinite<uint16_t>(data, count, 0x7f80u);
-        break;
-    case models::Dtype::F32:
-        finite = allFinite<uint32_t>(data, count, 0x7f800000u);
-        break;
-    case models::Dtype::F64:
-        finite = allFinite<uint64_t>(data, count, 0x7ff0000000000000ull);
-        break;
-    default:
-        break;
-    }
-    if (!finite)
+    // The loader's value rule (checkAdapterTensorValues), on the file's bytes.
+    if (!models::allFinite(weights.data(t), t.numel(), t.dtype))
         throw Error(adapterValuesError(file, t.name));
 }
 

@@ -146,8 +146,12 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
     int dequantized = 0;
     TensorSource source = [&](const std::string& name, const std::vector<int64_t>& shape, TensorRole role) {
         if (bnb && role == TensorRole::Linear && quant::hasBnbWeight(weights, name)) {
-            used.insert(name);
-            auto weight = quant::readBnbWeight(weights, name, shape, used);
+            std::set<std::string> read{name};
+            auto weight = quant::readBnbWeight(weights, name, shape, read);
+            // The packed 4-bit codes cannot be NaN; their float state (absmax, quant_map, ...) can.
+            for (const std::string& n : read)
+                checkFiniteValues(weights.fileOf(n), weights.info(n));
+            used.insert(read.begin(), read.end());
             if (options.dequantize4bit) {
                 ++dequantized;
                 return weight.dequantize(dtype).to(options.device);
@@ -172,6 +176,9 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         if (!isFloatDtype(info.dtype))
             throw Error(file.path().string() + ": tensor '" + name + "': expected a floating-point dtype (F32, F16 or "
                         "BF16), found " + dtypeName(info.dtype));
+        // NaN or inf in a base weight gave blank generations, loss nan, and refusals that blamed the
+        // learning rate or an adapter; one pass over the mapped bytes per tensor, as it is loaded.
+        checkFiniteValues(file, info);
         used.insert(name);
         return tensorFromFile(file, info).to(options.device, dtype);
     };

@@ -2,8 +2,11 @@
 #include "models/TensorIO.h"
 
 #include "common/Error.h"
+#include "models/AtenParallel.h"
+#include "models/FiniteValues.h"
 #include "models/SafeTensorsWriter.h"
 
+#include <atomic>
 #include <cstring>
 
 namespace rslora::models {
@@ -51,6 +54,24 @@ torch::Tensor tensorFromFile(const SafeTensorsFile& file, const TensorInfo& info
     std::shared_ptr<MappedFile> keep = file.mapping();
     // The private mapping is writable copy-on-write, so in-place updates never reach the file.
     return torch::from_blob(const_cast<uint8_t*>(p), shape, [keep](void*) mutable { keep.reset(); }, options);
+}
+
+void checkFiniteValues(const SafeTensorsFile& file, const TensorInfo& info)
+{
+    const uint64_t count = info.numel();
+    if (count == 0)
+        return;
+    const uint8_t* data = file.data(info);
+    const uint64_t elementSize = info.byteSize() / count;
+    std::atomic<bool> finite{true};
+    // Blocks of 1M elements: large enough that a small tensor stays on one thread.
+    at::parallel_for(0, int64_t(count), int64_t(1) << 20, [&](int64_t begin, int64_t end) {
+        if (finite.load(std::memory_order_relaxed)
+            && !allFinite(data + uint64_t(begin) * elementSize, uint64_t(end - begin), info.dtype))
+            finite.store(false, std::memory_order_relaxed);
+    });
+    if (!finite.load())
+        throw Error(nonFiniteTensorMessage(file.path().string(), info.name));
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> loadSafeTensors(const std::filesystem::path& path) {

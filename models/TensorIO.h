@@ -24,6 +24,11 @@ std::optional<Dtype> dtypeFromTorch(torch::ScalarType type);
 // alive as long as the tensor does.
 torch::Tensor tensorFromFile(const SafeTensorsFile& file, const TensorInfo& info);
 
+// Throws rslora::Error "<file>: tensor '<name>' holds NaN or infinite values" when a floating-point
+// tensor of the file does (FiniteValues.h; other element types pass). Reads the mapped bytes once,
+// in parallel blocks, allocating nothing: the check every reader of model weights makes as it loads.
+void checkFiniteValues(const SafeTensorsFile& file, const TensorInfo& info);
+
 // All tensors of a file in data order.
 std::vector<std::pair<std::string, torch::Tensor>> loadSafeTensors(const std::filesystem::path& path);
 std::map<std::string, torch::Tensor> loadSafeTensorsMap(const std::filesystem::path& path);

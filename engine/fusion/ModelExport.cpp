@@ -165,13 +165,21 @@ void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
     const uint64_t fileOffset = t.file->header().dataStart() + info.begin;
     const torch::ScalarType outType = models::torchScalarType(t.outDtype, t.name);
     torch::Tensor w;
+    // The loader's check on every base tensor read (models::checkFiniteValues), with its message:
+    // NaN or inf in the base is the base's fault, not the adapters'. 4-bit codes: their float state.
     if (t.bnbFiles) {
         std::set<std::string> read;
-        w = models::quant::readBnbWeight(*t.bnbFiles, t.name, t.denseShape, read).dequantize(torch::kFloat32);
-    } else if (t.terms.empty() && t.biasTerms.empty() && t.outDtype == info.dtype) {
-        out.append(t.file->data(info), info.byteSize());
-        mapping.release(fileOffset, info.byteSize());
-        return;
+        const auto quantized = models::quant::readBnbWeight(*t.bnbFiles, t.name, t.denseShape, read);
+        for (const std::string& n : read)
+            models::checkFiniteValues(t.bnbFiles->fileOf(n), t.bnbFiles->info(n));
+        w = quantized.dequantize(torch::kFloat32);
+    } else {
+        models::checkFiniteValues(*t.file, info);
+        if (t.terms.empty() && t.biasTerms.empty() && t.outDtype == info.dtype) {
+            out.append(t.file->data(info), info.byteSize());
+            mapping.release(fileOffset, info.byteSize());
+            return;
+        }
     }
     const torch::Tensor source = t.bnbFiles ? torch::Tensor() : models::tensorFromFile(*t.file, info);
     if (!t.bnbFiles && t.terms.empty() && t.biasTerms.empty()) {
@@ -183,7 +191,7 @@ void writeTensor(const PlannedTensor& t, models::SafeTensorsStreamWriter& out) {
             const torch::Tensor piece = flat.slice(0, a, std::min(n, a + block)).to(outType).contiguous();
             if (piece.is_floating_point() && !torch::isfinite(piece).all().item<bool>())
                 throw Error("tensor '" + t.name + "' has values that are not finite in " + models::dtypeName(t.outDtype) +
-                            " (too large for the output dtype, or already inf/nan in the base); choose another --dtype");
+                            " (too large for the output dtype); choose another --dtype");
             out.append(piece.data_ptr(), static_cast<uint64_t>(piece.numel()) * piece.element_size());
         }
         mapping.release(fileOffset, info.byteSize());

@@ -436,6 +436,14 @@ private slots:
         QTest::newRow("non-finite result") << "overflow" << "non-finite";
         QTest::newRow("float16 overflow") << "fp16" << "does not fit F16";
         QTest::newRow("nan weight") << "nanweight" << "not a finite number";
+        // NaN in the base is the base's fault: named as the loader names it, whether an adapter
+        // changes the tensor, only its dtype changes, or its bytes are copied as they are.
+        QTest::newRow("nan in a merged base tensor") << "basenan:model.layers.0.self_attn.q_proj.weight"
+                                                     << "model.safetensors: tensor 'model.layers.0.self_attn.q_proj.weight' holds NaN or infinite values";
+        QTest::newRow("inf in a copied base tensor") << "basenan:model.norm.weight"
+                                                     << "model.safetensors: tensor 'model.norm.weight' holds NaN or infinite values";
+        QTest::newRow("nan in a converted base tensor") << "basenan-bf16:model.layers.1.mlp.up_proj.weight"
+                                                        << "model.safetensors: tensor 'model.layers.1.mlp.up_proj.weight' holds NaN or infinite values";
         QTest::newRow("other base model") << "fingerprint" << "was trained on another base model";
         QTest::newRow("no adapters") << "none" << "no adapters";
         QTest::newRow("zero shard size") << "shard" << "max shard size";
@@ -469,6 +477,19 @@ private slots:
             adapters[0].weight = 1e6;
         } else if (kind == "nanweight") {
             adapters[0].weight = std::nan("");
+        } else if (kind.startsWith("basenan")) {
+            // A copy of the base with one value of one tensor made non-finite.
+            model = parent / "base";
+            fs::create_directories(model);
+            fs::copy_file(fixtures() / "llama" / "config.json", model / "config.json");
+            auto tensors = models::loadSafeTensors(fixtures() / "llama" / "model.safetensors");
+            const std::string target = kind.section(':', 1).toStdString();
+            for (auto& [name, t] : tensors)
+                if (name == target) {
+                    t = t.clone();
+                    t.view({-1})[t.numel() / 2] = name == "model.norm.weight" ? INFINITY : NAN;
+                }
+            models::saveSafeTensors(model / "model.safetensors", tensors);
         } else if (kind == "fingerprint") {
             adapters[0].baseModelSha256 = std::string(64, '0');
         } else if (kind == "none") {
@@ -483,6 +504,8 @@ private slots:
         r = request(model, adapters, out);
         if (kind == "fp16")
             r.dtype = MergeDtype::Float16;
+        if (kind.startsWith("basenan-bf16"))
+            r.dtype = MergeDtype::BFloat16;
         if (kind == "shard")
             r.maxShardBytes = 0;
         if (kind == "inside") {

@@ -578,6 +578,60 @@ private slots:
                                  lm->forward(torch::tensor({1, 2}, torch::kInt64).view({1, 2}), torch::ones({1, 3})));
     }
 
+    // NaN or inf in a base weight used to load silently: generation printed blanks, eval reported loss
+    // nan, training blamed the learning rate, merge blamed the adapter. Each stored float type is
+    // checked as it loads, whatever dtype it is loaded in.
+    void nonFiniteWeightsAreRefused_data() {
+        QTest::addColumn<QString>("dtype");
+        QTest::addColumn<double>("value");
+        QTest::addColumn<QString>("tensor");
+        const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+        QTest::newRow("f32 nan") << "f32" << nan << "model.layers.0.self_attn.q_proj.weight";
+        QTest::newRow("f32 -inf") << "f32" << -inf << "model.layers.0.mlp.down_proj.weight";
+        QTest::newRow("bf16 nan") << "bf16" << nan << "model.layers.0.self_attn.q_proj.weight";
+        QTest::newRow("f16 inf") << "f16" << inf << "model.norm.weight";
+        QTest::newRow("f64 nan") << "f64" << nan << "model.embed_tokens.weight";
+    }
+    void nonFiniteWeightsAreRefused() {
+        QFETCH(QString, dtype);
+        QFETCH(double, value);
+        QFETCH(QString, tensor);
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        auto lm = createCausalLM(tinyModelConfig(40), 1);
+        lm->saveModelFolder(dir);
+        const auto type = dtype == "bf16" ? torch::kBFloat16 : dtype == "f16" ? torch::kFloat16 : dtype == "f64" ? torch::kFloat64
+                                                                                                              : torch::kFloat32;
+        auto tensors = lm->checkpointTensors();
+        bool edited = false;
+        for (auto& [name, t] : tensors) {
+            t = t.detach().to(type).clone();
+            if (name == tensor.toStdString()) {
+                t.view({-1})[t.numel() - 1] = value; // the last element: a check that stops early misses it
+                edited = true;
+            }
+        }
+        QVERIFY(edited);
+        saveSafeTensors(dir / "model.safetensors", tensors);
+        const std::string expected = (dir / "model.safetensors").string() + ": tensor '" + tensor.toStdString() +
+                                     "' holds NaN or infinite values";
+        for (const auto loadAs : {torch::kFloat32, torch::kBFloat16}) {
+            LoadOptions o;
+            o.dtype = loadAs;
+            try {
+                loadCausalLM(dir, o);
+                QFAIL("a checkpoint holding NaN or inf loaded");
+            } catch (const rslora::Error& e) {
+                QCOMPARE(std::string(e.what()), expected);
+            }
+        }
+        // The same file with finite values loads.
+        for (auto& [name, t] : tensors)
+            t = torch::nan_to_num(t, 0.0, 1.0, -1.0);
+        saveSafeTensors(dir / "model.safetensors", tensors);
+        QVERIFY(loadCausalLM(dir) != nullptr);
+    }
+
     // The compute dtype of an unset LoadOptions::dtype on CUDA follows transformers'
     // torch_dtype="auto": config.json's torch_dtype (or v5's dtype) when it names a supported float
     // dtype, else the dtype holding the most elements. Before, the first float tensor decided (here
