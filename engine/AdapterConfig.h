@@ -45,6 +45,16 @@ struct AdapterConfig {
     // When not empty: a module is adapted iff the regex matches its full name (PEFT's string form).
     std::string targetRegex;
     std::vector<int> layersToTransform; // empty: every layer
+    // PEFT's layers_pattern: the names of the module lists a layer index follows ("layers", "h");
+    // empty: any (PEFT reads the index after the last "<name>.<digits>." of the module's name).
+    std::vector<std::string> layersPattern;
+    // PEFT's exclude_modules: names matched as targetModules are (exact or a dotted suffix), or, when
+    // excludeRegex is set, a regex over full names; an excluded module is never adapted.
+    std::vector<std::string> excludeModules;
+    std::string excludeRegex;
+    // Set for a PEFT adapter_config.json without target_modules: the modules its tensors adapt are
+    // the targets (layers and exclusions still apply).
+    bool targetsFromWeights = false;
     int rank = 8;
     double alpha = 16.0;
     PatternTable<int> rankPattern;

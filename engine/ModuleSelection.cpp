@@ -5,8 +5,11 @@
 #include "common/UserRegex.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <limits>
 #include <regex>
+#include <sstream>
 
 namespace rslora::engine {
 
@@ -32,33 +35,79 @@ bool peftPatternMatches(const std::string& key, const std::string& name)
     }
 }
 
+namespace {
+
+bool fullMatch(const std::string& pattern, const std::string& name)
+{
+    try {
+        return std::regex_match(name, userRegex(pattern));
+    } catch (const std::regex_error&) {
+        return false; // the config readers report the bad pattern
+    }
+}
+
+bool namedIn(const std::vector<std::string>& names, const std::string& moduleName)
+{
+    return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return endsWithComponent(moduleName, n); });
+}
+
+bool inLayers(const AdapterConfig& config, const std::string& moduleName)
+{
+    if (config.layersToTransform.empty())
+        return true;
+    const std::optional<int> layer = peftLayerIndex(moduleName, config.layersPattern);
+    return layer && std::find(config.layersToTransform.begin(), config.layersToTransform.end(), *layer)
+        != config.layersToTransform.end();
+}
+
+} // namespace
+
+std::optional<int> peftLayerIndex(const std::string& moduleName, const std::vector<std::string>& layersPattern)
+{
+    // re.match(r".*\.[^.]*\.(\d+)\.", name), or rf".*\.{pattern}\.(\d+)\." per pattern: greedy, so the
+    // last run of digits that fits wins; it must be a whole part with a part before the list's name
+    // and a part after it (a module inside the layer).
+    std::vector<size_t> starts{0};
+    for (size_t dot = moduleName.find('.'); dot != std::string::npos; dot = moduleName.find('.', dot + 1))
+        starts.push_back(dot + 1);
+    for (size_t i = starts.size() - 1; i-- > 2;) {
+        const std::string digits = moduleName.substr(starts[i], starts[i + 1] - 1 - starts[i]);
+        if (digits.empty() || digits.size() > 9
+            || !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+            continue;
+        const std::string before = moduleName.substr(0, starts[i] - 1); // "<...>.<list name>"
+        if (!layersPattern.empty()
+            && std::none_of(layersPattern.begin(), layersPattern.end(),
+                            [&](const std::string& p) { return fullMatch(".*\\.(" + p + ")", before); }))
+            continue;
+        return std::stoi(digits);
+    }
+    return std::nullopt;
+}
+
+TargetMatch matchTarget(const AdapterConfig& config, const std::string& moduleName)
+{
+    if (!config.excludeRegex.empty() ? fullMatch(config.excludeRegex, moduleName) : namedIn(config.excludeModules, moduleName))
+        return TargetMatch::Excluded;
+    if (config.targetsFromWeights)
+        return inLayers(config, moduleName) ? TargetMatch::Targeted : TargetMatch::OutsideLayers;
+    if (!config.targetRegex.empty()) {
+        if (!fullMatch(config.targetRegex, moduleName))
+            return TargetMatch::NotATarget;
+        return inLayers(config, moduleName) ? TargetMatch::Targeted : TargetMatch::OutsideLayers;
+    }
+    // A name given in full is adapted whatever layers_to_transform says.
+    if (std::find(config.targetModules.begin(), config.targetModules.end(), moduleName) != config.targetModules.end())
+        return TargetMatch::Targeted;
+    const bool allLinear = std::find(config.targetModules.begin(), config.targetModules.end(), "all-linear") != config.targetModules.end();
+    if (!namedIn(config.targetModules, moduleName) && !(allLinear && namedIn(llamaProjectionNames(), moduleName)))
+        return TargetMatch::NotATarget;
+    return inLayers(config, moduleName) ? TargetMatch::Targeted : TargetMatch::OutsideLayers;
+}
+
 bool isTargeted(const AdapterConfig& config, const ModuleFacts& module)
 {
-    if (!config.layersToTransform.empty()) {
-        if (module.layer < 0)
-            return false;
-        if (std::find(config.layersToTransform.begin(), config.layersToTransform.end(), module.layer)
-            == config.layersToTransform.end())
-            return false;
-    }
-    if (!config.targetRegex.empty()) {
-        try {
-            return std::regex_match(module.name, userRegex(config.targetRegex));
-        } catch (const std::regex_error&) {
-            return false;
-        }
-    }
-    for (const auto& target : config.targetModules) {
-        if (target == "all-linear") {
-            // PEFT's all-linear leaves the output head alone.
-            if (module.layer >= 0)
-                return true;
-            continue;
-        }
-        if (endsWithComponent(module.name, target))
-            return true;
-    }
-    return false;
+    return matchTarget(config, module.name) == TargetMatch::Targeted;
 }
 
 int rankFor(const AdapterConfig& config, const std::string& moduleName)
@@ -82,6 +131,18 @@ double adapterScale(ScalingMode mode, int rank, double alpha)
     if (rank <= 0)
         throw Error("adapter rank must be >= 1, found " + std::to_string(rank));
     return mode == ScalingMode::AlphaOverSqrtR ? alpha / std::sqrt(double(rank)) : alpha / double(rank);
+}
+
+bool fitsFloat32(double v)
+{
+    return std::isfinite(v) && std::abs(v) <= double(std::numeric_limits<float>::max());
+}
+
+std::string float32MaxText()
+{
+    std::ostringstream s;
+    s << std::numeric_limits<float>::max();
+    return s.str();
 }
 
 std::vector<ModulePlan> planModules(const AdapterConfig& config, const std::vector<ModuleFacts>& modules)

@@ -6,6 +6,7 @@
 #include "engine/AdapterConfig.h"
 #include "engine/TrainConfig.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,29 @@ struct ModulePlan {
 
 // PEFT's pattern rule: re.match(rf"(.*\.)?({key})$", name).
 bool peftPatternMatches(const std::string& key, const std::string& name);
+
+// Whether a module is adapted under a config's targets, and if not, which field leaves it out. The
+// rules are PEFT's check_target_module_exists (peft/tuners/tuners_utils.py), so that a file PEFT
+// would apply only in part is read the same way here: exclude_modules first (a regex matching the
+// full name, or names matching exactly or as a dotted suffix); then a regex target must match the
+// full name; a list target matches a name exactly, or as a dotted suffix ("all-linear": every
+// projection, never the output head), and only a suffix match is subject to layers_to_transform.
+// One extension: a training config's target regex also honours layersToTransform (PEFT refuses
+// that pair in a file, so files never reach it).
+enum class TargetMatch { Targeted, Excluded, NotATarget, OutsideLayers };
+TargetMatch matchTarget(const AdapterConfig& config, const std::string& moduleName);
 bool isTargeted(const AdapterConfig& config, const ModuleFacts& module);
+// The layer index PEFT reads from a module name: the digits after the last ".<name>." (any name when
+// `layersPattern` is empty, else one of them) that are followed by a dot; empty when there is none.
+std::optional<int> peftLayerIndex(const std::string& moduleName, const std::vector<std::string>& layersPattern);
 int rankFor(const AdapterConfig& config, const std::string& moduleName);
 double alphaFor(const AdapterConfig& config, const std::string& moduleName);
 double adapterScale(ScalingMode mode, int rank, double alpha);
+// Whether `v` is finite and within float32's range (|v| <= 3.4028235e38): scales, weights and their
+// products are applied to float32 values, where anything larger overflows.
+bool fitsFloat32(double v);
+// float32's largest value as messages print it ("3.40282e+38").
+std::string float32MaxText();
 // The adapted modules in model order with their resolved rank, alpha and scale.
 std::vector<ModulePlan> planModules(const AdapterConfig& config, const std::vector<ModuleFacts>& modules);
 

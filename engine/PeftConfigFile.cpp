@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <sstream>
 
 namespace rslora::engine {
 
@@ -116,6 +117,19 @@ public:
         if (!v.is_number() || !std::isfinite(v.get<double>()))
             fail(key, "must be a finite number", v);
         return v.get<double>();
+    }
+
+    // lora_alpha and alpha_pattern values: the scale alpha / r (or / sqrt r) multiplies float32 values
+    // wherever the adapter is applied, so it must be a positive float32 number.
+    double alpha(const std::string& key, const json& v) const
+    {
+        const double a = finite(key, v);
+        if (a <= 0)
+            fail(key, "must be greater than 0 (an alpha of 0 makes the adapter change nothing, a negative one reverses "
+                      "it: to subtract an adapter, give it a negative weight where it is applied)", v);
+        if (!fitsFloat32(a))
+            fail(key, "must fit float32 (at most " + float32MaxText() + "), since the adapter's scale is applied in float32", v);
+        return a;
     }
 
     std::string string(const std::string& key, const json& v) const
@@ -222,12 +236,150 @@ ClassifiedKey classifyKey(const std::string& key)
     return {};
 }
 
+std::string regexField(const ConfigFields& field, const char* key, const json& v)
+{
+    const std::string pattern = v.get<std::string>();
+    if (const std::string why = userRegexProblem(pattern); !why.empty())
+        field.fail(key, "is a regex (a string, matched against whole module names) that cannot be used: " + why, v);
+    return pattern;
+}
+
+std::vector<std::string> stringList(const ConfigFields& field, const std::string& key, const json& v)
+{
+    std::vector<std::string> out;
+    for (const auto& item : v)
+        out.push_back(field.string(key + "[]", item));
+    return out;
+}
+
+// target_modules, exclude_modules, layers_to_transform and layers_pattern, read as PEFT's LoraConfig
+// reads them (a list names modules, a string is a regex over whole names, except "all-linear"), with
+// the combinations LoraConfig refuses refused too.
+void readTargeting(const ConfigFields& field, AdapterConfig& config)
+{
+    const json& targets = field("target_modules");
+    config.targetModules.clear();
+    if (targets.is_array()) {
+        config.targetModules = stringList(field, "target_modules", targets);
+    } else if (targets.is_string()) {
+        // PEFT's shorthand for every linear layer but the output head; any other string is a regex.
+        if (lowercase(targets.get<std::string>()) == "all-linear")
+            config.targetModules = {"all-linear"};
+        else
+            config.targetRegex = regexField(field, "target_modules", targets);
+    } else if (targets.is_null()) {
+        config.targetsFromWeights = true;
+    } else {
+        field.fail("target_modules", "must be a list of module names or a regex string", targets);
+    }
+    const json& exclude = field("exclude_modules");
+    if (exclude.is_array())
+        config.excludeModules = stringList(field, "exclude_modules", exclude);
+    else if (exclude.is_string() && !exclude.get<std::string>().empty())
+        config.excludeRegex = regexField(field, "exclude_modules", exclude);
+    else if (!exclude.is_null() && !exclude.is_string())
+        field.fail("exclude_modules", "must be a list of module names or a regex string", exclude);
+
+    const json& layers = field("layers_to_transform");
+    auto layerIndex = [&](const json& v) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > std::numeric_limits<int>::max())
+            field.fail("layers_to_transform", "must hold non-negative layer indices", v);
+        return static_cast<int>(v.get<int64_t>());
+    };
+    if (layers.is_array()) {
+        for (const auto& l : layers)
+            config.layersToTransform.push_back(layerIndex(l));
+    } else if (!layers.is_null()) {
+        config.layersToTransform = {layerIndex(layers)};
+    }
+    const json& pattern = field("layers_pattern");
+    if (pattern.is_string() && !pattern.get<std::string>().empty())
+        config.layersPattern = {regexField(field, "layers_pattern", pattern)};
+    else if (pattern.is_array())
+        for (const std::string& p : stringList(field, "layers_pattern", pattern))
+            if (const std::string why = userRegexProblem(p); !why.empty())
+                field.fail("layers_pattern", "holds a regex that cannot be used: " + why, pattern);
+            else
+                config.layersPattern.push_back(p);
+    else if (!pattern.is_null() && !pattern.is_string())
+        field.fail("layers_pattern", "must be the name of the layer list (a string) or a list of them", pattern);
+
+    // PEFT's LoraConfig raises on these, so no adapter PEFT saved has them; reading them some way
+    // would apply a file PEFT cannot load.
+    if (targets.is_string() && !layers.is_null())
+        field.fail("layers_to_transform", "cannot be used with a string target_modules (PEFT refuses this config: a "
+                                          "regex selects layers itself); write the layers into the regex", layers);
+    if (targets.is_string() && !pattern.is_null())
+        field.fail("layers_pattern", "cannot be used with a string target_modules (PEFT refuses this config)", pattern);
+    if (!config.layersPattern.empty() && config.layersToTransform.empty())
+        field.fail("layers_pattern", "is set without layers_to_transform (PEFT refuses this config); give the layers "
+                                     "to adapt or remove layers_pattern", pattern);
+}
+
 std::string shapeText(const std::vector<int64_t>& s)
 {
     std::string t = "[";
     for (size_t i = 0; i < s.size(); ++i)
         t += (i ? ", " : "") + std::to_string(s[i]);
     return t + "]";
+}
+
+std::string listText(const std::vector<std::string>& names)
+{
+    std::string t = "[";
+    for (size_t i = 0; i < names.size(); ++i)
+        t += (i ? ", \"" : "\"") + names[i] + "\"";
+    return t + "]";
+}
+
+std::string layersText(const std::vector<int>& layers)
+{
+    std::string t = "[";
+    for (size_t i = 0; i < layers.size(); ++i)
+        t += (i ? ", " : "") + std::to_string(layers[i]);
+    return t + "]";
+}
+
+// Which field of adapter_config.json leaves `module` out, for matchTarget's verdict.
+std::string untargetedReason(const AdapterConfig& config, const std::string& module, TargetMatch match)
+{
+    switch (match) {
+    case TargetMatch::Excluded:
+        return config.excludeRegex.empty() ? "\"exclude_modules\" " + listText(config.excludeModules) + " names it"
+                                           : "\"exclude_modules\" \"" + config.excludeRegex + "\" (a regex) matches it";
+    case TargetMatch::NotATarget:
+        if (!config.targetRegex.empty())
+            return "\"target_modules\" is the regex \"" + config.targetRegex + "\", which does not match the whole name";
+        if (config.targetModules == std::vector<std::string>{"all-linear"})
+            return "\"target_modules\" \"all-linear\" covers the decoder's projections, never the output head";
+        return "\"target_modules\" " + listText(config.targetModules) + " does not name it (a module matches by its full "
+               "name or a dotted suffix)";
+    case TargetMatch::OutsideLayers: {
+        const std::optional<int> layer = peftLayerIndex(module, config.layersPattern);
+        const std::string pattern = config.layersPattern.empty() ? "" : " after \"layers_pattern\" " + listText(config.layersPattern);
+        return "\"layers_to_transform\" " + layersText(config.layersToTransform)
+               + (layer ? " leaves out its layer " + std::to_string(*layer) : " is set, and its name has no layer index" + pattern);
+    }
+    case TargetMatch::Targeted:
+        break;
+    }
+    return {};
+}
+
+// The module's scale (alpha / r or alpha / sqrt r, per rank_pattern and alpha_pattern) must be a
+// non-zero float32 number: it multiplies float32 values wherever the adapter is applied.
+void checkModuleScale(const AdapterConfig& config, const PeftModuleShapes& m, const std::string& file)
+{
+    const double alpha = alphaFor(config, m.module);
+    const double scale = adapterScale(config.scaling, int(m.rank()), alpha);
+    if (!fitsFloat32(scale) || float(scale) == 0.0f) {
+        std::ostringstream s;
+        s << file << ": " << m.module << " has scale " << scale << " (lora_alpha " << alpha << " / "
+          << (config.scaling == ScalingMode::AlphaOverSqrtR ? "sqrt(r), r = " : "r = ") << m.rank() << ", from "
+          << kPeftConfigFile << "), which " << (fitsFloat32(scale) ? "is 0" : "overflows") << " in float32; "
+          << "give lora_alpha / alpha_pattern a value between about 1e-30 and 1e30";
+        throw Error(s.str());
+    }
 }
 
 } // namespace
@@ -255,7 +407,7 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
     AdapterConfig config;
     config.name = adapterName;
     config.rank = field("r").is_null() ? kPeftDefaultRank : field.rank("r", field("r"));
-    config.alpha = field("lora_alpha").is_null() ? kPeftDefaultAlpha : field.finite("lora_alpha", field("lora_alpha"));
+    config.alpha = field("lora_alpha").is_null() ? kPeftDefaultAlpha : field.alpha("lora_alpha", field("lora_alpha"));
     if (!field("use_rslora").is_null() && !field("use_rslora").is_boolean())
         field.fail("use_rslora", "must be true or false", field("use_rslora"));
     config.scaling = field("use_rslora").is_boolean() && field("use_rslora").get<bool>() ? ScalingMode::AlphaOverSqrtR
@@ -271,7 +423,7 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
             if (std::string(key) == "rank_pattern")
                 config.rankPattern.emplace_back(it.key(), field.rank(where, it.value()));
             else
-                config.alphaPattern.emplace_back(it.key(), field.finite(where, it.value()));
+                config.alphaPattern.emplace_back(it.key(), field.alpha(where, it.value()));
         }
     }
     if (!field("lora_dropout").is_null()) {
@@ -286,33 +438,7 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
         else if (b != "none")
             throw Error(source + ": bias '" + b + "' is not supported (expected 'none' or 'lora_only')");
     }
-    const json& targets = field("target_modules");
-    if (targets.is_array()) {
-        config.targetModules.clear();
-        for (const auto& t : targets)
-            config.targetModules.push_back(field.string("target_modules[]", t));
-    } else if (targets.is_string()) {
-        // PEFT's shorthand for every linear layer but the output head; any other string is a regex.
-        config.targetModules.clear();
-        if (lowercase(targets.get<std::string>()) == "all-linear")
-            config.targetModules = {"all-linear"};
-        else
-            config.targetRegex = targets.get<std::string>();
-    } else if (!targets.is_null()) {
-        field.fail("target_modules", "must be a list of module names or a regex string", targets);
-    }
-    const json& layers = field("layers_to_transform");
-    auto layerIndex = [&](const json& v) {
-        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > std::numeric_limits<int>::max())
-            field.fail("layers_to_transform", "must hold non-negative layer indices", v);
-        return static_cast<int>(v.get<int64_t>());
-    };
-    if (layers.is_array()) {
-        for (const auto& l : layers)
-            config.layersToTransform.push_back(layerIndex(l));
-    } else if (!layers.is_null()) {
-        config.layersToTransform = {layerIndex(layers)};
-    }
+    readTargeting(field, config);
     return config;
 }
 
@@ -422,6 +548,11 @@ std::vector<PeftModuleShapes> pairLoraTensors(const std::vector<PeftTensorShape>
         if (name.size() > kLongestModuleName)
             throw Error(file + ": tensor '" + (m.a.key.empty() ? m.b.key : m.a.key).substr(0, 120) + "...' names a module of "
                         + std::to_string(name.size()) + " characters, which no model has");
+        if (const TargetMatch match = matchTarget(config, name); match != TargetMatch::Targeted)
+            throw Error(file + ": tensor '" + (m.a.key.empty() ? m.b.key : m.a.key) + "' adapts " + name + ", which "
+                        + kPeftConfigFile + " does not target: " + untargetedReason(config, name, match)
+                        + ". PEFT leaves such a module unchanged (it ignores the tensor), so applying it would give other "
+                          "outputs than PEFT's; remove the module's tensors from the file or add it to the config's targets");
         if (m.a.key.empty() || m.b.key.empty())
             throw Error(file + ": module '" + name + "' has only one of lora_A and lora_B ('"
                         + (m.a.key.empty() ? m.b.key : m.a.key) + "')");
@@ -432,6 +563,7 @@ std::vector<PeftModuleShapes> pairLoraTensors(const std::vector<PeftTensorShape>
         if (m.rank() != configRank)
             throw Error(file + ": " + name + " has rank " + std::to_string(m.rank()) + " but " + kPeftConfigFile
                         + " says r = " + std::to_string(configRank));
+        checkModuleScale(config, m, file);
         out.push_back(std::move(m));
     }
     return out;

@@ -96,4 +96,18 @@ PeftFolderFacts checkPeftFolder(const fs::path& dir, const std::optional<fs::pat
     return f;
 }
 
+double largestPeftScale(const fs::path& dir)
+{
+    const AdapterConfig config = readPeftAdapterConfig(dir);
+    const fs::path weightsPath = dir / kPeftWeightsFile;
+    const models::SafeTensorsFile weights(weightsPath);
+    std::vector<PeftTensorShape> shapes;
+    for (const auto& t : weights.tensors())
+        shapes.push_back({t.name, std::vector<int64_t>(t.shape.begin(), t.shape.end())});
+    double largest = 0;
+    for (const auto& m : pairLoraTensors(shapes, config, weightsPath.string()))
+        largest = std::max(largest, std::abs(adapterScale(config.scaling, int(m.rank()), alphaFor(config, m.module))));
+    return largest;
+}
+
 } // namespace rslora::engine

@@ -26,4 +26,9 @@ struct PeftFolderFacts {
 // the model lacks (decoder projections and lm_head) or whose shape does not fit that module.
 PeftFolderFacts checkPeftFolder(const std::filesystem::path& dir, const std::optional<std::filesystem::path>& modelDir);
 
+// The largest scale (alpha / r or alpha / sqrt r, per module) of the PEFT folder `dir`, from its config
+// and the tensor shapes of its header (no values read), with the readers' rules applied on the way:
+// what a weight given to the adapter is multiplied with. Throws rslora::Error as the readers do.
+double largestPeftScale(const std::filesystem::path& dir);
+
 } // namespace rslora::engine

@@ -3,10 +3,14 @@
 
 #include "app/shared/GateRecorder.h"
 #include "common/Error.h"
+#include "engine/ModuleSelection.h"
+#include "engine/PeftConfigFile.h"
+#include "engine/PeftFolderCheck.h"
 #include "storage/Store.h"
 
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 namespace rslora::app {
 
@@ -44,6 +48,22 @@ std::optional<ResolvedAdapter> lookUp(const std::string& label, storage::Store* 
     }
 }
 
+// A weight and a scale that each fit float32 can still overflow it together, and then every use of the
+// adapter failed. A weight of at most 1 cannot: the scales were checked when the folder was read.
+void checkWeightedScale(const std::string& argument, const ResolvedAdapter& adapter)
+{
+    if (std::abs(adapter.weight) <= 1.0 || !fs::is_regular_file(adapter.path / engine::kPeftConfigFile))
+        return;
+    const double scale = engine::largestPeftScale(adapter.path);
+    if (!engine::fitsFloat32(adapter.weight * scale)) {
+        std::ostringstream s;
+        s << "--adapter " << argument << ": the weight " << adapter.weight << " times the adapter's largest scale " << scale
+          << " (lora_alpha / r in " << (adapter.path / engine::kPeftConfigFile).string() << ") is " << adapter.weight * scale
+          << ", which does not fit float32 (at most " << engine::float32MaxText() << "); give a smaller weight";
+        throw Error(s.str());
+    }
+}
+
 } // namespace
 
 ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store)
@@ -54,8 +74,12 @@ ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Sto
         if (const auto weight = parseWeight(argument.substr(colon + 1))) {
             if (!std::isfinite(*weight))
                 throw Error("--adapter " + argument + ": the weight must be a finite number");
+            if (!engine::fitsFloat32(*weight))
+                throw Error("--adapter " + argument + ": the weight does not fit float32 (at most " + engine::float32MaxText()
+                            + "), in which adapters are applied; give a smaller weight");
             if (auto found = lookUp(argument.substr(0, colon), store, storeError)) {
                 found->weight = *weight;
+                checkWeightedScale(argument, *found);
                 return *found;
             }
         }

@@ -22,7 +22,8 @@ struct ResolvedAdapter {
 };
 
 // A folder that exists wins over a store reference; ":WEIGHT" is split off only when it parses as a
-// finite number. A stored version's files are verified against their recorded hash. `store` may be
+// finite number. A weight beyond float32, or one that times the adapter's largest scale is, is
+// refused (adapters are applied in float32). A stored version's files are verified against their recorded hash. `store` may be
 // null (no store in use: folders only). Throws rslora::Error saying what was tried.
 ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store);
 

@@ -87,8 +87,14 @@ void writeAdapterFactors(const AdapterFactors& adapter, const fs::path& dir, con
     json rankPattern = json::object(), alphaPattern = json::object();
     std::vector<std::string> shortNames;
     for (const auto& m : adapter.modules) {
-        tensors.emplace_back(kPeftKeyPrefix + m.module + ".lora_A.weight", m.A.to(torch::kFloat32).contiguous());
-        tensors.emplace_back(kPeftKeyPrefix + m.module + ".lora_B.weight", (m.B * m.scale).to(torch::kFloat32).contiguous());
+        const torch::Tensor A = m.A.to(torch::kFloat32).contiguous(), B = (m.B.to(torch::kFloat64) * m.scale).to(torch::kFloat32).contiguous();
+        // Every reader refuses non-finite factors: a file holding them is never written.
+        const bool finiteA = torch::isfinite(A).all().item<bool>();
+        if (!finiteA || !torch::isfinite(B).all().item<bool>())
+            throw Error("cannot write the adapter to '" + dir.string() + "': " + m.module + " has values that are not finite in "
+                        "float32 (" + (finiteA ? "lora_B, with its scale folded in" : "lora_A") + "); nothing was written");
+        tensors.emplace_back(kPeftKeyPrefix + m.module + ".lora_A.weight", A);
+        tensors.emplace_back(kPeftKeyPrefix + m.module + ".lora_B.weight", B);
         if (m.rank() != maxRank) {
             rankPattern[m.module] = m.rank();
             alphaPattern[m.module] = double(m.rank());

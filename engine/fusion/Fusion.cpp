@@ -2,6 +2,7 @@
 #include "engine/fusion/Fusion.h"
 
 #include "engine/AllocatorTuning.h"
+#include "engine/ModuleSelection.h"
 #include "engine/fusion/SvdCompression.h"
 #include "engine/fusion/TaskArithmetic.h"
 
@@ -75,9 +76,16 @@ void checkFinite(const FusionPlan& plan, const std::vector<AdapterFactors>& adap
     for (size_t i = 0; i < adapters.size(); ++i) {
         if (!std::isfinite(plan.weights[i]))
             throw Error("the weight of " + describe(i, adapters[i]) + " is " + number(plan.weights[i]) + " (must be a finite number)");
+        if (!fitsFloat32(plan.weights[i]))
+            throw Error("the weight of " + describe(i, adapters[i]) + " is " + number(plan.weights[i]) + ", which does not fit "
+                        "float32 (at most " + float32MaxText() + "), the fused adapter's type; give a smaller weight");
         for (const auto& m : adapters[i].modules) {
             if (!std::isfinite(m.scale))
                 throw Error(describe(i, adapters[i]) + ": " + m.module + " has a non-finite scale " + number(m.scale));
+            if (!fitsFloat32(plan.weights[i] * m.scale))
+                throw Error(describe(i, adapters[i]) + ": " + m.module + ": its weight " + number(plan.weights[i]) + " times its scale "
+                            + number(m.scale) + " is " + number(plan.weights[i] * m.scale) + ", which does not fit float32 (at most "
+                            + float32MaxText() + "); give the adapter a smaller weight");
             if (!torch::isfinite(m.A).all().item<bool>() || !torch::isfinite(m.B).all().item<bool>())
                 throw Error(describe(i, adapters[i]) + ": " + m.module + " holds NaN or infinite values in lora_"
                             + (torch::isfinite(m.A).all().item<bool>() ? "B" : "A"));
@@ -251,6 +259,11 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
         }
         out.A = out.A.to(outType).contiguous();
         out.B = out.B.to(outType).contiguous();
+        // Weights and scales that fit float32 can still sum to values that do not: refused here, before
+        // anything is written (an adapter of inf / NaN factors would be stored and break every use).
+        if (!torch::isfinite(out.A).all().item<bool>() || !torch::isfinite(out.B).all().item<bool>())
+            throw Error("the fused " + s.module + " has values that are not finite in " + std::string(c10::toString(outType))
+                        + " (the weighted sources overflow it); nothing was written: give the adapters smaller weights");
         mr.rank = out.rank();
         mr.norm = std::sqrt(std::max(0.0, energy));
         mr.relativeError = energy > 0 ? std::sqrt(discarded / energy) : 0.0;

@@ -8,6 +8,7 @@
 #include "common/FolderCopy.h"
 #include "common/Paths.h"
 #include "common/Log.h"
+#include "engine/ModuleSelection.h"
 #include "engine/fusion/ShardPlanner.h"
 #include "models/ModelConfig.h"
 #include "models/ModelFingerprint.h"
@@ -26,6 +27,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace rslora::engine::fusion {
 
@@ -105,6 +107,12 @@ uint64_t numelOf(const std::vector<uint64_t>& shape) {
     for (uint64_t d : shape)
         n *= d;
     return n;
+}
+
+std::string numberText(double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
 }
 
 std::string shapeText(const std::vector<int64_t>& shape) {
@@ -313,8 +321,15 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
         const std::string& label = a.factors.label.empty() ? a.factors.dir.string() : a.factors.label;
         if (!std::isfinite(a.weight))
             throw Error("adapter '" + label + "': weight " + std::to_string(a.weight) + " is not a finite number");
+        if (!fitsFloat32(a.weight))
+            throw Error("adapter '" + label + "': weight " + numberText(a.weight) + " does not fit float32 (at most "
+                        + float32MaxText() + "), in which the merge applies it; give a smaller weight");
         for (const ModuleFactors& m : a.factors.modules) {
             const std::string name = m.module + ".weight";
+            if (!fitsFloat32(a.weight * m.scale))
+                throw Error("adapter '" + label + "' module '" + m.module + "': its weight " + numberText(a.weight) + " times its scale "
+                            + numberText(m.scale) + " is " + numberText(a.weight * m.scale) + ", which does not fit float32 (at most "
+                            + float32MaxText() + "); give the adapter a smaller weight");
             const bool lmHead = m.module == "lm_head" || (m.module.size() > 8 && m.module.compare(m.module.size() - 8, 8, ".lm_head") == 0);
             if (lmHead && config.tieWordEmbeddings)
                 throw Error("adapter '" + label + "' adapts " + m.module + ", but " + req.modelDir.string() +

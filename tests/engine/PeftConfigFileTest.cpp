@@ -90,11 +90,19 @@ private slots:
         QVERIFY(c.bias == BiasMode::LoraOnly);
         QCOMPARE(c.targetModules, (std::vector<std::string>{"q_proj", "v_proj"}));
         QCOMPARE(c.layersToTransform, (std::vector<int>{0, 2}));
-        const auto regex = parsePeftAdapterConfig(R"({"r": 4, "lora_alpha": 8, "target_modules": ".*proj", "layers_to_transform": 3})",
+        const auto regex = parsePeftAdapterConfig(R"({"r": 4, "lora_alpha": 8, "target_modules": ".*proj", "exclude_modules": ".*[.]0[.].*"})",
                                                   "adapter_config.json");
         QCOMPARE(regex.targetRegex, std::string(".*proj"));
-        QCOMPARE(regex.layersToTransform, (std::vector<int>{3}));
+        QCOMPARE(regex.excludeRegex, std::string(".*[.]0[.].*"));
+        QVERIFY(regex.layersToTransform.empty());
         QVERIFY(regex.scaling == ScalingMode::AlphaOverR);
+        const auto layers = parsePeftAdapterConfig(R"({"target_modules": ["q_proj"], "layers_to_transform": 3, "layers_pattern": "layers",
+            "exclude_modules": ["model.layers.3.self_attn.q_proj"]})", "adapter_config.json");
+        QCOMPARE(layers.layersToTransform, (std::vector<int>{3}));
+        QCOMPARE(layers.layersPattern, (std::vector<std::string>{"layers"}));
+        QCOMPARE(layers.excludeModules, (std::vector<std::string>{"model.layers.3.self_attn.q_proj"}));
+        QVERIFY(!layers.targetsFromWeights);
+        QVERIFY(parsePeftAdapterConfig(R"({"r": 4})", "adapter_config.json").targetsFromWeights);
     }
 
     void refusesWrongTypesAndRangesByKey_data()
@@ -118,6 +126,26 @@ private slots:
         QTest::newRow("target not string") << R"({"r": 8, "lora_alpha": 8, "target_modules": ["q_proj", 3]})"
                                            << "\"target_modules[]\" must be a string, found 3";
         QTest::newRow("target object") << R"({"r": 8, "lora_alpha": 8, "target_modules": {}})" << "\"target_modules\" must be a list";
+        // The scale alpha / r is applied to float32 values: beyond float32 every use of the adapter overflowed.
+        QTest::newRow("alpha beyond float32") << R"({"r": 8, "lora_alpha": 1e300})"
+                                              << "\"lora_alpha\" must fit float32 (at most 3.40282e+38), since the adapter's scale is applied in float32, found 1e+300";
+        QTest::newRow("alpha pattern beyond float32") << R"({"alpha_pattern": {"q_proj": -1e39}})" << "\"alpha_pattern.q_proj\" must be greater than 0";
+        QTest::newRow("alpha pattern 1e39") << R"({"alpha_pattern": {"q_proj": 1e39}})" << "\"alpha_pattern.q_proj\" must fit float32";
+        QTest::newRow("alpha zero") << R"({"lora_alpha": 0})" << "\"lora_alpha\" must be greater than 0 (an alpha of 0 makes the adapter change nothing";
+        QTest::newRow("alpha negative") << R"({"lora_alpha": -8})" << "give it a negative weight where it is applied), found -8";
+        // PEFT's LoraConfig refuses these combinations, so no adapter PEFT saved has them.
+        QTest::newRow("regex with layers") << R"({"target_modules": ".*q_proj", "layers_to_transform": [0]})"
+                                           << "\"layers_to_transform\" cannot be used with a string target_modules";
+        QTest::newRow("all-linear with layers") << R"({"target_modules": "all-linear", "layers_to_transform": 0})"
+                                                << "\"layers_to_transform\" cannot be used with a string target_modules";
+        QTest::newRow("regex with layers_pattern") << R"({"target_modules": ".*q_proj", "layers_pattern": "layers"})"
+                                                   << "\"layers_pattern\" cannot be used with a string target_modules";
+        QTest::newRow("layers_pattern alone") << R"({"target_modules": ["q_proj"], "layers_pattern": "layers"})"
+                                              << "\"layers_pattern\" is set without layers_to_transform";
+        QTest::newRow("bad regex") << R"({"target_modules": "*q_proj"})" << "\"target_modules\" is a regex (a string, matched against whole module names) that cannot be used";
+        QTest::newRow("exclude number") << R"({"exclude_modules": 3})" << "\"exclude_modules\" must be a list of module names or a regex string, found 3";
+        QTest::newRow("exclude item") << R"({"exclude_modules": ["lm_head", 3]})" << "\"exclude_modules[]\" must be a string, found 3";
+        QTest::newRow("layers_pattern number") << R"({"layers_to_transform": [0], "layers_pattern": 3})" << "\"layers_pattern\" must be the name";
         QTest::newRow("negative layer") << R"({"r": 8, "lora_alpha": 8, "layers_to_transform": [-1]})"
                                         << "\"layers_to_transform\" must hold non-negative layer indices, found -1";
         QTest::newRow("bias") << R"({"r": 8, "lora_alpha": 8, "bias": "all"})" << "bias 'all' is not supported";

@@ -9,6 +9,8 @@
 #include "engine/AdapterSet.h"
 #include "engine/LoraAdapter.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/PeftFolderCheck.h"
+#include "engine/fusion/AdapterFactors.h"
 #include "models/ModelLoader.h"
 #include "models/TensorIO.h"
 
@@ -437,6 +439,117 @@ private slots:
         const std::string message = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
         QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
         QVERIFY(set.adapterNames().empty());
+    }
+
+    // Tensors of modules the config does not target are what PEFT ignores (it wraps only targeted
+    // modules and warns about the rest): every reader refuses them, naming the first such tensor and
+    // the field that leaves it out, instead of applying them. The fixture holds q_proj and v_proj of
+    // layers 0 and 1.
+    void untargetedTensorsAreRefused_data()
+    {
+        QTest::addColumn<QString>("patch");
+        QTest::addColumn<QString>("expected");
+        const std::string q1 = "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight";
+        QTest::newRow("layers_to_transform") << R"({"layers_to_transform": [0]})"
+            << QString::fromStdString("tensor '" + q1 + "' adapts model.layers.1.self_attn.q_proj, which adapter_config.json does "
+                                      "not target: \"layers_to_transform\" [0] leaves out its layer 1");
+        QTest::newRow("layers_to_transform int") << R"({"layers_to_transform": 1})"
+            << QString::fromStdString("tensor '" + kQ0 + ".lora_A.weight' adapts model.layers.0.self_attn.q_proj");
+        QTest::newRow("layers_pattern") << R"({"layers_to_transform": [0, 1], "layers_pattern": "blocks"})"
+            << "\"layers_to_transform\" [0, 1] is set, and its name has no layer index after \"layers_pattern\" [\"blocks\"]";
+        QTest::newRow("regex") << R"({"target_modules": ".*\\.k_proj"})"
+            << QString::fromStdString("tensor '" + kQ0 + ".lora_A.weight' adapts model.layers.0.self_attn.q_proj, which "
+                                      "adapter_config.json does not target: \"target_modules\" is the regex");
+        QTest::newRow("regex suffix only") << R"({"target_modules": "q_proj|v_proj"})" << "does not match the whole name";
+        QTest::newRow("exclude list") << R"({"exclude_modules": ["model.layers.0.self_attn.q_proj"]})"
+            << "\"exclude_modules\" [\"model.layers.0.self_attn.q_proj\"] names it";
+        QTest::newRow("exclude suffix") << R"({"exclude_modules": ["v_proj"]})"
+            << "adapts model.layers.0.self_attn.v_proj, which adapter_config.json does not target: \"exclude_modules\"";
+        QTest::newRow("exclude regex") << R"({"exclude_modules": ".*layers\\.1\\..*"})" << "(a regex) matches it";
+        QTest::newRow("list") << R"({"target_modules": ["q_proj"]})"
+            << "adapts model.layers.0.self_attn.v_proj, which adapter_config.json does not target: \"target_modules\" [\"q_proj\"] does not name it";
+        QTest::newRow("no partial names") << R"({"target_modules": ["_proj"]})" << "does not name it";
+    }
+    void untargetedTensorsAreRefused()
+    {
+        QFETCH(QString, patch);
+        QFETCH(QString, expected);
+        QTemporaryDir tmp;
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "edited",
+                                           nlohmann::json::parse(patch.toStdString()));
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        const std::string loaded = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
+        QVERIFY2(loaded.find(expected.toStdString()) != std::string::npos, loaded.c_str());
+        QVERIFY2(loaded.find("PEFT leaves such a module unchanged") != std::string::npos, loaded.c_str());
+        QVERIFY(set.adapterNames().empty());
+        // Fusion and merge read through readAdapterFactors, the registration check through checkPeftFolder.
+        const std::string factors = errorOf([&] { (void)fusion::readAdapterFactors(dir); });
+        QCOMPARE(factors, loaded);
+        const std::string folder = errorOf([&] { (void)checkPeftFolder(dir, std::nullopt); });
+        QCOMPARE(folder, loaded);
+    }
+
+    // What PEFT applies in full loads: a target named in full overrides layers_to_transform, a
+    // layers_pattern naming the list, a regex over whole names, exclusions of other modules, no
+    // target_modules at all (the tensors are the targets).
+    void targetedTensorsLoad_data()
+    {
+        QTest::addColumn<QString>("patch");
+        QTest::newRow("as saved") << "{}";
+        QTest::newRow("layers listed") << R"({"layers_to_transform": [1, 0]})";
+        QTest::newRow("layers_pattern") << R"({"layers_to_transform": [0, 1], "layers_pattern": ["h", "layers"]})";
+        QTest::newRow("full names beat layers") << R"({"layers_to_transform": [0], "target_modules": ["q_proj", "v_proj",
+            "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"]})";
+        QTest::newRow("regex") << R"({"target_modules": "model\\.layers\\.\\d+\\.self_attn\\.(q|v)_proj"})";
+        QTest::newRow("all-linear") << R"({"target_modules": "all-linear"})";
+        QTest::newRow("exclude others") << R"({"exclude_modules": ["k_proj", "lm_head"]})";
+        QTest::newRow("no target_modules") << R"({"target_modules": null})";
+    }
+    void targetedTensorsLoad()
+    {
+        QFETCH(QString, patch);
+        QTemporaryDir tmp;
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "edited",
+                                           nlohmann::json::parse(patch.toStdString()));
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        loadPeftAdapter(set, dir, "x");
+        int adapted = 0;
+        for (const auto& m : set.modules())
+            adapted += m.module->hasAdapter("x") ? 1 : 0;
+        QCOMPARE(adapted, 4);
+        QCOMPARE(int(fusion::readAdapterFactors(dir).modules.size()), 4);
+    }
+
+    // A scale or weight beyond float32 used to pass the checks and fail later, in every forward pass,
+    // as "value cannot be converted to type float without overflow" naming nothing.
+    void scalesBeyondFloat32AreRefusedOnRead_data()
+    {
+        QTest::addColumn<QString>("patch");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("lora_alpha") << R"({"lora_alpha": 1e300})" << "\"lora_alpha\" must fit float32 (at most 3.40282e+38)";
+        QTest::newRow("lora_alpha 1e39") << R"({"lora_alpha": 1e39})" << "found 1e+39";
+        QTest::newRow("alpha_pattern") << R"({"alpha_pattern": {"v_proj": 1e39}})" << "\"alpha_pattern.v_proj\" must fit float32";
+        QTest::newRow("lora_alpha 0") << R"({"lora_alpha": 0})" << "\"lora_alpha\" must be greater than 0";
+        QTest::newRow("negative") << R"({"alpha_pattern": {"q_proj": -16}})" << "\"alpha_pattern.q_proj\" must be greater than 0";
+        QTest::newRow("scale 0 in float32") << R"({"lora_alpha": 1e-45})"
+            << "model.layers.0.self_attn.q_proj has scale 1.25e-46 (lora_alpha 1e-45 / r = 8, from adapter_config.json), which is 0 in float32";
+    }
+    void scalesBeyondFloat32AreRefusedOnRead()
+    {
+        QFETCH(QString, patch);
+        QFETCH(QString, expected);
+        QTemporaryDir tmp;
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "edited",
+                                           nlohmann::json::parse(patch.toStdString()));
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        const std::string loaded = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
+        QVERIFY2(loaded.find(expected.toStdString()) != std::string::npos, loaded.c_str());
+        QVERIFY2(loaded.find(kPeftConfigFile) != std::string::npos, loaded.c_str());
+        QVERIFY(set.adapterNames().empty());
+        QCOMPARE(errorOf([&] { (void)fusion::readAdapterFactors(dir); }), loaded);
     }
 
     // A load that fails on a later module leaves no adapter on the earlier ones.

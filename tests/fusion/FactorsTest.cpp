@@ -171,6 +171,23 @@ private slots:
         QCOMPARE(r.weight, -0.25);
         QCOMPARE(r.label, lora.string());
         QVERIFY_THROWS_EXCEPTION(Error, app::resolveAdapterArgument(lora.string() + ":nan", nullptr));
+        // Weights are applied in float32: one beyond it, or beyond it times the adapter's largest scale
+        // (16 / 8 = 2 here), failed every later use with a message naming nothing.
+        auto refusal = [](const std::string& argument) {
+            try {
+                (void)app::resolveAdapterArgument(argument, nullptr);
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        };
+        const std::string tooLarge = refusal(lora.string() + ":1e39");
+        QVERIFY2(tooLarge.find(":1e39: the weight does not fit float32 (at most 3.40282e+38)") != std::string::npos, tooLarge.c_str());
+        const std::string product = refusal(lora.string() + ":-2e38");
+        QVERIFY2(product.find("the weight -2e+38 times the adapter's largest scale 2 (lora_alpha / r in ") != std::string::npos
+                     && product.find("which does not fit float32") != std::string::npos,
+                 product.c_str());
+        QCOMPARE(app::resolveAdapterArgument(lora.string() + ":-1e38", nullptr).weight, -1e38);
         QVERIFY_THROWS_EXCEPTION(Error, app::resolveAdapterArgument((root / "nope").string(), nullptr));
 
         storage::Store store(root / "store.sqlite");

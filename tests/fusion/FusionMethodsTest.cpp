@@ -411,6 +411,15 @@ private slots:
         expectRefusal(p, adapters, "weight of adapter 3 (a3) is inf");
         p.weights = {0.0, 0.0, 0.0};
         expectRefusal(p, adapters, "every fusion weight is 0");
+        // Weights are applied in float32: beyond it, or beyond it once multiplied by a module's scale,
+        // the fused adapter used to come out as inf / NaN (and was written).
+        p.weights = {1.0, -1e39, 1.0};
+        expectRefusal(p, adapters, "the weight of adapter 2 (a2) is -1e+39, which does not fit float32 (at most 3.40282e+38)");
+        p.weights = {2e38, 1.0, 1.0};
+        expectRefusal(p, adapters, "adapter 1 (a1): model.layers.0.self_attn.q_proj: its weight 2e+38 times its scale 2 is 4e+38, "
+                                   "which does not fit float32");
+        p.weights = {1.0, 1.0, -1e38}; // negative weights are fine (task arithmetic) as long as they fit
+        QCOMPARE(fuse(p, adapters).adapter.modules.size(), size_t(3));
 
         auto bad = adapters;
         bad[1].modules[0].B = bad[1].modules[0].B.clone();
@@ -469,6 +478,38 @@ private slots:
         }
         for (FusionMethod m : fusionMethods())
             QVERIFY(parseFusionMethod(fusionMethodName(m)) == m);
+    }
+
+    // Weights and scales that fit float32 can still make the fused factors overflow it: refused, naming
+    // the module, and a folder of non-finite factors is never written.
+    void overflowingResultIsRefused()
+    {
+        auto adapters = randomAdapters();
+        for (auto& a : adapters)
+            for (auto& m : a.modules) {
+                m.A = m.A.to(torch::kFloat32);
+                m.B = m.B.to(torch::kFloat32);
+                m.scale = 1.0;
+            }
+        FusionPlan p = plan(FusionMethod::Exact);
+        p.weights = {3e38, 1.0, 1.0};
+        expectRefusal(p, adapters, "the fused model.layers.0.self_attn.q_proj has values that are not finite in Float (the "
+                                   "weighted sources overflow it); nothing was written");
+        p.method = FusionMethod::Svd;
+        expectRefusal(p, adapters, "has values that are not finite in Float");
+
+        QTemporaryDir tmp;
+        const fs::path out = fs::path(tmp.path().toStdString()) / "fused";
+        AdapterFactors huge = adapters[0];
+        huge.modules[1].scale = 1e39; // beyond float32 on its own: the product must not be formed in float32
+        try {
+            writeAdapterFactors(huge, out, "tiny");
+            QFAIL("factors that overflow float32 were written");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find("model.layers.0.self_attn.v_proj has values that are not finite in float32 (lora_B, "
+                                                "with its scale folded in); nothing was written") != std::string::npos, e.what());
+        }
+        QVERIFY(!fs::exists(out));
     }
 
     void progressReportsAndCancels()

@@ -436,6 +436,10 @@ private slots:
         QTest::newRow("non-finite result") << "overflow" << "non-finite";
         QTest::newRow("float16 overflow") << "fp16" << "does not fit F16";
         QTest::newRow("nan weight") << "nanweight" << "not a finite number";
+        QTest::newRow("weight beyond float32") << "hugeweight" << "adapter 'lora': weight 1e+39 does not fit float32 (at most 3.40282e+38)";
+        QTest::newRow("weight times scale") << "hugescale"
+                                            << "adapter 'lora' module 'model.layers.0.self_attn.q_proj': its weight -2e+38 times "
+                                               "its scale 2 is -4e+38, which does not fit float32";
         // NaN in the base is the base's fault: named as the loader names it, whether an adapter
         // changes the tensor, only its dtype changes, or its bytes are copied as they are.
         QTest::newRow("nan in a merged base tensor") << "basenan:model.layers.0.self_attn.q_proj.weight"
@@ -477,6 +481,10 @@ private slots:
             adapters[0].weight = 1e6;
         } else if (kind == "nanweight") {
             adapters[0].weight = std::nan("");
+        } else if (kind == "hugeweight") {
+            adapters[0].weight = 1e39;
+        } else if (kind == "hugescale") {
+            adapters[0].weight = -2e38;
         } else if (kind.startsWith("basenan")) {
             // A copy of the base with one value of one tensor made non-finite.
             model = parent / "base";
