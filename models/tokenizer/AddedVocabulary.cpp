@@ -65,23 +65,40 @@ std::pair<std::size_t, int32_t> AddedVocabulary::Matcher::longestAt(std::string_
     return best;
 }
 
-void AddedVocabulary::add(const AddedToken& token) {
+int32_t AddedVocabulary::add(AddedToken token, std::optional<int32_t> modelId, std::size_t modelVocabSize) {
     if (token.content.empty())
-        return;
-    if (auto it = m_byContent.find(token.content); it != m_byContent.end()) {
-        // Same content twice: the later definition replaces the earlier one.
-        m_tokens[m_byId.at(it->second)] = token;
-        m_byId.clear();
-        for (std::size_t i = 0; i < m_tokens.size(); ++i)
-            m_byId[m_tokens[i].id] = i;
-        m_specialContents.erase(token.content);
+        return -1;
+    if (auto it = m_indexOf.find(token.content); it != m_indexOf.end()) {
+        token.id = m_tokens[it->second].id;
+        m_tokens[it->second] = token;
     } else {
+        if (modelId)
+            token.id = *modelId;
+        else if (m_maxId >= static_cast<int64_t>(modelVocabSize) || modelVocabSize == 0)
+            token.id = static_cast<int32_t>(m_maxId + 1);
+        else
+            token.id = static_cast<int32_t>(modelVocabSize);
         m_tokens.push_back(token);
+        // A model token sharing an id with an earlier added token takes the id over for decoding, as in
+        // the reference (only possible with a vocabulary whose ids have gaps).
         m_byId[token.id] = m_tokens.size() - 1;
+        m_byContent[token.content] = token.id;
+        m_indexOf[token.content] = m_tokens.size() - 1;
+        m_maxId = std::max<int64_t>(m_maxId, token.id);
     }
-    m_byContent[token.content] = token.id;
+    // The reference never takes a content out of its special set.
     if (token.special)
         m_specialContents.insert(token.content);
+    return token.id;
+}
+
+bool AddedVocabulary::hasIdentical(const AddedToken& token) const {
+    auto it = m_indexOf.find(token.content);
+    if (it == m_indexOf.end())
+        return false;
+    const AddedToken& t = m_tokens[it->second];
+    return t.singleWord == token.singleWord && t.lstrip == token.lstrip && t.rstrip == token.rstrip &&
+           t.normalized == token.normalized && t.special == token.special;
 }
 
 void AddedVocabulary::build(const Normalizer* normalizer) {

@@ -34,7 +34,11 @@ public:
         int32_t id;
     };
 
-    void add(const AddedToken& token);
+    // Adds `token` as the reference's AddedVocabulary::add_tokens does and returns its id (token.id is
+    // not used): content already added keeps its id, its flags replaced by this token's; content in
+    // the model vocabulary takes the model's id (`modelId`); anything else gets the next free id, the
+    // model's vocabulary size or, once an added id reached it, the largest added id + 1.
+    int32_t add(AddedToken token, std::optional<int32_t> modelId, std::size_t modelVocabSize);
     // Builds the matchers; normalized tokens are matched by their normalized form.
     void build(const Normalizer* normalizer);
 
@@ -47,6 +51,8 @@ public:
     // Token text for decoding (the normalized form for normalized tokens, as the reference does).
     const std::string* decodeText(int32_t id) const;
     bool isSpecialContent(std::string_view content) const;
+    // Same content and flags as a token already added (adding it again changes nothing).
+    bool hasIdentical(const AddedToken& token) const;
     std::size_t size() const { return m_tokens.size(); }
     const std::vector<AddedToken>& tokens() const { return m_tokens; }
 
@@ -69,8 +75,10 @@ private:
     };
 
     std::vector<AddedToken> m_tokens;
+    int64_t m_maxId = -1;
     std::unordered_map<int32_t, std::size_t> m_byId;
     std::unordered_map<std::string, int32_t> m_byContent;
+    std::unordered_map<std::string, std::size_t> m_indexOf;
     std::unordered_map<int32_t, std::string> m_normalizedForm;
     std::unordered_set<std::string> m_specialContents;
     Matcher m_raw;

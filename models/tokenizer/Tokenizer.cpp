@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "common/ReadWholeFile.h"
 #include "common/Log.h"
+#include "models/tokenizer/AddedTokenSources.h"
 #include "models/tokenizer/BpeModel.h"
 #include "models/tokenizer/Decoder.h"
 #include "models/tokenizer/JsonFields.h"
@@ -17,7 +18,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <map>
 #include <sstream>
 
 namespace rslora::models {
@@ -84,13 +84,43 @@ void inspectPreTokenizer(const nlohmann::json& j, std::string& splitName, bool& 
     }
 }
 
-bool isLlamaFamilyClass(const std::string& cls) {
-    static const char* names[] = {"LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer",
-                                  "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"};
-    for (const char* n : names)
-        if (cls == n)
-            return true;
-    return false;
+// transformers' tokenizer classes whose __init__ rebuilds the post-processor from add_bos_token
+// (default true) and add_eos_token (default false) whatever tokenizer.json holds, with the special
+// tokens their constructors default to (AutoTokenizer maps the slow names to the fast classes).
+struct BosEosClass {
+    const char* name;
+    const char* bos;
+    const char* eos;
+    const char* unk;
+    const char* pad; // nullptr: no default
+};
+
+const BosEosClass* bosEosClass(const std::string& cls) {
+    static const BosEosClass classes[] = {
+        {"LlamaTokenizer", "<s>", "</s>", "<unk>", nullptr},
+        {"LlamaTokenizerFast", "<s>", "</s>", "<unk>", nullptr},
+        {"CodeLlamaTokenizer", "<s>", "</s>", "<unk>", nullptr},
+        {"CodeLlamaTokenizerFast", "<s>", "</s>", "<unk>", nullptr},
+        {"GemmaTokenizer", "<bos>", "<eos>", "<unk>", "<pad>"},
+        {"GemmaTokenizerFast", "<bos>", "<eos>", "<unk>", "<pad>"},
+    };
+    for (const auto& c : classes)
+        if (cls == c.name)
+            return &c;
+    return nullptr;
+}
+
+// The class's default special tokens where the config does not set the key (null counts as set).
+void applyClassDefaults(const BosEosClass& cls, TokenizerConfig& config) {
+    auto put = [&](const char* key, std::optional<std::string>& token, const char* value) {
+        const auto& keys = config.specialTokenKeys;
+        if (value && std::find(keys.begin(), keys.end(), key) == keys.end())
+            token = value;
+    };
+    put("bos_token", config.bosToken, cls.bos);
+    put("eos_token", config.eosToken, cls.eos);
+    put("unk_token", config.unkToken, cls.unk);
+    put("pad_token", config.padToken, cls.pad);
 }
 
 } // namespace
@@ -118,6 +148,9 @@ Tokenizer Tokenizer::build(const nlohmann::json& j, TokenizerConfig config, cons
     auto impl = std::make_shared<Impl>();
     impl->source = where;
     impl->config = std::move(config);
+    const BosEosClass* bosEos = bosEosClass(impl->config.tokenizerClass);
+    if (bosEos)
+        applyClassDefaults(*bosEos, impl->config);
     const nlohmann::json null;
     auto field = [&](const char* key) -> const nlohmann::json& {
         auto it = j.find(key);
@@ -132,63 +165,34 @@ Tokenizer Tokenizer::build(const nlohmann::json& j, TokenizerConfig config, cons
     if (impl->model->byteFallback())
         impl->metaspaceStyle = impl->metaspaceStyle || !impl->byteLevel;
 
+    addTokenizerJsonTokens(field("added_tokens"), *impl->model, impl->added, where + ": added_tokens");
+    addConfigTokens(impl->config, *impl->model, impl->added);
     impl->idLimit = impl->model->maxId() + 1;
-    const auto& added = field("added_tokens");
-    if (!added.is_null()) {
-        if (!added.is_array())
-            throw Error(where + ": added_tokens: expected an array, found " + std::string(added.type_name()));
-        // Which added token took each id: one id for two contents would encode one and decode the other.
-        std::map<int32_t, std::pair<std::size_t, std::string>> addedIds;
-        for (std::size_t i = 0; i < added.size(); ++i) {
-            const auto& t = added[i];
-            const std::string here = where + ": added_tokens[" + std::to_string(i) + "]";
-            AddedToken tok;
-            tok.content = jsonf::requireString(t, "content", here);
-            if (tok.content.empty())
-                continue; // ignored, as in the reference
-            const auto& idj = jsonf::require(t, "id", here);
-            if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() > INT32_MAX)
-                throw Error(here + ".id: expected a non-negative integer, found " + idj.dump());
-            tok.id = idj.get<int32_t>();
-            tok.singleWord = jsonf::getBool(t, "single_word", here, false);
-            tok.lstrip = jsonf::getBool(t, "lstrip", here, false);
-            tok.rstrip = jsonf::getBool(t, "rstrip", here, false);
-            tok.normalized = jsonf::getBool(t, "normalized", here, !jsonf::getBool(t, "special", here, false));
-            tok.special = jsonf::getBool(t, "special", here, false);
-            // The reference re-derives ids: content already in the model vocabulary keeps the model's id.
-            if (auto modelId = impl->model->tokenToId(tok.content); modelId && *modelId != tok.id) {
-                logWarning(here + ": token \"" + tok.content + "\" has id " + std::to_string(tok.id) +
-                           " but the model vocabulary gives it " + std::to_string(*modelId) + "; using " +
-                           std::to_string(*modelId));
-                tok.id = *modelId;
-            }
-            if (!impl->model->tokenToId(tok.content)) {
-                if (impl->model->idToToken(tok.id))
-                    throw Error(here + ": id " + std::to_string(tok.id) + " of \"" + tok.content +
-                                "\" is already used by the model token \"" + *impl->model->idToToken(tok.id) + "\"");
-                ++impl->addedOutsideModel;
-            }
-            if (auto [it, fresh] = addedIds.emplace(tok.id, std::make_pair(i, tok.content)); !fresh) {
-                if (it->second.second != tok.content)
-                    throw Error(here + ": id " + std::to_string(tok.id) + " of \"" + tok.content + "\" is already used by added_tokens[" +
-                                std::to_string(it->second.first) + "] \"" + it->second.second + "\"");
-            }
-            impl->idLimit = std::max<int64_t>(impl->idLimit, tok.id + 1);
-            impl->added.add(tok);
-        }
+    for (const AddedToken& t : impl->added.tokens()) {
+        impl->idLimit = std::max<int64_t>(impl->idLimit, t.id + 1);
+        if (!impl->model->tokenToId(t.content))
+            ++impl->addedOutsideModel;
     }
     impl->added.build(impl->normalizer.get());
 
-    // transformers rebuilds the Llama-family post-processor from add_bos_token / add_eos_token.
+    // These classes always replace the post-processor (update_post_processor() in their __init__).
     const auto& cfg = impl->config;
-    if (isLlamaFamilyClass(cfg.tokenizerClass) && (cfg.addBosToken || cfg.addEosToken)) {
+    if (bosEos) {
+        const std::string configFile = cfg.fileName();
         std::optional<PostProcessor::Piece> bos, eos;
-        if (cfg.addBosToken.value_or(true) && cfg.bosToken)
-            if (auto id = impl->idOf(cfg.bosToken))
-                bos = PostProcessor::Piece{static_cast<int32_t>(*id), *cfg.bosToken};
-        if (cfg.addEosToken.value_or(false) && cfg.eosToken)
-            if (auto id = impl->idOf(cfg.eosToken))
-                eos = PostProcessor::Piece{static_cast<int32_t>(*id), *cfg.eosToken};
+        auto piece = [&](const char* flag, bool add, const std::optional<std::string>& token, const char* key,
+                         std::optional<PostProcessor::Piece>& out) {
+            if (!add)
+                return;
+            if (!token)
+                throw Error(configFile + ": " + flag + " is true (the default of " + cfg.tokenizerClass + " when unset) but " + key + " is null",
+                            std::string("set ") + key + " to the token to add, or " + flag + " to false");
+            // Every special token is an added token by now (addConfigTokens), so it has an id.
+            if (auto id = impl->idOf(token))
+                out = PostProcessor::Piece{static_cast<int32_t>(*id), *token};
+        };
+        piece("add_bos_token", cfg.addBosToken.value_or(true), cfg.bosToken, "bos_token", bos);
+        piece("add_eos_token", cfg.addEosToken.value_or(false), cfg.eosToken, "eos_token", eos);
         impl->postProcessor = PostProcessor::makeBosEos(bos ? &*bos : nullptr, eos ? &*eos : nullptr);
         impl->postProcessorFromConfig = true;
     }
@@ -247,20 +251,9 @@ std::string tokenizerJsonFromVocabAndMerges(const std::filesystem::path& dir, co
     } else {
         tok["pre_tokenizer"] = byteLevel;
     }
-    nlohmann::json added = nlohmann::json::array();
-    std::vector<std::string> seen;
-    for (const auto& a : config.addedTokens) {
-        added.push_back({{"id", a.id}, {"content", a.content}, {"special", a.special}, {"normalized", a.normalized},
-                         {"lstrip", a.lstrip}, {"rstrip", a.rstrip}, {"single_word", a.singleWord}});
-        seen.push_back(a.content);
-    }
-    // Special tokens named in the config that live in the vocabulary (GPT-2's <|endoftext|>).
-    for (const auto* t : {&config.bosToken, &config.eosToken, &config.unkToken, &config.padToken})
-        if (*t && vocab.contains(**t) && std::find(seen.begin(), seen.end(), **t) == seen.end()) {
-            added.push_back({{"id", vocab[**t]}, {"content", **t}, {"special", true}, {"normalized", false}});
-            seen.push_back(**t);
-        }
-    tok["added_tokens"] = added;
+    // The config's added_tokens_decoder and special tokens are added by build(), as transformers adds
+    // them after converting.
+    tok["added_tokens"] = nlohmann::json::array();
     tok["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}};
     return tok.dump();
 }

@@ -15,17 +15,92 @@ namespace rslora::models {
 
 namespace {
 
-// A token field: "text", null, or {"__type": "AddedToken", "content": "text", ...}.
-std::optional<std::string> tokenField(const nlohmann::json& j, const char* key, const std::string& where) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null())
-        return std::nullopt;
-    if (it->is_string())
-        return it->get<std::string>();
-    if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
-        return (*it)["content"].get<std::string>();
-    throw Error(where + "." + key + ": expected a string, null or an AddedToken object, found " + it->dump());
+ConfigAddedToken addedTokenObject(const nlohmann::json& j, const std::string& where) {
+    ConfigAddedToken a;
+    a.content = jsonf::requireString(j, "content", where);
+    a.special = jsonf::getBool(j, "special", where, false);
+    a.normalized = jsonf::getBool(j, "normalized", where, !a.special);
+    a.lstrip = jsonf::getBool(j, "lstrip", where, false);
+    a.rstrip = jsonf::getBool(j, "rstrip", where, false);
+    a.singleWord = jsonf::getBool(j, "single_word", where, false);
+    return a;
 }
+
+// A special token: "text", null, or {"__type": "AddedToken", "content": "text", ...} (whose flags are
+// kept in `objects`).
+std::optional<std::string> specialToken(const nlohmann::json& value, const std::string& where,
+                                        std::map<std::string, ConfigAddedToken>* objects) {
+    if (value.is_null())
+        return std::nullopt;
+    if (value.is_string())
+        return value.get<std::string>();
+    if (value.is_object() && value.contains("content") && value["content"].is_string()) {
+        if (objects) {
+            ConfigAddedToken a = addedTokenObject(value, where);
+            // Named special tokens are always special for transformers; without a "normalized" flag
+            // the token is then not normalized.
+            a.special = true;
+            a.normalized = jsonf::getBool(value, "normalized", where, false);
+            (*objects)[a.content] = a;
+        }
+        return value["content"].get<std::string>();
+    }
+    throw Error(where + ": expected a string, null or an AddedToken object, found " + value.dump());
+}
+
+std::optional<std::string> tokenField(const nlohmann::json& j, const char* key, const std::string& where,
+                                      TokenizerConfig& c) {
+    auto it = j.find(key);
+    if (it == j.end())
+        return std::nullopt;
+    c.specialTokenKeys.push_back(key);
+    return specialToken(*it, where + "." + key, &c.specialTokenObjects);
+}
+
+// additional_special_tokens (a list) and extra_special_tokens (a list in transformers 5, a dict of
+// model-specific named tokens before).
+void readAdditionalTokens(const nlohmann::json& j, const std::string& where, TokenizerConfig& c) {
+    for (const char* key : {"additional_special_tokens", "extra_special_tokens"}) {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null())
+            continue;
+        const std::string here = where + "." + key;
+        if (!it->is_array() && !it->is_object())
+            throw Error(here + ": expected a list of tokens, found " + std::string(it->type_name()),
+                        "write the tokens as a list of strings");
+        for (auto t = it->begin(); t != it->end(); ++t) {
+            const std::string item = it->is_array() ? here + "[" + std::to_string(t - it->begin()) + "]"
+                                                    : here + ".\"" + t.key() + "\"";
+            if (auto token = specialToken(t.value(), item, &c.specialTokenObjects))
+                c.additionalSpecialTokens.push_back(*token);
+        }
+    }
+}
+
+} // namespace
+
+std::string TokenizerConfig::fileName() const {
+    if (sourcePath.empty())
+        return "tokenizer_config.json";
+    if (sourcePath.size() >= 5 && sourcePath.compare(sourcePath.size() - 5, 5, ".json") == 0)
+        return sourcePath;
+    return (std::filesystem::path(sourcePath) / "tokenizer_config.json").string();
+}
+
+std::vector<std::string> TokenizerConfig::allSpecialTokens() const {
+    std::vector<std::string> all;
+    auto put = [&](const std::optional<std::string>& t) {
+        if (t && std::find(all.begin(), all.end(), *t) == all.end())
+            all.push_back(*t);
+    };
+    for (const auto* t : {&bosToken, &eosToken, &unkToken, &sepToken, &padToken, &clsToken, &maskToken})
+        put(*t);
+    for (const auto& t : additionalSpecialTokens)
+        put(t);
+    return all;
+}
+
+namespace {
 
 void readTemplates(const nlohmann::json& value, const std::string& where, std::map<std::string, std::string>& out) {
     if (value.is_null())
@@ -57,10 +132,14 @@ TokenizerConfig TokenizerConfig::fromJson(const nlohmann::json& j, const std::st
         throw Error(where + ": expected a JSON object, found " + std::string(j.type_name()));
     TokenizerConfig c;
     c.tokenizerClass = jsonf::getString(j, "tokenizer_class", where);
-    c.bosToken = tokenField(j, "bos_token", where);
-    c.eosToken = tokenField(j, "eos_token", where);
-    c.padToken = tokenField(j, "pad_token", where);
-    c.unkToken = tokenField(j, "unk_token", where);
+    c.bosToken = tokenField(j, "bos_token", where, c);
+    c.eosToken = tokenField(j, "eos_token", where, c);
+    c.padToken = tokenField(j, "pad_token", where, c);
+    c.unkToken = tokenField(j, "unk_token", where, c);
+    c.sepToken = tokenField(j, "sep_token", where, c);
+    c.clsToken = tokenField(j, "cls_token", where, c);
+    c.maskToken = tokenField(j, "mask_token", where, c);
+    readAdditionalTokens(j, where, c);
     if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean())
         c.addBosToken = j["add_bos_token"].get<bool>();
     if (j.contains("add_eos_token") && j["add_eos_token"].is_boolean())
@@ -76,18 +155,17 @@ TokenizerConfig TokenizerConfig::fromJson(const nlohmann::json& j, const std::st
     if (auto it = j.find("added_tokens_decoder"); it != j.end() && it->is_object()) {
         for (auto t = it->begin(); t != it->end(); ++t) {
             const std::string here = where + ".added_tokens_decoder[\"" + t.key() + "\"]";
-            ConfigAddedToken a;
+            long long id = 0;
             try {
-                a.id = std::stoll(t.key());
+                std::size_t used = 0;
+                id = std::stoll(t.key(), &used);
+                if (used != t.key().size())
+                    throw std::invalid_argument("trailing characters");
             } catch (const std::exception&) {
                 throw Error(here + ": the key must be a token id");
             }
-            a.content = jsonf::requireString(t.value(), "content", here);
-            a.special = jsonf::getBool(t.value(), "special", here, false);
-            a.normalized = jsonf::getBool(t.value(), "normalized", here, !a.special);
-            a.lstrip = jsonf::getBool(t.value(), "lstrip", here, false);
-            a.rstrip = jsonf::getBool(t.value(), "rstrip", here, false);
-            a.singleWord = jsonf::getBool(t.value(), "single_word", here, false);
+            ConfigAddedToken a = addedTokenObject(t.value(), here);
+            a.id = id;
             c.addedTokens.push_back(std::move(a));
         }
         std::sort(c.addedTokens.begin(), c.addedTokens.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
@@ -120,13 +198,21 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
             if (j.is_object()) {
                 const std::string where = mapPath.string();
                 if (!c.bosToken)
-                    c.bosToken = tokenField(j, "bos_token", where);
+                    c.bosToken = tokenField(j, "bos_token", where, c);
                 if (!c.eosToken)
-                    c.eosToken = tokenField(j, "eos_token", where);
+                    c.eosToken = tokenField(j, "eos_token", where, c);
                 if (!c.padToken)
-                    c.padToken = tokenField(j, "pad_token", where);
+                    c.padToken = tokenField(j, "pad_token", where, c);
                 if (!c.unkToken)
-                    c.unkToken = tokenField(j, "unk_token", where);
+                    c.unkToken = tokenField(j, "unk_token", where, c);
+                if (!c.sepToken)
+                    c.sepToken = tokenField(j, "sep_token", where, c);
+                if (!c.clsToken)
+                    c.clsToken = tokenField(j, "cls_token", where, c);
+                if (!c.maskToken)
+                    c.maskToken = tokenField(j, "mask_token", where, c);
+                if (c.additionalSpecialTokens.empty())
+                    readAdditionalTokens(j, where, c);
             }
         } catch (const nlohmann::json::exception& e) {
             throw Error(mapPath.string() + ": invalid JSON: " + e.what());

@@ -13,7 +13,8 @@
 
 namespace rslora::models {
 
-// An entry of tokenizer_config.json's added_tokens_decoder (used when there is no tokenizer.json).
+// An entry of tokenizer_config.json's added_tokens_decoder, or a special token written as an
+// {"__type": "AddedToken", ...} object.
 struct ConfigAddedToken {
     long long id = 0;
     std::string content;
@@ -30,6 +31,15 @@ struct TokenizerConfig {
     std::optional<std::string> eosToken;
     std::optional<std::string> padToken;
     std::optional<std::string> unkToken;
+    std::optional<std::string> sepToken;
+    std::optional<std::string> clsToken;
+    std::optional<std::string> maskToken;
+    // additional_special_tokens, then extra_special_tokens (a list, or a dict of named tokens).
+    std::vector<std::string> additionalSpecialTokens;
+    // The special-token keys the files set, null included (class defaults fill only the others).
+    std::vector<std::string> specialTokenKeys;
+    // Special tokens given as AddedToken objects, by content: their flags.
+    std::map<std::string, ConfigAddedToken> specialTokenObjects;
     std::optional<bool> addBosToken;
     std::optional<bool> addEosToken;
     bool cleanUpTokenizationSpaces = false;
@@ -43,6 +53,11 @@ struct TokenizerConfig {
     std::string sourcePath;
 
     const std::string* chatTemplate(const std::string& name = "default") const;
+    // The tokenizer_config.json path for messages (sourcePath may name the folder).
+    std::string fileName() const;
+    // transformers' all_special_tokens: bos, eos, unk, sep, pad, cls, mask, then the additional ones,
+    // each once.
+    std::vector<std::string> allSpecialTokens() const;
 
     // Parses tokenizer_config.json text; `where` names the file in errors.
     static TokenizerConfig fromJson(const nlohmann::json& j, const std::string& where);

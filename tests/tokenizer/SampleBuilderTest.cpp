@@ -111,17 +111,17 @@ private slots:
     // A BOS the template already wrote is not added a second time.
     void renderedChatGetsOneBos() {
         testtok::ByteLevelSpec spec;
-        spec.addedTokens = json::array({json{{"id", 300}, {"content", "<|begin_of_text|>"}, {"special", true}, {"normalized", false}}});
+        spec.addedTokens = json::array({json{{"id", 256}, {"content", "<|begin_of_text|>"}, {"special", true}, {"normalized", false}}});
         spec.postProcessor = {{"type", "TemplateProcessing"},
                               {"single", json::array({{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-                              {"special_tokens", {{"<|begin_of_text|>", {{"id", "<|begin_of_text|>"}, {"ids", json::array({300})}, {"tokens", json::array({"<|begin_of_text|>"})}}}}}};
+                              {"special_tokens", {{"<|begin_of_text|>", {{"id", "<|begin_of_text|>"}, {"ids", json::array({256})}, {"tokens", json::array({"<|begin_of_text|>"})}}}}}};
         const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
         const auto withBos = encodeRenderedChat(t, "<|begin_of_text|>hi");
-        QCOMPARE(std::count(withBos.begin(), withBos.end(), int64_t(300)), 1);
-        QCOMPARE(withBos.front(), int64_t(300));
+        QCOMPARE(std::count(withBos.begin(), withBos.end(), int64_t(256)), 1);
+        QCOMPARE(withBos.front(), int64_t(256));
         const auto withoutBos = encodeRenderedChat(t, "hi");
-        QCOMPARE(withoutBos.front(), int64_t(300));
-        QCOMPARE(t.encode("<|begin_of_text|>hi", true)[1], int64_t(300)); // what plain encode would do: double BOS
+        QCOMPARE(withoutBos.front(), int64_t(256));
+        QCOMPARE(t.encode("<|begin_of_text|>hi", true)[1], int64_t(256)); // what plain encode would do: double BOS
     }
 
     void detectFormat_data() {

@@ -153,10 +153,11 @@ inline std::vector<BadFile> badTokenizerFiles() {
         {"bad regex", R"({"version": "1.0", "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(("}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})", "invalid regular expression"},
         {"unknown normalizer", R"({"version": "1.0", "normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})", "unsupported normalizer type \"Precompiled\""},
         {"negative id", R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})", "non-negative integer id"},
-        {"added id clash", R"({"version": "1.0", "added_tokens": [{"id": 0, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "already used by the model token"},
-        // Two added tokens on one id were accepted, the later one silently winning for decoding.
-        {"added tokens sharing an id", R"({"version": "1.0", "added_tokens": [{"id": 1, "content": "<x>"}, {"id": 1, "content": "<y>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
-         "added_tokens[1]: id 1 of \"<y>\" is already used by added_tokens[0] \"<x>\""},
+        // The stored id of an added token is not used, but it must be there and be a u32, as the reference requires.
+        {"added id negative", R"({"version": "1.0", "added_tokens": [{"id": -1, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
+         "added_tokens[0].id: expected an id from 0 to 4294967295, found -1"},
+        {"added id missing", R"({"version": "1.0", "added_tokens": [{"content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
+         "added_tokens[0]: missing field \"id\""},
     };
 }
 

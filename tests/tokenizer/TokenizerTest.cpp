@@ -143,16 +143,58 @@ private slots:
         QCOMPARE(t.vocabSize(true), std::size_t(256 + 6));
     }
 
+    // The tokenizers library does not use the stored id of an added token: content in the model
+    // vocabulary keeps the model's id, anything else gets the next free id (the vocabulary size, or the
+    // largest added id + 1) in list order. Expected ids from the tokenizers npm package 0.23.2.
+    void addedTokenIdsFollowTheReference_data() {
+        QTest::addColumn<QString>("vocab");
+        QTest::addColumn<QString>("added");
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QString>("expected");
+        QTest::addColumn<int>("vocabSize");
+        const QString abc = R"({"a": 0, "b": 1, "ab": 2})";
+        QTest::newRow("gap after the vocabulary") << abc << R"([{"id": 5, "content": "<x>"}])" << "a<x>b" << "[0,3,1]" << 4;
+        QTest::newRow("list order, not id order") << abc << R"([{"id": 4, "content": "<y>"}, {"id": 3, "content": "<x>"}])" << "<x><y>" << "[4,3]" << 5;
+        QTest::newRow("id of a model token") << abc << R"([{"id": 1, "content": "<x>"}])" << "a<x>b" << "[0,3,1]" << 4;
+        QTest::newRow("content in the vocabulary") << abc << R"([{"id": 7, "content": "ab"}, {"id": 9, "content": "<x>"}])" << "ab<x>" << "[2,3]" << 4;
+        QTest::newRow("same content twice") << abc << R"([{"id": 3, "content": "<x>"}, {"id": 4, "content": "<x>"}, {"id": 5, "content": "<y>"}])"
+                                            << "<x><y>" << "[3,4]" << 5;
+        QTest::newRow("id beyond 2^31") << abc << R"([{"id": 4000000000, "content": "<x>"}])" << "<x>" << "[3]" << 4;
+        // Ids with gaps: the next free id counts entries, so the third token lands on the model's "ab".
+        QTest::newRow("vocabulary with gaps") << R"({"a": 0, "b": 1, "ab": 5})"
+                                              << R"([{"id": 9, "content": "<x>"}, {"id": 9, "content": "<y>"}, {"id": 9, "content": "<z>"}])"
+                                              << "ab<x><y><z>" << "[5,3,4,5]" << 6;
+    }
+    void addedTokenIdsFollowTheReference() {
+        QFETCH(QString, vocab);
+        QFETCH(QString, added);
+        QFETCH(QString, text);
+        QFETCH(QString, expected);
+        QFETCH(int, vocabSize);
+        json addedTokens = json::parse(added.toStdString());
+        for (auto& t : addedTokens)
+            t.update(testtok::addedToken(t["content"]));
+        const json j = {{"version", "1.0"}, {"added_tokens", addedTokens},
+                        {"model", {{"type", "BPE"}, {"vocab", json::parse(vocab.toStdString())}, {"merges", json::array({"a b"})}}}};
+        const Tokenizer t = testtok::make(j);
+        QCOMPARE(QString::fromStdString(json(t.encode(text.toStdString())).dump()), expected);
+        QCOMPARE(t.vocabSize(true), std::size_t(vocabSize));
+        if (QTest::currentDataTag() == QString("vocabulary with gaps")) {
+            QCOMPARE(t.decode({5}), std::string("<z>"));
+            QCOMPARE(t.idLimit(), int64_t(6));
+        }
+    }
+
     void templateProcessingAddsBosOnlyWhenAsked() {
         testtok::ByteLevelSpec spec;
-        spec.addedTokens = json::array({json{{"id", 300}, {"content", "<bos>"}, {"special", true}, {"normalized", false}}});
+        spec.addedTokens = json::array({json{{"id", 256}, {"content", "<bos>"}, {"special", true}, {"normalized", false}}});
         spec.postProcessor = {{"type", "TemplateProcessing"},
                               {"single", json::array({{{"SpecialToken", {{"id", "<bos>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-                              {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", json::array({300})}, {"tokens", json::array({"<bos>"})}}}}}};
+                              {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", json::array({256})}, {"tokens", json::array({"<bos>"})}}}}}};
         const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
-        QCOMPARE(t.encode("a", true), std::vector<int64_t>({300, t.encode("a", false)[0]}));
+        QCOMPARE(t.encode("a", true), std::vector<int64_t>({256, t.encode("a", false)[0]}));
         QCOMPARE(t.encode("a", false).size(), std::size_t(1));
-        QCOMPARE(t.prefixSpecialIds(), std::vector<int64_t>({300}));
+        QCOMPARE(t.prefixSpecialIds(), std::vector<int64_t>({256}));
         QVERIFY(t.suffixSpecialIds().empty());
         QVERIFY(QString::fromStdString(t.describe()).contains("<bos> $text"));
     }
@@ -222,8 +264,8 @@ private slots:
     void configLayer() {
         QTemporaryDir dir;
         testtok::ByteLevelSpec spec;
-        spec.addedTokens = json::array({json{{"id", 400}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
-                                        json{{"id", 401}, {"content", "</s>"}, {"special", true}, {"normalized", false}}});
+        spec.addedTokens = json::array({json{{"id", 256}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
+                                        json{{"id", 257}, {"content", "</s>"}, {"special", true}, {"normalized", false}}});
         writeFile(dir.filePath("tokenizer.json"), testtok::byteLevelJson(spec).dump());
         writeFile(dir.filePath("tokenizer_config.json"),
                   json{{"tokenizer_class", "LlamaTokenizerFast"},
@@ -234,10 +276,10 @@ private slots:
                        {"chat_template", json::array({{{"name", "default"}, {"template", "A"}}, {{"name", "tool_use"}, {"template", "B"}}})}}
                       .dump());
         Tokenizer t = Tokenizer::load(dir.path().toStdString());
-        QCOMPARE(t.bosId(), std::optional<int64_t>(400));
-        QCOMPARE(t.eosId(), std::optional<int64_t>(401));
+        QCOMPARE(t.bosId(), std::optional<int64_t>(256));
+        QCOMPARE(t.eosId(), std::optional<int64_t>(257));
         // transformers rebuilds the Llama post-processor from add_bos_token / add_eos_token.
-        QCOMPARE(t.encode("x"), std::vector<int64_t>({400, t.encode("x", false)[0], 401}));
+        QCOMPARE(t.encode("x"), std::vector<int64_t>({256, t.encode("x", false)[0], 257}));
         QCOMPARE(*t.config().chatTemplate("tool_use"), std::string("B"));
         QCOMPARE(*t.config().chatTemplate(), std::string("A"));
         // chat_template.jinja wins over the tokenizer_config.json field; a file path loads the same.
@@ -245,6 +287,75 @@ private slots:
         t = Tokenizer::load((dir.path() + "/tokenizer.json").toStdString());
         QCOMPARE(*t.config().chatTemplate(), std::string("C"));
         QVERIFY(QString::fromStdString(t.describe()).contains("from tokenizer_config.json"));
+    }
+
+    // transformers adds what tokenizer_config.json declares and tokenizer.json lacks: added_tokens_decoder
+    // entries (the key is not the id: the library assigns the next free one), then special tokens that
+    // are not added tokens yet, as special tokens. Ids from the tokenizers npm package 0.23.2, adding
+    // the tokens as transformers does.
+    void configTokensBecomeAddedTokens() {
+        const json spm = testtok::spmJson({"▁Hi"}, {}); // 264 entries, "▁Hi" = 263
+        auto withConfig = [&](const json& cfg) {
+            return testtok::make(spm, TokenizerConfig::fromJson(cfg, "cfg/tokenizer_config.json"));
+        };
+        const json imEnd = {{"content", "<|im_end|>"}, {"special", true}, {"normalized", false}, {"lstrip", false},
+                            {"rstrip", false}, {"single_word", false}};
+        QCOMPARE(testtok::make(spm).encode("Hi<|im_end|>", false).size(), std::size_t(11)); // plain text without the config
+        const Tokenizer t = withConfig({{"eos_token", "<|im_end|>"},
+                                        {"added_tokens_decoder", {{"264", imEnd}}},
+                                        {"additional_special_tokens", json::array({"<tool_call>"})}});
+        QCOMPARE(t.encode("Hi<|im_end|>", false), std::vector<int64_t>({263, 264}));
+        QCOMPARE(t.encode("Hi<tool_call>x", false), std::vector<int64_t>({263, 265, 259, 123}));
+        QCOMPARE(t.decode(t.encode("Hi<tool_call>x", false), true), std::string("Hi x"));
+        QCOMPARE(t.eosId(), std::optional<int64_t>(264));
+        QCOMPARE(t.vocabSize(true), std::size_t(266));
+        QCOMPARE(t.idLimit(), int64_t(266));
+        // A key that is not the next free id does not decide the id.
+        const Tokenizer gap = withConfig({{"eos_token", "<|im_end|>"}, {"added_tokens_decoder", {{"300", imEnd}}}});
+        QCOMPARE(gap.eosId(), std::optional<int64_t>(264));
+        // A special token only the config names is added even without added_tokens_decoder; one already in
+        // the vocabulary keeps its id and becomes special (skipped when decoding).
+        const Tokenizer named = withConfig({{"eos_token", "<|im_end|>"}, {"mask_token", "▁Hi"}});
+        QCOMPARE(named.encode("Hi<|im_end|>", false), std::vector<int64_t>({263, 264}));
+        QCOMPARE(named.encode("a▁Hi", false), std::vector<int64_t>({259, 100, 263}));
+        QVERIFY(named.isSpecialId(263));
+        QCOMPARE(named.decode(named.encode("a▁Hi", false), true), std::string("a"));
+        // An added_tokens_decoder entry marked non-special is special when it is a named special token.
+        json sep = imEnd;
+        sep["content"] = "<sep>";
+        sep["special"] = false;
+        const Tokenizer sepTok = withConfig({{"sep_token", "<sep>"}, {"added_tokens_decoder", {{"264", sep}}}});
+        QVERIFY(sepTok.isSpecialId(264));
+    }
+
+    // LlamaTokenizerFast and GemmaTokenizerFast replace the post-processor in __init__ whatever
+    // tokenizer.json holds, with add_bos_token defaulting to true and add_eos_token to false, and
+    // their constructors' default special tokens where the config sets none.
+    void llamaFamilyAlwaysRebuildsThePostProcessor() {
+        json spm = testtok::spmJson({"\u2581Hi"}, {}); // "<s>" = 1, "</s>" = 2, "▁Hi" = 263 of 264
+        spm["post_processor"] = nullptr;
+        auto withConfig = [&](const json& cfg) {
+            return testtok::make(spm, TokenizerConfig::fromJson(cfg, "cfg/tokenizer_config.json"));
+        };
+        QCOMPARE(withConfig({{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"}, {"eos_token", "</s>"}}).encode("Hi"),
+                 std::vector<int64_t>({1, 263}));
+        QCOMPARE(withConfig({{"tokenizer_class", "LlamaTokenizerFast"}}).encode("Hi"), std::vector<int64_t>({1, 263}));
+        QCOMPARE(withConfig({{"tokenizer_class", "LlamaTokenizer"}, {"add_eos_token", true}}).encode("Hi"),
+                 std::vector<int64_t>({1, 263, 2}));
+        // Gemma's defaults are not in this vocabulary: they become added tokens (bos, eos, then pad).
+        const Tokenizer gemma = withConfig({{"tokenizer_class", "GemmaTokenizer"}});
+        QCOMPARE(gemma.encode("Hi"), std::vector<int64_t>({264, 263}));
+        QCOMPARE(gemma.eosId(), std::optional<int64_t>(265));
+        QCOMPARE(gemma.padId(), std::optional<int64_t>(266));
+        // Other classes keep tokenizer.json's post-processor (here none).
+        QCOMPARE(withConfig({{"tokenizer_class", "PreTrainedTokenizerFast"}, {"bos_token", "<s>"}}).encode("Hi"),
+                 std::vector<int64_t>({263}));
+        try {
+            withConfig({{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", nullptr}});
+            QFAIL("expected an error for add_bos_token without a bos_token");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("cfg/tokenizer_config.json: add_bos_token is true"), e.what());
+        }
     }
 
     // Folders with only vocab.json + merges.txt (GPT-2 style) and special_tokens_map.json.
