@@ -60,6 +60,9 @@ jinja::RenderResult ChatTemplate::renderDetailed(const nlohmann::ordered_json& m
     nlohmann::ordered_json context = nlohmann::ordered_json::object();
     context["messages"] = messages;
     context["add_generation_prompt"] = options.addGenerationPrompt;
+    // transformers always passes these (None when the caller has none), so `tools is defined` holds.
+    context["tools"] = nullptr;
+    context["documents"] = nullptr;
     for (auto it = m_specialTokens.begin(); it != m_specialTokens.end(); ++it)
         context[it.key()] = it.value();
     if (options.extra.is_object())

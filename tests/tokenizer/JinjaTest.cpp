@@ -94,6 +94,17 @@ private slots:
         QCOMPARE(QString::fromStdString(r.text), QString(R"({"type": "function", "name": "f", "args": {"z": 1, "a": 2}})"));
     }
 
+    // transformers passes tools and documents to every render, None when there are none (Jinja2 output).
+    void toolsAndDocumentsAreNoneUnlessGiven() {
+        const ChatTemplate t("{% if tools is defined %}T{% else %}F{% endif %}{% if documents is defined %}D{% endif %}"
+                             "{{ tools is none }}{% if tools %}X{% endif %}{{ tools is not none }}{{ tools }}");
+        const auto messages = nlohmann::ordered_json::array();
+        QCOMPARE(QString::fromStdString(t.render(messages)), QString("TDTrueFalseNone"));
+        ChatRenderOptions options;
+        options.extra["tools"] = nlohmann::ordered_json::array({{{"name", "f"}}});
+        QCOMPARE(QString::fromStdString(t.render(messages, options)), QString("TDFalseXTrue[{'name': 'f'}]"));
+    }
+
     void kindDetection_data() {
         QTest::addColumn<QString>("source");
         QTest::addColumn<QString>("kind");
