@@ -29,6 +29,7 @@ struct Node {
         Test,      // children[0] is [not] name ( args ); negated
         Unary,     // op children[0]  (op: "-", "+", "not")
         Binary,    // children[0] op children[1]  (+ - * / // % ** ~ == != < > <= >= in notin and or)
+        Compare,   // children[0] names[0] children[1] names[1] children[2] ... (a chain of two or more comparisons)
         Ternary,   // children[0] if children[1] else children[2] (children[2] may be null)
         // statements
         Text,      // name = the text

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <ctime>
 #include <functional>
 #include <unordered_map>
@@ -37,9 +38,34 @@ std::vector<Value> iterate(const Value& v) {
     }
 }
 
+namespace {
+
+// Python's integers are unbounded; ours are 64-bit, and a result that does not fit is an error rather
+// than a wrapped-around or float value.
+[[noreturn]] void integerOverflow(const std::string& op) {
+    fail("integer result of " + op + " is beyond 64 bits (Python's big integers are not supported)");
+}
+
+int64_t checkedPower(int64_t base, int64_t exponent) {
+    int64_t result = 1;
+    while (exponent > 0) {
+        if ((exponent & 1) && __builtin_mul_overflow(result, base, &result))
+            integerOverflow("**");
+        exponent >>= 1;
+        if (exponent > 0 && __builtin_mul_overflow(base, base, &base))
+            integerOverflow("**");
+    }
+    return result;
+}
+
+} // namespace
+
 Value unaryMinus(const Value& v) {
-    if (v.isInt())
+    if (v.isInt()) {
+        if (v.asInt() == INT64_MIN)
+            integerOverflow("unary -");
         return Value(-v.asInt());
+    }
     if (v.isFloat())
         return Value(-v.asFloat());
     if (v.isBool())
@@ -92,8 +118,12 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         return Value(op == "in" ? found : !found);
     }
     if (op == "+") {
-        if (intLike(a) && intLike(b))
-            return Value(asI(a) + asI(b));
+        if (intLike(a) && intLike(b)) {
+            int64_t r = 0;
+            if (__builtin_add_overflow(asI(a), asI(b), &r))
+                integerOverflow("+");
+            return Value(r);
+        }
         if (numeric(a) && numeric(b))
             return Value(a.asNumber() + b.asNumber());
         if (a.isString() && b.isString())
@@ -106,15 +136,23 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         return typeError();
     }
     if (op == "-") {
-        if (intLike(a) && intLike(b))
-            return Value(asI(a) - asI(b));
+        if (intLike(a) && intLike(b)) {
+            int64_t r = 0;
+            if (__builtin_sub_overflow(asI(a), asI(b), &r))
+                integerOverflow("-");
+            return Value(r);
+        }
         if (numeric(a) && numeric(b))
             return Value(a.asNumber() - b.asNumber());
         return typeError();
     }
     if (op == "*") {
-        if (intLike(a) && intLike(b))
-            return Value(asI(a) * asI(b));
+        if (intLike(a) && intLike(b)) {
+            int64_t r = 0;
+            if (__builtin_mul_overflow(asI(a), asI(b), &r))
+                integerOverflow("*");
+            return Value(r);
+        }
         if (numeric(a) && numeric(b))
             return Value(a.asNumber() * b.asNumber());
         const Value* seq = a.isString() || a.isList() ? &a : b.isString() || b.isList() ? &b : nullptr;
@@ -154,6 +192,11 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
             fail(op == "//" ? "integer division or modulo by zero" : "modulo by zero");
         if (intLike(a) && intLike(b)) {
             const int64_t x = asI(a), y = asI(b);
+            if (x == INT64_MIN && y == -1) {
+                if (op == "//")
+                    integerOverflow("//");
+                return Value(int64_t(0));
+            }
             int64_t q = x / y, r = x % y;
             if (r != 0 && ((r < 0) != (y < 0))) {
                 --q;
@@ -169,13 +212,12 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         if (!numeric(a) || !numeric(b))
             return typeError();
         if (intLike(a) && intLike(b) && asI(b) >= 0) {
-            int64_t r = 1, base = asI(a);
-            for (int64_t e = asI(b); e > 0; --e) {
-                if (std::llabs(r) > (int64_t(1) << 40))
-                    return Value(std::pow(a.asNumber(), b.asNumber()));
-                r *= base;
-            }
-            return Value(r);
+            const int64_t base = asI(a);
+            if (base == 0 || base == 1)
+                return Value(asI(b) == 0 ? int64_t(1) : base);
+            if (base == -1)
+                return Value(asI(b) % 2 == 0 ? int64_t(1) : int64_t(-1));
+            return Value(checkedPower(base, asI(b)));
         }
         return Value(std::pow(a.asNumber(), b.asNumber()));
     }

@@ -135,7 +135,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             return Value(stripChars(requireString(v, "trim"), arg(a, 0, "chars", undefined), true, true));
         };
         f["upper"] = [requireString](const Value& v, CallArgs&) { return Value(unicode::toUpper(requireString(v, "upper"))); };
-        f["lower"] = [requireString](const Value& v, CallArgs&) { return Value(unicode::toLower(requireString(v, "lower"))); };
+        f["lower"] = [requireString](const Value& v, CallArgs&) { return Value(pyLower(requireString(v, "lower"))); };
         f["capitalize"] = [requireString](const Value& v, CallArgs&) { return Value(capitalize(requireString(v, "capitalize"))); };
         f["title"] = [requireString](const Value& v, CallArgs&) { return Value(jinjaTitle(requireString(v, "title"))); };
         f["string"] = [](const Value& v, CallArgs&) { return Value(v.str()); };
@@ -229,8 +229,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             std::stable_sort(out.begin(), out.end(), [&](const Value& p, const Value& q) {
                 Value x = p.asList()[byValue ? 1 : 0], y = q.asList()[byValue ? 1 : 0];
                 if (!caseSensitive && x.isString() && y.isString()) {
-                    x = Value(unicode::toLower(x.asString()));
-                    y = Value(unicode::toLower(y.asString()));
+                    x = Value(pyLower(x.asString()));
+                    y = Value(pyLower(y.asString()));
                 }
                 return reverse ? lessThan(y, x) : lessThan(x, y);
             });
@@ -244,7 +244,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             auto key = [&](const Value& x) {
                 Value k = attr.isString() ? attributeOrItem(x, attr.asString()) : x;
                 if (!caseSensitive && k.isString())
-                    k = Value(unicode::toLower(k.asString()));
+                    k = Value(pyLower(k.asString()));
                 return k;
             };
             std::stable_sort(items.begin(), items.end(), [&](const Value& p, const Value& q) {
@@ -252,11 +252,20 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             });
             return Value(std::move(items));
         };
-        f["unique"] = [](const Value& v, CallArgs&) {
-            List out;
-            for (const auto& x : iterate(v))
-                if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return y.equals(x); }))
+        // Jinja2's unique: first occurrences, compared case-insensitively unless case_sensitive=true.
+        f["unique"] = [](const Value& v, CallArgs& a) {
+            const bool caseSensitive = arg(a, 0, "case_sensitive", Value(false)).truthy();
+            const Value attr = arg(a, 1, "attribute", Value::none());
+            List out, seen;
+            for (const auto& x : iterate(v)) {
+                Value k = attr.isString() ? attributeOrItem(x, attr.asString()) : x;
+                if (!caseSensitive && k.isString())
+                    k = Value(pyLower(k.asString()));
+                if (std::none_of(seen.begin(), seen.end(), [&](const Value& y) { return y.equals(k); })) {
+                    seen.push_back(k);
                     out.push_back(x);
+                }
+            }
             return Value(std::move(out));
         };
         f["map"] = [](const Value& v, CallArgs& a) {
@@ -342,10 +351,15 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         f["round"] = [](const Value& v, CallArgs& a) {
             const int64_t precision = toInt(arg(a, 0, "precision", Value(static_cast<int64_t>(0))), "precision");
             const std::string method = arg(a, 1, "method", Value("common")).str();
+            if (method != "common" && method != "ceil" && method != "floor")
+                fail("method must be common, ceil or floor");
+            if (!v.isNumber() && !v.isBool())
+                fail("type " + v.typeName() + " doesn't define __round__ method");
+            if (method == "common")
+                return pyRound(v, precision);
             const double scale = std::pow(10.0, static_cast<double>(precision));
             const double x = v.asNumber() * scale;
-            const double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
-            return Value(r / scale);
+            return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / scale);
         };
         f["sum"] = [](const Value& v, CallArgs& a) {
             const Value attr = arg(a, 0, "attribute", Value::none());

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <unordered_map>
@@ -177,6 +179,68 @@ std::string replaceAll(const std::string& s, const std::string& from, const std:
         ++done;
     }
     out.append(s, last, std::string::npos);
+    return out;
+}
+
+Value pyRound(const Value& v, int64_t ndigits) {
+    if (v.isInt() || v.isBool()) {
+        const int64_t x = v.isBool() ? int64_t(v.asBool()) : v.asInt();
+        if (ndigits >= 0)
+            return Value(x);
+        if (ndigits < -18)
+            return Value(int64_t(0)); // |x| < 10^19
+        int64_t p = 1;
+        for (int64_t i = 0; i < -ndigits; ++i)
+            p *= 10;
+        int64_t q = x / p;
+        int64_t rem = x - q * p;
+        if (rem < 0) {
+            --q;
+            rem += p;
+        }
+        if (rem > p - rem || (rem == p - rem && q % 2 != 0))
+            ++q;
+        int64_t r = 0;
+        if (__builtin_mul_overflow(q, p, &r))
+            fail("integer result of round is beyond 64 bits (Python's big integers are not supported)");
+        return Value(r);
+    }
+    const double x = v.asNumber();
+    if (!std::isfinite(x) || ndigits > 330)
+        return Value(x);
+    if (ndigits >= 0) {
+        // printf rounds the exact binary value half to even, as Python's correctly rounded dtoa does.
+        const int n = std::snprintf(nullptr, 0, "%.*f", static_cast<int>(ndigits), x);
+        std::string buf(static_cast<std::size_t>(n) + 1, '\0');
+        std::snprintf(buf.data(), buf.size(), "%.*f", static_cast<int>(ndigits), x);
+        return Value(std::strtod(buf.c_str(), nullptr));
+    }
+    if (ndigits < -308)
+        return Value(0.0 * x);
+    const double p = std::pow(10.0, static_cast<double>(-ndigits));
+    return Value(std::nearbyint(x / p) * p);
+}
+
+std::string pyLower(const std::string& s) {
+    const auto c = cps(s);
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        if (c[i] != 0x3A3) {
+            out += unicode::toLower(utf8::encode(c[i]));
+            continue;
+        }
+        // Final when a cased letter precedes and none follows, skipping case-ignorable characters.
+        std::size_t j = i;
+        while (j > 0 && unicode::isCaseIgnorable(c[j - 1]))
+            --j;
+        const bool precededByCased = j > 0 && unicode::isCased(c[j - 1]);
+        std::size_t k = i + 1;
+        while (k < c.size() && unicode::isCaseIgnorable(c[k]))
+            ++k;
+        const bool followedByCased = k < c.size() && unicode::isCased(c[k]);
+        out += utf8::encode(precededByCased && !followedByCased ? 0x3C2 : 0x3C3);
+    }
     return out;
 }
 

@@ -29,6 +29,10 @@ std::string stripChars(const std::string& s, const Value& chars, bool left, bool
 List splitString(const std::string& s, const Value& sep, int64_t maxsplit, bool fromRight);
 std::string replaceAll(const std::string& s, const std::string& from, const std::string& to, int64_t count);
 std::string capitalize(const std::string& s);
+// Python's round(x, ndigits): half to even on the exact binary value; an int stays an int.
+Value pyRound(const Value& v, int64_t ndigits);
+// str.lower(): full case mapping, with Σ becoming ς at the end of a word (Python's final-sigma rule).
+std::string pyLower(const std::string& s);
 // str.title(): a cased letter after an uncased character starts a word.
 std::string pyTitle(const std::string& s);
 // Jinja's title filter: words start after whitespace or one of - ( { [ <.

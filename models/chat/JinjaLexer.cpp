@@ -19,7 +19,7 @@ bool isSpace(char c) { return isSpaceNoNewline(c) || c == '\n'; }
 
 class Lexer {
 public:
-    explicit Lexer(std::string src) : m_src(std::move(src)) {
+    explicit Lexer(const std::string& src) : m_src(normalizeNewlines(src)) {
         // keep_trailing_newline=False: one trailing newline of the source is dropped.
         if (!m_src.empty() && m_src.back() == '\n')
             m_src.pop_back();
@@ -73,6 +73,23 @@ public:
     }
 
 private:
+    // Jinja2's lexer joins the source's lines with "\n" first: \r\n and lone \r become \n everywhere,
+    // so trim_blocks and the trailing-newline rule see Windows line endings as Python does.
+    static std::string normalizeNewlines(const std::string& src) {
+        std::string out;
+        out.reserve(src.size());
+        for (std::size_t i = 0; i < src.size(); ++i) {
+            if (src[i] != '\r') {
+                out += src[i];
+                continue;
+            }
+            out += '\n';
+            if (i + 1 < src.size() && src[i + 1] == '\n')
+                ++i;
+        }
+        return out;
+    }
+
     std::size_t findOpen(std::size_t from) const {
         for (std::size_t i = from; i + 1 < m_src.size(); ++i)
             if (m_src[i] == '{' && (m_src[i + 1] == '{' || m_src[i + 1] == '%' || m_src[i + 1] == '#'))
@@ -145,6 +162,10 @@ private:
         if (close == std::string::npos)
             syntaxError(m_line, "raw block tag is not closed");
         std::size_t bodyStart = close + 2;
+        // {% raw -%}: the body's leading whitespace goes.
+        if (close > m_pos && m_src[close - 1] == '-')
+            while (bodyStart < m_src.size() && isSpace(m_src[bodyStart]))
+                ++bodyStart;
         // Find {% endraw %} (with optional whitespace markers).
         std::size_t search = bodyStart;
         while (true) {
@@ -315,6 +336,9 @@ private:
             case '\'': out += '\''; break;
             case '"': out += '"'; break;
             case '\n': ++m_line; break; // line continuation
+            case 'N':
+                // Python resolves \N{NAME} from the Unicode name table, which this build does not carry.
+                syntaxError(line, "\\N{...} escapes are not supported in string literals; write the character itself or a \\u escape");
             case 'x':
             case 'u':
             case 'U': {

@@ -69,7 +69,7 @@ Value boundMethod(const Value& self, const std::string& name) {
             if (name == "upper")
                 return Value(unicode::toUpper(s));
             if (name == "lower")
-                return Value(unicode::toLower(s));
+                return Value(pyLower(s));
             if (name == "title")
                 return Value(pyTitle(s));
             if (name == "capitalize")

@@ -352,11 +352,16 @@ private:
         return parseCompare();
     }
 
+    // `a < b < c` is Python's chained comparison: (a < b) and (b < c), b evaluated once.
     NodePtr parseCompare() {
-        NodePtr left = parseMath1();
+        NodePtr first = parseMath1();
+        std::vector<std::string> ops;
+        std::vector<NodePtr> operands;
+        int line = 0;
         while (true) {
             std::string op;
-            const int line = peek().line;
+            if (ops.empty())
+                line = peek().line;
             if (isOp("==") || isOp("!=") || isOp("<") || isOp(">") || isOp("<=") || isOp(">=")) {
                 op = next().text;
             } else if (isName("in")) {
@@ -366,10 +371,21 @@ private:
                 m_i += 2;
                 op = "notin";
             } else {
-                return left;
+                break;
             }
-            left = binary(op, std::move(left), parseMath1(), line);
+            ops.push_back(op);
+            operands.push_back(parseMath1());
         }
+        if (ops.empty())
+            return first;
+        if (ops.size() == 1)
+            return binary(ops[0], std::move(first), std::move(operands[0]), line);
+        auto n = std::make_unique<Node>(Node::Kind::Compare, line);
+        n->names = std::move(ops);
+        n->children.push_back(std::move(first));
+        for (auto& o : operands)
+            n->children.push_back(std::move(o));
+        return n;
     }
 
     NodePtr parseMath1() {
@@ -452,7 +468,7 @@ private:
             errno = 0;
             const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
             if (errno == ERANGE)
-                syntaxError(t.line, "integer literal out of range");
+                syntaxError(t.line, "integer literal " + t.text + " is beyond 64 bits (Python's big integers are not supported)");
             return literal(Value(static_cast<int64_t>(v)), t.line);
         }
         case Token::Type::Float:

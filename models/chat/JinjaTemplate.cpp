@@ -354,6 +354,16 @@ private:
             const Value b = eval(*n.children[1]);
             return binaryOp(n.op, a, b);
         }
+        case Node::Kind::Compare: {
+            Value left = eval(*n.children[0]);
+            for (std::size_t i = 0; i < n.names.size(); ++i) {
+                Value right = eval(*n.children[i + 1]);
+                if (!binaryOp(n.names[i], left, right).truthy())
+                    return Value(false);
+                left = std::move(right);
+            }
+            return Value(true);
+        }
         case Node::Kind::Ternary:
             if (eval(*n.children[1]).truthy())
                 return eval(*n.children[0]);

@@ -6,6 +6,8 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
+#include <iterator>
 #include <cstdlib>
 #include <memory>
 
@@ -142,5 +144,28 @@ bool isAlphanumericWord(char32_t cp) {
 }
 
 std::string version() { return utf8proc_unicode_version(); }
+
+bool isCased(char32_t cp) {
+    const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+    return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT ||
+           toLower(cp) != cp || toUpper(cp) != cp;
+}
+
+bool isCaseIgnorable(char32_t cp) {
+    switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_SK:
+        return true;
+    default:
+        break;
+    }
+    // Word_Break MidLetter, MidNumLet and Single_Quote.
+    static const char32_t mid[] = {0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024,
+                                   0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
+    return std::find(std::begin(mid), std::end(mid), cp) != std::end(mid);
+}
 
 } // namespace rslora::models::unicode

@@ -23,6 +23,9 @@ bool isPunctuation(char32_t cp); // ASCII punctuation or any P* category
 bool isNumeric(char32_t cp);     // N* categories (Rust char::is_numeric)
 bool isAlphanumericWord(char32_t cp); // \w: letters, marks, decimal digits, connector punctuation
 bool isMark(char32_t cp);
+// Unicode's Cased and Case_Ignorable properties (the final-sigma rule of Python's str.lower()).
+bool isCased(char32_t cp);
+bool isCaseIgnorable(char32_t cp);
 
 // The Unicode version of the tables in use.
 std::string version();

@@ -81,6 +81,19 @@ inline std::vector<Case> renderCases() {
         {"generation block renders content", "a{% generation %}b{% endgeneration %}c", "{}", "abc"},
         {"filter block", "{% filter upper %}abc{% endfilter %}", "{}", "ABC"},
         {"unicode length and slice", "{{ '你好吗'|length }}{{ '你好吗'[1] }}{{ 'é😀'|reverse }}", "{}", "3好😀é"},
+        // Jinja2 turns every \r\n and lone \r of the source into \n before lexing (newline_sequence).
+        {"crlf line endings", "{% if true %}\r\nA\r\n{% endif %}\r\nB\r\n", "{}", "A\nB"},
+        {"lone carriage return", "x\ry\r\n", "{}", "x\ny"},
+        {"raw with trim markers", "{% raw -%}   x {% endraw %}|{% raw %}   y {%- endraw %}|a{%- raw %} z{% endraw -%}   |", "{}", "x |   y|a z|"},
+        {"chained comparisons", "{{ 10 > 3 > 1 }}{{ 1 < 2 < 2 }}{{ 1 == 1 == 1 }}{{ 1 < 3 > 2 }}", "{}", "TrueFalseTrueTrue"},
+        // Python's round(): half to even on the exact binary value; ints stay ints.
+        {"round half to even", "{{ 2.5|round }} {{ 3.5|round }} {{ -2.5|round }} {{ 0.125|round(2) }} {{ 2.675|round(2) }} {{ 1.5|round(0, 'floor') }} {{ 2.5|round(0, 'ceil') }} {{ 5|round }}",
+         "{}", "2.0 4.0 -2.0 0.12 2.67 1.0 3.0 5"},
+        {"unique ignores case by default", "{{ ['a', 'A', 'b', 'B', 'a']|unique|list }}{{ ['a', 'A']|unique(case_sensitive=true)|list }}", "{}", "['a', 'b']['a', 'A']"},
+        {"integers up to 64 bits", "{{ 2**62 }} {{ 9223372036854775807 }} {{ -9223372036854775807 - 1 }} {{ 2**-1 }} {{ (-2)**3 }} {{ 2**0.5 }}", "{}",
+         "4611686018427387904 9223372036854775807 -9223372036854775808 0.5 -8 1.4142135623730951"},
+        {"greek final sigma", "{{ 'ΣΑΣ ΟΔΟΣ'|lower }}{{ 'ΣΑΣ'.lower() }} {{ 'Σ'|lower }} {{ 'AΣ b'|lower }} {{ 'ΑΣ.'|lower }}", "{}", "σας οδοςσας σ aς b ας."},
+        {"unknown string escape kept", R"({{ 'a\qb' }}|{{ '\x41' }})", "{}", "a\\qb|A"},
         {"nested data", "{% for m in messages %}{% for c in m.content %}{{ c.type }}:{{ c.text }};{% endfor %}{% endfor %}",
          R"({"messages": [{"content": [{"type": "text", "text": "hi"}, {"type": "image"}]}]})", "text:hi;image:;"},
     };
@@ -108,6 +121,11 @@ inline std::vector<ErrorCase> errorCases() {
         {"huge format index", "{{ '{99999999999999999999}'.format(1) }}", "Replacement index 99999999999999999999 out of range"},
         {"bad string", "{{ 'abc }}", "not closed"},
         {"deep nesting", "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nested more than"},
+        // Python has big integers; beyond 64 bits the interpreter says so instead of wrapping around.
+        {"power beyond 64 bits", "{{ 2**63 }}", "beyond 64 bits"},
+        {"sum beyond 64 bits", "{{ 9223372036854775807 + 1 }}", "beyond 64 bits"},
+        {"literal beyond 64 bits", "{{ 99999999999999999999 }}", "beyond 64 bits"},
+        {"named unicode escape", R"({{ '\N{BULLET}' }})", "\\N{...} escapes are not supported"},
         {"deep unary", "{{ " + std::string(5000, '-') + "1 }}", "nested more than"},
     };
 }
