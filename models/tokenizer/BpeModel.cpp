@@ -3,6 +3,7 @@
 #include "models/tokenizer/BpeModel.h"
 
 #include "common/Error.h"
+#include "common/Log.h"
 #include "models/tokenizer/Utf8.h"
 
 #include <nlohmann/json.hpp>
@@ -46,7 +47,11 @@ std::unique_ptr<BpeModel> BpeModel::fromJson(const nlohmann::json& model, const 
     if (auto it = model.find("dropout"); it != model.end() && !it->is_null()) {
         if (!it->is_number() || it->get<double>() < 0.0 || it->get<double>() > 1.0)
             throw Error(where + ".dropout: expected a number in [0, 1] or null, found " + it->dump());
-        // Dropout only randomizes training-time merges; inference uses none (as with dropout 0).
+        // The tokenizers library skips merges at random with this probability (subword regularization
+        // for training); the workbench encodes deterministically, as with dropout 0.
+        if (it->get<double>() > 0.0)
+            logWarning(where + ".dropout is " + it->dump() +
+                       ": BPE dropout is not applied; text is encoded deterministically (as with dropout 0)");
     }
 
     const auto vit = model.find("vocab");
@@ -55,9 +60,12 @@ std::unique_ptr<BpeModel> BpeModel::fromJson(const nlohmann::json& model, const 
     m->m_vocab.reserve(vit->size() * 2);
     int64_t maxId = -1;
     for (auto it = vit->begin(); it != vit->end(); ++it) {
-        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX)
+        if (!it.value().is_number_unsigned())
             throw Error(where + ".vocab[\"" + it.key() + "\"]: expected a non-negative integer id, found " +
                         it.value().dump());
+        if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() > INT32_MAX)
+            throw Error(where + ".vocab[\"" + it.key() + "\"]: id " + it.value().dump() +
+                        " is above the largest supported id (2147483647)");
         const auto id = it.value().get<int64_t>();
         m->m_vocab.emplace(it.key(), static_cast<int32_t>(id));
         maxId = std::max(maxId, id);

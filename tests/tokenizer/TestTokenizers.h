@@ -153,6 +153,10 @@ inline std::vector<BadFile> badTokenizerFiles() {
         {"bad regex", R"({"version": "1.0", "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(("}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})", "invalid regular expression"},
         {"unknown normalizer", R"({"version": "1.0", "normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})", "unsupported normalizer type \"Precompiled\""},
         {"negative id", R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})", "non-negative integer id"},
+        {"id beyond 2^31", R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 4000000000}, "merges": []}})",
+         "vocab[\"a\"]: id 4000000000 is above the largest supported id (2147483647)"},
+        {"id beyond 2^64", R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 18446744073709551615}, "merges": []}})",
+         "vocab[\"a\"]: id 18446744073709551615 is above the largest supported id (2147483647)"},
         // The stored id of an added token is not used, but it must be there and be a u32, as the reference requires.
         {"added id negative", R"({"version": "1.0", "added_tokens": [{"id": -1, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
          "added_tokens[0].id: expected an id from 0 to 4294967295, found -1"},

@@ -5,6 +5,7 @@
 #include "TestTokenizers.h"
 
 #include "common/Error.h"
+#include "common/Log.h"
 #include "models/tokenizer/PreTokenizer.h"
 #include "models/tokenizer/Tokenizer.h"
 
@@ -401,6 +402,26 @@ private slots:
         QTemporaryDir fast;
         writeFile(fast.filePath("tokenizer.json"), full.dump());
         QVERIFY(Tokenizer::existsIn(fast.path().toStdString()));
+    }
+
+    // The tokenizers library applies BPE dropout at random when encoding; the workbench encodes
+    // deterministically and says so once, naming the file and the value.
+    void bpeDropoutIsReported() {
+        std::vector<std::string> warnings;
+        rslora::setLogCallback([&](rslora::LogLevel level, const std::string& m) {
+            if (level == rslora::LogLevel::Warning)
+                warnings.push_back(m);
+        });
+        json j = testtok::byteLevelJson({});
+        j["model"]["dropout"] = 0.25;
+        const Tokenizer t = Tokenizer::fromJsonString(j.dump(), {}, "drop/tokenizer.json");
+        j["model"]["dropout"] = 0.0;
+        Tokenizer::fromJsonString(j.dump(), {}, "zero/tokenizer.json");
+        rslora::setLogCallback({});
+        QCOMPARE(warnings.size(), std::size_t(1));
+        QVERIFY2(QString::fromStdString(warnings[0]).contains("drop/tokenizer.json: model.dropout is 0.25: BPE dropout is not applied"),
+                 warnings[0].c_str());
+        QCOMPARE(t.encode("hello"), t.encode("hello")); // deterministic
     }
 
     void loadErrorsAreSpecific_data() {
