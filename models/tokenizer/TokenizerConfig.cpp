@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <utility>
 #include <fstream>
 #include <sstream>
 
@@ -56,6 +57,13 @@ std::optional<std::string> tokenField(const nlohmann::json& j, const char* key, 
     c.specialTokenKeys.push_back(key);
     return specialToken(*it, where + "." + key, &c.specialTokenObjects);
 }
+
+// The named special-token keys of tokenizer_config.json and special_tokens_map.json.
+const std::pair<const char*, std::optional<std::string> TokenizerConfig::*> kSpecialTokenKeys[] = {
+    {"bos_token", &TokenizerConfig::bosToken}, {"eos_token", &TokenizerConfig::eosToken},
+    {"unk_token", &TokenizerConfig::unkToken}, {"sep_token", &TokenizerConfig::sepToken},
+    {"pad_token", &TokenizerConfig::padToken}, {"cls_token", &TokenizerConfig::clsToken},
+    {"mask_token", &TokenizerConfig::maskToken}};
 
 // additional_special_tokens (a list) and extra_special_tokens (a list in transformers 5, a dict of
 // model-specific named tokens before).
@@ -132,13 +140,8 @@ TokenizerConfig TokenizerConfig::fromJson(const nlohmann::json& j, const std::st
         throw Error(where + ": expected a JSON object, found " + std::string(j.type_name()));
     TokenizerConfig c;
     c.tokenizerClass = jsonf::getString(j, "tokenizer_class", where);
-    c.bosToken = tokenField(j, "bos_token", where, c);
-    c.eosToken = tokenField(j, "eos_token", where, c);
-    c.padToken = tokenField(j, "pad_token", where, c);
-    c.unkToken = tokenField(j, "unk_token", where, c);
-    c.sepToken = tokenField(j, "sep_token", where, c);
-    c.clsToken = tokenField(j, "cls_token", where, c);
-    c.maskToken = tokenField(j, "mask_token", where, c);
+    for (const auto& [key, member] : kSpecialTokenKeys)
+        c.*member = tokenField(j, key, where, c);
     readAdditionalTokens(j, where, c);
     if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean())
         c.addBosToken = j["add_bos_token"].get<bool>();
@@ -197,20 +200,9 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
             const auto j = nlohmann::json::parse(readWholeFile(mapPath));
             if (j.is_object()) {
                 const std::string where = mapPath.string();
-                if (!c.bosToken)
-                    c.bosToken = tokenField(j, "bos_token", where, c);
-                if (!c.eosToken)
-                    c.eosToken = tokenField(j, "eos_token", where, c);
-                if (!c.padToken)
-                    c.padToken = tokenField(j, "pad_token", where, c);
-                if (!c.unkToken)
-                    c.unkToken = tokenField(j, "unk_token", where, c);
-                if (!c.sepToken)
-                    c.sepToken = tokenField(j, "sep_token", where, c);
-                if (!c.clsToken)
-                    c.clsToken = tokenField(j, "cls_token", where, c);
-                if (!c.maskToken)
-                    c.maskToken = tokenField(j, "mask_token", where, c);
+                for (const auto& [key, member] : kSpecialTokenKeys)
+                    if (!(c.*member))
+                        c.*member = tokenField(j, key, where, c);
                 if (c.additionalSpecialTokens.empty())
                     readAdditionalTokens(j, where, c);
             }
