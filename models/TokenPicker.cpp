@@ -67,15 +67,17 @@ std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vec
         logits.index_add_(1, idx, torch::tensor(values).unsqueeze(0).expand({B, idx.size(0)}).contiguous());
         logits.clamp_(bottom, top);
     }
-    // The largest magnitude, before bans: whether dividing by the temperature stays finite.
-    const double peak = logits.abs().max().item<double>();
+    // The largest magnitude, before bans: whether dividing by the temperature stays finite. Greedy
+    // picks never divide; max and min need no [B, V] temporary as abs() would.
+    const bool sampling = o.temperature >= kGreedyTemperature;
+    const double peak = sampling ? std::max(logits.max().item<double>(), -logits.min().item<double>()) : 0.0;
     if (!rules.banned.empty()) {
         logits.index_fill_(1, torch::tensor(rules.banned, torch::kInt64), negInf);
         if ((logits.amax(-1) == negInf).any().item<bool>())
             throw Error("every token of the vocabulary (" + std::to_string(V) + ") is banned: nothing can be picked");
     }
     std::vector<int64_t> out(static_cast<size_t>(B));
-    if (o.temperature < kGreedyTemperature) {
+    if (!sampling) {
         auto best = logits.argmax(-1);
         for (int64_t b = 0; b < B; ++b)
             out[b] = best[b].item<int64_t>();
