@@ -22,6 +22,15 @@ want="${packages[*]}"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error \
-  --fetch-timeout=60000 --fetch-retries=1 "${packages[@]}"
-echo "$want" > "$stamp"
+# A registry that drops a connection now and then is retried (three attempts, 10 s apart) rather
+# than turning the whole conformance test into a skip.
+for attempt in 1 2 3; do
+  if npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error \
+      --fetch-timeout=60000 --fetch-retries=2 "${packages[@]}"; then
+    echo "$want" > "$stamp"
+    exit 0
+  fi
+  echo "npm install failed (attempt $attempt of 3)"
+  [ "$attempt" = 3 ] || sleep 10
+done
+exit 4
