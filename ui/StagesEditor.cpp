@@ -142,7 +142,15 @@ void StagesEditor::insertRow(int row, const StageSpec& spec)
     floor->setDecimals(2);
     floor->setValue(spec.curriculum.floor);
     m_table->setCellWidget(row, Floor, floor);
-    m_table->setItem(row, Overrides, new QTableWidgetItem(overridesText(spec.overrides)));
+    // The table has a column for the training file only: the stage's other data keys (validation,
+    // max_seq_len, ...) show among its overrides as data.key=value, which the stage reads alike
+    // (overrides come after data), so that nothing the stage was given is dropped.
+    json shown = spec.overrides.is_object() ? spec.overrides : json::object();
+    if (spec.data.is_object() && (!shown.contains("data") || shown["data"].is_object()))
+        for (auto k = spec.data.begin(); k != spec.data.end(); ++k)
+            if (k.key() != "train" && !(shown.contains("data") && shown["data"].contains(k.key())))
+                shown["data"][k.key()] = k.value();
+    m_table->setItem(row, Overrides, new QTableWidgetItem(overridesText(shown)));
     for (QComboBox* c : {objective, from, curriculum})
         connect(c, &QComboBox::currentTextChanged, this, [this] { Q_EMIT changed(); });
     connect(floor, &QDoubleSpinBox::valueChanged, this, [this] { Q_EMIT changed(); });

@@ -121,6 +121,15 @@ private slots:
         QCOMPARE(stages[1].objective, std::string("dpo"));
         QVERIFY(QString::fromStdString(stages[1].data["train"].get<std::string>()).endsWith("demo/data/prefs_train.jsonl"));
         QCOMPARE(stages[1].overrides["dpo"]["rpo_alpha"].get<double>(), 1.0);
+        // The stages' validation files (no column of their own) are kept, shown among the overrides.
+        for (int i = 0; i < 2; ++i) {
+            const QString validation = QString::fromStdString(
+                engine::pipeline::PipelineConfig::load(demo.toStdString()).stageConfig(size_t(i)).validationData);
+            QVERIFY2(form.stagesEditor()->table()->item(i, ui::StagesEditor::Overrides)->text().contains("data.validation=" + validation),
+                     qPrintable(form.stagesEditor()->table()->item(i, ui::StagesEditor::Overrides)->text()));
+        }
+        QVERIFY(QString::fromStdString(stages[1].overrides["data"]["validation"].get<std::string>()).endsWith("demo/data/prefs_val.jsonl"));
+        QVERIFY(QString::fromStdString(stages[0].overrides["data"]["validation"].get<std::string>()).endsWith("demo/data/facts_val.jsonl"));
         QVERIFY(QString::fromStdString(form.config().modelPath).endsWith("demo/model"));
         QCOMPARE(form.config().adapter.rank, 8);
         const QStringList formProblems = form.validateNow();
@@ -130,6 +139,12 @@ private slots:
         const auto p = form.pipelineConfig();
         QCOMPARE(p.stages.size(), size_t(2));
         QVERIFY(p.problems().empty());
+        QVERIFY(QString::fromStdString(p.stageConfig(1).validationData).endsWith("demo/data/prefs_val.jsonl"));
+        // Reordering keeps them too.
+        form.stagesEditor()->moveStage(1, -1);
+        QVERIFY(QString::fromStdString(form.pipelineConfig().stageConfig(0).validationData)
+                    .endsWith("demo/data/prefs_val.jsonl"));
+        form.stagesEditor()->moveStage(0, +1);
 
         QTemporaryDir tmp;
         const QString broken = tmp.filePath("broken.yaml");
