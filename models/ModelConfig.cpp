@@ -248,6 +248,8 @@ void ModelConfig::validate(const std::string& source) const {
     positive("num_attention_heads", numHeads);
     positive("num_key_value_heads", numKvHeads);
     positive("head_dim", headDim);
+    // The context length: the server caps prompts by it and dynamic RoPE divides by it.
+    positive("max_position_embeddings", maxPositionEmbeddings);
     if (numHeads % numKvHeads != 0)
         throw Error(source + ": num_attention_heads (" + std::to_string(numHeads) +
                     ") must be a multiple of num_key_value_heads (" + std::to_string(numKvHeads) + ")");

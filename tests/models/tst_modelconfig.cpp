@@ -251,6 +251,25 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(json{{"vocab_size", 3}}));
     }
 
+    // A context of no positions loaded silently: the server takes it as its context limit and dynamic
+    // RoPE divides by it (a negative one gave NaN frequencies).
+    void nonPositiveContextRefused() {
+        for (const int64_t n : {int64_t(0), int64_t(-5)}) {
+            auto j = base("LlamaForCausalLM");
+            j["max_position_embeddings"] = n;
+            try {
+                parse(j);
+                QFAIL("expected an error");
+            } catch (const rslora::Error& e) {
+                QCOMPARE(QString(e.what()),
+                         QString("config.json: expected max_position_embeddings > 0, found %1").arg(n));
+            }
+        }
+        auto j = base("LlamaForCausalLM");
+        j["max_position_embeddings"] = 1;
+        QCOMPARE(parse(j).maxPositionEmbeddings, int64_t(1));
+    }
+
     // Heads that do not divide hidden_size (and no head_dim) name the contradiction; before, the
     // head width was rounded down and the first tensor shape check failed instead.
     void headsNotDividingHiddenSize() {
