@@ -6,6 +6,7 @@
 #include "common/JsonErrorText.h"
 #include "engine/ModuleSelection.h"
 #include "engine/TrainConfig.h"
+#include "models/FiniteValues.h"
 #include "models/TensorIO.h"
 
 #include <nlohmann/json.hpp>
@@ -143,6 +144,8 @@ void checkAdapterTensorValues(const torch::Tensor& t, const std::string& file, c
         throw Error(adapterDtypeError(file, key, dtype ? models::dtypeName(*dtype) : std::string(c10::toString(t.scalar_type()))));
     if (!torch::isfinite(t).all().item<bool>())
         throw Error(adapterValuesError(file, key));
+    if (t.scalar_type() == torch::kFloat64 && !(t.abs() < models::kFloat32Overflow).all().item<bool>())
+        throw Error(models::beyondFloat32TensorMessage(file, key));
 }
 
 LoraTensors readLoraTensors(const fs::path& weightsFile, const AdapterConfig& config)
@@ -164,6 +167,7 @@ AdapterConfig loadPeftAdapter(AdapterSet& set, const fs::path& dir, const std::s
     const fs::path weightsPath = dir / kPeftWeightsFile;
     const std::string file = weightsPath.string();
     AdapterConfig config = readPeftAdapterConfig(dir, adapterName);
+    requirePeftWeightsFile(dir);
     // Our own options, when the folder was written by us.
     json extra;
     if (fs::exists(dir / kExtraConfigFile)) {

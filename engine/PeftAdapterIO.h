@@ -38,7 +38,8 @@ void savePeftAdapter(AdapterSet& set, const std::string& adapterName, const Adap
 AdapterConfig loadPeftAdapter(AdapterSet& set, const std::filesystem::path& dir, const std::string& adapterName = "default");
 
 // The value rule of every reader of adapter files (this loader, fusion's readAdapterFactors): the
-// element type is F16, BF16, F32 or F64 and every value is finite. Throws rslora::Error naming `file`
+// element type is F16, BF16, F32 or F64 and every value is finite, also as float32 (an F64 value
+// beyond float32's range would compute as infinity). Throws rslora::Error naming `file`
 // and the tensor `key`.
 void checkAdapterTensorValues(const torch::Tensor& t, const std::string& file, const std::string& key);
 

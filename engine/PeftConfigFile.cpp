@@ -450,6 +450,20 @@ AdapterConfig readPeftAdapterConfig(const fs::path& dir, const std::string& adap
     return parsePeftAdapterConfig(readFile(configPath), configPath.string(), adapterName);
 }
 
+void requirePeftWeightsFile(const fs::path& dir)
+{
+    if (fs::is_regular_file(dir / kPeftWeightsFile))
+        return;
+    std::string message = "'" + dir.string() + "' is not a PEFT adapter folder: " + kPeftWeightsFile + " is missing";
+    // save_pretrained(..., safe_serialization=False) writes a pickle, which only Python can read (and
+    // reading one may run code).
+    if (fs::is_regular_file(dir / "adapter_model.bin"))
+        message += "; the folder holds adapter_model.bin, PEFT's PyTorch pickle format, which is not read here: "
+                   "save the adapter with save_pretrained(..., safe_serialization=True), or convert the file with "
+                   "safetensors.torch.save_file(torch.load(\"adapter_model.bin\"), \"adapter_model.safetensors\")";
+    throw Error(message);
+}
+
 std::string readPeftBaseModelName(const fs::path& dir)
 {
     try {

@@ -28,6 +28,9 @@ inline constexpr const char* kPeftKeyPrefix = "base_model.model.";
 // the file and the key for anything that is not a plain LoRA config (DoRA, an init_lora_weights that
 // changes the base weight, lora_bias, modules_to_save, ...) or has a value of the wrong type or range.
 AdapterConfig readPeftAdapterConfig(const std::filesystem::path& dir, const std::string& adapterName = "default");
+// Throws rslora::Error "'<dir>' is not a PEFT adapter folder: adapter_model.safetensors is missing"
+// when it is; a folder holding PEFT's pickled adapter_model.bin instead is told so, and how to convert it.
+void requirePeftWeightsFile(const std::filesystem::path& dir);
 // adapter_config.json's base_model_name_or_path; "" when the file or the key is missing or unreadable
 // (reading the folder's config reports what is wrong with it).
 std::string readPeftBaseModelName(const std::filesystem::path& dir);

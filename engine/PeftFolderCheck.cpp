@@ -34,6 +34,8 @@ void checkTensorValues(const models::SafeTensorsFile& weights, const models::Ten
     // The loader's value rule (checkAdapterTensorValues), on the file's bytes.
     if (!models::allFinite(weights.data(t), t.numel(), t.dtype))
         throw Error(adapterValuesError(file, t.name));
+    if (!models::allFitFloat32(weights.data(t), t.numel(), t.dtype))
+        throw Error(models::beyondFloat32TensorMessage(file, t.name));
 }
 
 } // namespace
@@ -45,8 +47,7 @@ PeftFolderFacts checkPeftFolder(const fs::path& dir, const std::optional<fs::pat
         throw Error("adapter folder '" + dir.string() + "' does not exist");
     if (!fs::is_regular_file(configPath))
         throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + kPeftConfigFile + " is missing");
-    if (!fs::is_regular_file(weightsPath))
-        throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + kPeftWeightsFile + " is missing");
+    requirePeftWeightsFile(dir);
     // The same reading (and the same messages) as loading the folder later.
     const std::string text = readFile(configPath);
     const AdapterConfig config = parsePeftAdapterConfig(text, configPath.string());

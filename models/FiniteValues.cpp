@@ -2,6 +2,7 @@
 #include "models/FiniteValues.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace rslora::models {
@@ -44,6 +45,31 @@ bool allFinite(const uint8_t* data, uint64_t count, Dtype dtype)
     default:
         return true;
     }
+}
+
+bool allFitFloat32(const uint8_t* data, uint64_t count, Dtype dtype)
+{
+    if (dtype != Dtype::F64)
+        return true;
+    constexpr uint64_t kBlock = 4096;
+    for (uint64_t start = 0; start < count; start += kBlock) {
+        const uint64_t end = std::min(count, start + kBlock);
+        bool beyond = false;
+        for (uint64_t i = start; i < end; ++i) {
+            double v;
+            std::memcpy(&v, data + i * sizeof(double), sizeof(double));
+            beyond |= std::fabs(v) >= kFloat32Overflow;
+        }
+        if (beyond)
+            return false;
+    }
+    return true;
+}
+
+std::string beyondFloat32TensorMessage(const std::string& file, const std::string& name)
+{
+    return file + ": tensor '" + name + "' holds F64 values beyond float32's range (magnitude above 3.4e38), which "
+           "become infinite when computed in float32 or narrower";
 }
 
 std::string nonFiniteTensorMessage(const std::string& file, const std::string& name)

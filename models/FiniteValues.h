@@ -17,4 +17,15 @@ bool allFinite(const uint8_t* data, uint64_t count, Dtype dtype);
 // "<file>: tensor '<name>' holds NaN or infinite values", the message of every reader that refuses one.
 std::string nonFiniteTensorMessage(const std::string& file, const std::string& name);
 
+// True when every element keeps a finite value in float32, the widest type weights and adapters are
+// computed in: only F64 can hold more (a finite 1e39 that becomes inf as float32, and then NaN
+// outputs); other element types count as fitting. NaN elements are allFinite's to find.
+bool allFitFloat32(const uint8_t* data, uint64_t count, Dtype dtype);
+
+// The magnitude from which an F64 value rounds to infinity in float32 (FLT_MAX plus half its last unit).
+inline constexpr double kFloat32Overflow = 0x1.ffffffp+127;
+
+// "<file>: tensor '<name>' holds values beyond float32's range ...", for the readers that refuse one.
+std::string beyondFloat32TensorMessage(const std::string& file, const std::string& name);
+
 } // namespace rslora::models

@@ -15,6 +15,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -59,6 +60,31 @@ bool isFloatDtype(Dtype d) { return d == Dtype::F32 || d == Dtype::F16 || d == D
 bool isEightBitFloat(Dtype d) {
     return d == Dtype::F8_E4M3 || d == Dtype::F8_E5M2 || d == Dtype::F8_E8M0 || d == Dtype::F8_E4M3FNUZ ||
            d == Dtype::F8_E5M2FNUZ;
+}
+
+// Whether two stored tensors hold the same values: byte for byte when stored alike, else as float32.
+bool sameStoredValues(const SafeTensorsFile& fa, const TensorInfo& a, const SafeTensorsFile& fb, const TensorInfo& b) {
+    if (a.shape != b.shape)
+        return false;
+    if (a.dtype == b.dtype)
+        return a.byteSize() == b.byteSize() && std::memcmp(fa.data(a), fb.data(b), a.byteSize()) == 0;
+    return torch::equal(tensorFromFile(fa, a).to(torch::kFloat32), tensorFromFile(fb, b).to(torch::kFloat32));
+}
+
+// With tie_word_embeddings the output head is the embedding and a stored lm_head.weight is not read.
+// One that differs is a contradiction transformers versions resolve differently (some use the stored
+// head), so the choice made here is said instead of being silent.
+void warnIfTiedHeadDiffers(const ModelConfig& config, const WeightFiles& weights) {
+    const std::string head = "lm_head.weight", embed = "model.embed_tokens.weight";
+    if (!config.tieWordEmbeddings || !weights.contains(head) || !weights.contains(embed))
+        return;
+    const SafeTensorsFile& headFile = weights.fileOf(head);
+    if (sameStoredValues(headFile, headFile.at(head), weights.fileOf(embed), weights.info(embed)))
+        return;
+    logWarning(headFile.path().string() + ": tensor '" + head + "' differs from '" + embed +
+               "', but config.json ties the output head to the embeddings (tie_word_embeddings is true): the head uses '" +
+               embed + "' and '" + head + "' is ignored; set tie_word_embeddings to false in config.json to use '" + head +
+               "' instead");
 }
 
 } // namespace
@@ -132,11 +158,14 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
     ModelConfig config = ModelConfig::fromFile(configPath);
     WeightFiles weights(dir);
     std::optional<quant::BnbQuantization> bnb;
+    bool tieNamed = false;
     {
         std::ifstream in(configPath);
         const auto raw = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-        if (raw.is_object())
+        if (raw.is_object()) {
             bnb = quant::readBnbQuantization(raw, configPath.string());
+            tieNamed = raw.contains("tie_word_embeddings") && !raw["tie_word_embeddings"].is_null();
+        }
     }
 
     const torch::ScalarType dtype = resolveDtype(options, checkpointDtype(config, weights));
@@ -162,7 +191,10 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         if (!weights.contains(name))
             throw Error(dir.string() + ": expected tensor '" + name + "' " + shapeText(shape) + " for " +
                         config.architecture + ", not found in the checkpoint" +
-                        (name == "lm_head.weight" ? " (config.json says tie_word_embeddings is false)" : ""));
+                        (name != "lm_head.weight" ? ""
+                         : tieNamed ? " (config.json says tie_word_embeddings is false)"
+                                    : " (config.json does not set tie_word_embeddings, which is false for " +
+                                          config.architecture + ")"));
         const SafeTensorsFile& file = weights.fileOf(name);
         const TensorInfo& info = file.at(name);
         std::vector<int64_t> found(info.shape.begin(), info.shape.end());
@@ -196,6 +228,7 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         if (!used.count(name) && name.find("rotary_emb.inv_freq") == std::string::npos &&
             !(config.tieWordEmbeddings && name == "lm_head.weight"))
             unused.push_back(name);
+    warnIfTiedHeadDiffers(config, weights);
     if (!unused.empty()) {
         std::string list;
         for (size_t i = 0; i < unused.size() && i < 5; ++i)

@@ -63,15 +63,19 @@ void checkFiniteValues(const SafeTensorsFile& file, const TensorInfo& info)
         return;
     const uint8_t* data = file.data(info);
     const uint64_t elementSize = info.byteSize() / count;
-    std::atomic<bool> finite{true};
+    std::atomic<bool> finite{true}, fits{true};
     // Blocks of 1M elements: large enough that a small tensor stays on one thread.
     at::parallel_for(0, int64_t(count), int64_t(1) << 20, [&](int64_t begin, int64_t end) {
-        if (finite.load(std::memory_order_relaxed)
-            && !allFinite(data + uint64_t(begin) * elementSize, uint64_t(end - begin), info.dtype))
+        const uint8_t* block = data + uint64_t(begin) * elementSize;
+        if (finite.load(std::memory_order_relaxed) && !allFinite(block, uint64_t(end - begin), info.dtype))
             finite.store(false, std::memory_order_relaxed);
+        if (fits.load(std::memory_order_relaxed) && !allFitFloat32(block, uint64_t(end - begin), info.dtype))
+            fits.store(false, std::memory_order_relaxed);
     });
     if (!finite.load())
         throw Error(nonFiniteTensorMessage(file.path().string(), info.name));
+    if (!fits.load())
+        throw Error(beyondFloat32TensorMessage(file.path().string(), info.name));
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> loadSafeTensors(const std::filesystem::path& path) {

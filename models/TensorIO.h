@@ -25,7 +25,8 @@ std::optional<Dtype> dtypeFromTorch(torch::ScalarType type);
 torch::Tensor tensorFromFile(const SafeTensorsFile& file, const TensorInfo& info);
 
 // Throws rslora::Error "<file>: tensor '<name>' holds NaN or infinite values" when a floating-point
-// tensor of the file does (FiniteValues.h; other element types pass). Reads the mapped bytes once,
+// tensor of the file does, and "... holds F64 values beyond float32's range ..." for an F64 value that
+// would compute as infinity (FiniteValues.h; other element types pass). Reads the mapped bytes once,
 // in parallel blocks, allocating nothing: the check every reader of model weights makes as it loads.
 void checkFiniteValues(const SafeTensorsFile& file, const TensorInfo& info);
 

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -339,6 +340,22 @@ private slots:
             threw = std::string(e.what()).find("adapter_config.json is missing") != std::string::npos;
         }
         QVERIFY(threw);
+
+        // A folder PEFT saved with safe_serialization=False: the loader said only that it could not open
+        // adapter_model.safetensors; every reader now names the pickle it found and how to convert it.
+        const fs::path pickled = fs::path(tmp.path().toStdString()) / "pickled";
+        fs::create_directories(pickled);
+        fs::copy_file(fixtures() / "peft/lora" / kPeftConfigFile, pickled / kPeftConfigFile);
+        writeFileAtomic(pickled / "adapter_model.bin", "PK\x03\x04 a torch.save zip archive");
+        const std::string expected = "'" + pickled.string() + "' is not a PEFT adapter folder: adapter_model.safetensors is "
+                                     "missing; the folder holds adapter_model.bin, PEFT's PyTorch pickle format, which is not read here";
+        const std::string loaded = errorOf([&] { loadPeftAdapter(set, pickled, "x"); });
+        QVERIFY2(loaded.rfind(expected, 0) == 0, loaded.c_str());
+        QVERIFY(set.adapterNames().empty());
+        QCOMPARE(errorOf([&] { (void)checkPeftFolder(pickled, std::nullopt); }), loaded);
+        fs::remove(pickled / "adapter_model.bin");
+        QCOMPARE(errorOf([&] { loadPeftAdapter(set, pickled, "x"); }),
+                 "'" + pickled.string() + "' is not a PEFT adapter folder: adapter_model.safetensors is missing");
     }
 
     // PEFT's state-dict keys carry the saving session's adapter name (".default."); they load under
@@ -459,6 +476,37 @@ private slots:
         const std::string message = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
         QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
         QVERIFY(set.adapterNames().empty());
+    }
+
+    // An F64 factor holding a finite value beyond float32's range becomes infinite when it is applied
+    // (in float32 or narrower): it loaded and gave NaN logits, and registration accepted it. Every
+    // reader refuses it by name, as it refuses NaN; the largest float32 value itself is accepted.
+    void valuesBeyondFloat32AreRefusedByEveryReader()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        auto edited = [&](const std::string& name, double value) {
+            return editedAdapter(fixtures() / "peft/lora", root / name, nlohmann::json::object(), [&](auto& t) {
+                auto& b = t.at(kQ0 + ".lora_B.weight");
+                b = b.to(torch::kFloat64);
+                b[5][7] = value;
+            });
+        };
+        const fs::path beyond = edited("beyond", 4e38);
+        const std::string expected = (beyond / kPeftWeightsFile).string() + ": tensor '" + kQ0
+            + ".lora_B.weight' holds F64 values beyond float32's range (magnitude above 3.4e38), which become infinite "
+              "when computed in float32 or narrower";
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        QCOMPARE(errorOf([&] { loadPeftAdapter(set, beyond, "x"); }), expected);
+        QVERIFY(set.adapterNames().empty());
+        QCOMPARE(errorOf([&] { (void)fusion::readAdapterFactors(beyond); }), expected);
+        QCOMPARE(errorOf([&] { (void)checkPeftFolder(beyond, std::nullopt); }), expected);
+
+        const fs::path largest = edited("largest", double(std::numeric_limits<float>::max()));
+        QCOMPARE(errorOf([&] { (void)checkPeftFolder(largest, std::nullopt); }), std::string("no error"));
+        QCOMPARE(errorOf([&] { (void)fusion::readAdapterFactors(largest); }), std::string("no error"));
+        QCOMPARE(errorOf([&] { loadPeftAdapter(set, largest, "largest"); }), std::string("no error"));
     }
 
     // Tensors of modules the config does not target are what PEFT ignores (it wraps only targeted

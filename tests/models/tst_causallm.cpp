@@ -14,12 +14,14 @@
 #include "models/TensorIO.h"
 
 #include "common/Error.h"
+#include "common/Log.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 
@@ -578,6 +580,89 @@ private slots:
                                  lm->forward(torch::tensor({1, 2}, torch::kInt64).view({1, 2}), torch::ones({1, 3})));
     }
 
+    // tie_word_embeddings true with an lm_head.weight that differs from the embedding: the head is the
+    // embedding (as before) and the ignored lm_head.weight is now named in a warning, since
+    // transformers versions disagree on which one they use; an equal copy loads without one.
+    void tiedHeadThatDiffersIsNamed() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        ModelConfig c = tinyModelConfig(40);
+        c.tieWordEmbeddings = true;
+        auto lm = createCausalLM(c, 3);
+        lm->saveModelFolder(dir);
+        const auto ids = torch::tensor({1, 5, 9, 2}, torch::kInt64).view({1, 4});
+        torch::Tensor tiedLogits;
+        {
+            torch::NoGradGuard ng;
+            tiedLogits = loadCausalLM(dir)->forward(ids).logits;
+        }
+        auto tensors = lm->checkpointTensors();
+        torch::Tensor embed;
+        for (const auto& [name, t] : tensors)
+            if (name == "model.embed_tokens.weight")
+                embed = t.detach();
+        QVERIFY(embed.defined());
+        std::vector<std::string> warnings;
+        rslora::setLogCallback([&](rslora::LogLevel level, const std::string& m) {
+            if (level == rslora::LogLevel::Warning)
+                warnings.push_back(m);
+        });
+        auto loadWithHead = [&](const torch::Tensor& head) {
+            auto withHead = tensors;
+            withHead.emplace_back("lm_head.weight", head);
+            saveSafeTensors(dir / "model.safetensors", withHead);
+            warnings.clear();
+            torch::NoGradGuard ng;
+            return loadCausalLM(dir)->forward(ids).logits;
+        };
+        const torch::Tensor equalHead = loadWithHead(embed.clone());
+        const std::vector<std::string> equalWarnings = warnings;
+        const torch::Tensor otherHead = loadWithHead(embed * 2 + 1);
+        const std::vector<std::string> otherWarnings = warnings;
+        const torch::Tensor bf16Copy = loadWithHead(embed.to(torch::kBFloat16));
+        const std::vector<std::string> bf16Warnings = warnings;
+        rslora::setLogCallback({});
+        QVERIFY(torch::equal(equalHead, tiedLogits));
+        QVERIFY(torch::equal(otherHead, tiedLogits));
+        QVERIFY2(equalWarnings.empty(), equalWarnings.empty() ? "" : equalWarnings[0].c_str());
+        QCOMPARE(otherWarnings.size(), size_t(1));
+        QCOMPARE(otherWarnings[0], (dir / "model.safetensors").string() +
+                                       ": tensor 'lm_head.weight' differs from 'model.embed_tokens.weight', but config.json "
+                                       "ties the output head to the embeddings (tie_word_embeddings is true): the head uses "
+                                       "'model.embed_tokens.weight' and 'lm_head.weight' is ignored; set tie_word_embeddings "
+                                       "to false in config.json to use 'lm_head.weight' instead");
+        // Stored in another dtype, the head is compared by value: bf16 rounding makes it differ here.
+        QCOMPARE(bf16Warnings.size(), size_t(1));
+    }
+
+    // A missing lm_head.weight says why it was expected: the error claimed that config.json said
+    // tie_word_embeddings is false also when the file does not name the key.
+    void missingHeadNamesTheTieSetting() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        auto lm = createCausalLM(tinyModelConfig(40), 4);
+        lm->saveModelFolder(dir);
+        auto tensors = lm->checkpointTensors();
+        tensors.erase(std::remove_if(tensors.begin(), tensors.end(), [](const auto& t) { return t.first == "lm_head.weight"; }),
+                      tensors.end());
+        saveSafeTensors(dir / "model.safetensors", tensors);
+        auto message = [&] {
+            try {
+                loadCausalLM(dir);
+            } catch (const rslora::Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("no error");
+        };
+        const std::string expected = dir.string() + ": expected tensor 'lm_head.weight' [40, 16] for LlamaForCausalLM, not "
+                                                    "found in the checkpoint";
+        QCOMPARE(message(), expected + " (config.json says tie_word_embeddings is false)");
+        auto config = readJson(dir / "config.json");
+        config.erase("tie_word_embeddings");
+        std::ofstream(dir / "config.json") << config.dump();
+        QCOMPARE(message(), expected + " (config.json does not set tie_word_embeddings, which is false for LlamaForCausalLM)");
+    }
+
     // NaN or inf in a base weight used to load silently: generation printed blanks, eval reported loss
     // nan, training blamed the learning rate, merge blamed the adapter. Each stored float type is
     // checked as it loads, whatever dtype it is loaded in.
@@ -591,6 +676,8 @@ private slots:
         QTest::newRow("bf16 nan") << "bf16" << nan << "model.layers.0.self_attn.q_proj.weight";
         QTest::newRow("f16 inf") << "f16" << inf << "model.norm.weight";
         QTest::newRow("f64 nan") << "f64" << nan << "model.embed_tokens.weight";
+        // Finite as F64, infinite once computed in float32: loaded silently and gave NaN logits.
+        QTest::newRow("f64 beyond float32") << "f64" << -1e39 << "model.layers.0.self_attn.o_proj.weight";
     }
     void nonFiniteWeightsAreRefused() {
         QFETCH(QString, dtype);
@@ -614,7 +701,9 @@ private slots:
         QVERIFY(edited);
         saveSafeTensors(dir / "model.safetensors", tensors);
         const std::string expected = (dir / "model.safetensors").string() + ": tensor '" + tensor.toStdString() +
-                                     "' holds NaN or infinite values";
+                                     (std::isfinite(value) ? "' holds F64 values beyond float32's range (magnitude above "
+                                                             "3.4e38), which become infinite when computed in float32 or narrower"
+                                                           : "' holds NaN or infinite values");
         for (const auto loadAs : {torch::kFloat32, torch::kBFloat16}) {
             LoadOptions o;
             o.dtype = loadAs;
@@ -626,8 +715,11 @@ private slots:
             }
         }
         // The same file with finite values loads.
-        for (auto& [name, t] : tensors)
+        for (auto& [name, t] : tensors) {
             t = torch::nan_to_num(t, 0.0, 1.0, -1.0);
+            if (t.scalar_type() == torch::kFloat64)
+                t = t.clamp(-1.0, 1.0);
+        }
         saveSafeTensors(dir / "model.safetensors", tensors);
         QVERIFY(loadCausalLM(dir) != nullptr);
     }
