@@ -294,10 +294,9 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
     if (s.topK < 0)
         s.topK = 0;  // vLLM's -1 = off
     s.repetitionPenalty = number(body, "repetition_penalty", 1.0, 1e-6, 100.0);
-    if (field(body, "seed"))
+    const bool seeded = field(body, "seed") != nullptr;
+    if (seeded)
         s.seed = static_cast<uint64_t>(integer(body, "seed", 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
-    else
-        s.seed = std::random_device{}();
     s.ignoreEos = boolean(body, "ignore_eos", false);
     if (const json* stop = field(body, "stop")) {
         if (stop->is_string())
@@ -347,6 +346,10 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
         if (limits.contextLength > 0)
             fitContext(static_cast<int64_t>(p.size()), limits.contextLength, chat, field(body, maxName) ? maxName : nullptr, s);
     }
+    std::random_device entropy;
+    for (size_t i = 0; i < call.prompts.size(); ++i)
+        call.seeds.push_back(seeded ? s.seed : (static_cast<uint64_t>(entropy()) << 32) ^ entropy());
+    s.seed = call.seeds.front();
     if (s.minNewTokens > s.maxNewTokens)
         throw badField("min_tokens", "expected at most the " + std::to_string(s.maxNewTokens) + " new tokens the request may generate (" +
                                          maxName + "), found " + std::to_string(s.minNewTokens));

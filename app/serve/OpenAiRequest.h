@@ -30,6 +30,9 @@ struct GenerationCall {
     std::string model;
     std::vector<std::vector<int64_t>> prompts;  // one choice each
     engine::SamplingSettings sampling;
+    // The seed of each prompt's generation: the request's `seed` for every one, else a separate draw
+    // for each (so that the choices of an unseeded request are independent samples).
+    std::vector<uint64_t> seeds;
     bool stream = false;
     bool includeUsage = false;  // stream_options.include_usage
 };

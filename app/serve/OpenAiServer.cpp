@@ -2,6 +2,7 @@
 #include "app/serve/OpenAiServer.h"
 
 #include "app/serve/ApiError.h"
+#include "app/serve/ClientConnection.h"
 #include "common/Error.h"
 #include "engine/ErrorText.h"
 #include "engine/generation/GenerationScheduler.h"
@@ -30,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kCompletions = "/v1/completions";
 constexpr const char* kChatCompletions = "/v1/chat/completions";
 constexpr const char* kModels = "/v1/models";
+constexpr const char* kModelById = R"(/v1/models/(.+))";
 constexpr const char* kLoadAdapter = "/v1/load_lora_adapter";
 constexpr const char* kUnloadAdapter = "/v1/unload_lora_adapter";
 constexpr const char* kHealth = "/health";
@@ -138,6 +140,7 @@ struct StreamState {
     std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<ActiveGuard> guard;
     std::shared_ptr<void> adapterUse;  // keeps the adapter from being unloaded while the stream runs
+    std::unique_ptr<ClientConnection> client;  // watched between writes: a client that hangs up cancels
     bool sentRole = false;
     int64_t promptTokens = 0, completionTokens = 0;
 };
@@ -300,6 +303,12 @@ void OpenAiServer::routes()
                 return answerEarly(res, ApiError(415, "compressed request bodies (Content-Encoding: " + encoding +
                                                           ") are not accepted: send the body uncompressed",
                                                  errtype::kInvalidRequest, {}, "unsupported_encoding"));
+            // httplib would take a form's parts out of the body, leaving an empty one to be read as JSON.
+            std::string type = req.get_header_value("Content-Type");
+            std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            if (type.rfind("multipart/form-data", 0) == 0)
+                return answerEarly(res, ApiError(415, "form bodies (Content-Type: multipart/form-data) are not accepted: send the request as a JSON object (Content-Type: application/json)",
+                                                 errtype::kInvalidRequest, {}, "unsupported_media_type"));
         }
         return httplib::Server::HandlerResponse::Unhandled;
     });
@@ -337,6 +346,8 @@ void OpenAiServer::routes()
     s.Post(kCompletions, guarded([this](const auto& req, auto& res) { handleGeneration(req, res, false); }));
     s.Post(kChatCompletions, guarded([this](const auto& req, auto& res) { handleGeneration(req, res, true); }));
     s.Get(kModels, guarded([this](const auto&, auto& res) { handleModels(res); }));
+    // OpenAI's "retrieve model": one entry of the list.
+    s.Get(kModelById, guarded([this](const auto& req, auto& res) { handleModel(req.matches[1].str(), res); }));
     s.Post(kLoadAdapter, guarded([this](const auto& req, auto& res) { handleLoad(req, res); }));
     s.Post(kUnloadAdapter, guarded([this](const auto& req, auto& res) { handleUnload(req, res); }));
     s.Get(kHealth, [](const auto&, auto& res) { res.set_content("{}", kJson); });
@@ -348,12 +359,14 @@ void OpenAiServer::routes()
         };
     };
     for (const char* path : {kCompletions, kChatCompletions, kLoadAdapter, kUnloadAdapter}) {
+        s.Options(path, wrongMethod("POST"));
         s.Get(path, wrongMethod("POST"));
         s.Put(path, wrongMethod("POST"));
         s.Delete(path, wrongMethod("POST"));
         s.Patch(path, wrongMethod("POST"));
     }
-    for (const char* path : {kModels, kHealth}) {
+    for (const char* path : {kModels, kModelById, kHealth}) {
+        s.Options(path, wrongMethod("GET"));
         s.Post(path, wrongMethod("GET"));
         s.Put(path, wrongMethod("GET"));
         s.Delete(path, wrongMethod("GET"));
@@ -361,16 +374,40 @@ void OpenAiServer::routes()
     }
 }
 
+nlohmann::json OpenAiServer::baseEntry() const
+{
+    return {{"id", m_options.servedModelName}, {"object", "model"}, {"created", m_created}, {"owned_by", "rslora"},
+            {"root", m_session.modelDir().string()}, {"parent", nullptr}};
+}
+
+nlohmann::json OpenAiServer::adapterEntry(const std::string& name, const Served& a) const
+{
+    return {{"id", name}, {"object", "model"}, {"created", a.created}, {"owned_by", "rslora"},
+            {"root", a.path.string()}, {"parent", m_options.servedModelName}};
+}
+
 void OpenAiServer::handleModels(httplib::Response& res)
 {
     json data = json::array();
-    data.push_back({{"id", m_options.servedModelName}, {"object", "model"}, {"created", m_created}, {"owned_by", "rslora"},
-                    {"root", m_session.modelDir().string()}, {"parent", nullptr}});
+    data.push_back(baseEntry());
     std::lock_guard<std::mutex> lock(m_mutex);
     for (const auto& [name, a] : m_adapters)
-        data.push_back({{"id", name}, {"object", "model"}, {"created", a.created}, {"owned_by", "rslora"},
-                        {"root", a.path.string()}, {"parent", m_options.servedModelName}});
+        data.push_back(adapterEntry(name, a));
     res.set_content(dumpJson(json{{"object", "list"}, {"data", data}}), kJson);
+}
+
+void OpenAiServer::handleModel(const std::string& name, httplib::Response& res)
+{
+    if (name == m_options.servedModelName) {
+        res.set_content(dumpJson(baseEntry()), kJson);
+        return;
+    }
+    std::lock_guard<std::mutex> lock(m_mutex);
+    auto it = m_adapters.find(name);
+    if (it == m_adapters.end())
+        throw ApiError(404, "the model '" + name + "' does not exist: GET /v1/models lists the base model and the loaded adapters",
+                       errtype::kNotFound, "model", "model_not_found");
+    res.set_content(dumpJson(adapterEntry(name, it->second)), kJson);
 }
 
 void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& res)
@@ -396,6 +433,9 @@ void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& re
         m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
     } catch (const Error& e) {
         throw ApiError(400, std::string("'lora_path': ") + e.what(), errtype::kInvalidRequest, "lora_path");
+    } catch (const std::filesystem::filesystem_error& e) {
+        // The path itself is unusable (longer than the system allows, ...): the client's error, not a 500.
+        throw ApiError(400, "'lora_path': cannot use '" + path + "': " + e.code().message(), errtype::kInvalidRequest, "lora_path");
     }
     res.set_content(dumpJson({{"status", "ok"}, {"lora_name", name}, {"lora_path", src.path.string()}, {"rank", info.rank},
                               {"modules", info.modules}, {"load_seconds", info.loadSeconds}}),
@@ -428,6 +468,10 @@ void OpenAiServer::handleUnload(const httplib::Request& req, httplib::Response& 
 void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Response& res, bool chat)
 {
     GenerationCall call = parseGenerationCall(req.body, chat, SessionPrompts(m_session), m_options.limits);
+    if (!call.sampling.stopStrings.empty() && !m_session.tokenizer())
+        throw ApiError(400, "'stop': stop strings are matched in the text, and the model folder " + m_session.modelDir().string() +
+                                " has no tokenizer.json to turn its tokens into text",
+                       errtype::kInvalidRequest, "stop");
     std::shared_ptr<void> adapterUse;
     const engine::AdapterMix mix = resolveModel(call.model, adapterUse);
     auto guard = std::make_unique<ActiveGuard>(m_active, m_options.maxConcurrent, static_cast<int>(call.prompts.size()));
@@ -444,6 +488,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             r.promptIds = call.prompts[i];
             r.adapters = mix;
             r.sampling = call.sampling;
+            r.sampling.seed = call.seeds[i];
             r.cancel = state->cancel;
             if (call.stream) {
                 std::weak_ptr<StreamState> weak = state;
@@ -466,13 +511,21 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
         }
     } catch (const Error& e) {
         state->cancel->store(true);
+        // The scheduler takes no more requests once shutdown() has begun.
+        if (m_stopping)
+            throw ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down");
         throw ApiError(400, e.what());
     }
+    state->client = std::make_unique<ClientConnection>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
 
     if (!call.stream) {
         json choices = json::array();
         int64_t completion = 0;
         for (size_t i = 0; i < state->futures.size(); ++i) {
+            // A client that hung up is not waited for: its generations are cancelled.
+            while (state->futures[i].wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+                if (!state->cancel->load() && state->client->closed())
+                    state->cancel->store(true);
             engine::GenerationOutput out;
             try {
                 out = state->futures[i].get();
@@ -503,6 +556,14 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
     state->adapterUse = std::move(adapterUse);
     const bool includeUsage = call.includeUsage;
     const char* chunkObject = chat ? "chat.completion.chunk" : "text_completion";
+    // With stream_options.include_usage every chunk carries "usage", null but in the last one (OpenAI's
+    // reference: "All other chunks will also include a usage field, but with a null value").
+    auto event = [=](json choices) {
+        json e = {{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model}, {"choices", std::move(choices)}};
+        if (includeUsage)
+            e["usage"] = nullptr;
+        return e;
+    };
     auto chunk = [=](size_t index, const std::string& text, const char* finish) {
         json choice = {{"index", index}, {"finish_reason", finish ? json(finish) : json(nullptr)}};
         if (chat)
@@ -511,7 +572,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             choice["text"] = text;
             choice["logprobs"] = nullptr;
         }
-        return sse({{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model}, {"choices", json::array({choice})}});
+        return sse(event(json::array({choice})));
     };
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
@@ -528,8 +589,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
                 state->sentRole = true;
                 for (size_t i = 0; i < state->futures.size(); ++i) {
                     json choice = {{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}};
-                    if (!write(sse({{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model},
-                                    {"choices", json::array({choice})}})))
+                    if (!write(sse(event(json::array({choice})))))
                         return false;
                 }
             }
@@ -545,6 +605,12 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             {
                 std::lock_guard<std::mutex> lock(state->mutex);
                 pieces.swap(state->pieces);
+            }
+            if (pieces.empty() && state->client->closed()) {
+                // Gone while nothing was written (the text is held back for a long stop string, or the
+                // request waits for a free row): no write would fail to tell.
+                state->cancel->store(true);
+                return false;
             }
             for (const auto& [i, text] : pieces)
                 if (!write(chunk(i, text, nullptr)))
@@ -564,11 +630,18 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
                 }
             }
             if (std::all_of(state->ended.begin(), state->ended.end(), [](bool b) { return b; })) {
+                // Every generation has ended: the request's places (--max-concurrent) and its adapter are
+                // given back before the client can read the end, since it may send its next request (or
+                // unload the adapter) at once. They were held until the response was destroyed, after
+                // the last byte had gone out, and such a next request could get a 429 (or a 409).
+                state->guard.reset();
+                state->adapterUse.reset();
                 if (includeUsage) {
                     json usage = {{"prompt_tokens", state->promptTokens}, {"completion_tokens", state->completionTokens},
                                   {"total_tokens", state->promptTokens + state->completionTokens}};
-                    if (!write(sse({{"id", id}, {"object", chunkObject}, {"created", created}, {"model", model},
-                                    {"choices", json::array()}, {"usage", usage}})))
+                    json last = event(json::array());
+                    last["usage"] = usage;
+                    if (!write(sse(last)))
                         return false;
                 }
                 if (!write("data: [DONE]\n\n"))

@@ -67,6 +67,7 @@ private:
     void routes();
     void handleGeneration(const httplib::Request& req, httplib::Response& res, bool chat);
     void handleModels(httplib::Response& res);
+    void handleModel(const std::string& name, httplib::Response& res);
     void handleLoad(const httplib::Request& req, httplib::Response& res);
     void handleUnload(const httplib::Request& req, httplib::Response& res);
     // The adapters of a request's `model`; `use` counts the request as using the adapter until it is
@@ -88,6 +89,9 @@ private:
         int requests = 0;  // requests running or waiting with it
     };
     std::map<std::string, Served> m_adapters;  // served name -> source
+    // The entries of GET /v1/models.
+    nlohmann::json baseEntry() const;
+    nlohmann::json adapterEntry(const std::string& name, const Served& adapter) const;
     std::atomic<int> m_active{0};
     std::atomic<bool> m_stopping{false};  // shutting down: new requests get 503
     std::atomic<uint64_t> m_nextId{1};

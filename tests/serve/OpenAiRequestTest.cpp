@@ -6,6 +6,8 @@
 
 #include <QtTest>
 
+#include <set>
+
 using namespace rslora;
 using namespace rslora::serve;
 
@@ -211,6 +213,19 @@ private slots:
         auto got = neutral.sampling.logitBias;
         std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         QCOMPARE(got, bias);
+    }
+
+    // Each prompt of a request has its seed: the request's own for all, else separate draws (they
+    // shared one draw before, so the choices of an unseeded request for the same prompt were equal).
+    void seedsPerPrompt()
+    {
+        const auto seeded = parseGenerationCall(R"({"model": "m", "prompt": ["hi", "hi", "hi"], "seed": -2})", false, BytePrompts(), limits());
+        QCOMPARE(seeded.seeds, std::vector<uint64_t>(3, static_cast<uint64_t>(-2)));
+        const auto unseeded = parseGenerationCall(R"({"model": "m", "prompt": ["hi", "hi", "hi", [1, 2]]})", false, BytePrompts(), limits());
+        QCOMPARE(unseeded.seeds.size(), size_t(4));
+        QCOMPARE(std::set<uint64_t>(unseeded.seeds.begin(), unseeded.seeds.end()).size(), size_t(4));
+        const auto chat = parseGenerationCall(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 9})", true, BytePrompts(), limits());
+        QCOMPARE(chat.seeds, std::vector<uint64_t>{9});
     }
 };
 

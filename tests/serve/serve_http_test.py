@@ -60,8 +60,8 @@ def write_adapter(folder, seed, rank, targets, sigma=0.05):
 
 
 class Server:
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([CLI, "serve", MODEL, "--port", "0", "--quiet", *args],
+    def __init__(self, *args, model=MODEL):
+        self.proc = subprocess.Popen([CLI, "serve", model, "--port", "0", "--quiet", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if "listening on http://127.0.0.1:" not in line:
@@ -75,7 +75,7 @@ class Server:
             h["Authorization"] = "Bearer " + key
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:
-            h["Content-Type"] = "application/json"
+            h.setdefault("Content-Type", "application/json")
         conn.request(method, path, body=data, headers=h)
         resp = conn.getresponse()
         text = resp.read().decode()
@@ -167,8 +167,15 @@ class ServeTest(unittest.TestCase):
     def test_models_lists_base_and_adapters(self):
         status, text = self.server.request("GET", "/v1/models")
         self.assertEqual(status, 200)
-        ids = [m["id"] for m in json.loads(text)["data"]]
-        self.assertEqual(ids, ["demo", "a", "b"])
+        listed = json.loads(text)["data"]
+        self.assertEqual([m["id"] for m in listed], ["demo", "a", "b"])
+        # OpenAI's "retrieve model" (GET /v1/models/{model}) answers each entry of the list; it was a 404
+        # "no such route" before.
+        for entry in listed:
+            status, text = self.server.request("GET", "/v1/models/" + entry["id"])
+            self.assertEqual((status, json.loads(text)), (200, entry))
+        self.assertApiError(*self.server.request("GET", "/v1/models/nope"), 404, "model", "model_not_found")
+        self.assertApiError(*self.server.request("POST", "/v1/models/a", {}), 405)
 
     def test_completions_equal_rslora_generate(self):
         prompt = "The river"
@@ -212,15 +219,45 @@ class ServeTest(unittest.TestCase):
         self.assertEqual([c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]],
                          [body["choices"][0]["finish_reason"]])
         self.assertEqual(events[-1]["usage"], body["usage"])
+        self.assertEqual(events[-1]["choices"], [])
+        # With include_usage every other chunk has "usage": null, as OpenAI's reference has it.
+        self.assertEqual([e.get("usage", "absent") for e in events[:-1]], [None] * (len(events) - 1))
         # Chat: a role delta first, then content deltas.
         req = {"model": "b", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 16, "temperature": 0}
         status, chat = self.server.post("/v1/chat/completions", req)
         status, text = self.server.request("POST", "/v1/chat/completions", {**req, "stream": True})
         events = sse_events(text)
         self.assertEqual(events[0]["choices"][0]["delta"]["role"], "assistant")
+        self.assertFalse(any("usage" in e for e in events), "no include_usage, no usage field")
         self.assertTrue(all(e["object"] == "chat.completion.chunk" for e in events))
         streamed = "".join(c["delta"].get("content", "") for e in events for c in e["choices"])
         self.assertEqual(streamed, chat["choices"][0]["message"]["content"])
+
+    def test_the_prompts_of_an_unseeded_request_are_sampled_independently(self):
+        # One seed was drawn per request before, so every choice for the same prompt was the same text.
+        fields = {"max_tokens": 24, "temperature": 1.0, "ignore_eos": True}
+        texts = [c["text"] for c in self.complete("a", ["Once upon"] * 3, **fields)["choices"]]
+        self.assertGreater(len(set(texts)), 1, texts)
+        # With a seed, each prompt is drawn as alone with that seed.
+        alone = self.complete("a", "Once upon", seed=11, **fields)["choices"][0]["text"]
+        texts = [c["text"] for c in self.complete("a", ["Once upon"] * 3, seed=11, **fields)["choices"]]
+        self.assertEqual(texts, [alone] * 3)
+
+    def test_a_finished_stream_has_given_back_its_place_and_adapter(self):
+        # A client that has read a stream's [DONE] may use all three places (--max-concurrent) at once,
+        # or unload the stream's adapter, at once: a 429 or a 409 came back now and then before.
+        for i in range(40):
+            status, text = self.server.request("POST", "/v1/completions", {"model": "a", "prompt": "Hi", "max_tokens": 3, "stream": True})
+            self.assertEqual(status, 200, text)
+            sse_events(text)
+            self.assertEqual(len(self.complete("a", ["Hi"] * 3, max_tokens=1)["choices"]), 3, i)
+        for i in range(40):
+            status, body = self.server.post("/v1/load_lora_adapter", {"lora_name": "brief", "lora_path": self.a})
+            self.assertEqual(status, 200, body)
+            status, text = self.server.request("POST", "/v1/completions", {"model": "brief", "prompt": "Hi", "max_tokens": 3, "stream": True})
+            sse_events(text)
+            status, body = self.server.post("/v1/unload_lora_adapter", {"lora_name": "brief"})
+            self.assertEqual(status, 200, (i, body))
 
     def test_stop_strings(self):
         full = self.complete("a", "The river", max_tokens=20, temperature=0)["choices"][0]["text"]
@@ -296,8 +333,12 @@ class ServeTest(unittest.TestCase):
             ("unknown route", s.request("GET", "/v1/nothing"), 404, None),
             ("wrong method", s.request("GET", "/v1/completions"), 405, None),
             ("wrong method on models", s.request("POST", "/v1/models", {}), 405, None),
+            # OPTIONS on a route was a 404 "no such route" before.
+            ("OPTIONS", s.request("OPTIONS", "/v1/chat/completions"), 405, None),
             ("load without path", s.post("/v1/load_lora_adapter", {"lora_name": "x"}), 400, "lora_path"),
             ("load a missing folder", s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent/adapter"}), 400, "lora_path"),
+            # A path the file system refuses (too long) was a 500 "internal error" before.
+            ("load a path too long", s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/" + "x" * 3000}), 400, "lora_path"),
             ("unload without name", s.post("/v1/unload_lora_adapter", {}), 400, "lora_name"),
         ]
         for name, (status, body), expected, param in cases:
@@ -312,6 +353,10 @@ class ServeTest(unittest.TestCase):
         gzipped = json.dumps(ok).encode()
         self.assertApiError(*s.request("POST", "/v1/completions", raw=gzipped, headers={"Content-Encoding": "gzip"}), 415,
                             code="unsupported_encoding")
+        # A form body was read as an empty JSON body before ("unexpected end of input" at column 1).
+        form = b"--xx\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\na\r\n--xx--\r\n"
+        self.assertApiError(*s.request("POST", "/v1/completions", raw=form, headers={"Content-Type": "multipart/form-data; boundary=xx"}),
+                            415, code="unsupported_media_type")
         # A path that is not UTF-8 ended the server before (the error message could not be written).
         self.assertApiError(*s.request("GET", "/%FF%FE"), 404)
         # Nesting is bounded (a value thousands of levels deep overflowed the stack when quoted).
@@ -504,7 +549,65 @@ class FailureIsolationTest(unittest.TestCase):
                 self.assertEqual(server.stop(), 0)
 
 
-class ShutdownTest(unittest.TestCase):
+class HangUpTest(unittest.TestCase):
+    # One generation at a time: a request whose client has hung up must give its place back at once.
+    # Before, a request that was not streamed ran to max_tokens (minutes here) after its client left,
+    # and so did a stream while it had nothing to write (its text held back for a long stop string):
+    # every other request got 429 meanwhile.
+    def send_and_hang_up(self, server, fields, read_head):
+        body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 100000, "ignore_eos": True, **fields})
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\n\r\n" % len(body)).encode() + body.encode())
+        if read_head:
+            self.assertIn(b"200 OK", sock.recv(4096))
+        else:
+            time.sleep(0.5)  # generating
+        sock.close()
+
+    def assertServesAgainWithin(self, server, seconds):
+        until = time.monotonic() + seconds
+        while True:
+            status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
+            if status == 200 or time.monotonic() > until:
+                break
+            time.sleep(0.05)
+        self.assertEqual(status, 200, body)
+
+    def test_a_client_that_hangs_up_cancels_its_generation(self):
+        server = Server("--max-concurrent", "1", "--max-tokens", "100000", "--max-model-len", "200000")
+        try:
+            status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
+            self.assertEqual(status, 200, body)
+            self.send_and_hang_up(server, {}, read_head=False)
+            self.assertServesAgainWithin(server, 10)
+            self.send_and_hang_up(server, {"stream": True, "stop": "z" * 3000}, read_head=True)
+            self.assertServesAgainWithin(server, 10)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class TokenIdModelTest(unittest.TestCase):
+    def test_stop_strings_without_a_tokenizer_name_the_field(self):
+        # The demo model's weights and config without its tokenizer: prompts are token ids. A stop
+        # string was refused with "param": null and a message naming no field before.
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "ids-only")
+            os.makedirs(folder)
+            for name in ("config.json", "generation_config.json", "model.safetensors"):
+                os.symlink(os.path.join(os.path.abspath(MODEL), name), os.path.join(folder, name))
+            server = Server("--served-model-name", "ids", model=folder)
+            try:
+                status, body = server.post("/v1/completions", {"model": "ids", "prompt": [1, 2, 3], "max_tokens": 2, "stop": ["x"]})
+                self.assertEqual(status, 400, body)
+                self.assertEqual(body["error"]["param"], "stop")
+                self.assertTrue(body["error"]["message"].startswith("'stop': "), body)
+                self.assertIn("no tokenizer.json", body["error"]["message"])
+                status, body = server.post("/v1/completions", {"model": "ids", "prompt": [1, 2, 3], "max_tokens": 2})
+                self.assertEqual((status, body["usage"]["completion_tokens"]), (200, 2), body)
+            finally:
+                self.assertEqual(server.stop(), 0)
+
     def test_sigterm_ends_a_running_stream_and_exits_0(self):
         server = Server("--max-tokens", "100000", "--max-model-len", "200000", "--shutdown-grace", "0")
         c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
