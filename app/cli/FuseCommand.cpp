@@ -36,6 +36,7 @@ struct FuseOptions {
     std::optional<double> energy, density, drop;
     uint64_t seed = 0;
     std::string out, task = "fused", name, notes;
+    std::string model; // the base model folder (--model, shared with --grid)
     bool noStore = false;
 };
 
@@ -72,7 +73,8 @@ json reportJson(const fusion::FusionReport& r)
     json modules = json::array();
     for (const auto& m : r.modules)
         modules.push_back({{"module", m.module}, {"rank", m.rank}, {"exact_rank", m.exactRank}, {"relative_error", m.relativeError}});
-    return {{"rank", r.rank}, {"exact_rank", r.exactRank}, {"relative_error", r.relativeError}, {"modules", modules}};
+    return {{"rank", r.rank}, {"exact_rank", r.exactRank}, {"relative_error", r.relativeError}, {"trained_biases", r.trainedBiases},
+            {"modules", modules}};
 }
 
 // One fusion with the weights given on the command line.
@@ -94,6 +96,7 @@ void fuseOnce(const FuseOptions& o)
     fusion::refuseOutputInsideAdapters(out, "--out " + o.out, folders, store ? store->adapterRoot() : fs::path());
     plan.weights = app::fusionWeights(sources);
     plan.baseFingerprints = app::baseFingerprints(sources);
+    plan.baseModelDir = o.model.empty() ? app::recordedBaseModel(sources) : fs::path(o.model);
     const std::vector<fusion::AdapterFactors> adapters = app::readFusionSources(sources);
 
     // Ctrl-C (or SIGTERM) while fusing stops after the current module, before anything is written.
@@ -160,8 +163,11 @@ void fuseOnce(const FuseOptions& o)
               << "error        " << fmt(result.report.relativeError, 4) << " relative Frobenius, overall";
     if (worst != result.report.modules.end() && worst->relativeError > 0)
         std::cout << "; largest " << fmt(worst->relativeError, 4) << " in " << worst->module;
-    std::cout << "\n"
-              << "written      " << out.string() << " (+ " << fusion::kFusionRecordFile << ")\n";
+    std::cout << "\n";
+    if (result.report.trainedBiases > 0)
+        std::cout << "biases       " << result.report.trainedBiases << " trained (bias lora_only), fused against "
+                  << plan.baseModelDir.string() << "\n";
+    std::cout << "written      " << out.string() << " (+ " << fusion::kFusionRecordFile << ")\n";
     if (version)
         std::cout << "stored       " << storecli::oneLine(version->name) << " (" << storecli::oneLine(version->task) << " v"
                   << version->version << "), merged from "
@@ -190,9 +196,13 @@ void registerFuseCommand(CLI::App& app)
     cmd->add_option("--notes", o->notes, "Notes kept with the stored version");
     cmd->add_flag("--no-store", o->noStore, "Write the folder only: no store (adapters must then be folders)");
     auto grid = addFuseGridOptions(cmd);
-    cmd->callback([o, grid] {
-        if (!grid())
-            fuseOnce(*o);
+    cmd->callback([o, grid, cmd] {
+        if (grid())
+            return;
+        // --model belongs to --grid too; without --grid, the base model that trained biases are fused against.
+        if (CLI::Option* model = cmd->get_option_no_throw("--model"); model && model->count() > 0)
+            o->model = model->as<std::string>();
+        fuseOnce(*o);
     });
 }
 

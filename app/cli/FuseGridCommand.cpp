@@ -115,7 +115,8 @@ std::function<bool()> addFuseGridOptions(CLI::App* fuse)
 {
     auto o = std::make_shared<GridOptions>();
     fuse->add_flag("--grid", o->grid, "Search the fusion weights of 2 or 3 adapters on validation data (writes no adapter)");
-    fuse->add_option("--model", o->model, "--grid: the base model folder");
+    fuse->add_option("--model", o->model, "The base model folder: with --grid, the model scored; without, read only for "
+                                          "adapters that trained biases (bias lora_only), default the one recorded with stored versions");
     fuse->add_option("--data", o->data, "--grid: validation JSONL (loss: SFT or tokenized records; exact_match: prompt/answer; "
                                         "multiple_choice: question/choices/answer or MMLU CSV)");
     fuse->add_option("--metric", o->metric, "--grid: loss|exact_match|multiple_choice (default loss)");
@@ -133,7 +134,7 @@ std::function<bool()> addFuseGridOptions(CLI::App* fuse)
             opt->required(false);
     return [o, fuse]() {
         if (!o->grid) {
-            for (const char* name : {"--model", "--data", "--metric", "--weights"})
+            for (const char* name : {"--data", "--metric", "--weights"})
                 if (given(fuse, name))
                     throw Error(std::string(name) + " belongs to fuse --grid (searching weights); add --grid or drop it");
             for (const char* name : {"--method", "--out"})

@@ -68,8 +68,12 @@ ef::FusionPlan FusionController::planFor(const QList<ui::FuseSource>& sources, c
         plan.drop = *settings.drop;
     if (settings.seed)
         plan.seed = *settings.seed;
-    for (const ui::FuseSource& s : sources)
+    for (const ui::FuseSource& s : sources) {
         plan.baseFingerprints.push_back(s.baseFingerprint.toStdString());
+        // Trained biases (bias "lora_only") are fused against the base recorded with the versions.
+        if (plan.baseModelDir.empty() && !s.baseModel.isEmpty())
+            plan.baseModelDir = s.baseModel.toStdString();
+    }
     return plan;
 }
 
@@ -87,7 +91,7 @@ namespace {
 std::vector<ef::AdapterFactors> readSources(const QList<ui::FuseSource>& sources) {
     std::vector<ef::AdapterFactors> adapters;
     for (const ui::FuseSource& s : sources) {
-        adapters.push_back(ef::readAdapterFactors(s.path.toStdString()));
+        adapters.push_back(ef::readAdapterFactors(s.path.toStdString(), ef::TrainedBiasUse::Read));
         adapters.back().label = s.label.toStdString();
     }
     return adapters;

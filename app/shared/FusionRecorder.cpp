@@ -16,7 +16,7 @@ std::vector<fusion::AdapterFactors> readFusionSources(const std::vector<Resolved
 {
     std::vector<fusion::AdapterFactors> out;
     for (const auto& s : sources) {
-        out.push_back(fusion::readAdapterFactors(s.path));
+        out.push_back(fusion::readAdapterFactors(s.path, fusion::TrainedBiasUse::Read));
         out.back().label = s.label;
     }
     return out;
@@ -28,6 +28,14 @@ std::vector<double> fusionWeights(const std::vector<ResolvedAdapter>& sources)
     for (const auto& s : sources)
         w.push_back(s.weight);
     return w;
+}
+
+std::filesystem::path recordedBaseModel(const std::vector<ResolvedAdapter>& sources)
+{
+    for (const auto& s : sources)
+        if (s.record && !s.record->baseModel.ref.empty())
+            return s.record->baseModel.ref;
+    return {};
 }
 
 std::vector<std::string> baseFingerprints(const std::vector<ResolvedAdapter>& sources)

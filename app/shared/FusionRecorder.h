@@ -22,6 +22,9 @@ namespace rslora::app {
 std::vector<engine::fusion::AdapterFactors> readFusionSources(const std::vector<ResolvedAdapter>& sources);
 // The weights of the resolved arguments, in order.
 std::vector<double> fusionWeights(const std::vector<ResolvedAdapter>& sources);
+// The base model folder recorded with the first stored version that records one (empty: none); a
+// fusion reads it only for trained biases (bias "lora_only").
+std::filesystem::path recordedBaseModel(const std::vector<ResolvedAdapter>& sources);
 // Per source, the stored version's base model fingerprint ("" for folders).
 std::vector<std::string> baseFingerprints(const std::vector<ResolvedAdapter>& sources);
 // Per source, what rslora_fusion.json records (stored versions with their id, uuid and hash).

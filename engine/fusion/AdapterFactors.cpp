@@ -70,8 +70,8 @@ AdapterFactors readAdapterFactors(const fs::path& dir, TrainedBiasUse biases)
             continue; // bias "lora_only" on a module without a bias trains nothing more
         if (biases == TrainedBiasUse::Refuse)
             throw Error(weightsPath.string() + ": tensor '" + p.bias.key + "' is a trained bias of " + p.module +
-                        " (bias \"lora_only\"); fusion combines only lora_A / lora_B updates and would drop it. "
-                        "Merge the adapter into a full model instead (rslora merge), which writes trained biases");
+                        " (bias \"lora_only\"), but this reader was asked for lora_A / lora_B only and would drop it; "
+                        "fusion (with the base model) and rslora merge take trained biases");
         out.biases[p.module] = weights.at(p.bias.key).to(torch::kFloat32).contiguous();
     }
     return out; // pairLoraTensors gives them sorted by module name
@@ -104,11 +104,22 @@ void writeAdapterFactors(const AdapterFactors& adapter, const fs::path& dir, con
         if (std::find(shortNames.begin(), shortNames.end(), shortName) == shortNames.end())
             shortNames.push_back(shortName);
     }
+    // Trained biases (bias "lora_only") go under the module's own bias key, whole, as PEFT saves them.
+    for (const auto& [module, bias] : adapter.biases) {
+        if (!adapter.find(module))
+            throw Error("cannot write the adapter to '" + dir.string() + "': it holds a trained bias of " + module
+                        + " but no lora_A / lora_B of it (PEFT trains only the biases of adapted modules)");
+        const torch::Tensor b = bias.to(torch::kFloat32).contiguous();
+        if (!torch::isfinite(b).all().item<bool>())
+            throw Error("cannot write the adapter to '" + dir.string() + "': the trained bias of " + module
+                        + " has values that are not finite in float32; nothing was written");
+        tensors.emplace_back(kPeftKeyPrefix + module + ".bias", b);
+    }
     std::sort(shortNames.begin(), shortNames.end());
     const json pc = {
         {"alpha_pattern", alphaPattern},
         {"base_model_name_or_path", baseModelNameOrPath},
-        {"bias", "none"},
+        {"bias", adapter.biases.empty() ? "none" : "lora_only"},
         {"fan_in_fan_out", false},
         {"inference_mode", true},
         {"init_lora_weights", true},

@@ -57,7 +57,8 @@ AdapterFactors readAdapterFactors(const std::filesystem::path& dir, TrainedBiasU
 
 // Writes `adapter` as a PEFT folder, atomically: r = the largest rank, rank_pattern and
 // alpha_pattern (alpha = rank) for modules of other ranks, use_rslora false, so that PEFT and
-// vLLM both apply scale 1; each module's scale is folded into B first. `extraFiles` (file name →
+// vLLM both apply scale 1; each module's scale is folded into B first. With `biases`, bias
+// "lora_only" and each bias under "<module>.bias", as PEFT saves them. `extraFiles` (file name →
 // bytes) are written into the same folder within the same atomic commit.
 void writeAdapterFactors(const AdapterFactors& adapter, const std::filesystem::path& dir,
                          const std::string& baseModelNameOrPath,

@@ -48,7 +48,10 @@ ordered_json fusionRecord(const FusionPlan& plan, const FusionReport& report, co
             {"rank", report.rank},
             {"exact_rank", report.exactRank},
             {"relative_error", report.relativeError},
-            {"modules", modules}};
+            {"modules", modules},
+            // Trained biases (bias "lora_only") were fused against this base model's biases.
+            {"bias_base_model", report.trainedBiases > 0 ? ordered_json(plan.baseModelDir.string()) : ordered_json(nullptr)},
+            {"trained_biases", report.trainedBiases}};
 }
 
 void writeFusedAdapter(const FusionResult& result, const FusionPlan& plan, std::vector<FusionSource> sources,

@@ -3,6 +3,7 @@
 
 #include "engine/AllocatorTuning.h"
 #include "engine/ModuleSelection.h"
+#include "engine/fusion/BiasFusion.h"
 #include "engine/fusion/SvdCompression.h"
 #include "engine/fusion/TaskArithmetic.h"
 
@@ -194,6 +195,8 @@ void validateFusion(const FusionPlan& plan, const std::vector<AdapterFactors>& a
 FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters, const FusionProgress& progress)
 {
     validateFusion(plan, adapters);
+    // Trained biases first: they read the base model, whose refusals should come before the long part.
+    std::map<std::string, torch::Tensor> biases = fuseTrainedBiases(plan, adapters);
     const std::vector<ModuleSources> modules = unionOfModules(adapters);
     const int total = int(modules.size());
     auto report = [&](int done) {
@@ -276,6 +279,8 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
         report(mi + 1);
     }
     result.report.relativeError = totalEnergy > 0 ? std::sqrt(discardedEnergy / totalEnergy) : 0.0;
+    result.report.trainedBiases = int64_t(biases.size());
+    result.adapter.biases = std::move(biases);
     return result;
 }
 

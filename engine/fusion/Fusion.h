@@ -26,6 +26,7 @@ struct FusionReport {
     double relativeError = 0;          // sqrt(Σ errors²) / sqrt(Σ ‖ΔW‖²) over all modules
     int64_t exactRank = 0;             // the largest module exactRank: the highest rank a plan may ask for
     int64_t rank = 0;                  // the largest fused module rank
+    int64_t trainedBiases = 0;         // modules whose fused bias the adapter carries (bias "lora_only" sources)
 };
 
 struct FusionResult {
@@ -59,7 +60,8 @@ void checkSameBaseModel(const std::vector<std::string>& baseFingerprints, const 
 int64_t exactRankOf(FusionMethod method, const std::vector<AdapterFactors>& adapters);
 
 // Validates, then fuses. A module missing from an adapter contributes zero; the result covers the
-// union. Factors come out in float64 when any source holds float64, else float32.
+// union. Factors come out in float64 when any source holds float64, else float32. Trained biases
+// (bias "lora_only") are fused against plan.baseModelDir as BiasFusion.h describes.
 FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters, const FusionProgress& progress = {});
 
 } // namespace rslora::engine::fusion

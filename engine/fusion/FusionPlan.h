@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,10 @@ struct FusionPlan {
     // Optional: per adapter, the fingerprint of the base model it was trained on (a stored version's
     // base_model_sha256; "" when unknown). Two known fingerprints that differ refuse the fusion.
     std::vector<std::string> baseFingerprints;
+    // The base model folder, read only when an adapter trained biases (bias "lora_only"): PEFT stores
+    // those whole, so the fused bias b + combine(λᵢ (bᵢ − b)) needs the base's own b. Empty: such
+    // adapters are refused.
+    std::filesystem::path baseModelDir;
 };
 
 } // namespace rslora::engine::fusion

@@ -9,6 +9,8 @@
 #include "engine/fusion/AdapterFactors.h"
 #include "engine/fusion/Fusion.h"
 #include "common/Sha256.h"
+#include "models/ModelFingerprint.h"
+#include "models/TensorIO.h"
 #include "storage/Store.h"
 #include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
@@ -237,6 +239,41 @@ private Q_SLOTS:
         const ef::AdapterFactors fusedFactors = ef::readAdapterFactors(v.path);
         QCOMPARE(fusedFactors.maxRank(), int64_t(6));
         QVERIFY2(leftovers(dir.filePath("store/fusion-staging")).isEmpty(), "no staging folder left");
+    }
+
+    // Versions that trained biases (bias "lora_only") fuse against the base model recorded with them:
+    // the fused version carries b + Σ λᵢ (bᵢ − b).
+    void trainedBiasesFuseAgainstTheRecordedBase() {
+        QTemporaryDir dir;
+        const QString db = dir.filePath("store/w.sqlite");
+        QDir().mkpath(dir.filePath("store"));
+        const std::filesystem::path qwen = std::filesystem::path(qgetenv("RSLORA_SHARED_DIR").toStdString()) / "fixtures" / "qwen2";
+        const std::string q = "model.layers.0.self_attn.q_proj";
+        const torch::Tensor base = models::loadSafeTensorsMap(qwen / "model.safetensors").at(q + ".bias");
+        const ui::FuseSource plain = writeAdapter(dir.filePath("plain"), 2, 1, qwen.string(), 64, 32);
+        ui::FuseSource biased = writeAdapter(dir.filePath("biased"), 2, 2, qwen.string(), 64, 32);
+        ef::AdapterFactors f = ef::readAdapterFactors(biased.path.toStdString());
+        f.biases[q] = base + 0.25;
+        std::filesystem::remove_all(biased.path.toStdString());
+        ef::writeAdapterFactors(f, biased.path.toStdString(), qwen.string());
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            const std::string fingerprint = models::modelFingerprint(qwen);
+            sources << storeAdapter(store, plain, "plain", fingerprint) << storeAdapter(store, biased, "biased", fingerprint);
+        }
+        ui::FuseDialog dialog(sources);
+        app::FusionController controller(&dialog, db);
+        QSignalSpy fused(&controller, &app::FusionController::fused);
+        dialog.setMethod("exact");
+        dialog.weightBox(1)->setValue(0.5);
+        runAndWait(controller, dialog.fuseButton());
+        QCOMPARE(fused.count(), 1);
+        storage::Store store(db.toStdString());
+        const storage::AdapterRecord v = store.adapters().require(fused.at(0).at(0).toLongLong());
+        const ef::AdapterFactors back = ef::readAdapterFactors(v.path, ef::TrainedBiasUse::Read);
+        QCOMPARE(int(back.biases.size()), 1);
+        QVERIFY((back.biases.at(q) - (base + 0.125)).abs().max().item<double>() < 1e-6);
     }
 
     void cancelledFuseLeavesNothing() {

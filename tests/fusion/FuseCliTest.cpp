@@ -157,6 +157,35 @@ private slots:
                       "adapter 2 (" + QString::fromStdString(other.string()) + ") was trained on base model '/models/qwen2'");
     }
 
+    // Adapters that trained biases (bias "lora_only"): refused without --model, naming the option; with
+    // it the fused folder holds b + Σ λᵢ (bᵢ − b) and the output counts the biases.
+    void trainedBiasesAreFusedAgainstTheModel()
+    {
+        const std::string q = "model.layers.0.self_attn.q_proj";
+        const fs::path dir = m_root / "bias-only";
+        fs::create_directories(dir);
+        const torch::Tensor base = models::loadSafeTensorsMap(fixtures() / "qwen2" / "model.safetensors").at(q + ".bias");
+        torch::manual_seed(4);
+        const torch::Tensor trained = base + torch::randn({64}) * 0.5;
+        models::saveSafeTensors(dir / "adapter_model.safetensors",
+                                std::vector<std::pair<std::string, torch::Tensor>>{
+                                    {"base_model.model." + q + ".lora_A.weight", torch::randn({2, 64}) * 0.1},
+                                    {"base_model.model." + q + ".lora_B.weight", torch::randn({64, 2}) * 0.1},
+                                    {"base_model.model." + q + ".bias", trained}});
+        writeFileAtomic(dir / "adapter_config.json",
+                        R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "lora_only", "target_modules": ["q_proj"]})");
+        const QString a = QString::fromStdString(dir.string());
+        const QStringList args = {"fuse", "--adapter", a, "--adapter", a + ":0.5", "--method", "exact", "--no-store"};
+        expectRefused(args + QStringList{"--out", path("refused")}, "rslora fuse --model DIR");
+        const Outcome o = run(args + QStringList{"--out", path("bias-fused"), "--model",
+                                                 QString::fromStdString((fixtures() / "qwen2").string())});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QVERIFY2(o.out.contains("biases       1 trained (bias lora_only), fused against"), qPrintable(o.out));
+        const auto fused = models::loadSafeTensorsMap(m_root / "bias-fused" / "adapter_model.safetensors");
+        const double diff = (fused.at("base_model.model." + q + ".bias") - (base + 1.5 * (trained - base))).abs().max().item<double>();
+        QVERIFY2(diff < 1e-5, std::to_string(diff).c_str());
+    }
+
     // A folder written into an adapter would change its files, and a stored version whose files
     // changed is refused from then on (its hash no longer matches).
     void outInsideAnAdapterIsRefused()
