@@ -85,10 +85,20 @@ std::optional<int> peftLayerIndex(const std::string& moduleName, const std::vect
     return std::nullopt;
 }
 
+const std::vector<std::string>& peftDefaultTargets()
+{
+    static const std::vector<std::string> names{"q_proj", "v_proj"};
+    return names;
+}
+
 TargetMatch matchTarget(const AdapterConfig& config, const std::string& moduleName)
 {
     if (!config.excludeRegex.empty() ? fullMatch(config.excludeRegex, moduleName) : namedIn(config.excludeModules, moduleName))
         return TargetMatch::Excluded;
+    // PEFT fills a missing target_modules in from the model type before it adapts anything, and
+    // leaves the tensors of other modules unused.
+    if (config.targetsFromWeights && !namedIn(peftDefaultTargets(), moduleName))
+        return TargetMatch::NotATarget;
     if (config.targetsFromWeights)
         return inLayers(config, moduleName) ? TargetMatch::Targeted : TargetMatch::OutsideLayers;
     if (!config.targetRegex.empty()) {

@@ -29,9 +29,13 @@ bool peftPatternMatches(const std::string& key, const std::string& name);
 // full name; a list target matches a name exactly, or as a dotted suffix ("all-linear": every
 // projection, never the output head), and only a suffix match is subject to layers_to_transform.
 // One extension: a training config's target regex also honours layersToTransform (PEFT refuses
-// that pair in a file, so files never reach it).
+// that pair in a file, so files never reach it). A file without target_modules (targetsFromWeights)
+// targets what PEFT fills in from its table for the model type: q_proj and v_proj for every
+// architecture here (peftDefaultTargets).
 enum class TargetMatch { Targeted, Excluded, NotATarget, OutsideLayers };
 TargetMatch matchTarget(const AdapterConfig& config, const std::string& moduleName);
+// PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING entry for llama, mistral, qwen2 and qwen3.
+const std::vector<std::string>& peftDefaultTargets();
 bool isTargeted(const AdapterConfig& config, const ModuleFacts& module);
 // The layer index PEFT reads from a module name: the digits after the last ".<name>." (any name when
 // `layersPattern` is empty, else one of them) that are followed by a dot; empty when there is none.

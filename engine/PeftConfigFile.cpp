@@ -348,6 +348,9 @@ std::string untargetedReason(const AdapterConfig& config, const std::string& mod
         return config.excludeRegex.empty() ? "\"exclude_modules\" " + listText(config.excludeModules) + " names it"
                                            : "\"exclude_modules\" \"" + config.excludeRegex + "\" (a regex) matches it";
     case TargetMatch::NotATarget:
+        if (config.targetsFromWeights)
+            return "\"target_modules\" is not set, so PEFT adapts its default targets for the model type, " +
+                   listText(peftDefaultTargets()) + " (the same for Llama, Mistral, Qwen2 and Qwen3)";
         if (!config.targetRegex.empty())
             return "\"target_modules\" is the regex \"" + config.targetRegex + "\", which does not match the whole name";
         if (config.targetModules == std::vector<std::string>{"all-linear"})

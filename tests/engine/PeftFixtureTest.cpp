@@ -546,9 +546,40 @@ private slots:
         QVERIFY2(loaded.find("PEFT leaves such a module unchanged") != std::string::npos, loaded.c_str());
     }
 
+    // Without target_modules PEFT targets its default for the model type (q_proj and v_proj for every
+    // architecture here) and leaves other modules' tensors unused; they were applied here, so the
+    // outputs differed from PEFT's. Every reader now refuses them like any untargeted tensor.
+    void missingTargetModulesMeanPeftsDefaults()
+    {
+        QTemporaryDir tmp;
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "k",
+                                           nlohmann::json::parse(R"({"target_modules": null})"), [](auto& t) {
+            std::map<std::string, torch::Tensor> renamed;
+            for (const auto& [key, v] : t) {
+                std::string k = key;
+                if (const size_t at = k.find("layers.1.self_attn.v_proj"); at != std::string::npos)
+                    k.replace(at, std::string("layers.1.self_attn.v_proj").size(), "layers.1.self_attn.k_proj");
+                renamed[k] = v;
+            }
+            t = std::move(renamed);
+        });
+        const std::string expected = (dir / kPeftWeightsFile).string()
+            + ": tensor 'base_model.model.model.layers.1.self_attn.k_proj.lora_A.weight' adapts model.layers.1.self_attn.k_proj, "
+              "which adapter_config.json does not target: \"target_modules\" is not set, so PEFT adapts its default targets for "
+              "the model type, [\"q_proj\", \"v_proj\"] (the same for Llama, Mistral, Qwen2 and Qwen3). PEFT leaves such a module "
+              "unchanged";
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        const std::string loaded = errorOf([&] { loadPeftAdapter(set, dir, "x"); });
+        QVERIFY2(loaded.rfind(expected, 0) == 0, loaded.c_str());
+        QVERIFY(set.adapterNames().empty());
+        QCOMPARE(errorOf([&] { (void)fusion::readAdapterFactors(dir); }), loaded);
+        QCOMPARE(errorOf([&] { (void)checkPeftFolder(dir, std::nullopt); }), loaded);
+    }
+
     // What PEFT applies in full loads: a target named in full overrides layers_to_transform, a
     // layers_pattern naming the list, a regex over whole names, exclusions of other modules, no
-    // target_modules at all (the tensors are the targets).
+    // target_modules at all (PEFT's default q_proj and v_proj, which the fixture adapts).
     void targetedTensorsLoad_data()
     {
         QTest::addColumn<QString>("patch");
