@@ -68,12 +68,10 @@ ef::FusionPlan FusionController::planFor(const QList<ui::FuseSource>& sources, c
         plan.drop = *settings.drop;
     if (settings.seed)
         plan.seed = *settings.seed;
-    for (const ui::FuseSource& s : sources) {
+    for (const ui::FuseSource& s : sources)
         plan.baseFingerprints.push_back(s.baseFingerprint.toStdString());
-        // Trained biases (bias "lora_only") are fused against the base recorded with the versions.
-        if (plan.baseModelDir.empty() && !s.baseModel.isEmpty())
-            plan.baseModelDir = s.baseModel.toStdString();
-    }
+    // Trained biases (bias "lora_only") are fused against the base recorded with the versions.
+    plan.baseModelDir = modelDirOf(sources).toStdString();
     return plan;
 }
 
