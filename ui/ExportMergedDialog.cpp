@@ -108,13 +108,14 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     auto* buttons = new QDialogButtonBox(this);
     m_open = buttons->addButton(tr("Open folder"), QDialogButtonBox::ActionRole);
     m_open->setObjectName("openFolderButton");
-    m_open->hide();
     m_cancel = buttons->addButton(tr("Cancel export"), QDialogButtonBox::ActionRole);
     m_cancel->setObjectName("cancelExportButton");
     m_cancel->setEnabled(false);
     m_export = buttons->addButton(tr("Export"), QDialogButtonBox::AcceptRole);
     m_export->setObjectName("exportButton");
     buttons->addButton(QDialogButtonBox::Close);
+    // Hidden after the last addButton: the box shows every button again each time it lays them out.
+    m_open->hide();
     layout->addWidget(buttons);
     connect(m_export, &QPushButton::clicked, this, [this] {
         if (m_busy)

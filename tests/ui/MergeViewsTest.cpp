@@ -296,6 +296,9 @@ private Q_SLOTS:
 
     void exportDialogSettings() {
         ui::ExportMergedDialog d(twoSources());
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        QVERIFY(!d.openButton()->isVisible()); // nothing to open before an export is done
         QCOMPARE(d.settings().modelDir, QString("/models/base"));
         d.setOutDir("/tmp/out/merged");
         d.setDtype("float16");
@@ -314,7 +317,7 @@ private Q_SLOTS:
         QCOMPARE(d.progressBar()->value(), 3);
         d.setIdle();
         d.showDone("written", "/tmp/out/merged");
-        QVERIFY(!d.openButton()->isHidden());
+        QVERIFY(d.openButton()->isVisible());
     }
 
     // As `rslora merge` without --dtype: the base model's own dtype unless the user picks one.
