@@ -327,6 +327,7 @@ void PlaygroundColumn::beginAnswer(const QString& userMessage)
         m_conversation.append({"user", userMessage});
     m_answer.clear();
     m_answering = true;
+    noteAnswerer();
     m_result = {};
     m_divergence = -1;
     m_copy->setEnabled(false);
@@ -364,6 +365,7 @@ void PlaygroundColumn::showAnswer(const QString& text, const PlaygroundColumnRes
     m_answer = text;
     m_result = result;
     m_divergence = -1;
+    noteAnswerer();
     showStatus();
     render();
 }
@@ -392,6 +394,11 @@ void PlaygroundColumn::showStatus()
         m_status->setText(text);
     }
     m_copy->setEnabled(r.error.isEmpty());
+}
+
+void PlaygroundColumn::noteAnswerer()
+{
+    m_answeredBy = {adapters(), m_gatePath, m_gateVersionId, m_gateReference};
 }
 
 void PlaygroundColumn::markDivergence(int index)
@@ -430,16 +437,16 @@ QJsonObject PlaygroundColumn::toJson(const PlaygroundRequest& request) const
     QJsonObject o;
     o["column"] = m_index + 1;
     QJsonArray adaptersJson;
-    for (const auto& a : adapters())
+    for (const auto& a : m_answeredBy.adapters)
         adaptersJson.append(QJsonObject{{"version", a.reference}, {"version_id", a.versionId}, {"weight", a.weight}});
     o["adapters"] = adaptersJson;
-    if (!m_gatePath.isEmpty()) {
+    if (!m_answeredBy.gatePath.isEmpty()) {
         QJsonObject weights;
         for (const auto& [label, weight] : m_result.gateWeights)
             weights[label] = weight;
-        QJsonObject gate{{"path", m_gatePath}, {"weights", weights}};
-        if (m_gateVersionId != 0)
-            gate["version"] = m_gateReference;
+        QJsonObject gate{{"path", m_answeredBy.gatePath}, {"weights", weights}};
+        if (m_answeredBy.gateVersionId != 0)
+            gate["version"] = m_answeredBy.gateReference;
         o["gate"] = gate;
     }
     o["model"] = request.modelPath;

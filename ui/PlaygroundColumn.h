@@ -60,7 +60,8 @@ public:
     void markDivergence(int index);
     int divergence() const { return m_divergence; }
 
-    // What the column did, as JSON (adapters, settings, prompt or conversation, text, speed).
+    // What the column did, as JSON (adapters, settings, prompt or conversation, text, speed): the
+    // adapters and gate that gave the answer, whatever the column has chosen since.
     QJsonObject toJson(const PlaygroundRequest& request) const;
     void copyJsonToClipboard(const PlaygroundRequest& request) const;
 
@@ -91,6 +92,8 @@ private:
     void chooseGate();
     void fillGateMenu();
     void showGateLabel();
+    // Notes the adapters and gate now chosen as what gives the answer shown.
+    void noteAnswerer();
 
     int m_index = 0;
     bool m_chat = false;
@@ -111,6 +114,14 @@ private:
     QString m_gateReference;
     QList<PlaygroundVersion> m_gates;
     QStringList m_gateAdapters;
+    // What gave the answer shown: the choices when it began (they may have changed since).
+    struct Answerer {
+        QList<PlaygroundAdapter> adapters;
+        QString gatePath;
+        qint64 gateVersionId = 0;
+        QString gateReference;
+    };
+    Answerer m_answeredBy;
     QToolButton* m_copy = nullptr;
     QTextBrowser* m_output = nullptr;
     QLabel* m_status = nullptr;

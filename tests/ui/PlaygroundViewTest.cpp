@@ -322,6 +322,18 @@ private slots:
         QCOMPARE(o["settings"].toObject()["max_new_tokens"].toInt(), 64);
         QCOMPARE(o["finish_reason"].toString(), QString("stop"));
         QCOMPARE(o["model"].toString(), QString("/models/demo"));
+
+        // Choosing other versions afterwards does not change what gave the answer.
+        v.column(1)->versionBox(0)->setCurrentIndex(v.column(1)->versionBox(0)->findData(qint64(11)));
+        v.column(0)->versionBox(0)->setCurrentIndex(v.column(0)->versionBox(0)->findData(qint64(12)));
+        v.column(1)->copyButton()->click();
+        QJsonObject again = QJsonDocument::fromJson(QApplication::clipboard()->text().toUtf8()).object();
+        QCOMPARE(again["adapters"].toArray().size(), 1);
+        QCOMPARE(again["adapters"].toArray()[0].toObject()["version"].toString(), QString("chat@v1"));
+        v.column(0)->copyButton()->click();
+        again = QJsonDocument::fromJson(QApplication::clipboard()->text().toUtf8()).object();
+        QCOMPARE(again["text"].toString(), QString(" blue."));
+        QVERIFY2(again["adapters"].toArray().isEmpty(), qPrintable(QJsonDocument(again).toJson())); // the base model answered
     }
 };
 
