@@ -172,6 +172,13 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     const size_t threads = static_cast<size_t>(std::max(1, m_options.maxConcurrent)) + 4;
     m_http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     m_http->set_payload_max_length(m_options.maxBodyBytes);
+    // httplib's default listening socket takes SO_REUSEPORT, with which a second server binds the same
+    // port as well and the kernel splits the connections between the two (each with its own model).
+    // SO_REUSEADDR alone still lets a restarted server take a port whose old connections linger.
+    m_http->set_socket_options([](socket_t sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
+    });
     if (m_options.limits.contextLength <= 0)
         m_options.limits.contextLength = session.contextLength();
     m_http->set_keep_alive_timeout(2);

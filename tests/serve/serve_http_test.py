@@ -587,6 +587,22 @@ class HangUpTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class PortTest(unittest.TestCase):
+    def test_a_port_in_use_is_refused(self):
+        # A second server on the port of a running one bound it too before (SO_REUSEPORT), and the
+        # kernel sent it some of the first one's connections.
+        first = Server("--served-model-name", "first")
+        try:
+            second = subprocess.run([CLI, "serve", MODEL, "--port", str(first.port), "--quiet"], capture_output=True, text=True, timeout=20)
+            self.assertNotEqual(second.returncode, 0, second.stdout)
+            self.assertIn("cannot listen on 127.0.0.1:%d (in use" % first.port, second.stderr)
+            for _ in range(10):
+                status, body = first.post("/v1/completions", {"model": "first", "prompt": "Hi", "max_tokens": 1})
+                self.assertEqual(status, 200, body)
+        finally:
+            self.assertEqual(first.stop(), 0)
+
+
 class TokenIdModelTest(unittest.TestCase):
     def test_stop_strings_without_a_tokenizer_name_the_field(self):
         # The demo model's weights and config without its tokenizer: prompts are token ids. A stop
