@@ -50,7 +50,11 @@ LoraAdapterImpl::LoraAdapterImpl(std::string moduleName, std::string adapterName
     : m_moduleName(std::move(moduleName)), m_adapterName(std::move(adapterName)), m_spec(spec)
 {
     const int64_t out = weight.size(0), in = weight.size(1);
-    if (spec.rank < 1 || spec.rank > std::min(in, out))
+    // A drawn init needs r <= min(in, out) (an SVD of the weight, a meaningful new adapter); saved
+    // factors load at any rank, as PEFT loads them: B A has rank min(r, in, out) all the same.
+    if (spec.rank < 1)
+        throw Error("rank " + std::to_string(spec.rank) + " for " + m_moduleName + " must be at least 1");
+    if (spec.drawInit && spec.rank > std::min(in, out))
         throw Error("rank " + std::to_string(spec.rank) + " for " + m_moduleName + " must be between 1 and min(in, out) = "
                     + std::to_string(std::min(in, out)));
     m_scale = spec.scale();

@@ -433,6 +433,13 @@ private slots:
         auto s = spec(InitMode::Lora);
         s.rank = 5;
         QVERIFY(throwsError([&] { layer.addAdapter("default", s); }));
+        // Saved factors (no init drawn) load at any rank, as PEFT loads them.
+        s.drawInit = false;
+        auto& loaded = layer.addAdapter("saved", s);
+        QVERIFY(loaded.A().sizes() == torch::IntArrayRef({5, 6}));
+        QVERIFY(loaded.B().sizes() == torch::IntArrayRef({4, 5}));
+        s.rank = 0;
+        QVERIFY(throwsError([&] { layer.addAdapter("none", s); }));
     }
 };
 

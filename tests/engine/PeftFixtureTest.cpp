@@ -509,6 +509,42 @@ private slots:
         QCOMPARE(errorOf([&] { loadPeftAdapter(set, largest, "largest"); }), std::string("no error"));
     }
 
+    // PEFT loads a rank above a layer's width (B A then has rank min(in, out)); the loader refused
+    // it while the folder check, merge and fusion took it, so a registered adapter could not be
+    // served. It loads now and gives the outputs of the weights it merges into.
+    void ranksAboveTheLayerWidthLoad()
+    {
+        QTemporaryDir tmp;
+        constexpr int64_t r = 80; // q_proj is 64 x 64, v_proj 32 x 64
+        torch::manual_seed(11);
+        const fs::path dir = editedAdapter(fixtures() / "peft/lora", fs::path(tmp.path().toStdString()) / "wide",
+                                           nlohmann::json{{"r", r}, {"lora_alpha", 2 * r}}, [&](auto& t) {
+            for (auto& [key, v] : t)
+                v = key.find("lora_A") != std::string::npos ? torch::randn({r, v.size(1)}) * 0.05 : torch::randn({v.size(0), r}) * 0.05;
+        });
+        QCOMPARE(checkPeftFolder(dir, fixtures() / "llama").rank, int64_t(r));
+        auto model = models::loadCausalLM(fixtures() / "llama");
+        AdapterSet set(*model);
+        loadPeftAdapter(set, dir, "wide");
+        const Inputs in = inputs();
+        const torch::Tensor adapted = logitsNoMask(*model, in);
+
+        auto merged = models::loadCausalLM(fixtures() / "llama");
+        const auto factors = fusion::readAdapterFactors(dir);
+        QCOMPARE(factors.modules.size(), size_t(4));
+        {
+            torch::NoGradGuard ng;
+            for (const auto& m : factors.modules)
+                for (auto& slot : merged->linearSlots())
+                    if (slot.name == m.module)
+                        slot.get()->weight.add_(m.B.matmul(m.A) * m.scale);
+        }
+        const double diff = (logitsNoMask(*merged, in) - adapted).abs().max().item<double>();
+        QVERIFY2(diff < 1e-4, qPrintable(QString("max diff %1").arg(diff)));
+        const double changed = (adapted - logitsNoMask(*models::loadCausalLM(fixtures() / "llama"), in)).abs().max().item<double>();
+        QVERIFY(changed > 1e-2);
+    }
+
     // Tensors of modules the config does not target are what PEFT ignores (it wraps only targeted
     // modules and warns about the rest): every reader refuses them, naming the first such tensor and
     // the field that leaves it out, instead of applying them. The fixture holds q_proj and v_proj of
