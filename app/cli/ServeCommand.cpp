@@ -102,7 +102,9 @@ void runServe(ServeArgs& a)
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
     std::thread listener([&] { server.serve(); });
-    std::cout << "listening on http://" << a.options.host << ":" << port << "/v1 (model '"
+    // An IPv6 address is bracketed in a URL (RFC 3986 §3.2.2): http://[::1]:8000/v1.
+    const bool ipv6 = a.options.host.find(':') != std::string::npos;
+    std::cout << "listening on http://" << (ipv6 ? "[" : "") << a.options.host << (ipv6 ? "]" : "") << ":" << port << "/v1 (model '"
               << (a.options.servedModelName.empty() ? fs::path(a.dir).filename().string() : a.options.servedModelName)
               << "', " << a.adapters.size() << " adapter(s))" << std::endl;
     const int sig = waitForStopSignal();

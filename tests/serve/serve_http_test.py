@@ -603,6 +603,36 @@ class PortTest(unittest.TestCase):
             self.assertEqual(first.stop(), 0)
 
 
+    def test_an_ipv6_address_is_bracketed_in_the_url(self):
+        # "listening on http://::1:PORT/v1" was printed before: not a URL a client can use.
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+            has_ipv6 = True
+        except OSError:
+            has_ipv6 = False
+        proc = subprocess.Popen([CLI, "serve", MODEL, "--host", "::1", "--port", "0", "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            if has_ipv6:
+                self.assertRegex(line, r"^listening on http://\[::1\]:[0-9]+/v1 ")
+                port = int(line.split("]:")[1].split("/")[0])
+                conn = http.client.HTTPConnection("::1", port, timeout=30)
+                conn.request("GET", "/health")
+                self.assertEqual(conn.getresponse().status, 200)
+                conn.close()
+            else:
+                self.assertEqual(line, "")
+                self.assertIn("cannot listen on ::1", proc.stderr.read())
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=60), 0 if has_ipv6 else 1)
+            proc.stdout.close()
+            proc.stderr.close()
+
+
 class TokenIdModelTest(unittest.TestCase):
     def test_stop_strings_without_a_tokenizer_name_the_field(self):
         # The demo model's weights and config without its tokenizer: prompts are token ids. A stop
