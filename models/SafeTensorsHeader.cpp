@@ -27,6 +27,12 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 bool mulOverflows(uint64_t a, uint64_t b, uint64_t& out) { return __builtin_mul_overflow(a, b, &out); }
 
 json parseStrict(const uint8_t* begin, const uint8_t* end, const std::string& fileName) {
+    // nlohmann's parser takes a NUL byte for the end of the input and ignores whatever follows it, so
+    // a header padded with NULs, or hiding more JSON after one, would be read in part; the reference
+    // reader (serde_json) refuses both, and writers pad with spaces.
+    if (const uint8_t* nul = std::find(begin, end, uint8_t(0)); nul != end)
+        throw Error(fileName + ": invalid safetensors header: a NUL byte at header offset " + std::to_string(nul - begin) +
+                    " (JSON allows none; a header is padded with spaces)");
     // One set of seen keys per open object: nlohmann keeps one of two duplicate keys silently.
     std::vector<std::set<std::string>> seen;
     auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {

@@ -28,6 +28,11 @@ nlohmann::json parseJsonStrict(const std::string& text, const std::string& fileN
             throw DuplicateKey{parsed.get<std::string>()};
         return true;
     };
+    // nlohmann's parser stops at a NUL byte as at the end of the input, which would read the text
+    // before it and ignore the rest; Python's json (transformers, PEFT) refuses the file.
+    if (const size_t nul = text.find('\0'); nul != std::string::npos)
+        throw Error(fileName + ": expected valid JSON: a NUL byte at offset " + std::to_string(nul) +
+                    " (JSON allows none; the file may be damaged)");
     try {
         return json::parse(text, callback);
     } catch (const DuplicateKey& d) {

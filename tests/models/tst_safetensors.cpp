@@ -112,6 +112,12 @@ private slots:
         row("metadata not object", withLength(R"({"__metadata__":[]})", ""), "object of strings");
         row("too deep", withLength(R"({"t":{"dtype":"F32","shape":[[[[1]]]],"data_offsets":[0,4]}})", "xxxx"), "nests deeper");
         row("entry not object", withLength(R"({"t":5})", ""), "expected an object");
+        // A NUL ended the JSON early and what followed was ignored (the reference reader refuses both).
+        row("nul padding", withLength(std::string(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})") + std::string(3, '\0'), f8),
+            "a NUL byte at header offset 54");
+        row("json after nul",
+            withLength(std::string(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})") + std::string(1, '\0') + R"({"t":1})", f8),
+            "a NUL byte at header offset 54");
     }
     void rejects() {
         QFETCH(QByteArray, bytes);
@@ -224,6 +230,9 @@ private slots:
         expectError(R"({"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}})", "duplicate key");
         expectError(R"({"metadata":{}})", "weight_map");
         expectError(R"({"weight_map":)", "valid JSON");
+        // Text after a NUL byte was ignored: here the second shard's entry.
+        expectError(std::string(R"({"weight_map":{"a":"s1.safetensors"}})") + std::string(1, '\0') + R"(, "b": "s1.safetensors"}})",
+                    "expected valid JSON: a NUL byte at offset 37");
         rslora::writeFileAtomic(dir / "model.safetensors.index.json",
                                 R"({"metadata":{"total_size":16},"weight_map":{"a":"s1.safetensors","b":"s1.safetensors"}})");
         WeightFiles ok(dir);
