@@ -95,10 +95,11 @@ const char* finishReason(models::FinishReason r)
 std::string statusMessage(int status)
 {
     switch (status) {
-    case 400: return "the request is not valid HTTP/1.1 (a malformed request line or header)";
+    case 400: return "the request is not valid HTTP/1.1 (a malformed request line or header, or a header line over 8192 bytes)";
     case 404: return "no such route";
     case 405: return "method not allowed";
     case 413: return "the request body is larger than the server's limit (--max-body-bytes)";
+    case 414: return "the request target (path and query) is longer than the server accepts (8192 bytes)";
     case 415: return "the request body's encoding is not supported (send it uncompressed)";
     default: return "HTTP error " + std::to_string(status);
     }

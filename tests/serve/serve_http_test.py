@@ -392,6 +392,13 @@ class ServeTest(unittest.TestCase):
                 answer = s.raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: " + length + b"\r\n\r\n{}")
                 self.assertLess(time.monotonic() - start, 1.5)
                 self.assertApiError(*answer, status, "Content-Length")
+        # A request target over httplib's limit said only "HTTP error 414" before.
+        status, body = s.raw(b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
+        self.assertApiError(status, body, 414)
+        self.assertIn("request target (path and query) is longer than the server accepts", body["error"]["message"])
+        status, body = s.raw(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + auth + b"X-Big: " + b"a" * 10000 + b"\r\n\r\n")
+        self.assertApiError(status, body, 400)
+        self.assertIn("a header line over 8192 bytes", body["error"]["message"])
         # Syntactically invalid HTTP gets the same JSON error shape, with a message that says so.
         status, body = s.raw(b"GARBAGE\r\n\r\n")
         self.assertApiError(status, body, 400)
