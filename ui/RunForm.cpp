@@ -45,6 +45,8 @@ QString presetFileName(const QString& name) {
 
 const Preference<QString> kLastForm{"form/lastConfig", {}};
 const Preference<QString> kLocalModelFolder{"form/localModelFolder", {}};
+// The Stages section: {"pipeline": {"name"}, "stages": [...]} as a pipeline file holds them.
+const Preference<QString> kLastStages{"form/lastStages", {}};
 
 // The built-in recipes, in the order the preset list shows them.
 struct Recipe {
@@ -374,6 +376,12 @@ QStringList RunForm::validateFieldsAsTyped() {
 void RunForm::saveState() const {
     kLastForm.set(QString::fromStdString(config().toJson().dump()));
     kLocalModelFolder.set(m_model->localFolder());
+    engine::pipeline::PipelineConfig stages;
+    stages.name = m_stages->pipelineName().toStdString();
+    stages.stages = m_stages->stages();
+    nlohmann::json j = stages.toJson();
+    j.erase("base");
+    kLastStages.set(QString::fromStdString(j.dump()));
 }
 
 bool RunForm::restoreState() {
@@ -387,6 +395,15 @@ bool RunForm::restoreState() {
         m_model->setLocalFolder(local);
         setConfig(c);
         m_model->setLocalFolder(local.isEmpty() ? m_model->localFolder() : local);
+        if (const QString stages = kLastStages.get(); !stages.isEmpty()) {
+            try {
+                const auto p = engine::pipeline::PipelineConfig::fromJson(nlohmann::json::parse(stages.toStdString()));
+                m_stages->setPipelineName(QString::fromStdString(p.name));
+                m_stages->setStages(p.stages);
+            } catch (const std::exception&) {
+                // stages saved by an incompatible version: the form without them
+            }
+        }
         m_restoring = false;
     } catch (const std::exception&) {
         m_restoring = false;

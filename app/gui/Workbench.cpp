@@ -543,6 +543,7 @@ QString Workbench::cliExecutable() { return CliLauncher::executable(); }
 bool Workbench::loadDemo(QString* error) {
     try {
         m_form->setConfig(engine::loadDemoConfig(resourcesDirectory()));
+        m_form->stagesEditor()->setStages({}); // the demo is a single run, whatever stages the form kept
     } catch (const std::exception& e) {
         if (error)
             *error = tr("the built-in demo cannot be loaded: %1").arg(QString::fromStdString(e.what()));

@@ -9,6 +9,7 @@
 #include "ui/MainWindow.h"
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
+#include "ui/StagesEditor.h"
 
 #include "common/Paths.h"
 
@@ -197,6 +198,7 @@ private Q_SLOTS:
             form->findChild<QSpinBox*>("adapter.r")->setValue(12);
             form->findChild<QSpinBox*>("training.batch_size")->setValue(3);
             form->findChild<QLineEdit*>("training.learning_rate")->setText("0.001");
+            form->stagesEditor()->addStage();
             form->validateNow();
         }
         app::Workbench again(m_dir.filePath("remember.sqlite"));
@@ -207,6 +209,12 @@ private Q_SLOTS:
         QCOMPARE(c.adapter.rank, 12);
         QCOMPARE(c.batchSize, 3);
         QCOMPARE(c.learningRate, 0.001);
+
+        // Stages come back with the form; --demo (a single run) opens without them.
+        QVERIFY(again.form()->isPipeline());
+        QString error;
+        QVERIFY2(again.loadDemo(&error), qPrintable(error));
+        QVERIFY(!again.form()->isPipeline());
     }
 };
 

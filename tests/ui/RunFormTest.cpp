@@ -6,6 +6,7 @@
 #include "ui/FieldErrors.h"
 #include "ui/ModelSection.h"
 #include "ui/RunForm.h"
+#include "ui/StagesEditor.h"
 #include "ui/ScrollWheelGuard.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/Runtime.h"
@@ -22,6 +23,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QSettings>
+#include <QTableWidget>
 #include <QSignalSpy>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -701,6 +703,14 @@ private Q_SLOTS:
             form.findChild<QSpinBox*>("adapter.r")->setValue(24);
             form.findChild<QLineEdit*>("training.learning_rate")->setText("0.003");
             form.findChild<QComboBox*>("model.source")->setCurrentIndex(0); // demo chosen last; the folder is kept
+            // The Stages section is part of the form too.
+            form.stagesEditor()->setPipelineName("assistant");
+            form.stagesEditor()->addStage();
+            form.stagesEditor()->addStage();
+            form.stagesEditor()->table()->item(1, ui::StagesEditor::Name)->setText("style");
+            form.stagesEditor()->table()->item(1, ui::StagesEditor::Data)->setText("/data/prefs.jsonl");
+            form.stagesEditor()->table()->item(1, ui::StagesEditor::Overrides)->setText("dpo.beta=0.2");
+            static_cast<QComboBox*>(form.stagesEditor()->table()->cellWidget(1, ui::StagesEditor::Objective))->setCurrentText("dpo");
             form.validateNow();
         }
         ui::RunForm fresh;
@@ -711,8 +721,24 @@ private Q_SLOTS:
         QCOMPARE(c.learningRate, 0.003);
         QCOMPARE(c.trainData, std::string("/data/train.jsonl"));
         QVERIFY(fresh.modelSection()->usesDemo());
+        QCOMPARE(fresh.stagesEditor()->pipelineName(), QString("assistant"));
+        const auto stages = fresh.stagesEditor()->stages();
+        QCOMPARE(stages.size(), size_t(2));
+        QCOMPARE(stages[0].name, std::string("stage1"));
+        QCOMPARE(stages[1].name, std::string("style"));
+        QCOMPARE(stages[1].objective, std::string("dpo"));
+        QCOMPARE(stages[1].data["train"].get<std::string>(), std::string("/data/prefs.jsonl"));
+        QCOMPARE(stages[1].overrides["dpo"]["beta"].get<double>(), 0.2);
+        fresh.validateNow();
+        QCOMPARE(fresh.startButton()->text(), QString("Start pipeline"));
         fresh.findChild<QComboBox*>("model.source")->setCurrentIndex(1);
         QCOMPARE(fresh.modelSection()->modelPath(), model);
+        // Without stages it comes back a single run.
+        fresh.stagesEditor()->setStages({});
+        fresh.validateNow();
+        ui::RunForm single;
+        QVERIFY(single.restoreState());
+        QVERIFY(!single.isPipeline());
     }
 
     void scaleReadoutFollowsRankAndAlpha() {
