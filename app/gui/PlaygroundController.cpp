@@ -188,6 +188,15 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
             } else {
                 r.promptIds = s.encode(request.prompt.toStdString());
             }
+            // A prompt that fills the model's context leaves no position for an answer, and its one
+            // forward (which Stop cannot interrupt) grows with the square of its length.
+            const int64_t context = s.contextLength();
+            if (context > 0 && static_cast<int64_t>(r.promptIds.size()) >= context)
+                throw Error("column " + std::to_string(c + 1) + ": " +
+                                (request.chat ? "the conversation is " : "the prompt is ") +
+                                std::to_string(r.promptIds.size()) + " tokens, which leaves no room for an answer in the model's context of " +
+                                std::to_string(context) + " tokens (max_position_embeddings in " + model + "/config.json)",
+                            request.chat ? "start a new chat or shorten the message" : "shorten the prompt");
             if (!column.gatePath.isEmpty()) {
                 const engine::GateMix gated = engine::gateMixForPrompt(s, gates.at(column.gatePath), r.promptIds);
                 r.adapters = gated.mix;

@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <QComboBox>
+#include <QElapsedTimer>
 #include <QJsonObject>
 #include <QToolButton>
 #include <QLabel>
@@ -242,6 +243,36 @@ private slots:
         QCoreApplication::processEvents();
         QVERIFY(!view.running());
         QVERIFY2(view.errorLabel()->text().contains("no-such-model"), qPrintable(view.errorLabel()->text()));
+    }
+
+    // A prompt (or chat) as long as the model's context is refused before the model runs, naming the
+    // column, the token count and the context length; a shorter one still runs.
+    void refusesPromptsThatFillTheContext()
+    {
+        QTemporaryDir tmp;
+        storage::Store store(tmp.filePath("store.db").toStdString());
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        view.setModelPath(QString::fromStdString(demoModel().string()));
+        QString longPrompt;
+        for (int i = 0; i < 400; ++i)
+            longPrompt += "What is the sound of a pig? ";
+        QElapsedTimer timer;
+        timer.start();
+        QString error = generateAndWait(view, controller, longPrompt.toStdString(), 4);
+        QVERIFY2(error.contains("column 1: the prompt is") && error.contains("context of 256 tokens") &&
+                     error.contains("max_position_embeddings"),
+                 qPrintable(error));
+        QVERIFY(!view.running());
+        QVERIFY2(timer.elapsed() < 20000, qPrintable(QString::number(timer.elapsed())));
+        view.setChatMode(true);
+        error = generateAndWait(view, controller, longPrompt.toStdString(), 4);
+        QVERIFY2(error.contains("column 1: the conversation is"), qPrintable(error));
+        QVERIFY(view.column(0)->conversation().isEmpty()); // the refused turn is not kept
+        view.setChatMode(false);
+        error = generateAndWait(view, controller, "What is the sound of a pig?", 4);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QVERIFY(view.column(0)->result().tokens > 0);
     }
 
     // A gate column: the gate's adapters weighted by the gate for the prompt; the answer equals the
