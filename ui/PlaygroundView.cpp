@@ -336,10 +336,18 @@ QString PlaygroundView::problem() const
         return tr("Choose the base model folder first.");
     if (m_input->toPlainText().trimmed().isEmpty())
         return chatMode() ? tr("Type a message first.") : tr("Type a prompt first.");
-    for (int i = 0; i < m_columns.size(); ++i)
-        for (const auto& a : m_columns[i]->adapters())
+    for (int i = 0; i < m_columns.size(); ++i) {
+        QList<qint64> seen;
+        for (const auto& a : m_columns[i]->adapters()) {
             if (a.weight == 0.0)
                 return tr("Column %1: %2 has weight 0; remove it from the mix instead.").arg(i + 1).arg(a.reference);
+            if (seen.contains(a.versionId))
+                return tr("Column %1: %2 is in the mix twice; keep one row and give it the weight you want.")
+                    .arg(i + 1)
+                    .arg(a.reference);
+            seen.append(a.versionId);
+        }
+    }
     return {};
 }
 

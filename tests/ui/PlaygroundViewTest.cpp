@@ -138,6 +138,14 @@ private slots:
         QVERIFY2(v.errorLabel()->text().contains("Column 1: facts@v1 has weight 0"), qPrintable(v.errorLabel()->text()));
         QCOMPARE(requested.count(), 0);
         c->weightBox(0)->setValue(1.0);
+        // One version twice in a column's mix is refused, naming it.
+        c->addRowButton()->click();
+        c->versionBox(1)->setCurrentIndex(1);
+        QVERIFY(!v.generate());
+        QVERIFY2(v.errorLabel()->text().contains("Column 1: facts@v1 is in the mix twice"), qPrintable(v.errorLabel()->text()));
+        QCOMPARE(requested.count(), 0);
+        c->versionBox(1)->setCurrentIndex(2);
+        QCOMPARE(c->adapters().size(), 2);
         QVERIFY(v.generate());
         QCOMPARE(requested.count(), 1);
         QVERIFY(v.running());
