@@ -157,6 +157,13 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
         throw Error("expected config.json in " + dir.string() + ", found none");
     ModelConfig config = ModelConfig::fromFile(configPath);
     WeightFiles weights(dir);
+    // transformers reads model.safetensors when both are there; the index wins here (formats.md
+    // §1.4), so a leftover single file from an earlier save is named instead of silently passed over.
+    if (weights.sharded() && fs::is_regular_file(dir / WeightFiles::kSingleFile))
+        logWarning(dir.string() + ": holds both " + WeightFiles::kIndexFile + " and " + WeightFiles::kSingleFile +
+                   ": the shards the index names are loaded and " + WeightFiles::kSingleFile +
+                   " is ignored (transformers would load " + WeightFiles::kSingleFile +
+                   "); remove the file that is not the model's");
     std::optional<quant::BnbQuantization> bnb;
     bool tieNamed = false;
     {

@@ -663,6 +663,39 @@ private slots:
         QCOMPARE(message(), expected + " (config.json does not set tie_word_embeddings, which is false for LlamaForCausalLM)");
     }
 
+    // A folder holding an index and a single file loads the shards; transformers would load the single
+    // file, so the ignored one is named in a warning instead of being passed over silently.
+    void indexBesideSingleFileIsNamed() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        auto lm = createCausalLM(tinyModelConfig(40), 5);
+        lm->saveModelFolder(dir);
+        auto tensors = lm->checkpointTensors();
+        nlohmann::json map = nlohmann::json::object();
+        for (const auto& [name, t] : tensors)
+            map[name] = "model-00001-of-00001.safetensors";
+        saveSafeTensors(dir / "model-00001-of-00001.safetensors", tensors);
+        std::ofstream(dir / "model.safetensors.index.json") << nlohmann::json{{"weight_map", map}}.dump();
+        std::vector<std::string> warnings;
+        rslora::setLogCallback([&](rslora::LogLevel level, const std::string& m) {
+            if (level == rslora::LogLevel::Warning)
+                warnings.push_back(m);
+        });
+        const bool loaded = loadCausalLM(dir) != nullptr;
+        const std::vector<std::string> both = warnings;
+        fs::remove(dir / "model.safetensors");
+        warnings.clear();
+        (void)loadCausalLM(dir);
+        const std::vector<std::string> shardsOnly = warnings;
+        rslora::setLogCallback({});
+        QVERIFY(loaded);
+        QCOMPARE(both.size(), size_t(1));
+        QCOMPARE(both[0], dir.string() + ": holds both model.safetensors.index.json and model.safetensors: the shards the "
+                                         "index names are loaded and model.safetensors is ignored (transformers would load "
+                                         "model.safetensors); remove the file that is not the model's");
+        QVERIFY(shardsOnly.empty());
+    }
+
     // NaN or inf in a base weight used to load silently: generation printed blanks, eval reported loss
     // nan, training blamed the learning rate, merge blamed the adapter. Each stored float type is
     // checked as it loads, whatever dtype it is loaded in.
