@@ -380,11 +380,13 @@ void PlaygroundColumn::showStatus()
         // carries the prompt's forward).
         const double decode = r.seconds - r.firstTokenSeconds;
         const double rate = r.tokens > 1 && decode > 0 ? (r.tokens - 1) / decode : (r.seconds > 0 ? r.tokens / r.seconds : 0.0);
-        QString text = tr("%1 tokens · %2 tok/s · first token %3 ms · %4")
-                           .arg(r.tokens)
-                           .arg(rate, 0, 'f', 1)
-                           .arg(r.firstTokenSeconds * 1000.0, 0, 'f', 0)
-                           .arg(r.finishReason);
+        // No token: no speed and no first token to time.
+        QString text = r.tokens == 0 ? tr("no tokens · %1").arg(r.finishReason)
+                                     : tr("%1 tokens · %2 tok/s · first token %3 ms · %4")
+                                           .arg(r.tokens)
+                                           .arg(rate, 0, 'f', 1)
+                                           .arg(r.firstTokenSeconds * 1000.0, 0, 'f', 0)
+                                           .arg(r.finishReason);
         if (!r.gateWeights.isEmpty()) {
             QStringList parts;
             for (const auto& [label, weight] : r.gateWeights)

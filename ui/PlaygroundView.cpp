@@ -426,7 +426,10 @@ void PlaygroundView::onFinished()
     const int at = firstDifference(answers);
     for (auto* c : m_columns)
         c->markDivergence(at);
-    if (at < 0)
+    const bool none = std::all_of(answers.cbegin(), answers.cend(), [](const QString& a) { return a.isEmpty(); });
+    if (none)
+        m_summary->setText(tr("No column wrote any text."));
+    else if (at < 0)
         m_summary->setText(tr("All %1 columns gave the same answer.").arg(m_columns.size()));
     else if (at == 0)
         m_summary->setText(tr("The answers differ from their first character (highlighted)."));

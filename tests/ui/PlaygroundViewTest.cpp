@@ -198,6 +198,14 @@ private slots:
         v.onFinished();
         QCOMPARE(v.column(0)->divergence(), 0);
         QCOMPARE(v.summaryLabel()->text(), QString("The answers differ from their first character (highlighted)."));
+        // Stopped before any token: nothing to compare, no speed to show.
+        v.input()->setPlainText("Fire is");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished(QString(), 0, "cancelled"));
+        v.onColumnFinished(1, finished(QString(), 0, "cancelled"));
+        v.onFinished();
+        QCOMPARE(v.summaryLabel()->text(), QString("No column wrote any text."));
+        QCOMPARE(v.column(0)->status()->text(), QString("no tokens · cancelled"));
         v.restoreHistory(0);
         QCOMPARE(v.input()->toPlainText(), QString("The sky is"));
         QCOMPARE(v.column(1)->answer(), QString(" blue green."));
