@@ -4,6 +4,7 @@
 #include "common/Error.h"
 #include "common/FileChangeCheck.h"
 #include "common/JsonErrorText.h"
+#include "models/tokenizer/Utf8.h"
 
 #include <fstream>
 #include <sstream>
@@ -39,7 +40,12 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
             onRecord(r);
             ++count;
         } catch (const nlohmann::json::exception& e) {
-            const std::string message = name + unit + std::to_string(line) + ": invalid JSON: " + jsonErrorText(e);
+            // The parser quotes the bytes it last read: invalid UTF-8 there would make the message itself
+            // invalid (unprintable, and refused by whatever records it as JSON), so it is shown as U+FFFD.
+            std::string why = jsonErrorText(e);
+            if (!utf8::isValid(why))
+                why = utf8::sanitize(why);
+            const std::string message = name + unit + std::to_string(line) + ": invalid JSON: " + why;
             if (policy == MalformedLinePolicy::Fail)
                 throw Error(message, "fix the line or choose to skip malformed lines");
             onMalformed(line, message);
@@ -75,7 +81,7 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
         try {
             all = nlohmann::ordered_json::parse(ss.str());
         } catch (const nlohmann::json::exception& e) {
-            throw Error(name + ": invalid JSON array: " + jsonErrorText(e));
+            throw Error(name + ": invalid JSON array: " + utf8::sanitize(jsonErrorText(e)));
         }
         unit = " element ";
         for (std::size_t i = 0; i < all.size(); ++i) {

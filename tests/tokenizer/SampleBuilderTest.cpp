@@ -6,6 +6,7 @@
 #include "common/Error.h"
 #include "models/chat/ChatTemplate.h"
 #include "models/data/SampleBuilder.h"
+#include "models/tokenizer/Utf8.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -490,6 +491,31 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(QString::fromUtf8(e.what()).startsWith("prefs.jsonl line 3: chosen[0] is a \"user\" message before the "
                                                            "response's first assistant message"), e.what());
+        }
+    }
+
+    // A line with bytes that are not UTF-8 is refused naming it; the message quotes the bytes the
+    // parser read as U+FFFD, so that it is valid UTF-8 itself (a run bundle records it as JSON).
+    void invalidUtf8LineNamedInValidText() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("bad.jsonl");
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"bad \xff\xfe\", \"output\": \"x\"}\n");
+        try {
+            SampleBuilder(chatmlTokenizer()).loadSft(path.toStdString());
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const std::string what = e.what();
+            QVERIFY2(what.rfind("bad.jsonl line 2: invalid JSON: ", 0) == 0, what.c_str());
+            QVERIFY2(QString::fromStdString(what).contains("ill-formed UTF-8"), what.c_str());
+            QVERIFY2(utf8::isValid(what), what.c_str());
+        }
+        write(path, "[{\"instruction\": \"bad \xff\", \"output\": \"x\"}]");
+        try {
+            SampleBuilder(chatmlTokenizer()).loadSft(path.toStdString());
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(utf8::isValid(e.what()), e.what());
+            QVERIFY2(QString::fromUtf8(e.what()).startsWith("bad.jsonl: invalid JSON array: "), e.what());
         }
     }
 
