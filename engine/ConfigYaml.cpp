@@ -7,6 +7,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -295,6 +296,31 @@ std::string YamlDocument::where(const std::string& pointer) const
     }
 }
 
+// yaml-cpp reports a line indented with a tab as whatever that makes of the structure ("illegal map
+// value", "end of map not found"); YAML indents with spaces only, which the message then says,
+// naming the nearest tab-indented line at or before the error.
+std::string tabIndentationHint(const std::string& text, const YAML::Mark& m)
+{
+    if (m.is_null())
+        return {};
+    int line = 0, found = 0;
+    std::size_t start = 0;
+    while (start <= text.size() && line <= m.line) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos)
+            end = text.size();
+        ++line;
+        const std::size_t firstText = text.find_first_not_of(" \t", start);
+        const std::size_t indentEnd = std::min(end, firstText == std::string::npos ? end : firstText);
+        if (text.find('\t', start) < indentEnd && indentEnd < end)
+            found = line;
+        start = end + 1;
+    }
+    if (found == 0)
+        return {};
+    return " (line " + std::to_string(found) + " is indented with a tab; YAML indents with spaces only)";
+}
+
 YamlDocument readYaml(const std::string& text, const std::string& fileName)
 {
     YamlDocument doc;
@@ -308,7 +334,7 @@ YamlDocument readYaml(const std::string& text, const std::string& fileName)
         if (!roots.empty())
             root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw Error(at(fileName, e.mark) + ": " + e.msg);
+        throw Error(at(fileName, e.mark) + ": " + e.msg + tabIndentationHint(text, e.mark));
     }
     if (!root.IsDefined() || root.IsNull()) {
         doc.value = json::object();

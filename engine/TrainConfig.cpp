@@ -660,6 +660,12 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
         need(facts.train.samples > 0, "data.train: training data '" + facts.train.path + "' holds no samples");
         need(facts.train.samples == 0 || facts.train.supervisedTokens > 0,
              "data.train: every label in training data '" + facts.train.path + "' is masked: there is no response token to learn");
+        // A split of fewer than two samples holds nothing out (validationCount): the run would train
+        // without the evaluation the config asks for.
+        need(!(c.validationData.empty() && c.validationSplit > 0 && facts.train.samples > 0 && facts.validation.samples == 0),
+             "data.validation_split " + num(c.validationSplit) + " holds out no sample: training data '" + facts.train.path +
+                 "' has " + std::to_string(facts.train.samples) + " sample" + (facts.train.samples == 1 ? "" : "s") +
+                 " and a split needs at least 2; add samples, name a data.validation file, or set data.validation_split to 0");
         if (facts.haveValidation) {
             need(facts.validation.samples > 0, "data.validation: validation data '" + facts.validation.path + "' holds no samples");
             need(facts.validation.samples == 0 || facts.validation.supervisedTokens > 0,

@@ -256,6 +256,21 @@ private slots:
         f.train = {"train.jsonl", 10, 100};
         QVERIFY2(validate(runnable(), f).empty(), joined(validate(runnable(), f)).c_str());
         QVERIFY(throwsError([&] { validateOrThrow(TrainConfig{}, f); }));
+        // A validation split of a one-sample dataset holds nothing out: refused, not trained without evaluation.
+        TrainConfig split = runnable();
+        split.validationSplit = 0.5;
+        f.train = {"train.jsonl", 1, 5};
+        f.validation = {"", 0, 0};
+        QVERIFY2(contains(validate(split, f), "data.validation_split 0.5 holds out no sample: training data 'train.jsonl' has 1 sample "
+                                               "and a split needs at least 2"),
+                 joined(validate(split, f)).c_str());
+        f.validation = {"", 1, 5};
+        QVERIFY2(validate(split, f).empty(), joined(validate(split, f)).c_str());
+        // With a validation file the split is not used (the form says so): nothing to refuse.
+        split.validationData = "val.jsonl";
+        f.haveValidation = true;
+        f.validation = {"val.jsonl", 3, 9};
+        QVERIFY2(validate(split, f).empty(), joined(validate(split, f)).c_str());
     }
 
     void moduleSelection()
@@ -455,6 +470,32 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(std::string(e.what()).find(expected.toStdString()) == 0, e.what());
             QVERIFY2(std::regex_search(std::string(e.what()), std::regex("^e\\.yaml:[0-9]+:[0-9]+: ")), e.what());
+        }
+    }
+
+    // A tab in the indentation makes yaml-cpp report the structure it broke ("illegal map value");
+    // the message says that YAML indents with spaces and names the line with the tab.
+    void yamlTabIndentationIsNamed()
+    {
+        const std::pair<std::string, std::string> cases[] = {
+            {"model: {path: m}\ndata:\n\ttrain: d.jsonl\n", "line 3 is indented with a tab; YAML indents with spaces only"},
+            {"data:\n  train: d.jsonl\n  \tshuffle: true\n", "line 3 is indented with a tab; YAML indents with spaces only"},
+        };
+        for (const auto& [text, expected] : cases) {
+            try {
+                readYaml(text, "e.yaml");
+                QFAIL(("the YAML was accepted: " + text).c_str());
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::regex_search(std::string(e.what()), std::regex("^e\\.yaml:[0-9]+:[0-9]+: ")), e.what());
+                QVERIFY2(std::string(e.what()).find(expected) != std::string::npos, e.what());
+            }
+        }
+        // A tab after a key, inside a line, is a separator YAML allows: no such hint on other errors.
+        try {
+            readYaml("a:\tb\nc: [1\n", "e.yaml");
+            QFAIL("the YAML was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(std::string(e.what()).find("indented with a tab") == std::string::npos, e.what());
         }
     }
 
