@@ -20,28 +20,76 @@ namespace {
 
 const std::vector<std::string> kObjectives{"sft", "dpo"};
 
-// Reading stops at the first record: a pre-check must stay cheap on a large file.
-struct FirstRecordRead {};
+// The first problem of a data file reading stops at.
+struct DataProblem {
+    std::string text;
+};
 
-// "" when the file's first record is a preference pair; else what it is instead.
-std::string firstRecordProblem(const std::string& file)
+// Every record of a stage's data, read before any stage trains, so that a bad record in the data of
+// a later stage stops the pipeline now, not after the stages before it trained: a record that is not
+// JSON, one of the wrong kind for the stage's objective (preference pairs for dpo, instruction,
+// chat, prompt/completion or text records for sft), of another format than the file's first record,
+// or whose fields have the wrong type. Tokenizing and the chat template stay for training.
+// "" when the file passes.
+std::string dataProblem(const std::string& file, TrainObjective objective)
 {
-    std::string problem = "holds no records";
+    using models::SampleFormat;
+    namespace records = models::records;
+    std::size_t count = 0;
+    SampleFormat first = SampleFormat::Auto;
+    bool pretokenized = false;
     try {
         models::JsonlReader::read(
             file, models::MalformedLinePolicy::Fail,
             [&](const models::JsonRecord& r) {
-                problem = models::records::detectFormat(r.value) == models::SampleFormat::Preference
-                              ? std::string()
-                              : r.where + " is not a preference record (prompt, chosen, rejected), which a dpo stage trains on";
-                throw FirstRecordRead{};
+                const SampleFormat format = records::detectFormat(r.value);
+                if (++count == 1)
+                    pretokenized = objective == TrainObjective::Sft && r.value.contains("input_ids");
+                if (objective == TrainObjective::Dpo) {
+                    if (format != SampleFormat::Preference)
+                        throw DataProblem{r.where + " is not a preference record (prompt, chosen, rejected), which a dpo stage trains on"};
+                    const auto* prompt = records::field(r.value, "prompt");
+                    if (prompt && !prompt->is_string() && !prompt->is_array())
+                        throw DataProblem{r.where + ": \"prompt\" must be a string or a list of messages"};
+                    for (const char* key : {"chosen", "rejected"}) {
+                        const auto* response = records::field(r.value, key);
+                        if (!response || (!response->is_string() && !response->is_array()))
+                            throw DataProblem{r.where + ": \"" + key + "\" must be a string or a list of messages"};
+                        if (response->is_array())
+                            records::normalizeMessages(*response, r.where, key);
+                    }
+                    if (prompt && prompt->is_array())
+                        records::normalizeMessages(*prompt, r.where, "prompt");
+                    return;
+                }
+                if (pretokenized) {
+                    if (!r.value.contains("input_ids") || !r.value["input_ids"].is_array())
+                        throw DataProblem{r.where + ": expected an \"input_ids\" list like the file's first record (pre-tokenized data)"};
+                    return;
+                }
+                if (format == SampleFormat::Preference)
+                    throw DataProblem{r.where + " is a preference record (prompt, chosen, rejected), which an sft stage does not "
+                                                "train on (objective: dpo trains on preference pairs)"};
+                if (format == SampleFormat::Auto)
+                    throw DataProblem{r.where + ": cannot tell the record format from its keys; an sft stage trains on "
+                                                "instruction/output (alpaca), messages or conversations (chat), prompt/completion or text records"};
+                if (count == 1)
+                    first = format;
+                else if (format != first)
+                    throw DataProblem{r.where + ": record of format " + models::sampleFormatName(format) + " in a " +
+                                      models::sampleFormatName(first) + " dataset"};
+                if (format == SampleFormat::Text)
+                    records::requireString(r.value, "text", r.where, "text");
+                else
+                    records::toMessages(r.value, format, r.where);
             },
             [](std::size_t, const std::string&) {});
-    } catch (const FirstRecordRead&) {
+    } catch (const DataProblem& p) {
+        return p.text;
     } catch (const Error& e) {
-        problem = e.what();
+        return e.what();
     }
-    return problem;
+    return count == 0 ? "holds no records" : std::string();
 }
 
 } // namespace
@@ -126,13 +174,12 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
             }());
         if (!cfg.validationData.empty() && !fs::exists(cfg.validationData))
             add("", "data.validation '" + cfg.validationData + "' does not exist");
-        // A preference stage needs preference records: found now, not after the stages before it trained.
-        if (cfg.objective == TrainObjective::Dpo)
-            for (const auto& [key, file] : {std::pair<const char*, const std::string&>{"train", cfg.trainData},
-                                            std::pair<const char*, const std::string&>{"validation", cfg.validationData}})
-                if (!file.empty() && fs::is_regular_file(file))
-                    if (const std::string problem = firstRecordProblem(file); !problem.empty())
-                        add("", std::string("data.") + key + " '" + file + "': " + problem);
+        // The records a stage trains on are checked now, not after the stages before it trained.
+        for (const auto& [key, file] : {std::pair<const char*, const std::string&>{"train", cfg.trainData},
+                                        std::pair<const char*, const std::string&>{"validation", cfg.validationData}})
+            if (!file.empty() && fs::is_regular_file(file))
+                if (const std::string problem = dataProblem(file, cfg.objective); !problem.empty())
+                    add("", std::string("data.") + key + " '" + file + "': " + problem);
         if (!cfg.modelPath.empty() && !facts.haveModel)
             add("", "model.path '" + cfg.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
     }

@@ -116,6 +116,50 @@ private slots:
             QVERIFY2(std::string(e.what()).find(base + ": duplicate key 'path'") != std::string::npos, e.what());
         }
     }
+
+    // Every record of every stage's data is checked before the first stage trains: a preference pair
+    // in an sft stage's file (found only when that stage started, after the stages before it had
+    // trained), a later record of the wrong kind or type, a truncated last line. Files that train as
+    // they are pass.
+    void everyStagesRecordsAreCheckedBeforeTraining()
+    {
+        QTemporaryDir dir;
+        auto file = [&](const char* name, const std::string& text) {
+            const std::string path = dir.filePath(name).toStdString();
+            std::ofstream(path, std::ios::binary) << text;
+            return path;
+        };
+        const std::string alpaca = R"({"instruction": "a", "output": "b"})";
+        const std::string pair = R"({"prompt": "a", "chosen": "b", "rejected": "c"})";
+        const std::string chat = R"({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]})";
+        json j = pipeline();
+        j["stages"] = json::array({
+            json{{"name", "good"}, {"data", file("good.jsonl", alpaca + "\r\n\n" + alpaca)}},
+            json{{"name", "prefs_in_sft"}, {"data", file("prefs.jsonl", alpaca + "\n" + alpaca + "\n" + pair + "\n")}},
+            json{{"name", "sft_in_dpo"}, {"objective", "dpo"}, {"data", file("mixed.jsonl", pair + "\n" + alpaca + "\n")}},
+            json{{"name", "truncated"}, {"data", file("cut.jsonl", alpaca + "\n{\"instruction\": \"a\", \"out")}},
+            json{{"name", "wrong_type"}, {"data", file("type.jsonl", chat + "\n" + R"({"conversations": [{"from": "human", "value": 3}]})")}},
+            json{{"name", "dpo_type"}, {"objective", "dpo"}, {"data", file("dpotype.jsonl", pair + "\n" + R"({"prompt": "a", "chosen": 1, "rejected": "c"})")}},
+            json{{"name", "mixed_sft"}, {"data", file("mixsft.jsonl", chat + "\n" + alpaca)}},
+            json{{"name", "unknown"}, {"data", file("unknown.jsonl", R"({"question": "a", "answer": "b"})")}},
+            json{{"name", "good_dpo"}, {"objective", "dpo"}, {"data", file("pairs.jsonl", pair + "\n" + pair)}},
+            json{{"name", "good_chat"}, {"data", file("chat.jsonl", chat)}},
+            json{{"name", "tokens"}, {"data", file("tokens.jsonl", "{\"input_ids\": [1, 2]}\n{\"input_ids\": [3]}\n")}},
+        });
+        const QString p = problemsOf(PipelineConfig::fromJson(j, "p"));
+        const QStringList expected{
+            "stage 'prefs_in_sft'", "prefs.jsonl line 3 is a preference record (prompt, chosen, rejected), which an sft stage does not train on",
+            "stage 'sft_in_dpo'", "mixed.jsonl line 2 is not a preference record",
+            "stage 'truncated'", "cut.jsonl line 2: invalid JSON",
+            "stage 'wrong_type'", "type.jsonl line 2: conversations[0]: ShareGPT message needs a string \"value\"",
+            "stage 'dpo_type'", "dpotype.jsonl line 2: \"chosen\" must be a string or a list of messages",
+            "stage 'mixed_sft'", "mixsft.jsonl line 2: record of format alpaca in a chat dataset",
+            "stage 'unknown'", "unknown.jsonl line 1: cannot tell the record format from its keys"};
+        for (const auto& x : expected)
+            QVERIFY2(p.contains(x), qPrintable(x + " not in:\n" + p));
+        for (const char* fine : {"good.jsonl", "pairs.jsonl", "chat.jsonl", "tokens.jsonl"})
+            QVERIFY2(!p.contains(fine), qPrintable(QString(fine) + " refused:\n" + p));
+    }
 };
 
 QTEST_GUILESS_MAIN(PipelineConfigTest)
