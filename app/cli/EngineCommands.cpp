@@ -9,10 +9,12 @@
 #include "app/shared/EvaluationRecorder.h"
 #include "app/shared/RunRecorder.h"
 
+#include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
 #include "engine/AdapterSet.h"
+#include "engine/ConfigPaths.h"
 #include "engine/EngineBench.h"
 #include "engine/ErrorText.h"
 #include "engine/Evaluator.h"
@@ -34,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -181,6 +184,25 @@ int64_t runToResume(storage::Store& store, const TrainConfig& config)
                 "`rslora runs list` shows the runs; name one with --run-id N, or start a new run without --resume");
 }
 
+// A run writes the config it trains to <output.dir>/train_config.json. When that is the file being
+// trained (a config kept in its output folder under that name), the user's file would be replaced by
+// the resolved config (paths made absolute, every default written out): refused, unless the file
+// already is exactly what the run writes (the saved config of an earlier run, trained again).
+void refuseOverwritingConfigFile(const std::string& configPath, const TrainConfig& config)
+{
+    if (config.outputDir.empty())
+        return;
+    const std::filesystem::path saved = std::filesystem::path(config.outputDir) / "train_config.json";
+    std::error_code ec;
+    if (!std::filesystem::equivalent(configPath, saved, ec) || ec)
+        return;
+    if (readFile(configPath) == config.toJson().dump(2) + "\n")
+        return;
+    throw Error("output.dir '" + config.outputDir + "' holds the config file being trained, " + saved.string() +
+                    ", which the run would overwrite with the config it trains",
+                "rename the config file, or choose another output.dir");
+}
+
 void runTrain(const std::string& configPath, const std::string& resume, bool noStore, bool quiet, int64_t runId,
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
@@ -202,6 +224,10 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         const auto [key, value] = parseAssignment(o, "--set");
         setConfigValue(j, key, value);
     }
+    // The file's relative paths were taken from its folder; a relative path given with --set is the
+    // shell's, taken from the working folder now, so that the run records (and a resume from
+    // elsewhere finds) the file it names.
+    resolveConfigPaths(j, std::filesystem::current_path().string());
     TrainConfig config = TrainConfig::fromJson(j);
     config.device = dist.rankDevice(config.device);
     // Unknown keys of the file survive the override round-trip, so validate() reports them.
@@ -214,6 +240,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
             check.outputDir = "(the run's own folder)";
         validateOrThrow(check);
     }
+    refuseOverwritingConfigFile(configPath, config);
     // Under torchrun-style variables this process joins its data-parallel group; rank 0 records the
     // run and writes, the other ranks train their shards and write nothing.
     std::unique_ptr<engine::distributed::ProcessGroup> group;

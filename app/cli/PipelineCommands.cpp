@@ -7,6 +7,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Paths.h"
+#include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/pipeline/PipelineRunner.h"
 #include "storage/Naming.h"
@@ -147,6 +148,9 @@ PipelineResult runPipelineTrain(const std::string& configPath, const std::string
             v = o.substr(eq + 1);
         config.base[o.substr(0, dot)][o.substr(dot + 1, eq - dot - 1)] = v;
     }
+    // A relative path given with --set is the shell's, taken from the working folder (the file's own
+    // relative paths were taken from its folder when it was read).
+    engine::resolveConfigPaths(config.base, std::filesystem::current_path().string());
     if (config.outputDir.empty())
         config.outputDir = (noStore ? dataDirectory() / "pipelines" / storage::sanitizeId(config.name)
                                     : app::PipelineRecorder::defaultOutputDir(db, config.name))

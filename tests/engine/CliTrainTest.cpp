@@ -150,6 +150,71 @@ private slots:
         QVERIFY(!fs::exists(root / "elsewhere" / "out-relative"));
     }
 
+    // A relative path given with --set is the shell's: taken from the working folder, and recorded
+    // as the absolute path it names (it was recorded as written, so a resume from another folder, or
+    // the workbench, looked for it elsewhere).
+    void setPathsFromTheWorkingFolder()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        fs::create_directories(root / "setdir");
+        const Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "data.train=../train.jsonl",
+                                  "--set", "output.dir=out-set"},
+                                 QString::fromStdString((root / "setdir").string()));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY(fs::exists(root / "setdir" / "out-set" / "adapter" / "adapter_model.safetensors"));
+        const auto saved = nlohmann::json::parse(std::ifstream(root / "setdir" / "out-set" / "train_config.json"));
+        QCOMPARE(QString::fromStdString(saved["data"]["train"].get<std::string>()),
+                 QString::fromStdString((root / "train.jsonl").lexically_normal().string()));
+        QCOMPARE(QString::fromStdString(saved["output"]["dir"].get<std::string>()),
+                 QString::fromStdString((root / "setdir" / "out-set").string()));
+    }
+
+    // The same for a pipeline: --set changes the base of every stage, a relative path taken from the
+    // working folder.
+    void pipelineSetPathsFromTheWorkingFolder()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        fs::create_directories(root / "pipe");
+        fs::create_directories(root / "setdir");
+        std::ofstream(root / "pipe" / "p.yaml") << "pipeline: {name: p, output_dir: out-p}\n"
+                                                   "base:\n  model: {path: ../model}\n  adapter: {r: 2}\n"
+                                                   "  training: {max_steps: 1, batch_size: 4}\n"
+                                                   "stages:\n  - {name: a, data: ../train.jsonl}\n";
+        const Outcome o = runCli({"train", QString::fromStdString((root / "pipe" / "p.yaml").string()), "--no-store", "--quiet", "--set",
+                                  "data.validation=../train.jsonl"},
+                                 QString::fromStdString((root / "setdir").string()));
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const auto saved = nlohmann::json::parse(std::ifstream(root / "pipe" / "out-p" / "01-a" / "train_config.json"));
+        QCOMPARE(QString::fromStdString(saved["data"]["validation"].get<std::string>()),
+                 QString::fromStdString((root / "train.jsonl").lexically_normal().string()));
+    }
+
+    // A config kept in its output folder as train_config.json, the name under which a run saves the
+    // config it trains, is not replaced by the run: refused before anything is written. The saved
+    // config of a run, trained again as it is, rewrites the same bytes and is accepted.
+    void configFileInOutputFolderIsNotOverwritten()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        fs::create_directories(root / "own");
+        auto j = nlohmann::json::parse(std::ifstream(m_config));
+        j["output"]["dir"] = ".";
+        const std::string text = j.dump(1) + "\n";
+        const fs::path mine = root / "own" / "train_config.json";
+        std::ofstream(mine) << text;
+        const Outcome o = runCli({"train", QString::fromStdString(mine.string()), "--no-store", "--quiet"});
+        QVERIFY2(o.code != 0, qPrintable(o.out));
+        QVERIFY2(o.err.contains("holds the config file being trained") && o.err.contains(QString::fromStdString(mine.string())),
+                 qPrintable(o.err));
+        std::ifstream in(mine);
+        QCOMPARE(QString::fromStdString(std::string(std::istreambuf_iterator<char>(in), {})), QString::fromStdString(text));
+        QVERIFY(!fs::exists(root / "own" / "adapter"));
+        QVERIFY(!fs::exists(root / "own" / "checkpoints"));
+
+        const Outcome again = runCli({"train", QString::fromStdString((root / "out" / "train_config.json").string()), "--no-store",
+                                      "--quiet", "--resume", "latest"});
+        QVERIFY2(again.code == 0, qPrintable(again.err + again.out));
+    }
+
     void typoFailsBeforeWork()
     {
         auto j = nlohmann::json::parse(std::ifstream(m_config));
