@@ -52,8 +52,8 @@ struct AdapterConfig {
     // excludeRegex is set, a regex over full names; an excluded module is never adapted.
     std::vector<std::string> excludeModules;
     std::string excludeRegex;
-    // Set for a PEFT adapter_config.json without target_modules: the modules its tensors adapt are
-    // the targets (layers and exclusions still apply).
+    // Set for a PEFT adapter_config.json without target_modules: PEFT then targets its default for
+    // the decoder families read here, q_proj and v_proj (layers and exclusions still apply).
     bool targetsFromWeights = false;
     int rank = 8;
     double alpha = 16.0;

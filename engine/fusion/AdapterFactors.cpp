@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "engine/ModuleSelection.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/PeftConfigFile.h"
 #include "models/TensorIO.h"
 
 #include <nlohmann/json.hpp>
@@ -48,8 +49,7 @@ AdapterFactors readAdapterFactors(const fs::path& dir, TrainedBiasUse biases)
 {
     const AdapterConfig config = readPeftAdapterConfig(dir);
     const fs::path weightsPath = dir / kPeftWeightsFile;
-    if (!fs::exists(weightsPath))
-        throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftWeightsFile) + " is missing");
+    requirePeftWeightsFile(dir); // names PEFT's pickle format when only adapter_model.bin is there
 
     AdapterFactors out;
     out.dir = dir;

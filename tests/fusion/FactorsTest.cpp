@@ -143,6 +143,10 @@ private slots:
             }
         };
         expectError(root / "missing", "adapter_config.json is missing");
+        // Only PEFT's pickle weights: named, with the way to convert them (fuse and merge read this way).
+        const fs::path pickle = editedCopy(lora, root / "pickle", [](auto&) {});
+        fs::rename(pickle / "adapter_model.safetensors", pickle / "adapter_model.bin");
+        expectError(pickle, "adapter_model.bin, PEFT's PyTorch pickle format");
         expectError(editedCopy(lora, root / "dora", [](auto& c) { c["use_dora"] = true; }), "DoRA");
         // bias "lora_only" without bias tensors (the adapted modules have none) trains nothing more:
         // read like any LoRA folder. (Trained bias tensors: ModelExportTest.)
