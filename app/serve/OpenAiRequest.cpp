@@ -154,7 +154,15 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
             }
         } else if (content)
             throw badField(where + ".content", "expected a string or an array of text parts, found " + typeName(*content));
-        messages.push_back({{"role", role->get<std::string>()}, {"content", text}});
+        nlohmann::ordered_json message = {{"role", role->get<std::string>()}, {"content", text}};
+        // OpenAI's participant name goes to the template as transformers passes it (some templates
+        // write it); it was dropped before.
+        if (const json* name = field(msg, "name")) {
+            if (!name->is_string())
+                throw badField(where + ".name", "expected a string, found " + typeName(*name));
+            message["name"] = name->get<std::string>();
+        }
+        messages.push_back(std::move(message));
     }
     try {
         return session.encodeChat(messages);

@@ -29,7 +29,8 @@ public:
             const std::string role = m["role"];
             if (role != "system" && role != "user" && role != "assistant")
                 throw Error("chat template: Unknown role: " + role);
-            text += role + ":" + m["content"].get<std::string>() + "\n";
+            text += role + (m.contains("name") ? "(" + m["name"].get<std::string>() + ")" : std::string()) + ":" +
+                    m["content"].get<std::string>() + "\n";
         }
         return encode(text);
     }
@@ -86,6 +87,8 @@ private slots:
                                             << "messages[0].content[0].type" << "'messages[0].content[0].type': only \"text\" parts are supported, found 1";
         QTest::newRow("part not an object") << true << R"({"model": "m", "messages": [{"role": "user", "content": ["hi"]}]})"
                                             << "messages[0].content[0]" << "'messages[0].content[0]': expected a {\"type\": \"text\"";
+        QTest::newRow("name a number") << true << R"({"model": "m", "messages": [{"role": "user", "name": 5, "content": "hi"}]})"
+                                       << "messages[0].name" << "'messages[0].name': expected a string, found number";
         QTest::newRow("part text missing") << true << R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]})"
                                            << "messages[0].content[0].text" << "'messages[0].content[0].text': expected a string, found none";
         // Quoting a value thousands of levels deep in a message overflowed the stack before.
@@ -226,6 +229,15 @@ private slots:
         QCOMPARE(std::set<uint64_t>(unseeded.seeds.begin(), unseeded.seeds.end()).size(), size_t(4));
         const auto chat = parseGenerationCall(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 9})", true, BytePrompts(), limits());
         QCOMPARE(chat.seeds, std::vector<uint64_t>{9});
+    }
+
+    // A message's name reaches the chat template (it was dropped before).
+    void messageNames()
+    {
+        const auto call = parseGenerationCall(
+            R"({"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "name": "ann", "content": "hi"}]})",
+            true, BytePrompts(), limits());
+        QCOMPARE(call.prompts[0], BytePrompts().encode("system:be brief\nuser(ann):hi\n"));
     }
 };
 
