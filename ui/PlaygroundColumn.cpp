@@ -87,6 +87,7 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_status = new QLabel;
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_status->setWordWrap(true);
+    m_status->setTextFormat(Qt::PlainText); // errors and gate labels as they are
     footer->addWidget(m_status, 1);
     m_copy = new QToolButton;
     m_copy->setText(tr("Copy JSON"));

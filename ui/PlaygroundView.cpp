@@ -103,6 +103,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     leftLayout->addWidget(m_columnSplitter, 1);
     m_summary = new QLabel;
     m_summary->setWordWrap(true);
+    m_summary->setTextFormat(Qt::RichText); // it quotes answers HTML-escaped
     leftLayout->addWidget(m_summary);
 
     auto* inputRow = new QHBoxLayout;
@@ -152,6 +153,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     connect(m_input, &QPlainTextEdit::textChanged, this, &PlaygroundView::hideStaleReference);
     m_error = new QLabel;
     m_error->setWordWrap(true);
+    m_error->setTextFormat(Qt::PlainText); // messages quote paths, prompts and the engine's errors as they are
     m_error->setStyleSheet("color: #b00020;");
     m_error->hide();
     leftLayout->addWidget(m_error);

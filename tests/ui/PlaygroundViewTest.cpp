@@ -45,6 +45,12 @@ PlaygroundColumnResult finished(const QString& text, int tokens, const QString& 
     return r;
 }
 
+// Whether a label renders its text as HTML.
+bool showsAsHtml(const QLabel* label)
+{
+    return label->textFormat() == Qt::RichText || (label->textFormat() == Qt::AutoText && Qt::mightBeRichText(label->text()));
+}
+
 } // namespace
 
 class PlaygroundViewTest : public QObject {
@@ -206,6 +212,22 @@ private slots:
         v.onFinished();
         QCOMPARE(v.summaryLabel()->text(), QString("No column wrote any text."));
         QCOMPARE(v.column(0)->status()->text(), QString("no tokens · cancelled"));
+        // The shared part is quoted HTML-escaped, and shown as HTML (an '&' is no "&amp;").
+        v.input()->setPlainText("Dinner:");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished(" fish & chips", 3));
+        v.onColumnFinished(1, finished(" fish & peas", 3));
+        v.onFinished();
+        QVERIFY(v.summaryLabel()->text().contains("fish &amp; "));
+        QVERIFY(showsAsHtml(v.summaryLabel()));
+        // Failures show as written, markup included.
+        v.input()->setPlainText("Again");
+        QVERIFY(v.generate());
+        v.onFailed("cannot read /models/<b>demo</b>");
+        QCOMPARE(v.errorLabel()->text(), QString("cannot read /models/<b>demo</b>"));
+        QVERIFY(!showsAsHtml(v.errorLabel()));
+        QVERIFY(v.column(0)->status()->text().contains("<b>demo</b>"));
+        QVERIFY(!showsAsHtml(v.column(0)->status()));
         v.restoreHistory(0);
         QCOMPARE(v.input()->toPlainText(), QString("The sky is"));
         QCOMPARE(v.column(1)->answer(), QString(" blue green."));
