@@ -4,6 +4,7 @@
 #include "models/ModelConfig.h"
 
 #include "common/Error.h"
+#include "common/Log.h"
 #include "models/ArchitectureTable.h"
 #include "models/StrictJson.h"
 
@@ -134,19 +135,37 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
     if (!j.is_object())
         throw Error(source + ": expected a JSON object");
     ModelConfig c;
-    std::string arch;
+    // transformers' AutoModelForCausalLM builds the class model_type names; "architectures" only
+    // records what saved the file. So model_type decides when both are given, and a model_type not
+    // supported here is refused even beside a supported class name (building that class instead
+    // would compute another model).
+    std::string arch, type;
     if (present(j, "architectures")) {
         if (!j["architectures"].is_array() || j["architectures"].empty() || !j["architectures"][0].is_string())
             throw Error(source + ": expected \"architectures\" as a list of names, found " + j["architectures"].dump());
         arch = j["architectures"][0].get<std::string>();
-    } else if (present(j, "model_type") && j["model_type"].is_string()) {
-        arch = j["model_type"].get<std::string>();
-    } else {
-        throw Error(source + ": expected \"architectures\" or \"model_type\", found neither");
     }
-    const ArchitectureSpec* spec = findArchitecture(arch);
+    if (present(j, "model_type")) {
+        if (!j["model_type"].is_string())
+            throw Error(source + ": expected \"model_type\" as a string, found " + j["model_type"].dump());
+        type = j["model_type"].get<std::string>();
+    }
+    if (arch.empty() && type.empty())
+        throw Error(source + ": expected \"architectures\" or \"model_type\", found neither");
+    const ArchitectureSpec* byType = type.empty() ? nullptr : findArchitecture(type);
+    const ArchitectureSpec* byArch = arch.empty() ? nullptr : findArchitecture(arch);
+    if (!type.empty() && !byType)
+        throw Error(source + ": unsupported model_type '" + type + "'" + (arch.empty() ? "" : " (architectures: '" + arch + "')")
+                    + "; supported: " + supportedArchitectures());
+    const ArchitectureSpec* spec = byType ? byType : byArch;
     if (!spec)
         throw Error(source + ": unsupported architecture '" + arch + "'; supported: " + supportedArchitectures());
+    if (byType && byArch && byType != byArch)
+        logWarning(source + ": \"architectures\" names " + arch + " but model_type is '" + type + "': the model is built as "
+                   + byType->architecture + ", as transformers builds it from model_type");
+    else if (byType && !arch.empty() && !byArch)
+        logWarning(source + ": \"architectures\" names " + arch + ", not a class supported here; the model is built as "
+                   + byType->architecture + " from model_type '" + type + "'");
     c.architecture = spec->architecture;
     c.modelType = spec->modelType;
 

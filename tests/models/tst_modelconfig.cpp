@@ -75,6 +75,35 @@ private slots:
         QVERIFY(!parse(m).qkvBias());
     }
 
+    // model_type decides the class, as AutoModelForCausalLM decides it; "architectures" only fills in
+    // when model_type is absent. A model_type not supported here is refused beside a supported class.
+    void modelTypeDecidesTheClass() {
+        auto j = base("LlamaForCausalLM");
+        j["model_type"] = "qwen2";
+        QCOMPARE(parse(j).architecture, std::string("Qwen2ForCausalLM"));
+        QVERIFY(parse(j).qkvBias());
+        j["model_type"] = "llama";
+        QCOMPARE(parse(j).architecture, std::string("LlamaForCausalLM"));
+        auto onlyType = base("LlamaForCausalLM");
+        onlyType.erase("architectures");
+        onlyType["model_type"] = "mistral";
+        QCOMPARE(parse(onlyType).architecture, std::string("MistralForCausalLM"));
+        auto unknownClass = base("LlamaForSequenceClassification");
+        unknownClass["model_type"] = "llama";
+        QCOMPARE(parse(unknownClass).architecture, std::string("LlamaForCausalLM"));
+        for (const json& type : {json("gemma"), json(3)}) {
+            j["model_type"] = type;
+            try {
+                parse(j);
+                QFAIL(qPrintable("model_type " + QString::fromStdString(type.dump()) + " was accepted"));
+            } catch (const rslora::Error& e) {
+                const std::string want = type.is_string() ? "unsupported model_type 'gemma' (architectures: 'LlamaForCausalLM')"
+                                                          : "expected \"model_type\" as a string, found 3";
+                QVERIFY2(std::string(e.what()).find(want) != std::string::npos, e.what());
+            }
+        }
+    }
+
     void ropeVariants() {
         auto old = base("LlamaForCausalLM");
         old["rope_theta"] = 500000.0;
