@@ -92,6 +92,23 @@ const char* finishReason(models::FinishReason r)
     return "stop";
 }
 
+// A client's text as one line of the request log: control bytes (a decoded %0A, an escape sequence)
+// are written as \xNN, so that a request path cannot forge log lines or drive the terminal.
+std::string logText(const std::string& text)
+{
+    std::string out;
+    for (const unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            static const char* hex = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
 std::string statusMessage(int status)
 {
     switch (status) {
@@ -340,7 +357,7 @@ void OpenAiServer::routes()
     });
     if (m_options.logRequests)
         s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-            std::cerr << req.method << " " << req.path << " " << res.status << "\n";
+            std::cerr << logText(req.method) << " " << logText(req.path) << " " << res.status << "\n";
         });
     auto guarded = [](auto fn) {
         return [fn](const httplib::Request& req, httplib::Response& res) {

@@ -640,6 +640,24 @@ class PortTest(unittest.TestCase):
             proc.stderr.close()
 
 
+class RequestLogTest(unittest.TestCase):
+    def test_a_path_cannot_forge_log_lines(self):
+        # The request log wrote a decoded path as it was: %0A began a line of the client's choosing.
+        proc = subprocess.Popen([CLI, "serve", MODEL, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        port = int(proc.stdout.readline().split("127.0.0.1:")[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/x%0AGET%20/v1/models%20200%1B")
+        self.assertEqual(conn.getresponse().status, 404)
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=60), 0)
+        log = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+        self.assertIn("GET /x\\x0aGET /v1/models 200\\x1b 404\n", log)
+        self.assertNotIn("\nGET /v1/models 200", log)
+
+
 class TokenIdModelTest(unittest.TestCase):
     def test_stop_strings_without_a_tokenizer_name_the_field(self):
         # The demo model's weights and config without its tokenizer: prompts are token ids. A stop
