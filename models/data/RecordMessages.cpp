@@ -85,6 +85,19 @@ ojson normalizeMessages(const ojson& list, const std::string& where, const char*
         const bool hasContent = m.contains("content") && !m["content"].is_null();
         if (hasContent && !m["content"].is_string() && !m["content"].is_array())
             throw Error(here + ": \"content\" must be a string, found " + std::string(m["content"].type_name()));
+        // A list of content parts (OpenAI's form) goes to the chat template as it is; each part is an
+        // object with a "type", a text part has its "text" (a number or a bare string in the list was
+        // rendered into the training text as written).
+        if (hasContent && m["content"].is_array())
+            for (std::size_t k = 0; k < m["content"].size(); ++k) {
+                const ojson& part = m["content"][k];
+                const std::string at = here + ": content[" + std::to_string(k) + "]";
+                if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+                    throw Error(at + ": a content part must be an object with a string \"type\" (e.g. {\"type\": \"text\", "
+                                     "\"text\": \"...\"}), found " + std::string(part.is_object() ? "an object without it" : part.type_name()));
+                if (part["type"] == "text" && !(part.contains("text") && part["text"].is_string()))
+                    throw Error(at + ": a \"text\" part needs a string \"text\"");
+            }
         if (!hasContent && !(role == "assistant" && m.contains("tool_calls")))
             throw Error(here + ": message without \"content\"");
         // OpenAI's fine-tuning format: "weight" 0 leaves an assistant turn out of the loss, 1 trains it.

@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "models/chat/ChatTemplate.h"
+#include "models/data/RecordMessages.h"
 #include "models/data/SampleBuilder.h"
 #include "models/tokenizer/Utf8.h"
 
@@ -517,6 +518,31 @@ private slots:
             QVERIFY2(utf8::isValid(e.what()), e.what());
             QVERIFY2(QString::fromUtf8(e.what()).startsWith("bad.jsonl: invalid JSON array: "), e.what());
         }
+    }
+
+    // Content given as a list of parts: each part an object with a "type", a text part with its
+    // "text"; anything else is refused naming the message and the part, not rendered into the text.
+    void contentPartsAreChecked() {
+        const SampleBuilder b(chatmlTokenizer());
+        const std::pair<const char*, const char*> bad[] = {
+            {R"({"messages": [{"role": "user", "content": [1, 2]}, {"role": "assistant", "content": "x"}]})",
+             "parts.jsonl line 4: messages[0]: content[0]: a content part must be an object with a string \"type\""},
+            {R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": 5}]}]})",
+             "parts.jsonl line 4: messages[1]: content[0]: a \"text\" part needs a string \"text\""},
+            {R"({"messages": [{"role": "user", "content": [{"text": "q"}]}, {"role": "assistant", "content": "x"}]})",
+             "parts.jsonl line 4: messages[0]: content[0]: a content part must be an object with a string \"type\""},
+        };
+        for (const auto& [record, expected] : bad) {
+            try {
+                b.buildSft(parse(record), "parts.jsonl line 4");
+                QFAIL(record);
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).startsWith(expected), e.what());
+            }
+        }
+        // Well-formed parts pass to the template (which may or may not render lists: Qwen2.5's does not).
+        const ojson parts = parse(R"([{"role": "user", "content": [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": "u"}}]}])");
+        QCOMPARE(records::normalizeMessages(parts, "w", "messages"), parts);
     }
 
     // A JSON array file that starts with a UTF-8 byte order mark (Windows editors) is an array, not
