@@ -15,6 +15,7 @@
 #include "common/Paths.h"
 #include "engine/AdapterSet.h"
 #include "engine/ConfigPaths.h"
+#include "engine/ConfigYaml.h"
 #include "engine/EngineBench.h"
 #include "engine/ErrorText.h"
 #include "engine/Evaluator.h"
@@ -35,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
@@ -42,6 +44,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 
 namespace rslora::cli {
 
@@ -184,6 +187,48 @@ int64_t runToResume(storage::Store& store, const TrainConfig& config)
                 "`rslora runs list` shows the runs; name one with --run-id N, or start a new run without --resume");
 }
 
+// validate() of a config read from a file: the problems name the file and, for a key written in a
+// YAML file, its line and column, or the --set that gave the value.
+void validateConfigFile(const std::string& configPath, const TrainConfig& config, const std::vector<std::string>& overrides)
+{
+    std::vector<std::string> errors = validate(config);
+    if (errors.empty())
+        return;
+    std::optional<YamlDocument> doc;
+    if (isYamlPath(configPath)) {
+        try {
+            doc = readYaml(readFile(configPath), configPath);
+        } catch (const std::exception&) {
+            // it was read a moment ago; without positions the problems still name file and key
+        }
+    }
+    static const std::regex keyAtStart("^([a-z_0-9]+)\\.([a-z_0-9]+)[ :]");
+    for (auto& e : errors) {
+        std::smatch m;
+        if (!std::regex_search(e, m, keyAtStart))
+            continue;
+        const std::string key = m[1].str() + "." + m[2].str();
+        const bool fromSet = std::any_of(overrides.begin(), overrides.end(),
+                                         [&](const std::string& o) { return o.rfind(key + "=", 0) == 0; });
+        if (fromSet) {
+            e += " (--set " + key + ")";
+        } else if (doc) {
+            const auto at = doc->positions.find("/" + m[1].str() + "/" + m[2].str());
+            if (at != doc->positions.end())
+                e += " (line " + std::to_string(at->second.line) + ", column " + std::to_string(at->second.column) + ")";
+        }
+    }
+    std::string msg = configPath + ": ";
+    if (errors.size() == 1) {
+        msg += errors.front();
+    } else {
+        msg += "the training config has " + std::to_string(errors.size()) + " problems:";
+        for (const auto& e : errors)
+            msg += "\n  - " + e;
+    }
+    throw Error(msg);
+}
+
 // A run writes the config it trains to <output.dir>/train_config.json. When that is the file being
 // trained (a config kept in its output folder under that name), the user's file would be replaced by
 // the resolved config (paths made absolute, every default written out): refused, unless the file
@@ -238,7 +283,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         TrainConfig check = config;
         if (check.outputDir.empty())
             check.outputDir = "(the run's own folder)";
-        validateOrThrow(check);
+        validateConfigFile(configPath, check, overrides);
     }
     refuseOverwritingConfigFile(configPath, config);
     // Under torchrun-style variables this process joins its data-parallel group; rank 0 records the

@@ -215,6 +215,27 @@ private slots:
         QVERIFY2(again.code == 0, qPrintable(again.err + again.out));
     }
 
+    // A value that validation refuses is named with the config file and, in a YAML file, its line
+    // and column; a value given with --set says so.
+    void refusedValuesNameFileAndLine()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const std::string yaml = (root / "bad-values.yaml").string();
+        std::ofstream(yaml) << "model: {path: model}\ndata: {train: train.jsonl}\ntraining:\n  max_steps: 2\n  learning_rate: .nan\n"
+                               "  batch_size: 0\noutput: {dir: out-bad-values}\n";
+        Outcome o = runCli({"train", QString::fromStdString(yaml), "--no-store", "--quiet"});
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains(QString::fromStdString(yaml) + ": the training config has 2 problems:"), qPrintable(o.err));
+        QVERIFY2(o.err.contains("training.learning_rate must be > 0, found nan (line 5, column 3)"), qPrintable(o.err));
+        QVERIFY2(o.err.contains("training.batch_size must be >= 1, found 0 (line 6, column 3)"), qPrintable(o.err));
+        o = runCli({"train", QString::fromStdString(yaml), "--no-store", "--quiet", "--set", "training.learning_rate=0.1", "--set",
+                    "training.batch_size=-2"});
+        QVERIFY(o.code != 0);
+        QVERIFY2(o.err.contains(QString::fromStdString(yaml) + ": training.batch_size must be >= 1, found -2 (--set training.batch_size)"),
+                 qPrintable(o.err));
+        QVERIFY(!fs::exists(root / "out-bad-values"));
+    }
+
     void typoFailsBeforeWork()
     {
         auto j = nlohmann::json::parse(std::ifstream(m_config));
