@@ -26,6 +26,27 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
         throw Error("cannot open dataset " + file.string());
     const std::string name = file.filename().string();
     std::size_t count = 0;
+    // Compressed and columnar files (what dataset hubs hand out) would fail as line 1 "invalid JSON"
+    // quoting a control byte: named for what they are instead, with what to do.
+    {
+        char head[8] = {};
+        in.read(head, sizeof head);
+        const std::string magic(head, static_cast<std::size_t>(in.gcount()));
+        in.clear();
+        in.seekg(0);
+        const std::pair<const char*, const char*> kinds[] = {
+            {"\x1F\x8B", "gzip-compressed: decompress it (gunzip -k)"},
+            {"PK\x03\x04", "a zip archive: extract the JSONL file from it"},
+            {"\x28\xB5\x2F\xFD", "zstd-compressed: decompress it (zstd -d)"},
+            {"\xFD" "7zXZ", "xz-compressed: decompress it (unxz -k)"},
+            {"BZh", "bzip2-compressed: decompress it (bunzip2 -k)"},
+            {"PAR1", "a Parquet file: convert it to JSONL (one JSON object per line)"},
+            {"ARROW1", "an Arrow file: convert it to JSONL (one JSON object per line)"},
+        };
+        for (const auto& [bytes, what] : kinds)
+            if (magic.rfind(bytes, 0) == 0)
+                throw Error(file.string() + " is " + what + "; training data is JSONL or a JSON array");
+    }
 
     std::string unit = " line ";
     auto handle = [&](std::size_t line, const std::function<nlohmann::ordered_json()>& parse) {

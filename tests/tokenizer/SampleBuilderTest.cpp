@@ -545,6 +545,30 @@ private slots:
         QCOMPARE(records::normalizeMessages(parts, "w", "messages"), parts);
     }
 
+    // A compressed or Parquet file is named for what it is, with what to do, not "line 1: invalid JSON".
+    void compressedAndParquetFilesAreNamed() {
+        QTemporaryDir dir;
+        const std::pair<std::string, const char*> files[] = {
+            {std::string("\x1F\x8B\x08\x00\x00\x00", 6), "is gzip-compressed: decompress it"},
+            {std::string("PAR1\x15\x04\x00", 7), "is a Parquet file: convert it to JSONL"},
+            {std::string("PK\x03\x04\x14\x00", 6), "is a zip archive"},
+        };
+        for (const auto& [bytes, expected] : files) {
+            const QString path = dir.filePath("train.data");
+            write(path, bytes);
+            try {
+                SampleBuilder(chatmlTokenizer()).loadSft(path.toStdString());
+                QFAIL(expected);
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).startsWith(path + " " + expected), e.what());
+            }
+        }
+        // "PK" or "BZh" as the start of a JSONL file's text is not a signature: a JSON line still starts with '{'.
+        const QString path = dir.filePath("ok.jsonl");
+        write(path, "{\"text\": \"PAR1\"}\n");
+        QCOMPARE(SampleBuilder(chatmlTokenizer()).loadSft(path.toStdString()).samples.size(), std::size_t(1));
+    }
+
     // A JSON array file that starts with a UTF-8 byte order mark (Windows editors) is an array, not
     // a JSONL file whose first line fails; a folder is refused by name.
     void jsonArrayWithByteOrderMark() {
