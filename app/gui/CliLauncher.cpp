@@ -46,8 +46,17 @@ void CliLauncher::start(const QStringList& args) {
 }
 
 QString CliLauncher::startPipeline(const engine::pipeline::PipelineConfig& config) const {
-    const QString path = timestampedStem("pipelines", config.name) + ".json";
-    config.save(path.toStdString());
+    // Each start trains into a folder of its own beside its file: `rslora train` refuses (in the
+    // detached process, where nobody reads it) a folder holding an earlier start's progress, which
+    // the name alone would give a second start of the same pipeline.
+    QString stem = timestampedStem("pipelines", config.name);
+    for (int n = 2; QFileInfo::exists(stem + ".json") || QFileInfo::exists(stem); ++n)
+        stem = timestampedStem("pipelines", config.name) + "-" + QString::number(n);
+    engine::pipeline::PipelineConfig own = config;
+    if (own.outputDir.empty())
+        own.outputDir = stem.toStdString();
+    const QString path = stem + ".json";
+    own.save(path.toStdString());
     start({"train", path, "--quiet", "--db", m_databasePath});
     return path;
 }

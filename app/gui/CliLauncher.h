@@ -21,7 +21,8 @@ public:
     // Starts `rslora ARGS` detached; throws rslora::Error saying why it could not.
     static void start(const QStringList& args);
 
-    // Writes the pipeline to <data folder>/pipelines/ and trains it (`rslora train FILE`); returns the file.
+    // Writes the pipeline to <data folder>/pipelines/<name>-<time>.json and trains it (`rslora train
+    // FILE`) into the folder of the same stem unless it names an output folder; returns the file.
     QString startPipeline(const engine::pipeline::PipelineConfig& config) const;
     // Writes the config to <data folder>/launches/ and trains it with `processes` workers (`rslora
     // launch`, the ranks meeting through a file beside it); returns the file.

@@ -1,6 +1,7 @@
 // The new-run form in the workbench with the real dataset reader: a fresh start on the built-in demo
 // model, problems named once at their field with line numbers, the preview as decoded text, and the
 // form remembered across restarts.
+#include "app/gui/CliLauncher.h"
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/Workbench.h"
 
@@ -184,6 +185,32 @@ private Q_SLOTS:
         const QString text = doc.toPlainText();
         QVERIFY2(text.contains("the plural of cat is cats."), qPrintable(text));
         QVERIFY2(!text.contains(QChar(0x0120)) && !text.contains(QChar(0x010A)), qPrintable(text));
+    }
+
+    // Every Start pipeline trains into a folder of its own beside its file, so that starting the same
+    // pipeline again (or twice in one second) is not refused, unseen in the detached process, over
+    // the progress an earlier start left in a folder named after the pipeline alone.
+    void pipelineStartsGetFoldersOfTheirOwn() {
+        const QByteArray cli = qgetenv("RSLORA_CLI");
+        qputenv("RSLORA_CLI", "/bin/true");
+        engine::pipeline::PipelineConfig p;
+        p.name = "twice";
+        p.base = {{"model", {{"path", "/models/none"}}}};
+        engine::pipeline::StageSpec stage;
+        stage.name = "one";
+        p.stages.push_back(stage);
+        app::CliLauncher launcher(m_dir.filePath("pipelines.sqlite"));
+        const QString first = launcher.startPipeline(p);
+        const QString second = launcher.startPipeline(p);
+        if (cli.isEmpty())
+            qunsetenv("RSLORA_CLI");
+        else
+            qputenv("RSLORA_CLI", cli);
+        QVERIFY2(first != second, qPrintable(first));
+        for (const QString& file : {first, second}) {
+            QVERIFY(file.endsWith(".json"));
+            QCOMPARE(QString::fromStdString(engine::pipeline::PipelineConfig::load(file.toStdString()).outputDir), file.chopped(5));
+        }
     }
 
     void formIsRememberedAcrossRestarts() {
