@@ -96,8 +96,10 @@ std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vec
         auto sorted = logits.sort(-1, /*descending=*/true);
         auto probs = torch::softmax(std::get<0>(sorted), -1);
         auto cum = probs.cumsum(-1);
-        // Drop a token when the tokens ranked above it already reach top_p; the best always stays.
+        // Drop a token when the tokens ranked above it already reach top_p; the best always stays,
+        // also when top_p rounds to 0 in float32 (below about 1.4e-45), where 0 >= 0 would drop it.
         auto drop = (cum - probs) >= o.topP;
+        drop.select(1, 0).fill_(false);
         auto removeSorted = torch::zeros_like(drop).scatter_(1, std::get<1>(sorted), drop);
         logits.masked_fill_(removeSorted, negInf);
     }

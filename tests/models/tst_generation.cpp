@@ -167,7 +167,7 @@ private slots:
             return pickTokens(logits, {seen}, o, gen, rules)[0];
         };
         for (double t : {0.0, 1e-40, 1e-5, 0.7, 2.0}) {
-            for (auto [k, p] : {std::pair<int64_t, double>{0, 1.0}, {2, 1.0}, {0, 0.5}, {1, 1e-6}}) {
+            for (auto [k, p] : {std::pair<int64_t, double>{0, 1.0}, {2, 1.0}, {0, 0.5}, {1, 1e-6}, {0, 1e-50}, {0, 1e-300}}) {
                 GenerationOptions o;
                 o.temperature = t;
                 o.topK = k;
