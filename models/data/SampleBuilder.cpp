@@ -40,13 +40,16 @@ SampleFormat parseSampleFormat(const std::string& name) {
 }
 
 std::string BuildStats::summary() const {
-    char buf[512];
+    char buf[1024]; // a file name is at most 255 bytes
     const double share = totalTokens ? 100.0 * static_cast<double>(trainedTokens) / static_cast<double>(totalTokens) : 0.0;
+    // Which record was dropped is named (the first): a prompt longer than max_seq_len leaves a record
+    // without a trained token, and the user has to find it.
+    const std::string first = firstDropped.empty() ? std::string() : " (the first: " + firstDropped + ")";
     std::snprintf(buf, sizeof buf,
                   "%zu records -> %zu samples (format %s); %zu truncated (%zu tokens cut); %zu without trained tokens "
-                  "dropped; %zu malformed lines skipped; %zu tokens, %.1f%% trained",
+                  "dropped%s; %zu malformed lines skipped; %zu tokens, %.1f%% trained",
                   records, samples, sampleFormatName(format), truncatedSamples, truncatedTokens, droppedWithoutTargets,
-                  skipped, totalTokens, share);
+                  first.c_str(), skipped, totalTokens, share);
     return buf;
 }
 
@@ -604,13 +607,16 @@ void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preferen
         t.join();
 
     // Results and errors in line order: with MalformedLinePolicy::Fail the first bad line is reported.
-    for (auto& slot : slots) {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+        Slot& slot = slots[i];
         if (!slot.error.empty()) {
             if (m_options.malformed == MalformedLinePolicy::Fail)
                 throw Error(slot.error);
             problem(slot.error);
             continue;
         }
+        if (slot.stats.droppedWithoutTargets > 0 && stats.firstDropped.empty())
+            stats.firstDropped = records[i].where;
         stats.truncatedSamples += slot.stats.truncatedSamples;
         stats.truncatedTokens += slot.stats.truncatedTokens;
         stats.droppedWithoutTargets += slot.stats.droppedWithoutTargets;

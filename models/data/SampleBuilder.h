@@ -54,6 +54,7 @@ struct BuildStats {
     std::size_t truncatedSamples = 0;
     std::size_t truncatedTokens = 0;
     std::size_t droppedWithoutTargets = 0;
+    std::string firstDropped;          // where the first of those stood ("data.jsonl line 7")
     std::size_t totalTokens = 0;
     std::size_t trainedTokens = 0;
     std::vector<std::string> problems; // first messages of skipped lines

@@ -403,6 +403,14 @@ private slots:
         QCOMPARE(d.stats.droppedWithoutTargets, std::size_t(1)); // the response was cut away entirely
         QCOMPARE(d.samples.size(), std::size_t(1));
         QVERIFY(d.stats.truncatedTokens > 200);
+        // The summary (the warning training prints) names the first record dropped.
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\"}\n\n{\"instruction\": \"" + std::string(300, 'q') +
+                        "\", \"output\": \"b\"}\n{\"instruction\": \"" + std::string(300, 'r') + "\", \"output\": \"b\"}\n");
+        const SftDataset later = SampleBuilder(chatmlTokenizer(), o).loadSft(path.toStdString());
+        QCOMPARE(later.stats.droppedWithoutTargets, std::size_t(2));
+        QCOMPARE(QString::fromStdString(later.stats.firstDropped), QString("long.jsonl line 3"));
+        QVERIFY2(QString::fromStdString(later.stats.summary()).contains("2 without trained tokens dropped (the first: long.jsonl line 3)"),
+                 later.stats.summary().c_str());
     }
 
     void preferencePairs() {
