@@ -60,6 +60,9 @@ std::string dataProblem(const std::string& file, TrainObjective objective)
                     }
                     if (prompt && prompt->is_array())
                         records::normalizeMessages(*prompt, r.where, "prompt");
+                    if (!prompt && !(r.value["chosen"].is_array() && r.value["rejected"].is_array()))
+                        throw DataProblem{r.where + ": preference records need \"prompt\", \"chosen\" and \"rejected\" (or "
+                                                    "conversations in \"chosen\" and \"rejected\" that share the prompt)"};
                     return;
                 }
                 if (pretokenized) {

@@ -142,7 +142,11 @@ private slots:
             json{{"name", "dpo_type"}, {"objective", "dpo"}, {"data", file("dpotype.jsonl", pair + "\n" + R"({"prompt": "a", "chosen": 1, "rejected": "c"})")}},
             json{{"name", "mixed_sft"}, {"data", file("mixsft.jsonl", chat + "\n" + alpaca)}},
             json{{"name", "unknown"}, {"data", file("unknown.jsonl", R"({"question": "a", "answer": "b"})")}},
+            json{{"name", "no_prompt"}, {"objective", "dpo"}, {"data", file("noprompt.jsonl", pair + "\n" + R"({"chosen": "b", "rejected": "c"})")}},
             json{{"name", "good_dpo"}, {"objective", "dpo"}, {"data", file("pairs.jsonl", pair + "\n" + pair)}},
+            json{{"name", "implicit_dpo"}, {"objective", "dpo"}, {"data", file("implicit.jsonl",
+                R"({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], )"
+                R"("rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]})")}},
             json{{"name", "good_chat"}, {"data", file("chat.jsonl", chat)}},
             json{{"name", "tokens"}, {"data", file("tokens.jsonl", "{\"input_ids\": [1, 2]}\n{\"input_ids\": [3]}\n")}},
         });
@@ -154,10 +158,11 @@ private slots:
             "stage 'wrong_type'", "type.jsonl line 2: conversations[0]: ShareGPT message needs a string \"value\"",
             "stage 'dpo_type'", "dpotype.jsonl line 2: \"chosen\" must be a string or a list of messages",
             "stage 'mixed_sft'", "mixsft.jsonl line 2: record of format alpaca in a chat dataset",
-            "stage 'unknown'", "unknown.jsonl line 1: cannot tell the record format from its keys"};
+            "stage 'unknown'", "unknown.jsonl line 1: cannot tell the record format from its keys",
+            "stage 'no_prompt'", "noprompt.jsonl line 2: preference records need \"prompt\", \"chosen\" and \"rejected\""};
         for (const auto& x : expected)
             QVERIFY2(p.contains(x), qPrintable(x + " not in:\n" + p));
-        for (const char* fine : {"good.jsonl", "pairs.jsonl", "chat.jsonl", "tokens.jsonl"})
+        for (const char* fine : {"good.jsonl", "pairs.jsonl", "implicit.jsonl", "chat.jsonl", "tokens.jsonl"})
             QVERIFY2(!p.contains(fine), qPrintable(QString(fine) + " refused:\n" + p));
     }
 };
