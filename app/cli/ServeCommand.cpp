@@ -75,11 +75,12 @@ void runServe(ServeArgs& a)
     serve::AdapterResolver resolver = [&](const std::string& argument) {
         app::ResolvedAdapter r;
         try {
-            r = app::resolveAdapterArgument(argument, nullptr);  // a folder needs no store
+            r = app::resolveAdapterArgument(argument, nullptr, "");  // a folder needs no store
         } catch (const Error&) {
             if (!store)
                 store = storecli::openStore(a.store);
-            r = app::resolveAdapterArgument(argument, store.get());
+            // Named as given: the same resolver answers --adapter at start-up and lora_path requests.
+            r = app::resolveAdapterArgument(argument, store.get(), "");
         }
         return serve::AdapterSource{r.path, r.weight};
     };

@@ -215,7 +215,12 @@ void OpenAiServer::addAdapter(const std::string& name, const std::string& argume
         throw Error("--adapter: expected NAME=DIR or NAME=task@vN, found '=" + argument + "'");
     if (name == m_options.servedModelName)
         throw Error("adapter name '" + name + "' is the base model's name; choose another");
-    const AdapterSource src = resolve(argument);
+    AdapterSource src;
+    try {
+        src = resolve(argument);
+    } catch (const Error& e) {
+        throw Error("--adapter " + name + "=" + argument + ": " + e.what());
+    }
     std::lock_guard<std::mutex> lock(m_mutex);
     m_session.loadAdapter(name, src.path);
     m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};

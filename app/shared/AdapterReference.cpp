@@ -50,14 +50,14 @@ std::optional<ResolvedAdapter> lookUp(const std::string& label, storage::Store* 
 
 // A weight and a scale that each fit float32 can still overflow it together, and then every use of the
 // adapter failed. A weight of at most 1 cannot: the scales were checked when the folder was read.
-void checkWeightedScale(const std::string& argument, const ResolvedAdapter& adapter)
+void checkWeightedScale(const std::string& named, const ResolvedAdapter& adapter)
 {
     if (std::abs(adapter.weight) <= 1.0 || !fs::is_regular_file(adapter.path / engine::kPeftConfigFile))
         return;
     const double scale = engine::largestPeftScale(adapter.path);
     if (!engine::fitsFloat32(adapter.weight * scale)) {
         std::ostringstream s;
-        s << "--adapter " << argument << ": the weight " << adapter.weight << " times the adapter's largest scale " << scale
+        s << named << ": the weight " << adapter.weight << " times the adapter's largest scale " << scale
           << " (lora_alpha / r in " << (adapter.path / engine::kPeftConfigFile).string() << ") is " << adapter.weight * scale
           << ", which does not fit float32 (at most " << engine::float32MaxText() << "); give a smaller weight";
         throw Error(s.str());
@@ -66,20 +66,22 @@ void checkWeightedScale(const std::string& argument, const ResolvedAdapter& adap
 
 } // namespace
 
-ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store)
+ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store, const std::string& option)
 {
+    // How messages name the argument: "--adapter medical@v3:0.5", or quoted where no option was used.
+    const std::string named = option.empty() ? "'" + argument + "'" : option + " " + argument;
     std::string storeError;
     const auto colon = argument.rfind(':');
     if (colon != std::string::npos) {
         if (const auto weight = parseWeight(argument.substr(colon + 1))) {
             if (!std::isfinite(*weight))
-                throw Error("--adapter " + argument + ": the weight must be a finite number");
+                throw Error(named + ": the weight must be a finite number");
             if (!engine::fitsFloat32(*weight))
-                throw Error("--adapter " + argument + ": the weight does not fit float32 (at most " + engine::float32MaxText()
+                throw Error(named + ": the weight does not fit float32 (at most " + engine::float32MaxText()
                             + "), in which adapters are applied; give a smaller weight");
             if (auto found = lookUp(argument.substr(0, colon), store, storeError)) {
                 found->weight = *weight;
-                checkWeightedScale(argument, *found);
+                checkWeightedScale(named, *found);
                 return *found;
             }
         }
@@ -87,8 +89,8 @@ ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Sto
     if (auto found = lookUp(argument, store, storeError))
         return *found;
     if (!storeError.empty())
-        throw Error("--adapter " + argument + ": " + storeError);
-    throw Error("--adapter " + argument + ": no such folder" + std::string(store ? " and no stored version of that name" : "")
+        throw Error(named + ": " + storeError);
+    throw Error(named + ": no such folder" + std::string(store ? " and no stored version of that name" : "")
                     + " (expected DIR[:WEIGHT] or a stored version such as task@v3[:WEIGHT])");
 }
 

@@ -24,7 +24,9 @@ struct ResolvedAdapter {
 // A folder that exists wins over a store reference; ":WEIGHT" is split off only when it parses as a
 // finite number. A weight beyond float32, or one that times the adapter's largest scale is, is
 // refused (adapters are applied in float32). A stored version's files are verified against their recorded hash. `store` may be
-// null (no store in use: folders only). Throws rslora::Error saying what was tried.
-ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store);
+// null (no store in use: folders only). Throws rslora::Error saying what was tried, naming the
+// argument as `option` ARGUMENT ("--adapter DIR:2"), or quoted when `option` is empty (a request field).
+ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store,
+                                       const std::string& option = "--adapter");
 
 } // namespace rslora::app

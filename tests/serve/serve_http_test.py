@@ -357,6 +357,10 @@ class ServeTest(unittest.TestCase):
         form = b"--xx\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\na\r\n--xx--\r\n"
         self.assertApiError(*s.request("POST", "/v1/completions", raw=form, headers={"Content-Type": "multipart/form-data; boundary=xx"}),
                             415, code="unsupported_media_type")
+        # A folder that is not there is named as the request gave it, not as a command-line option.
+        status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent/adapter"})
+        self.assertTrue(body["error"]["message"].startswith("'lora_path': '/nonexistent/adapter': "), body)
+        self.assertNotIn("--adapter", body["error"]["message"])
         # A path that is not UTF-8 ended the server before (the error message could not be written).
         self.assertApiError(*s.request("GET", "/%FF%FE"), 404)
         # Nesting is bounded (a value thousands of levels deep overflowed the stack when quoted).
