@@ -286,6 +286,10 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         validateConfigFile(configPath, check, overrides);
     }
     refuseOverwritingConfigFile(configPath, config);
+    // Allowed (as in transformers), but the schedule never reaches the learning rate the config names.
+    if (config.maxSteps > 0 && config.warmupSteps >= config.maxSteps)
+        logWarning(configPath + ": training.warmup_steps " + std::to_string(config.warmupSteps) + " is not shorter than the run "
+                   "(training.max_steps " + std::to_string(config.maxSteps) + "): the learning rate never reaches training.learning_rate");
     // Under torchrun-style variables this process joins its data-parallel group; rank 0 records the
     // run and writes, the other ranks train their shards and write nothing.
     std::unique_ptr<engine::distributed::ProcessGroup> group;

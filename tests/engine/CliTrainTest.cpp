@@ -236,6 +236,18 @@ private slots:
         QVERIFY(!fs::exists(root / "out-bad-values"));
     }
 
+    // A warmup as long as the run trains, with a warning that the learning rate is never reached.
+    void warmupLongerThanTheRunWarns()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "training.warmup_steps=10",
+                                  "--set", QString::fromStdString("output.dir=" + (root / "out-warmup").string())});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY2(o.err.contains("training.warmup_steps 10 is not shorter than the run (training.max_steps 4): the learning rate never "
+                                "reaches training.learning_rate"),
+                 qPrintable(o.err));
+    }
+
     void typoFailsBeforeWork()
     {
         auto j = nlohmann::json::parse(std::ifstream(m_config));
