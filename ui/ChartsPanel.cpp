@@ -17,6 +17,7 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSlider>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -116,9 +117,21 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
         grid->setColumnStretch(c, 1);
     grid->setRowStretch(0, 1);
     grid->setRowStretch(1, 1);
-    outer->addLayout(grid, 2);
+    // The rows of charts scroll when the window is too low for them all: the third (preference) row
+    // would otherwise raise the window's minimum height above a 768-pixel screen.
+    auto* scroll = new QScrollArea(this);
+    scroll->setObjectName("chartsScroll");
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    auto* rows = new QWidget(scroll);
+    auto* rowsLayout = new QVBoxLayout(rows);
+    rowsLayout->setContentsMargins(0, 0, 0, 0);
+    rowsLayout->addLayout(grid, 2);
+    scroll->setWidget(rows);
+    outer->addWidget(scroll, 1);
     // Preference training's charts: a third row, hidden until a run logs them.
-    m_preferenceRow = new QWidget(this);
+    m_preferenceRow = new QWidget(rows);
     m_preferenceRow->setObjectName("preferenceCharts");
     auto* prefs = new QHBoxLayout(m_preferenceRow);
     prefs->setContentsMargins(0, 0, 0, 0);
@@ -127,7 +140,7 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     prefs->addWidget(addChart("dpo_margin", tr("Reward margin"), tr("margin")), 1);
     prefs->addWidget(addChart("dpo_accuracy", tr("Preference accuracy"), tr("share of pairs")), 1);
     m_preferenceRow->hide();
-    outer->addWidget(m_preferenceRow, 1);
+    rowsLayout->addWidget(m_preferenceRow, 1);
 
     connect(m_smoothing, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
     connect(m_logY, &QCheckBox::toggled, this, &ChartsPanel::setLogY);

@@ -142,6 +142,24 @@ private Q_SLOTS:
         QCOMPARE(enabled(), (QList<bool>{false, false, false}));
     }
 
+    // A preference run adds a third row of charts; the window still fits a 1366x768 screen (the rows
+    // scroll instead of raising the window's minimum height), and every chart stays readable.
+    void preferenceChartsFitASmallScreen() {
+        ui::MainWindow window;
+        auto* panel = new ui::TrainingPanel;
+        window.addView(panel, "Training");
+        window.resize(1366, 700);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(panel->charts()->addMetric("dpo/margin", {1, 0, 0, 0, 0.5}));
+        QApplication::processEvents();
+        QVERIFY(panel->findChild<QWidget*>("preferenceCharts")->isVisible());
+        QVERIFY2(window.minimumSizeHint().height() <= 700, qPrintable(QString::number(window.minimumSizeHint().height())));
+        QVERIFY2(window.height() <= 700, qPrintable(QString::number(window.height())));
+        for (auto* chart : panel->findChildren<ui::CurvePlot*>())
+            QVERIFY2(chart->height() >= 150, qPrintable(chart->objectName() + ": " + QString::number(chart->height())));
+    }
+
     // A long run name (a sweep's carries its swept values and the saving path) is elided with the
     // whole title in the tooltip, and does not widen the window; markup in a name shows as typed.
     void longOrMarkedUpNamesDoNotWidenTheWindow() {
