@@ -88,7 +88,9 @@ ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Sto
     }
     if (auto found = lookUp(argument, store, storeError))
         return *found;
-    if (!storeError.empty())
+    // A path names a folder: that no stored version has such a name is beside the point.
+    const bool path = argument.find('/') != std::string::npos || argument.rfind('.', 0) == 0 || argument.rfind('~', 0) == 0;
+    if (!storeError.empty() && !(path && storeError.rfind("no adapter matches", 0) == 0))
         throw Error(named + ": " + storeError);
     throw Error(named + ": no such folder" + std::string(store ? " and no stored version of that name" : "")
                     + " (expected DIR[:WEIGHT] or a stored version such as task@v3[:WEIGHT])");
