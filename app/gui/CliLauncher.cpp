@@ -36,16 +36,24 @@ QString CliLauncher::executable() {
     return {};
 }
 
-void CliLauncher::start(const QStringList& args) {
+qint64 CliLauncher::start(const QStringList& args, const QString& logPath) {
     const QString exe = executable();
     if (exe.isEmpty())
         throw Error("the rslora command was not found next to the workbench (set RSLORA_CLI to its path)");
-    // Its own session: closing the workbench (or its terminal) does not stop it.
-    if (!QProcess::startDetached("setsid", QStringList{exe} + args))
-        throw Error(exe.toStdString() + " could not be started");
+    // Its own session: closing the workbench (or its terminal) does not stop it. Its output goes to a
+    // file: nobody reads a detached process's terminal, and a refusal there would go unseen.
+    QProcess p;
+    p.setProgram("setsid");
+    p.setArguments(QStringList{exe} + args);
+    p.setStandardOutputFile(logPath, QIODevice::Append);
+    p.setStandardErrorFile(logPath, QIODevice::Append);
+    qint64 pid = 0;
+    if (!p.startDetached(&pid))
+        throw Error(exe.toStdString() + " could not be started: " + p.errorString().toStdString());
+    return pid;
 }
 
-QString CliLauncher::startPipeline(const engine::pipeline::PipelineConfig& config) const {
+CliLauncher::Launched CliLauncher::startPipeline(const engine::pipeline::PipelineConfig& config) const {
     // Each start trains into a folder of its own beside its file: `rslora train` refuses (in the
     // detached process, where nobody reads it) a folder holding an earlier start's progress, which
     // the name alone would give a second start of the same pipeline.
@@ -55,13 +63,15 @@ QString CliLauncher::startPipeline(const engine::pipeline::PipelineConfig& confi
     engine::pipeline::PipelineConfig own = config;
     if (own.outputDir.empty())
         own.outputDir = stem.toStdString();
-    const QString path = stem + ".json";
-    own.save(path.toStdString());
-    start({"train", path, "--quiet", "--db", m_databasePath});
-    return path;
+    Launched l;
+    l.config = stem + ".json";
+    l.log = stem + ".log";
+    own.save(l.config.toStdString());
+    l.pid = start({"train", l.config, "--quiet", "--db", m_databasePath}, l.log);
+    return l;
 }
 
-QString CliLauncher::startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName) const {
+CliLauncher::Launched CliLauncher::startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName) const {
     if (processes < 2)
         throw Error("a data-parallel run needs at least 2 processes, found " + std::to_string(processes));
     engine::TrainConfig c = config;
@@ -69,12 +79,15 @@ QString CliLauncher::startDataParallel(const engine::TrainConfig& config, int pr
     if (c.threads <= 0)
         c.threads = std::max(1, QThread::idealThreadCount() / processes);
     const QString stem = timestampedStem("launches", runName.toStdString());
-    const QString path = stem + ".json";
-    c.save(path.toStdString());
+    Launched l;
+    l.config = stem + ".json";
+    l.log = stem + ".log";
+    c.save(l.config.toStdString());
     // The ranks meet through a file of their own, so that two runs started here never share a port.
-    start({"launch", "--nproc", QString::number(processes), "--store-file", stem + ".store", "--", "train", path, "--quiet", "--db",
-           m_databasePath});
-    return path;
+    l.pid = start({"launch", "--nproc", QString::number(processes), "--store-file", stem + ".store", "--", "train", l.config, "--quiet",
+                   "--db", m_databasePath},
+                  l.log);
+    return l;
 }
 
 } // namespace rslora::app

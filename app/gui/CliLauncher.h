@@ -18,15 +18,21 @@ public:
     // The rslora executable: $RSLORA_CLI, else beside the workbench (app/cli in a build tree);
     // empty when there is none.
     static QString executable();
-    // Starts `rslora ARGS` detached; throws rslora::Error saying why it could not.
-    static void start(const QStringList& args);
+    // Starts `rslora ARGS` detached, its stdout and stderr appended to `logPath`; returns its process
+    // id. Throws rslora::Error saying why it could not start.
+    static qint64 start(const QStringList& args, const QString& logPath);
 
+    struct Launched {
+        QString config; // the file it trains
+        QString log;    // its output (the file's stem + ".log")
+        qint64 pid = 0;
+    };
     // Writes the pipeline to <data folder>/pipelines/<name>-<time>.json and trains it (`rslora train
-    // FILE`) into the folder of the same stem unless it names an output folder; returns the file.
-    QString startPipeline(const engine::pipeline::PipelineConfig& config) const;
+    // FILE`) into the folder of the same stem unless it names an output folder.
+    Launched startPipeline(const engine::pipeline::PipelineConfig& config) const;
     // Writes the config to <data folder>/launches/ and trains it with `processes` workers (`rslora
-    // launch`, the ranks meeting through a file beside it); returns the file.
-    QString startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName) const;
+    // launch`, the ranks meeting through a file beside it).
+    Launched startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName) const;
 
 private:
     QString m_databasePath;

@@ -75,7 +75,8 @@ void CloseGuard::handOver(qint64 runId, const std::string& configJson) {
     QString why;
     try {
         CliLauncher::start({"train", configPath, "--resume", "latest", "--quiet", "--run-id", QString::number(runId), "--db",
-                            m_databasePath});
+                            m_databasePath},
+                           QDir(QString::fromStdString(handed.outputDir)).filePath("headless.log"));
     } catch (const std::exception& e) {
         why = QString::fromStdString(e.what());
     }

@@ -3,6 +3,7 @@
 #include "app/gui/CliLauncher.h"
 #include "app/gui/CloseGuard.h"
 #include "app/gui/DatasetPreviewer.h"
+#include "app/gui/DetachedRunWatch.h"
 #include "app/gui/FusionController.h"
 #include "app/gui/MergeExportController.h"
 #include "app/gui/PlaygroundController.h"
@@ -144,6 +145,14 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
 
     ui::TrainingPanel* panel = m_training;
     RunController* controller = m_controller.get();
+    // A detached run that fails says so here: its output file is where nobody would look.
+    m_detached = new DetachedRunWatch(this);
+    connect(m_detached, &DetachedRunWatch::failed, this, [this](const QString& label, const QString& error, const QString& log) {
+        rslora::logError(label.toStdString() + " failed: " + error.toStdString() + " (output: " + log.toStdString() + ")");
+        notify(tr("%1 failed").arg(label), tr("%1 failed: %2 (its output: %3)").arg(label, error, log), true);
+        m_runs->refresh();
+    });
+    connect(m_detached, &DetachedRunWatch::ended, this, [this](const QString&, const QString&) { m_runs->refresh(); });
     connect(m_form, &ui::RunForm::pipelineStartRequested, this, [this](const QString& json) {
         QString error;
         if (!startPipeline(json, &error))
@@ -376,12 +385,14 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
         // Relative paths in the form mean the workbench's folder; the saved file lives elsewhere.
         const engine::pipeline::PipelineConfig config = engine::pipeline::PipelineConfig::fromJson(
             nlohmann::json::parse(pipelineJson.toStdString()), "pipeline", QDir::currentPath().toStdString());
-        const QString path = CliLauncher(m_databasePath).startPipeline(config);
-        m_window->statusBar()->showMessage(tr("Pipeline \"%1\" (%2 stages) is training in its own process; its runs appear in the "
-                                              "Runs view. Config: %3")
-                                               .arg(QString::fromStdString(config.name))
+        const CliLauncher::Launched l = CliLauncher(m_databasePath).startPipeline(config);
+        const QString label = tr("Pipeline \"%1\"").arg(QString::fromStdString(config.name));
+        m_detached->watch(l.pid, label, l.log);
+        m_window->statusBar()->showMessage(tr("%1 (%2 stages) is training in its own process; its runs appear in the "
+                                              "Runs view. Config: %3, output: %4")
+                                               .arg(label)
                                                .arg(config.stages.size())
-                                               .arg(path),
+                                               .arg(l.config, l.log),
                                            15000);
         return true;
     } catch (const std::exception& e) {
@@ -393,10 +404,11 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
 
 bool Workbench::startDataParallel(const engine::TrainConfig& config, int processes, QString* error) {
     try {
-        const QString path = CliLauncher(m_databasePath).startDataParallel(config, processes, defaultRunName(config));
+        const CliLauncher::Launched l = CliLauncher(m_databasePath).startDataParallel(config, processes, defaultRunName(config));
+        m_detached->watch(l.pid, tr("Data-parallel run %1").arg(defaultRunName(config)), l.log);
         m_window->statusBar()->showMessage(tr("Data-parallel run: %1 processes are training %2 (rslora launch); it appears in the "
-                                              "Training and Runs views. Config: %3")
-                                               .arg(processes).arg(defaultRunName(config)).arg(path),
+                                              "Training and Runs views. Config: %3, output: %4")
+                                               .arg(processes).arg(defaultRunName(config)).arg(l.config, l.log),
                                            15000);
         return true;
     } catch (const std::exception& e) {

@@ -39,6 +39,7 @@ class QTimer;
 namespace rslora::app {
 
 class CloseGuard;
+class DetachedRunWatch;
 class PlaygroundController;
 class RunController;
 class StoredRunFeed;
@@ -63,6 +64,7 @@ public:
     PlaygroundController* playgroundController() const { return m_playgroundController.get(); }
     RunController* controller() const { return m_controller.get(); }
     storage::Store* store() const { return m_store.get(); }
+    DetachedRunWatch* detachedRuns() const { return m_detached; }
 
     // Fills the form with the built-in demo's default run; false with *error when the demo is missing.
     bool loadDemo(QString* error = nullptr);
@@ -134,6 +136,7 @@ private:
     QProgressBar* m_statusProgress = nullptr;
     std::unique_ptr<CloseGuard> m_closeGuard;
     std::unique_ptr<StoredRunFeed> m_external;
+    DetachedRunWatch* m_detached = nullptr; // pipelines and data-parallel runs started in their own process
     QTimer* m_followTimer = nullptr;
 };
 

@@ -3,6 +3,7 @@
 // form remembered across restarts.
 #include "app/gui/CliLauncher.h"
 #include "app/gui/DatasetPreviewer.h"
+#include "app/gui/DetachedRunWatch.h"
 #include "app/gui/Workbench.h"
 
 #include "ui/DataSection.h"
@@ -22,7 +23,9 @@
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QSpinBox>
+#include <QStatusBar>
 #include <QTemporaryDir>
 #include <QTextDocument>
 #include <QtTest>
@@ -200,8 +203,8 @@ private Q_SLOTS:
         stage.name = "one";
         p.stages.push_back(stage);
         app::CliLauncher launcher(m_dir.filePath("pipelines.sqlite"));
-        const QString first = launcher.startPipeline(p);
-        const QString second = launcher.startPipeline(p);
+        const QString first = launcher.startPipeline(p).config;
+        const QString second = launcher.startPipeline(p).config;
         if (cli.isEmpty())
             qunsetenv("RSLORA_CLI");
         else
@@ -211,6 +214,57 @@ private Q_SLOTS:
             QVERIFY(file.endsWith(".json"));
             QCOMPARE(QString::fromStdString(engine::pipeline::PipelineConfig::load(file.toStdString()).outputDir), file.chopped(5));
         }
+    }
+
+    // A detached pipeline's output goes to a file beside its config, and when the process ends with an
+    // error the workbench says so (status bar and log) instead of the failure going unseen.
+    void detachedFailuresAreReported() {
+        const QString script = m_dir.filePath("failing-rslora.sh");
+        {
+            QFile f(script);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("#!/bin/sh\necho starting\necho 'error: data.train: /nowhere.jsonl does not exist' >&2\nexit 1\n");
+        }
+        QFile::setPermissions(script, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+        const QByteArray cli = qgetenv("RSLORA_CLI");
+        qputenv("RSLORA_CLI", script.toLocal8Bit());
+        engine::pipeline::PipelineConfig p;
+        p.name = "doomed";
+        p.base = {{"model", {{"path", "/models/none"}}}};
+        engine::pipeline::StageSpec stage;
+        stage.name = "one";
+        p.stages.push_back(stage);
+
+        // The watch alone: the last error line of the output, once the process is gone.
+        const app::CliLauncher::Launched l = app::CliLauncher(m_dir.filePath("detached.sqlite")).startPipeline(p);
+        QVERIFY(l.pid > 0);
+        QCOMPARE(l.log, l.config.chopped(5) + ".log");
+        app::DetachedRunWatch watch(nullptr, 20);
+        QSignalSpy failed(&watch, &app::DetachedRunWatch::failed);
+        watch.watch(l.pid, "Pipeline \"doomed\"", l.log);
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 10000);
+        QCOMPARE(failed.at(0).at(1).toString(), QString("data.train: /nowhere.jsonl does not exist"));
+        QCOMPARE(watch.watching(), 0);
+        QFile log(l.log);
+        QVERIFY(log.open(QIODevice::ReadOnly));
+        QVERIFY(log.readAll().contains("starting"));
+
+        // Through the workbench: the status bar names the pipeline, the error and the output file.
+        {
+            app::Workbench wb(m_dir.filePath("detached.sqlite"));
+            QString error;
+            QVERIFY2(wb.startPipeline(QString::fromStdString(p.toJson().dump()), &error), qPrintable(error));
+            QCOMPARE(wb.detachedRuns()->watching(), 1);
+            QTRY_VERIFY_WITH_TIMEOUT(wb.window()->statusBar()->currentMessage().contains("/nowhere.jsonl does not exist"), 15000);
+            QVERIFY(wb.window()->statusBar()->currentMessage().contains("Pipeline \"doomed\" failed"));
+        }
+        if (cli.isEmpty())
+            qunsetenv("RSLORA_CLI");
+        else
+            qputenv("RSLORA_CLI", cli);
+
+        // No error line: it ended, and nothing is claimed.
+        QVERIFY(app::DetachedRunWatch::lastError(m_dir.filePath("no-such.log")).isEmpty());
     }
 
     void formIsRememberedAcrossRestarts() {

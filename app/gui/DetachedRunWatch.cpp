@@ -1,0 +1,58 @@
+// Detached rslora processes and how they ended (see DetachedRunWatch.h).
+#include "app/gui/DetachedRunWatch.h"
+
+#include <QFile>
+
+#include <cerrno>
+#include <csignal>
+
+namespace rslora::app {
+
+DetachedRunWatch::DetachedRunWatch(QObject* parent, int pollMs) : QObject(parent) {
+    m_timer.setInterval(pollMs);
+    connect(&m_timer, &QTimer::timeout, this, &DetachedRunWatch::poll);
+}
+
+void DetachedRunWatch::watch(qint64 pid, const QString& label, const QString& logPath) {
+    if (pid <= 0)
+        return;
+    m_watched.push_back({pid, label, logPath});
+    m_timer.start();
+}
+
+QString DetachedRunWatch::lastError(const QString& logPath) {
+    QFile f(logPath);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    // The end of the file is enough: the CLI prints its error last.
+    const qint64 tail = 64 * 1024;
+    if (f.size() > tail)
+        f.seek(f.size() - tail);
+    const QList<QByteArray> lines = f.readAll().split('\n');
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it)
+        if (it->startsWith("error: "))
+            return QString::fromUtf8(it->mid(7)).trimmed();
+    return {};
+}
+
+void DetachedRunWatch::poll() {
+    std::vector<Watched> still;
+    std::vector<Watched> gone;
+    for (const Watched& w : m_watched) {
+        // Not our child (the launch detached it), so it leaves no zombie: once it exits the pid is free.
+        const bool alive = ::kill(pid_t(w.pid), 0) == 0 || errno == EPERM;
+        (alive ? still : gone).push_back(w);
+    }
+    m_watched = std::move(still);
+    if (m_watched.empty())
+        m_timer.stop();
+    for (const Watched& w : gone) {
+        const QString error = lastError(w.logPath);
+        if (error.isEmpty())
+            emit ended(w.label, w.logPath);
+        else
+            emit failed(w.label, error, w.logPath);
+    }
+}
+
+} // namespace rslora::app

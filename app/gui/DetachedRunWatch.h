@@ -1,0 +1,43 @@
+// Watches the detached `rslora` processes the workbench started (pipelines, data-parallel runs): when
+// one ends, the last "error: ..." line of its output file, if any, is reported, so that a run that
+// failed where nobody reads its terminal (a refused config, a missing file) does not fail unseen.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QTimer>
+
+#include <vector>
+
+namespace rslora::app {
+
+class DetachedRunWatch : public QObject {
+    Q_OBJECT
+public:
+    explicit DetachedRunWatch(QObject* parent = nullptr, int pollMs = 2000);
+
+    // Watches process `pid`, whose stdout and stderr go to `logPath`; `label` names it in the report.
+    void watch(qint64 pid, const QString& label, const QString& logPath);
+    int watching() const { return int(m_watched.size()); }
+
+    // The last line of `logPath` that starts with "error: ", without the prefix; empty when none.
+    static QString lastError(const QString& logPath);
+
+signals:
+    // The process ended and its output holds an error.
+    void failed(const QString& label, const QString& error, const QString& logPath);
+    // The process ended without one.
+    void ended(const QString& label, const QString& logPath);
+
+private:
+    struct Watched {
+        qint64 pid;
+        QString label, logPath;
+    };
+    void poll();
+
+    QTimer m_timer;
+    std::vector<Watched> m_watched;
+};
+
+} // namespace rslora::app
