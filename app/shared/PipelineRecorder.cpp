@@ -44,7 +44,7 @@ std::string PipelineRecorder::checkFrom(const std::string& reference)
 
 std::pair<fs::path, std::optional<int64_t>> PipelineRecorder::resolveFrom(const std::string& reference)
 {
-    const ResolvedAdapter r = resolveAdapterArgument(reference, m_store.get());
+    const ResolvedAdapter r = resolveAdapterArgument(reference, m_store.get(), "from:");
     if (!r.record)
         throw Error("'" + reference + "' is not a version in " + m_store->path().string());
     return {r.path, r.record->id};

@@ -466,7 +466,8 @@ private slots:
                 runner.run(nullptr, false);
                 QFAIL("ran with a missing version");
             } catch (const Error& e) {
-                QVERIFY2(QString::fromUtf8(e.what()).contains("stage 'c'") && QString::fromUtf8(e.what()).contains("p_a@v9"), e.what());
+                QVERIFY2(QString::fromUtf8(e.what()).contains("stage 'c'") && QString::fromUtf8(e.what()).contains("from: p_a@v9"), e.what());
+                QVERIFY2(!QString::fromUtf8(e.what()).contains("--adapter"), e.what()); // a config key, not a command-line option
             }
         }
     }
