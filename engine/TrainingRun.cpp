@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -65,6 +66,36 @@ int64_t modelVocabSize(const std::string& modelPath)
         return 0;
     const fs::path cfg = fs::path(modelPath) / "config.json";
     return fs::exists(cfg) ? models::ModelConfig::fromFile(cfg).vocabSize : 0;
+}
+
+// config.json's max_position_embeddings; 0 when unknown.
+int64_t modelContextLength(const std::string& modelPath)
+{
+    if (modelPath.empty())
+        return 0;
+    const fs::path cfg = fs::path(modelPath) / "config.json";
+    return fs::exists(cfg) ? models::ModelConfig::fromFile(cfg).maxPositionEmbeddings : 0;
+}
+
+// Samples longer than the model's context train positions it never learned: allowed (as in
+// transformers), but said once per file, with how to cut them. Only max_seq_len above the context
+// lets such samples through.
+void warnBeyondContext(const std::string& path, const std::vector<size_t>& lengths, const TrainConfig& config)
+{
+    const int64_t context = modelContextLength(config.modelPath);
+    if (context <= 0 || config.maxSeqLen <= context)
+        return;
+    size_t longer = 0, longest = 0;
+    for (size_t n : lengths) {
+        longer += n > size_t(context) ? 1 : 0;
+        longest = std::max(longest, n);
+    }
+    if (longer > 0)
+        logWarning(path + ": " + std::to_string(longer) + " of " + std::to_string(lengths.size()) + " samples are longer than the model's "
+                   "context (max_position_embeddings " + std::to_string(context) + " in config.json; the longest has " +
+                   std::to_string(longest) + " tokens, data.max_seq_len is " + std::to_string(config.maxSeqLen) +
+                   "): they train positions the model was not trained for; set data.max_seq_len to " + std::to_string(context) +
+                   " to cut them");
 }
 
 // A sample whose text encodes to an added token past the embedding rows (a tokenizer whose added
@@ -167,8 +198,18 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     }
     if (first.empty())
         return {};
-    if (pretokenized)
-        return fitPretokenized(path, loadTokenizedJsonl(path, modelVocabSize(config.modelPath)), config.maxSeqLen);
+    auto lengthsOf = [](const std::vector<TrainExample>& examples) {
+        std::vector<size_t> n;
+        for (const auto& e : examples)
+            n.push_back(e.ids.size());
+        return n;
+    };
+    if (pretokenized) {
+        std::vector<TrainExample> fitted =
+            fitPretokenized(path, loadTokenizedJsonl(path, modelVocabSize(config.modelPath)), config.maxSeqLen);
+        warnBeyondContext(path, lengthsOf(fitted), config);
+        return fitted;
+    }
     auto ds = sampleBuilder(config).loadSft(path);
     reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
                ds.stats.skipped, config.maxSeqLen);
@@ -179,6 +220,7 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
         checkIdsFit(path, out.size(), s.ids, vocab);
         out.push_back({std::move(s.ids), std::move(s.labels)});
     }
+    warnBeyondContext(path, lengthsOf(out), config);
     return out;
 }
 
@@ -193,6 +235,10 @@ std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& pat
     for (size_t i = 0; i < ds.samples.size(); ++i)
         for (const auto* ids : {&ds.samples[i].prompt, &ds.samples[i].chosen, &ds.samples[i].rejected})
             checkIdsFit(path, i, *ids, vocab);
+    std::vector<size_t> lengths; // each pair's longer sequence: the prompt and its longer answer
+    for (const auto& p : ds.samples)
+        lengths.push_back(p.prompt.size() + std::max(p.chosen.size(), p.rejected.size()));
+    warnBeyondContext(path, lengths, config);
     return std::move(ds.samples);
 }
 

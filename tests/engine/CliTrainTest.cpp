@@ -248,6 +248,37 @@ private slots:
                  qPrintable(o.err));
     }
 
+    // Samples longer than the model's context (max_seq_len above max_position_embeddings 64) train, with
+    // a warning naming how many and how to cut them; short samples under the same max_seq_len say nothing.
+    void samplesBeyondTheContextWarn()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        {
+            std::ofstream data(root / "long.jsonl");
+            for (int i = 0; i < 8; ++i) {
+                const int n = i < 3 ? 80 : 10;
+                data << "{\"input_ids\": [1";
+                for (int k = 1; k < n; ++k)
+                    data << ", " << 4 + (i + k) % 30;
+                data << "], \"labels\": [-100";
+                for (int k = 1; k < n; ++k)
+                    data << ", " << 4 + (i + k) % 30;
+                data << "]}\n";
+            }
+        }
+        const QStringList common = {"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "data.max_seq_len=128"};
+        Outcome o = runCli(common + QStringList{"--set", QString::fromStdString("data.train=" + (root / "long.jsonl").string()), "--set",
+                                                QString::fromStdString("output.dir=" + (root / "out-long").string())});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY2(o.err.contains("3 of 8 samples are longer than the model's context (max_position_embeddings 64 in config.json; the "
+                                "longest has 80 tokens, data.max_seq_len is 128)"),
+                 qPrintable(o.err));
+        QVERIFY2(o.err.contains("set data.max_seq_len to 64 to cut them"), qPrintable(o.err));
+        o = runCli(common + QStringList{"--set", QString::fromStdString("output.dir=" + (root / "out-short").string())});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        QVERIFY2(!o.err.contains("longer than the model's context"), qPrintable(o.err));
+    }
+
     void typoFailsBeforeWork()
     {
         auto j = nlohmann::json::parse(std::ifstream(m_config));
