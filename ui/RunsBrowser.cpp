@@ -16,6 +16,7 @@
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QShortcut>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QTableView>
@@ -177,6 +178,13 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
             Q_EMIT resumeRequested(ids.front());
     });
     connect(m_delete, &QPushButton::clicked, this, &RunsBrowser::deleteSelected);
+    // The Delete key in the table does what the button does (with the same undo), only while the table
+    // itself has the focus: not while a name or tag is being edited.
+    auto* deleteKey = new QShortcut(QKeySequence::Delete, m_table, nullptr, nullptr, Qt::WidgetShortcut);
+    connect(deleteKey, &QShortcut::activated, this, [this] {
+        if (m_delete->isEnabled())
+            deleteSelected();
+    });
     connect(undoButton, &QPushButton::clicked, this, &RunsBrowser::undoDelete);
     connect(m_undoTimer, &QTimer::timeout, this, &RunsBrowser::commitPendingDeletes);
     updateSelection();

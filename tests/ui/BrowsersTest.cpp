@@ -193,6 +193,17 @@ private Q_SLOTS:
         browser.commitPendingDeletes();
         QVERIFY(!store.runs().get(b).has_value());
         QVERIFY(store.runs().get(a).has_value());
+
+        // The Delete key in the table deletes the selection too, with the same undo.
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        browser.selectRuns({a});
+        browser.table()->setFocus();
+        QTRY_VERIFY(browser.table()->hasFocus());
+        QTest::keyClick(browser.table(), Qt::Key_Delete);
+        QCOMPARE(browser.model()->rowCount(), 0);
+        browser.undoDelete();
+        QCOMPARE(browser.model()->rowCount(), 1);
     }
 
     // Issue: deleting a run that was still training threw its result away; the button is off for
