@@ -58,31 +58,30 @@ models::SampleBuilder sampleBuilder(const TrainConfig& config)
     return models::SampleBuilder(models::loadModelTokenizer(config.modelPath), opts);
 }
 
-// config.json's vocab_size; 0 (unchecked) when the folder has no config.json, which validation
-// and loading report by name.
-int64_t modelVocabSize(const std::string& modelPath)
-{
-    if (modelPath.empty())
-        return 0;
-    const fs::path cfg = fs::path(modelPath) / "config.json";
-    return fs::exists(cfg) ? models::ModelConfig::fromFile(cfg).vocabSize : 0;
-}
+// What the data is checked against from config.json, read once per data file: vocab_size (token
+// ids must fit it) and max_position_embeddings (longer samples are warned about). 0 where unknown:
+// a folder without config.json is reported by name by validation and loading.
+struct ModelLimits {
+    int64_t vocabSize = 0;
+    int64_t contextLength = 0;
+};
 
-// config.json's max_position_embeddings; 0 when unknown.
-int64_t modelContextLength(const std::string& modelPath)
+ModelLimits modelLimits(const std::string& modelPath)
 {
     if (modelPath.empty())
-        return 0;
+        return {};
     const fs::path cfg = fs::path(modelPath) / "config.json";
-    return fs::exists(cfg) ? models::ModelConfig::fromFile(cfg).maxPositionEmbeddings : 0;
+    if (!fs::exists(cfg))
+        return {};
+    const models::ModelConfig c = models::ModelConfig::fromFile(cfg);
+    return {c.vocabSize, c.maxPositionEmbeddings};
 }
 
 // Samples longer than the model's context train positions it never learned: allowed (as in
 // transformers), but said once per file, with how to cut them. Only max_seq_len above the context
 // lets such samples through.
-void warnBeyondContext(const std::string& path, const std::vector<size_t>& lengths, const TrainConfig& config)
+void warnBeyondContext(const std::string& path, const std::vector<size_t>& lengths, const TrainConfig& config, int64_t context)
 {
-    const int64_t context = modelContextLength(config.modelPath);
     if (context <= 0 || config.maxSeqLen <= context)
         return;
     size_t longer = 0, longest = 0;
@@ -198,6 +197,7 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     }
     if (first.empty())
         return {};
+    const ModelLimits limits = modelLimits(config.modelPath);
     auto lengthsOf = [](const std::vector<TrainExample>& examples) {
         std::vector<size_t> n;
         for (const auto& e : examples)
@@ -206,21 +206,21 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     };
     if (pretokenized) {
         std::vector<TrainExample> fitted =
-            fitPretokenized(path, loadTokenizedJsonl(path, modelVocabSize(config.modelPath)), config.maxSeqLen);
-        warnBeyondContext(path, lengthsOf(fitted), config);
+            fitPretokenized(path, loadTokenizedJsonl(path, limits.vocabSize), config.maxSeqLen);
+        warnBeyondContext(path, lengthsOf(fitted), config, limits.contextLength);
         return fitted;
     }
     auto ds = sampleBuilder(config).loadSft(path);
     reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
                ds.stats.skipped, config.maxSeqLen);
-    const int64_t vocab = modelVocabSize(config.modelPath);
+    const int64_t vocab = limits.vocabSize;
     std::vector<TrainExample> out;
     out.reserve(ds.samples.size());
     for (auto& s : ds.samples) {
         checkIdsFit(path, out.size(), s.ids, vocab);
         out.push_back({std::move(s.ids), std::move(s.labels)});
     }
-    warnBeyondContext(path, lengthsOf(out), config);
+    warnBeyondContext(path, lengthsOf(out), config, limits.contextLength);
     return out;
 }
 
@@ -231,14 +231,15 @@ std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& pat
     auto ds = sampleBuilder(config).loadPreferences(path);
     reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
                ds.stats.skipped, config.maxSeqLen);
-    const int64_t vocab = modelVocabSize(config.modelPath);
+    const ModelLimits limits = modelLimits(config.modelPath);
+    const int64_t vocab = limits.vocabSize;
     for (size_t i = 0; i < ds.samples.size(); ++i)
         for (const auto* ids : {&ds.samples[i].prompt, &ds.samples[i].chosen, &ds.samples[i].rejected})
             checkIdsFit(path, i, *ids, vocab);
     std::vector<size_t> lengths; // each pair's longer sequence: the prompt and its longer answer
     for (const auto& p : ds.samples)
         lengths.push_back(p.prompt.size() + std::max(p.chosen.size(), p.rejected.size()));
-    warnBeyondContext(path, lengths, config);
+    warnBeyondContext(path, lengths, config, limits.contextLength);
     return std::move(ds.samples);
 }
 

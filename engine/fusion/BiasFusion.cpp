@@ -26,11 +26,6 @@ std::string shapeText(const std::vector<uint64_t>& shape)
     return out + "]";
 }
 
-bool isFloatDtype(models::Dtype d)
-{
-    return d == models::Dtype::F32 || d == models::Dtype::F16 || d == models::Dtype::BF16 || d == models::Dtype::F64;
-}
-
 // The first adapter (and one of its modules) that trained a bias: what an error names.
 std::pair<const AdapterFactors*, std::string> firstTrainedBias(const std::vector<AdapterFactors>& adapters)
 {
@@ -70,7 +65,7 @@ torch::Tensor baseBias(const models::WeightFiles& weights, const std::string& mo
         throw Error("adapter '" + labelOf(asker) + "' trained the bias of " + module + " with " + std::to_string(outFeatures)
                     + " values, but the base tensor '" + name + "' in " + where + " has shape " + shapeText(info.shape)
                     + ": the adapter belongs to another base model");
-    if (!isFloatDtype(info.dtype))
+    if (!c10::isFloatingType(models::torchScalarType(info.dtype, where + ": " + name)))
         throw Error("base tensor '" + name + "' in " + where + " has dtype " + models::dtypeName(info.dtype)
                     + "; only floating-point biases can be fused");
     const torch::Tensor b = models::tensorFromFile(weights.fileOf(name), info).to(torch::kFloat64);
