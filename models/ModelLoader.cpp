@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "models/LlamaFamilyModel.h"
+#include "models/ReadableDtype.h"
 #include "models/TensorIO.h"
 #include "models/WeightFiles.h"
 #include "models/quant/BaseQuantizer.h"
@@ -55,13 +56,6 @@ std::unique_ptr<CausalLM> buildModel(const ModelConfig& config, const TensorSour
     return model;
 }
 
-bool isFloatDtype(Dtype d) { return d == Dtype::F32 || d == Dtype::F16 || d == Dtype::BF16 || d == Dtype::F64; }
-
-bool isEightBitFloat(Dtype d) {
-    return d == Dtype::F8_E4M3 || d == Dtype::F8_E5M2 || d == Dtype::F8_E8M0 || d == Dtype::F8_E4M3FNUZ ||
-           d == Dtype::F8_E5M2FNUZ;
-}
-
 // Whether two stored tensors hold the same values: byte for byte when stored alike, else as float32.
 bool sameStoredValues(const SafeTensorsFile& fa, const TensorInfo& a, const SafeTensorsFile& fb, const TensorInfo& b) {
     if (a.shape != b.shape)
@@ -99,7 +93,7 @@ torch::ScalarType checkpointDtype(const ModelConfig& config, const WeightFiles& 
     std::vector<std::pair<Dtype, uint64_t>> counts;
     for (const auto& f : weights.files())
         for (const auto& t : f->tensors()) {
-            if (!isFloatDtype(t.dtype) || quant::isBnbStateTensor(t.name))
+            if (!isReadableFloat(t.dtype) || quant::isBnbStateTensor(t.name))
                 continue;
             auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == t.dtype; });
             if (it == counts.end())
@@ -212,7 +206,7 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
             throw Error(file.path().string() + ": tensor '" + name + "' is stored as " + dtypeName(info.dtype) +
                         ", a quantized 8-bit float (an FP8 checkpoint), which is not supported; the loader reads "
                         "F32, F16 and BF16 weights (and F64): use the model's bfloat16 release or dequantize it first");
-        if (!isFloatDtype(info.dtype))
+        if (!isReadableFloat(info.dtype))
             throw Error(file.path().string() + ": tensor '" + name + "': expected a floating-point dtype (F32, F16 or "
                         "BF16), found " + dtypeName(info.dtype));
         // NaN or inf in a base weight gave blank generations, loss nan, and refusals that blamed the

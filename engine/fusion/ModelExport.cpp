@@ -13,6 +13,7 @@
 #include "models/ModelConfig.h"
 #include "models/ModelFingerprint.h"
 #include "models/ModelLoader.h"
+#include "models/ReadableDtype.h"
 #include "models/SafeTensorsStreamWriter.h"
 #include "models/TensorIO.h"
 #include "models/WeightFiles.h"
@@ -52,10 +53,6 @@ const DtypeRow& row(MergeDtype dtype) {
         if (r.dtype == dtype)
             return r;
     return kDtypes[0];
-}
-
-bool isFloat(models::Dtype d) {
-    return d == models::Dtype::F64 || d == models::Dtype::F32 || d == models::Dtype::BF16 || d == models::Dtype::F16;
 }
 
 // Files of the base that hold weights (never copied: the merged weights replace them) or that this
@@ -154,7 +151,7 @@ models::Dtype baseDtype(const nlohmann::ordered_json& config, const models::Weig
     // No usable torch_dtype: the dtype most of the floating-point weight bytes have.
     std::map<models::Dtype, uint64_t> bytes;
     for (const std::string& n : weights.names())
-        if (isFloat(weights.info(n).dtype))
+        if (models::isReadableFloat(weights.info(n).dtype))
             bytes[weights.info(n).dtype] += weights.info(n).byteSize();
     models::Dtype best = models::Dtype::F32;
     uint64_t most = 0;
@@ -348,7 +345,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
                 throw Error("adapter '" + label + "' module '" + m.module + "': its update is " + shapeText(deltaShape) +
                             " but the base tensor '" + name + "' is " + shapeText(baseShape) +
                             ": the adapter belongs to another base model");
-            if (!quantized && !isFloat(info.dtype))
+            if (!quantized && !models::isReadableFloat(info.dtype))
                 throw Error("base tensor '" + name + "' has dtype " + models::dtypeName(info.dtype) +
                             "; only floating-point weights can be merged");
             terms[name].push_back({&a, &m});
@@ -366,7 +363,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
                 throw Error("adapter '" + label + "' trained bias of '" + module + "' is " + shapeText(trainedShape) +
                             " but the base tensor '" + name + "' is " + shapeText(baseShape) +
                             ": the adapter belongs to another base model");
-            if (!isFloat(info.dtype))
+            if (!models::isReadableFloat(info.dtype))
                 throw Error("base tensor '" + name + "' has dtype " + models::dtypeName(info.dtype) +
                             "; only floating-point biases can be merged");
             biasTerms[name].push_back({&a, &trained});
@@ -391,7 +388,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
         t.name = n;
         t.file = &weights.fileOf(n);
         t.info = &weights.info(n);
-        t.outDtype = isFloat(t.info->dtype) ? outDtype : t.info->dtype;
+        t.outDtype = models::isReadableFloat(t.info->dtype) ? outDtype : t.info->dtype;
         if (auto q = bnbShapes.find(n); q != bnbShapes.end()) {
             t.bnbFiles = &weights;
             t.denseShape = q->second;
