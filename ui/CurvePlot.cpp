@@ -48,9 +48,17 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_plot->plotLayout()->addElement(0, 0, m_titleElement);
     m_plot->xAxis->setLabel(xAxisLabel(m_xAxis));
     m_plot->yAxis->setLabel(yLabel);
-    m_plot->legend->setVisible(false);
     m_plot->legend->setFont(QFont(font().family(), font().pointSize() - 1));
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    // The legend goes in a row of its own under the title (placed when a second curve arrives),
+    // never inside the axis rect where it would hide the curves.
+    m_plot->axisRect()->insetLayout()->take(m_plot->legend);
+    m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    m_plot->legend->setMargins(QMargins(4, 1, 4, 1));
+    m_plot->legend->setRowSpacing(0);
+    m_plot->legend->setColumnSpacing(10);
+    m_plot->legend->setBorderPen(Qt::NoPen);
+    m_plot->legend->setBrush(Qt::NoBrush);
+    m_plot->legend->setVisible(false);
     m_cross = new QCPItemStraightLine(m_plot);
     m_cross->setVisible(false);
     applyPalette();
@@ -66,6 +74,7 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_crossText->setVisible(false);
 
     layout->addWidget(m_plot);
+    m_plot->installEventFilter(this);
     connect(m_plot, &QCustomPlot::mouseMove, this, &CurvePlot::onMouseMove);
     connect(m_plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &CurvePlot::onUserRangeChange);
     connect(m_plot->yAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &CurvePlot::onUserRangeChange);
@@ -87,8 +96,43 @@ CurvePlot::Graphs& CurvePlot::ensureSeries(const QString& name) {
     m_order << name;
     auto& stored = m_series.insert(name, g).value();
     styleGraphs(stored);
-    m_plot->legend->setVisible(m_order.size() > 1);
+    showLegend(m_order.size() > 1);
     return stored;
+}
+
+void CurvePlot::showLegend(bool on) {
+    QCPLayoutGrid* layout = m_plot->plotLayout();
+    const bool placed = layout->hasElement(1, 0) && layout->element(1, 0) == m_plot->legend;
+    if (on && !placed) {
+        layout->insertRow(1);
+        layout->addElement(1, 0, m_plot->legend);
+        layout->setRowStretchFactor(1, 0.001);
+    } else if (!on && placed) {
+        layout->take(m_plot->legend);
+        layout->simplify();
+    }
+    m_plot->legend->setVisible(on);
+    fitLegendColumns();
+}
+
+void CurvePlot::fitLegendColumns() {
+    // As many legend entries side by side as the width holds; the rest wrap onto more rows.
+    int widest = 1;
+    const QFontMetrics metrics(m_plot->legend->font());
+    for (int i = 0; i < m_plot->legend->itemCount(); ++i)
+        if (auto* item = qobject_cast<QCPPlottableLegendItem*>(m_plot->legend->item(i)))
+            widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()) + 40);
+    const int columns = std::max(1, (m_plot->width() - 20) / (widest + 10));
+    if (columns != m_plot->legend->wrap()) {
+        m_plot->legend->setWrap(columns);
+        m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst, true); // re-flows the entries
+    }
+}
+
+void CurvePlot::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    if (m_plot->legend->visible())
+        fitLegendColumns();
 }
 
 void CurvePlot::styleGraphs(Graphs& g) {
@@ -172,7 +216,7 @@ void CurvePlot::clear() {
     m_follow = true;
     m_dirty = true;
     // Nothing of the previous curves may remain: their axis ranges, legend and crosshair read-out.
-    m_plot->legend->setVisible(false);
+    showLegend(false);
     m_cross->setVisible(false);
     m_crossText->setVisible(false);
     m_crossText->setText(QString());
@@ -349,9 +393,7 @@ void CurvePlot::appendToGraphs(Graphs& g) {
     g.drawn = n;
 }
 
-void CurvePlot::updateRanges() {
-    if (!m_follow)
-        return;
+bool CurvePlot::fitRanges(QCPRange* x, QCPRange* y) const {
     double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin;
     std::vector<double> values;
     for (const auto& g : m_series) {
@@ -372,7 +414,7 @@ void CurvePlot::updateRanges() {
             values.push_back(last);
     }
     if (values.empty() || !std::isfinite(xmin))
-        return;
+        return false;
     double lo, hi;
     if (m_clip && values.size() > 20) {
         auto at = [&](double q) {
@@ -387,18 +429,38 @@ void CurvePlot::updateRanges() {
         lo = *mn;
         hi = *mx;
     }
-    m_settingRange = true;
     if (xmax <= xmin)
         xmax = xmin + 1;
-    m_plot->xAxis->setRange(xmin, xmax);
+    *x = QCPRange(xmin, xmax);
     if (m_logY) {
-        m_plot->yAxis->setRange(lo / 1.2, hi * 1.2);
+        *y = QCPRange(lo / 1.2, hi * 1.2);
     } else {
         double pad = (hi - lo) * 0.06;
         if (pad <= 0)
             pad = std::max(std::abs(hi) * 0.05, 1e-6);
-        m_plot->yAxis->setRange(lo - pad, hi + pad);
+        *y = QCPRange(lo - pad, hi + pad);
     }
+    return true;
+}
+
+bool CurvePlot::hasPoints() const {
+    // What fitRanges() needs, found without its sampling (asked on every mouse event).
+    for (const auto& g : m_series)
+        for (const CurvePoint& p : g.data.points())
+            if (std::isfinite(p.value) && (!m_logY || p.value > 0))
+                return true;
+    return false;
+}
+
+void CurvePlot::updateRanges() {
+    if (!m_follow)
+        return;
+    QCPRange x, y;
+    if (!fitRanges(&x, &y))
+        return;
+    m_settingRange = true;
+    m_plot->xAxis->setRange(x);
+    m_plot->yAxis->setRange(y);
     m_settingRange = false;
 }
 
@@ -413,6 +475,8 @@ void CurvePlot::replot() {
     for (auto& g : m_series)
         if (g.decimated)
             drawDecimated(g);
+    if (m_plot->legend->visible())
+        fitLegendColumns();
     m_plot->replot(QCustomPlot::rpImmediateRefresh);
     m_dirty = false;
     m_lastReplotMs = timer.nsecsElapsed() / 1e6;
@@ -422,10 +486,68 @@ void CurvePlot::onUserRangeChange() {
     if (m_settingRange)
         return;
     m_follow = false;
+    keepViewOnData();
     // Decimated curves are re-bucketed for the new view on the next timer replot.
     for (const auto& g : std::as_const(m_series))
         if (g.decimated)
             m_dirty = true;
+}
+
+void CurvePlot::keepViewOnData() {
+    QCPRange fitX, fitY;
+    if (!fitRanges(&fitX, &fitY))
+        return;
+    // Zooming and panning stay near the curves: a view at most kMaxZoomOut times as wide as the one
+    // that fits them, at least 1/kMaxZoomIn of it, its middle within one such width of them. On a
+    // log axis the same holds for the exponents.
+    auto bounded = [](QCPRange view, QCPRange fit, bool log) {
+        auto to = [log](double v) { return log ? std::log10(v) : v; };
+        auto from = [log](double v) { return log ? std::pow(10.0, v) : v; };
+        if (log && !(view.lower > 0 && view.upper > 0))
+            return fit;
+        const double lo = to(fit.lower), hi = to(fit.upper);
+        const double fitWidth = std::max(hi - lo, 1e-12);
+        double width = to(view.upper) - to(view.lower);
+        double mid = (to(view.upper) + to(view.lower)) / 2;
+        if (!std::isfinite(width) || !std::isfinite(mid))
+            return fit;
+        width = std::clamp(width, fitWidth / kMaxZoomIn, fitWidth * kMaxZoomOut);
+        mid = std::clamp(mid, lo - fitWidth, hi + fitWidth);
+        return QCPRange(from(mid - width / 2), from(mid + width / 2));
+    };
+    const QCPRange x = bounded(m_plot->xAxis->range(), fitX, false);
+    const QCPRange y = bounded(m_plot->yAxis->range(), fitY, m_logY);
+    auto differs = [](const QCPRange& a, const QCPRange& b) {
+        const double tol = 1e-9 * std::max(std::abs(b.upper - b.lower), 1e-300);
+        return std::abs(a.lower - b.lower) > tol || std::abs(a.upper - b.upper) > tol;
+    };
+    if (!differs(m_plot->xAxis->range(), x) && !differs(m_plot->yAxis->range(), y))
+        return;
+    m_settingRange = true;
+    m_plot->xAxis->setRange(x);
+    m_plot->yAxis->setRange(y);
+    m_settingRange = false;
+}
+
+bool CurvePlot::eventFilter(QObject* watched, QEvent* event) {
+    // An empty chart has nothing to zoom or pan: the wheel scrolls the charts instead (the event
+    // goes on to the scroll area), and the axes keep their range for the first points.
+    if (watched == m_plot && !hasPoints()) {
+        switch (event->type()) {
+        case QEvent::Wheel:
+            event->ignore();
+            return true;
+        case QEvent::MouseButtonPress:
+        case QEvent::MouseMove:
+        case QEvent::MouseButtonRelease:
+        case QEvent::MouseButtonDblClick:
+            if (event->type() != QEvent::MouseMove || static_cast<QMouseEvent*>(event)->buttons() != Qt::NoButton)
+                return true;
+            break;
+        default: break;
+        }
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 QString CurvePlot::valuesAt(double x) const {

@@ -11,6 +11,7 @@
 
 class QCustomPlot;
 class QCPGraph;
+class QCPRange;
 class QCPItemStraightLine;
 class QCPItemText;
 class QCPTextElement;
@@ -40,6 +41,10 @@ public:
     // Vertical marks at steps, labelled (a pipeline's stage boundaries); drawn on the step axis only.
     void setStepMarks(const QVector<QPair<double, QString>>& marks);
     int stepMarkCount() const { return m_marks.size(); }
+    // How far the mouse may zoom, against the view that fits every curve (wider / narrower). A
+    // chart without points is not zoomed or panned at all.
+    static constexpr double kMaxZoomOut = 8;
+    static constexpr double kMaxZoomIn = 1e4;
     // Back to following the data (after the user zoomed or panned).
     void resetView();
 
@@ -61,6 +66,8 @@ public:
 
 protected:
     void changeEvent(QEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     void applyPalette();
@@ -81,6 +88,13 @@ private:
     void appendToGraphs(Graphs& g);
     void styleGraphs(Graphs& g);
     void updateRanges();
+    // The ranges that show every curve (what following the data draws); false without a finite point.
+    bool fitRanges(QCPRange* x, QCPRange* y) const;
+    bool hasPoints() const;
+    // After the user zoomed or panned: the view pulled back to within reach of the curves.
+    void keepViewOnData();
+    void showLegend(bool on);
+    void fitLegendColumns();
     void onMouseMove(QMouseEvent* event);
     void onUserRangeChange();
     void updateMarks();

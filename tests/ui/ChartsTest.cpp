@@ -300,6 +300,125 @@ private Q_SLOTS:
         QVERIFY(plot.plot()->yAxis->range().upper <= 1.0);
     }
 
+    // The wheel over a chart without points zooms nothing: the event goes on (to the charts' scroll
+    // area), and the first points of a run are then shown whole, as on a chart nobody touched.
+    void wheelOverAnEmptyChartLeavesItFollowingTheData() {
+        CurvePlot plot("Loss", "loss");
+        plot.resize(600, 400);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        plot.replot();
+        const QCPRange before = plot.plot()->xAxis->range();
+        const QPointF inside = plot.plot()->axisRect()->rect().center();
+        for (int delta : {120, 120, -360, 240}) {
+            QWheelEvent wheel(inside, plot.plot()->mapToGlobal(inside), QPoint(), QPoint(0, delta), Qt::NoButton, Qt::NoModifier,
+                              Qt::NoScrollPhase, false);
+            QApplication::sendEvent(plot.plot(), &wheel);
+            QVERIFY2(!wheel.isAccepted(), "an empty chart must leave the wheel to the scroll area");
+        }
+        QCOMPARE(plot.plot()->xAxis->range().lower, before.lower);
+        QCOMPARE(plot.plot()->xAxis->range().upper, before.upper);
+        // A drag on it pans nothing either.
+        QTest::mousePress(plot.plot(), Qt::LeftButton, Qt::NoModifier, inside.toPoint());
+        QTest::mouseMove(plot.plot(), inside.toPoint() + QPoint(80, 40));
+        QTest::mouseRelease(plot.plot(), Qt::LeftButton, Qt::NoModifier, inside.toPoint() + QPoint(80, 40));
+        QCOMPARE(plot.plot()->xAxis->range().upper, before.upper);
+        QVector<CurvePoint> pts;
+        for (int i = 1; i <= 200; ++i)
+            pts.push_back(pt(i, 3.0 - i * 0.01));
+        plot.addPoints("train", pts);
+        plot.replot();
+        QCOMPARE(plot.plot()->xAxis->range().lower, 1.0);
+        QCOMPARE(plot.plot()->xAxis->range().upper, 200.0);
+        QVERIFY(plot.plot()->yAxis->range().contains(3.0) && plot.plot()->yAxis->range().contains(1.0));
+        // With points the wheel zooms, and the event stays with the chart.
+        QWheelEvent zoom(inside, plot.plot()->mapToGlobal(inside), QPoint(), QPoint(0, 120), Qt::NoButton, Qt::NoModifier,
+                         Qt::NoScrollPhase, false);
+        QApplication::sendEvent(plot.plot(), &zoom);
+        QVERIFY(zoom.isAccepted());
+        QVERIFY(plot.plot()->xAxis->range().size() < 199.0);
+    }
+
+    // Zooming and panning stay within reach of the curves: never a view thousands of times wider
+    // than the data, a sliver of one step, or far off where nothing is drawn.
+    void zoomAndPanStayNearTheCurves() {
+        CurvePlot plot("Loss", "loss");
+        plot.resize(600, 400);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QVector<CurvePoint> pts;
+        for (int i = 0; i <= 100; ++i)
+            pts.push_back(pt(i, 2.0 + std::sin(i / 10.0)));
+        plot.addPoints("train", pts);
+        plot.replot();
+        const QPointF inside = plot.plot()->axisRect()->rect().center();
+        auto wheel = [&](int delta, int times) {
+            for (int i = 0; i < times; ++i) {
+                QWheelEvent e(inside, plot.plot()->mapToGlobal(inside), QPoint(), QPoint(0, delta), Qt::NoButton, Qt::NoModifier,
+                              Qt::NoScrollPhase, false);
+                QApplication::sendEvent(plot.plot(), &e);
+            }
+        };
+        wheel(-120, 80); // far out
+        QCPRange x = plot.plot()->xAxis->range(), y = plot.plot()->yAxis->range();
+        QVERIFY2(x.size() <= 100.0 * CurvePlot::kMaxZoomOut * 1.0001, qPrintable(QString::number(x.size())));
+        QVERIFY(x.contains(50.0));
+        QVERIFY(y.contains(2.0) && y.size() < 1000.0);
+        wheel(120, 300); // far in
+        x = plot.plot()->xAxis->range();
+        QVERIFY2(x.size() >= 100.0 / CurvePlot::kMaxZoomIn * 0.9999, qPrintable(QString::number(x.size(), 'g', 17)));
+        QVERIFY(std::isfinite(plot.plot()->yAxis->range().size()) && plot.plot()->yAxis->range().size() > 0);
+        // A pan far to the right keeps the curve's end within one data width.
+        plot.resetView();
+        plot.plot()->xAxis->setRange(1e6, 1e6 + 100);
+        QVERIFY2(plot.plot()->xAxis->range().center() <= 200.0 + 1e-9, qPrintable(QString::number(plot.plot()->xAxis->range().center())));
+        // Reset view still fits the data exactly.
+        plot.resetView();
+        QCOMPARE(plot.plot()->xAxis->range().lower, 0.0);
+        QCOMPARE(plot.plot()->xAxis->range().upper, 100.0);
+    }
+
+    // The legend sits in a row of its own under the title, never over the curves; its entries wrap
+    // onto more rows when the chart is narrow; a single curve has none and gives its row back.
+    void legendNeverCoversTheCurves() {
+        CurvePlot plot("Rewards", "reward");
+        plot.resize(600, 400);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QVector<CurvePoint> pts;
+        for (int i = 0; i <= 50; ++i)
+            pts.push_back(pt(i, 1.0 + i));
+        plot.addPoints("train", pts);
+        plot.replot();
+        QVERIFY(!plot.plot()->legend->visible());
+        const int topWithoutLegend = plot.plot()->axisRect()->rect().top();
+        for (const char* name : {"eval", "eval chosen", "eval rejected"})
+            plot.addPoints(name, pts);
+        plot.replot();
+        QCPLegend* legend = plot.plot()->legend;
+        QVERIFY(legend->visible());
+        const QRect axes = plot.plot()->axisRect()->rect();
+        QVERIFY2(!legend->outerRect().intersects(axes), "the legend overlaps the plotted area");
+        QVERIFY(legend->outerRect().top() >= 0 && legend->outerRect().right() <= plot.plot()->width());
+        QVERIFY(axes.top() > topWithoutLegend);
+        // Narrow: the entries wrap and still fit the width, still outside the plotted area.
+        plot.resize(260, 400);
+        QApplication::processEvents();
+        plot.addPoints("train", {pt(51, 52)});
+        plot.replot();
+        QVERIFY2(legend->outerRect().right() <= plot.plot()->width(),
+                 qPrintable(QString("%1 > %2").arg(legend->outerRect().right()).arg(plot.plot()->width())));
+        QVERIFY(!legend->outerRect().intersects(plot.plot()->axisRect()->rect()));
+        QVERIFY(legend->rowCount() > 1);
+        // Cleared: no legend, and the plotted area takes its row back.
+        plot.resize(600, 400);
+        plot.clear();
+        plot.addPoints("train", pts);
+        plot.replot();
+        QVERIFY(!legend->visible());
+        QCOMPARE(plot.plot()->axisRect()->rect().top(), topWithoutLegend);
+    }
+
     // Export dialogs start in <data folder>/exports, then in the folder exported to last.
     void exportFolderIsTheDataFoldersOrTheLastUsed() {
         QTemporaryDir home;
