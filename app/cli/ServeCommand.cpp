@@ -150,6 +150,10 @@ void registerServeCommand(CLI::App& app)
     cmd->add_option("--max-tokens", a->options.limits.maxTokens, "Largest max_tokens a request may ask (400 above)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     cmd->add_option("--max-concurrent", a->options.maxConcurrent, "Requests generating at once (429 above)")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--max-batch", a->options.maxBatch, "Rows decoded together; more requests wait for a free row")->capture_default_str()->check(CLI::Range(1, 1024));
+    cmd->add_option("--header-timeout", a->options.headerTimeout,
+                    "Seconds a request's line and header fields may take to arrive (408 after); a client sending\n"
+                    "slowly holds no worker thread meanwhile")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    cmd->add_option("--max-header-fields", a->options.maxHeaderFields, "Most header fields a request may have (431 above)")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
     cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();

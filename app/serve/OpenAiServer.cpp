@@ -3,6 +3,7 @@
 
 #include "app/serve/ApiError.h"
 #include "app/serve/ClientConnection.h"
+#include "app/serve/GuardedHttpServer.h"
 #include "common/Error.h"
 #include "engine/ErrorText.h"
 #include "engine/generation/GenerationScheduler.h"
@@ -182,13 +183,23 @@ private:
 OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions options, AdapterResolver resolver)
     : m_session(session), m_options(std::move(options)), m_resolver(std::move(resolver)),
       m_scheduler(std::make_unique<engine::GenerationScheduler>(session, m_options.maxBatch)),
-      m_http(std::make_unique<httplib::Server>()), m_created(static_cast<int64_t>(std::time(nullptr)))
+      m_created(static_cast<int64_t>(std::time(nullptr)))
 {
     if (m_options.servedModelName.empty())
         m_options.servedModelName = session.modelDir().filename().string();
-    // Room for the refused ones: requests over --max-concurrent still get their 429 at once.
+    // Room for the refused ones: requests over --max-concurrent still get their 429 at once. A
+    // connection takes a worker only once its request head is in (GuardedHttpServer), so clients that
+    // send slowly or nothing hold none.
     const size_t threads = static_cast<size_t>(std::max(1, m_options.maxConcurrent)) + 4;
-    m_http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    HeadLimits head;
+    head.idleSeconds = 2.0;  // the keep-alive timeout
+    head.headSeconds = m_options.headerTimeout;
+    head.maxHeaderFields = m_options.maxHeaderFields;
+    m_http = std::make_unique<GuardedHttpServer>(head, threads, [](int status, const std::string& message) {
+        const char* code = status == 408 ? "request_timeout" : status == 431 ? "header_fields_too_large"
+                         : status == 503 ? "too_many_connections" : "";
+        return dumpJson(ApiError(status, message, status == 503 ? errtype::kServer : errtype::kInvalidRequest, {}, code).body());
+    });
     m_http->set_payload_max_length(m_options.maxBodyBytes);
     // httplib's default listening socket takes SO_REUSEPORT, with which a second server binds the same
     // port as well and the kernel splits the connections between the two (each with its own model).
@@ -199,13 +210,13 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     });
     if (m_options.limits.contextLength <= 0)
         m_options.limits.contextLength = session.contextLength();
-    m_http->set_keep_alive_timeout(2);
+    m_http->set_keep_alive_timeout(2);  // what the Keep-Alive header announces: HeadLimits::idleSeconds
     routes();
 }
 
 OpenAiServer::~OpenAiServer()
 {
-    m_http->stop();
+    m_http->halt();
     m_scheduler->stop(true);
 }
 
@@ -256,7 +267,7 @@ void OpenAiServer::shutdown(double graceSeconds)
     waitIdle(graceSeconds);
     m_scheduler->stop(true);
     waitIdle(5.0);  // the cancelled responses are written out (bounded: a client may not read)
-    m_http->stop();
+    m_http->halt();
 }
 
 engine::AdapterMix OpenAiServer::resolveModel(const std::string& model, std::shared_ptr<void>& use)

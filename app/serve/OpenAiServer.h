@@ -29,6 +29,8 @@ class GenerationScheduler;
 
 namespace rslora::serve {
 
+class GuardedHttpServer;
+
 struct ServeOptions {
     std::string host = "127.0.0.1";
     int port = 8000;              // 0: any free port
@@ -38,6 +40,8 @@ struct ServeOptions {
     RequestLimits limits;
     int maxConcurrent = 64;       // requests generating at once; more get 429
     size_t maxBatch = 16;         // rows decoded together
+    double headerTimeout = 10.0;  // a request's line and header fields must arrive within this (408)
+    size_t maxHeaderFields = 100; // more header fields in a request: 431
     bool logRequests = true;
 };
 
@@ -80,7 +84,7 @@ private:
     AdapterResolver m_resolver;
     std::mutex m_resolveMutex;  // one resolution at a time
     std::unique_ptr<engine::GenerationScheduler> m_scheduler;
-    std::unique_ptr<httplib::Server> m_http;
+    std::unique_ptr<GuardedHttpServer> m_http;
     mutable std::mutex m_mutex;
     struct Served {
         std::filesystem::path path;

@@ -700,5 +700,106 @@ class TokenIdModelTest(unittest.TestCase):
         self.assertEqual(server.stop(), 0)
 
 
+def read_answers(sock, count):
+    """Reads `count` HTTP answers with a Content-Length from `sock`; returns [(status, head, body)]."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = [int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")]
+            if length and len(rest) >= length[0]:
+                answers.append((int(head.split(b" ")[1]), head.decode(), rest[:length[0]].decode()))
+                data = rest[length[0]:]
+                continue
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    return answers
+
+
+class SlowClientTest(unittest.TestCase):
+    # cpp-httplib read a request's head on a worker thread with a timeout per read only: clients sending
+    # a byte every half second held every worker (--max-concurrent + 4) for as long as they liked, and
+    # nothing else was answered. Heads are now waited for on one thread, whole within --header-timeout.
+    def test_slow_clients_hold_no_worker_and_time_out(self):
+        server = Server("--max-concurrent", "1", "--header-timeout", "3")
+        slow, stop = [], threading.Event()
+        try:
+            for _ in range(12):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                sock.sendall(b"GET /health HTTP/1.1\r\n")
+                slow.append(sock)
+
+            def trickle():
+                while not stop.is_set():
+                    for sock in slow:
+                        try:
+                            sock.sendall(b"X")
+                        except OSError:
+                            pass
+                    stop.wait(0.5)
+            feeder = threading.Thread(target=trickle)
+            feeder.start()
+            time.sleep(1)
+            started = time.monotonic()
+            status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
+            self.assertEqual(status, 200, body)
+            self.assertLess(time.monotonic() - started, 2.5)
+            stop.set()
+            feeder.join()
+            for sock in slow:
+                (status, head, body), = read_answers(sock, 1)
+                self.assertEqual(status, 408, head)
+                self.assertIn("Connection: close", head)
+                error = json.loads(body)["error"]
+                self.assertEqual(error["code"], "request_timeout")
+                self.assertIn("within 3 seconds (--header-timeout)", error["message"])
+        finally:
+            stop.set()
+            for sock in slow:
+                sock.close()
+            self.assertEqual(server.stop(), 0)
+
+    def test_header_fields_are_bounded(self):
+        server = Server("--max-header-fields", "20")
+        try:
+            def fields(count, size=1):
+                return b"".join(b"X-F%d: %s\r\n" % (i, b"a" * size) for i in range(count))
+            for extra, expected in ((fields(19), 200), (fields(21), 431), (fields(10, 8000), 431)):
+                with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n")
+                    (status, head, body), = read_answers(sock, 1)
+                    self.assertEqual(status, expected, head + body)
+                    if expected == 431:
+                        self.assertEqual(json.loads(body)["error"]["code"], "header_fields_too_large")
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + fields(21) + b"\r\n")
+                (status, head, body), = read_answers(sock, 1)
+                self.assertIn("more than 20 header fields (--max-header-fields)", json.loads(body)["error"]["message"])
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_pipelined_requests_are_all_answered_in_order(self):
+        # cpp-httplib dropped the bytes it had read ahead: only the first of two requests sent together
+        # was answered.
+        server = Server("--api-key", KEY)
+        try:
+            auth = ("Authorization: Bearer " + KEY + "\r\n").encode()
+            body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 1}).encode()
+            post = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n" + post +
+                             b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                answers = read_answers(sock, 3)
+            self.assertEqual([a[0] for a in answers], [200, 200, 200], answers)
+            self.assertEqual(json.loads(answers[0][2])["object"], "list")
+            self.assertEqual(json.loads(answers[1][2])["usage"]["completion_tokens"], 1)
+            self.assertEqual(answers[2][2], "{}")
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

@@ -1,0 +1,126 @@
+// A buffered socket stream for cpp-httplib (see BufferedSocketStream.h).
+#include "app/serve/BufferedSocketStream.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+namespace rslora::serve {
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+
+bool waitFor(int fd, short events, int ms)
+{
+    pollfd p {fd, events, 0};
+    for (;;) {
+        const int n = ::poll(&p, 1, ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
+    }
+}
+
+void numericAddress(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+        ip = host;
+        port = std::atoi(serv);
+    }
+}
+
+} // namespace
+
+BufferedSocketStream::BufferedSocketStream(int fd, std::string pending, double readSeconds, double writeSeconds)
+    : m_fd(fd), m_buffer(std::move(pending)), m_readMs(static_cast<int>(readSeconds * 1000)),
+      m_writeMs(static_cast<int>(writeSeconds * 1000))
+{
+}
+
+bool BufferedSocketStream::is_readable() const
+{
+    return m_offset < m_buffer.size() || waitFor(m_fd, POLLIN, m_readMs);
+}
+
+bool BufferedSocketStream::is_writable() const
+{
+    pollfd p {m_fd, POLLOUT, 0};
+    return ::poll(&p, 1, m_writeMs) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0;
+}
+
+ssize_t BufferedSocketStream::read(char* ptr, size_t size)
+{
+    if (m_offset >= m_buffer.size()) {
+        m_buffer.clear();
+        m_offset = 0;
+        if (!waitFor(m_fd, POLLIN, m_readMs))
+            return -1;
+        m_buffer.resize(kReadChunk);
+        ssize_t n;
+        do
+            n = ::recv(m_fd, m_buffer.data(), m_buffer.size(), 0);
+        while (n < 0 && errno == EINTR);
+        m_buffer.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        if (n <= 0)
+            return n;
+    }
+    const size_t n = std::min(size, m_buffer.size() - m_offset);
+    std::copy_n(m_buffer.data() + m_offset, n, ptr);
+    m_offset += n;
+    return static_cast<ssize_t>(n);
+}
+
+ssize_t BufferedSocketStream::write(const char* ptr, size_t size)
+{
+    if (!m_headWritten) {
+        // The answer's head is read as it goes out, for its Connection field.
+        m_answerHead.append(ptr, size);
+        const size_t end = m_answerHead.find("\r\n\r\n");
+        if (end != std::string::npos) {
+            m_headWritten = true;
+            std::string head = m_answerHead.substr(0, end + 2);
+            std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            m_closeAnnounced = head.find("\r\nconnection: close\r\n") != std::string::npos;
+            m_answerHead.clear();
+        }
+    }
+    if (!is_writable())
+        return -1;
+    ssize_t n;
+    do
+        n = ::send(m_fd, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+void BufferedSocketStream::get_remote_ip_and_port(std::string& ip, int& port) const
+{
+    sockaddr_storage addr {};
+    socklen_t len = sizeof addr;
+    if (::getpeername(m_fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+        numericAddress(addr, len, ip, port);
+}
+
+void BufferedSocketStream::get_local_ip_and_port(std::string& ip, int& port) const
+{
+    sockaddr_storage addr {};
+    socklen_t len = sizeof addr;
+    if (::getsockname(m_fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+        numericAddress(addr, len, ip, port);
+}
+
+std::string BufferedSocketStream::takeUnread()
+{
+    std::string rest = m_buffer.substr(std::min(m_offset, m_buffer.size()));
+    m_buffer.clear();
+    m_offset = 0;
+    return rest;
+}
+
+} // namespace rslora::serve

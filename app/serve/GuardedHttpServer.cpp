@@ -1,0 +1,71 @@
+// cpp-httplib with request heads read before a worker is taken (see GuardedHttpServer.h).
+#include "app/serve/GuardedHttpServer.h"
+
+#include "app/serve/BufferedSocketStream.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace rslora::serve {
+namespace {
+
+// Requests on one connection before it is closed (cpp-httplib's own bound is 5).
+constexpr int kRequestsPerConnection = 1000;
+
+void closeSocket(int fd)
+{
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+}
+
+} // namespace
+
+GuardedHttpServer::GuardedHttpServer(HeadLimits limits, size_t workers, RequestHeadReader::Refusal refusal)
+    : m_workers(std::make_unique<httplib::ThreadPool>(std::max<size_t>(1, workers)))
+{
+    // cpp-httplib's own queue only hands accepted sockets over to the reader.
+    new_task_queue = [] { return new httplib::ThreadPool(1); };
+    m_reader = std::make_unique<RequestHeadReader>(
+        limits,
+        [this](int fd, std::string bytes, int served) {
+            m_workers->enqueue([this, fd, bytes = std::move(bytes), served]() mutable { serveOne(fd, std::move(bytes), served); });
+        },
+        std::move(refusal));
+}
+
+GuardedHttpServer::~GuardedHttpServer() { halt(); }
+
+void GuardedHttpServer::halt()
+{
+    if (m_halted)
+        return;
+    m_halted = true;
+    m_halting = true;
+    stop();
+    // The reader first: it hands no more connections to the workers, whose queue can then drain.
+    m_reader->stop();
+    m_workers->shutdown();
+}
+
+bool GuardedHttpServer::process_and_close_socket(socket_t sock)
+{
+    if (m_halting || !m_reader->add(sock, {}, 0)) {
+        closeSocket(sock);
+        return false;
+    }
+    return true;
+}
+
+void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
+{
+    BufferedSocketStream stream(fd, std::move(bytes), static_cast<double>(read_timeout_sec_) + read_timeout_usec_ / 1e6,
+                                static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6);
+    const bool last = m_halting || served + 1 >= kRequestsPerConnection;
+    bool closed = false;
+    const bool ok = process_request(stream, last, closed, nullptr);
+    if (ok && !closed && !last && !stream.answerClosesConnection() && !m_halting && m_reader->add(fd, stream.takeUnread(), served + 1))
+        return;
+    closeSocket(fd);
+}
+
+} // namespace rslora::serve

@@ -1,0 +1,258 @@
+// Waiting for request heads on one thread (see RequestHeadReader.h).
+#include "app/serve/RequestHeadReader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace rslora::serve {
+namespace {
+
+const char* reasonPhrase(int status)
+{
+    switch (status) {
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Bad Request";
+    }
+}
+
+void closeSocket(int fd)
+{
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+}
+
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr double kDrainSeconds = 1.0;  // how long a refused client's remaining bytes are read and dropped
+
+} // namespace
+
+RequestHeadReader::RequestHeadReader(HeadLimits limits, Ready ready, Refusal refusal)
+    : m_limits(limits), m_ready(std::move(ready)), m_refusal(std::move(refusal))
+{
+    if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0)
+        m_wake[0] = m_wake[1] = -1;
+    m_thread = std::thread([this] { loop(); });
+}
+
+RequestHeadReader::~RequestHeadReader()
+{
+    stop();
+    for (int fd : m_wake)
+        if (fd >= 0)
+            ::close(fd);
+}
+
+bool RequestHeadReader::add(int fd, std::string bytes, int served)
+{
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_stopped)
+            return false;
+        Waiting w;
+        w.fd = fd;
+        w.bytes = std::move(bytes);
+        w.served = served;
+        w.since = Clock::now();
+        m_incoming.push_back(std::move(w));
+    }
+    const char byte = 0;
+    [[maybe_unused]] const ssize_t n = ::write(m_wake[1], &byte, 1);
+    return true;
+}
+
+void RequestHeadReader::stop()
+{
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_stopped)
+            return;
+        m_stopped = true;
+    }
+    const char byte = 0;
+    [[maybe_unused]] const ssize_t n = ::write(m_wake[1], &byte, 1);
+    if (m_thread.joinable())
+        m_thread.join();
+}
+
+RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const HeadLimits& limits)
+{
+    const size_t lineEnd = bytes.find('\n');
+    if (lineEnd == std::string::npos)
+        return bytes.size() > limits.maxRequestLine ? Head::RequestLineTooLong : Head::Incomplete;
+    if (lineEnd + 1 > limits.maxRequestLine)
+        return Head::RequestLineTooLong;
+    // A blank request line is refused by cpp-httplib at once, without reading fields.
+    if (lineEnd == 0 || (lineEnd == 1 && bytes[0] == '\r'))
+        return Head::Complete;
+    // Fields end at the first line that is exactly CRLF, as cpp-httplib reads them (a line ending in a
+    // bare LF is skipped by it, so it does not end the head here either).
+    const size_t fieldsStart = lineEnd + 1;
+    size_t fields = 0;
+    size_t start = fieldsStart;
+    for (;;) {
+        const size_t end = bytes.find('\n', start);
+        if (end == std::string::npos)
+            return bytes.size() - fieldsStart > limits.maxHeaderBytes ? Head::FieldsTooLong : Head::Incomplete;
+        if (end == start + 1 && bytes[start] == '\r')
+            return Head::Complete;
+        if (++fields > limits.maxHeaderFields)
+            return Head::TooManyFields;
+        if (end + 1 - fieldsStart > limits.maxHeaderBytes)
+            return Head::FieldsTooLong;
+        start = end + 1;
+    }
+}
+
+bool RequestHeadReader::readMore(Waiting& w)
+{
+    char buffer[kReadChunk];
+    for (;;) {
+        const ssize_t n = ::recv(w.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n > 0) {
+            if (!w.closing)
+                w.bytes.append(buffer, static_cast<size_t>(n));
+            // Enough to judge: more is read on the next round.
+            if (w.closing || w.bytes.size() > m_limits.maxRequestLine + m_limits.maxHeaderBytes + 2)
+                return true;
+            if (static_cast<size_t>(n) < sizeof buffer)
+                return true;
+            continue;
+        }
+        if (n == 0)
+            return false;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    }
+}
+
+void RequestHeadReader::refuse(Waiting& w, int status, const std::string& message)
+{
+    const std::string body = m_refusal(status, message);
+    const std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
+                               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + body;
+    // A small answer on a connection that has written nothing: the socket's buffer takes it whole.
+    [[maybe_unused]] const ssize_t n = ::send(w.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::shutdown(w.fd, SHUT_WR);
+    // What the client still sends is read and dropped for a moment: closing with unread bytes would
+    // reset the connection, and the client could lose the answer.
+    w.closing = true;
+    w.bytes.clear();
+    w.closingUntil = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(kDrainSeconds));
+}
+
+void RequestHeadReader::loop()
+{
+    std::vector<Waiting> waiting;
+    std::vector<pollfd> fds;
+    auto seconds = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
+    for (;;) {
+        std::vector<Waiting> incoming;
+        bool stopped = false;
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            incoming.swap(m_incoming);
+            stopped = m_stopped;
+        }
+        if (stopped) {
+            for (auto& w : waiting)
+                closeSocket(w.fd);
+            for (auto& w : incoming)
+                closeSocket(w.fd);
+            return;
+        }
+        for (auto& w : incoming) {
+            const size_t open = static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(), [](const Waiting& x) { return !x.closing; }));
+            waiting.push_back(std::move(w));
+            if (open >= m_limits.maxWaiting)
+                refuse(waiting.back(), 503,
+                       "the server has " + std::to_string(m_limits.maxWaiting) + " connections waiting for their request already; retry later");
+        }
+
+        // Heads already complete (a pipelined request behind the last one) or refused by their size.
+        const auto now = Clock::now();
+        for (size_t i = 0; i < waiting.size();) {
+            Waiting& w = waiting[i];
+            if (w.closing) {
+                if (now >= w.closingUntil) {
+                    closeSocket(w.fd);
+                    waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+                    continue;
+                }
+                ++i;
+                continue;
+            }
+            const Head head = w.bytes.empty() ? Head::Incomplete : judge(w.bytes, m_limits);
+            if (head == Head::Complete) {
+                Waiting done = std::move(w);
+                waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+                m_ready(done.fd, std::move(done.bytes), done.served);
+                continue;
+            }
+            if (head == Head::RequestLineTooLong)
+                refuse(w, 414, "the request target (path and query) is longer than the server accepts (" +
+                                   std::to_string(m_limits.maxRequestLine) + " bytes)");
+            else if (head == Head::TooManyFields)
+                refuse(w, 431, "the request has more than " + std::to_string(m_limits.maxHeaderFields) + " header fields (--max-header-fields)");
+            else if (head == Head::FieldsTooLong)
+                refuse(w, 431, "the request's header fields are longer than the server accepts (" +
+                                   std::to_string(m_limits.maxHeaderBytes) + " bytes in all)");
+            else if (w.bytes.empty() && now - w.since >= seconds(m_limits.idleSeconds)) {
+                // Nothing sent: an idle keep-alive connection, closed as cpp-httplib closes it.
+                closeSocket(w.fd);
+                waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+                continue;
+            } else if (!w.bytes.empty() && now - w.since >= seconds(m_limits.headSeconds)) {
+                char limit[32];
+                std::snprintf(limit, sizeof limit, "%g", m_limits.headSeconds);
+                refuse(w, 408, std::string("the request's line and header fields did not all arrive within ") + limit +
+                                   " seconds (--header-timeout)");
+            }
+            ++i;
+        }
+
+        // Sleep until a connection has bytes, a deadline passes, or add()/stop() wakes the loop.
+        fds.clear();
+        fds.push_back({m_wake[0], POLLIN, 0});
+        auto next = Clock::now() + std::chrono::seconds(1);
+        for (const auto& w : waiting) {
+            fds.push_back({w.fd, POLLIN, 0});
+            next = std::min(next, w.closing ? w.closingUntil
+                                            : w.since + seconds(w.bytes.empty() ? m_limits.idleSeconds : m_limits.headSeconds));
+        }
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count() + 1;
+        const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(wait, 0, 1000)));
+        if (ready <= 0)
+            continue;
+        if (fds[0].revents & POLLIN) {
+            char drain[64];
+            while (::read(m_wake[0], drain, sizeof drain) > 0) {
+            }
+        }
+        // fds[k + 1] is waiting[k]: nothing was added or removed since they were listed.
+        for (size_t k = waiting.size(); k-- > 0;) {
+            if (!fds[k + 1].revents)
+                continue;
+            Waiting& w = waiting[k];
+            if (readMore(w))
+                continue;
+            // The client closed its side: a complete head sent before is still answered (a client may
+            // half-close after its request); otherwise the connection ends here.
+            Waiting done = std::move(w);
+            waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
+            if (!done.closing && !done.bytes.empty() && judge(done.bytes, m_limits) == Head::Complete)
+                m_ready(done.fd, std::move(done.bytes), done.served);
+            else
+                closeSocket(done.fd);
+        }
+    }
+}
+
+} // namespace rslora::serve

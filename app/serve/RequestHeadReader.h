@@ -1,0 +1,78 @@
+// Waits, on one thread for all connections, until a connection's next request head (request line and
+// header fields, up to the blank line) has arrived, and only then hands the connection to a worker.
+// cpp-httplib 0.11 reads a head on the worker thread with a timeout per read only, so clients sending
+// a byte every few seconds held every worker for as long as they liked, and the number of header
+// fields had no bound. Here a head must arrive whole within `headSeconds` (408 otherwise), may have at
+// most `maxHeaderFields` fields and `maxHeaderBytes` bytes of them (431 otherwise), and a connection
+// that sends nothing within `idleSeconds` is closed quietly (the keep-alive timeout). A refused
+// connection gets its answer and is closed; at most `maxWaiting` connections wait at once (503 above).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace rslora::serve {
+
+struct HeadLimits {
+    double idleSeconds = 2.0;         // no byte of a next request within this: closed without an answer
+    double headSeconds = 10.0;        // the whole head within this of the wait's start: 408 otherwise
+    size_t maxRequestLine = 8192;     // a longer request line: 414 (as cpp-httplib answers it)
+    size_t maxHeaderFields = 100;     // more fields: 431
+    size_t maxHeaderBytes = 64 * 1024;  // more bytes of fields: 431
+    size_t maxWaiting = 1024;         // connections waiting for their head at once: 503 above
+};
+
+class RequestHeadReader {
+public:
+    // A connection whose head is complete: `bytes` holds the head and whatever followed it; `served`
+    // counts the requests answered on it before.
+    using Ready = std::function<void(int fd, std::string bytes, int served)>;
+    // The body of a refusal (a JSON error object) for a status and a message.
+    using Refusal = std::function<std::string(int status, const std::string& message)>;
+
+    RequestHeadReader(HeadLimits limits, Ready ready, Refusal refusal);
+    ~RequestHeadReader();
+    RequestHeadReader(const RequestHeadReader&) = delete;
+    RequestHeadReader& operator=(const RequestHeadReader&) = delete;
+
+    // Takes the connection over, with bytes of it already read. False once stop() has begun: the
+    // connection is the caller's to close.
+    bool add(int fd, std::string bytes, int served);
+    // Closes every waiting connection and ends the thread; later add() calls return false.
+    void stop();
+
+    // What a head read so far amounts to (public for the tests of the scanning).
+    enum class Head { Incomplete, Complete, RequestLineTooLong, TooManyFields, FieldsTooLong };
+    static Head judge(const std::string& bytes, const HeadLimits& limits);
+
+private:
+    using Clock = std::chrono::steady_clock;
+    struct Waiting {
+        int fd = -1;
+        std::string bytes;
+        int served = 0;
+        Clock::time_point since;
+        Clock::time_point closingUntil;  // set once refused: draining what the client still sends
+        bool closing = false;
+    };
+    void loop();
+    void refuse(Waiting& w, int status, const std::string& message);
+    // Reads what has arrived; false when the connection ended (or failed).
+    bool readMore(Waiting& w);
+
+    HeadLimits m_limits;
+    Ready m_ready;
+    Refusal m_refusal;
+    std::mutex m_mutex;
+    std::vector<Waiting> m_incoming;  // added, not yet taken by the thread
+    bool m_stopped = false;
+    int m_wake[2] = {-1, -1};
+    std::thread m_thread;
+};
+
+} // namespace rslora::serve
