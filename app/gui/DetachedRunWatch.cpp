@@ -13,11 +13,25 @@ DetachedRunWatch::DetachedRunWatch(QObject* parent, int pollMs) : QObject(parent
     connect(&m_timer, &QTimer::timeout, this, &DetachedRunWatch::poll);
 }
 
-void DetachedRunWatch::watch(qint64 pid, const QString& label, const QString& logPath) {
+namespace {
+// Not our child (the launch detached it), so it leaves no zombie: once it exits the pid is free.
+bool alive(qint64 pid) { return ::kill(pid_t(pid), 0) == 0 || errno == EPERM; }
+} // namespace
+
+void DetachedRunWatch::watch(qint64 pid, const QString& label, const QString& logPath, const QString& key) {
     if (pid <= 0)
         return;
-    m_watched.push_back({pid, label, logPath});
+    m_watched.push_back({pid, label, logPath, key, QDateTime::currentDateTime()});
     m_timer.start();
+}
+
+std::optional<DetachedRunWatch::Watched> DetachedRunWatch::running(const QString& key) const {
+    if (key.isEmpty())
+        return std::nullopt;
+    for (const Watched& w : m_watched)
+        if (w.key == key && alive(w.pid))
+            return w;
+    return std::nullopt;
 }
 
 QString DetachedRunWatch::lastError(const QString& logPath) {
@@ -38,11 +52,8 @@ QString DetachedRunWatch::lastError(const QString& logPath) {
 void DetachedRunWatch::poll() {
     std::vector<Watched> still;
     std::vector<Watched> gone;
-    for (const Watched& w : m_watched) {
-        // Not our child (the launch detached it), so it leaves no zombie: once it exits the pid is free.
-        const bool alive = ::kill(pid_t(w.pid), 0) == 0 || errno == EPERM;
-        (alive ? still : gone).push_back(w);
-    }
+    for (const Watched& w : m_watched)
+        (alive(w.pid) ? still : gone).push_back(w);
     m_watched = std::move(still);
     if (m_watched.empty())
         m_timer.stop();

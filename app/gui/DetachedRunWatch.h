@@ -3,10 +3,12 @@
 // failed where nobody reads its terminal (a refused config, a missing file) does not fail unseen.
 #pragma once
 
+#include <QDateTime>
 #include <QObject>
 #include <QString>
 #include <QTimer>
 
+#include <optional>
 #include <vector>
 
 namespace rslora::app {
@@ -16,9 +18,19 @@ class DetachedRunWatch : public QObject {
 public:
     explicit DetachedRunWatch(QObject* parent = nullptr, int pollMs = 2000);
 
-    // Watches process `pid`, whose stdout and stderr go to `logPath`; `label` names it in the report.
-    void watch(qint64 pid, const QString& label, const QString& logPath);
+    // Watches process `pid`, whose stdout and stderr go to `logPath`; `label` names it in the report,
+    // `key` what it trains ("pipeline:<name>"), for running().
+    void watch(qint64 pid, const QString& label, const QString& logPath, const QString& key = {});
     int watching() const { return int(m_watched.size()); }
+
+    struct Watched {
+        qint64 pid;
+        QString label, logPath, key;
+        QDateTime started;
+    };
+    // The watched process started under `key` that is still alive (asked now, not at the last
+    // poll); nullopt when none.
+    std::optional<Watched> running(const QString& key) const;
 
     // The last line of `logPath` that starts with "error: ", without the prefix; empty when none.
     static QString lastError(const QString& logPath);
@@ -30,10 +42,6 @@ signals:
     void ended(const QString& label, const QString& logPath);
 
 private:
-    struct Watched {
-        qint64 pid;
-        QString label, logPath;
-    };
     void poll();
 
     QTimer m_timer;

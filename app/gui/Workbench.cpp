@@ -385,9 +385,14 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
         // Relative paths in the form mean the workbench's folder; the saved file lives elsewhere.
         const engine::pipeline::PipelineConfig config = engine::pipeline::PipelineConfig::fromJson(
             nlohmann::json::parse(pipelineJson.toStdString()), "pipeline", QDir::currentPath().toStdString());
+        const QString name = QString::fromStdString(config.name);
+        const QString busy = pipelineAlreadyTraining(name);
+        if (!busy.isEmpty())
+            throw Error(tr("pipeline \"%1\" is already training (%2): wait for it to end or stop it in the Runs view before starting "
+                           "it again, or rename this one to train both").arg(name, busy).toStdString());
         const CliLauncher::Launched l = CliLauncher(m_databasePath).startPipeline(config);
-        const QString label = tr("Pipeline \"%1\"").arg(QString::fromStdString(config.name));
-        m_detached->watch(l.pid, label, l.log);
+        const QString label = tr("Pipeline \"%1\"").arg(name);
+        m_detached->watch(l.pid, label, l.log, "pipeline:" + name);
         m_window->statusBar()->showMessage(tr("%1 (%2 stages) is training in its own process; its runs appear in the "
                                               "Runs view. Config: %3, output: %4")
                                                .arg(label)
@@ -400,6 +405,20 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
             *error = QString::fromStdString(e.what());
         return false;
     }
+}
+
+QString Workbench::pipelineAlreadyTraining(const QString& name) const {
+    // Started here (it may not have recorded a stage yet, or be between two stages)...
+    if (const auto w = m_detached->running("pipeline:" + name))
+        return tr("started here at %1, process %2, output %3").arg(w->started.toString("HH:mm:ss")).arg(w->pid).arg(w->logPath);
+    // ...or elsewhere: a stage of it is training in a live process (the CLI, an earlier workbench).
+    storage::RunFilter filter;
+    filter.tag = std::make_pair(std::string(kPipelineTag), name.toStdString());
+    filter.statuses = {storage::RunStatus::Running, storage::RunStatus::Paused};
+    for (const storage::RunRecord& r : m_store->runs().list(filter))
+        if (r.pid && storage::processAlive(*r.pid))
+            return tr("its run #%1 \"%2\" in process %3").arg(r.id).arg(QString::fromStdString(r.name)).arg(*r.pid);
+    return {};
 }
 
 bool Workbench::startDataParallel(const engine::TrainConfig& config, int processes, QString* error) {
@@ -667,8 +686,5 @@ ui::FuseDialog* Workbench::openFuseDialog(const QList<qint64>& adapterIds) {
     dialog->open();
     return dialog;
 }
-
-
-
 
 } // namespace rslora::app

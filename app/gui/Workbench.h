@@ -76,8 +76,12 @@ public:
     // stages up to it one after the other, their boundaries marked.
     void openStoredRun(qint64 runId);
     // Start with stages in the form: the pipeline is written to <data folder>/pipelines/ and trained
-    // by `rslora train` in its own process, recorded in this store; false with *error when it cannot start.
+    // by `rslora train` in its own process, recorded in this store; false with *error when it cannot
+    // start, and when a pipeline of that name is still starting or training (a second press of Start).
     bool startPipeline(const QString& pipelineJson, QString* error = nullptr);
+    // What trains pipeline `name` now (a process started here, or a live run of it in the store), in
+    // words; empty when nothing does.
+    QString pipelineAlreadyTraining(const QString& name) const;
     // Start with Processes > 1: the config is written to <data folder>/launches/ and trained by
     // `rslora launch --nproc N -- train` (ranks meeting through a file there), recorded in this store
     // and followed like any run of another process; false with *error when it cannot start.

@@ -14,6 +14,7 @@
 #include "ui/StagesEditor.h"
 
 #include "common/Paths.h"
+#include "storage/Store.h"
 
 #include <QComboBox>
 #include <QDir>
@@ -31,6 +32,8 @@
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
+
+#include <csignal>
 
 using namespace rslora;
 
@@ -265,6 +268,74 @@ private Q_SLOTS:
 
         // No error line: it ended, and nothing is claimed.
         QVERIFY(app::DetachedRunWatch::lastError(m_dir.filePath("no-such.log")).isEmpty());
+    }
+
+    // A second Start pipeline while the first is still starting or training starts nothing: it says
+    // which process trains that pipeline and what to do. Another pipeline starts; so does the same
+    // one once its process has ended. A stage of it that a live process trains (the CLI, an earlier
+    // workbench) refuses it too.
+    void pipelineIsNotStartedTwice() {
+        const QString script = m_dir.filePath("slow-rslora.sh");
+        {
+            QFile f(script);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("#!/bin/sh\nexec sleep 60\n");
+        }
+        QFile::setPermissions(script, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+        const QByteArray cli = qgetenv("RSLORA_CLI");
+        qputenv("RSLORA_CLI", script.toLocal8Bit());
+        auto pipeline = [](const std::string& name) {
+            engine::pipeline::PipelineConfig p;
+            p.name = name;
+            p.base = {{"model", {{"path", "/models/none"}}}};
+            engine::pipeline::StageSpec stage;
+            stage.name = "one";
+            p.stages.push_back(stage);
+            return QString::fromStdString(p.toJson().dump());
+        };
+        {
+            app::Workbench wb(m_dir.filePath("twice.sqlite"));
+            QString error;
+            QVERIFY2(wb.startPipeline(pipeline("sft-then-dpo"), &error), qPrintable(error));
+            const auto first = wb.detachedRuns()->running("pipeline:sft-then-dpo");
+            QVERIFY(first && first->pid > 0);
+            QVERIFY(!wb.startPipeline(pipeline("sft-then-dpo"), &error));
+            QVERIFY2(error.contains("pipeline \"sft-then-dpo\" is already training") && error.contains(QString::number(first->pid))
+                         && error.contains("wait for it to end"),
+                     qPrintable(error));
+            QCOMPARE(wb.detachedRuns()->watching(), 1);
+            QVERIFY2(wb.startPipeline(pipeline("other"), &error), qPrintable(error));
+            QCOMPARE(wb.detachedRuns()->watching(), 2);
+            const auto other = wb.detachedRuns()->running("pipeline:other");
+            QVERIFY(other);
+            ::kill(pid_t(first->pid), SIGKILL);
+            ::kill(pid_t(other->pid), SIGKILL);
+            QTRY_VERIFY_WITH_TIMEOUT(!wb.detachedRuns()->running("pipeline:sft-then-dpo"), 10000);
+            QVERIFY2(wb.startPipeline(pipeline("sft-then-dpo"), &error), qPrintable(error));
+            const auto again = wb.detachedRuns()->running("pipeline:sft-then-dpo");
+            QVERIFY(again && again->pid != first->pid);
+            ::kill(pid_t(again->pid), SIGKILL);
+            QTRY_VERIFY_WITH_TIMEOUT(!wb.detachedRuns()->running("pipeline:sft-then-dpo"), 10000);
+
+            // A stage of it training in a live process, as the store has it.
+            storage::RunRecord stage;
+            stage.name = "elsewhere / one";
+            stage.status = storage::RunStatus::Running;
+            stage.pid = QCoreApplication::applicationPid();
+            const int64_t id = wb.store()->runs().create(stage);
+            wb.store()->runs().setTag(id, "pipeline", "elsewhere");
+            QVERIFY(!wb.startPipeline(pipeline("elsewhere"), &error));
+            QVERIFY2(error.contains(QString("run #%1").arg(id)) && error.contains("already training"), qPrintable(error));
+            wb.store()->runs().setStatus(id, storage::RunStatus::Stopped);
+            QVERIFY2(wb.startPipeline(pipeline("elsewhere"), &error), qPrintable(error));
+            const auto last = wb.detachedRuns()->running("pipeline:elsewhere");
+            QVERIFY(last);
+            ::kill(pid_t(last->pid), SIGKILL);
+        }
+        if (cli.isEmpty())
+            qunsetenv("RSLORA_CLI");
+        else
+            qputenv("RSLORA_CLI", cli);
     }
 
     void formIsRememberedAcrossRestarts() {
