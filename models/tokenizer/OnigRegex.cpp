@@ -2,6 +2,7 @@
 #include "models/tokenizer/OnigRegex.h"
 
 #include "common/Error.h"
+#include "common/Log.h"
 #include "models/tokenizer/Utf8.h"
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,23 @@ struct RegionDeleter {
 };
 using RegionPtr = std::unique_ptr<OnigRegion, RegionDeleter>;
 
+// The first \N{...} escape whose braces are not a repeat count ({2}, {1,3}): Python's Unicode
+// name escape, which Oniguruma reads as \N (any character but a newline) and literal braces.
+std::string pythonNameEscape(const std::string& pattern) {
+    for (std::size_t i = 0; i + 2 < pattern.size(); ++i) {
+        if (pattern[i] != '\\')
+            continue;
+        if (pattern[i + 1] == 'N' && pattern[i + 2] == '{') {
+            const std::size_t close = pattern.find('}', i + 3);
+            const std::string inside = pattern.substr(i + 3, close == std::string::npos ? std::string::npos : close - i - 3);
+            if (inside.empty() || inside.find_first_not_of("0123456789,") != std::string::npos)
+                return pattern.substr(i, close == std::string::npos ? std::string::npos : close - i + 1);
+        }
+        ++i; // the escaped character
+    }
+    return {};
+}
+
 } // namespace
 
 struct OnigRegex::Impl {
@@ -37,8 +55,11 @@ OnigRegex::OnigRegex(std::string pattern, const std::string& where)
     initOnce();
     OnigErrorInfo info;
     const auto* begin = reinterpret_cast<const OnigUChar*>(m_pattern.data());
-    const int rc = onig_new(&m_impl->regex, begin, begin + m_pattern.size(), ONIG_OPTION_CAPTURE_GROUP,
-                            ONIG_ENCODING_UTF8, ONIG_SYNTAX_RUBY, &info);
+    // The syntax and options the Rust `onig` crate's Regex::new uses (Oniguruma's default syntax, no
+    // options), so escapes such as \N (a non-newline), \O (any character) and \N{...} (a non-newline
+    // then literal braces, not a Unicode name) and groups such as (?W) mean what they mean there.
+    const int rc = onig_new(&m_impl->regex, begin, begin + m_pattern.size(), ONIG_OPTION_NONE,
+                            ONIG_ENCODING_UTF8, ONIG_SYNTAX_ONIGURUMA, &info);
     if (rc != ONIG_NORMAL) {
         OnigUChar message[ONIG_MAX_ERROR_MESSAGE_LEN];
         onig_error_code_to_str(message, rc, &info);
@@ -46,6 +67,11 @@ OnigRegex::OnigRegex(std::string pattern, const std::string& where)
         throw Error("invalid regular expression" + (where.empty() ? std::string() : " in " + where) + ": " +
                     reinterpret_cast<const char*>(message) + " (pattern: " + m_pattern + ")");
     }
+    if (const std::string escape = pythonNameEscape(m_pattern); !escape.empty())
+        logWarning("regular expression" + (where.empty() ? std::string() : " in " + where) + ": " + escape +
+                   " is not a Unicode name escape in Oniguruma (the engine of Hugging Face tokenizers): it "
+                   "matches one character other than a newline followed by the literal text after \\N, as "
+                   "the reference does (pattern: " + m_pattern + "); write the character itself or \\x{HHHH}");
 }
 
 OnigRegex::~OnigRegex() {

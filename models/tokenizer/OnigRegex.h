@@ -15,8 +15,10 @@ namespace rslora::models {
 
 class OnigRegex {
 public:
-    // Compiles `pattern` (Ruby syntax, UTF-8, as the `onig` crate does). Throws rslora::Error with
-    // the engine's message when the pattern is invalid; `where` names the pattern's origin.
+    // Compiles `pattern` (Oniguruma's default syntax, UTF-8, as the `onig` crate's Regex::new does).
+    // Throws rslora::Error with the engine's message when the pattern is invalid; `where` names the
+    // pattern's origin. A Python-style \N{NAME} is compiled as the reference compiles it (a
+    // non-newline character, then the literal text "{NAME}") and logs a warning saying so.
     explicit OnigRegex(std::string pattern, const std::string& where = {});
     ~OnigRegex();
     OnigRegex(const OnigRegex&) = delete;

@@ -2,6 +2,7 @@
 #include "models/tokenizer/UnicodeText.h"
 
 #include "common/Error.h"
+#include "models/tokenizer/UnicodeTables.h"
 #include "models/tokenizer/Utf8.h"
 
 #include <utf8proc.h>
@@ -10,6 +11,7 @@
 #include <iterator>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 
 namespace rslora::models::unicode {
 
@@ -28,9 +30,9 @@ utf8proc_category_t category(char32_t cp) {
 
 } // namespace
 
-std::string normalize(std::string_view text, Form form) {
-    if (isAscii(text))
-        return std::string(text);
+namespace {
+
+std::string utf8procNormalize(std::string_view text, Form form) {
     int options = UTF8PROC_STABLE;
     switch (form) {
     case Form::NFC: options |= UTF8PROC_COMPOSE; break;
@@ -48,6 +50,35 @@ std::string normalize(std::string_view text, Form form) {
     return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
 }
 
+} // namespace
+
+// The reference normalizes with Unicode 9.0 tables, to which later characters are unassigned: starters
+// with no decomposition that nothing composes with. So the text is normalized in runs between them
+// and they are kept as they are, which is exactly what normalizing the whole with 9.0 tables gives.
+std::string normalize(std::string_view text, Form form) {
+    if (isAscii(text))
+        return std::string(text);
+    std::string out;
+    out.reserve(text.size());
+    std::size_t runStart = 0, pos = 0;
+    while (pos < text.size()) {
+        char32_t cp;
+        const std::size_t len = utf8::decode(text, pos, cp);
+        if (assignedAfterUnicode9(cp)) {
+            if (pos > runStart)
+                out += utf8procNormalize(text.substr(runStart, pos - runStart), form);
+            out.append(text.substr(pos, len));
+            runStart = pos + len;
+        }
+        pos += len;
+    }
+    if (runStart == 0)
+        return utf8procNormalize(text, form);
+    if (runStart < text.size())
+        out += utf8procNormalize(text.substr(runStart), form);
+    return out;
+}
+
 std::string toLower(std::string_view text) {
     std::string out;
     out.reserve(text.size());
@@ -60,7 +91,7 @@ std::string toLower(std::string_view text) {
             utf8::append(out, 0x307);
             continue;
         }
-        utf8::append(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+        utf8::append(out, toLower(cp));
     }
     return out;
 }
@@ -72,8 +103,10 @@ std::string toUpper(std::string_view text) {
     while (pos < text.size()) {
         char32_t cp;
         pos += utf8::decode(text, pos, cp);
-        if (cp == 0xDF) { // ß uppercases to SS (full case mapping)
-            out += "SS";
+        if (const auto* full = fullUppercase(cp)) { // "ß" -> "SS", "ﬁ" -> "FI"
+            for (char32_t c : *full)
+                if (c != 0)
+                    utf8::append(out, c);
             continue;
         }
         utf8::append(out, toUpper(cp));
@@ -81,8 +114,17 @@ std::string toUpper(std::string_view text) {
     return out;
 }
 
-char32_t toLower(char32_t cp) { return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))); }
-char32_t toUpper(char32_t cp) { return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))); }
+char32_t toLower(char32_t cp) {
+    if (const char32_t extra = extraLowercase(cp))
+        return extra;
+    return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp)));
+}
+
+char32_t toUpper(char32_t cp) {
+    if (const auto* full = fullUppercase(cp); full && (*full)[1] == 0)
+        return (*full)[0];
+    return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp)));
+}
 
 bool isLetter(char32_t cp) {
     switch (category(cp)) {
@@ -103,7 +145,10 @@ std::string stripAccents(std::string_view text) {
     while (pos < text.size()) {
         char32_t cp;
         const std::size_t len = utf8::decode(text, pos, cp);
-        if (category(cp) != UTF8PROC_CATEGORY_MN)
+        // Every mark (Mn, Mc, Me) of the reference's Unicode 9.0 tables: U+1CF2 and U+1CF3 were marks
+        // then (letters now), U+111C9 was punctuation then (a mark now).
+        const bool mark9 = (isMark(cp) && !assignedAfterUnicode9(cp) && cp != 0x111C9) || cp == 0x1CF2 || cp == 0x1CF3;
+        if (!mark9)
             out.append(text.substr(pos, len));
         pos += len;
     }
@@ -145,11 +190,7 @@ bool isAlphanumericWord(char32_t cp) {
 
 std::string version() { return utf8proc_unicode_version(); }
 
-bool isCased(char32_t cp) {
-    const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
-    return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT ||
-           toLower(cp) != cp || toUpper(cp) != cp;
-}
+bool isCased(char32_t cp) { return isCasedCodePoint(cp); }
 
 bool isCaseIgnorable(char32_t cp) {
     switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {

@@ -8,7 +8,8 @@ namespace rslora::models::unicode {
 
 enum class Form { NFC, NFD, NFKC, NFKD };
 
-// Normalizes valid UTF-8 text. Returns the input unchanged for pure ASCII (a fast path).
+// Normalizes valid UTF-8 text as the Rust `tokenizers` library does (Unicode 9.0 tables: characters
+// assigned later are left as they are). Returns the input unchanged for pure ASCII (a fast path).
 std::string normalize(std::string_view text, Form form);
 std::string toLower(std::string_view text);
 std::string toUpper(std::string_view text);
@@ -16,7 +17,7 @@ char32_t toLower(char32_t cp);
 char32_t toUpper(char32_t cp);
 bool isLetter(char32_t cp);
 bool isDecimalDigit(char32_t cp);
-// Removes combining marks (category Mn), as tokenizers' StripAccents does.
+// Removes marks (Mn, Mc, Me of Unicode 9.0), as tokenizers' StripAccents does.
 std::string stripAccents(std::string_view text);
 
 bool isPunctuation(char32_t cp); // ASCII punctuation or any P* category

@@ -92,6 +92,9 @@ inline std::vector<Case> renderCases() {
         {"unique ignores case by default", "{{ ['a', 'A', 'b', 'B', 'a']|unique|list }}{{ ['a', 'A']|unique(case_sensitive=true)|list }}", "{}", "['a', 'b']['a', 'A']"},
         {"integers up to 64 bits", "{{ 2**62 }} {{ 9223372036854775807 }} {{ -9223372036854775807 - 1 }} {{ 2**-1 }} {{ (-2)**3 }} {{ 2**0.5 }}", "{}",
          "4611686018427387904 9223372036854775807 -9223372036854775808 0.5 -8 1.4142135623730951"},
+        // Cased includes Other_Lowercase/Other_Uppercase characters (ª, 🄰) but ʰ is also case-ignorable;
+        // upper uses the full mappings (ﬁ -> FI).
+        {"final sigma after other cased", "{{ 'ªΣ 🄰Σ ʰΣ'|lower }} {{ 'ﬁ ß ŉ'|upper }} {{ 'ﬁx'.upper() }}", "{}", "ªς 🄰ς ʰσ FI SS ʼN FIX"},
         {"greek final sigma", "{{ 'ΣΑΣ ΟΔΟΣ'|lower }}{{ 'ΣΑΣ'.lower() }} {{ 'Σ'|lower }} {{ 'AΣ b'|lower }} {{ 'ΑΣ.'|lower }}", "{}", "σας οδοςσας σ aς b ας."},
         {"unknown string escape kept", R"({{ 'a\qb' }}|{{ '\x41' }})", "{}", "a\\qb|A"},
         {"nested data", "{% for m in messages %}{% for c in m.content %}{{ c.type }}:{{ c.text }};{% endfor %}{% endfor %}",

@@ -6,6 +6,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "models/tokenizer/Normalizer.h"
 #include "models/tokenizer/PreTokenizer.h"
 #include "models/tokenizer/Tokenizer.h"
 
@@ -58,6 +59,12 @@ private slots:
         QTest::newRow("llama3 uppercase contraction") << "llama3" << "IT'S" << QStringList{"IT", "'S"};
         QTest::newRow("llama3 space tab newline") << "llama3" << " \t\n  x" << QStringList{"ĠĉĊ", "Ġ", "Ġx"};
         QTest::newRow("qwen2 punctuation keeps newline") << "qwen2" << "x.\n\ny" << QStringList{"x", ".ĊĊ", "y"};
+        // Oniguruma's own syntax, as the onig crate compiles patterns: \N is any character but a
+        // newline, (?W) makes \w ASCII-only, and \N{NAME} is \N followed by literal braces.
+        QTest::newRow("oniguruma \\N") << "re:\\N+" << "ab\ncd" << QStringList{"ab", "Ċ", "cd"};
+        QTest::newRow("oniguruma (?W)") << "re:(?W)\\w+" << "h\u00e9llo" << QStringList{"h", "Ã", "©", "llo"};
+        QTest::newRow("\\N{NAME} is not a name escape")
+            << "re:\\N{LATIN SMALL LETTER A}" << "a{LATIN SMALL LETTER A}b" << QStringList{"a{LATINĠSMALLĠLETTERĠA}", "b"};
     }
     void splitPatterns() {
         QFETCH(QString, pattern);
@@ -66,7 +73,10 @@ private slots:
         testtok::ByteLevelSpec spec;
         spec.ignoreMerges = true;
         spec.words = {"Hello", "Ġworld", "'s", "Ġx", "1234567", "123", "456", "IT", "'S", "ĠĉĊ", "ĠĠ", ".ĊĊ"};
-        if (pattern == "llama3")
+        spec.words.insert(spec.words.end(), {"ab", "cd", "llo", "a{LATINĠSMALLĠLETTERĠA}"});
+        if (pattern.startsWith("re:"))
+            spec.preTokenizer = splitRegex(pattern.mid(3).toStdString().c_str());
+        else if (pattern == "llama3")
             spec.preTokenizer = splitRegex(patterns::kLlama3);
         else if (pattern == "qwen2")
             spec.preTokenizer = splitRegex(patterns::kQwen2);
@@ -241,6 +251,35 @@ private slots:
         const Tokenizer t = testtok::make(testtok::byteLevelJson(spec));
         QCOMPARE(t.encode("e\xCC\x81"), t.encode("\xC3\xA9")); // e + combining acute == é
         QCOMPARE(t.encode("\xC3\xA9").size(), std::size_t(1));
+    }
+
+    // Outputs of the tokenizers library's own normalizers (npm `tokenizers` 0.23.2): Lowercase maps
+    // each character alone with Unicode 17 (no final sigma; Unicode 16 letters included); the
+    // normalization forms and StripAccents use Unicode 9.0 tables, so later characters are left alone
+    // and every mark of that version (Mn, Mc, Me) is stripped.
+    void normalizersFollowTheReference_data() {
+        QTest::addColumn<QString>("type");
+        QTest::addColumn<QString>("input");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("lowercase") << "Lowercase" << QString::fromUtf8("\u1C89 \uA7DC \u0391\u03A3 \u03A3\u0391\u03A3. \u0130")
+                                   << QString::fromUtf8("\u1C8A \u019B \u03B1\u03C3 \u03C3\u03B1\u03C3. i\u0307");
+        QTest::newRow("nfkc") << "NFKC" << QString::fromUtf8("\u32FF \u33F3 \uFB01") << QString::fromUtf8("\u32FF 20\u65E5 fi");
+        QTest::newRow("nfd") << "NFD" << QString::fromUtf8("\U00011938 a\u0301\u07FD \u00E9")
+                             << QString::fromUtf8("\U00011938 a\u0301\u07FD e\u0301");
+        QTest::newRow("nfc") << "NFC" << QString::fromUtf8("\U00011935\U00011930 e\u0301")
+                             << QString::fromUtf8("\U00011935\U00011930 \u00E9");
+        QTest::newRow("strip accents") << "StripAccents"
+                                       << QString::fromUtf8("a\u0903b\u20DDc\u07FDd\u1CF2e\U000111C9f\u0301")
+                                       << QString::fromUtf8("abc\u07FDde\U000111C9f");
+    }
+    void normalizersFollowTheReference() {
+        QFETCH(QString, type);
+        QFETCH(QString, input);
+        QFETCH(QString, expected);
+        const auto normalizer = Normalizer::fromJson(json{{"type", type.toStdString()}}, "test normalizer");
+        std::string text = input.toStdString();
+        normalizer->normalize(text);
+        QCOMPARE(QString::fromStdString(text), expected);
     }
 
     // Invalid UTF-8: each maximal invalid subsequence becomes U+FFFD before encoding.
@@ -422,6 +461,26 @@ private slots:
         QVERIFY2(QString::fromStdString(warnings[0]).contains("drop/tokenizer.json: model.dropout is 0.25: BPE dropout is not applied"),
                  warnings[0].c_str());
         QCOMPARE(t.encode("hello"), t.encode("hello")); // deterministic
+    }
+
+    // A Python-style \N{NAME} in a split pattern compiles as the reference compiles it, with a warning
+    // that names the file, the escape and what it matches instead.
+    void unicodeNameEscapeIsReported() {
+        std::vector<std::string> warnings;
+        rslora::setLogCallback([&](rslora::LogLevel level, const std::string& m) {
+            if (level == rslora::LogLevel::Warning)
+                warnings.push_back(m);
+        });
+        testtok::ByteLevelSpec spec;
+        spec.preTokenizer = splitRegex("\\N{GREEK SMALL LETTER ALPHA}|\\N{2}");
+        Tokenizer::fromJsonString(testtok::byteLevelJson(spec).dump(), {}, "names/tokenizer.json");
+        spec.preTokenizer = splitRegex("\\\\N{GREEK SMALL LETTER ALPHA}|\\N{2,3}"); // an escaped backslash; a repeat count
+        Tokenizer::fromJsonString(testtok::byteLevelJson(spec).dump(), {}, "plain/tokenizer.json");
+        rslora::setLogCallback({});
+        QCOMPARE(warnings.size(), std::size_t(1));
+        const QString w = QString::fromStdString(warnings[0]);
+        QVERIFY2(w.contains("names/tokenizer.json") && w.contains("\\N{GREEK SMALL LETTER ALPHA} is not a Unicode name escape"),
+                 warnings[0].c_str());
     }
 
     void loadErrorsAreSpecific_data() {
