@@ -388,8 +388,8 @@ bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
         const QString name = QString::fromStdString(config.name);
         const QString busy = pipelineAlreadyTraining(name);
         if (!busy.isEmpty())
-            throw Error(tr("pipeline \"%1\" is already training (%2): wait for it to end or stop it in the Runs view before starting "
-                           "it again, or rename this one to train both").arg(name, busy).toStdString());
+            throw Error(tr("pipeline \"%1\" is already training (%2): wait for it to end (its stages appear in the Runs view) "
+                           "before starting it again, or rename this one to train both").arg(name, busy).toStdString());
         const CliLauncher::Launched l = CliLauncher(m_databasePath).startPipeline(config);
         const QString label = tr("Pipeline \"%1\"").arg(name);
         m_detached->watch(l.pid, label, l.log, "pipeline:" + name);
