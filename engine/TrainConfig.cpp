@@ -8,6 +8,7 @@
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/ModuleSelection.h"
+#include "engine/objectives/DpoLimits.h"
 #include "models/StrictJson.h"
 
 #include <nlohmann/json.hpp>
@@ -544,7 +545,9 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
         const DpoConfig& d = c.dpo;
         need(c.mode == TrainMode::Lora,
              "training.objective 'dpo' needs training.mode 'lora': the reference is the frozen base the adapter trains on");
-        need(std::isfinite(d.beta) && d.beta > 0, "dpo.beta must be > 0, found " + num(d.beta));
+        const std::string scale = objectives::dpoScaleProblem(d.beta, d.lossType == DpoLossType::Ipo, d.lossType == DpoLossType::Simpo,
+                                                              d.simpoGamma);
+        need(scale.empty(), scale);
         need(std::isfinite(d.labelSmoothing) && d.labelSmoothing >= 0 && d.labelSmoothing < 0.5,
              "dpo.label_smoothing must be in [0, 0.5), found " + num(d.labelSmoothing));
         need(d.labelSmoothing == 0 || d.lossType != DpoLossType::Ipo,

@@ -2,6 +2,7 @@
 #include "engine/objectives/DpoLoss.h"
 
 #include "common/Error.h"
+#include "engine/objectives/DpoLimits.h"
 
 #include <cmath>
 
@@ -30,8 +31,9 @@ DpoVariant parseDpoVariant(const std::string& name)
 
 void validateDpoOptions(const DpoOptions& o)
 {
-    if (!std::isfinite(o.beta) || o.beta <= 0)
-        throw Error("dpo.beta must be a positive number, got " + std::to_string(o.beta));
+    if (const std::string problem = dpoScaleProblem(o.beta, o.variant == DpoVariant::Ipo, o.variant == DpoVariant::Simpo, o.simpoGamma);
+        !problem.empty())
+        throw Error(problem);
     if (!std::isfinite(o.labelSmoothing) || o.labelSmoothing < 0 || o.labelSmoothing >= 0.5)
         throw Error("dpo.label_smoothing must be in [0, 0.5), got " + std::to_string(o.labelSmoothing));
     if (o.labelSmoothing > 0 && o.variant == DpoVariant::Ipo)

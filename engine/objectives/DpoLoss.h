@@ -29,7 +29,8 @@ struct DpoOptions {
     double rpoAlpha = 0.0;
 };
 
-// Throws rslora::Error naming the option for β ≤ 0 or non-finite, ε outside [0, 0.5), γ non-finite,
+// Throws rslora::Error naming the option for β outside (0, 1000] or where the loss overflows float32
+// (DpoLimits.h), ε outside [0, 0.5), γ non-finite,
 // α negative or non-finite.
 void validateDpoOptions(const DpoOptions& options);
 

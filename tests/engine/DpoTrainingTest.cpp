@@ -465,7 +465,7 @@ private slots:
                     return true;
             return false;
         };
-        QVERIFY(has("dpo.beta must be > 0, found 0"));
+        QVERIFY(has("dpo.beta must be in (0, 1000], found 0"));
         QVERIFY(has("dpo.label_smoothing applies to the sigmoid and simpo losses, not to dpo.loss_type 'ipo'"));
         QVERIFY(has("dpo.reference is 'stack' but adapter.stack_on is empty"));
         QVERIFY(has("training.objective 'dpo' needs training.mode 'lora'"));
@@ -477,6 +477,42 @@ private slots:
         QCOMPARE(more.size(), size_t(2));
         QVERIFY(more[0].find("dpo.label_smoothing must be in [0, 0.5), found 0.5") != std::string::npos);
         QVERIFY(more[1].find("dpo.simpo_gamma must be >= 0, found -1") != std::string::npos);
+        // Values at which the loss overflows float32 (or β rounds to 0) failed at the first step with a
+        // non-finite loss and a hint about the learning rate, or trained nothing.
+        const struct {
+            DpoLossType loss;
+            double beta, gamma;
+            const char* message;
+        } scales[] = {{DpoLossType::Sigmoid, 1e39, 0.5, "dpo.beta must be in (0, 1000], found 1e+39"},
+                      {DpoLossType::Sigmoid, 1001, 0.5, "dpo.beta must be in (0, 1000], found 1001"},
+                      {DpoLossType::Sigmoid, 1e-45, 0.5, "dpo.beta 1e-45 is below float32's smallest normal number"},
+                      {DpoLossType::Ipo, 1e-20, 0.5, "dpo.beta 1e-20 makes ipo's target margin 1/(2β) = 5e+19, whose square overflows float32"},
+                      {DpoLossType::Simpo, 1e-37, 100, "dpo.simpo_gamma / dpo.beta = 1e+39 overflows float32"}};
+        for (const auto& s : scales) {
+            c.dpo = DpoConfig();
+            c.dpo.lossType = s.loss;
+            c.dpo.beta = s.beta;
+            c.dpo.simpoGamma = s.gamma;
+            c.dpo.reference = DpoReference::Base;
+            const auto found = validate(c);
+            QVERIFY2(found.size() == 1 && found[0].find(s.message) != std::string::npos, found.empty() ? "accepted" : found[0].c_str());
+            objectives::DpoOptions o;
+            o.variant = s.loss == DpoLossType::Ipo ? objectives::DpoVariant::Ipo
+                        : s.loss == DpoLossType::Simpo ? objectives::DpoVariant::Simpo : objectives::DpoVariant::Sigmoid;
+            o.beta = s.beta;
+            o.simpoGamma = s.gamma;
+            QVERIFY_THROWS_EXCEPTION(Error, objectives::validateDpoOptions(o));
+        }
+        for (const auto loss : {DpoLossType::Sigmoid, DpoLossType::Ipo, DpoLossType::Simpo})
+            for (const double beta : {1e-9, 0.1, 1000.0}) {
+                c.dpo = DpoConfig();
+                c.dpo.lossType = loss;
+                c.dpo.beta = beta;
+                c.dpo.reference = DpoReference::Base;
+                const auto found = validate(c);
+                QVERIFY2(found.empty(), found.empty() ? "" : found.front().c_str());
+            }
+        c.dpo = DpoConfig();
         // An SFT config ignores the [dpo] section.
         c.objective = TrainObjective::Sft;
         QVERIFY(validate(c).empty());
