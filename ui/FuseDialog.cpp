@@ -104,13 +104,16 @@ FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDia
     layout->addWidget(buttons);
     connect(m_cancelButton, &QPushButton::clicked, this, &FuseDialog::cancelRequested);
     connect(m_fuseButton, &QPushButton::clicked, this, [this] {
-        if (!m_busy)
-            Q_EMIT fuseRequested(settings());
+        if (m_busy)
+            return;
+        m_gridAsked = false;
+        Q_EMIT fuseRequested(settings());
     });
     connect(buttons, &QDialogButtonBox::rejected, this, &FuseDialog::reject);
     connect(m_grid, &GridSearchPanel::runRequested, this, [this](GridSettings grid) {
         if (m_busy)
             return;
+        m_gridAsked = true;
         grid.fuse = settings();
         Q_EMIT gridRequested(grid);
     });
@@ -239,8 +242,10 @@ QWidget* FuseDialog::buildFuseTab() {
     for (QDoubleSpinBox* b : {m_energy, m_density, m_drop})
         connect(b, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &FuseDialog::settingsChanged);
     connect(m_previewButton, &QPushButton::clicked, this, [this] {
-        if (!m_busy)
-            Q_EMIT previewRequested(settings());
+        if (m_busy)
+            return;
+        m_gridAsked = false;
+        Q_EMIT previewRequested(settings());
     });
     return page;
 }
@@ -265,6 +270,14 @@ void FuseDialog::settingsChanged() {
     // A preview shown for other settings would be misread as the error of these.
     if (m_table->rowCount() > 0 || m_overall->property("shown").toBool())
         clearPreview();
+    // So would an error said of them ("every fusion weight is 0" after a weight became 1).
+    if (m_errorShown && !m_busy) {
+        m_errorShown = false;
+        m_message->setStyleSheet(QString());
+        m_message->clear();
+        if (m_gridAsked)
+            m_grid->clearError();
+    }
 }
 
 FuseSettings FuseDialog::settings() const {
@@ -308,6 +321,7 @@ void FuseDialog::setBusy(const QString& what) {
     m_grid->setBusy(true);
     m_progress->setRange(0, 0);
     m_progress->show();
+    m_errorShown = false;
     m_message->setStyleSheet(QString());
     m_message->setText(what);
 }
@@ -359,12 +373,17 @@ void FuseDialog::showPreview(const FusePreview& preview) {
 void FuseDialog::showError(const QString& message) {
     m_message->setStyleSheet("color: #c62828");
     m_message->setText(message);
-    m_grid->showError(message);
+    m_errorShown = true;
+    // A preview's or a fusion's error is about the Fuse tab: beside Run grid search it would read as
+    // the grid's.
+    if (m_gridAsked)
+        m_grid->showError(message);
 }
 
 void FuseDialog::showMessage(const QString& message) {
     m_message->setStyleSheet(QString());
     m_message->setText(message);
+    m_errorShown = false;
 }
 
 void FuseDialog::reject() {

@@ -45,7 +45,9 @@ public:
     void setIdle();
     void showProgress(int done, int total);
     void showPreview(const FusePreview& preview);
-    void showError(const QString& message);          // inline, under the buttons
+    // Inline, under the buttons (and in the Grid search tab when a grid search asked); taken away
+    // when a setting changes, since it was about the earlier ones.
+    void showError(const QString& message);
     void showMessage(const QString& message);
     void clearPreview();
     bool busy() const { return m_busy; }
@@ -87,6 +89,8 @@ private:
 
     QList<FuseSource> m_sources;
     bool m_busy = false;
+    bool m_gridAsked = false; // the last job asked for was a grid search (its errors show in that tab too)
+    bool m_errorShown = false;
     QTabWidget* m_tabs = nullptr;
     QComboBox* m_method = nullptr;
     QComboBox* m_target = nullptr;

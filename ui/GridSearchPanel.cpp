@@ -152,6 +152,12 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
         Q_EMIT runRequested(settings());
     });
     connect(m_cancel, &QPushButton::clicked, this, &GridSearchPanel::cancelRequested);
+    // An error said of the ranges, the data or the metric goes once one of them changes.
+    for (const QList<QDoubleSpinBox*>* boxes : {&m_from, &m_to, &m_step})
+        for (QDoubleSpinBox* b : *boxes)
+            connect(b, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &GridSearchPanel::clearError);
+    connect(m_data, &QLineEdit::textChanged, this, &GridSearchPanel::clearError);
+    connect(m_metric, &QComboBox::currentIndexChanged, this, &GridSearchPanel::clearError);
     connect(m_use, &QPushButton::clicked, this, [this] {
         const QVector<double> w = bestWeights();
         if (!w.isEmpty())
@@ -201,6 +207,7 @@ void GridSearchPanel::setBusy(bool busy) {
     m_run->setEnabled(!busy);
     m_cancel->setEnabled(busy);
     if (busy) {
+        m_errorShown = false;
         m_status->setStyleSheet(QString());
         m_status->setText(tr("Searching…"));
     }
@@ -214,6 +221,15 @@ void GridSearchPanel::showProgress(int done, int total) {
 void GridSearchPanel::showError(const QString& message) {
     m_status->setStyleSheet("color: #c62828");
     m_status->setText(message);
+    m_errorShown = true;
+}
+
+void GridSearchPanel::clearError() {
+    if (!m_errorShown)
+        return;
+    m_errorShown = false;
+    m_status->setStyleSheet(QString());
+    m_status->clear();
 }
 
 QVector<double> GridSearchPanel::bestWeights() const {
@@ -224,6 +240,7 @@ QVector<double> GridSearchPanel::bestWeights() const {
 
 void GridSearchPanel::showOutcome(const GridOutcome& outcome) {
     m_outcome = outcome;
+    m_errorShown = false;
     m_status->setStyleSheet(QString());
     m_status->setText(tr("%1 points scored").arg(outcome.scores.size()));
     const QVector<double> best = bestWeights();

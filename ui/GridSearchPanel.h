@@ -40,6 +40,8 @@ public:
     void showProgress(int done, int total);
     void showOutcome(const GridOutcome& outcome);
     void showError(const QString& message);
+    // Takes an error shown by showError() away (the settings it was about changed).
+    void clearError();
     const GridOutcome& outcome() const { return m_outcome; }
     // The best point's weights (empty before a search).
     QVector<double> bestWeights() const;
@@ -50,6 +52,7 @@ public:
     QPushButton* useButton() const { return m_use; }
     QLabel* bestLabel() const { return m_best; }
     QComboBox* metricBox() const { return m_metric; }
+    QLabel* statusLabel() const { return m_status; }
 
 Q_SIGNALS:
     void runRequested(const rslora::ui::GridSettings& settings);
@@ -73,6 +76,7 @@ private:
     QPushButton* m_use = nullptr;
     QLabel* m_best = nullptr;
     QLabel* m_status = nullptr;
+    bool m_errorShown = false;
     QCustomPlot* m_plot = nullptr;
     QCPColorMap* m_map = nullptr;
     QCPColorScale* m_scale = nullptr;

@@ -278,6 +278,39 @@ private Q_SLOTS:
         QCOMPARE(d.settings().weights, QVector<double>({0.5, 0.5}));
     }
 
+    // An error is about the settings it was given for: it goes once one of them changes, and a Fuse
+    // tab error (a preview's, a fusion's) is not shown beside Run grid search as if it were the grid's.
+    void errorsGoWhenTheirSettingsChange() {
+        ui::FuseDialog d(twoSources());
+        d.show();
+        const QString zero = "every fusion weight is 0: the fused adapter would change nothing";
+        d.weightBox(0)->setValue(0);
+        d.weightBox(1)->setValue(0);
+        d.previewButton()->click();
+        d.showError(zero);
+        QCOMPARE(d.messageLabel()->text(), zero);
+        QVERIFY2(!d.grid()->statusLabel()->text().contains("every fusion weight"), qPrintable(d.grid()->statusLabel()->text()));
+        d.weightBox(0)->setValue(1);
+        QVERIFY2(d.messageLabel()->text().isEmpty(), qPrintable(d.messageLabel()->text()));
+        // A message that is not an error stays when a setting changes.
+        d.showMessage("Fused into fused v1");
+        d.weightBox(1)->setValue(0.5);
+        QCOMPARE(d.messageLabel()->text(), QString("Fused into fused v1"));
+
+        // The grid's own check: gone once the data file is named.
+        ui::GridSearchPanel* g = d.grid();
+        g->runButton()->click();
+        QVERIFY(g->statusLabel()->text().contains("validation data"));
+        g->setDataFile("/data/val.jsonl");
+        QVERIFY(g->statusLabel()->text().isEmpty());
+        // A grid search's error shows in its tab, and goes when a range changes.
+        g->runButton()->click();
+        d.showError("the grid has 1002001 points, more than 10000");
+        QVERIFY(g->statusLabel()->text().contains("1002001 points"));
+        g->setAxis(0, {0.0, 1.0, 0.5});
+        QVERIFY(g->statusLabel()->text().isEmpty());
+    }
+
     void gridLineForOneVaryingWeight() {
         ui::GridSearchPanel g(twoSources());
         ui::GridOutcome o;
