@@ -109,11 +109,14 @@ std::vector<double> weightRange(double start, double stop, double step, const st
         throw Error(what + ": the range " + fmt(start) + ":" + fmt(stop) + ":" + fmt(step)
                     + " is empty (stop is below start)");
     // Count the steps once, with a tolerance, so that 0:1:0.1 ends at 1 and not at 0.9999999.
+    // Counted in double first: a step far below the span gives more values than an integer holds (the
+    // conversion was undefined, and 0:1:1e-300 came out as "no weight values").
     const double span = (stop - start) / step;
-    const auto n = int64_t(std::floor(span + 1e-9)) + 1;
-    if (n > int64_t(100000))
-        throw Error(what + ": the range " + fmt(start) + ":" + fmt(stop) + ":" + fmt(step) + " has " + std::to_string(n)
-                    + " values");
+    const double count = std::floor(span + 1e-9) + 1;
+    if (!(count <= 100000.0))
+        throw Error(what + ": the range " + fmt(start) + ":" + fmt(stop) + ":" + fmt(step) + " has " + fmt(count)
+                    + " values; use a larger step");
+    const auto n = int64_t(count);
     std::vector<double> v;
     for (int64_t k = 0; k < n; ++k) {
         double x = start + double(k) * step;
@@ -306,6 +309,16 @@ GridResult runGrid(AdapterSet& set, const GridSpec& spec, const GridScorer& scor
                 break;
             index[i] = 0;
         }
+    }
+    // A score that is not a number (weights large enough to overflow the model's float32 output) is
+    // never the best; when no point has one, there is no best point to print or record.
+    if (!std::isfinite(r.points[r.best].score.value)) {
+        std::string weights;
+        for (size_t i = 0; i < r.adapters.size(); ++i)
+            weights += (i ? ", " : "") + r.adapters[i] + " = " + fmt(r.points[0].weights[i]);
+        throw Error(std::string("no point of the grid gave a finite ") + gridMetricName(spec.metric) + " (the first, " + weights +
+                        "): the weights make the model's outputs overflow float32; use smaller weights",
+                    "nothing was recorded");
     }
     return r;
 }

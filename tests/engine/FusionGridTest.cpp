@@ -16,6 +16,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 #include <fstream>
 
 using namespace rslora;
@@ -97,6 +98,10 @@ private slots:
         QVERIFY(errorOf([] { parseWeightValues("0,x", "--weights"); }).find("'x'") != std::string::npos);
         QVERIFY(errorOf([] { parseWeightValues("0:1", "--weights"); }).find("START:STOP:STEP") != std::string::npos);
         QVERIFY(errorOf([] { parseWeightValues("nan", "--weights"); }).find("finite") != std::string::npos);
+        // More values than an integer holds: refused by their count (it read "no weight values" before).
+        const std::string tiny = errorOf([] { parseWeightValues("0:1:1e-300", "--weights"); });
+        QVERIFY2(tiny.find("the range 0:1:1e-300 has 1e+300 values; use a larger step") != std::string::npos, tiny.c_str());
+        QVERIFY(errorOf([] { parseWeightValues("0:1:1e-5", "--weights"); }).find("has 100001 values") != std::string::npos);
         QCOMPARE(parseGridMetric("exact_match"), GridMetric::ExactMatch);
         QVERIFY(errorOf([] { parseGridMetric("bleu"); }).find("unknown metric 'bleu'") != std::string::npos);
     }
@@ -234,6 +239,17 @@ private slots:
         size_t next = 0;
         const auto r = runGrid(set, spec, [&] { return GridScore{accuracies[next++], 10, 0}; });
         QCOMPARE(r.best, size_t(2));
+        // A loss that is not a number (weights that overflow the model's output) is never the best; with
+        // none finite there is no best point (NaN was printed and recorded as the best before).
+        spec.metric = GridMetric::Loss;
+        const double nan = std::nan("");
+        const std::vector<double> losses{nan, 2.0, nan, 1.5};
+        next = 0;
+        QCOMPARE(runGrid(set, spec, [&] { return GridScore{losses[next++], 10, 0}; }).best, size_t(3));
+        const std::string none = errorOf([&] { runGrid(set, spec, [&] { return GridScore{nan, 10, 0}; }); });
+        QVERIFY2(none.find("no point of the grid gave a finite loss (the first, a = 0, b = 0)") != std::string::npos, none.c_str());
+        const double inf = std::numeric_limits<double>::infinity();
+        QVERIFY(errorOf([&] { runGrid(set, spec, [&] { return GridScore{inf, 10, 0}; }); }).find("no point of the grid") != std::string::npos);
     }
 
     // From folders: the base loaded once, both adapters into one set, the same losses as in memory;
