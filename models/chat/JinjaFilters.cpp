@@ -299,6 +299,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             return Value(replaceAll(requireString(v, "replace"), arg(a, 0, "old", undefined).str(), arg(a, 1, "new", undefined).str(),
                                     arg(a, 2, "count", Value::none()).isNone() ? -1 : toInt(arg(a, 2, "count", Value::none()), "count")));
         };
+        // Jinja2's do_int: int(value) (int(text, base) for a string), else int(float(value)), else the
+        // default. A value beyond 64 bits is refused, never wrapped or replaced by the default.
         f["int"] = [](const Value& v, CallArgs& a) -> Value {
             const Value dflt = arg(a, 0, "default", Value(static_cast<int64_t>(0)));
             if (v.isInt())
@@ -306,44 +308,39 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             if (v.isBool())
                 return Value(static_cast<int64_t>(v.asBool()));
             if (v.isFloat()) {
-                const auto i = truncatedInt(v.asFloat());
+                const auto i = floatToPyInt(v.asFloat(), "int");
                 return i ? Value(*i) : dflt;
             }
             if (v.isString()) {
-                try {
-                    std::size_t used = 0;
-                    const std::string s = stripChars(v.asString(), Value::none(), true, true);
-                    const long long x = std::stoll(s, &used, 10);
-                    if (used == s.size())
-                        return Value(static_cast<int64_t>(x));
-                    const double d = std::stod(s, &used);
-                    const auto i = truncatedInt(d);
-                    if (used == s.size() && i)
-                        return Value(*i);
-                } catch (...) {
+                const int64_t base = toInt(arg(a, 1, "base", Value(static_cast<int64_t>(10))), "int base");
+                const PyInt parsed = parsePyInt(v.asString(), base);
+                if (parsed.overflow)
+                    fail("int: '" + v.asString() + "' is beyond 64 bits (Python's big integers are not supported)");
+                if (parsed.valid)
+                    return Value(parsed.value);
+                if (const auto d = parsePyFloat(v.asString())) {
+                    const auto i = floatToPyInt(*d, "int");
+                    return i ? Value(*i) : dflt;
                 }
             }
             return dflt;
         };
+        // Jinja2's do_float: float(value), else the default (Python's syntax, whatever the C locale).
         f["float"] = [](const Value& v, CallArgs& a) -> Value {
             const Value dflt = arg(a, 0, "default", Value(0.0));
             if (v.isNumber() || v.isBool())
                 return Value(v.asNumber());
-            if (v.isString()) {
-                try {
-                    std::size_t used = 0;
-                    const std::string s = stripChars(v.asString(), Value::none(), true, true);
-                    const double d = std::stod(s, &used);
-                    if (used == s.size())
-                        return Value(d);
-                } catch (...) {
-                }
-            }
+            if (v.isString())
+                if (const auto d = parsePyFloat(v.asString()))
+                    return Value(*d);
             return dflt;
         };
         f["abs"] = [](const Value& v, CallArgs&) -> Value {
-            if (v.isInt())
+            if (v.isInt()) {
+                if (v.asInt() == INT64_MIN)
+                    fail("integer result of abs is beyond 64 bits (Python's big integers are not supported)");
                 return Value(static_cast<int64_t>(std::llabs(v.asInt())));
+            }
             if (v.isFloat())
                 return Value(std::fabs(v.asFloat()));
             fail("bad operand type for abs(): '" + v.typeName() + "'");

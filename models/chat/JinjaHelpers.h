@@ -25,6 +25,18 @@ Value arg(CallArgs& a, std::size_t index, const char* name, const Value& fallbac
 int64_t toInt(const Value& v, const char* what);
 // A float truncated to an integer as Python's int() does, when it fits in 64 bits (not NaN or ±inf).
 std::optional<int64_t> truncatedInt(double d);
+// Python's int(text, base): `valid` when Python accepts the text, `overflow` when its value does not
+// fit in 64 bits.
+struct PyInt {
+    bool valid = false;
+    bool overflow = false;
+    int64_t value = 0;
+};
+PyInt parsePyInt(const std::string& text, int64_t base);
+// Python's float(text) (inf, nan, underscores between digits; no hexadecimal); nullopt when invalid.
+std::optional<double> parsePyFloat(const std::string& text);
+// int(d) for a float: nullopt for NaN; an error naming `what` for ±inf or a value beyond 64 bits.
+std::optional<int64_t> floatToPyInt(double d, const char* what);
 std::string stripChars(const std::string& s, const Value& chars, bool left, bool right);
 List splitString(const std::string& s, const Value& sep, int64_t maxsplit, bool fromRight);
 std::string replaceAll(const std::string& s, const std::string& from, const std::string& to, int64_t count);

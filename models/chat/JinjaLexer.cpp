@@ -272,6 +272,34 @@ private:
 
     void lexNumber() {
         std::size_t e = m_pos;
+        // Jinja2's 0b / 0o / 0x integer literals, with underscores between digits.
+        if (m_src[e] == '0' && e + 2 < m_src.size()) {
+            const char p = static_cast<char>(std::tolower(static_cast<unsigned char>(m_src[e + 1])));
+            auto isDigit = [p](char c) {
+                return p == 'b' ? (c == '0' || c == '1') : p == 'o' ? (c >= '0' && c <= '7') : std::isxdigit(static_cast<unsigned char>(c)) != 0;
+            };
+            std::size_t k = e + 2;
+            bool any = false;
+            if (p == 'b' || p == 'o' || p == 'x') {
+                while (k < m_src.size()) {
+                    if (m_src[k] == '_' && k + 1 < m_src.size() && isDigit(m_src[k + 1]))
+                        ++k;
+                    else if (!isDigit(m_src[k]))
+                        break;
+                    any = true;
+                    ++k;
+                }
+            }
+            if (any) {
+                std::string text;
+                for (std::size_t i = m_pos; i < k; ++i)
+                    if (m_src[i] != '_')
+                        text += m_src[i];
+                m_tokens.push_back({Token::Type::Int, text, m_line});
+                m_pos = k;
+                return;
+            }
+        }
         bool isFloat = false;
         while (e < m_src.size() && (std::isdigit(static_cast<unsigned char>(m_src[e])) || m_src[e] == '_'))
             ++e;

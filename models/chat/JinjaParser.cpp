@@ -4,6 +4,7 @@
 #include "models/chat/JinjaParser.h"
 
 #include "common/Error.h"
+#include "models/chat/JinjaHelpers.h"
 #include "models/chat/JinjaLexer.h"
 
 #include <cctype>
@@ -465,15 +466,23 @@ private:
         }
         case Token::Type::Int: {
             ++m_i;
-            errno = 0;
-            const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
-            if (errno == ERANGE)
+            // Base 0 reads the 0b / 0o / 0x prefixes; plain digits are decimal ("007" included).
+            const bool prefixed = t.text.size() > 1 && t.text[0] == '0' && std::isalpha(static_cast<unsigned char>(t.text[1]));
+            const detail::PyInt v = detail::parsePyInt(t.text, prefixed ? 0 : 10);
+            if (v.overflow)
                 syntaxError(t.line, "integer literal " + t.text + " is beyond 64 bits (Python's big integers are not supported)");
-            return literal(Value(static_cast<int64_t>(v)), t.line);
+            if (!v.valid)
+                syntaxError(t.line, "invalid integer literal " + t.text);
+            return literal(Value(v.value), t.line);
         }
-        case Token::Type::Float:
+        case Token::Type::Float: {
             ++m_i;
-            return literal(Value(std::strtod(t.text.c_str(), nullptr)), t.line);
+            // Python's float syntax, independent of the C locale's decimal separator.
+            const auto v = detail::parsePyFloat(t.text);
+            if (!v)
+                syntaxError(t.line, "invalid float literal " + t.text);
+            return literal(Value(*v), t.line);
+        }
         case Token::Type::Op:
             if (t.text == "(") {
                 ++m_i;

@@ -1,6 +1,8 @@
 // Python semantics for interpreter values: truthiness, equality, str/repr and JSON conversion.
 #include "models/chat/JinjaValue.h"
 
+#include "common/Error.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -232,7 +234,12 @@ Value Value::fromJson(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::null: return Value::none();
     case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
     case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
-    case nlohmann::ordered_json::value_t::number_unsigned: return Value(static_cast<int64_t>(j.get<uint64_t>()));
+    case nlohmann::ordered_json::value_t::number_unsigned:
+        // Python would hold it exactly; a 64-bit integer cannot, and wrapping it would print a wrong number.
+        if (j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+            throw Error("chat template variables: integer " + std::to_string(j.get<uint64_t>()) +
+                        " is beyond 64 bits (Python's big integers are not supported)");
+        return Value(static_cast<int64_t>(j.get<uint64_t>()));
     case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
     case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {

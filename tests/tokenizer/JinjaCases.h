@@ -67,8 +67,13 @@ inline std::vector<Case> renderCases() {
         {"select tests", "{{ [1, 2, 3, 4]|select('even')|list }}{{ [none, 1]|reject('none')|list }}", "{}", "[2, 4][1]"},
         {"items dictsort", "{{ (d|items|list)[0][0] }}{{ (d|dictsort)[0][1] }}{{ d|dictsort|length }}", R"({"d": {"b": 1, "a": 2}})", "b22"},
         {"int float string", "{{ '42'|int + 1 }} {{ '2.5'|float }} {{ 3|string + 'x' }} {{ 'x'|int }}", "{}", "43 2.5 3x 0"},
-        // Floats beyond 64 bits take int's default instead of overflowing; a huge format index is out of range.
-        {"int of huge floats", "{{ 1e300|int }} {{ '1e300'|int(7) }} {{ (-2.5)|int }}", "{}", "0 7 -2"},
+        // Python's int(text, base) and float(text): underscores, prefixes with base 0, other scripts'
+        // digits, "1e3" through float; no hexadecimal floats; NaN takes the default.
+        {"int and float syntax",
+         "{{ '1_000'|int }} {{ '0x1A'|int }} {{ '0x1A'|int(-1, 0) }} {{ ' 12 '|int(0, 16) }} {{ '\u0663\u0664'|int }} "
+         "{{ '1e3'|int }} {{ '1__0'|int(-1) }} {{ 'nan'|int(-1) }} {{ (-2.5)|int }} {{ '0x1A'|float(-1) }} {{ '1_0.5'|float }}",
+         "{}", "1000 0 26 18 34 1000 -1 -1 -2 -1 10.5"},
+        {"integer literals", "{{ 0b101 }} {{ 0o17 }} {{ 0X_ff }} {{ 1_000 }} {{ 1_0.5 }}", "{}", "5 15 255 1000 10.5"},
         {"indent", "{{ 'a\nb'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}", "{}", "a\n  b|  a\n  b"},
         {"tests", "{{ x is string }}{{ 1 is number }}{{ d is mapping }}{{ l is iterable }}{{ none is none }}{{ 4 is divisibleby 2 }}{{ 'a' is in 'abc' }}{{ x is not defined }}",
          R"({"x": "s", "d": {}, "l": []})", "TrueTrueTrueTrueTrueTrueTrueFalse"},
@@ -128,6 +133,12 @@ inline std::vector<ErrorCase> errorCases() {
         {"power beyond 64 bits", "{{ 2**63 }}", "beyond 64 bits"},
         {"sum beyond 64 bits", "{{ 9223372036854775807 + 1 }}", "beyond 64 bits"},
         {"literal beyond 64 bits", "{{ 99999999999999999999 }}", "beyond 64 bits"},
+        {"hex literal beyond 64 bits", "{{ 0x10000000000000000 }}", "integer literal 0x10000000000000000 is beyond 64 bits"},
+        {"int of a huge float", "{{ 1e300|int }}", "int: 1.0000000000000001e+300 is beyond 64 bits"},
+        {"int of a huge string", "{{ '99999999999999999999'|int }}", "int: '99999999999999999999' is beyond 64 bits"},
+        {"int of a huge float string", "{{ '1e19'|int(7) }}", "int: 1e+19 is beyond 64 bits"},
+        {"int of infinity", "{{ 'inf'|int }}", "cannot convert float infinity to integer"},
+        {"abs of the smallest integer", "{{ (-9223372036854775807 - 1)|abs }}", "integer result of abs is beyond 64 bits"},
         {"named unicode escape", R"({{ '\N{BULLET}' }})", "\\N{...} escapes are not supported"},
         {"deep unary", "{{ " + std::string(5000, '-') + "1 }}", "nested more than"},
     };

@@ -49,6 +49,20 @@ private slots:
         }
     }
 
+    // A variable holding an integer beyond 64 bits (valid JSON, a Python int in transformers) is
+    // refused with its value rather than wrapped around to a negative number.
+    void hugeIntegerVariableIsRefused() {
+        const jinja::Template t("{{ n }}");
+        QCOMPARE(QString::fromStdString(t.render(nlohmann::ordered_json::parse(R"({"n": 9223372036854775807})")).text),
+                 QString("9223372036854775807"));
+        try {
+            t.render(nlohmann::ordered_json::parse(R"({"n": 18446744073709551615})"));
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("integer 18446744073709551615 is beyond 64 bits"), e.what());
+        }
+    }
+
     void raiseExceptionKeepsTheTemplatesMessage() {
         const jinja::Template t("{% if messages|length == 0 %}{{ raise_exception('No messages!') }}{% endif %}");
         try {
