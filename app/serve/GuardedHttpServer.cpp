@@ -25,6 +25,7 @@ GuardedHttpServer::GuardedHttpServer(HeadLimits limits, size_t workers, RequestH
 {
     // cpp-httplib's own queue only hands accepted sockets over to the reader.
     new_task_queue = [] { return new httplib::ThreadPool(1); };
+    set_keep_alive_max_count(kRequestsPerConnection);  // as the Keep-Alive header announces it
     m_reader = std::make_unique<RequestHeadReader>(
         limits,
         [this](int fd, std::string bytes, int served) {
