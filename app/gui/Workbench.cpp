@@ -59,6 +59,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <utility>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -197,9 +198,12 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_statusProgress->show();
         m_statusProgress->setRange(0, 0);
         m_runs->refresh();
+        m_runsShowQueued = true; // the worker marks the run running once it has started
     });
     connect(controller, &RunController::stepReported, panel, &ui::TrainingPanel::onStep);
     connect(controller, &RunController::stepReported, this, [this](const engine::StepStats& s) {
+        if (std::exchange(m_runsShowQueued, false))
+            m_runs->refresh(); // "queued" becomes "running" in the Runs view
         m_statusProgress->setRange(0, static_cast<int>(std::max<int64_t>(1, s.totalSteps)));
         m_statusProgress->setValue(static_cast<int>(s.step));
         const qint64 eta = static_cast<qint64>(s.etaSeconds);
@@ -213,6 +217,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(controller, &RunController::runEnded, this, &Workbench::onRunEnded);
     connect(controller, &RunController::queueChanged, panel, [this] { m_training->setQueue(m_controller->waiting()); });
     connect(controller, &RunController::pausedChanged, panel, &ui::TrainingPanel::setPaused);
+    connect(controller, &RunController::pausedChanged, this, [this] { m_runs->refresh(); });
     connect(panel, &ui::TrainingPanel::pauseRequested, controller, &RunController::pause);
     connect(panel, &ui::TrainingPanel::resumeRequested, controller, &RunController::resume);
     connect(panel, &ui::TrainingPanel::stopRequested, controller, &RunController::stop);

@@ -142,6 +142,7 @@ private:
     std::unique_ptr<StoredRunFeed> m_external;
     DetachedRunWatch* m_detached = nullptr; // pipelines and data-parallel runs started in their own process
     QTimer* m_followTimer = nullptr;
+    bool m_runsShowQueued = false; // the Runs view read the started run before the worker marked it running
 };
 
 } // namespace rslora::app

@@ -113,10 +113,19 @@ private Q_SLOTS:
         ui::CurvePlot* loss = wb.training()->charts()->chart("loss");
         QTRY_VERIFY_WITH_TIMEOUT(loss->series("train") && loss->series("train")->size() >= 5, 60000);
         QTRY_VERIFY(!loss->isDirty());
+        // The Runs view follows the run's status without a Refresh: running (not the "queued" it
+        // read when the run was handed to the worker), paused, running again.
+        auto shownStatus = [&wb, runId] {
+            const ui::RunTableModel* m = wb.runs()->model();
+            const storage::RunSummary* s = m->runAt(m->rowOfRun(runId));
+            return s ? QString(storage::toString(s->run.status)) : QString("missing");
+        };
+        QCOMPARE(shownStatus(), QString("running"));
 
         // Pause: the step count stops moving; resume: it moves again.
         QTest::mouseClick(wb.training()->findChild<QPushButton*>("pauseRun"), Qt::LeftButton);
         QVERIFY(wb.controller()->paused());
+        QCOMPARE(shownStatus(), QString("paused"));
         QTest::qWait(400);
         const int atPause = loss->series("train")->size();
         QTest::qWait(800);
@@ -124,6 +133,7 @@ private Q_SLOTS:
         QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Paused);
         QTest::mouseClick(wb.training()->findChild<QPushButton*>("pauseRun"), Qt::LeftButton);
         QTRY_VERIFY_WITH_TIMEOUT(loss->series("train")->size() > atPause + 2, 30000);
+        QCOMPARE(shownStatus(), QString("running"));
 
         // Stop and save.
         QSignalSpy ended(wb.controller(), &app::RunController::runEnded);
