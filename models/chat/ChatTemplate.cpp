@@ -42,8 +42,18 @@ std::optional<ChatTemplate> ChatTemplate::fromTokenizer(const Tokenizer& tokeniz
         return std::nullopt;
     ChatTemplate t(*source, tokenizer.bosToken(), tokenizer.eosToken(), name);
     t.setSpecialToken("pad_token", tokenizer.padToken());
-    if (tokenizer.config().unkToken)
-        t.setSpecialToken("unk_token", tokenizer.config().unkToken);
+    const TokenizerConfig& config = tokenizer.config();
+    if (config.unkToken)
+        t.setSpecialToken("unk_token", config.unkToken);
+    // transformers passes its whole special-tokens map: the other named tokens, and the model's own
+    // (image_token, ...) from extra_special_tokens / model_specific_special_tokens.
+    for (const auto& [variable, value] : {std::pair{"sep_token", &config.sepToken}, std::pair{"cls_token", &config.clsToken},
+                                          std::pair{"mask_token", &config.maskToken}})
+        if (*value)
+            t.setSpecialToken(variable, *value);
+    for (const auto& [variable, value] : config.namedSpecialTokens)
+        if (!t.m_specialTokens.contains(variable))
+            t.setSpecialToken(variable, value);
     return t;
 }
 

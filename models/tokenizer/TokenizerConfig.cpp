@@ -65,10 +65,11 @@ const std::pair<const char*, std::optional<std::string> TokenizerConfig::*> kSpe
     {"pad_token", &TokenizerConfig::padToken}, {"cls_token", &TokenizerConfig::clsToken},
     {"mask_token", &TokenizerConfig::maskToken}};
 
-// additional_special_tokens (a list) and extra_special_tokens (a list in transformers 5, a dict of
-// model-specific named tokens before).
+// additional_special_tokens (a list), extra_special_tokens (a list in transformers 5, a dict of
+// model-specific named tokens before) and model_specific_special_tokens (transformers 5's dict of named
+// tokens).
 void readAdditionalTokens(const nlohmann::json& j, const std::string& where, TokenizerConfig& c) {
-    for (const char* key : {"additional_special_tokens", "extra_special_tokens"}) {
+    for (const char* key : {"additional_special_tokens", "extra_special_tokens", "model_specific_special_tokens"}) {
         auto it = j.find(key);
         if (it == j.end() || it->is_null())
             continue;
@@ -79,8 +80,21 @@ void readAdditionalTokens(const nlohmann::json& j, const std::string& where, Tok
         for (auto t = it->begin(); t != it->end(); ++t) {
             const std::string item = it->is_array() ? here + "[" + std::to_string(t - it->begin()) + "]"
                                                     : here + ".\"" + t.key() + "\"";
-            if (auto token = specialToken(t.value(), item, &c.specialTokenObjects))
+            if (it->is_object() && t.value().is_array()) {
+                // A named list (e.g. {"num_token": ["<n1>", "<n2>"]}): each item is a special token.
+                for (std::size_t k = 0; k < t.value().size(); ++k)
+                    if (auto token = specialToken(t.value()[k], item + "[" + std::to_string(k) + "]", &c.specialTokenObjects))
+                        c.additionalSpecialTokens.push_back(*token);
+                continue;
+            }
+            auto token = specialToken(t.value(), item, &c.specialTokenObjects);
+            if (!token)
+                continue;
+            if (std::find(c.additionalSpecialTokens.begin(), c.additionalSpecialTokens.end(), *token) ==
+                c.additionalSpecialTokens.end())
                 c.additionalSpecialTokens.push_back(*token);
+            if (it->is_object())
+                c.namedSpecialTokens.emplace(t.key(), *token);
         }
     }
 }

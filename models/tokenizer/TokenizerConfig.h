@@ -34,8 +34,12 @@ struct TokenizerConfig {
     std::optional<std::string> sepToken;
     std::optional<std::string> clsToken;
     std::optional<std::string> maskToken;
-    // additional_special_tokens, then extra_special_tokens (a list, or a dict of named tokens).
+    // additional_special_tokens, then extra_special_tokens (a list, or a dict of named tokens), then
+    // model_specific_special_tokens (transformers 5: a dict of named tokens such as image_token).
     std::vector<std::string> additionalSpecialTokens;
+    // The named ones of those dicts ("image_token" -> "<|image_pad|>"): chat templates see them as
+    // variables, as transformers passes its special-tokens map.
+    std::map<std::string, std::string> namedSpecialTokens;
     // The special-token keys the files set, null included (class defaults fill only the others).
     std::vector<std::string> specialTokenKeys;
     // Special tokens given as AddedToken objects, by content: their flags.

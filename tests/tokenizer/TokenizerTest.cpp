@@ -6,6 +6,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "models/chat/ChatTemplate.h"
 #include "models/tokenizer/Normalizer.h"
 #include "models/tokenizer/PreTokenizer.h"
 #include "models/tokenizer/Tokenizer.h"
@@ -366,6 +367,34 @@ private slots:
         sep["special"] = false;
         const Tokenizer sepTok = withConfig({{"sep_token", "<sep>"}, {"added_tokens_decoder", {{"264", sep}}}});
         QVERIFY(sepTok.isSpecialId(264));
+    }
+
+    // A folder saved by transformers 5: no special_tokens_map.json, no added_tokens_decoder or
+    // add_bos_token in tokenizer_config.json, the generic TokenizersBackend class, extra_special_tokens as
+    // a list, the model's named tokens in model_specific_special_tokens, and chat_template.jinja.
+    void transformersV5Folder() {
+        QTemporaryDir dir;
+        writeFile(dir.filePath("tokenizer.json"), testtok::spmJson({"\u2581Hi"}, {}).dump());
+        writeFile(dir.filePath("tokenizer_config.json"), R"({
+            "backend": "tokenizers", "tokenizer_class": "TokenizersBackend", "is_local": true,
+            "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": null,
+            "extra_special_tokens": ["<tool_call>"],
+            "model_specific_special_tokens": {"image_token": "<image>", "audio_tokens": ["<a1>", "<a2>"]},
+            "model_max_length": 131072, "clean_up_tokenization_spaces": false, "split_special_tokens": false})");
+        writeFile(dir.filePath("chat_template.jinja"),
+                  "{{ bos_token }}{% for m in messages %}{{ image_token }}{{ m.content }}{{ eos_token }}{% endfor %}");
+        const Tokenizer t = Tokenizer::load(dir.path().toStdString());
+        for (const char* token : {"<|im_end|>", "<tool_call>", "<image>", "<a1>", "<a2>"}) {
+            const auto ids = t.encode(std::string("Hi") + token, false);
+            QCOMPARE(ids.size(), std::size_t(2));
+            QVERIFY2(t.isSpecialId(ids[1]), token);
+        }
+        QCOMPARE(t.decode(t.encode("Hi<image>Hi<tool_call>", true), true), std::string("Hi Hi"));
+        QCOMPARE(t.encode("Hi", true).front(), int64_t(1)); // tokenizer.json's post-processor is kept
+        const auto chat = ChatTemplate::fromTokenizer(t);
+        QVERIFY(chat);
+        const nlohmann::ordered_json messages = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "Hi"}])");
+        QCOMPARE(QString::fromStdString(chat->render(messages)), QString("<s><image>Hi<|im_end|>"));
     }
 
     // LlamaTokenizerFast and GemmaTokenizerFast replace the post-processor in __init__ whatever
