@@ -187,10 +187,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
         else
             Q_EMIT startRequested(config());
     });
-    connect(m_sweep, &QPushButton::clicked, this, [this] {
-        if (validateFieldsAsTyped().isEmpty() && !isPipeline())
-            Q_EMIT sweepRequested(config());
-    });
+    connect(m_sweep, &QPushButton::clicked, this, &RunForm::requestSweep);
     connect(reset, &QPushButton::clicked, this, &RunForm::resetToDefaults);
     connect(copyCli, &QPushButton::clicked, this, [this] {
         const QString command = cliCommand();
@@ -249,6 +246,19 @@ void RunForm::setConfig(const engine::TrainConfig& c) {
 void RunForm::scheduleValidation() { m_validateTimer->start(); }
 
 bool RunForm::isPipeline() const { return m_stages->isPipeline(); }
+
+QString RunForm::requestSweep() {
+    // A sweep varies one run's config: the stages would be dropped without a word.
+    if (isPipeline())
+        return tr("Sweep… varies one run's config, and the New run form holds a pipeline (%n stage(s)): remove its stages to sweep "
+                  "its base config", nullptr, int(pipelineConfig().stages.size()));
+    const QStringList problems = validateFieldsAsTyped();
+    if (!problems.isEmpty())
+        return tr("Sweep… starts from the New run form, which has %n problem(s) to fix first: %1", nullptr, int(problems.size()))
+            .arg(problems.first());
+    Q_EMIT sweepRequested(config());
+    return {};
+}
 
 engine::pipeline::PipelineConfig RunForm::pipelineConfig() const {
     engine::pipeline::PipelineConfig p;

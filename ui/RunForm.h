@@ -50,6 +50,9 @@ public:
     // Reads the model folder and data files whose fields changed since they were read (Start and
     // Ctrl+Enter can come while the cursor is still in a path field), then validates.
     QStringList validateFieldsAsTyped();
+    // What Sweep… does (the button, Run > Sweep…): emits sweepRequested() with the form's config and
+    // returns an empty string, or returns why it cannot (a pipeline in the form, problems in it).
+    QString requestSweep();
     // The text "Copy CLI command" puts on the clipboard.
     QString cliCommand() const;
 

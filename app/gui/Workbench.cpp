@@ -115,7 +115,13 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(newRun, &QAction::triggered, this, [this] { m_window->views()->setCurrentWidget(m_form); });
     auto* sweep = new QAction(tr("&Sweep…"), m_window.get());
     sweep->setShortcut(QKeySequence("Ctrl+Shift+N"));
-    connect(sweep, &QAction::triggered, this, [this] { openSweepDialog(m_form->config()); });
+    connect(sweep, &QAction::triggered, this, [this] {
+        // As the form's Sweep… button: not on a pipeline or a form with problems (shown there).
+        if (const QString why = m_form->requestSweep(); !why.isEmpty()) {
+            m_window->views()->setCurrentWidget(m_form);
+            m_window->statusBar()->showMessage(why, 15000);
+        }
+    });
     QMenu* runMenu = new QMenu(tr("&Run"), m_window.get());
     runMenu->addAction(newRun);
     runMenu->addAction(sweep);

@@ -8,6 +8,8 @@
 
 #include "ui/MainWindow.h"
 #include "ui/RunForm.h"
+#include "ui/RunsBrowser.h"
+#include "ui/StagesEditor.h"
 #include "ui/SweepDialog.h"
 #include "ui/SweepResultsView.h"
 
@@ -17,6 +19,9 @@
 
 #include <QComboBox>
 #include <QLabel>
+#include <QLineEdit>
+#include <QStatusBar>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QMenuBar>
 #include <QPushButton>
@@ -96,6 +101,46 @@ private Q_SLOTS:
         const auto first = wb.store()->runs().require(members[0].runId);
         QVERIFY2(first.name.find("adapter.r=4") != std::string::npos, first.name.c_str());
         QVERIFY(first.configJson.find("\"learning_rate\":0.001") != std::string::npos);
+    }
+
+    // Run > Sweep… (Ctrl+Shift+N) does what the form's Sweep… button does: not on a pipeline, whose
+    // stages the sweep would drop without a word, nor on a form with problems; it says why instead.
+    void sweepFromTheMenuRefusesWhatTheButtonRefuses() {
+        app::Workbench wb(m_dir.filePath("sweep-menu.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        QAction* sweep = nullptr;
+        for (QAction* menu : wb.window()->menuBar()->actions())
+            if (menu->menu() && menu->text() == "&Run")
+                for (QAction* a : menu->menu()->actions())
+                    if (a->text().startsWith("&Sweep"))
+                        sweep = a;
+        QVERIFY(sweep);
+        engine::pipeline::StageSpec one, two;
+        one.name = "sft";
+        two.name = "more";
+        wb.form()->stagesEditor()->setStages({one, two});
+        QVERIFY(wb.form()->isPipeline());
+        wb.form()->validateNow();
+        QVERIFY(!wb.form()->sweepButton()->isEnabled());
+        wb.window()->views()->setCurrentWidget(wb.runs());
+        sweep->trigger();
+        QVERIFY(!wb.window()->findChild<ui::SweepDialog*>());
+        QCOMPARE(wb.window()->views()->currentWidget(), wb.form());
+        QVERIFY2(wb.window()->statusBar()->currentMessage().contains("holds a pipeline (2 stage(s))"),
+                 qPrintable(wb.window()->statusBar()->currentMessage()));
+
+        wb.form()->stagesEditor()->setStages({});
+        auto* train = wb.form()->findChild<QLineEdit*>("data.train.edit");
+        train->setText(m_dir.filePath("no-such-data.jsonl"));
+        sweep->trigger();
+        QVERIFY(!wb.window()->findChild<ui::SweepDialog*>());
+        QVERIFY2(wb.window()->statusBar()->currentMessage().contains("no-such-data.jsonl"),
+                 qPrintable(wb.window()->statusBar()->currentMessage()));
+
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        sweep->trigger();
+        QVERIFY(wb.window()->findChild<ui::SweepDialog*>());
     }
 
     // Run > Studies lists the committed study configs; one opens its base config in the form and its
