@@ -31,6 +31,31 @@ const char* finishReasonName(FinishReason r) {
     return "?";
 }
 
+torch::Tensor prefill(CausalLM& model, const torch::Tensor& ids, const torch::Tensor& mask,
+                      const torch::Tensor& positions, KVCache& cache, int64_t chunk,
+                      const std::function<bool()>& cancelled) {
+    if (chunk < 1)
+        throw Error("prefill: the chunk must hold at least one token, found " + std::to_string(chunk));
+    if (cache.length() != 0)
+        throw Error("prefill: expected an empty cache, found " + std::to_string(cache.length()) + " cached tokens");
+    const int64_t T = ids.size(1);
+    for (int64_t from = 0; from < T; from += chunk) {
+        if (cancelled && cancelled())
+            return {};
+        const int64_t n = std::min(chunk, T - from);
+        const auto part = ids.narrow(1, from, n);
+        const auto seen = mask.narrow(1, 0, from + n);  // the cached tokens and this chunk's
+        const auto pos = positions.narrow(1, from, n);
+        if (from + n < T) {
+            // Only the keys and values matter before the last chunk: no output projection.
+            (void)model.hiddenStates(part, seen, pos, &cache);
+            continue;
+        }
+        return model.forward(part, seen, pos, &cache).logits.select(1, n - 1).to(torch::kCPU, torch::kFloat32).contiguous();
+    }
+    throw Error("prefill: expected at least one prompt token, found 0");
+}
+
 GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationOptions& o) {
     const auto& config = model.config();
@@ -96,7 +121,14 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t
         auto last = logits.select(1, logits.size(1) - 1).to(torch::kCPU, torch::kFloat32).contiguous();
         if (step == 0)
             t1 = Clock::now();
-        std::vector<int64_t> next = pickTokens(last, seen, o, gen);
+        std::vector<int64_t> next;
+        try {
+            next = pickTokens(last, seen, o, gen);
+        } catch (const Error& e) {
+            // Which token failed: the step, and its position after the (longest) prompt.
+            throw Error("generation step " + std::to_string(step + 1) + " (token position " + std::to_string(T + step) +
+                        "): " + e.what(), e.hint());
+        }
         ++result.steps;
         for (int64_t b = 0; b < B; ++b) {
             const size_t r = static_cast<size_t>(b);

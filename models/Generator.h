@@ -8,9 +8,15 @@
 #include <string>
 #include <vector>
 
+// Only declared here: this header is also read where LibTorch is not (the server's request parsing).
+namespace at {
+class Tensor;
+}
+
 namespace rslora::models {
 
 class CausalLM;
+class KVCache;
 
 struct GenerationOptions {
     int64_t maxNewTokens = 64;
@@ -55,5 +61,17 @@ struct GenerationResult {
 // prompts, ids outside the vocabulary or inconsistent options.
 GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationOptions& options);
+
+// Prompt tokens per forward of a prefill: a Stop waits for one chunk at most.
+inline constexpr int64_t kPrefillChunk = 64;
+
+// The prompts' forward (prefill) into `cache`, `chunk` tokens at a time: ids, mask and positions
+// [B, T] (left-padded, on the model's device); the cache must be empty. Each chunk attends to the
+// cached chunks before it, so the logits equal one forward over the whole prompt's (to float
+// rounding). `cancelled`, when given, is asked before every chunk. Returns the last position's
+// logits [B, V] as float32 on the CPU, or an undefined tensor when `cancelled` answered true (the
+// cache then holds part of the prompt and should be dropped).
+at::Tensor prefill(CausalLM& model, const at::Tensor& ids, const at::Tensor& mask, const at::Tensor& positions,
+                   KVCache& cache, int64_t chunk = kPrefillChunk, const std::function<bool()>& cancelled = {});
 
 } // namespace rslora::models

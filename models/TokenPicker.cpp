@@ -39,8 +39,28 @@ std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vec
         throw Error("the model's logits" + (B > 1 ? " for row " + std::to_string(b) : std::string()) +
                     " hold NaN: its output is not a number (weights or an adapter whose values overflow float32?)");
     }
-    // From here every logit is finite: an infinite one would meet another in the softmax (inf - inf),
-    // and a penalty or bias that overflows is held at float32's extremes, order kept.
+    // +inf is no score but an overflow (weights or an adapter beyond float's range): picking among
+    // the overflowed tokens gives text with no meaning, so it is refused like NaN.
+    const float posInf = std::numeric_limits<float>::infinity();
+    if (const auto overflowed = logits == posInf; overflowed.any().item<bool>()) {
+        const auto at = overflowed.nonzero();
+        const int64_t b = at[0][0].item<int64_t>(), id = at[0][1].item<int64_t>();
+        const int64_t count = overflowed.select(0, b).sum().item<int64_t>();
+        throw Error("the model's logits" + (B > 1 ? " for row " + std::to_string(b) : std::string()) + " hold +inf (token id " +
+                    std::to_string(id) + (count > 1 ? " and " + std::to_string(count - 1) + " more" : std::string()) +
+                    " of " + std::to_string(V) + "): its output overflowed float32 (weights or an adapter whose values are too large?)");
+    }
+    // -inf marks a token that can never be picked (a mask); a row masked everywhere has nothing left.
+    const auto maskedTokens = logits == negInf;
+    const bool anyMasked = maskedTokens.any().item<bool>();
+    if (const auto masked = maskedTokens.all(-1); anyMasked && masked.any().item<bool>()) {
+        const int64_t b = masked.nonzero()[0][0].item<int64_t>();
+        throw Error("the model's logits" + (B > 1 ? " for row " + std::to_string(b) : std::string()) +
+                    " are -inf for every token of the vocabulary (" + std::to_string(V) +
+                    "): nothing can be picked (weights or an adapter whose values overflow float32?)");
+    }
+    // From here every logit is finite (the masked ones are set back to -inf below), and a penalty or
+    // bias that overflows is held at float32's extremes, order kept.
     logits.clamp_(bottom, top);
     if (o.repetitionPenalty != 1.0) {
         // Float32 math, as transformers does; a penalty beyond float's range would be 0 or inf there
@@ -67,6 +87,8 @@ std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vec
         logits.index_add_(1, idx, torch::tensor(values).unsqueeze(0).expand({B, idx.size(0)}).contiguous());
         logits.clamp_(bottom, top);
     }
+    if (anyMasked)
+        logits.masked_fill_(maskedTokens, negInf);
     // The largest magnitude, before bans: whether dividing by the temperature stays finite. Greedy
     // picks never divide; max and min need no [B, V] temporary as abs() would.
     const bool sampling = o.temperature >= kGreedyTemperature;

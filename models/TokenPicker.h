@@ -26,9 +26,10 @@ struct TokenRules {
 // Processes float32 CPU logits [B, V] in place (transformers' order: repetition penalty, then the
 // rules' bias and bans, temperature, top-k, top-p) and picks one token per row; `seen[b]` are the
 // ids row b has already (for the repetition penalty). Only the sampling fields of `options` are read.
-// Every valid setting gives a valid draw: infinite logits and products that overflow are held at
-// float32's extremes and the draw works on logits shifted to a maximum of 0. Throws rslora::Error when
-// a row's logits hold NaN (the model's output, not the sampling, is broken) or every token is banned.
+// Every valid setting gives a valid draw: -inf logits (masked tokens) and products that overflow are
+// held at float32's extremes and the draw works on logits shifted to a maximum of 0. Throws
+// rslora::Error when a row's logits hold NaN or +inf or are -inf everywhere (the model's output, not
+// the sampling, is broken: an overflow), or when every token is banned.
 std::vector<int64_t> pickTokens(torch::Tensor logits, const std::vector<std::vector<int64_t>>& seen,
                                 const GenerationOptions& options, at::Generator& generator,
                                 const TokenRules& rules = {});

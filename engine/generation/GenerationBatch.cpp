@@ -183,7 +183,16 @@ std::vector<GenerationBatch::Ended> GenerationBatch::step()
             const SamplingSettings& s = r.request.sampling;
             const bool early = static_cast<int64_t>(r.out.tokens.size()) < s.minNewTokens && !s.ignoreEos;
             r.rules.banned = early ? m_session.m_eosIds : std::vector<int64_t>{};
-            const int64_t token = models::pickTokens(logits, {r.seen}, r.pick, r.generator, r.rules)[0];
+            int64_t token = 0;
+            try {
+                token = models::pickTokens(logits, {r.seen}, r.pick, r.generator, r.rules)[0];
+            } catch (const Error& e) {
+                // Which token failed: its index among the new tokens and its position after the prompt.
+                const int64_t index = static_cast<int64_t>(r.out.tokens.size());
+                throw Error("new token " + std::to_string(index + 1) + " (token position " +
+                                std::to_string(r.out.promptTokens + index) + "): " + e.what(),
+                            e.hint());
+            }
             takeToken(token, m_session, m_session.m_eosIds, r.out, r.seen, r.request, r.sent, r.stopFrom, r.done,
                       since(r.start));
         } catch (const Error& e) {
@@ -239,25 +248,41 @@ std::vector<GenerationBatch::Ended> GenerationBatch::step()
         auto positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1);
         models::KVCache cache = model.makeCache();
         m_session.route(mixes(st.waiting));
-        auto logits = model.forward(ids.to(device), mask.to(device), positions.to(device), &cache)
-                          .logits.select(1, T - 1).to(torch::kCPU, torch::kFloat32).contiguous();
-        for (int64_t b = 0; b < B; ++b)
-            pickFor(*st.waiting[static_cast<size_t>(b)], logits.narrow(0, b, 1));
         mask = mask.to(device);
-        if (st.running.empty()) {
-            st.cache = std::move(cache);
-            st.mask = mask;
+        // In chunks, so that a cancel (Stop) during a long prompt's forward takes effect after one chunk.
+        const auto allCancelled = [&] {
+            return std::all_of(st.waiting.begin(), st.waiting.end(), [&](const auto& r) { return cancelled(*r); });
+        };
+        const auto logits = models::prefill(model, ids.to(device), mask, positions.to(device), cache,
+                                            models::kPrefillChunk, allCancelled);
+        if (!logits.defined()) {
+            // Every joining row was cancelled before its prompt was read: they end without a token.
+            for (auto& r : st.waiting) {
+                r->out.reason = models::FinishReason::Cancelled;
+                r->out.seconds = since(r->start);
+                for (const auto& a : r->request.adapters)
+                    --m_session.m_inUse[a.name];
+                ended.push_back({r->id, std::move(r->out), nullptr});
+            }
+            st.waiting.clear();
         } else {
-            st.cache.appendRows(cache);
-            const int64_t S = st.cache.length();
-            auto leftPad = [S](const torch::Tensor& m) {
-                return torch::cat({torch::zeros({m.size(0), S - m.size(1)}, m.options()), m}, 1);
-            };
-            st.mask = torch::cat({leftPad(st.mask), leftPad(mask)}, 0);
+            for (int64_t b = 0; b < B; ++b)
+                pickFor(*st.waiting[static_cast<size_t>(b)], logits.narrow(0, b, 1));
+            if (st.running.empty()) {
+                st.cache = std::move(cache);
+                st.mask = mask;
+            } else {
+                st.cache.appendRows(cache);
+                const int64_t S = st.cache.length();
+                auto leftPad = [S](const torch::Tensor& m) {
+                    return torch::cat({torch::zeros({m.size(0), S - m.size(1)}, m.options()), m}, 1);
+                };
+                st.mask = torch::cat({leftPad(st.mask), leftPad(mask)}, 0);
+            }
+            for (auto& r : st.waiting)
+                st.running.push_back(std::move(r));
+            st.waiting.clear();
         }
-        for (auto& r : st.waiting)
-            st.running.push_back(std::move(r));
-        st.waiting.clear();
     }
 
     // 3. Rows that ended leave; columns that are padding in every remaining row are dropped.

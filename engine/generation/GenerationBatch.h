@@ -33,7 +33,9 @@ public:
     // its id in this batch.
     int64_t add(GenerationRequest request);
     // One step under the session's lock: a token for every running row, then the prefill (and a
-    // first token) of the rows that joined. Returns the requests that ended, by id. A failure that
+    // first token) of the rows that joined. The prefill reads the prompts in chunks
+    // (models::kPrefillChunk tokens) and stops between two when every joining row is cancelled: those
+    // rows end cancelled without a token. Returns the requests that ended, by id. A failure that
     // belongs to one row (its logits are NaN, e.g. from its adapter; its callback throws) ends that
     // row with the error and the other rows go on exactly as without it. A failure of the forward
     // itself throws, and leaves the batch unusable.

@@ -58,6 +58,39 @@ std::unique_ptr<CausalLM> tinyRandom() {
     return createCausalLM(c, 99);
 }
 
+// A model that gives what `inner` gives, except that from its `poisonFrom`-th forward (1-based) on,
+// the logits of `token` are `value`: an overflowing model at a chosen step.
+class PoisonedLogits : public CausalLM {
+public:
+    PoisonedLogits(std::unique_ptr<CausalLM> inner, int poisonFrom, int64_t token, float value)
+        : CausalLM(inner->config()), m_poisonFrom(poisonFrom), m_token(token), m_value(value) {
+        m_inner = register_module("inner", std::shared_ptr<CausalLM>(std::move(inner)));
+    }
+    ForwardOutput forward(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions,
+                          KVCache* cache, bool returnHidden) override {
+        auto out = m_inner->forward(ids, mask, positions, cache, returnHidden);
+        if (++m_forwards >= m_poisonFrom)
+            out.logits.select(-1, m_token).fill_(m_value);
+        return out;
+    }
+    torch::Tensor hiddenStates(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions,
+                               KVCache* cache) override {
+        return m_inner->hiddenStates(ids, mask, positions, cache);
+    }
+    std::shared_ptr<LinearLayer> lmHead() override { return m_inner->lmHead(); }
+    std::vector<LinearSlot> linearSlots() override { return m_inner->linearSlots(); }
+    torch::Tensor embedTokens() override { return m_inner->embedTokens(); }
+    std::vector<std::pair<std::string, torch::Tensor>> checkpointTensors() const override {
+        return m_inner->checkpointTensors();
+    }
+
+private:
+    std::shared_ptr<CausalLM> m_inner;
+    int m_poisonFrom = 1, m_forwards = 0;
+    int64_t m_token = 0;
+    float m_value = 0;
+};
+
 } // namespace
 
 class TestGeneration : public QObject {
@@ -174,8 +207,11 @@ private slots:
                 o.topP = p;
                 const QString row = QString("temperature %1, top_k %2, top_p %3").arg(t).arg(k).arg(p);
                 QVERIFY2(pick({-inf, -inf, 4.0f, -inf}, o) == 2, qPrintable(row));
-                const int64_t either = pick({1.0f, inf, 3.0f, inf}, o);
-                QVERIFY2(either == 1 || either == 3, qPrintable(row));
+                // Masked tokens stay masked next to the largest and smallest finite logits.
+                for (int i = 0; i < 8; ++i) {
+                    const int64_t unmasked = pick({-inf, -big, -inf, -big / 2}, o);
+                    QVERIFY2(unmasked == 1 || unmasked == 3, qPrintable(row));
+                }
                 QVERIFY2(pick({-big, big, 0.0f, big / 2}, o) == 1 || t >= 1e-5, qPrintable(row));
                 const int64_t drawn = pick({-big, big, 0.0f, big / 2}, o);
                 QVERIFY2(drawn >= 0 && drawn < 4, qPrintable(row));
@@ -212,6 +248,100 @@ private slots:
         TokenRules all;
         all.banned = {0, 1};
         QVERIFY_THROWS_EXCEPTION(rslora::Error, pick({0.0f, 1.0f}, o, {}, all));
+        // +inf is an overflow, not a score: refused naming the token, greedy or sampled; so is a row
+        // that is -inf everywhere. (Both were clamped to float's extremes and drawn from: noise.)
+        for (double t : {0.0, 0.7}) {
+            o.temperature = t;
+            try {
+                pick({1.0f, inf, 3.0f, inf}, o);
+                QFAIL("+inf logits were accepted");
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find("hold +inf (token id 1 and 1 more of 4)") != std::string::npos, e.what());
+            }
+            try {
+                pick({-inf, -inf, -inf}, o);
+                QFAIL("logits that are -inf everywhere were accepted");
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find("-inf for every token") != std::string::npos, e.what());
+            }
+        }
+    }
+
+    // A model whose logits overflow at a step stops there with an error naming the step and the token
+    // position; one that masks a token with -inf generates on without ever picking it.
+    void infiniteLogitsStopNamingTheStep() {
+        GenerationOptions o;
+        o.maxNewTokens = 8;  // the tiny model's config names no end token: every row runs 8 steps
+        const float inf = std::numeric_limits<float>::infinity();
+        PoisonedLogits overflowing(tinyRandom(), 3, 17, inf);
+        try {
+            generate(overflowing, {{3, 4, 5, 6}}, o);
+            QFAIL("a model whose logits overflow generated");
+        } catch (const rslora::Error& e) {
+            const std::string what = e.what();
+            QVERIFY2(what.find("generation step 3 (token position 6)") != std::string::npos &&
+                         what.find("hold +inf (token id 17 of 64)") != std::string::npos,
+                     e.what());
+        }
+        auto plain = generate(*tinyRandom(), {{3, 4, 5, 6}}, o);
+        QVERIFY(!plain.rows[0].tokens.empty());
+        const int64_t favourite = plain.rows[0].tokens[0];
+        PoisonedLogits masking(tinyRandom(), 1, favourite, -inf);
+        auto masked = generate(masking, {{3, 4, 5, 6}}, o);
+        QCOMPARE(static_cast<int64_t>(masked.rows[0].tokens.size()), o.maxNewTokens);
+        for (int64_t t : masked.rows[0].tokens)
+            QVERIFY(t != favourite);
+    }
+
+    // The prompt's forward in chunks gives the logits of one forward (left-padded rows of different
+    // lengths, any chunk size) and a cache that decodes the same next step; a cancel asked before a
+    // chunk stops it there.
+    void chunkedPrefillEqualsOneForward() {
+        const char* resources = std::getenv("RSLORA_RESOURCES");
+        const fs::path demo = fs::path(resources ? resources : "resources") / "demo" / "model";
+        if (!fs::exists(demo / "config.json"))
+            QFAIL(qPrintable(QString("the demo model is missing at ") + demo.c_str()));
+        auto lm = loadCausalLM(demo);
+        torch::manual_seed(3);
+        torch::NoGradGuard noGrad;
+        const int64_t B = 2, T = 45;
+        auto ids = torch::randint(0, lm->config().vocabSize, {B, T}, torch::kInt64);
+        auto mask = torch::ones({B, T}, torch::kInt64);
+        mask[1].narrow(0, 0, 13).fill_(0);  // row 1: 32 tokens, left-padded
+        ids[1].narrow(0, 0, 13).fill_(0);
+        auto positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1);
+        KVCache whole = lm->makeCache();
+        const auto reference = lm->forward(ids, mask, positions, &whole).logits.select(1, T - 1).to(torch::kFloat32);
+        auto next = torch::tensor({7, 9}, torch::kInt64).view({B, 1});
+        auto nextMask = torch::cat({mask, torch::ones({B, 1}, torch::kInt64)}, 1);
+        auto nextPos = positions.narrow(1, T - 1, 1) + 1;
+        const auto referenceNext = lm->forward(next, nextMask, nextPos, &whole).logits.select(1, 0);
+        for (int64_t chunk : {int64_t(1), int64_t(4), int64_t(16), int64_t(44), int64_t(45), kPrefillChunk}) {
+            KVCache cache = lm->makeCache();
+            const auto logits = prefill(*lm, ids, mask, positions, cache, chunk);
+            QVERIFY(logits.defined());
+            // Within 1e-6 of the largest logit: float32's rounding, as the attention sums its keys in
+            // other blocks (a logit of 15 is only resolved to 1e-6 in float32).
+            const double scale = reference.abs().max().item<double>();
+            const double diff = (logits - reference).abs().max().item<double>();
+            QVERIFY2(diff <= 1e-6 * scale, qPrintable(QString("chunk %1: logits differ by %2 (largest %3)").arg(chunk).arg(diff).arg(scale)));
+            QVERIFY(torch::equal(logits.argmax(-1), reference.argmax(-1)));
+            QCOMPARE(cache.length(), T);
+            const auto after = lm->forward(next, nextMask, nextPos, &cache).logits.select(1, 0);
+            const double nextDiff = (after - referenceNext).abs().max().item<double>();
+            QVERIFY2(nextDiff <= 1e-6 * scale, qPrintable(QString("chunk %1: next step differs by %2").arg(chunk).arg(nextDiff)));
+        }
+        int asked = 0;
+        KVCache cache = lm->makeCache();
+        const auto stopped = prefill(*lm, ids, mask, positions, cache, 8, [&] { return ++asked == 3; });
+        QVERIFY(!stopped.defined());
+        QCOMPARE(asked, 3);
+        QCOMPARE(cache.length(), int64_t(16));  // two chunks read, the third never started
+        KVCache used = lm->makeCache();
+        (void)prefill(*lm, ids, mask, positions, used, 8);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, prefill(*lm, ids, mask, positions, used, 8));
+        KVCache empty = lm->makeCache();
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, prefill(*lm, ids, mask, positions, empty, 0));
     }
 
     void stopping() {

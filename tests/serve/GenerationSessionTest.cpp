@@ -9,7 +9,9 @@
 #include "engine/generation/GenerationBatch.h"
 #include "engine/generation/GenerationScheduler.h"
 #include "engine/generation/GenerationSession.h"
+#include "models/CausalLM.h"
 #include "models/Generator.h"
+#include "models/ModelLoader.h"
 
 #include <QTemporaryDir>
 #include <future>
@@ -42,6 +44,41 @@ std::string errorOf(const std::function<void()>& fn)
     }
     return {};
 }
+
+// The demo model, counting the prompt tokens its forwards read and setting `cancel` after the
+// first: a Stop pressed while a long prompt's forward runs.
+class StopDuringPrefill : public models::CausalLM {
+public:
+    StopDuringPrefill(std::unique_ptr<models::CausalLM> inner, std::shared_ptr<std::atomic<bool>> cancel)
+        : models::CausalLM(inner->config()), m_cancel(std::move(cancel)) {
+        m_inner = register_module("inner", std::shared_ptr<models::CausalLM>(std::move(inner)));
+    }
+    int64_t tokensRead = 0;
+    models::ForwardOutput forward(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions,
+                                  models::KVCache* cache, bool returnHidden) override {
+        read(ids);
+        return m_inner->forward(ids, mask, positions, cache, returnHidden);
+    }
+    torch::Tensor hiddenStates(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions,
+                               models::KVCache* cache) override {
+        read(ids);
+        return m_inner->hiddenStates(ids, mask, positions, cache);
+    }
+    std::shared_ptr<models::LinearLayer> lmHead() override { return m_inner->lmHead(); }
+    std::vector<models::LinearSlot> linearSlots() override { return m_inner->linearSlots(); }
+    torch::Tensor embedTokens() override { return m_inner->embedTokens(); }
+    std::vector<std::pair<std::string, torch::Tensor>> checkpointTensors() const override {
+        return m_inner->checkpointTensors();
+    }
+
+private:
+    void read(const torch::Tensor& ids) {
+        tokensRead += ids.size(1);
+        m_cancel->store(true);
+    }
+    std::shared_ptr<models::CausalLM> m_inner;
+    std::shared_ptr<std::atomic<bool>> m_cancel;
+};
 
 } // namespace
 
@@ -323,7 +360,9 @@ private slots:
 
         for (auto* f : {&poisonSampled, &poisonGreedy}) {
             const std::string error = errorOf([&] { f->get(); });
-            QVERIFY2(error.find("hold NaN") != std::string::npos && error.find("'poison'") != std::string::npos, error.c_str());
+            QVERIFY2(error.find("hold NaN") != std::string::npos && error.find("'poison'") != std::string::npos &&
+                         error.find("new token 1 (token position ") != std::string::npos,
+                     error.c_str());
         }
         try {
             throwing.get();
@@ -395,6 +434,37 @@ private slots:
                     r.sampling.minNewTokens = 4;
                     m_session->generate(r);
                 }).find("min new tokens") != std::string::npos);
+    }
+
+    // Stop while a long prompt's forward runs: the prefill reads the prompt in chunks and asks before
+    // each, so the request ends after one chunk, cancelled without a token (it read the whole prompt
+    // first, however long); the session answers the next request as before.
+    void cancelDuringPrefillEndsAfterOneChunk()
+    {
+        auto cancel = std::make_shared<std::atomic<bool>>(false);
+        auto model = std::make_unique<StopDuringPrefill>(models::loadCausalLM(servetest::demoModelDir()), cancel);
+        StopDuringPrefill* probe = model.get();
+        GenerationSession session(std::move(model), std::nullopt, servetest::demoModelDir());
+        std::vector<int64_t> prompt;
+        while (prompt.size() < 4 * size_t(models::kPrefillChunk))
+            for (int64_t id : m_prompts[3])
+                prompt.push_back(id);
+        prompt.resize(4 * size_t(models::kPrefillChunk));
+        auto r = request(prompt, {}, 8);
+        r.cancel = cancel;
+        const GenerationOutput stopped = session.generate(r);
+        QCOMPARE(stopped.reason, models::FinishReason::Cancelled);
+        QVERIFY(stopped.tokens.empty());
+        QVERIFY(stopped.text.empty());
+        QCOMPARE(probe->tokensRead, models::kPrefillChunk);
+
+        // A new request runs to its end and gives what the session gives without the stop.
+        cancel->store(false);
+        probe->tokensRead = 0;
+        auto again = request(prompt, {}, 8);
+        const GenerationOutput full = session.generate(again);
+        QCOMPARE(static_cast<int64_t>(full.tokens.size()), int64_t(8));
+        QCOMPARE(full.tokens, m_session->generate(request(prompt, {}, 8)).tokens);
     }
 
     void refusals()
