@@ -355,6 +355,9 @@ void PlaygroundColumn::finishAnswer(const PlaygroundColumnResult& result)
         m_answer = result.text;
         if (m_chat)
             m_conversation.append({"assistant", m_answer});
+    } else if (m_chat && !m_conversation.isEmpty() && m_conversation.back().role == "user") {
+        // A failed turn leaves the conversation as it was before the message.
+        m_conversation.removeLast();
     }
     showStatus();
     render();
@@ -374,8 +377,12 @@ void PlaygroundColumn::showAnswer(const QString& text, const PlaygroundColumnRes
 void PlaygroundColumn::showStatus()
 {
     const auto& r = m_result;
+    // Copy JSON copies an answer: there is one once a generation finished with a token and no error.
+    m_copy->setEnabled(hasAnswer());
     if (!r.error.isEmpty()) {
         m_status->setText(tr("Failed: %1").arg(r.error));
+    } else if (r.finishReason.isEmpty()) {
+        m_status->clear(); // nothing generated (a new chat)
     } else {
         // Decoding speed: the tokens after the first over the time after the first (the first one
         // carries the prompt's forward).
@@ -396,7 +403,11 @@ void PlaygroundColumn::showStatus()
         }
         m_status->setText(text);
     }
-    m_copy->setEnabled(r.error.isEmpty());
+}
+
+bool PlaygroundColumn::hasAnswer() const
+{
+    return !m_answering && m_result.error.isEmpty() && !m_result.finishReason.isEmpty() && m_result.tokens > 0;
 }
 
 void PlaygroundColumn::noteAnswerer()
@@ -412,6 +423,10 @@ void PlaygroundColumn::markDivergence(int index)
 
 void PlaygroundColumn::render()
 {
+    if (!m_answering && m_answer.isEmpty() && (!m_chat || m_conversation.isEmpty())) {
+        m_output->clear(); // nothing yet: the placeholder says where the answer comes
+        return;
+    }
     QString html;
     if (m_chat) {
         // In chat mode the conversation so far, then the answer being written (when not yet in it).

@@ -56,6 +56,8 @@ public:
     void showAnswer(const QString& text, const PlaygroundColumnResult& result);
     const QString& answer() const { return m_answer; }
     const PlaygroundColumnResult& result() const { return m_result; }
+    // A finished generation gave this column at least one token and no error (what Copy JSON copies).
+    bool hasAnswer() const;
     // Highlights the answer from character `index` on (-1: no highlight).
     void markDivergence(int index);
     int divergence() const { return m_divergence; }

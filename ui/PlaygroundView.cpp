@@ -67,7 +67,10 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_maxTokens = new QSpinBox;
     m_maxTokens->setRange(1, 4096);
     m_maxTokens->setValue(64);
-    labelled(tr("Max new tokens"), m_maxTokens, tr("Each column stops after this many new tokens"));
+    labelled(tr("Max new tokens"), m_maxTokens,
+             tr("Each column stops after this many new tokens. The prompt's tokens and these must fit the model's "
+                "context (max_position_embeddings): a generation that would not fit is refused before it starts, "
+                "saying how many tokens the prompt has."));
     m_temperature = new QDoubleSpinBox;
     m_temperature->setRange(0.0, 5.0);
     m_temperature->setSingleStep(0.1);
@@ -201,10 +204,11 @@ void PlaygroundView::setRuns(const QList<QPair<qint64, QString>>& runs)
     m_runs->clear();
     for (const auto& [id, label] : runs)
         m_runs->addItem(label, id);
+    // The run chosen before, else the first: with a placeholder set the box chooses none by itself,
+    // and Pull example would do nothing.
     const int at = m_runs->findData(chosen);
-    if (at >= 0)
-        m_runs->setCurrentIndex(at);
-    m_example->setEnabled(!runs.isEmpty());
+    m_runs->setCurrentIndex(at >= 0 ? at : (runs.isEmpty() ? -1 : 0));
+    m_example->setEnabled(!runs.isEmpty() && !m_running);
     if (runs.isEmpty())
         m_runs->setPlaceholderText(tr("No run with validation data yet"));
 }
@@ -363,6 +367,7 @@ bool PlaygroundView::generate()
     if (!why.isEmpty())
         return false;
     m_current = request();
+    m_currentStops = m_stops->text();
     if (!m_reference->isHidden() && m_input->toPlainText() == m_exampleMessage)
         m_exampleSent = true; // chat mode clears the input next: the reference stays beside these answers
     m_pending = static_cast<int>(m_columns.size());
@@ -393,6 +398,10 @@ void PlaygroundView::newChat()
         c->status()->clear();
     }
     m_summary->clear();
+    // The reference answered the example's conversation, which is gone.
+    m_reference->hide();
+    m_exampleMessage.clear();
+    m_exampleSent = false;
 }
 
 void PlaygroundView::setRunning(bool running)
@@ -428,6 +437,12 @@ void PlaygroundView::onFinished()
     const int at = firstDifference(answers);
     for (auto* c : m_columns)
         c->markDivergence(at);
+    QStringList failures;
+    for (int i = 0; i < m_columns.size(); ++i)
+        if (!m_columns[i]->result().error.isEmpty())
+            failures << tr("Column %1 failed: %2").arg(i + 1).arg(m_columns[i]->result().error);
+    m_error->setText(failures.join("\n"));
+    m_error->setVisible(!failures.isEmpty());
     const bool none = std::all_of(answers.cbegin(), answers.cend(), [](const QString& a) { return a.isEmpty(); });
     if (none)
         m_summary->setText(tr("No column wrote any text."));
@@ -441,8 +456,11 @@ void PlaygroundView::onFinished()
                                .arg(answers.front().left(at).right(40).toHtmlEscaped()));
     Exchange e;
     e.request = m_current;
-    for (auto* c : m_columns) {
-        e.adapters.append(c->adapters());
+    e.stopsText = m_currentStops;
+    for (int i = 0; i < m_columns.size(); ++i) {
+        const PlaygroundColumn* c = m_columns[i];
+        // What the column ran with, not what it shows now (its choice may have changed meanwhile).
+        e.adapters.append(i < m_current.columns.size() ? m_current.columns[i].adapters : c->adapters());
         e.conversations.append(c->conversation());
         e.answers.append(c->answer());
         e.results.append(c->result());
@@ -536,14 +554,59 @@ void PlaygroundView::restoreHistory(int row)
     setColumnCount(static_cast<int>(e.answers.size()));
     m_input->setPlainText(e.request.chat ? QString() : e.request.prompt);
     m_current = e.request;
+    m_currentStops = e.stopsText;
+    // The settings it ran with, so that Generate runs it again as it was.
+    m_model->setText(e.request.modelPath);
+    const PlaygroundSettings& st = e.request.settings;
+    m_maxTokens->setValue(st.maxNewTokens);
+    m_temperature->setValue(st.temperature);
+    m_topK->setValue(st.topK);
+    m_topP->setValue(st.topP);
+    m_repetition->setValue(st.repetitionPenalty);
+    m_seed->setValue(static_cast<int>(st.seed));
+    m_stops->setText(e.stopsText);
+    QStringList missing;
     for (int i = 0; i < m_columns.size(); ++i) {
-        m_columns[i]->setAdapters(e.adapters[i]);
-        m_columns[i]->setConversation(e.conversations[i]);
-        m_columns[i]->showAnswer(e.answers[i], e.results[i]);
+        PlaygroundColumn* c = m_columns[i];
+        const PlaygroundColumnRequest column = i < e.request.columns.size() ? e.request.columns[i] : PlaygroundColumnRequest{};
+        QList<PlaygroundAdapter> kept;
+        for (const auto& a : e.adapters[i]) {
+            const bool offered = std::any_of(m_versions.cbegin(), m_versions.cend(),
+                                             [&](const PlaygroundVersion& v) { return v.id == a.versionId && !v.gate; });
+            if (offered)
+                kept.append(a);
+            else
+                missing << tr("column %1: %2 no longer exists").arg(i + 1).arg(a.reference);
+        }
+        c->setGate(QString());
+        c->setAdapters(kept);
+        if (column.gateVersionId != 0) {
+            const auto gate = std::find_if(m_versions.cbegin(), m_versions.cend(),
+                                           [&](const PlaygroundVersion& v) { return v.id == column.gateVersionId && v.gate; });
+            QString why;
+            if (gate == m_versions.cend())
+                missing << tr("column %1: its stored gate (version id %2) no longer exists").arg(i + 1).arg(column.gateVersionId);
+            else if (!c->setStoredGate(*gate, &why))
+                missing << tr("column %1: %2").arg(i + 1).arg(why);
+        } else if (!column.gatePath.isEmpty()) {
+            QString why;
+            if (!c->setGate(column.gatePath, &why))
+                missing << tr("column %1: %2").arg(i + 1).arg(why);
+        }
+        c->setConversation(e.conversations[i]);
+        c->showAnswer(e.answers[i], e.results[i]);
     }
     const int at = firstDifference(e.answers);
     for (auto* c : m_columns)
         c->markDivergence(at);
+    if (missing.isEmpty()) {
+        m_error->clear();
+        m_error->hide();
+    } else {
+        m_error->setText(tr("This exchange's versions are not all there any more (%1); those columns run without them.")
+                             .arg(missing.join("; ")));
+        m_error->show();
+    }
 }
 
 } // namespace rslora::ui

@@ -53,7 +53,9 @@ public:
     void setChatMode(bool chat);
     bool running() const { return m_running; }
     int historySize() const;
-    // Shows history entry `row` again (its adapters, prompt or conversation, answers).
+    // Shows history entry `row` again: its model, sampling settings, adapters or gate per column,
+    // prompt or conversation, answers. Versions no longer offered are left out, and the error line
+    // names them.
     void restoreHistory(int row);
 
     PlaygroundColumn* column(int index) const;
@@ -62,6 +64,9 @@ public:
     QSpinBox* maxTokensBox() const { return m_maxTokens; }
     QDoubleSpinBox* temperatureBox() const { return m_temperature; }
     QSpinBox* seedBox() const { return m_seed; }
+    QSpinBox* topKBox() const { return m_topK; }
+    QDoubleSpinBox* topPBox() const { return m_topP; }
+    QDoubleSpinBox* repetitionBox() const { return m_repetition; }
     QLineEdit* stopEdit() const { return m_stops; }
     QComboBox* runBox() const { return m_runs; }
     QPushButton* generateButton() const { return m_generate; }
@@ -91,6 +96,7 @@ Q_SIGNALS:
 private:
     struct Exchange {
         PlaygroundRequest request;
+        QString stopsText; // the stop strings as typed
         QString title;
         QList<QList<PlaygroundAdapter>> adapters;
         QList<QList<PlaygroundTurn>> conversations;
@@ -129,6 +135,7 @@ private:
     QList<Exchange> m_exchanges;
     QList<PlaygroundVersion> m_versions;
     PlaygroundRequest m_current;
+    QString m_currentStops; // m_current's stop strings as typed
     int m_pending = 0;
     bool m_running = false;
 };

@@ -8,6 +8,7 @@
 #include "engine/ErrorText.h"
 #include "engine/fusion/FusionGate.h"
 #include "engine/generation/GateMix.h"
+#include "engine/generation/GenerationBatch.h"
 #include "engine/generation/GenerationSession.h"
 #include "storage/AdapterRepository.h"
 #include "storage/RunRepository.h"
@@ -43,6 +44,12 @@ QString finishReasonText(models::FinishReason reason)
     }
     return "cancelled";
 }
+
+// What one column's request gave: its output, or the error that ended it.
+struct GenerationOutcome {
+    engine::GenerationOutput output;
+    QString error;
+};
 
 } // namespace
 
@@ -188,15 +195,23 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
             } else {
                 r.promptIds = s.encode(request.prompt.toStdString());
             }
-            // A prompt that fills the model's context leaves no position for an answer, and its one
-            // forward (which Stop cannot interrupt) grows with the square of its length.
+            // The prompt and every new token must fit the model's context (as the server checks): a
+            // model reads positions past it as it never learnt to, so that answer would be noise.
             const int64_t context = s.contextLength();
-            if (context > 0 && static_cast<int64_t>(r.promptIds.size()) >= context)
-                throw Error("column " + std::to_string(c + 1) + ": " +
-                                (request.chat ? "the conversation is " : "the prompt is ") +
-                                std::to_string(r.promptIds.size()) + " tokens, which leaves no room for an answer in the model's context of " +
-                                std::to_string(context) + " tokens (max_position_embeddings in " + model + "/config.json)",
+            const int64_t promptTokens = static_cast<int64_t>(r.promptIds.size());
+            const std::string what = request.chat ? "the conversation is " : "the prompt is ";
+            const std::string limit = "the model's context of " + std::to_string(context) +
+                                      " tokens (max_position_embeddings in " + model + "/config.json)";
+            if (context > 0 && promptTokens >= context)
+                throw Error("column " + std::to_string(c + 1) + ": " + what + std::to_string(promptTokens) +
+                                " tokens, which leaves no room for an answer in " + limit,
                             request.chat ? "start a new chat or shorten the message" : "shorten the prompt");
+            if (context > 0 && promptTokens + request.settings.maxNewTokens > context)
+                throw Error("column " + std::to_string(c + 1) + ": " + what + std::to_string(promptTokens) +
+                                " tokens and max new tokens is " + std::to_string(request.settings.maxNewTokens) + ": " +
+                                std::to_string(promptTokens + request.settings.maxNewTokens) + " in all, more than " + limit,
+                            "lower max new tokens to " + std::to_string(context - promptTokens) + " or less, or " +
+                                (request.chat ? "start a new chat or shorten the message" : "shorten the prompt"));
             if (!column.gatePath.isEmpty()) {
                 const engine::GateMix gated = engine::gateMixForPrompt(s, gates.at(column.gatePath), r.promptIds);
                 r.adapters = gated.mix;
@@ -225,7 +240,26 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
             s.validate(r);
             requests.push_back(std::move(r));
         }
-        const auto outputs = s.generate(std::move(requests));
+        // One batch for every column; a failure of one column's own (its logits overflow with its
+        // adapters) ends that column with its error, and the others finish.
+        std::vector<GenerationOutcome> outputs(requests.size());
+        {
+            engine::GenerationBatch batch(s);
+            for (auto& r : requests)
+                (void)batch.add(std::move(r));
+            while (!batch.empty())
+                for (auto& ended : batch.step()) {
+                    auto& o = outputs[static_cast<size_t>(ended.id)];
+                    o.output = std::move(ended.output);
+                    if (ended.error) {
+                        try {
+                            std::rethrow_exception(ended.error);
+                        } catch (const std::exception& e) {
+                            o.error = QString::fromStdString(engine::errorText(e));
+                        }
+                    }
+                }
+        }
         return [this, view, outputs, session, fresh, cancel, gateWeights] {
             m_session = *session;
             if (fresh)
@@ -233,16 +267,21 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
             if (!view)
                 return;
             for (std::size_t c = 0; c < outputs.size(); ++c) {
-                const auto& o = outputs[c];
+                const auto& o = outputs[c].output;
                 ui::PlaygroundColumnResult result;
+                if (!outputs[c].error.isEmpty()) {
+                    result.error = outputs[c].error;
+                    result.finishReason = QStringLiteral("error");
+                }
                 result.text = QString::fromStdString(o.text);
                 result.tokens = static_cast<int>(o.tokens.size());
                 result.promptTokens = static_cast<int>(o.promptTokens);
                 result.seconds = o.seconds;
                 result.firstTokenSeconds = o.firstTokenSeconds;
-                result.finishReason = cancel->load() && o.reason == models::FinishReason::Length
-                                          ? QStringLiteral("cancelled")
-                                          : finishReasonText(o.reason);
+                if (result.error.isEmpty())
+                    result.finishReason = cancel->load() && o.reason == models::FinishReason::Length
+                                              ? QStringLiteral("cancelled")
+                                              : finishReasonText(o.reason);
                 result.gateWeights = gateWeights[c];
                 view->onColumnFinished(static_cast<int>(c), result);
             }

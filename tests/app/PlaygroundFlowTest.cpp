@@ -26,6 +26,7 @@
 #include <QMenu>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -48,7 +49,7 @@ fs::path demoModel()
 
 // A random adapter over q_proj and v_proj of the demo model's first two layers (hidden 192, 2 KV heads
 // of 32), strong enough to change greedy answers.
-void writeDemoAdapter(const fs::path& dir, int seed)
+void writeDemoAdapter(const fs::path& dir, int seed, double scaleB = 0.5)
 {
     torch::manual_seed(seed);
     ef::AdapterFactors a;
@@ -57,7 +58,7 @@ void writeDemoAdapter(const fs::path& dir, int seed)
             ef::ModuleFactors m;
             m.module = "model.layers." + std::to_string(layer) + ".self_attn." + proj;
             m.A = torch::randn({4, 192}) * 0.2;
-            m.B = torch::randn({std::string(proj) == "q_proj" ? 192 : 64, 4}) * 0.5;
+            m.B = torch::randn({std::string(proj) == "q_proj" ? 192 : 64, 4}) * scaleB;
             m.scale = 1.0;
             a.modules.push_back(m);
         }
@@ -203,18 +204,32 @@ private slots:
         ui::PlaygroundView view;
         app::PlaygroundController controller(&store, &view);
         view.setModelPath(QString::fromStdString(demoModel().string()));
-        view.input()->setPlainText("What is the sound of a pig?");
-        view.maxTokensBox()->setValue(4000);
+        QString prompt;
+        for (int i = 0; i < 24; ++i)
+            prompt += "What is the sound of a pig? ";
+        view.input()->setPlainText(prompt);
+        view.maxTokensBox()->setValue(16);
         QVERIFY(view.generate());
         controller.stop();
         controller.waitForFinished();
         QCoreApplication::processEvents();
         QVERIFY(!view.running());
+        // Stopped before its long prompt was read: a clean stop, ready to generate again.
+        QVERIFY(view.generateButton()->isEnabled());
+        QVERIFY(!view.stopButton()->isEnabled());
+        QVERIFY(view.errorLabel()->isHidden());
+        QVERIFY2(view.summaryLabel()->text() == "No column wrote any text.", qPrintable(view.summaryLabel()->text()));
         for (int c = 0; c < 2; ++c) {
-            QVERIFY2(view.column(c)->result().tokens <= 2, qPrintable(QString::number(view.column(c)->result().tokens)));
-            QVERIFY2(view.column(c)->result().finishReason == "cancelled" || view.column(c)->result().finishReason == "stop",
-                     qPrintable(view.column(c)->result().finishReason));
+            QCOMPARE(view.column(c)->result().tokens, 0);
+            QCOMPARE(view.column(c)->result().finishReason, QString("cancelled"));
+            QCOMPARE(view.column(c)->status()->text(), QString("no tokens · cancelled"));
+            QVERIFY(!view.column(c)->copyButton()->isEnabled());
         }
+        view.maxTokensBox()->setValue(4);
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QVERIFY(view.column(0)->result().tokens > 0);
     }
 
     void refusesChangedVersionsAndMissingModels()
@@ -273,6 +288,54 @@ private slots:
         error = generateAndWait(view, controller, "What is the sound of a pig?", 4);
         QVERIFY2(error.isEmpty(), qPrintable(error));
         QVERIFY(view.column(0)->result().tokens > 0);
+
+        // A prompt that fits, but not with its max new tokens: refused naming both and the context
+        // (it ran past the context before), and the largest max new tokens that fits runs.
+        QString fitting;
+        for (int i = 0; i < 20; ++i)
+            fitting += "What is the sound of a pig? ";
+        const int promptTokens = static_cast<int>(engine::GenerationSession(demoModel()).encode(fitting.toStdString()).size());
+        QVERIFY2(promptTokens > 100 && promptTokens < 250, qPrintable(QString::number(promptTokens)));
+        const int room = 256 - promptTokens;
+        error = generateAndWait(view, controller, fitting.toStdString(), room + 1);
+        QVERIFY2(error.contains(QString("column 1: the prompt is %1 tokens and max new tokens is %2: 257 in all, more than "
+                                        "the model's context of 256 tokens")
+                                    .arg(promptTokens)
+                                    .arg(room + 1)) &&
+                     error.contains(QString("lower max new tokens to %1 or less").arg(room)),
+                 qPrintable(error));
+        QVERIFY(!view.running());
+        QVERIFY(view.generateButton()->isEnabled());
+        error = generateAndWait(view, controller, fitting.toStdString(), room);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QVERIFY(view.column(0)->result().tokens > 0);
+        QVERIFY(view.column(0)->result().tokens <= room);
+    }
+
+    // A column whose adapter makes the model's output overflow fails alone, its error naming the token
+    // position; the other column answers as it does alone (every column failed before).
+    void oneColumnsOverflowFailsThatColumnAlone()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        storage::Store store((root / "store.db").string());
+        writeDemoAdapter(root / "poison", 7, 1e38);
+        const qint64 poison = storeVersion(store, root / "poison", "poison");
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        view.column(1)->setAdapters({{poison, "poison@v1", 1.0}});
+        const std::string prompt = "What is the sound of a pig?";
+        const QString error = generateAndWait(view, controller, prompt, 8);
+        QVERIFY(!view.running());
+        QVERIFY2(error.startsWith("Column 2 failed: new token 1 (token position "),
+                 qPrintable(error + " | " + view.column(1)->answer() + " | " + view.column(1)->status()->text()));
+        QVERIFY2(view.column(1)->status()->text().startsWith("Failed: new token 1"), qPrintable(view.column(1)->status()->text()));
+        QVERIFY(view.column(1)->result().error.contains("hold"));
+        QVERIFY(!view.column(1)->copyButton()->isEnabled());
+        engine::GenerationSession reference(demoModel());
+        QCOMPARE(view.column(0)->answer(), QString::fromStdString(alone(reference, prompt, {}, 8)));
+        QVERIFY(view.column(0)->copyButton()->isEnabled());
     }
 
     // A gate column: the gate's adapters weighted by the gate for the prompt; the answer equals the

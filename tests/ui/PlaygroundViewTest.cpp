@@ -373,6 +373,185 @@ private slots:
         QCOMPARE(again["text"].toString(), QString(" blue."));
         QVERIFY2(again["adapters"].toArray().isEmpty(), qPrintable(QJsonDocument(again).toJson())); // the base model answered
     }
+
+    // Copy JSON is enabled exactly while a column shows an answer: not while streaming, not after a
+    // failure or a stop before any token, not after New chat (it stayed enabled with nothing to copy).
+    void copyIsEnabledExactlyWithAnAnswer()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.setChatMode(true);
+        v.input()->setPlainText("Hi");
+        QVERIFY(v.generate());
+        v.onToken(0, "Hel");
+        QVERIFY(!v.column(0)->copyButton()->isEnabled());
+        v.onColumnFinished(0, finished("Hello.", 2));
+        v.onColumnFinished(1, finished(QString(), 0, "cancelled"));
+        v.onFinished();
+        QVERIFY(v.column(0)->copyButton()->isEnabled());
+        QVERIFY(!v.column(1)->copyButton()->isEnabled()); // stopped before its first token
+        v.newChat();
+        for (int c = 0; c < 2; ++c) {
+            QVERIFY2(!v.column(c)->copyButton()->isEnabled(), qPrintable(QString("column %1").arg(c + 1)));
+            QVERIFY(v.column(c)->status()->text().isEmpty());
+            QVERIFY(v.column(c)->conversation().isEmpty());
+        }
+        v.restoreHistory(0);
+        QVERIFY(v.column(0)->copyButton()->isEnabled());
+        QVERIFY(!v.column(1)->copyButton()->isEnabled());
+        v.input()->setPlainText("Again");
+        QVERIFY(v.generate());
+        v.onFailed("the model folder is gone");
+        QVERIFY(!v.column(0)->copyButton()->isEnabled());
+    }
+
+    // Runs that appear after the view started empty: the first is chosen, so Pull example asks for it
+    // (the box showed "No run with validation data yet" and the button did nothing).
+    void runsThatAppearLaterCanGiveExamples()
+    {
+        PlaygroundView v;
+        v.setRuns({});
+        QCOMPARE(v.runBox()->currentIndex(), -1);
+        v.setRuns({{4, "#4 facts"}, {5, "#5 chat"}});
+        QCOMPARE(v.runBox()->currentIndex(), 0);
+        QSignalSpy asked(&v, &PlaygroundView::exampleRequested);
+        QPushButton* pull = nullptr;
+        for (auto* b : v.findChildren<QPushButton*>())
+            if (b->text() == "Pull example")
+                pull = b;
+        QVERIFY(pull && pull->text() == "Pull example" && pull->isEnabled());
+        pull->click();
+        QCOMPARE(asked.size(), 1);
+        QCOMPARE(asked.front().front().toLongLong(), qint64(4));
+        v.runBox()->setCurrentIndex(1);
+        v.setRuns({{4, "#4 facts"}, {5, "#5 chat"}, {6, "#6 more"}});
+        QCOMPARE(v.runBox()->currentData().toLongLong(), qint64(5)); // the choice stays
+    }
+
+    // New chat forgets the conversation and with it the pulled example's reference answer; an empty
+    // chat column shows its placeholder, not a "Model:" with nothing after it.
+    void newChatForgetsTheReference()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.setChatMode(true);
+        QVERIFY(v.column(0)->output()->toPlainText().isEmpty());
+        v.showExample("What is 6 plus 1?", {{"user", "What is 6 plus 1?"}}, "6 plus 1 is 7.");
+        QVERIFY(!v.referenceLabel()->isHidden());
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("7.", 2));
+        v.onColumnFinished(1, finished("8.", 2));
+        v.onFinished();
+        QVERIFY(!v.referenceLabel()->isHidden()); // beside the answers to its message
+        v.newChat();
+        QVERIFY(v.referenceLabel()->isHidden());
+        QVERIFY2(v.column(0)->output()->toPlainText().isEmpty(), qPrintable(v.column(0)->output()->toPlainText()));
+        v.input()->setPlainText("Hi");
+        QVERIFY(v.generate());
+        QVERIFY(v.column(0)->output()->toPlainText().contains("Model:")); // the answer is coming
+    }
+
+    // A column that fails on its own (its adapter overflows) shows its error, its conversation stays as
+    // it was, and the other columns keep their answers; the error line names the column.
+    void oneColumnsFailureShowsInThatColumn()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.setChatMode(true);
+        v.input()->setPlainText("Hi");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("Hello.", 2));
+        PlaygroundColumnResult failed;
+        failed.error = "new token 3 (token position 9): the model's logits hold +inf (token id 5 of 512)";
+        failed.finishReason = "error";
+        v.onColumnFinished(1, failed);
+        v.onFinished();
+        QVERIFY(!v.running());
+        QCOMPARE(v.column(0)->conversation().size(), 2);
+        QVERIFY(v.column(1)->conversation().isEmpty());
+        QVERIFY2(v.column(1)->status()->text().contains("Failed: new token 3 (token position 9)"),
+                 qPrintable(v.column(1)->status()->text()));
+        QVERIFY(!v.column(1)->copyButton()->isEnabled());
+        QVERIFY(!v.errorLabel()->isHidden());
+        QVERIFY2(v.errorLabel()->text().startsWith("Column 2 failed: new token 3"), qPrintable(v.errorLabel()->text()));
+        // The next exchange that succeeds clears it.
+        v.input()->setPlainText("Bye");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("Goodbye.", 2));
+        v.onColumnFinished(1, finished("See you.", 2));
+        v.onFinished();
+        QVERIFY(v.errorLabel()->isHidden());
+    }
+
+    // A history entry brings back the settings it ran with (model, max new tokens, temperature, top-k,
+    // top-p, repetition penalty, seed, stop strings) and each column's versions as they were when it
+    // ran (also when changed during the generation); versions no longer offered are named.
+    void historyRestoresSettingsAndVersions()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        v.setModelPath("/models/demo");
+        v.setColumnCount(3);
+        v.column(1)->setAdapters({{11, "facts@v1", 1.0}});
+        v.column(2)->setAdapters({{12, "facts@v2", 0.5}, {13, "chat@v1", -0.25}});
+        v.maxTokensBox()->setValue(17);
+        v.temperatureBox()->setValue(0.7);
+        v.topKBox()->setValue(40);
+        v.topPBox()->setValue(0.9);
+        v.repetitionBox()->setValue(1.2);
+        v.seedBox()->setValue(1234);
+        v.stopEdit()->setText("\\n\\n, ###");
+        v.input()->setPlainText("The sky is");
+        QVERIFY(v.generate());
+        // Changed while it runs: the history keeps what ran.
+        v.column(1)->setAdapters({{13, "chat@v1", 1.0}});
+        for (int c = 0; c < 3; ++c)
+            v.onColumnFinished(c, finished(" blue.", 2));
+        v.onFinished();
+
+        v.setModelPath("/models/other");
+        v.maxTokensBox()->setValue(64);
+        v.temperatureBox()->setValue(0.0);
+        v.topKBox()->setValue(0);
+        v.topPBox()->setValue(1.0);
+        v.repetitionBox()->setValue(1.0);
+        v.seedBox()->setValue(0);
+        v.stopEdit()->clear();
+        v.column(2)->setAdapters({});
+        v.input()->setPlainText("Grass is");
+        QVERIFY(v.generate());
+        for (int c = 0; c < 3; ++c)
+            v.onColumnFinished(c, finished(" green.", 2));
+        v.onFinished();
+
+        v.restoreHistory(0);
+        QCOMPARE(v.modelPath(), QString("/models/demo"));
+        QCOMPARE(v.maxTokensBox()->value(), 17);
+        QCOMPARE(v.temperatureBox()->value(), 0.7);
+        QCOMPARE(v.topKBox()->value(), 40);
+        QCOMPARE(v.topPBox()->value(), 0.9);
+        QCOMPARE(v.repetitionBox()->value(), 1.2);
+        QCOMPARE(v.seedBox()->value(), 1234);
+        QCOMPARE(v.stopEdit()->text(), QString("\\n\\n, ###"));
+        QCOMPARE(v.request().settings.stopStrings, QStringList({"\n\n", "###"}));
+        QCOMPARE(v.column(1)->adapters().size(), 1);
+        QCOMPARE(v.column(1)->adapters()[0].versionId, qint64(11));
+        QCOMPARE(v.column(2)->adapters().size(), 2);
+        QCOMPARE(v.column(2)->adapters()[1].versionId, qint64(13));
+        QCOMPARE(v.column(2)->adapters()[1].weight, -0.25);
+        QVERIFY(v.errorLabel()->isHidden());
+
+        // facts@v2 was deleted since: left out, and named.
+        QList<PlaygroundVersion> fewer = versions();
+        fewer.removeAt(1);
+        v.setVersions(fewer);
+        v.restoreHistory(1);
+        v.restoreHistory(0);
+        QCOMPARE(v.column(2)->adapters().size(), 1);
+        QCOMPARE(v.column(2)->adapters()[0].versionId, qint64(13));
+        QVERIFY(!v.errorLabel()->isHidden());
+        QVERIFY2(v.errorLabel()->text().contains("column 3: facts@v2 no longer exists"), qPrintable(v.errorLabel()->text()));
+    }
 };
 
 QTEST_MAIN(PlaygroundViewTest)
