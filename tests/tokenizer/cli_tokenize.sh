@@ -38,6 +38,14 @@ chat=$("$cli" tokenize "$dir" --text "hi" --chat --json | tr -d ' \n')
 grep -q '"text":"<|im_start|>hi"' <<< "$chat" || { echo "--chat did not render the template: $chat"; exit 1; }
 grep -q '"ids":\[3,' <<< "$chat" || { echo "--chat: BOS missing: $chat"; exit 1; }
 
+# A template that writes BOS itself gets no second one (transformers' apply_chat_template encodes the
+# rendered text without adding special tokens).
+mkdir "$dir/bos"
+cp "$dir/tokenizer.json" "$dir/bos/"
+echo '{"bos_token": "<s>", "chat_template": "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}"}' > "$dir/bos/tokenizer_config.json"
+ids=$("$cli" tokenize "$dir/bos" --text "hi" --chat --json | tr -d ' \n' | sed -n 's/.*"ids":\[\([0-9,]*\)\].*/\1/p')
+[ "$ids" = "3,2" ] || { echo "--chat with a template that writes BOS: expected 3,2, got $ids"; exit 1; }
+
 if "$cli" tokenize "$dir/missing" --text x >/dev/null 2>"$dir/err"; then echo "missing folder accepted"; exit 1; fi
 grep -q 'does not exist' "$dir/err" || { echo "unclear error: $(cat "$dir/err")"; exit 1; }
 if "$cli" tokenize "$dir" >/dev/null 2>&1; then echo "tokenize without text accepted"; exit 1; fi
