@@ -22,6 +22,7 @@
 
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace rslora::ui {
@@ -85,9 +86,15 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_plot = new QCustomPlot;
     m_plot->setMinimumHeight(180);
     m_plot->xAxis->setLabel(tr("step"));
-    m_plot->legend->setVisible(true);
     m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     applyPlotPalette(m_plot, nullptr, palette(), true);
+    m_plot->axisRect()->insetLayout()->take(m_plot->legend);
+    m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    m_plot->legend->setColumnSpacing(12);
+    m_plot->legend->setRowSpacing(0);
+    m_plot->legend->setVisible(false);
+    // Without curves there is nothing to zoom or pan: the wheel and drags are left alone.
+    m_plot->installEventFilter(this);
     chartLayout->addWidget(m_plot, 1);
     split->addWidget(chart);
     split->setStretchFactor(0, 1);
@@ -230,9 +237,61 @@ void SweepResultsView::setBands(const QList<SweepBand>& bands) {
         mean->setName(b.label);
     }
     // An empty legend would show as an empty box.
-    m_plot->legend->setVisible(!bands.isEmpty());
+    showLegend(!bands.isEmpty());
     m_plot->rescaleAxes();
     m_plot->replot();
+}
+
+void SweepResultsView::showLegend(bool on) {
+    QCPLayoutGrid* layout = m_plot->plotLayout();
+    const bool placed = layout->hasElement(0, 0) && layout->element(0, 0) == m_plot->legend;
+    if (on && !placed) {
+        layout->insertRow(0);
+        layout->addElement(0, 0, m_plot->legend);
+        layout->setRowStretchFactor(0, 0.001);
+    } else if (!on && placed) {
+        layout->take(m_plot->legend);
+        layout->simplify();
+    }
+    m_plot->legend->setVisible(on);
+    fitLegendColumns();
+}
+
+void SweepResultsView::fitLegendColumns() {
+    int widest = 1;
+    const QFontMetrics metrics(m_plot->legend->font());
+    for (int i = 0; i < m_plot->legend->itemCount(); ++i)
+        if (auto* item = qobject_cast<QCPPlottableLegendItem*>(m_plot->legend->item(i)))
+            widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()) + 40);
+    const int columns = std::max(1, (m_plot->width() - 20) / (widest + 12));
+    if (columns != m_plot->legend->wrap()) {
+        m_plot->legend->setWrap(columns);
+        m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst, true); // re-flows the entries
+    }
+}
+
+void SweepResultsView::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    if (m_plot->legend->visible()) {
+        fitLegendColumns();
+        m_plot->replot(QCustomPlot::rpQueuedReplot);
+    }
+}
+
+bool SweepResultsView::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_plot && m_plot->graphCount() == 0) {
+        switch (event->type()) {
+        case QEvent::Wheel:
+            event->ignore(); // goes on to the parent, as over any widget that does not scroll
+            return true;
+        case QEvent::MouseButtonPress:
+        case QEvent::MouseButtonRelease:
+        case QEvent::MouseButtonDblClick:
+            return true;
+        default: break;
+        }
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 QString SweepResultsView::suggestedCsvName() const {

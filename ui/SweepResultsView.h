@@ -65,7 +65,15 @@ Q_SIGNALS:
     // Export CSV… wrote a file (status-bar text).
     void exported(const QString& text);
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
+    // The legend in a row of its own above the curves (never over them), its entries wrapped to the width.
+    void showLegend(bool on);
+    void fitLegendColumns();
+
     QComboBox* m_groups = nullptr;
     QComboBox* m_metric = nullptr;
     QLabel* m_status = nullptr;

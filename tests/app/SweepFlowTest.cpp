@@ -17,6 +17,7 @@
 #include "storage/Naming.h"
 #include "storage/Store.h"
 
+#include <QApplication>
 #include <QComboBox>
 #include <QLabel>
 #include <QLineEdit>
@@ -261,6 +262,14 @@ private Q_SLOTS:
         QCOMPARE(view->plot()->graph(1)->channelFillGraph(), view->plot()->graph(0));
         QVERIFY(std::abs(view->plot()->graph(0)->data()->at(1)->value - 1.4) < 1e-12);  // r=4 mean + std at step 2
         QVERIFY(std::abs(view->plot()->graph(1)->data()->at(1)->value - 1.0) < 1e-12);  // mean − std
+        // The legend names the groups in a row of its own, not over the curves.
+        view->resize(900, 600);
+        view->plot()->replot();
+        QCPLegend* legend = view->plot()->legend;
+        QVERIFY(legend->visible());
+        QCOMPARE(legend->itemCount(), 2);
+        QVERIFY2(!legend->outerRect().intersects(view->plot()->axisRect()->rect()), "the legend covers the curves");
+        QVERIFY(legend->outerRect().right() <= view->plot()->width());
 
         // CSV export writes what the engine renders for the same statistics.
         const QString csv = m_dir.filePath("ranks.csv");
@@ -389,6 +398,17 @@ private Q_SLOTS:
         QVERIFY2(wb.loadDemo(&error), qPrintable(error));
         wb.sweepResults()->refresh();
         QVERIFY(!wb.sweeps()->plot()->legend->visible());
+        // Nothing drawn: the wheel zooms nothing (it goes on to the parent).
+        QCustomPlot* plot = wb.sweeps()->plot();
+        plot->resize(600, 300);
+        plot->replot();
+        const QCPRange before = plot->xAxis->range();
+        const QPointF inside = plot->axisRect()->rect().center();
+        QWheelEvent wheel(inside, plot->mapToGlobal(inside), QPoint(), QPoint(0, -360), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+        QApplication::sendEvent(plot, &wheel);
+        QVERIFY(!wheel.isAccepted());
+        QCOMPARE(plot->xAxis->range().lower, before.lower);
+        QCOMPARE(plot->xAxis->range().upper, before.upper);
         engine::SweepSpec spec;
         spec.addVary("adapter.r=4,8");
         const int64_t gid = app::SweepGroup::create(*wb.store(), "my/sweep \"q\" <b>bold</b>", {}, wb.form()->config().toJson(), spec);
