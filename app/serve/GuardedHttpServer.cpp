@@ -63,8 +63,12 @@ void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
                                 static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6);
     const bool last = m_halting || served + 1 >= kRequestsPerConnection;
     bool closed = false;
-    const bool ok = process_request(stream, last, closed, nullptr);
-    if (ok && !closed && !last && !stream.answerClosesConnection() && !m_halting && m_reader->add(fd, stream.takeUnread(), served + 1))
+    // Called once the request line and header fields have been read: a request that was not (answered
+    // 400 or 414) leaves the connection's framing unknown, so nothing after it is read as a request.
+    bool parsed = false;
+    const bool ok = process_request(stream, last, closed, [&parsed](httplib::Request&) { parsed = true; });
+    if (ok && parsed && !closed && !last && !stream.answerClosesConnection() && !m_halting &&
+        m_reader->add(fd, stream.takeUnread(), served + 1))
         return;
     closeSocket(fd);
 }

@@ -195,6 +195,7 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     head.idleSeconds = 2.0;  // the keep-alive timeout
     head.headSeconds = m_options.headerTimeout;
     head.maxHeaderFields = m_options.maxHeaderFields;
+    head.maxBodyBytes = m_options.maxBodyBytes;
     m_http = std::make_unique<GuardedHttpServer>(head, threads, [](int status, const std::string& message) {
         const char* code = status == 408 ? "request_timeout" : status == 431 ? "header_fields_too_large"
                          : status == 503 ? "too_many_connections" : "";

@@ -2,6 +2,7 @@
 #include "app/serve/RequestHeadReader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <fcntl.h>
@@ -82,7 +83,41 @@ void RequestHeadReader::stop()
         m_thread.join();
 }
 
-RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const HeadLimits& limits)
+size_t RequestHeadReader::bodyToWait(const std::string& head, const HeadLimits& limits)
+{
+    auto lower = [](std::string text) {
+        for (char& c : text)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return text;
+    };
+    std::string length;
+    size_t start = head.find('\n');
+    while (start != std::string::npos && start + 1 < head.size()) {
+        const size_t end = head.find('\n', start + 1);
+        const std::string line = head.substr(start + 1, (end == std::string::npos ? head.size() : end) - start - 1);
+        start = end;
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos)
+            continue;
+        const std::string name = lower(line.substr(0, colon));
+        const size_t first = line.find_first_not_of(" \t", colon + 1);
+        const size_t last = line.find_last_not_of(" \t\r");
+        const std::string value = first == std::string::npos || last < first ? std::string() : line.substr(first, last - first + 1);
+        if (name == "transfer-encoding" || (name == "expect" && lower(value).find("100-continue") != std::string::npos))
+            return 0;
+        if (name == "content-length") {
+            if (!length.empty() && value != length)
+                return 0;
+            length = value;
+        }
+    }
+    if (length.empty() || length.size() > 12 || length.find_first_not_of("0123456789") != std::string::npos)
+        return 0;
+    const size_t n = std::stoull(length);
+    return n <= limits.maxBodyBytes ? n : 0;
+}
+
+RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const HeadLimits& limits, size_t* headEnd)
 {
     const size_t lineEnd = bytes.find('\n');
     if (lineEnd == std::string::npos)
@@ -90,8 +125,11 @@ RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const
     if (lineEnd + 1 > limits.maxRequestLine)
         return Head::RequestLineTooLong;
     // A blank request line is refused by cpp-httplib at once, without reading fields.
-    if (lineEnd == 0 || (lineEnd == 1 && bytes[0] == '\r'))
+    if (lineEnd == 0 || (lineEnd == 1 && bytes[0] == '\r')) {
+        if (headEnd)
+            *headEnd = lineEnd + 1;
         return Head::Complete;
+    }
     // Fields end at the first line that is exactly CRLF, as cpp-httplib reads them (a line ending in a
     // bare LF is skipped by it, so it does not end the head here either).
     const size_t fieldsStart = lineEnd + 1;
@@ -101,8 +139,11 @@ RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const
         const size_t end = bytes.find('\n', start);
         if (end == std::string::npos)
             return bytes.size() - fieldsStart > limits.maxHeaderBytes ? Head::FieldsTooLong : Head::Incomplete;
-        if (end == start + 1 && bytes[start] == '\r')
+        if (end == start + 1 && bytes[start] == '\r') {
+            if (headEnd)
+                *headEnd = end + 1;
             return Head::Complete;
+        }
         if (++fields > limits.maxHeaderFields)
             return Head::TooManyFields;
         if (end + 1 - fieldsStart > limits.maxHeaderBytes)
@@ -120,7 +161,7 @@ bool RequestHeadReader::readMore(Waiting& w)
             if (!w.closing)
                 w.bytes.append(buffer, static_cast<size_t>(n));
             // Enough to judge: more is read on the next round.
-            if (w.closing || w.bytes.size() > m_limits.maxRequestLine + m_limits.maxHeaderBytes + 2)
+            if (w.closing || w.bytes.size() > std::max(w.need, m_limits.maxRequestLine + m_limits.maxHeaderBytes + 2))
                 return true;
             if (static_cast<size_t>(n) < sizeof buffer)
                 return true;
@@ -145,6 +186,8 @@ void RequestHeadReader::refuse(Waiting& w, int status, const std::string& messag
     // reset the connection, and the client could lose the answer.
     w.closing = true;
     w.bytes.clear();
+    m_waitingBodyBytes -= w.body;
+    w.body = w.need = 0;
     w.closingUntil = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(kDrainSeconds));
 }
 
@@ -189,11 +232,40 @@ void RequestHeadReader::loop()
                 ++i;
                 continue;
             }
-            const Head head = w.bytes.empty() ? Head::Incomplete : judge(w.bytes, m_limits);
-            if (head == Head::Complete) {
+            auto handOver = [&] {
                 Waiting done = std::move(w);
                 waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+                m_waitingBodyBytes -= done.body;
                 m_ready(done.fd, std::move(done.bytes), done.served);
+            };
+            if (w.need) {
+                if (w.bytes.size() >= w.need) {
+                    handOver();
+                    continue;
+                }
+                if (now >= w.bodyUntil) {
+                    char limit[32];
+                    std::snprintf(limit, sizeof limit, "%.3g", m_limits.headSeconds + static_cast<double>(w.body) / m_limits.bodyBytesPerSecond);
+                    refuse(w, 408, "the request's body (" + std::to_string(w.body) + " bytes) did not arrive within " + limit +
+                                       " seconds of its header fields (--header-timeout, plus a second per " +
+                                       std::to_string(static_cast<size_t>(m_limits.bodyBytesPerSecond)) + " bytes)");
+                }
+                ++i;
+                continue;
+            }
+            size_t headEnd = 0;
+            const Head head = w.bytes.empty() ? Head::Incomplete : judge(w.bytes, m_limits, &headEnd);
+            if (head == Head::Complete) {
+                const size_t body = bodyToWait(w.bytes.substr(0, headEnd), m_limits);
+                if (body > 0 && w.bytes.size() < headEnd + body && m_waitingBodyBytes + body <= m_limits.maxWaitingBodyBytes) {
+                    w.body = body;
+                    w.need = headEnd + body;
+                    w.bodyUntil = now + seconds(m_limits.headSeconds + static_cast<double>(body) / m_limits.bodyBytesPerSecond);
+                    m_waitingBodyBytes += body;
+                    ++i;
+                    continue;
+                }
+                handOver();
                 continue;
             }
             if (head == Head::RequestLineTooLong)
@@ -225,6 +297,7 @@ void RequestHeadReader::loop()
         for (const auto& w : waiting) {
             fds.push_back({w.fd, POLLIN, 0});
             next = std::min(next, w.closing ? w.closingUntil
+                                  : w.need  ? w.bodyUntil
                                             : w.since + seconds(w.bytes.empty() ? m_limits.idleSeconds : m_limits.headSeconds));
         }
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count() + 1;
@@ -247,6 +320,7 @@ void RequestHeadReader::loop()
             // half-close after its request); otherwise the connection ends here.
             Waiting done = std::move(w);
             waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
+            m_waitingBodyBytes -= done.body;
             if (!done.closing && !done.bytes.empty() && judge(done.bytes, m_limits) == Head::Complete)
                 m_ready(done.fd, std::move(done.bytes), done.served);
             else

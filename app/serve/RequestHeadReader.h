@@ -25,6 +25,13 @@ struct HeadLimits {
     size_t maxHeaderFields = 100;     // more fields: 431
     size_t maxHeaderBytes = 64 * 1024;  // more bytes of fields: 431
     size_t maxWaiting = 1024;         // connections waiting for their head at once: 503 above
+    // A body announced by Content-Length (up to maxBodyBytes) is waited for here too, so that a client
+    // sending it slowly holds no worker either: it must arrive within headSeconds plus its size at
+    // bodyBytesPerSecond (408 otherwise). Past maxWaitingBodyBytes of bodies waited for at once, a
+    // request goes to a worker with its head alone (read there with a timeout per read).
+    size_t maxBodyBytes = 1 << 20;
+    double bodyBytesPerSecond = 16 * 1024;
+    size_t maxWaitingBodyBytes = 64 << 20;
 };
 
 class RequestHeadReader {
@@ -48,7 +55,12 @@ public:
 
     // What a head read so far amounts to (public for the tests of the scanning).
     enum class Head { Incomplete, Complete, RequestLineTooLong, TooManyFields, FieldsTooLong };
-    static Head judge(const std::string& bytes, const HeadLimits& limits);
+    // `headEnd`, when given, receives the head's length once it is complete.
+    static Head judge(const std::string& bytes, const HeadLimits& limits, size_t* headEnd = nullptr);
+    // The body the head announces that is to be waited for: its Content-Length, or 0 when the request
+    // goes to a worker at once (no body, a chunked or 100-continue one, a malformed or too large
+    // length: the server's own checks answer those).
+    static size_t bodyToWait(const std::string& head, const HeadLimits& limits);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -59,7 +71,11 @@ private:
         Clock::time_point since;
         Clock::time_point closingUntil;  // set once refused: draining what the client still sends
         bool closing = false;
+        size_t body = 0;                  // the body waited for (its head is complete), 0 when none
+        size_t need = 0;                  // head and body: the bytes to have before the worker
+        Clock::time_point bodyUntil;
     };
+    size_t m_waitingBodyBytes = 0;  // sum of `body` over the waiting connections (the thread's own)
     void loop();
     void refuse(Waiting& w, int status, const std::string& message);
     // Reads what has arrived; false when the connection ended (or failed).

@@ -761,6 +761,56 @@ class SlowClientTest(unittest.TestCase):
                 sock.close()
             self.assertEqual(server.stop(), 0)
 
+    def test_slow_bodies_hold_no_worker_and_time_out(self):
+        # The same with a body sent a byte at a time: the worker that read it waited for each byte.
+        server = Server("--max-concurrent", "1", "--header-timeout", "2", "--api-key", KEY)
+        slow, stop = [], threading.Event()
+        try:
+            head = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY +
+                    "\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{").encode()
+            for _ in range(12):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                sock.sendall(head)
+                slow.append(sock)
+
+            def trickle():
+                while not stop.is_set():
+                    for sock in slow:
+                        try:
+                            sock.sendall(b" ")
+                        except OSError:
+                            pass
+                    stop.wait(0.5)
+            feeder = threading.Thread(target=trickle)
+            feeder.start()
+            time.sleep(1)
+            started = time.monotonic()
+            status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
+            self.assertEqual(status, 200, body)
+            self.assertLess(time.monotonic() - started, 2.5)
+            time.sleep(2)
+            stop.set()
+            feeder.join()
+            for sock in slow:
+                (status, head, body), = read_answers(sock, 1)
+                self.assertEqual(status, 408, head)
+                self.assertIn("the request's body (200 bytes) did not arrive within 2.01 seconds of its header fields", json.loads(body)["error"]["message"])
+            # A body that arrives in time is answered as before, sent in pieces.
+            body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 1}).encode()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY +
+                              "\r\nContent-Length: %d\r\n\r\n" % len(body)).encode())
+                for k in range(0, len(body), 10):
+                    time.sleep(0.05)
+                    sock.sendall(body[k:k + 10])
+                (status, head, text), = read_answers(sock, 1)
+                self.assertEqual(status, 200, text)
+        finally:
+            stop.set()
+            for sock in slow:
+                sock.close()
+            self.assertEqual(server.stop(), 0)
+
     def test_header_fields_are_bounded(self):
         server = Server("--max-header-fields", "20")
         try:
@@ -797,6 +847,12 @@ class SlowClientTest(unittest.TestCase):
             self.assertEqual(json.loads(answers[0][2])["object"], "list")
             self.assertEqual(json.loads(answers[1][2])["usage"]["completion_tokens"], 1)
             self.assertEqual(answers[2][2], "{}")
+            # After a request that is not HTTP the framing is unknown: one 400, and nothing after it is
+            # read as a request.
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(b"GARBAGE\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                answers = read_answers(sock, 2)
+            self.assertEqual([a[0] for a in answers], [400], answers)
         finally:
             self.assertEqual(server.stop(), 0)
 
