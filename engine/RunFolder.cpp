@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -49,11 +51,27 @@ std::string CheckpointInfo::describe() const
 
 RunFolder::RunFolder(fs::path dir, RunIdentity run) : m_dir(std::move(dir)), m_run(std::move(run))
 {
-    fs::create_directories(m_dir);
+    std::error_code ec;
+    for (fs::path p = fs::absolute(m_dir, ec).lexically_normal(); !ec && !p.empty() && !fs::exists(p, ec) && !ec;
+         p = p.parent_path()) {
+        m_createdRoot = p;
+        if (p == p.parent_path())
+            break;
+    }
+    fs::create_directories(m_dir, ec);
+    if (ec)
+        throw Error("cannot create output.dir '" + m_dir.string() + "': " + ec.message(),
+                    "choose an output.dir in a folder you can write to");
     const fs::path lock = m_dir / kLockFile;
-    m_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (m_fd < 0)
-        throw Error("cannot open " + lock.string() + " to claim the output folder");
+    m_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    m_createdLock = m_fd >= 0;
+    if (m_fd < 0 && errno == EEXIST)
+        m_fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+    if (m_fd < 0) {
+        const std::string why = std::strerror(errno);
+        removeCreatedFolders();
+        throw Error("cannot open " + lock.string() + " to claim the output folder: " + why);
+    }
     if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
         std::string holder;
         char buf[512];
@@ -77,10 +95,29 @@ RunFolder::RunFolder(fs::path dir, RunIdentity run) : m_dir(std::move(dir)), m_r
 RunFolder::~RunFolder()
 {
     if (m_fd >= 0) {
-        if (::ftruncate(m_fd, 0) != 0) {
+        // A start that never began: the lock file this process created goes (removed while the lock
+        // is held, so no other process holds it), then the folders it created, if empty.
+        if (!m_started && m_createdLock)
+            ::unlink((m_dir / kLockFile).c_str());
+        else if (::ftruncate(m_fd, 0) != 0) {
             // nothing to do: the lock goes with the descriptor
         }
         ::close(m_fd);
+    }
+    if (!m_started)
+        removeCreatedFolders();
+}
+
+void RunFolder::removeCreatedFolders() const
+{
+    if (m_createdRoot.empty())
+        return;
+    std::error_code ec;
+    for (fs::path p = fs::absolute(m_dir, ec).lexically_normal(); !ec && !p.empty(); p = p.parent_path()) {
+        if (!fs::is_directory(p, ec) || !fs::is_empty(p, ec) || !fs::remove(p, ec))
+            return;
+        if (p == m_createdRoot || p == p.parent_path())
+            return;
     }
 }
 
@@ -213,6 +250,52 @@ void RunFolder::checkFreshStart(TrainMode mode) const
     throw Error("output.dir '" + m_dir.string() + "' already holds " + (fs::is_directory(status) ? "a folder" : "a file") + " '"
                     + final.filename().string() + "' (" + final.string() + "), which this run's final save would replace",
                 "move it elsewhere, leave output.dir empty for a folder of its own, or choose another output.dir");
+}
+
+void RunFolder::checkConfigFile(const TrainConfig& config) const
+{
+    const fs::path file = m_dir / "train_config.json";
+    std::error_code ec;
+    const auto status = fs::symlink_status(file, ec);
+    if (ec || !fs::exists(status))
+        return;
+    const std::string hint = "move or rename it, leave output.dir empty for a folder of its own, or choose another output.dir";
+    if (!fs::is_regular_file(fs::status(file, ec)))
+        throw Error("output.dir '" + m_dir.string() + "' holds " + (fs::is_directory(status) ? "a folder" : "something other than a file")
+                        + " named train_config.json (" + file.string() + "), where the run saves the config it trains",
+                    hint);
+    std::string text;
+    try {
+        text = readFile(file);
+    } catch (const std::exception& e) {
+        throw Error(file.string() + " cannot be read (" + e.what() + "); the run saves the config it trains under that name", hint);
+    }
+    const std::string mine = config.toJson().dump(2) + "\n";
+    if (text == mine)
+        return;
+    // A config an earlier run saved here: it trains the same (a run started again), or it is in the
+    // form a run writes and records this folder as its output.dir (a run that ended before its first
+    // checkpoint, started with another config).
+    try {
+        const json j = json::parse(text);
+        if (j.is_object()) {
+            const TrainConfig saved = TrainConfig::fromJson(j);
+            if (saved.unknownKeys.empty()) {
+                if (trainingConfigSha256(saved) == trainingConfigSha256(config))
+                    return;
+                std::error_code same;
+                if (saved.toJson().dump(2) + "\n" == text && !saved.outputDir.empty()
+                    && (fs::path(saved.outputDir).lexically_normal() == fs::absolute(m_dir, same).lexically_normal()
+                        || fs::equivalent(saved.outputDir, m_dir, same)))
+                    return;
+            }
+        }
+    } catch (const std::exception&) {
+        // not a saved config: refused below
+    }
+    throw Error("output.dir '" + m_dir.string() + "' already holds a file train_config.json (" + file.string()
+                    + ") that is not a config saved by a run for this folder; the run would overwrite it with the config it trains",
+                hint);
 }
 
 } // namespace rslora::engine

@@ -28,6 +28,8 @@ public:
     // Creates the folder and locks it for this process (released by the destructor). Throws naming
     // the run and process holding it when another process trains there.
     RunFolder(std::filesystem::path dir, RunIdentity run);
+    // A start that never reached markStarted() (refused, or failed before training) takes back what
+    // the constructor created: the lock file, and the folders that did not exist, when left empty.
     ~RunFolder();
     RunFolder(const RunFolder&) = delete;
     RunFolder& operator=(const RunFolder&) = delete;
@@ -51,11 +53,22 @@ public:
     // A new run must not mix its checkpoints with another run's, nor replace what its final save
     // would (`adapter/`, or `model/` for a full fine-tune): throws when the folder holds any of it.
     void checkFreshStart(TrainMode mode) const;
+    // The run saves the config it trains as train_config.json here: throws when that name holds
+    // something else (the user's own file, a folder) that the save would replace. Accepted: a config
+    // that trains the same, or one a run saved for this folder.
+    void checkConfigFile(const TrainConfig& config) const;
+    // The run starts writing its outputs: from now on the folder and its lock file stay.
+    void markStarted() { m_started = true; }
 
 private:
+    void removeCreatedFolders() const;
+
     std::filesystem::path m_dir;
     RunIdentity m_run;
     int m_fd = -1;
+    bool m_started = false;
+    bool m_createdLock = false;
+    std::filesystem::path m_createdRoot; // the outermost folder the constructor created; empty if none
 };
 
 } // namespace rslora::engine

@@ -279,6 +279,7 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
             if (const uint64_t freed = folder->removeStaleStaging())
                 logInfo("removed " + std::to_string(freed / 1024) + " KiB of staging files that an interrupted save left in "
                         + config.outputDir);
+            folder->checkConfigFile(config);
             if (resumeFrom == "latest")
                 resumeDir = folder->latestCheckpoint(config);
             else if (!resumeFrom.empty()) {
@@ -374,7 +375,9 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
             observer->onStatus("resuming from " + resumeDir.string());
         trainer.resumeFrom(resumeDir);
     }
-    // The config used is stored with the outputs.
+    // The config used is stored with the outputs; from here on the folder holds this run.
+    if (folder)
+        folder->markStarted();
     if (writer)
         config.save((fs::path(config.outputDir) / "train_config.json").string());
     const auto started = std::chrono::steady_clock::now();

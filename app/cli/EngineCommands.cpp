@@ -59,10 +59,13 @@ class BundleSink : public MetricsSink {
 public:
     BundleSink(const TrainConfig& config, const std::string& name, bool resuming = false)
         : m_config(config),
+          m_createdFolder(firstMissingFolder(config.outputDir)),
+          m_newBundle(!resuming || !std::filesystem::exists(std::filesystem::path(config.outputDir) / "run-bundle" / "run.json")),
           m_bundle(std::filesystem::path(config.outputDir) / "run-bundle",
                    resuming ? storage::RunBundleWriter::Existing::Continue : storage::RunBundleWriter::Existing::Refuse)
     {
-        const storage::RunRecord& before = m_bundle.contents().run;
+        m_before = m_bundle.contents();
+        const storage::RunRecord& before = m_before.run;
         storage::RunRecord run;
         run.name = name;
         run.configJson = config.toJson().dump();
@@ -77,6 +80,7 @@ public:
     }
     void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override
     {
+        m_recorded = true;
         const double t = double(std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch()).count()) / 1000.0;
         std::vector<storage::MetricPoint> points;
@@ -96,6 +100,7 @@ public:
     // between leaves the bundle "running", which import turns into "interrupted").
     void finish(const TrainResult& r)
     {
+        m_recorded = true;
         m_bundle.sync();
         if (app::AdapterDescription::hasAdapter(m_config, r))
             addAdapter(r);
@@ -119,7 +124,50 @@ public:
     }
     std::string directory() const { return m_bundle.directory().string(); }
 
+    // A start refused before anything was trained or recorded (its output folder, its data, its
+    // model): the bundle this run created goes, and the folders it created for it, so a refused
+    // start leaves nothing behind; a continued bundle gets its run back as it was. Returns false
+    // (and keeps everything, to record the failure) once the run recorded a step.
+    bool discardUnstarted()
+    {
+        if (m_recorded)
+            return false;
+        if (!m_newBundle) {
+            // A refused resume leaves the bundle's run as it was (stopped, say), not failed.
+            m_bundle.writeRun(m_before.run, m_before.tags, m_before.params, m_before.project);
+            return true;
+        }
+        namespace fs = std::filesystem;
+        const fs::path dir = m_bundle.directory();
+        std::error_code ec;
+        fs::remove(dir / "metrics.csv", ec);
+        fs::remove(dir / "run.json", ec);
+        fs::remove(dir / "adapters", ec); // only when empty
+        fs::remove(dir, ec);              // only when empty
+        if (!m_createdFolder.empty())
+            for (fs::path p = fs::absolute(m_config.outputDir, ec).lexically_normal(); !p.empty(); p = p.parent_path()) {
+                if (!fs::is_directory(p, ec) || !fs::is_empty(p, ec) || !fs::remove(p, ec) || p == m_createdFolder
+                    || p == p.parent_path())
+                    break;
+            }
+        return true;
+    }
+
 private:
+    // The outermost folder of `dir` that does not exist yet (what creating `dir` creates); empty if none.
+    static std::filesystem::path firstMissingFolder(const std::string& dir)
+    {
+        std::error_code ec;
+        std::filesystem::path created;
+        for (auto p = std::filesystem::absolute(dir, ec).lexically_normal(); !ec && !p.empty() && !std::filesystem::exists(p, ec);
+             p = p.parent_path()) {
+            created = p;
+            if (p == p.parent_path())
+                break;
+        }
+        return created;
+    }
+
     void addAdapter(const TrainResult& r)
     {
         const storage::NewAdapter n = app::AdapterDescription::fromTraining(m_config, r);
@@ -146,7 +194,11 @@ private:
     }
 
     TrainConfig m_config;
+    std::filesystem::path m_createdFolder;
+    bool m_newBundle = true;
+    bool m_recorded = false;
     storage::RunBundleWriter m_bundle;
+    storage::BundleContents m_before; // the bundle's run before this process continued it
 };
 
 // The folder of a --no-store run with no output.dir: new for every run, so a run never writes into
@@ -361,7 +413,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         try {
             if (store)
                 store->fail(errorText(e));
-            if (bundle)
+            if (bundle && !bundle->discardUnstarted())
                 bundle->finish(TrainStatus::Failed, errorText(e));
         } catch (const std::exception& again) {
             logError(std::string("cannot record the failure: ") + again.what());

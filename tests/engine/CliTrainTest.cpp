@@ -10,6 +10,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -213,6 +214,74 @@ private slots:
         const Outcome again = runCli({"train", QString::fromStdString((root / "out" / "train_config.json").string()), "--no-store",
                                       "--quiet", "--resume", "latest"});
         QVERIFY2(again.code == 0, qPrintable(again.err + again.out));
+    }
+
+    // A file of the user's own named train_config.json in output.dir is not replaced by the config a
+    // fresh run saves there: refused before anything is written, the file kept as it was. The config
+    // a run saved there (one that ended before its first checkpoint) is replaced as before.
+    void ownTrainConfigFileInOutputDirIsKept()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const fs::path dir = root / "keeps-mine";
+        fs::create_directories(dir);
+        const std::string mine = "{\"notes\": \"my settings, not a run's\"}\n";
+        std::ofstream(dir / "train_config.json") << mine;
+        const QString outSet = QString::fromStdString("output.dir=" + dir.string());
+        Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", outSet});
+        QVERIFY2(o.code != 0, qPrintable(o.out));
+        QVERIFY2(o.err.contains(QString::fromStdString("output.dir '" + dir.string() + "' already holds a file train_config.json ("
+                                                       + (dir / "train_config.json").string() + ") that is not a config saved by a run")),
+                 qPrintable(o.err));
+        std::ifstream in(dir / "train_config.json");
+        QCOMPARE(QString::fromStdString(std::string(std::istreambuf_iterator<char>(in), {})), QString::fromStdString(mine));
+        std::vector<std::string> left;
+        for (const auto& e : fs::directory_iterator(dir))
+            left.push_back(e.path().filename().string());
+        QCOMPARE(left, std::vector<std::string>{"train_config.json"});
+
+        // A config saved by a run for this folder (of another config: a run killed before its first
+        // checkpoint, started again with a change) is the run's to replace.
+        o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", QString::fromStdString("output.dir=" + (root / "saved-by-run").string()),
+                    "--set", "training.max_steps=1"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        for (const char* name : {"adapter", "checkpoints", "run-bundle"})
+            fs::remove_all(root / "saved-by-run" / name);
+        o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", QString::fromStdString("output.dir=" + (root / "saved-by-run").string()),
+                    "--set", "training.max_steps=2"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        const auto saved = nlohmann::json::parse(std::ifstream(root / "saved-by-run" / "train_config.json"));
+        QCOMPARE(saved["training"]["max_steps"].get<int>(), 2);
+    }
+
+    // A start refused for its output folder leaves nothing behind: no run bundle (an empty
+    // run-bundle/adapters was left), no lock file, and no folder it created for the run.
+    void refusedStartLeavesNothing()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const fs::path dir = root / "refused";
+        fs::create_directories(dir / "adapter");
+        std::ofstream(dir / "adapter" / "notes.txt") << "mine";
+        Outcome o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                            QString::fromStdString("output.dir=" + dir.string())});
+        QVERIFY2(o.code != 0, qPrintable(o.out));
+        QVERIFY2(o.err.contains("already holds a folder 'adapter'"), qPrintable(o.err));
+        std::vector<std::string> left;
+        for (const auto& e : fs::recursive_directory_iterator(dir))
+            left.push_back(fs::relative(e.path(), dir).string());
+        std::sort(left.begin(), left.end());
+        QCOMPARE(left, (std::vector<std::string>{"adapter", "adapter/notes.txt"}));
+        // A folder that did not exist is not left created (nor its parents).
+        const fs::path fresh = root / "not-yet" / "run";
+        o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", "latest", "--set",
+                    QString::fromStdString("output.dir=" + fresh.string())});
+        QVERIFY2(o.code != 0, qPrintable(o.out));
+        QVERIFY2(o.err.contains("no checkpoint to resume"), qPrintable(o.err));
+        QVERIFY(!fs::exists(root / "not-yet"));
+        // The same with the store: the failed run is recorded there, the folder is not left behind.
+        o = runCli({"train", QString::fromStdString(m_config), "--quiet", "--db", m_dir.filePath("refused.sqlite"), "--set",
+                    QString::fromStdString("output.dir=" + dir.string())});
+        QVERIFY2(o.code != 0, qPrintable(o.out));
+        QVERIFY(!fs::exists(dir / ".rslora-run.lock"));
     }
 
     // A value that validation refuses is named with the config file and, in a YAML file, its line
