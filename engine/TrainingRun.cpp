@@ -97,16 +97,27 @@ void warnBeyondContext(const std::string& path, const std::vector<size_t>& lengt
                    " to cut them");
 }
 
+// How a data file's records are counted in messages: " element " in a JSON array, " line " in JSONL.
+std::string recordUnit(const std::string& path)
+{
+    std::ifstream in(path);
+    char c = 0;
+    while (in.get(c) && (c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
+    }
+    return in && c == '[' ? " element " : " line ";
+}
+
 // A sample whose text encodes to an added token past the embedding rows (a tokenizer whose added
-// tokens were never given rows) is refused here, on the CPU, before a batch can reach the device.
-void checkIdsFit(const std::string& path, size_t sample, const std::vector<int64_t>& ids, int64_t vocabSize)
+// tokens were never given rows) is refused here, on the CPU, before a batch can reach the device;
+// the message names the file and the line of the record.
+void checkIdsFit(const std::string& where, const std::vector<int64_t>& ids, int64_t vocabSize)
 {
     if (vocabSize <= 0)
         return;
     for (int64_t id : ids)
         if (id < 0 || id >= vocabSize)
-            throw Error(path + ": sample " + std::to_string(sample + 1) + " encodes to token id " + std::to_string(id) +
-                            ", outside config.json's vocab_size " + std::to_string(vocabSize),
+            throw Error(where + ": the record encodes to token id " + std::to_string(id) + ", outside config.json's vocab_size " +
+                            std::to_string(vocabSize),
                         "the tokenizer has tokens the model has no embedding rows for; remove them from the data "
                         "or use a model whose embeddings were resized");
 }
@@ -214,10 +225,11 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
     reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
                ds.stats.skipped, config.maxSeqLen);
     const int64_t vocab = limits.vocabSize;
+    const std::string unit = recordUnit(path);
     std::vector<TrainExample> out;
     out.reserve(ds.samples.size());
     for (auto& s : ds.samples) {
-        checkIdsFit(path, out.size(), s.ids, vocab);
+        checkIdsFit(path + unit + std::to_string(ds.lines[out.size()]), s.ids, vocab);
         out.push_back({std::move(s.ids), std::move(s.labels)});
     }
     warnBeyondContext(path, lengthsOf(out), config, limits.contextLength);
@@ -233,9 +245,10 @@ std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& pat
                ds.stats.skipped, config.maxSeqLen);
     const ModelLimits limits = modelLimits(config.modelPath);
     const int64_t vocab = limits.vocabSize;
+    const std::string unit = recordUnit(path);
     for (size_t i = 0; i < ds.samples.size(); ++i)
         for (const auto* ids : {&ds.samples[i].prompt, &ds.samples[i].chosen, &ds.samples[i].rejected})
-            checkIdsFit(path, i, *ids, vocab);
+            checkIdsFit(path + unit + std::to_string(ds.lines[i]), *ids, vocab);
     std::vector<size_t> lengths; // each pair's longer sequence: the prompt and its longer answer
     for (const auto& p : ds.samples)
         lengths.push_back(p.prompt.size() + std::max(p.chosen.size(), p.rejected.size()));

@@ -528,7 +528,7 @@ SamplePreview SampleBuilder::preview(const ojson& record, const std::string& whe
 
 template <typename Sample>
 void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preference, std::vector<Sample>& samples,
-                                BuildStats& stats,
+                                std::vector<std::size_t>& lines, BuildStats& stats,
                                 const std::function<bool(const JsonRecord&, Sample&, BuildStats&)>& build) const {
     auto problem = [&](const std::string& message) {
         ++stats.skipped;
@@ -622,8 +622,10 @@ void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preferen
         stats.droppedWithoutTargets += slot.stats.droppedWithoutTargets;
         stats.totalTokens += slot.stats.totalTokens;
         stats.trainedTokens += slot.stats.trainedTokens;
-        if (slot.keep)
+        if (slot.keep) {
             samples.push_back(std::move(slot.sample));
+            lines.push_back(records[i].line);
+        }
     }
     stats.samples = samples.size();
 }
@@ -631,7 +633,7 @@ void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preferen
 SftDataset SampleBuilder::loadSft(const std::filesystem::path& file) const {
     SftDataset d;
     d.stats.format = m_options.format;
-    loadRecords<TokenizedSample>(file, false, d.samples, d.stats,
+    loadRecords<TokenizedSample>(file, false, d.samples, d.lines, d.stats,
                                  [this](const JsonRecord& r, TokenizedSample& s, BuildStats& st) {
                                      std::size_t cut = 0;
                                      s = buildSft(r.value, r.where, &cut);
@@ -658,7 +660,7 @@ SftDataset SampleBuilder::loadSft(const std::filesystem::path& file) const {
 PreferenceDataset SampleBuilder::loadPreferences(const std::filesystem::path& file) const {
     PreferenceDataset d;
     d.stats.format = SampleFormat::Preference;
-    loadRecords<PreferenceSample>(file, true, d.samples, d.stats,
+    loadRecords<PreferenceSample>(file, true, d.samples, d.lines, d.stats,
                                   [this](const JsonRecord& r, PreferenceSample& s, BuildStats& st) {
                                       std::size_t cut = 0;
                                       s = buildPreference(r.value, r.where, &cut);

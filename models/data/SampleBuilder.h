@@ -64,11 +64,13 @@ struct BuildStats {
 
 struct SftDataset {
     std::vector<TokenizedSample> samples;
+    std::vector<std::size_t> lines; // each sample's record: its 1-based line (JSONL) or element (JSON array)
     BuildStats stats;
 };
 
 struct PreferenceDataset {
     std::vector<PreferenceSample> samples;
+    std::vector<std::size_t> lines; // as SftDataset::lines
     BuildStats stats;
 };
 
@@ -120,7 +122,8 @@ private:
     // Reads `file`, checks each record's format in line order, builds the records on worker threads
     // and reports results and errors in line order. `build` returns false to drop a record.
     template <typename Sample>
-    void loadRecords(const std::filesystem::path& file, bool preference, std::vector<Sample>& samples, BuildStats& stats,
+    void loadRecords(const std::filesystem::path& file, bool preference, std::vector<Sample>& samples,
+                     std::vector<std::size_t>& lines, BuildStats& stats,
                      const std::function<bool(const JsonRecord&, Sample&, BuildStats&)>& build) const;
     nlohmann::ordered_json toMessages(const nlohmann::ordered_json& record, SampleFormat format,
                                       const std::string& where) const;

@@ -187,6 +187,48 @@ private slots:
         QCOMPARE(loadTokenizedJsonl(data).size(), size_t(1));
     }
 
+    // Text records that encode to an added token past config.json's vocab_size (the tokenizer's own
+    // vocabulary fits, its added tokens were never given embedding rows) are refused naming the file
+    // and the line of the record (blank lines counted), for SFT records and preference pairs.
+    void encodedIdsNameTheFileAndLine()
+    {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        models::ModelConfig c = tinyModelConfig(257); // the 256 bytes and <|endoftext|>
+        c.maxPositionEmbeddings = 256;
+        std::ofstream(dir / "config.json") << c.toJson().dump();
+        testtok::ByteLevelSpec spec;
+        spec.addedTokens = nlohmann::json::array(
+            {testtok::addedToken("<|endoftext|>"), testtok::addedToken("<|im_start|>"), testtok::addedToken("<|im_end|>")});
+        std::ofstream(dir / "tokenizer.json") << testtok::byteLevelJson(spec).dump();
+        TrainConfig config;
+        config.modelPath = dir.string();
+        config.maxSeqLen = 64;
+        const std::string data = (dir / "data.jsonl").string();
+        std::ofstream(data) << R"({"prompt": "a", "completion": "b"})" "\n\n"
+                            << R"({"prompt": "c", "completion": "d"})" "\n"
+                            << R"({"prompt": "e", "completion": "f <|im_end|>"})" "\n";
+        auto message = [](const std::function<void()>& f) {
+            try {
+                f();
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("(no error)");
+        };
+        std::string what = message([&] { loadExamples(data, config); });
+        QVERIFY2(what.find(data + " line 4: the record encodes to token id 258, outside config.json's vocab_size 257") != std::string::npos,
+                 what.c_str());
+        const std::string pairs = (dir / "pairs.jsonl").string();
+        std::ofstream(pairs) << R"({"prompt": "a", "chosen": "b", "rejected": "c"})" "\n"
+                             << R"({"prompt": "<|im_start|>", "chosen": "b", "rejected": "c"})" "\n";
+        what = message([&] { loadPreferencePairs(pairs, config); });
+        QVERIFY2(what.find(pairs + " line 2: the record encodes to token id 257") != std::string::npos, what.c_str());
+        std::ofstream(data) << "[\n" R"({"text": "ok"}, {"text": "x <|im_end|>"})" "\n]\n";
+        what = message([&] { loadExamples(data, config); });
+        QVERIFY2(what.find(data + " element 2: the record encodes to token id 258") != std::string::npos, what.c_str());
+    }
+
     void diagnosticsReportRescaledStd()
     {
         models::ModelConfig c;
