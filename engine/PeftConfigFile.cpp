@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -25,6 +26,44 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Python's json (PEFT's writer and reader) writes and reads NaN, Infinity and -Infinity for floats
+// that are not finite; JSON has no such values. The key before the first such literal, for a message
+// that names it instead of the parser's position; empty when there is none.
+std::string nonFiniteLiteralKey(const std::string& text, std::string* literal)
+{
+    std::string lastKey, current;
+    bool inString = false, escaped = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (inString) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"') {
+                inString = false;
+                const size_t next = text.find_first_not_of(" \t\r\n", i + 1);
+                if (next != std::string::npos && text[next] == ':')
+                    lastKey = current;
+            } else
+                current += c;
+            continue;
+        }
+        if (c == '"') {
+            inString = true;
+            current.clear();
+            continue;
+        }
+        for (const char* word : {"NaN", "Infinity", "-Infinity"})
+            if (text.compare(i, std::strlen(word), word) == 0) {
+                *literal = word;
+                return lastKey.empty() ? std::string("(a value)") : lastKey;
+            }
+    }
+    return {};
+}
+
 
 // Ranks beyond this are no adapter any model here could hold; it also keeps int conversions exact.
 constexpr int64_t kMaxRank = 1 << 20;
@@ -389,11 +428,28 @@ void checkModuleScale(const AdapterConfig& config, const PeftModuleShapes& m, co
 
 AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string& source, const std::string& adapterName)
 {
-    const json pc = models::parseJsonStrict(text, source);
+    json pc;
+    try {
+        pc = models::parseJsonStrict(text, source);
+    } catch (const Error&) {
+        std::string literal;
+        const std::string key = nonFiniteLiteralKey(text, &literal);
+        if (!key.empty())
+            throw Error(source + ": \"" + key + "\" is " + literal + ", which is not a number JSON has (Python's json "
+                        "writes it for a float that is not finite); \"" + key + "\" must be a finite number",
+                        "write the value the adapter was trained with");
+        throw;
+    }
     if (!pc.is_object())
         throw Error(source + ": expected a JSON object, found " + std::string(pc.type_name()));
     const ConfigFields field(pc, source);
-    if (!field("peft_type").is_null() && field.string("peft_type", field("peft_type")) != "LORA")
+    // PEFT picks the config class by peft_type (PeftModel.from_pretrained fails without it), so a file
+    // without it is no adapter PEFT would load, whatever its other keys say.
+    if (field("peft_type").is_null())
+        throw Error(source + ": \"peft_type\" is " + (pc.contains("peft_type") ? "null" : "missing")
+                        + "; PEFT needs it to tell which kind of adapter the folder holds (a LoRA adapter has \"peft_type\": \"LORA\")",
+                    "add \"peft_type\": \"LORA\" to the file if it describes a LoRA adapter");
+    if (field.string("peft_type", field("peft_type")) != "LORA")
         throw Error(source + ": peft_type '" + field("peft_type").get<std::string>() + "' is not supported (expected 'LORA')");
     if (!field("use_dora").is_null() && !field("use_dora").is_boolean())
         field.fail("use_dora", "must be true or false", field("use_dora"));

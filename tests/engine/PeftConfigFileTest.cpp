@@ -32,6 +32,21 @@ struct RawTensor {
     models::Dtype dtype = models::Dtype::F32;
 };
 
+// The cases below are LoRA configs: "peft_type": "LORA" is added where the text has none (PEFT
+// refuses a file without it, and so does the reader; peftTypeIsRequired checks that).
+std::string lora(const std::string& text)
+{
+    if (text.empty() || text[0] != '{' || text.find("\"peft_type\"") != std::string::npos)
+        return text;
+    const size_t next = text.find_first_not_of(" \t\n", 1);
+    return "{\"peft_type\": \"LORA\"" + std::string(next != std::string::npos && text[next] == '}' ? "" : ", ") + text.substr(1);
+}
+
+AdapterConfig parseLora(const std::string& text, const std::string& source, const std::string& name = "default")
+{
+    return parsePeftAdapterConfig(lora(text), source, name);
+}
+
 void writeAdapterFolder(const fs::path& dir, const std::string& config, const std::vector<RawTensor>& tensors)
 {
     fs::create_directories(dir);
@@ -54,13 +69,13 @@ void writeAdapterFolder(const fs::path& dir, const std::string& config, const st
         bytes.push_back({t.name, t.dtype, t.shape, storage.back().data(), storage.back().size()});
     }
     models::SafeTensorsWriter::write(dir / kPeftWeightsFile, bytes);
-    writeFileAtomic(dir / kPeftConfigFile, config);
+    writeFileAtomic(dir / kPeftConfigFile, lora(config));
 }
 
 std::string refusal(const std::string& text)
 {
     try {
-        (void)parsePeftAdapterConfig(text, "adapter_config.json");
+        (void)parseLora(text, "adapter_config.json");
     } catch (const Error& e) {
         return e.what();
     }
@@ -75,7 +90,7 @@ class PeftConfigFileTest : public QObject {
 private slots:
     void readsEverythingPeftWrites()
     {
-        const auto c = parsePeftAdapterConfig(R"({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "use_rslora": true,
+        const auto c = parseLora(R"({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "use_rslora": true,
             "rank_pattern": {"q_proj": 4}, "alpha_pattern": {"v_proj": 2.5}, "lora_dropout": 0.05, "bias": "lora_only",
             "target_modules": ["q_proj", "v_proj"], "layers_to_transform": [0, 2], "base_model_name_or_path": "x"})",
                                               "adapter_config.json", "mine");
@@ -90,19 +105,19 @@ private slots:
         QVERIFY(c.bias == BiasMode::LoraOnly);
         QCOMPARE(c.targetModules, (std::vector<std::string>{"q_proj", "v_proj"}));
         QCOMPARE(c.layersToTransform, (std::vector<int>{0, 2}));
-        const auto regex = parsePeftAdapterConfig(R"({"r": 4, "lora_alpha": 8, "target_modules": ".*proj", "exclude_modules": ".*[.]0[.].*"})",
+        const auto regex = parseLora(R"({"r": 4, "lora_alpha": 8, "target_modules": ".*proj", "exclude_modules": ".*[.]0[.].*"})",
                                                   "adapter_config.json");
         QCOMPARE(regex.targetRegex, std::string(".*proj"));
         QCOMPARE(regex.excludeRegex, std::string(".*[.]0[.].*"));
         QVERIFY(regex.layersToTransform.empty());
         QVERIFY(regex.scaling == ScalingMode::AlphaOverR);
-        const auto layers = parsePeftAdapterConfig(R"({"target_modules": ["q_proj"], "layers_to_transform": 3, "layers_pattern": "layers",
+        const auto layers = parseLora(R"({"target_modules": ["q_proj"], "layers_to_transform": 3, "layers_pattern": "layers",
             "exclude_modules": ["model.layers.3.self_attn.q_proj"]})", "adapter_config.json");
         QCOMPARE(layers.layersToTransform, (std::vector<int>{3}));
         QCOMPARE(layers.layersPattern, (std::vector<std::string>{"layers"}));
         QCOMPARE(layers.excludeModules, (std::vector<std::string>{"model.layers.3.self_attn.q_proj"}));
         QVERIFY(!layers.targetsFromWeights);
-        QVERIFY(parsePeftAdapterConfig(R"({"r": 4})", "adapter_config.json").targetsFromWeights);
+        QVERIFY(parseLora(R"({"r": 4})", "adapter_config.json").targetsFromWeights);
     }
 
     void refusesWrongTypesAndRangesByKey_data()
@@ -116,6 +131,13 @@ private slots:
         QTest::newRow("r zero") << R"({"r": 0, "lora_alpha": 8})" << "\"r\" must be a positive integer rank, found 0";
         QTest::newRow("r huge") << R"({"r": 99999999999, "lora_alpha": 8})" << "\"r\" must be a positive integer rank";
         QTest::newRow("alpha string") << R"({"r": 8, "lora_alpha": "16"})" << "\"lora_alpha\" must be a finite number, found \"16\"";
+        // Python's json writes NaN and Infinity for floats that are not finite (PEFT reads them back).
+        QTest::newRow("alpha NaN") << R"({"r": 8, "lora_alpha": NaN})"
+                                   << "adapter_config.json: \"lora_alpha\" is NaN, which is not a number JSON has";
+        QTest::newRow("alpha pattern -Infinity") << R"({"r": 8, "alpha_pattern": {"q_proj": -Infinity}, "lora_dropout": 0.0})"
+                                                 << "\"q_proj\" is -Infinity, which is not a number JSON has";
+        QTest::newRow("NaN in a string is text") << R"({"r": 8, "base_model_name_or_path": "NaN", "lora_alpha": 8,})"
+                                                 << "adapter_config.json: expected valid JSON";
         QTest::newRow("rslora string") << R"({"r": 8, "lora_alpha": 8, "use_rslora": "yes"})" << "\"use_rslora\" must be true or false";
         QTest::newRow("rank pattern value") << R"({"r": 8, "lora_alpha": 8, "rank_pattern": {"q_proj": "x"}})"
                                             << "\"rank_pattern.q_proj\" must be a positive integer rank, found \"x\"";
@@ -186,6 +208,44 @@ private slots:
         QVERIFY2(!message.contains("json.exception"), qPrintable(message));
     }
 
+    // PEFT picks the config class by peft_type and fails without it; such a file was read as LoRA.
+    // Other adapter types, and a peft_type of another case, are refused by name.
+    void peftTypeIsRequired()
+    {
+        auto message = [](const std::string& text) {
+            try {
+                (void)parsePeftAdapterConfig(text, "/a/adapter_config.json");
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        };
+        std::string m = message(R"({"r": 8, "lora_alpha": 16, "target_modules": ["q_proj"]})");
+        QVERIFY2(m.find("/a/adapter_config.json: \"peft_type\" is missing; PEFT needs it") != std::string::npos, m.c_str());
+        QVERIFY2(m.find("\"peft_type\": \"LORA\"") != std::string::npos, m.c_str());
+        m = message(R"({"peft_type": null, "r": 8})");
+        QVERIFY2(m.find("\"peft_type\" is null") != std::string::npos, m.c_str());
+        m = message(R"({"peft_type": "lora", "r": 8})");
+        QVERIFY2(m.find("peft_type 'lora' is not supported (expected 'LORA')") != std::string::npos, m.c_str());
+        m = message(R"({"peft_type": "ADALORA", "r": 8})");
+        QVERIFY2(m.find("peft_type 'ADALORA' is not supported") != std::string::npos, m.c_str());
+        QCOMPARE(message(R"({"peft_type": "LORA", "r": 8})"), std::string("accepted"));
+        // The folder check reads the file the same way.
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        const std::vector<float> a(2 * 4, 0.5f), b(4 * 2, 0.25f);
+        models::SafeTensorsWriter::write(dir / kPeftWeightsFile,
+            {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", models::Dtype::F32, {2, 4}, a.data(), a.size() * 4},
+             {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", models::Dtype::F32, {4, 2}, b.data(), b.size() * 4}});
+        writeFileAtomic(dir / kPeftConfigFile, R"({"r": 2, "lora_alpha": 4})");
+        try {
+            (void)checkPeftFolder(dir, std::nullopt);
+            QFAIL("a config without peft_type was accepted");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("\"peft_type\" is missing"), e.what());
+        }
+    }
+
     // Without target_modules the folder check names the modules found in the weights.
     void folderCheckUsesTheSameReading()
     {
@@ -195,13 +255,13 @@ private slots:
         models::SafeTensorsWriter::write(dir / kPeftWeightsFile,
             {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", models::Dtype::F32, {2, 4}, a.data(), a.size() * 4},
              {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", models::Dtype::F32, {4, 2}, b.data(), b.size() * 4}});
-        writeFileAtomic(dir / kPeftConfigFile, R"({"r": 2, "lora_alpha": 4, "use_rslora": true})");
+        writeFileAtomic(dir / kPeftConfigFile, lora(R"({"r": 2, "lora_alpha": 4, "use_rslora": true})"));
         const auto facts = checkPeftFolder(dir, std::nullopt);
         QCOMPARE(facts.rank, int64_t(2));
         QVERIFY(facts.rsLora);
         QCOMPARE(facts.targets, (std::vector<std::string>{"model.layers.0.self_attn.q_proj"}));
         QCOMPARE(facts.parameters, int64_t(16));
-        writeFileAtomic(dir / kPeftConfigFile, R"({"r": 2, "lora_alpha": 4, "rank_pattern": {"q_proj": -2}})");
+        writeFileAtomic(dir / kPeftConfigFile, lora(R"({"r": 2, "lora_alpha": 4, "rank_pattern": {"q_proj": -2}})"));
         try {
             (void)checkPeftFolder(dir, std::nullopt);
             QFAIL("a negative rank_pattern rank was accepted");
@@ -214,13 +274,13 @@ private slots:
     // Values that only change how A and B start, and keys that change nothing, pass.
     void peftDefaultsAndHarmlessValues()
     {
-        const auto minimal = parsePeftAdapterConfig(R"({"peft_type": "LORA", "target_modules": ["q_proj", "v_proj"]})",
+        const auto minimal = parseLora(R"({"peft_type": "LORA", "target_modules": ["q_proj", "v_proj"]})",
                                                     "adapter_config.json");
         QCOMPARE(minimal.rank, 8);
         QCOMPARE(minimal.alpha, 8.0);
         QVERIFY(minimal.scaling == ScalingMode::AlphaOverR);
-        QCOMPARE(parsePeftAdapterConfig(R"({"lora_alpha": 32})", "adapter_config.json").rank, 8);
-        QCOMPARE(parsePeftAdapterConfig(R"({"r": 16})", "adapter_config.json").alpha, 8.0);
+        QCOMPARE(parseLora(R"({"lora_alpha": 32})", "adapter_config.json").rank, 8);
+        QCOMPARE(parseLora(R"({"r": 16})", "adapter_config.json").alpha, 8.0);
         for (const char* text :
              {R"({"init_lora_weights": true})", R"({"init_lora_weights": false})", R"({"init_lora_weights": "gaussian"})",
               R"({"init_lora_weights": "eva"})", R"({"init_lora_weights": "orthogonal"})", R"({"init_lora_weights": null})",
@@ -235,10 +295,10 @@ private slots:
     // A string target_modules "all-linear" is PEFT's shorthand, not a regex.
     void allLinearStringIsTheShorthand()
     {
-        const auto c = parsePeftAdapterConfig(R"({"r": 4, "lora_alpha": 8, "target_modules": "all-linear"})", "adapter_config.json");
+        const auto c = parseLora(R"({"r": 4, "lora_alpha": 8, "target_modules": "all-linear"})", "adapter_config.json");
         QVERIFY(c.targetRegex.empty());
         QCOMPARE(c.targetModules, (std::vector<std::string>{"all-linear"}));
-        const auto regex = parsePeftAdapterConfig(R"({"target_modules": ".*\\.(q|v)_proj"})", "adapter_config.json");
+        const auto regex = parseLora(R"({"target_modules": ".*\\.(q|v)_proj"})", "adapter_config.json");
         QCOMPARE(regex.targetRegex, std::string(".*\\.(q|v)_proj"));
         QVERIFY(regex.targetModules.empty());
     }
