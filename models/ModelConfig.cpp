@@ -246,9 +246,23 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
     if (present(j, "pad_token_id") && j["pad_token_id"].is_number_integer())
         c.padTokenId = j["pad_token_id"].get<int64_t>();
     c.eosTokenIds = readEosIds(j, source);
+    // transformers turns the name into torch.<name> when it reads the file (an AttributeError for a
+    // name torch does not have), so a name that is no torch dtype is refused here too, by name.
     const char* dtypeKey = present(j, "dtype") ? "dtype" : "torch_dtype";
-    if (present(j, dtypeKey) && j[dtypeKey].is_string()) {
-        c.torchDtype = j[dtypeKey].get<std::string>();
+    if (present(j, dtypeKey)) {
+        static const char* const kTorchDtypes[] = {
+            "float32", "float", "float64", "double", "float16", "half", "bfloat16", "complex32", "chalf", "complex64",
+            "cfloat", "complex128", "cdouble", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "short", "int32",
+            "int", "int64", "long", "bool", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+            "float8_e8m0fnu", "float4_e2m1fn_x2"};
+        const json& v = j[dtypeKey];
+        const bool known = v.is_string() && std::any_of(std::begin(kTorchDtypes), std::end(kTorchDtypes),
+                                                        [&](const char* n) { return v.get<std::string>() == n; });
+        if (!known)
+            throw Error(source + ": \"" + dtypeKey + "\" is " + v.dump() + ", which is not a torch dtype (transformers "
+                        "refuses it too); the weights' dtype is usually \"float32\", \"bfloat16\" or \"float16\"",
+                        "correct it, or remove the key to load the weights in the dtype they are stored in");
+        c.torchDtype = v.get<std::string>();
         c.torchDtypeDeclared = true;
     }
     c.validate(source);

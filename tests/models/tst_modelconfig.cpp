@@ -315,6 +315,38 @@ private slots:
         QCOMPARE(parse(j).headDim, int64_t(8));
     }
 
+    // transformers reads torch_dtype (or v5's dtype) as torch.<name> and fails on a name torch does
+    // not have; such a name was ignored silently and the weights loaded in their stored dtype.
+    void unknownDtypeRefused() {
+        for (const char* key : {"torch_dtype", "dtype"}) {
+            for (const json& bad : {json("bfloat17"), json("auto"), json("torch.float16"), json(16), json::array({"float16"})}) {
+                auto j = base("LlamaForCausalLM");
+                j[key] = bad;
+                try {
+                    parse(j);
+                    QFAIL(qPrintable(QString("accepted %1 %2").arg(key, QString::fromStdString(bad.dump()))));
+                } catch (const rslora::Error& e) {
+                    const std::string expected = std::string("config.json: \"") + key + "\" is " + bad.dump() + ", which is not a torch dtype";
+                    QVERIFY2(std::string(e.what()).rfind(expected, 0) == 0, e.what());
+                }
+            }
+            for (const char* good : {"float32", "bfloat16", "float16", "float64", "int8"}) {
+                auto j = base("LlamaForCausalLM");
+                j[key] = good;
+                const auto c = parse(j);
+                QCOMPARE(c.torchDtype, std::string(good));
+                QVERIFY(c.torchDtypeDeclared);
+            }
+        }
+        auto j = base("LlamaForCausalLM");
+        j["torch_dtype"] = nullptr;
+        QVERIFY(!parse(j).torchDtypeDeclared);
+        // dtype wins over torch_dtype when both are there (v5 writes dtype).
+        j["torch_dtype"] = "not-a-dtype";
+        j["dtype"] = "bfloat16";
+        QCOMPARE(parse(j).torchDtype, std::string("bfloat16"));
+    }
+
     void roundTrip() {
         auto j = base("Qwen2ForCausalLM");
         j["num_key_value_heads"] = 2;
