@@ -6,6 +6,8 @@
 #include "common/Error.h"
 #include "engine/AdapterSet.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/PeftConfigFile.h"
+#include "engine/PeftFolderCheck.h"
 #include "engine/Runtime.h"
 #include "models/ArchitectureTable.h"
 #include "models/CausalLM.h"
@@ -13,6 +15,7 @@
 #include "models/LlamaFamilyModel.h"
 #include "models/ModelConfig.h"
 #include "models/ModelLoader.h"
+#include "models/SafeTensorsFile.h"
 #include "models/ModelTokenizer.h"
 #include "models/TensorIO.h"
 #include "models/TokenPicker.h"
@@ -119,9 +122,83 @@ std::unique_ptr<engine::AdapterSet> attachAdapter(CausalLM& model, const std::st
 }
 
 // ---------------------------------------------------------------------------------------------
+// Values config.json (with generation_config.json) accepts that still cannot work: special token ids
+// outside the embedding rows. transformers loads such a config; generation never meets the id.
+std::vector<std::string> tokenIdProblems(const ModelConfig& c) {
+    std::vector<std::string> out;
+    auto check = [&](const std::string& key, int64_t id, const char* effect) {
+        if (id < 0 || id >= c.vocabSize)
+            out.push_back(key + " " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(c.vocabSize) +
+                          ") of config.json's vocab_size: " + effect);
+    };
+    if (c.bosTokenId)
+        check("bos_token_id", *c.bosTokenId, "no prompt can start with it");
+    for (const int64_t e : c.eosTokenIds)
+        check("eos_token_id", e, "generation never stops on it");
+    if (c.padTokenId && *c.padTokenId >= 0)
+        check("pad_token_id", *c.padTokenId, "padded batches index past the embeddings");
+    return out;
+}
+
+// `rslora inspect` of a PEFT adapter folder: the loader's checks (config values, tensor keys, ranks,
+// element types, NaN or infinite values), then what the adapter is; shapes against its base model
+// when base_model_name_or_path is a local model folder.
+void runInspectAdapter(const fs::path& dir, bool asJson) {
+    engine::PeftFolderFacts f = engine::checkPeftFolder(dir, std::nullopt);
+    std::string shapes = "not checked (base_model_name_or_path is not a local model folder)";
+    if (!f.baseModelNameOrPath.empty() && fs::is_regular_file(fs::path(f.baseModelNameOrPath) / "config.json")) {
+        f = engine::checkPeftFolder(dir, fs::path(f.baseModelNameOrPath));
+        shapes = "fit " + f.baseModelNameOrPath;
+    }
+    const double scale = engine::largestPeftScale(dir);
+    std::map<std::string, uint64_t> dtypeCounts;
+    const SafeTensorsFile weights(dir / engine::kPeftWeightsFile);
+    for (const auto& t : weights.tensors())
+        dtypeCounts[dtypeName(t.dtype)] += t.numel();
+    if (asJson) {
+        json j = {{"folder", dir.string()},
+                  {"kind", "peft-lora-adapter"},
+                  {"r", f.rank},
+                  {"lora_alpha", f.alpha},
+                  {"use_rslora", f.rsLora},
+                  {"largest_scale", scale},
+                  {"modules", f.modules},
+                  {"parameters", f.parameters},
+                  {"targets", f.targets},
+                  {"dtypes", dtypeCounts},
+                  {"base_model_name_or_path", f.baseModelNameOrPath},
+                  {"shapes", shapes}};
+        std::cout << j.dump(2) << "\n";
+        return;
+    }
+    auto line = [](const std::string& k, const std::string& v) { std::cout << std::left << std::setw(18) << k << v << "\n"; };
+    std::ostringstream scaling;
+    scaling << (f.rsLora ? "lora_alpha / sqrt(r) (rsLoRA)" : "lora_alpha / r") << ", largest " << scale;
+    std::string targets, dts;
+    for (const auto& t : f.targets)
+        targets += (targets.empty() ? "" : ", ") + t;
+    for (const auto& [d, n] : dtypeCounts)
+        dts += (dts.empty() ? "" : ", ") + d + " " + std::to_string(n);
+    std::ostringstream alpha;
+    alpha << f.alpha;
+    line("folder", dir.string());
+    line("kind", "PEFT LoRA adapter");
+    line("rank", "r " + std::to_string(f.rank) + ", lora_alpha " + alpha.str());
+    line("scaling", scaling.str());
+    line("modules", std::to_string(f.modules) + " adapted, " + std::to_string(f.parameters) + " parameters");
+    line("targets", targets);
+    line("dtypes", dts);
+    line("base model", f.baseModelNameOrPath.empty() ? "not named" : f.baseModelNameOrPath);
+    line("shapes", shapes);
+}
+
 void runInspect(const fs::path& dir, bool asJson) {
     if (!fs::is_directory(dir))
         throw Error("expected a model folder at " + dir.string() + ", found " + (fs::exists(dir) ? "a file" : "nothing"));
+    if (!fs::exists(dir / "config.json") && fs::exists(dir / engine::kPeftConfigFile)) {
+        runInspectAdapter(dir, asJson);
+        return;
+    }
     ModelConfig c = ModelConfig::fromFile(dir / "config.json");
     WeightFiles weights(dir);
     std::map<std::string, uint64_t> dtypeCounts;
@@ -156,6 +233,7 @@ void runInspect(const fs::path& dir, bool asJson) {
         if (std::vector<int64_t>(info.shape.begin(), info.shape.end()) != shape)
             problems.push_back("wrong shape " + name);
     }
+    const std::vector<std::string> configProblems = tokenIdProblems(c);
     std::string tokProblem;
     auto tok = tryTokenizer(dir, &tokProblem);
     std::string tmplKind = "none";
@@ -199,6 +277,7 @@ void runInspect(const fs::path& dir, bool asJson) {
                                               {"quantized_weights", quantizedWeights}}
                                        : quantProblem.empty() ? json(nullptr) : json{{"unsupported", quantProblem}}},
                   {"weight_problems", problems},
+                  {"config_problems", configProblems},
                   {"tokenizer", tok ? json(tok->kindName()) : json(nullptr)},
                   {"chat_template", tmplKind}};
         if (tok) {
@@ -242,6 +321,12 @@ void runInspect(const fs::path& dir, bool asJson) {
     line("weights", std::to_string(weights.files().size()) + " file(s)" + (weights.sharded() ? " (sharded)" : "") + ", " +
                         std::to_string(weights.totalBytes()) + " bytes, " +
                         (problems.empty() ? "complete" : std::to_string(problems.size()) + " problem(s): " + problems[0]));
+    for (size_t i = 1; i < problems.size() && i < 10; ++i)
+        line("", problems[i]);
+    if (problems.size() > 10)
+        line("", "and " + std::to_string(problems.size() - 10) + " more (--json lists them all)");
+    for (size_t i = 0; i < configProblems.size(); ++i)
+        line(i ? "" : "config problems", configProblems[i]);
     line("tokenizer", tok ? tok->describe() : tokProblem);
     line("chat template", tmplKind);
     if (tok) {
@@ -503,10 +588,11 @@ void runGenBench(const std::string& dir, const std::string& random, int64_t batc
 
 void registerModelCommands(CLI::App& app) {
     {
-        auto* cmd = app.add_subcommand("inspect", "Show a model folder's architecture, weights, tokenizer and template");
+        auto* cmd = app.add_subcommand("inspect", "Show a model folder's architecture, weights, tokenizer and template, or a PEFT "
+                                                  "adapter folder's rank, scaling and targets after the loader's checks");
         auto dir = std::make_shared<std::string>();
         auto asJson = std::make_shared<bool>(false);
-        cmd->add_option("DIR", *dir, "Hugging Face model folder")->required();
+        cmd->add_option("DIR", *dir, "Hugging Face model folder, or PEFT adapter folder")->required();
         cmd->add_flag("--json", *asJson, "Machine-readable output");
         cmd->callback([dir, asJson] { runInspect(*dir, *asJson); });
     }

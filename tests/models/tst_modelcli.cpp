@@ -112,6 +112,62 @@ private slots:
         QVERIFY2(r.out.contains("the tokenizer has 257 tokens but config.json vocab_size is 256"), qPrintable(r.out));
     }
 
+    // A PEFT adapter folder is inspected as one: the loader's checks first, each refusal naming the
+    // file, the key and the value (it was read as a model folder and failed on config.json).
+    void inspectAdapterFolder() {
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "a";
+        fs::create_directories(dir);
+        fs::copy_file(fixtures() / "peft" / "rslora" / "adapter_model.safetensors", dir / "adapter_model.safetensors");
+        auto config = nlohmann::json::parse(std::ifstream(fixtures() / "peft" / "rslora" / "adapter_config.json"));
+        config["base_model_name_or_path"] = (fixtures() / "llama").string();
+        std::ofstream(dir / "adapter_config.json") << config.dump();
+        const QString folder = QString::fromStdString(dir.string());
+        auto r = runCli({"inspect", folder});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("PEFT LoRA adapter") && r.out.contains("lora_alpha / sqrt(r) (rsLoRA)"), qPrintable(r.out));
+        QVERIFY2(r.out.contains("fit " + QString::fromStdString((fixtures() / "llama").string())), qPrintable(r.out));
+        r = runCli({"inspect", folder, "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["r"].get<int64_t>(), config["r"].get<int64_t>());
+        QVERIFY(j["use_rslora"].get<bool>());
+
+        const QString file = QString::fromStdString((dir / "adapter_config.json").string());
+        auto refused = [&](const std::string& text, const QString& expected) {
+            std::ofstream(dir / "adapter_config.json") << text;
+            const auto o = runCli({"inspect", folder});
+            return o.code == 1 && o.err.contains(expected) ? QString() : o.err + o.out;
+        };
+        QString got = refused(R"({"peft_type": "LORA", "r": -4, "lora_alpha": 8})", file + ": \"r\" must be a positive integer rank, found -4");
+        QVERIFY2(got.isEmpty(), qPrintable(got));
+        got = refused(R"({"peft_type": "LORA", "r": 8, "lora_alpha": NaN})", file + ": \"lora_alpha\" is NaN");
+        QVERIFY2(got.isEmpty(), qPrintable(got));
+        got = refused(R"({"r": 8, "lora_alpha": 8})", file + ": \"peft_type\" is missing");
+        QVERIFY2(got.isEmpty(), qPrintable(got));
+    }
+
+    // Token ids config.json names outside its vocabulary are listed as problems of the folder.
+    void inspectNamesTokenIdsOutsideTheVocabulary() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        fs::copy_file(fixtures() / "llama" / "model.safetensors", dir / "model.safetensors");
+        auto config = nlohmann::json::parse(std::ifstream(fixtures() / "llama" / "config.json"));
+        config["eos_token_id"] = 300;
+        config["bos_token_id"] = -1;
+        std::ofstream(dir / "config.json") << config.dump();
+        auto r = runCli({"inspect", QString::fromStdString(dir.string())});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("eos_token_id 300 is outside the vocabulary [0, 256) of config.json's vocab_size: generation never "
+                                "stops on it"),
+                 qPrintable(r.out));
+        QVERIFY2(r.out.contains("bos_token_id -1 is outside the vocabulary"), qPrintable(r.out));
+        r = runCli({"inspect", QString::fromStdString(dir.string()), "--json"});
+        QCOMPARE(nlohmann::json::parse(r.out.toStdString())["config_problems"].size(), size_t(2));
+        r = runCli({"inspect", fx("llama"), "--json"});
+        QVERIFY(nlohmann::json::parse(r.out.toStdString())["config_problems"].empty());
+    }
+
     void generateIds() {
         auto r = runCli({"generate", fx("qwen2"), "--ids", "1,239,179,14,112,17;1,136,57,80", "--max-new-tokens", "8", "--json"});
         QCOMPARE(r.code, 0);
