@@ -101,38 +101,61 @@ CurvePlot::Graphs& CurvePlot::ensureSeries(const QString& name) {
 }
 
 void CurvePlot::showLegend(bool on) {
-    QCPLayoutGrid* layout = m_plot->plotLayout();
-    const bool placed = layout->hasElement(1, 0) && layout->element(1, 0) == m_plot->legend;
-    if (on && !placed) {
-        layout->insertRow(1);
-        layout->addElement(1, 0, m_plot->legend);
-        layout->setRowStretchFactor(1, 0.001);
-    } else if (!on && placed) {
-        layout->take(m_plot->legend);
-        layout->simplify();
-    }
-    m_plot->legend->setVisible(on);
-    fitLegendColumns();
+    m_legendWanted = on;
+    placeLegend();
 }
 
-void CurvePlot::fitLegendColumns() {
-    // As many legend entries side by side as the width holds; the rest wrap onto more rows.
-    int widest = 1;
-    const QFontMetrics metrics(m_plot->legend->font());
-    for (int i = 0; i < m_plot->legend->itemCount(); ++i)
-        if (auto* item = qobject_cast<QCPPlottableLegendItem*>(m_plot->legend->item(i)))
-            widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()) + 40);
-    const int columns = std::max(1, (m_plot->width() - 20) / (widest + 10));
-    if (columns != m_plot->legend->wrap()) {
-        m_plot->legend->setWrap(columns);
-        m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst, true); // re-flows the entries
+void CurvePlot::placeLegend() {
+    // Never over the curves: a row under the title, its entries side by side as the width holds;
+    // where that row would take much of a low chart (many curves, long names), a column at the right.
+    QCPLayoutGrid* layout = m_plot->plotLayout();
+    QCPLegend* legend = m_plot->legend;
+    LegendPlace want = LegendPlace::None;
+    int wrap = 1;
+    if (m_legendWanted && legend->itemCount() > 0) {
+        const QFontMetrics metrics(legend->font());
+        int widest = 1;
+        for (int i = 0; i < legend->itemCount(); ++i)
+            if (auto* item = qobject_cast<QCPPlottableLegendItem*>(legend->item(i)))
+                widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()) + 40);
+        const int columns = std::max(1, (m_plot->width() - 20) / (widest + 10));
+        const int rows = (legend->itemCount() + columns - 1) / columns;
+        const int rowHeight = metrics.height() + 4;
+        if (rows * rowHeight <= std::max(2 * rowHeight, m_plot->height() / 5)) {
+            want = LegendPlace::Above;
+            wrap = columns;
+        } else {
+            want = LegendPlace::Right;
+            wrap = std::max(1, (m_plot->height() - 3 * rowHeight) / rowHeight);
+        }
+    }
+    if (want != m_legendPlace) {
+        if (m_legendPlace != LegendPlace::None) {
+            layout->take(legend);
+            layout->simplify();
+        }
+        if (want == LegendPlace::Above) {
+            layout->insertRow(1);
+            layout->addElement(1, 0, legend);
+            layout->setRowStretchFactor(1, 0.001);
+        } else if (want == LegendPlace::Right) {
+            layout->addElement(layout->rowCount() - 1, 1, legend); // beside the axis rect, the last row
+            layout->setColumnStretchFactor(1, 0.001);
+        }
+        m_legendPlace = want;
+    }
+    legend->setVisible(want != LegendPlace::None);
+    const auto order = want == LegendPlace::Right ? QCPLegend::foRowsFirst : QCPLegend::foColumnsFirst;
+    if (legend->wrap() != wrap || legend->fillOrder() != order) {
+        legend->setWrap(wrap);
+        legend->setFillOrder(order, true); // re-flows the entries
     }
 }
 
 void CurvePlot::resizeEvent(QResizeEvent* event) {
     QWidget::resizeEvent(event);
-    if (m_plot->legend->visible())
-        fitLegendColumns();
+    if (m_legendWanted)
+        placeLegend();
 }
 
 void CurvePlot::styleGraphs(Graphs& g) {
@@ -475,8 +498,8 @@ void CurvePlot::replot() {
     for (auto& g : m_series)
         if (g.decimated)
             drawDecimated(g);
-    if (m_plot->legend->visible())
-        fitLegendColumns();
+    if (m_legendWanted)
+        placeLegend();
     m_plot->replot(QCustomPlot::rpImmediateRefresh);
     m_dirty = false;
     m_lastReplotMs = timer.nsecsElapsed() / 1e6;

@@ -94,7 +94,10 @@ private:
     // After the user zoomed or panned: the view pulled back to within reach of the curves.
     void keepViewOnData();
     void showLegend(bool on);
-    void fitLegendColumns();
+    void placeLegend();
+    enum class LegendPlace { None, Above, Right };
+    LegendPlace m_legendPlace = LegendPlace::None;
+    bool m_legendWanted = false;
     void onMouseMove(QMouseEvent* event);
     void onUserRangeChange();
     void updateMarks();

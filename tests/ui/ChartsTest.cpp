@@ -410,6 +410,24 @@ private Q_SLOTS:
                  qPrintable(QString("%1 > %2").arg(legend->outerRect().right()).arg(plot.plot()->width())));
         QVERIFY(!legend->outerRect().intersects(plot.plot()->axisRect()->rect()));
         QVERIFY(legend->rowCount() > 1);
+        // A low chart with many long names (the Runs view's overlay): the legend goes to the right
+        // rather than squeeze the curves into a strip.
+        plot.resize(600, 200);
+        QApplication::processEvents();
+        for (const char* name : {"#5 facts_train_demo_rslora_r8", "#6 facts_train_demo_rslora_r8", "#7 facts_train_demo_rslora_r8"})
+            plot.addPoints(name, pts);
+        plot.replot();
+        const QRect low = plot.plot()->axisRect()->rect();
+        QVERIFY2(low.height() >= plot.plot()->height() / 2, qPrintable(QString("plotted area %1 px high of %2").arg(low.height()).arg(plot.plot()->height())));
+        QVERIFY(!legend->outerRect().intersects(low));
+        QVERIFY(legend->outerRect().left() >= low.right() && legend->outerRect().right() <= plot.plot()->width());
+        QVERIFY(legend->outerRect().bottom() <= plot.plot()->height());
+        // Back to a roomy size: above the curves again.
+        plot.resize(1200, 500);
+        QApplication::processEvents();
+        plot.addPoints("train", {pt(52, 53)});
+        plot.replot();
+        QVERIFY(legend->outerRect().bottom() <= plot.plot()->axisRect()->rect().top());
         // Cleared: no legend, and the plotted area takes its row back.
         plot.resize(600, 400);
         plot.clear();
