@@ -133,9 +133,11 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
             if (!parseVersionReference(s.from))
                 add("from", "from '" + s.from + "' must name a stored version as task@vN (e.g. chat_sft@v3)");
             else if (checkFrom) {
+                // The resolver's own message may name the reference already ("from: x@v1: no adapter
+                // matches ..."); it is not named twice.
                 const std::string why = checkFrom(s.from);
                 if (!why.empty())
-                    add("from", "from '" + s.from + "': " + why);
+                    add("from", why.rfind("from: " + s.from + ":", 0) == 0 ? why : "from '" + s.from + "': " + why);
             }
             if (!s.data.empty())
                 add("data", "takes its adapter from '" + s.from + "' and trains nothing; remove 'data'");

@@ -48,6 +48,24 @@ private slots:
         QVERIFY(longName && longName->task.size() == 300000 && longName->version == 7);
     }
 
+    // The message of a reference that resolves to nothing names it once ("from 'x@v1': from: x@v1:"
+    // before, as the store's resolver names it too).
+    void unresolvedFromIsNamedOnce()
+    {
+        json j = pipeline();
+        j["stages"].push_back(json{{"name", "b"}, {"from", "gone@v1"}});
+        j["stages"].push_back(json{{"name", "c"}, {"from", "other@v2"}});
+        const PipelineConfig c = PipelineConfig::fromJson(j);
+        QStringList all;
+        for (const auto& p : c.problems([](const std::string& ref) {
+                 return ref == "gone@v1" ? "from: gone@v1: no adapter matches \"gone@v1\"" : "'" + ref + "' is not a version in db";
+             }))
+            all << QString::fromStdString(p);
+        const QString p = all.join("\n");
+        QVERIFY2(p.contains("from: gone@v1: no adapter matches \"gone@v1\"") && !p.contains("from 'gone@v1'"), qPrintable(p));
+        QVERIFY2(p.contains("from 'other@v2': 'other@v2' is not a version in db"), qPrintable(p));
+    }
+
     void nonStringNameAndFolder()
     {
         json j = pipeline();
