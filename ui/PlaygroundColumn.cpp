@@ -324,6 +324,7 @@ void PlaygroundColumn::setChatMode(bool chat)
 
 void PlaygroundColumn::beginAnswer(const QString& userMessage)
 {
+    m_before = {m_answer, m_result, m_conversation, m_divergence, m_answeredBy};
     if (m_chat && !userMessage.isEmpty())
         m_conversation.append({"user", userMessage});
     m_answer.clear();
@@ -333,6 +334,18 @@ void PlaygroundColumn::beginAnswer(const QString& userMessage)
     m_divergence = -1;
     m_copy->setEnabled(false);
     m_status->setText(tr("Waiting for the first token…"));
+    render();
+}
+
+void PlaygroundColumn::restoreBeforeAnswer()
+{
+    m_answering = false;
+    m_answer = m_before.answer;
+    m_result = m_before.result;
+    m_conversation = m_before.conversation;
+    m_divergence = m_before.divergence;
+    m_answeredBy = m_before.answeredBy;
+    showStatus();
     render();
 }
 

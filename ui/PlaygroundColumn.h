@@ -50,6 +50,9 @@ public:
     // A new answer begins (in chat mode after `userMessage`, which joins the conversation).
     void beginAnswer(const QString& userMessage);
     void appendText(const QString& text);
+    // A generation that ended before this column's first token without running (refused, the model
+    // could not be read): the column shows again what it showed before beginAnswer.
+    void restoreBeforeAnswer();
     // The answer ended; in chat mode it joins the conversation.
     void finishAnswer(const PlaygroundColumnResult& result);
     // Shows a stored exchange again (history).
@@ -124,6 +127,15 @@ private:
         QString gateReference;
     };
     Answerer m_answeredBy;
+    // What the column showed when the answer being written began.
+    struct Shown {
+        QString answer;
+        PlaygroundColumnResult result;
+        QList<PlaygroundTurn> conversation;
+        int divergence = -1;
+        Answerer answeredBy;
+    };
+    Shown m_before;
     QToolButton* m_copy = nullptr;
     QTextBrowser* m_output = nullptr;
     QLabel* m_status = nullptr;

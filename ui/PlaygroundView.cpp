@@ -366,6 +366,9 @@ bool PlaygroundView::generate()
     m_error->setText(why);
     if (!why.isEmpty())
         return false;
+    m_previous = m_current;
+    m_previousStops = m_currentStops;
+    m_previousSummary = m_summary->text();
     m_current = request();
     m_currentStops = m_stops->text();
     if (!m_reference->isHidden() && m_input->toPlainText() == m_exampleMessage)
@@ -477,9 +480,22 @@ void PlaygroundView::onFinished()
 
 void PlaygroundView::onFailed(const QString& message)
 {
+    const bool wasRunning = m_running;
     setRunning(false);
     m_error->setText(message);
     m_error->show();
+    // Nothing ran (refused, or the model could not be read, before any token): the columns show their
+    // earlier answers again, which the error line does not replace.
+    const bool nothingStreamed = std::all_of(m_columns.cbegin(), m_columns.cend(),
+                                             [](const PlaygroundColumn* c) { return c->result().tokens == 0; });
+    if (wasRunning && nothingStreamed) {
+        for (auto* c : m_columns)
+            c->restoreBeforeAnswer();
+        m_current = m_previous;
+        m_currentStops = m_previousStops;
+        m_summary->setText(m_previousSummary);
+        return;
+    }
     PlaygroundColumnResult failed;
     failed.error = message;
     failed.finishReason = "error";

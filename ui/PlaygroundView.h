@@ -136,6 +136,10 @@ private:
     QList<PlaygroundVersion> m_versions;
     PlaygroundRequest m_current;
     QString m_currentStops; // m_current's stop strings as typed
+    // What the columns answered before the running generation (shown again when it fails to start).
+    PlaygroundRequest m_previous;
+    QString m_previousStops;
+    QString m_previousSummary;
     int m_pending = 0;
     bool m_running = false;
 };

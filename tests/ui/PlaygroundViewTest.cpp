@@ -223,6 +223,7 @@ private slots:
         // Failures show as written, markup included.
         v.input()->setPlainText("Again");
         QVERIFY(v.generate());
+        v.onToken(0, " it");
         v.onFailed("cannot read /models/<b>demo</b>");
         QCOMPARE(v.errorLabel()->text(), QString("cannot read /models/<b>demo</b>"));
         QVERIFY(!showsAsHtml(v.errorLabel()));
@@ -255,14 +256,16 @@ private slots:
         QCOMPARE(second.columns[1].conversation.size(), 3);
         QCOMPARE(second.columns[1].conversation[1].content, QString("Hey."));
         QCOMPARE(second.columns[0].conversation[1].content, QString("Hello!"));
-        // A failed turn leaves every conversation as it was, with the message still in the box.
+        // A failed turn leaves every conversation as it was, with the message still in the box; the
+        // columns show their last answers, the error line why the turn failed.
         QVERIFY(v.generate());
         v.onFailed("model folder gone");
         QVERIFY(!v.running());
         QCOMPARE(v.column(0)->conversation().size(), 2);
         QCOMPARE(v.input()->toPlainText(), QString("Bye"));
         QVERIFY(v.errorLabel()->text().contains("model folder gone"));
-        QVERIFY(v.column(0)->status()->text().contains("Failed: model folder gone"));
+        QCOMPARE(v.column(0)->answer(), QString("Hello!"));
+        QVERIFY2(v.column(0)->status()->text().startsWith("2 tokens"), qPrintable(v.column(0)->status()->text()));
         v.newChat();
         QVERIFY(v.column(0)->conversation().isEmpty());
     }
@@ -401,8 +404,46 @@ private slots:
         QVERIFY(!v.column(1)->copyButton()->isEnabled());
         v.input()->setPlainText("Again");
         QVERIFY(v.generate());
+        v.onToken(0, "Hel");
         v.onFailed("the model folder is gone");
         QVERIFY(!v.column(0)->copyButton()->isEnabled());
+    }
+
+    // A generation refused or failing before any token (a prompt beyond the context, a model that
+    // cannot be read) leaves every column as it was: its answer, status, conversation and what Copy
+    // JSON copies; the error line says why (the columns were emptied and each repeated the error).
+    void aRefusalKeepsTheEarlierAnswers()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.setChatMode(true);
+        v.input()->setPlainText("Hi");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("Hello.", 2));
+        v.onColumnFinished(1, finished("Hey.", 2));
+        v.onFinished();
+        const QString status = v.column(0)->status()->text();
+        const QString summary = v.summaryLabel()->text();
+        v.input()->setPlainText("A message far too long for the context");
+        v.maxTokensBox()->setValue(300);
+        QVERIFY(v.generate());
+        v.onFailed("column 1: the conversation is 250 tokens and max new tokens is 300");
+        QVERIFY(!v.running());
+        QVERIFY(v.generateButton()->isEnabled());
+        QCOMPARE(v.errorLabel()->text(), QString("column 1: the conversation is 250 tokens and max new tokens is 300"));
+        QCOMPARE(v.column(0)->answer(), QString("Hello."));
+        QCOMPARE(v.column(1)->answer(), QString("Hey."));
+        QCOMPARE(v.column(0)->status()->text(), status);
+        QCOMPARE(v.summaryLabel()->text(), summary);
+        QCOMPARE(v.column(0)->conversation().size(), 2);
+        QVERIFY(v.column(0)->output()->toPlainText().contains("Hello."));
+        QVERIFY(v.column(0)->copyButton()->isEnabled());
+        v.column(0)->copyButton()->click();
+        const QJsonObject o = QJsonDocument::fromJson(QApplication::clipboard()->text().toUtf8()).object();
+        QCOMPARE(o["text"].toString(), QString("Hello."));
+        QCOMPARE(o["settings"].toObject()["max_new_tokens"].toInt(), 64);
+        QCOMPARE(o["messages"].toArray().size(), 2);
+        QCOMPARE(v.input()->toPlainText(), QString("A message far too long for the context")); // kept to edit
     }
 
     // Runs that appear after the view started empty: the first is chosen, so Pull example asks for it
