@@ -91,7 +91,7 @@ private slots:
         s->beta()->setValue(0);
         s->reference()->setCurrentIndex(int(engine::DpoReference::Stack));
         form.validateNow();
-        QVERIFY2(form.fieldErrors()->errorFor("dpo.beta").contains("dpo.beta must be > 0, found 0"),
+        QVERIFY2(form.fieldErrors()->errorFor("dpo.beta").contains("dpo.beta must be in (0, 1000], found 0"),
                  qPrintable(form.fieldErrors()->errorFor("dpo.beta")));
         QVERIFY2(form.fieldErrors()->errorFor("dpo.reference").contains("adapter.stack_on is empty"),
                  qPrintable(form.fieldErrors()->errorFor("dpo.reference")));
