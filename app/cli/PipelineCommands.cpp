@@ -105,6 +105,19 @@ void printStageEnd(const StageContext& ctx, const TrainResult& r, std::optional<
     std::cout << describeBelow(ctx) << (r.message.empty() ? "" : " (" + r.message + ")") << std::endl;
 }
 
+// A command-line word as a POSIX shell reads it back: quoted when it holds anything but plain characters.
+std::string shellWord(const std::string& word)
+{
+    const bool plain = !word.empty() && word.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%")
+                                            == std::string::npos;
+    if (plain)
+        return word;
+    std::string quoted = "'";
+    for (const char c : word)
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
 // Hooks without a store (--no-store): files only.
 class FolderHooks : public PipelineHooks {
 public:
@@ -193,8 +206,18 @@ PipelineResult runPipelineTrain(const std::string& configPath, const std::string
     for (const auto& s : result.stages)
         std::cout << "  " << s.stage << "  " << (s.trained ? trainStatusName(s.status) : "not trained here") << "  "
                   << s.adapterDir << (s.adapterId ? "  (version #" + std::to_string(*s.adapterId) + ")" : "") << "\n";
-    if (result.status == TrainStatus::Stopped)
-        std::cout << "continue with: rslora train " << configPath << " --resume latest\n";
+    if (result.status == TrainStatus::Stopped) {
+        // The same command: without --no-store (or with another --db, or without the --set overrides)
+        // the pipeline would look for its state elsewhere, or train another config.
+        std::string again = "rslora train " + shellWord(configPath) + " --resume latest";
+        if (noStore)
+            again += " --no-store";
+        if (!dbOption.empty())
+            again += " --db " + shellWord(dbOption);
+        for (const auto& o : overrides)
+            again += " --set " + shellWord(o);
+        std::cout << "continue with: " << again << "\n";
+    }
     exitCode() = result.status == TrainStatus::Failed ? 3 : (result.status == TrainStatus::Stopped ? 130 : 0);
     return result;
 }

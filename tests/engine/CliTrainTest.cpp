@@ -11,6 +11,7 @@
 #include <QtTest>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -188,6 +189,40 @@ private slots:
         const auto saved = nlohmann::json::parse(std::ifstream(root / "pipe" / "out-p" / "01-a" / "train_config.json"));
         QCOMPARE(QString::fromStdString(saved["data"]["validation"].get<std::string>()),
                  QString::fromStdString((root / "train.jsonl").lexically_normal().string()));
+    }
+
+    // A pipeline stopped with Ctrl-C names the command that continues it: with --no-store and the
+    // --set overrides it ran with (without them the pipeline's state was looked for elsewhere, or
+    // another config trained), and that command continues it to the end.
+    void stoppedPipelineNamesTheSameCommand()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        fs::create_directories(root / "stop");
+        const std::string yaml = (root / "stop" / "p.yaml").string();
+        std::ofstream(yaml) << "pipeline: {name: p, output_dir: out-stop}\nbase:\n  model: {path: ../model}\n  adapter: {r: 2}\n"
+                               "  training: {max_steps: 3000, batch_size: 4, save_every: 1000}\n"
+                               "stages:\n  - {name: a, data: ../train.jsonl}\n";
+        QProcess p;
+        p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")),
+                {"train", QString::fromStdString(yaml), "--no-store", "--quiet", "--set", "training.log_every=7"});
+        QVERIFY(p.waitForStarted());
+        QString out;
+        for (int i = 0; i < 600 && !out.contains("stages into"); ++i) {
+            p.waitForReadyRead(100);
+            out += QString::fromUtf8(p.readAllStandardOutput());
+        }
+        QVERIFY2(out.contains("stages into"), qPrintable(out));
+        QTest::qWait(1500);
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(60000));
+        out += QString::fromUtf8(p.readAllStandardOutput());
+        QVERIFY2(out.contains("status       stopped"), qPrintable(out + p.readAllStandardError()));
+        const QString again = "continue with: rslora train " + QString::fromStdString(yaml) +
+                              " --resume latest --no-store --set training.log_every=7";
+        QVERIFY2(out.contains(again), qPrintable(out));
+        const Outcome o = runCli({"train", QString::fromStdString(yaml), "--resume", "latest", "--no-store", "--quiet", "--set",
+                                  "training.log_every=7"});
+        QVERIFY2(o.code == 0 && o.out.contains("status       completed"), qPrintable(QString::number(o.code) + o.out + o.err));
     }
 
     // A config kept in its output folder as train_config.json, the name under which a run saves the
