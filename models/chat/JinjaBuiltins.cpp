@@ -204,9 +204,28 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
             }
             return op == "//" ? Value(q) : Value(r);
         }
+        // Python's float divmod: the remainder from fmod, moved into the divisor's sign; the quotient
+        // from the exact difference, so 7.0 % 0.2 is 0.19999999999999962, not 0.0.
         const double x = a.asNumber(), y = b.asNumber();
-        const double q = std::floor(x / y);
-        return op == "//" ? Value(q) : Value(x - q * y);
+        double mod = std::fmod(x, y);
+        double div = (x - mod) / y;
+        if (mod != 0) {
+            if ((y < 0) != (mod < 0)) {
+                mod += y;
+                div -= 1.0;
+            }
+        } else {
+            mod = std::copysign(0.0, y);
+        }
+        double floordiv;
+        if (div != 0) {
+            floordiv = std::floor(div);
+            if (div - floordiv > 0.5)
+                floordiv += 1.0;
+        } else {
+            floordiv = std::copysign(0.0, x / y);
+        }
+        return op == "//" ? Value(floordiv) : Value(mod);
     }
     if (op == "**") {
         if (!numeric(a) || !numeric(b))
@@ -219,6 +238,8 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
                 return Value(asI(b) % 2 == 0 ? int64_t(1) : int64_t(-1));
             return Value(checkedPower(base, asI(b)));
         }
+        if (a.asNumber() == 0 && b.asNumber() < 0)
+            fail("0.0 cannot be raised to a negative power");
         return Value(std::pow(a.asNumber(), b.asNumber()));
     }
     fail("unknown operator " + op);

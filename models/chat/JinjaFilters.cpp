@@ -110,8 +110,8 @@ const std::unordered_map<std::string, TestFn>& tests() {
                 return v.dictPtr() == o.dictPtr();
             return v.equals(o);
         };
-        t["lower"] = [](const Value& v, CallArgs&) { return v.isString() && unicode::toLower(v.asString()) == v.asString(); };
-        t["upper"] = [](const Value& v, CallArgs&) { return v.isString() && unicode::toUpper(v.asString()) == v.asString(); };
+        t["lower"] = [](const Value& v, CallArgs&) { return pyIsLower(v.str()); };
+        t["upper"] = [](const Value& v, CallArgs&) { return pyIsUpper(v.str()); };
         t["filter"] = [](const Value& v, CallArgs&) { return v.isString() && hasFilter(v.asString()); };
         t["test"] = [](const Value& v, CallArgs&) { return v.isString() && hasTest(v.asString()); };
         return t;
@@ -388,11 +388,37 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         f["max"] = minmax(true);
         f["min"] = minmax(false);
         f["indent"] = [requireString](const Value& v, CallArgs& a) {
+            // Jinja2's do_indent appends "\n" to its argument: anything but a string fails there.
+            if (v.isList())
+                fail("'list' object has no attribute 'splitlines'");
+            if (!v.isString() && !v.isUndefined())
+                fail("unsupported operand type(s) for +=: '" + v.typeName() + "' and 'str'");
             return Value(indentText(requireString(v, "indent"), arg(a, 0, "width", Value(static_cast<int64_t>(4))),
                                     arg(a, 1, "first", Value(false)).truthy(), arg(a, 2, "blank", Value(false)).truthy()));
         };
+        // Jinja2 counts the matches of Python's \w+: letters, numbers and "_" (not marks or emoji).
         f["wordcount"] = [](const Value& v, CallArgs&) {
-            return Value(static_cast<int64_t>(splitString(v.str(), Value::none(), -1, false).size()));
+            int64_t words = 0;
+            bool inWord = false;
+            for (char32_t c : cps(v.str())) {
+                const bool w = c == '_' || unicode::isLetter(c) || unicode::isNumeric(c);
+                words += w && !inWord;
+                inWord = w;
+            }
+            return Value(words);
+        };
+        // str.center(width): the extra space goes right, unless the margin and width are both odd.
+        f["center"] = [](const Value& v, CallArgs& a) {
+            const auto c = cps(v.str());
+            const int64_t width = toInt(arg(a, 0, "width", Value(static_cast<int64_t>(80))), "width");
+            if (width <= static_cast<int64_t>(c.size()))
+                return Value(v.str());
+            if (width > static_cast<int64_t>(kMaxRepeatBytes))
+                fail("center: width " + std::to_string(width) + " is too large");
+            const int64_t margin = width - static_cast<int64_t>(c.size());
+            const int64_t left = margin / 2 + (margin & width & 1);
+            return Value(std::string(static_cast<std::size_t>(left), ' ') + v.str() +
+                         std::string(static_cast<std::size_t>(margin - left), ' '));
         };
         f["format"] = [](const Value& v, CallArgs& a) {
             return Value(percentFormat(v.str(), a.positional.size() == 1 ? a.positional[0] : Value(a.positional)));

@@ -221,62 +221,125 @@ Value pyRound(const Value& v, int64_t ndigits) {
     return Value(std::nearbyint(x / p) * p);
 }
 
+namespace {
+
+// Python's lower() of c[i] within `c`: full mapping, and Σ becomes ς when a cased letter precedes it
+// and none follows (case-ignorable characters skipped), as Python's final-sigma rule has it.
+std::string lowerAt(const std::vector<char32_t>& c, std::size_t i) {
+    if (c[i] != 0x3A3)
+        return unicode::toLower(utf8::encode(c[i]));
+    std::size_t j = i;
+    while (j > 0 && unicode::isCaseIgnorable(c[j - 1]))
+        --j;
+    const bool precededByCased = j > 0 && unicode::isCased(c[j - 1]);
+    std::size_t k = i + 1;
+    while (k < c.size() && unicode::isCaseIgnorable(c[k]))
+        ++k;
+    const bool followedByCased = k < c.size() && unicode::isCased(c[k]);
+    return utf8::encode(precededByCased && !followedByCased ? 0x3C2 : 0x3C3);
+}
+
+} // namespace
+
+// Python's character classes: titlecase (Lt), and Uppercase / Lowercase (with the Other_Uppercase
+// letters such as 🄰 and the Other_Lowercase ones such as ª, which have no case mapping).
+bool isTitleCaseChar(char32_t c) {
+    const std::string one = utf8::encode(c);
+    return unicode::toLower(c) != c && unicode::toTitle(c) == one && unicode::toUpper(one) != one;
+}
+
+bool isUpperCaseChar(char32_t c) {
+    return unicode::isCased(c) && !isTitleCaseChar(c) && (unicode::toLower(c) != c || (c >= 0x1F130 && c <= 0x1F189));
+}
+
+bool isLowerCaseChar(char32_t c) { return unicode::isCased(c) && !isTitleCaseChar(c) && !isUpperCaseChar(c); }
+
+bool pyIsUpper(const std::string& s) {
+    bool cased = false;
+    for (char32_t c : cps(s)) {
+        if (isLowerCaseChar(c) || isTitleCaseChar(c))
+            return false;
+        cased = cased || isUpperCaseChar(c);
+    }
+    return cased;
+}
+
+bool pyIsLower(const std::string& s) {
+    bool cased = false;
+    for (char32_t c : cps(s)) {
+        if (isUpperCaseChar(c) || isTitleCaseChar(c))
+            return false;
+        cased = cased || isLowerCaseChar(c);
+    }
+    return cased;
+}
+
 std::string pyLower(const std::string& s) {
     const auto c = cps(s);
     std::string out;
     out.reserve(s.size());
+    for (std::size_t i = 0; i < c.size(); ++i)
+        out += lowerAt(c, i);
+    return out;
+}
+
+// str.capitalize() (Python 3.8+): the first character in titlecase, the rest lowercased.
+std::string capitalize(const std::string& s) {
+    const auto c = cps(s);
+    std::string out;
+    for (std::size_t i = 0; i < c.size(); ++i)
+        out += i == 0 ? unicode::toTitle(c[0]) : lowerAt(c, i);
+    return out;
+}
+
+// str.title(): a character after a cased one is lowercased, any other titlecased.
+std::string pyTitle(const std::string& s) {
+    const auto c = cps(s);
+    std::string out;
+    bool prevCased = false;
     for (std::size_t i = 0; i < c.size(); ++i) {
-        if (c[i] != 0x3A3) {
-            out += unicode::toLower(utf8::encode(c[i]));
-            continue;
-        }
-        // Final when a cased letter precedes and none follows, skipping case-ignorable characters.
-        std::size_t j = i;
-        while (j > 0 && unicode::isCaseIgnorable(c[j - 1]))
-            --j;
-        const bool precededByCased = j > 0 && unicode::isCased(c[j - 1]);
-        std::size_t k = i + 1;
-        while (k < c.size() && unicode::isCaseIgnorable(c[k]))
-            ++k;
-        const bool followedByCased = k < c.size() && unicode::isCased(c[k]);
-        out += utf8::encode(precededByCased && !followedByCased ? 0x3C2 : 0x3C3);
+        out += prevCased ? lowerAt(c, i) : unicode::toTitle(c[i]);
+        prevCased = unicode::isCased(c[i]);
     }
     return out;
 }
 
-std::string capitalize(const std::string& s) {
-    auto c = cps(s);
-    for (std::size_t i = 0; i < c.size(); ++i)
-        c[i] = i == 0 ? unicode::toUpper(c[i]) : unicode::toLower(c[i]);
-    return utf8::fromCodePoints(c);
-}
-
-// str.title(): a cased letter after an uncased character starts a word.
-std::string pyTitle(const std::string& s) {
-    auto c = cps(s);
-    bool prevCased = false;
-    for (auto& ch : c) {
-        const bool cased = unicode::isLetter(ch);
-        ch = cased ? (prevCased ? unicode::toLower(ch) : unicode::toUpper(ch)) : ch;
-        prevCased = cased;
+// str.swapcase(): uppercase letters lowercased, lowercase ones uppercased, titlecase ones kept.
+std::string pySwapcase(const std::string& s) {
+    const auto c = cps(s);
+    std::string out;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        if (isUpperCaseChar(c[i]))
+            out += lowerAt(c, i);
+        else if (isLowerCaseChar(c[i]))
+            out += unicode::toUpper(utf8::encode(c[i]));
+        else
+            out += utf8::encode(c[i]);
     }
-    return utf8::fromCodePoints(c);
+    return out;
 }
 
-// Jinja's title filter: words start after whitespace or one of - ( { [ <.
+// Jinja's title filter: in each word (words start after whitespace or one of - ( { [ <), the first
+// character upper() (full mapping: "ﬁ" -> "FI") and the rest lower() (final sigma within the word).
 std::string jinjaTitle(const std::string& s) {
-    auto c = cps(s);
-    bool start = true;
-    for (auto& ch : c) {
-        const bool sep = isPySpace(ch) || ch == '-' || ch == '(' || ch == '{' || ch == '[' || ch == '<';
-        if (sep) {
-            start = true;
+    const auto c = cps(s);
+    std::string out;
+    auto isSep = [](char32_t ch) { return isPySpace(ch) || ch == '-' || ch == '(' || ch == '{' || ch == '[' || ch == '<'; };
+    for (std::size_t i = 0; i < c.size();) {
+        if (isSep(c[i])) {
+            out += utf8::encode(c[i++]);
             continue;
         }
-        ch = start ? unicode::toUpper(ch) : unicode::toLower(ch);
-        start = false;
+        std::size_t e = i;
+        while (e < c.size() && !isSep(c[e]))
+            ++e;
+        out += unicode::toUpper(utf8::encode(c[i]));
+        const std::vector<char32_t> rest(c.begin() + static_cast<std::ptrdiff_t>(i) + 1, c.begin() + static_cast<std::ptrdiff_t>(e));
+        for (std::size_t k = 0; k < rest.size(); ++k)
+            out += lowerAt(rest, k);
+        i = e;
     }
-    return utf8::fromCodePoints(c);
+    return out;
 }
 
 bool lessThan(const Value& a, const Value& b) {
@@ -379,25 +442,41 @@ Value attributeOrItem(const Value& v, const std::string& path) {
     }
 }
 
+// Jinja2's do_indent: the text plus "\n", split as str.splitlines() splits (\r\n, \r, \v, \f, \x1c-\x1e,
+// \x85, \u2028, \u2029 as well), joined with "\n"; empty lines are not indented unless `blank`.
 std::string indentText(const std::string& s, const Value& width, bool first, bool blank) {
-    std::string pad = width.isString() ? width.asString() : std::string(static_cast<std::size_t>(std::max<int64_t>(0, toInt(width, "indent"))), ' ');
-    std::string out;
-    std::size_t start = 0;
-    bool firstLine = true;
-    while (true) {
-        const std::size_t nl = s.find('\n', start);
-        const std::string line = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-        const bool isBlank = std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
-        if ((firstLine ? first : true) && (blank || !isBlank))
-            out += pad;
-        out += line;
-        if (nl == std::string::npos)
-            break;
-        out += '\n';
-        start = nl + 1;
-        firstLine = false;
+    const std::string pad = width.isString() ? width.asString()
+                                             : std::string(static_cast<std::size_t>(std::max<int64_t>(0, toInt(width, "indent"))), ' ');
+    std::vector<std::string> lines;
+    {
+        const auto c = cps(s + "\n");
+        std::vector<char32_t> line;
+        for (std::size_t i = 0; i < c.size(); ++i) {
+            const char32_t ch = c[i];
+            const bool br = ch == '\n' || ch == '\r' || ch == 0x0B || ch == 0x0C || (ch >= 0x1C && ch <= 0x1E) || ch == 0x85 ||
+                            ch == 0x2028 || ch == 0x2029;
+            if (!br) {
+                line.push_back(ch);
+                continue;
+            }
+            if (ch == '\r' && i + 1 < c.size() && c[i + 1] == '\n')
+                ++i;
+            lines.push_back(utf8::fromCodePoints(line));
+            line.clear();
+        }
+        if (!line.empty())
+            lines.push_back(utf8::fromCodePoints(line));
     }
-    return out;
+    std::string out;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (i > 0) {
+            out += '\n';
+            if (blank || !lines[i].empty())
+                out += pad;
+        }
+        out += lines[i];
+    }
+    return first ? pad + out : out;
 }
 
 } // namespace rslora::models::jinja::detail

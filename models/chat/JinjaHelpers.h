@@ -47,6 +47,10 @@ Value pyRound(const Value& v, int64_t ndigits);
 std::string pyLower(const std::string& s);
 // str.title(): a cased letter after an uncased character starts a word.
 std::string pyTitle(const std::string& s);
+std::string pySwapcase(const std::string& s);
+// str.isupper() / str.islower(): some cased character, and none of the other case (nor titlecase).
+bool pyIsUpper(const std::string& s);
+bool pyIsLower(const std::string& s);
 // Jinja's title filter: words start after whitespace or one of - ( { [ <.
 std::string jinjaTitle(const std::string& s);
 bool lessThan(const Value& a, const Value& b);

@@ -74,12 +74,8 @@ Value boundMethod(const Value& self, const std::string& name) {
                 return Value(pyTitle(s));
             if (name == "capitalize")
                 return Value(capitalize(s));
-            if (name == "swapcase") {
-                auto c = cps(s);
-                for (auto& ch : c)
-                    ch = unicode::toUpper(ch) == ch ? unicode::toLower(ch) : unicode::toUpper(ch);
-                return Value(utf8::fromCodePoints(c));
-            }
+            if (name == "swapcase")
+                return Value(pySwapcase(s));
             if (name == "replace") {
                 const Value& from = arg(a, 0, "old", undefined);
                 const Value& to = arg(a, 1, "new", undefined);
@@ -150,11 +146,10 @@ Value boundMethod(const Value& self, const std::string& name) {
                 return all([](char32_t x) { return unicode::isLetter(x) || unicode::isNumeric(x); });
             if (name == "isspace")
                 return all([](char32_t x) { return isPySpace(x); });
-            const bool anyCased = std::any_of(c.begin(), c.end(), [](char32_t x) { return unicode::toUpper(x) != unicode::toLower(x); });
             if (name == "islower")
-                return Value(anyCased && std::all_of(c.begin(), c.end(), [](char32_t x) { return unicode::toLower(x) == x; }));
+                return Value(pyIsLower(s));
             if (name == "isupper")
-                return Value(anyCased && std::all_of(c.begin(), c.end(), [](char32_t x) { return unicode::toUpper(x) == x; }));
+                return Value(pyIsUpper(s));
             fail("unknown string method " + name);
         });
     }

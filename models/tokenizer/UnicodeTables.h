@@ -16,6 +16,8 @@ char32_t extraLowercase(char32_t cp);
 // The full uppercase of `cp` (up to three characters, 0-padded) where it differs from utf8proc's
 // simple mapping ("ß" -> "SS", "ﬁ" -> "FI", letters of Unicode 16 and 17); nullptr if it does not.
 const std::array<char32_t, 3>* fullUppercase(char32_t cp);
+// The full titlecase of `cp` where it is several characters ("ß" -> "Ss", "ﬁ" -> "Fi"); nullptr if not.
+const std::array<char32_t, 3>* fullTitlecase(char32_t cp);
 // A character assigned after Unicode 9.0 (unassigned to the reference's normalizer: no
 // decomposition, no composition, combining class 0, not a mark).
 bool assignedAfterUnicode9(char32_t cp);

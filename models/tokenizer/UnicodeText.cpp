@@ -120,6 +120,18 @@ char32_t toLower(char32_t cp) {
     return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp)));
 }
 
+std::string toTitle(char32_t cp) {
+    std::string out;
+    if (const auto* full = fullTitlecase(cp)) {
+        for (char32_t c : *full)
+            if (c != 0)
+                utf8::append(out, c);
+        return out;
+    }
+    utf8::append(out, static_cast<char32_t>(utf8proc_totitle(static_cast<utf8proc_int32_t>(cp))));
+    return out;
+}
+
 char32_t toUpper(char32_t cp) {
     if (const auto* full = fullUppercase(cp); full && (*full)[1] == 0)
         return (*full)[0];

@@ -15,6 +15,8 @@ std::string toLower(std::string_view text);
 std::string toUpper(std::string_view text);
 char32_t toLower(char32_t cp);
 char32_t toUpper(char32_t cp);
+// Full titlecase mapping of one character ("ǆ" -> "ǅ", "ß" -> "Ss").
+std::string toTitle(char32_t cp);
 bool isLetter(char32_t cp);
 bool isDecimalDigit(char32_t cp);
 // Removes marks (Mn, Mc, Me of Unicode 9.0), as tokenizers' StripAccents does.

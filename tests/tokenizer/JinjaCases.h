@@ -100,6 +100,22 @@ inline std::vector<Case> renderCases() {
         // Cased includes Other_Lowercase/Other_Uppercase characters (ª, 🄰) but ʰ is also case-ignorable;
         // upper uses the full mappings (ﬁ -> FI).
         {"final sigma after other cased", "{{ 'ªΣ 🄰Σ ʰΣ'|lower }} {{ 'ﬁ ß ŉ'|upper }} {{ 'ﬁx'.upper() }}", "{}", "ªς 🄰ς ʰσ FI SS ʼN FIX"},
+        // Python's float % and // (fmod, the remainder moved into the divisor's sign).
+        {"float remainder and floor division", "{{ -9 % 0.2 }} {{ 7.0 % 0.2 }} {{ -7.5 % 2 }} {{ 7.5 % -2 }} {{ -0.0 % 5 }} {{ 7.0 // 0.2 }} {{ -7.5 // 2 }}",
+         "{}", "4.996003610813204e-16 0.19999999999999962 0.5 -0.5 0.0 34.0 -4.0"},
+        // title/capitalize/swapcase: titlecase first letters (ǆ -> ǅ, ﬁ -> Fi), final sigma in the rest,
+        // titlecase letters kept by swapcase.
+        {"python case mappings",
+         "{{ 'ΑΣ xΣ'.title() }} {{ 'ǆungla'.capitalize() }} {{ 'ǅungla'.swapcase() }} {{ 'ΣΑΣ'.capitalize() }} {{ 'ﬁx ŉ'.title() }} {{ 'ΟΔΟΣ'.swapcase() }}",
+         "{}", "Ας Xς ǅungla ǅUNGLA Σας Fix ʼN οδος"},
+        {"jinja title filter", "{{ 'ﬁx ΟΔΟΣ-ΣΑΣ (ǆa'|title }}", "{}", "FIx Οδος-Σας (Ǆa"},
+        {"isupper islower", "{{ 'ŉᾼ'.isupper() }}{{ 'ǅ'.isupper() }}{{ 'ǅ'.islower() }}{{ 'ª'.islower() }}{{ '🄰'.isupper() }}{{ 'A1'.isupper() }}{{ '1'.islower() }}{{ 'ª' is lower }}{{ 1 is lower }}",
+         "{}", "FalseFalseFalseTrueTrueTrueFalseTrueFalse"},
+        // Python's \w+: letters, numbers and "_", not combining marks or emoji.
+        {"wordcount counts word characters", "{{ 'e\u0301t\u00e9 👨\u200d👩\u200d👧 a_b 12 Ⅻ'|wordcount }}", "{}", "5"},
+        {"center", "[{{ 'ab'|center(7) }}][{{ 'abc'|center(6) }}][{{ 'abcd'|center(2) }}]", "{}", "[   ab  ][ abc  ][abcd]"},
+        {"indent splits lines as splitlines", "{{ 'a\r\nb\rc\u2028d\n \n'|indent(2, blank=false) }}|{{ 'x\n\ny'|indent(1, true, true) }}", "{}",
+         "a\n  b\n  c\n  d\n   \n| x\n \n y"},
         {"greek final sigma", "{{ 'ΣΑΣ ΟΔΟΣ'|lower }}{{ 'ΣΑΣ'.lower() }} {{ 'Σ'|lower }} {{ 'AΣ b'|lower }} {{ 'ΑΣ.'|lower }}", "{}", "σας οδοςσας σ aς b ας."},
         {"unknown string escape kept", R"({{ 'a\qb' }}|{{ '\x41' }})", "{}", "a\\qb|A"},
         {"nested data", "{% for m in messages %}{% for c in m.content %}{{ c.type }}:{{ c.text }};{% endfor %}{% endfor %}",
@@ -139,6 +155,10 @@ inline std::vector<ErrorCase> errorCases() {
         {"int of a huge float string", "{{ '1e19'|int(7) }}", "int: 1e+19 is beyond 64 bits"},
         {"int of infinity", "{{ 'inf'|int }}", "cannot convert float infinity to integer"},
         {"abs of the smallest integer", "{{ (-9223372036854775807 - 1)|abs }}", "integer result of abs is beyond 64 bits"},
+        {"zero to a negative power", "{{ 0.0 ** -1 }}", "0.0 cannot be raised to a negative power"},
+        {"int zero to a negative power", "{{ 0 ** -2 }}", "0.0 cannot be raised to a negative power"},
+        {"indent of a number", "{{ 3|indent }}", "unsupported operand type(s) for +=: 'int' and 'str'"},
+        {"indent of a list", "{{ [1]|indent }}", "'list' object has no attribute 'splitlines'"},
         {"named unicode escape", R"({{ '\N{BULLET}' }})", "\\N{...} escapes are not supported"},
         {"deep unary", "{{ " + std::string(5000, '-') + "1 }}", "nested more than"},
     };
