@@ -36,9 +36,15 @@ QDoubleSpinBox* doubleSpin(QWidget* parent, double lo, double hi, int decimals, 
     return s;
 }
 
-// "0,2,4-7" → {0,2,4,5,6,7}; returns false on a malformed list.
-bool parseLayers(const QString& text, std::vector<int>& out) {
+// More decoder layers than any model has: a range up to a number above it ("0-2000000000") is a
+// typing slip, and expanding it would take the memory of the machine.
+constexpr int kMaxLayerNumber = 100000;
+
+// "0,2,4-7" → {0,2,4,5,6,7}; returns false on a malformed list (*tooHigh: a layer above kMaxLayerNumber).
+bool parseLayers(const QString& text, std::vector<int>& out, bool* tooHigh = nullptr) {
     out.clear();
+    if (tooHigh)
+        *tooHigh = false;
     for (QString part : text.split(',', Qt::SkipEmptyParts)) {
         part = part.trimmed();
         bool ok1 = false, ok2 = false;
@@ -46,12 +52,22 @@ bool parseLayers(const QString& text, std::vector<int>& out) {
             int a = part.section('-', 0, 0).trimmed().toInt(&ok1), b = part.section('-', 1, 1).trimmed().toInt(&ok2);
             if (!ok1 || !ok2 || a > b || a < 0)
                 return false;
+            if (b > kMaxLayerNumber) {
+                if (tooHigh)
+                    *tooHigh = true;
+                return false;
+            }
             for (int i = a; i <= b; ++i)
                 out.push_back(i);
         } else {
             int a = part.toInt(&ok1);
             if (!ok1 || a < 0)
                 return false;
+            if (a > kMaxLayerNumber) {
+                if (tooHigh)
+                    *tooHigh = true;
+                return false;
+            }
             out.push_back(a);
         }
     }
@@ -336,8 +352,11 @@ void AdapterSection::showMatchingPreset() { m_preset->setCurrentIndex(matchingPr
 QStringList AdapterSection::problems() const {
     QStringList out;
     std::vector<int> layers;
-    if (!parseLayers(m_layers->text(), layers))
-        out << tr("adapter.layers_to_transform: '%1' is not a list of layer numbers (write e.g. 0,1,4-7)").arg(m_layers->text());
+    bool tooHigh = false;
+    if (!parseLayers(m_layers->text(), layers, &tooHigh))
+        out << (tooHigh ? tr("adapter.layers_to_transform: '%1' names a layer above %2, more than any model has (write the layers "
+                             "of this model, e.g. 0,1,4-7)").arg(m_layers->text()).arg(kMaxLayerNumber)
+                        : tr("adapter.layers_to_transform: '%1' is not a list of layer numbers (write e.g. 0,1,4-7)").arg(m_layers->text()));
     for (const QString& s : m_candidates->text().split(',', Qt::SkipEmptyParts)) {
         bool ok = false;
         s.trimmed().toInt(&ok);

@@ -32,6 +32,7 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QWheelEvent>
+#include <QElapsedTimer>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -390,6 +391,28 @@ private Q_SLOTS:
         const QString ranks = form.fieldErrors()->errorFor("adapter.sensitivity_candidate_ranks");
         QVERIFY2(ranks.contains("'eight' is not a whole number") && !ranks.contains("holds 0"), qPrintable(ranks));
         QVERIFY(!form.startButton()->isEnabled());
+    }
+
+    // A layer range up to a number no model reaches (a slip: "0-2000000000") is refused by name at
+    // once; it was expanded into that many layer numbers, taking the machine's memory.
+    void layerRangesBeyondAnyModelAreRefused() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTinyModel(dir));
+        auto* layers = form.findChild<QLineEdit*>("adapter.layers_to_transform");
+        for (const char* typed : {"0-2000000000", "1,2000000000"}) {
+            layers->setText(typed);
+            QElapsedTimer t;
+            t.start();
+            form.validateNow();
+            QVERIFY2(t.elapsed() < 5000, typed);
+            const QString error = form.fieldErrors()->errorFor("adapter.layers_to_transform");
+            QVERIFY2(error.contains(QString("'%1' names a layer above 100000").arg(typed)), qPrintable(error));
+            QVERIFY(!form.startButton()->isEnabled());
+        }
+        layers->setText("0-1");
+        form.validateNow();
+        QVERIFY2(form.fieldErrors()->errorFor("adapter.layers_to_transform").isEmpty(), qPrintable(form.fieldErrors()->errorFor("adapter.layers_to_transform")));
     }
 
     // A typed number that reads as infinite (or NaN) is said not to be a finite number, and one out of
