@@ -2,6 +2,9 @@
 #include "models/chat/JinjaValue.h"
 
 #include "common/Error.h"
+#include "models/tokenizer/Utf8.h"
+
+#include <utf8proc.h>
 
 #include <nlohmann/json.hpp>
 
@@ -102,29 +105,48 @@ bool Value::truthy() const {
 
 namespace {
 
+// Python's str.isprintable() for one character: not a control, format, surrogate, private-use or
+// unassigned character, nor a separator other than the ASCII space.
+bool isPrintable(char32_t c) {
+    if (c == ' ')
+        return true;
+    switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
+    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS: case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
+        return false;
+    default:
+        return true;
+    }
+}
+
 std::string pyQuote(const std::string& s) {
-    // Python repr of a str: single quotes unless the text contains ' and no ".
+    // Python repr of a str: single quotes unless the text contains ' and no "; characters that are
+    // not printable as \xhh, \uhhhh or \Uhhhhhhhh.
     const bool useDouble = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
     const char q = useDouble ? '"' : '\'';
     std::string out(1, q);
-    for (unsigned char c : s) {
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+        char32_t c;
+        const std::size_t len = utf8::decode(s, pos, c);
         switch (c) {
         case '\\': out += "\\\\"; break;
         case '\n': out += "\\n"; break;
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
         default:
-            if (c == static_cast<unsigned char>(q)) {
+            if (c == static_cast<char32_t>(q)) {
                 out += '\\';
                 out += static_cast<char>(c);
-            } else if (c < 0x20 || c == 0x7F) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            } else if (!isPrintable(c)) {
+                char buf[16];
+                std::snprintf(buf, sizeof buf, c <= 0xFF ? "\\x%02x" : c <= 0xFFFF ? "\\u%04x" : "\\U%08x", static_cast<unsigned>(c));
                 out += buf;
             } else {
-                out += static_cast<char>(c);
+                out.append(s, pos, len);
             }
         }
+        pos += len;
     }
     out += q;
     return out;

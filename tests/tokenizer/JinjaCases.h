@@ -113,6 +113,9 @@ inline std::vector<Case> renderCases() {
          "{}", "FalseFalseFalseTrueTrueTrueFalseTrueFalse"},
         // Python's \w+: letters, numbers and "_", not combining marks or emoji.
         {"wordcount counts word characters", "{{ 'e\u0301t\u00e9 👨\u200d👩\u200d👧 a_b 12 Ⅻ'|wordcount }}", "{}", "5"},
+        // Python's repr escapes what str.isprintable() rejects (NBSP, ZWJ, controls, private use).
+        {"repr escapes unprintable characters", "{{ [s] }} {{ {t: 1} }}", R"({"s": "\u00a0a\u200db\u0085", "t": "\ue000\u2028é"})",
+         "['\\xa0a\\u200db\\x85'] {'\\ue000\\u2028é': 1}"},
         {"center", "[{{ 'ab'|center(7) }}][{{ 'abc'|center(6) }}][{{ 'abcd'|center(2) }}]", "{}", "[   ab  ][ abc  ][abcd]"},
         {"indent splits lines as splitlines", "{{ 'a\r\nb\rc\u2028d\n \n'|indent(2, blank=false) }}|{{ 'x\n\ny'|indent(1, true, true) }}", "{}",
          "a\n  b\n  c\n  d\n   \n| x\n \n y"},
