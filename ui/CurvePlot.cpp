@@ -56,8 +56,6 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_plot->legend->setMargins(QMargins(4, 1, 4, 1));
     m_plot->legend->setRowSpacing(0);
     m_plot->legend->setColumnSpacing(10);
-    m_plot->legend->setBorderPen(Qt::NoPen);
-    m_plot->legend->setBrush(Qt::NoBrush);
     m_plot->legend->setVisible(false);
     m_cross = new QCPItemStraightLine(m_plot);
     m_cross->setVisible(false);
@@ -651,6 +649,9 @@ bool CurvePlot::exportCsv(const QString& path, QString* error) const {
 
 void CurvePlot::applyPalette() {
     applyPlotPalette(m_plot, m_titleElement, palette(), true);
+    // The legend has a row (or column) of its own: no box around it, nothing under it to hide.
+    m_plot->legend->setBorderPen(Qt::NoPen);
+    m_plot->legend->setBrush(Qt::NoBrush);
     m_cross->setPen(QPen(palette().color(QPalette::Mid), 1, Qt::DashLine));
 }
 

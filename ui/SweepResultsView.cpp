@@ -92,6 +92,7 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
     m_plot->legend->setColumnSpacing(12);
     m_plot->legend->setRowSpacing(0);
+    m_plot->legend->setBorderPen(Qt::NoPen); // a row of its own: no box needed
     m_plot->legend->setVisible(false);
     // Without curves there is nothing to zoom or pan: the wheel and drags are left alone.
     m_plot->installEventFilter(this);

@@ -399,6 +399,7 @@ private Q_SLOTS:
         QVERIFY(legend->visible());
         const QRect axes = plot.plot()->axisRect()->rect();
         QVERIFY2(!legend->outerRect().intersects(axes), "the legend overlaps the plotted area");
+        QCOMPARE(legend->borderPen().style(), Qt::NoPen); // a row of its own: no box, clipped at the chart's edge
         QVERIFY(legend->outerRect().top() >= 0 && legend->outerRect().right() <= plot.plot()->width());
         QVERIFY(axes.top() > topWithoutLegend);
         // Narrow: the entries wrap and still fit the width, still outside the plotted area.
