@@ -88,6 +88,10 @@ void WorkerGroup::start(const std::vector<WorkerSpec>& workers)
             if (::getppid() != launcher)
                 ::_exit(127);
             ::signal(SIGINT, SIG_DFL);
+            // A process group of its own: Ctrl-C in the terminal signals the terminal's group, and the
+            // launcher forwards it once; a worker in that group got it twice, and the second SIGINT
+            // ends a run (instead of stopping it at an agreed step with a checkpoint).
+            ::setpgid(0, 0);
             for (const auto& [name, value] : spec.environment)
                 ::setenv(name.c_str(), value.c_str(), 1);
             ::execv(m_executable.c_str(), argv.data());

@@ -374,6 +374,37 @@ private slots:
         QVERIFY(!saved.empty());
     }
 
+    // Ctrl-C in a terminal signals the whole foreground process group. The ranks were in the
+    // launcher's group, so each got the terminal's SIGINT and the launcher's forwarded one: the
+    // second ended a rank mid-run ("killed by signal 2"). They stop together at a step, with a
+    // checkpoint, and the job continues from it.
+    void ctrlCInTheTerminalStopsTheJob()
+    {
+        QProcess job;
+        job.setChildProcessModifier([] { ::setpgid(0, 0); }); // the launcher leads a group, as a shell job does
+        job.start(cli(), launch("ctrl-c", {"--set", "output.dir=" + out("ctrl-c"), "--set", "training.max_steps=100000", "--set",
+                                           "training.save_every=50"}));
+        QVERIFY(job.waitForStarted());
+        QString err;
+        QVERIFY2(rankOnePid(job, err) > 0, qPrintable(err));
+        const fs::path checkpoints = m_root / "ctrl-c" / "checkpoints";
+        while (job.state() == QProcess::Running && newestCheckpoint(checkpoints).second < 50)
+            job.waitForReadyRead(200);
+        QCOMPARE(::kill(-pid_t(job.processId()), SIGINT), 0);
+        QVERIFY(job.waitForFinished(120000));
+        err += QString::fromUtf8(job.readAllStandardError());
+        const QString printed = QString::fromUtf8(job.readAllStandardOutput());
+        QVERIFY2(!err.contains("killed by signal"), qPrintable(err));
+        QVERIFY2(printed.contains("[rank 0] status       stopped: stopped at step"), qPrintable(printed + err));
+        QCOMPARE(job.exitCode(), 130);
+        // The step they stopped at is the newest checkpoint, and the run bundle says stopped.
+        const auto m = QRegularExpression("stopped at step (\\d+)").match(printed);
+        QVERIFY2(m.hasMatch(), qPrintable(printed));
+        QCOMPARE(newestCheckpoint(checkpoints).second, m.captured(1).toLongLong());
+        const auto bundle = nlohmann::json::parse(std::ifstream(m_root / "ctrl-c" / "run-bundle" / "run.json"));
+        QCOMPARE(bundle["run"]["status"].get<std::string>(), std::string("stopped"));
+    }
+
     // A rank that stops answering (SIGSTOP) makes rank 0's collective time out; the launcher ends the
     // job and names the stopped rank as hung, with its last step, and the store holds the run as
     // failed with rank 0's error (not left running).
