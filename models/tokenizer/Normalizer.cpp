@@ -7,6 +7,8 @@
 #include "models/tokenizer/UnicodeText.h"
 #include "models/tokenizer/Utf8.h"
 
+#include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace rslora::models {
@@ -55,6 +57,17 @@ public:
                 --last;
         text = text.substr(bounds[first], bounds[last] - bounds[first]);
     }
+    void normalizeTracking(std::string& text, std::size_t& start) const override {
+        const std::size_t before = text.size();
+        std::string left = text;
+        if (m_left) {
+            StripNormalizer(true, false).normalize(left);
+            const std::size_t removed = before - left.size();
+            start = start > removed ? start - removed : 0;
+        }
+        normalize(text);
+        start = std::min(start, text.size());
+    }
     std::string describe() const override { return "Strip"; }
 
 private:
@@ -67,6 +80,12 @@ public:
     void normalize(std::string& text) const override {
         if (!text.empty())
             text.insert(0, m_prefix);
+    }
+    // The prefix takes the alignment of the character it is put before.
+    void normalizeTracking(std::string& text, std::size_t& start) const override {
+        normalize(text);
+        if (start > 0)
+            start += m_prefix.size();
     }
     std::string describe() const override { return "Prepend(" + m_prefix + ")"; }
 
@@ -97,6 +116,35 @@ public:
         out.append(text, last, std::string::npos);
         text = std::move(out);
     }
+    // A match that begins inside the leading bytes keeps its replacement there; one that removes
+    // the first character entirely leaves nothing aligned to the start.
+    void normalizeTracking(std::string& text, std::size_t& start) const override {
+        if (start > 0) {
+            std::vector<std::pair<std::size_t, std::size_t>> matches;
+            if (m_regex) {
+                matches = m_regex->findAll(text);
+            } else if (!m_literal.empty()) {
+                for (std::size_t pos = text.find(m_literal); pos != std::string::npos; pos = text.find(m_literal, pos + m_literal.size()))
+                    matches.emplace_back(pos, pos + m_literal.size());
+            }
+            // Matches before the end of the leading bytes shift it by their change in length; one that
+            // reaches past it ends them with its replacement.
+            long long shift = 0;
+            std::optional<long long> end;
+            for (const auto& [b, e] : matches) {
+                if (b >= start)
+                    break;
+                if (e >= start) {
+                    end = static_cast<long long>(b) + shift + static_cast<long long>(m_content.size());
+                    break;
+                }
+                shift += static_cast<long long>(m_content.size()) - static_cast<long long>(e - b);
+            }
+            start = static_cast<std::size_t>(end ? *end : static_cast<long long>(start) + shift);
+        }
+        normalize(text);
+        start = std::min(start, text.size());
+    }
     std::string describe() const override { return "Replace"; }
 
 private:
@@ -118,6 +166,10 @@ public:
         for (const auto& n : m_items)
             n->normalize(text);
     }
+    void normalizeTracking(std::string& text, std::size_t& start) const override {
+        for (const auto& n : m_items)
+            n->normalizeTracking(text, start);
+    }
     std::string describe() const override {
         std::string s = "Sequence[";
         for (std::size_t i = 0; i < m_items.size(); ++i)
@@ -130,6 +182,31 @@ private:
 };
 
 } // namespace
+
+// Character-wise normalizers (case, accents, byte mapping, the normalization forms): the leading bytes
+// are what the leading characters normalize to, extended over the characters they compose with.
+void Normalizer::normalizeTracking(std::string& text, std::size_t& start) const {
+    if (start == 0) {
+        normalize(text);
+        return;
+    }
+    const std::string before = text;
+    normalize(text);
+    std::size_t k = std::min(start, before.size());
+    for (int extended = 0; extended < 32; ++extended) {
+        std::string prefix = before.substr(0, k);
+        normalize(prefix);
+        if (text.compare(0, prefix.size(), prefix) == 0) {
+            start = prefix.size();
+            return;
+        }
+        if (k >= before.size())
+            break;
+        char32_t cp;
+        k += utf8::decode(before, k, cp);
+    }
+    start = std::min(start, text.size());
+}
 
 std::unique_ptr<Normalizer> Normalizer::fromJson(const nlohmann::json& j, const std::string& where) {
     if (j.is_null())

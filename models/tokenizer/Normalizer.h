@@ -4,6 +4,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,11 @@ public:
     virtual ~Normalizer() = default;
     // Rewrites `text` (valid UTF-8) in place.
     virtual void normalize(std::string& text) const = 0;
+    // normalize() that also maps `start`, the length of the text's leading bytes that come from the
+    // first character of the input (offset 0 in the reference's alignments), to the bytes of the result
+    // that do: 0 when that character is removed, more when it expands ("㏳" -> "20日"). Metaspace's
+    // prepend_scheme "first" asks it of each piece.
+    virtual void normalizeTracking(std::string& text, std::size_t& start) const;
     // Short description, e.g. "NFC" or "Sequence[Prepend(▁), Replace]".
     virtual std::string describe() const = 0;
 

@@ -126,7 +126,8 @@ void emitSplits(const PreToken& piece, std::vector<Span> spans, Behavior behavio
     for (const auto& [s, remove] : result) {
         if (remove)
             continue;
-        out.push_back({piece.text.substr(s.begin, s.end - s.begin), piece.atStart && s.begin == 0});
+        const std::size_t startBytes = s.begin < piece.startBytes ? std::min(piece.startBytes, s.end) - s.begin : 0;
+        out.push_back({piece.text.substr(s.begin, s.end - s.begin), startBytes});
     }
 }
 
@@ -174,15 +175,21 @@ public:
     void split(const PreToken& piece, std::vector<PreToken>& out) const override {
         PreToken p = piece;
         // Prepending to an empty piece does nothing (NormalizedString::prepend).
-        if (m_addPrefixSpace && !p.text.empty() && p.text[0] != ' ')
+        if (m_addPrefixSpace && !p.text.empty() && p.text[0] != ' ') {
             p.text.insert(0, " ");
+            if (p.startBytes > 0)
+                ++p.startBytes;
+        }
         const std::size_t first = out.size();
         if (m_useRegex)
             emitSplits(p, coverWithMatches(p.text.size(), gpt2Regex().findAll(p.text)), Behavior::Isolated, out);
         else
             out.push_back(std::move(p));
-        for (std::size_t i = first; i < out.size(); ++i)
+        for (std::size_t i = first; i < out.size(); ++i) {
+            if (out[i].startBytes > 0)
+                out[i].startBytes = bytelevel::encode(out[i].text.substr(0, out[i].startBytes)).size();
             out[i].text = bytelevel::encode(out[i].text);
+        }
     }
     std::string describe() const override {
         return std::string("ByteLevel") + (m_useRegex ? "(GPT-2 pattern)" : "") + (m_addPrefixSpace ? "(prefix space)" : "");
@@ -202,18 +209,26 @@ public:
     MetaspacePreTokenizer(std::string replacement, Prepend scheme, bool splitOnReplacement)
         : m_replacement(std::move(replacement)), m_scheme(scheme), m_split(splitOnReplacement) {}
     void split(const PreToken& piece, std::vector<PreToken>& out) const override {
-        PreToken p{{}, piece.atStart};
+        PreToken p;
         p.text.reserve(piece.text.size() + 3);
-        for (char c : piece.text) {
-            if (c == ' ')
+        for (std::size_t i = 0; i < piece.text.size(); ++i) {
+            if (i == piece.startBytes)
+                p.startBytes = p.text.size();
+            if (piece.text[i] == ' ')
                 p.text += m_replacement;
             else
-                p.text += c;
+                p.text += piece.text[i];
         }
+        if (piece.startBytes >= piece.text.size())
+            p.startBytes = p.text.size();
         const bool startsWith = p.text.compare(0, m_replacement.size(), m_replacement) == 0;
+        // "first": only a piece whose first character is the input's first (its original offset is 0).
         if (!p.text.empty() && !startsWith &&
-            (m_scheme == Prepend::Always || (m_scheme == Prepend::First && piece.atStart)))
+            (m_scheme == Prepend::Always || (m_scheme == Prepend::First && piece.atStart()))) {
             p.text.insert(0, m_replacement);
+            if (p.startBytes > 0)
+                p.startBytes += m_replacement.size();
+        }
         if (!m_split) {
             out.push_back(std::move(p));
             return;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,8 +14,10 @@ namespace rslora::models {
 
 struct PreToken {
     std::string text;
-    // The piece starts at offset 0 of the original input (Metaspace's prepend_scheme "first").
-    bool atStart = false;
+    // How many leading bytes of `text` come from the input's first character (offset 0 in the
+    // reference's alignments); a piece with any starts the input (Metaspace's prepend_scheme "first").
+    std::size_t startBytes = 0;
+    bool atStart() const { return startBytes > 0; }
 };
 
 class PreTokenizer {

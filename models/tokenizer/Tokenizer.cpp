@@ -307,9 +307,9 @@ Encoding Tokenizer::encodeDetailed(std::string_view input, const EncodeOptions& 
     };
     std::vector<int32_t> ids;
     std::vector<PreToken> pieces;
-    auto encodePiece = [&](std::string piece, bool atStart) {
+    auto encodePiece = [&](std::string piece, std::size_t startBytes) {
         pieces.clear();
-        pieces.push_back({std::move(piece), atStart});
+        pieces.push_back({std::move(piece), startBytes});
         if (d.preTokenizer)
             d.preTokenizer->apply(pieces);
         for (const auto& p : pieces) {
@@ -330,14 +330,21 @@ Encoding Tokenizer::encodeDetailed(std::string_view input, const EncodeOptions& 
             continue;
         }
         std::string piece = text.substr(seg.begin, seg.end - seg.begin);
-        const bool atStart = seg.begin == 0;
+        // The bytes that come from the input's first character (what Metaspace's "first" looks for),
+        // followed through the normalizer.
+        std::size_t startBytes = 0;
+        if (seg.begin == 0 && !piece.empty()) {
+            char32_t cp;
+            startBytes = utf8::decode(piece, 0, cp);
+        }
         if (d.normalizer)
-            d.normalizer->normalize(piece);
+            d.normalizer->normalizeTracking(piece, startBytes);
         for (const auto& seg2 : d.added.split(piece, true, encodeSpecial)) {
             if (seg2.id >= 0)
                 pushAdded(seg2.id);
             else
-                encodePiece(piece.substr(seg2.begin, seg2.end - seg2.begin), atStart && seg2.begin == 0);
+                encodePiece(piece.substr(seg2.begin, seg2.end - seg2.begin),
+                            seg2.begin < startBytes ? std::min(startBytes, seg2.end) - seg2.begin : 0);
         }
     }
 

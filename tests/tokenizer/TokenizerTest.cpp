@@ -242,6 +242,18 @@ private slots:
         const Tokenizer a = testtok::make(testtok::spmJson({"▁Hi", "Hi"}, {}, true, true, nullptr, always));
         QCOMPARE(q(testtok::tokens(a, "Hi</s>Hi")), QStringList({"▁Hi", "</s>", "▁Hi"}));
         QVERIFY(testtok::tokens(a, "").empty());
+        // "first" means the piece's first character is the input's first (the reference checks original
+        // offsets): after Strip removed the leading spaces no piece qualifies; after NFKC expanded "½"
+        // into "1⁄2", every piece made from it does.
+        const json strip = {{"type", "Strip"}, {"strip_left", true}, {"strip_right", true}};
+        const Tokenizer s = testtok::make(testtok::spmJson({"▁Hi", "Hi"}, {}, true, true, strip, first));
+        QCOMPARE(q(testtok::tokens(s, "  Hi")), QStringList({"Hi"}));
+        QCOMPARE(q(testtok::tokens(s, "Hi")), QStringList({"▁Hi"}));
+        const json digits = {{"type", "Sequence"},
+                             {"pretokenizers", json::array({{{"type", "Digits"}, {"individual_digits", true}}, first})}};
+        const Tokenizer n = testtok::make(testtok::spmJson({"▁1", "▁2", "1", "2"}, {}, true, true, {{"type", "NFKC"}}, digits));
+        const QStringList half = q(testtok::tokens(n, "\u00bd2"));
+        QVERIFY2(half.first() == "▁1" && half.contains("▁2") && half.last() == "2", qPrintable(half.join(' ')));
     }
 
     void nfcNormalizer() {

@@ -154,6 +154,12 @@ function writeVariants(source) {
       { type: "Digits", individual_digits: false }, { type: "CharDelimiterSplit", delimiter: "-" }] }],
     "nfc-punctuation-next": [{ type: "NFC" }, { type: "Sequence", pretokenizers: [
       { type: "Punctuation", behavior: "MergedWithNext" }, ms("first", true)] }],
+    // Metaspace "first" looks at original offsets: a stripped first character leaves no piece at the
+    // start, an expanded one ("½" -> "1⁄2") puts several there.
+    "strip-metaspace-first": [{ type: "Strip", strip_left: true, strip_right: true }, ms("first", true)],
+    "nfkc-digits-metaspace-first": [{ type: "Sequence", normalizers: [{ type: "NFKC" },
+      { type: "Replace", pattern: { Regex: "^\\p{P}+" }, content: "" }, { type: "Prepend", prepend: "#" }] },
+      { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, ms("first", true)] }],
   };
   const behaviors = ["Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"];
   behaviors.forEach((behavior, i) => {
