@@ -44,6 +44,7 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    m_plot->installEventFilter(this);
     layout->addWidget(m_plot);
 }
 
@@ -194,6 +195,22 @@ void BalanceHeatMap::applyPalette() {
     m_scale->axis()->setTickLabelColor(palette().color(QPalette::Text));
     m_scale->axis()->setBasePen(QPen(palette().color(QPalette::Text)));
     m_scale->axis()->setTickPen(QPen(palette().color(QPalette::Text)));
+}
+
+bool BalanceHeatMap::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_plot && m_steps.isEmpty()) {
+        switch (event->type()) {
+        case QEvent::Wheel:
+            event->ignore();
+            return true;
+        case QEvent::MouseButtonPress:
+        case QEvent::MouseButtonRelease:
+        case QEvent::MouseButtonDblClick:
+            return true;
+        default: break;
+        }
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void BalanceHeatMap::changeEvent(QEvent* event) {

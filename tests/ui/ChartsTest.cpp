@@ -339,6 +339,29 @@ private Q_SLOTS:
         QVERIFY(plot.plot()->xAxis->range().size() < 199.0);
     }
 
+    // The balance heat map without a column leaves the wheel to the scroll area as well.
+    void wheelOverAnEmptyHeatMapGoesOn() {
+        BalanceHeatMap map;
+        map.resize(500, 300);
+        map.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&map));
+        map.replot();
+        const QCPRange before = map.plot()->xAxis->range();
+        const QPointF inside = map.plot()->axisRect()->rect().center();
+        QWheelEvent wheel(inside, map.plot()->mapToGlobal(inside), QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier,
+                          Qt::NoScrollPhase, false);
+        QApplication::sendEvent(map.plot(), &wheel);
+        QVERIFY(!wheel.isAccepted());
+        QCOMPARE(map.plot()->xAxis->range().lower, before.lower);
+        QCOMPARE(map.plot()->xAxis->range().upper, before.upper);
+        map.addColumn(10, {"model.layers.0.self_attn.q_proj"}, {0.5});
+        map.replot();
+        QWheelEvent zoom(inside, map.plot()->mapToGlobal(inside), QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier,
+                         Qt::NoScrollPhase, false);
+        QApplication::sendEvent(map.plot(), &zoom);
+        QVERIFY(zoom.isAccepted());
+    }
+
     // Zooming and panning stay within reach of the curves: never a view thousands of times wider
     // than the data, a sliver of one step, or far off where nothing is drawn.
     void zoomAndPanStayNearTheCurves() {
