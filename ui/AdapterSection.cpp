@@ -149,6 +149,7 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
                    tr("s = α/r (Hu et al.) or s = α/√r (Kalajdzievski 2023: keeps the update's scale stable as r grows)"));
     m_scale = new QLabel(this);
     m_scale->setObjectName("scaleReadout");
+    m_scale->setWordWrap(true);
     form->addRow(tr("Effective scale"), m_scale);
 
     m_init = new QComboBox(this);
@@ -233,6 +234,7 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     errors->addRow(form, tr("Layers"), m_layers, "adapter.layers_to_transform", tr("Only these decoder layers get adapters"));
     m_trainable = new QLabel(this);
     m_trainable->setObjectName("trainableReadout");
+    m_trainable->setWordWrap(true); // one long line set the form's width above a 1024-pixel window
     form->addRow(tr("Trainable"), m_trainable);
 
     setModules({});

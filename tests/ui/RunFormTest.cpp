@@ -33,6 +33,7 @@
 #include <QTemporaryDir>
 #include <QWheelEvent>
 #include <QElapsedTimer>
+#include <QApplication>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -391,6 +392,25 @@ private Q_SLOTS:
         const QString ranks = form.fieldErrors()->errorFor("adapter.sensitivity_candidate_ranks");
         QVERIFY2(ranks.contains("'eight' is not a whole number") && !ranks.contains("holds 0"), qPrintable(ranks));
         QVERIFY(!form.startButton()->isEnabled());
+    }
+
+    // The form fits a 1024-pixel-wide window without a horizontal scroll bar: no readout's one long
+    // line sets its width.
+    void formFitsANarrowWindow() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        form.modelSection()->setPath(writeTinyModel(dir));
+        form.validateNow();
+        form.resize(1000, 560);
+        form.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        QApplication::processEvents();
+        auto* scroll = form.findChild<QScrollArea*>();
+        QVERIFY(scroll);
+        QVERIFY2(!scroll->horizontalScrollBar()->isVisible(),
+                 qPrintable(QString("the form needs %1 pixels, the window gives %2")
+                                .arg(scroll->widget()->minimumSizeHint().width())
+                                .arg(scroll->viewport()->width())));
     }
 
     // A layer range up to a number no model reaches (a slip: "0-2000000000") is refused by name at
