@@ -193,9 +193,7 @@ std::optional<int64_t> floatToPyInt(double d, const char* what) {
         fail(std::string(what) + ": cannot convert float " + (d > 0 ? "infinity" : "-infinity") + " to integer");
     if (const auto i = truncatedInt(d))
         return i;
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-    fail(std::string(what) + ": " + buf + " is beyond 64 bits as an integer (Python's big integers are not supported)");
+    fail(std::string(what) + ": " + formatFloat(d) + " is beyond 64 bits as an integer (Python's big integers are not supported)");
 }
 
 } // namespace rslora::models::jinja::detail

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -37,55 +38,39 @@ void Dict::set(const std::string& key, Value v) {
     m_items.emplace_back(key, std::move(v));
 }
 
+// Python's repr of a float: the shortest digits that read back as the same double, positional for
+// exponents -4 to 15 and d.ddde±XX otherwise. std::to_chars gives those digits whatever the C locale
+// (the GUI runs under the user's, where printf would write "0,5").
 std::string formatFloat(double d) {
     if (std::isnan(d))
         return "nan";
     if (std::isinf(d))
         return d > 0 ? "inf" : "-inf";
     char buf[64];
-    for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buf, sizeof buf, "%.*g", precision, d);
-        if (std::strtod(buf, nullptr) == d)
-            break;
-    }
-    std::string s = buf;
-    // Python: exponent form below 1e-4 and from 1e16; "%g" uses it from the precision instead.
-    const auto e = s.find('e');
-    std::string mantissa = e == std::string::npos ? s : s.substr(0, e);
-    int exponent = 0;
-    if (e != std::string::npos)
-        exponent = std::atoi(s.c_str() + e + 1);
-    const double a = std::fabs(d);
-    if (a != 0.0 && (a < 1e-4 || a >= 1e16)) {
-        // Re-express as d.ddde+XX.
-        if (e == std::string::npos) {
-            std::snprintf(buf, sizeof buf, "%.17e", d);
-            for (int precision = 0; precision <= 17; ++precision) {
-                std::snprintf(buf, sizeof buf, "%.*e", precision, d);
-                if (std::strtod(buf, nullptr) == d)
-                    break;
-            }
-            s = buf;
-            const auto e2 = s.find('e');
-            mantissa = s.substr(0, e2);
-            exponent = std::atoi(s.c_str() + e2 + 1);
-        }
+    const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+    const std::string sci(buf, res.ptr); // "-1.2345e+02"
+    const bool negative = sci[0] == '-';
+    const std::size_t e = sci.find('e');
+    std::string digits;
+    for (std::size_t k = negative ? 1 : 0; k < e; ++k)
+        if (sci[k] != '.')
+            digits += sci[k];
+    const int exponent = std::atoi(sci.c_str() + e + 1);
+    std::string out = negative ? "-" : "";
+    if (exponent < -4 || exponent >= 16) {
+        out += digits.substr(0, 1);
+        if (digits.size() > 1)
+            out += "." + digits.substr(1);
         char exp[16];
         std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
-        return mantissa + exp;
+        return out + exp;
     }
-    if (e != std::string::npos) {
-        // Positional form required: print with enough fixed digits.
-        for (int decimals = 0; decimals <= 20; ++decimals) {
-            std::snprintf(buf, sizeof buf, "%.*f", decimals, d);
-            if (std::strtod(buf, nullptr) == d)
-                break;
-        }
-        s = buf;
-    }
-    if (s.find('.') == std::string::npos && s.find("inf") == std::string::npos)
-        s += ".0";
-    return s;
+    if (exponent < 0)
+        return out + "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
+    const std::size_t intDigits = static_cast<std::size_t>(exponent) + 1;
+    if (digits.size() <= intDigits)
+        return out + digits + std::string(intDigits - digits.size(), '0') + ".0";
+    return out + digits.substr(0, intDigits) + "." + digits.substr(intDigits);
 }
 
 bool Value::truthy() const {

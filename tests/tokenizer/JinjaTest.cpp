@@ -7,7 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <clocale>
+#include <cstdlib>
 
 using namespace rslora::models;
 
@@ -61,6 +66,36 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(QString::fromUtf8(e.what()).contains("integer 18446744073709551615 is beyond 64 bits"), e.what());
         }
+    }
+
+    // The GUI runs under the user's locale (Qt sets it from the environment); a decimal comma there
+    // must not reach templates: floats print and parse as Python's do. A German locale is used when
+    // installed, else built into a temporary folder with localedef.
+    void floatsIgnoreTheCLocale() {
+        QTemporaryDir dir;
+        const std::string previous = std::setlocale(LC_ALL, nullptr);
+        const char* german = std::setlocale(LC_ALL, "de_DE.UTF-8");
+        if (!german) {
+            QProcess localedef;
+            localedef.start("localedef", {"-i", "de_DE", "-f", "UTF-8", dir.filePath("de_DE.UTF-8")});
+            localedef.waitForFinished(60000);
+            qputenv("LOCPATH", dir.path().toLocal8Bit());
+            german = std::setlocale(LC_ALL, "de_DE.UTF-8");
+        }
+        if (!german)
+            qWarning("no German locale could be installed or built: checked under the C locale only");
+        std::string out;
+        try {
+            out = jinja::Template("{{ 0.5 }} {{ [1.25] }} {{ '3.5'|float }} {{ 2.5 * 3 }} {{ 1e20 }}")
+                      .render(nlohmann::ordered_json::object())
+                      .text;
+        } catch (...) {
+            std::setlocale(LC_ALL, previous.c_str());
+            throw;
+        }
+        std::setlocale(LC_ALL, previous.c_str());
+        qunsetenv("LOCPATH");
+        QCOMPARE(QString::fromStdString(out), QString("0.5 [1.25] 3.5 7.5 1e+20"));
     }
 
     void raiseExceptionKeepsTheTemplatesMessage() {
