@@ -2,6 +2,7 @@
 // before the first one trains; each stage then gets a header line, the step progress of its training
 // and a result line; Ctrl-C stops the stage after saving a checkpoint, `--resume latest` continues.
 #include "app/cli/Commands.h"
+#include "app/cli/ShellWord.h"
 #include "app/shared/PipelineRecorder.h"
 
 #include "common/AtomicFile.h"
@@ -103,19 +104,6 @@ void printStageEnd(const StageContext& ctx, const TrainResult& r, std::optional<
     else if (!r.adapterDir.empty())
         std::cout << ", adapter " << r.adapterDir;
     std::cout << describeBelow(ctx) << (r.message.empty() ? "" : " (" + r.message + ")") << std::endl;
-}
-
-// A command-line word as a POSIX shell reads it back: quoted when it holds anything but plain characters.
-std::string shellWord(const std::string& word)
-{
-    const bool plain = !word.empty() && word.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%")
-                                            == std::string::npos;
-    if (plain)
-        return word;
-    std::string quoted = "'";
-    for (const char c : word)
-        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
 }
 
 // Hooks without a store (--no-store): files only.

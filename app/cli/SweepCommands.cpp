@@ -2,6 +2,7 @@
 // each run evaluated the same way at its end; Ctrl-C stops the group, `--resume GROUP` continues it)
 // and `rslora sweeps list|show|delete` (group statistics: mean ± std over seeds, best, Welch p).
 #include "app/cli/Commands.h"
+#include "app/cli/ShellWord.h"
 #include "app/cli/ConsoleObserver.h"
 #include "app/cli/StorageCli.h"
 #include "app/shared/RunRecorder.h"
@@ -132,6 +133,13 @@ void printResults(storage::Store& store, int64_t groupId, bool json)
               << summaryOf(store, groupId).toText();
 }
 
+// The command that continues the group: in the same database (without --db it was looked for in the
+// default one, which does not hold it).
+std::string resumeCommand(int64_t groupId, const SweepOptions& o)
+{
+    return "rslora sweep --resume " + std::to_string(groupId) + (o.db.empty() ? "" : " --db " + shellWord(o.db));
+}
+
 // Runs what is left of the group; prints the statistics. Exit code 130 when stopped.
 void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
 {
@@ -163,8 +171,8 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
             if (!o.quiet)
                 std::fprintf(stderr, "%s\n", text.c_str());
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(rslora sweep --resume evaluates it again)\n", (long long)runId,
-                         errorText(e).c_str());
+            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(%s evaluates it again)\n", (long long)runId,
+                         errorText(e).c_str(), resumeCommand(groupId, o).c_str());
         }
         if (interrupted())
             break;
@@ -181,8 +189,7 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
     storage::Store st(db);
     printResults(st, groupId, o.json);
     if (stopped) {
-        std::fprintf(stderr, "sweep #%lld stopped; continue it with: rslora sweep --resume %lld\n", (long long)groupId,
-                     (long long)groupId);
+        std::fprintf(stderr, "sweep #%lld stopped; continue it with: %s\n", (long long)groupId, resumeCommand(groupId, o).c_str());
         exitCode() = 130;
     }
 }

@@ -8,10 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -226,6 +228,35 @@ private slots:
         const Outcome bad = runCli(base + QStringList{"--device", "gpu0"});
         QVERIFY(bad.code != 0);
         QVERIFY2(bad.err.contains("device 'gpu0'"), qPrintable(bad.err));
+    }
+
+    // A sweep stopped with Ctrl-C names the command that continues it, with the --db it ran in
+    // (without it the group was looked for in the default database), and that command finishes it.
+    void stoppedSweepNamesItsDatabase()
+    {
+        const QString db = m_dir.filePath("stopped sweep.sqlite");
+        QProcess p;
+        p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")),
+                {"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "1", "--set",
+                 "training.max_steps=100000", "--set", "training.save_every=500", "--name", "stopped", "--db", db, "--quiet"});
+        QVERIFY(p.waitForStarted());
+        QString err;
+        for (int i = 0; i < 600 && !err.contains("sweep #"); ++i) {
+            p.waitForReadyRead(100);
+            err += QString::fromUtf8(p.readAllStandardError());
+        }
+        QVERIFY2(err.contains("sweep #"), qPrintable(err));
+        QTest::qWait(1500);
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(60000));
+        err += QString::fromUtf8(p.readAllStandardError());
+        QCOMPARE(p.exitCode(), 130);
+        const QRegularExpression again("continue it with: rslora sweep --resume (\\d+) --db '([^']+)'");
+        const auto m = again.match(err);
+        QVERIFY2(m.hasMatch(), qPrintable(err));
+        QCOMPARE(m.captured(2), db);
+        const Outcome shown = runCli({"sweeps", "show", m.captured(1), "--db", m.captured(2)});
+        QVERIFY2(shown.code == 0 && shown.out.contains("0 of 2 runs finished"), qPrintable(shown.out + shown.err));
     }
 
     void badInputIsNamed()
