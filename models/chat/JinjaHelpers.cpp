@@ -40,7 +40,7 @@ int64_t toInt(const Value& v, const char* what) {
     if (v.isFloat()) {
         if (const auto i = truncatedInt(v.asFloat()))
             return *i;
-        fail(std::string(what) + ": " + std::to_string(v.asFloat()) + " does not fit in a 64-bit integer");
+        fail(std::string(what) + ": " + formatFloat(v.asFloat()) + " does not fit in a 64-bit integer");
     }
     fail(std::string(what) + ": expected an integer, found " + v.typeName());
 }
