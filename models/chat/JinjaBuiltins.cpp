@@ -285,7 +285,8 @@ Value getItem(const Value& obj, const Value& key) {
         if (!(key.isInt() || key.isBool())) {
             if (key.isString())
                 return getAttribute(obj, key.asString());
-            fail("indices must be integers, not " + key.typeName());
+            // Jinja2's getitem: the TypeError of a float or other key gives an undefined value.
+            return Value::undefined(key.str());
         }
         int64_t i = key.isBool() ? key.asBool() : key.asInt();
         if (obj.isList()) {

@@ -116,6 +116,9 @@ inline std::vector<Case> renderCases() {
         // Python's repr escapes what str.isprintable() rejects (NBSP, ZWJ, controls, private use).
         {"repr escapes unprintable characters", "{{ [s] }} {{ {t: 1} }}", R"({"s": "\u00a0a\u200db\u0085", "t": "\ue000\u2028é"})",
          "['\\xa0a\\u200db\\x85'] {'\\ue000\\u2028é': 1}"},
+        // Jinja2 turns a failed subscript (bad index type, out of range, missing key) into undefined.
+        {"failed subscripts are undefined", "[{{ l[1.5] }}{{ l[10] }}{{ d['zz'] }}{{ n[0] }}{{ l[1.5] is defined }}]",
+         R"({"l": [1, 2], "d": {"k": 1}, "n": 5})", "[False]"},
         {"center", "[{{ 'ab'|center(7) }}][{{ 'abc'|center(6) }}][{{ 'abcd'|center(2) }}]", "{}", "[   ab  ][ abc  ][abcd]"},
         {"indent splits lines as splitlines", "{{ 'a\r\nb\rc\u2028d\n \n'|indent(2, blank=false) }}|{{ 'x\n\ny'|indent(1, true, true) }}", "{}",
          "a\n  b\n  c\n  d\n   \n| x\n \n y"},
