@@ -450,6 +450,15 @@ TrainConfig TrainConfig::load(const std::string& path)
     if (isYamlPath(path)) {
         doc = readYaml(text, path);
         j = doc.value;
+        // An empty file (or one of comments only) is no config at all, rather than one whose every
+        // section was left out; a list or a scalar is not a mapping of sections.
+        if (j.is_null() || (j.is_object() && j.empty()))
+            throw Error(path + " holds no settings (the YAML document is empty): a training config names at least model.path "
+                        "and data.train",
+                        "the workbench's \"Copy CLI command\" writes a complete config");
+        if (!j.is_object())
+            throw Error(path + ": a training config is a mapping of sections (model:, data:, training: ...), found a YAML " +
+                        (j.is_array() ? std::string("list") : std::string("scalar")));
         locate = [&doc](const std::string& section, const std::string& key) {
             return doc.where("/" + section + (key.empty() ? "" : "/" + key));
         };

@@ -313,6 +313,32 @@ private slots:
         QVERIFY(validate(c).empty());
     }
 
+    // An empty YAML file (or one of comments only) was read as a config whose every key was left out
+    // and refused for an empty model.path and data.train; a list was "not a JSON object".
+    void emptyOrNonMappingYamlIsNamed()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("run.yaml").toStdString();
+        auto message = [&](const std::string& text) {
+            std::ofstream(path) << text;
+            try {
+                (void)TrainConfig::load(path);
+            } catch (const rslora::Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        };
+        for (const char* text : {"", "# only a comment\n", "---\n", "{}\n"}) {
+            const std::string m = message(text);
+            QVERIFY2(m == path + " holds no settings (the YAML document is empty): a training config names at least model.path and data.train",
+                     m.c_str());
+        }
+        QCOMPARE(message("- model\n- data\n"),
+                 path + ": a training config is a mapping of sections (model:, data:, training: ...), found a YAML list");
+        QCOMPARE(message("just text\n"),
+                 path + ": a training config is a mapping of sections (model:, data:, training: ...), found a YAML scalar");
+    }
+
     // model.dtype, model.adapter_dtype and training.gradient_checkpointing from YAML and JSON, and
     // their problems named with the accepted values.
     void precisionKeys()
