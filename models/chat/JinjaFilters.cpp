@@ -73,7 +73,8 @@ const std::unordered_map<std::string, TestFn>& tests() {
         t["number"] = [](const Value& v, CallArgs&) { return v.isNumber(); };
         t["string"] = [](const Value& v, CallArgs&) { return v.isString(); };
         t["mapping"] = [](const Value& v, CallArgs&) { return v.isDict(); };
-        t["iterable"] = [](const Value& v, CallArgs&) { return v.isList() || v.isDict() || v.isString(); };
+        // An undefined value iterates as empty in Jinja2, so it is iterable.
+        t["iterable"] = [](const Value& v, CallArgs&) { return v.isList() || v.isDict() || v.isString() || v.isUndefined(); };
         t["sequence"] = [](const Value& v, CallArgs&) { return v.isList() || v.isDict() || v.isString(); };
         t["callable"] = [](const Value& v, CallArgs&) { return v.isCallable(); };
         t["odd"] = [](const Value& v, CallArgs&) { return toInt(v, "odd") % 2 != 0; };

@@ -343,6 +343,10 @@ std::string jinjaTitle(const std::string& s) {
 }
 
 bool lessThan(const Value& a, const Value& b) {
+    // Jinja2's Undefined values are equal to each other, so sorting by a missing attribute keeps the
+    // order (Python's sort then never asks which is less).
+    if (a.isUndefined() && b.isUndefined())
+        return false;
     if ((a.isNumber() || a.isBool()) && (b.isNumber() || b.isBool()))
         return a.asNumber() < b.asNumber();
     if (a.isString() && b.isString())
