@@ -8,9 +8,33 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 namespace rslora::engine {
+
+namespace {
+
+// A list of token ids, each an integer: a fraction (2.5) was cut to 2, and an integer beyond 64 bits
+// (read as a float) turned into another number, both silently.
+std::vector<int64_t> tokenIds(const nlohmann::json& list, const char* key, const std::string& where)
+{
+    if (!list.is_array())
+        throw Error(where + ": \"" + key + "\" must be a list of integers, found " + jsonValueText(list, 60));
+    std::vector<int64_t> ids;
+    ids.reserve(list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+        const nlohmann::json& v = list[i];
+        const bool fits = v.is_number_integer() &&
+                          (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max()));
+        if (!fits)
+            throw Error(where + ": " + key + "[" + std::to_string(i) + "] = " + jsonValueText(v, 60) + " is not a token id (an integer)");
+        ids.push_back(v.get<int64_t>());
+    }
+    return ids;
+}
+
+} // namespace
 
 std::vector<TrainExample> loadTokenizedJsonl(const std::string& path, int64_t vocabSize)
 {
@@ -38,12 +62,8 @@ std::vector<TrainExample> loadTokenizedJsonl(const std::string& path, int64_t vo
             throw Error(where + ": expected an object with an \"input_ids\" list (pre-tokenized data); "
                         "text datasets go through the model's tokenizer and chat template");
         TrainExample e;
-        try {
-            e.ids = j["input_ids"].get<std::vector<int64_t>>();
-            e.labels = j.contains("labels") ? j["labels"].get<std::vector<int64_t>>() : e.ids;
-        } catch (const nlohmann::json::exception&) {
-            throw Error(where + ": \"input_ids\" and \"labels\" must be lists of integers");
-        }
+        e.ids = tokenIds(j["input_ids"], "input_ids", where);
+        e.labels = j.contains("labels") ? tokenIds(j["labels"], "labels", where) : e.ids;
         if (e.labels.size() != e.ids.size())
             throw Error(where + ": \"labels\" has " + std::to_string(e.labels.size()) + " entries but \"input_ids\" has "
                         + std::to_string(e.ids.size()));

@@ -182,6 +182,22 @@ private slots:
         QVERIFY(refused(good + R"({"input_ids": [1, 2], "labels": [-100, 40]})" "\n", "labels[1] = 40"));
         std::ofstream(data) << good << R"({"input_ids": [1, 2], "labels": [-100, 2]})" "\n";
         QCOMPARE(loadExamples(data, config).size(), size_t(2));
+        // Ids that are no integers: a fraction was cut (2.5 read as 2), an integer beyond 64 bits
+        // became another number (-9223372036854775808 in the message, or a wrapped id).
+        auto notAnId = [&](const std::string& text, const std::string& part) {
+            std::ofstream(data) << text;
+            try {
+                loadTokenizedJsonl(data);
+            } catch (const Error& e) {
+                return std::string(e.what()).find(data + ":2: " + part) != std::string::npos;
+            }
+            return false;
+        };
+        QVERIFY(notAnId(good + R"({"input_ids": [1, 2.5, 2]})" "\n", "input_ids[1] = 2.5 is not a token id (an integer)"));
+        QVERIFY(notAnId(good + R"({"input_ids": [1, 99999999999999999999]})" "\n", "input_ids[1] = 1e+20 is not a token id"));
+        QVERIFY(notAnId(good + R"({"input_ids": [1, 18446744073709551615]})" "\n", "input_ids[1] = 18446744073709551615 is not a token id"));
+        QVERIFY(notAnId(good + R"({"input_ids": [1, 2], "labels": [-100, "2"]})" "\n", "labels[1] = \"2\" is not a token id"));
+        QVERIFY(notAnId(good + R"({"input_ids": [1, 2], "labels": 7})" "\n", "\"labels\" must be a list of integers, found 7"));
         // Without a model to compare with, the reader alone takes any integer ids.
         std::ofstream(data) << R"({"input_ids": [1, 32, 2]})" "\n";
         QCOMPARE(loadTokenizedJsonl(data).size(), size_t(1));
