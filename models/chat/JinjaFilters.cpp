@@ -43,6 +43,8 @@ List selectItems(const Value& input, CallArgs& args, bool byAttr, bool keep) {
         testArgs.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(k + 1), args.positional.end());
     }
     List out;
+    if (!input.truthy()) // Jinja2 iterates only a true value: 0, none and "" give nothing
+        return out;
     for (const auto& item : iterate(input)) {
         const Value subject = byAttr ? attributeOrItem(item, attr) : item;
         bool ok;
@@ -271,6 +273,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         };
         f["map"] = [](const Value& v, CallArgs& a) {
             List out;
+            if (!v.truthy()) // as select: Jinja2 maps only a true value
+                return Value(std::move(out));
             if (const Value* attr = a.kw("attribute")) {
                 const Value* dflt = a.kw("default");
                 for (const auto& x : iterate(v)) {
@@ -380,8 +384,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                     return k;
                 };
                 Value best = items[0];
-                for (const auto& x : items)
-                    if (wantMax ? lessThan(key(best), key(x)) : lessThan(key(x), key(best)))
+                for (std::size_t i = 1; i < items.size(); ++i)
+                    if (const Value& x = items[i]; wantMax ? lessThan(key(best), key(x)) : lessThan(key(x), key(best)))
                         best = x;
                 return best;
             };

@@ -120,6 +120,9 @@ inline std::vector<Case> renderCases() {
         {"failed subscripts are undefined", "[{{ l[1.5] }}{{ l[10] }}{{ d['zz'] }}{{ n[0] }}{{ l[1.5] is defined }}]",
          R"({"l": [1, 2], "d": {"k": 1}, "n": 5})", "[False]"},
         {"sort by a missing attribute keeps the order", "{{ [3, 1, 2]|sort(attribute='role')|join }} {{ nothing is iterable }}", "{}", "312 True"},
+        // Jinja2's select/reject/map iterate only a true value; min/max of one item compare nothing.
+        {"select and map of false values", "{{ 0|select('string')|list }}{{ none|map('string')|list }}{{ 0|rejectattr('x')|list }}{{ [{'a': 1}]|min }}",
+         "{}", "[][][]{'a': 1}"},
         {"center", "[{{ 'ab'|center(7) }}][{{ 'abc'|center(6) }}][{{ 'abcd'|center(2) }}]", "{}", "[   ab  ][ abc  ][abcd]"},
         {"indent splits lines as splitlines", "{{ 'a\r\nb\rc\u2028d\n \n'|indent(2, blank=false) }}|{{ 'x\n\ny'|indent(1, true, true) }}", "{}",
          "a\n  b\n  c\n  d\n   \n| x\n \n y"},
