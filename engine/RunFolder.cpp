@@ -49,8 +49,24 @@ std::string CheckpointInfo::describe() const
     return dir.filename().string() + " of " + runText(runLabel, runUuid);
 }
 
+void RunFolder::requireFolderPath(const fs::path& dir)
+{
+    std::error_code ec;
+    for (fs::path p = fs::absolute(dir, ec).lexically_normal(); !ec && !p.empty(); p = p.parent_path()) {
+        const auto status = fs::status(p, ec);
+        if (!ec && fs::exists(status) && !fs::is_directory(status))
+            throw Error("output.dir '" + dir.string() + "' cannot be a folder: " + (p == fs::absolute(dir).lexically_normal() ? "it" : "'" + p.string() + "'")
+                            + " is a file",
+                        "choose an output.dir that is, or can become, a folder");
+        if (p == p.parent_path())
+            break;
+        ec.clear();
+    }
+}
+
 RunFolder::RunFolder(fs::path dir, RunIdentity run) : m_dir(std::move(dir)), m_run(std::move(run))
 {
+    requireFolderPath(m_dir);
     std::error_code ec;
     for (fs::path p = fs::absolute(m_dir, ec).lexically_normal(); !ec && !p.empty() && !fs::exists(p, ec) && !ec;
          p = p.parent_path()) {

@@ -36,6 +36,9 @@ public:
 
     const std::filesystem::path& path() const { return m_dir; }
 
+    // Throws naming the file when `dir`, or a folder above it, is a file (the folder cannot be made).
+    static void requireFolderPath(const std::filesystem::path& dir);
+
     // Hidden staging folders and temporary files (".step-20.tmp-…", ".adapter.tmp-…") that killed
     // writers left here and under checkpoints/; safe while the lock is held. Returns bytes freed.
     uint64_t removeStaleStaging();

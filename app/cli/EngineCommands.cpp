@@ -363,6 +363,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
                 throw Error("--resume latest with --no-store needs output.dir: the folder of the run to continue");
             config.outputDir = noStoreRunFolder(name).string();
         }
+        RunFolder::requireFolderPath(config.outputDir);
         bundle = std::make_unique<BundleSink>(config, name, !resume.empty());
         identity.label = "run \"" + name + "\" (bundle " + bundle->directory() + ")";
     } else {

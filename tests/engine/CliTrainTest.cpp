@@ -312,6 +312,15 @@ private slots:
         QVERIFY2(o.code != 0, qPrintable(o.out));
         QVERIFY2(o.err.contains("no checkpoint to resume"), qPrintable(o.err));
         QVERIFY(!fs::exists(root / "not-yet"));
+        // An output.dir that is a file, or lies under one, is named as such.
+        std::ofstream(root / "a-file") << "mine";
+        for (const fs::path& bad : {root / "a-file", root / "a-file" / "sub"}) {
+            o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                        QString::fromStdString("output.dir=" + bad.string())});
+            QVERIFY2(o.code != 0 && o.err.contains(QString::fromStdString("output.dir '" + bad.string() + "' cannot be a folder: "))
+                         && o.err.contains("is a file"),
+                     qPrintable(o.err));
+        }
         // The same with the store: the failed run is recorded there, the folder is not left behind.
         o = runCli({"train", QString::fromStdString(m_config), "--quiet", "--db", m_dir.filePath("refused.sqlite"), "--set",
                     QString::fromStdString("output.dir=" + dir.string())});
