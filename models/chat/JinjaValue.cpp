@@ -323,6 +323,9 @@ void toJsonImpl(const Value& v, std::string& out, const Value::JsonOptions& o, i
     };
     switch (v.type()) {
     case Value::Type::Undefined:
+        // transformers' tojson is json.dumps, which cannot write Jinja2's Undefined.
+        throw Error("tojson: " + (v.undefinedName().empty() ? std::string("an undefined value") : "'" + v.undefinedName() + "' is undefined and") +
+                    " cannot be written as JSON (Object of type Undefined is not JSON serializable)");
     case Value::Type::None: out += "null"; break;
     case Value::Type::Bool: out += v.asBool() ? "true" : "false"; break;
     case Value::Type::Int: out += std::to_string(v.asInt()); break;

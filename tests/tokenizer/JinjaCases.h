@@ -166,6 +166,8 @@ inline std::vector<ErrorCase> errorCases() {
         {"int of infinity", "{{ 'inf'|int }}", "cannot convert float infinity to integer"},
         {"abs of the smallest integer", "{{ (-9223372036854775807 - 1)|abs }}", "integer result of abs is beyond 64 bits"},
         {"float argument beyond 64 bits", "{{ range(1e300) }}", "range: 1e+300 does not fit in a 64-bit integer"},
+        {"tojson of undefined", "{{ {}.parameters|tojson }}", "Object of type Undefined is not JSON serializable"},
+        {"tojson of an undefined item", "{{ {'a': nothing}|tojson }}", "'nothing' is undefined and cannot be written as JSON"},
         {"zero to a negative power", "{{ 0.0 ** -1 }}", "0.0 cannot be raised to a negative power"},
         {"int zero to a negative power", "{{ 0 ** -2 }}", "0.0 cannot be raised to a negative power"},
         {"indent of a number", "{{ 3|indent }}", "unsupported operand type(s) for +=: 'int' and 'str'"},
