@@ -222,6 +222,14 @@ fs::path RunFolder::latestCheckpoint(const TrainConfig& config) const
 void RunFolder::checkResumable(const fs::path& checkpoint, const TrainConfig& config) const
 {
     const fs::path infoPath = checkpoint / kCheckpointInfoFile;
+    std::error_code ec;
+    if (!fs::is_directory(checkpoint, ec))
+        throw Error("the checkpoint to resume from, '" + checkpoint.string() + "', " + (fs::exists(checkpoint, ec) ? "is not a folder" : "does not exist")
+                        + "; a checkpoint is a step-N folder under <output.dir>/checkpoints",
+                    "name one of those, or resume 'latest' for the run's newest");
+    if (!fs::is_regular_file(infoPath, ec))
+        throw Error("the folder to resume from, '" + checkpoint.string() + "', is not a checkpoint: it holds no " + kCheckpointInfoFile,
+                    "a checkpoint is a step-N folder under <output.dir>/checkpoints; or resume 'latest'");
     json info;
     try {
         info = json::parse(readFile(infoPath));

@@ -312,6 +312,16 @@ private slots:
         QVERIFY2(o.code != 0, qPrintable(o.out));
         QVERIFY2(o.err.contains("no checkpoint to resume"), qPrintable(o.err));
         QVERIFY(!fs::exists(root / "not-yet"));
+        // --resume naming no checkpoint says so, and creates nothing either.
+        o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", QString::fromStdString((root / "nowhere").string()),
+                    "--set", QString::fromStdString("output.dir=" + fresh.string())});
+        QVERIFY2(o.code != 0 && o.err.contains(QString::fromStdString("the checkpoint to resume from, '" + (root / "nowhere").string() + "', does not exist")),
+                 qPrintable(o.err));
+        o = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--resume", QString::fromStdString((root / "model").string()),
+                    "--set", QString::fromStdString("output.dir=" + fresh.string())});
+        QVERIFY2(o.code != 0 && o.err.contains(QString::fromStdString("the folder to resume from, '" + (root / "model").string() + "', is not a checkpoint: it holds no checkpoint.json")),
+                 qPrintable(o.err));
+        QVERIFY(!fs::exists(root / "not-yet"));
         // An output.dir that is a file, or lies under one, is named as such.
         std::ofstream(root / "a-file") << "mine";
         for (const fs::path& bad : {root / "a-file", root / "a-file" / "sub"}) {
