@@ -59,6 +59,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <clocale>
 #include <utility>
 #include <filesystem>
 #include <map>
@@ -67,6 +68,10 @@
 namespace rslora::app {
 
 Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(parent), m_databasePath(databasePath) {
+    // QApplication takes the C locale from the environment; the engine reads and writes numbers with
+    // the C library (strtod, printf), which under a decimal-comma locale read "2.5e-4" in a config as 2.
+    // Qt's widgets format numbers through QLocale, which this leaves as the user has it.
+    std::setlocale(LC_NUMERIC, "C");
     std::filesystem::create_directories(std::filesystem::path(databasePath.toStdString()).parent_path());
     // Runs left queued by a workbench that closed are taken over before the store marks the runs of
     // dead processes interrupted (which would include them).

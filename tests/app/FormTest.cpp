@@ -21,6 +21,7 @@
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
+#include <QProcess>
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QSettings>
@@ -33,6 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <clocale>
 #include <csignal>
 
 using namespace rslora;
@@ -196,6 +198,35 @@ private Q_SLOTS:
     // Every Start pipeline trains into a folder of its own beside its file, so that starting the same
     // pipeline again (or twice in one second) is not refused, unseen in the detached process, over
     // the progress an earlier start left in a folder named after the pipeline alone.
+    // Qt takes the C locale from the environment; under a German one strtod stops at the '.', so a
+    // YAML config's learning_rate: 0.004 read as 0 (and 2.5e-4 as 2). The workbench keeps numbers in
+    // the C form whatever the user's locale (Qt's own widgets follow QLocale, not the C locale).
+    void configNumbersReadAsWrittenUnderADecimalCommaLocale() {
+        QTemporaryDir locales;
+        const std::string previous = std::setlocale(LC_ALL, nullptr);
+        if (!std::setlocale(LC_ALL, "de_DE.UTF-8")) {
+            QProcess localedef;
+            localedef.start("localedef", {"-i", "de_DE", "-f", "UTF-8", locales.filePath("de_DE.UTF-8")});
+            localedef.waitForFinished(60000);
+            qputenv("LOCPATH", locales.path().toLocal8Bit());
+            if (!std::setlocale(LC_ALL, "de_DE.UTF-8"))
+                QFAIL("no German locale: localedef -i de_DE -f UTF-8 failed");
+        }
+        double learningRate = 0;
+        {
+            app::Workbench wb(m_dir.filePath("locale.sqlite"));
+            const QString config = writeFile(m_dir, "locale.yaml",
+                "model:\n  path: " + QByteArray::fromStdString(demoModelDirectory().string()) +
+                "\ndata:\n  train: " + demoFile("facts_train.jsonl").toUtf8() +
+                "\ntraining:\n  learning_rate: 2.5e-4\n  max_steps: 7\n");
+            QVERIFY(wb.openConfig(config));
+            learningRate = wb.form()->config().learningRate;
+        }
+        std::setlocale(LC_ALL, previous.c_str());
+        qunsetenv("LOCPATH");
+        QCOMPARE(learningRate, 2.5e-4);
+    }
+
     void pipelineStartsGetFoldersOfTheirOwn() {
         const QByteArray cli = qgetenv("RSLORA_CLI");
         qputenv("RSLORA_CLI", "/bin/true");
