@@ -48,6 +48,7 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_rowsLayout->setSpacing(2);
     layout->addLayout(m_rowsLayout);
     m_addRow = new QToolButton;
+    m_addRow->setObjectName("addAdapter");
     m_addRow->setText(tr("+ Mix in another version"));
     m_addRow->setToolTip(tr("Run this column with a weighted set of adapters (up to %1)").arg(kMaxAdapters));
     m_addRow->setAutoRaise(true);

@@ -17,6 +17,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QScrollArea>
 #include <QSplitter>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -103,7 +104,14 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     leftLayout->setContentsMargins(0, 0, 0, 0);
     m_columnSplitter = new QSplitter(Qt::Horizontal);
     m_columnSplitter->setChildrenCollapsible(false);
-    leftLayout->addWidget(m_columnSplitter, 1);
+    // Four columns of mixed versions need more width than a small screen has: they scroll sideways
+    // rather than widening the window past the screen.
+    auto* columnsScroll = new QScrollArea;
+    columnsScroll->setObjectName("columnsScroll");
+    columnsScroll->setFrameShape(QFrame::NoFrame);
+    columnsScroll->setWidgetResizable(true);
+    columnsScroll->setWidget(m_columnSplitter);
+    leftLayout->addWidget(columnsScroll, 1);
     m_summary = new QLabel;
     m_summary->setWordWrap(true);
     m_summary->setTextFormat(Qt::RichText); // it quotes answers HTML-escaped

@@ -340,6 +340,24 @@ private slots:
         QVERIFY2(view.history()->width() >= 220, qPrintable(QString::number(view.history()->width())));
     }
 
+    void fourColumnsFitASmallWindow()
+    {
+        // Four columns of mixed versions side by side made the view (and so the window) wider than a
+        // 1366-pixel screen, a width the window then remembered; the columns scroll instead.
+        PlaygroundView view;
+        view.setVersions(versions());
+        view.setColumnCount(4);
+        for (int i = 0; i < 4; ++i)
+            view.column(i)->findChild<QToolButton*>("addAdapter")->click();
+        view.resize(1024, 640);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QVERIFY2(view.minimumSizeHint().width() <= 1024, qPrintable(QString::number(view.minimumSizeHint().width())));
+        QCOMPARE(view.width(), 1024);
+        QVERIFY2(view.history()->width() >= 150, qPrintable(QString::number(view.history()->width())));
+        QVERIFY(view.column(3)->isVisible());
+    }
+
     void copiesAColumnAsJson()
     {
         PlaygroundView v;
