@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import random
+import select
 import signal
 import socket
 import struct
@@ -723,7 +724,7 @@ class SlowClientTest(unittest.TestCase):
     # a byte every half second held every worker (--max-concurrent + 4) for as long as they liked, and
     # nothing else was answered. Heads are now waited for on one thread, whole within --header-timeout.
     def test_slow_clients_hold_no_worker_and_time_out(self):
-        server = Server("--max-concurrent", "1", "--header-timeout", "3")
+        server = Server("--max-concurrent", "1", "--header-timeout", "5")
         slow, stop = [], threading.Event()
         try:
             for _ in range(12):
@@ -742,10 +743,10 @@ class SlowClientTest(unittest.TestCase):
             feeder = threading.Thread(target=trickle)
             feeder.start()
             time.sleep(1)
-            started = time.monotonic()
             status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
             self.assertEqual(status, 200, body)
-            self.assertLess(time.monotonic() - started, 2.5)
+            # Answered while every slow client still waits (none has had its 408 yet).
+            self.assertEqual(select.select(slow, [], [], 0)[0], [])
             stop.set()
             feeder.join()
             for sock in slow:
@@ -754,7 +755,7 @@ class SlowClientTest(unittest.TestCase):
                 self.assertIn("Connection: close", head)
                 error = json.loads(body)["error"]
                 self.assertEqual(error["code"], "request_timeout")
-                self.assertIn("within 3 seconds (--header-timeout)", error["message"])
+                self.assertIn("within 5 seconds (--header-timeout)", error["message"])
         finally:
             stop.set()
             for sock in slow:
@@ -763,7 +764,7 @@ class SlowClientTest(unittest.TestCase):
 
     def test_slow_bodies_hold_no_worker_and_time_out(self):
         # The same with a body sent a byte at a time: the worker that read it waited for each byte.
-        server = Server("--max-concurrent", "1", "--header-timeout", "2", "--api-key", KEY)
+        server = Server("--max-concurrent", "1", "--header-timeout", "4", "--api-key", KEY)
         slow, stop = [], threading.Event()
         try:
             head = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY +
@@ -784,17 +785,16 @@ class SlowClientTest(unittest.TestCase):
             feeder = threading.Thread(target=trickle)
             feeder.start()
             time.sleep(1)
-            started = time.monotonic()
             status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
             self.assertEqual(status, 200, body)
-            self.assertLess(time.monotonic() - started, 2.5)
+            self.assertEqual(select.select(slow, [], [], 0)[0], [])
             time.sleep(2)
             stop.set()
             feeder.join()
             for sock in slow:
                 (status, head, body), = read_answers(sock, 1)
                 self.assertEqual(status, 408, head)
-                self.assertIn("the request's body (200 bytes) did not arrive within 2.01 seconds of its header fields", json.loads(body)["error"]["message"])
+                self.assertIn("the request's body (200 bytes) did not arrive within 4.01 seconds of its header fields", json.loads(body)["error"]["message"])
             # A body that arrives in time is answered as before, sent in pieces.
             body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 1}).encode()
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
