@@ -1,4 +1,5 @@
 #include "ui/BalanceHeatMap.h"
+#include "ui/EmptyPlotGuard.h"
 
 #include <QFile>
 #include <QTextStream>
@@ -44,7 +45,7 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-    m_plot->installEventFilter(this);
+    new EmptyPlotGuard(m_plot, [this] { return m_steps.isEmpty(); });
     layout->addWidget(m_plot);
 }
 
@@ -195,22 +196,6 @@ void BalanceHeatMap::applyPalette() {
     m_scale->axis()->setTickLabelColor(palette().color(QPalette::Text));
     m_scale->axis()->setBasePen(QPen(palette().color(QPalette::Text)));
     m_scale->axis()->setTickPen(QPen(palette().color(QPalette::Text)));
-}
-
-bool BalanceHeatMap::eventFilter(QObject* watched, QEvent* event) {
-    if (watched == m_plot && m_steps.isEmpty()) {
-        switch (event->type()) {
-        case QEvent::Wheel:
-            event->ignore();
-            return true;
-        case QEvent::MouseButtonPress:
-        case QEvent::MouseButtonRelease:
-        case QEvent::MouseButtonDblClick:
-            return true;
-        default: break;
-        }
-    }
-    return QWidget::eventFilter(watched, event);
 }
 
 void BalanceHeatMap::changeEvent(QEvent* event) {

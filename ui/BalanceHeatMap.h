@@ -41,8 +41,6 @@ public:
 protected:
     void resizeEvent(QResizeEvent* event) override;
     void changeEvent(QEvent* event) override;
-    // Without a column there is nothing to zoom or pan: the wheel goes on to the charts' scroll area.
-    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     void compact();

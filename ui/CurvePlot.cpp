@@ -1,4 +1,5 @@
 #include "ui/CurvePlot.h"
+#include "ui/EmptyPlotGuard.h"
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -72,7 +73,7 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_crossText->setVisible(false);
 
     layout->addWidget(m_plot);
-    m_plot->installEventFilter(this);
+    new EmptyPlotGuard(m_plot, [this] { return !hasPoints(); });
     connect(m_plot, &QCustomPlot::mouseMove, this, &CurvePlot::onMouseMove);
     connect(m_plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &CurvePlot::onUserRangeChange);
     connect(m_plot->yAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &CurvePlot::onUserRangeChange);
@@ -548,27 +549,6 @@ void CurvePlot::keepViewOnData() {
     m_plot->xAxis->setRange(x);
     m_plot->yAxis->setRange(y);
     m_settingRange = false;
-}
-
-bool CurvePlot::eventFilter(QObject* watched, QEvent* event) {
-    // An empty chart has nothing to zoom or pan: the wheel scrolls the charts instead (the event
-    // goes on to the scroll area), and the axes keep their range for the first points.
-    if (watched == m_plot && !hasPoints()) {
-        switch (event->type()) {
-        case QEvent::Wheel:
-            event->ignore();
-            return true;
-        case QEvent::MouseButtonPress:
-        case QEvent::MouseMove:
-        case QEvent::MouseButtonRelease:
-        case QEvent::MouseButtonDblClick:
-            if (event->type() != QEvent::MouseMove || static_cast<QMouseEvent*>(event)->buttons() != Qt::NoButton)
-                return true;
-            break;
-        default: break;
-        }
-    }
-    return QWidget::eventFilter(watched, event);
 }
 
 QString CurvePlot::valuesAt(double x) const {

@@ -1,5 +1,6 @@
 // The Sweeps view: the group table from engine::SweepSummary, the mean ± std bands, CSV export.
 #include "ui/SweepResultsView.h"
+#include "ui/EmptyPlotGuard.h"
 
 #include "ui/ExportFolder.h"
 #include "ui/PlotPalette.h"
@@ -94,8 +95,7 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_plot->legend->setRowSpacing(0);
     m_plot->legend->setBorderPen(Qt::NoPen); // a row of its own: no box needed
     m_plot->legend->setVisible(false);
-    // Without curves there is nothing to zoom or pan: the wheel and drags are left alone.
-    m_plot->installEventFilter(this);
+    new EmptyPlotGuard(m_plot, [this] { return m_plot->graphCount() == 0; });
     chartLayout->addWidget(m_plot, 1);
     split->addWidget(chart);
     split->setStretchFactor(0, 1);
@@ -277,22 +277,6 @@ void SweepResultsView::resizeEvent(QResizeEvent* event) {
         fitLegendColumns();
         m_plot->replot(QCustomPlot::rpQueuedReplot);
     }
-}
-
-bool SweepResultsView::eventFilter(QObject* watched, QEvent* event) {
-    if (watched == m_plot && m_plot->graphCount() == 0) {
-        switch (event->type()) {
-        case QEvent::Wheel:
-            event->ignore(); // goes on to the parent, as over any widget that does not scroll
-            return true;
-        case QEvent::MouseButtonPress:
-        case QEvent::MouseButtonRelease:
-        case QEvent::MouseButtonDblClick:
-            return true;
-        default: break;
-        }
-    }
-    return QWidget::eventFilter(watched, event);
 }
 
 QString SweepResultsView::suggestedCsvName() const {

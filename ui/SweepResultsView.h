@@ -66,7 +66,6 @@ Q_SIGNALS:
     void exported(const QString& text);
 
 protected:
-    bool eventFilter(QObject* watched, QEvent* event) override;
     void resizeEvent(QResizeEvent* event) override;
 
 private:
