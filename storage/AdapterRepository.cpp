@@ -401,8 +401,13 @@ AdapterRecord AdapterRepository::rollback(const std::string& task, std::optional
         target = a.id;
     } else {
         auto cur = current(task);
-        if (!cur)
+        if (!cur) {
+            AdapterFilter ofTask;
+            ofTask.task = task;
+            if (list(ofTask).empty())
+                throw rslora::Error("no task named \"" + task + "\" in this store", "the versions and their tasks: rslora adapters list");
             throw rslora::Error("task \"" + task + "\" has no current adapter to roll back from");
+        }
         auto st = m_db.cached("SELECT id FROM adapters WHERE task = ? AND status = 'released' AND deleted_at IS NULL "
                               "AND version < ? ORDER BY version DESC LIMIT 1");
         st->bindAll(task, cur->version);

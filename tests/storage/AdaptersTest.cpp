@@ -132,6 +132,13 @@ private slots:
         auto& repo = m_store->adapters();
         QVERIFY(!repo.current("task"));
         QVERIFY_THROWS_EXCEPTION(rslora::Error, repo.rollback("task"));
+        // A task that does not exist is named as such, not as one without a current version.
+        try {
+            repo.rollback("tsak");
+            QFAIL("rollback of an unknown task");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).contains("no task named \"tsak\""), e.what());
+        }
         repo.release(v1.id);
         repo.release(v2.id);
         repo.release(v3.id);
