@@ -51,7 +51,9 @@ std::string unknownArgumentsMessage(const CLI::App& root)
     std::string out;
     for (const std::string& arg : app->remaining()) {
         std::string line = path + ": ";
-        if (arg.rfind("--", 0) == 0) {
+        if (arg == "--") {
+            line += "nothing follows '--' (the arguments it introduces are missing)";
+        } else if (arg.rfind("--", 0) == 0) {
             const std::string name = arg.substr(0, arg.find('='));
             line += "unknown option " + name;
             if (const std::string guess = engine::closestName(name, optionNames(*app)); !guess.empty())

@@ -28,6 +28,8 @@ if "$cli" no-such-command >/dev/null 2>&1; then echo "unknown command accepted";
 # A misspelt option or command is named with the closest known one.
 out=$("$cli" serve --portt 8000 2>&1) && { echo "unknown option accepted"; exit 1; }
 grep -q "rslora serve: unknown option --portt (did you mean --port?)" <<< "$out" || { echo "no suggestion for --portt: $out"; exit 1; }
+out=$("$cli" launch --nproc 2 -- 2>&1) && { echo "launch without a command accepted"; exit 1; }
+grep -q "rslora launch: nothing follows '--'" <<< "$out" || { echo "a bare -- read as an option: $out"; exit 1; }
 out=$("$cli" sweep --seed /dev/null 2>&1) && { echo "unknown option accepted"; exit 1; }
 grep -q "rslora sweep: unknown option --seed (did you mean --seeds?)" <<< "$out" || { echo "no suggestion for --seed: $out"; exit 1; }
 out=$("$cli" serv 2>&1) && { echo "unknown command accepted"; exit 1; }
