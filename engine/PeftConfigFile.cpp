@@ -504,9 +504,19 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
 AdapterConfig readPeftAdapterConfig(const fs::path& dir, const std::string& adapterName)
 {
     const fs::path configPath = dir / kPeftConfigFile;
-    if (!fs::exists(configPath))
-        throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftConfigFile) + " is missing");
+    requirePeftConfigFile(dir);
     return parsePeftAdapterConfig(readFile(configPath), configPath.string(), adapterName);
+}
+
+void requirePeftConfigFile(const fs::path& dir)
+{
+    if (fs::is_regular_file(dir / kPeftConfigFile))
+        return;
+    std::string message = "'" + dir.string() + "' is not a PEFT adapter folder: " + std::string(kPeftConfigFile) + " is missing";
+    // `rslora train` writes the adapter to <output.dir>/adapter; the output folder is what users pick.
+    if (fs::is_regular_file(dir / "adapter" / kPeftConfigFile))
+        message += "; it looks like a training run's output folder, whose adapter is '" + (dir / "adapter").string() + "'";
+    throw Error(message);
 }
 
 void requirePeftWeightsFile(const fs::path& dir)

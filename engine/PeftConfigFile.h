@@ -28,6 +28,9 @@ inline constexpr const char* kPeftKeyPrefix = "base_model.model.";
 // the file and the key for anything that is not a plain LoRA config (DoRA, an init_lora_weights that
 // changes the base weight, lora_bias, modules_to_save, ...) or has a value of the wrong type or range.
 AdapterConfig readPeftAdapterConfig(const std::filesystem::path& dir, const std::string& adapterName = "default");
+// Throws rslora::Error "'<dir>' is not a PEFT adapter folder: adapter_config.json is missing" when it
+// is; a run's output folder (its adapter in <dir>/adapter) is told where the adapter is.
+void requirePeftConfigFile(const std::filesystem::path& dir);
 // Throws rslora::Error "'<dir>' is not a PEFT adapter folder: adapter_model.safetensors is missing"
 // when it is; a folder holding PEFT's pickled adapter_model.bin instead is told so, and how to convert it.
 void requirePeftWeightsFile(const std::filesystem::path& dir);

@@ -45,8 +45,7 @@ PeftFolderFacts checkPeftFolder(const fs::path& dir, const std::optional<fs::pat
     const fs::path configPath = dir / kPeftConfigFile, weightsPath = dir / kPeftWeightsFile;
     if (!fs::is_directory(dir))
         throw Error("adapter folder '" + dir.string() + "' does not exist");
-    if (!fs::is_regular_file(configPath))
-        throw Error("'" + dir.string() + "' is not a PEFT adapter folder: " + kPeftConfigFile + " is missing");
+    requirePeftConfigFile(dir);
     requirePeftWeightsFile(dir);
     // The same reading (and the same messages) as loading the folder later.
     const std::string text = readFile(configPath);

@@ -341,6 +341,15 @@ private slots:
         }
         QVERIFY(threw);
 
+        // A training run's output folder picked instead of its adapter folder is told where the adapter is.
+        const fs::path runOut = fs::path(tmp.path().toStdString()) / "out";
+        fs::create_directories(runOut / "adapter");
+        fs::copy_file(fixtures() / "peft/lora" / kPeftConfigFile, runOut / "adapter" / kPeftConfigFile);
+        const std::string wrongFolder = errorOf([&] { loadPeftAdapter(set, runOut, "x"); });
+        QVERIFY2(wrongFolder.find("adapter_config.json is missing; it looks like a training run's output folder, whose "
+                                  "adapter is '" + (runOut / "adapter").string() + "'") != std::string::npos, wrongFolder.c_str());
+        QCOMPARE(errorOf([&] { (void)checkPeftFolder(runOut, std::nullopt); }), wrongFolder);
+
         // A folder PEFT saved with safe_serialization=False: the loader said only that it could not open
         // adapter_model.safetensors; every reader now names the pickle it found and how to convert it.
         const fs::path pickled = fs::path(tmp.path().toStdString()) / "pickled";
