@@ -28,9 +28,17 @@ void writeMetricsJson(Store& store, int64_t runId, const fs::path& file) {
 
 ExportResult exportRun(Store& store, int64_t runId, const fs::path& dir, const ExportOptions& options) {
     std::error_code ec;
-    if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
+    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+        throw rslora::Error("cannot export to " + dir.string() + ": it is a file, not a folder", "choose a new folder name");
+    if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
         throw rslora::Error("cannot export to " + dir.string() + ": it exists and is not an empty folder",
                             "choose a new folder name");
+    for (fs::path above = dir.parent_path(); !above.empty() && above != above.parent_path(); above = above.parent_path())
+        if (fs::exists(above, ec)) {
+            if (!fs::is_directory(above, ec))
+                throw rslora::Error("cannot export to " + dir.string() + ": " + above.string() + " is a file, not a folder");
+            break;
+        }
     ExportResult result;
     // One read transaction: the run, its metrics and adapters from the same snapshot.
     Transaction snapshot(store.database(), Transaction::Mode::Deferred);

@@ -178,6 +178,19 @@ private slots:
         QCOMPARE(mj["loss"]["value"][999].get<double>(), 1.0 / 1000);
         QCOMPARE(mj["loss"]["step"].size(), size_t(1000));
         QVERIFY_THROWS_EXCEPTION(rslora::Error, exportRun(a, first.runId, out)); // never overwrites
+        // A file where the folder should go, or above it, is named as a file.
+        rslora::writeFileAtomic(root() / "afile", "mine");
+        for (const fs::path& target : {root() / "afile", root() / "afile" / "sub"}) {
+            try {
+                exportRun(a, first.runId, target);
+                QFAIL("exported over a file");
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find((root() / "afile").string() + " is a file, not a folder") != std::string::npos ||
+                             std::string(e.what()).find("it is a file, not a folder") != std::string::npos,
+                         e.what());
+            }
+        }
+        QCOMPARE(rslora::readFile(root() / "afile"), std::string("mine"));
 
         Store b(root() / "b.sqlite");
         ImportResult second = importBundle(b, out);
