@@ -4,6 +4,7 @@
 #include "app/gui/CloseGuard.h"
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/DetachedRunWatch.h"
+#include "app/gui/DetachedStarts.h"
 #include "app/gui/FusionController.h"
 #include "app/gui/MergeExportController.h"
 #include "app/gui/PlaygroundController.h"
@@ -165,15 +166,17 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_runs->refresh();
     });
     connect(m_detached, &DetachedRunWatch::ended, this, [this](const QString&, const QString&) { m_runs->refresh(); });
+    m_starts = std::make_unique<DetachedStarts>(m_databasePath, m_store.get(), m_detached,
+                                                [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); });
     connect(m_form, &ui::RunForm::pipelineStartRequested, this, [this](const QString& json) {
         QString error;
-        if (!startPipeline(json, &error))
+        if (!m_starts->startPipeline(json, &error))
             QMessageBox::warning(m_window.get(), tr("Cannot start the pipeline"), error);
         m_runs->refresh();
     });
     connect(m_form, &ui::RunForm::launchRequested, this, [this](const engine::TrainConfig& config, int processes) {
         QString error;
-        if (!startDataParallel(config, processes, &error))
+        if (!m_starts->startDataParallel(config, processes, defaultRunName(config), &error))
             QMessageBox::warning(m_window.get(), tr("Cannot start the data-parallel run"), error);
         m_runs->refresh();
     });
@@ -394,63 +397,6 @@ std::vector<storage::RunRecord> Workbench::pipelineRunsUpTo(const storage::RunRe
     for (const auto& [stage, r] : byStage)
         out.push_back(r);
     return out;
-}
-
-bool Workbench::startPipeline(const QString& pipelineJson, QString* error) {
-    try {
-        // Relative paths in the form mean the workbench's folder; the saved file lives elsewhere.
-        const engine::pipeline::PipelineConfig config = engine::pipeline::PipelineConfig::fromJson(
-            nlohmann::json::parse(pipelineJson.toStdString()), "pipeline", QDir::currentPath().toStdString());
-        const QString name = QString::fromStdString(config.name);
-        const QString busy = pipelineAlreadyTraining(name);
-        if (!busy.isEmpty())
-            throw Error(tr("pipeline \"%1\" is already training (%2): wait for it to end (its stages appear in the Runs view) "
-                           "before starting it again, or rename this one to train both").arg(name, busy).toStdString());
-        const CliLauncher::Launched l = CliLauncher(m_databasePath).startPipeline(config);
-        const QString label = tr("Pipeline \"%1\"").arg(name);
-        m_detached->watch(l.pid, label, l.log, "pipeline:" + name);
-        m_window->statusBar()->showMessage(tr("%1 (%2 stages) is training in its own process; its runs appear in the "
-                                              "Runs view. Config: %3, output: %4")
-                                               .arg(label)
-                                               .arg(config.stages.size())
-                                               .arg(l.config, l.log),
-                                           15000);
-        return true;
-    } catch (const std::exception& e) {
-        if (error)
-            *error = QString::fromStdString(e.what());
-        return false;
-    }
-}
-
-QString Workbench::pipelineAlreadyTraining(const QString& name) const {
-    // Started here (it may not have recorded a stage yet, or be between two stages)...
-    if (const auto w = m_detached->running("pipeline:" + name))
-        return tr("started here at %1, process %2, output %3").arg(w->started.toString("HH:mm:ss")).arg(w->pid).arg(w->logPath);
-    // ...or elsewhere: a stage of it is training in a live process (the CLI, an earlier workbench).
-    storage::RunFilter filter;
-    filter.tag = std::make_pair(std::string(kPipelineTag), name.toStdString());
-    filter.statuses = {storage::RunStatus::Running, storage::RunStatus::Paused};
-    for (const storage::RunRecord& r : m_store->runs().list(filter))
-        if (r.pid && storage::processAlive(*r.pid))
-            return tr("its run #%1 \"%2\" in process %3").arg(r.id).arg(QString::fromStdString(r.name)).arg(*r.pid);
-    return {};
-}
-
-bool Workbench::startDataParallel(const engine::TrainConfig& config, int processes, QString* error) {
-    try {
-        const CliLauncher::Launched l = CliLauncher(m_databasePath).startDataParallel(config, processes, defaultRunName(config));
-        m_detached->watch(l.pid, tr("Data-parallel run %1").arg(defaultRunName(config)), l.log);
-        m_window->statusBar()->showMessage(tr("Data-parallel run: %1 processes are training %2 (rslora launch); it appears in the "
-                                              "Training and Runs views. Config: %3, output: %4")
-                                               .arg(processes).arg(defaultRunName(config)).arg(l.config, l.log),
-                                           15000);
-        return true;
-    } catch (const std::exception& e) {
-        if (error)
-            *error = QString::fromStdString(e.what());
-        return false;
-    }
 }
 
 void Workbench::refreshStoredVersions() {

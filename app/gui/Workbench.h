@@ -42,6 +42,7 @@ class CloseGuard;
 class DetachedRunWatch;
 class PlaygroundController;
 class RunController;
+class DetachedStarts;
 class StoredRunFeed;
 class SweepResultsController;
 struct JobOutcome;
@@ -75,17 +76,8 @@ public:
     // Shows a stored run's curves in the training view; a pipeline stage's run shows the pipeline's
     // stages up to it one after the other, their boundaries marked.
     void openStoredRun(qint64 runId);
-    // Start with stages in the form: the pipeline is written to <data folder>/pipelines/ and trained
-    // by `rslora train` in its own process, recorded in this store; false with *error when it cannot
-    // start, and when a pipeline of that name is still starting or training (a second press of Start).
-    bool startPipeline(const QString& pipelineJson, QString* error = nullptr);
-    // What trains pipeline `name` now (a process started here, or a live run of it in the store), in
-    // words; empty when nothing does.
-    QString pipelineAlreadyTraining(const QString& name) const;
-    // Start with Processes > 1: the config is written to <data folder>/launches/ and trained by
-    // `rslora launch --nproc N -- train` (ranks meeting through a file there), recorded in this store
-    // and followed like any run of another process; false with *error when it cannot start.
-    bool startDataParallel(const engine::TrainConfig& config, int processes, QString* error = nullptr);
+    // Pipelines and data-parallel runs, trained in their own `rslora` processes.
+    DetachedStarts* detachedStarts() const { return m_starts.get(); }
     // The versions the Stages editor offers as `from:` ("task@vN").
     void refreshStoredVersions();
     // Fuse… and Export merged model… on stored versions: opens the dialog (window-modal, deleted on
@@ -141,6 +133,7 @@ private:
     std::unique_ptr<CloseGuard> m_closeGuard;
     std::unique_ptr<StoredRunFeed> m_external;
     DetachedRunWatch* m_detached = nullptr; // pipelines and data-parallel runs started in their own process
+    std::unique_ptr<DetachedStarts> m_starts;
     QTimer* m_followTimer = nullptr;
     bool m_runsShowQueued = false; // the Runs view read the started run before the worker marked it running
 };

@@ -4,6 +4,7 @@
 #include "app/gui/CliLauncher.h"
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/DetachedRunWatch.h"
+#include "app/gui/DetachedStarts.h"
 #include "app/gui/Workbench.h"
 
 #include "ui/DataSection.h"
@@ -287,7 +288,7 @@ private Q_SLOTS:
         {
             app::Workbench wb(m_dir.filePath("detached.sqlite"));
             QString error;
-            QVERIFY2(wb.startPipeline(QString::fromStdString(p.toJson().dump()), &error), qPrintable(error));
+            QVERIFY2(wb.detachedStarts()->startPipeline(QString::fromStdString(p.toJson().dump()), &error), qPrintable(error));
             QCOMPARE(wb.detachedRuns()->watching(), 1);
             QTRY_VERIFY_WITH_TIMEOUT(wb.window()->statusBar()->currentMessage().contains("/nowhere.jsonl does not exist"), 15000);
             QVERIFY(wb.window()->statusBar()->currentMessage().contains("Pipeline \"doomed\" failed"));
@@ -327,22 +328,22 @@ private Q_SLOTS:
         {
             app::Workbench wb(m_dir.filePath("twice.sqlite"));
             QString error;
-            QVERIFY2(wb.startPipeline(pipeline("sft-then-dpo"), &error), qPrintable(error));
+            QVERIFY2(wb.detachedStarts()->startPipeline(pipeline("sft-then-dpo"), &error), qPrintable(error));
             const auto first = wb.detachedRuns()->running("pipeline:sft-then-dpo");
             QVERIFY(first && first->pid > 0);
-            QVERIFY(!wb.startPipeline(pipeline("sft-then-dpo"), &error));
+            QVERIFY(!wb.detachedStarts()->startPipeline(pipeline("sft-then-dpo"), &error));
             QVERIFY2(error.contains("pipeline \"sft-then-dpo\" is already training") && error.contains(QString::number(first->pid))
                          && error.contains("wait for it to end"),
                      qPrintable(error));
             QCOMPARE(wb.detachedRuns()->watching(), 1);
-            QVERIFY2(wb.startPipeline(pipeline("other"), &error), qPrintable(error));
+            QVERIFY2(wb.detachedStarts()->startPipeline(pipeline("other"), &error), qPrintable(error));
             QCOMPARE(wb.detachedRuns()->watching(), 2);
             const auto other = wb.detachedRuns()->running("pipeline:other");
             QVERIFY(other);
             ::kill(pid_t(first->pid), SIGKILL);
             ::kill(pid_t(other->pid), SIGKILL);
             QTRY_VERIFY_WITH_TIMEOUT(!wb.detachedRuns()->running("pipeline:sft-then-dpo"), 10000);
-            QVERIFY2(wb.startPipeline(pipeline("sft-then-dpo"), &error), qPrintable(error));
+            QVERIFY2(wb.detachedStarts()->startPipeline(pipeline("sft-then-dpo"), &error), qPrintable(error));
             const auto again = wb.detachedRuns()->running("pipeline:sft-then-dpo");
             QVERIFY(again && again->pid != first->pid);
             ::kill(pid_t(again->pid), SIGKILL);
@@ -355,10 +356,10 @@ private Q_SLOTS:
             stage.pid = QCoreApplication::applicationPid();
             const int64_t id = wb.store()->runs().create(stage);
             wb.store()->runs().setTag(id, "pipeline", "elsewhere");
-            QVERIFY(!wb.startPipeline(pipeline("elsewhere"), &error));
+            QVERIFY(!wb.detachedStarts()->startPipeline(pipeline("elsewhere"), &error));
             QVERIFY2(error.contains(QString("run #%1").arg(id)) && error.contains("already training"), qPrintable(error));
             wb.store()->runs().setStatus(id, storage::RunStatus::Stopped);
-            QVERIFY2(wb.startPipeline(pipeline("elsewhere"), &error), qPrintable(error));
+            QVERIFY2(wb.detachedStarts()->startPipeline(pipeline("elsewhere"), &error), qPrintable(error));
             const auto last = wb.detachedRuns()->running("pipeline:elsewhere");
             QVERIFY(last);
             ::kill(pid_t(last->pid), SIGKILL);
