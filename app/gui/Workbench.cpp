@@ -84,6 +84,22 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_window = std::make_unique<ui::MainWindow>();
     m_controller = std::make_unique<RunController>(m_store.get(), databasePath);
 
+    createViews();
+    connectPlayground();
+    addRunMenu();
+    addStatusWidgets();
+    connectDetachedRuns();
+    connectSweeps();
+    connectTraining();
+    connectBrowsers();
+    connectMergeActions();
+    m_closeGuard = std::make_unique<CloseGuard>(*m_controller, *m_store, m_databasePath, m_window.get());
+    m_window->setCloseGuard([this] { return confirmClose(); });
+    attachExternalRuns();
+    queueAgain(queuedBefore, recovered);
+}
+
+void Workbench::createViews() {
     m_form = new ui::RunForm;
     m_form->dataSection()->setPreviewProvider(
         [](const QString& model, const QString& data, int maxLen) { return DatasetPreviewer::preview(model, data, maxLen); });
@@ -103,6 +119,9 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_runs->setStore(m_store.get());
     m_adapters->setStore(m_store.get());
     m_playgroundController = std::make_unique<PlaygroundController>(m_store.get(), m_playground);
+}
+
+void Workbench::connectPlayground() {
     // The Playground reads the store's versions and runs when it is shown (cheap queries).
     connect(m_window->views(), &QTabWidget::currentChanged, this, [this] {
         if (m_window->views()->currentWidget() != m_playground)
@@ -116,6 +135,9 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         if (!dir.isEmpty())
             m_playground->setModelPath(dir);
     });
+}
+
+void Workbench::addRunMenu() {
     auto* newRun = new QAction(tr("&New run"), m_window.get());
     newRun->setShortcut(QKeySequence::New);
     connect(newRun, &QAction::triggered, this, [this] { m_window->views()->setCurrentWidget(m_form); });
@@ -147,7 +169,9 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(m_window.get(), &ui::MainWindow::demoPipelineRequested, this, [this] {
         openConfig(QString::fromStdString((resourcesDirectory() / "pipelines" / "demo-sft-dpo.yaml").string()));
     });
+}
 
+void Workbench::addStatusWidgets() {
     m_statusProgress = new QProgressBar;
     m_statusProgress->setMaximumWidth(180);
     m_statusProgress->setMaximumHeight(16);
@@ -155,9 +179,9 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     m_statusRun = new QLabel;
     m_window->statusBar()->addWidget(m_statusRun);
     m_window->statusBar()->addWidget(m_statusProgress);
+}
 
-    ui::TrainingPanel* panel = m_training;
-    RunController* controller = m_controller.get();
+void Workbench::connectDetachedRuns() {
     // A detached run that fails says so here: its output file is where nobody would look.
     m_detached = new DetachedRunWatch(this);
     connect(m_detached, &DetachedRunWatch::failed, this, [this](const QString& label, const QString& error, const QString& log) {
@@ -180,6 +204,11 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
             QMessageBox::warning(m_window.get(), tr("Cannot start the data-parallel run"), error);
         m_runs->refresh();
     });
+}
+
+void Workbench::connectTraining() {
+    ui::TrainingPanel* panel = m_training;
+    RunController* controller = m_controller.get();
     connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
         try {
             m_controller->enqueue(config, defaultRunName(config));
@@ -190,13 +219,6 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_window->views()->setCurrentWidget(m_training);
         m_runs->refresh();
     });
-    m_sweepResults = new SweepResultsController(m_store.get(), m_controller.get(), m_sweeps, this);
-    connect(m_sweepResults, &SweepResultsController::changed, this, [this](const QString& text) {
-        m_runs->refresh();
-        m_window->statusBar()->showMessage(text, 15000);
-    });
-    connect(m_sweeps, &ui::SweepResultsView::exported, this, [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); });
-    connect(m_form, &ui::RunForm::sweepRequested, this, [this](const engine::TrainConfig& config) { openSweepDialog(config); });
     connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
         m_training->beginRun(id, name);
         // A resumed run's charts start with its history up to the checkpoint it continues from.
@@ -240,6 +262,19 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
         m_runs->refresh();
     });
     connect(panel, &ui::TrainingPanel::moveQueuedRequested, controller, &RunController::moveQueued);
+}
+
+void Workbench::connectSweeps() {
+    m_sweepResults = new SweepResultsController(m_store.get(), m_controller.get(), m_sweeps, this);
+    connect(m_sweepResults, &SweepResultsController::changed, this, [this](const QString& text) {
+        m_runs->refresh();
+        m_window->statusBar()->showMessage(text, 15000);
+    });
+    connect(m_sweeps, &ui::SweepResultsView::exported, this, [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); });
+    connect(m_form, &ui::RunForm::sweepRequested, this, [this](const engine::TrainConfig& config) { openSweepDialog(config); });
+}
+
+void Workbench::connectBrowsers() {
     connect(m_runs, &ui::RunsBrowser::openRunRequested, this, &Workbench::openStoredRun);
     // Actions that succeed without a dialog say what they did, and where, in the status bar.
     auto notice = [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); };
@@ -284,10 +319,9 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     connect(rankPreview, &RankPreview::failed, this, [this](const QString& message) {
         m_form->adapterSection()->showRankTable(QString("<span style='color:#c62828'>%1</span>").arg(message.toHtmlEscaped()));
     });
-    connectMergeActions();
-    m_closeGuard = std::make_unique<CloseGuard>(*m_controller, *m_store, m_databasePath, m_window.get());
-    m_window->setCloseGuard([this] { return confirmClose(); });
-    attachExternalRuns();
+}
+
+void Workbench::queueAgain(const std::vector<qint64>& queuedBefore, const std::vector<int64_t>& recovered) {
     // Runs queued when the workbench last closed wait again in the queue; while another process
     // trains (a run handed over headless) they wait for it to end rather than compete for the CPU.
     if (m_external)

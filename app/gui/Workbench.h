@@ -106,6 +106,20 @@ public:
     static qint64 totalSteps(const storage::RunRecord& run);
 
 private:
+    // The constructor's parts: the views and their controllers, then the wiring of each area.
+    void createViews();
+    void connectPlayground();
+    void addRunMenu();
+    void addStatusWidgets();
+    void connectDetachedRuns();
+    void connectSweeps();
+    // The form's Start, the run controller and the Training view.
+    void connectTraining();
+    // The Runs and Adapters views, notices in the status bar, the rank preview.
+    void connectBrowsers();
+    // Runs queued when the workbench last closed wait again in the queue; `recovered` were marked
+    // interrupted at start-up.
+    void queueAgain(const std::vector<qint64>& queuedBefore, const std::vector<int64_t>& recovered);
     void connectMergeActions();
     QList<ui::FuseSource> sourcesOf(const QList<qint64>& adapterIds) const;
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
