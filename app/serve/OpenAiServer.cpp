@@ -1,9 +1,11 @@
 // The OpenAI-compatible server (see OpenAiServer.h).
 #include "app/serve/OpenAiServer.h"
 
+#include "app/serve/ActiveGuard.h"
 #include "app/serve/ApiError.h"
 #include "app/serve/ClientConnection.h"
 #include "app/serve/GuardedHttpServer.h"
+#include "app/serve/HttpText.h"
 #include "common/Error.h"
 #include "engine/ErrorText.h"
 #include "engine/generation/GenerationScheduler.h"
@@ -57,31 +59,6 @@ httplib::Server::HandlerResponse answerEarly(httplib::Response& res, const ApiEr
     return httplib::Server::HandlerResponse::Handled;
 }
 
-// The key of an "Authorization: Bearer KEY" header; empty when it is not a bearer credential. The
-// scheme's case does not matter and more than one space may follow it (RFC 7235 §2.1).
-std::string bearerToken(const std::string& header)
-{
-    const std::string scheme = "bearer";
-    if (header.size() <= scheme.size() || header[scheme.size()] != ' ')
-        return {};
-    for (size_t i = 0; i < scheme.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i])
-            return {};
-    return header.substr(header.find_first_not_of(' ', scheme.size()));
-}
-
-// A Content-Length value as RFC 9110 §8.6 has it: one or more digits, nothing else.
-bool isDecimal(const std::string& s)
-{
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// Methods whose body httplib reads (it reads a body without Content-Length until the client closes).
-bool takesBody(const std::string& method)
-{
-    return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
-}
-
 const char* finishReason(models::FinishReason r)
 {
     switch (r) {
@@ -92,62 +69,6 @@ const char* finishReason(models::FinishReason r)
     }
     return "stop";
 }
-
-// A client's text as one line of the request log: control bytes (a decoded %0A, an escape sequence)
-// are written as \xNN, so that a request path cannot forge log lines or drive the terminal.
-std::string logText(const std::string& text)
-{
-    std::string out;
-    for (const unsigned char c : text) {
-        if (c < 0x20 || c == 0x7f) {
-            static const char* hex = "0123456789abcdef";
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else
-            out += static_cast<char>(c);
-    }
-    return out;
-}
-
-std::string statusMessage(int status)
-{
-    switch (status) {
-    case 400: return "the request is not valid HTTP/1.1 (a malformed request line or header, or a header line over 8192 bytes)";
-    case 404: return "no such route";
-    case 405: return "method not allowed";
-    case 413: return "the request body is larger than the server's limit (--max-body-bytes)";
-    case 414: return "the request target (path and query) is longer than the server accepts (8192 bytes)";
-    case 415: return "the request body's encoding is not supported (send it uncompressed)";
-    default: return "HTTP error " + std::to_string(status);
-    }
-}
-
-// Counts generations running at once (a request with several prompts runs one per prompt); over the
-// limit the request is refused with 429, and a request that alone asks for more with 400.
-class ActiveGuard {
-public:
-    ActiveGuard(std::atomic<int>& count, int limit, int generations) : m_count(count), m_generations(generations)
-    {
-        if (generations > limit)
-            throw ApiError(400, "'prompt': " + std::to_string(generations) + " prompts in one request, more than the " +
-                                    std::to_string(limit) + " generations the server runs at once (--max-concurrent)",
-                           errtype::kInvalidRequest, "prompt");
-        if ((m_count += generations) > limit) {
-            m_count -= generations;
-            throw ApiError(429, "the server is already running " + std::to_string(limit) +
-                                    " requests (--max-concurrent); retry later",
-                           errtype::kRateLimit, {}, "too_many_requests");
-        }
-    }
-    ~ActiveGuard() { m_count -= m_generations; }
-    ActiveGuard(const ActiveGuard&) = delete;
-    ActiveGuard& operator=(const ActiveGuard&) = delete;
-
-private:
-    std::atomic<int>& m_count;
-    int m_generations;
-};
 
 // What a streaming response shares with the scheduler's token callbacks.
 struct StreamState {

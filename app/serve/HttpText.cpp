@@ -1,0 +1,57 @@
+#include "app/serve/HttpText.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace rslora::serve {
+
+std::string bearerToken(const std::string& header)
+{
+    const std::string scheme = "bearer";
+    if (header.size() <= scheme.size() || header[scheme.size()] != ' ')
+        return {};
+    for (size_t i = 0; i < scheme.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i])
+            return {};
+    return header.substr(header.find_first_not_of(' ', scheme.size()));
+}
+
+bool isDecimal(const std::string& s)
+{
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool takesBody(const std::string& method)
+{
+    return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+std::string logText(const std::string& text)
+{
+    std::string out;
+    for (const unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            static const char* hex = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
+std::string statusMessage(int status)
+{
+    switch (status) {
+    case 400: return "the request is not valid HTTP/1.1 (a malformed request line or header, or a header line over 8192 bytes)";
+    case 404: return "no such route";
+    case 405: return "method not allowed";
+    case 413: return "the request body is larger than the server's limit (--max-body-bytes)";
+    case 414: return "the request target (path and query) is longer than the server accepts (8192 bytes)";
+    case 415: return "the request body's encoding is not supported (send it uncompressed)";
+    default: return "HTTP error " + std::to_string(status);
+    }
+}
+
+} // namespace rslora::serve

@@ -1,0 +1,23 @@
+// The HTTP-level text the server reads and writes around its routes: the bearer key of an
+// Authorization header, Content-Length digits, which methods carry a body, a client's text made safe
+// for the request log, and the explanation of an HTTP error status.
+#pragma once
+
+#include <string>
+
+namespace rslora::serve {
+
+// The key of an "Authorization: Bearer KEY" header; empty when it is not a bearer credential. The
+// scheme's case does not matter and more than one space may follow it (RFC 7235 §2.1).
+std::string bearerToken(const std::string& header);
+// A Content-Length value as RFC 9110 §8.6 has it: one or more digits, nothing else.
+bool isDecimal(const std::string& s);
+// Methods whose body httplib reads (it reads a body without Content-Length until the client closes).
+bool takesBody(const std::string& method);
+// A client's text as one line of the request log: control bytes (a decoded %0A, an escape sequence)
+// are written as \xNN, so that a request path cannot forge log lines or drive the terminal.
+std::string logText(const std::string& text);
+// What an HTTP error status the server answers by itself means, for the error body.
+std::string statusMessage(int status);
+
+} // namespace rslora::serve
