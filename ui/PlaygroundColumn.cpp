@@ -438,7 +438,7 @@ void PlaygroundColumn::markDivergence(int index)
 void PlaygroundColumn::render()
 {
     if (!m_answering && m_answer.isEmpty() && (!m_chat || m_conversation.isEmpty())) {
-        m_output->clear(); // nothing yet: the placeholder says where the answer comes
+        m_output->clear(); // nothing yet: the box's hint text ("The answer streams here.") shows
         return;
     }
     QString html;

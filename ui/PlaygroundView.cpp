@@ -212,7 +212,7 @@ void PlaygroundView::setRuns(const QList<QPair<qint64, QString>>& runs)
     m_runs->clear();
     for (const auto& [id, label] : runs)
         m_runs->addItem(label, id);
-    // The run chosen before, else the first: with a placeholder set the box chooses none by itself,
+    // The run chosen before, else the first: a combo box with hint text set chooses none by itself,
     // and Pull example would do nothing.
     const int at = m_runs->findData(chosen);
     m_runs->setCurrentIndex(at >= 0 ? at : (runs.isEmpty() ? -1 : 0));

@@ -719,6 +719,21 @@ def read_answers(sock, count):
     return answers
 
 
+def trickle(socks, byte, stop):
+    """Sends `byte` on every socket each half second until `stop` is set; returns the started thread."""
+    def feed():
+        while not stop.is_set():
+            for sock in socks:
+                try:
+                    sock.sendall(byte)
+                except OSError:
+                    pass
+            stop.wait(0.5)
+    thread = threading.Thread(target=feed)
+    thread.start()
+    return thread
+
+
 class SlowClientTest(unittest.TestCase):
     # cpp-httplib read a request's head on a worker thread with a timeout per read only: clients sending
     # a byte every half second held every worker (--max-concurrent + 4) for as long as they liked, and
@@ -732,16 +747,7 @@ class SlowClientTest(unittest.TestCase):
                 sock.sendall(b"GET /health HTTP/1.1\r\n")
                 slow.append(sock)
 
-            def trickle():
-                while not stop.is_set():
-                    for sock in slow:
-                        try:
-                            sock.sendall(b"X")
-                        except OSError:
-                            pass
-                    stop.wait(0.5)
-            feeder = threading.Thread(target=trickle)
-            feeder.start()
+            feeder = trickle(slow, b"X", stop)
             time.sleep(1)
             status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
             self.assertEqual(status, 200, body)
@@ -774,16 +780,7 @@ class SlowClientTest(unittest.TestCase):
                 sock.sendall(head)
                 slow.append(sock)
 
-            def trickle():
-                while not stop.is_set():
-                    for sock in slow:
-                        try:
-                            sock.sendall(b" ")
-                        except OSError:
-                            pass
-                    stop.wait(0.5)
-            feeder = threading.Thread(target=trickle)
-            feeder.start()
+            feeder = trickle(slow, b" ", stop)
             time.sleep(1)
             status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
             self.assertEqual(status, 200, body)
