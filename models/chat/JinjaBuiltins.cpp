@@ -129,9 +129,11 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         if (a.isString() && b.isString())
             return Value(a.asString() + b.asString());
         if (a.isList() && b.isList()) {
+            if (a.isTuple() != b.isTuple())
+                fail("can only concatenate " + a.typeName() + " (not \"" + b.typeName() + "\") to " + a.typeName());
             List l = a.asList();
             l.insert(l.end(), b.asList().begin(), b.asList().end());
-            return Value(std::move(l));
+            return a.isTuple() ? Value::tuple(std::move(l)) : Value(std::move(l));
         }
         return typeError();
     }
@@ -172,7 +174,7 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
             List out;
             for (int64_t i = 0; i < n; ++i)
                 out.insert(out.end(), seq->asList().begin(), seq->asList().end());
-            return Value(std::move(out));
+            return seq->isTuple() ? Value::tuple(std::move(out)) : Value(std::move(out));
         }
         return typeError();
     }
@@ -379,7 +381,7 @@ Value sliceValue(const Value& obj, const Value& startV, const Value& stopV, cons
             outChars.push_back(chars[static_cast<std::size_t>(i)]);
     }
     if (obj.isList())
-        return Value(std::move(out));
+        return obj.isTuple() ? Value::tuple(std::move(out)) : Value(std::move(out));
     return Value(utf8::fromCodePoints(outChars));
 }
 

@@ -217,7 +217,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                 fail("items filter needs a mapping, found " + v.typeName());
             List out;
             for (const auto& [k, x] : v.asDict().items())
-                out.emplace_back(List{Value(k), x});
+                out.push_back(Value::tuple(List{Value(k), x}));
             return Value(std::move(out));
         };
         f["dictsort"] = [](const Value& v, CallArgs& a) -> Value {
@@ -228,7 +228,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const bool reverse = arg(a, 2, "reverse", Value(false)).truthy();
             List out;
             for (const auto& [k, x] : v.asDict().items())
-                out.emplace_back(List{Value(k), x});
+                out.push_back(Value::tuple(List{Value(k), x}));
             std::stable_sort(out.begin(), out.end(), [&](const Value& p, const Value& q) {
                 Value x = p.asList()[byValue ? 1 : 0], y = q.asList()[byValue ? 1 : 0];
                 if (!caseSensitive && x.isString() && y.isString()) {
@@ -264,6 +264,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                 Value k = attr.isString() ? attributeOrItem(x, attr.asString()) : x;
                 if (!caseSensitive && k.isString())
                     k = Value(pyLower(k.asString()));
+                requireHashable(k); // Jinja2 keeps the values seen in a set
                 if (std::none_of(seen.begin(), seen.end(), [&](const Value& y) { return y.equals(k); })) {
                     seen.push_back(k);
                     out.push_back(x);

@@ -351,7 +351,7 @@ bool lessThan(const Value& a, const Value& b) {
         return a.asNumber() < b.asNumber();
     if (a.isString() && b.isString())
         return a.asString() < b.asString();
-    if (a.isList() && b.isList()) {
+    if (a.isList() && b.isList() && a.isTuple() == b.isTuple()) {
         const auto &x = a.asList(), &y = b.asList();
         for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
             if (lessThan(x[i], y[i]))
@@ -362,6 +362,16 @@ bool lessThan(const Value& a, const Value& b) {
         return x.size() < y.size();
     }
     fail("'<' not supported between instances of '" + a.typeName() + "' and '" + b.typeName() + "'");
+}
+
+void requireHashable(const Value& v) {
+    if (v.isTuple()) {
+        for (const auto& x : v.asList())
+            requireHashable(x);
+        return;
+    }
+    if (v.isList() || v.isDict())
+        fail("unhashable type: '" + v.typeName() + "'");
 }
 
 std::string htmlEscape(const std::string& s) {

@@ -54,6 +54,8 @@ bool pyIsLower(const std::string& s);
 // Jinja's title filter: words start after whitespace or one of - ( { [ <.
 std::string jinjaTitle(const std::string& s);
 bool lessThan(const Value& a, const Value& b);
+// Python's hash() requirement: lists, dicts and namespaces (also inside a tuple) are unhashable.
+void requireHashable(const Value& v);
 std::string htmlEscape(const std::string& s);
 // str.format with {} / {0} / {name} fields (no format specs beyond an empty one).
 std::string pyFormat(const std::string& fmt, CallArgs& args);

@@ -159,7 +159,7 @@ Value boundMethod(const Value& self, const std::string& name) {
             return Value::callable([dict](CallArgs&) {
                 List out;
                 for (const auto& [k, v] : dict->items())
-                    out.emplace_back(List{Value(k), v});
+                    out.push_back(Value::tuple(List{Value(k), v}));
                 return Value(std::move(out));
             });
         if (name == "keys")

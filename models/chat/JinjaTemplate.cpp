@@ -296,7 +296,7 @@ private:
             List l;
             for (const auto& c : n.children)
                 l.push_back(eval(*c));
-            return Value(std::move(l));
+            return n.kind == Node::Kind::TupleLit ? Value::tuple(std::move(l)) : Value(std::move(l));
         }
         case Node::Kind::DictLit: {
             auto d = std::make_shared<Dict>();

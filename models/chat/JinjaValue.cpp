@@ -158,10 +158,12 @@ std::string Value::repr() const {
     switch (type()) {
     case Type::String: return pyQuote(asString());
     case Type::List: {
-        std::string s = "[";
+        std::string s = isTuple() ? "(" : "[";
         const auto& l = asList();
         for (std::size_t i = 0; i < l.size(); ++i)
             s += (i ? ", " : "") + l[i].repr();
+        if (isTuple())
+            return s + (l.size() == 1 ? ",)" : ")");
         return s + "]";
     }
     case Type::Dict: {
@@ -188,7 +190,7 @@ bool Value::equals(const Value& o) const {
             return asBool() == o.asBool();
         return asNumber() == o.asNumber();
     }
-    if (type() != o.type())
+    if (type() != o.type() || isTuple() != o.isTuple())
         return false;
     switch (type()) {
     case Type::Undefined: return true;
@@ -229,7 +231,7 @@ std::string Value::typeName() const {
     case Type::Int: return "int";
     case Type::Float: return "float";
     case Type::String: return "str";
-    case Type::List: return "list";
+    case Type::List: return isTuple() ? "tuple" : "list";
     case Type::Dict: return asDict().isNamespace ? "Namespace" : "dict";
     case Type::Callable: return "function";
     }

@@ -1,5 +1,5 @@
 // Values of the chat-template interpreter: Python-like undefined, None, bool, int, float, str, list,
-// dict (insertion-ordered), namespace and callables, with Python's truthiness, equality and str().
+// tuple, dict (insertion-ordered), namespace and callables, with Python's truthiness, equality and str().
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -49,6 +49,8 @@ public:
     Value(std::shared_ptr<List> l) : m_v(std::move(l)) {}
     Value(std::shared_ptr<Dict> d) : m_v(std::move(d)) {}
     static Value callable(Callable f) { Value v; v.m_v = std::make_shared<Callable>(std::move(f)); return v; }
+    // A Python tuple: a list that prints in parentheses, is named "tuple" and never equals a list.
+    static Value tuple(List l) { Value v(std::move(l)); v.m_tuple = true; return v; }
 
     Type type() const { return static_cast<Type>(m_v.index()); }
     bool isUndefined() const { return type() == Type::Undefined; }
@@ -59,6 +61,7 @@ public:
     bool isNumber() const { return isInt() || isFloat(); }
     bool isString() const { return type() == Type::String; }
     bool isList() const { return type() == Type::List; }
+    bool isTuple() const { return m_tuple && isList(); }
     bool isDict() const { return type() == Type::Dict; }
     bool isCallable() const { return type() == Type::Callable; }
 
@@ -101,6 +104,7 @@ private:
     std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string, std::shared_ptr<List>,
                  std::shared_ptr<Dict>, std::shared_ptr<Callable>>
         m_v;
+    bool m_tuple = false;
 };
 
 // Insertion-ordered string-keyed mapping. A namespace() object is a Dict whose attributes may be set.

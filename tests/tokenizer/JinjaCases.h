@@ -94,6 +94,11 @@ inline std::vector<Case> renderCases() {
         // Python's round(): half to even on the exact binary value; ints stay ints.
         {"round half to even", "{{ 2.5|round }} {{ 3.5|round }} {{ -2.5|round }} {{ 0.125|round(2) }} {{ 2.675|round(2) }} {{ 1.5|round(0, 'floor') }} {{ 2.5|round(0, 'ceil') }} {{ 5|round }}",
          "{}", "2.0 4.0 -2.0 0.12 2.67 1.0 3.0 5"},
+        {"tuples print as tuples", "{{ (1, 'a') }} {{ (1,) }} {{ () }} {{ d.items()|list }} {{ d|dictsort }}", R"({"d": {"b": 1, "a": 2}})",
+         "(1, 'a') (1,) () [('b', 1), ('a', 2)] [('a', 2), ('b', 1)]"},
+        {"tuples are not lists", "{{ (1, 2) == [1, 2] }} {{ (1, 2) == (1, 2) }} {{ (1,) + (2,) }} {{ (1, 2)[1:] }} {{ (0,) * 2 }} {{ (1, 2)|list }} {{ (1, 2)|tojson }} {{ (1, 2)|string }}",
+         "{}", "False True (1, 2) (2,) (0, 0) [1, 2] [1, 2] (1, 2)"},
+        {"tuples sort and are hashable", "{{ [(2, 'b'), (1, 'a')]|sort }} {{ [(1, 2), (1, 2)]|unique|list }}", "{}", "[(1, 'a'), (2, 'b')] [(1, 2)]"},
         {"unique ignores case by default", "{{ ['a', 'A', 'b', 'B', 'a']|unique|list }}{{ ['a', 'A']|unique(case_sensitive=true)|list }}", "{}", "['a', 'b']['a', 'A']"},
         {"integers up to 64 bits", "{{ 2**62 }} {{ 9223372036854775807 }} {{ -9223372036854775807 - 1 }} {{ 2**-1 }} {{ (-2)**3 }} {{ 2**0.5 }}", "{}",
          "4611686018427387904 9223372036854775807 -9223372036854775808 0.5 -8 1.4142135623730951"},
@@ -143,6 +148,10 @@ inline std::vector<ErrorCase> errorCases() {
     return {
         {"unclosed tag", "a\n{{ x", "line 2"},
         {"unknown statement", "{% include 'x' %}", "unsupported statement 'include'"},
+        {"unique of dicts", "{{ [{'a': 1}, {'a': 1}]|unique|list }}", "unhashable type: 'dict'"},
+        {"unique of lists in a tuple", "{{ [(1, [2])]|unique|list }}", "unhashable type: 'list'"},
+        {"list plus tuple", "{{ [1] + (2,) }}", "can only concatenate list (not \"tuple\") to list"},
+        {"tuple less than list", "{{ (1, 2) < [1, 3] }}", "'<' not supported between instances of 'tuple' and 'list'"},
         {"missing endif", "{% if x %}a", "missing 'endif'"},
         {"unexpected end tag", "{% endfor %}", "unexpected"},
         {"undefined attribute", "\n\n{{ nothing.attr }}", "line 3: 'nothing' is undefined"},
