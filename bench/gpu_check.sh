@@ -52,9 +52,16 @@ summary() {
 stage "configure and build (16 cores)"
 TP=$(python3 -c "import torch; print(torch.utils.cmake_prefix_path)") || { fail "python3 has no torch"; summary; }
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" | tee "$OUT/torch.txt"
-# nccl.h: the CUDA Toolkit's, else the one of pip's nvidia-nccl package beside torch.
-NCCL=$(python3 -c "import nvidia.nccl as n, os; print(os.path.join(list(n.__path__)[0], 'include'))" 2>/dev/null || true)
-[ -f /usr/local/cuda/include/nccl.h ] && NCCL=/usr/local/cuda/include
+# nccl.h: the one of pip's nvidia-nccl package beside torch (the NCCL torch runs with), else the
+# CUDA Toolkit's.
+NCCL=$(python3 -c "
+import glob, os, nvidia
+for d in nvidia.__path__:
+    for h in sorted(glob.glob(os.path.join(d, '*', 'include', 'nccl.h'))):
+        print(os.path.dirname(h)); raise SystemExit
+" 2>/dev/null || true)
+[ -z "$NCCL" ] && [ -f /usr/local/cuda/include/nccl.h ] && NCCL=/usr/local/cuda/include
+echo "nccl.h: ${NCCL:-not found} ($(grep -m1 -h '#define NCCL_VERSION_CODE' "$NCCL/nccl.h" 2>/dev/null))" | tee -a "$OUT/torch.txt"
 timeout "$(box 60)" cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSLORA_WITH_QT=OFF -DRSLORA_WITH_TESTS=ON \
     -DRSLORA_USE_PCH=ON -DCMAKE_PREFIX_PATH="$TP;$D" -DCMAKE_CUDA_ARCHITECTURES=90 -DRSLORA_SHARED_DIR="$D" \
     ${NCCL:+-DNCCL_INCLUDE_DIR="$NCCL"} > "$OUT/configure.log" 2>&1 \

@@ -6,8 +6,12 @@
 #include "common/Error.h"
 #include "engine/distributed/DistributedContext.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 
 namespace rslora::cli {
@@ -37,6 +41,29 @@ std::string selfExecutable()
     return p.string();
 }
 
+// Rank 0 of this machine will host the TCP store on `port`: a program (or another job) already
+// listening there is reported now, naming the option, rather than by rank 0 after the start while the
+// other ranks wait to join. The probe binds as the store does (every address, SO_REUSEADDR, so a
+// port of a job that just ended is not refused) and lets go at once.
+void requirePortFree(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return; // the store itself will say what is wrong
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons(uint16_t(port));
+    const bool inUse = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 && errno == EADDRINUSE;
+    ::close(fd);
+    if (inUse)
+        throw Error("--master-port " + std::to_string(port) + " is in use on this machine (another program or job listens on it): "
+                        "rank 0 could not host the rendezvous there",
+                    "choose a free port with --master-port, or meet through a file with --store-file PATH");
+}
+
 void runLaunch(const LaunchOptions& o)
 {
     if (o.command.empty() || (o.command.front() != "train" && o.command.front() != "bench"))
@@ -49,6 +76,8 @@ void runLaunch(const LaunchOptions& o)
         std::error_code ec;
         std::filesystem::remove(o.storeFile, ec);
     }
+    if (o.storeFile.empty() && o.nodeRank == 0)
+        requirePortFree(o.masterPort);
     const int world = o.nproc * o.nnodes;
     std::vector<WorkerSpec> workers;
     for (int local = 0; local < o.nproc; ++local) {

@@ -163,7 +163,19 @@ void WorkerGroup::reap()
         w.running = false;
         w.status = status;
         const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        if (failed && m_exitCode == 0) {
+        // After Ctrl-C a rank ends with 130 (it stopped at the step the ranks agreed on) or, still
+        // starting or already finishing, by the forwarded signal itself: the user's stop, no fault.
+        const bool stoppedByInterrupt = m_interrupted
+            && ((WIFEXITED(status) && WEXITSTATUS(status) == 130)
+                || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM)));
+        if (failed && stoppedByInterrupt) {
+            if (m_exitCode == 0)
+                m_exitCode = 130;
+            std::fprintf(stderr, "launch: rank %d (pid %d) stopped on the interrupt %s\n", w.rank, w.pid,
+                         w.lastStep >= 0 ? ("after step " + std::to_string(w.lastStep)).c_str() : "before its first step");
+            std::fflush(stderr);
+        } else if (failed && (m_exitCode == 0 || m_exitCode == 130) && !m_failed) {
+            m_failed = true;
             m_exitCode = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
             std::fprintf(stderr, "launch: rank %d (pid %d) %s %s; ending the job (the other ranks get %d s to stop)\n",
                          w.rank, w.pid, describeStatus(status).c_str(),
@@ -181,7 +193,7 @@ int WorkerGroup::supervise()
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
     int interruptsSeen = 0;
-    double termAt = -1, killAt = -1;
+    double graceEnd = -1, termAt = -1, killAt = -1;
     for (;;) {
         std::vector<pollfd> fds;
         std::vector<std::pair<Worker*, int>> owners;
@@ -216,25 +228,34 @@ int WorkerGroup::supervise()
         // Ctrl-C (or SIGTERM) on the launcher reaches every worker: they agree on a step to stop at.
         if (const int n = g_interrupts.load(); n != interruptsSeen) {
             interruptsSeen = n;
+            m_interrupted = true;
             signalRunning(SIGINT);
         }
         const double t = now();
-        if (m_exitCode != 0 && termAt < 0) {
-            termAt = t + m_graceSeconds;
-            killAt = termAt + 5;
+        if ((m_failed || m_exitCode != 0) && graceEnd < 0) {
+            graceEnd = t + m_graceSeconds;
+            termAt = graceEnd + 2;
+            killAt = graceEnd + 5;
         }
-        if (termAt >= 0 && t >= termAt) {
+        if (graceEnd >= 0 && t >= graceEnd) {
             // A rank still running when the others have failed and the grace period is over is the
             // one they waited for: it hung (or computes far slower) rather than failed.
             for (const auto& w : m_workers)
                 if (w.running)
-                    std::fprintf(stderr, "launch: rank %d (pid %d) had not stopped %d s after the failure, %s: it hung; stopping it\n",
+                    std::fprintf(stderr, "launch: rank %d (pid %d) had not stopped %d s after the failure, %s; stopping it\n",
                                  w.rank, w.pid, m_graceSeconds,
-                                 w.lastStep >= 0 ? ("its last step was " + std::to_string(w.lastStep)).c_str()
-                                                 : "before its first step");
+                                 w.lastStep >= 0 ? ("its last step was " + std::to_string(w.lastStep) + ": it hung").c_str()
+                                                 : "before its first step (still starting, or hung)");
             std::fflush(stderr);
+            // First SIGCONT: a rank stopped by SIGSTOP (or a debugger) runs again, finds its peers
+            // gone and fails on its own, recording the failure (rank 0: in the store), as SIGTERM's
+            // default action would not let it; then SIGTERM, then SIGKILL.
+            signalRunning(SIGCONT);
+            graceEnd = 1e300; // once
+        }
+        if (t >= termAt && termAt >= 0) {
             signalRunning(SIGTERM);
-            termAt = killAt + 1e9; // once
+            termAt = -1;
         }
         if (killAt >= 0 && t >= killAt)
             signalRunning(SIGKILL);

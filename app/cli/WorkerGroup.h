@@ -52,6 +52,8 @@ private:
     int m_graceSeconds;
     std::vector<Worker> m_workers;
     int m_exitCode = 0;
+    bool m_failed = false;      // a rank failed (not stopped by the interrupt)
+    bool m_interrupted = false; // the launcher forwarded Ctrl-C or SIGTERM to the ranks
 };
 
 } // namespace rslora::cli

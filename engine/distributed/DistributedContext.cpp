@@ -28,6 +28,17 @@ int integerVariable(const std::map<std::string, std::string>& env, const char* n
     return int(v);
 }
 
+bool given(const std::map<std::string, std::string>& env, const char* name)
+{
+    const auto it = env.find(name);
+    return it != env.end() && !it->second.empty();
+}
+
+bool isLoopback(const std::string& host)
+{
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 } // namespace
 
 std::string DistributedContext::rankDevice(const std::string& device) const
@@ -48,7 +59,7 @@ DistributedContext DistributedContext::fromVariables(const std::map<std::string,
     c.worldSize = integerVariable(env, kEnvWorldSize, 1, 1);
     c.rank = integerVariable(env, kEnvRank, 0, 0);
     c.localRank = integerVariable(env, kEnvLocalRank, c.rank, 0);
-    // Without LOCAL_WORLD_SIZE every rank is taken to be on this machine.
+    // Without LOCAL_WORLD_SIZE the world counts as local (masterMayBeRemote says whether it may not be).
     c.localWorldSize = integerVariable(env, kEnvLocalWorldSize, c.worldSize, 1);
     c.masterPort = integerVariable(env, kEnvMasterPort, kDefaultMasterPort, 1);
     c.timeoutSeconds = integerVariable(env, kEnvTimeout, kDefaultTimeoutSeconds, 1);
@@ -56,9 +67,15 @@ DistributedContext DistributedContext::fromVariables(const std::map<std::string,
         c.masterAddr = it->second;
     if (auto it = env.find(kEnvStoreFile); it != env.end())
         c.storeFile = it->second;
+    c.masterMayBeRemote = !given(env, kEnvLocalWorldSize) && !isLoopback(c.masterAddr);
     if (c.rank >= c.worldSize)
         throw Error(std::string(kEnvRank) + "=" + std::to_string(c.rank) + " is not below " + kEnvWorldSize + "="
-                    + std::to_string(c.worldSize));
+                    + std::to_string(c.worldSize)
+                    + (given(env, kEnvWorldSize) ? std::string() : std::string(" (") + kEnvWorldSize + " is not set)"));
+    if (c.localWorldSize > c.worldSize)
+        throw Error(std::string(kEnvLocalWorldSize) + "=" + std::to_string(c.localWorldSize) + " is larger than "
+                    + kEnvWorldSize + "=" + std::to_string(c.worldSize)
+                    + (given(env, kEnvWorldSize) ? std::string() : std::string(" (") + kEnvWorldSize + " is not set)"));
     if (c.localRank >= c.localWorldSize)
         throw Error(std::string(kEnvLocalRank) + "=" + std::to_string(c.localRank) + " is not below "
                     + kEnvLocalWorldSize + "=" + std::to_string(c.localWorldSize));

@@ -30,9 +30,13 @@ struct DistributedContext {
     int masterPort = kDefaultMasterPort;
     int timeoutSeconds = kDefaultTimeoutSeconds;
     std::string storeFile; // non-empty: rendezvous through this file instead of a TCP store
+    // Set when LOCAL_WORLD_SIZE was not given and MASTER_ADDR is not a loopback address: the ranks
+    // may be on several machines (a launcher that sets only RANK, WORLD_SIZE and MASTER_ADDR).
+    bool masterMayBeRemote = false;
 
     bool distributed() const { return worldSize > 1; }
-    bool singleNode() const { return localWorldSize == worldSize; }
+    // Every rank on this machine: the ranks talk over the loopback interface.
+    bool singleNode() const { return localWorldSize == worldSize && !masterMayBeRemote; }
     // "rank 1 of 2"
     std::string describe() const;
     // The device this rank trains on: in a data-parallel job a CUDA device without an index is the
@@ -41,7 +45,8 @@ struct DistributedContext {
     std::string rankDevice(const std::string& device) const;
 
     // Reads the variables from `env` (a name absent means its default); a malformed or
-    // inconsistent value is refused naming the variable and the value.
+    // inconsistent value is refused naming the variable and the value. Without LOCAL_WORLD_SIZE
+    // every rank is taken to be on this machine when MASTER_ADDR is a loopback address (or unset).
     static DistributedContext fromVariables(const std::map<std::string, std::string>& env);
     static DistributedContext fromEnvironment();
 };

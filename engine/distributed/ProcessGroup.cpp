@@ -15,23 +15,79 @@
 #endif
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 namespace rslora::engine::distributed {
 
+// The backends are held by their own types: LibTorch 1.x derives them from c10d::ProcessGroup,
+// 2.x from c10d::Backend (and its ProcessGroup no longer takes them), so no common base is named.
 struct ProcessGroup::Impl {
     c10::intrusive_ptr<c10d::Store> store;
-    c10::intrusive_ptr<c10d::ProcessGroup> group;
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef RSLORA_WITH_NCCL
+    c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
     torch::Device device = torch::kCPU;
     std::chrono::milliseconds timeout{0};
     std::string backend = "gloo";
+
+    c10::intrusive_ptr<c10d::Work> allreduce(std::vector<torch::Tensor>& tensors, const c10d::AllreduceOptions& opts)
+    {
+#ifdef RSLORA_WITH_NCCL
+        if (nccl)
+            return nccl->allreduce(tensors, opts);
+#endif
+        return gloo->allreduce(tensors, opts);
+    }
+    c10::intrusive_ptr<c10d::Work> allgather(std::vector<std::vector<torch::Tensor>>& out, std::vector<torch::Tensor>& in,
+                                             const c10d::AllgatherOptions& opts)
+    {
+#ifdef RSLORA_WITH_NCCL
+        if (nccl)
+            return nccl->allgather(out, in, opts);
+#endif
+        return gloo->allgather(out, in, opts);
+    }
 };
 
 namespace {
 
-[[noreturn]] void collectiveFailed(const DistributedContext& c, const std::string& what, const std::string& why)
+#ifdef RSLORA_WITH_NCCL
+// LibTorch 2.4 and later want NCCL groups shut down before they are destroyed (else a warning on
+// every exit); older ones have no shutdown() and need none.
+template <class Group>
+auto shutDown(Group& g, int) -> decltype(g.shutdown(), void())
 {
-    throw Error("data-parallel " + what + " failed on " + c.describe() + ": " + why,
+    g.shutdown();
+}
+template <class Group>
+void shutDown(Group&, long)
+{
+}
+#endif
+
+// LibTorch's errors (c10::Error) carry a C++ stack trace in what(): the user and the store get the
+// message alone.
+std::string reasonOf(const std::exception& e)
+{
+    const auto* c10error = dynamic_cast<const c10::Error*>(&e);
+    std::string text = c10error ? c10error->what_without_backtrace() : e.what();
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+        text.pop_back();
+    return text;
+}
+
+bool addressInUse(const std::string& reason)
+{
+    std::string lower = reason;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    return lower.find("address already in use") != std::string::npos || lower.find("eaddrinuse") != std::string::npos;
+}
+
+[[noreturn]] void collectiveFailed(const DistributedContext& c, const std::string& what, const std::exception& e)
+{
+    throw Error("data-parallel " + what + " failed on " + c.describe() + ": " + reasonOf(e),
                 "another rank stopped or did not arrive within the collective timeout of "
                     + std::to_string(c.timeoutSeconds) + " s (" + kEnvTimeout + ")");
 }
@@ -58,10 +114,17 @@ ProcessGroup::ProcessGroup(DistributedContext context, torch::Device device)
             m_impl->store = c10::make_intrusive<c10d::TCPStore>(c.masterAddr, opts);
         }
     } catch (const std::exception& e) {
+        const std::string reason = reasonOf(e);
+        // Rank 0 hosts the TCP store: another program (or job) on its port is not a late rank.
+        if (c.storeFile.empty() && c.rank == 0 && addressInUse(reason))
+            throw Error("cannot host the data-parallel rendezvous (" + c.describe() + "): port " + std::to_string(c.masterPort)
+                            + " on this machine is in use by another program or job (" + reason + ")",
+                        std::string("choose a free port: rslora launch --master-port P, or ") + kEnvMasterPort
+                            + " for other launchers");
         throw Error("cannot join the data-parallel group (" + c.describe() + ") through "
                         + (c.storeFile.empty() ? "the TCP store at " + c.masterAddr + ":" + std::to_string(c.masterPort)
                                                : "the store file " + c.storeFile)
-                        + ": " + e.what(),
+                        + ": " + reason,
                     "every rank must start within " + std::to_string(c.timeoutSeconds) + " s and reach "
                         + std::string(kEnvMasterAddr) + ":" + kEnvMasterPort);
     }
@@ -70,7 +133,7 @@ ProcessGroup::ProcessGroup(DistributedContext context, torch::Device device)
         if (device.is_cuda()) {
             auto opts = c10d::ProcessGroupNCCL::Options::create();
             opts->timeout = m_impl->timeout;
-            m_impl->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+            m_impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
                 c10::make_intrusive<c10d::PrefixStore>("nccl", m_impl->store), c.rank, c.worldSize, opts);
             m_impl->backend = "nccl";
             return;
@@ -88,16 +151,26 @@ ProcessGroup::ProcessGroup(DistributedContext context, torch::Device device)
         else
             opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
         opts->threads = 1; // the collectives are small next to the step; the cores belong to compute
-        m_impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        m_impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(
             c10::make_intrusive<c10d::PrefixStore>("gloo", m_impl->store), c.rank, c.worldSize, opts);
     } catch (const Error&) {
         throw;
     } catch (const std::exception& e) {
-        collectiveFailed(c, "group set-up", e.what());
+        collectiveFailed(c, "group set-up", e);
     }
 }
 
-ProcessGroup::~ProcessGroup() = default;
+ProcessGroup::~ProcessGroup()
+{
+#ifdef RSLORA_WITH_NCCL
+    if (m_impl && m_impl->nccl) {
+        try {
+            shutDown(*m_impl->nccl, 0);
+        } catch (...) {
+        }
+    }
+#endif
+}
 
 const char* ProcessGroup::backendName() const
 {
@@ -110,9 +183,9 @@ void ProcessGroup::allReduceSum(std::vector<torch::Tensor>& tensors, const std::
         c10d::AllreduceOptions opts;
         opts.reduceOp = c10d::ReduceOp::SUM;
         opts.timeout = m_impl->timeout;
-        m_impl->group->allreduce(tensors, opts)->wait(m_impl->timeout);
+        m_impl->allreduce(tensors, opts)->wait(m_impl->timeout);
     } catch (const std::exception& e) {
-        collectiveFailed(m_context, what, e.what());
+        collectiveFailed(m_context, what, e);
     }
 }
 
@@ -136,9 +209,9 @@ ProcessGroup::Pending ProcessGroup::startAllReduceSum(std::vector<torch::Tensor>
         c10d::AllreduceOptions opts;
         opts.reduceOp = c10d::ReduceOp::SUM;
         opts.timeout = m_impl->timeout;
-        p.m_work->work = m_impl->group->allreduce(p.m_work->tensors, opts);
+        p.m_work->work = m_impl->allreduce(p.m_work->tensors, opts);
     } catch (const std::exception& e) {
-        collectiveFailed(m_context, what, e.what());
+        collectiveFailed(m_context, what, e);
     }
     return p;
 }
@@ -151,7 +224,7 @@ void ProcessGroup::Pending::wait()
     try {
         w->work->wait(w->timeout);
     } catch (const std::exception& e) {
-        collectiveFailed(w->context, w->what, e.what());
+        collectiveFailed(w->context, w->what, e);
     }
 }
 
@@ -194,7 +267,7 @@ std::vector<std::string> ProcessGroup::allGather(const std::string& bytes, const
             lens[0].push_back(torch::zeros({1}, torch::kLong).to(m_impl->device));
         c10d::AllgatherOptions opts;
         opts.timeout = m_impl->timeout;
-        m_impl->group->allgather(lens, len, opts)->wait(m_impl->timeout);
+        m_impl->allgather(lens, len, opts)->wait(m_impl->timeout);
         std::vector<int64_t> sizes;
         int64_t longest = 1;
         for (const auto& t : lens[0]) {
@@ -207,7 +280,7 @@ std::vector<std::string> ProcessGroup::allGather(const std::string& bytes, const
         std::vector<std::vector<torch::Tensor>> out(1);
         for (int r = 0; r < n; ++r)
             out[0].push_back(torch::zeros({longest}, torch::kUInt8).to(m_impl->device));
-        m_impl->group->allgather(out, in, opts)->wait(m_impl->timeout);
+        m_impl->allgather(out, in, opts)->wait(m_impl->timeout);
         std::vector<std::string> result;
         for (int r = 0; r < n; ++r) {
             const auto t = out[0][size_t(r)].cpu().contiguous();
@@ -216,7 +289,7 @@ std::vector<std::string> ProcessGroup::allGather(const std::string& bytes, const
         }
         return result;
     } catch (const std::exception& e) {
-        collectiveFailed(m_context, what, e.what());
+        collectiveFailed(m_context, what, e);
     }
 }
 

@@ -43,8 +43,26 @@ private slots:
         QCOMPARE(c.masterPort, 29400);
         QCOMPARE(c.timeoutSeconds, 30);
         QCOMPARE(c.describe(), std::string("rank 3 of 4"));
-        // Without LOCAL_WORLD_SIZE every rank is on this machine.
+        // Without LOCAL_WORLD_SIZE every rank is on this machine when the master is.
         QVERIFY(DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}}).singleNode());
+        QVERIFY(DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "localhost"}}).singleNode());
+        QVERIFY(DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.1.1"}}).singleNode());
+        // A launcher that sets only RANK, WORLD_SIZE and a remote MASTER_ADDR: the ranks may be on
+        // several machines, so Gloo must not be bound to the loopback interface.
+        QVERIFY(!DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "10.0.0.7"}}).singleNode());
+        QVERIFY(DistributedContext::fromVariables({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_WORLD_SIZE", "2"},
+                                                   {"MASTER_ADDR", "node0"}}).singleNode());
+    }
+
+    // Variables that contradict each other are refused, naming them (and a WORLD_SIZE left unset).
+    void inconsistentVariablesAreNamed()
+    {
+        QCOMPARE(errorOf({{"RANK", "1"}}), QString("RANK=1 is not below WORLD_SIZE=1 (WORLD_SIZE is not set)"));
+        QCOMPARE(errorOf({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"LOCAL_WORLD_SIZE", "4"}}),
+                 QString("LOCAL_WORLD_SIZE=4 is larger than WORLD_SIZE=2"));
+        QCOMPARE(errorOf({{"LOCAL_WORLD_SIZE", "2"}}), QString("LOCAL_WORLD_SIZE=2 is larger than WORLD_SIZE=1 (WORLD_SIZE is not set)"));
+        QCOMPARE(errorOf({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"}}),
+                 QString("LOCAL_RANK=2 is not below LOCAL_WORLD_SIZE=2"));
     }
 
     // Each rank of a job trains on its LOCAL_RANK's GPU when the config says only "cuda".
