@@ -156,12 +156,10 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
     }
     m_cancel = std::make_shared<std::atomic<bool>>(false);
     const std::string model = request.modelPath.toStdString();
-    // A new model folder replaces the session; the same one keeps it (and its attached adapters).
-    if (model != m_sessionModel) {
-        m_session.reset();
-        m_sessionModel = model;
-    }
-    auto session = std::make_shared<std::shared_ptr<engine::GenerationSession>>(m_session);
+    // A new model folder replaces the session once it has loaded and run (a mistyped folder keeps the
+    // loaded model); the same folder keeps it and its attached adapters.
+    auto session = std::make_shared<std::shared_ptr<engine::GenerationSession>>(
+        model == m_sessionModel ? m_session : nullptr);
     QPointer<ui::PlaygroundView> view(m_view);
     auto cancel = m_cancel;
     const bool started = m_job->start([=](const BackgroundJob::Progress&) -> std::function<void()> {
@@ -260,8 +258,9 @@ bool PlaygroundController::start(const ui::PlaygroundRequest& asked)
                     }
                 }
         }
-        return [this, view, outputs, session, fresh, cancel, gateWeights] {
+        return [this, view, outputs, session, model, fresh, cancel, gateWeights] {
             m_session = *session;
+            m_sessionModel = model;
             if (fresh)
                 ++m_modelLoads;
             if (!view)

@@ -260,6 +260,46 @@ private slots:
         QVERIFY2(view.errorLabel()->text().contains("no-such-model"), qPrintable(view.errorLabel()->text()));
     }
 
+    // A mistyped model folder fails alone: the model loaded before stays loaded (the next answer from it
+    // needs no second load), and a later run from the right new folder replaces it.
+    void aMistypedModelFolderKeepsTheLoadedModel()
+    {
+        QTemporaryDir tmp;
+        storage::Store store((fs::path(tmp.path().toStdString()) / "store.db").string());
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        view.setModelPath(QString::fromStdString(demoModel().string()));
+        view.input()->setPlainText("Hi");
+        auto run = [&] {
+            QVERIFY(view.generate());
+            controller.waitForFinished();
+            QCoreApplication::processEvents();
+            QVERIFY(!view.running());
+        };
+        run();
+        QVERIFY2(view.errorLabel()->isHidden(), qPrintable(view.errorLabel()->text()));
+        QCOMPARE(controller.modelLoads(), 1);
+
+        view.setModelPath(tmp.filePath("typo-model"));
+        run();
+        QVERIFY2(view.errorLabel()->text().contains("typo-model"), qPrintable(view.errorLabel()->text()));
+        QCOMPARE(controller.loadedModel(), QString::fromStdString(demoModel().string()));
+
+        view.setModelPath(QString::fromStdString(demoModel().string()));
+        run();
+        QVERIFY2(view.errorLabel()->isHidden(), qPrintable(view.errorLabel()->text()));
+        QCOMPARE(controller.modelLoads(), 1); // the demo model was kept, not read again
+
+        const fs::path copy = fs::path(tmp.path().toStdString()) / "copy";
+        fs::copy(demoModel(), copy, fs::copy_options::recursive);
+        view.setModelPath(QString::fromStdString(copy.string()));
+        run();
+        QVERIFY2(view.errorLabel()->isHidden(), qPrintable(view.errorLabel()->text()));
+        QCOMPARE(controller.modelLoads(), 2);
+        QCOMPARE(controller.loadedModel(), QString::fromStdString(copy.string()));
+    }
+
     // A prompt (or chat) as long as the model's context is refused before the model runs, naming the
     // column, the token count and the context length; a shorter one still runs.
     void refusesPromptsThatFillTheContext()
