@@ -163,15 +163,17 @@ void WorkerGroup::reap()
         w.running = false;
         w.status = status;
         const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        // After Ctrl-C a rank ends with 130 (it stopped at the step the ranks agreed on) or, still
-        // starting or already finishing, by the forwarded signal itself: the user's stop, no fault.
-        const bool stoppedByInterrupt = m_interrupted
-            && ((WIFEXITED(status) && WEXITSTATUS(status) == 130)
-                || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM)));
-        if (failed && stoppedByInterrupt) {
+        // A rank that ends with 130 stopped at the step the ranks agreed on: after Ctrl-C here, or a
+        // stop requested at one rank (SIGINT sent to it). After Ctrl-C, a rank still starting or
+        // already finishing ends by the forwarded signal itself. Neither is a fault.
+        const bool agreedStop = WIFEXITED(status) && WEXITSTATUS(status) == 130;
+        const bool endedByInterrupt =
+            m_interrupted && WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM);
+        if (agreedStop || endedByInterrupt) {
             if (m_exitCode == 0)
                 m_exitCode = 130;
-            std::fprintf(stderr, "launch: rank %d (pid %d) stopped on the interrupt %s\n", w.rank, w.pid,
+            std::fprintf(stderr, "launch: rank %d (pid %d) stopped on %s %s\n", w.rank, w.pid,
+                         m_interrupted ? "the interrupt" : "a stop request",
                          w.lastStep >= 0 ? ("after step " + std::to_string(w.lastStep)).c_str() : "before its first step");
             std::fflush(stderr);
         } else if (failed && (m_exitCode == 0 || m_exitCode == 130) && !m_failed) {

@@ -410,6 +410,32 @@ private slots:
         QCOMPARE(bundle["run"]["status"].get<std::string>(), std::string("stopped"));
     }
 
+    // SIGINT sent to one rank (not to the launcher) stops every rank at the step they agree on; the
+    // launcher reports the stop, not a fault of the rank ("exited with status 130 ...; ending the job").
+    void stopRequestedAtOneRankIsNoFault()
+    {
+        QProcess job;
+        job.start(cli(), launch("stop-one", {"--set", "output.dir=" + out("stop-one"), "--set", "training.max_steps=100000"}));
+        QVERIFY(job.waitForStarted());
+        QString err;
+        const qint64 pid = rankPid(job, err, 0);
+        QVERIFY2(pid > 0, qPrintable(err));
+        const fs::path checkpoints = m_root / "stop-one" / "checkpoints";
+        while (job.state() == QProcess::Running && newestCheckpoint(checkpoints).second < 2)
+            job.waitForReadyRead(200);
+        QCOMPARE(::kill(pid_t(pid), SIGINT), 0);
+        QVERIFY(job.waitForFinished(120000));
+        err += QString::fromUtf8(job.readAllStandardError());
+        QCOMPARE(job.exitCode(), 130);
+        QVERIFY2(!err.contains("ending the job") && !err.contains("hung"), qPrintable(err));
+        for (int rank = 0; rank < 2; ++rank)
+            QVERIFY2(err.contains(QRegularExpression(QString("launch: rank %1 \\(pid \\d+\\) stopped on a stop request after step \\d+")
+                                                         .arg(rank))),
+                     qPrintable(err));
+        const auto bundle = nlohmann::json::parse(std::ifstream(m_root / "stop-one" / "run-bundle" / "run.json"));
+        QCOMPARE(bundle["run"]["status"].get<std::string>(), std::string("stopped"));
+    }
+
     // A rank that stops answering (SIGSTOP) makes rank 0's collective time out; the launcher ends the
     // job and names the stopped rank as hung, with its last step, and the store holds the run as
     // failed with rank 0's error (not left running).
