@@ -14,6 +14,7 @@
 #include "engine/fusion/Fusion.h"
 #include "engine/fusion/ModelExport.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -72,9 +73,45 @@ json reportJson(const fusion::FusionReport& r)
 {
     json modules = json::array();
     for (const auto& m : r.modules)
-        modules.push_back({{"module", m.module}, {"rank", m.rank}, {"exact_rank", m.exactRank}, {"relative_error", m.relativeError}});
+        modules.push_back({{"module", m.module}, {"rank", m.rank}, {"exact_rank", m.exactRank}, {"relative_error", m.relativeError},
+                           {"zero", m.zero}, {"cancelled", m.cancelled}});
     return {{"rank", r.rank}, {"exact_rank", r.exactRank}, {"relative_error", r.relativeError}, {"trained_biases", r.trainedBiases},
-            {"modules", modules}};
+            {"zero_modules", r.zeroModules}, {"cancelled_modules", r.cancelledModules}, {"modules", modules}};
+}
+
+// Modules where the adapters cancel or the method left nothing: said, as they are not an error.
+void printZeroModules(const fusion::FusionReport& r, const std::string& method)
+{
+    auto say = [&](const char* head, auto pick, const std::string& what) {
+        const auto n = std::count_if(r.modules.begin(), r.modules.end(), pick);
+        if (n == 0)
+            return;
+        const auto first = std::find_if(r.modules.begin(), r.modules.end(), pick);
+        std::cout << head << n << " of " << r.modules.size() << " modules: " << what << " (first " << first->module << ")\n";
+    };
+    say("cancelled    ", [](const fusion::ModuleReport& m) { return m.cancelled && m.zero; },
+        "the weighted adapters sum to zero there; written as zeros, they change nothing");
+    say("cancelled    ", [](const fusion::ModuleReport& m) { return m.cancelled && !m.zero; },
+        "the weighted adapters sum to zero there, yet " + method + " elected a non-zero result from them");
+    say("zero         ", [](const fusion::ModuleReport& m) { return m.zero && !m.cancelled; },
+        method + " left nothing there; written as zeros, they change nothing");
+}
+
+// exact keeps Σ rᵢ directions even where a module has fewer (min(out, in)): said, with the lossless way out.
+void printRankBeyondShape(const fusion::FusionResult& result)
+{
+    int64_t count = 0;
+    const fusion::ModuleFactors* first = nullptr;
+    for (const auto& m : result.adapter.modules)
+        if (m.rank() > std::min(m.outFeatures(), m.inFeatures())) {
+            ++count;
+            first = first ? first : &m;
+        }
+    if (count == 0)
+        return;
+    std::cout << "note         " << count << " of " << result.adapter.modules.size() << " modules have a rank above min(out, in) (first "
+              << first->module << ": rank " << first->rank() << ", " << first->outFeatures() << "×" << first->inFeatures()
+              << "), larger than their dense ΔW; --method svd --energy 1 gives the same ΔW at rank ≤ min(out, in)\n";
 }
 
 // One fusion with the weights given on the command line.
@@ -164,6 +201,8 @@ void fuseOnce(const FuseOptions& o)
     if (worst != result.report.modules.end() && worst->relativeError > 0)
         std::cout << "; largest " << fmt(worst->relativeError, 4) << " in " << worst->module;
     std::cout << "\n";
+    printZeroModules(result.report, fusion::fusionMethodName(plan.method));
+    printRankBeyondShape(result);
     if (result.report.trainedBiases > 0)
         std::cout << "biases       " << result.report.trainedBiases << " trained (bias lora_only), fused against "
                   << plan.baseModelDir.string() << "\n";

@@ -81,6 +81,8 @@ storage::AdapterRecord registerFusedAdapter(storage::Store& store, const std::fi
     for (size_t i = 0; i < sources.size(); ++i)
         summary << (i ? ", " : " ") << sources[i].weight;
     summary << "), r " << result.report.rank << ", relative error " << result.report.relativeError;
+    if (result.report.zeroModules > 0) // the adapters cancel there, or the method left nothing
+        summary << ", " << result.report.zeroModules << " of " << result.report.modules.size() << " modules zero";
     n.method = summary.str();
     n.rank = result.report.rank;
     n.alpha = double(result.report.rank); // scale 1 at r: alpha = r

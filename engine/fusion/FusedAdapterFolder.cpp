@@ -36,7 +36,8 @@ ordered_json fusionRecord(const FusionPlan& plan, const FusionReport& report, co
     ordered_json modules = ordered_json::array();
     for (const auto& m : report.modules)
         modules.push_back({{"module", m.module}, {"rank", m.rank}, {"exact_rank", m.exactRank},
-                           {"relative_error", m.relativeError}, {"norm", m.norm}});
+                           {"relative_error", m.relativeError}, {"norm", m.norm}, {"zero", m.zero},
+                           {"cancelled", m.cancelled}});
     ordered_json weights = ordered_json::array();
     for (double w : plan.weights)
         weights.push_back(w);
@@ -48,6 +49,8 @@ ordered_json fusionRecord(const FusionPlan& plan, const FusionReport& report, co
             {"rank", report.rank},
             {"exact_rank", report.exactRank},
             {"relative_error", report.relativeError},
+            {"zero_modules", report.zeroModules},
+            {"cancelled_modules", report.cancelledModules},
             {"modules", modules},
             // Trained biases (bias "lora_only") were fused against this base model's biases.
             {"bias_base_model", report.trainedBiases > 0 ? ordered_json(plan.baseModelDir.string()) : ordered_json(nullptr)},

@@ -30,6 +30,16 @@ std::string number(double v)
     return s.str();
 }
 
+// "adapter 1 (a) weighted 1 and adapter 2 (b) weighted -1".
+std::string weightedSources(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters)
+{
+    std::string out;
+    for (size_t i = 0; i < adapters.size(); ++i)
+        out += (i == 0 ? "" : (i + 1 == adapters.size() ? " and " : ", ")) + describe(i, adapters[i]) + " weighted "
+               + number(plan.weights[i]);
+    return out;
+}
+
 } // namespace
 
 void checkSameBaseModel(const std::vector<std::string>& baseFingerprints, const std::vector<AdapterFactors>& adapters)
@@ -232,12 +242,16 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
             As.push_back(f.A.to(torch::kFloat64));
             Bs.push_back(f.B.to(torch::kFloat64) * (plan.weights[s.adapters[k]] * f.scale));
         }
+        double sourceNorms = 0; // Σ ‖λᵢ sᵢ Bᵢ Aᵢ‖_F: what a cancellation is measured against
+        for (size_t k = 0; k < As.size(); ++k)
+            sourceNorms += std::sqrt(std::max(0.0, factorEnergy(Bs[k], As[k])));
         ModuleReport mr;
         mr.module = s.module;
         mr.exactRank = moduleExactRank(plan.method, s);
         ModuleFactors out;
         out.module = s.module;
         double energy = 0, discarded = 0;
+        double plainEnergy = -1; // ‖Σ λᵢ sᵢ Bᵢ Aᵢ‖², when it differs from the method's own result
         if (plan.method == FusionMethod::Exact) {
             out.A = torch::cat(As, 0);
             out.B = torch::cat(Bs, 1);
@@ -251,6 +265,11 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
                 std::vector<torch::Tensor> weighted;
                 for (size_t k = 0; k < As.size(); ++k)
                     weighted.push_back(torch::mm(Bs[k].to(outType), As[k].to(outType)));
+                torch::Tensor plain = weighted.front().to(torch::kFloat64);
+                for (size_t k = 1; k < weighted.size(); ++k)
+                    plain = plain + weighted[k];
+                plainEnergy = plain.square().sum().item<double>();
+                plain = torch::Tensor();
                 const torch::Tensor merged = mergeDeltas(plan.method, weighted, s.adapters, plan, s.module);
                 weighted.clear();
                 c = compressDense(merged, target, moduleSeed(plan.seed, s.module) ^ 0x5EEDull);
@@ -259,6 +278,15 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
             out.B = c.B;
             energy = c.totalEnergy;
             discarded = c.discardedEnergy;
+        }
+        const double tolerance = kCancelTolerance * sourceNorms;
+        mr.zero = std::sqrt(std::max(0.0, energy)) <= tolerance;
+        mr.cancelled = std::sqrt(std::max(0.0, plainEnergy < 0 ? energy : plainEnergy)) <= tolerance;
+        if (mr.zero) {
+            // Whatever directions the sum kept are rounding: the honest result is exact zeros.
+            out.A = torch::zeros({1, s.factors.front()->inFeatures()}, torch::kFloat64);
+            out.B = torch::zeros({s.factors.front()->outFeatures(), 1}, torch::kFloat64);
+            energy = discarded = 0;
         }
         out.A = out.A.to(outType).contiguous();
         out.B = out.B.to(outType).contiguous();
@@ -274,12 +302,29 @@ FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& ada
         discardedEnergy += discarded;
         result.report.exactRank = std::max(result.report.exactRank, mr.exactRank);
         result.report.rank = std::max(result.report.rank, mr.rank);
+        result.report.zeroModules += mr.zero ? 1 : 0;
+        result.report.cancelledModules += mr.cancelled ? 1 : 0;
         result.report.modules.push_back(mr);
         result.adapter.modules.push_back(std::move(out));
         report(mi + 1);
     }
     result.report.relativeError = totalEnergy > 0 ? std::sqrt(discardedEnergy / totalEnergy) : 0.0;
     result.report.trainedBiases = int64_t(biases.size());
+    if (total > 0 && result.report.zeroModules == total && biases.empty()) {
+        const bool cancel = std::all_of(result.report.modules.begin(), result.report.modules.end(), [](const ModuleReport& m) {
+            return !m.zero || m.cancelled;
+        });
+        if (cancel)
+            throw Error("the adapters cancel: " + weightedSources(plan, adapters) + " sum to zero in every one of the "
+                        + std::to_string(total) + " modules (within rounding: ‖Σ λᵢ sᵢ Bᵢ Aᵢ‖ is at most " + number(kCancelTolerance)
+                        + " of Σ ‖λᵢ sᵢ Bᵢ Aᵢ‖), so the fused adapter would change nothing and nothing was written; check the "
+                          "weights' signs (an adapter given with weights that sum to 0, or with its negation, cancels)");
+        std::string why = usesDrop(plan.method) ? "drop " + number(plan.drop) + " dropped every entry; lower --drop"
+                                                : "density " + number(plan.density) + " kept no entry; raise --density";
+        throw Error(fusionMethodName(plan.method) + " left nothing: the fused ΔW is zero in every one of the " + std::to_string(total)
+                    + " modules although the weighted adapters do not sum to zero (" + why
+                    + "), so the fused adapter would change nothing and nothing was written");
+    }
     result.adapter.biases = std::move(biases);
     return result;
 }

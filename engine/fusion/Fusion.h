@@ -19,7 +19,19 @@ struct ModuleReport {
     int64_t exactRank = 0;      // exact: Σ rᵢ; svd: min(Σ rᵢ, out, in); dense methods: min(out, in)
     double relativeError = 0;   // ‖ΔW − B A‖_F / ‖ΔW‖_F against the method's own full result (0 when ΔW = 0)
     double norm = 0;            // ‖ΔW‖_F of that full result
+    // The method's full result is zero: ‖ΔW‖_F is at most kCancelTolerance of Σ ‖λᵢ sᵢ Bᵢ Aᵢ‖_F, i.e. zero
+    // up to the rounding of the sources. The module is then written as exact zeros (rank 1, B = A = 0),
+    // and its relativeError and norm are 0: an error against a delta made of rounding means nothing.
+    bool zero = false;
+    // The adapters cancel here: their plain weighted sum Σ λᵢ sᵢ Bᵢ Aᵢ is zero in the same sense (for
+    // exact and svd the same as `zero`; ties can elect a non-zero result from cancelling sources, and
+    // dare or a trim can leave zero from sources that do not cancel).
+    bool cancelled = false;
 };
+
+// How small a module's fused ΔW must be, relative to the sum of its weighted sources' norms, to count
+// as zero (float32 sources carry a relative rounding of about 6e-8 per entry).
+inline constexpr double kCancelTolerance = 1e-6;
 
 struct FusionReport {
     std::vector<ModuleReport> modules; // sorted by module name (the union of the sources' modules)
@@ -27,6 +39,8 @@ struct FusionReport {
     int64_t exactRank = 0;             // the largest module exactRank: the highest rank a plan may ask for
     int64_t rank = 0;                  // the largest fused module rank
     int64_t trainedBiases = 0;         // modules whose fused bias the adapter carries (bias "lora_only" sources)
+    int64_t zeroModules = 0;           // modules written as zeros (ModuleReport::zero)
+    int64_t cancelledModules = 0;      // modules whose sources cancel (ModuleReport::cancelled)
 };
 
 struct FusionResult {
@@ -60,7 +74,9 @@ void checkSameBaseModel(const std::vector<std::string>& baseFingerprints, const 
 int64_t exactRankOf(FusionMethod method, const std::vector<AdapterFactors>& adapters);
 
 // Validates, then fuses. A module missing from an adapter contributes zero; the result covers the
-// union. Factors come out in float64 when any source holds float64, else float32. Trained biases
+// union. When the result is zero in every module and no trained bias is carried, throws an Error, as
+// for weights that are all 0: saying that the adapters cancel (for example one adapter given twice with
+// weights 1 and -1), or that the method's drop or density left nothing. Factors come out in float64 when any source holds float64, else float32. Trained biases
 // (bias "lora_only") are fused against plan.baseModelDir as BiasFusion.h describes.
 FusionResult fuse(const FusionPlan& plan, const std::vector<AdapterFactors>& adapters, const FusionProgress& progress = {});
 

@@ -16,6 +16,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -131,6 +132,49 @@ private slots:
         QVERIFY(parents[0].detailsJson.find("relative_error") != std::string::npos);
     }
 
+    void modulesThatCancelAreSaidAndStored()
+    {
+        // lora without its layer-1 modules, subtracted from lora: layer 0 cancels, layer 1 stays.
+        auto half = engine::fusion::readAdapterFactors(fixtures() / "peft" / "lora");
+        half.modules.erase(std::remove_if(half.modules.begin(), half.modules.end(),
+                                          [](const auto& m) { return m.module.find("layers.1.") != std::string::npos; }),
+                           half.modules.end());
+        QCOMPARE(half.modules.size(), size_t(2));
+        engine::fusion::writeAdapterFactors(half, m_root / "half", half.baseModelNameOrPath);
+        const Outcome o = run({"fuse", "--adapter", "ta@v1", "--adapter", path("half") + ":-1", "--method", "svd", "--out",
+                               path("partial"), "--task", "partial"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QVERIFY2(o.out.contains("cancelled    2 of 4 modules: the weighted adapters sum to zero there; written as zeros, they change "
+                                "nothing (first model.layers.0.self_attn.q_proj)"),
+                 qPrintable(o.out));
+        QVERIFY2(o.out.contains("error        0 relative Frobenius"), qPrintable(o.out)); // layer 1 alone: rank 8 of 8
+        const auto rec = nlohmann::json::parse(readFile(m_root / "partial" / engine::fusion::kFusionRecordFile));
+        QCOMPARE(rec["cancelled_modules"].get<int>(), 2);
+        QCOMPARE(rec["modules"][0]["zero"].get<bool>(), true);
+        QCOMPARE(rec["modules"][2]["zero"].get<bool>(), false);
+        const auto fused = engine::fusion::readAdapterFactors(m_root / "partial");
+        QCOMPARE(fused.find("model.layers.0.self_attn.v_proj")->delta().abs().max().item<double>(), 0.0);
+        storage::Store store(m_db);
+        const auto v = store.adapters().resolve("partial@v1");
+        QVERIFY2(v.method.find("2 of 4 modules zero") != std::string::npos, v.method.c_str());
+    }
+
+    void exactRankAboveTheModuleShapeIsNoted()
+    {
+        // Five r8 copies: rank 40 on v_proj (32×64) is above min(out, in) = 32; q_proj (64×64) is not.
+        QStringList args = {"fuse", "--no-store", "--method", "exact", "--out", path("wide-exact")};
+        for (int i = 0; i < 5; ++i)
+            args << "--adapter" << QString::fromStdString((fixtures() / "peft" / "lora").string()) + ":0.2";
+        const Outcome o = run(args);
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QVERIFY2(o.out.contains("note         2 of 4 modules have a rank above min(out, in) (first model.layers.0.self_attn.v_proj: "
+                                "rank 40, 32×64)"),
+                 qPrintable(o.out));
+        const Outcome narrow = run({"fuse", "--no-store", "--method", "exact", "--out", path("narrow-exact"), "--adapter",
+                                    QString::fromStdString((fixtures() / "peft" / "lora").string())});
+        QVERIFY2(narrow.code == 0 && !narrow.out.contains("note "), qPrintable(narrow.out + narrow.err));
+    }
+
     void refusalsLeaveNothing()
     {
         const QStringList two = {"fuse", "--adapter", "ta@v1", "--adapter", "tb@v1", "--out", path("refused")};
@@ -144,6 +188,14 @@ private slots:
         expectRefused(two + QStringList{"--method", "exact", "--rank", "4"}, "--method exact keeps every direction");
         expectRefused({"fuse", "--adapter", "ta@v9", "--method", "exact", "--out", path("refused")}, "ta@v9");
         expectRefused({"fuse", "--adapter", "ta@v1", "--method", "exact", "--out", path("exact")}, "already exists");
+
+        // An adapter with its negation cancels: said, for svd as for exact, and nothing written or stored.
+        for (const char* method : {"svd", "exact"})
+            expectRefused({"fuse", "--adapter", "ta@v1", "--adapter", "ta@v1:-1", "--method", method, "--out", path("refused")},
+                          "the adapters cancel: adapter 1 (ta@v1) weighted 1 and adapter 2 (ta@v1) weighted -1 sum to zero");
+        expectRefused({"fuse", "--adapter", "ta@v1", "--adapter", "tb@v1", "--method", "dare_linear", "--drop", "0.9999999",
+                       "--out", path("refused")},
+                      "dare_linear left nothing");
 
         // Another base model, named in the folder's config: the message names the adapter that differs.
         const fs::path other = m_root / "other-base";
