@@ -91,6 +91,12 @@ void gateTrain(const GateTrainCli& o)
         const std::string path = fs::absolute(r.path).string();
         adapters.push_back({"gate" + std::to_string(i), r.label, path, Sha256::directoryHex(path)});
         sources.push_back(r);
+        // A gate routes between different updates; a copy would get weights that mean nothing.
+        for (size_t j = 0; j < i; ++j)
+            if (adapters[j].sha256 == adapters[i].sha256)
+                throw Error("--adapter " + o.adapters[i] + " is the same adapter as --adapter " + o.adapters[j]
+                            + (fs::equivalent(adapters[j].path, path) ? " (the folder " + path + ")" : " (identical files)")
+                            + ": a gate routes between different adapters; give each one once");
     }
     // Data before weights: a bad line is reported without loading the model.
     std::vector<engine::TrainExample> rows;

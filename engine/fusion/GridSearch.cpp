@@ -466,6 +466,14 @@ GridResult runGridSearch(const GridRequest& req, const GridProgress& progress)
     for (size_t i = 0; i < req.adapters.size(); ++i)
         if (!fs::is_directory(req.adapters[i].path))
             throw Error("adapter " + std::to_string(i + 1) + ": '" + req.adapters[i].path + "' is not a folder");
+    // The set's names always differ; one folder named twice (by two paths or a version and its folder)
+    // would only repeat an axis.
+    for (size_t i = 0; i < req.adapters.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (fs::equivalent(req.adapters[i].path, req.adapters[j].path))
+                throw Error("adapter '" + spec.labels[i] + "' is given twice in the grid (the folder " + req.adapters[i].path
+                                + " is also adapter " + std::to_string(j + 1) + ", '" + spec.labels[j] + "')",
+                            "a grid over one adapter twice only repeats its axis; give different adapters");
     checkBaseModels(req, spec);
     auto data = loadGridData(req.metric, req.dataPath, req.modelPath, req.data);
 

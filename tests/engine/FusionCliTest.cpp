@@ -160,6 +160,13 @@ private slots:
         r = runCli(common + QStringList{"--adapter", q(m_root / "A") + ":0.5", "--adapter", q(m_root / "B"), "--weights", "0,1"});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.find("takes none") != std::string::npos, r.err.c_str());
+        // One folder twice, also by another spelling of its path, is refused before the model loads.
+        for (const QString& again : {q(m_root / "A"), q(m_root / "B" / ".." / "A")}) {
+            r = runCli(common + QStringList{"--adapter", q(m_root / "A"), "--adapter", again, "--weights", "0,1"});
+            QCOMPARE(r.code, 1);
+            QVERIFY2(r.err.find("is given twice in the grid (the folder ") != std::string::npos, r.err.c_str());
+            QVERIFY2(r.err.find("is also adapter 1") != std::string::npos, r.err.c_str());
+        }
     }
 
     // With a store: the grid becomes an evaluation of each stored version, with the table.
@@ -230,6 +237,17 @@ private slots:
                     q(m_root / "val.jsonl"), "--out", q(m_root / "gate")});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.find("already exists") != std::string::npos, r.err.c_str());
+        // One adapter twice, by its folder or as a copy elsewhere, is refused before anything loads.
+        fs::copy(m_root / "A", m_root / "A-copy", fs::copy_options::recursive);
+        for (const fs::path& again : {m_root / "A", m_root / "A-copy"}) {
+            r = runCli({"gate", "train", "--model", q(m_root / "model"), "--adapter", q(m_root / "A"), "--adapter", q(m_root / "B"),
+                        "--adapter", q(again), "--data", q(m_root / "val.jsonl"), "--out", q(m_root / "gate-dup")});
+            QCOMPARE(r.code, 1);
+            QVERIFY2(r.err.find("is the same adapter as --adapter " + m_root.string() + "/A") != std::string::npos, r.err.c_str());
+            QVERIFY2(r.err.find(again == m_root / "A" ? "(the folder " : "(identical files)") != std::string::npos, r.err.c_str());
+            QVERIFY(!fs::exists(m_root / "gate-dup"));
+        }
+        fs::remove_all(m_root / "A-copy");
         r = runCli({"gate", "eval", "--gate", q(m_root / "gate"), "--data", q(m_root / "val.jsonl"), "--json"});
         QVERIFY2(r.code == 0, r.err.c_str());
         const auto j = nlohmann::json::parse(r.out);
