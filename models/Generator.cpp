@@ -1,4 +1,4 @@
-// The decoding loop: one prefill, then one cached step per token. Logit processing follows
+// The decoding loop: the prefill (in chunks), then one cached step per token. Logit processing follows
 // transformers' order (repetition penalty, temperature, top-k, top-p) and samples on the CPU with
 // a seeded generator, so a seed gives the same text on any device.
 #include "models/Generator.h"
@@ -115,10 +115,33 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t
     if (o.maxNewTokens == 0) {
         return result;
     }
-    auto logits = o.useCache ? model.forward(ids, mask, positions, &cache).logits : model.forward(ids, mask, positions).logits;
+    const auto endCancelled = [&] {
+        for (int64_t b = 0; b < B; ++b)
+            if (!finished[static_cast<size_t>(b)])
+                result.rows[static_cast<size_t>(b)].reason = FinishReason::Cancelled;
+    };
+    // The prompt in chunks (with the cache), so that a cancel during a long prompt takes effect
+    // after one chunk; without the cache (checks) in one forward.
+    const auto lastLogits = [](const torch::Tensor& logits) {
+        return logits.select(1, logits.size(1) - 1).to(torch::kCPU, torch::kFloat32).contiguous();
+    };
+    torch::Tensor last;
+    if (o.useCache) {
+        last = prefill(model, ids, mask, positions, cache, o.prefillChunk, o.cancelled);
+        if (!last.defined()) {
+            endCancelled();
+            result.prefillSeconds = seconds(t0, Clock::now());
+            return result;
+        }
+    } else {
+        if (o.cancelled && o.cancelled()) {
+            endCancelled();
+            return result;
+        }
+        last = lastLogits(model.forward(ids, mask, positions).logits);
+    }
     bool cancelled = false;
     for (int64_t step = 0; step < o.maxNewTokens; ++step) {
-        auto last = logits.select(1, logits.size(1) - 1).to(torch::kCPU, torch::kFloat32).contiguous();
         if (step == 0)
             t1 = Clock::now();
         std::vector<int64_t> next;
@@ -158,24 +181,26 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t
             }
         }
         if (cancelled) {
-            for (int64_t b = 0; b < B; ++b)
-                if (!finished[static_cast<size_t>(b)])
-                    result.rows[static_cast<size_t>(b)].reason = FinishReason::Cancelled;
+            endCancelled();
             break;
         }
         if (std::all_of(finished.begin(), finished.end(), [](bool f) { return f; }) || step + 1 == o.maxNewTokens)
             break;
+        if (o.cancelled && o.cancelled()) {
+            endCancelled();
+            break;
+        }
         auto nextIds = torch::tensor(next, torch::kInt64).view({B, 1}).to(device);
         result.decodeTokens += B;
         mask = torch::cat({mask, torch::ones({B, 1}, mask.options())}, 1);
         auto nextPos = positions.narrow(1, positions.size(1) - 1, 1) + 1;
         if (o.useCache) {
             positions = nextPos;
-            logits = model.forward(nextIds, mask, positions, &cache).logits;
+            last = lastLogits(model.forward(nextIds, mask, positions, &cache).logits);
         } else {
             ids = torch::cat({ids, nextIds}, 1);
             positions = torch::cat({positions, nextPos}, 1);
-            logits = model.forward(ids, mask, positions).logits;
+            last = lastLogits(model.forward(ids, mask, positions).logits);
         }
     }
     auto t2 = Clock::now();

@@ -18,6 +18,9 @@ namespace rslora::models {
 class CausalLM;
 class KVCache;
 
+// Prompt tokens per forward of a prefill: a Stop waits for one chunk at most.
+inline constexpr int64_t kPrefillChunk = 64;
+
 struct GenerationOptions {
     int64_t maxNewTokens = 64;
     double temperature = 0.0;  // 0: greedy (argmax); > 0: sample
@@ -33,6 +36,11 @@ struct GenerationOptions {
     bool useCache = true;  // false: recompute the whole sequence every step (for checks)
     // Streaming: called once per new token of each unfinished row; return false to stop all rows.
     std::function<bool(int64_t row, int64_t token)> onToken;
+    // Asked before every prefill chunk and before every decoding step (a Stop, Ctrl-C): true ends
+    // every unfinished row as Cancelled, with the tokens it has. The prompt is read prefillChunk
+    // tokens per forward (with the cache), so a long prompt is cancelled after one chunk at most.
+    std::function<bool()> cancelled;
+    int64_t prefillChunk = kPrefillChunk;
 };
 
 enum class FinishReason { Length, Eos, StopString, Cancelled };
@@ -61,9 +69,6 @@ struct GenerationResult {
 // prompts, ids outside the vocabulary or inconsistent options.
 GenerationResult generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationOptions& options);
-
-// Prompt tokens per forward of a prefill: a Stop waits for one chunk at most.
-inline constexpr int64_t kPrefillChunk = 64;
 
 // The prompts' forward (prefill) into `cache`, `chunk` tokens at a time: ids, mask and positions
 // [B, T] (left-padded, on the model's device); the cache must be empty. Each chunk attends to the

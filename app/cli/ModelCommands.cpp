@@ -4,6 +4,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/InterruptGuard.h"
 #include "engine/AdapterSet.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/PeftConfigFile.h"
@@ -346,17 +347,56 @@ void runInspect(const fs::path& dir, bool asJson) {
 struct GenerateArgs {
     std::string dir, prompt, ids, adapter, device = "cpu", dtype = "auto";
     bool chat = false, asJson = false, noStream = false;
+    bool promptGiven = false, idsGiven = false;  // named on the command line, maybe as ""
     int64_t maxNewTokens = 64, topK = 0;
     double temperature = 0.0, topP = 1.0, repetitionPenalty = 1.0;
     uint64_t seed = 0;
     std::vector<std::string> stop;
 };
 
+// Every prompt and its new tokens must fit the model's context, as the Playground and the server
+// check: positions past max_position_embeddings are ones the model never learnt, so the text there
+// would be noise (and a huge --max-new-tokens would run on without end).
+void checkContext(const std::vector<std::vector<int64_t>>& prompts, int64_t maxNewTokens, int64_t context, const fs::path& dir) {
+    if (context <= 0)
+        return;
+    size_t longest = 0;
+    for (const auto& p : prompts)
+        longest = std::max(longest, p.size());
+    const int64_t promptTokens = static_cast<int64_t>(longest);
+    const std::string limit = "the model's context of " + std::to_string(context) + " tokens (max_position_embeddings in " +
+                              (dir / "config.json").string() + ")";
+    const std::string what = prompts.size() > 1 ? "the longest prompt is " : "the prompt is ";
+    if (promptTokens >= context)
+        throw Error("generate: " + what + std::to_string(promptTokens) + " tokens, which leaves no room for an answer in " + limit,
+                    "shorten the prompt");
+    if (promptTokens + maxNewTokens > context)
+        throw Error("generate: " + what + std::to_string(promptTokens) + " tokens and --max-new-tokens is " +
+                        std::to_string(maxNewTokens) + ": " + std::to_string(promptTokens + maxNewTokens) + " in all, more than " + limit,
+                    "give --max-new-tokens " + std::to_string(context - promptTokens) + " or less, or shorten the prompt");
+}
+
+// After a generation that Ctrl-C (SIGINT) or SIGTERM stopped: says so and sets the exit status.
+void reportInterrupt(const InterruptGuard& interrupt, const GenerationResult& r) {
+    if (!interrupt.interrupted())
+        return;
+    std::cerr << "generate: stopped by " << (interrupt.caught() == SIGTERM ? "SIGTERM" : "Ctrl-C") << " after "
+              << r.generatedTokens << " new token(s)\n";
+    exitCode() = interrupt.exitCode();
+}
+
 void runGenerate(const GenerateArgs& a) {
     engine::applyThreadSettings({});
     const fs::path dir = a.dir;
+    if (a.promptGiven && a.prompt.empty())
+        throw Error("generate: --prompt is empty; give the text to continue (or token ids with --ids)");
+    if (a.idsGiven && a.ids.empty())
+        throw Error("generate: --ids is empty; give token ids such as 1,2,3 (or text with --prompt)");
     if (a.prompt.empty() == a.ids.empty())
         throw Error("generate: give exactly one of --prompt or --ids");
+    for (const auto& s : a.stop)
+        if (s.empty())
+            throw Error("generate: --stop is empty; give the text that ends the generation");
     if (a.maxNewTokens < 0)
         throw Error("generate: --max-new-tokens must be >= 0, found " + std::to_string(a.maxNewTokens));
     // Before the model loads and the prompt is echoed.
@@ -381,10 +421,15 @@ void runGenerate(const GenerateArgs& a) {
         prompts = parseRows(a.ids, "--ids");
     }
     auto model = loadCausalLM(dir, loadOptions(a.device, a.dtype));
+    checkContext(prompts, a.maxNewTokens, model->config().maxPositionEmbeddings, dir);
     auto adapters = attachAdapter(*model, a.adapter);
     model->eval();
 
+    // Ctrl-C (or SIGTERM) stops between two prompt chunks or two tokens: what was generated is
+    // printed, the row ends "cancelled" and the exit status is 130 (143). A second one ends the process.
+    InterruptGuard interrupt;
     GenerationOptions o;
+    o.cancelled = [&interrupt] { return interrupt.interrupted(); };
     o.maxNewTokens = a.maxNewTokens;
     o.temperature = a.temperature;
     o.topK = a.topK;
@@ -418,6 +463,7 @@ void runGenerate(const GenerateArgs& a) {
     }
     GenerationResult r = generate(*model, prompts, o);
     if (a.asJson) {
+        const auto reportAfter = [&] { reportInterrupt(interrupt, r); };
         json rows = json::array();
         for (size_t b = 0; b < r.rows.size(); ++b) {
             json row = {{"prompt_ids", prompts[b]}, {"new_ids", r.rows[b].tokens},
@@ -435,6 +481,7 @@ void runGenerate(const GenerateArgs& a) {
                   {"decode_seconds", r.decodeSeconds},
                   {"decode_tokens_per_second", r.decodeTokensPerSecond()}};
         std::cout << j.dump(2) << "\n";
+        reportAfter();
         return;
     }
     if (!streaming) {
@@ -453,6 +500,7 @@ void runGenerate(const GenerateArgs& a) {
     std::cerr << "[" << r.generatedTokens << " tokens, " << finishReasonName(r.rows[0].reason) << ", prefill "
               << std::fixed << std::setprecision(1) << r.prefillTokensPerSecond() << " tok/s, decode "
               << r.decodeTokensPerSecond() << " tok/s]\n";
+    reportInterrupt(interrupt, r);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -616,7 +664,11 @@ void registerModelCommands(CLI::App& app) {
         cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
         cmd->add_flag("--no-stream", a->noStream, "Print only when done");
         cmd->add_flag("--json", a->asJson, "Machine-readable output");
-        cmd->callback([a] { runGenerate(*a); });
+        cmd->callback([a, prompt, ids] {
+            a->promptGiven = prompt->count() > 0;
+            a->idsGiven = ids->count() > 0;
+            runGenerate(*a);
+        });
     }
     {
         auto* cmd = app.add_subcommand("logits", "Dump logits for token ids to a safetensors file (parity checks)");

@@ -344,6 +344,51 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, prefill(*lm, ids, mask, positions, empty, 0));
     }
 
+    // generate() reads the prompt through the chunked prefill: a cancel asked before a chunk stops it
+    // there (every row Cancelled, nothing generated), one asked before a decoding step keeps the
+    // tokens so far, and any chunk size gives the tokens of one forward over the prompt.
+    void generateReadsThePromptInChunksAndHonoursCancel() {
+        auto lm = tinyRandom();
+        std::vector<std::vector<int64_t>> prompts(2);
+        for (int64_t i = 0; i < 45; ++i)
+            prompts[0].push_back((i * 7 + 3) % 64);
+        prompts[1].assign(prompts[0].begin() + 13, prompts[0].end());  // left-padded by 13
+        GenerationOptions o;
+        o.maxNewTokens = 6;
+        o.eosTokenIds = {-1};
+        o.useCache = false;
+        const auto whole = generate(*lm, prompts, o);
+        o.useCache = true;
+        for (int64_t chunk : {int64_t(1), int64_t(8), int64_t(44), kPrefillChunk}) {
+            o.prefillChunk = chunk;
+            const auto r = generate(*lm, prompts, o);
+            for (size_t b = 0; b < 2; ++b)
+                QCOMPARE(joinIds(r.rows[b].tokens), joinIds(whole.rows[b].tokens));
+        }
+        // 45 tokens in chunks of 8: asked before each of the 6 chunks, then before each decoding step
+        // after the first token.
+        o.prefillChunk = 8;
+        int asked = 0;
+        o.cancelled = [&] { return ++asked == 3; };
+        auto stopped = generate(*lm, prompts, o);
+        QCOMPARE(asked, 3);
+        for (const auto& row : stopped.rows) {
+            QCOMPARE(row.reason, FinishReason::Cancelled);
+            QVERIFY(row.tokens.empty());
+        }
+        QCOMPARE(stopped.generatedTokens, int64_t(0));
+        asked = 0;
+        o.cancelled = [&] { return ++asked == 6 + 2; };  // after the prompt and two tokens
+        stopped = generate(*lm, prompts, o);
+        for (size_t b = 0; b < 2; ++b) {
+            QCOMPARE(stopped.rows[b].reason, FinishReason::Cancelled);
+            QCOMPARE(joinIds(stopped.rows[b].tokens), joinIds({whole.rows[b].tokens.begin(), whole.rows[b].tokens.begin() + 2}));
+        }
+        o.cancelled = [] { return false; };
+        o.prefillChunk = 0;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, generate(*lm, prompts, o));
+    }
+
     void stopping() {
         auto lm = tinyRandom();
         GenerationOptions o;

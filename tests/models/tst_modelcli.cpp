@@ -5,6 +5,7 @@
 #include "models/quant/BnbCheckpoint.h"
 #include "models/tokenizer/ByteLevel.h"
 
+#include <QElapsedTimer>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -12,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+
+#include <signal.h>
 
 using namespace rslora::models;
 namespace fs = std::filesystem;
@@ -179,6 +182,65 @@ private slots:
             QCOMPARE(j["rows"][b]["new_ids"].get<std::vector<int64_t>>(), std::vector<int64_t>(want[b].end() - 8, want[b].end()));
     }
 
+    // A prompt and its new tokens must fit max_position_embeddings (128 for the fixture), as the
+    // Playground and the server check: the CLI generated past it, and a huge --max-new-tokens ran on.
+    void generateRefusesWhatDoesNotFitTheContext() {
+        const auto ids = [](int n) {
+            QStringList l;
+            for (int i = 0; i < n; ++i)
+                l << QString::number(3 + i % 200);
+            return l.join(',');
+        };
+        auto r = runCli({"generate", fx("llama"), "--ids", ids(120), "--max-new-tokens", "64"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("the prompt is 120 tokens and --max-new-tokens is 64: 184 in all, more than the model's context "
+                                "of 128 tokens (max_position_embeddings in " + fx("llama") + "/config.json)"),
+                 qPrintable(r.err));
+        QVERIFY2(r.err.contains("hint: give --max-new-tokens 8 or less"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--ids", ids(128), "--max-new-tokens", "1"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("the prompt is 128 tokens, which leaves no room for an answer"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--ids", ids(5) + ";" + ids(120), "--max-new-tokens", "99999999999"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("the longest prompt is 120 tokens"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--ids", ids(120), "--max-new-tokens", "8", "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(nlohmann::json::parse(r.out.toStdString())["rows"][0]["new_ids"].size(), size_t(8));
+    }
+
+    // Ctrl-C stops `rslora generate` between two steps (the prompt is read in chunks, asked before
+    // each): the tokens so far are printed, the reason said, and the exit status is 130 (it was
+    // killed by the signal, with nothing said).
+    void generateStopsOnCtrlC() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        fs::copy_file(fixtures() / "llama" / "model.safetensors", dir / "model.safetensors");
+        auto config = nlohmann::json::parse(std::ifstream(fixtures() / "llama" / "config.json"));
+        config["max_position_embeddings"] = 1000000;  // room for a generation that runs until stopped
+        config["eos_token_id"] = nullptr;
+        std::ofstream(dir / "config.json") << config.dump();
+        QProcess p;
+        p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")),
+                {"generate", QString::fromStdString(dir.string()), "--ids", "1,239,179,14,112,17", "--max-new-tokens", "900000"});
+        QVERIFY(p.waitForStarted());
+        QByteArray out;
+        QElapsedTimer clock;
+        clock.start();
+        while (out.count(' ') < 5 && clock.elapsed() < 60000 && p.state() == QProcess::Running) {
+            p.waitForReadyRead(100);
+            out += p.readAllStandardOutput();
+        }
+        QVERIFY2(out.count(' ') >= 5, out.constData());
+        ::kill(static_cast<pid_t>(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(30000));
+        out += p.readAllStandardOutput();
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 130);
+        QVERIFY2(err.contains(", cancelled, prefill") && err.contains("generate: stopped by Ctrl-C after "), qPrintable(err));
+        QVERIFY(out.count(' ') < 900000);
+    }
+
     void logits_data() {
         QTest::addColumn<QString>("adapter");
         QTest::addColumn<QString>("key");
@@ -219,6 +281,17 @@ private slots:
         r = runCli({"inspect", fx("reference")});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("config.json"), qPrintable(r.err));
+        // An empty --prompt, --ids or --stop is named as such (it read "give exactly one of --prompt
+        // or --ids", or the empty stop string was ignored).
+        r = runCli({"generate", fx("llama"), "--prompt", ""});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("generate: --prompt is empty"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--ids", ""});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("generate: --ids is empty"), qPrintable(r.err));
+        r = runCli({"generate", fx("llama"), "--ids", "1,2", "--stop", ""});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("generate: --stop is empty"), qPrintable(r.err));
     }
 };
 
