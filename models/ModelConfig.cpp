@@ -9,6 +9,8 @@
 #include "models/StrictJson.h"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 
 namespace rslora::models {
 namespace {
@@ -35,7 +37,11 @@ double readNumber(const json& j, const char* key, double fallback, const std::st
         return fallback;
     if (!j[key].is_number())
         throw Error(source + ": expected a number for \"" + key + "\", found " + j[key].dump());
-    return j[key].get<double>();
+    // A literal beyond double's range (1e400) parses as infinity and would pass every "> 0" check.
+    const double v = j[key].get<double>();
+    if (!std::isfinite(v))
+        throw Error(source + ": \"" + key + "\" is beyond the range of a double (it reads as infinity); expected a finite number");
+    return v;
 }
 
 bool readBool(const json& j, const char* key, bool fallback, const std::string& source) {
@@ -288,10 +294,15 @@ void ModelConfig::validate(const std::string& source) const {
                     ") must be a multiple of num_key_value_heads (" + std::to_string(numKvHeads) + ")");
     if (headDim % 2 != 0)
         throw Error(source + ": head_dim must be even for rotary embeddings, found " + std::to_string(headDim));
-    if (!(rmsNormEps > 0))
-        throw Error(source + ": expected rms_norm_eps > 0");
-    if (!(ropeTheta > 0))
-        throw Error(source + ": expected rope_theta > 0");
+    const auto shown = [](double v) {
+        std::ostringstream out;
+        out << v;
+        return out.str();
+    };
+    if (!(rmsNormEps > 0 && std::isfinite(rmsNormEps)))
+        throw Error(source + ": expected rms_norm_eps > 0, found " + shown(rmsNormEps));
+    if (!(ropeTheta > 0 && std::isfinite(ropeTheta)))
+        throw Error(source + ": expected rope_theta > 0, found " + shown(ropeTheta));
     if (!findArchitecture(architecture))
         throw Error(source + ": unsupported architecture '" + architecture + "'; supported: " + supportedArchitectures());
 }

@@ -1,5 +1,6 @@
 // JSON parsing for model-folder files that rejects duplicate keys (nlohmann keeps one silently) and
-// reports errors with the file name.
+// reports errors with the file name; a NaN or Infinity literal (Python's json writes them) is named by
+// the key that holds it ("config.json: rms_norm_eps is NaN, ...").
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 using namespace rslora::models;
 using json = nlohmann::json;
@@ -297,6 +298,60 @@ private slots:
         auto j = base("LlamaForCausalLM");
         j["max_position_embeddings"] = 1;
         QCOMPARE(parse(j).maxPositionEmbeddings, int64_t(1));
+    }
+
+    // Python's json writes NaN and Infinity for floats that are not finite: the error names the key
+    // that holds one (it was the parser's byte position), also inside an object or a list; a number
+    // too large for a double (it parses as infinity) is refused by key instead of passing "> 0".
+    void nonFiniteNumbersNamedByKey() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        const fs::path file = dir / "config.json";
+        const std::string head = R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 100, "hidden_size": 64, )"
+                                 R"("intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 8, )";
+        const std::vector<std::pair<std::string, std::string>> cases = {
+            {R"("rms_norm_eps": NaN})", file.string() + ": rms_norm_eps is NaN, which is not a number JSON has"},
+            {R"("rope_theta": Infinity, "rms_norm_eps": 1e-5})", file.string() + ": rope_theta is Infinity"},
+            {R"("name": "NaN, Infinity", "rope_scaling": {"type": "linear", "factor": -Infinity}})",
+             file.string() + ": rope_scaling.factor is -Infinity"},
+            {R"("eos_token_id": [1, NaN]})", file.string() + ": eos_token_id[1] is NaN"},
+            {R"("rms_norm_eps": 1e400})", file.string() + ": rms_norm_eps is 1e400, beyond the range of a double"},
+            {R"("rope_scaling": {"type": "linear", "factor": -1.5e999}})",
+             file.string() + ": rope_scaling.factor is -1.5e999, beyond the range of a double"},
+            {R"("rms_norm_eps": -0.5})", file.string() + ": expected rms_norm_eps > 0, found -0.5"},
+            // A syntax error before the literal is still reported as one.
+            {R"("rms_norm_eps": 1e-5,, "x": NaN})", file.string() + ": expected valid JSON: parse error"},
+        };
+        for (const auto& [tail, expected] : cases) {
+            writeText(file, head + tail);
+            try {
+                ModelConfig::fromFile(file);
+                QFAIL(qPrintable(QString::fromStdString("accepted " + tail)));
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).rfind(expected, 0) == 0, e.what());
+            }
+        }
+        // The same check on values that do not come from a file.
+        auto j = base("LlamaForCausalLM");
+        j["rope_theta"] = std::numeric_limits<double>::infinity();
+        try {
+            parse(j);
+            QFAIL("accepted an infinite rope_theta");
+        } catch (const rslora::Error& e) {
+            QCOMPARE(QString(e.what()), QString("config.json: \"rope_theta\" is beyond the range of a double (it reads as "
+                                                "infinity); expected a finite number"));
+        }
+        writeText(file, head + R"("rms_norm_eps": 1e-5, "initializer_range": 1e-400})");  // underflow to 0 is a number
+        QCOMPARE(ModelConfig::fromFile(file).rmsNormEps, 1e-5);
+        writeText(dir / "generation_config.json", R"({"temperature": NaN})");
+        try {
+            ModelConfig::fromFile(file);
+            QFAIL("accepted NaN in generation_config.json");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).startsWith(QString::fromStdString((dir / "generation_config.json").string()) +
+                                                  ": temperature is NaN"),
+                     e.what());
+        }
     }
 
     // Heads that do not divide hidden_size (and no head_dim) name the contradiction; before, the
