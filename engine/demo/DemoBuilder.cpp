@@ -37,6 +37,41 @@ std::string jsonl(const std::vector<ojson>& records)
     return out;
 }
 
+// What an existing output folder holds that this build does not write (a README beside the demo,
+// the user's own files in data/) is carried into the new folder, as hard links where the filesystem
+// has them: only what the build regenerates is replaced. model/ is the build's as a whole (old
+// weight shards beside the new model.safetensors would be read as part of it).
+void keepUnwrittenEntries(const fs::path& from, const fs::path& to, bool top = true)
+{
+    std::error_code ec;
+    if (!fs::is_directory(from, ec))
+        return;
+    for (const auto& entry : fs::directory_iterator(from)) {
+        const fs::path name = entry.path().filename();
+        if (top && name == "model")
+            continue;
+        const fs::path there = to / name;
+        const auto theirs = fs::symlink_status(there, ec).type();
+        if (theirs == fs::file_type::directory && entry.is_directory() && !entry.is_symlink()) {
+            keepUnwrittenEntries(entry.path(), there, false);
+            continue;
+        }
+        if (theirs != fs::file_type::not_found)
+            continue;  // regenerated
+        const auto options = fs::copy_options::recursive | fs::copy_options::copy_symlinks;
+        fs::copy(entry.path(), there, options | fs::copy_options::create_hard_links, ec);
+        if (ec) {
+            fs::remove_all(there, ec);
+            try {
+                fs::copy(entry.path(), there, options);
+            } catch (const fs::filesystem_error& e) {
+                throw Error("make-demo: cannot keep " + entry.path().string() + " in the rebuilt folder: " + e.code().message() +
+                            "; the folder was left as it was");
+            }
+        }
+    }
+}
+
 } // namespace
 
 std::string DemoBuildReport::summary() const
@@ -81,6 +116,12 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     require(o.kvHeads >= 1 && o.heads % o.kvHeads == 0,
             "--heads (" + std::to_string(o.heads) + ") must be a multiple of --kv-heads (" + std::to_string(o.kvHeads) + ")");
     require(o.vocabSize > 256 + 4, "the vocabulary must hold the 256 bytes and 4 special tokens");
+    {
+        std::error_code ec;
+        const auto kind = fs::status(o.outputDir, ec).type();
+        require(kind == fs::file_type::not_found || kind == fs::file_type::directory,
+                "the output " + o.outputDir.string() + " exists and is not a folder; name a folder (or a path that does not exist yet)");
+    }
     DemoBuildReport report;
     auto status = [&](const std::string& s) {
         if (observer)
@@ -88,8 +129,14 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     };
     const DemoCorpus corpus(o.seed);
 
+    // Everything is written into a hidden sibling of the output folder, which takes the output's
+    // name only when complete (swapped with an existing one in one step): a build that fails or is
+    // killed never leaves a partly written folder under that name, nor half of an old one replaced.
+    AtomicDirectory outDir(o.outputDir, AtomicDirectory::OnExisting::Replace);
+    const fs::path root = outDir.stagingPath();
+
     // Datasets first: they are plain text and cheap.
-    const fs::path data = o.outputDir / "data";
+    const fs::path data = root / "data";
     fs::create_directories(data);
     const auto trainQ = corpus.questionRecords(false), valQ = corpus.questionRecords(true);
     report.trainQuestions = int64_t(trainQ.size());
@@ -115,8 +162,8 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     for (const auto& t : corpus.tokenizerTrainingText())
         bpe.addText(t);
     bpe.train(o.vocabSize - int(specials.size()));
-    AtomicDirectory modelDir(o.outputDir / "model");
-    const fs::path staging = modelDir.stagingPath();
+    const fs::path staging = root / "model";
+    fs::create_directories(staging);
     writeFileAtomic(staging / "tokenizer.json", bpe.tokenizerJson(specials).dump(1) + "\n");
     ojson tc;
     tc["tokenizer_class"] = "PreTrainedTokenizerFast";
@@ -200,7 +247,6 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     gen["do_sample"] = false;
     gen["max_new_tokens"] = 32;
     writeFileAtomic(staging / "generation_config.json", gen.dump(2) + "\n");
-    modelDir.commit();
 
     // The default RS-LoRA run on the demo: paths relative to the config's own folder.
     TrainConfig demo;
@@ -221,9 +267,11 @@ DemoBuildReport DemoBuilder::build(TrainObserver* observer)
     demo.maxSteps = 200;
     demo.logEvery = 5;
     demo.seed = 42;
-    demo.save((o.outputDir / "demo-config.json").string());
+    demo.save((root / "demo-config.json").string());
     // The preference stage on top of that run's adapter (adapter.stack_on is set when it runs).
-    dpoDemoConfig().save((o.outputDir / "demo-dpo-config.json").string());
+    dpoDemoConfig().save((root / "demo-dpo-config.json").string());
+    keepUnwrittenEntries(outDir.targetPath(), root);
+    outDir.commit();
     return report;
 }
 

@@ -12,7 +12,10 @@
 namespace rslora::engine {
 
 struct DemoBuildOptions {
-    std::filesystem::path outputDir; // becomes <out>/model, <out>/data, <out>/demo-config.json
+    // Becomes <out>/model, <out>/data, <out>/demo-config.json: written into a hidden sibling and
+    // renamed to <out> when complete (an existing <out> is swapped out in one step; its files the
+    // build does not write, outside model/, are kept).
+    std::filesystem::path outputDir;
     uint64_t seed = 20250315;
     int vocabSize = 512;             // including the special tokens
     int hiddenSize = 192;

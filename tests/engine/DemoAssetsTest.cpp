@@ -12,11 +12,15 @@
 #include "models/ModelLoader.h"
 #include "models/data/SampleBuilder.h"
 
+#include <QElapsedTimer>
+#include <QProcess>
 #include <QtTest>
 #include <QTemporaryDir>
 
 #include <cstdlib>
 #include <functional>
+#include <map>
+#include <signal.h>
 
 using namespace rslora;
 using namespace rslora::engine;
@@ -133,6 +137,104 @@ private Q_SLOTS:
         }
     }
 
+    // make-demo writes into a hidden sibling and renames it at the end: a build that fails half-way
+    // leaves an existing folder exactly as it was (its data files used to be rewritten before the
+    // model was trained) and nothing hidden behind; a complete one replaces what it writes and keeps
+    // the rest (a README beside the demo, a file of the user's in data/), but not stale model files.
+    void buildReplacesTheFolderOnlyWhenComplete()
+    {
+        QTemporaryDir tmp;
+        const fs::path parent = tmp.path().toStdString();
+        const fs::path out = parent / "demo";
+        fs::create_directories(out / "data");
+        fs::create_directories(out / "model");
+        writeFileAtomic(out / "README.md", "mine\n");
+        writeFileAtomic(out / "data" / "facts_train.jsonl", "old\n");
+        writeFileAtomic(out / "data" / "notes.txt", "keep\n");
+        writeFileAtomic(out / "model" / "model-00001-of-00002.safetensors", "stale\n");
+        const auto snapshot = [&] {
+            std::map<std::string, std::string> files;
+            for (const auto& e : fs::recursive_directory_iterator(parent))
+                files[fs::relative(e.path(), parent).string()] = e.is_regular_file() ? readFile(e.path()) : "<dir>";
+            return files;
+        };
+        const auto before = snapshot();
+
+        struct FailAtPretraining : TrainObserver {
+            void onStatus(const std::string& s) override
+            {
+                if (s.rfind("pretraining", 0) == 0)
+                    throw rslora::Error("stopped for the test");
+            }
+        } failing;
+        DemoBuildOptions o = tinyBuild(out);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, DemoBuilder(o).build(&failing));
+        QVERIFY(snapshot() == before);
+
+        const DemoBuildReport report = DemoBuilder(o).build();
+        QCOMPARE(report.steps, int64_t(o.pretrainSteps));
+        QCOMPARE(readFile(out / "README.md"), std::string("mine\n"));
+        QCOMPARE(readFile(out / "data" / "notes.txt"), std::string("keep\n"));
+        QVERIFY(readFile(out / "data" / "facts_train.jsonl") != "old\n");
+        QVERIFY(!fs::exists(out / "model" / "model-00001-of-00002.safetensors"));
+        QVERIFY(fs::exists(out / "demo-config.json"));
+        QCOMPARE(models::loadCausalLM(out / "model")->config().numLayers, int64_t(1));
+        for (const auto& e : fs::directory_iterator(parent))
+            QVERIFY2(e.path().filename() == "demo", e.path().c_str());  // no staging folder left
+
+        // A file where the folder should go is refused by name, and left as it is.
+        const fs::path file = parent / "file";
+        writeFileAtomic(file, "text\n");
+        o.outputDir = file;
+        try {
+            DemoBuilder(o).build();
+            QFAIL("a file was taken as the output folder");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).contains(QString::fromStdString(file.string()) + " exists and is not a folder"), e.what());
+        }
+        QCOMPARE(readFile(file), std::string("text\n"));
+    }
+
+    // `rslora make-demo` killed while it trains: the output folder never appears under its name (a
+    // new one), or stays exactly as it was (an existing one).
+    void killedMakeDemoLeavesNoPartialFolder()
+    {
+        const QByteArray cli = qgetenv("RSLORA_CLI");
+        QVERIFY2(!cli.isEmpty() && fs::exists(cli.toStdString()), "RSLORA_CLI does not name a built rslora executable");
+        QTemporaryDir tmp;
+        const fs::path parent = tmp.path().toStdString();
+        for (const bool existing : {false, true}) {
+            const fs::path out = parent / (existing ? "old" : "new");
+            if (existing) {
+                fs::create_directories(out / "data");
+                writeFileAtomic(out / "data" / "facts_train.jsonl", "old\n");
+            }
+            QProcess p;
+            p.setProcessChannelMode(QProcess::MergedChannels);
+            p.start(QString::fromLocal8Bit(cli), {"make-demo", "--out", QString::fromStdString(out.string()), "--steps", "1000000",
+                                                  "--hidden-size", "16", "--intermediate-size", "16", "--layers", "1", "--heads",
+                                                  "2", "--kv-heads", "1", "--batch-size", "1", "--passes", "1", "--threads", "1"});
+            QVERIFY(p.waitForStarted());
+            QByteArray seen;
+            QElapsedTimer clock;
+            clock.start();
+            // Training steps are logged once the data, the tokenizer and the model are written.
+            while (!seen.contains("step ") && clock.elapsed() < 120000 && p.state() == QProcess::Running) {
+                p.waitForReadyRead(200);
+                seen += p.readAll();
+            }
+            QVERIFY2(seen.contains("step "), seen.constData());
+            ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
+            QVERIFY(p.waitForFinished(10000));
+            if (existing) {
+                QCOMPARE(readFile(out / "data" / "facts_train.jsonl"), std::string("old\n"));
+                QVERIFY(!fs::exists(out / "model"));
+            } else {
+                QVERIFY(!fs::exists(out));
+            }
+        }
+    }
+
     void generatorReproducesCommittedQuestions()
     {
         const DemoCorpus corpus(DemoBuildOptions{}.seed);
@@ -205,6 +307,23 @@ private Q_SLOTS:
     }
 
 private:
+    // A demo that builds in seconds: one small layer, a few pretraining steps.
+    static DemoBuildOptions tinyBuild(const fs::path& out)
+    {
+        DemoBuildOptions o;
+        o.outputDir = out;
+        o.hiddenSize = 16;
+        o.intermediateSize = 16;
+        o.layers = 1;
+        o.heads = 2;
+        o.kvHeads = 1;
+        o.pretrainSteps = 2;
+        o.batchSize = 2;
+        o.passes = 1;
+        o.threads = 1;
+        return o;
+    }
+
     fs::path m_resources;
 };
 
