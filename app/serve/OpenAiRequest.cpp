@@ -336,6 +336,9 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object())
             throw badField("stream_options", "expected an object, found " + typeName(*so));
+        // As OpenAI and vLLM answer it: the options of a stream that is not asked for would be ignored.
+        if (!call.stream)
+            throw badField("stream_options", "only allowed with \"stream\": true");
         call.includeUsage = boolean(*so, "include_usage", false);
     }
     if (chat)

@@ -131,6 +131,9 @@ private slots:
                                      << "'tool_choice': tool and function calling are not supported";
         QTest::newRow("function_call") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "function_call": {"name": "f"}})" << "function_call"
                                        << "'function_call': tool and function calling are not supported";
+        // Ignored before; OpenAI and vLLM refuse it.
+        QTest::newRow("stream_options without stream") << false << R"({"model": "m", "prompt": "hi", "stream_options": {"include_usage": true}})"
+                                                       << "stream_options" << "'stream_options': only allowed with \"stream\": true";
         QTest::newRow("response_format json") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}})"
                                               << "response_format" << "'response_format': only {\"type\": \"text\"} is supported";
     }
