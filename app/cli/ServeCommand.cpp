@@ -154,6 +154,16 @@ void registerServeCommand(CLI::App& app)
                     "Seconds a request's line and header fields may take to arrive (408 after); a client sending\n"
                     "slowly holds no worker thread meanwhile")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
     cmd->add_option("--max-header-fields", a->options.maxHeaderFields, "Most header fields a request may have (431 above)")->capture_default_str()->check(CLI::Range(1, 100000));
+    cmd->add_option("--max-connections", a->options.maxConnections,
+                    "Client connections open at once, idle ones included; a connection over it is answered 503 with\n"
+                    "Retry-After and closed (default: what the open-file limit, ulimit -n, leaves after 128 for the\n"
+                    "model, the adapters and the store)")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+    cmd->add_option("--max-connections-per-client", a->options.maxConnectionsPerClient,
+                    "Connections open at once from one client address (an IPv6 one by its /64), so that one client\n"
+                    "cannot take them all; over it 429 with Retry-After (default: half of --max-connections; behind a\n"
+                    "reverse proxy, whose connections all come from one address, set it to --max-connections)")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 24));
     cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
     cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();

@@ -20,8 +20,9 @@ void closeSocket(int fd)
 
 } // namespace
 
-GuardedHttpServer::GuardedHttpServer(HeadLimits limits, size_t workers, RequestHeadReader::Refusal refusal)
-    : m_workers(std::make_unique<httplib::ThreadPool>(std::max<size_t>(1, workers)))
+GuardedHttpServer::GuardedHttpServer(HeadLimits limits, size_t workers, RequestHeadReader::Refusal refusal,
+                                     size_t maxConnections, size_t maxPerClient)
+    : m_limiter(maxConnections, maxPerClient), m_workers(std::make_unique<httplib::ThreadPool>(std::max<size_t>(1, workers)))
 {
     // cpp-httplib's own queue only hands accepted sockets over to the reader.
     new_task_queue = [] { return new httplib::ThreadPool(1); };
@@ -31,7 +32,7 @@ GuardedHttpServer::GuardedHttpServer(HeadLimits limits, size_t workers, RequestH
         [this](int fd, std::string bytes, int served) {
             m_workers->enqueue([this, fd, bytes = std::move(bytes), served]() mutable { serveOne(fd, std::move(bytes), served); });
         },
-        std::move(refusal));
+        std::move(refusal), [this](int fd) { closeConnection(fd); });
 }
 
 GuardedHttpServer::~GuardedHttpServer() { halt(); }
@@ -48,13 +49,48 @@ void GuardedHttpServer::halt()
     m_workers->shutdown();
 }
 
+void GuardedHttpServer::widenListenBacklog()
+{
+    // With a backlog of 5, a burst of clients connecting while the accepting thread waits for a core
+    // overflowed the queue: their handshakes were dropped, and some connections were reset.
+    if (svr_sock_ != INVALID_SOCKET)
+        ::listen(svr_sock_, SOMAXCONN);
+}
+
+void GuardedHttpServer::closeConnection(int fd)
+{
+    m_limiter.release(fd);
+    closeSocket(fd);
+}
+
 bool GuardedHttpServer::process_and_close_socket(socket_t sock)
 {
-    if (m_halting || !m_reader->add(sock, {}, 0)) {
+    if (m_halting) {
         closeSocket(sock);
         return false;
     }
-    return true;
+    const std::string client = ConnectionLimiter::clientKey(sock);
+    switch (m_limiter.admit(sock, client)) {
+    case ConnectionLimiter::Verdict::Admitted:
+        if (m_reader->add(sock, {}, 0))
+            return true;
+        break;
+    case ConnectionLimiter::Verdict::TooMany:
+        if (m_reader->addRefused(sock, 503, "the server has " + std::to_string(m_limiter.maxTotal()) +
+                                                " connections open, the most it takes (--max-connections); retry later"))
+            return false;
+        break;
+    case ConnectionLimiter::Verdict::TooManyFromClient:
+        if (m_reader->addRefused(sock, 429, "this client (" + client + ") has " + std::to_string(m_limiter.maxPerClient()) +
+                                                " connections open, the most one client may have (--max-connections-per-client); "
+                                                "close one or retry later"))
+            return false;
+        break;
+    case ConnectionLimiter::Verdict::Drop:
+        break;
+    }
+    closeConnection(sock);
+    return false;
 }
 
 void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
@@ -70,7 +106,7 @@ void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
     if (ok && parsed && !closed && !last && !stream.answerClosesConnection() && !m_halting &&
         m_reader->add(fd, stream.takeUnread(), served + 1))
         return;
-    closeSocket(fd);
+    closeConnection(fd);
 }
 
 } // namespace rslora::serve

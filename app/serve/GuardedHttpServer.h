@@ -3,8 +3,11 @@
 // so slow or idle clients hold no worker, the head has a total deadline and a bound on its fields, and
 // a keep-alive connection waits for its next request without a worker too. The worker serves one
 // request with cpp-httplib's own request processing, over a stream that keeps pipelined bytes.
+// Open connections are counted (ConnectionLimiter): over `maxConnections` a new one is answered 503,
+// over `maxPerClient` from its address 429, both with Retry-After, and closed.
 #pragma once
 
+#include "app/serve/ConnectionLimiter.h"
 #include "app/serve/RequestHeadReader.h"
 
 #include <httplib.h>
@@ -16,9 +19,12 @@ namespace rslora::serve {
 
 class GuardedHttpServer : public httplib::Server {
 public:
-    GuardedHttpServer(HeadLimits limits, size_t workers, RequestHeadReader::Refusal refusal);
+    GuardedHttpServer(HeadLimits limits, size_t workers, RequestHeadReader::Refusal refusal, size_t maxConnections,
+                      size_t maxPerClient);
     ~GuardedHttpServer() override;
 
+    // Listens with the system's largest backlog (SOMAXCONN) instead of cpp-httplib's 5; call once bound.
+    void widenListenBacklog();
     // Stops listening, closes the connections waiting for a request, and waits for the requests being
     // served to end. Call once serving should end (cpp-httplib's stop() alone leaves the workers).
     void halt();
@@ -26,7 +32,9 @@ public:
 private:
     bool process_and_close_socket(socket_t sock) override;
     void serveOne(int fd, std::string bytes, int served);
+    void closeConnection(int fd);
 
+    ConnectionLimiter m_limiter;  // outlives the reader and the workers, which close connections
     std::unique_ptr<httplib::ThreadPool> m_workers;
     std::unique_ptr<RequestHeadReader> m_reader;
     std::atomic<bool> m_halting{false};

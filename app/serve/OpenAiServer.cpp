@@ -4,8 +4,10 @@
 #include "app/serve/ActiveGuard.h"
 #include "app/serve/ApiError.h"
 #include "app/serve/ClientConnection.h"
+#include "app/serve/ConnectionLimiter.h"
 #include "app/serve/GuardedHttpServer.h"
 #include "app/serve/HttpText.h"
+#include "app/serve/RequestScreen.h"
 #include "common/Error.h"
 #include "engine/ErrorText.h"
 #include "engine/generation/GenerationScheduler.h"
@@ -117,11 +119,14 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     head.headSeconds = m_options.headerTimeout;
     head.maxHeaderFields = m_options.maxHeaderFields;
     head.maxBodyBytes = m_options.maxBodyBytes;
-    m_http = std::make_unique<GuardedHttpServer>(head, threads, [](int status, const std::string& message) {
+    connectionLimits();
+    auto refusal = [](int status, const std::string& message) {
         const char* code = status == 408 ? "request_timeout" : status == 431 ? "header_fields_too_large"
-                         : status == 503 ? "too_many_connections" : "";
-        return dumpJson(ApiError(status, message, status == 503 ? errtype::kServer : errtype::kInvalidRequest, {}, code).body());
-    });
+                         : status == 503 || status == 429 ? "too_many_connections" : status == 501 ? "unsupported_method" : "";
+        const char* type = status == 503 ? errtype::kServer : status == 429 ? errtype::kRateLimit : errtype::kInvalidRequest;
+        return dumpJson(ApiError(status, message, type, {}, code).body());
+    };
+    m_http = std::make_unique<GuardedHttpServer>(head, threads, refusal, m_options.maxConnections, m_options.maxConnectionsPerClient);
     m_http->set_payload_max_length(m_options.maxBodyBytes);
     // httplib's default listening socket takes SO_REUSEPORT, with which a second server binds the same
     // port as well and the kernel splits the connections between the two (each with its own model).
@@ -140,6 +145,31 @@ OpenAiServer::~OpenAiServer()
 {
     m_http->halt();
     m_scheduler->stop(true);
+}
+
+void OpenAiServer::connectionLimits()
+{
+    // Each connection is a file descriptor: connections past what RLIMIT_NOFILE leaves would make the
+    // process fail to open anything else (an adapter's files, the store) and accept() spin on EMFILE.
+    size_t descriptors = ConnectionLimiter::descriptorLimit();
+    size_t& most = m_options.maxConnections;
+    if (most == 0)
+        most = descriptors ? std::max<size_t>(1, ConnectionLimiter::fitting(descriptors)) : 4096;
+    else if (descriptors && ConnectionLimiter::fitting(descriptors) < most) {
+        const size_t needed = most + ConnectionLimiter::kReservedDescriptors + ConnectionLimiter::kMaxRefusing;
+        descriptors = ConnectionLimiter::raiseDescriptorLimit(needed);
+        if (descriptors && ConnectionLimiter::fitting(descriptors) < most)
+            throw Error("--max-connections " + std::to_string(most) + ": the process may open only " + std::to_string(descriptors) +
+                        " files (ulimit -n), which leaves room for " + std::to_string(ConnectionLimiter::fitting(descriptors)) +
+                        " connections besides the model's own files; lower --max-connections or raise the limit to " +
+                        std::to_string(needed) + " (ulimit -n " + std::to_string(needed) + ")");
+    }
+    size_t& perClient = m_options.maxConnectionsPerClient;
+    if (perClient == 0)
+        perClient = std::max<size_t>(1, most / 2);
+    else if (perClient > most)
+        throw Error("--max-connections-per-client " + std::to_string(perClient) + ": more than the " + std::to_string(most) +
+                    " connections the server takes in all (--max-connections)");
 }
 
 void OpenAiServer::addAdapter(const std::string& name, const std::string& argument)
@@ -165,11 +195,13 @@ int OpenAiServer::bind()
         const int port = m_http->bind_to_any_port(m_options.host);
         if (port < 0)
             throw Error("serve: cannot listen on " + m_options.host + " (any port)");
+        m_http->widenListenBacklog();
         return port;
     }
     if (!m_http->bind_to_port(m_options.host, m_options.port))
         throw Error("serve: cannot listen on " + m_options.host + ":" + std::to_string(m_options.port) +
                     " (in use, or not an address of this machine)");
+    m_http->widenListenBacklog();
     return m_options.port;
 }
 
@@ -222,58 +254,20 @@ AdapterSource OpenAiServer::resolve(const std::string& argument)
 void OpenAiServer::routes()
 {
     httplib::Server& s = *m_http;
-    // Runs before the body is read.
-    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (m_stopping)
-            return answerEarly(res, ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down"));
-        // /health stays open, as in vLLM: a load balancer's probe carries no key.
-        if (!m_options.apiKey.empty() && req.path != kHealth) {
-            const std::string auth = req.get_header_value("Authorization");
-            if (bearerToken(auth) != m_options.apiKey)
-                return answerEarly(res, ApiError(401,
-                                                 auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
-                                                              : "incorrect API key in the Authorization header",
-                                                 errtype::kAuthentication, {}, "invalid_api_key"));
-        }
-        // A body's size is judged from its header, before any of it is read: httplib would otherwise
-        // wait for the bytes of a size the client never sends, and read a negative one as huge.
-        if (req.has_header("Content-Length")) {
-            const std::string length = req.get_header_value("Content-Length");
-            for (size_t i = 1; i < req.get_header_value_count("Content-Length"); ++i)
-                if (req.get_header_value("Content-Length", i) != length)
-                    return answerEarly(res, ApiError(400, "'Content-Length': the request has several Content-Length headers that disagree ('" +
-                                                              length + "', '" + req.get_header_value("Content-Length", i) + "')",
-                                                     errtype::kInvalidRequest, "Content-Length"));
-            if (!isDecimal(length))
-                return answerEarly(res, ApiError(400, "'Content-Length': expected the body's size in bytes (digits only), found '" + length + "'",
-                                                 errtype::kInvalidRequest, "Content-Length"));
-            if (length.size() > 19 || std::stoull(length) > m_options.maxBodyBytes)
-                return answerEarly(res, ApiError(413, "the request body (Content-Length: " + length + ") is larger than the server's limit of " +
-                                                          std::to_string(m_options.maxBodyBytes) + " bytes (--max-body-bytes)",
-                                                 errtype::kInvalidRequest, "Content-Length", "payload_too_large"));
-        }
-        // --max-body-bytes is enforced through Content-Length: a chunked body or one read until the
-        // client closes would not be bounded, and a compressed one would be inflated without bound.
-        if (takesBody(req.method)) {
-            if (req.has_header("Transfer-Encoding"))
-                return answerEarly(res, ApiError(411, "chunked request bodies are not accepted: send the body with a Content-Length header",
-                                                 errtype::kInvalidRequest, {}, "length_required"));
-            if (!req.has_header("Content-Length"))
-                return answerEarly(res, ApiError(411, "a " + req.method + " request needs a Content-Length header (0 for no body)",
-                                                 errtype::kInvalidRequest, {}, "length_required"));
-            const std::string encoding = req.get_header_value("Content-Encoding");
-            if (!encoding.empty() && encoding != "identity")
-                return answerEarly(res, ApiError(415, "compressed request bodies (Content-Encoding: " + encoding +
-                                                          ") are not accepted: send the body uncompressed",
-                                                 errtype::kInvalidRequest, {}, "unsupported_encoding"));
-            // httplib would take a form's parts out of the body, leaving an empty one to be read as JSON.
-            std::string type = req.get_header_value("Content-Type");
-            std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            if (type.rfind("multipart/form-data", 0) == 0)
-                return answerEarly(res, ApiError(415, "form bodies (Content-Type: multipart/form-data) are not accepted: send the request as a JSON object (Content-Type: application/json)",
-                                                 errtype::kInvalidRequest, {}, "unsupported_media_type"));
-        }
+    // Runs before the body is read; so does the answer to "Expect: 100-continue", which is the refusal
+    // itself where there is one (httplib invited the body first, and then refused it).
+    auto screen = std::make_shared<RequestScreen>(m_options.apiKey, m_options.maxBodyBytes, kHealth);
+    s.set_pre_routing_handler([this, screen](const httplib::Request& req, httplib::Response& res) {
+        if (auto refusal = screen->refusal(req, m_stopping))
+            return answerEarly(res, *refusal);
         return httplib::Server::HandlerResponse::Unhandled;
+    });
+    s.set_expect_100_continue_handler([this, screen](const httplib::Request& req, httplib::Response& res) {
+        if (auto refusal = screen->refusal(req, m_stopping)) {
+            answerEarly(res, *refusal);
+            return refusal->status();
+        }
+        return 100;
     });
     s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty() || res.status < 400)
@@ -381,18 +375,33 @@ void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& re
     if (name == m_options.servedModelName)
         throw ApiError(400, "'lora_name': '" + name + "' is the base model's name", errtype::kInvalidRequest, "lora_name");
     {
+        // The name is taken before the load: a second load of it while the first runs gets the same
+        // answer as one sent after it (a 400 adapter_exists), and the load does not hold m_mutex, so the
+        // model list and other requests are answered meanwhile.
         std::lock_guard<std::mutex> lock(m_mutex);
         if (m_adapters.count(name))
             throw ApiError(400, "'lora_name': an adapter named '" + name + "' is already loaded (from " +
                                     m_adapters[name].path.string() + "); unload it first",
                            errtype::kInvalidRequest, "lora_name", "adapter_exists");
+        if (!m_loading.insert(name).second)
+            throw ApiError(400, "'lora_name': an adapter named '" + name + "' is being loaded by another request",
+                           errtype::kInvalidRequest, "lora_name", "adapter_exists");
     }
+    struct Reservation {
+        OpenAiServer& server;
+        const std::string& name;
+        ~Reservation()
+        {
+            std::lock_guard<std::mutex> lock(server.m_mutex);
+            server.m_loading.erase(name);
+        }
+    } reservation{*this, name};
     AdapterSource src;
     engine::LoadedAdapterInfo info;
     try {
         src = resolve(path);
-        std::lock_guard<std::mutex> lock(m_mutex);
         info = m_session.loadAdapter(name, src.path);
+        std::lock_guard<std::mutex> lock(m_mutex);
         m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
     } catch (const Error& e) {
         throw ApiError(400, std::string("'lora_path': ") + e.what(), errtype::kInvalidRequest, "lora_path");

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace httplib {
@@ -42,6 +43,8 @@ struct ServeOptions {
     size_t maxBatch = 16;         // rows decoded together
     double headerTimeout = 10.0;  // a request's line and header fields must arrive within this (408)
     size_t maxHeaderFields = 100; // more header fields in a request: 431
+    size_t maxConnections = 0;    // open connections at once (503 above); 0: what RLIMIT_NOFILE leaves room for
+    size_t maxConnectionsPerClient = 0;  // from one address (429 above); 0: half of maxConnections
     bool logRequests = true;
 };
 
@@ -69,6 +72,8 @@ public:
 
 private:
     void routes();
+    // Fills in the connection limits left at 0 and checks those given against RLIMIT_NOFILE.
+    void connectionLimits();
     void handleGeneration(const httplib::Request& req, httplib::Response& res, bool chat);
     void handleModels(httplib::Response& res);
     void handleModel(const std::string& name, httplib::Response& res);
@@ -93,6 +98,7 @@ private:
         int requests = 0;  // requests running or waiting with it
     };
     std::map<std::string, Served> m_adapters;  // served name -> source
+    std::set<std::string> m_loading;           // names whose load_lora_adapter is under way
     // The entries of GET /v1/models.
     nlohmann::json baseEntry() const;
     nlohmann::json adapterEntry(const std::string& name, const Served& adapter) const;

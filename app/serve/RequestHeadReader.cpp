@@ -18,16 +18,12 @@ const char* reasonPhrase(int status)
     switch (status) {
     case 408: return "Request Timeout";
     case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 501: return "Not Implemented";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     default: return "Bad Request";
     }
-}
-
-void closeSocket(int fd)
-{
-    ::shutdown(fd, SHUT_RDWR);
-    ::close(fd);
 }
 
 constexpr size_t kReadChunk = 16 * 1024;
@@ -35,8 +31,8 @@ constexpr double kDrainSeconds = 1.0;  // how long a refused client's remaining 
 
 } // namespace
 
-RequestHeadReader::RequestHeadReader(HeadLimits limits, Ready ready, Refusal refusal)
-    : m_limits(limits), m_ready(std::move(ready)), m_refusal(std::move(refusal))
+RequestHeadReader::RequestHeadReader(HeadLimits limits, Ready ready, Refusal refusal, Close close)
+    : m_limits(limits), m_ready(std::move(ready)), m_refusal(std::move(refusal)), m_close(std::move(close))
 {
     if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0)
         m_wake[0] = m_wake[1] = -1;
@@ -67,6 +63,38 @@ bool RequestHeadReader::add(int fd, std::string bytes, int served)
     const char byte = 0;
     [[maybe_unused]] const ssize_t n = ::write(m_wake[1], &byte, 1);
     return true;
+}
+
+bool RequestHeadReader::addRefused(int fd, int status, const std::string& message)
+{
+    const std::string answer = refusalText(status, message);
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_stopped)
+            return false;
+        // A small answer on a connection that has written nothing: the socket's buffer takes it whole.
+        [[maybe_unused]] const ssize_t sent = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+        Waiting w;
+        w.fd = fd;
+        w.since = Clock::now();
+        w.closing = true;
+        w.closingUntil = w.since + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(kDrainSeconds));
+        m_incoming.push_back(std::move(w));
+    }
+    const char byte = 0;
+    [[maybe_unused]] const ssize_t n = ::write(m_wake[1], &byte, 1);
+    return true;
+}
+
+std::string RequestHeadReader::refusalText(int status, const std::string& message) const
+{
+    const std::string body = m_refusal(status, message);
+    // A client that was refused for want of room is told when to try again (RFC 9110 §10.2.3).
+    const bool retry = status == 503 || status == 429;
+    return "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           (retry ? "\r\nRetry-After: 1" : "") + "\r\nConnection: close\r\n\r\n" + body;
 }
 
 void RequestHeadReader::stop()
@@ -115,6 +143,24 @@ size_t RequestHeadReader::bodyToWait(const std::string& head, const HeadLimits& 
         return 0;
     const size_t n = std::stoull(length);
     return n <= limits.maxBodyBytes ? n : 0;
+}
+
+std::string RequestHeadReader::unsupportedMethod(const std::string& head)
+{
+    const std::string line = head.substr(0, head.find_first_of("\r\n"));
+    const size_t space = line.find(' ');
+    const size_t second = space == std::string::npos ? std::string::npos : line.find(' ', space + 1);
+    if (space == 0 || second == std::string::npos || line.compare(second + 1, 7, "HTTP/1.") != 0)
+        return {};
+    const std::string method = line.substr(0, space);
+    // A method is a token (RFC 9110 §9.1, §5.6.2).
+    const bool token = std::all_of(method.begin(), method.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string::npos;
+    });
+    for (const char* known : {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+        if (method == known)
+            return {};
+    return token ? method : std::string();
 }
 
 RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const HeadLimits& limits, size_t* headEnd)
@@ -175,10 +221,7 @@ bool RequestHeadReader::readMore(Waiting& w)
 
 void RequestHeadReader::refuse(Waiting& w, int status, const std::string& message)
 {
-    const std::string body = m_refusal(status, message);
-    const std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
-                               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + body;
+    const std::string answer = refusalText(status, message);
     // A small answer on a connection that has written nothing: the socket's buffer takes it whole.
     [[maybe_unused]] const ssize_t n = ::send(w.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::shutdown(w.fd, SHUT_WR);
@@ -206,15 +249,16 @@ void RequestHeadReader::loop()
         }
         if (stopped) {
             for (auto& w : waiting)
-                closeSocket(w.fd);
+                m_close(w.fd);
             for (auto& w : incoming)
-                closeSocket(w.fd);
+                m_close(w.fd);
             return;
         }
         for (auto& w : incoming) {
             const size_t open = static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(), [](const Waiting& x) { return !x.closing; }));
+            const bool refused = w.closing;
             waiting.push_back(std::move(w));
-            if (open >= m_limits.maxWaiting)
+            if (!refused && open >= m_limits.maxWaiting)
                 refuse(waiting.back(), 503,
                        "the server has " + std::to_string(m_limits.maxWaiting) + " connections waiting for their request already; retry later");
         }
@@ -225,7 +269,7 @@ void RequestHeadReader::loop()
             Waiting& w = waiting[i];
             if (w.closing) {
                 if (now >= w.closingUntil) {
-                    closeSocket(w.fd);
+                    m_close(w.fd);
                     waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
                     continue;
                 }
@@ -255,6 +299,12 @@ void RequestHeadReader::loop()
             }
             size_t headEnd = 0;
             const Head head = w.bytes.empty() ? Head::Incomplete : judge(w.bytes, m_limits, &headEnd);
+            if (head == Head::Complete && !unsupportedMethod(w.bytes.substr(0, headEnd)).empty()) {
+                const std::string method = unsupportedMethod(w.bytes.substr(0, headEnd));
+                refuse(w, 501, "the method " + method + " is not supported (the server answers GET, HEAD, POST and OPTIONS)");
+                ++i;
+                continue;
+            }
             if (head == Head::Complete) {
                 const size_t body = bodyToWait(w.bytes.substr(0, headEnd), m_limits);
                 if (body > 0 && w.bytes.size() < headEnd + body && m_waitingBodyBytes + body <= m_limits.maxWaitingBodyBytes) {
@@ -278,7 +328,7 @@ void RequestHeadReader::loop()
                                    std::to_string(m_limits.maxHeaderBytes) + " bytes in all)");
             else if (w.bytes.empty() && now - w.since >= seconds(m_limits.idleSeconds)) {
                 // Nothing sent: an idle keep-alive connection, closed as cpp-httplib closes it.
-                closeSocket(w.fd);
+                m_close(w.fd);
                 waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
                 continue;
             } else if (!w.bytes.empty() && now - w.since >= seconds(m_limits.headSeconds)) {
@@ -324,7 +374,7 @@ void RequestHeadReader::loop()
             if (!done.closing && !done.bytes.empty() && judge(done.bytes, m_limits) == Head::Complete)
                 m_ready(done.fd, std::move(done.bytes), done.served);
             else
-                closeSocket(done.fd);
+                m_close(done.fd);
         }
     }
 }

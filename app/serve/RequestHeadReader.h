@@ -6,6 +6,7 @@
 // most `maxHeaderFields` fields and `maxHeaderBytes` bytes of them (431 otherwise), and a connection
 // that sends nothing within `idleSeconds` is closed quietly (the keep-alive timeout). A refused
 // connection gets its answer and is closed; at most `maxWaiting` connections wait at once (503 above).
+// Every connection it ends is closed through the `Close` function it was given.
 #pragma once
 
 #include <chrono>
@@ -41,8 +42,10 @@ public:
     using Ready = std::function<void(int fd, std::string bytes, int served)>;
     // The body of a refusal (a JSON error object) for a status and a message.
     using Refusal = std::function<std::string(int status, const std::string& message)>;
+    // Closes a connection the reader ends.
+    using Close = std::function<void(int fd)>;
 
-    RequestHeadReader(HeadLimits limits, Ready ready, Refusal refusal);
+    RequestHeadReader(HeadLimits limits, Ready ready, Refusal refusal, Close close);
     ~RequestHeadReader();
     RequestHeadReader(const RequestHeadReader&) = delete;
     RequestHeadReader& operator=(const RequestHeadReader&) = delete;
@@ -50,6 +53,12 @@ public:
     // Takes the connection over, with bytes of it already read. False once stop() has begun: the
     // connection is the caller's to close.
     bool add(int fd, std::string bytes, int served);
+    // Answers a new connection `status` at once (a 503 or 429 carries Retry-After) and takes it over
+    // until the client has read the answer (what it sends meanwhile is dropped). False once stop() has
+    // begun: the connection is the caller's to close.
+    bool addRefused(int fd, int status, const std::string& message);
+    // The whole answer of a refusal, closing the connection.
+    std::string refusalText(int status, const std::string& message) const;
     // Closes every waiting connection and ends the thread; later add() calls return false.
     void stop();
 
@@ -61,6 +70,9 @@ public:
     // goes to a worker at once (no body, a chunked or 100-continue one, a malformed or too large
     // length: the server's own checks answer those).
     static size_t bodyToWait(const std::string& head, const HeadLimits& limits);
+    // The method of a well-formed request line ("METHOD TARGET HTTP/1.x") that the server does not
+    // implement (cpp-httplib answered it as "not valid HTTP"); empty otherwise.
+    static std::string unsupportedMethod(const std::string& head);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -84,6 +96,7 @@ private:
     HeadLimits m_limits;
     Ready m_ready;
     Refusal m_refusal;
+    Close m_close;
     std::mutex m_mutex;
     std::vector<Waiting> m_incoming;  // added, not yet taken by the thread
     bool m_stopped = false;

@@ -61,9 +61,9 @@ def write_adapter(folder, seed, rank, targets, sigma=0.05):
 
 
 class Server:
-    def __init__(self, *args, model=MODEL):
+    def __init__(self, *args, model=MODEL, preexec_fn=None):
         self.proc = subprocess.Popen([CLI, "serve", model, "--port", "0", "--quiet", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         line = self.proc.stdout.readline()
         if "listening on http://127.0.0.1:" not in line:
             raise RuntimeError("the server did not start: " + line + self.proc.stderr.read())
