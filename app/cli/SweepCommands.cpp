@@ -46,9 +46,16 @@ fs::path databasePath(const std::string& db)
     return db.empty() ? defaultDatabasePath() : fs::path(db);
 }
 
+// The command that continues the group: in the same database (without --db it was looked for in the
+// default one, which does not hold it).
+std::string resumeCommand(int64_t groupId, const SweepOptions& o)
+{
+    return "rslora sweep --resume " + std::to_string(groupId) + (o.db.empty() ? "" : " --db " + shellWord(o.db));
+}
+
 // Trains one member run of the group in the store and evaluates its adapter. Returns false when the
 // user stopped it (Ctrl-C), so no further run starts.
-bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool quiet)
+bool runMember(const fs::path& db, const SweepSpec& spec, int64_t groupId, int64_t runId, const SweepOptions& o)
 {
     TrainConfig config;
     {
@@ -58,7 +65,7 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
     }
     // Complete checkpoints only: a save killed half-way leaves a hidden staging folder, nothing to resume.
     const std::string resume = RunFolder::checkpointsIn(config.outputDir).empty() ? "" : "latest";
-    ConsoleObserver observer(quiet);
+    ConsoleObserver observer(o.quiet);
     app::RunRecorder recorder(db, runId);
     TrainResult r;
     try {
@@ -86,12 +93,12 @@ bool runMember(const fs::path& db, const SweepSpec& spec, int64_t runId, bool qu
         storage::Store st(db);
         try {
             const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, *adapterId);
-            if (!quiet)
+            if (!o.quiet)
                 std::fprintf(stderr, "%s\n", text.c_str());
         } catch (const std::exception& e) {
             // The run itself finished; its evaluation failing is reported and the sweep goes on.
-            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(rslora sweep --resume evaluates it again)\n", (long long)runId,
-                         errorText(e).c_str());
+            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(%s evaluates it again)\n", (long long)runId,
+                         errorText(e).c_str(), resumeCommand(groupId, o).c_str());
         }
     }
     return true;
@@ -133,13 +140,6 @@ void printResults(storage::Store& store, int64_t groupId, bool json)
               << summaryOf(store, groupId).toText();
 }
 
-// The command that continues the group: in the same database (without --db it was looked for in the
-// default one, which does not hold it).
-std::string resumeCommand(int64_t groupId, const SweepOptions& o)
-{
-    return "rslora sweep --resume " + std::to_string(groupId) + (o.db.empty() ? "" : " --db " + shellWord(o.db));
-}
-
 // Runs what is left of the group; prints the statistics. Exit code 130 when stopped.
 void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
 {
@@ -151,14 +151,7 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
         spec = app::SweepGroup::spec(st, groupId);
         pending = app::SweepGroup::pending(st, groupId);
         unevaluated = app::SweepGroup::unevaluated(st, groupId);
-        for (const auto& m : pending) {
-            const auto run = st.runs().require(m.runId);
-            if (run.status == storage::RunStatus::Running || run.status == storage::RunStatus::Paused)
-                throw Error("run #" + std::to_string(run.id) + " of sweep #" + std::to_string(groupId)
-                                + " is running in process " + std::to_string(run.pid.value_or(0)) + " on "
-                                + run.host,
-                            "wait for it, or stop that process first");
-        }
+        app::SweepGroup::refuseHeld(st, groupId);
     }
     // Runs that finished in an earlier session without their evaluation (it failed, or the sweep was
     // stopped during it) are evaluated first.
@@ -181,7 +174,7 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
     for (size_t i = 0; i < pending.size() && !stopped; ++i) {
         std::fprintf(stderr, "[%zu/%zu] sweep #%lld: run #%lld\n", i + 1, pending.size(), (long long)groupId,
                      (long long)pending[i].runId);
-        if (!runMember(db, spec, pending[i].runId, o.quiet)) {
+        if (!runMember(db, spec, groupId, pending[i].runId, o)) {
             stopped = true;
             break;
         }
@@ -236,7 +229,9 @@ void runSweep(SweepOptions& o)
     if (o.diagnostics)
         spec.setEvaluation("diagnostics", true);
     if (spec.axes.empty() && spec.combinations.empty() && spec.seedCount() < 2)
-        throw Error("nothing to sweep: " + o.config + " has no sweep: block",
+        throw Error("nothing to sweep: " + o.config
+                        + (block.is_null() ? " has no sweep: block"
+                                           : "'s sweep: block varies nothing (no vary or list values, one seed)"),
                     "add --vary KEY=V1,V2 (repeatable) and/or --seeds N");
     const std::string name = o.name.empty() ? fs::path(o.config).stem().string() : o.name;
     if (o.dryRun) {
@@ -328,6 +323,10 @@ void registerSweepCommands(CLI::App& app)
     show->callback([] {
         storage::Store st(databasePath(db));
         const auto g = st.groups().resolve(groupRef);
+        std::error_code ec;
+        if (!csvPath.empty() && fs::is_directory(csvPath, ec))
+            throw Error("--csv " + csvPath + ": is a folder; the statistics go to a file",
+                        "give a file name, e.g. " + shellWord((fs::path(csvPath) / ("sweep-" + std::to_string(g.id) + ".csv")).string()));
         if (!csvPath.empty())
             writeFileAtomic(csvPath, summaryOf(st, g.id).toCsv());
         printResults(st, g.id, json);

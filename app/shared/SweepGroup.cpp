@@ -5,11 +5,13 @@
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
 #include "engine/Evaluator.h"
+#include "engine/RunFolder.h"
 #include "engine/TrainConfig.h"
 #include "engine/TrainingRun.h"
 #include "engine/objectives/DpoObjective.h"
 #include "models/data/JsonlReader.h"
 #include "models/data/RecordMessages.h"
+#include "storage/RunOwner.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
@@ -19,6 +21,28 @@
 namespace rslora::app {
 
 namespace {
+
+// A sweep's runs are new: a folder one of them would train in that already holds another run's
+// checkpoints or final save is refused now, not when that run comes up after the ones before it
+// trained (a sweep made twice with one output.dir names the same run-N folders).
+void refuseUsedOutputFolder(const engine::TrainConfig& c)
+{
+    if (c.outputDir.empty())
+        return;
+    std::string held;
+    if (const auto checkpoints = engine::RunFolder::checkpointsIn(c.outputDir); !checkpoints.empty())
+        held = "checkpoints of another run (" + checkpoints.back().describe() + ")";
+    const std::filesystem::path final =
+        std::filesystem::path(c.outputDir) / (c.mode == engine::TrainMode::Lora ? "adapter" : "model");
+    std::error_code ec;
+    if (held.empty() && std::filesystem::exists(std::filesystem::symlink_status(final, ec))
+        && !(std::filesystem::is_directory(final, ec) && std::filesystem::is_empty(final, ec)))
+        held = "'" + final.filename().string() + "' (" + final.string() + "), which the run's final save would replace";
+    if (!held.empty())
+        throw Error("output.dir '" + c.outputDir + "' already holds " + held,
+                    "give the sweep another output.dir (each run trains in <output.dir>/run-N), or leave output.dir empty "
+                    "for folders of their own");
+}
 
 // Every run's config, read and checked as `rslora train` checks a config, and against its model's
 // layer shapes from config.json (cheap: no weights), so that a rank a target layer cannot take is
@@ -47,6 +71,7 @@ std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::Swee
                 model = models.emplace(check.modelPath, facts).first;
             }
             engine::validateOrThrow(check, model->second.haveModel ? model->second : engine::ValidationFacts{});
+            refuseUsedOutputFolder(c);
         } catch (const Error& e) {
             throw Error("sweep combination " + p.combinationLabel() + " (seed " + std::to_string(p.seed)
                             + "): " + e.what(), e.hint());
@@ -148,6 +173,17 @@ std::vector<storage::RunGroupMember> SweepGroup::pending(storage::Store& store, 
         if (store.runs().require(m.runId).status != storage::RunStatus::Finished)
             out.push_back(m);
     return out;
+}
+
+void SweepGroup::refuseHeld(storage::Store& store, int64_t groupId)
+{
+    for (const auto& m : pending(store, groupId)) {
+        const storage::RunRecord run = store.runs().require(m.runId);
+        const storage::RunOwner owner = storage::RunOwner::of(run);
+        if (owner.alive() && !owner.thisProcess)
+            throw Error(owner.describe(run) + ": sweep #" + std::to_string(groupId) + " is under way there",
+                        "wait for it, or stop that process first");
+    }
 }
 
 std::vector<std::pair<int64_t, int64_t>> SweepGroup::unevaluated(storage::Store& store, int64_t groupId)

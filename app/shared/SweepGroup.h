@@ -35,6 +35,10 @@ public:
     static void checkEvaluationFiles(const engine::SweepSpec& spec);
     // Members whose run is not finished, in run order.
     static std::vector<storage::RunGroupMember> pending(storage::Store& store, int64_t groupId);
+    // Before a process continues the group: throws rslora::Error naming the first pending run that
+    // another live process trains, holds paused or has queued (the sweep is under way there; its
+    // queued runs would each be refused when they came up), and that process.
+    static void refuseHeld(storage::Store& store, int64_t groupId);
     // Finished members whose adapter version lacks an evaluation their run recorded on one of the
     // spec's files (it failed, the sweep was stopped during it, or `rslora eval --record` replaced
     // it): (run id, adapter id), in run order. Empty when the spec evaluates nothing.

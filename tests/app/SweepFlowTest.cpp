@@ -13,6 +13,7 @@
 #include "ui/SweepDialog.h"
 #include "ui/SweepResultsView.h"
 
+#include "common/Error.h"
 #include "common/Paths.h"
 #include "storage/Naming.h"
 #include "storage/Store.h"
@@ -365,6 +366,35 @@ private Q_SLOTS:
                  qPrintable(stopped));
         QCOMPARE(store.runs().require(members[0].runId).status, storage::RunStatus::Running);
         QCOMPARE(store.runs().require(members[1].runId).status, storage::RunStatus::Queued);
+
+        // `rslora sweep --resume` refuses the group as a whole, naming the run and the process: while
+        // one is training there, and between two of its runs, when the rest are only queued there.
+        auto refusal = [&] {
+            try {
+                app::SweepGroup::refuseHeld(store, gid);
+            } catch (const Error& e) {
+                return QString::fromStdString(e.fullMessage());
+            }
+            return QString();
+        };
+        const QString host = QString::fromStdString(storage::hostName());
+        QVERIFY2(refusal().startsWith(QString("run #%1 (").arg(members[0].runId))
+                     && refusal().contains(QString("is running in process 1 on %1: sweep #%2 is under way there").arg(host).arg(gid)),
+                 qPrintable(refusal()));
+        storage::RunRecord first = store.runs().require(members[0].runId);
+        first.status = storage::RunStatus::Finished;
+        store.runs().update(first);
+        QVERIFY2(refusal().startsWith(QString("run #%1 (").arg(members[1].runId))
+                     && refusal().contains(QString("is queued by process 1 on %1: sweep #%2").arg(host).arg(gid))
+                     && refusal().contains("stop that process first"),
+                 qPrintable(refusal()));
+        // Queued by no live process (left by one that ended): nothing holds the group.
+        for (size_t i = 1; i < members.size(); ++i) {
+            storage::RunRecord run = store.runs().require(members[i].runId);
+            run.status = storage::RunStatus::Interrupted;
+            store.runs().update(run);
+        }
+        QVERIFY2(refusal().isEmpty(), qPrintable(refusal()));
     }
 
     // A failed run is counted as failed, with its reason, not as one still to run.

@@ -133,6 +133,10 @@ private slots:
         std::string header;
         std::getline(in, header);
         QVERIFY2(header.rfind("adapter.r,adapter.init,runs,finished,eval/loss mean", 0) == 0, header.c_str());
+        // A folder for --csv is named as one, not as a failed rename of a temporary file.
+        const Outcome folder = runCli({"sweeps", "show", QString::number(j["group_id"].get<int64_t>()), "--db", m_db, "--csv", m_dir.path()});
+        QVERIFY2(folder.code != 0 && folder.err.contains("--csv " + m_dir.path() + ": is a folder") && !folder.err.contains("rename"),
+                 qPrintable(folder.err));
     }
 
     void failedRunResumesAndGroupDeletes()
@@ -259,13 +263,71 @@ private slots:
         QVERIFY2(shown.code == 0 && shown.out.contains("0 of 2 runs finished"), qPrintable(shown.out + shown.err));
     }
 
+    // A run's evaluation that fails (this model has no tokenizer for exact match) is reported with
+    // the command that evaluates it again: the group's id and its database, as a stop names them.
+    void failedEvaluationNamesTheGroup()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        {
+            std::ofstream items(root / "facts.jsonl");
+            items << "{\"prompt\": \"a\", \"answer\": \"b\"}\n";
+        }
+        const QString db = m_dir.filePath("evaluation fails.sqlite");
+        const Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--exact-match",
+                                  QString::fromStdString((root / "facts.jsonl").string()), "--name", "no tokenizer",
+                                  "--db", db, "--json", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        const int64_t group = json::parse(o.out.toStdString())["group_id"].get<int64_t>();
+        const QString again = QString("(rslora sweep --resume %1 --db '%2' evaluates it again)").arg(group).arg(db);
+        QVERIFY2(o.err.count("evaluation of run #") == 2 && o.err.count(again) == 2, qPrintable(o.err));
+        const Outcome resumed = runCli({"sweep", "--resume", QString::number(group), "--db", db, "--quiet"});
+        QVERIFY2(resumed.code == 0 && resumed.err.count(again) == 2, qPrintable(resumed.err));
+    }
+
+    // A second sweep with the same output.dir would train in the first one's run-N folders: refused
+    // before its group is made, naming the folder (each of its runs failed when it came up).
+    void usedOutputFolderIsRefusedFirst()
+    {
+        const QString db = m_dir.filePath("output dir.sqlite");
+        const QString out = m_dir.filePath("sweep output");
+        const QStringList args{"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--set",
+                               "output.dir=" + out, "--db", db, "--quiet"};
+        const Outcome first = runCli(args);
+        QVERIFY2(first.code == 0, qPrintable(first.err));
+        QVERIFY(QFileInfo::exists(out + "/run-0/adapter"));
+        const Outcome second = runCli(args);
+        QVERIFY(second.code != 0);
+        QVERIFY2(second.err.contains("sweep combination adapter.r=2 (seed 42): output.dir '" + out
+                                     + "/run-0' already holds checkpoints of another run (step-3 of run #1")
+                     && second.err.contains("give the sweep another output.dir"),
+                 qPrintable(second.err));
+        const Outcome dry = runCli(args + QStringList{"--dry-run"});
+        QVERIFY2(dry.code != 0 && dry.err.contains("already holds checkpoints of another run"), qPrintable(dry.err));
+        // Without checkpoints, the final save's folder is named.
+        QVERIFY(QDir(out + "/run-0/checkpoints").removeRecursively() && QDir(out + "/run-1/checkpoints").removeRecursively());
+        const Outcome adapter = runCli(args);
+        QVERIFY2(adapter.code != 0 && adapter.err.contains("/run-0' already holds 'adapter' (" + out + "/run-0/adapter)"),
+                 qPrintable(adapter.err));
+        QCOMPARE(json::parse(runCli({"sweeps", "list", "--db", db, "--json"}).out.toStdString()).size(), size_t(1));
+    }
+
     void badInputIsNamed()
     {
         Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.rank=2,4", "--db", m_db});
         QVERIFY(o.code != 0);
         QVERIFY2(o.err.contains("unknown key 'rank' in section 'adapter'"), qPrintable(o.err));
         o = runCli({"sweep", QString::fromStdString(m_config), "--db", m_db});
-        QVERIFY2(o.code != 0 && o.err.contains("nothing to sweep"), qPrintable(o.err));
+        QVERIFY2(o.code != 0 && o.err.contains("nothing to sweep: " + QString::fromStdString(m_config) + " has no sweep: block"),
+                 qPrintable(o.err));
+        // A block that is there but varies nothing is not called missing.
+        {
+            json config;
+            std::ifstream(m_config) >> config;
+            config["sweep"] = {{"vary", json::object()}, {"seeds", 1}};
+            std::ofstream(m_dir.filePath("idle-sweep.json").toStdString()) << config.dump();
+        }
+        o = runCli({"sweep", m_dir.filePath("idle-sweep.json"), "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("idle-sweep.json's sweep: block varies nothing"), qPrintable(o.err));
         o = runCli({"sweep", "--resume", "no such group", "--db", m_db});
         QVERIFY2(o.code != 0 && o.err.contains("no run group"), qPrintable(o.err));
         // A dry run lists the runs and creates nothing.
