@@ -10,6 +10,7 @@
 #include "models/StrictJson.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <limits>
 
@@ -32,8 +33,12 @@ std::string valueText(const nlohmann::json& v)
 // key accepts and which would not even equal itself when the sweep is stored and read back.
 const nlohmann::json& sweptValue(const nlohmann::json& v, const std::string& where)
 {
-    if (v.is_number_float() && !std::isfinite(v.get<double>()))
-        throw Error(where + ": " + jsonValueText(v) + " is not a value a config key takes");
+    if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+        // Named as written: JSON has no spelling for them (it would print "null").
+        const double x = v.get<double>();
+        const std::string shown = std::isnan(x) ? "NaN (.nan)" : x > 0 ? "infinity (.inf)" : "-infinity (-.inf)";
+        throw Error(where + ": " + shown + " is not a value a config key takes");
+    }
     if (v.is_structured())
         for (const auto& item : v)
             sweptValue(item, where);
@@ -193,8 +198,11 @@ void SweepSpec::setEvaluation(const std::string& key, const nlohmann::json& valu
         if (!value.is_string() || value.get<std::string>().empty())
             throw Error("sweep.evaluate." + key + ": expected a file path, found " + jsonValueText(value));
     } else if (key == "max_new_tokens" || key == "limit") {
-        if (!value.is_number_integer() || value.get<int64_t>() < 0)
-            throw Error("sweep.evaluate." + key + ": expected a non-negative integer, found " + jsonValueText(value));
+        // Read back as an int: a larger count would wrap (4294967296 would become 0, "all items").
+        if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(INT_MAX))
+            || value.get<int64_t>() < 0 || value.get<int64_t>() > INT_MAX)
+            throw Error("sweep.evaluate." + key + ": expected an integer from 0 to " + std::to_string(INT_MAX) + ", found "
+                        + jsonValueText(value));
     } else if (key == "diagnostics") {
         if (!value.is_boolean())
             throw Error("sweep.evaluate.diagnostics: expected true or false, found " + jsonValueText(value));

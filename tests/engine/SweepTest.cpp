@@ -193,6 +193,15 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(std::string(e.what()).find("sweep.evaluate.diagnostics: expected true or false") != std::string::npos, e.what());
         }
+        // Counts are read back as an int: one past its range would wrap (2^32 to 0, "every item").
+        for (const char* key : {"limit", "max_new_tokens"}) {
+            const QString e = errorOf([&] { (void)SweepSpec::fromJson({{"seeds", 2}, {"evaluate", {{key, int64_t(1) << 32}}}}); });
+            QCOMPARE(e, QString("sweep.evaluate.%1: expected an integer from 0 to 2147483647, found 4294967296").arg(key));
+            QVERIFY(errorOf([&] { (void)SweepSpec::fromJson({{"seeds", 2}, {"evaluate", {{key, uint64_t(-1)}}}}); })
+                        .contains("found 18446744073709551615"));
+            QVERIFY(errorOf([&] { (void)SweepSpec::fromJson({{"seeds", 2}, {"evaluate", {{key, -1}}}}); }).contains("found -1"));
+            QCOMPARE(SweepSpec::fromJson({{"seeds", 2}, {"evaluate", {{key, 2147483647}}}}).evaluate[key].get<int>(), 2147483647);
+        }
     }
 
     // Paths in a sweep file (the config's and the evaluation files) are taken from its folder.
@@ -266,11 +275,14 @@ private slots:
     {
         const json nan = std::numeric_limits<double>::quiet_NaN();
         QString e = errorOf([&] { (void)SweepSpec::fromJson(json{{"vary", {{"training.learning_rate", {0.1, nan}}}}}); });
-        QVERIFY2(e.contains("sweep.vary.training.learning_rate") && e.contains("is not a value a config key takes"), qPrintable(e));
+        // Named as the user wrote it, not as JSON prints it ("null").
+        QCOMPARE(e, QString("sweep.vary.training.learning_rate: NaN (.nan) is not a value a config key takes"));
         e = errorOf([&] {
             (void)SweepSpec::fromJson(json{{"list", json::array({json{{"adapter.r", 4}}, json{{"adapter.alpha", std::numeric_limits<double>::infinity()}}})}});
         });
-        QVERIFY2(e.contains("sweep.list[1].adapter.alpha"), qPrintable(e));
+        QVERIFY2(e.contains("sweep.list[1].adapter.alpha: infinity (.inf) is not"), qPrintable(e));
+        e = errorOf([&] { (void)SweepSpec::fromJson(yamlToJson("vary:\n  training.learning_rate: [-.inf]\n", "s.yaml")); });
+        QVERIFY2(e.contains("-infinity (-.inf)"), qPrintable(e));
         const json j = yamlToJson("vary:\n  adapter.target_modules: [[q_proj, .nan]]\n", "s.yaml");
         e = errorOf([&] { (void)SweepSpec::fromJson(j); });
         QVERIFY2(e.contains("sweep.vary.adapter.target_modules"), qPrintable(e));
