@@ -1,12 +1,15 @@
 #include "storage/Database.h"
 
+#include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -39,6 +42,27 @@ void checkHeader(const fs::path& path) {
                             kUntouchedHint);
 }
 
+// Whether this process may create files in `dir` (its effective ids and capabilities, a read-only
+// mount included).
+bool folderWritable(const fs::path& dir) {
+    return ::faccessat(AT_FDCWD, dir.empty() ? "." : dir.c_str(), W_OK, AT_EACCESS) == 0;
+}
+
+// "file:PATH?immutable=1" with the characters a URI path cannot hold percent-encoded.
+std::string immutableUri(const fs::path& path) {
+    std::string uri = "file:";
+    for (unsigned char c : path.string()) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+            char hex[4];
+            std::snprintf(hex, sizeof hex, "%%%02X", c);
+            uri += hex;
+        } else {
+            uri += char(c);
+        }
+    }
+    return uri + "?immutable=1";
+}
+
 // Database files this process has open through SQLite, by inode. POSIX advisory locks belong to the
 // whole process, and closing *any* descriptor of a file drops all of them: a stray open()/close() of
 // a live database would let another process think it holds the last connection and reset the WAL
@@ -64,17 +88,38 @@ Database::Database(const fs::path& path, Options options) : m_path(path), m_opti
     if (::stat(path.c_str(), &before) != 0 || !g_openFiles.count({before.st_dev, before.st_ino}))
         checkHeader(path);
     std::error_code ec;
+    const fs::path folder = path.parent_path();
+    bool immutable = false;
     if (!fs::exists(path, ec)) {
         if (!options.create || options.readOnly)
             throw rslora::Error("database " + path.string() + " does not exist",
                                 "run a command that creates it (e.g. rslora runs list), or check --db / RSLORA_DB");
-        if (path.has_parent_path())
-            fs::create_directories(path.parent_path(), ec);
+        if (!folder.empty() && !fs::is_directory(folder, ec)) {
+            fs::create_directories(folder, ec);
+            if (ec || !fs::is_directory(folder))
+                throw rslora::Error("cannot create database " + path.string() + ": cannot create its folder " +
+                                        folder.string() + (ec ? ": " + ec.message() : std::string(": a file has that name")),
+                                    "pass another path with --db (or RSLORA_DB)");
+        }
+        if (!folderWritable(folder))
+            throw rslora::Error("cannot create database " + path.string() + ": its folder " + folder.string() +
+                                    " is not writable",
+                                "pass a path in a writable folder with --db (or RSLORA_DB)");
+    } else if (!folderWritable(folder)) {
+        // The store keeps its write-ahead log (-wal, -shm) beside the file: where they cannot be made
+        // it is only read. Without a -shm file no process has it open for writing, and SQLite could not
+        // even read it, so it is opened as immutable (a read-only mount, a folder of another user).
+        m_readOnlyReason = "its folder " + folder.string() + " is not writable";
+        m_options.readOnly = true;
+        immutable = !fs::exists(path.string() + "-shm", ec);
     }
-    int flags = SQLITE_OPEN_NOMUTEX | (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
-    if (options.create && !options.readOnly)
+    const bool readOnly = m_options.readOnly;
+    int flags = SQLITE_OPEN_NOMUTEX | (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+    if (options.create && !readOnly)
         flags |= SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr);
+    if (immutable)
+        flags |= SQLITE_OPEN_URI;
+    int rc = sqlite3_open_v2(immutable ? immutableUri(path).c_str() : path.c_str(), &m_db, flags, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
         sqlite3_close_v2(m_db);
@@ -140,7 +185,7 @@ void Database::exec(const std::string& sql) {
         std::string msg = err ? err : sqlite3_errstr(rc);
         sqlite3_free(err);
         throw DatabaseError("database " + m_path.string() + ": " + msg + " (in \"" + sql.substr(0, 120) + "\")", rc,
-                            (rc & 0xff) == SQLITE_BUSY ? "another program holds the database for too long" : "");
+                            (rc & 0xff) == SQLITE_BUSY ? "another program holds the database for too long" : hintFor(rc));
     }
 }
 
@@ -221,18 +266,32 @@ int64_t Database::pragmaInt(const char* name) {
     return st.step() ? st.getInt(0) : 0;
 }
 
+std::string Database::readOnlyHint() const {
+    if (m_readOnlyReason.empty())
+        return "the database file or its folder is not writable";
+    return "the store is only read here: " + m_readOnlyReason +
+           "; to change it, copy the file to a writable folder and pass that path with --db (or RSLORA_DB)";
+}
+
+std::string Database::hintFor(int rc) const {
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+        return std::string("the database file is damaged or is not a workbench database; ") + kUntouchedHint;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        return "another program held the database longer than the busy timeout; try again";
+    if (primary == SQLITE_FULL)
+        return "the disk is full; free space and try again";
+    if (primary == SQLITE_IOERR)
+        return "the file system refused a read or write of the store: a full disk, a file-size limit, or a failing "
+               "or removed drive";
+    if (primary == SQLITE_READONLY)
+        return readOnlyHint();
+    return {};
+}
+
 void Database::fail(int rc, const std::string& what) const {
     std::string msg = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
-    std::string hint;
-    int primary = rc & 0xff;
-    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
-        hint = std::string("the database file is damaged or is not a workbench database; ") + kUntouchedHint;
-    else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-        hint = "another program held the database longer than the busy timeout; try again";
-    else if (primary == SQLITE_FULL)
-        hint = "the disk is full";
-    else if (primary == SQLITE_READONLY)
-        hint = "the database file or its folder is not writable";
+    const std::string hint = hintFor(rc);
     throw DatabaseError("database " + m_path.string() + ": " + what + ": " + msg, rc, hint);
 }
 

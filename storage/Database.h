@@ -52,7 +52,10 @@ public:
 
     const std::filesystem::path& path() const { return m_path; }
     sqlite3* handle() const { return m_db; }
+    // Asked for, or because the file's folder is not writable (readOnlyReason() says so).
     bool readOnly() const { return m_options.readOnly; }
+    // "its folder /x is not writable" when the store is only read for that reason; empty otherwise.
+    const std::string& readOnlyReason() const { return m_readOnlyReason; }
     std::chrono::milliseconds busyTimeout() const { return m_options.busyTimeout; }
 
     // Runs one or more statements without results (schema, pragmas, BEGIN/COMMIT).
@@ -88,9 +91,14 @@ private:
     // Transaction's nesting (BEGIN, then SAVEPOINTs), for whenTransactionEnds().
     void transactionLevelBegan();
     void transactionLevelEnded(bool committed) noexcept;
+    // What a write refused as read-only (SQLITE_READONLY) should do about it.
+    std::string readOnlyHint() const;
+    // What to do about an SQLite error code; empty when there is nothing to say.
+    std::string hintFor(int rc) const;
 
     std::filesystem::path m_path;
     Options m_options;
+    std::string m_readOnlyReason;
     sqlite3* m_db = nullptr;
     std::vector<std::vector<std::function<void(bool)>>> m_whenEnds; // one list per open Transaction level
     std::unordered_map<std::string, std::unique_ptr<Statement>> m_cache;

@@ -35,12 +35,18 @@ std::unique_ptr<Database> openDatabase(const fs::path& path, const Store::Option
     if (o.checkIntegrity)
         StoreHealth::requireHealthy(*db);
     db->configure();
-    if (o.readOnly) {
+    if (db->readOnly()) {
         int v = Migrations::version(*db);
-        if (v < latestSchemaVersion())
+        if (v < latestSchemaVersion()) {
+            if (!db->readOnlyReason().empty())
+                throw rslora::Error("database " + path.string() + " has schema version " + std::to_string(v) +
+                                        " and needs an upgrade to " + std::to_string(latestSchemaVersion()) +
+                                        ", which cannot be written here: " + db->readOnlyReason(),
+                                    "copy the file to a writable folder and pass that path with --db (or RSLORA_DB)");
             throw rslora::Error("database " + path.string() + " has schema version " + std::to_string(v) +
                                     " and needs an upgrade to " + std::to_string(latestSchemaVersion()),
                                 "open it once without read-only mode to upgrade it");
+        }
     } else {
         Migrations::migrate(*db);
     }
@@ -76,7 +82,7 @@ Store::Store(const fs::path& path, Options options)
       m_groups(*m_db) {
     // Marking dead processes' runs is bookkeeping: a store that cannot be written (a full disk) must
     // still open for reading, so a failure here is logged, not thrown; the next open tries again.
-    if (options.recoverInterrupted && !options.readOnly) {
+    if (options.recoverInterrupted && !m_db->readOnly()) {
         try {
             m_recovered = recoverInterrupted();
         } catch (const std::exception& e) {
@@ -115,7 +121,7 @@ std::vector<int64_t> Store::recoverInterrupted() {
             if (st->step() && st->getInt(0) >= 0)
                 lastStep = st->getInt(0);
         }
-        std::string message = queued ? "not started: it was queued in a workbench whose " + why
+        std::string message = queued ? "not started: it was queued and its " + why
                                        : "interrupted: " + why + " before the run ended (last step " +
                                              (lastStep ? std::to_string(*lastStep) : std::string("none")) +
                                              (c.heartbeat ? ", last heartbeat " + isoTime(*c.heartbeat) : std::string()) + ")";

@@ -6,10 +6,12 @@
 
 #include "common/Error.h"
 #include "common/Paths.h"
+#include "engine/ModuleSelection.h"
 #include "storage/Naming.h"
 #include "storage/RunBundle.h"
 #include "storage/Transaction.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -90,6 +92,32 @@ json latestJson(const std::vector<storage::LatestMetric>& latest) {
     return j;
 }
 
+// The latest metrics a one-line table shows first: the losses, then the run's other scalars, and
+// last the per-module series ("grad_a/model.layers.0.self_attn.q_proj", dozens of them), which in
+// key order would crowd out the loss.
+std::vector<storage::LatestMetric> headlineFirst(std::vector<storage::LatestMetric> latest) {
+    auto rank = [](const std::string& key) {
+        if (key == "train/loss" || key == "loss")
+            return 0;
+        if (key == "eval/loss")
+            return 1;
+        const auto slash = key.find('/');
+        const bool perModule = slash != std::string::npos && key.find('.', slash) != std::string::npos;
+        return perModule ? 3 : 2;
+    };
+    std::stable_sort(latest.begin(), latest.end(), [&](const storage::LatestMetric& a, const storage::LatestMetric& b) {
+        return rank(a.key) < rank(b.key);
+    });
+    return latest;
+}
+
+size_t keyWidth(const std::vector<std::string>& keys) {
+    size_t width = 0;
+    for (const auto& k : keys)
+        width = std::max(width, oneLine(k).size());
+    return width;
+}
+
 json stringMapJson(const std::map<std::string, std::string>& m) {
     json j = json::object();
     for (const auto& [k, v] : m)
@@ -150,9 +178,11 @@ void registerRunCommands(CLI::App& app) {
             std::cout << pad("ID", 6) << pad("STATUS", 12) << pad("NAME", 28) << pad("CREATED", 18) << pad("STEP", 8)
                       << "LATEST\n";
             for (const auto& r : rows) {
+                // The metrics asked for (--metric), else the losses first.
+                const auto shown = o->metrics.empty() ? headlineFirst(r.latest) : r.latest;
                 std::string latest;
-                for (size_t i = 0; i < r.latest.size() && i < 4; ++i)
-                    latest += (i ? "  " : "") + oneLine(r.latest[i].key) + "=" + fmtValue(r.latest[i].value);
+                for (size_t i = 0; i < shown.size() && i < 4; ++i)
+                    latest += (i ? "  " : "") + oneLine(shown[i].key) + "=" + fmtValue(shown[i].value);
                 std::cout << pad(std::to_string(r.run.id), 6) << pad(st::toString(r.run.status), 12)
                           << pad(oneLine(r.run.name), 27) << " " << pad(fmtTime(r.run.createdAt), 18)
                           << pad(r.run.lastStep ? std::to_string(*r.run.lastStep) : "-", 8) << latest << "\n";
@@ -209,17 +239,26 @@ void registerRunCommands(CLI::App& app) {
                       << "  device      " << r.device << " on " << r.host << "\n";
             if (!r.notes.empty())
                 std::cout << "  notes       " << oneLine(r.notes) << "\n";
+            // Keys in full: cut to a fixed width, the per-module metrics of one kind read as one key.
+            std::vector<std::string> keys;
+            for (const auto& [k, v] : params)
+                keys.push_back(k);
+            const size_t paramWidth = keyWidth(keys);
             std::cout << "params (" << params.size() << ")\n";
             for (const auto& [k, v] : params)
-                std::cout << "  " << pad(oneLine(k), 30) << " " << oneLine(v) << "\n";
+                std::cout << "  " << pad(oneLine(k), paramWidth) << " " << oneLine(v) << "\n";
             if (!tags.empty()) {
                 std::cout << "tags\n";
                 for (const auto& [k, v] : tags)
                     std::cout << "  " << oneLine(k) << (v.empty() ? "" : " = " + oneLine(v)) << "\n";
             }
+            keys.clear();
+            for (const auto& m : latest)
+                keys.push_back(m.key);
+            const size_t metricWidth = keyWidth(keys);
             std::cout << "latest metrics\n";
             for (const auto& m : latest)
-                std::cout << "  " << pad(oneLine(m.key), 30) << " " << pad(fmtValue(m.value), 12) << " step "
+                std::cout << "  " << pad(oneLine(m.key), metricWidth) << " " << pad(fmtValue(m.value), 12) << " step "
                           << m.step << "  min " << fmtValue(m.minValue) << "  max " << fmtValue(m.maxValue) << "  ("
                           << m.count << " points)\n";
             if (!adapters.empty()) {
@@ -242,11 +281,20 @@ void registerRunCommands(CLI::App& app) {
         auto* cmd = runs->add_subcommand("metrics", "One metric series of a run (CSV, or JSON with --json)");
         addCommon(cmd, o->c);
         cmd->add_option("run", o->run, "Run id, uuid (or prefix) or name")->required();
-        cmd->add_option("key", o->key, "Metric key, e.g. loss")->required();
-        cmd->add_option("--max-points", o->maxPoints, "Downsample to at most this many points (min/max per bucket)");
+        cmd->add_option("key", o->key, "Metric key, e.g. train/loss")->required();
+        cmd->add_option("--max-points", o->maxPoints, "Downsample to at most this many points (min/max per bucket)")
+            ->check(CLI::Range(size_t(0), size_t(1) << 40));
         cmd->callback([o] {
             auto store = openStore(o->c);
             st::RunRecord r = store->runs().resolve(o->run);
+            // A misspelt key is named, not answered with an empty series.
+            const std::vector<std::string> keys = store->metrics().keys(r.id);
+            if (std::find(keys.begin(), keys.end(), o->key) == keys.end()) {
+                const std::string guess = engine::closestName(o->key, keys);
+                throw Error("run #" + std::to_string(r.id) + " has no metric '" + oneLine(o->key) + "'" +
+                                (guess.empty() ? "" : " (did you mean '" + guess + "'?)"),
+                            keys.empty() ? "it recorded no metrics" : "`rslora runs show " + std::to_string(r.id) + "` lists its metrics");
+            }
             st::SeriesQuery q;
             q.maxPoints = o->maxPoints;
             st::MetricSeries s = store->metrics().series(r.id, o->key, q);

@@ -11,6 +11,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <fstream>
+#include <signal.h>
+#include <sys/resource.h>
 
 using namespace rslora::storage;
 namespace fs = std::filesystem;
@@ -69,6 +71,9 @@ private slots:
             pts.push_back({m_runA, "loss", i, 1.7e9 + i, 1.0 / (i + 1)});
             pts.push_back({m_runB, "loss", i, 1.7e9 + i, i == 99 ? NAN : 2.0 / (i + 1)});
         }
+        // Per-module series as training records them: in key order they come before the loss.
+        for (const char* module : {"k_proj", "o_proj", "q_proj", "v_proj", "up_proj"})
+            pts.push_back({m_runB, std::string("grad_a/model.layers.0.self_attn.") + module, 99, 1.7e9 + 99, 0.5});
         s.metricsIngest().insert(pts);
         for (int i = 0; i < 3; ++i) {
             NewAdapter n;
@@ -101,7 +106,19 @@ private slots:
         Result r = run({"runs", "list"});
         QCOMPARE(r.code, 0);
         QVERIFY(r.out.contains("rank 8 \"quoted\""));
-        QVERIFY(r.out.contains("loss="));
+        // Every run's line shows its loss first, not the per-module series that sort before it.
+        const QList<QByteArray> lines = r.out.split('\n');
+        QVERIFY2(lines.size() >= 3 && lines[1].contains("rank 16") && lines[1].contains("   loss=nan  grad_a/"),
+                 r.out.constData());
+        QVERIFY2(lines[2].contains("   loss=0.01"), r.out.constData());
+    }
+
+    // `runs show` prints every key whole: cut to a width, the five per-module series read as one.
+    void runsShowKeysInFull() {
+        Result r = run({"runs", "show", QString::number(m_runB)});
+        QCOMPARE(r.code, 0);
+        for (const char* module : {"k_proj", "o_proj", "q_proj", "v_proj", "up_proj"})
+            QVERIFY2(r.out.contains(QByteArray("  grad_a/model.layers.0.self_attn.") + module + " "), r.out.constData());
     }
 
     void runsShowAndDiff() {
@@ -118,6 +135,13 @@ private slots:
         QJsonObject series = runJson({"runs", "metrics", QString::number(m_runA), "loss", "--max-points", "10"}).object();
         QVERIFY(series["step"].toArray().size() <= 10);
         QCOMPARE(series["total_points"].toInt(), 100);
+        // A misspelt key is refused by name (it printed an empty series and succeeded).
+        const Result missing = run({"runs", "metrics", QString::number(m_runA), "los"});
+        QVERIFY2(missing.code != 0 && missing.out.isEmpty()
+                     && missing.err.contains(QString("run #%1 has no metric 'los' (did you mean 'loss'?)").arg(m_runA).toUtf8()),
+                 missing.err.constData());
+        // A negative count is refused (it wrapped to a huge one and downsampled nothing).
+        QVERIFY(run({"runs", "metrics", QString::number(m_runA), "loss", "--max-points", "-5"}).code != 0);
     }
 
     void adaptersLifecycle() {
@@ -186,6 +210,32 @@ private slots:
         QFile g(junk);
         QVERIFY(g.open(QIODevice::ReadOnly));
         QCOMPARE(g.readAll(), before);
+    }
+
+    // A write the file system refuses (here a file-size limit, as a full disk refuses it; SIGXFSZ
+    // ignored) fails with what to look at, and the store keeps what it had.
+    void refusedWriteSaysWhy() {
+        const QString db = m_tmp.filePath("limited.sqlite");
+        int64_t id = 0;
+        {
+            Store s(db.toStdString());
+            RunRecord r;
+            r.name = "kept";
+            id = s.runs().create(r);
+        }
+        QProcess p;
+        p.setChildProcessModifier([] {
+            ::signal(SIGXFSZ, SIG_IGN);
+            const rlimit limit{4096, 4096};
+            ::setrlimit(RLIMIT_FSIZE, &limit);
+        });
+        p.start(m_cli, {"runs", "delete", QString::number(id), "--yes", "--db", db});
+        QVERIFY(p.waitForFinished(60000));
+        const QByteArray err = p.readAllStandardError();
+        QVERIFY2(p.exitCode() != 0 && err.contains("disk I/O error")
+                     && err.contains("hint: the file system refused a read or write of the store: a full disk, a file-size limit"),
+                 err.constData());
+        QCOMPARE(Store(db.toStdString()).runs().require(id).name, std::string("kept"));
     }
 
     void damagedStoreIsRefusedWithRecovery() {

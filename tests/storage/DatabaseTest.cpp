@@ -10,7 +10,10 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <fstream>
+#include <linux/capability.h>
 #include <sqlite3.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 using namespace rslora::storage;
 namespace fs = std::filesystem;
@@ -30,6 +33,30 @@ void rawExec(const fs::path& p, const std::string& sql) {
     QVERIFY2(rc == SQLITE_OK, err ? err : "");
     sqlite3_close(db);
 }
+
+// While it lives, this process (when root) lacks the capabilities that let it write files and folders
+// regardless of their permission bits, as any other user does. They stay permitted, so they return.
+class WithoutFileOverride {
+public:
+    WithoutFileOverride() {
+        if (::syscall(SYS_capget, &m_header, m_saved) != 0)
+            return;
+        __user_cap_data_struct reduced[2] = {m_saved[0], m_saved[1]};
+        reduced[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH) | (1u << CAP_FOWNER));
+        m_changed = ::syscall(SYS_capset, &m_header, reduced) == 0;
+    }
+    ~WithoutFileOverride() {
+        if (m_changed)
+            ::syscall(SYS_capset, &m_header, m_saved);
+    }
+    WithoutFileOverride(const WithoutFileOverride&) = delete;
+    WithoutFileOverride& operator=(const WithoutFileOverride&) = delete;
+
+private:
+    __user_cap_header_struct m_header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct m_saved[2]{};
+    bool m_changed = false;
+};
 
 std::string openError(const fs::path& p) {
     try {
@@ -278,6 +305,54 @@ private slots:
         s.runs().create(r);
         QVERIFY_THROWS_EXCEPTION(DatabaseError, s.database().exec("UPDATE runs SET status = 'exploded'"));
         QVERIFY_THROWS_EXCEPTION(rslora::Error, runStatusFromString("exploded"));
+    }
+
+    // A store in a folder this process cannot write (a read-only mount, someone else's folder): it is
+    // read (SQLite alone cannot even read it there, lacking its -shm file), a write is refused naming
+    // the folder, and nothing is created beside it. A new store there, or under a file, is refused by name.
+    void readOnlyFolderIsRead() {
+        const fs::path dir = file("read-only folder");
+        fs::create_directories(dir);
+        const fs::path p = dir / "store.sqlite";
+        int64_t id = 0;
+        {
+            Store s(p);
+            RunRecord r;
+            r.name = "kept";
+            id = s.runs().create(r);
+        }
+        QVERIFY(!fs::exists(p.string() + "-shm"));
+        const std::string bytes = rslora::readFile(p);
+        fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
+        {
+            const WithoutFileOverride asUser; // root writes anywhere otherwise
+            Store s(p);
+            QVERIFY(s.database().readOnly());
+            QCOMPARE(s.database().readOnlyReason(), "its folder " + dir.string() + " is not writable");
+            QCOMPARE(s.runs().require(id).name, std::string("kept"));
+            try {
+                s.runs().rename(id, "changed");
+                QFAIL("a store in a read-only folder was written");
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.hint()).find("the store is only read here: its folder " + dir.string() +
+                                                    " is not writable; to change it, copy the file") == 0,
+                         e.fullMessage().c_str());
+            }
+            const std::string created = openError(dir / "new.sqlite");
+            QVERIFY2(created.find("cannot create database " + (dir / "new.sqlite").string() + ": its folder " +
+                                  dir.string() + " is not writable") == 0,
+                     created.c_str());
+            QVERIFY(!fs::exists(dir / "new.sqlite"));
+        }
+        fs::permissions(dir, fs::perms::owner_all);
+        QCOMPARE(rslora::readFile(p), bytes);
+        QVERIFY(!fs::exists(p.string() + "-wal") && !fs::exists(p.string() + "-shm"));
+        // A missing folder is made; one that cannot be (a file has its parent's name) is said so.
+        const std::string underFile = openError(p / "sub" / "x.sqlite");
+        QVERIFY2(underFile.find("cannot create database " + (p / "sub" / "x.sqlite").string() + ": cannot create its folder") == 0,
+                 underFile.c_str());
+        Store made(file("made") / "deeper" / "x.sqlite");
+        QVERIFY(fs::exists(file("made") / "deeper" / "x.sqlite"));
     }
 
     void readOnlyOpenDoesNotCreate() {
