@@ -51,6 +51,9 @@ DpoObjective::DpoObjective(const TrainConfig& config, models::CausalLM& model, s
       m_validation(std::move(validation)), m_padId(model.config().padTokenId.value_or(0)), m_reference(model)
 {
     validateDpoOptions(m_options);
+    auto named = [](const char* key, const std::string& file) { return std::string(key) + (file.empty() ? "" : " " + file); };
+    refusePairsWithoutPreference(m_train, m_maxSeqLen, named("data.train", config.trainData));
+    refusePairsWithoutPreference(m_validation, m_maxSeqLen, named("data.validation", config.validationData));
 }
 
 void DpoObjective::attachAdapters(const AdapterContext& context)

@@ -47,4 +47,35 @@ PreferenceBatch collatePreferences(const std::vector<models::PreferenceSample>& 
     return b;
 }
 
+std::vector<size_t> pairsWithoutPreference(const std::vector<models::PreferenceSample>& samples, int64_t maxSeqLen)
+{
+    std::vector<size_t> out;
+    for (size_t i = 0; i < samples.size(); ++i) {
+        const auto& s = samples[i];
+        // The response tokens collatePreferences keeps: what is left of maxSeqLen after the prompt.
+        const size_t room = size_t(std::max<int64_t>(0, maxSeqLen - int64_t(s.prompt.size())));
+        const size_t c = std::min(s.chosen.size(), room), r = std::min(s.rejected.size(), room);
+        if (c == r && std::equal(s.chosen.begin(), s.chosen.begin() + std::ptrdiff_t(c), s.rejected.begin()))
+            out.push_back(i);
+    }
+    return out;
+}
+
+void refusePairsWithoutPreference(const std::vector<models::PreferenceSample>& samples, int64_t maxSeqLen, const std::string& what)
+{
+    const std::vector<size_t> same = pairsWithoutPreference(samples, maxSeqLen);
+    if (same.empty())
+        return;
+    std::string list;
+    for (size_t k = 0; k < same.size() && k < 5; ++k)
+        list += (k ? ", " : "") + std::to_string(same[k] + 1);
+    if (same.size() > 5)
+        list += ", …";
+    throw Error(what + ": " + std::to_string(same.size()) + " of " + std::to_string(samples.size())
+                + " preference pairs have the same chosen and rejected response as scored (pair " + list
+                + ", counting the records used), identical or cut to the same tokens by max_seq_len " + std::to_string(maxSeqLen)
+                + "; such a pair has a margin of 0 whatever is trained and teaches no preference: fix or remove them"
+                  " (or raise data.max_seq_len when the responses differ only after the cut)");
+}
+
 } // namespace rslora::engine::objectives

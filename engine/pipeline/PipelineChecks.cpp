@@ -63,6 +63,9 @@ std::string dataProblem(const std::string& file, TrainObjective objective)
                     if (!prompt && !(r.value["chosen"].is_array() && r.value["rejected"].is_array()))
                         throw DataProblem{r.where + ": preference records need \"prompt\", \"chosen\" and \"rejected\" (or "
                                                     "conversations in \"chosen\" and \"rejected\" that share the prompt)"};
+                    if (*records::field(r.value, "chosen") == *records::field(r.value, "rejected"))
+                        throw DataProblem{r.where + ": \"chosen\" and \"rejected\" are the same, so the pair teaches no "
+                                                    "preference (its margin is 0 whatever is trained); fix or remove it"};
                     return;
                 }
                 if (pretokenized) {

@@ -8,6 +8,7 @@
 #include "engine/AdapterSet.h"
 #include "engine/Evaluator.h"
 #include "engine/objectives/DpoLoss.h"
+#include "engine/objectives/DpoObjective.h"
 #include "engine/objectives/PreferenceBatch.h"
 #include "engine/objectives/PreferenceScoring.h"
 #include "engine/objectives/SequenceLogProbs.h"
@@ -312,6 +313,35 @@ private slots:
     }
 
     // What `rslora eval --preference` runs, on the built-in demo model and its held-out pairs.
+    void pairsWithoutPreferenceAreRefused()
+    {
+        auto s = samples();
+        QVERIFY(pairsWithoutPreference(s, 64).empty());
+        refusePairsWithoutPreference(s, 64, "data.train");
+        // Pair 3's responses 6 2 / 6 7 2 share their first token: cut to it, they are the same.
+        QCOMPARE(pairsWithoutPreference(s, 5), std::vector<size_t>{2});
+        s[0].rejected = s[0].chosen; // identical as written
+        QCOMPARE(pairsWithoutPreference(s, 64), std::vector<size_t>{0});
+        try {
+            refusePairsWithoutPreference(s, 5, "data.validation");
+            QFAIL("pairs with the same chosen and rejected response were accepted");
+        } catch (const Error& e) {
+            const std::string m = e.what();
+            QVERIFY2(m.find("data.validation: 2 of 3 preference pairs") != std::string::npos, e.what());
+            QVERIFY2(m.find("(pair 1, 3,") != std::string::npos, e.what());
+            QVERIFY2(m.find("max_seq_len 5") != std::string::npos, e.what());
+        }
+        // The objective refuses them before anything is trained.
+        auto model = tinyModel();
+        TrainConfig cfg;
+        cfg.objective = TrainObjective::Dpo;
+        cfg.maxSeqLen = 64;
+        QVERIFY_THROWS_EXCEPTION(Error, DpoObjective(cfg, *model, s));
+        DpoObjective fine(cfg, *model, samples());
+        QCOMPARE(fine.trainCount(), size_t(3));
+        QVERIFY_THROWS_EXCEPTION(Error, DpoObjective(cfg, *model, samples(), s));
+    }
+
     void evaluationOfPreferenceFiles()
     {
         const char* res = std::getenv("RSLORA_RESOURCES");

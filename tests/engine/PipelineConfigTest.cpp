@@ -162,6 +162,7 @@ private slots:
             json{{"name", "unknown"}, {"data", file("unknown.jsonl", R"({"question": "a", "answer": "b"})")}},
             json{{"name", "no_prompt"}, {"objective", "dpo"}, {"data", file("noprompt.jsonl", pair + "\n" + R"({"chosen": "b", "rejected": "c"})")}},
             json{{"name", "good_dpo"}, {"objective", "dpo"}, {"data", file("pairs.jsonl", pair + "\n" + pair)}},
+            json{{"name", "same_pair"}, {"objective", "dpo"}, {"data", file("same.jsonl", pair + "\n" + R"({"prompt": "a", "chosen": "b", "rejected": "b"})")}},
             json{{"name", "implicit_dpo"}, {"objective", "dpo"}, {"data", file("implicit.jsonl",
                 R"({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], )"
                 R"("rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]})")}},
@@ -177,7 +178,8 @@ private slots:
             "stage 'dpo_type'", "dpotype.jsonl line 2: \"chosen\" must be a string or a list of messages",
             "stage 'mixed_sft'", "mixsft.jsonl line 2: record of format alpaca in a chat dataset",
             "stage 'unknown'", "unknown.jsonl line 1: cannot tell the record format from its keys",
-            "stage 'no_prompt'", "noprompt.jsonl line 2: preference records need \"prompt\", \"chosen\" and \"rejected\""};
+            "stage 'no_prompt'", "noprompt.jsonl line 2: preference records need \"prompt\", \"chosen\" and \"rejected\"",
+            "stage 'same_pair'", "same.jsonl line 2: \"chosen\" and \"rejected\" are the same, so the pair teaches no preference"};
         for (const auto& x : expected)
             QVERIFY2(p.contains(x), qPrintable(x + " not in:\n" + p));
         for (const char* fine : {"good.jsonl", "pairs.jsonl", "implicit.jsonl", "chat.jsonl", "tokens.jsonl"})
