@@ -425,11 +425,24 @@ TrainConfig TrainConfig::fromJson(const json& j)
             if (std::find(known.begin(), known.end(), kt.key()) != known.end())
                 continue;
             std::string msg = "unknown key '" + kt.key() + "' in section '" + sec + "'";
-            auto guess = closestName(kt.key(), known);
-            if (guess.empty())
-                guess = closestName(kt.key(), flat);
-            if (!guess.empty())
+            // A key of another section, written exactly, is named with its section; a misspelling
+            // gets the closest key of this section, else of any section (with that section's name).
+            std::string home;
+            for (const auto& [s, k] : allKeys())
+                if (k == kt.key() && home.empty())
+                    home = s;
+            if (!home.empty()) {
+                msg += " (it belongs in the '" + home + "' section)";
+            } else if (auto guess = closestName(kt.key(), known); !guess.empty()) {
                 msg = "unknown key '" + kt.key() + "' (did you mean '" + guess + "'?) in section '" + sec + "'";
+            } else if (guess = closestName(kt.key(), flat); !guess.empty()) {
+                for (const auto& [s, k] : allKeys())
+                    if (k == guess) {
+                        msg = "unknown key '" + kt.key() + "' in section '" + sec + "' (did you mean '" + guess + "' in the '" +
+                              s + "' section?)";
+                        break;
+                    }
+            }
             msg += at(sec, kt.key());
             c.unknownKeys.push_back(msg);
         }

@@ -111,6 +111,16 @@ private slots:
         json k = runnable().toJson();
         k["trainig"] = json::object();
         QVERIFY(contains(validate(TrainConfig::fromJson(k)), "unknown key 'trainig' (did you mean 'training'?)"));
+        // A key of another section is named with its section (it was 'did you mean' the same key), and
+        // a misspelt one with the section of the key it resembles.
+        json m = runnable().toJson();
+        m["training"]["threads"] = 1;
+        m["training"]["quantisation"] = "x";
+        const auto moved = validate(TrainConfig::fromJson(m));
+        QVERIFY2(contains(moved, "unknown key 'threads' in section 'training' (it belongs in the 'model' section)"), joined(moved).c_str());
+        QVERIFY2(!contains(moved, "did you mean 'threads'"), joined(moved).c_str());
+        QVERIFY2(contains(moved, "unknown key 'quantisation' in section 'training' (did you mean 'quantization' in the 'model' section?)"),
+                 joined(moved).c_str());
     }
 
     void wrongTypeAndEnumThrow()
