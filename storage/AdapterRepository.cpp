@@ -4,6 +4,8 @@
 #include "common/Sha256.h"
 #include "storage/Database.h"
 #include "storage/Naming.h"
+#include "storage/RunOwner.h"
+#include "storage/RunRepository.h"
 #include "storage/Transaction.h"
 
 #include <nlohmann/json.hpp>
@@ -296,6 +298,65 @@ void AdapterRepository::rename(int64_t id, const std::string& name) {
         throw rslora::Error("no adapter with id " + std::to_string(id));
 }
 
+void AdapterRepository::renameTask(const std::string& from, const std::string& to) {
+    if (to.empty())
+        throw rslora::Error("cannot rename task \"" + from + "\": a task name cannot be empty");
+    if (to == from)
+        throw rslora::Error("task \"" + from + "\" has that name already");
+    Transaction tx(m_db);
+    auto count = m_db.cached("SELECT count(*) FROM adapters WHERE task = ?");
+    count->bind(1, from);
+    count->step();
+    const int64_t versions = count->getInt(0);
+    count->reset();
+    if (versions == 0)
+        throw rslora::Error("no task named \"" + from + "\" in this store", "the versions and their tasks: rslora adapters list");
+    count->bind(1, to);
+    count->step();
+    const int64_t taken = count->getInt(0);
+    count->reset();
+    if (taken > 0)
+        throw rslora::Error("cannot rename task \"" + from + "\" to \"" + to + "\": a task of that name exists (" +
+                                std::to_string(taken) + " version" + (taken == 1 ? "" : "s") + ", deleted ones included)",
+                            "choose another name");
+    auto st = m_db.cached("UPDATE adapters SET task = ? WHERE task = ?");
+    st->bindAll(to, from);
+    st->run();
+    tx.commit();
+}
+
+std::vector<std::string> AdapterRepository::liveRunsUsing(int64_t id) {
+    const AdapterRecord a = require(id);
+    std::vector<std::string> out;
+    if (a.path.empty())
+        return out;
+    std::error_code ec;
+    const fs::path folder = fs::weakly_canonical(a.path, ec);
+    RunFilter live;
+    live.statuses = {RunStatus::Queued, RunStatus::Running, RunStatus::Paused};
+    for (const RunRecord& run : RunRepository(m_db).list(live)) {
+        if (!RunOwner::of(run).alive())
+            continue;
+        const auto config = nlohmann::json::parse(run.configJson, nullptr, false);
+        if (!config.is_object() || !config.contains("adapter") || !config["adapter"].is_object())
+            continue;
+        const auto stack = config["adapter"].value("stack_on", nlohmann::json::array());
+        if (!stack.is_array())
+            continue;
+        for (const auto& entry : stack) {
+            if (!entry.is_string())
+                continue;
+            std::error_code e2;
+            const fs::path p = fs::weakly_canonical(entry.get<std::string>(), e2);
+            if (p == folder || entry.get<std::string>() == a.path) {
+                out.push_back(RunOwner::of(run).describe(run) + " and stacks on it (adapter.stack_on)");
+                break;
+            }
+        }
+    }
+    return out;
+}
+
 void AdapterRepository::setNotes(int64_t id, const std::string& notes) {
     auto st = m_db.cached("UPDATE adapters SET notes = ? WHERE id = ?");
     st->bindAll(notes, id);
@@ -442,6 +503,17 @@ void AdapterRepository::unarchive(int64_t id) {
 void AdapterRepository::softDelete(int64_t id) {
     Transaction tx(m_db);
     AdapterRecord a = require(id);
+    if (!a.deletedAt) {
+        const std::vector<std::string> users = liveRunsUsing(id);
+        if (!users.empty()) {
+            std::string list;
+            for (const auto& u : users)
+                list += (list.empty() ? "" : "; ") + u;
+            throw rslora::Error("cannot delete adapter " + a.task + ":v" + std::to_string(a.version) + " (\"" + a.name +
+                                    "\"): " + list,
+                                "stop that run (or let it finish), then delete the version");
+        }
+    }
     auto st = m_db.cached("UPDATE adapters SET deleted_at = coalesce(deleted_at, ?), is_current = 0 WHERE id = ?");
     st->bindAll(nowSeconds(), id);
     st->run();

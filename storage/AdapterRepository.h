@@ -85,6 +85,15 @@ public:
     std::vector<std::string> baseModelsOf(const std::string& task);
 
     void rename(int64_t id, const std::string& name);
+    // Every version of task `from` (deleted ones too, so their numbers move along) becomes a version of
+    // `to`; names, numbers, folders, lineage and the current version stay. Refused when `to` is empty or
+    // the same, or when a task of that name has versions already (deleted ones count: numbers would
+    // collide).
+    void renameTask(const std::string& from, const std::string& to);
+    // What a live process still does with a version: "run #7 ("name") is running in process 12 on host
+    // and stacks on it (adapter.stack_on)" for each queued, running or paused run whose owner lives and whose
+    // config stacks on the version's folder. softDelete() refuses a version with any.
+    std::vector<std::string> liveRunsUsing(int64_t id);
     void setNotes(int64_t id, const std::string& notes);
     void setFiles(int64_t id, const std::string& path, const std::string& sha256);
     void setStage(int64_t id, const std::string& stage);
@@ -111,7 +120,8 @@ public:
     void archive(int64_t id);
     // Back to released (not current).
     void unarchive(int64_t id);
-    // Hidden from lists; files stay. When it was current, the same fallback as archive().
+    // Hidden from lists; files stay. When it was current, the same fallback as archive(). Refused while
+    // a live run stacks on it (liveRunsUsing).
     void softDelete(int64_t id);
     void restore(int64_t id);
 

@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 #include "common/Sha256.h"
+#include "storage/LineageRepository.h"
 #include "storage/Naming.h"
 #include "storage/StagedFolders.h"
 #include "storage/Store.h"
@@ -78,6 +79,45 @@ RegisteredVersion registerAdapterVersion(Store& store, NewAdapter n, const fs::p
         throw rslora::Error("an adapter needs a task name");
     StagedAdapter staged = stageAdapterFolder(store, sourceDir);
     return registerAdapterVersion(store, std::move(n), staged, inTransaction);
+}
+
+RegisteredVersion duplicateAdapterVersion(Store& store, int64_t id, const std::string& task) {
+    const AdapterRecord original = store.adapters().require(id);
+    const std::string ref = "adapter " + original.task + ":v" + std::to_string(original.version);
+    if (original.deletedAt)
+        throw rslora::Error("cannot duplicate " + ref + " (\"" + original.name + "\"): it is deleted",
+                            "restore it first: rslora adapters restore " + std::to_string(id));
+    if (original.sha256.empty())
+        throw rslora::Error("cannot duplicate " + ref + " (\"" + original.name + "\"): it has no recorded files to copy");
+    AdapterRepository::verifyFiles(original);
+    StagedAdapter staged = stageAdapterFolder(store, original.path);
+    if (staged.sha256 != original.sha256)
+        throw rslora::Error("cannot duplicate " + ref + ": its files under " + original.path +
+                            " changed while they were copied; nothing was recorded");
+    NewAdapter n;
+    n.task = task.empty() ? original.task : task;
+    n.variant = original.variant;
+    n.method = original.method;
+    n.rank = original.rank;
+    n.alpha = original.alpha;
+    n.targets = original.targets;
+    n.trainableParams = original.trainableParams;
+    n.stage = original.stage;
+    // No source run: the copy is not a result of that run (a run's newest version carries its
+    // evaluations into sweep results); the converted-from edge says where it came from.
+    n.baseModel = original.baseModel;
+    n.notes = original.notes;
+    const Tags tags = store.adapters().tags(id);
+    return registerAdapterVersion(store, n, staged, [&](const AdapterRecord& copy) {
+        LineageEdge e;
+        e.childId = copy.id;
+        e.parentId = original.id;
+        e.kind = LineageKind::ConvertedFrom;
+        e.method = "copy";
+        store.lineage().add(e);
+        for (const auto& [key, value] : tags)
+            store.adapters().setTag(copy.id, key, value);
+    });
 }
 
 } // namespace rslora::storage

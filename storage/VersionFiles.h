@@ -42,6 +42,13 @@ StagedAdapter stageAdapterFolder(Store& store, const std::filesystem::path& sour
 RegisteredVersion registerAdapterVersion(Store& store, NewAdapter adapter, StagedAdapter& staged,
                                          const std::function<void(const AdapterRecord&)>& inTransaction = {});
 
+// A new draft version of `task` (empty: the version's own task) with a copy of version `id`'s files and
+// its method, shape, stage, base model, notes and tags, under the default name (no source run); a
+// converted-from edge (method "copy") links it to the original. The original's files are verified first
+// (AdapterRepository::verifyFiles) and the copy must hash to the same sha256. Nothing is recorded
+// and no folder is left behind when anything fails.
+RegisteredVersion duplicateAdapterVersion(Store& store, int64_t id, const std::string& task = {});
+
 // The task a version of `base` goes to when `task` was asked for: `task` itself unless it holds
 // versions of other bases, then <task>_<model folder name> (and its fingerprint's first 8 digits if
 // that is taken by yet another base).

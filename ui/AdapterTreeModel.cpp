@@ -27,9 +27,10 @@ void AdapterTreeModel::setTasks(std::map<std::string, storage::AdapterGraph> tas
     // Pointers into the graphs are taken after the vector stops moving.
     for (Task& t : m_tasks) {
         // The graph also holds parents and children from other tasks (for the lineage); they are
-        // listed under their own task.
+        // listed under their own task. A deleted parent of a live version is there for the lineage
+        // too, but is no version of the task any more.
         for (const auto& n : t.graph.nodes)
-            if (QString::fromStdString(n.task) == t.name)
+            if (QString::fromStdString(n.task) == t.name && !n.deletedAt)
                 t.versions.push_back(&n);
         std::sort(t.versions.begin(), t.versions.end(), [](auto* a, auto* b) { return a->version > b->version; });
     }

@@ -1,5 +1,6 @@
 #include "ui/AdaptersBrowser.h"
 
+#include "ui/AdapterEdits.h"
 #include "ui/AdapterTreeModel.h"
 #include "ui/ExportFolder.h"
 #include "ui/LineageView.h"
@@ -17,6 +18,8 @@
 #include <QAction>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
+#include <QLineEdit>
 #include <QLocale>
 #include <QMenu>
 #include <QMessageBox>
@@ -43,9 +46,7 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     auto* bar = new QHBoxLayout;
     auto* refreshButton = new QPushButton(tr("Refresh"), this);
     m_release = new QPushButton(tr("Release"), this);
-    m_release->setToolTip(tr("Mark this version released and current for its task"));
     m_rollback = new QPushButton(tr("Make current"), this);
-    m_rollback->setToolTip(tr("Roll back: serve this (older) version as the task's current one"));
     m_archive = new QPushButton(tr("Archive"), this);
     m_archive->setObjectName("archiveButton");
     m_openFolder = new QPushButton(tr("Open folder"), this);
@@ -62,6 +63,19 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_exportMergedAction->setToolTip(tr("Fold the selected versions into the base model and write a complete model folder"));
     addAction(m_fuseAction);
     addAction(m_exportMergedAction);
+    // Keys of the tree only: Delete in a text field elsewhere deletes text, not versions.
+    m_renameAction = new QAction(tr("Rename…"), this);
+    m_renameAction->setObjectName("renameAdapterAction");
+    m_renameAction->setShortcut(QKeySequence(Qt::Key_F2));
+    m_duplicateAction = new QAction(tr("Duplicate…"), this);
+    m_duplicateAction->setObjectName("duplicateAdapterAction");
+    m_duplicateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
+    m_duplicateAction->setToolTip(tr("Copy this version's files into a new draft version (of this task or another)"));
+    m_deleteAction = new QAction(tr("Delete…"), this);
+    m_deleteAction->setObjectName("deleteAdapterAction");
+    m_deleteAction->setShortcut(QKeySequence::Delete);
+    for (QAction* a : {m_renameAction, m_duplicateAction, m_deleteAction})
+        a->setShortcutContext(Qt::WidgetShortcut);
     m_fuse = new QPushButton(m_fuseAction->text(), this);
     m_fuse->setObjectName("fuseButton");
     m_fuse->setToolTip(m_fuseAction->toolTip() + QString(" (%1)").arg(m_fuseAction->shortcut().toString(QKeySequence::NativeText)));
@@ -83,6 +97,8 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_tree->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
+    m_tree->setEditTriggers(QAbstractItemView::NoEditTriggers); // F2 renames through a dialog
+    m_tree->addActions({m_renameAction, m_duplicateAction, m_deleteAction});
     m_side = new QTabWidget(split);
     m_side->setObjectName("adapterSideTabs");
     m_details = new QTextBrowser(m_side);
@@ -126,23 +142,34 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     connect(m_fuse, &QPushButton::clicked, m_fuseAction, &QAction::trigger);
     connect(m_exportMerged, &QPushButton::clicked, m_exportMergedAction, &QAction::trigger);
     connect(m_tree, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
-        QMenu menu(this);
-        menu.addAction(m_fuseAction);
-        menu.addAction(m_exportMergedAction);
-        menu.exec(m_tree->viewport()->mapToGlobal(pos));
+        QMenu* menu = contextMenuFor(m_tree->indexAt(pos));
+        menu->exec(m_tree->viewport()->mapToGlobal(pos));
+        delete menu;
     });
+    connect(m_renameAction, &QAction::triggered, this, &AdaptersBrowser::renameCurrent);
+    connect(m_duplicateAction, &QAction::triggered, this, &AdaptersBrowser::duplicateCurrent);
+    connect(m_deleteAction, &QAction::triggered, this, &AdaptersBrowser::deleteCurrent);
     connect(m_lineage, &LineageView::versionClicked, this, [this](qint64 id) { selectAdapter(id); });
     connect(m_lineage, &LineageView::versionActivated, this, [this](qint64 id) {
         selectAdapter(id);
         m_side->setCurrentWidget(m_details);
     });
+    m_dialogs.confirm = [this](const QString& title, const QString& text) {
+        return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel) == QMessageBox::Yes;
+    };
+    m_dialogs.ask = [this](const QString& title, const QString& label, const QString& initial) -> std::optional<QString> {
+        bool ok = false;
+        const QString text = QInputDialog::getText(this, title, label, QLineEdit::Normal, initial, &ok);
+        return ok ? std::optional<QString>(text) : std::nullopt;
+    };
+    m_dialogs.warn = [this](const QString& title, const QString& text) { QMessageBox::warning(this, title, text); };
     auto report = [this](bool ok, const QString& error) {
         if (!ok)
-            QMessageBox::warning(this, tr("Adapter action failed"), error);
+            m_dialogs.warn(tr("Adapter action failed"), error);
     };
     connect(m_release, &QPushButton::clicked, this, [this, report] { QString e; report(releaseSelected(&e), e); });
     connect(m_rollback, &QPushButton::clicked, this, [this, report] { QString e; report(rollbackToSelected(&e), e); });
-    connect(m_archive, &QPushButton::clicked, this, [this, report] { QString e; report(archiveSelected(&e), e); });
+    connect(m_archive, &QPushButton::clicked, this, &AdaptersBrowser::archiveCurrent);
     connect(m_openFolder, &QPushButton::clicked, this, [this] {
         const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
         if (a)
@@ -156,7 +183,8 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
         const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
         if (!a)
             return;
-        const QString target = QDir(dir).filePath(QString::fromStdString(a->name));
+        // A name is any text ("../x", "a/b"): the copy stays one folder inside the chosen one.
+        const QString target = QDir(dir).filePath(PeftCopy::folderName(QString::fromStdString(a->name)));
         // Only an earlier copy is ever replaced, and only when the user says so; anything else there is refused.
         bool replace = false;
         if (PeftCopy::inspect(QString::fromStdString(a->path), target) == PeftCopy::Target::EarlierExport
@@ -183,11 +211,13 @@ void AdaptersBrowser::setStore(storage::Store* store) {
 void AdaptersBrowser::refresh() {
     const qint64 keep = selectedAdapterId();
     QList<qint64> keepAll = selectedAdapterIds();
+    const QString keepTask = selectedTask();
     std::map<std::string, storage::AdapterGraph> tasks;
     if (m_store) {
         try {
             for (const auto& t : m_store->adapters().tasks())
-                tasks.emplace(t.task, m_store->lineage().graph(t.task));
+                if (t.versions > 0) // a task whose versions are all deleted is gone from the browser
+                    tasks.emplace(t.task, m_store->lineage().graph(t.task));
         } catch (const std::exception& e) {
             QMessageBox::warning(this, tr("Cannot read adapters"), QString::fromStdString(e.what()));
         }
@@ -201,6 +231,10 @@ void AdaptersBrowser::refresh() {
     if (keep > 0)
         keepAll << keep;
     selectAdapters(keepAll);
+    // A task row stays current too (a refused rename of the task keeps it for the next try).
+    for (int r = 0; !keepTask.isEmpty() && r < m_model->rowCount(); ++r)
+        if (m_model->index(r, 0).data(AdapterTreeModel::TaskRole).toString() == keepTask)
+            m_tree->setCurrentIndex(m_model->index(r, 0));
     updateDetails();
 }
 
@@ -284,6 +318,7 @@ void AdaptersBrowser::updateSelectionActions() {
     m_exportMergedAction->setEnabled(n >= 1);
     m_fuse->setEnabled(n >= 2);
     m_exportMerged->setEnabled(n >= 1);
+    updateEditActions();
 }
 
 void AdaptersBrowser::showLineageOf(const storage::AdapterRecord* a) {
@@ -331,6 +366,186 @@ bool AdaptersBrowser::act(const std::function<void(qint64)>& action, QString* er
     refresh();
     selectAdapter(id);
     return true;
+}
+
+QString AdaptersBrowser::selectedTask() const {
+    const QModelIndex i = m_tree->currentIndex();
+    if (!i.isValid() || m_model->adapter(i))
+        return {};
+    return i.siblingAtColumn(0).data(AdapterTreeModel::TaskRole).toString();
+}
+
+bool AdaptersBrowser::confirm(const QString& title, const QString& text) { return m_dialogs.confirm && m_dialogs.confirm(title, text); }
+
+bool AdaptersBrowser::edit(const QString& failure, const std::function<void()>& action) {
+    if (!m_store)
+        return false;
+    try {
+        action();
+        return true;
+    } catch (const std::exception& e) {
+        if (m_dialogs.warn)
+            m_dialogs.warn(failure, QString::fromStdString(e.what()));
+        refresh(); // show what the store holds now
+        return false;
+    }
+}
+
+void AdaptersBrowser::archiveCurrent() {
+    const qint64 id = selectedAdapterId();
+    if (!m_store || id == 0)
+        return;
+    QString question;
+    if (!edit(tr("Cannot archive"), [&] { question = AdapterEdits(*m_store).archiveQuestion(id); }))
+        return;
+    if (!question.isEmpty() && !confirm(tr("Archive the current version?"), question))
+        return;
+    QString e;
+    if (!archiveSelected(&e) && m_dialogs.warn)
+        m_dialogs.warn(tr("Adapter action failed"), e);
+}
+
+void AdaptersBrowser::renameCurrent() {
+    if (!m_store || !m_dialogs.ask)
+        return;
+    const QString task = selectedTask();
+    if (!task.isEmpty()) {
+        const auto typed = m_dialogs.ask(tr("Rename task"), tr("New name of task %1 (its versions, folders and lineage stay):").arg(task), task);
+        if (!typed)
+            return;
+        QString name;
+        if (edit(tr("Task not renamed"), [&] {
+                name = AdapterEdits::checkedName(*typed, tr("task name"));
+                AdapterEdits(*m_store).renameTask(task, *typed);
+            })) {
+            refresh();
+            for (int r = 0; r < m_model->rowCount(); ++r)
+                if (m_model->index(r, 0).data(AdapterTreeModel::TaskRole).toString() == name)
+                    m_tree->setCurrentIndex(m_model->index(r, 0));
+            Q_EMIT changed(tr("Task %1 renamed to %2").arg(task, name));
+        }
+        return;
+    }
+    const storage::AdapterRecord* a = adapterRecord(selectedAdapterId());
+    if (!a)
+        return;
+    const qint64 id = a->id;
+    const QString before = QString::fromStdString(a->name);
+    const auto typed = m_dialogs.ask(tr("Rename version"), tr("New name of %1 v%2:").arg(QString::fromStdString(a->task)).arg(a->version), before);
+    if (!typed)
+        return;
+    if (edit(tr("Version not renamed"), [&] { AdapterEdits(*m_store).renameVersion(id, *typed); })) {
+        refresh();
+        selectAdapter(id);
+        Q_EMIT changed(tr("Renamed %1 to %2").arg(before, typed->trimmed()));
+    }
+}
+
+void AdaptersBrowser::duplicateCurrent() {
+    const storage::AdapterRecord* a = adapterRecord(selectedAdapterId());
+    if (!m_store || !a || !m_dialogs.ask)
+        return;
+    const qint64 id = a->id;
+    const QString label = AdapterEdits::label(*a);
+    const auto task = m_dialogs.ask(tr("Duplicate version"),
+                                    tr("Copy the files of %1 into a new draft version of task:").arg(label), QString::fromStdString(a->task));
+    if (!task)
+        return;
+    qint64 copy = 0;
+    QString note;
+    if (edit(tr("Version not duplicated"), [&] { copy = AdapterEdits(*m_store).duplicate(id, *task, &note); })) {
+        refresh();
+        selectAdapter(copy);
+        const storage::AdapterRecord* made = adapterRecord(copy);
+        Q_EMIT changed(tr("Duplicated %1 as %2").arg(label, made ? AdapterEdits::label(*made) : QString("#%1").arg(copy))
+                       + (note.isEmpty() ? QString() : " — " + note));
+    }
+}
+
+void AdaptersBrowser::deleteCurrent() {
+    if (!m_store)
+        return;
+    const QString task = selectedTask();
+    QList<qint64> ids;
+    if (task.isEmpty()) {
+        ids = selectedAdapterIds();
+        if (ids.isEmpty() && selectedAdapterId() > 0)
+            ids << selectedAdapterId();
+        if (ids.isEmpty())
+            return;
+    } else {
+        storage::AdapterFilter f;
+        f.task = task.toStdString();
+        if (!edit(tr("Cannot delete"), [&] {
+                for (const auto& a : m_store->adapters().list(f))
+                    ids << a.id;
+            }))
+            return;
+    }
+    AdapterEdits edits(*m_store);
+    QStringList blockers;
+    QString question;
+    if (!edit(tr("Cannot delete"), [&] {
+            blockers = edits.deleteBlockers(ids);
+            question = task.isEmpty() ? edits.deleteQuestion(ids) : edits.deleteTaskQuestion(task);
+        }))
+        return;
+    if (!blockers.isEmpty()) {
+        if (m_dialogs.warn)
+            m_dialogs.warn(tr("Not deleted"), tr("Still in use: %1.\n\nStop that run (or let it finish), then delete.").arg(blockers.join("; ")));
+        return;
+    }
+    if (!confirm(task.isEmpty() ? tr("Delete adapter versions?") : tr("Delete task?"), question))
+        return;
+    if (edit(tr("Not deleted"), [&] { task.isEmpty() ? edits.deleteVersions(ids) : edits.deleteTask(task); })) {
+        refresh();
+        const QString what = ids.size() == 1 ? tr("1 version") : tr("%1 versions").arg(ids.size());
+        Q_EMIT changed((task.isEmpty() ? tr("Deleted %1").arg(what) : tr("Deleted task %1 (%2)").arg(task, what))
+                       + tr("; `rslora adapters restore ID` brings a version back"));
+    }
+}
+
+QMenu* AdaptersBrowser::contextMenuFor(const QModelIndex& index) {
+    auto* menu = new QMenu(this);
+    if (index.isValid() && index != m_tree->currentIndex() && !m_tree->selectionModel()->isSelected(index))
+        m_tree->setCurrentIndex(index); // the menu acts on the row it was opened on
+    if (!index.isValid()) {
+        menu->addAction(tr("Refresh"), this, &AdaptersBrowser::refresh);
+        return menu;
+    }
+    updateEditActions();
+    if (!m_model->adapter(index)) { // a task row
+        m_renameAction->setText(tr("Rename task…"));
+        m_deleteAction->setText(tr("Delete task…"));
+        menu->addAction(m_renameAction);
+        menu->addAction(m_deleteAction);
+        return menu;
+    }
+    for (QPushButton* b : {m_release, m_rollback, m_archive}) {
+        QAction* a = menu->addAction(b->text() + (b == m_archive ? "…" : ""), b, &QPushButton::click);
+        a->setEnabled(b->isEnabled());
+    }
+    menu->addSeparator();
+    menu->addAction(m_renameAction);
+    menu->addAction(m_duplicateAction);
+    menu->addAction(m_deleteAction);
+    menu->addSeparator();
+    for (QPushButton* b : {m_openFolder, m_export})
+        menu->addAction(b->text(), b, &QPushButton::click)->setEnabled(b->isEnabled());
+    menu->addSeparator();
+    menu->addAction(m_fuseAction);
+    menu->addAction(m_exportMergedAction);
+    return menu;
+}
+
+void AdaptersBrowser::updateEditActions() {
+    const bool version = selectedAdapterId() > 0;
+    const bool task = !selectedTask().isEmpty();
+    m_renameAction->setEnabled(m_store && (version || task));
+    m_deleteAction->setEnabled(m_store && (version || task));
+    m_duplicateAction->setEnabled(m_store && version);
+    m_renameAction->setText(task ? tr("Rename task…") : tr("Rename…"));
+    m_deleteAction->setText(task ? tr("Delete task…") : (selectedAdapterIds().size() > 1 ? tr("Delete versions…") : tr("Delete…")));
 }
 
 bool AdaptersBrowser::releaseSelected(QString* error) {
@@ -416,6 +631,17 @@ void AdaptersBrowser::updateDetails() {
     const bool archived = a && a->status == storage::AdapterStatus::Archived;
     m_archive->setEnabled(a && !archived);
     m_archive->setToolTip(archived ? tr("This version is archived already") : tr("Archive this version: it stops being current (the newest released version of its task takes over); its files stay"));
+    // Releasing or making current the version a task serves already would do nothing; a rollback goes
+    // to a released version only.
+    const bool current = a && a->current;
+    const bool released = a && a->status == storage::AdapterStatus::Released;
+    m_release->setEnabled(a && !current);
+    m_release->setToolTip(current ? tr("This version is released and current already") : tr("Mark this version released and current for its task"));
+    m_rollback->setEnabled(released && !current);
+    m_rollback->setToolTip(current ? tr("This version is the current one already")
+                           : a && !released ? tr("Only a released version can be made current: release this one instead")
+                                            : tr("Roll back: serve this (older) version as the task's current one"));
+    updateEditActions();
     showLineageOf(a);
     if (!a) {
         m_details->setHtml(m_model->rowCount() == 0

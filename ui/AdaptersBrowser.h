@@ -1,12 +1,18 @@
 // The adapters browser: adapters grouped by task, their versions with lineage, evaluations, files
 // and size, and their lineage graph; release, roll back, archive, open the folder, export a PEFT copy;
-// on a selection of versions, ask for a fusion or a merged-model export (handled by the application).
+// on a selection of versions, ask for a fusion or a merged-model export (handled by the application);
+// rename, duplicate and delete a version or a whole task (context menu, F2, Ctrl+D, Delete).
 #pragma once
 
 #include <QList>
 #include <QWidget>
 
+#include <functional>
+#include <optional>
+
 class QAction;
+class QMenu;
+class QModelIndex;
 class QLabel;
 class QTabWidget;
 class QPushButton;
@@ -41,10 +47,37 @@ public:
     // The graph and records the browser read at its last refresh (for the application's dialogs).
     const storage::AdapterRecord* adapterRecord(qint64 adapterId) const;
 
+    // The task of the current row when it is a task row; empty on a version row.
+    QString selectedTask() const;
+
     // The actions, also for tests; false with *error when the store refuses.
     bool releaseSelected(QString* error = nullptr);
     bool rollbackToSelected(QString* error = nullptr);
     bool archiveSelected(QString* error = nullptr);
+
+    // How the browser asks: yes or no, a line of text (nullopt: cancelled), and why an action failed.
+    // Message boxes and an input dialog unless replaced (tests answer themselves).
+    struct Dialogs {
+        std::function<bool(const QString& title, const QString& text)> confirm;
+        std::function<std::optional<QString>(const QString& title, const QString& label, const QString& initial)> ask;
+        std::function<void(const QString& title, const QString& text)> warn;
+    };
+    void setDialogs(Dialogs dialogs) { m_dialogs = std::move(dialogs); }
+
+    // The context menu's actions, asking as they do there. Archive asks first when the version is the
+    // task's current one (naming the version that takes over); rename asks for the new name of the
+    // version, or of the task on a task row; duplicate for the task of the copy; delete confirms with
+    // what will happen (the selected versions, or the whole task on a task row) and refuses while a
+    // live run stacks on a version.
+    void archiveCurrent();
+    void renameCurrent();
+    void duplicateCurrent();
+    void deleteCurrent();
+    QAction* renameAction() const { return m_renameAction; }
+    QAction* duplicateAction() const { return m_duplicateAction; }
+    QAction* deleteAction() const { return m_deleteAction; }
+    // The menu the tree shows at `index` (for tests; the caller owns it).
+    QMenu* contextMenuFor(const QModelIndex& index);
     // Copies the PEFT files of the selected adapter into `folder` (PeftCopy: created, or an empty
     // folder; an earlier copy only with `replaceEarlierExport`; a folder holding anything else is refused).
     bool exportSelected(const QString& folder, QString* error = nullptr, bool replaceEarlierExport = false);
@@ -63,6 +96,8 @@ public:
 Q_SIGNALS:
     // After a successful exportSelected(): what was written and where, for the status bar.
     void exported(const QString& summary);
+    // After a rename, duplicate or delete: what changed, for the status bar.
+    void changed(const QString& summary);
     // "Fuse…" on two or more selected versions, "Export merged model…" on one or more.
     void fuseRequested(const QList<qint64>& adapterIds);
     void exportMergedRequested(const QList<qint64>& adapterIds);
@@ -75,6 +110,10 @@ private:
     void updateEvaluations();
     void showLineageOf(const storage::AdapterRecord* adapter);
     bool act(const std::function<void(qint64)>& action, QString* error);
+    // Runs a store edit; on failure warns with `failure` and the reason. True when it went through.
+    bool edit(const QString& failure, const std::function<void()>& action);
+    bool confirm(const QString& title, const QString& text);
+    void updateEditActions();
 
     storage::Store* m_store = nullptr;
     AdapterTreeModel* m_model = nullptr;
@@ -93,6 +132,10 @@ private:
     QPushButton* m_archive = nullptr;
     QPushButton* m_openFolder = nullptr;
     QPushButton* m_export = nullptr;
+    QAction* m_renameAction = nullptr;
+    QAction* m_duplicateAction = nullptr;
+    QAction* m_deleteAction = nullptr;
+    Dialogs m_dialogs;
 };
 
 } // namespace rslora::ui

@@ -137,7 +137,7 @@ void LineageView::rebuild() {
             y += kNodeHeight + kRowGap;
             boxes[a->id] = box;
             auto* rect = s->addRect(box, QPen(QColor(90, 90, 90), 1.2), statusColour(a->status));
-            if (a->task != task) {
+            if (a->task != task || a->deletedAt) {
                 QPen pen = rect->pen();
                 pen.setStyle(Qt::DashLine);
                 rect->setPen(pen);
@@ -147,7 +147,7 @@ void LineageView::rebuild() {
             rect->setCursor(Qt::PointingHandCursor);
             const QString title = QString("%1 v%2%3").arg(QString::fromStdString(a->task)).arg(a->version).arg(a->current ? " ★" : "");
             const QString line2 = fm.elidedText(QString::fromStdString(a->name), Qt::ElideMiddle, static_cast<int>(kNodeWidth) - 12);
-            QString line3 = QString::fromLatin1(storage::toString(a->status));
+            QString line3 = a->deletedAt ? tr("deleted") : QString::fromLatin1(storage::toString(a->status));
             if (!a->stage.empty())
                 line3 += " · " + QString::fromStdString(a->stage);
             if (a->rank)

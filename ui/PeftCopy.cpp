@@ -23,6 +23,15 @@ bool fail(QString* error, const QString& message) {
 
 } // namespace
 
+QString PeftCopy::folderName(const QString& adapterName) {
+    QString name;
+    for (const QChar c : adapterName.trimmed())
+        name += (c == '/' || c == '\\' || c.category() == QChar::Other_Control) ? QChar('_') : c;
+    for (qsizetype i = 0; i < name.size() && name[i] == '.'; ++i)
+        name[i] = '_';
+    return name.isEmpty() ? QStringLiteral("adapter") : name;
+}
+
 PeftCopy::Target PeftCopy::inspect(const QString& source, const QString& folder, QStringList* files) {
     const QFileInfo info(folder);
     if (!info.exists())

@@ -21,6 +21,10 @@ public:
     // Copies the files of `source` to `folder`. Refused (false, *error, nothing changed) when the
     // folder is Taken, or an EarlierExport without `replaceEarlierExport`.
     static bool write(const QString& source, const QString& folder, bool replaceEarlierExport, QString* error);
+    // The name of the folder a copy of the adapter named `adapterName` gets inside the folder the user
+    // chose: one path component whatever the name holds ("/" and "\\" become "_", a leading dot is
+    // kept from hiding it or climbing out, an empty result becomes "adapter").
+    static QString folderName(const QString& adapterName);
 };
 
 } // namespace rslora::ui

@@ -169,6 +169,9 @@ QVariant RunTableModel::data(const QModelIndex& index, int role) const {
         return QBrush(statusColor(run.status));
     if (role == Qt::ToolTipRole && index.column() == Status && !run.errorMessage.empty())
         return QString::fromStdString(run.errorMessage);
+    if (role == Qt::ToolTipRole && index.column() == Started)
+        return (run.startTime ? QString() : tr("not started yet; ")) + tr("created %1")
+            .arg(QDateTime::fromSecsSinceEpoch(static_cast<qint64>(run.createdAt)).toString("yyyy-MM-dd HH:mm:ss"));
     if (role == Qt::ToolTipRole && index.column() == Model && !row.modelPath.isEmpty())
         return row.modelPath;
     if (role == Qt::TextAlignmentRole && (index.column() == Id || (index.column() >= Rank && index.column() <= Duration)))
@@ -193,7 +196,11 @@ QVariant RunTableModel::data(const QModelIndex& index, int role) const {
     }
     case Step: return run.lastStep ? QVariant(static_cast<qlonglong>(*run.lastStep)) : QVariant();
     case Duration: return durationText(duration);
-    case Started: return QDateTime::fromSecsSinceEpoch(static_cast<qint64>(run.startTime ? *run.startTime : run.createdAt)).toString("yyyy-MM-dd HH:mm");
+    case Started:
+        // A run that never started has no start time to show (its creation time is in the tooltip).
+        if (!run.startTime)
+            return run.status == storage::RunStatus::Queued ? tr("queued") : QString();
+        return QDateTime::fromSecsSinceEpoch(static_cast<qint64>(*run.startTime)).toString("yyyy-MM-dd HH:mm");
     case Tags: return tagsText(row.summary.tags);
     case Notes: return QString::fromStdString(run.notes).section('\n', 0, 0);
     }

@@ -7,13 +7,16 @@
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
+#include <QAbstractItemDelegate>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QEvent>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QShortcut>
@@ -23,6 +26,8 @@
 #include <QTableWidget>
 #include <QTimer>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace rslora::ui {
 
@@ -92,6 +97,14 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_table->horizontalHeader()->setStretchLastSection(true);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     split->addWidget(m_table);
+    m_empty = new QLabel(m_table->viewport());
+    m_empty->setObjectName("runsEmptyHint");
+    m_empty->setTextFormat(Qt::PlainText); // it quotes the filter text
+    m_empty->setWordWrap(true);
+    m_empty->setAlignment(Qt::AlignCenter);
+    m_empty->setForegroundRole(QPalette::PlaceholderText);
+    m_empty->setAttribute(Qt::WA_TransparentForMouseEvents);
+    m_table->viewport()->installEventFilter(this);
 
     auto* compare = new QSplitter(Qt::Horizontal, split);
     auto* overlayBox = new QWidget(compare);
@@ -132,6 +145,11 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_undoTimer->setInterval(10000);
 
     connect(m_filter, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+    connect(m_proxy, &QAbstractItemModel::modelReset, this, &RunsBrowser::updateEmptyHint);
+    connect(m_proxy, &QAbstractItemModel::layoutChanged, this, &RunsBrowser::updateEmptyHint);
+    connect(m_proxy, &QAbstractItemModel::rowsInserted, this, &RunsBrowser::updateEmptyHint);
+    connect(m_proxy, &QAbstractItemModel::rowsRemoved, this, &RunsBrowser::updateEmptyHint);
+    connect(m_filter, &QLineEdit::textChanged, this, &RunsBrowser::updateEmptyHint);
     connect(m_status, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { refresh(); });
     connect(refreshButton, &QPushButton::clicked, this, &RunsBrowser::refresh);
     connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &RunsBrowser::updateSelection);
@@ -168,6 +186,10 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
             if (c != RunTableModel::Notes)
                 m_table->resizeColumnToContents(c);
     });
+    connect(m_table->itemDelegate(), &QAbstractItemDelegate::closeEditor, this, [this] {
+        if (m_refreshAfterEdit)
+            QTimer::singleShot(0, this, &RunsBrowser::refresh); // after the view has left its editing state
+    });
     connect(m_model, &RunTableModel::editRejected, this, [this](const QString& reason) { showNotice(tr("Not changed: %1").arg(reason)); });
     connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& i) {
         Q_EMIT openRunRequested(m_proxy->data(i, RunTableModel::RunIdRole).toLongLong());
@@ -185,6 +207,12 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
         if (m_delete->isEnabled())
             deleteSelected();
     });
+    m_table->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_table, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
+        QMenu* menu = contextMenuFor(m_table->indexAt(pos));
+        menu->exec(m_table->viewport()->mapToGlobal(pos));
+        delete menu;
+    });
     connect(undoButton, &QPushButton::clicked, this, &RunsBrowser::undoDelete);
     connect(m_undoTimer, &QTimer::timeout, this, &RunsBrowser::commitPendingDeletes);
     updateSelection();
@@ -196,6 +224,36 @@ void RunsBrowser::setStore(storage::Store* store) {
     commitPendingDeletes();
     m_store = store;
     refresh();
+}
+
+QMenu* RunsBrowser::contextMenuFor(const QModelIndex& index) {
+    auto* menu = new QMenu(this);
+    if (!index.isValid()) {
+        menu->addAction(tr("Refresh"), this, &RunsBrowser::refresh);
+        return menu;
+    }
+    if (!m_table->selectionModel()->isRowSelected(index.row(), {}))
+        selectRuns({m_proxy->data(index, RunTableModel::RunIdRole).toLongLong()});
+    menu->addAction(m_open->text(), m_open, &QPushButton::click)->setEnabled(m_open->isEnabled());
+    menu->addAction(m_resume->text(), m_resume, &QPushButton::click)->setEnabled(m_resume->isEnabled());
+    menu->addSeparator();
+    const bool one = selectedRunIds().size() == 1;
+    for (const auto& [column, text] : {std::pair{int(RunTableModel::Name), tr("Rename")}, std::pair{int(RunTableModel::Tags), tr("Edit tags")},
+                                       std::pair{int(RunTableModel::Notes), tr("Edit notes")}}) {
+        const QModelIndex cell = index.siblingAtColumn(column);
+        QAction* a = menu->addAction(text, this, [this, cell] {
+            m_table->setCurrentIndex(cell);
+            m_table->edit(cell);
+        });
+        a->setEnabled(one);
+        if (column == RunTableModel::Name)
+            a->setShortcut(QKeySequence(Qt::Key_F2));
+    }
+    menu->addSeparator();
+    QAction* del = menu->addAction(m_delete->text(), this, &RunsBrowser::deleteSelected);
+    del->setShortcut(QKeySequence::Delete);
+    del->setEnabled(m_delete->isEnabled());
+    return menu;
 }
 
 void RunsBrowser::writeEdit(const std::function<void()>& write) {
@@ -210,6 +268,28 @@ void RunsBrowser::writeEdit(const std::function<void()>& write) {
     }
 }
 
+bool RunsBrowser::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_table->viewport() && event->type() == QEvent::Resize)
+        m_empty->setGeometry(m_table->viewport()->rect().adjusted(24, 24, -24, -24));
+    return QWidget::eventFilter(watched, event);
+}
+
+void RunsBrowser::updateEmptyHint() {
+    QString text;
+    if (m_proxy->rowCount() == 0) {
+        if (m_model->rowCount() > 0)
+            text = tr("No run matches \"%1\" (the filter looks for that text in every column). Clear the filter to see %2.")
+                       .arg(m_filter->text(), m_model->rowCount() == 1 ? tr("the one run") : tr("all %1 runs").arg(m_model->rowCount()));
+        else if (m_status->currentIndex() > 0)
+            text = tr("No %1 runs.").arg(m_status->currentText());
+        else
+            text = tr("No runs yet. Start one from the New run tab (or with rslora train); every run is listed here.");
+    }
+    m_empty->setText(text);
+    m_empty->setVisible(!text.isEmpty());
+    m_empty->setGeometry(m_table->viewport()->rect().adjusted(24, 24, -24, -24));
+}
+
 void RunsBrowser::showNotice(const QString& text) {
     m_notice->setText(text);
     m_notice->show();
@@ -217,6 +297,13 @@ void RunsBrowser::showNotice(const QString& text) {
 }
 
 void RunsBrowser::refresh() {
+    // A cell's editor is a line edit on the table's viewport, hidden as soon as the edit ends.
+    const auto editors = m_table->viewport()->findChildren<QLineEdit*>(Qt::FindDirectChildrenOnly);
+    if (std::any_of(editors.begin(), editors.end(), [](const QLineEdit* e) { return e->isVisible(); })) {
+        m_refreshAfterEdit = true;
+        return;
+    }
+    m_refreshAfterEdit = false;
     const QList<qint64> keep = selectedRunIds();
     std::vector<storage::RunSummary> runs;
     if (m_store) {

@@ -13,6 +13,8 @@ class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
+class QMenu;
+class QModelIndex;
 class QPushButton;
 class QSortFilterProxyModel;
 class QTableView;
@@ -36,6 +38,8 @@ public:
 
     // The store is owned elsewhere and outlives the browser; nullptr shows an empty table.
     void setStore(storage::Store* store);
+    // Reads the runs again; while a cell is being edited, once the edit ends (a run that finishes
+    // meanwhile does not throw away the name being typed).
     void refresh();
     // Selects runs by id (replacing the selection) and updates overlay and diff.
     void selectRuns(const QList<qint64>& runIds);
@@ -44,6 +48,9 @@ public:
     RunTableModel* model() const { return m_model; }
     QSortFilterProxyModel* proxy() const { return m_proxy; }
     QTableView* table() const { return m_table; }
+    QLineEdit* filter() const { return m_filter; }
+    // Shown over an empty table: "No runs yet…" or "No run matches …".
+    QLabel* emptyHint() const { return m_empty; }
     CurvePlot* overlay() const { return m_overlay; }
     QTableWidget* diffTable() const { return m_diff; }
     QCheckBox* differencesOnly() const { return m_diffOnly; }
@@ -56,6 +63,14 @@ public:
     void undoDelete();
     void commitPendingDeletes();
 
+    // The table's context menu at `index` (a proxy index; the caller owns the menu): open the curves,
+    // resume, rename, edit tags or notes, delete, each as the button or key does it. A row that is not
+    // selected becomes the selection first.
+    QMenu* contextMenuFor(const QModelIndex& index);
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override; // keeps the empty hint over the table
+
 Q_SIGNALS:
     void openRunRequested(qint64 runId);
     void resumeRequested(qint64 runId);
@@ -67,6 +82,7 @@ private:
     // Runs a store write for an edit made in the table; on failure says why and reloads the table.
     void writeEdit(const std::function<void()>& write);
     void showNotice(const QString& text);
+    void updateEmptyHint();
     // "run #7 is running in process 123 on host" for each of `ids` that a live process holds.
     QStringList heldRuns(const QList<qint64>& ids) const;
 
@@ -89,6 +105,8 @@ private:
     QLabel* m_notice = nullptr;
     QTimer* m_noticeTimer = nullptr;
     QSet<qint64> m_pendingDelete;
+    bool m_refreshAfterEdit = false; // a refresh came while a cell was being edited
+    QLabel* m_empty = nullptr;       // why the table is empty: no runs yet, or none matches the filter
 };
 
 } // namespace rslora::ui

@@ -1,7 +1,9 @@
 // `rslora adapters ...`: adapter versions in the store: list and search, show, release, rollback,
-// archive, soft delete and restore, rename, and the lineage tree of a task.
+// archive, soft delete and restore, rename, duplicate, rename a task, and the lineage tree of a task.
 #include "app/cli/StorageCli.h"
 #include "app/cli/FiniteRange.h"
+
+#include "storage/VersionFiles.h"
 
 #include "common/Error.h"
 
@@ -63,7 +65,7 @@ void addAdapterAction(CLI::App* parent, const char* name, const char* help,
 } // namespace
 
 void registerAdapterCommands(CLI::App& app) {
-    auto* adapters = app.add_subcommand("adapters", "Adapter versions: list, show, release, rollback, archive, delete");
+    auto* adapters = app.add_subcommand("adapters", "Adapter versions: list, show, release, rollback, archive, delete, rename, duplicate");
     adapters->require_subcommand(1);
 
     {
@@ -215,7 +217,9 @@ void registerAdapterCommands(CLI::App& app) {
                          return s.adapters().require(a.id);
                      },
                      "unarchived");
-    addAdapterAction(adapters, "delete", "Soft-delete a version (hidden; its files and number are kept)",
+    addAdapterAction(adapters, "delete",
+                     "Soft-delete a version (hidden; its files and number are kept; `adapters restore` brings it back). "
+                     "Refused while a queued, running or paused run stacks on it",
                      [](st::Store& s, const st::AdapterRecord& a) {
                          s.adapters().softDelete(a.id);
                          return s.adapters().require(a.id);
@@ -271,6 +275,62 @@ void registerAdapterCommands(CLI::App& app) {
                 printJson(st::toJson(a));
             else
                 std::cout << "renamed adapter " << a.id << " to " << oneLine(a.name) << "\n";
+        });
+    }
+    {
+        struct Opts {
+            Common c;
+            std::string adapter, task;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* cmd = adapters->add_subcommand(
+            "duplicate", "Copy a version's files into a new draft version (of its task, or of --task), linked to it by a "
+                         "converted-from edge; its files are verified first");
+        addCommon(cmd, o->c);
+        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK:vN, TASK@current or uuid")->required();
+        cmd->add_option("--task", o->task, "The task of the copy (default: the version's own)");
+        cmd->callback([o] {
+            auto store = openStore(o->c);
+            const st::AdapterRecord a = store->adapters().resolve(o->adapter);
+            const st::RegisteredVersion copy = st::duplicateAdapterVersion(*store, a.id, o->task);
+            if (o->c.json) {
+                printJson(st::toJson(copy.record));
+                return;
+            }
+            std::cout << "duplicated " << oneLine(a.name) << " (" << oneLine(a.task) << " v" << a.version << ") as "
+                      << oneLine(copy.record.name) << " (" << oneLine(copy.record.task) << " v" << copy.record.version
+                      << ", draft, id " << copy.record.id << ")\n";
+            if (!copy.requestedTask.empty())
+                std::cout << "its base model differs from the versions of " << oneLine(copy.requestedTask)
+                          << ", so it went to task " << oneLine(copy.record.task) << "\n";
+        });
+    }
+    {
+        struct Opts {
+            Common c;
+            std::string task, name;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* cmd = adapters->add_subcommand(
+            "rename-task", "Give a task another name (all its versions move; names, numbers and folders stay)");
+        addCommon(cmd, o->c);
+        cmd->add_option("task", o->task, "The task")->required();
+        cmd->add_option("name", o->name, "The new task name (not one that exists)")->required();
+        cmd->callback([o] {
+            auto store = openStore(o->c);
+            store->adapters().renameTask(o->task, o->name);
+            st::AdapterFilter f;
+            f.task = o->name;
+            const auto versions = store->adapters().list(f);
+            if (o->c.json) {
+                json out = json::array();
+                for (const auto& a : versions)
+                    out.push_back(st::toJson(a));
+                printJson(out);
+                return;
+            }
+            std::cout << "renamed task " << oneLine(o->task) << " to " << oneLine(o->name) << " (" << versions.size()
+                      << " version" << (versions.size() == 1 ? "" : "s") << ")\n";
         });
     }
     {

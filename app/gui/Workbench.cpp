@@ -283,6 +283,7 @@ void Workbench::connectBrowsers() {
     });
     connect(m_training->charts(), &ui::ChartsPanel::exported, this, notice);
     connect(m_adapters, &ui::AdaptersBrowser::exported, this, notice);
+    connect(m_adapters, &ui::AdaptersBrowser::changed, this, notice);
     connect(m_runs, &ui::RunsBrowser::resumeRequested, this, [this](qint64 id) {
         try {
             // A run stopped without saving (or failed before its first checkpoint) starts again: asked.

@@ -3,10 +3,12 @@
 #include "ui/AdapterTreeModel.h"
 #include "ui/AdaptersBrowser.h"
 #include "ui/CurvePlot.h"
+#include "ui/PeftCopy.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsBrowser.h"
 
 #include "common/Sha256.h"
+#include "storage/VersionFiles.h"
 #include "engine/TrainConfig.h"
 #include "storage/Store.h"
 
@@ -15,6 +17,8 @@
 #include <QDir>
 #include <QFile>
 #include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
@@ -60,6 +64,33 @@ storage::AdapterRecord addPeftAdapter(storage::Store& store, const QTemporaryDir
     }
     return store.adapters().create(n);
 }
+// A version with files of its own (hashed), as training leaves one.
+storage::AdapterRecord addHashedVersion(storage::Store& store, const std::string& task, const char* content) {
+    storage::NewAdapter n;
+    n.task = task;
+    n.rank = 8;
+    storage::AdapterRecord a = store.adapters().create(n);
+    QDir().mkpath(QString::fromStdString(a.path));
+    for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
+        QFile f(QString::fromStdString(a.path) + "/" + file);
+        if (!f.open(QIODevice::WriteOnly))
+            qFatal("cannot write %s", qPrintable(f.fileName()));
+        f.write(content);
+    }
+    store.adapters().setFiles(a.id, a.path, Sha256::directoryHex(a.path));
+    return store.adapters().require(a.id);
+}
+// Answers the browser's questions instead of a person: records what it was asked and warned.
+struct Answers {
+    bool yes = true;
+    std::optional<QString> text;
+    QStringList asked, warned;
+    ui::AdaptersBrowser::Dialogs dialogs() {
+        return {[this](const QString&, const QString& t) { asked << t; return yes; },
+                [this](const QString&, const QString& label, const QString&) { asked << label; return text; },
+                [this](const QString&, const QString& t) { warned << t; }};
+    }
+};
 } // namespace
 
 class BrowsersTest : public QObject {
@@ -475,6 +506,370 @@ private Q_SLOTS:
         file.close();
         QVERIFY(!browser.exportSelected(dir.filePath("chosen/plain"), &error));
         QVERIFY2(error.contains("is a file"), qPrintable(error));
+    }
+
+    // Issue: the workbench refreshes the runs table when a run starts or ends; a refresh while a name
+    // was being typed closed the editor and threw the typing away. It waits for the edit to end.
+    void refreshWaitsForAnEditToEnd() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, "first", 8, 2e-4, storage::RunStatus::Finished, 3);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        const QModelIndex name = browser.proxy()->mapFromSource(browser.model()->index(browser.model()->rowOfRun(a), ui::RunTableModel::Name));
+        browser.table()->setCurrentIndex(name);
+        browser.table()->edit(name);
+        auto* editor = qobject_cast<QLineEdit*>(QApplication::focusWidget());
+        QVERIFY(editor);
+        editor->selectAll();
+        QTest::keyClicks(editor, "renamed while training");
+        const int64_t b = addRun(store, "second", 8, 2e-4, storage::RunStatus::Finished, 3); // another run ends meanwhile
+        browser.refresh();
+        QVERIFY(editor->isVisible());
+        QCOMPARE(editor->text(), QString("renamed while training"));
+        QTest::keyClick(editor, Qt::Key_Return);
+        QTRY_COMPARE(store.runs().require(a).name, std::string("renamed while training")); // committed from the event loop
+        QTRY_COMPARE(browser.model()->rowCount(), 2); // the refresh that waited
+        QVERIFY(browser.model()->rowOfRun(b) >= 0);
+    }
+
+    // Issue: an empty store, or a filter that matches nothing ("[(*" typed by mistake), left a blank
+    // table without a word; a hint over the table says which it is.
+    void emptyTableSaysWhy() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        QVERIFY(!browser.emptyHint()->isHidden());
+        QVERIFY2(browser.emptyHint()->text().startsWith("No runs yet"), qPrintable(browser.emptyHint()->text()));
+        addRun(store, "first", 8, 2e-4, storage::RunStatus::Finished, 3);
+        browser.refresh();
+        QVERIFY(browser.emptyHint()->isHidden());
+        browser.filter()->setText("[(*\\");
+        QCOMPARE(browser.proxy()->rowCount(), 0);
+        QVERIFY(!browser.emptyHint()->isHidden());
+        QCOMPARE(browser.emptyHint()->text(), QString("No run matches \"[(*\\\" (the filter looks for that text in every column). "
+                                                      "Clear the filter to see the one run."));
+        browser.filter()->clear();
+        QVERIFY(browser.emptyHint()->isHidden());
+    }
+
+    // The runs table has a context menu: it acts on the row it was opened on, with the buttons'
+    // actions and their states.
+    void runsContextMenu() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, "first", 8, 2e-4, storage::RunStatus::Finished, 3);
+        const int64_t b = addRun(store, "stopped", 8, 2e-4, storage::RunStatus::Stopped, 3);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        browser.selectRuns({a});
+        const QModelIndex rowB = browser.proxy()->mapFromSource(browser.model()->index(browser.model()->rowOfRun(b), ui::RunTableModel::Status));
+        std::unique_ptr<QMenu> menu(browser.contextMenuFor(rowB));
+        QCOMPARE(browser.selectedRunIds(), QList<qint64>({b}));
+        QMap<QString, QAction*> actions;
+        for (QAction* act : menu->actions())
+            if (!act->isSeparator())
+                actions[act->text()] = act;
+        QCOMPARE(QStringList(actions.keys()), (QStringList{"Delete", "Edit notes", "Edit tags", "Open curves", "Rename", "Resume"}));
+        QVERIFY(actions["Resume"]->isEnabled());
+        QSignalSpy opened(&browser, &ui::RunsBrowser::openRunRequested);
+        actions["Open curves"]->trigger();
+        QCOMPARE(opened.size(), 1);
+        QCOMPARE(opened[0][0].toLongLong(), qlonglong(b));
+        actions["Delete"]->trigger();
+        QCOMPARE(browser.model()->rowCount(), 1);
+        browser.undoDelete();
+        // Two rows selected: the edits of one cell are off.
+        browser.selectRuns({a, b});
+        const QModelIndex rowA = browser.proxy()->mapFromSource(browser.model()->index(browser.model()->rowOfRun(a), 0));
+        menu.reset(browser.contextMenuFor(rowA));
+        QCOMPARE(browser.selectedRunIds(), QList<qint64>({a, b}));
+        for (QAction* act : menu->actions())
+            if (act->text() == "Rename" || act->text() == "Resume")
+                QVERIFY(!act->isEnabled());
+    }
+
+    // Issue: a queued run showed its creation time as its start; it shows "queued" until it starts.
+    void queuedRunHasNoStartTime() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t queued = addRun(store, "waiting", 8, 2e-4, storage::RunStatus::Queued, 0);
+        const int64_t never = addRun(store, "not started", 8, 2e-4, storage::RunStatus::Interrupted, 0);
+        const int64_t ran = addRun(store, "ran", 8, 2e-4, storage::RunStatus::Finished, 3);
+        storage::RunRecord r = store.runs().require(ran);
+        r.startTime = 1.7e9;
+        store.runs().update(r);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        auto started = [&](int64_t id) { return browser.model()->index(browser.model()->rowOfRun(id), ui::RunTableModel::Started); };
+        QCOMPARE(started(queued).data().toString(), QString("queued"));
+        QVERIFY(started(queued).data(Qt::ToolTipRole).toString().startsWith("not started yet; created "));
+        QCOMPARE(started(never).data().toString(), QString());
+        QCOMPARE(started(ran).data().toString(), QDateTime::fromSecsSinceEpoch(1700000000).toString("yyyy-MM-dd HH:mm"));
+    }
+
+    // Issue: archiving the version a task serves happened without a word; it asks, naming the version
+    // that takes over (or that none will), and a "no" changes nothing.
+    void archivingTheCurrentVersionAsks() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const auto v1 = addHashedVersion(store, "chat", "one");
+        const auto v2 = addHashedVersion(store, "chat", "two");
+        store.adapters().release(v1.id);
+        store.adapters().release(v2.id);
+        ui::AdaptersBrowser browser;
+        Answers answers;
+        browser.setDialogs(answers.dialogs());
+        browser.setStore(&store);
+        browser.selectAdapter(v2.id);
+        auto button = [&](const QString& text) {
+            for (QPushButton* b : browser.findChildren<QPushButton*>())
+                if (b->text() == text)
+                    return b;
+            return static_cast<QPushButton*>(nullptr);
+        };
+        // Release and Make current would do nothing on the version the task serves already.
+        QVERIFY(!button("Release")->isEnabled());
+        QVERIFY(!button("Make current")->isEnabled());
+        QVERIFY(button("Make current")->toolTip().contains("current one already"));
+        browser.selectAdapter(v1.id);
+        QVERIFY(button("Release")->isEnabled());
+        QVERIFY(button("Make current")->isEnabled());
+        browser.selectAdapter(v2.id);
+        auto* archive = browser.findChild<QPushButton*>("archiveButton");
+        answers.yes = false;
+        archive->click();
+        QCOMPARE(answers.asked.size(), 1);
+        QVERIFY2(answers.asked[0].contains(QString("chat v2 (\"%1\") is the current version of task chat; chat v1 (\"%2\") becomes current")
+                                               .arg(QString::fromStdString(v2.name), QString::fromStdString(v1.name))),
+                 qPrintable(answers.asked[0]));
+        QCOMPARE(store.adapters().require(v2.id).status, storage::AdapterStatus::Released);
+        answers.yes = true;
+        archive->click();
+        QCOMPARE(store.adapters().require(v2.id).status, storage::AdapterStatus::Archived);
+        QCOMPARE(store.adapters().current("chat")->id, v1.id);
+        // The last released one: the task will serve nothing.
+        browser.selectAdapter(v1.id);
+        archive->click();
+        QVERIFY2(answers.asked.last().contains("no current version"), qPrintable(answers.asked.last()));
+        QVERIFY(!store.adapters().current("chat"));
+        // A version that is not current is archived without a question; a draft cannot be made current.
+        const auto v3 = addHashedVersion(store, "chat", "three");
+        browser.refresh();
+        browser.selectAdapter(v3.id);
+        QVERIFY(!button("Make current")->isEnabled());
+        QVERIFY(button("Make current")->toolTip().contains("release this one instead"));
+        const qsizetype before = answers.asked.size();
+        archive->click();
+        QCOMPARE(answers.asked.size(), before);
+        QCOMPARE(store.adapters().require(v3.id).status, storage::AdapterStatus::Archived);
+        QVERIFY(answers.warned.isEmpty());
+    }
+
+    // Rename a version or a task from the context menu or F2: an existing name, an empty one or one
+    // with a line break is refused, with the reason, and changes nothing.
+    void adapterRenameRefusesTakenNames() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const auto v1 = addHashedVersion(store, "medical", "one");
+        const auto v2 = addHashedVersion(store, "medical", "two");
+        addHashedVersion(store, "legal", "three");
+        ui::AdaptersBrowser browser;
+        Answers answers;
+        browser.setDialogs(answers.dialogs());
+        browser.setStore(&store);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        browser.selectAdapter(v2.id);
+        answers.text = QString::fromStdString(v1.name);
+        browser.renameCurrent();
+        QVERIFY2(answers.warned.size() == 1 && answers.warned[0].contains(QString("medical v1 (\"%1\") has that name already").arg(QString::fromStdString(v1.name))),
+                 qPrintable(answers.warned.join('|')));
+        QCOMPARE(store.adapters().require(v2.id).name, v2.name);
+        for (const QString& bad : {QString("   "), QString("two\nlines")}) {
+            answers.text = bad;
+            browser.renameCurrent();
+        }
+        QCOMPARE(answers.warned.size(), 3);
+        QVERIFY(answers.warned[1].contains("cannot be empty"));
+        QVERIFY(answers.warned[2].contains("line break"));
+        QCOMPARE(store.adapters().require(v2.id).name, v2.name);
+        // F2 in the tree asks too; a cancel changes nothing, an answer renames (trimmed).
+        answers.text = std::nullopt;
+        browser.tree()->setFocus();
+        QTRY_VERIFY(browser.tree()->hasFocus());
+        QTest::keyClick(browser.tree(), Qt::Key_F2);
+        QCOMPARE(answers.asked.size(), 4);
+        QCOMPARE(store.adapters().require(v2.id).name, v2.name);
+        answers.text = "  medical best ";
+        QTest::keyClick(browser.tree(), Qt::Key_F2);
+        QCOMPARE(store.adapters().require(v2.id).name, std::string("medical best"));
+        QCOMPARE(browser.selectedAdapterId(), qint64(v2.id));
+
+        // A task row renames the task: not to a task that exists.
+        const QModelIndex legal = browser.model()->index(0, 0);
+        QCOMPARE(legal.data(ui::AdapterTreeModel::TaskRole).toString(), QString("legal"));
+        const QModelIndex medical = browser.model()->index(1, 0);
+        browser.tree()->setCurrentIndex(medical);
+        QCOMPARE(browser.selectedTask(), QString("medical"));
+        std::unique_ptr<QMenu> menu(browser.contextMenuFor(medical));
+        QStringList texts;
+        for (QAction* a : menu->actions())
+            texts << a->text();
+        QCOMPARE(texts, (QStringList{"Rename task…", "Delete task…"}));
+        answers.text = "legal";
+        browser.renameCurrent();
+        QVERIFY2(answers.warned.last().contains("cannot rename task \"medical\" to \"legal\": a task of that name exists"), qPrintable(answers.warned.last()));
+        QCOMPARE(store.adapters().require(v1.id).task, std::string("medical"));
+        answers.text = "clinic";
+        browser.renameCurrent();
+        QCOMPARE(store.adapters().require(v1.id).task, std::string("clinic"));
+        QCOMPARE(store.adapters().require(v2.id).task, std::string("clinic"));
+        QCOMPARE(store.adapters().require(v2.id).version, 2);
+        QCOMPARE(browser.selectedTask(), QString("clinic"));
+        QCOMPARE(browser.model()->rowCount(browser.tree()->currentIndex()), 2);
+    }
+
+    // Duplicate copies the files into a new draft version linked to the original; a version whose
+    // files changed is refused and leaves no folder behind.
+    void adapterDuplicate() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const auto v1 = addHashedVersion(store, "medical", "one");
+        store.adapters().setTag(v1.id, "keep", "yes");
+        ui::AdaptersBrowser browser;
+        Answers answers;
+        browser.setDialogs(answers.dialogs());
+        browser.setStore(&store);
+        QSignalSpy changed(&browser, &ui::AdaptersBrowser::changed);
+        browser.selectAdapter(v1.id);
+        std::unique_ptr<QMenu> menu(browser.contextMenuFor(browser.tree()->currentIndex()));
+        QStringList texts;
+        for (QAction* a : menu->actions())
+            if (!a->isSeparator())
+                texts << a->text();
+        QCOMPARE(texts, (QStringList{"Release", "Make current", "Archive…", "Rename…", "Duplicate…", "Delete…", "Open folder",
+                                     "Export PEFT copy…", "Fuse…", "Export merged model…"}));
+        answers.text = "medical";
+        browser.duplicateCurrent();
+        QVERIFY2(answers.warned.isEmpty(), qPrintable(answers.warned.join('|')));
+        const qint64 copyId = browser.selectedAdapterId();
+        QVERIFY(copyId != v1.id);
+        const auto copy = store.adapters().require(copyId);
+        QCOMPARE(copy.version, 2);
+        QCOMPARE(copy.status, storage::AdapterStatus::Draft);
+        QCOMPARE(copy.sha256, v1.sha256);
+        QVERIFY(copy.path != v1.path);
+        QVERIFY(QFile::exists(QString::fromStdString(copy.path) + "/adapter_model.safetensors"));
+        QCOMPARE(store.adapters().tags(copyId), store.adapters().tags(v1.id));
+        const auto parents = store.lineage().parents(copyId);
+        QCOMPARE(parents.size(), size_t(1));
+        QCOMPARE(parents[0].parentId, v1.id);
+        QCOMPARE(parents[0].kind, storage::LineageKind::ConvertedFrom);
+        QCOMPARE(changed.size(), 1);
+        QVERIFY(changed[0][0].toString().contains("Duplicated medical v1"));
+        // Into another task.
+        answers.text = "surgery";
+        browser.selectAdapter(v1.id);
+        browser.duplicateCurrent();
+        QCOMPARE(store.adapters().require(browser.selectedAdapterId()).task, std::string("surgery"));
+        // Changed files: refused, nothing recorded, no folder left under the adapter root.
+        QFile w(QString::fromStdString(v1.path) + "/adapter_model.safetensors");
+        QVERIFY(w.open(QIODevice::WriteOnly));
+        w.write("changed");
+        w.close();
+        const auto foldersBefore = QDir(QString::fromStdString(store.adapterRoot().string()) + "/medical").entryList(QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden);
+        answers.text = "medical";
+        browser.selectAdapter(v1.id);
+        browser.duplicateCurrent();
+        QVERIFY2(answers.warned.size() == 1 && answers.warned[0].contains("changed since it was recorded"), qPrintable(answers.warned.join('|')));
+        QCOMPARE(store.adapters().nextVersion("medical"), 3);
+        QCOMPARE(QDir(QString::fromStdString(store.adapterRoot().string()) + "/medical").entryList(QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden), foldersBefore);
+    }
+
+    // Delete asks first, saying which version becomes current, what was made from it and that the
+    // files stay; a "no" changes nothing; a version a live run stacks on is refused; the tree no
+    // longer lists a deleted version, even one a live version was made from.
+    void adapterDeleteAsksAndRefusesVersionsInUse() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const auto v1 = addHashedVersion(store, "medical", "one");
+        const auto v2 = addHashedVersion(store, "medical", "two");
+        store.adapters().release(v1.id);
+        store.adapters().release(v2.id);
+        const qint64 copyId = storage::duplicateAdapterVersion(store, v2.id).record.id; // v3, made from v2
+        ui::AdaptersBrowser browser;
+        Answers answers;
+        browser.setDialogs(answers.dialogs());
+        browser.setStore(&store);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        browser.selectAdapter(v2.id);
+        answers.yes = false;
+        browser.tree()->setFocus();
+        QTRY_VERIFY(browser.tree()->hasFocus());
+        QTest::keyClick(browser.tree(), Qt::Key_Delete);
+        QCOMPARE(answers.asked.size(), 1);
+        const QString q = answers.asked[0];
+        QVERIFY2(q.contains(QString("Delete medical v2 (\"%1\")?").arg(QString::fromStdString(v2.name))), qPrintable(q));
+        QVERIFY2(q.contains(QString("medical v1 (\"%1\") becomes current").arg(QString::fromStdString(v1.name))), qPrintable(q));
+        QVERIFY2(q.contains("Made from it") && q.contains("converted-from"), qPrintable(q));
+        QVERIFY2(q.contains("Their files stay") && q.contains(QDir::toNativeSeparators(QString::fromStdString(v2.path))), qPrintable(q));
+        QVERIFY(!store.adapters().require(v2.id).deletedAt);
+
+        // A run this process trains stacks on v2: refused, naming the run.
+        engine::TrainConfig c;
+        c.adapter.stackOn = {v2.path};
+        storage::RunRecord run;
+        run.name = "stage two";
+        run.status = storage::RunStatus::Queued;
+        run.configJson = c.toJson().dump();
+        const int64_t runId = store.runs().create(run);
+        store.runs().markStarted(runId, "cpu");
+        answers.yes = true;
+        QTest::keyClick(browser.tree(), Qt::Key_Delete);
+        QCOMPARE(answers.asked.size(), 1); // not asked: refused first
+        QVERIFY2(answers.warned.size() == 1 && answers.warned[0].contains(QString("run #%1 (\"stage two\") is running").arg(runId))
+                     && answers.warned[0].contains("stacks on it"),
+                 qPrintable(answers.warned.join('|')));
+        QVERIFY(!store.adapters().require(v2.id).deletedAt);
+        store.runs().setStatus(runId, storage::RunStatus::Stopped);
+
+        QTest::keyClick(browser.tree(), Qt::Key_Delete);
+        QVERIFY(store.adapters().require(v2.id).deletedAt);
+        QCOMPARE(store.adapters().current("medical")->id, v1.id);
+        QVERIFY(QFile::exists(QString::fromStdString(v2.path) + "/adapter_model.safetensors")); // files stay
+        // The copy made from v2 lives on; v2 is not listed again as its parent.
+        const QModelIndex medical = browser.model()->index(0, 0);
+        QCOMPARE(browser.model()->rowCount(medical), 2);
+        QVERIFY(!browser.model()->indexOfAdapter(v2.id).isValid());
+        QVERIFY(browser.model()->indexOfAdapter(copyId).isValid());
+
+        // The whole task, from its row.
+        browser.tree()->setCurrentIndex(medical);
+        QTest::keyClick(browser.tree(), Qt::Key_Delete);
+        QVERIFY2(answers.asked.last().contains("Delete task medical with its 2 versions?"), qPrintable(answers.asked.last()));
+        QVERIFY(answers.asked.last().contains("no current version"));
+        QVERIFY(store.adapters().require(v1.id).deletedAt);
+        QVERIFY(store.adapters().require(copyId).deletedAt);
+        QCOMPARE(browser.model()->rowCount(), 0);
+    }
+
+    // Issue: Export PEFT copy wrote to <chosen folder>/<adapter name>, so a version renamed "../x" or
+    // "a/b" went outside the chosen folder or into a nested one; the name becomes one folder inside it.
+    void exportFolderStaysInsideTheChosenFolder() {
+        QCOMPARE(ui::PeftCopy::folderName("chat_rslora_v1_20260101"), QString("chat_rslora_v1_20260101"));
+        QCOMPARE(ui::PeftCopy::folderName("../../etc"), QString("___.._etc"));
+        QCOMPARE(ui::PeftCopy::folderName("a/b\\c"), QString("a_b_c"));
+        QCOMPARE(ui::PeftCopy::folderName(".hidden"), QString("_hidden"));
+        QCOMPARE(ui::PeftCopy::folderName(".."), QString("__"));
+        QCOMPARE(ui::PeftCopy::folderName("  "), QString("adapter"));
+        const QDir chosen("/tmp/exports");
+        for (const QString& name : {QString("../x"), QString("a/b"), QString(".."), QString("ok name")})
+            QCOMPARE(QFileInfo(chosen.filePath(ui::PeftCopy::folderName(name))).absolutePath(), chosen.absolutePath());
     }
 
     // No versions: the details say how to get one.

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# rslora adapters duplicate / rename / rename-task / delete: copies with files of their own, names and
+# task names that exist refused with the reason, a soft delete that keeps the files.
+set -euo pipefail
+cli="$1"; fixtures="$2"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+db="$work/store.sqlite"
+peft="$fixtures/peft/lora"
+"$cli" adapters add "$peft" --task medical --base-model "$fixtures/llama" --db "$db" >/dev/null
+"$cli" adapters add "$peft" --task legal --base-model "$fixtures/llama" --db "$db" >/dev/null
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+# duplicate: a new draft version of the task, its own folder, the same hash, linked converted-from.
+copy=$("$cli" adapters duplicate medical:v1 --db "$db" --json)
+[ "$(field '["version"]' <<< "$copy")" = 2 ] || { echo "duplicate is not v2: $copy"; exit 1; }
+[ "$(field '["status"]' <<< "$copy")" = draft ] || { echo "duplicate is not a draft: $copy"; exit 1; }
+orig=$("$cli" adapters show medical:v1 --db "$db" --json)
+[ "$(field '["sha256"]' <<< "$copy")" = "$(field '["sha256"]' <<< "$orig")" ] || { echo "copy hashes differently"; exit 1; }
+[ "$(field '["path"]' <<< "$copy")" != "$(field '["path"]' <<< "$orig")" ] || { echo "copy shares the folder"; exit 1; }
+[ -f "$(field '["path"]' <<< "$copy")/adapter_model.safetensors" ] || { echo "copy has no files"; exit 1; }
+kinds=$("$cli" adapters show medical:v2 --db "$db" --json | field '["parents"][0]["kind"]')
+[ "$kinds" = converted-from ] || { echo "copy not linked to its original: $kinds"; exit 1; }
+out=$("$cli" adapters duplicate medical:v1 --task surgery --db "$db")
+grep -q "as surgery_lora_v1_[0-9]* (surgery v1, draft, id " <<< "$out" || { echo "duplicate into another task: $out"; exit 1; }
+# A version whose files changed is refused, and nothing is recorded.
+path1=$(field '["path"]' <<< "$orig")
+cp "$path1/adapter_config.json" "$work/config.bak"
+echo '{}' > "$path1/adapter_config.json"
+out=$("$cli" adapters duplicate medical:v1 --db "$db" 2>&1) && { echo "duplicate of changed files accepted"; exit 1; }
+grep -q "changed since it was recorded" <<< "$out" || { echo "changed files not named: $out"; exit 1; }
+cp "$work/config.bak" "$path1/adapter_config.json"
+[ "$("$cli" adapters list --task medical --db "$db" --json | field '.__len__()')" = 2 ] || { echo "a refused duplicate was recorded"; exit 1; }
+
+# rename: a name another version has is refused; rename-task: not onto a task that exists.
+name1=$(field '["name"]' <<< "$orig")
+out=$("$cli" adapters rename medical:v2 "$name1" --db "$db" 2>&1) && { echo "taken name accepted"; exit 1; }
+grep -q "another adapter has that name" <<< "$out" || { echo "taken name not explained: $out"; exit 1; }
+out=$("$cli" adapters rename-task medical legal --db "$db" 2>&1) && { echo "existing task name accepted"; exit 1; }
+grep -q 'cannot rename task "medical" to "legal": a task of that name exists (1 version' <<< "$out" || { echo "existing task not named: $out"; exit 1; }
+out=$("$cli" adapters rename-task nosuch x --db "$db" 2>&1) && { echo "unknown task accepted"; exit 1; }
+grep -q 'no task named "nosuch"' <<< "$out" || { echo "unknown task not named: $out"; exit 1; }
+out=$("$cli" adapters rename-task medical clinic --db "$db")
+grep -q "renamed task medical to clinic (2 versions)" <<< "$out" || { echo "rename-task: $out"; exit 1; }
+[ "$("$cli" adapters show clinic:v2 --db "$db" --json | field '["version"]')" = 2 ] || { echo "versions did not move"; exit 1; }
+
+# delete keeps the files; restore brings the version back.
+"$cli" adapters delete clinic:v1 --db "$db" >/dev/null
+[ -f "$path1/adapter_model.safetensors" ] || { echo "soft delete removed the files"; exit 1; }
+[ "$("$cli" adapters list --task clinic --db "$db" --json | field '.__len__()')" = 1 ] || { echo "deleted version still listed"; exit 1; }
+"$cli" adapters restore "$(field '["id"]' <<< "$orig")" --db "$db" >/dev/null
+[ "$("$cli" adapters list --task clinic --db "$db" --json | field '.__len__()')" = 2 ] || { echo "restore did not bring it back"; exit 1; }
+echo ok
