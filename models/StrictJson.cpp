@@ -128,11 +128,12 @@ nlohmann::json parseJsonStrict(const std::string& text, const std::string& fileN
         const std::string path = nonFiniteLiteralPath(text, parse ? parse->byte : text.size(), &literal);
         if (path.empty())
             throw Error(fileName + ": expected valid JSON: " + jsonErrorText(e));
-        const bool word = literal == "NaN" || literal == "Infinity" || literal == "-Infinity";
-        throw Error(fileName + ": " + path + " is " + literal +
-                        (word ? ", which is not a number JSON has (Python's json writes it for a float that is not finite); "
-                              : ", beyond the range of a double (it would read as infinity); ") +
-                        path + " must be a finite number",
+        if (literal == "NaN" || literal == "Infinity" || literal == "-Infinity")
+            throw Error(fileName + ": " + path + " is " + literal + ", which is not a number JSON has (Python's json writes it "
+                        "for a float that is not finite); " + path + " must be a finite number",
+                        "write a finite number in its place");
+        throw Error(fileName + ": expected valid JSON: " + jsonErrorText(e) + ": " + path + " is " + literal +
+                        ", beyond the range of a double (it would read as infinity); " + path + " must be a finite number",
                     "write a finite number in its place");
     }
 }

@@ -315,9 +315,11 @@ private slots:
             {R"("name": "NaN, Infinity", "rope_scaling": {"type": "linear", "factor": -Infinity}})",
              file.string() + ": rope_scaling.factor is -Infinity"},
             {R"("eos_token_id": [1, NaN]})", file.string() + ": eos_token_id[1] is NaN"},
-            {R"("rms_norm_eps": 1e400})", file.string() + ": rms_norm_eps is 1e400, beyond the range of a double"},
+            {R"("rms_norm_eps": 1e400})", file.string() + ": expected valid JSON: number overflow parsing '1e400': rms_norm_eps is "
+                                          "1e400, beyond the range of a double"},
             {R"("rope_scaling": {"type": "linear", "factor": -1.5e999}})",
-             file.string() + ": rope_scaling.factor is -1.5e999, beyond the range of a double"},
+             file.string() + ": expected valid JSON: number overflow parsing '-1.5e999': rope_scaling.factor is -1.5e999, beyond "
+                             "the range of a double"},
             {R"("rms_norm_eps": -0.5})", file.string() + ": expected rms_norm_eps > 0, found -0.5"},
             // A syntax error before the literal is still reported as one.
             {R"("rms_norm_eps": 1e-5,, "x": NaN})", file.string() + ": expected valid JSON: parse error"},
