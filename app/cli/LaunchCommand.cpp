@@ -71,6 +71,19 @@ void runLaunch(const LaunchOptions& o)
                     + (o.command.empty() ? std::string() : o.command.front()) + "')");
     if (o.nodeRank >= o.nnodes)
         throw Error("--node-rank " + std::to_string(o.nodeRank) + " is not below --nnodes " + std::to_string(o.nnodes));
+    if (!o.storeFile.empty()) {
+        // Checked here, before any rank starts (c10d opens the file only at the rendezvous).
+        const std::filesystem::path file(o.storeFile);
+        const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+        std::error_code ec;
+        if (!std::filesystem::is_directory(folder, ec))
+            throw Error("--store-file " + o.storeFile + ": the folder " + folder.string() + " does not exist",
+                        "name a file in an existing folder that every rank can write (a shared disk across machines)");
+        if (std::filesystem::is_directory(file, ec))
+            throw Error("--store-file " + o.storeFile + " is a folder: the rendezvous needs a file name");
+        if (::access(folder.c_str(), W_OK) != 0)
+            throw Error("--store-file " + o.storeFile + ": the folder " + folder.string() + " is not writable");
+    }
     if (!o.storeFile.empty() && o.nnodes == 1) {
         // A store file left by an earlier job would be read as this job's rendezvous.
         std::error_code ec;

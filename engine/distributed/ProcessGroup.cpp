@@ -17,6 +17,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <filesystem>
+
+#include <unistd.h>
 
 namespace rslora::engine::distributed {
 
@@ -100,6 +103,20 @@ ProcessGroup::ProcessGroup(DistributedContext context, torch::Device device)
     const auto& c = m_context;
     m_impl->timeout = std::chrono::milliseconds(int64_t(c.timeoutSeconds) * 1000);
     m_impl->device = device;
+    if (!c.storeFile.empty()) {
+        // c10d opens the file only at the first rendezvous, and its error then reads like a late rank.
+        const std::filesystem::path file(c.storeFile);
+        const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+        std::error_code ec;
+        if (!std::filesystem::is_directory(folder, ec))
+            throw Error(std::string(kEnvStoreFile) + "=" + c.storeFile + ": the folder " + folder.string() + " does not exist",
+                        "name a file in an existing folder that every rank can write (a shared disk across machines)");
+        if (std::filesystem::is_directory(file, ec))
+            throw Error(std::string(kEnvStoreFile) + "=" + c.storeFile + " is a folder: the rendezvous needs a file name");
+        if (::access(folder.c_str(), W_OK) != 0)
+            throw Error(std::string(kEnvStoreFile) + "=" + c.storeFile + ": the folder " + folder.string()
+                        + " is not writable by this process");
+    }
     try {
         if (!c.storeFile.empty()) {
             m_impl->store = c10::make_intrusive<c10d::FileStore>(c.storeFile, c.worldSize);

@@ -517,6 +517,18 @@ private slots:
         trainer.resumeFrom(newest);
     }
 
+    // A --store-file in a folder that does not exist is refused before any rank starts (the ranks
+    // failed at the rendezvous, after loading, with a hint about late ranks).
+    void storeFileInAMissingFolderIsRefused()
+    {
+        const Outcome job = runCli({"launch", "--nproc", "2", "--store-file", out("missing/store"), "--", "train",
+                                    QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "output.dir=" + out("missing-out")});
+        QVERIFY(job.code != 0);
+        QVERIFY2(job.err.contains("--store-file " + out("missing/store") + ": the folder " + out("missing") + " does not exist"),
+                 qPrintable(job.err));
+        QVERIFY2(!job.err.contains("started (pid"), qPrintable(job.err));
+    }
+
     // A port another program listens on is refused before any rank starts, naming the option (it
     // was rank 0's failure after the start, and rank 1, waiting to join, was called hung).
     void masterPortInUseIsRefused()

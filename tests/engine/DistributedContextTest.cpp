@@ -2,7 +2,10 @@
 // sharding of a global micro-batch over the ranks.
 #include "engine/distributed/BatchShard.h"
 #include "engine/distributed/DistributedContext.h"
+#include "engine/distributed/ProcessGroup.h"
 
+#include <QElapsedTimer>
+#include <QTemporaryDir>
 #include <QtTest>
 
 using namespace rslora::engine::distributed;
@@ -97,6 +100,37 @@ private slots:
         env[name.toStdString()] = value.toStdString();
         const QString err = errorOf(env);
         QVERIFY2(err.contains(message), qPrintable(err));
+    }
+
+    // A store file in a folder that does not exist is named at once (c10d opens it only at the
+    // rendezvous, and its error read like a rank that did not arrive), before any waiting.
+    void storeFileInAMissingFolderIsNamed()
+    {
+        DistributedContext c;
+        c.worldSize = 2;
+        c.localWorldSize = 2;
+        c.timeoutSeconds = 60;
+        c.storeFile = "/nonexistent-rslora-folder/store";
+        QElapsedTimer clock;
+        clock.start();
+        QString err;
+        try {
+            ProcessGroup group(c);
+        } catch (const std::exception& e) {
+            err = QString::fromStdString(e.what());
+        }
+        QVERIFY2(err.contains("RSLORA_STORE_FILE=/nonexistent-rslora-folder/store: the folder /nonexistent-rslora-folder does not exist"),
+                 qPrintable(err));
+        QVERIFY(clock.elapsed() < 10000);
+        QTemporaryDir dir;
+        c.storeFile = dir.path().toStdString();
+        err.clear();
+        try {
+            ProcessGroup group(c);
+        } catch (const std::exception& e) {
+            err = QString::fromStdString(e.what());
+        }
+        QVERIFY2(err.contains(" is a folder: the rendezvous needs a file name"), qPrintable(err));
     }
 
     void shardsCoverTheBatchInOrder()
