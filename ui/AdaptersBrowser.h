@@ -104,8 +104,6 @@ Q_SIGNALS:
 
 private:
     void updateDetails();
-    // The stages below a pipeline stage's version and their weights, as HTML; empty for other versions.
-    QString stageStackHtml(const storage::AdapterRecord& a, const storage::AdapterGraph& g) const;
     void updateSelectionActions();
     void updateEvaluations();
     void showLineageOf(const storage::AdapterRecord* adapter);
