@@ -133,6 +133,12 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
         if (!role || !role->is_string())
             throw badField(where + ".role", "expected a string such as \"user\"");
         const json* content = field(msg, "content");
+        // OpenAI requires the text of a system or user message (a missing or null one is a 400); an
+        // assistant turn may come without it (it then carried tool calls, which are refused anyway).
+        // (field() reads a null as absent.)
+        if (!content && role->get<std::string>() != "assistant")
+            throw badField(where + ".content", "required: the " + role->get<std::string>() +
+                                                   " message's text (a string or an array of text parts)");
         std::string text;
         if (content && content->is_string())
             text = content->get<std::string>();

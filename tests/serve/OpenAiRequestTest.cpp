@@ -80,6 +80,13 @@ private slots:
         QTest::newRow("no messages") << true << R"({"model": "m"})" << "messages" << "'messages': required";
         QTest::newRow("message without role") << true << R"({"model": "m", "messages": [{"content": "hi"}]})" << "messages[0].role"
                                               << "'messages[0].role': expected a string";
+        QTest::newRow("user message without content") << true << R"({"model": "m", "messages": [{"role": "user"}]})"
+                                                     << "messages[0].content" << "'messages[0].content': required: the user message's text";
+        QTest::newRow("assistant turn without content is read") << true
+            << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}, {"role": "user"}]})"
+            << "messages[2].content" << "'messages[2].content': required: the user message's text";
+        QTest::newRow("system content null") << true << R"({"model": "m", "messages": [{"role": "system", "content": null}, {"role": "user", "content": "hi"}]})"
+                                             << "messages[0].content" << "'messages[0].content': required: the system message's text (a string or an array of text parts)";
         QTest::newRow("unknown role") << true << R"({"model": "m", "messages": [{"role": "narrator", "content": "hi"}]})" << "messages"
                                       << "'messages': chat template: Unknown role: narrator";
         // A content part whose type was not a string escaped as a JSON library error (a 500) before.
