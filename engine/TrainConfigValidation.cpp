@@ -132,6 +132,17 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
             if (const std::string why = userRegexProblem(p); !why.empty())
                 errors.push_back("adapter.alpha_pattern key '" + p + "' is not a valid regex (" + why + ")");
         }
+        // One adapter stacked twice would be applied at twice its weight; another spelling of the same
+        // folder counts too.
+        for (std::size_t i = 0; i < a.stackOn.size(); ++i)
+            for (std::size_t k = 0; k < i; ++k) {
+                std::error_code ec;
+                if (a.stackOn[k] == a.stackOn[i] || std::filesystem::equivalent(a.stackOn[k], a.stackOn[i], ec)) {
+                    errors.push_back("adapter.stack_on names '" + a.stackOn[i] + "' twice (as item " + std::to_string(k + 1) +
+                                     " and item " + std::to_string(i + 1) + "); a stacked adapter is applied once");
+                    break;
+                }
+            }
         for (const auto& stage : a.stackOn) {
             // A name the file system refuses (too long, a parent without permission) is a problem
             // of this field, not an exception.

@@ -212,6 +212,10 @@ private slots:
         // Found by the train_config fuzz campaign: the file system's refusal escaped as an exception.
         QTest::newRow("stack_on name too long") << "stack_on" << ("[\"" + QString(300, 'x') + "\"]")
                                                 << "adapter.stack_on names '" + QString(300, 'x') + "', which cannot be read (File name too long)";
+        QTest::newRow("stack_on twice") << "stack_on" << "[\"one\", \"two\", \"one\"]"
+                                        << "adapter.stack_on names 'one' twice (as item 1 and item 3); a stacked adapter is applied once";
+        QTest::newRow("stack_on twice, spelt two ways") << "stack_on" << "[\"/tmp\", \"/tmp/.\"]"
+                                                        << "adapter.stack_on names '/tmp/.' twice (as item 1 and item 2)";
         QTest::newRow("huge count in target_regex") << "target_regex" << "\".*q_proj{12345678901}\""
                                                     << "(it holds a number of more than 9 digits)";
         // std::regex compiles by recursion, one level per term: 300,000 characters overflowed the stack.
