@@ -409,8 +409,8 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     try {
         r = runTraining(config, &observer, sink, resumeFrom, identity, {}, group.get());
     } catch (const std::exception& e) {
-        // The first failure is the one recorded and reported.
-        unwatchInterrupt();
+        // The first failure is the one recorded and reported. Ctrl-C stays caught until it is
+        // recorded (the default action would end the process with the run left running).
         try {
             if (store)
                 store->fail(errorText(e));
@@ -419,15 +419,18 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         } catch (const std::exception& again) {
             logError(std::string("cannot record the failure: ") + again.what());
         }
+        unwatchInterrupt();
         throw;
     }
-    unwatchInterrupt();
+    // A Ctrl-C (or a launcher's forwarded SIGINT) after the last step is caught until the result and
+    // the adapter version are recorded; a second one still ends the process at once.
     if (store) {
         if (const auto adapterId = store->finish(r))
             std::cout << "adapter      #" << *adapterId << " recorded in the store\n";
     }
     if (bundle)
         bundle->finish(r);
+    unwatchInterrupt();
     std::fprintf(stderr, "\n");
     exitCode() = r.status == TrainStatus::Failed ? 3 : (r.status == TrainStatus::Stopped ? 130 : 0);
     if (!writer) {
