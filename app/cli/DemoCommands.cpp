@@ -1,6 +1,7 @@
 // `rslora make-demo` (regenerates the built-in demo under resources/demo) and `rslora demo` (the
 // default RS-LoRA run on it, recorded in the store, with held-out exact match before and after).
 #include "app/cli/Commands.h"
+#include "app/cli/FiniteRange.h"
 
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
@@ -324,7 +325,7 @@ void registerDemoCommands(CLI::App& app)
     static DemoBuildOptions mo;
     static std::string out;
     make->add_option("--out", out, "Output folder (default: <resources>/demo)");
-    make->add_option("--seed", mo.seed, "Seed of the text, the split and the pretraining");
+    make->add_option("--seed", mo.seed, "Seed of the text, the split and the pretraining")->check(notNegative());
     make->add_option("--steps", mo.pretrainSteps, "Pretraining steps");
     make->add_option("--threads", mo.threads, "Threads (fixed, so a rebuild reproduces the weights)");
     make->add_option("--hidden-size", mo.hiddenSize, "Base model hidden size");

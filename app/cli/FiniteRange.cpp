@@ -1,4 +1,4 @@
-// The finite-range check for real-valued options (see FiniteRange.h).
+// The range checks for numeric options (see FiniteRange.h).
 #include "app/cli/FiniteRange.h"
 
 #include <cmath>
@@ -22,6 +22,15 @@ CLI::Validator finiteIn(double lo, double hi, End loEnd, End hiEnd) {
             return inside ? std::string() : "must be a finite number in " + shown + ", found " + text;
         },
         "FLOAT in " + shown);
+}
+
+CLI::Validator notNegative() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            const auto first = text.find_first_not_of(" \t");
+            return first != std::string::npos && text[first] == '-' ? "must be 0 or more, found " + text : std::string();
+        },
+        "UINT");
 }
 
 } // namespace rslora::cli

@@ -228,7 +228,7 @@ void registerFuseCommand(CLI::App& app)
     cmd->add_option("--energy", o->energy, "Per module, the smallest rank keeping this fraction of ‖ΔW‖² (0, 1]")->excludes(rank)->check(finiteIn(0, 1, End::Open));
     cmd->add_option("--density", o->density, "ties, magnitude_prune: share of each delta's entries kept, (0, 1] (default 0.2)")->check(finiteIn(0, 1, End::Open));
     cmd->add_option("--drop", o->drop, "dare_linear, dare_ties: drop probability, [0, 1) (default 0.8)")->check(finiteIn(0, 1, End::Closed, End::Open));
-    cmd->add_option("--seed", o->seed, "dare_*: seed of the drop masks (default 0)");
+    cmd->add_option("--seed", o->seed, "dare_*: seed of the drop masks (default 0)")->check(notNegative());
     cmd->add_option("--out", o->out, "The new adapter folder (must not exist)")->required();
     cmd->add_option("--task", o->task, "Task the stored version joins (default: fused)");
     cmd->add_option("--name", o->name, "Name of the stored version (default: <task>_<method>_v<N>_<date>)");

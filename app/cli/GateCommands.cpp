@@ -245,7 +245,7 @@ void registerGateCommands(CLI::App& app)
     train->add_flag("--no-store", t->noStore, "Write the folder only: no store (adapters must then be folders)");
     train->add_option("--steps", t->train.steps, "Optimizer steps (default 200)")->check(CLI::Range(1, 1000000));
     train->add_option("--lr", t->train.lr, "AdamW learning rate (default 0.005)")->check(finiteIn(0, 10, End::Open));
-    train->add_option("--seed", t->train.seed, "Seed of the batch order and the hidden layer (default 0)");
+    train->add_option("--seed", t->train.seed, "Seed of the batch order and the hidden layer (default 0)")->check(notNegative());
     train->add_option("--hidden", t->train.hidden, "Width of a tanh hidden layer (default 0: a linear gate)")->check(CLI::Range(0, 65536));
     train->add_option("--weight-decay", t->train.weightDecay, "AdamW weight decay (default 0)")->check(finiteIn(0, 10));
     train->add_option("--batch-size", t->train.batchSize, "Rows per step (default 8)")->check(CLI::Range(1, 65536));

@@ -1,6 +1,7 @@
 // `rslora inspect`, `rslora generate`, `rslora logits` and `rslora gen-bench`: look into a model
 // folder, run it on a prompt or on token ids, dump logits for parity checks, measure decoding speed.
 #include "app/cli/Commands.h"
+#include "app/cli/FiniteRange.h"
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
@@ -658,7 +659,7 @@ void registerModelCommands(CLI::App& app) {
         cmd->add_option("--top-k", a->topK, "0 = off")->capture_default_str();
         cmd->add_option("--top-p", a->topP, "1 = off")->capture_default_str();
         cmd->add_option("--repetition-penalty", a->repetitionPenalty, "1 = off")->capture_default_str();
-        cmd->add_option("--seed", a->seed, "Sampling seed")->capture_default_str();
+        cmd->add_option("--seed", a->seed, "Sampling seed")->capture_default_str()->check(notNegative());
         cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
         cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
         cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();

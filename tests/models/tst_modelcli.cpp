@@ -292,6 +292,10 @@ private slots:
         r = runCli({"generate", fx("llama"), "--ids", "1,2", "--stop", ""});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("generate: --stop is empty"), qPrintable(r.err));
+        // A negative seed wrapped to the largest unsigned value (and sampled with it).
+        r = runCli({"generate", fx("llama"), "--ids", "1,2", "--seed", "-1"});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.contains("--seed") && r.err.contains("--seed: must be 0 or more, found -1"), qPrintable(r.err));
     }
 };
 
