@@ -215,9 +215,11 @@ PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
             st["name"] = spec.name;
             const std::string why = label + ": its config, its data or a stage below it changed since it ran; it trains again"
                                     + (aside.empty() ? std::string() : " (its earlier folder is kept as " + aside + ")");
-            logWarning(why);
+            // Said once: to the run's observer (the console, the workbench's log), else to the log.
             if (observer)
                 observer->onStatus(why);
+            else
+                logWarning(why);
         }
 
         if (mergeHere) {

@@ -6,6 +6,7 @@
 #include "app/shared/PipelineRecorder.h"
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/Log.h"
 #include "engine/AdapterSet.h"
 #include "engine/PeftAdapterIO.h"
 #include "engine/TrainData.h"
@@ -313,7 +314,16 @@ private slots:
 
         RecordingHooks changed;
         PipelineRunner r3(write("stale.yaml", pipelineYaml("out-stale", {}, "    overrides: {training: {learning_rate: 0.02}}\n")), changed);
-        const PipelineResult again = r3.run(nullptr, true);
+        // Each stale stage is announced once (the console showed it twice: as a warning and a status).
+        struct Said : TrainObserver {
+            int times = 0;
+            void onStatus(const std::string& s) override { times += s.find("it trains again") != std::string::npos; }
+        } said;
+        int warned = 0;
+        setLogCallback([&warned](LogLevel, const std::string& m) { warned += m.find("it trains again") != std::string::npos; });
+        const PipelineResult again = r3.run(&said, true);
+        setLogCallback({});
+        QCOMPARE(said.times + warned, 2);
         QVERIFY2(again.status == TrainStatus::Completed, again.message.c_str());
         QCOMPARE(changed.finished.size(), size_t(2));
         QVERIFY(fs::exists(m_root / "out-stale" / "01-a.stale-1" / "adapter"));
