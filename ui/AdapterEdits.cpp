@@ -73,12 +73,17 @@ void AdapterEdits::deleteVersions(const QList<qint64>& ids) {
     tx.commit();
 }
 
-void AdapterEdits::deleteTask(const QString& task) {
+QList<qint64> AdapterEdits::taskVersions(const QString& task) {
     storage::AdapterFilter f;
     f.task = task.toStdString();
     QList<qint64> ids;
     for (const auto& a : m_store.adapters().list(f))
         ids << a.id;
+    return ids;
+}
+
+void AdapterEdits::deleteTask(const QString& task) {
+    const QList<qint64> ids = taskVersions(task);
     if (ids.isEmpty())
         throw rslora::Error(tr("Task %1 has no versions left to delete.").arg(task).toStdString());
     deleteVersions(ids);
@@ -149,11 +154,7 @@ QString AdapterEdits::deleteQuestion(const QList<qint64>& ids) {
 }
 
 QString AdapterEdits::deleteTaskQuestion(const QString& task) {
-    storage::AdapterFilter f;
-    f.task = task.toStdString();
-    QList<qint64> ids;
-    for (const auto& a : m_store.adapters().list(f))
-        ids << a.id;
+    const QList<qint64> ids = taskVersions(task);
     QString text = ids.size() == 1 ? tr("Delete task %1 with its one version?").arg(task)
                                    : tr("Delete task %1 with its %2 versions?").arg(task, QString::number(ids.size()));
     text += "\n\n" + tr("They disappear from the browser and from `rslora adapters list`; their files stay under their folders and "

@@ -51,6 +51,8 @@ private:
     // The version that becomes current when `leaving` stop being candidates, as a sentence.
     QString successorSentence(const std::string& task, const QList<qint64>& leaving);
     QStringList madeFrom(const QList<qint64>& ids);
+    // The ids of a task's live versions.
+    QList<qint64> taskVersions(const QString& task);
     storage::Store& m_store;
 };
 
