@@ -14,7 +14,9 @@ namespace rslora::cli {
 
 // version, doctor
 void registerCoreCommands(CLI::App& app);
-// inspect, generate, logits
+// inspect
+void registerInspectCommand(CLI::App& app);
+// generate, logits, gen-bench
 void registerModelCommands(CLI::App& app);
 // tokenize
 void registerTokenizerCommands(CLI::App& app);

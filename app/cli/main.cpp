@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     rslora::cli::registerGateCommands(app);
     rslora::cli::registerStorageCommands(app);
     rslora::cli::registerAdapterAddCommand(app);
+    rslora::cli::registerInspectCommand(app);
     rslora::cli::registerModelCommands(app);
     rslora::cli::registerEngineCommands(app);
     rslora::cli::registerDemoCommands(app);
