@@ -13,14 +13,16 @@
 namespace rslora::serve {
 namespace {
 
+// The standard HTTP reason phrases (RFC 9110) of the statuses this reader answers itself; 501 is the
+// answer to a method the server does not serve (TRACE, CONNECT, an unknown one).
 const char* reasonPhrase(int status)
 {
     switch (status) {
     case 408: return "Request Timeout";
     case 414: return "URI Too Long";
     case 429: return "Too Many Requests";
-    case 501: return "Not Implemented";
     case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return "Bad Request";
     }
