@@ -56,6 +56,63 @@ AdapterRecord readAdapter(const Statement& s) {
 
 bool isUniqueViolation(const DatabaseError& e) { return e.code() == SQLITE_CONSTRAINT_UNIQUE; }
 
+// The name with its control characters written as escapes (and, when it is not valid UTF-8, every
+// byte above ASCII), for the error message.
+std::string escapedName(const std::string& name, bool escapeHigh) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(name[i]);
+        const unsigned char next = i + 1 < name.size() ? static_cast<unsigned char>(name[i + 1]) : 0;
+        if (c == '\n')
+            out += "\\n";
+        else if (c == '\r')
+            out += "\\r";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && escapeHigh))
+            out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+        else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) { // a C1 control character, U+0080..U+009F
+            out += std::string("\\u00") + hex[next >> 4] + hex[next & 15];
+            ++i;
+        } else
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
+// What is wrong with a name ("" when nothing): the first control character or invalid UTF-8 sequence.
+std::string nameProblem(const std::string& name) {
+    for (std::size_t i = 0; i < name.size();) {
+        const unsigned char c = static_cast<unsigned char>(name[i]);
+        if (c == '\n' || c == '\r')
+            return "holds a line break";
+        if (c < 0x20 || c == 0x7f)
+            return "holds a control character";
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        // The length of a UTF-8 sequence and the smallest code point it may encode (no overlong forms).
+        const int length = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? (c <= 0xef ? 3 : 0) : c >= 0xc2 ? 2 : 0;
+        if (length == 0 || i + length > name.size())
+            return "is not valid UTF-8";
+        uint32_t cp = c & (0x7f >> length);
+        for (int k = 1; k < length; ++k) {
+            const unsigned char t = static_cast<unsigned char>(name[i + k]);
+            if ((t & 0xc0) != 0x80)
+                return "is not valid UTF-8";
+            cp = (cp << 6) | (t & 0x3f);
+        }
+        if ((length == 3 && cp < 0x800) || (length == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return "is not valid UTF-8";
+        if (cp >= 0x80 && cp <= 0x9f)
+            return "holds a control character";
+        i += length;
+    }
+    return {};
+}
+
 using Bind = std::variant<int64_t, double, std::string>;
 
 } // namespace
@@ -281,9 +338,16 @@ std::optional<AdapterRecord> AdapterRepository::current(const std::string& task)
     return readAdapter(*st);
 }
 
-void AdapterRepository::rename(int64_t id, const std::string& name) {
+void AdapterRepository::checkName(const std::string& what, const std::string& name) {
     if (name.empty())
-        throw rslora::Error("an adapter name cannot be empty");
+        throw rslora::Error("the " + what + " cannot be empty");
+    if (const std::string why = nameProblem(name); !why.empty())
+        throw rslora::Error("the " + what + " \"" + escapedName(name, why == "is not valid UTF-8") + "\" " + why,
+                            "type it on one line, without tabs or other control characters");
+}
+
+void AdapterRepository::rename(int64_t id, const std::string& name) {
+    checkName("adapter name", name);
     auto st = m_db.cached("UPDATE adapters SET name = ? WHERE id = ?");
     st->bindAll(name, id);
     try {
@@ -301,6 +365,7 @@ void AdapterRepository::rename(int64_t id, const std::string& name) {
 void AdapterRepository::renameTask(const std::string& from, const std::string& to) {
     if (to.empty())
         throw rslora::Error("cannot rename task \"" + from + "\": a task name cannot be empty");
+    checkName("task name", to);
     if (to == from)
         throw rslora::Error("task \"" + from + "\" has that name already");
     Transaction tx(m_db);

@@ -84,11 +84,16 @@ public:
     // The distinct base model fingerprints of a task's versions (deleted ones included; unknown ones not).
     std::vector<std::string> baseModelsOf(const std::string& task);
 
+    // A name as the store takes it for a version or a task (`what`: "adapter name", "task name"):
+    // throws rslora::Error when it is empty, holds a line break, tab or another control character
+    // (C0, DEL or C1), or is not valid UTF-8 — one name stays on one line of every listing.
+    static void checkName(const std::string& what, const std::string& name);
+    // Refused for a name checkName() refuses or that another live version has.
     void rename(int64_t id, const std::string& name);
     // Every version of task `from` (deleted ones too, so their numbers move along) becomes a version of
     // `to`; names, numbers, folders, lineage and the current version stay. Refused when `to` is empty or
     // the same, or when a task of that name has versions already (deleted ones count: numbers would
-    // collide).
+    // collide), or for a name checkName() refuses.
     void renameTask(const std::string& from, const std::string& to);
     // What a live process still does with a version: "run #7 ("name") is running in process 12 on host
     // and stacks on it (adapter.stack_on)" for each queued, running or paused run whose owner lives and whose

@@ -50,6 +50,9 @@ void registerAdapterAddCommand(CLI::App& app)
         storage::NewAdapter n;
         n.task = o->task.empty() ? dir.filename().string() : o->task;
         n.name = o->name;
+        storage::AdapterRepository::checkName("task name", n.task);
+        if (!n.name.empty())
+            storage::AdapterRepository::checkName("adapter name", n.name);
         n.variant = facts.rsLora ? "rslora" : "lora";
         n.method = std::string(facts.rsLora ? "alpha/sqrt(r)" : "alpha/r") + " scaling, registered from a PEFT folder";
         n.rank = facts.rank;

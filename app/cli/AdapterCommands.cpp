@@ -292,6 +292,8 @@ void registerAdapterCommands(CLI::App& app) {
         cmd->callback([o] {
             auto store = openStore(o->c);
             const st::AdapterRecord a = store->adapters().resolve(o->adapter);
+            if (!o->task.empty())
+                st::AdapterRepository::checkName("task name", o->task);
             const st::RegisteredVersion copy = st::duplicateAdapterVersion(*store, a.id, o->task);
             if (o->c.json) {
                 printJson(st::toJson(copy.record));

@@ -40,6 +40,21 @@ out=$("$cli" adapters rename-task medical legal --db "$db" 2>&1) && { echo "exis
 grep -q 'cannot rename task "medical" to "legal": a task of that name exists (1 version' <<< "$out" || { echo "existing task not named: $out"; exit 1; }
 out=$("$cli" adapters rename-task nosuch x --db "$db" 2>&1) && { echo "unknown task accepted"; exit 1; }
 grep -q 'no task named "nosuch"' <<< "$out" || { echo "unknown task not named: $out"; exit 1; }
+# A name with a line break, a tab or another control character is refused (one name, one line of a
+# listing), for versions, tasks and the task of a copy or an added folder; nothing changes.
+nl=$'two\nlines'
+out=$("$cli" adapters rename medical:v2 "$nl" --db "$db" 2>&1) && { echo "line break in a name accepted"; exit 1; }
+grep -q 'the adapter name "two\\nlines" holds a line break' <<< "$out" || { echo "line break not named: $out"; exit 1; }
+out=$("$cli" adapters rename medical:v2 $'tab\there' --db "$db" 2>&1) && { echo "tab in a name accepted"; exit 1; }
+grep -q 'the adapter name "tab\\there" holds a control character' <<< "$out" || { echo "tab not named: $out"; exit 1; }
+out=$("$cli" adapters rename-task medical "$nl" --db "$db" 2>&1) && { echo "line break in a task name accepted"; exit 1; }
+grep -q 'the task name "two\\nlines" holds a line break' <<< "$out" || { echo "task line break not named: $out"; exit 1; }
+out=$("$cli" adapters duplicate medical:v1 --task $'esc\e[31m' --db "$db" 2>&1) && { echo "escape in a task accepted"; exit 1; }
+grep -q 'the task name "esc\\x1b\[31m" holds a control character' <<< "$out" || { echo "escape not named: $out"; exit 1; }
+out=$("$cli" adapters add "$peft" --task medical --name "$nl" --db "$db" 2>&1) && { echo "line break in an added name accepted"; exit 1; }
+grep -q 'the adapter name "two\\nlines" holds a line break' <<< "$out" || { echo "added name not named: $out"; exit 1; }
+[ "$("$cli" adapters list --db "$db" --json | field '.__len__()')" = 4 ] || { echo "a refused name changed the store"; exit 1; }
+[ "$("$cli" adapters show medical:v2 --db "$db" --json | field '["name"]')" != "$nl" ] || { echo "renamed anyway"; exit 1; }
 out=$("$cli" adapters rename-task medical clinic --db "$db")
 grep -q "renamed task medical to clinic (2 versions)" <<< "$out" || { echo "rename-task: $out"; exit 1; }
 [ "$("$cli" adapters show clinic:v2 --db "$db" --json | field '["version"]')" = 2 ] || { echo "versions did not move"; exit 1; }

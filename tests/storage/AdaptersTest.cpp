@@ -79,11 +79,36 @@ private slots:
     void namesAreEditableAndUnique() {
         AdapterRecord a = make("t");
         AdapterRecord b = make("t");
-        m_store->adapters().rename(a.id, "my \"best\" / adapter\nv1");
-        QCOMPARE(m_store->adapters().require(a.id).name, std::string("my \"best\" / adapter\nv1"));
-        QCOMPARE(m_store->adapters().resolve("my \"best\" / adapter\nv1").id, a.id);
-        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().rename(b.id, "my \"best\" / adapter\nv1"));
+        m_store->adapters().rename(a.id, "my \"best\" / adapter v1 \xc3\xa9");
+        QCOMPARE(m_store->adapters().require(a.id).name, std::string("my \"best\" / adapter v1 \xc3\xa9"));
+        QCOMPARE(m_store->adapters().resolve("my \"best\" / adapter v1 \xc3\xa9").id, a.id);
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().rename(b.id, "my \"best\" / adapter v1 \xc3\xa9"));
         QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().rename(b.id, ""));
+        // A name stays on one line of every listing: line breaks, tabs, other C0/C1 controls and DEL
+        // are refused, as are bytes that are not UTF-8; the message shows the name escaped.
+        const std::pair<std::string, std::string> refused[] = {
+            {"two\nlines", "\"two\\nlines\" holds a line break"},
+            {"cr\rname", "\"cr\\rname\" holds a line break"},
+            {"tab\tname", "\"tab\\tname\" holds a control character"},
+            {std::string("nul\0x", 5), "\"nul\\x00x\" holds a control character"},
+            {"del\x7f", "\"del\\x7f\" holds a control character"},
+            {"next\xc2\x85line", "\"next\\u0085line\" holds a control character"},
+            {"latin1 \xe9t\xe9", "\"latin1 \\xe9t\\xe9\" is not valid UTF-8"},
+            {"overlong \xc0\xaf", "is not valid UTF-8"},
+            {"surrogate \xed\xa0\x80", "is not valid UTF-8"},
+            {"cut \xe2\x82", "is not valid UTF-8"},
+        };
+        for (const auto& [name, expected] : refused) {
+            try {
+                m_store->adapters().rename(b.id, name);
+                QFAIL(("accepted the adapter name " + expected).c_str());
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find(expected) != std::string::npos, e.what());
+            }
+            QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().renameTask("t", name));
+        }
+        QCOMPARE(m_store->adapters().require(b.id).name, b.name);
+        QCOMPARE(m_store->adapters().require(a.id).task, std::string("t"));
         NewAdapter dup;
         dup.task = "t";
         dup.name = b.name;
