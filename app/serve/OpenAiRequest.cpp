@@ -313,20 +313,30 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
         s.seed = static_cast<uint64_t>(integer(body, "seed", 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
     s.ignoreEos = boolean(body, "ignore_eos", false);
     if (const json* stop = field(body, "stop")) {
-        if (stop->is_string())
+        // An empty stop string matches before any text, so the request would end at once with nothing:
+        // refused, as vLLM does ("stop cannot contain an empty string"); it was accepted and ignored.
+        auto refuseEmpty = [&](const std::string& text, const std::string& where) {
+            if (text.empty())
+                throw badField("stop", "an empty string" + where + " would match before any text; remove it or give the text to stop at");
+        };
+        if (stop->is_string()) {
+            refuseEmpty(stop->get<std::string>(), "");
             s.stopStrings.push_back(stop->get<std::string>());
-        else if (stop->is_array() && stop->size() <= 4) {
-            for (const auto& x : *stop) {
+        } else if (stop->is_array() && stop->size() <= 4) {
+            for (size_t i = 0; i < stop->size(); ++i) {
+                const json& x = (*stop)[i];
                 if (!x.is_string())
                     throw badField("stop", "expected strings, found " + typeName(x));
+                refuseEmpty(x.get<std::string>(), " (item " + std::to_string(i) + ")");
                 s.stopStrings.push_back(x.get<std::string>());
             }
         } else
             throw badField("stop", "expected a string or an array of up to 4 strings, found " +
                                        (stop->is_array() ? std::to_string(stop->size()) + " items" : typeName(*stop)));
     }
-    if (integer(body, "n", 1, 1, 1) != 1)
-        throw badField("n", "only 1 is supported");
+    // OpenAI's range is [1, 128]; one choice per prompt is generated here.
+    if (const int64_t n = integer(body, "n", 1, 1, 128); n != 1)
+        throw badField("n", "only 1 is supported (one choice per prompt; send the prompt again for another), found " + std::to_string(n));
     s.minNewTokens = integer(body, "min_tokens", 0, 0, limits.maxTokens);
     s.logitBias = logitBias(body, session.vocabSize());
     refuseUnsupported(body);

@@ -372,6 +372,11 @@ void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& re
     const json body = parseJsonObject(req.body);
     const std::string name = requiredString(body, "lora_name");
     const std::string path = requiredString(body, "lora_path");
+    // JSON can carry a NUL (\u0000), a file path cannot: the system would read the path only up to it
+    // and load another folder than the one named.
+    if (path.find('\0') != std::string::npos)
+        throw ApiError(400, "'lora_path': " + json(path).dump() + " holds a NUL character (\\u0000), which no file path can contain",
+                       errtype::kInvalidRequest, "lora_path");
     if (name == m_options.servedModelName)
         throw ApiError(400, "'lora_name': '" + name + "' is the base model's name", errtype::kInvalidRequest, "lora_name");
     {
@@ -536,8 +541,12 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             e["usage"] = nullptr;
         return e;
     };
-    auto chunk = [=](size_t index, const std::string& text, const char* finish) {
+    auto chunk = [=](size_t index, const std::string& text, const char* finish, const std::string& stopString = {}) {
         json choice = {{"index", index}, {"finish_reason", finish ? json(finish) : json(nullptr)}};
+        // The stop string that ended the choice, in its last chunk as in the whole answer (vLLM's
+        // stop_reason): a streaming client could not tell which of its stop strings had matched.
+        if (!stopString.empty())
+            choice["stop_reason"] = stopString;
         if (chat)
             choice["delta"] = text.empty() && finish ? json::object() : json{{"content", text}};
         else {
@@ -594,7 +603,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
                 try {
                     auto out = state->futures[i].get();
                     state->completionTokens += static_cast<int64_t>(out.tokens.size());
-                    if (!write(chunk(i, "", finishReason(out.reason))))
+                    if (!write(chunk(i, "", finishReason(out.reason), out.stopString)))
                         return false;
                 } catch (const std::exception& e) {
                     if (!write(sse(ApiError(500, "generation failed: " + engine::errorText(e), errtype::kServer).body())))

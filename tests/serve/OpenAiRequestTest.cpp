@@ -68,6 +68,18 @@ private slots:
                                          << "'max_tokens': expected an integer in [1, 64], found 65";
         QTest::newRow("five stops") << false << R"({"model": "m", "prompt": "hi", "stop": ["a","b","c","d","e"]})" << "stop"
                                     << "'stop': expected a string or an array of up to 4 strings, found 5 items";
+        // An empty stop string was accepted and ignored; vLLM refuses it (it would match before any text).
+        QTest::newRow("empty stop") << false << R"({"model": "m", "prompt": "hi", "stop": ""})" << "stop"
+                                    << "'stop': an empty string would match before any text";
+        QTest::newRow("empty stop in the list") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", ""]})"
+                                                << "stop" << "'stop': an empty string (item 1) would match before any text";
+        // "n": 2 said "expected an integer in [1, 1]"; OpenAI's range is [1, 128].
+        QTest::newRow("n two") << false << R"({"model": "m", "prompt": "hi", "n": 2})" << "n" << "'n': only 1 is supported (one choice per prompt";
+        QTest::newRow("n over OpenAI's range") << false << R"({"model": "m", "prompt": "hi", "n": 129})" << "n"
+                                               << "'n': expected an integer in [1, 128], found 129";
+        // A NUL in a value quoted by the message cut the message short at it (what() is a C string).
+        QTest::newRow("role with a NUL") << true << R"({"model": "m", "messages": [{"role": "us\u0000er"}]})" << "messages[0].content"
+                                         << QString("'messages[0].content': required: the us") + QChar(0) + "er message's text";
         QTest::newRow("max_tokens zero") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 0})" << "max_tokens"
                                          << "'max_tokens': expected an integer in [1, 64], found 0";
         QTest::newRow("prompt token id outside") << false << R"({"model": "m", "prompt": [1, 256]})" << "prompt"
@@ -155,7 +167,9 @@ private slots:
             QFAIL("the request was accepted");
         } catch (const ApiError& e) {
             QCOMPARE(e.status(), 400);
-            QVERIFY2(std::string(e.what()).rfind(message.toStdString(), 0) == 0, e.what());
+            // The message as the client gets it.
+            const std::string text = e.body()["error"]["message"].get<std::string>();
+            QVERIFY2(text.rfind(message.toStdString(), 0) == 0, e.what());
             const auto p = e.body()["error"]["param"];
             QCOMPARE(p.is_null() ? QString() : QString::fromStdString(p.get<std::string>()), param);
         }

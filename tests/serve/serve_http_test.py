@@ -266,6 +266,18 @@ class ServeTest(unittest.TestCase):
         body = self.complete("a", "The river", max_tokens=20, temperature=0, stop=[stop])
         self.assertEqual(body["choices"][0]["text"], full[:full.find(stop)])
         self.assertEqual(body["choices"][0]["finish_reason"], "stop")
+        self.assertEqual(body["choices"][0]["stop_reason"], stop)
+        # Streamed, the last chunk names the stop string too (vLLM's stop_reason); it did not before.
+        status, text = self.server.request("POST", "/v1/completions", {
+            "model": "a", "prompt": "The river", "max_tokens": 20, "temperature": 0, "stop": ["zzzz", stop], "stream": True})
+        self.assertEqual(status, 200, text)
+        last = [c for e in sse_events(text) for c in e["choices"] if c["finish_reason"]]
+        self.assertEqual([(c["finish_reason"], c.get("stop_reason")) for c in last], [("stop", stop)])
+        # An empty stop string matches before any text: refused as vLLM does (it was accepted and ignored).
+        for empty in ("", ["zzzz", ""]):
+            status, body = self.server.post("/v1/completions", {"model": "a", "prompt": "The river", "max_tokens": 4, "stop": empty})
+            self.assertApiError(status, body, 400, "stop")
+            self.assertIn("empty string", body["error"]["message"])
 
     def test_concurrent_requests_on_different_adapters(self):
         prompts = ["The river", "Once upon", "Hello there", "A cat"]
@@ -362,6 +374,15 @@ class ServeTest(unittest.TestCase):
         status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent/adapter"})
         self.assertIn("'lora_path': '/nonexistent/adapter': no such folder", body["error"]["message"])
         self.assertNotIn("--adapter", body["error"]["message"])
+        # A NUL in lora_path (JSON's \u0000) would have the system read the path only up to it: refused,
+        # and the message quotes the path whole (an error message ended at a client's NUL before).
+        status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": self.a + "\u0000/elsewhere"})
+        self.assertApiError(status, body, 400, "lora_path")
+        self.assertIn("/elsewhere", body["error"]["message"])
+        self.assertIn("NUL", body["error"]["message"])
+        status, body = s.post("/v1/completions", {**ok, "model": "a\u0000b"})
+        self.assertApiError(status, body, 404, "model")
+        self.assertIn("'a\u0000b' does not exist", body["error"]["message"])
         # A path that is not UTF-8 ended the server before (the error message could not be written).
         self.assertApiError(*s.request("GET", "/%FF%FE"), 404)
         # Nesting is bounded (a value thousands of levels deep overflowed the stack when quoted).
