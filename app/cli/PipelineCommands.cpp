@@ -177,6 +177,7 @@ PipelineResult runPipelineTrain(const std::string& configPath, const std::string
         hooks = recorder.get();
     }
     PipelineRunner runner(config, *hooks);
+    runner.check(); // every problem is named before the pipeline is announced
     std::cout << "pipeline     " << config.name << ": " << config.stages.size() << " stages into " << config.outputDir << std::endl;
     g_pipelineObserver.store(&console);
     std::signal(SIGINT, onPipelineInterrupt);

@@ -4,6 +4,7 @@
 #include "app/shared/AdapterReference.h"
 #include "common/Error.h"
 #include "engine/Trainer.h"
+#include "storage/AdapterRepository.h"
 #include "storage/Naming.h"
 #include "storage/RunRepository.h"
 #include "storage/Store.h"
@@ -42,9 +43,56 @@ std::string PipelineRecorder::checkFrom(const std::string& reference)
     }
 }
 
+namespace {
+
+// A `from: TASK@vN` whose task is gone: versions keep the folder they were stored in
+// (<adapter root>/TASK/vN-<uuid>) when their task is renamed, so versions stored under TASK that now
+// belong to another task name the rename. "" when the task exists or nothing was stored under it.
+std::string renamedTaskProblem(storage::Store& store, const std::string& reference)
+{
+    const auto ref = engine::pipeline::parseVersionReference(reference);
+    if (!ref)
+        return {};
+    storage::AdapterFilter all;
+    all.includeDeleted = true;
+    std::string now;
+    std::optional<storage::AdapterRecord> same;
+    for (const auto& a : store.adapters().list(all)) {
+        if (a.task == ref->task)
+            return {}; // the task is there; the resolver's message stands
+        if (a.deletedAt || a.path.empty()
+            || fs::path(a.path) != storage::adapterFolder(store.adapterRoot(), ref->task, a.version, a.uuid))
+            continue;
+        if (now.empty())
+            now = a.task;
+        if (a.version == ref->version && !same)
+            same = a;
+    }
+    if (now.empty())
+        return {};
+    std::string out = "no task \"" + ref->task + "\" in " + store.path().string() + ": its versions were moved to task \""
+                      + now + "\" (renamed, as by `rslora adapters rename-task " + ref->task + " " + now + "`)";
+    if (same)
+        out += "; version " + std::to_string(ref->version) + " is now " + same->task + "@v" + std::to_string(same->version)
+               + " (adapter #" + std::to_string(same->id) + "): write from: " + same->task + "@v"
+               + std::to_string(same->version);
+    else
+        out += ", which holds no version " + std::to_string(ref->version) + " stored as " + reference;
+    return out;
+}
+
+} // namespace
+
 std::pair<fs::path, std::optional<int64_t>> PipelineRecorder::resolveFrom(const std::string& reference)
 {
-    const ResolvedAdapter r = resolveAdapterArgument(reference, m_store.get(), "from:");
+    ResolvedAdapter r;
+    try {
+        r = resolveAdapterArgument(reference, m_store.get(), "from:");
+    } catch (const Error&) {
+        if (const std::string renamed = renamedTaskProblem(*m_store, reference); !renamed.empty())
+            throw Error("from: " + reference + ": " + renamed);
+        throw;
+    }
     if (!r.record)
         throw Error("'" + reference + "' is not a version in " + m_store->path().string());
     return {r.path, r.record->id};

@@ -109,6 +109,8 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
     static const std::regex reserved("^stage[0-9]+$");
     for (size_t i = 0; i < stages.size(); ++i) {
         const StageSpec& s = stages[i];
+        if (!s.readable)
+            continue; // "must be a mapping" was said when it was read
         const std::string ptr = "/stages/" + std::to_string(i);
         auto add = [&](const std::string& key, const std::string& msg) {
             const std::string at = where(key.empty() ? ptr : ptr + "/" + key);

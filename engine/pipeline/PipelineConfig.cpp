@@ -193,6 +193,7 @@ PipelineConfig PipelineConfig::fromJson(const json& j, const std::string& defaul
         spec.name = "stage" + std::to_string(i + 1);
         if (!st.is_object()) {
             problem(ptr, "stage " + std::to_string(i + 1) + ": must be a mapping (name, objective, data, ...), found " + jsonValueText(st));
+            spec.readable = false;
             c.stages.push_back(spec);
             continue;
         }

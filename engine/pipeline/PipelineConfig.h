@@ -44,6 +44,9 @@ struct StageSpec {
     bool mergeIntoBase = false;      // earlier stages merged into the base weights instead of stacked
     std::string from;                // "task@vN": a stored version instead of training; empty: trained
     Curriculum curriculum;
+    // False when the file's entry is not a mapping (`- 3`, `- text`): that is its one problem,
+    // reported when read; nothing else is checked of it.
+    bool readable = true;
 
     bool trained() const { return from.empty(); }
 };

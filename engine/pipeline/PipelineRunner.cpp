@@ -136,9 +136,16 @@ fs::path PipelineRunner::statePath() const
     return fs::path(m_config.outputDir) / kPipelineStateFile;
 }
 
-PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
+void PipelineRunner::check()
 {
     m_config.validateOrThrow([this](const std::string& ref) { return m_hooks.checkFrom(ref); });
+    m_checked = true;
+}
+
+PipelineResult PipelineRunner::run(TrainObserver* observer, bool resume)
+{
+    if (!m_checked)
+        check();
     fs::create_directories(m_config.outputDir);
     PipelineState state(statePath(), m_config.name);
     if (state.load()) {

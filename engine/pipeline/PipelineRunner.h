@@ -88,9 +88,12 @@ public:
     // `config.outputDir` must be set (the caller picks a folder when the file names none).
     PipelineRunner(PipelineConfig config, PipelineHooks& hooks);
 
-    // Checks everything (throws listing every problem), then runs. `resume`: continue the pipeline
-    // whose state is in the output folder; otherwise a folder holding another pipeline's progress
-    // is refused.
+    // Checks everything (throws listing every problem): the config, its data files and each `from:`
+    // reference. run() checks first unless check() passed already, so a caller can report problems
+    // before it announces the pipeline.
+    void check();
+    // Checks (unless check() passed), then runs. `resume`: continue the pipeline whose state is in
+    // the output folder; otherwise a folder holding another pipeline's progress is refused.
     PipelineResult run(TrainObserver* observer, bool resume);
 
     const PipelineConfig& config() const { return m_config; }
@@ -99,6 +102,7 @@ public:
 private:
     PipelineConfig m_config;
     PipelineHooks& m_hooks;
+    bool m_checked = false;
 };
 
 } // namespace rslora::engine::pipeline

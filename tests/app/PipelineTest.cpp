@@ -480,6 +480,27 @@ private slots:
                 QVERIFY2(!QString::fromUtf8(e.what()).contains("--adapter"), e.what()); // a config key, not a command-line option
             }
         }
+        // A stage's task renamed (`rslora adapters rename-task`): a reference to the old name names
+        // the task it was renamed to and the reference to write instead.
+        store.adapters().renameTask("p_a", "facts");
+        {
+            app::PipelineRecorder recorder(db);
+            const std::string text = "pipeline: {name: q2, output_dir: out-q2}\n"
+                                     "base: {model: {path: model}, data: {max_seq_len: 16}, adapter: {r: 4, target_modules: [q_proj]},"
+                                     " training: {max_steps: 2, batch_size: 4}}\n"
+                                     "stages:\n  - {name: a, from: p_a@v1}\n  - {name: d, data: b.jsonl}\n";
+            PipelineRunner runner(write("q2.yaml", text), recorder);
+            try {
+                runner.run(nullptr, false);
+                QFAIL("ran with a renamed task");
+            } catch (const Error& e) {
+                const QString m = QString::fromUtf8(e.what());
+                QVERIFY2(m.contains("stage 'a'") && m.contains("from: p_a@v1: no task \"p_a\"") && m.contains("task \"facts\"")
+                             && m.contains("rslora adapters rename-task p_a facts") && m.contains("write from: facts@v1"),
+                         e.what());
+                QVERIFY2(m.count("p_a@v1") == 1, e.what());
+            }
+        }
     }
 
     // `rslora train PIPELINE.yaml`: detected as a pipeline, a line per stage, recorded in the store;
@@ -511,6 +532,8 @@ private slots:
         QVERIFY(code3 != 0);
         QVERIFY2(err3.contains("stage 'b'") && err3.contains("training.max_steps must be >= 0"), qPrintable(err3));
         QVERIFY(!fs::exists(m_root / "out-cli-bad" / "01-a"));
+        // A pipeline that is refused is not announced first.
+        QVERIFY2(!out3.contains("pipeline "), qPrintable(out3));
     }
 };
 

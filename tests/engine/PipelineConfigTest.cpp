@@ -96,6 +96,21 @@ private slots:
         QVERIFY2(problemsOf(c).contains("stage 'a'"), qPrintable(problemsOf(c)));
     }
 
+    // A stage that is not a mapping (`- 3`, `- text`) has one problem, said once: nothing else of it
+    // is checked as if it were an empty stage (it was also "data.train is empty").
+    void nonMappingStageHasOneProblem()
+    {
+        json j = pipeline();
+        j["stages"] = json::array({3, "just text", json{{"name", "a"}, {"data", "a.jsonl"}}});
+        const PipelineConfig c = PipelineConfig::fromJson(j);
+        const QString p = problemsOf(c);
+        QVERIFY2(p.contains("stage 1: must be a mapping (name, objective, data, ...), found 3"), qPrintable(p));
+        QVERIFY2(p.contains("stage 2: must be a mapping (name, objective, data, ...), found \"just text\""), qPrintable(p));
+        QVERIFY2(!p.contains("data.train is empty") && !p.contains("stage 'stage1'") && !p.contains("stage 'stage2'"), qPrintable(p));
+        QCOMPARE(p.count("stage 1:"), 1);
+        QCOMPARE(p.count("stage 2:"), 1);
+    }
+
     void misspeltStagesIsStillAPipeline()
     {
         json j = pipeline();
