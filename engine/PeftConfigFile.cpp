@@ -115,6 +115,12 @@ const UnsupportedKey kUnsupportedKeys[] = {
     {"use_qalora", "QA-LoRA (pooled inputs for a quantized base)"},
     {"trainable_token_indices", "trained rows of the token embeddings"},
     {"target_parameters", "LoRA on bare parameters (such as MoE expert weights)"},
+    // LoRA variants that replace the adapted layer's forward (reference/peft.md §8.2); VeLoRA
+    // (velora_config) is not among them: it only changes what backward keeps, the adapter is plain LoRA.
+    {"kasa_config", "KaSA (the base weight's smallest singular directions removed, a trained diagonal between A and B)"},
+    {"use_bdlora", "block-diagonal LoRA (factors split into blocks for tensor-parallel serving)"},
+    {"arrow_config", "Arrow (tokens routed among several LoRA experts)"},
+    {"monteclora_config", "MonteCLoRA (factors sampled around learned means)"},
 };
 
 bool isOff(const json& v)
@@ -471,18 +477,23 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
         field.fail("use_rslora", "must be true or false", field("use_rslora"));
     config.scaling = field("use_rslora").is_boolean() && field("use_rslora").get<bool>() ? ScalingMode::AlphaOverSqrtR
                                                                                          : ScalingMode::AlphaOverR;
+    // PEFT tries the patterns in the file's order (its dict keeps it) and takes the first that matches;
+    // the parsed object above is sorted by key, so the order is taken from the text again (it parsed,
+    // so it parses).
+    const nlohmann::ordered_json inFileOrder = nlohmann::ordered_json::parse(text);
     for (const char* key : {"rank_pattern", "alpha_pattern"}) {
         const json& table = field(key);
         if (table.is_null())
             continue;
         if (!table.is_object())
             field.fail(key, "must be an object of module pattern → value", table);
-        for (auto it = table.begin(); it != table.end(); ++it) {
-            const std::string where = std::string(key) + "." + it.key();
+        for (const auto& item : inFileOrder.at(key).items()) {
+            const std::string& pattern = item.key();
+            const std::string where = std::string(key) + "." + pattern;
             if (std::string(key) == "rank_pattern")
-                config.rankPattern.emplace_back(it.key(), field.rank(where, it.value()));
+                config.rankPattern.emplace_back(pattern, field.rank(where, table.at(pattern)));
             else
-                config.alphaPattern.emplace_back(it.key(), field.alpha(where, it.value()));
+                config.alphaPattern.emplace_back(pattern, field.alpha(where, table.at(pattern)));
         }
     }
     if (!field("lora_dropout").is_null()) {

@@ -61,6 +61,8 @@ int64_t checkedPower(int64_t base, int64_t exponent) {
 } // namespace
 
 Value unaryMinus(const Value& v) {
+    if (v.isUInt())
+        largeUnsignedArithmetic(v, "unary -");
     if (v.isInt()) {
         if (v.asInt() == INT64_MIN)
             integerOverflow("unary -");
@@ -117,6 +119,9 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         }
         return Value(op == "in" ? found : !found);
     }
+    // Text % value formats it (%s, %r print it exactly; %d refuses it below as arithmetic would).
+    if ((a.isUInt() || b.isUInt()) && !(op == "%" && a.isString()))
+        largeUnsignedArithmetic(a.isUInt() ? a : b, op);
     if (op == "+") {
         if (intLike(a) && intLike(b)) {
             int64_t r = 0;
@@ -270,10 +275,14 @@ std::string percentFormat(const std::string& fmt, const Value& args) {
             out += v.str();
         else if (c == 'r')
             out += v.repr();
+        else if ((c == 'd' || c == 'i') && v.isUInt())
+            out += v.str();
         else if (c == 'd' || c == 'i')
             out += std::to_string(toInt(v, "%d format"));
+        else if (c == 'f' && (v.isNumber() || v.isBool() || v.isUInt()))
+            out += std::to_string(v.isUInt() ? static_cast<double>(v.asUInt()) : v.asNumber());
         else if (c == 'f')
-            out += std::to_string(v.asNumber());
+            fail("%f format: a real number is required, not " + v.typeName());
         else
             fail(std::string("unsupported format character '") + c + "'");
     }

@@ -70,9 +70,9 @@ const std::unordered_map<std::string, TestFn>& tests() {
         t["boolean"] = [](const Value& v, CallArgs&) { return v.isBool(); };
         t["true"] = [](const Value& v, CallArgs&) { return v.isBool() && v.asBool(); };
         t["false"] = [](const Value& v, CallArgs&) { return v.isBool() && !v.asBool(); };
-        t["integer"] = [](const Value& v, CallArgs&) { return v.isInt(); };
+        t["integer"] = [](const Value& v, CallArgs&) { return v.isInt() || v.isUInt(); };
         t["float"] = [](const Value& v, CallArgs&) { return v.isFloat(); };
-        t["number"] = [](const Value& v, CallArgs&) { return v.isNumber(); };
+        t["number"] = [](const Value& v, CallArgs&) { return v.isNumber() || v.isUInt(); };
         t["string"] = [](const Value& v, CallArgs&) { return v.isString(); };
         t["mapping"] = [](const Value& v, CallArgs&) { return v.isDict(); };
         // An undefined value iterates as empty in Jinja2, so it is iterable.
@@ -309,7 +309,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         // default. A value beyond 64 bits is refused, never wrapped or replaced by the default.
         f["int"] = [](const Value& v, CallArgs& a) -> Value {
             const Value dflt = arg(a, 0, "default", Value(static_cast<int64_t>(0)));
-            if (v.isInt())
+            if (v.isInt() || v.isUInt())
                 return v;
             if (v.isBool())
                 return Value(static_cast<int64_t>(v.asBool()));
@@ -334,6 +334,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         // Jinja2's do_float: float(value), else the default (Python's syntax, whatever the C locale).
         f["float"] = [](const Value& v, CallArgs& a) -> Value {
             const Value dflt = arg(a, 0, "default", Value(0.0));
+            if (v.isUInt())
+                return Value(static_cast<double>(v.asUInt()));
             if (v.isNumber() || v.isBool())
                 return Value(v.asNumber());
             if (v.isString())
@@ -342,6 +344,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             return dflt;
         };
         f["abs"] = [](const Value& v, CallArgs&) -> Value {
+            if (v.isUInt())
+                return v;
             if (v.isInt()) {
                 if (v.asInt() == INT64_MIN)
                     fail("integer result of abs is beyond 64 bits (Python's big integers are not supported)");
@@ -356,6 +360,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const std::string method = arg(a, 1, "method", Value("common")).str();
             if (method != "common" && method != "ceil" && method != "floor")
                 fail("method must be common, ceil or floor");
+            if (v.isUInt())
+                largeUnsignedArithmetic(v, "round");
             if (!v.isNumber() && !v.isBool())
                 fail("type " + v.typeName() + " doesn't define __round__ method");
             if (method == "common")

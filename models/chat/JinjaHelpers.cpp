@@ -35,6 +35,8 @@ Value arg(CallArgs& a, std::size_t index, const char* name, const Value& fallbac
 int64_t toInt(const Value& v, const char* what) {
     if (v.isInt())
         return v.asInt();
+    if (v.isUInt())
+        largeUnsignedArithmetic(v, what);
     if (v.isBool())
         return v.asBool() ? 1 : 0;
     if (v.isFloat()) {
@@ -342,11 +344,22 @@ std::string jinjaTitle(const std::string& s) {
     return out;
 }
 
+void largeUnsignedArithmetic(const Value& v, const std::string& op) {
+    fail(op + ": integer " + v.str() + " is beyond the signed 64-bit range; it can be printed, compared and written with " +
+         "tojson, not used in arithmetic (Python's big integers are not supported)");
+}
+
 bool lessThan(const Value& a, const Value& b) {
     // Jinja2's Undefined values are equal to each other, so sorting by a missing attribute keeps the
     // order (Python's sort then never asks which is less).
     if (a.isUndefined() && b.isUndefined())
         return false;
+    // Python compares ints and floats exactly; a long double holds every 64-bit integer and double.
+    auto exact = [](const Value& v) -> long double {
+        return v.isUInt() ? static_cast<long double>(v.asUInt()) : v.isInt() ? static_cast<long double>(v.asInt()) : v.asNumber();
+    };
+    if ((a.isUInt() || b.isUInt()) && (a.isNumber() || a.isBool() || a.isUInt()) && (b.isNumber() || b.isBool() || b.isUInt()))
+        return exact(a) < exact(b);
     if ((a.isNumber() || a.isBool()) && (b.isNumber() || b.isBool()))
         return a.asNumber() < b.asNumber();
     if (a.isString() && b.isString())

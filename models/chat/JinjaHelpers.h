@@ -54,6 +54,9 @@ bool pyIsLower(const std::string& s);
 // Jinja's title filter: words start after whitespace or one of - ( { [ <.
 std::string jinjaTitle(const std::string& s);
 bool lessThan(const Value& a, const Value& b);
+// An int above INT64_MAX (from JSON) prints, compares and goes through tojson exactly; `op` on it
+// is refused, naming the value, as the interpreter's integers are 64-bit.
+[[noreturn]] void largeUnsignedArithmetic(const Value& v, const std::string& op);
 // Python's hash() requirement: lists, dicts and namespaces (also inside a tuple) are unhashable.
 void requireHashable(const Value& v);
 std::string htmlEscape(const std::string& s);

@@ -84,6 +84,7 @@ bool Value::truthy() const {
     case Type::List: return !asList().empty();
     case Type::Dict: return asDict().size() != 0;
     case Type::Callable: return true;
+    case Type::UInt: return true; // above INT64_MAX, never zero
     }
     return false;
 }
@@ -148,6 +149,7 @@ std::string Value::str() const {
     case Type::Float: return formatFloat(asFloat());
     case Type::String: return asString();
     case Type::Callable: return "<function>";
+    case Type::UInt: return std::to_string(asUInt());
     case Type::List:
     case Type::Dict: return repr();
     }
@@ -181,6 +183,16 @@ std::string Value::repr() const {
 }
 
 bool Value::equals(const Value& o) const {
+    // Python compares ints and floats exactly: an int above INT64_MAX equals only itself or a float
+    // of exactly its value (every double in [2^63, 2^64) is an integer).
+    if (isUInt() || o.isUInt()) {
+        const Value& u = isUInt() ? *this : o;
+        const Value& w = isUInt() ? o : *this;
+        if (w.isUInt())
+            return u.asUInt() == w.asUInt();
+        return w.isFloat() && w.asFloat() >= 9223372036854775808.0 && w.asFloat() < 18446744073709551616.0 &&
+               static_cast<uint64_t>(w.asFloat()) == u.asUInt();
+    }
     if (isNumber() || isBool()) {
         if (!(o.isNumber() || o.isBool()))
             return false;
@@ -234,6 +246,7 @@ std::string Value::typeName() const {
     case Type::List: return isTuple() ? "tuple" : "list";
     case Type::Dict: return asDict().isNamespace ? "Namespace" : "dict";
     case Type::Callable: return "function";
+    case Type::UInt: return "int";
     }
     return "?";
 }
@@ -244,10 +257,9 @@ Value Value::fromJson(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
     case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned:
-        // Python would hold it exactly; a 64-bit integer cannot, and wrapping it would print a wrong number.
+        // Python holds it exactly; above INT64_MAX it is kept as an unsigned value, never wrapped.
         if (j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-            throw Error("chat template variables: integer " + std::to_string(j.get<uint64_t>()) +
-                        " is beyond 64 bits (Python's big integers are not supported)");
+            return Value(LargeUnsigned{j.get<uint64_t>()});
         return Value(static_cast<int64_t>(j.get<uint64_t>()));
     case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
     case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
@@ -338,6 +350,7 @@ void toJsonImpl(const Value& v, std::string& out, const Value::JsonOptions& o, i
     }
     case Value::Type::String: jsonString(out, v.asString(), o.ensureAscii); break;
     case Value::Type::Callable: out += "null"; break;
+    case Value::Type::UInt: out += std::to_string(v.asUInt()); break;
     case Value::Type::List: {
         const auto& l = v.asList();
         if (l.empty()) {

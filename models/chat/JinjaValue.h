@@ -32,9 +32,16 @@ struct Undefined {
     std::string name; // what was looked up, for messages
 };
 
+// A JSON integer above INT64_MAX (up to UINT64_MAX): Python holds it exactly, so it prints, compares
+// and goes through tojson exactly; arithmetic on it is refused (see requireSigned64 in JinjaHelpers).
+struct LargeUnsigned {
+    uint64_t value;
+};
+
 class Value {
 public:
-    enum class Type { Undefined, None, Bool, Int, Float, String, List, Dict, Callable };
+    // UInt is an int of Python above INT64_MAX (LargeUnsigned); isInt() is false for it, typeName() "int".
+    enum class Type { Undefined, None, Bool, Int, Float, String, List, Dict, Callable, UInt };
 
     Value() : m_v(Undefined{}) {}
     static Value undefined(std::string name = {}) { Value v; v.m_v = Undefined{std::move(name)}; return v; }
@@ -43,6 +50,7 @@ public:
     Value(int i) : m_v(static_cast<int64_t>(i)) {}
     Value(int64_t i) : m_v(i) {}
     Value(double d) : m_v(d) {}
+    Value(LargeUnsigned u) : m_v(u) {}
     Value(const char* s) : m_v(std::string(s)) {}
     Value(std::string s) : m_v(std::move(s)) {}
     Value(List l) : m_v(std::make_shared<List>(std::move(l))) {}
@@ -64,6 +72,7 @@ public:
     bool isTuple() const { return m_tuple && isList(); }
     bool isDict() const { return type() == Type::Dict; }
     bool isCallable() const { return type() == Type::Callable; }
+    bool isUInt() const { return type() == Type::UInt; }
 
     bool asBool() const { return std::get<bool>(m_v); }
     int64_t asInt() const { return std::get<int64_t>(m_v); }
@@ -76,6 +85,7 @@ public:
     const std::shared_ptr<Dict>& dictPtr() const { return std::get<std::shared_ptr<Dict>>(m_v); }
     const Callable& asCallable() const { return *std::get<std::shared_ptr<Callable>>(m_v); }
     const std::string& undefinedName() const { return std::get<Undefined>(m_v).name; }
+    uint64_t asUInt() const { return std::get<LargeUnsigned>(m_v).value; }
 
     bool truthy() const;
     // Python str(): None -> "None", True -> "True", lists and dicts in repr form; undefined -> "".
@@ -102,7 +112,7 @@ public:
 
 private:
     std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string, std::shared_ptr<List>,
-                 std::shared_ptr<Dict>, std::shared_ptr<Callable>>
+                 std::shared_ptr<Dict>, std::shared_ptr<Callable>, LargeUnsigned>
         m_v;
     bool m_tuple = false;
 };

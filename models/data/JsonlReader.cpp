@@ -1,5 +1,6 @@
 // JSONL / JSON-array reading with per-line errors.
 #include "models/data/JsonlReader.h"
+#include "models/data/RecordJson.h"
 
 #include "common/Error.h"
 #include "common/FileChangeCheck.h"
@@ -98,15 +99,20 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
         std::ostringstream ss;
         ss << first << in.rdbuf();
         check.verify(bytes + ss.str().size());
-        nlohmann::ordered_json all;
+        RecordJson parsed;
         try {
-            all = nlohmann::ordered_json::parse(ss.str());
+            parsed = RecordJson::parse(ss.str());
         } catch (const nlohmann::json::exception& e) {
             throw Error(name + ": invalid JSON array: " + utf8::sanitize(jsonErrorText(e)));
         }
+        nlohmann::ordered_json& all = parsed.value;
         unit = " element ";
         for (std::size_t i = 0; i < all.size(); ++i) {
-            handle(i + 1, [&] { return std::move(all[i]); });
+            handle(i + 1, [&] {
+                if (const auto big = parsed.largeIntegers.find(i); big != parsed.largeIntegers.end())
+                    throw Error(RecordJson::largeIntegerMessage(name + unit + std::to_string(i + 1), big->second));
+                return std::move(all[i]);
+            });
         }
         return count;
     }
@@ -124,7 +130,12 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
             text.erase(0, 3); // UTF-8 byte order mark
         if (text.find_first_not_of(" \t") == std::string::npos)
             continue;
-        handle(line, [&] { return nlohmann::ordered_json::parse(text); });
+        handle(line, [&] {
+            RecordJson parsed = RecordJson::parse(text);
+            if (!parsed.largeIntegers.empty())
+                throw Error(RecordJson::largeIntegerMessage(name + unit + std::to_string(line), parsed.largeIntegers.begin()->second));
+            return std::move(parsed.value);
+        });
     }
     check.verify(bytes);
     return count;

@@ -3,6 +3,7 @@
 // The folder check reads the same file the same way, and applies the loader's rules to the tensors.
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "engine/ModuleSelection.h"
 #include "engine/PeftConfigFile.h"
 #include "engine/PeftFolderCheck.h"
 #include "models/SafeTensorsWriter.h"
@@ -197,6 +198,12 @@ private slots:
         QTest::newRow("qalora") << R"({"use_qalora": true})" << "\"use_qalora\" is true";
         QTest::newRow("trainable tokens") << R"({"trainable_token_indices": [1, 2]})" << "\"trainable_token_indices\" is [1,2]";
         QTest::newRow("target_parameters") << R"({"target_parameters": ["mlp.experts"]})" << "\"target_parameters\" is [\"mlp.experts\"]";
+        // LoRA variants with a forward of their own: their factors were applied as plain LoRA.
+        QTest::newRow("kasa") << R"({"kasa_config": {"rank": 8}})" << "\"kasa_config\" is {\"rank\":8} (KaSA";
+        QTest::newRow("bdlora") << R"({"use_bdlora": {"nblocks": 2}})" << "\"use_bdlora\" is {\"nblocks\":2} (block-diagonal LoRA";
+        QTest::newRow("bdlora flag") << R"({"use_bdlora": true})" << "\"use_bdlora\" is true (block-diagonal LoRA";
+        QTest::newRow("arrow") << R"({"arrow_config": {"top_k": 2}})" << "\"arrow_config\" is {\"top_k\":2} (Arrow";
+        QTest::newRow("monteclora") << R"({"monteclora_config": {"n": 1}})" << "\"monteclora_config\" is {\"n\":1} (MonteCLoRA";
     }
 
     void refusesWrongTypesAndRangesByKey()
@@ -270,6 +277,24 @@ private slots:
         }
     }
 
+    // PEFT tries rank_pattern and alpha_pattern keys in the file's order and the first match wins; they
+    // were tried in sorted order, so a hand-written file with overlapping patterns got another alpha.
+    void patternsKeepTheFileOrder()
+    {
+        const auto c = parseLora(R"({"r": 8, "lora_alpha": 8,
+            "rank_pattern": {"q_proj": 4, "layers\\.0\\.self_attn\\.q_proj": 2},
+            "alpha_pattern": {"v_proj": 3, "layers\\.0\\.self_attn\\.v_proj": 32}})", "adapter_config.json");
+        QCOMPARE(c.rankPattern.size(), size_t(2));
+        QCOMPARE(c.rankPattern[0].first, std::string("q_proj"));
+        QCOMPARE(c.alphaPattern[0].first, std::string("v_proj"));
+        QCOMPARE(rankFor(c, "model.layers.0.self_attn.q_proj"), 4);
+        QCOMPARE(alphaFor(c, "model.layers.0.self_attn.v_proj"), 3.0);
+        const auto reversed = parseLora(R"({"r": 8, "lora_alpha": 8,
+            "alpha_pattern": {"layers\\.0\\.self_attn\\.v_proj": 32, "v_proj": 3}})", "adapter_config.json");
+        QCOMPARE(alphaFor(reversed, "model.layers.0.self_attn.v_proj"), 32.0);
+        QCOMPARE(alphaFor(reversed, "model.layers.1.self_attn.v_proj"), 3.0);
+    }
+
     // PEFT's minimal config names neither r nor lora_alpha: LoraConfig's defaults 8 and 8 apply.
     // Values that only change how A and B start, and keys that change nothing, pass.
     void peftDefaultsAndHarmlessValues()
@@ -288,7 +313,11 @@ private slots:
                   "trainable_token_indices": null, "target_parameters": null, "lora_bias": false})",
               R"({"modules_to_save": [], "target_parameters": []})",
               R"({"exclude_modules": ["lm_head"], "layers_pattern": null, "loftq_config": {}, "eva_config": null,
-                  "megatron_core": "megatron.core", "a_key_of_a_later_peft": 3, "fan_in_fan_out": false})"})
+                  "megatron_core": "megatron.core", "a_key_of_a_later_peft": 3, "fan_in_fan_out": false})",
+              // PEFT sets fan_in_fan_out back to false for the nn.Linear layers of the models read here
+              // (the factors keep their [r, in] / [out, r] shapes); VeLoRA changes backward only.
+              R"({"fan_in_fan_out": true, "velora_config": {"num_groups": 64}})",
+              R"({"kasa_config": null, "use_bdlora": null, "arrow_config": null, "monteclora_config": null})", R"({"use_bdlora": false})"})
             QVERIFY2(refusal(text) == "accepted", text);
     }
 

@@ -163,6 +163,8 @@ inline std::vector<ErrorCase> errorCases() {
         {"huge range", "{{ range(100000000)|length }}", "too long"},
         {"huge format index", "{{ '{99999999999999999999}'.format(1) }}", "Replacement index 99999999999999999999 out of range"},
         {"bad string", "{{ 'abc }}", "not closed"},
+        {"%f of a string", "{{ '%f' % 'x' }}", "%f format: a real number is required, not str"},
+        {"%f of none", "{{ '%f' % none }}", "%f format: a real number is required, not NoneType"},
         {"deep nesting", "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nested more than"},
         // Python has big integers; beyond 64 bits the interpreter says so instead of wrapping around.
         {"power beyond 64 bits", "{{ 2**63 }}", "beyond 64 bits"},

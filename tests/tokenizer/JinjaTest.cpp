@@ -4,9 +4,11 @@
 
 #include "models/chat/ChatTemplate.h"
 #include "models/chat/JinjaTemplate.h"
+#include "models/data/JsonlReader.h"
 
 #include <nlohmann/json.hpp>
 
+#include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -54,17 +56,80 @@ private slots:
         }
     }
 
-    // A variable holding an integer beyond 64 bits (valid JSON, a Python int in transformers) is
-    // refused with its value rather than wrapped around to a negative number.
-    void hugeIntegerVariableIsRefused() {
-        const jinja::Template t("{{ n }}");
-        QCOMPARE(QString::fromStdString(t.render(nlohmann::ordered_json::parse(R"({"n": 9223372036854775807})")).text),
-                 QString("9223372036854775807"));
+    // A variable holding an integer above INT64_MAX (valid JSON, a Python int in transformers) prints,
+    // compares and goes through tojson exactly, as Jinja2 gives it; arithmetic on it is refused naming
+    // it, never wrapped around to a negative number.
+    void largeUnsignedVariable() {
+        const auto ctx = nlohmann::ordered_json::parse(R"({"n": 18446744073709551615, "m": 9223372036854775808, "f": 1e19,
+                                                         "k": {"id": 18446744073709551615}})");
+        auto render = [&](const char* source) { return QString::fromStdString(jinja::Template(source).render(ctx).text); };
+        QCOMPARE(render("{{ 9223372036854775807 }}"), QString("9223372036854775807"));
+        QCOMPARE(render("{{ n }} {{ k|tojson }} {{ [n] }} {{ n|string }}|{{ n ~ 'x' }}"),
+                 QString("18446744073709551615 {\"id\": 18446744073709551615} [18446744073709551615] 18446744073709551615|18446744073709551615x"));
+        QCOMPARE(render("{{ n is integer }} {{ n is number }} {{ n == n }} {{ n == m }} {{ m > 9223372036854775807 }} {{ n > f }} {{ m < f }}"),
+                 QString("True True True False True True True"));
+        QCOMPARE(render("{{ n == 18446744073709551615.0 }} {{ m == 9223372036854775808.0 }} {{ n|int }} {{ n|float }} {{ n|abs }} {{ [m, n, 1]|max }}"),
+                 QString("False True 18446744073709551615 1.8446744073709552e+19 18446744073709551615 18446744073709551615"));
+        QCOMPARE(render("{% if n %}yes{% endif %} {{ [n, 1]|sort|first }} {{ n in [1, n] }} {{ '%s|%d|%r' % (n, n, m) }} {{ '{}'.format(n) }}"),
+                 QString("yes 1 True 18446744073709551615|18446744073709551615|9223372036854775808 18446744073709551615"));
+        for (const char* source : {"{{ n + 1 }}", "{{ -n }}", "{{ n * 2 }}", "{{ 1 - m }}", "{{ n|round }}", "{{ n is even }}", "{{ range(n) }}"}) {
+            try {
+                jinja::Template(source).render(ctx);
+                QFAIL(source);
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).contains("is beyond the signed 64-bit range"), e.what());
+            }
+        }
+    }
+
+    // Data records reach templates through JsonlReader: an integer up to UINT64_MAX is kept exactly
+    // (Python's json reads it so); one beyond 64 bits, which the parser could only round to a float
+    // (it rendered as 1e+20 where transformers prints 99999999999999999999), is refused naming the line
+    // or array element and the value, and only that record is skipped when malformed ones are.
+    void dataRecordIntegersReachTemplatesExactly() {
+        QTemporaryDir dir;
+        auto write = [&](const QString& name, const QByteArray& text) {
+            QFile f(dir.filePath(name));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(text);
+        };
+        const jinja::Template t("{{ args|tojson }} {{ args.n }}");
+        auto readAll = [&](const QString& name, std::vector<std::string>& rendered, std::vector<std::string>& malformed) {
+            JsonlReader::read(
+                dir.filePath(name).toStdString(), MalformedLinePolicy::Skip,
+                [&](const JsonRecord& r) { rendered.push_back(t.render(r.value).text); },
+                [&](std::size_t, const std::string& message) { malformed.push_back(message); });
+        };
+        write("data.jsonl", "{\"args\": {\"n\": 18446744073709551615}}\n"
+                            "{\"args\": {\"n\": 99999999999999999999}}\n"
+                            "{\"args\": {\"n\": -9223372036854775809}}\n"
+                            "{\"args\": {\"n\": 1e20}}\n");
+        std::vector<std::string> rendered, malformed;
+        readAll("data.jsonl", rendered, malformed);
+        QCOMPARE(rendered.size(), std::size_t(2));
+        QCOMPARE(QString::fromStdString(rendered[0]), QString("{\"n\": 18446744073709551615} 18446744073709551615"));
+        QCOMPARE(QString::fromStdString(rendered[1]), QString("{\"n\": 1e+20} 1e+20")); // a float as written: Python's too
+        QCOMPARE(malformed.size(), std::size_t(2));
+        QVERIFY2(malformed[0].find("data.jsonl line 2: integer 99999999999999999999 is beyond 64 bits") == 0, malformed[0].c_str());
+        QVERIFY2(malformed[1].find("data.jsonl line 3: integer -9223372036854775809 is beyond 64 bits") == 0, malformed[1].c_str());
+
+        write("data.json", "[{\"args\": {\"n\": 1}}, {\"args\": {\"n\": [[1], {\"x\": 123456789012345678901234}]}}, {\"args\": {\"n\": 3}}, "
+                           "[18446744073709551616], {\"args\": {\"n\": 5}}]");
+        rendered.clear();
+        malformed.clear();
+        readAll("data.json", rendered, malformed);
+        QCOMPARE(rendered.size(), std::size_t(3));
+        QCOMPARE(QString::fromStdString(rendered[1]), QString("{\"n\": 3} 3"));
+        QCOMPARE(QString::fromStdString(rendered[2]), QString("{\"n\": 5} 5"));
+        QCOMPARE(malformed.size(), std::size_t(2));
+        QVERIFY2(malformed[0].find("data.json element 2: integer 123456789012345678901234 is beyond 64 bits") == 0, malformed[0].c_str());
+        QVERIFY2(malformed[1].find("data.json element 4: integer 18446744073709551616 is beyond 64 bits") == 0, malformed[1].c_str());
         try {
-            t.render(nlohmann::ordered_json::parse(R"({"n": 18446744073709551615})"));
+            JsonlReader::read(dir.filePath("data.json").toStdString(), MalformedLinePolicy::Fail, [](const JsonRecord&) {},
+                              [](std::size_t, const std::string&) {});
             QFAIL("expected an error");
         } catch (const rslora::Error& e) {
-            QVERIFY2(QString::fromUtf8(e.what()).contains("integer 18446744073709551615 is beyond 64 bits"), e.what());
+            QVERIFY2(QString::fromUtf8(e.what()).contains("write it as a string"), e.what());
         }
     }
 
