@@ -344,6 +344,16 @@ void AdapterRepository::checkName(const std::string& what, const std::string& na
     if (const std::string why = nameProblem(name); !why.empty())
         throw rslora::Error("the " + what + " \"" + escapedName(name, why == "is not valid UTF-8") + "\" " + why,
                             "type it on one line, without tabs or other control characters");
+    if (name.find_first_not_of(' ') == std::string::npos)
+        throw rslora::Error("the " + what + " cannot be blank (it holds only spaces)");
+    if (name.front() == ' ' || name.back() == ' ')
+        throw rslora::Error("the " + what + " \"" + name + "\" starts or ends with a space, which no listing shows",
+                            "write it without the spaces at its ends");
+    // resolve() reads digits (or "#" and digits) as an id first: such a name could not be named.
+    const std::size_t digits = name[0] == '#' ? 1 : 0;
+    if (what == "adapter name" && name.size() > digits && name.find_first_not_of("0123456789", digits) == std::string::npos)
+        throw rslora::Error("the adapter name \"" + name + "\" is a number, which commands read as an adapter id",
+                            "add a letter, e.g. \"v" + name.substr(digits) + "\"");
 }
 
 void AdapterRepository::rename(int64_t id, const std::string& name) {

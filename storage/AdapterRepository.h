@@ -86,7 +86,8 @@ public:
 
     // A name as the store takes it for a version or a task (`what`: "adapter name", "task name"):
     // throws rslora::Error when it is empty, holds a line break, tab or another control character
-    // (C0, DEL or C1), or is not valid UTF-8 — one name stays on one line of every listing.
+    // (C0, DEL or C1), is not valid UTF-8 (one name stays on one line of every listing), is blank or
+    // has a space at either end, or (an adapter name) is digits that commands would read as an id.
     static void checkName(const std::string& what, const std::string& name);
     // Refused for a name checkName() refuses or that another live version has.
     void rename(int64_t id, const std::string& name);

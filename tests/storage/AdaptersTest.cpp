@@ -97,6 +97,9 @@ private slots:
             {"overlong \xc0\xaf", "is not valid UTF-8"},
             {"surrogate \xed\xa0\x80", "is not valid UTF-8"},
             {"cut \xe2\x82", "is not valid UTF-8"},
+            {"   ", "cannot be blank"},
+            {" padded", "\" padded\" starts or ends with a space"},
+            {"padded ", "\"padded \" starts or ends with a space"},
         };
         for (const auto& [name, expected] : refused) {
             try {
@@ -107,7 +110,19 @@ private slots:
             }
             QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().renameTask("t", name));
         }
+        // Digits read as an id (resolve() tries ids first): refused for versions, fine for tasks.
+        for (const std::string number : {"12", "#12"}) {
+            try {
+                m_store->adapters().rename(b.id, number);
+                QFAIL(("accepted the adapter name " + number).c_str());
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find("is a number, which commands read as an adapter id") != std::string::npos, e.what());
+            }
+        }
         QCOMPARE(m_store->adapters().require(b.id).name, b.name);
+        m_store->adapters().rename(b.id, "v12");
+        QCOMPARE(m_store->adapters().resolve("v12").id, b.id);
+        b = m_store->adapters().require(b.id);
         QCOMPARE(m_store->adapters().require(a.id).task, std::string("t"));
         NewAdapter dup;
         dup.task = "t";
