@@ -618,7 +618,7 @@ void Trainer::resumeFrom(const fs::path& checkpointDir)
     // every rank continues rank 0's random state.
     const int savedWorld = info.value("world_size", 1), world = m_reducer ? m_reducer->worldSize() : 1;
     const int rank = m_reducer ? m_reducer->rank() : 0;
-    if (savedWorld != world)
+    if (savedWorld != world && rank == 0) // said once for the job, not by every rank
         logWarning("resuming " + checkpointDir.string() + " (written by " + std::to_string(savedWorld) + " data-parallel process"
                 + (savedWorld == 1 ? "" : "es") + ") with " + std::to_string(world)
                 + ": the data position carries over; every process continues rank 0's random state");

@@ -5,6 +5,7 @@
 #include "app/cli/WorkerGroup.h"
 #include "common/Error.h"
 #include "engine/distributed/DistributedContext.h"
+#include "engine/distributed/MasterAddress.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -89,6 +90,8 @@ void runLaunch(const LaunchOptions& o)
         std::error_code ec;
         std::filesystem::remove(o.storeFile, ec);
     }
+    if (o.storeFile.empty())
+        dist::requireResolvableHost(o.masterAddr, "--master-addr", o.timeoutSeconds);
     if (o.storeFile.empty() && o.nodeRank == 0)
         requirePortFree(o.masterPort);
     const int world = o.nproc * o.nnodes;

@@ -2,6 +2,8 @@
 #include "engine/distributed/ProcessGroup.h"
 
 #include "common/Error.h"
+#include "engine/distributed/C10dLogThreshold.h"
+#include "engine/distributed/MasterAddress.h"
 
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
@@ -116,7 +118,10 @@ ProcessGroup::ProcessGroup(DistributedContext context, torch::Device device)
         if (::access(folder.c_str(), W_OK) != 0)
             throw Error(std::string(kEnvStoreFile) + "=" + c.storeFile + ": the folder " + folder.string()
                         + " is not writable by this process");
+    } else {
+        requireResolvableHost(c.masterAddr, kEnvMasterAddr, c.timeoutSeconds);
     }
+    const C10dLogThreshold quietSetUp; // c10d's failures here are thrown and reported as ours
     try {
         if (!c.storeFile.empty()) {
             m_impl->store = c10::make_intrusive<c10d::FileStore>(c.storeFile, c.worldSize);

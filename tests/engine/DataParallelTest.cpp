@@ -4,7 +4,8 @@
 // sensitivity rank allocation, whose probe batches the ranks share; DPO on the demo's preference
 // pairs); two launchers as two nodes meeting over TCP on one machine do the same; ranks with
 // different configs are refused naming the key; a rank killed mid-run ends the job naming it and
-// leaves the last checkpoint loadable; a resume with the same world size is bitwise, with another it works.
+// leaves the last checkpoint loadable; a resume with the same world size is bitwise, with another it works
+// (and says so once); an unresolvable rank-0 host fails at once; c10d's own log lines stay off the console.
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/Trainer.h"
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QElapsedTimer>
 #include <QProcess>
 #include <QScopeGuard>
 #include <QProcessEnvironment>
@@ -597,6 +599,73 @@ private slots:
         QVERIFY2(single.err.contains("(written by 2 data-parallel processes) with 1"), qPrintable(single.err));
         const double diff = maxDifference(adapterTensors(m_root / "full"), adapterTensors(m_root / "single"));
         QVERIFY2(diff < 1e-6, qPrintable(QString("max |2 processes - resumed in 1| = %1").arg(diff)));
+        // Resumed by 3 processes: the job says so once (rank 0), not once per rank.
+        fs::create_directories(m_root / "three" / "checkpoints");
+        fs::copy(m_root / "full" / "checkpoints" / "step-2", m_root / "three" / "checkpoints" / "step-2", fs::copy_options::recursive);
+        QStringList three = launch("three", {"--set", "output.dir=" + out("three"), "--resume", "latest"});
+        three[2] = "3";
+        const Outcome resumed = runCli(three);
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err + resumed.out));
+        QCOMPARE(resumed.err.count("(written by 2 data-parallel processes) with 3"), 1);
+        QVERIFY2(resumed.err.contains("[rank 0] warning: resuming"), qPrintable(resumed.err));
+    }
+
+    // A clean run prints our lines only: none of c10d's own log lines (glog's "W1206 12:00:00.000 socket.cpp:601]
+    // [c10d] ...", c10's "[W socket.cpp:...]") around the rendezvous.
+    void cleanRunPrintsOurLinesOnly()
+    {
+        const int port = freePort();
+        QVERIFY(port > 0);
+        const Outcome job = runCli({"launch", "--nproc", "2", "--master-port", QString::number(port), "--timeout", "60", "--", "train",
+                                    QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "output.dir=" + out("clean"),
+                                    "--set", "training.max_steps=2"});
+        QVERIFY2(job.code == 0, qPrintable(job.err + job.out));
+        for (const QString& line : (job.err + job.out).split('\n', Qt::SkipEmptyParts))
+            QVERIFY2(line.startsWith("launch: ") || line.startsWith("[rank 0] ") || line.startsWith("[rank 1] "), qPrintable(line));
+        QVERIFY2(!job.err.contains("[c10d]") && !job.err.contains(".cpp:") && !job.err.contains("InitGoogleLogging"), qPrintable(job.err));
+    }
+
+    // A rank whose peers never come fails with our error alone; c10d's own lines about the same
+    // timeout ("[c10d] The client socket has timed out ...", glog's note about its initialisation)
+    // are not printed beside it, unless TORCH_CPP_LOG_LEVEL asks for them.
+    void rendezvousTimeoutIsReportedOnce()
+    {
+        const int port = freePort();
+        QVERIFY(port > 0);
+        QMap<QString, QString> env{{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"},
+                                   {"MASTER_PORT", QString::number(port)}, {"RSLORA_COLLECTIVE_TIMEOUT", "3"}};
+        const QStringList args{"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "output.dir=" + out("alone")};
+        const Outcome alone = runCli(args, env);
+        QVERIFY(alone.code != 0);
+        QVERIFY2(alone.err.contains("error: cannot join the data-parallel group (rank 1 of 2) through the TCP store at 127.0.0.1:"),
+                 qPrintable(alone.err));
+        QVERIFY2(!alone.err.contains("[c10d]") && !alone.err.contains("InitGoogleLogging"), qPrintable(alone.err));
+        env.insert("TORCH_CPP_LOG_LEVEL", "WARNING");
+        const Outcome verbose = runCli(args, env);
+        QVERIFY(verbose.code != 0);
+        QVERIFY2(verbose.err.contains("[c10d]"), qPrintable(verbose.err));
+    }
+
+    // A --master-addr (or MASTER_ADDR) that does not resolve fails at once, naming the host; c10d
+    // retried it as a late rank 0 until the rendezvous timeout.
+    void unresolvableMasterAddressFailsAtOnce()
+    {
+        QElapsedTimer clock;
+        clock.start();
+        const Outcome job = runCli({"launch", "--nproc", "2", "--master-addr", "no-such-host.invalid", "--timeout", "120", "--", "train",
+                                    QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "output.dir=" + out("nohost")});
+        QVERIFY(job.code != 0);
+        QVERIFY2(job.err.contains("error: --master-addr 'no-such-host.invalid': the host name of rank 0's machine does not resolve"),
+                 qPrintable(job.err));
+        QVERIFY2(!job.err.contains("started (pid"), qPrintable(job.err));
+        const Outcome rank = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set", "output.dir=" + out("nohost")},
+                                    {{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "no-such-host.invalid"},
+                                     {"MASTER_PORT", QString::number(freePort())}, {"RSLORA_COLLECTIVE_TIMEOUT", "120"}});
+        QVERIFY(rank.code != 0);
+        QVERIFY2(rank.err.contains("error: MASTER_ADDR 'no-such-host.invalid': the host name of rank 0's machine does not resolve"),
+                 qPrintable(rank.err));
+        QVERIFY2(clock.elapsed() < 60000, qPrintable(QString("took %1 ms").arg(clock.elapsed())));
+        QVERIFY(!fs::exists(m_root / "nohost" / "adapter"));
     }
 };
 
