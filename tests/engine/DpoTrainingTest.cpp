@@ -559,6 +559,10 @@ private slots:
             {"{\"chosen\": [{\"role\": \"assistant\", \"content\": \"b\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"c\"}]}",
              "must be conversations that share their first messages"},
             {"{\"chosen\": \"b\", \"rejected\": \"c\"}", "preference records need \"prompt\""},
+            // An empty response is scored on the end-of-turn marker alone: refused, not trained on.
+            {"{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \"c\"}", "\"chosen\" is empty: the pair would teach the model to end its turn"},
+            {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"\"}", "\"rejected\" is empty"},
+            {"{\"prompt\": \"a\", \"chosen\": [{\"role\": \"assistant\", \"content\": \"\"}], \"rejected\": \"c\"}", "\"chosen\" is empty"},
         };
         for (const auto& [line, reason] : cases) {
             writeFileAtomic(path, std::string("{\"prompt\": \"x\", \"chosen\": \"y\", \"rejected\": \"z\"}\n") + line + "\n");
@@ -570,6 +574,24 @@ private slots:
                 QVERIFY2(msg.find("line 2") != std::string::npos && msg.find(reason) != std::string::npos, msg.c_str());
             }
         }
+        // Every empty response is counted; the first is named with its file and line.
+        writeFileAtomic(path, "{\"prompt\": \"x\", \"chosen\": \"y\", \"rejected\": \"z\"}\n"
+                              "{\"prompt\": \"x\", \"chosen\": \"y\", \"rejected\": \"\"}\n"
+                              "{\"prompt\": \"x\", \"chosen\": \"\", \"rejected\": \"z\"}\n");
+        try {
+            loadPreferencePairs(path, c);
+            QFAIL("empty responses were accepted");
+        } catch (const Error& e) {
+            const std::string msg = e.what();
+            QVERIFY2(msg.find(path + " line 2: \"rejected\" is empty") != std::string::npos
+                         && msg.find("2 pairs in " + path + " have an empty response") != std::string::npos,
+                     msg.c_str());
+        }
+        // An empty prompt is a pair without context (TRL takes it too): the user turn renders empty.
+        writeFileAtomic(path, "{\"prompt\": \"\", \"chosen\": \"y\", \"rejected\": \"z\"}\n");
+        const auto noPrompt = loadPreferencePairs(path, c);
+        QCOMPARE(noPrompt.size(), size_t(1));
+        QVERIFY(!noPrompt[0].prompt.empty());
     }
 };
 
