@@ -1,6 +1,7 @@
 // The range checks for numeric options (see FiniteRange.h).
 #include "app/cli/FiniteRange.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -28,7 +29,15 @@ CLI::Validator notNegative() {
     return CLI::Validator(
         [](std::string& text) -> std::string {
             const auto first = text.find_first_not_of(" \t");
-            return first != std::string::npos && text[first] == '-' ? "must be 0 or more, found " + text : std::string();
+            if (first != std::string::npos && text[first] == '-')
+                return "must be 0 or more, found " + text;
+            // CLI11 reads a value past the largest unsigned as the largest unsigned, silently.
+            errno = 0;
+            char* end = nullptr;
+            std::strtoull(text.c_str(), &end, 0);
+            if (errno == ERANGE)
+                return "must be at most 18446744073709551615 (2^64 - 1), found " + text;
+            return std::string();
         },
         "UINT");
 }

@@ -185,6 +185,9 @@ private slots:
         expectRefused(two + QStringList{"--method", "ties", "--density", "0"}, "--density: must be a finite number in (0, 1], found 0");
         expectRefused(two + QStringList{"--method", "dare_linear", "--drop", "1"}, "--drop: must be a finite number in [0, 1), found 1");
         expectRefused(two + QStringList{"--method", "exact", "--density", "0.5"}, "--density applies to ties and magnitude_prune");
+        // A seed past 2^64 - 1 was read as 2^64 - 1 (two different seeds, one mask).
+        expectRefused(two + QStringList{"--method", "dare_ties", "--seed", "18446744073709551616"},
+                      "--seed: must be at most 18446744073709551615 (2^64 - 1), found 18446744073709551616");
         expectRefused(two + QStringList{"--method", "exact", "--rank", "4"}, "--method exact keeps every direction");
         expectRefused({"fuse", "--adapter", "ta@v9", "--method", "exact", "--out", path("refused")}, "ta@v9");
         expectRefused({"fuse", "--adapter", "ta@v1", "--method", "exact", "--out", path("exact")}, "already exists");
