@@ -96,9 +96,25 @@ for dt in float32 bfloat16; do
         --device cuda --dtype $dt --out "$OUT/logits_$dt.safetensors" > "$OUT/logits_$dt.log" 2>&1 || fail "rslora logits --dtype $dt"
 done
 python3 - "$F" "$OUT" <<'PY' 2>&1 | tee "$OUT/parity.txt"
-import sys, torch
-from safetensors.torch import load_file
+import json, struct, sys, torch
 F, out = sys.argv[1], sys.argv[2]
+
+# A pip PyTorch comes without the safetensors package: the files are read here (header, then raw bytes).
+def load_file(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    kinds = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32}
+    tensors = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = t["data_offsets"]
+        raw = bytearray(blob[8 + n + start:8 + n + end])
+        tensors[name] = (torch.frombuffer(raw, dtype=kinds[t["dtype"]]) if raw else torch.empty(0, dtype=kinds[t["dtype"]])).reshape(t["shape"])
+    return tensors
+
 ref = load_file(F + "/reference/peft_llama.safetensors")["lora.logits_nomask"][0]
 bad = 0
 for dt, bound in [("float32", 1e-4), ("bfloat16", 5e-2)]:
