@@ -89,6 +89,10 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_status->setWordWrap(true);
     m_status->setTextFormat(Qt::PlainText); // errors and gate labels as they are
+    // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
+    // can be selected whole) rather than widening the window past the screen.
+    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_gateLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     footer->addWidget(m_status, 1);
     m_copy = new QToolButton;
     m_copy->setText(tr("Copy JSON"));
@@ -426,7 +430,7 @@ bool PlaygroundColumn::hasAnswer() const
 
 void PlaygroundColumn::noteAnswerer()
 {
-    m_answeredBy = {adapters(), m_gatePath, m_gateVersionId, m_gateReference};
+    m_answeredBy = {adapters(), m_gatePath, m_gateVersionId, m_gateReference, m_chat};
 }
 
 void PlaygroundColumn::markDivergence(int index)
@@ -441,8 +445,11 @@ void PlaygroundColumn::render()
         m_output->clear(); // nothing yet: the box's hint text ("The answer streams here.") shows
         return;
     }
+    // An answer is shown in the mode it was made in: a prompt's continuation switched to Chat is not the
+    // model's turn of a conversation, and a conversation switched to Prompt is still one.
+    const bool chat = m_answering || !m_answer.isEmpty() ? m_answeredBy.chat : m_chat;
     QString html;
-    if (m_chat) {
+    if (chat) {
         // In chat mode the conversation so far, then the answer being written (when not yet in it).
         const int shown = static_cast<int>(m_conversation.size()) -
                           (!m_answering && !m_conversation.isEmpty() && m_conversation.back().role == "assistant" ? 1 : 0);
@@ -489,7 +496,7 @@ QJsonObject PlaygroundColumn::toJson(const PlaygroundRequest& request) const
     o["settings"] = QJsonObject{{"max_new_tokens", s.maxNewTokens}, {"temperature", s.temperature}, {"top_k", s.topK},
                                 {"top_p", s.topP}, {"repetition_penalty", s.repetitionPenalty}, {"seed", s.seed},
                                 {"stop", stops}};
-    if (m_chat) {
+    if (m_answeredBy.chat) {
         QJsonArray messages;
         for (const auto& t : m_conversation)
             messages.append(QJsonObject{{"role", t.role}, {"content", t.content}});

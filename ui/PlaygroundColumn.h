@@ -125,6 +125,7 @@ private:
         QString gatePath;
         qint64 gateVersionId = 0;
         QString gateReference;
+        bool chat = false; // answered in Chat mode: shown and copied as a conversation even after a switch to Prompt
     };
     Answerer m_answeredBy;
     // What the column showed when the answer being written began.

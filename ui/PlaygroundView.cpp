@@ -111,6 +111,9 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     columnsScroll->setFrameShape(QFrame::NoFrame);
     columnsScroll->setWidgetResizable(true);
     columnsScroll->setWidget(m_columnSplitter);
+    // The answers are what the view is for: in a small window they keep room for a few lines (they
+    // were squeezed to nothing while the prompt box kept its full height).
+    columnsScroll->setMinimumHeight(180);
     leftLayout->addWidget(columnsScroll, 1);
     m_summary = new QLabel;
     m_summary->setWordWrap(true);
@@ -121,6 +124,8 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_input = new QPlainTextEdit;
     m_input->setPlaceholderText(tr("Type a prompt (Ctrl+Enter generates)"));
     m_input->setMaximumHeight(110);
+    m_input->setMinimumHeight(fontMetrics().lineSpacing() * 2 + 12);
+    m_input->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
     inputRow->addWidget(m_input, 1);
     auto* buttons = new QVBoxLayout;
     m_generate = new QPushButton(tr("Generate"));
@@ -166,6 +171,11 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_error->setWordWrap(true);
     m_error->setTextFormat(Qt::PlainText); // messages quote paths, prompts and the engine's errors as they are
     m_error->setStyleSheet("color: #b00020;");
+    m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
+    // can be selected whole) rather than widening the window past the screen.
+    for (QLabel* label : {m_error, m_summary, m_reference})
+        label->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_error->hide();
     leftLayout->addWidget(m_error);
     middle->addWidget(left);

@@ -358,6 +358,22 @@ private slots:
         QVERIFY(view.column(3)->isVisible());
     }
 
+    // In a small window the answer boxes were squeezed to nothing (the prompt box kept its 110
+    // pixels): they keep a few lines, the prompt box two.
+    void answersKeepRoomInASmallWindow()
+    {
+        PlaygroundView view;
+        view.setVersions(versions());
+        view.resize(800, 400);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        const int line = view.fontMetrics().lineSpacing();
+        QVERIFY2(view.column(0)->output()->height() >= 3 * line,
+                 qPrintable(QString("%1 < %2").arg(view.column(0)->output()->height()).arg(3 * line)));
+        QVERIFY2(view.input()->height() >= 2 * line, qPrintable(QString::number(view.input()->height())));
+        QVERIFY2(view.height() <= 480, qPrintable(QString::number(view.height())));
+    }
+
     void copiesAColumnAsJson()
     {
         PlaygroundView v;
@@ -610,6 +626,69 @@ private slots:
         QCOMPARE(v.column(2)->adapters()[0].versionId, qint64(13));
         QVERIFY(!v.errorLabel()->isHidden());
         QVERIFY2(v.errorLabel()->text().contains("column 3: facts@v2 no longer exists"), qPrintable(v.errorLabel()->text()));
+    }
+
+    // An error quoting a long path (a model folder in a Hugging Face cache, a folder name over the
+    // file system's limit) has no space to wrap at: it made the window as wide as the path, 2400
+    // pixels, with the columns and buttons past the screen's edge. The column's own status too.
+    void aLongMessageDoesNotWidenTheWindow()
+    {
+        PlaygroundView v;
+        v.resize(1024, 640);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        const QString path = "/home/user/.cache/huggingface/hub/models--org--model/snapshots/" + QString(300, 'f');
+        v.showProblem("expected a model folder at " + path + ", found nothing");
+        QCoreApplication::processEvents();
+        QVERIFY2(v.minimumSizeHint().width() <= 1024, qPrintable(QString::number(v.minimumSizeHint().width())));
+        QCOMPARE(v.width(), 1024);
+        QVERIFY(v.errorLabel()->text().contains(path)); // the whole message is there to select and copy
+
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("Hi");
+        QVERIFY(v.generate());
+        v.onToken(0, "He");
+        v.onFailed("cannot read " + path);
+        QCoreApplication::processEvents();
+        QVERIFY(v.column(0)->status()->text().contains(path));
+        QVERIFY2(v.minimumSizeHint().width() <= 1024, qPrintable(QString::number(v.minimumSizeHint().width())));
+        QCOMPARE(v.width(), 1024);
+    }
+
+    // A prompt's continuation is not the model's turn of a chat: switched to Chat, the column showed
+    // it as "Model: …", and Copy JSON copied it with no prompt and an empty conversation. The answer
+    // keeps the mode it was made in until the next one; a chat switched to Prompt stays a chat.
+    void anAnswerKeepsTheModeItWasMadeIn()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("The capital of France is");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished(" Paris.", 2));
+        v.onColumnFinished(1, finished(" Lyon.", 2));
+        v.onFinished();
+        v.setChatMode(true);
+        QCOMPARE(v.column(0)->output()->toPlainText().trimmed(), QString("Paris."));
+        v.column(0)->copyButton()->click();
+        QJsonObject o = QJsonDocument::fromJson(QApplication::clipboard()->text().toUtf8()).object();
+        QCOMPARE(o["prompt"].toString(), QString("The capital of France is"));
+        QVERIFY2(!o.contains("messages"), qPrintable(QJsonDocument(o).toJson()));
+        QCOMPARE(o["text"].toString(), QString(" Paris."));
+
+        // In Chat the next answer is a conversation, and stays one when switched back to Prompt.
+        v.input()->setPlainText("And of Italy?");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("Rome.", 2));
+        v.onColumnFinished(1, finished("Rome.", 2));
+        v.onFinished();
+        QVERIFY(v.column(0)->output()->toPlainText().contains("And of Italy?"));
+        v.setChatMode(false);
+        const QString shown = v.column(0)->output()->toPlainText();
+        QVERIFY2(shown.contains("And of Italy?") && shown.contains("Rome."), qPrintable(shown));
+        v.column(0)->copyButton()->click();
+        o = QJsonDocument::fromJson(QApplication::clipboard()->text().toUtf8()).object();
+        QCOMPARE(o["messages"].toArray().size(), 2);
+        QVERIFY(!o.contains("prompt"));
     }
 };
 
