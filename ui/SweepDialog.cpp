@@ -15,6 +15,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -33,6 +34,10 @@ QStringList SweepDialog::suggestedKeys() {
 
 SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent) {
     setWindowTitle(tr("Sweep"));
+    m_refreshTimer = new QTimer(this);
+    m_refreshTimer->setSingleShot(true);
+    m_refreshTimer->setInterval(kRefreshDelayMs);
+    connect(m_refreshTimer, &QTimer::timeout, this, &SweepDialog::refresh);
     auto* layout = new QVBoxLayout(this);
     auto* form = new QFormLayout;
     m_name = new QLineEdit(name);
@@ -54,7 +59,7 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
         auto* edit = new QLineEdit;
         edit->setObjectName("evaluate." + key);
         edit->setPlaceholderText(tr("optional: a file each run's adapter is evaluated on at its end"));
-        connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+        connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refreshSoon);
         m_evaluations.append({key, edit});
         form->addRow(label, edit);
     }
@@ -92,6 +97,9 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
     m_summary->setWordWrap(true);
     m_summary->setTextFormat(Qt::PlainText); // problems quote keys and values as typed
     m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
+    // can be selected whole) rather than widening the window past the screen.
+    m_summary->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     layout->addWidget(m_summary);
     auto* box = new QDialogButtonBox(QDialogButtonBox::Cancel);
     m_queue = box->addButton(tr("Queue sweep"), QDialogButtonBox::AcceptRole);
@@ -104,8 +112,8 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
             Q_EMIT queueRequested();
     });
     connect(m_mode, &QComboBox::currentIndexChanged, this, &SweepDialog::refresh);
-    connect(m_seeds, &QSpinBox::valueChanged, this, &SweepDialog::refresh);
-    connect(m_name, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+    connect(m_seeds, &QSpinBox::valueChanged, this, &SweepDialog::refreshSoon);
+    connect(m_name, &QLineEdit::textChanged, this, &SweepDialog::refreshSoon);
     addRow("adapter.r", "4,8,16,32");
     m_seeds->setValue(3);
     resize(640, 520);
@@ -119,11 +127,11 @@ void SweepDialog::addRow(const QString& key, const QString& values) {
     keys->addItems(suggestedKeys());
     keys->setCurrentText(key);
     keys->setToolTip(tr("Any config key as section.key, e.g. training.warmup_steps"));
-    connect(keys, &QComboBox::currentTextChanged, this, &SweepDialog::refresh);
+    connect(keys, &QComboBox::currentTextChanged, this, &SweepDialog::refreshSoon);
     m_axes->setCellWidget(row, KeyColumn, keys);
     auto* edit = new QLineEdit(values);
     edit->setPlaceholderText(tr("e.g. 4,8,16"));
-    connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refresh);
+    connect(edit, &QLineEdit::textChanged, this, &SweepDialog::refreshSoon);
     m_axes->setCellWidget(row, ValuesColumn, edit);
     refresh();
 }
@@ -133,12 +141,14 @@ void SweepDialog::setAxis(int row, const QString& key, const QString& values) {
         addRow();
     static_cast<QComboBox*>(m_axes->cellWidget(row, KeyColumn))->setCurrentText(key);
     static_cast<QLineEdit*>(m_axes->cellWidget(row, ValuesColumn))->setText(values);
+    refresh();
 }
 
 void SweepDialog::setEvaluationFile(const QString& key, const QString& path) {
     for (const auto& [k, edit] : m_evaluations)
         if (k == key)
             edit->setText(path);
+    refresh();
 }
 
 void SweepDialog::setSpec(const engine::SweepSpec& spec) {
@@ -182,10 +192,24 @@ void SweepDialog::setSpec(const engine::SweepSpec& spec) {
     refresh();
 }
 
-void SweepDialog::setName(const QString& name) { m_name->setText(name); }
+void SweepDialog::setName(const QString& name) {
+    m_name->setText(name);
+    refresh();
+}
 
-void SweepDialog::setListMode(bool list) { m_mode->setCurrentIndex(list ? 1 : 0); }
-void SweepDialog::setSeeds(int seeds) { m_seeds->setValue(seeds); }
+void SweepDialog::setListMode(bool list) {
+    m_mode->setCurrentIndex(list ? 1 : 0);
+    refresh();
+}
+
+void SweepDialog::setSeeds(int seeds) {
+    m_seeds->setValue(seeds);
+    refresh();
+}
+
+void SweepDialog::refreshSoon() {
+    m_refreshTimer->start(); // restarted by every keystroke
+}
 QString SweepDialog::name() const { return m_name->text().trimmed(); }
 
 void SweepDialog::setValidator(Validator validator) {
@@ -249,6 +273,7 @@ engine::SweepSpec SweepDialog::spec() const {
 }
 
 void SweepDialog::refresh() {
+    m_refreshTimer->stop();
     QString problem;
     int runs = 0;
     engine::SweepSpec s;

@@ -22,12 +22,16 @@ class QLineEdit;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class QTimer;
 
 namespace rslora::ui {
 
 class SweepDialog : public QDialog {
     Q_OBJECT
 public:
+    // How long typing pauses before the form is checked again.
+    static constexpr int kRefreshDelayMs = 250;
+
     // Returns the number of runs the spec expands to, or throws rslora::Error saying what is wrong.
     using Validator = std::function<int(const engine::SweepSpec&)>;
 
@@ -69,6 +73,9 @@ Q_SIGNALS:
 
 private:
     void addRow(const QString& key = {}, const QString& values = {});
+    // An edit as it is typed: the form is re-read once typing pauses. The validator checks every
+    // run's config, which for thousands of runs takes a second, and ran on every keystroke.
+    void refreshSoon();
 
     QLineEdit* m_name = nullptr;
     QTableWidget* m_axes = nullptr;
@@ -78,6 +85,7 @@ private:
     QCheckBox* m_diagnostics = nullptr;
     QLabel* m_summary = nullptr;
     QPushButton* m_queue = nullptr;
+    QTimer* m_refreshTimer = nullptr;
     Validator m_validator;
     nlohmann::json m_evaluateExtras = nlohmann::json::object(); // evaluate keys without a field
     std::vector<uint64_t> m_seedList;                           // explicit seeds from setSpec

@@ -96,6 +96,12 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_plot->legend->setBorderPen(Qt::NoPen); // a row of its own: no box needed
     m_plot->legend->setVisible(false);
     new EmptyPlotGuard(m_plot, [this] { return m_plot->graphCount() == 0; });
+    // Empty axes alone read as a broken chart: without curves it says why there are none.
+    m_emptyText = new QCPItemText(m_plot);
+    m_emptyText->position->setType(QCPItemPosition::ptAxisRectRatio);
+    m_emptyText->position->setCoords(0.5, 0.5);
+    m_emptyText->setColor(palette().color(QPalette::PlaceholderText));
+    m_emptyText->setText(tr("No sweeps yet: New run → Sweep…, or rslora sweep"));
     chartLayout->addWidget(m_plot, 1);
     split->addWidget(chart);
     split->setStretchFactor(0, 1);
@@ -239,8 +245,16 @@ void SweepResultsView::setBands(const QList<SweepBand>& bands) {
     }
     // An empty legend would show as an empty box.
     showLegend(!bands.isEmpty());
+    if (bands.isEmpty())
+        m_emptyText->setText(m_groups->count() == 0 ? tr("No sweeps yet: New run → Sweep…, or rslora sweep")
+                                                    : tr("No %1 logged by this group's runs yet").arg(m_metric->currentText()));
+    m_emptyText->setVisible(bands.isEmpty());
     m_plot->rescaleAxes();
     m_plot->replot();
+}
+
+QString SweepResultsView::emptyChartText() const {
+    return m_emptyText->visible() ? m_emptyText->text() : QString();
 }
 
 void SweepResultsView::showLegend(bool on) {

@@ -12,6 +12,7 @@
 #include <QWidget>
 
 class QComboBox;
+class QCPItemText;
 class QCustomPlot;
 class QLabel;
 class QPushButton;
@@ -51,6 +52,8 @@ public:
     QComboBox* metricBox() const { return m_metric; }
     QTableWidget* table() const { return m_table; }
     QCustomPlot* plot() const { return m_plot; }
+    // What the chart says when it has no curve to draw ("" while it has curves).
+    QString emptyChartText() const;
     QLabel* statusLabel() const { return m_status; }
     QPushButton* stopButton() const { return m_stop; }
     QPushButton* resumeButton() const { return m_resume; }
@@ -82,6 +85,7 @@ private:
     QPushButton* m_export = nullptr;
     QTableWidget* m_table = nullptr;
     QCustomPlot* m_plot = nullptr;
+    QCPItemText* m_emptyText = nullptr;
     engine::SweepSummary m_summary;
 };
 

@@ -1,11 +1,14 @@
 // The sweep dialog on its own: rows read as `--vary` reads them, grid or list, the live run count,
 // and problems named with their key and value.
 #include "ui/SweepDialog.h"
+#include "ui/SweepResultsView.h"
 
 #include "common/Error.h"
 
 #include <QCheckBox>
 #include <QLabel>
+#include <QLineEdit>
+#include <QSignalSpy>
 #include <QTableWidget>
 #include <QPushButton>
 #include <QSpinBox>
@@ -183,6 +186,68 @@ private Q_SLOTS:
         d.setSeeds(5);
         QVERIFY(d.queueButton()->isEnabled());
         QVERIFY(d.summaryLabel()->text().startsWith("5 runs"));
+    }
+
+    // The validator checks every run's config (9000 runs: over a second on the GUI thread) and ran on
+    // every keystroke, so typing a values list froze the window for seconds. Typing is checked once
+    // it pauses; Queue sweep checks the form as it is at once.
+    void typingIsCheckedOnceItPauses() {
+        SweepDialog d("s");
+        int calls = 0;
+        d.setValidator([&calls](const engine::SweepSpec& spec) -> int {
+            ++calls;
+            return int(spec.runCount());
+        });
+        d.setSeeds(1);
+        auto* values = qobject_cast<QLineEdit*>(d.axesTable()->cellWidget(0, 1));
+        QVERIFY(values);
+        values->clear();
+        calls = 0;
+        QTest::keyClicks(values, "1,2,3,4,5,6");
+        QVERIFY2(calls <= 1, qPrintable(QString::number(calls)));
+        QTRY_VERIFY2(d.summaryLabel()->text().startsWith("6 runs"), qPrintable(d.summaryLabel()->text()));
+        QCOMPARE(calls, 1);
+
+        // Queue sweep right after typing queues what was typed, not what was checked before.
+        QSignalSpy queued(&d, &SweepDialog::queueRequested);
+        QTest::keyClicks(values, ",7");
+        d.queueButton()->click();
+        QCOMPARE(queued.count(), 1);
+        QVERIFY2(d.summaryLabel()->text().startsWith("7 runs"), qPrintable(d.summaryLabel()->text()));
+        // An edit that makes it invalid: refused at the click, nothing queued.
+        QTest::keyClicks(values, ",");
+        d.queueButton()->click();
+        QCOMPARE(queued.count(), 1);
+        QVERIFY2(d.summaryLabel()->text().contains("empty value"), qPrintable(d.summaryLabel()->text()));
+    }
+
+    // The Sweeps view's chart without curves said nothing (empty axes 0 to 5): it says why.
+    void anEmptyChartSaysWhy() {
+        ui::SweepResultsView v;
+        v.setGroups({});
+        QVERIFY2(v.emptyChartText().contains("No sweeps yet"), qPrintable(v.emptyChartText()));
+        v.setGroups({{7, "rank sweep"}});
+        v.setBands({});
+        QVERIFY2(v.emptyChartText().contains("No train loss logged"), qPrintable(v.emptyChartText()));
+        v.setBands({{"adapter.r=4", {1, 2}, {0.9, 0.5}, {0.1, 0.1}}});
+        QVERIFY(v.emptyChartText().isEmpty());
+    }
+
+    // A problem quoting a long values list (1,2,…,1000,) has no space to wrap at: it widened the
+    // dialog past the screen, Queue sweep and Cancel with it.
+    void aLongProblemDoesNotWidenTheDialog() {
+        SweepDialog d("s");
+        d.resize(640, 520);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        QStringList many;
+        for (int i = 1; i <= 1000; ++i)
+            many << QString::number(i);
+        d.setAxis(0, "adapter.r", many.join(",") + ",");
+        QCoreApplication::processEvents();
+        QVERIFY2(d.summaryLabel()->text().contains("empty value"), qPrintable(d.summaryLabel()->text().left(200)));
+        QVERIFY2(d.minimumSizeHint().width() <= 640, qPrintable(QString::number(d.minimumSizeHint().width())));
+        QCOMPARE(d.width(), 640);
     }
 };
 
