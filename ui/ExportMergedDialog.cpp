@@ -1,6 +1,7 @@
 #include "ui/ExportMergedDialog.h"
 
 #include "ui/ExportFolder.h"
+#include "ui/PathProblems.h"
 #include "ui/SourceWeights.h"
 
 #include <QComboBox>
@@ -95,11 +96,15 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     m_progress->setRange(0, 1);
     m_progress->setValue(0);
     m_progress->setFormat(tr("%v of %m tensors"));
+    m_progress->hide(); // "0 of 1 tensors" before anything runs would read as a count
     m_message = new QLabel(this);
     m_message->setObjectName("exportMessage");
     m_message->setWordWrap(true);
     m_message->setTextFormat(Qt::PlainText); // messages quote version names and paths
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
+    // can be selected whole) rather than widening the window past the screen.
+    m_message->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     status->addWidget(m_progress);
     layout->addLayout(status);
     layout->addWidget(m_message);
@@ -114,8 +119,10 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     m_export = buttons->addButton(tr("Export"), QDialogButtonBox::AcceptRole);
     m_export->setObjectName("exportButton");
     buttons->addButton(QDialogButtonBox::Close);
-    // Hidden after the last addButton: the box shows every button again each time it lays them out.
-    m_open->hide();
+    // Off, not hidden, until an export is done: a button appearing beside Export moved Export from
+    // under the pointer.
+    m_open->setEnabled(false);
+    m_open->setToolTip(tr("Opens the folder of the last export done here"));
     layout->addWidget(buttons);
     connect(m_export, &QPushButton::clicked, this, [this] {
         if (m_busy)
@@ -123,6 +130,11 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
         const MergeExportSettings s = settings();
         if (s.modelDir.isEmpty()) {
             showError(tr("Choose the base model folder."));
+            return;
+        }
+        // A folder that is missing or a file is named as such (the merge would say it has no config.json).
+        if (const QString why = PathProblems::ofFolder(s.modelDir); !why.isEmpty()) {
+            showError(tr("Base model: %1.").arg(why));
             return;
         }
         if (s.outDir.isEmpty()) {
@@ -138,7 +150,21 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
             QDesktopServices::openUrl(QUrl::fromLocalFile(m_doneFolder));
     });
     connect(buttons, &QDialogButtonBox::rejected, this, &ExportMergedDialog::reject);
+    // An error said of other settings ("output folder X exists") would be read as said of these.
+    for (QLineEdit* edit : {m_model, m_out})
+        connect(edit, &QLineEdit::textChanged, this, &ExportMergedDialog::clearError);
+    connect(m_dtype, &QComboBox::currentIndexChanged, this, &ExportMergedDialog::clearError);
+    connect(m_shard, &QDoubleSpinBox::valueChanged, this, &ExportMergedDialog::clearError);
+    connect(m_sourceWeights, &SourceWeights::changed, this, &ExportMergedDialog::clearError);
     resize(680, 480);
+}
+
+void ExportMergedDialog::clearError() {
+    if (!m_errorShown || m_busy)
+        return;
+    m_errorShown = false;
+    m_message->setStyleSheet(QString());
+    m_message->clear();
 }
 
 MergeExportSettings ExportMergedDialog::settings() const {
@@ -165,8 +191,10 @@ void ExportMergedDialog::setBusy(const QString& what) {
     m_busy = true;
     m_export->setEnabled(false);
     m_cancel->setEnabled(true);
-    m_open->hide();
+    m_open->setEnabled(false);
     m_progress->setRange(0, 0);
+    m_progress->show();
+    m_errorShown = false;
     m_message->setStyleSheet(QString());
     m_message->setText(what);
 }
@@ -177,6 +205,10 @@ void ExportMergedDialog::setIdle() {
     m_cancel->setEnabled(false);
     if (m_progress->maximum() == 0)
         m_progress->setRange(0, 1);
+    // The count of an export that failed or was cancelled is not what the folder holds: none is written.
+    if (m_doneFolder.isEmpty() || m_progress->value() < m_progress->maximum())
+        m_progress->hide();
+    m_open->setEnabled(!m_doneFolder.isEmpty());
 }
 
 void ExportMergedDialog::showProgress(qint64 done, qint64 total) {
@@ -187,11 +219,13 @@ void ExportMergedDialog::showProgress(qint64 done, qint64 total) {
 void ExportMergedDialog::showError(const QString& message) {
     m_message->setStyleSheet("color: #c62828");
     m_message->setText(message);
+    m_errorShown = true;
 }
 
 void ExportMergedDialog::showMessage(const QString& message) {
     m_message->setStyleSheet(QString());
     m_message->setText(message);
+    m_errorShown = false;
 }
 
 void ExportMergedDialog::showDone(const QString& summary, const QString& folder) {
@@ -199,7 +233,9 @@ void ExportMergedDialog::showDone(const QString& summary, const QString& folder)
     m_message->setStyleSheet(QString());
     m_message->setText(summary);
     m_progress->setValue(m_progress->maximum());
-    m_open->show();
+    m_progress->show();
+    m_open->setEnabled(true);
+    m_errorShown = false;
 }
 
 void ExportMergedDialog::reject() {

@@ -57,6 +57,8 @@ protected:
     void reject() override;
 
 private:
+    void clearError();
+
     QList<FuseSource> m_sources;
     SourceWeights* m_sourceWeights = nullptr;
     QLineEdit* m_model = nullptr;
@@ -70,6 +72,7 @@ private:
     QPushButton* m_open = nullptr;
     QString m_doneFolder;
     bool m_busy = false;
+    bool m_errorShown = false;
 };
 
 } // namespace rslora::ui

@@ -89,6 +89,9 @@ FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDia
     m_message->setWordWrap(true);
     m_message->setTextFormat(Qt::PlainText); // messages quote version names and paths
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
+    // can be selected whole) rather than widening the window past the screen.
+    m_message->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     status->addWidget(m_progress);
     status->addWidget(m_message, 1);
     layout->addLayout(status);

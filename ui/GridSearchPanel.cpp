@@ -105,6 +105,10 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
     m_use->setToolTip(tr("Take the best point's weights into the Fuse tab"));
     m_status = new QLabel(this);
     m_status->setWordWrap(true);
+    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
+    // can be selected whole) rather than widening the window past the screen.
+    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     actions->addWidget(m_run);
     actions->addWidget(m_cancel);
     actions->addWidget(m_status, 1);

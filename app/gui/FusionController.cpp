@@ -164,6 +164,11 @@ FusionController::Fused FusionController::fuseAndRegister(const QString& databas
         }
     } cleanup{staging};
     ef::writeFusedAdapter(result, plan, fusionSourceRecords(resolved), staging);
+    // Cancel (or the dialog closed) while the result was written: the version is not registered. Once
+    // registered it stays, and the dialog says so.
+    const long long modules = static_cast<long long>(result.report.modules.size());
+    if (!progress(modules, modules))
+        throw Error("the fusion was cancelled before its version was registered; nothing was kept");
     FusionRegistration registration;
     if (!settings.task.isEmpty())
         registration.task = settings.task.toStdString();

@@ -301,6 +301,40 @@ private Q_SLOTS:
         QVERIFY(!QDir(dir.filePath("store/fusion-staging")).exists() || leftovers(dir.filePath("store/fusion-staging")).isEmpty());
     }
 
+    // Cancel (or closing the dialog) after the engine finished but while the folder was written: the
+    // version was registered all the same, and with the dialog gone nobody was told.
+    void cancelAfterTheComputationRegistersNothing() {
+        QTemporaryDir dir;
+        const QString db = dir.filePath("store/w.sqlite");
+        QDir().mkpath(dir.filePath("store"));
+        QList<ui::FuseSource> sources;
+        {
+            storage::Store store(db.toStdString());
+            sources << storeAdapter(store, writeAdapter(dir.filePath("a"), 4, 1), "a")
+                    << storeAdapter(store, writeAdapter(dir.filePath("b"), 4, 2), "b");
+        }
+        ui::FuseSettings settings;
+        settings.method = "svd";
+        settings.weights = {1.0, 1.0};
+        // Cancel pressed once the engine reported its last module done: every report after that says stop.
+        bool engineDone = false;
+        try {
+            app::FusionController::fuseAndRegister(db, sources, settings, [&](long long done, long long total) {
+                if (engineDone)
+                    return false;
+                engineDone = done == total;
+                return true;
+            });
+            QFAIL("a fusion cancelled after its computation was registered");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("cancelled"), e.what());
+        }
+        QVERIFY(engineDone);
+        storage::Store store(db.toStdString());
+        QCOMPARE(int(store.adapters().tasks().size()), 2); // no "fused" task
+        QVERIFY(!QDir(dir.filePath("store/fusion-staging")).exists() || leftovers(dir.filePath("store/fusion-staging")).isEmpty());
+    }
+
     void exportMergedModelAndCancel() {
         const QString model = qEnvironmentVariable("RSLORA_RESOURCES") + "/demo/model";
         if (!QFile::exists(model + "/config.json"))
@@ -341,6 +375,7 @@ private Q_SLOTS:
         dialog.setDtype("bfloat16");
         dialog.setWeights({0.5});
         QSignalSpy exported(&controller, &app::MergeExportController::exported);
+        QVERIFY(!dialog.openButton()->isEnabled()); // nothing to open yet
         dialog.exportButton()->click();
         QVERIFY(controller.job()->running());
         controller.job()->waitForFinished();
@@ -349,7 +384,7 @@ private Q_SLOTS:
         QVERIFY(QFile::exists(settings.outDir + "/model.safetensors"));
         QVERIFY(QFile::exists(settings.outDir + "/tokenizer.json"));
         QCOMPARE(dialog.doneFolder(), settings.outDir);
-        QVERIFY(!dialog.openButton()->isHidden());
+        QVERIFY(dialog.openButton()->isEnabled());
         QCOMPARE(dialog.progressBar()->value(), dialog.progressBar()->maximum());
         storage::Store store(db.toStdString());
         const auto artifacts = store.artifacts().forAdapter(sources[0].adapterId);

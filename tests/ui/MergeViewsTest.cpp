@@ -331,13 +331,26 @@ private Q_SLOTS:
         ui::ExportMergedDialog d(twoSources());
         d.show();
         QVERIFY(QTest::qWaitForWindowExposed(&d));
-        QVERIFY(!d.openButton()->isVisible()); // nothing to open before an export is done
+        QVERIFY(!d.openButton()->isEnabled()); // nothing to open before an export is done
         QCOMPARE(d.settings().modelDir, QString("/models/base"));
         d.setOutDir("/tmp/out/merged");
         d.setDtype("float16");
         d.setMaxShardGb(0.5);
         d.setWeights({1.0, -0.5});
         QSignalSpy spy(&d, &ui::ExportMergedDialog::exportRequested);
+        // A base model folder that is missing, or a file, is named as such before anything runs.
+        d.exportButton()->click();
+        QCOMPARE(spy.count(), 0);
+        QVERIFY2(d.messageLabel()->text().contains("folder '/models/base' does not exist"), qPrintable(d.messageLabel()->text()));
+        QTemporaryDir base;
+        QFile file(base.filePath("config.json"));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.close();
+        d.setModelDir(file.fileName());
+        d.exportButton()->click();
+        QCOMPARE(spy.count(), 0);
+        QVERIFY2(d.messageLabel()->text().contains("is a file, not a folder"), qPrintable(d.messageLabel()->text()));
+        d.setModelDir(base.path());
         d.exportButton()->click();
         QCOMPARE(spy.count(), 1);
         const auto s = d.settings();
@@ -350,7 +363,80 @@ private Q_SLOTS:
         QCOMPARE(d.progressBar()->value(), 3);
         d.setIdle();
         d.showDone("written", "/tmp/out/merged");
-        QVERIFY(d.openButton()->isVisible());
+        QVERIFY(d.openButton()->isEnabled());
+    }
+
+    // What the dialog shows stays true of what it holds: an error about an output folder went on
+    // naming it after another folder was typed; "0 of 1 tensors" showed before any export and an
+    // empty bar after a failed one; Open folder appeared beside Export when an export was done and
+    // moved Export from under the pointer (the next click opened the folder instead of exporting).
+    void exportDialogShowsOnlyWhatHolds() {
+        ui::ExportMergedDialog d(twoSources());
+        d.resize(680, 480);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        QVERIFY(!d.progressBar()->isVisible());
+        const int exportX = d.exportButton()->mapTo(&d, QPoint(0, 0)).x();
+
+        d.setOutDir("/tmp/out/taken");
+        d.exportButton()->click();
+        d.setBusy("writing");
+        QVERIFY(d.progressBar()->isVisible());
+        d.showError("output folder /tmp/out/taken exists and is not empty; choose a new folder (nothing was written)");
+        d.setIdle();
+        QVERIFY(!d.progressBar()->isVisible());
+        QVERIFY(d.messageLabel()->text().contains("/tmp/out/taken"));
+        d.setOutDir("/tmp/out/new");
+        QVERIFY2(d.messageLabel()->text().isEmpty(), qPrintable(d.messageLabel()->text()));
+        // So for the model folder, the weights, the dtype and the shard size.
+        d.showError("base model folder /models/none has no config.json");
+        d.setModelDir("/models/other");
+        QVERIFY(d.messageLabel()->text().isEmpty());
+        d.showError("a weight is not finite");
+        d.setWeights({0.5, 1.0});
+        QVERIFY(d.messageLabel()->text().isEmpty());
+        d.showError("bad dtype");
+        d.setDtype("bfloat16");
+        QVERIFY(d.messageLabel()->text().isEmpty());
+        d.showError("bad shard size");
+        d.setMaxShardGb(1.0);
+        QVERIFY(d.messageLabel()->text().isEmpty());
+
+        // Done: the count stays, Open folder is on, and Export is where it was.
+        d.setBusy("writing");
+        d.showProgress(39, 39);
+        d.showDone("Merged into /tmp/out/new", "/tmp/out/new");
+        d.setIdle();
+        QCoreApplication::processEvents();
+        QVERIFY(d.progressBar()->isVisible());
+        QCOMPARE(d.progressBar()->text(), QString("39 of 39 tensors"));
+        QVERIFY(d.openButton()->isEnabled());
+        QCOMPARE(d.exportButton()->mapTo(&d, QPoint(0, 0)).x(), exportX);
+        // A success message is no error: it stays when a field changes.
+        d.setOutDir("/tmp/out/other");
+        QCOMPARE(d.messageLabel()->text(), QString("Merged into /tmp/out/new"));
+
+        // A message quoting a long path does not widen the dialog.
+        d.showError("output /tmp/" + QString(400, 'x') + " exists and is not a folder; choose a new folder");
+        QCoreApplication::processEvents();
+        QVERIFY2(d.minimumSizeHint().width() <= 680, qPrintable(QString::number(d.minimumSizeHint().width())));
+        QCOMPARE(d.width(), 680);
+    }
+
+    // The same for the Fuse dialog's messages and the grid tab's status.
+    void fuseMessagesDoNotWidenTheDialog() {
+        ui::FuseDialog d(twoSources());
+        d.resize(760, 640);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        const QString path = "/data/" + QString(400, 'v') + ".jsonl";
+        d.grid()->setDataFile("/data/val.jsonl");
+        d.grid()->runButton()->click();
+        d.showError("cannot read " + path);
+        QCoreApplication::processEvents();
+        QVERIFY(d.grid()->statusLabel()->text().contains(path));
+        QVERIFY2(d.minimumSizeHint().width() <= 760, qPrintable(QString::number(d.minimumSizeHint().width())));
+        QCOMPARE(d.width(), 760);
     }
 
     // As `rslora merge` without --dtype: the base model's own dtype unless the user picks one.
@@ -362,6 +448,8 @@ private Q_SLOTS:
         QCOMPARE(box->currentText(), QString("same as the base model"));
         QVERIFY(d.settings().dtype.isEmpty());
         QSignalSpy spy(&d, &ui::ExportMergedDialog::exportRequested);
+        QTemporaryDir base;
+        d.setModelDir(base.path());
         d.setOutDir("/tmp/out/merged");
         d.exportButton()->click();
         QCOMPARE(spy.count(), 1);
