@@ -45,8 +45,10 @@ json parseOverrides(const QString& text, QString* problem)
             continue;
         const int eq = part.indexOf('='), dot = part.indexOf('.');
         if (eq < 0 || dot < 0 || dot > eq) {
+            // Every part that is wrong, not only the last one.
             if (problem)
-                *problem = QObject::tr("override '%1' must be section.key=value").arg(part);
+                *problem += (problem->isEmpty() ? QString() : QStringLiteral("; "))
+                            + QObject::tr("override '%1' must be section.key=value").arg(part);
             continue;
         }
         const std::string value = part.mid(eq + 1).trimmed().toStdString();
@@ -254,15 +256,59 @@ void StagesEditor::removeStage(int row)
     Q_EMIT changed();
 }
 
+StagesEditor::TypedRow StagesEditor::typedRow(int row) const
+{
+    TypedRow t;
+    auto text = [&](int column) { return m_table->item(row, column) ? m_table->item(row, column)->text() : QString(); };
+    auto combo = [&](int column) { return static_cast<QComboBox*>(m_table->cellWidget(row, column))->currentText(); };
+    t.name = text(Name);
+    t.objective = combo(Objective);
+    t.data = text(Data);
+    t.from = combo(From);
+    t.curriculum = combo(Curriculum);
+    t.overrides = text(Overrides);
+    t.merge = m_table->item(row, Merge) && m_table->item(row, Merge)->checkState() == Qt::Checked;
+    t.floor = static_cast<QDoubleSpinBox*>(m_table->cellWidget(row, Floor))->value();
+    return t;
+}
+
+void StagesEditor::setTypedRow(int row, const TypedRow& t)
+{
+    const QSignalBlocker block(m_table);
+    auto setText = [&](int column, const QString& value) {
+        if (!m_table->item(row, column))
+            m_table->setItem(row, column, new QTableWidgetItem);
+        m_table->item(row, column)->setText(value);
+    };
+    auto setCombo = [&](int column, const QString& value) {
+        auto* box = static_cast<QComboBox*>(m_table->cellWidget(row, column));
+        const QSignalBlocker blockBox(box);
+        box->setCurrentText(value);
+    };
+    setText(Name, t.name);
+    setCombo(Objective, t.objective);
+    setText(Data, t.data);
+    setCombo(From, t.from);
+    setCombo(Curriculum, t.curriculum);
+    setText(Overrides, t.overrides);
+    if (m_table->item(row, Merge))
+        m_table->item(row, Merge)->setCheckState(t.merge ? Qt::Checked : Qt::Unchecked);
+    auto* floor = static_cast<QDoubleSpinBox*>(m_table->cellWidget(row, Floor));
+    const QSignalBlocker blockFloor(floor);
+    floor->setValue(t.floor);
+}
+
 void StagesEditor::moveStage(int row, int delta)
 {
     const int to = row + delta;
     if (row < 0 || to < 0 || to >= m_table->rowCount())
         return;
-    std::vector<StageSpec> all = stages();
-    std::swap(all[size_t(row)], all[size_t(to)]);
-    setStages(all);
+    const TypedRow moving = typedRow(row);
+    setTypedRow(row, typedRow(to));
+    setTypedRow(to, moving);
     m_table->setCurrentCell(to, Name);
+    updateButtons();
+    Q_EMIT changed();
 }
 
 void StagesEditor::updateButtons()

@@ -45,6 +45,15 @@ Q_SIGNALS:
     void changed();
 
 private:
+    // A row as typed: reordering moves it so, where reading it as a stage would drop what does not
+    // parse (an override that is not section.key=value) and reformat the rest.
+    struct TypedRow {
+        QString name, objective, data, from, curriculum, overrides;
+        bool merge = false;
+        double floor = 0;
+    };
+    TypedRow typedRow(int row) const;
+    void setTypedRow(int row, const TypedRow& typed);
     void insertRow(int row, const engine::pipeline::StageSpec& spec);
     engine::pipeline::StageSpec rowSpec(int row, QString* problem = nullptr) const;
     void updateButtons();

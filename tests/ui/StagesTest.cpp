@@ -77,6 +77,39 @@ private slots:
         QVERIFY(editor.problems()[0].contains("stage 'general'"));
     }
 
+    // Move up / Move down move a row as typed: an override that is not section.key=value (shown as a
+    // problem to correct) was dropped from the text, and the rest reformatted, by reading the rows as
+    // stages and writing them back. Every wrong part is named, not only the last one.
+    void reorderingKeepsWhatWasTyped()
+    {
+        ui::StagesEditor editor;
+        editor.addStage();
+        editor.addStage();
+        const QString typed = "training.max_steps = 50;max_steps 3";
+        editor.table()->item(0, ui::StagesEditor::Name)->setText("first");
+        editor.table()->item(0, ui::StagesEditor::Overrides)->setText(typed);
+        static_cast<QComboBox*>(editor.table()->cellWidget(0, ui::StagesEditor::Objective))->setCurrentText("dpo");
+        editor.table()->item(1, ui::StagesEditor::Name)->setText("second");
+        QSignalSpy changed(&editor, &ui::StagesEditor::changed);
+        editor.moveStage(0, +1);
+        QCOMPARE(changed.count(), 1);
+        QCOMPARE(editor.table()->item(0, ui::StagesEditor::Name)->text(), QString("second"));
+        QCOMPARE(editor.table()->item(1, ui::StagesEditor::Name)->text(), QString("first"));
+        QCOMPARE(editor.table()->item(1, ui::StagesEditor::Overrides)->text(), typed);
+        QCOMPARE(editor.stages()[1].objective, std::string("dpo"));
+        QCOMPARE(editor.stages()[0].objective, std::string("sft"));
+        QCOMPARE(editor.stages()[1].overrides["training"]["max_steps"].get<int>(), 50);
+        QCOMPARE(editor.table()->currentRow(), 1);
+        QCOMPARE(editor.problems().size(), 1);
+        QVERIFY2(editor.problems()[0].contains("stage 'first'") && editor.problems()[0].contains("'max_steps 3'"),
+                 qPrintable(editor.problems()[0]));
+
+        editor.table()->item(1, ui::StagesEditor::Overrides)->setText("oops; training.max_steps=5; nope");
+        QCOMPARE(editor.problems().size(), 1);
+        QVERIFY2(editor.problems()[0].contains("'oops'") && editor.problems()[0].contains("'nope'"),
+                 qPrintable(editor.problems()[0]));
+    }
+
     // With stages, the form starts a pipeline whose base is the form's config.
     void formStartsPipeline()
     {
