@@ -19,7 +19,10 @@
 #include <filesystem>
 #include <iostream>
 #include <pthread.h>
+#include <string>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -54,6 +57,32 @@ int waitForStopSignal()
     return byte;
 }
 
+// An adapter argument that names something on disk other than a folder (a file, such as the adapter's
+// own adapter_config.json, or a symbolic link to nothing) is refused saying so. A ":WEIGHT" suffix
+// is looked through.
+void refuseNonFolder(const std::string& argument)
+{
+    std::vector<std::string> candidates{argument};
+    if (const auto colon = argument.rfind(':'); colon != std::string::npos && colon > 0)
+        candidates.push_back(argument.substr(0, colon));
+    for (const auto& candidate : candidates) {
+        std::error_code ec;
+        const fs::path path(candidate);
+        const fs::file_status link = fs::symlink_status(path, ec);
+        if (ec || !fs::exists(link) || fs::is_directory(path, ec))
+            continue;
+        if (fs::is_symlink(link) && !fs::exists(path, ec))
+            throw Error("'" + argument + "' is a symbolic link to " + fs::read_symlink(path, ec).string() +
+                        ", which does not exist; expected an adapter folder");
+        const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+        const std::string name = path.filename().string();
+        const bool adapterFile = name == "adapter_config.json" || name == "adapter_model.safetensors" || name == "adapter_model.bin";
+        throw Error("'" + argument + "' is a file, not an adapter folder" +
+                    (adapterFile ? "; give the folder that holds it, " + folder.string()
+                                 : "; expected a folder holding adapter_config.json and adapter_model.safetensors"));
+    }
+}
+
 void runServe(ServeArgs& a)
 {
     std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not an exit
@@ -79,8 +108,14 @@ void runServe(ServeArgs& a)
         } catch (const Error&) {
             if (!store)
                 store = storecli::openStore(a.store);
-            // Named as given: the same resolver answers --adapter at start-up and lora_path requests.
-            r = app::resolveAdapterArgument(argument, store.get(), "");
+            try {
+                // Named as given: the same resolver answers --adapter at start-up and lora_path requests.
+                r = app::resolveAdapterArgument(argument, store.get(), "");
+            } catch (const Error&) {
+                // A file or a broken link was reported as "no such folder and no stored version".
+                refuseNonFolder(argument);
+                throw;
+            }
         }
         return serve::AdapterSource{r.path, r.weight};
     };

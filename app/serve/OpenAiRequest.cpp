@@ -143,7 +143,8 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
         if (content && content->is_string())
             text = content->get<std::string>();
         else if (content && content->is_array()) {
-            // Content parts: only text parts can be read by a text model.
+            // Content parts: only text parts can be read by a text model. Their texts are joined by a
+            // line break, as vLLM joins them; they were run together ("Hello" "world": "Helloworld").
             for (size_t k = 0; k < content->size(); ++k) {
                 const json& part = (*content)[k];
                 const std::string at = where + ".content[" + std::to_string(k) + "]";
@@ -156,7 +157,7 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
                 const json* partText = field(part, "text");
                 if (!partText || !partText->is_string())
                     throw badField(at + ".text", "expected a string, found " + (partText ? typeName(*partText) : std::string("none")));
-                text += partText->get<std::string>();
+                text += (k > 0 ? "\n" : "") + partText->get<std::string>();
             }
         } else if (content)
             throw badField(where + ".content", "expected a string or an array of text parts, found " + typeName(*content));

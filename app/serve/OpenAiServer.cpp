@@ -556,85 +556,88 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
         return sse(event(json::array({choice})));
     };
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [=](size_t, httplib::DataSink& sink) {
-            auto write = [&](const std::string& s) {
-                if (!sink.write(s.data(), s.size())) {
-                    state->cancel->store(true);  // the client went away
-                    return false;
-                }
-                return true;
-            };
-            if (chat && !state->sentRole) {
-                state->sentRole = true;
-                for (size_t i = 0; i < state->futures.size(); ++i) {
-                    json choice = {{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}};
-                    if (!write(sse(event(json::array({choice})))))
-                        return false;
-                }
-            }
-            // Which choices have ended, seen before taking the text: their last pieces are in.
-            std::vector<bool> ready(state->futures.size(), false);
-            {
-                std::unique_lock<std::mutex> lock(state->mutex);
-                state->wake.wait_for(lock, std::chrono::milliseconds(20), [&] { return !state->pieces.empty(); });
-            }
-            for (size_t i = 0; i < state->futures.size(); ++i)
-                ready[i] = !state->ended[i] && state->futures[i].wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-            std::deque<std::pair<size_t, std::string>> pieces;
-            {
-                std::lock_guard<std::mutex> lock(state->mutex);
-                pieces.swap(state->pieces);
-            }
-            if (pieces.empty() && state->client->closed()) {
-                // Gone while nothing was written (the text is held back for a long stop string, or the
-                // request waits for a free row): no write would fail to tell.
-                state->cancel->store(true);
+    const httplib::ContentProviderWithoutLength events = [=](size_t, httplib::DataSink& sink) {
+        auto write = [&](const std::string& s) {
+            if (!sink.write(s.data(), s.size())) {
+                state->cancel->store(true);  // the client went away
                 return false;
             }
-            for (const auto& [i, text] : pieces)
-                if (!write(chunk(i, text, nullptr)))
-                    return false;
-            for (size_t i = 0; i < ready.size(); ++i) {
-                if (!ready[i])
-                    continue;
-                state->ended[i] = true;
-                try {
-                    auto out = state->futures[i].get();
-                    state->completionTokens += static_cast<int64_t>(out.tokens.size());
-                    if (!write(chunk(i, "", finishReason(out.reason), out.stopString)))
-                        return false;
-                } catch (const std::exception& e) {
-                    if (!write(sse(ApiError(500, "generation failed: " + engine::errorText(e), errtype::kServer).body())))
-                        return false;
-                }
-            }
-            if (std::all_of(state->ended.begin(), state->ended.end(), [](bool b) { return b; })) {
-                // Every generation has ended: the request's places (--max-concurrent) and its adapter are
-                // given back before the client can read the end, since it may send its next request (or
-                // unload the adapter) at once. They were held until the response was destroyed, after
-                // the last byte had gone out, and such a next request could get a 429 (or a 409).
-                state->guard.reset();
-                state->adapterUse.reset();
-                if (includeUsage) {
-                    json usage = {{"prompt_tokens", state->promptTokens}, {"completion_tokens", state->completionTokens},
-                                  {"total_tokens", state->promptTokens + state->completionTokens}};
-                    json last = event(json::array());
-                    last["usage"] = usage;
-                    if (!write(sse(last)))
-                        return false;
-                }
-                if (!write("data: [DONE]\n\n"))
-                    return false;
-                sink.done();
-            }
             return true;
-        },
-        [state](bool) {
-            // Finished or abandoned: a generation still running for this response stops.
+        };
+        if (chat && !state->sentRole) {
+            state->sentRole = true;
+            for (size_t i = 0; i < state->futures.size(); ++i) {
+                json choice = {{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}};
+                if (!write(sse(event(json::array({choice})))))
+                    return false;
+            }
+        }
+        // Which choices have ended, seen before taking the text: their last pieces are in.
+        std::vector<bool> ready(state->futures.size(), false);
+        {
+            std::unique_lock<std::mutex> lock(state->mutex);
+            state->wake.wait_for(lock, std::chrono::milliseconds(20), [&] { return !state->pieces.empty(); });
+        }
+        for (size_t i = 0; i < state->futures.size(); ++i)
+            ready[i] = !state->ended[i] && state->futures[i].wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+        std::deque<std::pair<size_t, std::string>> pieces;
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            pieces.swap(state->pieces);
+        }
+        if (pieces.empty() && state->client->closed()) {
+            // Gone while nothing was written (the text is held back for a long stop string, or the
+            // request waits for a free row): no write would fail to tell.
             state->cancel->store(true);
-        });
+            return false;
+        }
+        for (const auto& [i, text] : pieces)
+            if (!write(chunk(i, text, nullptr)))
+                return false;
+        for (size_t i = 0; i < ready.size(); ++i) {
+            if (!ready[i])
+                continue;
+            state->ended[i] = true;
+            try {
+                auto out = state->futures[i].get();
+                state->completionTokens += static_cast<int64_t>(out.tokens.size());
+                if (!write(chunk(i, "", finishReason(out.reason), out.stopString)))
+                    return false;
+            } catch (const std::exception& e) {
+                if (!write(sse(ApiError(500, "generation failed: " + engine::errorText(e), errtype::kServer).body())))
+                    return false;
+            }
+        }
+        if (std::all_of(state->ended.begin(), state->ended.end(), [](bool b) { return b; })) {
+            // Every generation has ended: the request's places (--max-concurrent) and its adapter are
+            // given back before the client can read the end, since it may send its next request (or
+            // unload the adapter) at once. They were held until the response was destroyed, after
+            // the last byte had gone out, and such a next request could get a 429 (or a 409).
+            state->guard.reset();
+            state->adapterUse.reset();
+            if (includeUsage) {
+                json usage = {{"prompt_tokens", state->promptTokens}, {"completion_tokens", state->completionTokens},
+                              {"total_tokens", state->promptTokens + state->completionTokens}};
+                json last = event(json::array());
+                last["usage"] = usage;
+                if (!write(sse(last)))
+                    return false;
+            }
+            if (!write("data: [DONE]\n\n"))
+                return false;
+            sink.done();
+        }
+        return true;
+    };
+    // Finished or abandoned: a generation still running for this response stops.
+    const httplib::ContentProviderResourceReleaser release = [state](bool) { state->cancel->store(true); };
+    if (req.version == "HTTP/1.0") {
+        // An HTTP/1.0 client does not know chunked transfer coding (RFC 9112 §6.1: not sent to it); the
+        // stream is then ended by closing the connection. It was sent chunked, the chunk sizes read as text.
+        res.set_header("Connection", "close");
+        res.set_content_provider("text/event-stream", events, release);
+    } else
+        res.set_chunked_content_provider("text/event-stream", events, release);
 }
 
 } // namespace rslora::serve

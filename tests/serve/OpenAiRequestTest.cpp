@@ -218,7 +218,8 @@ private slots:
             true, BytePrompts(), limits());
         QCOMPARE(call.model, std::string("task@v2"));
         QCOMPARE(call.prompts.size(), size_t(1));
-        QCOMPARE(call.prompts[0], BytePrompts().encode("user:hi\n"));
+        // Text parts are joined by a line break, as vLLM joins them (they were run together).
+        QCOMPARE(call.prompts[0], BytePrompts().encode("user:h\ni\n"));
         QCOMPARE(call.sampling.maxNewTokens, int64_t(8));
         QCOMPARE(call.sampling.temperature, 0.5);
         QCOMPARE(call.sampling.topP, 0.9);

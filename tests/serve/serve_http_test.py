@@ -234,6 +234,29 @@ class ServeTest(unittest.TestCase):
         streamed = "".join(c["delta"].get("content", "") for e in events for c in e["choices"])
         self.assertEqual(streamed, chat["choices"][0]["message"]["content"])
 
+    def test_a_stream_to_an_http_1_0_client_is_not_chunked(self):
+        # HTTP/1.0 has no chunked transfer coding (RFC 9112 §6.1): the stream was sent chunked, and such a
+        # client read the chunk sizes as part of the events. The stream now ends with the connection.
+        req = {"model": "a", "prompt": "Once upon", "max_tokens": 12, "temperature": 0}
+        whole = self.complete("a", "Once upon", max_tokens=12, temperature=0)["choices"][0]["text"]
+        body = json.dumps({**req, "stream": True}).encode()
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=60) as sock:
+            sock.sendall(b"POST /v1/completions HTTP/1.0\r\nAuthorization: Bearer " + KEY.encode() +
+                         b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            reply = b""
+            while True:  # until the server closes the connection
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                reply += piece
+        head, _, rest = reply.decode().partition("\r\n\r\n")
+        self.assertIn(" 200 ", head.split("\r\n")[0])
+        fields = {line.split(":")[0].lower(): line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]}
+        self.assertNotIn("transfer-encoding", fields, head)
+        self.assertEqual(fields.get("connection"), "close", head)
+        self.assertTrue(rest.startswith("data: {"), rest[:80])
+        self.assertEqual("".join(c["text"] for e in sse_events(rest) for c in e["choices"]), whole)
+
     def test_the_prompts_of_an_unseeded_request_are_sampled_independently(self):
         # One seed was drawn per request before, so every choice for the same prompt was the same text.
         fields = {"max_tokens": 24, "temperature": 1.0, "ignore_eos": True}
@@ -374,6 +397,19 @@ class ServeTest(unittest.TestCase):
         status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": "/nonexistent/adapter"})
         self.assertIn("'lora_path': '/nonexistent/adapter': no such folder", body["error"]["message"])
         self.assertNotIn("--adapter", body["error"]["message"])
+        # A file, or a link to nothing, was "no such folder and no stored version of that name".
+        config = os.path.join(self.a, "adapter_config.json")
+        status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": config})
+        self.assertApiError(status, body, 400, "lora_path")
+        self.assertIn("'" + config + "' is a file, not an adapter folder; give the folder that holds it, " + self.a,
+                      body["error"]["message"])
+        dangling = os.path.join(self.tmp.name, "gone")
+        if not os.path.islink(dangling):
+            os.symlink(os.path.join(self.tmp.name, "nothing-here"), dangling)
+        status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": dangling + ":0.5"})
+        self.assertApiError(status, body, 400, "lora_path")
+        self.assertIn("is a symbolic link to " + os.path.join(self.tmp.name, "nothing-here") + ", which does not exist",
+                      body["error"]["message"])
         # A NUL in lora_path (JSON's \u0000) would have the system read the path only up to it: refused,
         # and the message quotes the path whole (an error message ended at a client's NUL before).
         status, body = s.post("/v1/load_lora_adapter", {"lora_name": "x", "lora_path": self.a + "\u0000/elsewhere"})
