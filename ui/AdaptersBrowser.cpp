@@ -1,18 +1,16 @@
 #include "ui/AdaptersBrowser.h"
 
+#include "ui/AdapterDetailsHtml.h"
 #include "ui/AdapterEdits.h"
 #include "ui/AdapterTreeModel.h"
 #include "ui/ExportFolder.h"
-#include "ui/StageStackHtml.h"
 #include "ui/LineageView.h"
 #include "ui/PeftCopy.h"
 
 #include "storage/Store.h"
 
-#include <QDateTime>
 #include <QDesktopServices>
 #include <QDir>
-#include <QDirIterator>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -20,8 +18,8 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QInputDialog>
+#include <QLabel>
 #include <QLineEdit>
-#include <QLocale>
 #include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
@@ -87,6 +85,18 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
         bar->addWidget(b);
     bar->addStretch(1);
     outer->addLayout(bar);
+    auto* filterRow = new QHBoxLayout;
+    m_filter = new QLineEdit(this);
+    m_filter->setObjectName("adapterFilter");
+    m_filter->setPlaceholderText(tr("Filter by task or version name"));
+    m_filter->setClearButtonEnabled(true);
+    m_filter->setToolTip(tr("Shows the tasks and versions whose name contains this text (any case); Esc clears it"));
+    m_filter->setMaximumWidth(360);
+    m_filterNote = new QLabel(this);
+    m_filterNote->setObjectName("adapterFilterNote");
+    filterRow->addWidget(m_filter);
+    filterRow->addWidget(m_filterNote, 1);
+    outer->addLayout(filterRow);
 
     auto* split = new QSplitter(Qt::Horizontal, this);
     m_model = new AdapterTreeModel(this);
@@ -99,6 +109,9 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
     m_tree->setEditTriggers(QAbstractItemView::NoEditTriggers); // F2 renames through a dialog
+    // Newest version first under each task until a header is clicked.
+    m_tree->header()->setSortIndicator(AdapterTreeModel::Version, Qt::DescendingOrder);
+    m_tree->setSortingEnabled(true);
     m_tree->addActions({m_renameAction, m_duplicateAction, m_deleteAction});
     m_side = new QTabWidget(split);
     m_side->setObjectName("adapterSideTabs");
@@ -121,6 +134,12 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     outer->addWidget(split, 1);
 
     connect(refreshButton, &QPushButton::clicked, this, &AdaptersBrowser::refresh);
+    connect(m_filter, &QLineEdit::textChanged, this, &AdaptersBrowser::setFilter);
+    auto* clearFilter = new QAction(m_filter);
+    clearFilter->setShortcut(QKeySequence(Qt::Key_Escape));
+    clearFilter->setShortcutContext(Qt::WidgetShortcut);
+    m_filter->addAction(clearFilter);
+    connect(clearFilter, &QAction::triggered, m_filter, &QLineEdit::clear);
     connect(m_tree->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &AdaptersBrowser::updateDetails);
     connect(m_tree->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             [this](const QItemSelection& selected, const QItemSelection& deselected) {
@@ -228,6 +247,10 @@ void AdaptersBrowser::refresh() {
     m_tree->expandAll();
     for (int c = 0; c < AdapterTreeModel::ColumnCount; ++c)
         m_tree->resizeColumnToContents(c);
+    restoreSelection(keepAll, keep, keepTask);
+}
+
+void AdaptersBrowser::restoreSelection(QList<qint64> keepAll, qint64 keep, const QString& keepTask) {
     keepAll.removeAll(keep);
     if (keep > 0)
         keepAll << keep;
@@ -236,7 +259,40 @@ void AdaptersBrowser::refresh() {
     for (int r = 0; !keepTask.isEmpty() && r < m_model->rowCount(); ++r)
         if (m_model->index(r, 0).data(AdapterTreeModel::TaskRole).toString() == keepTask)
             m_tree->setCurrentIndex(m_model->index(r, 0));
+    updateFilterNote();
     updateDetails();
+}
+
+void AdaptersBrowser::setFilter(const QString& text) {
+    if (m_filter->text() != text) {
+        m_filter->setText(text); // comes back here through textChanged
+        return;
+    }
+    if (text.trimmed() == m_model->filter())
+        return;
+    // The selected versions that stay visible stay selected.
+    const qint64 keep = selectedAdapterId();
+    const QList<qint64> keepAll = selectedAdapterIds();
+    const QString keepTask = selectedTask();
+    m_model->setFilter(text);
+    m_tree->expandAll();
+    restoreSelection(keepAll, keep, keepTask);
+}
+
+void AdaptersBrowser::updateFilterNote() {
+    const QString f = m_model->filter();
+    if (f.isEmpty()) {
+        m_filterNote->clear();
+        return;
+    }
+    if (m_model->rowCount() == 0) {
+        m_filterNote->setText(tr("No task or version name contains “%1” (%2 versions in %3 tasks hidden)")
+                                  .arg(f).arg(m_model->versionCount()).arg(m_model->taskCount()));
+        return;
+    }
+    m_filterNote->setText(tr("%1 of %2 versions in %3 of %4 tasks")
+                              .arg(m_model->shownVersionCount()).arg(m_model->versionCount())
+                              .arg(m_model->rowCount()).arg(m_model->taskCount()));
 }
 
 void AdaptersBrowser::selectAdapters(const QList<qint64>& adapterIds) {
@@ -338,6 +394,8 @@ void AdaptersBrowser::showLineageOf(const storage::AdapterRecord* a) {
 }
 
 void AdaptersBrowser::selectAdapter(qint64 adapterId) {
+    if (!m_model->indexOfAdapter(adapterId).isValid() && m_model->holdsAdapter(adapterId))
+        setFilter(QString()); // a version the filter hides (a lineage click, a run's adapter) is shown
     QModelIndex i = m_model->indexOfAdapter(adapterId);
     if (i.isValid()) {
         m_tree->setCurrentIndex(i);
@@ -609,80 +667,19 @@ void AdaptersBrowser::updateDetails() {
     updateEditActions();
     showLineageOf(a);
     if (!a) {
-        m_details->setHtml(m_model->rowCount() == 0
-                               ? tr("<p><b>No adapter versions yet</b> — train a run from the New run tab (or with <code>rslora train</code>); "
-                                    "each finished run adds its adapter here as a version of its task.</p>")
-                               : tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
+        if (m_model->taskCount() == 0)
+            m_details->setHtml(tr("<p><b>No adapter versions yet</b> — train a run from the New run tab (or with <code>rslora train</code>); "
+                                  "each finished run adds its adapter here as a version of its task.</p>"));
+        else if (m_model->rowCount() == 0)
+            m_details->setHtml(tr("<p><b>Nothing matches “%1”</b> — no task or version name contains it; the filter hides all "
+                                  "%2 versions of %3 tasks. Clear the filter (Esc in the filter box) to see them.</p>")
+                                   .arg(m_model->filter().toHtmlEscaped()).arg(m_model->versionCount()).arg(m_model->taskCount()));
+        else
+            m_details->setHtml(tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
         return;
     }
-    QString html = QString("<h3>%1</h3><table cellspacing='4'>").arg(QString::fromStdString(a->name).toHtmlEscaped());
-    auto row = [&](const QString& k, const QString& v) { html += QString("<tr><td><b>%1</b></td><td>%2</td></tr>").arg(k, v.toHtmlEscaped()); };
-    row(tr("Task"), QString::fromStdString(a->task));
-    row(tr("Version"), QString("v%1%2").arg(a->version).arg(a->current ? tr(" (current)") : QString()));
-    row(tr("Status"), storage::toString(a->status));
-    row(tr("Stage"), QString::fromStdString(a->stage));
-    row(tr("Method"), QString::fromStdString(a->method));
-    if (!a->baseModel.ref.empty())
-        row(tr("Base model"), QString::fromStdString(a->baseModel.ref)
-                                  + (a->baseModel.sha256.empty() ? QString()
-                                                                 : tr(" (fingerprint %1)").arg(QString::fromStdString(a->baseModel.sha256.substr(0, 16)))));
-    if (a->rank)
-        row(tr("Rank / alpha"), QString("%1 / %2").arg(*a->rank).arg(a->alpha ? QString::number(*a->alpha) : "—"));
-    if (a->trainableParams)
-        row(tr("Trainable parameters"), QLocale().toString(static_cast<qlonglong>(*a->trainableParams)));
-    QStringList targets;
-    for (const auto& t : a->targets)
-        targets << QString::fromStdString(t);
-    row(tr("Targets"), targets.join(", "));
-    if (a->sourceRunId)
-        row(tr("Source run"), QString("#%1%2").arg(*a->sourceRunId).arg(a->sourceStep ? QString(" at step %1").arg(*a->sourceStep) : QString()));
-    row(tr("Created"), QDateTime::fromSecsSinceEpoch(static_cast<qint64>(a->createdAt)).toString(Qt::ISODate));
-    row(tr("SHA-256"), QString::fromStdString(a->sha256));
-    html += "</table>";
-
-    if (const storage::AdapterGraph* g = m_model->graphOf(QString::fromStdString(a->task))) {
-        QStringList lines;
-        for (const auto& e : g->edges) {
-            if (e.childId != a->id && e.parentId != a->id)
-                continue;
-            const storage::AdapterRecord* other = g->find(e.childId == a->id ? e.parentId : e.childId);
-            QString name = other ? QString::fromStdString(other->name) : QString("#%1").arg(e.childId == a->id ? e.parentId : e.childId);
-            QString text = e.childId == a->id ? QString("%1 ← %2").arg(storage::toString(e.kind), name) : QString("%1 → %2").arg(storage::toString(e.kind), name);
-            if (e.weight)
-                text += QString(" (weight %1)").arg(*e.weight);
-            if (!e.method.empty())
-                text += QString(" [%1]").arg(QString::fromStdString(e.method));
-            lines << text.toHtmlEscaped();
-        }
-        if (!lines.isEmpty())
-            html += "<h4>" + tr("Lineage") + "</h4><p>" + lines.join("<br>") + "</p>";
-        html += StageStackHtml::of(*a, *g);
-    }
-    if (m_store) {
-        auto evals = m_store->evaluations().forAdapter(a->id);
-        if (!evals.empty()) {
-            html += "<h4>" + tr("Evaluations") + "</h4><table cellspacing='4'>";
-            for (const auto& e : evals)
-                html += QString("<tr><td>%1</td><td>%2</td><td align='right'>%3</td></tr>")
-                            .arg(QString::fromStdString(e.dataset).toHtmlEscaped(), QString::fromStdString(e.metric).toHtmlEscaped())
-                            .arg(e.value, 0, 'g', 5);
-            html += "</table>";
-        }
-    }
-    QDir dir(QString::fromStdString(a->path));
-    html += "<h4>" + tr("Files") + "</h4>";
-    if (!dir.exists()) {
-        html += "<p style='color:#c62828'>" + tr("The folder %1 is missing.").arg(dir.path().toHtmlEscaped()) + "</p>";
-    } else {
-        qint64 total = 0;
-        html += "<table cellspacing='4'>";
-        for (const QFileInfo& f : dir.entryInfoList(QDir::Files, QDir::Name)) {
-            total += f.size();
-            html += QString("<tr><td>%1</td><td align='right'>%2</td></tr>").arg(f.fileName().toHtmlEscaped(), QLocale().formattedDataSize(f.size()));
-        }
-        html += QString("<tr><td><b>%1</b></td><td align='right'><b>%2</b></td></tr></table>").arg(tr("total"), QLocale().formattedDataSize(total));
-    }
-    m_details->setHtml(html);
+    m_details->setHtml(AdapterDetailsHtml::of(*a, m_model->graphOf(QString::fromStdString(a->task)),
+                                              m_store ? m_store->evaluations().forAdapter(a->id) : std::vector<storage::EvaluationRecord>{}));
 }
 
 } // namespace rslora::ui

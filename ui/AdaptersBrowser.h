@@ -1,7 +1,8 @@
 // The adapters browser: adapters grouped by task, their versions with lineage, evaluations, files
 // and size, and their lineage graph; release, roll back, archive, open the folder, export a PEFT copy;
 // on a selection of versions, ask for a fusion or a merged-model export (handled by the application);
-// rename, duplicate and delete a version or a whole task (context menu, F2, Ctrl+D, Delete).
+// rename, duplicate and delete a version or a whole task (context menu, F2, Ctrl+D, Delete); a
+// filter box and sortable columns.
 #pragma once
 
 #include <QList>
@@ -14,6 +15,7 @@ class QAction;
 class QMenu;
 class QModelIndex;
 class QLabel;
+class QLineEdit;
 class QTabWidget;
 class QPushButton;
 class QTextBrowser;
@@ -46,6 +48,13 @@ public:
     void selectAdapters(const QList<qint64>& adapterIds);
     // The graph and records the browser read at its last refresh (for the application's dialogs).
     const storage::AdapterRecord* adapterRecord(qint64 adapterId) const;
+
+    // Shows only the tasks and versions whose name contains `text` (the filter box above the tree;
+    // empty: all); the selected versions that stay visible stay selected.
+    void setFilter(const QString& text);
+    QLineEdit* filterEdit() const { return m_filter; }
+    // Beside the filter: how many versions it shows, or why it shows none.
+    QLabel* filterNote() const { return m_filterNote; }
 
     // The task of the current row when it is a task row; empty on a version row.
     QString selectedTask() const;
@@ -112,10 +121,15 @@ private:
     bool edit(const QString& failure, const std::function<void()>& action);
     bool confirm(const QString& title, const QString& text);
     void updateEditActions();
+    void updateFilterNote();
+    // Selects `keepAll` (`keep` current) or the row of task `keepTask`, as far as they are shown.
+    void restoreSelection(QList<qint64> keepAll, qint64 keep, const QString& keepTask);
 
     storage::Store* m_store = nullptr;
     AdapterTreeModel* m_model = nullptr;
     QTreeView* m_tree = nullptr;
+    QLineEdit* m_filter = nullptr;
+    QLabel* m_filterNote = nullptr;
     QTextBrowser* m_details = nullptr;
     QTabWidget* m_side = nullptr;
     LineageView* m_lineage = nullptr;

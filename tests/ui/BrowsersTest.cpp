@@ -16,6 +16,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
@@ -873,6 +874,106 @@ private Q_SLOTS:
     }
 
     // No versions: the details say how to get one.
+    // The filter box keeps the tasks and versions whose name contains the text (any case), says why
+    // nothing is left, and keeps the selection it does not hide; the headers sort each task's versions.
+    void adapterTreeFilterAndSort() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        auto add = [&](const std::string& task, const std::string& name, int64_t rank) {
+            storage::NewAdapter n;
+            n.task = task;
+            n.name = name;
+            n.rank = rank;
+            n.path = dir.filePath(QString::fromStdString(name)).toStdString();
+            return store.adapters().create(n).id;
+        };
+        const qint64 med1 = add("medical", "med-base", 8), med2 = add("medical", "med-Long", 4), med3 = add("medical", "med-dpo", 16);
+        add("legal", "legal-sft", 8);
+        add("Chat", "assistant", 2);
+        ui::AdaptersBrowser browser;
+        browser.resize(1200, 600);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        browser.setStore(&store);
+        ui::AdapterTreeModel* model = browser.model();
+        auto tasks = [model] {
+            QStringList names;
+            for (int r = 0; r < model->rowCount(); ++r)
+                names << model->index(r, 0).data(ui::AdapterTreeModel::TaskRole).toString();
+            return names;
+        };
+        auto versionsOf = [model](int row, int column) {
+            QStringList cells;
+            const QModelIndex task = model->index(row, 0);
+            for (int r = 0; r < model->rowCount(task); ++r)
+                cells << model->index(r, column, task).data().toString();
+            return cells;
+        };
+        // Tasks by name (any case), versions newest first.
+        QCOMPARE(tasks(), (QStringList{"Chat", "legal", "medical"}));
+        QCOMPARE(versionsOf(2, ui::AdapterTreeModel::Version), (QStringList{"v3", "v2", "v1"}));
+        QVERIFY(browser.filterNote()->text().isEmpty());
+
+        // A version's name, any case: only that version, still selected.
+        browser.selectAdapter(med2);
+        QTest::keyClicks(browser.filterEdit(), "LONG");
+        QCOMPARE(tasks(), QStringList{"medical"});
+        QCOMPARE(versionsOf(0, ui::AdapterTreeModel::Name), QStringList{"med-Long"});
+        QCOMPARE(model->index(0, ui::AdapterTreeModel::Version).data().toString(), QString("1 of 3 versions"));
+        QCOMPARE(browser.selectedAdapterId(), med2);
+        QCOMPARE(browser.filterNote()->text(), QString("1 of 5 versions in 1 of 3 tasks"));
+        // A task's name: all its versions.
+        browser.filterEdit()->setText(" Legal ");
+        QCOMPARE(tasks(), QStringList{"legal"});
+        QCOMPARE(versionsOf(0, ui::AdapterTreeModel::Name), QStringList{"legal-sft"});
+        QCOMPARE(browser.selectedAdapterId(), qint64(0));
+        // Nothing matches: said beside the box and in the details.
+        browser.filterEdit()->setText("zzz");
+        QCOMPARE(model->rowCount(), 0);
+        QVERIFY2(browser.filterNote()->text().contains("No task or version name contains “zzz”"), qPrintable(browser.filterNote()->text()));
+        QVERIFY2(browser.details()->toPlainText().contains("Nothing matches “zzz”"), qPrintable(browser.details()->toPlainText()));
+        QVERIFY(!browser.details()->toPlainText().contains("No adapter versions yet"));
+        // Esc in the box clears it.
+        browser.filterEdit()->setFocus();
+        QTRY_VERIFY(browser.filterEdit()->hasFocus());
+        QTest::keyClick(browser.filterEdit(), Qt::Key_Escape);
+        QCOMPARE(browser.filterEdit()->text(), QString());
+        QCOMPARE(tasks(), (QStringList{"Chat", "legal", "medical"}));
+        QVERIFY(browser.filterNote()->text().isEmpty());
+        // A version the filter hides is shown when something selects it (a lineage click).
+        browser.filterEdit()->setText("legal");
+        browser.selectAdapter(med1);
+        QCOMPARE(browser.filterEdit()->text(), QString());
+        QCOMPARE(browser.selectedAdapterId(), med1);
+
+        // A click on a header sorts the versions by it (ascending, then descending); the selection stays.
+        browser.selectAdapter(med3);
+        QHeaderView* header = browser.tree()->header();
+        auto clickHeader = [header](int column) {
+            QTest::mouseClick(header->viewport(), Qt::LeftButton, {},
+                              QPoint(header->sectionViewportPosition(column) + header->sectionSize(column) / 2, header->height() / 2));
+        };
+        clickHeader(ui::AdapterTreeModel::Rank);
+        QCOMPARE(versionsOf(2, ui::AdapterTreeModel::Rank), (QStringList{"4", "8", "16"}));
+        QCOMPARE(browser.selectedAdapterId(), med3);
+        QCOMPARE(browser.tree()->currentIndex().row(), 2);
+        clickHeader(ui::AdapterTreeModel::Rank);
+        QCOMPARE(versionsOf(2, ui::AdapterTreeModel::Rank), (QStringList{"16", "8", "4"}));
+        QCOMPARE(browser.tree()->currentIndex().row(), 0);
+        QCOMPARE(browser.selectedAdapterId(), med3);
+        // By name: the tasks follow too.
+        clickHeader(ui::AdapterTreeModel::Name);
+        QCOMPARE(tasks(), (QStringList{"Chat", "legal", "medical"}));
+        QCOMPARE(versionsOf(2, ui::AdapterTreeModel::Name), (QStringList{"med-base", "med-dpo", "med-Long"}));
+        clickHeader(ui::AdapterTreeModel::Name);
+        QCOMPARE(tasks(), (QStringList{"medical", "legal", "Chat"}));
+        // A refresh keeps the filter and the order.
+        browser.filterEdit()->setText("med-");
+        browser.refresh();
+        QCOMPARE(tasks(), QStringList{"medical"});
+        QCOMPARE(versionsOf(0, ui::AdapterTreeModel::Name), (QStringList{"med-Long", "med-dpo", "med-base"}));
+    }
+
     void adaptersViewWithoutVersionsSaysHowToGetOne() {
         QTemporaryDir dir;
         storage::Store store(dir.filePath("none.sqlite").toStdString());
