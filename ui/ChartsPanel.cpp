@@ -13,6 +13,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
+#include <QBoxLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMessageBox>
@@ -64,6 +65,9 @@ bool isPreferenceChart(const QString& id) { return id.startsWith("dpo_"); }
 ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("chartsPanel");
     auto* outer = new QVBoxLayout(this);
+    // Two groups of controls side by side, or one above the other when the panel is too narrow for
+    // both (squeezed into one row they were cut to "Smoot", "Cli", "set vi").
+    m_controls = new QBoxLayout(QBoxLayout::LeftToRight);
     auto* controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("Smoothing"), this));
     m_smoothing = new QSlider(Qt::Horizontal, this);
@@ -82,6 +86,9 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     m_clip = new QCheckBox(tr("Clip outliers"), this);
     m_clip->setToolTip(tr("Fit the y range to the 1st–99th percentile so spikes do not flatten the curve"));
     controls->addWidget(m_clip);
+    controls->addStretch(1);
+    m_controls->addLayout(controls, 0);
+    controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("x axis"), this));
     m_xAxis = new QComboBox(this);
     m_xAxis->setObjectName("xAxis");
@@ -94,7 +101,12 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     exportButton->setToolTip(tr("Write every chart as PNG, PDF and CSV into a folder"));
     controls->addWidget(exportButton);
     controls->addStretch(1);
-    outer->addLayout(controls);
+    m_controls->addLayout(controls, 0);
+    m_controls->addStretch(1);
+    for (QWidget* w : {static_cast<QWidget*>(m_logY), static_cast<QWidget*>(m_clip), static_cast<QWidget*>(m_xAxis),
+                       static_cast<QWidget*>(reset), static_cast<QWidget*>(exportButton)})
+        w->setMinimumWidth(w->sizeHint().width()); // never cut: the groups stack instead
+    outer->addLayout(m_controls);
 
     auto* grid = new QGridLayout;
     grid->setSpacing(6);
@@ -123,7 +135,8 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     scroll->setObjectName("chartsScroll");
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
-    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    // Narrower than the charts' minimum (a small window): scrolled sideways rather than cut off.
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);
     auto* rows = new QWidget(scroll);
     auto* rowsLayout = new QVBoxLayout(rows);
     rowsLayout->setContentsMargins(0, 0, 0, 0);
@@ -171,6 +184,22 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     m_timer->setInterval(40);
     connect(m_timer, &QTimer::timeout, this, &ChartsPanel::replotNow);
     m_timer->start();
+}
+
+void ChartsPanel::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    arrangeControls();
+}
+
+void ChartsPanel::arrangeControls() {
+    int oneRow = m_controls->spacing() * (m_controls->count() - 1);
+    for (int i = 0; i < m_controls->count(); ++i)
+        if (QLayout* group = m_controls->itemAt(i)->layout())
+            oneRow += group->minimumSize().width();
+    const QMargins m = layout()->contentsMargins();
+    const auto direction = width() - m.left() - m.right() >= oneRow ? QBoxLayout::LeftToRight : QBoxLayout::TopToBottom;
+    if (m_controls->direction() != direction)
+        m_controls->setDirection(direction);
 }
 
 CurvePlot* ChartsPanel::addChart(const QString& id, const QString& title, const QString& yLabel) {

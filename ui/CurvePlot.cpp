@@ -130,16 +130,33 @@ void CurvePlot::placeLegend() {
     }
     if (want != m_legendPlace) {
         if (m_legendPlace != LegendPlace::None) {
-            layout->take(legend);
+            // The legend leaves its cell (it belongs to the plot); the cell's spacers go with it.
+            m_legendCell->take(legend);
+            layout->remove(m_legendCell);
+            m_legendCell = nullptr;
             layout->simplify();
         }
+        // The legend sits in a cell of its own between stretching spacers, at its own size: laid
+        // straight into the plot's row (or column) its entries would spread over the whole width.
+        // (The cell joins the plot before it has empty spacer slots: joining visits every slot.)
         if (want == LegendPlace::Above) {
+            m_legendCell = new QCPLayoutGrid;
             layout->insertRow(1);
-            layout->addElement(1, 0, legend);
+            layout->addElement(1, 0, m_legendCell);
             layout->setRowStretchFactor(1, 0.001);
+            m_legendCell->addElement(0, 1, legend);
+            m_legendCell->expandTo(1, 3); // spacer, legend, spacer: centred under the title
         } else if (want == LegendPlace::Right) {
-            layout->addElement(layout->rowCount() - 1, 1, legend); // beside the axis rect, the last row
+            m_legendCell = new QCPLayoutGrid;
+            layout->addElement(layout->rowCount() - 1, 1, m_legendCell); // beside the axis rect, the last row
             layout->setColumnStretchFactor(1, 0.001);
+            m_legendCell->addElement(0, 0, legend);
+            m_legendCell->expandTo(2, 1); // legend at the top, a spacer under it
+        }
+        if (m_legendCell) {
+            m_legendCell->setMargins(QMargins());
+            m_legendCell->setRowSpacing(0);
+            m_legendCell->setColumnSpacing(0);
         }
         m_legendPlace = want;
     }
@@ -149,6 +166,9 @@ void CurvePlot::placeLegend() {
         legend->setWrap(wrap);
         legend->setFillOrder(order, true); // re-flows the entries
     }
+    // No larger than its entries need (they change with names, smoothing and wrapping).
+    legend->setSizeConstraintRect(QCPLayoutElement::scrOuterRect);
+    legend->setMaximumSize(legend->minimumOuterSizeHint());
 }
 
 void CurvePlot::resizeEvent(QResizeEvent* event) {

@@ -14,6 +14,7 @@ class QCPGraph;
 class QCPRange;
 class QCPItemStraightLine;
 class QCPItemText;
+class QCPLayoutGrid;
 class QCPTextElement;
 class QMouseEvent;
 
@@ -96,6 +97,7 @@ private:
     void placeLegend();
     enum class LegendPlace { None, Above, Right };
     LegendPlace m_legendPlace = LegendPlace::None;
+    QCPLayoutGrid* m_legendCell = nullptr; // holds the legend in the plot's layout while shown
     bool m_legendWanted = false;
     void onMouseMove(QMouseEvent* event);
     void onUserRangeChange();

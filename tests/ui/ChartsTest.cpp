@@ -8,6 +8,7 @@
 #include "ui/ExportFolder.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QSignalSpy>
@@ -15,6 +16,8 @@
 #include <QFileInfo>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QTemporaryDir>
 #include <QTimer>
@@ -425,6 +428,29 @@ private Q_SLOTS:
         QCOMPARE(legend->borderPen().style(), Qt::NoPen); // a row of its own: no box, clipped at the chart's edge
         QVERIFY(legend->outerRect().top() >= 0 && legend->outerRect().right() <= plot.plot()->width());
         QVERIFY(axes.top() > topWithoutLegend);
+        // Compact: the entries sit side by side at their own widths, centred, not spread over the width.
+        auto entriesCompact = [legend] {
+            QList<QCPAbstractLegendItem*> items; // in fill order (a grid's empty cells left out)
+            for (int i = 0; i < legend->itemCount(); ++i)
+                if (QCPAbstractLegendItem* item = legend->item(i))
+                    items << item;
+            if (items.size() < 2)
+                return QString("%1 legend entries").arg(items.size());
+            for (int i = 1; i < items.size(); ++i) {
+                const QRect a = items[i - 1]->outerRect(), b = items[i]->outerRect();
+                if (a.top() == b.top() && b.left() - a.right() > legend->columnSpacing() + 2)
+                    return QString("gap of %1 px between entries %2 and %3").arg(b.left() - a.right()).arg(i - 1).arg(i);
+            }
+            const QSize need = legend->minimumOuterSizeHint();
+            if (legend->outerRect().width() > need.width() + 1 || legend->outerRect().height() > need.height() + 1)
+                return QString("legend %1x%2, its entries need %3x%4").arg(legend->outerRect().width()).arg(legend->outerRect().height())
+                    .arg(need.width()).arg(need.height());
+            return QString();
+        };
+        QVERIFY2(entriesCompact().isEmpty(), qPrintable(entriesCompact()));
+        QVERIFY(legend->rowCount() == 1);
+        QVERIFY2(std::abs(legend->outerRect().center().x() - axes.center().x()) < plot.plot()->width() / 8,
+                 qPrintable(QString("legend centred at %1, the plotted area at %2").arg(legend->outerRect().center().x()).arg(axes.center().x())));
         // Narrow: the entries wrap and still fit the width, still outside the plotted area.
         plot.resize(260, 400);
         QApplication::processEvents();
@@ -434,6 +460,7 @@ private Q_SLOTS:
                  qPrintable(QString("%1 > %2").arg(legend->outerRect().right()).arg(plot.plot()->width())));
         QVERIFY(!legend->outerRect().intersects(plot.plot()->axisRect()->rect()));
         QVERIFY(legend->rowCount() > 1);
+        QVERIFY2(entriesCompact().isEmpty(), qPrintable(entriesCompact()));
         // A low chart with many long names (the Runs view's overlay): the legend goes to the right
         // rather than squeeze the curves into a strip.
         plot.resize(600, 200);
@@ -446,12 +473,14 @@ private Q_SLOTS:
         QVERIFY(!legend->outerRect().intersects(low));
         QVERIFY(legend->outerRect().left() >= low.right() && legend->outerRect().right() <= plot.plot()->width());
         QVERIFY(legend->outerRect().bottom() <= plot.plot()->height());
+        QVERIFY2(entriesCompact().isEmpty(), qPrintable(entriesCompact()));
         // Back to a roomy size: above the curves again.
         plot.resize(1200, 500);
         QApplication::processEvents();
         plot.addPoints("train", {pt(52, 53)});
         plot.replot();
         QVERIFY(legend->outerRect().bottom() <= plot.plot()->axisRect()->rect().top());
+        QVERIFY2(entriesCompact().isEmpty(), qPrintable(entriesCompact()));
         // Cleared: no legend, and the plotted area takes its row back.
         plot.resize(600, 400);
         plot.clear();
@@ -459,6 +488,46 @@ private Q_SLOTS:
         plot.replot();
         QVERIFY(!legend->visible());
         QCOMPARE(plot.plot()->axisRect()->rect().top(), topWithoutLegend);
+    }
+
+    // A narrow panel (a small window) stacks its two groups of controls instead of cutting their
+    // labels, and scrolls the charts sideways instead of cutting them off; a wide one has one row.
+    void narrowPanelKeepsControlsWhole() {
+        ChartsPanel panel;
+        panel.resize(420, 560);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QApplication::processEvents();
+        QList<QWidget*> controls{panel.findChild<QWidget*>("logY"), panel.findChild<QWidget*>("xAxis")};
+        for (QPushButton* b : panel.findChildren<QPushButton*>())
+            if (b->text() == "Reset view" || b->text() == "Export…")
+                controls << b;
+        for (QCheckBox* c : panel.findChildren<QCheckBox*>())
+            if (c->text() == "Clip outliers")
+                controls << c;
+        QCOMPARE(controls.size(), 5);
+        auto whole = [&panel, &controls] {
+            for (QWidget* w : controls) {
+                if (!w)
+                    return QString("a control is missing");
+                const QRect r(w->mapTo(&panel, QPoint(0, 0)), w->size());
+                if (w->width() < w->sizeHint().width() || r.right() > panel.width())
+                    return QString("%1 is %2 px wide of %3, right edge %4 of %5").arg(w->objectName().isEmpty() ? w->property("text").toString() : w->objectName())
+                        .arg(w->width()).arg(w->sizeHint().width()).arg(r.right()).arg(panel.width());
+            }
+            return QString();
+        };
+        QVERIFY2(whole().isEmpty(), qPrintable(whole()));
+        QVERIFY(controls[1]->mapTo(&panel, QPoint(0, 0)).y() > controls[0]->mapTo(&panel, QPoint(0, 0)).y()); // two rows
+        auto* scroll = panel.findChild<QScrollArea*>("chartsScroll");
+        QVERIFY(scroll);
+        QVERIFY2(scroll->horizontalScrollBar()->isVisible() && scroll->horizontalScrollBar()->maximum() > 0,
+                 "the charts are wider than the panel but cannot be scrolled to");
+        panel.resize(1300, 700);
+        QApplication::processEvents();
+        QVERIFY2(whole().isEmpty(), qPrintable(whole()));
+        QCOMPARE(controls[1]->mapTo(&panel, QPoint(0, 0)).y() - controls[1]->height() / 2 < controls[0]->mapTo(&panel, QPoint(0, 0)).y() + controls[0]->height(), true);
+        QVERIFY(!scroll->horizontalScrollBar()->isVisible());
     }
 
     // Export dialogs start in <data folder>/exports, then in the folder exported to last.
