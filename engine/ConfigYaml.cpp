@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cmath>
 #include <limits>
@@ -159,6 +160,28 @@ private:
     bool m_inDocument = false;
 };
 
+// The length of the well-formed UTF-8 sequence at `i` (1 to 4), or 0 when the bytes there are not
+// one (a stray continuation byte, a cut or overlong sequence, a surrogate, beyond U+10FFFF).
+std::size_t utf8SequenceAt(const std::string& s, std::size_t i)
+{
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80)
+        return 1;
+    const std::size_t length = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (length == 0 || i + length > s.size())
+        return 0;
+    uint32_t cp = c & (0x7f >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+        const unsigned char t = static_cast<unsigned char>(s[i + k]);
+        if ((t & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (t & 0x3f);
+    }
+    if ((length == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (length == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return length;
+}
+
 class Converter {
 public:
     Converter(const std::string& file, std::map<std::string, YamlPosition>& positions) : m_file(file), m_positions(positions) {}
@@ -175,6 +198,7 @@ public:
         case YAML::NodeType::Null:
             return nullptr;
         case YAML::NodeType::Scalar: {
+            requireUtf8(node, "value");
             const std::string& tag = node.Tag();
             if (tag == "!" || tag == "tag:yaml.org,2002:str")
                 return node.Scalar(); // quoted, block or explicitly a string
@@ -208,6 +232,7 @@ private:
         for (const auto& kv : node) {
             if (!kv.first.IsScalar())
                 fail(kv.first.Mark(), "a mapping key must be a plain value, not a list or mapping");
+            requireUtf8(kv.first, "key");
             const std::string key = kv.first.Scalar();
             if (key == "<<" && kv.first.Tag() != "!") {
                 merges.push_back(kv.second);
@@ -246,6 +271,35 @@ private:
     }
 
     [[noreturn]] void fail(const YAML::Mark& m, const std::string& msg) const { throw Error(at(m_file, m) + ": " + msg); }
+
+    // A scalar must be text: bytes that are not UTF-8 (a file saved as Latin-1, say) would reach
+    // paths, names and the stored JSON config, which cannot hold them. yaml-cpp converts UTF-16 and
+    // UTF-32 files (with their byte order mark) itself, so only stray bytes are refused here.
+    void requireUtf8(const YAML::Node& node, const char* what) const
+    {
+        const std::string& text = node.Scalar();
+        std::size_t i = 0, characters = 0;
+        while (i < text.size()) {
+            const std::size_t n = utf8SequenceAt(text, i);
+            if (n == 0)
+                break;
+            i += n;
+            ++characters;
+        }
+        if (i == text.size())
+            return;
+        // The text as it reads, each stray byte shown as U+FFFD.
+        std::string shown;
+        for (std::size_t k = 0; k < text.size();) {
+            const std::size_t n = utf8SequenceAt(text, k);
+            shown += n == 0 ? std::string("\xEF\xBF\xBD") : text.substr(k, n);
+            k += n == 0 ? 1 : n;
+        }
+        static const char* hex = "0123456789abcdef";
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        fail(node.Mark(), std::string("the ") + what + " " + jsonValueText(shown) + " is not valid UTF-8 (byte 0x" + hex[c >> 4] +
+                              hex[c & 15] + " at character " + std::to_string(characters + 1) + "); save the file as UTF-8");
+    }
 
     const std::string& m_file;
     std::map<std::string, YamlPosition>& m_positions;

@@ -168,8 +168,11 @@ struct Reader {
     void operator()(const char* s, const char* k, int& v)
     {
         if (auto* j = find(s, k)) {
-            if (!j->is_number_integer() || !representable<int>(*j))
+            if (!j->is_number_integer())
                 throw Error(where(s, k) + ": expected an integer, found " + jsonValueText(*j));
+            if (!representable<int>(*j))
+                throw Error(where(s, k) + ": expected an integer from " + std::to_string(std::numeric_limits<int>::min()) + " to " +
+                            std::to_string(std::numeric_limits<int>::max()) + ", found " + jsonValueText(*j));
             v = j->get<int>();
         }
     }
@@ -178,6 +181,10 @@ struct Reader {
         if (auto* j = find(s, k)) {
             if (!j->is_number_integer())
                 throw Error(where(s, k) + ": expected an integer, found " + jsonValueText(*j));
+            // An unsigned value beyond int64_t's range would wrap to a negative one.
+            if (j->is_number_unsigned() && j->get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+                throw Error(where(s, k) + ": expected an integer up to " + std::to_string(std::numeric_limits<int64_t>::max()) +
+                            ", found " + jsonValueText(*j));
             v = j->get<int64_t>();
         }
     }
@@ -472,6 +479,15 @@ TrainConfig TrainConfig::load(const std::string& path)
             return doc.where("/" + section + (key.empty() ? "" : "/" + key));
         };
     } else {
+        // Windows editors save "Unicode" text as UTF-16 with a byte order mark; the JSON reader would
+        // report its first NUL byte as damage. (YAML reads UTF-16 and UTF-32 itself.)
+        const auto startsWith = [&](const char* bom, std::size_t n) { return text.size() >= n && text.compare(0, n, bom, n) == 0; };
+        const char* encoding = startsWith("\xFF\xFE\0\0", 4) || startsWith("\0\0\xFE\xFF", 4) ? "UTF-32"
+                               : startsWith("\xFF\xFE", 2) || startsWith("\xFE\xFF", 2)           ? "UTF-16"
+                                                                                                : nullptr;
+        if (encoding)
+            throw Error(path + " is " + encoding + " text (it starts with a " + encoding + " byte order mark); a JSON config is UTF-8",
+                        "save the file as UTF-8");
         // A key written twice is refused naming it; nlohmann alone would keep one of the values silently.
         j = models::parseJsonStrict(text, path);
     }

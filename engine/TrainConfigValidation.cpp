@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <regex>
+#include <sstream>
 
 namespace rslora::engine {
 
@@ -104,6 +105,29 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
     if (c.mode == TrainMode::Lora) {
         need(a.rank >= 1, "adapter.r must be >= 1, found " + std::to_string(a.rank));
         need(a.alpha > 0 && std::isfinite(a.alpha), "adapter.lora_alpha must be > 0, found " + num(a.alpha));
+        // The scale alpha / r (or / sqrt r) multiplies float32 values: beyond float32 the run failed in
+        // LibTorch's conversion without naming the key; a scale that is 0 in float32 trains nothing.
+        auto shown = [](double v) {
+            std::ostringstream text;
+            text << v;
+            return text.str();
+        };
+        auto scaleProblem = [&](double alpha, int rank) {
+            if (!(alpha > 0) || !std::isfinite(alpha) || rank < 1)
+                return std::string(); // reported on its own
+            if (!fitsFloat32(alpha))
+                return "must fit float32 (at most " + float32MaxText() + "), since the adapter's scale is applied in float32";
+            const double scale = adapterScale(a.scaling, rank, alpha);
+            if (fitsFloat32(scale) && float(scale) != 0.0f)
+                return std::string();
+            return "gives the scale " + shown(scale) + " with r = " + std::to_string(rank) + ", which " +
+                   (fitsFloat32(scale) ? "is 0" : "overflows") + " in float32; use a value between about 1e-30 and 1e30";
+        };
+        if (const std::string why = scaleProblem(a.alpha, a.rank); !why.empty())
+            errors.push_back("adapter.lora_alpha " + shown(a.alpha) + " " + why);
+        for (const auto& [p, v] : a.alphaPattern)
+            if (v > 0 && std::isfinite(v) && !fitsFloat32(v))
+                errors.push_back("adapter.alpha_pattern['" + p + "'] " + shown(v) + " " + scaleProblem(v, 1));
         need(a.dropout >= 0 && a.dropout < 1, "adapter.lora_dropout must be in [0, 1), found " + num(a.dropout));
         need(a.initSigma > 0 && std::isfinite(a.initSigma), "adapter.init_sigma must be > 0, found " + num(a.initSigma));
         need(a.svdIterations >= 0, "adapter.svd_iterations must be >= 0, found " + std::to_string(a.svdIterations));
@@ -120,8 +144,22 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
             need(r >= 1, "adapter.sensitivity_candidate_ranks holds " + std::to_string(r) + "; ranks must be >= 1");
         need(a.allocation != RankAllocation::Pattern || !a.rankPattern.empty() || !a.alphaPattern.empty(),
              "adapter.rank_allocation is 'pattern' but adapter.rank_pattern and adapter.alpha_pattern are empty");
-        need(!a.name.empty() && a.name.find_first_of("./ ") == std::string::npos,
-             "adapter.name must be non-empty without '.', '/' or spaces, found '" + a.name + "'");
+        {
+            // Control characters (a line break, a tab) are named as escapes, so the message stays one line.
+            std::string shownName;
+            bool control = false;
+            for (const unsigned char ch : a.name) {
+                control = control || ch < 0x20 || ch == 0x7f;
+                if (ch < 0x20 || ch == 0x7f) {
+                    static const char* hex = "0123456789abcdef";
+                    shownName += ch == '\n' ? std::string("\\n") : ch == '\t' ? std::string("\\t") : std::string("\\x") + hex[ch >> 4] + hex[ch & 15];
+                } else {
+                    shownName += static_cast<char>(ch);
+                }
+            }
+            need(!a.name.empty() && a.name.find_first_of("./ ") == std::string::npos && !control,
+                 "adapter.name must be non-empty without '.', '/', spaces or control characters, found '" + shownName + "'");
+        }
         for (const auto& [p, r] : a.rankPattern) {
             need(r >= 1, "adapter.rank_pattern['" + p + "'] must be >= 1, found " + std::to_string(r));
             if (const std::string why = userRegexProblem(p); !why.empty())
@@ -198,9 +236,40 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
             for (int l : a.layersToTransform)
                 need(l >= 0 && l < facts.numLayers, "adapter.layers_to_transform holds layer " + std::to_string(l)
                          + " but the model has layers 0.." + std::to_string(facts.numLayers - 1));
+            // A pattern that matches no module of the model changes nothing (PEFT ignores it too): a
+            // typo ("q_prj") trained every module at the default rank or alpha without a word.
+            auto patternsMatch = [&](const char* field, const std::vector<std::string>& patterns) {
+                for (const auto& pattern : patterns) {
+                    if (!userRegexProblem(pattern).empty())
+                        continue; // reported above
+                    const bool any = std::any_of(facts.modules.begin(), facts.modules.end(),
+                                                 [&](const ModuleFacts& m) { return peftPatternMatches(pattern, m.name); });
+                    if (any)
+                        continue;
+                    std::string msg = std::string(field) + " key '" + pattern + "' matches no module of the model, so it changes nothing";
+                    if (const auto guess = closestName(pattern, shortNames); !guess.empty())
+                        msg += " (did you mean '" + guess + "'?)";
+                    errors.push_back(msg + "; a key matches a module's full name or its dotted end, e.g. 'q_proj' or 'layers.0.self_attn.q_proj'");
+                }
+            };
+            std::vector<std::string> rankKeys, alphaKeys;
+            for (const auto& entry : a.rankPattern)
+                rankKeys.push_back(entry.first);
+            for (const auto& entry : a.alphaPattern)
+                alphaKeys.push_back(entry.first);
+            patternsMatch("adapter.rank_pattern", rankKeys);
+            patternsMatch("adapter.alpha_pattern", alphaKeys);
             const auto plans = planModules(a, facts.modules);
             need(!plans.empty() || errors.size() > c.unknownKeys.size(),
                  std::string(a.targetRegex.empty() ? "adapter.target_modules" : "adapter.target_regex") + ": no module of the model matches the adapter's targets");
+            for (const auto& p : plans) {
+                if (p.alpha == a.alpha && p.rank == a.rank)
+                    continue; // checked above
+                if (const std::string why = scaleProblem(p.alpha, p.rank); !why.empty() && fitsFloat32(p.alpha)) {
+                    errors.push_back("adapter.alpha_pattern / adapter.rank_pattern: " + p.module.name + " has lora_alpha " + shown(p.alpha) + ", which " + why);
+                    break; // one module is enough
+                }
+            }
             for (const auto& p : plans) {
                 const int64_t maxRank = std::min(p.module.inFeatures, p.module.outFeatures);
                 // Keyed by the field the rank came from, so the form shows it there.

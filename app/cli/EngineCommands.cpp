@@ -239,6 +239,23 @@ int64_t runToResume(storage::Store& store, const TrainConfig& config)
                 "`rslora runs list` shows the runs; name one with --run-id N, or start a new run without --resume");
 }
 
+// The key of the --set that a problem is about ("adapter.r"), or "" when it is about none: the problem
+// starts with the key, quotes it ("config key 'adapter.r'"), or names it as an unknown key of its section.
+std::string overrideKeyOf(const std::string& problem, const std::vector<std::string>& overrides)
+{
+    for (const auto& o : overrides) {
+        const std::string key = o.substr(0, o.find('='));
+        const std::size_t dot = key.find('.');
+        if (dot == std::string::npos)
+            continue;
+        const std::string section = key.substr(0, dot), name = key.substr(dot + 1);
+        if (problem.rfind(key + " ", 0) == 0 || problem.rfind(key + ":", 0) == 0 || problem.find("'" + key + "'") != std::string::npos ||
+            (problem.find("unknown key '" + name + "'") != std::string::npos && problem.find("section '" + section + "'") != std::string::npos))
+            return key;
+    }
+    return {};
+}
+
 // validate() of a config read from a file: the problems name the file and, for a key written in a
 // YAML file, its line and column, or the --set that gave the value.
 void validateConfigFile(const std::string& configPath, const TrainConfig& config, const std::vector<std::string>& overrides)
@@ -257,12 +274,14 @@ void validateConfigFile(const std::string& configPath, const TrainConfig& config
     static const std::regex keyAtStart("^([a-z_0-9]+)\\.([a-z_0-9]+)[ :]");
     for (auto& e : errors) {
         std::smatch m;
-        if (!std::regex_search(e, m, keyAtStart))
+        if (!std::regex_search(e, m, keyAtStart)) {
+            // An unknown key a --set added ("unknown key 'rr' ... in section 'adapter'") is not the file's.
+            if (const std::string key = overrideKeyOf(e, overrides); !key.empty() && e.find("(line ") == std::string::npos)
+                e += " (--set " + key + ")";
             continue;
+        }
         const std::string key = m[1].str() + "." + m[2].str();
-        const bool fromSet = std::any_of(overrides.begin(), overrides.end(),
-                                         [&](const std::string& o) { return o.rfind(key + "=", 0) == 0; });
-        if (fromSet) {
+        if (overrideKeyOf(e, overrides) == key) {
             e += " (--set " + key + ")";
         } else if (doc) {
             const auto at = doc->positions.find("/" + m[1].str() + "/" + m[2].str());
@@ -325,7 +344,16 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     // shell's, taken from the working folder now, so that the run records (and a resume from
     // elsewhere finds) the file it names.
     resolveConfigPaths(j, std::filesystem::current_path().string());
-    TrainConfig config = TrainConfig::fromJson(j);
+    TrainConfig config;
+    try {
+        config = TrainConfig::fromJson(j);
+    } catch (const Error& e) {
+        // A value of the wrong type that a --set gave: said so, since the file holds another one.
+        const std::string key = overrideKeyOf(e.what(), overrides);
+        if (key.empty())
+            throw;
+        throw Error(configPath + ": " + std::string(e.what()) + " (--set " + key + ")", e.hint());
+    }
     config.device = dist.rankDevice(config.device);
     // Unknown keys of the file survive the override round-trip, so validate() reports them.
     config.unknownKeys.insert(config.unknownKeys.begin(), loaded.unknownKeys.begin(), loaded.unknownKeys.end());

@@ -68,4 +68,18 @@ refused "top_p must be in (0, 1] (1 = off), found 2" generate "$demo_model" --pr
 # The prompt is not echoed ahead of the refusal.
 out=$("$cli" generate "$demo_model" --prompt hello --top-k -3 2>&1) && { echo "negative top_k accepted"; exit 1; }
 [ "$out" = "error: top_k must be >= 0 (0 = off), found -3" ] || { echo "unexpected output for a negative top_k: $out"; exit 1; }
+# A train config's problems name where the value came from: the --set that gave it (an unknown key or a
+# value of the wrong type was put on the file), a YAML scalar that is not UTF-8 by its line (it ended
+# in the JSON library's "incomplete UTF-8 string"), an alpha beyond float32 by its key (it ended in
+# LibTorch's conversion error).
+demo_config="$(cd "$(dirname "$0")/../../resources/demo" && pwd)/demo-config.json"
+refused "unknown key 'rr' (did you mean 'r'?) in section 'adapter' (--set adapter.rr)" train "$demo_config" --no-store --set adapter.rr=4
+refused "config key 'adapter.r': expected an integer, found \"abc\" (--set adapter.r)" train "$demo_config" --no-store --set adapter.r=abc
+refused "adapter.lora_alpha 1e+39 must fit float32 (at most 3.40282e+38), since the adapter's scale is applied in float32 (--set adapter.lora_alpha)" \
+    train "$demo_config" --no-store --set adapter.lora_alpha=1e39
+latin1_dir=$(mktemp -d)
+printf 'model:\n  path: %s\noutput:\n  dir: /tmp/caf\xe9\n' "$demo_model" > "$latin1_dir/latin1.yaml"
+refused "latin1.yaml:4:8: the value \"/tmp/caf"$'\xef\xbf\xbd'"\" is not valid UTF-8 (byte 0xe9 at character 9); save the file as UTF-8" \
+    train "$latin1_dir/latin1.yaml" --no-store
+rm -rf "$latin1_dir"
 echo "cli_core: ok"

@@ -138,11 +138,30 @@ private slots:
         }
     }
 
-    // YAML does not check UTF-8: a wrong value holding invalid bytes is still refused with a message
-    // that quotes it (the bytes shown as U+FFFD), never with the JSON library's encoding error.
+    // A YAML scalar that is not UTF-8 (a config saved as Latin-1) is refused where it stands: it reached
+    // paths and the stored config, and `rslora train` ended in the JSON library's "incomplete UTF-8
+    // string" without a file or key. A JSON value holding such bytes is still refused by its key, the
+    // bytes quoted as U+FFFD.
     void wrongValueWithInvalidUtf8()
     {
-        const json j = yamlToJson("training:\n  learning_rate: \"1e-4\xff\xfe\"\n", "bad.yaml");
+        const std::pair<std::string, QString> cases[] = {
+            {"training:\n  learning_rate: \"1e-4\xff\xfe\"\n", "bad.yaml:2:18: the value \"1e-4\uFFFD\uFFFD\" is not valid UTF-8 (byte 0xff at character 5)"},
+            {"output:\n  dir: /tmp/caf\xe9\n", "bad.yaml:2:8: the value \"/tmp/caf\uFFFD\" is not valid UTF-8 (byte 0xe9 at character 9)"},
+            {"adapter:\n  \xe9t\xe9: 1\n", "bad.yaml:2:3: the key \"\uFFFDt\uFFFD\" is not valid UTF-8 (byte 0xe9 at character 1)"},
+            {"data:\n  train: \"\xc3\xa9t\xc3\xa9 \xe2\x82\"\n", "the value \"\u00e9t\u00e9 \uFFFD\uFFFD\" is not valid UTF-8 (byte 0xe2 at character 5)"},
+        };
+        for (const auto& [text, expected] : cases) {
+            try {
+                yamlToJson(text, "bad.yaml");
+                QFAIL(qPrintable("accepted: " + expected));
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).contains(expected), e.what());
+            }
+        }
+        // UTF-8 text passes as it is.
+        QCOMPARE(yamlToJson("output:\n  dir: /tmp/caf\xc3\xa9\n", "ok.yaml")["output"]["dir"].get<std::string>(), std::string("/tmp/caf\xc3\xa9"));
+
+        const json j = {{"training", {{"learning_rate", "1e-4\xff\xfe"}}}};
         try {
             TrainConfig::fromJson(j);
             QFAIL("no error");
@@ -191,6 +210,27 @@ private slots:
         }
     }
 
+    // An integer beyond its key's type says the range (it said "expected an integer" of a number that
+    // is one); one beyond int64_t wrapped to a negative value and was reported as "must be >= 0, found -1".
+    void integerRangeIsNamed()
+    {
+        const std::tuple<const char*, const char*, json, const char*> cases[] = {
+            {"training", "max_steps", 99999999999LL, "'training.max_steps': expected an integer from -2147483648 to 2147483647, found 99999999999"},
+            {"adapter", "parameter_budget", json(18446744073709551615ULL),
+             "'adapter.parameter_budget': expected an integer up to 9223372036854775807, found 18446744073709551615"},
+        };
+        for (const auto& [section, key, value, expected] : cases) {
+            try {
+                TrainConfig::fromJson(json{{section, {{key, value}}}});
+                QFAIL(expected);
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).contains(expected), e.what());
+            }
+        }
+        QCOMPARE(TrainConfig::fromJson(json{{"adapter", {{"parameter_budget", 9223372036854775807LL}}}}).adapter.sensitivity.parameterBudget,
+                 int64_t(9223372036854775807LL));
+    }
+
     void specificErrors_data()
     {
         QTest::addColumn<QString>("key");
@@ -221,6 +261,25 @@ private slots:
         // std::regex compiles by recursion, one level per term: 300,000 characters overflowed the stack.
         QTest::newRow("very long target_regex") << "target_regex" << ("\"" + QString(300000, 'a') + "\"")
                                                 << "is not a valid regex (it is 300000 characters long; at most 1000 are read)";
+        // The scale is applied in float32: an alpha beyond it failed inside LibTorch without naming the
+        // key, one whose scale rounds to 0 trained an adapter that changes nothing.
+        QTest::newRow("alpha beyond float32") << "lora_alpha" << "1e39"
+                                              << "adapter.lora_alpha 1e+39 must fit float32 (at most 3.40282e+38)";
+        QTest::newRow("alpha scale is 0") << "lora_alpha" << "1e-300"
+                                          << "adapter.lora_alpha 1e-300 gives the scale 3.53553e-301 with r = 8, which is 0 in float32";
+        QTest::newRow("alpha_pattern beyond float32") << "alpha_pattern" << "{\"q_proj\": 1e39}"
+                                                      << "adapter.alpha_pattern['q_proj'] 1e+39 must fit float32";
+        QTest::newRow("alpha_pattern scale is 0") << "alpha_pattern" << "{\"q_proj\": 1e-46}"
+                                                  << "model.layers.0.self_attn.q_proj has lora_alpha 1e-46, which gives the scale 3.53553e-47 with r = 8, which is 0 in float32";
+        // The adapter's name with a line break was accepted (and printed across lines).
+        QTest::newRow("name with a line break") << "name" << "\"a\\nb\""
+                                                << "adapter.name must be non-empty without '.', '/', spaces or control characters, found 'a\\nb'";
+        QTest::newRow("name with a dot") << "name" << "\"a.b\"" << "found 'a.b'";
+        // A pattern that matches no module changed nothing, silently.
+        QTest::newRow("rank_pattern typo") << "rank_pattern" << "{\"q_prj\": 4}"
+                                           << "adapter.rank_pattern key 'q_prj' matches no module of the model, so it changes nothing (did you mean 'q_proj'?)";
+        QTest::newRow("alpha_pattern of no layer") << "alpha_pattern" << "{\"layers.7.self_attn.q_proj\": 4}"
+                                                   << "adapter.alpha_pattern key 'layers.7.self_attn.q_proj' matches no module of the model";
         QTest::newRow("very deep target_regex") << "target_regex" << ("\"" + QString(30000, '(') + QString(30000, ')') + "\"")
                                                 << "is not a valid regex (it is 60000 characters long; at most 1000 are read)";
     }
@@ -233,6 +292,17 @@ private slots:
         j["adapter"][key.toStdString()] = json::parse(value.toStdString());
         const auto errors = validate(TrainConfig::fromJson(j), tinyModel());
         QVERIFY2(contains(errors, message.toStdString()), joined(errors).c_str());
+    }
+
+    // Patterns that match modules (by their dotted end, or anchored, as PEFT matches them) and alphas
+    // whose scale fits float32 pass.
+    void matchingPatternsPass()
+    {
+        json j = runnable().toJson();
+        j["adapter"]["rank_pattern"] = {{"layers.0.self_attn.q_proj", 4}, {"^model\\.layers\\.1\\..*v_proj", 2}};
+        j["adapter"]["alpha_pattern"] = {{"k_proj", 1e-20}, {"q_proj", 3e38}};
+        const auto errors = validate(TrainConfig::fromJson(j), tinyModel());
+        QVERIFY2(errors.empty(), joined(errors).c_str());
     }
 
     // YAML can write .inf and .nan where JSON cannot: infinite or NaN settings are refused by name
@@ -647,6 +717,41 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(std::string(e.what()).find(path + ": duplicate key 'seed'") != std::string::npos, e.what());
         }
+    }
+
+    // A JSON config saved as UTF-16 or UTF-32 ("Unicode" in Windows editors) is named for its encoding;
+    // it was refused as "a NUL byte at offset 3 (... the file may be damaged)". A UTF-8 byte order mark
+    // and CRLF line ends read as written; a UTF-16 YAML config is read (yaml-cpp converts it).
+    void jsonConfigEncodingsAreNamed()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("run.json").toStdString();
+        const std::string body = "{\r\n  \"training\": {\"seed\": 7}\r\n}\r\n";
+        auto utf16 = [](const std::string& ascii, bool little) {
+            std::string out = little ? std::string("\xFF\xFE") : std::string("\xFE\xFF");
+            for (const char c : ascii)
+                out += little ? std::string{c, '\0'} : std::string{'\0', c};
+            return out;
+        };
+        const std::pair<std::string, const char*> refused[] = {
+            {utf16(body, true), "is UTF-16 text (it starts with a UTF-16 byte order mark); a JSON config is UTF-8"},
+            {utf16(body, false), "is UTF-16 text"},
+            {std::string("\xFF\xFE\0\0{\0\0\0", 8), "is UTF-32 text"},
+        };
+        for (const auto& [bytes, expected] : refused) {
+            std::ofstream(path, std::ios::binary) << bytes;
+            try {
+                TrainConfig::load(path);
+                QFAIL(expected);
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find(path + " " + expected) != std::string::npos, e.what());
+            }
+        }
+        std::ofstream(path, std::ios::binary) << "\xEF\xBB\xBF" + body;
+        QCOMPARE(TrainConfig::load(path).seed, uint64_t(7));
+        const std::string yaml = dir.filePath("run.yaml").toStdString();
+        std::ofstream(yaml, std::ios::binary) << utf16("training:\r\n  seed: 9\r\n", true);
+        QCOMPARE(TrainConfig::load(yaml).seed, uint64_t(9));
     }
 };
 
