@@ -16,15 +16,25 @@
 #include "engine/Evaluator.h"
 #include "engine/RunFolder.h"
 #include "engine/TrainingRun.h"
+#include "engine/pipeline/PipelineConfig.h"
 #include "engine/sweep/SweepSpec.h"
 #include "engine/sweep/SweepSummary.h"
+#include "storage/Database.h"
 #include "storage/Store.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace rslora::cli {
 
@@ -53,60 +63,207 @@ std::string resumeCommand(int64_t groupId, const SweepOptions& o)
     return "rslora sweep --resume " + std::to_string(groupId) + (o.db.empty() ? "" : " --db " + shellWord(o.db));
 }
 
-// Trains one member run of the group in the store and evaluates its adapter. Returns false when the
-// user stopped it (Ctrl-C), so no further run starts.
-bool runMember(const fs::path& db, const SweepSpec& spec, int64_t groupId, int64_t runId, const SweepOptions& o)
+// The store file as the sweep found it: a file removed or replaced meanwhile is never opened again
+// (opening a missing path would make a new, empty store there).
+struct StoreFile {
+    dev_t device = 0;
+    ino_t inode = 0;
+};
+
+StoreFile storeFileOf(const fs::path& db)
+{
+    struct stat st {};
+    if (::stat(db.c_str(), &st) != 0)
+        throw Error("the store " + db.string() + " cannot be read: " + std::strerror(errno));
+    return {st.st_dev, st.st_ino};
+}
+
+// "" while the store file is the one the sweep started with and takes a write; else what is wrong.
+std::string storeProblem(const fs::path& db, const StoreFile& file, int64_t groupId)
+{
+    struct stat st {};
+    if (::stat(db.c_str(), &st) != 0)
+        return "the store file " + db.string() + " was removed during the sweep (" + std::strerror(errno) + ")";
+    if (st.st_dev != file.device || st.st_ino != file.inode)
+        return "the store file " + db.string() + " was replaced by another file during the sweep";
+    try {
+        storage::Store st(db);
+        app::SweepGroup::probeWrite(st, groupId);
+    } catch (const std::exception& e) {
+        return std::string("the store no longer takes writes: ") + errorText(e);
+    }
+    return {};
+}
+
+// The run's metrics on their way to the store, remembering whether the store refused them: a run
+// that fails because of that is a store failure, not a failure of its combination.
+class StoreSink : public MetricsSink {
+public:
+    explicit StoreSink(MetricsSink& inner) : m_inner(inner) {}
+    void write(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) override
+    {
+        guard([&] { m_inner.write(step, metrics); });
+    }
+    void flush() override { guard([&] { m_inner.flush(); }); }
+    void discardAfter(int64_t step) override { guard([&] { m_inner.discardAfter(step); }); }
+    void writeParams(const std::vector<std::pair<std::string, std::string>>& params) override
+    {
+        guard([&] { m_inner.writeParams(params); });
+    }
+    const std::string& failure() const { return m_failure; }
+
+private:
+    template <typename F>
+    void guard(F&& f)
+    {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            if (m_failure.empty())
+                m_failure = errorText(e);
+            throw;
+        }
+    }
+    MetricsSink& m_inner;
+    std::string m_failure;
+};
+
+// How a member run ended for the sweep: go on with the next, stop (Ctrl-C), or stop because the
+// store failed (`why`), which every later run would meet too.
+struct MemberOutcome {
+    enum Kind { Next, Stopped, StoreFailed } kind = Next;
+    std::string why;
+};
+
+MemberOutcome storeFailed(const std::string& why)
+{
+    return {MemberOutcome::StoreFailed, why};
+}
+
+// Ctrl-C while a run is evaluated: the evaluation cannot stop half-way, so the process ends at once
+// as before, but first says how to continue (`--resume` evaluates the run again). Only what is
+// async-signal-safe runs in the handler: the text is made before it is armed.
+char g_evaluationStopText[1024];
+size_t g_evaluationStopLength = 0;
+
+extern "C" void onEvaluationInterrupt(int sig)
+{
+    const ssize_t written = ::write(STDERR_FILENO, g_evaluationStopText, g_evaluationStopLength);
+    (void)written;
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+
+void armEvaluationStop(int64_t groupId, int64_t runId, const SweepOptions& o)
+{
+    const std::string text = "\nsweep #" + std::to_string(groupId) + " stopped during the evaluation of run #"
+                             + std::to_string(runId) + "; continue it with: " + resumeCommand(groupId, o)
+                             + " (it evaluates run #" + std::to_string(runId) + " again)\n";
+    g_evaluationStopLength = std::min(text.size(), sizeof g_evaluationStopText);
+    std::memcpy(g_evaluationStopText, text.data(), g_evaluationStopLength);
+    std::signal(SIGINT, onEvaluationInterrupt);
+}
+
+void disarmEvaluationStop()
+{
+    std::signal(SIGINT, SIG_DFL);
+}
+
+// Evaluates a finished member's adapter as the spec asks. A failure of the store is returned (it
+// stops the sweep); any other failure is reported with the command that evaluates it again.
+MemberOutcome evaluateMember(const fs::path& db, const StoreFile& file, const SweepSpec& spec, int64_t groupId,
+                             int64_t runId, int64_t adapterId, const SweepOptions& o)
+{
+    if (const std::string problem = storeProblem(db, file, groupId); !problem.empty())
+        return storeFailed(problem);
+    try {
+        storage::Store st(db);
+        armEvaluationStop(groupId, runId, o);
+        const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, adapterId);
+        disarmEvaluationStop();
+        if (!o.quiet)
+            std::fprintf(stderr, "%s\n", text.c_str());
+    } catch (const std::exception& e) {
+        disarmEvaluationStop();
+        if (dynamic_cast<const storage::DatabaseError*>(&e))
+            return storeFailed("the store refused the evaluation of run #" + std::to_string(runId) + ": " + errorText(e));
+        if (const std::string problem = storeProblem(db, file, groupId); !problem.empty())
+            return storeFailed(problem + " (the evaluation of run #" + std::to_string(runId) + " failed: " + errorText(e) + ")");
+        std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(%s evaluates it again)\n", (long long)runId,
+                     errorText(e).c_str(), resumeCommand(groupId, o).c_str());
+    }
+    return {};
+}
+
+// Trains one member run of the group in the store and evaluates its adapter.
+MemberOutcome runMember(const fs::path& db, const StoreFile& file, const SweepSpec& spec, int64_t groupId,
+                        int64_t runId, const SweepOptions& o)
 {
     TrainConfig config;
-    {
+    std::unique_ptr<app::RunRecorder> recorder;
+    try {
         storage::Store st(db);
         const storage::RunRecord run = st.runs().require(runId);
         config = TrainConfig::fromJson(nlohmann::json::parse(run.configJson));
+        recorder = std::make_unique<app::RunRecorder>(db, runId);
+    } catch (const std::exception& e) {
+        return storeFailed("the store could not be read for run #" + std::to_string(runId) + ": " + errorText(e));
+    }
+    try {
+        recorder->start(config.device);
+    } catch (const storage::DatabaseError& e) {
+        return storeFailed("the store refused to start run #" + std::to_string(runId) + ": " + errorText(e));
+    } catch (const std::exception& e) {
+        // Another process took the run meanwhile (or it finished there): not this sweep's to train.
+        std::fprintf(stderr, "run #%lld skipped: %s\n", (long long)runId, errorText(e).c_str());
+        return {};
     }
     // Complete checkpoints only: a save killed half-way leaves a hidden staging folder, nothing to resume.
     const std::string resume = RunFolder::checkpointsIn(config.outputDir).empty() ? "" : "latest";
     ConsoleObserver observer(o.quiet);
-    app::RunRecorder recorder(db, runId);
+    StoreSink sink(*recorder);
     TrainResult r;
     try {
-        recorder.start(config.device);
         watchInterrupt(&observer);
-        r = runTraining(config, &observer, &recorder, resume, recorder.identity());
+        r = runTraining(config, &observer, &sink, resume, recorder->identity());
         unwatchInterrupt();
     } catch (const std::exception& e) {
         unwatchInterrupt();
         try {
-            recorder.fail(errorText(e));
+            recorder->fail(errorText(e));
         } catch (const std::exception& again) {
             logError(std::string("cannot record the failure: ") + again.what());
         }
         std::fprintf(stderr, "\nrun #%lld failed: %s\n", (long long)runId, errorText(e).c_str());
-        return !interrupted();
+        if (!sink.failure().empty())
+            return storeFailed("the store refused what run #" + std::to_string(runId) + " wrote: " + sink.failure());
+        if (const std::string problem = storeProblem(db, file, groupId); !problem.empty())
+            return storeFailed(problem + " (run #" + std::to_string(runId) + " failed: " + errorText(e) + ")");
+        return {interrupted() ? MemberOutcome::Stopped : MemberOutcome::Next, {}};
     }
-    const std::optional<int64_t> adapterId = recorder.finish(r);
+    std::optional<int64_t> adapterId;
+    try {
+        adapterId = recorder->finish(r);
+    } catch (const std::exception& e) {
+        return storeFailed("run #" + std::to_string(runId) + " trained, but " + errorText(e));
+    }
+    recorder.reset();
     std::fprintf(stderr, "\nrun #%lld %s after %lld steps, final loss %.4f%s\n", (long long)runId,
                  trainStatusName(r.status), (long long)r.steps, r.finalLoss,
                  r.finalEval ? (", val loss " + std::to_string(r.finalEval->loss)).c_str() : "");
     if (r.status == TrainStatus::Stopped || interrupted())
-        return false;
-    if (adapterId && app::SweepGroup::evaluates(spec)) {
-        storage::Store st(db);
-        try {
-            const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, *adapterId);
-            if (!o.quiet)
-                std::fprintf(stderr, "%s\n", text.c_str());
-        } catch (const std::exception& e) {
-            // The run itself finished; its evaluation failing is reported and the sweep goes on.
-            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(%s evaluates it again)\n", (long long)runId,
-                         errorText(e).c_str(), resumeCommand(groupId, o).c_str());
-        }
-    }
-    return true;
+        return {MemberOutcome::Stopped, {}};
+    if (adapterId && app::SweepGroup::evaluates(spec))
+        return evaluateMember(db, file, spec, groupId, runId, *adapterId, o);
+    return {};
 }
 
 SweepSummary summaryOf(storage::Store& store, int64_t groupId)
 {
-    return SweepSummary::compute(app::SweepGroup::results(store, groupId));
+    std::vector<SweepRunResult> runs = app::SweepGroup::results(store, groupId);
+    for (auto& m : app::SweepGroup::missing(store, groupId))
+        runs.push_back(std::move(m));
+    return SweepSummary::compute(runs);
 }
 
 nlohmann::json groupJson(storage::Store& store, const storage::RunGroupRecord& g)
@@ -136,52 +293,61 @@ void printResults(storage::Store& store, int64_t groupId, bool json)
         ++total;
         finished += store.runs().require(m.runId).status == storage::RunStatus::Finished;
     }
-    std::cout << "sweep #" << g->id << " \"" << g->name << "\": " << finished << " of " << total << " runs finished\n"
-              << summaryOf(store, groupId).toText();
+    const SweepSummary summary = summaryOf(store, groupId);
+    std::cout << "sweep #" << g->id << " \"" << g->name << "\": " << finished << " of " << total + summary.missing
+              << " runs finished" << (summary.missing ? " (" + std::to_string(summary.missing) + " deleted)" : std::string())
+              << "\n" << summary.toText();
 }
 
-// Runs what is left of the group; prints the statistics. Exit code 130 when stopped.
+// Runs what is left of the group; prints the statistics. Exit code 130 when stopped; when the store
+// fails, the sweep stops at once (every later run would fail the same way), says why and how to
+// continue, and the command fails.
 void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
 {
+    const StoreFile file = storeFileOf(db);
     SweepSpec spec;
     std::vector<storage::RunGroupMember> pending;
     std::vector<std::pair<int64_t, int64_t>> unevaluated;
     {
         storage::Store st(db);
         spec = app::SweepGroup::spec(st, groupId);
-        pending = app::SweepGroup::pending(st, groupId);
         unevaluated = app::SweepGroup::unevaluated(st, groupId);
-        app::SweepGroup::refuseHeld(st, groupId);
+        pending = app::SweepGroup::claim(st, groupId);
     }
+    MemberOutcome outcome;
     // Runs that finished in an earlier session without their evaluation (it failed, or the sweep was
     // stopped during it) are evaluated first.
     for (const auto& [runId, adapterId] : unevaluated) {
+        if (interrupted()) {
+            outcome.kind = MemberOutcome::Stopped;
+            break;
+        }
         std::fprintf(stderr, "sweep #%lld: evaluating run #%lld (finished earlier, not evaluated)\n", (long long)groupId,
                      (long long)runId);
-        storage::Store st(db);
-        try {
-            const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, adapterId);
-            if (!o.quiet)
-                std::fprintf(stderr, "%s\n", text.c_str());
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "evaluation of run #%lld failed: %s\n(%s evaluates it again)\n", (long long)runId,
-                         errorText(e).c_str(), resumeCommand(groupId, o).c_str());
-        }
-        if (interrupted())
+        outcome = evaluateMember(db, file, spec, groupId, runId, adapterId, o);
+        if (outcome.kind != MemberOutcome::Next)
             break;
     }
-    bool stopped = interrupted();
-    for (size_t i = 0; i < pending.size() && !stopped; ++i) {
+    if (outcome.kind == MemberOutcome::Next && interrupted())
+        outcome.kind = MemberOutcome::Stopped;
+    for (size_t i = 0; i < pending.size() && outcome.kind == MemberOutcome::Next; ++i) {
+        // A store that is gone or refuses writes would fail this run and every one after it.
+        if (const std::string problem = storeProblem(db, file, groupId); !problem.empty()) {
+            outcome = storeFailed(problem);
+            break;
+        }
         std::fprintf(stderr, "[%zu/%zu] sweep #%lld: run #%lld\n", i + 1, pending.size(), (long long)groupId,
                      (long long)pending[i].runId);
-        if (!runMember(db, spec, groupId, pending[i].runId, o)) {
-            stopped = true;
-            break;
-        }
+        outcome = runMember(db, file, spec, groupId, pending[i].runId, o);
     }
+    if (outcome.kind == MemberOutcome::StoreFailed)
+        throw Error("sweep #" + std::to_string(groupId) + " stopped: " + outcome.why
+                        + "; no further run was started, since each would fail the same way",
+                    "the group and its finished runs are kept; once the store takes writes again (free disk space, "
+                    "put the file back, end what locks it), continue with: " + resumeCommand(groupId, o));
     storage::Store st(db);
     printResults(st, groupId, o.json);
-    if (stopped) {
+    if (outcome.kind == MemberOutcome::Stopped) {
         std::fprintf(stderr, "sweep #%lld stopped; continue it with: %s\n", (long long)groupId, resumeCommand(groupId, o).c_str());
         exitCode() = 130;
     }
@@ -204,6 +370,11 @@ void runSweep(SweepOptions& o)
     if (o.config.empty())
         throw Error("rslora sweep needs a CONFIG file (or --resume GROUP)");
     auto [base, block] = readSweepConfigFile(o.config);
+    // Each key of a pipeline's base and stages would be named unknown, once per combination.
+    if (pipeline::PipelineConfig::isPipeline(base))
+        throw Error(o.config + " is a pipeline (it has 'base', 'stages' or 'pipeline'); rslora sweep varies one training config",
+                    "sweep the training config of one stage on its own, or run the pipeline with: rslora train "
+                        + shellWord(o.config));
     SweepSpec spec;
     try {
         spec = SweepSpec::fromJson(block);

@@ -11,12 +11,15 @@
 #include "engine/objectives/DpoObjective.h"
 #include "models/data/JsonlReader.h"
 #include "models/data/RecordMessages.h"
+#include "storage/Database.h"
 #include "storage/RunOwner.h"
+#include "storage/Statement.h"
 #include "storage/Store.h"
 #include "storage/Transaction.h"
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace rslora::app {
 
@@ -186,6 +189,26 @@ void SweepGroup::refuseHeld(storage::Store& store, int64_t groupId)
     }
 }
 
+std::vector<storage::RunGroupMember> SweepGroup::claim(storage::Store& store, int64_t groupId)
+{
+    storage::Transaction tx(store.database());
+    refuseHeld(store, groupId);
+    std::vector<storage::RunGroupMember> out = pending(store, groupId);
+    for (const auto& m : out)
+        store.runs().markQueued(m.runId);
+    tx.commit();
+    return out;
+}
+
+void SweepGroup::probeWrite(storage::Store& store, int64_t groupId)
+{
+    storage::Transaction tx(store.database());
+    auto st = store.database().cached("UPDATE run_groups SET name = name WHERE id = ?");
+    st->bind(1, groupId);
+    st->run();
+    tx.commit();
+}
+
 std::vector<std::pair<int64_t, int64_t>> SweepGroup::unevaluated(storage::Store& store, int64_t groupId)
 {
     std::vector<std::pair<int64_t, int64_t>> out;
@@ -234,6 +257,37 @@ std::vector<engine::SweepRunResult> SweepGroup::results(storage::Store& store, i
         for (const auto& m : engine::sweepMetrics())
             if (auto it = r.values.find(m.key); it != r.values.end())
                 x.metrics[m.key] = it->second;
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+std::vector<engine::SweepRunResult> SweepGroup::missing(storage::Store& store, int64_t groupId)
+{
+    std::vector<engine::SweepRunResult> out;
+    const auto g = store.groups().get(groupId);
+    if (!g)
+        return out;
+    const nlohmann::json base = nlohmann::json::parse(g->configJson, nullptr, false);
+    if (base.is_discarded())
+        return out;
+    std::vector<engine::SweepPoint> points;
+    try {
+        points = spec(store, groupId).expand(base);
+    } catch (const Error&) {
+        return out; // a group this build cannot expand again: its members are all there is to show
+    }
+    std::set<int> present;
+    for (const auto& m : store.groups().members(groupId))
+        present.insert(m.position);
+    for (const auto& p : points) {
+        if (present.count(p.position))
+            continue;
+        engine::SweepRunResult x;
+        x.missing = true;
+        x.combinationIndex = p.combinationIndex;
+        x.combination = p.combination;
+        x.seed = p.seed;
         out.push_back(std::move(x));
     }
     return out;

@@ -39,12 +39,23 @@ public:
     // another live process trains, holds paused or has queued (the sweep is under way there; its
     // queued runs would each be refused when they came up), and that process.
     static void refuseHeld(storage::Store& store, int64_t groupId);
+    // refuseHeld, then every pending run queued for this process, in one transaction: a second
+    // process continuing the group at the same time is refused as for a live group, instead of
+    // finding each run taken when it comes up. Returns the pending members, in run order.
+    static std::vector<storage::RunGroupMember> claim(storage::Store& store, int64_t groupId);
+    // A small committed write to the group's row: throws storage::DatabaseError when the store no
+    // longer takes writes (full disk, I/O error, locked past the busy timeout).
+    static void probeWrite(storage::Store& store, int64_t groupId);
     // Finished members whose adapter version lacks an evaluation their run recorded on one of the
     // spec's files (it failed, the sweep was stopped during it, or `rslora eval --record` replaced
     // it): (run id, adapter id), in run order. Empty when the spec evaluates nothing.
     static std::vector<std::pair<int64_t, int64_t>> unevaluated(storage::Store& store, int64_t groupId);
     // What the member runs measured, for SweepSummary::compute.
     static std::vector<engine::SweepRunResult> results(storage::Store& store, int64_t groupId);
+    // The runs the group was made with that are no longer its members (deleted from the store), as
+    // results marked missing (combination and seed from the group's spec and base config), in run
+    // order; for SweepSummary::compute beside results(), which then names them.
+    static std::vector<engine::SweepRunResult> missing(storage::Store& store, int64_t groupId);
     static engine::SweepSpec spec(storage::Store& store, int64_t groupId);
     // True when the spec asks every run for evaluations besides the trainer's validation loss.
     static bool evaluates(const engine::SweepSpec& spec);

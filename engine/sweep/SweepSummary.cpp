@@ -84,6 +84,12 @@ SweepSummary SweepSummary::compute(const std::vector<SweepRunResult>& runs)
             row = s.rows.end() - 1;
         }
         ++row->runs;
+        if (r.missing) {
+            ++row->missing;
+            ++s.missing;
+            row->missingRuns.push_back("seed " + std::to_string(r.seed));
+            continue;
+        }
         if (r.failed) {
             ++row->failed;
             row->failures.push_back("run #" + std::to_string(r.runId) + ": " + (r.error.empty() ? std::string("no message") : r.error));
@@ -187,6 +193,8 @@ nlohmann::json SweepSummary::toJson() const
         r["finished"] = row.finished;
         r["failed"] = row.failed;
         r["failures"] = row.failures;
+        r["missing"] = row.missing;
+        r["missing_runs"] = row.missingRuns;
         nlohmann::json cells = nlohmann::json::object();
         for (const auto& [k, c] : row.cells)
             cells[k] = {{"mean", jsonNumber(c.summary.mean)}, {"std", jsonNumber(c.summary.std)}, {"n", c.summary.n},
@@ -196,6 +204,7 @@ nlohmann::json SweepSummary::toJson() const
         rowsJson.push_back(r);
     }
     j["groups"] = rowsJson;
+    j["missing"] = missing;
     return j;
 }
 
@@ -211,7 +220,8 @@ std::string SweepSummary::toText() const
     table.push_back(header);
     for (const auto& row : rows) {
         std::vector<std::string> line{row.label, std::to_string(row.finished) + "/" + std::to_string(row.runs)
-                                                     + (row.failed ? ", " + std::to_string(row.failed) + " failed" : "")};
+                                                     + (row.failed ? ", " + std::to_string(row.failed) + " failed" : "")
+                                                     + (row.missing ? ", " + std::to_string(row.missing) + " missing" : "")};
         for (const auto& m : metricKeys) {
             auto it = row.cells.find(m);
             if (it == row.cells.end() || it->second.summary.n == 0) {
@@ -266,6 +276,17 @@ std::string SweepSummary::toText() const
     for (const auto& row : rows)
         for (const auto& f : row.failures)
             out += "failed: " + row.label + ", " + f + "\n";
+    if (missing > 0) {
+        out += std::to_string(missing) + (missing == 1 ? " run of the sweep is" : " runs of the sweep are")
+               + " no longer in the store (deleted), so the statistics leave out:";
+        std::string sep = " ";
+        for (const auto& row : rows)
+            for (const auto& m : row.missingRuns) {
+                out += sep + row.label + " " + m;
+                sep = "; ";
+            }
+        out += "\n";
+    }
     return out;
 }
 

@@ -32,6 +32,8 @@ struct SweepRunResult {
     bool finished = false;                  // only finished runs enter the statistics
     bool failed = false;                    // ended with an error (counted apart from the ones still to run)
     std::string error;                      // why, for a failed run
+    bool missing = false;                   // a run the sweep made that is no longer in the store (deleted):
+                                            // counted in its combination's runs, named, never in the statistics
     std::map<std::string, double> metrics;  // by SweepMetric::key
 };
 
@@ -49,6 +51,8 @@ struct SweepGroupRow {
     int finished = 0;
     int failed = 0;
     std::vector<std::string> failures;       // "run #7: <its error>" for each failed run
+    int missing = 0;                         // runs of the combination deleted from the store
+    std::vector<std::string> missingRuns;    // "seed 43" for each
     std::map<std::string, SweepMetricCell> cells; // only metrics some run of the group has
 };
 
@@ -56,6 +60,7 @@ struct SweepSummary {
     std::vector<SweepGroupRow> rows;         // in combination order
     std::vector<std::string> metricKeys;     // metrics present in any finished run, in table order
     std::string primaryMetric;               // ranks the groups in the text view (first accuracy present, else a loss)
+    int missing = 0;                         // runs of the sweep deleted from the store, all combinations
 
     static SweepSummary compute(const std::vector<SweepRunResult>& runs);
     const SweepMetric* metric(const std::string& key) const;

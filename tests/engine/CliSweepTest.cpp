@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/resource.h>
+
 using namespace rslora;
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -28,12 +30,22 @@ struct Outcome {
     QString out, err;
 };
 
-Outcome runCli(const QStringList& args)
+// With `limitBytes` > 0 no file the process writes may grow past that size (RLIMIT_FSIZE, SIGXFSZ
+// ignored, so writes fail with EFBIG as on a full disk).
+Outcome runCli(const QStringList& args, rlim_t limitBytes = 0)
 {
     QProcess p;
+    p.setChildProcessModifier([limitBytes] {
+        if (limitBytes > 0) {
+            ::signal(SIGXFSZ, SIG_IGN);
+            const rlimit limit{limitBytes, limitBytes};
+            ::setrlimit(RLIMIT_FSIZE, &limit);
+        }
+    });
     p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
     p.waitForFinished(300000);
-    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
 }
 
 void writeData(const fs::path& path, int rows, int offset)
@@ -311,6 +323,159 @@ private slots:
         QCOMPARE(json::parse(runCli({"sweeps", "list", "--db", db, "--json"}).out.toStdString()).size(), size_t(1));
     }
 
+    // A sweep whose store stops taking writes (a full disk; here a file-size limit) stops at the run
+    // that met it, says why and fails, instead of failing every run left and exiting 0; once the
+    // store takes writes again, --resume finishes the group.
+    void storeFailureStopsTheSweep()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const std::string data = (root / "store-fails.jsonl").string();
+        const QString db = m_dir.filePath("store fails.sqlite");
+        // Made without the limit; its runs fail at once, their data not being there yet.
+        Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "2", "--set",
+                            QString::fromStdString("data.train=" + data), "--set", "training.max_steps=80", "--name",
+                            "store fails", "--db", db, "--quiet"});
+        QVERIFY2(o.code == 0 && o.err.count("failed") >= 4, qPrintable(o.err));
+        writeData(data, 16, 5);
+        const rlim_t limit = rlim_t(std::max(QFileInfo(db).size(), QFileInfo(db + "-wal").size())) + 48 * 1024;
+        o = runCli({"sweep", "--resume", "store fails", "--db", db, "--quiet"}, limit);
+        QVERIFY2(o.code != 0, qPrintable(o.err));
+        QVERIFY2(o.err.contains("sweep #") && o.err.contains(" stopped: ") && o.err.contains("no further run was started")
+                     && o.err.contains("rslora sweep --resume "),
+                 qPrintable(o.err));
+        QVERIFY2(o.err.count("/4] sweep #") == 1, qPrintable(o.err)); // only the run that met the failure started
+        o = runCli({"sweep", "--resume", "store fails", "--db", db, "--json", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        for (const auto& r : json::parse(o.out.toStdString())["runs"])
+            QCOMPARE(r["status"].get<std::string>(), std::string("finished"));
+    }
+
+    // The store file removed during a sweep: the next run is not started against a new, empty store
+    // made in its place; the sweep says what happened and fails.
+    void removedStoreStopsTheSweep()
+    {
+        const QString db = m_dir.filePath("removed store.sqlite");
+        QProcess p;
+        p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")),
+                {"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--set", "training.max_steps=150",
+                 "--name", "removed", "--db", db, "--quiet"});
+        QVERIFY(p.waitForStarted());
+        QString err;
+        for (int i = 0; i < 600 && !err.contains("[1/2]"); ++i) {
+            p.waitForReadyRead(100);
+            err += QString::fromUtf8(p.readAllStandardError());
+        }
+        QVERIFY2(err.contains("[1/2]"), qPrintable(err));
+        for (const QString& suffix : {"", "-wal", "-shm"})
+            QFile::remove(db + suffix);
+        QVERIFY(p.waitForFinished(120000));
+        err += QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(p.exitCode() != 0, qPrintable(err));
+        QVERIFY2(err.contains("the store file " + db + " was removed during the sweep"), qPrintable(err));
+        QVERIFY2(!err.contains("[2/2]"), qPrintable(err));
+        QVERIFY2(!QFileInfo::exists(db), "a new store was made in place of the removed one");
+    }
+
+    // Two `--resume` of one interrupted group at once: one trains the runs, the other is refused as
+    // for a live group (it printed "failed" for each run the first one had taken).
+    void concurrentResumesDoNotFailRuns()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        const std::string data = (root / "concurrent.jsonl").string();
+        const QString db = m_dir.filePath("concurrent.sqlite");
+        Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "2", "--set",
+                            QString::fromStdString("data.train=" + data), "--set", "training.max_steps=60", "--name",
+                            "concurrent", "--db", db, "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        writeData(data, 16, 9);
+        QProcess a, b;
+        const QStringList args{"sweep", "--resume", "concurrent", "--db", db, "--quiet"};
+        a.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
+        b.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
+        QVERIFY(a.waitForFinished(300000) && b.waitForFinished(300000));
+        const QString errA = QString::fromUtf8(a.readAllStandardError()), errB = QString::fromUtf8(b.readAllStandardError());
+        for (const auto& [code, err] : {std::make_pair(a.exitCode(), errA), std::make_pair(b.exitCode(), errB)}) {
+            QVERIFY2(!err.contains("failed"), qPrintable(err));
+            if (code != 0)
+                QVERIFY2(err.contains("sweep #") && err.contains("is under way there"), qPrintable(err));
+        }
+        QVERIFY2(a.exitCode() == 0 || b.exitCode() == 0, qPrintable(errA + errB));
+        o = runCli({"sweeps", "show", "concurrent", "--db", db, "--json"});
+        for (const auto& r : json::parse(o.out.toStdString())["runs"])
+            QCOMPARE(r["status"].get<std::string>(), std::string("finished"));
+    }
+
+    // A member run deleted from the store: the statistics say how many runs are missing and which
+    // (its point was dropped silently, n shrinking without a word).
+    void deletedMemberIsNamed()
+    {
+        const QString db = m_dir.filePath("deleted member.sqlite");
+        Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "2", "--name",
+                            "deleted", "--db", db, "--json", "--quiet"});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        const json j = json::parse(o.out.toStdString());
+        // Position 3: adapter.r=4 with the second seed.
+        const json& gone = j["runs"][3];
+        QCOMPARE(gone["seed"].get<int>(), 43);
+        const Outcome del = runCli({"runs", "delete", QString::number(gone["run_id"].get<int64_t>()), "--db", db, "--yes"});
+        QVERIFY2(del.code == 0, qPrintable(del.err + del.out));
+        const Outcome shown = runCli({"sweeps", "show", "deleted", "--db", db});
+        QVERIFY2(shown.code == 0, qPrintable(shown.err));
+        QVERIFY2(shown.out.contains("3 of 4 runs finished (1 deleted)") && shown.out.contains("1/2, 1 missing")
+                     && shown.out.contains("1 run of the sweep is no longer in the store (deleted)")
+                     && shown.out.contains("adapter.r=4 seed 43"),
+                 qPrintable(shown.out));
+        const json st = json::parse(runCli({"sweeps", "show", "deleted", "--db", db, "--json"}).out.toStdString())["statistics"];
+        QCOMPARE(st["missing"].get<int>(), 1);
+        QCOMPARE(st["groups"][1]["missing"].get<int>(), 1);
+        QCOMPARE(st["groups"][1]["missing_runs"][0].get<std::string>(), std::string("seed 43"));
+        QCOMPARE(st["groups"][1]["runs"].get<int>(), 2);
+        QCOMPARE(st["groups"][1]["metrics"]["train/loss"]["n"].get<int>(), 1);
+    }
+
+    // Ctrl-C while a run's adapter is evaluated ends the sweep at once (the evaluation cannot stop
+    // half-way), naming the command that continues it (it ended without a word); that command
+    // evaluates the run again and trains the rest.
+    void interruptDuringEvaluation()
+    {
+        const QString resources = QString::fromLocal8Bit(qgetenv("RSLORA_RESOURCES"));
+        QVERIFY2(QFileInfo::exists(resources + "/demo/model/tokenizer.json"), qPrintable(resources));
+        const std::string demo = (resources + "/demo").toStdString();
+        const json config{{"model", {{"path", demo + "/model"}, {"threads", 1}}},
+                          {"data", {{"train", demo + "/data/facts_train.jsonl"}, {"max_seq_len", 64}}},
+                          {"adapter", {{"r", 4}}},
+                          {"training", {{"max_steps", 2}, {"batch_size", 4}}}};
+        const QString file = m_dir.filePath("evaluated.json");
+        std::ofstream(file.toStdString()) << config.dump();
+        const QString db = m_dir.filePath("interrupted evaluation.sqlite");
+        QProcess p;
+        p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")),
+                {"sweep", file, "--vary", "adapter.r=2,4", "--exact-match",
+                 QString::fromStdString(demo + "/data/facts_train.jsonl"), "--name", "evaluated", "--db", db, "--quiet"});
+        QVERIFY(p.waitForStarted());
+        QString err;
+        for (int i = 0; i < 1200 && !err.contains("completed after"); ++i) {
+            p.waitForReadyRead(100);
+            err += QString::fromUtf8(p.readAllStandardError());
+        }
+        QVERIFY2(err.contains("run #1 completed after"), qPrintable(err));
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(60000));
+        err += QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(p.exitStatus() == QProcess::CrashExit, qPrintable(err)); // ended by the signal, as a shell expects
+        const QString again = "sweep #1 stopped during the evaluation of run #1; continue it with: rslora sweep --resume 1 --db '"
+                              + db + "' (it evaluates run #1 again)";
+        QVERIFY2(err.contains(again), qPrintable(err));
+        const Outcome resumed = runCli({"sweep", "--resume", "1", "--db", db, "--json", "--quiet"});
+        QVERIFY2(resumed.code == 0 && resumed.err.contains("sweep #1: evaluating run #1 (finished earlier, not evaluated)"),
+                 qPrintable(resumed.err));
+        const json j = json::parse(resumed.out.toStdString());
+        for (const auto& r : j["runs"])
+            QCOMPARE(r["status"].get<std::string>(), std::string("finished"));
+        for (const auto& g : j["statistics"]["groups"])
+            QCOMPARE(g["metrics"]["exact_match/accuracy"]["n"].get<int>(), 1);
+    }
+
     void badInputIsNamed()
     {
         Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.rank=2,4", "--db", m_db});
@@ -328,6 +493,15 @@ private slots:
         }
         o = runCli({"sweep", m_dir.filePath("idle-sweep.json"), "--db", m_db});
         QVERIFY2(o.code != 0 && o.err.contains("idle-sweep.json's sweep: block varies nothing"), qPrintable(o.err));
+        // A pipeline is not swept (each of its keys was named unknown, once per combination).
+        {
+            std::ofstream(m_dir.filePath("pipe.yaml").toStdString())
+                << "base: {model: {path: m}}\nstages:\n  - {name: a, data: a.jsonl}\n";
+        }
+        o = runCli({"sweep", m_dir.filePath("pipe.yaml"), "--vary", "adapter.r=2,4", "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("pipe.yaml is a pipeline") && o.err.contains("rslora train ")
+                     && !o.err.contains("unknown key"),
+                 qPrintable(o.err));
         o = runCli({"sweep", "--resume", "no such group", "--db", m_db});
         QVERIFY2(o.code != 0 && o.err.contains("no run group"), qPrintable(o.err));
         // A dry run lists the runs and creates nothing.
