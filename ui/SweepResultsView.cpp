@@ -53,6 +53,9 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     top->addWidget(m_groups, 1);
     m_status = new QLabel;
     m_status->setTextFormat(Qt::PlainText); // messages quote run and file names as typed
+    // An export error quoting a long path made the row, and so the window, as wide as the path: the
+    // status gives way to the buttons and shows the whole text in its tooltip.
+    m_status->setMinimumWidth(m_status->fontMetrics().horizontalAdvance(QStringLiteral("0 of 0 runs finished")));
     top->addWidget(m_status);
     m_stop = new QPushButton(tr("Stop group"));
     m_stop->setToolTip(tr("Stop the group's training run with a checkpoint and take its waiting runs out of the queue"));
@@ -123,7 +126,7 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
         if (exportCsv(path, &error))
             Q_EMIT exported(tr("Sweep statistics (%1 groups) written to %2").arg(m_summary.rows.size()).arg(path));
         else
-            m_status->setText(error);
+            showStatus(error);
     });
     setGroups({});
 }
@@ -141,7 +144,7 @@ void SweepResultsView::setGroups(const QList<QPair<qint64, QString>>& groups) {
     for (QPushButton* b : {m_stop, m_resume, m_delete, m_export})
         b->setEnabled(!groups.isEmpty());
     if (groups.isEmpty()) {
-        m_status->setText(tr("No sweeps yet: New run → Sweep…, or rslora sweep"));
+        showStatus(tr("No sweeps yet: New run → Sweep…, or rslora sweep"));
         setSummary({}, tr("No sweeps yet: New run → Sweep…, or rslora sweep"));
         setBands({});
     }
@@ -169,7 +172,7 @@ QString SweepResultsView::cellText(const engine::SampleSummary& s) {
 
 void SweepResultsView::setSummary(const engine::SweepSummary& summary, const QString& status) {
     m_summary = summary;
-    m_status->setText(status);
+    showStatus(status);
     QStringList headers{tr("Group"), tr("Runs")};
     for (const std::string& key : summary.metricKeys) {
         const engine::SweepMetric* m = summary.metric(key);
@@ -251,6 +254,11 @@ void SweepResultsView::setBands(const QList<SweepBand>& bands) {
     m_emptyText->setVisible(bands.isEmpty());
     m_plot->rescaleAxes();
     m_plot->replot();
+}
+
+void SweepResultsView::showStatus(const QString& text) {
+    m_status->setText(text);
+    m_status->setToolTip(text);
 }
 
 QString SweepResultsView::emptyChartText() const {

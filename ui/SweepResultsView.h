@@ -72,6 +72,7 @@ protected:
     void resizeEvent(QResizeEvent* event) override;
 
 private:
+    void showStatus(const QString& text);
     // The legend in a row of its own above the curves (never over them), its entries wrapped to the width.
     void showLegend(bool on);
     void fitLegendColumns();

@@ -233,6 +233,21 @@ private Q_SLOTS:
         QVERIFY(v.emptyChartText().isEmpty());
     }
 
+    // The status beside the group buttons (an export error quoting its path) widened the window.
+    void aLongStatusDoesNotWidenTheSweepsView() {
+        ui::SweepResultsView v;
+        v.setGroups({{7, "rank sweep"}});
+        v.resize(1024, 600);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        const QString error = "cannot write /home/user/exports/" + QString(200, 'r') + ".csv: No space left on device";
+        v.setSummary({}, error);
+        QCoreApplication::processEvents();
+        QCOMPARE(v.statusLabel()->toolTip(), error);
+        QVERIFY2(v.minimumSizeHint().width() <= 1024, qPrintable(QString::number(v.minimumSizeHint().width())));
+        QCOMPARE(v.width(), 1024);
+    }
+
     // A problem quoting a long values list (1,2,…,1000,) has no space to wrap at: it widened the
     // dialog past the screen, Queue sweep and Cancel with it.
     void aLongProblemDoesNotWidenTheDialog() {
