@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -91,7 +92,8 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_filter->setPlaceholderText(tr("Filter by task or version name"));
     m_filter->setClearButtonEnabled(true);
     m_filter->setToolTip(tr("Shows the tasks and versions whose name contains this text (any case); Esc clears it"));
-    m_filter->setMaximumWidth(360);
+    m_filter->setMinimumWidth(m_filter->fontMetrics().horizontalAdvance(m_filter->placeholderText()) + 48); // the hint whole
+    m_filter->setMaximumWidth(std::max(360, m_filter->minimumWidth()));
     m_filterNote = new QLabel(this);
     m_filterNote->setObjectName("adapterFilterNote");
     filterRow->addWidget(m_filter);
@@ -286,13 +288,21 @@ void AdaptersBrowser::updateFilterNote() {
         return;
     }
     if (m_model->rowCount() == 0) {
-        m_filterNote->setText(tr("No task or version name contains “%1” (%2 versions in %3 tasks hidden)")
-                                  .arg(f).arg(m_model->versionCount()).arg(m_model->taskCount()));
+        m_filterNote->setText(tr("No task or version name contains “%1” (%2 hidden)").arg(f, hiddenCount()));
         return;
     }
-    m_filterNote->setText(tr("%1 of %2 versions in %3 of %4 tasks")
-                              .arg(m_model->shownVersionCount()).arg(m_model->versionCount())
-                              .arg(m_model->rowCount()).arg(m_model->taskCount()));
+    m_filterNote->setText(tr("%1 of %2 in %3 of %4")
+                              .arg(m_model->shownVersionCount()).arg(countOf(m_model->versionCount(), tr("version"), tr("versions")))
+                              .arg(m_model->rowCount()).arg(countOf(m_model->taskCount(), tr("task"), tr("tasks"))));
+}
+
+QString AdaptersBrowser::countOf(int n, const QString& one, const QString& many) {
+    return QString("%1 %2").arg(n).arg(n == 1 ? one : many);
+}
+
+QString AdaptersBrowser::hiddenCount() const {
+    return tr("%1 in %2").arg(countOf(m_model->versionCount(), tr("version"), tr("versions")),
+                              countOf(m_model->taskCount(), tr("task"), tr("tasks")));
 }
 
 void AdaptersBrowser::selectAdapters(const QList<qint64>& adapterIds) {
@@ -671,9 +681,9 @@ void AdaptersBrowser::updateDetails() {
             m_details->setHtml(tr("<p><b>No adapter versions yet</b> — train a run from the New run tab (or with <code>rslora train</code>); "
                                   "each finished run adds its adapter here as a version of its task.</p>"));
         else if (m_model->rowCount() == 0)
-            m_details->setHtml(tr("<p><b>Nothing matches “%1”</b> — no task or version name contains it; the filter hides all "
-                                  "%2 versions of %3 tasks. Clear the filter (Esc in the filter box) to see them.</p>")
-                                   .arg(m_model->filter().toHtmlEscaped()).arg(m_model->versionCount()).arg(m_model->taskCount()));
+            m_details->setHtml(tr("<p><b>Nothing matches “%1”</b> — no task or version name contains it (%2 hidden). "
+                                  "Clear the filter (Esc in the filter box) to see them.</p>")
+                                   .arg(m_model->filter().toHtmlEscaped(), hiddenCount()));
         else
             m_details->setHtml(tr("<p>Select an adapter version to see its lineage, evaluations and files.</p>"));
         return;

@@ -122,6 +122,9 @@ private:
     bool confirm(const QString& title, const QString& text);
     void updateEditActions();
     void updateFilterNote();
+    // "1 version", "3 versions"; every version and task there is, counted so.
+    static QString countOf(int n, const QString& one, const QString& many);
+    QString hiddenCount() const;
     // Selects `keepAll` (`keep` current) or the row of task `keepTask`, as far as they are shown.
     void restoreSelection(QList<qint64> keepAll, qint64 keep, const QString& keepTask);
 

@@ -931,6 +931,7 @@ private Q_SLOTS:
         browser.filterEdit()->setText("zzz");
         QCOMPARE(model->rowCount(), 0);
         QVERIFY2(browser.filterNote()->text().contains("No task or version name contains “zzz”"), qPrintable(browser.filterNote()->text()));
+        QVERIFY2(browser.filterNote()->text().contains("(5 versions in 3 tasks hidden)"), qPrintable(browser.filterNote()->text()));
         QVERIFY2(browser.details()->toPlainText().contains("Nothing matches “zzz”"), qPrintable(browser.details()->toPlainText()));
         QVERIFY(!browser.details()->toPlainText().contains("No adapter versions yet"));
         // Esc in the box clears it.
