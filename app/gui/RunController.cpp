@@ -34,9 +34,21 @@ RunController::RunController(storage::Store* store, const QString& databasePath,
 RunController::~RunController() { shutdown(true); }
 
 qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
+    // Start pressed twice (or its shortcut repeated) would train the same run twice, one after the
+    // other: the same settings as a run queued or training here are refused, saying which.
+    const std::string requested = config.toJson().dump();
+    auto refuse = [](qint64 runId, const QString& runName, const char* where) {
+        throw Error("run #" + std::to_string(runId) + " \"" + runName.toStdString() + "\" with exactly these settings is " + where
+                    + " in this workbench: change a setting (the seed, say) to queue another run, or wait until it has ended");
+    };
+    if (m_currentRun != 0 && m_currentRequested == requested)
+        refuse(m_currentRun, m_currentName, "training already");
+    for (const Job& j : std::as_const(m_queue))
+        if (j.requested == requested)
+            refuse(j.runId, j.name, "queued already");
     // An empty output folder becomes the run's own (beside the store), so runs never share files.
     const qint64 id = RunRecorder::createQueuedRun(*m_store, config, name.toStdString());
-    m_queue.push_back({id, name, config, {}});
+    m_queue.push_back({id, name, config, {}, requested});
     Q_EMIT queueChanged();
     startNext();
     return id;
@@ -117,6 +129,8 @@ void RunController::startNext() {
         return;
     Job job = m_queue.takeFirst();
     m_currentRun = job.runId;
+    m_currentName = job.name;
+    m_currentRequested = job.requested;
     m_paused = false;
     m_worker->reset();
     Q_EMIT queueChanged();

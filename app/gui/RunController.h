@@ -27,7 +27,8 @@ public:
     ~RunController() override;
 
     // Queues a new run (a row in state `queued`); starts it at once when nothing runs. An empty
-    // output folder becomes <data folder>/runs/run-<id>.
+    // output folder becomes <data folder>/runs/run-<id>. Throws rslora::Error, queuing nothing, when
+    // a run with exactly this config (as the form gave it) is queued or training here already.
     qint64 enqueue(engine::TrainConfig config, const QString& name);
     // Queues an interrupted or stopped run again, continuing from its latest checkpoint. Throws
     // rslora::Error, changing nothing, for a run that is finished, already here, or held by another
@@ -73,6 +74,7 @@ private:
         QString name;
         engine::TrainConfig config;
         QString resumeFrom;
+        std::string requested; // the config as enqueue() was given it (empty for a resumed run)
     };
     void startNext();
     void onFinished(const JobOutcome& outcome);
@@ -83,6 +85,8 @@ private:
     TrainingWorker* m_worker = nullptr;
     QList<Job> m_queue;
     qint64 m_currentRun = 0;
+    QString m_currentName;
+    std::string m_currentRequested;
     bool m_paused = false;
     bool m_hold = false;
 };

@@ -251,6 +251,55 @@ private Q_SLOTS:
         QCOMPARE(reopened.store()->runs().require(first).status, storage::RunStatus::Stopped);
     }
 
+    // Start pressed a second time with the same form (a double click, the shortcut repeated, or back
+    // on the form later) does not queue the same run again: the second is refused, naming the first.
+    void startTwiceQueuesOnce() {
+        app::Workbench wb(m_dir.filePath("twice.sqlite"));
+        wb.window()->show();
+        QVERIFY(QTest::qWaitForWindowExposed(wb.window()));
+        fillForm(wb.form(), 1000);
+        QStringList problems = wb.form()->validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(wb.controller()->busy());
+        const qint64 first = wb.controller()->currentRunId();
+        const size_t runsBefore = wb.store()->runs().list({}).size();
+        // The warning the workbench shows: its text is kept and the box closed.
+        QStringList warnings;
+        QTimer closer;
+        connect(&closer, &QTimer::timeout, &closer, [&warnings] {
+            if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
+                warnings << box->text();
+                box->close();
+            }
+        });
+        closer.start(20);
+        wb.window()->views()->setCurrentWidget(wb.form());
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QTRY_COMPARE(warnings.size(), 1);
+        QVERIFY2(warnings[0].contains(QString("run #%1").arg(first)) && warnings[0].contains("exactly these settings")
+                     && warnings[0].contains("training already"),
+                 qPrintable(warnings[0]));
+        QCOMPARE(wb.controller()->waiting().size(), 0);
+        QCOMPARE(wb.store()->runs().list({}).size(), runsBefore);
+        // A changed setting queues: then that one is the duplicate (queued, not training).
+        wb.form()->findChild<QSpinBox*>("training.max_steps")->setValue(900);
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QCOMPARE(wb.controller()->waiting().size(), 1);
+        const qint64 second = wb.controller()->waiting().front().first;
+        wb.window()->views()->setCurrentWidget(wb.form());
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QTRY_COMPARE(warnings.size(), 2);
+        QVERIFY2(warnings[1].contains(QString("run #%1").arg(second)) && warnings[1].contains("queued already"), qPrintable(warnings[1]));
+        QCOMPARE(wb.controller()->waiting().size(), 1);
+        closer.stop();
+        wb.controller()->cancelQueued(second);
+        QCOMPARE(wb.store()->runs().require(second).status, storage::RunStatus::Stopped);
+        QSignalSpy ended(wb.controller(), &app::RunController::runEnded);
+        wb.controller()->stop(false);
+        QTRY_VERIFY_WITH_TIMEOUT(ended.count() == 1, 60000);
+    }
+
     // The close question left open while the run ends: no queued run starts behind it, the question
     // says the run ended, and answering it closes without touching a run (it used to throw "no run
     // with id 0" out of the event loop and abort).
