@@ -2,6 +2,7 @@
 #include "models/data/JsonlReader.h"
 #include "models/data/RecordJson.h"
 
+#include "common/ByteSize.h"
 #include "common/Error.h"
 #include "common/FileChangeCheck.h"
 #include "common/JsonErrorText.h"
@@ -12,9 +13,49 @@
 
 namespace rslora::models {
 
+namespace {
+
+// Reads one line, its '\n' consumed but not kept, into `text` when it has at most `limit` bytes. A
+// longer line is read to its end and dropped: `text` is left empty and `tooLong` set. `consumed` is
+// the line's length in bytes, its '\n' included. Returns false at the end of the file (no line).
+bool readLine(std::istream& in, std::string& text, std::size_t limit, bool& tooLong, uint64_t& consumed)
+{
+    text.clear();
+    tooLong = false;
+    consumed = 0;
+    std::streambuf* buf = in.rdbuf();
+    char chunk[1 << 16];
+    for (;;) {
+        std::size_t n = 0;
+        int c = 0;
+        while (n < sizeof chunk && (c = buf->sbumpc()) != std::char_traits<char>::eof() && c != '\n')
+            chunk[n++] = static_cast<char>(c);
+        consumed += n;
+        if (!tooLong) {
+            if (text.size() + n > limit) {
+                tooLong = true;
+                std::string().swap(text);
+            } else {
+                text.append(chunk, n);
+            }
+        }
+        if (n == sizeof chunk)
+            continue;
+        if (c == '\n') {
+            ++consumed;
+            return true;
+        }
+        in.setstate(std::ios::eofbit);
+        return consumed > 0;
+    }
+}
+
+} // namespace
+
 std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePolicy policy,
                               const std::function<void(const JsonRecord&)>& onRecord,
-                              const std::function<void(std::size_t, const std::string&)>& onMalformed) {
+                              const std::function<void(std::size_t, const std::string&)>& onMalformed,
+                              std::size_t maxLineBytes) {
     // A folder opens as an empty stream on Linux: it would read as a dataset without records.
     std::error_code ec;
     if (std::filesystem::is_directory(file, ec))
@@ -121,9 +162,20 @@ std::size_t JsonlReader::read(const std::filesystem::path& file, MalformedLinePo
     std::string text;
     std::size_t line = 0;
     bytes = 0;
-    while (std::getline(in, text)) {
+    bool tooLong = false;
+    uint64_t consumed = 0;
+    while (readLine(in, text, maxLineBytes, tooLong, consumed)) {
         ++line;
-        bytes += text.size() + (in.eof() ? 0 : 1); // the newline, unless the last line has none
+        bytes += consumed;
+        if (tooLong) {
+            const std::string message = name + unit + std::to_string(line) + " is " + formatBytes(static_cast<int64_t>(consumed)) +
+                                        " long; a record is a line of at most " + formatBytes(static_cast<int64_t>(maxLineBytes)) +
+                                        " (is this a JSONL file, one JSON object per line?)";
+            if (policy == MalformedLinePolicy::Fail)
+                throw Error(message, "split the data into one record per line, or choose to skip malformed lines");
+            onMalformed(line, message);
+            continue;
+        }
         if (!text.empty() && text.back() == '\r')
             text.pop_back();
         if (line == 1 && text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0)

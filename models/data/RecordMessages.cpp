@@ -12,9 +12,10 @@ namespace {
 // meant: an unknown role used to surface only as "no assistant message to train on".
 const char* const kKnownRoles[] = {"system", "developer", "user", "assistant", "tool", "function", "ipython"};
 
-void requireKnownRole(const std::string& role, const std::string& here)
+// `aliases`: other names the record's format accepts, listed first ("human, gpt, ..." for ShareGPT).
+void requireKnownRole(const std::string& role, const std::string& here, const std::string& aliases = {})
 {
-    std::string list;
+    std::string list = aliases;
     for (const char* known : kKnownRoles) {
         if (role == known)
             return;
@@ -65,7 +66,10 @@ ojson normalizeMessages(const ojson& list, const std::string& where, const char*
         if (!m.is_object())
             throw Error(here + ": expected an object with role and content, found " + m.type_name());
         if (m.contains("from") && !m.contains("role")) {
-            std::string from = m["from"].is_string() ? m["from"].get<std::string>() : "";
+            if (!m["from"].is_string())
+                throw Error(here + ": ShareGPT \"from\" must be a string (human, gpt, system, ...), found " +
+                            std::string(m["from"].type_name()));
+            std::string from = m["from"].get<std::string>();
             if (from == "human")
                 from = "user";
             else if (from == "gpt")
@@ -74,7 +78,7 @@ ojson normalizeMessages(const ojson& list, const std::string& where, const char*
                 from = from == "observation" ? "tool" : "assistant";
             if (!m.contains("value") || !m["value"].is_string())
                 throw Error(here + ": ShareGPT message needs a string \"value\"");
-            requireKnownRole(from, here + " (ShareGPT \"from\")");
+            requireKnownRole(from, here + " (ShareGPT \"from\")", "human, gpt, function_call, observation");
             out.push_back(message(from, m["value"].get<std::string>()));
             continue;
         }
@@ -149,9 +153,9 @@ ojson toMessages(const ojson& r, SampleFormat format, const std::string& where) 
         if (!list)
             throw Error(where + ": missing field \"messages\" (chat records need it)");
         messages = normalizeMessages(*list, where, key);
-        if (const ojson* system = field(r, "system"); system && system->is_string() &&
-            (messages.empty() || messages[0]["role"] != "system"))
-            messages.insert(messages.begin(), message("system", system->get<std::string>()));
+        if (const std::string system = optionalString(r, "system", where);
+            field(r, "system") && (messages.empty() || messages[0]["role"] != "system"))
+            messages.insert(messages.begin(), message("system", system));
         break;
     }
     case SampleFormat::Alpaca: {

@@ -110,8 +110,11 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(jinja::TemplateException, t.render(parse(R"([{"role": "assistant", "content": "x"}])")));
     }
 
-    // A BOS the template already wrote is not added a second time.
-    void renderedChatGetsOneBos() {
+    // Rendered chat text is encoded as apply_chat_template(tokenize=True) encodes it: without the
+    // post-processor's BOS. A template that writes BOS gets one; one that writes none (Zephyr,
+    // ChatML) gets none, in SFT and DPO samples too. Plain text and the plain-instruction format
+    // used for models without a template keep the BOS the tokenizer adds to text.
+    void renderedChatGetsTheTemplatesBosOnly() {
         testtok::ByteLevelSpec spec;
         spec.addedTokens = json::array({json{{"id", 256}, {"content", "<|begin_of_text|>"}, {"special", true}, {"normalized", false}}});
         spec.postProcessor = {{"type", "TemplateProcessing"},
@@ -122,8 +125,26 @@ private slots:
         QCOMPARE(std::count(withBos.begin(), withBos.end(), int64_t(256)), 1);
         QCOMPARE(withBos.front(), int64_t(256));
         const auto withoutBos = encodeRenderedChat(t, "hi");
-        QCOMPARE(withoutBos.front(), int64_t(256));
+        QCOMPARE(std::count(withoutBos.begin(), withoutBos.end(), int64_t(256)), 0);
         QCOMPARE(t.encode("<|begin_of_text|>hi", true)[1], int64_t(256)); // what plain encode would do: double BOS
+
+        SampleBuilderOptions zephyr;
+        zephyr.templateOverride = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}"
+                                  "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+        const auto chat = SampleBuilder(t, zephyr).buildSft(parse(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})"));
+        QCOMPARE(QString::fromStdString(t.decode(chat.ids, false)), QString("<|user|>\nhi</s>\n<|assistant|>\nyo</s>\n"));
+        const auto pair = SampleBuilder(t, zephyr).buildPreference(parse(R"({"prompt": "hi", "chosen": "a", "rejected": "b"})"));
+        QVERIFY(!pair.prompt.empty() && pair.prompt.front() != 256);
+        SampleBuilderOptions bosFirst = zephyr;
+        bosFirst.templateOverride = "<|begin_of_text|>" + *zephyr.templateOverride;
+        const auto once = SampleBuilder(t, bosFirst).buildSft(parse(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})"));
+        QCOMPARE(std::count(once.ids.begin(), once.ids.end(), int64_t(256)), 1);
+        QCOMPARE(once.ids.front(), int64_t(256));
+
+        const SampleBuilder plain(t); // no chat template: the plain-instruction format
+        QCOMPARE(plain.buildSft(parse(R"({"instruction": "hi", "output": "yo"})")).ids.front(), int64_t(256));
+        QCOMPARE(plain.buildPreference(parse(R"({"prompt": "hi", "chosen": "a", "rejected": "b"})")).prompt.front(), int64_t(256));
+        QCOMPARE(plain.buildSft(parse(R"({"text": "hi"})")).ids.front(), int64_t(256));
     }
 
     void detectFormat_data() {
@@ -276,7 +297,10 @@ private slots:
         QTest::newRow("unknown role") << R"({"messages": [{"role": "user", "content": "x"}, {"role": "assitant", "content": "y"}]})"
                                       << "messages[1]: unknown role 'assitant' (expected one of system, developer, user, assistant, tool, function, ipython)";
         QTest::newRow("unknown ShareGPT from") << R"({"conversations": [{"from": "human", "value": "x"}, {"from": "bot", "value": "y"}]})"
-                                               << "conversations[1] (ShareGPT \"from\"): unknown role 'bot'";
+                                               << "conversations[1] (ShareGPT \"from\"): unknown role 'bot' (expected one of human, gpt, "
+                                                  "function_call, observation, system, developer, user, assistant, tool, function, ipython)";
+        QTest::newRow("ShareGPT from not text") << R"({"conversations": [{"from": 1, "value": "x"}]})"
+                                                << "conversations[0]: ShareGPT \"from\" must be a string (human, gpt, system, ...), found number";
         QTest::newRow("message without role") << R"({"messages": [{"content": "x"}]})" << "messages[0]: missing string field \"role\"";
         QTest::newRow("preference for sft") << R"({"prompt": "x", "chosen": "a", "rejected": "b"})" << "use it for DPO";
     }
@@ -435,6 +459,22 @@ private slots:
         QVERIFY(tr.prompt.size() + tr.chosen.size() <= 60);
         QVERIFY(tr.prompt.size() + tr.rejected.size() <= 60);
         QVERIFY(cut > 0);
+        // A record that is not a pair says which side it lacks.
+        QTemporaryDir dir;
+        const QString path = dir.filePath("prefs.jsonl");
+        const std::pair<std::string, std::string> halves[] = {
+            {R"({"prompt": "a", "chosen": "b"})", "prefs.jsonl line 1: expected a preference record with prompt, chosen and rejected; this one has no \"rejected\""},
+            {R"({"instruction": "a", "output": "b"})", "this one has no \"chosen\" and \"rejected\""},
+        };
+        for (const auto& [record, expected] : halves) {
+            write(path, record + "\n");
+            try {
+                b.loadPreferences(path.toStdString());
+                QFAIL(expected.c_str());
+            } catch (const rslora::Error& e) {
+                QVERIFY2(std::string(e.what()).find(expected) != std::string::npos, e.what());
+            }
+        }
     }
 
     // The preview's spans cover the rendered text and its token ranges tile it.
@@ -598,6 +638,57 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(QString::fromUtf8(e.what()).contains("is a folder, expected a data file"), e.what());
         }
+    }
+
+    // A JSONL line longer than the reader's limit is malformed and never held whole (a line of
+    // gigabytes was read into memory, parsed and copied until memory ran out): refused naming the line,
+    // or skipped; the lines around it are read as written, CRLF endings and a final line without a
+    // line break included. The default limit is far above any record.
+    void overlongLinesAreMalformed() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("data.jsonl");
+        const std::string longRecord = "{\"instruction\": \"" + std::string(70000, 'x') + "\", \"output\": \"y\"}";
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\"}\r\n" + longRecord + "\r\n{\"instruction\": \"c\", \"output\": \"d\"}");
+        const std::size_t limit = 65536;
+        std::vector<std::string> outputs;
+        auto keep = [&](const JsonRecord& r) { outputs.push_back(r.value["output"].get<std::string>() + "@" + std::to_string(r.line)); };
+        try {
+            JsonlReader::read(path.toStdString(), MalformedLinePolicy::Fail, keep, [](std::size_t, const std::string&) {}, limit);
+            QFAIL("accepted a line over the limit");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("data.jsonl line 2 is 68.4 KiB long; a record is a line of at most 64.0 KiB"), e.what());
+        }
+        outputs.clear();
+        std::vector<std::string> problems;
+        const std::size_t read = JsonlReader::read(path.toStdString(), MalformedLinePolicy::Skip, keep,
+                                                   [&](std::size_t line, const std::string& m) { problems.push_back(std::to_string(line) + ": " + m); },
+                                                   limit);
+        QCOMPARE(read, std::size_t(2));
+        QCOMPARE(outputs, (std::vector<std::string>{"b@1", "d@3"}));
+        QCOMPARE(problems.size(), std::size_t(1));
+        QVERIFY2(QString::fromStdString(problems[0]).startsWith("2: data.jsonl line 2 is"), problems[0].c_str());
+        // Under the default limit the same file is read whole.
+        outputs.clear();
+        QCOMPARE(JsonlReader::read(path.toStdString(), MalformedLinePolicy::Fail, keep, [](std::size_t, const std::string&) {}),
+                 std::size_t(3));
+        QCOMPARE(outputs, (std::vector<std::string>{"b@1", "y@2", "d@3"}));
+        QVERIFY(JsonlReader::kMaxLineBytes >= (std::size_t(64) << 20));
+    }
+
+    // A chat record's "system" field is a string; another type was dropped without a word.
+    void chatSystemFieldMustBeText() {
+        const SampleBuilder b(chatmlTokenizer());
+        try {
+            b.buildSft(parse(R"({"system": 5, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]})"),
+                       "data.jsonl line 9");
+            QFAIL("accepted a numeric system field");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("data.jsonl line 9: field \"system\" must be a string, found number"), e.what());
+        }
+        const TokenizedSample s = b.buildSft(
+            parse(R"({"system": "Be brief.", "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]})"),
+            "data.jsonl line 9");
+        QVERIFY(chatmlTokenizer().decode(s.ids).find("Be brief.") != std::string::npos);
     }
 
     // OpenAI's fine-tuning format: "weight": 0 keeps an assistant turn in the conversation but out of
