@@ -36,6 +36,11 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_model->setPlaceholderText(tr("Model folder (config.json, *.safetensors, tokenizer.json)"));
     m_model->setToolTip(tr("Loaded once and shared by every column"));
     top->addWidget(m_model, 1);
+    // An error about the folder (not found, no config.json) is stale once another folder is typed.
+    connect(m_model, &QLineEdit::textEdited, this, [this] {
+        if (!m_running)
+            showProblem(QString());
+    });
     auto* browse = new QToolButton;
     browse->setText(tr("…"));
     browse->setToolTip(tr("Choose the model folder"));

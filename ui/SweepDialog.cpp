@@ -236,7 +236,16 @@ engine::SweepSpec SweepDialog::spec() const {
             throw Error(dotted + " is varied twice (rows " + std::to_string(earlier->second) + " and " + std::to_string(row + 1)
                         + "): give all its values in one row, e.g. " + dotted + " = 4,8,16");
         rowOfKey.emplace(dotted, row + 1);
-        grid.addVary(key.toStdString() + "=" + values.toStdString());
+        try {
+            grid.addVary(key.toStdString() + "=" + values.toStdString());
+        } catch (const Error& e) {
+            // The engine names the command line's option ("--vary adapter.r: ..."), which this dialog has not.
+            std::string message = e.what();
+            const std::string option = "--vary ";
+            if (message.rfind(option, 0) == 0)
+                message = "row " + std::to_string(row + 1) + ": " + message.substr(option.size());
+            throw Error(message, e.hint());
+        }
     }
     grid.seeds = m_seeds->value();
     if (!m_seedList.empty() && int(m_seedList.size()) == grid.seeds)

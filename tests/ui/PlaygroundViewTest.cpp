@@ -655,6 +655,18 @@ private slots:
         QCOMPARE(v.width(), 1024);
     }
 
+    // An error about the model folder went on showing after another folder was typed.
+    void aModelErrorGoesWhenAnotherFolderIsTyped()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/missing");
+        v.showProblem("expected a model folder at /models/missing, found nothing");
+        QVERIFY(!v.errorLabel()->isHidden());
+        QTest::keyClicks(v.modelEdit(), "2");
+        QVERIFY(v.errorLabel()->isHidden());
+        QCOMPARE(v.modelPath(), QString("/models/missing2"));
+    }
+
     // A prompt's continuation is not the model's turn of a chat: switched to Chat, the column showed
     // it as "Model: …", and Copy JSON copied it with no prompt and an empty conversation. The answer
     // keeps the mode it was made in until the next one; a chat switched to Prompt stays a chat.

@@ -86,6 +86,11 @@ private Q_SLOTS:
         d.setListMode(false);
         d.setAxis(1, "adapter.lora_alpha", "");
         QVERIFY(d.summaryLabel()->text().contains("adapter.lora_alpha: no values"));
+        // A value problem names the row, not the command line's --vary.
+        d.setAxis(1, "adapter.lora_alpha", "8,,16");
+        QVERIFY2(d.summaryLabel()->text().contains("row 2: adapter.lora_alpha: an empty value in '8,,16'"),
+                 qPrintable(d.summaryLabel()->text()));
+        QVERIFY(!d.summaryLabel()->text().contains("--vary"));
         d.setAxis(1, "nodot", "1,2");
         QVERIFY2(d.summaryLabel()->text().contains("nodot"), qPrintable(d.summaryLabel()->text()));
         d.setAxis(1, "", "");
