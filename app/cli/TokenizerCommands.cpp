@@ -109,8 +109,8 @@ void runTokenize(const TokenizeArgs& a) {
     if (a.plainSpecials)
         options.parseSpecialTokens = false;
     if (a.chat) {
-        // The text as one user message, rendered with the model's template as a generation prompt;
-        // the template writes its own specials, so only a missing BOS is added.
+        // The text as one user message, rendered with the model's template as a generation prompt and
+        // encoded as apply_chat_template encodes it: the template writes its own specials (no BOS added).
         if (!chat)
             throw Error("--chat: " + a.path + " has no chat template (tokenizer_config.json chat_template or chat_template.jinja)");
         nlohmann::ordered_json messages = nlohmann::ordered_json::array();
@@ -121,14 +121,6 @@ void runTokenize(const TokenizeArgs& a) {
         options.addSpecialTokens = false;
     }
     models::Encoding enc = tok.encodeDetailed(text, options);
-    if (a.chat) {
-        const auto ids = models::encodeRenderedChat(tok, text);
-        if (ids.size() != enc.ids.size()) { // a BOS was added in front
-            enc.ids.insert(enc.ids.begin(), ids.front());
-            enc.tokens.insert(enc.tokens.begin(), tok.idToToken(ids.front()).value_or(""));
-            enc.special.insert(enc.special.begin(), true);
-        }
-    }
     if (a.json) {
         nlohmann::json out = {
             {"ids", enc.ids},

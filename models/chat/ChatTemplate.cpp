@@ -124,11 +124,7 @@ std::string ChatTemplate::kindName(ChatTemplateKind kind) {
 std::string ChatTemplate::kindName() const { return kindName(m_kind); }
 
 std::vector<int64_t> encodeRenderedChat(const Tokenizer& tokenizer, const std::string& text) {
-    std::vector<int64_t> ids = tokenizer.encode(text, false);
-    const std::vector<int64_t> prefix = tokenizer.prefixSpecialIds();
-    if (!prefix.empty() && !(ids.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), ids.begin())))
-        ids.insert(ids.begin(), prefix.begin(), prefix.end());
-    return ids;
+    return tokenizer.encode(text, false);
 }
 
 } // namespace rslora::models

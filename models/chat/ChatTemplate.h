@@ -60,10 +60,10 @@ private:
     nlohmann::ordered_json m_specialTokens = nlohmann::ordered_json::object();
 };
 
-// Encodes rendered chat text without adding special tokens twice: the text is encoded without the
-// post-processor's tokens, then the tokenizer's leading specials (a BOS) are added only if the
-// rendered text does not already start with them. Trailing specials (an EOS) are never added: the
-// template writes its own end-of-turn markers.
+// Encodes rendered chat text as transformers' apply_chat_template(tokenize=True) does (and TRL and
+// vLLM's chat completions): without the post-processor's special tokens. The template writes every
+// special token itself (Llama-3's <|begin_of_text|>, Mistral's <s>); one that writes none (Zephyr,
+// ChatML) gets no BOS.
 std::vector<int64_t> encodeRenderedChat(const Tokenizer& tokenizer, const std::string& text);
 
 } // namespace rslora::models

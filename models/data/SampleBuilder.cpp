@@ -170,7 +170,11 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
     // Assistant turns with "weight": 0 stay untrained whatever else is (train on prompt included):
     // the record says so turn by turn.
     std::vector<std::size_t> excludedSegments;
+    // The model's own template writes its specials: its text gets no BOS (apply_chat_template).
+    const bool rendered = m_template.name() != "plain-instruction";
     auto finish = [&](std::vector<Segment>& out) {
+        for (auto& seg : out)
+            seg.rendered = rendered;
         if (m_options.trainOnPrompt)
             for (auto& seg : out)
                 seg.trained = true;
@@ -294,7 +298,7 @@ TokenizedSample SampleBuilder::encodeSegments(const std::vector<Segment>& segs, 
         if (tokenSegment)
             tokenSegment->insert(tokenSegment->end(), ids.size(), k);
     }
-    const auto prefix = m_tokenizer.prefixSpecialIds();
+    const auto prefix = segs.empty() || segs.front().rendered ? std::vector<int64_t>() : m_tokenizer.prefixSpecialIds();
     if (!prefix.empty() && !(s.ids.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.ids.begin()))) {
         s.ids.insert(s.ids.begin(), prefix.begin(), prefix.end());
         s.labels.insert(s.labels.begin(), prefix.size(), kIgnoreIndex);
@@ -452,6 +456,9 @@ PreferenceSample SampleBuilder::buildPreference(const ojson& r, const std::strin
     };
     PreferenceSample s;
     s.prompt = encodeRenderedChat(m_tokenizer, promptText);
+    if (const auto bos = m_tokenizer.prefixSpecialIds(); m_template.name() == "plain-instruction" && // the workbench's format: plain text's BOS
+        !(s.prompt.size() >= bos.size() && std::equal(bos.begin(), bos.end(), s.prompt.begin())))
+        s.prompt.insert(s.prompt.begin(), bos.begin(), bos.end());
     s.chosen = m_tokenizer.encode(responseText(parts.chosen, "chosen"), false);
     s.rejected = m_tokenizer.encode(responseText(parts.rejected, "rejected"), false);
 

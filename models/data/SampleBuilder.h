@@ -105,6 +105,9 @@ public:
         std::string text;
         bool trained = false;
         std::string role;
+        // Written by the model's chat template (or templateOverride): encoded without a BOS, as
+        // apply_chat_template encodes it; plain text and the plain-instruction fallback get one.
+        bool rendered = false;
     };
     // The rendered conversation cut into prompt and response pieces (step 2 above).
     std::vector<Segment> segments(const nlohmann::ordered_json& record, const std::string& where,

@@ -110,8 +110,11 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(jinja::TemplateException, t.render(parse(R"([{"role": "assistant", "content": "x"}])")));
     }
 
-    // A BOS the template already wrote is not added a second time.
-    void renderedChatGetsOneBos() {
+    // Rendered chat text is encoded as apply_chat_template(tokenize=True) encodes it: without the
+    // post-processor's BOS. A template that writes BOS gets one; one that writes none (Zephyr,
+    // ChatML) gets none, in SFT and DPO samples too. Plain text and the plain-instruction format
+    // used for models without a template keep the BOS the tokenizer adds to text.
+    void renderedChatGetsTheTemplatesBosOnly() {
         testtok::ByteLevelSpec spec;
         spec.addedTokens = json::array({json{{"id", 256}, {"content", "<|begin_of_text|>"}, {"special", true}, {"normalized", false}}});
         spec.postProcessor = {{"type", "TemplateProcessing"},
@@ -122,8 +125,26 @@ private slots:
         QCOMPARE(std::count(withBos.begin(), withBos.end(), int64_t(256)), 1);
         QCOMPARE(withBos.front(), int64_t(256));
         const auto withoutBos = encodeRenderedChat(t, "hi");
-        QCOMPARE(withoutBos.front(), int64_t(256));
+        QCOMPARE(std::count(withoutBos.begin(), withoutBos.end(), int64_t(256)), 0);
         QCOMPARE(t.encode("<|begin_of_text|>hi", true)[1], int64_t(256)); // what plain encode would do: double BOS
+
+        SampleBuilderOptions zephyr;
+        zephyr.templateOverride = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}"
+                                  "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+        const auto chat = SampleBuilder(t, zephyr).buildSft(parse(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})"));
+        QCOMPARE(QString::fromStdString(t.decode(chat.ids, false)), QString("<|user|>\nhi</s>\n<|assistant|>\nyo</s>\n"));
+        const auto pair = SampleBuilder(t, zephyr).buildPreference(parse(R"({"prompt": "hi", "chosen": "a", "rejected": "b"})"));
+        QVERIFY(!pair.prompt.empty() && pair.prompt.front() != 256);
+        SampleBuilderOptions bosFirst = zephyr;
+        bosFirst.templateOverride = "<|begin_of_text|>" + *zephyr.templateOverride;
+        const auto once = SampleBuilder(t, bosFirst).buildSft(parse(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})"));
+        QCOMPARE(std::count(once.ids.begin(), once.ids.end(), int64_t(256)), 1);
+        QCOMPARE(once.ids.front(), int64_t(256));
+
+        const SampleBuilder plain(t); // no chat template: the plain-instruction format
+        QCOMPARE(plain.buildSft(parse(R"({"instruction": "hi", "output": "yo"})")).ids.front(), int64_t(256));
+        QCOMPARE(plain.buildPreference(parse(R"({"prompt": "hi", "chosen": "a", "rejected": "b"})")).prompt.front(), int64_t(256));
+        QCOMPARE(plain.buildSft(parse(R"({"text": "hi"})")).ids.front(), int64_t(256));
     }
 
     void detectFormat_data() {
