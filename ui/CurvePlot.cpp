@@ -476,10 +476,15 @@ bool CurvePlot::fitRanges(QCPRange* x, QCPRange* y) const {
     *x = QCPRange(xmin, xmax);
     if (m_logY) {
         *y = QCPRange(lo / 1.2, hi * 1.2);
+    } else if (hi - lo <= std::max(std::abs(lo), std::abs(hi)) * 1e-3) {
+        // Flat, or as good as flat (the learning rate over a long schedule's first steps): drawn as a
+        // level line. Stretched over the chart, a change in the 7th digit looked like a steep slope
+        // whose ticks were all labelled alike ("0.0002").
+        const double mid = lo + (hi - lo) / 2;
+        const double pad = std::max(std::abs(mid) * 0.05, 1e-6);
+        *y = QCPRange(mid - pad, mid + pad);
     } else {
-        double pad = (hi - lo) * 0.06;
-        if (pad <= 0)
-            pad = std::max(std::abs(hi) * 0.05, 1e-6);
+        const double pad = (hi - lo) * 0.06;
         *y = QCPRange(lo - pad, hi + pad);
     }
     return true;

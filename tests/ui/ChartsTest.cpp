@@ -490,6 +490,34 @@ private Q_SLOTS:
         QCOMPARE(plot.plot()->axisRect()->rect().top(), topWithoutLegend);
     }
 
+    // A curve that changes only in its 7th digit (a long schedule's learning rate) is drawn level,
+    // its y ticks labelled apart, not magnified into a slope with every tick reading "0.0002".
+    void nearlyFlatCurveIsDrawnLevel() {
+        CurvePlot plot("Learning rate", "lr");
+        plot.resize(500, 300);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QVector<CurvePoint> pts;
+        for (int i = 0; i <= 50; ++i)
+            pts.push_back(pt(i, 2e-4 * (1.0 - 1e-9 * i * i)));
+        plot.addPoints("learning rate", pts);
+        plot.replot();
+        const QCPRange y = plot.plot()->yAxis->range();
+        QVERIFY2(y.size() >= 2e-4 * 0.05, qPrintable(QString("y range %1 .. %2").arg(y.lower, 0, 'g', 12).arg(y.upper, 0, 'g', 12)));
+        QVERIFY(y.contains(2e-4));
+        const QVector<QString> labels = plot.plot()->yAxis->tickVectorLabels();
+        QVERIFY(labels.size() >= 2);
+        QCOMPARE(QSet<QString>(labels.begin(), labels.end()).size(), labels.size());
+        // A curve that does move keeps its own range.
+        plot.clear();
+        QVector<CurvePoint> falling;
+        for (int i = 0; i <= 50; ++i)
+            falling.push_back(pt(i, 2.0 - 0.01 * i));
+        plot.addPoints("train", falling);
+        plot.replot();
+        QVERIFY(plot.plot()->yAxis->range().lower > 1.4 && plot.plot()->yAxis->range().upper < 2.1);
+    }
+
     // A narrow panel (a small window) stacks its two groups of controls instead of cutting their
     // labels, and scrolls the charts sideways instead of cutting them off; a wide one has one row.
     void narrowPanelKeepsControlsWhole() {
