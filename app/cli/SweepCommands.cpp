@@ -404,6 +404,11 @@ void runSweep(SweepOptions& o)
                         + (block.is_null() ? " has no sweep: block"
                                            : "'s sweep: block varies nothing (no vary or list values, one seed)"),
                     "add --vary KEY=V1,V2 (repeatable) and/or --seeds N");
+    // The name labels the group and each of its runs on one line of every listing.
+    if (std::any_of(o.name.begin(), o.name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+        throw Error("--name \"" + storecli::oneLine(o.name) + "\": a sweep's name is one line of text without control characters");
+    if (!o.name.empty() && o.name.find_first_not_of(" ") == std::string::npos)
+        throw Error("--name: a sweep's name cannot be only spaces", "leave --name out to name the sweep after its config file");
     const std::string name = o.name.empty() ? fs::path(o.config).stem().string() : o.name;
     if (o.dryRun) {
         app::SweepGroup::validate(base, spec); // what creating the group would refuse, said now

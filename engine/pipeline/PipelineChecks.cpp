@@ -142,7 +142,8 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
                 // matches ..."); it is not named twice.
                 const std::string why = checkFrom(s.from);
                 if (!why.empty())
-                    add("from", why.rfind("from: " + s.from + ":", 0) == 0 ? why : "from '" + s.from + "': " + why);
+                    add("from", (why.rfind("from: " + s.from + ":", 0) == 0 ? why : "from '" + s.from + "': " + why)
+                                    + ownStageHint(i, parseVersionReference(s.from)->task));
             }
             if (!s.data.empty())
                 add("data", "takes its adapter from '" + s.from + "' and trains nothing; remove 'data'");
@@ -194,6 +195,21 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
             add("", "model.path '" + cfg.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
     }
     return out;
+}
+
+std::string PipelineConfig::ownStageHint(size_t i, const std::string& task) const
+{
+    // The versions of stage X of this pipeline go to task <pipeline>_<X> (README, Pipelines).
+    for (size_t k = 0; k < stages.size(); ++k) {
+        if (k == i || !stages[k].readable || name + "_" + stages[k].name != task)
+            continue;
+        const std::string whose = "; '" + task + "' is the task this pipeline's stage '" + stages[k].name + "' stores its versions in";
+        if (k > i)
+            return whose + ", and that stage trains after this one: a from: takes a version stored before the pipeline starts";
+        return whose + "; that stage trains before this one and is below it already, so this stage needs no from: (a from: "
+                       "takes a version stored before the pipeline starts)";
+    }
+    return {};
 }
 
 void PipelineConfig::validateOrThrow(const std::function<std::string(const std::string&)>& checkFrom) const

@@ -102,6 +102,9 @@ public:
 private:
     std::string where(const std::string& pointer) const;
     KeyLocator stageLocator(size_t i) const;
+    // When a `from:` task of stage `i` that names no stored version is the task another stage of
+    // this pipeline stores its versions in: why that cannot work ("" otherwise).
+    std::string ownStageHint(size_t i, const std::string& task) const;
 
     std::vector<std::string> m_readProblems; // shapes that could not be read (reported by problems())
     YamlDocument m_positions;

@@ -502,6 +502,11 @@ private slots:
         QVERIFY2(o.code != 0 && o.err.contains("pipe.yaml is a pipeline") && o.err.contains("rslora train ")
                      && !o.err.contains("unknown key"),
                  qPrintable(o.err));
+        // A name is one line: a line break in it broke every listing of the group and its runs.
+        o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--name", "two\nlines", "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("a sweep's name is one line of text"), qPrintable(o.err));
+        o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--name", "   ", "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("cannot be only spaces"), qPrintable(o.err));
         o = runCli({"sweep", "--resume", "no such group", "--db", m_db});
         QVERIFY2(o.code != 0 && o.err.contains("no run group"), qPrintable(o.err));
         // A dry run lists the runs and creates nothing.

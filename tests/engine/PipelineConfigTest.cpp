@@ -66,6 +66,28 @@ private slots:
         QVERIFY2(p.contains("from 'other@v2': 'other@v2' is not a version in db"), qPrintable(p));
     }
 
+    // A from: naming the task of another stage of the same pipeline (not stored yet) says so: a later
+    // stage trains after it, an earlier one is below it already.
+    void fromAStageOfTheSamePipeline()
+    {
+        json j = pipeline();
+        j["pipeline"] = {{"name", "p"}};
+        j["stages"].push_back(json{{"name", "b"}, {"from", "p_c@v1"}});
+        j["stages"].push_back(json{{"name", "c"}, {"data", "c.jsonl"}});
+        j["stages"].push_back(json{{"name", "d"}, {"from", "p_a@v1"}});
+        const PipelineConfig c = PipelineConfig::fromJson(j);
+        QStringList all;
+        for (const auto& p : c.problems([](const std::string& ref) { return "from: " + ref + ": no adapter matches \"" + ref + "\""; }))
+            all << QString::fromStdString(p);
+        const QString p = all.join("\n");
+        QVERIFY2(p.contains("no adapter matches \"p_c@v1\"; 'p_c' is the task this pipeline's stage 'c' stores its versions in, "
+                            "and that stage trains after this one"),
+                 qPrintable(p));
+        QVERIFY2(p.contains("'p_a' is the task this pipeline's stage 'a' stores its versions in; that stage trains before "
+                            "this one and is below it already"),
+                 qPrintable(p));
+    }
+
     void nonStringNameAndFolder()
     {
         json j = pipeline();
