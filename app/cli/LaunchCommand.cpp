@@ -114,8 +114,18 @@ void runLaunch(const LaunchOptions& o)
     WorkerGroup group(selfExecutable(), o.command, o.graceSeconds);
     group.start(workers);
     const int code = group.supervise();
-    if (code == 0)
-        std::fprintf(stderr, "launch: all %d ranks finished\n", o.nproc);
+    if (code == 0) {
+        const int first = o.nodeRank * o.nproc, last = first + o.nproc - 1;
+        if (o.nnodes == 1 && o.nproc == 1)
+            std::fprintf(stderr, "launch: rank 0 finished\n");
+        else if (o.nnodes == 1)
+            std::fprintf(stderr, "launch: all %d ranks finished\n", o.nproc);
+        else if (first == last)
+            std::fprintf(stderr, "launch: rank %d of %d finished on this machine (node %d of %d)\n", first, world, o.nodeRank, o.nnodes);
+        else
+            std::fprintf(stderr, "launch: ranks %d-%d of %d finished on this machine (node %d of %d)\n", first, last, world, o.nodeRank,
+                         o.nnodes);
+    }
     exitCode() = code;
 }
 

@@ -309,6 +309,8 @@ private slots:
             QVERIFY2(o.contains(n == 0 ? QString("[rank 0] processes    2 (data-parallel, gloo)")
                                        : QString("[rank 1] status       completed (rank 1 of 2, steps 4)")),
                      qPrintable(o));
+            // Each launcher speaks for its own machine's ranks (it said "all 1 ranks finished").
+            QVERIFY2(err.contains(QString("launch: rank %1 of 2 finished on this machine (node %1 of 2)").arg(n)), qPrintable(err));
         }
         const Outcome one = runCli({"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
                                     "output.dir=" + out("nodes-one")});
