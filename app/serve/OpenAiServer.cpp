@@ -585,12 +585,13 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             std::lock_guard<std::mutex> lock(state->mutex);
             pieces.swap(state->pieces);
         }
-        if (pieces.empty() && state->client->closed()) {
+        if (pieces.empty() && state->client->closed())
             // Gone while nothing was written (the text is held back for a long stop string, or the
-            // request waits for a free row): no write would fail to tell.
+            // request waits for a free row): no write would fail to tell. The generation is cancelled
+            // and the stream still ended properly (finish_reason "abort", [DONE]), as a non-streamed
+            // answer is: a client that only shut down its sending side (a half-close) reads on, and
+            // got a chunked stream cut off without its end. Writes to a client that is really gone fail.
             state->cancel->store(true);
-            return false;
-        }
         for (const auto& [i, text] : pieces)
             if (!write(chunk(i, text, nullptr)))
                 return false;

@@ -257,6 +257,29 @@ class ServeTest(unittest.TestCase):
         self.assertTrue(rest.startswith("data: {"), rest[:80])
         self.assertEqual("".join(c["text"] for e in sse_events(rest) for c in e["choices"]), whole)
 
+    def test_a_half_closed_client_gets_the_end_of_its_stream(self):
+        # A client that shuts down only its sending side still reads. Its generation is cancelled, as
+        # for a client that hung up, but the stream ends properly (finish_reason "abort", [DONE]); it
+        # was cut off without its end, while a non-streamed answer was written whole.
+        body = json.dumps({"model": "a", "prompt": "Hi", "max_tokens": 4000, "ignore_eos": True, "stream": True,
+                           "stop": "z" * 3000}).encode()  # the text is held back: nothing is written until the end
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=60) as sock:
+            sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+                         b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            sock.shutdown(socket.SHUT_WR)
+            reply = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                reply += piece
+        head, _, rest = reply.decode().partition("\r\n\r\n")
+        self.assertIn(" 200 ", head.split("\r\n")[0])
+        # Each event is one chunk, so the chunk sizes are lines of their own.
+        events = sse_events(rest)
+        self.assertEqual([c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]], ["abort"])
+        self.assertTrue(rest.endswith("0\r\n\r\n"), rest[-40:])
+
     def test_the_prompts_of_an_unseeded_request_are_sampled_independently(self):
         # One seed was drawn per request before, so every choice for the same prompt was the same text.
         fields = {"max_tokens": 24, "temperature": 1.0, "ignore_eos": True}
