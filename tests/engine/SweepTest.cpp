@@ -442,6 +442,43 @@ private slots:
         QVERIFY(QString::fromStdString(s.toText()).contains("0.7800 ± 0.0283 (n=2) *"));
     }
 
+    // Runs deleted from the store count in their combination's runs, never in its statistics, and are
+    // named in the text and JSON (their points were dropped without a word).
+    void missingRunsAreNamed()
+    {
+        std::vector<SweepRunResult> runs;
+        auto add = [&](int combo, int r, uint64_t seed, bool missing, double loss) {
+            SweepRunResult x;
+            x.combinationIndex = combo;
+            x.combination = {{"adapter.r", r}};
+            x.seed = seed;
+            x.finished = !missing;
+            x.missing = missing;
+            if (!missing)
+                x.metrics = {{"train/loss", loss}};
+            runs.push_back(x);
+        };
+        add(0, 4, 42, false, 1.0);
+        add(1, 8, 42, false, 2.0);
+        add(0, 4, 43, false, 1.2);
+        add(1, 8, 43, true, 0.0);
+        const SweepSummary s = SweepSummary::compute(runs);
+        QCOMPARE(s.missing, 1);
+        QCOMPARE(s.rows[1].runs, 2);
+        QCOMPARE(s.rows[1].finished, 1);
+        QCOMPARE(s.rows[1].missing, 1);
+        QCOMPARE(s.rows[1].missingRuns, std::vector<std::string>{"seed 43"});
+        QCOMPARE(s.rows[1].cells.at("train/loss").summary.n, 1);
+        QCOMPARE(s.rows[0].missing, 0);
+        const QString text = QString::fromStdString(s.toText());
+        QVERIFY2(text.contains("1/2, 1 missing") && text.contains("1 run of the sweep is no longer in the store (deleted), "
+                                                                   "so the statistics leave out: adapter.r=8 seed 43"),
+                 qPrintable(text));
+        const json j = s.toJson();
+        QCOMPARE(j["missing"].get<int>(), 1);
+        QCOMPARE(j["groups"][1]["missing_runs"][0].get<std::string>(), std::string("seed 43"));
+    }
+
     // A key written twice in a JSON sweep file is refused naming the key (nlohmann kept one silently).
     void duplicateJsonKeysAreRefused()
     {
