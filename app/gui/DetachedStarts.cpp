@@ -63,8 +63,14 @@ QString DetachedStarts::pipelineAlreadyTraining(const QString& name) const {
 
 bool DetachedStarts::startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName, QString* error) {
     try {
+        // Start pressed twice (or its shortcut repeated) would train the same run twice side by side.
+        const QString key = QString("launch:%1:%2").arg(processes).arg(QString::fromStdString(config.toJson().dump()));
+        if (const auto w = m_watch->running(key))
+            throw Error(tr("a data-parallel run with exactly these settings is already training (started here at %1, process %2, "
+                           "output %3): wait for it to end, or change a setting to start another")
+                            .arg(w->started.toString("HH:mm:ss")).arg(w->pid).arg(w->logPath).toStdString());
         const CliLauncher::Launched l = CliLauncher(m_databasePath).startDataParallel(config, processes, runName);
-        m_watch->watch(l.pid, tr("Data-parallel run %1").arg(runName), l.log);
+        m_watch->watch(l.pid, tr("Data-parallel run %1").arg(runName), l.log, key);
         m_status(tr("Data-parallel run: %1 processes are training %2 (rslora launch); it appears in the Training and "
                     "Runs views. Config: %3, output: %4")
                      .arg(processes)

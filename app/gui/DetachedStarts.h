@@ -35,7 +35,8 @@ public:
     QString pipelineAlreadyTraining(const QString& name) const;
     // The config is written to <data folder>/launches/ and trained by `rslora launch --nproc N --
     // train` (ranks meeting through a file there) as `runName`, recorded in this store and followed
-    // like any run of another process; false with *error when it cannot start.
+    // like any run of another process; false with *error when it cannot start, and when a run of
+    // exactly this config and process count started here is still training (a second press of Start).
     bool startDataParallel(const engine::TrainConfig& config, int processes, const QString& runName, QString* error = nullptr);
 
 private:

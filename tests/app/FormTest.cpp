@@ -370,6 +370,48 @@ private Q_SLOTS:
             qputenv("RSLORA_CLI", cli);
     }
 
+    // The same data-parallel run is not started twice while the first is training; another process
+    // count or setting is.
+    void dataParallelRunIsNotStartedTwice() {
+        const QString script = m_dir.filePath("slow-launch.sh");
+        {
+            QFile f(script);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("#!/bin/sh\nexec sleep 60\n");
+        }
+        QFile::setPermissions(script, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+        const QByteArray cli = qgetenv("RSLORA_CLI");
+        qputenv("RSLORA_CLI", script.toLocal8Bit());
+        {
+            app::Workbench wb(m_dir.filePath("launch-twice.sqlite"));
+            engine::TrainConfig config;
+            config.modelPath = "/models/none";
+            config.trainData = "/data/none.jsonl";
+            QString error;
+            QVERIFY2(wb.detachedStarts()->startDataParallel(config, 2, "dp", &error), qPrintable(error));
+            QCOMPARE(wb.detachedRuns()->watching(), 1);
+            QVERIFY(!wb.detachedStarts()->startDataParallel(config, 2, "dp", &error));
+            QVERIFY2(error.contains("exactly these settings is already training") && error.contains("wait for it to end"), qPrintable(error));
+            QCOMPARE(wb.detachedRuns()->watching(), 1);
+            QVERIFY2(wb.detachedStarts()->startDataParallel(config, 3, "dp", &error), qPrintable(error));
+            config.seed = 7;
+            QVERIFY2(wb.detachedStarts()->startDataParallel(config, 2, "dp", &error), qPrintable(error));
+            QCOMPARE(wb.detachedRuns()->watching(), 3);
+            engine::TrainConfig first = config;
+            first.seed = engine::TrainConfig().seed;
+            for (const auto& [processes, c] : {std::pair{2, first}, std::pair{3, first}, std::pair{2, config}}) {
+                const auto w = wb.detachedRuns()->running(QString("launch:%1:%2").arg(processes).arg(QString::fromStdString(c.toJson().dump())));
+                QVERIFY(w && w->pid > 0);
+                ::kill(pid_t(w->pid), SIGKILL);
+            }
+            QTRY_COMPARE_WITH_TIMEOUT(wb.detachedRuns()->watching(), 0, 10000);
+        }
+        if (cli.isEmpty())
+            qunsetenv("RSLORA_CLI");
+        else
+            qputenv("RSLORA_CLI", cli);
+    }
+
     void formIsRememberedAcrossRestarts() {
         QTemporaryDir models;
         QDir().mkpath(models.filePath("local"));
