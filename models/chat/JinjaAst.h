@@ -40,6 +40,7 @@ struct Node {
         Set,       // names: targets (or {name, attr} when isAttr); children[0] value
         SetBlock,  // name; children[0] body
         Macro,     // name; names: params; children: body, then defaults (null where none), one per param
+        CallBlock, // names: caller params; children: the macro call, body, then the params' defaults
         Break,
         Continue,
         Generation, // children[0] body

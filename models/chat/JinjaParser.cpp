@@ -127,6 +127,8 @@ private:
             return parseSet(line);
         if (k == "macro")
             return parseMacro(line);
+        if (k == "call")
+            return parseCallBlock(line);
         if (k == "break" || k == "continue") {
             expectStmtClose();
             return std::make_unique<Node>(k == "break" ? Node::Kind::Break : Node::Kind::Continue, line);
@@ -157,7 +159,7 @@ private:
             return n;
         }
         syntaxError(line, "unsupported statement '" + k +
-                              "' (supported: if, for, set, macro, break, continue, generation, filter, raw)");
+                              "' (supported: if, for, set, macro, call, break, continue, generation, filter, raw)");
     }
 
     NodePtr parseIf(int line) {
@@ -256,13 +258,44 @@ private:
         return n;
     }
 
+    NodePtr parseCallBlock(int line) {
+        auto n = std::make_unique<Node>(Node::Kind::CallBlock, line);
+        std::vector<NodePtr> defaults;
+        if (isOp("("))
+            parseParams(*n, defaults);
+        n->children.push_back(parseExpression());
+        if (n->children[0]->kind != Node::Kind::Call)
+            syntaxError(line, "{% call %} expects a macro call, such as {% call wrap('b') %}");
+        expectStmtClose();
+        std::string end;
+        n->children.push_back(parseBody({"endcall"}, end));
+        expectStmtClose();
+        for (auto& d : defaults)
+            n->children.push_back(std::move(d));
+        return n;
+    }
+
     NodePtr parseMacro(int line) {
         auto n = std::make_unique<Node>(Node::Kind::Macro, line);
         n->name = identifier();
-        expectOp("(");
         std::vector<NodePtr> defaults;
+        parseParams(*n, defaults);
+        expectStmtClose();
+        std::string end;
+        n->children.push_back(parseBody({"endmacro"}, end));
+        if (peek().type == Token::Type::Name && peek().text == n->name)
+            ++m_i;
+        expectStmtClose();
+        for (auto& d : defaults)
+            n->children.push_back(std::move(d));
+        return n;
+    }
+
+    // "(a, b=1)": names into n.names, a default (or null) per name.
+    void parseParams(Node& n, std::vector<NodePtr>& defaults) {
+        expectOp("(");
         while (!isOp(")")) {
-            n->names.push_back(identifier());
+            n.names.push_back(identifier());
             if (isOp("=")) {
                 ++m_i;
                 defaults.push_back(parseExpression());
@@ -274,15 +307,6 @@ private:
             ++m_i;
         }
         expectOp(")");
-        expectStmtClose();
-        std::string end;
-        n->children.push_back(parseBody({"endmacro"}, end));
-        if (peek().type == Token::Type::Name && peek().text == n->name)
-            ++m_i;
-        expectStmtClose();
-        for (auto& d : defaults)
-            n->children.push_back(std::move(d));
-        return n;
     }
 
     // ---- expressions ----

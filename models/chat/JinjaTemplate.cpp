@@ -107,6 +107,7 @@ private:
             return Flow::Normal;
         }
         case Node::Kind::Macro: defineMacro(n); return Flow::Normal;
+        case Node::Kind::CallBlock: callBlock(n); return Flow::Normal;
         case Node::Kind::Break: return Flow::Break;
         case Node::Kind::Continue: return Flow::Continue;
         case Node::Kind::Generation: {
@@ -223,47 +224,84 @@ private:
         return Flow::Normal;
     }
 
+    // Binds a macro's (or a call block's caller's) parameters `node.names` from `a`; defaults are
+    // children[firstDefault + i] (null where none).
+    Scope bindParams(const Node& node, std::size_t firstDefault, CallArgs& a, const std::string& what) {
+        Scope frame;
+        const auto& params = node.names;
+        if (a.positional.size() > params.size())
+            error(node, what + " takes " + std::to_string(params.size()) + " arguments");
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (i < a.positional.size())
+                frame[params[i]] = a.positional[i];
+            else if (const Value* kw = a.kw(params[i]))
+                frame[params[i]] = *kw;
+            else if (node.children[firstDefault + i])
+                frame[params[i]] = eval(*node.children[firstDefault + i]);
+            else
+                frame[params[i]] = Value::undefined(params[i]);
+        }
+        return frame;
+    }
+
+    // Renders `body` with `scopes` in place of the current ones (a macro sees the template's top-level
+    // names; a call block's caller sees the names where the call block stands).
+    std::string renderIn(const Node& at, std::vector<Scope> scopes, const Node& body) {
+        if (++m_depth > m_limits.maxCallDepth) {
+            --m_depth;
+            error(at, "macro call depth limit exceeded");
+        }
+        scopes.swap(m_scopes);
+        std::string out;
+        try {
+            out = capture(body);
+        } catch (...) {
+            m_scopes.swap(scopes);
+            --m_depth;
+            throw;
+        }
+        // Names the body set (namespaces are shared objects anyway) are not kept.
+        m_scopes.swap(scopes);
+        --m_depth;
+        return out;
+    }
+
     void defineMacro(const Node& n) {
         const Node* node = &n;
         Value macro = Value::callable([this, node](CallArgs& a) -> Value {
-            if (++m_depth > m_limits.maxCallDepth) {
-                --m_depth;
-                error(*node, "macro call depth limit exceeded");
-            }
-            Scope frame;
-            const auto& params = node->names;
-            if (a.positional.size() > params.size())
-                error(*node, "macro '" + node->name + "' takes " + std::to_string(params.size()) + " arguments");
-            for (std::size_t i = 0; i < params.size(); ++i) {
-                if (i < a.positional.size()) {
-                    frame[params[i]] = a.positional[i];
-                } else if (const Value* kw = a.kw(params[i])) {
-                    frame[params[i]] = *kw;
-                } else if (node->children[1 + i]) {
-                    frame[params[i]] = eval(*node->children[1 + i]);
-                } else {
-                    frame[params[i]] = Value::undefined(params[i]);
-                }
-            }
-            // A macro sees the template's top-level names and its own arguments.
-            std::vector<Scope> saved;
-            saved.swap(m_scopes);
-            m_scopes.push_back(saved.front());
-            m_scopes.push_back(std::move(frame));
-            std::string out;
-            try {
-                out = capture(*node->children[0]);
-            } catch (...) {
-                m_scopes.swap(saved);
-                --m_depth;
-                throw;
-            }
-            // Top-level names the macro changed (namespaces are shared objects anyway) are not kept.
-            m_scopes.swap(saved);
-            --m_depth;
-            return Value(std::move(out));
+            Scope frame = bindParams(*node, 1, a, "macro '" + node->name + "'");
+            // {% call %} passes the block as `caller`.
+            if (const Value* caller = a.kw("caller"))
+                frame["caller"] = *caller;
+            return Value(renderIn(*node, {m_scopes.front(), std::move(frame)}, *node->children[0]));
         });
         m_scopes.back()[n.name] = macro;
+    }
+
+    // {% call(params) macro(args) %}body{% endcall %}: the macro called with `caller`, a function
+    // rendering the body where the call block stands.
+    void callBlock(const Node& n) {
+        const Node* node = &n;
+        std::vector<Scope> site = m_scopes;
+        Value caller = Value::callable([this, node, site](CallArgs& a) -> Value {
+            std::vector<Scope> scopes = site;
+            scopes.push_back(bindParams(*node, 2, a, "caller"));
+            scopes.back().emplace("caller", Value::undefined("caller")); // the body has no caller of its own
+            return Value(renderIn(*node, std::move(scopes), *node->children[1]));
+        });
+        const Node& call = *n.children[0];
+        Value callee;
+        CallArgs args;
+        try {
+            callee = eval(*call.children[0]);
+            args = evalArgs(call, 1);
+        } catch (const EvalError& e) {
+            error(n, e.what());
+        }
+        if (!callee.isCallable())
+            error(n, callee.isUndefined() ? "'" + callee.undefinedName() + "' is undefined" : "'" + callee.typeName() + "' object is not callable");
+        args.keyword.emplace_back("caller", caller);
+        emit(callee.asCallable()(args).str());
     }
 
     CallArgs evalArgs(const Node& n, std::size_t first) {

@@ -12,7 +12,7 @@
 // none, string, mapping, iterable, equalto, ...), str methods (startswith, endswith, split, strip,
 // lstrip, rstrip, replace, upper, lower, title, find, ...), dict methods (items, keys, values, get),
 // globals namespace(), range(), dict(), raise_exception(), strftime_now().
-// Not supported: include/import/extends, recursive loops, call blocks.
+// {% call %} blocks with caller(). Not supported: include/import/extends, recursive loops.
 #pragma once
 
 #include "common/Error.h"

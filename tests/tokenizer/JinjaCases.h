@@ -47,6 +47,12 @@ inline std::vector<Case> renderCases() {
         {"set block", "{% set s %}a{{ 1 }}b{% endset %}[{{ s }}]", "{}", "[a1b]"},
         {"macro", "{% macro greet(name, greeting='Hi') %}{{ greeting }} {{ name }}{% endmacro %}{{ greet('Bob') }}/{{ greet('Al', greeting='Yo') }}", "{}", "Hi Bob/Yo Al"},
         {"recursive macro", "{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(3) }}", "{}", "321"},
+        // {% call %}: the macro gets the block as caller(); the block sees the names where it stands.
+        {"call block", "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% for x in ['a'] %}{% call wrap('b') %}{{ x }}{{ loop.index }}{% endcall %}{% endfor %}",
+         "{}", "<b>a1</b>"},
+        {"call block with parameters", "{% macro each(items) %}{% for i in items %}{{ caller(i, loop.index) }}{% endfor %}{% endmacro %}"
+         "{%- call(item, n, sep=';') each(xs) %}{{ n }}={{ item }}{{ sep }}{% endcall -%}|{{ item is defined }}",
+         R"({"xs": ["p", "q"]})", "1=p;2=q;|False"},
         {"whitespace control", "a  {{- 'b' -}}  c {%- if true -%}  d  {%- endif %}", "{}", "abcd"},
         {"trim_blocks and lstrip_blocks", "{% for i in [1, 2] %}\n    {% if i %}\n{{ i }}\n    {% endif %}\n{% endfor %}\n", "{}", "1\n2\n"},
         {"plus disables lstrip", "x\n  {%+ if true %}y{% endif %}", "{}", "x\n  y"},
@@ -164,6 +170,9 @@ inline std::vector<ErrorCase> errorCases() {
         {"huge format index", "{{ '{99999999999999999999}'.format(1) }}", "Replacement index 99999999999999999999 out of range"},
         {"bad string", "{{ 'abc }}", "not closed"},
         {"%f of a string", "{{ '%f' % 'x' }}", "%f format: a real number is required, not str"},
+        {"call block without a macro call", "{% call wrap %}x{% endcall %}", "{% call %} expects a macro call"},
+        {"call block of an undefined macro", "{% call nothing() %}x{% endcall %}", "'nothing' is undefined"},
+        {"caller inside its own block", "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}{{ caller() }}{% endcall %}", "'caller' is undefined"},
         {"%f of none", "{{ '%f' % none }}", "%f format: a real number is required, not NoneType"},
         {"deep nesting", "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nested more than"},
         // Python has big integers; beyond 64 bits the interpreter says so instead of wrapping around.
