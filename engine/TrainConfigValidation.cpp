@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -259,6 +260,30 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
                 alphaKeys.push_back(entry.first);
             patternsMatch("adapter.rank_pattern", rankKeys);
             patternsMatch("adapter.alpha_pattern", alphaKeys);
+            // Two keys that match one module with different values: the first in key order wins (a
+            // config is read as a JSON object, and PEFT's save_pretrained sorts the keys too), which
+            // need not be the order written. Refused, so that no module gets a value by accident.
+            auto overlaps = [&](const char* field, const auto& table) {
+                for (const auto& m : facts.modules) {
+                    std::optional<std::pair<std::string, double>> first;
+                    for (const auto& [pattern, value] : table) {
+                        if (!userRegexProblem(pattern).empty() || !peftPatternMatches(pattern, m.name))
+                            continue;
+                        if (!first) {
+                            first = std::make_pair(pattern, double(value));
+                        } else if (double(value) != first->second) {
+                            std::ostringstream text;
+                            text << field << ": " << m.name << " matches both '" << first->first << "' (" << first->second << ") and '"
+                                 << pattern << "' (" << value << "); the first key in name order would win, whatever the order "
+                                 << "written: make the patterns match different modules";
+                            errors.push_back(text.str());
+                            return;
+                        }
+                    }
+                }
+            };
+            overlaps("adapter.rank_pattern", a.rankPattern);
+            overlaps("adapter.alpha_pattern", a.alphaPattern);
             const auto plans = planModules(a, facts.modules);
             need(!plans.empty() || errors.size() > c.unknownKeys.size(),
                  std::string(a.targetRegex.empty() ? "adapter.target_modules" : "adapter.target_regex") + ": no module of the model matches the adapter's targets");

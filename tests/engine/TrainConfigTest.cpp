@@ -280,6 +280,11 @@ private slots:
                                            << "adapter.rank_pattern key 'q_prj' matches no module of the model, so it changes nothing (did you mean 'q_proj'?)";
         QTest::newRow("alpha_pattern of no layer") << "alpha_pattern" << "{\"layers.7.self_attn.q_proj\": 4}"
                                                    << "adapter.alpha_pattern key 'layers.7.self_attn.q_proj' matches no module of the model";
+        // Overlapping keys with different values: the first in name order won, not the first written.
+        QTest::newRow("rank_pattern overlap") << "rank_pattern" << "{\"q_proj\": 4, \"layers.0.self_attn.q_proj\": 2}"
+                                              << "adapter.rank_pattern: model.layers.0.self_attn.q_proj matches both 'layers.0.self_attn.q_proj' (2) and 'q_proj' (4)";
+        QTest::newRow("alpha_pattern overlap") << "alpha_pattern" << "{\"v_proj\": 3, \"layers\\\\.1\\\\..*\": 5}"
+                                               << "adapter.alpha_pattern: model.layers.1.self_attn.v_proj matches both 'layers\\.1\\..*' (5) and 'v_proj' (3)";
         QTest::newRow("very deep target_regex") << "target_regex" << ("\"" + QString(30000, '(') + QString(30000, ')') + "\"")
                                                 << "is not a valid regex (it is 60000 characters long; at most 1000 are read)";
     }
