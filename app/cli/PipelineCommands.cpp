@@ -144,10 +144,12 @@ PipelineResult runPipelineTrain(const std::string& configPath, const std::string
         const auto eq = o.find('='), dot = o.find('.');
         if (eq == std::string::npos || dot == std::string::npos || dot > eq)
             throw Error("--set expects section.key=value, found '" + o + "'");
+        if (dot == 0 || eq == dot + 1)
+            throw Error("--set expects section.key=value, found '" + o + "'");
         nlohmann::json v = nlohmann::json::parse(o.substr(eq + 1), nullptr, false);
         if (v.is_discarded())
             v = o.substr(eq + 1);
-        config.base[o.substr(0, dot)][o.substr(dot + 1, eq - dot - 1)] = v;
+        config.setBaseValue(o.substr(0, dot), o.substr(dot + 1, eq - dot - 1), v);
     }
     // A relative path given with --set is the shell's, taken from the working folder (the file's own
     // relative paths were taken from its folder when it was read).

@@ -327,8 +327,25 @@ KeyLocator PipelineConfig::stageLocator(size_t i) const
         }
         if (section == "data" && !key.empty() && s.data.contains(key))
             return where(stage + "/data/" + key);
+        if (!key.empty() && m_setOnCommandLine.count(section + "." + key))
+            return "--set " + section + "." + key;
         return where("/base/" + section + (key.empty() ? "" : "/" + key));
     };
+}
+
+void PipelineConfig::setBaseValue(const std::string& section, const std::string& key, const json& value)
+{
+    const std::string text = section + "." + key + "=" + jsonValueText(value);
+    if (section.empty() || key.empty())
+        throw Error("--set expects section.key=value, found '" + text + "'");
+    if (!base.is_object())
+        base = json::object();
+    json& into = base[section];
+    if (!into.is_null() && !into.is_object())
+        throw Error("--set " + section + "." + key + ": '" + section + "' in the base config is not a mapping of keys, found "
+                    + jsonValueText(into));
+    into[key] = value;
+    m_setOnCommandLine.insert(section + "." + key);
 }
 
 TrainConfig PipelineConfig::stageConfig(size_t i) const

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,11 @@ public:
     nlohmann::json toJson() const;
     void save(const std::string& path) const;
 
+    // `--set section.key=value`: a value of the base config from the command line; messages about
+    // it name "--set section.key" instead of the file's line. Throws rslora::Error for an empty
+    // section or key, or a section of the base that is not a mapping.
+    void setBaseValue(const std::string& section, const std::string& key, const nlohmann::json& value);
+
     // The training config of stage `i`: base, then the stage's data, then its overrides; the
     // adapter is named after the stage. stack_on and output.dir are left for the runner.
     TrainConfig stageConfig(size_t i) const;
@@ -107,6 +113,7 @@ private:
     std::string ownStageHint(size_t i, const std::string& task) const;
 
     std::vector<std::string> m_readProblems; // shapes that could not be read (reported by problems())
+    std::set<std::string> m_setOnCommandLine;  // "section.key" of each setBaseValue
     YamlDocument m_positions;
 };
 

@@ -534,6 +534,13 @@ private slots:
         QVERIFY(!fs::exists(m_root / "out-cli-bad" / "01-a"));
         // A pipeline that is refused is not announced first.
         QVERIFY2(!out3.contains("pipeline "), qPrintable(out3));
+        // A bad --set value is named as the command line's, not by the line of the file it replaced.
+        const auto [code4, out4, err4] = run({"train", QString::fromStdString((m_root / "cli-bad.yaml").string()), "--db", db,
+                                              "--quiet", "--set", "training.learning_rate=fast"});
+        QVERIFY2(code4 != 0 && err4.contains("config key 'training.learning_rate' (--set training.learning_rate)"), qPrintable(err4));
+        const auto [code5, out5, err5] = run({"train", QString::fromStdString((m_root / "cli-bad.yaml").string()), "--db", db,
+                                              "--quiet", "--set", ".x=1"});
+        QVERIFY2(code5 != 0 && err5.contains("--set expects section.key=value, found '.x=1'"), qPrintable(err5));
     }
 };
 

@@ -88,6 +88,30 @@ private slots:
                  qPrintable(p));
     }
 
+    // `--set section.key=value` values are named as the command line's, not by a line of the file.
+    void commandLineValuesAreNamedAsSuch()
+    {
+        PipelineConfig c = PipelineConfig::fromJson(pipeline());
+        c.setBaseValue("training", "max_steps", "many");
+        const QString p = problemsOf(c);
+        QVERIFY2(p.contains("config key 'training.max_steps' (--set training.max_steps): expected an integer"), qPrintable(p));
+        try {
+            c.setBaseValue("", "x", 1);
+            QFAIL("an empty section was accepted");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("--set expects section.key=value, found '.x=1'"), e.what());
+        }
+        json j = pipeline();
+        j["base"]["training"] = 3;
+        PipelineConfig d = PipelineConfig::fromJson(j);
+        try {
+            d.setBaseValue("training", "max_steps", 1);
+            QFAIL("a key set into a section given as a value");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("'training' in the base config is not a mapping of keys, found 3"), e.what());
+        }
+    }
+
     void nonStringNameAndFolder()
     {
         json j = pipeline();
