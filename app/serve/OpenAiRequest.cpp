@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <random>
 
 namespace rslora::serve {
@@ -210,12 +211,17 @@ std::vector<std::pair<int64_t, double>> logitBias(const json& body, int64_t voca
         return out;
     if (!v->is_object())
         throw badField("logit_bias", "expected an object of token ids to numbers, found " + typeName(*v));
+    // One token under two spellings ("5" and "05") had both biases applied, silently.
+    std::map<int64_t, std::string> seen;
     for (const auto& [key, value] : v->items()) {
         const std::string where = "logit_bias." + key;
         const bool digits = !key.empty() && key.size() <= 18 && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
         const int64_t id = digits ? std::stoll(key) : -1;
         if (id < 0 || id >= vocab)
             throw badField("logit_bias", "expected token ids in [0, " + std::to_string(vocab) + ") as keys, found " + json(key).dump());
+        if (const auto [at, fresh] = seen.emplace(id, key); !fresh)
+            throw badField("logit_bias", "token " + std::to_string(id) + " is given twice, as " + json(at->second).dump() + " and " +
+                                             json(key).dump());
         if (!value.is_number())
             throw badField(where, "expected a number, found " + typeName(value));
         const double bias = value.get<double>();

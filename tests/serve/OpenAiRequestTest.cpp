@@ -129,6 +129,9 @@ private slots:
                                                << "'logit_bias': expected token ids in [0, 256) as keys, found \"256\"";
         QTest::newRow("logit_bias id not a number") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"-3": 1}})" << "logit_bias"
                                                     << "'logit_bias': expected token ids in [0, 256) as keys, found \"-3\"";
+        // Both biases of one token written twice were applied.
+        QTest::newRow("logit_bias id twice") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"5": 10, "05": -10}})" << "logit_bias"
+                                             << "'logit_bias': token 5 is given twice, as \"05\" and \"5\"";
         QTest::newRow("logit_bias over") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"7": 101}})" << "logit_bias.7"
                                          << "'logit_bias.7': expected a value in [-100, 100], found 101";
         QTest::newRow("logit_bias a string") << false << R"({"model": "m", "prompt": "hi", "logit_bias": {"7": "up"}})" << "logit_bias.7"
