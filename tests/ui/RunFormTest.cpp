@@ -461,9 +461,9 @@ private Q_SLOTS:
         form.findChild<QComboBox*>("adapter.rank_allocation")->setCurrentIndex(1);
         auto* pattern = form.findChild<QPlainTextEdit*>("adapter.rank_pattern");
         const QList<QPair<QString, QString>> patternCases = {
-            {"mlp = 8, 1e999", "adapter.alpha_pattern line 1: alpha '1e999' is not a finite number"},
-            {"mlp = 8, 0", "adapter.alpha_pattern line 1: alpha must be > 0, found '0'"},
-            {"self_attn = 4\nmlp = 00", "adapter.rank_pattern line 2: the rank must be a whole number >= 1, found '00'"},
+            {"q_proj = 8, 1e999", "adapter.alpha_pattern line 1: alpha '1e999' is not a finite number"},
+            {"q_proj = 8, 0", "adapter.alpha_pattern line 1: alpha must be > 0, found '0'"},
+            {"v_proj = 4\nq_proj = 00", "adapter.rank_pattern line 2: the rank must be a whole number >= 1, found '00'"},
         };
         for (const auto& [typed, expected] : patternCases) {
             pattern->setPlainText(typed);
@@ -472,7 +472,7 @@ private Q_SLOTS:
             QCOMPARE(form.findChild<QLabel*>("formProblems")->text(), QString());
             QVERIFY(!form.startButton()->isEnabled());
         }
-        pattern->setPlainText("mlp = 8, 16");
+        pattern->setPlainText("q_proj = 8, 16"); // a key naming modules of the model
         const QStringList problems = form.validateNow();
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
     }
