@@ -34,6 +34,14 @@ int lastAtOrBefore(const QVector<CurvePoint>& pts, double x, XAxis axis) {
     return static_cast<int>(it - pts.begin()) - 1;
 }
 
+// Steps are whole numbers: ticks at 1, 2 (not 1.2, 1.4 …) while a run has taken two steps.
+QSharedPointer<QCPAxisTicker> stepTicker() {
+    auto ticker = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);
+    ticker->setTickStep(1.0);
+    ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    return ticker;
+}
+
 } // namespace
 
 CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* parent) : QWidget(parent), m_title(title) {
@@ -48,6 +56,7 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_titleElement = new QCPTextElement(m_plot, title, QFont(font().family(), font().pointSize() + 1, QFont::Bold));
     m_plot->plotLayout()->addElement(0, 0, m_titleElement);
     m_plot->xAxis->setLabel(xAxisLabel(m_xAxis));
+    m_plot->xAxis->setTicker(stepTicker());
     m_plot->yAxis->setLabel(yLabel);
     m_plot->legend->setFont(QFont(font().family(), font().pointSize() - 1));
     // The legend goes in a row of its own under the title (placed when a second curve arrives),
@@ -314,7 +323,7 @@ void CurvePlot::setXAxis(XAxis axis) {
         ticker->setTimeFormat("%h:%m:%s");
         m_plot->xAxis->setTicker(ticker);
     } else {
-        m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        m_plot->xAxis->setTicker(axis == XAxis::Step ? stepTicker() : QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     }
     m_follow = true;
     rebuildGraphs();

@@ -518,6 +518,33 @@ private Q_SLOTS:
         QVERIFY(plot.plot()->yAxis->range().lower > 1.4 && plot.plot()->yAxis->range().upper < 2.1);
     }
 
+    // The step axis has whole-number ticks, also while a run has taken only two steps; the epoch
+    // axis keeps its fractions.
+    void stepTicksAreWholeNumbers() {
+        CurvePlot plot("Loss", "loss");
+        plot.resize(500, 300);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        plot.addPoints("train", {pt(1, 1.4), pt(2, 1.3)});
+        plot.replot();
+        auto fractional = [&plot] {
+            QStringList out;
+            for (double t : plot.plot()->xAxis->tickVector())
+                if (t != std::round(t))
+                    out << QString::number(t);
+            return out;
+        };
+        QVERIFY(plot.plot()->xAxis->tickVector().size() >= 2);
+        QVERIFY2(fractional().isEmpty(), qPrintable(fractional().join(", ")));
+        QVector<CurvePoint> more;
+        for (int i = 3; i <= 300; ++i)
+            more.push_back(pt(i, 1.0));
+        plot.addPoints("train", more);
+        plot.replot();
+        QVERIFY2(fractional().isEmpty(), qPrintable(fractional().join(", ")));
+        QVERIFY(plot.plot()->xAxis->tickVector().size() >= 3);
+    }
+
     // A narrow panel (a small window) stacks its two groups of controls instead of cutting their
     // labels, and scrolls the charts sideways instead of cutting them off; a wide one has one row.
     void narrowPanelKeepsControlsWhole() {
