@@ -480,13 +480,16 @@ void registerSweepCommands(CLI::App& app)
                 ++total;
                 finished += st.runs().require(m.runId).status == storage::RunStatus::Finished;
             }
+            // Runs deleted from the store still count among the runs the sweep was made with.
+            const int missing = int(app::SweepGroup::missing(st, g.id).size());
             if (json)
-                out.push_back({{"group_id", g.id}, {"name", g.name}, {"config", g.configPath}, {"runs", total},
-                               {"finished", finished}, {"created_at", g.createdAt}});
+                out.push_back({{"group_id", g.id}, {"name", g.name}, {"config", g.configPath}, {"runs", total + missing},
+                               {"finished", finished}, {"missing", missing}, {"created_at", g.createdAt}});
             else
                 std::cout << "#" << g.id << "  " << storecli::pad(storecli::oneLine(g.name), 24) << "  " << finished
-                          << "/" << total << " finished  " << storecli::fmtTime(g.createdAt) << "  " << g.configPath
-                          << "\n";
+                          << "/" << total + missing << " finished"
+                          << (missing ? " (" + std::to_string(missing) + " deleted)" : std::string()) << "  "
+                          << storecli::fmtTime(g.createdAt) << "  " << g.configPath << "\n";
         }
         if (json)
             std::cout << out.dump(2) << "\n";

@@ -431,6 +431,11 @@ private slots:
         QCOMPARE(st["groups"][1]["missing_runs"][0].get<std::string>(), std::string("seed 43"));
         QCOMPARE(st["groups"][1]["runs"].get<int>(), 2);
         QCOMPARE(st["groups"][1]["metrics"]["train/loss"]["n"].get<int>(), 1);
+        const Outcome listed = runCli({"sweeps", "list", "--db", db});
+        QVERIFY2(listed.out.contains("3/4 finished (1 deleted)"), qPrintable(listed.out));
+        const json listedJson = json::parse(runCli({"sweeps", "list", "--db", db, "--json"}).out.toStdString());
+        QCOMPARE(listedJson[0]["runs"].get<int>(), 4);
+        QCOMPARE(listedJson[0]["missing"].get<int>(), 1);
     }
 
     // Ctrl-C while a run's adapter is evaluated ends the sweep at once (the evaluation cannot stop
