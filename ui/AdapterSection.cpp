@@ -201,9 +201,10 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
                    tr("uniform: r everywhere\npattern: regex → rank[, alpha] per line\n"
                       "sensitivity: probe batches score modules by |W ⊙ ∇W| (EMA) and split the parameter budget into ranks"));
     m_pattern = new QPlainTextEdit(this);
-    m_pattern->setPlaceholderText("self_attn = 32\nmlp = 8, 16");
+    m_pattern->setPlaceholderText("q_proj = 16\nlayers\\.0\\.self_attn\\.v_proj = 32, 64");
     m_pattern->setMaximumHeight(70);
-    errors->addRow(form, tr("Rank pattern"), m_pattern, "adapter.rank_pattern", tr("One rule per line: regex = rank or regex = rank, alpha; the first match wins"));
+    errors->addRow(form, tr("Rank pattern"), m_pattern, "adapter.rank_pattern", tr("One rule per line: regex = rank or regex = rank, alpha. As in PEFT, a regex matches the end of a module's full name "
+                      "from a dot (q_proj, self_attn\\..*); a module two rules match with different values is refused"));
     errors->addAlias("adapter.alpha_pattern", "adapter.rank_pattern"); // the alphas are typed in the same lines
     m_probeBatches = new QSpinBox(this);
     m_probeBatches->setRange(1, 1000);

@@ -475,6 +475,9 @@ private Q_SLOTS:
         pattern->setPlainText("q_proj = 8, 16"); // a key naming modules of the model
         const QStringList problems = form.validateNow();
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        pattern->setPlainText(pattern->placeholderText()); // the example the empty box shows is a valid pattern
+        const QStringList exampleProblems = form.validateNow();
+        QVERIFY2(exampleProblems.isEmpty(), qPrintable(exampleProblems.join('\n')));
     }
 
     void modelAndDataFactsAreNamedAtTheirFields() {
