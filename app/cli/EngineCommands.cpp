@@ -552,6 +552,8 @@ void registerEngineCommands(CLI::App& app)
                      "Evaluate this stored adapter version (id, name or task@vN) and store every result against it");
     eval->add_option("--db", dbPathEval, "Experiment database for --record");
     eval->callback([] {
+        if (req.dpo.variant == objectives::DpoVariant::Ipo && req.dpo.labelSmoothing != 0)
+            throw Error("--label-smoothing applies to the sigmoid and simpo losses, not to --loss-type ipo; leave it out");
         req.match = MatchOptions::parse(matchMode, ignoreCasePunct);
         std::unique_ptr<storage::Store> store;
         std::optional<storage::AdapterRecord> target;

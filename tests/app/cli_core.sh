@@ -57,6 +57,7 @@ refused "--batch-size: Value 0 not in range 1 to 65536" eval --model /nonexisten
 refused "--max-seq-len: Value 0 not in range 2 to 1048576" eval --model /nonexistent --max-seq-len 0
 refused "--beta: must be a finite number in (0, 1000], found nan" eval --model /nonexistent --beta nan
 refused "--label-smoothing: must be a finite number in [0, 0.5), found 0.5" eval --model /nonexistent --label-smoothing 0.5
+refused "--label-smoothing applies to the sigmoid and simpo losses, not to --loss-type ipo" eval --model /nonexistent --loss-type ipo --label-smoothing 0.1
 refused "--density: must be a finite number in (0, 1], found 1.5" fuse --adapter a --adapter b --method ties --out /tmp/never --density 1.5
 refused "--drop: must be a finite number in [0, 1), found 1" fuse --adapter a --adapter b --method dare_ties --out /tmp/never --drop 1
 refused "--lr: must be a finite number in (0, 10], found inf" gate train --model m --adapter a --adapter b --data d --out /tmp/never --lr inf
