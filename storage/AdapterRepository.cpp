@@ -140,7 +140,20 @@ AdapterRecord AdapterRepository::create(const NewAdapter& n) {
     Transaction tx(m_db);
     int64_t version = nextVersion(n.task);
     double created = n.createdAt > 0 ? n.createdAt : nowSeconds();
-    std::string name = n.name.empty() ? defaultAdapterName(n.task, n.variant, version, created) : n.name;
+    std::string name = n.name;
+    if (name.empty()) {
+        // A default name never clashes: a version renamed or moved by rename-task keeps its name, so
+        // "<task>_v1_<date>" may be taken by a version of another task. The next free "_2", "_3" ...
+        // is chosen inside this (immediate) transaction, so no other writer can take it meanwhile.
+        const std::string base = defaultAdapterName(n.task, n.variant, version, created);
+        name = base;
+        for (int64_t k = 2; findByName(name); ++k)
+            name = base + "_" + std::to_string(k);
+    } else if (auto taken = findByName(name)) {
+        throw rslora::Error("cannot create adapter \"" + name + "\": adapter " + std::to_string(taken->id) + " (" +
+                                taken->task + " v" + std::to_string(taken->version) + ") has that name",
+                            "choose another name, or leave it empty for the default");
+    }
     std::string uuid = n.uuid.empty() ? newUuid() : n.uuid;
     std::string path = n.path.empty() ? adapterFolder(m_root, n.task, version, uuid).string() : n.path;
     auto st = m_db.cached(

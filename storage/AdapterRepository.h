@@ -37,7 +37,8 @@ struct AdapterFilter {
 struct NewAdapter {
     std::string task;
     std::string variant;
-    std::string name;                    // empty: <task>_<variant>_v<N>_<YYYYMMDD>
+    std::string name;                    // empty: <task>_<variant>_v<N>_<YYYYMMDD>, "_2", "_3" ... added
+                                         // when another live version has that name; given: refused when taken
     std::string path;                    // empty: adapterFolder(root, task, N, uuid) (created by the caller)
     std::string sha256;
     std::string method;

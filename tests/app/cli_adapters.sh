@@ -58,6 +58,15 @@ grep -q 'the adapter name "two\\nlines" holds a line break' <<< "$out" || { echo
 out=$("$cli" adapters rename-task medical clinic --db "$db")
 grep -q "renamed task medical to clinic (2 versions)" <<< "$out" || { echo "rename-task: $out"; exit 1; }
 [ "$("$cli" adapters show clinic:v2 --db "$db" --json | field '["version"]')" = 2 ] || { echo "versions did not move"; exit 1; }
+# The renamed versions keep their names: the next version of the old task takes the next free default
+# name instead of failing; a taken name given with --name is refused, naming the version holding it.
+again=$("$cli" adapters add "$peft" --task medical --base-model "$fixtures/llama" --db "$db" --json) || { echo "new version of a renamed task failed: $again"; exit 1; }
+[ "$(field '["name"]' <<< "$again")" = "${name1}_2" ] || { echo "default name after rename-task: $again"; exit 1; }
+[ "$(field '["version"]' <<< "$again")" = 1 ] || { echo "new task is not at v1: $again"; exit 1; }
+copy2=$("$cli" adapters duplicate medical:v1 --db "$db" --json) || { echo "duplicate into a renamed task's old name failed: $copy2"; exit 1; }
+[ "$(field '["name"]' <<< "$copy2")" = "$(field '["name"]' <<< "$copy")_2" ] || { echo "default name of a copy after rename-task: $copy2"; exit 1; }
+out=$("$cli" adapters add "$peft" --task medical --name "$name1" --db "$db" 2>&1) && { echo "taken --name accepted"; exit 1; }
+grep -q "cannot create adapter \"$name1\": adapter $(field '["id"]' <<< "$orig") (clinic v1) has that name" <<< "$out" || { echo "taken --name not explained: $out"; exit 1; }
 
 # delete keeps the files; restore brings the version back.
 "$cli" adapters delete clinic:v1 --db "$db" >/dev/null

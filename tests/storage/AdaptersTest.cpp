@@ -136,6 +136,47 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, m_store->adapters().restore(b.id));
     }
 
+    void defaultNamesSkipNamesThatVersionsKept() {
+        // A task renamed keeps its versions' names: the next version of the old task would get the same
+        // default name, so the next free suffix is taken instead of failing after the work is done.
+        NewAdapter n;
+        n.task = "A";
+        n.variant = "rslora";
+        n.createdAt = 1742040000; // 2025-03-15
+        const AdapterRecord first = m_store->adapters().create(n);
+        QCOMPARE(first.name, std::string("A_rslora_v1_20250315"));
+        m_store->adapters().renameTask("A", "B");
+        const AdapterRecord second = m_store->adapters().create(n);
+        QCOMPARE(second.task, std::string("A"));
+        QCOMPARE(second.version, int64_t(1));
+        QCOMPARE(second.name, std::string("A_rslora_v1_20250315_2"));
+        m_store->adapters().renameTask("A", "C");
+        const AdapterRecord third = m_store->adapters().create(n);
+        QCOMPARE(third.name, std::string("A_rslora_v1_20250315_3"));
+        // A version renamed to a later default name: that one is skipped too.
+        const AdapterRecord other = make("D");
+        m_store->adapters().rename(other.id, "A_rslora_v2_20250315");
+        QCOMPARE(m_store->adapters().create(n).name, std::string("A_rslora_v2_20250315_2"));
+        // A soft-deleted version frees its name for the default again.
+        m_store->adapters().softDelete(third.id);
+        m_store->adapters().renameTask("A", "E");
+        QCOMPARE(m_store->adapters().create(n).name, std::string("A_rslora_v1_20250315_3"));
+        // A name given explicitly is never changed: taken, it is refused naming the version holding it,
+        // and nothing is recorded.
+        const size_t before = m_store->adapters().list({}).size();
+        NewAdapter given = n;
+        given.name = "A_rslora_v1_20250315";
+        try {
+            m_store->adapters().create(given);
+            QFAIL("a taken name was accepted");
+        } catch (const rslora::Error& e) {
+            const std::string expected = "cannot create adapter \"A_rslora_v1_20250315\": adapter " +
+                                         std::to_string(first.id) + " (B v1) has that name";
+            QVERIFY2(std::string(e.what()).find(expected) != std::string::npos, e.what());
+        }
+        QCOMPARE(m_store->adapters().list({}).size(), before);
+    }
+
     void foldersComeFromSanitizedIds_data() {
         QTest::addColumn<QString>("task");
         QTest::newRow("plain") << "medical";
