@@ -62,7 +62,18 @@ std::string preferenceText(const std::vector<std::pair<std::string, double>>& me
 
 } // namespace
 
-ConsoleObserver::ConsoleObserver(bool quiet) : m_quiet(quiet), m_tty(isatty(fileno(stderr))) {}
+ConsoleObserver::ConsoleObserver(bool quiet, bool reportsRun)
+    : m_quiet(quiet || !reportsRun), m_reportsRun(reportsRun), m_tty(isatty(fileno(stderr)))
+{
+}
+
+void ConsoleObserver::endLine()
+{
+    if (m_lineOpen)
+        std::fprintf(stderr, "\n");
+    m_lineOpen = false;
+    std::fflush(stderr);
+}
 
 void ConsoleObserver::onStep(const engine::StepStats& s)
 {
@@ -78,11 +89,16 @@ void ConsoleObserver::onStep(const engine::StepStats& s)
                  m_tty ? "\r\033[K" : "", (long long)s.step, (long long)s.totalSteps, s.epoch, s.loss,
                  preferenceText(s.objectiveMetrics, false).c_str(), s.learningRate, s.gradNorm, s.tokensPerSecond,
                  memory.c_str(), formatDuration(s.etaSeconds).c_str(), m_tty ? "" : "\n");
+    m_lineOpen = m_tty;
     std::fflush(stderr);
 }
 
 void ConsoleObserver::onEval(const engine::EvalStats& e)
 {
+    // Shown even with --quiet, but by one rank of a data-parallel job: every rank gets the same result.
+    if (!m_reportsRun)
+        return;
+    m_lineOpen = false; // the line below replaces the progress line
     const std::string preference = preferenceText(e.metrics, true);
     if (!preference.empty()) {
         std::fprintf(stderr, "%seval at step %lld: loss %.4f%s\n", m_tty ? "\r\033[K" : "", (long long)e.step, e.loss,
@@ -95,8 +111,10 @@ void ConsoleObserver::onEval(const engine::EvalStats& e)
 
 void ConsoleObserver::onStatus(const std::string& s)
 {
-    if (!m_quiet)
-        std::fprintf(stderr, "%s%s\n", m_tty ? "\r\033[K" : "", s.c_str());
+    if (m_quiet)
+        return;
+    std::fprintf(stderr, "%s%s\n", m_tty ? "\r\033[K" : "", s.c_str());
+    m_lineOpen = false;
 }
 
 void watchInterrupt(engine::TrainObserver* observer)

@@ -10,15 +10,20 @@ namespace rslora::cli {
 
 class ConsoleObserver : public engine::TrainObserver {
 public:
-    explicit ConsoleObserver(bool quiet);
+    // `reportsRun` false: a data-parallel rank other than 0, which prints nothing about the run
+    // (progress, statuses, evaluation results); rank 0 speaks for the job.
+    explicit ConsoleObserver(bool quiet, bool reportsRun = true);
     void onStep(const engine::StepStats& s) override;
     void onEval(const engine::EvalStats& e) override;
     void onStatus(const std::string& s) override;
     // Also writes "step N" to `fd` after every step, quiet or not (a launcher's progress channel).
     void reportStepsTo(int fd) { m_stepFd = fd; }
+    // Ends a progress line left open on a terminal (nothing otherwise: no empty line).
+    void endLine();
 
 private:
-    bool m_quiet, m_tty;
+    bool m_quiet, m_reportsRun, m_tty;
+    bool m_lineOpen = false; // a progress line drawn in place, not yet ended
     int m_stepFd = -1;
 };
 

@@ -323,6 +323,10 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
     const auto dist = engine::distributed::DistributedContext::fromEnvironment();
+    // Every rank reads the same config, data and model: rank 0 alone warns about them (a warning
+    // per rank said the same thing once per process). The other ranks still print their errors.
+    if (dist.rank > 0)
+        setLogLevel(LogLevel::Error);
     if (engine::pipeline::PipelineConfig::isPipelineFile(configPath)) {
         if (dist.distributed())
             throw Error("a pipeline does not train data-parallel (" + std::string(engine::distributed::kEnvWorldSize) + "="
@@ -376,7 +380,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     if (dist.distributed())
         group = std::make_unique<engine::distributed::ProcessGroup>(dist, models::parseDevice(config.device));
     const bool writer = dist.rank == 0;
-    ConsoleObserver observer(quiet || !writer);
+    ConsoleObserver observer(quiet, writer);
     if (const char* fd = std::getenv(kEnvStepReportFd)) // under rslora launch: each step for its failure report
         observer.reportStepsTo(std::atoi(fd));
     std::string resumeFrom = resume;
@@ -439,6 +443,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     } catch (const std::exception& e) {
         // The first failure is the one recorded and reported. Ctrl-C stays caught until it is
         // recorded (the default action would end the process with the run left running).
+        observer.endLine();
         try {
             if (store)
                 store->fail(errorText(e));
@@ -459,7 +464,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     if (bundle)
         bundle->finish(r);
     unwatchInterrupt();
-    std::fprintf(stderr, "\n");
+    observer.endLine();
     exitCode() = r.status == TrainStatus::Failed ? 3 : (r.status == TrainStatus::Stopped ? 130 : 0);
     if (!writer) {
         std::cout << "status       " << trainStatusName(r.status) << " (" << dist.describe() << ", steps " << r.steps << ")\n";

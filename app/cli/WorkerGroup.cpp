@@ -119,27 +119,30 @@ void WorkerGroup::start(const std::vector<WorkerSpec>& workers)
 void WorkerGroup::forward(Worker& w, int stream, bool flush)
 {
     FILE* out = stream == 0 ? stdout : stderr;
+    // One line of the worker with its rank. A progress line redrawn in place keeps only its last
+    // state; a blank line says nothing, and "[rank N]" alone is not printed.
+    auto print = [&](std::string line) {
+        if (const size_t cr = line.rfind('\r'); cr != std::string::npos)
+            line.erase(0, cr + 1);
+        if (line.find_first_not_of(" \t") != std::string::npos)
+            std::fprintf(out, "[rank %d] %s\n", w.rank, line.c_str());
+    };
     std::string& pending = w.pending[stream];
     size_t start = 0;
     for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-        std::string line = pending.substr(start, nl - start);
+        const std::string line = pending.substr(start, nl - start);
         if (stream == 2) {
             if (line.rfind("step ", 0) == 0)
                 w.lastStep = std::atoll(line.c_str() + 5);
             continue;
         }
-        // A progress line redrawn in place keeps only its last state.
-        if (const size_t cr = line.rfind('\r'); cr != std::string::npos)
-            line.erase(0, cr + 1);
-        std::fprintf(out, "[rank %d] %s\n", w.rank, line.c_str());
-    }
-    if (stream == 2) {
-        pending.erase(0, start);
-        return;
+        print(line);
     }
     pending.erase(0, start);
+    if (stream == 2)
+        return;
     if (flush && !pending.empty()) {
-        std::fprintf(out, "[rank %d] %s\n", w.rank, pending.c_str());
+        print(pending);
         pending.clear();
     }
     std::fflush(out);

@@ -5,7 +5,8 @@
 // pairs); two launchers as two nodes meeting over TCP on one machine do the same; ranks with
 // different configs are refused naming the key; a rank killed mid-run ends the job naming it and
 // leaves the last checkpoint loadable; a resume with the same world size is bitwise, with another it works
-// (and says so once); an unresolvable rank-0 host fails at once; c10d's own log lines stay off the console.
+// (and says so once); an unresolvable rank-0 host fails at once; c10d's own log lines stay off the console;
+// the job's warnings, evaluation results and summary are printed by rank 0 alone.
 #include "engine/TrainConfig.h"
 #include "engine/TrainData.h"
 #include "engine/Trainer.h"
@@ -625,6 +626,32 @@ private slots:
         for (const QString& line : (job.err + job.out).split('\n', Qt::SkipEmptyParts))
             QVERIFY2(line.startsWith("launch: ") || line.startsWith("[rank 0] ") || line.startsWith("[rank 1] "), qPrintable(line));
         QVERIFY2(!job.err.contains("[c10d]") && !job.err.contains(".cpp:") && !job.err.contains("InitGoogleLogging"), qPrintable(job.err));
+    }
+
+    // The job's lines come once, from rank 0: the config warning, the evaluation result, the summary;
+    // rank 1 says only how it ended (stdout) and nothing on stderr in a clean run; no "[rank N]" line
+    // is empty (each rank ended its progress output with one).
+    void perRunLinesComeFromRankZeroOnly()
+    {
+        const QString demo = QString::fromLocal8Bit(qgetenv("RSLORA_RESOURCES")) + "/demo/demo-config.json";
+        QVERIFY2(QFileInfo::exists(demo), qPrintable(demo));
+        const Outcome job = runCli({"launch", "--nproc", "2", "--timeout", "60", "--store-file", out("store-console"), "--", "train",
+                                    demo, "--no-store", "--set", "output.dir=" + out("console"), "--set", "training.max_steps=10",
+                                    "--set", "training.warmup_steps=10", "--set", "model.threads=1"});
+        QVERIFY2(job.code == 0, qPrintable(job.err + job.out));
+        const QString warning = "training.warmup_steps 10 is not shorter than the run (training.max_steps 10)";
+        QCOMPARE(job.err.count(warning), 1);
+        QVERIFY2(job.err.contains("[rank 0] warning: " + demo + ": " + warning), qPrintable(job.err));
+        QCOMPARE(job.err.count(QRegularExpression("eval at step 10: loss")), 1);
+        QVERIFY2(job.err.contains(QRegularExpression("\\[rank 0\\] eval at step 10: loss")), qPrintable(job.err));
+        QCOMPARE(job.out.count("final loss"), 1);
+        QCOMPARE(job.out.count("status       "), 2);
+        QVERIFY2(job.out.contains("[rank 0] status       completed\n"), qPrintable(job.out));
+        QVERIFY2(job.out.contains("[rank 1] status       completed (rank 1 of 2, steps 10)\n"), qPrintable(job.out));
+        for (const QString& line : job.err.split('\n'))
+            QVERIFY2(!line.startsWith("[rank 1]"), qPrintable(job.err));
+        const QRegularExpression empty("^\\[rank \\d+\\]\\s*$", QRegularExpression::MultilineOption);
+        QVERIFY2(!empty.match(job.err).hasMatch() && !empty.match(job.out).hasMatch(), qPrintable(job.err + job.out));
     }
 
     // A rank whose peers never come fails with our error alone; c10d's own lines about the same
