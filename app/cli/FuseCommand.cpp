@@ -122,8 +122,10 @@ void fuseOnce(const FuseOptions& o)
     if (fs::exists(out))
         throw Error("--out " + o.out + " already exists: name a new folder (nothing is overwritten)");
     std::unique_ptr<storage::Store> store;
-    if (!o.noStore)
+    if (!o.noStore) {
         store = storecli::openStore(o.c);
+        storecli::refuseUnusableNames(*store, o.task, o.name);
+    }
     std::vector<app::ResolvedAdapter> sources;
     for (const auto& arg : o.adapters)
         sources.push_back(app::resolveAdapterArgument(arg, store.get()));

@@ -80,8 +80,10 @@ void gateTrain(const GateTrainCli& o)
     if (o.noStore && (!o.registration.name.empty() || !o.registration.notes.empty() || o.registration.task != "gated"))
         throw Error("--task, --name and --notes describe the stored version: leave them out with --no-store");
     std::unique_ptr<storage::Store> store;
-    if (!o.noStore)
+    if (!o.noStore) {
         store = storecli::openStore(o.c);
+        storecli::refuseUnusableNames(*store, o.registration.task, o.registration.name);
+    }
     std::vector<fusion::GateAdapter> adapters;
     std::vector<app::ResolvedAdapter> sources;
     for (size_t i = 0; i < o.adapters.size(); ++i) {

@@ -22,6 +22,9 @@ void addCommon(CLI::App* cmd, Common& c);
 // --db, else $RSLORA_DB, else <data folder>/workbench.sqlite.
 std::unique_ptr<storage::Store> openStore(const Common& c);
 void printJson(const nlohmann::ordered_json& j);
+// The --task and --name of a version a command is about to make, checked before the work (fusing,
+// training a gate): refused as the store would refuse them at the end, a taken name with its holder.
+void refuseUnusableNames(storage::Store& store, const std::string& task, const std::string& name);
 // One line of text for tables: control characters shown as escapes.
 std::string oneLine(const std::string& s);
 std::string fmtValue(double v);

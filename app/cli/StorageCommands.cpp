@@ -42,6 +42,16 @@ std::unique_ptr<storage::Store> openStore(const Common& c) {
 // print as U+FFFD instead of the JSON library aborting the whole command.
 void printJson(const json& j) { std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n"; }
 
+void refuseUnusableNames(storage::Store& store, const std::string& task, const std::string& name) {
+    storage::AdapterRepository::checkName("task name", task);
+    if (name.empty())
+        return;
+    storage::AdapterRepository::checkName("adapter name", name);
+    if (const auto held = store.adapters().findByName(name))
+        throw Error("--name " + oneLine(name) + ": adapter " + std::to_string(held->id) + " (" + oneLine(held->task) + " v"
+                    + std::to_string(held->version) + ") has that name; choose another (nothing was done)");
+}
+
 std::string oneLine(const std::string& s) {
     std::string out;
     for (char c : s) {

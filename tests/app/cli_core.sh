@@ -61,6 +61,8 @@ refused "--label-smoothing applies to the sigmoid and simpo losses, not to --los
 refused "--density: must be a finite number in (0, 1], found 1.5" fuse --adapter a --adapter b --method ties --out /tmp/never --density 1.5
 refused "--drop: must be a finite number in [0, 1), found 1" fuse --adapter a --adapter b --method dare_ties --out /tmp/never --drop 1
 refused "--lr: must be a finite number in (0, 10], found inf" gate train --model m --adapter a --adapter b --data d --out /tmp/never --lr inf
+# A name the store would refuse when recording the gate is refused before its training.
+refused 'the adapter name "12" is a number' gate train --model m --adapter a --adapter b --data d --out /tmp/never --name 12
 refused "--min: must be a finite number in [-1e+300, 1e+300], found nan" adapters list --metric loss --min nan
 demo_model="$(cd "$(dirname "$0")/../../resources/demo/model" && pwd)"
 refused "temperature must be a finite number >= 0 (0 = greedy), found nan" generate "$demo_model" --prompt hi --temperature nan

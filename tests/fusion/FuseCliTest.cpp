@@ -191,6 +191,15 @@ private slots:
         expectRefused(two + QStringList{"--method", "exact", "--rank", "4"}, "--method exact keeps every direction");
         expectRefused({"fuse", "--adapter", "ta@v9", "--method", "exact", "--out", path("refused")}, "ta@v9");
         expectRefused({"fuse", "--adapter", "ta@v1", "--method", "exact", "--out", path("exact")}, "already exists");
+        // A --name another version has is refused before fusing (it was refused only when the result was
+        // recorded, after the work), naming the version that holds it.
+        std::string taken;
+        {
+            storage::Store store(m_db);
+            taken = store.adapters().resolve("tb@v1").name;
+        }
+        expectRefused(two + QStringList{"--method", "exact", "--name", QString::fromStdString(taken)},
+                      "(tb v1) has that name; choose another (nothing was done)");
 
         // An adapter with its negation cancels: said, for svd as for exact, and nothing written or stored.
         for (const char* method : {"svd", "exact"})
