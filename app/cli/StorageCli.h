@@ -23,7 +23,8 @@ void addCommon(CLI::App* cmd, Common& c);
 std::unique_ptr<storage::Store> openStore(const Common& c);
 void printJson(const nlohmann::ordered_json& j);
 // The --task and --name of a version a command is about to make, checked before the work (fusing,
-// training a gate): refused as the store would refuse them at the end, a taken name with its holder.
+// training a gate): names adapters add/rename refuse (control characters, blank, digits read as an id)
+// and a name another version has (the store would refuse it only when the result is recorded).
 void refuseUnusableNames(storage::Store& store, const std::string& task, const std::string& name);
 // One line of text for tables: control characters shown as escapes.
 std::string oneLine(const std::string& s);
