@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
 #include <chrono>
 #include <filesystem>
 
@@ -103,6 +104,11 @@ ProcessGroup::ProcessGroup(DistributedContext context, torch::Device device)
     : m_context(std::move(context)), m_impl(std::make_unique<Impl>())
 {
     const auto& c = m_context;
+    // Gloo writes to its peers with writev, which raises SIGPIPE when a peer has gone: its default
+    // action ended this rank silently (no error, no failure recorded) where a read would have failed
+    // with a message. A write to a gone peer must be an error here too, as under Python, whose
+    // interpreter ignores SIGPIPE (PyTorch's DDP never sees the signal).
+    std::signal(SIGPIPE, SIG_IGN);
     m_impl->timeout = std::chrono::milliseconds(int64_t(c.timeoutSeconds) * 1000);
     m_impl->device = device;
     if (!c.storeFile.empty()) {

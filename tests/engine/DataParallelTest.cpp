@@ -511,7 +511,7 @@ private slots:
         QVERIFY2(runs.code == 0, qPrintable(runs.err));
         const auto list = nlohmann::json::parse(runs.out.toStdString());
         QCOMPARE(list.size(), size_t(1));
-        QVERIFY2(list[0].at("status").get<std::string>() == "failed", qPrintable(runs.out + err));
+        QVERIFY2(list[0].at("status").get<std::string>() == "failed", qPrintable(err + runs.out));
         const auto [newest, step] = newestCheckpoint(checkpoints);
         QVERIFY(step >= 2);
         auto config = engine::TrainConfig::load(m_config);
