@@ -12,10 +12,14 @@ class Error : public std::runtime_error {
 public:
     explicit Error(const std::string& message, std::string hint = {});
     const std::string& hint() const noexcept { return m_hint; }
-    // what() followed by "\nhint: ..." when a hint exists.
+    // The message whole. what() is a C string: it ends at a NUL byte that a quoted value (a client's
+    // text, a file's bytes) may hold.
+    const std::string& message() const noexcept { return m_message; }
+    // message() followed by "\nhint: ..." when a hint exists.
     std::string fullMessage() const;
 
 private:
+    std::string m_message;
     std::string m_hint;
 };
 

@@ -6,8 +6,10 @@
 #include "common/JsonErrorText.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
 
 namespace rslora::serve {
@@ -45,30 +47,54 @@ double number(const json& o, const char* name, double fallback, double lo, doubl
     return d;
 }
 
+// The value of a number that is a whole one and fits int64_t. JSON has one number type: 16.0 and 1e3
+// are the integers 16 and 1000 (as JSON Schema's "integer" and vLLM's request models read them), and
+// an integer written beyond 64 bits (18446744073709551616) is read as a double.
+std::optional<int64_t> wholeNumber(const json& v)
+{
+    if (v.is_number_unsigned())
+        return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+                   ? std::optional<int64_t>(static_cast<int64_t>(v.get<uint64_t>()))
+                   : std::nullopt;
+    if (v.is_number_integer())
+        return v.get<int64_t>();
+    if (!v.is_number_float())
+        return std::nullopt;
+    const double d = v.get<double>();
+    // [-2^63, 2^63): every double in it converts exactly.
+    if (d != std::trunc(d) || !(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+        return std::nullopt;
+    return static_cast<int64_t>(d);
+}
+
+bool isWhole(const json& v)
+{
+    return v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::trunc(v.get<double>()));
+}
+
 int64_t integer(const json& o, const char* name, int64_t fallback, int64_t lo, int64_t hi)
 {
     const json* v = field(o, name);
     if (!v)
         return fallback;
-    if (!v->is_number_integer())
+    if (!isWhole(*v))
         throw badField(name, "expected an integer, found " + (v->is_number() ? jsonValueText(*v) : typeName(*v)));
-    const std::string range = "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + jsonValueText(*v);
-    // Unsigned values are compared before the conversion, which would wrap those over INT64_MAX.
-    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi))
-        throw badField(name, range);
-    const int64_t i = v->get<int64_t>();
-    if (i < lo || i > hi)
-        throw badField(name, range);
-    return i;
+    // A whole number beyond int64_t (over 2^63 - 1, or 2^64 and more, which JSON reads as a double) is
+    // out of every range here; it was "expected an integer, found 1.8446744073709552e+19".
+    const std::optional<int64_t> i = wholeNumber(*v);
+    if (!i || *i < lo || *i > hi)
+        throw badField(name, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + jsonValueText(*v));
+    return *i;
 }
 
-bool boolean(const json& o, const char* name, bool fallback)
+// `path`: the field's name as the client reads it, when `o` is not the body itself.
+bool boolean(const json& o, const char* name, bool fallback, const std::string& path = {})
 {
     const json* v = field(o, name);
     if (!v)
         return fallback;
     if (!v->is_boolean())
-        throw badField(name, "expected true or false, found " + typeName(*v));
+        throw badField(path.empty() ? name : path, "expected true or false, found " + typeName(*v));
     return v->get<bool>();
 }
 
@@ -94,7 +120,7 @@ std::vector<std::vector<int64_t>> completionPrompts(const json& body, const Prom
         try {
             return session.encode(text);
         } catch (const Error& e) {
-            throw badField("prompt", e.what());
+            throw badField("prompt", e.message());
         }
     };
     std::vector<std::vector<int64_t>> prompts;
@@ -175,13 +201,13 @@ std::vector<int64_t> chatPrompt(const json& body, const PromptEncoder& session)
     try {
         return session.encodeChat(messages);
     } catch (const Error& e) {
-        throw badField("messages", e.what());
+        throw badField("messages", e.message());
     }
 }
 
-// The prompt and its new tokens must fit the model's context. max_tokens asked explicitly is checked;
-// the default is shortened to the room left, as vLLM does.
-void fitContext(int64_t promptTokens, int64_t context, bool chat, const char* maxField, engine::SamplingSettings& s)
+// The prompt and its new tokens must fit the model's context: the new tokens `asked` for it. max_tokens
+// asked explicitly is checked; the default is shortened to the room this prompt leaves, as vLLM does.
+int64_t fitContext(int64_t promptTokens, int64_t context, bool chat, const char* maxField, int64_t asked)
 {
     const std::string limit = "the model's context of " + std::to_string(context) + " tokens (--max-model-len)";
     if (promptTokens >= context)
@@ -190,16 +216,15 @@ void fitContext(int64_t promptTokens, int64_t context, bool chat, const char* ma
                            " tokens, which leaves no room for new tokens in " + limit,
                        errtype::kInvalidRequest, chat ? "messages" : "prompt", "context_length_exceeded");
     const int64_t room = context - promptTokens;
-    if (!maxField) {
-        s.maxNewTokens = std::min(s.maxNewTokens, room);
-        return;
-    }
-    if (s.maxNewTokens > room)
+    if (!maxField)
+        return std::min(asked, room);
+    if (asked > room)
         throw ApiError(400,
                        std::string("'") + maxField + "': " + std::to_string(promptTokens) + " prompt tokens plus " +
-                           std::to_string(s.maxNewTokens) + " new tokens exceed " + limit + "; at most " +
+                           std::to_string(asked) + " new tokens exceed " + limit + "; at most " +
                            std::to_string(room) + " new tokens fit",
                        errtype::kInvalidRequest, maxField, "context_length_exceeded");
+    return asked;
 }
 
 // OpenAI's logit_bias: {"token id": bias in [-100, 100]}, added to the token's logit.
@@ -238,11 +263,11 @@ void refuseUnsupported(const json& body)
 {
     // (json::empty() is false for every string.)
     auto isEmpty = [](const json& v) { return v.is_string() ? v.get<std::string>().empty() : (v.is_array() || v.is_object()) && v.empty(); };
-    if (const json* v = field(body, "best_of"); v && !(v->is_number_integer() && v->get<int64_t>() == 1))
+    if (const json* v = field(body, "best_of"); v && wholeNumber(*v) != 1)
         throw badField("best_of", "only 1 is supported, found " + (v->is_structured() ? typeName(*v) : jsonValueText(*v)));
     if (const json* v = field(body, "suffix"); v && !isEmpty(*v))
         throw badField("suffix", "completing text before a suffix (insertion) is not supported");
-    if (const json* v = field(body, "top_logprobs"); v && !(v->is_number_integer() && v->get<int64_t>() == 0))
+    if (const json* v = field(body, "top_logprobs"); v && wholeNumber(*v) != 0)
         throw badField("top_logprobs", "log probabilities are not supported");
     for (const char* name : {"tools", "functions"})
         if (const json* v = field(body, name); v && !isEmpty(*v))
@@ -305,6 +330,10 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
     // OpenAI's defaults: 16 new tokens for completions, up to the limit for chat; temperature 1.
     const int64_t defaultMax = chat ? limits.maxTokens : std::min<int64_t>(16, limits.maxTokens);
     const char* maxName = chat && field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    // max_completion_tokens wins in a chat, as in vLLM, but a max_tokens beside it is still checked
+    // (it was not read at all, whatever it held).
+    if (maxName != std::string("max_tokens"))
+        integer(body, "max_tokens", defaultMax, 1, limits.maxTokens);
     s.maxNewTokens = integer(body, maxName, defaultMax, 1, limits.maxTokens);
     s.temperature = number(body, "temperature", 1.0, 0.0, 2.0);
     // (0, 1], open at 0: one message for every value outside it.
@@ -362,7 +391,7 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
         // As OpenAI and vLLM answer it: the options of a stream that is not asked for would be ignored.
         if (!call.stream)
             throw badField("stream_options", "only allowed with \"stream\": true");
-        call.includeUsage = boolean(*so, "include_usage", false);
+        call.includeUsage = boolean(*so, "include_usage", false, "stream_options.include_usage");
     }
     if (chat)
         call.prompts.push_back(chatPrompt(body, session));
@@ -377,16 +406,30 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
                                " tokens, more than the server's limit of " +
                                std::to_string(limits.maxPromptTokens) + " (--max-prompt-tokens)",
                            errtype::kInvalidRequest, chat ? "messages" : "prompt", "context_length_exceeded");
-        if (limits.contextLength > 0)
-            fitContext(static_cast<int64_t>(p.size()), limits.contextLength, chat, field(body, maxName) ? maxName : nullptr, s);
+        // Each prompt gets the room it leaves: the prompts of a request are generated separately, and a
+        // short one was held to the room of the longest.
+        call.maxNewTokens.push_back(limits.contextLength > 0 ? fitContext(static_cast<int64_t>(p.size()), limits.contextLength, chat,
+                                                                          field(body, maxName) ? maxName : nullptr, s.maxNewTokens)
+                                                             : s.maxNewTokens);
     }
     std::random_device entropy;
     for (size_t i = 0; i < call.prompts.size(); ++i)
         call.seeds.push_back(seeded ? s.seed : (static_cast<uint64_t>(entropy()) << 32) ^ entropy());
     s.seed = call.seeds.front();
-    if (s.minNewTokens > s.maxNewTokens)
-        throw badField("min_tokens", "expected at most the " + std::to_string(s.maxNewTokens) + " new tokens the request may generate (" +
-                                         maxName + "), found " + std::to_string(s.minNewTokens));
+    for (size_t i = 0; i < call.prompts.size(); ++i) {
+        const int64_t most = call.maxNewTokens[i];
+        if (s.minNewTokens <= most)
+            continue;
+        if (most == s.maxNewTokens)
+            throw badField("min_tokens", "expected at most the " + std::to_string(most) + " new tokens the request may generate (" +
+                                             maxName + "), found " + std::to_string(s.minNewTokens));
+        throw badField("min_tokens", "expected at most the " + std::to_string(most) + " new tokens that fit the model's context of " +
+                                         std::to_string(limits.contextLength) + " tokens (--max-model-len) after the " +
+                                         std::to_string(call.prompts[i].size()) + " tokens of " +
+                                         (call.prompts.size() > 1 ? "prompt[" + std::to_string(i) + "]" : std::string("the prompt")) +
+                                         ", found " + std::to_string(s.minNewTokens));
+    }
+    s.maxNewTokens = call.maxNewTokens.front();
     return call;
 }
 

@@ -29,7 +29,10 @@ struct GenerationCall {
     bool chat = false;
     std::string model;
     std::vector<std::vector<int64_t>> prompts;  // one choice each
-    engine::SamplingSettings sampling;
+    // The new tokens each prompt may generate: max_tokens, or without it the default shortened to the
+    // room that prompt leaves in the context.
+    std::vector<int64_t> maxNewTokens;
+    engine::SamplingSettings sampling;  // maxNewTokens and seed: those of the first prompt
     // The seed of each prompt's generation: the request's `seed` for every one, else a separate draw
     // for each (so that the choices of an unseeded request are independent samples).
     std::vector<uint64_t> seeds;

@@ -182,7 +182,7 @@ void OpenAiServer::addAdapter(const std::string& name, const std::string& argume
     try {
         src = resolve(argument);
     } catch (const Error& e) {
-        throw Error("--adapter " + name + "=" + argument + ": " + e.what());
+        throw Error("--adapter " + name + "=" + argument + ": " + e.message(), e.hint());
     }
     std::lock_guard<std::mutex> lock(m_mutex);
     m_session.loadAdapter(name, src.path);
@@ -409,7 +409,7 @@ void OpenAiServer::handleLoad(const httplib::Request& req, httplib::Response& re
         std::lock_guard<std::mutex> lock(m_mutex);
         m_adapters[name] = {src.path, src.weight, static_cast<int64_t>(std::time(nullptr))};
     } catch (const Error& e) {
-        throw ApiError(400, std::string("'lora_path': ") + e.what(), errtype::kInvalidRequest, "lora_path");
+        throw ApiError(400, "'lora_path': " + e.message(), errtype::kInvalidRequest, "lora_path");
     } catch (const std::filesystem::filesystem_error& e) {
         // The path itself is unusable (longer than the system allows, ...): the client's error, not a 500.
         throw ApiError(400, "'lora_path': cannot use '" + path + "': " + e.code().message(), errtype::kInvalidRequest, "lora_path");
@@ -436,7 +436,7 @@ void OpenAiServer::handleUnload(const httplib::Request& req, httplib::Response& 
     try {
         m_session.unloadAdapter(name);
     } catch (const Error& e) {
-        throw ApiError(409, e.what(), errtype::kInvalidRequest, "lora_name", "adapter_in_use");
+        throw ApiError(409, e.message(), errtype::kInvalidRequest, "lora_name", "adapter_in_use");
     }
     m_adapters.erase(name);
     res.set_content(dumpJson(json{{"status", "ok"}, {"lora_name", name}}), kJson);
@@ -466,6 +466,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             r.adapters = mix;
             r.sampling = call.sampling;
             r.sampling.seed = call.seeds[i];
+            r.sampling.maxNewTokens = call.maxNewTokens[i];
             r.cancel = state->cancel;
             if (call.stream) {
                 std::weak_ptr<StreamState> weak = state;
@@ -491,7 +492,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
         // The scheduler takes no more requests once shutdown() has begun.
         if (m_stopping)
             throw ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down");
-        throw ApiError(400, e.what());
+        throw ApiError(400, e.message());
     }
     state->client = std::make_unique<ClientConnection>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
 

@@ -190,7 +190,7 @@ std::vector<GenerationBatch::Ended> GenerationBatch::step()
                 // Which token failed: its index among the new tokens and its position after the prompt.
                 const int64_t index = static_cast<int64_t>(r.out.tokens.size());
                 throw Error("new token " + std::to_string(index + 1) + " (token position " +
-                                std::to_string(r.out.promptTokens + index) + "): " + e.what(),
+                                std::to_string(r.out.promptTokens + index) + "): " + e.message(),
                             e.hint());
             }
             takeToken(token, m_session, m_session.m_eosIds, r.out, r.seen, r.request, r.sent, r.stopFrom, r.done,
@@ -200,7 +200,7 @@ std::vector<GenerationBatch::Ended> GenerationBatch::step()
             for (const auto& a : r.request.adapters)
                 adapters += (adapters.empty() ? "'" : ", '") + a.name + "'";
             r.error = std::make_exception_ptr(
-                adapters.empty() ? e : Error(std::string(e.what()) + " [the request's adapters: " + adapters + "]"));
+                adapters.empty() ? e : Error(e.message() + " [the request's adapters: " + adapters + "]", e.hint()));
             r.done = true;
         } catch (...) {
             r.error = std::current_exception();

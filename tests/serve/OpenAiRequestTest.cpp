@@ -6,6 +6,7 @@
 
 #include <QtTest>
 
+#include <limits>
 #include <set>
 
 using namespace rslora;
@@ -80,6 +81,40 @@ private slots:
         // A NUL in a value quoted by the message cut the message short at it (what() is a C string).
         QTest::newRow("role with a NUL") << true << R"({"model": "m", "messages": [{"role": "us\u0000er"}]})" << "messages[0].content"
                                          << QString("'messages[0].content': required: the us") + QChar(0) + "er message's text";
+        // A NUL in the message of an error from the tokenizer or chat template (an rslora::Error) cut
+        // the message short at it too.
+        QTest::newRow("template error with a NUL") << true << R"({"model": "m", "messages": [{"role": "nar\u0000rator", "content": "hi"}]})"
+                                                   << "messages" << QString("'messages': chat template: Unknown role: nar") + QChar(0) + "rator";
+        // Integers beyond 64 bits are read by JSON as doubles: they said "expected an integer, found
+        // 1.8446744073709552e+19", naming no range.
+        QTest::newRow("max_tokens 2^64") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 18446744073709551616})" << "max_tokens"
+                                         << "'max_tokens': expected an integer in [1, 64], found 1.8446744073709552e+19";
+        QTest::newRow("max_tokens 2^64 - 1") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 18446744073709551615})" << "max_tokens"
+                                             << "'max_tokens': expected an integer in [1, 64], found 18446744073709551615";
+        QTest::newRow("seed 1e30") << false << R"({"model": "m", "prompt": "hi", "seed": 1e30})" << "seed"
+                                   << "'seed': expected an integer in [-9223372036854775808, 9223372036854775807], found 1e+30";
+        QTest::newRow("seed 2^63") << false << R"({"model": "m", "prompt": "hi", "seed": 9223372036854775808})" << "seed"
+                                   << "'seed': expected an integer in [-9223372036854775808, 9223372036854775807], found 9223372036854775808";
+        QTest::newRow("seed -2^64") << false << R"({"model": "m", "prompt": "hi", "seed": -18446744073709551616})" << "seed"
+                                    << "'seed': expected an integer in [-9223372036854775808, 9223372036854775807], found -1.8446744073709552e+19";
+        QTest::newRow("top_k -1e30") << false << R"({"model": "m", "prompt": "hi", "top_k": -1e30})" << "top_k"
+                                     << "'top_k': expected an integer in [-1, 1073741824], found -1e+30";
+        QTest::newRow("n 2^64") << false << R"({"model": "m", "prompt": "hi", "n": 18446744073709551616})" << "n"
+                                << "'n': expected an integer in [1, 128], found 1.8446744073709552e+19";
+        QTest::newRow("min_tokens 2^70") << false << R"({"model": "m", "prompt": "hi", "min_tokens": 1180591620717411303424})" << "min_tokens"
+                                         << "'min_tokens': expected an integer in [0, 64], found 1.1805916207174113e+21";
+        QTest::newRow("max_tokens a fraction") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 2.5})" << "max_tokens"
+                                               << "'max_tokens': expected an integer, found 2.5";
+        QTest::newRow("best_of 2^64 + 1") << false << R"({"model": "m", "prompt": "hi", "best_of": 18446744073709551617})" << "best_of"
+                                          << "'best_of': only 1 is supported, found 1.8446744073709552e+19";
+        QTest::newRow("logprobs 2^64") << false << R"({"model": "m", "prompt": "hi", "logprobs": 18446744073709551616})" << "logprobs"
+                                       << "'logprobs': log probabilities are not supported";
+        QTest::newRow("top_logprobs 2^64") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 18446744073709551616})"
+                                           << "top_logprobs" << "'top_logprobs': log probabilities are not supported";
+        // max_completion_tokens is the one used in a chat; a max_tokens beside it was not read at all.
+        QTest::newRow("max_tokens beside max_completion_tokens") << true
+            << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 4, "max_tokens": 18446744073709551616})"
+            << "max_tokens" << "'max_tokens': expected an integer in [1, 64], found 1.8446744073709552e+19";
         QTest::newRow("max_tokens zero") << false << R"({"model": "m", "prompt": "hi", "max_tokens": 0})" << "max_tokens"
                                          << "'max_tokens': expected an integer in [1, 64], found 0";
         QTest::newRow("prompt token id outside") << false << R"({"model": "m", "prompt": [1, 256]})" << "prompt"
@@ -156,6 +191,9 @@ private slots:
         // Ignored before; OpenAI and vLLM refuse it.
         QTest::newRow("stream_options without stream") << false << R"({"model": "m", "prompt": "hi", "stream_options": {"include_usage": true}})"
                                                        << "stream_options" << "'stream_options': only allowed with \"stream\": true";
+        // The option was named as a field of the body ('include_usage').
+        QTest::newRow("include_usage a string") << false << R"({"model": "m", "prompt": "hi", "stream": true, "stream_options": {"include_usage": "yes"}})"
+                                                << "stream_options.include_usage" << "'stream_options.include_usage': expected true or false, found string";
         QTest::newRow("response_format json") << true << R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}})"
                                               << "response_format" << "'response_format': only {\"type\": \"text\"} is supported";
     }
@@ -205,6 +243,28 @@ private slots:
         QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": "twelve bytes"})", false, BytePrompts(), l).sampling.maxNewTokens,
                  int64_t(8));
         QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": "hi"})", false, BytePrompts(), l).sampling.maxNewTokens, int64_t(16));
+        // Without max_tokens each prompt gets the room it leaves (a short prompt was held to the room of
+        // the longest); an explicit max_tokens must fit every prompt.
+        const auto two = parseGenerationCall(R"({"model": "m", "prompt": ["fifteen bytes..", "hi", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]})", false,
+                                             BytePrompts(), l);
+        QCOMPARE(two.maxNewTokens, (std::vector<int64_t>{5, 16, 10}));
+        QCOMPARE(two.sampling.maxNewTokens, int64_t(5));
+        const auto chatRoom = parseGenerationCall(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}]})", true, BytePrompts(), l);
+        QCOMPARE(chatRoom.maxNewTokens, std::vector<int64_t>{12});  // "user:hi\n" is 8 tokens; chat's default is the limit, 64
+        const auto asked = parseGenerationCall(R"({"model": "m", "prompt": ["twelve bytes", "hi"], "max_tokens": 8})", false, BytePrompts(), l);
+        QCOMPARE(asked.maxNewTokens, (std::vector<int64_t>{8, 8}));
+        const ApiError overOne = refusal(R"({"model": "m", "prompt": ["hi", "twelve bytes"], "max_tokens": 9})");
+        QCOMPARE(QString::fromStdString(overOne.message()),
+                 QString("'max_tokens': 12 prompt tokens plus 9 new tokens exceed the model's context of 20 tokens "
+                         "(--max-model-len); at most 8 new tokens fit"));
+        // min_tokens must fit every prompt's room.
+        QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": ["twelve bytes", "hi"], "min_tokens": 8})", false, BytePrompts(), l).maxNewTokens,
+                 (std::vector<int64_t>{8, 16}));
+        const ApiError minOver = refusal(R"({"model": "m", "prompt": ["hi", "twelve bytes"], "min_tokens": 9})");
+        QCOMPARE(QString::fromStdString(minOver.message()),
+                 QString("'min_tokens': expected at most the 8 new tokens that fit the model's context of 20 tokens (--max-model-len) "
+                         "after the 12 tokens of prompt[1], found 9"));
+        QCOMPARE(minOver.body()["error"]["param"], nlohmann::json("min_tokens"));
         // A prompt that fills the context leaves no room at all.
         const ApiError full = refusal(R"({"model": "m", "prompt": "twenty bytes of text"})");
         QCOMPARE(full.status(), 400);
@@ -244,6 +304,18 @@ private slots:
         auto got = neutral.sampling.logitBias;
         std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         QCOMPARE(got, bias);
+
+        // A whole number written with a fraction or an exponent is that integer, as JSON Schema and vLLM
+        // read it.
+        const auto whole = parseGenerationCall(R"({"model": "m", "prompt": "hi", "max_tokens": 8.0, "seed": 1e3, "top_k": -1.0, "n": 1.0,
+                                                   "best_of": 1.0, "top_logprobs": 0.0, "min_tokens": 2e0})",
+                                               false, BytePrompts(), limits());
+        QCOMPARE(whole.sampling.maxNewTokens, int64_t(8));
+        QCOMPARE(whole.sampling.seed, uint64_t(1000));
+        QCOMPARE(whole.sampling.topK, int64_t(0));
+        QCOMPARE(whole.sampling.minNewTokens, int64_t(2));
+        const auto lowest = parseGenerationCall(R"({"model": "m", "prompt": "hi", "seed": -9223372036854775808})", false, BytePrompts(), limits());
+        QCOMPARE(lowest.sampling.seed, static_cast<uint64_t>(std::numeric_limits<int64_t>::min()));
     }
 
     // Each prompt of a request has its seed: the request's own for all, else separate draws (they
