@@ -188,6 +188,10 @@ void registerServeCommand(CLI::App& app)
     cmd->add_option("--header-timeout", a->options.headerTimeout,
                     "Seconds a request's line and header fields may take to arrive (408 after); a client sending\n"
                     "slowly holds no worker thread meanwhile")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    cmd->add_option("--stream-write-timeout", a->options.streamWriteTimeout,
+                    "Seconds a streamed answer waits for a client that has stopped reading before it is cut off (0: as\n"
+                    "long as the client keeps its connection open; other answers wait 5 s)")
+        ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
     cmd->add_option("--max-header-fields", a->options.maxHeaderFields, "Most header fields a request may have (431 above)")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--max-connections", a->options.maxConnections,
                     "Client connections open at once, idle ones included; a connection over it is answered 503 with\n"

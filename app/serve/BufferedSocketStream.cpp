@@ -37,9 +37,11 @@ void numericAddress(const sockaddr_storage& addr, socklen_t len, std::string& ip
 
 } // namespace
 
-BufferedSocketStream::BufferedSocketStream(int fd, std::string pending, double readSeconds, double writeSeconds)
+BufferedSocketStream::BufferedSocketStream(int fd, std::string pending, double readSeconds, double writeSeconds,
+                                           double streamWriteSeconds, const std::atomic<bool>& halting)
     : m_fd(fd), m_buffer(std::move(pending)), m_readMs(static_cast<int>(readSeconds * 1000)),
-      m_writeMs(static_cast<int>(writeSeconds * 1000))
+      m_writeMs(static_cast<int>(writeSeconds * 1000)), m_streamWriteMs(static_cast<int>(streamWriteSeconds * 1000)),
+      m_halting(halting)
 {
 }
 
@@ -48,10 +50,27 @@ bool BufferedSocketStream::is_readable() const
     return m_offset < m_buffer.size() || waitFor(m_fd, POLLIN, m_readMs);
 }
 
-bool BufferedSocketStream::is_writable() const
+bool BufferedSocketStream::is_writable() const { return waitWritable(); }
+
+bool BufferedSocketStream::waitWritable() const
 {
-    pollfd p {m_fd, POLLOUT, 0};
-    return ::poll(&p, 1, m_writeMs) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0;
+    // Waited for in slices, so that a server that is halting does not wait for a client that reads nothing.
+    constexpr int kSliceMs = 200;
+    const int limitMs = m_writeMs;
+    int waitedMs = 0;
+    for (;;) {
+        pollfd p {m_fd, POLLOUT, 0};
+        const int sliceMs = limitMs > 0 ? std::min(kSliceMs, limitMs - waitedMs) : kSliceMs;
+        const int n = ::poll(&p, 1, std::max(0, sliceMs));
+        if (n < 0 && errno != EINTR)
+            return false;
+        if (n > 0)
+            return (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0;
+        if (n == 0)
+            waitedMs += sliceMs;
+        if (m_halting.load() || (limitMs > 0 && waitedMs >= limitMs))
+            return false;
+    }
 }
 
 ssize_t BufferedSocketStream::read(char* ptr, size_t size)
@@ -87,16 +106,22 @@ ssize_t BufferedSocketStream::write(const char* ptr, size_t size)
             std::string head = m_answerHead.substr(0, end + 2);
             std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
             m_closeAnnounced = head.find("\r\nconnection: close\r\n") != std::string::npos;
+            // The events of a streamed answer may wait for a client that reads slowly (--stream-write-timeout).
+            if (head.find("\r\ncontent-type: text/event-stream") != std::string::npos)
+                m_writeMs = m_streamWriteMs;
             m_answerHead.clear();
         }
     }
-    if (!is_writable())
-        return -1;
-    ssize_t n;
-    do
-        n = ::send(m_fd, ptr, size, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n;
+    for (;;) {
+        if (!waitWritable())
+            return -1;
+        // Never blocks: the socket's send timeout (SO_SNDTIMEO, cpp-httplib's write timeout) would
+        // otherwise cut a send that waits for the client short of the wait chosen here.
+        const ssize_t n = ::send(m_fd, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        return n;
+    }
 }
 
 void BufferedSocketStream::get_remote_ip_and_port(std::string& ip, int& port) const

@@ -96,7 +96,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock)
 void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
 {
     BufferedSocketStream stream(fd, std::move(bytes), static_cast<double>(read_timeout_sec_) + read_timeout_usec_ / 1e6,
-                                static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6);
+                                static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6, m_streamWriteSeconds, m_halting);
     const bool last = m_halting || served + 1 >= kRequestsPerConnection;
     bool closed = false;
     // Called once the request line and header fields have been read: a request that was not (answered

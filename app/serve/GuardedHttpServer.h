@@ -23,6 +23,9 @@ public:
                       size_t maxPerClient);
     ~GuardedHttpServer() override;
 
+    // Seconds the writes of a streamed answer (text/event-stream) may wait for a client that does not
+    // read; 0: as long as its connection stays open. Other answers keep cpp-httplib's write timeout.
+    void setStreamWriteTimeout(double seconds) { m_streamWriteSeconds = seconds; }
     // Listens with the system's largest backlog (SOMAXCONN) instead of cpp-httplib's 5; call once bound.
     void widenListenBacklog();
     // Stops listening, closes the connections waiting for a request, and waits for the requests being
@@ -38,6 +41,7 @@ private:
     std::unique_ptr<httplib::ThreadPool> m_workers;
     std::unique_ptr<RequestHeadReader> m_reader;
     std::atomic<bool> m_halting{false};
+    double m_streamWriteSeconds = 0;
     bool m_halted = false;
 };
 

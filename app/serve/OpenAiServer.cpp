@@ -128,6 +128,7 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     };
     m_http = std::make_unique<GuardedHttpServer>(head, threads, refusal, m_options.maxConnections, m_options.maxConnectionsPerClient);
     m_http->set_payload_max_length(m_options.maxBodyBytes);
+    m_http->setStreamWriteTimeout(m_options.streamWriteTimeout);
     // httplib's default listening socket takes SO_REUSEPORT, with which a second server binds the same
     // port as well and the kernel splits the connections between the two (each with its own model).
     // SO_REUSEADDR alone still lets a restarted server take a port whose old connections linger.
