@@ -102,10 +102,12 @@ std::vector<int64_t> tokenIds(const json& v, const std::string& where, int64_t v
 {
     std::vector<int64_t> ids;
     for (const auto& t : v) {
-        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab)
+        // A whole number written 5.0 is the id 5, as in the integer fields.
+        const std::optional<int64_t> id = wholeNumber(t);
+        if (!id || *id < 0 || *id >= vocab)
             throw badField(where, "expected token ids in [0, " + std::to_string(vocab) + "), found " +
                                       (t.is_structured() ? typeName(t) : jsonValueText(t)));
-        ids.push_back(t.get<int64_t>());
+        ids.push_back(*id);
     }
     return ids;
 }

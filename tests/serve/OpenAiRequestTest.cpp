@@ -148,6 +148,14 @@ private slots:
         // Quoting a value thousands of levels deep in a message overflowed the stack before.
         QTest::newRow("nested too deep") << false << QString(R"({"model": "m", "prompt": [1, %1]})").arg(QString(100000, '[') + QString(100000, ']'))
                                          << "" << "the request body nests arrays and objects more than 64 levels deep";
+        QTest::newRow("token id a fraction") << false << R"({"model": "m", "prompt": [[1, 2.5]]})" << "prompt"
+                                             << "'prompt': expected token ids in [0, 256), found 2.5";
+        QTest::newRow("token id 2^64") << false << R"({"model": "m", "prompt": [18446744073709551616]})" << "prompt"
+                                       << "'prompt': expected token ids in [0, 256), found 1.8446744073709552e+19";
+        QTest::newRow("token id 2^64 - 1") << false << R"({"model": "m", "prompt": [18446744073709551615]})" << "prompt"
+                                           << "'prompt': expected token ids in [0, 256), found 18446744073709551615";
+        QTest::newRow("token id true") << false << R"({"model": "m", "prompt": [1, true]})" << "prompt"
+                                       << "'prompt': expected token ids in [0, 256), found true";
         QTest::newRow("token id an array") << false << R"({"model": "m", "prompt": [1, [2, 3]]})" << "prompt"
                                            << "'prompt': expected token ids in [0, 256), found array";
         // top_p said "(0, 1]" for 0 and "[0.0, 1.0]" for 1.5 before: one range, one wording.
@@ -314,6 +322,9 @@ private slots:
         QCOMPARE(whole.sampling.seed, uint64_t(1000));
         QCOMPARE(whole.sampling.topK, int64_t(0));
         QCOMPARE(whole.sampling.minNewTokens, int64_t(2));
+        // Token ids too; a fraction or an id beyond 64 bits is refused with the vocabulary's range.
+        QCOMPARE(parseGenerationCall(R"({"model": "m", "prompt": [1.0, 2e0, 3]})", false, BytePrompts(), limits()).prompts,
+                 (std::vector<std::vector<int64_t>>{{1, 2, 3}}));
         const auto lowest = parseGenerationCall(R"({"model": "m", "prompt": "hi", "seed": -9223372036854775808})", false, BytePrompts(), limits());
         QCOMPARE(lowest.sampling.seed, static_cast<uint64_t>(std::numeric_limits<int64_t>::min()));
     }
