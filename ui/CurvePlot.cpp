@@ -482,7 +482,12 @@ bool CurvePlot::fitRanges(QCPRange* x, QCPRange* y) const {
     }
     if (xmax <= xmin)
         xmax = xmin + 1;
-    *x = QCPRange(xmin, xmax);
+    // A point on the range's end is drawn on the axis rect's edge, its marker cut in half: the range
+    // reaches kEdgePixels beyond the data on each side (at most 5 % of it: a chart not laid out yet is
+    // a few pixels wide).
+    const double pixels = m_plot->axisRect()->width();
+    const double pad = (xmax - xmin) * (pixels > 4 * kEdgePixels ? std::min(kEdgePixels / (pixels - 2 * kEdgePixels), 0.05) : 0.05);
+    *x = QCPRange(xmin - pad, xmax + pad);
     if (m_logY) {
         *y = QCPRange(lo / 1.2, hi * 1.2);
     } else if (hi - lo <= std::max(std::abs(lo), std::abs(hi)) * 1e-3) {
@@ -511,6 +516,10 @@ bool CurvePlot::hasPoints() const {
 void CurvePlot::updateRanges() {
     if (!m_follow)
         return;
+    // The axis rect laid out for the chart's size now (a resize lays it out only at the next replot):
+    // the margin at the ends is measured in its pixels.
+    for (auto phase : {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins, QCPLayoutElement::upLayout})
+        m_plot->plotLayout()->update(phase);
     QCPRange x, y;
     if (!fitRanges(&x, &y))
         return;

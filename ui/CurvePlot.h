@@ -46,6 +46,9 @@ public:
     // chart without points is not zoomed or panned at all.
     static constexpr double kMaxZoomOut = 8;
     static constexpr double kMaxZoomIn = 1e4;
+    // Pixels kept free between the curves' first and last points and the chart's left and right
+    // edges when it fits them: an evaluation's marker (a 6-pixel disc) is drawn whole at either end.
+    static constexpr double kEdgePixels = 6;
     // Back to following the data (after the user zoomed or panned).
     void resetView();
 

@@ -62,6 +62,21 @@ QByteArray contents(const QString& path) {
 }
 } // namespace
 
+// Why the x range does not fit the data from `lo` to `hi` with the same margin on both sides, at most
+// 5 % of the data's width (on a shown chart, kEdgePixels on the screen); empty when it does.
+QString fitsWithMargin(CurvePlot& plot, double lo, double hi) {
+    const QCPRange r = plot.plot()->xAxis->range();
+    const double left = lo - r.lower, right = r.upper - hi;
+    if (!(left > 0 && right > 0) || std::abs(left - right) > 1e-9 * (hi - lo) || left > 0.05 * (hi - lo) * (1 + 1e-9))
+        return QString("x range %1 .. %2 for data %3 .. %4").arg(r.lower, 0, 'g', 12).arg(r.upper, 0, 'g', 12).arg(lo).arg(hi);
+    if (plot.isVisible()) {
+        const double gap = plot.plot()->axisRect()->right() - plot.plot()->xAxis->coordToPixel(hi);
+        if (gap < CurvePlot::kEdgePixels - 1.5 || gap > CurvePlot::kEdgePixels + 1.5)
+            return QString("last point %1 px from the right edge").arg(gap);
+    }
+    return {};
+}
+
 class ChartsTest : public QObject {
     Q_OBJECT
 private Q_SLOTS:
@@ -118,14 +133,13 @@ private Q_SLOTS:
         plot.replot();
         QVERIFY(!plot.isDirty());
         QCOMPARE(plot.plot()->graph(0)->dataCount(), 1000);
-        QCOMPARE(plot.plot()->xAxis->range().lower, 0.0);
-        QCOMPARE(plot.plot()->xAxis->range().upper, 999.0);
+        QVERIFY2(fitsWithMargin(plot, 0.0, 999.0).isEmpty(), qPrintable(fitsWithMargin(plot, 0.0, 999.0)));
         QVERIFY(plot.plot()->yAxis->range().contains(5.0));
         // More points extend the graph without redrawing the old ones.
         plot.addPoints("train", {pt(1000, 0.1)});
         plot.replot();
         QCOMPARE(plot.plot()->graph(0)->dataCount(), 1001);
-        QCOMPARE(plot.plot()->xAxis->range().upper, 1000.0);
+        QVERIFY2(fitsWithMargin(plot, 0.0, 1000.0).isEmpty(), qPrintable(fitsWithMargin(plot, 0.0, 1000.0)));
     }
 
     void logYDropsNonPositiveAndXAxisSwitches() {
@@ -279,6 +293,39 @@ private Q_SLOTS:
         QCOMPARE(chooser, layerOrder);
     }
 
+    // The last evaluation point sits at the chart's right end: its marker is drawn whole, not cut in
+    // half by the edge of the plotting area (the x range ended at the last point); so is the first.
+    void endPointsAreDrawnWhole() {
+        CurvePlot plot("Loss", "loss");
+        plot.resize(600, 400);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QVector<CurvePoint> train, eval;
+        for (int i = 1; i <= 50; ++i)
+            train.push_back(pt(i, 3.0 - i * 0.02));
+        for (int i = 10; i <= 50; i += 10)
+            eval.push_back(pt(i, 2.9 - i * 0.02));
+        plot.addPoints("train", train);
+        plot.addPoints("eval", eval);
+        plot.replot();
+        QVERIFY2(fitsWithMargin(plot, 1.0, 50.0).isEmpty(), qPrintable(fitsWithMargin(plot, 1.0, 50.0)));
+        const QRect axes = plot.plot()->axisRect()->rect();
+        const double last = plot.plot()->xAxis->coordToPixel(50.0), first = plot.plot()->xAxis->coordToPixel(1.0);
+        // The marker is a 6-pixel disc: 3 pixels and its outline on each side of the point.
+        QVERIFY2(last + 4 <= axes.right() && first - 4 >= axes.left(),
+                 qPrintable(QString("points at %1 and %2 px, plotting area %3 .. %4").arg(first).arg(last).arg(axes.left()).arg(axes.right())));
+        // Wider and narrower charts keep the same margin in pixels.
+        for (int width : {300, 1400}) {
+            plot.resize(width, 400);
+            plot.addPoints("eval", {pt(60, 1.7)});
+            plot.replot();
+            QVERIFY2(fitsWithMargin(plot, 1.0, 60.0).isEmpty(), qPrintable(QString("%1 px: ").arg(width) + fitsWithMargin(plot, 1.0, 60.0)));
+            plot.clear();
+            plot.addPoints("train", train);
+            plot.addPoints("eval", eval);
+        }
+    }
+
     // A cleared chart keeps nothing of its curves: not the x range, not the crosshair read-out.
     void clearForgetsAxesAndCrosshair() {
         CurvePlot plot("Loss", "loss");
@@ -290,7 +337,7 @@ private Q_SLOTS:
             pts.push_back(pt(i, 5.0 + i));
         plot.addPoints("train", pts);
         plot.replot();
-        QCOMPARE(plot.plot()->xAxis->range().upper, 60.0);
+        QVERIFY2(fitsWithMargin(plot, 1.0, 60.0).isEmpty(), qPrintable(fitsWithMargin(plot, 1.0, 60.0)));
         const QPoint inside = plot.plot()->axisRect()->rect().center();
         QMouseEvent move(QEvent::MouseMove, inside, plot.plot()->mapToGlobal(inside), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
         QApplication::sendEvent(plot.plot(), &move);
@@ -331,8 +378,7 @@ private Q_SLOTS:
             pts.push_back(pt(i, 3.0 - i * 0.01));
         plot.addPoints("train", pts);
         plot.replot();
-        QCOMPARE(plot.plot()->xAxis->range().lower, 1.0);
-        QCOMPARE(plot.plot()->xAxis->range().upper, 200.0);
+        QVERIFY2(fitsWithMargin(plot, 1.0, 200.0).isEmpty(), qPrintable(fitsWithMargin(plot, 1.0, 200.0)));
         QVERIFY(plot.plot()->yAxis->range().contains(3.0) && plot.plot()->yAxis->range().contains(1.0));
         // With points the wheel zooms, and the event stays with the chart.
         QWheelEvent zoom(inside, plot.plot()->mapToGlobal(inside), QPoint(), QPoint(0, 120), Qt::NoButton, Qt::NoModifier,
@@ -377,6 +423,9 @@ private Q_SLOTS:
             pts.push_back(pt(i, 2.0 + std::sin(i / 10.0)));
         plot.addPoints("train", pts);
         plot.replot();
+        // The data and a margin of a few pixels at each end (the plotting area's width, and so the
+        // margin, changes a little with the y axis's labels as the view moves).
+        const QCPRange fit = plot.plot()->xAxis->range();
         const QPointF inside = plot.plot()->axisRect()->rect().center();
         auto wheel = [&](int delta, int times) {
             for (int i = 0; i < times; ++i) {
@@ -387,21 +436,21 @@ private Q_SLOTS:
         };
         wheel(-120, 80); // far out
         QCPRange x = plot.plot()->xAxis->range(), y = plot.plot()->yAxis->range();
-        QVERIFY2(x.size() <= 100.0 * CurvePlot::kMaxZoomOut * 1.0001, qPrintable(QString::number(x.size())));
+        QVERIFY2(x.size() <= fit.size() * CurvePlot::kMaxZoomOut * 1.01, qPrintable(QString::number(x.size())));
         QVERIFY(x.contains(50.0));
         QVERIFY(y.contains(2.0) && y.size() < 1000.0);
         wheel(120, 300); // far in
         x = plot.plot()->xAxis->range();
-        QVERIFY2(x.size() >= 100.0 / CurvePlot::kMaxZoomIn * 0.9999, qPrintable(QString::number(x.size(), 'g', 17)));
+        QVERIFY2(x.size() >= fit.size() / CurvePlot::kMaxZoomIn * 0.99, qPrintable(QString::number(x.size(), 'g', 17)));
         QVERIFY(std::isfinite(plot.plot()->yAxis->range().size()) && plot.plot()->yAxis->range().size() > 0);
         // A pan far to the right keeps the curve's end within one data width.
         plot.resetView();
         plot.plot()->xAxis->setRange(1e6, 1e6 + 100);
-        QVERIFY2(plot.plot()->xAxis->range().center() <= 200.0 + 1e-9, qPrintable(QString::number(plot.plot()->xAxis->range().center())));
-        // Reset view still fits the data exactly.
+        QVERIFY2(plot.plot()->xAxis->range().center() <= fit.upper + fit.size() * 1.01,
+                 qPrintable(QString::number(plot.plot()->xAxis->range().center())));
+        // Reset view fits the data again.
         plot.resetView();
-        QCOMPARE(plot.plot()->xAxis->range().lower, 0.0);
-        QCOMPARE(plot.plot()->xAxis->range().upper, 100.0);
+        QVERIFY2(fitsWithMargin(plot, 0.0, 100.0).isEmpty(), qPrintable(fitsWithMargin(plot, 0.0, 100.0)));
     }
 
     // The legend sits in a row of its own under the title, never over the curves; its entries wrap
