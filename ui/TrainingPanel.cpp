@@ -176,6 +176,7 @@ void TrainingPanel::beginRun(qint64 runId, const QString& name) {
     setProgress(0, 0);
     m_charts->clear();
     setRunning(true);
+    Q_EMIT runShown(runId, name);
 }
 
 void TrainingPanel::setQueue(const QList<QPair<qint64, QString>>& waiting) {
@@ -229,6 +230,7 @@ void TrainingPanel::showStoredRun(qint64 runId, const QString& name, qint64 step
     setProgress(step, totalSteps);
     m_charts->clear();
     setRunning(false);
+    Q_EMIT runShown(runId, name);
 }
 
 void TrainingPanel::setProgress(qint64 step, qint64 totalSteps) {

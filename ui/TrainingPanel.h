@@ -57,6 +57,8 @@ Q_SIGNALS:
     void stopRequested(bool saveFinal);
     void cancelQueuedRequested(qint64 runId);
     void moveQueuedRequested(qint64 runId, int delta);
+    // The view shows this run now (beginRun(), showStoredRun()).
+    void runShown(qint64 runId, const QString& name);
 
 private:
     void setRunning(bool running);

@@ -23,6 +23,7 @@
 #include "ui/DataSection.h"
 #include "ui/ExportMergedDialog.h"
 #include "ui/FuseDialog.h"
+#include "ui/LogPanel.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelSection.h"
 #include "ui/PlaygroundView.h"
@@ -251,6 +252,12 @@ void Workbench::connectTraining() {
     connect(controller, &RunController::statusReported, panel, &ui::TrainingPanel::onStatus);
     connect(controller, &RunController::statusReported, this, [](const QString& m) { logInfo(m.toStdString()); });
     connect(controller, &RunController::runEnded, this, &Workbench::onRunEnded);
+    // The Log dock: what is logged while a run trains here is that run's, and the dock shows the
+    // lines of the run this view shows.
+    ui::LogPanel* log = m_window->logPanel();
+    connect(controller, &RunController::runStarted, log, &ui::LogPanel::beginRun);
+    connect(controller, &RunController::runEnded, log, &ui::LogPanel::endRun);
+    connect(panel, &ui::TrainingPanel::runShown, log, &ui::LogPanel::showRun);
     connect(controller, &RunController::queueChanged, panel, [this] { m_training->setQueue(m_controller->waiting()); });
     connect(controller, &RunController::pausedChanged, panel, &ui::TrainingPanel::setPaused);
     connect(controller, &RunController::pausedChanged, this, [this] { m_runs->refresh(); });

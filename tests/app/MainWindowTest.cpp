@@ -44,6 +44,42 @@ private Q_SLOTS:
         QVERIFY(w.logPanel()->toPlainText().contains("warning"));
     }
 
+    // The Log dock shows the lines of the run being watched among the workbench's own: a later run's
+    // log does not go on under the first run's lines; going back to the first shows its own again. A
+    // line logged while a run trained is that run's even when it reaches the panel after the run ended.
+    void logShowsTheLinesOfTheRunShown() {
+        rslora::ui::MainWindow w;
+        rslora::ui::LogPanel* log = w.logPanel();
+        rslora::logInfo("2 run(s) queued again");
+        log->beginRun(1, "first");
+        log->showRun(1, "first");
+        rslora::logInfo("saving /runs/run-1/adapter");
+        log->endRun(); // before the line above reaches the panel
+        QTRY_VERIFY(log->toPlainText().contains("saving /runs/run-1/adapter"));
+        log->beginRun(2, "second");
+        log->showRun(2, "second");
+        rslora::logWarning("saving /runs/run-2/adapter");
+        QTRY_VERIFY(log->toPlainText().contains("saving /runs/run-2/adapter"));
+        QString text = log->toPlainText();
+        QVERIFY2(text.startsWith("── Run #2 second ──\n"), qPrintable(text));
+        QVERIFY2(text.contains("info  2 run(s) queued again\n") && text.endsWith("warning  saving /runs/run-2/adapter"), qPrintable(text));
+        QVERIFY2(!text.contains("run-1"), qPrintable(text));
+        log->endRun();
+        log->showRun(1, QString());
+        text = log->toPlainText();
+        QVERIFY2(text.startsWith("── Run #1 first ──\n"), qPrintable(text));
+        QVERIFY2(text.contains("info  2 run(s) queued again\n") && text.endsWith("info  saving /runs/run-1/adapter"), qPrintable(text));
+        QVERIFY2(!text.contains("run-2"), qPrintable(text));
+        // A run that trained elsewhere (another process, before this workbench opened) is said to have none here.
+        log->showRun(9, "elsewhere");
+        text = log->toPlainText();
+        QVERIFY2(text.startsWith("── Run #9 elsewhere ── (no lines: it did not train in this workbench since it was opened)\n"), qPrintable(text));
+        QVERIFY2(!text.contains("/runs/"), qPrintable(text));
+        // The workbench's own lines show whichever run is shown.
+        rslora::logInfo("store checked");
+        QTRY_VERIFY(log->toPlainText().endsWith("info  store checked"));
+    }
+
     // A line carries the time it was logged, not the later time the UI thread got to show it (a
     // busy UI thread, a burst from the training thread).
     void logLinesCarryTheTimeTheyWereLogged() {

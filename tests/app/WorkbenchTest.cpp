@@ -10,6 +10,7 @@
 #include "ui/AdaptersBrowser.h"
 #include "ui/ChartsPanel.h"
 #include "ui/FuseDialog.h"
+#include "ui/LogPanel.h"
 #include "ui/CurvePlot.h"
 #include "ui/CurveSeries.h"
 #include "ui/MainWindow.h"
@@ -167,6 +168,16 @@ private Q_SLOTS:
         QCOMPARE(Sha256::directoryHex(version.path), version.sha256);
         wb.adapters()->refresh();
         QVERIFY(wb.adapters()->model()->indexOfAdapter(finished.adapterId).isValid());
+        // The Log dock shows the second run's lines, none of the first's (they stayed above them);
+        // opening the first run shows its own again.
+        QTRY_VERIFY(wb.window()->logPanel()->toPlainText().contains("saving " + finished.adapterDir));
+        const QString secondLog = wb.window()->logPanel()->toPlainText();
+        QVERIFY2(secondLog.startsWith(QString("── Run #%1 ").arg(second)), qPrintable(secondLog));
+        QVERIFY2(!secondLog.contains("saving " + outcome.adapterDir), qPrintable(secondLog));
+        wb.openStoredRun(runId);
+        const QString firstLog = wb.window()->logPanel()->toPlainText();
+        QVERIFY2(firstLog.startsWith(QString("── Run #%1 ").arg(runId)), qPrintable(firstLog));
+        QVERIFY2(firstLog.contains("saving " + outcome.adapterDir) && !firstLog.contains("saving " + finished.adapterDir), qPrintable(firstLog));
         wb.runs()->refresh();
         wb.runs()->selectRuns({runId, second});
         QCOMPARE(wb.runs()->overlay()->seriesNames().size(), 2);
