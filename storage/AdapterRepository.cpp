@@ -139,6 +139,12 @@ AdapterRecord AdapterRepository::create(const NewAdapter& n) {
         throw rslora::Error("an adapter needs a task name");
     Transaction tx(m_db);
     int64_t version = nextVersion(n.task);
+    if (n.version) {
+        if (*n.version < version)
+            throw rslora::Error("cannot create version " + std::to_string(*n.version) + " of task \"" + n.task +
+                                "\": its numbers up to " + std::to_string(version - 1) + " are taken (deleted versions keep theirs)");
+        version = *n.version;
+    }
     double created = n.createdAt > 0 ? n.createdAt : nowSeconds();
     std::string name = n.name;
     if (name.empty()) {

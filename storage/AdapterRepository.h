@@ -54,6 +54,7 @@ struct NewAdapter {
     std::string notes;
     std::string uuid;                    // empty: a new one (imports keep theirs)
     double createdAt = 0;                // 0: now
+    std::optional<int64_t> version;      // empty: the task's next; given: refused below the task's next
 };
 
 struct TaskSummary {

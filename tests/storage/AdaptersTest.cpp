@@ -3,6 +3,7 @@
 #include "common/Sha256.h"
 #include "storage/Naming.h"
 #include "storage/Store.h"
+#include "storage/TaskDuplicate.h"
 #include "storage/Transaction.h"
 #include "storage/VersionFiles.h"
 
@@ -10,6 +11,7 @@
 #include <QtTest>
 #include <cmath>
 #include <fstream>
+#include <map>
 
 using namespace rslora::storage;
 namespace fs = std::filesystem;
@@ -525,6 +527,129 @@ private slots:
         AdapterRepository::verifyFiles(again.adapters().require(id));
         fs::current_path(before);
         QVERIFY(ok);
+    }
+
+    // duplicateTask copies every live version with files of its own, its number, status and tags, and
+    // the lineage: edges inside the task link the copies, others keep their parent; each copy is linked
+    // to its original. Taken and unusable names are refused; a failure leaves no row and no folder.
+    void aTaskIsDuplicatedWholeOrNotAtAll() {
+        Store& store = *m_store;
+        auto version = [&](const std::string& task, const std::string& content) {
+            NewAdapter n;
+            n.task = task;
+            n.rank = 8;
+            n.method = "rslora";
+            return registerAdapterVersion(store, n, adapterSource(task + content)).record;
+        };
+        const AdapterRecord other = version("legal", "o");
+        const AdapterRecord v1 = version("medical", "1");
+        const AdapterRecord v2 = version("medical", "2");
+        const AdapterRecord v3 = version("medical", "3");
+        const AdapterRecord v4 = version("medical", "4");
+        store.lineage().add({0, v2.id, v1.id, LineageKind::TrainedFrom, std::nullopt, "", "", 0});
+        store.lineage().addMerge(v4.id, {{v2.id, 0.25}, {other.id, 0.75}}, "svd");
+        store.adapters().setTag(v2.id, "keep", "yes");
+        store.adapters().setNotes(v2.id, "the second");
+        store.adapters().release(v1.id);
+        store.adapters().release(v4.id); // current; v1 stays released
+        store.adapters().archive(v2.id);
+        store.adapters().softDelete(v3.id);
+
+        const std::vector<AdapterRecord> copies = duplicateTask(store, "medical", "clinic");
+        QCOMPARE(copies.size(), size_t(3));
+        const AdapterRecord &c1 = copies[0], &c2 = copies[1], &c4 = copies[2];
+        QCOMPARE(c1.version, int64_t(1));
+        QCOMPARE(c2.version, int64_t(2));
+        QCOMPARE(c4.version, int64_t(4)); // the numbers stay: clinic@v4 is the copy of medical@v4
+        QCOMPARE(store.adapters().nextVersion("clinic"), int64_t(5));
+        QCOMPARE(c1.status, AdapterStatus::Released);
+        QVERIFY(!c1.current);
+        QCOMPARE(c2.status, AdapterStatus::Archived);
+        QCOMPARE(c4.status, AdapterStatus::Released);
+        QVERIFY(c4.current);
+        QCOMPARE(store.adapters().current("clinic")->id, c4.id);
+        QCOMPARE(store.adapters().current("medical")->id, v4.id); // the original task is as it was
+        for (const auto& [copy, original] : {std::pair{c1, v1}, std::pair{c2, v2}, std::pair{c4, v4}}) {
+            QCOMPARE(copy.task, std::string("clinic"));
+            QCOMPARE(copy.sha256, original.sha256);
+            QCOMPARE(copy.method, std::string("rslora"));
+            QCOMPARE(copy.rank, std::optional<int64_t>(8));
+            QVERIFY(copy.path != original.path);
+            QCOMPARE(rslora::Sha256::directoryHex(copy.path), original.sha256);
+            QVERIFY(copy.name.find("clinic_v" + std::to_string(copy.version) + "_") == 0);
+            QVERIFY(!copy.sourceRunId);
+        }
+        QCOMPARE(store.adapters().tags(c2.id), (Tags{{"keep", "yes"}}));
+        QCOMPARE(c2.notes, std::string("the second"));
+        auto parentsOf = [&](int64_t id) {
+            std::map<int64_t, std::pair<LineageKind, std::optional<double>>> out;
+            for (const LineageEdge& e : store.lineage().parents(id))
+                out[e.parentId] = {e.kind, e.weight};
+            return out;
+        };
+        using P = std::map<int64_t, std::pair<LineageKind, std::optional<double>>>;
+        QCOMPARE(parentsOf(c1.id), (P{{v1.id, {LineageKind::ConvertedFrom, std::nullopt}}}));
+        QCOMPARE(parentsOf(c2.id), (P{{c1.id, {LineageKind::TrainedFrom, std::nullopt}}, {v2.id, {LineageKind::ConvertedFrom, std::nullopt}}}));
+        QCOMPARE(parentsOf(c4.id), (P{{c2.id, {LineageKind::MergedFrom, 0.25}}, {other.id, {LineageKind::MergedFrom, 0.75}},
+                                      {v4.id, {LineageKind::ConvertedFrom, std::nullopt}}}));
+        QCOMPARE(store.lineage().parents(v4.id).size(), size_t(2)); // the originals' lineage is untouched
+
+        // Refused, with the reason; nothing changes.
+        auto refusal = [&](const std::string& task, const std::string& name) -> std::string {
+            try {
+                duplicateTask(store, task, name);
+            } catch (const rslora::Error& e) {
+                return e.what();
+            }
+            return "accepted";
+        };
+        auto says = [](const std::string& message, const std::string& part) {
+            return message.find(part) != std::string::npos;
+        };
+        const std::string taken = refusal("medical", "clinic");
+        QVERIFY2(says(taken, "cannot duplicate task \"medical\" as \"clinic\": a task of that name exists (3 versions"), taken.c_str());
+        store.adapters().softDelete(other.id);
+        const std::string takenByDeleted = refusal("medical", "legal");
+        QVERIFY2(says(takenByDeleted, "a task of that name exists (1 version, deleted ones included)"), takenByDeleted.c_str());
+        QVERIFY2(says(refusal("medical", "medical"), "that is its own name"), refusal("medical", "medical").c_str());
+        QVERIFY2(says(refusal("medical", "two\nlines"), "\"two\\nlines\" holds a line break"), refusal("medical", "two\nlines").c_str());
+        QVERIFY2(says(refusal("medical", " ward"), "starts or ends with a space"), refusal("medical", " ward").c_str());
+        QVERIFY2(says(refusal("medical", ""), "cannot be empty"), refusal("medical", "").c_str());
+        QVERIFY2(says(refusal("nosuch", "ward"), "no task named \"nosuch\""), refusal("nosuch", "ward").c_str());
+        QVERIFY2(says(refusal("legal", "ward"), "all its 1 version is deleted"), refusal("legal", "ward").c_str());
+        auto wardVersions = [&] {
+            AdapterFilter f;
+            f.task = "ward";
+            f.includeDeleted = true;
+            return store.adapters().list(f).size();
+        };
+        QCOMPARE(wardVersions(), size_t(0));
+
+        // A failure while the copies are recorded (the database refuses the last row): no row, no folder.
+        const fs::path root = store.adapterRoot();
+        auto entries = [&] {
+            std::vector<std::string> names;
+            for (const auto& e : fs::recursive_directory_iterator(root))
+                names.push_back(e.path().string());
+            std::sort(names.begin(), names.end());
+            return names;
+        };
+        const auto before = entries();
+        store.database().exec("CREATE TRIGGER refuse_ward BEFORE INSERT ON adapters WHEN NEW.task = 'ward' AND NEW.version = 4 "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+        const std::string midway = refusal("medical", "ward");
+        QVERIFY2(says(midway, "disk full"), midway.c_str());
+        store.database().exec("DROP TRIGGER refuse_ward");
+        QCOMPARE(wardVersions(), size_t(0));
+        QVERIFY(store.lineage().parents(v1.id).empty());
+        QCOMPARE(entries(), before);
+
+        // A version whose files changed: refused naming it, the copies made so far removed.
+        std::ofstream(fs::path(v4.path) / "adapter_model.safetensors") << "changed";
+        const std::string changed = refusal("medical", "ward");
+        QVERIFY2(says(changed, "changed since it was recorded"), changed.c_str());
+        QCOMPARE(wardVersions(), size_t(0));
+        QCOMPARE(entries(), before);
     }
 };
 
