@@ -1,6 +1,9 @@
 // See PlaygroundColumn.h.
 #include "ui/PlaygroundColumn.h"
 
+#include "ui/FlowLayout.h"
+#include "ui/MenuToolButton.h"
+
 #include <QApplication>
 #include <QClipboard>
 #include <QComboBox>
@@ -53,18 +56,19 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_addRow->setToolTip(tr("Run this column with a weighted set of adapters (up to %1)").arg(kMaxAdapters));
     m_addRow->setAutoRaise(true);
     connect(m_addRow, &QToolButton::clicked, this, [this] { addRow(); });
-    m_gateButton = new QToolButton;
+    m_gateButton = new MenuToolButton;
     m_gateButton->setObjectName("gateButton");
     m_gateButton->setText(tr("Use a gate…"));
     m_gateButton->setToolTip(tr("A learned gate (rslora gate train): its adapters, weighted for each prompt by the gate"));
     m_gateButton->setAutoRaise(true);
-    m_gateButton->setPopupMode(QToolButton::InstantPopup);
     m_gateButton->setMenu(new QMenu(m_gateButton));
     fillGateMenu();
-    auto* choices = new QHBoxLayout;
+    // One row when the column is wide enough, else one under the other: two columns beside the
+    // history fit an 800-pixel window without scrolling sideways.
+    auto* choices = new FlowLayout;
+    choices->setContentsMargins(0, 0, 0, 0);
     choices->addWidget(m_addRow);
     choices->addWidget(m_gateButton);
-    choices->addStretch(1);
     layout->addLayout(choices);
     auto* gateRow = new QHBoxLayout;
     m_gateLabel = new QLabel;

@@ -1,6 +1,7 @@
 // See PlaygroundView.h.
 #include "ui/PlaygroundView.h"
 
+#include "ui/FlowLayout.h"
 #include "ui/PlaygroundColumn.h"
 #include "ui/TextDivergence.h"
 
@@ -62,13 +63,21 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     top->addWidget(m_columnsBox);
     layout->addLayout(top);
 
-    auto* sampling = new QHBoxLayout;
+    // Each label stays beside its field; the pairs go on as many rows as the width needs (one row
+    // squeezed the labels until they were cut in an 800-pixel window).
+    m_sampling = new FlowLayout;
+    m_sampling->setContentsMargins(0, 0, 0, 0);
     auto labelled = [&](const QString& label, QWidget* w, const QString& tip) {
+        auto* pair = new QWidget;
+        auto* row = new QHBoxLayout(pair);
+        row->setContentsMargins(0, 0, 0, 0);
         auto* l = new QLabel(label);
         l->setToolTip(tip);
+        l->setBuddy(w);
         w->setToolTip(tip);
-        sampling->addWidget(l);
-        sampling->addWidget(w);
+        row->addWidget(l);
+        row->addWidget(w);
+        m_sampling->addWidget(pair);
     };
     m_maxTokens = new QSpinBox;
     m_maxTokens->setRange(1, 4096);
@@ -100,8 +109,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_stops = new QLineEdit;
     m_stops->setPlaceholderText(tr("e.g. \\n\\n, ###"));
     labelled(tr("Stop"), m_stops, tr("Stop strings, separated by commas (\\n for a new line, \\, for a comma)"));
-    sampling->addStretch(1);
-    layout->addLayout(sampling);
+    layout->addLayout(m_sampling);
 
     auto* middle = new QSplitter(Qt::Horizontal);
     auto* left = new QWidget;

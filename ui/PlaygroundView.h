@@ -23,6 +23,7 @@ class QSplitter;
 
 namespace rslora::ui {
 
+class FlowLayout;
 class PlaygroundColumn;
 
 class PlaygroundView : public QWidget {
@@ -69,6 +70,8 @@ public:
     QDoubleSpinBox* repetitionBox() const { return m_repetition; }
     QLineEdit* stopEdit() const { return m_stops; }
     QComboBox* runBox() const { return m_runs; }
+    // The sampling settings' labelled fields, on as many rows as the view's width needs.
+    FlowLayout* samplingLayout() const { return m_sampling; }
     QPushButton* generateButton() const { return m_generate; }
     QPushButton* stopButton() const { return m_stop; }
     QListWidget* history() const { return m_history; }
@@ -118,6 +121,7 @@ private:
     QDoubleSpinBox* m_repetition = nullptr;
     QSpinBox* m_seed = nullptr;
     QLineEdit* m_stops = nullptr;
+    FlowLayout* m_sampling = nullptr;
     QPlainTextEdit* m_input = nullptr;
     QPushButton* m_generate = nullptr;
     QPushButton* m_stop = nullptr;

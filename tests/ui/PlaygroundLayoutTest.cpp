@@ -1,0 +1,175 @@
+// The Playground at the window sizes a user has (800x600, 1366x768): the sampling settings' labels
+// and fields whole and apart, on as many rows as the width needs, two columns without a sideways
+// scroll, and the "Use a gate…" button with its menu arrow beside its text rather than over it.
+#include "ui/FlowLayout.h"
+#include "ui/MenuToolButton.h"
+#include "ui/PlaygroundColumn.h"
+#include "ui/PlaygroundView.h"
+
+#include <QDoubleSpinBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QScrollArea>
+#include <QScrollBar>
+#include <QSpinBox>
+#include <QStyle>
+#include <QTextBrowser>
+#include <QToolButton>
+#include <QtTest>
+
+using namespace rslora::ui;
+
+namespace {
+
+QRect inView(const QWidget* w, const QWidget* view)
+{
+    return QRect(w->mapTo(view, QPoint(0, 0)), w->size());
+}
+
+} // namespace
+
+class PlaygroundLayoutTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void samplingLabelsAreWhole_data()
+    {
+        QTest::addColumn<QSize>("size");
+        QTest::addColumn<int>("rows");
+        QTest::newRow("800x600") << QSize(800, 600) << 2;
+        QTest::newRow("1366x768") << QSize(1366, 768) << 1;
+    }
+
+    // At 800 pixels the one row of seven labelled fields squeezed the labels ("Repetition penalty",
+    // "Max new tokens") until they were cut; the fields go on a second row instead.
+    void samplingLabelsAreWhole()
+    {
+        QFETCH(QSize, size);
+        QFETCH(int, rows);
+        PlaygroundView view;
+        view.resize(size);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QCOMPARE(view.size(), size);
+        const QList<QWidget*> fields = {view.maxTokensBox(), view.temperatureBox(), view.topKBox(), view.topPBox(),
+                                        view.repetitionBox(), view.seedBox(), view.stopEdit()};
+        QList<QRect> taken;
+        int labels = 0;
+        for (QLabel* label : view.findChildren<QLabel*>()) {
+            if (!fields.contains(label->buddy()))
+                continue;
+            ++labels;
+            QWidget* field = label->buddy();
+            for (QWidget* w : {static_cast<QWidget*>(label), field}) {
+                const QRect r = inView(w, &view);
+                QVERIFY2(w->isVisible(), qPrintable(label->text()));
+                QVERIFY2(w->width() >= w->sizeHint().width(),
+                         qPrintable(QString("%1: %2 < %3").arg(label->text()).arg(w->width()).arg(w->sizeHint().width())));
+                QVERIFY2(r.left() >= 0 && r.right() < view.width(),
+                         qPrintable(QString("%1 at %2..%3 of %4").arg(label->text()).arg(r.left()).arg(r.right()).arg(view.width())));
+                for (const QRect& other : taken)
+                    QVERIFY2(!r.intersects(other), qPrintable(label->text()));
+                taken << r;
+            }
+            QVERIFY2(inView(label, &view).right() < inView(field, &view).left(), qPrintable(label->text())); // the label before its field
+        }
+        QCOMPARE(labels, 7);
+        QCOMPARE(view.samplingLayout()->rows(), rows);
+        // Two columns beside the history fit without scrolling sideways.
+        QTRY_VERIFY(!view.findChild<QScrollArea*>("columnsScroll")->horizontalScrollBar()->isVisible());
+        // The answers keep their room below the settings.
+        QVERIFY2(view.column(0)->output()->height() >= 3 * view.fontMetrics().lineSpacing(),
+                 qPrintable(QString::number(view.column(0)->output()->height())));
+    }
+
+    void gateArrowBesideItsText_data()
+    {
+        QTest::addColumn<QSize>("size");
+        QTest::newRow("800x600") << QSize(800, 600);
+        QTest::newRow("1366x768") << QSize(1366, 768);
+    }
+
+    // The menu arrow of "Use a gate…" was drawn over the end of its text: it has room of its own.
+    void gateArrowBesideItsText()
+    {
+        QFETCH(QSize, size);
+        PlaygroundView view;
+        view.resize(size);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        for (int c = 0; c < view.columnCount(); ++c) {
+            auto* button = qobject_cast<MenuToolButton*>(view.column(c)->gateButton());
+            QVERIFY(button);
+            QVERIFY(button->isVisible());
+            QVERIFY(button->menu());
+            QCOMPARE(button->popupMode(), QToolButton::InstantPopup);
+            QVERIFY2(button->width() >= button->sizeHint().width(),
+                     qPrintable(QString("%1 < %2").arg(button->width()).arg(button->sizeHint().width())));
+            const QRect text = QStyle::alignedRect(Qt::LeftToRight, Qt::AlignCenter,
+                                                   button->fontMetrics().size(Qt::TextShowMnemonic, button->text()),
+                                                   button->labelRect());
+            const QRect arrow = button->arrowRect();
+            QVERIFY2(text.right() < arrow.left(), qPrintable(QString("text ends at %1, arrow starts at %2").arg(text.right()).arg(arrow.left())));
+            QVERIFY(button->rect().contains(text));
+            QVERIFY(button->rect().contains(arrow));
+            QVERIFY(arrow.width() >= 6 && arrow.height() >= 6);
+            // The whole button inside its column.
+            const QRect inColumn(button->mapTo(view.column(c), QPoint(0, 0)), button->size());
+            QVERIFY2(view.column(c)->rect().contains(inColumn), qPrintable(QString::number(inColumn.right())));
+        }
+        // Grabbed, the arrow's square has ink; the columns between the text and the arrow have none.
+        auto* button = qobject_cast<MenuToolButton*>(view.column(0)->gateButton());
+        const QImage image = button->grab().toImage();
+        const qreal ratio = image.devicePixelRatio();
+        const QRgb background = image.pixel(0, 0);
+        auto inked = [&](const QRect& r) {
+            for (int x = int(r.left() * ratio); x <= int(r.right() * ratio); ++x)
+                for (int y = int(r.top() * ratio); y <= int(r.bottom() * ratio); ++y)
+                    if (image.pixel(x, y) != background)
+                        return true;
+            return false;
+        };
+        QVERIFY(inked(button->arrowRect()));
+        const QRect text = QStyle::alignedRect(Qt::LeftToRight, Qt::AlignCenter,
+                                               button->fontMetrics().size(Qt::TextShowMnemonic, button->text()),
+                                               button->labelRect());
+        QVERIFY(inked(text));
+        const QRect gap(text.right() + 2, 0, button->arrowRect().left() - text.right() - 3, button->height());
+        if (gap.width() > 0)
+            QVERIFY(!inked(gap));
+    }
+
+    // The flow layout on its own: one row when there is room, more when there is not, heights to match.
+    void flowLayoutWrapsWhereNeeded()
+    {
+        QWidget host;
+        auto* flow = new FlowLayout(&host);
+        flow->setContentsMargins(0, 0, 0, 0);
+        flow->setSpacing(10);
+        QList<QWidget*> boxes;
+        for (int i = 0; i < 3; ++i) {
+            auto* w = new QWidget;
+            w->setFixedSize(100, 20);
+            flow->addWidget(w);
+            boxes << w;
+        }
+        QCOMPARE(flow->sizeHint(), QSize(320, 20));
+        QCOMPARE(flow->minimumSize(), QSize(100, 20));
+        QCOMPARE(flow->heightForWidth(320), 20);
+        QCOMPARE(flow->heightForWidth(319), 50);
+        QCOMPARE(flow->heightForWidth(100), 80);
+        flow->setGeometry(QRect(0, 0, 250, 50));
+        QCOMPARE(flow->rows(), 2);
+        QCOMPARE(boxes[0]->geometry(), QRect(0, 0, 100, 20));
+        QCOMPARE(boxes[1]->geometry(), QRect(110, 0, 100, 20));
+        QCOMPARE(boxes[2]->geometry(), QRect(0, 30, 100, 20));
+        boxes[1]->hide(); // hidden: no room taken
+        flow->setGeometry(QRect(0, 0, 250, 50));
+        QCOMPARE(flow->rows(), 1);
+        QCOMPARE(boxes[2]->geometry(), QRect(110, 0, 100, 20));
+    }
+};
+
+QTEST_MAIN(PlaygroundLayoutTest)
+#include "PlaygroundLayoutTest.moc"
