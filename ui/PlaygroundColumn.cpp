@@ -373,12 +373,14 @@ void PlaygroundColumn::finishAnswer(const PlaygroundColumnResult& result)
 {
     m_answering = false;
     m_result = result;
-    if (result.error.isEmpty()) {
+    if (result.error.isEmpty())
         m_answer = result.text;
+    if (result.error.isEmpty() && !stoppedBeforeAnswering()) {
         if (m_chat)
             m_conversation.append({"assistant", m_answer});
     } else if (m_chat && !m_conversation.isEmpty() && m_conversation.back().role == "user") {
-        // A failed turn leaves the conversation as it was before the message.
+        // A failed turn, or one stopped before its first token, leaves the conversation as it was
+        // before the message (no empty answer for the model to read as its turn).
         m_conversation.removeLast();
     }
     showStatus();
@@ -425,6 +427,11 @@ void PlaygroundColumn::showStatus()
         }
         m_status->setText(text);
     }
+}
+
+bool PlaygroundColumn::stoppedBeforeAnswering() const
+{
+    return !m_answering && m_result.error.isEmpty() && m_result.finishReason == "cancelled" && m_result.tokens == 0;
 }
 
 bool PlaygroundColumn::hasAnswer() const

@@ -61,6 +61,8 @@ public:
     const PlaygroundColumnResult& result() const { return m_result; }
     // A finished generation gave this column at least one token and no error (what Copy JSON copies).
     bool hasAnswer() const;
+    // The generation ended by Stop before this column's first token.
+    bool stoppedBeforeAnswering() const;
     // Highlights the answer from character `index` on (-1: no highlight).
     void markDivergence(int index);
     int divergence() const { return m_divergence; }

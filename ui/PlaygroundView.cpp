@@ -465,6 +465,22 @@ void PlaygroundView::onColumnFinished(int column, const PlaygroundColumnResult& 
 void PlaygroundView::onFinished()
 {
     setRunning(false);
+    // Stopped before any column's first token: no exchange to keep. A chat message stays in the box to
+    // send again, and the columns show their conversations as they were before it.
+    if (!m_columns.isEmpty() && std::all_of(m_columns.cbegin(), m_columns.cend(),
+                                            [](const PlaygroundColumn* c) { return c->stoppedBeforeAnswering(); })) {
+        m_error->hide();
+        if (!m_current.chat) {
+            m_summary->setText(tr("No column wrote any text."));
+            return;
+        }
+        for (auto* c : m_columns)
+            c->restoreBeforeAnswer();
+        m_current = m_previous;
+        m_currentStops = m_previousStops;
+        m_summary->setText(tr("Stopped before any column wrote a token; your message is still in the box."));
+        return;
+    }
     QStringList answers;
     for (auto* c : m_columns)
         answers << c->answer();

@@ -702,6 +702,73 @@ private slots:
         QCOMPARE(o["messages"].toArray().size(), 2);
         QVERIFY(!o.contains("prompt"));
     }
+
+    // Stop before any column's first token: the chat message stays in the box and out of every
+    // conversation (they got the message and an empty "answer" the model then read as its turn; the
+    // box was cleared), the columns show their conversations as before, and nothing joins the history.
+    void aStopBeforeTheFirstTokenKeepsTheMessage()
+    {
+        PlaygroundView v;
+        v.setModelPath("/models/demo");
+        v.setChatMode(true);
+        v.input()->setPlainText("Hi");
+        QVERIFY(v.generate());
+        v.onColumnFinished(0, finished("Hello!", 2));
+        v.onColumnFinished(1, finished("Hey.", 2));
+        v.onFinished();
+        QCOMPARE(v.historySize(), 1);
+        v.input()->setPlainText("Tell me more");
+        QVERIFY(v.generate());
+        v.stop();
+        QCOMPARE(v.summaryLabel()->text(), QString("Stopping…"));
+        v.stop(); // a second Stop (Esc) while stopping changes nothing
+        QVERIFY(!v.stopButton()->isEnabled());
+        for (int c = 0; c < 2; ++c)
+            v.onColumnFinished(c, finished("", 0, "cancelled"));
+        v.onFinished();
+        QVERIFY(!v.running());
+        QVERIFY(v.generateButton()->isEnabled());
+        QCOMPARE(v.input()->toPlainText(), QString("Tell me more"));
+        QCOMPARE(v.historySize(), 1);
+        const QStringList before = {"Hello!", "Hey."};
+        for (int c = 0; c < 2; ++c) {
+            QCOMPARE(v.column(c)->conversation().size(), 2);
+            QCOMPARE(v.column(c)->conversation().back().content, before[c]);
+            QCOMPARE(v.column(c)->answer(), before[c]);
+            QVERIFY2(v.column(c)->output()->toPlainText().contains(before[c]), qPrintable(v.column(c)->output()->toPlainText()));
+            QVERIFY2(v.column(c)->status()->text().startsWith("2 tokens"), qPrintable(v.column(c)->status()->text()));
+            QVERIFY(v.column(c)->copyButton()->isEnabled());
+        }
+        QVERIFY2(v.summaryLabel()->text().contains("your message is still in the box"), qPrintable(v.summaryLabel()->text()));
+        QCOMPARE(v.request().columns[1].conversation.size(), 3); // sent again: after the first exchange
+        QCOMPARE(v.request().columns[1].conversation[1].content, QString("Hey."));
+
+        // Stopped after a token: the partial answer is the model's turn and joins the history.
+        QVERIFY(v.generate());
+        v.stop();
+        for (int c = 0; c < 2; ++c) {
+            v.onToken(c, "Well");
+            v.onColumnFinished(c, finished("Well", 1, "cancelled"));
+        }
+        v.onFinished();
+        QCOMPARE(v.historySize(), 2);
+        QVERIFY(v.input()->toPlainText().isEmpty());
+        QCOMPARE(v.column(0)->conversation().size(), 4);
+        QCOMPARE(v.column(0)->conversation().back().content, QString("Well"));
+
+        // In Prompt mode the prompt stays as typed either way; a stop before any token is no exchange.
+        v.setChatMode(false);
+        v.input()->setPlainText("Once upon");
+        QVERIFY(v.generate());
+        for (int c = 0; c < 2; ++c)
+            v.onColumnFinished(c, finished("", 0, "cancelled"));
+        v.onFinished();
+        QCOMPARE(v.historySize(), 2);
+        QCOMPARE(v.input()->toPlainText(), QString("Once upon"));
+        QCOMPARE(v.summaryLabel()->text(), QString("No column wrote any text."));
+        QCOMPARE(v.column(0)->status()->text(), QString("no tokens · cancelled"));
+        QVERIFY(v.generateButton()->isEnabled());
+    }
 };
 
 QTEST_MAIN(PlaygroundViewTest)
