@@ -1,13 +1,14 @@
 #include "ui/AdapterSection.h"
 
 #include "ui/FieldErrors.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/RealBox.h"
 
 #include "common/UserRegex.h"
 #include "engine/TrainConfig.h"
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QLabel>
@@ -15,7 +16,6 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRegularExpression>
-#include <QSpinBox>
 
 #include <cmath>
 #include <regex>
@@ -28,12 +28,8 @@ using engine::Parameterization;
 using engine::RankAllocation;
 using engine::ScalingMode;
 
-QDoubleSpinBox* doubleSpin(QWidget* parent, double lo, double hi, int decimals, double step) {
-    auto* s = new QDoubleSpinBox(parent);
-    s->setRange(lo, hi);
-    s->setDecimals(decimals);
-    s->setSingleStep(step);
-    return s;
+numbers::RealBox* doubleSpin(QWidget* parent, double lo, double hi, int decimals, double step) {
+    return new numbers::RealBox(lo, hi, decimals, step, parent);
 }
 
 // More decoder layers than any model has: a range up to a number above it ("0-2000000000") is a
@@ -136,10 +132,8 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
                             "dropout stay. It shows Custom while the options match no method."));
     form->addRow(tr("Method"), m_preset);
 
-    m_rank = new QSpinBox(this);
-    // Wide on purpose: a rank typed out of bounds stays as typed and validation names it here,
-    // instead of the box snapping it to a limit without a word.
-    m_rank->setRange(0, 9999999);
+    // Wide on purpose: the engine's check names a rank the model cannot take (0, above a layer's size).
+    m_rank = new numbers::IntBox(0, 9999999, this);
     errors->addRow(form, tr("Rank r"), m_rank, "adapter.r", tr("ΔW = s·B·A with A ∈ ℝ^{r×in}, B ∈ ℝ^{out×r}"));
     m_alpha = doubleSpin(this, 0.0, 100000, 2, 1);
     errors->addRow(form, tr("Alpha α"), m_alpha, "adapter.lora_alpha", tr("Numerator of the scale s (α/r or α/√r)"));
@@ -174,11 +168,9 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     m_parameterization->addItems({"full", "random_subspace"});
     errors->addRow(form, tr("Parameterization"), m_parameterization, "adapter.parameterization",
                    tr("full: A and B trained\nrandom_subspace: A = Σⱼ aⱼ Pᴬⱼ, B = Σⱼ bⱼ Pᴮⱼ over k frozen seeded bases; only 2k scalars per module train"));
-    m_subspaceDim = new QSpinBox(this);
-    m_subspaceDim->setRange(1, 4096);
+    m_subspaceDim = new numbers::IntBox(1, 4096, this);
     errors->addRow(form, tr("Subspace k"), m_subspaceDim, "adapter.subspace_dim", tr("Number of frozen random bases per factor"));
-    m_projectionSeed = new QSpinBox(this);
-    m_projectionSeed->setRange(0, 2147483647);
+    m_projectionSeed = new numbers::IntBox(0, 2147483647, this);
     errors->addRow(form, tr("Projection seed"), m_projectionSeed, "adapter.projection_seed",
                    tr("Bases are regenerated from this seed (never stored); use a different seed per task to isolate tasks"));
 
@@ -206,8 +198,7 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     errors->addRow(form, tr("Rank pattern"), m_pattern, "adapter.rank_pattern", tr("One rule per line: regex = rank or regex = rank, alpha. As in PEFT, a regex matches the end of a module's full name "
                       "from a dot (q_proj, self_attn\\..*); a module two rules match with different values is refused"));
     errors->addAlias("adapter.alpha_pattern", "adapter.rank_pattern"); // the alphas are typed in the same lines
-    m_probeBatches = new QSpinBox(this);
-    m_probeBatches->setRange(1, 1000);
+    m_probeBatches = new numbers::IntBox(1, 1000, this);
     errors->addRow(form, tr("Probe batches"), m_probeBatches, "adapter.sensitivity_probe_batches", tr("Batches used to score module sensitivity"));
     m_candidates = new QLineEdit(this);
     errors->addRow(form, tr("Candidate ranks"), m_candidates, "adapter.sensitivity_candidate_ranks", tr("Comma-separated ranks the allocation may choose"));

@@ -10,12 +10,10 @@
 
 class QCheckBox;
 class QComboBox;
-class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
 class QPushButton;
-class QSpinBox;
 
 namespace rslora::engine {
 struct AdapterConfig;
@@ -24,6 +22,10 @@ struct TrainConfig;
 
 namespace rslora::ui {
 
+namespace numbers {
+class IntBox;
+class RealBox;
+} // namespace numbers
 class FieldErrors;
 
 class AdapterSection : public QGroupBox {
@@ -63,27 +65,27 @@ private:
     void loadMethod(const engine::AdapterConfig& a);
 
     QComboBox* m_preset = nullptr;
-    QSpinBox* m_rank = nullptr;
-    QDoubleSpinBox* m_alpha = nullptr;
+    numbers::IntBox* m_rank = nullptr;
+    numbers::RealBox* m_alpha = nullptr;
     QLabel* m_scale = nullptr;
     QComboBox* m_scaling = nullptr;
     QComboBox* m_init = nullptr;
-    QDoubleSpinBox* m_sigma = nullptr;
+    numbers::RealBox* m_sigma = nullptr;
     QLabel* m_sigmaReadout = nullptr;
     QCheckBox* m_randomizedSvd = nullptr;
-    QDoubleSpinBox* m_dropout = nullptr;
+    numbers::RealBox* m_dropout = nullptr;
     QComboBox* m_bias = nullptr;
     QComboBox* m_parameterization = nullptr;
-    QSpinBox* m_subspaceDim = nullptr;
-    QSpinBox* m_projectionSeed = nullptr;
+    numbers::IntBox* m_subspaceDim = nullptr;
+    numbers::IntBox* m_projectionSeed = nullptr;
     QCheckBox* m_balance = nullptr;
-    QDoubleSpinBox* m_balanceBeta = nullptr;
-    QDoubleSpinBox* m_balanceBand = nullptr;
-    QDoubleSpinBox* m_balanceTarget = nullptr;
-    QDoubleSpinBox* m_loraPlus = nullptr;
+    numbers::RealBox* m_balanceBeta = nullptr;
+    numbers::RealBox* m_balanceBand = nullptr;
+    numbers::RealBox* m_balanceTarget = nullptr;
+    numbers::RealBox* m_loraPlus = nullptr;
     QComboBox* m_allocation = nullptr;
     QPlainTextEdit* m_pattern = nullptr;
-    QSpinBox* m_probeBatches = nullptr;
+    numbers::IntBox* m_probeBatches = nullptr;
     QLineEdit* m_candidates = nullptr;
     QLineEdit* m_budget = nullptr;
     QPushButton* m_previewRanks = nullptr;

@@ -2,11 +2,12 @@
 
 #include "ui/FieldErrors.h"
 #include "ui/PathProblems.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/RealBox.h"
 
 #include "engine/TrainConfig.h"
 
 #include <QCheckBox>
-#include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -14,7 +15,6 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
-#include <QSpinBox>
 #include <QTextBrowser>
 
 namespace rslora::ui {
@@ -45,13 +45,9 @@ DataSection::DataSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr("D
     m_train = pathRow(errors, form, tr("Training file"), "data.train",
                       tr("JSONL, one sample per line: alpaca (instruction/input/output), chat (messages), text, or preference pairs (prompt/chosen/rejected)"));
     m_validation = pathRow(errors, form, tr("Validation file"), "data.validation", tr("Optional; otherwise the split below is held out of the training file"));
-    m_split = new QDoubleSpinBox(this);
-    m_split->setRange(0, 0.95);
-    m_split->setDecimals(3);
-    m_split->setSingleStep(0.05);
+    m_split = new numbers::RealBox(0, 0.95, 3, 0.05, this);
     errors->addRow(form, tr("Validation split"), m_split, "data.validation_split", tr("Fraction of the training file held out when no validation file is given"));
-    m_maxLen = new QSpinBox(this);
-    m_maxLen->setRange(2, 1 << 20);
+    m_maxLen = new numbers::IntBox(2, 1 << 20, this);
     errors->addRow(form, tr("Max length"), m_maxLen, "data.max_seq_len", tr("Samples longer than this many tokens are truncated (and counted)"));
     m_shuffle = new QCheckBox(tr("Shuffle each epoch (seeded)"), this);
     errors->addRow(form, QString(), m_shuffle, "data.shuffle");

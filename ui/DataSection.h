@@ -7,10 +7,8 @@
 
 class QCheckBox;
 class QFormLayout;
-class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
-class QSpinBox;
 class QTextBrowser;
 
 namespace rslora::engine {
@@ -19,6 +17,10 @@ struct TrainConfig;
 
 namespace rslora::ui {
 
+namespace numbers {
+class IntBox;
+class RealBox;
+} // namespace numbers
 class FieldErrors;
 
 // What a dataset preview shows; produced by a provider that tokenizes with the chosen model.
@@ -66,8 +68,8 @@ private:
 
     QLineEdit* m_train = nullptr;
     QLineEdit* m_validation = nullptr;
-    QDoubleSpinBox* m_split = nullptr;
-    QSpinBox* m_maxLen = nullptr;
+    numbers::RealBox* m_split = nullptr;
+    numbers::IntBox* m_maxLen = nullptr;
     QCheckBox* m_shuffle = nullptr;
     QLabel* m_summary = nullptr;
     QTextBrowser* m_previewView = nullptr;

@@ -2,6 +2,7 @@
 
 #include "ui/FieldErrors.h"
 #include "ui/PathProblems.h"
+#include "ui/numbers/IntBox.h"
 
 #include "common/Paths.h"
 #include "engine/Runtime.h"
@@ -20,7 +21,6 @@
 #include <QLocale>
 #include <QMimeData>
 #include <QPushButton>
-#include <QSpinBox>
 
 namespace rslora::ui {
 namespace {
@@ -83,9 +83,8 @@ ModelSection::ModelSection(FieldErrors* errors, QWidget* parent) : QGroupBox(tr(
                       "spectral init and sensitivity rank allocation need none"));
     connect(m_quantization, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { Q_EMIT modelChanged(); });
 
-    m_threads = new QSpinBox(this);
-    m_threads->setRange(0, 256);
-    m_threads->setSpecialValueText(tr("automatic"));
+    m_threads = new numbers::IntBox(0, 256, this);
+    m_threads->setLowestText(tr("automatic"));
     errors->addRow(form, tr("CPU threads"), m_threads, "model.threads", tr("LibTorch intra-op threads; automatic = one per core"));
 
     m_info = new QLabel(this);

@@ -11,7 +11,6 @@
 class QComboBox;
 class QLabel;
 class QLineEdit;
-class QSpinBox;
 
 namespace rslora::engine {
 struct TrainConfig;
@@ -19,6 +18,10 @@ struct TrainConfig;
 
 namespace rslora::ui {
 
+namespace numbers {
+class IntBox;
+class RealBox;
+} // namespace numbers
 class FieldErrors;
 
 class ModelSection : public QGroupBox {
@@ -63,7 +66,7 @@ private:
     QLineEdit* m_path = nullptr;
     QComboBox* m_device = nullptr;
     QComboBox* m_quantization = nullptr;
-    QSpinBox* m_threads = nullptr;
+    numbers::IntBox* m_threads = nullptr;
     QLabel* m_info = nullptr;
     std::optional<models::ModelConfig> m_config;
     std::vector<models::ModuleShape> m_modules;

@@ -7,7 +7,6 @@
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QFormLayout>
 
 namespace rslora::ui {
@@ -18,12 +17,8 @@ const char* const kObjectives[] = {"SFT (next-token)", "DPO (preference pairs)"}
 const char* const kLossTypes[] = {"sigmoid (DPO)", "ipo", "simpo (no reference)"};
 const char* const kReferences[] = {"base (adapters off, original weights)", "base + stacked stages"};
 
-QDoubleSpinBox* number(QWidget* parent, double lo, double hi, int decimals, double step) {
-    auto* s = new QDoubleSpinBox(parent);
-    s->setRange(lo, hi);
-    s->setDecimals(decimals);
-    s->setSingleStep(step);
-    return s;
+numbers::RealBox* number(QWidget* parent, double lo, double hi, int decimals, double step) {
+    return new numbers::RealBox(lo, hi, decimals, step, parent);
 }
 
 } // namespace

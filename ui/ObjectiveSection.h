@@ -3,11 +3,12 @@
 // stacked earlier stages) and whether the reference log-probs are cached before training.
 #pragma once
 
+#include "ui/numbers/RealBox.h"
+
 #include <QGroupBox>
 
 class QCheckBox;
 class QComboBox;
-class QDoubleSpinBox;
 
 namespace rslora::engine {
 struct TrainConfig;
@@ -38,11 +39,11 @@ private:
     void updateEnabled();
 
     QComboBox* m_objective = nullptr;
-    QDoubleSpinBox* m_beta = nullptr;
+    numbers::RealBox* m_beta = nullptr;
     QComboBox* m_lossType = nullptr;
-    QDoubleSpinBox* m_smoothing = nullptr;
-    QDoubleSpinBox* m_gamma = nullptr;
-    QDoubleSpinBox* m_rpoAlpha = nullptr;
+    numbers::RealBox* m_smoothing = nullptr;
+    numbers::RealBox* m_gamma = nullptr;
+    numbers::RealBox* m_rpoAlpha = nullptr;
     QComboBox* m_reference = nullptr;
     QCheckBox* m_cache = nullptr;
 };

@@ -8,6 +8,9 @@
 #include "ui/Preference.h"
 #include "ui/StagesEditor.h"
 #include "ui/TrainingSection.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/NumberEntry.h"
+#include "ui/numbers/RealBox.h"
 
 #include "common/AtomicFile.h"
 #include "common/Paths.h"
@@ -177,6 +180,11 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     connect(m_training, &TrainingSection::changed, this, &RunForm::scheduleValidation);
     connect(m_objective, &ObjectiveSection::changed, this, &RunForm::scheduleValidation);
     connect(m_stages, &StagesEditor::changed, this, &RunForm::scheduleValidation);
+    // A number its box cannot take changes no value: the text is checked as it is typed.
+    for (numbers::IntBox* box : body->findChildren<numbers::IntBox*>())
+        connect(box, &numbers::IntBox::entryChanged, this, &RunForm::scheduleValidation);
+    for (numbers::RealBox* box : body->findChildren<numbers::RealBox*>())
+        connect(box, &numbers::RealBox::entryChanged, this, &RunForm::scheduleValidation);
     connect(m_start, &QPushButton::clicked, this, [this] {
         if (!validateFieldsAsTyped().isEmpty())
             return;
@@ -316,6 +324,10 @@ QStringList RunForm::validateNow() {
     if (p.modelError && own.isEmpty())
         own << "model.path: " + p.error;
     own << m_data->problems() << m_adapter->problems() << m_training->problems();
+    // A number box holding text it cannot take (out of range, not finite): the config has the box's
+    // last value, which is not what the user typed. (The Stages table names its own, by stage.)
+    for (const QWidget* section : std::initializer_list<const QWidget*>{m_model, m_data, m_adapter, m_training, m_objective})
+        own << numbers::entryProblems(section);
     QSet<QString> covered;
     for (const QString& m : std::as_const(own))
         covered.insert(messageKey(m));

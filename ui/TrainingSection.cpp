@@ -2,25 +2,24 @@
 
 #include "ui/FieldErrors.h"
 #include "ui/PathProblems.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/RealBox.h"
 
 #include "engine/TrainConfig.h"
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QLineEdit>
-#include <QSpinBox>
 
 #include <cmath>
 
 namespace rslora::ui {
 namespace {
-QSpinBox* spin(QWidget* parent, int lo, int hi, const QString& special = {}) {
-    auto* s = new QSpinBox(parent);
-    s->setRange(lo, hi);
-    if (!special.isEmpty())
-        s->setSpecialValueText(special);
+numbers::IntBox* spin(QWidget* parent, int lo, int hi, const QString& lowest = {}) {
+    auto* s = new numbers::IntBox(lo, hi, parent);
+    if (!lowest.isEmpty())
+        s->setLowestText(lowest);
     return s;
 }
 } // namespace
@@ -49,22 +48,16 @@ TrainingSection::TrainingSection(FieldErrors* errors, QWidget* parent) : QGroupB
     errors->addRow(form, tr("Schedule"), m_schedule, "training.lr_schedule", tr("After warm-up: constant, linear decay or cosine decay to min_lr_ratio × lr"));
     m_warmup = spin(this, 0, 1000000);
     errors->addRow(form, tr("Warm-up steps"), m_warmup, "training.warmup_steps", tr("Linear ramp from 0 to the peak learning rate"));
-    m_minLr = new QDoubleSpinBox(this);
-    m_minLr->setRange(0, 1);
-    m_minLr->setDecimals(3);
-    m_minLr->setSingleStep(0.05);
+    m_minLr = new numbers::RealBox(0, 1, 3, 0.05, this);
     errors->addRow(form, tr("Min lr ratio"), m_minLr, "training.min_lr_ratio", tr("The schedule ends at lr × this ratio"));
     m_batch = spin(this, 1, 4096);
     errors->addRow(form, tr("Batch size"), m_batch, "training.batch_size", tr("Samples per micro-batch"));
     m_accum = spin(this, 1, 4096);
     errors->addRow(form, tr("Gradient accumulation"), m_accum, "training.gradient_accumulation", tr("Micro-batches per optimizer step"));
-    m_clip = new QDoubleSpinBox(this);
-    m_clip->setRange(0, 1e6);
-    m_clip->setSpecialValueText(tr("off"));
+    m_clip = new numbers::RealBox(0, 1e6, 2, 1, this);
+    m_clip->setLowestText(tr("off"));
     errors->addRow(form, tr("Clip global norm"), m_clip, "training.clip_norm", tr("Rescale all gradients when their global L2 norm exceeds this"));
-    m_weightDecay = new QDoubleSpinBox(this);
-    m_weightDecay->setRange(0, 10);
-    m_weightDecay->setDecimals(4);
+    m_weightDecay = new numbers::RealBox(0, 10, 4, 1, this);
     errors->addRow(form, tr("Weight decay"), m_weightDecay, "training.weight_decay", tr("AdamW decoupled weight decay: θ ← θ − lr·λ·θ"));
     m_epochs = spin(this, 0, 100000);
     errors->addRow(form, tr("Epochs"), m_epochs, "training.epochs", tr("Passes over the training set (ignored when max steps > 0)"));
@@ -144,6 +137,8 @@ void TrainingSection::load(const engine::TrainConfig& c) {
     m_saveEvery->setValue(c.saveEvery);
     m_output->setText(QString::fromStdString(c.outputDir));
 }
+
+QSpinBox* TrainingSection::processesBox() const { return m_processes; }
 
 int TrainingSection::processes() const { return m_processes->value(); }
 

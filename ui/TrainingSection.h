@@ -6,7 +6,6 @@
 
 class QCheckBox;
 class QComboBox;
-class QDoubleSpinBox;
 class QLineEdit;
 class QSpinBox;
 
@@ -16,6 +15,10 @@ struct TrainConfig;
 
 namespace rslora::ui {
 
+namespace numbers {
+class IntBox;
+class RealBox;
+} // namespace numbers
 class FieldErrors;
 
 class TrainingSection : public QGroupBox {
@@ -29,7 +32,7 @@ public:
     // workbench. Not part of the config: the same config trains either way.
     int processes() const;
     void setProcesses(int processes);
-    QSpinBox* processesBox() const { return m_processes; }
+    QSpinBox* processesBox() const;
     // Typed values that are not finite numbers or out of range, each "training.<key>: ..." naming the
     // text as typed, and an
     // output folder that is a file or lies under one ("output.dir: ...").
@@ -44,20 +47,20 @@ private:
     QCheckBox* m_checkpointing = nullptr;
     QLineEdit* m_lr = nullptr;
     QComboBox* m_schedule = nullptr;
-    QSpinBox* m_warmup = nullptr;
-    QDoubleSpinBox* m_minLr = nullptr;
-    QSpinBox* m_batch = nullptr;
-    QSpinBox* m_accum = nullptr;
-    QDoubleSpinBox* m_clip = nullptr;
-    QDoubleSpinBox* m_weightDecay = nullptr;
-    QSpinBox* m_epochs = nullptr;
-    QSpinBox* m_maxSteps = nullptr;
-    QSpinBox* m_seed = nullptr;
-    QSpinBox* m_logEvery = nullptr;
-    QSpinBox* m_evalEvery = nullptr;
-    QSpinBox* m_saveEvery = nullptr;
+    numbers::IntBox* m_warmup = nullptr;
+    numbers::RealBox* m_minLr = nullptr;
+    numbers::IntBox* m_batch = nullptr;
+    numbers::IntBox* m_accum = nullptr;
+    numbers::RealBox* m_clip = nullptr;
+    numbers::RealBox* m_weightDecay = nullptr;
+    numbers::IntBox* m_epochs = nullptr;
+    numbers::IntBox* m_maxSteps = nullptr;
+    numbers::IntBox* m_seed = nullptr;
+    numbers::IntBox* m_logEvery = nullptr;
+    numbers::IntBox* m_evalEvery = nullptr;
+    numbers::IntBox* m_saveEvery = nullptr;
     QLineEdit* m_output = nullptr;
-    QSpinBox* m_processes = nullptr;
+    numbers::IntBox* m_processes = nullptr;
 };
 
 } // namespace rslora::ui

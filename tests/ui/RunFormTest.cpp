@@ -8,6 +8,8 @@
 #include "ui/RunForm.h"
 #include "ui/StagesEditor.h"
 #include "ui/ScrollWheelGuard.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/RealBox.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/Runtime.h"
 
@@ -121,7 +123,7 @@ void retype(QLineEdit* edit, const QString& text) {
     QTest::keyClicks(edit, text);
 }
 
-void typeInto(QSpinBox* spin, const QString& text) {
+void typeInto(QAbstractSpinBox* spin, const QString& text) {
     spin->setFocus();
     spin->selectAll();
     QTest::keyClicks(spin, text);
@@ -644,6 +646,119 @@ private Q_SLOTS:
         form.validateNow();
         QVERIFY2(form.fieldErrors()->errorFor("model.path").startsWith(QString("model.path: '%1' is a file, not a folder").arg(config)),
                  qPrintable(form.fieldErrors()->errorFor("model.path")));
+    }
+
+    // A number a box cannot take stays as typed and is refused at its field with the range, Start
+    // staying off: QSpinBox dropped the keys past its range (99999999999 became 99999999) and put
+    // its last value back when the field was left ("1e999" in weight decay became 1).
+    void numbersABoxCannotTakeAreKeptAndRefused() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        makeReady(form, dir);
+        QVERIFY(QTest::qWaitForWindowActive(&form));
+        QVERIFY2(form.validateNow().isEmpty(), qPrintable(form.validateNow().join('\n')));
+        auto* steps = form.findChild<QSpinBox*>("training.max_steps");
+        typeInto(steps, "99999999999");
+        QCOMPARE(steps->text(), QString("99999999999"));
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("training.max_steps"),
+                 QString("training.max_steps: '99999999999' is out of range: enter a whole number from 0 (by epochs) to 100000000"));
+        QVERIFY(!form.startButton()->isEnabled());
+        QSignalSpy started(&form, &ui::RunForm::startRequested);
+        pressCtrlEnter(steps);
+        QCOMPARE(started.count(), 0);
+        QVERIFY2(form.requestSweep().contains("training.max_steps: '99999999999' is out of range"), qPrintable(form.requestSweep()));
+
+        auto* decay = form.findChild<QDoubleSpinBox*>("training.weight_decay");
+        decay->setFocus();
+        decay->selectAll();
+        QTest::keyClicks(decay, "1e999");
+        // Leaving the field keeps the text, and the message comes without any other edit.
+        auto* lr = form.findChild<QLineEdit*>("training.learning_rate");
+        lr->setFocus();
+        QTRY_VERIFY(lr->hasFocus());
+        QCOMPARE(decay->text(), QString("1e999"));
+        QTRY_COMPARE(form.fieldErrors()->errorFor("training.weight_decay"),
+                     QString("training.weight_decay: '1e999' is not a finite number: enter a number from 0 to 10"));
+        typeInto(decay, "0.00001");
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("training.weight_decay"),
+                 QString("training.weight_decay: '0.00001' has more decimals than the 4 this field keeps: enter a number from 0 to 10"));
+        decay->selectAll();
+        QTest::keyClick(decay, Qt::Key_Delete);
+        QTest::keyClick(decay, Qt::Key_Enter);
+        QCOMPARE(decay->text(), QString());
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("training.weight_decay"), QString("training.weight_decay is empty: enter a number from 0 to 10"));
+        QCOMPARE(form.findChild<QLabel*>("formProblems")->text(), QString());
+
+        // Fixed: the numbers typed are the config's; scientific notation in range is read.
+        typeInto(steps, "300");
+        typeInto(decay, "2e-3");
+        QVERIFY2(form.validateNow().isEmpty(), qPrintable(form.validateNow().join('\n')));
+        QVERIFY(form.startButton()->isEnabled());
+        QCOMPARE(form.config().maxSteps, 300);
+        QCOMPARE(form.config().weightDecay, 0.002);
+        QCOMPARE(decay->text(), QString("0.0020"));
+    }
+
+    // Every number box of the form keeps an entry above its range and names it at its field.
+    void everyNumberBoxRefusesAnEntryAboveItsRange() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        makeReady(form, dir);
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        // Options that turn the dependent fields on.
+        form.findChild<QComboBox*>("adapter.init")->setCurrentIndex(2);
+        form.findChild<QComboBox*>("adapter.parameterization")->setCurrentIndex(1);
+        form.findChild<QCheckBox*>("adapter.balance_gradients")->setChecked(true);
+        form.findChild<QComboBox*>("adapter.rank_allocation")->setCurrentIndex(2);
+        form.findChild<QComboBox*>("training.objective")->setCurrentIndex(1);
+        form.findChild<QComboBox*>("dpo.loss_type")->setCurrentIndex(2);
+        QStringList tried, skipped;
+        for (QAbstractSpinBox* box : form.findChildren<QAbstractSpinBox*>()) {
+            const QString key = box->objectName();
+            auto* whole = qobject_cast<ui::numbers::IntBox*>(box);
+            auto* real = qobject_cast<ui::numbers::RealBox*>(box);
+            QVERIFY2(whole || real, qPrintable(key + " is a plain spin box"));
+            if (!box->isEnabled()) {
+                skipped << key;
+                continue;
+            }
+            const QString before = box->text();
+            const double max = whole ? whole->maximum() : real->maximum();
+            const QString typed = QString::number(static_cast<qint64>(max) * 10 + 9);
+            typeInto(box, typed);
+            QCOMPARE(box->text(), typed);
+            form.validateNow();
+            const QString error = form.fieldErrors()->errorFor(key);
+            QVERIFY2(error.startsWith(QString("%1: '%2' is out of range: enter a ").arg(key, typed)), qPrintable(key + ": " + error));
+            QVERIFY(!form.startButton()->isEnabled());
+            typeInto(box, before);
+            form.validateNow();
+            QVERIFY2(form.fieldErrors()->errorFor(key).isEmpty(), qPrintable(form.fieldErrors()->errorFor(key)));
+            tried << key;
+        }
+        QVERIFY2(tried.size() >= 29, qPrintable("tried " + tried.join(", ") + "; disabled " + skipped.join(", ")));
+    }
+
+    // Loading values into the form replaces an entry a box could not take (the value alone would
+    // leave the text as typed when it did not change).
+    void resetReplacesAnEntryABoxCouldNotTake() {
+        QTemporaryDir dir;
+        ui::RunForm form;
+        makeReady(form, dir);
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        auto* batch = form.findChild<QSpinBox*>("training.batch_size");
+        typeInto(batch, "0");
+        QCOMPARE(batch->text(), QString("0"));
+        form.validateNow();
+        QCOMPARE(form.fieldErrors()->errorFor("training.batch_size"),
+                 QString("training.batch_size: '0' is out of range: enter a whole number from 1 to 4096"));
+        form.resetToDefaults();
+        QCOMPARE(batch->text(), QString::number(engine::TrainConfig{}.batchSize));
+        QVERIFY(form.fieldErrors()->errorFor("training.batch_size").isEmpty());
+        QVERIFY2(form.validateNow().isEmpty(), qPrintable(form.validateNow().join('\n')));
     }
 
     void rankIsKeptAsTypedAndExplainedAtRank() {
