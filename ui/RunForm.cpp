@@ -31,6 +31,7 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QShortcut>
 #include <QSet>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -155,6 +156,9 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_start->setObjectName("startRun");
     m_start->setDefault(true);
     m_start->setShortcut(QKeySequence("Ctrl+Return"));
+    // The keypad's Enter is another key than Return: Ctrl with it starts too, as the tooltip says.
+    auto* keypadStart = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Enter), m_start);
+    connect(keypadStart, &QShortcut::activated, m_start, &QPushButton::animateClick);
     m_start->setToolTip(tr("Start training (Ctrl+Enter)"));
     m_sweep = new QPushButton(tr("Sweep…"), this);
     m_sweep->setObjectName("sweepRuns");

@@ -570,6 +570,9 @@ private Q_SLOTS:
         pressCtrlEnter(train);
         QTRY_COMPARE(started.count(), 1); // the click may come after the wait on a loaded machine
         QCOMPARE(started.first().first().value<engine::TrainConfig>().trainData, usable.toStdString());
+        // Ctrl with the keypad's Enter starts too (it is another key than Return).
+        QTest::keyClick(train, Qt::Key_Enter, Qt::ControlModifier | Qt::KeypadModifier);
+        QTRY_COMPARE(started.count(), 2);
     }
 
     // Leaving a path field with Tab reads it, and what the reading found is shown at the field (the
