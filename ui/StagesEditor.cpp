@@ -1,9 +1,9 @@
 // The Stages section of the new-run form (see StagesEditor.h).
 #include "ui/StagesEditor.h"
 
+#include "ui/numbers/RealBox.h"
 #include <QCheckBox>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -138,10 +138,8 @@ void StagesEditor::insertRow(int row, const StageSpec& spec)
     curriculum->addItems({"none", "linear", "cosine"});
     curriculum->setCurrentText(engine::pipeline::curriculumScheduleName(spec.curriculum.schedule));
     m_table->setCellWidget(row, Curriculum, curriculum);
-    auto* floor = new QDoubleSpinBox(m_table);
-    floor->setRange(0.0, 1.0);
-    floor->setSingleStep(0.05);
-    floor->setDecimals(2);
+    auto* floor = new numbers::RealBox(0.0, 1.0, 2, 0.05, m_table);
+    floor->setEntryName(tr("curriculum floor"));
     floor->setValue(spec.curriculum.floor);
     m_table->setCellWidget(row, Floor, floor);
     // The table has a column for the training file only: the stage's other data keys (validation,
@@ -156,6 +154,7 @@ void StagesEditor::insertRow(int row, const StageSpec& spec)
     for (QComboBox* c : {objective, from, curriculum})
         connect(c, &QComboBox::currentTextChanged, this, [this] { Q_EMIT changed(); });
     connect(floor, &QDoubleSpinBox::valueChanged, this, [this] { Q_EMIT changed(); });
+    connect(floor, &numbers::RealBox::entryChanged, this, [this] { Q_EMIT changed(); });
 }
 
 StageSpec StagesEditor::rowSpec(int row, QString* problem) const
@@ -174,8 +173,12 @@ StageSpec StagesEditor::rowSpec(int row, QString* problem) const
     } catch (const std::exception&) {
         s.curriculum.schedule = CurriculumSchedule::None;
     }
-    s.curriculum.floor = static_cast<QDoubleSpinBox*>(m_table->cellWidget(row, Floor))->value();
+    const auto* floor = static_cast<numbers::RealBox*>(m_table->cellWidget(row, Floor));
+    s.curriculum.floor = floor->value();
     s.overrides = parseOverrides(text(Overrides), problem);
+    // A floor its box cannot take: the stage would have the box's last value, not the one typed.
+    if (problem && problem->isEmpty())
+        *problem = floor->problem();
     return s;
 }
 
@@ -268,7 +271,7 @@ StagesEditor::TypedRow StagesEditor::typedRow(int row) const
     t.curriculum = combo(Curriculum);
     t.overrides = text(Overrides);
     t.merge = m_table->item(row, Merge) && m_table->item(row, Merge)->checkState() == Qt::Checked;
-    t.floor = static_cast<QDoubleSpinBox*>(m_table->cellWidget(row, Floor))->value();
+    t.floor = static_cast<numbers::RealBox*>(m_table->cellWidget(row, Floor))->value();
     return t;
 }
 
@@ -293,7 +296,7 @@ void StagesEditor::setTypedRow(int row, const TypedRow& t)
     setText(Overrides, t.overrides);
     if (m_table->item(row, Merge))
         m_table->item(row, Merge)->setCheckState(t.merge ? Qt::Checked : Qt::Unchecked);
-    auto* floor = static_cast<QDoubleSpinBox*>(m_table->cellWidget(row, Floor));
+    auto* floor = static_cast<numbers::RealBox*>(m_table->cellWidget(row, Floor));
     const QSignalBlocker blockFloor(floor);
     floor->setValue(t.floor);
 }

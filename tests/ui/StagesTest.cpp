@@ -10,6 +10,7 @@
 #include "storage/Store.h"
 
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -134,6 +135,27 @@ private slots:
         for (const QString& m : problems)
             named = named || (m.contains("from 'b@v3'") && m.contains("the store holds no such version"));
         QVERIFY2(named, qPrintable(problems.join('\n')));
+    }
+
+    // A curriculum floor its box cannot take stays as typed and is a problem of its stage (the box
+    // dropped the keys past its range: 1.5 became 1).
+    void floorOutOfRangeIsAProblemOfItsStage()
+    {
+        ui::StagesEditor editor;
+        editor.addStage();
+        auto* floor = static_cast<QDoubleSpinBox*>(editor.table()->cellWidget(0, ui::StagesEditor::Floor));
+        QSignalSpy changed(&editor, &ui::StagesEditor::changed);
+        floor->selectAll();
+        QTest::keyClicks(floor, "1.5");
+        QTest::keyClick(floor, Qt::Key_Enter);
+        QCOMPARE(floor->text(), QString("1.5"));
+        QVERIFY(changed.count() > 0);
+        QCOMPARE(editor.problems(), QStringList{"stage 'stage1': curriculum floor: '1.5' is out of range: enter a number from 0 to 1"});
+        floor->selectAll();
+        QTest::keyClicks(floor, "0.25");
+        QTest::keyClick(floor, Qt::Key_Enter);
+        QVERIFY(editor.problems().isEmpty());
+        QCOMPARE(editor.stages()[0].curriculum.floor, 0.25);
     }
 
     // File > Open config…: a pipeline file fills the sections and the Stages editor; a training config
