@@ -2,6 +2,7 @@
 
 #include "common/Error.h"
 #include "storage/Store.h"
+#include "storage/TaskDuplicate.h"
 #include "storage/Transaction.h"
 #include "storage/VersionFiles.h"
 
@@ -54,6 +55,14 @@ qint64 AdapterEdits::duplicate(qint64 id, const QString& task, QString* note) {
                     : tr("Its base model differs from the versions of %1, so the copy went to task %2.")
                           .arg(QString::fromStdString(copy.requestedTask), QString::fromStdString(copy.record.task));
     return copy.record.id;
+}
+
+QList<qint64> AdapterEdits::duplicateTask(const QString& task, const QString& typed) {
+    const QString name = checkedName(typed, tr("task name"));
+    QList<qint64> ids;
+    for (const storage::AdapterRecord& copy : storage::duplicateTask(m_store, task.toStdString(), name.toStdString()))
+        ids << copy.id;
+    return ids;
 }
 
 QStringList AdapterEdits::deleteBlockers(const QList<qint64>& ids) {

@@ -1,7 +1,8 @@
-// The adapters browser's edits of the store: rename, duplicate and delete a version, rename and
-// delete a task, and the questions the browser asks before a delete or before archiving the version
-// a task serves (what will happen: which version becomes current, what was made from it, where the
-// files stay). Every action throws rslora::Error with the reason and changes nothing when refused.
+// The adapters browser's edits of the store: rename, duplicate and delete a version, rename,
+// duplicate and delete a task, and the questions the browser asks before a delete or before
+// archiving the version a task serves (what will happen: which version becomes current, what was
+// made from it, where the files stay). Every action throws rslora::Error with the reason and changes
+// nothing when refused.
 #pragma once
 
 #include <QCoreApplication>
@@ -32,6 +33,9 @@ public:
     // A new draft version of `task` (empty: the original's) with a copy of the files; returns its id
     // and, in *note, where it went when its base model sent it to another task.
     qint64 duplicate(qint64 id, const QString& task, QString* note = nullptr);
+    // Every live version of `task` copied into a new task named `typed` (storage::duplicateTask: all or
+    // nothing; refused for a name a task has); returns the copies' ids in version order.
+    QList<qint64> duplicateTask(const QString& task, const QString& typed);
     // Soft deletes (hidden; files and numbers kept), all or none. Refused while a live run uses one.
     void deleteVersions(const QList<qint64>& ids);
     void deleteTask(const QString& task);

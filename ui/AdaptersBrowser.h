@@ -75,7 +75,8 @@ public:
 
     // The context menu's actions, asking as they do there. Archive asks first when the version is the
     // task's current one (naming the version that takes over); rename asks for the new name of the
-    // version, or of the task on a task row; duplicate for the task of the copy; delete confirms with
+    // version, or of the task on a task row; duplicate for the task of the copy (on a task row: the name
+    // of a new task that gets a copy of every version, AdapterEdits::duplicateTask); delete confirms with
     // what will happen (the selected versions, or the whole task on a task row) and refuses while a
     // live run stacks on a version.
     void archiveCurrent();
@@ -127,6 +128,8 @@ private:
     QString hiddenCount() const;
     // Selects `keepAll` (`keep` current) or the row of task `keepTask`, as far as they are shown.
     void restoreSelection(QList<qint64> keepAll, qint64 keep, const QString& keepTask);
+    void selectTask(const QString& task);
+    void duplicateTask(const QString& task);
 
     storage::Store* m_store = nullptr;
     AdapterTreeModel* m_model = nullptr;

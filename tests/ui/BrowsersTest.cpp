@@ -30,6 +30,7 @@
 #include <QTreeView>
 #include <QtTest>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -720,7 +721,7 @@ private Q_SLOTS:
         QStringList texts;
         for (QAction* a : menu->actions())
             texts << a->text();
-        QCOMPARE(texts, (QStringList{"Rename task…", "Delete task…"}));
+        QCOMPARE(texts, (QStringList{"Rename task…", "Duplicate task…", "Delete task…"}));
         answers.text = "legal";
         browser.renameCurrent();
         QVERIFY2(answers.warned.last().contains("cannot rename task \"medical\" to \"legal\": a task of that name exists"), qPrintable(answers.warned.last()));
@@ -789,6 +790,73 @@ private Q_SLOTS:
         QVERIFY2(answers.warned.size() == 1 && answers.warned[0].contains("changed since it was recorded"), qPrintable(answers.warned.join('|')));
         QCOMPARE(store.adapters().nextVersion("medical"), 3);
         QCOMPARE(QDir(QString::fromStdString(store.adapterRoot().string()) + "/medical").entryList(QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden), foldersBefore);
+    }
+
+    // On a task row, Duplicate (context menu, Ctrl+D) asks for a new task name and copies every version
+    // into it; a taken or unusable name is refused, naming it, and nothing is copied.
+    void adapterDuplicateTask() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const auto v1 = addHashedVersion(store, "medical", "one");
+        const auto v2 = addHashedVersion(store, "medical", "two");
+        store.adapters().release(v2.id);
+        addHashedVersion(store, "legal", "three");
+        ui::AdaptersBrowser browser;
+        Answers answers;
+        browser.setDialogs(answers.dialogs());
+        browser.setStore(&store);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        QSignalSpy changed(&browser, &ui::AdaptersBrowser::changed);
+        const QModelIndex medical = browser.model()->index(1, 0);
+        QCOMPARE(medical.data(ui::AdapterTreeModel::TaskRole).toString(), QString("medical"));
+        std::unique_ptr<QMenu> menu(browser.contextMenuFor(medical));
+        QStringList texts;
+        for (QAction* a : menu->actions())
+            texts << a->text() + (a->isEnabled() ? "" : " (disabled)");
+        QCOMPARE(texts, (QStringList{"Rename task…", "Duplicate task…", "Delete task…"}));
+        QCOMPARE(browser.selectedTask(), QString("medical"));
+        browser.tree()->setFocus();
+        QTRY_VERIFY(browser.tree()->hasFocus());
+
+        const QStringList refused[] = {{"legal", "cannot duplicate task \"medical\" as \"legal\": a task of that name exists (1 version"},
+                                       {"medical", "that is its own name"},
+                                       {"two\nlines", "line break"},
+                                       {"   ", "cannot be empty"}};
+        for (const QStringList& r : refused) {
+            answers.text = r[0];
+            QTest::keyClick(browser.tree(), Qt::Key_D, Qt::ControlModifier);
+            QVERIFY2(answers.warned.last().contains(r[1]), qPrintable(answers.warned.join('|')));
+        }
+        QCOMPARE(answers.warned.size(), 4);
+        QVERIFY2(answers.asked.last().contains("every version of medical"), qPrintable(answers.asked.last()));
+        answers.text = std::nullopt; // cancelled
+        QTest::keyClick(browser.tree(), Qt::Key_D, Qt::ControlModifier);
+        QCOMPARE(answers.asked.size(), 5);
+        QCOMPARE(store.adapters().tasks().size(), size_t(2));
+        QCOMPARE(changed.size(), 0);
+
+        answers.text = " clinic ";
+        browser.tree()->setCurrentIndex(browser.model()->index(1, 0));
+        QTest::keyClick(browser.tree(), Qt::Key_D, Qt::ControlModifier);
+        QVERIFY2(answers.warned.size() == 4, qPrintable(answers.warned.join('|')));
+        QCOMPARE(browser.selectedTask(), QString("clinic"));
+        QCOMPARE(browser.model()->rowCount(browser.tree()->currentIndex()), 2);
+        QCOMPARE(changed.size(), 1);
+        QCOMPARE(changed[0][0].toString(), QString("Duplicated task medical as clinic (2 versions)"));
+        storage::AdapterFilter f;
+        f.task = "clinic";
+        auto copies = store.adapters().list(f);
+        std::sort(copies.begin(), copies.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+        QCOMPARE(copies.size(), size_t(2));
+        QCOMPARE(copies[0].sha256, v1.sha256);
+        QCOMPARE(copies[1].sha256, v2.sha256);
+        QCOMPARE(copies[1].version, 2);
+        QVERIFY(copies[1].current);
+        QVERIFY(copies[0].path != v1.path);
+        QVERIFY(QFile::exists(QString::fromStdString(copies[1].path) + "/adapter_model.safetensors"));
+        f.task = "medical";
+        QCOMPARE(store.adapters().list(f).size(), size_t(2)); // the original stays
     }
 
     // Delete asks first, saying which version becomes current, what was made from it and that the
