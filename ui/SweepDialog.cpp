@@ -1,6 +1,8 @@
 // The sweep dialog: axes table, grid or list, seeds, and the live run count or problem.
 #include "ui/SweepDialog.h"
 
+#include "ui/numbers/IntBox.h"
+
 #include "common/Error.h"
 
 #include <QCheckBox>
@@ -13,7 +15,6 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
-#include <QSpinBox>
 #include <QTableWidget>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -47,8 +48,8 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
     m_mode->addItem(tr("Grid: every combination of the values"));
     m_mode->addItem(tr("List: the i-th value of every key together"));
     form->addRow(tr("Combine"), m_mode);
-    m_seeds = new QSpinBox;
-    m_seeds->setRange(1, 1000);
+    m_seeds = new numbers::IntBox(1, 1000);
+    m_seeds->setEntryName(tr("Seeds"));
     m_seeds->setToolTip(tr("Runs per combination, with seeds training.seed, +1, +2, …; the results view gives mean ± std over them"));
     form->addRow(tr("Seeds"), m_seeds);
     // Evaluations every run gets at its end besides the trainer's validation loss (sweep: evaluate:).
@@ -113,6 +114,7 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
     });
     connect(m_mode, &QComboBox::currentIndexChanged, this, &SweepDialog::refresh);
     connect(m_seeds, &QSpinBox::valueChanged, this, &SweepDialog::refreshSoon);
+    connect(m_seeds, &numbers::IntBox::entryChanged, this, &SweepDialog::refreshSoon);
     connect(m_name, &QLineEdit::textChanged, this, &SweepDialog::refreshSoon);
     addRow("adapter.r", "4,8,16,32");
     m_seeds->setValue(3);
@@ -281,6 +283,8 @@ engine::SweepSpec SweepDialog::spec() const {
     return list;
 }
 
+QSpinBox* SweepDialog::seedsBox() const { return m_seeds; }
+
 void SweepDialog::refresh() {
     m_refreshTimer->stop();
     QString problem;
@@ -289,6 +293,9 @@ void SweepDialog::refresh() {
     try {
         if (name().isEmpty())
             throw Error("the sweep needs a name");
+        // A count the box could not take: the sweep would run the box's last value.
+        if (const QString typed = m_seeds->problem(); !typed.isEmpty())
+            throw Error(typed.toStdString());
         s = spec();
         if (s.axes.empty() && s.combinations.empty() && s.seedCount() < 2)
             throw Error("nothing to sweep: add a key with values, or more than one seed");

@@ -26,6 +26,10 @@ class QTimer;
 
 namespace rslora::ui {
 
+namespace numbers {
+class IntBox;
+}
+
 class SweepDialog : public QDialog {
     Q_OBJECT
 public:
@@ -60,7 +64,7 @@ public:
     QTableWidget* axesTable() const { return m_axes; }
     QLabel* summaryLabel() const { return m_summary; }
     QPushButton* queueButton() const { return m_queue; }
-    QSpinBox* seedsBox() const { return m_seeds; }
+    QSpinBox* seedsBox() const;
     QCheckBox* diagnosticsBox() const { return m_diagnostics; }
 
 public Q_SLOTS:
@@ -80,7 +84,7 @@ private:
     QLineEdit* m_name = nullptr;
     QTableWidget* m_axes = nullptr;
     QComboBox* m_mode = nullptr;
-    QSpinBox* m_seeds = nullptr;
+    numbers::IntBox* m_seeds = nullptr;
     QList<QPair<QString, QLineEdit*>> m_evaluations; // evaluate key → its file
     QCheckBox* m_diagnostics = nullptr;
     QLabel* m_summary = nullptr;

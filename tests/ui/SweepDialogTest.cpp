@@ -52,6 +52,30 @@ private Q_SLOTS:
         QVERIFY2(d.summaryLabel()->text().startsWith("6 runs: 2 combination(s) × 3 seed(s)"), qPrintable(d.summaryLabel()->text()));
     }
 
+    // A seed count the box cannot take stays as typed and is the dialog's problem, Queue sweep off: the
+    // box dropped the key past its range (5000 seeds became 500) without a word.
+    void seedsOutOfRangeAreRefused() {
+        SweepDialog d("s");
+        d.setAxis(0, "adapter.r", "4,8");
+        QSpinBox* seeds = d.seedsBox();
+        seeds->selectAll();
+        QTest::keyClicks(seeds, "5000");
+        QTest::keyClick(seeds, Qt::Key_Enter);
+        QCOMPARE(seeds->text(), QString("5000"));
+        QSignalSpy queued(&d, &SweepDialog::queueRequested);
+        d.queueButton()->click();
+        QCOMPARE(queued.count(), 0);
+        QVERIFY(!d.queueButton()->isEnabled());
+        QCOMPARE(d.summaryLabel()->text(), QString("Seeds: '5000' is out of range: enter a whole number from 1 to 1000"));
+        seeds->selectAll();
+        QTest::keyClicks(seeds, "5");
+        QTest::keyClick(seeds, Qt::Key_Enter);
+        QTRY_VERIFY2(d.queueButton()->isEnabled(), qPrintable(d.summaryLabel()->text()));
+        d.queueButton()->click();
+        QCOMPARE(queued.count(), 1);
+        QCOMPARE(d.spec().seedCount(), 5);
+    }
+
     void listPairsTheIthValues() {
         SweepDialog d("s");
         d.setAxis(0, "adapter.r", "4,8");
