@@ -36,7 +36,7 @@ struct Node {
         Output,    // children[0]
         Body,      // children: statements
         If,        // children: cond0, body0, cond1, body1, ..., [else body] (odd count: last is else)
-        For,       // names: targets; children: iterable, body, else body (may be null), filter (may be null)
+        For,       // names: targets; children: iterable, body, else body (may be null), filter (may be null); recursive
         Set,       // names: targets (or {name, attr} when isAttr); children[0] value
         SetBlock,  // name; children[0] body
         Macro,     // name; names: params; children: body, then defaults (null where none), one per param
@@ -56,6 +56,7 @@ struct Node {
     Value value;
     bool negated = false;
     bool isAttr = false;
+    bool recursive = false; // For: `recursive`, the body may call loop(items)
     std::size_t positionalCount = 0; // Call/Filter/Test: how many children after the first are positional
 
     Node(Kind k, int l) : kind(k), line(l) {}

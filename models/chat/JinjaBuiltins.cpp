@@ -2,6 +2,7 @@
 // and comparison, % formatting, item and attribute access, slicing.
 #include "models/chat/JinjaBuiltins.h"
 #include "models/chat/JinjaHelpers.h"
+#include "models/chat/JinjaIntegers.h"
 
 #include "models/chat/JinjaTemplate.h"
 #include "models/tokenizer/UnicodeText.h"
@@ -38,51 +39,92 @@ std::vector<Value> iterate(const Value& v) {
     }
 }
 
-namespace {
-
-// Python's integers are unbounded; ours are 64-bit, and a result that does not fit is an error rather
-// than a wrapped-around or float value.
-[[noreturn]] void integerOverflow(const std::string& op) {
-    fail("integer result of " + op + " is beyond 64 bits (Python's big integers are not supported)");
+Value unaryMinus(const Value& v) {
+    if (isIntegral(v))
+        return intResult(-wideOf(v), "-" + v.str());
+    if (v.isFloat())
+        return Value(-v.asFloat());
+    fail("bad operand type for unary -: '" + v.typeName() + "'");
 }
 
-int64_t checkedPower(int64_t base, int64_t exponent) {
-    int64_t result = 1;
-    while (exponent > 0) {
-        if ((exponent & 1) && __builtin_mul_overflow(result, base, &result))
-            integerOverflow("**");
-        exponent >>= 1;
-        if (exponent > 0 && __builtin_mul_overflow(base, base, &base))
-            integerOverflow("**");
+namespace {
+
+// Python's <, >, <=, >= (numbers compared exactly; NaN is neither less, equal nor greater).
+bool compare(const std::string& op, const Value& a, const Value& b) {
+    if (isNumeric(a) && isNumeric(b)) {
+        const auto order = compareNumbers(a, b);
+        if (!order)
+            return false;
+        return op == "<" ? *order < 0 : op == ">" ? *order > 0 : op == "<=" ? *order <= 0 : *order >= 0;
     }
-    return result;
+    if (op == "<")
+        return lessThan(a, b);
+    if (op == ">")
+        return lessThan(b, a);
+    return op == "<=" ? !lessThan(b, a) : !lessThan(a, b);
+}
+
+// `seq * count` (either order): Python's repetition of a str, list or tuple.
+Value repeat(const Value& seq, const Value& count) {
+    const Wide n = std::max<Wide>(0, wideOf(count));
+    if (n > static_cast<Wide>(INT64_MAX))
+        fail("cannot fit 'int' into an index-sized integer");
+    const std::size_t size = seq.isString() ? seq.asString().size() : seq.asList().size();
+    const Wide limit = seq.isString() ? static_cast<Wide>(kMaxRepeatBytes) : static_cast<Wide>(kMaxRange);
+    if (size != 0 && n * static_cast<Wide>(size) > limit)
+        fail(seq.isString() ? "string repetition result too large" : "list repetition result too large");
+    const std::size_t times = size == 0 ? 0 : static_cast<std::size_t>(n);
+    if (seq.isString()) {
+        std::string out;
+        for (std::size_t i = 0; i < times; ++i)
+            out += seq.asString();
+        return Value(std::move(out));
+    }
+    List out;
+    for (std::size_t i = 0; i < times; ++i)
+        out.insert(out.end(), seq.asList().begin(), seq.asList().end());
+    return seq.isTuple() ? Value::tuple(std::move(out)) : Value(std::move(out));
+}
+
+// Python's float % and //: the remainder from fmod, moved into the divisor's sign; the quotient from
+// the exact difference, so 7.0 % 0.2 is 0.19999999999999962, not 0.0.
+Value floatDivMod(const std::string& op, double x, double y) {
+    double mod = std::fmod(x, y);
+    double div = (x - mod) / y;
+    if (mod != 0) {
+        if ((y < 0) != (mod < 0)) {
+            mod += y;
+            div -= 1.0;
+        }
+    } else {
+        mod = std::copysign(0.0, y);
+    }
+    double floordiv;
+    if (div != 0) {
+        floordiv = std::floor(div);
+        if (div - floordiv > 0.5)
+            floordiv += 1.0;
+    } else {
+        floordiv = std::copysign(0.0, x / y);
+    }
+    return op == "//" ? Value(floordiv) : Value(mod);
 }
 
 } // namespace
 
-Value unaryMinus(const Value& v) {
-    if (v.isUInt())
-        largeUnsignedArithmetic(v, "unary -");
-    if (v.isInt()) {
-        if (v.asInt() == INT64_MIN)
-            integerOverflow("unary -");
-        return Value(-v.asInt());
-    }
-    if (v.isFloat())
-        return Value(-v.asFloat());
-    if (v.isBool())
-        return Value(static_cast<int64_t>(v.asBool() ? -1 : 0));
-    fail("bad operand type for unary -: '" + v.typeName() + "'");
-}
-
 Value binaryOp(const std::string& op, const Value& a, const Value& b) {
-    auto numeric = [](const Value& v) { return v.isNumber() || v.isBool(); };
-    auto intLike = [](const Value& v) { return v.isInt() || v.isBool(); };
-    auto asI = [](const Value& v) { return v.isBool() ? int64_t(v.asBool()) : v.asInt(); };
     auto typeError = [&]() -> Value {
         if (a.isUndefined() || b.isUndefined())
             fail("'" + (a.isUndefined() ? a.undefinedName() : b.undefinedName()) + "' is undefined");
         fail("unsupported operand type(s) for " + op + ": '" + a.typeName() + "' and '" + b.typeName() + "'");
+    };
+    const bool integers = isIntegral(a) && isIntegral(b);
+    const bool numbers = isNumeric(a) && isNumeric(b);
+    // An integer result, or the error naming the operation when it is beyond the supported range.
+    auto integer = [&](Wide w) {
+        if (auto v = fitInt(w))
+            return *v;
+        return intResult(w, a.str() + " " + op + " " + b.str());
     };
     if (op == "~")
         return Value(a.str() + b.str());
@@ -90,14 +132,8 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         return Value(a.equals(b));
     if (op == "!=")
         return Value(!a.equals(b));
-    if (op == "<")
-        return Value(lessThan(a, b));
-    if (op == ">")
-        return Value(lessThan(b, a));
-    if (op == "<=")
-        return Value(!lessThan(b, a));
-    if (op == ">=")
-        return Value(!lessThan(a, b));
+    if (op == "<" || op == ">" || op == "<=" || op == ">=")
+        return Value(compare(op, a, b));
     if (op == "in" || op == "notin") {
         bool found = false;
         if (b.isString()) {
@@ -119,17 +155,10 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         }
         return Value(op == "in" ? found : !found);
     }
-    // Text % value formats it (%s, %r print it exactly; %d refuses it below as arithmetic would).
-    if ((a.isUInt() || b.isUInt()) && !(op == "%" && a.isString()))
-        largeUnsignedArithmetic(a.isUInt() ? a : b, op);
     if (op == "+") {
-        if (intLike(a) && intLike(b)) {
-            int64_t r = 0;
-            if (__builtin_add_overflow(asI(a), asI(b), &r))
-                integerOverflow("+");
-            return Value(r);
-        }
-        if (numeric(a) && numeric(b))
+        if (integers)
+            return integer(wideOf(a) + wideOf(b));
+        if (numbers)
             return Value(a.asNumber() + b.asNumber());
         if (a.isString() && b.isString())
             return Value(a.asString() + b.asString());
@@ -143,150 +172,57 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         return typeError();
     }
     if (op == "-") {
-        if (intLike(a) && intLike(b)) {
-            int64_t r = 0;
-            if (__builtin_sub_overflow(asI(a), asI(b), &r))
-                integerOverflow("-");
-            return Value(r);
-        }
-        if (numeric(a) && numeric(b))
+        if (integers)
+            return integer(wideOf(a) - wideOf(b));
+        if (numbers)
             return Value(a.asNumber() - b.asNumber());
         return typeError();
     }
     if (op == "*") {
-        if (intLike(a) && intLike(b)) {
-            int64_t r = 0;
-            if (__builtin_mul_overflow(asI(a), asI(b), &r))
-                integerOverflow("*");
-            return Value(r);
+        if (integers) {
+            Wide r = 0;
+            if (__builtin_mul_overflow(wideOf(a), wideOf(b), &r))
+                r = static_cast<Wide>(UINT64_MAX) + 1;
+            return integer(r);
         }
-        if (numeric(a) && numeric(b))
+        if (numbers)
             return Value(a.asNumber() * b.asNumber());
-        const Value* seq = a.isString() || a.isList() ? &a : b.isString() || b.isList() ? &b : nullptr;
-        const Value* count = seq == &a ? &b : &a;
-        if (seq && intLike(*count)) {
-            const int64_t n = std::max<int64_t>(0, asI(*count));
-            if (seq->isString()) {
-                if (seq->asString().size() * static_cast<std::size_t>(n) > kMaxRepeatBytes)
-                    fail("string repetition result too large");
-                std::string out;
-                for (int64_t i = 0; i < n; ++i)
-                    out += seq->asString();
-                return Value(std::move(out));
-            }
-            if (seq->asList().size() * static_cast<std::size_t>(n) > kMaxRange)
-                fail("list repetition result too large");
-            List out;
-            for (int64_t i = 0; i < n; ++i)
-                out.insert(out.end(), seq->asList().begin(), seq->asList().end());
-            return seq->isTuple() ? Value::tuple(std::move(out)) : Value(std::move(out));
-        }
+        if ((a.isString() || a.isList()) && isIntegral(b))
+            return repeat(a, b);
+        if ((b.isString() || b.isList()) && isIntegral(a))
+            return repeat(b, a);
         return typeError();
     }
     if (op == "/") {
-        if (!numeric(a) || !numeric(b))
+        if (!numbers)
             return typeError();
         if (b.asNumber() == 0.0)
             fail("division by zero");
+        if (integers)
+            return Value(trueDivide(wideOf(a), wideOf(b)));
         return Value(a.asNumber() / b.asNumber());
     }
     if (op == "//" || op == "%") {
         if (op == "%" && a.isString())
             return Value(percentFormat(a.asString(), b));
-        if (!numeric(a) || !numeric(b))
+        if (!numbers)
             return typeError();
         if (b.asNumber() == 0.0)
             fail(op == "//" ? "integer division or modulo by zero" : "modulo by zero");
-        if (intLike(a) && intLike(b)) {
-            const int64_t x = asI(a), y = asI(b);
-            if (x == INT64_MIN && y == -1) {
-                if (op == "//")
-                    integerOverflow("//");
-                return Value(int64_t(0));
-            }
-            int64_t q = x / y, r = x % y;
-            if (r != 0 && ((r < 0) != (y < 0))) {
-                --q;
-                r += y;
-            }
-            return op == "//" ? Value(q) : Value(r);
-        }
-        // Python's float divmod: the remainder from fmod, moved into the divisor's sign; the quotient
-        // from the exact difference, so 7.0 % 0.2 is 0.19999999999999962, not 0.0.
-        const double x = a.asNumber(), y = b.asNumber();
-        double mod = std::fmod(x, y);
-        double div = (x - mod) / y;
-        if (mod != 0) {
-            if ((y < 0) != (mod < 0)) {
-                mod += y;
-                div -= 1.0;
-            }
-        } else {
-            mod = std::copysign(0.0, y);
-        }
-        double floordiv;
-        if (div != 0) {
-            floordiv = std::floor(div);
-            if (div - floordiv > 0.5)
-                floordiv += 1.0;
-        } else {
-            floordiv = std::copysign(0.0, x / y);
-        }
-        return op == "//" ? Value(floordiv) : Value(mod);
+        if (integers)
+            return integer(op == "//" ? floorDiv(wideOf(a), wideOf(b)) : floorMod(wideOf(a), wideOf(b)));
+        return floatDivMod(op, a.asNumber(), b.asNumber());
     }
     if (op == "**") {
-        if (!numeric(a) || !numeric(b))
+        if (!numbers)
             return typeError();
-        if (intLike(a) && intLike(b) && asI(b) >= 0) {
-            const int64_t base = asI(a);
-            if (base == 0 || base == 1)
-                return Value(asI(b) == 0 ? int64_t(1) : base);
-            if (base == -1)
-                return Value(asI(b) % 2 == 0 ? int64_t(1) : int64_t(-1));
-            return Value(checkedPower(base, asI(b)));
-        }
+        if (integers && wideOf(b) >= 0)
+            return intPower(wideOf(a), wideOf(b), a.str() + " ** " + b.str());
         if (a.asNumber() == 0 && b.asNumber() < 0)
             fail("0.0 cannot be raised to a negative power");
         return Value(std::pow(a.asNumber(), b.asNumber()));
     }
     fail("unknown operator " + op);
-}
-
-std::string percentFormat(const std::string& fmt, const Value& args) {
-    std::vector<Value> list = args.isList() ? args.asList() : std::vector<Value>{args};
-    std::string out;
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < fmt.size(); ++i) {
-        if (fmt[i] != '%') {
-            out += fmt[i];
-            continue;
-        }
-        if (i + 1 >= fmt.size())
-            fail("incomplete format");
-        const char c = fmt[++i];
-        if (c == '%') {
-            out += '%';
-            continue;
-        }
-        if (k >= list.size())
-            fail("not enough arguments for format string");
-        const Value& v = list[k++];
-        if (c == 's')
-            out += v.str();
-        else if (c == 'r')
-            out += v.repr();
-        else if ((c == 'd' || c == 'i') && v.isUInt())
-            out += v.str();
-        else if (c == 'd' || c == 'i')
-            out += std::to_string(toInt(v, "%d format"));
-        else if (c == 'f' && (v.isNumber() || v.isBool() || v.isUInt()))
-            out += std::to_string(v.isUInt() ? static_cast<double>(v.asUInt()) : v.asNumber());
-        else if (c == 'f')
-            fail("%f format: a real number is required, not " + v.typeName());
-        else
-            fail(std::string("unsupported format character '") + c + "'");
-    }
-    return out;
 }
 
 Value getItem(const Value& obj, const Value& key) {
@@ -334,7 +270,7 @@ Value getAttribute(const Value& obj, const std::string& name) {
     if (obj.isDict()) {
         const Dict& d = obj.asDict();
         if (!d.isNamespace) {
-            static const char* methods[] = {"items", "keys", "values", "get"};
+            static const char* methods[] = {"items", "keys", "values", "get", "copy"};
             for (const char* m : methods)
                 if (name == m)
                     return boundMethod(obj, name);

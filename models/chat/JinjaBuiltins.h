@@ -35,7 +35,8 @@ bool applyTest(const std::string& name, const Value& input, CallArgs& args);
 // Built-in global functions: namespace, range, dict, raise_exception, strftime_now.
 void addGlobals(Dict& globals);
 
-// Python-style formatting of `fmt % args` for %s, %d, %r and %%.
+// Python's `fmt % args` (JinjaFormat.cpp): a tuple holds the arguments, a dict serves %(key)s;
+// flags, width, precision and the conversions s r a c d i u o x X e E f F g G %.
 std::string percentFormat(const std::string& fmt, const Value& args);
 
 } // namespace rslora::models::jinja

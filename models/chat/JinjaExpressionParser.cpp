@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "models/chat/JinjaHelpers.h"
+#include "models/chat/JinjaIntegers.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -14,6 +15,26 @@ namespace rslora::models::jinja {
 NodePtr TemplateParser::parseExpression() {
     Depth guard(*this);
     return parseTernary();
+}
+
+NodePtr TemplateParser::parseTuple(bool withCondition) {
+    Depth guard(*this);
+    const int line = peek().line;
+    NodePtr first = withCondition ? parseTernary() : parseTernaryNoCondition();
+    if (!isOp(","))
+        return first;
+    auto tuple = std::make_unique<Node>(Node::Kind::TupleLit, line);
+    tuple->children.push_back(std::move(first));
+    while (isOp(",")) {
+        ++m_i;
+        const Token& t = peek();
+        const bool ends = t.type == Token::Type::StmtClose || t.type == Token::Type::ExprClose || t.type == Token::Type::End ||
+                          (!withCondition && (isName("if") || isName("recursive")));
+        if (ends)
+            break;
+        tuple->children.push_back(withCondition ? parseTernary() : parseTernaryNoCondition());
+    }
+    return tuple;
 }
 
 NodePtr TemplateParser::parseTernary() {
@@ -190,10 +211,10 @@ NodePtr TemplateParser::parsePrimary() {
         const bool prefixed = t.text.size() > 1 && t.text[0] == '0' && std::isalpha(static_cast<unsigned char>(t.text[1]));
         const detail::PyInt v = detail::parsePyInt(t.text, prefixed ? 0 : 10);
         if (v.overflow)
-            syntaxError(t.line, "integer literal " + t.text + " is beyond 64 bits (Python's big integers are not supported)");
+            syntaxError(t.line, "integer literal " + t.text + " is beyond 64 bits " + detail::kIntegerRange);
         if (!v.valid)
             syntaxError(t.line, "invalid integer literal " + t.text);
-        return literal(Value(v.value), t.line);
+        return literal(v.value, t.line);
     }
     case Token::Type::Float: {
         ++m_i;

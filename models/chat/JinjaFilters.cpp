@@ -1,6 +1,7 @@
 // Jinja2 filters, tests and globals of the chat-template interpreter.
 #include "models/chat/JinjaBuiltins.h"
 #include "models/chat/JinjaHelpers.h"
+#include "models/chat/JinjaIntegers.h"
 
 #include "models/chat/JinjaTemplate.h"
 #include "models/tokenizer/UnicodeText.h"
@@ -18,7 +19,6 @@ using namespace detail;
 
 namespace {
 
-using FilterFn = std::function<Value(const Value&, CallArgs&)>;
 using TestFn = std::function<bool(const Value&, CallArgs&)>;
 
 const std::unordered_map<std::string, TestFn>& tests();
@@ -72,20 +72,19 @@ const std::unordered_map<std::string, TestFn>& tests() {
         t["false"] = [](const Value& v, CallArgs&) { return v.isBool() && !v.asBool(); };
         t["integer"] = [](const Value& v, CallArgs&) { return v.isInt() || v.isUInt(); };
         t["float"] = [](const Value& v, CallArgs&) { return v.isFloat(); };
-        t["number"] = [](const Value& v, CallArgs&) { return v.isNumber() || v.isUInt(); };
+        t["number"] = [](const Value& v, CallArgs&) { return v.isNumber() || v.isBool(); }; // Python's bool is a Number
         t["string"] = [](const Value& v, CallArgs&) { return v.isString(); };
         t["mapping"] = [](const Value& v, CallArgs&) { return v.isDict(); };
         // An undefined value iterates as empty in Jinja2, so it is iterable.
         t["iterable"] = [](const Value& v, CallArgs&) { return v.isList() || v.isDict() || v.isString() || v.isUndefined(); };
-        t["sequence"] = [](const Value& v, CallArgs&) { return v.isList() || v.isDict() || v.isString(); };
-        t["callable"] = [](const Value& v, CallArgs&) { return v.isCallable(); };
-        t["odd"] = [](const Value& v, CallArgs&) { return toInt(v, "odd") % 2 != 0; };
-        t["even"] = [](const Value& v, CallArgs&) { return toInt(v, "even") % 2 == 0; };
+        // Jinja2's Undefined has a length, items and a __call__ (that fails): a sequence and callable.
+        t["sequence"] = [](const Value& v, CallArgs&) { return v.isList() || v.isDict() || v.isString() || v.isUndefined(); };
+        t["callable"] = [](const Value& v, CallArgs&) { return v.isCallable() || (v.isDict() && v.asDict().call) || v.isUndefined(); };
+        // Jinja2: value % 2 == 1, value % 2 == 0, value % num == 0 (so 1.5 is neither odd nor even).
+        t["odd"] = [](const Value& v, CallArgs&) { return binaryOp("%", v, Value(2)).equals(Value(1)); };
+        t["even"] = [](const Value& v, CallArgs&) { return binaryOp("%", v, Value(2)).equals(Value(0)); };
         t["divisibleby"] = [undefined](const Value& v, CallArgs& a) {
-            const int64_t d = toInt(arg(a, 0, "num", undefined), "divisibleby");
-            if (d == 0)
-                fail("division by zero");
-            return toInt(v, "divisibleby") % d == 0;
+            return binaryOp("%", v, arg(a, 0, "num", undefined)).equals(Value(0));
         };
         auto cmp = [undefined](const char* op) {
             return [op, undefined](const Value& v, CallArgs& a) { return binaryOp(op, v, arg(a, 0, "other", undefined)).truthy(); };
@@ -300,7 +299,13 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         f["reject"] = [](const Value& v, CallArgs& a) { return Value(selectItems(v, a, false, false)); };
         f["selectattr"] = [](const Value& v, CallArgs& a) { return Value(selectItems(v, a, true, true)); };
         f["rejectattr"] = [](const Value& v, CallArgs& a) { return Value(selectItems(v, a, true, false)); };
-        f["attr"] = [undefined](const Value& v, CallArgs& a) { return getAttribute(v, arg(a, 0, "name", undefined).str()); };
+        // Jinja2's attr filter reads attributes only: a dict's keys are items, not attributes.
+        f["attr"] = [undefined](const Value& v, CallArgs& a) {
+            const std::string name = arg(a, 0, "name", undefined).str();
+            if (v.isDict() && !v.asDict().isNamespace)
+                return boundMethod(v, name);
+            return getAttribute(v, name);
+        };
         f["replace"] = [undefined, requireString](const Value& v, CallArgs& a) {
             return Value(replaceAll(requireString(v, "replace"), arg(a, 0, "old", undefined).str(), arg(a, 1, "new", undefined).str(),
                                     arg(a, 2, "count", Value::none()).isNone() ? -1 : toInt(arg(a, 2, "count", Value::none()), "count")));
@@ -309,24 +314,26 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         // default. A value beyond 64 bits is refused, never wrapped or replaced by the default.
         f["int"] = [](const Value& v, CallArgs& a) -> Value {
             const Value dflt = arg(a, 0, "default", Value(static_cast<int64_t>(0)));
+            if (v.isUndefined()) // int(Undefined) raises in Jinja2 rather than giving the default
+                fail("'" + v.undefinedName() + "' is undefined");
             if (v.isInt() || v.isUInt())
                 return v;
             if (v.isBool())
                 return Value(static_cast<int64_t>(v.asBool()));
             if (v.isFloat()) {
                 const auto i = floatToPyInt(v.asFloat(), "int");
-                return i ? Value(*i) : dflt;
+                return i ? *i : dflt;
             }
             if (v.isString()) {
                 const int64_t base = toInt(arg(a, 1, "base", Value(static_cast<int64_t>(10))), "int base");
                 const PyInt parsed = parsePyInt(v.asString(), base);
                 if (parsed.overflow)
-                    fail("int: '" + v.asString() + "' is beyond 64 bits (Python's big integers are not supported)");
+                    fail("int: '" + v.asString() + "' is beyond 64 bits " + kIntegerRange);
                 if (parsed.valid)
-                    return Value(parsed.value);
+                    return parsed.value;
                 if (const auto d = parsePyFloat(v.asString())) {
                     const auto i = floatToPyInt(*d, "int");
-                    return i ? Value(*i) : dflt;
+                    return i ? *i : dflt;
                 }
             }
             return dflt;
@@ -334,8 +341,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         // Jinja2's do_float: float(value), else the default (Python's syntax, whatever the C locale).
         f["float"] = [](const Value& v, CallArgs& a) -> Value {
             const Value dflt = arg(a, 0, "default", Value(0.0));
-            if (v.isUInt())
-                return Value(static_cast<double>(v.asUInt()));
+            if (v.isUndefined())
+                fail("'" + v.undefinedName() + "' is undefined");
             if (v.isNumber() || v.isBool())
                 return Value(v.asNumber());
             if (v.isString())
@@ -344,13 +351,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             return dflt;
         };
         f["abs"] = [](const Value& v, CallArgs&) -> Value {
-            if (v.isUInt())
-                return v;
-            if (v.isInt()) {
-                if (v.asInt() == INT64_MIN)
-                    fail("integer result of abs is beyond 64 bits (Python's big integers are not supported)");
-                return Value(static_cast<int64_t>(std::llabs(v.asInt())));
-            }
+            if (isIntegral(v))
+                return intResult(wideOf(v) < 0 ? -wideOf(v) : wideOf(v), "abs(" + v.str() + ")");
             if (v.isFloat())
                 return Value(std::fabs(v.asFloat()));
             fail("bad operand type for abs(): '" + v.typeName() + "'");
@@ -360,8 +362,6 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const std::string method = arg(a, 1, "method", Value("common")).str();
             if (method != "common" && method != "ceil" && method != "floor")
                 fail("method must be common, ceil or floor");
-            if (v.isUInt())
-                largeUnsignedArithmetic(v, "round");
             if (!v.isNumber() && !v.isBool())
                 fail("type " + v.typeName() + " doesn't define __round__ method");
             if (method == "common")
@@ -403,7 +403,9 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             // Jinja2's do_indent appends "\n" to its argument: anything but a string fails there.
             if (v.isList())
                 fail("'list' object has no attribute 'splitlines'");
-            if (!v.isString() && !v.isUndefined())
+            if (v.isUndefined()) // Jinja2's Undefined refuses the +=
+                fail("'" + v.undefinedName() + "' is undefined");
+            if (!v.isString())
                 fail("unsupported operand type(s) for +=: '" + v.typeName() + "' and 'str'");
             return Value(indentText(requireString(v, "indent"), arg(a, 0, "width", Value(static_cast<int64_t>(4))),
                                     arg(a, 1, "first", Value(false)).truthy(), arg(a, 2, "blank", Value(false)).truthy()));
@@ -419,43 +421,22 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             }
             return Value(words);
         };
-        // str.center(width): the extra space goes right, unless the margin and width are both odd.
         f["center"] = [](const Value& v, CallArgs& a) {
-            const auto c = cps(v.str());
-            const int64_t width = toInt(arg(a, 0, "width", Value(static_cast<int64_t>(80))), "width");
-            if (width <= static_cast<int64_t>(c.size()))
-                return Value(v.str());
-            if (width > static_cast<int64_t>(kMaxRepeatBytes))
-                fail("center: width " + std::to_string(width) + " is too large");
-            const int64_t margin = width - static_cast<int64_t>(c.size());
-            const int64_t left = margin / 2 + (margin & width & 1);
-            return Value(std::string(static_cast<std::size_t>(left), ' ') + v.str() +
-                         std::string(static_cast<std::size_t>(margin - left), ' '));
+            return Value(justify(v.str(), arg(a, 0, "width", Value(static_cast<int64_t>(80))), Value(" "), '^', "center"));
         };
         f["format"] = [](const Value& v, CallArgs& a) {
-            return Value(percentFormat(v.str(), a.positional.size() == 1 ? a.positional[0] : Value(a.positional)));
-        };
-        f["batch"] = [undefined](const Value& v, CallArgs& a) {
-            const int64_t size = toInt(arg(a, 0, "linecount", undefined), "batch");
-            if (size <= 0)
-                fail("batch size must be positive");
-            const Value fill = arg(a, 1, "fill_with", Value::none());
-            List out, cur;
-            for (const auto& x : iterate(v)) {
-                cur.push_back(x);
-                if (static_cast<int64_t>(cur.size()) == size) {
-                    out.emplace_back(std::move(cur));
-                    cur.clear();
-                }
+            // Jinja2's do_format: text % kwargs, or text % args as a tuple.
+            if (!a.positional.empty() && !a.keyword.empty())
+                fail("format: can't handle positional and keyword arguments at the same time");
+            if (!a.keyword.empty()) {
+                auto mapping = std::make_shared<Dict>();
+                for (const auto& [k, x] : a.keyword)
+                    mapping->set(k, x);
+                return Value(percentFormat(v.str(), Value(mapping)));
             }
-            if (!cur.empty()) {
-                if (!fill.isNone())
-                    while (static_cast<int64_t>(cur.size()) < size)
-                        cur.push_back(fill);
-                out.emplace_back(std::move(cur));
-            }
-            return Value(std::move(out));
+            return Value(percentFormat(v.str(), Value::tuple(a.positional)));
         };
+        addSliceFilters(f);
         return f;
     }();
     return table;
@@ -528,6 +509,40 @@ void addGlobals(Dict& g) {
             out.emplace_back(i);
         }
         return Value(std::move(out));
+    }));
+    // joiner(sep): a function returning "" the first time and sep after.
+    g.set("joiner", Value::callable([](CallArgs& a) {
+        const Value sep = arg(a, 0, "sep", Value(", "));
+        auto used = std::make_shared<bool>(false);
+        return Value::callable([sep, used](CallArgs&) {
+            const bool first = !*used;
+            *used = true;
+            return first ? Value("") : sep;
+        });
+    }));
+    // cycler(*items): next() gives the items in turn, current the one next() gives next, reset() restarts.
+    g.set("cycler", Value::callable([](CallArgs& a) {
+        if (a.positional.empty())
+            fail("at least one item has to be provided");
+        auto cycler = std::make_shared<Dict>();
+        const std::weak_ptr<Dict> self = cycler;
+        const List items = a.positional;
+        auto position = std::make_shared<std::size_t>(0);
+        cycler->set("current", items[0]);
+        cycler->set("next", Value::callable([self, items, position](CallArgs&) {
+            const Value item = items[*position];
+            *position = (*position + 1) % items.size();
+            if (auto c = self.lock())
+                c->set("current", items[*position]);
+            return item;
+        }));
+        cycler->set("reset", Value::callable([self, items, position](CallArgs&) {
+            *position = 0;
+            if (auto c = self.lock())
+                c->set("current", items[0]);
+            return Value::none();
+        }));
+        return Value(cycler);
     }));
     g.set("raise_exception", Value::callable([](CallArgs& a) -> Value {
         throw TemplateException(a.positional.empty() ? std::string("raise_exception called") : a.positional[0].str());

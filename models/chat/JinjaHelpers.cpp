@@ -1,5 +1,6 @@
 // Helpers shared by the chat-template interpreter (see JinjaHelpers.h).
 #include "models/chat/JinjaHelpers.h"
+#include "models/chat/JinjaIntegers.h"
 
 #include "models/chat/JinjaTemplate.h"
 #include "models/tokenizer/UnicodeText.h"
@@ -36,7 +37,7 @@ int64_t toInt(const Value& v, const char* what) {
     if (v.isInt())
         return v.asInt();
     if (v.isUInt())
-        largeUnsignedArithmetic(v, what);
+        fail(std::string(what) + ": " + v.str() + " is too large here (at most 9223372036854775807)");
     if (v.isBool())
         return v.asBool() ? 1 : 0;
     if (v.isFloat()) {
@@ -185,27 +186,20 @@ std::string replaceAll(const std::string& s, const std::string& from, const std:
 }
 
 Value pyRound(const Value& v, int64_t ndigits) {
-    if (v.isInt() || v.isBool()) {
-        const int64_t x = v.isBool() ? int64_t(v.asBool()) : v.asInt();
+    if (isIntegral(v)) {
+        const Wide x = wideOf(v);
         if (ndigits >= 0)
-            return Value(x);
-        if (ndigits < -18)
-            return Value(int64_t(0)); // |x| < 10^19
-        int64_t p = 1;
+            return intResult(x, "round");
+        if (ndigits < -20)
+            return Value(int64_t(0)); // |x| < 2^64 < 10^20 / 2
+        Wide p = 1;
         for (int64_t i = 0; i < -ndigits; ++i)
             p *= 10;
-        int64_t q = x / p;
-        int64_t rem = x - q * p;
-        if (rem < 0) {
-            --q;
-            rem += p;
-        }
+        Wide q = floorDiv(x, p);
+        const Wide rem = floorMod(x, p);
         if (rem > p - rem || (rem == p - rem && q % 2 != 0))
             ++q;
-        int64_t r = 0;
-        if (__builtin_mul_overflow(q, p, &r))
-            fail("integer result of round is beyond 64 bits (Python's big integers are not supported)");
-        return Value(r);
+        return intResult(q * p, "round(" + v.str() + ", " + std::to_string(ndigits) + ")");
     }
     const double x = v.asNumber();
     if (!std::isfinite(x) || ndigits > 330)
@@ -255,6 +249,24 @@ bool isUpperCaseChar(char32_t c) {
 }
 
 bool isLowerCaseChar(char32_t c) { return unicode::isCased(c) && !isTitleCaseChar(c) && !isUpperCaseChar(c); }
+
+bool pyIsTitle(const std::string& s) {
+    bool cased = false, previousCased = false;
+    for (char32_t c : cps(s)) {
+        if (isUpperCaseChar(c) || isTitleCaseChar(c)) {
+            if (previousCased)
+                return false;
+            previousCased = cased = true;
+        } else if (isLowerCaseChar(c)) {
+            if (!previousCased)
+                return false;
+            previousCased = cased = true;
+        } else {
+            previousCased = false;
+        }
+    }
+    return cased;
+}
 
 bool pyIsUpper(const std::string& s) {
     bool cased = false;
@@ -344,24 +356,16 @@ std::string jinjaTitle(const std::string& s) {
     return out;
 }
 
-void largeUnsignedArithmetic(const Value& v, const std::string& op) {
-    fail(op + ": integer " + v.str() + " is beyond the signed 64-bit range; it can be printed, compared and written with " +
-         "tojson, not used in arithmetic (Python's big integers are not supported)");
-}
-
 bool lessThan(const Value& a, const Value& b) {
     // Jinja2's Undefined values are equal to each other, so sorting by a missing attribute keeps the
     // order (Python's sort then never asks which is less).
     if (a.isUndefined() && b.isUndefined())
         return false;
-    // Python compares ints and floats exactly; a long double holds every 64-bit integer and double.
-    auto exact = [](const Value& v) -> long double {
-        return v.isUInt() ? static_cast<long double>(v.asUInt()) : v.isInt() ? static_cast<long double>(v.asInt()) : v.asNumber();
-    };
-    if ((a.isUInt() || b.isUInt()) && (a.isNumber() || a.isBool() || a.isUInt()) && (b.isNumber() || b.isBool() || b.isUInt()))
-        return exact(a) < exact(b);
-    if ((a.isNumber() || a.isBool()) && (b.isNumber() || b.isBool()))
-        return a.asNumber() < b.asNumber();
+    // Python compares ints and floats exactly.
+    if (isNumeric(a) && isNumeric(b)) {
+        const auto order = compareNumbers(a, b);
+        return order && *order < 0;
+    }
     if (a.isString() && b.isString())
         return a.asString() < b.asString();
     if (a.isList() && b.isList() && a.isTuple() == b.isTuple()) {
@@ -402,54 +406,6 @@ std::string htmlEscape(const std::string& s) {
     return out;
 }
 
-// str.format with {} / {0} / {name} fields (no format specs beyond an empty one).
-std::string pyFormat(const std::string& fmt, CallArgs& args) {
-    std::string out;
-    std::size_t autoIndex = 0;
-    for (std::size_t i = 0; i < fmt.size(); ++i) {
-        const char c = fmt[i];
-        if (c == '{') {
-            if (i + 1 < fmt.size() && fmt[i + 1] == '{') {
-                out += '{';
-                ++i;
-                continue;
-            }
-            const std::size_t close = fmt.find('}', i);
-            if (close == std::string::npos)
-                fail("Single '{' encountered in format string");
-            std::string field = fmt.substr(i + 1, close - i - 1);
-            const auto colon = field.find(':');
-            if (colon != std::string::npos)
-                field = field.substr(0, colon);
-            const Value* v = nullptr;
-            if (field.empty()) {
-                if (autoIndex >= args.positional.size())
-                    fail("Replacement index " + std::to_string(autoIndex) + " out of range");
-                v = &args.positional[autoIndex++];
-            } else if (std::all_of(field.begin(), field.end(), ::isdigit)) {
-                // More digits than any argument list has arguments: out of range without parsing.
-                const std::size_t k = field.size() > 9 ? args.positional.size() : std::stoul(field);
-                if (k >= args.positional.size())
-                    fail("Replacement index " + field + " out of range");
-                v = &args.positional[k];
-            } else {
-                v = args.kw(field);
-                if (!v)
-                    fail("KeyError: '" + field + "'");
-            }
-            out += v->str();
-            i = close;
-        } else if (c == '}') {
-            if (i + 1 < fmt.size() && fmt[i + 1] == '}')
-                ++i;
-            out += '}';
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
 Value attributeOrItem(const Value& v, const std::string& path) {
     // "a.b" attribute paths as used by map(attribute=...), sort(attribute=...).
     Value cur = v;
@@ -467,6 +423,26 @@ Value attributeOrItem(const Value& v, const std::string& path) {
             return cur;
         start = dot + 1;
     }
+}
+
+std::string justify(const std::string& s, const Value& widthV, const Value& fill, char align, const char* what) {
+    const int64_t width = toInt(widthV, what);
+    if (!fill.isString() || utf8::length(fill.asString()) != 1)
+        fail(std::string(what) + ": the fill character must be exactly one character long");
+    const auto length = static_cast<int64_t>(utf8::length(s));
+    if (width <= length)
+        return s;
+    if (width > static_cast<int64_t>(kMaxRepeatBytes))
+        fail(std::string(what) + ": width " + std::to_string(width) + " is too large");
+    const int64_t margin = width - length;
+    const int64_t left = align == '<' ? 0 : align == '>' ? margin : margin / 2 + (margin & width & 1);
+    auto repeat = [&](int64_t n) {
+        std::string out;
+        for (int64_t i = 0; i < n; ++i)
+            out += fill.asString();
+        return out;
+    };
+    return repeat(left) + s + repeat(margin - left);
 }
 
 // Jinja2's do_indent: the text plus "\n", split as str.splitlines() splits (\r\n, \r, \v, \f, \x1c-\x1e,

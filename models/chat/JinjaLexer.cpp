@@ -355,7 +355,14 @@ private:
             case 'n': out += '\n'; break;
             case 't': out += '\t'; break;
             case 'r': out += '\r'; break;
-            case '0': out += '\0'; break;
+            case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+                // Python's octal escape: one to three digits (\0, \12, \101 is "A").
+                char32_t cp = static_cast<char32_t>(e - '0');
+                for (int k = 0; k < 2 && p < m_src.size() && m_src[p] >= '0' && m_src[p] <= '7'; ++k)
+                    cp = cp * 8 + static_cast<char32_t>(m_src[p++] - '0');
+                appendUtf8(out, cp);
+                break;
+            }
             case 'a': out += '\a'; break;
             case 'b': out += '\b'; break;
             case 'f': out += '\f'; break;

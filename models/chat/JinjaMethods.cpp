@@ -13,13 +13,55 @@
 
 namespace rslora::models::jinja::detail {
 
+namespace {
+
+// s[start:end] of str.find / count / startswith ... (arguments `first` and `first` + 1, code point
+// indices with Python's slice rules); `offset` is where it starts, `empty` set when start lies beyond
+// the end or past `end`, where Python finds nothing (not even "").
+struct Window {
+    std::string text;
+    int64_t offset = 0;
+    bool empty = false;
+};
+
+Window window(const std::string& s, CallArgs& a, std::size_t first) {
+    const Value start = arg(a, first, "start", Value::none()), end = arg(a, first + 1, "end", Value::none());
+    Window w;
+    if ((start.isNone() || start.isUndefined()) && (end.isNone() || end.isUndefined())) {
+        w.text = s;
+        return w;
+    }
+    const auto c = cps(s);
+    const auto n = static_cast<int64_t>(c.size());
+    auto adjust = [n](const Value& v, int64_t dflt, const char* what) {
+        if (v.isNone() || v.isUndefined())
+            return dflt;
+        int64_t x = toInt(v, what);
+        if (x < 0)
+            x = std::max<int64_t>(0, x + n);
+        return x;
+    };
+    const int64_t b = adjust(start, 0, "start"), e = std::min(adjust(end, n, "end"), n);
+    if (b > n || b > e) {
+        w.empty = true;
+        return w;
+    }
+    w.offset = b;
+    w.text = utf8::fromCodePoints(std::vector<char32_t>(c.begin() + b, c.begin() + e));
+    return w;
+}
+
+} // namespace
+
 Value boundMethod(const Value& self, const std::string& name) {
     if (self.isString()) {
         const std::string s = self.asString();
         static const char* known[] = {"startswith", "endswith", "split", "rsplit", "splitlines", "strip", "lstrip",
                                       "rstrip", "upper", "lower", "title", "capitalize", "replace", "find", "rfind",
                                       "count", "join", "format", "isdigit", "isalpha", "isalnum", "isspace",
-                                      "islower", "isupper", "removeprefix", "removesuffix", "index", "swapcase"};
+                                      "islower", "isupper", "removeprefix", "removesuffix", "index", "swapcase",
+                                      "center", "ljust", "rjust", "zfill", "partition", "rpartition", "isnumeric",
+                                      "isdecimal", "istitle", "expandtabs"};
         if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return name == k; }) == std::end(known))
             return Value::undefined(name);
         return Value::callable([s, name](CallArgs& a) -> Value {
@@ -37,9 +79,13 @@ Value boundMethod(const Value& self, const std::string& name) {
                     }
                 else
                     fail(name + " first arg must be str or a tuple of str, not " + p.typeName());
+                const Window w = window(s, a, 1);
+                if (w.empty)
+                    return Value(false);
+                const std::string& t = w.text;
                 for (const auto& o : options) {
-                    if (name == "startswith" ? s.compare(0, o.size(), o) == 0 && s.size() >= o.size()
-                                             : s.size() >= o.size() && s.compare(s.size() - o.size(), o.size(), o) == 0)
+                    if (name == "startswith" ? t.compare(0, o.size(), o) == 0 && t.size() >= o.size()
+                                             : t.size() >= o.size() && t.compare(t.size() - o.size(), o.size(), o) == 0)
                         return Value(true);
                 }
                 return Value(false);
@@ -88,21 +134,25 @@ Value boundMethod(const Value& self, const std::string& name) {
                 if (!sub.isString())
                     fail(name + "() argument must be str, not " + sub.typeName());
                 const std::string& t = sub.asString();
+                const Window w = window(s, a, 1);
+                const std::string& in = w.text;
                 if (name == "count") {
+                    if (w.empty)
+                        return Value(static_cast<int64_t>(0));
                     if (t.empty())
-                        return Value(static_cast<int64_t>(utf8::length(s) + 1));
+                        return Value(static_cast<int64_t>(utf8::length(in) + 1));
                     int64_t n = 0;
-                    for (std::size_t p = s.find(t); p != std::string::npos; p = s.find(t, p + t.size()))
+                    for (std::size_t p = in.find(t); p != std::string::npos; p = in.find(t, p + t.size()))
                         ++n;
                     return Value(n);
                 }
-                const std::size_t p = name == "rfind" ? s.rfind(t) : s.find(t);
+                const std::size_t p = w.empty ? std::string::npos : name == "rfind" ? in.rfind(t) : in.find(t);
                 if (p == std::string::npos) {
                     if (name == "index")
                         fail("substring not found");
                     return Value(static_cast<int64_t>(-1));
                 }
-                return Value(static_cast<int64_t>(utf8::length(s.substr(0, p))));
+                return Value(w.offset + static_cast<int64_t>(utf8::length(in.substr(0, p))));
             }
             if (name == "join") {
                 std::string out;
@@ -119,6 +169,46 @@ Value boundMethod(const Value& self, const std::string& name) {
             }
             if (name == "format")
                 return Value(pyFormat(s, a));
+            if (name == "center" || name == "ljust" || name == "rjust")
+                return Value(justify(s, arg(a, 0, "width", undefined), arg(a, 1, "fillchar", Value(" ")),
+                                     name == "center" ? '^' : name == "ljust" ? '<' : '>', name.c_str()));
+            if (name == "zfill") {
+                // Zeros after a leading sign: '-42'.zfill(5) is '-0042'.
+                const bool sign = !s.empty() && (s[0] == '-' || s[0] == '+');
+                const std::string padded = justify(s.substr(sign ? 1 : 0), Value(toInt(arg(a, 0, "width", undefined), "zfill") - (sign ? 1 : 0)),
+                                                   Value("0"), '>', "zfill");
+                return Value((sign ? s.substr(0, 1) : std::string()) + padded);
+            }
+            if (name == "partition" || name == "rpartition") {
+                const Value& sep = arg(a, 0, "sep", undefined);
+                if (!sep.isString())
+                    fail("must be str, not " + sep.typeName());
+                if (sep.asString().empty())
+                    fail("empty separator");
+                const std::size_t p = name == "partition" ? s.find(sep.asString()) : s.rfind(sep.asString());
+                if (p == std::string::npos)
+                    return name == "partition" ? Value::tuple(List{Value(s), Value(""), Value("")})
+                                               : Value::tuple(List{Value(""), Value(""), Value(s)});
+                return Value::tuple(List{Value(s.substr(0, p)), sep, Value(s.substr(p + sep.asString().size()))});
+            }
+            if (name == "expandtabs") {
+                const int64_t tab = toInt(arg(a, 0, "tabsize", Value(static_cast<int64_t>(8))), "tabsize");
+                std::string out;
+                int64_t column = 0;
+                for (char32_t c : cps(s)) {
+                    if (c == '\t') {
+                        const int64_t spaces = tab > 0 ? tab - column % tab : 0;
+                        if (static_cast<int64_t>(out.size()) + spaces > static_cast<int64_t>(kMaxRepeatBytes))
+                            fail("expandtabs: result too large");
+                        out.append(static_cast<std::size_t>(spaces), ' ');
+                        column += spaces;
+                        continue;
+                    }
+                    utf8::append(out, c);
+                    column = c == '\n' || c == '\r' ? 0 : column + 1;
+                }
+                return Value(std::move(out));
+            }
             if (name == "removeprefix") {
                 const Value& p = arg(a, 0, "prefix", undefined);
                 if (!p.isString())
@@ -138,6 +228,12 @@ Value boundMethod(const Value& self, const std::string& name) {
             if (c.empty())
                 return Value(false);
             auto all = [&](auto pred) { return Value(std::all_of(c.begin(), c.end(), pred)); };
+            if (name == "isdecimal")
+                return all([](char32_t x) { return unicode::isDecimalDigit(x); });
+            if (name == "isnumeric")
+                return all([](char32_t x) { return unicode::isNumeric(x); });
+            if (name == "istitle")
+                return Value(pyIsTitle(s));
             if (name == "isdigit")
                 return all([](char32_t x) { return unicode::isDecimalDigit(x) || unicode::isNumeric(x); });
             if (name == "isalpha")
@@ -175,6 +271,13 @@ Value boundMethod(const Value& self, const std::string& name) {
                 for (const auto& [k, v] : dict->items())
                     out.push_back(v);
                 return Value(std::move(out));
+            });
+        if (name == "copy")
+            return Value::callable([dict](CallArgs&) {
+                auto copy = std::make_shared<Dict>();
+                for (const auto& [k, v] : dict->items())
+                    copy->set(k, v);
+                return Value(copy);
             });
         if (name == "get")
             return Value::callable([dict](CallArgs& a) -> Value {

@@ -2,6 +2,7 @@
 // Python accepts (signs, surrounding whitespace, underscores between digits, base prefixes, Unicode
 // decimal digits, inf/nan), with results beyond 64 bits refused rather than wrapped.
 #include "models/chat/JinjaHelpers.h"
+#include "models/chat/JinjaIntegers.h"
 
 #include "models/tokenizer/Utf8.h"
 
@@ -96,7 +97,7 @@ PyInt parsePyInt(const std::string& text, int64_t base) {
         ++digits;
         if (!overflow) {
             value = value * base + d;
-            overflow = value > static_cast<__int128>(INT64_MAX) + 1;
+            overflow = value > static_cast<__int128>(UINT64_MAX);
         }
     }
     if (digits == 0 || needDigit)
@@ -107,11 +108,12 @@ PyInt parsePyInt(const std::string& text, int64_t base) {
     r.valid = true;
     if (negative)
         value = -value;
-    if (overflow || value > INT64_MAX || value < INT64_MIN) {
+    const auto fitted = overflow ? std::nullopt : fitInt(value);
+    if (!fitted) {
         r.overflow = true;
         return r;
     }
-    r.value = static_cast<int64_t>(value);
+    r.value = *fitted;
     return r;
 }
 
@@ -186,14 +188,16 @@ std::optional<double> parsePyFloat(const std::string& text) {
     return v;
 }
 
-std::optional<int64_t> floatToPyInt(double d, const char* what) {
+std::optional<Value> floatToPyInt(double d, const char* what) {
     if (std::isnan(d))
         return std::nullopt; // Python: ValueError (the int filter returns its default)
     if (std::isinf(d))
         fail(std::string(what) + ": cannot convert float " + (d > 0 ? "infinity" : "-infinity") + " to integer");
-    if (const auto i = truncatedInt(d))
-        return i;
-    fail(std::string(what) + ": " + formatFloat(d) + " is beyond 64 bits as an integer (Python's big integers are not supported)");
+    // [-2^63, 2^64): both bounds are exact doubles, and the truncated value fits 128 bits.
+    if (d >= -9223372036854775808.0 && d < 18446744073709551616.0)
+        if (const auto v = fitInt(static_cast<Wide>(d)))
+            return v;
+    fail(std::string(what) + ": " + formatFloat(d) + " is beyond 64 bits as an integer " + kIntegerRange);
 }
 
 } // namespace rslora::models::jinja::detail

@@ -73,7 +73,7 @@ NodePtr TemplateParser::parseBody(const std::vector<std::string>& stops, std::st
         if (t.type == Token::Type::ExprOpen) {
             ++m_i;
             auto n = std::make_unique<Node>(Node::Kind::Output, t.line);
-            n->children.push_back(parseExpression());
+            n->children.push_back(parseTuple(true));
             if (peek().type != Token::Type::ExprClose)
                 syntaxError(peek().line, "expected '}}', found " + describe(peek()));
             ++m_i;
@@ -185,14 +185,16 @@ NodePtr TemplateParser::parseFor(int line) {
     if (paren)
         expectOp(")");
     expectName("in");
-    NodePtr iterable = parseTernaryNoCondition();
+    NodePtr iterable = parseTuple(false);
     NodePtr filter;
     if (isName("if")) {
         ++m_i;
         filter = parseTernaryNoCondition();
     }
-    if (isName("recursive"))
-        syntaxError(peek().line, "recursive loops are not supported");
+    if (isName("recursive")) {
+        ++m_i;
+        n->recursive = true;
+    }
     expectStmtClose();
     std::string end;
     NodePtr body = parseBody({"else", "endfor"}, end);
@@ -218,7 +220,7 @@ NodePtr TemplateParser::parseSet(int line) {
         n->isAttr = true;
         n->names = {first, identifier()};
         expectOp("=");
-        n->children.push_back(parseExpression());
+        n->children.push_back(parseTuple(true));
         expectStmtClose();
         return n;
     }
@@ -231,7 +233,7 @@ NodePtr TemplateParser::parseSet(int line) {
         ++m_i;
         auto n = std::make_unique<Node>(Node::Kind::Set, line);
         n->names = std::move(targets);
-        n->children.push_back(parseExpression());
+        n->children.push_back(parseTuple(true));
         expectStmtClose();
         return n;
     }

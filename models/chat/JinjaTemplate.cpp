@@ -7,6 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <optional>
 #include <unordered_map>
 
 namespace rslora::models::jinja {
@@ -131,10 +135,16 @@ private:
     }
 
     std::string capture(const Node& body) {
+        return captureOf([&] { execBody(body); });
+    }
+
+    // The text `render` emits, kept out of the output.
+    template <class Render>
+    std::string captureOf(Render render) {
         std::string saved;
         saved.swap(m_out);
         try {
-            execBody(body);
+            render();
         } catch (...) {
             m_out.swap(saved);
             throw;
@@ -151,8 +161,43 @@ private:
         }
     }
 
-    Flow execFor(const Node& n) {
-        const Value iterable = eval(*n.children[0]);
+    Flow execFor(const Node& n) { return runLoop(n, eval(*n.children[0]), 1, m_scopes.size()); }
+
+    // loop(items) in a recursive loop at `depth`: the loop's body (and else) over items one level deeper,
+    // seeing the names where the for statement stands (the first `siteScopes` scopes), not those of the
+    // iteration that called it; returns the text.
+    std::string recurse(const Node& n, CallArgs& a, int64_t depth, std::size_t siteScopes) {
+        if (a.positional.size() != 1 || !a.keyword.empty())
+            throw EvalError("loop() takes one argument, the items to loop over");
+        if (++m_depth > m_limits.maxCallDepth) {
+            --m_depth;
+            throw EvalError("recursive loop nested more than " + std::to_string(m_limits.maxCallDepth) + " deep");
+        }
+        std::vector<Scope> hidden;
+        if (m_scopes.size() > siteScopes) {
+            hidden.assign(std::make_move_iterator(m_scopes.begin() + static_cast<std::ptrdiff_t>(siteScopes)),
+                          std::make_move_iterator(m_scopes.end()));
+            m_scopes.resize(siteScopes);
+        }
+        auto restore = [&] {
+            m_scopes.resize(std::min(m_scopes.size(), siteScopes));
+            for (auto& scope : hidden)
+                m_scopes.push_back(std::move(scope));
+            --m_depth;
+        };
+        std::string out;
+        try {
+            out = captureOf([&] { runLoop(n, a.positional[0], depth, siteScopes); });
+        } catch (...) {
+            restore();
+            throw;
+        }
+        restore();
+        return out;
+    }
+
+    // The for statement `n` over `iterable` at `depth` (1 at the statement, deeper through loop(items)).
+    Flow runLoop(const Node& n, const Value& iterable, int64_t depth, std::size_t siteScopes) {
         std::vector<Value> items = iterateOrFail(n, iterable);
         const Node* filter = n.children[3].get();
         // The loop filter runs before loop.index/length are computed (Jinja2 semantics).
@@ -186,6 +231,15 @@ private:
             return Flow::Normal;
         }
         const auto length = static_cast<int64_t>(items.size());
+        // loop.changed(*values): true when the values differ from those of its previous call in this loop.
+        auto lastChanged = std::make_shared<std::optional<Value>>();
+        const Value changed = Value::callable([lastChanged](CallArgs& a) {
+            Value values = Value::tuple(a.positional);
+            if (*lastChanged && (*lastChanged)->equals(values))
+                return Value(false);
+            *lastChanged = std::move(values);
+            return Value(true);
+        });
         for (int64_t i = 0; i < length; ++i) {
             if (++m_iterations > m_limits.maxLoopIterations)
                 error(n, "loop iteration limit exceeded");
@@ -200,8 +254,8 @@ private:
             loop->set("first", Value(i == 0));
             loop->set("last", Value(i == length - 1));
             loop->set("length", Value(length));
-            loop->set("depth", Value(static_cast<int64_t>(1)));
-            loop->set("depth0", Value(static_cast<int64_t>(0)));
+            loop->set("depth", Value(depth));
+            loop->set("depth0", Value(depth - 1));
             loop->set("previtem", i > 0 ? items[static_cast<std::size_t>(i - 1)] : Value::undefined("previtem"));
             loop->set("nextitem", i + 1 < length ? items[static_cast<std::size_t>(i + 1)] : Value::undefined("nextitem"));
             loop->set("cycle", Value::callable([i](CallArgs& a) -> Value {
@@ -209,6 +263,13 @@ private:
                     throw EvalError("loop.cycle needs at least one argument");
                 return a.positional[static_cast<std::size_t>(i) % a.positional.size()];
             }));
+            loop->set("changed", changed);
+            if (n.recursive)
+                loop->call = [this, &n, depth, siteScopes](CallArgs& a) { return Value(recurse(n, a, depth + 1, siteScopes)); };
+            else
+                loop->call = [](CallArgs&) -> Value {
+                    throw EvalError("The loop must have the 'recursive' marker to be called recursively");
+                };
             scope["loop"] = Value(loop);
             Flow f;
             try {
@@ -224,13 +285,47 @@ private:
         return Flow::Normal;
     }
 
+    // Whether `body` reads the name `name` (Jinja2 gives a macro varargs / kwargs only when its body
+    // does; a call with extra arguments is refused otherwise).
+    bool reads(const Node& body, const char* name) {
+        const auto key = std::make_pair(&body, std::string(name));
+        if (auto it = m_reads.find(key); it != m_reads.end())
+            return it->second;
+        bool found = false;
+        std::vector<const Node*> pending{&body};
+        while (!pending.empty() && !found) {
+            const Node* x = pending.back();
+            pending.pop_back();
+            found = x->kind == Node::Kind::Name && x->name == name;
+            for (const auto& c : x->children)
+                if (c)
+                    pending.push_back(c.get());
+        }
+        m_reads.emplace(key, found);
+        return found;
+    }
+
     // Binds a macro's (or a call block's caller's) parameters `node.names` from `a`; defaults are
-    // children[firstDefault + i] (null where none).
-    Scope bindParams(const Node& node, std::size_t firstDefault, CallArgs& a, const std::string& what) {
+    // children[firstDefault + i] (null where none). Extra positional arguments go to `varargs` and
+    // unknown keywords to `kwargs` when `body` reads them, as Jinja2 does; otherwise they are refused.
+    Scope bindParams(const Node& node, std::size_t firstDefault, CallArgs& a, const std::string& what, const Node& body) {
         Scope frame;
         const auto& params = node.names;
-        if (a.positional.size() > params.size())
-            error(node, what + " takes " + std::to_string(params.size()) + " arguments");
+        const bool varargs = reads(body, "varargs"), kwargs = reads(body, "kwargs");
+        if (a.positional.size() > params.size() && !varargs)
+            throw EvalError(what + " takes not more than " + std::to_string(params.size()) + " argument(s)");
+        auto extraKeywords = std::make_shared<Dict>();
+        for (const auto& [k, v] : a.keyword) {
+            const auto at = std::find(params.begin(), params.end(), k);
+            if (at != params.end()) {
+                if (static_cast<std::size_t>(at - params.begin()) < a.positional.size())
+                    throw EvalError(what + " got multiple values for argument '" + k + "'");
+            } else if (k != "caller") {
+                if (!kwargs)
+                    throw EvalError(what + " takes no keyword argument '" + k + "'");
+                extraKeywords->set(k, v);
+            }
+        }
         for (std::size_t i = 0; i < params.size(); ++i) {
             if (i < a.positional.size())
                 frame[params[i]] = a.positional[i];
@@ -241,6 +336,11 @@ private:
             else
                 frame[params[i]] = Value::undefined(params[i]);
         }
+        if (varargs)
+            frame["varargs"] = Value::tuple(List(a.positional.begin() + static_cast<std::ptrdiff_t>(std::min(params.size(), a.positional.size())),
+                                                 a.positional.end()));
+        if (kwargs)
+            frame["kwargs"] = Value(extraKeywords);
         return frame;
     }
 
@@ -266,14 +366,20 @@ private:
         return out;
     }
 
+    // A macro sees the template's top-level names as they are when it is called, and the names of the
+    // blocks around its definition (a loop's variables, an enclosing macro's parameters) as they were.
     void defineMacro(const Node& n) {
         const Node* node = &n;
-        Value macro = Value::callable([this, node](CallArgs& a) -> Value {
-            Scope frame = bindParams(*node, 1, a, "macro '" + node->name + "'");
+        auto enclosing = std::make_shared<const std::vector<Scope>>(m_scopes.begin() + 1, m_scopes.end());
+        Value macro = Value::callable([this, node, enclosing](CallArgs& a) -> Value {
+            Scope frame = bindParams(*node, 1, a, "macro '" + node->name + "'", *node->children[0]);
             // {% call %} passes the block as `caller`.
             if (const Value* caller = a.kw("caller"))
                 frame["caller"] = *caller;
-            return Value(renderIn(*node, {m_scopes.front(), std::move(frame)}, *node->children[0]));
+            std::vector<Scope> scopes{m_scopes.front()};
+            scopes.insert(scopes.end(), enclosing->begin(), enclosing->end());
+            scopes.push_back(std::move(frame));
+            return Value(renderIn(*node, std::move(scopes), *node->children[0]));
         });
         m_scopes.back()[n.name] = macro;
     }
@@ -285,7 +391,7 @@ private:
         std::vector<Scope> site = m_scopes;
         Value caller = Value::callable([this, node, site](CallArgs& a) -> Value {
             std::vector<Scope> scopes = site;
-            scopes.push_back(bindParams(*node, 2, a, "caller"));
+            scopes.push_back(bindParams(*node, 2, a, "caller", *node->children[1]));
             scopes.back().emplace("caller", Value::undefined("caller")); // the body has no caller of its own
             return Value(renderIn(*node, std::move(scopes), *node->children[1]));
         });
@@ -353,6 +459,8 @@ private:
         case Node::Kind::Call: {
             const Value callee = eval(*n.children[0]);
             CallArgs args = evalArgs(n, 1);
+            if (callee.isDict() && callee.asDict().call)
+                return callee.asDict().call(args);
             if (!callee.isCallable()) {
                 if (callee.isUndefined())
                     throw EvalError("'" + callee.undefinedName() + "' is undefined");
@@ -417,6 +525,7 @@ private:
     std::size_t m_iterations = 0;
     std::size_t m_steps = 0;
     int m_depth = 0;
+    std::map<std::pair<const Node*, std::string>, bool> m_reads;
 };
 
 } // namespace

@@ -2,7 +2,7 @@
 // transformers renders them (jinja2 sandbox with trim_blocks and lstrip_blocks, loop controls,
 // raise_exception, strftime_now, tojson without ASCII escaping, {% generation %} marks).
 //
-// Supported: {{ }}, {% if/elif/else %}, {% for a[, b] in x [if c] %} with loop.* and else,
+// Supported: {{ }}, {% if/elif/else %}, {% for a[, b] in x [if c] [recursive] %} with loop.*, loop(items) and else,
 // {% set x = ... %}, {% set ns.attr = ... %}, {% set x %}...{% endset %}, {% macro %} and calls,
 // {% break %}/{% continue %}, {% filter %}, {% raw %}, {% generation %}, comments, whitespace control
 // (-, +), literals (str, int, float, bool, none, list, dict, tuple), arithmetic, ~, comparisons,
@@ -12,7 +12,7 @@
 // none, string, mapping, iterable, equalto, ...), str methods (startswith, endswith, split, strip,
 // lstrip, rstrip, replace, upper, lower, title, find, ...), dict methods (items, keys, values, get),
 // globals namespace(), range(), dict(), raise_exception(), strftime_now().
-// {% call %} blocks with caller(). Not supported: include/import/extends, recursive loops.
+// {% call %} blocks with caller(). Not supported: include/import/extends.
 #pragma once
 
 #include "common/Error.h"

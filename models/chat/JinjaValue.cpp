@@ -1,6 +1,8 @@
 // Python semantics for interpreter values: truthiness, equality, str/repr and JSON conversion.
 #include "models/chat/JinjaValue.h"
 
+#include "models/chat/JinjaIntegers.h"
+
 #include "common/Error.h"
 #include "models/tokenizer/Utf8.h"
 
@@ -158,6 +160,7 @@ std::string Value::str() const {
 
 std::string Value::repr() const {
     switch (type()) {
+    case Type::Undefined: return "Undefined"; // Jinja2's Undefined.__repr__
     case Type::String: return pyQuote(asString());
     case Type::List: {
         std::string s = isTuple() ? "(" : "[";
@@ -183,24 +186,12 @@ std::string Value::repr() const {
 }
 
 bool Value::equals(const Value& o) const {
-    // Python compares ints and floats exactly: an int above INT64_MAX equals only itself or a float
-    // of exactly its value (every double in [2^63, 2^64) is an integer).
-    if (isUInt() || o.isUInt()) {
-        const Value& u = isUInt() ? *this : o;
-        const Value& w = isUInt() ? o : *this;
-        if (w.isUInt())
-            return u.asUInt() == w.asUInt();
-        return w.isFloat() && w.asFloat() >= 9223372036854775808.0 && w.asFloat() < 18446744073709551616.0 &&
-               static_cast<uint64_t>(w.asFloat()) == u.asUInt();
-    }
-    if (isNumber() || isBool()) {
-        if (!(o.isNumber() || o.isBool()))
+    // Python compares ints and floats exactly (9007199254740993 != 9007199254740992.0).
+    if (detail::isNumeric(*this) || detail::isNumeric(o)) {
+        if (!detail::isNumeric(*this) || !detail::isNumeric(o))
             return false;
-        if (isInt() && o.isInt())
-            return asInt() == o.asInt();
-        if (isBool() && o.isBool())
-            return asBool() == o.asBool();
-        return asNumber() == o.asNumber();
+        const auto order = detail::compareNumbers(*this, o);
+        return order && *order == 0;
     }
     if (type() != o.type() || isTuple() != o.isTuple())
         return false;

@@ -32,8 +32,8 @@ struct Undefined {
     std::string name; // what was looked up, for messages
 };
 
-// A JSON integer above INT64_MAX (up to UINT64_MAX): Python holds it exactly, so it prints, compares
-// and goes through tojson exactly; arithmetic on it is refused (see requireSigned64 in JinjaHelpers).
+// An int above INT64_MAX (up to UINT64_MAX), from JSON or arithmetic: Python holds it exactly, so it
+// prints, compares, computes and goes through tojson exactly (see JinjaIntegers.h).
 struct LargeUnsigned {
     uint64_t value;
 };
@@ -66,7 +66,7 @@ public:
     bool isBool() const { return type() == Type::Bool; }
     bool isInt() const { return type() == Type::Int; }
     bool isFloat() const { return type() == Type::Float; }
-    bool isNumber() const { return isInt() || isFloat(); }
+    bool isNumber() const { return isInt() || isFloat() || isUInt(); }
     bool isString() const { return type() == Type::String; }
     bool isList() const { return type() == Type::List; }
     bool isTuple() const { return m_tuple && isList(); }
@@ -77,7 +77,10 @@ public:
     bool asBool() const { return std::get<bool>(m_v); }
     int64_t asInt() const { return std::get<int64_t>(m_v); }
     double asFloat() const { return std::get<double>(m_v); }
-    double asNumber() const { return isInt() ? static_cast<double>(asInt()) : isBool() ? (asBool() ? 1.0 : 0.0) : asFloat(); }
+    // Python's float(x) of a number: ints rounded to the nearest double.
+    double asNumber() const {
+        return isInt() ? static_cast<double>(asInt()) : isUInt() ? static_cast<double>(asUInt()) : isBool() ? (asBool() ? 1.0 : 0.0) : asFloat();
+    }
     const std::string& asString() const { return std::get<std::string>(m_v); }
     const List& asList() const { return *std::get<std::shared_ptr<List>>(m_v); }
     const std::shared_ptr<List>& listPtr() const { return std::get<std::shared_ptr<List>>(m_v); }
@@ -121,6 +124,8 @@ private:
 class Dict {
 public:
     bool isNamespace = false;
+    // Set on a for loop's `loop` object: loop(items) renders a recursive loop's body over items.
+    Callable call;
 
     const Value* find(const std::string& key) const;
     void set(const std::string& key, Value v);

@@ -44,6 +44,9 @@ private:
 
     // ---- expression rules (JinjaExpressionParser.cpp) ----
     NodePtr parseExpression();
+    // Jinja2's parse_tuple: `a, b` (or `a,`) is a tuple where a whole expression stands ({{ }}, the
+    // value of set, the iterable of for); without `withCondition`, `if` ends the expression (a loop filter).
+    NodePtr parseTuple(bool withCondition);
     NodePtr parseTernary();
 
     // The iterable of a for loop: "if" there starts the loop filter, not a conditional expression.

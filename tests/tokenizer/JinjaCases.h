@@ -141,6 +141,39 @@ inline std::vector<Case> renderCases() {
         {"unknown string escape kept", R"({{ 'a\qb' }}|{{ '\x41' }})", "{}", "a\\qb|A"},
         {"nested data", "{% for m in messages %}{% for c in m.content %}{{ c.type }}:{{ c.text }};{% endfor %}{% endfor %}",
          R"({"messages": [{"content": [{"type": "text", "text": "hi"}, {"type": "image"}]}]})", "text:hi;image:;"},
+        // Integers are exact from -2^63 to 2^64 - 1 (a JSON id up to 2^64 - 1 included), as Python's are.
+        {"integer arithmetic over 64 bits", "{{ n - 1 }} {{ 9223372036854775807 + 1 }} {{ 2**63 }} {{ h + (h - 1) }} {{ n // 2 }} {{ n % 10 }} {{ -h }} {{ 1 - h }} {{ (-9223372036854775807 - 1) // -1 }} {{ (-2)**63 }} {{ 18446744073709551615 }}", R"({"n": 18446744073709551615, "h": 9223372036854775808})", "18446744073709551614 9223372036854775808 9223372036854775808 18446744073709551615 9223372036854775807 5 -9223372036854775808 -9223372036854775807 9223372036854775808 -9223372036854775808 18446744073709551615"},
+        {"integers above int64 in filters", "{{ (-9223372036854775807 - 1)|abs }} {{ n|round }} {{ 1250|round(-2) }} {{ 1350|round(-2) }} {{ [n, 1]|sum }} {{ n is odd }} {{ h is even }} {{ n is divisibleby 5 }} {{ '1e19'|int }} {{ '18446744073709551615'|int }} {{ 1.8e19|int }} {{ '0xffffffffffffffff'|int(0, 0) }}", R"({"n": 18446744073709551614, "h": 9223372036854775808})", "9223372036854775808 18446744073709551614 1200 1400 18446744073709551615 False True False 10000000000000000000 18446744073709551615 18000000000000000000 18446744073709551615"},
+        {"ints and floats compare exactly", "{{ 9007199254740993 == 9007199254740992.0 }} {{ 9007199254740993 > 9007199254740992.0 }} {{ 9007199254740993 >= 9007199254740994.0 }} {{ n > 1.8446744073709552e19 }} {{ n == 1.8446744073709552e19 }} {{ [9007199254740993, 9007199254740992.0]|max }} {{ 9007199254740993 in [9007199254740992.0] }}", R"({"n": 18446744073709551615})", "False True False False False 9007199254740993 False"},
+        {"odd and even as Jinja2 tests them", "{{ 1.5 is odd }} {{ 1.5 is even }} {{ 3.0 is odd }} {{ 10 is divisibleby 2.5 }} {{ true is odd }}", "{}", "False False True True True"},
+        {"int true division rounds once", "{{ 14800093044643649790 / 235 }} {{ 544715136012745184 / 541 }} {{ n / 3 }} {{ n / n }} {{ -7 / 2 }} {{ 0 / -5 }} {{ n / 0.5 }} {{ n + 0.5 }}", R"({"n": 18446744073709551615})", "6.297911933890915e+16 1006867164533724.9 6.148914691236517e+18 1.0 -3.5 -0.0 3.6893488147419103e+19 1.8446744073709552e+19"},
+        // Recursive loops: loop(items) renders the body (and else) one level deeper, seeing the names where
+        // the for statement stands, not the calling iteration's.
+        {"recursive loop", "{% for x in items recursive %}{{ x.n }}@{{ loop.depth }}{{ loop.depth0 }}:{{ loop.index }}/{{ loop.length }}{% if x.c %}[{{ loop(x.c) }}]{% endif %};{% endfor %}", R"({"items": [{"n": 1, "c": [{"n": 2, "c": [{"n": 3, "c": []}]}, {"n": 4}]}, {"n": 5, "c": []}]})", "1@10:1/2[2@21:1/2[3@32:1/1;];4@21:2/2;];5@10:2/2;"},
+        {"recursive loop scope, filter and else", "{% set g = 'G' %}{% for x in items if x.n != 2 recursive %}<{{ s }}{% set s = x.n %}{{ g }}{{ s }}({{ loop(x.c or []) }}){{ s }}>{% else %}E{% endfor %}", R"({"items": [{"n": 1, "c": [{"n": 2, "c": [{"n": 3, "c": []}]}, {"n": 4}]}, {"n": 5, "c": []}]})", "<G1(<G4(E)4>)1><G5(E)5>"},
+        {"recursive loop over dict items", "{% for k, v in d.items() recursive %}{{ k }}={% if v is mapping %}{ {{- loop(v.items()) -}} }{% else %}{{ v }}{% endif %};{% endfor %}", R"({"d": {"a": 1, "b": {"c": 2, "d": {"e": 3}}}})", "a=1;b={c=2;d={e=3;};};"},
+        {"recursive loop break, namespace, set", "{% set ns = namespace(c=0) %}{% for x in items recursive %}{% set ns.c = ns.c + 1 %}{{ x.n }}{% if x.n == 2 %}{% break %}{% endif %}{% set inner = loop(x.c or []) %}[{{ inner }}]{% endfor %}{{ ns.c }}{% for x in [[[[1]]]] recursive %}{% if x is iterable %}{{ loop(x) }}{% else %}|{{ x }}@{{ loop.depth0 }}{% endif %}{% endfor %}", R"({"items": [{"n": 1, "c": [{"n": 2, "c": [{"n": 3, "c": []}]}, {"n": 4}]}, {"n": 5, "c": []}]})", "1[2]5[]3|1@3"},
+        {"recursive loop whitespace", "{% for x in items recursive %}\n  {{ x.n }}\n  {% if x.c %}\n{{ loop(x.c) }}  {% endif %}\n{% endfor %}\n", R"({"items": [{"n": 1, "c": [{"n": 2, "c": [{"n": 3, "c": []}]}, {"n": 4}]}, {"n": 5, "c": []}]})", "  1\n  2\n  3\n    4\n    5\n"},
+        // Unparenthesized tuples where Jinja2 parses one: {{ a, b }}, set's value, for's iterable.
+        {"tuples without parentheses", "{% set x, y = 1, 2 %}{{ x }}{{ y }}{% set t = 1, %}{{ t }}{{ 1, 2 }}{{ 'a' if true else 'b', 'c' }}{% for a in 1, 2 %}{{ a }}{% endfor %}{% for a in 1, 2 if a > 1 %}{{ a }}{% endfor %}", "{}", "12(1,)(1, 2)('a', 'c')122"},
+        {"loop.changed", "{% for i in range(5) %}{{ loop.changed(i // 2) }} {% endfor %}", "{}", "True False True False True "},
+        // Jinja2 gives a macro (or caller) the extra arguments as varargs / kwargs when its body reads them.
+        {"macro varargs and kwargs", "{% macro f(a, b=2, c=none) %}{{ a }}{{ b }}{{ c }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ f(1) }}|{{ f(1, 3, 4, 5, 6) }}|{{ f(a=5, z=1) }}|{% macro g() %}{% for x in varargs %}{{ x }}{% endfor %}{% endmacro %}{{ g(7, 8) }}|{% macro h() %}{{ caller(1, 2, k=3) }}{% endmacro %}{% call(x) h() %}{{ x }}{{ varargs }}{{ kwargs }}{% endcall %}", "{}", "12None(){}|134(5, 6){}|52None(){'z': 1}|78|1(2,){'k': 3}"},
+        {"more str methods", "{{ 'ab'.center(6, '*') }}|{{ 'ab'.center(7) }}|{{ 'é'.center(4, 'ü') }}|{{ 'ab'.ljust(5, '.') }}|{{ 'ab'.rjust(5) }}|{{ '-42'.zfill(5) }}|{{ 'abc'.zfill(5) }}|{{ 'hello world'.partition(' ') }}{{ 'hello world'.rpartition('o') }}{{ 'abc'.partition('x') }}{{ 'abc'.rpartition('x') }}|{{ '½'.isnumeric() }}{{ '1.5'.isdecimal() }}{{ '٣'.isdecimal() }}{{ 'Ab Cd'.istitle() }}{{ 'aB'.istitle() }}{{ 'ǅa'.istitle() }}|{{ 'a\\tb\\tcd\\n\\tx'.expandtabs(4) }}|{{ d.copy() }}", R"({"d": {"b": 1, "a": 2}})", "**ab**|   ab  |üéüü|ab...|   ab|-0042|00abc|('hello', ' ', 'world')('hello w', 'o', 'rld')('abc', '', '')('', '', 'abc')|TrueFalseTrueTrueFalseTrue|a   b   cd\n    x|{'b': 1, 'a': 2}"},
+        {"attr filter reads attributes, bools are numbers", "[{{ m|attr('role') }}]{{ m|attr('items') is callable }}{{ true is number }}{{ true is integer }}", R"({"m": {"role": "user"}})", "[]TrueTrueFalse"},
+        {"str search methods with start and end", "{{ 'abcabc'.find('b', 2) }} {{ 'abcébc'.rfind('b', 0, -2) }} {{ 'abcabc'.count('b', 2) }} {{ 'abc'.startswith('b', 1) }} {{ 'abc'.endswith('b', 0, 2) }} {{ 'abcébc'.index('bc', -3) }} {{ 'abc'.find('', 4) }} {{ 'abc'.count('', 1) }} {{ 'abc'.startswith(('x', 'b'), 1) }}", "{}", "4 1 1 True True 4 -1 3 True"},
+        {"joiner and cycler", "{% set j = joiner(', ') %}{% for i in [1, 2, 3] %}{{ j() }}{{ i }}{% endfor %}|{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}{{ c.reset() }}{{ c.current }}", "{}", "1, 2, 3|ababNonea"},
+        {"macro sees the blocks around its definition", "{% for i in range(2) %}{% set x = i %}{% macro m() %}{{ x }}{{ i }}{% endmacro %}{{ m() }}{% endfor %}|{% macro outer(a) %}{% macro inner() %}{{ a }}{% endmacro %}{{ inner() }}{% endmacro %}{{ outer(7) }}|{% set y = 1 %}{% macro late() %}{{ y }}{% endmacro %}{% set y = 2 %}{{ late() }}", "{}", "0011|7|2"},
+        {"octal string escapes", "{{ '\\101\\0\\01x\\1234\\400\\8'|tojson }}", "{}", "\"A\\u0000\\u0001xS4Ā\\\\8\""},
+        {"undefined values as Jinja2 shows and tests them", "{{ [m.missing] }} {{ {'a': m.missing} }} {{ m.missing|pprint }} {{ m.missing is sequence }} {{ m.missing is callable }} {{ m.missing|string }}|{{ m.missing|length }}", R"({"m": {"a": 1}})", "[Undefined] {'a': Undefined} Undefined True True |0"},
+        {"groupby", "{% for role, ms in messages|groupby('role') %}{{ role }}={{ ms|map(attribute='content')|join('/') }};{% endfor %} {{ messages|groupby('role', case_sensitive=true)|map('first')|list }} {{ people|groupby('g', default=0)|map('last')|map('length')|list }} {{ [[1, 'a'], [2, 'b'], [1, 'c']]|groupby(0)|list }}", R"({"messages": [{"role": "system", "content": "Be nice."}, {"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"}, {"role": "User", "content": "x"}], "people": [{"n": "a", "g": 2}, {"n": "b"}, {"n": "c", "g": 1}, {"n": "d", "g": 2}]})", "assistant=Hello!;system=Be nice.;user=Hi there/x; ['User', 'assistant', 'system', 'user'] [1, 1, 2] [(1, [[1, 'a'], [1, 'c']]), (2, [[2, 'b']])]"},
+        {"slice and truncate", "{{ [1, 2, 3, 4, 5]|slice(2)|list }}{{ [1, 2, 3, 4, 5]|slice(3, 0)|list }}{{ 'abcdefg'|slice(3)|list }}|{{ 'hello world foo'|truncate(9) }}|{{ 'hello world foo'|truncate(9, true) }}|{{ 'hello world foo'|truncate(11, false, '..', 0) }}|{{ 'short'|truncate(3) }}|{{ 'éééééééééé'|truncate(6, killwords=true, leeway=0) }}", "{}", "[[1, 2, 3], [4, 5]][[1, 2], [3, 4], [5, 0]][['a', 'b', 'c'], ['d', 'e'], ['f', 'g']]|hello...|hello ...|hello..|short|ééé..."},
+        // printf-style % (and the format filter): flags, width, precision, keys; ints exact.
+        {"percent formatting", "{{ '%5s|%-5s|%.1s|%#06x|%+.3d|%05d|%-6.2f|%010.3e|%g|%G|%#g|%c|%c|% d|%#o|%*d|%.*f|%r|%a|%5.1f%%' % ('ab', 'ab', 'ab', 255, 5, -42, 2.345, 12345.678, 1e20, 1e-5, 1.0, 65, 'z', 5, 8, 4, 3, 2, 3.14159, 'é', 'é', 99.55) }}", "{}", "   ab|ab   |a|0x00ff|+005|-0042|2.35  |01.235e+04|1e+20|1E-05|1.00000|A|z| 5|0o10|   3|3.14|'é'|'\\xe9'| 99.5%"},
+        {"percent formatting of big ints and one argument", "{{ '%d %i %x %o %e' % (n, n, n, n, n) }} {{ '%d' % 1e19 }} {{ '%s' % [1, 2] }} {{ 'abc' % {} }} {{ '%(a)s-%(b)05.1f' % {'a': [1], 'b': 2.25} }} {{ '%s|%s'|format(1, [2]) }} {{ '%s'|format([1, 2]) }} {{ '%(x)s'|format(x=3) }} {{ '%.0f %.0f %.0f' % (0.5, 1.5, 2.5) }}", R"({"n": 18446744073709551615})", "18446744073709551615 18446744073709551615 ffffffffffffffff 1777777777777777777777 1.844674e+19 10000000000000000000 [1, 2] abc [1]-002.2 1|[2] [1, 2] 3 0 2 2"},
+        // str.format: Python's format-spec mini-language, conversions, accessors and nested fields.
+        {"str.format specs", "{{ '{:10}|{:.3}|{:.3}|{:}|{:.0}|{:,}|{:_x}|{:=+8}|{:*^9}|{:05}|{:%}|{:.1%}|{:#b}|{:c}|{:e}|{:g}|{:n}|{:.2f}|{:>5}|{:05}|{:^+7.1f}|{:,.2f}|{:#o}|{:.2g}|{:#g}|{:08.3f}|{:z.1f}|{:#x}'.format(1.0, 1.0, 1234.0, 1e16, 5.5, 1234567.891, 4294967296, -5, 'ab', -3.5, 0.25, 1, 5, 233, 5, 0.00001, 1234, true, true, 'ab', 2.25, 1234567.891, 8, 0.000123456, 0.0001, -3.14159, -0.01, -255) }}", "{}", "       1.0|1.0|1.23e+03|1e+16|6e+00|1,234,567.891|1_0000_0000|-      5|***ab****|-03.5|25.000000%|100.0%|0b101|é|5.000000e+00|1e-05|1234|1.00|    1|ab000| +2.2  |1,234,567.89|0o10|0.00012|0.000100000|-003.142|0.0|-0xff"},
+        {"str.format fields", "{{ '{0}{1}{0}|{a}|{m.role}|{m[content]}|{l[1]}'.format('x', 'y', a='A', m={'role': 'r', 'content': 'c'}, l=[1, 2]) }} {{ '{!r:>6}|{:{w}}|{:{f}{a}{w}}|{{}}|{}|{:,}'.format('a', 'x', 'y', none, n, w=6, f='*', a='^') }}", R"({"n": 18446744073709551615})", "xyx|A|r|c|2    'a'|x     |**y***|{}|None|18,446,744,073,709,551,615"},
     };
 }
 
@@ -176,15 +209,17 @@ inline std::vector<ErrorCase> errorCases() {
         {"%f of none", "{{ '%f' % none }}", "%f format: a real number is required, not NoneType"},
         {"deep nesting", "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}", "nested more than"},
         // Python has big integers; beyond 64 bits the interpreter says so instead of wrapping around.
-        {"power beyond 64 bits", "{{ 2**63 }}", "beyond 64 bits"},
-        {"sum beyond 64 bits", "{{ 9223372036854775807 + 1 }}", "beyond 64 bits"},
+        {"power beyond 64 bits", "{{ 2**64 }}", "integer result of 2 ** 64 is beyond 64 bits"},
+        {"sum beyond 64 bits", "{{ 18446744073709551615 + 1 }}", "integer result of 18446744073709551615 + 1 is beyond 64 bits"},
+        {"difference below -2^63", "{{ -9223372036854775807 - 2 }}", "integer result of -9223372036854775807 - 2 is beyond 64 bits"},
+        {"product beyond 64 bits", "{{ 4294967296 * 4294967296 }}", "integer result of 4294967296 * 4294967296 is beyond 64 bits"},
+        {"negation beyond 64 bits", "{{ -18446744073709551615 }}", "integer result of -18446744073709551615 is beyond 64 bits"},
         {"literal beyond 64 bits", "{{ 99999999999999999999 }}", "beyond 64 bits"},
         {"hex literal beyond 64 bits", "{{ 0x10000000000000000 }}", "integer literal 0x10000000000000000 is beyond 64 bits"},
         {"int of a huge float", "{{ 1e300|int }}", "int: 1e+300 is beyond 64 bits"},
         {"int of a huge string", "{{ '99999999999999999999'|int }}", "int: '99999999999999999999' is beyond 64 bits"},
-        {"int of a huge float string", "{{ '1e19'|int(7) }}", "int: 1e+19 is beyond 64 bits"},
+        {"int of a huge float string", "{{ '1e20'|int(7) }}", "int: 1e+20 is beyond 64 bits"},
         {"int of infinity", "{{ 'inf'|int }}", "cannot convert float infinity to integer"},
-        {"abs of the smallest integer", "{{ (-9223372036854775807 - 1)|abs }}", "integer result of abs is beyond 64 bits"},
         {"float argument beyond 64 bits", "{{ range(1e300) }}", "range: 1e+300 does not fit in a 64-bit integer"},
         {"tojson of undefined", "{{ {}.parameters|tojson }}", "Object of type Undefined is not JSON serializable"},
         {"tojson of an undefined item", "{{ {'a': nothing}|tojson }}", "'nothing' is undefined and cannot be written as JSON"},
@@ -194,6 +229,23 @@ inline std::vector<ErrorCase> errorCases() {
         {"indent of a list", "{{ [1]|indent }}", "'list' object has no attribute 'splitlines'"},
         {"named unicode escape", R"({{ '\N{BULLET}' }})", "\\N{...} escapes are not supported"},
         {"deep unary", "{{ " + std::string(5000, '-') + "1 }}", "nested more than"},
+        {"loop() of a loop that is not recursive", "{% for x in [1] %}{{ loop([]) }}{% endfor %}", "The loop must have the 'recursive' marker"},
+        {"recursive loop depth limit", "{% for x in [1] recursive %}\n{{ loop([x]) }}{% endfor %}", "line 2: recursive loop nested more than 200 deep"},
+        {"loop() without items", "{% for x in [1] recursive %}{{ loop() }}{% endfor %}", "loop() takes one argument, the items to loop over"},
+        {"percent with an unused argument", "{{ 'abc' % 5 }}", "not all arguments converted during string formatting"},
+        {"percent %x of a float", "{{ '%x' % 2.0 }}", "%x format: an integer is required, not float"},
+        {"str.format numbering switched", "{{ '{}{0}'.format(1) }}", "cannot switch from automatic field numbering to manual field specification"},
+        {"str.format int code for a float", "{{ '{:d}'.format(3.0) }}", "Unknown format code 'd' for object of type 'float'"},
+        {"str.format single brace", "{{ 'a}b'.format() }}", "Single '}' encountered in format string"},
+        {"str.format spec of a list", "{{ '{:>5}'.format([1]) }}", "unsupported format string passed to list.__format__"},
+        {"macro keyword it does not take", "{% macro f(a) %}{{ a }}{% endmacro %}\n{{ f(1, x=2) }}", "line 2: macro 'f' takes no keyword argument 'x'"},
+        {"macro extra positional argument", "{% macro f(a) %}{{ a }}{% endmacro %}{{ f(1, 2) }}", "macro 'f' takes not more than 1 argument(s)"},
+        {"macro argument given twice", "{% macro f(a) %}{{ a }}{% endmacro %}{{ f(1, a=2) }}", "macro 'f' got multiple values for argument 'a'"},
+        {"int of undefined", "{{ nothing|int }}", "'nothing' is undefined"},
+        {"float of undefined", "{{ nothing|float(1.5) }}", "'nothing' is undefined"},
+        {"indent of undefined", "{{ nothing|indent }}", "'nothing' is undefined"},
+        {"truncate shorter than its end", "{{ 'hello'|truncate(2) }}", "truncate: expected length >= 3, got 2"},
+        {"center with a long fill", "{{ 'ab'.center(4, 'xy') }}", "center: the fill character must be exactly one character long"},
     };
 }
 

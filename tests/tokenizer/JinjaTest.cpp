@@ -57,8 +57,8 @@ private slots:
     }
 
     // A variable holding an integer above INT64_MAX (valid JSON, a Python int in transformers) prints,
-    // compares and goes through tojson exactly, as Jinja2 gives it; arithmetic on it is refused naming
-    // it, never wrapped around to a negative number.
+    // compares, computes and goes through tojson exactly, as Jinja2 gives it; a result beyond
+    // -2^63 .. 2^64 - 1 is refused naming the operation, never wrapped around or rounded to a float.
     void largeUnsignedVariable() {
         const auto ctx = nlohmann::ordered_json::parse(R"({"n": 18446744073709551615, "m": 9223372036854775808, "f": 1e19,
                                                          "k": {"id": 18446744073709551615}})");
@@ -72,14 +72,21 @@ private slots:
                  QString("False True 18446744073709551615 1.8446744073709552e+19 18446744073709551615 18446744073709551615"));
         QCOMPARE(render("{% if n %}yes{% endif %} {{ [n, 1]|sort|first }} {{ n in [1, n] }} {{ '%s|%d|%r' % (n, n, m) }} {{ '{}'.format(n) }}"),
                  QString("yes 1 True 18446744073709551615|18446744073709551615|9223372036854775808 18446744073709551615"));
-        for (const char* source : {"{{ n + 1 }}", "{{ -n }}", "{{ n * 2 }}", "{{ 1 - m }}", "{{ n|round }}", "{{ n is even }}", "{{ range(n) }}"}) {
+        QCOMPARE(render("{{ 1 - m }} {{ n|round }} {{ n is even }} {{ n - m }} {{ m + (m - 1) }} {{ n // 3 }} {{ n % 7 }} {{ '%x' % n }}"),
+                 QString("-9223372036854775807 18446744073709551615 False 9223372036854775807 18446744073709551615 6148914691236517205 1 ffffffffffffffff"));
+        auto refused = [&](const char* source, const QString& message) {
             try {
                 jinja::Template(source).render(ctx);
                 QFAIL(source);
             } catch (const rslora::Error& e) {
-                QVERIFY2(QString::fromUtf8(e.what()).contains("is beyond the signed 64-bit range"), e.what());
+                QVERIFY2(QString::fromUtf8(e.what()).contains(message), e.what());
             }
-        }
+        };
+        refused("{{ n + 1 }}", "integer result of 18446744073709551615 + 1 is beyond 64 bits");
+        refused("{{ -n }}", "integer result of -18446744073709551615 is beyond 64 bits");
+        refused("{{ n * 2 }}", "integer result of 18446744073709551615 * 2 is beyond 64 bits");
+        refused("{{ m + m }}", "integer result of 9223372036854775808 + 9223372036854775808 is beyond 64 bits");
+        refused("{{ range(n) }}", "range: 18446744073709551615 is too large here");
     }
 
     // Data records reach templates through JsonlReader: an integer up to UINT64_MAX is kept exactly
