@@ -1,8 +1,9 @@
 // `rslora adapters ...`: adapter versions in the store: list and search, show, release, rollback,
-// archive, soft delete and restore, rename, duplicate, rename a task, and the lineage tree of a task.
+// archive, soft delete and restore, rename, duplicate, rename or duplicate a task, and the lineage tree of a task.
 #include "app/cli/StorageCli.h"
 #include "app/cli/FiniteRange.h"
 
+#include "storage/TaskDuplicate.h"
 #include "storage/VersionFiles.h"
 
 #include "common/Error.h"
@@ -38,6 +39,14 @@ void printAdapterTable(const std::vector<st::AdapterRecord>& list) {
     }
 }
 
+// Versions as a JSON array of their records.
+void printRecordsJson(const std::vector<st::AdapterRecord>& versions) {
+    json out = json::array();
+    for (const auto& a : versions)
+        out.push_back(st::toJson(a));
+    printJson(out);
+}
+
 // A command taking one adapter reference; `action` does the work and returns the adapter to print.
 void addAdapterAction(CLI::App* parent, const char* name, const char* help,
                       std::function<st::AdapterRecord(st::Store&, const st::AdapterRecord&)> action,
@@ -65,7 +74,7 @@ void addAdapterAction(CLI::App* parent, const char* name, const char* help,
 } // namespace
 
 void registerAdapterCommands(CLI::App& app) {
-    auto* adapters = app.add_subcommand("adapters", "Adapter versions: list, show, release, rollback, archive, delete, rename, duplicate");
+    auto* adapters = app.add_subcommand("adapters", "Adapter versions: list, show, release, rollback, archive, delete, rename, duplicate; rename-task, duplicate-task");
     adapters->require_subcommand(1);
 
     {
@@ -325,14 +334,37 @@ void registerAdapterCommands(CLI::App& app) {
             f.task = o->name;
             const auto versions = store->adapters().list(f);
             if (o->c.json) {
-                json out = json::array();
-                for (const auto& a : versions)
-                    out.push_back(st::toJson(a));
-                printJson(out);
+                printRecordsJson(versions);
                 return;
             }
             std::cout << "renamed task " << oneLine(o->task) << " to " << oneLine(o->name) << " (" << versions.size()
                       << " version" << (versions.size() == 1 ? "" : "s") << ")\n";
+        });
+    }
+    {
+        struct Opts {
+            Common c;
+            std::string task, name;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* cmd = adapters->add_subcommand(
+            "duplicate-task", "Copy a whole task under a new name: each live version with a copy of its files, its number, "
+                              "status, tags and lineage (all or nothing; the files are verified first)");
+        addCommon(cmd, o->c);
+        cmd->add_option("task", o->task, "The task")->required();
+        cmd->add_option("name", o->name, "The task name of the copy (not one that exists)")->required();
+        cmd->callback([o] {
+            auto store = openStore(o->c);
+            const std::vector<st::AdapterRecord> copies = st::duplicateTask(*store, o->task, o->name);
+            if (o->c.json) {
+                printRecordsJson(copies);
+                return;
+            }
+            std::cout << "duplicated task " << oneLine(o->task) << " as " << oneLine(o->name) << " (" << copies.size()
+                      << " version" << (copies.size() == 1 ? "" : "s") << ")\n";
+            for (const auto& a : copies)
+                std::cout << "  v" << a.version << " " << oneLine(a.name) << " (" << st::toString(a.status)
+                          << (a.current ? ", current" : "") << ", id " << a.id << ")\n";
         });
     }
     {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rslora adapters duplicate / rename / rename-task / delete: copies with files of their own, names and
+# rslora adapters duplicate / rename / rename-task / duplicate-task / delete: copies with files of their own, names and
 # task names that exist refused with the reason, a soft delete that keeps the files.
 set -euo pipefail
 cli="$1"; fixtures="$2"
@@ -67,6 +67,28 @@ copy2=$("$cli" adapters duplicate medical:v1 --db "$db" --json) || { echo "dupli
 [ "$(field '["name"]' <<< "$copy2")" = "$(field '["name"]' <<< "$copy")_2" ] || { echo "default name of a copy after rename-task: $copy2"; exit 1; }
 out=$("$cli" adapters add "$peft" --task medical --name "$name1" --db "$db" 2>&1) && { echo "taken --name accepted"; exit 1; }
 grep -q "cannot create adapter \"$name1\": adapter $(field '["id"]' <<< "$orig") (clinic v1) has that name" <<< "$out" || { echo "taken --name not explained: $out"; exit 1; }
+
+# duplicate-task: every live version of the task copied into a new task, numbers and files kept;
+# a taken or unusable name is refused naming it; a version whose files changed leaves nothing behind.
+out=$("$cli" adapters duplicate-task clinic ward --db "$db")
+grep -q "duplicated task clinic as ward (2 versions)" <<< "$out" || { echo "duplicate-task: $out"; exit 1; }
+wards=$("$cli" adapters list --task ward --db "$db" --json)
+[ "$(field '.__len__()' <<< "$wards")" = 2 ] || { echo "duplicate-task did not copy both versions: $wards"; exit 1; }
+[ "$("$cli" adapters show ward:v2 --db "$db" --json | field '["sha256"]')" = "$("$cli" adapters show clinic:v2 --db "$db" --json | field '["sha256"]')" ] || { echo "task copy hashes differently"; exit 1; }
+[ "$("$cli" adapters show ward:v2 --db "$db" --json | field '["path"]')" != "$("$cli" adapters show clinic:v2 --db "$db" --json | field '["path"]')" ] || { echo "task copy shares a folder"; exit 1; }
+out=$("$cli" adapters duplicate-task clinic legal --db "$db" 2>&1) && { echo "duplicate-task onto a task that exists accepted"; exit 1; }
+grep -q 'cannot duplicate task "clinic" as "legal": a task of that name exists (1 version' <<< "$out" || { echo "taken task not named: $out"; exit 1; }
+out=$("$cli" adapters duplicate-task clinic "$nl" --db "$db" 2>&1) && { echo "line break in a duplicated task name accepted"; exit 1; }
+grep -q 'the task name "two\\nlines" holds a line break' <<< "$out" || { echo "task line break not named: $out"; exit 1; }
+out=$("$cli" adapters duplicate-task nosuch x --db "$db" 2>&1) && { echo "unknown task duplicated"; exit 1; }
+grep -q 'no task named "nosuch"' <<< "$out" || { echo "unknown task not named: $out"; exit 1; }
+echo '{}' > "$path1/adapter_config.json"
+out=$("$cli" adapters duplicate-task clinic ward2 --db "$db" 2>&1) && { echo "duplicate-task of changed files accepted"; exit 1; }
+grep -q "changed since it was recorded" <<< "$out" || { echo "changed files not named: $out"; exit 1; }
+cp "$work/config.bak" "$path1/adapter_config.json"
+[ "$("$cli" adapters list --task ward2 --deleted --db "$db" --json | field '.__len__()')" = 0 ] || { echo "a refused duplicate-task was recorded"; exit 1; }
+[ ! -e "$(dirname "$(dirname "$path1")")/ward2" ] || { echo "a refused duplicate-task left a folder"; exit 1; }
+if compgen -G "$(dirname "$(dirname "$path1")")/.import-*" > /dev/null; then echo "a refused duplicate-task left a staged copy"; exit 1; fi
 
 # delete keeps the files; restore brings the version back.
 "$cli" adapters delete clinic:v1 --db "$db" >/dev/null
