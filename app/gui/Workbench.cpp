@@ -64,7 +64,6 @@
 #include <clocale>
 #include <utility>
 #include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 
 namespace rslora::app {
@@ -384,7 +383,7 @@ void Workbench::openStoredRun(qint64 runId) {
     m_window->views()->setCurrentWidget(m_training);
     if (m_controller->currentRunId() == runId || (m_external && m_external->runId() == runId))
         return;
-    const std::vector<storage::RunRecord> stages = pipelineRunsUpTo(*run);
+    const std::vector<storage::RunRecord> stages = PipelineRecorder::runsUpTo(*m_store, *run);
     if (stages.size() < 2) {
         m_training->showStoredRun(runId, QString::fromStdString(run->name), run->lastStep.value_or(0), totalSteps(*run));
         StoredRunFeed(*m_store, runId).poll(*m_training->charts());
@@ -409,36 +408,6 @@ void Workbench::openStoredRun(qint64 runId) {
         offset += std::max<qint64>(totalSteps(stage), feed.lastStep());
     }
     m_training->charts()->setStepMarks(marks);
-}
-
-std::vector<storage::RunRecord> Workbench::pipelineRunsUpTo(const storage::RunRecord& run) {
-    const storage::Tags tags = m_store->runs().tags(run.id);
-    const auto pipeline = tags.find(kPipelineTag);
-    if (pipeline == tags.end())
-        return {};
-    storage::RunFilter filter;
-    filter.tag = std::make_pair(std::string(kPipelineTag), pipeline->second);
-    filter.projectId = run.projectId;
-    filter.newestFirst = false;
-    // One stage number may have several runs (the pipeline run again): take the newest at or before
-    // this run for each stage below it.
-    std::map<int, storage::RunRecord> byStage;
-    auto stageOf = [this](int64_t id) {
-        const storage::Tags t = m_store->runs().tags(id);
-        const auto it = t.find(kPipelineStageTag);
-        return it == t.end() ? 0 : std::atoi(it->second.c_str());
-    };
-    const int mine = stageOf(run.id);
-    for (const storage::RunRecord& r : m_store->runs().list(filter)) {
-        const int stage = stageOf(r.id);
-        if (stage <= 0 || stage > mine || r.id > run.id)
-            continue;
-        byStage[stage] = r;
-    }
-    std::vector<storage::RunRecord> out;
-    for (const auto& [stage, r] : byStage)
-        out.push_back(r);
-    return out;
 }
 
 void Workbench::refreshStoredVersions() {

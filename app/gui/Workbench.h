@@ -125,8 +125,6 @@ private:
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();
     void attachExternalRuns();
-    // The runs of the pipeline `run` belongs to, in stage order, up to and including it; empty otherwise.
-    std::vector<storage::RunRecord> pipelineRunsUpTo(const storage::RunRecord& run);
     void onRunEnded(const JobOutcome& outcome);
     void notify(const QString& title, const QString& text, bool failure);
 

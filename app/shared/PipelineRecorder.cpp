@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <map>
+
 namespace rslora::app {
 
 namespace fs = std::filesystem;
@@ -177,6 +180,37 @@ void PipelineRecorder::stageSkipped(const StageContext& ctx, const std::string& 
 {
     if (onStageSkipped)
         onStageSkipped(ctx, why);
+}
+
+std::vector<storage::RunRecord> PipelineRecorder::runsUpTo(storage::Store& store, const storage::RunRecord& run)
+{
+    const storage::Tags tags = store.runs().tags(run.id);
+    const auto pipeline = tags.find(kPipelineTag);
+    if (pipeline == tags.end())
+        return {};
+    storage::RunFilter filter;
+    filter.tag = std::make_pair(std::string(kPipelineTag), pipeline->second);
+    filter.projectId = run.projectId;
+    filter.newestFirst = false;
+    // One stage number may have several runs (the pipeline run again): take the newest at or before
+    // this run for each stage below it.
+    std::map<int, storage::RunRecord> byStage;
+    auto stageOf = [&store](int64_t id) {
+        const storage::Tags t = store.runs().tags(id);
+        const auto it = t.find(kPipelineStageTag);
+        return it == t.end() ? 0 : std::atoi(it->second.c_str());
+    };
+    const int mine = stageOf(run.id);
+    for (const storage::RunRecord& r : store.runs().list(filter)) {
+        const int stage = stageOf(r.id);
+        if (stage <= 0 || stage > mine || r.id > run.id)
+            continue;
+        byStage[stage] = r;
+    }
+    std::vector<storage::RunRecord> out;
+    for (const auto& [stage, r] : byStage)
+        out.push_back(r);
+    return out;
 }
 
 } // namespace rslora::app

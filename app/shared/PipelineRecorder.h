@@ -11,9 +11,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rslora::storage {
 class Store;
+struct RunRecord;
 }
 
 namespace rslora::app {
@@ -48,6 +50,9 @@ public:
     static std::filesystem::path defaultOutputDir(const std::filesystem::path& databasePath, const std::string& pipeline);
     // The lineage edges of a stage's version to the stages below it.
     static VersionLineage lineageOf(const engine::pipeline::StageContext& ctx, const std::string& pipeline);
+    // The runs of the pipeline `run` belongs to, in stage order, up to and including it (the newest of
+    // each stage at or before it: a pipeline run again has several); empty for a run of no pipeline.
+    static std::vector<storage::RunRecord> runsUpTo(storage::Store& store, const storage::RunRecord& run);
 
 private:
     std::filesystem::path m_db;
