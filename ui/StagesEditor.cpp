@@ -216,6 +216,8 @@ bool StagesEditor::isPipeline() const
 
 void StagesEditor::setStoredVersions(const QStringList& references)
 {
+    if (references == m_versions)
+        return;
     m_versions = references;
     for (int r = 0; r < m_table->rowCount(); ++r) {
         auto* from = static_cast<QComboBox*>(m_table->cellWidget(r, From));
@@ -226,6 +228,8 @@ void StagesEditor::setStoredVersions(const QStringList& references)
         from->addItems(m_versions);
         from->setCurrentText(current);
     }
+    if (isPipeline())
+        Q_EMIT changed();
 }
 
 QStringList StagesEditor::problems() const

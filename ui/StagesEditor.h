@@ -30,7 +30,8 @@ public:
     // The pipeline's name: its group in the store and the prefix of its stages' tasks.
     QString pipelineName() const;
     void setPipelineName(const QString& name);
-    // The store's adapter versions ("task@vN") offered in the From column.
+    // The store's adapter versions ("task@vN") offered in the From column; a list that differs from
+    // the one offered emits changed() when there are stages, so a `from:` is checked against it again.
     void setStoredVersions(const QStringList& references);
     const QStringList& storedVersions() const { return m_versions; }
     // Problems in the overrides text, each "stage 'x': ..." (the pipeline check reports the rest).

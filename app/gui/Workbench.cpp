@@ -189,7 +189,8 @@ void Workbench::connectDetachedRuns() {
         notify(tr("%1 failed").arg(label), tr("%1 failed: %2 (its output: %3)").arg(label, error, log), true);
         m_runs->refresh();
     });
-    connect(m_detached, &DetachedRunWatch::ended, this, [this](const QString&, const QString&) { m_runs->refresh(); });
+    // A pipeline's stages made versions the Stages editor offers.
+    connect(m_detached, &DetachedRunWatch::ended, this, [this] { m_runs->refresh(); refreshStoredVersions(); });
     m_starts = std::make_unique<DetachedStarts>(m_databasePath, m_store.get(), m_detached,
                                                 [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); });
     connect(m_form, &ui::RunForm::pipelineStartRequested, this, [this](const QString& json) {
@@ -290,6 +291,7 @@ void Workbench::connectBrowsers() {
     connect(m_training->charts(), &ui::ChartsPanel::exported, this, notice);
     connect(m_adapters, &ui::AdaptersBrowser::exported, this, notice);
     connect(m_adapters, &ui::AdaptersBrowser::changed, this, notice);
+    connect(m_adapters, &ui::AdaptersBrowser::changed, this, &Workbench::refreshStoredVersions);
     connect(m_runs, &ui::RunsBrowser::resumeRequested, this, [this](qint64 id) {
         try {
             // A run stopped without saving (or failed before its first checkpoint) starts again: asked.
@@ -316,6 +318,8 @@ void Workbench::connectBrowsers() {
             m_adapters->refresh();
         if (w == m_sweeps)
             m_sweepResults->refresh();
+        if (w == m_form)
+            refreshStoredVersions(); // versions another process (rslora, a pipeline) made meanwhile
     });
     auto* rankPreview = new RankPreview(this);
     connect(m_form->adapterSection(), &ui::AdapterSection::rankPreviewRequested, this, [this, rankPreview] {
@@ -654,6 +658,7 @@ ui::FuseDialog* Workbench::openFuseDialog(const QList<qint64>& adapterIds) {
     connect(controller, &FusionController::fused, this, [this](qint64 id, const QString& summary) {
         m_adapters->refresh();
         m_adapters->selectAdapter(id);
+        refreshStoredVersions();
         m_window->statusBar()->showMessage(summary, 15000);
     });
     dialog->open();

@@ -1,0 +1,117 @@
+// A new user's first hour through the workbench's views: what one view shows after an action taken
+// in another (or by another process on the same store) is what the store holds now.
+#include "app/gui/DetachedRunWatch.h"
+#include "app/gui/Workbench.h"
+
+#include "ui/AdaptersBrowser.h"
+#include "ui/AdapterTreeModel.h"
+#include "ui/FieldErrors.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelSection.h"
+#include "ui/ObjectiveSection.h"
+#include "ui/RunForm.h"
+#include "ui/RunsBrowser.h"
+#include "ui/StagesEditor.h"
+#include "ui/TrainingPanel.h"
+
+#include "common/Paths.h"
+#include "storage/Store.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTreeView>
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+using namespace rslora;
+
+namespace {
+QString demoFile(const char* name) { return QString::fromStdString((demoDataDirectory() / name).string()); }
+
+void chooseTrainingFile(ui::RunForm* form, const QString& path) {
+    auto* train = form->findChild<QLineEdit*>("data.train.edit");
+    train->setText(path);
+    Q_EMIT train->editingFinished();
+}
+
+QComboBox* fromBox(ui::RunForm* form, int row) {
+    return static_cast<QComboBox*>(form->stagesEditor()->table()->cellWidget(row, ui::StagesEditor::From));
+}
+
+QStringList offered(QComboBox* box) {
+    QStringList items;
+    for (int i = 0; i < box->count(); ++i)
+        items << box->itemText(i);
+    return items;
+}
+
+void showView(app::Workbench& wb, QWidget* view) { wb.window()->views()->setCurrentWidget(view); }
+} // namespace
+
+class JourneyTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+
+private Q_SLOTS:
+    void initTestCase() {
+        qputenv("RSLORA_NO_DIALOGS", "1");
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.filePath("settings"));
+        if (!QFileInfo::exists(QString::fromStdString((demoModelDirectory() / "tokenizer.json").string())))
+            QFAIL("the built-in demo model is missing (RSLORA_RESOURCES)");
+    }
+    void init() { QSettings().clear(); }
+
+    // The Stages editor's From column offers the store's versions as they are when the form is shown
+    // and after a rename in the Adapters view, and a stage's `from:` is checked against them again:
+    // it offered only those of the workbench's start (and of its own finished runs), and a version made
+    // by `rslora` or a pipeline meanwhile stayed refused as "no such version".
+    void stagesOfferTheVersionsTheStoreHoldsNow() {
+        app::Workbench wb(m_dir.filePath("versions.sqlite"));
+        ui::RunForm* form = wb.form();
+        chooseTrainingFile(form, demoFile("facts_train.jsonl"));
+        form->stagesEditor()->addStage();
+        fromBox(form, 0)->setCurrentText("later_sft@v1");
+        QVERIFY(form->validateNow().join('\n').contains("the store holds no such version"));
+        QVERIFY(!form->startButton()->isEnabled());
+
+        storage::NewAdapter n;
+        n.task = "later_sft";
+        n.rank = 4;
+        const storage::AdapterRecord made = wb.store()->adapters().create(n); // as `rslora train` in another process
+        showView(wb, wb.adapters());
+        showView(wb, wb.form());
+        QCOMPARE(form->stagesEditor()->storedVersions(), QStringList{"later_sft@v1"});
+        QCOMPARE(offered(fromBox(form, 0)), (QStringList{"", "later_sft@v1"}));
+        QCOMPARE(fromBox(form, 0)->currentText(), QString("later_sft@v1"));
+        // The form checks again by itself (its validation follows the editor's changes).
+        QTRY_VERIFY2(form->startButton()->isEnabled(), qPrintable(form->validateNow().join('\n')));
+
+        // Renamed in the Adapters view: the old reference is refused again, the new one offered.
+        showView(wb, wb.adapters());
+        ui::AdaptersBrowser::Dialogs answers;
+        answers.ask = [](const QString&, const QString&, const QString&) { return std::optional<QString>("renamed"); };
+        answers.confirm = [](const QString&, const QString&) { return true; };
+        QStringList warned;
+        answers.warn = [&warned](const QString&, const QString& text) { warned << text; };
+        wb.adapters()->setDialogs(answers);
+        wb.adapters()->tree()->setCurrentIndex(wb.adapters()->model()->index(0, 0));
+        QCOMPARE(wb.adapters()->selectedTask(), QString("later_sft"));
+        wb.adapters()->renameCurrent();
+        QVERIFY2(warned.isEmpty(), qPrintable(warned.join('\n')));
+        QCOMPARE(QString::fromStdString(wb.store()->adapters().require(made.id).task), QString("renamed"));
+        QCOMPARE(form->stagesEditor()->storedVersions(), QStringList{"renamed@v1"});
+        QTRY_VERIFY(!form->startButton()->isEnabled());
+        QVERIFY(form->validateNow().join('\n').contains("the store holds no such version"));
+    }
+};
+
+QTEST_MAIN(JourneyTest)
+#include "JourneyTest.moc"
