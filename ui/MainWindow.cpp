@@ -39,6 +39,10 @@ void MainWindow::buildMenus() {
     QAction* open = file->addAction(tr("&Open config…"), this, &MainWindow::openConfigRequested);
     open->setShortcut(QKeySequence::Open);
     open->setObjectName("openConfigAction");
+    // Without --demo (the desktop entry) the demo's data and settings are one click away, not a file dialog.
+    QAction* demoRun = file->addAction(tr("Load the demo &run"), this, &MainWindow::demoRunRequested);
+    demoRun->setObjectName("demoRunAction");
+    demoRun->setStatusTip(tr("The built-in demo model, its fact questions and the default RS-LoRA settings, ready to Start"));
     QAction* demo = file->addAction(tr("Load the &demo pipeline (SFT → DPO)"), this, &MainWindow::demoPipelineRequested);
     demo->setObjectName("demoPipelineAction");
     file->addSeparator();

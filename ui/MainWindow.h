@@ -30,8 +30,10 @@ public Q_SLOTS:
     void showAbout();
 
 Q_SIGNALS:
-    // File menu: open a training or pipeline config into the form; fill it with the demo pipeline.
+    // File menu: open a training or pipeline config into the form; fill it with the demo run or the
+    // demo pipeline.
     void openConfigRequested();
+    void demoRunRequested();
     void demoPipelineRequested();
 
 protected:

@@ -166,6 +166,9 @@ void Workbench::addRunMenu() {
         if (!path.isEmpty())
             openConfig(path);
     });
+    connect(m_window.get(), &ui::MainWindow::demoRunRequested, this, [this] {
+        openConfig(QString::fromStdString((resourcesDirectory() / "demo" / "demo-config.json").string()));
+    });
     connect(m_window.get(), &ui::MainWindow::demoPipelineRequested, this, [this] {
         openConfig(QString::fromStdString((resourcesDirectory() / "pipelines" / "demo-sft-dpo.yaml").string()));
     });

@@ -69,6 +69,33 @@ private Q_SLOTS:
     }
     void init() { QSettings().clear(); }
 
+    // Opened without --demo (the desktop entry), File > Load the demo run fills the form with the demo's
+    // model, data and settings, ready to start; before, only the demo pipeline was in the menu and the
+    // demo's data files had to be found by hand.
+    void demoRunFromTheFileMenu() {
+        app::Workbench wb(m_dir.filePath("demo-menu.sqlite"));
+        ui::RunForm* form = wb.form();
+        showView(wb, wb.runs());
+        form->stagesEditor()->addStage(); // a pipeline left in the form from before
+        QVERIFY(form->isPipeline());
+        QVERIFY(form->config().trainData.empty());
+        auto* action = wb.window()->findChild<QAction*>("demoRunAction");
+        QVERIFY(action);
+        action->trigger();
+        QCOMPARE(wb.window()->views()->currentWidget(), static_cast<QWidget*>(form));
+        const engine::TrainConfig c = form->config();
+        QVERIFY(form->modelSection()->usesDemo());
+        QCOMPARE(QFileInfo(QString::fromStdString(c.trainData)), QFileInfo(demoFile("facts_train.jsonl")));
+        QCOMPARE(QFileInfo(QString::fromStdString(c.validationData)), QFileInfo(demoFile("facts_val.jsonl")));
+        QCOMPARE(c.adapter.rank, 8);
+        QCOMPARE(c.maxSteps, 200);
+        QVERIFY(!form->isPipeline());
+        const QStringList problems = form->validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QVERIFY(form->startButton()->isEnabled());
+        QCOMPARE(form->startButton()->text(), QString("Start run"));
+    }
+
     // The Stages editor's From column offers the store's versions as they are when the form is shown
     // and after a rename in the Adapters view, and a stage's `from:` is checked against them again:
     // it offered only those of the workbench's start (and of its own finished runs), and a version made
