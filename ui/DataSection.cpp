@@ -92,6 +92,24 @@ QStringList DataSection::problems() const {
     return out;
 }
 
+QStringList DataSection::objectiveProblems(bool preference) const {
+    QStringList out;
+    auto check = [&](const QString& key, const QString& typed, const QString& read, const DatasetPreview& p) {
+        if (typed != read || p.format.isEmpty() || (p.format == "preference") == preference)
+            return;
+        const QString file = QFileInfo(read).fileName();
+        out << (preference ? tr("%1: %2 holds %3 records, and the DPO objective trains on preference pairs (prompt, chosen, "
+                                "rejected): choose a file of pairs, or set Objective to SFT")
+                                 .arg(key, file, p.format)
+                           : tr("%1: %2 holds preference pairs (prompt, chosen, rejected), which SFT does not train on: set "
+                                "Objective to DPO, or choose a file of instructions, chats or text")
+                                 .arg(key, file));
+    };
+    check("data.train", m_train->text().trimmed(), m_readTrain, m_preview);
+    check("data.validation", m_validation->text().trimmed(), m_readValidation, m_validationCheck);
+    return out;
+}
+
 void DataSection::refreshIfStale(const QString& modelPath) {
     if (modelPath != m_modelPath || m_train->text().trimmed() != m_readTrain || m_validation->text().trimmed() != m_readValidation ||
         m_maxLen->value() != m_readMaxLen)

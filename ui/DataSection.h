@@ -55,6 +55,9 @@ public:
     // "data.validation: ..."; a model-side problem of the preview is left to the form. A path typed
     // since the last read is checked as typed (missing, a folder); its contents when it is read.
     QStringList problems() const;
+    // The files read are of the wrong kind for the objective (preference pairs for DPO, other records
+    // for SFT), keyed as problems() keys them: the run would stop at their first record.
+    QStringList objectiveProblems(bool preference) const;
 
 Q_SIGNALS:
     void changed();

@@ -328,6 +328,8 @@ QStringList RunForm::validateNow() {
     if (p.modelError && own.isEmpty())
         own << "model.path: " + p.error;
     own << m_data->problems() << m_adapter->problems() << m_training->problems();
+    if (!isPipeline()) // each stage names its own objective and data
+        own << m_data->objectiveProblems(m_objective->isPreference());
     // A number box holding text it cannot take (out of range, not finite): the config has the box's
     // last value, which is not what the user typed. (The Stages table names its own, by stage.)
     for (const QWidget* section : std::initializer_list<const QWidget*>{m_model, m_data, m_adapter, m_training, m_objective})

@@ -96,6 +96,42 @@ private Q_SLOTS:
         QCOMPARE(form->startButton()->text(), QString("Start run"));
     }
 
+    // Objective DPO on a file of questions (or SFT on preference pairs) is a problem at the data
+    // fields, with Start off: the run was queued and failed at its first record after the model loaded.
+    void objectiveAndDataKindAgree() {
+        app::Workbench wb(m_dir.filePath("objective.sqlite"));
+        ui::RunForm* form = wb.form();
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        QVERIFY(form->validateNow().isEmpty());
+        auto* objective = form->findChild<QComboBox*>("training.objective");
+        QVERIFY(objective);
+        objective->setCurrentIndex(1); // DPO (preference pairs)
+        QVERIFY(form->objectiveSection()->isPreference());
+        form->validateNow();
+        const QString train = form->fieldErrors()->errorFor("data.train");
+        QVERIFY2(train.contains("facts_train.jsonl holds alpaca records, and the DPO objective trains on preference pairs"), qPrintable(train));
+        QVERIFY2(form->fieldErrors()->errorFor("data.validation").contains("facts_val.jsonl holds alpaca records"),
+                 qPrintable(form->fieldErrors()->errorFor("data.validation")));
+        QVERIFY(!form->startButton()->isEnabled());
+
+        auto* trainEdit = form->findChild<QLineEdit*>("data.train.edit");
+        auto* validationEdit = form->findChild<QLineEdit*>("data.validation.edit");
+        QVERIFY(trainEdit && validationEdit);
+        trainEdit->setText(demoFile("prefs_train.jsonl"));
+        validationEdit->setText(demoFile("prefs_val.jsonl"));
+        Q_EMIT validationEdit->editingFinished();
+        const QStringList pairs = form->validateNow();
+        QVERIFY2(pairs.isEmpty(), qPrintable(pairs.join('\n')));
+        QVERIFY(form->startButton()->isEnabled());
+
+        objective->setCurrentIndex(0); // back to SFT, the pairs still chosen
+        form->validateNow();
+        QVERIFY2(form->fieldErrors()->errorFor("data.train").contains("prefs_train.jsonl holds preference pairs (prompt, chosen, rejected), which SFT does not train on"),
+                 qPrintable(form->fieldErrors()->errorFor("data.train")));
+        QVERIFY(!form->startButton()->isEnabled());
+    }
+
     // The Stages editor's From column offers the store's versions as they are when the form is shown
     // and after a rename in the Adapters view, and a stage's `from:` is checked against them again:
     // it offered only those of the workbench's start (and of its own finished runs), and a version made
