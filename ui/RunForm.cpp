@@ -212,9 +212,16 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
             QMessageBox::warning(this, tr("Cannot load preset"), error);
     });
     connect(save, &QPushButton::clicked, this, [this] {
-        QString name = QInputDialog::getText(this, tr("Save preset"), tr("Name"), QLineEdit::Normal, m_presets->currentText());
+        const QString name = QInputDialog::getText(this, tr("Save preset"), tr("Name"), QLineEdit::Normal, m_presets->currentText()).trimmed();
+        if (name.isEmpty())
+            return;
+        const QString existing = presetFileName(name).chopped(5);
+        if (presetNames().contains(existing) && !builtinPresetNames().contains(name)
+            && QMessageBox::question(this, tr("Replace preset?"), tr("A preset named '%1' exists. Replace it with the form as it is now?").arg(existing))
+                != QMessageBox::Yes)
+            return;
         QString error;
-        if (!name.trimmed().isEmpty() && !savePreset(name.trimmed(), &error))
+        if (!savePreset(name, &error, true))
             QMessageBox::warning(this, tr("Cannot save preset"), error);
     });
     connect(duplicate, &QPushButton::clicked, this, [this] {
@@ -440,8 +447,7 @@ bool RunForm::restoreState() {
     return true;
 }
 
-void RunForm::applyRecipe(engine::TrainConfig recipe) {
-    const engine::TrainConfig now = config();
+engine::TrainConfig RunForm::withFormParts(engine::TrainConfig recipe, const engine::TrainConfig& now) {
     recipe.modelPath = now.modelPath;
     recipe.device = now.device;
     recipe.threads = now.threads;
@@ -453,8 +459,12 @@ void RunForm::applyRecipe(engine::TrainConfig recipe) {
     recipe.adapter.targetModules = now.adapter.targetModules;
     recipe.adapter.targetRegex = now.adapter.targetRegex;
     recipe.adapter.layersToTransform = now.adapter.layersToTransform;
+    return recipe;
+}
+
+void RunForm::applyRecipe(const engine::TrainConfig& recipe) {
     const QString local = m_model->localFolder();
-    setConfig(recipe);
+    setConfig(withFormParts(recipe, config()));
     m_model->setLocalFolder(local);
 }
 
@@ -539,17 +549,21 @@ void RunForm::refreshPresets() {
     m_presets->setCurrentIndex(current.isEmpty() ? -1 : m_presets->findText(current));
 }
 
-bool RunForm::savePreset(const QString& name, QString* error) {
-    if (builtinPresetNames().contains(name.trimmed())) {
-        if (error)
-            *error = tr("'%1' is a built-in preset; save under another name").arg(name.trimmed());
-        return false;
-    }
+QString RunForm::presetNameProblem(const QString& name, bool replace) const {
+    if (builtinPresetNames().contains(name.trimmed()))
+        return tr("'%1' is a built-in preset; choose another name").arg(name.trimmed());
+    const QString file = presetFileName(name).chopped(5);
+    if (!replace && presetNames().contains(file))
+        return tr("a preset named '%1' exists; choose another name").arg(file);
+    return {};
+}
+
+bool RunForm::writePreset(const QString& name, const engine::TrainConfig& config, QString* error) {
     try {
         QDir().mkpath(m_presetFolder);
         // A preset is a config file: relative paths in it would be read from the preset folder, while
         // the form means the workbench's folder, so they are written resolved.
-        nlohmann::json j = config().toJson();
+        nlohmann::json j = config.toJson();
         engine::resolveConfigPaths(j, QDir::currentPath().toStdString());
         writeFileAtomic(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString(), j.dump(2) + "\n");
     } catch (const std::exception& e) {
@@ -557,6 +571,17 @@ bool RunForm::savePreset(const QString& name, QString* error) {
             *error = QString::fromStdString(e.what());
         return false;
     }
+    return true;
+}
+
+bool RunForm::savePreset(const QString& name, QString* error, bool replace) {
+    if (const QString problem = presetNameProblem(name, replace); !problem.isEmpty()) {
+        if (error)
+            *error = problem;
+        return false;
+    }
+    if (!writePreset(name, config(), error))
+        return false;
     refreshPresets();
     m_presets->setCurrentText(presetFileName(name).chopped(5));
     return true;
@@ -582,24 +607,29 @@ bool RunForm::loadPreset(const QString& name, QString* error) {
 }
 
 bool RunForm::duplicatePreset(const QString& name, const QString& newName, QString* error) {
-    if (builtinPresetNames().contains(newName.trimmed())) {
+    if (const QString problem = presetNameProblem(newName, false); !problem.isEmpty()) {
         if (error)
-            *error = tr("'%1' is a built-in preset; choose another name").arg(newName.trimmed());
+            *error = problem;
         return false;
     }
+    engine::TrainConfig c;
+    const int builtin = builtinPresetNames().indexOf(name);
     try {
-        engine::TrainConfig c;
-        const int builtin = builtinPresetNames().indexOf(name);
-        if (builtin >= 0)
-            kRecipes[builtin].apply(c);
-        else
+        if (builtin < 0)
             c = engine::TrainConfig::load(QDir(m_presetFolder).filePath(presetFileName(name)).toStdString());
-        writeFileAtomic(QDir(m_presetFolder).filePath(presetFileName(newName)).toStdString(), c.toJson().dump(2) + "\n");
     } catch (const std::exception& e) {
         if (error)
             *error = QString::fromStdString(e.what());
         return false;
     }
+    if (builtin >= 0) {
+        // A recipe keeps the form's model and data; its copy, a preset that sets the whole form, holds them.
+        engine::TrainConfig recipe;
+        kRecipes[builtin].apply(recipe);
+        c = withFormParts(recipe, config());
+    }
+    if (!writePreset(newName, c, error))
+        return false;
     refreshPresets();
     return true;
 }

@@ -59,7 +59,9 @@ public:
     // Presets live as JSON files in a folder (default: <data folder>/presets).
     void setPresetFolder(const QString& folder);
     QStringList presetNames() const;
-    bool savePreset(const QString& name, QString* error = nullptr);
+    // A name another preset has is refused unless `replace` (the Save button asks first); a built-in's
+    // name always. Duplicating never replaces; a built-in's copy holds the form's model and data.
+    bool savePreset(const QString& name, QString* error = nullptr, bool replace = false);
     bool loadPreset(const QString& name, QString* error = nullptr);
     bool duplicatePreset(const QString& name, const QString& newName, QString* error = nullptr);
     // Recipes that come with the workbench; they set adapter and training options and keep the model,
@@ -101,7 +103,11 @@ private:
     void updateMemoryEstimate();
     void saveState() const;
     // Keeps model, data, output folder and targets of the current form, everything else from `recipe`.
-    void applyRecipe(engine::TrainConfig recipe);
+    void applyRecipe(const engine::TrainConfig& recipe);
+    static engine::TrainConfig withFormParts(engine::TrainConfig recipe, const engine::TrainConfig& now);
+    // Why `name` cannot be written as a new preset (a built-in's, or taken and not to be replaced); empty when it can.
+    QString presetNameProblem(const QString& name, bool replace) const;
+    bool writePreset(const QString& name, const engine::TrainConfig& config, QString* error);
 
     FieldErrors* m_errors = nullptr;
     ModelSection* m_model = nullptr;

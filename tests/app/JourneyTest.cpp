@@ -132,6 +132,50 @@ private Q_SLOTS:
         QVERIFY(!form->startButton()->isEnabled());
     }
 
+    // A preset is never replaced without asking: saving under a taken name is refused unless replacing
+    // was asked for (the Save button asks), duplicating onto one always; and the copy of a built-in
+    // recipe holds the form's model and data (it held none, so loading it emptied both fields).
+    void presetsAreNotReplacedSilently() {
+        app::Workbench wb(m_dir.filePath("presets.sqlite"));
+        ui::RunForm* form = wb.form();
+        QTemporaryDir presets;
+        form->setPresetFolder(presets.path());
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::TrainConfig c = form->config();
+        c.adapter.rank = 32;
+        form->setConfig(c);
+        QVERIFY2(form->savePreset("mine", &error), qPrintable(error));
+        c.adapter.rank = 4;
+        form->setConfig(c);
+        QVERIFY(!form->savePreset("mine", &error));
+        QVERIFY2(error.contains("a preset named 'mine' exists"), qPrintable(error));
+        QVERIFY2(form->loadPreset("mine", &error), qPrintable(error));
+        QCOMPARE(form->config().adapter.rank, 32);
+        form->setConfig(c);
+        QVERIFY2(form->savePreset("mine", &error, true), qPrintable(error));
+        QVERIFY(!form->duplicatePreset("LoRA baseline", "mine", &error));
+        QVERIFY2(error.contains("a preset named 'mine' exists"), qPrintable(error));
+        QVERIFY(!form->savePreset("rsLoRA r16", &error, true));
+        QVERIFY2(form->loadPreset("mine", &error), qPrintable(error));
+        QCOMPARE(form->config().adapter.rank, 4);
+        QCOMPARE(form->presetNames(), QStringList{"mine"});
+
+        QVERIFY2(form->duplicatePreset("rsLoRA r16", "my r16", &error), qPrintable(error));
+        engine::TrainConfig other = form->config();
+        other.trainData = demoFile("chat_train.jsonl").toStdString();
+        other.validationData = demoFile("chat_val.jsonl").toStdString();
+        form->setConfig(other);
+        QVERIFY2(form->loadPreset("my r16", &error), qPrintable(error));
+        const engine::TrainConfig loaded = form->config();
+        QCOMPARE(loaded.adapter.rank, 16);
+        QCOMPARE(loaded.adapter.scaling, engine::ScalingMode::AlphaOverSqrtR);
+        QVERIFY(form->modelSection()->usesDemo());
+        QCOMPARE(QFileInfo(QString::fromStdString(loaded.trainData)), QFileInfo(demoFile("facts_train.jsonl")));
+        QCOMPARE(QFileInfo(QString::fromStdString(loaded.validationData)), QFileInfo(demoFile("facts_val.jsonl")));
+        QVERIFY2(form->validateNow().isEmpty(), qPrintable(form->validateNow().join('\n')));
+    }
+
     // The Stages editor's From column offers the store's versions as they are when the form is shown
     // and after a rename in the Adapters view, and a stage's `from:` is checked against them again:
     // it offered only those of the workbench's start (and of its own finished runs), and a version made
