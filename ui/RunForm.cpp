@@ -516,6 +516,11 @@ void RunForm::updateMemoryEstimate() {
 }
 
 QString RunForm::cliCommand() const {
+    // With stages the form is a pipeline: its file is what `rslora train` takes (the base alone would
+    // train one run, without the stages' data, objectives and overrides).
+    if (isPipeline())
+        return QString("cat > pipeline.json <<'JSON'\n%1\nJSON\nrslora train pipeline.json\n")
+            .arg(QString::fromStdString(pipelineConfig().toJson().dump(2)));
     engine::TrainConfig c = config();
     QString json = QString::fromStdString(c.toJson().dump(2));
     const QString train = m_training->processes() > 1

@@ -53,7 +53,8 @@ public:
     // What Sweep… does (the button, Run > Sweep…): emits sweepRequested() with the form's config and
     // returns an empty string, or returns why it cannot (a pipeline in the form, problems in it).
     QString requestSweep();
-    // The text "Copy CLI command" puts on the clipboard.
+    // The text "Copy CLI command" puts on the clipboard: the run's config and `rslora train` (or
+    // `rslora launch`), or with stages the pipeline file and `rslora train` on it.
     QString cliCommand() const;
 
     // Presets live as JSON files in a folder (default: <data folder>/presets).

@@ -176,6 +176,31 @@ private Q_SLOTS:
         QVERIFY2(form->validateNow().isEmpty(), qPrintable(form->validateNow().join('\n')));
     }
 
+    // Copy CLI command on a form with stages gives the pipeline, which `rslora train` runs as the form's
+    // Start pipeline does; it gave the base config alone, a single run without the stages.
+    void copiedCommandOfAPipelineIsThePipeline() {
+        app::Workbench wb(m_dir.filePath("pipeline-cli.sqlite"));
+        QVERIFY(wb.openConfig(QString::fromStdString((resourcesDirectory() / "pipelines" / "demo-sft-dpo.yaml").string())));
+        ui::RunForm* form = wb.form();
+        QVERIFY(form->isPipeline());
+        const QString cli = form->cliCommand();
+        QVERIFY2(cli.startsWith("cat > pipeline.json <<'JSON'\n"), qPrintable(cli));
+        QVERIFY2(cli.endsWith("\nJSON\nrslora train pipeline.json\n"), qPrintable(cli));
+        const nlohmann::json j = nlohmann::json::parse(cli.mid(cli.indexOf('{'), cli.lastIndexOf('}') - cli.indexOf('{') + 1).toStdString());
+        QVERIFY(engine::pipeline::PipelineConfig::isPipeline(j));
+        QCOMPARE(j["pipeline"]["name"].get<std::string>(), std::string("demo-sft-dpo"));
+        QCOMPARE(j["stages"].size(), size_t(2));
+        QCOMPARE(j["stages"][0]["name"].get<std::string>(), std::string("answers"));
+        QCOMPARE(j["stages"][1]["objective"].get<std::string>(), std::string("dpo"));
+        QCOMPARE(j["stages"][1]["overrides"]["training"]["max_steps"].get<int>(), 120);
+        QCOMPARE(j["base"]["adapter"]["r"].get<int>(), 8);
+
+        form->stagesEditor()->removeStage(1);
+        form->stagesEditor()->removeStage(0);
+        QVERIFY(!form->isPipeline());
+        QVERIFY2(form->cliCommand().endsWith("\nJSON\nrslora train run-config.json\n"), qPrintable(form->cliCommand()));
+    }
+
     // The Stages editor's From column offers the store's versions as they are when the form is shown
     // and after a rename in the Adapters view, and a stage's `from:` is checked against them again:
     // it offered only those of the workbench's start (and of its own finished runs), and a version made
