@@ -64,6 +64,8 @@ void DetachedRunWatch::poll() {
         else
             emit failed(w.label, error, w.logPath);
     }
+    if (!m_watched.empty())
+        emit stillRunning();
 }
 
 } // namespace rslora::app

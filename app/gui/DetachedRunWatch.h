@@ -40,6 +40,8 @@ signals:
     void failed(const QString& label, const QString& error, const QString& logPath);
     // The process ended without one.
     void ended(const QString& label, const QString& logPath);
+    // After a poll that found a watched process alive: the runs it records can be followed.
+    void stillRunning();
 
 private:
     void poll();

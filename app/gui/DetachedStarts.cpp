@@ -34,8 +34,8 @@ bool DetachedStarts::startPipeline(const QString& pipelineJson, QString* error) 
         const CliLauncher::Launched l = CliLauncher(m_databasePath).startPipeline(config);
         const QString label = tr("Pipeline \"%1\"").arg(name);
         m_watch->watch(l.pid, label, l.log, "pipeline:" + name);
-        m_status(tr("%1 (%2 stages) is training in its own process; its runs appear in the Runs view. Config: %3, "
-                    "output: %4")
+        m_status(tr("%1 (%2 stages) is training in its own process; the Training view follows its stages, the Runs view "
+                    "lists them. Config: %3, output: %4")
                      .arg(label)
                      .arg(config.stages.size())
                      .arg(l.config, l.log));

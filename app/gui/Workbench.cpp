@@ -194,6 +194,8 @@ void Workbench::connectDetachedRuns() {
     });
     // A pipeline's stages made versions the Stages editor offers.
     connect(m_detached, &DetachedRunWatch::ended, this, [this] { m_runs->refresh(); refreshStoredVersions(); });
+    // The Training view follows each run a pipeline or data-parallel process started here records.
+    connect(m_detached, &DetachedRunWatch::stillRunning, this, &Workbench::attachExternalRuns);
     m_starts = std::make_unique<DetachedStarts>(m_databasePath, m_store.get(), m_detached,
                                                 [this](const QString& text) { m_window->statusBar()->showMessage(text, 15000); });
     connect(m_form, &ui::RunForm::pipelineStartRequested, this, [this](const QString& json) {
@@ -224,6 +226,8 @@ void Workbench::connectTraining() {
         m_runs->refresh();
     });
     connect(controller, &RunController::runStarted, panel, [this](qint64 id, const QString& name) {
+        if (std::exchange(m_external, nullptr)) // the run it followed goes on in its process, seen in Runs
+            m_followTimer->stop();
         m_training->beginRun(id, name);
         // A resumed run's charts start with its history up to the checkpoint it continues from.
         if (const auto run = m_store->runs().get(id); run && run->lastStep.value_or(0) > 0)
@@ -438,6 +442,8 @@ qint64 Workbench::totalSteps(const storage::RunRecord& run) {
 }
 
 void Workbench::attachExternalRuns() {
+    if (m_external || m_controller->busy()) // the Training view shows one run: this workbench's own first
+        return;
     // A run another live process writes (e.g. `rslora train` continuing headless): follow it.
     storage::RunFilter filter;
     filter.statuses = {storage::RunStatus::Running, storage::RunStatus::Paused};
@@ -450,6 +456,7 @@ void Workbench::attachExternalRuns() {
         m_external->poll(*m_training->charts());
         m_training->setProgress(std::max<qint64>(r.lastStep.value_or(0), m_external->lastStep()), totalSteps(r));
         m_statusRun->setText(tr("Run #%1 training in another process").arg(r.id));
+        delete m_followTimer; // the one of a run followed before
         m_followTimer = new QTimer(this);
         connect(m_followTimer, &QTimer::timeout, this, [this] {
             if (!m_external)

@@ -124,6 +124,8 @@ private:
     QList<ui::FuseSource> sourcesOf(const QList<qint64>& adapterIds) const;
     // Takes over the runs a closed workbench left queued; returns their ids, oldest first.
     std::vector<qint64> adoptQueuedRuns();
+    // Follows a run another live process trains in the Training view (at start-up, and while a
+    // pipeline or data-parallel process started here lives), unless one is followed or this one trains.
     void attachExternalRuns();
     void onRunEnded(const JobOutcome& outcome);
     void notify(const QString& title, const QString& text, bool failure);

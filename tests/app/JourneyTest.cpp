@@ -176,6 +176,38 @@ private Q_SLOTS:
         QVERIFY2(form->validateNow().isEmpty(), qPrintable(form->validateNow().join('\n')));
     }
 
+    // Start pipeline trains in an `rslora` process of its own: the Training view follows its stage's run
+    // as it trains (it followed only a run found at start-up, so a pipeline or data-parallel run started
+    // here showed nowhere but in the Runs table).
+    void pipelineStartedHereIsFollowed() {
+        if (qEnvironmentVariable("RSLORA_CLI").isEmpty() || !QFileInfo::exists(qEnvironmentVariable("RSLORA_CLI")))
+            QFAIL("RSLORA_CLI (the rslora executable) is not set");
+        app::Workbench wb(m_dir.filePath("follow.sqlite"));
+        ui::RunForm* form = wb.form();
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::TrainConfig c = form->config();
+        c.threads = 1;
+        form->setConfig(c);
+        form->stagesEditor()->setPipelineName("follow");
+        form->stagesEditor()->addStage();
+        form->stagesEditor()->table()->item(0, ui::StagesEditor::Overrides)->setText("training.max_steps=120; training.log_every=5");
+        const QStringList problems = form->validateNow();
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+        QCOMPARE(wb.training()->currentRunId(), qint64(0));
+        form->startButton()->click();
+        QCOMPARE(wb.detachedRuns()->watching(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(wb.training()->currentRunId() > 0, 120000);
+        const qint64 runId = wb.training()->currentRunId();
+        const storage::RunRecord run = wb.store()->runs().require(runId);
+        QCOMPARE(wb.store()->runs().tags(runId).at("pipeline"), std::string("follow"));
+        QVERIFY2(wb.training()->titleText().contains("training in another process"), qPrintable(wb.training()->titleText()));
+        QTRY_VERIFY_WITH_TIMEOUT(wb.training()->titleText().contains("finished"), 120000);
+        QCOMPARE(wb.training()->progress()->text(), QString("120 / 120 steps"));
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
+        QTRY_COMPARE_WITH_TIMEOUT(wb.detachedRuns()->watching(), 0, 30000);
+    }
+
     // Copy CLI command on a form with stages gives the pipeline, which `rslora train` runs as the form's
     // Start pipeline does; it gave the base config alone, a single run without the stages.
     void copiedCommandOfAPipelineIsThePipeline() {
