@@ -113,8 +113,15 @@ json plainScalar(const std::string& v)
         try {
             return std::stoll(v);
         } catch (const std::out_of_range&) {
-            return real64(v);
         }
+        // Up to 2^64 - 1 exactly, as a JSON config reads it (a seed past 2^63 - 1 became a float).
+        if (v[0] != '-') {
+            try {
+                return json(static_cast<std::uint64_t>(std::stoull(v)));
+            } catch (const std::out_of_range&) {
+            }
+        }
+        return real64(v);
     }
     if (isReal(v))
         return real64(v);

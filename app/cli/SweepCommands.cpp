@@ -272,7 +272,7 @@ nlohmann::json groupJson(storage::Store& store, const storage::RunGroupRecord& g
     for (const auto& m : store.groups().members(g.id)) {
         const auto run = store.runs().require(m.runId);
         runs.push_back({{"position", m.position}, {"run_id", m.runId}, {"name", run.name},
-                        {"status", storage::toString(run.status)}, {"seed", run.seed ? *run.seed : 0},
+                        {"status", storage::toString(run.status)}, {"seed", run.seed ? uint64_t(*run.seed) : 0},
                         {"combination", nlohmann::json::parse(m.combinationJson, nullptr, false)}});
     }
     nlohmann::json j{{"group_id", g.id}, {"name", g.name}, {"kind", g.kind}, {"config", g.configPath},

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace rslora::engine {
 
@@ -27,6 +28,12 @@ const std::vector<std::string> kEvaluationKeys{"exact_match", "multiple_choice",
 std::string valueText(const nlohmann::json& v)
 {
     return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// An integer training.seed takes: 0 to 2^64 - 1 (above 2^63 - 1 the JSON value is unsigned).
+bool isSeed(const nlohmann::json& v)
+{
+    return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
 }
 
 // A swept value: any JSON a config key takes, but no NaN or infinity (YAML's .nan/.inf), which no
@@ -153,8 +160,8 @@ SweepSpec SweepSpec::fromJson(const nlohmann::json& block)
                 throw Error("sweep.seeds: at most " + std::to_string(kMaxSeeds) + " seeds, found a list of "
                             + std::to_string(s.size()));
             for (const auto& x : s) {
-                if (!x.is_number_integer() || x.get<int64_t>() < 0)
-                    throw Error("sweep.seeds: expected non-negative integers, found " + jsonValueText(x));
+                if (!isSeed(x))
+                    throw Error("sweep.seeds: expected integers from 0 to 18446744073709551615, found " + jsonValueText(x));
                 spec.seedList.push_back(x.get<uint64_t>());
             }
         } else
@@ -342,8 +349,13 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
     }
     uint64_t baseSeed = 42;
     if (auto t = baseConfig.find("training"); t != baseConfig.end() && t->is_object())
-        if (auto s = t->find("seed"); s != t->end() && s->is_number_integer() && s->get<int64_t>() >= 0)
+        if (auto s = t->find("seed"); s != t->end() && isSeed(*s))
             baseSeed = s->get<uint64_t>();
+    // The seeds count up from the config's: past 2^64 - 1 they would wrap around to 0.
+    if (seedList.empty() && seeds > 1 && baseSeed > std::numeric_limits<uint64_t>::max() - uint64_t(seeds - 1))
+        throw Error("training.seed " + std::to_string(baseSeed) + " with " + std::to_string(seeds)
+                        + " seeds: the seeds would count past 18446744073709551615 (2^64 - 1)",
+                    "give a smaller training.seed, or list the seeds (sweep: seeds: [...])");
     std::string outputDir;
     if (auto o = baseConfig.find("output"); o != baseConfig.end() && o->is_object())
         if (auto d = o->find("dir"); d != o->end() && d->is_string())
@@ -362,7 +374,7 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
             setConfigValue(p.config, {"training", "seed"}, p.seed);
             for (const auto& [k, v] : p.combination) {
                 setConfigValue(p.config, parseConfigKey(k, "sweep"), v);
-                if (k == kSeedKey && v.is_number_integer() && v.get<int64_t>() >= 0)
+                if (k == kSeedKey && isSeed(v))
                     p.seed = v.get<uint64_t>();
             }
             if (!outputDir.empty())
@@ -372,12 +384,56 @@ std::vector<SweepPoint> SweepSpec::expand(const nlohmann::json& baseConfig) cons
     return points;
 }
 
+namespace {
+
+// "line:column" of a top-level key of a JSON text: where `"key"` is followed by a colon (a value
+// spelled the same is followed by a comma or a bracket); empty when not found.
+std::string jsonKeyPosition(const std::string& text, const std::string& key)
+{
+    const std::string quoted = nlohmann::json(key).dump();
+    for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
+        const size_t next = text.find_first_not_of(" \t\r\n", at + quoted.size());
+        if (next == std::string::npos || text[next] != ':')
+            continue;
+        const size_t lineStart = text.rfind('\n', at);
+        const size_t line = size_t(std::count(text.begin(), text.begin() + std::ptrdiff_t(at), '\n')) + 1;
+        return std::to_string(line) + ":" + std::to_string(at - (lineStart == std::string::npos ? 0 : lineStart + 1) + 1);
+    }
+    return "";
+}
+
+// Top-level "x-" keys hold YAML anchors in pipeline files, which set them aside. In a sweep's config
+// such a key would reach every run's training config and be refused there as unknown, blamed on the
+// first combination: refused here once, naming the key and where it stands.
+void refuseAnchorKeys(const nlohmann::json& j, const std::string& path, const std::string& text, const YamlDocument* yaml)
+{
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        if (it.key().rfind("x-", 0) != 0)
+            continue;
+        std::string where;
+        if (yaml) {
+            if (auto p = yaml->positions.find("/" + it.key()); p != yaml->positions.end())
+                where = std::to_string(p->second.line) + ":" + std::to_string(p->second.column);
+        } else {
+            where = jsonKeyPosition(text, it.key());
+        }
+        throw Error(path + (where.empty() ? "" : ":" + where) + ": top-level key '" + it.key()
+                        + "' is not a config section (only pipeline files set x- keys aside for anchors)",
+                    "anchor the values where they are first used (e.g. training: &common {...}) and merge them with "
+                    "<<: *common, or delete the key");
+    }
+}
+
+} // namespace
+
 std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string& path)
 {
     const std::string text = readFile(path);
     nlohmann::json j;
+    std::optional<YamlDocument> yaml;
     if (isYamlPath(path)) {
-        j = yamlToJson(text, path);
+        yaml = readYaml(text, path);
+        j = yaml->value;
     } else {
         // Duplicate keys are refused naming the key (models/StrictJson.h), as in training configs.
         j = models::parseJsonStrict(text, path);
@@ -389,6 +445,7 @@ std::pair<nlohmann::json, nlohmann::json> readSweepConfigFile(const std::string&
         block = *it;
         j.erase(it);
     }
+    refuseAnchorKeys(j, path, text, yaml ? &*yaml : nullptr);
     // Relative paths in the file (the config's and the evaluation files) are taken from its folder.
     const std::string folder = configFolder(path);
     resolveConfigPaths(j, folder);

@@ -481,6 +481,69 @@ private slots:
             QCOMPARE(g["metrics"]["exact_match/accuracy"]["n"].get<int>(), 1);
     }
 
+    // A seed past 2^63 - 1 in a YAML sweep file became a float there (1.8446744073709552e+19, then
+    // refused by every run), and the store's signed column gave it back negative in --json: the
+    // seeds are listed, run and shown as the exact integers.
+    void seedsPast63BitsAreExact()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        json config;
+        std::ifstream(m_config) >> config;
+        const std::string path = (root / "big-seed.yaml").string();
+        std::ofstream(path) << "model:\n  threads: 1\n  path: " << config["model"]["path"].get<std::string>() << "\ndata:\n  train: "
+                            << config["data"]["train"].get<std::string>()
+                            << "\ntraining:\n  max_steps: 2\n  batch_size: 4\n  seed: 18446744073709551614\n"
+                            << "sweep:\n  seeds: 2\n";
+        const QString db = m_dir.filePath("big-seed.sqlite");
+        Outcome o = runCli({"sweep", QString::fromStdString(path), "--dry-run", "--json", "--db", db});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        const json listed = json::parse(o.out.toStdString());
+        QCOMPARE(listed[1]["seed"].get<uint64_t>(), uint64_t(18446744073709551615ULL));
+        QCOMPARE(listed[1]["config"]["training"]["seed"].get<uint64_t>(), uint64_t(18446744073709551615ULL));
+        o = runCli({"sweep", QString::fromStdString(path), "--name", "big seed", "--json", "--quiet", "--db", db});
+        QVERIFY2(o.code == 0, qPrintable(o.err));
+        QVERIFY2(!o.out.contains("e+19") && o.out.contains("\"seed\": 18446744073709551615"), qPrintable(o.out));
+        const json j = json::parse(o.out.toStdString());
+        QCOMPARE(j["runs"][0]["seed"].get<uint64_t>(), uint64_t(18446744073709551614ULL));
+        QCOMPARE(j["runs"][1]["seed"].get<uint64_t>(), uint64_t(18446744073709551615ULL));
+        QCOMPARE(j["runs"][1]["status"].get<std::string>(), std::string("finished"));
+        QVERIFY2(j["runs"][1]["name"].get<std::string>().find("seed 18446744073709551615") != std::string::npos,
+                 j["runs"][1]["name"].dump().c_str());
+        // Deleted, the run is named with its seed in the table and the JSON statistics.
+        QVERIFY(runCli({"runs", "delete", QString::number(j["runs"][1]["run_id"].get<int64_t>()), "--db", db, "--yes"}).code == 0);
+        o = runCli({"sweeps", "show", "big seed", "--db", db});
+        QVERIFY2(o.out.contains("1 of 2 runs finished (1 deleted)") && o.out.contains("(base config) seed 18446744073709551615"),
+                 qPrintable(o.out));
+        o = runCli({"sweeps", "show", "big seed", "--db", db, "--json"});
+        QCOMPARE(json::parse(o.out.toStdString())["statistics"]["groups"][0]["missing_runs"][0].get<std::string>(),
+                 std::string("seed 18446744073709551615"));
+    }
+
+    // An x- anchor key was refused as unknown in the first combination's config ("sweep combination
+    // adapter.r=2 (seed 42): ... unknown key 'x-common'"): the key and its line are named, once,
+    // before any combination is made.
+    void anchorKeyIsNamedOnce()
+    {
+        const fs::path root = m_dir.path().toStdString();
+        json config;
+        std::ifstream(m_config) >> config;
+        const std::string path = (root / "anchored.yaml").string();
+        std::ofstream(path) << "x-common: &common\n  max_steps: 3\n  batch_size: 4\nmodel:\n  path: "
+                            << config["model"]["path"].get<std::string>() << "\ndata:\n  train: "
+                            << config["data"]["train"].get<std::string>() << "\ntraining:\n  <<: *common\n"
+                            << "sweep:\n  vary:\n    adapter.r: [2, 4]\n";
+        for (const QStringList& extra : {QStringList{"--dry-run"}, QStringList{}}) {
+            const Outcome o = runCli(QStringList{"sweep", QString::fromStdString(path), "--db", m_dir.filePath("anchored.sqlite")} + extra);
+            QVERIFY(o.code != 0);
+            QVERIFY2(o.err.contains(QString::fromStdString(path) + ":1:1: top-level key 'x-common' is not a config section")
+                         && o.err.count("x-common") == 1 && !o.err.contains("combination"),
+                     qPrintable(o.err));
+        }
+        QVERIFY2(!QFileInfo::exists(m_dir.filePath("anchored.sqlite"))
+                     || runCli({"sweeps", "list", "--db", m_dir.filePath("anchored.sqlite")}).out.trimmed().isEmpty(),
+                 "a group was made");
+    }
+
     void badInputIsNamed()
     {
         Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.rank=2,4", "--db", m_db});

@@ -479,6 +479,96 @@ private slots:
         QCOMPARE(j["groups"][1]["missing_runs"][0].get<std::string>(), std::string("seed 43"));
     }
 
+    // An x- key (where pipeline files keep their YAML anchors) reached every run's config and was
+    // refused as unknown there, blamed on the first combination: it is refused when the file is read,
+    // naming the key, the file and its line.
+    void anchorKeyIsNamedWithItsLine()
+    {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("s.yaml").toStdString();
+        std::ofstream(path) << "# shared values\nx-common: &common\n  r: 8\nmodel:\n  path: m\nadapter:\n  <<: *common\n"
+                               "sweep:\n  vary:\n    adapter.lora_alpha: [8, 16]\n";
+        rslora::Error caught("");
+        try {
+            readSweepConfigFile(path);
+            QFAIL("the x- key was accepted");
+        } catch (const rslora::Error& e) {
+            caught = e;
+        }
+        QCOMPARE(QString(caught.what()), QString::fromStdString(path + ":2:1: top-level key 'x-common' is not a config section "
+                                                                       "(only pipeline files set x- keys aside for anchors)"));
+        QVERIFY2(std::string(caught.hint()).find("<<: *common") != std::string::npos, caught.hint().c_str());
+        // The same in a JSON file, and in a training config without a sweep: block (swept with --vary).
+        const std::string jsonPath = dir.filePath("s.json").toStdString();
+        std::ofstream(jsonPath) << "{\n  \"model\": {\"path\": \"m\", \"note\": \"x-r\"},\n  \"x-r\": 8\n}\n";
+        QCOMPARE(errorOf([&] { readSweepConfigFile(jsonPath); }),
+                 QString::fromStdString(jsonPath + ":3:3: top-level key 'x-r' is not a config section "
+                                                   "(only pipeline files set x- keys aside for anchors)"));
+        // A key that only starts like one is a section name as any other (refused later as unknown).
+        const std::string plain = dir.filePath("plain.yaml").toStdString();
+        std::ofstream(plain) << "model:\n  path: m\nxcommon: 1\nsweep:\n  seeds: 2\n";
+        QCOMPARE(readSweepConfigFile(plain).first["xcommon"].get<int>(), 1);
+    }
+
+    // Seeds past 2^63 - 1: a YAML file read them as floats (a label said training.seed=1.8446744073709552e+19
+    // and the run refused it as no integer), a seeds list refused them, a training.seed there was
+    // replaced by 42 and a swept one named seed 42. They are exact integers, as in JSON.
+    void seedsPast63BitsAreExact()
+    {
+        const json y = yamlToJson("a: 18446744073709551615\nb: 9223372036854775808\nc: -9223372036854775809\n"
+                                  "d: 18446744073709551616\ne: +18446744073709551615\n", "n.yaml");
+        QVERIFY(y["a"].is_number_unsigned());
+        QCOMPARE(y["a"].get<uint64_t>(), uint64_t(18446744073709551615ULL));
+        QCOMPARE(y["b"].get<uint64_t>(), uint64_t(9223372036854775808ULL));
+        QVERIFY(y["c"].is_number_float());
+        QVERIFY(y["d"].is_number_float());
+        QCOMPARE(y["e"].get<uint64_t>(), uint64_t(18446744073709551615ULL));
+
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("s.yaml").toStdString();
+        std::ofstream(path) << "model:\n  path: m\ntraining:\n  seed: 18446744073709551614\nsweep:\n  vary:\n"
+                               "    adapter.r: [4, 8]\n  seeds: 2\n";
+        auto [config, block] = readSweepConfigFile(path);
+        const auto points = SweepSpec::fromJson(block).expand(config);
+        QCOMPARE(points.size(), size_t(4));
+        QCOMPARE(points[0].seed, uint64_t(18446744073709551614ULL));
+        QCOMPARE(points[3].seed, uint64_t(18446744073709551615ULL));
+        QCOMPARE(points[3].config["training"]["seed"].get<uint64_t>(), uint64_t(18446744073709551615ULL));
+        QCOMPARE(TrainConfig::fromJson(points[3].config).seed, uint64_t(18446744073709551615ULL));
+        // One seed more would count past 2^64 - 1 (to 0): refused, naming the seed.
+        QCOMPARE(errorOf([&] {
+                     SweepSpec three = SweepSpec::fromJson(block);
+                     three.seeds = 3;
+                     three.expand(config);
+                 }),
+                 QString("training.seed 18446744073709551614 with 3 seeds: the seeds would count past 18446744073709551615 (2^64 - 1)"));
+
+        std::ofstream(path) << "model:\n  path: m\nsweep:\n  vary:\n    training.seed: [18446744073709551615, 7]\n";
+        std::tie(config, block) = readSweepConfigFile(path);
+        const auto swept = SweepSpec::fromJson(block).expand(config);
+        QCOMPARE(swept[0].combinationLabel(), std::string("training.seed=18446744073709551615"));
+        QCOMPARE(swept[0].seed, uint64_t(18446744073709551615ULL));
+        QCOMPARE(TrainConfig::fromJson(swept[0].config).seed, uint64_t(18446744073709551615ULL));
+
+        for (const bool asJson : {false, true}) {
+            const std::string listed = dir.filePath(asJson ? "l.json" : "l.yaml").toStdString();
+            std::ofstream(listed) << (asJson ? R"({"model": {"path": "m"}, "sweep": {"seeds": [18446744073709551615, 1]}})"
+                                             : "model:\n  path: m\nsweep:\n  seeds: [18446744073709551615, 1]\n");
+            const SweepSpec spec = SweepSpec::fromJson(readSweepConfigFile(listed).second);
+            QCOMPARE(spec.seedList, (std::vector<uint64_t>{18446744073709551615ULL, 1}));
+            QCOMPARE(spec.toJson()["seeds"].dump(), std::string("[18446744073709551615,1]"));
+        }
+        QCOMPARE(errorOf([] { (void)SweepSpec::fromJson(json::parse(R"({"seeds": [-1]})")); }),
+                 QString("sweep.seeds: expected integers from 0 to 18446744073709551615, found -1"));
+
+        // A deleted run is named with its exact seed.
+        SweepRunResult gone;
+        gone.combination = {{"adapter.r", 8}};
+        gone.seed = 18446744073709551615ULL;
+        gone.missing = true;
+        QVERIFY(QString::fromStdString(SweepSummary::compute({gone}).toText()).contains("adapter.r=8 seed 18446744073709551615"));
+    }
+
     // A key written twice in a JSON sweep file is refused naming the key (nlohmann kept one silently).
     void duplicateJsonKeysAreRefused()
     {
