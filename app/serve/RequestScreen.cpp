@@ -67,12 +67,16 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
     if (!encoding.empty() && encoding != "identity")
         return ApiError(415, "compressed request bodies (Content-Encoding: " + encoding + ") are not accepted: send the body uncompressed",
                         errtype::kInvalidRequest, {}, "unsupported_encoding");
-    // httplib would take a form's parts out of the body, leaving an empty one to be read as JSON.
+    // httplib would take a form's parts out of the body, leaving an empty one to be read as JSON; and
+    // it refuses a URL-encoded form over 8 KiB as 413, which read as a body over --max-body-bytes (the
+    // type curl -d sends without -H: a JSON body under it was read up to 8 KiB, refused above).
     std::string type = req.get_header_value("Content-Type");
     std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (type.rfind("multipart/form-data", 0) == 0)
-        return ApiError(415, "form bodies (Content-Type: multipart/form-data) are not accepted: send the request as a JSON object (Content-Type: application/json)",
-                        errtype::kInvalidRequest, {}, "unsupported_media_type");
+    for (const char* form : {"multipart/form-data", "application/x-www-form-urlencoded"})
+        if (type.rfind(form, 0) == 0)
+            return ApiError(415, std::string("form bodies (Content-Type: ") + form +
+                                     ") are not accepted: send the request as a JSON object (Content-Type: application/json)",
+                            errtype::kInvalidRequest, {}, "unsupported_media_type");
     return std::nullopt;
 }
 

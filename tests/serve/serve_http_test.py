@@ -5,6 +5,7 @@
 # unloaded at runtime; every bad request gets a 4xx with an OpenAI-style error and the server keeps
 # answering; SIGTERM ends a running stream and the process exits 0.
 # Usage: serve_http_test.py RSLORA_CLI MODEL_DIR
+import fcntl
 import http.client
 import json
 import os
@@ -16,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import unittest
@@ -580,6 +582,145 @@ class LimitsTest(unittest.TestCase):
             self.assertEqual(status, 200, body)
             self.assertEqual(body["usage"]["total_tokens"], 256)
             self.assertEqual(body["choices"][0]["finish_reason"], "length")
+            # Each prompt of a request gets the room it leaves (245 tokens leave 11, 100 leave more than
+            # the default 16): the short prompt was held to the long one's 11 before.
+            status, body = server.post("/v1/completions", {"model": base, "prompt": [[5] * 245, [5] * 100], "ignore_eos": True,
+                                                           "temperature": 0})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["usage"]["prompt_tokens"], 345)
+            self.assertEqual(body["usage"]["completion_tokens"], 11 + 16)
+            self.assertEqual([c["finish_reason"] for c in body["choices"]], ["length", "length"])
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class FormBodyTest(unittest.TestCase):
+    def test_a_url_encoded_form_is_refused_whatever_its_size(self):
+        # The type curl -d sends without -H: a JSON body under it was read as JSON up to 8 KiB and refused
+        # above that as a 413 "larger than the server's limit (--max-body-bytes)" of 1 MiB.
+        server = Server()
+        try:
+            for size in (100, 9000):
+                body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 1, "user": "x" * size})
+                status, text = server.request("POST", "/v1/completions", raw=body,
+                                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+                self.assertEqual(status, 415, text)
+                error = json.loads(text)["error"]
+                self.assertEqual(error["code"], "unsupported_media_type")
+                self.assertIn("send the request as a JSON object (Content-Type: application/json)", error["message"])
+            status, text = server.request("POST", "/v1/completions", raw=body)
+            self.assertEqual(status, 200, text)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class EngineErrorTest(unittest.TestCase):
+    def test_an_engine_error_quoting_a_nul_reaches_the_client_whole(self):
+        # Errors of the chat template and of a generation are the engine's (rslora::Error), read through
+        # what(), a C string: a client's NUL (\u0000) quoted in one cut the message short at it.
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "strict-roles")
+            os.makedirs(folder)
+            for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json"):
+                os.symlink(os.path.join(os.path.abspath(MODEL), name), os.path.join(folder, name))
+            config = json.load(open(os.path.join(MODEL, "tokenizer_config.json")))
+            config["chat_template"] = ("{% for message in messages %}{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+                                       "{{ raise_exception('Unknown role: ' + message['role'] + '. Use user or assistant.') }}"
+                                       "{% endif %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|eos|>\n{% endfor %}"
+                                       "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+            json.dump(config, open(os.path.join(folder, "tokenizer_config.json"), "w"))
+            write_adapter(os.path.join(tmp, "poison"), 4, 4,
+                          ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], sigma=1e30)
+            server = Server("--served-model-name", "strict", model=folder)
+            try:
+                status, body = server.post("/v1/chat/completions", {"model": "strict", "messages": [{"role": "nar\u0000rator", "content": "Hi"}]})
+                self.assertEqual(status, 400, body)
+                self.assertEqual(body["error"]["param"], "messages")
+                self.assertTrue(body["error"]["message"].endswith("Unknown role: nar\u0000rator. Use user or assistant."), body)
+                # A generation's error names the request's adapters, whose name may hold a NUL.
+                status, body = server.post("/v1/load_lora_adapter", {"lora_name": "poi\u0000son", "lora_path": os.path.join(tmp, "poison")})
+                self.assertEqual(status, 200, body)
+                status, body = server.post("/v1/completions", {"model": "poi\u0000son", "prompt": "Hi", "max_tokens": 4})
+                self.assertEqual(status, 500, body)
+                self.assertIn("hold NaN", body["error"]["message"])
+                self.assertTrue(body["error"]["message"].endswith("[the request's adapters: 'poi\u0000son']"), body)
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+
+def server_send_queue(server_port, client_port):
+    """Bytes the server's socket of a loopback connection has queued and not had acknowledged (/proc/net/tcp)."""
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1].split(":"), fields[2].split(":")
+            if int(local[1], 16) == server_port and int(remote[1], 16) == client_port:
+                return int(fields[4].split(":")[0], 16)
+    return 0
+
+
+def read_stream_after_a_pause(server, pause):
+    """Starts a long stream from a client whose socket buffers are small, waits until the server's
+    writes stall (the client's receive buffer stops filling), reads nothing for `pause` seconds more,
+    then reads the rest; returns the answer as received (chunk sizes included)."""
+    body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 1000, "ignore_eos": True, "stream": True,
+                       "stream_options": {"include_usage": True}}).encode()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small receive buffer and segment size keep the server's send buffer small too.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    sock.settimeout(120)
+    sock.connect(("127.0.0.1", server.port))
+    with sock:
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        # The server's writes wait once its send queue holds a good amount that no longer moves (the client's
+        # window is closed) and the client's receive buffer no longer fills, for two seconds.
+        client_port = sock.getsockname()[1]
+        state, since = None, time.monotonic()
+        while state is None or state[0] < 8192 or time.monotonic() - since < 2.0:
+            now = (server_send_queue(server.port, client_port),
+                   struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0])
+            if now != state:
+                state, since = now, time.monotonic()
+            time.sleep(0.05)
+        time.sleep(pause)
+        reply = b""
+        while True:
+            try:
+                piece = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not piece:
+                break
+            reply += piece
+            if reply.endswith(b"\r\n0\r\n\r\n"):
+                break
+    return reply.decode(errors="replace")
+
+
+class SlowReaderTest(unittest.TestCase):
+    def test_a_stream_waits_for_a_client_that_pauses_reading(self):
+        # A client that stopped reading for more than 5 s (cpp-httplib's write timeout) had its stream
+        # cut off once the socket buffers were full, as if it had gone; it is alive, and vLLM (uvicorn)
+        # keeps writing to it. The stream now waits while the connection is open (--stream-write-timeout 0).
+        server = Server("--max-tokens", "100000", "--max-model-len", "200000")
+        try:
+            reply = read_stream_after_a_pause(server, 6.5)
+            self.assertIn(" 200 ", reply.split("\r\n")[0])
+            events = sse_events(reply.partition("\r\n\r\n")[2])
+            self.assertEqual([c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]], ["length"])
+            self.assertEqual(events[-1]["usage"]["completion_tokens"], 1000)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        # The buffers do fill within the pause: with a one-second --stream-write-timeout the stream is cut.
+        server = Server("--max-tokens", "100000", "--max-model-len", "200000", "--stream-write-timeout", "1")
+        try:
+            reply = read_stream_after_a_pause(server, 3)
+            self.assertIn(" 200 ", reply.split("\r\n")[0])
+            self.assertNotIn("[DONE]", reply)
+            status, body = server.post("/v1/completions", {"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 2})
+            self.assertEqual(status, 200, body)
         finally:
             self.assertEqual(server.stop(), 0)
 
