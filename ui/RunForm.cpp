@@ -27,6 +27,7 @@
 #include <QHBoxLayout>
 #include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
 #include <QLocale>
 #include <QMessageBox>
 #include <QPushButton>
@@ -240,6 +241,13 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     // the model path now, or a training file chosen first is read without a tokenizer.
     m_data->refreshPreview(m_model->modelPath());
     scheduleValidation();
+}
+
+RunForm::~RunForm() {
+    // The field that has the focus is left as the form goes: it must not read its file (the whole
+    // training set) or validate a form half taken down.
+    for (QLineEdit* field : findChildren<QLineEdit*>())
+        field->blockSignals(true);
 }
 
 engine::TrainConfig RunForm::config() const {

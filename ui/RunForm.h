@@ -33,6 +33,7 @@ class RunForm : public QWidget {
     Q_OBJECT
 public:
     explicit RunForm(QWidget* parent = nullptr);
+    ~RunForm() override;
 
     engine::TrainConfig config() const;
     void setConfig(const engine::TrainConfig& config);

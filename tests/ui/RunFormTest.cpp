@@ -575,6 +575,28 @@ private Q_SLOTS:
         QTRY_COMPARE(started.count(), 2);
     }
 
+    // Closing the form while the cursor is in the training file field does not read the file (leaving
+    // the field read it, as the form was taken down, and validated the half-destroyed form).
+    void closingTheFormReadsNothing() {
+        QTemporaryDir dir;
+        int reads = 0;
+        {
+            ui::RunForm form;
+            makeReady(form, dir);
+            QVERIFY(QTest::qWaitForWindowActive(&form));
+            form.dataSection()->setPreviewProvider([&reads](const QString& model, const QString& data, int len) {
+                ++reads;
+                return usableData(model, data, len);
+            });
+            QFile(dir.filePath("other.jsonl")).open(QIODevice::WriteOnly);
+            auto* train = form.findChild<QLineEdit*>("data.train.edit");
+            retype(train, dir.filePath("other.jsonl"));
+            QVERIFY(train->hasFocus());
+            QCOMPARE(reads, 0);
+        }
+        QCOMPARE(reads, 0);
+    }
+
     // Leaving a path field with Tab reads it, and what the reading found is shown at the field (the
     // preview's "see the problem named above" has a problem above it) with Start off, without a
     // click. While the text is typed, a missing file already turns Start off.
