@@ -240,9 +240,7 @@ std::vector<TrainExample> loadExamples(const std::string& path, const TrainConfi
 std::vector<models::PreferenceSample> loadPreferencePairs(const std::string& path, const TrainConfig& config)
 {
     requireDataFile(path);
-    const models::SampleBuilder builder = sampleBuilder(config);
-    auto ds = builder.loadPreferences(path);
-    objectives::refuseEmptyResponses(ds.samples, ds.lines, objectives::emptyReplyTokens(builder), path, recordUnit(path));
+    auto ds = sampleBuilder(config).loadPreferences(path);
     reportData(path, ds.stats.summary(), ds.stats.truncatedSamples, ds.stats.truncatedTokens, ds.stats.droppedWithoutTargets,
                ds.stats.skipped, config.maxSeqLen);
     const ModelLimits limits = modelLimits(config.modelPath);

@@ -10,6 +10,7 @@
 #include "engine/TrainingRun.h"
 #include "engine/objectives/DpoObjective.h"
 #include "models/data/JsonlReader.h"
+#include "models/data/PreferenceRecord.h"
 #include "models/data/RecordMessages.h"
 #include "storage/Database.h"
 #include "storage/RunOwner.h"
@@ -84,7 +85,8 @@ std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::Swee
     return configs;
 }
 
-// Every record of a preference file is a pair (prompt, chosen, rejected), and there is one.
+// Every record of a preference file is a pair (prompt, chosen, rejected) that evaluation reads (an
+// empty response, a missing side or a bad message refused as it would refuse them), and there is one.
 void checkPreferenceRecords(const std::string& file)
 {
     size_t records = 0;
@@ -93,6 +95,7 @@ void checkPreferenceRecords(const std::string& file)
         [&](const models::JsonRecord& r) {
             if (models::records::detectFormat(r.value) != models::SampleFormat::Preference)
                 throw Error(r.where + ": expected a preference record (prompt, chosen, rejected)");
+            models::records::readPreferenceRecord(r.value, r.where, "");
             ++records;
         },
         [](std::size_t, const std::string&) {});

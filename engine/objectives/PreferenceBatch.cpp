@@ -2,9 +2,6 @@
 #include "engine/objectives/PreferenceBatch.h"
 
 #include "common/Error.h"
-#include "models/data/SampleBuilder.h"
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 
@@ -79,37 +76,6 @@ void refusePairsWithoutPreference(const std::vector<models::PreferenceSample>& s
                 + ", counting the records used), identical or cut to the same tokens by max_seq_len " + std::to_string(maxSeqLen)
                 + "; such a pair has a margin of 0 whatever is trained and teaches no preference: fix or remove them"
                   " (or raise data.max_seq_len when the responses differ only after the cut)");
-}
-
-std::vector<int64_t> emptyReplyTokens(const models::SampleBuilder& builder)
-{
-    nlohmann::ordered_json probe = {{"prompt", "?"}, {"chosen", ""}, {"rejected", "?"}};
-    try {
-        return builder.buildPreference(probe, "the empty-reply probe").chosen;
-    } catch (const std::exception&) {
-        return {}; // a template that cannot render it: only responses of no tokens count as empty
-    }
-}
-
-void refuseEmptyResponses(const std::vector<models::PreferenceSample>& samples, const std::vector<std::size_t>& lines,
-                          const std::vector<int64_t>& emptyReply, const std::string& file, const std::string& unit)
-{
-    auto empty = [&](const std::vector<int64_t>& response) { return response.empty() || response == emptyReply; };
-    size_t count = 0, first = 0;
-    for (size_t i = 0; i < samples.size(); ++i)
-        if (empty(samples[i].chosen) || empty(samples[i].rejected))
-            if (count++ == 0)
-                first = i;
-    if (count == 0)
-        return;
-    const bool chosen = empty(samples[first].chosen), rejected = empty(samples[first].rejected);
-    const std::string what = chosen && rejected ? "\"chosen\" and \"rejected\" are empty"
-                             : chosen           ? "\"chosen\" is empty: the pair would teach the model to end its turn at once"
-                                                : "\"rejected\" is empty: the pair would teach the model only not to end its turn at once";
-    const std::string where = file + unit + std::to_string(first < lines.size() ? lines[first] : first + 1);
-    throw Error(where + ": " + what + " (an empty response is scored on the end-of-turn marker alone)"
-                    + (count > 1 ? "; " + std::to_string(count) + " pairs in " + file + " have an empty response" : std::string()),
-                "fill in the response or remove the pair");
 }
 
 } // namespace rslora::engine::objectives

@@ -5,10 +5,6 @@
 
 #include "models/data/SftSample.h"
 
-namespace rslora::models {
-class SampleBuilder;
-}
-
 #include <torch/torch.h>
 
 #include <string>
@@ -37,16 +33,5 @@ std::vector<size_t> pairsWithoutPreference(const std::vector<models::PreferenceS
 // Throws rslora::Error when some pairs have no preference (pairsWithoutPreference), naming `what`
 // (data.train, data.validation), how many, and the first few by their 1-based position.
 void refusePairsWithoutPreference(const std::vector<models::PreferenceSample>& samples, int64_t maxSeqLen, const std::string& what);
-
-// The response tokens an empty reply ("chosen": "") renders to with `builder`'s chat template: the
-// end-of-turn marker alone. A pair with such a response trains the model to end its turn at once (or,
-// rejected, never to): a gap in the data, not a preference.
-std::vector<int64_t> emptyReplyTokens(const models::SampleBuilder& builder);
-
-// Throws rslora::Error naming `file` and the line (`lines`: each sample's line or element number, as
-// the data set records them; `unit`: " line " or " element ") of the first pair whose chosen or
-// rejected response is empty, and how many such pairs there are.
-void refuseEmptyResponses(const std::vector<models::PreferenceSample>& samples, const std::vector<std::size_t>& lines,
-                          const std::vector<int64_t>& emptyReply, const std::string& file, const std::string& unit);
 
 } // namespace rslora::engine::objectives

@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "engine/TrainingRun.h"
 #include "models/data/JsonlReader.h"
+#include "models/data/PreferenceRecord.h"
 #include "models/data/RecordMessages.h"
 
 #include <algorithm>
@@ -66,6 +67,7 @@ std::string dataProblem(const std::string& file, TrainObjective objective)
                     if (*records::field(r.value, "chosen") == *records::field(r.value, "rejected"))
                         throw DataProblem{r.where + ": \"chosen\" and \"rejected\" are the same, so the pair teaches no "
                                                     "preference (its margin is 0 whatever is trained); fix or remove it"};
+                    records::readPreferenceRecord(r.value, r.where, ""); // as training reads it: a blank response too
                     return;
                 }
                 if (pretokenized) {

@@ -2,13 +2,12 @@
 #include "models/data/SampleBuilder.h"
 
 #include "common/Error.h"
+#include "models/data/PreferenceRecord.h"
 #include "models/data/RecordMessages.h"
 #include "models/tokenizer/Utf8.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
-#include <thread>
 
 namespace rslora::models {
 
@@ -90,25 +89,6 @@ ojson slice(const ojson& messages, std::size_t n) {
     for (std::size_t i = 0; i < n && i < messages.size(); ++i)
         out.push_back(messages[i]);
     return out;
-}
-
-// Same role and content; key order and other keys do not matter (UltraFeedback writes "content" first).
-bool sameMessage(const ojson& a, const ojson& b) {
-    if (a.value("role", "") != b.value("role", ""))
-        return false;
-    const ojson* ca = field(a, "content");
-    const ojson* cb = field(b, "content");
-    return ca && cb ? *ca == *cb : ca == cb;
-}
-
-// The number of leading messages of `list` that repeat `prefix` (all of it, or 0).
-std::size_t repeatedPrefix(const ojson& list, const ojson& prefix) {
-    if (prefix.empty() || list.size() < prefix.size())
-        return 0;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (!sameMessage(list[i], prefix[i]))
-            return 0;
-    return prefix.size();
 }
 
 } // namespace
@@ -326,82 +306,12 @@ TokenizedSample SampleBuilder::buildSft(const ojson& record, const std::string& 
 }
 
 SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, const std::string& where) const {
-    if (!r.is_object())
-        throw Error(where + ": expected a JSON object, found " + std::string(r.type_name()));
-    const ojson* prompt = field(r, "prompt");
-    const ojson* chosen = field(r, "chosen");
-    const ojson* rejected = field(r, "rejected");
+    PreferenceRecord read = readPreferenceRecord(r, where, m_options.defaultSystem);
     PreferenceParts parts;
-    // The implicit-prompt form: chosen and rejected are whole conversations that share their first
-    // messages; those are the prompt, the rest are the responses.
-    ojson implicitPrompt;
-    std::size_t responseOffset = 0; // index in the record's lists of the responses' first message
-    if (!prompt && chosen && rejected && chosen->is_array() && rejected->is_array()) {
-        const ojson c = normalizeMessages(*chosen, where, "chosen"), x = normalizeMessages(*rejected, where, "rejected");
-        std::size_t shared = 0;
-        while (shared < c.size() && shared < x.size() && c[shared] == x[shared])
-            ++shared;
-        while (shared > 0 && c[shared - 1].value("role", "") == "assistant")
-            --shared; // the responses start with the first assistant message after the prompt
-        if (shared == 0 || shared == c.size() || shared == x.size())
-            throw Error(where + ": without \"prompt\", \"chosen\" and \"rejected\" must be conversations that share their "
-                                "first messages (the prompt) and differ after them");
-        implicitPrompt = ojson(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(shared));
-        parts.chosen = ojson(c.begin() + static_cast<std::ptrdiff_t>(shared), c.end());
-        parts.rejected = ojson(x.begin() + static_cast<std::ptrdiff_t>(shared), x.end());
-        prompt = &implicitPrompt;
-        responseOffset = shared;
-    } else if (!prompt || !chosen || !rejected) {
-        throw Error(where + ": preference records need \"prompt\", \"chosen\" and \"rejected\" (or conversations in "
-                            "\"chosen\" and \"rejected\" that share the prompt)");
-    } else {
-        parts.chosen = *chosen;
-        parts.rejected = *rejected;
-    }
-    const bool explicitPrompt = prompt != &implicitPrompt;
-    ojson& promptMessages = parts.promptMessages;
-    promptMessages = ojson::array();
-    if (prompt->is_string())
-        promptMessages.push_back(message("user", prompt->get<std::string>()));
-    else if (prompt->is_array())
-        promptMessages = normalizeMessages(*prompt, where, "prompt");
-    else
-        throw Error(where + ": \"prompt\" must be a string or a list of messages");
-    const ojson promptAsWritten = promptMessages;
-    if (const ojson* system = field(r, "system"); system && system->is_string())
-        promptMessages.insert(promptMessages.begin(), message("system", system->get<std::string>()));
-    else if (!m_options.defaultSystem.empty() && (promptMessages.empty() || promptMessages[0]["role"] != "system"))
-        promptMessages.insert(promptMessages.begin(), message("system", m_options.defaultSystem));
-
-    // Responses as message lists. With an explicit prompt they may be whole conversations that repeat
-    // it (UltraFeedback-binarized: prompt "P", chosen [user "P", assistant "A"]): the repeated
-    // messages are dropped, or the prompt would be scored as part of the response.
-    for (auto [response, key] : {std::pair<ojson*, const char*>{&parts.chosen, "chosen"},
-                                 std::pair<ojson*, const char*>{&parts.rejected, "rejected"}}) {
-        if (!response->is_array())
-            continue;
-        ojson list = normalizeMessages(*response, where, key);
-        std::size_t offset = responseOffset;
-        if (explicitPrompt) {
-            const std::size_t repeated = std::max(repeatedPrefix(list, promptMessages), repeatedPrefix(list, promptAsWritten));
-            list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(repeated));
-            offset = repeated;
-        }
-        if (list.empty())
-            throw Error(where + ": \"" + key + "\" holds no assistant message" +
-                        (offset > 0 ? " after the messages that repeat \"prompt\"" : ""));
-        for (std::size_t i = 0; i < list.size(); ++i) {
-            const std::string role = list[i].value("role", "");
-            if (role == "assistant")
-                break;
-            throw Error(where + ": " + key + "[" + std::to_string(offset + i) + "] is a \"" + role +
-                        "\" message before the response's first assistant message; \"" + key +
-                        "\" must hold the assistant's reply" +
-                        (explicitPrompt ? " (a conversation in it may only repeat \"prompt\" before the reply)"
-                                        : " (the conversations in \"chosen\" and \"rejected\" differ before it)"));
-        }
-        *response = std::move(list);
-    }
+    parts.promptMessages = std::move(read.promptMessages);
+    parts.chosen = std::move(read.chosen);
+    parts.rejected = std::move(read.rejected);
+    const ojson& promptMessages = parts.promptMessages;
 
     ChatRenderOptions o = m_options.render;
     o.addGenerationPrompt = true;
@@ -531,167 +441,6 @@ SamplePreview SampleBuilder::preview(const ojson& record, const std::string& whe
         k = e;
     }
     return p;
-}
-
-template <typename Sample>
-void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preference, std::vector<Sample>& samples,
-                                std::vector<std::size_t>& lines, BuildStats& stats,
-                                const std::function<bool(const JsonRecord&, Sample&, BuildStats&)>& build) const {
-    auto problem = [&](const std::string& message) {
-        ++stats.skipped;
-        if (stats.problems.size() < 20)
-            stats.problems.push_back(message);
-    };
-    // Malformed lines are collected in order with the records, so that whichever bad line comes first
-    // is the one reported.
-    std::vector<JsonRecord> records;
-    std::vector<std::string> readErrors;
-    JsonlReader::read(
-        file, MalformedLinePolicy::Skip,
-        [&](const JsonRecord& r) {
-            records.push_back(r);
-            readErrors.emplace_back();
-        },
-        [&](std::size_t, const std::string& message) {
-            records.emplace_back();
-            readErrors.push_back(message);
-        });
-    stats.records = records.size();
-    // Formats, in line order: the first record fixes the dataset's format.
-    struct Slot {
-        Sample sample;
-        BuildStats stats;
-        bool keep = false;
-        std::string error;
-    };
-    std::vector<Slot> slots(records.size());
-    std::vector<std::size_t> usable;
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        const JsonRecord& r = records[i];
-        if (!readErrors[i].empty()) {
-            slots[i].error = readErrors[i];
-            continue;
-        }
-        try {
-            if (preference) {
-                if (detectFormat(r.value) != SampleFormat::Preference) {
-                    std::string missing;
-                    for (const char* key : {"chosen", "rejected"})
-                        if (!r.value.contains(key))
-                            missing += std::string(missing.empty() ? "" : " and ") + "\"" + key + "\"";
-                    throw Error(r.where + ": expected a preference record with prompt, chosen and rejected; this one has no " + missing);
-                }
-            } else {
-                const SampleFormat f = resolveFormat(r.value, r.where);
-                if (stats.format == SampleFormat::Auto)
-                    stats.format = f;
-                else if (m_options.format == SampleFormat::Auto && f != stats.format)
-                    throw Error(r.where + ": record of format " + sampleFormatName(f) + " in a " +
-                                sampleFormatName(stats.format) + " dataset");
-            }
-            usable.push_back(i);
-        } catch (const Error& e) {
-            slots[i].error = e.what();
-        }
-    }
-
-    // Build on worker threads; every slot gets a sample, a drop, or an error message.
-    std::atomic<std::size_t> next{0};
-    auto work = [&] {
-        for (std::size_t k = next++; k < usable.size(); k = next++) {
-            Slot& slot = slots[usable[k]];
-            try {
-                slot.keep = build(records[usable[k]], slot.sample, slot.stats);
-            } catch (const std::exception& e) {
-                slot.error = e.what();
-                if (slot.error.empty())
-                    slot.error = records[usable[k]].where + ": failed";
-            }
-        }
-    };
-    unsigned threads = m_options.threads ? m_options.threads : std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
-    threads = static_cast<unsigned>(std::min<std::size_t>(threads, usable.size() / 16 + 1));
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t)
-        pool.emplace_back(work);
-    work();
-    for (auto& t : pool)
-        t.join();
-
-    // Results and errors in line order: with MalformedLinePolicy::Fail the first bad line is reported.
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-        Slot& slot = slots[i];
-        if (!slot.error.empty()) {
-            if (m_options.malformed == MalformedLinePolicy::Fail)
-                throw Error(slot.error);
-            problem(slot.error);
-            continue;
-        }
-        if (slot.stats.droppedWithoutTargets > 0 && stats.firstDropped.empty())
-            stats.firstDropped = records[i].where;
-        stats.truncatedSamples += slot.stats.truncatedSamples;
-        stats.truncatedTokens += slot.stats.truncatedTokens;
-        stats.droppedWithoutTargets += slot.stats.droppedWithoutTargets;
-        stats.totalTokens += slot.stats.totalTokens;
-        stats.trainedTokens += slot.stats.trainedTokens;
-        if (slot.keep) {
-            samples.push_back(std::move(slot.sample));
-            lines.push_back(records[i].line);
-        }
-    }
-    stats.samples = samples.size();
-}
-
-SftDataset SampleBuilder::loadSft(const std::filesystem::path& file) const {
-    SftDataset d;
-    d.stats.format = m_options.format;
-    loadRecords<TokenizedSample>(file, false, d.samples, d.lines, d.stats,
-                                 [this](const JsonRecord& r, TokenizedSample& s, BuildStats& st) {
-                                     std::size_t cut = 0;
-                                     s = buildSft(r.value, r.where, &cut);
-                                     if (cut) {
-                                         ++st.truncatedSamples;
-                                         st.truncatedTokens += cut;
-                                     }
-                                     const auto trained = static_cast<std::size_t>(std::count_if(
-                                         s.labels.begin(), s.labels.end(), [](int64_t l) { return l != kIgnoreIndex; }));
-                                     if (trained == 0 && m_options.dropSamplesWithoutTargets) {
-                                         ++st.droppedWithoutTargets;
-                                         return false;
-                                     }
-                                     st.totalTokens += s.ids.size();
-                                     st.trainedTokens += trained;
-                                     return true;
-                                 });
-    if (d.samples.empty())
-        throw Error(file.string() + ": no usable samples (" + d.stats.summary() + ")" +
-                    (d.stats.problems.empty() ? std::string() : "; first problem: " + d.stats.problems.front()));
-    return d;
-}
-
-PreferenceDataset SampleBuilder::loadPreferences(const std::filesystem::path& file) const {
-    PreferenceDataset d;
-    d.stats.format = SampleFormat::Preference;
-    loadRecords<PreferenceSample>(file, true, d.samples, d.lines, d.stats,
-                                  [this](const JsonRecord& r, PreferenceSample& s, BuildStats& st) {
-                                      std::size_t cut = 0;
-                                      s = buildPreference(r.value, r.where, &cut);
-                                      if (cut) {
-                                          ++st.truncatedSamples;
-                                          st.truncatedTokens += cut;
-                                      }
-                                      if (s.chosen.empty() || s.rejected.empty()) {
-                                          ++st.droppedWithoutTargets;
-                                          return false;
-                                      }
-                                      st.totalTokens += s.prompt.size() * 2 + s.chosen.size() + s.rejected.size();
-                                      st.trainedTokens += s.chosen.size() + s.rejected.size();
-                                      return true;
-                                  });
-    if (d.samples.empty())
-        throw Error(file.string() + ": no usable preference pairs (" + d.stats.summary() + ")" +
-                    (d.stats.problems.empty() ? std::string() : "; first problem: " + d.stats.problems.front()));
-    return d;
 }
 
 } // namespace rslora::models

@@ -175,6 +175,16 @@ private Q_SLOTS:
         const ui::DatasetPreview bad = app::DatasetPreviewer::preview(model, f.fileName(), 64);
         QVERIFY2(bad.error.contains("line 2") && bad.error.contains("rejected"), qPrintable(bad.error));
         QCOMPARE(bad.samples, qint64(1));
+        // An empty or blank response is named as training names it (the pair was previewed as usable).
+        QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        f.write("{\"prompt\": \"Hi?\", \"chosen\": \"Hello.\", \"rejected\": \"Go away.\"}\n"
+                "{\"prompt\": \"Hi?\", \"chosen\": \"\", \"rejected\": \"Go away.\"}\n"
+                "{\"prompt\": \"Hi?\", \"chosen\": \"Hello.\", \"rejected\": \"  \"}\n");
+        f.close();
+        const ui::DatasetPreview blank = app::DatasetPreviewer::preview(model, f.fileName(), 64);
+        QVERIFY2(blank.error.contains("lines 2, 3") && blank.error.contains("\"chosen\" is empty"), qPrintable(blank.error));
+        QCOMPARE(blank.samples, qint64(1));
+        QCOMPARE(blank.skipped, qint64(2));
     }
 
     void previewDecodesTokensThatDoNotMapOntoTheText() {

@@ -13,6 +13,7 @@
 #include "common/Paths.h"
 #include "storage/Store.h"
 
+#include <QFile>
 #include <QSettings>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -165,6 +166,18 @@ private Q_SLOTS:
         QVERIFY2(errorOf().contains("expected a preference record"), qPrintable(errorOf()));
         spec.setEvaluation("preference", (demoDataDirectory() / "prefs_val.jsonl").string());
         QVERIFY2(errorOf().isEmpty(), qPrintable(errorOf()));
+        // A pair evaluation refuses (here an empty "rejected") is refused now too, with its line: it
+        // passed this check, and every run trained before its evaluation failed on it.
+        const QString blank = m_dir.filePath("blank-prefs.jsonl");
+        QFile f(blank);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("{\"prompt\": \"Hi?\", \"chosen\": \"Hello.\", \"rejected\": \"Go.\"}\n"
+                "{\"prompt\": \"Hi?\", \"chosen\": [{\"role\": \"assistant\", \"content\": \"Hello.\"}], "
+                "\"rejected\": [{\"role\": \"assistant\", \"content\": \"\"}]}\n");
+        f.close();
+        spec.setEvaluation("preference", blank.toStdString());
+        QVERIFY2(errorOf().contains("sweep.evaluate.preference " + blank + ": blank-prefs.jsonl line 2: \"rejected\" is empty"),
+                 qPrintable(errorOf()));
     }
 };
 

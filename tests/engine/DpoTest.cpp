@@ -371,6 +371,14 @@ private slots:
         } catch (const Error& e) {
             QVERIFY2(std::string(e.what()).find("line 2") != std::string::npos, e.what());
         }
+        // An empty response is refused where the record is read, as training refuses it (it was scored).
+        writeFileAtomic(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \" \", \"rejected\": \"c\"}\n");
+        try {
+            runEvaluation(req);
+            QFAIL("a pair with a blank \"chosen\" was scored");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).rfind("bad.jsonl line 2: \"chosen\" holds only whitespace", 0) == 0, e.what());
+        }
         req.preferenceData = (demo / "data" / "prefs_val.jsonl").string();
         req.dpo.beta = -1;
         QVERIFY_THROWS_EXCEPTION(Error, runEvaluation(req));

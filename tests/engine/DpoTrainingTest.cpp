@@ -563,6 +563,15 @@ private slots:
             {"{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \"c\"}", "\"chosen\" is empty: the pair would teach the model to end its turn"},
             {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"\"}", "\"rejected\" is empty"},
             {"{\"prompt\": \"a\", \"chosen\": [{\"role\": \"assistant\", \"content\": \"\"}], \"rejected\": \"c\"}", "\"chosen\" is empty"},
+            {"{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \"\"}", "\"chosen\" and \"rejected\" are empty"},
+            // Only whitespace is no reply either (it rendered to more tokens than the end-of-turn marker).
+            {"{\"prompt\": \"a\", \"chosen\": \" \\n\\t \", \"rejected\": \"c\"}",
+             "\"chosen\" holds only whitespace: the pair would teach the model to end its turn at once"},
+            {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": [{\"role\": \"assistant\", \"content\": [{\"type\": \"text\", \"text\": \"  \"}]}]}",
+             "\"rejected\" holds only whitespace: the pair would teach the model only not to end its turn at once"},
+            {"{\"chosen\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \" \"}], "
+             "\"rejected\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Go\"}]}",
+             "\"chosen\" holds only whitespace"},
         };
         for (const auto& [line, reason] : cases) {
             writeFileAtomic(path, std::string("{\"prompt\": \"x\", \"chosen\": \"y\", \"rejected\": \"z\"}\n") + line + "\n");
@@ -583,9 +592,11 @@ private slots:
             QFAIL("empty responses were accepted");
         } catch (const Error& e) {
             const std::string msg = e.what();
-            QVERIFY2(msg.find(path + " line 2: \"rejected\" is empty") != std::string::npos
-                         && msg.find("2 pairs in " + path + " have an empty response") != std::string::npos,
+            // The record is named as every record error names it (the file's name and line), the count with the path.
+            QVERIFY2(msg.rfind("prefs.jsonl line 2: \"rejected\" is empty", 0) == 0
+                         && msg.find("2 of 3 records in " + path + " are refused") != std::string::npos,
                      msg.c_str());
+            QCOMPARE(QString::fromStdString(e.hint()), QString("fill in the response or remove the pair"));
         }
         // An empty prompt is a pair without context (TRL takes it too): the user turn renders empty.
         writeFileAtomic(path, "{\"prompt\": \"\", \"chosen\": \"y\", \"rejected\": \"z\"}\n");

@@ -198,8 +198,8 @@ private slots:
 
     // Every record of every stage's data is checked before the first stage trains: a preference pair
     // in an sft stage's file (found only when that stage started, after the stages before it had
-    // trained), a later record of the wrong kind or type, a truncated last line. Files that train as
-    // they are pass.
+    // trained), a later record of the wrong kind or type, a truncated last line, a pair training refuses
+    // (a blank response). Files that train as they are pass.
     void everyStagesRecordsAreCheckedBeforeTraining()
     {
         QTemporaryDir dir;
@@ -224,6 +224,9 @@ private slots:
             json{{"name", "no_prompt"}, {"objective", "dpo"}, {"data", file("noprompt.jsonl", pair + "\n" + R"({"chosen": "b", "rejected": "c"})")}},
             json{{"name", "good_dpo"}, {"objective", "dpo"}, {"data", file("pairs.jsonl", pair + "\n" + pair)}},
             json{{"name", "same_pair"}, {"objective", "dpo"}, {"data", file("same.jsonl", pair + "\n" + R"({"prompt": "a", "chosen": "b", "rejected": "b"})")}},
+            json{{"name", "blank_dpo"}, {"objective", "dpo"}, {"data", file("blank.jsonl", pair + "\n" + R"({"prompt": "a", "chosen": "b", "rejected": " "})")}},
+            json{{"name", "user_reply"}, {"objective", "dpo"}, {"data", file("user.jsonl",
+                R"({"prompt": "a", "chosen": [{"role": "user", "content": "b"}], "rejected": "c"})")}},
             json{{"name", "implicit_dpo"}, {"objective", "dpo"}, {"data", file("implicit.jsonl",
                 R"({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], )"
                 R"("rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]})")}},
@@ -240,7 +243,10 @@ private slots:
             "stage 'mixed_sft'", "mixsft.jsonl line 2: record of format alpaca in a chat dataset",
             "stage 'unknown'", "unknown.jsonl line 1: cannot tell the record format from its keys",
             "stage 'no_prompt'", "noprompt.jsonl line 2: preference records need \"prompt\", \"chosen\" and \"rejected\"",
-            "stage 'same_pair'", "same.jsonl line 2: \"chosen\" and \"rejected\" are the same, so the pair teaches no preference"};
+            "stage 'same_pair'", "same.jsonl line 2: \"chosen\" and \"rejected\" are the same, so the pair teaches no preference",
+            // Read as training reads it: a blank response, a reply that is not the assistant's.
+            "stage 'blank_dpo'", "blank.jsonl line 2: \"rejected\" holds only whitespace",
+            "stage 'user_reply'", "user.jsonl line 1: chosen[0] is a \"user\" message before the response's first assistant message"};
         for (const auto& x : expected)
             QVERIFY2(p.contains(x), qPrintable(x + " not in:\n" + p));
         for (const char* fine : {"good.jsonl", "pairs.jsonl", "implicit.jsonl", "chat.jsonl", "tokens.jsonl"})

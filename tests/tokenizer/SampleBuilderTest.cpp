@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "models/chat/ChatTemplate.h"
+#include "models/data/PreferenceRecord.h"
 #include "models/data/RecordMessages.h"
 #include "models/data/SampleBuilder.h"
 #include "models/tokenizer/Utf8.h"
@@ -591,6 +592,39 @@ private slots:
         // Well-formed parts pass to the template (which may or may not render lists: Qwen2.5's does not).
         const ojson parts = parse(R"([{"role": "user", "content": [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": "u"}}]}])");
         QCOMPARE(records::normalizeMessages(parts, "w", "messages"), parts);
+    }
+
+    // A preference record's responses are checked where the record is read, without a tokenizer: no
+    // text (empty, whitespace, empty text parts) is refused with the side and the record; a reply
+    // that is a tool call or an image has no text yet is one. An empty prompt is taken.
+    void blankResponsesAreRefusedAsTheRecordIsRead() {
+        const std::pair<const char*, const char*> refused[] = {
+            {R"({"prompt": "p", "chosen": "", "rejected": "r"})", "w: \"chosen\" is empty: the pair would teach the model to end its turn at once"},
+            {R"({"prompt": "p", "chosen": "c", "rejected": "\r\n"})", "w: \"rejected\" holds only whitespace: the pair would teach"},
+            {R"({"prompt": "p", "chosen": " ", "rejected": ""})", "w: \"chosen\" holds only whitespace and \"rejected\" is empty"},
+            {R"({"prompt": "p", "chosen": [{"role": "assistant", "content": [{"type": "text", "text": " "}]}], "rejected": "r"})",
+             "w: \"chosen\" holds only whitespace"},
+            {R"({"prompt": "p", "chosen": [{"role": "user", "content": "p"}, {"role": "assistant", "content": ""}], "rejected": "r"})",
+             "w: \"chosen\" is empty"},
+            {R"({"prompt": "p", "chosen": "c", "rejected": 4})", "w: \"rejected\" must be a string or a list of messages"},
+        };
+        for (const auto& [record, expected] : refused) {
+            try {
+                records::readPreferenceRecord(parse(record), "w", "");
+                QFAIL(record);
+            } catch (const rslora::Error& e) {
+                QVERIFY2(QString::fromUtf8(e.what()).startsWith(expected), e.what());
+            }
+        }
+        const auto toolCall = records::readPreferenceRecord(
+            parse(R"({"prompt": "p", "chosen": [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}], "rejected": "r"})"),
+            "w", "");
+        QCOMPARE(toolCall.chosen.size(), size_t(1));
+        QVERIFY(!records::isBlankResponse(parse(R"([{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}])")));
+        QVERIFY(records::isBlankResponse(parse(R"([{"role": "assistant", "content": "\t"}, {"role": "assistant", "content": ""}])")));
+        const auto noPrompt = records::readPreferenceRecord(parse(R"({"prompt": "", "chosen": "c", "rejected": "r"})"), "w", "Be brief.");
+        QCOMPARE(noPrompt.promptMessages, parse(R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": ""}])"));
+        QCOMPARE(noPrompt.chosen, ojson("c"));
     }
 
     // A compressed or Parquet file is named for what it is, with what to do, not "line 1: invalid JSON".
