@@ -7,6 +7,7 @@
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
+#include "ui/PlotLegend.h"
 #include "ui/PlotPalette.h"
 
 #include <algorithm>
@@ -59,14 +60,12 @@ CurvePlot::CurvePlot(const QString& title, const QString& yLabel, QWidget* paren
     m_plot->xAxis->setTicker(stepTicker());
     m_plot->yAxis->setLabel(yLabel);
     m_plot->legend->setFont(QFont(font().family(), font().pointSize() - 1));
-    // The legend goes in a row of its own under the title (placed when a second curve arrives),
+    // The legend goes in a row of its own under the title (shown when a second curve arrives),
     // never inside the axis rect where it would hide the curves.
-    m_plot->axisRect()->insetLayout()->take(m_plot->legend);
-    m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    m_legend = new PlotLegend(m_plot, 1);
     m_plot->legend->setMargins(QMargins(4, 1, 4, 1));
     m_plot->legend->setRowSpacing(0);
     m_plot->legend->setColumnSpacing(10);
-    m_plot->legend->setVisible(false);
     m_cross = new QCPItemStraightLine(m_plot);
     m_cross->setVisible(false);
     applyPalette();
@@ -104,86 +103,8 @@ CurvePlot::Graphs& CurvePlot::ensureSeries(const QString& name) {
     m_order << name;
     auto& stored = m_series.insert(name, g).value();
     styleGraphs(stored);
-    showLegend(m_order.size() > 1);
+    m_legend->show(m_order.size() > 1);
     return stored;
-}
-
-void CurvePlot::showLegend(bool on) {
-    m_legendWanted = on;
-    placeLegend();
-}
-
-void CurvePlot::placeLegend() {
-    // Never over the curves: a row under the title, its entries side by side as the width holds;
-    // where that row would take much of a low chart (many curves, long names), a column at the right.
-    QCPLayoutGrid* layout = m_plot->plotLayout();
-    QCPLegend* legend = m_plot->legend;
-    LegendPlace want = LegendPlace::None;
-    int wrap = 1;
-    if (m_legendWanted && legend->itemCount() > 0) {
-        const QFontMetrics metrics(legend->font());
-        int widest = 1;
-        for (int i = 0; i < legend->itemCount(); ++i)
-            if (auto* item = qobject_cast<QCPPlottableLegendItem*>(legend->item(i)))
-                widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()) + 40);
-        const int columns = std::max(1, (m_plot->width() - 20) / (widest + 10));
-        const int rows = (legend->itemCount() + columns - 1) / columns;
-        const int rowHeight = metrics.height() + 4;
-        if (rows * rowHeight <= std::max(2 * rowHeight, m_plot->height() / 5)) {
-            want = LegendPlace::Above;
-            wrap = columns;
-        } else {
-            want = LegendPlace::Right;
-            wrap = std::max(1, (m_plot->height() - 3 * rowHeight) / rowHeight);
-        }
-    }
-    if (want != m_legendPlace) {
-        if (m_legendPlace != LegendPlace::None) {
-            // The legend leaves its cell (it belongs to the plot); the cell's spacers go with it.
-            m_legendCell->take(legend);
-            layout->remove(m_legendCell);
-            m_legendCell = nullptr;
-            layout->simplify();
-        }
-        // The legend sits in a cell of its own between stretching spacers, at its own size: laid
-        // straight into the plot's row (or column) its entries would spread over the whole width.
-        // (The cell joins the plot before it has empty spacer slots: joining visits every slot.)
-        if (want == LegendPlace::Above) {
-            m_legendCell = new QCPLayoutGrid;
-            layout->insertRow(1);
-            layout->addElement(1, 0, m_legendCell);
-            layout->setRowStretchFactor(1, 0.001);
-            m_legendCell->addElement(0, 1, legend);
-            m_legendCell->expandTo(1, 3); // spacer, legend, spacer: centred under the title
-        } else if (want == LegendPlace::Right) {
-            m_legendCell = new QCPLayoutGrid;
-            layout->addElement(layout->rowCount() - 1, 1, m_legendCell); // beside the axis rect, the last row
-            layout->setColumnStretchFactor(1, 0.001);
-            m_legendCell->addElement(0, 0, legend);
-            m_legendCell->expandTo(2, 1); // legend at the top, a spacer under it
-        }
-        if (m_legendCell) {
-            m_legendCell->setMargins(QMargins());
-            m_legendCell->setRowSpacing(0);
-            m_legendCell->setColumnSpacing(0);
-        }
-        m_legendPlace = want;
-    }
-    legend->setVisible(want != LegendPlace::None);
-    const auto order = want == LegendPlace::Right ? QCPLegend::foRowsFirst : QCPLegend::foColumnsFirst;
-    if (legend->wrap() != wrap || legend->fillOrder() != order) {
-        legend->setWrap(wrap);
-        legend->setFillOrder(order, true); // re-flows the entries
-    }
-    // No larger than its entries need (they change with names, smoothing and wrapping).
-    legend->setSizeConstraintRect(QCPLayoutElement::scrOuterRect);
-    legend->setMaximumSize(legend->minimumOuterSizeHint());
-}
-
-void CurvePlot::resizeEvent(QResizeEvent* event) {
-    QWidget::resizeEvent(event);
-    if (m_legendWanted)
-        placeLegend();
 }
 
 void CurvePlot::styleGraphs(Graphs& g) {
@@ -267,7 +188,7 @@ void CurvePlot::clear() {
     m_follow = true;
     m_dirty = true;
     // Nothing of the previous curves may remain: their axis ranges, legend and crosshair read-out.
-    showLegend(false);
+    m_legend->show(false);
     m_cross->setVisible(false);
     m_crossText->setVisible(false);
     m_crossText->setText(QString());
@@ -540,8 +461,8 @@ void CurvePlot::replot() {
     for (auto& g : m_series)
         if (g.decimated)
             drawDecimated(g);
-    if (m_legendWanted)
-        placeLegend();
+    if (m_legend->shown())
+        m_legend->place();
     m_plot->replot(QCustomPlot::rpImmediateRefresh);
     m_dirty = false;
     m_lastReplotMs = timer.nsecsElapsed() / 1e6;

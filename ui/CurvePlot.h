@@ -14,11 +14,12 @@ class QCPGraph;
 class QCPRange;
 class QCPItemStraightLine;
 class QCPItemText;
-class QCPLayoutGrid;
 class QCPTextElement;
 class QMouseEvent;
 
 namespace rslora::ui {
+
+class PlotLegend;
 
 class CurvePlot : public QWidget {
     Q_OBJECT
@@ -70,7 +71,6 @@ public:
 
 protected:
     void changeEvent(QEvent* event) override;
-    void resizeEvent(QResizeEvent* event) override;
 
 private:
     void applyPalette();
@@ -96,12 +96,6 @@ private:
     bool hasPoints() const;
     // After the user zoomed or panned: the view pulled back to within reach of the curves.
     void keepViewOnData();
-    void showLegend(bool on);
-    void placeLegend();
-    enum class LegendPlace { None, Above, Right };
-    LegendPlace m_legendPlace = LegendPlace::None;
-    QCPLayoutGrid* m_legendCell = nullptr; // holds the legend in the plot's layout while shown
-    bool m_legendWanted = false;
     void onMouseMove(QMouseEvent* event);
     void onUserRangeChange();
     void updateMarks();
@@ -109,6 +103,7 @@ private:
     QString m_title;
     QCustomPlot* m_plot = nullptr;
     QCPTextElement* m_titleElement = nullptr;
+    PlotLegend* m_legend = nullptr;
     QCPItemStraightLine* m_cross = nullptr;
     QCPItemText* m_crossText = nullptr;
     QHash<QString, Graphs> m_series;

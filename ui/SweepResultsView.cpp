@@ -3,6 +3,7 @@
 #include "ui/EmptyPlotGuard.h"
 
 #include "ui/ExportFolder.h"
+#include "ui/PlotLegend.h"
 #include "ui/PlotPalette.h"
 
 #include "storage/Naming.h"
@@ -75,7 +76,18 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_table->verticalHeader()->hide();
     m_table->setToolTip(tr("Mean ± sample std over the seeds (n finished runs); ★ the best group of each metric; "
                            "p: Welch's t-test of each group against the best"));
-    split->addWidget(m_table);
+    auto* tablePane = new QWidget;
+    auto* tableLayout = new QVBoxLayout(tablePane);
+    tableLayout->setContentsMargins(0, 0, 0, 0);
+    tableLayout->addWidget(m_table, 1);
+    // Runs deleted from the store since the sweep was made: named, as `rslora sweeps show` names them.
+    m_missing = new QLabel;
+    m_missing->setTextFormat(Qt::PlainText);
+    m_missing->setWordWrap(true);
+    m_missing->setStyleSheet("color: #c62828");
+    m_missing->hide();
+    tableLayout->addWidget(m_missing);
+    split->addWidget(tablePane);
     auto* chart = new QWidget;
     auto* chartLayout = new QVBoxLayout(chart);
     chartLayout->setContentsMargins(0, 0, 0, 0);
@@ -92,12 +104,11 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_plot->xAxis->setLabel(tr("step"));
     m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     applyPlotPalette(m_plot, nullptr, palette(), true);
-    m_plot->axisRect()->insetLayout()->take(m_plot->legend);
-    m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    // The legend names the groups in a row of its own above the curves, never over them.
+    m_legend = new PlotLegend(m_plot, 0);
     m_plot->legend->setColumnSpacing(12);
     m_plot->legend->setRowSpacing(0);
     m_plot->legend->setBorderPen(Qt::NoPen); // a row of its own: no box needed
-    m_plot->legend->setVisible(false);
     new EmptyPlotGuard(m_plot, [this] { return m_plot->graphCount() == 0; });
     // Empty axes alone read as a broken chart: without curves it says why there are none.
     m_emptyText = new QCPItemText(m_plot);
@@ -197,6 +208,14 @@ void SweepResultsView::setSummary(const engine::SweepSummary& summary, const QSt
                 reasons << QString::fromStdString(f);
             runs->setToolTip(reasons.join('\n'));
         }
+        if (row.missing > 0) {
+            runs->setText(runs->text() + tr(" · %1 missing").arg(row.missing));
+            QStringList seeds;
+            for (const std::string& m : row.missingRuns)
+                seeds << QString::fromStdString(m);
+            const QString deleted = tr("Deleted from the store: %1").arg(seeds.join(", "));
+            runs->setToolTip(runs->toolTip().isEmpty() ? deleted : runs->toolTip() + '\n' + deleted);
+        }
         m_table->setItem(r, 1, runs);
         int c = 2;
         for (const std::string& key : summary.metricKeys) {
@@ -215,6 +234,8 @@ void SweepResultsView::setSummary(const engine::SweepSummary& summary, const QSt
         }
     }
     m_table->resizeColumnsToContents();
+    m_missing->setText(QString::fromStdString(summary.missingText()));
+    m_missing->setVisible(summary.missing > 0);
 }
 
 void SweepResultsView::setBands(const QList<SweepBand>& bands) {
@@ -246,8 +267,7 @@ void SweepResultsView::setBands(const QList<SweepBand>& bands) {
         mean->setPen(QPen(color, 2));
         mean->setName(b.label);
     }
-    // An empty legend would show as an empty box.
-    showLegend(!bands.isEmpty());
+    m_legend->show(!bands.isEmpty());
     if (bands.isEmpty())
         m_emptyText->setText(m_groups->count() == 0 ? tr("No sweeps yet: New run → Sweep…, or rslora sweep")
                                                     : tr("No %1 logged by this group's runs yet").arg(m_metric->currentText()));
@@ -263,42 +283,6 @@ void SweepResultsView::showStatus(const QString& text) {
 
 QString SweepResultsView::emptyChartText() const {
     return m_emptyText->visible() ? m_emptyText->text() : QString();
-}
-
-void SweepResultsView::showLegend(bool on) {
-    QCPLayoutGrid* layout = m_plot->plotLayout();
-    const bool placed = layout->hasElement(0, 0) && layout->element(0, 0) == m_plot->legend;
-    if (on && !placed) {
-        layout->insertRow(0);
-        layout->addElement(0, 0, m_plot->legend);
-        layout->setRowStretchFactor(0, 0.001);
-    } else if (!on && placed) {
-        layout->take(m_plot->legend);
-        layout->simplify();
-    }
-    m_plot->legend->setVisible(on);
-    fitLegendColumns();
-}
-
-void SweepResultsView::fitLegendColumns() {
-    int widest = 1;
-    const QFontMetrics metrics(m_plot->legend->font());
-    for (int i = 0; i < m_plot->legend->itemCount(); ++i)
-        if (auto* item = qobject_cast<QCPPlottableLegendItem*>(m_plot->legend->item(i)))
-            widest = std::max(widest, metrics.horizontalAdvance(item->plottable()->name()) + 40);
-    const int columns = std::max(1, (m_plot->width() - 20) / (widest + 12));
-    if (columns != m_plot->legend->wrap()) {
-        m_plot->legend->setWrap(columns);
-        m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst, true); // re-flows the entries
-    }
-}
-
-void SweepResultsView::resizeEvent(QResizeEvent* event) {
-    QWidget::resizeEvent(event);
-    if (m_plot->legend->visible()) {
-        fitLegendColumns();
-        m_plot->replot(QCustomPlot::rpQueuedReplot);
-    }
 }
 
 QString SweepResultsView::suggestedCsvName() const {

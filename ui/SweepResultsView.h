@@ -20,6 +20,8 @@ class QTableWidget;
 
 namespace rslora::ui {
 
+class PlotLegend;
+
 // One group's curve: mean over its runs at each step, and the sample std there (NaN with one run).
 struct SweepBand {
     QString label;
@@ -55,6 +57,8 @@ public:
     // What the chart says when it has no curve to draw ("" while it has curves).
     QString emptyChartText() const;
     QLabel* statusLabel() const { return m_status; }
+    // Under the table: which runs of the sweep were deleted from the store (hidden when none was).
+    QLabel* missingLabel() const { return m_missing; }
     QPushButton* stopButton() const { return m_stop; }
     QPushButton* resumeButton() const { return m_resume; }
     QPushButton* deleteButton() const { return m_delete; }
@@ -68,18 +72,13 @@ Q_SIGNALS:
     // Export CSV… wrote a file (status-bar text).
     void exported(const QString& text);
 
-protected:
-    void resizeEvent(QResizeEvent* event) override;
-
 private:
     void showStatus(const QString& text);
-    // The legend in a row of its own above the curves (never over them), its entries wrapped to the width.
-    void showLegend(bool on);
-    void fitLegendColumns();
 
     QComboBox* m_groups = nullptr;
     QComboBox* m_metric = nullptr;
     QLabel* m_status = nullptr;
+    QLabel* m_missing = nullptr;
     QPushButton* m_stop = nullptr;
     QPushButton* m_resume = nullptr;
     QPushButton* m_delete = nullptr;
@@ -87,6 +86,7 @@ private:
     QTableWidget* m_table = nullptr;
     QCustomPlot* m_plot = nullptr;
     QCPItemText* m_emptyText = nullptr;
+    PlotLegend* m_legend = nullptr;
     engine::SweepSummary m_summary;
 };
 

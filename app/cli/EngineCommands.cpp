@@ -327,6 +327,7 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     // per rank said the same thing once per process). The other ranks still print their errors.
     if (dist.rank > 0)
         setLogLevel(LogLevel::Error);
+    refuseRepeatedKeys(overrides, "--set");
     if (engine::pipeline::PipelineConfig::isPipelineFile(configPath)) {
         if (dist.distributed())
             throw Error("a pipeline does not train data-parallel (" + std::string(engine::distributed::kEnvWorldSize) + "="

@@ -6,6 +6,7 @@
 #include "common/Error.h"
 #include "engine/distributed/DistributedContext.h"
 #include "engine/distributed/MasterAddress.h"
+#include "engine/sweep/ConfigOverride.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,6 +43,21 @@ std::string selfExecutable()
     return p.string();
 }
 
+// The `--set` values of the worker command (`--set K=V` and `--set=K=V`), as `train` will read them.
+std::vector<std::string> setArguments(const std::vector<std::string>& command)
+{
+    std::vector<std::string> values;
+    for (size_t i = 1; i < command.size(); ++i) {
+        if (command[i] == "--")
+            break;
+        if (command[i] == "--set" && i + 1 < command.size())
+            values.push_back(command[++i]);
+        else if (command[i].rfind("--set=", 0) == 0)
+            values.push_back(command[i].substr(6));
+    }
+    return values;
+}
+
 // Rank 0 of this machine will host the TCP store on `port`: a program (or another job) already
 // listening there is reported now, naming the option, rather than by rank 0 after the start while the
 // other ranks wait to join. The probe binds as the store does (every address, SO_REUSEADDR, so a
@@ -70,6 +86,9 @@ void runLaunch(const LaunchOptions& o)
     if (o.command.empty() || (o.command.front() != "train" && o.command.front() != "bench"))
         throw Error("rslora launch runs `train` or `bench`: write `rslora launch --nproc N -- train CONFIG ...` (got '"
                     + (o.command.empty() ? std::string() : o.command.front()) + "')");
+    // What every rank would refuse on its own, refused once before any rank starts.
+    if (o.command.front() == "train")
+        engine::refuseRepeatedKeys(setArguments(o.command), "--set");
     if (o.nodeRank >= o.nnodes)
         throw Error("--node-rank " + std::to_string(o.nodeRank) + " is not below --nnodes " + std::to_string(o.nnodes));
     if (!o.storeFile.empty()) {

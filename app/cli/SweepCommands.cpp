@@ -387,6 +387,7 @@ void runSweep(SweepOptions& o)
         spec.seeds = o.seeds;
         spec.seedList.clear();
     }
+    refuseRepeatedKeys(o.overrides, "--set");
     for (const auto& s : o.overrides) {
         const auto [key, value] = parseAssignment(s, "--set");
         setConfigValue(base, key, value);

@@ -71,8 +71,16 @@ void SweepResultsController::load(qint64 groupId) {
         if (m_runs->currentRunId() == r.runId)
             training = tr(" · run #%1 training").arg(r.runId);
     }
-    const QString counts = failed ? tr("%1 finished, %2 failed of %3").arg(finished).arg(failed).arg(runs(int(results.size())))
-                                  : tr("%1 of %2 finished").arg(finished).arg(runs(int(results.size())));
+    // Runs deleted from the store still count among the runs the sweep was made with, as in
+    // `rslora sweeps show`; the view names them.
+    const int members = int(results.size());
+    for (auto& m : SweepGroup::missing(*m_store, groupId))
+        results.push_back(std::move(m));
+    const int total = int(results.size()), deleted = total - members;
+    QString counts = failed ? tr("%1 finished, %2 failed of %3").arg(finished).arg(failed).arg(runs(total))
+                            : tr("%1 of %2 finished").arg(finished).arg(runs(total));
+    if (deleted > 0)
+        counts += tr(" (%1 deleted)").arg(deleted);
     m_view->setSummary(engine::SweepSummary::compute(results), counts + training);
     m_view->setBands(bands(*m_store, groupId, m_view->curveMetric().toStdString()));
 }

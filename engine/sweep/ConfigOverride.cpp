@@ -94,6 +94,21 @@ std::pair<ConfigKey, nlohmann::json> parseAssignment(const std::string& text, co
     return {parseConfigKey(text.substr(0, eq), option), parseConfigValue(text.substr(eq + 1))};
 }
 
+void refuseRepeatedKeys(const std::vector<std::string>& assignments, const std::string& option)
+{
+    for (size_t i = 0; i < assignments.size(); ++i) {
+        const auto eq = assignments[i].find('=');
+        if (eq == std::string::npos)
+            continue;
+        const std::string key = assignments[i].substr(0, eq + 1);
+        for (size_t k = 0; k < i; ++k)
+            if (assignments[k].compare(0, key.size(), key) == 0)
+                throw Error(key.substr(0, eq) + " is set twice (" + option + " " + assignments[k] + " and " + option + " "
+                                + assignments[i] + ")",
+                            "give each key once, with the value you mean");
+    }
+}
+
 void setConfigValue(nlohmann::json& config, const ConfigKey& key, const nlohmann::json& value)
 {
     nlohmann::json& section = config[key.section];

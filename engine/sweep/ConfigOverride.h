@@ -29,6 +29,9 @@ std::string formatConfigValue(const nlohmann::json& value);
 std::string formatConfigValues(const std::vector<nlohmann::json>& values);
 // "section.key=value" → key and value; throws rslora::Error naming `option` and the text.
 std::pair<ConfigKey, nlohmann::json> parseAssignment(const std::string& text, const std::string& option);
+// Throws rslora::Error when two of `assignments` ("section.key=value", each given with `option`) name
+// the same key: one would silently replace the other. Entries without '=' are left to parseAssignment.
+void refuseRepeatedKeys(const std::vector<std::string>& assignments, const std::string& option);
 // Sets one key of a config JSON object (the section is created when missing).
 void setConfigValue(nlohmann::json& config, const ConfigKey& key, const nlohmann::json& value);
 // Splits "v1,v2,[a,b]" at the commas outside brackets, braces and quotes.

@@ -276,17 +276,23 @@ std::string SweepSummary::toText() const
     for (const auto& row : rows)
         for (const auto& f : row.failures)
             out += "failed: " + row.label + ", " + f + "\n";
-    if (missing > 0) {
-        out += std::to_string(missing) + (missing == 1 ? " run of the sweep is" : " runs of the sweep are")
-               + " no longer in the store (deleted), so the statistics leave out:";
-        std::string sep = " ";
-        for (const auto& row : rows)
-            for (const auto& m : row.missingRuns) {
-                out += sep + row.label + " " + m;
-                sep = "; ";
-            }
-        out += "\n";
-    }
+    if (missing > 0)
+        out += missingText() + "\n";
+    return out;
+}
+
+std::string SweepSummary::missingText() const
+{
+    if (missing == 0)
+        return "";
+    std::string out = std::to_string(missing) + (missing == 1 ? " run of the sweep is" : " runs of the sweep are")
+                      + " no longer in the store (deleted), so the statistics leave out:";
+    std::string sep = " ";
+    for (const auto& row : rows)
+        for (const auto& m : row.missingRuns) {
+            out += sep + row.label + " " + m;
+            sep = "; ";
+        }
     return out;
 }
 

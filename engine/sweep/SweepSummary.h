@@ -70,6 +70,9 @@ struct SweepSummary {
     // A fixed-width table: "mean ± std (n)" per metric, the best marked with *, and p against the best
     // for the primary metric.
     std::string toText() const;
+    // "1 run of the sweep is no longer in the store (deleted), so the statistics leave out:
+    // adapter.r=4 seed 43" (one line; every deleted run named); "" when none is missing.
+    std::string missingText() const;
 };
 
 } // namespace rslora::engine

@@ -421,6 +421,59 @@ private Q_SLOTS:
         QCOMPARE(view->summary().rows[1].failed, 1);
     }
 
+    // A member run deleted from the store was dropped without a word (n shrank, the counts said
+    // 3 of 3): it is counted among the sweep's runs, and named, as `rslora sweeps show` does. Its
+    // seed, past 2^63 - 1, is named exactly (the sweep's seeds counted from 42 instead).
+    void deletedRunsAreNamed() {
+        app::Workbench wb(m_dir.filePath("deleted.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        spec.seeds = 2;
+        storage::Store& store = *wb.store();
+        nlohmann::json config = wb.form()->config().toJson();
+        config["training"]["seed"] = uint64_t(18446744073709551614ULL);
+        const int64_t gid = app::SweepGroup::create(store, "one deleted", {}, config, spec);
+        const double loss[2][2] = {{1.0, 1.2}, {0.8, 0.9}};
+        int64_t gone = 0;
+        for (const auto& m : store.groups().members(gid)) {
+            store.metricsIngest().insert(std::vector<storage::MetricPoint>{
+                {m.runId, "train/loss", 1, 1.0, loss[m.combinationIndex][m.seedIndex]}});
+            store.runs().setStatus(m.runId, storage::RunStatus::Finished);
+            if (m.combinationIndex == 1 && m.seedIndex == 1)
+                gone = m.runId;
+        }
+        QVERIFY(gone > 0);
+        QCOMPARE(uint64_t(*store.runs().require(gone).seed), uint64_t(18446744073709551615ULL));
+        store.runs().remove(gone);
+        wb.sweepResults()->refresh();
+        ui::SweepResultsView* view = wb.sweeps();
+        QCOMPARE(view->currentGroup(), qint64(gid));
+        QVERIFY2(view->statusLabel()->text().startsWith("3 of 4 runs finished (1 deleted)"), qPrintable(view->statusLabel()->text()));
+        QCOMPARE(view->table()->item(0, 1)->text(), QString("2/2"));
+        QCOMPARE(view->table()->item(1, 1)->text(), QString("1/2 · 1 missing"));
+        QCOMPARE(view->table()->item(1, 1)->toolTip(), QString("Deleted from the store: seed 18446744073709551615"));
+        QCOMPARE(view->summary().rows[1].cells.at("train/loss").summary.n, 1);
+        QCOMPARE(view->summary().rows[1].cells.at("train/loss").summary.mean, 0.8);
+        QVERIFY(!view->missingLabel()->isHidden());
+        QCOMPARE(view->missingLabel()->text(), QString("1 run of the sweep is no longer in the store (deleted), so the "
+                                                       "statistics leave out: adapter.r=8 seed 18446744073709551615"));
+        // A run that failed and a deleted one are both counted.
+        const auto members = store.groups().members(gid);
+        store.runs().setStatus(members[0].runId, storage::RunStatus::Failed, "out of memory");
+        wb.sweepResults()->refresh();
+        QVERIFY2(view->statusLabel()->text().startsWith("2 finished, 1 failed of 4 runs (1 deleted)"),
+                 qPrintable(view->statusLabel()->text()));
+        // A sweep without deleted runs says nothing of them.
+        const int64_t whole = app::SweepGroup::create(store, "whole", {}, config, spec);
+        wb.sweepResults()->refresh();
+        view->selectGroup(whole);
+        QVERIFY2(view->statusLabel()->text().startsWith("0 of 4 runs finished"), qPrintable(view->statusLabel()->text()));
+        QVERIFY(!view->statusLabel()->text().contains("deleted"));
+        QVERIFY(view->missingLabel()->isHidden());
+    }
+
     // No sweeps: no empty legend box. A name with '/', quotes and markup suggests a plain file name.
     void emptyChartAndExportName() {
         app::Workbench wb(m_dir.filePath("names.sqlite"));

@@ -5,6 +5,8 @@
 
 #include "common/Error.h"
 
+#include "LegendLayout.h"
+
 #include <QCheckBox>
 #include <QLabel>
 #include <QLineEdit>
@@ -14,6 +16,8 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QtTest>
+
+#include <cmath>
 
 using namespace rslora;
 using ui::SweepDialog;
@@ -260,6 +264,77 @@ private Q_SLOTS:
         QVERIFY2(v.emptyChartText().contains("No train loss logged"), qPrintable(v.emptyChartText()));
         v.setBands({{"adapter.r=4", {1, 2}, {0.9, 0.5}, {0.1, 0.1}}});
         QVERIFY(v.emptyChartText().isEmpty());
+    }
+
+    // The legend spread its entries over the chart's whole width (each in a column a third of it
+    // wide): they sit side by side at their own widths, centred over the curves, wrapped when narrow.
+    void sweepLegendEntriesSitSideBySide() {
+        ui::SweepResultsView v;
+        v.setGroups({{7, "rank sweep"}});
+        v.resize(1200, 700);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        QList<ui::SweepBand> bands;
+        for (const char* label : {"adapter.r=4", "adapter.r=8", "adapter.r=16"})
+            bands.append({label, {1, 2}, {0.9, 0.5}, {0.1, 0.1}});
+        v.setBands(bands);
+        QCustomPlot* plot = v.plot();
+        plot->replot();
+        QCPLegend* legend = plot->legend;
+        QVERIFY(legend->visible());
+        QCOMPARE(legend->itemCount(), 3);
+        const QRect axes = plot->axisRect()->rect();
+        QVERIFY2(!legend->outerRect().intersects(axes), "the legend covers the curves");
+        QVERIFY(legend->outerRect().bottom() <= axes.top());
+        QVERIFY2(legendLayoutProblem(legend).isEmpty(), qPrintable(legendLayoutProblem(legend)));
+        QCOMPARE(legend->rowCount(), 1);
+        QVERIFY2(legend->outerRect().width() < plot->width() / 2,
+                 qPrintable(QString("legend %1 px wide of %2").arg(legend->outerRect().width()).arg(plot->width())));
+        QVERIFY2(std::abs(legend->outerRect().center().x() - axes.center().x()) < plot->width() / 8,
+                 qPrintable(QString("legend centred at %1, the curves at %2").arg(legend->outerRect().center().x()).arg(axes.center().x())));
+        // Names too long for one row: wrapped onto more rows, still compact and within the chart.
+        QList<ui::SweepBand> wide;
+        for (const char* label : {"adapter.r=4, adapter.init=spectral, training.learning_rate=0.0001",
+                                  "adapter.r=8, adapter.init=spectral, training.learning_rate=0.0001",
+                                  "adapter.r=16, adapter.init=spectral, training.learning_rate=0.0001"})
+            wide.append({label, {1, 2}, {0.9, 0.5}, {0.1, 0.1}});
+        v.resize(700, 700);
+        QCoreApplication::processEvents();
+        v.setBands(wide);
+        plot->replot();
+        QVERIFY2(legend->rowCount() > 1, qPrintable(QString("%1 rows in a chart %2 px wide").arg(legend->rowCount()).arg(plot->width())));
+        QVERIFY2(legend->outerRect().right() <= plot->width(), qPrintable(QString::number(legend->outerRect().right())));
+        QVERIFY(!legend->outerRect().intersects(plot->axisRect()->rect()));
+        QVERIFY2(legendLayoutProblem(legend).isEmpty(), qPrintable(legendLayoutProblem(legend)));
+        // No curves: no legend, and the curves take its row back.
+        v.setBands({});
+        plot->replot();
+        QVERIFY(!legend->visible());
+        QCOMPARE(plot->plotLayout()->rowCount(), 1);
+    }
+
+    // A run deleted from the store: its combination's Runs cell and a line under the table say so.
+    void deletedRunsAreNamedUnderTheTable() {
+        engine::SweepRunResult kept, gone;
+        kept.runId = 5;
+        kept.combination = {{"adapter.r", 4}};
+        kept.seed = 42;
+        kept.finished = true;
+        kept.metrics["train/loss"] = 0.5;
+        gone.combination = kept.combination;
+        gone.seed = 43;
+        gone.missing = true;
+        ui::SweepResultsView v;
+        v.setGroups({{7, "rank sweep"}});
+        v.setSummary(engine::SweepSummary::compute({kept}), "1 of 1 run finished");
+        QCOMPARE(v.table()->item(0, 1)->text(), QString("1/1"));
+        QVERIFY(v.missingLabel()->isHidden());
+        v.setSummary(engine::SweepSummary::compute({kept, gone}), "1 of 2 runs finished (1 deleted)");
+        QCOMPARE(v.table()->item(0, 1)->text(), QString("1/2 · 1 missing"));
+        QCOMPARE(v.table()->item(0, 1)->toolTip(), QString("Deleted from the store: seed 43"));
+        QVERIFY(!v.missingLabel()->isHidden());
+        QCOMPARE(v.missingLabel()->text(),
+                 QString("1 run of the sweep is no longer in the store (deleted), so the statistics leave out: adapter.r=4 seed 43"));
     }
 
     // The status beside the group buttons (an export error quoting its path) widened the window.
