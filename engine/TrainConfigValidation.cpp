@@ -98,7 +98,9 @@ std::vector<std::string> validate(const TrainConfig& c, const ValidationFacts& f
         need(d.labelSmoothing == 0 || d.lossType != DpoLossType::Ipo,
              "dpo.label_smoothing applies to the sigmoid and simpo losses, not to dpo.loss_type 'ipo'; set it to 0");
         need(std::isfinite(d.simpoGamma) && d.simpoGamma >= 0, "dpo.simpo_gamma must be >= 0, found " + num(d.simpoGamma));
-        need(std::isfinite(d.rpoAlpha) && d.rpoAlpha >= 0, "dpo.rpo_alpha must be >= 0, found " + num(d.rpoAlpha));
+        std::ostringstream rpo;
+        rpo << "dpo.rpo_alpha must be in [0, " << objectives::kMaxRpoAlpha << "], found " << d.rpoAlpha;
+        need(std::isfinite(d.rpoAlpha) && d.rpoAlpha >= 0 && d.rpoAlpha <= objectives::kMaxRpoAlpha, rpo.str());
         need(d.reference != DpoReference::Stack || !a.stackOn.empty() || d.lossType == DpoLossType::Simpo,
              std::string(kStackReferenceProblem) + ": name the frozen earlier stages, or use 'base'");
     }

@@ -541,7 +541,7 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--loss-type", lossType, "Preference loss: sigmoid (DPO), ipo or simpo (default sigmoid)")
         ->each([](const std::string& v) { req.dpo.variant = objectives::parseDpoVariant(v); });
     eval->add_option("--label-smoothing", req.dpo.labelSmoothing, "Conservative DPO: share of pairs assumed mislabelled, in [0, 0.5)")->check(finiteIn(0, 0.5, End::Closed, End::Open));
-    eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)")->check(finiteIn(-1000, 1000));
+    eval->add_option("--simpo-gamma", req.dpo.simpoGamma, "SimPO's target margin gamma (default 0.5)")->check(finiteIn(0, 1000));
     eval->add_option("--rpo-alpha", req.dpo.rpoAlpha, "RPO: weight of the chosen responses' NLL in the reported loss (default 0)")->check(finiteIn(0, 1000));
     eval->add_flag("--diagnostics", req.diagnostics, "lora_A std against sigma/sqrt(r), adapted-output std, trainable ratio");
     eval->add_option("--device", req.device, "cpu (default) or cuda[:N]: where the model and adapters are evaluated");

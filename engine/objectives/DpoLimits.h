@@ -12,6 +12,9 @@
 namespace rslora::engine::objectives {
 
 inline constexpr double kMaxDpoBeta = 1000.0;  // as `rslora eval --beta` takes it
+// RPO's α multiplies the chosen responses' log-likelihood in float32: past float32's range it became
+// infinite and the run failed at its first step with a non-finite loss and a hint about the learning rate.
+inline constexpr double kMaxRpoAlpha = 1000.0; // as `rslora eval --rpo-alpha` takes it
 
 // The problem with β (and γ for simpo), as a message starting with the key; empty when they are fine.
 inline std::string dpoScaleProblem(double beta, bool ipo, bool simpo, double simpoGamma)

@@ -38,10 +38,10 @@ void validateDpoOptions(const DpoOptions& o)
         throw Error("dpo.label_smoothing must be in [0, 0.5), got " + std::to_string(o.labelSmoothing));
     if (o.labelSmoothing > 0 && o.variant == DpoVariant::Ipo)
         throw Error("dpo.label_smoothing applies to the sigmoid and simpo losses, not to ipo");
-    if (!std::isfinite(o.simpoGamma))
-        throw Error("dpo.simpo_gamma must be a finite number");
-    if (!std::isfinite(o.rpoAlpha) || o.rpoAlpha < 0)
-        throw Error("dpo.rpo_alpha must be a number >= 0, got " + std::to_string(o.rpoAlpha));
+    if (!std::isfinite(o.simpoGamma) || o.simpoGamma < 0)
+        throw Error("dpo.simpo_gamma must be a finite number >= 0 (SimPO's target margin), got " + std::to_string(o.simpoGamma));
+    if (!std::isfinite(o.rpoAlpha) || o.rpoAlpha < 0 || o.rpoAlpha > kMaxRpoAlpha)
+        throw Error("dpo.rpo_alpha must be in [0, " + std::to_string(int(kMaxRpoAlpha)) + "], got " + std::to_string(o.rpoAlpha));
 }
 
 DpoTerms dpoLoss(const DpoOptions& o, const PreferenceLogProbs& in)

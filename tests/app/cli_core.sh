@@ -58,6 +58,10 @@ refused "--max-seq-len: Value 0 not in range 2 to 1048576" eval --model /nonexis
 refused "--beta: must be a finite number in (0, 1000], found nan" eval --model /nonexistent --beta nan
 refused "--label-smoothing: must be a finite number in [0, 0.5), found 0.5" eval --model /nonexistent --label-smoothing 0.5
 refused "--label-smoothing applies to the sigmoid and simpo losses, not to --loss-type ipo" eval --model /nonexistent --loss-type ipo --label-smoothing 0.1
+# SimPO's margin as a training config takes it (>= 0), and RPO's alpha as eval takes it (at most 1000).
+refused "--simpo-gamma: must be a finite number in [0, 1000], found -5" eval --model /nonexistent --loss-type simpo --simpo-gamma -5
+refused "dpo.rpo_alpha must be in [0, 1000], found 1e+39 (--set dpo.rpo_alpha)" \
+    train "$(cd "$(dirname "$0")/../../resources/demo" && pwd)/demo-dpo-config.json" --no-store --set dpo.reference=base --set dpo.rpo_alpha=1e39
 refused "--density: must be a finite number in (0, 1], found 1.5" fuse --adapter a --adapter b --method ties --out /tmp/never --density 1.5
 refused "--drop: must be a finite number in [0, 1), found 1" fuse --adapter a --adapter b --method dare_ties --out /tmp/never --drop 1
 refused "--lr: must be a finite number in (0, 10], found inf" gate train --model m --adapter a --adapter b --data d --out /tmp/never --lr inf
@@ -85,4 +89,35 @@ printf 'model:\n  path: %s\noutput:\n  dir: /tmp/caf\xe9\n' "$demo_model" > "$la
 refused "latin1.yaml:4:8: the value \"/tmp/caf"$'\xef\xbf\xbd'"\" is not valid UTF-8 (byte 0xe9 at character 9); save the file as UTF-8" \
     train "$latin1_dir/latin1.yaml" --no-store
 rm -rf "$latin1_dir"
+# A key given to two --set is refused naming both (the later one won silently), in train, a
+# pipeline's train, sweep and launch (before a worker starts).
+pipeline="$(cd "$(dirname "$0")/../../resources/pipelines" && pwd)/demo-sft-pipeline.yaml"
+refused "adapter.r is set twice (--set adapter.r=8 and --set adapter.r=16)" train "$demo_config" --no-store --set adapter.r=8 --set adapter.r=16
+refused "training.max_steps is set twice (--set training.max_steps=1 and --set training.max_steps=2)" \
+    train "$pipeline" --no-store --set training.max_steps=1 --set training.max_steps=2
+refused "adapter.r is set twice (--set adapter.r=4 and --set adapter.r=8)" \
+    sweep "$demo_config" --vary adapter.lora_alpha=8,16 --dry-run --set adapter.r=4 --set adapter.r=8
+out=$("$cli" launch --nproc 2 -- train "$demo_config" --set training.seed=1 --set=training.seed=2 2>&1) && { echo "a key set twice was launched"; exit 1; }
+grep -qF "training.seed is set twice (--set training.seed=1 and --set training.seed=2)" <<< "$out" || { echo "launch did not name both --set: $out"; exit 1; }
+grep -q "rank 0 started" <<< "$out" && { echo "a worker started for a key set twice: $out"; exit 1; }
+# Two keys, each once, are taken.
+out=$("$cli" sweep "$demo_config" --vary adapter.lora_alpha=8,16 --dry-run --set adapter.r=4 --set training.seed=3 --json)
+python3 - "$out" <<'PY'
+import json, sys
+runs = json.loads(sys.argv[1])
+assert [r["config"]["adapter"]["r"] for r in runs] == [4, 4], runs
+assert [r["config"]["training"]["seed"] for r in runs] == [3, 3], runs
+PY
+# An empty or blank chosen/rejected is refused with its file and line where the record is read, by
+# DPO training and by rslora eval --preference (which scored such a pair).
+prefs_dir=$(mktemp -d)
+printf '%s\n' '{"prompt": "Hi?", "chosen": "Hello.", "rejected": "Go."}' '{"prompt": "Hi?", "chosen": "", "rejected": "Go."}' > "$prefs_dir/empty.jsonl"
+printf '%s\n' '{"prompt": "Hi?", "chosen": "Hello.", "rejected": "Go."}' '{"prompt": "Hi?", "chosen": "Hello.", "rejected": " \t"}' > "$prefs_dir/blank.jsonl"
+dpo_config="$(dirname "$demo_config")/demo-dpo-config.json"
+refused "empty.jsonl line 2: \"chosen\" is empty: the pair would teach the model to end its turn at once" \
+    train "$dpo_config" --no-store --set dpo.reference=base --set "data.train=$prefs_dir/empty.jsonl" --set "output.dir=$prefs_dir/out"
+refused "blank.jsonl line 2: \"rejected\" holds only whitespace" \
+    eval --model "$demo_model" --preference "$prefs_dir/blank.jsonl"
+refused "empty.jsonl line 2: \"chosen\" is empty" eval --model "$demo_model" --preference "$prefs_dir/empty.jsonl"
+rm -rf "$prefs_dir"
 echo "cli_core: ok"

@@ -503,6 +503,21 @@ private slots:
             o.simpoGamma = s.gamma;
             QVERIFY_THROWS_EXCEPTION(Error, objectives::validateDpoOptions(o));
         }
+        // RPO's α beyond float32 made the loss infinite at the first step; it is held to what eval takes.
+        for (const double alpha : {1e39, 1000.5, -1.0}) {
+            c.dpo = DpoConfig();
+            c.dpo.reference = DpoReference::Base;
+            c.dpo.rpoAlpha = alpha;
+            const auto found = validate(c);
+            char expected[80];
+            std::snprintf(expected, sizeof expected, "dpo.rpo_alpha must be in [0, 1000], found %g", alpha);
+            QVERIFY2(found.size() == 1 && found[0].find(expected) != std::string::npos, found.empty() ? "accepted" : found[0].c_str());
+            objectives::DpoOptions o;
+            o.rpoAlpha = alpha;
+            QVERIFY_THROWS_EXCEPTION(Error, objectives::validateDpoOptions(o));
+        }
+        c.dpo.rpoAlpha = 1000;
+        QVERIFY(validate(c).empty());
         for (const auto loss : {DpoLossType::Sigmoid, DpoLossType::Ipo, DpoLossType::Simpo})
             for (const double beta : {1e-9, 0.1, 1000.0}) {
                 c.dpo = DpoConfig();
