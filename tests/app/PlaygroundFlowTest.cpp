@@ -20,6 +20,7 @@
 
 #include <QComboBox>
 #include <QElapsedTimer>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QToolButton>
 #include <QLabel>
@@ -516,6 +517,113 @@ private slots:
         QVERIFY(validation);
         QCOMPARE(app::RunExamples::sourceOf(R"({"data": {"train": "t.jsonl", "validation": ""}})", &validation), fs::path("t.jsonl"));
         QVERIFY(!validation);
+    }
+
+    // Stop twice in a row in Chat, each before the first token: the message stays in the box, the
+    // conversations stay empty and nothing joins the history; the message then runs whole.
+    void chatStoppedTwiceKeepsTheMessage()
+    {
+        QTemporaryDir tmp;
+        storage::Store store(tmp.filePath("store.db").toStdString());
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        view.setModelPath(QString::fromStdString(demoModel().string()));
+        view.setChatMode(true);
+        QString message;
+        for (int i = 0; i < 12; ++i)
+            message += "What is the sound of a pig? ";
+        view.maxTokensBox()->setValue(8);
+        for (int round = 0; round < 2; ++round) {
+            view.input()->setPlainText(message);
+            QVERIFY(view.generate());
+            view.stop();
+            view.stop();
+            controller.waitForFinished();
+            QCoreApplication::processEvents();
+            QVERIFY(!view.running());
+            QVERIFY(view.errorLabel()->isHidden());
+            QCOMPARE(view.input()->toPlainText(), message);
+            QCOMPARE(view.historySize(), 0);
+            for (int c = 0; c < 2; ++c)
+                QVERIFY(view.column(c)->conversation().isEmpty());
+        }
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QCOMPARE(view.historySize(), 1);
+        QVERIFY(view.input()->toPlainText().isEmpty());
+        QCOMPARE(view.column(0)->conversation().size(), 2);
+        QCOMPARE(view.column(0)->conversation()[0].content, message);
+        QVERIFY(view.column(0)->result().tokens > 0);
+    }
+
+    // Another version picked while a column generates: the answer is the one of the version it began
+    // with (as are its Copy JSON and history entry); the next generation uses the new choice.
+    void switchingVersionsWhileGeneratingAppliesNextTime()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        storage::Store store((root / "store.db").string());
+        writeDemoAdapter(root / "a", 1);
+        writeDemoAdapter(root / "b", 2);
+        const qint64 va = storeVersion(store, root / "a", "alpha");
+        const qint64 vb = storeVersion(store, root / "b", "beta");
+        ui::PlaygroundView view;
+        app::PlaygroundController controller(&store, &view);
+        controller.refresh();
+        view.column(1)->setAdapters({{va, "alpha@v1", 1.0}});
+        const std::string prompt = "What is the sound of a pig?";
+        view.input()->setPlainText(QString::fromStdString(prompt));
+        view.maxTokensBox()->setValue(16);
+        QVERIFY(view.generate());
+        view.column(1)->setAdapters({{vb, "beta@v1", 1.0}});
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        engine::GenerationSession reference(demoModel());
+        reference.loadAdapter("a", root / "a");
+        reference.loadAdapter("b", root / "b");
+        const QString withA = QString::fromStdString(alone(reference, prompt, {{"a", 1.0}}, 16));
+        const QString withB = QString::fromStdString(alone(reference, prompt, {{"b", 1.0}}, 16));
+        QVERIFY2(withA != withB, "the adapters answer differently (else the test proves nothing)");
+        QCOMPARE(view.column(1)->answer(), withA);
+        QCOMPARE(view.column(1)->toJson(view.request())["adapters"].toArray()[0].toObject()["version"].toString(), QString("alpha@v1"));
+        QCOMPARE(view.column(1)->adapters()[0].versionId, vb); // the choice stays for next time
+        QVERIFY(view.generate());
+        controller.waitForFinished();
+        QCoreApplication::processEvents();
+        QCOMPARE(view.column(1)->answer(), withB);
+        view.restoreHistory(0);
+        QCOMPARE(view.column(1)->adapters()[0].versionId, va);
+        QCOMPARE(view.column(1)->answer(), withA);
+    }
+
+    // The window closed while the columns generate: the view goes first (or the controller does),
+    // the generation stops at its next token and nothing touches what is gone.
+    void closingWhileGenerating()
+    {
+        QTemporaryDir tmp;
+        storage::Store store(tmp.filePath("store.db").toStdString());
+        for (bool viewFirst : {true, false}) {
+            auto* view = new ui::PlaygroundView;
+            auto* controller = new app::PlaygroundController(&store, view);
+            view->setModelPath(QString::fromStdString(demoModel().string()));
+            view->input()->setPlainText("Once");
+            view->maxTokensBox()->setValue(200);
+            QVERIFY(view->generate());
+            QTRY_VERIFY_WITH_TIMEOUT(view->column(0)->result().tokens > 0 || !view->running(), 30000);
+            QElapsedTimer timer;
+            timer.start();
+            if (viewFirst) {
+                delete view;
+                delete controller;
+            } else {
+                delete controller;
+                QVERIFY(!view->running()); // it got what was generated until the stop
+                QVERIFY(!view->column(0)->result().finishReason.isEmpty());
+                delete view;
+            }
+            QVERIFY2(timer.elapsed() < 10000, qPrintable(QString::number(timer.elapsed())));
+        }
     }
 };
 
