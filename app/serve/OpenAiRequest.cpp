@@ -299,10 +299,11 @@ nlohmann::json parseJsonObject(const std::string& body)
     try {
         j = json::parse(body, depthLimit);
     } catch (const json::parse_error& e) {
-        throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
+        // Without the library's id ("[json.exception.parse_error.101]"), which means nothing to a client.
+        throw ApiError(400, "the request body is not valid JSON: " + jsonErrorText(e));
     } catch (const json::exception& e) {
         // A number beyond double's range (1e400) is refused by the JSON reader as out_of_range.
-        throw ApiError(400, std::string("the request body holds a value JSON numbers cannot represent: ") + e.what());
+        throw ApiError(400, "the request body holds a value JSON numbers cannot represent: " + jsonErrorText(e));
     }
     if (!j.is_object())
         throw ApiError(400, "the request body must be a JSON object, found " + typeName(j));
