@@ -3,6 +3,8 @@
 #include "ui/ExportFolder.h"
 #include "ui/PathProblems.h"
 #include "ui/SourceWeights.h"
+#include "ui/numbers/NumberEntry.h"
+#include "ui/numbers/RealBox.h"
 
 #include <QComboBox>
 #include <QDesktopServices>
@@ -78,16 +80,13 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     m_dtype->setCurrentIndex(0);
     m_dtype->setToolTip(tr("The dtype of the written weights; the merge itself is computed in float32"));
     form->addRow(tr("dtype"), m_dtype);
-    m_shard = new QDoubleSpinBox(this);
+    m_shard = new numbers::RealBox(0.0, 100.0, 2, 0.5, this);
     m_shard->setObjectName("shardBox");
-    m_shard->setRange(0.0, 100.0);
-    m_shard->setDecimals(2);
-    m_shard->setSingleStep(0.5);
+    m_shard->setEntryName(tr("Largest shard (GB)"));
+    m_shard->setLowestText(tr("one file"));
     m_shard->setValue(2.0);
-    m_shard->setSuffix(" GB");
-    m_shard->setSpecialValueText(tr("one file"));
     m_shard->setToolTip(tr("Above this size the weights are split into shards with model.safetensors.index.json"));
-    form->addRow(tr("Largest shard"), m_shard);
+    form->addRow(tr("Largest shard (GB)"), m_shard);
     layout->addLayout(form);
 
     auto* status = new QHBoxLayout;
@@ -127,6 +126,11 @@ ExportMergedDialog::ExportMergedDialog(const QList<FuseSource>& sources, QWidget
     connect(m_export, &QPushButton::clicked, this, [this] {
         if (m_busy)
             return;
+        // A number its box could not take: the settings hold the box's last value, not the one typed.
+        if (const QStringList problems = numbers::entryProblems(this); !problems.isEmpty()) {
+            showError(problems.join("; "));
+            return;
+        }
         const MergeExportSettings s = settings();
         if (s.modelDir.isEmpty()) {
             showError(tr("Choose the base model folder."));

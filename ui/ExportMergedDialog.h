@@ -16,6 +16,9 @@ class QPushButton;
 
 namespace rslora::ui {
 
+namespace numbers {
+class RealBox;
+}
 class SourceWeights;
 
 class ExportMergedDialog : public QDialog {
@@ -64,7 +67,7 @@ private:
     QLineEdit* m_model = nullptr;
     QLineEdit* m_out = nullptr;
     QComboBox* m_dtype = nullptr;
-    QDoubleSpinBox* m_shard = nullptr;
+    numbers::RealBox* m_shard = nullptr;
     QProgressBar* m_progress = nullptr;
     QLabel* m_message = nullptr;
     QPushButton* m_export = nullptr;

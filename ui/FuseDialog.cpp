@@ -2,6 +2,7 @@
 
 #include "ui/GridSearchPanel.h"
 #include "ui/SourceWeights.h"
+#include "ui/numbers/NumberEntry.h"
 
 #include "engine/fusion/FusionPlan.h"
 
@@ -110,6 +111,8 @@ FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDia
         if (m_busy)
             return;
         m_gridAsked = false;
+        if (refuseEntries())
+            return;
         Q_EMIT fuseRequested(settings());
     });
     connect(buttons, &QDialogButtonBox::rejected, this, &FuseDialog::reject);
@@ -117,6 +120,8 @@ FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDia
         if (m_busy)
             return;
         m_gridAsked = true;
+        if (refuseEntries())
+            return;
         grid.fuse = settings();
         Q_EMIT gridRequested(grid);
     });
@@ -157,16 +162,14 @@ QWidget* FuseDialog::buildFuseTab() {
     qint64 maxRank = 0;
     for (const FuseSource& s : m_sources)
         maxRank = std::max(maxRank, s.rank);
-    m_rank = new QSpinBox(page);
+    m_rank = new numbers::IntBox(1, 4096, page);
     m_rank->setObjectName("rankBox");
-    m_rank->setRange(1, 4096);
+    m_rank->setEntryName(tr("Target rank"));
     m_rank->setValue(maxRank > 0 ? static_cast<int>(maxRank) : 16);
     m_rank->setToolTip(tr("Rank of the result; at most the exact rank Σ rᵢ"));
-    m_energy = new QDoubleSpinBox(page);
+    m_energy = new numbers::RealBox(0.01, 1.0, 4, 0.01, page);
     m_energy->setObjectName("energyBox");
-    m_energy->setRange(0.01, 1.0);
-    m_energy->setDecimals(4);
-    m_energy->setSingleStep(0.01);
+    m_energy->setEntryName(tr("Energy kept"));
     m_energy->setValue(0.99);
     m_energy->setToolTip(tr("The smallest rank whose singular values keep this fraction of ‖ΔW‖²"));
     targetRow->addWidget(m_target);
@@ -175,25 +178,21 @@ QWidget* FuseDialog::buildFuseTab() {
     targetRow->addStretch(1);
     form->addRow(tr("Compress to"), targetRow);
 
-    m_density = new QDoubleSpinBox(page);
+    m_density = new numbers::RealBox(0.0, 1.0, 3, 0.05, page); // 0 is offered so that the engine's message for it can be seen
     m_density->setObjectName("densityBox");
-    m_density->setRange(0.0, 1.0); // 0 is offered so that the engine's message for it can be seen
-    m_density->setDecimals(3);
-    m_density->setSingleStep(0.05);
+    m_density->setEntryName(tr("Density"));
     m_density->setValue(engine::fusion::kDefaultDensity);
     m_density->setToolTip(tr("Fraction of each ΔWᵢ's entries kept, in (0, 1]"));
     form->addRow(tr("Density"), m_density);
-    m_drop = new QDoubleSpinBox(page);
+    m_drop = new numbers::RealBox(0.0, 0.999, 3, 0.05, page);
     m_drop->setObjectName("dropBox");
-    m_drop->setRange(0.0, 0.999);
-    m_drop->setDecimals(3);
-    m_drop->setSingleStep(0.05);
+    m_drop->setEntryName(tr("Drop rate"));
     m_drop->setValue(engine::fusion::kDefaultDrop);
     m_drop->setToolTip(tr("Probability p of dropping an entry; the rest are rescaled by 1/(1−p)"));
     form->addRow(tr("Drop rate"), m_drop);
-    m_seed = new QSpinBox(page);
+    m_seed = new numbers::IntBox(0, 2147483647, page);
     m_seed->setObjectName("seedBox");
-    m_seed->setRange(0, 2147483647);
+    m_seed->setEntryName(tr("Seed"));
     m_seed->setValue(0);
     form->addRow(tr("Seed"), m_seed);
     m_task = new QLineEdit("fused", page);
@@ -248,6 +247,8 @@ QWidget* FuseDialog::buildFuseTab() {
         if (m_busy)
             return;
         m_gridAsked = false;
+        if (refuseEntries())
+            return;
         Q_EMIT previewRequested(settings());
     });
     return page;
@@ -267,6 +268,16 @@ void FuseDialog::updateFields() {
     m_seed->setEnabled(usesDrop(method));
     const auto m = methodOf(method);
     m_methodHelp->setText(m ? methodHelp(*m) : QString());
+}
+
+bool FuseDialog::refuseEntries() {
+    // A number its box could not take (out of range, not finite): the settings hold the box's last
+    // value, not the one typed.
+    const QStringList problems = numbers::entryProblems(m_tabs->widget(0));
+    if (problems.isEmpty())
+        return false;
+    showError(problems.join("; "));
+    return true;
 }
 
 void FuseDialog::settingsChanged() {

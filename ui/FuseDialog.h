@@ -5,6 +5,8 @@
 #pragma once
 
 #include "ui/FuseValues.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/RealBox.h"
 
 #include <QDialog>
 
@@ -86,6 +88,8 @@ private:
     QWidget* buildFuseTab();
     void updateFields();
     void settingsChanged();
+    // Shows the numbers of the Fuse tab that their boxes could not take; false when there are none.
+    bool refuseEntries();
 
     QList<FuseSource> m_sources;
     bool m_busy = false;
@@ -94,11 +98,11 @@ private:
     QTabWidget* m_tabs = nullptr;
     QComboBox* m_method = nullptr;
     QComboBox* m_target = nullptr;
-    QSpinBox* m_rank = nullptr;
-    QDoubleSpinBox* m_energy = nullptr;
-    QDoubleSpinBox* m_density = nullptr;
-    QDoubleSpinBox* m_drop = nullptr;
-    QSpinBox* m_seed = nullptr;
+    numbers::IntBox* m_rank = nullptr;
+    numbers::RealBox* m_energy = nullptr;
+    numbers::RealBox* m_density = nullptr;
+    numbers::RealBox* m_drop = nullptr;
+    numbers::IntBox* m_seed = nullptr;
     QLineEdit* m_outputName = nullptr;
     QLineEdit* m_task = nullptr;
     SourceWeights* m_sourceWeights = nullptr;

@@ -1,6 +1,7 @@
 #include "ui/SourceWeights.h"
 
-#include <QDoubleSpinBox>
+#include "ui/numbers/RealBox.h"
+
 #include <QGridLayout>
 #include <QLabel>
 
@@ -19,11 +20,9 @@ SourceWeights::SourceWeights(const QString& title, const QList<FuseSource>& sour
         name->setToolTip(s.path + (s.baseModel.isEmpty() ? QString() : tr("\nbase model: %1").arg(s.baseModel)));
         grid->addWidget(name, i + 1, 0);
         grid->addWidget(new QLabel(s.rank > 0 ? QString::number(s.rank) : QString("—"), this), i + 1, 1);
-        auto* w = new QDoubleSpinBox(this);
+        auto* w = new numbers::RealBox(kMinWeight, kMaxWeight, 3, 0.1, this);
         w->setObjectName(QString("weight%1").arg(i));
-        w->setRange(kMinWeight, kMaxWeight);
-        w->setDecimals(3);
-        w->setSingleStep(0.1);
+        w->setEntryName(tr("weight λ of %1").arg(s.label));
         w->setValue(1.0);
         w->setAccelerated(true);
         grid->addWidget(w, i + 1, 2);
@@ -33,9 +32,11 @@ SourceWeights::SourceWeights(const QString& title, const QList<FuseSource>& sour
     grid->setColumnStretch(0, 1);
 }
 
+QDoubleSpinBox* SourceWeights::weightBox(int source) const { return m_weights.value(source); }
+
 QVector<double> SourceWeights::weights() const {
     QVector<double> w;
-    for (const QDoubleSpinBox* b : m_weights)
+    for (const numbers::RealBox* b : m_weights)
         w << b->value();
     return w;
 }

@@ -10,6 +10,10 @@ class QDoubleSpinBox;
 
 namespace rslora::ui {
 
+namespace numbers {
+class RealBox;
+}
+
 class SourceWeights : public QGroupBox {
     Q_OBJECT
 public:
@@ -17,7 +21,7 @@ public:
 
     QVector<double> weights() const;
     void setWeights(const QVector<double>& weights);
-    QDoubleSpinBox* weightBox(int source) const { return m_weights.value(source); }
+    QDoubleSpinBox* weightBox(int source) const;
 
     // The range offered for one weight.
     static constexpr double kMinWeight = -10.0;
@@ -27,7 +31,7 @@ Q_SIGNALS:
     void changed();
 
 private:
-    QList<QDoubleSpinBox*> m_weights;
+    QList<numbers::RealBox*> m_weights;
 };
 
 } // namespace rslora::ui

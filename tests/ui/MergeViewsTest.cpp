@@ -185,6 +185,58 @@ private Q_SLOTS:
         }
     }
 
+    // A number a box of the Fuse tab cannot take stays as typed and is named, with its range, instead
+    // of the preview, fusion or grid search running with the box's last value (the box dropped the keys
+    // past its range: a rank of 5000 became 500, a weight of 1e999 became 1).
+    void numbersTheBoxesCannotTakeAreRefused() {
+        ui::FuseDialog d(twoSources());
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        d.setMethod("ties");
+        d.targetBox()->setCurrentIndex(1);
+        d.rankBox()->selectAll();
+        QTest::keyClicks(d.rankBox(), "5000");
+        QCOMPARE(d.rankBox()->text(), QString("5000"));
+        QSignalSpy preview(&d, &ui::FuseDialog::previewRequested);
+        QSignalSpy fuse(&d, &ui::FuseDialog::fuseRequested);
+        d.previewButton()->click();
+        QCOMPARE(preview.count(), 0);
+        QCOMPARE(d.messageLabel()->text(), QString("Target rank: '5000' is out of range: enter a whole number from 1 to 4096"));
+        d.rankBox()->selectAll();
+        QTest::keyClicks(d.rankBox(), "12");
+        d.weightBox(1)->selectAll();
+        QTest::keyClicks(d.weightBox(1), "1e999");
+        d.fuseButton()->click();
+        QCOMPARE(fuse.count(), 0);
+        QCOMPARE(d.messageLabel()->text(), QString("weight λ of legal v1: '1e999' is not a finite number: enter a number from -10 to 10"));
+        d.weightBox(1)->selectAll();
+        QTest::keyClicks(d.weightBox(1), "-0.5");
+        d.fuseButton()->click();
+        QCOMPARE(fuse.count(), 1);
+        const auto s = fuse.at(0).at(0).value<ui::FuseSettings>();
+        QCOMPARE(*s.rank, qint64(12));
+        QCOMPARE(s.weights, QVector<double>({1.0, -0.5}));
+
+        ui::ExportMergedDialog e(twoSources());
+        e.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&e));
+        e.setModelDir(QDir::tempPath());
+        e.setOutDir(QDir::tempPath() + "/merged-out");
+        auto* shard = e.findChild<QDoubleSpinBox*>("shardBox");
+        QCOMPARE(shard->text(), QString("2.00"));
+        shard->selectAll();
+        QTest::keyClicks(shard, "250");
+        QSignalSpy exported(&e, &ui::ExportMergedDialog::exportRequested);
+        e.exportButton()->click();
+        QCOMPARE(exported.count(), 0);
+        QCOMPARE(e.messageLabel()->text(), QString("Largest shard (GB): '250' is out of range: enter a number from 0 (one file) to 100"));
+        shard->selectAll();
+        QTest::keyClicks(shard, "0");
+        e.exportButton()->click();
+        QCOMPARE(exported.count(), 1);
+        QCOMPARE(exported.at(0).at(0).value<ui::MergeExportSettings>().maxShardBytes, qint64(0)); // one file
+    }
+
     void weightsAreWhatWasTyped() {
         ui::FuseDialog d(twoSources());
         d.show();
