@@ -30,8 +30,11 @@ void copyFile(const fs::path& from, const fs::path& to) {
     Fd in{::open(from.c_str(), O_RDONLY | O_CLOEXEC)};
     if (in.fd < 0)
         throw Error("cannot read " + from.string() + ": " + std::strerror(errno));
+    // A new file's permissions (read and write as the umask allows), whatever the source's: a copy of a
+    // read-only file (a model in a read-only cache or store) is the user's to edit and delete. Only the
+    // execute bits are carried over.
     struct stat st {};
-    const mode_t mode = ::fstat(in.fd, &st) == 0 ? (st.st_mode & 07777) : 0644;
+    const mode_t mode = 0666 | (::fstat(in.fd, &st) == 0 ? (st.st_mode & 0111) : 0);
     Fd out{::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)};
     if (out.fd < 0)
         throw Error("cannot write " + to.string() + " (copying " + from.string() + "): " + std::strerror(errno));

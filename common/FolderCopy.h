@@ -6,7 +6,9 @@
 
 namespace rslora {
 
-// Copies one regular file (its bytes and permission bits) to `to`, which must not exist. Throws
+// Copies one regular file (its bytes, and its execute bits) to `to`, which must not exist; the copy
+// gets a new file's permissions (0666 less the umask), not the source's, so a read-only source gives a
+// copy the user can edit and delete. Throws
 // rslora::Error "cannot write TO (copying FROM): REASON" or "cannot read FROM: REASON".
 void copyFile(const std::filesystem::path& from, const std::filesystem::path& to);
 

@@ -1,6 +1,7 @@
 // Merged-model export: the merged PEFT fixture reloads to the adapter's logits and PEFT's merged
 // weights, weighted adapters equal the adapter-active model, tied embeddings stay tied, shards form a
-// valid index, bfloat16 export rounds once, tokenizer files are copied byte for byte, every refusal
+// valid index, bfloat16 export rounds once, tokenizer files are copied byte for byte (writable copies of a
+// read-only base), every refusal
 // (an output inside an adapter or the store's adapter root too), a cancel and a Ctrl-C leave nothing
 // behind, a folder another merge finished meanwhile is never replaced, and the base folder is never
 // changed.
@@ -27,6 +28,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <sys/stat.h>
 
 using namespace rslora;
 using namespace rslora::engine::fusion;
@@ -425,6 +427,35 @@ private slots:
         auto baseConfig = nlohmann::json::parse(readFile(base / "config.json"));
         baseConfig["torch_dtype"] = "float32";
         QCOMPARE(nlohmann::json::parse(readFile(out / "config.json")), baseConfig);
+    }
+
+    void readOnlyBaseFilesGiveWritableCopies()
+    {
+        // A base in a read-only cache: every file 0444 (a script 0555), the folder 0555.
+        const fs::path base = tmp("read-only-base");
+        fs::create_directories(base);
+        for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
+            fs::copy_file(fixtures() / "llama" / f, base / f);
+        writeFileAtomic(base / "special_tokens_map.json", R"({"bos_token": "<s>"})");
+        writeFileAtomic(base / "convert.sh", "#!/bin/sh\n");
+        for (const auto& e : fs::directory_iterator(base))
+            fs::permissions(e.path(), e.path().extension() == ".sh" ? fs::perms(0555) : fs::perms(0444));
+        fs::permissions(base, fs::perms(0555));
+        const mode_t umaskNow = ::umask(022);
+        ::umask(umaskNow);
+        const fs::path out = tmp("from-read-only-base");
+        const MergeReport report = exportMergedModel(request(base, {adapter("lora")}, out));
+        fs::permissions(base, fs::perms::owner_all);
+        QCOMPARE(report.copiedFiles, (std::vector<std::string>{"convert.sh", "generation_config.json", "special_tokens_map.json"}));
+        auto modeOf = [](const fs::path& p) { return int(fs::status(p).permissions() & fs::perms::all); };
+        for (const std::string& f : {std::string("generation_config.json"), std::string("special_tokens_map.json")}) {
+            QCOMPARE(modeOf(out / f), int(0666 & ~umaskNow)); // was 0444, the source's
+            QCOMPARE(modeOf(base / f), 0444);
+            QCOMPARE(readFile(out / f), readFile(base / f));
+        }
+        QCOMPARE(modeOf(out / "convert.sh"), int(0777 & ~umaskNow)); // a script stays runnable
+        QVERIFY(modeOf(out / "config.json") & int(fs::perms::owner_write));
+        QVERIFY(modeOf(out) & int(fs::perms::owner_write));
     }
 
     void refusalsWriteNothing_data()
