@@ -72,6 +72,15 @@ std::string group(const std::string& digits, char separator, std::size_t every) 
     return out;
 }
 
+// Python's zero padding with a grouping option fills with grouped zeros: '{:010,}' of 1234 is
+// 00,001,234. `digits` (ungrouped) grows until grouped they take `room` characters.
+std::string groupZeroPadded(std::string digits, const Spec& s, std::size_t every, std::size_t room) {
+    if (s.zeroPad && !s.fillGiven && !s.align)
+        while (group(digits, s.grouping, every).size() < room)
+            digits.insert(digits.begin(), '0');
+    return group(digits, s.grouping, every);
+}
+
 std::string signOf(bool negative, const Spec& s) { return negative ? "-" : s.sign == '+' ? "+" : s.sign == ' ' ? " " : ""; }
 
 // An int in base 10, 2, 8 or 16 (type d, b, o, x, X); `minDigits` is printf's precision for %d.
@@ -87,11 +96,13 @@ std::string formatInteger(Wide w, const Spec& s, int minDigits) {
     } while (u != 0);
     if (minDigits > 0 && digits.size() < static_cast<std::size_t>(minDigits))
         digits.insert(0, static_cast<std::size_t>(minDigits) - digits.size(), '0');
-    digits = group(digits, s.grouping, base == 10 ? 3 : 4);
     std::string prefix;
     if (s.alternate && base != 10)
         prefix = std::string("0") + (s.type == 'b' ? "b" : s.type == 'o' ? "o" : s.type == 'X' ? "X" : "x");
-    return pad(signOf(negative, s) + prefix, digits, s, true);
+    const std::string head = signOf(negative, s) + prefix;
+    if (s.grouping)
+        digits = groupZeroPadded(digits, s, base == 10 ? 3 : 4, s.width > head.size() ? s.width - head.size() : 0);
+    return pad(head, digits, s, true);
 }
 
 // The digits of x in fixed or scientific notation with `precision` digits after the point, as printf
@@ -168,7 +179,8 @@ std::string formatReal(double x, const Spec& s) {
         std::size_t end = body.find_first_of(".e");
         if (end == std::string::npos)
             end = body.size();
-        body = group(body.substr(0, end), s.grouping, 3) + body.substr(end);
+        const std::size_t used = signOf(negative, s).size() + (body.size() - end) + (s.type == '%' ? 1 : 0);
+        body = groupZeroPadded(body.substr(0, end), s, 3, s.width > used ? s.width - used : 0) + body.substr(end);
     }
     if (upper)
         for (char& c : body)
