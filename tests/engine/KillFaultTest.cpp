@@ -367,6 +367,16 @@ class KillFaultTest : public QObject {
     QTemporaryDir m_dir;
     QString m_config, m_model;
     QStringList m_trainSet;  // --set options of every training here
+
+    // m_trainSet as --set options with one key's value replaced (a key given to two --set is refused).
+    QStringList setOptions(const QString& replacement) const
+    {
+        const QString key = replacement.section('=', 0, 0) + "=";
+        QStringList args;
+        for (const QString& s : m_trainSet)
+            args << "--set" << (s.startsWith(key) ? replacement : s);
+        return args;
+    }
     QString m_refDb;         // two finished runs (seed 42 and 7), two adapter versions
     QByteArray m_refAdapterHash;
     qint64 m_refTrainWorkMs = 0; // the uninterrupted run's time from its first output line to its end
@@ -541,9 +551,7 @@ private slots:
     void sweep()
     {
         QStringList base{"sweep", m_config, "--seeds", "2", "--name", "killed"};
-        for (const QString& s : m_trainSet)
-            base << "--set" << s;
-        base << "--set" << "training.max_steps=9";
+        base << setOptions("training.max_steps=9");
         const QString refDb = m_dir.filePath("sweep-ref/store.sqlite");
         QDir().mkpath(m_dir.filePath("sweep-ref"));
         const Killed ref = runAndKill(QStringList(base) << "--db" << refDb, 600000);
@@ -623,9 +631,7 @@ private slots:
         const QString db = folder + "/store.sqlite";
         QDir().mkpath(folder);
         QStringList args{"sweep", m_config, "--seeds", "2", "--name", "staged", "--db", db};
-        for (const QString& s : m_trainSet)
-            args << "--set" << s;
-        args << "--set" << "training.max_steps=4";
+        args << setOptions("training.max_steps=4");
         const QString err = killAtFirstStep(args);
         QVERIFY2(err.contains("step 1/"), qPrintable(err));
         const auto m = QRegularExpression("sweep #\\d+: run #(\\d+)").match(err);
