@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 
 namespace rslora::serve {
 namespace {
@@ -282,22 +283,38 @@ void refuseUnsupported(const json& body)
         throw badField("response_format", "only {\"type\": \"text\"} is supported (no JSON mode or schema)");
 }
 
+// A key as JSON writes it: quoted, its control characters escaped, bytes that are not UTF-8 replaced.
+std::string dumpKey(const std::string& key)
+{
+    return json(key).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 } // namespace
 
 nlohmann::json parseJsonObject(const std::string& body)
 {
     // Nesting is bounded: no request field is deeper than a few levels, and a value thousands of
     // levels deep would exhaust the stack of whatever walks it later (quoting it in an error message).
-    const json::parser_callback_t depthLimit = [](int depth, json::parse_event_t event, json&) {
+    // A key given twice in one object is refused too: JSON readers disagree on which value counts
+    // (this one and Python's keep the last, others the first), so the request is ambiguous.
+    std::vector<std::set<std::string>> keys;  // those of each object being read, innermost last
+    const json::parser_callback_t check = [&keys](int depth, json::parse_event_t event, json& parsed) {
         if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
             depth >= kMaxJsonDepth)
             throw ApiError(400, "the request body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) +
                                     " levels deep");
+        if (event == json::parse_event_t::object_start)
+            keys.emplace_back();
+        else if (event == json::parse_event_t::object_end && !keys.empty())
+            keys.pop_back();
+        else if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+            throw ApiError(400, "the request body gives the key " + dumpKey(parsed.get<std::string>()) +
+                                    " twice in one object; give each key once");
         return true;
     };
     json j;
     try {
-        j = json::parse(body, depthLimit);
+        j = json::parse(body, check);
     } catch (const json::parse_error& e) {
         // Without the library's id ("[json.exception.parse_error.101]"), which means nothing to a client.
         throw ApiError(400, "the request body is not valid JSON: " + jsonErrorText(e));
@@ -387,6 +404,9 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
         throw badField("echo", "echoing the prompt is not supported");
     if (const json* lp = field(body, "logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
         throw badField("logprobs", "log probabilities are not supported");
+    // OpenAI's end-user id: not used here, but a wrong type is the client's error, as vLLM answers it.
+    if (const json* user = field(body, "user"); user && !user->is_string())
+        throw badField("user", "expected a string, found " + typeName(*user));
     call.stream = boolean(body, "stream", false);
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object())

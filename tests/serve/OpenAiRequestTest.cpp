@@ -62,6 +62,15 @@ private slots:
         QTest::newRow("number overflow") << false << R"({"model": "m", "prompt": "hi", "temperature": 1e400})" << ""
                                          << "the request body holds a value JSON numbers cannot represent: number overflow parsing '1e400'";
         QTest::newRow("an array") << true << "[1]" << "" << "the request body must be a JSON object, found array";
+        // A key given twice was read as its last value, silently (other JSON readers take the first).
+        // Not read, but a wrong type was accepted without a word.
+        QTest::newRow("user a number") << false << R"({"model": "m", "prompt": "hi", "user": 5})" << "user"
+                                       << "'user': expected a string, found number";
+        QTest::newRow("model twice") << false << R"({"model": "m", "prompt": "hi", "model": "other"})" << ""
+                                     << "the request body gives the key \"model\" twice in one object; give each key once";
+        QTest::newRow("role twice in a message") << true
+            << R"({"model": "m", "messages": [{"role": "user", "content": "hi", "role": "system"}]})" << ""
+            << "the request body gives the key \"role\" twice in one object";
         QTest::newRow("no model") << false << R"({"prompt": "hi"})" << "model" << "'model': required";
         QTest::newRow("model a number") << false << R"({"model": 3, "prompt": "hi"})" << "model" << "'model': expected a string, found number";
         QTest::newRow("temperature over") << false << R"({"model": "m", "prompt": "hi", "temperature": 3})" << "temperature"
@@ -328,6 +337,11 @@ private slots:
                  (std::vector<std::vector<int64_t>>{{1, 2, 3}}));
         const auto lowest = parseGenerationCall(R"({"model": "m", "prompt": "hi", "seed": -9223372036854775808})", false, BytePrompts(), limits());
         QCOMPARE(lowest.sampling.seed, static_cast<uint64_t>(std::numeric_limits<int64_t>::min()));
+        // A key may come again in another object, the body's own keys inside a nested one included.
+        const auto keys = parseGenerationCall(R"({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+                                                  "metadata": {"model": "x", "messages": {"role": "y"}}})",
+                                              true, BytePrompts(), limits());
+        QCOMPARE(keys.prompts[0], BytePrompts().encode("user:a\nassistant:b\n"));
     }
 
     // Each prompt of a request has its seed: the request's own for all, else separate draws (they
