@@ -437,6 +437,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             return Value(percentFormat(v.str(), Value::tuple(a.positional)));
         };
         addSliceFilters(f);
+        addTextFilters(f);
         return f;
     }();
     return table;

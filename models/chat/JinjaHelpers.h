@@ -21,6 +21,8 @@ using FilterFn = std::function<Value(const Value&, CallArgs&)>;
 using FilterTable = std::unordered_map<std::string, FilterFn>;
 // The filters that cut a value into parts: batch, slice, groupby, truncate (JinjaSliceFilters.cpp).
 void addSliceFilters(FilterTable& table);
+// The filters that rework text: wordwrap, urlencode (JinjaTextFilters.cpp).
+void addTextFilters(FilterTable& table);
 inline constexpr std::size_t kMaxRepeatBytes = 16u << 20;
 
 [[noreturn]] void fail(const std::string& message);
