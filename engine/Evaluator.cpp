@@ -529,6 +529,18 @@ EvalReport runEvaluation(const EvalRequest& req)
         throw Error("--reference-adapter only applies to --preference");
     if (!req.preferenceData.empty())
         objectives::validateDpoOptions(req.dpo);
+    // A template name the tokenizer lacks is refused before the model loads, as the option it came
+    // from (the loss data would otherwise name training's data.chat_template).
+    if (!req.chatTemplate.empty() && (!req.lossData.empty() || !req.exactMatchData.empty() || !req.preferenceData.empty())) {
+        models::SampleBuilderOptions opts;
+        opts.templateName = req.chatTemplate;
+        models::Tokenizer tokenizer = models::loadModelTokenizer(req.modelPath);
+        try {
+            const models::SampleBuilder check(std::move(tokenizer), opts);
+        } catch (const Error& e) {
+            throw Error("--chat-template: " + e.message(), e.hint());
+        }
+    }
     models::LoadOptions lo;
     lo.device = models::parseDevice(req.device);
     auto model = models::loadCausalLM(req.modelPath, lo);

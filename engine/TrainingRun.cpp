@@ -4,6 +4,7 @@
 #include "common/AtomicFile.h"
 #include "common/Error.h"
 #include "common/Log.h"
+#include "engine/ChatTemplateCheck.h"
 #include "engine/RunFolder.h"
 #include "engine/Runtime.h"
 #include "engine/distributed/GradientReducer.h"
@@ -280,6 +281,9 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     ValidationFacts facts = modelFacts(config.modelPath);
     if (!facts.haveModel)
         throw Error("model.path '" + config.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
+    // A template name the tokenizer lacks, before the output folder is touched.
+    if (const std::string problem = chatTemplateProblem(config); !problem.empty())
+        throw Error(problem);
 
     // The output folder is this process's for the run (rank 0's in a data-parallel job); its
     // checkpoints decide what may resume.

@@ -14,6 +14,7 @@
 #include "common/Log.h"
 #include "common/Paths.h"
 #include "engine/AdapterSet.h"
+#include "engine/ChatTemplateCheck.h"
 #include "engine/ConfigPaths.h"
 #include "engine/ConfigYaml.h"
 #include "engine/EngineBench.h"
@@ -261,6 +262,8 @@ std::string overrideKeyOf(const std::string& problem, const std::vector<std::str
 void validateConfigFile(const std::string& configPath, const TrainConfig& config, const std::vector<std::string>& overrides)
 {
     std::vector<std::string> errors = validate(config);
+    if (const std::string problem = engine::chatTemplateProblem(config); !problem.empty())
+        errors.push_back(problem);
     if (errors.empty())
         return;
     std::optional<YamlDocument> doc;

@@ -4,6 +4,7 @@
 #include "app/shared/EvaluationRecorder.h"
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
+#include "engine/ChatTemplateCheck.h"
 #include "engine/Evaluator.h"
 #include "engine/RunFolder.h"
 #include "engine/TrainConfig.h"
@@ -49,8 +50,9 @@ void refuseUsedOutputFolder(const engine::TrainConfig& c)
 }
 
 // Every run's config, read and checked as `rslora train` checks a config, and against its model's
-// layer shapes from config.json (cheap: no weights), so that a rank a target layer cannot take is
-// refused by value before every run of its combination fails. A model folder that cannot be read
+// layer shapes from config.json and its tokenizer's chat templates (cheap: no weights), so that a rank a
+// target layer cannot take, or a data.chat_template it lacks, is refused by value before every run of
+// its combination fails. A model folder that cannot be read
 // is left to the run to report.
 std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::SweepPoint>& points)
 {
@@ -75,6 +77,8 @@ std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::Swee
                 model = models.emplace(check.modelPath, facts).first;
             }
             engine::validateOrThrow(check, model->second.haveModel ? model->second : engine::ValidationFacts{});
+            if (const std::string problem = engine::chatTemplateProblem(check); !problem.empty())
+                throw Error(problem);
             refuseUsedOutputFolder(c);
         } catch (const Error& e) {
             throw Error("sweep combination " + p.combinationLabel() + " (seed " + std::to_string(p.seed)

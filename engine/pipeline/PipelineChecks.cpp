@@ -3,6 +3,7 @@
 #include "engine/pipeline/PipelineConfig.h"
 
 #include "common/Error.h"
+#include "engine/ChatTemplateCheck.h"
 #include "engine/TrainingRun.h"
 #include "models/data/JsonlReader.h"
 #include "models/data/PreferenceRecord.h"
@@ -177,6 +178,8 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
         for (const auto& e : validate(cfg, facts))
             if (i == 0 || e.rfind(kStackReferenceProblem, 0) != 0)
                 add("", e);
+        if (const std::string problem = chatTemplateProblem(cfg); !problem.empty())
+            add("", problem);
         if (cfg.objective == TrainObjective::Dpo && cfg.dpo.reference == DpoReference::Stack && i > 0 && s.mergeIntoBase)
             add("dpo", "reference is 'stack' but the stages below are merged into the base (merge_into_base): "
                        "use reference 'base', which is then the merged model");

@@ -584,6 +584,14 @@ private slots:
         // A rank no target layer can take is refused by value, from the model's config.json, before any run.
         o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,99999", "--dry-run", "--db", m_db});
         QVERIFY2(o.code != 0 && o.err.contains("adapter.r=99999") && o.err.contains("larger than the layer allows"), qPrintable(o.err));
+        // So is a chat template the model's tokenizer does not have (the runs before it trained first).
+        const QString demo = QString::fromLocal8Bit(qgetenv("RSLORA_RESOURCES")) + "/demo/demo-config.json";
+        QVERIFY2(QFileInfo::exists(demo), qPrintable(demo));
+        o = runCli({"sweep", demo, "--vary", "data.chat_template=default,chatml", "--dry-run", "--db", m_db});
+        QVERIFY2(o.code != 0 && o.err.contains("sweep combination data.chat_template=")
+                     && o.err.contains("(seed 42): data.chat_template: the tokenizer of model.path '")
+                     && o.err.contains("has no chat template named \"chatml\"; its chat templates are \"default\""),
+                 qPrintable(o.err));
     }
 };
 

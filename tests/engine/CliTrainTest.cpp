@@ -402,6 +402,30 @@ private slots:
         QVERIFY2(!o.err.contains("longer than the model's context"), qPrintable(o.err));
     }
 
+    // data.chat_template naming a template the tokenizer does not have is refused before anything is
+    // recorded or created, with the key, the model folder and the names it has (it said only "the
+    // tokenizer has no chat template named ...", after the store had a failed run for it).
+    void unknownChatTemplateNamesKeyAndChoices()
+    {
+        const QByteArray resources = qgetenv("RSLORA_RESOURCES");
+        QVERIFY2(!resources.isEmpty(), "RSLORA_RESOURCES is not set");
+        const fs::path out = fs::path(m_dir.path().toStdString()) / "out-template";
+        const QString db = m_dir.filePath("template.sqlite");
+        for (const QString& store : {QString("--no-store"), QString("--db=") + db}) {
+            const Outcome o = runCli({"train", QString::fromLocal8Bit(resources) + "/demo/demo-config.json", store, "--quiet", "--set",
+                                      "data.chat_template=chatml", "--set", "training.max_steps=1", "--set",
+                                      QString::fromStdString("output.dir=" + out.string())});
+            QVERIFY(o.code != 0);
+            QVERIFY2(o.err.contains("demo-config.json: data.chat_template: the tokenizer of model.path '"), qPrintable(o.err));
+            QVERIFY2(o.err.contains("has no chat template named \"chatml\"; its chat templates are \"default\" (set "
+                                    "data.chat_template to one of them, or remove it to use \"default\") (--set data.chat_template)"),
+                     qPrintable(o.err));
+            QVERIFY(!fs::exists(out));
+        }
+        const Outcome runs = runCli({"runs", "list", "--json", "--db", db});
+        QCOMPARE(runs.out.trimmed(), QString("[]"));
+    }
+
     void typoFailsBeforeWork()
     {
         auto j = nlohmann::json::parse(std::ifstream(m_config));

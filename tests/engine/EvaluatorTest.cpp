@@ -285,6 +285,12 @@ private slots:
         req.maxSeqLen = 64;
         req.batchSize = 2;
         QVERIFY(QString::fromStdString(errorOf([&] { runEvaluation(req); })).contains("none is \"default\""));
+        // A name the tokenizer lacks is refused as the option that gave it, with the names it has (the
+        // loss data named training's data.chat_template).
+        req.chatTemplate = "chatm";
+        const QString unknown = QString::fromStdString(errorOf([&] { runEvaluation(req); }));
+        QVERIFY2(unknown.startsWith("--chat-template: the tokenizer has no chat template named \"chatm\" (it has \"chatml\")"),
+                 qPrintable(unknown));
         req.chatTemplate = "chatml";
         const EvalReport rep = runEvaluation(req);
         QVERIFY(rep.loss.has_value());

@@ -252,6 +252,26 @@ private slots:
         for (const char* fine : {"good.jsonl", "pairs.jsonl", "implicit.jsonl", "chat.jsonl", "tokens.jsonl"})
             QVERIFY2(!p.contains(fine), qPrintable(QString(fine) + " refused:\n" + p));
     }
+
+    // A data.chat_template the model's tokenizer lacks is a problem of its stage, found before the
+    // first stage trains (the stage failed only when it started, after the stages before it trained).
+    void unknownChatTemplateIsAProblemOfItsStage()
+    {
+        const QByteArray resources = qgetenv("RSLORA_RESOURCES");
+        QVERIFY2(!resources.isEmpty(), "RSLORA_RESOURCES is not set");
+        const std::string demo = resources.toStdString() + "/demo";
+        json j = pipeline();
+        j["base"]["model"]["path"] = demo + "/model";
+        j["stages"] = json::array({json{{"name", "facts"}, {"data", demo + "/data/facts_train.jsonl"}},
+                                   json{{"name", "chat"}, {"data", demo + "/data/chat_train.jsonl"},
+                                        {"overrides", {{"data.chat_template", "chatml"}}}}});
+        const QString p = problemsOf(PipelineConfig::fromJson(j, "p"));
+        QVERIFY2(p.contains("stage 'chat'") && p.contains(QString::fromStdString("data.chat_template: the tokenizer of model.path '" + demo +
+                                                                                 "/model' has no chat template named \"chatml\"; its "
+                                                                                 "chat templates are \"default\"")),
+                 qPrintable(p));
+        QVERIFY2(!p.contains("stage 'facts'"), qPrintable(p));
+    }
 };
 
 QTEST_GUILESS_MAIN(PipelineConfigTest)
