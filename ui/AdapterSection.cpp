@@ -257,6 +257,8 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     for (QLineEdit* e : {m_candidates, m_budget, m_targetRegex, m_layers})
         connect(e, &QLineEdit::textChanged, this, onEdit);
     connect(m_pattern, &QPlainTextEdit::textChanged, this, onEdit);
+    connect(m_rank, &numbers::IntBox::entryChanged, this, [this] { m_scale->setText(scaleReadout()); });
+    connect(m_alpha, &numbers::RealBox::entryChanged, this, [this] { m_scale->setText(scaleReadout()); });
     connect(m_previewRanks, &QPushButton::clicked, this, &AdapterSection::rankPreviewRequested);
 }
 
@@ -404,6 +406,9 @@ void AdapterSection::updateEnabled() {
 }
 
 QString AdapterSection::scaleReadout() const {
+    // A rank or alpha the field cannot take leaves value() at the last good one: no scale from it.
+    if (m_rank->holdsEntry() || m_alpha->holdsEntry())
+        return tr("enter a valid rank and alpha to see the scale");
     const double r = m_rank->value(), a = m_alpha->value();
     if (r < 1)
         return tr("rank must be at least 1");

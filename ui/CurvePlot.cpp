@@ -3,6 +3,7 @@
 
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFontMetrics>
 #include <QTextStream>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
@@ -532,6 +533,27 @@ QString CurvePlot::valuesAt(double x) const {
     return lines.join('\n');
 }
 
+QString CurvePlot::readoutAt(double x) const {
+    // The read-out box sits inside the axis rect and is clipped by it: a line wider than the rect
+    // puts its smoothed value on a line of its own, and what is still too wide is elided.
+    const QFontMetrics metrics(m_crossText->font());
+    const QMargins pad = m_crossText->padding();
+    const int room = std::max(40, m_plot->axisRect()->width() - pad.left() - pad.right() - 8);
+    QStringList fitted;
+    for (const QString& line : valuesAt(x).split('\n')) {
+        const int smoothed = line.indexOf(" (smoothed ");
+        if (metrics.horizontalAdvance(line) > room && smoothed > 0) {
+            fitted << line.left(smoothed);
+            fitted << "  " + line.mid(smoothed + 2).chopped(1); // "  smoothed 0.123"
+        } else {
+            fitted << line;
+        }
+    }
+    for (QString& line : fitted)
+        line = metrics.elidedText(line, Qt::ElideRight, room);
+    return fitted.join('\n');
+}
+
 void CurvePlot::onMouseMove(QMouseEvent* event) {
     const QRect rect = m_plot->axisRect()->rect();
     if (!rect.contains(event->pos()) || m_series.isEmpty()) {
@@ -546,7 +568,7 @@ void CurvePlot::onMouseMove(QMouseEvent* event) {
     m_cross->point1->setCoords(x, 0);
     m_cross->point2->setCoords(x, 1);
     m_cross->setVisible(true);
-    m_crossText->setText(valuesAt(x));
+    m_crossText->setText(readoutAt(x));
     m_crossText->setVisible(true);
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }

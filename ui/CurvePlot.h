@@ -68,6 +68,8 @@ public:
     QString title() const { return m_title; }
     // Text of the crosshair read-out at a given x (also what the crosshair shows).
     QString valuesAt(double x) const;
+    // valuesAt() fitted to the width of the axis rect the crosshair shows it in.
+    QString readoutAt(double x) const;
 
 protected:
     void changeEvent(QEvent* event) override;

@@ -207,6 +207,33 @@ private Q_SLOTS:
         QVERIFY(plot.valuesAt(20).contains("eval: 1.75"));
     }
 
+    void crosshairReadoutFitsANarrowChart() {
+        // The read-out is clipped by the axis rect: in a narrow chart a long line ("learning rate:
+        // 0.00066995 (smoothed 0.00071234)") breaks before its smoothed value, and nothing is cut.
+        CurvePlot plot("Learning rate", "lr");
+        plot.setSmoothing(0.6);
+        plot.addPoints("learning rate", {pt(10, 0.00066995), pt(20, 0.00071234), pt(30, 0.00061234)});
+        plot.resize(300, 220);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        plot.replot();
+        const int width = plot.plot()->axisRect()->width();
+        QVERIFY2(QFontMetrics(plot.font()).horizontalAdvance(plot.valuesAt(20).split('\n').last()) > width,
+                 "the chart must be narrower than the unbroken line for this test to mean anything");
+        const QString text = plot.readoutAt(20);
+        const QStringList lines = text.split('\n');
+        QVERIFY2(lines.size() == 3 && lines[1].startsWith("learning rate: ") && lines[2].trimmed().startsWith("smoothed "), qPrintable(text));
+        QVERIFY2(!text.contains(QChar(0x2026)), qPrintable(text)); // nothing elided at this width
+        QFontMetrics metrics(plot.font());
+        for (const QString& line : lines)
+            QVERIFY2(metrics.horizontalAdvance(line) < width, qPrintable(line));
+        // Wide enough: one line per series, as valuesAt() gives it.
+        plot.resize(900, 300);
+        QApplication::processEvents();
+        plot.replot();
+        QCOMPARE(plot.readoutAt(20), plot.valuesAt(20));
+    }
+
     void exportsPngPdfCsv() {
         QTemporaryDir dir;
         CurvePlot plot("Loss", "loss");

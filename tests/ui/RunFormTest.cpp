@@ -939,6 +939,18 @@ private Q_SLOTS:
         QVERIFY2(text.contains("α/r = 2.0000") && text.contains("α/√r = 8.0000") && text.endsWith("s = 8.0000"), qPrintable(text));
         scaling->setCurrentIndex(0);
         QVERIFY(form.findChild<QLabel*>("scaleReadout")->text().endsWith("s = 2.0000"));
+        // An entry the field cannot take shows no scale from the last good value.
+        auto* rankBox = form.findChild<ui::numbers::IntBox*>("adapter.r");
+        QVERIFY(rankBox);
+        rankBox->setEntry("-5");
+        text = form.findChild<QLabel*>("scaleReadout")->text();
+        QVERIFY2(!text.contains("s = ") && text.contains("valid rank"), qPrintable(text));
+        rankBox->setEntry("4");
+        QVERIFY(form.findChild<QLabel*>("scaleReadout")->text().endsWith("s = 8.0000"));
+        auto* alphaBox = form.findChild<ui::numbers::RealBox*>("adapter.lora_alpha");
+        QVERIFY(alphaBox);
+        alphaBox->setEntry("nan");
+        QVERIFY(!form.findChild<QLabel*>("scaleReadout")->text().contains("s = "));
     }
 
     void targetBoxesComeFromTheModel() {
