@@ -26,6 +26,24 @@ bool takesBody(const std::string& method)
     return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
+std::string mediaType(const std::string& contentType)
+{
+    std::string type = contentType.substr(0, contentType.find(';'));
+    const size_t first = type.find_first_not_of(" \t");
+    const size_t last = type.find_last_not_of(" \t");
+    type = first == std::string::npos ? std::string() : type.substr(first, last - first + 1);
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return type;
+}
+
+bool isJsonMediaType(const std::string& type)
+{
+    const std::string suffix = "+json";
+    return type == "application/json" ||
+           (type.rfind("application/", 0) == 0 && type.size() > suffix.size() + 12 &&
+            type.compare(type.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
 std::string logText(const std::string& text)
 {
     std::string out;
@@ -44,7 +62,7 @@ std::string logText(const std::string& text)
 std::string statusMessage(int status)
 {
     switch (status) {
-    case 400: return "the request is not valid HTTP/1.1 (a malformed request line or header, or a header line over 8192 bytes)";
+    case 400: return "the request could not be read as HTTP/1.1 (its body did not arrive whole within the read timeout, or its framing is malformed)";
     case 404: return "no such route";
     case 405: return "method not allowed";
     case 413: return "the request body is larger than the server's limit (--max-body-bytes)";

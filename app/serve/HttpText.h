@@ -1,5 +1,6 @@
 // The HTTP-level text the server reads and writes around its routes: the bearer key of an
-// Authorization header, Content-Length digits, which methods carry a body, a client's text made safe
+// Authorization header, Content-Length digits, which methods carry a body, whether a body's type is
+// JSON, a client's text made safe
 // for the request log, and the explanation of an HTTP error status.
 #pragma once
 
@@ -14,6 +15,12 @@ std::string bearerToken(const std::string& header);
 bool isDecimal(const std::string& s);
 // Methods whose body httplib reads (it reads a body without Content-Length until the client closes).
 bool takesBody(const std::string& method);
+// A Content-Type header's media type, lowercased and without its parameters ("application/json" of
+// "Application/JSON; charset=utf-8").
+std::string mediaType(const std::string& contentType);
+// Whether a media type is JSON as FastAPI reads it for vLLM: application/json, or an application/ type
+// with the +json suffix (application/merge-patch+json).
+bool isJsonMediaType(const std::string& type);
 // A client's text as one line of the request log: control bytes (a decoded %0A, an escape sequence)
 // are written as \xNN, so that a request path cannot forge log lines or drive the terminal.
 std::string logText(const std::string& text);

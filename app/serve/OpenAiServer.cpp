@@ -122,7 +122,8 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     connectionLimits();
     auto refusal = [](int status, const std::string& message) {
         const char* code = status == 408 ? "request_timeout" : status == 431 ? "header_fields_too_large"
-                         : status == 503 || status == 429 ? "too_many_connections" : status == 501 ? "unsupported_method" : "";
+                         : status == 503 || status == 429 ? "too_many_connections" : status == 501 ? "unsupported_method"
+                         : status == 505 ? "unsupported_http_version" : status == 400 ? "malformed_request" : "";
         const char* type = status == 503 ? errtype::kServer : status == 429 ? errtype::kRateLimit : errtype::kInvalidRequest;
         return dumpJson(ApiError(status, message, type, {}, code).body());
     };
@@ -301,19 +302,35 @@ void OpenAiServer::routes()
             }
         };
     };
-    s.Post(kCompletions, guarded([this](const auto& req, auto& res) { handleGeneration(req, res, false); }));
-    s.Post(kChatCompletions, guarded([this](const auto& req, auto& res) { handleGeneration(req, res, true); }));
+    // The POST routes read a JSON object: a body of another type (text/plain, as some clients send
+    // JSON) is refused naming it, as FastAPI refuses it under vLLM, instead of being read as JSON.
+    // Without a Content-Type the body is read as JSON (FastAPI's reading too).
+    auto jsonBody = [guarded](auto fn) {
+        return guarded([fn](const httplib::Request& req, httplib::Response& res) {
+            const std::string type = mediaType(req.get_header_value("Content-Type"));
+            if (!type.empty() && !isJsonMediaType(type))
+                throw ApiError(415, "the request body's type (Content-Type: " + req.get_header_value("Content-Type") +
+                                        ") is not JSON: send the request as a JSON object (Content-Type: application/json)",
+                               errtype::kInvalidRequest, "Content-Type", "unsupported_media_type");
+            fn(req, res);
+        });
+    };
+    s.Post(kCompletions, jsonBody([this](const auto& req, auto& res) { handleGeneration(req, res, false); }));
+    s.Post(kChatCompletions, jsonBody([this](const auto& req, auto& res) { handleGeneration(req, res, true); }));
     s.Get(kModels, guarded([this](const auto&, auto& res) { handleModels(res); }));
     // OpenAI's "retrieve model": one entry of the list.
     s.Get(kModelById, guarded([this](const auto& req, auto& res) { handleModel(req.matches[1].str(), res); }));
-    s.Post(kLoadAdapter, guarded([this](const auto& req, auto& res) { handleLoad(req, res); }));
-    s.Post(kUnloadAdapter, guarded([this](const auto& req, auto& res) { handleUnload(req, res); }));
+    s.Post(kLoadAdapter, jsonBody([this](const auto& req, auto& res) { handleLoad(req, res); }));
+    s.Post(kUnloadAdapter, jsonBody([this](const auto& req, auto& res) { handleUnload(req, res); }));
     s.Get(kHealth, [](const auto&, auto& res) { res.set_content("{}", kJson); });
-    // A known route with the wrong method: 405 naming the allowed one.
+    // A known route with a method it does not take (PUT, DELETE, PATCH, OPTIONS, or the other of GET
+    // and POST): 405 naming the ones it takes, in the message and in Allow. A GET route takes HEAD too
+    // (httplib answers HEAD with the GET handler, without the body).
     auto wrongMethod = [](const char* allowed) {
         return [allowed](const httplib::Request& req, httplib::Response& res) {
             res.set_header("Allow", allowed);
-            sendError(res, ApiError(405, std::string("method not allowed: ") + req.method + " " + req.path + " (use " + allowed + ")"));
+            sendError(res, ApiError(405, std::string("method not allowed: ") + req.method + " " + req.path + " (this route takes " +
+                                             allowed + ")"));
         };
     };
     for (const char* path : {kCompletions, kChatCompletions, kLoadAdapter, kUnloadAdapter}) {
@@ -324,11 +341,11 @@ void OpenAiServer::routes()
         s.Patch(path, wrongMethod("POST"));
     }
     for (const char* path : {kModels, kModelById, kHealth}) {
-        s.Options(path, wrongMethod("GET"));
-        s.Post(path, wrongMethod("GET"));
-        s.Put(path, wrongMethod("GET"));
-        s.Delete(path, wrongMethod("GET"));
-        s.Patch(path, wrongMethod("GET"));
+        s.Options(path, wrongMethod("GET, HEAD"));
+        s.Post(path, wrongMethod("GET, HEAD"));
+        s.Put(path, wrongMethod("GET, HEAD"));
+        s.Delete(path, wrongMethod("GET, HEAD"));
+        s.Patch(path, wrongMethod("GET, HEAD"));
     }
 }
 

@@ -1,6 +1,8 @@
 // Waiting for request heads on one thread (see RequestHeadReader.h).
 #include "app/serve/RequestHeadReader.h"
 
+#include "app/serve/RequestHeadCheck.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -14,7 +16,7 @@ namespace rslora::serve {
 namespace {
 
 // The standard HTTP reason phrases (RFC 9110) of the statuses this reader answers itself; 501 is the
-// answer to a method the server does not serve (TRACE, CONNECT, an unknown one).
+// answer to a method the server does not serve (TRACE, CONNECT, an unknown one), 505 to HTTP/2 and others.
 const char* reasonPhrase(int status)
 {
     switch (status) {
@@ -24,6 +26,7 @@ const char* reasonPhrase(int status)
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Bad Request";
     }
 }
@@ -147,22 +150,18 @@ size_t RequestHeadReader::bodyToWait(const std::string& head, const HeadLimits& 
     return n <= limits.maxBodyBytes ? n : 0;
 }
 
-std::string RequestHeadReader::unsupportedMethod(const std::string& head)
+bool RequestHeadReader::framedAsBodyless(const std::string& head)
 {
-    const std::string line = head.substr(0, head.find_first_of("\r\n"));
-    const size_t space = line.find(' ');
-    const size_t second = space == std::string::npos ? std::string::npos : line.find(' ', space + 1);
-    if (space == 0 || second == std::string::npos || line.compare(second + 1, 7, "HTTP/1.") != 0)
-        return {};
-    const std::string method = line.substr(0, space);
-    // A method is a token (RFC 9110 §9.1, §5.6.2).
-    const bool token = std::all_of(method.begin(), method.end(), [](unsigned char c) {
-        return std::isalnum(c) || std::string("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string::npos;
-    });
-    for (const char* known : {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
-        if (method == known)
-            return {};
-    return token ? method : std::string();
+    const std::string method = head.substr(0, head.find(' '));
+    if (method != "PUT" && method != "PATCH" && method != "DELETE")
+        return false;
+    for (size_t start = head.find('\n'); start != std::string::npos && start + 1 < head.size(); start = head.find('\n', start + 1)) {
+        std::string name = head.substr(start + 1, head.find(':', start + 1) - start - 1);
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (name == "content-length" || name == "transfer-encoding")
+            return false;
+    }
+    return true;
 }
 
 RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const HeadLimits& limits, size_t* headEnd)
@@ -178,8 +177,8 @@ RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const
             *headEnd = lineEnd + 1;
         return Head::Complete;
     }
-    // Fields end at the first line that is exactly CRLF, as cpp-httplib reads them (a line ending in a
-    // bare LF is skipped by it, so it does not end the head here either).
+    // Fields end at the first empty line: CRLF, or a bare LF, which RequestHeadCheck refuses (cpp-httplib
+    // would skip it and wait for more, and the client, done sending, would get a 408).
     const size_t fieldsStart = lineEnd + 1;
     size_t fields = 0;
     size_t start = fieldsStart;
@@ -187,7 +186,7 @@ RequestHeadReader::Head RequestHeadReader::judge(const std::string& bytes, const
         const size_t end = bytes.find('\n', start);
         if (end == std::string::npos)
             return bytes.size() - fieldsStart > limits.maxHeaderBytes ? Head::FieldsTooLong : Head::Incomplete;
-        if (end == start + 1 && bytes[start] == '\r') {
+        if (end == start || (end == start + 1 && bytes[start] == '\r')) {
             if (headEnd)
                 *headEnd = end + 1;
             return Head::Complete;
@@ -301,13 +300,17 @@ void RequestHeadReader::loop()
             }
             size_t headEnd = 0;
             const Head head = w.bytes.empty() ? Head::Incomplete : judge(w.bytes, m_limits, &headEnd);
-            if (head == Head::Complete && !unsupportedMethod(w.bytes.substr(0, headEnd)).empty()) {
-                const std::string method = unsupportedMethod(w.bytes.substr(0, headEnd));
-                refuse(w, 501, "the method " + method + " is not supported (the server answers GET, HEAD, POST and OPTIONS)");
-                ++i;
-                continue;
-            }
             if (head == Head::Complete) {
+                if (const auto refusal = RequestHeadCheck::refusal(w.bytes.substr(0, headEnd))) {
+                    refuse(w, refusal->status, refusal->message);
+                    ++i;
+                    continue;
+                }
+                if (framedAsBodyless(w.bytes.substr(0, headEnd))) {
+                    const std::string length = "Content-Length: 0\r\n";
+                    w.bytes.insert(w.bytes.find('\n') + 1, length);
+                    headEnd += length.size();
+                }
                 const size_t body = bodyToWait(w.bytes.substr(0, headEnd), m_limits);
                 if (body > 0 && w.bytes.size() < headEnd + body && m_waitingBodyBytes + body <= m_limits.maxWaitingBodyBytes) {
                     w.body = body;
@@ -373,10 +376,26 @@ void RequestHeadReader::loop()
             Waiting done = std::move(w);
             waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
             m_waitingBodyBytes -= done.body;
-            if (!done.closing && !done.bytes.empty() && judge(done.bytes, m_limits) == Head::Complete)
-                m_ready(done.fd, std::move(done.bytes), done.served);
-            else
+            // Nothing more is to be read: a refusal is sent and the connection closed at once.
+            auto answerAndClose = [&](int status, const std::string& message) {
+                const std::string answer = refusalText(status, message);
+                [[maybe_unused]] const ssize_t sent = ::send(done.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
                 m_close(done.fd);
+            };
+            size_t headEnd = 0;
+            if (done.closing || done.bytes.empty() || judge(done.bytes, m_limits, &headEnd) != Head::Complete)
+                m_close(done.fd);
+            else if (done.need && done.bytes.size() < done.need)
+                // Its body ended short of its Content-Length: told so (a worker would have waited for the
+                // rest, then answered that the request was not valid HTTP).
+                answerAndClose(400, "the request body ended after " + std::to_string(done.bytes.size() - (done.need - done.body)) +
+                                        " of the " + std::to_string(done.body) +
+                                        " bytes its Content-Length announced: the client closed the connection");
+            else if (const auto refusal = done.need ? std::nullopt : RequestHeadCheck::refusal(done.bytes.substr(0, headEnd)))
+                // Read with its end in one round: not judged above.
+                answerAndClose(refusal->status, refusal->message);
+            else
+                m_ready(done.fd, std::move(done.bytes), done.served);
         }
     }
 }

@@ -4,7 +4,9 @@
 // a byte every few seconds held every worker for as long as they liked, and the number of header
 // fields had no bound. Here a head must arrive whole within `headSeconds` (408 otherwise), may have at
 // most `maxHeaderFields` fields and `maxHeaderBytes` bytes of them (431 otherwise), and a connection
-// that sends nothing within `idleSeconds` is closed quietly (the keep-alive timeout). A refused
+// that sends nothing within `idleSeconds` is closed quietly (the keep-alive timeout). A head that is
+// not valid HTTP/1.1 is refused with the answer RequestHeadCheck gives (400, 431, 501, 505), and a
+// body that ends, the client closing, before its Content-Length is a 400. A refused
 // connection gets its answer and is closed; at most `maxWaiting` connections wait at once (503 above).
 // Every connection it ends is closed through the `Close` function it was given.
 #pragma once
@@ -70,9 +72,11 @@ public:
     // goes to a worker at once (no body, a chunked or 100-continue one, a malformed or too large
     // length: the server's own checks answer those).
     static size_t bodyToWait(const std::string& head, const HeadLimits& limits);
-    // The method of a well-formed request line ("METHOD TARGET HTTP/1.x") that the server does not
-    // implement (cpp-httplib answered it as "not valid HTTP"); empty otherwise.
-    static std::string unsupportedMethod(const std::string& head);
+    // Whether a PUT, PATCH or DELETE head has neither Content-Length nor Transfer-Encoding: it has no
+    // body (RFC 9112 §6.3), but cpp-httplib would read one until the client closed, and answer 400
+    // once its read timed out. Such a head is given "Content-Length: 0" before a worker reads it, so
+    // that the route answers (405: no route takes these methods).
+    static bool framedAsBodyless(const std::string& head);
 
 private:
     using Clock = std::chrono::steady_clock;

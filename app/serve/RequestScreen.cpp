@@ -26,6 +26,11 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
                                          : "incorrect API key in the Authorization header",
                             errtype::kAuthentication, {}, "invalid_api_key");
     }
+    // Both framings at once: which one ends the body is what request smuggling plays on (RFC 9112 §6.1).
+    if (req.has_header("Content-Length") && req.has_header("Transfer-Encoding"))
+        return ApiError(400, "the request has both Content-Length and Transfer-Encoding (" + req.get_header_value("Transfer-Encoding") +
+                                 "): send the body with Content-Length alone",
+                        errtype::kInvalidRequest, "Transfer-Encoding");
     // A body's size is judged from its header, before any of it is read: httplib would otherwise
     // wait for the bytes of a size the client never sends, and read a negative one as huge.
     if (req.has_header("Content-Length")) {
@@ -72,11 +77,14 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
     // type curl -d sends without -H: a JSON body under it was read up to 8 KiB, refused above).
     std::string type = req.get_header_value("Content-Type");
     std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    for (const char* form : {"multipart/form-data", "application/x-www-form-urlencoded"})
-        if (type.rfind(form, 0) == 0)
-            return ApiError(415, std::string("form bodies (Content-Type: ") + form +
-                                     ") are not accepted: send the request as a JSON object (Content-Type: application/json)",
-                            errtype::kInvalidRequest, {}, "unsupported_media_type");
+    for (const std::string form : {"multipart/form-data", "application/x-www-form-urlencoded"})
+        if (type.rfind(form, 0) == 0) {
+            // The type curl -d sends unless told otherwise: the usual way a JSON body arrives as a form.
+            const std::string curl = form == "multipart/form-data" ? "" : "; curl -d sends this type unless given -H 'Content-Type: application/json'";
+            return ApiError(415, "form bodies (Content-Type: " + form +
+                                     ") are not accepted: send the request as a JSON object (Content-Type: application/json)" + curl,
+                            errtype::kInvalidRequest, "Content-Type", "unsupported_media_type");
+        }
     return std::nullopt;
 }
 

@@ -483,9 +483,10 @@ class ServeTest(unittest.TestCase):
         status, body = s.raw(b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
         self.assertApiError(status, body, 414)
         self.assertIn("request target (path and query) is longer than the server accepts", body["error"]["message"])
+        # A header line over httplib's 8192 bytes was a 400 "not valid HTTP".
         status, body = s.raw(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + auth + b"X-Big: " + b"a" * 10000 + b"\r\n\r\n")
-        self.assertApiError(status, body, 400)
-        self.assertIn("a header line over 8192 bytes", body["error"]["message"])
+        self.assertApiError(status, body, 431, code="header_fields_too_large")
+        self.assertIn("the header field 'X-Big' is 10009 bytes long", body["error"]["message"])
         # Syntactically invalid HTTP gets the same JSON error shape, with a message that says so.
         status, body = s.raw(b"GARBAGE\r\n\r\n")
         self.assertApiError(status, body, 400)
