@@ -163,6 +163,14 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
                        hexByte(static_cast<unsigned char>(c)));
         if (equalsIgnoringCase(name, "host"))
             ++hosts;
+        // httplib 0.11 percent-decodes field values: "%35%32" would frame a body of 52 bytes that no
+        // proxy, and not the wait for the body here, reads as a length.
+        if (equalsIgnoringCase(name, "content-length") && text.find('%', colon) != std::string::npos) {
+            const size_t first = text.find_first_not_of(" \t", colon + 1);
+            const size_t last = text.find_last_not_of(" \t");
+            return bad("'Content-Length': expected the body's size in bytes (digits only), found " +
+                       quoted(first == std::string::npos ? std::string() : text.substr(first, last - first + 1)));
+        }
         previous = name;
         start = end + 1;
     }

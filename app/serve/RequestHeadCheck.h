@@ -4,7 +4,8 @@
 // named "Host " and takes an HTTP/1.1 request without Host; RFC 9112 has a server refuse each with a
 // 400 (h11, under vLLM's server, refuses the missing colon, the space and the missing Host, and
 // unfolds a folded line and reads a bare LF as a line end, which httplib cannot). httplib answers
-// every other flaw of a request line with one "not valid HTTP".
+// every other flaw of a request line with one "not valid HTTP", and it percent-decodes field values,
+// so a Content-Length written with a '%' is refused here.
 // Checked here, each with its own message: the request line (400; an HTTP version other than 1.0 and
 // 1.1 is a 505, a method the server does not implement a 501), every field line (400; one longer than
 // httplib reads, 8192 bytes, a 431), and the Host field of an HTTP/1.1 request (exactly one, 400).

@@ -45,6 +45,9 @@ private slots:
         // httplib answered a line over 8192 bytes with its 400 "not valid HTTP".
         QTest::newRow("long field") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + QByteArray(9000, 'a') + "\r\n\r\n") << 431
                                     << "the header field 'X-Big' is 9009 bytes long; the server reads header lines of up to 8192 bytes";
+        // httplib decoded it to 52 and read a body of that length.
+        QTest::newRow("percent-encoded Content-Length") << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %35%32 \r\n\r\n") << 400
+                                                        << "'Content-Length': expected the body's size in bytes (digits only), found '%35%32'";
         // Request lines: each flaw named (all were "not valid HTTP" alone).
         QTest::newRow("garbage") << QByteArray("GARBAGE\r\n\r\n") << 400
                                  << "the request line 'GARBAGE' is not valid HTTP: expected METHOD TARGET HTTP/1.1, separated by single spaces";

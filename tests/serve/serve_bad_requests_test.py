@@ -182,6 +182,9 @@ class BadRequestTest(unittest.TestCase):
         self.expect("bad chunk size", head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 411)
         self.expect("negative Content-Length", head + b"Content-Length: -1\r\n\r\n{}", 400, "digits only", "Content-Length")
         self.expect("Content-Length with a sign", head + b"Content-Length: +2\r\n\r\n{}", 400, "digits only", "Content-Length")
+        # cpp-httplib decodes field values: this was a body of 52 bytes.
+        self.expect("percent-encoded Content-Length", head + b"Content-Length: %35%32\r\n\r\n" + body, 400,
+                    "'Content-Length': expected the body's size in bytes (digits only), found '%35%32'")
         self.expect("overflowing Content-Length", head + b"Content-Length: 99999999999999999999999999\r\n\r\n{}", 413,
                     "larger than the server's limit", "Content-Length")
         # A worker waited for the rest, then said the request was not valid HTTP.
