@@ -2,6 +2,7 @@
 #include "models/data/SampleBuilder.h"
 
 #include "common/Error.h"
+#include "models/chat/JinjaValue.h"
 #include "models/data/PreferenceRecord.h"
 #include "models/data/RecordMessages.h"
 #include "models/tokenizer/Utf8.h"
@@ -139,6 +140,22 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
         marked = std::move(result.generationSpans);
     } catch (const Error& e) {
         throw Error(where + ": the chat template failed: " + e.what());
+    }
+    // Content given as a list of parts reaches the template as a list: a template that prints the
+    // content as it is ({{ message['content'] }}) writes the list's Python text into the training text.
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const auto content = messages[i].find("content");
+        if (content == messages[i].end() || !content->is_array() || content->empty())
+            continue;
+        const std::string listText = jinja::Value::fromJson(*content).str();
+        if (full.find(listText) == std::string::npos)
+            continue;
+        std::vector<char32_t> shown = utf8::toCodePoints(listText);
+        const bool cut = shown.size() > 60;
+        shown.resize(std::min<std::size_t>(shown.size(), 60));
+        throw Error(where + ": messages[" + std::to_string(i) + "]: \"content\" is a list of parts, which the chat template \"" +
+                        m_template.name() + "\" writes into the text as it is: " + utf8::fromCodePoints(shown) + (cut ? "..." : ""),
+                    "give the content as a string, or use a chat template that reads content parts");
     }
     std::vector<std::size_t> assistants;
     bool anyExcluded = false;

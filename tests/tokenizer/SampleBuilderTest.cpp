@@ -592,6 +592,26 @@ private slots:
         // Well-formed parts pass to the template (which may or may not render lists: Qwen2.5's does not).
         const ojson parts = parse(R"([{"role": "user", "content": [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": "u"}}]}])");
         QCOMPARE(records::normalizeMessages(parts, "w", "messages"), parts);
+        // A template that prints the content as it is writes the list's Python text into the training
+        // text: refused naming the message (it trained on "[{'type': 'text', 'text': 'q'}]").
+        const ojson record = parse(R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "q"}]}, {"role": "assistant", "content": "x"}]})");
+        const Tokenizer printing = chatmlTokenizer(std::string("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"));
+        try {
+            SampleBuilder(printing).buildSft(record, "parts.jsonl line 4");
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.startsWith("parts.jsonl line 4: messages[0]: \"content\" is a list of parts, which the chat template \"")
+                         && what.endsWith("writes into the text as it is: [{'type': 'text', 'text': 'q'}]"),
+                     e.what());
+        }
+        // A template that reads the parts renders their text.
+        const Tokenizer reading = chatmlTokenizer(std::string(
+            "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content is string %}{{ m.content }}{% else %}"
+            "{% for p in m.content %}{{ p.text }}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"));
+        const TokenizedSample sample = SampleBuilder(reading).buildSft(record, "parts.jsonl line 4");
+        QCOMPARE(QString::fromStdString(trainedText(reading, sample)), QString("x<|im_end|>\n"));
     }
 
     // A preference record's responses are checked where the record is read, without a tokenizer: no
