@@ -81,6 +81,26 @@ ChatTemplate chooseTemplate(const Tokenizer& tokenizer, const SampleBuilderOptio
     return ChatTemplate::plainInstruction(tokenizer.eosToken());
 }
 
+// Content given as a list of parts reaches the template as a list: a template that prints the
+// content as it is ({{ message['content'] }}) writes the list's Python text into the text it renders.
+void refuseListsWrittenAsText(const ojson& messages, const std::string& rendered, const std::string& templateName,
+                              const std::string& where, const char* key) {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const auto content = messages[i].find("content");
+        if (content == messages[i].end() || !content->is_array() || content->empty())
+            continue;
+        const std::string listText = jinja::Value::fromJson(*content).str();
+        if (rendered.find(listText) == std::string::npos)
+            continue;
+        std::vector<char32_t> shown = utf8::toCodePoints(listText);
+        const bool cut = shown.size() > 60;
+        shown.resize(std::min<std::size_t>(shown.size(), 60));
+        throw Error(where + ": " + key + "[" + std::to_string(i) + "]: \"content\" is a list of parts, which the chat template \"" +
+                        templateName + "\" writes into the text as it is: " + utf8::fromCodePoints(shown) + (cut ? "..." : ""),
+                    "give the content as a string, or use a chat template that reads content parts");
+    }
+}
+
 bool startsWith(const std::string& s, const std::string& prefix) {
     return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -141,22 +161,7 @@ std::vector<SampleBuilder::Segment> SampleBuilder::chatSegments(const ojson& mes
     } catch (const Error& e) {
         throw Error(where + ": the chat template failed: " + e.what());
     }
-    // Content given as a list of parts reaches the template as a list: a template that prints the
-    // content as it is ({{ message['content'] }}) writes the list's Python text into the training text.
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-        const auto content = messages[i].find("content");
-        if (content == messages[i].end() || !content->is_array() || content->empty())
-            continue;
-        const std::string listText = jinja::Value::fromJson(*content).str();
-        if (full.find(listText) == std::string::npos)
-            continue;
-        std::vector<char32_t> shown = utf8::toCodePoints(listText);
-        const bool cut = shown.size() > 60;
-        shown.resize(std::min<std::size_t>(shown.size(), 60));
-        throw Error(where + ": messages[" + std::to_string(i) + "]: \"content\" is a list of parts, which the chat template \"" +
-                        m_template.name() + "\" writes into the text as it is: " + utf8::fromCodePoints(shown) + (cut ? "..." : ""),
-                    "give the content as a string, or use a chat template that reads content parts");
-    }
+    refuseListsWrittenAsText(messages, full, m_template.name(), where, "messages");
     std::vector<std::size_t> assistants;
     bool anyExcluded = false;
     for (std::size_t i = 0; i < messages.size(); ++i)
@@ -337,6 +342,7 @@ SampleBuilder::PreferenceParts SampleBuilder::preferenceParts(const ojson& r, co
     } catch (const Error& e) {
         throw Error(where + ": the chat template failed on the prompt: " + e.what());
     }
+    refuseListsWrittenAsText(promptMessages, parts.promptText, m_template.name(), where, "prompt");
     return parts;
 }
 

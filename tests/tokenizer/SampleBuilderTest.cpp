@@ -605,6 +605,15 @@ private slots:
                          && what.endsWith("writes into the text as it is: [{'type': 'text', 'text': 'q'}]"),
                      e.what());
         }
+        // The same for a preference pair's prompt.
+        try {
+            SampleBuilder(printing).buildPreference(
+                parse(R"({"prompt": [{"role": "user", "content": [{"type": "text", "text": "q"}]}], "chosen": "a", "rejected": "b"})"),
+                "pairs.jsonl line 2");
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).startsWith("pairs.jsonl line 2: prompt[0]: \"content\" is a list of parts"), e.what());
+        }
         // A template that reads the parts renders their text.
         const Tokenizer reading = chatmlTokenizer(std::string(
             "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content is string %}{{ m.content }}{% else %}"
