@@ -490,6 +490,14 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
         for (const auto& item : inFileOrder.at(key).items()) {
             const std::string& pattern = item.key();
             const std::string where = std::string(key) + "." + pattern;
+            // A key is a regex, matched as PEFT matches it; one that cannot be compiled would match no
+            // module and its value would be dropped without a word (PEFT itself raises on it).
+            if (const std::string why = userRegexProblem("(.*\\.)?(" + pattern + ")$"); !why.empty())
+                throw Error(source + ": \"" + key + "\" key \"" + pattern + "\" is a module pattern (a regex, matched as PEFT "
+                            "matches it: (.*\\.)?(<key>)$) that cannot be used here: " + why + "; its " +
+                            (std::string(key) == "rank_pattern" ? "rank" : "alpha") + " would apply to no module",
+                            "write the pattern as a plain module name or suffix (such as \"q_proj\" or "
+                            "\"model.layers.0.self_attn.q_proj\") or an ECMAScript regex");
             if (std::string(key) == "rank_pattern")
                 config.rankPattern.emplace_back(pattern, field.rank(where, table.at(pattern)));
             else
@@ -503,10 +511,13 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
     }
     if (!field("bias").is_null()) {
         const auto b = field.string("bias", field("bias"));
-        if (b == "lora_only")
+        // "all" trains every bias of the model and saves them all; the biases of adapted modules are
+        // what "lora_only" holds, and a bias of any other module is refused by name where the tensors
+        // are paired (a model without biases, such as Llama, saves none: the adapter is plain LoRA).
+        if (b == "lora_only" || b == "all")
             config.bias = BiasMode::LoraOnly;
         else if (b != "none")
-            throw Error(source + ": bias '" + b + "' is not supported (expected 'none' or 'lora_only')");
+            throw Error(source + ": bias '" + b + "' is not supported (expected 'none', 'lora_only' or 'all')");
     }
     readTargeting(field, config);
     return config;
@@ -585,7 +596,7 @@ LoraKey loraKeyOf(const std::string& key, const std::string& file)
                     "supported; save the adapter without modules_to_save");
     case KeyKind::ModuleBias:
         throw Error(refused + ": it is a trained bias of " + c.module + ", which only an adapter with bias \"lora_only\" "
-                    "may hold (adapter_config.json says otherwise)");
+                    "or \"all\" may hold (adapter_config.json says otherwise)");
     case KeyKind::Unknown:
         break;
     }
@@ -632,8 +643,10 @@ std::vector<PeftModuleShapes> pairLoraTensors(const std::vector<PeftTensorShape>
     for (const auto& [module, t] : biases) {
         auto it = byModule.find(module);
         if (it == byModule.end())
-            throw Error(file + ": tensor '" + t.key + "' is a trained bias of " + module + ", which the adapter does not adapt "
-                        "(bias \"lora_only\" trains the biases of adapted modules only)");
+            throw Error(file + ": tensor '" + t.key + "' is a trained bias of " + module + ", which the adapter does not adapt; "
+                        "only the biases of adapted modules are applied here (bias \"lora_only\"), and the trained biases "
+                        "of other modules that bias \"all\" saves are not supported: train the adapter with bias "
+                        "\"lora_only\" or \"none\"");
         it->second.bias = t;
     }
     std::vector<PeftModuleShapes> out;

@@ -143,6 +143,20 @@ private slots:
         QTest::newRow("rank pattern value") << R"({"r": 8, "lora_alpha": 8, "rank_pattern": {"q_proj": "x"}})"
                                             << "\"rank_pattern.q_proj\" must be a positive integer rank, found \"x\"";
         QTest::newRow("rank pattern list") << R"({"r": 8, "lora_alpha": 8, "rank_pattern": [4]})" << "\"rank_pattern\" must be an object";
+        // A pattern that does not compile matched no module, and its value was dropped without a word
+        // (an alpha_pattern then left those modules at lora_alpha's scale; PEFT raises on such a key).
+        // Plain literals: moc stops reading the class at an unbalanced bracket in a raw string.
+        QTest::newRow("alpha pattern bad regex") << "{\"r\": 8, \"lora_alpha\": 16, \"alpha_pattern\": {\"(v_proj\": 32}}"
+                                                 << "adapter_config.json: \"alpha_pattern\" key \"(v_proj\" is a module pattern";
+        QTest::newRow("alpha pattern bad regex says why") << "{\"alpha_pattern\": {\"(v_proj\": 32}}"
+                                                          << "that cannot be used here: ";
+        QTest::newRow("rank pattern bad regex") << "{\"r\": 8, \"rank_pattern\": {\"q_proj[\": 4}}"
+                                                << "\"rank_pattern\" key \"q_proj[\" is a module pattern";
+        // Python's inline flags and look-behind are no ECMAScript regex: refused, not ignored.
+        QTest::newRow("alpha pattern inline flag") << R"({"alpha_pattern": {"(?i)V_PROJ": 32}})"
+                                                   << "\"alpha_pattern\" key \"(?i)V_PROJ\" is a module pattern";
+        QTest::newRow("rank pattern look-behind") << R"({"rank_pattern": {"(?<=self_attn\\.)q_proj": 4}})"
+                                                  << "\"rank_pattern\" key \"(?<=self_attn\\.)q_proj\" is a module pattern";
         QTest::newRow("alpha pattern value") << R"({"r": 8, "lora_alpha": 8, "alpha_pattern": {"v": null}})"
                                              << "\"alpha_pattern.v\" must be a finite number, found null";
         QTest::newRow("dropout range") << R"({"r": 8, "lora_alpha": 8, "lora_dropout": 1.5})" << "\"lora_dropout\" must lie in [0, 1), found 1.5";
@@ -171,7 +185,8 @@ private slots:
         QTest::newRow("layers_pattern number") << R"({"layers_to_transform": [0], "layers_pattern": 3})" << "\"layers_pattern\" must be the name";
         QTest::newRow("negative layer") << R"({"r": 8, "lora_alpha": 8, "layers_to_transform": [-1]})"
                                         << "\"layers_to_transform\" must hold non-negative layer indices, found -1";
-        QTest::newRow("bias") << R"({"r": 8, "lora_alpha": 8, "bias": "all"})" << "bias 'all' is not supported";
+        QTest::newRow("bias") << R"({"r": 8, "lora_alpha": 8, "bias": "lora"})"
+                              << "bias 'lora' is not supported (expected 'none', 'lora_only' or 'all')";
         QTest::newRow("peft type") << R"({"peft_type": "IA3", "r": 8, "lora_alpha": 8})" << "peft_type 'IA3' is not supported";
         QTest::newRow("peft type number") << R"({"peft_type": 3, "r": 8, "lora_alpha": 8})" << "\"peft_type\" must be a string, found 3";
         // A DoRA flag of the wrong type was ignored, and the adapter loaded as plain LoRA.
@@ -274,6 +289,36 @@ private slots:
             QFAIL("a negative rank_pattern rank was accepted");
         } catch (const Error& e) {
             QVERIFY2(QString(e.what()).contains("\"rank_pattern.q_proj\" must be a positive integer rank, found -2"), e.what());
+        }
+    }
+
+    // bias "all" trains and saves every bias of the model. Adapters with it were refused, also on
+    // models without biases (Llama), where the file is a plain LoRA. The biases of adapted modules are
+    // read as "lora_only" reads them; a bias of a module without lora_A / lora_B is refused by name.
+    void biasAllReadsTheBiasesOfAdaptedModules()
+    {
+        QVERIFY(parseLora(R"({"r": 2, "bias": "all"})", "adapter_config.json").bias == BiasMode::LoraOnly);
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        const std::string q = "base_model.model.model.layers.0.self_attn.q_proj", k = "base_model.model.model.layers.0.self_attn.k_proj";
+        const std::string config = R"({"r": 2, "lora_alpha": 4, "target_modules": ["q_proj"], "bias": "all"})";
+        const std::vector<RawTensor> pair = {{q + ".lora_A.weight", {2, 64}}, {q + ".lora_B.weight", {64, 2}}};
+        writeAdapterFolder(root / "plain", config, pair);
+        QCOMPARE(checkPeftFolder(root / "plain", std::nullopt).modules, int64_t(1));
+        std::vector<RawTensor> withBias = pair;
+        withBias.push_back({q + ".base_layer.bias", {64}});
+        writeAdapterFolder(root / "adapted", config, withBias);
+        QCOMPARE(checkPeftFolder(root / "adapted", std::nullopt).parameters, int64_t(2 * 64 + 64 * 2 + 64));
+        withBias.push_back({k + ".bias", {32}});
+        writeAdapterFolder(root / "other", config, withBias);
+        try {
+            (void)checkPeftFolder(root / "other", std::nullopt);
+            QFAIL("the trained bias of a module without an adapter was accepted");
+        } catch (const Error& e) {
+            const std::string m = e.what();
+            QVERIFY2(m.find("tensor '" + k + ".bias' is a trained bias of model.layers.0.self_attn.k_proj, which the adapter does not adapt")
+                         != std::string::npos, m.c_str());
+            QVERIFY2(m.find("that bias \"all\" saves are not supported") != std::string::npos, m.c_str());
         }
     }
 
