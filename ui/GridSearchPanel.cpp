@@ -1,9 +1,9 @@
 #include "ui/GridSearchPanel.h"
 
 #include "ui/PlotPalette.h"
+#include "ui/numbers/RealBox.h"
 
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QGridLayout>
@@ -50,11 +50,11 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
     grid->addWidget(new QLabel(tr("<b>From</b>")), 0, 1);
     grid->addWidget(new QLabel(tr("<b>To</b>")), 0, 2);
     grid->addWidget(new QLabel(tr("<b>Step</b>")), 0, 3);
-    auto spin = [ranges](double lo, double hi, double value) {
-        auto* b = new QDoubleSpinBox(ranges);
-        b->setRange(lo, hi);
-        b->setDecimals(3);
-        b->setSingleStep(0.05);
+    // A number a box cannot take (a step of 0, a weight of 20) stays as typed and is named under the
+    // ranges; Qt's boxes cut it to the range without a word.
+    auto spin = [ranges](double lo, double hi, double value, const QString& name) {
+        auto* b = new numbers::RealBox(lo, hi, 3, 0.05, ranges);
+        b->setEntryName(name);
         b->setValue(value);
         return b;
     };
@@ -64,9 +64,9 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
         grid->addWidget(name, i + 1, 0);
         // Two adapters vary by default; a third starts fixed at 1 so that a first search stays small.
         const bool vary = i < 2;
-        m_from << spin(-10, 10, vary ? 0.0 : 1.0);
-        m_to << spin(-10, 10, 1.0);
-        m_step << spin(0.001, 10, 0.25);
+        m_from << spin(-10, 10, vary ? 0.0 : 1.0, tr("%1 from").arg(sources[i].label));
+        m_to << spin(-10, 10, 1.0, tr("%1 to").arg(sources[i].label));
+        m_step << spin(0.001, 10, 0.25, tr("%1 step").arg(sources[i].label));
         m_from.back()->setObjectName(QString("gridFrom%1").arg(i));
         m_to.back()->setObjectName(QString("gridTo%1").arg(i));
         m_step.back()->setObjectName(QString("gridStep%1").arg(i));
@@ -74,6 +74,14 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
         grid->addWidget(m_to.back(), i + 1, 2);
         grid->addWidget(m_step.back(), i + 1, 3);
     }
+    m_rangeError = new QLabel(ranges);
+    m_rangeError->setObjectName("gridRangeError");
+    m_rangeError->setWordWrap(true);
+    m_rangeError->setTextFormat(Qt::PlainText); // it quotes what was typed, and version names
+    m_rangeError->setStyleSheet("color: #c62828");
+    m_rangeError->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_rangeError->hide();
+    grid->addWidget(m_rangeError, static_cast<int>(sources.size()) + 1, 0, 1, 4);
     grid->setColumnStretch(0, 1);
     layout->addWidget(ranges);
 
@@ -157,9 +165,12 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
     });
     connect(m_cancel, &QPushButton::clicked, this, &GridSearchPanel::cancelRequested);
     // An error said of the ranges, the data or the metric goes once one of them changes.
-    for (const QList<QDoubleSpinBox*>* boxes : {&m_from, &m_to, &m_step})
-        for (QDoubleSpinBox* b : *boxes)
+    for (const QList<numbers::RealBox*>* boxes : {&m_from, &m_to, &m_step})
+        for (numbers::RealBox* b : *boxes) {
             connect(b, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &GridSearchPanel::clearError);
+            connect(b, &numbers::RealBox::entryChanged, this, &GridSearchPanel::clearError);
+            connect(b, &numbers::RealBox::entryChanged, this, &GridSearchPanel::checkEntries);
+        }
     connect(m_data, &QLineEdit::textChanged, this, &GridSearchPanel::clearError);
     connect(m_metric, &QComboBox::currentIndexChanged, this, &GridSearchPanel::clearError);
     connect(m_use, &QPushButton::clicked, this, [this] {
@@ -198,7 +209,27 @@ QVector<int> GridSearchPanel::varying() const {
     return out;
 }
 
+QStringList GridSearchPanel::entryProblems() const {
+    QStringList out;
+    for (int i = 0; i < m_from.size(); ++i)
+        for (const numbers::RealBox* b : {m_from[i], m_to[i], m_step[i]})
+            if (const QString p = b->problem(); !p.isEmpty())
+                out << p;
+    return out;
+}
+
+void GridSearchPanel::checkEntries() {
+    const QStringList problems = entryProblems();
+    m_rangeError->setText(problems.join('\n'));
+    m_rangeError->setVisible(!problems.isEmpty());
+    m_run->setEnabled(!m_busy && problems.isEmpty());
+    m_run->setToolTip(problems.isEmpty() ? QString() : tr("Fix the ranges shown in red first"));
+}
+
 QString GridSearchPanel::problem() const {
+    // The settings hold a box's last value, not the number typed into it.
+    if (const QStringList typed = entryProblems(); !typed.isEmpty())
+        return typed.join("; ");
     if (varying().isEmpty())
         return tr("Every weight is fixed (from = to): let at least one vary.");
     if (m_data->text().trimmed().isEmpty())
@@ -208,7 +239,7 @@ QString GridSearchPanel::problem() const {
 
 void GridSearchPanel::setBusy(bool busy) {
     m_busy = busy;
-    m_run->setEnabled(!busy);
+    checkEntries();
     m_cancel->setEnabled(busy);
     if (busy) {
         m_errorShown = false;

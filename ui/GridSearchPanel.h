@@ -14,12 +14,15 @@ class QCPGraph;
 class QCPItemText;
 class QCPItemTracer;
 class QCustomPlot;
-class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
 
 namespace rslora::ui {
+
+namespace numbers {
+class RealBox;
+}
 
 class GridSearchPanel : public QWidget {
     Q_OBJECT
@@ -35,6 +38,9 @@ public:
     // A clear message when the grid cannot be searched as set, empty when it can (the engine checks
     // the ranges and the grid's size).
     QString problem() const;
+    // The from, to and step numbers typed that their boxes cannot take, each naming its version, field
+    // and range: shown under the ranges, and Run grid search is off while there are any.
+    QStringList entryProblems() const;
 
     void setBusy(bool busy);
     void showProgress(int done, int total);
@@ -53,6 +59,10 @@ public:
     QLabel* bestLabel() const { return m_best; }
     QComboBox* metricBox() const { return m_metric; }
     QLabel* statusLabel() const { return m_status; }
+    QLabel* rangeErrorLabel() const { return m_rangeError; }
+    numbers::RealBox* fromBox(int source) const { return m_from.value(source); }
+    numbers::RealBox* toBox(int source) const { return m_to.value(source); }
+    numbers::RealBox* stepBox(int source) const { return m_step.value(source); }
 
 Q_SIGNALS:
     void runRequested(const rslora::ui::GridSettings& settings);
@@ -66,9 +76,11 @@ private:
     void drawOutcome();
     void applyColours();
     void clearPlot(const QString& hint);
+    void checkEntries();
 
     QList<FuseSource> m_sources;
-    QList<QDoubleSpinBox*> m_from, m_to, m_step;
+    QList<numbers::RealBox*> m_from, m_to, m_step;
+    QLabel* m_rangeError = nullptr;
     QLineEdit* m_data = nullptr;
     QComboBox* m_metric = nullptr;
     QPushButton* m_run = nullptr;

@@ -330,6 +330,56 @@ private Q_SLOTS:
         QCOMPARE(d.settings().weights, QVector<double>({0.5, 0.5}));
     }
 
+    // A from, to or step its box cannot take (a weight of 20, a step of 0) stays as typed and is named
+    // under the ranges with its range; Run grid search is off until it is fixed (the boxes cut 20 to
+    // 10 and 0 to 0.001 without a word, and the search ran on numbers nobody typed).
+    void gridRangesTheBoxesCannotTakeAreRefused() {
+        ui::FuseDialog d(twoSources());
+        d.resize(800, 700);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        ui::GridSearchPanel* g = d.grid();
+        d.tabs()->setCurrentWidget(g);
+        g->setDataFile("/data/val.jsonl");
+        QVERIFY(g->runButton()->isEnabled());
+        QVERIFY(!g->rangeErrorLabel()->isVisible());
+        g->toBox(1)->selectAll();
+        QTest::keyClicks(g->toBox(1), "20");
+        QCOMPARE(g->toBox(1)->text(), QString("20"));
+        QVERIFY(!g->runButton()->isEnabled());
+        QVERIFY(g->rangeErrorLabel()->isVisible());
+        QCOMPARE(g->rangeErrorLabel()->text(), QString("legal v1 to: '20' is out of range: enter a number from -10 to 10"));
+        g->stepBox(0)->selectAll();
+        QTest::keyClicks(g->stepBox(0), "0");
+        QCOMPARE(g->entryProblems(), QStringList({"medical v2 step: '0' is out of range: enter a number from 0.001 to 10",
+                                                  "legal v1 to: '20' is out of range: enter a number from -10 to 10"}));
+        QCOMPARE(g->problem(), g->entryProblems().join("; "));
+        // Leaving the field keeps what was typed.
+        g->stepBox(0)->setFocus();
+        g->toBox(0)->setFocus();
+        QCOMPARE(g->stepBox(0)->text(), QString("0"));
+        QSignalSpy run(&d, &ui::FuseDialog::gridRequested);
+        g->runButton()->click();
+        QCOMPARE(run.count(), 0);
+        // A search that ends does not turn the button back on over the bad fields.
+        g->setBusy(true);
+        g->setBusy(false);
+        QVERIFY(!g->runButton()->isEnabled());
+
+        g->toBox(1)->selectAll();
+        QTest::keyClicks(g->toBox(1), "0.5");
+        g->stepBox(0)->selectAll();
+        QTest::keyClicks(g->stepBox(0), "0.5");
+        QVERIFY(g->entryProblems().isEmpty());
+        QVERIFY(!g->rangeErrorLabel()->isVisible());
+        QVERIFY(g->runButton()->isEnabled());
+        g->runButton()->click();
+        QCOMPARE(run.count(), 1);
+        const auto s = run.at(0).at(0).value<ui::GridSettings>();
+        QCOMPARE(s.axes[1].to, 0.5);
+        QCOMPARE(s.axes[0].step, 0.5);
+    }
+
     // An error is about the settings it was given for: it goes once one of them changes, and a Fuse
     // tab error (a preview's, a fusion's) is not shown beside Run grid search as if it were the grid's.
     void errorsGoWhenTheirSettingsChange() {
