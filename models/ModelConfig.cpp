@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace rslora::models {
@@ -83,6 +84,17 @@ RopeScaling parseRopeScaling(const json& r, const char* key, int64_t maxPos, con
             throw Error(source + ": " + key + " needs high_freq_factor > low_freq_factor");
     }
     s.originalMaxPositionEmbeddings = readInt(r, "original_max_position_embeddings", maxPos, source);
+    // llama3 divides the trained context by both factors to find its wavelength bounds: a factor of 0
+    // gave an infinite bound (transformers fails on it with a division by zero), a negative one or a
+    // context of no positions turned the frequencies around without an error.
+    if (type == "llama3") {
+        if (!(s.lowFreqFactor > 0))
+            throw Error(source + ": " + key + " low_freq_factor must be > 0, found " + r["low_freq_factor"].dump() +
+                        " (the trained context is divided by it)");
+        if (s.originalMaxPositionEmbeddings <= 0)
+            throw Error(source + ": " + key + " original_max_position_embeddings must be > 0, found " +
+                        std::to_string(s.originalMaxPositionEmbeddings));
+    }
     return s;
 }
 
@@ -289,6 +301,32 @@ void ModelConfig::validate(const std::string& source) const {
     positive("head_dim", headDim);
     // The context length: the server caps prompts by it and dynamic RoPE divides by it.
     positive("max_position_embeddings", maxPositionEmbeddings);
+    // Readers walk the layers' tensors by name before they compare them with the checkpoint (inspect of
+    // a config with 10^12 layers ran without end), and shapes multiply these sizes: counts beyond any
+    // model are refused here, naming the key and the limit.
+    auto atMost = [&](const char* key, int64_t v, int64_t limit, const char* why) {
+        if (v > limit)
+            throw Error(source + ": " + key + " is " + std::to_string(v) + ", more than the " + std::to_string(limit) +
+                        " this program reads (" + why + ")");
+    };
+    constexpr int64_t kMostLayers = 65536, kLargestSize = (int64_t(1) << 31) - 1;
+    atMost("num_hidden_layers", numLayers, kMostLayers, "the deepest published models have a few hundred");
+    atMost("vocab_size", vocabSize, kLargestSize, "token ids are 32-bit in every tokenizer format");
+    for (const auto& [key, v] : {std::pair<const char*, int64_t>{"hidden_size", hiddenSize},
+                                 {"intermediate_size", intermediateSize},
+                                 {"num_attention_heads", numHeads},
+                                 {"num_key_value_heads", numKvHeads},
+                                 {"head_dim", headDim}})
+        atMost(key, v, kLargestSize, "a single dimension of a weight larger than this is no model's");
+    // The parameter count must be a number: the sizes above can still multiply past int64.
+    const __int128 q = __int128(numHeads) * headDim, kv = __int128(numKvHeads) * headDim, h = hiddenSize;
+    const __int128 perLayer = h * q * 2 + h * kv * 2 + q + 2 * kv + 2 * headDim + 3 * h * intermediateSize +
+                              2 * __int128(intermediateSize) + 3 * h;
+    const __int128 total = perLayer * numLayers + 2 * __int128(vocabSize) * hiddenSize + hiddenSize;
+    if (total > std::numeric_limits<int64_t>::max())
+        throw Error(source + ": the sizes in the file multiply to more than 2^63 parameters (num_hidden_layers " +
+                    std::to_string(numLayers) + ", hidden_size " + std::to_string(hiddenSize) + ", intermediate_size " +
+                    std::to_string(intermediateSize) + ", vocab_size " + std::to_string(vocabSize) + "); no checkpoint holds that");
     if (numHeads % numKvHeads != 0)
         throw Error(source + ": num_attention_heads (" + std::to_string(numHeads) +
                     ") must be a multiple of num_key_value_heads (" + std::to_string(numKvHeads) + ")");

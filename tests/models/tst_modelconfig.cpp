@@ -138,6 +138,77 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, parse(incomplete));
     }
 
+    // Sizes beyond any model: inspect walked 10^12 layers' tensor names without end, and products of
+    // the sizes overflowed the parameter count. Each is refused by key with its limit.
+    void sizesBeyondAnyModelRefused() {
+        auto refusal = [](const char* key, int64_t value) {
+            auto j = base("LlamaForCausalLM");
+            j[key] = value;
+            if (std::string(key) == "hidden_size")
+                j["head_dim"] = 8;
+            try {
+                parse(j);
+            } catch (const rslora::Error& e) {
+                return QString(e.what());
+            }
+            return QString("accepted");
+        };
+        QCOMPARE(refusal("num_hidden_layers", 65536), QString("accepted"));
+        QCOMPARE(refusal("num_hidden_layers", 1000000000000),
+                 QString("config.json: num_hidden_layers is 1000000000000, more than the 65536 this program reads (the deepest "
+                         "published models have a few hundred)"));
+        QVERIFY(refusal("vocab_size", int64_t(1) << 62).startsWith("config.json: vocab_size is 4611686018427387904, more than the 2147483647"));
+        QVERIFY(refusal("hidden_size", int64_t(1) << 40).startsWith("config.json: hidden_size is 1099511627776, more than the 2147483647"));
+        QVERIFY(refusal("intermediate_size", int64_t(1) << 31).startsWith("config.json: intermediate_size is 2147483648"));
+        // Each size within its limit, the product past 2^63.
+        auto j = base("LlamaForCausalLM");
+        j["num_hidden_layers"] = 65536;
+        j["hidden_size"] = 2147483647;
+        j["head_dim"] = 8;
+        j["intermediate_size"] = 2147483647;
+        try {
+            parse(j);
+            QFAIL("expected an error");
+        } catch (const rslora::Error& e) {
+            QVERIFY2(QString(e.what()).startsWith("config.json: the sizes in the file multiply to more than 2^63 parameters"), e.what());
+        }
+    }
+
+    // llama3 divides the trained context by low_freq_factor and high_freq_factor: a low factor of 0
+    // (an infinite bound), a negative one, or a trained context of no positions loaded and gave other
+    // frequencies without an error. Each is refused by key and value, in rope_scaling and in v5's
+    // rope_parameters.
+    void llama3FactorsAndContextMustBePositive() {
+        auto refusal = [](const char* key, const json& scaling) {
+            auto j = base("LlamaForCausalLM");
+            j[key] = scaling;
+            try {
+                parse(j);
+            } catch (const rslora::Error& e) {
+                return QString(e.what());
+            }
+            return QString("accepted");
+        };
+        const json ok = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                         {"original_max_position_embeddings", 8192}};
+        QCOMPARE(refusal("rope_scaling", ok), QString("accepted"));
+        json zeroLow = ok;
+        zeroLow["low_freq_factor"] = 0.0;
+        QCOMPARE(refusal("rope_scaling", zeroLow),
+                 QString("config.json: rope_scaling low_freq_factor must be > 0, found 0.0 (the trained context is divided by it)"));
+        json negativeBoth = ok;
+        negativeBoth["low_freq_factor"] = -4.0;
+        negativeBoth["high_freq_factor"] = -1.0;
+        QVERIFY2(refusal("rope_parameters", negativeBoth).startsWith("config.json: rope_parameters low_freq_factor must be > 0, found -4.0"),
+                 qPrintable(refusal("rope_parameters", negativeBoth)));
+        for (const int64_t context : {int64_t(0), int64_t(-8192)}) {
+            json noContext = ok;
+            noContext["original_max_position_embeddings"] = context;
+            QCOMPARE(refusal("rope_scaling", noContext),
+                     QString("config.json: rope_scaling original_max_position_embeddings must be > 0, found %1").arg(context));
+        }
+    }
+
     void eosList() {
         auto j = base("LlamaForCausalLM");
         j["eos_token_id"] = {128001, 128008, 128009};
