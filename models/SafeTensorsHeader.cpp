@@ -3,6 +3,7 @@
 #include "models/SafeTensorsHeader.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 
 #include <nlohmann/json.hpp>
 
@@ -66,7 +67,7 @@ json parseStrict(const uint8_t* begin, const uint8_t* end, const std::string& fi
     } catch (const HeaderProblem& p) {
         throw Error(fileName + ": invalid safetensors header: " + p.message);
     } catch (const json::exception& e) {
-        throw Error(fileName + ": the safetensors header is not valid UTF-8 JSON: " + e.what());
+        throw Error(fileName + ": the safetensors header is not valid UTF-8 JSON: " + jsonErrorText(e));
     }
 }
 
