@@ -290,10 +290,31 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
     // config's shapes say how large), its state tensors and quantization_config are left out.
     const auto bnb = models::quant::readBnbQuantization(nlohmann::json::parse(configJson.dump()), configPath.string());
     std::map<std::string, std::vector<int64_t>> bnbShapes;
+    const auto expected = models::LlamaFamilyModel::expectedTensors(config);
     if (bnb)
-        for (const auto& [name, shape] : models::LlamaFamilyModel::expectedTensors(config))
+        for (const auto& [name, shape] : expected)
             if (models::quant::hasBnbWeight(weights, name))
                 bnbShapes[name] = shape;
+    // The base must be a model the loader takes, as the merged folder would be read the same way: a
+    // tensor config.json needs that is missing, of another shape or not floating point gave a merged
+    // folder that no command loads (the loader's own messages, before anything is written).
+    for (const auto& [name, shape] : expected) {
+        if (bnbShapes.count(name))
+            continue;
+        if (!weights.contains(name))
+            throw Error(req.modelDir.string() + ": expected tensor '" + name + "' " + shapeText(shape) + " for " +
+                        config.architecture + ", not found in the checkpoint; the base model does not load, so it "
+                        "cannot be merged (rslora inspect lists every problem)");
+        const models::TensorInfo& info = weights.info(name);
+        const std::vector<int64_t> found(info.shape.begin(), info.shape.end());
+        if (found != shape)
+            throw Error(weights.fileOf(name).path().string() + ": tensor '" + name + "': expected shape " + shapeText(shape) +
+                        " from config.json, found " + shapeText(found) + "; the base model does not load, so it cannot be merged");
+        if (!models::isReadableFloat(info.dtype))
+            throw Error(weights.fileOf(name).path().string() + ": tensor '" + name + "': expected a floating-point dtype "
+                        "(F32, F16 or BF16), found " + models::dtypeName(info.dtype) + "; the base model does not load, so it "
+                        "cannot be merged");
+    }
 
     // Adapters recorded against a base model must name this one.
     const std::string fingerprint = checkRecordedBaseModel(req.modelDir, req.adapters);

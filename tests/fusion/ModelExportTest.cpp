@@ -479,6 +479,17 @@ private slots:
                                                      << "model.safetensors: tensor 'model.norm.weight' holds NaN or infinite values";
         QTest::newRow("nan in a converted base tensor") << "basenan-bf16:model.layers.1.mlp.up_proj.weight"
                                                         << "model.safetensors: tensor 'model.layers.1.mlp.up_proj.weight' holds NaN or infinite values";
+        // A base the loader refuses gave a merged folder that no command loads: a tensor config.json
+        // needs that is missing, of another shape, or not floating point is named before anything is written.
+        QTest::newRow("base tensor missing") << "basebroken:drop"
+                                             << "expected tensor 'model.layers.1.mlp.up_proj.weight' [128, 64] for LlamaForCausalLM, "
+                                                "not found in the checkpoint; the base model does not load, so it cannot be merged";
+        QTest::newRow("base shape vs config") << "basebroken:vocab"
+                                              << "model.safetensors: tensor 'model.embed_tokens.weight': expected shape [100, 64] from "
+                                                 "config.json, found [256, 64]; the base model does not load";
+        QTest::newRow("base tensor not floating point") << "basebroken:int"
+                                                        << "model.safetensors: tensor 'model.norm.weight': expected a floating-point dtype "
+                                                           "(F32, F16 or BF16), found I32";
         QTest::newRow("other base model") << "fingerprint" << "was trained on another base model";
         QTest::newRow("no adapters") << "none" << "no adapters";
         QTest::newRow("zero shard size") << "shard" << "max shard size";
@@ -529,6 +540,22 @@ private slots:
                     t.view({-1})[t.numel() / 2] = name == "model.norm.weight" ? INFINITY : NAN;
                 }
             models::saveSafeTensors(model / "model.safetensors", tensors);
+        } else if (kind.startsWith("basebroken")) {
+            // A copy of the base with one fault the loader refuses.
+            model = parent / "base";
+            fs::create_directories(model);
+            const std::string fault = kind.section(':', 1).toStdString();
+            std::string config = readFile(fixtures() / "llama" / "config.json");
+            if (fault == "vocab")
+                config.replace(config.find("\"vocab_size\": 256"), std::string("\"vocab_size\": 256").size(), "\"vocab_size\": 100");
+            writeFileAtomic(model / "config.json", config);
+            std::vector<std::pair<std::string, torch::Tensor>> kept;
+            for (auto& [name, t] : models::loadSafeTensors(fixtures() / "llama" / "model.safetensors")) {
+                if (fault == "drop" && name == "model.layers.1.mlp.up_proj.weight")
+                    continue;
+                kept.emplace_back(name, fault == "int" && name == "model.norm.weight" ? t.to(torch::kInt32) : t);
+            }
+            models::saveSafeTensors(model / "model.safetensors", kept);
         } else if (kind == "fingerprint") {
             adapters[0].baseModelSha256 = std::string(64, '0');
         } else if (kind == "none") {
