@@ -275,7 +275,9 @@ StagesEditor::TypedRow StagesEditor::typedRow(int row) const
     t.curriculum = combo(Curriculum);
     t.overrides = text(Overrides);
     t.merge = m_table->item(row, Merge) && m_table->item(row, Merge)->checkState() == Qt::Checked;
-    t.floor = static_cast<numbers::RealBox*>(m_table->cellWidget(row, Floor))->value();
+    const auto* floor = static_cast<numbers::RealBox*>(m_table->cellWidget(row, Floor));
+    t.floor = floor->value();
+    t.floorText = floor->entry();
     return t;
 }
 
@@ -303,6 +305,9 @@ void StagesEditor::setTypedRow(int row, const TypedRow& t)
     auto* floor = static_cast<numbers::RealBox*>(m_table->cellWidget(row, Floor));
     const QSignalBlocker blockFloor(floor);
     floor->setValue(t.floor);
+    // Text the box could not take (1.5) stays as typed, with its problem, in the row it moved to.
+    if (floor->entry() != t.floorText)
+        floor->setEntry(t.floorText);
 }
 
 void StagesEditor::moveStage(int row, int delta)

@@ -52,6 +52,7 @@ private:
         QString name, objective, data, from, curriculum, overrides;
         bool merge = false;
         double floor = 0;
+        QString floorText; // a floor the box cannot take moves as typed, with its problem
     };
     TypedRow typedRow(int row) const;
     void setTypedRow(int row, const TypedRow& typed);

@@ -158,6 +158,38 @@ private slots:
         QCOMPARE(editor.stages()[0].curriculum.floor, 0.25);
     }
 
+    // A stage moved while its floor holds text the box cannot take keeps that text and its problem
+    // (the move put the box's last value, 0, there without a word); the other stage's floor moves as typed.
+    void movedStageKeepsFloorAsTyped()
+    {
+        ui::StagesEditor editor;
+        editor.addStage();
+        editor.addStage();
+        auto floorAt = [&](int row) { return static_cast<QDoubleSpinBox*>(editor.table()->cellWidget(row, ui::StagesEditor::Floor)); };
+        floorAt(0)->selectAll();
+        QTest::keyClicks(floorAt(0), "1.5");
+        floorAt(1)->selectAll();
+        QTest::keyClicks(floorAt(1), "0.3");
+        const QString problem = "stage 'stage1': curriculum floor: '1.5' is out of range: enter a number from 0 to 1";
+        QCOMPARE(editor.problems(), QStringList{problem});
+
+        editor.moveStage(0, +1);
+        QCOMPARE(editor.table()->item(1, ui::StagesEditor::Name)->text(), QString("stage1"));
+        QCOMPARE(floorAt(1)->text(), QString("1.5"));
+        QCOMPARE(floorAt(0)->text(), QString("0.3"));
+        QCOMPARE(editor.stages()[0].curriculum.floor, 0.3);
+        QCOMPARE(editor.problems(), QStringList{problem});
+
+        editor.moveStage(1, -1);
+        QCOMPARE(floorAt(0)->text(), QString("1.5"));
+        QCOMPARE(floorAt(1)->text(), QString("0.3"));
+        QCOMPARE(editor.problems(), QStringList{problem});
+        floorAt(0)->selectAll();
+        QTest::keyClicks(floorAt(0), "0.5");
+        QVERIFY(editor.problems().isEmpty());
+        QCOMPARE(editor.stages()[0].curriculum.floor, 0.5);
+    }
+
     // File > Open config…: a pipeline file fills the sections and the Stages editor; a training config
     // clears the stages; a broken file leaves the form as it was and names the problem.
     void formOpensConfigFiles()

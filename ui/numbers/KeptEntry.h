@@ -43,6 +43,11 @@ public:
     QString lowestText() const { return m_lowest; }
     // What problem() calls the field (default: the object name, the config key in the New run form).
     void setEntryName(const QString& name) { m_name = name; }
+    // The text in the field as typed, without the box's prefix and suffix.
+    QString entry() const { return entryText(this->lineEdit()->text()); }
+    // Puts `text` in the field as if typed: text the box takes becomes its value, other text stays
+    // with its problem() and value() keeps the last value the box took.
+    void setEntry(const QString& text) { this->lineEdit()->setText(this->prefix() + text + this->suffix()); }
     // The text is not a value of this box: value() is the last value it took.
     bool holdsEntry() const { return !entryProblem(entryText(this->lineEdit()->text())).isEmpty(); }
     // "<name>: '<text>' is out of range: enter a whole number from 0 to 100" for an entry this box
