@@ -11,7 +11,6 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -50,6 +49,14 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_rowsLayout = new QVBoxLayout;
     m_rowsLayout->setSpacing(2);
     layout->addLayout(m_rowsLayout);
+    m_weightError = new QLabel;
+    m_weightError->setObjectName("weightError");
+    m_weightError->setWordWrap(true);
+    m_weightError->setTextFormat(Qt::PlainText); // it quotes what was typed
+    m_weightError->setStyleSheet("color: #b00020;");
+    m_weightError->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_weightError->hide();
+    layout->addWidget(m_weightError);
     m_addRow = new QToolButton;
     m_addRow->setObjectName("addAdapter");
     m_addRow->setText(tr("+ Mix in another version"));
@@ -135,10 +142,9 @@ void PlaygroundColumn::addRow()
     row.version->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
     row.version->setMinimumContentsLength(14);
     fillVersions(row.version);
-    row.weight = new QDoubleSpinBox;
-    row.weight->setRange(-4.0, 4.0);
-    row.weight->setSingleStep(0.1);
-    row.weight->setDecimals(2);
+    // A weight the box cannot take (9, 1e999) stays as typed and is named under the rows; Qt's box cut
+    // it to the range without a word.
+    row.weight = new numbers::RealBox(-4.0, 4.0, 2, 0.1);
     row.weight->setValue(1.0);
     row.weight->setToolTip(tr("Weight of this version in the column's mix (negative subtracts it)"));
     h->addWidget(row.version, 1);
@@ -158,9 +164,11 @@ void PlaygroundColumn::addRow()
     }
     connect(row.version, &QComboBox::currentIndexChanged, this, [this] { emit adaptersChanged(m_index); });
     connect(row.weight, &QDoubleSpinBox::valueChanged, this, [this] { emit adaptersChanged(m_index); });
+    connect(row.weight, &numbers::RealBox::entryChanged, this, &PlaygroundColumn::showWeightProblems);
     m_rowsLayout->addWidget(row.widget);
     m_rows.append(row);
     m_addRow->setEnabled(m_rows.size() < kMaxAdapters);
+    showWeightProblems(); // names the boxes by row
 }
 
 void PlaygroundColumn::removeRow(int row)
@@ -170,6 +178,7 @@ void PlaygroundColumn::removeRow(int row)
     m_rows[row].widget->deleteLater();
     m_rows.removeAt(row);
     m_addRow->setEnabled(m_rows.size() < kMaxAdapters);
+    showWeightProblems();
     emit adaptersChanged(m_index);
 }
 
@@ -198,6 +207,28 @@ void PlaygroundColumn::fillGateMenu()
         menu->addAction(tr("No stored gate yet (rslora gate train stores one)"))->setEnabled(false);
     menu->addSeparator();
     menu->addAction(tr("Gate folder…"), this, [this] { chooseGate(); });
+}
+
+QStringList PlaygroundColumn::weightProblems() const
+{
+    QStringList out;
+    if (!m_gatePath.isEmpty())
+        return out;
+    for (const auto& row : m_rows)
+        if (const QString p = row.weight->problem(); !p.isEmpty())
+            out << p;
+    return out;
+}
+
+void PlaygroundColumn::showWeightProblems()
+{
+    for (int i = 0; i < m_rows.size(); ++i)
+        m_rows[i].weight->setEntryName(m_rows.size() == 1 ? tr("Column %1, weight").arg(m_index + 1)
+                                                          : tr("Column %1, weight %2").arg(m_index + 1).arg(i + 1));
+    const QStringList problems = weightProblems();
+    m_weightError->setText(problems.join('\n'));
+    m_weightError->setVisible(!problems.isEmpty());
+    emit entriesChanged(m_index);
 }
 
 QList<PlaygroundAdapter> PlaygroundColumn::adapters() const
@@ -273,6 +304,7 @@ bool PlaygroundColumn::setGate(const QString& path, QString* error)
     m_gateLabel->setVisible(gated);
     m_clearGate->setVisible(gated);
     showGateLabel();
+    showWeightProblems(); // a gate replaces the rows: their weights are not read
     emit adaptersChanged(m_index);
     return true;
 }
@@ -534,7 +566,7 @@ QComboBox* PlaygroundColumn::versionBox(int row) const
     return row >= 0 && row < m_rows.size() ? m_rows[row].version : nullptr;
 }
 
-QDoubleSpinBox* PlaygroundColumn::weightBox(int row) const
+numbers::RealBox* PlaygroundColumn::weightBox(int row) const
 {
     return row >= 0 && row < m_rows.size() ? m_rows[row].weight : nullptr;
 }

@@ -3,13 +3,13 @@
 #pragma once
 
 #include "ui/PlaygroundTypes.h"
+#include "ui/numbers/RealBox.h"
 
 #include <QJsonObject>
 #include <QList>
 #include <QWidget>
 
 class QComboBox;
-class QDoubleSpinBox;
 class QLabel;
 class QPushButton;
 class QTextBrowser;
@@ -33,6 +33,9 @@ public:
     // Chooses a set (unknown versions are left out); empty: the base model.
     void setAdapters(const QList<PlaygroundAdapter>& adapters);
     QString adaptersLabel() const;
+    // The weights typed that their boxes cannot take ("Column 1, weight 2: '9' is out of range: ..."),
+    // also shown under the rows; none while a gate replaces the rows.
+    QStringList weightProblems() const;
 
     // A learned gate instead of the version rows: its folder and the labels of its adapters (read
     // from gate.json). Returns false with `error` set when the folder is no gate; empty path clears.
@@ -75,7 +78,8 @@ public:
     QTextBrowser* output() const { return m_output; }
     QLabel* status() const { return m_status; }
     QComboBox* versionBox(int row) const;
-    QDoubleSpinBox* weightBox(int row) const;
+    numbers::RealBox* weightBox(int row) const;
+    QLabel* weightErrorLabel() const { return m_weightError; }
     int adapterRows() const { return static_cast<int>(m_rows.size()); }
     QToolButton* addRowButton() const { return m_addRow; }
     QToolButton* copyButton() const { return m_copy; }
@@ -84,12 +88,14 @@ public:
 Q_SIGNALS:
     void copyRequested(int column);
     void adaptersChanged(int column);
+    // The text of a weight box changed, also to text it cannot take (see weightProblems()).
+    void entriesChanged(int column);
 
 private:
     struct Row {
         QWidget* widget = nullptr;
         QComboBox* version = nullptr;
-        QDoubleSpinBox* weight = nullptr;
+        numbers::RealBox* weight = nullptr;
     };
     void addRow();
     void removeRow(int row);
@@ -99,6 +105,7 @@ private:
     void chooseGate();
     void fillGateMenu();
     void showGateLabel();
+    void showWeightProblems();
     // Notes the adapters and gate now chosen as what gives the answer shown.
     void noteAnswerer();
 
@@ -112,6 +119,7 @@ private:
     PlaygroundColumnResult m_result;
     int m_divergence = -1;
     QVBoxLayout* m_rowsLayout = nullptr;
+    QLabel* m_weightError = nullptr;
     QToolButton* m_addRow = nullptr;
     QToolButton* m_gateButton = nullptr;
     QToolButton* m_clearGate = nullptr;

@@ -3,12 +3,12 @@
 
 #include "ui/FlowLayout.h"
 #include "ui/PlaygroundColumn.h"
+#include "ui/StopStrings.h"
 #include "ui/TextDivergence.h"
 
 #include <QAction>
 #include <QComboBox>
 #include <QDateTime>
-#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -17,7 +17,6 @@
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QSpinBox>
 #include <QScrollArea>
 #include <QSplitter>
 #include <QToolButton>
@@ -57,8 +56,8 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     connect(m_mode, &QComboBox::currentIndexChanged, this, [this](int) { setChatMode(chatMode()); });
     top->addWidget(m_mode);
     top->addWidget(new QLabel(tr("Columns")));
-    m_columnsBox = new QSpinBox;
-    m_columnsBox->setRange(kMinColumns, kMaxColumns);
+    m_columnsBox = new numbers::IntBox(kMinColumns, kMaxColumns);
+    m_columnsBox->setEntryName(tr("Columns"));
     connect(m_columnsBox, &QSpinBox::valueChanged, this, [this](int n) { setColumnCount(n); });
     top->addWidget(m_columnsBox);
     layout->addLayout(top);
@@ -79,37 +78,48 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
         row->addWidget(w);
         m_sampling->addWidget(pair);
     };
-    m_maxTokens = new QSpinBox;
-    m_maxTokens->setRange(1, 4096);
+    // The boxes keep a number they cannot take as typed (5000 tokens, a temperature of 9) and the line
+    // under the settings names it with the range; Qt's boxes cut it to the range without a word.
+    m_maxTokens = new numbers::IntBox(1, 4096);
+    m_maxTokens->setEntryName(tr("Max new tokens"));
     m_maxTokens->setValue(64);
     labelled(tr("Max new tokens"), m_maxTokens,
              tr("Each column stops after this many new tokens. The prompt's tokens and these must fit the model's "
                 "context (max_position_embeddings): a generation that would not fit is refused before it starts, "
                 "saying how many tokens the prompt has."));
-    m_temperature = new QDoubleSpinBox;
-    m_temperature->setRange(0.0, 5.0);
-    m_temperature->setSingleStep(0.1);
+    m_temperature = new numbers::RealBox(0.0, 5.0, 2, 0.1);
+    m_temperature->setEntryName(tr("Temperature"));
     labelled(tr("Temperature"), m_temperature, tr("0 is greedy: the same answer every time"));
-    m_topK = new QSpinBox;
-    m_topK->setRange(0, 100000);
+    m_topK = new numbers::IntBox(0, 100000);
+    m_topK->setEntryName(tr("Top-k"));
     labelled(tr("Top-k"), m_topK, tr("0: off"));
-    m_topP = new QDoubleSpinBox;
-    m_topP->setRange(0.01, 1.0);
-    m_topP->setSingleStep(0.05);
+    m_topP = new numbers::RealBox(0.01, 1.0, 2, 0.05);
+    m_topP->setEntryName(tr("Top-p"));
     m_topP->setValue(1.0);
     labelled(tr("Top-p"), m_topP, tr("1: off"));
-    m_repetition = new QDoubleSpinBox;
-    m_repetition->setRange(1.0, 3.0);
-    m_repetition->setSingleStep(0.05);
+    m_repetition = new numbers::RealBox(1.0, 3.0, 2, 0.05);
+    m_repetition->setEntryName(tr("Repetition penalty"));
     m_repetition->setValue(1.0);
     labelled(tr("Repetition penalty"), m_repetition, tr("1: off"));
-    m_seed = new QSpinBox;
-    m_seed->setRange(0, 2147483647);
+    m_seed = new numbers::IntBox(0, 2147483647);
+    m_seed->setEntryName(tr("Seed"));
     labelled(tr("Seed"), m_seed, tr("Every column samples with this seed, so sampled answers are comparable"));
     m_stops = new QLineEdit;
     m_stops->setPlaceholderText(tr("e.g. \\n\\n, ###"));
     labelled(tr("Stop"), m_stops, tr("Stop strings, separated by commas (\\n for a new line, \\, for a comma)"));
     layout->addLayout(m_sampling);
+    m_entryError = new QLabel;
+    m_entryError->setObjectName("entryError");
+    m_entryError->setWordWrap(true);
+    m_entryError->setTextFormat(Qt::PlainText); // it quotes what was typed
+    m_entryError->setStyleSheet("color: #b00020;");
+    m_entryError->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_entryError->hide();
+    layout->addWidget(m_entryError);
+    for (numbers::IntBox* box : {m_columnsBox, m_maxTokens, m_topK, m_seed})
+        connect(box, &numbers::IntBox::entryChanged, this, &PlaygroundView::checkEntries);
+    for (numbers::RealBox* box : {m_temperature, m_topP, m_repetition})
+        connect(box, &numbers::RealBox::entryChanged, this, &PlaygroundView::checkEntries);
 
     auto* middle = new QSplitter(Qt::Horizontal);
     auto* left = new QWidget;
@@ -124,9 +134,10 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     columnsScroll->setFrameShape(QFrame::NoFrame);
     columnsScroll->setWidgetResizable(true);
     columnsScroll->setWidget(m_columnSplitter);
-    // The answers are what the view is for: in a small window they keep room for a few lines (they
-    // were squeezed to nothing while the prompt box kept its full height).
-    columnsScroll->setMinimumHeight(180);
+    // The answers are what the view is for: the stretch gives them the room the other rows leave (they
+    // were squeezed to nothing while the prompt box kept its full height). No minimum height of its
+    // own: one made the scroll area outgrow its place in a short window and cover the summary line
+    // under it; the columns scroll inside it instead.
     leftLayout->addWidget(columnsScroll, 1);
     m_summary = new QLabel;
     m_summary->setWordWrap(true);
@@ -275,12 +286,13 @@ void PlaygroundView::setColumnCount(int count)
     count = std::clamp(count, kMinColumns, kMaxColumns);
     if (m_running)
         return;
-    if (m_columnsBox->value() != count)
+    if (m_columnsBox->value() != count || m_columnsBox->holdsEntry())
         m_columnsBox->setValue(count); // comes back here through the signal
     while (m_columns.size() < count) {
         auto* c = new PlaygroundColumn(static_cast<int>(m_columns.size()));
         c->setVersions(m_versions);
         c->setChatMode(chatMode());
+        connect(c, &PlaygroundColumn::entriesChanged, this, &PlaygroundView::checkEntries);
         connect(c, &PlaygroundColumn::copyRequested, this, [this](int i) {
             m_columns[i]->copyJsonToClipboard(m_current);
             m_summary->setText(tr("Column %1 copied as JSON.").arg(i + 1));
@@ -293,6 +305,7 @@ void PlaygroundView::setColumnCount(int count)
         m_columns.back()->hide();
         m_columns.removeLast();
     }
+    checkEntries(); // a weight the removed column could not take no longer holds Generate back
 }
 
 int PlaygroundView::columnCount() const
@@ -303,41 +316,6 @@ int PlaygroundView::columnCount() const
 PlaygroundColumn* PlaygroundView::column(int index) const
 {
     return index >= 0 && index < m_columns.size() ? m_columns[index] : nullptr;
-}
-
-QStringList PlaygroundView::parseStops(const QString& text)
-{
-    // Comma-separated; spaces around a stop string are for reading, escaped characters (\n, \t, \,
-    // \ and a backslash before a space) are kept as written.
-    QStringList out;
-    QString current;
-    QList<bool> escaped;
-    auto flush = [&] {
-        int begin = 0, end = static_cast<int>(current.size());
-        while (begin < end && current[begin] == ' ' && !escaped[begin])
-            ++begin;
-        while (end > begin && current[end - 1] == ' ' && !escaped[end - 1])
-            --end;
-        if (end > begin)
-            out << current.mid(begin, end - begin);
-        current.clear();
-        escaped.clear();
-    };
-    for (int i = 0; i < text.size(); ++i) {
-        const QChar c = text[i];
-        if (c == '\\' && i + 1 < text.size()) {
-            const QChar n = text[++i];
-            current += n == 'n' ? QChar('\n') : n == 't' ? QChar('\t') : n;
-            escaped << true;
-        } else if (c == ',') {
-            flush();
-        } else {
-            current += c;
-            escaped << false;
-        }
-    }
-    flush();
-    return out;
 }
 
 PlaygroundRequest PlaygroundView::request() const
@@ -352,7 +330,7 @@ PlaygroundRequest PlaygroundView::request() const
     r.settings.topP = m_topP->value();
     r.settings.repetitionPenalty = m_repetition->value();
     r.settings.seed = m_seed->value();
-    r.settings.stopStrings = parseStops(m_stops->text());
+    r.settings.stopStrings = parseStopStrings(m_stops->text());
     for (auto* c : m_columns) {
         PlaygroundColumnRequest col;
         col.adapters = c->adapters();
@@ -367,8 +345,36 @@ PlaygroundRequest PlaygroundView::request() const
     return r;
 }
 
+QStringList PlaygroundView::settingsProblems() const
+{
+    QStringList out = {m_columnsBox->problem(), m_maxTokens->problem(), m_temperature->problem(), m_topK->problem(),
+                       m_topP->problem(), m_repetition->problem(), m_seed->problem()};
+    out.removeAll(QString());
+    return out;
+}
+
+QStringList PlaygroundView::entryProblems() const
+{
+    QStringList out = settingsProblems();
+    for (const PlaygroundColumn* c : m_columns)
+        out << c->weightProblems();
+    return out;
+}
+
+void PlaygroundView::checkEntries()
+{
+    const QStringList settings = settingsProblems();
+    m_entryError->setText(settings.join('\n'));
+    m_entryError->setVisible(!settings.isEmpty());
+    const bool refused = !entryProblems().isEmpty();
+    m_generate->setEnabled(!m_running && !refused);
+    m_generate->setToolTip(refused ? tr("Fix the numbers shown in red first") : tr("Ctrl+Enter"));
+}
+
 QString PlaygroundView::problem() const
 {
+    if (const QStringList typed = entryProblems(); !typed.isEmpty())
+        return typed.join('\n');
     if (modelPath().isEmpty())
         return tr("Choose the base model folder first.");
     if (m_input->toPlainText().trimmed().isEmpty())
@@ -392,6 +398,11 @@ bool PlaygroundView::generate()
 {
     if (m_running)
         return false;
+    // A number its field cannot take is named at the field (Ctrl+Enter comes here with Generate off).
+    if (!entryProblems().isEmpty()) {
+        checkEntries();
+        return false;
+    }
     const QString why = problem();
     m_error->setVisible(!why.isEmpty());
     m_error->setText(why);
@@ -441,7 +452,7 @@ void PlaygroundView::newChat()
 void PlaygroundView::setRunning(bool running)
 {
     m_running = running;
-    m_generate->setEnabled(!running);
+    checkEntries();
     m_stop->setEnabled(running);
     m_columnsBox->setEnabled(!running);
     m_mode->setEnabled(!running);

@@ -6,19 +6,19 @@
 #pragma once
 
 #include "ui/PlaygroundTypes.h"
+#include "ui/numbers/IntBox.h"
+#include "ui/numbers/RealBox.h"
 
 #include <QList>
 #include <QPair>
 #include <QWidget>
 
 class QComboBox;
-class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
 class QPushButton;
-class QSpinBox;
 class QSplitter;
 
 namespace rslora::ui {
@@ -43,6 +43,9 @@ public:
     // The request the form describes, and what is wrong with it (empty when it can run).
     PlaygroundRequest request() const;
     QString problem() const;
+    // The numbers typed that their fields cannot take (the settings' and every column's weights),
+    // each naming its field and range: Generate is off while there are any.
+    QStringList entryProblems() const;
 
     // Starts a generation when the form is valid (else shows why); false when nothing started.
     bool generate();
@@ -62,12 +65,13 @@ public:
     PlaygroundColumn* column(int index) const;
     QPlainTextEdit* input() const { return m_input; }
     QLineEdit* modelEdit() const { return m_model; }
-    QSpinBox* maxTokensBox() const { return m_maxTokens; }
-    QDoubleSpinBox* temperatureBox() const { return m_temperature; }
-    QSpinBox* seedBox() const { return m_seed; }
-    QSpinBox* topKBox() const { return m_topK; }
-    QDoubleSpinBox* topPBox() const { return m_topP; }
-    QDoubleSpinBox* repetitionBox() const { return m_repetition; }
+    numbers::IntBox* columnsBox() const { return m_columnsBox; }
+    numbers::IntBox* maxTokensBox() const { return m_maxTokens; }
+    numbers::RealBox* temperatureBox() const { return m_temperature; }
+    numbers::IntBox* seedBox() const { return m_seed; }
+    numbers::IntBox* topKBox() const { return m_topK; }
+    numbers::RealBox* topPBox() const { return m_topP; }
+    numbers::RealBox* repetitionBox() const { return m_repetition; }
     QLineEdit* stopEdit() const { return m_stops; }
     QComboBox* runBox() const { return m_runs; }
     // The sampling settings' labelled fields, on as many rows as the view's width needs.
@@ -76,6 +80,8 @@ public:
     QPushButton* stopButton() const { return m_stop; }
     QListWidget* history() const { return m_history; }
     QLabel* errorLabel() const { return m_error; }
+    // Under the settings: what their fields cannot take (hidden when nothing).
+    QLabel* entryErrorLabel() const { return m_entryError; }
     QLabel* referenceLabel() const { return m_reference; }
     QLabel* summaryLabel() const { return m_summary; }
 
@@ -107,19 +113,22 @@ private:
         QList<PlaygroundColumnResult> results;
     };
     void setRunning(bool running);
-    static QStringList parseStops(const QString& text);
+    // Shows the settings' entry problems under them and turns Generate off while there are any.
+    void checkEntries();
+    // The problems of the numbers typed above the columns (the columns name their weights').
+    QStringList settingsProblems() const;
     // Hides the reference answer once the input is no longer the pulled example's message.
     void hideStaleReference();
 
     QLineEdit* m_model = nullptr;
     QComboBox* m_mode = nullptr;
-    QSpinBox* m_columnsBox = nullptr;
-    QSpinBox* m_maxTokens = nullptr;
-    QDoubleSpinBox* m_temperature = nullptr;
-    QSpinBox* m_topK = nullptr;
-    QDoubleSpinBox* m_topP = nullptr;
-    QDoubleSpinBox* m_repetition = nullptr;
-    QSpinBox* m_seed = nullptr;
+    numbers::IntBox* m_columnsBox = nullptr;
+    numbers::IntBox* m_maxTokens = nullptr;
+    numbers::RealBox* m_temperature = nullptr;
+    numbers::IntBox* m_topK = nullptr;
+    numbers::RealBox* m_topP = nullptr;
+    numbers::RealBox* m_repetition = nullptr;
+    numbers::IntBox* m_seed = nullptr;
     QLineEdit* m_stops = nullptr;
     FlowLayout* m_sampling = nullptr;
     QPlainTextEdit* m_input = nullptr;
@@ -132,6 +141,7 @@ private:
     QString m_exampleMessage; // the pulled example's message, which m_reference answers
     bool m_exampleSent = false; // it was generated from (chat mode then cleared the input)
     QLabel* m_error = nullptr;
+    QLabel* m_entryError = nullptr;
     QLabel* m_summary = nullptr;
     QSplitter* m_columnSplitter = nullptr;
     QList<PlaygroundColumn*> m_columns;

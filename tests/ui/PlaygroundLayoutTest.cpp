@@ -1,15 +1,19 @@
 // The Playground at the window sizes a user has (800x600, 1366x768): the sampling settings' labels
 // and fields whole and apart, on as many rows as the width needs, two columns without a sideways
-// scroll, and the "Use a gate…" button with its menu arrow beside its text rather than over it.
+// scroll, the summary line clear of the columns, and the "Use a gate…" button with its menu arrow
+// beside its text rather than over it.
 #include "ui/FlowLayout.h"
 #include "ui/MenuToolButton.h"
 #include "ui/PlaygroundColumn.h"
 #include "ui/PlaygroundView.h"
 
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QPlainTextEdit>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QSpinBox>
@@ -81,6 +85,71 @@ private slots:
         // The answers keep their room below the settings.
         QVERIFY2(view.column(0)->output()->height() >= 3 * view.fontMetrics().lineSpacing(),
                  qPrintable(QString::number(view.column(0)->output()->height())));
+    }
+
+    void summaryStaysClearOfTheColumns_data()
+    {
+        QTest::addColumn<QSize>("size");
+        QTest::newRow("800x600") << QSize(800, 600);
+        QTest::newRow("800x420") << QSize(800, 420);
+        QTest::newRow("1366x768") << QSize(1366, 768);
+    }
+
+    // "All 2 columns gave the same answer." was drawn over the columns' two-line status (an 800x600
+    // window, a chat with an example's reference answer shown): the answers' area kept a minimum
+    // height its place did not have and grew over the line under it. The parts of the view stay apart.
+    void summaryStaysClearOfTheColumns()
+    {
+        QFETCH(QSize, size);
+        PlaygroundView view;
+        view.setModelPath("/models/demo");
+        view.resize(size);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.showExample("What is the capital of France?", {{"user", "What is the capital of France?"}},
+                         "The capital of France is Paris, on the Seine, which has been the seat of its government for centuries.");
+        QVERIFY(view.generate());
+        PlaygroundColumnResult r;
+        r.text = " The capital of France is Paris.";
+        r.tokens = 40;
+        r.promptTokens = 21;
+        r.seconds = 2.5;
+        r.firstTokenSeconds = 0.25;
+        r.finishReason = "length";
+        for (int c = 0; c < 2; ++c) {
+            view.onToken(c, r.text);
+            view.onColumnFinished(c, r);
+        }
+        view.onFinished();
+        QCOMPARE(view.summaryLabel()->text(), QString("All 2 columns gave the same answer."));
+        QTest::qWait(50); // the layouts settle
+        QVERIFY(!view.referenceLabel()->isHidden());
+        // Where a widget shows in the view: the part of it its parents (the columns' scroll area) let show.
+        auto shown = [&view](const QWidget* w) {
+            const QRect r = w->visibleRegion().boundingRect();
+            return r.isEmpty() ? QRect() : QRect(w->mapTo(&view, r.topLeft()), r.size());
+        };
+        const QRect summary = shown(view.summaryLabel());
+        QVERIFY(!summary.isEmpty());
+        QCOMPARE(summary.height(), view.summaryLabel()->height()); // the whole line shows
+        for (int c = 0; c < 2; ++c) {
+            const QLabel* status = view.column(c)->status();
+            if (size.width() < 1000) // a narrow column: the status takes two lines
+                QVERIFY2(status->fontMetrics().horizontalAdvance(status->text()) > status->width(), qPrintable(status->text()));
+            for (const QWidget* w : {static_cast<const QWidget*>(status), static_cast<const QWidget*>(view.column(c))})
+                QVERIFY2(!shown(w).intersects(summary), qPrintable(QString("column %1: a %2 shows down to y %3, the summary from y %4")
+                                                                       .arg(c + 1).arg(w->metaObject()->className())
+                                                                       .arg(shown(w).bottom()).arg(summary.top())));
+        }
+        // The left side's parts one under the other, none over another.
+        const QList<QWidget*> parts = {view.findChild<QScrollArea*>("columnsScroll"), view.summaryLabel(), view.input(),
+                                       view.generateButton(), view.runBox(), view.referenceLabel()};
+        for (int i = 0; i < parts.size(); ++i)
+            for (int j = i + 1; j < parts.size(); ++j) {
+                const QRect a(parts[i]->mapTo(&view, QPoint(0, 0)), parts[i]->size());
+                const QRect b(parts[j]->mapTo(&view, QPoint(0, 0)), parts[j]->size());
+                QVERIFY2(!a.intersects(b), qPrintable(QString("%1 and %2").arg(i).arg(j)));
+            }
     }
 
     void gateArrowBesideItsText_data()

@@ -161,6 +161,72 @@ private slots:
         QCOMPARE(requested.count(), 1);
     }
 
+    // A setting or weight its box cannot take (5000 new tokens, a temperature of 9, a weight of 7)
+    // stays as typed and is named at its field with the range; Generate is off until it is fixed (the
+    // boxes cut 5000 to 4096 without a word, and the columns generated with numbers nobody typed).
+    void numbersTheBoxesCannotTakeAreRefused()
+    {
+        PlaygroundView v;
+        v.setVersions(versions());
+        v.setModelPath("/models/demo");
+        v.input()->setPlainText("hello");
+        v.resize(1024, 700);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        QSignalSpy requested(&v, &PlaygroundView::generateRequested);
+        QVERIFY(v.generateButton()->isEnabled());
+        QVERIFY(!v.entryErrorLabel()->isVisible());
+        v.maxTokensBox()->selectAll();
+        QTest::keyClicks(v.maxTokensBox(), "5000");
+        QCOMPARE(v.maxTokensBox()->text(), QString("5000"));
+        QVERIFY(!v.generateButton()->isEnabled());
+        QVERIFY(v.entryErrorLabel()->isVisible());
+        const QString tokens = "Max new tokens: '5000' is out of range: enter a whole number from 1 to 4096";
+        QCOMPARE(v.entryErrorLabel()->text(), tokens);
+        v.temperatureBox()->selectAll();
+        QTest::keyClicks(v.temperatureBox(), "9");
+        QCOMPARE(v.entryErrorLabel()->text(), tokens + "\nTemperature: '9' is out of range: enter a number from 0 to 5");
+        QCOMPARE(v.entryProblems().size(), 2);
+        // Ctrl+Enter starts nothing either; the field keeps what was typed when it is left.
+        QVERIFY(!v.generate());
+        QCOMPARE(requested.count(), 0);
+        v.maxTokensBox()->setFocus();
+        v.input()->setFocus();
+        QCOMPARE(v.maxTokensBox()->text(), QString("5000"));
+        v.maxTokensBox()->selectAll();
+        QTest::keyClicks(v.maxTokensBox(), "300");
+        v.temperatureBox()->selectAll();
+        QTest::keyClicks(v.temperatureBox(), "0.7");
+        QVERIFY(!v.entryErrorLabel()->isVisible());
+        QVERIFY(v.generateButton()->isEnabled());
+
+        // A column's weight is named under that column's versions.
+        PlaygroundColumn* c = v.column(1);
+        c->versionBox(0)->setCurrentIndex(1);
+        c->weightBox(0)->selectAll();
+        QTest::keyClicks(c->weightBox(0), "7");
+        QVERIFY(c->weightErrorLabel()->isVisible());
+        QCOMPARE(c->weightErrorLabel()->text(), QString("Column 2, weight: '7' is out of range: enter a number from -4 to 4"));
+        QVERIFY(!v.column(0)->weightErrorLabel()->isVisible());
+        QCOMPARE(v.entryProblems(), QStringList{c->weightErrorLabel()->text()});
+        QVERIFY(!v.generateButton()->isEnabled());
+        QVERIFY(!v.generate());
+        QCOMPARE(requested.count(), 0);
+        c->addRowButton()->click(); // with two rows each weight is named by its row
+        QCOMPARE(c->weightErrorLabel()->text(), QString("Column 2, weight 1: '7' is out of range: enter a number from -4 to 4"));
+        c->weightBox(0)->selectAll();
+        QTest::keyClicks(c->weightBox(0), "0.5");
+        QVERIFY(!c->weightErrorLabel()->isVisible());
+        QVERIFY(v.generateButton()->isEnabled());
+        const PlaygroundRequest r = v.request();
+        QCOMPARE(r.settings.maxNewTokens, 300);
+        QCOMPARE(r.settings.temperature, 0.7);
+        QCOMPARE(r.columns[1].adapters.size(), 1);
+        QCOMPARE(r.columns[1].adapters[0].weight, 0.5);
+        QVERIFY(v.generate());
+        QCOMPARE(requested.count(), 1);
+    }
+
     void streamsMarksDifferencesAndKeepsHistory()
     {
         PlaygroundView v;
