@@ -4,6 +4,7 @@
 #include "ui/AdapterEdits.h"
 #include "ui/AdapterTreeModel.h"
 #include "ui/ExportFolder.h"
+#include "ui/FlowLayout.h"
 #include "ui/LineageView.h"
 #include "ui/PeftCopy.h"
 
@@ -43,7 +44,10 @@ namespace rslora::ui {
 AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     setObjectName("adaptersBrowser");
     auto* outer = new QVBoxLayout(this);
-    auto* bar = new QHBoxLayout;
+    // Eight buttons on one row made the view, and so the window, wider than an 800-pixel screen: in a
+    // narrow window they go on as many rows as they need.
+    auto* bar = new FlowLayout;
+    bar->setContentsMargins(0, 0, 0, 0);
     auto* refreshButton = new QPushButton(tr("Refresh"), this);
     m_release = new QPushButton(tr("Release"), this);
     m_rollback = new QPushButton(tr("Make current"), this);
@@ -84,7 +88,6 @@ AdaptersBrowser::AdaptersBrowser(QWidget* parent) : QWidget(parent) {
     m_exportMerged->setToolTip(m_exportMergedAction->toolTip() + QString(" (%1)").arg(m_exportMergedAction->shortcut().toString(QKeySequence::NativeText)));
     for (QPushButton* b : {refreshButton, m_release, m_rollback, m_archive, m_openFolder, m_export, m_fuse, m_exportMerged})
         bar->addWidget(b);
-    bar->addStretch(1);
     outer->addLayout(bar);
     auto* filterRow = new QHBoxLayout;
     m_filter = new QLineEdit(this);

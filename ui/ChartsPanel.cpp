@@ -3,6 +3,7 @@
 #include "ui/BalanceHeatMap.h"
 #include "ui/CurvePlot.h"
 #include "ui/ExportFolder.h"
+#include "ui/FlowLayout.h"
 
 #include "engine/objectives/DpoMetricNames.h"
 
@@ -13,7 +14,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
-#include <QBoxLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMessageBox>
@@ -66,9 +66,14 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("chartsPanel");
     auto* outer = new QVBoxLayout(this);
     // Two groups of controls side by side, or one above the other when the panel is too narrow for
-    // both (squeezed into one row they were cut to "Smoot", "Cli", "set vi").
-    m_controls = new QBoxLayout(QBoxLayout::LeftToRight);
-    auto* controls = new QHBoxLayout;
+    // both (squeezed into one row they were cut to "Smoot", "Cli", "set vi"). The panel's minimum
+    // width is the wider group's: with both groups' it held the Training view, and so the window,
+    // wider than an 800-pixel screen, never narrow enough for the groups to stack.
+    auto* controlRows = new FlowLayout;
+    controlRows->setContentsMargins(0, 0, 0, 0);
+    auto* group = new QWidget(this);
+    auto* controls = new QHBoxLayout(group);
+    controls->setContentsMargins(0, 0, 0, 0);
     controls->addWidget(new QLabel(tr("Smoothing"), this));
     m_smoothing = new QSlider(Qt::Horizontal, this);
     m_smoothing->setObjectName("smoothing");
@@ -86,9 +91,10 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     m_clip = new QCheckBox(tr("Clip outliers"), this);
     m_clip->setToolTip(tr("Fit the y range to the 1st–99th percentile so spikes do not flatten the curve"));
     controls->addWidget(m_clip);
-    controls->addStretch(1);
-    m_controls->addLayout(controls, 0);
-    controls = new QHBoxLayout;
+    controlRows->addWidget(group);
+    group = new QWidget(this);
+    controls = new QHBoxLayout(group);
+    controls->setContentsMargins(0, 0, 0, 0);
     controls->addWidget(new QLabel(tr("x axis"), this));
     m_xAxis = new QComboBox(this);
     m_xAxis->setObjectName("xAxis");
@@ -100,13 +106,11 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     auto* exportButton = new QPushButton(tr("Export…"), this);
     exportButton->setToolTip(tr("Write every chart as PNG, PDF and CSV into a folder"));
     controls->addWidget(exportButton);
-    controls->addStretch(1);
-    m_controls->addLayout(controls, 0);
-    m_controls->addStretch(1);
+    controlRows->addWidget(group);
     for (QWidget* w : {static_cast<QWidget*>(m_logY), static_cast<QWidget*>(m_clip), static_cast<QWidget*>(m_xAxis),
                        static_cast<QWidget*>(reset), static_cast<QWidget*>(exportButton)})
         w->setMinimumWidth(w->sizeHint().width()); // never cut: the groups stack instead
-    outer->addLayout(m_controls);
+    outer->addLayout(controlRows);
 
     auto* grid = new QGridLayout;
     grid->setSpacing(6);
@@ -184,22 +188,6 @@ ChartsPanel::ChartsPanel(QWidget* parent) : QWidget(parent) {
     m_timer->setInterval(40);
     connect(m_timer, &QTimer::timeout, this, &ChartsPanel::replotNow);
     m_timer->start();
-}
-
-void ChartsPanel::resizeEvent(QResizeEvent* event) {
-    QWidget::resizeEvent(event);
-    arrangeControls();
-}
-
-void ChartsPanel::arrangeControls() {
-    int oneRow = m_controls->spacing() * (m_controls->count() - 1);
-    for (int i = 0; i < m_controls->count(); ++i)
-        if (QLayout* group = m_controls->itemAt(i)->layout())
-            oneRow += group->minimumSize().width();
-    const QMargins m = layout()->contentsMargins();
-    const auto direction = width() - m.left() - m.right() >= oneRow ? QBoxLayout::LeftToRight : QBoxLayout::TopToBottom;
-    if (m_controls->direction() != direction)
-        m_controls->setDirection(direction);
 }
 
 CurvePlot* ChartsPanel::addChart(const QString& id, const QString& title, const QString& yLabel) {

@@ -9,7 +9,6 @@
 #include <QHash>
 #include <QWidget>
 
-class QBoxLayout;
 class QCheckBox;
 class QComboBox;
 class QLabel;
@@ -67,19 +66,13 @@ Q_SIGNALS:
     // After a successful exportAll(): what was written and where, for the status bar.
     void exported(const QString& summary);
 
-protected:
-    void resizeEvent(QResizeEvent* event) override;
-
 private:
-    // The two groups of controls in one row when the width holds them, else one above the other.
-    void arrangeControls();
     CurvePlot* addChart(const QString& id, const QString& title, const QString& yLabel);
     // The charts an export writes, by id (the preference row only when shown).
     QStringList exportedCharts() const;
     QString nothingToExport() const;
     void showBalanceOf(const QString& module);
 
-    QBoxLayout* m_controls = nullptr;
     QHash<QString, CurvePlot*> m_charts;
     QStringList m_chartOrder;
     BalanceHeatMap* m_heatMap = nullptr;

@@ -3,6 +3,7 @@
 #include "ui/AdapterSection.h"
 #include "ui/DataSection.h"
 #include "ui/FieldErrors.h"
+#include "ui/FlowLayout.h"
 #include "ui/ObjectiveSection.h"
 #include "ui/ModelSection.h"
 #include "ui/Preference.h"
@@ -134,14 +135,23 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_memory->setWordWrap(true);
     outer->addWidget(m_memory);
 
+    // The preset box and seven buttons on one row made the form, and so the window, wider than an
+    // 800-pixel screen: at the right while they fit on one row, on more rows when they do not.
     auto* bar = new QHBoxLayout;
     bar->addStretch(1);
-    bar->addWidget(new QLabel(tr("Preset"), this));
-    m_presets = new QComboBox(this);
+    auto* actions = new FlowLayout;
+    actions->setContentsMargins(0, 0, 0, 0);
+    bar->addLayout(actions);
+    auto* preset = new QWidget(this);
+    auto* presetRow = new QHBoxLayout(preset);
+    presetRow->setContentsMargins(0, 0, 0, 0);
+    presetRow->addWidget(new QLabel(tr("Preset"), preset));
+    m_presets = new QComboBox(preset);
     m_presets->setObjectName("presets");
     m_presets->setMinimumWidth(160);
     m_presets->setPlaceholderText(tr("choose a preset"));
-    bar->addWidget(m_presets);
+    presetRow->addWidget(m_presets);
+    actions->addWidget(preset);
     m_presets->setToolTip(tr("Built-in recipes first, then the presets you saved"));
     auto* load = new QPushButton(tr("Load"), this);
     load->setObjectName("loadPreset");
@@ -165,7 +175,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     m_sweep->setObjectName("sweepRuns");
     m_sweep->setToolTip(tr("Queue a group of runs of this config over several values of some keys and seeds"));
     for (QPushButton* b : {load, save, duplicate, reset, copyCli, m_sweep, m_start})
-        bar->addWidget(b);
+        actions->addWidget(b);
     outer->addLayout(bar);
 
     m_validateTimer = new QTimer(this);

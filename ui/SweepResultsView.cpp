@@ -3,6 +3,7 @@
 #include "ui/EmptyPlotGuard.h"
 
 #include "ui/ExportFolder.h"
+#include "ui/FlowLayout.h"
 #include "ui/PlotLegend.h"
 #include "ui/PlotPalette.h"
 
@@ -65,8 +66,13 @@ SweepResultsView::SweepResultsView(QWidget* parent) : QWidget(parent) {
     m_delete = new QPushButton(tr("Delete group…"));
     m_delete->setToolTip(tr("Delete the group and all its runs; their adapter versions stay"));
     m_export = new QPushButton(tr("Export CSV…"));
+    // Beside the group box and the status the four buttons made the view, and so the window, wider
+    // than an 800-pixel screen: in a narrow window they go on two rows.
+    auto* buttons = new FlowLayout;
+    buttons->setContentsMargins(0, 0, 0, 0);
     for (QPushButton* b : {m_stop, m_resume, m_delete, m_export})
-        top->addWidget(b);
+        buttons->addWidget(b);
+    top->addLayout(buttons);
     layout->addLayout(top);
 
     auto* split = new QSplitter(Qt::Vertical);

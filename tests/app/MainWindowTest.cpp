@@ -1,12 +1,20 @@
 // The main window opens with its menus, docks and status bar; the About dialog lists the components.
 #include "ui/AboutDialog.h"
+#include "ui/AdaptersBrowser.h"
 #include "ui/LogPanel.h"
 #include "ui/MainWindow.h"
+#include "ui/PlaygroundView.h"
+#include "ui/RunForm.h"
+#include "ui/RunsBrowser.h"
+#include "ui/SweepResultsView.h"
+#include "ui/TrainingPanel.h"
 
 #include "common/Log.h"
 
+#include <QAbstractScrollArea>
 #include <QDockWidget>
 #include <QMenuBar>
+#include <QPushButton>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QElapsedTimer>
@@ -28,6 +36,48 @@ private Q_SLOTS:
         QVERIFY(w.findChild<QDockWidget*>("logDock"));
         QVERIFY(w.views());
         QVERIFY(!w.statusBar()->currentMessage().isEmpty());
+    }
+
+    // At 800x600 the window was 903 pixels wide whichever view showed: it takes its widest view's
+    // width, and four were wider than 800 (New run 899 with its preset box and seven buttons on one
+    // row, Training 888 with the charts' two control groups side by side, Sweeps 877, Adapters 823).
+    // Each view, shown in turn, fits with its buttons whole.
+    void everyViewFitsASmallWindow() {
+        rslora::ui::MainWindow w;
+        auto* form = new rslora::ui::RunForm;
+        form->setRemembersState(false);
+        w.addView(form, "New run");
+        w.addView(new rslora::ui::TrainingPanel, "Training");
+        w.addView(new rslora::ui::RunsBrowser, "Runs");
+        w.addView(new rslora::ui::AdaptersBrowser, "Adapters");
+        w.addView(new rslora::ui::PlaygroundView, "Playground");
+        w.addView(new rslora::ui::SweepResultsView, "Sweeps");
+        w.resize(800, 600);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        // The window is as wide as its widest view needs, whichever shows.
+        QStringList wide;
+        for (int i = 0; i < w.views()->count(); ++i)
+            if (const int needs = w.views()->widget(i)->minimumSizeHint().width(); needs > 800)
+                wide << QString("%1 needs %2 pixels").arg(w.views()->tabText(i)).arg(needs);
+        QVERIFY2(wide.isEmpty(), qPrintable(wide.join("; ")));
+        for (int i = 0; i < w.views()->count(); ++i) {
+            QWidget* view = w.views()->widget(i);
+            const QString name = w.views()->tabText(i);
+            w.views()->setCurrentIndex(i);
+            QTest::qWait(20); // the layouts settle
+            QVERIFY2(w.width() <= 800, qPrintable(QString("%1: the window is %2 pixels wide").arg(name).arg(w.width())));
+            for (const QPushButton* b : view->findChildren<QPushButton*>()) {
+                bool scrolls = false; // a button in a scroll area may be scrolled out of sight
+                for (const QWidget* p = b->parentWidget(); p && p != view; p = p->parentWidget())
+                    scrolls = scrolls || qobject_cast<const QAbstractScrollArea*>(p);
+                if (!b->isVisibleTo(view) || b->window() != &w || scrolls)
+                    continue;
+                const QRect r(b->mapTo(view, QPoint(0, 0)), b->size());
+                QVERIFY2(b->width() >= b->minimumSizeHint().width() && view->rect().contains(r),
+                         qPrintable(QString("%1: '%2' at %3..%4 of %5").arg(name, b->text()).arg(r.left()).arg(r.right()).arg(view->width())));
+            }
+        }
     }
 
     void aboutListsComponents() {
