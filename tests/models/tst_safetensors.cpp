@@ -89,6 +89,8 @@ private slots:
         row("huge length", withLength("{}", "", UINT64_MAX - 1), "exceeds the limit");
         row("not json", withLength("{\"a\":", ""), "not valid UTF-8 JSON");
         row("text", withLength("this is not json", ""), "header is not valid UTF-8 JSON: parse error at line 1, column 2");
+        // The parser quotes the bytes it stopped at: ones that are no UTF-8 are written as \xNN.
+        row("bytes that are no utf8", withLength("\xff\xfe garbage", ""), "invalid literal; last read: '\\xff'");
         row("invalid utf8", withLength("{\"\xff\xfe\":{}}", ""), "not valid UTF-8 JSON");
         row("not an object", withLength("[1,2]", ""), "JSON object");
         row("unknown dtype", withLength(R"({"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", f8), "unknown dtype");
@@ -129,8 +131,9 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(QString(e.what()).contains("test.safetensors"), e.what());
             QVERIFY2(QString(e.what()).contains(expected), e.what());
-            // The parser's reason, never the JSON library's exception id.
+            // The parser's reason, never the JSON library's exception id, and text that is UTF-8.
             QVERIFY2(!QString(e.what()).contains("json.exception"), e.what());
+            QVERIFY2(QString::fromUtf8(e.what()).toUtf8() == QByteArray(e.what()), e.what());
         }
     }
 
