@@ -118,6 +118,14 @@ void runInspect(const fs::path& dir, bool asJson) {
         runInspectAdapter(dir, asJson);
         return;
     }
+    // Neither kind of folder: say so, and what is missing of an adapter folder that has its weights
+    // (it was read as a model folder, and the error named config.json).
+    if (!fs::exists(dir / "config.json")) {
+        if (fs::exists(dir / engine::kPeftWeightsFile))
+            engine::requirePeftConfigFile(dir);
+        throw Error("expected config.json (a model folder) or " + std::string(engine::kPeftConfigFile) +
+                    " (a PEFT adapter folder) in " + dir.string() + ", found neither");
+    }
     ModelConfig c = ModelConfig::fromFile(dir / "config.json");
     WeightFiles weights(dir);
     std::map<std::string, uint64_t> dtypeCounts;

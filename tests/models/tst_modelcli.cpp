@@ -148,6 +148,17 @@ private slots:
         QVERIFY2(got.isEmpty(), qPrintable(got));
         got = refused(R"({"r": 8, "lora_alpha": 8})", file + ": \"peft_type\" is missing");
         QVERIFY2(got.isEmpty(), qPrintable(got));
+        // Without adapter_config.json the folder was read as a model folder and the error named
+        // config.json; the adapter file that is missing is named instead.
+        fs::remove(dir / "adapter_config.json");
+        auto o = runCli({"inspect", folder});
+        QVERIFY2(o.code == 1 && o.err.contains("'" + folder + "' is not a PEFT adapter folder: adapter_config.json is missing"),
+                 qPrintable(o.err));
+        fs::remove(dir / "adapter_model.safetensors");
+        o = runCli({"inspect", folder});
+        QVERIFY2(o.code == 1 && o.err.contains("expected config.json (a model folder) or adapter_config.json (a PEFT adapter "
+                                               "folder) in " + folder + ", found neither"),
+                 qPrintable(o.err));
     }
 
     // Token ids config.json names outside its vocabulary are listed as problems of the folder.
