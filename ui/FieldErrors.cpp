@@ -1,4 +1,5 @@
 #include "ui/FieldErrors.h"
+#include "ui/ErrorLabel.h"
 
 #include <QFormLayout>
 #include <QLabel>
@@ -14,13 +15,8 @@ void FieldErrors::addRow(QFormLayout* layout, const QString& label, QWidget* fie
     v->setContentsMargins(0, 0, 0, 0);
     v->setSpacing(1);
     v->addWidget(field);
-    auto* error = new QLabel(box);
-    error->setObjectName("error_" + key);
-    error->setWordWrap(true);
     // Messages quote what the user typed (paths, regexes, "<think>"): never read as markup.
-    error->setTextFormat(Qt::PlainText);
-    error->setStyleSheet("color: #c62828;");
-    error->hide();
+    QLabel* error = makeErrorLabel("error_" + key, box);
     v->addWidget(error);
     field->setObjectName(key);
     if (!tooltip.isEmpty())

@@ -1,4 +1,5 @@
 #include "ui/GridSearchPanel.h"
+#include "ui/ErrorLabel.h"
 
 #include "ui/PlotPalette.h"
 #include "ui/numbers/RealBox.h"
@@ -74,13 +75,8 @@ GridSearchPanel::GridSearchPanel(const QList<FuseSource>& sources, QWidget* pare
         grid->addWidget(m_to.back(), i + 1, 2);
         grid->addWidget(m_step.back(), i + 1, 3);
     }
-    m_rangeError = new QLabel(ranges);
-    m_rangeError->setObjectName("gridRangeError");
-    m_rangeError->setWordWrap(true);
-    m_rangeError->setTextFormat(Qt::PlainText); // it quotes what was typed, and version names
-    m_rangeError->setStyleSheet("color: #c62828");
+    m_rangeError = makeErrorLabel("gridRangeError", ranges); // it quotes what was typed, and version names
     m_rangeError->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    m_rangeError->hide();
     grid->addWidget(m_rangeError, static_cast<int>(sources.size()) + 1, 0, 1, 4);
     grid->setColumnStretch(0, 1);
     layout->addWidget(ranges);

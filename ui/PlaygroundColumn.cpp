@@ -1,5 +1,6 @@
 // See PlaygroundColumn.h.
 #include "ui/PlaygroundColumn.h"
+#include "ui/ErrorLabel.h"
 
 #include "ui/FlowLayout.h"
 #include "ui/MenuToolButton.h"
@@ -49,13 +50,8 @@ PlaygroundColumn::PlaygroundColumn(int index, QWidget* parent) : QWidget(parent)
     m_rowsLayout = new QVBoxLayout;
     m_rowsLayout->setSpacing(2);
     layout->addLayout(m_rowsLayout);
-    m_weightError = new QLabel;
-    m_weightError->setObjectName("weightError");
-    m_weightError->setWordWrap(true);
-    m_weightError->setTextFormat(Qt::PlainText); // it quotes what was typed
-    m_weightError->setStyleSheet("color: #b00020;");
+    m_weightError = makeErrorLabel("weightError"); // it quotes what was typed
     m_weightError->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    m_weightError->hide();
     layout->addWidget(m_weightError);
     m_addRow = new QToolButton;
     m_addRow->setObjectName("addAdapter");

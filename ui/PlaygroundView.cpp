@@ -1,5 +1,6 @@
 // See PlaygroundView.h.
 #include "ui/PlaygroundView.h"
+#include "ui/ErrorLabel.h"
 
 #include "ui/FlowLayout.h"
 #include "ui/PlaygroundColumn.h"
@@ -108,13 +109,8 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_stops->setPlaceholderText(tr("e.g. \\n\\n, ###"));
     labelled(tr("Stop"), m_stops, tr("Stop strings, separated by commas (\\n for a new line, \\, for a comma)"));
     layout->addLayout(m_sampling);
-    m_entryError = new QLabel;
-    m_entryError->setObjectName("entryError");
-    m_entryError->setWordWrap(true);
-    m_entryError->setTextFormat(Qt::PlainText); // it quotes what was typed
-    m_entryError->setStyleSheet("color: #b00020;");
+    m_entryError = makeErrorLabel("entryError"); // it quotes what was typed
     m_entryError->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    m_entryError->hide();
     layout->addWidget(m_entryError);
     for (numbers::IntBox* box : {m_columnsBox, m_maxTokens, m_topK, m_seed})
         connect(box, &numbers::IntBox::entryChanged, this, &PlaygroundView::checkEntries);
@@ -194,7 +190,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_error = new QLabel;
     m_error->setWordWrap(true);
     m_error->setTextFormat(Qt::PlainText); // messages quote paths, prompts and the engine's errors as they are
-    m_error->setStyleSheet("color: #b00020;");
+    m_error->setStyleSheet("color: #c62828;");
     m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
     // A message quoting a long path or values list has no space to wrap at: it is cut at the edge (and
     // can be selected whole) rather than widening the window past the screen.

@@ -310,7 +310,7 @@ void SweepDialog::refresh() {
     }
     m_queue->setEnabled(problem.isEmpty());
     if (!problem.isEmpty()) {
-        m_summary->setStyleSheet("color: #b00020;");
+        m_summary->setStyleSheet("color: #c62828;");
         m_summary->setText(problem);
         return;
     }

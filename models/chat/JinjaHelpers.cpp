@@ -445,31 +445,35 @@ std::string justify(const std::string& s, const Value& widthV, const Value& fill
     return repeat(left) + s + repeat(margin - left);
 }
 
-// Jinja2's do_indent: the text plus "\n", split as str.splitlines() splits (\r\n, \r, \v, \f, \x1c-\x1e,
-// \x85, \u2028, \u2029 as well), joined with "\n"; empty lines are not indented unless `blank`.
+std::vector<std::vector<char32_t>> splitLines(const std::vector<char32_t>& s) {
+    std::vector<std::vector<char32_t>> lines;
+    std::vector<char32_t> line;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char32_t c = s[i];
+        const bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
+                         c == 0x2029;
+        if (!brk) {
+            line.push_back(c);
+            continue;
+        }
+        if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n')
+            ++i;
+        lines.push_back(std::move(line));
+        line.clear();
+    }
+    if (!line.empty())
+        lines.push_back(std::move(line));
+    return lines;
+}
+
+// Jinja2's do_indent: the text plus "\n", split as str.splitlines() splits, joined with "\n"; empty
+// lines are not indented unless `blank`.
 std::string indentText(const std::string& s, const Value& width, bool first, bool blank) {
     const std::string pad = width.isString() ? width.asString()
                                              : std::string(static_cast<std::size_t>(std::max<int64_t>(0, toInt(width, "indent"))), ' ');
     std::vector<std::string> lines;
-    {
-        const auto c = cps(s + "\n");
-        std::vector<char32_t> line;
-        for (std::size_t i = 0; i < c.size(); ++i) {
-            const char32_t ch = c[i];
-            const bool br = ch == '\n' || ch == '\r' || ch == 0x0B || ch == 0x0C || (ch >= 0x1C && ch <= 0x1E) || ch == 0x85 ||
-                            ch == 0x2028 || ch == 0x2029;
-            if (!br) {
-                line.push_back(ch);
-                continue;
-            }
-            if (ch == '\r' && i + 1 < c.size() && c[i + 1] == '\n')
-                ++i;
-            lines.push_back(utf8::fromCodePoints(line));
-            line.clear();
-        }
-        if (!line.empty())
-            lines.push_back(utf8::fromCodePoints(line));
-    }
+    for (const auto& line : splitLines(cps(s + "\n")))
+        lines.push_back(utf8::fromCodePoints(line));
     std::string out;
     for (std::size_t i = 0; i < lines.size(); ++i) {
         if (i > 0) {

@@ -29,6 +29,9 @@ inline constexpr std::size_t kMaxRepeatBytes = 16u << 20;
 Value makeList(List l);
 std::vector<char32_t> cps(const std::string& s);
 bool isPySpace(char32_t c);
+// str.splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029 end a line; a final line
+// break adds no empty line.
+std::vector<std::vector<char32_t>> splitLines(const std::vector<char32_t>& s);
 // Argument `index` (or keyword `name`) of a call; a copy: callers often pass a temporary fallback.
 Value arg(CallArgs& a, std::size_t index, const char* name, const Value& fallback);
 int64_t toInt(const Value& v, const char* what);

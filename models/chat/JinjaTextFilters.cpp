@@ -141,29 +141,6 @@ std::vector<std::string> wrapLine(const Text& line, int64_t width, bool breakLon
     return lines;
 }
 
-// str.splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029 end a line; a final line
-// break adds no empty line.
-std::vector<Text> splitLines(const Text& s) {
-    std::vector<Text> lines;
-    Text line;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const char32_t c = s[i];
-        const bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
-                         c == 0x2029;
-        if (!brk) {
-            line.push_back(c);
-            continue;
-        }
-        if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n')
-            ++i;
-        lines.push_back(std::move(line));
-        line.clear();
-    }
-    if (!line.empty())
-        lines.push_back(std::move(line));
-    return lines;
-}
-
 // wordwrap(width=79, break_long_words=True, wrapstring=None, break_on_hyphens=True): each line of the
 // text wrapped on its own, the lines joined with wrapstring ("\n" by default).
 Value wordwrap(const Value& v, CallArgs& a) {
