@@ -16,6 +16,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QTableWidget>
@@ -27,6 +28,16 @@ namespace rslora::ui {
 
 namespace {
 namespace ef = engine::fusion;
+
+// A tab's page in a scroll area: on a small screen (800x600) the dialog can be made smaller than the
+// page, which then scrolls, instead of reaching past the screen with its buttons.
+QWidget* scrolled(QWidget* page) {
+    auto* area = new QScrollArea;
+    area->setWidgetResizable(true);
+    area->setFrameShape(QFrame::NoFrame);
+    area->setWidget(page);
+    return area;
+}
 
 std::optional<ef::FusionMethod> methodOf(const QString& name) {
     for (ef::FusionMethod m : ef::fusionMethods())
@@ -75,9 +86,9 @@ FuseDialog::FuseDialog(const QList<FuseSource>& sources, QWidget* parent) : QDia
     setWindowTitle(tr("Fuse %n adapter versions", nullptr, static_cast<int>(sources.size())));
     auto* layout = new QVBoxLayout(this);
     m_tabs = new QTabWidget(this);
-    m_tabs->addTab(buildFuseTab(), tr("Fuse"));
+    m_tabs->addTab(scrolled(buildFuseTab()), tr("Fuse"));
     m_grid = new GridSearchPanel(sources, this);
-    m_tabs->addTab(m_grid, tr("Grid search"));
+    m_tabs->addTab(scrolled(m_grid), tr("Grid search"));
     layout->addWidget(m_tabs, 1);
 
     auto* status = new QHBoxLayout;
@@ -406,5 +417,7 @@ void FuseDialog::reject() {
         Q_EMIT cancelRequested();
     QDialog::reject();
 }
+
+void FuseDialog::showGridTab() { m_tabs->setCurrentIndex(1); }
 
 } // namespace rslora::ui

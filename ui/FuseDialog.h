@@ -74,6 +74,8 @@ public:
     QPushButton* cancelButton() const { return m_cancelButton; }
     QProgressBar* progressBar() const { return m_progress; }
     GridSearchPanel* grid() const { return m_grid; }
+    // Shows the Grid search tab (its page is the grid's scroll area, not the grid itself).
+    void showGridTab();
 
 Q_SIGNALS:
     void previewRequested(const rslora::ui::FuseSettings& settings);

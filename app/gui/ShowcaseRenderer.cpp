@@ -140,7 +140,7 @@ bool ShowcaseRenderer::saveMergeScreens(const QString& dir, QString* error) {
     if (!grab(fuse, dir, "fuse-dialog", error))
         return false;
     // The grid tab with a real search over the demo's validation data.
-    fuse->tabs()->setCurrentWidget(fuse->grid());
+    fuse->showGridTab();
     fuse->grid()->setAxis(0, {0.0, 1.5, 0.25});
     fuse->grid()->setAxis(1, {-0.5, 1.0, 0.25});
     fuse->grid()->setDataFile(QString::fromStdString(validation));

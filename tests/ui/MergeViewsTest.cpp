@@ -324,7 +324,7 @@ private Q_SLOTS:
         QCOMPARE(data->cell(0, 0), 2.25); // (0, -0.5)
         QVERIFY(g->bestLabel()->text().contains("λ2 = 0.5"));
         QVERIFY(g->useButton()->isEnabled());
-        d.tabs()->setCurrentWidget(g);
+        d.showGridTab();
         g->useButton()->click();
         QCOMPARE(d.tabs()->currentIndex(), 0);
         QCOMPARE(d.settings().weights, QVector<double>({0.5, 0.5}));
@@ -339,7 +339,7 @@ private Q_SLOTS:
         d.show();
         QVERIFY(QTest::qWaitForWindowExposed(&d));
         ui::GridSearchPanel* g = d.grid();
-        d.tabs()->setCurrentWidget(g);
+        d.showGridTab();
         g->setDataFile("/data/val.jsonl");
         QVERIFY(g->runButton()->isEnabled());
         QVERIFY(!g->rangeErrorLabel()->isVisible());
@@ -539,6 +539,24 @@ private Q_SLOTS:
         QVERIFY(d.grid()->statusLabel()->text().contains(path));
         QVERIFY2(d.minimumSizeHint().width() <= 760, qPrintable(QString::number(d.minimumSizeHint().width())));
         QCOMPARE(d.width(), 760);
+    }
+
+    // On an 800x600 screen (less a panel and the title bar) the dialogs can be made small enough to
+    // fit: their minimum sizes, on both tabs with a grid drawn and a message shown.
+    void dialogsFitASmallScreen() {
+        ui::FuseDialog d(twoSources());
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        d.grid()->setDataFile("/data/val.jsonl");
+        d.showError("cannot read /data/val.jsonl");
+        QCoreApplication::processEvents();
+        QVERIFY2(d.minimumSizeHint().width() <= 780 && d.minimumSizeHint().height() <= 520,
+                 qPrintable(QString("Fuse dialog minimum %1x%2").arg(d.minimumSizeHint().width()).arg(d.minimumSizeHint().height())));
+        ui::ExportMergedDialog e(twoSources());
+        e.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&e));
+        QVERIFY2(e.minimumSizeHint().width() <= 780 && e.minimumSizeHint().height() <= 520,
+                 qPrintable(QString("Export dialog minimum %1x%2").arg(e.minimumSizeHint().width()).arg(e.minimumSizeHint().height())));
     }
 
     // As `rslora merge` without --dtype: the base model's own dtype unless the user picks one.
