@@ -128,9 +128,16 @@ SampleFormat SampleBuilder::resolveFormat(const ojson& record, const std::string
             std::string keys;
             for (auto it = record.begin(); it != record.end(); ++it)
                 keys += (keys.empty() ? "" : ", ") + it.key();
+            // Token ids are read only from a JSONL file whose first record has them (a JSON array of
+            // such records reaches the record formats here).
+            const std::string tokenIds = record.contains("input_ids")
+                                             ? "; a record with \"input_ids\" is pre-tokenized data, read from a JSONL file: "
+                                               "one record per line, each with its \"input_ids\" (and \"labels\" if some "
+                                               "tokens are not trained)"
+                                             : "";
             throw Error(where + ": cannot tell the record format from its keys (" + keys +
                         "); expected instruction/output (alpaca), messages (chat), text, prompt/completion or "
-                        "prompt/chosen/rejected (preference)");
+                        "prompt/chosen/rejected (preference)" + tokenIds);
         }
         return detected;
     }

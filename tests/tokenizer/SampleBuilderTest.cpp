@@ -293,6 +293,9 @@ private slots:
         QTest::addColumn<QString>("message");
         QTest::newRow("alpaca without output") << R"({"instruction": "x", "output": 3})" << "field \"output\" must be a string";
         QTest::newRow("unknown keys") << R"({"question": "x", "answer": "y"})" << "cannot tell the record format from its keys (question, answer)";
+        // Pre-tokenized records in a JSON array file reach the record formats: the error says to write JSONL.
+        QTest::newRow("token ids outside JSONL") << R"({"input_ids": [1, 2, 3], "labels": [1, 2, 3]})"
+                                                 << "; a record with \"input_ids\" is pre-tokenized data, read from a JSONL file: one record per line";
         QTest::newRow("no assistant") << R"({"messages": [{"role": "user", "content": "x"}]})" << "no assistant message";
         // An unknown role was reported as "no assistant message to train on", without naming it.
         QTest::newRow("unknown role") << R"({"messages": [{"role": "user", "content": "x"}, {"role": "assitant", "content": "y"}]})"
