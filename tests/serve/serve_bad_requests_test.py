@@ -13,7 +13,7 @@ import sys
 import time
 import unittest
 
-from serve_http_test import KEY, MODEL, Server, read_answers
+from serve_http_test import KEY, MODEL, Server, read_answers, read_until_close
 
 BASE = os.path.basename(MODEL)
 AUTH = b"Authorization: Bearer " + KEY.encode() + b"\r\n"
@@ -133,12 +133,7 @@ class BadRequestTest(unittest.TestCase):
         self.expect("OPTIONS", get(b"/v1/chat/completions", method=b"OPTIONS"), 405)
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=15) as sock:
             sock.sendall(get(b"/v1/models", method=b"HEAD", extra=b"Host: x\r\nConnection: close\r\n"))
-            data = b""
-            while True:
-                piece = sock.recv(65536)
-                if not piece:
-                    break
-                data += piece
+            data = read_until_close(sock)
         self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
         self.assertTrue(data.endswith(b"\r\n\r\n"), data)  # no body
         self.assertServing()

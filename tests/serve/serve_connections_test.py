@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from serve_http_test import CLI, KEY, MODEL, Server, read_answers, write_adapter
+from serve_http_test import CLI, KEY, MODEL, Server, read_answers, read_until_close, write_adapter
 
 BASE = os.path.basename(MODEL)
 PARTIAL_HEAD = b"GET /health HTTP/1.1\r\n"  # a request still arriving: the connection stays open
@@ -33,13 +33,7 @@ def connect(server, source="127.0.0.1"):
 
 def answer_of(sock):
     """The one answer a refused connection gets, read until the server closes it: (status, head, body)."""
-    data = b""
-    while True:
-        piece = sock.recv(65536)
-        if not piece:
-            break
-        data += piece
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = read_until_close(sock).partition(b"\r\n\r\n")
     return int(head.split(b" ")[1]), head.decode(), body.decode()
 
 

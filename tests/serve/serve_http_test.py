@@ -245,12 +245,7 @@ class ServeTest(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=60) as sock:
             sock.sendall(b"POST /v1/completions HTTP/1.0\r\nAuthorization: Bearer " + KEY.encode() +
                          b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-            reply = b""
-            while True:  # until the server closes the connection
-                piece = sock.recv(65536)
-                if not piece:
-                    break
-                reply += piece
+            reply = read_until_close(sock)
         head, _, rest = reply.decode().partition("\r\n\r\n")
         self.assertIn(" 200 ", head.split("\r\n")[0])
         fields = {line.split(":")[0].lower(): line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]}
@@ -269,12 +264,7 @@ class ServeTest(unittest.TestCase):
             sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
                          b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             sock.shutdown(socket.SHUT_WR)
-            reply = b""
-            while True:
-                piece = sock.recv(65536)
-                if not piece:
-                    break
-                reply += piece
+            reply = read_until_close(sock)
         head, _, rest = reply.decode().partition("\r\n\r\n")
         self.assertIn(" 200 ", head.split("\r\n")[0])
         # Each event is one chunk, so the chunk sizes are lines of their own.
@@ -921,6 +911,16 @@ class TokenIdModelTest(unittest.TestCase):
         events = sse_events("data: {}\n\n" + rest)
         self.assertEqual([ch["finish_reason"] for e in events for ch in e.get("choices", []) if ch["finish_reason"]], ["abort"])
         self.assertEqual(server.stop(), 0)
+
+
+def read_until_close(sock):
+    """Every byte the server sends on `sock` until it closes the connection."""
+    data = b""
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            return data
+        data += piece
 
 
 def read_answers(sock, count):
