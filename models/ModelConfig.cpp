@@ -287,6 +287,29 @@ ModelConfig ModelConfig::fromJson(const json& j, const std::string& source) {
     return c;
 }
 
+namespace {
+
+// The parameter count in 128 bits (tied embeddings counted once): validate() refuses sizes whose count
+// passes int64, parameterCount() returns it.
+__int128 wideParameterCount(const ModelConfig& c) {
+    const __int128 h = c.hiddenSize, q = __int128(c.numHeads) * c.headDim, kv = __int128(c.numKvHeads) * c.headDim;
+    __int128 attn = h * q + 2 * h * kv + q * h;
+    if (c.qkvBias())
+        attn += q + 2 * kv;
+    if (c.oBias())
+        attn += h;
+    if (c.qkNorm())
+        attn += 2 * __int128(c.headDim);
+    const __int128 mlp = 3 * h * c.intermediateSize + (c.mlpBias ? 2 * __int128(c.intermediateSize) + h : 0);
+    const __int128 layer = attn + mlp + 2 * h;
+    __int128 total = layer * c.numLayers + __int128(c.vocabSize) * h + h;
+    if (!c.tieWordEmbeddings)
+        total += __int128(c.vocabSize) * h;
+    return total;
+}
+
+} // namespace
+
 void ModelConfig::validate(const std::string& source) const {
     auto positive = [&](const char* key, int64_t v) {
         if (v <= 0)
@@ -319,10 +342,7 @@ void ModelConfig::validate(const std::string& source) const {
                                  {"head_dim", headDim}})
         atMost(key, v, kLargestSize, "a single dimension of a weight larger than this is no model's");
     // The parameter count must be a number: the sizes above can still multiply past int64.
-    const __int128 q = __int128(numHeads) * headDim, kv = __int128(numKvHeads) * headDim, h = hiddenSize;
-    const __int128 perLayer = h * q * 2 + h * kv * 2 + q + 2 * kv + 2 * headDim + 3 * h * intermediateSize +
-                              2 * __int128(intermediateSize) + 3 * h;
-    const __int128 total = perLayer * numLayers + 2 * __int128(vocabSize) * hiddenSize + hiddenSize;
+    const __int128 total = wideParameterCount(*this);
     if (total > std::numeric_limits<int64_t>::max())
         throw Error(source + ": the sizes in the file multiply to more than 2^63 parameters (num_hidden_layers " +
                     std::to_string(numLayers) + ", hidden_size " + std::to_string(hiddenSize) + ", intermediate_size " +
@@ -365,22 +385,7 @@ bool ModelConfig::isSlidingLayer(int64_t layer) const {
            slidingLayers[static_cast<size_t>(layer)];
 }
 
-int64_t ModelConfig::parameterCount() const {
-    const int64_t q = numHeads * headDim, kv = numKvHeads * headDim;
-    int64_t attn = hiddenSize * q + 2 * hiddenSize * kv + q * hiddenSize;
-    if (qkvBias())
-        attn += q + 2 * kv;
-    if (oBias())
-        attn += hiddenSize;
-    if (qkNorm())
-        attn += 2 * headDim;
-    int64_t mlp = 3 * hiddenSize * intermediateSize + (mlpBias ? 2 * intermediateSize + hiddenSize : 0);
-    int64_t layer = attn + mlp + 2 * hiddenSize;
-    int64_t total = numLayers * layer + vocabSize * hiddenSize + hiddenSize;
-    if (!tieWordEmbeddings)
-        total += vocabSize * hiddenSize;
-    return total;
-}
+int64_t ModelConfig::parameterCount() const { return static_cast<int64_t>(wideParameterCount(*this)); }
 
 json ModelConfig::toJson() const {
     json j;
