@@ -144,7 +144,14 @@ void BalanceHeatMap::replot() {
     const int nx = m_columns.size(), ny = m_modules.size();
     if (nx > 0 && ny > 0) {
         m_map->data()->setSize(nx, ny);
-        m_map->data()->setRange(QCPRange(m_steps.front(), nx > 1 ? m_steps.back() : m_steps.front() + 1), QCPRange(0, ny - 1));
+        // With two cells or more, the data range holds the centres of the first and last cells and each
+        // cell reaches half a cell either side of its centre; a single cell fills the range given, so
+        // a lone column spans one step and a lone row one row, centred as the others are.
+        QCPRange keys(m_steps.front() - 0.5, m_steps.front() + 0.5);
+        if (nx > 1) // steps that do not increase (never logged so) still get one unit per column
+            keys = m_steps.back() > m_steps.front() ? QCPRange(m_steps.front(), m_steps.back()) : QCPRange(m_steps.front(), m_steps.front() + nx - 1);
+        const QCPRange rows = ny > 1 ? QCPRange(0, ny - 1) : QCPRange(-0.5, 0.5);
+        m_map->data()->setRange(keys, rows);
         for (int x = 0; x < nx; ++x)
             for (int y = 0; y < ny; ++y)
                 m_map->data()->setCell(x, y, m_columns[x][y]);
@@ -158,7 +165,11 @@ void BalanceHeatMap::replot() {
             ticker->addTick(y, label);
         }
         m_plot->yAxis->setTicker(ticker);
-        m_plot->rescaleAxes();
+        // The axes show every cell whole: rescaleAxes() stopped at the first and last cells' centres
+        // and so drew the outer columns and rows half as wide as the others.
+        const double halfColumn = nx > 1 ? 0.5 * keys.size() / (nx - 1) : 0.0;
+        m_plot->xAxis->setRange(keys.lower - halfColumn, keys.upper + halfColumn);
+        m_plot->yAxis->setRange(-0.5, ny - 0.5);
     } else {
         m_map->data()->clear();
     }

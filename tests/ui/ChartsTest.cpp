@@ -292,6 +292,70 @@ private Q_SLOTS:
         map.replot();
     }
 
+    // Every column of the heat map is drawn as wide as the others and every row as high: the first
+    // and last were half-width (the axes ended at the outer cells' centres). A lone cell fills the map.
+    void heatMapCellsAreAllTheSameSize() {
+        BalanceHeatMap map;
+        map.resize(700, 400);
+        map.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&map));
+        const QStringList modules{"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
+                                  "model.layers.1.self_attn.q_proj"};
+        // Red (A dominating) and blue (B dominating) alternate across steps and down the modules.
+        for (int c = 0; c < 5; ++c)
+            map.addColumn(10.0 * (c + 1), modules, c % 2 ? QVector<double>{1 / 16.0, 16, 1 / 16.0} : QVector<double>{16, 1 / 16.0, 16});
+        map.replot();
+        // Lengths of the runs of one colour along a line of pixels inside the axis rect.
+        auto runs = [](const QImage& image, QPoint from, QPoint step, int count) {
+            QList<int> lengths;
+            int previous = -1;
+            for (int i = 0; i < count; ++i) {
+                const QColor c = image.pixelColor(from + i * step);
+                const int kind = c.red() > c.blue() + 60 ? 1 : (c.blue() > c.red() + 60 ? 2 : 0);
+                if (kind == 0)
+                    continue; // a grid line or anti-aliased edge
+                if (kind != previous)
+                    lengths << 0;
+                ++lengths.back();
+                previous = kind;
+            }
+            return lengths;
+        };
+        auto equal = [](const QList<int>& lengths, int expected) {
+            if (lengths.size() != expected)
+                return false;
+            const auto [lo, hi] = std::minmax_element(lengths.begin(), lengths.end());
+            return *hi - *lo <= 2;
+        };
+        auto check = [&](const QString& what, const QList<int>& lengths, int expected) {
+            QStringList text;
+            for (int n : lengths)
+                text << QString::number(n);
+            return equal(lengths, expected) ? QString() : QString("%1: %2").arg(what, text.join(' '));
+        };
+        const QImage image = map.plot()->toPixmap().toImage();
+        const QRect rect = map.plot()->axisRect()->rect();
+        const int rowHeight = rect.height() / 3, columnWidth = rect.width() / 5;
+        // Lines a quarter of a cell from the edge: the axes' ticks mark the cells' centres.
+        const QString across = check("columns", runs(image, {rect.left() + 1, rect.top() + rowHeight / 4}, {1, 0}, rect.width() - 2), 5);
+        QVERIFY2(across.isEmpty(), qPrintable(across));
+        const QString down = check("rows", runs(image, {rect.left() + columnWidth / 4, rect.top() + 1}, {0, 1}, rect.height() - 2), 3);
+        QVERIFY2(down.isEmpty(), qPrintable(down));
+
+        BalanceHeatMap lone;
+        lone.resize(700, 400);
+        lone.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&lone));
+        lone.addColumn(10, {"model.layers.0.self_attn.q_proj"}, {16});
+        lone.replot();
+        const QImage one = lone.plot()->toPixmap().toImage();
+        const QRect r = lone.plot()->axisRect()->rect();
+        const QList<int> wide = runs(one, {r.left() + 1, r.top() + r.height() / 4}, {1, 0}, r.width() - 2);
+        const QList<int> high = runs(one, {r.left() + r.width() / 4, r.top() + 1}, {0, 1}, r.height() - 2);
+        QVERIFY2(wide.size() == 1 && wide.front() >= r.width() - 6, qPrintable(QString::number(wide.value(0))));
+        QVERIFY2(high.size() == 1 && high.front() >= r.height() - 6, qPrintable(QString::number(high.value(0))));
+    }
+
     // Rows go by layer number, then module, whatever order the names arrive in: the store lists
     // them in text order (23 before 3), the engine in model order.
     void heatMapRowsInLayerOrder() {
