@@ -11,6 +11,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QEvent>
+#include <QHash>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
@@ -26,6 +27,8 @@
 #include <QTableWidget>
 #include <QTimer>
 #include <QVBoxLayout>
+
+#include <qcustomplot.h>
 
 #include <algorithm>
 
@@ -116,7 +119,7 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_metric->setObjectName("overlayMetric");
     metricRow->addWidget(m_metric, 1);
     ov->addLayout(metricRow);
-    m_overlay = new CurvePlot(tr("Selected runs"), tr("value"), overlayBox);
+    m_overlay = new CurvePlot(tr("Selected runs"), tr("metric"), overlayBox);
     m_overlay->setObjectName("overlayPlot");
     ov->addWidget(m_overlay, 1);
     compare->addWidget(overlayBox);
@@ -383,9 +386,27 @@ void RunsBrowser::updateSelection() {
     updateDiff();
 }
 
+namespace {
+// The overlay's y-axis title: the metric as the chooser names it, with its unit where it has one.
+QString axisLabelOf(const QString& key) {
+    static const QHash<QString, QString> units{
+        {"train/tokens_per_s", "tokens/s"},
+        {"train/tokens_seen", "tokens"},
+        {RunTableModel::kRunSecondsKey, "s"},
+        {"dpo/logps_chosen", "nats"},
+        {"dpo/logps_rejected", "nats"},
+        {"eval/dpo_logps_chosen", "nats"},
+        {"eval/dpo_logps_rejected", "nats"},
+    };
+    const QString unit = units.value(key);
+    return unit.isEmpty() ? key : QString("%1 (%2)").arg(key, unit);
+}
+} // namespace
+
 void RunsBrowser::updateOverlay() {
     m_overlay->clear();
     const QString key = m_metric->currentText();
+    m_overlay->plot()->yAxis->setLabel(key.isEmpty() ? tr("metric") : axisLabelOf(key));
     if (!m_store || key.isEmpty()) {
         m_overlay->replot();
         return;

@@ -29,6 +29,7 @@
 #include <QTemporaryDir>
 #include <QTreeView>
 #include <QtTest>
+#include <qcustomplot.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -128,6 +129,35 @@ private Q_SLOTS:
         QCOMPARE(browser.diffTable()->item(0, 2)->text(), QString("16"));
         browser.differencesOnly()->setChecked(false);
         QCOMPARE(browser.diffTable()->rowCount(), 3);
+    }
+
+    // The "Selected runs" chart names the metric it shows on its y axis, with the unit where the
+    // metric has one (it said "value" whatever was drawn), and follows the metric chosen.
+    void overlayAxisNamesTheMetric() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, "a", 8, 2e-4, storage::RunStatus::Finished, 5);
+        const int64_t b = addRun(store, "b", 16, 2e-4, storage::RunStatus::Finished, 5);
+        std::vector<storage::MetricPoint> pts;
+        for (int64_t id : {a, b})
+            for (int i = 1; i <= 5; ++i) {
+                pts.push_back({id, "train/tokens_per_s", i, 1000.0 + i, 900.0 + i});
+                pts.push_back({id, "train/lr", i, 1000.0 + i, 1e-4});
+            }
+        store.metricsIngest().insert(pts);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        QCPAxis* y = browser.overlay()->plot()->yAxis;
+        QCOMPARE(y->label(), QString("metric")); // nothing selected, nothing drawn
+        browser.selectRuns({a, b});
+        QCOMPARE(browser.overlayMetric()->currentText(), QString("train/loss"));
+        QCOMPARE(y->label(), QString("train/loss"));
+        browser.overlayMetric()->setCurrentText("train/tokens_per_s");
+        QCOMPARE(y->label(), QString("train/tokens_per_s (tokens/s)"));
+        browser.overlayMetric()->setCurrentText("train/lr");
+        QCOMPARE(y->label(), QString("train/lr"));
+        browser.selectRuns({});
+        QCOMPARE(y->label(), QString("metric"));
     }
 
     // Runs are told apart by id and base model: both are columns, the filter matches the model,
