@@ -1,8 +1,8 @@
 // See PlaygroundView.h.
 #include "ui/PlaygroundView.h"
 #include "ui/ErrorLabel.h"
-
 #include "ui/FlowLayout.h"
+#include "ui/GrowingTextEdit.h"
 #include "ui/PlaygroundColumn.h"
 #include "ui/StopStrings.h"
 #include "ui/TextDivergence.h"
@@ -141,11 +141,10 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     leftLayout->addWidget(m_summary);
 
     auto* inputRow = new QHBoxLayout;
-    m_input = new QPlainTextEdit;
+    // Two lines while short, growing to six with the text: an empty prompt box left the answers one
+    // line in an 800x600 window.
+    m_input = new GrowingTextEdit(2, 6);
     m_input->setPlaceholderText(tr("Type a prompt (Ctrl+Enter generates)"));
-    m_input->setMaximumHeight(110);
-    m_input->setMinimumHeight(fontMetrics().lineSpacing() * 2 + 12);
-    m_input->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
     inputRow->addWidget(m_input, 1);
     auto* buttons = new QVBoxLayout;
     m_generate = new QPushButton(tr("Generate"));

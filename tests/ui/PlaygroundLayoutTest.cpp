@@ -1,8 +1,9 @@
 // The Playground at the window sizes a user has (800x600, 1366x768): the sampling settings' labels
 // and fields whole and apart, on as many rows as the width needs, two columns without a sideways
-// scroll, the summary line clear of the columns, and the "Use a gate…" button with its menu arrow
-// beside its text rather than over it.
+// scroll, the summary line clear of the columns, a prompt box as tall as its text, and the "Use a
+// gate…" button with its menu arrow beside its text rather than over it.
 #include "ui/FlowLayout.h"
+#include "ui/GrowingTextEdit.h"
 #include "ui/MenuToolButton.h"
 #include "ui/PlaygroundColumn.h"
 #include "ui/PlaygroundView.h"
@@ -150,6 +151,41 @@ private slots:
                 const QRect b(parts[j]->mapTo(&view, QPoint(0, 0)), parts[j]->size());
                 QVERIFY2(!a.intersects(b), qPrintable(QString("%1 and %2").arg(i).arg(j)));
             }
+    }
+
+    // An empty prompt box was 110 pixels tall, leaving the answers about one line of an 800x600 window:
+    // it is two lines tall until the text needs more, grows to six, and gives the height back.
+    void promptBoxGrowsWithItsText()
+    {
+        PlaygroundView view;
+        view.resize(800, 600);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        auto* input = qobject_cast<GrowingTextEdit*>(view.input());
+        QVERIFY(input);
+        const int line = input->fontMetrics().lineSpacing();
+        auto answerHeight = [&view] { return view.column(0)->output()->visibleRegion().boundingRect().height(); };
+        QTRY_COMPARE(input->height(), input->heightForLines(2));
+        QVERIFY2(input->height() < 2 * line + 24, qPrintable(QString::number(input->height())));
+        QVERIFY(input->viewport()->height() >= 2 * line); // two whole lines show
+        const int answers = answerHeight();
+        QVERIFY2(answers >= 5 * line, qPrintable(QString("%1 < %2").arg(answers).arg(5 * line)));
+
+        input->setPlainText("1\n2\n3\n4");
+        QTRY_COMPARE(input->height(), input->heightForLines(4));
+        QVERIFY(input->viewport()->height() >= 4 * line);
+        QTRY_COMPARE(input->verticalScrollBar()->maximum(), 0); // all four show
+        QVERIFY(answerHeight() < answers);
+        input->setPlainText("1\n2\n3\n4\n5\n6\n7\n8\n9");
+        QTRY_COMPARE(input->height(), input->heightForLines(6));
+        QTRY_VERIFY(input->verticalScrollBar()->maximum() > 0); // the rest scrolls
+        // One long line wraps: its lines count.
+        input->setPlainText(QString("word ").repeated(120));
+        QTRY_VERIFY(input->textLines() > 2);
+        QTRY_COMPARE(input->height(), input->heightForLines(std::min(6, input->textLines())));
+        input->clear();
+        QTRY_COMPARE(input->height(), input->heightForLines(2));
+        QTRY_COMPARE(answerHeight(), answers);
     }
 
     void gateArrowBesideItsText_data()
