@@ -1,6 +1,7 @@
 // Python / Jinja2 semantics for the chat-template interpreter's operators: iteration, arithmetic
 // and comparison, % formatting, item and attribute access, slicing.
 #include "models/chat/JinjaBuiltins.h"
+#include "models/chat/JinjaDictKeys.h"
 #include "models/chat/JinjaHelpers.h"
 #include "models/chat/JinjaIntegers.h"
 
@@ -25,7 +26,7 @@ std::vector<Value> iterate(const Value& v) {
     case Value::Type::Dict: {
         std::vector<Value> keys;
         for (const auto& [k, _] : v.asDict().items())
-            keys.emplace_back(k);
+            keys.push_back(keyValue(k));
         return keys;
     }
     case Value::Type::String: {
@@ -44,6 +45,8 @@ Value unaryMinus(const Value& v) {
         return intResult(-wideOf(v), "-" + v.str());
     if (v.isFloat())
         return Value(-v.asFloat());
+    if (v.isUndefined())
+        fail("'" + v.undefinedName() + "' is undefined");
     fail("bad operand type for unary -: '" + v.typeName() + "'");
 }
 
@@ -132,8 +135,11 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
         return Value(a.equals(b));
     if (op == "!=")
         return Value(!a.equals(b));
-    if (op == "<" || op == ">" || op == "<=" || op == ">=")
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+        if (a.isUndefined() || b.isUndefined()) // Jinja2's Undefined refuses to be ordered
+            return typeError();
         return Value(compare(op, a, b));
+    }
     if (op == "in" || op == "notin") {
         bool found = false;
         if (b.isString()) {
@@ -147,7 +153,8 @@ Value binaryOp(const std::string& op, const Value& a, const Value& b) {
                     break;
                 }
         } else if (b.isDict()) {
-            found = a.isString() && b.asDict().contains(a.asString());
+            requireHashable(a); // Python hashes the key: `{} in d` is a TypeError
+            found = dictFind(b.asDict(), a) != nullptr;
         } else if (b.isUndefined()) {
             found = false;
         } else {
@@ -252,12 +259,12 @@ Value getItem(const Value& obj, const Value& key) {
         return Value(utf8::encode(c[static_cast<std::size_t>(i)]));
     }
     if (obj.isDict()) {
-        const std::string k = key.isString() ? key.asString() : key.str();
-        if (const Value* v = obj.asDict().find(k))
+        // Jinja2's getitem: an unhashable key's TypeError gives an undefined value too.
+        if (const Value* v = dictFind(obj.asDict(), key))
             return *v;
         if (key.isString())
-            return boundMethod(obj, k);
-        return Value::undefined(k);
+            return boundMethod(obj, key.asString());
+        return Value::undefined(key.str());
     }
     if (key.isString())
         return getAttribute(obj, key.asString());

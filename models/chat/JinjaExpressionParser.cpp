@@ -324,32 +324,55 @@ NodePtr TemplateParser::parsePostfix(NodePtr node) {
             }
             node = std::move(n);
         } else if (isOp("[")) {
+            // Jinja2's subscript: comma-separated items, each an expression or a slice; x[] and x[a, b]
+            // look up a tuple key (which no list, string or JSON dict has: undefined).
             const int line = next().line;
-            NodePtr parts[3];
-            int colons = 0;
-            for (int k = 0; k < 3; ++k) {
-                if (!isOp(":") && !isOp("]"))
-                    parts[k] = parseExpression();
-                if (isOp(":") && k < 2) {
-                    ++m_i;
-                    ++colons;
-                    continue;
+            std::vector<NodePtr> items;
+            NodePtr slice;
+            while (!isOp("]")) {
+                if (!items.empty() || slice)
+                    expectOp(",");
+                NodePtr parts[3];
+                int colons = 0;
+                for (int k = 0; k < 3; ++k) {
+                    if (!isOp(":") && !isOp("]") && !isOp(","))
+                        parts[k] = parseExpression();
+                    if (isOp(":") && k < 2) {
+                        ++m_i;
+                        ++colons;
+                        continue;
+                    }
+                    break;
                 }
-                break;
+                if (colons == 0) {
+                    if (!parts[0])
+                        syntaxError(peek().line, "unexpected " + describe(peek()));
+                    items.push_back(std::move(parts[0]));
+                } else {
+                    if (slice || !items.empty())
+                        syntaxError(line, "a slice inside a tuple subscript is not supported");
+                    slice = std::make_unique<Node>(Node::Kind::Slice, line);
+                    slice->children.push_back(nullptr);
+                    for (auto& p : parts)
+                        slice->children.push_back(std::move(p));
+                }
             }
             expectOp("]");
-            if (colons == 0) {
-                if (!parts[0])
-                    syntaxError(line, "empty subscript");
+            if (slice) {
+                if (!items.empty())
+                    syntaxError(line, "a slice inside a tuple subscript is not supported");
+                slice->children[0] = std::move(node);
+                node = std::move(slice);
+            } else {
                 auto n = std::make_unique<Node>(Node::Kind::Index, line);
                 n->children.push_back(std::move(node));
-                n->children.push_back(std::move(parts[0]));
-                node = std::move(n);
-            } else {
-                auto n = std::make_unique<Node>(Node::Kind::Slice, line);
-                n->children.push_back(std::move(node));
-                for (auto& p : parts)
-                    n->children.push_back(std::move(p));
+                if (items.size() == 1) {
+                    n->children.push_back(std::move(items[0]));
+                } else {
+                    auto tuple = std::make_unique<Node>(Node::Kind::TupleLit, line);
+                    tuple->children = std::move(items);
+                    n->children.push_back(std::move(tuple));
+                }
                 node = std::move(n);
             }
         } else if (isOp("(")) {
@@ -395,9 +418,7 @@ NodePtr TemplateParser::parseFilterExpr(NodePtr node) {
                 n->negated = true;
             }
             // Test names may be keywords: "is none", "is true", "is in".
-            if (peek().type != Token::Type::Name && !(peek().type == Token::Type::Op &&
-                                                       (isOp("==") || isOp("!=") || isOp("<") || isOp(">") ||
-                                                        isOp("<=") || isOp(">="))))
+            if (peek().type != Token::Type::Name)
                 syntaxError(peek().line, "expected a test name after 'is', found " + describe(peek()));
             n->name = next().text;
             n->children.push_back(std::move(node));
@@ -407,9 +428,12 @@ NodePtr TemplateParser::parseFilterExpr(NodePtr node) {
                 n->positionalCount = args.size() - n->names.size();
                 for (auto& a : args)
                     n->children.push_back(std::move(a));
-            } else if (startsExpression() ) {
-                // A single argument without parentheses: "is divisibleby 3", "is equalto 'x'".
-                n->children.push_back(parseUnary(false));
+            } else if (startsExpression()) {
+                // A single argument without parentheses, read as Jinja2 reads one: "is divisibleby 3",
+                // "is equalto 'x'", "is in [1, 2]"; any name but else/or/and is taken as the argument.
+                if (isName("is"))
+                    syntaxError(peek().line, "You cannot chain multiple tests with is");
+                n->children.push_back(parsePostfix(parsePrimary()));
                 n->positionalCount = 1;
             }
             node = std::move(n);
@@ -427,11 +451,10 @@ bool TemplateParser::startsExpression() const {
     case Token::Type::Float:
         return true;
     case Token::Type::Name:
-        // Keywords that continue the surrounding expression are not arguments.
-        return !(t.text == "and" || t.text == "or" || t.text == "if" || t.text == "else" || t.text == "in" ||
-                 t.text == "not" || t.text == "is" || t.text == "recursive");
+        // Only these keywords end a test; Jinja2 reads any other name (if, in, not, ...) as its argument.
+        return !(t.text == "and" || t.text == "or" || t.text == "else");
     case Token::Type::Op:
-        return t.text == "[" || t.text == "{" || t.text == "-";
+        return t.text == "[" || t.text == "{";
     default:
         return false;
     }

@@ -1,5 +1,6 @@
 // Jinja2 filters, tests and globals of the chat-template interpreter.
 #include "models/chat/JinjaBuiltins.h"
+#include "models/chat/JinjaDictKeys.h"
 #include "models/chat/JinjaHelpers.h"
 #include "models/chat/JinjaIntegers.h"
 
@@ -141,7 +142,9 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         f["capitalize"] = [requireString](const Value& v, CallArgs&) { return Value(capitalize(requireString(v, "capitalize"))); };
         f["title"] = [requireString](const Value& v, CallArgs&) { return Value(jinjaTitle(requireString(v, "title"))); };
         f["string"] = [](const Value& v, CallArgs&) { return Value(v.str()); };
-        f["safe"] = [](const Value& v, CallArgs&) { return v; };
+        // Jinja2's safe is Markup(value): a string, whatever the value (autoescaping is off, so it is
+        // the value's text).
+        f["safe"] = [](const Value& v, CallArgs&) { return Value(v.str()); };
         f["e"] = f["escape"] = f["forceescape"] = [](const Value& v, CallArgs&) { return Value(htmlEscape(v.str())); };
         f["pprint"] = [](const Value& v, CallArgs&) { return Value(v.repr()); };
         f["length"] = f["count"] = [](const Value& v, CallArgs&) -> Value {
@@ -216,7 +219,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                 fail("items filter needs a mapping, found " + v.typeName());
             List out;
             for (const auto& [k, x] : v.asDict().items())
-                out.push_back(Value::tuple(List{Value(k), x}));
+                out.push_back(Value::tuple(List{keyValue(k), x}));
             return Value(std::move(out));
         };
         f["dictsort"] = [](const Value& v, CallArgs& a) -> Value {
@@ -227,7 +230,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const bool reverse = arg(a, 2, "reverse", Value(false)).truthy();
             List out;
             for (const auto& [k, x] : v.asDict().items())
-                out.push_back(Value::tuple(List{Value(k), x}));
+                out.push_back(Value::tuple(List{keyValue(k), x}));
             std::stable_sort(out.begin(), out.end(), [&](const Value& p, const Value& q) {
                 Value x = p.asList()[byValue ? 1 : 0], y = q.asList()[byValue ? 1 : 0];
                 if (!caseSensitive && x.isString() && y.isString()) {

@@ -415,8 +415,8 @@ Value attributeOrItem(const Value& v, const std::string& path) {
         const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
         if (cur.isList() && !part.empty() && part.size() < 19 && std::all_of(part.begin(), part.end(), ::isdigit))
             cur = getItem(cur, Value(static_cast<int64_t>(std::stoll(part))));
-        else if (cur.isUndefined())
-            return cur;
+        else if (cur.isUndefined()) // Jinja2's getitem of an undefined value raises
+            fail("'" + cur.undefinedName() + "' is undefined");
         else
             cur = getAttribute(cur, part);
         if (dot == std::string::npos)

@@ -1,4 +1,5 @@
 // str / dict / list methods of chat-template values, with Python semantics (see JinjaHelpers.h).
+#include "models/chat/JinjaDictKeys.h"
 #include "models/chat/JinjaHelpers.h"
 
 #include "models/chat/JinjaTemplate.h"
@@ -255,14 +256,14 @@ Value boundMethod(const Value& self, const std::string& name) {
             return Value::callable([dict](CallArgs&) {
                 List out;
                 for (const auto& [k, v] : dict->items())
-                    out.push_back(Value::tuple(List{Value(k), v}));
+                    out.push_back(Value::tuple(List{keyValue(k), v}));
                 return Value(std::move(out));
             });
         if (name == "keys")
             return Value::callable([dict](CallArgs&) {
                 List out;
                 for (const auto& [k, v] : dict->items())
-                    out.emplace_back(k);
+                    out.push_back(keyValue(k));
                 return Value(std::move(out));
             });
         if (name == "values")
@@ -283,7 +284,8 @@ Value boundMethod(const Value& self, const std::string& name) {
             return Value::callable([dict](CallArgs& a) -> Value {
                 const Value undefined;
                 const Value& key = arg(a, 0, "key", undefined);
-                if (const Value* v = dict->find(key.isString() ? key.asString() : key.str()))
+                requireHashable(key); // Python hashes the key: d.get([1]) is a TypeError
+                if (const Value* v = dictFind(*dict, key))
                     return *v;
                 return arg(a, 1, "default", Value::none());
             });

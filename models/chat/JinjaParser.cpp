@@ -98,6 +98,14 @@ NodePtr TemplateParser::parseBody(const std::vector<std::string>& stops, std::st
     }
 }
 
+NodePtr TemplateParser::parseFunctionBody(const std::vector<std::string>& stops, std::string& endTag) {
+    const int loops = m_loops;
+    m_loops = 0;
+    NodePtr body = parseBody(stops, endTag);
+    m_loops = loops;
+    return body;
+}
+
 NodePtr TemplateParser::parseStatement() {
     const Token& kw = peek();
     if (kw.type != Token::Type::Name)
@@ -119,13 +127,16 @@ NodePtr TemplateParser::parseStatement() {
         return parseCallBlock(line);
     if (k == "break" || k == "continue") {
         expectStmtClose();
+        // Jinja2 compiles the template to Python, which refuses a break or continue outside a loop.
+        if (m_loops == 0)
+            syntaxError(line, "'" + k + "' outside a for loop");
         return std::make_unique<Node>(k == "break" ? Node::Kind::Break : Node::Kind::Continue, line);
     }
     if (k == "generation") {
         expectStmtClose();
         auto n = std::make_unique<Node>(Node::Kind::Generation, line);
         std::string end;
-        n->children.push_back(parseBody({"endgeneration"}, end));
+        n->children.push_back(parseFunctionBody({"endgeneration"}, end));
         expectStmtClose();
         return n;
     }
@@ -197,7 +208,9 @@ NodePtr TemplateParser::parseFor(int line) {
     }
     expectStmtClose();
     std::string end;
+    ++m_loops;
     NodePtr body = parseBody({"else", "endfor"}, end);
+    --m_loops;
     NodePtr elseBody;
     if (end == "else") {
         expectStmtClose();
@@ -258,7 +271,7 @@ NodePtr TemplateParser::parseCallBlock(int line) {
         syntaxError(line, "{% call %} expects a macro call, such as {% call wrap('b') %}");
     expectStmtClose();
     std::string end;
-    n->children.push_back(parseBody({"endcall"}, end));
+    n->children.push_back(parseFunctionBody({"endcall"}, end));
     expectStmtClose();
     for (auto& d : defaults)
         n->children.push_back(std::move(d));
@@ -272,7 +285,7 @@ NodePtr TemplateParser::parseMacro(int line) {
     parseParams(*n, defaults);
     expectStmtClose();
     std::string end;
-    n->children.push_back(parseBody({"endmacro"}, end));
+    n->children.push_back(parseFunctionBody({"endmacro"}, end));
     if (peek().type == Token::Type::Name && peek().text == n->name)
         ++m_i;
     expectStmtClose();

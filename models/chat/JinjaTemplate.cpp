@@ -3,6 +3,7 @@
 #include "models/chat/JinjaTemplate.h"
 
 #include "models/chat/JinjaBuiltins.h"
+#include "models/chat/JinjaDictKeys.h"
 #include "models/chat/JinjaParser.h"
 
 #include <nlohmann/json.hpp>
@@ -106,7 +107,10 @@ private:
             return Flow::Normal;
         }
         case Node::Kind::SetBlock: {
-            std::string captured = capture(*n.children[0]);
+            Flow f = Flow::Normal;
+            std::string captured = captureScoped(*n.children[0], f);
+            if (f != Flow::Normal) // a break or continue in the block leaves the loop before the assignment
+                return f;
             m_scopes.back()[n.name] = Value(std::move(captured));
             return Flow::Normal;
         }
@@ -115,13 +119,25 @@ private:
         case Node::Kind::Break: return Flow::Break;
         case Node::Kind::Continue: return Flow::Continue;
         case Node::Kind::Generation: {
+            // transformers renders the block as a {% call %} body: names set inside stay inside.
             const std::size_t start = m_out.size();
-            const Flow f = execBody(*n.children[0]);
+            m_scopes.emplace_back();
+            Flow f;
+            try {
+                f = execBody(*n.children[0]);
+            } catch (...) {
+                m_scopes.pop_back();
+                throw;
+            }
+            m_scopes.pop_back();
             m_spans.emplace_back(start, m_out.size());
             return f;
         }
         case Node::Kind::FilterBlock: {
-            const std::string text = capture(*n.children[0]);
+            Flow f = Flow::Normal;
+            const std::string text = captureScoped(*n.children[0], f);
+            if (f != Flow::Normal) // a break or continue in the block leaves the loop; nothing is written
+                return f;
             CallArgs args = evalArgs(n, 1);
             try {
                 emit(applyFilter(n.name, Value(text), args).str());
@@ -136,6 +152,21 @@ private:
 
     std::string capture(const Node& body) {
         return captureOf([&] { execBody(body); });
+    }
+
+    // The text of a set or filter block's body, run in a scope of its own as Jinja2 runs it (names set
+    // inside are not seen after the block); `flow` tells a break or continue inside it.
+    std::string captureScoped(const Node& body, Flow& flow) {
+        m_scopes.emplace_back();
+        std::string text;
+        try {
+            text = captureOf([&] { flow = execBody(body); });
+        } catch (...) {
+            m_scopes.pop_back();
+            throw;
+        }
+        m_scopes.pop_back();
+        return text;
     }
 
     // The text `render` emits, kept out of the output.
@@ -196,6 +227,22 @@ private:
         return out;
     }
 
+    // A for statement's else block (if any), in a scope of its own as Jinja2 runs it.
+    Flow execElse(const Node& n) {
+        if (!n.children[2])
+            return Flow::Normal;
+        m_scopes.emplace_back();
+        Flow f;
+        try {
+            f = execBody(*n.children[2]);
+        } catch (...) {
+            m_scopes.pop_back();
+            throw;
+        }
+        m_scopes.pop_back();
+        return f;
+    }
+
     // The for statement `n` over `iterable` at `depth` (1 at the statement, deeper through loop(items)).
     Flow runLoop(const Node& n, const Value& iterable, int64_t depth, std::size_t siteScopes) {
         std::vector<Value> items = iterateOrFail(n, iterable);
@@ -225,12 +272,12 @@ private:
             }
             items = std::move(kept);
         }
-        if (items.empty()) {
-            if (n.children[2])
-                return execBody(*n.children[2]);
-            return Flow::Normal;
-        }
+        if (items.empty())
+            return execElse(n);
         const auto length = static_cast<int64_t>(items.size());
+        // Jinja2 runs the else block unless some iteration reached the end of the body: one ended by
+        // break or continue does not count (its "iterated" flag is cleared at the body's end).
+        bool completed = false;
         // loop.changed(*values): true when the values differ from those of its previous call in this loop.
         auto lastChanged = std::make_shared<std::optional<Value>>();
         const Value changed = Value::callable([lastChanged](CallArgs& a) {
@@ -281,8 +328,10 @@ private:
             m_scopes.pop_back();
             if (f == Flow::Break)
                 break;
+            if (f == Flow::Normal)
+                completed = true;
         }
-        return Flow::Normal;
+        return completed ? Flow::Normal : execElse(n);
     }
 
     // Whether `body` reads the name `name` (Jinja2 gives a macro varargs / kwargs only when its body
@@ -446,7 +495,7 @@ private:
             auto d = std::make_shared<Dict>();
             for (std::size_t i = 0; i + 1 < n.children.size(); i += 2) {
                 const Value k = eval(*n.children[i]);
-                d->set(k.isString() ? k.asString() : k.str(), eval(*n.children[i + 1]));
+                dictSet(*d, k, eval(*n.children[i + 1]));
             }
             return Value(d);
         }

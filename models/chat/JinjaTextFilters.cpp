@@ -1,5 +1,6 @@
 // Jinja2's wordwrap and urlencode filters, with the semantics of Jinja2 3.1 (Python's textwrap and
 // urllib.parse.quote underneath).
+#include "models/chat/JinjaDictKeys.h"
 #include "models/chat/JinjaHelpers.h"
 
 #include "models/tokenizer/UnicodeText.h"
@@ -212,7 +213,7 @@ Value urlencode(const Value& v, CallArgs&) {
     };
     if (v.isDict()) {
         for (const auto& [key, value] : v.asDict().items())
-            add(Value(key), value);
+            add(keyValue(key), value);
         return Value(out);
     }
     for (const Value& item : iterate(v)) {

@@ -1,6 +1,8 @@
 // Python semantics for interpreter values: truthiness, equality, str/repr and JSON conversion.
 #include "models/chat/JinjaValue.h"
 
+#include "models/chat/JinjaDictKeys.h"
+#include "models/chat/JinjaHelpers.h"
 #include "models/chat/JinjaIntegers.h"
 
 #include "common/Error.h"
@@ -15,6 +17,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 namespace rslora::models::jinja {
 
@@ -38,6 +42,151 @@ void Dict::set(const std::string& key, Value v) {
     }
     m_index.emplace(key, m_items.size());
     m_items.emplace_back(key, std::move(v));
+}
+
+namespace {
+
+constexpr char kKeyMark = '\xFF';
+
+std::string floatKey(double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(bits));
+    return std::string(1, kKeyMark) + "f" + buf;
+}
+
+// The stored forms a key equal to `key` may have (1, 1.0 and True are equal and hash alike); the first
+// is the form `key` itself is stored under. Empty for an unhashable key.
+std::vector<std::string> keyForms(const Value& key) {
+    const std::string mark(1, kKeyMark);
+    switch (key.type()) {
+    case Value::Type::String: return {key.asString()};
+    case Value::Type::None: return {mark + "n"};
+    case Value::Type::Undefined: return {mark + "U"};
+    case Value::Type::Bool:
+    case Value::Type::Int:
+    case Value::Type::UInt:
+    case Value::Type::Float: {
+        std::vector<std::string> forms;
+        std::optional<detail::Wide> integral;
+        if (key.isFloat()) {
+            const double d = key.asFloat();
+            forms.push_back(floatKey(d));
+            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) <= 1.8446744073709552e19)
+                integral = detail::Wide(d);
+        } else {
+            const detail::Wide w = detail::wideOf(key);
+            if (key.isBool())
+                forms.push_back(mark + (key.asBool() ? "b1" : "b0"));
+            else
+                forms.push_back(mark + "i" + key.str());
+            integral = w;
+        }
+        if (!integral)
+            return forms;
+        const detail::Wide w = *integral;
+        const std::optional<Value> fitted = detail::fitInt(w);
+        if (!fitted)
+            return forms;
+        const Value asInt = *fitted;
+        auto add = [&](std::string f) {
+            if (std::find(forms.begin(), forms.end(), f) == forms.end())
+                forms.push_back(std::move(f));
+        };
+        add(mark + "i" + asInt.str());
+        if (w == 0 || w == 1)
+            add(mark + (w == 1 ? "b1" : "b0"));
+        const double d = asInt.asNumber();
+        if (detail::Wide(d) == w) {
+            add(floatKey(d));
+            if (w == 0)
+                add(floatKey(-0.0));
+        }
+        return forms;
+    }
+    case Value::Type::List: {
+        if (!key.isTuple())
+            return {};
+        std::string out = mark + "t";
+        for (const auto& x : key.asList()) {
+            const auto inner = keyForms(x);
+            if (inner.empty())
+                return {};
+            out += std::to_string(inner[0].size()) + ":" + inner[0];
+        }
+        return {out};
+    }
+    default: return {};
+    }
+}
+
+} // namespace
+
+std::string dictKey(const Value& key) {
+    auto forms = keyForms(key);
+    if (forms.empty())
+        detail::fail("unhashable type: '" + key.typeName() + "'");
+    return std::move(forms[0]);
+}
+
+Value keyValue(const std::string& stored) {
+    if (stored.empty() || stored[0] != kKeyMark || stored.size() < 2)
+        return Value(stored);
+    const std::string body = stored.substr(2);
+    switch (stored[1]) {
+    case 'n': return Value::none();
+    case 'U': return Value::undefined();
+    case 'b': return Value(body == "1");
+    case 'i': {
+        int64_t i = 0;
+        const auto r = std::from_chars(body.data(), body.data() + body.size(), i);
+        if (r.ec == std::errc() && r.ptr == body.data() + body.size())
+            return Value(i);
+        uint64_t u = 0;
+        std::from_chars(body.data(), body.data() + body.size(), u);
+        return Value(LargeUnsigned{u});
+    }
+    case 'f': {
+        const uint64_t bits = std::strtoull(body.c_str(), nullptr, 16);
+        double d;
+        std::memcpy(&d, &bits, sizeof d);
+        return Value(d);
+    }
+    case 't': {
+        List items;
+        std::size_t pos = 0;
+        while (pos < body.size()) {
+            const std::size_t colon = body.find(':', pos);
+            const std::size_t len = std::stoul(body.substr(pos, colon - pos));
+            items.push_back(keyValue(body.substr(colon + 1, len)));
+            pos = colon + 1 + len;
+        }
+        return Value::tuple(std::move(items));
+    }
+    default: return Value(stored);
+    }
+}
+
+const Value* dictFind(const Dict& d, const Value& key) {
+    if (key.isString())
+        return d.find(key.asString());
+    for (const auto& form : keyForms(key))
+        if (const Value* v = d.find(form))
+            return v;
+    return nullptr;
+}
+
+void dictSet(Dict& d, const Value& key, Value v) {
+    const auto forms = keyForms(key);
+    if (forms.empty())
+        detail::fail("unhashable type: '" + key.typeName() + "'");
+    for (const auto& form : forms)
+        if (d.contains(form)) {
+            d.set(form, std::move(v));
+            return;
+        }
+    d.set(forms[0], std::move(v));
 }
 
 // Python's repr of a float: the shortest digits that read back as the same double, positional for
@@ -176,7 +325,7 @@ std::string Value::repr() const {
         std::string s = d.isNamespace ? "<Namespace {" : "{";
         bool first = true;
         for (const auto& [k, v] : d.items()) {
-            s += (first ? "" : ", ") + pyQuote(k) + ": " + v.repr();
+            s += (first ? "" : ", ") + keyValue(k).repr() + ": " + v.repr();
             first = false;
         }
         return s + (d.isNamespace ? "}>" : "}");
@@ -215,7 +364,7 @@ bool Value::equals(const Value& o) const {
         if (a.size() != b.size())
             return false;
         for (const auto& [k, v] : a.items()) {
-            const Value* w = b.find(k);
+            const Value* w = dictFind(b, keyValue(k));
             if (!w || !v.equals(*w))
                 return false;
         }
@@ -318,6 +467,25 @@ void jsonString(std::string& out, const std::string& s, bool ensureAscii) {
     out += '"';
 }
 
+// json.dumps writes int, float, bool and None keys as text and refuses other keys.
+std::string jsonKey(const std::string& stored) {
+    const Value k = keyValue(stored);
+    switch (k.type()) {
+    case Value::Type::String: return k.asString();
+    case Value::Type::None: return "null";
+    case Value::Type::Bool: return k.asBool() ? "true" : "false";
+    case Value::Type::Int:
+    case Value::Type::UInt: return k.str();
+    case Value::Type::Float: {
+        const double d = k.asFloat();
+        return std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : formatFloat(d);
+    }
+    default:
+        detail::fail("tojson: keys must be str, int, float, bool or None, not " +
+                    std::string(k.isUndefined() ? "Undefined" : k.typeName()));
+    }
+}
+
 void toJsonImpl(const Value& v, std::string& out, const Value::JsonOptions& o, int depth) {
     const int indent = o.indent;
     if (depth > 200)
@@ -367,8 +535,9 @@ void toJsonImpl(const Value& v, std::string& out, const Value::JsonOptions& o, i
             out += "{}";
             break;
         }
-        if (o.sortKeys)
-            std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        if (o.sortKeys) // Python sorts the keys themselves: str and int keys together are a TypeError
+            std::stable_sort(items.begin(), items.end(),
+                             [](const auto& a, const auto& b) { return detail::lessThan(keyValue(a.first), keyValue(b.first)); });
         out += '{';
         bool first = true;
         for (const auto& [k, val] : items) {
@@ -377,7 +546,7 @@ void toJsonImpl(const Value& v, std::string& out, const Value::JsonOptions& o, i
             first = false;
             if (indent >= 0)
                 newline(depth + 1);
-            jsonString(out, k, o.ensureAscii);
+            jsonString(out, jsonKey(k), o.ensureAscii);
             out += o.keySeparator;
             toJsonImpl(val, out, o, depth + 1);
         }

@@ -32,6 +32,8 @@ private:
     // Parses statements until one of `stops` appears as a statement keyword; that keyword is left in
     // `endTag` with the parser positioned right after it (before the rest of its tag).
     NodePtr parseBody(const std::vector<std::string>& stops, std::string& endTag);
+    // parseBody for the body of a macro, call block or generation block: loops around it do not count.
+    NodePtr parseFunctionBody(const std::vector<std::string>& stops, std::string& endTag);
     NodePtr parseStatement();
     NodePtr parseIf(int line);
     NodePtr parseFor(int line);
@@ -68,6 +70,7 @@ private:
     void parseCallArgs(std::vector<NodePtr>& args, std::vector<std::string>& names);
     NodePtr parsePostfix(NodePtr node);
     NodePtr parseFilterExpr(NodePtr node);
+    // Whether a test's argument without parentheses starts here ("is divisibleby 3").
     bool startsExpression() const;
 
     // Nesting guard: deeply nested input must be an error, not a stack overflow.
@@ -84,6 +87,9 @@ private:
     std::vector<Token> m_t;
     std::size_t m_i = 0;
     int m_depth = 0;
+    // for-loop bodies around the statement being parsed, within the innermost macro, call block or
+    // generation block (their bodies run as functions in Jinja2: break/continue there is an error).
+    int m_loops = 0;
 };
 
 } // namespace rslora::models::jinja

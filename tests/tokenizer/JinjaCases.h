@@ -180,6 +180,15 @@ inline std::vector<Case> renderCases() {
         {"str.format specs", "{{ '{:10}|{:.3}|{:.3}|{:}|{:.0}|{:,}|{:_x}|{:=+8}|{:*^9}|{:05}|{:%}|{:.1%}|{:#b}|{:c}|{:e}|{:g}|{:n}|{:.2f}|{:>5}|{:05}|{:^+7.1f}|{:,.2f}|{:#o}|{:.2g}|{:#g}|{:08.3f}|{:z.1f}|{:#x}'.format(1.0, 1.0, 1234.0, 1e16, 5.5, 1234567.891, 4294967296, -5, 'ab', -3.5, 0.25, 1, 5, 233, 5, 0.00001, 1234, true, true, 'ab', 2.25, 1234567.891, 8, 0.000123456, 0.0001, -3.14159, -0.01, -255) }}", "{}", "       1.0|1.0|1.23e+03|1e+16|6e+00|1,234,567.891|1_0000_0000|-      5|***ab****|-03.5|25.000000%|100.0%|0b101|é|5.000000e+00|1e-05|1234|1.00|    1|ab000| +2.2  |1,234,567.89|0o10|0.00012|0.000100000|-003.142|0.0|-0xff"},
         {"str.format zero padding with grouping", "{{ '{:010,}|{:012_x}|{:010,.1f}|{:+012,}|{:#012_b}|{:010,.1%}|{:09,}'.format(1234, 1234, 1234.5, -1234, 7, 12.5, 1234) }}", "{}", "00,001,234|00_0000_04d2|0,001,234.5|-000,001,234|0b0_0000_0111|001,250.0%|0,001,234"},
         {"str.format fields", "{{ '{0}{1}{0}|{a}|{m.role}|{m[content]}|{l[1]}'.format('x', 'y', a='A', m={'role': 'r', 'content': 'c'}, l=[1, 2]) }} {{ '{!r:>6}|{:{w}}|{:{f}{a}{w}}|{{}}|{}|{:,}'.format('a', 'x', 'y', none, n, w=6, f='*', a='^') }}", R"({"n": 18446744073709551615})", "xyx|A|r|c|2    'a'|x     |**y***|{}|None|18,446,744,073,709,551,615"},
+        // Found by rendering random templates with Jinja2 (as transformers sets it up) and comparing.
+        {"dict keys of any hashable type, 1 and 1.0 and True one key", "{% set d = {1: 'a', none: 'n', 2.5: 'f', 1.0: 'g', (1, 'x'): 't'} %}{{ d[1] }}{{ d[true] }}{{ d[none] }}{{ d[1, 'x'] }} {{ d }} {{ d|items|list }} {{ 1 in d }}{{ '1' in d }}{{ d.get(2.5) }} {{ d.keys()|list }} {% for k in {3: 1, -1: 2} %}{{ k + 1 }}{% endfor %} {{ {0: 'z', false: 'f', 0.0: 'y'} }} {{ {2: 'a', 1.5: 'b'}|dictsort }}", "{}", "ggnt {1: 'g', None: 'n', 2.5: 'f', (1, 'x'): 't'} [(1, 'g'), (None, 'n'), (2.5, 'f'), ((1, 'x'), 't')] TrueFalsef [1, None, 2.5, (1, 'x')] 40 {0: 'y'} [(1.5, 'b'), (2, 'a')]"},
+        {"tojson and urlencode of non-string keys, dict equality across number types", "{{ {1: 'a', none: 2, true: 3, 1.5: 4, 'x': 5}|tojson }} {{ {2: 1, 1: 2}|tojson(sort_keys=true) }} {{ {1: 2} == {1.0: 2} }} {{ {1: 'x'}|urlencode }}", "{}", "{\"1\": 3, \"null\": 2, \"1.5\": 4, \"x\": 5} {\"1\": 2, \"2\": 1} True 1=x"},
+        {"tuple subscripts: x[] and x[a, b]", "{{ [1, 2][] is defined }}{{ {(1, 2): 'x'}[1, 2] }}{{ {(): 'e'}[] }}", "{}", "Falsexe"},
+        {"for else runs unless an iteration reached the end of the body", "{% for i in [1, 2] %}{% continue %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{% else %}F{% endfor %}|{% for i in [1] %}{% break %}{% else %}G{% endfor %}|{% for i in [1] %}{% for j in [] %}{% else %}{% break %}{% endfor %}{{ i }}{% endfor %}", "{}", "E||G|"},
+        {"set, filter, generation and else blocks keep their names inside", "{% set b %}{% set y = 1 %}{% endset %}{% filter upper %}{% set z = 2 %}{% macro m() %}{% endmacro %}{% endfilter %}{% generation %}{% set w = 3 %}{% endgeneration %}{% for i in [] %}{% else %}{% set v = 4 %}{% endfor %}[{{ y }}{{ z }}{{ w }}{{ v }}]{{ m is defined }}{% set ns = namespace(n=0) %}{% set b %}{% set ns.n = 5 %}{% endset %}{{ ns.n }}", "{}", "[]False5"},
+        {"break and continue inside filter and set blocks leave the loop", "{% for i in [1, 2] %}{{ i }}{% filter upper %}x{% break %}{% endfilter %}{% endfor %}|{% for i in [1, 2] %}{% set s %}{{ i }}{% continue %}{% endset %}{{ s }}{% endfor %}", "{}", "1|"},
+        {"safe gives the value's text", "{{ [1, 2]|safe|length }}[{{ (nothing|safe)[0:1] }}]{{ (5|safe) ~ 1 }}", "{}", "6[]51"},
+        {"test arguments without parentheses", "{{ 1 is divisibleby 1 is true }}{{ 2 is in [2] }}{{ 'a' if x is defined else 'b' }}", "{}", "TrueTrueb"},
     };
 }
 
@@ -259,6 +268,24 @@ inline std::vector<ErrorCase> errorCases() {
         {"urlencode of a triple", "{{ [('a', 'b', 'c')]|urlencode }}", "too many values to unpack (expected 2)"},
         {"urlencode of a one-item pair", "{{ [[1]]|urlencode }}", "not enough values to unpack (expected 2, got 1)"},
         {"center with a long fill", "{{ 'ab'.center(4, 'xy') }}", "center: the fill character must be exactly one character long"},
+        // Jinja2's behaviour, found by differential testing against it.
+        {"map attribute of an undefined item", "{{ [nothing]|map(attribute='x')|list }}", "'nothing' is undefined"},
+        {"selectattr of an undefined item", "{{ [nothing]|selectattr('x')|list }}", "'nothing' is undefined"},
+        {"unhashable key in a dict", "{{ {} in {} }}", "unhashable type: 'dict'"},
+        {"unhashable dict literal key", "{{ {[1]: 2} }}", "unhashable type: 'list'"},
+        {"unhashable get key", "{{ {}.get([1]) }}", "unhashable type: 'list'"},
+        {"tojson of a tuple key", "{{ {(1, 2): 3}|tojson }}", "keys must be str, int, float, bool or None, not tuple"},
+        {"tojson sorting str and int keys", "{{ {1: 2, 'a': 3}|tojson(sort_keys=true) }}", "'<' not supported between instances of 'str' and 'int'"},
+        {"dictsort of None and str keys", "{{ {none: 1, 'a': 2}|dictsort }}", "'<' not supported between instances of 'str' and 'NoneType'"},
+        {"ordering an undefined value", "{{ nothing > 1 }}", "'nothing' is undefined"},
+        {"negating an undefined value", "{{ -nothing }}", "'nothing' is undefined"},
+        {"break outside a loop", "a{% break %}", "line 1: 'break' outside a for loop"},
+        {"continue in a macro inside a loop", "{% for i in [1] %}\n{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", "line 2: 'continue' outside a for loop"},
+        {"break in a generation block", "{% for i in [1] %}{% generation %}{% break %}{% endgeneration %}{% endfor %}", "'break' outside a for loop"},
+        {"break in a for's own else", "{% for i in [] %}{% else %}{% break %}{% endfor %}", "'break' outside a for loop"},
+        {"tests chained without an argument", "{{ 1 is defined is true }}", "You cannot chain multiple tests with is"},
+        {"a name after a test is its argument", "{{ 1 is number if true else 2 }}", "expected '}}', found 'true'"},
+        {"operator as a test name", "{{ 1 is == 1 }}", "expected a test name after 'is', found '=='"},
     };
 }
 
