@@ -238,6 +238,13 @@ void readTargeting(const ConfigFields& field, AdapterConfig& config)
     config.targetModules.clear();
     if (targets.is_array()) {
         config.targetModules = stringList(field, "target_modules", targets);
+        // PEFT expands only the string "all-linear"; in a list it is a module name no module has, and
+        // PEFT refuses the adapter ("Target modules {'all-linear'} not found in the base model").
+        for (const std::string& t : config.targetModules)
+            if (lowercase(t) == "all-linear")
+                field.fail("target_modules", "holds \"" + t + "\" in a list, where PEFT takes it as a module name that no "
+                                             "module has (it expands only the string form); write \"target_modules\": "
+                                             "\"all-linear\", or list the modules", targets);
     } else if (targets.is_string()) {
         // PEFT's shorthand for every linear layer but the output head; any other string is a regex.
         if (lowercase(targets.get<std::string>()) == "all-linear")

@@ -43,7 +43,8 @@ AdapterConfig parsePeftAdapterConfig(const std::string& text, const std::string&
 
 // A tensor key of adapter_model.safetensors, split: "[base_model.model.]<module>.lora_A[.<adapter>].weight"
 // (or lora_B). PEFT strips the adapter name when it saves; a file written from a state dict keeps the
-// saving session's name (".default." as a rule), whatever name the adapter is loaded under here.
+// saving session's name. Files load with no name or PEFT's ".default." (which PEFT's loader also
+// takes), whatever name the adapter is loaded under here; loraKeyOf refuses any other name.
 struct LoraKey {
     enum class Part { A, B };
     std::string module;
@@ -52,7 +53,8 @@ struct LoraKey {
 // Empty for keys that are not a lora_A / lora_B weight.
 std::optional<LoraKey> parseLoraKey(const std::string& key);
 // The same for a tensor of `file`; throws rslora::Error naming the file and the tensor, and saying
-// what it is (a trained bias, a lora_B bias, a whole module, an embedding LoRA, ...), for any other key.
+// what it is (a trained bias, a lora_B bias, a whole module, an embedding LoRA, ...), for any other key
+// and for a lora_A / lora_B key whose adapter name is not "default" (PEFT's loader leaves it out).
 LoraKey loraKeyOf(const std::string& key, const std::string& file);
 
 // A tensor of adapter_model.safetensors by its key and shape.

@@ -88,6 +88,15 @@ ClassifiedKey classifyKey(const std::string& key)
     return {};
 }
 
+// The "<name>" of a lora_A / lora_B weight key "<module>.lora_A.<name>.weight"; "" without one.
+std::string adapterNameOf(const std::string& key)
+{
+    const std::vector<std::string> parts = splitDots(key);
+    if (parts.size() >= 3 && (parts[parts.size() - 3] == "lora_A" || parts[parts.size() - 3] == "lora_B"))
+        return parts[parts.size() - 2];
+    return {};
+}
+
 std::string shapeText(const std::vector<int64_t>& s)
 {
     std::string t = "[";
@@ -173,6 +182,17 @@ LoraKey loraKeyOf(const std::string& key, const std::string& file)
     const std::string refused = file + ": tensor '" + key + "' is not a lora_A / lora_B weight";
     switch (c.kind) {
     case KeyKind::LoraWeight:
+        // PEFT's loader inserts the name of the adapter it loads into ("default" unless given) before
+        // ".weight" and keeps a key that carries a name already as it is: "lora_A.default.weight"
+        // loads as PEFT's default adapter, a key with any other name matches no parameter there and
+        // its weights are left out (PEFT only warns of missing adapter keys).
+        if (const std::string name = adapterNameOf(key); !name.empty() && name != "default") {
+            const std::string factor = c.part == LoraKey::Part::A ? "lora_A" : "lora_B";
+            throw Error(file + ": tensor '" + key + "' carries the adapter name '" + name + "' (" + factor + "." + name +
+                            ".weight), which PEFT's PeftModel.from_pretrained does not load: it matches the "
+                            "keys to its adapter 'default' and leaves these weights out",
+                        "rename the keys to <module>." + factor + ".weight, as PEFT's save_pretrained writes them");
+        }
         return LoraKey{c.module, c.part};
     case KeyKind::LoraBias:
         throw Error(refused + ": it is a bias of " + (c.part == LoraKey::Part::A ? "lora_A" : "lora_B") + " of " + c.module
@@ -193,8 +213,8 @@ LoraKey loraKeyOf(const std::string& key, const std::string& file)
     case KeyKind::Unknown:
         break;
     }
-    throw Error(refused + " (expected <module>.lora_A.weight / <module>.lora_B.weight, optionally with the adapter's "
-                "name before .weight)");
+    throw Error(refused + " (expected <module>.lora_A.weight / <module>.lora_B.weight, or PEFT's default adapter "
+                "name before .weight: <module>.lora_A.default.weight)");
 }
 
 std::vector<PeftModuleShapes> pairLoraTensors(const std::vector<PeftTensorShape>& tensors, const AdapterConfig& config,
@@ -225,7 +245,7 @@ std::vector<PeftModuleShapes> pairLoraTensors(const std::vector<PeftTensorShape>
         const char* part = k.part == LoraKey::Part::A ? "lora_A" : "lora_B";
         if (!slot.key.empty())
             throw Error(file + ": tensors '" + slot.key + "' and '" + t.key + "' are both " + part + " of " + k.module
-                        + "; a file holds one adapter (keys without an adapter name, or all with the same one)");
+                        + "; a file holds one adapter (keys without an adapter name, or all with PEFT's 'default')");
         if (t.shape.size() != 2 || t.shape[0] < 1 || t.shape[1] < 1)
             throw Error(file + ": tensor '" + t.key + "' has shape " + shapeText(t.shape) + ", expected 2 dimensions, none "
                         "empty (lora_A [r, in], lora_B [out, r])");

@@ -163,6 +163,13 @@ private slots:
         QTest::newRow("target not string") << R"({"r": 8, "lora_alpha": 8, "target_modules": ["q_proj", 3]})"
                                            << "\"target_modules[]\" must be a string, found 3";
         QTest::newRow("target object") << R"({"r": 8, "lora_alpha": 8, "target_modules": {}})" << "\"target_modules\" must be a list";
+        // PEFT expands only the string "all-linear": in a list it names no module and PEFT refuses the adapter.
+        QTest::newRow("all-linear in a list") << R"({"target_modules": ["all-linear"]})"
+                                              << "\"target_modules\" holds \"all-linear\" in a list, where PEFT takes it as a "
+                                                 "module name that no module has (it expands only the string form); write "
+                                                 "\"target_modules\": \"all-linear\", or list the modules";
+        QTest::newRow("ALL-LINEAR among names") << R"({"target_modules": ["q_proj", "ALL-LINEAR"]})"
+                                                << "holds \"ALL-LINEAR\" in a list";
         // The scale alpha / r is applied to float32 values: beyond float32 every use of the adapter overflowed.
         QTest::newRow("alpha beyond float32") << R"({"r": 8, "lora_alpha": 1e300})"
                                               << "\"lora_alpha\" must fit float32 (at most 3.40282e+38), since the adapter's scale is applied in float32, found 1e+300";
@@ -408,6 +415,12 @@ private slots:
         QVERIFY(refused("base_model.model.model.embed_tokens.lora_embedding_A").find("embedding LoRA") != std::string::npos);
         QVERIFY(refused("base_model.model.lm_head.weight").find("whole module's weight") != std::string::npos);
         QVERIFY(refused(q + ".lora_magnitude_vector").find("DoRA") != std::string::npos);
+        // PEFT loads keys without an adapter name or with its 'default'; another name it leaves out.
+        QCOMPARE(refused(q + ".lora_A.default.weight"), std::string("accepted"));
+        QCOMPARE(refused(q + ".lora_B.myname.weight"),
+                 prefix + q + ".lora_B.myname.weight' carries the adapter name 'myname' (lora_B.myname.weight), which PEFT's "
+                              "PeftModel.from_pretrained does not load: it matches the keys to its adapter 'default' and leaves "
+                              "these weights out");
     }
 
     // The folder check before registration applies the loader's rules: what it accepts loads, and

@@ -413,6 +413,20 @@ private slots:
                  message.c_str());
         auto names = set.adapterNames();
         QVERIFY(std::find(names.begin(), names.end(), "x") == names.end());
+
+        // Another name in the keys: PeftModel.from_pretrained leaves those weights out (it loads into
+        // 'default'), so the folder is refused by the loader and by the check before registration.
+        const fs::path other = editedAdapter(lora, root / "other", nlohmann::json::object(), [](auto& t) {
+            std::map<std::string, torch::Tensor> renamed;
+            for (const auto& [key, v] : t)
+                renamed[key.substr(0, key.rfind(".weight")) + ".myname.weight"] = v;
+            t = std::move(renamed);
+        });
+        const std::string otherName = errorOf([&] { loadPeftAdapter(set, other, "y"); });
+        QVERIFY2(otherName.find(".myname.weight' carries the adapter name 'myname'") != std::string::npos, otherName.c_str());
+        QCOMPARE(errorOf([&] { (void)checkPeftFolder(other, std::nullopt); }), otherName);
+        names = set.adapterNames();
+        QVERIFY(std::find(names.begin(), names.end(), "y") == names.end());
     }
 
     // PEFT's minimal config names neither r nor lora_alpha: r = 8 and lora_alpha = 8, scale 1.
