@@ -38,6 +38,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <utility>
 
 namespace rslora::ui {
 
@@ -388,6 +389,7 @@ void AdaptersBrowser::updateSelectionActions() {
     m_exportMergedAction->setEnabled(n >= 1);
     m_fuse->setEnabled(n >= 2);
     m_exportMerged->setEnabled(n >= 1);
+    updateVersionButtons();
     updateEditActions();
 }
 
@@ -428,6 +430,11 @@ bool AdaptersBrowser::act(const std::function<void(qint64)>& action, QString* er
             *error = tr("Select an adapter version first.");
         return false;
     }
+    if (severalSelected()) {
+        if (error)
+            *error = tr("Several versions are selected: select the one to act on.");
+        return false;
+    }
     try {
         action(id);
     } catch (const std::exception& e) {
@@ -461,9 +468,9 @@ bool AdaptersBrowser::archiveSelected(QString* error) {
 
 bool AdaptersBrowser::exportSelected(const QString& folder, QString* error, bool replaceEarlierExport) {
     const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
-    if (!a) {
+    if (!a || severalSelected()) {
         if (error)
-            *error = tr("Select an adapter version first.");
+            *error = a ? tr("Several versions are selected: select the one to export.") : tr("Select an adapter version first.");
         return false;
     }
     try {
@@ -486,10 +493,24 @@ bool AdaptersBrowser::exportSelected(const QString& folder, QString* error, bool
     return true;
 }
 
-void AdaptersBrowser::updateDetails() {
+void AdaptersBrowser::updateVersionButtons() {
     const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+    // These act on one version: with several selected, which one is meant is not clear (Release
+    // released the row last clicked and dropped the others from the selection).
+    if (severalSelected()) {
+        const std::pair<QPushButton*, QString> buttons[] = {
+            {m_release, tr("release")}, {m_rollback, tr("make current")}, {m_archive, tr("archive")},
+            {m_openFolder, tr("open the folder of")}, {m_export, tr("export")}};
+        for (const auto& [button, verb] : buttons) {
+            button->setEnabled(false);
+            button->setToolTip(tr("Several versions are selected: select one to %1 it").arg(verb));
+        }
+        return;
+    }
     for (QPushButton* b : {m_release, m_rollback, m_archive, m_openFolder, m_export})
         b->setEnabled(a != nullptr);
+    m_openFolder->setToolTip(tr("Open this version's folder"));
+    m_export->setToolTip(tr("Copy this version's PEFT files (adapter_config.json, adapter_model.safetensors) into a folder"));
     // Archiving an archived version would do nothing.
     const bool archived = a && a->status == storage::AdapterStatus::Archived;
     m_archive->setEnabled(a && !archived);
@@ -504,6 +525,15 @@ void AdaptersBrowser::updateDetails() {
     m_rollback->setToolTip(current ? tr("This version is the current one already")
                            : a && !released ? tr("Only a released version can be made current: release this one instead")
                                             : tr("Roll back: serve this (older) version as the task's current one"));
+}
+
+bool AdaptersBrowser::severalSelected() const {
+    return selectedAdapterIds().size() > 1;
+}
+
+void AdaptersBrowser::updateDetails() {
+    const storage::AdapterRecord* a = m_model->adapter(m_tree->currentIndex());
+    updateVersionButtons();
     updateEditActions();
     showLineageOf(a);
     if (!a) {

@@ -114,6 +114,10 @@ Q_SIGNALS:
 
 private:
     void updateDetails();
+    // Release, Make current, Archive, Open folder and Export PEFT copy: for the current version,
+    // off while several versions are selected.
+    void updateVersionButtons();
+    bool severalSelected() const;
     void updateSelectionActions();
     void updateEvaluations();
     void showLineageOf(const storage::AdapterRecord* adapter);

@@ -209,9 +209,10 @@ QMenu* AdaptersBrowser::contextMenuFor(const QModelIndex& index) {
 void AdaptersBrowser::updateEditActions() {
     const bool version = selectedAdapterId() > 0;
     const bool task = !selectedTask().isEmpty();
-    m_renameAction->setEnabled(m_store && (version || task));
+    // Rename and duplicate take one version; delete takes every selected one.
+    m_renameAction->setEnabled(m_store && (version || task) && !severalSelected());
     m_deleteAction->setEnabled(m_store && (version || task));
-    m_duplicateAction->setEnabled(m_store && (version || task));
+    m_duplicateAction->setEnabled(m_store && (version || task) && !severalSelected());
     m_renameAction->setText(task ? tr("Rename task…") : tr("Rename…"));
     m_duplicateAction->setText(task ? tr("Duplicate task…") : tr("Duplicate…"));
     m_duplicateAction->setToolTip(task ? tr("Copy every version of this task, with its files, status, tags and lineage, into a new task")

@@ -160,6 +160,36 @@ private Q_SLOTS:
         QCOMPARE(y->label(), QString("metric"));
     }
 
+    // A run named with hundreds of characters (in the store, or renamed so with F2) does not widen its
+    // column past the window: the other columns stay in sight.
+    void longRunNamesKeepTheOtherColumnsInSight() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, std::string(600, 'L'), 8, 2e-4, storage::RunStatus::Finished, 3);
+        const int64_t b = addRun(store, "short", 8, 2e-4, storage::RunStatus::Finished, 3);
+        store.runs().setTag(b, "note", std::string(400, 't'));
+        ui::RunsBrowser browser;
+        browser.resize(1200, 700);
+        browser.setStore(&store);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        QTableView* table = browser.table();
+        const int most = table->fontMetrics().averageCharWidth() * 60;
+        QVERIFY2(table->columnWidth(ui::RunTableModel::Name) <= most, qPrintable(QString::number(table->columnWidth(ui::RunTableModel::Name))));
+        QVERIFY2(table->columnWidth(ui::RunTableModel::Tags) <= most, qPrintable(QString::number(table->columnWidth(ui::RunTableModel::Tags))));
+        // A short name still gets the width it needs.
+        QVERIFY(table->columnWidth(ui::RunTableModel::Name) >= table->fontMetrics().horizontalAdvance("short"));
+        // The started column (after name, status, losses…) is inside the table's visible width.
+        const int started = table->columnViewportPosition(ui::RunTableModel::Started);
+        QVERIFY2(started >= 0 && started < table->viewport()->width(), qPrintable(QString::number(started)));
+        // Renamed in place to a long name: the column grows to the cap, no further.
+        const QModelIndex source = browser.model()->index(browser.model()->rowOfRun(b), ui::RunTableModel::Name);
+        QVERIFY(browser.model()->setData(source, QString(500, 'N'), Qt::EditRole));
+        QCOMPARE(QString::fromStdString(store.runs().require(b).name), QString(500, 'N'));
+        QVERIFY2(table->columnWidth(ui::RunTableModel::Name) <= most, qPrintable(QString::number(table->columnWidth(ui::RunTableModel::Name))));
+        QVERIFY(browser.model()->rowOfRun(a) >= 0);
+    }
+
     // Runs are told apart by id and base model: both are columns, the filter matches the model,
     // and the duration is the run's training time when the run recorded it.
     void runsShowIdModelAndTrainingTime() {
@@ -703,6 +733,59 @@ private Q_SLOTS:
 
     // Rename a version or a task from the context menu or F2: an existing name, an empty one or one
     // with a line break is refused, with the reason, and changes nothing.
+    // With two versions selected, Release released the row clicked last and dropped the other from the
+    // selection. The one-version actions wait for one version; Fuse, Export merged model and Delete
+    // take them all.
+    void oneVersionActionsWaitForOneVersion() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const auto v1 = addHashedVersion(store, "chat", "one");
+        const auto v2 = addHashedVersion(store, "chat", "two");
+        store.adapters().release(v1.id);
+        ui::AdaptersBrowser browser;
+        browser.setStore(&store);
+        auto button = [&](const QString& text) {
+            for (QPushButton* b : browser.findChildren<QPushButton*>())
+                if (b->text() == text)
+                    return b;
+            return static_cast<QPushButton*>(nullptr);
+        };
+        const QStringList single = {"Release", "Make current", "Archive", "Open folder", "Export PEFT copy…"};
+        browser.selectAdapters({v1.id, v2.id});
+        QCOMPARE(browser.selectedAdapterIds().size(), 2);
+        for (const QString& text : single) {
+            QVERIFY2(button(text), qPrintable(text));
+            QVERIFY2(!button(text)->isEnabled(), qPrintable(text));
+            QVERIFY2(button(text)->toolTip().startsWith("Several versions are selected: select one to"), qPrintable(button(text)->toolTip()));
+        }
+        QVERIFY(button("Fuse…")->isEnabled());
+        QVERIFY(button("Export merged model…")->isEnabled());
+        QVERIFY(browser.deleteAction()->isEnabled());
+        QCOMPARE(browser.deleteAction()->text(), QString("Delete versions…"));
+        QVERIFY(!browser.renameAction()->isEnabled());
+        QVERIFY(!browser.duplicateAction()->isEnabled());
+        // Called anyway (a shortcut, a test): refused, nothing changes.
+        QString error;
+        QVERIFY(!browser.releaseSelected(&error));
+        QVERIFY2(error.contains("Several versions are selected"), qPrintable(error));
+        QVERIFY(!browser.archiveSelected(&error));
+        QVERIFY(!browser.exportSelected(dir.filePath("out"), &error));
+        QVERIFY(!QFileInfo::exists(dir.filePath("out")));
+        QVERIFY(store.adapters().require(v1.id).current);
+        QCOMPARE(store.adapters().require(v2.id).status, storage::AdapterStatus::Draft);
+        QCOMPARE(browser.selectedAdapterIds().size(), 2);
+        // One again: the actions come back.
+        browser.selectAdapter(v2.id);
+        QCOMPARE(browser.selectedAdapterIds().size(), 1);
+        for (const QString& text : {QString("Release"), QString("Archive"), QString("Open folder"), QString("Export PEFT copy…")})
+            QVERIFY2(button(text)->isEnabled(), qPrintable(text));
+        QVERIFY(!button("Make current")->isEnabled()); // a draft: release it instead
+        QVERIFY(button("Make current")->toolTip().contains("release this one instead"));
+        QVERIFY(browser.renameAction()->isEnabled());
+        QVERIFY2(browser.releaseSelected(&error), qPrintable(error));
+        QVERIFY(store.adapters().require(v2.id).current);
+    }
+
     void adapterRenameRefusesTakenNames() {
         QTemporaryDir dir;
         storage::Store store(dir.filePath("w.sqlite").toStdString());
