@@ -195,7 +195,8 @@ std::unique_ptr<CausalLM> loadCausalLM(const fs::path& dir, const LoadOptions& o
                         (name != "lm_head.weight" ? ""
                          : tieNamed ? " (config.json says tie_word_embeddings is false)"
                                     : " (config.json does not set tie_word_embeddings, which is false for " +
-                                          config.architecture + ")"));
+                                          config.architecture + ")") +
+                        weights.missingTensorHint(name));
         const SafeTensorsFile& file = weights.fileOf(name);
         const TensorInfo& info = file.at(name);
         std::vector<int64_t> found(info.shape.begin(), info.shape.end());

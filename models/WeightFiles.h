@@ -30,6 +30,11 @@ public:
     const TensorInfo& info(const std::string& name) const;
     const std::vector<std::unique_ptr<SafeTensorsFile>>& files() const { return m_files; }
     uint64_t totalBytes() const;
+    // Why `name` (not in the checkpoint) may be missing, as a sentence to append to the error, or
+    // "": in a sharded folder, the .safetensors file there that holds it but that the index does
+    // not list (transformers loads only the files the weight_map names), else the shards of the
+    // index's "-of-N" set that it does not list, each said present in the folder or absent.
+    std::string missingTensorHint(const std::string& name) const;
 
 private:
     std::filesystem::path m_dir;

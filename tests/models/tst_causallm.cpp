@@ -696,6 +696,39 @@ private slots:
         QVERIFY(shardsOnly.empty());
     }
 
+    // An index that leaves a shard file out (as transformers, the loader reads only the files the
+    // weight_map names) named only the first tensor it lacked; the file is named now: present in the
+    // folder but not listed, or in neither.
+    void shardLeftOutOfIndexIsNamed() {
+        if (fixtures().empty() || !fs::exists(fixtures() / "llama_sharded"))
+            QSKIP("RSLORA_SHARED_DIR is not set; skipping the sharded fixture");
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString()) / "m";
+        fs::copy(fixtures() / "llama_sharded", dir);
+        auto index = readJson(dir / "model.safetensors.index.json");
+        for (auto it = index["weight_map"].begin(); it != index["weight_map"].end();)
+            it = it.value() == "model-00002-of-00005.safetensors" ? index["weight_map"].erase(it) : std::next(it);
+        std::ofstream(dir / "model.safetensors.index.json") << index.dump();
+        auto message = [&] {
+            try {
+                (void)loadCausalLM(dir);
+            } catch (const rslora::Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("loaded");
+        };
+        std::string m = message();
+        QVERIFY2(m.find("not found in the checkpoint; it is in model-00002-of-00005.safetensors, a file in the folder that "
+                        "model.safetensors.index.json does not list (transformers, too, loads only the files its weight_map "
+                        "names): add that file's tensors to the weight_map") != std::string::npos,
+                 m.c_str());
+        fs::remove(dir / "model-00002-of-00005.safetensors");
+        m = message();
+        QVERIFY2(m.find("not found in the checkpoint; model.safetensors.index.json names no tensor of "
+                        "model-00002-of-00005.safetensors (neither in the folder nor in the index)") != std::string::npos,
+                 m.c_str());
+    }
+
     // NaN or inf in a base weight used to load silently: generation printed blanks, eval reported loss
     // nan, training blamed the learning rate, merge blamed the adapter. Each stored float type is
     // checked as it loads, whatever dtype it is loaded in.

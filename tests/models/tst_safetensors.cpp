@@ -245,6 +245,48 @@ private slots:
         QCOMPARE(ok.names().size(), size_t(2));
     }
 
+    // A tensor the index does not list: the shard file holding it that the index leaves out is named,
+    // else the shards of its -of-N set it names nowhere; a single file has no such hint.
+    void unlistedShardIsNamed() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        std::vector<float> x = {1, 2};
+        SafeTensorsWriter::write(dir / "model-00001-of-00003.safetensors", {{"a", Dtype::F32, {2}, x.data(), 8}});
+        SafeTensorsWriter::write(dir / "model-00002-of-00003.safetensors", {{"b", Dtype::F32, {2}, x.data(), 8}});
+        SafeTensorsWriter::write(dir / "model-00003-of-00003.safetensors", {{"c", Dtype::F32, {2}, x.data(), 8}});
+        rslora::writeFileAtomic(dir / "model.safetensors.index.json",
+                                R"({"weight_map":{"a":"model-00001-of-00003.safetensors","c":"model-00003-of-00003.safetensors"}})");
+        auto fileOfError = [&](const std::string& name) {
+            try {
+                WeightFiles w(dir);
+                (void)w.fileOf(name);
+            } catch (const rslora::Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("found");
+        };
+        QCOMPARE(fileOfError("b"), dir.string() + ": expected a tensor named 'b' in the checkpoint, found none; it is in "
+                                   "model-00002-of-00003.safetensors, a file in the folder that model.safetensors.index.json "
+                                   "does not list (transformers, too, loads only the files its weight_map names): add that "
+                                   "file's tensors to the weight_map");
+        // Present but holding another tensor, then absent.
+        QVERIFY2(fileOfError("z").find("names no tensor of model-00002-of-00003.safetensors (in the folder, not in the index)")
+                     != std::string::npos,
+                 fileOfError("z").c_str());
+        fs::remove(dir / "model-00002-of-00003.safetensors");
+        QVERIFY2(fileOfError("b").find("names no tensor of model-00002-of-00003.safetensors (neither in the folder nor in the index)")
+                     != std::string::npos,
+                 fileOfError("b").c_str());
+        // An unlisted file of any name that holds the tensor is named.
+        SafeTensorsWriter::write(dir / "extra.safetensors", {{"e", Dtype::F32, {2}, x.data(), 8}});
+        QVERIFY2(fileOfError("e").find("it is in extra.safetensors, a file in the folder that") != std::string::npos,
+                 fileOfError("e").c_str());
+        // One file: nothing to add.
+        QTemporaryDir single;
+        SafeTensorsWriter::write(fs::path(single.path().toStdString()) / "model.safetensors", {{"a", Dtype::F32, {2}, x.data(), 8}});
+        QCOMPARE(WeightFiles(fs::path(single.path().toStdString())).missingTensorHint("b"), std::string());
+    }
+
     void truncatedWhileMapped() {
         QTemporaryDir tmp;
         const fs::path file = fs::path(tmp.path().toStdString()) / "model.safetensors";
