@@ -208,7 +208,9 @@ void runGenerate(const GenerateArgs& a) {
     const bool streaming = !a.asJson && !a.noStream && prompts.size() == 1;
     if (streaming && tok) {
         stream.emplace(*tok, true);
-        if (!a.prompt.empty())
+        // A text prompt is continued, so it is shown before its continuation; a chat answer stands on
+        // its own (the user's message before it ran into the answer: "…of cat?The plural…").
+        if (!a.prompt.empty() && !a.chat)
             std::cout << a.prompt << std::flush;
         o.onToken = [&](int64_t, int64_t id) {
             std::cout << stream->step(id) << std::flush;

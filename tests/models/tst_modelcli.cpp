@@ -182,6 +182,25 @@ private slots:
         QVERIFY(nlohmann::json::parse(r.out.toStdString())["config_problems"].empty());
     }
 
+    // With --chat the answer is printed alone: the user's message was echoed first and ran into the
+    // answer ("What is the plural of cat?The plural of cat is cats."). A text prompt is still shown
+    // before its continuation. The printed answer is the --json text.
+    void generateChatPrintsTheAnswer() {
+        const QString demo = QString::fromLocal8Bit(qgetenv("RSLORA_RESOURCES")) + "/demo/model";
+        QVERIFY2(QFileInfo::exists(demo + "/tokenizer_config.json"), qPrintable(demo));
+        const QString prompt = "What is the plural of cat?";
+        auto json = runCli({"generate", demo, "--prompt", prompt, "--chat", "--max-new-tokens", "6", "--json"});
+        QVERIFY2(json.code == 0, qPrintable(json.err));
+        const QString answer = QString::fromStdString(nlohmann::json::parse(json.out.toStdString())["rows"][0]["text"].get<std::string>());
+        QVERIFY(!answer.isEmpty());
+        auto chat = runCli({"generate", demo, "--prompt", prompt, "--chat", "--max-new-tokens", "6"});
+        QVERIFY2(chat.code == 0, qPrintable(chat.err));
+        QCOMPARE(chat.out, answer + "\n");
+        auto plain = runCli({"generate", demo, "--prompt", prompt, "--max-new-tokens", "6"});
+        QVERIFY2(plain.code == 0, qPrintable(plain.err));
+        QVERIFY2(plain.out.startsWith(prompt), qPrintable(plain.out));
+    }
+
     void generateIds() {
         auto r = runCli({"generate", fx("qwen2"), "--ids", "1,239,179,14,112,17;1,136,57,80", "--max-new-tokens", "8", "--json"});
         QCOMPARE(r.code, 0);
