@@ -371,7 +371,9 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                 return pyRound(v, precision);
             const double scale = std::pow(10.0, static_cast<double>(precision));
             const double x = v.asNumber() * scale;
-            return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / scale);
+            // Jinja2 divides the int math.ceil/math.floor returns: a zero result is 0.0, never -0.0.
+            const double rounded = method == "ceil" ? std::ceil(x) : std::floor(x);
+            return Value(rounded == 0 ? 0.0 : rounded / scale);
         };
         f["sum"] = [](const Value& v, CallArgs& a) {
             const Value attr = arg(a, 0, "attribute", Value::none());

@@ -432,6 +432,12 @@ std::string formatField(const Value& v, const std::string& specText) {
             fail("Sign not allowed in string format specifier");
         if (s.align == '=')
             fail("'=' alignment not allowed in string format specifier");
+        if (s.alternate)
+            fail("Alternate form (#) not allowed in string format specifier");
+        if (dropNegativeZero)
+            fail("Negative zero coercion (z) not allowed in string format specifier");
+        if (s.grouping)
+            fail(std::string("Cannot specify '") + s.grouping + "' with 's'.");
         return pad("", truncateChars(v.asString(), s.precision), s, false);
     }
     if (isIntegral(v)) {

@@ -67,6 +67,20 @@ Value boundMethod(const Value& self, const std::string& name) {
             return Value::undefined(name);
         return Value::callable([s, name](CallArgs& a) -> Value {
             const Value undefined;
+            // Python refuses more arguments than a method takes ('ab'.zfill(5, 'x') is a TypeError).
+            static const std::unordered_map<std::string, std::size_t> maxArgs = {
+                {"startswith", 3}, {"endswith", 3}, {"split", 2}, {"rsplit", 2}, {"splitlines", 1}, {"strip", 1},
+                {"lstrip", 1}, {"rstrip", 1}, {"replace", 3}, {"find", 3}, {"rfind", 3}, {"index", 3}, {"count", 3},
+                {"join", 1}, {"removeprefix", 1}, {"removesuffix", 1}, {"center", 2}, {"ljust", 2}, {"rjust", 2},
+                {"zfill", 1}, {"partition", 1}, {"rpartition", 1}, {"expandtabs", 1}};
+            if (name != "format") {
+                const auto limit = maxArgs.find(name);
+                const std::size_t most = limit == maxArgs.end() ? 0 : limit->second;
+                const std::size_t given = a.positional.size() + a.keyword.size();
+                if (given > most)
+                    fail("str." + name + "() takes " + (most == 0 ? std::string("no arguments") : "at most " + std::to_string(most) + " argument(s)") +
+                         " (" + std::to_string(given) + " given)");
+            }
             if (name == "startswith" || name == "endswith") {
                 const Value& p = arg(a, 0, "prefix", undefined);
                 std::vector<std::string> options;

@@ -369,9 +369,12 @@ private:
             if (at != params.end()) {
                 if (static_cast<std::size_t>(at - params.begin()) < a.positional.size())
                     throw EvalError(what + " got multiple values for argument '" + k + "'");
-            } else if (k != "caller") {
+            } else if (k != "caller" || !reads(body, "caller")) {
+                // Jinja2 gives a {% call %} block's caller to a macro that never calls caller() as one
+                // more keyword argument: kwargs takes it, or the call is refused.
                 if (!kwargs)
-                    throw EvalError(what + " takes no keyword argument '" + k + "'");
+                    throw EvalError(k == "caller" ? what + " is called from a {% call %} block but never uses caller()"
+                                                  : what + " takes no keyword argument '" + k + "'");
                 extraKeywords->set(k, v);
             }
         }
@@ -456,7 +459,13 @@ private:
         if (!callee.isCallable())
             error(n, callee.isUndefined() ? "'" + callee.undefinedName() + "' is undefined" : "'" + callee.typeName() + "' object is not callable");
         args.keyword.emplace_back("caller", caller);
-        emit(callee.asCallable()(args).str());
+        Value result;
+        try {
+            result = callee.asCallable()(args);
+        } catch (const EvalError& e) { // the macro refusing its arguments
+            error(n, e.what());
+        }
+        emit(result.str());
     }
 
     CallArgs evalArgs(const Node& n, std::size_t first) {

@@ -189,6 +189,8 @@ inline std::vector<Case> renderCases() {
         {"break and continue inside filter and set blocks leave the loop", "{% for i in [1, 2] %}{{ i }}{% filter upper %}x{% break %}{% endfilter %}{% endfor %}|{% for i in [1, 2] %}{% set s %}{{ i }}{% continue %}{% endset %}{{ s }}{% endfor %}", "{}", "1|"},
         {"safe gives the value's text", "{{ [1, 2]|safe|length }}[{{ (nothing|safe)[0:1] }}]{{ (5|safe) ~ 1 }}", "{}", "6[]51"},
         {"test arguments without parentheses", "{{ 1 is divisibleby 1 is true }}{{ 2 is in [2] }}{{ 'a' if x is defined else 'b' }}", "{}", "TrueTrueb"},
+        {"round floor and ceil of zero give 0.0", "{{ (0 / -1)|round(2, 'ceil') }} {{ -0.4|round(0, 'ceil') }} {{ -0.0|round(1, 'floor') }} {{ -0.4|round }}", "{}", "0.0 0.0 0.0 -0.0"},
+        {"a call block's caller in kwargs of a macro that never calls it", "{% macro m() %}{{ kwargs|length }}{{ kwargs.caller() }}{% endmacro %}{% call m() %}x{% endcall %}", "{}", "1x"},
     };
 }
 
@@ -286,6 +288,12 @@ inline std::vector<ErrorCase> errorCases() {
         {"tests chained without an argument", "{{ 1 is defined is true }}", "You cannot chain multiple tests with is"},
         {"a name after a test is its argument", "{{ 1 is number if true else 2 }}", "expected '}}', found 'true'"},
         {"operator as a test name", "{{ 1 is == 1 }}", "expected a test name after 'is', found '=='"},
+        {"call block of a macro that never calls caller()", "{% macro m(a) %}{{ a }}{% endmacro %}\n{% call m(1) %}x{% endcall %}", "line 2: macro 'm' is called from a {% call %} block but never uses caller()"},
+        {"call block of a macro given too many arguments", "{% macro m(a) %}{{ caller() }}{% endmacro %}{% call m(1, 2) %}x{% endcall %}", "line 1: macro 'm' takes not more than 1 argument(s)"},
+        {"str method given too many arguments", "{{ 'ab'.zfill(5, 'x') }}", "str.zfill() takes at most 1 argument(s) (2 given)"},
+        {"str method that takes none", "{{ 'ab'.upper(1) }}", "str.upper() takes no arguments (1 given)"},
+        {"str.format grouping of a string", "{{ '{:,}'.format('a') }}", "Cannot specify ',' with 's'."},
+        {"str.format alternate form of a string", "{{ '{:#}'.format('a') }}", "Alternate form (#) not allowed in string format specifier"},
     };
 }
 
