@@ -21,5 +21,11 @@ const std::array<char32_t, 3>* fullTitlecase(char32_t cp);
 // A character assigned after Unicode 9.0 (unassigned to the reference's normalizer: no
 // decomposition, no composition, combining class 0, not a mark).
 bool assignedAfterUnicode9(char32_t cp);
+// Punctuation as the reference's Punctuation and BertPreTokenizer see it: the Unicode 8.0 P*
+// categories and ASCII punctuation (U+2E43, U+0A76, ... added later are not; U+166D and U+111C9,
+// punctuation then, are).
+bool isReferencePunctuation(char32_t cp);
+// A number (N*) of Unicode 16, which Rust's char::is_numeric knows, missing from utf8proc's tables.
+bool numericAfterUtf8proc(char32_t cp);
 
 } // namespace rslora::models::unicode

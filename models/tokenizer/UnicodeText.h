@@ -22,8 +22,8 @@ bool isDecimalDigit(char32_t cp);
 // Removes marks (Mn, Mc, Me of Unicode 9.0), as tokenizers' StripAccents does.
 std::string stripAccents(std::string_view text);
 
-bool isPunctuation(char32_t cp); // ASCII punctuation or any P* category
-bool isNumeric(char32_t cp);     // N* categories (Rust char::is_numeric)
+bool isPunctuation(char32_t cp); // ASCII punctuation or P* of Unicode 8.0, as the reference splits on
+bool isNumeric(char32_t cp);     // N* categories of Unicode 16 (Rust char::is_numeric)
 bool isAlphanumericWord(char32_t cp); // \w: letters, marks, decimal digits, connector punctuation
 bool isMark(char32_t cp);
 // Unicode's Cased and Case_Ignorable properties (the final-sigma rule of Python's str.lower()).

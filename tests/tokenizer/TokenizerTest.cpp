@@ -256,6 +256,27 @@ private slots:
         QVERIFY2(half.first() == "▁1" && half.contains("▁2") && half.last() == "2", qPrintable(half.join(' ')));
     }
 
+    // The reference splits on the punctuation of its `unicode_categories` crate (Unicode 8.0: not
+    // U+2E43, U+061D or U+0A76, added later; U+166D and U+111C9, punctuation then) and on the numbers of
+    // Rust's char::is_numeric (Unicode 16: Garay digits such as U+10D49), whatever utf8proc's version.
+    void punctuationAndDigitsAsTheReferenceSplits() {
+        auto split = [](const json& j, const char* text) {
+            const auto p = PreTokenizer::fromJson(j, "test");
+            std::vector<PreToken> pieces{{text}};
+            p->apply(pieces);
+            QStringList out;
+            for (const auto& x : pieces)
+                out << QString::fromStdString(x.text);
+            return out;
+        };
+        auto u = [](const char* s) { return QString::fromUtf8(s); };
+        const json punct = {{"type", "Punctuation"}, {"behavior", "Isolated"}};
+        QCOMPARE(split(punct, "a\u2E43b\u166Dc\u061Dd!e\u0A76"), QStringList({u("a\u2E43b"), u("\u166D"), u("c\u061Dd"), "!", u("e\u0A76")}));
+        QCOMPARE(split({{"type", "BertPreTokenizer"}}, "a\U000111C9b \u0C77c"), QStringList({"a", u("\U000111C9"), "b", u("\u0C77c")}));
+        const json digits = {{"type", "Digits"}, {"individual_digits", true}};
+        QCOMPARE(split(digits, "x\U00010D49y\U000116D21"), QStringList({"x", u("\U00010D49"), "y", u("\U000116D2"), "1"}));
+    }
+
     void nfcNormalizer() {
         testtok::ByteLevelSpec spec;
         spec.normalizer = {{"type", "NFC"}};
