@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <iostream>
 #include <pthread.h>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -144,8 +145,9 @@ void runServe(ServeArgs& a)
               << (a.options.servedModelName.empty() ? fs::path(a.dir).filename().string() : a.options.servedModelName)
               << "', " << a.adapters.size() << " adapter(s))" << std::endl;
     const int sig = waitForStopSignal();
-    std::cerr << "serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", finishing running requests (up to "
-              << a.graceSeconds << " s)\n";
+    std::ostringstream stopping;  // written at once: request log lines may be written meanwhile
+    stopping << "serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", finishing running requests (up to " << a.graceSeconds << " s)\n";
+    std::cerr << stopping.str() << std::flush;
     server.shutdown(a.graceSeconds);
     listener.join();
     std::cerr << "serve: stopped\n";
@@ -162,7 +164,7 @@ void registerServeCommand(CLI::App& app)
         "Routes: POST /v1/completions, POST /v1/chat/completions (both with \"stream\": true as server-sent\n"
         "events ending 'data: [DONE]'), GET /v1/models (the base and every loaded adapter), GET /v1/models/NAME,\n"
         "POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"}, POST /v1/unload_lora_adapter {\"lora_name\"},\n"
-        "GET /health. Request fields: model, prompt (text, texts or token ids) or messages, max_tokens\n"
+        "GET /health, OPTIONS * (200 with Allow). Request fields: model, prompt (text, texts or token ids) or messages, max_tokens\n"
         "(max_completion_tokens), temperature (default 1; below 1e-5 greedy), top_p, top_k, repetition_penalty, seed,\n"
         "stop (up to 4), min_tokens, logit_bias, ignore_eos, stream, stream_options.include_usage; n must be 1, and\n"
         "fields that cannot be honoured (tools, response_format other than text, ...) are refused. Errors are 4xx with\n"
@@ -189,8 +191,10 @@ void registerServeCommand(CLI::App& app)
                     "Seconds a request's line and header fields may take to arrive (408 after); a client sending\n"
                     "slowly holds no worker thread meanwhile")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
     cmd->add_option("--stream-write-timeout", a->options.streamWriteTimeout,
-                    "Seconds a streamed answer waits for a client that has stopped reading before it is cut off (0: as\n"
-                    "long as the client keeps its connection open; other answers wait 5 s)")
+                    "Seconds a streamed answer waits for a client that has stopped reading before it is cut off, its\n"
+                    "generation cancelled and its --max-concurrent places given back, as nginx's send_timeout (0: as long\n"
+                    "as the client keeps its connection open, so a client that never reads holds its places; other\n"
+                    "answers wait 5 s)")
         ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
     cmd->add_option("--max-header-fields", a->options.maxHeaderFields, "Most header fields a request may have (431 above)")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--max-connections", a->options.maxConnections,

@@ -2,6 +2,7 @@
 #include "app/serve/GuardedHttpServer.h"
 
 #include "app/serve/BufferedSocketStream.h"
+#include "app/serve/RequestHeadRewrite.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -95,7 +96,8 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock)
 
 void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
 {
-    BufferedSocketStream stream(fd, std::move(bytes), static_cast<double>(read_timeout_sec_) + read_timeout_usec_ / 1e6,
+    // Header values as the client sent them, and an absolute-form target as its path (RequestHeadRewrite).
+    BufferedSocketStream stream(fd, RequestHeadRewrite::forHttplib(std::move(bytes)), static_cast<double>(read_timeout_sec_) + read_timeout_usec_ / 1e6,
                                 static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6, m_streamWriteSeconds, m_halting);
     const bool last = m_halting || served + 1 >= kRequestsPerConnection;
     bool closed = false;

@@ -72,4 +72,18 @@ std::string statusMessage(int status)
     }
 }
 
+std::string statusCode(int status)
+{
+    switch (status) {
+    case 400: return "malformed_request";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 411: return "length_required";
+    case 413: return "payload_too_large";
+    case 414: return "uri_too_long";
+    case 415: return "unsupported_media_type";
+    default: return {};
+    }
+}
+
 } // namespace rslora::serve

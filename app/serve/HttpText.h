@@ -26,5 +26,8 @@ bool isJsonMediaType(const std::string& type);
 std::string logText(const std::string& text);
 // What an HTTP error status the server answers by itself means, for the error body.
 std::string statusMessage(int status);
+// The error code of such a status ("malformed_request" for 400, "method_not_allowed" for 405, ...),
+// the same whether the refusal comes from the request's head or from httplib; empty for other statuses.
+std::string statusCode(int status);
 
 } // namespace rslora::serve

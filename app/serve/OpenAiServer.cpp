@@ -120,12 +120,15 @@ OpenAiServer::OpenAiServer(engine::GenerationSession& session, ServeOptions opti
     head.maxHeaderFields = m_options.maxHeaderFields;
     head.maxBodyBytes = m_options.maxBodyBytes;
     connectionLimits();
-    auto refusal = [](int status, const std::string& message) {
+    // Refusals of a request's head carry the same type, param (the header field at fault) and code as
+    // those of its fields after httplib has read it (RequestScreen): a Content-Length refused at either
+    // level reads the same.
+    auto refusal = [](int status, const std::string& message, const std::string& param) {
         const char* code = status == 408 ? "request_timeout" : status == 431 ? "header_fields_too_large"
                          : status == 503 || status == 429 ? "too_many_connections" : status == 501 ? "unsupported_method"
-                         : status == 505 ? "unsupported_http_version" : status == 400 ? "malformed_request" : "";
+                         : status == 505 ? "unsupported_http_version" : status == 414 ? "uri_too_long" : "malformed_request";
         const char* type = status == 503 ? errtype::kServer : status == 429 ? errtype::kRateLimit : errtype::kInvalidRequest;
-        return dumpJson(ApiError(status, message, type, {}, code).body());
+        return dumpJson(ApiError(status, message, type, param, code).body());
     };
     m_http = std::make_unique<GuardedHttpServer>(head, threads, refusal, m_options.maxConnections, m_options.maxConnectionsPerClient);
     m_http->set_payload_max_length(m_options.maxBodyBytes);
@@ -277,7 +280,8 @@ void OpenAiServer::routes()
         std::string message = statusMessage(res.status);
         if (res.status == 404 || res.status == 405)
             message += ": " + req.method + " " + req.path;
-        sendError(res, ApiError(res.status, message, res.status == 404 ? errtype::kNotFound : errtype::kInvalidRequest));
+        sendError(res, ApiError(res.status, message, res.status == 404 ? errtype::kNotFound : errtype::kInvalidRequest,
+                                res.status == 413 ? "Content-Length" : "", statusCode(res.status)));
         return httplib::Server::HandlerResponse::Handled;
     }));
     s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -291,7 +295,8 @@ void OpenAiServer::routes()
     });
     if (m_options.logRequests)
         s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-            std::cerr << logText(req.method) << " " << logText(req.path) << " " << res.status << "\n";
+            // One write per line: std::cerr is unbuffered, and pieces written from several threads interleaved.
+            std::cerr << (logText(req.method) + " " + logText(req.path) + " " + std::to_string(res.status) + "\n") << std::flush;
         });
     auto guarded = [](auto fn) {
         return [fn](const httplib::Request& req, httplib::Response& res) {
@@ -323,6 +328,10 @@ void OpenAiServer::routes()
     s.Post(kLoadAdapter, jsonBody([this](const auto& req, auto& res) { handleLoad(req, res); }));
     s.Post(kUnloadAdapter, jsonBody([this](const auto& req, auto& res) { handleUnload(req, res); }));
     s.Get(kHealth, [](const auto&, auto& res) { res.set_content("{}", kJson); });
+    // "OPTIONS *" asks what the server as a whole supports (RFC 9110 §9.3.7): 200 with the methods its
+    // routes take in Allow, as Apache and nginx answer it (it was a 404 for a route named '*'). No key is
+    // asked (RequestScreen): it says nothing about the models, as vLLM lets OPTIONS through its key check.
+    s.Options(R"(\*)", [](const auto&, auto& res) { res.set_header("Allow", "GET, HEAD, POST"); });
     // A known route with a method it does not take (PUT, DELETE, PATCH, OPTIONS, or the other of GET
     // and POST): 405 naming the ones it takes, in the message and in Allow. A GET route takes HEAD too
     // (httplib answers HEAD with the GET handler, without the body).
@@ -330,7 +339,8 @@ void OpenAiServer::routes()
         return [allowed](const httplib::Request& req, httplib::Response& res) {
             res.set_header("Allow", allowed);
             sendError(res, ApiError(405, std::string("method not allowed: ") + req.method + " " + req.path + " (this route takes " +
-                                             allowed + ")"));
+                                             allowed + ")",
+                                    errtype::kInvalidRequest, {}, statusCode(405)));
         };
     };
     for (const char* path : {kCompletions, kChatCompletions, kLoadAdapter, kUnloadAdapter}) {

@@ -42,8 +42,9 @@ struct ServeOptions {
     int maxConcurrent = 64;       // requests generating at once; more get 429
     size_t maxBatch = 16;         // rows decoded together
     double headerTimeout = 10.0;  // a request's line and header fields must arrive within this (408)
-    // Seconds a streamed answer waits for a client that stops reading; 0: while its connection is open.
-    double streamWriteTimeout = 0;
+    // Seconds a streamed answer waits for a client that has stopped reading before it is cut off and its
+    // places (maxConcurrent) are given back, as nginx's send_timeout (60 s); 0: while its connection is open.
+    double streamWriteTimeout = 60;
     size_t maxHeaderFields = 100; // more header fields in a request: 431
     size_t maxConnections = 0;    // open connections at once (503 above); 0: what RLIMIT_NOFILE leaves room for
     size_t maxConnectionsPerClient = 0;  // from one address (429 above); 0: half of maxConnections

@@ -52,7 +52,26 @@ bool equalsIgnoringCase(const std::string& a, const char* b)
     return i == a.size() && !b[i];
 }
 
-HeadRefusal bad(std::string message) { return {400, std::move(message)}; }
+bool equalsPrefix(const std::string& a, const char* b, size_t n)
+{
+    for (size_t i = 0; i < n; ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+HeadRefusal bad(std::string message, std::string param = {}) { return {400, std::move(message), std::move(param)}; }
+
+// An absolute-form target's scheme (RFC 9112 §3.2.2): "http://" or "https://", in any case.
+bool absoluteForm(const std::string& target)
+{
+    for (const char* scheme : {"http://", "https://"}) {
+        const size_t n = std::char_traits<char>::length(scheme);
+        if (target.size() > n && equalsPrefix(target, scheme, n))
+            return true;
+    }
+    return false;
+}
 
 HeadRefusal bareLf(const std::string& what)
 {
@@ -117,16 +136,24 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
         return bad("the request line " + quoted(line) + " is not valid HTTP: its version " + quoted(version) +
                    " should be HTTP/1.1 (or HTTP/1.0)");
     if (version != "HTTP/1.1" && version != "HTTP/1.0")
-        return HeadRefusal{505, version + " is not supported: the server speaks HTTP/1.1 and HTTP/1.0"};
+        return HeadRefusal{505, version + " is not supported: the server speaks HTTP/1.1 and HTTP/1.0", {}};
     if (const int c = controlIn(parts.target); c >= 0 || parts.target.find('\t') != std::string::npos)
         return bad("the request target " + quoted(parts.target) + " holds the control character " +
                    hexByte(static_cast<unsigned char>(c >= 0 ? c : '\t')) + ": percent-encode it");
     // httplib splits the target at every '?' and refuses more than two parts.
     if (std::count(parts.target.begin(), parts.target.end(), '?') > 1)
         return bad("the request target " + quoted(parts.target) + " has more than one '?': write a '?' inside the query as %3F");
+    // The forms of a target (RFC 9112 §3.2): a path, an absolute URL (answered as its path, as RFC 9112
+    // §3.2.2 has a server accept it), and '*', which only OPTIONS takes (asking about the server itself).
+    if (parts.target == "*" && parts.method != "OPTIONS")
+        return bad("the request target '*' asks about the server itself and is sent only with OPTIONS, not " + parts.method +
+                   ": expected a path such as /v1/models");
+    if (parts.target != "*" && parts.target[0] != '/' && !absoluteForm(parts.target))
+        return bad("the request target " + quoted(parts.target) +
+                   " is not a path: expected one beginning with '/' (/v1/models) or an absolute URL (http://host/v1/models)");
     if (const std::string method = unsupportedMethod(head); !method.empty())
         return HeadRefusal{501, "the method " + method + " is not supported: each route takes GET and HEAD (/v1/models, /health) "
-                                "or POST (completions, chat completions, loading and unloading adapters)"};
+                                "or POST (completions, chat completions, loading and unloading adapters)", {}};
 
     int hosts = 0;
     std::string previous;  // the name of the field before: a folded line continues it
@@ -147,7 +174,8 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
         const std::string name = text.substr(0, colon);
         if (end + 1 - start > kMaxFieldLine)
             return HeadRefusal{431, "the header field " + quoted(name) + " is " + std::to_string(end + 1 - start) +
-                                        " bytes long; the server reads header lines of up to " + std::to_string(kMaxFieldLine) + " bytes"};
+                                        " bytes long; the server reads header lines of up to " + std::to_string(kMaxFieldLine) + " bytes",
+                               colon == std::string::npos ? std::string() : name};
         if (text[0] == ' ' || text[0] == '\t')
             return bad("the header line " + quoted(text) + " begins with a space or tab, folding it into the field before it" +
                        (previous.empty() ? std::string() : " (" + quoted(previous) + ")") +
@@ -160,7 +188,8 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
                                                                                     : " (letters, digits and !#$%&'*+-.^_`|~)"));
         if (const int c = controlIn(text.substr(colon + 1)); c >= 0)
             return bad("the value of the header field " + quoted(name) + " holds the control character " +
-                       hexByte(static_cast<unsigned char>(c)));
+                           hexByte(static_cast<unsigned char>(c)),
+                       name);
         if (equalsIgnoringCase(name, "host"))
             ++hosts;
         // httplib 0.11 percent-decodes field values: "%35%32" would frame a body of 52 bytes that no
@@ -169,16 +198,17 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
             const size_t first = text.find_first_not_of(" \t", colon + 1);
             const size_t last = text.find_last_not_of(" \t");
             return bad("'Content-Length': expected the body's size in bytes (digits only), found " +
-                       quoted(first == std::string::npos ? std::string() : text.substr(first, last - first + 1)));
+                           quoted(first == std::string::npos ? std::string() : text.substr(first, last - first + 1)),
+                       "Content-Length");
         }
         previous = name;
         start = end + 1;
     }
     // RFC 9112 §3.2: a server answers 400 to an HTTP/1.1 request without Host, and to any with several.
     if (hosts == 0 && parts.version == "HTTP/1.1")
-        return bad("HTTP/1.1 requests must carry a Host header");
+        return bad("HTTP/1.1 requests must carry a Host header", "Host");
     if (hosts > 1)
-        return bad("the request has " + std::to_string(hosts) + " Host headers; a request carries one");
+        return bad("the request has " + std::to_string(hosts) + " Host headers; a request carries one", "Host");
     return std::nullopt;
 }
 

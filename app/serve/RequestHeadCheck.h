@@ -7,8 +7,9 @@
 // every other flaw of a request line with one "not valid HTTP", and it percent-decodes field values,
 // so a Content-Length written with a '%' is refused here.
 // Checked here, each with its own message: the request line (400; an HTTP version other than 1.0 and
-// 1.1 is a 505, a method the server does not implement a 501), every field line (400; one longer than
-// httplib reads, 8192 bytes, a 431), and the Host field of an HTTP/1.1 request (exactly one, 400).
+// 1.1 is a 505, a method the server does not implement a 501; a target that is neither a path, an
+// absolute http(s) URL nor the '*' of OPTIONS, a 400), every field line (400; one longer than httplib
+// reads, 8192 bytes, a 431), and the Host field of an HTTP/1.1 request (exactly one, 400).
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,7 @@ namespace rslora::serve {
 struct HeadRefusal {
     int status = 400;
     std::string message;
+    std::string param;  // the header field at fault (Host, Content-Length, ...), empty when it is the request line
 };
 
 class RequestHeadCheck {

@@ -92,9 +92,9 @@ bool RequestHeadReader::addRefused(int fd, int status, const std::string& messag
     return true;
 }
 
-std::string RequestHeadReader::refusalText(int status, const std::string& message) const
+std::string RequestHeadReader::refusalText(int status, const std::string& message, const std::string& param) const
 {
-    const std::string body = m_refusal(status, message);
+    const std::string body = m_refusal(status, message, param);
     // A client that was refused for want of room is told when to try again (RFC 9110 §10.2.3).
     const bool retry = status == 503 || status == 429;
     return "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
@@ -220,9 +220,9 @@ bool RequestHeadReader::readMore(Waiting& w)
     }
 }
 
-void RequestHeadReader::refuse(Waiting& w, int status, const std::string& message)
+void RequestHeadReader::refuse(Waiting& w, int status, const std::string& message, const std::string& param)
 {
-    const std::string answer = refusalText(status, message);
+    const std::string answer = refusalText(status, message, param);
     // A small answer on a connection that has written nothing: the socket's buffer takes it whole.
     [[maybe_unused]] const ssize_t n = ::send(w.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::shutdown(w.fd, SHUT_WR);
@@ -302,7 +302,7 @@ void RequestHeadReader::loop()
             const Head head = w.bytes.empty() ? Head::Incomplete : judge(w.bytes, m_limits, &headEnd);
             if (head == Head::Complete) {
                 if (const auto refusal = RequestHeadCheck::refusal(w.bytes.substr(0, headEnd))) {
-                    refuse(w, refusal->status, refusal->message);
+                    refuse(w, refusal->status, refusal->message, refusal->param);
                     ++i;
                     continue;
                 }
@@ -377,8 +377,8 @@ void RequestHeadReader::loop()
             waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
             m_waitingBodyBytes -= done.body;
             // Nothing more is to be read: a refusal is sent and the connection closed at once.
-            auto answerAndClose = [&](int status, const std::string& message) {
-                const std::string answer = refusalText(status, message);
+            auto answerAndClose = [&](int status, const std::string& message, const std::string& param = {}) {
+                const std::string answer = refusalText(status, message, param);
                 [[maybe_unused]] const ssize_t sent = ::send(done.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
                 m_close(done.fd);
             };
@@ -393,7 +393,7 @@ void RequestHeadReader::loop()
                                         " bytes its Content-Length announced: the client closed the connection");
             else if (const auto refusal = done.need ? std::nullopt : RequestHeadCheck::refusal(done.bytes.substr(0, headEnd)))
                 // Read with its end in one round: not judged above.
-                answerAndClose(refusal->status, refusal->message);
+                answerAndClose(refusal->status, refusal->message, refusal->param);
             else
                 m_ready(done.fd, std::move(done.bytes), done.served);
         }

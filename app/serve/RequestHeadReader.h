@@ -42,8 +42,9 @@ public:
     // A connection whose head is complete: `bytes` holds the head and whatever followed it; `served`
     // counts the requests answered on it before.
     using Ready = std::function<void(int fd, std::string bytes, int served)>;
-    // The body of a refusal (a JSON error object) for a status and a message.
-    using Refusal = std::function<std::string(int status, const std::string& message)>;
+    // The body of a refusal (a JSON error object) for a status, a message and the header field at fault
+    // (empty when none is).
+    using Refusal = std::function<std::string(int status, const std::string& message, const std::string& param)>;
     // Closes a connection the reader ends.
     using Close = std::function<void(int fd)>;
 
@@ -60,7 +61,7 @@ public:
     // begun: the connection is the caller's to close.
     bool addRefused(int fd, int status, const std::string& message);
     // The whole answer of a refusal, closing the connection.
-    std::string refusalText(int status, const std::string& message) const;
+    std::string refusalText(int status, const std::string& message, const std::string& param = {}) const;
     // Closes every waiting connection and ends the thread; later add() calls return false.
     void stop();
 
@@ -93,7 +94,7 @@ private:
     };
     size_t m_waitingBodyBytes = 0;  // sum of `body` over the waiting connections (the thread's own)
     void loop();
-    void refuse(Waiting& w, int status, const std::string& message);
+    void refuse(Waiting& w, int status, const std::string& message, const std::string& param = {});
     // Reads what has arrived; false when the connection ended (or failed).
     bool readMore(Waiting& w);
 

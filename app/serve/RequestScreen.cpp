@@ -17,8 +17,11 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
 {
     if (stopping)
         return ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down");
-    // /health stays open, as in vLLM: a load balancer's probe carries no key.
-    if (!m_apiKey.empty() && req.path != m_healthPath) {
+    // /health stays open, as in vLLM: a load balancer's probe carries no key; so does "OPTIONS *", which
+    // asks only which methods the server takes. The key is compared as the client sent it
+    // (RequestHeadRewrite keeps httplib from percent-decoding it: "sk%2Dkey" is not "sk-key").
+    const bool aboutServer = req.method == "OPTIONS" && req.target == "*";
+    if (!m_apiKey.empty() && req.path != m_healthPath && !aboutServer) {
         const std::string auth = req.get_header_value("Authorization");
         if (bearerToken(auth) != m_apiKey)
             return ApiError(401,
@@ -30,7 +33,7 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
     if (req.has_header("Content-Length") && req.has_header("Transfer-Encoding"))
         return ApiError(400, "the request has both Content-Length and Transfer-Encoding (" + req.get_header_value("Transfer-Encoding") +
                                  "): send the body with Content-Length alone",
-                        errtype::kInvalidRequest, "Transfer-Encoding");
+                        errtype::kInvalidRequest, "Transfer-Encoding", statusCode(400));
     // A body's size is judged from its header, before any of it is read: httplib would otherwise
     // wait for the bytes of a size the client never sends, and read a negative one as huge.
     if (req.has_header("Content-Length")) {
@@ -39,14 +42,14 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
             if (req.get_header_value("Content-Length", i) != length)
                 return ApiError(400, "'Content-Length': the request has several Content-Length headers that disagree ('" + length +
                                          "', '" + req.get_header_value("Content-Length", i) + "')",
-                                errtype::kInvalidRequest, "Content-Length");
+                                errtype::kInvalidRequest, "Content-Length", statusCode(400));
         if (!isDecimal(length))
             return ApiError(400, "'Content-Length': expected the body's size in bytes (digits only), found '" + length + "'",
-                            errtype::kInvalidRequest, "Content-Length");
+                            errtype::kInvalidRequest, "Content-Length", statusCode(400));
         if (length.size() > 19 || std::stoull(length) > m_maxBodyBytes)
             return ApiError(413, "the request body (Content-Length: " + length + ") is larger than the server's limit of " +
                                      std::to_string(m_maxBodyBytes) + " bytes (--max-body-bytes)",
-                            errtype::kInvalidRequest, "Content-Length", "payload_too_large");
+                            errtype::kInvalidRequest, "Content-Length", statusCode(413));
     }
     if (!takesBody(req.method)) {
         // httplib does not read the body of a GET, HEAD or OPTIONS request: its bytes would be taken
@@ -64,14 +67,14 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
     // client closes would not be bounded, and a compressed one would be inflated without bound.
     if (req.has_header("Transfer-Encoding"))
         return ApiError(411, "chunked request bodies are not accepted: send the body with a Content-Length header",
-                        errtype::kInvalidRequest, {}, "length_required");
+                        errtype::kInvalidRequest, "Transfer-Encoding", statusCode(411));
     if (!req.has_header("Content-Length"))
-        return ApiError(411, "a " + req.method + " request needs a Content-Length header (0 for no body)", errtype::kInvalidRequest, {},
-                        "length_required");
+        return ApiError(411, "a " + req.method + " request needs a Content-Length header (0 for no body)", errtype::kInvalidRequest,
+                        "Content-Length", statusCode(411));
     const std::string encoding = req.get_header_value("Content-Encoding");
     if (!encoding.empty() && encoding != "identity")
         return ApiError(415, "compressed request bodies (Content-Encoding: " + encoding + ") are not accepted: send the body uncompressed",
-                        errtype::kInvalidRequest, {}, "unsupported_encoding");
+                        errtype::kInvalidRequest, "Content-Encoding", "unsupported_encoding");
     // httplib would take a form's parts out of the body, leaving an empty one to be read as JSON; and
     // it refuses a URL-encoded form over 8 KiB as 413, which read as a body over --max-body-bytes (the
     // type curl -d sends without -H: a JSON body under it was read up to 8 KiB, refused above).
@@ -83,7 +86,7 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
             const std::string curl = form == "multipart/form-data" ? "" : "; curl -d sends this type unless given -H 'Content-Type: application/json'";
             return ApiError(415, "form bodies (Content-Type: " + form +
                                      ") are not accepted: send the request as a JSON object (Content-Type: application/json)" + curl,
-                            errtype::kInvalidRequest, "Content-Type", "unsupported_media_type");
+                            errtype::kInvalidRequest, "Content-Type", statusCode(415));
         }
     return std::nullopt;
 }

@@ -1,6 +1,7 @@
 // Request heads judged from their bytes, without a socket: each flaw that cpp-httplib would skip over
 // or answer with one "not valid HTTP" gets its own status and a message naming the line.
 #include "app/serve/RequestHeadCheck.h"
+#include "app/serve/RequestHeadRewrite.h"
 
 #include <QtTest>
 
@@ -69,6 +70,62 @@ private slots:
         QTest::newRow("unknown method") << QByteArray("BREW /v1/models HTTP/1.1\r\nHost: x\r\n\r\n") << 501
                                         << "the method BREW is not supported: each route takes GET and HEAD (/v1/models, /health) or POST";
         QTest::newRow("TRACE") << QByteArray("TRACE / HTTP/1.1\r\nHost: x\r\n\r\n") << 501 << "the method TRACE is not supported";
+        // Targets that are neither a path, an absolute URL nor the '*' of OPTIONS were looked up as routes (404).
+        QTest::newRow("GET *") << QByteArray("GET * HTTP/1.1\r\nHost: x\r\n\r\n") << 400
+                               << "the request target '*' asks about the server itself and is sent only with OPTIONS, not GET";
+        QTest::newRow("relative target") << QByteArray("GET v1/models HTTP/1.1\r\nHost: x\r\n\r\n") << 400
+                                         << "the request target 'v1/models' is not a path: expected one beginning with '/'";
+        QTest::newRow("other scheme") << QByteArray("GET ftp://x/v1/models HTTP/1.1\r\nHost: x\r\n\r\n") << 400
+                                      << "or an absolute URL (http://host/v1/models)";
+    }
+    // The header field at fault is named in param (a refusal of the request line names none).
+    void refusalParams_data()
+    {
+        QTest::addColumn<QByteArray>("head");
+        QTest::addColumn<QString>("param");
+        QTest::newRow("no Host") << QByteArray("GET / HTTP/1.1\r\n\r\n") << "Host";
+        QTest::newRow("two Hosts") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") << "Host";
+        QTest::newRow("percent-encoded Content-Length") << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %35\r\n\r\n")
+                                                        << "Content-Length";
+        QTest::newRow("control character") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01\r\n\r\n") << "X-A";
+        QTest::newRow("long field") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + QByteArray(9000, 'a') + "\r\n\r\n") << "X-Big";
+        QTest::newRow("request line") << QByteArray("GET  / HTTP/1.1\r\nHost: x\r\n\r\n") << "";
+        QTest::newRow("no colon") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nX-A b\r\n\r\n") << "";
+    }
+    void refusalParams()
+    {
+        QFETCH(QByteArray, head);
+        QFETCH(QString, param);
+        const auto refusal = RequestHeadCheck::refusal(head.toStdString());
+        QVERIFY2(refusal, "the head was accepted");
+        QCOMPARE(QString::fromStdString(refusal->param), param);
+    }
+
+    // httplib percent-decodes header values: each '%' is escaped so that it reads them as sent; an
+    // absolute-form target becomes its path.
+    void rewrite_data()
+    {
+        QTest::addColumn<QByteArray>("head");
+        QTest::addColumn<QByteArray>("expected");
+        QTest::newRow("a value with '%'") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk%2Dk%u0041\r\n\r\n")
+                                          << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk%252Dk%25u0041\r\n\r\n");
+        QTest::newRow("a name with '%' and the body after the head")
+            << QByteArray("POST /a%20b HTTP/1.1\r\nHost: x\r\nX-%: 5%\r\nContent-Length: 3\r\n\r\n%41%")
+            << QByteArray("POST /a%20b HTTP/1.1\r\nHost: x\r\nX-%: 5%25\r\nContent-Length: 3\r\n\r\n%41%");
+        QTest::newRow("absolute-form") << QByteArray("GET http://127.0.0.1:8000/v1/models?a=%2F HTTP/1.1\r\nHost: x\r\n\r\n")
+                                       << QByteArray("GET /v1/models?a=%2F HTTP/1.1\r\nHost: x\r\n\r\n");
+        QTest::newRow("absolute-form without a path") << QByteArray("OPTIONS HTTPS://host HTTP/1.1\r\nHost: x\r\n\r\n")
+                                                      << QByteArray("OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n");
+        QTest::newRow("absolute-form with a query only") << QByteArray("GET http://host?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                                                         << QByteArray("GET /?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        QTest::newRow("asterisk") << QByteArray("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n") << QByteArray("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    void rewrite()
+    {
+        QFETCH(QByteArray, head);
+        QFETCH(QByteArray, expected);
+        QVERIFY2(!RequestHeadCheck::refusal(head.left(head.indexOf("\r\n\r\n") + 4).toStdString()), "the head was refused");
+        QCOMPARE(QByteArray::fromStdString(RequestHeadRewrite::forHttplib(head.toStdString())), expected);
     }
     void refusals()
     {
@@ -90,6 +147,7 @@ private slots:
             << QByteArray("POST /v1/completions HTTP/1.1\r\nhOsT:x\r\nX-Empty:\r\nX-Tab:\ta\tb \r\n\r\n");
         QTest::newRow("query and obs-text") << QByteArray("GET /v1/models?x=1&y=%3F HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9\r\n\r\n");
         QTest::newRow("OPTIONS *") << QByteArray("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+        QTest::newRow("absolute-form") << QByteArray("GET http://127.0.0.1:8000/v1/models HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n");
         QTest::newRow("field line of 8192 bytes") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + QByteArray(8192 - 9, 'a') + "\r\n\r\n");
     }
     void accepted()

@@ -191,6 +191,75 @@ class BadRequestTest(unittest.TestCase):
                     code="unexpected_body")
         self.assertServing()
 
+    def test_header_values_are_read_as_sent(self):
+        # cpp-httplib percent-decoded header values: "sk%2Dtest%2D123" was taken for the key sk-test-123.
+        encoded = KEY.replace("-", "%2D").encode()
+        self.expect("a percent-encoded key", get(b"/v1/models").replace(AUTH, b"Authorization: Bearer " + encoded + b"\r\n"), 401,
+                    "incorrect API key", code="invalid_api_key")
+        self.expect("the key as sent", get(b"/v1/models"), 200)
+        body = json.dumps({"model": BASE, "prompt": "Hi", "max_tokens": 1}).encode()
+        # It was read as application/json.
+        self.expect("a percent-encoded Content-Type", post(b"/v1/completions", body, b"application%2Fjson"), 415,
+                    "(Content-Type: application%2Fjson) is not JSON", "Content-Type", "unsupported_media_type")
+        self.assertServing()
+
+    def test_absolute_form_and_asterisk_targets(self):
+        # RFC 9112 §3.2.2: a server accepts an absolute URL as the target (both were 404 "no such route").
+        self.expect("absolute-form GET", get(b"http://127.0.0.1/v1/models"), 200)
+        body = json.dumps({"model": BASE, "prompt": "Hi", "max_tokens": 1}).encode()
+        self.expect("absolute-form POST", post(b"HTTP://localhost:8000/v1/completions?x=1", body), 200)
+        self.expect("absolute-form to no route", get(b"http://h/v1/nothing"), 404, "no such route: GET /v1/nothing", code="not_found")
+        # OPTIONS * asks what the server supports: 200 with Allow, no key needed (it was a 401, then a 404).
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=15) as sock:
+            sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = read_until_close(sock)
+        head = data.decode()
+        print("  %-48s %s" % ("OPTIONS *", head.split("\r\n")[0]), file=sys.stderr)
+        self.assertTrue(head.startswith("HTTP/1.1 200 "), head)
+        self.assertIn("\r\nAllow: GET, HEAD, POST\r\n", head)
+        self.assertIn("\r\nContent-Length: 0\r\n", head)
+        self.expect("GET *", get(b"*"), 400, "the request target '*' asks about the server itself and is sent only with OPTIONS",
+                    code="malformed_request")
+        self.expect("a target without a '/'", get(b"v1/models"), 400, "is not a path", code="malformed_request")
+        self.assertServing()
+
+    def test_error_objects_agree_across_levels(self):
+        # One rule for every refusal of the HTTP layer, whether the request's head was refused before
+        # cpp-httplib read it or its fields after: the header field at fault in param, and a code. A
+        # percent-encoded Content-Length (refused from the head) had "param": null while a signed one
+        # (refused after) named the field; a 414 had no code.
+        body = json.dumps({"model": BASE, "prompt": "Hi", "max_tokens": 1}).encode()
+        head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + AUTH + b"Content-Type: application/json\r\n"
+        cases = [
+            ("Content-Length %35%32 (head)", head + b"Content-Length: %35%32\r\n\r\n" + body, 400, "Content-Length", "malformed_request"),
+            ("Content-Length +2 (fields)", head + b"Content-Length: +2\r\n\r\n{}", 400, "Content-Length", "malformed_request"),
+            ("Content-Length twice (fields)", head + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "Content-Length",
+             "malformed_request"),
+            ("no Host (head)", get(b"/v1/models", extra=b""), 400, "Host", "malformed_request"),
+            ("two Hosts (head)", get(b"/v1/models", extra=b"Host: a\r\nHost: b\r\n"), 400, "Host", "malformed_request"),
+            ("control character (head)", get(b"/v1/models", extra=b"Host: x\r\nX-A: a\x01\r\n"), 400, "X-A", "malformed_request"),
+            ("long field (head)", get(b"/v1/models", extra=b"Host: x\r\nX-Big: " + b"a" * 10000 + b"\r\n"), 431, "X-Big",
+             "header_fields_too_large"),
+            ("request line (head)", b"GET  /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 400, None, "malformed_request"),
+            ("long target (head)", get(b"/" + b"a" * 10000), 414, None, "uri_too_long"),
+            ("CL and TE (fields)", head + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 400, "Transfer-Encoding",
+             "malformed_request"),
+            ("chunked (fields)", head + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 411, "Transfer-Encoding",
+             "length_required"),
+            ("no Content-Length (fields)", head + b"\r\n", 411, "Content-Length", "length_required"),
+            ("gzip (fields)", head + b"Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", 415, "Content-Encoding",
+             "unsupported_encoding"),
+            ("too large (fields)", head + b"Content-Length: 99999999\r\n\r\n", 413, "Content-Length", "payload_too_large"),
+            ("wrong method (route)", get(b"/v1/completions"), 405, None, "method_not_allowed"),
+            ("no route", get(b"/v1/nothing"), 404, None, "not_found"),
+        ]
+        for name, data, status, param, code in cases:
+            _, error = self.expect(name, data, status)
+            if error:
+                with self.subTest(name):
+                    self.assertEqual((error["param"], error["code"]), (param, code), error)
+        self.assertServing()
+
     def test_content_types(self):
         body = json.dumps({"model": BASE, "prompt": "Hi", "max_tokens": 1}).encode()
         # A JSON body sent as text/plain was read as JSON.
