@@ -11,6 +11,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 namespace rslora::engine {
@@ -20,14 +21,45 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The end of `text` that may be sent now: not a trailing replacement character (a character whose
-// bytes are still arriving) nor the last `holdBack` bytes (they might begin a stop string).
-size_t safeEnd(const std::string& text, size_t holdBack) {
+// Whether a token is a byte of a byte-fallback tokenizer ("<0xE2>", as Llama 2 and Mistral have them).
+bool isByteToken(const models::Tokenizer& tokenizer, int64_t id)
+{
+    const auto name = tokenizer.idToToken(id);
+    return name && name->size() == 6 && name->compare(0, 3, "<0x") == 0 && (*name)[5] == '>' &&
+           std::isxdigit(static_cast<unsigned char>((*name)[3])) && std::isxdigit(static_cast<unsigned char>((*name)[4]));
+}
+
+// The end of the text of `tokens` that no later token can change. Not a trailing run of replacement
+// characters (the bytes of a character still arriving, or bytes that a next one may make whole); and
+// with a byte-fallback tokenizer, not the text of a trailing run of byte tokens: its decoder reads the
+// run as a whole (a valid run is its characters, any other a replacement character per byte), so a
+// byte arriving later can turn an "é" already read into two replacement characters. Streaming the text
+// past this end sent characters that the answer's final text did not have, and a stop string could
+// match a replacement character that stood for a character whose bytes had not all arrived.
+size_t settledEnd(const std::string& text, const std::vector<int64_t>& tokens, const GenerationSession& session)
+{
     size_t end = text.size();
+    if (const models::Tokenizer* tok = session.tokenizer()) {
+        size_t run = 0;
+        while (run < tokens.size() && isByteToken(*tok, tokens[tokens.size() - 1 - run]))
+            ++run;
+        if (run > 0) {
+            const std::string before =
+                run == tokens.size() ? std::string() : session.decode({tokens.begin(), tokens.end() - static_cast<std::ptrdiff_t>(run)});
+            end = static_cast<size_t>(std::mismatch(before.begin(), before.end(), text.begin(), text.end()).first - before.begin());
+        }
+    }
     static const std::string kReplacement = "\xEF\xBF\xBD";
-    if (end >= kReplacement.size() && text.compare(end - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
+    while (end >= kReplacement.size() && text.compare(end - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
         end -= kReplacement.size();
-    end = end > holdBack ? end - holdBack : 0;
+    return end;
+}
+
+// The end of `text` that may be sent now: within the settled text, and not its last `holdBack` bytes
+// (they might begin a stop string).
+size_t safeEnd(const std::string& text, size_t settled, size_t holdBack)
+{
+    size_t end = settled > holdBack ? settled - holdBack : 0;
     while (end > 0 && end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
         --end;  // never split a UTF-8 sequence
     return end;
@@ -114,6 +146,9 @@ void takeToken(int64_t token, GenerationSession& session,
     const models::Tokenizer* tok = session.tokenizer();
     std::string text = tok ? session.decode(out.tokens) : std::string();
     size_t cut = text.size();
+    // The row's last token (max_tokens): its text is final as it is, replacement characters included.
+    const bool last = static_cast<int64_t>(out.tokens.size()) >= s.maxNewTokens;
+    const size_t settled = tok && !last ? settledEnd(text, out.tokens, session) : text.size();
     // Before min_tokens nothing ends the row (the picker bans the end tokens meanwhile), and a stop
     // string in that text stays part of it, as in vLLM.
     const bool early = static_cast<int64_t>(out.tokens.size()) < s.minNewTokens;
@@ -126,7 +161,8 @@ void takeToken(int64_t token, GenerationSession& session,
         for (const auto& stop : s.stopStrings) {
             const size_t from = stopFrom + 1 > stop.size() ? stopFrom + 1 - stop.size() : 0;
             const size_t at = stop.empty() ? std::string::npos : text.find(stop, from);
-            if (at != std::string::npos && at < cut) {
+            // Only in the settled text: a later token may still change what follows it.
+            if (at != std::string::npos && at < cut && at + stop.size() <= settled) {
                 cut = at;
                 out.reason = models::FinishReason::StopString;
                 out.stopString = stop;
@@ -141,7 +177,7 @@ void takeToken(int64_t token, GenerationSession& session,
     size_t holdBack = 0;
     for (const auto& stop : s.stopStrings)
         holdBack = std::max(holdBack, stop.empty() ? size_t(0) : stop.size() - 1);
-    const size_t end = done ? cut : safeEnd(text, holdBack);
+    const size_t end = done ? cut : safeEnd(text, settled, holdBack);
     TokenEvent event;
     event.token = token;
     event.index = static_cast<int64_t>(out.tokens.size()) - 1;
