@@ -328,9 +328,10 @@ void OpenAiServer::routes()
     s.Post(kLoadAdapter, jsonBody([this](const auto& req, auto& res) { handleLoad(req, res); }));
     s.Post(kUnloadAdapter, jsonBody([this](const auto& req, auto& res) { handleUnload(req, res); }));
     s.Get(kHealth, [](const auto&, auto& res) { res.set_content("{}", kJson); });
-    // "OPTIONS *" asks what the server as a whole supports (RFC 9110 §9.3.7): 200 with the methods its
-    // routes take in Allow, as Apache and nginx answer it (it was a 404 for a route named '*'). No key is
-    // asked (RequestScreen): it says nothing about the models, as vLLM lets OPTIONS through its key check.
+    // "OPTIONS *" asks what the server as a whole supports (RFC 9110 §9.3.7, a "ping"): 200 with the
+    // methods its routes take in Allow (it was a 404 for a route named '*'; a 405 or 501 would say the
+    // server refuses a request HTTP/1.1 defines for it). No key is asked (RequestScreen): it says nothing
+    // about the models, as vLLM lets OPTIONS through its key check.
     s.Options(R"(\*)", [](const auto&, auto& res) { res.set_header("Allow", "GET, HEAD, POST"); });
     // A known route with a method it does not take (PUT, DELETE, PATCH, OPTIONS, or the other of GET
     // and POST): 405 naming the ones it takes, in the message and in Allow. A GET route takes HEAD too
