@@ -694,7 +694,7 @@ class SlowReaderTest(unittest.TestCase):
     def test_a_stream_waits_for_a_client_that_pauses_reading(self):
         # A client that stopped reading for more than 5 s (cpp-httplib's write timeout) had its stream
         # cut off once the socket buffers were full, as if it had gone; it is alive, and vLLM (uvicorn)
-        # keeps writing to it. The stream now waits while the connection is open (--stream-write-timeout 0).
+        # keeps writing to it. The stream now waits for it (--stream-write-timeout, 60 s by default).
         server = Server("--max-tokens", "100000", "--max-model-len", "200000")
         try:
             reply = read_stream_after_a_pause(server, 6.5)
