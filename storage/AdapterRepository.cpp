@@ -243,17 +243,34 @@ AdapterRecord AdapterRepository::resolve(const std::string& reference) {
     }
     // "task:vN", "task:N", "task@vN" and "task@N" (the last separator wins).
     auto colon = reference.find_last_of(":@");
+    bool versionSuffix = false;
     if (ids.empty() && colon != std::string::npos) {
         std::string v = reference.substr(colon + 1);
         if (!v.empty() && (v[0] == 'v' || v[0] == 'V'))
             v.erase(0, 1);
-        if (!v.empty() && v.size() < 12 && v.find_first_not_of("0123456789") == std::string::npos)
+        versionSuffix = !v.empty() && v.size() < 12 && v.find_first_not_of("0123456789") == std::string::npos;
+        if (versionSuffix)
             collect("SELECT id FROM adapters WHERE task = ? AND version = ?", reference.substr(0, colon),
                     static_cast<int64_t>(std::stoll(v)));
     }
-    if (ids.empty())
+    if (ids.empty()) {
+        // A task's name, or a version its task does not have: say which versions the task has.
+        const bool missingVersion = versionSuffix && taskVersions(reference).empty();
+        const std::string task = missingVersion ? reference.substr(0, colon) : reference;
+        const std::vector<int64_t> versions = taskVersions(task);
+        if (!versions.empty()) {
+            std::string names;
+            for (int64_t v : versions)
+                names += (names.empty() ? "" : ", ") + task + "@v" + std::to_string(v);
+            const std::string currentHint = current(task) ? ", or " + task + "@current" : "; " + task + "@current once one is released";
+            throw rslora::Error(missingVersion ? "task \"" + task + "\" has no version " + reference.substr(colon + 1) + " (its versions: " + names + ")"
+                                               : "\"" + reference + "\" is a task, not an adapter version: name one of its versions (" +
+                                                     names + currentHint + ")",
+                                "list them with: rslora adapters list");
+        }
         throw rslora::Error("no adapter matches \"" + reference + "\" (an id, a name, task:vN, task@vN, task@current or a uuid)",
                             "list them with: rslora adapters list");
+    }
     return require(ids.front());
 }
 
@@ -347,6 +364,15 @@ std::vector<TaskSummary> AdapterRepository::tasks() {
     while (st->step())
         out.push_back({st->getText(0), st->getInt(1), st->getOptInt(2), st->getInt(3)});
     return out;
+}
+
+std::vector<int64_t> AdapterRepository::taskVersions(const std::string& task) {
+    Statement st(m_db, "SELECT version FROM adapters WHERE task = ? AND deleted_at IS NULL ORDER BY version");
+    st.bindAll(task);
+    std::vector<int64_t> versions;
+    while (st.step())
+        versions.push_back(st.getInt(0));
+    return versions;
 }
 
 std::optional<AdapterRecord> AdapterRepository::current(const std::string& task) {

@@ -138,6 +138,8 @@ public:
     Tags tags(int64_t id);
 
 private:
+    // The versions of `task` not deleted, oldest first (for resolve()'s messages).
+    std::vector<int64_t> taskVersions(const std::string& task);
     void setCurrentLocked(int64_t id, const std::string& task);
     void fallBackCurrent(const std::string& task);
     Database& m_db;

@@ -215,7 +215,7 @@ private slots:
             app::resolveAdapterArgument("summaries@v9", &store);
             QFAIL("no error for a missing version");
         } catch (const Error& e) {
-            QVERIFY2(std::string(e.what()).find("no adapter matches") != std::string::npos, e.what());
+            QVERIFY2(std::string(e.what()).find("task \"summaries\" has no version v9 (its versions: summaries@v1, summaries@v2)") != std::string::npos, e.what());
         }
         // Changed files of a stored version are refused, naming the folder.
         writeFileAtomic(r.path / "adapter_config.json", "{}");

@@ -267,6 +267,38 @@ private slots:
     }
 
     // A version whose files changed after it was recorded is never released or made current again.
+    // A task's name where a version is asked for, or a version its task lacks: the message names the
+    // task's versions (it said only that no adapter matches, listing the reference forms).
+    void aTaskNameGetsItsVersionsNamed() {
+        auto& repo = m_store->adapters();
+        const AdapterRecord v1 = make("medical");
+        const AdapterRecord v2 = make("medical");
+        auto message = [&](const std::string& reference) {
+            try {
+                repo.resolve(reference);
+            } catch (const rslora::Error& e) {
+                return QString(e.what());
+            }
+            return QString("resolved");
+        };
+        QCOMPARE(message("medical"), QString("\"medical\" is a task, not an adapter version: name one of its versions "
+                                             "(medical@v1, medical@v2; medical@current once one is released)"));
+        repo.release(v1.id);
+        QCOMPARE(message("medical"), QString("\"medical\" is a task, not an adapter version: name one of its versions "
+                                             "(medical@v1, medical@v2, or medical@current)"));
+        QCOMPARE(message("medical@v7"), QString("task \"medical\" has no version v7 (its versions: medical@v1, medical@v2)"));
+        QCOMPARE(message("medical:3"), QString("task \"medical\" has no version 3 (its versions: medical@v1, medical@v2)"));
+        // Deleted versions are not offered; a task of deleted versions only is unknown.
+        repo.softDelete(v2.id);
+        QCOMPARE(message("medical@v9"), QString("task \"medical\" has no version v9 (its versions: medical@v1)"));
+        repo.softDelete(v1.id);
+        QVERIFY(message("medical").startsWith("no adapter matches \"medical\""));
+        // Unknown names and suffixes that are no version read as before.
+        QVERIFY(message("legal").startsWith("no adapter matches \"legal\""));
+        QVERIFY(message("legal@v1").startsWith("no adapter matches \"legal@v1\""));
+        QCOMPARE(repo.resolve(v2.name).id, v2.id); // a deleted version's own name still finds it
+    }
+
     void releaseAndRollbackVerifyTheFiles() {
         auto& repo = m_store->adapters();
         auto withFiles = [&](const std::string& content) {
