@@ -125,6 +125,9 @@ bool SweepResultsController::isMine(qint64 runId) const {
 }
 
 QString SweepResultsController::Resumed::text(qint64 groupId) const {
+    // "0 runs queued" read as if something had gone wrong: say why there was nothing to do.
+    if (queued == 0 && evaluations == 0 && held == 0 && refused.isEmpty())
+        return tr("Sweep #%1: nothing to resume: every run of it has finished or is queued or training here already").arg(groupId);
     QString t = tr("Sweep #%1: %2 queued").arg(groupId).arg(runs(queued));
     if (evaluations)
         t += tr(", %1 finished to evaluate again").arg(runs(evaluations));
@@ -169,7 +172,10 @@ QString SweepResultsController::stop(qint64 groupId) {
     if (stopping)
         m_runs->stop(true);
     QString text;
-    if (cancelled == 0 && !stopping && held > 0) {
+    if (cancelled == 0 && !stopping && held == 0) {
+        // "stopped: 0 runs taken out of the queue; Resume group continues it" said of a finished group.
+        text = tr("Sweep #%1: nothing to stop: none of its runs is training or waiting in the queue").arg(groupId);
+    } else if (cancelled == 0 && !stopping && held > 0) {
         text = tr("Sweep #%1 is run by another workbench or rslora (%2): its %3 queued or training there; stop it in that "
                   "process (its Sweeps view, or Ctrl+C for rslora sweep). Nothing stopped here")
                    .arg(groupId).arg(holders.join(", "), runs(held) + (held == 1 ? tr(" is") : tr(" are")));

@@ -397,6 +397,52 @@ private Q_SLOTS:
         QVERIFY2(refusal().isEmpty(), qPrintable(refusal()));
     }
 
+    // Stop group and Resume group on a group with nothing left to do say so: they said "stopped: 0 runs
+    // waiting taken out of the queue; Resume group continues it" and "0 runs queued" of a finished group.
+    void groupActionsSayWhenThereIsNothingToDo() {
+        app::Workbench wb(m_dir.filePath("nothing.sqlite"));
+        QString error;
+        QVERIFY2(wb.loadDemo(&error), qPrintable(error));
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=4,8");
+        storage::Store& store = *wb.store();
+        const int64_t gid = app::SweepGroup::create(store, "done", {}, wb.form()->config().toJson(), spec);
+        for (const auto& m : store.groups().members(gid)) {
+            store.metricsIngest().insert(std::vector<storage::MetricPoint>{{m.runId, "train/loss", 1, 1.0, 0.5}});
+            store.runs().setStatus(m.runId, storage::RunStatus::Finished);
+        }
+        wb.sweepResults()->refresh();
+        QCOMPARE(wb.sweeps()->currentGroup(), qint64(gid));
+        QSignalSpy said(wb.sweepResults(), &app::SweepResultsController::changed);
+        wb.sweeps()->stopButton()->click();
+        QCOMPARE(said.count(), 1);
+        const QString stopped = said.takeFirst().at(0).toString();
+        QVERIFY2(stopped.contains("nothing to stop") && !stopped.contains("stopped"), qPrintable(stopped));
+        wb.sweeps()->resumeButton()->click();
+        QCOMPARE(said.count(), 1);
+        const QString resumed = said.takeFirst().at(0).toString();
+        QVERIFY2(resumed.contains("nothing to resume") && !resumed.contains("0 runs queued"), qPrintable(resumed));
+        QVERIFY(wb.controller()->waiting().isEmpty());
+        for (const auto& m : store.groups().members(gid))
+            QCOMPARE(store.runs().require(m.runId).status, storage::RunStatus::Finished);
+
+        // Its runs already queued here: Resume group has nothing to add, Stop group takes them out.
+        wb.controller()->holdQueue(true);
+        for (const auto& m : store.groups().members(gid))
+            store.runs().setStatus(m.runId, storage::RunStatus::Stopped);
+        wb.sweeps()->resumeButton()->click();
+        QCOMPARE(wb.controller()->waiting().size(), 2);
+        said.clear();
+        wb.sweeps()->resumeButton()->click();
+        QCOMPARE(said.count(), 1);
+        QVERIFY2(said.takeFirst().at(0).toString().contains("nothing to resume"), "the runs are queued here already");
+        QCOMPARE(wb.controller()->waiting().size(), 2);
+        wb.sweeps()->stopButton()->click();
+        const QString taken = said.takeFirst().at(0).toString();
+        QVERIFY2(taken.contains("2 runs waiting taken out of the queue"), qPrintable(taken));
+        QVERIFY(wb.controller()->waiting().isEmpty());
+    }
+
     // A failed run is counted as failed, with its reason, not as one still to run.
     void failedRunsAreCountedWithTheirReason() {
         app::Workbench wb(m_dir.filePath("failed.sqlite"));
