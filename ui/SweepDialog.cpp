@@ -259,6 +259,8 @@ engine::SweepSpec SweepDialog::spec() const {
         const QString path = edit->text().trimmed();
         if (path.isEmpty())
             continue;
+        if (QFileInfo(path).isDir())
+            throw Error(key.toStdString() + " evaluation: '" + path.toStdString() + "' is a folder; give a file in it");
         if (!QFileInfo(path).isFile())
             throw Error(key.toStdString() + " evaluation: no such file '" + path.toStdString() + "'");
         grid.setEvaluation(key.toStdString(), QFileInfo(path).absoluteFilePath().toStdString());

@@ -151,6 +151,10 @@ private Q_SLOTS:
         QVERIFY(!d.queueButton()->isEnabled());
         QVERIFY2(d.summaryLabel()->text().contains("exact_match evaluation: no such file"), qPrintable(d.summaryLabel()->text()));
         QVERIFY(d.summaryLabel()->text().contains("missing.jsonl"));
+        // A folder is named as one (it was "no such file", of a path that exists).
+        d.setEvaluationFile("exact_match", dir.path());
+        QVERIFY(!d.queueButton()->isEnabled());
+        QCOMPARE(d.summaryLabel()->text(), QString("exact_match evaluation: '%1' is a folder; give a file in it").arg(dir.path()));
     }
 
     // A config's sweep: block in the dialog reads back as the same sweep (grid and list, explicit
