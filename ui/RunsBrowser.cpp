@@ -34,6 +34,39 @@
 
 namespace rslora::ui {
 
+namespace {
+// Columns of text the user writes (a run's name, tags, notes) are sized to their contents up to this
+// many average characters: a name of hundreds of characters made its column wider than the window
+// and pushed every other column out of sight. The rest is elided; the column can be widened by hand.
+constexpr int kMaxTextColumnChars = 60;
+
+void capTextColumn(QTableView* table, int column) {
+    const int most = table->fontMetrics().averageCharWidth() * kMaxTextColumnChars;
+    if (table->columnWidth(column) > most)
+        table->setColumnWidth(column, most);
+}
+
+void capTextColumns(QTableView* table) {
+    for (int c : {int(RunTableModel::Name), int(RunTableModel::Tags), int(RunTableModel::Notes)})
+        capTextColumn(table, c);
+}
+
+// The overlay's y-axis title: the metric as the chooser names it, with its unit where it has one.
+QString axisLabelOf(const QString& key) {
+    static const QHash<QString, QString> units{
+        {"train/tokens_per_s", "tokens/s"},
+        {"train/tokens_seen", "tokens"},
+        {RunTableModel::kRunSecondsKey, "s"},
+        {"dpo/logps_chosen", "nats"},
+        {"dpo/logps_rejected", "nats"},
+        {"eval/dpo_logps_chosen", "nats"},
+        {"eval/dpo_logps_rejected", "nats"},
+    };
+    const QString unit = units.value(key);
+    return unit.isEmpty() ? key : QString("%1 (%2)").arg(key, unit);
+}
+} // namespace
+
 RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     setObjectName("runsBrowser");
     auto* outer = new QVBoxLayout(this);
@@ -186,8 +219,10 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     // An edited name or tag list gets the width it needs (the columns were sized to the old text).
     connect(m_model, &QAbstractItemModel::dataChanged, this, [this](const QModelIndex& from, const QModelIndex& to) {
         for (int c = from.column(); c <= to.column(); ++c)
-            if (c != RunTableModel::Notes)
+            if (c != RunTableModel::Notes) {
                 m_table->resizeColumnToContents(c);
+                capTextColumn(m_table, c);
+            }
     });
     connect(m_table->itemDelegate(), &QAbstractItemDelegate::closeEditor, this, [this] {
         if (m_refreshAfterEdit)
@@ -323,6 +358,7 @@ void RunsBrowser::refresh() {
     }
     m_model->setRuns(std::move(runs));
     m_table->resizeColumnsToContents();
+    capTextColumns(m_table);
     selectRuns(keep);
 }
 
@@ -385,23 +421,6 @@ void RunsBrowser::updateSelection() {
     updateOverlay();
     updateDiff();
 }
-
-namespace {
-// The overlay's y-axis title: the metric as the chooser names it, with its unit where it has one.
-QString axisLabelOf(const QString& key) {
-    static const QHash<QString, QString> units{
-        {"train/tokens_per_s", "tokens/s"},
-        {"train/tokens_seen", "tokens"},
-        {RunTableModel::kRunSecondsKey, "s"},
-        {"dpo/logps_chosen", "nats"},
-        {"dpo/logps_rejected", "nats"},
-        {"eval/dpo_logps_chosen", "nats"},
-        {"eval/dpo_logps_rejected", "nats"},
-    };
-    const QString unit = units.value(key);
-    return unit.isEmpty() ? key : QString("%1 (%2)").arg(key, unit);
-}
-} // namespace
 
 void RunsBrowser::updateOverlay() {
     m_overlay->clear();
