@@ -238,8 +238,9 @@ QStringList StagesEditor::problems() const
     for (int r = 0; r < m_table->rowCount(); ++r) {
         QString problem;
         const StageSpec s = rowSpec(r, &problem);
-        if (!problem.isEmpty())
-            out << tr("stage '%1': %2").arg(QString::fromStdString(s.name), problem);
+        if (!problem.isEmpty()) // a stage without a name goes by its number, as the pipeline check names it
+            out << (s.name.empty() ? tr("stage %1: %2").arg(QString::number(r + 1), problem)
+                                   : tr("stage '%1': %2").arg(QString::fromStdString(s.name), problem));
     }
     return out;
 }

@@ -115,15 +115,21 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
         if (!s.readable)
             continue; // "must be a mapping" was said when it was read
         const std::string ptr = "/stages/" + std::to_string(i);
+        // A stage whose name is empty (a cleared name in the workbench's table) goes by its number:
+        // "stage ''" named nothing.
+        const std::string label = s.name.empty() ? "stage " + std::to_string(i + 1) : "stage '" + s.name + "'";
         auto add = [&](const std::string& key, const std::string& msg) {
             const std::string at = where(key.empty() ? ptr : ptr + "/" + key);
-            out.push_back("stage '" + s.name + "'" + (at.empty() ? "" : " (" + at + ")") + ": " + msg);
+            out.push_back(label + (at.empty() ? "" : " (" + at + ")") + ": " + msg);
         };
-        if (!std::regex_match(s.name, nameRe))
+        const bool nameOk = std::regex_match(s.name, nameRe);
+        if (s.name.empty())
+            add("name", "the name is empty: give it 1 to 40 letters, digits, '-' or '_'");
+        else if (!nameOk)
             add("name", "name '" + s.name + "' must be 1 to 40 letters, digits, '-' or '_'");
         else if (std::regex_match(s.name, reserved) && !(s.name == "stage" + std::to_string(i + 1)))
             add("name", "name '" + s.name + "' is reserved for the stacked stages; choose another");
-        if (!names.insert(s.name).second)
+        if (!s.name.empty() && !names.insert(s.name).second)
             add("name", "name '" + s.name + "' is used by an earlier stage; stage names must differ");
         if (std::find(kObjectives.begin(), kObjectives.end(), s.objective) == kObjectives.end())
             add("objective", "objective '" + s.objective + "' is unknown (expected 'sft' or 'dpo')");
@@ -175,8 +181,10 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
         const ValidationFacts facts = modelFacts(cfg.modelPath);
         // The runner stacks the stages below onto every later stage that does not merge them into
         // the base, filling its adapter.stack_on only then: a 'stack' reference is checked here.
+        // The stage's adapter is named after the stage: a name refused above is not refused again
+        // as the adapter's.
         for (const auto& e : validate(cfg, facts))
-            if (i == 0 || e.rfind(kStackReferenceProblem, 0) != 0)
+            if ((i == 0 || e.rfind(kStackReferenceProblem, 0) != 0) && (nameOk || e.rfind("adapter.name ", 0) != 0))
                 add("", e);
         if (const std::string problem = chatTemplateProblem(cfg); !problem.empty())
             add("", problem);

@@ -157,6 +157,30 @@ private slots:
         QCOMPARE(p.count("stage 2:"), 1);
     }
 
+    // A stage whose name is empty (cleared in the workbench's table) is named by its number, its
+    // empty name is said once (the stage's adapter, named after it, was refused as well), and two
+    // such stages are not "used by an earlier stage".
+    void emptyStageNameIsSaidOnceByNumber()
+    {
+        QTemporaryDir dir;
+        const QString data = dir.filePath("a.jsonl");
+        {
+            std::ofstream f(data.toStdString());
+            f << "{\"instruction\": \"q\", \"output\": \"a\"}\n";
+        }
+        json j = pipeline();
+        j["stages"] = json::array({json{{"name", ""}, {"data", data.toStdString()}}, json{{"name", ""}, {"data", data.toStdString()}}});
+        const QString p = problemsOf(PipelineConfig::fromJson(j));
+        QVERIFY2(p.contains("stage 1: the name is empty: give it 1 to 40 letters, digits, '-' or '_'"), qPrintable(p));
+        QVERIFY2(p.contains("stage 2: the name is empty"), qPrintable(p));
+        QVERIFY2(!p.contains("stage ''") && !p.contains("adapter.name") && !p.contains("used by an earlier stage"), qPrintable(p));
+        // A name that is wrong but not empty is still quoted, and said once.
+        j["stages"][0]["name"] = "has space";
+        const QString q = problemsOf(PipelineConfig::fromJson(j));
+        QVERIFY2(q.contains("stage 'has space': name 'has space' must be 1 to 40 letters"), qPrintable(q));
+        QVERIFY2(!q.contains("adapter.name"), qPrintable(q));
+    }
+
     void misspeltStagesIsStillAPipeline()
     {
         json j = pipeline();

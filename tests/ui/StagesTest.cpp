@@ -156,6 +156,12 @@ private slots:
         QTest::keyClick(floor, Qt::Key_Enter);
         QVERIFY(editor.problems().isEmpty());
         QCOMPARE(editor.stages()[0].curriculum.floor, 0.25);
+        // A stage whose name was cleared goes by its number ("stage ''" named nothing).
+        editor.table()->item(0, ui::StagesEditor::Name)->setText("");
+        floor->selectAll();
+        QTest::keyClicks(floor, "-1");
+        QTest::keyClick(floor, Qt::Key_Enter);
+        QCOMPARE(editor.problems(), QStringList{"stage 1: curriculum floor: '-1' is out of range: enter a number from 0 to 1"});
     }
 
     // A stage moved while its floor holds text the box cannot take keeps that text and its problem
