@@ -456,6 +456,10 @@ void Workbench::attachExternalRuns() {
         m_external->poll(*m_training->charts());
         m_training->setProgress(std::max<qint64>(r.lastStep.value_or(0), m_external->lastStep()), totalSteps(r));
         m_statusRun->setText(tr("Run #%1 training in another process").arg(r.id));
+        // The idle "Ready" says nothing once a run is followed; a message without an end, it would keep
+        // the run's label and progress (which any status message hides while it shows) hidden for good.
+        if (m_window->statusBar()->currentMessage() == ui::MainWindow::tr("Ready"))
+            m_window->statusBar()->clearMessage();
         delete m_followTimer; // the one of a run followed before
         m_followTimer = new QTimer(this);
         connect(m_followTimer, &QTimer::timeout, this, [this] {
@@ -466,7 +470,12 @@ void Workbench::attachExternalRuns() {
             const qint64 total = totalSteps(now);
             const qint64 step = std::max<qint64>(now.lastStep.value_or(0), m_external->lastStep());
             m_training->setProgress(step, total);
-            m_statusProgress->setVisible(total > 0);
+            // While the status bar shows a message it keeps the progress hidden and shows it again when the
+            // message goes; shown meanwhile, the bar was drawn over the message's first words.
+            if (total <= 0)
+                m_statusProgress->hide();
+            else if (m_window->statusBar()->currentMessage().isEmpty())
+                m_statusProgress->show();
             m_statusProgress->setRange(0, static_cast<int>(std::max<qint64>(1, total)));
             m_statusProgress->setValue(static_cast<int>(std::min(step, std::max<qint64>(1, total))));
             if (storage::isTerminal(now.status)) {

@@ -460,6 +460,49 @@ private Q_SLOTS:
         QCOMPARE(wb.training()->progress()->text(), QString("60 / 60 steps"));
     }
 
+    // A status-bar message while a run of another process is followed: the progress bar stays hidden
+    // under it (it was shown again on every poll and drawn over the message's first words) and comes
+    // back once the message has gone.
+    void followedProgressLeavesStatusMessagesWhole() {
+        const QString db = m_dir.filePath("follow-message.sqlite");
+        qint64 external = 0;
+        {
+            storage::Store store(db.toStdString());
+            engine::TrainConfig config;
+            config.modelPath = m_model.toStdString();
+            config.trainData = m_data.toStdString();
+            config.maxSteps = 60;
+            storage::RunRecord run;
+            run.name = "headless";
+            run.status = storage::RunStatus::Running;
+            run.configJson = config.toJson().dump();
+            run.pid = 1; // alive, and not this process
+            run.host = storage::hostName();
+            run.startTime = run.heartbeat = storage::nowSeconds();
+            external = store.runs().create(run);
+            store.runs().heartbeat(external, 10);
+        }
+        app::Workbench wb(db);
+        wb.window()->show();
+        QVERIFY(QTest::qWaitForWindowExposed(wb.window()));
+        QStatusBar* bar = wb.window()->statusBar();
+        QProgressBar* progress = bar->findChild<QProgressBar*>();
+        QVERIFY(progress);
+        QTRY_VERIFY_WITH_TIMEOUT(progress->isVisible(), 5000);
+        bar->showMessage("Pipeline demo-sft-dpo (2 stages) is training in its own process", 60000);
+        QVERIFY(!progress->isVisible());
+        // Polls of the followed run (one a second) move the bar without showing it over the message.
+        for (int step = 11; step <= 13; ++step) {
+            wb.store()->runs().heartbeat(external, step);
+            QTRY_COMPARE_WITH_TIMEOUT(progress->value(), step, 5000);
+            QVERIFY2(!progress->isVisible(), qPrintable(QString("shown over the message at step %1").arg(step)));
+        }
+        bar->clearMessage();
+        QTRY_VERIFY_WITH_TIMEOUT(progress->isVisible(), 5000);
+        wb.store()->runs().setStatus(external, storage::RunStatus::Finished);
+        QTRY_VERIFY_WITH_TIMEOUT(!progress->isVisible(), 5000);
+    }
+
     // Silent successes say what they did; the outcome of a run is not said twice.
     void statusBarConfirmsActions() {
         app::Workbench wb(m_dir.filePath("status.sqlite"));
