@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "models/tokenizer/OnigUnicodeClasses.h"
 #include "models/tokenizer/Utf8.h"
 
 #include <nlohmann/json.hpp>
@@ -54,11 +55,13 @@ OnigRegex::OnigRegex(std::string pattern, const std::string& where)
     : m_pattern(std::move(pattern)), m_impl(std::make_unique<Impl>()) {
     initOnce();
     OnigErrorInfo info;
-    const auto* begin = reinterpret_cast<const OnigUChar*>(m_pattern.data());
+    // Compiled with the reference's Unicode classes (its Oniguruma may know more characters).
+    const std::string compiled = withReferenceUnicodeClasses(m_pattern);
+    const auto* begin = reinterpret_cast<const OnigUChar*>(compiled.data());
     // The syntax and options the Rust `onig` crate's Regex::new uses (Oniguruma's default syntax, no
     // options), so escapes such as \N (a non-newline), \O (any character) and \N{...} (a non-newline
     // then literal braces, not a Unicode name) and groups such as (?W) mean what they mean there.
-    const int rc = onig_new(&m_impl->regex, begin, begin + m_pattern.size(), ONIG_OPTION_NONE,
+    const int rc = onig_new(&m_impl->regex, begin, begin + compiled.size(), ONIG_OPTION_NONE,
                             ONIG_ENCODING_UTF8, ONIG_SYNTAX_ONIGURUMA, &info);
     if (rc != ONIG_NORMAL) {
         OnigUChar message[ONIG_MAX_ERROR_MESSAGE_LEN];

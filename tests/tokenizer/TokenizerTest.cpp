@@ -8,6 +8,7 @@
 #include "common/Log.h"
 #include "models/chat/ChatTemplate.h"
 #include "models/tokenizer/Normalizer.h"
+#include "models/tokenizer/OnigRegex.h"
 #include "models/tokenizer/PreTokenizer.h"
 #include "models/tokenizer/Tokenizer.h"
 
@@ -275,6 +276,27 @@ private slots:
         QCOMPARE(split({{"type", "BertPreTokenizer"}}, "a\U000111C9b \u0C77c"), QStringList({"a", u("\U000111C9"), "b", u("\u0C77c")}));
         const json digits = {{"type", "Digits"}, {"individual_digits", true}};
         QCOMPARE(split(digits, "x\U00010D49y\U000116D21"), QStringList({"x", u("\U00010D49"), "y", u("\U000116D2"), "1"}));
+    }
+
+    // Split patterns match with the reference's Unicode 16 classes whatever the system Oniguruma's
+    // version: CJK Extension H (U+31350) and Garay (U+10D50) letters, Garay digits (U+10D40), U+1C89 as
+    // \w; negated classes leave them out; (?W) keeps \w ASCII-only.
+    void regexClassesAsTheReferenceHasThem() {
+        using Matches = std::vector<std::pair<std::size_t, std::size_t>>;
+        const std::string ext = "a\xF0\xB1\x8D\x90" "b"; // a U+31350 b
+        const std::string garay = "\xF0\x90\xB5\x90\xF0\x90\xB5\x80"; // U+10D50 U+10D40
+        QCOMPARE(OnigRegex("\\p{L}+").findAll(ext), Matches({{0, 6}}));
+        QCOMPARE(OnigRegex("[^\\r\\n\\p{L}\\p{N}]").findAll(ext + garay), Matches());
+        QCOMPARE(OnigRegex("\\P{L}+").findAll(ext), Matches());
+        QCOMPARE(OnigRegex("\\p{^L}").findAll(ext), Matches());
+        QCOMPARE(OnigRegex("\\p{L}|(\\p{N})").findAll(garay), Matches({{0, 4}, {4, 8}}));
+        QCOMPARE(OnigRegex("\\d").findAll(garay), Matches({{4, 8}}));
+        QCOMPARE(OnigRegex("\\w+").findAll("\xE1\xB2\x89x"), Matches({{0, 4}})); // U+1C89 x
+        QCOMPARE(OnigRegex("\\W").findAll("\xE1\xB2\x89"), Matches());
+        QCOMPARE(OnigRegex("(?W)\\w+").findAll("\xE1\xB2\x89x"), Matches({{3, 4}}));
+        QCOMPARE(OnigRegex("[\\]\\p{L}]+").findAll("]" + ext), Matches({{0, 7}}));
+        // The Llama-3 pattern keeps such a letter in its word, as the reference does.
+        QCOMPARE(OnigRegex(patterns::kLlama3).findAll(" x" + ext), Matches({{0, 8}}));
     }
 
     void nfcNormalizer() {
