@@ -246,11 +246,26 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const bool caseSensitive = arg(a, 1, "case_sensitive", Value(false)).truthy();
             const Value attr = arg(a, 2, "attribute", Value::none());
             auto items = iterate(v);
+            // Jinja2 sorts by a list of the values of each comma-separated attribute (the item itself
+            // without one), so items whose keys are equal are never asked which is less.
+            std::vector<std::string> attrs;
+            if (attr.isString()) {
+                std::size_t start = 0;
+                const std::string& text = attr.asString();
+                for (std::size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+                    attrs.push_back(text.substr(start, comma - start));
+                attrs.push_back(text.substr(start));
+            }
             auto key = [&](const Value& x) {
-                Value k = attr.isString() ? attributeOrItem(x, attr.asString()) : x;
-                if (!caseSensitive && k.isString())
-                    k = Value(pyLower(k.asString()));
-                return k;
+                List parts;
+                for (const auto& name : attrs)
+                    parts.push_back(attributeOrItem(x, name));
+                if (attrs.empty())
+                    parts.push_back(x);
+                for (auto& k : parts)
+                    if (!caseSensitive && k.isString())
+                        k = Value(pyLower(k.asString()));
+                return Value(std::move(parts));
             };
             std::stable_sort(items.begin(), items.end(), [&](const Value& p, const Value& q) {
                 return reverse ? lessThan(key(q), key(p)) : lessThan(key(p), key(q));
@@ -395,9 +410,15 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                         k = Value(unicode::toLower(k.asString()));
                     return k;
                 };
+                // Python's min/max compare the keys themselves: Jinja2's Undefined keys refuse to be ordered.
+                auto less = [](const Value& x, const Value& y) {
+                    if (x.isUndefined() && y.isUndefined())
+                        fail("'" + x.undefinedName() + "' is undefined");
+                    return lessThan(x, y);
+                };
                 Value best = items[0];
                 for (std::size_t i = 1; i < items.size(); ++i)
-                    if (const Value& x = items[i]; wantMax ? lessThan(key(best), key(x)) : lessThan(key(x), key(best)))
+                    if (const Value& x = items[i]; wantMax ? less(key(best), key(x)) : less(key(x), key(best)))
                         best = x;
                 return best;
             };

@@ -369,13 +369,11 @@ bool lessThan(const Value& a, const Value& b) {
     if (a.isString() && b.isString())
         return a.asString() < b.asString();
     if (a.isList() && b.isList() && a.isTuple() == b.isTuple()) {
+        // Python: the first items that differ (==) decide, so equal unorderable items (None, dicts) pass.
         const auto &x = a.asList(), &y = b.asList();
-        for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
-            if (lessThan(x[i], y[i]))
-                return true;
-            if (lessThan(y[i], x[i]))
-                return false;
-        }
+        for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+            if (!x[i].equals(y[i]))
+                return lessThan(x[i], y[i]);
         return x.size() < y.size();
     }
     fail("'<' not supported between instances of '" + a.typeName() + "' and '" + b.typeName() + "'");

@@ -74,7 +74,13 @@ Value groupby(const Value& v, CallArgs& a) {
         return !caseSensitive && k.isString() ? Value(pyLower(k.asString())) : k;
     };
     List items = iterate(v);
-    std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) { return lessThan(key(x), key(y)); });
+    std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+        const Value kx = key(x), ky = key(y);
+        // Python's sorted() asks Jinja2's Undefined keys which is less, and it refuses to say.
+        if (kx.isUndefined() && ky.isUndefined())
+            fail("'" + kx.undefinedName() + "' is undefined");
+        return lessThan(kx, ky);
+    });
     List out;
     for (std::size_t i = 0; i < items.size();) {
         const Value k = key(items[i]);

@@ -191,6 +191,7 @@ inline std::vector<Case> renderCases() {
         {"test arguments without parentheses", "{{ 1 is divisibleby 1 is true }}{{ 2 is in [2] }}{{ 'a' if x is defined else 'b' }}", "{}", "TrueTrueb"},
         {"round floor and ceil of zero give 0.0", "{{ (0 / -1)|round(2, 'ceil') }} {{ -0.4|round(0, 'ceil') }} {{ -0.0|round(1, 'floor') }} {{ -0.4|round }}", "{}", "0.0 0.0 0.0 -0.0"},
         {"a call block's caller in kwargs of a macro that never calls it", "{% macro m() %}{{ kwargs|length }}{{ kwargs.caller() }}{% endmacro %}{% call m() %}x{% endcall %}", "{}", "1x"},
+        {"sort keys compare as Python lists", "{{ [none, none]|sort }}{{ [(1, none), (1, none)]|sort }}{{ [{}, {}]|sort }}{{ [{'a': 2, 'b': 1}, {'a': 1, 'b': 2}, {'a': 1, 'b': 1}]|sort(attribute='a,b')|map(attribute='b')|join }}", "{}", "[None, None][(1, None), (1, None)][{}, {}]121"},
     };
 }
 
@@ -294,6 +295,8 @@ inline std::vector<ErrorCase> errorCases() {
         {"str method that takes none", "{{ 'ab'.upper(1) }}", "str.upper() takes no arguments (1 given)"},
         {"str.format grouping of a string", "{{ '{:,}'.format('a') }}", "Cannot specify ',' with 's'."},
         {"str.format alternate form of a string", "{{ '{:#}'.format('a') }}", "Alternate form (#) not allowed in string format specifier"},
+        {"groupby of items without the attribute", "{{ [1, 2]|groupby('role')|list }}", "'role' is undefined"},
+        {"max of items without the attribute", "{{ [{'b': 1}, {'b': 2}]|max(attribute='a') }}", "'a' is undefined"},
     };
 }
 
