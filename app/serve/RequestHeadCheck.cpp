@@ -143,6 +143,11 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
     // httplib splits the target at every '?' and refuses more than two parts.
     if (std::count(parts.target.begin(), parts.target.end(), '?') > 1)
         return bad("the request target " + quoted(parts.target) + " has more than one '?': write a '?' inside the query as %3F");
+    // Before the target's form: CONNECT's target is a host and port (authority-form), and the method is
+    // what the server does not take.
+    if (const std::string method = unsupportedMethod(head); !method.empty())
+        return HeadRefusal{501, "the method " + method + " is not supported: each route takes GET and HEAD (/v1/models, /health) "
+                                "or POST (completions, chat completions, loading and unloading adapters)", {}};
     // The forms of a target (RFC 9112 §3.2): a path, an absolute URL (answered as its path, as RFC 9112
     // §3.2.2 has a server accept it), and '*', which only OPTIONS takes (asking about the server itself).
     if (parts.target == "*" && parts.method != "OPTIONS")
@@ -151,9 +156,6 @@ std::optional<HeadRefusal> RequestHeadCheck::refusal(const std::string& head)
     if (parts.target != "*" && parts.target[0] != '/' && !absoluteForm(parts.target))
         return bad("the request target " + quoted(parts.target) +
                    " is not a path: expected one beginning with '/' (/v1/models) or an absolute URL (http://host/v1/models)");
-    if (const std::string method = unsupportedMethod(head); !method.empty())
-        return HeadRefusal{501, "the method " + method + " is not supported: each route takes GET and HEAD (/v1/models, /health) "
-                                "or POST (completions, chat completions, loading and unloading adapters)", {}};
 
     int hosts = 0;
     std::string previous;  // the name of the field before: a folded line continues it

@@ -70,6 +70,9 @@ private slots:
         QTest::newRow("unknown method") << QByteArray("BREW /v1/models HTTP/1.1\r\nHost: x\r\n\r\n") << 501
                                         << "the method BREW is not supported: each route takes GET and HEAD (/v1/models, /health) or POST";
         QTest::newRow("TRACE") << QByteArray("TRACE / HTTP/1.1\r\nHost: x\r\n\r\n") << 501 << "the method TRACE is not supported";
+        // Its target is a host and port, not a path: still the method is what the server does not take.
+        QTest::newRow("CONNECT") << QByteArray("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n") << 501
+                                 << "the method CONNECT is not supported";
         // Targets that are neither a path, an absolute URL nor the '*' of OPTIONS were looked up as routes (404).
         QTest::newRow("GET *") << QByteArray("GET * HTTP/1.1\r\nHost: x\r\n\r\n") << 400
                                << "the request target '*' asks about the server itself and is sent only with OPTIONS, not GET";
