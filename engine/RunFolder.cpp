@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "engine/Trainer.h"
 
 #include <nlohmann/json.hpp>
@@ -234,7 +235,7 @@ void RunFolder::checkResumable(const fs::path& checkpoint, const TrainConfig& co
     try {
         info = json::parse(readFile(infoPath));
     } catch (const json::exception& e) {
-        throw Error(infoPath.string() + ": not valid JSON (" + e.what() + ")");
+        throw Error(infoPath.string() + ": not valid JSON (" + jsonErrorText(e) + ")");
     }
     if (!info.contains("config"))
         throw Error(infoPath.string() + ": holds no config; cannot tell whether it belongs to this run");

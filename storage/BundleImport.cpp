@@ -18,8 +18,10 @@ namespace rslora::storage {
 namespace {
 
 size_t importMetrics(Store& store, const fs::path& file, int64_t runId, ImportResult& result) {
-    if (!fs::exists(file))
+    if (!fs::exists(file)) {
+        result.warnings.push_back(file.filename().string() + " is missing from the bundle: the run is imported without metrics");
         return 0;
+    }
     CsvReader csv(file);
     std::vector<std::string> f;
     if (!csv.next(f) || f.size() != 4 || f[0] != "key" || f[1] != "step" || f[2] != "wall_time" || f[3] != "value")

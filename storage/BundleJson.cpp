@@ -1,6 +1,7 @@
 #include "storage/BundleJson.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "storage/RecordJson.h"
 
 #include <cmath>
@@ -215,7 +216,7 @@ std::string bundleToJson(const BundleContents& c) {
     try {
         config = json::parse(r.configJson.empty() ? std::string("{}") : r.configJson);
     } catch (const json::exception& e) {
-        throw rslora::Error(std::string("run config is not valid JSON: ") + e.what());
+        throw rslora::Error(std::string("run config is not valid JSON: ") + jsonErrorText(e));
     }
     json adapters = json::array();
     for (const BundleAdapter& a : c.adapters)
@@ -236,7 +237,7 @@ std::string bundleToJson(const BundleContents& c) {
     } catch (const json::type_error& e) {
         // Text typed in another encoding; JSON must be UTF-8, and replacing bytes would lose them.
         throw rslora::Error("cannot write run \"" + r.uuid + "\" as a bundle: a text field (run name, notes, "
-                                "tag, adapter name) is not valid UTF-8 (" + e.what() + ")",
+                                "tag, adapter name) is not valid UTF-8 (" + jsonErrorText(e) + ")",
                             "rename the run or adapter in the workbench or with rslora adapters rename, then retry");
     }
 }
@@ -246,7 +247,7 @@ BundleContents bundleFromJson(const std::string& text, const std::filesystem::pa
     try {
         doc = json::parse(text);
     } catch (const json::exception& e) {
-        throw rslora::Error(source.string() + " is not valid JSON: " + e.what());
+        throw rslora::Error(source.string() + " is not valid JSON: " + jsonErrorText(e));
     }
     if (!doc.is_object())
         throw rslora::Error(source.string() + ": expected a JSON object");

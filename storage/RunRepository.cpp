@@ -1,6 +1,7 @@
 #include "storage/RunRepository.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "storage/Database.h"
 #include "storage/Naming.h"
 #include "storage/RunOwner.h"
@@ -114,7 +115,7 @@ Params flattenConfig(const std::string& configJson) {
     try {
         j = nlohmann::json::parse(configJson.empty() ? std::string("{}") : configJson);
     } catch (const nlohmann::json::exception& e) {
-        throw rslora::Error(std::string("run config is not valid JSON: ") + e.what());
+        throw rslora::Error(std::string("run config is not valid JSON: ") + jsonErrorText(e));
     }
     if (!j.is_object())
         throw rslora::Error("run config must be a JSON object, found " + std::string(j.type_name()));

@@ -4,6 +4,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "common/Sha256.h"
 #include "engine/AdamW.h"
 #include "engine/Evaluator.h"
@@ -219,7 +220,7 @@ FusionGate FusionGate::load(const fs::path& dir)
     try {
         j = ordered_json::parse(readFile(cfgPath));
     } catch (const nlohmann::json::exception& e) {
-        throw Error(cfgPath.string() + ": not valid JSON (" + e.what() + ")");
+        throw Error(cfgPath.string() + ": not valid JSON (" + jsonErrorText(e) + ")");
     }
     auto field = [&](const char* key) -> const ordered_json& {
         if (!j.contains(key))
@@ -244,7 +245,7 @@ FusionGate FusionGate::load(const fs::path& dir)
             g.m_stats.seconds = t.value("seconds", 0.0);
         }
     } catch (const nlohmann::json::exception& e) {
-        throw Error(cfgPath.string() + ": " + e.what());
+        throw Error(cfgPath.string() + ": " + jsonErrorText(e));
     }
     for (const auto& [k, v] : j.items())
         if (k != "format" && k != "version" && k != "pooling" && k != "hidden_size" && k != "gate_hidden" && k != "output"

@@ -6,6 +6,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/FolderCopy.h"
+#include "common/JsonErrorText.h"
 #include "common/Paths.h"
 #include "common/Log.h"
 #include "engine/ModuleSelection.h"
@@ -283,7 +284,7 @@ MergeReport exportMergedModel(const MergeRequest& req, const ExportProgress& pro
     try {
         configJson = nlohmann::ordered_json::parse(readFile(configPath));
     } catch (const nlohmann::json::exception& e) {
-        throw Error(configPath.string() + ": not valid JSON: " + e.what());
+        throw Error(configPath.string() + ": not valid JSON: " + jsonErrorText(e));
     }
     const models::WeightFiles weights(req.modelDir);
     // A bitsandbytes 4-bit base: its projections are dequantized into the dense output (the

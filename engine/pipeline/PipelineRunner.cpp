@@ -3,6 +3,7 @@
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "common/Log.h"
 #include "engine/TrainingRun.h"
 #include "engine/fusion/AdapterFactors.h"
@@ -37,7 +38,7 @@ public:
         try {
             m_json = json::parse(readFile(m_path));
         } catch (const json::parse_error& e) {
-            throw Error(m_path.string() + ": not valid JSON (" + e.what() + ")");
+            throw Error(m_path.string() + ": not valid JSON (" + jsonErrorText(e) + ")");
         }
         if (m_json.value("magic", "") != kStateMagic || m_json.value("version", 0) != kStateVersion)
             throw Error(m_path.string() + ": not a pipeline state file of this version");

@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 #include "common/AtomicFile.h"
+#include "common/JsonErrorText.h"
 #include "models/TensorIO.h"
 
 #include <cstring>
@@ -107,7 +108,7 @@ QuantizedWeight readBnbWeight(const WeightFiles& files, const std::string& weigh
     try {
         state = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), size_t(bytes.numel())));
     } catch (const nlohmann::json::exception& e) {
-        throw Error(where + ": the quant state is not valid JSON (" + e.what() + ")");
+        throw Error(where + ": the quant state is not valid JSON (" + jsonErrorText(e) + ")");
     }
     if (!state.is_object())
         throw Error(where + ": expected a JSON object, found " + state.dump());
@@ -141,7 +142,7 @@ QuantizedWeight readBnbWeight(const WeightFiles& files, const std::string& weigh
         }
         return QuantizedWeight::fromParts(std::move(p), files.fileOf(weightName).path().string() + ": '" + weightName + "'");
     } catch (const nlohmann::json::exception& e) {
-        throw Error(where + ": unexpected value in the quant state (" + e.what() + ")");
+        throw Error(where + ": unexpected value in the quant state (" + jsonErrorText(e) + ")");
     }
 }
 

@@ -3,6 +3,7 @@
 #include "models/tokenizer/Tokenizer.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "common/ReadWholeFile.h"
 #include "common/Log.h"
 #include "models/tokenizer/AddedTokenSources.h"
@@ -130,7 +131,7 @@ Tokenizer Tokenizer::fromJsonString(std::string_view json, TokenizerConfig confi
     try {
         j = nlohmann::json::parse(json.begin(), json.end());
     } catch (const nlohmann::json::exception& e) {
-        throw Error(where + ": invalid JSON: " + e.what());
+        throw Error(where + ": invalid JSON: " + jsonErrorText(e));
     }
     if (!j.is_object())
         throw Error(where + ": expected a JSON object at the top level, found " + std::string(j.type_name()));
@@ -140,7 +141,7 @@ Tokenizer Tokenizer::fromJsonString(std::string_view json, TokenizerConfig confi
         return build(j, std::move(config), where);
     } catch (const nlohmann::json::exception& e) {
         // A field of the wrong JSON type that no specific check caught.
-        throw Error(where + ": unexpected value in tokenizer.json: " + e.what());
+        throw Error(where + ": unexpected value in tokenizer.json: " + jsonErrorText(e));
     }
 }
 
@@ -218,7 +219,7 @@ std::string tokenizerJsonFromVocabAndMerges(const std::filesystem::path& dir, co
     try {
         vocab = nlohmann::json::parse(readWholeFile(vocabPath));
     } catch (const nlohmann::json::exception& e) {
-        throw Error(vocabPath.string() + ": invalid JSON: " + e.what());
+        throw Error(vocabPath.string() + ": invalid JSON: " + jsonErrorText(e));
     }
     if (!vocab.is_object())
         throw Error(vocabPath.string() + ": expected an object mapping tokens to ids");

@@ -2,6 +2,7 @@
 #include "models/tokenizer/TokenizerConfig.h"
 
 #include "common/Error.h"
+#include "common/JsonErrorText.h"
 #include "common/ReadWholeFile.h"
 #include "models/tokenizer/JsonFields.h"
 
@@ -203,7 +204,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
         try {
             j = nlohmann::json::parse(readWholeFile(cfgPath));
         } catch (const nlohmann::json::exception& e) {
-            throw Error(cfgPath.string() + ": invalid JSON: " + e.what());
+            throw Error(cfgPath.string() + ": invalid JSON: " + jsonErrorText(e));
         }
         c = fromJson(j, cfgPath.string());
     }
@@ -221,7 +222,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
                     readAdditionalTokens(j, where, c);
             }
         } catch (const nlohmann::json::exception& e) {
-            throw Error(mapPath.string() + ": invalid JSON: " + e.what());
+            throw Error(mapPath.string() + ": invalid JSON: " + jsonErrorText(e));
         }
     }
     // Processor-style chat_template.json: {"chat_template": "..."}.
@@ -232,7 +233,7 @@ TokenizerConfig TokenizerConfig::loadFromDirectory(const std::filesystem::path& 
             if (j.is_object() && j.contains("chat_template"))
                 readTemplates(j["chat_template"], jsonTemplate.string() + ".chat_template", c.chatTemplates);
         } catch (const nlohmann::json::exception& e) {
-            throw Error(jsonTemplate.string() + ": invalid JSON: " + e.what());
+            throw Error(jsonTemplate.string() + ": invalid JSON: " + jsonErrorText(e));
         }
     }
     // chat_template.jinja takes priority over the field in tokenizer_config.json (transformers >= 4.50).

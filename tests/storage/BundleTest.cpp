@@ -495,6 +495,19 @@ private slots:
         QCOMPARE(r.warnings.size(), size_t(1));
     }
 
+    // A bundle without metrics.csv imports its run and versions, saying the metrics are missing (the
+    // run came in without curves and nothing said why).
+    void missingMetricsFileIsNamed() {
+        fs::path dir = writeBundle("no-metrics");
+        fs::remove(dir / "metrics.csv");
+        Store s(root() / "no-metrics.sqlite");
+        ImportResult r = importBundle(s, dir);
+        QCOMPARE(r.metrics, size_t(0));
+        QCOMPARE(r.warnings.size(), size_t(1));
+        QCOMPARE(QString::fromStdString(r.warnings[0]), QString("metrics.csv is missing from the bundle: the run is imported without metrics"));
+        QCOMPARE(s.runs().count(), int64_t(1));
+    }
+
     // A hand-written run.json may leave out an adapter's sha256: the import computes it from the
     // folder, so that the version is verified against its files from then on (an empty hash would
     // accept any files).
@@ -539,6 +552,7 @@ private slots:
         QTest::newRow("bad status") << "status";
         QTest::newRow("newer format") << "version";
         QTest::newRow("not json") << "json";
+        QTest::newRow("not utf-8") << "utf8";
         QTest::newRow("escaping dir") << "dir";
     }
     void damagedBundlesAreRefusedCleanly() {
@@ -557,6 +571,8 @@ private slots:
             doc["adapters"][0]["dir"] = "../../etc";
         if (damage == "json")
             rslora::writeFileAtomic(dir / "run.json", "{\"format\": ");
+        else if (damage == "utf8")
+            rslora::writeFileAtomic(dir / "run.json", doc.dump(2) + "\xff\xfe");
         else if (damage != "adapter" && damage != "csv")
             rslora::writeFileAtomic(dir / "run.json", doc.dump(2));
         Store s(root() / ("store-bad-" + damage.toStdString()) / "s.sqlite"); // its own adapter root
@@ -571,6 +587,12 @@ private slots:
             QVERIFY2(message.find("line 1005") != std::string::npos, message.c_str());
         if (damage == "status")
             QVERIFY2(message.find("run.status") != std::string::npos, message.c_str());
+        // The JSON reason without the library's ids; bytes that are not UTF-8 quoted as \xNN.
+        if (damage == "json" || damage == "utf8")
+            QVERIFY2(message.find("run.json is not valid JSON: ") != std::string::npos &&
+                         message.find("[json.exception") == std::string::npos, message.c_str());
+        if (damage == "utf8")
+            QVERIFY2(message.find("\\xff") != std::string::npos && message.find('\xff') == std::string::npos, message.c_str());
         QCOMPARE(s.runs().count(), int64_t(0));
         QVERIFY(s.adapters().list().empty());
         QVERIFY(!fs::exists(s.adapterRoot()) || fs::is_empty(s.adapterRoot()));

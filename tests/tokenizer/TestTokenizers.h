@@ -144,7 +144,7 @@ struct BadFile {
 // Malformed tokenizer.json texts and a part of the error each must produce.
 inline std::vector<BadFile> badTokenizerFiles() {
     return {
-        {"not json", "{\"version\": ", "invalid JSON"},
+        {"not json", "{\"version\": ", "invalid JSON: parse error at line 1"}, // without the JSON library's id
         {"bad version", R"({"version": "2.0", "model": {"type": "BPE", "vocab": {}, "merges": []}})", "unknown tokenizer.json version"},
         {"no model", R"({"version": "1.0"})", "missing field \"model\""},
         {"unigram", R"({"version": "1.0", "model": {"type": "Unigram", "vocab": []}})", "unsupported model type \"Unigram\""},
