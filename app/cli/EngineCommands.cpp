@@ -21,6 +21,7 @@
 #include "engine/ErrorText.h"
 #include "engine/Evaluator.h"
 #include "engine/PeftAdapterIO.h"
+#include "engine/RunDataCheck.h"
 #include "engine/RunFolder.h"
 #include "engine/Runtime.h"
 #include "engine/TrainingRun.h"
@@ -367,11 +368,14 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
     config.unknownKeys.insert(config.unknownKeys.begin(), loaded.unknownKeys.begin(), loaded.unknownKeys.end());
     const std::string name = std::filesystem::path(configPath).stem().string();
     // validate() before a run row exists; an empty output.dir is filled in below (a folder per run).
+    // Then the whole data set, read as the trainer reads it: a bad record or data with no usable
+    // sample is refused before a run row, a bundle or a run folder exists.
     {
         TrainConfig check = config;
         if (check.outputDir.empty())
             check.outputDir = "(the run's own folder)";
         validateConfigFile(configPath, check, overrides);
+        engine::RunDataCheck().check(check);
     }
     refuseOverwritingConfigFile(configPath, config);
     // Allowed (as in transformers), but the schedule never reaches the learning rate the config names.

@@ -5,6 +5,7 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
+#include "engine/RunDataCheck.h"
 #include "engine/RunFolder.h"
 #include "storage/Store.h"
 
@@ -46,6 +47,14 @@ qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
     for (const Job& j : std::as_const(m_queue))
         if (j.requested == requested)
             refuse(j.runId, j.name, "queued already");
+    // The config, the model folder and the whole data set as the trainer reads it: a bad record or
+    // data with no usable sample is refused here, before a run row or a run folder exists.
+    {
+        engine::TrainConfig check = config;
+        if (check.outputDir.empty())
+            check.outputDir = "(the run's own folder)";
+        engine::RunDataCheck().check(check);
+    }
     // An empty output folder becomes the run's own (beside the store), so runs never share files.
     const qint64 id = RunRecorder::createQueuedRun(*m_store, config, name.toStdString());
     m_queue.push_back({id, name, config, {}, requested});

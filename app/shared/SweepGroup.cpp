@@ -4,11 +4,10 @@
 #include "app/shared/EvaluationRecorder.h"
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
-#include "engine/ChatTemplateCheck.h"
 #include "engine/Evaluator.h"
+#include "engine/RunDataCheck.h"
 #include "engine/RunFolder.h"
 #include "engine/TrainConfig.h"
-#include "engine/TrainingRun.h"
 #include "engine/objectives/DpoObjective.h"
 #include "models/data/JsonlReader.h"
 #include "models/data/PreferenceRecord.h"
@@ -20,7 +19,6 @@
 #include "storage/Transaction.h"
 
 #include <filesystem>
-#include <map>
 #include <set>
 
 namespace rslora::app {
@@ -49,15 +47,15 @@ void refuseUsedOutputFolder(const engine::TrainConfig& c)
                     "for folders of their own");
 }
 
-// Every run's config, read and checked as `rslora train` checks a config, and against its model's
-// layer shapes from config.json and its tokenizer's chat templates (cheap: no weights), so that a rank a
-// target layer cannot take, or a data.chat_template it lacks, is refused by value before every run of
-// its combination fails. A model folder that cannot be read
-// is left to the run to report.
+// Every run's config, read and checked as `rslora train` checks a config: against its model's layer
+// shapes from config.json and its tokenizer's chat templates, and with its whole data set read as the
+// trainer reads it (each data file once for all combinations and seeds), so that a rank a target
+// layer cannot take, a data.chat_template the tokenizer lacks or a bad record is refused by value
+// before any run is recorded, not by every run of its combination failing.
 std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::SweepPoint>& points)
 {
     std::vector<engine::TrainConfig> configs;
-    std::map<std::string, engine::ValidationFacts> models;
+    engine::RunDataCheck inputs;
     for (const auto& p : points) {
         engine::TrainConfig c;
         try {
@@ -65,20 +63,7 @@ std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::Swee
             engine::TrainConfig check = c;
             if (check.outputDir.empty())
                 check.outputDir = "(the run's own folder)";
-            auto model = models.find(check.modelPath);
-            if (model == models.end()) {
-                engine::ValidationFacts facts;
-                try {
-                    if (!check.modelPath.empty())
-                        facts = engine::modelFacts(check.modelPath);
-                } catch (const std::exception&) {
-                    facts = {};
-                }
-                model = models.emplace(check.modelPath, facts).first;
-            }
-            engine::validateOrThrow(check, model->second.haveModel ? model->second : engine::ValidationFacts{});
-            if (const std::string problem = engine::chatTemplateProblem(check); !problem.empty())
-                throw Error(problem);
+            inputs.check(check);
             refuseUsedOutputFolder(c);
         } catch (const Error& e) {
             throw Error("sweep combination " + p.combinationLabel() + " (seed " + std::to_string(p.seed)

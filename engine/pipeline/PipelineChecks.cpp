@@ -4,6 +4,7 @@
 
 #include "common/Error.h"
 #include "engine/ChatTemplateCheck.h"
+#include "engine/RunDataCheck.h"
 #include "engine/TrainingRun.h"
 #include "models/data/JsonlReader.h"
 #include "models/data/PreferenceRecord.h"
@@ -31,8 +32,8 @@ struct DataProblem {
 // a later stage stops the pipeline now, not after the stages before it trained: a record that is not
 // JSON, one of the wrong kind for the stage's objective (preference pairs for dpo, instruction,
 // chat, prompt/completion or text records for sft), of another format than the file's first record,
-// or whose fields have the wrong type. Tokenizing and the chat template stay for training.
-// "" when the file passes.
+// or whose fields have the wrong type. "" when the file passes; a stage whose files pass is then
+// read as its run will read it (RunDataCheck: tokenized, templated, cut to data.max_seq_len).
 std::string dataProblem(const std::string& file, TrainObjective objective)
 {
     using models::SampleFormat;
@@ -108,6 +109,7 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
     std::vector<std::string> out = m_readProblems;
     std::set<std::string> names;
     std::string firstModel; // every trained stage adapts the same base model
+    RunDataCheck data;      // each data file read once, whichever stages train on it
     static const std::regex nameRe("^[A-Za-z0-9_-]{1,40}$");
     static const std::regex reserved("^stage[0-9]+$");
     for (size_t i = 0; i < stages.size(); ++i) {
@@ -115,6 +117,7 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
         if (!s.readable)
             continue; // "must be a mapping" was said when it was read
         const std::string ptr = "/stages/" + std::to_string(i);
+        const size_t before = out.size();
         // A stage whose name is empty (a cleared name in the workbench's table) goes by its number:
         // "stage ''" named nothing.
         const std::string label = s.name.empty() ? "stage " + std::to_string(i + 1) : "stage '" + s.name + "'";
@@ -206,6 +209,24 @@ std::vector<std::string> PipelineConfig::problems(const std::function<std::strin
                     add("", std::string("data.") + key + " '" + file + "': " + problem);
         if (!cfg.modelPath.empty() && !facts.haveModel)
             add("", "model.path '" + cfg.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
+        // A stage with nothing else wrong: its whole data set as its run will read it, so that a record
+        // its chat template fails on, or data left with no usable sample (all masked, all cut away),
+        // stops the pipeline before any stage is recorded or trained.
+        if (out.size() == before && facts.haveModel) {
+            try {
+                ValidationFacts withData = facts;
+                const ValidationFacts read = data.dataFacts(cfg);
+                withData.haveData = read.haveData;
+                withData.haveValidation = read.haveValidation;
+                withData.train = read.train;
+                withData.validation = read.validation;
+                for (const auto& e : validate(cfg, withData))
+                    if (i == 0 || e.rfind(kStackReferenceProblem, 0) != 0)
+                        add("", e);
+            } catch (const Error& e) {
+                add("", e.what());
+            }
+        }
     }
     return out;
 }

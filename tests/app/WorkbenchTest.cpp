@@ -311,6 +311,31 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(ended.count() == 1, 60000);
     }
 
+    // Start with data the trainer refuses (an id past the vocabulary on the last line) is refused
+    // with the file and line before a run row exists (a failed run was left in the store).
+    void badDataQueuesNothing() {
+        app::Workbench wb(m_dir.filePath("bad-data.sqlite"));
+        fillForm(wb.form(), 5);
+        const QString bad = m_dir.filePath("bad-last-line.jsonl");
+        {
+            QFile in(m_data), out(bad);
+            QVERIFY(in.open(QIODevice::ReadOnly) && out.open(QIODevice::WriteOnly));
+            out.write(in.readAll());
+            out.write("{\"input_ids\": [1, 2, 64, 3]}\n");
+        }
+        engine::TrainConfig config = wb.form()->config();
+        config.trainData = bad.toStdString();
+        QString error;
+        try {
+            wb.controller()->enqueue(config, "bad");
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        QVERIFY2(error.contains(bad + ":") && error.contains("input_ids[2] = 64 is outside the model's vocabulary"), qPrintable(error));
+        QVERIFY(!wb.controller()->busy());
+        QCOMPARE(wb.store()->runs().list({}).size(), size_t(0));
+    }
+
     // The close question left open while the run ends: no queued run starts behind it, the question
     // says the run ended, and answering it closes without touching a run (it used to throw "no run
     // with id 0" out of the event loop and abort).

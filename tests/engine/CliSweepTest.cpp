@@ -57,6 +57,23 @@ void writeData(const fs::path& path, int rows, int offset)
              << "\"labels\": [-100, -100, -100, -100, " << 5 + (i + offset) % 29 << ", 2]}\n";
 }
 
+// A copy of `model` without its weights (config.json only): a run on it fails as it loads the model,
+// once it has been recorded (inputs a run is refused by are refused before any run is recorded).
+fs::path weightlessCopy(const fs::path& model, const fs::path& to)
+{
+    fs::create_directories(to);
+    fs::copy_file(model / "config.json", to / "config.json");
+    return to;
+}
+
+// Gives the copy the rest of the model's files.
+void completeCopy(const fs::path& model, const fs::path& to)
+{
+    for (const auto& e : fs::directory_iterator(model))
+        if (!fs::exists(to / e.path().filename()))
+            fs::copy_file(e.path(), to / e.path().filename());
+}
+
 } // namespace
 
 class CliSweepTest : public QObject {
@@ -153,11 +170,13 @@ private slots:
 
     void failedRunResumesAndGroupDeletes()
     {
-        // The second data file does not exist yet: its runs fail, the others finish.
+        // The second model folder has no weights yet: its runs fail as they load the model (a failure
+        // of training itself: inputs the runs can be refused by are refused before any is recorded),
+        // the others finish.
         const fs::path root = m_dir.path().toStdString();
-        const std::string late = (root / "late.jsonl").string();
+        const fs::path late = weightlessCopy(root / "model", root / "late-model");
         const Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary",
-                                  QString::fromStdString("data.train=" + (root / "train.jsonl").string() + "," + late),
+                                  QString::fromStdString("model.path=" + (root / "model").string() + "," + late.string()),
                                   "--seeds", "2", "--name", "late data", "--db", m_db, "--json", "--quiet"});
         QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
         json j = json::parse(o.out.toStdString());
@@ -170,14 +189,14 @@ private slots:
         // The table counts the failed runs apart, with their errors.
         const Outcome shown = runCli({"sweeps", "show", "late data", "--db", m_db});
         QVERIFY2(shown.code == 0 && shown.out.contains("0/2, 2 failed") && shown.out.contains("2/2  "), qPrintable(shown.out + shown.err));
-        QVERIFY2(shown.out.count("failed: data.train=") == 2 && shown.out.contains("late.jsonl"), qPrintable(shown.out));
+        QVERIFY2(shown.out.count("failed: model.path=") == 2 && shown.out.contains("late-model"), qPrintable(shown.out));
         const json shownJson = json::parse(runCli({"sweeps", "show", "late data", "--db", m_db, "--json"}).out.toStdString());
         int failedRows = 0;
         for (const auto& row : shownJson.at("statistics").at("groups"))
             failedRows += row.at("failed").get<int>();
         QCOMPARE(failedRows, 2);
 
-        writeData(late, 12, 7);
+        completeCopy(root / "model", late);
         const Outcome again = runCli({"sweep", "--resume", "late data", "--db", m_db, "--json", "--quiet"});
         QVERIFY2(again.code == 0, qPrintable(again.err + again.out));
         j = json::parse(again.out.toStdString());
@@ -330,13 +349,15 @@ private slots:
     {
         const fs::path root = m_dir.path().toStdString();
         const std::string data = (root / "store-fails.jsonl").string();
-        const QString db = m_dir.filePath("store fails.sqlite");
-        // Made without the limit; its runs fail at once, their data not being there yet.
-        Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "2", "--set",
-                            QString::fromStdString("data.train=" + data), "--set", "training.max_steps=80", "--name",
-                            "store fails", "--db", db, "--quiet"});
-        QVERIFY2(o.code == 0 && o.err.count("failed") >= 4, qPrintable(o.err));
         writeData(data, 16, 5);
+        const fs::path model = weightlessCopy(root / "model", root / "store-fails-model");
+        const QString db = m_dir.filePath("store fails.sqlite");
+        // Made without the limit; its runs fail at once, their model's weights not being there yet.
+        Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "2", "--set",
+                            QString::fromStdString("data.train=" + data), "--set", "model.path=" + QString::fromStdString(model.string()),
+                            "--set", "training.max_steps=80", "--name", "store fails", "--db", db, "--quiet"});
+        QVERIFY2(o.code == 0 && o.err.count("failed") >= 4, qPrintable(o.err));
+        completeCopy(root / "model", model);
         const rlim_t limit = rlim_t(std::max(QFileInfo(db).size(), QFileInfo(db + "-wal").size())) + 48 * 1024;
         o = runCli({"sweep", "--resume", "store fails", "--db", db, "--quiet"}, limit);
         QVERIFY2(o.code != 0, qPrintable(o.err));
@@ -382,12 +403,14 @@ private slots:
     {
         const fs::path root = m_dir.path().toStdString();
         const std::string data = (root / "concurrent.jsonl").string();
+        writeData(data, 16, 9);
+        const fs::path model = weightlessCopy(root / "model", root / "concurrent-model");
         const QString db = m_dir.filePath("concurrent.sqlite");
         Outcome o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,4", "--seeds", "2", "--set",
-                            QString::fromStdString("data.train=" + data), "--set", "training.max_steps=60", "--name",
-                            "concurrent", "--db", db, "--quiet"});
+                            QString::fromStdString("data.train=" + data), "--set", "model.path=" + QString::fromStdString(model.string()),
+                            "--set", "training.max_steps=60", "--name", "concurrent", "--db", db, "--quiet"});
         QVERIFY2(o.code == 0, qPrintable(o.err));
-        writeData(data, 16, 9);
+        completeCopy(root / "model", model);
         QProcess a, b;
         const QStringList args{"sweep", "--resume", "concurrent", "--db", db, "--quiet"};
         a.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")), args);
@@ -584,6 +607,20 @@ private slots:
         // A rank no target layer can take is refused by value, from the model's config.json, before any run.
         o = runCli({"sweep", QString::fromStdString(m_config), "--vary", "adapter.r=2,99999", "--dry-run", "--db", m_db});
         QVERIFY2(o.code != 0 && o.err.contains("adapter.r=99999") && o.err.contains("larger than the layer allows"), qPrintable(o.err));
+        // A record the trainer refuses, deep in a data file, is refused before any run or group is
+        // recorded, dry run or not (every run of its combination failed once the sweep had started).
+        const std::string bad = m_dir.filePath("bad-deep.jsonl").toStdString();
+        writeData(bad, 10, 0);
+        std::ofstream(bad, std::ios::app) << "{\"input_ids\": [1, \"x\", 2]}\n";
+        const size_t groups = json::parse(runCli({"sweeps", "list", "--db", m_db, "--json"}).out.toStdString()).size();
+        for (const QString& dry : {QString("--dry-run"), QString("--quiet")}) {
+            o = runCli({"sweep", QString::fromStdString(m_config), "--vary",
+                        QString::fromStdString("data.train=" + m_dir.filePath("train.jsonl").toStdString() + "," + bad), dry, "--db", m_db});
+            QVERIFY2(o.code != 0 && o.err.contains("sweep combination data.train=")
+                         && o.err.contains(QString::fromStdString(bad) + ":11: input_ids[1] = \"x\" is not a token id"),
+                     qPrintable(o.err));
+        }
+        QCOMPARE(json::parse(runCli({"sweeps", "list", "--db", m_db, "--json"}).out.toStdString()).size(), groups);
         // So is a chat template the model's tokenizer does not have (the runs before it trained first).
         const QString demo = QString::fromLocal8Bit(qgetenv("RSLORA_RESOURCES")) + "/demo/demo-config.json";
         QVERIFY2(QFileInfo::exists(demo), qPrintable(demo));

@@ -426,6 +426,58 @@ private slots:
         QCOMPARE(runs.out.trimmed(), QString("[]"));
     }
 
+    // Data the trainer would refuse is refused before a run row, a bundle or a run folder exists: a
+    // record with a bad field deep in the file, data whose every sample max_seq_len leaves without a
+    // response token, a 0-byte file, pre-tokenized data with a bad id on its last line (each left a
+    // failed run in the store, found only after the run had started).
+    void badDataLeavesNoRun()
+    {
+        const QByteArray resources = qgetenv("RSLORA_RESOURCES");
+        QVERIFY2(!resources.isEmpty(), "RSLORA_RESOURCES is not set");
+        const QString demo = QString::fromLocal8Bit(resources) + "/demo/demo-config.json";
+        const fs::path root = m_dir.path().toStdString();
+        const fs::path deep = root / "deep-bad.jsonl", empty = root / "empty.jsonl", lastId = root / "last-id.jsonl";
+        {
+            std::ifstream in(QString::fromLocal8Bit(resources).toStdString() + "/demo/data/facts_train.jsonl");
+            std::ofstream out(deep);
+            std::string line;
+            for (int n = 1; std::getline(in, line); ++n)
+                out << (n == 200 ? std::string("{\"instruction\": \"What is 2?\", \"output\": 2}") : line) << "\n";
+            std::ofstream{empty};
+            std::ofstream ids(lastId);
+            for (int i = 0; i < 8; ++i)
+                ids << "{\"input_ids\": [1, 4, 5, " << (i == 7 ? 40 : 6) << ", 2]}\n";
+        }
+        const QString db = m_dir.filePath("bad-data.sqlite");
+        const fs::path out = root / "out-bad-data";
+        struct Case {
+            QString config;
+            QStringList set;
+            QString error;
+        };
+        const std::vector<Case> cases{
+            {demo, {"data.train=" + QString::fromStdString(deep.string())}, "deep-bad.jsonl line 200: field \"output\" must be a string, found number"},
+            {demo, {"data.max_seq_len=4"}, "facts_train.jsonl: no usable samples (232 records -> 0 samples"},
+            {demo, {"data.train=" + QString::fromStdString(empty.string())}, "holds no samples"},
+            {QString::fromStdString(m_config), {"data.train=" + QString::fromStdString(lastId.string())},
+             QString::fromStdString(lastId.string()) + ":8: input_ids[3] = 40 is outside the model's vocabulary"},
+        };
+        for (const Case& c : cases)
+            for (const QString& store : {QString("--no-store"), QString("--db=") + db}) {
+                QStringList args{"train", c.config, store, "--quiet", "--set", "training.max_steps=1", "--set",
+                                 QString::fromStdString("output.dir=" + out.string())};
+                for (const QString& s : c.set)
+                    args << "--set" << s;
+                const Outcome o = runCli(args);
+                QVERIFY2(o.code != 0, qPrintable(c.set.join(' ') + ": " + o.out));
+                QVERIFY2(o.err.contains(c.error), qPrintable(c.set.join(' ') + ": " + o.err));
+                QVERIFY2(!fs::exists(out), qPrintable(c.set.join(' ')));
+            }
+        const Outcome runs = runCli({"runs", "list", "--json", "--db", db});
+        QVERIFY2(runs.code == 0, qPrintable(runs.err));
+        QCOMPARE(runs.out.trimmed(), QString("[]"));
+    }
+
     void typoFailsBeforeWork()
     {
         auto j = nlohmann::json::parse(std::ifstream(m_config));
