@@ -129,8 +129,14 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     if (group)
         distributed::checkSameRun(*group, config);
 
-    if (config.threads > 0)
+    if (config.threads > 0) {
+        // Per machine (the ranks of a job may differ here): more threads than cores take turns.
+        if (const unsigned cores = std::thread::hardware_concurrency(); cores > 0 && unsigned(config.threads) > cores)
+            logWarning("model.threads " + std::to_string(config.threads) + " is more than the " + std::to_string(cores) +
+                       " CPU cores of this machine: the threads take turns on the cores and slow each step; set model.threads "
+                       "to at most " + std::to_string(cores) + ", or to 0 to choose from the machine");
         applyThreadSettings({config.threads, config.threads});
+    }
     if (observer)
         observer->onStatus("loading " + config.modelPath);
     models::LoadOptions lo;

@@ -3,6 +3,7 @@
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
 #include "app/cli/ConsoleObserver.h"
+#include "app/cli/RankWarnings.h"
 #include "app/cli/WorkerGroup.h"
 #include "app/shared/AdapterDescription.h"
 #include "app/shared/AdapterReference.h"
@@ -327,10 +328,11 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
               const std::vector<std::string>& overrides, const std::string& dbOption)
 {
     const auto dist = engine::distributed::DistributedContext::fromEnvironment();
-    // Every rank reads the same config, data and model: rank 0 alone warns about them (a warning
-    // per rank said the same thing once per process). The other ranks still print their errors.
-    if (dist.rank > 0)
-        setLogLevel(LogLevel::Error);
+    // Every rank reads the same config, data and model: rank 0 prints its warnings as they come, the
+    // other ranks theirs at the end, those rank 0 did not print, labelled (RankWarnings).
+    std::unique_ptr<RankWarnings> rankWarnings;
+    if (dist.distributed())
+        rankWarnings = std::make_unique<RankWarnings>(dist, std::getenv(kEnvStepReportFd) ? "" : dist.describe() + ": ");
     refuseRepeatedKeys(overrides, "--set");
     if (engine::pipeline::PipelineConfig::isPipelineFile(configPath)) {
         if (dist.distributed())
@@ -462,6 +464,11 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         }
         unwatchInterrupt();
         throw;
+    }
+    // The ranks ended the run together: each prints the warnings only it met.
+    if (rankWarnings && group) {
+        observer.endLine();
+        rankWarnings->share(*group);
     }
     // A Ctrl-C (or a launcher's forwarded SIGINT) after the last step is caught until the result and
     // the adapter version are recorded; a second one still ends the process at once.

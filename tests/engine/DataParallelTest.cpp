@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 using namespace rslora;
 namespace fs = std::filesystem;
@@ -344,6 +345,44 @@ private slots:
                      qPrintable(err));
         }
         QVERIFY(!fs::exists(m_root / "mismatch" / "adapter"));
+    }
+
+    // A warning only one rank meets (here its own model.threads, which is per machine and may differ
+    // between ranks) reaches the user once, labelled with that rank (ranks above 0 printed no warning
+    // at all); a warning every rank meets is printed once, by rank 0.
+    void warningsOfOneRankAreLabelled()
+    {
+        const int many = int(std::thread::hardware_concurrency()) + 1;
+        const QString warning = QString("model.threads %1 is more than the %2 CPU cores of this machine")
+                                    .arg(many)
+                                    .arg(std::thread::hardware_concurrency());
+        QProcess ranks[2];
+        for (int r = 0; r < 2; ++r) {
+            QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+            e.insert("RANK", QString::number(r));
+            e.insert("WORLD_SIZE", "2");
+            e.insert("RSLORA_STORE_FILE", out("store-warn-hand"));
+            e.insert("RSLORA_COLLECTIVE_TIMEOUT", "60");
+            ranks[r].setProcessEnvironment(e);
+            ranks[r].start(cli(), {"train", QString::fromStdString(m_config), "--no-store", "--quiet", "--set",
+                                   "output.dir=" + out("warn-hand"), "--set", QString("model.threads=%1").arg(r == 1 ? many : 1)});
+        }
+        QString err[2];
+        for (int r = 0; r < 2; ++r) {
+            QVERIFY(ranks[r].waitForFinished(180000));
+            err[r] = QString::fromUtf8(ranks[r].readAllStandardError());
+            QVERIFY2(ranks[r].exitCode() == 0, qPrintable(err[r]));
+        }
+        QVERIFY2(!err[0].contains("model.threads"), qPrintable(err[0]));
+        QCOMPARE(err[1].count(warning), 1);
+        QVERIFY2(err[1].contains("rank 1 of 2: warning: " + warning), qPrintable(err[1]));
+
+        // Every rank meets it under rslora launch: said once, by rank 0.
+        const Outcome job = runCli(launch("warn-all", {"--set", "output.dir=" + out("warn-all"), "--set",
+                                                       QString("model.threads=%1").arg(many)}));
+        QVERIFY2(job.code == 0, qPrintable(job.err + job.out));
+        QCOMPARE(job.err.count(warning), 1);
+        QVERIFY2(job.err.contains("[rank 0] warning: " + warning), qPrintable(job.err));
     }
 
     // A worker killed mid-run ends the job with its rank named; the newest checkpoint loads.
