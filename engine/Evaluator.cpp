@@ -15,6 +15,7 @@
 #include "models/data/SampleBuilder.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <cctype>
 #include <functional>
 #include <limits>
@@ -169,6 +170,22 @@ static void forEachJsonLine(const std::string& text, const std::string& path,
 
 // Calls `visit(where, record)` for each record of a JSONL or JSON-array file (as training reads data:
 // a byte-order mark, blank lines and a JSON array are fine); `where` is "path:line" (or element).
+// A FIFO or device as an evaluation file blocked (or never ended), and a symlink loop said only
+// "cannot open": refused naming what it is.
+static void requireRegularFile(const std::string& path)
+{
+    std::error_code ec;
+    const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    if (st.type() == std::filesystem::file_type::not_found)
+        throw Error("dataset '" + path + "' does not exist");
+    if (ec)
+        throw Error("dataset '" + path + "' cannot be read: " + ec.message());
+    if (std::filesystem::is_directory(st))
+        throw Error(path + " is a folder, expected a data file (JSONL or a JSON array)");
+    if (!std::filesystem::is_regular_file(st))
+        throw Error(path + " is not a regular file (a FIFO, socket or device), expected a data file", "copy the data into a file and name that");
+}
+
 static void forEachRecord(const std::string& path,
                           const std::function<void(const std::string&, const nlohmann::ordered_json&)>& visit)
 {
@@ -180,6 +197,7 @@ static void forEachRecord(const std::string& path,
 
 std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const models::SampleBuilder* builder)
 {
+    requireRegularFile(path);
     std::vector<ExactMatchItem> items;
     forEachRecord(path, [&](const std::string& where, const nlohmann::ordered_json& j) {
         ExactMatchItem it;
@@ -223,6 +241,9 @@ std::vector<ExactMatchItem> loadExactMatchItems(const std::string& path, const m
                                 "chat messages with an assistant turn) with a non-empty answer");
         items.push_back(std::move(it));
     });
+    // An empty file scored "0% (0/0)" and exited 0, as if the model had been evaluated.
+    if (items.empty())
+        throw Error(path + ": holds no exact-match items", "give a file with at least one record");
     return items;
 }
 
@@ -257,7 +278,7 @@ AccuracyResult exactMatch(models::CausalLM& model, const models::Tokenizer& toke
     return r;
 }
 
-std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
+static std::vector<ChoiceItem> readChoiceItems(const std::string& path)
 {
     std::vector<ChoiceItem> items;
     const std::string text = readFile(path);
@@ -322,6 +343,16 @@ std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
         it.answer = answerIndex(j["answer"], it.choices.size(), where);
         items.push_back(std::move(it));
     });
+    return items;
+}
+
+std::vector<ChoiceItem> loadChoiceItems(const std::string& path)
+{
+    requireRegularFile(path);
+    std::vector<ChoiceItem> items = readChoiceItems(path);
+    // An empty file scored "0% (0/0)" and exited 0, as if the model had been evaluated.
+    if (items.empty())
+        throw Error(path + ": holds no multiple-choice items", "give a file with at least one question");
     return items;
 }
 

@@ -32,7 +32,8 @@ std::optional<double> parseWeight(const std::string& text)
 // A folder or a stored version named exactly by `label`; empty when neither.
 std::optional<ResolvedAdapter> lookUp(const std::string& label, storage::Store* store, std::string& storeError)
 {
-    if (!label.empty() && fs::is_directory(label))
+    std::error_code ec; // a symlink loop is described by describeNonFolder, not thrown here
+    if (!label.empty() && fs::is_directory(label, ec))
         return ResolvedAdapter{fs::absolute(label), 1.0, label, std::nullopt};
     if (!store || label.empty())
         return std::nullopt;
@@ -64,6 +65,24 @@ void checkWeightedScale(const std::string& named, const ResolvedAdapter& adapter
     }
 }
 
+// A path that is there but is no folder (a file, a FIFO, a symlink loop) was reported as "no such
+// folder": named for what it is. "" when `path` names nothing.
+std::string describeNonFolder(const std::string& path)
+{
+    if (path.empty())
+        return {};
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (st.type() == fs::file_type::not_found)
+        return {};
+    if (ec)
+        return path + " cannot be read (" + ec.message() + "), expected an adapter folder";
+    if (fs::is_directory(st))
+        return {};
+    return path + " is " + (fs::is_regular_file(st) ? "a file" : "a FIFO, socket or device") +
+           ", not an adapter folder (a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors)";
+}
+
 } // namespace
 
 ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Store* store, const std::string& option)
@@ -92,6 +111,9 @@ ResolvedAdapter resolveAdapterArgument(const std::string& argument, storage::Sto
     const bool path = argument.find('/') != std::string::npos || argument.rfind('.', 0) == 0 || argument.rfind('~', 0) == 0;
     if (!storeError.empty() && !(path && storeError.rfind("no adapter matches", 0) == 0))
         throw Error(named + ": " + storeError);
+    for (const std::string& candidate : {argument, colon == std::string::npos ? std::string() : argument.substr(0, colon)})
+        if (const std::string what = describeNonFolder(candidate); !what.empty())
+            throw Error(named + ": " + what);
     throw Error(named + ": no such folder" + std::string(store ? " and no stored version of that name" : "")
                     + " (expected DIR[:WEIGHT] or a stored version such as task@v3[:WEIGHT])");
 }

@@ -18,6 +18,8 @@
 #include <fstream>
 #include <functional>
 
+#include <sys/stat.h>
+
 using namespace rslora;
 using namespace rslora::engine;
 namespace fs = std::filesystem;
@@ -296,6 +298,36 @@ private slots:
         QVERIFY(rep.loss.has_value());
         QCOMPARE(rep.loss->tokens, int64_t(8)); // "hi<|im_end|>\n" and "yo<|im_end|>\n": 4 byte-level tokens each
         QVERIFY(rep.loss->loss > 0.0);
+    }
+
+    // A data or evaluation file that is a FIFO (reading it blocked until a writer came), a symlink loop
+    // (the library's own "filesystem error" or "cannot open"), or an evaluation file without items
+    // (scored "0% (0/0)" with exit status 0) is refused naming the file and what it is.
+    void specialAndEmptyFilesAreRefused()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        const fs::path fifo = root / "pipe.jsonl", loop = root / "loop.jsonl", empty = root / "empty.jsonl";
+        QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+        fs::create_symlink(root / "loop2.jsonl", loop);
+        fs::create_symlink(loop, root / "loop2.jsonl");
+        std::ofstream(empty) << "\n";
+        TrainConfig config;
+        const std::string pipe = errorOf([&] { loadExamples(fifo.string(), config); });
+        QVERIFY2(pipe == fifo.string() + " is a FIFO (named pipe), expected a regular data file (JSONL or a JSON array)", pipe.c_str());
+        QVERIFY2(errorOf([&] { loadPreferencePairs(fifo.string(), config); }) == pipe, pipe.c_str());
+        const std::string looped = errorOf([&] { loadExamples(loop.string(), config); });
+        QVERIFY2(looped == "dataset '" + loop.string() + "' cannot be read: Too many levels of symbolic links", looped.c_str());
+        for (const auto& f : {fifo, loop}) {
+            const std::string em = errorOf([&] { (void)loadExactMatchItems(f.string()); });
+            const std::string mc = errorOf([&] { (void)loadChoiceItems(f.string()); });
+            QVERIFY2(em.find(f.string()) != std::string::npos && (em.find("not a regular file") != std::string::npos ||
+                                                                   em.find("Too many levels") != std::string::npos),
+                     em.c_str());
+            QCOMPARE(mc, em);
+        }
+        QCOMPARE(errorOf([&] { (void)loadExactMatchItems(empty.string()); }), empty.string() + ": holds no exact-match items");
+        QCOMPARE(errorOf([&] { (void)loadChoiceItems(empty.string()); }), empty.string() + ": holds no multiple-choice items");
     }
 
     // A folder, an empty file, or samples without a supervised token measure nothing: refused, where

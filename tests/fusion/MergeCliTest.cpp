@@ -17,6 +17,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+
+#include <sys/stat.h>
 
 using namespace rslora;
 namespace fs = std::filesystem;
@@ -136,6 +139,30 @@ private slots:
         QVERIFY(refused.code != 0);
         QVERIFY2(refused.err.contains("trained on another base model"), qPrintable(refused.err));
         QVERIFY(!fs::exists(root() / "refused"));
+    }
+
+    // An --adapter that is there but is no folder was called "no such folder": a file, a FIFO and a
+    // symbolic link loop are named for what they are (the loop gave the library's own
+    // "filesystem error: status: ..."), and nothing is written.
+    void nonFolderAdaptersAreNamed()
+    {
+        const fs::path file = root() / "adapter.txt", fifo = root() / "fifo", loop = root() / "loop-a";
+        std::ofstream(file) << "not an adapter";
+        QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+        fs::create_symlink(root() / "loop-b", loop);
+        fs::create_symlink(loop, root() / "loop-b");
+        const std::vector<std::pair<fs::path, QString>> cases{
+            {file, "adapter.txt is a file, not an adapter folder (a PEFT adapter folder holds adapter_config.json"},
+            {fifo, "fifo is a FIFO, socket or device, not an adapter folder"},
+            {loop, "loop-a cannot be read (Too many levels of symbolic links), expected an adapter folder"},
+        };
+        for (const auto& [path, expected] : cases) {
+            const Outcome o = runCli({"merge", "--model", q(fixtures() / "llama"), "--adapter", q(path) + ":0.5", "--out",
+                                      q(root() / "not-written")});
+            QVERIFY(o.code != 0);
+            QVERIFY2(o.err.contains("--adapter " + q(path) + ":0.5: " + q(path)) && o.err.contains(expected), qPrintable(o.err));
+            QVERIFY(!fs::exists(root() / "not-written"));
+        }
     }
 };
 
