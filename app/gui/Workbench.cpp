@@ -182,6 +182,10 @@ void Workbench::addStatusWidgets() {
     m_statusRun = new QLabel;
     m_window->statusBar()->addWidget(m_statusRun);
     m_window->statusBar()->addWidget(m_statusProgress);
+    // Added under the window's "Ready", the label was hidden by the status bar as if on purpose, and so
+    // never shown again when a message went: it is left hidden as a message hides it, to come back
+    // with the message's end (a run's start clears it).
+    m_statusRun->setAttribute(Qt::WA_WState_ExplicitShowHide, false);
 }
 
 void Workbench::connectDetachedRuns() {

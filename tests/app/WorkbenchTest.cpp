@@ -32,6 +32,7 @@
 #include <QFile>
 #include <QImage>
 #include <QApplication>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QProgressBar>
@@ -526,6 +527,27 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(progress->isVisible(), 5000);
         wb.store()->runs().setStatus(external, storage::RunStatus::Finished);
         QTRY_VERIFY_WITH_TIMEOUT(!progress->isVisible(), 5000);
+    }
+
+    // The status bar's run label ("Run #6 starting", then its step, speed and ETA) shows once a run
+    // starts: added while the window said "Ready", it stayed hidden for good.
+    void statusBarShowsTheRunLabel() {
+        app::Workbench wb(m_dir.filePath("label.sqlite"));
+        wb.window()->show();
+        QVERIFY(QTest::qWaitForWindowExposed(wb.window()));
+        QStatusBar* bar = wb.window()->statusBar();
+        Q_EMIT wb.controller()->runStarted(6, "next");
+        QLabel* label = nullptr;
+        for (QLabel* l : bar->findChildren<QLabel*>())
+            if (l->text() == "Run #6 starting")
+                label = l;
+        QVERIFY(label);
+        QVERIFY(label->isVisible());
+        // A message hides it while it shows, and it comes back after.
+        bar->showMessage("Copied the CLI command to the clipboard", 60000);
+        QVERIFY(!label->isVisible());
+        bar->clearMessage();
+        QVERIFY(label->isVisible());
     }
 
     // Silent successes say what they did; the outcome of a run is not said twice.
