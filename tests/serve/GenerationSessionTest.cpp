@@ -2,7 +2,7 @@
 // generates alone with its adapter (and what models::generate gives on a freshly loaded model with
 // that adapter, as `rslora generate` does); a swapped-in adapter equals a freshly loaded one; rows
 // joining a running batch; seeded sampling; stop strings and streaming; checks and loads that do not
-// wait behind a scheduler's steps; refusals.
+// wait behind a scheduler's steps; a byte-fallback tokenizer's byte runs streamed as the final text has them; refusals.
 #include "ServeTestSupport.h"
 
 #include "common/Error.h"
@@ -14,6 +14,11 @@
 #include "models/ModelLoader.h"
 
 #include <QTemporaryDir>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <numeric>
 #include <thread>
@@ -79,6 +84,43 @@ private:
     std::shared_ptr<models::CausalLM> m_inner;
     std::shared_ptr<std::atomic<bool>> m_cancel;
 };
+
+// The demo model's weights under a byte-fallback tokenizer (as Llama 2's and Mistral's): ids 3..258 are
+// the bytes <0x00>..<0xFF>, which its decoder reads run by run (a valid run is its characters, any
+// other one replacement character per byte), the rest words.
+void writeByteFallbackModel(const fs::path& dir)
+{
+    fs::create_directories(dir);
+    for (const char* name : {"config.json", "generation_config.json", "model.safetensors"})
+        fs::create_symlink(fs::absolute(servetest::demoModelDir() / name), dir / name);
+    nlohmann::json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
+    for (int b = 0; b < 256; ++b) {
+        char name[8];
+        std::snprintf(name, sizeof name, "<0x%02X>", b);
+        vocab[name] = 3 + b;
+    }
+    for (int id = 259; id < 508; ++id)
+        vocab["\u2581w" + std::to_string(id)] = id;
+    nlohmann::json added = nlohmann::json::array();
+    for (const auto& [token, id] : {std::pair<std::string, int>{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {"<pad>", 508}, {"<bos>", 509},
+                                    {"<eos>", 510}}) {
+        vocab[token] = id;
+        added.push_back({{"id", id}, {"content", token}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                         {"normalized", false}, {"special", true}});
+    }
+    const nlohmann::json tokenizer = {
+        {"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added},
+        {"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}},
+        {"pre_tokenizer", nullptr}, {"post_processor", nullptr},
+        {"decoder", {{"type", "Sequence"},
+                     {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                                   {{"type", "ByteFallback"}}, {{"type", "Fuse"}}}}}},
+        {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "<unk>"}, {"continuing_subword_prefix", nullptr},
+                   {"end_of_word_suffix", nullptr}, {"fuse_unk", true}, {"byte_fallback", true}, {"vocab", vocab},
+                   {"merges", nlohmann::json::array()}}}};
+    std::ofstream(dir / "tokenizer.json") << tokenizer.dump();
+    std::ofstream(dir / "tokenizer_config.json") << nlohmann::json{{"bos_token", "<bos>"}, {"eos_token", "<eos>"}}.dump();
+}
 
 } // namespace
 
@@ -258,6 +300,38 @@ private slots:
         auto cancelled = m_session->generate(c);
         QCOMPARE(cancelled.reason, models::FinishReason::Cancelled);
         QCOMPARE(cancelled.tokens.size(), size_t(3));
+    }
+
+    void byteTokensStreamTheFinalText()
+    {
+        // The stream sent an "é" once its two byte tokens had come; a third byte token made the run
+        // invalid, and the final text (the run decoded whole) had three replacement characters there.
+        // A stop string of U+FFFD also matched the placeholder of a character still arriving.
+        const fs::path dir = fs::path(m_tmp.path().toStdString()) / "byte-fallback";
+        writeByteFallbackModel(dir);
+        GenerationSession session(dir);
+        const std::string replacement = "\xEF\xBF\xBD";
+        for (uint64_t seed = 0; seed < 12; ++seed) {
+            auto r = request({5, 6, 7}, {}, 16);
+            r.sampling.temperature = 1.5;
+            r.sampling.seed = seed;
+            r.sampling.logitBias = {{3 + 0xC3, 100.0}, {3 + 0xA9, 100.0}};
+            if (seed >= 6)
+                r.sampling.logitBias.push_back({300, 98.0});  // a word between runs now and then
+            std::string streamed;
+            r.onToken = [&](const TokenEvent& e) {
+                streamed += e.text;
+                return true;
+            };
+            const auto out = session.generate(r);
+            QCOMPARE(streamed, out.text);
+            r.onToken = nullptr;
+            r.sampling.stopStrings = {replacement};
+            const auto stopped = session.generate(r);
+            const size_t at = out.text.find(replacement);
+            QCOMPARE(stopped.text, out.text.substr(0, at));
+            QCOMPARE(stopped.reason, at == std::string::npos ? models::FinishReason::Length : models::FinishReason::StopString);
+        }
     }
 
     void checksAndLoadsDoNotWaitBehindSteps()
