@@ -1,5 +1,6 @@
 // `rslora train`, `rslora eval`, `rslora bench`: the engine from the command line, with a one-line
 // progress display, Ctrl-C to save and stop, and metrics into the store (or a run bundle).
+#include "app/cli/AdapterFolderArgument.h"
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
 #include "app/cli/ConsoleObserver.h"
@@ -536,7 +537,7 @@ void registerEngineCommands(CLI::App& app)
     static EvalRequest req;
     static bool asJson = false;
     eval->add_option("--model", req.modelPath, "Base model folder")->required();
-    eval->add_option("--adapter", req.adapterPaths, "PEFT adapter folder(s), applied together");
+    eval->add_option("--adapter", req.adapterPaths, "PEFT adapter folder(s) or stored versions (task@vN, name or id), applied together");
     eval->add_option("--data", req.lossData, "JSONL for validation loss and perplexity");
     eval->add_option("--exact-match", req.exactMatchData, "JSONL of {prompt, answer} (or alpaca/chat records) for greedy exact match");
     eval->add_option("--multiple-choice", req.multipleChoiceData, "MMLU-style JSONL or CSV for answer log-likelihood accuracy");
@@ -549,7 +550,7 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--preference", req.preferenceData,
                      "JSONL of preference pairs {prompt, chosen, rejected} (strings or messages): DPO loss, rewards, margin, accuracy");
     eval->add_option("--reference-adapter", req.referenceAdapterPaths,
-                     "Adapter folder(s) of the frozen reference for --preference (default: the base alone)");
+                     "Adapter folder(s) or stored versions of the frozen reference for --preference (default: the base alone)");
     eval->add_option("--beta", req.dpo.beta, "DPO beta for --preference (default 0.1)")->check(finiteIn(0, 1000, End::Open));
     static std::string lossType = "sigmoid";
     eval->add_option("--loss-type", lossType, "Preference loss: sigmoid (DPO), ipo or simpo (default sigmoid)")
@@ -570,7 +571,7 @@ void registerEngineCommands(CLI::App& app)
     static std::string recordRef, dbPathEval;
     eval->add_option("--record", recordRef,
                      "Evaluate this stored adapter version (id, name or task@vN) and store every result against it");
-    eval->add_option("--db", dbPathEval, "Experiment database for --record");
+    eval->add_option("--db", dbPathEval, "Experiment database for --record and stored versions named by --adapter");
     eval->callback([] {
         if (req.dpo.variant == objectives::DpoVariant::Ipo && req.dpo.labelSmoothing != 0)
             throw Error("--label-smoothing applies to the sigmoid and simpo losses, not to --loss-type ipo; leave it out");
@@ -586,7 +587,10 @@ void registerEngineCommands(CLI::App& app)
                 throw Error("--record: '" + recordRef + "' is not an adapter version of the store " + store->path().string());
             target = a.record;
             req.adapterPaths = {a.path.string()};
+        } else {
+            req.adapterPaths = adapterFolderArguments(req.adapterPaths, "--adapter", dbPathEval);
         }
+        req.referenceAdapterPaths = adapterFolderArguments(req.referenceAdapterPaths, "--reference-adapter", dbPathEval);
         const EvalReport rep = runEvaluation(req);
         std::cout << (asJson ? rep.toJson().dump(2) : rep.toText()) << "\n";
         if (target) {

@@ -1,5 +1,6 @@
 // `rslora generate`, `rslora logits` and `rslora gen-bench`: run a model folder on a prompt or on token
 // ids, dump logits for parity checks, measure decoding speed (`rslora inspect` is InspectCommand.cpp).
+#include "app/cli/AdapterFolderArgument.h"
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
 #include "app/cli/FolderTokenizer.h"
@@ -158,6 +159,7 @@ void runGenerate(const GenerateArgs& a) {
             throw Error("generate: --stop is empty; give the text that ends the generation");
     if (a.maxNewTokens < 0)
         throw Error("generate: --max-new-tokens must be >= 0, found " + std::to_string(a.maxNewTokens));
+    const std::string adapterDir = adapterFolderArgument(a.adapter, "--adapter");
     // Before the model loads and the prompt is echoed.
     models::checkSampling(a.temperature, a.topP, a.topK, a.repetitionPenalty);
     std::optional<Tokenizer> tok;
@@ -181,7 +183,7 @@ void runGenerate(const GenerateArgs& a) {
     }
     auto model = loadCausalLM(dir, loadOptions(a.device, a.dtype));
     checkContext(prompts, a.maxNewTokens, model->config().maxPositionEmbeddings, dir);
-    auto adapters = attachAdapter(*model, a.adapter);
+    auto adapters = attachAdapter(*model, adapterDir);
     model->eval();
 
     // Ctrl-C (or SIGTERM) stops between two prompt chunks or two tokens: what was generated is
@@ -266,8 +268,9 @@ void runGenerate(const GenerateArgs& a) {
 
 // ---------------------------------------------------------------------------------------------
 void runLogits(const std::string& dirText, const std::string& idsText, const std::string& maskText,
-               const std::string& adapterDir, const std::string& out, const std::string& device, const std::string& dtype, bool hidden) {
+               const std::string& adapter, const std::string& out, const std::string& device, const std::string& dtype, bool hidden) {
     engine::applyThreadSettings({});
+    const std::string adapterDir = adapterFolderArgument(adapter, "--adapter");
     auto rows = parseRows(idsText, "--ids");
     const int64_t B = static_cast<int64_t>(rows.size());
     size_t T = 0;
@@ -403,7 +406,7 @@ void registerModelCommands(CLI::App& app) {
         auto* prompt = cmd->add_option("--prompt", a->prompt, "Prompt text (needs tokenizer.json)");
         auto* ids = cmd->add_option("--ids", a->ids, "Prompt token ids: 1,2,3 (several rows: 1,2;3,4,5)");
         prompt->excludes(ids);
-        cmd->add_option("--adapter", a->adapter, "PEFT adapter folder to apply");
+        cmd->add_option("--adapter", a->adapter, "PEFT adapter folder, or a stored version (task@vN, task@current, name or id), to apply");
         cmd->add_flag("--chat", a->chat, "Wrap the prompt as a user turn with the model's chat template");
         cmd->add_option("--max-new-tokens", a->maxNewTokens, "Tokens to generate at most")->capture_default_str();
         cmd->add_option("--temperature", a->temperature, "0 (or below 1e-5) = greedy")->capture_default_str();
@@ -432,7 +435,7 @@ void registerModelCommands(CLI::App& app) {
         cmd->add_option("DIR", a->dir, "Hugging Face model folder")->required();
         cmd->add_option("--ids", a->ids, "Token ids: 1,2,3[;4,5,6] (shorter rows are left-padded)")->required();
         cmd->add_option("--mask", a->mask, "Attention mask per row: 1,1,1[;0,1,1]");
-        cmd->add_option("--adapter", a->adapter, "PEFT adapter folder to apply");
+        cmd->add_option("--adapter", a->adapter, "PEFT adapter folder, or a stored version (task@vN, task@current, name or id), to apply");
         cmd->add_option("--out", a->out, "Output .safetensors file")->required();
         cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
         cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();

@@ -201,6 +201,51 @@ private slots:
         QVERIFY2(plain.out.startsWith(prompt), qPrintable(plain.out));
     }
 
+    // generate and logits take a stored version for --adapter as fuse, merge and serve do (they took
+    // only folders: "'medical@v1' is not a PEFT adapter folder"); the result is the folder's.
+    void adapterMayBeAStoredVersion() {
+        QTemporaryDir home;
+        const QString db = home.filePath("w.sqlite");
+        const QString folder = fx("peft/rslora");
+        auto add = runCli({"adapters", "add", folder, "--db", db, "--task", "medical", "--base-model", fx("llama")});
+        QVERIFY2(add.code == 0, qPrintable(add.err));
+        qputenv("RSLORA_DB", db.toUtf8());
+        const QStringList gen = {"generate", fx("llama"), "--ids", "1,239,179,14", "--max-new-tokens", "6", "--json"};
+        auto byFolder = runCli(gen + QStringList{"--adapter", folder});
+        QVERIFY2(byFolder.code == 0, qPrintable(byFolder.err));
+        for (const QString& ref : {QString("medical@v1"), QString("medical@current")}) {
+            auto byVersion = runCli(gen + QStringList{"--adapter", ref});
+            if (ref.endsWith("current")) { // a draft: nothing is current yet
+                QVERIFY(byVersion.code != 0);
+                QVERIFY2(byVersion.err.contains("task \"medical\" has no current adapter"), qPrintable(byVersion.err));
+                continue;
+            }
+            QVERIFY2(byVersion.code == 0, qPrintable(byVersion.err));
+            QCOMPARE(nlohmann::json::parse(byVersion.out.toStdString())["rows"], nlohmann::json::parse(byFolder.out.toStdString())["rows"]);
+        }
+        const QString out1 = home.filePath("a.safetensors"), out2 = home.filePath("b.safetensors");
+        QCOMPARE(runCli({"logits", fx("llama"), "--ids", "1,239,179", "--adapter", folder, "--out", out1}).code, 0);
+        QCOMPARE(runCli({"logits", fx("llama"), "--ids", "1,239,179", "--adapter", "medical@v1", "--out", out2}).code, 0);
+        QCOMPARE(maxDiff(loadSafeTensorsMap(out1.toStdString()).at("logits"), loadSafeTensorsMap(out2.toStdString()).at("logits")), 0.0);
+        // eval the same (--adapter and --reference-adapter).
+        auto evalFolder = runCli({"eval", "--model", fx("llama"), "--adapter", folder, "--diagnostics", "--json"});
+        QVERIFY2(evalFolder.code == 0, qPrintable(evalFolder.err));
+        auto evalVersion = runCli({"eval", "--model", fx("llama"), "--adapter", "medical@v1", "--diagnostics", "--json"});
+        QVERIFY2(evalVersion.code == 0, qPrintable(evalVersion.err));
+        QCOMPARE(evalVersion.out, evalFolder.out);
+        auto evalReference = runCli({"eval", "--model", fx("llama"), "--reference-adapter", "legal@v2", "--diagnostics"});
+        QVERIFY(evalReference.code != 0);
+        QVERIFY2(evalReference.err.contains("--reference-adapter legal@v2: no adapter matches"), qPrintable(evalReference.err));
+        // A weight is for the commands that combine adapters; a name of nothing says so.
+        auto weighted = runCli(gen + QStringList{"--adapter", "medical@v1:0.5"});
+        QVERIFY(weighted.code != 0);
+        QVERIFY2(weighted.err.contains("--adapter medical@v1:0.5: a weight is taken where adapters are combined"), qPrintable(weighted.err));
+        auto unknown = runCli(gen + QStringList{"--adapter", "legal@v1"});
+        QVERIFY(unknown.code != 0);
+        QVERIFY2(unknown.err.contains("--adapter legal@v1: no adapter matches \"legal@v1\""), qPrintable(unknown.err));
+        qunsetenv("RSLORA_DB");
+    }
+
     void generateIds() {
         auto r = runCli({"generate", fx("qwen2"), "--ids", "1,239,179,14,112,17;1,136,57,80", "--max-new-tokens", "8", "--json"});
         QCOMPARE(r.code, 0);
