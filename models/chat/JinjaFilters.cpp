@@ -267,10 +267,17 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                         k = Value(pyLower(k.asString()));
                 return Value(std::move(parts));
             };
-            std::stable_sort(items.begin(), items.end(), [&](const Value& p, const Value& q) {
-                return reverse ? lessThan(key(q), key(p)) : lessThan(key(p), key(q));
+            // Every item's key is computed (as Python's sorted does, one item included), then compared.
+            std::vector<std::pair<Value, Value>> keyed;
+            for (auto& x : items)
+                keyed.emplace_back(key(x), std::move(x));
+            std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& p, const auto& q) {
+                return reverse ? lessThan(q.first, p.first) : lessThan(p.first, q.first);
             });
-            return Value(std::move(items));
+            List out;
+            for (auto& [k, x] : keyed)
+                out.push_back(std::move(x));
+            return Value(std::move(out));
         };
         // Jinja2's unique: first occurrences, compared case-insensitively unless case_sensitive=true.
         f["unique"] = [](const Value& v, CallArgs& a) {
@@ -417,9 +424,14 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                     return lessThan(x, y);
                 };
                 Value best = items[0];
-                for (std::size_t i = 1; i < items.size(); ++i)
-                    if (const Value& x = items[i]; wantMax ? less(key(best), key(x)) : less(key(x), key(best)))
-                        best = x;
+                Value bestKey = key(best);
+                for (std::size_t i = 1; i < items.size(); ++i) {
+                    const Value k = key(items[i]);
+                    if (wantMax ? less(bestKey, k) : less(k, bestKey)) {
+                        best = items[i];
+                        bestKey = k;
+                    }
+                }
                 return best;
             };
         };

@@ -74,6 +74,8 @@ Value groupby(const Value& v, CallArgs& a) {
         return !caseSensitive && k.isString() ? Value(pyLower(k.asString())) : k;
     };
     List items = iterate(v);
+    for (const auto& item : items) // every key is computed, as Python's sorted does (one item included)
+        key(item);
     std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
         const Value kx = key(x), ky = key(y);
         // Python's sorted() asks Jinja2's Undefined keys which is less, and it refuses to say.

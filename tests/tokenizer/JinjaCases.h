@@ -297,6 +297,8 @@ inline std::vector<ErrorCase> errorCases() {
         {"str.format alternate form of a string", "{{ '{:#}'.format('a') }}", "Alternate form (#) not allowed in string format specifier"},
         {"groupby of items without the attribute", "{{ [1, 2]|groupby('role')|list }}", "'role' is undefined"},
         {"max of items without the attribute", "{{ [{'b': 1}, {'b': 2}]|max(attribute='a') }}", "'a' is undefined"},
+        {"sort of one item without the attribute", "{{ [nothing]|sort(attribute='role') }}", "'nothing' is undefined"},
+        {"max of one undefined item's attribute", "{{ ['a']|map(attribute='x')|max(attribute='y') }}", "'x' is undefined"},
     };
 }
 
