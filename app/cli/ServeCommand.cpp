@@ -161,16 +161,17 @@ void registerServeCommand(CLI::App& app)
     auto* cmd = app.add_subcommand(
         "serve",
         "Serve a model over an OpenAI-compatible HTTP API, adapters chosen per request by `model`.\n"
-        "Routes: POST /v1/completions, POST /v1/chat/completions (both with \"stream\": true as server-sent\n"
-        "events ending 'data: [DONE]'), GET /v1/models (the base and every loaded adapter), GET /v1/models/NAME,\n"
+        "Routes: POST /v1/completions, POST /v1/chat/completions (both with \"stream\": true as server-sent events\n"
+        "ending 'data: [DONE]'), GET /v1/models (the base and every loaded adapter), GET /v1/models/NAME,\n"
         "POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"}, POST /v1/unload_lora_adapter {\"lora_name\"},\n"
-        "GET /health, OPTIONS * (200 with Allow). Request fields: model, prompt (text, texts or token ids) or messages, max_tokens\n"
-        "(max_completion_tokens), temperature (default 1; below 1e-5 greedy), top_p, top_k, repetition_penalty, seed,\n"
-        "stop (up to 4), min_tokens, logit_bias, ignore_eos, stream, stream_options.include_usage; n must be 1, and\n"
-        "fields that cannot be honoured (tools, response_format other than text, ...) are refused. Errors are 4xx with\n"
-        "{\"error\": {\"message\", \"type\", \"param\", \"code\"}}. Requests running together are decoded as one batch\n"
-        "whatever their adapters; a client that hangs up cancels its generation. SIGTERM or Ctrl-C stops listening, lets running requests finish for\n"
-        "--shutdown-grace seconds, cancels the rest (finish_reason \"abort\") and exits 0.");
+        "GET /health, OPTIONS * (200 with Allow). Request fields: model, prompt (text, texts or token ids) or\n"
+        "messages, max_tokens (max_completion_tokens), temperature (default 1; below 1e-5 greedy), top_p, top_k,\n"
+        "repetition_penalty, seed, stop (up to 4), min_tokens, logit_bias, ignore_eos, stream,\n"
+        "stream_options.include_usage; n must be 1, and fields that cannot be honoured (tools, response_format other\n"
+        "than text, ...) are refused. Errors are 4xx with {\"error\": {\"message\", \"type\", \"param\", \"code\"}}. Requests\n"
+        "running together are decoded as one batch whatever their adapters; a client that hangs up cancels its\n"
+        "generation. SIGTERM or Ctrl-C stops listening, lets running requests finish for --shutdown-grace seconds,\n"
+        "cancels the rest (finish_reason \"abort\") and exits 0.");
     cmd->add_option("DIR", a->dir, "Hugging Face model folder (the base, loaded once)")->required();
     cmd->add_option("--adapter", a->adapters,
                     "NAME=DIR or NAME=task@vN[:WEIGHT]: serve a PEFT adapter (a folder or a stored version) as model NAME (repeatable)");
