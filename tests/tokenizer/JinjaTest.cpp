@@ -15,6 +15,8 @@
 
 #include <clocale>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 using namespace rslora::models;
 
@@ -54,6 +56,40 @@ private slots:
         } catch (const rslora::Error& e) {
             QVERIFY2(QString::fromUtf8(e.what()).contains(message), e.what());
         }
+    }
+
+    // Random templates over the subset chat templates use, with what Jinja2 (as transformers sets it up)
+    // renders for each (conformance/make_jinja_random.py): the same text, the same raise_exception
+    // message, or an error where Jinja2 refuses the template.
+    void randomTemplatesMatchJinja2() {
+        std::ifstream in(RSLORA_TEST_SOURCE_DIR "/conformance/jinja_random.json");
+        QVERIFY(in);
+        std::stringstream text;
+        text << in.rdbuf();
+        const auto fixture = nlohmann::ordered_json::parse(text.str());
+        int compared = 0, mismatches = 0;
+        for (const auto& c : fixture["cases"]) {
+            std::string outcome, expected;
+            try {
+                outcome = "text: " + jinja::Template(c["template"].get<std::string>()).render(c["context"]).text;
+            } catch (const jinja::TemplateException& e) {
+                outcome = std::string("raises: ") + e.what();
+            } catch (const rslora::Error&) {
+                outcome = "error";
+            }
+            if (c.contains("text"))
+                expected = "text: " + c["text"].get<std::string>();
+            else if (c.contains("raises"))
+                expected = "raises: " + c["raises"].get<std::string>();
+            else
+                expected = "error";
+            ++compared;
+            if (outcome != expected && ++mismatches <= 5)
+                qWarning("%s\n  Jinja2: %s\n  ours:   %s", c["template"].get<std::string>().c_str(), expected.c_str(), outcome.c_str());
+        }
+        qInfo("%d random templates compared with Jinja2 %s", compared, fixture["jinja2"].get<std::string>().c_str());
+        QVERIFY(compared >= 500);
+        QCOMPARE(mismatches, 0);
     }
 
     // A variable holding an integer above INT64_MAX (valid JSON, a Python int in transformers) prints,
