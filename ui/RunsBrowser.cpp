@@ -36,9 +36,10 @@ namespace rslora::ui {
 
 namespace {
 // Columns of text the user writes (a run's name, tags, notes) are sized to their contents up to this
-// many average characters: a name of hundreds of characters made its column wider than the window
-// and pushed every other column out of sight. The rest is elided; the column can be widened by hand.
-constexpr int kMaxTextColumnChars = 60;
+// many average characters (a sweep's run names, about 60, fit whole): a name of hundreds of characters
+// made its column wider than the window and pushed every other column out of sight. The rest is
+// elided on one line; the column can be widened by hand.
+constexpr int kMaxTextColumnChars = 72;
 
 void capTextColumn(QTableView* table, int column) {
     const int most = table->fontMetrics().averageCharWidth() * kMaxTextColumnChars;
@@ -129,6 +130,7 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_table->setAlternatingRowColors(true);
+    m_table->setWordWrap(false); // a name wider than its column is elided, not broken onto a cut-off second line
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setStretchLastSection(true);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);

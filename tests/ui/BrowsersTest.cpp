@@ -167,6 +167,8 @@ private Q_SLOTS:
         storage::Store store(dir.filePath("w.sqlite").toStdString());
         const int64_t a = addRun(store, std::string(600, 'L'), 8, 2e-4, storage::RunStatus::Finished, 3);
         const int64_t b = addRun(store, "short", 8, 2e-4, storage::RunStatus::Finished, 3);
+        // A sweep's run name (57 characters) is shown whole.
+        const int64_t c = addRun(store, "walk_sweep · adapter.r=4, training.max_steps=40 · seed 43", 4, 2e-4, storage::RunStatus::Finished, 3);
         store.runs().setTag(b, "note", std::string(400, 't'));
         ui::RunsBrowser browser;
         browser.resize(1200, 700);
@@ -174,7 +176,8 @@ private Q_SLOTS:
         browser.show();
         QVERIFY(QTest::qWaitForWindowExposed(&browser));
         QTableView* table = browser.table();
-        const int most = table->fontMetrics().averageCharWidth() * 60;
+        const int most = table->fontMetrics().averageCharWidth() * 72;
+        QVERIFY(!table->wordWrap()); // elided on one line, not broken onto a second one the row cuts off
         QVERIFY2(table->columnWidth(ui::RunTableModel::Name) <= most, qPrintable(QString::number(table->columnWidth(ui::RunTableModel::Name))));
         QVERIFY2(table->columnWidth(ui::RunTableModel::Tags) <= most, qPrintable(QString::number(table->columnWidth(ui::RunTableModel::Tags))));
         // A short name still gets the width it needs.
@@ -188,6 +191,12 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(store.runs().require(b).name), QString(500, 'N'));
         QVERIFY2(table->columnWidth(ui::RunTableModel::Name) <= most, qPrintable(QString::number(table->columnWidth(ui::RunTableModel::Name))));
         QVERIFY(browser.model()->rowOfRun(a) >= 0);
+        browser.selectRuns({});
+        browser.model()->setData(source, QString("short"), Qt::EditRole);
+        browser.refresh();
+        const QString sweepName = QString::fromStdString(store.runs().require(c).name);
+        QVERIFY2(table->columnWidth(ui::RunTableModel::Name) >= table->fontMetrics().horizontalAdvance(sweepName),
+                 qPrintable(QString("%1 px for a name %2 px wide").arg(table->columnWidth(ui::RunTableModel::Name)).arg(table->fontMetrics().horizontalAdvance(sweepName))));
     }
 
     // Runs are told apart by id and base model: both are columns, the filter matches the model,
