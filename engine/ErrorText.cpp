@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <new>
 #include <regex>
 
@@ -53,6 +54,17 @@ std::string errorText(const std::exception& e)
 {
     if (const auto* own = dynamic_cast<const Error*>(&e))
         return own->fullMessage();
+    // The library's "filesystem error: status: Too many levels of symbolic links [/x]": the path first,
+    // then the reason, as the program's own messages say it.
+    if (const auto* fs = dynamic_cast<const std::filesystem::filesystem_error*>(&e)) {
+        std::string text = fs->path1().empty() ? std::string() : fs->path1().string() + ": ";
+        text += fs->code().message();
+        if (fs->code() == std::errc::too_many_symbolic_link_levels)
+            text += " (a symbolic link that leads back to itself)";
+        if (!fs->path2().empty())
+            text += " (and " + fs->path2().string() + ")";
+        return text;
+    }
     std::string text = withoutBacktrace(e);
     if (!isOutOfMemory(e))
         return text;

@@ -43,8 +43,15 @@ void checkTensorValues(const models::SafeTensorsFile& weights, const models::Ten
 PeftFolderFacts checkPeftFolder(const fs::path& dir, const std::optional<fs::path>& modelDir)
 {
     const fs::path configPath = dir / kPeftConfigFile, weightsPath = dir / kPeftWeightsFile;
-    if (!fs::is_directory(dir))
+    std::error_code ec;
+    const fs::file_status st = fs::status(dir, ec);
+    if (st.type() == fs::file_type::not_found)
         throw Error("adapter folder '" + dir.string() + "' does not exist");
+    if (ec)
+        throw Error("adapter folder '" + dir.string() + "' cannot be read: " + ec.message());
+    if (!fs::is_directory(st))
+        throw Error("'" + dir.string() + "' is " + (fs::is_regular_file(st) ? "a file" : "a FIFO, socket or device") +
+                    ", not an adapter folder (a PEFT adapter folder holds " + kPeftConfigFile + " and " + kPeftWeightsFile + ")");
     requirePeftConfigFile(dir);
     requirePeftWeightsFile(dir);
     // The same reading (and the same messages) as loading the folder later.

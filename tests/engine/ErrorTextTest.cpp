@@ -5,7 +5,10 @@
 
 #include <torch/torch.h>
 
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <filesystem>
 
 using namespace rslora::engine;
 
@@ -49,6 +52,24 @@ private slots:
         QVERIFY2(text.find("\nhint: lower training.batch_size or data.max_seq_len") != std::string::npos, text.c_str());
         QVERIFY2(text.find("frame #") == std::string::npos && text.find("enforce fail") == std::string::npos, text.c_str());
         QCOMPARE(textOf([] { throw std::bad_alloc(); }).substr(0, 13), std::string("out of memory"));
+    }
+
+    // A symbolic link loop (a data file, an --out, an adapter or model folder) printed the library's own
+    // "filesystem error: status: Too many levels of symbolic links [PATH]": the path comes first.
+    void filesystemErrorsNameThePathFirst()
+    {
+        QTemporaryDir tmp;
+        const std::filesystem::path a = std::filesystem::path(tmp.path().toStdString()) / "a", b = a.parent_path() / "b";
+        std::filesystem::create_symlink(b, a);
+        std::filesystem::create_symlink(a, b);
+        try {
+            (void)std::filesystem::status(a / "config.json");
+            QFAIL("no error");
+        } catch (const std::exception& e) {
+            QCOMPARE(QString::fromStdString(errorText(e)),
+                     QString::fromStdString((a / "config.json").string()) +
+                         ": Too many levels of symbolic links (a symbolic link that leads back to itself)");
+        }
     }
 
     void ownErrorsKeepTheirHint()

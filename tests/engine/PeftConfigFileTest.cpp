@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 using namespace rslora;
 using namespace rslora::engine;
 namespace fs = std::filesystem;
@@ -273,6 +275,32 @@ private slots:
         } catch (const Error& e) {
             QVERIFY2(QString(e.what()).contains("\"peft_type\" is missing"), e.what());
         }
+    }
+
+    // A file, a FIFO or a symbolic link loop given as the folder was "does not exist" (or the library's
+    // own filesystem error): named for what it is.
+    void nonFolderIsNamed()
+    {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        const fs::path file = root / "notes.txt", fifo = root / "pipe", loop = root / "loop-a";
+        writeFileAtomic(file, "x");
+        QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+        fs::create_symlink(root / "loop-b", loop);
+        fs::create_symlink(loop, root / "loop-b");
+        auto message = [](const fs::path& dir) {
+            try {
+                (void)checkPeftFolder(dir, std::nullopt);
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("accepted");
+        };
+        QCOMPARE(message(file), "'" + file.string() + "' is a file, not an adapter folder (a PEFT adapter folder holds "
+                                                      "adapter_config.json and adapter_model.safetensors)");
+        QVERIFY2(message(fifo).find("is a FIFO, socket or device, not an adapter folder") != std::string::npos, message(fifo).c_str());
+        QCOMPARE(message(loop), "adapter folder '" + loop.string() + "' cannot be read: Too many levels of symbolic links");
+        QCOMPARE(message(root / "absent"), "adapter folder '" + (root / "absent").string() + "' does not exist");
     }
 
     // Without target_modules the folder check names the modules found in the weights.
