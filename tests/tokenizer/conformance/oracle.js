@@ -113,9 +113,13 @@ function fuzzTexts(seed, count) {
     "\u{1F3F3}\ufe0f\u200d\u{1F308}", "\u{1F44D}\u{1F3FD}", "\u{1F1EB}\u{1F1F7}", "\ue000", "\u{10FFFF}", "\ufffd",
     "\u05e9\u05dc\u05d5\u05dd", "\u0e01\u0e48", "\u0928\u092e\u0938\u094d\u0924\u0947", "<|im_end|>", "<|im_start|>",
     "<s>", "</s>", "<|begin_of_text|>", "<|endoftext|>", "<unk>", "123", "1234567", "3.14", "...", "'s", "\u2581",
-    "\u00aa\u03a3", "\u1c89", "\u32ff", "\u{11938}", "\u0903"];
+    "\u00aa\u03a3", "\u1c89", "\u32ff", "\u{11938}", "\u0903",
+    // punctuation the reference's Punctuation/Bert pre-tokenizers do not know (added after Unicode 8.0)
+    // or still know (U+166D, U+111C9), numbers and letters of Unicode 15 and 16 (Garay, CJK Extension H)
+    "a\u2e43b", "x\u166dy", "\u0a76!", "\u{111c9}", "\u{10d49}7", "a\u{31350}b", "\u{10d50}\u{10d40}", "\u{116d2}"];
   const invalid = ["eda080", "edbfbf", "c0af", "f09f98", "80", "bf", "fe", "ff", "c3", "e282", "f4908080", "f888808080"];
-  const ranges = [[0x20, 0x7e], [0xa0, 0x2fff], [0x3000, 0xd7ff], [0xe000, 0xffff], [0x10000, 0x10ffff]];
+  const ranges = [[0x20, 0x7e], [0xa0, 0x2fff], [0x3000, 0xd7ff], [0xe000, 0xffff], [0x10000, 0x10ffff],
+    [0x31350, 0x323af], [0x10d40, 0x10d8f], [0x11380, 0x113ff]];
   const out = [];
   for (let i = 0; i < count; ++i) {
     const parts = [];
