@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 
@@ -21,7 +22,7 @@ namespace {
 class Interpreter {
 public:
     Interpreter(const RenderLimits& limits, const Dict& context) : m_limits(limits) {
-        auto& root = m_scopes.emplace_back();
+        auto& root = *m_scopes.emplace_back(std::make_shared<Scope>());
         Dict globals;
         addGlobals(globals);
         for (const auto& [k, v] : globals.items())
@@ -41,6 +42,9 @@ public:
 private:
     enum class Flow { Normal, Break, Continue };
     using Scope = std::unordered_map<std::string, Value>;
+    // Scopes are shared: a macro sees the scopes around its definition as they are when it is called
+    // (Jinja2 compiles it to a Python closure over the variables of the enclosing blocks).
+    using ScopePtr = std::shared_ptr<Scope>;
 
     [[noreturn]] void error(const Node& n, const std::string& message) const {
         throw Error("chat template line " + std::to_string(n.line) + ": " + message);
@@ -54,8 +58,8 @@ private:
 
     Value lookup(const std::string& name) const {
         for (auto it = m_scopes.rbegin(); it != m_scopes.rend(); ++it) {
-            auto f = it->find(name);
-            if (f != it->end())
+            auto f = (*it)->find(name);
+            if (f != (*it)->end())
                 return f->second;
         }
         return Value::undefined(name);
@@ -95,14 +99,14 @@ private:
                     error(n, "cannot assign attribute on non-namespace object '" + n.names[0] + "'");
                 target.asDict().set(n.names[1], std::move(v));
             } else if (n.names.size() == 1) {
-                m_scopes.back()[n.names[0]] = std::move(v);
+                (*m_scopes.back())[n.names[0]] = std::move(v);
             } else {
                 const auto items = iterateOrFail(n, v);
                 if (items.size() != n.names.size())
                     error(n, "cannot unpack " + std::to_string(items.size()) + " values into " +
                                  std::to_string(n.names.size()) + " names");
                 for (std::size_t i = 0; i < items.size(); ++i)
-                    m_scopes.back()[n.names[i]] = items[i];
+                    (*m_scopes.back())[n.names[i]] = items[i];
             }
             return Flow::Normal;
         }
@@ -111,7 +115,7 @@ private:
             std::string captured = captureScoped(*n.children[0], f);
             if (f != Flow::Normal) // a break or continue in the block leaves the loop before the assignment
                 return f;
-            m_scopes.back()[n.name] = Value(std::move(captured));
+            (*m_scopes.back())[n.name] = Value(std::move(captured));
             return Flow::Normal;
         }
         case Node::Kind::Macro: defineMacro(n); return Flow::Normal;
@@ -121,7 +125,7 @@ private:
         case Node::Kind::Generation: {
             // transformers renders the block as a {% call %} body: names set inside stay inside.
             const std::size_t start = m_out.size();
-            m_scopes.emplace_back();
+            m_scopes.push_back(std::make_shared<Scope>());
             Flow f;
             try {
                 f = execBody(*n.children[0]);
@@ -157,7 +161,7 @@ private:
     // The text of a set or filter block's body, run in a scope of its own as Jinja2 runs it (names set
     // inside are not seen after the block); `flow` tells a break or continue inside it.
     std::string captureScoped(const Node& body, Flow& flow) {
-        m_scopes.emplace_back();
+        m_scopes.push_back(std::make_shared<Scope>());
         std::string text;
         try {
             text = captureOf([&] { flow = execBody(body); });
@@ -204,7 +208,7 @@ private:
             --m_depth;
             throw EvalError("recursive loop nested more than " + std::to_string(m_limits.maxCallDepth) + " deep");
         }
-        std::vector<Scope> hidden;
+        std::vector<ScopePtr> hidden;
         if (m_scopes.size() > siteScopes) {
             hidden.assign(std::make_move_iterator(m_scopes.begin() + static_cast<std::ptrdiff_t>(siteScopes)),
                           std::make_move_iterator(m_scopes.end()));
@@ -231,7 +235,7 @@ private:
     Flow execElse(const Node& n) {
         if (!n.children[2])
             return Flow::Normal;
-        m_scopes.emplace_back();
+        m_scopes.push_back(std::make_shared<Scope>());
         Flow f;
         try {
             f = execBody(*n.children[2]);
@@ -263,8 +267,8 @@ private:
         if (filter) {
             std::vector<Value> kept;
             for (const auto& item : items) {
-                m_scopes.emplace_back();
-                bindTargets(m_scopes.back(), item);
+                m_scopes.push_back(std::make_shared<Scope>());
+                bindTargets(*m_scopes.back(), item);
                 const bool ok = eval(*filter).truthy();
                 m_scopes.pop_back();
                 if (ok)
@@ -290,8 +294,8 @@ private:
         for (int64_t i = 0; i < length; ++i) {
             if (++m_iterations > m_limits.maxLoopIterations)
                 error(n, "loop iteration limit exceeded");
-            m_scopes.emplace_back();
-            Scope& scope = m_scopes.back();
+            m_scopes.push_back(std::make_shared<Scope>());
+            Scope& scope = *m_scopes.back();
             bindTargets(scope, items[static_cast<std::size_t>(i)]);
             auto loop = std::make_shared<Dict>();
             loop->set("index", Value(i + 1));
@@ -398,7 +402,7 @@ private:
 
     // Renders `body` with `scopes` in place of the current ones (a macro sees the template's top-level
     // names; a call block's caller sees the names where the call block stands).
-    std::string renderIn(const Node& at, std::vector<Scope> scopes, const Node& body) {
+    std::string renderIn(const Node& at, std::vector<ScopePtr> scopes, const Node& body) {
         if (++m_depth > m_limits.maxCallDepth) {
             --m_depth;
             error(at, "macro call depth limit exceeded");
@@ -418,33 +422,37 @@ private:
         return out;
     }
 
-    // A macro sees the template's top-level names as they are when it is called, and the names of the
-    // blocks around its definition (a loop's variables, an enclosing macro's parameters) as they were.
+    // A macro sees the template's top-level names, and the names of the blocks around its definition (a
+    // loop's variables, an enclosing macro's parameters), as they are when it is called, as a Python
+    // closure does. The blocks are held weakly (the macro is stored in one of them); a macro called after
+    // its blocks ended sees the top-level names only.
     void defineMacro(const Node& n) {
         const Node* node = &n;
-        auto enclosing = std::make_shared<const std::vector<Scope>>(m_scopes.begin() + 1, m_scopes.end());
+        auto enclosing = std::make_shared<std::vector<std::weak_ptr<Scope>>>(m_scopes.begin() + 1, m_scopes.end());
         Value macro = Value::callable([this, node, enclosing](CallArgs& a) -> Value {
             Scope frame = bindParams(*node, 1, a, "macro '" + node->name + "'", *node->children[0]);
             // {% call %} passes the block as `caller`.
             if (const Value* caller = a.kw("caller"))
                 frame["caller"] = *caller;
-            std::vector<Scope> scopes{m_scopes.front()};
-            scopes.insert(scopes.end(), enclosing->begin(), enclosing->end());
-            scopes.push_back(std::move(frame));
+            std::vector<ScopePtr> scopes{m_scopes.front()};
+            for (const auto& weak : *enclosing)
+                if (ScopePtr scope = weak.lock())
+                    scopes.push_back(std::move(scope));
+            scopes.push_back(std::make_shared<Scope>(std::move(frame)));
             return Value(renderIn(*node, std::move(scopes), *node->children[0]));
         });
-        m_scopes.back()[n.name] = macro;
+        (*m_scopes.back())[n.name] = macro;
     }
 
     // {% call(params) macro(args) %}body{% endcall %}: the macro called with `caller`, a function
     // rendering the body where the call block stands.
     void callBlock(const Node& n) {
         const Node* node = &n;
-        std::vector<Scope> site = m_scopes;
+        std::vector<ScopePtr> site = m_scopes;
         Value caller = Value::callable([this, node, site](CallArgs& a) -> Value {
-            std::vector<Scope> scopes = site;
-            scopes.push_back(bindParams(*node, 2, a, "caller", *node->children[1]));
-            scopes.back().emplace("caller", Value::undefined("caller")); // the body has no caller of its own
+            std::vector<ScopePtr> scopes = site;
+            scopes.push_back(std::make_shared<Scope>(bindParams(*node, 2, a, "caller", *node->children[1])));
+            scopes.back()->emplace("caller", Value::undefined("caller")); // the body has no caller of its own
             return Value(renderIn(*node, std::move(scopes), *node->children[1]));
         });
         const Node& call = *n.children[0];
@@ -577,7 +585,7 @@ private:
     }
 
     const RenderLimits& m_limits;
-    std::vector<Scope> m_scopes;
+    std::vector<ScopePtr> m_scopes;
     std::string m_out;
     std::vector<std::pair<std::size_t, std::size_t>> m_spans;
     std::size_t m_iterations = 0;

@@ -192,6 +192,7 @@ inline std::vector<Case> renderCases() {
         {"round floor and ceil of zero give 0.0", "{{ (0 / -1)|round(2, 'ceil') }} {{ -0.4|round(0, 'ceil') }} {{ -0.0|round(1, 'floor') }} {{ -0.4|round }}", "{}", "0.0 0.0 0.0 -0.0"},
         {"a call block's caller in kwargs of a macro that never calls it", "{% macro m() %}{{ kwargs|length }}{{ kwargs.caller() }}{% endmacro %}{% call m() %}x{% endcall %}", "{}", "1x"},
         {"sort keys compare as Python lists", "{{ [none, none]|sort }}{{ [(1, none), (1, none)]|sort }}{{ [{}, {}]|sort }}{{ [{'a': 2, 'b': 1}, {'a': 1, 'b': 2}, {'a': 1, 'b': 1}]|sort(attribute='a,b')|map(attribute='b')|join }}", "{}", "[None, None][(1, None), (1, None)][{}, {}]121"},
+        {"macro sees its blocks' names as they are when called", "{% for i in range(2) %}{% set x = i * 10 %}{% macro m() %}{{ x }}{% endmacro %}{% set x = 99 %}{{ m() }}{% endfor %}|{% for i in range(2) %}{% macro m() %}{{ x }}{% endmacro %}{% set x = i %}{{ m() }}{% endfor %}|{% set y = 1 %}{% for i in [1] %}{% macro m() %}{{ y }}{% endmacro %}{% set y = 2 %}{{ m() }}{% endfor %}{{ y }}|{% macro outer(a) %}{% macro inner() %}{{ a }}{{ b }}{% endmacro %}{% set b = 3 %}{{ inner() }}{% endmacro %}{{ outer(7) }}", "{}", "9999|01|21|73"},
     };
 }
 
