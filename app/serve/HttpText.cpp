@@ -16,6 +16,18 @@ std::string bearerToken(const std::string& header)
     return header.substr(header.find_first_not_of(' ', scheme.size()));
 }
 
+bool sameKey(const std::string& offered, const std::string& key)
+{
+    // Every byte of the key is compared, whatever came before; only the lengths, which a client
+    // knows of its own key, decide anything early.
+    unsigned difference = offered.size() == key.size() ? 0u : 1u;
+    for (size_t i = 0; i < key.size(); ++i) {
+        const unsigned char theirs = i < offered.size() ? static_cast<unsigned char>(offered[i]) : 0;
+        difference |= theirs ^ static_cast<unsigned char>(key[i]);
+    }
+    return difference == 0;
+}
+
 bool isDecimal(const std::string& s)
 {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });

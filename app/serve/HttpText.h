@@ -1,5 +1,5 @@
 // The HTTP-level text the server reads and writes around its routes: the bearer key of an
-// Authorization header, Content-Length digits, which methods carry a body, whether a body's type is
+// Authorization header and its comparison, Content-Length digits, which methods carry a body, whether a body's type is
 // JSON, a client's text made safe
 // for the request log, and the explanation of an HTTP error status.
 #pragma once
@@ -11,6 +11,10 @@ namespace rslora::serve {
 // The key of an "Authorization: Bearer KEY" header; empty when it is not a bearer credential. The
 // scheme's case does not matter and more than one space may follow it (RFC 7235 §2.1).
 std::string bearerToken(const std::string& header);
+// Whether the key a client offered is the server's, in a time that does not depend on how much of it
+// matches (a comparison that stops at the first differing byte lets a client find the key byte by
+// byte from response times; vLLM compares keys so too).
+bool sameKey(const std::string& offered, const std::string& key);
 // A Content-Length value as RFC 9110 §8.6 has it: one or more digits, nothing else.
 bool isDecimal(const std::string& s);
 // Methods whose body httplib reads (it reads a body without Content-Length until the client closes).

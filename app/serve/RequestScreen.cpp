@@ -23,7 +23,7 @@ std::optional<ApiError> RequestScreen::refusal(const httplib::Request& req, bool
     const bool aboutServer = req.method == "OPTIONS" && req.target == "*";
     if (!m_apiKey.empty() && req.path != m_healthPath && !aboutServer) {
         const std::string auth = req.get_header_value("Authorization");
-        if (bearerToken(auth) != m_apiKey)
+        if (!sameKey(bearerToken(auth), m_apiKey))
             return ApiError(401,
                             auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
                                          : "incorrect API key in the Authorization header",

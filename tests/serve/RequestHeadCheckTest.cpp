@@ -1,5 +1,7 @@
 // Request heads judged from their bytes, without a socket: each flaw that cpp-httplib would skip over
-// or answer with one "not valid HTTP" gets its own status and a message naming the line.
+// or answer with one "not valid HTTP" gets its own status and a message naming the line; and the API
+// key comparison.
+#include "app/serve/HttpText.h"
 #include "app/serve/RequestHeadCheck.h"
 #include "app/serve/RequestHeadRewrite.h"
 
@@ -10,6 +12,21 @@ using namespace rslora::serve;
 class RequestHeadCheckTest : public QObject {
     Q_OBJECT
 private slots:
+    // The API key check: equal keys only (compared without stopping at the first difference).
+    void keysAreComparedWhole()
+    {
+        using rslora::serve::sameKey;
+        QVERIFY(sameKey("sk-test-123", "sk-test-123"));
+        QVERIFY(!sameKey("sk-test-12", "sk-test-123"));   // a prefix
+        QVERIFY(!sameKey("sk-test-1234", "sk-test-123")); // longer
+        QVERIFY(!sameKey("sk-test-124", "sk-test-123"));  // the last byte
+        QVERIFY(!sameKey("Sk-test-123", "sk-test-123"));  // the first byte
+        QVERIFY(!sameKey("", "sk-test-123"));
+        QVERIFY(!sameKey(std::string("sk-test-123\0", 12), "sk-test-123"));
+        QVERIFY(!sameKey("sk-test-123", std::string("sk-test-123\0", 12)));
+        QVERIFY(sameKey(std::string("a\0b", 3), std::string("a\0b", 3)));
+    }
+
     void refusals_data()
     {
         QTest::addColumn<QByteArray>("head");
