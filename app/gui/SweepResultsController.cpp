@@ -63,13 +63,18 @@ void SweepResultsController::load(qint64 groupId) {
     if (groupId == 0)
         return;
     std::vector<engine::SweepRunResult> results = SweepGroup::results(*m_store, groupId);
-    int finished = 0, failed = 0;
+    int finished = 0, failed = 0, stopped = 0;
     QString training;
     for (auto& r : results) {
         finished += r.finished;
         failed += r.failed;
         if (m_runs->currentRunId() == r.runId)
             training = tr(" · run #%1 training").arg(r.runId);
+        // Stopped (Stop group, Stop & save) or interrupted (the process ended): a run waiting for Resume
+        // group, which the table shows only as not finished, like one still queued.
+        else if (!r.finished && !r.failed)
+            if (const auto run = m_store->runs().get(r.runId))
+                stopped += run->status == storage::RunStatus::Stopped || run->status == storage::RunStatus::Interrupted;
     }
     // Runs deleted from the store still count among the runs the sweep was made with, as in
     // `rslora sweeps show`; the view names them.
@@ -81,6 +86,8 @@ void SweepResultsController::load(qint64 groupId) {
                             : tr("%1 of %2 finished").arg(finished).arg(runs(total));
     if (deleted > 0)
         counts += tr(" (%1 deleted)").arg(deleted);
+    if (stopped > 0)
+        counts += tr(" · %1 stopped: Resume group continues %2").arg(stopped).arg(stopped == 1 ? tr("it") : tr("them"));
     m_view->setSummary(engine::SweepSummary::compute(results), counts + training);
     m_view->setBands(bands(*m_store, groupId, m_view->curveMetric().toStdString()));
 }

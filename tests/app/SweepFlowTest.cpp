@@ -441,6 +441,14 @@ private Q_SLOTS:
         const QString taken = said.takeFirst().at(0).toString();
         QVERIFY2(taken.contains("2 runs waiting taken out of the queue"), qPrintable(taken));
         QVERIFY(wb.controller()->waiting().isEmpty());
+        // Stopped, they are counted as such beside the group (the table showed them only as 0/1, as if
+        // still queued), until they run again.
+        const QString status = wb.sweeps()->statusLabel()->text();
+        QVERIFY2(status.contains("0 of 2 runs finished · 2 stopped: Resume group continues them"), qPrintable(status));
+        store.runs().setStatus(store.groups().members(gid)[0].runId, storage::RunStatus::Finished);
+        wb.sweepResults()->refresh();
+        QVERIFY2(wb.sweeps()->statusLabel()->text().contains("1 of 2 runs finished · 1 stopped: Resume group continues it"),
+                 qPrintable(wb.sweeps()->statusLabel()->text()));
     }
 
     // A failed run is counted as failed, with its reason, not as one still to run.
