@@ -110,6 +110,19 @@ Value truncate(const Value& v, CallArgs& a) {
         fail("truncate: expected length >= " + std::to_string(endLength) + ", got " + std::to_string(length));
     if (leeway < 0)
         fail("truncate: expected leeway >= 0, got " + std::to_string(leeway));
+    // Jinja2 measures and cuts the value itself: a short list, dict or undefined value comes back as it
+    // is, a long one cannot be cut as text; numbers and None have no length.
+    if (!v.isString()) {
+        if (!v.isList() && !v.isDict() && !v.isUndefined())
+            fail("object of type '" + v.typeName() + "' has no len()");
+        const std::size_t size = v.isList() ? v.asList().size() : v.isDict() ? v.asDict().size() : 0;
+        if (static_cast<int64_t>(size) <= length + leeway)
+            return v;
+        if (v.isDict())
+            fail("unhashable type: 'slice'");
+        fail(killwords ? "can only concatenate " + v.typeName() + " (not \"str\") to " + v.typeName()
+                       : "'" + v.typeName() + "' object has no attribute 'rsplit'");
+    }
     const auto c = cps(s);
     if (static_cast<int64_t>(c.size()) <= length + leeway)
         return Value(s);

@@ -193,6 +193,7 @@ inline std::vector<Case> renderCases() {
         {"a call block's caller in kwargs of a macro that never calls it", "{% macro m() %}{{ kwargs|length }}{{ kwargs.caller() }}{% endmacro %}{% call m() %}x{% endcall %}", "{}", "1x"},
         {"sort keys compare as Python lists", "{{ [none, none]|sort }}{{ [(1, none), (1, none)]|sort }}{{ [{}, {}]|sort }}{{ [{'a': 2, 'b': 1}, {'a': 1, 'b': 2}, {'a': 1, 'b': 1}]|sort(attribute='a,b')|map(attribute='b')|join }}", "{}", "[None, None][(1, None), (1, None)][{}, {}]121"},
         {"macro sees its blocks' names as they are when called", "{% for i in range(2) %}{% set x = i * 10 %}{% macro m() %}{{ x }}{% endmacro %}{% set x = 99 %}{{ m() }}{% endfor %}|{% for i in range(2) %}{% macro m() %}{{ x }}{% endmacro %}{% set x = i %}{{ m() }}{% endfor %}|{% set y = 1 %}{% for i in [1] %}{% macro m() %}{{ y }}{% endmacro %}{% set y = 2 %}{{ m() }}{% endfor %}{{ y }}|{% macro outer(a) %}{% macro inner() %}{{ a }}{{ b }}{% endmacro %}{% set b = 3 %}{{ inner() }}{% endmacro %}{{ outer(7) }}", "{}", "9999|01|21|73"},
+        {"truncate keeps a short list or dict as it is", "{{ [1, 2]|truncate(5) }}{{ nothing|truncate(3) }}|{{ {'a': 1}|truncate(3) }}", "{}", "[1, 2]|{'a': 1}"},
     };
 }
 
@@ -300,6 +301,8 @@ inline std::vector<ErrorCase> errorCases() {
         {"max of items without the attribute", "{{ [{'b': 1}, {'b': 2}]|max(attribute='a') }}", "'a' is undefined"},
         {"sort of one item without the attribute", "{{ [nothing]|sort(attribute='role') }}", "'nothing' is undefined"},
         {"max of one undefined item's attribute", "{{ ['a']|map(attribute='x')|max(attribute='y') }}", "'x' is undefined"},
+        {"truncate of a number", "{{ 5|truncate(3) }}", "object of type 'int' has no len()"},
+        {"truncate of a long list", "{{ ([1] * 20)|truncate(5, true) }}", "can only concatenate list (not \"str\") to list"},
     };
 }
 
