@@ -43,19 +43,34 @@ std::vector<std::string> subcommandNames(const CLI::App& app)
 
 } // namespace
 
-std::string unknownArgumentsMessage(const CLI::App& root)
+std::string commandPath(const CLI::App& root)
 {
     // The executable's own name, not the path it was started by.
     std::string path = root.get_name().empty() ? "rslora" : std::filesystem::path(root.get_name()).filename().string();
-    const CLI::App* app = deepestParsed(root, path);
+    deepestParsed(root, path);
+    return path;
+}
+
+std::string unknownArgumentsMessage(const CLI::App& root)
+{
+    const std::string path = commandPath(root);
+    std::string unused;
+    const CLI::App* app = deepestParsed(root, unused);
     std::string out;
+    bool valueOfUnknown = false;
     for (const std::string& arg : app->remaining()) {
+        // The word after a misspelt option ("--txt Hello") is that option's value, not a second mistake.
+        const bool value = valueOfUnknown && arg.rfind("-", 0) != 0;
+        valueOfUnknown = false;
+        if (value)
+            continue;
         std::string line = path + ": ";
         if (arg == "--") {
             line += "nothing follows '--' (the arguments it introduces are missing)";
         } else if (arg.rfind("--", 0) == 0) {
             const std::string name = arg.substr(0, arg.find('='));
             line += "unknown option " + name;
+            valueOfUnknown = arg.find('=') == std::string::npos;
             if (const std::string guess = engine::closestName(name, optionNames(*app)); !guess.empty())
                 line += " (did you mean " + guess + "?)";
         } else if (arg.size() > 1 && arg[0] == '-' && !std::isdigit(static_cast<unsigned char>(arg[1]))) {

@@ -12,4 +12,7 @@ namespace rslora::cli {
 // understood, for the deepest command parsed; empty when there is nothing to say.
 std::string unknownArgumentsMessage(const CLI::App& root);
 
+// The command the user reached, as typed minus the executable's folder: "rslora runs show".
+std::string commandPath(const CLI::App& root);
+
 } // namespace rslora::cli

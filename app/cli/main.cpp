@@ -36,8 +36,14 @@ int main(int argc, char** argv) {
         // missing one): the command they were given to and the closest known name.
         const bool stray = dynamic_cast<const CLI::ExtrasError*>(&e) || dynamic_cast<const CLI::RequiredError*>(&e);
         const std::string message = stray ? rslora::cli::unknownArgumentsMessage(app) : std::string();
-        if (message.empty())
-            return app.exit(e);
+        if (message.empty() && e.get_exit_code() == 0)
+            return app.exit(e); // --help, --version
+        if (message.empty()) {
+            // A missing argument or a value out of range: "error: rslora generate: DIR is required".
+            std::fprintf(stderr, "error: %s: %s\nRun with --help for more information.\n",
+                         rslora::cli::commandPath(app).c_str(), e.what());
+            return e.get_exit_code();
+        }
         std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", message.c_str());
         return e.get_exit_code();
     } catch (const rslora::Error& e) {

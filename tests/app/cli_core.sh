@@ -34,6 +34,16 @@ out=$("$cli" sweep --seed /dev/null 2>&1) && { echo "unknown option accepted"; e
 grep -q "rslora sweep: unknown option --seed (did you mean --seeds?)" <<< "$out" || { echo "no suggestion for --seed: $out"; exit 1; }
 out=$("$cli" serv 2>&1) && { echo "unknown command accepted"; exit 1; }
 grep -q "rslora: unknown command 'serv' (did you mean 'serve'?)" <<< "$out" || { echo "no suggestion for serv: $out"; exit 1; }
+# The value after a misspelt option is not reported as a second, stray argument.
+demo_dir="$(cd "$(dirname "$0")/../../resources/demo/model" && pwd)"
+out=$("$cli" tokenize "$demo_dir" --txt Hello 2>&1) && { echo "unknown option accepted"; exit 1; }
+[ "$out" = $'error: rslora tokenize: unknown option --txt (did you mean --text?)\nRun with --help for more information.' ] \
+    || { echo "a misspelt option's value reported as a stray argument: $out"; exit 1; }
+# A missing argument names the command it is missing from, on stderr, with a non-zero exit.
+out=$("$cli" generate --prompt Hi 2>&1 >/dev/null) && { echo "generate without a model accepted"; exit 1; }
+grep -qx "error: rslora generate: DIR is required" <<< "$out" || { echo "missing argument not named with its command: $out"; exit 1; }
+out=$("$cli" runs 2>&1 >/dev/null) && { echo "runs without a subcommand accepted"; exit 1; }
+grep -qx "error: rslora runs: A subcommand is required" <<< "$out" || { echo "missing subcommand not named: $out"; exit 1; }
 # launch refuses what cannot form a job before starting a worker.
 out=$("$cli" launch --nproc 1 --nnodes 2 --node-rank 2 -- train x.json 2>&1) && { echo "node rank beyond nnodes accepted"; exit 1; }
 grep -q "node-rank 2 is not below --nnodes 2" <<< "$out" || { echo "node rank not named: $out"; exit 1; }
