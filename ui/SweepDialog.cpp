@@ -86,7 +86,14 @@ SweepDialog::SweepDialog(const QString& name, QWidget* parent) : QDialog(parent)
     rowButtons->addWidget(remove);
     rowButtons->addStretch(1);
     layout->addLayout(rowButtons);
-    connect(add, &QPushButton::clicked, this, [this] { addRow(); });
+    add->setObjectName("addKey");
+    connect(add, &QPushButton::clicked, this, [this] {
+        addRow();
+        // The new row is the one to type in (the focus stayed on the button, the current row elsewhere).
+        const int row = m_axes->rowCount() - 1;
+        m_axes->setCurrentCell(row, KeyColumn);
+        m_axes->cellWidget(row, KeyColumn)->setFocus();
+    });
     connect(remove, &QPushButton::clicked, this, [this] {
         const int row = m_axes->currentRow() >= 0 ? m_axes->currentRow() : m_axes->rowCount() - 1;
         if (row >= 0)

@@ -7,7 +7,9 @@
 
 #include "LegendLayout.h"
 
+#include <QApplication>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QSignalSpy>
@@ -133,6 +135,23 @@ private Q_SLOTS:
         d.setAxis(0, "adapter.r", "8,16,32");
         QVERIFY(d.queueButton()->isEnabled());
         QVERIFY(d.summaryLabel()->text().startsWith("3 runs"));
+    }
+
+    // Add key puts the cursor in the new row's key, ready to type (it stayed on the button).
+    void addKeyFocusesTheNewRow() {
+        SweepDialog d("s");
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        d.activateWindow();
+        auto* add = d.findChild<QPushButton*>("addKey");
+        QVERIFY(add);
+        add->click();
+        QCOMPARE(d.axesTable()->rowCount(), 2);
+        QCOMPARE(d.axesTable()->currentRow(), 1);
+        QWidget* key = d.axesTable()->cellWidget(1, 0);
+        QTRY_VERIFY(key->hasFocus() || key->isAncestorOf(QApplication::focusWidget()));
+        QTest::keyClicks(QApplication::focusWidget(), "training.warmup_steps");
+        QCOMPARE(static_cast<QComboBox*>(key)->currentText(), QString("training.warmup_steps"));
     }
 
     void evaluationFilesGoIntoTheSpec() {
