@@ -4,6 +4,7 @@
 #include "models/tokenizer/ByteLevel.h"
 #include "models/tokenizer/JsonFields.h"
 #include "models/tokenizer/OnigRegex.h"
+#include "models/tokenizer/UnicodeTables.h"
 #include "models/tokenizer/UnicodeText.h"
 #include "models/tokenizer/Utf8.h"
 
@@ -359,7 +360,9 @@ std::unique_ptr<PreTokenizer> PreTokenizer::fromJson(const nlohmann::json& j, co
         return std::make_unique<PredicatePreTokenizer>("WhitespaceSplit", utf8::isWhitespace, Behavior::Removed);
     if (type == "Digits") {
         const bool individual = jsonf::getBool(j, "individual_digits", where, false);
-        return std::make_unique<PredicatePreTokenizer>("Digits", unicode::isNumeric,
+        // Rust's char::is_numeric, whose Unicode (16) may be newer than utf8proc's.
+        const auto numeric = [](char32_t c) { return unicode::isNumeric(c) || unicode::numericAfterUtf8proc(c); };
+        return std::make_unique<PredicatePreTokenizer>("Digits", numeric,
                                                        individual ? Behavior::Isolated : Behavior::Contiguous);
     }
     if (type == "Punctuation")

@@ -175,7 +175,7 @@ bool isPunctuation(char32_t cp) {
 
 bool isNumeric(char32_t cp) {
     const auto c = category(cp);
-    return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO || numericAfterUtf8proc(cp);
+    return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
 }
 
 bool isMark(char32_t cp) {

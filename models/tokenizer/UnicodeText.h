@@ -23,7 +23,7 @@ bool isDecimalDigit(char32_t cp);
 std::string stripAccents(std::string_view text);
 
 bool isPunctuation(char32_t cp); // ASCII punctuation or P* of Unicode 8.0, as the reference splits on
-bool isNumeric(char32_t cp);     // N* categories of Unicode 16 (Rust char::is_numeric)
+bool isNumeric(char32_t cp);     // N* categories (utf8proc's Unicode version)
 bool isAlphanumericWord(char32_t cp); // \w: letters, marks, decimal digits, connector punctuation
 bool isMark(char32_t cp);
 // Unicode's Cased and Case_Ignorable properties (the final-sigma rule of Python's str.lower()).
