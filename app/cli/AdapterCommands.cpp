@@ -58,7 +58,7 @@ void addAdapterAction(CLI::App* parent, const char* name, const char* help,
     auto o = std::make_shared<Opts>();
     auto* cmd = parent->add_subcommand(name, help);
     addCommon(cmd, o->c);
-    cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK:vN, TASK@current or uuid")->required();
+    cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK@vN (or TASK:vN), TASK@current or uuid")->required();
     cmd->callback([o, action, verb] {
         auto store = openStore(o->c);
         st::AdapterRecord a = store->adapters().resolve(o->adapter);
@@ -155,7 +155,7 @@ void registerAdapterCommands(CLI::App& app) {
         auto o = std::make_shared<Opts>();
         auto* cmd = adapters->add_subcommand("show", "One adapter version with tags, lineage and evaluations");
         addCommon(cmd, o->c);
-        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK:vN, TASK@current or uuid")->required();
+        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK@vN (or TASK:vN), TASK@current or uuid")->required();
         cmd->callback([o] {
             auto store = openStore(o->c);
             st::AdapterRecord a = store->adapters().resolve(o->adapter);
@@ -273,7 +273,7 @@ void registerAdapterCommands(CLI::App& app) {
         auto o = std::make_shared<Opts>();
         auto* cmd = adapters->add_subcommand("rename", "Give a version another name");
         addCommon(cmd, o->c);
-        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK:vN, TASK@current or uuid")->required();
+        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK@vN (or TASK:vN), TASK@current or uuid")->required();
         cmd->add_option("name", o->name, "The new name")->required();
         cmd->callback([o] {
             auto store = openStore(o->c);
@@ -296,7 +296,7 @@ void registerAdapterCommands(CLI::App& app) {
             "duplicate", "Copy a version's files into a new draft version (of its task, or of --task), linked to it by a "
                          "converted-from edge; its files are verified first");
         addCommon(cmd, o->c);
-        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK:vN, TASK@current or uuid")->required();
+        cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK@vN (or TASK:vN), TASK@current or uuid")->required();
         cmd->add_option("--task", o->task, "The task of the copy (default: the version's own)");
         cmd->callback([o] {
             auto store = openStore(o->c);

@@ -541,11 +541,11 @@ void registerEngineCommands(CLI::App& app)
     eval->add_option("--data", req.lossData, "JSONL for validation loss and perplexity");
     eval->add_option("--exact-match", req.exactMatchData, "JSONL of {prompt, answer} (or alpaca/chat records) for greedy exact match");
     eval->add_option("--multiple-choice", req.multipleChoiceData, "MMLU-style JSONL or CSV for answer log-likelihood accuracy");
-    eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match")->check(CLI::Range(1, 1 << 20));
+    eval->add_option("--max-new-tokens", req.maxNewTokens, "Generation length for exact match")->check(CLI::Range(1, 1 << 20))->capture_default_str();
     eval->add_option("--chat-template", req.chatTemplate, "Chat template for SFT records in --data and --exact-match and for --preference pairs (as data.chat_template in training; default: the tokenizer's)");
-    eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length")->check(CLI::Range(2, 1 << 20));
-    eval->add_option("--batch-size", req.batchSize, "Batch size")->check(CLI::Range(1, 65536));
-    eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)")->check(CLI::Range(0, 1 << 30));
+    eval->add_option("--max-seq-len", req.maxSeqLen, "Truncation length")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+    eval->add_option("--batch-size", req.batchSize, "Batch size")->check(CLI::Range(1, 65536))->capture_default_str();
+    eval->add_option("--limit", req.limit, "Evaluate at most this many records per set (0: all)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
     eval->add_option("--samples", req.samples, "Exact-match \"expected | got\" lines to show (default 5)")->check(CLI::Range(0, 1 << 20));
     eval->add_option("--preference", req.preferenceData,
                      "JSONL of preference pairs {prompt, chosen, rejected} (strings or messages): DPO loss, rewards, margin, accuracy");
@@ -607,7 +607,7 @@ void registerEngineCommands(CLI::App& app)
         ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
     bench->add_option("--steps", bo.steps, "Timed steps per case")->check(CLI::Range(1, 100000));
     bench->add_option("--warmup", bo.warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
-    bench->add_option("--batch", bo.batch, "Batch size")->check(CLI::Range(1, 65536));
+    bench->add_option("--batch", bo.batch, "Batch size")->check(CLI::Range(1, 65536))->capture_default_str();
     bench->add_option("--seq", bo.seq, "Sequence length")->check(CLI::Range(2, 1 << 20));
     bench->add_option("--rank", bo.rank, "LoRA rank")->check(CLI::Range(1, 65536));
     bench->add_flag("--options", bo.options, "Also measure each adapter option's overhead");

@@ -470,7 +470,7 @@ void registerSweepCommands(CLI::App& app)
     static std::string groupRef, csvPath, db;
     static bool json = false, yes = false;
     auto* list = sweeps->add_subcommand("list", "Sweep groups, newest first");
-    list->add_option("--db", db, "Experiment database");
+    list->add_option("--db", db, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
     list->add_flag("--json", json, "Machine-readable output");
     list->callback([] {
         storage::Store st(databasePath(db));
@@ -494,11 +494,13 @@ void registerSweepCommands(CLI::App& app)
         }
         if (json)
             std::cout << out.dump(2) << "\n";
+        else if (st.groups().list("sweep").empty())
+            std::cout << "no sweep groups in " << st.path().string() << " (make one with: rslora sweep CONFIG --vary KEY=V1,V2)\n";
     });
     auto* show = sweeps->add_subcommand("show", "Group statistics: mean ± std and n per combination, best, Welch p");
     show->add_option("group", groupRef, "Group id or name")->required();
     show->add_option("--csv", csvPath, "Also write the statistics as CSV to this file");
-    show->add_option("--db", db, "Experiment database");
+    show->add_option("--db", db, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
     show->add_flag("--json", json, "Machine-readable output");
     show->callback([] {
         storage::Store st(databasePath(db));
@@ -514,7 +516,7 @@ void registerSweepCommands(CLI::App& app)
     auto* del = sweeps->add_subcommand("delete", "Delete a sweep group with all its runs (their adapter versions stay)");
     del->add_option("group", groupRef, "Group id or name")->required();
     del->add_flag("--yes,-y", yes, "Confirm the deletion");
-    del->add_option("--db", db, "Experiment database");
+    del->add_option("--db", db, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
     del->callback([] {
         storage::Store st(databasePath(db));
         const auto g = st.groups().resolve(groupRef);

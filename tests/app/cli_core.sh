@@ -44,6 +44,17 @@ out=$("$cli" generate --prompt Hi 2>&1 >/dev/null) && { echo "generate without a
 grep -qx "error: rslora generate: DIR is required" <<< "$out" || { echo "missing argument not named with its command: $out"; exit 1; }
 out=$("$cli" runs 2>&1 >/dev/null) && { echo "runs without a subcommand accepted"; exit 1; }
 grep -qx "error: rslora runs: A subcommand is required" <<< "$out" || { echo "missing subcommand not named: $out"; exit 1; }
+# eval --help shows the defaults of its numbers.
+help=$("$cli" eval --help)
+for want in "--max-new-tokens INT:INT in \[1 - 1048576\]=32" "--max-seq-len INT:INT in \[2 - 1048576\]=512" "--batch-size INT:INT in \[1 - 65536\]=8"; do
+    grep -q -- "$want" <<< "$help" || { echo "eval --help does not show the default: $want"; exit 1; }
+done
+# An empty store's sweeps list says so (it printed nothing).
+empty_home=$(mktemp -d)
+out=$("$cli" sweeps list --db "$empty_home/store.sqlite")
+grep -q "^no sweep groups in $empty_home/store.sqlite" <<< "$out" || { echo "empty sweeps list printed: $out"; exit 1; }
+[ "$("$cli" sweeps list --db "$empty_home/store.sqlite" --json)" = "[]" ] || { echo "empty sweeps list --json is not []"; exit 1; }
+rm -rf "$empty_home"
 # launch refuses what cannot form a job before starting a worker.
 out=$("$cli" launch --nproc 1 --nnodes 2 --node-rank 2 -- train x.json 2>&1) && { echo "node rank beyond nnodes accepted"; exit 1; }
 grep -q "node-rank 2 is not below --nnodes 2" <<< "$out" || { echo "node rank not named: $out"; exit 1; }
