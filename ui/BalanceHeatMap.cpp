@@ -125,7 +125,33 @@ void BalanceHeatMap::resizeEvent(QResizeEvent* event) {
     m_dirty = true; // the number of module labels that fit depends on the height
 }
 
+void BalanceHeatMap::setStepMarks(const QVector<QPair<double, QString>>& marks) {
+    for (QCPAbstractItem* item : std::as_const(m_markItems))
+        m_plot->removeItem(item);
+    m_markItems.clear();
+    for (const auto& [x, label] : marks) {
+        auto* line = new QCPItemStraightLine(m_plot);
+        line->point1->setCoords(x, 0);
+        line->point2->setCoords(x, 1);
+        line->setPen(QPen(QColor(60, 60, 60), 1, Qt::DashLine));
+        line->setSelectable(false);
+        auto* text = new QCPItemText(m_plot);
+        text->position->setTypeX(QCPItemPosition::ptPlotCoords);
+        text->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+        text->position->setCoords(x, 0.0);
+        text->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
+        text->setPadding(QMargins(3, 1, 3, 1));
+        text->setColor(QColor(40, 40, 40));
+        text->setBrush(QColor(255, 255, 255, 190)); // readable over any cell colour
+        text->setText(label);
+        text->setSelectable(false);
+        m_markItems << line << text;
+    }
+    m_dirty = true;
+}
+
 void BalanceHeatMap::clear() {
+    setStepMarks({});
     m_modules.clear();
     m_steps.clear();
     m_columns.clear();

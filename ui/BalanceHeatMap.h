@@ -2,11 +2,14 @@
 // as log2 ρ so that balance (ρ = 1) is white and either factor dominating shows in colour.
 #pragma once
 
+#include <QList>
+#include <QPair>
 #include <QStringList>
 #include <QVector>
 #include <QWidget>
 
 class QCustomPlot;
+class QCPAbstractItem;
 class QCPColorMap;
 class QCPColorScale;
 class QCPTextElement;
@@ -21,6 +24,9 @@ public:
     // One column: the ratio of each module at a step. Module names fix the rows on first use, in
     // layer order (inLayerOrder); later columns must use the same modules (missing values may be NaN).
     void addColumn(double step, const QStringList& modules, const QVector<double>& ratios);
+    // Dashed vertical lines at steps, labelled (a pipeline's stage boundaries), as the curves have them.
+    void setStepMarks(const QVector<QPair<double, QString>>& marks);
+    int stepMarkCount() const { return m_markItems.size(); }
     void clear();
     void replot();
     bool isDirty() const { return m_dirty; }
@@ -53,6 +59,7 @@ private:
     QStringList m_modules;
     QVector<double> m_steps;
     QVector<QVector<double>> m_columns; // log2 ratio per module
+    QList<QCPAbstractItem*> m_markItems; // the step marks' lines and labels
     bool m_dirty = false;
 };
 

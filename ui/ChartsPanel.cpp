@@ -243,6 +243,7 @@ void ChartsPanel::showBalanceOf(const QString& module) {
 void ChartsPanel::setStepMarks(const QVector<QPair<double, QString>>& marks) {
     for (CurvePlot* c : std::as_const(m_charts))
         c->setStepMarks(marks);
+    m_heatMap->setStepMarks(marks);
 }
 
 void ChartsPanel::clear() {

@@ -2,6 +2,8 @@
 // stage's data, overrides and stored version; the form starts a pipeline), stage boundaries marked
 // on the curves, and the stage stack of a version in the adapters browser.
 #include "ui/AdaptersBrowser.h"
+#include "ui/BalanceHeatMap.h"
+#include "ui/ChartsPanel.h"
 #include "ui/CurvePlot.h"
 #include "ui/RunForm.h"
 #include "ui/StagesEditor.h"
@@ -272,6 +274,32 @@ private slots:
         QCOMPARE(plot.plot()->itemCount(), 6);
         plot.clear();
         QCOMPARE(plot.stepMarkCount(), 0);
+    }
+
+    // The balance heat map of a stored pipeline run marks where each stage begins, as the curves do
+    // (its stages' columns ran together unmarked).
+    void stageBoundariesOnTheHeatMap()
+    {
+        ui::ChartsPanel panel;
+        for (int step = 10; step <= 80; step += 10)
+            panel.addBalance({double(step), 0, 0, 0, 0}, {"model.layers.0.self_attn.q_proj"}, {step < 50 ? 0.5 : 2.0});
+        panel.setStepMarks({{0.0, "answers"}, {50.0, "style"}});
+        ui::BalanceHeatMap* map = panel.heatMap();
+        QCOMPARE(map->stepMarkCount(), 4); // a line and a label per stage
+        QStringList labels;
+        for (int i = 0; i < map->plot()->itemCount(); ++i)
+            if (auto* text = qobject_cast<QCPItemText*>(map->plot()->item(i)))
+                labels << text->text();
+        QCOMPARE(labels, QStringList({"answers", "style"}));
+        bool atStyle = false;
+        for (int i = 0; i < map->plot()->itemCount(); ++i)
+            if (auto* line = qobject_cast<QCPItemStraightLine*>(map->plot()->item(i)))
+                atStyle = atStyle || line->point1->coords().x() == 50.0;
+        QVERIFY(atStyle);
+        map->replot();
+        panel.clear(); // another run: its marks go with its columns
+        QCOMPARE(map->stepMarkCount(), 0);
+        QCOMPARE(map->plot()->itemCount(), 0);
     }
 
     // A version trained on top of two earlier stages shows the stack, bottom to top, with weights.
