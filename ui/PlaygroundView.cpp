@@ -11,6 +11,7 @@
 #include <QComboBox>
 #include <QDateTime>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -141,12 +142,12 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     leftLayout->addWidget(m_summary);
 
     auto* inputRow = new QHBoxLayout;
-    // Two lines while short, growing to six with the text: an empty prompt box left the answers one
+    // Three lines while short, growing to six with the text: an empty prompt box left the answers one
     // line in an 800x600 window.
-    m_input = new GrowingTextEdit(2, 6);
+    m_input = new GrowingTextEdit(3, 6);
     m_input->setPlaceholderText(tr("Type a prompt (Ctrl+Enter generates)"));
     inputRow->addWidget(m_input, 1);
-    auto* buttons = new QVBoxLayout;
+    auto* buttons = new QGridLayout;
     m_generate = new QPushButton(tr("Generate"));
     m_generate->setDefault(true);
     m_generate->setToolTip(tr("Ctrl+Enter"));
@@ -158,10 +159,12 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent)
     m_newChat = new QPushButton(tr("New chat"));
     m_newChat->setToolTip(tr("Forget every column's conversation"));
     connect(m_newChat, &QPushButton::clicked, this, &PlaygroundView::newChat);
-    buttons->addWidget(m_generate);
-    buttons->addWidget(m_stop);
-    buttons->addWidget(m_newChat);
-    buttons->addStretch(1);
+    // Two rows, as tall as the prompt box's three lines (three buttons one under another kept the row
+    // that tall, whatever the box asked for).
+    buttons->addWidget(m_generate, 0, 0);
+    buttons->addWidget(m_stop, 0, 1);
+    buttons->addWidget(m_newChat, 1, 0, 1, 2);
+    buttons->setRowStretch(2, 1);
     inputRow->addLayout(buttons);
     leftLayout->addLayout(inputRow);
 

@@ -153,11 +153,13 @@ private slots:
             }
     }
 
-    // An empty prompt box was 110 pixels tall, leaving the answers about one line of an 800x600 window:
-    // it is two lines tall until the text needs more, grows to six, and gives the height back.
+    // An empty prompt box was 110 pixels tall, and its three buttons one under another as tall, leaving
+    // the answers about one line of an 800x600 window: the box is three lines tall until the text needs
+    // more, grows to six and gives the height back; the buttons take two rows, no taller than the box.
     void promptBoxGrowsWithItsText()
     {
         PlaygroundView view;
+        view.setChatMode(true); // New chat shows in a chat
         view.resize(800, 600);
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
@@ -165,11 +167,30 @@ private slots:
         QVERIFY(input);
         const int line = input->fontMetrics().lineSpacing();
         auto answerHeight = [&view] { return view.column(0)->output()->visibleRegion().boundingRect().height(); };
-        QTRY_COMPARE(input->height(), input->heightForLines(2));
-        QVERIFY2(input->height() < 2 * line + 24, qPrintable(QString::number(input->height())));
-        QVERIFY(input->viewport()->height() >= 2 * line); // two whole lines show
+        QTRY_COMPARE(input->height(), input->heightForLines(3));
+        QVERIFY2(input->height() < 3 * line + 24, qPrintable(QString::number(input->height())));
+        QVERIFY(input->viewport()->height() >= 3 * line); // three whole lines show
+        // The buttons beside it: Generate and Stop side by side, New chat under them, within the box's height.
+        const QRect box(input->mapTo(&view, QPoint(0, 0)), input->size());
+        QPushButton* stop = nullptr;
+        QPushButton* newChat = nullptr;
+        for (QPushButton* b : view.findChildren<QPushButton*>()) {
+            if (b->text() == "Stop")
+                stop = b;
+            if (b->text() == "New chat")
+                newChat = b;
+        }
+        QVERIFY(stop && newChat);
+        const QRect generate(view.generateButton()->mapTo(&view, QPoint(0, 0)), view.generateButton()->size());
+        const QRect stopAt(stop->mapTo(&view, QPoint(0, 0)), stop->size());
+        const QRect newChatAt(newChat->mapTo(&view, QPoint(0, 0)), newChat->size());
+        QCOMPARE(stopAt.top(), generate.top());
+        QVERIFY(stopAt.left() > generate.right());
+        QVERIFY(newChat->isVisible());
+        QVERIFY(newChatAt.top() > generate.bottom());
+        QVERIFY2(newChatAt.bottom() <= box.bottom() + 4, qPrintable(QString("%1 > %2").arg(newChatAt.bottom()).arg(box.bottom())));
         const int answers = answerHeight();
-        QVERIFY2(answers >= 5 * line, qPrintable(QString("%1 < %2").arg(answers).arg(5 * line)));
+        QVERIFY2(answers >= 6 * line, qPrintable(QString("%1 < %2").arg(answers).arg(6 * line)));
 
         input->setPlainText("1\n2\n3\n4");
         QTRY_COMPARE(input->height(), input->heightForLines(4));
@@ -181,10 +202,10 @@ private slots:
         QTRY_VERIFY(input->verticalScrollBar()->maximum() > 0); // the rest scrolls
         // One long line wraps: its lines count.
         input->setPlainText(QString("word ").repeated(120));
-        QTRY_VERIFY(input->textLines() > 2);
+        QTRY_VERIFY(input->textLines() > 3);
         QTRY_COMPARE(input->height(), input->heightForLines(std::min(6, input->textLines())));
         input->clear();
-        QTRY_COMPARE(input->height(), input->heightForLines(2));
+        QTRY_COMPARE(input->height(), input->heightForLines(3));
         QTRY_COMPARE(answerHeight(), answers);
     }
 
