@@ -50,7 +50,8 @@ void printRecordsJson(const std::vector<st::AdapterRecord>& versions) {
 // A command taking one adapter reference; `action` does the work and returns the adapter to print.
 void addAdapterAction(CLI::App* parent, const char* name, const char* help,
                       std::function<st::AdapterRecord(st::Store&, const st::AdapterRecord&)> action,
-                      const char* verb) {
+                      const char* verb, std::function<bool(const st::AdapterRecord&)> already = {},
+                      const char* alreadyText = "") {
     struct Opts {
         Common c;
         std::string adapter;
@@ -59,14 +60,16 @@ void addAdapterAction(CLI::App* parent, const char* name, const char* help,
     auto* cmd = parent->add_subcommand(name, help);
     addCommon(cmd, o->c);
     cmd->add_option("adapter", o->adapter, "Adapter id, name, TASK@vN (or TASK:vN), TASK@current or uuid")->required();
-    cmd->callback([o, action, verb] {
+    cmd->callback([o, action, verb, already, alreadyText] {
         auto store = openStore(o->c);
         st::AdapterRecord a = store->adapters().resolve(o->adapter);
-        st::AdapterRecord after = action(*store, a);
+        // Asked for what is already so (a second delete): nothing changes, and the message says so.
+        const bool unchanged = already && already(a);
+        st::AdapterRecord after = unchanged ? a : action(*store, a);
         if (o->c.json)
             printJson(st::toJson(after));
         else
-            std::cout << verb << " " << oneLine(after.name) << " (" << oneLine(after.task) << " v" << after.version
+            std::cout << (unchanged ? alreadyText : verb) << " " << oneLine(after.name) << " (" << oneLine(after.task) << " v" << after.version
                       << ", " << st::toString(after.status) << (after.current ? ", current" : "") << ")\n";
     });
 }
@@ -233,13 +236,15 @@ void registerAdapterCommands(CLI::App& app) {
                          s.adapters().softDelete(a.id);
                          return s.adapters().require(a.id);
                      },
-                     "deleted");
+                     "deleted", [](const st::AdapterRecord& a) { return a.deletedAt.has_value(); },
+                     "already deleted, nothing changed:");
     addAdapterAction(adapters, "restore", "Undo a soft delete",
                      [](st::Store& s, const st::AdapterRecord& a) {
                          s.adapters().restore(a.id);
                          return s.adapters().require(a.id);
                      },
-                     "restored");
+                     "restored", [](const st::AdapterRecord& a) { return !a.deletedAt.has_value(); },
+                     "not deleted, nothing to restore:");
     {
         struct Opts {
             Common c;

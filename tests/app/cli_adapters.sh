@@ -94,6 +94,9 @@ if compgen -G "$(dirname "$(dirname "$path1")")/.import-*" > /dev/null; then ech
 "$cli" adapters delete clinic:v1 --db "$db" >/dev/null
 [ -f "$path1/adapter_model.safetensors" ] || { echo "soft delete removed the files"; exit 1; }
 [ "$("$cli" adapters list --task clinic --db "$db" --json | field '.__len__()')" = 1 ] || { echo "deleted version still listed"; exit 1; }
+# A second delete, and a restore of a version that is not deleted, say that nothing changed (they said "deleted" and "restored").
+grep -q "^already deleted, nothing changed: .*(clinic v1, " <<< "$("$cli" adapters delete clinic:v1 --db "$db")" || { echo "a second delete reported a deletion"; exit 1; }
 "$cli" adapters restore "$(field '["id"]' <<< "$orig")" --db "$db" >/dev/null
 [ "$("$cli" adapters list --task clinic --db "$db" --json | field '.__len__()')" = 2 ] || { echo "restore did not bring it back"; exit 1; }
+grep -q "^not deleted, nothing to restore: .*(clinic v1, " <<< "$("$cli" adapters restore clinic@v1 --db "$db")" || { echo "a second restore reported a restore"; exit 1; }
 echo ok
