@@ -359,15 +359,30 @@ void registerRunCommands(CLI::App& app) {
                 std::cout << "no differences in params\n";
                 return;
             }
-            std::cout << pad("PARAM", 30);
+            // Columns as wide as their longest cell: a value cut to a fixed width could hide the very
+            // difference the table is for (two output folders differing only past the cut).
+            std::vector<std::vector<std::string>> table{{"PARAM"}};
             for (const auto& r : rs)
-                std::cout << " " << pad("#" + std::to_string(r.id) + " " + oneLine(r.name), 20);
-            std::cout << "\n";
+                table[0].push_back("#" + std::to_string(r.id) + " " + oneLine(r.name));
             for (const auto& row : rows) {
-                std::cout << pad(oneLine(row.key), 30);
+                table.push_back({oneLine(row.key)});
                 for (const auto& v : row.values)
-                    std::cout << " " << pad(v ? oneLine(*v) : "(unset)", 20);
-                std::cout << "\n";
+                    table.back().push_back(v ? oneLine(*v) : "(unset)");
+            }
+            const auto width = [](const std::string& text) { // characters, not UTF-8 bytes
+                return size_t(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+            };
+            std::vector<size_t> widths(table[0].size(), 0);
+            for (const auto& line : table)
+                for (size_t i = 0; i < line.size() && i < widths.size(); ++i)
+                    widths[i] = std::max(widths[i], width(line[i]));
+            for (const auto& line : table) {
+                std::string text;
+                for (size_t i = 0; i < line.size(); ++i)
+                    text += (i ? "  " : "") + line[i] + std::string(widths[i] - width(line[i]), ' ');
+                while (!text.empty() && text.back() == ' ')
+                    text.pop_back();
+                std::cout << text << "\n";
             }
         });
     }

@@ -120,6 +120,26 @@ private slots:
         QCOMPARE(nlohmann::json::parse(show.out.toStdString())["sha256"].get<std::string>(), hash);
     }
 
+    // runs diff prints every differing value whole (values were cut to 20 characters, so two output
+    // folders differing past the cut showed as the same text).
+    void runsDiffShowsWholeValues()
+    {
+        const QString db = m_dir.filePath("diff.sqlite");
+        QStringList dirs;
+        for (const QString& leaf : {"a-long-output-folder-name-1", "a-long-output-folder-name-2"}) {
+            dirs << m_dir.filePath(leaf);
+            const Outcome o = runCli({"train", QString::fromStdString(m_config), "--quiet", "--db", db, "--set",
+                                      "output.dir=" + dirs.back()});
+            QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
+        }
+        const Outcome diff = runCli({"runs", "diff", "1", "2", "--db", db});
+        QVERIFY2(diff.code == 0, qPrintable(diff.err));
+        const QStringList lines = diff.out.split('\n', Qt::SkipEmptyParts);
+        const auto row = std::find_if(lines.begin(), lines.end(), [](const QString& l) { return l.startsWith("output.dir "); });
+        QVERIFY2(row != lines.end(), qPrintable(diff.out));
+        QVERIFY2(row->contains(dirs[0] + "  " + dirs[1]), qPrintable(diff.out));
+    }
+
     void resumeLatest()
     {
         // The same config continues from its newest checkpoint (the run had finished: nothing to do).
