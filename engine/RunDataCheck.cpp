@@ -6,13 +6,20 @@
 #include "engine/DataReading.h"
 #include "engine/TrainingRun.h"
 
+#include <filesystem>
+
 namespace rslora::engine {
 
 const std::vector<int64_t>& RunDataCheck::supervisedPerSample(const std::string& path, const TrainConfig& config)
 {
-    // What decides how a file reads: the objective, the tokenizer and template, the length limit.
+    // What decides how a file reads: the objective, the tokenizer and template, the length limit, and
+    // the file as it is now (a file changed since it was read is read again).
+    std::error_code ec;
+    const auto modified = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
+    const auto size = std::filesystem::file_size(path, ec);
     const std::string key = std::string(trainObjectiveName(config.objective)) + '\n' + config.modelPath + '\n' +
-                            config.chatTemplate + '\n' + std::to_string(config.maxSeqLen) + '\n' + path;
+                            config.chatTemplate + '\n' + std::to_string(config.maxSeqLen) + '\n' + path + '\n' +
+                            std::to_string(modified) + '\n' + std::to_string(size);
     if (auto it = m_files.find(key); it != m_files.end())
         return it->second;
     std::vector<int64_t> supervised;

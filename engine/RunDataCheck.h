@@ -5,7 +5,8 @@
 // template that fails on one record, data with no sample left (all too long, all masked, none at
 // all) are refused here, so that a run row and a run folder exist only for data the trainer takes.
 // Reads silently (the run reports the data when it trains) and reads each data file once per
-// object, so a sweep checks a file once for all its combinations and seeds.
+// object while it is unchanged (its time and size), so a sweep checks a file once for all its
+// combinations and seeds.
 #pragma once
 
 #include "engine/TrainConfig.h"

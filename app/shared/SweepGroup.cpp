@@ -19,6 +19,7 @@
 #include "storage/Transaction.h"
 
 #include <filesystem>
+#include <mutex>
 #include <set>
 
 namespace rslora::app {
@@ -55,7 +56,11 @@ void refuseUsedOutputFolder(const engine::TrainConfig& c)
 std::vector<engine::TrainConfig> validatedConfigs(const std::vector<engine::SweepPoint>& points)
 {
     std::vector<engine::TrainConfig> configs;
-    engine::RunDataCheck inputs;
+    // Kept for the process: the sweep dialog checks its spec after each edit, and a data file that has
+    // not changed since it was read is not read again.
+    static std::mutex inputsMutex;
+    static engine::RunDataCheck inputs;
+    const std::lock_guard<std::mutex> lock(inputsMutex);
     for (const auto& p : points) {
         engine::TrainConfig c;
         try {

@@ -9,6 +9,7 @@
 
 #include "app/shared/SweepGroup.h"
 #include "engine/Evaluator.h"
+#include "engine/TrainConfig.h"
 #include "common/Error.h"
 #include "common/Paths.h"
 #include "storage/Store.h"
@@ -178,6 +179,31 @@ private Q_SLOTS:
         spec.setEvaluation("preference", blank.toStdString());
         QVERIFY2(errorOf().contains("sweep.evaluate.preference " + blank + ": blank-prefs.jsonl line 2: \"rejected\" is empty"),
                  qPrintable(errorOf()));
+    }
+
+    // The sweep dialog checks its spec (every run's data read as the trainer reads it) after each
+    // edit: a data file read once is not read again while it is unchanged, and a changed one is.
+    void changedDataIsCheckedAgain() {
+        const QString data = m_dir.filePath("changing.jsonl");
+        QVERIFY(QFile::copy(QString::fromStdString((demoDataDirectory() / "facts_train.jsonl").string()), data));
+        QFile::setPermissions(data, QFile::ReadOwner | QFile::WriteOwner);
+        engine::TrainConfig config = engine::TrainConfig::load((demoDataDirectory().parent_path() / "demo-config.json").string());
+        config.trainData = data.toStdString();
+        engine::SweepSpec spec;
+        spec.addVary("adapter.r=2,4");
+        spec.seeds = 3;
+        QCOMPARE(app::SweepGroup::validate(config.toJson(), spec), 6);
+        QFile f(data);
+        QVERIFY(f.open(QIODevice::Append));
+        f.write("{\"instruction\": \"What is 2?\", \"output\": 2}\n");
+        f.close();
+        QString error;
+        try {
+            app::SweepGroup::validate(config.toJson(), spec);
+        } catch (const Error& e) {
+            error = e.what();
+        }
+        QVERIFY2(error.contains("changing.jsonl line 233: field \"output\" must be a string"), qPrintable(error));
     }
 };
 
