@@ -78,6 +78,17 @@ void runTokenize(const TokenizeArgs& a) {
     if (!a.decode.empty()) {
         const auto ids = parseIds(a.decode);
         const std::string text = tok.decode(ids, a.skipSpecial);
+        // Ids the vocabulary lacks decode to nothing (as in Hugging Face tokenizers); say which.
+        std::string unknown;
+        int unknownCount = 0;
+        for (auto id : ids)
+            if (!tok.idToToken(id) && ++unknownCount <= 8)
+                unknown += (unknown.empty() ? "" : ", ") + std::to_string(id);
+        if (unknownCount)
+            std::cerr << "warning: "
+                      << (unknownCount == 1 ? "id " + unknown + " is"
+                                            : std::to_string(unknownCount) + " ids (" + unknown + (unknownCount > 8 ? ", ..." : "") + ") are")
+                      << " not in the vocabulary (" << tok.vocabSize() << " tokens) and decoded as nothing\n";
         if (a.json) {
             nlohmann::json tokens = nlohmann::json::array();
             for (auto id : ids)

@@ -55,6 +55,11 @@ out=$("$cli" sweeps list --db "$empty_home/store.sqlite")
 grep -q "^no sweep groups in $empty_home/store.sqlite" <<< "$out" || { echo "empty sweeps list printed: $out"; exit 1; }
 [ "$("$cli" sweeps list --db "$empty_home/store.sqlite" --json)" = "[]" ] || { echo "empty sweeps list --json is not []"; exit 1; }
 rm -rf "$empty_home"
+# tokenize --decode names the ids the vocabulary lacks (they decoded to nothing without a word).
+out=$("$cli" tokenize "$demo_dir" --decode 72,600,-1,105 2>&1 >/dev/null)
+[ "$out" = "warning: 2 ids (600, -1) are not in the vocabulary (512 tokens) and decoded as nothing" ] || { echo "unknown ids not named: $out"; exit 1; }
+[ "$("$cli" tokenize "$demo_dir" --decode 72,600,-1,105 2>/dev/null)" = "Hi" ] || { echo "known ids not decoded"; exit 1; }
+[ -z "$("$cli" tokenize "$demo_dir" --decode 72,105 2>&1 >/dev/null)" ] || { echo "a warning for ids in the vocabulary"; exit 1; }
 # launch refuses what cannot form a job before starting a worker.
 out=$("$cli" launch --nproc 1 --nnodes 2 --node-rank 2 -- train x.json 2>&1) && { echo "node rank beyond nnodes accepted"; exit 1; }
 grep -q "node-rank 2 is not below --nnodes 2" <<< "$out" || { echo "node rank not named: $out"; exit 1; }
