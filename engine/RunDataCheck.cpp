@@ -57,15 +57,22 @@ ValidationFacts RunDataCheck::dataFacts(const TrainConfig& config)
     return f;
 }
 
-void RunDataCheck::check(const TrainConfig& config)
+ValidationFacts RunDataCheck::checkConfigAndModel(const TrainConfig& config)
 {
-    // In runTraining's order: the config alone, the model folder, the template, then the data.
     validateOrThrow(config);
     ValidationFacts facts = modelFacts(config.modelPath);
     if (!facts.haveModel)
         throw Error("model.path '" + config.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
+    // A template name the tokenizer lacks, before the output folder is touched.
     if (const std::string problem = chatTemplateProblem(config); !problem.empty())
         throw Error(problem);
+    return facts;
+}
+
+void RunDataCheck::check(const TrainConfig& config)
+{
+    // In runTraining's order: the config alone, the model folder, the template, then the data.
+    ValidationFacts facts = checkConfigAndModel(config);
     const ValidationFacts data = dataFacts(config);
     facts.haveData = data.haveData;
     facts.haveValidation = data.haveValidation;

@@ -27,6 +27,9 @@ public:
     // config, the model folder, data.chat_template and the data. output.dir must be filled in
     // (a placeholder where the run's own folder is chosen later).
     void check(const TrainConfig& config);
+    // The part of check() that reads no data: the config alone, the model folder's config.json and
+    // data.chat_template. Returns the model's facts. runTraining starts with it too.
+    static ValidationFacts checkConfigAndModel(const TrainConfig& config);
 
 private:
     // Each sample's supervised tokens, in file order, read as the trainer reads the file.

@@ -3,7 +3,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
-#include "engine/ChatTemplateCheck.h"
+#include "engine/RunDataCheck.h"
 #include "engine/RunFolder.h"
 #include "engine/Runtime.h"
 #include "engine/distributed/GradientReducer.h"
@@ -49,13 +49,7 @@ TrainResult runTraining(const TrainConfig& requested, TrainObserver* observer, M
     if (group) // rank 0 writes, so its output folder is the run's (the store may have chosen it)
         config.outputDir = group->broadcastFromRoot(config.outputDir, "sharing rank 0's output folder");
     // Cheap checks first, then facts from config.json and the data, all before loading weights.
-    validateOrThrow(config);
-    ValidationFacts facts = modelFacts(config.modelPath);
-    if (!facts.haveModel)
-        throw Error("model.path '" + config.modelPath + "' is not a Hugging Face model folder (config.json is missing)");
-    // A template name the tokenizer lacks, before the output folder is touched.
-    if (const std::string problem = chatTemplateProblem(config); !problem.empty())
-        throw Error(problem);
+    ValidationFacts facts = RunDataCheck::checkConfigAndModel(config);
 
     // The output folder is this process's for the run (rank 0's in a data-parallel job); its
     // checkpoints decide what may resume.
