@@ -67,6 +67,28 @@ class WorkbenchTest : public QObject {
         form->findChild<QSpinBox*>("data.max_seq_len")->setValue(32);
     }
 
+    // A run of 60 steps on the test model and data, as another process trains it.
+    engine::TrainConfig headlessConfig() const {
+        engine::TrainConfig config;
+        config.modelPath = m_model.toStdString();
+        config.trainData = m_data.toStdString();
+        config.maxSteps = 60;
+        return config;
+    }
+    // Records `config` as running in a live process other than this one, at step `step`.
+    static qint64 createHeadlessRun(storage::Store& store, const engine::TrainConfig& config, int64_t step) {
+        storage::RunRecord run;
+        run.name = "headless";
+        run.status = storage::RunStatus::Running;
+        run.configJson = config.toJson().dump();
+        run.pid = 1; // alive, and not this process
+        run.host = storage::hostName();
+        run.startTime = run.heartbeat = storage::nowSeconds();
+        const qint64 id = store.runs().create(run);
+        store.runs().heartbeat(id, step);
+        return id;
+    }
+
 private Q_SLOTS:
     // Each test opens a workbench as a new user would: no form remembered from the test before.
     void init() { QSettings().clear(); }
@@ -435,19 +457,8 @@ private Q_SLOTS:
         qint64 external = 0, waiting = 0;
         {
             storage::Store store(db.toStdString());
-            engine::TrainConfig config;
-            config.modelPath = m_model.toStdString();
-            config.trainData = m_data.toStdString();
-            config.maxSteps = 60;
-            storage::RunRecord run;
-            run.name = "headless";
-            run.status = storage::RunStatus::Running;
-            run.configJson = config.toJson().dump();
-            run.pid = 1; // alive, and not this process
-            run.host = storage::hostName();
-            run.startTime = run.heartbeat = storage::nowSeconds();
-            external = store.runs().create(run);
-            store.runs().heartbeat(external, 20);
+            engine::TrainConfig config = headlessConfig();
+            external = createHeadlessRun(store, config, 20);
             std::vector<storage::MetricPoint> pts;
             for (int i = 1; i <= 20; ++i)
                 pts.push_back({external, "train/loss", i, 1000.0 + i, 3.0 / i});
@@ -494,19 +505,7 @@ private Q_SLOTS:
         qint64 external = 0;
         {
             storage::Store store(db.toStdString());
-            engine::TrainConfig config;
-            config.modelPath = m_model.toStdString();
-            config.trainData = m_data.toStdString();
-            config.maxSteps = 60;
-            storage::RunRecord run;
-            run.name = "headless";
-            run.status = storage::RunStatus::Running;
-            run.configJson = config.toJson().dump();
-            run.pid = 1; // alive, and not this process
-            run.host = storage::hostName();
-            run.startTime = run.heartbeat = storage::nowSeconds();
-            external = store.runs().create(run);
-            store.runs().heartbeat(external, 10);
+            external = createHeadlessRun(store, headlessConfig(), 10);
         }
         app::Workbench wb(db);
         wb.window()->show();
