@@ -49,6 +49,11 @@ help=$("$cli" eval --help)
 for want in "--max-new-tokens INT:INT in \[1 - 1048576\]=32" "--max-seq-len INT:INT in \[2 - 1048576\]=512" "--batch-size INT:INT in \[1 - 65536\]=8"; do
     grep -q -- "$want" <<< "$help" || { echo "eval --help does not show the default: $want"; exit 1; }
 done
+# make-demo --help shows the defaults the demo README gives.
+help=$("$cli" make-demo --help)
+for want in "--seed UINT:UINT=20250315" "--steps INT=800" "--passes INT=16" "--threads INT=2" "--chat-echo BOOLEAN=true"; do
+    grep -qF -- "$want" <<< "$help" || { echo "make-demo --help does not show the default: $want"; exit 1; }
+done
 # An empty store's sweeps list says so (it printed nothing).
 empty_home=$(mktemp -d)
 out=$("$cli" sweeps list --db "$empty_home/store.sqlite")
