@@ -267,6 +267,12 @@ void RunBundleWriter::writeJson() { writeFileAtomic(m_dir / "run.json", bundleTo
 
 BundleContents readBundle(const fs::path& dir) {
     fs::path file = dir / "run.json";
+    std::error_code ec;
+    const fs::file_type kind = fs::status(dir, ec).type();
+    if (kind == fs::file_type::not_found)
+        throw rslora::Error("the run bundle folder " + dir.string() + " does not exist");
+    if (kind != fs::file_type::directory && kind != fs::file_type::none)
+        throw rslora::Error(dir.string() + " is a file, not a run bundle folder (the folder that holds run.json)");
     if (!fs::exists(file))
         throw rslora::Error(dir.string() + " is not a run bundle: it has no run.json");
     return bundleFromJson(readFile(file), file);

@@ -413,7 +413,7 @@ void registerRunCommands(CLI::App& app) {
                            {"warnings", res.warnings}});
             else
                 std::cout << "exported run " << r.id << " to " << o->dir << ": " << res.metrics << " metric points, "
-                          << res.adapters << " adapters\n";
+                          << res.adapters << (res.adapters == 1 ? " adapter\n" : " adapters\n");
         });
     }
     {
@@ -445,10 +445,10 @@ void registerRunCommands(CLI::App& app) {
                 return;
             }
             std::cout << "imported run " << res.runId << ": " << res.metrics << " metric points, "
-                      << res.adapterIds.size() << " adapters";
+                      << res.adapterIds.size() << (res.adapterIds.size() == 1 ? " adapter" : " adapters");
             if (!res.relinkedAdapterIds.empty())
                 std::cout << " (" << res.relinkedAdapterIds.size() << " of them already in the store)";
-            std::cout << ", " << res.artifacts << " artifacts\n";
+            std::cout << ", " << res.artifacts << (res.artifacts == 1 ? " artifact\n" : " artifacts\n");
             for (int64_t id : res.relinkedAdapterIds) {
                 st::AdapterRecord a = store->adapters().require(id);
                 std::cout << "  re-linked " << oneLine(a.task) << ":v" << a.version << " (" << oneLine(a.name) << ", "

@@ -151,4 +151,11 @@ refused "blank.jsonl line 2: \"rejected\" holds only whitespace" \
     eval --model "$demo_model" --preference "$prefs_dir/blank.jsonl"
 refused "empty.jsonl line 2: \"chosen\" is empty" eval --model "$demo_model" --preference "$prefs_dir/empty.jsonl"
 rm -rf "$prefs_dir"
+# runs import names a missing folder or a file for what it is (both were "not a run bundle: it has no run.json").
+import_dir=$(mktemp -d)
+touch "$import_dir/run.json.txt"
+refused "the run bundle folder $import_dir/none does not exist" runs import "$import_dir/none" --db "$import_dir/store.sqlite"
+refused "$import_dir/run.json.txt is a file, not a run bundle folder" runs import "$import_dir/run.json.txt" --db "$import_dir/store.sqlite"
+refused "$import_dir is not a run bundle: it has no run.json" runs import "$import_dir" --db "$import_dir/store.sqlite"
+rm -rf "$import_dir"
 echo "cli_core: ok"

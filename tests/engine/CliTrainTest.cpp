@@ -138,6 +138,13 @@ private slots:
         const auto row = std::find_if(lines.begin(), lines.end(), [](const QString& l) { return l.startsWith("output.dir "); });
         QVERIFY2(row != lines.end(), qPrintable(diff.out));
         QVERIFY2(row->contains(dirs[0] + "  " + dirs[1]), qPrintable(diff.out));
+        // Export and import count one adapter and one artifact in the singular.
+        const Outcome exp = runCli({"runs", "export", "1", m_dir.filePath("diff-bundle"), "--db", db});
+        QVERIFY2(exp.code == 0, qPrintable(exp.err));
+        QVERIFY2(exp.out.trimmed().endsWith("metric points, 1 adapter"), qPrintable(exp.out));
+        const Outcome imp = runCli({"runs", "import", m_dir.filePath("diff-bundle"), "--as-new", "--db", db});
+        QVERIFY2(imp.code == 0, qPrintable(imp.err));
+        QVERIFY2(imp.out.contains("metric points, 1 adapter, 1 artifact\n"), qPrintable(imp.out));
     }
 
     void resumeLatest()
