@@ -15,6 +15,7 @@
 #include "common/Error.h"
 #include "common/Log.h"
 #include "common/Paths.h"
+#include "common/Sha256.h"
 #include "engine/AdapterSet.h"
 #include "engine/ChatTemplateCheck.h"
 #include "engine/ConfigPaths.h"
@@ -31,6 +32,7 @@
 #include "engine/distributed/ProcessGroup.h"
 #include "engine/pipeline/PipelineRunner.h"
 #include "engine/sweep/ConfigOverride.h"
+#include "models/ModelFingerprint.h"
 #include "models/ModelLoader.h"
 #include "storage/MetricsWriter.h"
 #include "storage/Naming.h"
@@ -78,6 +80,13 @@ public:
         run.status = storage::RunStatus::Running;
         run.baseModel.ref = config.modelPath;
         run.dataset.ref = config.trainData;
+        // The identities a stored run records (RunRecorder), so that an imported bundle has them too.
+        try {
+            run.baseModel.sha256 = models::modelFingerprint(config.modelPath);
+            run.dataset.sha256 = Sha256::fileHex(config.trainData);
+        } catch (const std::exception&) {
+            // Unreadable: the run fails with its own message when it loads them.
+        }
         run.createdAt = before.createdAt; // 0 for a new bundle: the writer sets it
         run.startTime = before.startTime ? before.startTime : std::optional<double>(storage::nowSeconds());
         m_bundle.writeRun(run);

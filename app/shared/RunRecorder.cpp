@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "common/Log.h"
+#include "common/Sha256.h"
 #include "engine/Trainer.h"
 #include "models/ModelFingerprint.h"
 #include "storage/Database.h"
@@ -98,6 +99,19 @@ void RunRecorder::start(const std::string& device) {
     // anything of it (its reserve file included).
     m_store->runs().markStarted(m_runId, device);
     m_started = true;
+    // The training file as this start reads it (a queued run's file may change before it starts; a
+    // resumed run records the file it continues with).
+    if (!m_config.trainData.empty()) {
+        try {
+            storage::RunRecord run = m_store->runs().require(m_runId);
+            run.dataset.ref = m_config.trainData;
+            run.dataset.sha256 = Sha256::fileHex(m_config.trainData);
+            m_store->runs().update(run);
+        } catch (const Error& e) {
+            // An unreadable file fails the run with its own message when the trainer reads it.
+            logWarning(std::string("cannot record the training data's SHA-256: ") + e.what());
+        }
+    }
     m_reserve = std::make_unique<DiskReserve>(db.string() + ".reserve-" + std::to_string(m_runId), 1 << 20);
     m_writer->watch(m_runId);
 }

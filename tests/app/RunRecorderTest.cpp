@@ -4,6 +4,7 @@
 #include "app/shared/RunRecorder.h"
 
 #include "common/Error.h"
+#include "common/Sha256.h"
 #include "engine/Trainer.h"
 #include "storage/Naming.h"
 #include "storage/Statement.h"
@@ -24,11 +25,12 @@ class RunRecorderTest : public QObject {
     QTemporaryDir m_dir;
     fs::path m_db;
 
-    int64_t newRun(storage::RunStatus status = storage::RunStatus::Queued, std::optional<int64_t> pid = std::nullopt)
+    int64_t newRun(storage::RunStatus status = storage::RunStatus::Queued, std::optional<int64_t> pid = std::nullopt,
+                   const std::string& trainData = "facts.jsonl")
     {
         storage::Store store(m_db);
         engine::TrainConfig c;
-        c.trainData = "facts.jsonl";
+        c.trainData = trainData;
         storage::RunRecord r;
         r.name = "recorded";
         r.status = status;
@@ -93,6 +95,23 @@ private slots:
             QVERIFY2(std::string(e.what()).find("no run with id " + std::to_string(id)) != std::string::npos, e.what());
         }
         QVERIFY(fs::exists(reserveOf(id)));
+    }
+
+    // A run records the SHA-256 of the training file it starts on (the field was always empty).
+    void startRecordsTheTrainingFilesHash()
+    {
+        const fs::path data = fs::path(m_dir.path().toStdString()) / "hashed.jsonl";
+        std::ofstream(data) << "{\"prompt\": \"a\", \"completion\": \"b\"}\n";
+        const int64_t id = newRun(storage::RunStatus::Queued, std::nullopt, data.string());
+        {
+            app::RunRecorder recorder(m_db, id);
+            recorder.start("cpu");
+            storage::Store store(m_db);
+            const storage::RunRecord run = store.runs().require(id);
+            QCOMPARE(run.dataset.ref, data.string());
+            QCOMPARE(run.dataset.sha256, Sha256::fileHex(data));
+            QCOMPARE(run.dataset.sha256.size(), size_t(64));
+        }
     }
 
     // A stop between logged steps (at 69, logging every 5): the run's last step is the step it

@@ -102,6 +102,10 @@ private slots:
         QVERIFY2(fs::exists(bundle / "run.json"), qPrintable(o.out));
         const auto doc = nlohmann::json::parse(std::ifstream(bundle / "run.json"));
         QVERIFY(doc["run"]["start_time"].is_number());
+        // The training file's and the base model's identities, as a stored run records them (both empty).
+        const std::string dataPath = doc["run"]["dataset"]["ref"].get<std::string>();
+        QCOMPARE(doc["run"]["dataset"]["sha256"].get<std::string>(), Sha256::fileHex(dataPath));
+        QCOMPARE(doc["run"]["base_model"]["sha256"].get<std::string>().size(), size_t(64));
         QCOMPARE(doc["adapters"].size(), size_t(1));
         const auto& a = doc["adapters"][0];
         const std::string hash = Sha256::directoryHex(adapter);
