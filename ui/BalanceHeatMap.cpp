@@ -7,6 +7,7 @@
 #include <qcustomplot.h>
 
 #include "ui/PlotPalette.h"
+#include "ui/StepMark.h"
 
 #include <algorithm>
 #include <cmath>
@@ -130,21 +131,8 @@ void BalanceHeatMap::setStepMarks(const QVector<QPair<double, QString>>& marks) 
         m_plot->removeItem(item);
     m_markItems.clear();
     for (const auto& [x, label] : marks) {
-        auto* line = new QCPItemStraightLine(m_plot);
-        line->point1->setCoords(x, 0);
-        line->point2->setCoords(x, 1);
-        line->setPen(QPen(QColor(60, 60, 60), 1, Qt::DashLine));
-        line->setSelectable(false);
-        auto* text = new QCPItemText(m_plot);
-        text->position->setTypeX(QCPItemPosition::ptPlotCoords);
-        text->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
-        text->position->setCoords(x, 0.0);
-        text->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
-        text->setPadding(QMargins(3, 1, 3, 1));
-        text->setColor(QColor(40, 40, 40));
-        text->setBrush(QColor(255, 255, 255, 190)); // readable over any cell colour
-        text->setText(label);
-        text->setSelectable(false);
+        // Darker than on the curves, the label on white: readable over any cell colour.
+        const auto [line, text] = addStepMark(m_plot, x, label, {QColor(60, 60, 60), QColor(40, 40, 40), QColor(255, 255, 255, 190)});
         m_markItems << line << text;
     }
     m_dirty = true;

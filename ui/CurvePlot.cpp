@@ -10,6 +10,7 @@
 
 #include "ui/PlotLegend.h"
 #include "ui/PlotPalette.h"
+#include "ui/StepMark.h"
 
 #include <algorithm>
 #include <cmath>
@@ -162,23 +163,8 @@ void CurvePlot::updateMarks() {
     m_markItems.clear();
     if (m_xAxis != XAxis::Step)
         return;
-    for (const auto& [x, label] : std::as_const(m_marks)) {
-        auto* line = new QCPItemStraightLine(m_plot);
-        line->point1->setCoords(x, 0);
-        line->point2->setCoords(x, 1);
-        line->setPen(QPen(QColor(120, 120, 120), 1, Qt::DashLine));
-        line->setSelectable(false);
-        auto* text = new QCPItemText(m_plot);
-        text->position->setTypeX(QCPItemPosition::ptPlotCoords);
-        text->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
-        text->position->setCoords(x, 0.0);
-        text->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
-        text->setPadding(QMargins(3, 1, 3, 1));
-        text->setColor(QColor(90, 90, 90));
-        text->setText(label);
-        text->setSelectable(false);
-        m_markItems.append({line, text});
-    }
+    for (const auto& [x, label] : std::as_const(m_marks))
+        m_markItems.append(addStepMark(m_plot, x, label, {QColor(120, 120, 120), QColor(90, 90, 90)}));
 }
 
 void CurvePlot::clear() {
