@@ -25,7 +25,7 @@ public:
     ValidationFacts dataFacts(const TrainConfig& config);
     // Throws rslora::Error for everything runTraining refuses before it touches output.dir: the
     // config, the model folder, data.chat_template and the data. output.dir must be filled in
-    // (a placeholder where the run's own folder is chosen later).
+    // (any path where the run's own folder is chosen later: the check writes nothing there).
     void check(const TrainConfig& config);
     // The part of check() that reads no data: the config alone, the model folder's config.json and
     // data.chat_template. Returns the model's facts. runTraining starts with it too.
