@@ -30,7 +30,7 @@ void printAdapterTable(const std::vector<st::AdapterRecord>& list) {
     std::vector<size_t> widths(rows.front().size(), 0);
     for (const auto& row : rows)
         for (size_t c = 0; c < row.size(); ++c)
-            widths[c] = std::max(widths[c], row[c].size());
+            widths[c] = std::max(widths[c], displayWidth(row[c]));
     for (const auto& row : rows) {
         std::string line;
         for (size_t c = 0; c + 1 < row.size(); ++c)

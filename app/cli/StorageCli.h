@@ -30,6 +30,10 @@ void refuseUnusableNames(storage::Store& store, const std::string& task, const s
 std::string oneLine(const std::string& s);
 std::string fmtValue(double v);
 std::string fmtTime(std::optional<double> t);
+// The columns a text takes in a terminal: characters, not UTF-8 bytes, two for wide (CJK) ones, none
+// for combining marks; a byte that is no UTF-8 counts one.
+size_t displayWidth(const std::string& s);
+// `s` cut or padded with spaces to `width` columns; a character is never cut in two.
 std::string pad(const std::string& s, size_t width);
 // "KEY" or "KEY=VALUE".
 std::optional<std::pair<std::string, std::string>> parseTag(const std::string& spec);

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utf8proc.h>
 #include <iostream>
 
 namespace rslora::cli {
@@ -82,8 +83,41 @@ std::string fmtTime(std::optional<double> t) {
     return iso.size() >= 16 ? iso.substr(0, 10) + " " + iso.substr(11, 5) : iso;
 }
 
+namespace {
+
+// The length in bytes of the character at s[i] (1 for a byte that starts none) and its columns.
+std::pair<size_t, size_t> characterAt(const std::string& s, size_t i) {
+    utf8proc_int32_t cp = 0;
+    const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                                    static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+    if (n <= 0)
+        return {1, 1};
+    return {static_cast<size_t>(n), static_cast<size_t>(std::max(0, utf8proc_charwidth(cp)))};
+}
+
+} // namespace
+
+size_t displayWidth(const std::string& s) {
+    size_t width = 0;
+    for (size_t i = 0; i < s.size();) {
+        const auto [bytes, columns] = characterAt(s, i);
+        width += columns;
+        i += bytes;
+    }
+    return width;
+}
+
 std::string pad(const std::string& s, size_t width) {
-    return s.size() >= width ? s.substr(0, width) : s + std::string(width - s.size(), ' ');
+    // Whole characters while they fit (a name cut at a byte limit could end in half a character).
+    size_t used = 0, end = 0;
+    while (end < s.size()) {
+        const auto [bytes, columns] = characterAt(s, end);
+        if (used + columns > width)
+            break;
+        used += columns;
+        end += bytes;
+    }
+    return s.substr(0, end) + std::string(width - used, ' ');
 }
 
 std::optional<std::pair<std::string, std::string>> parseTag(const std::string& spec) {
@@ -124,7 +158,7 @@ std::vector<storage::LatestMetric> headlineFirst(std::vector<storage::LatestMetr
 size_t keyWidth(const std::vector<std::string>& keys) {
     size_t width = 0;
     for (const auto& k : keys)
-        width = std::max(width, oneLine(k).size());
+        width = std::max(width, displayWidth(oneLine(k)));
     return width;
 }
 
@@ -369,9 +403,7 @@ void registerRunCommands(CLI::App& app) {
                 for (const auto& v : row.values)
                     table.back().push_back(v ? oneLine(*v) : "(unset)");
             }
-            const auto width = [](const std::string& text) { // characters, not UTF-8 bytes
-                return size_t(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-            };
+            const auto width = [](const std::string& text) { return displayWidth(text); };
             std::vector<size_t> widths(table[0].size(), 0);
             for (const auto& line : table)
                 for (size_t i = 0; i < line.size() && i < widths.size(); ++i)

@@ -99,4 +99,27 @@ grep -q "^already deleted, nothing changed: .*(clinic v1, " <<< "$("$cli" adapte
 "$cli" adapters restore "$(field '["id"]' <<< "$orig")" --db "$db" >/dev/null
 [ "$("$cli" adapters list --task clinic --db "$db" --json | field '.__len__()')" = 2 ] || { echo "restore did not bring it back"; exit 1; }
 grep -q "^not deleted, nothing to restore: .*(clinic v1, " <<< "$("$cli" adapters restore clinic@v1 --db "$db")" || { echo "a second restore reported a restore"; exit 1; }
+
+# The table lines up names that are not ASCII: columns counted in characters as a terminal shows them
+# (two for CJK), not UTF-8 bytes; a cut name never ends in half a character.
+"$cli" adapters add "$peft" --task "医疗任务" --base-model "$fixtures/llama" --db "$db" >/dev/null
+table=$("$cli" adapters list --db "$db")
+python3 - "$table" <<'PY' || { echo "the adapters table does not line up with a CJK task: $table"; exit 1; }
+import sys, unicodedata
+def width(s):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 0 if unicodedata.combining(c) else 1 for c in s)
+lines = [l for l in sys.argv[1].split("\n") if l and not l.startswith("(")]
+header = lines[0]
+col = header.index("METHOD")
+for line in lines[1:]:
+    # The METHOD column starts at the same screen column on every row.
+    rank_end = None
+    shown = 0
+    for i, c in enumerate(line):
+        if shown == col:
+            rank_end = i
+            break
+        shown += width(c)
+    assert rank_end is not None and line[rank_end - 1] == " " and line[rank_end] != " ", line
+PY
 echo ok
