@@ -272,7 +272,9 @@ private slots:
     // step is lost or doubled, the values are those of an uninterrupted run (bitwise on the CPU).
     void killAndResumeLoseNoMetric()
     {
-        const std::string cfg = writeConfig("killed", 2000, 10);
+        // Long enough that ten kills come before the end on an idle machine too (2000 steps ended
+        // after nine lives once the start-up grew by the data check).
+        const std::string cfg = writeConfig("killed", 3000, 10);
         Outcome o = run(train(cfg, {"--set", "training.seed=99"}));
         QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
         storage::Store store(m_db);
@@ -280,7 +282,7 @@ private slots:
         f.limit = 1;
         const int64_t reference = store.runs().list(f).front().id;
         const auto expected = store.metrics().series(reference, "train/loss");
-        QCOMPARE(int(expected.size()), 2000);
+        QCOMPARE(int(expected.size()), 3000);
 
         std::mt19937 rng(2024);
         std::uniform_int_distribution<int> delay(300, 1800);
@@ -335,7 +337,7 @@ private slots:
         storage::Store after(m_db);
         QCOMPARE(after.runs().require(runId).status, storage::RunStatus::Finished);
         const auto got = after.metrics().series(runId, "train/loss");
-        QCOMPARE(int(got.size()), 2000);
+        QCOMPARE(int(got.size()), 3000);
         for (size_t i = 0; i < got.size(); ++i) {
             QCOMPARE(got.steps[i], int64_t(i + 1));
             QCOMPARE(got.values[i], expected.values[i]);
