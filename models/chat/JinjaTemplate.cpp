@@ -125,15 +125,7 @@ private:
         case Node::Kind::Generation: {
             // transformers renders the block as a {% call %} body: names set inside stay inside.
             const std::size_t start = m_out.size();
-            m_scopes.push_back(std::make_shared<Scope>());
-            Flow f;
-            try {
-                f = execBody(*n.children[0]);
-            } catch (...) {
-                m_scopes.pop_back();
-                throw;
-            }
-            m_scopes.pop_back();
+            const Flow f = execScoped(*n.children[0]);
             m_spans.emplace_back(start, m_out.size());
             return f;
         }
@@ -161,16 +153,17 @@ private:
     // The text of a set or filter block's body, run in a scope of its own as Jinja2 runs it (names set
     // inside are not seen after the block); `flow` tells a break or continue inside it.
     std::string captureScoped(const Node& body, Flow& flow) {
+        return captureOf([&] { flow = execScoped(body); });
+    }
+
+    // `body` run in a scope of its own: names it sets are gone after it, also when it throws.
+    Flow execScoped(const Node& body) {
         m_scopes.push_back(std::make_shared<Scope>());
-        std::string text;
-        try {
-            text = captureOf([&] { flow = execBody(body); });
-        } catch (...) {
-            m_scopes.pop_back();
-            throw;
-        }
-        m_scopes.pop_back();
-        return text;
+        struct Pop {
+            std::vector<ScopePtr>& scopes;
+            ~Pop() { scopes.pop_back(); }
+        } pop{m_scopes};
+        return execBody(body);
     }
 
     // The text `render` emits, kept out of the output.
@@ -235,16 +228,7 @@ private:
     Flow execElse(const Node& n) {
         if (!n.children[2])
             return Flow::Normal;
-        m_scopes.push_back(std::make_shared<Scope>());
-        Flow f;
-        try {
-            f = execBody(*n.children[2]);
-        } catch (...) {
-            m_scopes.pop_back();
-            throw;
-        }
-        m_scopes.pop_back();
-        return f;
+        return execScoped(*n.children[2]);
     }
 
     // The for statement `n` over `iterable` at `depth` (1 at the statement, deeper through loop(items)).
