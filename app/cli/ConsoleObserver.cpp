@@ -23,10 +23,9 @@ extern "C" void onInterrupt(int)
 {
     // Only atomic stores: safe in a signal handler. A second Ctrl-C ends the process.
     g_interrupted.store(true);
-    if (engine::TrainObserver* o = g_observer.load()) {
+    if (engine::TrainObserver* o = g_observer.load())
         o->requestStop(true);
-        std::signal(SIGINT, SIG_DFL);
-    }
+    std::signal(SIGINT, SIG_DFL);
 }
 
 std::string formatDuration(double s)
@@ -119,9 +118,19 @@ void ConsoleObserver::onStatus(const std::string& s)
 
 void watchInterrupt(engine::TrainObserver* observer)
 {
-    g_interrupted.store(false);
     g_observer.store(observer);
-    std::signal(SIGINT, onInterrupt);
+    // After a Ctrl-C noted while held, the run stops at once and a second Ctrl-C ends the process.
+    if (g_interrupted.load())
+        observer->requestStop(true);
+    else
+        std::signal(SIGINT, onInterrupt);
+}
+
+void holdInterrupt()
+{
+    g_observer.store(nullptr);
+    if (!g_interrupted.load())
+        std::signal(SIGINT, onInterrupt);
 }
 
 void unwatchInterrupt()

@@ -27,11 +27,15 @@ private:
     int m_stepFd = -1;
 };
 
-// While set, Ctrl-C calls observer->requestStop(true) (a second Ctrl-C ends the process).
+// While set, Ctrl-C calls observer->requestStop(true) (a second Ctrl-C ends the process). A Ctrl-C
+// noted before (holdInterrupt) asks the observer to stop at once.
 void watchInterrupt(engine::TrainObserver* observer);
+// Between runs: Ctrl-C is only noted (interrupted() turns true), for the caller to stop at its next
+// safe point; a second Ctrl-C ends the process.
+void holdInterrupt();
 // Back to the default Ctrl-C.
 void unwatchInterrupt();
-// True once Ctrl-C was pressed since the last watchInterrupt().
+// True once Ctrl-C was pressed (the process stops at its next safe point).
 bool interrupted();
 
 } // namespace rslora::cli

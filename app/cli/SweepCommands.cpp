@@ -164,9 +164,10 @@ void armEvaluationStop(int64_t groupId, int64_t runId, const SweepOptions& o)
     std::signal(SIGINT, onEvaluationInterrupt);
 }
 
+// Back to noting Ctrl-C for the sweep's next safe point (or, after one, to the default).
 void disarmEvaluationStop()
 {
-    std::signal(SIGINT, SIG_DFL);
+    holdInterrupt();
 }
 
 // Evaluates a finished member's adapter as the spec asks. A failure of the store is returned (it
@@ -176,9 +177,14 @@ MemberOutcome evaluateMember(const fs::path& db, const StoreFile& file, const Sw
 {
     if (const std::string problem = storeProblem(db, file, groupId); !problem.empty())
         return storeFailed(problem);
+    // A Ctrl-C since the run ended stops the sweep before the evaluation; --resume evaluates the run.
+    if (interrupted())
+        return {MemberOutcome::Stopped, {}};
     try {
         storage::Store st(db);
         armEvaluationStop(groupId, runId, o);
+        if (!o.quiet)
+            std::fprintf(stderr, "sweep #%lld: evaluating run #%lld\n", (long long)groupId, (long long)runId);
         const std::string text = app::SweepGroup::evaluateRun(st, spec, runId, adapterId);
         disarmEvaluationStop();
         if (!o.quiet)
@@ -226,9 +232,9 @@ MemberOutcome runMember(const fs::path& db, const StoreFile& file, const SweepSp
     try {
         watchInterrupt(&observer);
         r = runTraining(config, &observer, &sink, resume, recorder->identity());
-        unwatchInterrupt();
+        holdInterrupt();
     } catch (const std::exception& e) {
-        unwatchInterrupt();
+        holdInterrupt();
         try {
             recorder->fail(errorText(e));
         } catch (const std::exception& again) {
@@ -305,6 +311,12 @@ void printResults(storage::Store& store, int64_t groupId, bool json)
 void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
 {
     const StoreFile file = storeFileOf(db);
+    // Ctrl-C is caught from here to the end: between runs and evaluations it stops the sweep at the
+    // next one (before, one pressed there ended the process without saying how to continue).
+    holdInterrupt();
+    struct Unwatch {
+        ~Unwatch() { unwatchInterrupt(); }
+    } unwatch;
     SweepSpec spec;
     std::vector<storage::RunGroupMember> pending;
     std::vector<std::pair<int64_t, int64_t>> unevaluated;
@@ -330,7 +342,7 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
     }
     if (outcome.kind == MemberOutcome::Next && interrupted())
         outcome.kind = MemberOutcome::Stopped;
-    for (size_t i = 0; i < pending.size() && outcome.kind == MemberOutcome::Next; ++i) {
+    for (size_t i = 0; i < pending.size() && outcome.kind == MemberOutcome::Next && !interrupted(); ++i) {
         // A store that is gone or refuses writes would fail this run and every one after it.
         if (const std::string problem = storeProblem(db, file, groupId); !problem.empty()) {
             outcome = storeFailed(problem);
@@ -340,6 +352,8 @@ void runGroup(const fs::path& db, int64_t groupId, const SweepOptions& o)
                      (long long)pending[i].runId);
         outcome = runMember(db, file, spec, groupId, pending[i].runId, o);
     }
+    if (outcome.kind == MemberOutcome::Next && interrupted())
+        outcome.kind = MemberOutcome::Stopped;
     if (outcome.kind == MemberOutcome::StoreFailed)
         throw Error("sweep #" + std::to_string(groupId) + " stopped: " + outcome.why
                         + "; no further run was started, since each would fail the same way",

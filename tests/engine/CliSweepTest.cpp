@@ -479,14 +479,16 @@ private slots:
         QProcess p;
         p.start(QString::fromLocal8Bit(qgetenv("RSLORA_CLI")),
                 {"sweep", file, "--vary", "adapter.r=2,4", "--exact-match",
-                 QString::fromStdString(demo + "/data/facts_train.jsonl"), "--name", "evaluated", "--db", db, "--quiet"});
+                 QString::fromStdString(demo + "/data/facts_train.jsonl"), "--name", "evaluated", "--db", db});
         QVERIFY(p.waitForStarted());
+        // The line is printed once Ctrl-C is caught for the evaluation. (Waiting for the end of the
+        // run instead sent the signal between the two, where it used to end the process unexplained.)
         QString err;
-        for (int i = 0; i < 1200 && !err.contains("completed after"); ++i) {
+        for (int i = 0; i < 1200 && !err.contains("sweep #1: evaluating run #1\n"); ++i) {
             p.waitForReadyRead(100);
             err += QString::fromUtf8(p.readAllStandardError());
         }
-        QVERIFY2(err.contains("run #1 completed after"), qPrintable(err));
+        QVERIFY2(err.contains("run #1 completed after") && err.contains("sweep #1: evaluating run #1\n"), qPrintable(err));
         ::kill(pid_t(p.processId()), SIGINT);
         QVERIFY(p.waitForFinished(60000));
         err += QString::fromUtf8(p.readAllStandardError());
