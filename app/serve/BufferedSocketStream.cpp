@@ -5,8 +5,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 namespace rslora::serve {
@@ -50,13 +52,43 @@ bool BufferedSocketStream::is_readable() const
     return m_offset < m_buffer.size() || waitFor(m_fd, POLLIN, m_readMs);
 }
 
-bool BufferedSocketStream::is_writable() const { return waitWritable(); }
+bool BufferedSocketStream::is_writable() const { return waitWritable(writeLimitMs()); }
 
-bool BufferedSocketStream::waitWritable() const
+int BufferedSocketStream::writeLimitMs() const
+{
+    if (!m_streaming)
+        return m_writeMs;
+    if (m_streamWriteMs <= 0)
+        return 0; // no limit
+    const auto stalled = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_progressAt).count();
+    return static_cast<int>(std::max<long long>(1, m_streamWriteMs - stalled));
+}
+
+bool BufferedSocketStream::clientStalled()
+{
+    // The bytes sent and not yet acknowledged by the client's side: it takes no more once its
+    // receive buffer is full, and then this count only grows.
+    int queued = 0;
+    if (::ioctl(m_fd, SIOCOUTQ, &queued) != 0)
+        return false;
+    const auto now = Clock::now();
+    if (queued == 0 || queued < m_queuedAfterSend)
+        m_progressAt = now;
+    m_queuedAfterSend = queued;
+    return now - m_progressAt >= std::chrono::milliseconds(m_streamWriteMs);
+}
+
+void BufferedSocketStream::noteSent()
+{
+    int queued = 0;
+    if (::ioctl(m_fd, SIOCOUTQ, &queued) == 0)
+        m_queuedAfterSend = queued;
+}
+
+bool BufferedSocketStream::waitWritable(int limitMs) const
 {
     // Waited for in slices, so that a server that is halting does not wait for a client that reads nothing.
     constexpr int kSliceMs = 200;
-    const int limitMs = m_writeMs;
     int waitedMs = 0;
     for (;;) {
         pollfd p {m_fd, POLLOUT, 0};
@@ -107,19 +139,31 @@ ssize_t BufferedSocketStream::write(const char* ptr, size_t size)
             std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
             m_closeAnnounced = head.find("\r\nconnection: close\r\n") != std::string::npos;
             // The events of a streamed answer may wait for a client that reads slowly (--stream-write-timeout).
-            if (head.find("\r\ncontent-type: text/event-stream") != std::string::npos)
-                m_writeMs = m_streamWriteMs;
+            if (head.find("\r\ncontent-type: text/event-stream") != std::string::npos) {
+                m_streaming = true;
+                m_progressAt = Clock::now();
+            }
             m_answerHead.clear();
         }
     }
+    // A streamed answer's client that has taken none of its bytes for the stream's timeout is let go,
+    // however much the socket's buffers could still hold (on localhost, megabytes: tens of seconds).
+    const bool watched = m_streaming && m_streamWriteMs > 0;
+    if (watched && clientStalled())
+        return -1;
     for (;;) {
-        if (!waitWritable())
+        if (!waitWritable(writeLimitMs()))
             return -1;
         // Never blocks: the socket's send timeout (SO_SNDTIMEO, cpp-httplib's write timeout) would
         // otherwise cut a send that waits for the client short of the wait chosen here.
         const ssize_t n = ::send(m_fd, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (watched && clientStalled())
+                return -1;
             continue;
+        }
+        if (watched && n > 0)
+            noteSent();
         return n;
     }
 }

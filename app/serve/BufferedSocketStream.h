@@ -2,14 +2,15 @@
 // head RequestHeadReader waited for, and whatever followed it) and keeps what a request left unread:
 // a pipelined next request is then served instead of dropped with cpp-httplib's own read buffer.
 // Reads and writes wait at most the given timeouts, as cpp-httplib's socket stream does, except that
-// the writes of a streamed answer (text/event-stream) wait `streamWriteSeconds` (0: as long as the
-// client keeps its connection, as uvicorn does): a client that stops reading a while is not cut off.
-// Every wait ends once `halting` is set.
+// a streamed answer (text/event-stream) ends once its client has taken none of its bytes for
+// `streamWriteSeconds` (0: never, as long as the client keeps its connection, as uvicorn does): a
+// client that stops reading a while is not cut off. Every wait ends once `halting` is set.
 #pragma once
 
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 namespace rslora::serve {
@@ -36,11 +37,20 @@ private:
     int m_fd;
     std::string m_buffer;
     size_t m_offset = 0;
+    using Clock = std::chrono::steady_clock;
     int m_readMs, m_writeMs, m_streamWriteMs;
     const std::atomic<bool>& m_halting;
-    // Waits until the socket takes more bytes, at most the write timeout (the stream's once the head of
-    // a streamed answer has gone out).
-    bool waitWritable() const;
+    // Waits until the socket takes more bytes, at most `limitMs` (0: no limit).
+    bool waitWritable(int limitMs) const;
+    // The write timeout, or for a streamed answer what is left of the stream's timeout.
+    int writeLimitMs() const;
+    // For a streamed answer: whether its client has taken no byte for the stream's timeout.
+    bool clientStalled();
+    // Notes the bytes the socket holds for the client after a send.
+    void noteSent();
+    bool m_streaming = false;   // the answer is a stream of events
+    Clock::time_point m_progressAt; // when the client last took bytes (or the stream began)
+    int m_queuedAfterSend = 0;  // bytes held for the client after the last send
     std::string m_answerHead;   // the answer's status line and header fields, until the blank line
     bool m_headWritten = false;
     bool m_closeAnnounced = false;

@@ -29,7 +29,8 @@ MAX_TOKENS = 5000
 
 def write_adapter(folder, seed, rank, targets, sigma=0.05):
     """A PEFT LoRA folder for the demo model with random A and B (B non-zero, so it changes the output)."""
-    config = json.load(open(os.path.join(MODEL, "config.json")))
+    with open(os.path.join(MODEL, "config.json")) as f:
+        config = json.load(f)
     hidden, inter = config["hidden_size"], config["intermediate_size"]
     head_dim = config["head_dim"]
     shapes = {"q_proj": (hidden, config["num_attention_heads"] * head_dim),
@@ -57,9 +58,9 @@ def write_adapter(folder, seed, rank, targets, sigma=0.05):
     os.makedirs(folder)
     with open(os.path.join(folder, "adapter_model.safetensors"), "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    json.dump({"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": targets, "use_rslora": False,
-               "bias": "none", "lora_dropout": 0.0, "task_type": "CAUSAL_LM", "base_model_name_or_path": MODEL},
-              open(os.path.join(folder, "adapter_config.json"), "w"))
+    with open(os.path.join(folder, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": targets, "use_rslora": False,
+                   "bias": "none", "lora_dropout": 0.0, "task_type": "CAUSAL_LM", "base_model_name_or_path": MODEL}, f)
 
 
 class Server:
@@ -614,12 +615,14 @@ class EngineErrorTest(unittest.TestCase):
             os.makedirs(folder)
             for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json"):
                 os.symlink(os.path.join(os.path.abspath(MODEL), name), os.path.join(folder, name))
-            config = json.load(open(os.path.join(MODEL, "tokenizer_config.json")))
+            with open(os.path.join(MODEL, "tokenizer_config.json")) as f:
+                config = json.load(f)
             config["chat_template"] = ("{% for message in messages %}{% if message['role'] not in ['system', 'user', 'assistant'] %}"
                                        "{{ raise_exception('Unknown role: ' + message['role'] + '. Use user or assistant.') }}"
                                        "{% endif %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|eos|>\n{% endfor %}"
                                        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-            json.dump(config, open(os.path.join(folder, "tokenizer_config.json"), "w"))
+            with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+                json.dump(config, f)
             write_adapter(os.path.join(tmp, "poison"), 4, 4,
                           ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], sigma=1e30)
             server = Server("--served-model-name", "strict", model=folder)
@@ -716,11 +719,43 @@ class SlowReaderTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class TricklingReaderTest(unittest.TestCase):
+    def test_a_client_that_reads_slowly_keeps_its_stream(self):
+        # The stream's timeout counts from the client's last byte taken: a client that takes a few bytes
+        # every 0.4 s, for far longer than the timeout, is served to the end.
+        server = Server("--stream-write-timeout", "2", "--max-tokens", "100000", "--max-model-len", "200000")
+        try:
+            body = json.dumps({"model": os.path.basename(MODEL), "prompt": "Hi", "max_tokens": 120, "ignore_eos": True,
+                               "stream": True, "stream_options": {"include_usage": True}}).encode()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+            sock.settimeout(60)
+            sock.connect(("127.0.0.1", server.port))
+            start, reply = time.monotonic(), b""
+            with sock:
+                sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                while not reply.endswith(b"\r\n0\r\n\r\n"):
+                    piece = sock.recv(2048)
+                    if not piece:
+                        break
+                    reply += piece
+                    time.sleep(0.4)
+            self.assertGreater(time.monotonic() - start, 4)  # twice the timeout, at least
+            self.assertIn(b"[DONE]", reply)
+            events = sse_events(reply.decode(errors="replace").partition("\r\n\r\n")[2])
+            self.assertEqual(events[-1]["usage"]["completion_tokens"], 120)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 class NeverReadingClientTest(unittest.TestCase):
     def test_a_client_that_never_reads_gives_back_its_place(self):
         # A client that sent a streaming request and never read held its --max-concurrent place for as long
         # as it kept the connection open (--stream-write-timeout was 0 by default). It is bounded now, by
-        # default as nginx's send_timeout (60 s); here by 2 s, so that the place comes back within seconds.
+        # default as nginx's send_timeout (60 s); here by 2 s, so that the place comes back within seconds
+        # of the client's receive buffer filling.
         help_text = subprocess.run([CLI, "serve", "--help"], check=True, capture_output=True, text=True).stdout
         option = help_text[help_text.index("--stream-write-timeout"):]
         self.assertTrue(option[:option.index("\n")].endswith("=60"), option[:option.index("\n")])  # the default is 60 s
@@ -749,7 +784,11 @@ class NeverReadingClientTest(unittest.TestCase):
                     time.sleep(0.25)
                     status, answer = server.post("/v1/completions", small)
                 self.assertEqual(status, 200, answer)
-                print("  the place came back after %.1f s" % (time.monotonic() - start), file=sys.stderr)
+                waited = time.monotonic() - start
+                print("  the place came back after %.1f s" % waited, file=sys.stderr)
+                # Counted from the client's last byte taken, not from when the server's socket buffers
+                # are full: that took about 50 s more on localhost (and over a minute under load).
+                self.assertLess(waited, 20)
                 # The connection was closed: what the client reads ends without the stream's end.
                 reply = b""
                 while True:
@@ -1127,4 +1166,4 @@ class SlowClientTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    unittest.main(argv=[sys.argv[0], "-v", *sys.argv[3:]])  # further arguments pick tests
