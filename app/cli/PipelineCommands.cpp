@@ -180,9 +180,11 @@ PipelineResult runPipelineTrain(const std::string& configPath, const std::string
     }
     PipelineRunner runner(config, *hooks);
     runner.check(); // every problem is named before the pipeline is announced
-    std::cout << "pipeline     " << config.name << ": " << config.stages.size() << " stages into " << config.outputDir << std::endl;
+    // Ctrl-C is caught before the pipeline is announced: one pressed (or a SIGINT sent by a script)
+    // as soon as the line shows stops the pipeline with its state kept, instead of killing it.
     g_pipelineObserver.store(&console);
     std::signal(SIGINT, onPipelineInterrupt);
+    std::cout << "pipeline     " << config.name << ": " << config.stages.size() << " stages into " << config.outputDir << std::endl;
     PipelineResult result;
     try {
         result = runner.run(&console, resume == "latest");
