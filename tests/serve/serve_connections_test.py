@@ -37,6 +37,41 @@ def answer_of(sock):
     return int(head.split(b" ")[1]), head.decode(), body.decode()
 
 
+OPEN_STATES = (1, 8)  # ESTABLISHED and CLOSE_WAIT in /proc/net/tcp: that end has not been closed
+
+
+def tcp_table():
+    """The machine's TCP sockets (/proc/net/tcp): {(local end, remote end): (state, bytes not acknowledged,
+    bytes not read)}, an end as (address in hex, port)."""
+    table = {}
+    with open("/proc/net/tcp") as lines:
+        for line in lines.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1].split(":"), fields[2].split(":")
+            unacknowledged, unread = fields[4].split(":")
+            table[((local[0], int(local[1], 16)), (remote[0], int(remote[1], 16)))] = (
+                int(fields[3], 16), int(unacknowledged, 16), int(unread, 16))
+    return table
+
+
+def tcp_end(address, port):
+    return socket.inet_aton(address)[::-1].hex().upper(), port
+
+
+def ends(server, socks):
+    """(client end, server end) of each client socket."""
+    return [(tcp_end(*sock.getsockname()), tcp_end("127.0.0.1", server.port)) for sock in socks]
+
+
+def wait_until(condition, what, seconds=120):
+    """Waits for `condition` (an event of the server's, however loaded the machine); the bound is for a hang."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("not within %d s: %s" % (seconds, what))
+        time.sleep(0.02)
+
+
 def hold(server, count, source="127.0.0.1"):
     """Opens `count` connections from `source` that stay open (their request head is still arriving)."""
     socks = []
@@ -46,14 +81,32 @@ def hold(server, count, source="127.0.0.1"):
         socks.append(sock)
     # Accepted and counted: each connection is admitted by a server worker thread, so on a loaded
     # machine one opened later (the next test step's) could be admitted before a held one otherwise.
-    time.sleep(1.0)
+    # A connection's head is read only once it was admitted: wait until the server has taken every
+    # byte sent (acknowledged at the client's end) and read it (nothing unread at its own end).
+    pairs = ends(server, socks)
+
+    def all_read():
+        table = tcp_table()
+        return all((client, own) in table and table[(client, own)][1] == 0 and table.get((own, client), (0, 0, 0))[2] == 0
+                   for client, own in pairs)
+    wait_until(all_read, "the server reads the heads of %d held connections" % count)
     return socks
+
+
+def close(server, socks):
+    """Closes client connections and waits until the server has closed its ends (and so counts them no more)."""
+    pairs = ends(server, socks)
+    for sock in socks:
+        sock.close()
+    wait_until(lambda: all(tcp_table().get((own, client), (0,))[0] not in OPEN_STATES for client, own in pairs),
+               "the server closes %d connections its client closed" % len(pairs))
 
 
 def health(server, source="127.0.0.1"):
     with connect(server, source) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         answers = read_answers(sock, 1)
+        read_until_close(sock)  # the server has closed it: the connection counts no more
     return answers[0][0] if answers else None
 
 
@@ -89,10 +142,8 @@ class ConnectionCapTest(unittest.TestCase):
             self.assertRefused(extra, 503, "the server has 12 connections open, the most it takes (--max-connections)")
             extra.close()
             # Closing connections makes room again at once.
-            for sock in held[:3]:
-                sock.close()
+            close(server, held[:3])
             held = held[3:]
-            time.sleep(0.3)
             self.assertEqual(health(server), 200)
         finally:
             for sock in held:
@@ -114,8 +165,7 @@ class ConnectionCapTest(unittest.TestCase):
             extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertRefused(extra, 503, "the server has 172 connections open")
             extra.close()
-            held.pop().close()
-            time.sleep(0.3)
+            close(server, [held.pop()])
             body = json.dumps({"lora_name": "a", "lora_path": adapter}).encode()
             with connect(server) as sock:
                 sock.sendall(b"POST /v1/load_lora_adapter HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
