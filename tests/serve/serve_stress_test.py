@@ -149,8 +149,10 @@ class StressTest(unittest.TestCase):
             if i % 2:
                 conn.sock.shutdown(socket.SHUT_RDWR)
             conn.close()
-        # Every place comes back: 48 prompts at once (the whole of --max-concurrent) are served.
-        deadline = time.monotonic() + 30
+        # Every place comes back: 48 prompts at once (the whole of --max-concurrent) are served. The
+        # places come back as the server notices the closed connections, later on a loaded machine:
+        # the bound is for a place never given back.
+        deadline = time.monotonic() + 300
         while True:
             status, body = self.server.post("/v1/completions", {"model": BASE, "prompt": ["Hi"] * 48, "max_tokens": 1})
             if status == 200 or time.monotonic() > deadline:
