@@ -2,6 +2,7 @@
 #include "app/serve/OpenAiRequest.h"
 
 #include "app/serve/ApiError.h"
+#include "app/serve/ExtensionFields.h"
 #include "common/Error.h"
 #include "common/JsonErrorText.h"
 
@@ -396,6 +397,7 @@ GenerationCall parseGenerationCall(const std::string& text, bool chat, const Pro
     s.minNewTokens = integer(body, "min_tokens", 0, 0, limits.maxTokens);
     s.logitBias = logitBias(body, session.vocabSize());
     refuseUnsupported(body);
+    refuseUnhonouredExtensions(body, chat);
     if (number(body, "presence_penalty", 0.0, -2.0, 2.0) != 0.0)
         throw badField("presence_penalty", "only 0 is supported (use repetition_penalty)");
     if (number(body, "frequency_penalty", 0.0, -2.0, 2.0) != 0.0)

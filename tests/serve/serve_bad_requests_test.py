@@ -67,6 +67,38 @@ WRONG_TYPES = {
     "user": 5,
 }
 
+# vLLM's and OpenAI's fields that change the answer: (field, a value refused, a value accepted, routes).
+EXTENSIONS = [
+    ("use_beam_search", True, False, "both"),
+    ("min_p", 0.1, 0, "both"),
+    ("length_penalty", 0.5, 1, "both"),
+    ("stop_token_ids", [5], [], "both"),
+    ("include_stop_str_in_output", True, False, "both"),
+    ("skip_special_tokens", False, True, "both"),
+    ("truncate_prompt_tokens", 5, None, "both"),
+    ("prompt_logprobs", 0, None, "both"),
+    ("allowed_token_ids", [1, 2], None, "both"),
+    ("bad_words", ["x"], [], "both"),
+    ("logits_processors", ["my.Processor"], [], "both"),
+    ("guided_json", {"type": "object"}, None, "both"),
+    ("guided_regex", "a+", None, "both"),
+    ("guided_choice", ["a", "b"], None, "both"),
+    ("guided_grammar", 'root ::= "a"', None, "both"),
+    ("structural_tag", "{}", None, "both"),
+    ("structured_outputs", {"choice": ["a"]}, None, "both"),
+    ("prompt_embeds", "AAAA", None, "both"),
+    ("audio", {"voice": "alloy", "format": "wav"}, None, "both"),
+    ("modalities", ["text", "audio"], ["text"], "both"),
+    ("web_search_options", {}, None, "both"),
+    ("add_generation_prompt", False, True, "chat"),
+    ("continue_final_message", True, False, "chat"),
+    ("add_special_tokens", True, False, "chat"),
+    ("documents", [{"title": "t", "text": "x"}], [], "chat"),
+    ("chat_template", "{{ messages }}", None, "chat"),
+    ("chat_template_kwargs", {"enable_thinking": False}, {}, "chat"),
+    ("add_special_tokens", False, True, "completions"),
+]
+
 
 class BadRequestTest(unittest.TestCase):
     @classmethod
@@ -346,6 +378,72 @@ class BadRequestTest(unittest.TestCase):
         self.expect("a percent-encoded path", get(b"/v1/%6Dodels"), 200)
         self.expect("a path that decodes to NUL", get(b"/v1/models/%00"), 404, param="model")
         self.expect("two '?'", get(b"/v1/models?a=1?b=2"), 400, "write a '?' inside the query as %3F")
+        self.assertServing()
+
+    def test_extension_fields(self):
+        # vLLM's and OpenAI's fields that would change the answer were ignored like unknown fields, so a
+        # client asking for beam search, min_p or a JSON schema got an ordinary answer as if applied.
+        # Each is refused naming it, unless it asks for what the server does anyway.
+        for field, refused, accepted, routes in EXTENSIONS:
+            for route, build in (("chat", chat), ("completions", completion)):
+                if routes not in ("both", route):
+                    continue
+                self.expect("%s: %s %s" % (route, field, json.dumps(refused)), build(**{field: refused}), 400, param=field)
+                self.expect("%s: %s %s" % (route, field, json.dumps(accepted)), build(**{field: accepted}), 200)
+                self.expect("%s: %s null" % (route, field), build(**{field: None}), 200)
+        self.expect("min_p a string", chat(min_p="x"), 400, "'min_p': expected a number, found string", "min_p")
+        self.expect("use_beam_search 1", completion(use_beam_search=1), 400, "expected true or false", "use_beam_search")
+        self.expect("continue_final_message", chat(continue_final_message=True), 400,
+                    "'continue_final_message': continuing the final message is not supported", "continue_final_message")
+        # A completions request does not read the chat fields (vLLM's CompletionRequest has none of them).
+        self.expect("completions: chat_template", completion(chat_template="x"), 200)
+        self.assertServing()
+
+    def test_openai_edges(self):
+        # Values and shapes a client can send: a 400 naming the field where OpenAI or vLLM refuse
+        # them, the answer where they take them.
+        user = {"role": "user", "content": "Hi"}
+        assistant = {"role": "assistant", "content": "Hello"}
+        refused = [
+            ("max_tokens -1", completion(max_tokens=-1), "max_tokens"),
+            ("max_completion_tokens 0", chat(max_completion_tokens=0), "max_completion_tokens"),
+            ("temperature 2.5", chat(temperature=2.5), "temperature"),
+            ("temperature -0.1", completion(temperature=-0.1), "temperature"),
+            ("top_p 0", chat(top_p=0), "top_p"),
+            ("top_p 1.5", completion(top_p=1.5), "top_p"),
+            ("top_k -2", chat(top_k=-2), "top_k"),
+            ("n 0", chat(n=0), "n"),
+            ("n 129", completion(n=129), "n"),
+            ("seed 2**63", chat(seed=2 ** 63), "seed"),
+            ("stop 5 strings", chat(stop=["a", "b", "c", "d", "e"]), "stop"),
+            ("stop [null]", completion(stop=[None]), "stop"),
+            ("logit_bias 101", chat(logit_bias={"5": 101}), "logit_bias.5"),
+            ("min_tokens over max_tokens", completion(min_tokens=5, max_tokens=2), "min_tokens"),
+            ("top_logprobs 2", chat(top_logprobs=2), "top_logprobs"),
+            ("max_tokens 1e30", completion(max_tokens=1e30), "max_tokens"),
+            ("presence_penalty 3", chat(presence_penalty=3), "presence_penalty"),
+        ]
+        for name, data, param in refused:
+            self.expect(name, data, 400, param=param)
+        accepted = [
+            ("roles out of order", chat(messages=[assistant, user, user])),
+            ("a system message last", chat(messages=[user, {"role": "system", "content": "Be brief"}])),
+            ("text parts", chat(messages=[{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "you"}]}])),
+            ("an assistant message without content", chat(messages=[user, {"role": "assistant", "content": None}, user])),
+            ("n 1, best_of 1", completion(n=1, best_of=1)),
+            ("stop 4 strings", chat(stop=["a", "b", "c", "d"])),
+            ("stop []", completion(stop=[])),
+            ("logprobs false", chat(logprobs=False)),
+            ("top_k -1 (off)", completion(top_k=-1)),
+            ("max_tokens 2.0", chat(max_tokens=2.0)),
+            ("temperature 0", completion(temperature=0)),
+            ("fields that change nothing", chat(store=True, metadata={"a": "b"}, parallel_tool_calls=True, user="u",
+                                                service_tier="auto", prediction={"type": "content", "content": "x"},
+                                                priority=0, request_id="r1", no_such_field={"a": [1]})),
+        ]
+        for name, data in accepted:
+            self.expect(name, data, 200)
+        self.expect("POST /v1/embeddings", post(b"/v1/embeddings", b'{"model": "m", "input": "Hi"}'), 404)
         self.assertServing()
 
 
