@@ -94,8 +94,18 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock)
     return false;
 }
 
+namespace {
+thread_local int t_servedSocket = -1;
+} // namespace
+
+int GuardedHttpServer::servedSocket() { return t_servedSocket; }
+
 void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
 {
+    struct Serving {
+        explicit Serving(int fd) { t_servedSocket = fd; }
+        ~Serving() { t_servedSocket = -1; }
+    } serving(fd);
     // Header values as the client sent them, and an absolute-form target as its path (RequestHeadRewrite).
     BufferedSocketStream stream(fd, RequestHeadRewrite::forHttplib(std::move(bytes)), static_cast<double>(read_timeout_sec_) + read_timeout_usec_ / 1e6,
                                 static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6, m_streamWriteSeconds, m_halting);

@@ -28,6 +28,9 @@ public:
     void setStreamWriteTimeout(double seconds) { m_streamWriteSeconds = seconds; }
     // Listens with the system's largest backlog (SOMAXCONN) instead of cpp-httplib's 5; call once bound.
     void widenListenBacklog();
+    // The socket of the request this thread is serving (-1 outside a request): its handlers watch it
+    // for a client that hangs up (cpp-httplib hands them no socket).
+    static int servedSocket();
     // Stops listening, closes the connections waiting for a request, and waits for the requests being
     // served to end. Call once serving should end (cpp-httplib's stop() alone leaves the workers).
     void halt();

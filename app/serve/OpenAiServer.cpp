@@ -523,7 +523,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
             throw ApiError(503, "the server is shutting down", errtype::kServer, {}, "shutting_down");
         throw ApiError(400, e.message());
     }
-    state->client = std::make_unique<ClientConnection>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+    state->client = std::make_unique<ClientConnection>(GuardedHttpServer::servedSocket());
 
     if (!call.stream) {
         json choices = json::array();
