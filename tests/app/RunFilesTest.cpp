@@ -17,6 +17,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -270,10 +271,13 @@ private slots:
 
     // kill -9 at 20 seeded points, each followed by `--resume latest` of the same run: no metric
     // step is lost or doubled, the values are those of an uninterrupted run (bitwise on the CPU).
+    // The points are counted in the run's progress, not in time from the start, so that a loaded
+    // machine (a start-up of seconds) and an idle one kill as often and at like places: a life is
+    // killed a seeded number of steps after its first, or one in four at a seeded moment of its
+    // start-up. Time-based kills ended in the start-up alone on a slow machine and let the run end
+    // before ten kills on a fast one.
     void killAndResumeLoseNoMetric()
     {
-        // Long enough that ten kills come before the end on an idle machine too (2000 steps ended
-        // after nine lives once the start-up grew by the data check).
         const std::string cfg = writeConfig("killed", 3000, 10);
         Outcome o = run(train(cfg, {"--set", "training.seed=99"}));
         QVERIFY2(o.code == 0, qPrintable(o.err + o.out));
@@ -285,12 +289,16 @@ private slots:
         QCOMPARE(int(expected.size()), 3000);
 
         std::mt19937 rng(2024);
-        std::uniform_int_distribution<int> delay(300, 1800);
-        int64_t runId = 0;
-        int kills = 0;
+        std::uniform_int_distribution<int> stepsInALife(1, 100); // 20 lives stay far from the 3000 steps
+        std::bernoulli_distribution inTheStartUp(0.25);
+        std::uniform_int_distribution<int> startUpMs(0, 400);
+        static const QRegularExpression stepLine("(?:^|\n)step (\\d+)/");
+        int64_t runId = 0, furthest = 0;
+        int kills = 0, killedBeforeAStep = 0;
         // Until 20 processes were killed mid-run (or the run finished anyway).
         for (int i = 0; i < 40 && kills < 20; ++i) {
             QStringList args = train(cfg, {"--set", "training.seed=99"});
+            args.removeAll("--quiet"); // its step lines tell how far it got
             if (runId > 0) {
                 storage::Store s(m_db);
                 if (s.runs().require(runId).status == storage::RunStatus::Finished)
@@ -304,25 +312,44 @@ private slots:
                 if (hasCheckpoint)
                     args << "--resume" << "latest";
             }
+            const bool early = inTheStartUp(rng);
+            const int steps = stepsInALife(rng), ms = startUpMs(rng);
             QProcess p;
+            p.setReadChannel(QProcess::StandardError);
+            QElapsedTimer clock;
+            clock.start();
             p.start(cli(), args);
             QVERIFY(p.waitForStarted());
-            if (runId == 0) {
-                // The run row exists once the process has opened the store.
-                for (int t = 0; t < 100 && runId == 0; ++t) {
-                    QTest::qWait(50);
-                    storage::Store s(m_db);
-                    const auto latest = s.runs().list(f);
-                    if (!latest.empty() && latest.front().id != reference)
-                        runId = latest.front().id;
+            QString err;
+            int64_t first = -1, last = -1;
+            auto due = [&] { return early ? clock.elapsed() >= ms : first >= 0 && last - first + 1 >= steps; };
+            while (p.state() == QProcess::Running && !due()) {
+                QVERIFY2(clock.elapsed() < 300000, qPrintable("no progress in 5 minutes:\n" + err.right(2000)));
+                p.waitForReadyRead(early ? 10 : 1000);
+                err += QString::fromUtf8(p.readAllStandardError());
+                for (auto it = stepLine.globalMatch(err); it.hasNext();) {
+                    const int64_t step = it.next().captured(1).toLongLong();
+                    first = first < 0 ? step : first;
+                    last = step;
                 }
             }
-            if (!p.waitForFinished(delay(rng))) {
+            if (p.state() != QProcess::NotRunning) {
                 ::kill(pid_t(p.processId()), SIGKILL);
-                p.waitForFinished(10000);
+                p.waitForFinished(60000);
                 ++kills;
+                killedBeforeAStep += first < 0;
+            }
+            furthest = std::max(furthest, last);
+            if (runId == 0) {
+                // The run row, once a process got as far as opening the store and recording it.
+                storage::Store s(m_db);
+                const auto latest = s.runs().list(f);
+                if (!latest.empty() && latest.front().id != reference)
+                    runId = latest.front().id;
             }
         }
+        qInfo("%d processes killed, %d of them before their first step; the run got to step %lld of 3000", kills,
+              killedBeforeAStep, (long long)furthest);
         QVERIFY(runId > 0);
         QVERIFY2(kills >= 10, qPrintable(QString("only %1 processes were killed before they ended").arg(kills)));
         bool finished = false;
