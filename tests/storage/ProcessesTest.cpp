@@ -5,6 +5,7 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <random>
@@ -43,6 +44,9 @@ bool waitForLine(QProcess& p, const std::function<bool(const QByteArray&)>& pred
     return false;
 }
 
+// A bound on a child's start-up (and first big commit) that only a hang reaches, however loaded the machine.
+constexpr int kStartMs = 120000;
+
 void killHard(QProcess& p) {
     ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
     QVERIFY(p.waitForFinished(10000));
@@ -78,21 +82,37 @@ private slots:
         p.start(child(), {"crash-writer", QString::fromStdString(db.string()), QString::number(runId),
                           QString::number(flushMs)});
         QVERIFY(p.waitForStarted());
-        QVERIFY2(waitForLine(p, [](const QByteArray& l) { return l == "ready"; }, 10000), p.readAllStandardError());
+        QVERIFY2(waitForLine(p, [](const QByteArray& l) { return l == "ready"; }, kStartMs), p.readAllStandardError());
         // Let it write, recording when it had added which step.
         std::vector<std::pair<int64_t, int64_t>> added; // step, monotonic ns
         QElapsedTimer t;
         t.start();
         std::vector<QByteArray> lines;
-        while (t.elapsed() < killAfterMs)
+        auto readAdded = [&] {
+            for (const QByteArray& l : lines) {
+                auto parts = l.split(' ');
+                if (parts.size() == 3 && parts[0] == "added")
+                    added.emplace_back(parts[1].toLongLong(), parts[2].toLongLong());
+            }
+            lines.clear();
+        };
+        // Killed `killAfterMs` after it was ready, and not before it wrote enough to judge: four
+        // steps, and for the later kills a step past the first added more than a second before
+        // (on a loaded machine the child may have had the core for a fraction of that time).
+        auto enoughToJudge = [&] {
+            if (added.size() <= 3)
+                return false;
+            if (killAfterMs < 1300)
+                return true;
+            const int64_t secondAgo = monotonicNs() - int64_t(1100) * 1000000;
+            return std::any_of(added.begin(), added.end(), [&](const auto& a) { return a.first > 0 && a.second <= secondAgo; });
+        };
+        while ((t.elapsed() < killAfterMs || !enoughToJudge()) && t.elapsed() < kStartMs) {
             waitForLine(p, [](const QByteArray&) { return false; }, 20, &lines);
+            readAdded();
+        }
         int64_t killedAt = monotonicNs();
         killHard(p);
-        for (const QByteArray& l : lines) {
-            auto parts = l.split(' ');
-            if (parts.size() == 3 && parts[0] == "added")
-                added.emplace_back(parts[1].toLongLong(), parts[2].toLongLong());
-        }
         QVERIFY2(added.size() > 3, "the child wrote too little to judge");
 
         Store s(db);
@@ -149,7 +169,7 @@ private slots:
                          if (l.startsWith("committed "))
                              committed = l.mid(10).toLongLong();
                          return committed >= perTx;
-                     }, 30000), p.readAllStandardError());
+                     }, kStartMs), p.readAllStandardError());
             // Kill at a random moment, most likely inside the next transaction.
             QTest::qWait(int(std::random_device{}() % 300));
             std::vector<QByteArray> rest;
