@@ -2,6 +2,7 @@
 #include "engine/AdapterSet.h"
 
 #include "common/Error.h"
+#include "models/quant/QuantizedLinear.h"
 
 #include <algorithm>
 
@@ -158,6 +159,15 @@ ParameterCounts AdapterSet::parameterCounts() const
         c.total += p.numel();
         if (p.requires_grad())
             c.trainable += p.numel();
+    }
+    // A projection held as 4-bit codes (model.quantization) has no weight parameter, only buffers:
+    // its weights count by their shape, so a 4-bit base has the total its dense model has.
+    for (const auto& slot : m_slots) {
+        std::shared_ptr<models::LinearLayer> layer = slot.get();
+        if (const auto adapted = std::dynamic_pointer_cast<AdaptedLinear>(layer))
+            layer = adapted->base();
+        if (const auto* q = dynamic_cast<const models::quant::QuantizedLinear*>(layer.get()))
+            c.total += q->quantized().numel();
     }
     return c;
 }

@@ -190,12 +190,9 @@ CaseResult runCase(const std::string& shape, const std::string& label, const Ben
     r.tokensPerSecond = double(o.batch) * o.seq / r.stepSeconds;
     const auto counts = trainer.adapters().parameterCounts();
     r.adapter = counts.trainable;
-    r.frozen = counts.total - counts.trainable;
-    if (lo.quantization) {
-        // 4-bit weights are buffers, not parameters: count them as the frozen weights they are.
-        r.frozen += quantized.parameters;
+    r.frozen = counts.total - counts.trainable; // 4-bit weights included (AdapterSet counts them by shape)
+    if (lo.quantization)
         r.quantization = models::quant::summaryText(quantized);
-    }
     r.flopsPerToken = 4.0 * double(r.frozen) + 6.0 * double(r.adapter)
         + 12.0 * double(cfg.numLayers) * double(cfg.numHeads) * double(cfg.headDim) * double(o.seq);
     r.achievedGflops = r.flopsPerToken * r.tokensPerSecond / 1e9;

@@ -1,7 +1,7 @@
 // LoRA over a 4-bit base (model.quantization nf4/fp4): the QuantizedLinear forward and backward
 // against the dequantized weight, AdaptedLinear over it (gradients reach A and B only, merging
 // uses the dequantized base, spectral init refused), training a tiny model against the same model
-// unquantized, and the config key.
+// unquantized, the parameter counts, and the config key.
 #include "common/Error.h"
 #include "engine/AdaptedLinear.h"
 #include "engine/TrainConfig.h"
@@ -187,6 +187,29 @@ private slots:
         QVERIFY(finalLoss[1] != finalLoss[0]); // the base really differs
         // Training left the codes alone.
         QVERIFY(torch::equal(quantized->named_buffers()["model.layers.0.self_attn.q_proj.base_layer.weight_codes"], codesBefore));
+    }
+
+    void parameterCountsIncludeTheFourBitWeights()
+    {
+        // The 4-bit projections keep their weights as buffers, not parameters; a run's counts (the
+        // CLI's "trainable N / M parameters", the stored ratio) still give the dense model's total.
+        models::LoadOptions lo;
+        lo.quantization = QuantOptions{};
+        auto full = models::createCausalLM(tinyConfig(), 99);
+        auto quantized = models::createCausalLM(tinyConfig(), 99, lo);
+        std::vector<ParameterCounts> counts;
+        for (auto* model : {full.get(), quantized.get()}) {
+            QTemporaryDir tmp;
+            TrainConfig c = trainConfig(tmp.path());
+            c.maxSteps = 1;
+            Trainer t(c, *model, reverseTask(16, 1), reverseTask(8, 2));
+            const TrainResult r = t.run();
+            QCOMPARE(int(r.status), int(TrainStatus::Completed));
+            counts.push_back(r.parameters);
+        }
+        QVERIFY(counts[0].trainable > 0 && counts[0].trainable < counts[0].total);
+        QCOMPARE(counts[1].trainable, counts[0].trainable);
+        QCOMPARE(counts[1].total, counts[0].total);
     }
 
     void mergeOntoUnquantizedBase()
