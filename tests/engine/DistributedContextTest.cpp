@@ -121,7 +121,8 @@ private slots:
         }
         QVERIFY2(err.contains("RSLORA_STORE_FILE=/nonexistent-rslora-folder/store: the folder /nonexistent-rslora-folder does not exist"),
                  qPrintable(err));
-        QVERIFY(clock.elapsed() < 10000);
+        // At once: well before the 60 s timeout a rendezvous would wait, however loaded the machine.
+        QVERIFY2(clock.elapsed() < 30000, qPrintable(QString("took %1 ms").arg(clock.elapsed())));
         QTemporaryDir dir;
         c.storeFile = dir.path().toStdString();
         err.clear();
