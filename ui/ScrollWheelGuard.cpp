@@ -18,16 +18,42 @@ QAbstractScrollArea* enclosingScrollArea(const QWidget* w)
     return nullptr;
 }
 
+bool isField(const QWidget* w)
+{
+    return qobject_cast<const QAbstractSpinBox*>(w) || qobject_cast<const QComboBox*>(w);
+}
+
+// Qt gives a widget whose focus policy takes the wheel (spin boxes' and combo boxes' default) the
+// focus as a wheel event from the window system reaches it, before any filter sees the event: every
+// field under the pointer looked focused and took the wheel. A field takes focus by click and Tab only.
+void keepWheelFromFocusing(QWidget* field)
+{
+    if (field->focusPolicy() == Qt::WheelFocus)
+        field->setFocusPolicy(Qt::StrongFocus);
+}
+
 } // namespace
 
-ScrollWheelGuard::ScrollWheelGuard(QObject* parent) : QObject(parent) {}
+ScrollWheelGuard::ScrollWheelGuard(QObject* parent) : QObject(parent)
+{
+    // Fields polished before the guard was installed; later ones as they are polished.
+    for (QWidget* w : QApplication::allWidgets())
+        if (isField(w))
+            keepWheelFromFocusing(w);
+}
 
 bool ScrollWheelGuard::eventFilter(QObject* watched, QEvent* event)
 {
+    if (event->type() == QEvent::Polish) {
+        auto* w = qobject_cast<QWidget*>(watched);
+        if (w && isField(w))
+            keepWheelFromFocusing(w);
+        return false;
+    }
     if (event->type() != QEvent::Wheel)
         return false;
     auto* field = qobject_cast<QWidget*>(watched);
-    if (!field || !(qobject_cast<QAbstractSpinBox*>(field) || qobject_cast<QComboBox*>(field)) || field->hasFocus())
+    if (!field || !isField(field) || field->hasFocus())
         return false;
     QAbstractScrollArea* area = enclosingScrollArea(field);
     if (!area)
