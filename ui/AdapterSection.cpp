@@ -257,7 +257,10 @@ AdapterSection::AdapterSection(FieldErrors* errors, QWidget* parent) : QGroupBox
     for (QLineEdit* e : {m_candidates, m_budget, m_targetRegex, m_layers})
         connect(e, &QLineEdit::textChanged, this, onEdit);
     connect(m_pattern, &QPlainTextEdit::textChanged, this, onEdit);
-    connect(m_rank, &numbers::IntBox::entryChanged, this, [this] { m_scale->setText(scaleReadout()); });
+    // Text a box cannot take leaves its value() at the last good number: the readouts say so at once.
+    connect(m_rank, &numbers::IntBox::entryChanged, this, &AdapterSection::updateReadouts);
+    connect(m_subspaceDim, &numbers::IntBox::entryChanged, this, &AdapterSection::updateReadouts);
+    connect(m_sigma, &numbers::RealBox::entryChanged, this, &AdapterSection::updateReadouts);
     connect(m_alpha, &numbers::RealBox::entryChanged, this, [this] { m_scale->setText(scaleReadout()); });
     connect(m_previewRanks, &QPushButton::clicked, this, &AdapterSection::rankPreviewRequested);
 }
@@ -460,10 +463,19 @@ qint64 AdapterSection::trainableParameters() const {
 void AdapterSection::updateReadouts() {
     m_scale->setText(scaleReadout());
     const double sigma = m_sigma->value(), r = m_rank->value();
-    m_sigmaReadout->setText(tr("std(A) at init = σ/√r = %1").arg(sigma / std::sqrt(std::max(1.0, r)), 0, 'g', 4));
+    // As for the scale: a rank (or σ, or subspace k) as typed that the box cannot take gives no
+    // number here; the last good one would read as the count of what was typed.
+    m_sigmaReadout->setText(m_rank->holdsEntry() || m_sigma->holdsEntry()
+                                ? tr("enter a valid rank and σ to see std(A) at init")
+                                : tr("std(A) at init = σ/√r = %1").arg(sigma / std::sqrt(std::max(1.0, r)), 0, 'g', 4));
     m_sigmaReadout->setVisible(m_init->currentIndex() == 2);
     if (m_modules.empty()) {
         m_trainable->setText(tr("choose a model to count parameters"));
+        return;
+    }
+    if (m_rank->holdsEntry() || (m_subspaceDim->isEnabled() && m_subspaceDim->holdsEntry())) {
+        m_trainable->setText(m_rank->holdsEntry() ? tr("enter a valid rank to count parameters")
+                                                  : tr("enter a valid subspace k to count parameters"));
         return;
     }
     qint64 total = 0;

@@ -1,6 +1,7 @@
 // The label under a field (or a group of fields) that names what the user must fix: plain text, as it
 // quotes what was typed, paths and the engine's messages as they are (never read as markup); wrapped;
-// in the workbench's one colour for problems; hidden until it has something to say.
+// in the workbench's one colour for problems; as wide as its field or row allows, never wider (a word
+// longer than that is cut); hidden until it has something to say.
 #pragma once
 
 #include <QString>

@@ -2,6 +2,7 @@
 
 #include "ui/AdapterSection.h"
 #include "ui/DataSection.h"
+#include "ui/ErrorLabel.h"
 #include "ui/FieldErrors.h"
 #include "ui/FlowLayout.h"
 #include "ui/ObjectiveSection.h"
@@ -121,11 +122,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     scroll->setWidget(body);
     outer->addWidget(scroll, 1);
 
-    m_problems = new QLabel(this);
-    m_problems->setObjectName("formProblems");
-    m_problems->setWordWrap(true);
-    m_problems->setTextFormat(Qt::PlainText);
-    m_problems->setStyleSheet("color: #c62828;");
+    m_problems = makeErrorLabel("formProblems", this);
     outer->addWidget(m_problems);
 
     // The estimate has a line of its own, wrapped: beside the buttons its unwrapped length set the
@@ -502,6 +499,19 @@ void RunForm::updateMemoryEstimate() {
         return;
     }
     const engine::TrainConfig c = config();
+    const bool cuda = QString::fromStdString(c.device).startsWith("cuda");
+    // A box holding text it cannot take leaves config() at its last good number: an estimate from
+    // that number would read as the estimate of what was typed.
+    static const QStringList kInputs{"adapter.r", "adapter.subspace_dim", "training.batch_size", "data.max_seq_len",
+                                     "data.validation_split"};
+    QStringList held;
+    for (const QString& problem : numbers::entryProblems(this))
+        if (const QString key = problem.section(':', 0, 0); kInputs.contains(key) && !held.contains(key))
+            held << key;
+    if (!held.isEmpty()) {
+        m_memory->setText(tr("Estimated peak %1 memory: enter a valid %2 to see it").arg(cuda ? tr("GPU") : tr("training"), held.join(", ")));
+        return;
+    }
     engine::MemoryEstimateInput in;
     in.trainableParams = m_adapter->trainableParameters();
     in.adapterRank = c.adapter.rank;
@@ -520,7 +530,6 @@ void RunForm::updateMemoryEstimate() {
     in.gradientCheckpointing = c.gradientCheckpointing;
     in.quantization = c.quantization;
     in.lossChunkTokens = c.lossChunkTokens;
-    const bool cuda = QString::fromStdString(c.device).startsWith("cuda");
     in.fusedAttention = engine::fusedAttentionOn(c.device);
     const engine::MemoryEstimate e = engine::estimateTrainingMemory(*model, in);
     auto size = [](int64_t bytes) { return QLocale().formattedDataSize(bytes); };

@@ -285,6 +285,60 @@ private Q_SLOTS:
         QVERIFY2(form.minimumSizeHint().width() <= 1280, qPrintable(QString::number(form.minimumSizeHint().width())));
     }
 
+    // A value no line can hold, quoted in its field's error (2000 digits pasted into Seed, a training
+    // file path of 10,000 characters), is cut at the field's edge: it made the form thousands of pixels
+    // wide, every field scrolling sideways out of the window.
+    void aLongValueInAnErrorDoesNotWidenTheForm() {
+        ui::RunForm form;
+        form.resize(1280, 700);
+        form.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        auto* scroll = form.findChild<QScrollArea*>();
+        auto* seed = form.findChild<QSpinBox*>("training.seed");
+        auto* train = form.findChild<QLineEdit*>("data.train.edit");
+        QVERIFY(scroll && seed && train);
+        QCoreApplication::processEvents();
+        QCOMPARE(scroll->horizontalScrollBar()->maximum(), 0);
+        const QString digits(2000, '9');
+        typeInto(seed, digits);
+        const QString path = "/no/such/folder/" + QString(10000, 'd') + ".jsonl";
+        train->setText(path); // as typed, not yet read: named as a missing file
+        form.validateNow();
+        QCoreApplication::processEvents();
+        QVERIFY2(form.fieldErrors()->errorFor("training.seed").contains(digits), "the message keeps the value as typed");
+        QVERIFY2(form.fieldErrors()->errorFor("data.train").contains(path), "the message keeps the path as typed");
+        QVERIFY(form.findChild<QLabel*>("error_training.seed")->isVisible());
+        QCOMPARE(scroll->horizontalScrollBar()->maximum(), 0);
+        QVERIFY2(form.minimumSizeHint().width() <= 1280, qPrintable(QString::number(form.minimumSizeHint().width())));
+    }
+
+    // A rank the box cannot take (-1) left the trainable count and the memory estimate at the last
+    // good rank, shown as if they were those of the rank typed; they say what to fix instead, and
+    // come back with a rank the box takes. The same for a batch size the box cannot take.
+    void readoutsWaitForNumbersTheBoxesTake() {
+        ui::RunForm form;
+        auto* rank = form.findChild<QSpinBox*>("adapter.r");
+        auto* batch = form.findChild<QSpinBox*>("training.batch_size");
+        auto* trainable = form.findChild<QLabel*>("trainableReadout");
+        auto* memory = form.findChild<QLabel*>("memoryEstimate");
+        QVERIFY(rank && batch && trainable && memory);
+        form.validateNow();
+        QVERIFY2(trainable->text().contains("adapter parameters"), qPrintable(trainable->text()));
+        QVERIFY2(memory->text().startsWith("Estimated peak training memory ≈"), qPrintable(memory->text()));
+        typeInto(rank, "-1");
+        form.validateNow();
+        QCOMPARE(trainable->text(), QString("enter a valid rank to count parameters"));
+        QCOMPARE(memory->text(), QString("Estimated peak training memory: enter a valid adapter.r to see it"));
+        typeInto(batch, "0");
+        form.validateNow();
+        QCOMPARE(memory->text(), QString("Estimated peak training memory: enter a valid adapter.r, training.batch_size to see it"));
+        typeInto(rank, "16");
+        typeInto(batch, "4");
+        form.validateNow();
+        QVERIFY2(trainable->text().contains("adapter parameters"), qPrintable(trainable->text()));
+        QVERIFY2(memory->text().startsWith("Estimated peak training memory ≈"), qPrintable(memory->text()));
+    }
+
     // The memory line follows the Dtype and Gradient checkpointing fields as the engine's model does.
     void memoryEstimateFollowsDtypeAndCheckpointing() {
         ui::RunForm form;
