@@ -156,6 +156,12 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     ov->addLayout(metricRow);
     m_overlay = new CurvePlot(tr("Selected runs"), tr("metric"), overlayBox);
     m_overlay->setObjectName("overlayPlot");
+    // Empty axes alone read as a broken chart: without curves it says how to get some.
+    auto* hint = new QCPItemText(m_overlay->plot());
+    hint->setObjectName("overlayHint");
+    hint->position->setType(QCPItemPosition::ptAxisRectRatio);
+    hint->position->setCoords(0.5, 0.5);
+    hint->setColor(palette().color(QPalette::PlaceholderText));
     ov->addWidget(m_overlay, 1);
     compare->addWidget(overlayBox);
 
@@ -428,13 +434,21 @@ void RunsBrowser::updateOverlay() {
     m_overlay->clear();
     const QString key = m_metric->currentText();
     m_overlay->plot()->yAxis->setLabel(key.isEmpty() ? tr("metric") : axisLabelOf(key));
+    auto* hint = m_overlay->plot()->findChild<QCPItemText*>("overlayHint");
+    const QList<qint64> ids = selectedRunIds();
+    // Lines broken by hand: the item draws each line whole, and the chart is narrow beside the table.
+    if (ids.isEmpty())
+        hint->setText(tr("Select runs in the table to overlay a metric\n(Ctrl- or Shift-click for several)"));
+    else if (key.isEmpty())
+        hint->setText(tr("The selected runs have\nlogged no metrics yet"));
+    hint->setVisible(ids.isEmpty() || key.isEmpty());
     if (!m_store || key.isEmpty()) {
         m_overlay->replot();
         return;
     }
     storage::SeriesQuery q;
     q.maxPoints = 4000; // min/max per bucket keeps spikes visible on long runs
-    for (qint64 id : selectedRunIds()) {
+    for (qint64 id : ids) {
         const storage::RunSummary* s = m_model->runAt(m_model->rowOfRun(id));
         if (!s)
             continue;

@@ -131,6 +131,28 @@ private Q_SLOTS:
         QCOMPARE(browser.diffTable()->rowCount(), 3);
     }
 
+    // With no run selected the "Selected runs" chart says how to fill it (it showed empty axes from
+    // 0 to 1 and nothing else); the hint goes when curves come, and comes back with an empty selection.
+    void overlayWithoutCurvesSaysHowToGetThem() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const int64_t a = addRun(store, "rank 8", 8, 2e-4, storage::RunStatus::Finished, 20);
+        const int64_t b = addRun(store, "rank 16", 16, 2e-4, storage::RunStatus::Finished, 20);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        auto* hint = browser.overlay()->plot()->findChild<QCPItemText*>("overlayHint");
+        QVERIFY(hint);
+        QVERIFY(browser.selectedRunIds().isEmpty());
+        QVERIFY(hint->visible());
+        QVERIFY2(hint->text().startsWith("Select runs in the table to overlay a metric"), qPrintable(hint->text()));
+        browser.selectRuns({a, b});
+        QCOMPARE(browser.overlay()->seriesNames().size(), 2);
+        QVERIFY(!hint->visible());
+        browser.selectRuns({});
+        QVERIFY(browser.overlay()->seriesNames().isEmpty());
+        QVERIFY(hint->visible());
+    }
+
     // The "Selected runs" chart names the metric it shows on its y axis, with the unit where the
     // metric has one (it said "value" whatever was drawn), and follows the metric chosen.
     void overlayAxisNamesTheMetric() {
