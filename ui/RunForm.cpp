@@ -198,7 +198,7 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     for (numbers::RealBox* box : body->findChildren<numbers::RealBox*>())
         connect(box, &numbers::RealBox::entryChanged, this, &RunForm::scheduleValidation);
     connect(m_start, &QPushButton::clicked, this, [this] {
-        if (!validateFieldsAsTyped().isEmpty())
+        if (m_checking || !validateFieldsAsTyped().isEmpty())
             return;
         if (isPipeline())
             Q_EMIT pipelineStartRequested(QString::fromStdString(pipelineConfig().toJson().dump(2)));
@@ -404,17 +404,23 @@ QStringList RunForm::validateNow() {
             messages << tr("training.processes: %1 processes need a global batch of at least %1 rows (training.batch_size is %2)")
                             .arg(processes).arg(c.batchSize);
     }
-    m_start->setText(isPipeline() ? tr("Start pipeline") : tr("Start run"));
+    m_start->setText(m_checking ? tr("Checking data…") : isPipeline() ? tr("Start pipeline") : tr("Start run"));
     QStringList unplaced = m_errors->show(messages);
     m_problems->setText(unplaced.join('\n'));
     m_problems->setVisible(!unplaced.isEmpty());
-    m_start->setEnabled(messages.isEmpty());
+    m_start->setEnabled(messages.isEmpty() && !m_checking);
     m_sweep->setEnabled(messages.isEmpty() && !isPipeline());
-    m_start->setToolTip(messages.isEmpty() ? tr("Start training (Ctrl+Enter)") : tr("Fix the problems shown in the form first"));
+    m_start->setToolTip(m_checking ? tr("The started run's data is being read as training reads it; the run is queued when it passes")
+                        : messages.isEmpty() ? tr("Start training (Ctrl+Enter)") : tr("Fix the problems shown in the form first"));
     updateMemoryEstimate();
     if (!m_restoring && m_remember)
         saveState();
     return messages;
+}
+
+void RunForm::setStartChecking(bool checking) {
+    m_checking = checking;
+    validateNow();
 }
 
 QStringList RunForm::validateFieldsAsTyped() {

@@ -78,6 +78,11 @@ public:
     // user's remembered form.
     void setRemembersState(bool remember) { m_remember = remember; }
 
+    // While a started run's data is checked (before it is queued): Start says "Checking data…" and
+    // takes no press, whatever the form's problems; false gives it back to validation.
+    void setStartChecking(bool checking);
+    bool startChecking() const { return m_checking; }
+
     ModelSection* modelSection() const { return m_model; }
     DataSection* dataSection() const { return m_data; }
     AdapterSection* adapterSection() const { return m_adapter; }
@@ -126,6 +131,7 @@ private:
     QString m_presetFolder;
     bool m_restoring = false;
     bool m_remember = true;
+    bool m_checking = false;
     StagesEditor* m_stages = nullptr;
 };
 

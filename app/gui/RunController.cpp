@@ -34,7 +34,7 @@ RunController::RunController(storage::Store* store, const QString& databasePath,
 
 RunController::~RunController() { shutdown(true); }
 
-qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
+void RunController::refuseDuplicate(const engine::TrainConfig& config) const {
     // Start pressed twice (or its shortcut repeated) would train the same run twice, one after the
     // other: the same settings as a run queued or training here are refused, saying which.
     const std::string requested = config.toJson().dump();
@@ -47,17 +47,29 @@ qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
     for (const Job& j : std::as_const(m_queue))
         if (j.requested == requested)
             refuse(j.runId, j.name, "queued already");
+}
+
+void RunController::checkData(const engine::TrainConfig& config) {
     // The config, the model folder and the whole data set as the trainer reads it: a bad record or
     // data with no usable sample is refused here, before a run row or a run folder exists.
-    {
-        engine::TrainConfig check = config;
-        if (check.outputDir.empty())
-            check.outputDir = "(the run's own folder)";
-        engine::RunDataCheck().check(check);
-    }
+    engine::TrainConfig check = config;
+    if (check.outputDir.empty())
+        check.outputDir = "(the run's own folder)";
+    engine::RunDataCheck().check(check);
+}
+
+qint64 RunController::enqueue(engine::TrainConfig config, const QString& name) {
+    refuseDuplicate(config);
+    checkData(config);
+    return enqueueChecked(std::move(config), name);
+}
+
+qint64 RunController::enqueueChecked(engine::TrainConfig config, const QString& name) {
+    refuseDuplicate(config);
+    std::string requested = config.toJson().dump(); // as given: recording fills in the output folder
     // An empty output folder becomes the run's own (beside the store), so runs never share files.
     const qint64 id = RunRecorder::createQueuedRun(*m_store, config, name.toStdString());
-    m_queue.push_back({id, name, config, {}, requested});
+    m_queue.push_back({id, name, std::move(config), {}, std::move(requested)});
     Q_EMIT queueChanged();
     startNext();
     return id;

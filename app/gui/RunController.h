@@ -29,7 +29,17 @@ public:
     // Queues a new run (a row in state `queued`); starts it at once when nothing runs. An empty
     // output folder becomes <data folder>/runs/run-<id>. Throws rslora::Error, queuing nothing, when
     // a run with exactly this config (as the form gave it) is queued or training here already.
+    // Checks the data on the calling thread (checkData), then enqueueChecked().
     qint64 enqueue(engine::TrainConfig config, const QString& name);
+    // Throws rslora::Error when a run with exactly this config is queued or training here.
+    void refuseDuplicate(const engine::TrainConfig& config) const;
+    // Throws rslora::Error for what the run would refuse before it trains: the config, the model
+    // folder, the template and every record of its data (RunDataCheck). Reads the whole data set
+    // (seconds for a large one); touches no state of a controller, so any thread may call it.
+    static void checkData(const engine::TrainConfig& config);
+    // enqueue() of a config that checkData() accepted: refuses a duplicate and records the run,
+    // reading no data.
+    qint64 enqueueChecked(engine::TrainConfig config, const QString& name);
     // Queues an interrupted or stopped run again, continuing from its latest checkpoint. Throws
     // rslora::Error, changing nothing, for a run that is finished, already here, or held by another
     // live process (RunRepository::markQueued).

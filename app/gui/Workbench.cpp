@@ -10,6 +10,7 @@
 #include "app/gui/PlaygroundController.h"
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
+#include "app/gui/RunStarter.h"
 #include "app/gui/StoredRunFeed.h"
 #include "app/gui/StudiesMenu.h"
 #include "app/gui/SweepResultsController.h"
@@ -219,13 +220,11 @@ void Workbench::connectDetachedRuns() {
 void Workbench::connectTraining() {
     ui::TrainingPanel* panel = m_training;
     RunController* controller = m_controller.get();
-    connect(m_form, &ui::RunForm::startRequested, this, [this](const engine::TrainConfig& config) {
-        try {
-            m_controller->enqueue(config, defaultRunName(config));
-        } catch (const std::exception& e) {
-            QMessageBox::warning(m_window.get(), tr("Cannot queue the run"), QString::fromStdString(e.what()));
-            return;
-        }
+    // The run's data is checked on a worker thread; the run is queued (and shown) when it passes.
+    m_starter = std::make_unique<RunStarter>(*m_controller, m_form, m_window->statusBar(), m_window.get());
+    connect(m_form, &ui::RunForm::startRequested, this,
+            [this](const engine::TrainConfig& config) { m_starter->start(config, defaultRunName(config)); });
+    connect(m_starter.get(), &RunStarter::queued, this, [this] {
         m_window->views()->setCurrentWidget(m_training);
         m_runs->refresh();
     });
@@ -561,7 +560,12 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     }
 }
 
-bool Workbench::confirmClose() { return m_closeGuard->confirm(); }
+bool Workbench::confirmClose() {
+    if (!m_closeGuard->confirm())
+        return false;
+    m_starter->abandon(); // a run whose data is still being checked is not queued
+    return true;
+}
 
 void Workbench::setCloseChoice(int choice) { m_closeGuard->setChoice(choice); }
 

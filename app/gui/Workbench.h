@@ -42,6 +42,7 @@ class CloseGuard;
 class DetachedRunWatch;
 class PlaygroundController;
 class RunController;
+class RunStarter;
 class DetachedStarts;
 class StoredRunFeed;
 class SweepResultsController;
@@ -64,6 +65,8 @@ public:
     SweepResultsController* sweepResults() const { return m_sweepResults; }
     PlaygroundController* playgroundController() const { return m_playgroundController.get(); }
     RunController* controller() const { return m_controller.get(); }
+    // The form's Start: the run's data checked on a worker thread, then the run queued.
+    RunStarter* starter() const { return m_starter.get(); }
     storage::Store* store() const { return m_store.get(); }
     DetachedRunWatch* detachedRuns() const { return m_detached; }
 
@@ -134,6 +137,7 @@ private:
     QString m_databasePath;
     std::unique_ptr<ui::MainWindow> m_window;
     std::unique_ptr<RunController> m_controller;
+    std::unique_ptr<RunStarter> m_starter; // after the controller: goes (its check joined) before it
     ui::RunForm* m_form = nullptr;
     ui::TrainingPanel* m_training = nullptr;
     ui::RunsBrowser* m_runs = nullptr;

@@ -2,6 +2,7 @@
 // the charts, pause and resume, stop with save, find the run and its adapter in the browsers, run a
 // second one and overlay both, render the screens.
 #include "app/gui/RunController.h"
+#include "app/gui/RunStarter.h"
 #include "app/gui/ShowcaseRenderer.h"
 #include "app/gui/Workbench.h"
 #include "common/Sha256.h"
@@ -67,6 +68,13 @@ class WorkbenchTest : public QObject {
         form->findChild<QSpinBox*>("data.max_seq_len")->setValue(32);
     }
 
+    // Start as a user presses it: the run is queued (or refused) once its data check, on a worker
+    // thread, has ended. False when the check did not end.
+    static bool pressStart(app::Workbench& wb) {
+        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        return QTest::qWaitFor([&wb] { return !wb.starter()->checking(); }, 60000);
+    }
+
     // A run of 60 steps on the test model and data, as another process trains it.
     engine::TrainConfig headlessConfig() const {
         engine::TrainConfig config;
@@ -129,7 +137,7 @@ private Q_SLOTS:
         QStringList problems = wb.form()->validateNow();
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
         QVERIFY(wb.form()->startButton()->isEnabled());
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         QVERIFY(wb.controller()->busy());
         const qint64 runId = wb.controller()->currentRunId();
 
@@ -179,7 +187,7 @@ private Q_SLOTS:
         // A second, short run to completion, whose version is in the adapters browser with files of
         // its own that hash to what the store recorded; then both runs overlaid.
         fillForm(wb.form(), 6);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         const qint64 second = wb.controller()->currentRunId();
         QVERIFY(second != runId);
         QVERIFY(ended.wait(60000));
@@ -219,7 +227,7 @@ private Q_SLOTS:
         app::Workbench wb(m_dir.filePath("workbench3.sqlite"));
         fillForm(wb.form(), 24);
         wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         const qint64 runId = wb.controller()->currentRunId();
         QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 5, 60000);
         QSignalSpy ended(wb.controller(), &app::RunController::runEnded);
@@ -259,10 +267,10 @@ private Q_SLOTS:
             app::Workbench wb(db);
             fillForm(wb.form(), 1000);
             wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
-            QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+            QVERIFY(pressStart(wb));
             first = wb.controller()->currentRunId();
             fillForm(wb.form(), 5);
-            QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+            QVERIFY(pressStart(wb));
             QCOMPARE(wb.controller()->waiting().size(), 1);
             queued = wb.controller()->waiting().front().first;
             // Default names tell the model apart: <dataset>_<model folder>_rslora_r<rank>.
@@ -294,7 +302,7 @@ private Q_SLOTS:
         fillForm(wb.form(), 1000);
         QStringList problems = wb.form()->validateNow();
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         QVERIFY(wb.controller()->busy());
         const qint64 first = wb.controller()->currentRunId();
         const size_t runsBefore = wb.store()->runs().list({}).size();
@@ -309,7 +317,7 @@ private Q_SLOTS:
         });
         closer.start(20);
         wb.window()->views()->setCurrentWidget(wb.form());
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         QTRY_COMPARE(warnings.size(), 1);
         QVERIFY2(warnings[0].contains(QString("run #%1").arg(first)) && warnings[0].contains("exactly these settings")
                      && warnings[0].contains("training already"),
@@ -318,11 +326,11 @@ private Q_SLOTS:
         QCOMPARE(wb.store()->runs().list({}).size(), runsBefore);
         // A changed setting queues: then that one is the duplicate (queued, not training).
         wb.form()->findChild<QSpinBox*>("training.max_steps")->setValue(900);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         QCOMPARE(wb.controller()->waiting().size(), 1);
         const qint64 second = wb.controller()->waiting().front().first;
         wb.window()->views()->setCurrentWidget(wb.form());
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         QTRY_COMPARE(warnings.size(), 2);
         QVERIFY2(warnings[1].contains(QString("run #%1").arg(second)) && warnings[1].contains("queued already"), qPrintable(warnings[1]));
         QCOMPARE(wb.controller()->waiting().size(), 1);
@@ -365,10 +373,10 @@ private Q_SLOTS:
     void closeQuestionOutlivesTheRun() {
         app::Workbench wb(m_dir.filePath("question.sqlite"));
         fillForm(wb.form(), 12);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         const qint64 first = wb.controller()->currentRunId();
         fillForm(wb.form(), 5);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         QCOMPARE(wb.controller()->waiting().size(), 1);
         const qint64 queued = wb.controller()->waiting().front().first;
         // Paused until the question is open, so that the run surely ends while it is.
@@ -413,7 +421,7 @@ private Q_SLOTS:
         fillForm(wb.form(), 1000);
         QElapsedTimer wall;
         wall.start();
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         const qint64 runId = wb.controller()->currentRunId();
         ui::CurvePlot* loss = wb.training()->charts()->chart("loss");
         QTRY_VERIFY_WITH_TIMEOUT(loss->series("train") && loss->series("train")->size() >= 3, 60000);
@@ -606,7 +614,7 @@ private Q_SLOTS:
         app::Workbench wb(m_dir.filePath("workbench2.sqlite"));
         fillForm(wb.form(), 1000);
         wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         const qint64 runId = wb.controller()->currentRunId();
         QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 3, 60000);
         wb.setCloseChoice(0);
@@ -626,7 +634,7 @@ private Q_SLOTS:
         app::Workbench wb(m_dir.filePath("workbench3.sqlite"));
         fillForm(wb.form(), 40);
         wb.form()->findChild<QSpinBox*>("training.save_every")->setValue(2);
-        QTest::mouseClick(wb.form()->startButton(), Qt::LeftButton);
+        QVERIFY(pressStart(wb));
         const qint64 runId = wb.controller()->currentRunId();
         QTRY_VERIFY_WITH_TIMEOUT(wb.training()->progress()->value() >= 3, 60000);
         wb.setCloseChoice(1);
