@@ -8,11 +8,28 @@
 #include "engine/RunDataCheck.h"
 #include "engine/RunFolder.h"
 #include "storage/Store.h"
+#include "storage/Transaction.h"
 
 #include <nlohmann/json.hpp>
 
 
 namespace rslora::app {
+
+namespace {
+
+// Pause and Resume write the run's status from this thread, while the worker thread records the
+// run's end (finished, stopped, failed) before its report reaches this one: a press in between must
+// not write over that end, which left a finished run "paused", or "running" for good. Read and write
+// in one transaction, so the worker's connection cannot write between them.
+void setLiveStatus(storage::Store& store, qint64 runId, storage::RunStatus status) {
+    storage::Transaction t(store.database());
+    const std::optional<storage::RunRecord> run = store.runs().get(runId);
+    if (run && !storage::isTerminal(run->status))
+        store.runs().setStatus(runId, status);
+    t.commit();
+}
+
+} // namespace
 
 RunController::RunController(storage::Store* store, const QString& databasePath, QObject* parent)
     : QObject(parent), m_store(store), m_databasePath(databasePath) {
@@ -172,7 +189,7 @@ void RunController::pause() {
     m_worker->requestPause();
     m_paused = true;
     if (m_store)
-        m_store->runs().setStatus(m_currentRun, storage::RunStatus::Paused);
+        setLiveStatus(*m_store, m_currentRun, storage::RunStatus::Paused);
     Q_EMIT pausedChanged(true);
 }
 
@@ -182,7 +199,7 @@ void RunController::resume() {
     m_worker->resume();
     m_paused = false;
     if (m_store)
-        m_store->runs().setStatus(m_currentRun, storage::RunStatus::Running);
+        setLiveStatus(*m_store, m_currentRun, storage::RunStatus::Running);
     Q_EMIT pausedChanged(false);
 }
 

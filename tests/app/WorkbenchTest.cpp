@@ -43,6 +43,7 @@
 #include <QStatusBar>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QThread>
 #include <QTimer>
 #include <QtTest>
 
@@ -409,6 +410,30 @@ private Q_SLOTS:
         QCOMPARE(wb.store()->runs().require(first).status, storage::RunStatus::Finished);
         QCOMPARE(wb.store()->runs().require(queued).status, storage::RunStatus::Queued);
         QVERIFY(!wb.controller()->busy());
+    }
+
+    // Pause or Resume pressed after the worker recorded the run's end but before its report reached
+    // the window (busy() still true): the run stays finished (it was left "paused", or "running" for
+    // good while the workbench was open).
+    void pauseAsTheRunEndsKeepsItsEnd() {
+        app::Workbench wb(m_dir.filePath("pause-at-end.sqlite"));
+        fillForm(wb.form(), 4);
+        QVERIFY(pressStart(wb));
+        const qint64 runId = wb.controller()->currentRunId();
+        QVERIFY(runId > 0);
+        // No events processed: the worker's end report stays queued for this thread.
+        QElapsedTimer waited;
+        waited.start();
+        while (wb.store()->runs().require(runId).status != storage::RunStatus::Finished && waited.elapsed() < 60000)
+            QThread::msleep(10);
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
+        QVERIFY(wb.controller()->busy());
+        wb.controller()->pause();
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
+        wb.controller()->resume();
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
+        QTRY_VERIFY_WITH_TIMEOUT(!wb.controller()->busy(), 30000);
+        QCOMPARE(wb.store()->runs().require(runId).status, storage::RunStatus::Finished);
     }
 
     // Ctrl+P pauses and resumes as often as pressed; the time paused is no training time: not in
