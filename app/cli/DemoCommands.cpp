@@ -2,6 +2,7 @@
 // default RS-LoRA run on it, recorded in the store, with held-out exact match before and after).
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
+#include "app/cli/OutputPath.h"
 
 #include "app/shared/RunRecorder.h"
 #include "common/Error.h"
@@ -338,7 +339,7 @@ void registerDemoCommands(CLI::App& app)
     make->add_option("--batch-size", mo.batchSize, "Pretraining batch size")->capture_default_str();
     make->add_option("--chat-echo", mo.chatEcho, "Chat turns that repeat a sentence in the pretraining text (true/false)")->default_str(mo.chatEcho ? "true" : "false");
     make->callback([] {
-        mo.outputDir = out.empty() ? resourcesDirectory() / "demo" : std::filesystem::path(out);
+        mo.outputDir = out.empty() ? resourcesDirectory() / "demo" : outputPath(out, "--out");
         DemoProgress progress(false);
         const DemoBuildReport r = DemoBuilder(mo).build(&progress);
         std::fprintf(stderr, "\n");

@@ -10,7 +10,10 @@ namespace rslora::cli {
 
 CLI::Validator finiteIn(double lo, double hi, End loEnd, End hiEnd) {
     std::ostringstream range;
-    range << (loEnd == End::Open ? "(" : "[") << lo << ", " << hi << (hiEnd == End::Open ? ")" : "]");
+    if (std::isinf(hi))
+        range << (loEnd == End::Open ? "> " : ">= ") << lo;
+    else
+        range << "in " << (loEnd == End::Open ? "(" : "[") << lo << ", " << hi << (hiEnd == End::Open ? ")" : "]");
     const std::string shown = range.str();
     return CLI::Validator(
         [=](std::string& text) -> std::string {
@@ -20,9 +23,23 @@ CLI::Validator finiteIn(double lo, double hi, End loEnd, End hiEnd) {
             const bool parsed = end != begin && *end == '\0';
             const bool inside = parsed && std::isfinite(v) && (loEnd == End::Open ? v > lo : v >= lo) &&
                                 (hiEnd == End::Open ? v < hi : v <= hi);
-            return inside ? std::string() : "must be a finite number in " + shown + ", found " + text;
+            return inside ? std::string() : "must be a finite number " + shown + ", found " + text;
         },
-        "FLOAT in " + shown);
+        "FLOAT " + shown);
+}
+
+CLI::Validator wholeFrom(int64_t lo) {
+    const std::string shown = ">= " + std::to_string(lo);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            const char* begin = text.c_str();
+            char* end = nullptr;
+            errno = 0;
+            const long long v = std::strtoll(begin, &end, 10);
+            const bool parsed = end != begin && *end == '\0' && errno != ERANGE;
+            return parsed && v >= lo ? std::string() : "must be a whole number " + shown + ", found " + text;
+        },
+        "INT " + shown);
 }
 
 CLI::Validator notNegative() {
@@ -37,6 +54,9 @@ CLI::Validator notNegative() {
             std::strtoull(text.c_str(), &end, 0);
             if (errno == ERANGE)
                 return "must be at most 18446744073709551615 (2^64 - 1), found " + text;
+            // Text, nan or 1.5: CLI11 said only "Could not convert".
+            if (end == text.c_str() || *end != '\0')
+                return "must be a whole number, 0 or more, found " + text;
             return std::string();
         },
         "UINT");

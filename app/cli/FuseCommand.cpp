@@ -4,6 +4,7 @@
 // while fusing stops with nothing written (exit status 130).
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
+#include "app/cli/OutputPath.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/FusionRecorder.h"
@@ -133,6 +134,8 @@ void fuseOnce(const FuseOptions& o)
     for (const auto& s : sources)
         folders.emplace_back(s.label, s.path);
     fusion::refuseOutputInsideAdapters(out, "--out " + o.out, folders, store ? store->adapterRoot() : fs::path());
+    // (After the check above, whose reason says more where both apply: a folder under the store's.)
+    outputPath(o.out, "--out");
     plan.weights = app::fusionWeights(sources);
     plan.baseFingerprints = app::baseFingerprints(sources);
     plan.baseModelDir = o.model.empty() ? app::recordedBaseModel(sources) : fs::path(o.model);

@@ -4,6 +4,7 @@
 // evaluated with the weights it chose shown per example, and used for generation.
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
+#include "app/cli/OutputPath.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/AdapterReference.h"
@@ -74,7 +75,7 @@ void gateTrain(const GateTrainCli& o)
 {
     if (o.adapters.size() < 2)
         throw Error("gate train needs 2 or more --adapter, found " + std::to_string(o.adapters.size()));
-    const fs::path out = fs::absolute(o.out);
+    const fs::path out = outputPath(o.out, "--out");
     if (fs::exists(out))
         throw Error("--out " + o.out + " already exists: name a new folder (nothing is overwritten)");
     if (o.noStore && (!o.registration.name.empty() || !o.registration.notes.empty() || o.registration.task != "gated"))

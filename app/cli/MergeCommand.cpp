@@ -2,6 +2,7 @@
 // model and writes a complete Hugging Face folder; records it in the store when versions were named.
 // Ctrl-C stops it with nothing written (exit status 130).
 #include "app/cli/Commands.h"
+#include "app/cli/OutputPath.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/shared/AdapterReference.h"
@@ -56,7 +57,7 @@ void registerMergeCommand(CLI::App& app) {
     cmd->callback([o] {
         engine::fusion::MergeRequest request;
         request.modelDir = o->model;
-        request.outDir = o->out;
+        request.outDir = outputPath(o->out, "--out");
         if (!o->dtype.empty())
             request.dtype = engine::fusion::parseMergeDtype(o->dtype);
         request.maxShardBytes = engine::fusion::parseShardSize(o->maxShardSize);

@@ -4,6 +4,7 @@
 #include "app/cli/Commands.h"
 #include "app/cli/FiniteRange.h"
 #include "app/cli/FolderTokenizer.h"
+#include "app/cli/OutputPath.h"
 
 #include "common/AtomicFile.h"
 #include "common/Error.h"
@@ -30,6 +31,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -54,14 +56,15 @@ std::vector<std::vector<int64_t>> parseRows(const std::string& text, const char*
         while (std::getline(in, item, ',')) {
             size_t used = 0;
             long long v = 0;
+            bool read = true;
             try {
                 v = std::stoll(item, &used);
             } catch (const std::exception&) {
-                used = 0;
+                read = false;  // no digits (an item of spaces alone was read as the id 0), or past 64 bits
             }
-            while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used])))
+            while (read && used < item.size() && std::isspace(static_cast<unsigned char>(item[used])))
                 ++used;
-            if (used == 0 || used != item.size())
+            if (!read || used != item.size())
                 throw Error(std::string(what) + ": expected integers separated by ',' (rows by ';'), found '" + item + "'");
             ids.push_back(v);
         }
@@ -86,11 +89,21 @@ std::vector<int64_t> encodeChat(const Tokenizer& tok, const std::string& prompt)
     return encodeRenderedChat(tok, tpl->render(messages, options));
 }
 
+// Named with their options ("unknown dtype 'foo'" did not say which option held it).
 LoadOptions loadOptions(const std::string& device, const std::string& dtype) {
     LoadOptions o;
-    o.device = parseDevice(device);
-    if (!dtype.empty() && dtype != "auto")
-        o.dtype = parseDtype(dtype);
+    try {
+        o.device = parseDevice(device);
+    } catch (const Error& e) {
+        throw Error("--device: " + e.message(), e.hint());
+    }
+    if (!dtype.empty() && dtype != "auto") {
+        try {
+            o.dtype = parseDtype(dtype);
+        } catch (const Error& e) {
+            throw Error("--dtype: " + e.message() + "; or auto, the model's own", e.hint());
+        }
+    }
     return o;
 }
 
@@ -130,9 +143,14 @@ void checkContext(const std::vector<std::vector<int64_t>>& prompts, int64_t maxN
     if (promptTokens >= context)
         throw Error("generate: " + what + std::to_string(promptTokens) + " tokens, which leaves no room for an answer in " + limit,
                     "shorten the prompt");
-    if (promptTokens + maxNewTokens > context)
+    // (Compared as the room left: prompt + a --max-new-tokens near 2^63 overflowed and passed.)
+    if (maxNewTokens > context - promptTokens)
         throw Error("generate: " + what + std::to_string(promptTokens) + " tokens and --max-new-tokens is " +
-                        std::to_string(maxNewTokens) + ": " + std::to_string(promptTokens + maxNewTokens) + " in all, more than " + limit,
+                        std::to_string(maxNewTokens) + ": " +
+                        (maxNewTokens > std::numeric_limits<int64_t>::max() - promptTokens
+                             ? std::string("more")
+                             : std::to_string(promptTokens + maxNewTokens) + " in all, more") +
+                        " than " + limit,
                     "give --max-new-tokens " + std::to_string(context - promptTokens) + " or less, or shorten the prompt");
 }
 
@@ -157,11 +175,10 @@ void runGenerate(const GenerateArgs& a) {
     for (const auto& s : a.stop)
         if (s.empty())
             throw Error("generate: --stop is empty; give the text that ends the generation");
-    if (a.maxNewTokens < 0)
-        throw Error("generate: --max-new-tokens must be >= 0, found " + std::to_string(a.maxNewTokens));
     const std::string adapterDir = adapterFolderArgument(a.adapter, "--adapter");
     // Before the model loads and the prompt is echoed.
     models::checkSampling(a.temperature, a.topP, a.topK, a.repetitionPenalty);
+    const LoadOptions load = loadOptions(a.device, a.dtype);
     std::optional<Tokenizer> tok;
     std::string tokProblem;
     if (!a.prompt.empty() || !a.stop.empty() || !a.ids.empty()) {
@@ -181,7 +198,7 @@ void runGenerate(const GenerateArgs& a) {
             throw Error("generate: --chat needs --prompt");
         prompts = parseRows(a.ids, "--ids");
     }
-    auto model = loadCausalLM(dir, loadOptions(a.device, a.dtype));
+    auto model = loadCausalLM(dir, load);
     checkContext(prompts, a.maxNewTokens, model->config().maxPositionEmbeddings, dir);
     auto adapters = attachAdapter(*model, adapterDir);
     model->eval();
@@ -270,6 +287,8 @@ void runGenerate(const GenerateArgs& a) {
 void runLogits(const std::string& dirText, const std::string& idsText, const std::string& maskText,
                const std::string& adapter, const std::string& out, const std::string& device, const std::string& dtype, bool hidden) {
     engine::applyThreadSettings({});
+    const fs::path outPath = outputPath(out, "--out");
+    const LoadOptions load = loadOptions(device, dtype);
     const std::string adapterDir = adapterFolderArgument(adapter, "--adapter");
     auto rows = parseRows(idsText, "--ids");
     const int64_t B = static_cast<int64_t>(rows.size());
@@ -305,7 +324,14 @@ void runLogits(const std::string& dirText, const std::string& idsText, const std
         }
         padded = true;
     }
-    auto model = loadCausalLM(dirText, loadOptions(device, dtype));
+    auto model = loadCausalLM(dirText, load);
+    // Named with the option and row (the forward pass said only "forward: token id ...").
+    const int64_t vocab = model->config().vocabSize;
+    for (size_t b = 0; b < rows.size(); ++b)
+        for (int64_t id : rows[b])
+            if (id < 0 || id >= vocab)
+                throw Error("logits: --ids row " + std::to_string(b) + " holds token id " + std::to_string(id) +
+                            ", outside the vocabulary [0, " + std::to_string(vocab) + ") of " + dirText);
     auto adapters = attachAdapter(*model, adapterDir);
     model->eval();
     torch::NoGradGuard noGrad;
@@ -323,8 +349,8 @@ void runLogits(const std::string& dirText, const std::string& idsText, const std
     };
     if (hidden)
         tensors.emplace_back("hidden_states", torch::stack(result.hiddenStates).to(torch::kCPU, torch::kFloat32));
-    saveSafeTensors(out, tensors, {{"format", "pt"}, {"model", dirText}});
-    std::cerr << "wrote logits [" << B << ", " << T << ", " << result.logits.size(2) << "] to " << out << "\n";
+    saveSafeTensors(outPath, tensors, {{"format", "pt"}, {"model", dirText}});
+    std::cerr << "wrote logits [" << B << ", " << T << ", " << result.logits.size(2) << "] to " << outPath.string() << "\n";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,11 +434,16 @@ void registerModelCommands(CLI::App& app) {
         prompt->excludes(ids);
         cmd->add_option("--adapter", a->adapter, "PEFT adapter folder, or a stored version (task@vN, task@current, name or id), to apply");
         cmd->add_flag("--chat", a->chat, "Wrap the prompt as a user turn with the model's chat template");
-        cmd->add_option("--max-new-tokens", a->maxNewTokens, "Tokens to generate at most")->capture_default_str();
-        cmd->add_option("--temperature", a->temperature, "0 (or below 1e-5) = greedy")->capture_default_str();
-        cmd->add_option("--top-k", a->topK, "0 = off")->capture_default_str();
-        cmd->add_option("--top-p", a->topP, "1 = off")->capture_default_str();
-        cmd->add_option("--repetition-penalty", a->repetitionPenalty, "1 = off")->capture_default_str();
+        // As transformers refuses max_new_tokens 0 ("must be greater than 0"); the upper end is the
+        // model's context, checked once the prompt is read.
+        const double unbounded = std::numeric_limits<double>::infinity();
+        cmd->add_option("--max-new-tokens", a->maxNewTokens, "Tokens to generate at most (prompt + this must fit the model's context)")
+            ->capture_default_str()->check(wholeFrom(1));
+        cmd->add_option("--temperature", a->temperature, "0 (or below 1e-5) = greedy")->capture_default_str()->check(finiteIn(0, unbounded));
+        cmd->add_option("--top-k", a->topK, "0 = off")->capture_default_str()->check(wholeFrom(0));
+        cmd->add_option("--top-p", a->topP, "1 = off")->capture_default_str()->check(finiteIn(0, 1, End::Open));
+        cmd->add_option("--repetition-penalty", a->repetitionPenalty, "1 = off")->capture_default_str()
+            ->check(finiteIn(0, unbounded, End::Open));
         cmd->add_option("--seed", a->seed, "Sampling seed")->capture_default_str()->check(notNegative());
         cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
         cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();

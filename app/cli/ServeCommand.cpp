@@ -3,6 +3,7 @@
 // SIGTERM or Ctrl-C: stop listening, let running requests finish for --shutdown-grace seconds,
 // cancel the rest, exit 0.
 #include "app/cli/Commands.h"
+#include "app/cli/FiniteRange.h"
 #include "app/cli/StorageCli.h"
 
 #include "app/serve/OpenAiServer.h"
@@ -88,12 +89,22 @@ void runServe(ServeArgs& a)
 {
     std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not an exit
     engine::applyThreadSettings({});
+    models::LoadOptions load;
+    // Named with their options ("unknown dtype 'foo'" did not say which option held it).
+    try {
+        load.device = models::parseDevice(a.device);
+    } catch (const Error& e) {
+        throw Error("--device: " + e.message(), e.hint());
+    }
+    if (!a.dtype.empty() && a.dtype != "auto") {
+        try {
+            load.dtype = models::parseDtype(a.dtype);
+        } catch (const Error& e) {
+            throw Error("--dtype: " + e.message() + "; or auto, the model's own", e.hint());
+        }
+    }
     if (!fs::is_directory(a.dir))
         throw Error("serve: expected a model folder at " + a.dir + ", found " + (fs::exists(a.dir) ? "a file" : "nothing"));
-    models::LoadOptions load;
-    load.device = models::parseDevice(a.device);
-    if (!a.dtype.empty() && a.dtype != "auto")
-        load.dtype = models::parseDtype(a.dtype);
     engine::GenerationSession session(a.dir, load);
     a.options.logRequests = !a.quiet;
     if (a.options.limits.contextLength > session.contextLength())
@@ -190,13 +201,13 @@ void registerServeCommand(CLI::App& app)
     cmd->add_option("--max-batch", a->options.maxBatch, "Rows decoded together; more requests wait for a free row")->capture_default_str()->check(CLI::Range(1, 1024));
     cmd->add_option("--header-timeout", a->options.headerTimeout,
                     "Seconds a request's line and header fields may take to arrive (408 after); a client sending\n"
-                    "slowly holds no worker thread meanwhile")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+                    "slowly holds no worker thread meanwhile")->capture_default_str()->check(finiteIn(0.1, 3600));
     cmd->add_option("--stream-write-timeout", a->options.streamWriteTimeout,
                     "Seconds a streamed answer waits for a client that has stopped reading before it is cut off, its\n"
                     "generation cancelled and its --max-concurrent places given back, as nginx's send_timeout (0: as long\n"
                     "as the client keeps its connection open, so a client that never reads holds its places; other\n"
                     "answers wait 5 s)")
-        ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
+        ->capture_default_str()->check(finiteIn(0, 86400));
     cmd->add_option("--max-header-fields", a->options.maxHeaderFields, "Most header fields a request may have (431 above)")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--max-connections", a->options.maxConnections,
                     "Client connections open at once, idle ones included; a connection over it is answered 503 with\n"
@@ -208,7 +219,7 @@ void registerServeCommand(CLI::App& app)
                     "cannot take them all; over it 429 with Retry-After (default: half of --max-connections; behind a\n"
                     "reverse proxy, whose connections all come from one address, set it to --max-connections)")
         ->check(CLI::Range(size_t{1}, size_t{1} << 24));
-    cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+    cmd->add_option("--shutdown-grace", a->graceSeconds, "Seconds running requests may finish after SIGTERM")->capture_default_str()->check(finiteIn(0, 3600));
     cmd->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
     cmd->add_option("--db", a->store.db, "Experiment database for task@vN adapters (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");

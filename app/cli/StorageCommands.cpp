@@ -2,6 +2,7 @@
 // --json output for scripts and --db to pick the database (default $RSLORA_DB or the data folder).
 // This file: the shared helpers and the runs commands; AdapterCommands.cpp has the adapters ones.
 #include "app/cli/Commands.h"
+#include "app/cli/OutputPath.h"
 #include "app/cli/StorageCli.h"
 
 #include "common/Error.h"
@@ -432,19 +433,20 @@ void registerRunCommands(CLI::App& app) {
         cmd->add_flag("--metrics-json", o->metricsJson, "Also write metrics.json");
         cmd->add_flag("--no-adapters", o->noAdapters, "Leave the run's adapter versions out");
         cmd->callback([o] {
+            const std::filesystem::path dir = outputPath(o->dir, "runs export DIR");
             auto store = openStore(o->c);
             st::RunRecord r = store->runs().resolve(o->run);
             st::ExportOptions eo;
             eo.metricsJson = o->metricsJson;
             eo.includeAdapters = !o->noAdapters;
-            st::ExportResult res = st::exportRun(*store, r.id, o->dir, eo);
+            st::ExportResult res = st::exportRun(*store, r.id, dir, eo);
             for (const auto& w : res.warnings)
                 std::cerr << "warning: " << w << "\n";
             if (o->c.json)
-                printJson({{"run_id", r.id}, {"dir", o->dir}, {"metrics", res.metrics}, {"adapters", res.adapters},
+                printJson({{"run_id", r.id}, {"dir", dir.string()}, {"metrics", res.metrics}, {"adapters", res.adapters},
                            {"warnings", res.warnings}});
             else
-                std::cout << "exported run " << r.id << " to " << o->dir << ": " << res.metrics << " metric points, "
+                std::cout << "exported run " << r.id << " to " << dir.string() << ": " << res.metrics << " metric points, "
                           << res.adapters << (res.adapters == 1 ? " adapter\n" : " adapters\n");
         });
     }

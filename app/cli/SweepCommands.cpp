@@ -4,6 +4,7 @@
 #include "app/cli/Commands.h"
 #include "app/cli/ShellWord.h"
 #include "app/cli/ConsoleObserver.h"
+#include "app/cli/OutputPath.h"
 #include "app/cli/StorageCli.h"
 #include "app/shared/RunRecorder.h"
 #include "app/shared/SweepGroup.h"
@@ -517,14 +518,19 @@ void registerSweepCommands(CLI::App& app)
     show->add_option("--db", db, "Experiment database (default: $RSLORA_DB, else <data folder>/workbench.sqlite)");
     show->add_flag("--json", json, "Machine-readable output");
     show->callback([] {
+        // Before the store opens: a path that cannot be written is refused whatever the group.
+        const fs::path csv = csvPath.empty() ? fs::path() : outputPath(csvPath, "--csv");
         storage::Store st(databasePath(db));
         const auto g = st.groups().resolve(groupRef);
         std::error_code ec;
         if (!csvPath.empty() && fs::is_directory(csvPath, ec))
             throw Error("--csv " + csvPath + ": is a folder; the statistics go to a file",
                         "give a file name, e.g. " + shellWord((fs::path(csvPath) / ("sweep-" + std::to_string(g.id) + ".csv")).string()));
-        if (!csvPath.empty())
-            writeFileAtomic(csvPath, summaryOf(st, g.id).toCsv());
+        if (!csvPath.empty()) {
+            writeFileAtomic(csv, summaryOf(st, g.id).toCsv());
+            // On stderr: with --json, stdout holds the JSON alone.
+            std::cerr << "wrote " << csv.string() << "\n";
+        }
         printResults(st, g.id, json);
     });
     auto* del = sweeps->add_subcommand("delete", "Delete a sweep group with all its runs (their adapter versions stay)");

@@ -26,6 +26,7 @@ struct TokenizeArgs {
     bool skipSpecial = false;
     bool chat = false;
     bool json = false;
+    bool decodeGiven = false;  // named on the command line, maybe as "" (which encoded the empty text)
 };
 
 // Token strings shown with control characters escaped so one token stays on one line.
@@ -53,12 +54,21 @@ std::string printable(const std::string& s) {
 std::vector<int64_t> parseIds(const std::string& list) {
     std::vector<int64_t> ids;
     std::string item;
-    std::stringstream ss(list);
+    // The items between commas; "[1, 2]" (a Python list) reads as "1, 2".
+    std::string inner = list;
+    const auto first = inner.find_first_not_of(" \t");
+    const auto last = inner.find_last_not_of(" \t");
+    if (first != std::string::npos && inner[first] == '[' && inner[last] == ']')
+        inner = inner.substr(first + 1, last - first - 1);
+    if (inner.find_first_not_of(" \t") == std::string::npos)
+        inner.clear();  // no ids at all, said below (getline read " " as one empty item)
+    std::stringstream ss(inner);
     while (std::getline(ss, item, ',')) {
-        const auto b = item.find_first_not_of(" \t[]");
-        const auto e = item.find_last_not_of(" \t[]");
+        const auto b = item.find_first_not_of(" \t");
+        const auto e = item.find_last_not_of(" \t");
+        // An empty item ("1,,2", a trailing comma) was skipped, and a list of none decoded to nothing.
         if (b == std::string::npos)
-            continue;
+            throw Error("--decode: an empty item in \"" + list + "\"; give comma-separated integer ids such as 72,105");
         const std::string t = item.substr(b, e - b + 1);
         try {
             std::size_t used = 0;
@@ -70,12 +80,14 @@ std::vector<int64_t> parseIds(const std::string& list) {
             throw Error("--decode: expected comma-separated integer ids, found \"" + t + "\"");
         }
     }
+    if (ids.empty())
+        throw Error("--decode: no ids given; give comma-separated integer ids such as 72,105");
     return ids;
 }
 
 void runTokenize(const TokenizeArgs& a) {
     const models::Tokenizer tok = models::Tokenizer::load(a.path);
-    if (!a.decode.empty()) {
+    if (a.decodeGiven) {
         const auto ids = parseIds(a.decode);
         const std::string text = tok.decode(ids, a.skipSpecial);
         // Ids the vocabulary lacks decode to nothing (as in Hugging Face tokenizers); say which.
@@ -191,6 +203,7 @@ void registerTokenizerCommands(CLI::App& app) {
     cmd->callback([args, text, file, decode] {
         if (text->count() == 0 && file->count() == 0 && decode->count() == 0)
             throw CLI::ValidationError("tokenize", "give --text, --file or --decode");
+        args->decodeGiven = decode->count() > 0;
         runTokenize(*args);
     });
 }

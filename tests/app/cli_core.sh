@@ -83,7 +83,7 @@ refused "--steps: Value 0 not in range 1 to 100000" bench --shapes 5m --steps 0
 refused "--threads: Value -3 not in range 0 to 1024" bench --shapes 5m --threads -3
 refused "--steps: Value -1 not in range 1 to 1000000" demo --steps -1
 refused "--max-body-bytes: Value -5 not in range 1 to 1073741824" serve /nonexistent --max-body-bytes -5
-refused "--shutdown-grace: Value -1 not in range" serve /nonexistent --shutdown-grace -1
+refused "--shutdown-grace: must be a finite number in [0, 3600], found -1" serve /nonexistent --shutdown-grace -1
 refused "--batch-size: Value 0 not in range 1 to 65536" eval --model /nonexistent --batch-size 0
 refused "--max-seq-len: Value 0 not in range 2 to 1048576" eval --model /nonexistent --max-seq-len 0
 refused "--beta: must be a finite number in (0, 1000], found nan" eval --model /nonexistent --beta nan
@@ -100,12 +100,12 @@ refused "--lr: must be a finite number in (0, 10], found inf" gate train --model
 refused 'the adapter name "12" is a number' gate train --model m --adapter a --adapter b --data d --out /tmp/never --name 12
 refused "--min: must be a finite number in [-1e+300, 1e+300], found nan" adapters list --metric loss --min nan
 demo_model="$(cd "$(dirname "$0")/../../resources/demo/model" && pwd)"
-refused "temperature must be a finite number >= 0 (0 = greedy), found nan" generate "$demo_model" --prompt hi --temperature nan
-refused "repetition_penalty must be a finite number > 0 (1 = off), found inf" generate "$demo_model" --prompt hi --repetition-penalty inf
-refused "top_p must be in (0, 1] (1 = off), found 2" generate "$demo_model" --prompt hi --top-p 2
+refused "--temperature: must be a finite number >= 0, found nan" generate "$demo_model" --prompt hi --temperature nan
+refused "--repetition-penalty: must be a finite number > 0, found inf" generate "$demo_model" --prompt hi --repetition-penalty inf
+refused "--top-p: must be a finite number in (0, 1], found 2" generate "$demo_model" --prompt hi --top-p 2
 # The prompt is not echoed ahead of the refusal.
 out=$("$cli" generate "$demo_model" --prompt hello --top-k -3 2>&1) && { echo "negative top_k accepted"; exit 1; }
-[ "$out" = "error: top_k must be >= 0 (0 = off), found -3" ] || { echo "unexpected output for a negative top_k: $out"; exit 1; }
+[ "$out" = $'error: rslora generate: --top-k: must be a whole number >= 0, found -3\nRun with --help for more information.' ] || { echo "unexpected output for a negative top_k: $out"; exit 1; }
 # A train config's problems name where the value came from: the --set that gave it (an unknown key or a
 # value of the wrong type was put on the file), a YAML scalar that is not UTF-8 by its line (it ended
 # in the JSON library's "incomplete UTF-8 string"), an alpha beyond float32 by its key (it ended in
