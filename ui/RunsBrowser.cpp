@@ -66,6 +66,9 @@ QString axisLabelOf(const QString& key) {
     const QString unit = units.value(key);
     return unit.isEmpty() ? key : QString("%1 (%2)").arg(key, unit);
 }
+// The most characters of a run's name the overlay's legend shows.
+constexpr int kLegendNameChars = 40;
+
 } // namespace
 
 RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
@@ -463,7 +466,13 @@ void RunsBrowser::updateOverlay() {
             p.value = series.values[i];
             pts.push_back(p);
         }
-        m_overlay->addPoints(QString("#%1 %2").arg(id).arg(QString::fromStdString(s->run.name)), pts);
+        // A long name is shortened in its middle, where generated names repeat each other
+        // ("facts_train_demo_rslora_r8_…_seed1"): cut at the chart's edge, names differing only at
+        // their ends read the same. The table and the differences keep the whole names.
+        QString name = QString::fromStdString(s->run.name);
+        if (name.size() > kLegendNameChars)
+            name = name.left(kLegendNameChars / 2) + "…" + name.right(kLegendNameChars / 2 - 1);
+        m_overlay->addPoints(QString("#%1 %2").arg(id).arg(name), pts);
     }
     m_overlay->resetView();
 }

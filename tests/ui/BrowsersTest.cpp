@@ -153,6 +153,39 @@ private Q_SLOTS:
         QVERIFY(hint->visible());
     }
 
+    // Long run names differing only at their ends (seeds of one config) stay apart in the overlay's
+    // legend: shortened in the middle, their ends kept; cut at the chart's edge they read the same.
+    void overlayLegendKeepsTheEndsOfLongNames() {
+        QTemporaryDir dir;
+        storage::Store store(dir.filePath("w.sqlite").toStdString());
+        const std::string stem = "facts_train_demo_rslora_r8_with_a_rather_long_descriptive_name_";
+        const int64_t a = addRun(store, stem + "seed1", 8, 2e-4, storage::RunStatus::Finished, 20);
+        const int64_t b = addRun(store, stem + "seed2", 8, 2e-4, storage::RunStatus::Finished, 20);
+        const int64_t c = addRun(store, "short", 8, 2e-4, storage::RunStatus::Finished, 20);
+        ui::RunsBrowser browser;
+        browser.setStore(&store);
+        browser.selectRuns({a, b, c});
+        const QStringList names = browser.overlay()->seriesNames();
+        QCOMPARE(names.size(), 3);
+        for (int64_t id : {a, b}) {
+            const QString prefix = QString("#%1 ").arg(id);
+            auto it = std::find_if(names.begin(), names.end(), [&](const QString& n) { return n.startsWith(prefix); });
+            QVERIFY(it != names.end());
+            QVERIFY2(it->endsWith(id == a ? "seed1" : "seed2") && it->contains("…") && it->size() <= prefix.size() + 40,
+                     qPrintable(*it));
+            QVERIFY2(it->startsWith(prefix + "facts_train_demo"), qPrintable(*it));
+        }
+        QVERIFY(names.contains(QString("#%1 short").arg(c)));
+        int whole = 0; // the differences name the runs in full
+        for (int col = 1; col < browser.diffTable()->columnCount(); ++col) {
+            const QString header = browser.diffTable()->horizontalHeaderItem(col)->text();
+            if (header == QString("#%1 %2seed1").arg(a).arg(QString::fromStdString(stem)) ||
+                header == QString("#%1 %2seed2").arg(b).arg(QString::fromStdString(stem)))
+                ++whole;
+        }
+        QCOMPARE(whole, 2);
+    }
+
     // The "Selected runs" chart names the metric it shows on its y axis, with the unit where the
     // metric has one (it said "value" whatever was drawn), and follows the metric chosen.
     void overlayAxisNamesTheMetric() {
