@@ -452,6 +452,10 @@ void OpenAiServer::handleUnload(const httplib::Request& req, httplib::Response& 
 {
     const json body = parseJsonObject(req.body);
     const std::string name = requiredString(body, "lora_name");
+    // It was "no adapter named 'model' is loaded", as if the name were unknown.
+    if (name == m_options.servedModelName)
+        throw ApiError(400, "'lora_name': '" + name + "' is the base model, which stays loaded; name a loaded adapter",
+                       errtype::kInvalidRequest, "lora_name");
     std::lock_guard<std::mutex> lock(m_mutex);
     auto it = m_adapters.find(name);
     if (it == m_adapters.end())

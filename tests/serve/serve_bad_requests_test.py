@@ -367,6 +367,7 @@ class BadRequestTest(unittest.TestCase):
             ("load: lora_name a number", post(b"/v1/load_lora_adapter", b'{"lora_name": 5, "lora_path": "/x"}'), "lora_name"),
             ("load: lora_path a list", post(b"/v1/load_lora_adapter", b'{"lora_name": "x", "lora_path": ["/x"]}'), "lora_path"),
             ("unload: lora_name null", post(b"/v1/unload_lora_adapter", b'{"lora_name": null}'), "lora_name"),
+            ("unload: the base model", post(b"/v1/unload_lora_adapter", json.dumps({"lora_name": BASE}).encode()), "lora_name"),
             ("unknown model", completion(model="nope"), "model"),
         ]
         for name, data, param in cases:
