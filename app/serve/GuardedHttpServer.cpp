@@ -96,20 +96,36 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock)
 
 namespace {
 thread_local int t_servedSocket = -1;
+thread_local bool t_lastRequest = false;
 } // namespace
 
 int GuardedHttpServer::servedSocket() { return t_servedSocket; }
 
+bool GuardedHttpServer::closesOnItsOwn(const httplib::Request& req)
+{
+    // cpp-httplib compares the field's value with "close" as written (case and all).
+    return t_lastRequest || req.get_header_value("Connection") == "close";
+}
+
 void GuardedHttpServer::serveOne(int fd, std::string bytes, int served)
 {
     struct Serving {
-        explicit Serving(int fd) { t_servedSocket = fd; }
-        ~Serving() { t_servedSocket = -1; }
-    } serving(fd);
+        Serving(int fd, bool last)
+        {
+            t_servedSocket = fd;
+            t_lastRequest = last;
+        }
+        ~Serving()
+        {
+            t_servedSocket = -1;
+            t_lastRequest = false;
+        }
+    };
     // Header values as the client sent them, and an absolute-form target as its path (RequestHeadRewrite).
     BufferedSocketStream stream(fd, RequestHeadRewrite::forHttplib(std::move(bytes)), static_cast<double>(read_timeout_sec_) + read_timeout_usec_ / 1e6,
                                 static_cast<double>(write_timeout_sec_) + write_timeout_usec_ / 1e6, m_streamWriteSeconds, m_halting);
     const bool last = m_halting || served + 1 >= kRequestsPerConnection;
+    const Serving serving(fd, last);
     bool closed = false;
     // Called once the request line and header fields have been read: a request that was not (answered
     // 400 or 414) leaves the connection's framing unknown, so nothing after it is read as a request.

@@ -31,6 +31,10 @@ public:
     // The socket of the request this thread is serving (-1 outside a request): its handlers watch it
     // for a client that hangs up (cpp-httplib hands them no socket).
     static int servedSocket();
+    // Whether cpp-httplib announces "Connection: close" in the answer to `req` on its own (the
+    // request asked for it, or it is the connection's last): a handler that wants the connection closed
+    // sets the field only where this is false, else the answer carries it twice.
+    static bool closesOnItsOwn(const httplib::Request& req);
     // Stops listening, closes the connections waiting for a request, and waits for the requests being
     // served to end. Call once serving should end (cpp-httplib's stop() alone leaves the workers).
     void halt();

@@ -52,11 +52,18 @@ void sendError(httplib::Response& res, const ApiError& e)
     res.set_content(dumpJson(e.body()), kJson);
 }
 
+// Closes the connection after the answer (the field once, where cpp-httplib would not set it).
+void closeAfter(const httplib::Request& req, httplib::Response& res)
+{
+    if (!GuardedHttpServer::closesOnItsOwn(req))
+        res.set_header("Connection", "close");
+}
+
 // An answer given before the body was read: the connection is closed after it, so that the unread
 // body is never taken for the next request.
-httplib::Server::HandlerResponse answerEarly(httplib::Response& res, const ApiError& e)
+httplib::Server::HandlerResponse answerEarly(const httplib::Request& req, httplib::Response& res, const ApiError& e)
 {
-    res.set_header("Connection", "close");
+    closeAfter(req, res);
     sendError(res, e);
     return httplib::Server::HandlerResponse::Handled;
 }
@@ -264,12 +271,12 @@ void OpenAiServer::routes()
     auto screen = std::make_shared<RequestScreen>(m_options.apiKey, m_options.maxBodyBytes, kHealth);
     s.set_pre_routing_handler([this, screen](const httplib::Request& req, httplib::Response& res) {
         if (auto refusal = screen->refusal(req, m_stopping))
-            return answerEarly(res, *refusal);
+            return answerEarly(req, res, *refusal);
         return httplib::Server::HandlerResponse::Unhandled;
     });
     s.set_expect_100_continue_handler([this, screen](const httplib::Request& req, httplib::Response& res) {
         if (auto refusal = screen->refusal(req, m_stopping)) {
-            answerEarly(res, *refusal);
+            answerEarly(req, res, *refusal);
             return refusal->status();
         }
         return 100;
@@ -669,7 +676,7 @@ void OpenAiServer::handleGeneration(const httplib::Request& req, httplib::Respon
     if (req.version == "HTTP/1.0") {
         // An HTTP/1.0 client does not know chunked transfer coding (RFC 9112 §6.1: not sent to it); the
         // stream is then ended by closing the connection. It was sent chunked, the chunk sizes read as text.
-        res.set_header("Connection", "close");
+        closeAfter(req, res);
         res.set_content_provider("text/event-stream", events, release);
     } else
         res.set_chunked_content_provider("text/event-stream", events, release);

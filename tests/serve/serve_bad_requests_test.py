@@ -223,6 +223,27 @@ class BadRequestTest(unittest.TestCase):
                     code="unexpected_body")
         self.assertServing()
 
+    def test_connection_close_is_announced_once(self):
+        # An answer that closes the connection while the request asked for that too (or an HTTP/1.0
+        # stream, ended by the close) carried "Connection: close" twice: once from the server, once from
+        # cpp-httplib.
+        def connection_fields(head):
+            return [line for line in head.split("\r\n") if line.lower().startswith("connection:")]
+        for asked in (b"", b"Connection: close\r\n"):
+            head, _ = self.expect("a GET with a body, %r" % asked, get(b"/v1/models", extra=b"Host: x\r\n" + asked + b"Content-Length: 2\r\n") + b"{}",
+                                  400, code="unexpected_body")
+            self.assertEqual(connection_fields(head), ["Connection: close"], head)
+            body = json.dumps({"model": BASE, "prompt": "Hi", "max_tokens": 2, "stream": True}).encode()
+            request = (b"POST /v1/completions HTTP/1.0\r\nHost: x\r\n" + AUTH + asked + b"Content-Type: application/json\r\n"
+                       + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as sock:
+                sock.sendall(request)
+                reply = read_until_close(sock).decode(errors="replace")
+            head = reply.partition("\r\n\r\n")[0]
+            self.assertIn(" 200 ", head.split("\r\n")[0], reply[:300])
+            self.assertEqual(connection_fields(head), ["Connection: close"], head)
+            self.assertIn("data: [DONE]", reply)
+
     def test_header_values_are_read_as_sent(self):
         # cpp-httplib percent-decoded header values: "sk%2Dtest%2D123" was taken for the key sk-test-123.
         encoded = KEY.replace("-", "%2D").encode()

@@ -468,7 +468,7 @@ class ServeTest(unittest.TestCase):
             with self.subTest(length):
                 start = time.monotonic()
                 answer = s.raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: " + length + b"\r\n\r\n{}")
-                self.assertLess(time.monotonic() - start, 1.5)
+                self.assertLess(time.monotonic() - start, 4)  # not after the read's timeout (5 s)
                 self.assertApiError(*answer, status, "Content-Length")
         # A request target over httplib's limit said only "HTTP error 414" before.
         status, body = s.raw(b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
