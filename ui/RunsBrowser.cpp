@@ -134,6 +134,8 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
     m_table->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_table->setAlternatingRowColors(true);
     m_table->setWordWrap(false); // a name wider than its column is elided, not broken onto a cut-off second line
+    // ... in its middle: generated names share their starts and differ at their ends (seed1, seed2).
+    m_table->setTextElideMode(Qt::ElideMiddle);
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setStretchLastSection(true);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);

@@ -176,6 +176,17 @@ private Q_SLOTS:
             QVERIFY2(it->startsWith(prefix + "facts_train_demo"), qPrintable(*it));
         }
         QVERIFY(names.contains(QString("#%1 short").arg(c)));
+        // In the table too, a name wider than its column keeps its end: elided in the middle.
+        browser.resize(800, 600);
+        browser.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&browser));
+        QTableView* table = browser.table();
+        const int width = table->columnWidth(ui::RunTableModel::Name) - 8;
+        auto shown = [&](int64_t id) {
+            return table->fontMetrics().elidedText(QString::fromStdString(store.runs().require(id).name), table->textElideMode(), width);
+        };
+        QVERIFY2(shown(a) != shown(b), qPrintable(shown(a)));
+        QVERIFY2(shown(a).endsWith("seed1") && shown(a).contains("…"), qPrintable(shown(a)));
         int whole = 0; // the differences name the runs in full
         for (int col = 1; col < browser.diffTable()->columnCount(); ++col) {
             const QString header = browser.diffTable()->horizontalHeaderItem(col)->text();
