@@ -7,6 +7,7 @@
 #include "app/gui/RunController.h"
 #include "app/gui/RunStarter.h"
 #include "app/gui/Workbench.h"
+#include "WorkbenchTestSupport.h"
 
 #include "ui/MainWindow.h"
 #include "ui/ModelSection.h"
@@ -104,16 +105,8 @@ private Q_SLOTS:
     void init() { QSettings().clear(); }
 
     void initTestCase() {
-        qputenv("RSLORA_NO_DIALOGS", "1");
-        qputenv("RSLORA_HOME", m_dir.filePath("home").toUtf8());
-        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.filePath("settings"));
-        models::ModelConfig c = models::ModelConfig::fromJson(
-            {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 32}, {"intermediate_size", 64},
-             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"vocab_size", 64},
-             {"rms_norm_eps", 1e-5}, {"max_position_embeddings", 64}},
-            "test config");
-        m_model = m_dir.filePath("tiny-model");
-        models::createCausalLM(c, 7)->saveModelFolder(m_model.toStdString());
+        workbenchtest::isolate(m_dir);
+        m_model = workbenchtest::saveTinyLlama(m_dir.filePath("tiny-model"));
         // 150,000 pre-tokenized records (counting patterns); the bad copy ends in an id past the
         // vocabulary, which only reading the whole file finds.
         QByteArray records;

@@ -5,6 +5,7 @@
 #include "app/gui/RunStarter.h"
 #include "app/gui/ShowcaseRenderer.h"
 #include "app/gui/Workbench.h"
+#include "WorkbenchTestSupport.h"
 #include "common/Sha256.h"
 
 #include "ui/AdapterTreeModel.h"
@@ -103,18 +104,10 @@ private Q_SLOTS:
     void init() { QSettings().clear(); }
 
     void initTestCase() {
-        qputenv("RSLORA_NO_DIALOGS", "1");
-        qputenv("RSLORA_HOME", m_dir.filePath("home").toUtf8());
-        // The workbench remembers its form in the settings: keep these to the test.
-        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.filePath("settings"));
+        // The workbench remembers its form in the settings: kept to the test, as its data folder.
+        workbenchtest::isolate(m_dir);
         // A tiny random Llama and a pre-tokenized dataset: counting patterns the adapter can learn.
-        models::ModelConfig c = models::ModelConfig::fromJson(
-            {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 32}, {"intermediate_size", 64},
-             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"vocab_size", 64},
-             {"rms_norm_eps", 1e-5}, {"max_position_embeddings", 64}},
-            "test config");
-        m_model = m_dir.filePath("tiny-model");
-        models::createCausalLM(c, 7)->saveModelFolder(m_model.toStdString());
+        m_model = workbenchtest::saveTinyLlama(m_dir.filePath("tiny-model"));
         m_data = m_dir.filePath("count.jsonl");
         QFile f(m_data);
         QVERIFY(f.open(QIODevice::WriteOnly));
