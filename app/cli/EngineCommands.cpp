@@ -584,6 +584,12 @@ void registerEngineCommands(CLI::App& app)
     eval->callback([] {
         if (req.dpo.variant == objectives::DpoVariant::Ipo && req.dpo.labelSmoothing != 0)
             throw Error("--label-smoothing applies to the sigmoid and simpo losses, not to --loss-type ipo; leave it out");
+        // Named with its option before anything loads ("invalid device 'gpu'" did not say which option).
+        try {
+            models::parseDevice(req.device);
+        } catch (const Error& e) {
+            throw Error("--device: " + e.message(), e.hint());
+        }
         req.match = MatchOptions::parse(matchMode, ignoreCasePunct);
         std::unique_ptr<storage::Store> store;
         std::optional<storage::AdapterRecord> target;

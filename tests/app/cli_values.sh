@@ -68,6 +68,7 @@ refused "--device: invalid device 'gpu' (expected cpu or cuda[:N])" generate "$d
 refused "--dtype: unknown dtype 'int8'" logits "$demo" --ids 1 --dtype int8 --out "$work/l.safetensors"
 refused "--dtype: unknown dtype 'foo'" serve /nonexistent --dtype foo
 refused "--device: invalid device 'cuda:x'" serve /nonexistent --device cuda:x
+refused "--device: invalid device 'gpu' (expected cpu or cuda[:N])" eval --model /nonexistent --data d.jsonl --device gpu
 # eval: every number names the option and its range (each option with one of the values in turn).
 values=(-1 nan inf 1e400 abc 1.5)
 i=0
