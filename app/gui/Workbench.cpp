@@ -11,6 +11,7 @@
 #include "app/gui/RankPreview.h"
 #include "app/gui/RunController.h"
 #include "app/gui/RunStarter.h"
+#include "app/gui/RunStatusDisplay.h"
 #include "app/gui/StoredRunFeed.h"
 #include "app/gui/StudiesMenu.h"
 #include "app/gui/SweepResultsController.h"
@@ -88,7 +89,7 @@ Workbench::Workbench(const QString& databasePath, QObject* parent) : QObject(par
     createViews();
     connectPlayground();
     addRunMenu();
-    addStatusWidgets();
+    m_runStatus = new RunStatusDisplay(m_window->statusBar());
     connectDetachedRuns();
     connectSweeps();
     connectTraining();
@@ -175,20 +176,6 @@ void Workbench::addRunMenu() {
     });
 }
 
-void Workbench::addStatusWidgets() {
-    m_statusProgress = new QProgressBar;
-    m_statusProgress->setMaximumWidth(180);
-    m_statusProgress->setMaximumHeight(16);
-    m_statusProgress->hide();
-    m_statusRun = new QLabel;
-    m_window->statusBar()->addWidget(m_statusRun);
-    m_window->statusBar()->addWidget(m_statusProgress);
-    // Added under the window's "Ready", the label was hidden by the status bar as if on purpose, and so
-    // never shown again when a message went: it is left hidden as a message hides it, to come back
-    // with the message's end (a run's start clears it).
-    m_statusRun->setAttribute(Qt::WA_WState_ExplicitShowHide, false);
-}
-
 void Workbench::connectDetachedRuns() {
     // A detached run that fails says so here: its output file is where nobody would look.
     m_detached = new DetachedRunWatch(this);
@@ -241,9 +228,7 @@ void Workbench::connectTraining() {
             }
         // The previous run's outcome message would cover this run's progress in the status bar.
         m_window->statusBar()->clearMessage();
-        m_statusRun->setText(tr("Run #%1 starting").arg(id));
-        m_statusProgress->show();
-        m_statusProgress->setRange(0, 0);
+        m_runStatus->starting(id);
         m_runs->refresh();
         m_runsShowQueued = true; // the worker marks the run running once it has started
     });
@@ -251,12 +236,7 @@ void Workbench::connectTraining() {
     connect(controller, &RunController::stepReported, this, [this](const engine::StepStats& s) {
         if (std::exchange(m_runsShowQueued, false))
             m_runs->refresh(); // "queued" becomes "running" in the Runs view
-        m_statusProgress->setRange(0, static_cast<int>(std::max<int64_t>(1, s.totalSteps)));
-        m_statusProgress->setValue(static_cast<int>(s.step));
-        const qint64 eta = static_cast<qint64>(s.etaSeconds);
-        m_statusRun->setText(tr("Run #%1 · step %2/%3 · %4 tok/s · ETA %5:%6")
-                                 .arg(m_controller->currentRunId()).arg(s.step).arg(s.totalSteps)
-                                 .arg(s.tokensPerSecond, 0, 'f', 0).arg(eta / 60).arg(eta % 60, 2, 10, QChar('0')));
+        m_runStatus->step(s);
     });
     connect(controller, &RunController::evalReported, panel, &ui::TrainingPanel::onEval);
     connect(controller, &RunController::statusReported, panel, &ui::TrainingPanel::onStatus);
@@ -270,6 +250,7 @@ void Workbench::connectTraining() {
     connect(panel, &ui::TrainingPanel::runShown, log, &ui::LogPanel::showRun);
     connect(controller, &RunController::queueChanged, panel, [this] { m_training->setQueue(m_controller->waiting()); });
     connect(controller, &RunController::pausedChanged, panel, &ui::TrainingPanel::setPaused);
+    connect(controller, &RunController::pausedChanged, m_runStatus, &RunStatusDisplay::setPaused);
     connect(controller, &RunController::pausedChanged, this, [this] { m_runs->refresh(); });
     connect(panel, &ui::TrainingPanel::pauseRequested, controller, &RunController::pause);
     connect(panel, &ui::TrainingPanel::resumeRequested, controller, &RunController::resume);
@@ -458,7 +439,7 @@ void Workbench::attachExternalRuns() {
                                   totalSteps(r));
         m_external->poll(*m_training->charts());
         m_training->setProgress(std::max<qint64>(r.lastStep.value_or(0), m_external->lastStep()), totalSteps(r));
-        m_statusRun->setText(tr("Run #%1 training in another process").arg(r.id));
+        m_runStatus->following(r.id);
         // The idle "Ready" says nothing once a run is followed; a message without an end, it would keep
         // the run's label and progress (which any status message hides while it shows) hidden for good.
         if (m_window->statusBar()->currentMessage() == ui::MainWindow::tr("Ready"))
@@ -473,18 +454,10 @@ void Workbench::attachExternalRuns() {
             const qint64 total = totalSteps(now);
             const qint64 step = std::max<qint64>(now.lastStep.value_or(0), m_external->lastStep());
             m_training->setProgress(step, total);
-            // While the status bar shows a message it keeps the progress hidden and shows it again when the
-            // message goes; shown meanwhile, the bar was drawn over the message's first words.
-            if (total <= 0)
-                m_statusProgress->hide();
-            else if (m_window->statusBar()->currentMessage().isEmpty())
-                m_statusProgress->show();
-            m_statusProgress->setRange(0, static_cast<int>(std::max<qint64>(1, total)));
-            m_statusProgress->setValue(static_cast<int>(std::min(step, std::max<qint64>(1, total))));
+            m_runStatus->followedProgress(step, total);
             if (storage::isTerminal(now.status)) {
                 m_training->endRun(QString(storage::toString(now.status)), now.status == storage::RunStatus::Failed);
-                m_statusRun->setText(tr("Run #%1 %2").arg(now.id).arg(storage::toString(now.status)));
-                m_statusProgress->hide();
+                m_runStatus->ended(tr("Run #%1 %2").arg(now.id).arg(storage::toString(now.status)));
                 m_external.reset();
                 m_followTimer->stop();
                 m_runs->refresh();
@@ -515,7 +488,6 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     refreshStoredVersions();
     if (o.status == "finished" && o.adapterId > 0)
         m_sweepResults->evaluateFinished(o.runId, o.adapterId);
-    m_statusProgress->hide();
     const bool failed = o.status == "failed";
     QString outcome = failed ? tr("failed") : (o.status == "stopped" ? tr("stopped at step %1").arg(o.steps)
                                                                      : tr("finished: %1 steps, loss %2").arg(o.steps).arg(o.finalLoss, 0, 'f', 4));
@@ -526,7 +498,7 @@ void Workbench::onRunEnded(const JobOutcome& o) {
     // A stop between logged steps: the bar shows the step the run reached, as the title does.
     if (o.steps > 0 && m_training->progress()->maximum() > 1)
         m_training->setProgress(o.steps, m_training->progress()->maximum());
-    m_statusRun->setText(tr("Run #%1 %2").arg(o.runId).arg(outcome));
+    m_runStatus->ended(tr("Run #%1 %2").arg(o.runId).arg(outcome));
     // The status bar shows the message line only ("Run #3 finished: 60 steps, loss 1.2345"), the
     // desktop notification the title above it; neither repeats the other.
     notify(tr("Run #%1 %2").arg(o.runId).arg(failed ? tr("failed") : o.status),

@@ -32,8 +32,6 @@ class SweepResultsView;
 class TrainingPanel;
 } // namespace rslora::ui
 
-class QLabel;
-class QProgressBar;
 class QTimer;
 
 namespace rslora::app {
@@ -43,6 +41,7 @@ class DetachedRunWatch;
 class PlaygroundController;
 class RunController;
 class RunStarter;
+class RunStatusDisplay;
 class DetachedStarts;
 class StoredRunFeed;
 class SweepResultsController;
@@ -113,7 +112,6 @@ private:
     void createViews();
     void connectPlayground();
     void addRunMenu();
-    void addStatusWidgets();
     void connectDetachedRuns();
     void connectSweeps();
     // The form's Start, the run controller and the Training view.
@@ -146,8 +144,7 @@ private:
     ui::SweepResultsView* m_sweeps = nullptr;
     SweepResultsController* m_sweepResults = nullptr;
     std::unique_ptr<PlaygroundController> m_playgroundController;
-    QLabel* m_statusRun = nullptr;
-    QProgressBar* m_statusProgress = nullptr;
+    RunStatusDisplay* m_runStatus = nullptr; // the status bar's run label and progress
     std::unique_ptr<CloseGuard> m_closeGuard;
     std::unique_ptr<StoredRunFeed> m_external;
     DetachedRunWatch* m_detached = nullptr; // pipelines and data-parallel runs started in their own process

@@ -575,6 +575,39 @@ private Q_SLOTS:
         QVERIFY(label->isVisible());
     }
 
+    // Paused, the run label says so at the step reached, without a speed or an ETA that runs on; it
+    // kept "step 135/200 · 3715 tok/s · ETA 0:13" while the run stood still. Resumed, the step shows again.
+    void statusBarSaysARunIsPaused() {
+        app::Workbench wb(m_dir.filePath("paused label.sqlite"));
+        QStatusBar* bar = wb.window()->statusBar();
+        Q_EMIT wb.controller()->runStarted(6, "next");
+        QLabel* label = nullptr;
+        for (QLabel* l : bar->findChildren<QLabel*>())
+            if (l->text() == "Run #6 starting")
+                label = l;
+        QVERIFY(label);
+        engine::StepStats s;
+        s.step = 135;
+        s.totalSteps = 200;
+        s.tokensPerSecond = 3715;
+        s.etaSeconds = 13;
+        Q_EMIT wb.controller()->stepReported(s);
+        QCOMPARE(label->text(), QString("Run #6 · step 135/200 · 3715 tok/s · ETA 0:13"));
+        Q_EMIT wb.controller()->pausedChanged(true);
+        QCOMPARE(label->text(), QString("Run #6 · paused at step 135/200"));
+        Q_EMIT wb.controller()->pausedChanged(false);
+        QCOMPARE(label->text(), QString("Run #6 · step 135/200 · 3715 tok/s · ETA 0:13"));
+        // Once the run has ended, a late pause signal leaves its outcome alone.
+        app::JobOutcome outcome;
+        outcome.runId = 6;
+        outcome.status = "finished";
+        outcome.steps = 200;
+        outcome.finalLoss = 0.5;
+        Q_EMIT wb.controller()->runEnded(outcome);
+        Q_EMIT wb.controller()->pausedChanged(true);
+        QCOMPARE(label->text(), QString("Run #6 finished: 200 steps, loss 0.5000"));
+    }
+
     // Silent successes say what they did; the outcome of a run is not said twice.
     void statusBarConfirmsActions() {
         app::Workbench wb(m_dir.filePath("status.sqlite"));
