@@ -151,13 +151,17 @@ void DataSection::showPreview() {
         m_previewView->clear();
         return;
     }
-    m_summary->setText(tr("Format <b>%1</b> · %2 samples · %3 truncated to %4 tokens%5")
+    m_summary->setText(tr("Format <b>%1</b> · %2 samples · %3 truncated to %4 tokens%5%6")
                            .arg(m_preview.format.toHtmlEscaped())
                            .arg(m_preview.samples)
                            .arg(m_preview.truncated)
                            .arg(m_readMaxLen)
                            .arg(m_preview.skipped ? tr(" · <span style='color:#c62828'>%n malformed line(s)</span>", "", int(m_preview.skipped))
-                                                  : QString()));
+                                                  : QString())
+                           .arg(m_preview.moreRecords ? tr(" · counted over the first %1 records of the file, read for this preview; "
+                                                           "the whole file is checked when the run starts")
+                                                            .arg(m_preview.recordsRead)
+                                                      : QString()));
     m_previewView->setHtml(m_preview.html);
 }
 

@@ -29,6 +29,10 @@ struct DatasetPreview {
     qint64 samples = 0;
     qint64 truncated = 0;
     qint64 skipped = 0;
+    // A large file is previewed from its first records: the counts above are theirs, and the whole
+    // file is read when a run starts.
+    qint64 recordsRead = 0;   // records (and unusable lines) read for the counts
+    bool moreRecords = false; // the file holds records beyond those read
     QString html;            // the first samples, masked (prompt) tokens styled apart
     QString error;           // set when the file cannot be used
     // The error comes from the model folder (its tokenizer), not from the file: the form reports it

@@ -1,7 +1,7 @@
 #include "app/gui/DatasetPreviewer.h"
 
-#include "engine/TrainData.h"
-#include "models/data/JsonlReader.h"
+#include "engine/TokenizedJsonl.h"
+#include "models/data/JsonlHead.h"
 #include "models/data/SampleBuilder.h"
 #include "models/tokenizer/Tokenizer.h"
 
@@ -16,8 +16,8 @@ namespace rslora::app {
 bool DatasetPreviewer::isPreTokenized(const QString& dataPath) {
     bool tokenized = false;
     bool first = true;
-    models::JsonlReader::read(
-        dataPath.toStdString(), models::MalformedLinePolicy::Skip,
+    models::JsonlHead::read(
+        dataPath.toStdString(), kRecords,
         [&](const models::JsonRecord& r) {
             if (first)
                 tokenized = r.value.is_object() && r.value.contains("input_ids");
@@ -45,7 +45,8 @@ QString legend(const QString& what) {
         .arg(what);
 }
 
-// Counts of a file without one usable sample: its lines that cannot be read or built, with messages.
+// Counts of a file without one usable sample among its first records: its lines that cannot be read
+// or built, with messages.
 models::BuildStats unusableLines(const models::SampleBuilder& builder, const QString& dataPath) {
     models::BuildStats stats;
     auto problem = [&stats](const std::string& message) {
@@ -53,8 +54,8 @@ models::BuildStats unusableLines(const models::SampleBuilder& builder, const QSt
         if (stats.problems.size() < 20)
             stats.problems.push_back(message);
     };
-    models::JsonlReader::read(
-        dataPath.toStdString(), models::MalformedLinePolicy::Skip,
+    stats.moreRecords = models::JsonlHead::read(
+        dataPath.toStdString(), DatasetPreviewer::kRecords,
         [&](const models::JsonRecord& record) {
             ++stats.records;
             try {
@@ -65,7 +66,10 @@ models::BuildStats unusableLines(const models::SampleBuilder& builder, const QSt
                 problem(e.what());
             }
         },
-        [&](std::size_t, const std::string& message) { problem(message); });
+        [&](std::size_t, const std::string& message) {
+            ++stats.records;
+            problem(message);
+        });
     return stats;
 }
 
@@ -84,16 +88,24 @@ void describeProblems(const models::BuildStats& stats, const QString& file, ui::
         if (stats.skipped > static_cast<std::size_t>(lines.size()))
             list += QObject::tr(" and %1 more").arg(stats.skipped - static_cast<std::size_t>(lines.size()));
         const QString first = stats.problems.empty() ? QString() : DatasetPreviewer::plainMessage(stats.problems.front());
-        if (stats.samples == 0)
+        if (stats.samples == 0 && stats.moreRecords)
+            out.error = QObject::tr("none of the first %1 records of %2 is a usable sample (%3 cannot be used). %4")
+                            .arg(stats.records)
+                            .arg(file, list, first);
+        else if (stats.samples == 0)
             out.error = QObject::tr("no line of %1 is a usable sample (%2 cannot be used). %3").arg(file, list, first);
         else
             out.error = QObject::tr("%1 of %2 cannot be used, and a run stops at the first; fix or remove %3. %4")
                             .arg(list, file, stats.skipped == 1 ? QObject::tr("it") : QObject::tr("them"), first);
     } else if (stats.samples == 0) {
-        out.error = QObject::tr("%1 holds no usable samples%2")
-                        .arg(file, stats.droppedWithoutTargets ? QObject::tr(": every sample's labels are masked") : QString());
+        const QString where = stats.moreRecords ? QObject::tr("the first %1 records of %2 hold").arg(stats.records).arg(file)
+                                                : QObject::tr("%1 holds").arg(file);
+        out.error = QObject::tr("%1 no usable samples%2")
+                        .arg(where, stats.droppedWithoutTargets ? QObject::tr(": every sample's labels are masked") : QString());
     }
     out.samples = static_cast<qint64>(stats.samples);
+    out.recordsRead = static_cast<qint64>(stats.records);
+    out.moreRecords = stats.moreRecords;
     out.truncated = static_cast<qint64>(stats.truncatedSamples);
     out.skipped = static_cast<qint64>(stats.skipped);
 }
@@ -101,8 +113,8 @@ void describeProblems(const models::BuildStats& stats, const QString& file, ui::
 // Whether the file's first readable record is a preference pair.
 bool holdsPreferences(const QString& dataPath) {
     bool preference = false, first = true;
-    models::JsonlReader::read(
-        dataPath.toStdString(), models::MalformedLinePolicy::Skip,
+    models::JsonlHead::read(
+        dataPath.toStdString(), DatasetPreviewer::kRecords,
         [&](const models::JsonRecord& r) {
             if (first)
                 preference = models::SampleBuilder::detectFormat(r.value) == models::SampleFormat::Preference;
@@ -163,8 +175,11 @@ QString DatasetPreviewer::plainMessage(const std::string& message) {
 ui::DatasetPreview DatasetPreviewer::previewTokenized(const QString& modelPath, const QString& dataPath, int maxSeqLen, int shown) {
     ui::DatasetPreview out;
     out.format = "tokenized";
-    std::vector<engine::TrainExample> examples = engine::loadTokenizedJsonl(dataPath.toStdString());
+    const engine::TokenizedHead head = engine::readTokenizedHead(dataPath.toStdString(), kRecords);
+    const std::vector<engine::TrainExample>& examples = head.examples;
     out.samples = static_cast<qint64>(examples.size());
+    out.recordsRead = out.samples;
+    out.moreRecords = head.more;
     for (const auto& e : examples)
         if (maxSeqLen > 0 && static_cast<int>(e.ids.size()) > maxSeqLen)
             ++out.truncated;
@@ -220,6 +235,7 @@ ui::DatasetPreview DatasetPreviewer::preview(const QString& modelPath, const QSt
         models::SampleBuilderOptions options;
         options.maxLength = static_cast<std::size_t>(std::max(0, maxSeqLen));
         options.malformed = models::MalformedLinePolicy::Skip;
+        options.maxRecords = kRecords;
         models::SampleBuilder builder(*tokenizer, options);
         if (holdsPreferences(dataPath))
             return previewPreferences(builder, *tokenizer, dataPath, shown);
@@ -235,8 +251,8 @@ ui::DatasetPreview DatasetPreviewer::preview(const QString& modelPath, const QSt
         out.format = QString::fromLatin1(models::sampleFormatName(all.stats.format));
         QString html = legend(QString());
         int count = 0;
-        models::JsonlReader::read(
-            dataPath.toStdString(), models::MalformedLinePolicy::Skip,
+        models::JsonlHead::read(
+            dataPath.toStdString(), kRecords,
             [&](const models::JsonRecord& record) {
                 if (count >= shown)
                     return;

@@ -1,7 +1,8 @@
 // Builds the data section's preview with the chosen model's tokenizer and chat template: the first
 // samples as decoded text cut into tokens (alternating shades mark token boundaries; prompt tokens
 // grey as masked, trained tokens green), and counts of samples, truncated samples and unusable lines
-// over the whole file. Unusable lines are an error naming them: a run stops at the first one.
+// over the file's first kRecords records (the window waits for the preview; a run reads the whole
+// file before it starts). Unusable lines are an error naming them: a run stops at the first one.
 #pragma once
 
 #include "ui/DataSection.h"
@@ -10,6 +11,9 @@ namespace rslora::app {
 
 class DatasetPreviewer {
 public:
+    // Records read at most: about 0.2 s for 5,000 short demo records on a loaded 2-core machine.
+    static constexpr int kRecords = 5000;
+
     static ui::DatasetPreview preview(const QString& modelPath, const QString& dataPath, int maxSeqLen, int shown = 3);
 
     // A reader's message in words: the JSON library's "[json.exception.parse_error.101] parse error

@@ -44,6 +44,9 @@ struct SampleBuilderOptions {
     std::string defaultSystem;                    // system prompt when a record has none (empty: none)
     ChatRenderOptions render;                     // extra template variables (enable_thinking, ...)
     unsigned threads = 0;                         // loadSft/loadPreferences workers; 0: all cores, at most 8
+    // loadSft/loadPreferences read the file's first maxRecords records only (a malformed line is one;
+    // blank lines are not): a preview of a large file. 0: every record.
+    std::size_t maxRecords = 0;
 };
 
 struct BuildStats {
@@ -58,6 +61,7 @@ struct BuildStats {
     std::size_t totalTokens = 0;
     std::size_t trainedTokens = 0;
     std::vector<std::string> problems; // first messages of skipped lines
+    bool moreRecords = false;          // the file holds records beyond the maxRecords read
 
     std::string summary() const;
 };

@@ -1,6 +1,8 @@
-// SampleBuilder reading whole files: every record of a JSONL or JSON array file built on worker
-// threads, results and errors reported in line order (see SampleBuilder.h).
+// SampleBuilder reading whole files (or their first maxRecords records): every record of a JSONL or
+// JSON array file built on worker threads, results and errors reported in line order (see
+// SampleBuilder.h).
 #include "models/data/SampleBuilder.h"
+#include "models/data/JsonlHead.h"
 
 #include "common/Error.h"
 
@@ -23,8 +25,8 @@ void SampleBuilder::loadRecords(const std::filesystem::path& file, bool preferen
     // is the one reported.
     std::vector<JsonRecord> records;
     std::vector<std::string> readErrors;
-    JsonlReader::read(
-        file, MalformedLinePolicy::Skip,
+    stats.moreRecords = JsonlHead::read(
+        file, m_options.maxRecords,
         [&](const JsonRecord& r) {
             records.push_back(r);
             readErrors.emplace_back();

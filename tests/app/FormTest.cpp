@@ -5,6 +5,7 @@
 #include "app/gui/DatasetPreviewer.h"
 #include "app/gui/DetachedRunWatch.h"
 #include "app/gui/DetachedStarts.h"
+#include "app/gui/RunController.h"
 #include "app/gui/Workbench.h"
 
 #include "ui/DataSection.h"
@@ -204,6 +205,65 @@ private Q_SLOTS:
         const QString text = doc.toPlainText();
         QVERIFY2(text.contains("the plural of cat is cats."), qPrintable(text));
         QVERIFY2(!text.contains(QChar(0x0120)) && !text.contains(QChar(0x010A)), qPrintable(text));
+    }
+
+    // A large file is previewed from its first records (the window waits for the preview): the counts
+    // are theirs and the summary says so, a bad record past them is not read, and Start's check, which
+    // reads every record, refuses it. Text and pre-tokenized files alike; a small file reads whole.
+    void largeFilesArePreviewedFromTheirFirstRecords() {
+        const int records = 3 * app::DatasetPreviewer::kRecords;
+        QByteArray text, tokenized;
+        for (int i = 0; i < records; ++i) {
+            text += "{\"instruction\": \"What is " + QByteArray::number(i) + " plus one?\", \"output\": \"" +
+                    QByteArray::number(i + 1) + ".\"}\n";
+            tokenized += "{\"input_ids\": [" + QByteArray::number(1 + i % 7) + ", 8, 9], \"labels\": [-100, 8, 9]}\n";
+        }
+        const QString big = writeFile(m_dir, "big-text.jsonl", text + "{\"instruction\": \"unfinished\"\n");
+        const QString bigTokenized = writeFile(m_dir, "big-tokenized.jsonl", tokenized + "{\"input_ids\": []}\n");
+        const QString model = QString::fromStdString(demoModelDirectory().string());
+        const QString lastLine = QString::number(records + 1);
+
+        const ui::DatasetPreview p = app::DatasetPreviewer::preview(model, big, 64);
+        QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+        QCOMPARE(p.format, QString("alpaca"));
+        QCOMPARE(p.samples, qint64(app::DatasetPreviewer::kRecords));
+        QCOMPARE(p.recordsRead, qint64(app::DatasetPreviewer::kRecords));
+        QVERIFY(p.moreRecords);
+        const ui::DatasetPreview t = app::DatasetPreviewer::preview(model, bigTokenized, 64);
+        QVERIFY2(t.error.isEmpty(), qPrintable(t.error));
+        QCOMPARE(t.format, QString("tokenized"));
+        QCOMPARE(t.samples, qint64(app::DatasetPreviewer::kRecords));
+        QVERIFY(t.moreRecords);
+
+        app::Workbench wb(m_dir.filePath("large.sqlite"));
+        ui::RunForm* form = wb.form();
+        for (const QString& file : {big, bigTokenized}) {
+            chooseTrainingFile(form, file);
+            const QStringList problems = form->validateNow();
+            QVERIFY2(problems.isEmpty(), qPrintable(problems.join('\n')));
+            const QString summary = form->findChild<QLabel*>("dataSummary")->text();
+            QVERIFY2(summary.contains(QString("%1 samples").arg(app::DatasetPreviewer::kRecords)) &&
+                         summary.endsWith(QString(" · counted over the first %1 records of the file, read for this preview; the whole "
+                                                  "file is checked when the run starts")
+                                              .arg(app::DatasetPreviewer::kRecords)),
+                     qPrintable(summary));
+            QString refused;
+            try {
+                app::RunController::checkData(form->config());
+            } catch (const std::exception& e) {
+                refused = QString::fromStdString(e.what());
+            }
+            QVERIFY2(refused.contains(lastLine), qPrintable(refused));
+        }
+
+        // A file of kRecords records is read whole: no word of a part read.
+        const QString exact = writeFile(m_dir, "exact.jsonl", text.left(text.indexOf('\n', 0) + 1).repeated(app::DatasetPreviewer::kRecords));
+        const ui::DatasetPreview whole = app::DatasetPreviewer::preview(model, exact, 64);
+        QVERIFY2(whole.error.isEmpty() && !whole.moreRecords, qPrintable(whole.error));
+        chooseTrainingFile(form, demoFile("facts_train.jsonl"));
+        form->validateNow();
+        const QString summary = form->findChild<QLabel*>("dataSummary")->text();
+        QVERIFY2(summary.contains("232 samples") && !summary.contains("first"), qPrintable(summary));
     }
 
     // Every Start pipeline trains into a folder of its own beside its file, so that starting the same

@@ -375,6 +375,49 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(rslora::Error, SampleBuilder(t).loadSft(dir.filePath("missing.jsonl").toStdString()));
     }
 
+    // maxRecords reads the file's first records (a malformed line is one, a blank line is not), and
+    // says whether more follow; a bad line past them is not read. A JSON array stops alike.
+    void firstRecordsOnly() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("data.jsonl");
+        write(path, "{\"instruction\": \"a\", \"output\": \"b\"}\n{not json}\n\n{\"instruction\": \"c\", \"output\": \"d\"}\n"
+                    "{\"instruction\": \"e\", \"output\": \"f\"}\n{bad}\n");
+        const Tokenizer t = chatmlTokenizer();
+        SampleBuilderOptions o;
+        o.malformed = MalformedLinePolicy::Skip;
+        o.maxRecords = 3;
+        const SftDataset d = SampleBuilder(t, o).loadSft(path.toStdString());
+        QCOMPARE(d.samples.size(), std::size_t(2));
+        QCOMPARE(d.lines, (std::vector<std::size_t>{1, 4}));
+        QCOMPARE(d.stats.records, std::size_t(3));
+        QCOMPARE(d.stats.skipped, std::size_t(1));
+        QVERIFY(d.stats.moreRecords);
+        // Exactly the file's entries, or a limit beyond them: nothing more.
+        o.maxRecords = 4;
+        QVERIFY(SampleBuilder(t, o).loadSft(path.toStdString()).stats.moreRecords);
+        o.maxRecords = 5;
+        const SftDataset all = SampleBuilder(t, o).loadSft(path.toStdString());
+        QVERIFY(!all.stats.moreRecords);
+        QCOMPARE(all.stats.skipped, std::size_t(2));
+        o.maxRecords = 9;
+        QVERIFY(!SampleBuilder(t, o).loadSft(path.toStdString()).stats.moreRecords);
+        o.maxRecords = 0;
+        QVERIFY(!SampleBuilder(t, o).loadSft(path.toStdString()).stats.moreRecords);
+        // Failing on malformed lines, the first records pass when the bad line comes after them.
+        SampleBuilderOptions strict;
+        strict.maxRecords = 1;
+        QCOMPARE(SampleBuilder(t, strict).loadSft(path.toStdString()).samples.size(), std::size_t(1));
+        const QString array = dir.filePath("pairs.json");
+        write(array, "[{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}, {\"prompt\": \"d\", \"chosen\": \"e\", "
+                     "\"rejected\": \"f\"}, {\"prompt\": \"g\"}]");
+        strict.maxRecords = 2;
+        const PreferenceDataset pairs = SampleBuilder(t, strict).loadPreferences(array.toStdString());
+        QCOMPARE(pairs.samples.size(), std::size_t(2));
+        QVERIFY(pairs.stats.moreRecords);
+        strict.maxRecords = 0;
+        QVERIFY_THROWS_EXCEPTION(rslora::Error, SampleBuilder(t, strict).loadPreferences(array.toStdString()));
+    }
+
     // Worker threads give the same samples in the same order, and the first bad line is the one reported.
     void parallelBuildIsDeterministic() {
         QTemporaryDir dir;
