@@ -86,6 +86,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     auto* split = new QSplitter(Qt::Horizontal, this);
     m_charts = new ChartsPanel(split);
     auto* queueBox = new QWidget(split);
+    queueBox->setObjectName("queueBox");
+    m_queueBox = queueBox;
     auto* qv = new QVBoxLayout(queueBox);
     qv->setContentsMargins(0, 0, 0, 0);
     qv->addWidget(new QLabel(tr("Queue"), queueBox));
@@ -110,6 +112,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     split->setStretchFactor(0, 5);
     split->setStretchFactor(1, 1);
     outer->addWidget(split, 1);
+    // Shown while runs wait: empty, it took about a third of an 800-pixel window from the charts.
+    queueBox->hide();
 
     auto selectedQueued = [this]() -> qint64 {
         QListWidgetItem* item = selectedItem();
@@ -188,6 +192,7 @@ void TrainingPanel::setQueue(const QList<QPair<qint64, QString>>& waiting) {
         if (id == selected)
             m_queue->setCurrentItem(item);
     }
+    m_queueBox->setVisible(!waiting.isEmpty());
     updateQueueButtons();
 }
 

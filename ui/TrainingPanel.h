@@ -81,6 +81,7 @@ private:
     QPushButton* m_stopDiscard = nullptr;
     QAction* m_pauseAction = nullptr;
     QAction* m_stopAction = nullptr;
+    QWidget* m_queueBox = nullptr; // the queue, its title and buttons: shown while runs wait
     QListWidget* m_queue = nullptr;
     QPushButton* m_queueUp = nullptr;
     QPushButton* m_queueDown = nullptr;

@@ -102,6 +102,26 @@ private Q_SLOTS:
         QCOMPARE(stops.count(), 1);
     }
 
+    // The queue shows while runs wait and gives its width to the charts when none does (empty, it took
+    // about a third of an 800-pixel window).
+    void emptyQueueLeavesTheWidthToTheCharts() {
+        ui::TrainingPanel panel;
+        panel.resize(800, 420);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        auto* box = panel.findChild<QWidget*>("queueBox");
+        QVERIFY(box);
+        QVERIFY(!box->isVisible());
+        QVERIFY2(panel.charts()->width() > 760, qPrintable(QString::number(panel.charts()->width())));
+        panel.setQueue({{5, "a"}});
+        QVERIFY(box->isVisible());
+        QVERIFY(panel.queue()->isVisible());
+        QTRY_VERIFY2(panel.charts()->width() < 700, qPrintable(QString::number(panel.charts()->width())));
+        panel.setQueue({});
+        QVERIFY(!box->isVisible());
+        QTRY_VERIFY(panel.charts()->width() > 760);
+    }
+
     // Up, Down and Cancel act on the selected queued run: all off with an empty queue or nothing
     // selected, Up off for the first run and Down for the last; a refreshed queue keeps the selection.
     void queueButtonsFollowTheSelection() {
