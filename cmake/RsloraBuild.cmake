@@ -8,7 +8,8 @@ if(RSLORA_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
 endif()
 
 # Sanitizers for every target of the build folder (the asan preset: address,undefined). LibTorch, Qt
-# and OpenBLAS stay uninstrumented; tests/sanitizers/ holds the run-time options and suppressions.
+# and OpenBLAS stay uninstrumented; the asan test preset (CMakePresets.json) sets the run-time options,
+# tests/sanitizers/ holds the suppressions.
 set(RSLORA_SANITIZE "" CACHE STRING "Sanitizers for every target, e.g. address,undefined (empty: none)")
 if(RSLORA_SANITIZE)
   add_compile_options(-fsanitize=${RSLORA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
