@@ -502,7 +502,9 @@ void runTrain(const std::string& configPath, const std::string& resume, bool noS
         std::cout << "eval loss    " << r.finalEval->loss << "  (perplexity " << r.finalEval->perplexity << ")\n";
     std::cout << "trainable    " << r.parameters.trainable << " / " << r.parameters.total << " parameters ("
               << 100.0 * r.parameters.ratio() << "%)\n";
-    std::cout << "precision    " << config.dtype << " base, " << config.adapterDtype << " adapters"
+    std::cout << "precision    " << config.dtype << " base"
+              << (config.quantization != "none" ? " (decoder projections in " + config.quantization + ")" : std::string())
+              << ", " << config.adapterDtype << " adapters"
               << (config.gradientCheckpointing ? ", gradient checkpointing" : "") << "\n";
     if (!r.rankTable.empty()) {
         std::cout << "rank table (sensitivity allocation)\n";

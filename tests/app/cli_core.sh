@@ -158,4 +158,11 @@ refused "the run bundle folder $import_dir/none does not exist" runs import "$im
 refused "$import_dir/run.json.txt is a file, not a run bundle folder" runs import "$import_dir/run.json.txt" --db "$import_dir/store.sqlite"
 refused "$import_dir is not a run bundle: it has no run.json" runs import "$import_dir" --db "$import_dir/store.sqlite"
 rm -rf "$import_dir"
+# A run over a 4-bit base says so on its precision line (it read "float32 base" alone).
+quant_dir=$(mktemp -d)
+out=$("$cli" train "$demo_config" --no-store --set model.quantization=nf4 --set training.max_steps=2 \
+    --set "output.dir=$quant_dir/out" 2>&1) || { echo "nf4 training failed: $out"; exit 1; }
+grep -q "^precision    float32 base (decoder projections in nf4), float32 adapters$" <<< "$out" \
+    || { echo "no 4-bit precision line: $out"; exit 1; }
+rm -rf "$quant_dir"
 echo "cli_core: ok"
