@@ -20,12 +20,16 @@ RunStatusDisplay::RunStatusDisplay(QStatusBar* bar) : QObject(bar), m_bar(bar), 
     m_label->setAttribute(Qt::WA_WState_ExplicitShowHide, false);
 }
 
-void RunStatusDisplay::starting(qint64 runId) {
+void RunStatusDisplay::begin(qint64 runId, bool training, const QString& text) {
     m_runId = runId;
-    m_training = true;
+    m_training = training;
     m_last.reset();
     m_paused = false;
-    m_label->setText(tr("Run #%1 starting").arg(runId));
+    m_label->setText(text);
+}
+
+void RunStatusDisplay::starting(qint64 runId) {
+    begin(runId, true, tr("Run #%1 starting").arg(runId));
     m_progress->show();
     m_progress->setRange(0, 0);
 }
@@ -60,11 +64,7 @@ void RunStatusDisplay::setPaused(bool paused) {
 }
 
 void RunStatusDisplay::following(qint64 runId) {
-    m_runId = runId;
-    m_training = false;
-    m_last.reset();
-    m_paused = false;
-    m_label->setText(tr("Run #%1 training in another process").arg(runId));
+    begin(runId, false, tr("Run #%1 training in another process").arg(runId));
 }
 
 void RunStatusDisplay::followedProgress(qint64 step, qint64 total) {

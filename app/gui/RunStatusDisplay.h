@@ -32,6 +32,8 @@ public:
     void ended(const QString& text);
 
 private:
+    // A new run shown: its id, whether this workbench trains it, the label's text.
+    void begin(qint64 runId, bool training, const QString& text);
     QString stepText() const;
 
     QStatusBar* m_bar;

@@ -99,6 +99,14 @@ class WorkbenchTest : public QObject {
         return id;
     }
 
+    // The status bar's label that says `text` (the run label), or null.
+    static QLabel* labelSaying(QStatusBar* bar, const QString& text) {
+        for (QLabel* l : bar->findChildren<QLabel*>())
+            if (l->text() == text)
+                return l;
+        return nullptr;
+    }
+
 private Q_SLOTS:
     // Each test opens a workbench as a new user would: no form remembered from the test before.
     void init() { QSettings().clear(); }
@@ -562,10 +570,7 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(wb.window()));
         QStatusBar* bar = wb.window()->statusBar();
         Q_EMIT wb.controller()->runStarted(6, "next");
-        QLabel* label = nullptr;
-        for (QLabel* l : bar->findChildren<QLabel*>())
-            if (l->text() == "Run #6 starting")
-                label = l;
+        QLabel* label = labelSaying(bar, "Run #6 starting");
         QVERIFY(label);
         QVERIFY(label->isVisible());
         // A message hides it while it shows, and it comes back after.
@@ -581,10 +586,7 @@ private Q_SLOTS:
         app::Workbench wb(m_dir.filePath("paused label.sqlite"));
         QStatusBar* bar = wb.window()->statusBar();
         Q_EMIT wb.controller()->runStarted(6, "next");
-        QLabel* label = nullptr;
-        for (QLabel* l : bar->findChildren<QLabel*>())
-            if (l->text() == "Run #6 starting")
-                label = l;
+        QLabel* label = labelSaying(bar, "Run #6 starting");
         QVERIFY(label);
         engine::StepStats s;
         s.step = 135;
