@@ -21,7 +21,9 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     m_plot = new QCustomPlot(this);
     m_plot->setMinimumSize(240, 160);
     m_plot->plotLayout()->insertRow(0);
-    m_title = new QCPTextElement(m_plot, tr("A/B gradient balance, log₂(‖∇A‖/‖∇B‖)"),
+    // The title is short enough for the map's column in a window of 800 pixels (with its formula it was
+    // cut at both ends); the colour scale names the quantity.
+    m_title = new QCPTextElement(m_plot, tr("A/B gradient balance"),
                                  QFont(font().family(), font().pointSize() + 1, QFont::Bold));
     m_plot->plotLayout()->addElement(0, 0, m_title);
     m_plot->xAxis->setLabel(tr("step"));
@@ -31,6 +33,7 @@ BalanceHeatMap::BalanceHeatMap(QWidget* parent) : QWidget(parent) {
     m_scale = new QCPColorScale(m_plot);
     m_plot->plotLayout()->addElement(1, 1, m_scale);
     m_scale->setType(QCPAxis::atRight);
+    m_scale->axis()->setLabel(tr("log₂(‖∇A‖/‖∇B‖)"));
     applyPalette();
     m_map->setColorScale(m_scale);
     // Balance (log2 ρ = 0) is white; B's gradient dominating is blue, A's red; no data is transparent.
@@ -219,6 +222,7 @@ bool BalanceHeatMap::exportCsv(const QString& path, QString* error) const {
 void BalanceHeatMap::applyPalette() {
     applyPlotPalette(m_plot, m_title, palette(), false);
     m_scale->axis()->setTickLabelColor(palette().color(QPalette::Text));
+    m_scale->axis()->setLabelColor(palette().color(QPalette::Text));
     m_scale->axis()->setBasePen(QPen(palette().color(QPalette::Text)));
     m_scale->axis()->setTickPen(QPen(palette().color(QPalette::Text)));
 }

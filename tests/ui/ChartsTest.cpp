@@ -292,6 +292,26 @@ private Q_SLOTS:
         map.replot();
     }
 
+    // The heat map's title fits its column at the width the Training view gives it in an 800-pixel
+    // window (about 250 pixels): with its formula it was cut at both ends. The scale names the formula.
+    void heatMapTitleFitsANarrowMap() {
+        BalanceHeatMap map;
+        map.resize(250, 220);
+        map.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&map));
+        map.replot();
+        auto* title = qobject_cast<QCPTextElement*>(map.plot()->plotLayout()->element(0, 0));
+        QVERIFY(title);
+        const int needed = QFontMetrics(title->font()).horizontalAdvance(title->text());
+        QVERIFY2(needed <= title->rect().width(), qPrintable(QString("%1 > %2").arg(needed).arg(title->rect().width())));
+        QCPColorScale* scale = nullptr;
+        for (int i = 0; i < map.plot()->plotLayout()->elementCount(); ++i)
+            if (auto* s = qobject_cast<QCPColorScale*>(map.plot()->plotLayout()->elementAt(i)))
+                scale = s;
+        QVERIFY(scale);
+        QCOMPARE(scale->axis()->label(), QString("log₂(‖∇A‖/‖∇B‖)"));
+    }
+
     // Every column of the heat map is drawn as wide as the others and every row as high: the first
     // and last were half-width (the axes ended at the outer cells' centres). A lone cell fills the map.
     void heatMapCellsAreAllTheSameSize() {
