@@ -78,13 +78,6 @@ bool BufferedSocketStream::clientStalled()
     return now - m_progressAt >= std::chrono::milliseconds(m_streamWriteMs);
 }
 
-void BufferedSocketStream::noteSent()
-{
-    int queued = 0;
-    if (::ioctl(m_fd, SIOCOUTQ, &queued) == 0)
-        m_queuedAfterSend = queued;
-}
-
 bool BufferedSocketStream::waitWritable(int limitMs) const
 {
     // Waited for in slices, so that a server that is halting does not wait for a client that reads nothing.
@@ -162,8 +155,9 @@ ssize_t BufferedSocketStream::write(const char* ptr, size_t size)
                 return -1;
             continue;
         }
+        // What the socket held when last looked at (clientStalled), and this send.
         if (watched && n > 0)
-            noteSent();
+            m_queuedAfterSend += static_cast<int>(n);
         return n;
     }
 }

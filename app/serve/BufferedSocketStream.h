@@ -46,8 +46,6 @@ private:
     int writeLimitMs() const;
     // For a streamed answer: whether its client has taken no byte for the stream's timeout.
     bool clientStalled();
-    // Notes the bytes the socket holds for the client after a send.
-    void noteSent();
     bool m_streaming = false;   // the answer is a stream of events
     Clock::time_point m_progressAt; // when the client last took bytes (or the stream began)
     int m_queuedAfterSend = 0;  // bytes held for the client after the last send
