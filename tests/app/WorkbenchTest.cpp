@@ -99,6 +99,16 @@ class WorkbenchTest : public QObject {
         return id;
     }
 
+    // What the controller reports for a run that finished here.
+    static app::JobOutcome finishedRun(qint64 runId, qint64 steps, double finalLoss) {
+        app::JobOutcome outcome;
+        outcome.runId = runId;
+        outcome.status = "finished";
+        outcome.steps = steps;
+        outcome.finalLoss = finalLoss;
+        return outcome;
+    }
+
     // The status bar's label that says `text` (the run label), or null.
     static QLabel* labelSaying(QStatusBar* bar, const QString& text) {
         for (QLabel* l : bar->findChildren<QLabel*>())
@@ -600,12 +610,7 @@ private Q_SLOTS:
         Q_EMIT wb.controller()->pausedChanged(false);
         QCOMPARE(label->text(), QString("Run #6 · step 135/200 · 3715 tok/s · ETA 0:13"));
         // Once the run has ended, a late pause signal leaves its outcome alone.
-        app::JobOutcome outcome;
-        outcome.runId = 6;
-        outcome.status = "finished";
-        outcome.steps = 200;
-        outcome.finalLoss = 0.5;
-        Q_EMIT wb.controller()->runEnded(outcome);
+        Q_EMIT wb.controller()->runEnded(finishedRun(6, 200, 0.5));
         Q_EMIT wb.controller()->pausedChanged(true);
         QCOMPARE(label->text(), QString("Run #6 finished: 200 steps, loss 0.5000"));
     }
@@ -614,12 +619,7 @@ private Q_SLOTS:
     void statusBarConfirmsActions() {
         app::Workbench wb(m_dir.filePath("status.sqlite"));
         QStatusBar* bar = wb.window()->statusBar();
-        app::JobOutcome outcome;
-        outcome.runId = 5;
-        outcome.status = "finished";
-        outcome.steps = 60;
-        outcome.finalLoss = 1.2345;
-        Q_EMIT wb.controller()->runEnded(outcome);
+        Q_EMIT wb.controller()->runEnded(finishedRun(5, 60, 1.2345));
         QCOMPARE(bar->currentMessage(), QString("Run #5 finished: 60 steps, loss 1.2345"));
         // The next run's progress is not covered by the last run's outcome.
         Q_EMIT wb.controller()->runStarted(6, "next");
