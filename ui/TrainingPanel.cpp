@@ -210,17 +210,24 @@ void TrainingPanel::updateQueueButtons() {
     m_queueCancel->setEnabled(item != nullptr);
 }
 
+void TrainingPanel::dropEta() {
+    static const QRegularExpression eta(QStringLiteral(" · ETA [^·]*"));
+    m_stats->setText(m_stats->text().remove(eta));
+}
+
 void TrainingPanel::setPaused(bool paused) {
     m_paused = paused;
     setPauseLabel(paused);
     setTitle(m_titleHead, paused ? tr("paused") : tr("training"));
+    // A paused run's ETA would count a time that is not running (the next step shows it again).
+    if (paused)
+        dropEta();
 }
 
 void TrainingPanel::endRun(const QString& outcome, bool failed) {
     setRunning(false);
     // An ETA means nothing once the run has ended.
-    static const QRegularExpression eta(QStringLiteral(" · ETA [^·]*"));
-    m_stats->setText(m_stats->text().remove(eta));
+    dropEta();
     setTitle(m_titleHead, outcome);
     m_title->setStyleSheet(failed ? "color: #c62828;" : QString());
 }

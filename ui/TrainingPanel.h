@@ -61,6 +61,8 @@ Q_SIGNALS:
     void runShown(qint64 runId, const QString& name);
 
 private:
+    // Takes the ETA out of the step line (a paused or ended run has none).
+    void dropEta();
     void setRunning(bool running);
     void setPauseLabel(bool paused);
     // The queued run the user selected (nullptr when none shows as selected).

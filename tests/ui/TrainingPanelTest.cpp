@@ -279,6 +279,12 @@ private Q_SLOTS:
         panel.onStep(s);
         QVERIFY2(stats->text().contains("VRAM 1.50 GiB (reserved 2.00 GiB)"), qPrintable(stats->text()));
         QVERIFY(stats->text().contains("ETA"));
+        // Paused: the ETA goes until the next step; the rest of the line stays.
+        panel.setPaused(true);
+        QVERIFY2(!stats->text().contains("ETA") && stats->text().contains("epoch"), qPrintable(stats->text()));
+        panel.setPaused(false);
+        panel.onStep(s);
+        QVERIFY(stats->text().contains("ETA"));
         // Ended: the ETA goes, the rest of the line stays.
         panel.endRun("stopped at step 1", false);
         QVERIFY2(!stats->text().contains("ETA") && stats->text().contains("epoch"), qPrintable(stats->text()));
